@@ -1,0 +1,329 @@
+/*
+ * nemb.h - the public C API of libcodegreen-nemb, the codegreen measurement library.
+ *
+ * The library turns the machine's energy counters (RAPL through powercap, a simulated device,
+ * or, where no counter exists, a clearly labelled CPU-time estimate) into a stream of timestamped
+ * cumulative-energy samples that the rest of codegreen attributes to code.
+ *
+ * Lifecycle:
+ *   1. Load a configuration with nemb_config_load() (or pass NULL wherever a config is taken to
+ *      use the standard search order and built-in defaults).
+ *   2. Create a meter with nemb_meter_create(). This chooses and opens the providers, and fixes
+ *      the list of domains (package-0, core, dram, ...) for the meter's lifetime.
+ *   3. Start the sampler thread with nemb_meter_start(). It appends one sample per
+ *      coordinator.measurement_interval_ms: a CLOCK_MONOTONIC timestamp and, per domain, the
+ *      energy in microjoules accumulated since the start (counter wraparound already undone).
+ *   4. Read samples from any thread with nemb_meter_sample_count() and nemb_meter_sample(),
+ *      while the sampler runs or after it stopped.
+ *   5. Stop with nemb_meter_stop(), which takes one last sample, and free everything with
+ *      nemb_meter_destroy() and nemb_config_destroy().
+ *
+ * Conventions. Unless otherwise stated: pointer arguments must be non-NULL; functions that can
+ * fail return 0 on success or a negative NEMB_E* code; after a failure, nemb_last_error() gives a
+ * sentence that says what went wrong and, where the library knows, how to fix it. Energy is an
+ * unsigned 64-bit count of microjoules, time an unsigned 64-bit count of nanoseconds of
+ * CLOCK_MONOTONIC. Strings returned as `const char *` belong to the library.
+ *
+ * Thread safety is stated with each function. "Any thread" means safe to call concurrently with
+ * every other function of the same object except its destroy.
+ */
+#ifndef NEMB_H
+#define NEMB_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NEMB_EXTERN __attribute__((visibility("default")))
+#else
+#define NEMB_EXTERN
+#endif
+
+#if defined(NEMB_ALLOW_DEPRECATED) || !(defined(__GNUC__) || defined(__clang__))
+#define NEMB_DEPRECATED(msg)
+#else
+#define NEMB_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Versions
+ * ------------------------------------------------------------------------------------------- */
+
+#define NEMB_VERSION_MAJOR 0
+#define NEMB_VERSION_MINOR 1
+#define NEMB_VERSION_PATCH 0
+#define NEMB_VERSION_HEX \
+  ((NEMB_VERSION_MAJOR << 16) | (NEMB_VERSION_MINOR << 8) | NEMB_VERSION_PATCH)
+
+/* The ABI generation that Python and Java fronts check when they load the library. */
+#define NEMB_ABI_VERSION 3
+
+/** @return NEMB_ABI_VERSION of the library actually loaded. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_abi_version(void);
+
+/** @return NEMB_VERSION_HEX of the library actually loaded. Any thread. Since 0.1. */
+NEMB_EXTERN unsigned nemb_version(void);
+
+/** @return the version as "MAJOR.MINOR.PATCH", a static string. Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_version_string(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors
+ *
+ * System errors are negative errno values; errors that belong to energy measurement sit below
+ * -4000, outside the errno range. The table is the single source of the enum, of
+ * nemb_strerror() and of nemb_err_name().
+ * ------------------------------------------------------------------------------------------- */
+
+#define NEMB_ERRNO_MAP(XX)                                                                     \
+  XX(EINVAL, -EINVAL, "invalid argument")                                                      \
+  XX(ENOMEM, -ENOMEM, "out of memory")                                                         \
+  XX(EACCES, -EACCES, "permission denied")                                                     \
+  XX(ENOENT, -ENOENT, "no such file or directory")                                             \
+  XX(EIO, -EIO, "input/output error")                                                          \
+  XX(ERANGE, -ERANGE, "value out of range")                                                    \
+  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable")                                      \
+  XX(ENOPROVIDER, -4001, "no energy provider could be opened on this machine")                 \
+  XX(EUNKNOWNPROV, -4002, "unknown provider name")                                             \
+  XX(ENOTSUP, -4003, "not supported on this machine")                                          \
+  XX(ECONFIG, -4004, "invalid configuration")                                                  \
+  XX(ESTATE, -4005, "operation not valid in the current state")                                \
+  XX(EFULL, -4006, "sample store is full")                                                     \
+  XX(EPARSE, -4007, "malformed value read from a counter")
+
+typedef enum nemb_errno {
+#define NEMB__ERR_ENUM(name, value, text) NEMB_##name = (value),
+  NEMB_ERRNO_MAP(NEMB__ERR_ENUM)
+#undef NEMB__ERR_ENUM
+  NEMB_OK = 0
+} nemb_errno;
+
+/** @param err a return value of this library.
+ *  @return a static, human-readable description ("unknown error" for codes not in the map).
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_strerror(int err);
+
+/** @param err a return value of this library.
+ *  @return the code's name without prefix ("EACCES", "ENOPROVIDER"), a static string.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_err_name(int err);
+
+/** @return the detailed message of the last failure in the calling thread: what failed, on which
+ *  file or key, and how to fix it where known. Empty string if nothing failed yet. The pointer
+ *  stays valid until the next library call in the same thread. Any thread (thread-local).
+ *  Since 0.1. */
+NEMB_EXTERN const char *nemb_last_error(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging. The library prints nothing; messages go to the callback, if one is set.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum nemb_log_level {
+  NEMB_LOG_ERROR = 1,
+  NEMB_LOG_WARN = 2,
+  NEMB_LOG_INFO = 3,
+  NEMB_LOG_DEBUG = 4
+} nemb_log_level;
+
+/** Receives one message, without trailing newline. Called from whichever thread logged,
+ *  including the sampler thread, so it must be thread-safe and must not call back into a meter. */
+typedef void (*nemb_log_fn)(nemb_log_level level, const char *message, void *user);
+
+/** Routes messages up to @p max_level to @p fn (NULL switches logging off, the default).
+ *  @param fn the callback, or NULL.
+ *  @param user passed unchanged to @p fn.
+ *  @param max_level the most verbose level delivered.
+ *  Call before creating meters: changing it while a sampler runs is not synchronised. Since 0.1. */
+NEMB_EXTERN void nemb_set_log_callback(nemb_log_fn fn, void *user, nemb_log_level max_level);
+
+/* ---------------------------------------------------------------------------------------------
+ * Configuration (config.json)
+ *
+ * Search order when no path is given: $CODEGREEN_CONFIG, $XDG_CONFIG_HOME/codegreen/config.json
+ * (or ~/.config/codegreen/config.json), /etc/codegreen/config.json, then built-in defaults.
+ * Keys the library reads are listed in README.md; unknown keys are ignored so that one file can
+ * serve several codegreen versions. Values are checked against their allowed range at load.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct nemb_config nemb_config;
+
+/** Loads and validates a configuration.
+ *  @param path a config.json to read, or NULL for the search order above. A named path that
+ *         does not exist is an error; in the search order, missing files are skipped.
+ *  @param out receives a new config owned by the caller (free with nemb_config_destroy()).
+ *  @return 0; NEMB_ECONFIG for malformed JSON (the message names file, line and column) or a
+ *          value out of range (the message names the key and the allowed range); -ENOENT or
+ *          -EACCES when @p path cannot be read.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_config_load(const char *path, nemb_config **out);
+
+/** Like nemb_config_load() but from JSON text in memory.
+ *  @param json the document.
+ *  @param origin a label for messages and for nemb_config_origin(), e.g. "test"; may be NULL.
+ *  @param out receives a new config owned by the caller.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_config_from_string(const char *json, const char *origin, nemb_config **out);
+
+/** Frees a config. Accepts NULL. Meters created from it keep their own copy of what they need,
+ *  so a config may be destroyed while meters built from it live on. Since 0.1. */
+NEMB_EXTERN void nemb_config_destroy(nemb_config *cfg);
+
+/** @return where the config came from: a file path, or "built-in defaults". Owned by @p cfg.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_config_origin(const nemb_config *cfg);
+
+/** Reads a number by dotted key, e.g. "coordinator.measurement_interval_ms". Keys the library
+ *  knows fall back to their documented default when the file does not set them.
+ *  @param out receives the value.
+ *  @return 0; -ENOENT when the key is neither set nor known; NEMB_ECONFIG when it is not a number.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_config_get_double(const nemb_config *cfg, const char *key, double *out);
+
+/** Reads a boolean by dotted key; same rules as nemb_config_get_double(). Since 0.1. */
+NEMB_EXTERN int nemb_config_get_bool(const nemb_config *cfg, const char *key, int *out);
+
+/** Reads a string by dotted key into @p buf with snprintf semantics (always NUL-terminated when
+ *  @p len > 0); same rules as nemb_config_get_double(). @return -ERANGE when truncated.
+ *  Since 0.1. */
+NEMB_EXTERN int nemb_config_get_string(const nemb_config *cfg, const char *key, char *buf,
+                                       size_t len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Meters: providers + sampler + sample store
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct nemb_meter nemb_meter;
+
+/** What one energy domain is. Filled by nemb_meter_domain(); the strings belong to the meter and
+ *  stay valid until nemb_meter_destroy(). */
+typedef struct nemb_domain_info {
+  const char *name;   /* "package-0", "core", "uncore", "dram", "psys", "cpu-estimate", ... */
+  const char *kind;   /* "cpu_package", "nested", "dram", "platform", "gpu", "estimate" */
+  const char *source; /* the provider: "powercap", "sim", "estimate", ... */
+  int top_level;      /* 1 if no other domain contains this one */
+  int in_total;       /* 1 if this domain's energy is added into energy_j totals */
+  int measured;       /* 1 for a hardware (or simulated hardware) counter, 0 for an estimate */
+  size_t n_includes;  /* how many names includes[] holds */
+  const char *const *includes; /* names of domains whose energy this one already contains */
+  uint64_t range_uj;  /* the raw counter wraps after this many microjoules; 0 if it never does */
+} nemb_domain_info;
+
+/** How the sampler has behaved so far. */
+typedef struct nemb_sampler_stats {
+  uint64_t samples;          /* samples stored */
+  uint64_t reads;            /* counter reads, including reads between stored samples that
+                                guard against wraparound */
+  uint64_t late_wakeups;     /* wake-ups later than half an interval after their deadline */
+  uint64_t missed_deadlines; /* deadlines skipped because the thread woke a whole interval late */
+  uint64_t worst_lateness_ns;
+  uint64_t mean_lateness_ns;
+  uint64_t read_errors;      /* failed provider reads (the sample repeats the last value) */
+  uint64_t dropped_at_cap;   /* samples not stored because the store hit its cap */
+  uint64_t capacity;         /* the cap: coordinator.max_samples */
+  uint64_t interval_ns;      /* the current measurement interval */
+  int running;               /* 1 while the sampler thread runs */
+} nemb_sampler_stats;
+
+/** Chooses and opens providers and prepares (but does not start) the sampler.
+ *
+ *  Selection: if $CODEGREEN_PROVIDERS or providers.list is set, exactly those providers, each of
+ *  which must open. Otherwise every real provider that opens (today: powercap), and if none
+ *  does, the estimate provider unless providers.estimate.enabled is false.
+ *
+ *  @param cfg the configuration, or NULL to load it by the search order.
+ *  @param out receives a new meter owned by the caller (free with nemb_meter_destroy()).
+ *  @return 0; NEMB_ENOPROVIDER when nothing can measure (nemb_last_error() says, per provider,
+ *          why); NEMB_EUNKNOWNPROV for a forced name that does not exist; a provider's error
+ *          (for example -EACCES) when a forced provider fails to open; NEMB_ECONFIG.
+ *  Call from one controlling thread. Since 0.1. */
+NEMB_EXTERN int nemb_meter_create(const nemb_config *cfg, nemb_meter **out);
+
+/** Stops the sampler if it runs, closes the providers and frees the meter. Accepts NULL.
+ *  No other call on the meter may be in progress. Since 0.1. */
+NEMB_EXTERN void nemb_meter_destroy(nemb_meter *m);
+
+/** @return the number of domains, fixed for the meter's lifetime. Any thread. Since 0.1. */
+NEMB_EXTERN size_t nemb_meter_domain_count(const nemb_meter *m);
+
+/** Describes domain @p index (0 <= index < nemb_meter_domain_count()).
+ *  @return 0 or NEMB_EINVAL. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_meter_domain(const nemb_meter *m, size_t index, nemb_domain_info *out);
+
+/** @return 1 if any domain of the meter is an estimate rather than a measurement. Any thread.
+ *  Since 0.1. */
+NEMB_EXTERN int nemb_meter_is_estimated(const nemb_meter *m);
+
+/** Starts the sampler thread. It stores the first sample (all zeros) at once, then one per
+ *  interval. A meter is started at most once.
+ *  @return 0; NEMB_ESTATE if it was started before; a negative errno if the thread cannot start.
+ *  Controlling thread. Since 0.1. */
+NEMB_EXTERN int nemb_meter_start(nemb_meter *m);
+
+/** Takes a final sample, stops the sampler promptly (it does not wait for the next tick) and
+ *  joins it. Samples stay readable. @return 0 or NEMB_ESTATE if the sampler is not running.
+ *  Controlling thread. Since 0.1. */
+NEMB_EXTERN int nemb_meter_stop(nemb_meter *m);
+
+/** Changes the sampler's interval; the next deadline uses it. This writes the very setting that
+ *  coordinator.measurement_interval_ms initialises; there is no other copy.
+ *  @param ms 1 to 60000.
+ *  @return 0 or NEMB_ERANGE. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_set_measurement_interval_ms(nemb_meter *m, unsigned ms);
+
+/** @return the current interval in milliseconds. Any thread. Since 0.1. */
+NEMB_EXTERN unsigned nemb_measurement_interval_ms(const nemb_meter *m);
+
+/** @return how many samples are stored. Samples below this index never change. Any thread,
+ *  never blocks the sampler. Since 0.1. */
+NEMB_EXTERN size_t nemb_meter_sample_count(const nemb_meter *m);
+
+/** Copies sample @p index.
+ *  @param t_ns receives its CLOCK_MONOTONIC time.
+ *  @param energy_uj receives @p n values: per domain, in nemb_meter_domain() order, microjoules
+ *         since the sampler started.
+ *  @param n the capacity of @p energy_uj; must be at least nemb_meter_domain_count().
+ *  @return 0; NEMB_EINVAL for an index not yet stored or a short array. Any thread, never blocks
+ *  the sampler. Since 0.1. */
+NEMB_EXTERN int nemb_meter_sample(const nemb_meter *m, size_t index, uint64_t *t_ns,
+                                  uint64_t *energy_uj, size_t n);
+
+/** Copies the most recent reading, which may be newer than the last stored sample (the sampler
+ *  reads between samples to guard against wraparound, and keeps reading when the store is full).
+ *  Same parameters as nemb_meter_sample(). @return 0; NEMB_ESTATE before the first reading.
+ *  Any thread, lock-free. Since 0.1. */
+NEMB_EXTERN int nemb_meter_latest(const nemb_meter *m, uint64_t *t_ns, uint64_t *energy_uj,
+                                  size_t n);
+
+/** Copies the sampler's statistics. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out);
+
+/** @return the current CLOCK_MONOTONIC time in nanoseconds, the clock of every sample.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN uint64_t nemb_now_ns(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Describing the machine (what `codegreen info` prints)
+ * ------------------------------------------------------------------------------------------- */
+
+/** Tries every provider the library knows and describes, as JSON, what each found or why it
+ *  found nothing (absent, permission, virtual machine, ...), its domains and topology, and what
+ *  a meter created now would use (measured or estimated). Opens and closes each provider; starts
+ *  no sampler.
+ *  @param cfg the configuration, or NULL for the search order.
+ *  @param out receives a NUL-terminated string the caller frees with nemb_free().
+ *  @return 0, NEMB_ENOMEM, or NEMB_ECONFIG. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_describe_json(const nemb_config *cfg, char **out);
+
+/** Frees memory the library handed to the caller. Accepts NULL. Since 0.1. */
+NEMB_EXTERN void nemb_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NEMB_H */

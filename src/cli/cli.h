@@ -1,0 +1,26 @@
+/*
+ * cli.h - what the codegreen executable's files share: one entry point per verb, and the
+ * helpers every verb uses to report errors the same way.
+ */
+#ifndef CG_CLI_H
+#define CG_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes of codegreen's own verbs (a measured command's status passes through instead). */
+#define CG_EXIT_OK 0
+#define CG_EXIT_FAIL 1  /* the verb ran and failed: no provider, unreadable config, ... */
+#define CG_EXIT_USAGE 2 /* the command line is wrong */
+
+/* Each verb: argv[0] is the verb's name; returns an exit code. */
+int cg_cmd_info(int argc, char **argv);
+int cg_cmd_sample(int argc, char **argv);
+
+/* Prints "codegreen: <message>" and the library's detail for @p rc to stderr; returns
+ * CG_EXIT_FAIL. */
+int cg_fail(int rc, const char *what);
+
+/* Flushes stdout and reports a write error (a closed pipe, a full disk) as a failure. */
+int cg_finish_stdout(int code);
+
+#endif /* CG_CLI_H */

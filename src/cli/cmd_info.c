@@ -1,0 +1,155 @@
+/*
+ * cmd_info.c - `codegreen info`: what this machine can measure, with which provider, and if it
+ * cannot, exactly why. The library describes; this file only renders.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nemb.h"
+
+static void print_usage(FILE *fp) {
+  fprintf(fp,
+          "usage: codegreen info [--json] [-c CONFIG]\n\n"
+          "Lists every energy provider, whether it works on this machine and why not, the\n"
+          "domains it measures, and whether figures will be measured or estimated.\n\n"
+          "  --json          print the description as JSON\n"
+          "  -c, --config F  use this config.json instead of the search order\n");
+}
+
+static void print_domains(const json_t *domains, const char *indent) {
+  size_t i;
+  json_t *d;
+  printf("%s%-14s %-12s %-9s %-9s %-8s %s\n", indent, "DOMAIN", "KIND", "SOURCE", "TOP-LEVEL",
+         "IN TOTAL", "INCLUDES");
+  json_array_foreach(domains, i, d) {
+    char inc[256] = "";
+    size_t k;
+    json_t *name;
+    json_array_foreach(json_object_get(d, "includes"), k, name) {
+      size_t len = strlen(inc);
+      snprintf(inc + len, sizeof inc - len, "%s%s", k ? ", " : "", json_string_value(name));
+    }
+    printf("%s%-14s %-12s %-9s %-9s %-8s %s\n", indent,
+           json_string_value(json_object_get(d, "name")),
+           json_string_value(json_object_get(d, "kind")),
+           json_string_value(json_object_get(d, "source")),
+           json_is_true(json_object_get(d, "top_level")) ? "yes" : "no",
+           json_is_true(json_object_get(d, "in_total")) ? "yes" : "no", inc[0] ? inc : "-");
+  }
+}
+
+static void print_text(const json_t *doc) {
+  const json_t *cfg = json_object_get(doc, "config");
+  const json_t *vm = json_object_get(doc, "virtual_machine");
+  printf("codegreen %s (libcodegreen-nemb ABI %d)\n",
+         json_string_value(json_object_get(doc, "codegreen_version")),
+         (int)json_integer_value(json_object_get(doc, "nemb_abi_version")));
+  printf("config:            %s\n", json_string_value(json_object_get(cfg, "origin")));
+  printf("sampling interval: %g ms\n",
+         json_number_value(json_object_get(cfg, "measurement_interval_ms")));
+  if (strcmp(json_string_value(json_object_get(doc, "sysfs_root")), "/") != 0) {
+    printf("sysfs root:        %s (CODEGREEN_SYSFS_ROOT)\n",
+           json_string_value(json_object_get(doc, "sysfs_root")));
+  }
+  if (json_is_true(json_object_get(vm, "detected"))) {
+    printf("machine:           virtual machine (%s)\n",
+           json_string_value(json_object_get(vm, "hypervisor")));
+  } else {
+    printf("machine:           no hypervisor detected\n");
+  }
+
+  printf("\nProviders:\n");
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(doc, "providers"), i, p) {
+    const char *status = json_string_value(json_object_get(p, "status"));
+    printf("  %-9s %s (%s)\n", json_string_value(json_object_get(p, "name")),
+           strcmp(status, "available") == 0 ? "available" : "NOT AVAILABLE",
+           json_string_value(json_object_get(p, "role")));
+    if (json_is_string(json_object_get(p, "reason"))) {
+      printf("            %s: %s\n", status, json_string_value(json_object_get(p, "reason")));
+    }
+  }
+
+  const json_t *sel = json_object_get(doc, "selection");
+  const char *mode = json_string_value(json_object_get(sel, "mode"));
+  printf("\nA measurement started now would use:\n");
+  if (strcmp(mode, "none") == 0) {
+    printf("  nothing: %s\n", json_string_value(json_object_get(sel, "reason")));
+    printf("\nNo energy can be reported on this machine with the current settings.\n");
+    return;
+  }
+  print_domains(json_object_get(sel, "domains"), "  ");
+  if (strcmp(mode, "estimated") == 0) {
+    printf("\nFigures will be ESTIMATED, not measured: no energy counter is readable here, so\n"
+           "energy is modelled from CPU time (see README, 'estimate' provider). Every report\n"
+           "says so.\n");
+  } else if (strcmp(mode, "simulated") == 0) {
+    printf("\nFigures will come from the SIMULATED device (%s), not from hardware.\n",
+           json_string_value(json_object_get(sel, "forced_by")) ? "CODEGREEN_PROVIDERS"
+                                                                 : "providers.list");
+  } else {
+    printf("\nFigures will be MEASURED by hardware energy counters.\n");
+  }
+}
+
+int cg_cmd_info(int argc, char **argv) {
+  static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                       {"config", required_argument, NULL, 'c'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  bool json = false;
+  const char *config_path = NULL;
+  int c;
+  while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j':
+      json = true;
+      break;
+    case 'c':
+      config_path = optarg;
+      break;
+    case 'h':
+      print_usage(stdout);
+      return CG_EXIT_OK;
+    default:
+      print_usage(stderr);
+      return CG_EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "codegreen info: unexpected argument '%s'\n", argv[optind]);
+    print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+
+  nemb_config *cfg = NULL;
+  int rc = nemb_config_load(config_path, &cfg);
+  if (rc != 0) {
+    return cg_fail(rc, "cannot load the configuration");
+  }
+  char *text = NULL;
+  rc = nemb_describe_json(cfg, &text);
+  nemb_config_destroy(cfg);
+  if (rc != 0) {
+    return cg_fail(rc, "cannot describe the providers");
+  }
+  if (json) {
+    printf("%s\n", text);
+  } else {
+    json_t *doc = json_loads(text, 0, NULL);
+    if (doc == NULL) {
+      nemb_free(text);
+      fprintf(stderr, "codegreen info: internal error: the library's JSON does not parse\n");
+      return CG_EXIT_FAIL;
+    }
+    print_text(doc);
+    json_decref(doc);
+  }
+  nemb_free(text);
+  return CG_EXIT_OK;
+}

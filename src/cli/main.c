@@ -1,0 +1,67 @@
+/*
+ * main.c - the codegreen command: finds the verb in a table and runs it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nemb.h"
+
+static const struct {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+  const char *summary;
+} commands[] = {
+    {"info", cg_cmd_info, "what this machine can measure, and why not"},
+    {"sample", cg_cmd_sample, "run the sampler for a while and print the energy it measured"},
+};
+
+static void print_usage(FILE *fp) {
+  fprintf(fp, "usage: codegreen <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  }
+  fprintf(fp,
+          "\n'codegreen <command> --help' describes a command.\n"
+          "Environment: CODEGREEN_CONFIG (config.json to use), CODEGREEN_PROVIDERS (force a\n"
+          "provider list, e.g. 'sim'), CODEGREEN_SYSFS_ROOT (read /sys, /proc, /dev under it).\n");
+}
+
+int cg_fail(int rc, const char *what) {
+  const char *detail = nemb_last_error();
+  fprintf(stderr, "codegreen: %s: %s\n", what, detail[0] ? detail : nemb_strerror(rc));
+  return CG_EXIT_FAIL;
+}
+
+int cg_finish_stdout(int code) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "codegreen: cannot write to standard output: %s\n", strerror(errno));
+    return code ? code : CG_EXIT_FAIL;
+  }
+  return code;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+  const char *verb = argv[1];
+  if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "help") == 0) {
+    print_usage(stdout);
+    return cg_finish_stdout(CG_EXIT_OK);
+  }
+  if (strcmp(verb, "--version") == 0 || strcmp(verb, "version") == 0) {
+    printf("codegreen %s (libcodegreen-nemb ABI %d)\n", nemb_version_string(), nemb_abi_version());
+    return cg_finish_stdout(CG_EXIT_OK);
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    if (strcmp(verb, commands[i].name) == 0) {
+      return cg_finish_stdout(commands[i].fn(argc - 1, argv + 1));
+    }
+  }
+  fprintf(stderr, "codegreen: unknown command '%s'\n\n", verb);
+  print_usage(stderr);
+  return CG_EXIT_USAGE;
+}

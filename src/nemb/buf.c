@@ -1,0 +1,76 @@
+/*
+ * buf.c - a growable, always NUL-terminated text buffer for the JSON and text writers.
+ * An allocation failure is sticky (oom) so writers can append freely and check once at the end.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static bool buf_reserve(nemb__buf *b, size_t extra) {
+  if (b->oom) {
+    return false;
+  }
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap) {
+    return true;
+  }
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < need) {
+    cap *= 2;
+  }
+  char *p = realloc(b->data, cap);
+  if (p == NULL) {
+    b->oom = true;
+    return false;
+  }
+  b->data = p;
+  b->cap = cap;
+  return true;
+}
+
+void nemb__buf_append(nemb__buf *b, const char *s, size_t n) {
+  if (!buf_reserve(b, n)) {
+    return;
+  }
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void nemb__buf_printf(nemb__buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || !buf_reserve(b, (size_t)n)) {
+    b->oom = true;
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+char *nemb__buf_detach(nemb__buf *b) {
+  char *p = b->oom ? NULL : b->data;
+  if (b->oom) {
+    free(b->data);
+  }
+  if (p == NULL && !b->oom) {
+    p = calloc(1, 1);
+  }
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->oom = false;
+  return p;
+}
+
+void nemb__buf_release(nemb__buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->oom = false;
+}

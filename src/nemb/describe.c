@@ -1,0 +1,131 @@
+/*
+ * describe.c - what `codegreen info` shows: every provider this build knows, whether it works
+ * here and exactly why not, and what a meter created now would measure with.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meter.h"
+
+static const char *status_of(int rc) {
+  switch (rc) {
+  case 0:
+    return "available";
+  case NEMB_ENOTSUP:
+    return "absent";
+  case NEMB_EACCES:
+    return "permission";
+  case NEMB_ECONFIG:
+    return "config";
+  default:
+    return "error";
+  }
+}
+
+static json_t *domain_json(const nemb__domain *d, const char *source, bool measured) {
+  json_t *inc = json_array();
+  for (size_t k = 0; k < d->n_includes; k++) {
+    json_array_append_new(inc, json_string(d->includes[k]));
+  }
+  return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:I}", "name", d->name, "kind", d->kind,
+                   "source", source, "top_level", d->top_level, "in_total", d->in_total,
+                   "measured", measured, "includes", inc, "range_uj", (json_int_t)d->range_uj);
+}
+
+/* Opens one provider, describes it, closes it. */
+static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_config *cfg,
+                              const char *vm) {
+  nemb__provider_env env = {cfg};
+  void *state = NULL;
+  char why[1024] = "";
+  int rc = ops->open(&env, &state, why, sizeof why);
+  json_t *doms = json_array();
+  if (rc == 0) {
+    const nemb__domain *d;
+    size_t n = ops->domains(state, &d);
+    for (size_t i = 0; i < n; i++) {
+      json_array_append_new(doms, domain_json(&d[i], ops->name, ops->measured));
+    }
+    ops->close(state);
+  } else if (rc == NEMB_ENOTSUP && ops->measured && vm != NULL) {
+    /* The most common reason of all: say it plainly. */
+    size_t len = strlen(why);
+    snprintf(why + len, sizeof why - len,
+             "%sThis is a virtual machine (%s): hypervisors do not pass energy counters to "
+             "guests.",
+             len ? " " : "", vm);
+  }
+  const char *role = ops->simulated   ? "used only when named in CODEGREEN_PROVIDERS"
+                     : !ops->measured ? "used only when no real counter can be read"
+                                      : "used whenever available";
+  return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s?, s:s?, s:o}", "name", ops->name, "measured",
+                   ops->measured, "simulated", ops->simulated, "role", role, "status",
+                   status_of(rc), "error", rc ? nemb_err_name(rc) : NULL, "reason",
+                   rc ? why : NULL, "domains", doms);
+}
+
+/* What nemb_meter_create() would choose now. */
+static json_t *selection_json(const nemb_config *cfg) {
+  nemb_meter *m = NULL;
+  int rc = nemb_meter_create(cfg, &m);
+  if (rc != 0) {
+    return json_pack("{s:s, s:s, s:s, s:o}", "mode", "none", "error", nemb_err_name(rc),
+                     "reason", nemb_last_error(), "domains", json_array());
+  }
+  json_t *doms = json_array();
+  json_t *providers = json_array();
+  bool simulated = false;
+  for (size_t p = 0; p < m->n_providers; p++) {
+    json_array_append_new(providers, json_string(m->providers[p].ops->name));
+    simulated = simulated || m->providers[p].ops->simulated;
+  }
+  for (size_t d = 0; d < m->n_domains; d++) {
+    json_array_append_new(doms, domain_json(&m->domains[d], m->source[d], m->measured[d]));
+  }
+  const char *mode = nemb_meter_is_estimated(m) ? "estimated" : simulated ? "simulated" : "measured";
+  const char *forced = getenv("CODEGREEN_PROVIDERS");
+  json_t *out = json_pack("{s:s, s:o, s:o, s:s?}", "mode", mode, "providers", providers,
+                          "domains", doms, "forced_by",
+                          forced && forced[0] ? "CODEGREEN_PROVIDERS" : NULL);
+  nemb_meter_destroy(m);
+  return out;
+}
+
+int nemb_describe_json(const nemb_config *cfg, char **out) {
+  nemb__clear_error();
+  *out = NULL;
+  const nemb_config *use;
+  nemb_config *owned = NULL;
+  int rc = nemb__config_resolve(cfg, &use, &owned);
+  if (rc != 0) {
+    return rc;
+  }
+  char vm_name[64];
+  bool vm = nemb__detect_vm(vm_name, sizeof vm_name);
+  double interval_ms = 1;
+  nemb_config_get_double(use, "coordinator.measurement_interval_ms", &interval_ms);
+
+  json_t *providers = json_array();
+  for (size_t i = 0; nemb__providers[i] != NULL; i++) {
+    json_array_append_new(providers, probe_provider(nemb__providers[i], use, vm ? vm_name : NULL));
+  }
+  const char *root = nemb__sysfs_root();
+  json_t *doc = json_pack(
+      "{s:s, s:i, s:{s:s, s:f}, s:s, s:{s:b, s:s?}, s:o, s:o}", "codegreen_version",
+      nemb_version_string(), "nemb_abi_version", nemb_abi_version(), "config", "origin",
+      nemb_config_origin(use), "measurement_interval_ms", interval_ms, "sysfs_root",
+      root[0] ? root : "/", "virtual_machine", "detected", vm, "hypervisor", vm ? vm_name : NULL,
+      "providers", providers, "selection", selection_json(use));
+  nemb_config_destroy(owned);
+  if (doc == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory describing the providers");
+  }
+  *out = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(doc);
+  if (*out == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory describing the providers");
+  }
+  return 0;
+}

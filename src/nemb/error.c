@@ -1,0 +1,73 @@
+/*
+ * error.c - error codes, their names and texts, and the thread-local detail message that
+ * nemb_last_error() returns.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* One message per thread: a failure in the sampler thread never overwrites the caller's. */
+static _Thread_local char last_error[1024];
+
+const char *nemb_strerror(int err) {
+  switch (err) {
+#define NEMB__ERR_TEXT(name, value, text) \
+  case (value):                           \
+    return text;
+    NEMB_ERRNO_MAP(NEMB__ERR_TEXT)
+#undef NEMB__ERR_TEXT
+  case 0:
+    return "success";
+  default:
+    return "unknown error";
+  }
+}
+
+const char *nemb_err_name(int err) {
+  switch (err) {
+#define NEMB__ERR_NAME(name, value, text) \
+  case (value):                           \
+    return #name;
+    NEMB_ERRNO_MAP(NEMB__ERR_NAME)
+#undef NEMB__ERR_NAME
+  case 0:
+    return "OK";
+  default:
+    return "UNKNOWN";
+  }
+}
+
+const char *nemb_last_error(void) {
+  return last_error;
+}
+
+void nemb__clear_error(void) {
+  last_error[0] = '\0';
+}
+
+int nemb__fail(int err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+int nemb__from_errno(int e) {
+  switch (e) {
+  case EINVAL:
+  case ENOMEM:
+  case EACCES:
+  case ENOENT:
+  case EIO:
+  case ERANGE:
+  case EAGAIN:
+    return -e;
+  case EPERM:
+    /* For counters, "operation not permitted" and "permission denied" mean the same fix. */
+    return NEMB_EACCES;
+  default:
+    return NEMB_EIO;
+  }
+}

@@ -1,0 +1,97 @@
+/*
+ * internal.h - helpers shared by the library's files. Not installed; names are nemb__-prefixed
+ * and hidden from the shared object by the visibility preset.
+ */
+#ifndef NEMB_INTERNAL_H
+#define NEMB_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nemb.h"
+
+#define NEMB__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ----- errors: error.c ----- */
+
+/* Records the detailed message for nemb_last_error() in this thread and returns @p err, so a
+ * failure path reads `return nemb__fail(NEMB_EACCES, "cannot read %s: ...", path);`. */
+int nemb__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Clears the thread's last-error message (called at the start of public entry points that may
+ * fail, so a stale message is never shown for a later success). */
+void nemb__clear_error(void);
+
+/* Maps an errno value to our code: -errno for the ones in NEMB_ERRNO_MAP, else NEMB_EIO. */
+int nemb__from_errno(int e);
+
+/* ----- logging: log.c ----- */
+
+void nemb__log(nemb_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ----- time ----- */
+
+uint64_t nemb__now_ns(void);
+
+/* ----- paths and files: sysfs.c -----
+ * Every /sys, /dev and /proc path the providers read goes through the root prefix taken from
+ * CODEGREEN_SYSFS_ROOT (empty on a real machine), so tests can point it at a fixture tree. */
+
+/* The prefix, without trailing slash; "" when unset. Read once per call, not cached, so tests can
+ * change it between meters. */
+const char *nemb__sysfs_root(void);
+
+/* Writes root + the formatted absolute path into @p buf. Returns 0 or -ENAMETOOLONG. */
+int nemb__path(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Reads a whole small file into @p buf (NUL-terminated, trailing newline stripped).
+ * Returns 0 or -errno. */
+int nemb__read_text(const char *path, char *buf, size_t len);
+
+/* Parses a decimal unsigned 64-bit integer, allowing surrounding whitespace.
+ * Returns 0 or NEMB_EPARSE. */
+int nemb__parse_u64(const char *text, uint64_t *out);
+
+/* Reads an unsigned decimal from an open descriptor with pread at offset 0 (the sampling hot path:
+ * no open, no stdio). Returns 0, -errno or NEMB_EPARSE. */
+int nemb__pread_u64(int fd, uint64_t *out);
+
+/* ----- the growable text buffer used by JSON writers: buf.c ----- */
+
+typedef struct nemb__buf {
+  char *data; /* always NUL-terminated once anything was appended */
+  size_t len;
+  size_t cap;
+  bool oom; /* sticky: an append failed, the content is incomplete */
+} nemb__buf;
+
+#define NEMB__BUF_INIT {NULL, 0, 0, false}
+
+void nemb__buf_append(nemb__buf *b, const char *s, size_t n);
+void nemb__buf_printf(nemb__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the content to the caller (who frees it) and resets the buffer; NULL after an OOM. */
+char *nemb__buf_detach(nemb__buf *b);
+void nemb__buf_release(nemb__buf *b);
+
+/* ----- configuration: config.c ----- */
+
+/* Built-in defaults, for meters created with a NULL config and for the CLI's help text. */
+const nemb_config *nemb__config_defaults(void);
+
+/* Returns the JSON value (a jansson json_t *, untyped here so users of this header need not
+ * include jansson) at a dotted key, or NULL when the file does not set it. Borrowed reference. */
+void *nemb__config_lookup(const nemb_config *cfg, const char *key);
+
+/* Loads the config from the search order when @p cfg is NULL; *owned receives what the caller must
+ * destroy (NULL when @p cfg was given). */
+int nemb__config_resolve(const nemb_config *cfg, const nemb_config **use, nemb_config **owned);
+
+/* ----- virtual-machine detection: sysfs.c ----- */
+
+/* Fills @p name with the hypervisor's name ("KVM", "VMware", ...) or "unknown hypervisor" and
+ * returns true when this looks like a virtual machine (cpuinfo's hypervisor flag, DMI vendor). */
+bool nemb__detect_vm(char *name, size_t len);
+
+#endif /* NEMB_INTERNAL_H */

@@ -1,0 +1,85 @@
+/*
+ * meter.h - the inside of a nemb_meter, shared by meter.c (creation, providers, public getters)
+ * and sampler.c (the thread). Not installed.
+ *
+ * Ownership between threads:
+ *   - providers[], unwrap[] and raw[] belong to the sampler thread while it runs, and to the
+ *     controlling thread before start and after stop;
+ *   - store is written by the sampler only and read by anyone (see store.h);
+ *   - latest_* form a sequence lock the sampler writes and anyone reads;
+ *   - interval_ns and the statistics are atomics;
+ *   - lock/wake only carry "stop now" and "the interval changed" to a sleeping sampler.
+ */
+#ifndef NEMB_METER_H
+#define NEMB_METER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "internal.h"
+#include "provider.h"
+#include "store.h"
+#include "unwrap.h"
+
+#define NEMB__MAX_PROVIDERS 8
+
+typedef struct nemb__open_provider {
+  const struct nemb__provider_ops *ops;
+  void *state;
+  size_t first; /* index of its first domain in the meter */
+  size_t count; /* how many domains it has */
+} nemb__open_provider;
+
+struct nemb_meter {
+  /* What is measured: fixed at creation. */
+  size_t n_domains;
+  nemb__domain domains[NEMB__MAX_DOMAINS];
+  const char *source[NEMB__MAX_DOMAINS]; /* the provider name of each domain */
+  bool measured[NEMB__MAX_DOMAINS];
+  const char *include_ptrs[NEMB__MAX_DOMAINS][NEMB__MAX_INCLUDES];
+  nemb__open_provider providers[NEMB__MAX_PROVIDERS];
+  size_t n_providers;
+
+  /* Reading state (sampler thread). */
+  nemb__unwrap unwrap[NEMB__MAX_DOMAINS];
+  uint64_t raw[NEMB__MAX_DOMAINS];
+  uint64_t total[NEMB__MAX_DOMAINS];
+  uint64_t guard_ns; /* longest safe gap between two reads, so no wrap is missed */
+
+  nemb__store store;
+
+  /* The latest reading, under a sequence lock: odd while being written. */
+  _Atomic uint64_t latest_seq;
+  _Atomic uint64_t latest_t;
+  _Atomic uint64_t latest_uj[NEMB__MAX_DOMAINS];
+
+  /* The sampler thread. */
+  _Atomic uint64_t interval_ns;
+  atomic_bool running;
+  atomic_bool retime; /* the interval changed: recompute the deadline now */
+  bool started;
+  bool thread_live;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+
+  /* Statistics (written by the sampler, read by anyone). */
+  _Atomic uint64_t st_samples, st_reads, st_late, st_missed, st_worst_late, st_late_sum,
+      st_read_errors, st_dropped, st_wakeups;
+};
+
+/* Starts the sampler thread (sampler.c). The first reading is taken in the calling thread before
+ * the thread starts, so a sample exists when this returns. */
+int nemb__sampler_start(nemb_meter *m);
+
+/* Signals the thread, joins it, and takes the final reading (sampler.c). */
+void nemb__sampler_stop(nemb_meter *m);
+
+/* Reads every provider at @p t_ns, unwraps, and publishes it as the latest reading. */
+void nemb__meter_read(nemb_meter *m, uint64_t t_ns);
+
+/* Appends the latest reading (taken at @p t_ns) to the store, counting a drop at the cap. */
+void nemb__meter_store(nemb_meter *m, uint64_t t_ns);
+
+#endif /* NEMB_METER_H */

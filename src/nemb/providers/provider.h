@@ -1,0 +1,94 @@
+/*
+ * provider.h - the interface every energy provider implements.
+ *
+ * A provider turns one kind of hardware interface into cumulative energy readings for a fixed
+ * list of domains. Each provider lives in its own file and exports exactly one
+ * `const struct nemb__provider_ops nemb__provider_<name>`; everything else in the file is static.
+ *
+ * The meter calls, in order: open() once, domains() once, read() many times from the sampler
+ * thread only, close() once. A provider needs no locking: its state is used by one thread at a
+ * time. read() is the hot path: no allocation, no opening of files, no stdio.
+ */
+#ifndef NEMB_PROVIDER_H
+#define NEMB_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nemb.h"
+
+#define NEMB__NAME_MAX 32
+#define NEMB__MAX_INCLUDES 8
+#define NEMB__MAX_DOMAINS 64
+
+/* Domain kinds, as written into the report's domain_topology. */
+#define NEMB__KIND_PACKAGE "cpu_package"
+#define NEMB__KIND_NESTED "nested"
+#define NEMB__KIND_DRAM "dram"
+#define NEMB__KIND_PLATFORM "platform"
+#define NEMB__KIND_GPU "gpu"
+#define NEMB__KIND_ESTIMATE "estimate"
+
+typedef struct nemb__domain {
+  char name[NEMB__NAME_MAX]; /* unique within the meter: "package-0", "core", "dram-1" */
+  const char *kind;          /* one of NEMB__KIND_*, a static string */
+  bool top_level;            /* contained in no other domain */
+  bool in_total;             /* added into energy_j (packages, DRAM, GPUs; not psys, not core) */
+  char includes[NEMB__MAX_INCLUDES][NEMB__NAME_MAX]; /* domains this one already contains */
+  size_t n_includes;
+  uint64_t range_uj;     /* the raw reading wraps to 0 after this value; 0 = never wraps */
+  uint64_t max_power_uw; /* a ceiling on plausible power, used to read often enough that a wrap
+                            cannot be missed; 0 = unknown (the sampler assumes 2 kW) */
+} nemb__domain;
+
+/* What open() gets: the configuration (never NULL) and nothing else; paths come from
+ * nemb__path(), which applies CODEGREEN_SYSFS_ROOT. */
+typedef struct nemb__provider_env {
+  const nemb_config *cfg;
+} nemb__provider_env;
+
+struct nemb__provider_ops {
+  const char *name; /* as used in CODEGREEN_PROVIDERS and in each domain's "source" */
+  bool measured;    /* false for models that estimate instead of measure */
+  bool simulated;   /* true for the simulated device: used only when named explicitly */
+
+  /* Finds the hardware and prepares to read it. On failure returns a negative code and writes one
+   * or more plain sentences to @p why saying exactly what is missing and how to fix it:
+   *   NEMB_ENOTSUP  the interface is absent on this machine (or disabled in the config);
+   *   NEMB_EACCES   present but not readable by this user;
+   *   NEMB_ECONFIG  the provider's configuration is wrong;
+   *   others        anything else (-errno, NEMB_EPARSE).
+   * On success *state is the provider's, to be passed back and finally closed. */
+  int (*open)(const nemb__provider_env *env, void **state, char *why, size_t why_len);
+
+  /* The domains, in the order read() fills values. Valid until close(). */
+  size_t (*domains)(void *state, const nemb__domain **out);
+
+  /* Reads every domain's raw counter (microjoules, possibly wrapped at range_uj) into @p raw_uj.
+   * @p t_ns is the sampler's CLOCK_MONOTONIC timestamp for this reading: hardware providers
+   * ignore it; the simulated device and the estimate model use it as "now".
+   * Returns 0 or a negative code; on failure the sampler keeps the previous values. */
+  int (*read)(void *state, uint64_t t_ns, uint64_t *raw_uj);
+
+  /* How often the underlying counter changes, in nanoseconds (RAPL: about 1 ms). */
+  uint64_t (*update_interval_ns)(void *state);
+
+  void (*close)(void *state);
+};
+
+/* The providers this build has, in selection order (real ones first), NULL-terminated: registry.c.
+ * `sim` is in the list but never chosen automatically; `estimate` is only chosen when no real
+ * provider opens. */
+extern const struct nemb__provider_ops *const nemb__providers[];
+
+/* Finds a provider by name; NULL if unknown. */
+const struct nemb__provider_ops *nemb__provider_find(const char *name);
+
+/* Writes the comma-separated names of every known provider into @p buf. */
+void nemb__provider_names(char *buf, size_t len);
+
+/* Adds one name to a domain's includes list; false when the list is full. */
+bool nemb__domain_add_include(nemb__domain *d, const char *name);
+
+#endif /* NEMB_PROVIDER_H */

@@ -1,0 +1,66 @@
+/*
+ * registry.c - the providers compiled into this build, in the order they are tried.
+ *
+ * Real counters come first, from the most direct interface to the least. `sim` is listed so that
+ * CODEGREEN_PROVIDERS=sim can name it, but the meter never picks it on its own; `estimate` comes
+ * last and is used only when no real provider opens.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "provider.h"
+
+#ifdef NEMB_WITH_POWERCAP
+extern const struct nemb__provider_ops nemb__provider_powercap;
+#endif
+#ifdef NEMB_WITH_SIM
+extern const struct nemb__provider_ops nemb__provider_sim;
+#endif
+#ifdef NEMB_WITH_ESTIMATE
+extern const struct nemb__provider_ops nemb__provider_estimate;
+#endif
+
+const struct nemb__provider_ops *const nemb__providers[] = {
+#ifdef NEMB_WITH_POWERCAP
+    &nemb__provider_powercap,
+#endif
+#ifdef NEMB_WITH_SIM
+    &nemb__provider_sim,
+#endif
+#ifdef NEMB_WITH_ESTIMATE
+    &nemb__provider_estimate,
+#endif
+    NULL,
+};
+
+const struct nemb__provider_ops *nemb__provider_find(const char *name) {
+  for (size_t i = 0; nemb__providers[i] != NULL; i++) {
+    if (strcmp(nemb__providers[i]->name, name) == 0) {
+      return nemb__providers[i];
+    }
+  }
+  return NULL;
+}
+
+void nemb__provider_names(char *buf, size_t len) {
+  size_t used = 0;
+  if (len > 0) {
+    buf[0] = '\0';
+  }
+  for (size_t i = 0; nemb__providers[i] != NULL && used < len; i++) {
+    int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", nemb__providers[i]->name);
+    if (n < 0) {
+      break;
+    }
+    used += (size_t)n;
+  }
+}
+
+bool nemb__domain_add_include(nemb__domain *d, const char *name) {
+  if (d->n_includes >= NEMB__MAX_INCLUDES) {
+    return false;
+  }
+  snprintf(d->includes[d->n_includes], NEMB__NAME_MAX, "%s", name);
+  d->n_includes++;
+  return true;
+}

@@ -1,0 +1,97 @@
+#!/bin/sh
+# test_cli.sh - codegreen's CLI end to end: `info` tells the truth about fixture machines,
+# `sample` measures the simulated device, bad usage fails with usage and exit 2.
+# usage: test_cli.sh CODEGREEN_BIN FIXTURES_DIR
+set -u
+cg=$1
+fx=$2
+failures=0
+passes=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+unset CODEGREEN_PROVIDERS CODEGREEN_SIM_CONFIG CODEGREEN_CONFIG
+export XDG_CONFIG_HOME="$tmp/none"
+
+check() { # NAME CONDITION...
+  name=$1
+  shift
+  if "$@"; then
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $name"
+    failures=$((failures + 1))
+  fi
+}
+contains() { grep -q -- "$2" "$1"; }
+
+# A VM with no counters: powercap absent with the reason, estimate used and labelled.
+CODEGREEN_SYSFS_ROOT="$fx/estimate" "$cg" info >"$tmp/out" 2>&1
+check "info exits 0 without counters" test $? -eq 0
+check "info names the VM" contains "$tmp/out" "virtual machine"
+check "info explains powercap is absent" contains "$tmp/out" "no RAPL zones"
+check "info says figures are estimated" contains "$tmp/out" "ESTIMATED, not measured"
+check "info lists the estimate domain" contains "$tmp/out" "cpu-estimate"
+
+# An Intel client: measured, with its topology.
+CODEGREEN_SYSFS_ROOT="$fx/intel-client" "$cg" info >"$tmp/out" 2>&1
+check "info on intel-client exits 0" test $? -eq 0
+check "info says measured" contains "$tmp/out" "MEASURED by hardware"
+check "info shows package includes" contains "$tmp/out" "core, uncore"
+
+# --json is valid JSON with the selection.
+CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" info --json >"$tmp/json" 2>&1
+check "info --json exits 0" test $? -eq 0
+check "info --json parses" /usr/bin/python3 -c "
+import json,sys
+d=json.load(open('$tmp/json'))
+sel=d['selection']
+assert sel['mode']=='measured', sel
+names=[x['name'] for x in sel['domains']]
+assert names==['package-0','dram-0','package-1','dram-1'], names
+"
+
+# This machine, as it is: info must run and say whether it measures or estimates.
+"$cg" info >"$tmp/out" 2>&1
+check "info on this machine exits 0" test $? -eq 0
+check "info on this machine states measured or estimated" \
+  grep -Eq "MEASURED|ESTIMATED|No energy can be reported" "$tmp/out"
+
+# sample with the simulated device: 0.5 s of the default sim is about 10 J package + 1.5 J DRAM.
+CODEGREEN_PROVIDERS=sim "$cg" sample -d 0.5 --json >"$tmp/json" 2>"$tmp/err"
+check "sample exits 0" test $? -eq 0
+check "sample --json is right" /usr/bin/python3 -c "
+import json
+d=json.load(open('$tmp/json'))
+assert d['quality']=='measured', d
+p=d['domains']['package-0']['energy_j']; dr=d['domains']['dram']['energy_j']
+assert abs(d['energy_j']-(p+dr))<1e-5, d
+assert abs(d['avg_power_w']-23.0)<1.5, d   # 20 W package + 3 W DRAM
+assert d['sampler']['samples']>=400, d
+"
+CODEGREEN_PROVIDERS=sim "$cg" sample -d 0.2 -i 10 >"$tmp/out" 2>&1
+check "sample text shows domains" contains "$tmp/out" "package-0"
+check "sample honours -i" contains "$tmp/out" "at 10 ms intervals"
+
+# Errors and usage.
+"$cg" frobnicate >"$tmp/out" 2>&1
+check "unknown command exits 2" test $? -eq 2
+check "unknown command names it" contains "$tmp/out" "unknown command 'frobnicate'"
+"$cg" sample --bogus >"$tmp/out" 2>&1
+check "unknown option exits 2" test $? -eq 2
+"$cg" sample -d -1 >"$tmp/out" 2>&1
+check "bad duration exits 2" test $? -eq 2
+CODEGREEN_PROVIDERS=nope "$cg" sample -d 0.1 >"$tmp/out" 2>&1
+check "unknown provider exits 1" test $? -eq 1
+check "unknown provider is explained" contains "$tmp/out" "unknown provider 'nope'"
+printf '{\n  "coordinator": {\n    "measurement_interval_ms": 0\n  }\n}\n' >"$tmp/bad.json"
+"$cg" info -c "$tmp/bad.json" >"$tmp/out" 2>&1
+check "out-of-range config exits 1" test $? -eq 1
+check "out-of-range config names the key" contains "$tmp/out" "coordinator.measurement_interval_ms"
+printf '{\n  "coordinator": {\n    "measurement_interval_ms": 1,\n  }\n}\n' >"$tmp/bad.json"
+"$cg" info -c "$tmp/bad.json" >"$tmp/out" 2>&1
+check "malformed config names line" contains "$tmp/out" "bad.json:4:"
+"$cg" --version >"$tmp/out" 2>&1
+check "version" contains "$tmp/out" "ABI 3"
+
+echo "cli: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
