@@ -54,6 +54,11 @@ int nemb__read_text(const char *path, char *buf, size_t len);
  * Returns 0 or NEMB_EPARSE. */
 int nemb__parse_u64(const char *text, uint64_t *out);
 
+/* Reads up to @p len - 1 bytes at offset 0 of an open descriptor into @p buf and NUL-terminates
+ * them (sysfs and procfs regenerate a file's text on every read at offset 0). Returns the byte
+ * count or -errno. */
+long nemb__pread_text(int fd, char *buf, size_t len);
+
 /* Reads an unsigned decimal from an open descriptor with pread at offset 0 (the sampling hot path:
  * no open, no stdio). Returns 0, -errno or NEMB_EPARSE. */
 int nemb__pread_u64(int fd, uint64_t *out);

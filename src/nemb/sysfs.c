@@ -88,19 +88,24 @@ int nemb__parse_u64(const char *text, uint64_t *out) {
   return 0;
 }
 
-int nemb__pread_u64(int fd, uint64_t *out) {
-  char buf[32];
+long nemb__pread_text(int fd, char *buf, size_t len) {
   ssize_t n;
   do {
-    n = pread(fd, buf, sizeof buf - 1, 0);
+    n = pread(fd, buf, len - 1, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     return -errno;
   }
-  if (n == 0) {
-    return NEMB_EPARSE;
-  }
   buf[n] = '\0';
+  return (long)n;
+}
+
+int nemb__pread_u64(int fd, uint64_t *out) {
+  char buf[32];
+  long n = nemb__pread_text(fd, buf, sizeof buf);
+  if (n <= 0) {
+    return n < 0 ? (int)n : NEMB_EPARSE;
+  }
   return nemb__parse_u64(buf, out);
 }
 

@@ -199,6 +199,37 @@ static void test_states(void **state) {
   unsetenv("CODEGREEN_PROVIDERS");
 }
 
+static void test_read_errors_are_counted_and_lose_no_energy(void **state) {
+  (void)state;
+  /* A real provider over a fixture tree whose counter turns to garbage for a while. */
+  char root[4096];
+  nemb_test_copy_fixture("amd-epyc", root, sizeof root);
+  setenv("CODEGREEN_SYSFS_ROOT", root, 1);
+  setenv("CODEGREEN_PROVIDERS", "powercap", 1);
+  const char *counter = "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/energy_uj";
+  nemb_test_write(root, counter, "1000000\n");
+  nemb_meter *m = NULL;
+  NEMB_ASSERT_OK(nemb_meter_create(nemb__config_defaults(), &m));
+  NEMB_ASSERT_OK(nemb_meter_start(m));
+  sleep_ms(30);
+  nemb_test_write(root, counter, "garbage\n");
+  sleep_ms(30);
+  nemb_test_write(root, counter, "1500000\n"); /* 0.5 J later */
+  sleep_ms(30);
+  NEMB_ASSERT_OK(nemb_meter_stop(m));
+  nemb_sampler_stats s;
+  nemb_meter_stats(m, &s);
+  assert_true(s.read_errors > 0);
+  /* The failed reads repeat the previous value; the next good read brings the whole 0.5 J. */
+  uint64_t t, e;
+  NEMB_ASSERT_OK(nemb_meter_sample(m, nemb_meter_sample_count(m) - 1, &t, &e, 1));
+  assert_int_equal(e, 500000);
+  nemb_meter_destroy(m);
+  nemb_test_rmtree(root);
+  unsetenv("CODEGREEN_SYSFS_ROOT");
+  unsetenv("CODEGREEN_PROVIDERS");
+}
+
 int main(void) {
   unsetenv("CODEGREEN_CONFIG");
   unsetenv("CODEGREEN_SIM_CONFIG");
@@ -209,6 +240,7 @@ int main(void) {
       cmocka_unit_test(test_stop_does_not_wait_for_the_next_tick),
       cmocka_unit_test(test_cap_is_counted_and_latest_keeps_moving),
       cmocka_unit_test(test_states),
+      cmocka_unit_test(test_read_errors_are_counted_and_lose_no_energy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,14 +58,10 @@ typedef struct estimate {
  * NEMB_EPARSE. Only the first line is looked at, so a short fixed buffer does. */
 static int read_stat(int fd, uint64_t *busy, uint64_t *total) {
   char buf[512];
-  ssize_t n;
-  do {
-    n = pread(fd, buf, sizeof buf - 1, 0);
-  } while (n < 0 && errno == EINTR);
+  long n = nemb__pread_text(fd, buf, sizeof buf);
   if (n < 0) {
-    return -errno;
+    return (int)n;
   }
-  buf[n] = '\0';
   if (strncmp(buf, "cpu ", 4) != 0 || strchr(buf, '\n') == NULL) {
     return NEMB_EPARSE;
   }
