@@ -307,6 +307,159 @@ NEMB_EXTERN int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out);
 NEMB_EXTERN uint64_t nemb_now_ns(void);
 
 /* ---------------------------------------------------------------------------------------------
+ * Sessions, tasks and checkpoints
+ *
+ * A session measures a span of a program: it owns a meter, records tasks (named, nested spans,
+ * one stack per thread) and checkpoints (function enter/exit marks from instrumented code), and at
+ * its end builds the report: the JSON envelope of the reference (meta, tasks, totals), or CSV.
+ *
+ * Recording is cheap: a task start/stop or a checkpoint takes a CLOCK_MONOTONIC timestamp and
+ * writes it into the calling thread's own records, with no lock shared with the sampler, no I/O
+ * and no allocation in the steady state. Energy is computed afterwards by interpolating the
+ * sampler's samples at those timestamps.
+ *
+ * One session is active per process at a time. If no energy provider can be opened, the session
+ * still works (tasks, timings) and its report says measurement_quality "no_backend" with zero
+ * energy: measuring must never break the program being measured.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct nemb_session nemb_session;
+
+typedef enum nemb_output_format {
+  NEMB_FORMAT_AUTO = 0, /* from output_file's extension: ".csv" is CSV, anything else JSON */
+  NEMB_FORMAT_JSON = 1,
+  NEMB_FORMAT_CSV = 2,
+  NEMB_FORMAT_NONE = 3 /* write no file */
+} nemb_output_format;
+
+/** Options of nemb_session_begin(). Initialise with nemb_session_options_init() (or
+ *  NEMB_SESSION_OPTIONS_INIT) and set what differs; the strings are copied by begin. */
+typedef struct nemb_session_options {
+  const char *name;        /* session_name in the report; NULL writes null (as CLI runs do) */
+  const char *output_file; /* NULL means codegreen_<pid>.json in the working directory */
+  nemb_output_format output_format;
+  int save_to_file;        /* 0: write nothing, whatever the format */
+  int record_time_series;  /* 1: per-task samples and noise statistics in the report */
+  unsigned sample_interval_ms; /* 0: coordinator.measurement_interval_ms from the config */
+  size_t buffer_samples;   /* 0: coordinator.max_samples; else the sample store's cap */
+  const char *python_version; /* meta.python_version; NULL writes null (not run from Python) */
+  const char *const *argv; /* meta.argv; NULL reads this process's command line */
+  size_t argc;
+  const nemb_config *config; /* NULL: the config search order */
+} nemb_session_options;
+
+#define NEMB_SESSION_OPTIONS_INIT \
+  {NULL, NULL, NEMB_FORMAT_AUTO, 1, 0, 0, 0, NULL, NULL, 0, NULL}
+
+/** Fills @p opts with the defaults above. Since 0.1. */
+NEMB_EXTERN void nemb_session_options_init(nemb_session_options *opts);
+
+/** Begins a session: creates its meter and starts sampling.
+ *  @param opts the options, or NULL for defaults.
+ *  @param out receives the session, owned by the caller (nemb_session_destroy()).
+ *  @return 0 (also when no provider could be opened: see the section comment); NEMB_ESTATE when
+ *          another session is active in this process; NEMB_EINVAL for a bad option; NEMB_ECONFIG.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_session_begin(const nemb_session_options *opts, nemb_session **out);
+
+/** Starts a task in the calling thread, nested in the thread's innermost open task if any.
+ *  @param name the task's name (copied on first use, then reused).
+ *  @return 0; NEMB_ESTATE after the session ended; NEMB_ERANGE beyond 256 nested tasks.
+ *  Any thread; each thread has its own stack. Since 0.1. */
+NEMB_EXTERN int nemb_task_start(nemb_session *s, const char *name);
+
+/** Stops the calling thread's innermost open task.
+ *  @param name the name it must have, or NULL to stop whatever is innermost.
+ *  @return 0; NEMB_ESTATE if this thread has no open task or the session ended; NEMB_EINVAL if
+ *          @p name is not the innermost task (the message names the innermost one, and nothing is
+ *          stopped). Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_task_stop(nemb_session *s, const char *name);
+
+/** The innermost open task of the calling thread, or NULL. The string lives as long as @p s.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_task_current(nemb_session *s);
+
+/** Records a checkpoint from instrumented code. Each exit is paired with the latest unpaired
+ *  enter of the same name in the same thread, so recursion and threads pair correctly; the pair
+ *  gets an invocation number (the reference's "#inv_N").
+ *  @param checkpoint_id the instrumentation point's id (kept in the per-invocation detail).
+ *  @param name the function's name.
+ *  @param type "enter" or "exit".
+ *  @param line the source line, or 0.
+ *  @param context free text such as the file name; may be NULL.
+ *  @return 0; NEMB_EINVAL for another type; NEMB_ESTATE after the session ended.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_checkpoint(nemb_session *s, const char *checkpoint_id, const char *name,
+                                const char *type, int line, const char *context);
+
+/** Registers a function once so the hot path can pass a number instead of strings.
+ *  @param id receives the function's id, the same for the same (name, context, line).
+ *  @return 0, NEMB_ENOMEM or NEMB_ERANGE (too many functions). Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_checkpoint_register(nemb_session *s, const char *name, const char *context,
+                                         int line, uint32_t *id);
+
+/** Enter and exit of a registered function: the fast form of nemb_checkpoint().
+ *  @return 0; NEMB_EINVAL for an unknown id; NEMB_ESTATE after the session ended.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_checkpoint_enter(nemb_session *s, uint32_t id);
+NEMB_EXTERN int nemb_checkpoint_exit(nemb_session *s, uint32_t id);
+
+/** Ends the session: closes tasks still open (each is reported with "closed_at_end": true),
+ *  stops the sampler, builds the report and, unless the options say otherwise, writes it.
+ *  Recording calls made after (or racing with) the end fail with NEMB_ESTATE.
+ *  @return 0; NEMB_ESTATE if already ended; an error writing the file (-EACCES, -ENOENT, ...) with
+ *          the path in the message, in which case the report is still available.
+ *  Any thread, once. Since 0.1. */
+NEMB_EXTERN int nemb_session_end(nemb_session *s);
+
+/** The report as JSON text, after nemb_session_end(); NULL before. Owned by @p s.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_session_report_json(const nemb_session *s);
+
+/** Writes the report (after nemb_session_end()) to @p path in @p format (AUTO: by extension).
+ *  @return 0 or a negative code with the path in the message. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_session_write(const nemb_session *s, const char *path,
+                                   nemb_output_format format);
+
+/** The path the report was (or will be) written to by nemb_session_end(), or NULL when the
+ *  session writes no file. Owned by @p s. Since 0.1. */
+NEMB_EXTERN const char *nemb_session_output_path(const nemb_session *s);
+
+/** The session's meter (NULL when no provider could be opened), for live readings and samples.
+ *  Owned by the session. Since 0.1. */
+NEMB_EXTERN nemb_meter *nemb_session_meter(nemb_session *s);
+
+/** Ends the session if needed and frees it. Accepts NULL. No other call on @p s may be running.
+ *  Since 0.1. */
+NEMB_EXTERN void nemb_session_destroy(nemb_session *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Statistics over repeated runs (codegreen run -r N, and the fronts' multi-run helpers)
+ * ------------------------------------------------------------------------------------------- */
+
+/** Summary of a set of measurements after the outlier filter (meta.outlier_method "iqr_1.5":
+ *  values outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR], with quartiles interpolated linearly between
+ *  order statistics, are set aside and reported, not hidden). */
+typedef struct nemb_stats {
+  size_t n;          /* values given */
+  size_t n_used;     /* values kept after the filter */
+  size_t n_outliers; /* n - n_used */
+  double mean, median;
+  double std;        /* sample standard deviation (n_used - 1 in the denominator); 0 if n_used < 2 */
+  double cv_percent; /* 100 * std / mean; 0 when the mean is 0 */
+  double min, max;
+  double ci95_low, ci95_high; /* mean -/+ t(0.975, n_used - 1) * std / sqrt(n_used) */
+} nemb_stats;
+
+/** Computes @p out over @p values.
+ *  @param n how many values; at least 1.
+ *  @param filter_outliers 1 to apply the iqr_1.5 filter (it needs at least 4 values to act).
+ *  @param is_outlier if not NULL, receives n flags: 1 for each value set aside.
+ *  @return 0 or NEMB_EINVAL (n == 0, or a value that is not finite). Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_stats_compute(const double *values, size_t n, int filter_outliers,
+                                   nemb_stats *out, unsigned char *is_outlier);
+
+/* ---------------------------------------------------------------------------------------------
  * Describing the machine (what `codegreen info` prints)
  * ------------------------------------------------------------------------------------------- */
 

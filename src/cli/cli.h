@@ -15,6 +15,7 @@
 /* Each verb: argv[0] is the verb's name; returns an exit code. */
 int cg_cmd_info(int argc, char **argv);
 int cg_cmd_sample(int argc, char **argv);
+int cg_cmd_run(int argc, char **argv);
 
 /* Prints "codegreen: <message>" and the library's detail for @p rc to stderr; returns
  * CG_EXIT_FAIL. */

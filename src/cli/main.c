@@ -13,6 +13,7 @@ static const struct {
   int (*fn)(int argc, char **argv);
   const char *summary;
 } commands[] = {
+    {"run", cg_cmd_run, "measure the energy of a command, once or over repeats"},
     {"info", cg_cmd_info, "what this machine can measure, and why not"},
     {"sample", cg_cmd_sample, "run the sampler for a while and print the energy it measured"},
 };

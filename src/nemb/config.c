@@ -71,6 +71,8 @@ static const known_key known_keys[] = {
      "coefficient of variation below which a run is rated excellent"},
     {"measurement.report.noise_warning.good_cv_percent", T_NUMBER, 5, NULL, 0, 1000,
      "coefficient of variation below which a run is rated good"},
+    {"measurement.checkpoints.detail_limit", T_INTEGER, 100000, NULL, 0, 100000000,
+     "per-invocation checkpoint events kept in the report; beyond it they are counted only"},
 };
 
 /* Static and constant, so it needs no initialisation and is safe to share between threads. */

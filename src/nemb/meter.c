@@ -255,6 +255,19 @@ void nemb_meter_destroy(nemb_meter *m) {
   free(m);
 }
 
+int nemb__meter_set_capacity(nemb_meter *m, size_t cap) {
+  if (m->started) {
+    return nemb__fail(NEMB_ESTATE, "the sample store's size is fixed once sampling started");
+  }
+  nemb__store fresh;
+  if (nemb__store_init(&fresh, m->n_domains, cap) != 0) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory for a store of %zu samples", cap);
+  }
+  nemb__store_release(&m->store);
+  m->store = fresh; /* nothing reads the store before start, so a plain copy is safe */
+  return 0;
+}
+
 size_t nemb_meter_domain_count(const nemb_meter *m) {
   return m->n_domains;
 }

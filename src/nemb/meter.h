@@ -69,6 +69,10 @@ struct nemb_meter {
       st_read_errors, st_dropped, st_wakeups;
 };
 
+/* Replaces the (still empty) sample store with one of capacity @p cap; before start only
+ * (meter.c). Returns 0, NEMB_ESTATE or NEMB_ENOMEM. */
+int nemb__meter_set_capacity(nemb_meter *m, size_t cap);
+
 /* Starts the sampler thread (sampler.c). The first reading is taken in the calling thread before
  * the thread starts, so a sample exists when this returns. */
 int nemb__sampler_start(nemb_meter *m);

@@ -1,0 +1,650 @@
+/*
+ * cmd_run.c - `codegreen run [options] -- CMD [ARGS...]`: the joules of a whole command, like
+ * `perf stat`, once or over repeats with statistics.
+ *
+ * Each run is one task of a session ("run-1", "run-2", ...; warm-ups are "warmup-1", ... and
+ * stay out of the statistics). The task spans fork to exit; fork and exec add well under a
+ * millisecond. The command's stdin, stdout and stderr are untouched: codegreen writes its summary
+ * to stderr and the report to a file (-o) or to stdout (--json).
+ *
+ * On top of the library's envelope this verb adds:
+ *   runs        per run: exit status, energy, duration, CPU time of the command's process tree,
+ *               the machine's CPU time, and the energy attributed to the command by CPU share;
+ *   statistics  mean, median, std, CV, min, max and 95 % CI over the runs after the iqr_1.5
+ *               filter, with the outliers listed;
+ *   attribution the model behind the attributed figures, named as a model;
+ *   idle        with --idle S: the machine's power while idle, and each run's energy above it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "nemb.h"
+
+#define EXIT_CANNOT_RUN 127 /* what a shell returns for a command it cannot start */
+
+typedef struct run_opts {
+  long repeat, warmup;
+  long interval_ms;
+  double idle_s;
+  bool time_series, json, shell, quiet;
+  const char *output, *plot, *config;
+  char **cmd; /* NULL-terminated */
+} run_opts;
+
+typedef struct run_result {
+  char task[32];
+  int status;           /* exit code, or 128 + signal */
+  double cpu_s;         /* user + system time of the command's process tree */
+  double machine_cpu_s; /* busy CPU time of the whole machine meanwhile, from /proc/stat */
+  bool warmup;
+} run_result;
+
+/* What the signal handler saw: the signal, and whether another process sent it (`kill`) so
+ * that it must be passed on. The main thread does the passing on, outside the handler. */
+static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t forward_pending;
+
+static void print_usage(FILE *fp) {
+  fprintf(fp,
+          "usage: codegreen run [options] -- COMMAND [ARGS...]\n\n"
+          "Measures the energy of a command from start to exit.\n\n"
+          "  -r, --repeat N       run it N times and report statistics (default 1)\n"
+          "  -w, --warmup K       run it K times first, unmeasured by the statistics\n"
+          "  -o, --output FILE    write the report to FILE (.json, or .csv for one row per run)\n"
+          "  --json               print the report (JSON) to stdout\n"
+          "  -i, --interval-ms M  sampling interval in ms (default: the config's, normally 1)\n"
+          "  --idle S             measure idle power for S seconds first; report energy above it\n"
+          "  --time-series        keep per-sample power in the report\n"
+          "  --export-plot FILE   draw power over time (.html or .png)\n"
+          "  --shell              run COMMAND through /bin/sh -c\n"
+          "  -q, --quiet          no summary on stderr\n"
+          "  -c, --config FILE    use this config.json instead of the search order\n\n"
+          "The exit status is the command's (128 + signal if it was killed). SIGINT and SIGTERM\n"
+          "sent to codegreen are passed on to the command, and the report is still written.\n");
+}
+
+/* Notes SIGINT/SIGTERM. One from another process (`kill`) must be passed on to the command;
+ * one from the terminal already reached the command, which shares our process group, and is not
+ * sent twice. Installed without SA_RESTART, so the wait for the command returns EINTR and the
+ * main thread passes the signal on. */
+static void on_signal(int sig, siginfo_t *info, void *ctx) {
+  (void)ctx;
+  interrupted = sig;
+  if (info->si_code == SI_USER) {
+    forward_pending = 1;
+  }
+}
+
+static void forward_signal(pid_t pid) {
+  if (forward_pending && pid > 0) {
+    forward_pending = 0;
+    kill(pid, (int)interrupted);
+  }
+}
+
+static bool parse_long(const char *text, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (end == text || *end != '\0' || errno != 0 || v < lo || v > hi) {
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+static int parse_args(int argc, char **argv, run_opts *o) {
+  static const struct option opts[] = {{"repeat", required_argument, NULL, 'r'},
+                                       {"warmup", required_argument, NULL, 'w'},
+                                       {"output", required_argument, NULL, 'o'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"interval-ms", required_argument, NULL, 'i'},
+                                       {"idle", required_argument, NULL, 'I'},
+                                       {"time-series", no_argument, NULL, 't'},
+                                       {"export-plot", required_argument, NULL, 'p'},
+                                       {"shell", no_argument, NULL, 's'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"config", required_argument, NULL, 'c'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  *o = (run_opts){.repeat = 1};
+  int c;
+  /* '+': stop at the first non-option, so the command's own options are never ours. */
+  while ((c = getopt_long(argc, argv, "+r:w:o:i:c:qh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'r':
+      if (!parse_long(optarg, 1, 100000, &o->repeat)) {
+        fprintf(stderr, "codegreen run: --repeat wants a whole number from 1 to 100000\n");
+        return CG_EXIT_USAGE;
+      }
+      break;
+    case 'w':
+      if (!parse_long(optarg, 0, 100000, &o->warmup)) {
+        fprintf(stderr, "codegreen run: --warmup wants a whole number from 0 to 100000\n");
+        return CG_EXIT_USAGE;
+      }
+      break;
+    case 'i':
+      if (!parse_long(optarg, 1, 60000, &o->interval_ms)) {
+        fprintf(stderr, "codegreen run: --interval-ms wants whole ms from 1 to 60000\n");
+        return CG_EXIT_USAGE;
+      }
+      break;
+    case 'I': {
+      char *end;
+      o->idle_s = strtod(optarg, &end);
+      if (end == optarg || *end != '\0' || !(o->idle_s > 0 && o->idle_s <= 3600)) {
+        fprintf(stderr, "codegreen run: --idle wants seconds from 0 to 3600\n");
+        return CG_EXIT_USAGE;
+      }
+      break;
+    }
+    case 'o':
+      o->output = optarg;
+      break;
+    case 'j':
+      o->json = true;
+      break;
+    case 't':
+      o->time_series = true;
+      break;
+    case 'p':
+      o->plot = optarg;
+      break;
+    case 's':
+      o->shell = true;
+      break;
+    case 'q':
+      o->quiet = true;
+      break;
+    case 'c':
+      o->config = optarg;
+      break;
+    case 'h':
+      print_usage(stdout);
+      return -1;
+    default:
+      print_usage(stderr);
+      return CG_EXIT_USAGE;
+    }
+  }
+  if (optind >= argc || optind < 2 || strcmp(argv[optind - 1], "--") != 0) {
+    fprintf(stderr, "codegreen run: %s\n\n",
+            optind >= argc ? "no command given" : "put '--' before the command");
+    print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+  o->cmd = argv + optind;
+  return 0;
+}
+
+/* Busy CPU seconds of the whole machine so far, from /proc/stat; NAN if unreadable. */
+static double machine_busy_seconds(void) {
+  FILE *fp = fopen("/proc/stat", "re");
+  if (fp == NULL) {
+    return NAN;
+  }
+  unsigned long long f[8] = {0};
+  int n = fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3],
+                 &f[4], &f[5], &f[6], &f[7]);
+  fclose(fp);
+  if (n < 4) {
+    return NAN;
+  }
+  /* user nice system idle iowait irq softirq steal: busy is all but idle, iowait and steal */
+  double busy = (double)(f[0] + f[1] + f[2] + f[5] + f[6]);
+  return busy / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Starts the command; returns its pid, or -1 with *exec_errno set when it could not start. */
+static pid_t spawn(const run_opts *o, int *exec_errno) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    *exec_errno = errno;
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    *exec_errno = errno;
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (o->shell) {
+      /* The words after -- form one shell command line. */
+      size_t len = 1;
+      for (char **a = o->cmd; *a; a++) {
+        len += strlen(*a) + 1;
+      }
+      char *line = malloc(len);
+      if (line != NULL) {
+        line[0] = '\0';
+        for (char **a = o->cmd; *a; a++) {
+          strcat(line, *a);
+          strcat(line, a[1] ? " " : "");
+        }
+        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+      }
+    } else {
+      execvp(o->cmd[0], o->cmd);
+    }
+    int e = errno; /* exec failed: tell the parent why through the close-on-exec pipe */
+    ssize_t ignored = write(pipefd[1], &e, sizeof e);
+    (void)ignored;
+    _exit(EXIT_CANNOT_RUN);
+  }
+  close(pipefd[1]);
+  int e = 0;
+  ssize_t n;
+  do {
+    n = read(pipefd[0], &e, sizeof e); /* EOF (0 bytes) means exec succeeded */
+  } while (n < 0 && errno == EINTR);
+  close(pipefd[0]);
+  if (n == (ssize_t)sizeof e) {
+    waitpid(pid, NULL, 0);
+    *exec_errno = e;
+    return -1;
+  }
+  return pid;
+}
+
+static void progress(const run_opts *o, long done, long total) {
+  if (o->quiet || total < 2 || !isatty(STDERR_FILENO)) {
+    return;
+  }
+  int width = 30, filled = (int)(width * done / total);
+  fprintf(stderr, "\rcodegreen run: [%.*s%*s] %ld/%ld", filled,
+          "##############################", width - filled, "", done, total);
+  if (done == total) {
+    fprintf(stderr, "\r%*s\r", width + 40, "");
+  }
+  fflush(stderr);
+}
+
+/* Runs the command once as task @p r->task. Returns 0, or EXIT_CANNOT_RUN when it could not
+ * start (already reported). */
+static int run_once(nemb_session *s, const run_opts *o, run_result *r) {
+  double busy0 = machine_busy_seconds();
+  nemb_task_start(s, r->task);
+  int exec_errno = 0;
+  pid_t pid = spawn(o, &exec_errno);
+  if (pid < 0) {
+    nemb_task_stop(s, r->task);
+    fprintf(stderr, "codegreen run: cannot run '%s': %s\n", o->cmd[0], strerror(exec_errno));
+    return EXIT_CANNOT_RUN;
+  }
+  int status = 0;
+  struct rusage ru;
+  forward_signal(pid); /* a kill that came while the command was starting */
+  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+    forward_signal(pid);
+  }
+  nemb_task_stop(s, r->task);
+  r->machine_cpu_s = machine_busy_seconds() - busy0;
+  r->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return 0;
+}
+
+/* The machine's energy over an idle stretch, from the meter's live readings. */
+static json_t *measure_idle(nemb_session *s, double seconds) {
+  nemb_meter *m = nemb_session_meter(s);
+  if (m == NULL) {
+    return json_null();
+  }
+  size_t n = nemb_meter_domain_count(m);
+  uint64_t *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b), ta = 0, tb = 0;
+  json_t *out = json_null();
+  struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
+  if (a && b && nemb_meter_latest(m, &ta, a, n) == 0) {
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted) {
+    }
+    if (nemb_meter_latest(m, &tb, b, n) == 0 && tb > ta) {
+      double secs = (double)(tb - ta) / 1e9, total = 0;
+      json_t *doms = json_object();
+      for (size_t d = 0; d < n; d++) {
+        nemb_domain_info info;
+        nemb_meter_domain(m, d, &info);
+        double j = (double)(b[d] - a[d]) / 1e6;
+        json_object_set_new(doms, info.name, json_real(j / secs));
+        total += info.in_total ? j : 0;
+      }
+      out = json_pack("{s:f, s:f, s:f, s:o}", "duration_s", secs, "energy_j", total, "power_w",
+                      total / secs, "domains_power_w", doms);
+    }
+  }
+  free(a);
+  free(b);
+  return out;
+}
+
+static json_t *find_task(json_t *report, const char *name) {
+  size_t i;
+  json_t *t;
+  json_array_foreach(json_object_get(report, "tasks"), i, t) {
+    const char *tn = json_string_value(json_object_get(t, "name"));
+    if (tn != NULL && strcmp(tn, name) == 0) {
+      return t;
+    }
+  }
+  return NULL;
+}
+
+static json_t *stats_json(const double *v, size_t n, const run_result *runs, size_t first,
+                          const char *field, json_t *outliers) {
+  nemb_stats st;
+  unsigned char *flag = calloc(n, 1);
+  if (flag == NULL || nemb_stats_compute(v, n, 1, &st, flag) != 0) {
+    free(flag);
+    return json_null();
+  }
+  for (size_t i = 0; outliers != NULL && i < n; i++) {
+    if (flag[i]) {
+      json_array_append_new(outliers, json_pack("{s:s, s:s, s:f}", "run", runs[first + i].task,
+                                                "field", field, "value", v[i]));
+    }
+  }
+  free(flag);
+  return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "mean", st.mean,
+                   "median", st.median, "std", st.std, "cv_percent", st.cv_percent, "min", st.min,
+                   "max", st.max, "ci95_low", st.ci95_low, "ci95_high", st.ci95_high, "n_used",
+                   (json_int_t)st.n_used, "n_outliers", (json_int_t)st.n_outliers);
+}
+
+/* Adds runs, statistics, attribution and idle to the library's envelope. */
+static void extend_report(json_t *report, const run_result *runs, size_t n_runs, size_t first,
+                          json_t *idle) {
+  json_t *arr = json_array();
+  size_t n = n_runs - first;
+  double *energy = calloc(n ? n : 1, sizeof *energy), *dur = calloc(n ? n : 1, sizeof *dur),
+         *power = calloc(n ? n : 1, sizeof *power);
+  double idle_w = json_number_value(json_object_get(idle, "power_w"));
+  for (size_t i = 0; i < n_runs; i++) {
+    json_t *t = find_task(report, runs[i].task);
+    double e = json_number_value(json_object_get(t, "energy_j"));
+    double d = json_number_value(json_object_get(t, "duration_s"));
+    double share = runs[i].machine_cpu_s > 0 ? runs[i].cpu_s / runs[i].machine_cpu_s : NAN;
+    share = share > 1 ? 1 : share; /* jiffy rounding can put the tree above the machine */
+    json_t *r = json_pack("{s:s, s:b, s:i, s:f, s:f, s:f, s:f}", "task", runs[i].task, "warmup",
+                          runs[i].warmup, "exit_status", runs[i].status, "energy_j", e,
+                          "duration_s", d, "cpu_time_s", runs[i].cpu_s, "machine_cpu_time_s",
+                          isnan(runs[i].machine_cpu_s) ? 0 : runs[i].machine_cpu_s);
+    json_object_set_new(r, "attributed_share", isnan(share) ? json_null() : json_real(share));
+    json_object_set_new(r, "attributed_energy_j",
+                        isnan(share) ? json_null() : json_real(share * e));
+    json_object_set_new(r, "energy_above_idle_j",
+                        json_is_object(idle) ? json_real(e - idle_w * d) : json_null());
+    json_array_append_new(arr, r);
+    if (i >= first && energy && dur && power) {
+      energy[i - first] = e;
+      dur[i - first] = d;
+      power[i - first] = d > 0 ? e / d : 0;
+    }
+  }
+  json_object_set_new(report, "runs", arr);
+  json_t *outliers = json_array();
+  json_t *stats = json_pack("{s:I, s:I, s:s}", "n_runs", (json_int_t)n, "warmup_runs",
+                            (json_int_t)first, "outlier_method", "iqr_1.5");
+  if (n > 0 && energy && dur && power) {
+    json_object_set_new(stats, "energy_j", stats_json(energy, n, runs, first, "energy_j", outliers));
+    json_object_set_new(stats, "duration_s", stats_json(dur, n, runs, first, "duration_s", NULL));
+    json_object_set_new(stats, "avg_power_w", stats_json(power, n, runs, first, "avg_power_w", NULL));
+  }
+  json_object_set_new(stats, "outliers", outliers);
+  json_object_set_new(report, "statistics", stats);
+  json_object_set_new(
+      report, "attribution",
+      json_pack("{s:s, s:s}", "model", "cpu_time_share", "description",
+                "An attribution model, not a measurement: the energy counters are machine-wide, "
+                "so attributed_energy_j = energy_j x (CPU time of the command's process tree / "
+                "busy CPU time of the whole machine during the run)."));
+  json_object_set_new(report, "idle", idle);
+  free(energy);
+  free(dur);
+  free(power);
+}
+
+static void print_summary(json_t *report, const run_opts *o) {
+  json_t *meta = json_object_get(report, "meta");
+  json_t *stats = json_object_get(report, "statistics");
+  json_t *e = json_object_get(stats, "energy_j");
+  const char *source = json_string_value(json_object_get(meta, "energy_source"));
+  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
+  long n = (long)json_integer_value(json_object_get(stats, "n_runs"));
+  fprintf(stderr, "\ncodegreen run: %s", o->cmd[0]);
+  for (char **a = o->cmd + 1; *a; a++) {
+    fprintf(stderr, " %s", *a);
+  }
+  fprintf(stderr, "  (%ld run%s%s)\n", n, n == 1 ? "" : "s", o->warmup ? ", after warm-up" : "");
+  if (!json_is_object(e)) {
+    fprintf(stderr, "  no completed run to report\n");
+    return;
+  }
+  const char *how = source == NULL                     ? "?"
+                    : strcmp(source, "estimated") == 0 ? "ESTIMATED from CPU time, not measured"
+                    : strcmp(source, "simulated") == 0 ? "SIMULATED device, not hardware"
+                    : strcmp(source, "none") == 0      ? "NOT MEASURED: no energy backend"
+                                                       : "measured";
+  double mean = json_number_value(json_object_get(e, "mean"));
+  fprintf(stderr, "  energy      %.4f J", mean);
+  if (n > 1) {
+    fprintf(stderr, "  (95%% CI %.4f .. %.4f, CV %.2f %%, median %.4f)",
+            json_number_value(json_object_get(e, "ci95_low")),
+            json_number_value(json_object_get(e, "ci95_high")),
+            json_number_value(json_object_get(e, "cv_percent")),
+            json_number_value(json_object_get(e, "median")));
+  }
+  fprintf(stderr, "   [%s]\n", how);
+  fprintf(stderr, "  avg power   %.3f W\n",
+          json_number_value(json_object_get(json_object_get(stats, "avg_power_w"), "mean")));
+  fprintf(stderr, "  duration    %.4f s\n",
+          json_number_value(json_object_get(json_object_get(stats, "duration_s"), "mean")));
+
+  /* Per domain: the mean over the measured runs, from the report's tasks. */
+  json_t *topo = json_object_get(meta, "domain_topology");
+  const char *dname;
+  json_t *dinfo;
+  json_t *runs = json_object_get(report, "runs");
+  if (json_object_size(topo) > 0) {
+    fprintf(stderr, "  per domain (mean per run):\n");
+  }
+  json_object_foreach(topo, dname, dinfo) {
+    double sum = 0;
+    size_t k = 0, i;
+    json_t *r;
+    json_array_foreach(runs, i, r) {
+      if (json_is_true(json_object_get(r, "warmup"))) {
+        continue;
+      }
+      json_t *t = find_task(report, json_string_value(json_object_get(r, "task")));
+      sum += json_number_value(json_object_get(json_object_get(t, "domains"), dname));
+      k++;
+    }
+    fprintf(stderr, "    %-14s %12.4f J  %s (%s)\n", dname, k ? sum / (double)k : 0,
+            json_is_true(json_object_get(dinfo, "in_total")) ? "in total" : "not added: nested",
+            json_string_value(json_object_get(dinfo, "source")));
+  }
+  double attributed = 0;
+  size_t k = 0, i;
+  json_t *r;
+  json_array_foreach(runs, i, r) {
+    json_t *a = json_object_get(r, "attributed_energy_j");
+    if (!json_is_true(json_object_get(r, "warmup")) && json_is_number(a)) {
+      attributed += json_number_value(a);
+      k++;
+    }
+  }
+  if (k > 0) {
+    fprintf(stderr,
+            "  attributed  %.4f J to the command's processes (model: cpu_time_share, not a "
+            "measurement)\n",
+            attributed / (double)k);
+  }
+  json_t *idle = json_object_get(report, "idle");
+  if (json_is_object(idle)) {
+    fprintf(stderr, "  idle power  %.3f W over %.2f s; mean energy above idle %.4f J\n",
+            json_number_value(json_object_get(idle, "power_w")),
+            json_number_value(json_object_get(idle, "duration_s")),
+            mean - json_number_value(json_object_get(idle, "power_w")) *
+                       json_number_value(json_object_get(json_object_get(stats, "duration_s"),
+                                                         "mean")));
+  }
+  json_array_foreach(json_object_get(stats, "outliers"), i, r) {
+    fprintf(stderr, "  outlier     %s: %.4f J set aside by iqr_1.5\n",
+            json_string_value(json_object_get(r, "run")),
+            json_number_value(json_object_get(r, "value")));
+  }
+  if (quality != NULL && strcmp(quality, "ok") != 0) {
+    fprintf(stderr, "  warning     measurement_quality is \"%s\"\n", quality);
+  }
+  json_array_foreach(json_object_get(json_object_get(report, "totals"), "noise_warnings"), i, r) {
+    fprintf(stderr, "  warning     %s is noisy (power CV %.1f %%)\n",
+            json_string_value(json_object_get(r, "task")),
+            json_number_value(json_object_get(r, "within_task_power_cv_percent")));
+  }
+  if (source != NULL && strcmp(source, "none") == 0) {
+    fprintf(stderr, "  why         %s\n",
+            json_string_value(json_object_get(meta, "backend_error")));
+  }
+}
+
+static int write_outputs(nemb_session *s, json_t *report, const run_opts *o) {
+  int code = 0;
+  if (o->output != NULL) {
+    size_t len = strlen(o->output);
+    if (len >= 4 && strcasecmp(o->output + len - 4, ".csv") == 0) {
+      if (nemb_session_write(s, o->output, NEMB_FORMAT_CSV) != 0) {
+        code = cg_fail(NEMB_EIO, "cannot write the report");
+      }
+    } else if (json_dump_file(report, o->output,
+                              JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) !=
+               0) {
+      fprintf(stderr, "codegreen run: cannot write the report to %s: %s\n", o->output,
+              strerror(errno));
+      code = CG_EXIT_FAIL;
+    }
+  }
+  if (o->json) {
+    char *text = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (text != NULL) {
+      printf("%s\n", text);
+      free(text);
+    }
+  }
+  return code;
+}
+
+int cg_cmd_run(int argc, char **argv) {
+  run_opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc != 0) {
+    return rc < 0 ? CG_EXIT_OK : rc;
+  }
+  if (o.plot != NULL) {
+    fprintf(stderr, "codegreen run: --export-plot is not available in this build yet (the plot "
+                    "writer is still to come); nothing was run\n");
+    return CG_EXIT_FAIL;
+  }
+  nemb_config *cfg = NULL;
+  if (nemb_config_load(o.config, &cfg) != 0) {
+    return cg_fail(NEMB_ECONFIG, "cannot load the configuration");
+  }
+  size_t cmd_argc = 0;
+  while (o.cmd[cmd_argc] != NULL) {
+    cmd_argc++;
+  }
+  nemb_session_options so;
+  nemb_session_options_init(&so);
+  so.name = NULL; /* session_name is null for CLI runs */
+  so.save_to_file = 0;
+  so.record_time_series = o.time_series;
+  so.sample_interval_ms = (unsigned)o.interval_ms;
+  so.argv = (const char *const *)o.cmd;
+  so.argc = cmd_argc;
+  so.config = cfg;
+  nemb_session *s = NULL;
+  rc = nemb_session_begin(&so, &s);
+  nemb_config_destroy(cfg);
+  if (rc != 0) {
+    return cg_fail(rc, "cannot begin measuring");
+  }
+  if (nemb_session_meter(s) == NULL && !o.quiet) {
+    fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
+  }
+
+  struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int, old_term;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+  json_t *idle = o.idle_s > 0 ? measure_idle(s, o.idle_s) : json_null();
+  size_t total = (size_t)(o.warmup + o.repeat);
+  run_result *runs = calloc(total, sizeof *runs);
+  size_t done = 0;
+  int status = 0;
+  for (size_t i = 0; runs != NULL && i < total && !interrupted; i++) {
+    run_result *r = &runs[i];
+    r->warmup = i < (size_t)o.warmup;
+    snprintf(r->task, sizeof r->task, "%s-%zu", r->warmup ? "warmup" : "run",
+             r->warmup ? i + 1 : i + 1 - (size_t)o.warmup);
+    if (run_once(s, &o, r) != 0) {
+      nemb_session_destroy(s);
+      free(runs);
+      json_decref(idle);
+      return EXIT_CANNOT_RUN;
+    }
+    done++;
+    status = r->status;
+    progress(&o, (long)done, (long)total);
+    if (r->status != 0) {
+      if (!o.quiet && i + 1 < total) {
+        fprintf(stderr, "codegreen run: %s exited with status %d; stopping the repeats\n",
+                r->task, r->status);
+      }
+      break;
+    }
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+
+  rc = nemb_session_end(s);
+  json_t *report = json_loads(nemb_session_report_json(s) ? nemb_session_report_json(s) : "",
+                              0, NULL);
+  if (report == NULL || runs == NULL) {
+    nemb_session_destroy(s);
+    free(runs);
+    json_decref(idle);
+    return cg_fail(rc ? rc : NEMB_ENOMEM, "cannot build the report");
+  }
+  size_t first = done < (size_t)o.warmup ? done : (size_t)o.warmup;
+  extend_report(report, runs, done, first, idle);
+  if (!o.quiet) {
+    print_summary(report, &o);
+  }
+  int wrc = write_outputs(s, report, &o);
+  json_decref(report);
+  nemb_session_destroy(s);
+  free(runs);
+  if (interrupted) {
+    return 128 + (int)interrupted;
+  }
+  return status != 0 ? status : wrc;
+}

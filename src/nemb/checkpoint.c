@@ -1,0 +1,1111 @@
+/*
+ * checkpoint.c - function enter/exit checkpoints from instrumented code, aggregated per function
+ * in bounded memory.
+ *
+ * The hot path (nemb_checkpoint_enter/exit, and nemb_checkpoint once a thread has seen the same
+ * call site) reads CLOCK_MONOTONIC and appends {time, function, kind} to the calling thread's own
+ * queue. It takes no lock, makes no other system call and allocates nothing once the queue has
+ * reached the size the program's call rate needs.
+ *
+ * Energy cannot be known at the instant of the call: it is interpolated between the samples that
+ * bracket the instant, and the later of those does not exist yet. So every 64 events the thread
+ * RESOLVES the events of its queue that are no newer than the newest stored sample: it replays
+ * them on a shadow call stack, computes each invocation's inclusive and self time and energy, adds
+ * them to the thread's per-function aggregates, and keeps a per-invocation detail record while the
+ * session-wide count of kept records is below detail_limit (beyond it they are counted as dropped).
+ * Memory is therefore bounded by the queue, the deepest stack, the number of functions and the
+ * detail limit, however many invocations happen.
+ *
+ * If the queue is full and its oldest event is still newer than the newest sample (the sampler is
+ * stalled, its store is full, or the interval is long), the queue first grows, up to QUEUE_MAX
+ * events; at that size the oldest eighth is resolved against the latest reading, extrapolated with
+ * the power of the last two stored samples. Such events are counted in `extrapolated`.
+ *
+ * Pairing. An exit is paired with the innermost open enter of the same function in the same
+ * thread: the same id for nemb_checkpoint_exit(), the same name for nemb_checkpoint() (whose enter
+ * and exit checkpoints sit on different lines). Frames above the matching one were left without
+ * their exit (an exception, a longjmp): they are closed at the exit's instant and counted as
+ * unbalanced; an exit that matches no open frame is counted as unbalanced and otherwise ignored.
+ * Frames still open at the end are closed at the session's end and counted likewise.
+ *
+ * Invocation numbers (the reference's "#inv_N") come from one atomic counter per function, taken
+ * when an enter is resolved rather than when it is recorded, so the hot path touches no shared
+ * cache line. They are unique per function across threads, 1..N, and in each thread increase with
+ * time; the exit's detail carries its enter's number.
+ *
+ * Recursion. A function's inclusive time and energy are added to its aggregate only by its
+ * outermost active frame in the thread, so recursion is not counted twice; self time, self energy
+ * and calls are added by every frame.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+
+/* ----- sizes ----- */
+
+#define FUNC_CHUNK 1024u     /* function records per chunk */
+#define FUNC_MAX (1u << 20)  /* most functions per session (NEMB_ERANGE beyond) */
+#define QUEUE_MIN 1024u      /* events: the first allocation of a thread's queue */
+#define QUEUE_MAX (1u << 16) /* events: the queue never grows beyond this */
+#define RESOLVE_EVERY 64u    /* events between two attempts to resolve */
+#define STACK_MIN 64u        /* frames */
+#define STACK_MAX (1u << 16) /* frames: enters beyond are counted unbalanced */
+#define CACHE_SIZE 512u      /* per-thread call-site cache of nemb_checkpoint() */
+#define KIND_SHIFT 30        /* an event's ref: kind << 30 | function or name id */
+#define REF_MASK ((1u << KIND_SHIFT) - 1u)
+#define REF_NONE REF_MASK    /* an exit whose name no function has */
+#define LINE_OF_FUNC INT_MIN /* the event's line is its function's line */
+
+enum { KIND_ENTER = 0, KIND_EXIT = 1, KIND_EXIT_NAME = 2 };
+
+/* ----- the registry: shared by all threads ----- */
+
+typedef struct cp_func {
+  const char *name;    /* owned by the registry (shared by functions of the same name) */
+  const char *context; /* owned by the registry, or NULL */
+  int line;
+  uint32_t group; /* the first function registered with this name: exits by name match it */
+  bool owns_name;
+  _Atomic uint64_t next_inv; /* invocations numbered so far */
+} cp_func;
+
+struct nemb__cp_registry {
+  pthread_mutex_t lock; /* registration, and the hash tables below */
+  /* chunks[] is allocated once at its full size, so a reader never sees it move; a record is
+   * written before n_funcs is raised with release ordering and never changes afterwards. */
+  cp_func **chunks;
+  _Atomic uint32_t n_funcs;
+  uint32_t *by_key; /* (name, context, line) -> id + 1, open addressing; 0 is empty */
+  size_t key_cap;
+  uint32_t *by_name; /* name -> group + 1 */
+  size_t name_cap;
+  size_t n_names;
+  _Atomic uint64_t kept; /* detail records claimed, session-wide (may overshoot the limit) */
+
+  /* The result of nemb__cp_finish(). */
+  bool finished;
+  nemb__func_stats *stats;
+  size_t n_stats;
+  nemb__cp_detail *details;
+  size_t n_details;
+  nemb__cp_summary summary;
+};
+
+/* ----- per thread ----- */
+
+typedef struct cp_event {
+  uint64_t t_ns;
+  const char *cpid; /* interned in the thread's pool, or NULL */
+  uint32_t ref;     /* kind << KIND_SHIFT | id */
+  int32_t line;     /* the call's line, or LINE_OF_FUNC */
+} cp_event;
+
+typedef struct cp_frame {
+  uint32_t func;
+  uint64_t inv;
+  uint64_t t_ns;
+  double e_uj;       /* cumulative in-total energy at t_ns */
+  uint64_t child_ns; /* inclusive time of the frames called directly from this one */
+  double child_uj;
+} cp_frame;
+
+typedef struct cp_agg {
+  uint64_t calls, incl_ns, self_ns;
+  double incl_uj, self_uj;
+  uint32_t active; /* frames of this function open on the thread's stack now */
+  uint32_t max_depth;
+} cp_agg;
+
+/* One call site of nemb_checkpoint(), so that repeated calls skip the registry's lock. */
+typedef struct cp_site {
+  uint64_t hash;              /* 0: empty */
+  const char *name, *context; /* the registry's copies */
+  const char *cpid;           /* the thread pool's copy, or NULL */
+  int line;
+  uint32_t ref;
+} cp_site;
+
+typedef struct nemb__cp_thread {
+  uint32_t index; /* the thread's registration index */
+
+  cp_event *q; /* a ring of q_cap (a power of two) events, q_n of them pending from q_head */
+  size_t q_cap, q_head, q_n;
+  uint32_t since_resolve;
+
+  cp_frame *stack;
+  size_t depth, stack_cap;
+  uint64_t overflow; /* enters beyond STACK_MAX still waiting for their exits */
+
+  cp_agg *agg; /* indexed by function id */
+  size_t agg_cap;
+
+  nemb__cp_detail *det;
+  size_t det_n, det_cap;
+
+  cp_site *sites; /* CACHE_SIZE entries, allocated on the first nemb_checkpoint() */
+
+  size_t hint; /* sample index near the last resolved instant */
+  /* The stored interval around the last resolved instant, with its in-total energies, so that
+   * instants within it (most of them: an interval holds many events) cost one interpolation. */
+  uint64_t br_ta, br_tb; /* br_tb == 0: none yet */
+  double br_ea, br_eb;
+  int last_mode; /* how the last energy was found: 0 none, 1 interpolated, 2 extrapolated */
+
+  uint64_t events, invocations, dropped, unbalanced, extrapolated;
+} nemb__cp_thread;
+
+/* ----- small helpers ----- */
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) {
+    h ^= b[i];
+    h *= 1099511628211ull; /* FNV-1a */
+  }
+  return h;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s) {
+  if (s == NULL) {
+    return hash_bytes(h, "\xff", 1); /* NULL differs from "" */
+  }
+  return hash_bytes(h, s, strlen(s) + 1);
+}
+
+/* A faster hash for the per-call site lookup: eight bytes per step instead of one. */
+static uint64_t hash_words(uint64_t h, const char *s) {
+  if (s == NULL) {
+    return (h ^ 0xff) * 0x9e3779b97f4a7c15ull;
+  }
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i < 8 ? n - i : 8);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+  return (h ^ n) * 0xbf58476d1ce4e5b9ull;
+}
+
+static bool str_eq(const char *a, const char *b) {
+  if (a == NULL || b == NULL) {
+    return a == b;
+  }
+  return strcmp(a, b) == 0;
+}
+
+static uint64_t key_hash(const char *name, const char *context, int line) {
+  uint64_t h = hash_str(14695981039346656037ull, name);
+  h = hash_str(h, context);
+  return hash_bytes(h, &line, sizeof line);
+}
+
+static cp_func *func_at(const struct nemb__cp_registry *r, uint32_t id) {
+  return &r->chunks[id / FUNC_CHUNK][id % FUNC_CHUNK];
+}
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *c = malloc(n);
+  if (c != NULL) {
+    memcpy(c, s, n);
+  }
+  return c;
+}
+
+/* ----- registry: everything below runs with r->lock held ----- */
+
+static int table_grow(struct nemb__cp_registry *r, bool names) {
+  uint32_t **slots = names ? &r->by_name : &r->by_key;
+  size_t *cap = names ? &r->name_cap : &r->key_cap;
+  size_t ncap = *cap * 2;
+  uint32_t *n = calloc(ncap, sizeof *n);
+  if (n == NULL) {
+    return NEMB_ENOMEM;
+  }
+  for (size_t i = 0; i < *cap; i++) {
+    uint32_t v = (*slots)[i];
+    if (v == 0) {
+      continue;
+    }
+    const cp_func *f = func_at(r, v - 1);
+    uint64_t h =
+        names ? hash_str(14695981039346656037ull, f->name) : key_hash(f->name, f->context, f->line);
+    size_t j = (size_t)h & (ncap - 1);
+    while (n[j] != 0) {
+      j = (j + 1) & (ncap - 1);
+    }
+    n[j] = v;
+  }
+  free(*slots);
+  *slots = n;
+  *cap = ncap;
+  return 0;
+}
+
+/* The group (first function id) of @p name, or REF_NONE. */
+static uint32_t find_name(const struct nemb__cp_registry *r, const char *name, size_t *slot) {
+  size_t mask = r->name_cap - 1;
+  size_t j = (size_t)hash_str(14695981039346656037ull, name) & mask;
+  for (;;) {
+    uint32_t v = r->by_name[j];
+    if (v == 0) {
+      *slot = j;
+      return REF_NONE;
+    }
+    if (strcmp(func_at(r, v - 1)->name, name) == 0) {
+      *slot = j;
+      return v - 1;
+    }
+    j = (j + 1) & mask;
+  }
+}
+
+static int find_or_add(struct nemb__cp_registry *r, const char *name, const char *context, int line,
+                       uint32_t *id) {
+  size_t mask = r->key_cap - 1;
+  size_t j = (size_t)key_hash(name, context, line) & mask;
+  for (;;) {
+    uint32_t v = r->by_key[j];
+    if (v == 0) {
+      break;
+    }
+    const cp_func *f = func_at(r, v - 1);
+    if (f->line == line && strcmp(f->name, name) == 0 && str_eq(f->context, context)) {
+      *id = v - 1;
+      return 0;
+    }
+    j = (j + 1) & mask;
+  }
+
+  /* A new function. */
+  uint32_t n = atomic_load_explicit(&r->n_funcs, memory_order_relaxed);
+  if (n >= FUNC_MAX) {
+    return nemb__fail(NEMB_ERANGE, "more than %u checkpointed functions", FUNC_MAX);
+  }
+  /* Keep both tables at most half full, so probes stay short and always end. */
+  if (2 * ((size_t)n + 1) > r->key_cap) {
+    int rc = table_grow(r, false);
+    if (rc != 0) {
+      return nemb__fail(rc, "out of memory registering a checkpoint");
+    }
+  }
+  if (2 * (r->n_names + 1) > r->name_cap) {
+    int rc = table_grow(r, true);
+    if (rc != 0) {
+      return nemb__fail(rc, "out of memory registering a checkpoint");
+    }
+  }
+  if (r->chunks[n / FUNC_CHUNK] == NULL) {
+    r->chunks[n / FUNC_CHUNK] = calloc(FUNC_CHUNK, sizeof(cp_func));
+    if (r->chunks[n / FUNC_CHUNK] == NULL) {
+      return nemb__fail(NEMB_ENOMEM, "out of memory registering a checkpoint");
+    }
+  }
+  size_t name_slot;
+  uint32_t group = find_name(r, name, &name_slot);
+  cp_func *f = func_at(r, n);
+  memset(f, 0, sizeof *f);
+  if (group == REF_NONE) {
+    f->name = dup_str(name);
+    f->owns_name = true;
+  } else {
+    f->name = func_at(r, group)->name;
+  }
+  f->context = context ? dup_str(context) : NULL;
+  if (f->name == NULL || (context != NULL && f->context == NULL)) {
+    if (f->owns_name) {
+      free((char *)f->name);
+    }
+    free((char *)f->context);
+    memset(f, 0, sizeof *f);
+    return nemb__fail(NEMB_ENOMEM, "out of memory registering a checkpoint");
+  }
+  f->line = line;
+  f->group = group == REF_NONE ? n : group;
+  atomic_init(&f->next_inv, 0);
+  if (group == REF_NONE) {
+    r->by_name[name_slot] = n + 1;
+    r->n_names++;
+  }
+  mask = r->key_cap - 1; /* the table may have grown */
+  j = (size_t)key_hash(name, context, line) & mask;
+  while (r->by_key[j] != 0) {
+    j = (j + 1) & mask;
+  }
+  r->by_key[j] = n + 1;
+  atomic_store_explicit(&r->n_funcs, n + 1, memory_order_release);
+  *id = n;
+  return 0;
+}
+
+static int register_func(nemb_session *s, const char *name, const char *context, int line,
+                         uint32_t *id) {
+  struct nemb__cp_registry *r = s->cp;
+  pthread_mutex_lock(&r->lock);
+  int rc = find_or_add(r, name, context, line, id);
+  pthread_mutex_unlock(&r->lock);
+  return rc;
+}
+
+static uint32_t lookup_group(nemb_session *s, const char *name) {
+  struct nemb__cp_registry *r = s->cp;
+  size_t slot;
+  pthread_mutex_lock(&r->lock);
+  uint32_t g = find_name(r, name, &slot);
+  pthread_mutex_unlock(&r->lock);
+  return g;
+}
+
+/* ----- energy at an instant, as resolution sees the samples ----- */
+
+typedef struct cp_view {
+  const nemb_meter *m; /* NULL: no backend, every energy is 0 */
+  size_t count;        /* samples usable */
+  uint64_t last_t;     /* time of sample count - 1 */
+  /* Extrapolation beyond last_t, loaded on first need. */
+  bool extra_loaded;
+  uint64_t base_t; /* the newest known point: the latest reading, or the last sample */
+  double base_uj;
+  double last_uj; /* in-total energy of sample count - 1 */
+  double p_uj_ns; /* in-total power of the last stored interval, uJ per ns */
+} cp_view;
+
+static double sample_total(const nemb_meter *m, size_t i) {
+  const uint64_t *v = nemb__store_at(&m->store, i);
+  double sum = 0;
+  for (size_t d = 0; d < m->n_domains; d++) {
+    if (m->domains[d].in_total) {
+      sum += (double)v[1 + d];
+    }
+  }
+  return sum;
+}
+
+static void view_load(cp_view *v, const nemb_meter *m) {
+  memset(v, 0, sizeof *v);
+  v->m = m;
+  if (m != NULL) {
+    v->count = nemb__store_count(&m->store);
+    if (v->count > 0) {
+      v->last_t = nemb__store_at(&m->store, v->count - 1)[0];
+    }
+  }
+}
+
+/* Can the event at @p t be resolved by interpolation now? */
+static bool view_covers(const cp_view *v, uint64_t t) {
+  return v->m == NULL || (v->count > 0 && t <= v->last_t);
+}
+
+static void view_load_extra(cp_view *v) {
+  const nemb_meter *m = v->m;
+  v->extra_loaded = true;
+  if (v->count >= 2) {
+    const uint64_t *a = nemb__store_at(&m->store, v->count - 2);
+    const uint64_t *b = nemb__store_at(&m->store, v->count - 1);
+    if (b[0] > a[0]) {
+      v->p_uj_ns =
+          (sample_total(m, v->count - 1) - sample_total(m, v->count - 2)) / (double)(b[0] - a[0]);
+    }
+  }
+  if (v->count > 0) {
+    v->last_uj = sample_total(m, v->count - 1);
+    v->base_t = v->last_t;
+    v->base_uj = v->last_uj;
+  }
+  uint64_t lt, uj[NEMB__MAX_DOMAINS];
+  if (nemb_meter_latest(m, &lt, uj, NEMB__MAX_DOMAINS) == 0 && (v->count == 0 || lt > v->last_t)) {
+    double sum = 0;
+    for (size_t d = 0; d < m->n_domains; d++) {
+      if (m->domains[d].in_total) {
+        sum += (double)uj[d];
+      }
+    }
+    v->base_t = lt;
+    v->base_uj = sum;
+  }
+}
+
+/* The cumulative in-total energy at @p t. */
+static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
+  if (v->m == NULL) {
+    c->last_mode = 0;
+    return 0;
+  }
+  if (v->count > 0 && t <= v->last_t) {
+    c->last_mode = 1;
+    if (t < c->br_ta || t > c->br_tb || c->br_tb == 0) {
+      double uj[NEMB__MAX_DOMAINS];
+      nemb__energy_at(v->m, v->count, t, uj, &c->hint);
+      if (c->hint + 1 >= v->count || nemb__store_at(&v->m->store, c->hint)[0] > t) {
+        return nemb__energy_total(v->m, uj); /* at the last sample, or before the first */
+      }
+      c->br_ta = nemb__store_at(&v->m->store, c->hint)[0];
+      c->br_tb = nemb__store_at(&v->m->store, c->hint + 1)[0];
+      c->br_ea = sample_total(v->m, c->hint);
+      c->br_eb = sample_total(v->m, c->hint + 1);
+      if (c->br_tb <= c->br_ta) {
+        c->br_tb = 0;
+        return nemb__energy_total(v->m, uj);
+      }
+    }
+    /* Straight-line interpolation of the sum equals the sum of the domains' interpolations. */
+    double f = (double)(t - c->br_ta) / (double)(c->br_tb - c->br_ta);
+    return c->br_ea + f * (c->br_eb - c->br_ea);
+  }
+  /* Beyond the stored samples: the latest reading, then the last known power. */
+  if (!v->extra_loaded) {
+    view_load_extra(v);
+  }
+  c->extrapolated++;
+  c->last_mode = 2;
+  if (v->count > 0 && t <= v->base_t && v->base_t > v->last_t) {
+    double f = (double)(t - v->last_t) / (double)(v->base_t - v->last_t);
+    return v->last_uj + f * (v->base_uj - v->last_uj);
+  }
+  return v->base_uj + (t > v->base_t ? v->p_uj_ns * (double)(t - v->base_t) : 0);
+}
+
+/* The in-total power in watts around the instant of the last energy_at(). */
+static double power_now(const nemb__cp_thread *c, const cp_view *v) {
+  if (c->last_mode == 0) {
+    return 0;
+  }
+  if (c->last_mode == 2) {
+    return 1e3 * v->p_uj_ns;
+  }
+  if (v->count < 2) {
+    return 0;
+  }
+  size_t i = c->hint + 1 < v->count ? c->hint : v->count - 2, j = i + 1;
+  uint64_t ta = nemb__store_at(&v->m->store, i)[0], tb = nemb__store_at(&v->m->store, j)[0];
+  if (i > 0) {
+    /* A short interval (the closing sample at the end, a late wake-up followed by a prompt one)
+     * magnifies the counter's own update granularity: widen it by the interval before. */
+    uint64_t tp = nemb__store_at(&v->m->store, i - 1)[0];
+    if (tb - ta < (ta - tp) / 2) {
+      i--;
+      ta = tp;
+    }
+  }
+  if (tb <= ta) {
+    return 0;
+  }
+  return 1e3 * (sample_total(v->m, j) - sample_total(v->m, i)) / (double)(tb - ta);
+}
+
+/* ----- resolution ----- */
+
+static bool grow_agg(nemb__cp_thread *c, uint32_t id) {
+  if (id < c->agg_cap) {
+    return true;
+  }
+  size_t ncap = c->agg_cap ? c->agg_cap : 64;
+  while (ncap <= id) {
+    ncap *= 2;
+  }
+  cp_agg *n = realloc(c->agg, ncap * sizeof *n);
+  if (n == NULL) {
+    return false;
+  }
+  memset(n + c->agg_cap, 0, (ncap - c->agg_cap) * sizeof *n);
+  c->agg = n;
+  c->agg_cap = ncap;
+  return true;
+}
+
+static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_func *f,
+                        const cp_event *ev, bool enter, uint64_t inv, double e_uj) {
+  struct nemb__cp_registry *r = s->cp;
+  /* A relaxed look first, so a session past its limit stops touching the shared counter. */
+  if (atomic_load_explicit(&r->kept, memory_order_relaxed) >= s->detail_limit ||
+      atomic_fetch_add_explicit(&r->kept, 1, memory_order_relaxed) >= s->detail_limit) {
+    c->dropped++;
+    return;
+  }
+  if (c->det_n == c->det_cap) {
+    size_t ncap = c->det_cap ? 2 * c->det_cap : 256;
+    nemb__cp_detail *n = realloc(c->det, ncap * sizeof *n);
+    if (n == NULL) {
+      c->dropped++;
+      return;
+    }
+    c->det = n;
+    c->det_cap = ncap;
+  }
+  nemb__cp_detail *d = &c->det[c->det_n++];
+  d->name = f->name;
+  d->checkpoint_id = ev->cpid;
+  d->enter = enter;
+  d->line = ev->line == LINE_OF_FUNC ? f->line : ev->line;
+  d->invocation = inv;
+  d->thread = c->index;
+  d->t_ns = ev->t_ns;
+  d->energy_uj = e_uj;
+  d->power_w = power_now(c, v);
+}
+
+/* Pops the innermost frame, ending it at (@p t, @p e_uj), into the aggregates. */
+static void close_top(nemb__cp_thread *c, uint64_t t, double e_uj) {
+  cp_frame *f = &c->stack[--c->depth];
+  uint64_t incl_ns = t > f->t_ns ? t - f->t_ns : 0;
+  double incl_uj = e_uj - f->e_uj;
+  cp_agg *a = &c->agg[f->func];
+  a->calls++;
+  a->active--;
+  a->self_ns += incl_ns > f->child_ns ? incl_ns - f->child_ns : 0;
+  a->self_uj += incl_uj - f->child_uj;
+  if (a->active == 0) {
+    /* The outermost frame of this function: recursion inside it is already included. */
+    a->incl_ns += incl_ns;
+    a->incl_uj += incl_uj;
+  }
+  if (c->depth > 0) {
+    c->stack[c->depth - 1].child_ns += incl_ns;
+    c->stack[c->depth - 1].child_uj += incl_uj;
+  }
+}
+
+static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_event *ev) {
+  struct nemb__cp_registry *r = s->cp;
+  uint32_t kind = ev->ref >> KIND_SHIFT, ref = ev->ref & REF_MASK;
+
+  if (kind == KIND_ENTER) {
+    if (c->depth == c->stack_cap) {
+      size_t ncap = c->stack_cap ? 2 * c->stack_cap : STACK_MIN;
+      cp_frame *n = ncap <= STACK_MAX ? realloc(c->stack, ncap * sizeof *n) : NULL;
+      if (n == NULL) {
+        /* Too deep (or out of memory): its exit will find overflow > 0 and be skipped too. */
+        c->overflow++;
+        c->unbalanced++;
+        return;
+      }
+      c->stack = n;
+      c->stack_cap = ncap;
+    }
+    if (!grow_agg(c, ref)) {
+      c->overflow++;
+      c->unbalanced++;
+      return;
+    }
+    cp_func *f = func_at(r, ref);
+    uint64_t inv = atomic_fetch_add_explicit(&f->next_inv, 1, memory_order_relaxed) + 1;
+    double e = energy_at(c, v, ev->t_ns);
+    c->stack[c->depth++] = (cp_frame){ref, inv, ev->t_ns, e, 0, 0};
+    cp_agg *a = &c->agg[ref];
+    if (++a->active > a->max_depth) {
+      a->max_depth = a->active;
+    }
+    keep_detail(s, c, v, f, ev, true, inv, e);
+    return;
+  }
+
+  /* An exit. */
+  if (c->overflow > 0) {
+    /* The innermost enters were not tracked (see above); this exit is theirs. */
+    c->overflow--;
+    c->unbalanced++;
+    return;
+  }
+  size_t k = c->depth;
+  if (ref != REF_NONE) {
+    while (k > 0) {
+      uint32_t fid = c->stack[k - 1].func;
+      if (kind == KIND_EXIT ? fid == ref : func_at(r, fid)->group == ref) {
+        break;
+      }
+      k--;
+    }
+  }
+  if (k == 0) {
+    c->unbalanced++; /* no open enter of this function in this thread */
+    return;
+  }
+  double e = energy_at(c, v, ev->t_ns);
+  /* Frames above the match never saw their exit: close them here. */
+  while (c->depth > k) {
+    close_top(c, ev->t_ns, e);
+    c->unbalanced++;
+  }
+  const cp_frame *top = &c->stack[c->depth - 1];
+  uint64_t inv = top->inv;
+  const cp_func *f = func_at(r, top->func);
+  close_top(c, ev->t_ns, e);
+  c->invocations++;
+  keep_detail(s, c, v, f, ev, false, inv, e);
+}
+
+/* Resolves every pending event that the stored samples now cover. */
+static void resolve_ready(nemb_session *s, nemb__cp_thread *c) {
+  if (c->q_n == 0) {
+    return;
+  }
+  cp_view v;
+  view_load(&v, s->meter);
+  size_t mask = c->q_cap - 1;
+  while (c->q_n > 0 && view_covers(&v, c->q[c->q_head].t_ns)) {
+    resolve_event(s, c, &v, &c->q[c->q_head]);
+    c->q_head = (c->q_head + 1) & mask;
+    c->q_n--;
+  }
+}
+
+/* Resolves the oldest @p n pending events whatever the samples, extrapolating when needed. */
+static void resolve_forced(nemb_session *s, nemb__cp_thread *c, size_t n) {
+  cp_view v;
+  view_load(&v, s->meter);
+  size_t mask = c->q_cap - 1;
+  while (c->q_n > 0 && n-- > 0) {
+    resolve_event(s, c, &v, &c->q[c->q_head]);
+    c->q_head = (c->q_head + 1) & mask;
+    c->q_n--;
+  }
+}
+
+static bool grow_queue(nemb__cp_thread *c) {
+  if (c->q_cap >= QUEUE_MAX) {
+    return false;
+  }
+  size_t ncap = c->q_cap * 2;
+  cp_event *n = malloc(ncap * sizeof *n);
+  if (n == NULL) {
+    return false;
+  }
+  for (size_t i = 0; i < c->q_n; i++) {
+    n[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+  }
+  free(c->q);
+  c->q = n;
+  c->q_cap = ncap;
+  c->q_head = 0;
+  return true;
+}
+
+/* Makes room for one event and, every RESOLVE_EVERY events, resolves what the samples cover. An
+ * enter calls it before reading the clock and an exit after, so this work (a few microseconds
+ * now and then) is never counted inside the function being measured. */
+static void prepare(nemb_session *s, nemb__cp_thread *c) {
+  if (c->q_n == c->q_cap) {
+    resolve_ready(s, c);
+    if (c->q_n == c->q_cap && !grow_queue(c)) {
+      resolve_forced(s, c, c->q_cap / 8);
+    }
+  } else if (c->since_resolve >= RESOLVE_EVERY) {
+    c->since_resolve = 0;
+    resolve_ready(s, c);
+  }
+}
+
+/* The hot path's one write, into room that prepare() made. */
+static void append(nemb__cp_thread *c, uint64_t t, uint32_t ref, int line, const char *cpid) {
+  cp_event *ev = &c->q[(c->q_head + c->q_n) & (c->q_cap - 1)];
+  ev->t_ns = t;
+  ev->cpid = cpid;
+  ev->ref = ref;
+  ev->line = line;
+  c->q_n++;
+  c->events++;
+  c->since_resolve++;
+}
+
+/* ----- per-thread state ----- */
+
+static void thread_free(nemb__cp_thread *c) {
+  if (c == NULL) {
+    return;
+  }
+  free(c->q);
+  free(c->stack);
+  free(c->agg);
+  free(c->det);
+  free(c->sites);
+  free(c);
+}
+
+static nemb__cp_thread *thread_cp(nemb__thread *t) {
+  if (t->cp != NULL) {
+    return t->cp;
+  }
+  nemb__cp_thread *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    return NULL;
+  }
+  c->q = malloc(QUEUE_MIN * sizeof *c->q);
+  if (c->q == NULL) {
+    free(c);
+    return NULL;
+  }
+  c->q_cap = QUEUE_MIN;
+  c->index = t->index;
+  t->cp = c;
+  return c;
+}
+
+/* ----- the public API ----- */
+
+int nemb_checkpoint_register(nemb_session *s, const char *name, const char *context, int line,
+                             uint32_t *id) {
+  if (s == NULL || name == NULL || id == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_checkpoint_register: session, name and id are required");
+  }
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  rc = register_func(s, name, context, line, id);
+  nemb__thread_leave(t);
+  return rc;
+}
+
+static int enter_exit(nemb_session *s, uint32_t id, uint32_t kind) {
+  /* An exit's time is taken first and an enter's last, so the checkpoint's own cost falls
+   * outside the function being measured. */
+  uint64_t now = kind == KIND_EXIT ? nemb__now_ns() : 0;
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  if (id >= atomic_load_explicit(&s->cp->n_funcs, memory_order_acquire)) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_EINVAL, "checkpoint id %u was not registered in this session", id);
+  }
+  nemb__cp_thread *c = thread_cp(t);
+  if (c == NULL) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_ENOMEM, "out of memory for this thread's checkpoints");
+  }
+  prepare(s, c);
+  append(c, kind == KIND_EXIT ? now : nemb__now_ns(), (kind << KIND_SHIFT) | id, LINE_OF_FUNC,
+         NULL);
+  nemb__thread_leave(t);
+  return 0;
+}
+
+int nemb_checkpoint_enter(nemb_session *s, uint32_t id) {
+  if (s == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_checkpoint_enter: no session");
+  }
+  return enter_exit(s, id, KIND_ENTER);
+}
+
+int nemb_checkpoint_exit(nemb_session *s, uint32_t id) {
+  if (s == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_checkpoint_exit: no session");
+  }
+  return enter_exit(s, id, KIND_EXIT);
+}
+
+/* Finds (or makes) the thread's cache entry for a call site; returns 0 and the event's ref. */
+static int site_lookup(nemb_session *s, nemb__thread *t, nemb__cp_thread *c, const char *cpid,
+                       const char *name, bool enter, int line, const char *context, uint32_t *ref,
+                       const char **cpid_out) {
+  uint64_t h = hash_words((uint64_t)(uint32_t)line << 1 | enter, name);
+  h = hash_words(h, context);
+  h = hash_words(h, cpid);
+  h ^= h >> 31;
+  h |= 1; /* never 0, which marks an empty entry */
+  if (c->sites == NULL) {
+    c->sites = calloc(CACHE_SIZE, sizeof *c->sites);
+    if (c->sites == NULL) {
+      return nemb__fail(NEMB_ENOMEM, "out of memory for this thread's checkpoints");
+    }
+  }
+  cp_site *e = &c->sites[(h >> 7) & (CACHE_SIZE - 1)];
+  if (e->hash == h && e->line == line && (e->ref >> KIND_SHIFT == KIND_ENTER) == enter &&
+      strcmp(e->name, name) == 0 && str_eq(e->context, context) && str_eq(e->cpid, cpid)) {
+    *ref = e->ref;
+    *cpid_out = e->cpid;
+    return 0;
+  }
+
+  /* A miss: the registry (under its lock), then the thread's pool for the checkpoint id. */
+  const char *icpid = NULL;
+  if (cpid != NULL) {
+    icpid = nemb__intern_get(&t->names, cpid);
+    if (icpid == NULL) {
+      return nemb__fail(NEMB_ENOMEM, "out of memory for a checkpoint id");
+    }
+  }
+  uint32_t id;
+  if (enter) {
+    int rc = register_func(s, name, context, line, &id);
+    if (rc != 0) {
+      return rc;
+    }
+    *ref = ((uint32_t)KIND_ENTER << KIND_SHIFT) | id;
+  } else {
+    id = lookup_group(s, name);
+    *ref = ((uint32_t)KIND_EXIT_NAME << KIND_SHIFT) | id;
+    if (id == REF_NONE) {
+      /* No function has this name yet: an unbalanced exit, not cached (one may appear). */
+      *cpid_out = icpid;
+      return 0;
+    }
+  }
+  const cp_func *f = func_at(s->cp, id);
+  const char *ictx = f->context;
+  if (!enter && context != NULL && !str_eq(context, f->context)) {
+    /* An exit site is keyed by its own context, which need not be its function's. */
+    ictx = nemb__intern_get(&t->names, context);
+    if (ictx == NULL) {
+      return nemb__fail(NEMB_ENOMEM, "out of memory for a checkpoint context");
+    }
+  } else if (!enter) {
+    ictx = context == NULL ? NULL : f->context;
+  }
+  e->hash = h;
+  e->name = f->name;
+  e->context = ictx;
+  e->cpid = icpid;
+  e->line = line;
+  e->ref = *ref;
+  *cpid_out = icpid;
+  return 0;
+}
+
+int nemb_checkpoint(nemb_session *s, const char *checkpoint_id, const char *name, const char *type,
+                    int line, const char *context) {
+  if (s == NULL || name == NULL || type == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_checkpoint: session, name and type are required");
+  }
+  bool enter;
+  if (strcmp(type, "enter") == 0) {
+    enter = true;
+  } else if (strcmp(type, "exit") == 0) {
+    enter = false;
+  } else {
+    return nemb__fail(NEMB_EINVAL, "checkpoint type \"%s\" is neither \"enter\" nor \"exit\"",
+                      type);
+  }
+  /* An exit's time is taken first and an enter's last, so the checkpoint's own cost (the lookup
+   * above all) falls outside the function being measured. */
+  uint64_t now = enter ? 0 : nemb__now_ns();
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  nemb__cp_thread *c = thread_cp(t);
+  if (c == NULL) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_ENOMEM, "out of memory for this thread's checkpoints");
+  }
+  uint32_t ref = REF_NONE;
+  const char *cpid = NULL;
+  rc = site_lookup(s, t, c, checkpoint_id, name, enter, line, context, &ref, &cpid);
+  if (rc == 0) {
+    prepare(s, c);
+    append(c, enter ? nemb__now_ns() : now, ref, line, cpid);
+  }
+  nemb__thread_leave(t);
+  return rc;
+}
+
+/* ----- session lifecycle ----- */
+
+int nemb__cp_init(nemb_session *s) {
+  struct nemb__cp_registry *r = calloc(1, sizeof *r);
+  if (r == NULL) {
+    return NEMB_ENOMEM;
+  }
+  r->chunks = calloc(FUNC_MAX / FUNC_CHUNK, sizeof *r->chunks);
+  r->key_cap = 256;
+  r->name_cap = 256;
+  r->by_key = calloc(r->key_cap, sizeof *r->by_key);
+  r->by_name = calloc(r->name_cap, sizeof *r->by_name);
+  if (r->chunks == NULL || r->by_key == NULL || r->by_name == NULL ||
+      pthread_mutex_init(&r->lock, NULL) != 0) {
+    free(r->chunks);
+    free(r->by_key);
+    free(r->by_name);
+    free(r);
+    return NEMB_ENOMEM;
+  }
+  atomic_init(&r->n_funcs, 0);
+  atomic_init(&r->kept, 0);
+  s->cp = r;
+  return 0;
+}
+
+/* Stable merge sort of details by (t_ns, thread): each thread's records are already in order. */
+static int detail_before(const nemb__cp_detail *a, const nemb__cp_detail *b) {
+  if (a->t_ns != b->t_ns) {
+    return a->t_ns < b->t_ns;
+  }
+  return a->thread < b->thread;
+}
+
+static void sort_details(nemb__cp_detail *d, nemb__cp_detail *tmp, size_t n) {
+  for (size_t w = 1; w < n; w *= 2) {
+    for (size_t lo = 0; lo < n; lo += 2 * w) {
+      size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      size_t i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) {
+        tmp[k++] = detail_before(&d[j], &d[i]) ? d[j++] : d[i++];
+      }
+      while (i < mid) {
+        tmp[k++] = d[i++];
+      }
+      while (j < hi) {
+        tmp[k++] = d[j++];
+      }
+    }
+    memcpy(d, tmp, n * sizeof *d);
+  }
+}
+
+void nemb__cp_finish(nemb_session *s) {
+  struct nemb__cp_registry *r = s->cp;
+  if (r == NULL || r->finished) {
+    return;
+  }
+  pthread_mutex_lock(&r->lock); /* also orders every registration before what follows */
+  r->finished = true;
+  uint64_t t_end = s->t_end ? s->t_end : nemb__now_ns();
+  uint32_t n_funcs = atomic_load_explicit(&r->n_funcs, memory_order_acquire);
+  nemb__cp_summary sum = {0};
+
+  /* 1. Every thread: resolve what is pending with the final samples, close what is still open. */
+  size_t n_det = 0;
+  for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    nemb__cp_thread *c = t->cp;
+    if (c == NULL) {
+      continue;
+    }
+    resolve_forced(s, c, c->q_n);
+    if (c->depth > 0) {
+      cp_view v;
+      view_load(&v, s->meter);
+      uint64_t extra = c->extrapolated;
+      uint64_t te = t_end > c->stack[c->depth - 1].t_ns ? t_end : c->stack[c->depth - 1].t_ns;
+      double e = energy_at(c, &v, te);
+      c->extrapolated = extra; /* an end, not an event: nothing of the caller's was estimated */
+      while (c->depth > 0) {
+        close_top(c, te, e);
+        c->unbalanced++;
+      }
+    }
+    c->unbalanced += c->overflow;
+    c->overflow = 0;
+    sum.events += c->events;
+    sum.invocations += c->invocations;
+    sum.details_dropped += c->dropped;
+    sum.unbalanced += c->unbalanced;
+    sum.extrapolated += c->extrapolated;
+    n_det += c->det_n;
+  }
+
+  /* 2. Per-function aggregates over all threads. */
+  r->stats = n_funcs ? calloc(n_funcs, sizeof *r->stats) : NULL;
+  if (r->stats != NULL) {
+    r->n_stats = n_funcs;
+    for (uint32_t i = 0; i < n_funcs; i++) {
+      const cp_func *f = func_at(r, i);
+      r->stats[i].name = f->name;
+      r->stats[i].context = f->context;
+      r->stats[i].line = f->line;
+    }
+    for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+      const nemb__cp_thread *c = t->cp;
+      for (size_t i = 0; c != NULL && i < c->agg_cap && i < n_funcs; i++) {
+        const cp_agg *a = &c->agg[i];
+        nemb__func_stats *o = &r->stats[i];
+        o->calls += a->calls;
+        o->incl_ns += a->incl_ns;
+        o->self_ns += a->self_ns;
+        o->incl_uj += a->incl_uj;
+        o->self_uj += a->self_uj;
+        if (a->max_depth > o->max_depth) {
+          o->max_depth = a->max_depth;
+        }
+      }
+    }
+  }
+
+  /* 3. Details of all threads, in time order. */
+  nemb__cp_detail *all = n_det ? malloc(n_det * sizeof *all) : NULL;
+  nemb__cp_detail *tmp = n_det ? malloc(n_det * sizeof *tmp) : NULL;
+  if (all != NULL && tmp != NULL) {
+    size_t k = 0;
+    for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+      const nemb__cp_thread *c = t->cp;
+      if (c != NULL && c->det_n > 0) {
+        memcpy(all + k, c->det, c->det_n * sizeof *all);
+        k += c->det_n;
+      }
+    }
+    sort_details(all, tmp, n_det);
+    r->details = all;
+    r->n_details = n_det;
+  } else {
+    free(all);
+    sum.details_dropped += n_det; /* out of memory: counted, like everything beyond the limit */
+    n_det = 0;
+  }
+  free(tmp);
+  sum.details_kept = n_det;
+  r->summary = sum;
+
+  /* 4. The threads' working state is no longer needed. */
+  for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    thread_free(t->cp);
+    t->cp = NULL;
+  }
+  pthread_mutex_unlock(&r->lock);
+}
+
+void nemb__cp_free(nemb_session *s) {
+  for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    thread_free(t->cp);
+    t->cp = NULL;
+  }
+  struct nemb__cp_registry *r = s->cp;
+  if (r == NULL) {
+    return;
+  }
+  uint32_t n = atomic_load_explicit(&r->n_funcs, memory_order_relaxed);
+  for (uint32_t i = 0; i < n; i++) {
+    cp_func *f = func_at(r, i);
+    if (f->owns_name) {
+      free((char *)f->name);
+    }
+    free((char *)f->context);
+  }
+  for (size_t i = 0; i < FUNC_MAX / FUNC_CHUNK; i++) {
+    free(r->chunks[i]);
+  }
+  free(r->chunks);
+  free(r->by_key);
+  free(r->by_name);
+  free(r->stats);
+  free(r->details);
+  pthread_mutex_destroy(&r->lock);
+  free(r);
+  s->cp = NULL;
+}
+
+size_t nemb__cp_functions(const nemb_session *s, const nemb__func_stats **out) {
+  const struct nemb__cp_registry *r = s->cp;
+  *out = r ? r->stats : NULL;
+  return r ? r->n_stats : 0;
+}
+
+size_t nemb__cp_details(const nemb_session *s, const nemb__cp_detail **out) {
+  const struct nemb__cp_registry *r = s->cp;
+  *out = r ? r->details : NULL;
+  return r ? r->n_details : 0;
+}
+
+void nemb__cp_get_summary(const nemb_session *s, nemb__cp_summary *out) {
+  const struct nemb__cp_registry *r = s->cp;
+  if (r == NULL) {
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  *out = r->summary;
+}

@@ -1,0 +1,826 @@
+/*
+ * report.c - the session's report: the JSON envelope of the reference (meta, tasks, totals, and
+ * functions/checkpoints when instrumented code ran) and the CSV form, one row per task.
+ *
+ * It runs once, after nemb_session_end() stopped the sampler, so the sample store no longer
+ * changes and every thread's records are ours to read. All energy comes from interpolating the
+ * stored samples at the recorded timestamps (energy.c); nothing here talks to a provider.
+ *
+ * Numbers keep full double precision (JSON_REAL_PRECISION(17) and %.17g), so a consumer that
+ * recomputes a sum or a ratio from the report gets the same bits we did.
+ *
+ * The JSON is written as a stream: the envelope's skeleton (the task list, each task's time
+ * series, the checkpoint measurements) goes straight into one text buffer, and jansson builds and
+ * dumps only the small pieces (one task's fields, one sample), which are freed at once. A tree of
+ * the whole report would cost several times the text (a one-hour series at 1 ms holds millions of
+ * samples), so memory stays near the size of the text itself. The layout is exactly the one
+ * json_dumps(JSON_INDENT(2)) gives.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+
+
+/* Noise statistics of one task's time series. */
+typedef struct noise {
+  bool present;      /* time series on and a meter exists */
+  uint64_t captured; /* samples in the task's window */
+  uint64_t expected; /* whole sampling intervals in the window */
+  bool observed;     /* interval from the median observed gap (else the configured one) */
+  double interval_ns;
+  double drop_ratio;
+  double mean_w, std_w, cv_percent;
+  bool has_mean, has_cv; /* at least 1 / at least 2 samples */
+  const char *quality;
+} noise;
+
+/* Everything the report is computed from, gathered once. */
+typedef struct rep {
+  const nemb_session *s;
+  const nemb_meter *m; /* NULL without a backend */
+  size_t nd;           /* domains (0 without a meter) */
+  size_t count;        /* stored samples */
+  nemb__task_rec *tasks;
+  size_t n;
+  double *dom_uj;                    /* n x nd: per-task per-domain energy, microjoules */
+  double *energy_uj;                 /* n: per-task in-total energy */
+  noise *noise;                      /* n, when time series are on */
+  double base_uj[NEMB__MAX_DOMAINS]; /* cumulative energy at t_begin: the time series' zero */
+  double *scratch;                   /* per-task series workspace: powers, then gaps */
+  size_t scratch_cap;
+  nemb__buf out; /* the JSON text being written */
+  bool oom;
+} rep;
+
+/* ----- small JSON helpers: out-of-memory is sticky in r->oom, checked once at the end ----- */
+
+static json_t *num(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *integer(uint64_t v) {
+  return json_integer((json_int_t)v);
+}
+
+static void set(rep *r, json_t *obj, const char *key, json_t *v) {
+  /* json_object_set_new() consumes v also on failure, and fails for a NULL obj or v. */
+  if (v == NULL || json_object_set_new(obj, key, v) != 0) {
+    r->oom = true;
+  }
+}
+
+static void push(rep *r, json_t *arr, json_t *v) {
+  if (v == NULL || json_array_append_new(arr, v) != 0) {
+    r->oom = true;
+  }
+}
+
+static json_t *object(rep *r) {
+  json_t *o = json_object();
+  r->oom |= o == NULL;
+  return o;
+}
+
+static json_t *array(rep *r) {
+  json_t *a = json_array();
+  r->oom |= a == NULL;
+  return a;
+}
+
+static const char *domain_name(const rep *r, size_t d) {
+  return r->m->domains[d].name;
+}
+
+/* {domain: joules} from microjoules per domain ({} without a meter). */
+static json_t *per_domain_j(rep *r, const double *uj) {
+  json_t *o = object(r);
+  for (size_t d = 0; d < r->nd; d++) {
+    set(r, o, domain_name(r, d), num(uj[d] / 1e6));
+  }
+  return o;
+}
+
+/* {domain: watts}: the energy over @p secs; 0 for a zero-length span. */
+static json_t *per_domain_w(rep *r, const double *uj, double secs) {
+  json_t *o = object(r);
+  for (size_t d = 0; d < r->nd; d++) {
+    set(r, o, domain_name(r, d), num(secs > 0 ? uj[d] / 1e6 / secs : 0));
+  }
+  return o;
+}
+
+/* ----- the streaming writer: text straight into r->out, pieces dumped by jansson ----- */
+
+#define DUMP_FLAGS                                                                                 \
+  (JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_ENCODE_ANY)
+
+static void text(rep *r, const char *s) {
+  nemb__buf_append(&r->out, s, strlen(s));
+}
+
+static void indent(rep *r, int level) {
+  static const char spaces[] = "                                ";
+  for (int i = 0; i < level; i += 16) {
+    int n = level - i < 16 ? level - i : 16;
+    nemb__buf_append(&r->out, spaces, (size_t)n * 2);
+  }
+}
+
+/* Writes @p v (consuming it) as it would appear @p level levels deep: jansson indents from 0,
+ * so every line after the first is shifted. JSON strings hold no raw newline, so each '\n' in the
+ * dump is a line break of the layout. */
+static void emit(rep *r, json_t *v, int level) {
+  if (v == NULL) {
+    r->oom = true;
+    return;
+  }
+  char *dump = json_dumps(v, DUMP_FLAGS);
+  json_decref(v);
+  if (dump == NULL) {
+    r->oom = true;
+    return;
+  }
+  const char *p = dump;
+  for (const char *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+    nemb__buf_append(&r->out, p, (size_t)(nl - p + 1));
+    indent(r, level);
+  }
+  text(r, p);
+  free(dump);
+}
+
+/* Starts the next element of an array or object whose elements sit at @p level. */
+static void item(rep *r, int level, bool *first) {
+  text(r, *first ? "\n" : ",\n");
+  *first = false;
+  indent(r, level);
+}
+
+/* Starts the member @p key (a plain name: no escaping needed) of an object at @p level. */
+static void key(rep *r, const char *k, int level, bool *first) {
+  item(r, level, first);
+  text(r, "\"");
+  text(r, k);
+  text(r, "\": ");
+}
+
+static void member(rep *r, const char *k, json_t *v, int level, bool *first) {
+  key(r, k, level, first);
+  emit(r, v, level);
+}
+
+/* Every member of @p obj (consumed), in order. */
+static void members(rep *r, json_t *obj, int level, bool *first) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(obj, k, v) {
+    member(r, k, json_incref(v), level, first);
+  }
+  r->oom |= obj == NULL;
+  json_decref(obj);
+}
+
+/* Closes an array or object opened at @p level: "[]" / "{}" when it stayed empty. */
+static void close_(rep *r, int level, bool first, const char *bracket) {
+  if (!first) {
+    text(r, "\n");
+    indent(r, level);
+  }
+  text(r, bracket);
+}
+
+static bool grow_scratch(rep *r, size_t need) {
+  if (need <= r->scratch_cap) {
+    return true;
+  }
+  size_t cap = r->scratch_cap ? r->scratch_cap : 1024;
+  while (cap < need) {
+    cap *= 2;
+  }
+  double *p = realloc(r->scratch, cap * sizeof *p);
+  if (p == NULL) {
+    r->oom = true;
+    return false;
+  }
+  r->scratch = p;
+  r->scratch_cap = cap;
+  return true;
+}
+
+/* ----- samples ----- */
+
+static const uint64_t *sample(const rep *r, size_t i) {
+  return nemb__store_at(&r->m->store, i);
+}
+
+/* The first sample index with t >= @p t (count if none). */
+static size_t first_at_or_after(const rep *r, uint64_t t) {
+  size_t lo = 0, hi = r->count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (sample(r, mid)[0] < t) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+/* In-total energy between two instants, microjoules. */
+static double energy_between(const rep *r, uint64_t a, uint64_t b, size_t *hint) {
+  if (r->m == NULL) {
+    return 0;
+  }
+  double ua[NEMB__MAX_DOMAINS], ub[NEMB__MAX_DOMAINS];
+  nemb__energy_at(r->m, r->count, a, ua, hint);
+  nemb__energy_at(r->m, r->count, b, ub, hint);
+  return nemb__energy_total(r->m, ub) - nemb__energy_total(r->m, ua);
+}
+
+/* ----- preparation: task records and their energies ----- */
+
+static int prepare(rep *r, const nemb_session *s) {
+  memset(r, 0, sizeof *r);
+  r->s = s;
+  r->m = s->meter;
+  if (r->m != NULL) {
+    r->nd = nemb_meter_domain_count(r->m);
+    r->count = nemb_meter_sample_count(r->m);
+  }
+  int rc = nemb__session_tasks(s, &r->tasks, &r->n);
+  if (rc != 0) {
+    return rc;
+  }
+  size_t n = r->n ? r->n : 1;
+  r->dom_uj = calloc(n * (r->nd ? r->nd : 1), sizeof *r->dom_uj);
+  r->energy_uj = calloc(n, sizeof *r->energy_uj);
+  r->noise = calloc(n, sizeof *r->noise);
+  if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL) {
+    return NEMB_ENOMEM;
+  }
+  if (r->m == NULL) {
+    return 0;
+  }
+  nemb__energy_at(r->m, r->count, s->t_begin, r->base_uj, NULL);
+  /* Tasks come in start order, so the start hint mostly walks forward. */
+  size_t hint_a = 0, hint_b = 0;
+  double a[NEMB__MAX_DOMAINS], b[NEMB__MAX_DOMAINS];
+  for (size_t i = 0; i < r->n; i++) {
+    const nemb__task_rec *t = &r->tasks[i];
+    nemb__energy_at(r->m, r->count, t->t_start, a, &hint_a);
+    nemb__energy_at(r->m, r->count, t->t_end, b, &hint_b);
+    double *dst = r->dom_uj + i * r->nd;
+    for (size_t d = 0; d < r->nd; d++) {
+      dst[d] = b[d] - a[d];
+    }
+    r->energy_uj[i] = nemb__energy_total(r->m, dst);
+  }
+  return 0;
+}
+
+static void release(rep *r) {
+  free(r->tasks);
+  free(r->dom_uj);
+  free(r->energy_uj);
+  free(r->noise);
+  free(r->scratch);
+  nemb__buf_release(&r->out);
+}
+
+static double seconds(uint64_t ns) {
+  return (double)ns / 1e9;
+}
+
+/* ----- per-task time series and noise ----- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
+  if (cv < c->excellent_cv_percent) {
+    return "excellent";
+  }
+  if (cv < c->good_cv_percent) {
+    return "good";
+  }
+  return cv < c->cv_percent ? "moderate" : "high-noise";
+}
+
+/* Writes the task's samples as the reference's sample objects (an array at @p level), filling
+ * @p nz from them.
+ *
+ * A sample's power is the in-total energy since the previous stored sample (inside the window or
+ * not) over the time between them: the average power of the interval that ends at the sample.
+ * Samples with the timestamp of the previous one are skipped (de-duplication). */
+static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
+  text(r, "[");
+  if (r->m == NULL) {
+    text(r, "]");
+    return;
+  }
+  bool first = true;
+  size_t n = 0;
+  uint64_t prev_t = 0;
+  double sum = 0;
+  for (size_t i = first_at_or_after(r, t->t_start); i < r->count; i++) {
+    const uint64_t *cur = sample(r, i);
+    if (cur[0] > t->t_end) {
+      break;
+    }
+    if (n > 0 && cur[0] == prev_t) {
+      continue;
+    }
+    size_t p = i;
+    while (p > 0 && sample(r, p - 1)[0] == cur[0]) {
+      p--;
+    }
+    const uint64_t *before = p > 0 ? sample(r, p - 1) : NULL;
+    double dt_ns = before ? (double)(cur[0] - before[0]) : 0;
+
+    json_t *o = object(r);
+    json_t *dj = object(r);
+    json_t *dw = object(r);
+    double cum = 0, power = 0;
+    for (size_t d = 0; d < r->nd; d++) {
+      double e = (double)cur[1 + d] - r->base_uj[d];
+      double w = dt_ns > 0 ? ((double)cur[1 + d] - (double)before[1 + d]) / dt_ns * 1e3 : 0;
+      set(r, dj, domain_name(r, d), num(e / 1e6));
+      set(r, dw, domain_name(r, d), num(w));
+      if (r->m->domains[d].in_total) {
+        cum += e;
+        power += w;
+      }
+    }
+    set(r, o, "t_ns", integer(cur[0]));
+    set(r, o, "energy_j", num(cum / 1e6));
+    set(r, o, "power_w", num(power));
+    set(r, o, "domain_j", dj);
+    set(r, o, "domain_w", dw);
+    item(r, level + 1, &first);
+    emit(r, o, level + 1);
+
+    /* Scratch holds the powers in [0, n) and the gaps behind them, filled after the loop. */
+    if (!grow_scratch(r, n + 1)) {
+      return;
+    }
+    r->scratch[n++] = power;
+    sum += power;
+    prev_t = cur[0];
+  }
+  close_(r, level, first, "]");
+
+  /* Noise: power spread over the window, and how many samples the window should have held. */
+  nz->present = true;
+  nz->captured = n;
+  nz->has_mean = n >= 1;
+  nz->mean_w = n ? sum / (double)n : 0;
+  double var = 0;
+  for (size_t k = 0; k < n; k++) {
+    var += (r->scratch[k] - nz->mean_w) * (r->scratch[k] - nz->mean_w);
+  }
+  nz->std_w = n ? sqrt(var / (double)n) : 0;
+  nz->has_cv = n >= 2;
+  nz->cv_percent = nz->mean_w > 0 ? nz->std_w / nz->mean_w * 100 : 0;
+  nz->quality = nz->has_cv ? quality_bucket(&r->s->noise, nz->cv_percent) : "insufficient_samples";
+
+  nz->observed = n >= 3;
+  nz->interval_ns = (double)nemb_measurement_interval_ms(r->m) * 1e6;
+  if (nz->observed && grow_scratch(r, 2 * n)) {
+    double *gaps = r->scratch + n;
+    size_t k = 0;
+    for (size_t i = first_at_or_after(r, t->t_start); k < n - 1 && i + 1 < r->count; i++) {
+      uint64_t a = sample(r, i)[0], b = sample(r, i + 1)[0];
+      if (b > t->t_end) {
+        break;
+      }
+      if (b > a) {
+        gaps[k++] = (double)(b - a);
+      }
+    }
+    qsort(gaps, k, sizeof *gaps, cmp_double);
+    if (k > 0) {
+      nz->interval_ns = k % 2 ? gaps[k / 2] : (gaps[k / 2 - 1] + gaps[k / 2]) / 2;
+    }
+  }
+  /* A window of length L holds floor(L / interval) or one more samples; expecting the smaller
+   * never reports a drop for a schedule that kept time. */
+  double window = (double)(t->t_end - t->t_start);
+  nz->expected = nz->interval_ns > 0 ? (uint64_t)floor(window / nz->interval_ns) : 0;
+  nz->drop_ratio = nz->expected ? fmax(0, 1 - (double)n / (double)nz->expected) : 0;
+}
+
+static json_t *noise_json(rep *r, const noise *nz) {
+  if (!nz->present) {
+    return json_null();
+  }
+  json_t *o = object(r);
+  set(r, o, "samples_captured", integer(nz->captured));
+  set(r, o, "samples_expected", integer(nz->expected));
+  set(r, o, "samples_expected_method",
+      json_string(nz->observed ? "observed_median" : "configured"));
+  set(r, o, "drop_ratio", num(nz->drop_ratio));
+  set(r, o, "power_mean_w", nz->has_mean ? num(nz->mean_w) : json_null());
+  set(r, o, "power_std_w", nz->has_cv ? num(nz->std_w) : json_null());
+  set(r, o, "power_cv_percent", nz->has_cv ? num(nz->cv_percent) : json_null());
+  set(r, o, "sample_interval_ms", num(nz->interval_ns / 1e6));
+  set(r, o, "quality", json_string(nz->quality));
+  return o;
+}
+
+/* ----- tasks ----- */
+
+/* Writes task @p i as an object at @p level. */
+static void write_task(rep *r, size_t i, int level) {
+  const nemb__task_rec *t = &r->tasks[i];
+  const nemb_session *s = r->s;
+  double dur = seconds(t->t_end - t->t_start);
+  double energy = r->energy_uj[i] / 1e6;
+  const double *dom = r->dom_uj + i * r->nd;
+
+  json_t *o = object(r);
+  set(r, o, "name", nemb__report_string(t->name));
+  set(r, o, "depth", integer(t->depth));
+  set(r, o, "parent", nemb__report_string(t->parent));
+  set(r, o, "energy_j", num(energy));
+  set(r, o, "avg_power_w", num(dur > 0 ? energy / dur : 0));
+  set(r, o, "duration_s", num(dur));
+  set(r, o, "started_at", num(nemb__report_wall(s, t->t_start)));
+  set(r, o, "ended_at", num(nemb__report_wall(s, t->t_end)));
+  set(r, o, "started_at_mono_ns", integer(t->t_start));
+  set(r, o, "ended_at_mono_ns", integer(t->t_end));
+  set(r, o, "domains", per_domain_j(r, dom));
+  set(r, o, "domains_power_w", per_domain_w(r, dom, dur));
+  bool first = true;
+  text(r, "{");
+  members(r, o, level + 1, &first);
+  key(r, "timeseries", level + 1, &first);
+  if (s->record_time_series) {
+    task_series(r, t, &r->noise[i], level + 1);
+  } else {
+    text(r, "null");
+  }
+  member(r, "noise", noise_json(r, &r->noise[i]), level + 1, &first);
+  member(r, "closed_at_end", json_boolean(t->closed_at_end), level + 1, &first);
+  member(r, "thread", integer(t->thread), level + 1, &first);
+  close_(r, level, first, "}");
+}
+
+/* ----- totals ----- */
+
+typedef struct span {
+  uint64_t a, b;
+} span;
+
+static int cmp_span(const void *x, const void *y) {
+  const span *p = x, *q = y;
+  return (p->a > q->a) - (p->a < q->a);
+}
+
+static json_t *noise_warnings(rep *r, double *worst_cv, bool *any_cv) {
+  const nemb__noise_cfg *c = &r->s->noise;
+  json_t *list = array(r);
+  for (size_t i = 0; i < r->n; i++) {
+    const noise *nz = &r->noise[i];
+    if (!nz->present) {
+      continue;
+    }
+    if (nz->has_cv && (!*any_cv || nz->cv_percent > *worst_cv)) {
+      *worst_cv = nz->cv_percent;
+      *any_cv = true;
+    }
+    bool noisy = nz->has_cv && nz->cv_percent >= c->cv_percent;
+    bool dropping = nz->drop_ratio >= c->drop_ratio;
+    if (!noisy && !dropping) {
+      continue;
+    }
+    json_t *reasons = array(r);
+    char reason[96];
+    if (noisy) {
+      snprintf(reason, sizeof reason, "within_task_power_cv_above_%gpct", c->cv_percent);
+      push(r, reasons, json_string(reason));
+    }
+    if (dropping) {
+      snprintf(reason, sizeof reason, "drop_ratio_above_%gpct", c->drop_ratio * 100);
+      push(r, reasons, json_string(reason));
+    }
+    json_t *w = object(r);
+    set(r, w, "task", nemb__report_string(r->tasks[i].name));
+    set(r, w, "depth", integer(r->tasks[i].depth));
+    set(r, w, "within_task_power_cv_percent", nz->has_cv ? num(nz->cv_percent) : json_null());
+    set(r, w, "drop_ratio", num(nz->drop_ratio));
+    set(r, w, "quality", json_string(nz->quality));
+    set(r, w, "reasons", reasons);
+    push(r, list, w);
+  }
+  return list;
+}
+
+/* Totals over the depth-0 tasks. Their intervals may overlap (several threads), so durations
+ * and energies of "the time covered by tasks" use the union of the intervals, never the sum. */
+static json_t *totals_json(rep *r, double *session_j) {
+  const nemb_session *s = r->s;
+  double dom[NEMB__MAX_DOMAINS] = {0};
+  double energy_uj = 0;
+  uint64_t task_ns = 0;
+  size_t top = 0;
+  span *spans = malloc((r->n ? r->n : 1) * sizeof *spans);
+  if (spans == NULL) {
+    r->oom = true;
+    return NULL;
+  }
+  for (size_t i = 0; i < r->n; i++) {
+    const nemb__task_rec *t = &r->tasks[i];
+    if (t->depth != 0) {
+      continue;
+    }
+    spans[top++] = (span){t->t_start, t->t_end};
+    task_ns += t->t_end - t->t_start;
+    energy_uj += r->energy_uj[i];
+    for (size_t d = 0; d < r->nd; d++) {
+      dom[d] += r->dom_uj[i * r->nd + d];
+    }
+  }
+  qsort(spans, top, sizeof *spans, cmp_span);
+  uint64_t union_ns = 0;
+  double union_uj = 0;
+  size_t hint = 0;
+  for (size_t k = 0; k < top;) {
+    uint64_t a = spans[k].a, b = spans[k].b;
+    for (k++; k < top && spans[k].a <= b; k++) {
+      b = spans[k].b > b ? spans[k].b : b;
+    }
+    union_ns += b - a;
+    union_uj += energy_between(r, a, b, &hint);
+  }
+  free(spans);
+  hint = 0;
+  double session_uj = energy_between(r, s->t_begin, s->t_end, &hint);
+  uint64_t wall_ns = s->t_end - s->t_begin;
+  double task_s = seconds(task_ns);
+  *session_j = session_uj / 1e6;
+
+  double worst_cv = 0;
+  bool any_cv = false;
+  json_t *warnings = noise_warnings(r, &worst_cv, &any_cv);
+
+  json_t *o = object(r);
+  set(r, o, "energy_j", num(energy_uj / 1e6));
+  set(r, o, "duration_s", num(task_s));
+  set(r, o, "wall_duration_s", num(seconds(wall_ns)));
+  set(r, o, "task_duration_s", num(task_s));
+  set(r, o, "gap_duration_s", num(seconds(wall_ns > union_ns ? wall_ns - union_ns : 0)));
+  set(r, o, "concurrent_overlap_s", num(seconds(task_ns - union_ns)));
+  set(r, o, "n_tasks", integer(r->n));
+  set(r, o, "n_top_level_tasks", integer(top));
+  set(r, o, "domains", per_domain_j(r, dom));
+  /* Energy-weighted: with a meter every domain is reported on every task, so the duration of
+   * the tasks "where d was reported" is the whole depth-0 task duration. */
+  set(r, o, "domains_power_w", per_domain_w(r, dom, task_s));
+  set(r, o, "sample_interval_ms", r->m ? integer(nemb_measurement_interval_ms(r->m)) : json_null());
+  set(r, o, "worst_within_task_power_cv_percent", any_cv ? num(worst_cv) : json_null());
+  set(r, o, "noise_warnings", warnings);
+  set(r, o, "session_energy_j", num(session_uj / 1e6));
+  set(r, o, "gap_energy_j", num((session_uj - union_uj) / 1e6));
+  return o;
+}
+
+/* ----- functions and checkpoints (instrumented code) ----- */
+
+static int cmp_func(const void *x, const void *y) {
+  const nemb__func_stats *p = *(const nemb__func_stats *const *)x;
+  const nemb__func_stats *q = *(const nemb__func_stats *const *)y;
+  if (p->incl_uj != q->incl_uj) {
+    return p->incl_uj < q->incl_uj ? 1 : -1;
+  }
+  int c = strcmp(p->name, q->name);
+  return c ? c : (p->line > q->line) - (p->line < q->line);
+}
+
+static json_t *functions_json(rep *r, double session_j) {
+  const nemb__func_stats *fs = NULL;
+  size_t n = nemb__cp_functions(r->s, &fs);
+  const nemb__func_stats **order = malloc((n ? n : 1) * sizeof *order);
+  json_t *list = array(r);
+  if (order == NULL) {
+    r->oom = true;
+    return list;
+  }
+  for (size_t i = 0; i < n; i++) {
+    order[i] = &fs[i];
+  }
+  qsort(order, n, sizeof *order, cmp_func);
+  for (size_t i = 0; i < n; i++) {
+    const nemb__func_stats *f = order[i];
+    double incl_j = f->incl_uj / 1e6, incl_s = seconds(f->incl_ns);
+    json_t *o = object(r);
+    set(r, o, "name", nemb__report_string(f->name));
+    set(r, o, "context", nemb__report_string(f->context));
+    set(r, o, "line", json_integer(f->line));
+    set(r, o, "calls", integer(f->calls));
+    set(r, o, "energy_j", num(incl_j));
+    set(r, o, "self_energy_j", num(f->self_uj / 1e6));
+    set(r, o, "duration_s", num(incl_s));
+    set(r, o, "self_duration_s", num(seconds(f->self_ns)));
+    set(r, o, "avg_power_w", num(incl_s > 0 ? incl_j / incl_s : 0));
+    set(r, o, "share_of_total", num(session_j > 0 ? incl_j / session_j : 0));
+    set(r, o, "max_depth", integer(f->max_depth));
+    push(r, list, o);
+  }
+  free(order);
+  return list;
+}
+
+/* Writes the checkpoints block at @p level; its measurements (up to detail_limit) are streamed. */
+static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
+  json_t *o = object(r);
+  set(r, o, "events", integer(sum->events));
+  set(r, o, "invocations", integer(sum->invocations));
+  set(r, o, "details_kept", integer(sum->details_kept));
+  set(r, o, "details_dropped", integer(sum->details_dropped));
+  set(r, o, "unbalanced", integer(sum->unbalanced));
+  set(r, o, "extrapolated", integer(sum->extrapolated));
+  set(r, o, "detail_limit", integer(r->s->detail_limit));
+  bool first = true;
+  text(r, "{");
+  members(r, o, level + 1, &first);
+  key(r, "measurements", level + 1, &first);
+  text(r, "[");
+  bool first_m = true;
+  const nemb__cp_detail *det = NULL;
+  size_t n = nemb__cp_details(r->s, &det);
+  for (size_t i = 0; i < n && !r->oom; i++) {
+    const nemb__cp_detail *e = &det[i];
+    /* The reference's id: "enter:main:1#inv_1_t<thread>". */
+    char *id = NULL;
+    if (asprintf(&id, "%s:%s:%d#inv_%llu_t%u", e->enter ? "enter" : "exit", e->name, e->line,
+                 (unsigned long long)e->invocation, (unsigned)e->thread) < 0) {
+      id = NULL;
+    }
+    json_t *m = object(r);
+    set(r, m, "checkpoint_id", id ? nemb__report_string(id) : NULL);
+    free(id);
+    set(r, m, "timestamp", integer(e->t_ns));
+    set(r, m, "joules", num(e->energy_uj / 1e6));
+    set(r, m, "watts", num(e->power_w));
+    item(r, level + 2, &first_m);
+    emit(r, m, level + 2);
+  }
+  close_(r, level + 1, first_m, "]");
+  close_(r, level, first, "}");
+}
+
+/* ----- the verdict ----- */
+
+static const char *quality(const rep *r, const nemb__cp_summary *cp) {
+  if (r->m == NULL) {
+    return "no_backend";
+  }
+  nemb_sampler_stats st;
+  nemb_meter_stats(r->m, &st);
+  if (st.dropped_at_cap > 0 || st.read_errors * 2 > st.reads || st.samples < 2) {
+    return "failed";
+  }
+  if (r->n == 0 && cp->invocations == 0) {
+    return "no_tasks";
+  }
+  if (nemb_meter_is_estimated(r->m)) {
+    return "estimated";
+  }
+  if (r->n == 0) {
+    return "checkpoints_only";
+  }
+  double energy_uj = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    energy_uj += r->tasks[i].depth == 0 ? r->energy_uj[i] : 0;
+  }
+  return energy_uj > 0 ? "ok" : "energy_zero";
+}
+
+/* ----- entry points ----- */
+
+int nemb__report_json(const nemb_session *s, char **out) {
+  *out = NULL;
+  rep r;
+  int rc = prepare(&r, s);
+  if (rc != 0) {
+    release(&r);
+    return nemb__fail(rc, "out of memory building the report");
+  }
+  nemb__cp_summary cp;
+  nemb__cp_get_summary(s, &cp);
+
+  bool first = true;
+  text(&r, "{");
+  member(&r, "meta", nemb__report_meta(s, quality(&r, &cp)), 1, &first);
+  key(&r, "tasks", 1, &first);
+  text(&r, "[");
+  bool first_task = true;
+  for (size_t i = 0; i < r.n && !r.oom; i++) {
+    item(&r, 2, &first_task);
+    write_task(&r, i, 2);
+  }
+  close_(&r, 1, first_task, "]");
+  /* After the tasks: the totals roll up the noise statistics their series produced. */
+  double session_j = 0;
+  json_t *totals = totals_json(&r, &session_j);
+  member(&r, "totals", totals, 1, &first);
+  if (cp.events > 0) {
+    member(&r, "functions", functions_json(&r, session_j), 1, &first);
+    key(&r, "checkpoints", 1, &first);
+    write_checkpoints(&r, &cp, 1);
+  }
+  close_(&r, 0, first, "}");
+
+  if (r.oom || r.out.oom) {
+    nemb__buf_release(&r.out);
+  } else {
+    *out = nemb__buf_detach(&r.out);
+  }
+  release(&r);
+  if (*out == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory building the report");
+  }
+  return 0;
+}
+
+/* A CSV field: quoted (RFC 4180, "" for a quote) when it holds a comma, quote or line break. */
+static void csv_field(nemb__buf *b, const char *v) {
+  if (v == NULL) {
+    return;
+  }
+  if (strpbrk(v, ",\"\r\n") == NULL) {
+    nemb__buf_append(b, v, strlen(v));
+    return;
+  }
+  nemb__buf_append(b, "\"", 1);
+  for (const char *p = v; *p; p++) {
+    nemb__buf_append(b, p, 1);
+    if (*p == '"') {
+      nemb__buf_append(b, "\"", 1);
+    }
+  }
+  nemb__buf_append(b, "\"", 1);
+}
+
+int nemb__report_csv(const nemb_session *s, char **out) {
+  /* Columns, one row per task in start order, units in the names as in the JSON report:
+   *   name                 the task's name
+   *   depth                0 for a top-level task, 1 inside one, ...
+   *   parent               the enclosing task's name; empty at depth 0
+   *   energy_j             in-total energy (top-level domains: packages, DRAM, GPUs), joules
+   *   avg_power_w          energy_j / duration_s, watts
+   *   duration_s           monotonic-clock duration, seconds
+   *   started_at, ended_at wall-clock POSIX seconds (display only)
+   *   started_at_mono_ns, ended_at_mono_ns   CLOCK_MONOTONIC stamps, nanoseconds
+   *   closed_at_end        true when the task was still open at the session's end
+   *   <domain>_j           one column per domain, in the meter's order: that domain's energy,
+   *                        joules (nested domains such as core are listed, not added to energy_j)
+   * Numbers are written with %.17g, so they read back to the same doubles. Without a backend
+   * there are no domain columns and energies are 0. */
+  *out = NULL;
+  rep r;
+  int rc = prepare(&r, s);
+  if (rc != 0) {
+    release(&r);
+    return nemb__fail(rc, "out of memory building the CSV report");
+  }
+  nemb__buf b = NEMB__BUF_INIT;
+  nemb__buf_printf(&b, "name,depth,parent,energy_j,avg_power_w,duration_s,started_at,ended_at,"
+                       "started_at_mono_ns,ended_at_mono_ns,closed_at_end");
+  for (size_t d = 0; d < r.nd; d++) {
+    char col[NEMB__NAME_MAX + 8];
+    snprintf(col, sizeof col, "%s_j", domain_name(&r, d));
+    nemb__buf_append(&b, ",", 1);
+    csv_field(&b, col);
+  }
+  nemb__buf_append(&b, "\n", 1);
+  for (size_t i = 0; i < r.n; i++) {
+    const nemb__task_rec *t = &r.tasks[i];
+    double dur = seconds(t->t_end - t->t_start);
+    double energy = r.energy_uj[i] / 1e6;
+    csv_field(&b, t->name);
+    nemb__buf_printf(&b, ",%u,", (unsigned)t->depth);
+    csv_field(&b, t->parent);
+    nemb__buf_printf(&b, ",%.17g,%.17g,%.17g,%.17g,%.17g,%llu,%llu,%s", energy,
+                     dur > 0 ? energy / dur : 0, dur, nemb__report_wall(s, t->t_start),
+                     nemb__report_wall(s, t->t_end), (unsigned long long)t->t_start,
+                     (unsigned long long)t->t_end, t->closed_at_end ? "true" : "false");
+    for (size_t d = 0; d < r.nd; d++) {
+      nemb__buf_printf(&b, ",%.17g", r.dom_uj[i * r.nd + d] / 1e6);
+    }
+    nemb__buf_append(&b, "\n", 1);
+  }
+  release(&r);
+  *out = nemb__buf_detach(&b);
+  if (*out == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory building the CSV report");
+  }
+  return 0;
+}

@@ -1,0 +1,334 @@
+/*
+ * report_meta.c - the "meta" block of the report: who, where and when a session ran, and what
+ * measured it (domain topology, sampler statistics, the quality verdict computed by report.c).
+ *
+ * Everything here describes the host or the session's options; nothing reads samples. Host facts
+ * that can be missing (cpu_model, cwd) are written as null rather than guessed.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "session.h"
+
+extern char **environ;
+
+json_t *nemb__report_string(const char *v) {
+  if (v == NULL) {
+    return json_null();
+  }
+  json_t *out = json_string(v);
+  if (out != NULL) {
+    return out;
+  }
+  /* Not UTF-8 (a name from C code, an odd environment): JSON cannot carry it, so keep the
+   * ASCII and mark each other byte with '?', rather than lose the whole report. */
+  char *copy = strdup(v);
+  if (copy == NULL) {
+    return NULL;
+  }
+  for (char *p = copy; *p; p++) {
+    if ((unsigned char)*p >= 0x80) {
+      *p = '?';
+    }
+  }
+  out = json_string(copy);
+  free(copy);
+  return out;
+}
+
+/* A JSON string, or null for NULL. */
+static json_t *str_or_null(const char *v) {
+  return nemb__report_string(v);
+}
+
+double nemb__report_wall(const nemb_session *s, uint64_t t_ns) {
+  /* Signed: a time before t_begin (never expected) still maps to the right instant. */
+  return s->wall_begin + ((double)t_ns - (double)s->t_begin) / 1e9;
+}
+
+/* Splits POSIX seconds into whole seconds and microseconds, rounding to the nearest microsecond. */
+static void split_wall(double wall, time_t *sec, long *usec) {
+  double whole = floor(wall);
+  long us = lround((wall - whole) * 1e6);
+  if (us >= 1000000) {
+    whole += 1;
+    us -= 1000000;
+  }
+  *sec = (time_t)whole;
+  *usec = us;
+}
+
+/* "2026-05-10T18:16:56.209074+00:00". */
+static json_t *rfc3339_utc(double wall) {
+  time_t sec;
+  long usec;
+  split_wall(wall, &sec, &usec);
+  struct tm tm;
+  char date[64], out[96];
+  if (gmtime_r(&sec, &tm) == NULL || strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    return json_null();
+  }
+  snprintf(out, sizeof out, "%s.%06ld+00:00", date, usec);
+  return json_string(out);
+}
+
+/* "+05:30" / "-07:00" for an offset east of UTC in seconds. */
+static void format_offset(long gmtoff, char *buf, size_t len) {
+  char sign = gmtoff < 0 ? '-' : '+';
+  /* Real offsets lie within a day; the bound also tells the compiler the text fits. */
+  int a = (int)(labs(gmtoff) % 86400);
+  snprintf(buf, len, "%c%02d:%02d", sign, a / 3600, a % 3600 / 60);
+}
+
+/* The same instant in local time with its offset: "2026-05-10T11:16:56.209074-07:00". */
+static json_t *rfc3339_local(double wall) {
+  time_t sec;
+  long usec;
+  split_wall(wall, &sec, &usec);
+  struct tm tm;
+  char date[64], off[16], out[112];
+  if (localtime_r(&sec, &tm) == NULL ||
+      strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    return json_null();
+  }
+  format_offset(tm.tm_gmtoff, off, sizeof off);
+  snprintf(out, sizeof out, "%s.%06ld%s", date, usec, off);
+  return json_string(out);
+}
+
+/* The local zone's abbreviation at @p wall ("PDT"), or its offset ("+05:30") where the zone has
+ * no alphabetic abbreviation (tzdata writes "+0530"-style names for many zones, or none). */
+static json_t *host_timezone(double wall) {
+  time_t sec = (time_t)floor(wall);
+  struct tm tm;
+  if (localtime_r(&sec, &tm) == NULL) {
+    return json_null();
+  }
+  const char *z = tm.tm_zone;
+  bool alpha = z != NULL && z[0] != '\0';
+  for (const char *p = z; alpha && *p; p++) {
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))) {
+      alpha = false;
+    }
+  }
+  if (alpha) {
+    return json_string(z);
+  }
+  char off[16];
+  format_offset(tm.tm_gmtoff, off, sizeof off);
+  return json_string(off);
+}
+
+/* "model name" from /proc/cpuinfo (under CODEGREEN_SYSFS_ROOT), or NULL. */
+static json_t *cpu_model(void) {
+  char path[4096];
+  if (nemb__path(path, sizeof path, "/proc/cpuinfo") != 0) {
+    return json_null();
+  }
+  FILE *fp = fopen(path, "r");
+  if (fp == NULL) {
+    return json_null();
+  }
+  char line[1024];
+  json_t *out = NULL;
+  while (out == NULL && fgets(line, sizeof line, fp) != NULL) {
+    if (strncmp(line, "model name", 10) != 0) {
+      continue;
+    }
+    char *colon = strchr(line, ':');
+    if (colon == NULL) {
+      continue;
+    }
+    char *v = colon + 1 + strspn(colon + 1, " \t");
+    v[strcspn(v, "\r\n")] = '\0';
+    if (v[0] != '\0') {
+      out = str_or_null(v);
+    }
+  }
+  fclose(fp);
+  return out ? out : json_null();
+}
+
+/* "Linux-6.8.0-45-generic-x86_64", in the spirit of Python's platform.platform(). */
+static json_t *kernel(void) {
+  struct utsname u;
+  if (uname(&u) != 0) {
+    return json_null();
+  }
+  char out[3 * sizeof u.release + 4];
+  snprintf(out, sizeof out, "%s-%s-%s", u.sysname, u.release, u.machine);
+  return str_or_null(out);
+}
+
+static json_t *hostname(void) {
+  char name[256];
+  if (gethostname(name, sizeof name) != 0) {
+    return json_null();
+  }
+  name[sizeof name - 1] = '\0';
+  return str_or_null(name);
+}
+
+static json_t *cwd(void) {
+  char *dir = getcwd(NULL, 0);
+  json_t *out = str_or_null(dir);
+  free(dir);
+  return out;
+}
+
+static json_t *argv_array(const nemb_session *s) {
+  json_t *a = json_array();
+  for (size_t i = 0; a != NULL && i < s->argc; i++) {
+    if (s->argv[i] != NULL && json_array_append_new(a, str_or_null(s->argv[i])) != 0) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+/* Every CODEGREEN_* variable, in environment order. */
+static json_t *codegreen_env(void) {
+  json_t *o = json_object();
+  for (char **e = environ; o != NULL && e != NULL && *e != NULL; e++) {
+    if (strncmp(*e, "CODEGREEN_", 10) != 0) {
+      continue;
+    }
+    const char *eq = strchr(*e, '=');
+    if (eq == NULL) {
+      continue;
+    }
+    char key[256];
+    size_t klen = (size_t)(eq - *e);
+    if (klen >= sizeof key) {
+      continue;
+    }
+    memcpy(key, *e, klen);
+    key[klen] = '\0';
+    if (json_object_set_new(o, key, str_or_null(eq + 1)) != 0) {
+      json_decref(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+static json_t *domain_topology(const nemb_meter *m) {
+  json_t *o = json_object();
+  size_t n = m ? nemb_meter_domain_count(m) : 0;
+  for (size_t d = 0; o != NULL && d < n; d++) {
+    nemb_domain_info info;
+    nemb_meter_domain(m, d, &info);
+    json_t *inc = json_array();
+    for (size_t k = 0; inc != NULL && k < info.n_includes; k++) {
+      json_array_append_new(inc, json_string(info.includes[k]));
+    }
+    json_t *dom = json_pack("{s:b, s:s, s:o*, s:s, s:b, s:b}", "top_level", info.top_level, "kind",
+                            info.kind, "includes", inc, "source", info.source, "in_total",
+                            info.in_total, "measured", info.measured);
+    if (inc == NULL || dom == NULL || json_object_set_new(o, info.name, dom) != 0) {
+      json_decref(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+/* "estimated" wins over "simulated": a number that is a model must always say so. */
+static const char *energy_source(const nemb_meter *m) {
+  if (m == NULL) {
+    return "none";
+  }
+  if (nemb_meter_is_estimated(m)) {
+    return "estimated";
+  }
+  for (size_t p = 0; p < m->n_providers; p++) {
+    if (m->providers[p].ops->simulated) {
+      return "simulated";
+    }
+  }
+  return "measured";
+}
+
+static const char *domain_support(const nemb_meter *m) {
+  if (m == NULL) {
+    return "none";
+  }
+  return nemb_meter_domain_count(m) > 1 ? "full" : "scalar_only";
+}
+
+static json_t *timeseries_block(const nemb_session *s) {
+  return json_pack("{s:b, s:s, s:[s,s,s,s,s], s:s, s:b}", "enabled", s->record_time_series,
+                   "schema_version", "1", "sample_keys", "t_ns", "energy_j", "power_w", "domain_j",
+                   "domain_w", "t_ns_clock", "clock_monotonic", "inclusive_of_children", 1);
+}
+
+static json_t *sampler_block(const nemb_meter *m) {
+  if (m == NULL) {
+    return json_null();
+  }
+  nemb_sampler_stats st;
+  nemb_meter_stats(m, &st);
+  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples", (json_int_t)st.samples,
+                   "reads", (json_int_t)st.reads, "late_wakeups", (json_int_t)st.late_wakeups,
+                   "missed_deadlines", (json_int_t)st.missed_deadlines, "worst_lateness_ns",
+                   (json_int_t)st.worst_lateness_ns, "read_errors", (json_int_t)st.read_errors,
+                   "dropped_at_cap", (json_int_t)st.dropped_at_cap);
+}
+
+/* Sets @p key to @p v (consumed), remembering a failure (a NULL from an allocation). */
+static void put(json_t *obj, const char *key, json_t *v, bool *failed) {
+  if (v == NULL || json_object_set_new(obj, key, v) != 0) {
+    *failed = true;
+  }
+}
+
+json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
+  tzset(); /* localtime_r need not read TZ again; the zone may have changed since the last call */
+  double wall_start = s->wall_begin;
+  double wall_end = nemb__report_wall(s, s->t_end);
+  const char *backend_error =
+      s->meter == NULL && s->backend_error[0] != '\0' ? s->backend_error : NULL;
+  bool failed = false;
+  json_t *o = json_object();
+  put(o, "schema_version", json_string("1"), &failed);
+  put(o, "codegreen_version", json_string(nemb_version_string()), &failed);
+  put(o, "run_id", str_or_null(s->run_id), &failed);
+  put(o, "session_name", str_or_null(s->name), &failed); /* null for CLI runs */
+  put(o, "started_at", rfc3339_utc(wall_start), &failed);
+  put(o, "ended_at", rfc3339_utc(wall_end), &failed);
+  put(o, "started_at_local", rfc3339_local(wall_start), &failed);
+  put(o, "ended_at_local", rfc3339_local(wall_end), &failed);
+  put(o, "host_timezone", host_timezone(wall_start), &failed);
+  put(o, "duration_total_s", json_real((double)(s->t_end - s->t_begin) / 1e9), &failed);
+  put(o, "hostname", hostname(), &failed);
+  put(o, "pid", json_integer((json_int_t)getpid()), &failed);
+  put(o, "platform", json_string("linux"), &failed);
+  put(o, "python_version", str_or_null(s->python_version), &failed);
+  put(o, "cpu_model", cpu_model(), &failed);
+  put(o, "kernel", kernel(), &failed);
+  put(o, "cwd", cwd(), &failed);
+  put(o, "argv", argv_array(s), &failed);
+  put(o, "codegreen_env", codegreen_env(), &failed);
+  put(o, "measurement_quality", json_string(quality), &failed);
+  put(o, "domain_support", json_string(domain_support(s->meter)), &failed);
+  put(o, "energy_source", json_string(energy_source(s->meter)), &failed);
+  put(o, "outlier_method", json_string("iqr_1.5"), &failed);
+  put(o, "iso_timestamp_format", json_string("rfc3339_utc"), &failed);
+  put(o, "nemb_abi_version", json_integer(nemb_abi_version()), &failed);
+  put(o, "domain_topology", domain_topology(s->meter), &failed);
+  put(o, "timeseries", timeseries_block(s), &failed);
+  put(o, "sampler", sampler_block(s->meter), &failed);
+  put(o, "backend_error", str_or_null(backend_error), &failed);
+  if (failed) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}

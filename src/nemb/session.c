@@ -1,0 +1,640 @@
+/*
+ * session.c - sessions and tasks: begin, the per-thread records that make recording lock-free,
+ * task start/stop, and the end that turns the records into a report and a file.
+ *
+ * The protocol between recording threads and the end is in session.h. In short: a recording call
+ * raises its thread's in_call flag and then checks `ended`; the end sets `ended` and then waits
+ * for every in_call to fall. Both use sequentially consistent operations, so either the call sees
+ * `ended` and backs out, or the end sees in_call and waits: no record is half-written when the end
+ * reads it.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "session.h"
+
+/* The one active session of this process, and a counter that makes every session's thread-local
+ * pointers distinct from those of the sessions before it. */
+static _Atomic(nemb_session *) active;
+static atomic_uint_fast64_t generations;
+
+static _Thread_local struct {
+  nemb__thread *thread;
+  uint64_t generation;
+} tls;
+
+/* ----- the string pool ----- */
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++) {
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  }
+  return h;
+}
+
+static bool intern_grow(nemb__intern *pool) {
+  size_t cap = pool->cap ? pool->cap * 2 : 64;
+  char **slots = calloc(cap, sizeof *slots);
+  if (slots == NULL) {
+    return false;
+  }
+  for (size_t i = 0; i < pool->cap; i++) {
+    if (pool->slots[i] != NULL) {
+      size_t j = hash_str(pool->slots[i]) & (cap - 1);
+      while (slots[j] != NULL) {
+        j = (j + 1) & (cap - 1);
+      }
+      slots[j] = pool->slots[i];
+    }
+  }
+  free(pool->slots);
+  pool->slots = slots;
+  pool->cap = cap;
+  return true;
+}
+
+const char *nemb__intern_get(nemb__intern *pool, const char *str) {
+  if (pool->n * 2 >= pool->cap && !intern_grow(pool)) {
+    return NULL;
+  }
+  size_t j = hash_str(str) & (pool->cap - 1);
+  while (pool->slots[j] != NULL) {
+    if (strcmp(pool->slots[j], str) == 0) {
+      return pool->slots[j];
+    }
+    j = (j + 1) & (pool->cap - 1);
+  }
+  pool->slots[j] = strdup(str);
+  if (pool->slots[j] != NULL) {
+    pool->n++;
+  }
+  return pool->slots[j];
+}
+
+void nemb__intern_release(nemb__intern *pool) {
+  for (size_t i = 0; i < pool->cap; i++) {
+    free(pool->slots[i]);
+  }
+  free(pool->slots);
+  memset(pool, 0, sizeof *pool);
+}
+
+/* ----- threads ----- */
+
+static nemb__thread *register_thread(nemb_session *s) {
+  nemb__thread *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    return NULL;
+  }
+  atomic_init(&t->in_call, 0);
+  pthread_mutex_lock(&s->threads_lock);
+  t->index = s->n_threads++;
+  t->next = s->threads;
+  s->threads = t;
+  pthread_mutex_unlock(&s->threads_lock);
+  tls.thread = t;
+  tls.generation = s->generation;
+  return t;
+}
+
+nemb__thread *nemb__thread_enter(nemb_session *s, int *rc) {
+  nemb__thread *t = tls.generation == s->generation ? tls.thread : NULL;
+  if (t == NULL) {
+    if (atomic_load(&s->ended)) {
+      *rc = nemb__fail(NEMB_ESTATE, "the session has ended; nothing more can be recorded");
+      return NULL;
+    }
+    t = register_thread(s);
+    if (t == NULL) {
+      *rc = nemb__fail(NEMB_ENOMEM, "out of memory registering a thread");
+      return NULL;
+    }
+  }
+  atomic_store(&t->in_call, 1);
+  if (atomic_load(&s->ended)) {
+    atomic_store_explicit(&t->in_call, 0, memory_order_release);
+    *rc = nemb__fail(NEMB_ESTATE, "the session has ended; nothing more can be recorded");
+    return NULL;
+  }
+  return t;
+}
+
+void nemb__thread_leave(nemb__thread *t) {
+  atomic_store_explicit(&t->in_call, 0, memory_order_release);
+}
+
+static int append_task(nemb__thread *t, const nemb__task_rec *rec) {
+  if (t->last == NULL || t->last->n == NEMB__TASK_CHUNK) {
+    nemb__task_chunk *c = malloc(sizeof *c);
+    if (c == NULL) {
+      return NEMB_ENOMEM;
+    }
+    c->next = NULL;
+    c->n = 0;
+    if (t->last) {
+      t->last->next = c;
+    } else {
+      t->first = c;
+    }
+    t->last = c;
+  }
+  t->last->recs[t->last->n++] = *rec;
+  return 0;
+}
+
+/* ----- begin ----- */
+
+static void make_run_id(char out[13]) {
+  unsigned char bytes[6];
+  if (getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != (ssize_t)sizeof bytes) {
+    /* No entropy yet (very early boot): time and pid still make a run distinguishable. */
+    uint64_t x = nemb__now_ns() ^ ((uint64_t)getpid() << 32);
+    memcpy(bytes, &x, sizeof bytes);
+  }
+  for (size_t i = 0; i < sizeof bytes; i++) {
+    snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+  }
+}
+
+/* This process's argv from /proc/self/cmdline (NUL-separated). The real /proc: it is the
+ * program's identity, not hardware, so CODEGREEN_SYSFS_ROOT does not apply. */
+static void read_own_argv(nemb_session *s) {
+  char buf[8192];
+  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return;
+  }
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) {
+    return;
+  }
+  buf[n] = '\0';
+  size_t count = 0;
+  for (ssize_t i = 0; i < n; i++) {
+    count += buf[i] == '\0';
+  }
+  s->argv = calloc(count + 1, sizeof *s->argv);
+  if (s->argv == NULL) {
+    return;
+  }
+  for (char *p = buf; p < buf + n && s->argc < count; p += strlen(p) + 1) {
+    s->argv[s->argc] = strdup(p);
+    if (s->argv[s->argc] != NULL) {
+      s->argc++;
+    }
+  }
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+/* Decides the output path and format now, so a chdir() in the program does not move the file. */
+static int resolve_output(nemb_session *s, const nemb_session_options *o) {
+  s->format = o->output_format;
+  if (!o->save_to_file || o->output_format == NEMB_FORMAT_NONE) {
+    s->format = NEMB_FORMAT_NONE;
+    return 0;
+  }
+  char name[64];
+  const char *file = o->output_file;
+  if (file == NULL || file[0] == '\0') {
+    snprintf(name, sizeof name, "codegreen_%d.%s", (int)getpid(),
+             o->output_format == NEMB_FORMAT_CSV ? "csv" : "json");
+    file = name;
+  }
+  if (s->format == NEMB_FORMAT_AUTO) {
+    s->format = ends_with(file, ".csv") ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
+  }
+  if (file[0] == '/') {
+    s->output_path = strdup(file);
+  } else {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == NULL) {
+      return nemb__fail(nemb__from_errno(errno), "cannot resolve output file %s: %s", file,
+                        strerror(errno));
+    }
+    size_t len = strlen(cwd) + strlen(file) + 2;
+    s->output_path = malloc(len);
+    if (s->output_path != NULL) {
+      snprintf(s->output_path, len, "%s/%s", cwd, file);
+    }
+  }
+  return s->output_path ? 0 : NEMB_ENOMEM;
+}
+
+void nemb_session_options_init(nemb_session_options *opts) {
+  nemb_session_options init = NEMB_SESSION_OPTIONS_INIT;
+  *opts = init;
+}
+
+static double config_number(const nemb_config *cfg, const char *key, double dflt) {
+  double v = dflt;
+  nemb_config_get_double(cfg, key, &v);
+  return v;
+}
+
+/* The settings, the meter (or the reason there is none), and the clock pair. */
+static int prepare(nemb_session *s, const nemb_session_options *o) {
+  if (o->output_format > NEMB_FORMAT_NONE) {
+    return nemb__fail(NEMB_EINVAL, "unknown output format %d", (int)o->output_format);
+  }
+  if (o->sample_interval_ms > 60000) {
+    return nemb__fail(NEMB_ERANGE, "sample_interval_ms %u is out of range: allowed 1 to 60000",
+                      o->sample_interval_ms);
+  }
+  s->name = o->name ? strdup(o->name) : NULL;
+  s->python_version = o->python_version ? strdup(o->python_version) : NULL;
+  if ((o->name && s->name == NULL) || (o->python_version && s->python_version == NULL)) {
+    return NEMB_ENOMEM;
+  }
+  s->record_time_series = o->record_time_series != 0;
+  if (o->argv != NULL) {
+    s->argv = calloc(o->argc + 1, sizeof *s->argv);
+    for (size_t i = 0; s->argv != NULL && i < o->argc; i++) {
+      s->argv[s->argc] = strdup(o->argv[i] ? o->argv[i] : "");
+      s->argc += s->argv[s->argc] != NULL;
+    }
+  } else {
+    read_own_argv(s);
+  }
+  int rc = resolve_output(s, o);
+  if (rc != 0) {
+    return rc;
+  }
+
+  const nemb_config *cfg;
+  nemb_config *owned = NULL;
+  rc = nemb__config_resolve(o->config, &cfg, &owned);
+  if (rc != 0) {
+    return rc;
+  }
+  s->noise.cv_percent = config_number(cfg, "measurement.report.noise_warning.cv_percent", 10);
+  s->noise.drop_ratio = config_number(cfg, "measurement.report.noise_warning.drop_ratio", 0.2);
+  s->noise.excellent_cv_percent =
+      config_number(cfg, "measurement.report.noise_warning.excellent_cv_percent", 2);
+  s->noise.good_cv_percent =
+      config_number(cfg, "measurement.report.noise_warning.good_cv_percent", 5);
+  s->detail_limit =
+      (uint64_t)config_number(cfg, "measurement.checkpoints.detail_limit", 100000);
+
+  rc = nemb_meter_create(cfg, &s->meter);
+  nemb_config_destroy(owned);
+  if (rc != 0) {
+    /* Measuring must not break the program: go on without energy, and say why in the report. */
+    snprintf(s->backend_error, sizeof s->backend_error, "%s", nemb_last_error());
+    nemb__log(NEMB_LOG_WARN, "no energy backend: %s", s->backend_error);
+    s->meter = NULL;
+    rc = 0;
+  }
+  if (s->meter != NULL && o->buffer_samples > 0) {
+    rc = nemb__meter_set_capacity(s->meter, o->buffer_samples);
+  }
+  if (rc == 0 && s->meter != NULL && o->sample_interval_ms > 0) {
+    rc = nemb_set_measurement_interval_ms(s->meter, o->sample_interval_ms);
+  }
+  return rc;
+}
+
+static void free_session(nemb_session *s) {
+  /* In a forked child the sampler thread does not exist: joining it would hang or crash, so the
+   * child leaves the meter alone (its memory goes with the process). */
+  if (s->meter != NULL && getpid() == s->pid) {
+    nemb_meter_destroy(s->meter);
+  }
+  if (s->cp != NULL) {
+    nemb__cp_free(s);
+  }
+  for (nemb__thread *t = s->threads, *next; t != NULL; t = next) {
+    next = t->next;
+    for (nemb__task_chunk *c = t->first, *cn; c != NULL; c = cn) {
+      cn = c->next;
+      free(c);
+    }
+    nemb__intern_release(&t->names);
+    free(t);
+  }
+  for (size_t i = 0; i < s->argc; i++) {
+    free(s->argv[i]);
+  }
+  free(s->argv);
+  free(s->name);
+  free(s->python_version);
+  free(s->output_path);
+  free(s->report_json);
+  free(s->write_error);
+  pthread_mutex_destroy(&s->threads_lock);
+  free(s);
+}
+
+int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
+  nemb__clear_error();
+  *out = NULL;
+  nemb_session_options defaults;
+  if (opts == NULL) {
+    nemb_session_options_init(&defaults);
+    opts = &defaults;
+  }
+  nemb_session *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory creating a session");
+  }
+  nemb_session *expected = NULL;
+  if (!atomic_compare_exchange_strong(&active, &expected, s)) {
+    free(s);
+    return nemb__fail(NEMB_ESTATE,
+                      "another session is already active in this process (one at a time: RAPL "
+                      "counters are machine-wide, so two sessions would measure the same energy)");
+  }
+  pthread_mutex_init(&s->threads_lock, NULL);
+  atomic_init(&s->ended, false);
+  atomic_init(&s->task_seq, 0);
+  s->generation = atomic_fetch_add(&generations, 1) + 1;
+  s->pid = getpid();
+  make_run_id(s->run_id);
+
+  int rc = prepare(s, opts);
+  if (rc == 0) {
+    rc = nemb__cp_init(s);
+  }
+  if (rc == 0 && s->meter != NULL) {
+    rc = nemb_meter_start(s->meter);
+  }
+  if (rc != 0) {
+    atomic_store(&active, NULL);
+    free_session(s);
+    return rc;
+  }
+  /* The clock pair for wall-clock times: read back to back after the first sample exists. */
+  struct timespec wall;
+  s->t_begin = nemb__now_ns();
+  clock_gettime(CLOCK_REALTIME, &wall);
+  s->wall_begin = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
+  *out = s;
+  return 0;
+}
+
+/* ----- tasks ----- */
+
+int nemb_task_start(nemb_session *s, const char *name) {
+  if (s == NULL || name == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_task_start needs a session and a name");
+  }
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  if (t->depth >= NEMB__MAX_DEPTH) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_ERANGE, "cannot start task '%s': tasks nest at most %d deep", name,
+                      NEMB__MAX_DEPTH);
+  }
+  const char *pooled = nemb__intern_get(&t->names, name);
+  if (pooled == NULL) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_ENOMEM, "out of memory starting task '%s'", name);
+  }
+  nemb__open_task *open = &t->stack[t->depth++];
+  open->name = pooled;
+  open->seq = atomic_fetch_add_explicit(&s->task_seq, 1, memory_order_relaxed);
+  open->t_start = nemb__now_ns(); /* last, so the bookkeeping above is not in the task */
+  nemb__thread_leave(t);
+  return 0;
+}
+
+int nemb_task_stop(nemb_session *s, const char *name) {
+  uint64_t now = nemb__now_ns(); /* first, so the bookkeeping below is not in the task */
+  if (s == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_task_stop needs a session");
+  }
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  if (t->depth == 0) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_ESTATE, "cannot stop task '%s': no task is open in this thread",
+                      name ? name : "(innermost)");
+  }
+  nemb__open_task *open = &t->stack[t->depth - 1];
+  if (name != NULL && strcmp(name, open->name) != 0) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_EINVAL,
+                      "cannot stop task '%s': the innermost open task in this thread is '%s'", name,
+                      open->name);
+  }
+  nemb__task_rec rec = {
+      .name = open->name,
+      .parent = t->depth > 1 ? t->stack[t->depth - 2].name : NULL,
+      .depth = t->depth - 1,
+      .thread = t->index,
+      .seq = open->seq,
+      .t_start = open->t_start,
+      .t_end = now,
+  };
+  rc = append_task(t, &rec);
+  if (rc == 0) {
+    t->depth--;
+  }
+  nemb__thread_leave(t);
+  return rc ? nemb__fail(rc, "out of memory recording task '%s'", rec.name) : 0;
+}
+
+const char *nemb_task_current(nemb_session *s) {
+  if (s == NULL) {
+    return NULL;
+  }
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return NULL;
+  }
+  const char *name = t->depth ? t->stack[t->depth - 1].name : NULL;
+  nemb__thread_leave(t);
+  return name;
+}
+
+static int compare_seq(const void *a, const void *b) {
+  uint64_t x = ((const nemb__task_rec *)a)->seq, y = ((const nemb__task_rec *)b)->seq;
+  return (x > y) - (x < y);
+}
+
+int nemb__session_tasks(const nemb_session *s, nemb__task_rec **out, size_t *n) {
+  size_t total = 0;
+  for (const nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    for (const nemb__task_chunk *c = t->first; c != NULL; c = c->next) {
+      total += c->n;
+    }
+  }
+  nemb__task_rec *all = malloc((total ? total : 1) * sizeof *all);
+  if (all == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory gathering %zu tasks", total);
+  }
+  size_t k = 0;
+  for (const nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    for (const nemb__task_chunk *c = t->first; c != NULL; c = c->next) {
+      memcpy(all + k, c->recs, c->n * sizeof *all);
+      k += c->n;
+    }
+  }
+  qsort(all, total, sizeof *all, compare_seq);
+  *out = all;
+  *n = total;
+  return 0;
+}
+
+/* ----- end ----- */
+
+/* Closes, at t_end, the tasks that threads left open: a forgotten stop loses no data. */
+static void close_open_tasks(nemb_session *s) {
+  for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    while (t->depth > 0) {
+      nemb__open_task *open = &t->stack[t->depth - 1];
+      nemb__task_rec rec = {
+          .name = open->name,
+          .parent = t->depth > 1 ? t->stack[t->depth - 2].name : NULL,
+          .depth = t->depth - 1,
+          .thread = t->index,
+          .seq = open->seq,
+          .t_start = open->t_start,
+          .t_end = s->t_end,
+          .closed_at_end = true,
+      };
+      if (append_task(t, &rec) != 0) {
+        nemb__log(NEMB_LOG_ERROR, "out of memory closing task '%s' at the end", rec.name);
+      } else {
+        nemb__log(NEMB_LOG_WARN, "task '%s' was still open at the end; closed there", rec.name);
+      }
+      t->depth--;
+    }
+  }
+}
+
+int nemb_session_end(nemb_session *s) {
+  nemb__clear_error();
+  if (s == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_end needs a session");
+  }
+  if (atomic_exchange(&s->ended, true)) {
+    return nemb__fail(NEMB_ESTATE, "the session has already ended");
+  }
+  if (getpid() != s->pid) {
+    /* A forked child: the parent reports; the child's copy must not write or stop anything. */
+    return 0;
+  }
+  s->t_end = nemb__now_ns();
+  /* Wait until no thread is inside a recording call; new calls now see `ended` and back out. */
+  pthread_mutex_lock(&s->threads_lock);
+  for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    while (atomic_load(&t->in_call)) {
+      sched_yield();
+    }
+  }
+  pthread_mutex_unlock(&s->threads_lock);
+
+  close_open_tasks(s);
+  if (s->meter != NULL) {
+    nemb_meter_stop(s->meter); /* its closing sample comes after t_end */
+  }
+  nemb__cp_finish(s);
+  nemb_session *self = s;
+  atomic_compare_exchange_strong(&active, &self, NULL); /* a new session may begin now */
+
+  int rc = nemb__report_json(s, &s->report_json);
+  if (rc != 0) {
+    return rc;
+  }
+  if (s->format != NEMB_FORMAT_NONE && s->output_path != NULL) {
+    rc = nemb_session_write(s, s->output_path, s->format);
+    if (rc != 0) {
+      s->write_error = strdup(nemb_last_error());
+    }
+  }
+  return rc;
+}
+
+const char *nemb_session_report_json(const nemb_session *s) {
+  return s ? s->report_json : NULL;
+}
+
+const char *nemb_session_output_path(const nemb_session *s) {
+  return s && s->format != NEMB_FORMAT_NONE ? s->output_path : NULL;
+}
+
+nemb_meter *nemb_session_meter(nemb_session *s) {
+  return s ? s->meter : NULL;
+}
+
+int nemb_session_write(const nemb_session *s, const char *path, nemb_output_format format) {
+  nemb__clear_error();
+  if (s == NULL || path == NULL || s->report_json == NULL) {
+    return nemb__fail(NEMB_ESTATE, "the report exists only after the session ended");
+  }
+  if (format == NEMB_FORMAT_AUTO) {
+    format = ends_with(path, ".csv") ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
+  }
+  if (format == NEMB_FORMAT_NONE) {
+    return 0;
+  }
+  char *csv = NULL;
+  if (format == NEMB_FORMAT_CSV) {
+    int rc = nemb__report_csv(s, &csv);
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  const char *text = csv ? csv : s->report_json;
+  /* Write beside the target and rename, so a reader never sees half a report. */
+  size_t len = strlen(path) + 32;
+  char *tmp = malloc(len);
+  if (tmp == NULL) {
+    free(csv);
+    return nemb__fail(NEMB_ENOMEM, "out of memory writing %s", path);
+  }
+  snprintf(tmp, len, "%s.tmp.%d", path, (int)getpid());
+  int rc = 0;
+  FILE *fp = fopen(tmp, "we");
+  if (fp == NULL) {
+    rc = nemb__fail(nemb__from_errno(errno), "cannot write the report to %s: %s", path,
+                    strerror(errno));
+  } else {
+    bool ok = fputs(text, fp) >= 0 && (csv || fputc('\n', fp) != EOF);
+    int e = errno;
+    if (fclose(fp) != 0 || !ok) {
+      e = ok ? errno : e;
+      rc = nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path, strerror(e));
+      unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+      e = errno;
+      rc = nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path, strerror(e));
+      unlink(tmp);
+    }
+  }
+  free(tmp);
+  free(csv);
+  return rc;
+}
+
+void nemb_session_destroy(nemb_session *s) {
+  if (s == NULL) {
+    return;
+  }
+  if (!atomic_load(&s->ended)) {
+    nemb_session_end(s);
+  }
+  nemb_session *self = s;
+  atomic_compare_exchange_strong(&active, &self, NULL);
+  free_session(s);
+}

@@ -1,0 +1,199 @@
+/*
+ * session.h - the inside of a nemb_session, shared by session.c (begin/end, threads, tasks),
+ * checkpoint.c (checkpoints and their per-function aggregates), report.c (the JSON/CSV
+ * envelope) and energy.c (interpolation). Not installed.
+ *
+ * Threads. Every thread that records into a session gets a nemb__thread of its own, found through
+ * a thread-local pointer, so recording never takes a lock. Registration (a thread's first call)
+ * takes threads_lock once. A recording call brackets its work with nemb__thread_enter() and
+ * nemb__thread_leave(); nemb_session_end() sets `ended` and then waits until no thread is inside a
+ * call, after which it owns every nemb__thread and may read them without races.
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds. Wall-clock times are derived at report time from the
+ * pair (t_begin, wall_begin) taken together at begin, so the hot path reads one clock only.
+ */
+#ifndef NEMB_SESSION_H
+#define NEMB_SESSION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "meter.h"
+
+#define NEMB__MAX_DEPTH 256
+#define NEMB__TASK_CHUNK 512
+
+/* One finished (or, at end, force-closed) task. */
+typedef struct nemb__task_rec {
+  const char *name;   /* interned in the recording thread's pool: lives as long as the session */
+  const char *parent; /* the enclosing task's name; NULL at depth 0 */
+  uint32_t depth;
+  uint32_t thread;    /* the recording thread's index (registration order, from 0) */
+  uint64_t seq;       /* global start order, so the report lists tasks as they started */
+  uint64_t t_start, t_end;
+  bool closed_at_end; /* still open at nemb_session_end(): closed there */
+} nemb__task_rec;
+
+typedef struct nemb__task_chunk {
+  struct nemb__task_chunk *next;
+  size_t n;
+  nemb__task_rec recs[NEMB__TASK_CHUNK];
+} nemb__task_chunk;
+
+typedef struct nemb__open_task {
+  const char *name;
+  uint64_t t_start;
+  uint64_t seq;
+} nemb__open_task;
+
+/* A small string pool: each distinct name is copied once; lookups allocate nothing. */
+typedef struct nemb__intern {
+  char **slots; /* open addressing, power-of-two size */
+  size_t cap;
+  size_t n;
+} nemb__intern;
+
+struct nemb__cp_thread; /* checkpoint.c */
+struct nemb__cp_registry;
+
+typedef struct nemb__thread {
+  struct nemb__thread *next;
+  uint32_t index;
+  atomic_int in_call; /* 1 while inside a recording call */
+  nemb__open_task stack[NEMB__MAX_DEPTH];
+  uint32_t depth;
+  nemb__task_chunk *first, *last;
+  nemb__intern names;
+  struct nemb__cp_thread *cp; /* created by checkpoint.c on the thread's first checkpoint */
+} nemb__thread;
+
+/* Report thresholds, read from the config at begin (measurement.report.noise_warning.*). */
+typedef struct nemb__noise_cfg {
+  double cv_percent;           /* warn at or above this within-task power CV */
+  double drop_ratio;           /* warn at or above this share of missing samples */
+  double excellent_cv_percent; /* quality buckets: excellent < this */
+  double good_cv_percent;      /* good < this; moderate < cv_percent; else high-noise */
+} nemb__noise_cfg;
+
+struct nemb_session {
+  /* Options, copied at begin. */
+  char *name;        /* NULL: session_name is null (CLI runs) */
+  char *output_path; /* NULL: no file */
+  nemb_output_format format; /* resolved: JSON, CSV or NONE */
+  bool record_time_series;
+  char *python_version; /* NULL: null in the report */
+  char **argv;
+  size_t argc;
+  nemb__noise_cfg noise;
+  uint64_t detail_limit; /* measurement.checkpoints.detail_limit */
+
+  /* Measurement. */
+  nemb_meter *meter;         /* NULL: no provider could be opened ("no_backend") */
+  char backend_error[1024];  /* why, when meter is NULL */
+  uint64_t t_begin, t_end;   /* t_end is 0 until the end */
+  double wall_begin;         /* CLOCK_REALTIME seconds at t_begin */
+  char run_id[13];
+  int pid;                   /* the process that began it: a forked child does not report */
+  uint64_t generation;       /* tells a thread-local pointer of an older session from ours */
+
+  /* Recording. */
+  atomic_bool ended;
+  pthread_mutex_t threads_lock;
+  nemb__thread *threads; /* newest first */
+  uint32_t n_threads;
+  atomic_uint_fast64_t task_seq;
+  struct nemb__cp_registry *cp;
+
+  /* The result. */
+  char *report_json;
+  char *write_error; /* why the file could not be written, or NULL */
+};
+
+/* ----- session.c ----- */
+
+/* The calling thread's record for @p s, registering it on first use, with in_call raised.
+ * Returns NULL with *rc = NEMB_ESTATE after the end, or NEMB_ENOMEM. */
+nemb__thread *nemb__thread_enter(nemb_session *s, int *rc);
+/* Lowers in_call: the end may now read this thread's records. */
+void nemb__thread_leave(nemb__thread *t);
+
+/* Returns the pooled copy of @p str (copying it the first time), or NULL when out of memory. */
+const char *nemb__intern_get(nemb__intern *pool, const char *str);
+void nemb__intern_release(nemb__intern *pool);
+
+/* Every task record of the session, sorted by seq, in a new array the caller frees. Only after
+ * the end. Returns 0 or NEMB_ENOMEM. */
+int nemb__session_tasks(const nemb_session *s, nemb__task_rec **out, size_t *n);
+
+/* ----- energy.c: cumulative energy at any instant, interpolated between samples ----- */
+
+/* Writes into @p uj (one value per domain) the energy in microjoules accumulated from the first
+ * sample to @p t_ns, linearly interpolated between the two samples that bracket it. Before the
+ * first sample it gives the first; after the last, the last, and returns false (the instant is
+ * outside what was sampled). @p hint, if not NULL, carries a sample index between calls with
+ * nearby times, making a run of increasing instants cost O(1) each; start it at 0. Only samples
+ * below @p count are used. */
+bool nemb__energy_at(const nemb_meter *m, size_t count, uint64_t t_ns, double *uj, size_t *hint);
+
+/* The sum of the in-total domains of @p uj (what energy_j adds up). */
+double nemb__energy_total(const nemb_meter *m, const double *uj);
+
+/* ----- checkpoint.c ----- */
+
+/* Per-function aggregate over all threads, after nemb__cp_finish(). Energies are in-total sums. */
+typedef struct nemb__func_stats {
+  const char *name;
+  const char *context; /* may be NULL */
+  int line;
+  uint64_t calls;
+  uint64_t incl_ns, self_ns; /* inclusive of callees; self excludes time in checkpointed callees */
+  double incl_uj, self_uj;
+  uint64_t max_depth; /* deepest recursion seen */
+} nemb__func_stats;
+
+/* One kept per-invocation event (up to detail_limit), in the reference's result-block shape. */
+typedef struct nemb__cp_detail {
+  const char *name;
+  const char *checkpoint_id; /* as given to nemb_checkpoint(), or NULL for the id-based calls */
+  bool enter;
+  int line;
+  uint64_t invocation; /* per function, across threads: 1, 2, ... */
+  uint32_t thread;
+  uint64_t t_ns;
+  double energy_uj; /* cumulative in-total energy since the session began, at t_ns */
+  double power_w;   /* in-total power of the sample interval containing t_ns */
+} nemb__cp_detail;
+
+typedef struct nemb__cp_summary {
+  uint64_t events;          /* enter and exit calls recorded */
+  uint64_t invocations;     /* completed enter/exit pairs */
+  uint64_t details_kept;
+  uint64_t details_dropped; /* beyond detail_limit: counted, not stored */
+  uint64_t unbalanced;      /* exits with no matching enter, and enters still open at the end */
+  uint64_t extrapolated;    /* events whose energy had to be extrapolated (see checkpoint.c) */
+} nemb__cp_summary;
+
+int nemb__cp_init(nemb_session *s);    /* at begin: 0 or NEMB_ENOMEM */
+void nemb__cp_finish(nemb_session *s); /* after the sampler stopped: resolve and merge */
+void nemb__cp_free(nemb_session *s);   /* at destroy, frees every thread's cp state too */
+size_t nemb__cp_functions(const nemb_session *s, const nemb__func_stats **out);
+size_t nemb__cp_details(const nemb_session *s, const nemb__cp_detail **out);
+void nemb__cp_get_summary(const nemb_session *s, nemb__cp_summary *out);
+
+/* ----- report.c ----- */
+
+/* Builds the JSON envelope (after the end, with the sampler stopped). Returns 0 or NEMB_ENOMEM;
+ * *out is the caller's (free()). */
+int nemb__report_json(const nemb_session *s, char **out);
+/* The same report as CSV, one row per task. */
+int nemb__report_csv(const nemb_session *s, char **out);
+
+/* report_meta.c, for report.c: the meta object (a jansson json_t *), the wall-clock time of a
+ * monotonic instant, and a JSON string that tolerates NULL and invalid UTF-8. */
+struct json_t;
+struct json_t *nemb__report_meta(const nemb_session *s, const char *quality);
+double nemb__report_wall(const nemb_session *s, uint64_t t_ns);
+struct json_t *nemb__report_string(const char *v);
+
+#endif /* NEMB_SESSION_H */

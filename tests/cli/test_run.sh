@@ -1,0 +1,127 @@
+#!/bin/sh
+# test_run.sh - `codegreen run` end to end on the simulated device, whose power is known:
+# energy = power x duration, repeats and statistics with an outlier, exit codes, signals,
+# untouched stdout, and the report files.
+# usage: test_run.sh CODEGREEN_BIN
+set -u
+cg=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passes=0
+failures=0
+check() {
+  name=$1
+  shift
+  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
+}
+py() { /usr/bin/python3 -c "$@"; }
+unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT
+export XDG_CONFIG_HOME="$tmp/none"
+export CODEGREEN_PROVIDERS=sim
+# 20 W package (containing an 8 W core) and 4 W DRAM: energy_j grows at exactly 24 W. The
+# counter updates every microsecond in units of a nanojoule, so the figures test codegreen's
+# arithmetic rather than a RAPL-like counter's 1 ms staleness (up to 24 mJ at each end).
+export CODEGREEN_SIM_CONFIG='{"update_interval_us":1,"energy_unit_uj":0.001,"domains":[
+  {"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20,"includes":["core"]},
+  {"name":"core","kind":"nested","waveform":"constant","power_w":8},
+  {"name":"dram","kind":"dram","waveform":"constant","power_w":4}]}'
+
+# One run: energy = 24 W x duration within 0.1 %, stdout untouched.
+"$cg" run --json -- sleep 0.5 >"$tmp/r.json" 2>"$tmp/err"
+check "single run exits 0" test $? -eq 0
+check "energy is power x duration" py "
+import json
+r=json.load(open('$tmp/r.json'))
+t=r['tasks'][0]
+assert t['name']=='run-1', t
+assert abs(t['energy_j']-24*t['duration_s'])<=0.001*24*t['duration_s'], t
+assert abs(t['domains']['core']-8*t['duration_s'])<=0.001*8*t['duration_s'], t
+assert r['meta']['session_name'] is None, r['meta']['session_name']
+assert r['meta']['argv']==['sleep','0.5'], r['meta']['argv']
+assert r['meta']['energy_source']=='simulated'
+assert r['attribution']['model']=='cpu_time_share'
+assert r['runs'][0]['exit_status']==0
+assert r['statistics']['n_runs']==1
+for k in ('meta','tasks','totals','runs','statistics','attribution','idle'): assert k in r, k
+"
+check "summary on stderr" grep -q "energy      " "$tmp/err"
+check "summary names the provenance" grep -q "SIMULATED" "$tmp/err"
+out=$("$cg" run -q -- echo hello 2>/dev/null)
+check "stdout of the command untouched" test "$out" = "hello"
+
+# Repeats with a warm-up, and an outlier: the third measured run sleeps 0.5 s instead of 0.1 s.
+cat >"$tmp/job.sh" <<'JOB'
+#!/bin/sh
+n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
+if [ "$n" -eq 4 ]; then sleep 0.5; else sleep 0.1; fi
+JOB
+chmod +x "$tmp/job.sh"
+"$cg" run -q -r 6 -w 1 -o "$tmp/rep.json" -- "$tmp/job.sh" "$tmp/count" 2>"$tmp/err"
+check "repeats exit 0" test $? -eq 0
+check "statistics over the runs, outlier set aside" py "
+import json,statistics
+r=json.load(open('$tmp/rep.json'))
+runs=r['runs']
+assert len(runs)==7 and runs[0]['warmup'] and runs[0]['task']=='warmup-1', runs
+st=r['statistics']
+assert st['n_runs']==6 and st['warmup_runs']==1, st
+assert [o['run'] for o in st['outliers']]==['run-3'], st['outliers']
+e=[x['energy_j'] for x in runs[1:] if x['task']!='run-3']
+assert abs(st['energy_j']['mean']-statistics.mean(e))<1e-9, (st, e)
+assert abs(st['energy_j']['median']-statistics.median(e))<1e-9
+assert abs(st['energy_j']['std']-statistics.stdev(e))<1e-9
+assert st['energy_j']['n_used']==5 and st['energy_j']['n_outliers']==1
+assert st['energy_j']['ci95_low']<st['energy_j']['mean']<st['energy_j']['ci95_high']
+assert abs(st['avg_power_w']['mean']-24)<0.05, st['avg_power_w']
+"
+"$cg" run -q -o "$tmp/rep.csv" -- true 2>/dev/null
+check "csv output" grep -q "^name,depth,parent,energy_j" "$tmp/rep.csv"
+
+# Idle power first.
+"$cg" run -q --json --idle 0.2 -- true >"$tmp/idle.json" 2>/dev/null
+check "idle power measured" py "
+import json
+r=json.load(open('$tmp/idle.json'))
+assert abs(r['idle']['power_w']-24)<0.5, r['idle']
+assert r['runs'][0]['energy_above_idle_j'] is not None
+"
+
+# Exit statuses.
+"$cg" run -q -- sh -c 'exit 3' 2>/dev/null
+check "command's exit status passes through" test $? -eq 3
+"$cg" run -q -- sh -c 'kill -TERM $$' 2>/dev/null
+check "killed command gives 128+signal" test $? -eq 143
+"$cg" run -q -- /nonexistent/command 2>"$tmp/err"
+check "missing command exits 127" test $? -eq 127
+check "missing command is explained" grep -q "cannot run '/nonexistent/command'" "$tmp/err"
+"$cg" run -q --shell -- 'exit 4' 2>/dev/null
+check "--shell runs a command line" test $? -eq 4
+
+# SIGTERM to codegreen reaches the command, and the report is still written.
+"$cg" run -q -o "$tmp/sig.json" -- sleep 20 2>/dev/null &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid
+status=$?
+check "SIGTERM gives 143" test $status -eq 143
+check "report written after SIGTERM" py "
+import json
+r=json.load(open('$tmp/sig.json'))
+assert r['runs'][0]['exit_status']==143, r['runs']
+assert r['tasks'][0]['duration_s']<15, r['tasks'][0]
+"
+
+# Usage errors.
+"$cg" run sleep 1 >/dev/null 2>"$tmp/err"
+check "missing -- is a usage error" test $? -eq 2
+check "missing -- is explained" grep -q "put '--' before the command" "$tmp/err"
+"$cg" run -r 0 -- true >/dev/null 2>&1
+check "repeat 0 is a usage error" test $? -eq 2
+"$cg" run --frobnicate -- true >/dev/null 2>&1
+check "unknown flag is a usage error" test $? -eq 2
+"$cg" run -- >/dev/null 2>&1
+check "no command is a usage error" test $? -eq 2
+
+echo "run: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,516 @@
+/* test_checkpoint.c - checkpoints from instrumented code: per-function aggregates (calls,
+ * inclusive and self time and energy), recursion, threads, invocation numbering, the detail
+ * limit, bounded memory, unbalanced and open frames, and sessions without a backend. Runs under
+ * ThreadSanitizer in CI, with four threads recording at once. */
+#include <pthread.h>
+#include <time.h>
+
+#include "nemb_test.h"
+#include "session.h"
+
+/* A constant 20 W. The counter updates every 10 us rather than RAPL's 1 ms: a sample's counter
+ * lags its timestamp by up to one update, which would otherwise cost up to 20 mJ at each end. */
+#define SIM_20W                                                                                    \
+  "{\"update_interval_us\":10,"                                                                    \
+  "\"domains\":[{\"name\":\"package-0\",\"waveform\":\"constant\",\"power_w\":20}]}"
+
+static int setup(void **state) {
+  (void)state;
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", SIM_20W, 1);
+  unsetenv("CODEGREEN_SYSFS_ROOT");
+  return 0;
+}
+
+static nemb_session *begin_with(const char *config_json) {
+  nemb_config *cfg = NULL;
+  if (config_json != NULL) {
+    NEMB_ASSERT_OK(nemb_config_from_string(config_json, "test", &cfg));
+  }
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.name = "checkpoints";
+  o.save_to_file = 0;
+  o.config = cfg;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  nemb_config_destroy(cfg);
+  return s;
+}
+
+/* Keeps the CPU busy (the sim's power does not depend on it; the clock must advance). */
+static void spin_ns(uint64_t ns) {
+  uint64_t end = nemb_now_ns() + ns;
+  while (nemb_now_ns() < end) {
+  }
+}
+
+static const nemb__func_stats *find_func(const nemb_session *s, const char *name) {
+  const nemb__func_stats *f;
+  size_t n = nemb__cp_functions(s, &f);
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(f[i].name, name) == 0) {
+      return &f[i];
+    }
+  }
+  print_error("no function %s\n", name);
+  fail();
+  return NULL;
+}
+
+static void assert_close(double got, double want, double rel) {
+  if (!(got >= want * (1 - rel) && got <= want * (1 + rel))) {
+    print_error("%.6f is not within %.3f %% of %.6f\n", got, 100 * rel, want);
+    fail();
+  }
+}
+
+static void test_calls_and_energy(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  uint32_t id;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "work", "test.c", 10, &id));
+  uint32_t again;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "work", "test.c", 10, &again));
+  assert_int_equal(id, again);
+  for (int i = 0; i < 1000; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
+    NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
+  }
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
+  spin_ns(60 * 1000000ull);
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+
+  const nemb__func_stats *f = find_func(s, "work");
+  assert_int_equal(f->calls, 1001);
+  assert_string_equal(f->context, "test.c");
+  assert_int_equal(f->line, 10);
+  assert_int_equal(f->max_depth, 1);
+  assert_true(f->incl_ns >= 60 * 1000000ull);
+  assert_int_equal(f->incl_ns, f->self_ns);
+  /* 20 W is 20 uJ per microsecond, i.e. 0.02 uJ per ns. */
+  assert_close(f->incl_uj, 0.02 * (double)f->incl_ns, 0.005);
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 2002);
+  assert_int_equal(sum.invocations, 1001);
+  assert_int_equal(sum.unbalanced, 0);
+  assert_int_equal(sum.details_kept, 2002);
+  assert_int_equal(sum.details_dropped, 0);
+  nemb_session_destroy(s);
+}
+
+static void test_self_and_inclusive(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  /* The string form, as instrumented code calls it: enter and exit sit on different lines. */
+  NEMB_ASSERT_OK(nemb_checkpoint(s, "1", "outer", "enter", 1, "m.py"));
+  spin_ns(30 * 1000000ull);
+  NEMB_ASSERT_OK(nemb_checkpoint(s, "3", "inner", "enter", 5, "m.py"));
+  spin_ns(50 * 1000000ull);
+  NEMB_ASSERT_OK(nemb_checkpoint(s, "4", "inner", "exit", 7, "m.py"));
+  spin_ns(20 * 1000000ull);
+  NEMB_ASSERT_OK(nemb_checkpoint(s, "2", "outer", "exit", 3, "m.py"));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+
+  const nemb__func_stats *outer = find_func(s, "outer"), *inner = find_func(s, "inner");
+  assert_int_equal(outer->calls, 1);
+  assert_int_equal(inner->calls, 1);
+  assert_int_equal(outer->line, 1);
+  assert_int_equal(inner->line, 5);
+  assert_int_equal(outer->self_ns, outer->incl_ns - inner->incl_ns);
+  assert_true(outer->self_ns >= 50 * 1000000ull && outer->self_ns < 80 * 1000000ull);
+  assert_close(outer->self_uj, outer->incl_uj - inner->incl_uj, 1e-9);
+  assert_close(inner->incl_uj, 0.02 * (double)inner->incl_ns, 0.005);
+  assert_close(outer->incl_uj, 0.02 * (double)outer->incl_ns, 0.005);
+  assert_close(outer->self_uj, 0.02 * (double)outer->self_ns, 0.005);
+
+  /* The details, in time order, with the reference's shape. */
+  const nemb__cp_detail *d;
+  size_t n = nemb__cp_details(s, &d);
+  assert_int_equal(n, 4);
+  const char *order[] = {"outer", "inner", "inner", "outer"};
+  const char *ids[] = {"1", "3", "4", "2"};
+  const int lines[] = {1, 5, 7, 3};
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(d[i].name, order[i]);
+    assert_string_equal(d[i].checkpoint_id, ids[i]);
+    assert_int_equal(d[i].line, lines[i]);
+    assert_int_equal(d[i].invocation, 1);
+    assert_true(i == 0 || d[i].t_ns >= d[i - 1].t_ns);
+    assert_close(d[i].power_w, 20, 0.03); /* one interval: 61 uJ units, 10 us of lag */
+  }
+  assert_true(d[0].enter && d[1].enter && !d[2].enter && !d[3].enter);
+  assert_close(d[3].energy_uj - d[0].energy_uj, outer->incl_uj, 1e-9);
+  nemb_session_destroy(s);
+}
+
+static void rec(nemb_session *s, uint32_t id, int depth) {
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
+  spin_ns(10 * 1000000ull);
+  if (depth > 1) {
+    rec(s, id, depth - 1);
+  }
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
+}
+
+static void test_recursion_counts_inclusive_once(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  uint32_t id, top;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "fact", "r.c", 3, &id));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "main", "r.c", 1, &top));
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, top));
+  rec(s, id, 5);
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, top));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+
+  const nemb__func_stats *f = find_func(s, "fact"), *m = find_func(s, "main");
+  assert_int_equal(f->calls, 5);
+  assert_int_equal(f->max_depth, 5);
+  /* Five nested frames of 10 ms: counted once, about 50 ms, not 10+20+30+40+50 = 150 ms. */
+  assert_true(f->incl_ns >= 50 * 1000000ull && f->incl_ns < 80 * 1000000ull);
+  assert_int_equal(f->self_ns, f->incl_ns); /* each frame's self excludes the frame inside it */
+  assert_close(f->self_uj, f->incl_uj, 1e-9);
+  assert_close(f->incl_uj, 0.02 * (double)f->incl_ns, 0.005);
+  assert_true(m->incl_ns >= f->incl_ns);
+  assert_int_equal(m->self_ns, m->incl_ns - f->incl_ns);
+
+  /* Each exit carries its own enter's invocation number: 5 4 3 2 1 on the way out. */
+  const nemb__cp_detail *d;
+  size_t n = nemb__cp_details(s, &d);
+  assert_int_equal(n, 12);
+  for (size_t i = 0; i < 5; i++) {
+    assert_true(d[1 + i].enter);
+    assert_int_equal(d[1 + i].invocation, i + 1);
+    assert_false(d[6 + i].enter);
+    assert_int_equal(d[6 + i].invocation, 5 - i);
+  }
+  nemb_session_destroy(s);
+}
+
+#define N_THREADS 4
+#define PER_THREAD 5000
+
+typedef struct {
+  nemb_session *s;
+  uint32_t id;
+  int failures;
+} worker_arg;
+
+static void *worker(void *p) {
+  worker_arg *a = p;
+  for (int i = 0; i < PER_THREAD; i++) {
+    if (i % 2 == 0) {
+      a->failures += nemb_checkpoint_enter(a->s, a->id) != 0;
+      a->failures += nemb_checkpoint(a->s, "in", "leaf", "enter", 20, "t.c") != 0;
+      a->failures += nemb_checkpoint(a->s, "out", "leaf", "exit", 22, "t.c") != 0;
+      a->failures += nemb_checkpoint_exit(a->s, a->id) != 0;
+    } else {
+      /* The string form for the shared function too, from its own call sites. */
+      a->failures += nemb_checkpoint(a->s, "e", "shared", "enter", 10, "t.c") != 0;
+      a->failures += nemb_checkpoint(a->s, "x", "shared", "exit", 12, "t.c") != 0;
+    }
+  }
+  return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+static void check_numbering(const nemb__cp_detail *d, size_t n, const char *name, bool enter,
+                            size_t want) {
+  uint64_t *inv = malloc(want * sizeof *inv);
+  assert_non_null(inv);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (d[i].enter == enter && strcmp(d[i].name, name) == 0) {
+      assert_true(k < want);
+      inv[k++] = d[i].invocation;
+    }
+  }
+  assert_int_equal(k, want);
+  qsort(inv, k, sizeof *inv, cmp_u64);
+  for (size_t i = 0; i < k; i++) {
+    assert_int_equal(inv[i], i + 1); /* unique, 1..N, across threads */
+  }
+  free(inv);
+}
+
+static void test_threads_and_invocation_numbers(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  uint32_t id;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "shared", "t.c", 10, &id));
+  pthread_t th[N_THREADS];
+  worker_arg args[N_THREADS];
+  for (int i = 0; i < N_THREADS; i++) {
+    args[i] = (worker_arg){s, id, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, worker, &args[i]), 0);
+  }
+  for (int i = 0; i < N_THREADS; i++) {
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(args[i].failures, 0);
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+
+  const nemb__func_stats *shared = find_func(s, "shared"), *leaf = find_func(s, "leaf");
+  assert_int_equal(shared->calls, N_THREADS * PER_THREAD);
+  assert_int_equal(leaf->calls, N_THREADS * PER_THREAD / 2);
+  assert_int_equal(shared->max_depth, 1);
+  assert_true(shared->incl_ns >= leaf->incl_ns);
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.unbalanced, 0);
+  assert_int_equal(sum.invocations, N_THREADS * PER_THREAD * 3 / 2);
+  assert_int_equal(sum.events, 2 * sum.invocations);
+  assert_int_equal(sum.details_dropped, 0);
+
+  const nemb__cp_detail *d;
+  size_t n = nemb__cp_details(s, &d);
+  assert_int_equal(n, sum.events);
+  check_numbering(d, n, "shared", true, N_THREADS * PER_THREAD);
+  check_numbering(d, n, "shared", false, N_THREADS * PER_THREAD);
+  check_numbering(d, n, "leaf", true, N_THREADS * PER_THREAD / 2);
+  /* Sorted by time; every exit follows its own enter in the same thread. */
+  for (size_t i = 1; i < n; i++) {
+    assert_true(d[i].t_ns >= d[i - 1].t_ns);
+  }
+  nemb_session_destroy(s);
+}
+
+static void test_detail_limit(void **state) {
+  (void)state;
+  nemb_session *s = begin_with("{\"measurement\":{\"checkpoints\":{\"detail_limit\":10}}}");
+  assert_int_equal(s->detail_limit, 10);
+  for (int i = 0; i < 100; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint(s, "a", "f", "enter", 1, NULL));
+    NEMB_ASSERT_OK(nemb_checkpoint(s, "b", "f", "exit", 2, NULL));
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  const nemb__cp_detail *d;
+  assert_int_equal(nemb__cp_details(s, &d), 10);
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.details_kept, 10);
+  assert_int_equal(sum.details_dropped, 190);
+  assert_int_equal(sum.events, 200);
+  assert_int_equal(find_func(s, "f")->calls, 100); /* aggregates see everything */
+  assert_null(find_func(s, "f")->context);
+  /* The first ten, in order: five pairs. */
+  for (size_t i = 0; i < 10; i++) {
+    assert_int_equal(d[i].invocation, i / 2 + 1);
+    assert_int_equal(d[i].enter, i % 2 == 0);
+  }
+  nemb_session_destroy(s);
+}
+
+/* The resident set now, in KiB (not the peak: earlier tests may have set a higher one). */
+static long rss_kib(void) {
+  long pages = 0, resident = 0;
+  FILE *fp = fopen("/proc/self/statm", "r");
+  if (fp != NULL) {
+    if (fscanf(fp, "%ld %ld", &pages, &resident) != 2) {
+      resident = 0;
+    }
+    fclose(fp);
+  }
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void test_memory_is_bounded(void **state) {
+  (void)state;
+  nemb_session *s = begin_with("{\"measurement\":{\"checkpoints\":{\"detail_limit\":1000}}}");
+  uint32_t a, b;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "a", NULL, 1, &a));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "b", NULL, 2, &b));
+  long rss0 = rss_kib();
+  for (long i = 0; i < 1000000; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint_enter(s, a));
+    NEMB_ASSERT_OK(nemb_checkpoint_enter(s, b));
+    NEMB_ASSERT_OK(nemb_checkpoint_exit(s, b));
+    NEMB_ASSERT_OK(nemb_checkpoint_exit(s, a));
+  }
+  long grown = rss_kib() - rss0;
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  const nemb__cp_detail *d;
+  assert_int_equal(nemb__cp_details(s, &d), 1000);
+  const nemb__func_stats *f;
+  assert_int_equal(nemb__cp_functions(s, &f), 2);
+  assert_int_equal(f[0].calls, 1000000);
+  assert_int_equal(f[1].calls, 1000000);
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 4000000);
+  assert_int_equal(sum.details_kept + sum.details_dropped, 4000000);
+  /* Two million pairs would take 4 M x 24 B = 96 MB as raw events: the queue is at most 1.5 MB,
+   * the details 1000 records. Sanitizers keep their own shadow memory, so only without them. */
+  print_message("RSS grew by %ld KiB over 2 M enter/exit pairs\n", grown);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  assert_true(grown < 16 * 1024);
+#endif
+  nemb_session_destroy(s);
+}
+
+static void test_unbalanced_and_open_frames(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  /* An exit with no enter, by name and by id. */
+  NEMB_ASSERT_OK(nemb_checkpoint(s, "x", "never", "exit", 9, NULL));
+  uint32_t id, lost, open;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "f", NULL, 1, &id));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "lost", NULL, 5, &lost));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "open", NULL, 7, &open));
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
+  /* f calls lost, which never exits (an exception): f's exit closes it. */
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, lost));
+  spin_ns(5 * 1000000ull);
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
+  /* open is still running at the end. */
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, open));
+  spin_ns(20 * 1000000ull);
+  NEMB_ASSERT_OK(nemb_session_end(s));
+
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 6);
+  assert_int_equal(sum.invocations, 1); /* f */
+  assert_int_equal(sum.unbalanced, 4);  /* two orphan exits, lost, open */
+  assert_int_equal(find_func(s, "f")->calls, 1);
+  const nemb__func_stats *l = find_func(s, "lost"), *o = find_func(s, "open");
+  assert_int_equal(l->calls, 1);
+  assert_true(l->incl_ns >= 5 * 1000000ull);
+  assert_int_equal(o->calls, 1);
+  assert_true(o->incl_ns >= 20 * 1000000ull);
+  assert_true(s->t_end >= o->incl_ns);
+  assert_close(o->incl_uj, 0.02 * (double)o->incl_ns, 0.005);
+  nemb_session_destroy(s);
+}
+
+static void test_bad_calls(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  assert_int_equal(nemb_checkpoint(s, "1", "f", "entry", 1, NULL), NEMB_EINVAL);
+  assert_non_null(strstr(nemb_last_error(), "entry"));
+  assert_int_equal(nemb_checkpoint(s, "1", NULL, "enter", 1, NULL), NEMB_EINVAL);
+  assert_int_equal(nemb_checkpoint_enter(s, 12345), NEMB_EINVAL);
+  uint32_t id;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "f", NULL, 1, &id));
+  NEMB_ASSERT_OK(nemb_checkpoint(s, NULL, "f", "enter", 1, NULL)); /* no checkpoint id: fine */
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  assert_int_equal(nemb_checkpoint(s, "1", "f", "enter", 1, NULL), NEMB_ESTATE);
+  assert_int_equal(nemb_checkpoint_enter(s, id), NEMB_ESTATE);
+  assert_int_equal(nemb_checkpoint_exit(s, id), NEMB_ESTATE);
+  assert_int_equal(nemb_checkpoint_register(s, "g", NULL, 1, &id), NEMB_ESTATE);
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 1);
+  assert_int_equal(sum.unbalanced, 1);
+  nemb_session_destroy(s);
+}
+
+static void test_no_backend_still_counts(void **state) {
+  (void)state;
+  char empty[4096];
+  nemb_test_mkdtemp(empty, sizeof empty);
+  setenv("CODEGREEN_SYSFS_ROOT", empty, 1);
+  unsetenv("CODEGREEN_PROVIDERS");
+  nemb_session *s = begin_with("{\"providers\":{\"estimate\":{\"enabled\":false}}}");
+  assert_null(nemb_session_meter(s));
+  for (int i = 0; i < 300; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint(s, "1", "f", "enter", 1, "c"));
+    NEMB_ASSERT_OK(nemb_checkpoint(s, "2", "f", "exit", 2, "c"));
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  const nemb__func_stats *f = find_func(s, "f");
+  assert_int_equal(f->calls, 300);
+  assert_true(f->incl_ns > 0);
+  assert_true(f->incl_uj == 0 && f->self_uj == 0);
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.invocations, 300);
+  assert_int_equal(sum.extrapolated, 0);
+  nemb_session_destroy(s);
+  nemb_test_rmtree(empty);
+}
+
+/* A sampler that stores nothing new (its store is full) leaves events beyond the last sample:
+ * they are extrapolated, counted, and close to the truth with constant power. */
+static void test_stalled_store_extrapolates(void **state) {
+  (void)state;
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  o.buffer_samples = 5;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  spin_ns(20 * 1000000ull); /* the store fills */
+  uint32_t id;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "late", NULL, 1, &id));
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
+  spin_ns(30 * 1000000ull);
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
+  /* Far more events than a thread's queue holds (65536): the oldest are resolved early. */
+  uint32_t quick;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "quick", NULL, 2, &quick));
+  for (int i = 0; i < 100000; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint_enter(s, quick));
+    NEMB_ASSERT_OK(nemb_checkpoint_exit(s, quick));
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 200002);
+  assert_int_equal(sum.extrapolated, sum.events); /* every one: never silent */
+  assert_int_equal(sum.unbalanced, 0);
+  const nemb__func_stats *f = find_func(s, "late");
+  assert_close(f->incl_uj, 0.02 * (double)f->incl_ns, 0.01);
+  assert_int_equal(find_func(s, "quick")->calls, 100000);
+  nemb_session_destroy(s);
+}
+
+/* Recursion deeper than the shadow stack's 65536 frames: the frames beyond are counted, not
+ * stored, and their exits are matched to them so the rest still pairs. */
+static void test_very_deep_recursion(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  uint32_t id;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "deep", NULL, 1, &id));
+  const int depth = 70000, cap = 65536;
+  for (int i = 0; i < depth; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
+  }
+  for (int i = 0; i < depth; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  const nemb__func_stats *f = find_func(s, "deep");
+  assert_int_equal(f->calls, cap);
+  assert_int_equal(f->max_depth, cap);
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.invocations, cap);
+  assert_int_equal(sum.unbalanced, 2 * (depth - cap));
+  nemb_session_destroy(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(test_calls_and_energy, setup),
+      cmocka_unit_test_setup(test_self_and_inclusive, setup),
+      cmocka_unit_test_setup(test_recursion_counts_inclusive_once, setup),
+      cmocka_unit_test_setup(test_threads_and_invocation_numbers, setup),
+      cmocka_unit_test_setup(test_detail_limit, setup),
+      cmocka_unit_test_setup(test_memory_is_bounded, setup),
+      cmocka_unit_test_setup(test_unbalanced_and_open_frames, setup),
+      cmocka_unit_test_setup(test_bad_calls, setup),
+      cmocka_unit_test_setup(test_no_backend_still_counts, setup),
+      cmocka_unit_test_setup(test_stalled_store_extrapolates, setup),
+      cmocka_unit_test_setup(test_very_deep_recursion, setup),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
