@@ -421,6 +421,17 @@ static void extend_report(json_t *report, const run_result *runs, size_t n_runs,
   free(power);
 }
 
+static bool is_outlier(json_t *stats, const char *task) {
+  size_t i;
+  json_t *o;
+  json_array_foreach(json_object_get(stats, "outliers"), i, o) {
+    if (task != NULL && strcmp(json_string_value(json_object_get(o, "run")), task) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 static void print_summary(json_t *report, const run_opts *o) {
   json_t *meta = json_object_get(report, "meta");
   json_t *stats = json_object_get(report, "statistics");
@@ -457,23 +468,24 @@ static void print_summary(json_t *report, const run_opts *o) {
   fprintf(stderr, "  duration    %.4f s\n",
           json_number_value(json_object_get(json_object_get(stats, "duration_s"), "mean")));
 
-  /* Per domain: the mean over the measured runs, from the report's tasks. */
+  /* Per domain: the mean over the same runs as the energy mean (measured, not outliers). */
   json_t *topo = json_object_get(meta, "domain_topology");
   const char *dname;
   json_t *dinfo;
   json_t *runs = json_object_get(report, "runs");
   if (json_object_size(topo) > 0) {
-    fprintf(stderr, "  per domain (mean per run):\n");
+    fprintf(stderr, "  per domain (mean per run, outliers aside):\n");
   }
   json_object_foreach(topo, dname, dinfo) {
     double sum = 0;
     size_t k = 0, i;
     json_t *r;
     json_array_foreach(runs, i, r) {
-      if (json_is_true(json_object_get(r, "warmup"))) {
+      const char *task = json_string_value(json_object_get(r, "task"));
+      if (json_is_true(json_object_get(r, "warmup")) || is_outlier(stats, task)) {
         continue;
       }
-      json_t *t = find_task(report, json_string_value(json_object_get(r, "task")));
+      json_t *t = find_task(report, task);
       sum += json_number_value(json_object_get(json_object_get(t, "domains"), dname));
       k++;
     }
@@ -486,7 +498,9 @@ static void print_summary(json_t *report, const run_opts *o) {
   json_t *r;
   json_array_foreach(runs, i, r) {
     json_t *a = json_object_get(r, "attributed_energy_j");
-    if (!json_is_true(json_object_get(r, "warmup")) && json_is_number(a)) {
+    const char *task = json_string_value(json_object_get(r, "task"));
+    if (!json_is_true(json_object_get(r, "warmup")) && !is_outlier(stats, task) &&
+        json_is_number(a)) {
       attributed += json_number_value(a);
       k++;
     }
