@@ -346,10 +346,13 @@ typedef struct nemb_session_options {
   const char *const *argv; /* meta.argv; NULL reads this process's command line */
   size_t argc;
   const nemb_config *config; /* NULL: the config search order */
+  int exclusive; /* 1 (default): the one active session of the process. 0: a session that may
+                    run beside it, as the instrumenter's runtime does beside a user's Session;
+                    it has its own sampler. Since 0.1. */
 } nemb_session_options;
 
 #define NEMB_SESSION_OPTIONS_INIT \
-  {NULL, NULL, NEMB_FORMAT_AUTO, 1, 0, 0, 0, NULL, NULL, 0, NULL}
+  {NULL, NULL, NEMB_FORMAT_AUTO, 1, 0, 0, 0, NULL, NULL, 0, NULL, 1}
 
 /** Fills @p opts with the defaults above. Since 0.1. */
 NEMB_EXTERN void nemb_session_options_init(nemb_session_options *opts);
@@ -358,7 +361,8 @@ NEMB_EXTERN void nemb_session_options_init(nemb_session_options *opts);
  *  @param opts the options, or NULL for defaults.
  *  @param out receives the session, owned by the caller (nemb_session_destroy()).
  *  @return 0 (also when no provider could be opened: see the section comment); NEMB_ESTATE when
- *          another session is active in this process; NEMB_EINVAL for a bad option; NEMB_ECONFIG.
+ *          another exclusive session is active in this process (only for an exclusive one);
+ *          NEMB_EINVAL for a bad option; NEMB_ECONFIG.
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_session_begin(const nemb_session_options *opts, nemb_session **out);
 
@@ -458,6 +462,12 @@ typedef struct nemb_stats {
  *  @return 0 or NEMB_EINVAL (n == 0, or a value that is not finite). Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_stats_compute(const double *values, size_t n, int filter_outliers,
                                    nemb_stats *out, unsigned char *is_outlier);
+
+/* ----- [plot] declarations for plots go below this line ----- */
+
+/* ----- [python] declarations for the Python front (process registry, ...) go below ----- */
+
+/* ----- [hardware] declarations for hardware providers and permissions go below ----- */
 
 /* ---------------------------------------------------------------------------------------------
  * Describing the machine (what `codegreen info` prints)

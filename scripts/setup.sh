@@ -1,17 +1,31 @@
 #!/bin/sh
-# setup.sh - installs what codegreen needs to build and test, from Debian's packages.
+# setup.sh [--test] - installs what codegreen needs to build (and with --test, to run every
+# test), from Debian's packages, then the npm packages pinned in package-lock.json.
 # Safe to run again: it installs only what is missing. Uses sudo when not run as root.
 set -eu
+cd "$(dirname "$0")/.."
 packages="build-essential cmake ninja-build pkg-config clang libjansson-dev libcmocka-dev
-python3"
+python3 libcairo2-dev libtree-sitter-dev"
+if [ "${1:-}" = "--test" ]; then
+  packages="$packages python3-pytest chromium"
+fi
+command -v npm >/dev/null 2>&1 || packages="$packages npm"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
     missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
 as_root=""
 [ "$(id -u)" -eq 0 ] || as_root="sudo"
-echo "setup: installing$missing" >&2
-$as_root apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+  echo "setup: installing$missing" >&2
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# npm packages (tree-sitter grammars, the chart library), exactly as locked.
+if [ -f package-lock.json ]; then
+  if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.lock-stamp; then
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+    cp package-lock.json node_modules/.lock-stamp
+  fi
+fi

@@ -5,7 +5,7 @@
 #   ctest --test-dir build -L long
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --test
 status=0
 for variant in release asan tsan; do
   echo "=== $variant ==="
@@ -20,4 +20,10 @@ for variant in release asan tsan; do
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     ctest --test-dir "$dir" --output-on-failure -j2 -LE long || status=1
 done
+# The Python package and the CLI's Python end-to-end tests, against the plain build.
+if [ -d python/tests ]; then
+  echo "=== python ==="
+  CODEGREEN_LIB_PATH="$PWD/build/lib/libcodegreen-nemb.so" CODEGREEN_BIN="$PWD/build/bin/codegreen" \
+    PYTHONPATH="$PWD/python" /usr/bin/python3 -m pytest -q python/tests || status=1
+fi
 exit $status

@@ -16,6 +16,9 @@
 int cg_cmd_info(int argc, char **argv);
 int cg_cmd_sample(int argc, char **argv);
 int cg_cmd_run(int argc, char **argv);
+int cg_cmd_measure(int argc, char **argv);
+int cg_cmd_analyze(int argc, char **argv);
+int cg_cmd_setup_permissions(int argc, char **argv);
 
 /* Prints "codegreen: <message>" and the library's detail for @p rc to stderr; returns
  * CG_EXIT_FAIL. */

@@ -14,7 +14,11 @@ static const struct {
   const char *summary;
 } commands[] = {
     {"run", cg_cmd_run, "measure the energy of a command, once or over repeats"},
+    {"measure", cg_cmd_measure, "instrument a program and measure every function's energy"},
+    {"analyze", cg_cmd_analyze, "list (or save) the instrumentation points of a program"},
     {"info", cg_cmd_info, "what this machine can measure, and why not"},
+    {"setup-permissions", cg_cmd_setup_permissions,
+     "(as root) let a group read the energy counters without root"},
     {"sample", cg_cmd_sample, "run the sampler for a while and print the energy it measured"},
 };
 

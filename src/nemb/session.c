@@ -25,10 +25,14 @@
 static _Atomic(nemb_session *) active;
 static atomic_uint_fast64_t generations;
 
+/* Each thread remembers its record in the last few sessions it recorded into (more than one is
+ * live when the instrumenter's runtime runs beside a user's session). */
+#define TLS_SLOTS 4
 static _Thread_local struct {
   nemb__thread *thread;
   uint64_t generation;
-} tls;
+} tls[TLS_SLOTS];
+static _Thread_local unsigned tls_next;
 
 /* ----- the string pool ----- */
 
@@ -90,23 +94,44 @@ void nemb__intern_release(nemb__intern *pool) {
 /* ----- threads ----- */
 
 static nemb__thread *register_thread(nemb_session *s) {
-  nemb__thread *t = calloc(1, sizeof *t);
-  if (t == NULL) {
-    return NULL;
-  }
-  atomic_init(&t->in_call, 0);
+  pthread_t self = pthread_self();
   pthread_mutex_lock(&s->threads_lock);
-  t->index = s->n_threads++;
-  t->next = s->threads;
-  s->threads = t;
+  nemb__thread *t = s->threads;
+  while (t != NULL && !pthread_equal(t->owner, self)) {
+    t = t->next; /* known to the session but pushed out of the thread-local cache */
+  }
+  if (t == NULL) {
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+      pthread_mutex_unlock(&s->threads_lock);
+      return NULL;
+    }
+    atomic_init(&t->in_call, 0);
+    t->owner = self;
+    t->index = s->n_threads++;
+    t->next = s->threads;
+    s->threads = t;
+  }
   pthread_mutex_unlock(&s->threads_lock);
-  tls.thread = t;
-  tls.generation = s->generation;
+  tls[tls_next].thread = t;
+  tls[tls_next].generation = s->generation;
+  tls_next = (tls_next + 1) % TLS_SLOTS;
   return t;
 }
 
+static nemb__thread *find_thread(const nemb_session *s) {
+  for (unsigned i = 0; i < TLS_SLOTS; i++) {
+    if (tls[i].generation == s->generation) {
+      return tls[i].thread;
+    }
+  }
+  /* Not cached, or pushed out by other sessions: register_thread() looks in the session's list
+   * first, so a thread never gets two records in one session. */
+  return NULL;
+}
+
 nemb__thread *nemb__thread_enter(nemb_session *s, int *rc) {
-  nemb__thread *t = tls.generation == s->generation ? tls.thread : NULL;
+  nemb__thread *t = find_thread(s);
   if (t == NULL) {
     if (atomic_load(&s->ended)) {
       *rc = nemb__fail(NEMB_ESTATE, "the session has ended; nothing more can be recorded");
@@ -349,8 +374,9 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
   if (s == NULL) {
     return nemb__fail(NEMB_ENOMEM, "out of memory creating a session");
   }
+  s->exclusive = opts->exclusive != 0;
   nemb_session *expected = NULL;
-  if (!atomic_compare_exchange_strong(&active, &expected, s)) {
+  if (s->exclusive && !atomic_compare_exchange_strong(&active, &expected, s)) {
     free(s);
     return nemb__fail(NEMB_ESTATE,
                       "another session is already active in this process (one at a time: RAPL "
@@ -371,7 +397,8 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
     rc = nemb_meter_start(s->meter);
   }
   if (rc != 0) {
-    atomic_store(&active, NULL);
+    nemb_session *self = s;
+    atomic_compare_exchange_strong(&active, &self, NULL);
     free_session(s);
     return rc;
   }

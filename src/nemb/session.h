@@ -59,6 +59,7 @@ struct nemb__cp_registry;
 
 typedef struct nemb__thread {
   struct nemb__thread *next;
+  pthread_t owner; /* the thread these records belong to */
   uint32_t index;
   atomic_int in_call; /* 1 while inside a recording call */
   nemb__open_task stack[NEMB__MAX_DEPTH];
@@ -95,6 +96,7 @@ struct nemb_session {
   double wall_begin;         /* CLOCK_REALTIME seconds at t_begin */
   char run_id[13];
   int pid;                   /* the process that began it: a forked child does not report */
+  bool exclusive;            /* holds the process's one exclusive slot (see nemb.h) */
   uint64_t generation;       /* tells a thread-local pointer of an older session from ours */
 
   /* Recording. */

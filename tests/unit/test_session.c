@@ -289,6 +289,43 @@ static void test_forked_child_does_not_report(void **state) {
   nemb_test_rmtree(dir);
 }
 
+static void test_non_exclusive_sessions_run_beside_the_active_one(void **state) {
+  (void)state;
+  nemb_session *user = begin_quiet();
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  o.exclusive = 0;
+  /* Five runtime-like sessions beside the user's: more than a thread's cache of four. */
+  nemb_session *rt[5];
+  for (int i = 0; i < 5; i++) {
+    NEMB_ASSERT_OK(nemb_session_begin(&o, &rt[i]));
+  }
+  for (int round = 0; round < 3; round++) {
+    NEMB_ASSERT_OK(nemb_task_start(user, "u"));
+    for (int i = 0; i < 5; i++) {
+      NEMB_ASSERT_OK(nemb_task_start(rt[i], "r"));
+    }
+    for (int i = 4; i >= 0; i--) {
+      NEMB_ASSERT_OK(nemb_task_stop(rt[i], "r"));
+    }
+    NEMB_ASSERT_OK(nemb_task_stop(user, "u"));
+  }
+  for (int i = 0; i < 5; i++) {
+    NEMB_ASSERT_OK(nemb_session_end(rt[i]));
+    assert_int_equal(rt[i]->n_threads, 1); /* one record per thread, however often evicted */
+    nemb__task_rec *recs;
+    size_t n;
+    NEMB_ASSERT_OK(nemb__session_tasks(rt[i], &recs, &n));
+    assert_int_equal(n, 3);
+    free(recs);
+    nemb_session_destroy(rt[i]);
+  }
+  NEMB_ASSERT_OK(nemb_session_end(user));
+  assert_int_equal(user->n_threads, 1);
+  nemb_session_destroy(user);
+}
+
 int main(void) {
   unsetenv("CODEGREEN_CONFIG");
   setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
@@ -303,6 +340,7 @@ int main(void) {
       cmocka_unit_test_setup(test_no_backend_still_records, setup),
       cmocka_unit_test_setup(test_options_reach_the_meter, setup),
       cmocka_unit_test_setup(test_forked_child_does_not_report, setup),
+      cmocka_unit_test_setup(test_non_exclusive_sessions_run_beside_the_active_one, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
