@@ -465,9 +465,109 @@ NEMB_EXTERN int nemb_stats_compute(const double *values, size_t n, int filter_ou
 
 /* ----- [plot] declarations for plots go below this line ----- */
 
+/* ---------------------------------------------------------------------------------------------
+ * Plots: power against time, each task's window shaded and named
+ *
+ * The kind of file follows the path's extension (either case):
+ *   .html (or .htm)  one self-contained page that opens offline: the chart library (uPlot) is
+ *                    inlined, with drag-to-zoom, hover values, per-domain series, the tasks'
+ *                    windows shaded and named, and a table of tasks. The data behind the chart is
+ *                    in the page as JSON, in <script type="application/json"
+ *                    id="codegreen-data">.
+ *   .png             a 1200 x 700 image drawn with cairo: title, axes with units, legend, task
+ *                    windows shaded and named.
+ * Time runs in seconds from the session's start. Each power value is the average over the
+ * sampling interval that ends at its time (power is constant between two readings of the
+ * counters, as for every energy in the report), so the area under the total power over a task's
+ * window equals that task's energy_j. Sessions of more than 100000 sampling intervals are
+ * averaged into about 100000 buckets whose boundaries include every task's start and end: the
+ * areas stay exact, and the lowest and highest power inside each bucket are kept and drawn as a
+ * band. Figures that are estimated or simulated say so on the chart.
+ *
+ * The file is written beside @p path and renamed into place. The library prints nothing.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Draws an ended session's power over time into @p path (.html or .png).
+ *
+ *  Uses every sample the session's sampler stored, so it works whether or not the session
+ *  recorded time series in its report. A session without an energy backend gives a chart of its
+ *  tasks that says nothing was measured.
+ *  @param s a session after nemb_session_end().
+ *  @param path the file to write; its extension chooses the kind.
+ *  @return 0; NEMB_EINVAL for a path whose extension is neither .html nor .png (the message
+ *          names both); NEMB_ESTATE before nemb_session_end() (or in a forked child, which has
+ *          no report); NEMB_ENOMEM; an error writing the file (-EACCES, -ENOENT, ...) with the
+ *          path in the message.
+ *  Any thread, concurrently with other read-only calls on @p s. Since 0.1. */
+NEMB_EXTERN int nemb_session_export_plot(const nemb_session *s, const char *path);
+
+/** Draws the session saved in a JSON report (nemb_session_write(), Session(...) output, or
+ *  codegreen run -o) into @p path (.html or .png).
+ *
+ *  A report keeps only the samples inside its tasks ("timeseries", recorded with
+ *  record_time_series), so the chart covers the tasks' windows and leaves the time between
+ *  top-level tasks blank; within each window the area under the power is the task's energy_j.
+ *  @param report_json the report's path.
+ *  @param path the file to write; its extension chooses the kind.
+ *  @return 0; NEMB_EINVAL for a bad extension, a file that is not a codegreen JSON report, or a
+ *          report without time series (the message says how to record them); -ENOENT or -EACCES
+ *          when the report cannot be read; NEMB_ENOMEM; an error writing @p path.
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_report_export_plot(const char *report_json, const char *path);
+
 /* ----- [python] declarations for the Python front (process registry, ...) go below ----- */
 
+/* ---------------------------------------------------------------------------------------------
+ * The process registry: which codegreen processes of this user are measuring right now
+ *
+ * RAPL counters are machine-wide, so two measurements that overlap in time both include each
+ * other's energy. A front that registers its process while it measures (the Python Session, the
+ * instrumenter's runtime, `codegreen run`) lets any other one warn about the overlap.
+ *
+ * The registry is one file per user, $XDG_RUNTIME_DIR/codegreen-<uid>.pids when XDG_RUNTIME_DIR
+ * names an absolute directory, else /tmp/codegreen-<uid>.pids. It holds one line per
+ * registration, "<pid> <start time>" (the start time from /proc/<pid>/stat, so a recycled pid is
+ * not taken for the old process). The file is created with mode 0600 and never made group- or
+ * world-writable; a file there that another user owns, or a symbolic link, is refused. Every
+ * access holds an exclusive flock() on it and drops the lines of dead processes (no /proc/<pid>,
+ * a zombie, or another start time) and any line that is not a registration, so a crash leaves
+ * no lasting trace and a damaged file repairs itself.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Writes the registry's path into @p buf with snprintf semantics.
+ *  @return 0, or NEMB_ERANGE when @p len is too small (the text is truncated).
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_procs_path(char *buf, size_t len);
+
+/** Registers the calling process. Registrations count: a process that registers twice (a Session
+ *  beside the instrumenter's runtime) stays registered until it unregisters twice.
+ *  @return 0; NEMB_EACCES when the file is owned by another user, is not a regular file or
+ *          cannot be opened for writing; another negative code for an I/O error. The message
+ *          names the path. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_procs_register(void);
+
+/** Removes one registration of the calling process; without one, only cleans the file.
+ *  @return 0 or an error as for nemb_procs_register(). Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_procs_unregister(void);
+
+/** Lists the live registered processes other than the caller, each once.
+ *  @param pids receives up to @p cap process ids; may be NULL when @p cap is 0.
+ *  @param cap the capacity of @p pids.
+ *  @param n receives how many there are, which may exceed @p cap (then only @p cap are written).
+ *  @return 0 (also when no registry file exists yet: *n is 0) or an error as for
+ *          nemb_procs_register(). Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_procs_list_others(int *pids, size_t cap, size_t *n);
+
 /* ----- [hardware] declarations for hardware providers and permissions go below ----- */
+
+/* Hardware providers (since 0.1): besides powercap, a build may have perf (the perf_event "power"
+ * PMU), msr (/dev/cpu/N/msr), hwmon (/sys/class/hwmon energy and power sensors) and nvml (NVIDIA
+ * GPUs, loaded with dlopen; CODEGREEN_NVML_LIB names another library). In automatic selection a
+ * domain that several of them see is read from one only, by the preference
+ * powercap > perf > msr > hwmon > nvml, never added twice; the others are compared with it at
+ * meter creation (providers.cross_check_ms, default 100, 0 to skip) and nemb_describe_json()
+ * reports the outcome under selection.counted_once. The estimate is added when no real provider
+ * measures a CPU package. Forcing two providers that see one domain is refused (NEMB_ECONFIG). */
 
 /* ---------------------------------------------------------------------------------------------
  * Describing the machine (what `codegreen info` prints)

@@ -18,6 +18,7 @@ int cg_cmd_sample(int argc, char **argv);
 int cg_cmd_run(int argc, char **argv);
 int cg_cmd_measure(int argc, char **argv);
 int cg_cmd_analyze(int argc, char **argv);
+int cg_cmd_plot(int argc, char **argv);
 int cg_cmd_setup_permissions(int argc, char **argv);
 
 /* Prints "codegreen: <message>" and the library's detail for @p rc to stderr; returns

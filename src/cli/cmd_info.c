@@ -20,11 +20,25 @@ static void print_usage(FILE *fp) {
           "  -c, --config F  use this config.json instead of the search order\n");
 }
 
+/* "energy_counter" -> "counter": the table column stays narrow. */
+static const char *short_method(const char *method) {
+  if (method == NULL) {
+    return "-";
+  }
+  if (strcmp(method, "energy_counter") == 0) {
+    return "counter";
+  }
+  if (strcmp(method, "integrated_power") == 0) {
+    return "integrated";
+  }
+  return method;
+}
+
 static void print_domains(const json_t *domains, const char *indent) {
   size_t i;
   json_t *d;
-  printf("%s%-14s %-12s %-9s %-9s %-8s %s\n", indent, "DOMAIN", "KIND", "SOURCE", "TOP-LEVEL",
-         "IN TOTAL", "INCLUDES");
+  printf("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent, "DOMAIN", "KIND", "SOURCE",
+         "TOP-LEVEL", "IN TOTAL", "METHOD", "INCLUDES");
   json_array_foreach(domains, i, d) {
     char inc[256] = "";
     size_t k;
@@ -33,12 +47,49 @@ static void print_domains(const json_t *domains, const char *indent) {
       size_t len = strlen(inc);
       snprintf(inc + len, sizeof inc - len, "%s%s", k ? ", " : "", json_string_value(name));
     }
-    printf("%s%-14s %-12s %-9s %-9s %-8s %s\n", indent,
+    printf("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent,
            json_string_value(json_object_get(d, "name")),
            json_string_value(json_object_get(d, "kind")),
            json_string_value(json_object_get(d, "source")),
            json_is_true(json_object_get(d, "top_level")) ? "yes" : "no",
-           json_is_true(json_object_get(d, "in_total")) ? "yes" : "no", inc[0] ? inc : "-");
+           json_is_true(json_object_get(d, "in_total")) ? "yes" : "no",
+           short_method(json_string_value(json_object_get(d, "method"))), inc[0] ? inc : "-");
+  }
+  /* Where each reading comes from, and whether power is integrated: the details that decide how
+   * far a figure can be trusted. */
+  json_array_foreach(domains, i, d) {
+    const char *detail = json_string_value(json_object_get(d, "detail"));
+    if (detail != NULL) {
+      printf("%s  %s: %s\n", indent, json_string_value(json_object_get(d, "name")), detail);
+    }
+  }
+}
+
+/* The domains several providers see: read from one, compared with the others at start-up. */
+static void print_counted_once(const json_t *doc) {
+  const json_t *once = json_object_get(json_object_get(doc, "selection"), "counted_once");
+  if (json_array_size(once) == 0) {
+    return;
+  }
+  char pref[256] = "";
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(doc, "preference"), i, p) {
+    size_t len = strlen(pref);
+    snprintf(pref + len, sizeof pref - len, "%s%s", i ? " > " : "", json_string_value(p));
+  }
+  printf("\nCounted once (one counter seen through several interfaces; preference %s):\n",
+         pref);
+  json_array_foreach(once, i, p) {
+    const json_t *check = json_object_get(p, "cross_check");
+    printf("  %-14s from %s; also seen by %s", json_string_value(json_object_get(p, "domain")),
+           json_string_value(json_object_get(p, "used")),
+           json_string_value(json_object_get(p, "also_seen_by")));
+    const char *there = json_string_value(json_object_get(p, "name_there"));
+    if (there != NULL && strcmp(there, json_string_value(json_object_get(p, "domain"))) != 0) {
+      printf(" (as %s)", there);
+    }
+    printf(": %s\n", json_string_value(json_object_get(check, "note")));
   }
 }
 
@@ -73,18 +124,39 @@ static void print_text(const json_t *doc) {
     if (json_is_string(json_object_get(p, "reason"))) {
       printf("            %s: %s\n", status, json_string_value(json_object_get(p, "reason")));
     }
+    if (json_is_string(json_object_get(p, "fix"))) {
+      printf("            fix: `%s`, then log in again\n",
+             json_string_value(json_object_get(p, "fix")));
+    }
   }
 
   const json_t *sel = json_object_get(doc, "selection");
   const char *mode = json_string_value(json_object_get(sel, "mode"));
   printf("\nA measurement started now would use:\n");
+  const char *fix = json_string_value(json_object_get(doc, "permission_fix"));
   if (strcmp(mode, "none") == 0) {
     printf("  nothing: %s\n", json_string_value(json_object_get(sel, "reason")));
     printf("\nNo energy can be reported on this machine with the current settings.\n");
+    if (fix != NULL) {
+      printf("Energy counters exist but this user may not read them: run `%s`,\n"
+             "then log in again.\n",
+             fix);
+    }
     return;
   }
   print_domains(json_object_get(sel, "domains"), "  ");
-  if (strcmp(mode, "estimated") == 0) {
+  print_counted_once(doc);
+  bool some_measured = false;
+  size_t di;
+  json_t *d;
+  json_array_foreach(json_object_get(sel, "domains"), di, d) {
+    some_measured = some_measured || json_is_true(json_object_get(d, "measured"));
+  }
+  if (strcmp(mode, "estimated") == 0 && some_measured) {
+    printf("\nFigures will be partly ESTIMATED: no CPU energy counter is readable here, so the\n"
+           "CPU's energy is modelled from CPU time (see README, 'estimate' provider); the other\n"
+           "domains are measured. Every report says so.\n");
+  } else if (strcmp(mode, "estimated") == 0) {
     printf("\nFigures will be ESTIMATED, not measured: no energy counter is readable here, so\n"
            "energy is modelled from CPU time (see README, 'estimate' provider). Every report\n"
            "says so.\n");
@@ -94,6 +166,12 @@ static void print_text(const json_t *doc) {
                                                                  : "providers.list");
   } else {
     printf("\nFigures will be MEASURED by hardware energy counters.\n");
+  }
+  if (fix != NULL) {
+    printf("\nSome energy counters exist but this user may not read them. To use them without\n"
+           "root, run `%s` once, then log in again (it never makes\n"
+           "them world-readable; see CVE-2020-8694).\n",
+           fix);
   }
 }
 

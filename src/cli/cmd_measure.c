@@ -1,8 +1,814 @@
-/* cmd_measure.c - placeholder until its work lands: says so plainly and fails. */
+/*
+ * cmd_measure.c - `codegreen measure [options] [LANGUAGE] SCRIPT [ARGS...]`: instruments a
+ * program, runs it, and reports the energy of every function.
+ *
+ * 1. The script is instrumented in memory (src/instrument) with a line map back to the original.
+ * 2. Everything codegreen writes goes into a fresh temporary directory, never beside the user's
+ *    file: the instrumented copy and its line map (cg-src/), the language's runner (cg-runner/),
+ *    the compiled program and the result file.
+ * 3. The runner, run with the user's interpreter, compiles the instrumented copy so that it
+ *    keeps the user's file name, lines and columns (tracebacks and warnings look as without
+ *    codegreen) and writes a .pyc.
+ * 4. The program runs with that interpreter, the user's arguments, stdin, stdout, stderr and
+ *    working directory. The runtime module it imports (codegreen_runtime, from the python/
+ *    directory put on PYTHONPATH) measures through libcodegreen-nemb and, at exit, writes the
+ *    report to $CODEGREEN_RESULT_FILE: nothing is parsed out of the program's output.
+ * 5. codegreen prints the per-function table on stderr (sorted by energy, with where the figures
+ *    come from), the report with --json or -o, and exits with the program's status (128 + signal
+ *    if it was killed). SIGINT and SIGTERM sent to codegreen reach the program, which still
+ *    writes its report when it exits.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "instrument.h"
+#include "nemb.h"
+
+#define EXIT_CANNOT_RUN 127
+
+#ifndef CG_SOURCE_PYTHON_DIR
+#define CG_SOURCE_PYTHON_DIR ""
+#endif
+#ifndef CG_INSTALL_PYTHON_DIR
+#define CG_INSTALL_PYTHON_DIR "share/codegreen/python"
+#endif
+
+typedef struct measure_opts {
+  cgi_granularity gran;
+  const char *python;
+  bool json, quiet, keep;
+  const char *output, *plot, *config;
+  long top;
+  const cgi_language *lang;
+  char **cmd; /* script and its arguments, NULL-terminated */
+} measure_opts;
+
+static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t forward_pending;
+
+static void print_usage(FILE *fp) {
+  fprintf(fp,
+          "usage: codegreen measure [options] [LANGUAGE] SCRIPT [ARGS...]\n\n"
+          "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
+          "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
+          "stderr, working directory and exit status are its own; the table goes to stderr.\n"
+          "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n\n"
+          "  -g, --granularity G  coarse (default) or fine\n"
+          "  --python PATH        the interpreter (default: python3 on PATH)\n"
+          "  --json               print the report (JSON) to stdout after the program's output\n"
+          "  -o, --output FILE    write the report to FILE (.json, or .csv: one row per function)\n"
+          "  --export-plot FILE   draw the run's power over time (.html or .png)\n"
+          "  --top N              rows in the table (default 25; 0: all)\n"
+          "  -c, --config FILE    the config.json the measurement uses\n"
+          "  --keep-temp          keep the temporary directory and print where it is\n"
+          "  -q, --quiet          no table\n\n"
+          "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
+          "CODEGREEN_CONFIG, TMPDIR.\n",
+          cgi_language_list());
+}
+
+static void on_signal(int sig, siginfo_t *info, void *ctx) {
+  (void)ctx;
+  interrupted = sig;
+  if (info->si_code == SI_USER) {
+    forward_pending = 1;
+  }
+}
+
+static int parse_args(int argc, char **argv, measure_opts *o) {
+  static const struct option opts[] = {{"granularity", required_argument, NULL, 'g'},
+                                       {"python", required_argument, NULL, 'P'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"output", required_argument, NULL, 'o'},
+                                       {"export-plot", required_argument, NULL, 'p'},
+                                       {"top", required_argument, NULL, 't'},
+                                       {"config", required_argument, NULL, 'c'},
+                                       {"keep-temp", no_argument, NULL, 'k'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
+  int c;
+  /* '+': the program's own options are never ours */
+  while ((c = getopt_long(argc, argv, "+g:o:c:qh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'g':
+      if (cgi_parse_granularity(optarg, &o->gran) != 0) {
+        fprintf(stderr, "codegreen measure: --granularity is coarse or fine, not '%s'\n", optarg);
+        return CG_EXIT_USAGE;
+      }
+      break;
+    case 'P':
+      o->python = optarg;
+      break;
+    case 'j':
+      o->json = true;
+      break;
+    case 'o':
+      o->output = optarg;
+      break;
+    case 'p':
+      o->plot = optarg;
+      break;
+    case 't': {
+      char *end;
+      o->top = strtol(optarg, &end, 10);
+      if (end == optarg || *end != '\0' || o->top < 0) {
+        fprintf(stderr, "codegreen measure: --top wants a whole number (0: all rows)\n");
+        return CG_EXIT_USAGE;
+      }
+      break;
+    }
+    case 'c':
+      o->config = optarg;
+      break;
+    case 'k':
+      o->keep = true;
+      break;
+    case 'q':
+      o->quiet = true;
+      break;
+    case 'h':
+      print_usage(stdout);
+      return -1;
+    default:
+      print_usage(stderr);
+      return CG_EXIT_USAGE;
+    }
+  }
+  int i = optind;
+  if (i < argc && strcmp(argv[i], "--") == 0) {
+    i++;
+  }
+  /* "measure python script.py": a language name first when a script follows it */
+  if (i + 1 < argc && cgi_language_find(argv[i]) != NULL) {
+    o->lang = cgi_language_find(argv[i]);
+    i++;
+  }
+  if (i >= argc) {
+    fprintf(stderr, "codegreen measure: no script given\n\n");
+    print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+  o->cmd = argv + i;
+  if (o->lang == NULL) {
+    o->lang = cgi_language_for_path(o->cmd[0]);
+    if (o->lang == NULL) {
+      fprintf(stderr,
+              "codegreen measure: cannot tell the language of '%s' from its name; say it: "
+              "codegreen measure python %s (languages: %s)\n",
+              o->cmd[0], o->cmd[0], cgi_language_list());
+      return CG_EXIT_USAGE;
+    }
+  }
+  if (o->plot != NULL) {
+    const char *dot = strrchr(o->plot, '.');
+    if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
+                        strcasecmp(dot, ".png") != 0)) {
+      fprintf(stderr, "codegreen measure: --export-plot wants a file ending in .html "
+                      "(interactive page) or .png (image); nothing was run\n");
+      return CG_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+/* ----- paths ----- */
+
+static bool is_dir_with(const char *dir, const char *file) {
+  char p[PATH_MAX];
+  struct stat st;
+  return dir != NULL && dir[0] != '\0' &&
+         snprintf(p, sizeof p, "%s/%s", dir, file) < (int)sizeof p && stat(p, &st) == 0;
+}
+
+/* Where codegreen_runtime.py is: $CODEGREEN_PYTHON_DIR, this source tree's python/, or
+ * <bindir>/../share/codegreen/python. */
+static char *python_dir(void) {
+  const char *env = getenv("CODEGREEN_PYTHON_DIR");
+  if (env != NULL && env[0] != '\0') {
+    return is_dir_with(env, "codegreen_runtime.py") ? strdup(env) : NULL;
+  }
+  if (is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
+    return strdup(CG_SOURCE_PYTHON_DIR);
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL) {
+      *slash = '\0';
+      char *p = NULL;
+      if (asprintf(&p, "%s/../%s", exe, CG_INSTALL_PYTHON_DIR) >= 0) {
+        if (is_dir_with(p, "codegreen_runtime.py")) {
+          return p;
+        }
+        free(p);
+      }
+    }
+  }
+  return NULL;
+}
+
+/* @p name looked up on PATH like execvp does; a name with a slash is taken as it is. */
+static char *find_program(const char *name) {
+  if (strchr(name, '/') != NULL) {
+    return access(name, X_OK) == 0 ? strdup(name) : NULL;
+  }
+  const char *path = getenv("PATH");
+  if (path == NULL) {
+    path = "/usr/local/bin:/usr/bin:/bin";
+  }
+  while (*path) {
+    size_t n = strcspn(path, ":");
+    char *p = NULL;
+    if (asprintf(&p, "%.*s/%s", (int)n, n ? path : ".", name) < 0) {
+      return NULL;
+    }
+    struct stat st;
+    if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0) {
+      return p;
+    }
+    free(p);
+    path += n + (path[n] == ':');
+  }
+  return NULL;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void remove_tree(const char *dir) {
+  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ----- running ----- */
+
+static void forward_signal(pid_t pid) {
+  if (forward_pending && pid > 0) {
+    forward_pending = 0;
+    kill(pid, (int)interrupted);
+  }
+}
+
+/* Runs @p argv; @p quiet_stdin gives it /dev/null as stdin. Fills *status with the exit code or
+ * 128 + signal. @return 0, or -1 when it could not start (errno in *err). */
+static int run_wait(char *const argv[], bool quiet_stdin, bool forward, int *status, int *err) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    *err = errno;
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    *err = errno;
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (quiet_stdin) {
+      int fd = open("/dev/null", O_RDONLY);
+      if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        close(fd);
+      }
+    }
+    execv(argv[0], argv);
+    int e = errno;
+    ssize_t ignored = write(pipefd[1], &e, sizeof e);
+    (void)ignored;
+    _exit(EXIT_CANNOT_RUN);
+  }
+  close(pipefd[1]);
+  int e = 0;
+  ssize_t n;
+  do {
+    n = read(pipefd[0], &e, sizeof e);
+  } while (n < 0 && errno == EINTR);
+  close(pipefd[0]);
+  if (n == (ssize_t)sizeof e) {
+    waitpid(pid, NULL, 0);
+    *err = e;
+    return -1;
+  }
+  int st = 0;
+  if (forward) {
+    forward_signal(pid);
+  }
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    if (forward) {
+      forward_signal(pid);
+    }
+  }
+  *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return 0;
+}
+
+/* The file of the libcodegreen-nemb this executable runs with, for the runtime to load too. */
+static const char *own_library(void) {
+  static Dl_info info;
+  unsigned (*fn)(void) = nemb_version;
+  void *addr; /* ISO C has no cast from a function pointer to void * */
+  memcpy(&addr, &fn, sizeof addr);
+  if (dladdr(addr, &info) != 0 && info.dli_fname != NULL &&
+      info.dli_fname[0] == '/') {
+    return info.dli_fname;
+  }
+  return NULL;
+}
+
+static int prepend_env(const char *name, const char *dir) {
+  const char *old = getenv(name);
+  char *v = NULL;
+  if (asprintf(&v, "%s%s%s", dir, old && old[0] ? ":" : "", old && old[0] ? old : "") < 0) {
+    return -1;
+  }
+  int rc = setenv(name, v, 1);
+  free(v);
+  return rc;
+}
+
+/* ----- the report ----- */
+
+static const char *source_words(const char *source) {
+  return source == NULL                     ? "unknown"
+         : strcmp(source, "estimated") == 0 ? "ESTIMATED from CPU time, not measured"
+         : strcmp(source, "simulated") == 0 ? "SIMULATED device, not hardware"
+         : strcmp(source, "none") == 0      ? "NOT MEASURED: no energy backend, times only"
+                                            : "measured";
+}
+
+static void print_table(json_t *report, const measure_opts *o, const cgi_result *ir,
+                        int status) {
+  json_t *meta = json_object_get(report, "meta");
+  json_t *totals = json_object_get(report, "totals");
+  json_t *funcs = json_object_get(report, "functions");
+  json_t *cps = json_object_get(report, "checkpoints");
+  const char *source = json_string_value(json_object_get(meta, "energy_source"));
+  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
+  double session_j = json_number_value(json_object_get(totals, "session_energy_j"));
+  double wall = json_number_value(json_object_get(totals, "wall_duration_s"));
+  if (wall <= 0) {
+    wall = json_number_value(json_object_get(meta, "duration_total_s"));
+  }
+  size_t n_called = 0, i;
+  json_t *f;
+  json_array_foreach(funcs, i, f) {
+    n_called += json_integer_value(json_object_get(f, "calls")) > 0;
+  }
+  fprintf(stderr, "\ncodegreen measure: %s", o->cmd[0]);
+  for (char **a = o->cmd + 1; *a; a++) {
+    fprintf(stderr, " %s", *a);
+  }
+  fprintf(stderr, "  (exit status %d)\n", status);
+  fprintf(stderr, "  energy       %.4f J over %.3f s (%.2f W average)   [%s]\n", session_j, wall,
+          wall > 0 ? session_j / wall : 0.0, source_words(source));
+  /* provenance: which domains, from which provider */
+  json_t *topo = json_object_get(meta, "domain_topology");
+  const char *dname;
+  json_t *dinfo;
+  bool first = true;
+  json_object_foreach(topo, dname, dinfo) {
+    fprintf(stderr, "%s%s%s (%s)", first ? "  domains      " : ", ", dname,
+            json_is_true(json_object_get(dinfo, "in_total")) ? "" : " nested",
+            json_string_value(json_object_get(dinfo, "source"))
+                ? json_string_value(json_object_get(dinfo, "source"))
+                : "?");
+    first = false;
+  }
+  if (!first) {
+    fprintf(stderr, "\n");
+  }
+  const char *pyver = json_string_value(json_object_get(meta, "python_version"));
+  fprintf(stderr, "  instrumented %zu point%s (%s, %s granularity), %zu called; python %s\n",
+          cgi_result_point_count(ir), cgi_result_point_count(ir) == 1 ? "" : "s",
+          cgi_language_name(o->lang), o->gran == CGI_FINE ? "fine" : "coarse", n_called,
+          pyver ? pyver : "?");
+  if (n_called == 0) {
+    fprintf(stderr, "  no instrumented function was called\n");
+  } else {
+    fprintf(stderr, "\n  %-32s %-18s %9s %11s %11s %10s %10s %9s %7s\n", "FUNCTION", "WHERE",
+            "CALLS", "ENERGY J", "SELF J", "TIME s", "SELF s", "AVG W", "SHARE");
+    long shown = 0;
+    json_array_foreach(funcs, i, f) {
+      if (json_integer_value(json_object_get(f, "calls")) == 0) {
+        continue;
+      }
+      if (o->top > 0 && shown >= o->top) {
+        fprintf(stderr, "  ... %zu more (--top 0 shows all)\n", n_called - (size_t)shown);
+        break;
+      }
+      shown++;
+      const char *ctx = json_string_value(json_object_get(f, "context"));
+      const char *base = ctx ? strrchr(ctx, '/') : NULL;
+      char where[64];
+      snprintf(where, sizeof where, "%s:%lld", base ? base + 1 : (ctx ? ctx : "?"),
+               (long long)json_integer_value(json_object_get(f, "line")));
+      const char *name = json_string_value(json_object_get(f, "name"));
+      fprintf(stderr, "  %-32s %-18s %9lld %11.4f %11.4f %10.4f %10.4f %9.2f %6.1f%%\n",
+              name ? name : "?", where, (long long)json_integer_value(json_object_get(f, "calls")),
+              json_number_value(json_object_get(f, "energy_j")),
+              json_number_value(json_object_get(f, "self_energy_j")),
+              json_number_value(json_object_get(f, "duration_s")),
+              json_number_value(json_object_get(f, "self_duration_s")),
+              json_number_value(json_object_get(f, "avg_power_w")),
+              100.0 * json_number_value(json_object_get(f, "share_of_total")));
+    }
+    fprintf(stderr, "  (ENERGY and TIME include callees, SELF excludes them; a generator's or "
+                    "coroutine's CALLS count its resumptions)\n");
+  }
+  long long unbalanced = json_integer_value(json_object_get(cps, "unbalanced"));
+  if (unbalanced > 0) {
+    fprintf(stderr, "  note         %lld checkpoint%s without a partner (exits through "
+                    "os._exit, threads still running at exit, or a generator closed from "
+                    "outside)\n",
+            unbalanced, unbalanced == 1 ? "" : "s");
+  }
+  if (quality != NULL && strcmp(quality, "ok") != 0 && strcmp(quality, "checkpoints_only") != 0) {
+    fprintf(stderr, "  warning      measurement_quality is \"%s\"\n", quality);
+  }
+  if (source != NULL && strcmp(source, "none") == 0) {
+    const char *why = json_string_value(json_object_get(meta, "backend_error"));
+    fprintf(stderr, "  why          %s\n", why ? why : "no energy provider could be opened");
+  }
+}
+
+static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
+                                    const char *python) {
+  json_t *pts = json_array();
+  for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
+    const cgi_point *p = cgi_result_point(ir, i);
+    json_array_append_new(
+        pts, json_pack("{s:s, s:s, s:i, s:b, s:b, s:i}", "name", p->name, "kind", p->kind, "line",
+                       p->line, "async", (p->flags & CGI_ASYNC) != 0, "generator",
+                       (p->flags & CGI_GENERATOR) != 0, "suspension_points", p->suspensions));
+  }
+  return json_pack("{s:s, s:s, s:s, s:s, s:o}", "language", cgi_language_name(o->lang),
+                   "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file", o->cmd[0],
+                   "interpreter", python, "points", pts);
+}
+
+static int write_csv(json_t *report, const char *path) {
+  FILE *fp = fopen(path, "w");
+  if (fp == NULL) {
+    return -1;
+  }
+  fprintf(fp, "name,context,line,calls,energy_j,self_energy_j,duration_s,self_duration_s,"
+              "avg_power_w,share_of_total\n");
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(report, "functions"), i, f) {
+    const char *fields[2] = {json_string_value(json_object_get(f, "name")),
+                             json_string_value(json_object_get(f, "context"))};
+    for (int k = 0; k < 2; k++) {
+      fputc('"', fp);
+      for (const char *s = fields[k] ? fields[k] : ""; *s; s++) {
+        if (*s == '"') {
+          fputc('"', fp);
+        }
+        fputc(*s, fp);
+      }
+      fputs("\",", fp);
+    }
+    fprintf(fp, "%lld,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n",
+            (long long)json_integer_value(json_object_get(f, "line")),
+            (long long)json_integer_value(json_object_get(f, "calls")),
+            json_number_value(json_object_get(f, "energy_j")),
+            json_number_value(json_object_get(f, "self_energy_j")),
+            json_number_value(json_object_get(f, "duration_s")),
+            json_number_value(json_object_get(f, "self_duration_s")),
+            json_number_value(json_object_get(f, "avg_power_w")),
+            json_number_value(json_object_get(f, "share_of_total")));
+  }
+  return fclose(fp);
+}
+
+/* ----- the verb ----- */
+
+typedef struct paths {
+  char tmp[PATH_MAX];
+  char *src_dir, *runner_dir, *support_dir, *instrumented, *map, *runner, *pyc, *result;
+} paths;
+
+static void free_paths(paths *p) {
+  free(p->src_dir);
+  free(p->runner_dir);
+  free(p->support_dir);
+  free(p->instrumented);
+  free(p->map);
+  free(p->runner);
+  free(p->pyc);
+  free(p->result);
+}
+
+static int make_paths(paths *p, const char *script) {
+  const char *tmpdir = getenv("TMPDIR");
+  snprintf(p->tmp, sizeof p->tmp, "%s/codegreen-measure-XXXXXX",
+           tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+  if (mkdtemp(p->tmp) == NULL) {
+    return -1;
+  }
+  const char *base = strrchr(script, '/');
+  base = base ? base + 1 : script;
+  char stem[NAME_MAX + 1];
+  snprintf(stem, sizeof stem, "%s", base);
+  char *dot = strrchr(stem, '.');
+  if (dot != NULL && dot != stem) {
+    *dot = '\0';
+  }
+  /* Names with a dash cannot be imported, so nothing in the temporary directory (the first entry
+   * of sys.path while the runtime loads) can shadow a module. */
+  if (asprintf(&p->src_dir, "%s/cg-src", p->tmp) < 0 ||
+      asprintf(&p->runner_dir, "%s/cg-runner", p->tmp) < 0 ||
+      asprintf(&p->support_dir, "%s/cg-support", p->tmp) < 0 ||
+      asprintf(&p->instrumented, "%s/%s", p->src_dir, base) < 0 ||
+      asprintf(&p->map, "%s/%s.map.json", p->src_dir, stem) < 0 ||
+      asprintf(&p->runner, "%s/runner.py", p->runner_dir) < 0 ||
+      asprintf(&p->pyc, "%s/%s-codegreen.pyc", p->tmp, stem) < 0 ||
+      asprintf(&p->result, "%s/result.json", p->tmp) < 0) {
+    return -1;
+  }
+  if (mkdir(p->src_dir, 0700) != 0 || mkdir(p->runner_dir, 0700) != 0 ||
+      mkdir(p->support_dir, 0700) != 0) {
+    return -1;
+  }
+  return 0;
+}
 
 int cg_cmd_measure(int argc, char **argv) {
-  (void)argc;
-  fprintf(stderr, "codegreen: '%s' is not available in this build yet\n", argv[0]);
-  return CG_EXIT_FAIL;
+  measure_opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc != 0) {
+    return rc < 0 ? CG_EXIT_OK : rc;
+  }
+  const char *runner_text = cgi_language_runner(o.lang);
+  if (runner_text == NULL) {
+    fprintf(stderr, "codegreen measure: %s programs cannot be run by codegreen yet; "
+                    "`codegreen analyze %s FILE` shows where the checkpoints would go\n",
+            cgi_language_name(o.lang), cgi_language_name(o.lang));
+    return CG_EXIT_FAIL;
+  }
+#ifndef CG_HAVE_EXPORT_PLOT
+  if (o.plot != NULL) {
+    fprintf(stderr, "codegreen measure: --export-plot is not available in this build (the plot "
+                    "writer is missing from libcodegreen-nemb); nothing was run\n");
+    return CG_EXIT_FAIL;
+  }
+#endif
+  const char *script = o.cmd[0];
+  char *src = NULL;
+  size_t len = 0;
+  if (cgi_read_file(script, &src, &len) != 0) {
+    fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, strerror(errno));
+    return CG_EXIT_FAIL;
+  }
+  char *python = find_program(o.python ? o.python : "python3");
+  if (python == NULL && o.python == NULL) {
+    python = find_program("python");
+  }
+  if (python == NULL) {
+    fprintf(stderr, "codegreen measure: cannot find the interpreter '%s'%s\n",
+            o.python ? o.python : "python3",
+            o.python ? "" : " on PATH (choose one with --python PATH)");
+    free(src);
+    return CG_EXIT_FAIL;
+  }
+  /* NULL: the interpreter must find codegreen_runtime by itself (an installed package); the
+   * runner checks that before anything runs. */
+  const char *pyenv = getenv("CODEGREEN_PYTHON_DIR");
+  char *pydir = python_dir();
+  if (pydir == NULL && pyenv != NULL && pyenv[0] != '\0') {
+    fprintf(stderr, "codegreen measure: CODEGREEN_PYTHON_DIR=%s holds no codegreen_runtime.py\n",
+            pyenv);
+    free(src);
+    free(python);
+    return CG_EXIT_FAIL;
+  }
+
+  paths p = {0};
+  cgi_result *ir = NULL;
+  int status = CG_EXIT_FAIL;
+  json_t *report = NULL;
+  nemb_session *plot_session = NULL;
+  if (make_paths(&p, script) != 0) {
+    fprintf(stderr, "codegreen measure: cannot make a temporary directory in %s: %s\n",
+            getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
+    goto out;
+  }
+  if (cgi_write_file(p.runner, runner_text, strlen(runner_text)) != 0) {
+    fprintf(stderr, "codegreen measure: cannot write %s: %s\n", p.runner, strerror(errno));
+    goto out;
+  }
+  cgi_options io = {o.gran, script, 1};
+  int irc = cgi_instrument(o.lang, src, len, &io, &ir);
+  if (irc != 0) {
+    const char *err = cgi_result_error(ir);
+    fprintf(stderr, "codegreen measure: %s\n", err ? err : "out of memory");
+    if (err != NULL && strstr(err, "syntax error") != NULL) {
+      /* Let Python say it the way `python SCRIPT` would. */
+      char *check[] = {python, p.runner, "check", (char *)script, NULL};
+      int st = 0, e = 0;
+      if (run_wait(check, true, false, &st, &e) == 0 && st == 0) {
+        fprintf(stderr, "codegreen measure: Python compiles this file but the %s grammar "
+                        "(tree-sitter) does not parse it; it cannot be instrumented\n",
+                cgi_language_name(o.lang));
+      }
+    }
+    goto out;
+  }
+  size_t text_len;
+  const char *text = cgi_result_text(ir, &text_len);
+  const char *map = cgi_result_line_map(ir);
+  if (cgi_write_file(p.instrumented, text, text_len) != 0 ||
+      cgi_write_file(p.map, map, strlen(map)) != 0) {
+    fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
+    goto out;
+  }
+
+  /* 3. compile with the user's interpreter (which also checks that it finds the runtime) */
+  if (pydir != NULL && prepend_env("PYTHONPATH", pydir) != 0) {
+    fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
+    goto out;
+  }
+  char *compile[] = {python,         p.runner, "compile", p.instrumented, p.map, (char *)script,
+                     p.tmp,          "codegreen_runtime",  p.pyc, NULL};
+  int st = 0, e = 0;
+  if (run_wait(compile, true, false, &st, &e) != 0) {
+    fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
+    status = EXIT_CANNOT_RUN;
+    goto out;
+  }
+  if (st != 0) {
+    /* 1: the program has a syntax error (Python's message is out); 3: an internal error; 4: no
+     * runtime (the runner said which interpreter and what to do) */
+    status = st == 1 ? 1 : CG_EXIT_FAIL;
+    goto out;
+  }
+
+  /* 4. run; the support module (async for/with helpers) only when the program needs it */
+  const char *support_module = NULL;
+  const char *support = cgi_language_support(o.lang, &support_module);
+  if (cgi_result_uses_support(ir) && support != NULL && support_module != NULL) {
+    char *sp = NULL;
+    if (asprintf(&sp, "%s/%s.py", p.support_dir, support_module) < 0 ||
+        cgi_write_file(sp, support, strlen(support)) != 0 ||
+        prepend_env("PYTHONPATH", p.support_dir) != 0) {
+      fprintf(stderr, "codegreen measure: cannot write %s: %s\n", sp ? sp : p.support_dir,
+              strerror(errno));
+      free(sp);
+      goto out;
+    }
+    free(sp);
+  }
+  if (setenv("CODEGREEN_RESULT_FILE", p.result, 1) != 0 ||
+      (o.config != NULL && setenv("CODEGREEN_CONFIG", o.config, 1) != 0)) {
+    fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
+    goto out;
+  }
+  const char *lib = own_library();
+  if (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL) {
+    setenv("CODEGREEN_LIB_PATH", lib, 1);
+  }
+#ifdef CG_HAVE_EXPORT_PLOT
+  if (o.plot != NULL) {
+    /* The plot shows the machine's power over the whole run, from a session of codegreen's own
+     * (the program's report keeps per-function totals, not a time series). */
+    nemb_session_options so;
+    nemb_session_options_init(&so);
+    so.save_to_file = 0;
+    so.exclusive = 0;
+    so.record_time_series = 1;
+    so.argv = (const char *const *)o.cmd;
+    for (char **a = o.cmd; *a; a++) {
+      so.argc++;
+    }
+    if (nemb_session_begin(&so, &plot_session) != 0) {
+      cg_fail(NEMB_EIO, "cannot begin the session for the plot");
+      plot_session = NULL;
+    }
+  }
+#endif
+  size_t n_args = 0;
+  while (o.cmd[n_args] != NULL) {
+    n_args++;
+  }
+  char **run = calloc(n_args + 2, sizeof *run);
+  if (run == NULL) {
+    goto out;
+  }
+  run[0] = python;
+  run[1] = p.pyc;
+  for (size_t k = 1; k < n_args; k++) {
+    run[k + 1] = o.cmd[k];
+  }
+  struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int, old_term;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
+  if (plot_session != NULL) {
+    nemb_task_start(plot_session, task);
+  }
+  rc = run_wait(run, false, true, &status, &e);
+  if (plot_session != NULL) {
+    nemb_task_stop(plot_session, task);
+    nemb_session_end(plot_session);
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  free(run);
+  if (rc != 0) {
+    fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
+    status = EXIT_CANNOT_RUN;
+    goto out;
+  }
+
+  /* 5. the report */
+  json_error_t jerr;
+  report = json_load_file(p.result, 0, &jerr);
+  if (report == NULL) {
+    fprintf(stderr,
+            "codegreen measure: the program ended without writing its measurements (%s); it "
+            "was %s\n",
+            access(p.result, F_OK) == 0 ? jerr.text : "no result file",
+            status > 128 ? "killed by a signal" : "stopped before its exit handlers ran "
+                                                   "(os._exit, exec, or a crash)");
+    goto out;
+  }
+  json_object_set_new(report, "instrumentation", instrumentation_json(&o, ir, python));
+  if (!o.quiet) {
+    print_table(report, &o, ir, status);
+  }
+  if (o.output != NULL) {
+    size_t ol = strlen(o.output);
+    int wrc = ol >= 4 && strcasecmp(o.output + ol - 4, ".csv") == 0
+                  ? write_csv(report, o.output)
+                  : json_dump_file(report, o.output,
+                                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (wrc != 0) {
+      fprintf(stderr, "codegreen measure: cannot write the report to %s: %s\n", o.output,
+              strerror(errno));
+      status = status ? status : CG_EXIT_FAIL;
+    }
+  }
+  if (o.json) {
+    char *t = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (t != NULL) {
+      fflush(stdout);
+      printf("%s\n", t);
+      free(t);
+    }
+  }
+#ifdef CG_HAVE_EXPORT_PLOT
+  if (plot_session != NULL && nemb_session_export_plot(plot_session, o.plot) != 0) {
+    int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
+    status = status ? status : prc;
+  } else if (plot_session != NULL && !o.quiet) {
+    fprintf(stderr, "  plot         %s\n", o.plot);
+  }
+#endif
+
+out:
+  if (interrupted && status == 0) {
+    status = 128 + (int)interrupted;
+  }
+  nemb_session_destroy(plot_session);
+  json_decref(report);
+  cgi_result_destroy(ir);
+  if (p.tmp[0] != '\0' && p.src_dir != NULL) {
+    if (o.keep) {
+      fprintf(stderr, "codegreen measure: kept %s\n", p.tmp);
+    } else {
+      remove_tree(p.tmp);
+    }
+  }
+  free_paths(&p);
+  free(pydir);
+  free(python);
+  free(src);
+  return status;
 }

@@ -572,9 +572,14 @@ int cg_cmd_run(int argc, char **argv) {
     return rc < 0 ? CG_EXIT_OK : rc;
   }
   if (o.plot != NULL) {
-    fprintf(stderr, "codegreen run: --export-plot is not available in this build yet (the plot "
-                    "writer is still to come); nothing was run\n");
-    return CG_EXIT_FAIL;
+    /* Refuse a name the plot writer will not take before running anything. */
+    const char *dot = strrchr(o.plot, '.');
+    if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
+                        strcasecmp(dot, ".png") != 0)) {
+      fprintf(stderr, "codegreen run: --export-plot wants a file ending in .html (interactive "
+                      "page) or .png (image); nothing was run\n");
+      return CG_EXIT_USAGE;
+    }
   }
   nemb_config *cfg = NULL;
   if (nemb_config_load(o.config, &cfg) != 0) {
@@ -654,6 +659,10 @@ int cg_cmd_run(int argc, char **argv) {
     print_summary(report, &o);
   }
   int wrc = write_outputs(s, report, &o);
+  if (o.plot != NULL && nemb_session_export_plot(s, o.plot) != 0) {
+    int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
+    wrc = wrc ? wrc : prc;
+  }
   json_decref(report);
   nemb_session_destroy(s);
   free(runs);

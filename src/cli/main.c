@@ -17,6 +17,7 @@ static const struct {
     {"measure", cg_cmd_measure, "instrument a program and measure every function's energy"},
     {"analyze", cg_cmd_analyze, "list (or save) the instrumentation points of a program"},
     {"info", cg_cmd_info, "what this machine can measure, and why not"},
+    {"plot", cg_cmd_plot, "draw a saved report's power over time (.html or .png)"},
     {"setup-permissions", cg_cmd_setup_permissions,
      "(as root) let a group read the energy counters without root"},
     {"sample", cg_cmd_sample, "run the sampler for a while and print the energy it measured"},

@@ -29,9 +29,32 @@ static json_t *domain_json(const nemb__domain *d, const char *source, bool measu
   for (size_t k = 0; k < d->n_includes; k++) {
     json_array_append_new(inc, json_string(d->includes[k]));
   }
-  return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:I}", "name", d->name, "kind", d->kind,
-                   "source", source, "top_level", d->top_level, "in_total", d->in_total,
-                   "measured", measured, "includes", inc, "range_uj", (json_int_t)d->range_uj);
+  /* Providers that predate nemb__domain.method read counters (or, unmeasured, a model). */
+  const char *method = d->method ? d->method : measured ? NEMB__METHOD_COUNTER : "model";
+  return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:I, s:s, s:s?}", "name", d->name, "kind",
+                   d->kind, "source", source, "top_level", d->top_level, "in_total", d->in_total,
+                   "measured", measured, "includes", inc, "range_uj", (json_int_t)d->range_uj,
+                   "method", method, "detail", d->detail[0] ? d->detail : NULL);
+}
+
+/* The command that fixes a permission problem of a provider, when codegreen has one: every
+ * "permission" status in `codegreen info` points to it. */
+static const char *permission_fix(const char *provider) {
+  static const struct {
+    const char *name;
+    const char *fix;
+  } fixes[] = {
+      {"powercap", "sudo codegreen setup-permissions"},
+      {"hwmon", "sudo codegreen setup-permissions"},
+      {"perf", "sudo codegreen setup-permissions --perf"},
+      {"msr", "sudo codegreen setup-permissions --msr"},
+  };
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(fixes); i++) {
+    if (strcmp(fixes[i].name, provider) == 0) {
+      return fixes[i].fix;
+    }
+  }
+  return NULL;
 }
 
 /* Opens one provider, describes it, closes it. */
@@ -55,15 +78,60 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
     snprintf(why + len, sizeof why - len,
              "%sThis is a virtual machine (%s): hypervisors do not pass energy counters to "
              "guests.",
-             len ? " " : "", vm);
+             len == 0 ? "" : why[len - 1] == '.' ? " " : ". ", vm);
   }
   const char *role = ops->simulated   ? "used only when named in CODEGREEN_PROVIDERS"
-                     : !ops->measured ? "used only when no real counter can be read"
+                     : !ops->measured ? "used only when no real counter measures the CPU"
                                       : "used whenever available";
-  return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s?, s:s?, s:o}", "name", ops->name, "measured",
-                   ops->measured, "simulated", ops->simulated, "role", role, "status",
+  return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s?, s:s?, s:s?, s:o}", "name", ops->name,
+                   "measured", ops->measured, "simulated", ops->simulated, "role", role, "status",
                    status_of(rc), "error", rc ? nemb_err_name(rc) : NULL, "reason",
-                   rc ? why : NULL, "domains", doms);
+                   rc ? why : NULL, "fix", rc == NEMB_EACCES ? permission_fix(ops->name) : NULL,
+                   "domains", doms);
+}
+
+static const char *verdict_name(nemb__xcheck v) {
+  switch (v) {
+  case NEMB__XCHECK_AGREE:
+    return "agree";
+  case NEMB__XCHECK_DISAGREE:
+    return "disagree";
+  case NEMB__XCHECK_FAILED:
+    return "failed";
+  case NEMB__XCHECK_SKIPPED:
+    break;
+  }
+  return "skipped";
+}
+
+/* The domains several providers see, which one each is read from, and the start-up comparison. */
+static json_t *overlaps_json(const nemb_meter *m) {
+  json_t *arr = json_array();
+  for (size_t o = 0; arr != NULL && o < m->n_overlaps; o++) {
+    const nemb__overlap *ov = &m->overlaps[o];
+    bool compared = ov->verdict == NEMB__XCHECK_AGREE || ov->verdict == NEMB__XCHECK_DISAGREE;
+    json_t *check = json_pack("{s:s, s:f, s:s}", "verdict", verdict_name(ov->verdict),
+                              "window_ms", (double)ov->window_ns / 1e6, "note", ov->note);
+    if (check != NULL && compared) {
+      json_object_set_new(check, "used_w", json_real(ov->used_w));
+      json_object_set_new(check, "other_w", json_real(ov->other_w));
+    }
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "domain", ov->domain,
+                                         "used", ov->used, "also_seen_by", ov->other,
+                                         "name_there", ov->other_name, "cross_check", check));
+  }
+  return arr;
+}
+
+/* The registry's order of real providers: which one a domain is read from when several see it. */
+static json_t *preference_json(void) {
+  json_t *arr = json_array();
+  for (size_t i = 0; arr != NULL && nemb__providers[i] != NULL; i++) {
+    if (nemb__providers[i]->measured && !nemb__providers[i]->simulated) {
+      json_array_append_new(arr, json_string(nemb__providers[i]->name));
+    }
+  }
+  return arr;
 }
 
 /* What nemb_meter_create() would choose now. */
@@ -86,11 +154,46 @@ static json_t *selection_json(const nemb_config *cfg) {
   }
   const char *mode = nemb_meter_is_estimated(m) ? "estimated" : simulated ? "simulated" : "measured";
   const char *forced = getenv("CODEGREEN_PROVIDERS");
-  json_t *out = json_pack("{s:s, s:o, s:o, s:s?}", "mode", mode, "providers", providers,
+  json_t *out = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "mode", mode, "providers", providers,
                           "domains", doms, "forced_by",
-                          forced && forced[0] ? "CODEGREEN_PROVIDERS" : NULL);
+                          forced && forced[0] ? "CODEGREEN_PROVIDERS" : NULL, "counted_once",
+                          overlaps_json(m));
   nemb_meter_destroy(m);
   return out;
+}
+
+/* The one command that fixes every permission problem found, or null: `codegreen info` ends
+ * with it. Flags are added for perf and msr only when powercap itself is not readable, since
+ * powercap is preferred and needs no capability. */
+static json_t *permission_fix_json(json_t *providers) {
+  bool any = false;
+  bool base = false;
+  bool perf = false;
+  bool msr = false;
+  bool powercap_ok = false;
+  size_t i;
+  json_t *p;
+  json_array_foreach(providers, i, p) {
+    const char *name = json_string_value(json_object_get(p, "name"));
+    const char *status = json_string_value(json_object_get(p, "status"));
+    if (strcmp(name, "powercap") == 0 && strcmp(status, "available") == 0) {
+      powercap_ok = true;
+    }
+    if (strcmp(status, "permission") != 0 || permission_fix(name) == NULL) {
+      continue;
+    }
+    any = true;
+    base = base || strcmp(name, "powercap") == 0 || strcmp(name, "hwmon") == 0;
+    perf = perf || strcmp(name, "perf") == 0;
+    msr = msr || strcmp(name, "msr") == 0;
+  }
+  if (!any || (powercap_ok && !base)) {
+    return json_null(); /* nothing, or only alternatives to a powercap that already works */
+  }
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "sudo codegreen setup-permissions%s%s",
+           perf && !base ? " --perf" : "", msr && !base ? " --msr" : "");
+  return json_string(cmd);
 }
 
 int nemb_describe_json(const nemb_config *cfg, char **out) {
@@ -118,6 +221,10 @@ int nemb_describe_json(const nemb_config *cfg, char **out) {
       nemb_config_origin(use), "measurement_interval_ms", interval_ms, "sysfs_root",
       root[0] ? root : "/", "virtual_machine", "detected", vm, "hypervisor", vm ? vm_name : NULL,
       "providers", providers, "selection", selection_json(use));
+  if (doc != NULL) {
+    json_object_set_new(doc, "preference", preference_json());
+    json_object_set_new(doc, "permission_fix", permission_fix_json(providers));
+  }
   nemb_config_destroy(owned);
   if (doc == NULL) {
     return nemb__fail(NEMB_ENOMEM, "out of memory describing the providers");

@@ -1,11 +1,16 @@
 /*
- * meter.c - choosing providers, describing their domains, and the public meter API around the
- * sampler thread (sampler.c) and the sample store (store.c).
+ * meter.c - choosing providers (one counter per domain, cross-checked at start-up), describing
+ * their domains, and the public meter API around the sampler thread (sampler.c) and the sample
+ * store (store.c).
  */
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "meter.h"
 
@@ -20,6 +25,25 @@ static void close_providers(nemb_meter *m) {
   }
   m->n_providers = 0;
   m->n_domains = 0;
+}
+
+/* Appends an opened provider and its domains to the meter. The caller checked room and names. */
+static void attach(nemb_meter *m, const struct nemb__provider_ops *ops, void *state,
+                   const nemb__domain *doms, size_t n) {
+  nemb__open_provider *op = &m->providers[m->n_providers++];
+  op->ops = ops;
+  op->state = state;
+  op->first = m->n_domains;
+  op->count = n;
+  for (size_t i = 0; i < n; i++) {
+    size_t d = m->n_domains++;
+    m->domains[d] = doms[i];
+    m->source[d] = ops->name;
+    m->measured[d] = ops->measured;
+    for (size_t k = 0; k < doms[i].n_includes; k++) {
+      m->include_ptrs[d][k] = m->domains[d].includes[k];
+    }
+  }
 }
 
 /* Opens one provider and appends its domains. On failure, *why says why. */
@@ -48,7 +72,7 @@ static int add_provider(nemb_meter *m, const struct nemb__provider_ops *ops,
   }
   for (size_t i = 0; i < n; i++) {
     for (size_t j = 0; j < m->n_domains; j++) {
-      if (strcmp(m->domains[j].name, doms[i].name) == 0) {
+      if (nemb__same_domain(m->domains[j].name, doms[i].name)) {
         snprintf(why, why_len,
                  "domain %s is reported by both %s and %s; select only one of them so it is not "
                  "counted twice",
@@ -58,21 +82,274 @@ static int add_provider(nemb_meter *m, const struct nemb__provider_ops *ops,
       }
     }
   }
-  nemb__open_provider *op = &m->providers[m->n_providers++];
-  op->ops = ops;
-  op->state = state;
-  op->first = m->n_domains;
-  op->count = n;
-  for (size_t i = 0; i < n; i++) {
-    size_t d = m->n_domains++;
-    m->domains[d] = doms[i];
-    m->source[d] = ops->name;
-    m->measured[d] = ops->measured;
-    for (size_t k = 0; k < doms[i].n_includes; k++) {
-      m->include_ptrs[d][k] = m->domains[d].includes[k];
-    }
+  attach(m, ops, state, doms, n);
+  return 0;
+}
+
+/* ----- one counter per domain -----
+ *
+ * In automatic selection several providers may see one domain: on an Intel machine read by root,
+ * powercap, perf and msr all see package-0. Each domain is read from the first provider in the
+ * registry's order that sees it (see registry.c for why that order), so it is counted once. A
+ * provider left with no domain of its own is closed; one left with some (msr's AMD per-core
+ * domains beside powercap's package) is read through a filtered view that hides the rest, so the
+ * sampler, which reads every provider into consecutive slots, never sees them. */
+
+/* A provider opened in automatic selection, before it is attached. */
+typedef struct candidate {
+  const struct nemb__provider_ops *ops;
+  void *state;
+  const nemb__domain *doms;
+  size_t n;
+  bool keep[NEMB__MAX_DOMAINS];
+  size_t n_keep;
+} candidate;
+
+/* One overlap while selecting: which candidate's domain is used, which is only compared. */
+typedef struct pair {
+  size_t used_c, used_i;
+  size_t other_c, other_i;
+} pair;
+
+/* The filtered view: a copy of the provider's operations whose read() reads the whole provider
+ * into a scratch array and hands on the kept domains only. */
+typedef struct filtered {
+  struct nemb__provider_ops ops; /* name, measured, simulated as the provider's */
+  const struct nemb__provider_ops *inner;
+  void *state;
+  size_t n;
+  size_t index[NEMB__MAX_DOMAINS]; /* the provider's index of each kept domain */
+  nemb__domain domains[NEMB__MAX_DOMAINS];
+  uint64_t scratch[NEMB__MAX_DOMAINS];
+} filtered;
+
+static size_t filtered_domains(void *state, const nemb__domain **out) {
+  const filtered *f = state;
+  *out = f->domains;
+  return f->n;
+}
+
+static int filtered_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
+  filtered *f = state;
+  int rc = f->inner->read(f->state, t_ns, f->scratch);
+  if (rc != 0) {
+    return rc;
+  }
+  for (size_t i = 0; i < f->n; i++) {
+    raw_uj[i] = f->scratch[f->index[i]];
   }
   return 0;
+}
+
+static uint64_t filtered_update_interval_ns(void *state) {
+  const filtered *f = state;
+  return f->inner->update_interval_ns(f->state);
+}
+
+static void filtered_close(void *state) {
+  filtered *f = state;
+  if (f == NULL) {
+    return;
+  }
+  f->inner->close(f->state);
+  free(f);
+}
+
+/* Attaches the kept domains of a candidate: the provider itself when it keeps them all, a
+ * filtered view otherwise. Returns 0 or NEMB_ENOMEM (the candidate stays the caller's to close). */
+static int attach_candidate(nemb_meter *m, candidate *c) {
+  if (c->n_keep == c->n) {
+    attach(m, c->ops, c->state, c->doms, c->n);
+    return 0;
+  }
+  filtered *f = calloc(1, sizeof *f);
+  if (f == NULL) {
+    return NEMB_ENOMEM;
+  }
+  f->ops = *c->ops;
+  f->ops.open = NULL; /* a view is made, never opened */
+  f->ops.domains = filtered_domains;
+  f->ops.read = filtered_read;
+  f->ops.update_interval_ns = filtered_update_interval_ns;
+  f->ops.close = filtered_close;
+  f->inner = c->ops;
+  f->state = c->state;
+  for (size_t i = 0; i < c->n; i++) {
+    if (c->keep[i]) {
+      f->index[f->n] = i;
+      f->domains[f->n] = c->doms[i];
+      f->n++;
+    }
+  }
+  attach(m, &f->ops, f, f->domains, f->n);
+  return 0;
+}
+
+/* Canonical form for comparison: a bare sub-domain name is socket 0's. */
+static void canonical(const char *name, char *out, size_t len) {
+  static const char *const bare[] = {"core", "uncore", "dram"};
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(bare); i++) {
+    if (strcmp(name, bare[i]) == 0) {
+      snprintf(out, len, "%s-0", name);
+      return;
+    }
+  }
+  snprintf(out, len, "%s", name);
+}
+
+bool nemb__same_domain(const char *a, const char *b) {
+  char ca[NEMB__NAME_MAX + 4];
+  char cb[NEMB__NAME_MAX + 4];
+  canonical(a, ca, sizeof ca);
+  canonical(b, cb, sizeof cb);
+  return strcmp(ca, cb) == 0;
+}
+
+nemb__xcheck nemb__xcheck_verdict(double a_w, double b_w) {
+  double diff = fabs(a_w - b_w);
+  double larger = fmax(fabs(a_w), fabs(b_w));
+  return diff <= fmax(1.0, 0.10 * larger) ? NEMB__XCHECK_AGREE : NEMB__XCHECK_DISAGREE;
+}
+
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* Energy between two raw readings of a domain, undoing one wrap; false if it went backwards on a
+ * counter that does not wrap (a reset). */
+static bool raw_delta(uint64_t before, uint64_t after, uint64_t range, uint64_t *out) {
+  if (after >= before) {
+    *out = after - before;
+    return true;
+  }
+  if (range > 0 && before < range) {
+    *out = after + (range - before);
+    return true;
+  }
+  return false;
+}
+
+/* Reads every candidate involved in an overlap twice, window_ns apart, and compares the mean
+ * power each one saw. Cheap: two extra reads per provider, once per meter. */
+static void cross_check(nemb_meter *m, candidate *cands, size_t nc, const pair *pairs,
+                        uint64_t window_ns) {
+  typedef struct reading {
+    bool involved;
+    int rc0, rc1;
+    uint64_t t0, t1;
+    uint64_t v0[NEMB__MAX_DOMAINS], v1[NEMB__MAX_DOMAINS];
+  } reading;
+  reading *r = calloc(nc, sizeof *r);
+  if (r == NULL) {
+    for (size_t o = 0; o < m->n_overlaps; o++) {
+      snprintf(m->overlaps[o].note, sizeof m->overlaps[o].note, "not compared: out of memory");
+      m->overlaps[o].verdict = NEMB__XCHECK_FAILED;
+    }
+    return;
+  }
+  for (size_t o = 0; o < m->n_overlaps; o++) {
+    r[pairs[o].used_c].involved = true;
+    r[pairs[o].other_c].involved = true;
+  }
+  for (size_t c = 0; c < nc; c++) {
+    if (r[c].involved) {
+      r[c].t0 = nemb__now_ns();
+      r[c].rc0 = cands[c].ops->read(cands[c].state, r[c].t0, r[c].v0);
+    }
+  }
+  sleep_ns(window_ns);
+  for (size_t c = 0; c < nc; c++) {
+    if (r[c].involved) {
+      r[c].t1 = nemb__now_ns();
+      r[c].rc1 = cands[c].ops->read(cands[c].state, r[c].t1, r[c].v1);
+    }
+  }
+  for (size_t o = 0; o < m->n_overlaps; o++) {
+    nemb__overlap *ov = &m->overlaps[o];
+    const pair *p = &pairs[o];
+    const reading *ru = &r[p->used_c];
+    const reading *ro = &r[p->other_c];
+    ov->window_ns = window_ns;
+    if (ru->rc0 || ru->rc1 || ro->rc0 || ro->rc1) {
+      int rc = ru->rc0 ? ru->rc0 : ru->rc1 ? ru->rc1 : ro->rc0 ? ro->rc0 : ro->rc1;
+      snprintf(ov->note, sizeof ov->note, "not compared: reading %s failed (%s)",
+               ru->rc0 || ru->rc1 ? ov->used : ov->other, nemb_strerror(rc));
+      ov->verdict = NEMB__XCHECK_FAILED;
+      continue;
+    }
+    uint64_t du, d_o;
+    if (!raw_delta(ru->v0[p->used_i], ru->v1[p->used_i],
+                   cands[p->used_c].doms[p->used_i].range_uj, &du) ||
+        !raw_delta(ro->v0[p->other_i], ro->v1[p->other_i],
+                   cands[p->other_c].doms[p->other_i].range_uj, &d_o) ||
+        ru->t1 <= ru->t0 || ro->t1 <= ro->t0) {
+      snprintf(ov->note, sizeof ov->note, "not compared: a counter went backwards (reset)");
+      ov->verdict = NEMB__XCHECK_FAILED;
+      continue;
+    }
+    /* uJ per ns is kW: times 1000 for watts. */
+    ov->used_w = (double)du / (double)(ru->t1 - ru->t0) * 1e3;
+    ov->other_w = (double)d_o / (double)(ro->t1 - ro->t0) * 1e3;
+    ov->verdict = nemb__xcheck_verdict(ov->used_w, ov->other_w);
+    if (ov->verdict == NEMB__XCHECK_AGREE) {
+      snprintf(ov->note, sizeof ov->note, "agree: %.2f W and %.2f W over %.0f ms", ov->used_w,
+               ov->other_w, (double)window_ns / 1e6);
+    } else {
+      snprintf(ov->note, sizeof ov->note,
+               "DISAGREE: %s reads %.2f W, %s %.2f W over %.0f ms; %s is used", ov->used,
+               ov->used_w, ov->other, ov->other_w, (double)window_ns / 1e6, ov->used);
+      nemb__log(NEMB_LOG_WARN, "domain %s: %s", ov->domain, ov->note);
+    }
+  }
+  free(r);
+}
+
+/* Gives a chosen domain the containment its duplicate knew of and it did not (msr's AMD package
+ * lists its core<K> domains; powercap's package-0 cannot), as far as the meter has those names. */
+static void merge_includes(nemb_meter *m, const nemb__domain *dropped, const char *kept_name) {
+  nemb__domain *kept = NULL;
+  size_t kd = 0;
+  for (size_t d = 0; d < m->n_domains && kept == NULL; d++) {
+    if (strcmp(m->domains[d].name, kept_name) == 0) {
+      kept = &m->domains[d];
+      kd = d;
+    }
+  }
+  if (kept == NULL) {
+    return;
+  }
+  for (size_t k = 0; k < dropped->n_includes; k++) {
+    const char *meter_name = NULL;
+    for (size_t d = 0; d < m->n_domains && meter_name == NULL; d++) {
+      if (nemb__same_domain(m->domains[d].name, dropped->includes[k])) {
+        meter_name = m->domains[d].name;
+      }
+    }
+    bool listed = false;
+    for (size_t j = 0; j < kept->n_includes && meter_name != NULL; j++) {
+      listed = listed || strcmp(kept->includes[j], meter_name) == 0;
+    }
+    if (meter_name != NULL && !listed && nemb__domain_add_include(kept, meter_name)) {
+      m->include_ptrs[kd][kept->n_includes - 1] = kept->includes[kept->n_includes - 1];
+    }
+  }
+}
+
+/* The start-up cross-check's window: providers.cross_check_ms (default 100, at most 10000;
+ * 0 skips the check, which tests use to stay fast). */
+static uint64_t cross_check_window_ns(const nemb_config *cfg) {
+  double ms = 100;
+  int rc = nemb_config_get_double(cfg, "providers.cross_check_ms", &ms);
+  if (rc == -ENOENT) {
+    ms = 100;
+  } else if (rc != 0 || !(ms >= 0)) {
+    nemb__log(NEMB_LOG_WARN,
+              "providers.cross_check_ms must be a number from 0 to 10000; using 100");
+    ms = 100;
+  }
+  return (uint64_t)(fmin(ms, 10000) * 1e6);
 }
 
 /* Copies the next comma-separated, space-trimmed name of *list into @p name; false at the end. */
@@ -129,11 +406,71 @@ static int select_forced(nemb_meter *m, const nemb_config *cfg, const char *list
   return 0;
 }
 
-/* Every real provider that opens; the estimate only when none does. */
+/* Why each provider was not used, for the message when none is. nemb_last_error() holds 1 KiB,
+ * so each reason gets an equal share of it (the full text is in `codegreen info`). */
+typedef struct reasons {
+  size_t n;
+  char name[NEMB__MAX_PROVIDERS * 2][NEMB__NAME_MAX];
+  char why[NEMB__MAX_PROVIDERS * 2][512];
+} reasons;
+
+static void add_reason(reasons *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_reason(reasons *r, const char *name, const char *fmt, ...) {
+  if (r->n >= NEMB__ARRAY_LEN(r->why)) {
+    return;
+  }
+  snprintf(r->name[r->n], sizeof r->name[r->n], "%s", name);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->why[r->n], sizeof r->why[r->n], fmt, ap);
+  va_end(ap);
+  r->n++;
+}
+
+/* "name: why. name: why.", the reason of provider @p first (the estimate's: the one that would
+ * have saved the day) leading. */
+static void format_reasons(const reasons *r, const char *first, char *out, size_t len) {
+  size_t used = 0;
+  out[0] = '\0';
+  size_t share = r->n ? 880 / r->n : 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < r->n && used < len; i++) {
+      bool is_first = first != NULL && strcmp(r->name[i], first) == 0;
+      if (is_first != (pass == 0)) {
+        continue;
+      }
+      size_t wlen = strlen(r->why[i]);
+      while (wlen > 0 && (r->why[i][wlen - 1] == '.' || r->why[i][wlen - 1] == ' ')) {
+        wlen--;
+      }
+      bool cut = wlen > share;
+      int n = snprintf(out + used, len - used, "%s%s: %.*s%s", used ? " " : "", r->name[i],
+                       (int)(cut ? share : wlen), r->why[i], cut ? "..." : ".");
+      if (n < 0) {
+        return;
+      }
+      used += (size_t)n;
+    }
+  }
+}
+
+/* Every real provider that opens, each domain from the first provider that sees it; the
+ * estimate when none of them measures a CPU package (a GPU-only or sensor-only machine still gets
+ * its CPU counted, labelled as estimated). */
 static int select_auto(nemb_meter *m, const nemb_config *cfg) {
-  nemb__buf reasons = NEMB__BUF_INIT;
+  reasons *why_not = calloc(1, sizeof *why_not);
+  if (why_not == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory choosing providers");
+  }
   char why[1024];
   const struct nemb__provider_ops *fallback = NULL;
+  candidate cands[NEMB__MAX_PROVIDERS];
+  pair pairs[NEMB__MAX_OVERLAPS];
+  size_t nc = 0;
+  size_t n_kept = 0;
+  int rc = 0;
   for (size_t i = 0; nemb__providers[i] != NULL; i++) {
     const struct nemb__provider_ops *ops = nemb__providers[i];
     if (ops->simulated) {
@@ -143,23 +480,104 @@ static int select_auto(nemb_meter *m, const nemb_config *cfg) {
       fallback = ops;
       continue;
     }
-    int rc = add_provider(m, ops, cfg, why, sizeof why);
-    if (rc != 0) {
-      nemb__buf_printf(&reasons, "%s: %s. ", ops->name, why);
+    if (nc >= NEMB__MAX_PROVIDERS) {
+      add_reason(why_not, ops->name, "too many providers (at most %d)", NEMB__MAX_PROVIDERS);
+      continue;
+    }
+    nemb__provider_env env = {cfg};
+    candidate *c = &cands[nc];
+    memset(c, 0, sizeof *c);
+    c->ops = ops;
+    why[0] = '\0';
+    int orc = ops->open(&env, &c->state, why, sizeof why);
+    if (orc != 0) {
+      add_reason(why_not, ops->name, "%s", why[0] ? why : nemb_strerror(orc));
+      continue;
+    }
+    c->n = ops->domains(c->state, &c->doms);
+    size_t n_pairs_before = m->n_overlaps;
+    for (size_t d = 0; d < c->n; d++) {
+      c->keep[d] = true;
+      for (size_t e = 0; e < nc && c->keep[d]; e++) {
+        for (size_t f = 0; f < cands[e].n && c->keep[d]; f++) {
+          if (!cands[e].keep[f] || !nemb__same_domain(cands[e].doms[f].name, c->doms[d].name)) {
+            continue;
+          }
+          c->keep[d] = false;
+          if (m->n_overlaps < NEMB__MAX_OVERLAPS) {
+            nemb__overlap *ov = &m->overlaps[m->n_overlaps];
+            memset(ov, 0, sizeof *ov);
+            snprintf(ov->domain, sizeof ov->domain, "%s", cands[e].doms[f].name);
+            ov->used = cands[e].ops->name;
+            ov->other = ops->name;
+            snprintf(ov->other_name, sizeof ov->other_name, "%s", c->doms[d].name);
+            snprintf(ov->note, sizeof ov->note, "not compared (providers.cross_check_ms is 0)");
+            pairs[m->n_overlaps] = (pair){e, f, nc, d};
+            m->n_overlaps++;
+          }
+        }
+      }
+      c->n_keep += c->keep[d];
+    }
+    if (n_kept + c->n_keep > NEMB__MAX_DOMAINS) {
+      add_reason(why_not, ops->name, "more than %d domains in all", NEMB__MAX_DOMAINS);
+      m->n_overlaps = n_pairs_before;
+      ops->close(c->state);
+      continue;
+    }
+    n_kept += c->n_keep;
+    nc++;
+  }
+
+  uint64_t window = cross_check_window_ns(cfg);
+  if (m->n_overlaps > 0 && window > 0) {
+    cross_check(m, cands, nc, pairs, window);
+  }
+
+  /* Attach in preference order; providers that keep nothing are closed only after the includes
+   * of their domains have been merged into the chosen ones. */
+  for (size_t c = 0; c < nc; c++) {
+    if (cands[c].n_keep == 0) {
+      continue;
+    }
+    if (m->n_providers >= NEMB__MAX_PROVIDERS) {
+      add_reason(why_not, cands[c].ops->name, "too many providers (at most %d)",
+                 NEMB__MAX_PROVIDERS);
+      cands[c].ops->close(cands[c].state);
+      cands[c].n_keep = 0;
+      continue;
+    }
+    if (attach_candidate(m, &cands[c]) != 0) {
+      add_reason(why_not, cands[c].ops->name, "out of memory");
+      cands[c].n_keep = 0;
     }
   }
-  if (m->n_providers == 0 && fallback != NULL) {
-    int rc = add_provider(m, fallback, cfg, why, sizeof why);
-    if (rc != 0) {
-      nemb__buf_printf(&reasons, "%s: %s. ", fallback->name, why);
+  for (size_t o = 0; o < m->n_overlaps; o++) {
+    const pair *p = &pairs[o];
+    merge_includes(m, &cands[p->other_c].doms[p->other_i], m->overlaps[o].domain);
+  }
+  for (size_t c = 0; c < nc; c++) {
+    if (cands[c].n_keep == 0) {
+      cands[c].ops->close(cands[c].state);
     }
   }
-  int rc = 0;
+
+  bool cpu_measured = false;
+  for (size_t d = 0; d < m->n_domains; d++) {
+    cpu_measured = cpu_measured || strcmp(m->domains[d].kind, NEMB__KIND_PACKAGE) == 0;
+  }
+  if (!cpu_measured && fallback != NULL) {
+    int frc = add_provider(m, fallback, cfg, why, sizeof why);
+    if (frc != 0) {
+      add_reason(why_not, fallback->name, "%s", why);
+    }
+  }
   if (m->n_providers == 0) {
-    rc = nemb__fail(NEMB_ENOPROVIDER, "no energy provider could be opened. %s",
-                    reasons.data ? reasons.data : "");
+    char text[1024];
+    format_reasons(why_not, fallback ? fallback->name : NULL, text, sizeof text);
+    rc = nemb__fail(NEMB_ENOPROVIDER, "no energy provider could be opened. %s", text);
   }
-  nemb__buf_release(&reasons);
+  free(why_not);
   return rc;
 }
 

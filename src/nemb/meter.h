@@ -23,6 +23,28 @@
 #include "unwrap.h"
 
 #define NEMB__MAX_PROVIDERS 8
+#define NEMB__MAX_OVERLAPS (2 * NEMB__MAX_DOMAINS)
+
+/* What the start-up cross-check concluded about a domain that two providers see. */
+typedef enum nemb__xcheck {
+  NEMB__XCHECK_SKIPPED = 0, /* not compared (providers.cross_check_ms is 0) */
+  NEMB__XCHECK_AGREE,       /* the two powers agree within the tolerance */
+  NEMB__XCHECK_DISAGREE,    /* they do not: the note says by how much */
+  NEMB__XCHECK_FAILED       /* a reading failed or went backwards: nothing to compare */
+} nemb__xcheck;
+
+/* One domain seen by two providers: read from `used` only (the earlier in the registry's order of
+ * preference), never added twice, and compared at start-up with `other`. */
+typedef struct nemb__overlap {
+  char domain[NEMB__NAME_MAX];     /* as the meter names it (the used provider's name) */
+  const char *used;                /* provider the domain is read from */
+  const char *other;               /* provider that also sees it and is not read for it */
+  char other_name[NEMB__NAME_MAX]; /* the other provider's name for it ("dram" for "dram-0") */
+  nemb__xcheck verdict;
+  double used_w, other_w; /* mean power over the window, when compared */
+  uint64_t window_ns;
+  char note[160];
+} nemb__overlap;
 
 typedef struct nemb__open_provider {
   const struct nemb__provider_ops *ops;
@@ -40,6 +62,9 @@ struct nemb_meter {
   const char *include_ptrs[NEMB__MAX_DOMAINS][NEMB__MAX_INCLUDES];
   nemb__open_provider providers[NEMB__MAX_PROVIDERS];
   size_t n_providers;
+  /* Domains more than one provider sees, each counted once (automatic selection only). */
+  nemb__overlap overlaps[NEMB__MAX_OVERLAPS];
+  size_t n_overlaps;
 
   /* Reading state (sampler thread). */
   nemb__unwrap unwrap[NEMB__MAX_DOMAINS];
@@ -68,6 +93,16 @@ struct nemb_meter {
   _Atomic uint64_t st_samples, st_reads, st_late, st_missed, st_worst_late, st_late_sum,
       st_read_errors, st_dropped, st_wakeups;
 };
+
+/* True when two domain names mean the same counter: equal, or equal once a bare sub-domain name
+ * is read as socket 0's ("dram" and "dram-0"), since powercap names DRAM "dram-0" where the MSR
+ * and perf providers, on a one-socket machine, say "dram" (meter.c). */
+bool nemb__same_domain(const char *a, const char *b);
+
+/* The cross-check's rule (meter.c): two mean powers agree when they differ by at most 10 % of the
+ * larger or 1 W, whichever is more. Two interfaces to one RAPL register differ by a fraction of a
+ * percent; a unit decoded wrongly is off by a factor of 4 or more. */
+nemb__xcheck nemb__xcheck_verdict(double a_w, double b_w);
 
 /* Replaces the (still empty) sample store with one of capacity @p cap; before start only
  * (meter.c). Returns 0, NEMB_ESTATE or NEMB_ENOMEM. */

@@ -30,6 +30,13 @@
 #define NEMB__KIND_GPU "gpu"
 #define NEMB__KIND_ESTIMATE "estimate"
 
+/* How a domain's energy is obtained (nemb__domain.method). A counter the hardware keeps is the
+ * best there is; power sampled and integrated over the sampler's timestamps misses what happens
+ * between two readings, so `codegreen info` says which one each domain is. */
+#define NEMB__METHOD_COUNTER "energy_counter"
+#define NEMB__METHOD_INTEGRATED "integrated_power"
+#define NEMB__DETAIL_MAX 96
+
 typedef struct nemb__domain {
   char name[NEMB__NAME_MAX]; /* unique within the meter: "package-0", "core", "dram-1" */
   const char *kind;          /* one of NEMB__KIND_*, a static string */
@@ -40,6 +47,10 @@ typedef struct nemb__domain {
   uint64_t range_uj;     /* the raw reading wraps to 0 after this value; 0 = never wraps */
   uint64_t max_power_uw; /* a ceiling on plausible power, used to read often enough that a wrap
                             cannot be missed; 0 = unknown (the sampler assumes 2 kW) */
+  /* How the energy is obtained, for `codegreen info`. Providers that leave these zero read an
+   * energy counter (or, when not measured, a model) and need not say more. */
+  const char *method;             /* NEMB__METHOD_*, or NULL for the provider's default */
+  char detail[NEMB__DETAIL_MAX];  /* e.g. "MSR 0x611 on CPU 0", "power1_average of hwmon2" */
 } nemb__domain;
 
 /* What open() gets: the configuration (never NULL) and nothing else; paths come from

@@ -1,9 +1,17 @@
 /*
  * registry.c - the providers compiled into this build, in the order they are tried.
  *
- * Real counters come first, from the most direct interface to the least. `sim` is listed so that
- * CODEGREEN_PROVIDERS=sim can name it, but the meter never picks it on its own; `estimate` comes
- * last and is used only when no real provider opens.
+ * Real counters come first. Their order is also the preference when two of them see the same
+ * domain (the meter then reads it from the earlier one only, and cross-checks the later):
+ *   powercap  the kernel's own RAPL interface: unit decoding and wraparound handled, readable by
+ *             a group without any capability (codegreen setup-permissions);
+ *   perf      the same RAPL counters, 64-bit, but only with CAP_PERFMON or a lax
+ *             perf_event_paranoid;
+ *   msr       the raw registers: needs the msr module and CAP_SYS_RAWIO, 32-bit, decoded here;
+ *   hwmon     driver sensors, often power only (integrated, less exact);
+ *   nvml      NVIDIA GPUs, which nothing else sees.
+ * `sim` is listed so that CODEGREEN_PROVIDERS=sim can name it, but the meter never picks it on its
+ * own; `estimate` comes last and is used only when no real provider measures a CPU package.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +20,18 @@
 
 #ifdef NEMB_WITH_POWERCAP
 extern const struct nemb__provider_ops nemb__provider_powercap;
+#endif
+#ifdef NEMB_WITH_PERF
+extern const struct nemb__provider_ops nemb__provider_perf;
+#endif
+#ifdef NEMB_WITH_MSR
+extern const struct nemb__provider_ops nemb__provider_msr;
+#endif
+#ifdef NEMB_WITH_HWMON
+extern const struct nemb__provider_ops nemb__provider_hwmon;
+#endif
+#ifdef NEMB_WITH_NVML
+extern const struct nemb__provider_ops nemb__provider_nvml;
 #endif
 #ifdef NEMB_WITH_SIM
 extern const struct nemb__provider_ops nemb__provider_sim;
@@ -23,6 +43,18 @@ extern const struct nemb__provider_ops nemb__provider_estimate;
 const struct nemb__provider_ops *const nemb__providers[] = {
 #ifdef NEMB_WITH_POWERCAP
     &nemb__provider_powercap,
+#endif
+#ifdef NEMB_WITH_PERF
+    &nemb__provider_perf,
+#endif
+#ifdef NEMB_WITH_MSR
+    &nemb__provider_msr,
+#endif
+#ifdef NEMB_WITH_HWMON
+    &nemb__provider_hwmon,
+#endif
+#ifdef NEMB_WITH_NVML
+    &nemb__provider_nvml,
 #endif
 #ifdef NEMB_WITH_SIM
     &nemb__provider_sim,

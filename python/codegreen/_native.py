@@ -1,0 +1,229 @@
+"""Loading libcodegreen-nemb.so with ctypes: the one place that knows the C API's signatures.
+
+Search order: ``CODEGREEN_LIB_PATH`` (a file, or a directory holding the library; when it is set
+it is the only place looked at, so a test or a user can pin the exact build), then the package's
+own directory (an installed wheel-like layout), then the system's library path
+(``libcodegreen-nemb.so.0`` through the dynamic loader, as ``cmake --install`` leaves it).
+
+At load, ``nemb_abi_version()`` must be 3. Anything else, or no library at all, leaves
+``load()`` returning ``None`` and ``load_error()`` saying why: callers degrade to measuring
+nothing rather than failing the program.
+"""
+
+import ctypes
+import ctypes.util
+import importlib.machinery
+import importlib.util
+import os
+import threading
+
+ABI_VERSION = 3
+LIB_NAMES = ("libcodegreen-nemb.so", "libcodegreen-nemb.so.0")
+
+# nemb_output_format
+FORMAT_AUTO, FORMAT_JSON, FORMAT_CSV, FORMAT_NONE = 0, 1, 2, 3
+
+# Error codes the fronts tell apart (nemb.h NEMB_ERRNO_MAP).
+NEMB_EINVAL = -22
+NEMB_ESTATE = -4005
+NEMB_ENOTSUP = -4003
+
+
+class SessionOptions(ctypes.Structure):
+    """``nemb_session_options`` from nemb.h, field for field."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("output_file", ctypes.c_char_p),
+        ("output_format", ctypes.c_int),
+        ("save_to_file", ctypes.c_int),
+        ("record_time_series", ctypes.c_int),
+        ("sample_interval_ms", ctypes.c_uint),
+        ("buffer_samples", ctypes.c_size_t),
+        ("python_version", ctypes.c_char_p),
+        ("argv", ctypes.POINTER(ctypes.c_char_p)),
+        ("argc", ctypes.c_size_t),
+        ("config", ctypes.c_void_p),
+        ("exclusive", ctypes.c_int),
+    ]
+
+
+_P = ctypes.c_void_p
+_S = ctypes.c_char_p
+_I = ctypes.c_int
+
+# name: (restype, argtypes). Functions marked hot are also bound through a PyDLL handle, which
+# keeps the GIL: for calls this short, releasing it costs more than the call.
+_SIGNATURES = {
+    "nemb_abi_version": (_I, []),
+    "nemb_version_string": (_S, []),
+    "nemb_last_error": (_S, []),
+    "nemb_strerror": (_S, [_I]),
+    "nemb_err_name": (_S, [_I]),
+    "nemb_session_options_init": (None, [ctypes.POINTER(SessionOptions)]),
+    "nemb_session_begin": (_I, [ctypes.POINTER(SessionOptions), ctypes.POINTER(_P)]),
+    "nemb_session_end": (_I, [_P]),
+    "nemb_session_destroy": (None, [_P]),
+    "nemb_session_report_json": (_S, [_P]),
+    "nemb_session_output_path": (_S, [_P]),
+    "nemb_session_write": (_I, [_P, _S, _I]),
+    "nemb_task_start": (_I, [_P, _S]),
+    "nemb_task_stop": (_I, [_P, _S]),
+    "nemb_task_current": (_S, [_P]),
+    "nemb_checkpoint": (_I, [_P, _S, _S, _S, _I, _S]),
+    "nemb_checkpoint_register": (_I, [_P, _S, _S, _I, ctypes.POINTER(ctypes.c_uint32)]),
+    "nemb_checkpoint_enter": (_I, [_P, ctypes.c_uint32]),
+    "nemb_checkpoint_exit": (_I, [_P, ctypes.c_uint32]),
+    "nemb_procs_path": (_I, [ctypes.c_char_p, ctypes.c_size_t]),
+    "nemb_procs_register": (_I, []),
+    "nemb_procs_unregister": (_I, []),
+    "nemb_procs_list_others": (_I, [ctypes.POINTER(_I), ctypes.c_size_t,
+                                    ctypes.POINTER(ctypes.c_size_t)]),
+}
+_HOT = ("nemb_task_start", "nemb_task_stop", "nemb_checkpoint", "nemb_checkpoint_enter",
+        "nemb_checkpoint_exit")
+# Optional: written by another part of the library; absent from older builds.
+_OPTIONAL = {
+    "nemb_session_export_plot": (_I, [_P, _S]),
+}
+
+
+class Native(object):
+    """The loaded library: ``lib`` (CDLL, releases the GIL), ``hot`` (PyDLL, keeps it), ``path``."""
+
+    def __init__(self, path, lib, hot):
+        self.path = path
+        self.lib = lib
+        self.hot = hot
+
+    def last_error(self):
+        msg = self.lib.nemb_last_error()
+        return msg.decode("utf-8", "replace") if msg else ""
+
+    def error_text(self, rc):
+        """The thread's detailed message, else the code's generic text."""
+        msg = self.last_error()
+        if msg:
+            return msg
+        text = self.lib.nemb_strerror(rc)
+        return text.decode() if text else "error %d" % rc
+
+    def optional(self, name):
+        """An optional function of the library, or None when this build lacks it."""
+        try:
+            fn = getattr(self.lib, name)
+        except AttributeError:
+            return None
+        restype, argtypes = _OPTIONAL[name]
+        fn.restype = restype
+        fn.argtypes = argtypes
+        return fn
+
+
+_lock = threading.Lock()
+_loaded = False
+_native = None
+_error = None
+
+
+def _candidates():
+    env = os.environ.get("CODEGREEN_LIB_PATH")
+    if env:
+        if os.path.isdir(env):
+            return [os.path.join(env, n) for n in LIB_NAMES]
+        return [env]
+    here = os.path.dirname(os.path.abspath(__file__))
+    found = [os.path.join(d, n) for d in (here, os.path.dirname(here)) for n in LIB_NAMES
+             if os.path.exists(os.path.join(d, n))]
+    found.append("libcodegreen-nemb.so.0")  # the dynamic loader's search (ld.so.cache, ...)
+    system = ctypes.util.find_library("codegreen-nemb")
+    if system:
+        found.append(system)
+    return found
+
+
+def _bind(handle, names, table):
+    for name in names:
+        restype, argtypes = table[name]
+        fn = getattr(handle, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def _open():
+    errors = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            errors.append("%s: %s" % (path, e))
+            continue
+        try:
+            lib.nemb_abi_version.restype = ctypes.c_int
+            lib.nemb_abi_version.argtypes = []
+            abi = lib.nemb_abi_version()
+        except AttributeError:
+            errors.append("%s: not a codegreen library (no nemb_abi_version)" % path)
+            continue
+        if abi != ABI_VERSION:
+            errors.append("%s: ABI version %d, this package needs %d" % (path, abi, ABI_VERSION))
+            continue
+        try:
+            _bind(lib, _SIGNATURES, _SIGNATURES)
+            hot = ctypes.PyDLL(path)
+            _bind(hot, _HOT, _SIGNATURES)
+        except (AttributeError, OSError) as e:
+            errors.append("%s: %s" % (path, e))
+            continue
+        return Native(path, lib, hot), None
+    if os.environ.get("CODEGREEN_LIB_PATH"):
+        where = "CODEGREEN_LIB_PATH"
+    else:
+        where = "the package directory or the system library path"
+    return None, "libcodegreen-nemb.so could not be loaded from %s (%s)" % (
+        where, "; ".join(errors) or "not found")
+
+
+def load():
+    """The loaded library (a ``Native``), or None when it cannot be loaded. Loads once."""
+    global _loaded, _native, _error
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                _native, _error = _open()
+                _loaded = True
+    return _native
+
+
+def load_error():
+    """Why ``load()`` returned None, or None."""
+    load()
+    return _error
+
+
+def load_extension(native):
+    """The ``_codegreen_fast`` CPython module built beside the library (or installed in the
+    package), or None. ``CODEGREEN_RUNTIME_CTYPES=1`` refuses it, to exercise the fallback."""
+    if os.environ.get("CODEGREEN_RUNTIME_CTYPES", "") not in ("", "0"):
+        return None
+    dirs = [os.path.dirname(os.path.abspath(__file__))]
+    if native is not None and os.path.isabs(native.path):
+        dirs.insert(0, os.path.dirname(native.path))
+    for d in dirs:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(d, "_codegreen_fast" + suffix)
+            if not os.path.exists(path):
+                continue
+            try:
+                spec = importlib.util.spec_from_file_location("_codegreen_fast", path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return module
+            except (ImportError, OSError):
+                continue
+    return None
+
+
+def function_address(fn):
+    """The address of a ctypes function, for handing to the extension."""
+    return ctypes.cast(fn, ctypes.c_void_p).value

@@ -1,0 +1,649 @@
+"""codegreen.Session: spans of a Python program, measured by libcodegreen-nemb.
+
+A thin front: every task start and stop is one call into the C library, which timestamps it in
+the calling thread's own records; at stop the library builds the report (envelope, per-domain
+energy, time series, noise statistics) and writes the file. Python parses that JSON into
+``Session.report`` and adds only what belongs to Python: argument checks, the ``with`` and
+decorator forms, warnings, the at-exit and fork guarantees.
+"""
+
+import atexit
+import functools
+import inspect
+import json
+import os
+import platform
+import sys
+import threading
+import warnings
+
+from . import _fallback
+from . import _native
+
+__all__ = ["Session", "task", "active_session", "other_processes"]
+
+_FORMATS = {"auto": _native.FORMAT_AUTO, "json": _native.FORMAT_JSON, "csv": _native.FORMAT_CSV,
+            "none": _native.FORMAT_NONE}
+
+# The one active Session of this process (started, not stopped), guarded by _lock.
+_lock = threading.RLock()
+_active = None
+# Bumped in a forked child: a Session started under another generation belongs to the parent and
+# does nothing in the child (checked on every call without a getpid() system call).
+_fork_generation = 0
+_warned_no_backend = False
+# True in a forked child whose parent had an active Session: the C library's one exclusive slot
+# is still taken in the child's copy of it, so the child cannot begin a Session of its own.
+_forked_while_active = False
+
+
+def _after_fork_in_child():
+    global _active, _fork_generation, _forked_while_active
+    _fork_generation += 1
+    _forked_while_active = _forked_while_active or _active is not None
+    _active = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def active_session():
+    """The Session active in this process, or None."""
+    return _active
+
+
+def _check_bool(value, param):
+    if not isinstance(value, bool):
+        raise TypeError("%s must be True or False, not %r" % (param, value))
+    return value
+
+
+def _check_str(value, param, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, os.PathLike) and param == "output_file":
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str%s, not %s" % (
+            param, " or None" if allow_none else "", type(value).__name__))
+    if "\0" in value:
+        raise ValueError("%s must not contain NUL characters" % param)
+    return value
+
+
+def _check_count(value, param, lo, hi):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int or None, not %s" % (param, type(value).__name__))
+    if not lo <= value <= hi:
+        raise ValueError("%s must be between %d and %d, not %d" % (param, lo, hi, value))
+    return value
+
+
+def _emit_noise_warnings(report, stacklevel):
+    for w in (report.get("totals") or {}).get("noise_warnings") or []:
+        cv = w.get("within_task_power_cv_percent")
+        msg = ("codegreen: task %r (depth %s) is %s: within-task power CV %s, drop ratio %.3f "
+               "(%s)" % (w.get("task"), w.get("depth"), w.get("quality"),
+                         "n/a" if cv is None else "%.1f%%" % cv, w.get("drop_ratio") or 0.0,
+                         ", ".join(w.get("reasons") or [])))
+        warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
+
+
+class _TaskSpan(object):
+    """What ``Session.task(name)`` returns: a context manager, and a decorator bound to the
+    session."""
+
+    __slots__ = ("session", "name")
+
+    def __init__(self, session, name):
+        self.session = session
+        self.name = name
+
+    def __enter__(self):
+        self.session.start_task(self.name)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.session.stop_task(self.name)
+        return False
+
+    def __call__(self, func):
+        session = self.session
+        return _wrap(func, self.name, lambda: session)
+
+
+class Session(object):
+    """Measures named, nested spans ("tasks") of a program's run. See the package docstring."""
+
+    def __init__(self, name="default", output_file=None, output_format="auto", save_to_file=True,
+                 warn_on_concurrent=True, record_time_series=False, buffer_samples=None,
+                 sample_interval_ms=None, sampling_mode="fixed"):
+        self.name = _check_str(name, "name")
+        self._output_file = _check_str(output_file, "output_file", allow_none=True)
+        if self._output_file == "":
+            raise ValueError("output_file must not be empty (None means codegreen_<pid>.json)")
+        fmt = _check_str(output_format, "output_format")
+        if fmt.lower() not in _FORMATS:
+            raise ValueError("output_format must be one of 'auto', 'json', 'csv', 'none', not %r"
+                             % output_format)
+        self._output_format = fmt.lower()
+        self._save_to_file = _check_bool(save_to_file, "save_to_file")
+        self._warn_on_concurrent = _check_bool(warn_on_concurrent, "warn_on_concurrent")
+        self._record_time_series = _check_bool(record_time_series, "record_time_series")
+        self._buffer_samples = _check_count(buffer_samples, "buffer_samples", 1, 10 ** 9)
+        self._sample_interval_ms = _check_count(sample_interval_ms, "sample_interval_ms", 1, 60000)
+        mode = _check_str(sampling_mode, "sampling_mode")
+        if mode == "adaptive":
+            raise ValueError("sampling_mode='adaptive' is reserved for a future runtime "
+                             "rate-control mode; only sampling_mode='fixed' is implemented")
+        if mode != "fixed":
+            raise ValueError("sampling_mode must be 'fixed', not %r" % sampling_mode)
+        self.sampling_mode = mode
+
+        self._state = "new"  # new -> active -> stopped
+        self._handle = None   # the C session (a ctypes c_void_p)
+        self._fallback = None
+        self._report = None
+        self._output_path = None
+        self._registered = False
+        self._generation = _fork_generation
+        self._pid = os.getpid()
+
+        with _lock:
+            if _active is not None:
+                raise RuntimeError(
+                    "another codegreen.Session (%r) is already active in this process; stop it "
+                    "first (one at a time: RAPL counters are machine-wide)" % _active.name)
+        self._native = _native.load()
+        if self._native is None:
+            _warn_no_backend()
+        elif self._warn_on_concurrent:
+            _warn_if_concurrent(self._native, stacklevel=3)
+
+    # ----- properties -----
+
+    @property
+    def report(self):
+        """The report as a dict, identical to the written JSON file; None until stop()."""
+        return self._report
+
+    @property
+    def output_path(self):
+        """The absolute path the report was written to (after stop()), or None for no file."""
+        return self._output_path
+
+    @property
+    def active(self):
+        """True between start() and stop()."""
+        return self._state == "active"
+
+    @property
+    def has_backend(self):
+        """False when the native library could not be loaded (every energy is 0)."""
+        return self._native is not None
+
+    def __repr__(self):
+        return "<codegreen.Session %r %s>" % (self.name, self._state)
+
+    # ----- the session -----
+
+    def start(self):
+        """Begins measuring. Returns self."""
+        global _active
+        with _lock:
+            if self._state == "active":
+                raise RuntimeError("codegreen.Session %r is already started" % self.name)
+            if self._state == "stopped":
+                raise RuntimeError("codegreen.Session %r was stopped; a Session runs once: "
+                                   "create a new one" % self.name)
+            if _active is not None:
+                raise RuntimeError(
+                    "another codegreen.Session (%r) is already active in this process; stop it "
+                    "first (one at a time: RAPL counters are machine-wide)" % _active.name)
+            if self._native is not None:
+                self._begin_native()
+            else:
+                self._fallback = _fallback.FallbackSession(
+                    self.name, self._record_time_series, list(getattr(sys, "argv", [])),
+                    _native.load_error(), _version())
+            self._state = "active"
+            self._generation = _fork_generation
+            self._pid = os.getpid()
+            _active = self
+        if self._native is not None:
+            self._registered = self._native.lib.nemb_procs_register() == 0
+        return self
+
+    def _begin_native(self):
+        lib = self._native.lib
+        o = _native.SessionOptions()
+        lib.nemb_session_options_init(o)
+        keep = []  # the encoded strings stay alive until begin has copied them
+
+        def enc(s):
+            b = s.encode("utf-8", "surrogateescape")
+            keep.append(b)
+            return b
+
+        o.name = enc(self.name)
+        o.output_file = enc(self._output_file) if self._output_file is not None else None
+        o.output_format = _FORMATS[self._output_format]
+        o.save_to_file = 1 if self._save_to_file else 0
+        o.record_time_series = 1 if self._record_time_series else 0
+        o.sample_interval_ms = self._sample_interval_ms or 0
+        o.buffer_samples = self._buffer_samples or 0
+        o.python_version = enc(platform.python_version())
+        argv = getattr(sys, "argv", None)
+        if argv is not None:
+            arr = (_native.ctypes.c_char_p * (len(argv) + 1))(*[enc(a) for a in argv])
+            keep.append(arr)
+            o.argv = arr
+            o.argc = len(argv)
+        o.exclusive = 1
+        handle = _native.ctypes.c_void_p()
+        rc = lib.nemb_session_begin(o, handle)
+        if rc == _native.NEMB_ESTATE:
+            what = self._native.error_text(rc)
+            if _forked_while_active:
+                what += (" (this process was forked while its parent's Session was active; the "
+                         "parent's Session is the one that reports)")
+            raise RuntimeError(what)
+        if rc == _native.NEMB_EINVAL:
+            raise ValueError(self._native.error_text(rc))
+        if rc != 0:
+            raise _os_or_runtime_error(rc, self._native.error_text(rc))
+        self._handle = handle
+
+    def stop(self):
+        """Ends the session: closes tasks left open, builds the report and writes the file.
+        Returns the report (also kept as ``self.report``). In a forked child, does nothing and
+        returns None."""
+        global _active
+        if self._generation != _fork_generation:
+            return None
+        error = None
+        with _lock:  # held until the C session has ended, so the next Session can begin
+            if self._state != "active":
+                raise RuntimeError("codegreen.Session %r is not active (%s)" % (
+                    self.name, "never started" if self._state == "new" else "already stopped"))
+            self._state = "stopped"
+            if self._native is not None:
+                error = self._end_native()
+            else:
+                self._fallback.end()
+                self._report = self._fallback.report()
+                error = self._write_fallback()
+            if _active is self:
+                _active = None
+        if self._report is not None:
+            _emit_noise_warnings(self._report, stacklevel=3)
+        if error is not None:
+            raise error
+        return self._report
+
+    def _end_native(self):
+        """Ends the C session; returns the error to raise (the file could not be written), or
+        None. The report is kept either way."""
+        lib = self._native.lib
+        rc = lib.nemb_session_end(self._handle)
+        error = _os_or_runtime_error(rc, self._native.error_text(rc)) if rc != 0 else None
+        text = lib.nemb_session_report_json(self._handle)
+        if text is not None:
+            self._report = json.loads(text.decode("utf-8"))
+        path = lib.nemb_session_output_path(self._handle)
+        if path and error is None:
+            self._output_path = path.decode("utf-8", "surrogateescape")
+        if self._registered:
+            lib.nemb_procs_unregister()
+            self._registered = False
+        return error
+
+    def _write_fallback(self):
+        fmt = self._output_format
+        if not self._save_to_file or fmt == "none":
+            return None
+        path = self._output_file
+        if path is None:
+            path = "codegreen_%d.%s" % (os.getpid(), "csv" if fmt == "csv" else "json")
+        if fmt == "auto":
+            fmt = "csv" if path.lower().endswith(".csv") else "json"
+        path = os.path.abspath(path)
+        try:
+            _fallback.write(self._report, path, fmt)
+        except OSError as e:
+            return OSError(e.errno, "cannot write the report to %s: %s" % (path, e.strerror))
+        self._output_path = path
+        return None
+
+    def __enter__(self):
+        if self._state != "active":
+            self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._state == "active" and self._generation == _fork_generation:
+            self.stop()
+        return False
+
+    def __del__(self):
+        # Frees the C session (the report dict lives on in Python). Never in a forked child,
+        # whose copy belongs to the parent; quietly skipped at interpreter shutdown.
+        try:
+            handle = self._handle
+            if handle is not None and self._state == "stopped" and self._pid == os.getpid():
+                self._handle = None
+                self._native.lib.nemb_session_destroy(handle)
+        except Exception:
+            pass
+
+    # ----- tasks -----
+
+    def task(self, name):
+        """A task span: ``with s.task("load"): ...``, or ``@s.task("load")`` on a function."""
+        _check_str(name, "name")
+        return _TaskSpan(self, name)
+
+    def start_task(self, name):
+        """Starts a task in the calling thread, nested in its innermost open task."""
+        if self._generation != _fork_generation:
+            return
+        if self._state != "active":
+            if not isinstance(name, str):
+                _check_str(name, "name")
+            raise RuntimeError("cannot start task %r: codegreen.Session %r is not active" % (
+                name, self.name))
+        if self._fallback is not None:
+            err = self._fallback.task_start(_check_str(name, "name"))
+            if err is not None:
+                raise RuntimeError(err)
+            return
+        try:
+            b = name.encode("utf-8", "surrogateescape")
+        except AttributeError:
+            _check_str(name, "name")
+            raise
+        rc = self._native.hot.nemb_task_start(self._handle, b)
+        if rc != 0:
+            raise RuntimeError(self._native.error_text(rc))
+
+    def stop_task(self, name=None):
+        """Stops the calling thread's innermost task; ``name``, if given, must be its name."""
+        if self._generation != _fork_generation:
+            return
+        if self._state != "active":
+            raise RuntimeError("cannot stop task %r: codegreen.Session %r is not active" % (
+                name, self.name))
+        if self._fallback is not None:
+            err = self._fallback.task_stop(_check_str(name, "name", allow_none=True))
+            if err is not None:
+                raise RuntimeError(err)
+            return
+        if name is None:
+            b = None
+        else:
+            try:
+                b = name.encode("utf-8", "surrogateescape")
+            except AttributeError:
+                _check_str(name, "name")
+                raise
+        rc = self._native.hot.nemb_task_stop(self._handle, b)
+        if rc != 0:
+            raise RuntimeError(self._native.error_text(rc))
+
+    def current_task(self):
+        """The innermost open task of the calling thread, or None."""
+        if self._state != "active" or self._generation != _fork_generation:
+            return None
+        if self._fallback is not None:
+            return self._fallback.task_current()
+        name = self._native.lib.nemb_task_current(self._handle)
+        return name.decode("utf-8", "surrogateescape") if name is not None else None
+
+    # ----- outputs -----
+
+    def write(self, path, output_format="auto"):
+        """Writes the report again, to ``path`` ("auto": CSV for .csv, else JSON)."""
+        path = _check_str(path, "output_file")
+        fmt = _check_str(output_format, "output_format").lower()
+        if fmt not in _FORMATS:
+            raise ValueError("output_format must be one of 'auto', 'json', 'csv', 'none'")
+        if self._state != "stopped":
+            raise RuntimeError("the report exists only after stop()")
+        if self._native is None:
+            if fmt == "auto":
+                fmt = "csv" if path.lower().endswith(".csv") else "json"
+            if fmt != "none":
+                _fallback.write(self._report, path, fmt)
+            return
+        rc = self._native.lib.nemb_session_write(self._handle, path.encode(), _FORMATS[fmt])
+        if rc != 0:
+            raise _os_or_runtime_error(rc, self._native.error_text(rc))
+
+    def export_plot(self, path):
+        """Renders power against time, each task's window marked: ``.html`` (interactive, one
+        self-contained file) or ``.png``. Best with ``record_time_series=True``. After stop()."""
+        path = os.fspath(path) if isinstance(path, os.PathLike) else path
+        path = _check_str(path, "path")
+        if self._state != "stopped":
+            raise RuntimeError("export_plot() needs the finished report: call it after stop()")
+        if self._native is None:
+            raise RuntimeError("export_plot() needs libcodegreen-nemb, which could not be loaded: "
+                               "%s" % _native.load_error())
+        fn = self._native.optional("nemb_session_export_plot")
+        if fn is None:
+            raise RuntimeError("this libcodegreen-nemb (%s) has no plot writer "
+                               "(nemb_session_export_plot); rebuild it with plots" %
+                               self._native.path)
+        rc = fn(self._handle, path.encode("utf-8", "surrogateescape"))
+        if rc != 0:
+            msg = self._native.error_text(rc)
+            if rc == _native.NEMB_EINVAL:
+                raise ValueError(msg)
+            raise _os_or_runtime_error(rc, msg)
+
+
+def _os_or_runtime_error(rc, msg):
+    """An OSError for the errno range of the library's codes, else a RuntimeError."""
+    if -4000 < rc < 0 and rc != _native.NEMB_EINVAL:
+        return OSError(-rc, msg)
+    return RuntimeError(msg)
+
+
+def _version():
+    from . import __version__
+    return __version__
+
+
+def _warn_no_backend():
+    global _warned_no_backend
+    if not _warned_no_backend:
+        _warned_no_backend = True
+        warnings.warn("codegreen: %s; measuring nothing: every energy is 0 and "
+                      "measurement_quality is 'no_backend'. The program runs on."
+                      % _native.load_error(), RuntimeWarning, stacklevel=3)
+
+
+def other_processes(native=None):
+    """The pids of the other live codegreen processes registered on this host (an empty list when
+    the library is missing or the registry cannot be read)."""
+    native = native or _native.load()
+    if native is None:
+        return []
+    cap = 64
+    while True:
+        pids = (_native.ctypes.c_int * cap)()
+        n = _native.ctypes.c_size_t()
+        if native.lib.nemb_procs_list_others(pids, cap, n) != 0:
+            return []
+        if n.value <= cap:
+            return [pids[i] for i in range(n.value)]
+        cap = n.value
+
+
+def _warn_if_concurrent(native, stacklevel):
+    pids = other_processes(native)
+    if not pids:
+        return
+    warnings.warn(
+        "codegreen: %d other codegreen process%s measuring on this host (pid %s). RAPL counters "
+        "are system-wide, so overlapping measurements each include the other's energy: run "
+        "them one after another, or read the figures as the system's energy during the window."
+        % (len(pids), " is" if len(pids) == 1 else "es are", ", ".join(map(str, pids))),
+        UserWarning, stacklevel=stacklevel)
+
+
+# ----- @codegreen.task -----
+
+def task(arg=None, name=None):
+    """Measures every call of a function as a task of the active Session.
+
+    ``@codegreen.task`` names the task after the function's qualified name;
+    ``@codegreen.task("name")`` or ``@codegreen.task(name="name")`` chooses the name. Works on
+    plain functions, methods, generators and coroutines (and async generators). A generator or
+    coroutine is measured while it runs: each resumption is one span of the task, so time spent
+    suspended (in the caller, or waiting on the event loop) is not counted and other tasks of the
+    thread nest correctly. With no active Session, the function runs unmeasured.
+    """
+    if isinstance(arg, (classmethod, staticmethod)) and name is None:
+        return type(arg)(task(arg.__func__))  # @codegreen.task above @classmethod
+    if callable(arg) and name is None:
+        return _wrap(arg, _default_name(arg), active_session)
+    if arg is not None and name is not None:
+        raise TypeError("task() takes the name once")
+    label = arg if arg is not None else name
+    if label is not None:
+        _check_str(label, "name")
+
+    def decorate(func):
+        if isinstance(func, (classmethod, staticmethod)):
+            return type(func)(decorate(func.__func__))
+        if not callable(func):
+            raise TypeError("@codegreen.task decorates a callable, not %r" % (func,))
+        return _wrap(func, label if label is not None else _default_name(func), active_session)
+    return decorate
+
+
+def _default_name(func):
+    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+
+
+def _live(get_session):
+    s = get_session()
+    if s is None or s._state != "active" or s._generation != _fork_generation:
+        return None
+    return s
+
+
+def _wrap(func, name, get_session):
+    if inspect.isasyncgenfunction(func):
+        @functools.wraps(func)
+        async def agen_wrapper(*args, **kwargs):
+            agen = func(*args, **kwargs)
+            value, thrown = None, None
+            try:
+                while True:
+                    step = agen.asend(value) if thrown is None else agen.athrow(thrown)
+                    try:
+                        item = await _Steps(step, name, get_session)
+                    except StopAsyncIteration:
+                        return
+                    value, thrown = None, None
+                    try:
+                        value = yield item
+                    except GeneratorExit:
+                        raise
+                    except BaseException as e:  # thrown into us: pass it on
+                        thrown = e
+            finally:
+                await _Steps(agen.aclose(), name, get_session)
+        return agen_wrapper
+
+    if inspect.iscoroutinefunction(func):
+        @functools.wraps(func)
+        async def coro_wrapper(*args, **kwargs):
+            return await _Steps(func(*args, **kwargs), name, get_session)
+        return coro_wrapper
+
+    if inspect.isgeneratorfunction(func):
+        @functools.wraps(func)
+        def gen_wrapper(*args, **kwargs):
+            return (yield from _steps(func(*args, **kwargs), name, get_session))
+        return gen_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        s = _live(get_session)
+        if s is None:
+            return func(*args, **kwargs)
+        s.start_task(name)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if s._state == "active":  # the function may have stopped the session itself
+                s.stop_task(name)
+    return wrapper
+
+
+def _steps(it, name, get_session):
+    """Drives generator (or coroutine) ``it`` step by step, each step one span of task ``name``;
+    passes sent values, thrown exceptions and close() through. Returns its return value."""
+    value, thrown = None, None
+    while True:
+        s = _live(get_session)
+        if s is not None:
+            s.start_task(name)
+        try:
+            if thrown is not None:
+                exc, thrown = thrown, None
+                item = it.throw(exc)
+            else:
+                item = it.send(value)
+        except StopIteration as e:
+            return e.value
+        finally:
+            if s is not None and s._state == "active":
+                s.stop_task(name)
+        try:
+            value = yield item
+        except GeneratorExit:
+            it.close()
+            raise
+        except BaseException as e:
+            value, thrown = None, e
+
+
+class _Steps(object):
+    """An awaitable that runs a coroutine (or an async generator's step) through _steps()."""
+
+    __slots__ = ("coro", "name", "get_session")
+
+    def __init__(self, coro, name, get_session):
+        self.coro = coro
+        self.name = name
+        self.get_session = get_session
+
+    def __await__(self):
+        return (yield from _steps(self.coro.__await__(), self.name, self.get_session))
+
+
+# ----- the forgotten stop -----
+
+def _at_exit():
+    s = _active
+    if s is None or s._pid != os.getpid() or s._generation != _fork_generation:
+        return
+    try:
+        report = s.stop()
+    except Exception as e:  # the process is ending: say it, do not raise
+        sys.stderr.write("codegreen: stopping Session %r at exit failed: %s\n" % (s.name, e))
+        return
+    where = s.output_path or "no file (save_to_file=False or output_format='none')"
+    sys.stderr.write("codegreen: Session %r was never stopped; stopped at exit, report: %s\n"
+                     % (s.name, where))
+    del report
+
+
+atexit.register(_at_exit)

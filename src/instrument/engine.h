@@ -1,0 +1,105 @@
+/*
+ * engine.h - what the instrumenter's own files share: the compiled-in language sources, a loaded
+ * language (its configuration and its query with the role of every capture), and the growable
+ * buffer the emitter writes into. Not installed; the CLI uses instrument.h.
+ */
+#ifndef CGI_ENGINE_H
+#define CGI_ENGINE_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tree_sitter/api.h>
+
+#include "instrument.h"
+
+/* One language folder as compiled in by cmake/instrument.cmake (langs_gen.c). */
+typedef struct cgi__lang_source {
+  const char *folder;      /* "python" */
+  const char *conf;        /* language.conf */
+  const char *query;       /* instrument.scm */
+  const char *runner;      /* runner.* or NULL */
+  const char *support;     /* support.* or NULL: the module named by support_module */
+  const TSLanguage *(*grammar)(void);
+} cgi__lang_source;
+
+extern const cgi__lang_source cgi__lang_sources[]; /* ends with a NULL folder */
+
+/* What a capture name means to the engine. */
+typedef enum cgi__role {
+  ROLE_NONE = 0,
+  ROLE_FUNCTION,
+  ROLE_FUNCTION_NAME,
+  ROLE_FUNCTION_BODY,
+  ROLE_ASYNC,
+  ROLE_KIND,   /* arg: the kind label */
+  ROLE_CLASS,
+  ROLE_CLASS_NAME,
+  ROLE_CLASS_BODY,
+  ROLE_OPAQUE,
+  ROLE_SUSPEND, /* arg: "yield", "await", ... */
+  ROLE_LOOP,    /* arg: "for", "while", ... */
+  ROLE_VERBATIM,
+  ROLE_PROLOGUE,
+  ROLE_DOCSTRING,
+  ROLE_DOCSTRING_NOT
+} cgi__role;
+
+typedef enum cgi__pred_op { PRED_EQ, PRED_NOT_EQ, PRED_MATCH, PRED_NOT_MATCH, PRED_ANY_OF } cgi__pred_op;
+
+typedef struct cgi__pred {
+  cgi__pred_op op;
+  uint32_t capture;       /* the capture tested */
+  int other_capture;      /* #eq? @a @b: the second capture, else -1 */
+  const char **strings;   /* literal(s) from the query (owned by the query) */
+  size_t n_strings;
+  regex_t re;             /* for MATCH / NOT_MATCH */
+  bool re_ok;
+} cgi__pred;
+
+typedef struct cgi__conf_entry {
+  const char *key, *value;
+} cgi__conf_entry;
+
+struct cgi_language {
+  const cgi__lang_source *src;
+  int state; /* 0 not loaded, 1 loaded, -1 failed */
+  char *conf_text; /* a writable copy that entries point into */
+  cgi__conf_entry *conf;
+  size_t n_conf;
+  TSQuery *query;
+  uint32_t n_captures;
+  cgi__role *roles;     /* per capture id */
+  const char **role_arg; /* per capture id: the suffix after the role's prefix, or NULL */
+  cgi__pred **preds;     /* per pattern: its predicates */
+  size_t *n_preds;
+  uint32_t n_patterns;
+};
+
+/* Loads @p lang's configuration and query on first use. @return 0, or -1 with
+ * cgi_language_error() set. */
+int cgi__language_load(struct cgi_language *lang);
+
+/* Evaluates the text predicates of @p match (tree-sitter 0.20 leaves that to the caller). */
+bool cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *match, const char *src);
+
+/* Is @p word one of the space-separated words of the config value @p key? */
+bool cgi__conf_has_word(const struct cgi_language *lang, const char *key, const char *word);
+
+/* ----- a growable byte buffer ----- */
+
+typedef struct cgi__buf {
+  char *data;
+  size_t len, cap;
+  bool oom;
+} cgi__buf;
+
+void cgi__buf_add(cgi__buf *b, const char *s, size_t n);
+void cgi__buf_puts(cgi__buf *b, const char *s);
+void cgi__buf_printf(cgi__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Returns the NUL-terminated contents and hands them to the caller (NULL after an OOM). */
+char *cgi__buf_take(cgi__buf *b);
+void cgi__buf_free(cgi__buf *b);
+
+#endif /* CGI_ENGINE_H */

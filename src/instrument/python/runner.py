@@ -1,0 +1,190 @@
+"""runner.py - codegreen's compile step for Python, run by `codegreen measure` with the program's
+own interpreter before the program itself.
+
+    python runner.py compile INSTRUMENTED LINEMAP ARGV0 TMPDIR RUNTIME OUTPUT_PYC
+    python runner.py check ARGV0
+
+compile: parses the instrumented source, moves every position in its syntax tree back to the
+user's file (the line map from the engine: instrumented line/column -> original line/column),
+adds what makes a .pyc behave like `python ARGV0` (sys.argv[0], sys.path[0], __file__,
+__loader__), compiles with the user's file name and writes OUTPUT_PYC. Running that .pyc then
+shows the user's file, lines and columns in tracebacks, warnings and inspect, with no frame of
+codegreen's in between. Warnings the parser raises come out once, here, with the user's lines.
+Exit status: 0; 1 when the user's file itself does not compile (Python's own message is
+printed, as `python ARGV0` would print it); 3 when only the instrumented file fails to compile
+(an instrumenter bug: the message says so); 4 when the module RUNTIME cannot be imported.
+
+check: compiles the user's file and prints Python's error if it does not compile (exit 1).
+"""
+
+import sys
+
+
+def user_filename(argv0):
+    import os
+    # Python 3.9+ makes the script's path absolute (joined, not normalised) for __file__ and
+    # code objects; before, it kept the path as given.
+    if sys.version_info >= (3, 9) and not os.path.isabs(argv0):
+        return os.path.join(os.getcwd(), argv0)
+    return argv0
+
+
+def print_syntax_error(e):
+    import traceback
+    sys.stderr.write("".join(traceback.format_exception_only(type(e), e)))
+    sys.stderr.flush()
+
+
+def check(argv0):
+    filename = user_filename(argv0)
+    with open(argv0, "rb") as f:
+        source = f.read()
+    try:
+        compile(source, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:
+        print_syntax_error(e)
+        return 1
+    return 0
+
+
+def make_mapper(lines):
+    import bisect
+    starts = [[seg[0] for seg in segs] for segs in lines]
+
+    def mapper(line, col):
+        if line is None or line < 1 or line > len(lines) or not lines[line - 1]:
+            return line, col
+        segs = lines[line - 1]
+        i = bisect.bisect_right(starts[line - 1], col) - 1
+        if i < 0:
+            i = 0
+        out_col, orig_line, orig_col, inserted = segs[i]
+        if inserted:
+            return orig_line, orig_col
+        return orig_line, orig_col + (col - out_col)
+
+    return mapper
+
+
+def remap(tree, mapper):
+    import ast
+    for node in ast.walk(tree):
+        if not hasattr(node, "lineno") or getattr(node, "lineno", None) is None:
+            continue
+        line, col = mapper(node.lineno, node.col_offset)
+        node.lineno, node.col_offset = line, col
+        end_line = getattr(node, "end_lineno", None)
+        if end_line is not None and getattr(node, "end_col_offset", None) is not None:
+            el, ec = mapper(end_line, node.end_col_offset)
+            if (el, ec) < (line, col):
+                el, ec = line, col
+            node.end_lineno, node.end_col_offset = el, ec
+
+
+def fixups(argv0, filename, tmpdir, runtime):
+    """Statements that make `python X.pyc` look like `python X.py` to the program, as source.
+    They name nothing new in the module's globals."""
+    import os
+    real_dir = os.path.dirname(os.path.realpath(argv0))
+    return (
+        "__import__(%r)\n"
+        "__file__ = %r\n"
+        "__loader__ = __import__('_frozen_importlib_external').SourceFileLoader('__main__', %r)\n"
+        "(lambda s: (s.argv.__setitem__(0, %r) if s.argv else None,"
+        " s.path.__setitem__(0, %r) if s.path and s.path[0] == %r else None))"
+        "(__import__('sys'))\n" % (runtime, filename, filename, argv0, real_dir, tmpdir))
+
+
+def insert_at_prologue(tree, stmts):
+    import ast
+    body = tree.body
+    i = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None),
+                                                                ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        i = 1
+    while i < len(body) and isinstance(body[i], ast.ImportFrom) and body[i].module == "__future__":
+        i += 1
+    anchor = body[i] if i < len(body) else (body[-1] if body else None)
+    for s in stmts:
+        for node in ast.walk(s):
+            if hasattr(node, "lineno"):
+                node.lineno = anchor.lineno if anchor is not None else 1
+                node.col_offset = 0
+                if hasattr(node, "end_lineno"):
+                    node.end_lineno = node.lineno
+                    node.end_col_offset = 0
+    body[i:i] = stmts
+
+
+def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
+    import ast
+    import importlib.util
+    import json
+    import marshal
+    import warnings
+
+    filename = user_filename(argv0)
+    with open(instrumented, "rb") as f:
+        source = f.read()
+    with open(linemap, "r") as f:
+        lines = json.load(f)["lines"]
+    mapper = make_mapper(lines)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            tree = ast.parse(source, filename)
+        except (SyntaxError, ValueError) as e:
+            tree = None
+            error = e
+    # Warnings of the parser (invalid escape sequences, ...) carry instrumented lines.
+    for w in caught:
+        line = w.lineno
+        if w.filename == filename:
+            line = mapper(w.lineno, 0)[0]
+        warnings.warn_explicit(w.message, w.category, w.filename, line)
+    if tree is None:
+        if check(argv0) != 0:
+            return 1
+        sys.stderr.write("codegreen: internal error: the instrumented copy of %s does not "
+                         "compile although the original does; please report it with the file.\n"
+                         "  %s: %s\n" % (argv0, type(error).__name__, error))
+        return 3
+    if sys.version_info >= (3, 8):
+        remap(tree, mapper)
+    insert_at_prologue(tree, ast.parse(fixups(argv0, filename, tmpdir, runtime)).body)
+    try:
+        code = compile(tree, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:
+        if check(argv0) != 0:
+            return 1
+        sys.stderr.write("codegreen: internal error: the instrumented copy of %s does not "
+                         "compile although the original does; please report it with the file.\n"
+                         "  %s: %s\n" % (argv0, type(e).__name__, e))
+        return 3
+    data = bytearray(importlib.util.MAGIC_NUMBER)
+    data.extend(b"\0\0\0\0")  # flags: timestamp-based, but never checked for a file run as main
+    data.extend(b"\0" * 8)
+    data.extend(marshal.dumps(code))
+    if importlib.util.find_spec(runtime) is None:
+        sys.stderr.write("codegreen: %s (Python %s) cannot import %s: install codegreen's Python "
+                         "package for it, or set CODEGREEN_PYTHON_DIR to the directory that "
+                         "holds %s.py\n" % (sys.executable, sys.version.split()[0], runtime,
+                                             runtime))
+        return 4
+    with open(output, "wb") as f:
+        f.write(data)
+    return 0
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "check" and len(argv) == 3:
+        return check(argv[2])
+    if len(argv) == 8 and argv[1] == "compile":
+        return compile_instrumented(*argv[2:])
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,293 @@
+/*
+ * test_nvml.c - the NVML provider against the fake NVML library the tests build
+ * (tests/fake_nvml/fake_nvml.c; ctest passes its path in NEMB_FAKE_NVML): GPUs with and without
+ * an energy counter, integrated power from the field API and from nvmlDeviceGetPowerUsage, init
+ * failures, a missing library, a meter with its sampler, and `codegreen info` showing the GPUs.
+ * The real library is checked on a GPU machine when one is lent (see the report of issue 7).
+ */
+#include "nemb_test.h"
+
+#ifdef NEMB_WITH_NVML
+
+#include <dlfcn.h>
+#include <jansson.h>
+
+extern const struct nemb__provider_ops nemb__provider_nvml;
+
+static char why[1024];
+static void *fake; /* the fake library, held open so its state survives the provider's dlclose */
+static void (*set_energy_mj)(unsigned, long long);
+static void (*set_power_mw)(unsigned, long long);
+static int (*live)(void);
+
+static int group_setup(void **state) {
+  (void)state;
+  const char *path = getenv("NEMB_FAKE_NVML");
+  fake = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (fake == NULL) {
+    print_error("cannot load %s: %s\n", path, dlerror());
+    return -1;
+  }
+  void *p = dlsym(fake, "fake_nvml_set_energy_mj");
+  memcpy(&set_energy_mj, &p, sizeof p);
+  p = dlsym(fake, "fake_nvml_set_power_mw");
+  memcpy(&set_power_mw, &p, sizeof p);
+  p = dlsym(fake, "fake_nvml_live");
+  memcpy(&live, &p, sizeof p);
+  return set_energy_mj && set_power_mw && live ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  if (fake != NULL) {
+    dlclose(fake);
+  }
+  return 0;
+}
+
+static int setup(void **state) {
+  (void)state;
+  setenv("CODEGREEN_NVML_LIB", getenv("NEMB_FAKE_NVML"), 1);
+  unsetenv("CODEGREEN_SYSFS_ROOT");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("FAKE_NVML_INIT");
+  setenv("FAKE_NVML_DEVICES", "energy:250", 1);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  assert_int_equal(live(), 0); /* every nvmlInit_v2 was matched by nvmlShutdown */
+  return 0;
+}
+
+static int open_nvml(void **st) {
+  nemb__provider_env env = {nemb__config_defaults()};
+  why[0] = '\0';
+  return nemb__provider_nvml.open(&env, st, why, sizeof why);
+}
+
+static void *open_ok(void) {
+  void *st = NULL;
+  int rc = open_nvml(&st);
+  if (rc != 0) {
+    print_error("open: %d (%s): %s\n", rc, nemb_err_name(rc), why);
+  }
+  assert_int_equal(rc, 0);
+  return st;
+}
+
+static void test_ops(void **unused) {
+  (void)unused;
+  assert_string_equal(nemb__provider_nvml.name, "nvml");
+  assert_true(nemb__provider_nvml.measured);
+  nemb__provider_nvml.close(NULL);
+}
+
+/* Four GPUs: an energy counter (Volta+), instant power by field, power usage only, nothing. The
+ * last is left out; the others are gpu0..gpu2, top-level, in the total, each stating its source. */
+static void test_sources(void **unused) {
+  (void)unused;
+  setenv("FAKE_NVML_DEVICES", "energy:250,field:120,usage:80,none:0", 1);
+  void *st = open_ok();
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_nvml.domains(st, &d), 3);
+  for (size_t i = 0; i < 3; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "gpu%zu", i);
+    assert_string_equal(d[i].name, name);
+    assert_string_equal(d[i].kind, NEMB__KIND_GPU);
+    assert_true(d[i].top_level);
+    assert_true(d[i].in_total);
+    assert_int_equal(d[i].range_uj, 0);
+    assert_int_equal(d[i].n_includes, 0);
+  }
+  assert_string_equal(d[0].method, NEMB__METHOD_COUNTER);
+  assert_string_equal(d[0].detail,
+                      "Fake H100: nvmlDeviceGetTotalEnergyConsumption (energy counter, mJ)");
+  assert_string_equal(d[1].method, NEMB__METHOD_INTEGRATED);
+  assert_string_equal(d[1].detail,
+                      "Fake A100: NVML_FI_DEV_POWER_INSTANT (mW), integrated over time");
+  assert_string_equal(d[2].method, NEMB__METHOD_INTEGRATED);
+  assert_string_equal(d[2].detail, "Fake V100: nvmlDeviceGetPowerUsage (mW), integrated over time");
+
+  set_energy_mj(0, 1000); /* 1 J since the driver loaded */
+  uint64_t raw[3];
+  NEMB_ASSERT_OK(nemb__provider_nvml.read(st, 5000000000ULL, raw));
+  assert_int_equal(raw[0], 1000000);
+  assert_int_equal(raw[1], 0); /* the first reading of a power sets the time base */
+  assert_int_equal(raw[2], 0);
+  set_energy_mj(0, 3500);
+  NEMB_ASSERT_OK(nemb__provider_nvml.read(st, 7000000000ULL, raw)); /* 2 s later */
+  assert_int_equal(raw[0], 3500000);
+  assert_int_equal(raw[1], 240000000); /* 120 W x 2 s */
+  assert_int_equal(raw[2], 160000000); /* 80 W x 2 s */
+  set_power_mw(1, 60000);
+  NEMB_ASSERT_OK(nemb__provider_nvml.read(st, 8000000000ULL, raw)); /* (120 + 60) / 2 x 1 s */
+  assert_int_equal(raw[1], 330000000);
+  nemb__provider_nvml.close(st);
+}
+
+static void test_no_usable_gpu(void **unused) {
+  (void)unused;
+  setenv("FAKE_NVML_DEVICES", "none:0,none:0", 1);
+  void *st = NULL;
+  assert_int_equal(open_nvml(&st), NEMB_ENOTSUP);
+  assert_null(st);
+  assert_string_equal(why, "NVML finds 2 GPUs but none reports energy or power");
+}
+
+static void test_init_failures(void **unused) {
+  (void)unused;
+  void *st = NULL;
+  setenv("FAKE_NVML_INIT", "9", 1); /* NVML_ERROR_DRIVER_NOT_LOADED */
+  assert_int_equal(open_nvml(&st), NEMB_ENOTSUP);
+  assert_non_null(strstr(why, "nvmlInit failed: Driver Not Loaded (9)"));
+  assert_non_null(strstr(why, "the NVIDIA kernel driver is not running"));
+  setenv("FAKE_NVML_INIT", "4", 1); /* NVML_ERROR_NO_PERMISSION */
+  assert_int_equal(open_nvml(&st), NEMB_EACCES);
+  assert_non_null(strstr(why, "/dev/nvidiactl"));
+  setenv("FAKE_NVML_INIT", "999", 1);
+  assert_int_equal(open_nvml(&st), NEMB_EIO);
+  assert_non_null(strstr(why, "nvmlInit failed: Unknown Error (999)"));
+  assert_null(st);
+}
+
+/* No driver installed: a plain reason, NEMB_ENOTSUP, never a failed meter. */
+static void test_missing_library(void **unused) {
+  (void)unused;
+  setenv("CODEGREEN_NVML_LIB", "/nonexistent/libnvidia-ml.so.1", 1);
+  void *st = NULL;
+  assert_int_equal(open_nvml(&st), NEMB_ENOTSUP);
+  assert_non_null(strstr(why, "cannot load /nonexistent/libnvidia-ml.so.1"));
+  assert_non_null(strstr(why, "no NVIDIA driver is installed"));
+  /* A library that is not NVML at all (libc has none of its functions). */
+  setenv("CODEGREEN_NVML_LIB", "libc.so.6", 1);
+  assert_int_equal(open_nvml(&st), NEMB_ENOTSUP);
+  assert_non_null(strstr(why, "lacks nvmlInit_v2"));
+}
+
+/* A fixture machine has no GPU driver: with CODEGREEN_SYSFS_ROOT set and no explicit library,
+ * NVML is not probed, so fixture tests read the same on machines with GPUs. */
+static void test_fixture_root_skips_real_nvml(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("intel-client");
+  unsetenv("CODEGREEN_NVML_LIB");
+  void *st = NULL;
+  assert_int_equal(open_nvml(&st), NEMB_ENOTSUP);
+  assert_non_null(strstr(why, "CODEGREEN_SYSFS_ROOT"));
+  assert_non_null(strstr(why, "CODEGREEN_NVML_LIB"));
+}
+
+static void test_disabled(void **unused) {
+  (void)unused;
+  nemb_config *cfg = NULL;
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"providers\":{\"nvml\":{\"enabled\":false}}}", "test", &cfg));
+  nemb__provider_env env = {cfg};
+  void *st = NULL;
+  assert_int_equal(nemb__provider_nvml.open(&env, &st, why, sizeof why), NEMB_ENOTSUP);
+  assert_string_equal(why, "disabled by providers.nvml.enabled in the configuration");
+  nemb_config_destroy(cfg);
+}
+
+/* Through a meter: the counter GPU at 250 W and the field GPU at 120 W for ~300 ms. */
+static void test_meter(void **unused) {
+  (void)unused;
+  setenv("FAKE_NVML_DEVICES", "energy:250,field:120", 1);
+  setenv("CODEGREEN_PROVIDERS", "nvml", 1);
+  nemb_meter *m = NULL;
+  NEMB_ASSERT_OK(nemb_meter_create(nemb__config_defaults(), &m));
+  assert_int_equal(nemb_meter_domain_count(m), 2);
+  NEMB_ASSERT_OK(nemb_meter_start(m));
+  usleep(300000);
+  NEMB_ASSERT_OK(nemb_meter_stop(m));
+  size_t n = nemb_meter_sample_count(m);
+  uint64_t t0, t1, e0[2], e1[2];
+  NEMB_ASSERT_OK(nemb_meter_sample(m, 0, &t0, e0, 2));
+  NEMB_ASSERT_OK(nemb_meter_sample(m, n - 1, &t1, e1, 2));
+  double s = (double)(t1 - t0) / 1e9;
+  assert_float_equal((double)(e1[0] - e0[0]) / 1e6 / s, 250, 12.5);
+  assert_float_equal((double)(e1[1] - e0[1]) / 1e6 / s, 120, 1);
+  nemb_meter_destroy(m);
+}
+
+/* With a GPU but no CPU counter, the meter adds the CPU-time estimate, and says so. */
+static void test_gpu_only_machine_gets_cpu_estimate(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("estimate"); /* no RAPL at all; CODEGREEN_NVML_LIB still loads the fake */
+  setenv("FAKE_NVML_DEVICES", "energy:250", 1);
+  nemb_meter *m = NULL;
+  NEMB_ASSERT_OK(nemb_meter_create(nemb__config_defaults(), &m));
+  assert_int_equal(nemb_meter_domain_count(m), 2);
+  nemb_domain_info d;
+  NEMB_ASSERT_OK(nemb_meter_domain(m, 0, &d));
+  assert_string_equal(d.name, "gpu0");
+  assert_string_equal(d.source, "nvml");
+  assert_true(d.measured);
+  NEMB_ASSERT_OK(nemb_meter_domain(m, 1, &d));
+  assert_string_equal(d.name, "cpu-estimate");
+  assert_true(nemb_meter_is_estimated(m));
+  nemb_meter_destroy(m);
+}
+
+/* `codegreen info --json` names the GPUs with their sources. */
+static void test_cli_info(void **unused) {
+  (void)unused;
+  const char *bin = getenv("CODEGREEN_BIN");
+  if (bin == NULL) {
+    skip();
+  }
+  setenv("FAKE_NVML_DEVICES", "energy:250,usage:80", 1);
+  nemb_test_use_fixture("estimate");
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "'%s' info --json", bin);
+  FILE *fp = popen(cmd, "r");
+  assert_non_null(fp);
+  json_error_t err;
+  json_t *doc = json_loadf(fp, 0, &err);
+  assert_int_equal(pclose(fp), 0);
+  assert_non_null(doc);
+  json_t *doms = json_object_get(json_object_get(doc, "selection"), "domains");
+  assert_int_equal(json_array_size(doms), 3);
+  json_t *g0 = json_array_get(doms, 0);
+  json_t *g1 = json_array_get(doms, 1);
+  assert_string_equal(json_string_value(json_object_get(g0, "name")), "gpu0");
+  assert_string_equal(json_string_value(json_object_get(g0, "method")), "energy_counter");
+  assert_string_equal(json_string_value(json_object_get(g1, "name")), "gpu1");
+  assert_string_equal(json_string_value(json_object_get(g1, "method")), "integrated_power");
+  assert_non_null(strstr(json_string_value(json_object_get(g1, "detail")), "PowerUsage"));
+  assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "selection"), "mode")),
+                      "estimated");
+  json_decref(doc);
+}
+
+int main(void) {
+  if (getenv("NEMB_FAKE_NVML") == NULL) {
+    fprintf(stderr, "NEMB_FAKE_NVML is not set (ctest sets it to the fake library): skipped\n");
+    return 77;
+  }
+  unsetenv("CODEGREEN_CONFIG");
+  setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sources, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_usable_gpu, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_init_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_missing_library, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fixture_root_skips_real_nvml, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_meter, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gpu_only_machine_gets_cpu_estimate, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cli_info, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
+
+#else
+
+int main(void) {
+  return 77; /* built without NEMB_WITH_NVML */
+}
+
+#endif

@@ -1,0 +1,462 @@
+/*
+ * test_perf.c - the perf provider against fixture trees of the power PMU
+ * (tests/fixtures/perf-*, made by make_hardware_fixtures.sh), with a fake perf_event_open put in
+ * the provider's system-call table, so its real code runs on machines without RAPL: event files,
+ * per-package CPUs, names, scaling, skipped events, permission messages, and the sampler.
+ */
+#include "nemb_test.h"
+
+#ifdef NEMB_WITH_PERF
+
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include "meter.h"
+#include "perf_sys.h"
+
+extern const struct nemb__provider_ops nemb__provider_perf;
+
+#define FAKE_FD0 9000
+#define MAX_FAKE 64
+#define TWO32 4294967296.0
+
+/* What the fake kernel was asked, and what it answers. */
+typedef struct fake_event {
+  uint32_t type;
+  uint64_t config;
+  int pid, cpu;
+  unsigned long flags;
+  uint64_t count; /* returned by read, unless watts is set */
+  double watts;   /* > 0: the count follows CLOCK_MONOTONIC at this power */
+  uint64_t t0_ns;
+  bool closed;
+} fake_event;
+
+static fake_event fakes[MAX_FAKE];
+static int n_fakes;
+static int open_errno;        /* != 0: every open fails with it */
+static uint64_t fail_config;  /* != 0: opens of this config fail with EINVAL */
+static atomic_int read_errno; /* != 0: reads fail with it */
+static double clock_watts;    /* power given to each newly opened event */
+
+static int fake_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd,
+                     unsigned long flags) {
+  (void)group_fd;
+  if (open_errno != 0) {
+    errno = open_errno;
+    return -1;
+  }
+  if (fail_config != 0 && attr->config == fail_config) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (n_fakes >= MAX_FAKE) {
+    errno = EMFILE;
+    return -1;
+  }
+  fake_event *f = &fakes[n_fakes];
+  memset(f, 0, sizeof *f);
+  f->type = attr->type;
+  f->config = attr->config;
+  f->pid = pid;
+  f->cpu = cpu;
+  f->flags = flags;
+  f->watts = clock_watts;
+  f->t0_ns = nemb__now_ns();
+  return FAKE_FD0 + n_fakes++;
+}
+
+static long fake_read(int fd, void *buf, size_t len) {
+  int e = atomic_load(&read_errno);
+  if (e != 0) {
+    errno = e;
+    return -1;
+  }
+  if (fd < FAKE_FD0 || fd >= FAKE_FD0 + n_fakes || len != 8) {
+    errno = EBADF; /* no cmocka assertion here: this runs in the sampler thread too */
+    return -1;
+  }
+  const fake_event *f = &fakes[fd - FAKE_FD0];
+  uint64_t count = f->count;
+  if (f->watts > 0) {
+    /* watts x seconds = joules; one count is 2^-32 J */
+    count = (uint64_t)(f->watts * (double)(nemb__now_ns() - f->t0_ns) / 1e9 * TWO32);
+  }
+  memcpy(buf, &count, sizeof count);
+  return 8;
+}
+
+static int fake_close(int fd) {
+  assert_true(fd >= FAKE_FD0 && fd < FAKE_FD0 + n_fakes);
+  assert_false(fakes[fd - FAKE_FD0].closed);
+  fakes[fd - FAKE_FD0].closed = true;
+  return 0;
+}
+
+static const nemb__perf_syscalls fake_sys = {fake_open, fake_read, fake_close};
+
+static char why[1024];
+
+static int setup(void **state) {
+  (void)state;
+  nemb__perf_sys = fake_sys;
+  n_fakes = 0;
+  open_errno = 0;
+  fail_config = 0;
+  clock_watts = 0;
+  atomic_store(&read_errno, 0);
+  unsetenv("CODEGREEN_PROVIDERS");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  for (int i = 0; i < n_fakes; i++) {
+    assert_true(fakes[i].closed); /* every descriptor the provider opened, it closed */
+  }
+  nemb__perf_sys = nemb__perf_sys_real;
+  return 0;
+}
+
+static int open_perf(void **st) {
+  nemb__provider_env env = {nemb__config_defaults()};
+  why[0] = '\0';
+  return nemb__provider_perf.open(&env, st, why, sizeof why);
+}
+
+static void *open_ok(void) {
+  void *st = NULL;
+  int rc = open_perf(&st);
+  if (rc != 0) {
+    print_error("open: %d (%s): %s\n", rc, nemb_err_name(rc), why);
+  }
+  assert_int_equal(rc, 0);
+  return st;
+}
+
+typedef struct expect {
+  const char *name;
+  const char *kind;
+  bool top_level, in_total;
+  const char *includes[NEMB__MAX_INCLUDES];
+  uint64_t config;
+  int cpu;
+  const char *detail;
+} expect;
+
+static void check(void *st, const expect *exp, size_t n, uint32_t type) {
+  const nemb__domain *d;
+  size_t got = nemb__provider_perf.domains(st, &d);
+  for (size_t i = 0; got != n && i < got; i++) {
+    print_error("  domain %zu: %s\n", i, d[i].name);
+  }
+  assert_int_equal(got, n);
+  assert_int_equal(n_fakes, (int)n);
+  for (size_t i = 0; i < n; i++) {
+    assert_string_equal(d[i].name, exp[i].name);
+    assert_string_equal(d[i].kind, exp[i].kind);
+    assert_int_equal(d[i].top_level, exp[i].top_level);
+    assert_int_equal(d[i].in_total, exp[i].in_total);
+    size_t k = 0;
+    while (k < NEMB__MAX_INCLUDES && exp[i].includes[k] != NULL) {
+      assert_string_equal(d[i].includes[k], exp[i].includes[k]);
+      k++;
+    }
+    assert_int_equal(d[i].n_includes, k);
+    assert_int_equal(d[i].range_uj, 0); /* 64-bit: the kernel unwraps */
+    assert_string_equal(d[i].method, NEMB__METHOD_COUNTER);
+    assert_string_equal(d[i].detail, exp[i].detail);
+    /* System-wide on one CPU of the package, the PMU's type, the event's encoding. */
+    assert_int_equal(fakes[i].type, type);
+    assert_int_equal(fakes[i].config, exp[i].config);
+    assert_int_equal(fakes[i].pid, -1);
+    assert_int_equal(fakes[i].cpu, exp[i].cpu);
+    assert_int_equal(fakes[i].flags, PERF_FLAG_FD_CLOEXEC);
+  }
+}
+
+static void test_ops(void **unused) {
+  (void)unused;
+  assert_string_equal(nemb__provider_perf.name, "perf");
+  assert_true(nemb__provider_perf.measured);
+  assert_false(nemb__provider_perf.simulated);
+  assert_int_equal(nemb__provider_perf.update_interval_ns(NULL), 1000000);
+  nemb__provider_perf.close(NULL);
+}
+
+/* Two sockets: one CPU each (0 and 2), names as powercap gives them, so the meter can match. */
+static void test_intel_2s(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-2s");
+  void *st = open_ok();
+  static const expect exp[] = {
+      {"package-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       2,
+       0,
+       "perf power/energy-pkg/ on CPU 0"},
+      {"dram-0", NEMB__KIND_DRAM, true, true, {NULL}, 3, 0, "perf power/energy-ram/ on CPU 0"},
+      {"package-1",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       2,
+       2,
+       "perf power/energy-pkg/ on CPU 2"},
+      {"dram-1", NEMB__KIND_DRAM, true, true, {NULL}, 3, 2, "perf power/energy-ram/ on CPU 2"},
+  };
+  check(st, exp, NEMB__ARRAY_LEN(exp), 8);
+  /* Counts are 2^-32 J: 10 J, 2.5 J, 2^40 counts (256 J), and one just below a microjoule. */
+  fakes[0].count = (uint64_t)(10 * TWO32);
+  fakes[1].count = (uint64_t)(2.5 * TWO32);
+  fakes[2].count = 1ULL << 40;
+  fakes[3].count = 4294; /* 0.99999 uJ: rounds down */
+  uint64_t raw[4];
+  NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
+  assert_int_equal(raw[0], 10000000);
+  assert_int_equal(raw[1], 2500000);
+  assert_int_equal(raw[2], 256000000);
+  assert_int_equal(raw[3], 0);
+  /* Far beyond 32 bits of RAPL units: no wrap to undo, 64-bit counts convert exactly. */
+  fakes[0].count = (uint64_t)1 << 62;
+  NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
+  assert_int_equal(raw[0], ((uint64_t)1 << 30) * 1000000ULL);
+  nemb__provider_perf.close(st);
+}
+
+/* A laptop: package with core (PP0) and uncore (PP1) nested; psys once, containing them. */
+static void test_intel_client(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-client");
+  void *st = open_ok();
+  static const expect exp[] = {
+      {"package-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {"core", "uncore"},
+       2,
+       0,
+       "perf power/energy-pkg/ on CPU 0"},
+      {"core", NEMB__KIND_NESTED, false, false, {NULL}, 1, 0, "perf power/energy-cores/ on CPU 0"},
+      {"uncore", NEMB__KIND_NESTED, false, false, {NULL}, 4, 0, "perf power/energy-gpu/ on CPU 0"},
+      {"psys",
+       NEMB__KIND_PLATFORM,
+       true,
+       false,
+       {"package-0", "core", "uncore"},
+       5,
+       0,
+       "perf power/energy-psys/ on CPU 0"},
+  };
+  check(st, exp, NEMB__ARRAY_LEN(exp), 8);
+  nemb__provider_perf.close(st);
+}
+
+static void test_amd(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-amd");
+  void *st = open_ok();
+  static const expect exp[] = {
+      {"package-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       2,
+       0,
+       "perf power/energy-pkg/ on CPU 0"},
+  };
+  check(st, exp, NEMB__ARRAY_LEN(exp), 11);
+  nemb__provider_perf.close(st);
+}
+
+/* An event the kernel lists but does not count on this CPU is skipped, not fatal. */
+static void test_unsupported_event_is_skipped(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-client");
+  fail_config = 4; /* energy-gpu */
+  void *st = open_ok();
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_perf.domains(st, &d), 3);
+  assert_string_equal(d[0].name, "package-0");
+  assert_string_equal(d[1].name, "core");
+  assert_string_equal(d[2].name, "psys");
+  assert_int_equal(d[0].n_includes, 1);
+  nemb__provider_perf.close(st);
+}
+
+static void test_absent(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("estimate");
+  void *st = (void *)&st;
+  assert_int_equal(open_perf(&st), NEMB_ENOTSUP);
+  assert_null(st);
+  assert_non_null(strstr(why, "no perf 'power' PMU"));
+  assert_non_null(strstr(why, "/sys/bus/event_source/devices/power"));
+  assert_int_equal(n_fakes, 0);
+}
+
+/* A fixture tree with the real kernel behind it: not probed, since the tree's PMU type number
+ * could name another PMU of the running kernel. */
+static void test_fixture_with_real_kernel(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-amd");
+  nemb__perf_sys = nemb__perf_sys_real;
+  void *st = NULL;
+  assert_int_equal(open_perf(&st), NEMB_ENOTSUP);
+  assert_non_null(strstr(why, "not probed: CODEGREEN_SYSFS_ROOT"));
+}
+
+static void test_disabled(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-amd");
+  nemb_config *cfg = NULL;
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"providers\":{\"perf\":{\"enabled\":false}}}", "test", &cfg));
+  nemb__provider_env env = {cfg};
+  void *st = NULL;
+  assert_int_equal(nemb__provider_perf.open(&env, &st, why, sizeof why), NEMB_ENOTSUP);
+  assert_string_equal(why, "disabled by providers.perf.enabled in the configuration");
+  nemb_config_destroy(cfg);
+}
+
+/* Refused by perf_event_paranoid: the message names the setting, its value, and the safe fixes;
+ * it never suggests what would make energy world-readable. */
+static void test_permission_paranoid(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-2s"); /* perf_event_paranoid 2 */
+  open_errno = EACCES;
+  void *st = NULL;
+  assert_int_equal(open_perf(&st), NEMB_EACCES);
+  assert_null(st);
+  print_message("  why (%zu chars): %s\n", strlen(why), why);
+  assert_non_null(strstr(why, "power/energy-pkg/ on CPU 0"));
+  assert_non_null(strstr(why, "kernel.perf_event_paranoid is 2"));
+  assert_non_null(strstr(why, "CAP_PERFMON"));
+  assert_non_null(strstr(why, "sudo codegreen setup-permissions --perf"));
+  assert_non_null(strstr(why, "sudo codegreen setup-permissions`"));
+  assert_non_null(strstr(why, "CVE-2020-8694"));
+  assert_null(strstr(why, "sysctl"));
+  assert_true(strlen(why) < 1000);
+}
+
+/* Refused although paranoid allows it: a security module, said so. */
+static void test_permission_security_module(void **unused) {
+  (void)unused;
+  char dir[4096];
+  nemb_test_copy_fixture("perf-amd", dir, sizeof dir);
+  nemb_test_write(dir, "proc/sys/kernel/perf_event_paranoid", "-1\n");
+  setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
+  open_errno = EPERM;
+  void *st = NULL;
+  assert_int_equal(open_perf(&st), NEMB_EACCES);
+  assert_non_null(strstr(why, "perf_event_paranoid is -1, which allows it"));
+  assert_non_null(strstr(why, "security module"));
+  nemb_test_rmtree(dir);
+}
+
+/* Encodings, scales and units the provider cannot use are skipped; a custom scale is honoured. */
+static void test_event_files(void **unused) {
+  (void)unused;
+  char dir[4096];
+  nemb_test_copy_fixture("perf-intel-client", dir, sizeof dir);
+  const char *ev = "sys/bus/event_source/devices/power/events/";
+  char rel[256];
+  snprintf(rel, sizeof rel, "%senergy-cores", ev);
+  nemb_test_write(dir, rel, "event=0x01,umask=0x3\n"); /* an encoding RAPL never uses */
+  snprintf(rel, sizeof rel, "%senergy-gpu.unit", ev);
+  nemb_test_write(dir, rel, "Watts\n");
+  snprintf(rel, sizeof rel, "%senergy-psys.scale", ev);
+  nemb_test_write(dir, rel, "nonsense\n");
+  snprintf(rel, sizeof rel, "%senergy-pkg.scale", ev);
+  nemb_test_write(dir, rel, "1e-6\n"); /* one count per microjoule */
+  setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
+  void *st = open_ok();
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_perf.domains(st, &d), 1);
+  assert_string_equal(d[0].name, "package-0");
+  fakes[0].count = 123456;
+  uint64_t raw[1];
+  NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
+  assert_int_equal(raw[0], 123456);
+  nemb__provider_perf.close(st);
+  nemb_test_rmtree(dir);
+}
+
+/* A failed read returns an error and leaves the caller's values alone. */
+static void test_read_failure(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-amd");
+  void *st = open_ok();
+  uint64_t raw[1] = {777};
+  atomic_store(&read_errno, EIO);
+  assert_int_equal(nemb__provider_perf.read(st, 0, raw), NEMB_EIO);
+  assert_int_equal(raw[0], 777);
+  nemb__provider_perf.close(st);
+}
+
+/* Through a meter and its sampler thread: 40 W per package for ~200 ms. */
+static void test_sampler(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-2s");
+  setenv("CODEGREEN_PROVIDERS", "perf", 1);
+  clock_watts = 40;
+  nemb_meter *m = NULL;
+  NEMB_ASSERT_OK(nemb_meter_create(nemb__config_defaults(), &m));
+  assert_int_equal(nemb_meter_domain_count(m), 4);
+  NEMB_ASSERT_OK(nemb_meter_start(m));
+  usleep(200000);
+  NEMB_ASSERT_OK(nemb_meter_stop(m));
+  size_t n = nemb_meter_sample_count(m);
+  assert_true(n >= 2);
+  uint64_t t0, t1, e0[4], e1[4];
+  NEMB_ASSERT_OK(nemb_meter_sample(m, 0, &t0, e0, 4));
+  NEMB_ASSERT_OK(nemb_meter_sample(m, n - 1, &t1, e1, 4));
+  double s = (double)(t1 - t0) / 1e9;
+  nemb_sampler_stats stats;
+  NEMB_ASSERT_OK(nemb_meter_stats(m, &stats));
+  assert_int_equal(stats.read_errors, 0);
+  for (int d = 0; d < 4; d++) {
+    double w = (double)(e1[d] - e0[d]) / 1e6 / s;
+    assert_float_equal(w, 40, 2);
+  }
+  nemb_meter_destroy(m);
+  unsetenv("CODEGREEN_PROVIDERS");
+}
+
+int main(void) {
+  unsetenv("CODEGREEN_CONFIG");
+  setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_intel_2s, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_intel_client, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_amd, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unsupported_event_is_skipped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_absent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fixture_with_real_kernel, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_permission_paranoid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_permission_security_module, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_event_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sampler, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+#else
+
+int main(void) {
+  return 77; /* built without NEMB_WITH_PERF */
+}
+
+#endif
