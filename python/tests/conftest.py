@@ -27,10 +27,11 @@ SIM_CONSTANT = json.dumps({"domains": [
     {"name": "package-0", "kind": "cpu_package", "waveform": "constant", "power_w": PACKAGE_W},
     {"name": "dram", "kind": "dram", "waveform": "constant", "power_w": DRAM_W},
 ]})
-# Power switching between 10 and 60 W every 4 ms: a within-task CV far above 10 %.
+# Power switching between 10 and 60 W every 100 ms: a within-task CV far above 10 % over the
+# 50 ms windows the noise statistics use.
 SIM_NOISY = json.dumps({"domains": [
     {"name": "package-0", "kind": "cpu_package", "waveform": "square", "low_w": 10,
-     "high_w": 60, "period_ms": 8, "duty": 0.5},
+     "high_w": 60, "period_ms": 200, "duty": 0.5},
 ]})
 
 

@@ -637,6 +637,13 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
     m->guard_ns = MIN_GUARD_NS;
   }
 
+  /* How stale a reading can be: the slowest provider's counter update period. */
+  m->update_ns = 0;
+  for (size_t p = 0; p < m->n_providers; p++) {
+    uint64_t u = m->providers[p].ops->update_interval_ns(m->providers[p].state);
+    m->update_ns = u > m->update_ns ? u : m->update_ns;
+  }
+
   rc = nemb__store_init(&m->store, m->n_domains, (size_t)max_samples);
   if (rc != 0) {
     rc = nemb__fail(rc, "out of memory for the sample store");

@@ -71,6 +71,8 @@ struct nemb_meter {
   uint64_t raw[NEMB__MAX_DOMAINS];
   uint64_t total[NEMB__MAX_DOMAINS];
   uint64_t guard_ns; /* longest safe gap between two reads, so no wrap is missed */
+  uint64_t last_deadline, last_step; /* where the thread's schedule stood when it exited */
+  uint64_t update_ns; /* the slowest counter's update period: how stale a reading can be */
 
   nemb__store store;
 

@@ -7,6 +7,7 @@
  * counts them. Between stored samples it still reads the counters often enough that none can
  * wrap twice unseen (guard_ns); with the default 1 ms interval every read is stored.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -127,6 +128,9 @@ static void *sampler_main(void *arg) {
     pthread_mutex_lock(&m->lock);
   }
   pthread_mutex_unlock(&m->lock);
+  /* Read by nemb__sampler_stop() after the join, which orders these writes before its reads. */
+  m->last_deadline = deadline;
+  m->last_step = interval < m->guard_ns ? interval : m->guard_ns;
   return NULL;
 }
 
@@ -150,6 +154,13 @@ void nemb__sampler_stop(nemb_meter *m) {
   if (!m->thread_live) {
     return;
   }
+  /* A counter shows the energy up to its last update, up to update_ns ago. Sampling on for one
+   * more update period lets the counters catch up with "now", so the energy of the last moments
+   * before the stop is in the samples rather than lost (capped: a slow model need not stall). */
+  uint64_t settle = m->update_ns < 50000000u ? m->update_ns : 50000000u;
+  struct timespec ts = to_timespec(settle + 100000u);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
   pthread_mutex_lock(&m->lock);
   atomic_store(&m->running, false);
   pthread_cond_signal(&m->wake);
@@ -157,8 +168,17 @@ void nemb__sampler_stop(nemb_meter *m) {
   pthread_join(m->thread, NULL);
   m->thread_live = false;
 
-  /* The closing sample, so the last window ends at stop time and not up to an interval before. */
+  /* The closing sample, so the last window ends at stop time and not up to an interval before.
+   * Deadlines that passed while the thread was not scheduled at the end were neither read nor
+   * counted; the closing read stands for one of them and the rest count as missed, so samples
+   * plus missed deadlines always account for the whole schedule. */
   uint64_t t = nemb__now_ns();
+  if (m->last_step > 0 && t >= m->last_deadline) {
+    /* last_deadline is the one the thread was waiting for: it and those after it up to t went
+     * unserved; the closing sample serves one. */
+    atomic_fetch_add_explicit(&m->st_missed, (t - m->last_deadline) / m->last_step,
+                              memory_order_relaxed);
+  }
   nemb__meter_read(m, t);
   nemb__meter_store(m, t);
 }

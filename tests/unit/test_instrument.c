@@ -202,7 +202,12 @@ static void test_layout(void **state) {
   t = cgi_result_text(r, NULL);
   assert_non_null(strstr(t, "        _codegreen.exit(_codegreen_ids_"));
   assert_non_null(strstr(t, "            yield 1\n        finally:\n            _codegreen.enter("));
-  assert_non_null(strstr(t, "x = ((yield (f(), _codegreen.exit("));
+  assert_non_null(strstr(t, "x = ((yield ((f()), _codegreen.exit("));
+  cgi_result_destroy(r);
+
+  /* a tuple value stays one value */
+  r = run("def g():\n    yield f(), 2\n", CGI_COARSE, 0);
+  assert_non_null(strstr(cgi_result_text(r, NULL), "((yield ((f(), 2), _codegreen.exit("));
   cgi_result_destroy(r);
 
   /* the source uses the runtime's name: another one is chosen */

@@ -335,6 +335,7 @@ static void check_noise(const json_t *nz) {
   field(nz, "power_std_w", T_NUMBER_OR_NULL);
   field(nz, "power_cv_percent", T_NUMBER_OR_NULL);
   field(nz, "sample_interval_ms", T_NUMBER);
+  field(nz, "power_window_ms", T_NUMBER);
   field(nz, "quality", JSON_STRING);
 }
 
@@ -795,15 +796,31 @@ static void check_noise_consistent(const json_t *t) {
   json_t *nz = json_object_get(t, "noise"), *ts = json_object_get(t, "timeseries");
   size_t n = json_array_size(ts);
   assert_int_equal(u64(nz, "samples_captured"), n);
+  /* The statistics are over power in windows of at least power_window_ms, cut from the series
+   * itself: from one sample to the first that is a window or more later. */
+  double window_ns = num(nz, "power_window_ms") * 1e6;
+  double powers[4096];
+  size_t k = 0;
+  uint64_t win_t = u64(json_array_get(ts, 0), "t_ns");
+  double win_e = num(json_array_get(ts, 0), "energy_j");
+  for (size_t i = 1; i < n && k < 4096; i++) {
+    uint64_t ti = u64(json_array_get(ts, i), "t_ns");
+    double ei = num(json_array_get(ts, i), "energy_j");
+    if ((double)(ti - win_t) >= window_ns) {
+      powers[k++] = (ei - win_e) / ((double)(ti - win_t) / 1e9);
+      win_t = ti;
+      win_e = ei;
+    }
+  }
+  assert_true(k >= 2);
   double mean = 0, var = 0;
-  for (size_t i = 0; i < n; i++) {
-    mean += num(json_array_get(ts, i), "power_w") / (double)n;
+  for (size_t i = 0; i < k; i++) {
+    mean += powers[i] / (double)k;
   }
-  for (size_t i = 0; i < n; i++) {
-    double d = num(json_array_get(ts, i), "power_w") - mean;
-    var += d * d / (double)n;
+  for (size_t i = 0; i < k; i++) {
+    var += (powers[i] - mean) * (powers[i] - mean) / (double)k;
   }
-  assert_rel(num(nz, "power_mean_w"), mean, 1e-9);
+  assert_rel(num(nz, "power_mean_w"), mean, 1e-6);
   assert_rel(num(nz, "power_std_w"), sqrt(var), 1e-6);
   assert_rel(num(nz, "power_cv_percent"), sqrt(var) / mean * 100, 1e-6);
   double expected = (double)u64(nz, "samples_expected");

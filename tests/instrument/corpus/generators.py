@@ -53,12 +53,12 @@ def thrower():
 
 def squares(items):
     for x in items:
-        yield x * x
+        yield x * x, str(x)
 
 
 def pipeline():
     total = 0
-    for v in squares([1, 2, 3]):
+    for v, text in squares([1, 2, 3]):
         total += v
         yield total
 
