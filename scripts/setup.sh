@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 packages="build-essential cmake ninja-build pkg-config clang libjansson-dev libcmocka-dev
-python3 libcairo2-dev libtree-sitter-dev"
+python3 python3-dev libcairo2-dev libtree-sitter-dev"
 if [ "${1:-}" = "--test" ]; then
   packages="$packages python3-pytest chromium"
 fi
