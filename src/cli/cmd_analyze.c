@@ -29,8 +29,8 @@ typedef struct analyze_opts {
 } analyze_opts;
 
 typedef struct file_job {
-  char *path;    /* as displayed and used as the report's context */
-  char *rel;     /* path under the output directory */
+  char *path; /* as displayed and used as the report's context */
+  char *rel;  /* path under the output directory */
 } file_job;
 
 static void print_usage(FILE *fp) {
@@ -216,10 +216,9 @@ static int walk(const analyze_opts *o, const char *dir, const char *rel, job_lis
 
 static json_t *point_json(const cgi_point *p) {
   return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:i, s:i}", "name", p->name, "kind",
-                   p->kind, "line", p->line, "column", p->column, "end_line", p->end_line,
-                   "async", (p->flags & CGI_ASYNC) != 0, "generator",
-                   (p->flags & CGI_GENERATOR) != 0, "suspension_points", p->suspensions,
-                   "index", p->index);
+                   p->kind, "line", p->line, "column", p->column, "end_line", p->end_line, "async",
+                   (p->flags & CGI_ASYNC) != 0, "generator", (p->flags & CGI_GENERATOR) != 0,
+                   "suspension_points", p->suspensions, "index", p->index);
 }
 
 static void print_points(const char *path, const cgi_language *lang, const analyze_opts *o,
@@ -252,8 +251,9 @@ static int save(const analyze_opts *o, const file_job *j, const cgi_result *r, c
   /* never overwrite the source itself */
   char a[PATH_MAX], b[PATH_MAX];
   if (realpath(j->path, a) != NULL && realpath(out, b) != NULL && strcmp(a, b) == 0) {
-    fprintf(stderr, "codegreen analyze: %s: refusing to overwrite the source with its "
-                    "instrumented copy; choose another --output-dir\n",
+    fprintf(stderr,
+            "codegreen analyze: %s: refusing to overwrite the source with its "
+            "instrumented copy; choose another --output-dir\n",
             j->path);
     free(out);
     return -1;
@@ -322,8 +322,9 @@ int cg_cmd_analyze(int argc, char **argv) {
     file_job *j = &jobs.v[k];
     const cgi_language *lang = o.lang ? o.lang : cgi_language_for_path(j->path);
     if (lang == NULL) {
-      fprintf(stderr, "codegreen analyze: %s: unknown language (name it: codegreen analyze %s "
-                      "FILE; known: %s)\n",
+      fprintf(stderr,
+              "codegreen analyze: %s: unknown language (name it: codegreen analyze %s "
+              "FILE; known: %s)\n",
               j->path, "python", cgi_language_list());
       status = CG_EXIT_FAIL;
       n_failed++;
@@ -345,7 +346,8 @@ int cg_cmd_analyze(int argc, char **argv) {
     if (irc != 0) {
       fprintf(stderr, "codegreen analyze: %s\n",
               cgi_result_error(r) ? cgi_result_error(r) : "out of memory");
-      json_object_set_new(fj, "error", json_string(cgi_result_error(r) ? cgi_result_error(r) : "out of memory"));
+      json_object_set_new(fj, "error",
+                          json_string(cgi_result_error(r) ? cgi_result_error(r) : "out of memory"));
       json_array_append_new(files, fj);
       cgi_result_destroy(r);
       status = CG_EXIT_FAIL;

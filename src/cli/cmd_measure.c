@@ -62,24 +62,25 @@ static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t forward_pending;
 
 static void print_usage(FILE *fp) {
-  fprintf(fp,
-          "usage: codegreen measure [options] [LANGUAGE] SCRIPT [ARGS...]\n\n"
-          "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
-          "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
-          "stderr, working directory and exit status are its own; the table goes to stderr.\n"
-          "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n\n"
-          "  -g, --granularity G  coarse (default) or fine\n"
-          "  --python PATH        the interpreter (default: python3 on PATH)\n"
-          "  --json               print the report (JSON) to stdout after the program's output\n"
-          "  -o, --output FILE    write the report to FILE (.json, or .csv: one row per function)\n"
-          "  --export-plot FILE   draw the run's power over time (.html or .png)\n"
-          "  --top N              rows in the table (default 25; 0: all)\n"
-          "  -c, --config FILE    the config.json the measurement uses\n"
-          "  --keep-temp          keep the temporary directory and print where it is\n"
-          "  -q, --quiet          no table\n\n"
-          "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
-          "CODEGREEN_CONFIG, TMPDIR.\n",
-          cgi_language_list());
+  fprintf(
+      fp,
+      "usage: codegreen measure [options] [LANGUAGE] SCRIPT [ARGS...]\n\n"
+      "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
+      "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
+      "stderr, working directory and exit status are its own; the table goes to stderr.\n"
+      "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n\n"
+      "  -g, --granularity G  coarse (default) or fine\n"
+      "  --python PATH        the interpreter (default: python3 on PATH)\n"
+      "  --json               print the report (JSON) to stdout after the program's output\n"
+      "  -o, --output FILE    write the report to FILE (.json, or .csv: one row per function)\n"
+      "  --export-plot FILE   draw the run's power over time (.html or .png)\n"
+      "  --top N              rows in the table (default 25; 0: all)\n"
+      "  -c, --config FILE    the config.json the measurement uses\n"
+      "  --keep-temp          keep the temporary directory and print where it is\n"
+      "  -q, --quiet          no table\n\n"
+      "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
+      "CODEGREEN_CONFIG, TMPDIR.\n",
+      cgi_language_list());
 }
 
 static void on_signal(int sig, siginfo_t *info, void *ctx) {
@@ -166,6 +167,13 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     return CG_EXIT_USAGE;
   }
   o->cmd = argv + i;
+  if (o->cmd[0][0] == '-') {
+    fprintf(stderr,
+            "codegreen measure: '%s': measure runs a script file (interpreter options "
+            "such as -m or -c are not supported)\n",
+            o->cmd[0]);
+    return CG_EXIT_USAGE;
+  }
   if (o->lang == NULL) {
     o->lang = cgi_language_for_path(o->cmd[0]);
     if (o->lang == NULL) {
@@ -333,8 +341,7 @@ static const char *own_library(void) {
   unsigned (*fn)(void) = nemb_version;
   void *addr; /* ISO C has no cast from a function pointer to void * */
   memcpy(&addr, &fn, sizeof addr);
-  if (dladdr(addr, &info) != 0 && info.dli_fname != NULL &&
-      info.dli_fname[0] == '/') {
+  if (dladdr(addr, &info) != 0 && info.dli_fname != NULL && info.dli_fname[0] == '/') {
     return info.dli_fname;
   }
   return NULL;
@@ -351,6 +358,47 @@ static int prepend_env(const char *name, const char *dir) {
   return rc;
 }
 
+/* When only the table is wanted, the per-invocation checkpoint detail of the report (up to
+ * measurement.checkpoints.detail_limit records, 100000 by default: megabytes of JSON) would be
+ * written and read for nothing. The program then gets a copy of the configuration in force (the
+ * user's file, or none) with that limit at 0. @return 0, or -1 when the configuration cannot be
+ * read (it is then left alone, and the runtime reports the problem itself). */
+static int config_without_detail(const char *explicit_path, const char *out_path) {
+  nemb_config *cfg = NULL;
+  if (nemb_config_load(explicit_path, &cfg) != 0) {
+    return -1;
+  }
+  const char *origin = nemb_config_origin(cfg);
+  json_t *doc = NULL;
+  if (origin != NULL && origin[0] == '/') {
+    doc = json_load_file(origin, 0, NULL);
+  } else if (origin != NULL && explicit_path != NULL) {
+    doc = json_load_file(explicit_path, 0, NULL);
+  }
+  nemb_config_destroy(cfg);
+  if (doc == NULL) {
+    doc = json_object();
+  }
+  if (!json_is_object(doc)) {
+    json_decref(doc);
+    return -1;
+  }
+  json_t *m = json_object_get(doc, "measurement");
+  if (!json_is_object(m)) {
+    m = json_object();
+    json_object_set_new(doc, "measurement", m);
+  }
+  json_t *cp = json_object_get(m, "checkpoints");
+  if (!json_is_object(cp)) {
+    cp = json_object();
+    json_object_set_new(m, "checkpoints", cp);
+  }
+  json_object_set_new(cp, "detail_limit", json_integer(0));
+  int rc = json_dump_file(doc, out_path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(doc);
+  return rc == 0 ? 0 : -1;
+}
+
 /* ----- the report ----- */
 
 static const char *source_words(const char *source) {
@@ -361,8 +409,7 @@ static const char *source_words(const char *source) {
                                             : "measured";
 }
 
-static void print_table(json_t *report, const measure_opts *o, const cgi_result *ir,
-                        int status) {
+static void print_table(json_t *report, const measure_opts *o, const cgi_result *ir, int status) {
   json_t *meta = json_object_get(report, "meta");
   json_t *totals = json_object_get(report, "totals");
   json_t *funcs = json_object_get(report, "functions");
@@ -442,9 +489,12 @@ static void print_table(json_t *report, const measure_opts *o, const cgi_result 
   }
   long long unbalanced = json_integer_value(json_object_get(cps, "unbalanced"));
   if (unbalanced > 0) {
-    fprintf(stderr, "  note         %lld checkpoint%s without a partner (exits through "
-                    "os._exit, threads still running at exit, or a generator closed from "
-                    "outside)\n",
+    fprintf(stderr,
+            "  note         %lld checkpoint%s without a partner: a generator or coroutine ended "
+            "from outside\n               (close(), throw(), cancellation) while suspended at a "
+            "yield or await inside an\n               expression, whose last moments are then "
+            "not attributed to it; or functions still\n               running at exit "
+            "(os._exit, threads)\n",
             unbalanced, unbalanced == 1 ? "" : "s");
   }
   if (quality != NULL && strcmp(quality, "ok") != 0 && strcmp(quality, "checkpoints_only") != 0) {
@@ -510,7 +560,7 @@ static int write_csv(json_t *report, const char *path) {
 
 typedef struct paths {
   char tmp[PATH_MAX];
-  char *src_dir, *runner_dir, *support_dir, *instrumented, *map, *runner, *pyc, *result;
+  char *src_dir, *runner_dir, *support_dir, *instrumented, *map, *runner, *pyc, *result, *config;
 } paths;
 
 static void free_paths(paths *p) {
@@ -522,6 +572,7 @@ static void free_paths(paths *p) {
   free(p->runner);
   free(p->pyc);
   free(p->result);
+  free(p->config);
 }
 
 static int make_paths(paths *p, const char *script) {
@@ -548,7 +599,8 @@ static int make_paths(paths *p, const char *script) {
       asprintf(&p->map, "%s/%s.map.json", p->src_dir, stem) < 0 ||
       asprintf(&p->runner, "%s/runner.py", p->runner_dir) < 0 ||
       asprintf(&p->pyc, "%s/%s-codegreen.pyc", p->tmp, stem) < 0 ||
-      asprintf(&p->result, "%s/result.json", p->tmp) < 0) {
+      asprintf(&p->result, "%s/result.json", p->tmp) < 0 ||
+      asprintf(&p->config, "%s/config.json", p->tmp) < 0) {
     return -1;
   }
   if (mkdir(p->src_dir, 0700) != 0 || mkdir(p->runner_dir, 0700) != 0 ||
@@ -566,8 +618,9 @@ int cg_cmd_measure(int argc, char **argv) {
   }
   const char *runner_text = cgi_language_runner(o.lang);
   if (runner_text == NULL) {
-    fprintf(stderr, "codegreen measure: %s programs cannot be run by codegreen yet; "
-                    "`codegreen analyze %s FILE` shows where the checkpoints would go\n",
+    fprintf(stderr,
+            "codegreen measure: %s programs cannot be run by codegreen yet; "
+            "`codegreen analyze %s FILE` shows where the checkpoints would go\n",
             cgi_language_name(o.lang), cgi_language_name(o.lang));
     return CG_EXIT_FAIL;
   }
@@ -613,6 +666,14 @@ int cg_cmd_measure(int argc, char **argv) {
   int status = CG_EXIT_FAIL;
   json_t *report = NULL;
   nemb_session *plot_session = NULL;
+  bool ran = false; /* the program ran: its status is the answer */
+  /* From here on SIGINT/SIGTERM are passed to whichever child runs, and the temporary directory
+   * is always removed. */
+  struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int, old_term;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
   if (make_paths(&p, script) != 0) {
     fprintf(stderr, "codegreen measure: cannot make a temporary directory in %s: %s\n",
             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
@@ -632,8 +693,9 @@ int cg_cmd_measure(int argc, char **argv) {
       char *check[] = {python, p.runner, "check", (char *)script, NULL};
       int st = 0, e = 0;
       if (run_wait(check, true, false, &st, &e) == 0 && st == 0) {
-        fprintf(stderr, "codegreen measure: Python compiles this file but the %s grammar "
-                        "(tree-sitter) does not parse it; it cannot be instrumented\n",
+        fprintf(stderr,
+                "codegreen measure: Python compiles this file but the %s grammar "
+                "(tree-sitter) does not parse it; it cannot be instrumented\n",
                 cgi_language_name(o.lang));
       }
     }
@@ -653,13 +715,16 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
-  char *compile[] = {python,         p.runner, "compile", p.instrumented, p.map, (char *)script,
-                     p.tmp,          "codegreen_runtime",  p.pyc, NULL};
+  char *compile[] = {python,         p.runner, "compile",           p.instrumented, p.map,
+                     (char *)script, p.tmp,    "codegreen_runtime", p.pyc,          NULL};
   int st = 0, e = 0;
-  if (run_wait(compile, true, false, &st, &e) != 0) {
+  if (run_wait(compile, true, true, &st, &e) != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
     status = EXIT_CANNOT_RUN;
     goto out;
+  }
+  if (interrupted) {
+    goto out; /* nothing was run */
   }
   if (st != 0) {
     /* 1: the program has a syntax error (Python's message is out); 3: an internal error; 4: no
@@ -687,6 +752,9 @@ int cg_cmd_measure(int argc, char **argv) {
       (o.config != NULL && setenv("CODEGREEN_CONFIG", o.config, 1) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
+  }
+  if (!o.json && o.output == NULL && config_without_detail(o.config, p.config) == 0) {
+    setenv("CODEGREEN_CONFIG", p.config, 1);
   }
   const char *lib = own_library();
   if (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL) {
@@ -724,22 +792,16 @@ int cg_cmd_measure(int argc, char **argv) {
   for (size_t k = 1; k < n_args; k++) {
     run[k + 1] = o.cmd[k];
   }
-  struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int, old_term;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
   if (plot_session != NULL) {
     nemb_task_start(plot_session, task);
   }
   rc = run_wait(run, false, true, &status, &e);
+  ran = rc == 0;
   if (plot_session != NULL) {
     nemb_task_stop(plot_session, task);
     nemb_session_end(plot_session);
   }
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
   free(run);
   if (rc != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
@@ -755,8 +817,9 @@ int cg_cmd_measure(int argc, char **argv) {
             "codegreen measure: the program ended without writing its measurements (%s); it "
             "was %s\n",
             access(p.result, F_OK) == 0 ? jerr.text : "no result file",
-            status > 128 ? "killed by a signal" : "stopped before its exit handlers ran "
-                                                   "(os._exit, exec, or a crash)");
+            status > 128 ? "killed by a signal"
+                         : "stopped before its exit handlers ran "
+                           "(os._exit, exec, or a crash)");
     goto out;
   }
   json_object_set_new(report, "instrumentation", instrumentation_json(&o, ir, python));
@@ -793,8 +856,10 @@ int cg_cmd_measure(int argc, char **argv) {
 #endif
 
 out:
-  if (interrupted && status == 0) {
-    status = 128 + (int)interrupted;
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  if (interrupted && !ran) {
+    status = 128 + (int)interrupted; /* stopped before the program ran */
   }
   nemb_session_destroy(plot_session);
   json_decref(report);

@@ -98,8 +98,8 @@ typedef struct item {
   int parent; /* innermost containing item, or -1 */
   TSNode name, body;
   bool has_name, has_body;
-  const char *arg;   /* suspension kind or loop label (owned by the language) */
-  const char *kind;  /* @kind.X of a function */
+  const char *arg;  /* suspension kind or loop label (owned by the language) */
+  const char *kind; /* @kind.X of a function */
   bool async, generator;
   int n_susp;
   char *qualname; /* functions, classes, loops */
@@ -107,9 +107,9 @@ typedef struct item {
 } item;
 
 typedef struct region {
-  int item;      /* -1 for the module body */
-  int index;     /* in the id table */
-  char *name;    /* borrowed from the item, or owned for the module */
+  int item;   /* -1 for the module body */
+  int index;  /* in the id table */
+  char *name; /* borrowed from the item, or owned for the module */
   const char *kind;
   int line, column, end_line;
 } region;
@@ -120,7 +120,7 @@ typedef struct guard {
   int owner_depth;                /* tree depth of what the guard belongs to */
   int a;                          /* guards around this one */
   bool split, inline_block, empty;
-  char *B;         /* the block's indentation in the original (inline: header + U) */
+  char *B;          /* the block's indentation in the original (inline: header + U) */
   char *pre, *post; /* statement-form texts before "try:" and in "finally:" */
 } guard;
 
@@ -159,13 +159,13 @@ typedef struct ctx {
   size_t n_doc, n_notdoc, n_pro, cap_doc, cap_notdoc, cap_pro;
   struct {
     uint32_t start, end;
-  } *verb;
+  } * verb;
   size_t n_verb, cap_verb;
   struct {
     const void *id;
     int async;
     const char *kind;
-  } *marks;
+  } * marks;
   size_t n_marks, cap_marks;
 
   region *regions;
@@ -193,9 +193,11 @@ static bool grow(void **p, size_t *cap, size_t n, size_t size) {
   *cap = nc;
   return true;
 }
-#define PUSH(c, arr, n, cap) (grow((void **)&(arr), &(cap), (n), sizeof *(arr)) || ((c)->oom = true, false))
+#define PUSH(c, arr, n, cap)                                                                       \
+  (grow((void **)&(arr), &(cap), (n), sizeof *(arr)) || ((c)->oom = true, false))
 
-static int fail_at(ctx *c, uint32_t offset, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_at(ctx *c, uint32_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail_at(ctx *c, uint32_t offset, const char *fmt, ...) {
   /* line and column (in characters, 1-based) of the offset */
   int line = 1, col = 1;
@@ -236,8 +238,9 @@ static int check_bytes(ctx *c) {
       return fail_at(c, i, "the file contains a NUL byte; it is not a source file");
     }
     if (b == '\r' && (i + 1 >= n || s[i + 1] != '\n')) {
-      return fail_at(c, i, "a carriage return that does not end a CR LF line end; convert the "
-                           "file to LF or CR LF line ends");
+      return fail_at(c, i,
+                     "a carriage return that does not end a CR LF line end; convert the "
+                     "file to LF or CR LF line ends");
     }
     if (b < 0x80) {
       i++;
@@ -457,17 +460,25 @@ static uint32_t statements(const ctx *c, TSNode block, TSNode *out, uint32_t cap
   return n;
 }
 
+static int cmp_ptr(const void *x, const void *y) {
+  uintptr_t a = (uintptr_t) * (const void *const *)x, b = (uintptr_t) * (const void *const *)y;
+  return (a > b) - (a < b);
+}
+
+/* Membership in a set of node ids sorted by sort_set(). */
 static bool in_set(const void *const *set, size_t n, const void *id) {
-  for (size_t i = 0; i < n; i++) {
-    if (set[i] == id) {
-      return true;
-    }
+  return n > 0 && bsearch(&id, set, n, sizeof *set, cmp_ptr) != NULL;
+}
+
+static void sort_set(const void **set, size_t n) {
+  if (n > 1) {
+    qsort(set, n, sizeof *set, cmp_ptr);
   }
-  return false;
 }
 
 static bool is_docstring(const ctx *c, TSNode stmt) {
-  return in_set(c->docstrings, c->n_doc, stmt.id) && !in_set(c->not_docstrings, c->n_notdoc, stmt.id);
+  return in_set(c->docstrings, c->n_doc, stmt.id) &&
+         !in_set(c->not_docstrings, c->n_notdoc, stmt.id);
 }
 
 /* ----- templates ----- */
@@ -765,17 +776,35 @@ static int link_items(ctx *c) {
     }
   }
   free(stack);
-  for (size_t k = 0; k < c->n_marks; k++) {
-    for (size_t i = 0; i < w; i++) {
-      if (c->items[i].type == IT_FUNCTION && c->items[i].node.id == c->marks[k].id) {
-        if (c->marks[k].async) {
-          c->items[i].async = true;
-        } else if (c->items[i].kind == NULL) {
-          c->items[i].kind = c->marks[k].kind;
-        }
+  /* async and kind marks, by node id */
+  if (c->n_marks > 1) {
+    qsort(c->marks, c->n_marks, sizeof *c->marks, cmp_ptr); /* id is the first member */
+  }
+  for (size_t i = 0; i < w && c->n_marks > 0; i++) {
+    if (c->items[i].type != IT_FUNCTION) {
+      continue;
+    }
+    const void *id = c->items[i].node.id;
+    size_t lo = 0, hi = c->n_marks;
+    while (lo < hi) { /* the first mark with this id or a greater one */
+      size_t mid = (lo + hi) / 2;
+      if ((uintptr_t)c->marks[mid].id < (uintptr_t)id) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    for (size_t k = lo; k < c->n_marks && c->marks[k].id == id; k++) {
+      if (c->marks[k].async) {
+        c->items[i].async = true;
+      } else if (c->items[i].kind == NULL) {
+        c->items[i].kind = c->marks[k].kind;
       }
     }
   }
+  sort_set(c->docstrings, c->n_doc);
+  sort_set(c->not_docstrings, c->n_notdoc);
+  sort_set(c->prologue, c->n_pro);
   return 0;
 }
 
@@ -1104,9 +1133,29 @@ static int plan_suspensions(ctx *c) {
     TSNode operand = nc > 0 ? ts_node_named_child(y->node, nc - 1) : (TSNode){{0}, NULL, NULL};
     bool has_operand = nc > 0;
 
-    /* statement form? */
-    char key[64];
-    snprintf(key, sizeof key, "statement_form.%s", y->arg);
+    /* statement form? By the suspension's keywords first ("yield from" -> yield_from), then
+     * by its kind. */
+    char key[96];
+    size_t kw_end = has_operand ? ts_node_start_byte(operand) : ts_node_end_byte(y->node);
+    size_t kw_start = ts_node_start_byte(y->node), o = strlen("statement_form.");
+    snprintf(key, sizeof key, "statement_form.");
+    for (size_t k = kw_start; k < kw_end && o + 1 < sizeof key; k++) {
+      char ch = c->src[k];
+      if (is_blank_char(ch) || ch == '\n' || ch == '\r' || ch == '\\') {
+        if (o > strlen("statement_form.") && key[o - 1] != '_') {
+          key[o++] = '_';
+        }
+      } else {
+        key[o++] = ch;
+      }
+    }
+    while (o > strlen("statement_form.") && key[o - 1] == '_') {
+      o--;
+    }
+    key[o] = '\0';
+    if (cgi_language_get(c->lang, key) == NULL) {
+      snprintf(key, sizeof key, "statement_form.%s", y->arg);
+    }
     const char *mode = conf(c, key);
     bool stmt_form = false;
     TSNode stmt = y->node;
@@ -1210,8 +1259,7 @@ static int plan_suspensions(ctx *c) {
     int rc = add_edit(c, ys, 3, 2 * depth, expand(c, conf(c, "suspend_prefix"), v, 2), ys, false);
     if (rc == 0 && has_operand) {
       uint32_t os = ts_node_start_byte(operand), oe = ts_node_end_byte(operand);
-      rc = add_edit(c, os, 3, 2 * depth + 1, expand(c, conf(c, "operand_prefix"), v, 2), os,
-                    false);
+      rc = add_edit(c, os, 3, 2 * depth + 1, expand(c, conf(c, "operand_prefix"), v, 2), os, false);
       if (rc == 0) {
         rc = add_edit(c, oe, 0, 2 * depth + 1, expand(c, conf(c, "operand_suffix"), v, 2), oe,
                       false);
@@ -1259,8 +1307,9 @@ static int plan_regions(ctx *c) {
         return -1;
       }
       if (!at_logical_line_start(c, it->start)) {
-        return fail_at(c, it->start, "a loop that does not start its line (instrumenter "
-                                     "limitation)");
+        return fail_at(c, it->start,
+                       "a loop that does not start its line (instrumenter "
+                       "limitation)");
       }
       continue;
     }
@@ -1356,8 +1405,9 @@ static int finish_guards(ctx *c, int *row_depth) {
       if (e < 0) {
         free(W);
         free(W1);
-        return fail_at(c, g->last_end, "cannot find the end of this statement's line "
-                                       "(instrumenter limitation)");
+        return fail_at(c, g->last_end,
+                       "cannot find the end of this statement's line "
+                       "(instrumenter limitation)");
       }
       cgi__buf_printf(&b, "%s%s%s%s%s%s", W, te, NL, W1, g->post, NL);
       rc |= add_edit(c, (uint32_t)e, 0, g->owner_depth, cgi__buf_take(&b), g->last_end, true);
@@ -1392,8 +1442,7 @@ static int split_inline_docstrings(ctx *c) {
     item *it = &c->items[rg->item];
     TSNode st[2];
     uint32_t n = statements(c, it->body, st, 2);
-    if (n < 2 || !is_docstring(c, st[0]) ||
-        at_logical_line_start(c, ts_node_start_byte(st[0]))) {
+    if (n < 2 || !is_docstring(c, st[0]) || at_logical_line_start(c, ts_node_start_byte(st[0]))) {
       continue;
     }
     /* find the guard of this function to learn its depth */
@@ -1457,8 +1506,8 @@ static int plan_prelude(ctx *c) {
   }
   cgi__buf_printf(&b, "%s%s", prelude, NL);
   if (c->uses_support) {
-    var vs[] = {{"rt", c->rt}, {"support", c->support},
-                {"support_module", conf(c, "support_module")}};
+    var vs[] = {
+        {"rt", c->rt}, {"support", c->support}, {"support_module", conf(c, "support_module")}};
     char *sp = expand(c, conf(c, "support_prelude"), vs, 3);
     if (sp != NULL) {
       cgi__buf_printf(&b, "%s%s", sp, NL);
@@ -1471,8 +1520,11 @@ static int plan_prelude(ctx *c) {
     char *qn = quote(c, c->regions[r].name);
     char line[16];
     snprintf(line, sizeof line, "%d", c->regions[r].line);
-    var v[] = {{"rt", c->rt}, {"table", c->table}, {"name", qn ? qn : ""},
-               {"context", qctx}, {"line", line}};
+    var v[] = {{"rt", c->rt},
+               {"table", c->table},
+               {"name", qn ? qn : ""},
+               {"context", qctx},
+               {"line", line}};
     char *t = expand(c, conf(c, "table_item"), v, 5);
     if (t != NULL) {
       cgi__buf_printf(&b, "%s%s%s", c->U[0] == '\t' ? "    " : c->U, t, NL);

@@ -16,11 +16,11 @@
 
 /* One language folder as compiled in by cmake/instrument.cmake (langs_gen.c). */
 typedef struct cgi__lang_source {
-  const char *folder;      /* "python" */
-  const char *conf;        /* language.conf */
-  const char *query;       /* instrument.scm */
-  const char *runner;      /* runner.* or NULL */
-  const char *support;     /* support.* or NULL: the module named by support_module */
+  const char *folder;  /* "python" */
+  const char *conf;    /* language.conf */
+  const char *query;   /* instrument.scm */
+  const char *runner;  /* runner.* or NULL */
+  const char *support; /* support.* or NULL: the module named by support_module */
   const TSLanguage *(*grammar)(void);
 } cgi__lang_source;
 
@@ -33,7 +33,7 @@ typedef enum cgi__role {
   ROLE_FUNCTION_NAME,
   ROLE_FUNCTION_BODY,
   ROLE_ASYNC,
-  ROLE_KIND,   /* arg: the kind label */
+  ROLE_KIND, /* arg: the kind label */
   ROLE_CLASS,
   ROLE_CLASS_NAME,
   ROLE_CLASS_BODY,
@@ -46,15 +46,21 @@ typedef enum cgi__role {
   ROLE_DOCSTRING_NOT
 } cgi__role;
 
-typedef enum cgi__pred_op { PRED_EQ, PRED_NOT_EQ, PRED_MATCH, PRED_NOT_MATCH, PRED_ANY_OF } cgi__pred_op;
+typedef enum cgi__pred_op {
+  PRED_EQ,
+  PRED_NOT_EQ,
+  PRED_MATCH,
+  PRED_NOT_MATCH,
+  PRED_ANY_OF
+} cgi__pred_op;
 
 typedef struct cgi__pred {
   cgi__pred_op op;
-  uint32_t capture;       /* the capture tested */
-  int other_capture;      /* #eq? @a @b: the second capture, else -1 */
-  const char **strings;   /* literal(s) from the query (owned by the query) */
+  uint32_t capture;     /* the capture tested */
+  int other_capture;    /* #eq? @a @b: the second capture, else -1 */
+  const char **strings; /* literal(s) from the query (owned by the query) */
   size_t n_strings;
-  regex_t re;             /* for MATCH / NOT_MATCH */
+  regex_t re; /* for MATCH / NOT_MATCH */
   bool re_ok;
 } cgi__pred;
 
@@ -64,13 +70,13 @@ typedef struct cgi__conf_entry {
 
 struct cgi_language {
   const cgi__lang_source *src;
-  int state; /* 0 not loaded, 1 loaded, -1 failed */
+  int state;       /* 0 not loaded, 1 loaded, -1 failed */
   char *conf_text; /* a writable copy that entries point into */
   cgi__conf_entry *conf;
   size_t n_conf;
   TSQuery *query;
   uint32_t n_captures;
-  cgi__role *roles;     /* per capture id */
+  cgi__role *roles;      /* per capture id */
   const char **role_arg; /* per capture id: the suffix after the role's prefix, or NULL */
   cgi__pred **preds;     /* per pattern: its predicates */
   size_t *n_preds;

@@ -79,18 +79,18 @@ typedef struct cgi_options {
 } cgi_options;
 
 /* Flags of an instrumentation point. */
-#define CGI_ASYNC 1u      /* an async function (a coroutine or an async generator) */
-#define CGI_GENERATOR 2u  /* contains yield: each resumption is measured */
+#define CGI_ASYNC 1u     /* an async function (a coroutine or an async generator) */
+#define CGI_GENERATOR 2u /* contains yield: each resumption is measured */
 
 typedef struct cgi_point {
-  const char *name;  /* as in the report: "area", "Shape.area", "main.<locals>.helper", "main:for" */
-  const char *kind;  /* "function", "method", "staticmethod", "classmethod", "property",
-                        "nested function", "loop", "module", or a kind the queries name */
-  int line, column;  /* 1-based position of the definition (the `def`, not its decorators) */
+  const char *name; /* as in the report: "area", "Shape.area", "main.<locals>.helper", "main:for" */
+  const char *kind; /* "function", "method", "staticmethod", "classmethod", "property",
+                       "nested function", "loop", "module", or a kind the queries name */
+  int line, column; /* 1-based position of the definition (the `def`, not its decorators) */
   int end_line;
-  unsigned flags;    /* CGI_ASYNC | CGI_GENERATOR */
-  int index;         /* position in the file's checkpoint table */
-  int suspensions;   /* yield/await points measured (each splits the activation) */
+  unsigned flags;  /* CGI_ASYNC | CGI_GENERATOR */
+  int index;       /* position in the file's checkpoint table */
+  int suspensions; /* yield/await points measured (each splits the activation) */
 } cgi_point;
 
 typedef struct cgi_result cgi_result;

@@ -293,6 +293,13 @@ int cgi__language_load(struct cgi_language *lang) {
     }
     return -1;
   }
+  const char *style = cgi_language_get(lang, "block_style");
+  if (style == NULL || strcmp(style, "indent") != 0) {
+    set_error("%s/language.conf: block_style '%s' is not implemented by the engine (only "
+              "'indent' is; see src/instrument/README.md)",
+              lang->src->folder, style ? style : "(unset)");
+    return -1;
+  }
   const TSLanguage *ts = lang->src->grammar();
   uint32_t version = ts_language_version(ts);
   if (version < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION ||

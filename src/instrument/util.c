@@ -24,10 +24,10 @@ int cgi_parse_granularity(const char *text, cgi_granularity *out) {
 }
 
 void cgi_point_kind(const cgi_point *p, char *buf, size_t len) {
-  const char *what = (p->flags & CGI_GENERATOR) ? ((p->flags & CGI_ASYNC) ? "async generator"
-                                                                           : "generator")
-                     : (p->flags & CGI_ASYNC)   ? "coroutine"
-                                                : NULL;
+  const char *what = (p->flags & CGI_GENERATOR)
+                         ? ((p->flags & CGI_ASYNC) ? "async generator" : "generator")
+                     : (p->flags & CGI_ASYNC) ? "coroutine"
+                                              : NULL;
   if (what == NULL) {
     snprintf(buf, len, "%s", p->kind);
   } else if (strcmp(p->kind, "function") == 0) {

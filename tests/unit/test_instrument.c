@@ -112,8 +112,9 @@ static void test_prologue_stays_first(void **state) {
                     "    return 1\n";
   cgi_result *r = run(src, CGI_COARSE, 0);
   const char *t = cgi_result_text(r, NULL);
-  assert_memory_equal(t, src, strlen("#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n"
-                                     "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n"));
+  assert_memory_equal(t, src,
+                      strlen("#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n"
+                             "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\n"));
   const char *prelude = strstr(t, "__import__(\"builtins\")._codegreen = ");
   assert_non_null(prelude);
   assert_true(prelude > strstr(t, "from __future__"));
@@ -162,8 +163,8 @@ static void test_points(void **state) {
   assert_string_equal(kind, "nested function (async generator)");
   cgi_result_destroy(r);
 
-  r = run("x = 0\nfor i in range(3):\n    x += i\ndef f():\n    while x:\n        pass\n",
-          CGI_FINE, 0);
+  r = run("x = 0\nfor i in range(3):\n    x += i\ndef f():\n    while x:\n        pass\n", CGI_FINE,
+          0);
   assert_int_equal(cgi_result_point_count(r), 4);
   assert_string_equal(point(r, "<module>")->kind, "module");
   assert_int_equal(point(r, "<module>:for")->line, 2);
@@ -201,7 +202,8 @@ static void test_layout(void **state) {
   r = run("def g():\n    yield 1\n    x = yield f()\n", CGI_COARSE, 0);
   t = cgi_result_text(r, NULL);
   assert_non_null(strstr(t, "        _codegreen.exit(_codegreen_ids_"));
-  assert_non_null(strstr(t, "            yield 1\n        finally:\n            _codegreen.enter("));
+  assert_non_null(
+      strstr(t, "            yield 1\n        finally:\n            _codegreen.enter("));
   assert_non_null(strstr(t, "x = ((yield ((f()), _codegreen.exit("));
   cgi_result_destroy(r);
 
@@ -266,10 +268,14 @@ static void test_line_map(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_languages),          cmocka_unit_test(test_refusals),
-      cmocka_unit_test(test_nothing_to_do),      cmocka_unit_test(test_prologue_stays_first),
-      cmocka_unit_test(test_points),             cmocka_unit_test(test_layout),
-      cmocka_unit_test(test_declared_encoding),  cmocka_unit_test(test_line_map),
+      cmocka_unit_test(test_languages),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_nothing_to_do),
+      cmocka_unit_test(test_prologue_stays_first),
+      cmocka_unit_test(test_points),
+      cmocka_unit_test(test_layout),
+      cmocka_unit_test(test_declared_encoding),
+      cmocka_unit_test(test_line_map),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
