@@ -232,8 +232,9 @@ typedef struct nemb_sampler_stats {
 /** Chooses and opens providers and prepares (but does not start) the sampler.
  *
  *  Selection: if $CODEGREEN_PROVIDERS or providers.list is set, exactly those providers, each of
- *  which must open. Otherwise every real provider that opens (today: powercap), and if none
- *  does, the estimate provider unless providers.estimate.enabled is false.
+ *  which must open. Otherwise every real provider that opens (powercap, perf, msr, hwmon, nvml,
+ *  in that order of preference, each domain counted once), plus the estimate provider when no
+ *  real provider measures a CPU package, unless providers.estimate.enabled is false.
  *
  *  @param cfg the configuration, or NULL to load it by the search order.
  *  @param out receives a new meter owned by the caller (free with nemb_meter_destroy()).

@@ -1,11 +1,17 @@
 #!/bin/sh
-# demo.sh - the main job: install, build, show what this machine can measure, and measure a
-# two-second sample workload (one busy thread) with the sampler at 1 ms.
+# demo.sh - the main job: install, build, show what this machine can measure, then measure a
+# sample workload (examples/workload.py) three ways: the sampler alone for 2 s with one busy
+# thread, the whole command over three runs, and every function of it.
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh release
+cg=build/bin/codegreen
 echo
-build/bin/codegreen info
+$cg info
 echo
-build/bin/codegreen sample --duration 2 --load 1
+$cg sample --duration 2 --load 1
+echo
+$cg run -r 3 -- python3 examples/workload.py
+echo
+$cg measure python examples/workload.py
