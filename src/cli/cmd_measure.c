@@ -35,11 +35,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "cli.h"
 #include "instrument.h"
 #include "nemb.h"
 
-#define EXIT_CANNOT_RUN 127
 
 #ifndef CG_SOURCE_PYTHON_DIR
 #define CG_SOURCE_PYTHON_DIR ""
@@ -57,9 +57,6 @@ typedef struct measure_opts {
   const cgi_language *lang;
   char **cmd; /* script and its arguments, NULL-terminated */
 } measure_opts;
-
-static volatile sig_atomic_t interrupted;
-static volatile sig_atomic_t forward_pending;
 
 static void print_usage(FILE *fp) {
   fprintf(
@@ -81,14 +78,6 @@ static void print_usage(FILE *fp) {
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list());
-}
-
-static void on_signal(int sig, siginfo_t *info, void *ctx) {
-  (void)ctx;
-  interrupted = sig;
-  if (info->si_code == SI_USER) {
-    forward_pending = 1;
-  }
 }
 
 static int parse_args(int argc, char **argv, measure_opts *o) {
@@ -272,66 +261,15 @@ static void remove_tree(const char *dir) {
 
 /* ----- running ----- */
 
-static void forward_signal(pid_t pid) {
-  if (forward_pending && pid > 0) {
-    forward_pending = 0;
-    kill(pid, (int)interrupted);
-  }
-}
-
-/* Runs @p argv; @p quiet_stdin gives it /dev/null as stdin. Fills *status with the exit code or
- * 128 + signal. @return 0, or -1 when it could not start (errno in *err). */
+/* Runs @p argv (a path, not looked up); @p quiet_stdin gives it /dev/null as stdin. Fills
+ * *status with the exit code or 128 + signal. @return 0, or -1 when it could not start (errno in
+ * *err). */
 static int run_wait(char *const argv[], bool quiet_stdin, bool forward, int *status, int *err) {
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) {
-    *err = errno;
-    return -1;
-  }
-  pid_t pid = fork();
+  pid_t pid = cg_child_start(argv, false, quiet_stdin, err);
   if (pid < 0) {
-    *err = errno;
-    close(pipefd[0]);
-    close(pipefd[1]);
     return -1;
   }
-  if (pid == 0) {
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (quiet_stdin) {
-      int fd = open("/dev/null", O_RDONLY);
-      if (fd >= 0) {
-        dup2(fd, STDIN_FILENO);
-        close(fd);
-      }
-    }
-    execv(argv[0], argv);
-    int e = errno;
-    ssize_t ignored = write(pipefd[1], &e, sizeof e);
-    (void)ignored;
-    _exit(EXIT_CANNOT_RUN);
-  }
-  close(pipefd[1]);
-  int e = 0;
-  ssize_t n;
-  do {
-    n = read(pipefd[0], &e, sizeof e);
-  } while (n < 0 && errno == EINTR);
-  close(pipefd[0]);
-  if (n == (ssize_t)sizeof e) {
-    waitpid(pid, NULL, 0);
-    *err = e;
-    return -1;
-  }
-  int st = 0;
-  if (forward) {
-    forward_signal(pid);
-  }
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    if (forward) {
-      forward_signal(pid);
-    }
-  }
-  *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  *status = cg_child_wait(pid, forward, NULL);
   return 0;
 }
 
@@ -669,11 +607,7 @@ int cg_cmd_measure(int argc, char **argv) {
   bool ran = false; /* the program ran: its status is the answer */
   /* From here on SIGINT/SIGTERM are passed to whichever child runs, and the temporary directory
    * is always removed. */
-  struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int, old_term;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  cg_signals_catch();
   if (make_paths(&p, script) != 0) {
     fprintf(stderr, "codegreen measure: cannot make a temporary directory in %s: %s\n",
             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
@@ -720,10 +654,10 @@ int cg_cmd_measure(int argc, char **argv) {
   int st = 0, e = 0;
   if (run_wait(compile, true, true, &st, &e) != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
-    status = EXIT_CANNOT_RUN;
+    status = CG_EXIT_CANNOT_RUN;
     goto out;
   }
-  if (interrupted) {
+  if (cg_signals_caught()) {
     goto out; /* nothing was run */
   }
   if (st != 0) {
@@ -805,7 +739,7 @@ int cg_cmd_measure(int argc, char **argv) {
   free(run);
   if (rc != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
-    status = EXIT_CANNOT_RUN;
+    status = CG_EXIT_CANNOT_RUN;
     goto out;
   }
 
@@ -856,10 +790,9 @@ int cg_cmd_measure(int argc, char **argv) {
 #endif
 
 out:
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
-  if (interrupted && !ran) {
-    status = 128 + (int)interrupted; /* stopped before the program ran */
+  cg_signals_restore();
+  if (cg_signals_caught() && !ran) {
+    status = 128 + (int)cg_signals_caught(); /* stopped before the program ran */
   }
   nemb_session_destroy(plot_session);
   json_decref(report);

@@ -30,10 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "cli.h"
 #include "nemb.h"
 
-#define EXIT_CANNOT_RUN 127 /* what a shell returns for a command it cannot start */
 
 typedef struct run_opts {
   long repeat, warmup;
@@ -52,11 +52,6 @@ typedef struct run_result {
   bool warmup;
 } run_result;
 
-/* What the signal handler saw: the signal, and whether another process sent it (`kill`) so
- * that it must be passed on. The main thread does the passing on, outside the handler. */
-static volatile sig_atomic_t interrupted;
-static volatile sig_atomic_t forward_pending;
-
 static void print_usage(FILE *fp) {
   fprintf(fp,
           "usage: codegreen run [options] -- COMMAND [ARGS...]\n\n"
@@ -74,25 +69,6 @@ static void print_usage(FILE *fp) {
           "  -c, --config FILE    use this config.json instead of the search order\n\n"
           "The exit status is the command's (128 + signal if it was killed). SIGINT and SIGTERM\n"
           "sent to codegreen are passed on to the command, and the report is still written.\n");
-}
-
-/* Notes SIGINT/SIGTERM. One from another process (`kill`) must be passed on to the command;
- * one from the terminal already reached the command, which shares our process group, and is not
- * sent twice. Installed without SA_RESTART, so the wait for the command returns EINTR and the
- * main thread passes the signal on. */
-static void on_signal(int sig, siginfo_t *info, void *ctx) {
-  (void)ctx;
-  interrupted = sig;
-  if (info->si_code == SI_USER) {
-    forward_pending = 1;
-  }
-}
-
-static void forward_signal(pid_t pid) {
-  if (forward_pending && pid > 0) {
-    forward_pending = 0;
-    kill(pid, (int)interrupted);
-  }
 }
 
 static bool parse_long(const char *text, long lo, long hi, long *out) {
@@ -209,58 +185,29 @@ static double machine_busy_seconds(void) {
   return busy / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Starts the command; returns its pid, or -1 with *exec_errno set when it could not start. */
-static pid_t spawn(const run_opts *o, int *exec_errno) {
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) {
-    *exec_errno = errno;
+/* Starts the command (through /bin/sh -c with --shell); returns its pid, or -1 with *err set. */
+static pid_t spawn(const run_opts *o, int *err) {
+  if (!o->shell) {
+    return cg_child_start(o->cmd, true, false, err);
+  }
+  /* The words after -- form one shell command line. */
+  size_t len = 1;
+  for (char **a = o->cmd; *a; a++) {
+    len += strlen(*a) + 1;
+  }
+  char *line = malloc(len);
+  if (line == NULL) {
+    *err = ENOMEM;
     return -1;
   }
-  pid_t pid = fork();
-  if (pid < 0) {
-    *exec_errno = errno;
-    close(pipefd[0]);
-    close(pipefd[1]);
-    return -1;
+  line[0] = '\0';
+  for (char **a = o->cmd; *a; a++) {
+    strcat(line, *a);
+    strcat(line, a[1] ? " " : "");
   }
-  if (pid == 0) {
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (o->shell) {
-      /* The words after -- form one shell command line. */
-      size_t len = 1;
-      for (char **a = o->cmd; *a; a++) {
-        len += strlen(*a) + 1;
-      }
-      char *line = malloc(len);
-      if (line != NULL) {
-        line[0] = '\0';
-        for (char **a = o->cmd; *a; a++) {
-          strcat(line, *a);
-          strcat(line, a[1] ? " " : "");
-        }
-        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-      }
-    } else {
-      execvp(o->cmd[0], o->cmd);
-    }
-    int e = errno; /* exec failed: tell the parent why through the close-on-exec pipe */
-    ssize_t ignored = write(pipefd[1], &e, sizeof e);
-    (void)ignored;
-    _exit(EXIT_CANNOT_RUN);
-  }
-  close(pipefd[1]);
-  int e = 0;
-  ssize_t n;
-  do {
-    n = read(pipefd[0], &e, sizeof e); /* EOF (0 bytes) means exec succeeded */
-  } while (n < 0 && errno == EINTR);
-  close(pipefd[0]);
-  if (n == (ssize_t)sizeof e) {
-    waitpid(pid, NULL, 0);
-    *exec_errno = e;
-    return -1;
-  }
+  char *argv[] = {"/bin/sh", "-c", line, NULL};
+  pid_t pid = cg_child_start(argv, false, false, err);
+  free(line);
   return pid;
 }
 
@@ -277,7 +224,7 @@ static void progress(const run_opts *o, long done, long total) {
   fflush(stderr);
 }
 
-/* Runs the command once as task @p r->task. Returns 0, or EXIT_CANNOT_RUN when it could not
+/* Runs the command once as task @p r->task. Returns 0, or CG_EXIT_CANNOT_RUN when it could not
  * start (already reported). */
 static int run_once(nemb_session *s, const run_opts *o, run_result *r) {
   double busy0 = machine_busy_seconds();
@@ -287,19 +234,14 @@ static int run_once(nemb_session *s, const run_opts *o, run_result *r) {
   if (pid < 0) {
     nemb_task_stop(s, r->task);
     fprintf(stderr, "codegreen run: cannot run '%s': %s\n", o->cmd[0], strerror(exec_errno));
-    return EXIT_CANNOT_RUN;
+    return CG_EXIT_CANNOT_RUN;
   }
-  int status = 0;
   struct rusage ru;
-  forward_signal(pid); /* a kill that came while the command was starting */
-  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
-    forward_signal(pid);
-  }
+  r->status = cg_child_wait(pid, true, &ru);
   nemb_task_stop(s, r->task);
   r->machine_cpu_s = machine_busy_seconds() - busy0;
   r->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-  r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return 0;
 }
 
@@ -314,7 +256,7 @@ static json_t *measure_idle(nemb_session *s, double seconds) {
   json_t *out = json_null();
   struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
   if (a && b && nemb_meter_latest(m, &ta, a, n) == 0) {
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted) {
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !cg_signals_caught()) {
     }
     if (nemb_meter_latest(m, &tb, b, n) == 0 && tb > ta) {
       double secs = (double)(tb - ta) / 1e9, total = 0;
@@ -608,18 +550,14 @@ int cg_cmd_run(int argc, char **argv) {
     fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
   }
 
-  struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int, old_term;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  cg_signals_catch();
 
   json_t *idle = o.idle_s > 0 ? measure_idle(s, o.idle_s) : json_null();
   size_t total = (size_t)(o.warmup + o.repeat);
   run_result *runs = calloc(total, sizeof *runs);
   size_t done = 0;
   int status = 0;
-  for (size_t i = 0; runs != NULL && i < total && !interrupted; i++) {
+  for (size_t i = 0; runs != NULL && i < total && !cg_signals_caught(); i++) {
     run_result *r = &runs[i];
     r->warmup = i < (size_t)o.warmup;
     snprintf(r->task, sizeof r->task, "%s-%zu", r->warmup ? "warmup" : "run",
@@ -628,7 +566,7 @@ int cg_cmd_run(int argc, char **argv) {
       nemb_session_destroy(s);
       free(runs);
       json_decref(idle);
-      return EXIT_CANNOT_RUN;
+      return CG_EXIT_CANNOT_RUN;
     }
     done++;
     status = r->status;
@@ -641,8 +579,7 @@ int cg_cmd_run(int argc, char **argv) {
       break;
     }
   }
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
+  cg_signals_restore();
 
   rc = nemb_session_end(s);
   json_t *report = json_loads(nemb_session_report_json(s) ? nemb_session_report_json(s) : "",
@@ -666,8 +603,8 @@ int cg_cmd_run(int argc, char **argv) {
   json_decref(report);
   nemb_session_destroy(s);
   free(runs);
-  if (interrupted) {
-    return 128 + (int)interrupted;
+  if (cg_signals_caught()) {
+    return 128 + (int)cg_signals_caught();
   }
   return status != 0 ? status : wrc;
 }

@@ -54,6 +54,16 @@ int nemb__fail(int err, const char *fmt, ...) {
   return err;
 }
 
+void nemb__say(char *why, size_t len, const char *fmt, ...) {
+  if (why == NULL || len == 0) {
+    return;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, len, fmt, ap);
+  va_end(ap);
+}
+
 int nemb__from_errno(int e) {
   switch (e) {
   case EINVAL:

@@ -24,6 +24,9 @@ int nemb__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * fail, so a stale message is never shown for a later success). */
 void nemb__clear_error(void);
 
+/* Writes a provider's "why" message (snprintf into @p why; nothing when it is NULL or empty). */
+void nemb__say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Maps an errno value to our code: -errno for the ones in NEMB_ERRNO_MAP, else NEMB_EIO. */
 int nemb__from_errno(int e);
 

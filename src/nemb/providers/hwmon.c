@@ -66,18 +66,6 @@ typedef struct hwmon_state {
   uint64_t update_ns;
 } hwmon_state;
 
-static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t len, const char *fmt, ...) {
-  if (why == NULL || len == 0) {
-    return;
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-}
-
 /* "hwmon12" -> 12. */
 static bool parse_chip(const char *entry, unsigned *out) {
   if (strncmp(entry, "hwmon", 5) != 0 || !isdigit((unsigned char)entry[5])) {
@@ -164,12 +152,12 @@ static bool is_known_chip(const char *chip) {
 static int list_sensors(bool all_chips, sensor **out, size_t *n_out, char *why, size_t len) {
   char dir_path[4096];
   if (nemb__path(dir_path, sizeof dir_path, CLASS_DIR) != 0) {
-    say(why, len, "the path of " CLASS_DIR " under CODEGREEN_SYSFS_ROOT is too long");
+    nemb__say(why, len, "the path of " CLASS_DIR " under CODEGREEN_SYSFS_ROOT is too long");
     return -ENAMETOOLONG;
   }
   DIR *dir = opendir(dir_path);
   if (dir == NULL) {
-    say(why, len,
+    nemb__say(why, len,
         "no %s: the kernel has no hardware-monitoring class here (containers and "
         "virtual machines usually hide it)",
         dir_path);
@@ -234,7 +222,7 @@ static int list_sensors(bool all_chips, sensor **out, size_t *n_out, char *why, 
         if (grown == NULL) {
           closedir(cd);
           free(sensors);
-          say(why, len, "out of memory listing hwmon sensors");
+          nemb__say(why, len, "out of memory listing hwmon sensors");
           return NEMB_ENOMEM;
         }
         sensors = grown;
@@ -247,14 +235,14 @@ static int list_sensors(bool all_chips, sensor **out, size_t *n_out, char *why, 
   if (n == 0) {
     free(sensors);
     if (n_skipped > 0) {
-      say(why, len,
+      nemb__say(why, len,
           "no energy sensor codegreen reads by default under %s (amd_energy, zenergy, "
           "power_meter); %zu other chip%s (%s%s) %s read only with providers.hwmon.all_chips "
           "set to true, since what they measure is not known and some are slow to read",
           dir_path, n_skipped, n_skipped == 1 ? "" : "s", skipped, n_skipped > 8 ? ", ..." : "",
           n_skipped == 1 ? "is" : "are");
     } else {
-      say(why, len,
+      nemb__say(why, len,
           "no energy or power sensor under %s (%zu hwmon chip%s, none with energy*_input, "
           "power*_input or power*_average)",
           dir_path, n_chips, n_chips == 1 ? "" : "s");
@@ -341,7 +329,7 @@ static bool name_taken(const hwmon_state *st, const char *name) {
 }
 
 static int deny(char *why, size_t len, const char *path) {
-  say(why, len,
+  nemb__say(why, len,
       "%s: permission denied. Energy sensors are root-only on recent kernels (CVE-2020-8694); "
       "`sudo codegreen setup-permissions` gives group codegreen read access to the amd_energy "
       "and zenergy counters, then log in again. Do not make them world-readable.",
@@ -353,7 +341,7 @@ static int deny(char *why, size_t len, const char *path) {
 static int open_sensor(const sensor *s, int *fd_out, uint64_t *value, char *why, size_t len) {
   char path[4096];
   if (nemb__path(path, sizeof path, CLASS_DIR "/hwmon%u/%s", s->chip, s->file) != 0) {
-    say(why, len, "the path of hwmon%u/%s is too long", s->chip, s->file);
+    nemb__say(why, len, "the path of hwmon%u/%s is too long", s->chip, s->file);
     return -ENAMETOOLONG;
   }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -362,7 +350,7 @@ static int open_sensor(const sensor *s, int *fd_out, uint64_t *value, char *why,
     if (e == EACCES || e == EPERM) {
       return deny(why, len, path);
     }
-    say(why, len, "cannot open %s: %s", path, strerror(e));
+    nemb__say(why, len, "cannot open %s: %s", path, strerror(e));
     return nemb__from_errno(e);
   }
   int rc = nemb__pread_u64(fd, value);
@@ -371,7 +359,7 @@ static int open_sensor(const sensor *s, int *fd_out, uint64_t *value, char *why,
     if (rc == -EACCES || rc == -EPERM) {
       return deny(why, len, path);
     }
-    say(why, len, "cannot read %s: %s", path, rc == NEMB_EPARSE ? "not a number" : strerror(-rc));
+    nemb__say(why, len, "cannot read %s: %s", path, rc == NEMB_EPARSE ? "not a number" : strerror(-rc));
     return rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
   }
   *fd_out = fd;
@@ -412,7 +400,7 @@ static int hwmon_open(const nemb__provider_env *env, void **state, char *why, si
   int enabled = 1;
   if (env != NULL && env->cfg != NULL &&
       nemb_config_get_bool(env->cfg, "providers.hwmon.enabled", &enabled) == 0 && !enabled) {
-    say(why, why_len, "disabled by providers.hwmon.enabled in the configuration");
+    nemb__say(why, why_len, "disabled by providers.hwmon.enabled in the configuration");
     return NEMB_ENOTSUP;
   }
   int all_chips = 0;
@@ -429,7 +417,7 @@ static int hwmon_open(const nemb__provider_env *env, void **state, char *why, si
   hwmon_state *st = calloc(1, sizeof *st);
   if (st == NULL) {
     free(sensors);
-    say(why, why_len, "out of memory");
+    nemb__say(why, why_len, "out of memory");
     return NEMB_ENOMEM;
   }
   st->update_ns = DEFAULT_UPDATE_NS;

@@ -63,18 +63,6 @@ typedef struct msr_state {
   unsigned fd_cpu[MAX_FDS];
 } msr_state;
 
-static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t len, const char *fmt, ...) {
-  if (why == NULL || len == 0) {
-    return;
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-}
-
 /* Vendor, family and model of the first processor in /proc/cpuinfo. The family is the "cpu
  * family" line, which the kernel already reports with the extended family added (25 = 19h). */
 static void read_cpuinfo(cpu_info *ci) {
@@ -140,26 +128,26 @@ static int open_cpu(msr_state *st, unsigned cpu, int *fd, char *why, size_t len)
     }
   }
   if (st->n_fds >= MAX_FDS) {
-    say(why, len, "more than %d CPUs to open", MAX_FDS);
+    nemb__say(why, len, "more than %d CPUs to open", MAX_FDS);
     return NEMB_ERANGE;
   }
   char path[4096];
   if (nemb__path(path, sizeof path, "/dev/cpu/%u/msr", cpu) != 0) {
-    say(why, len, "the path of /dev/cpu/%u/msr under CODEGREEN_SYSFS_ROOT is too long", cpu);
+    nemb__say(why, len, "the path of /dev/cpu/%u/msr under CODEGREEN_SYSFS_ROOT is too long", cpu);
     return -ENAMETOOLONG;
   }
   int f = open(path, O_RDONLY | O_CLOEXEC);
   if (f < 0) {
     int e = errno;
     if (e == ENOENT || e == ENXIO || e == ENODEV) {
-      say(why, len,
+      nemb__say(why, len,
           "%s does not exist: the msr driver is not loaded (`sudo modprobe msr`; list it in "
           "/etc/modules-load.d/ to keep it, or run `sudo codegreen setup-permissions --msr`)%s",
           path, e == ENXIO ? ", or that CPU is offline" : "");
       return NEMB_ENOTSUP;
     }
     if (e == EACCES) {
-      say(why, len,
+      nemb__say(why, len,
           "%s: permission denied. MSR devices are root-only; `sudo codegreen setup-permissions "
           "--msr` lets group codegreen open them, but the kernel also demands CAP_SYS_RAWIO of "
           "every process that does (e.g. `sudo setcap cap_sys_rawio=ep` on the program), a "
@@ -169,7 +157,7 @@ static int open_cpu(msr_state *st, unsigned cpu, int *fd, char *why, size_t len)
       return NEMB_EACCES;
     }
     if (e == EPERM) {
-      say(why, len,
+      nemb__say(why, len,
           "%s: operation not permitted. The file permissions allow it but the msr driver "
           "demands CAP_SYS_RAWIO of the process opening it (`sudo setcap cap_sys_rawio=ep` on "
           "the program, or run as root); the powercap provider needs no capability (`sudo "
@@ -177,7 +165,7 @@ static int open_cpu(msr_state *st, unsigned cpu, int *fd, char *why, size_t len)
           path);
       return NEMB_EACCES;
     }
-    say(why, len, "cannot open %s: %s", path, strerror(e));
+    nemb__say(why, len, "cannot open %s: %s", path, strerror(e));
     return nemb__from_errno(e);
   }
   st->fds[st->n_fds] = f;
@@ -241,18 +229,18 @@ static int read_unit(int fd, uint32_t reg, unsigned cpu, const cpu_info *ci, uin
                      char *why, size_t len) {
   int rc = read_reg(fd, reg, out);
   if (rc == -EIO) {
-    say(why, len,
+    nemb__say(why, len,
         "this %s CPU (family %u, model %u) does not implement the RAPL power-unit register "
         "0x%X (read on CPU %u fails)",
         ci->vendor_id, ci->family, ci->model, reg, cpu);
     return NEMB_ENOTSUP;
   }
   if (rc == -EACCES || rc == -EPERM) {
-    say(why, len, "reading MSR 0x%X on CPU %u was refused: CAP_SYS_RAWIO is needed", reg, cpu);
+    nemb__say(why, len, "reading MSR 0x%X on CPU %u was refused: CAP_SYS_RAWIO is needed", reg, cpu);
     return NEMB_EACCES;
   }
   if (rc != 0) {
-    say(why, len, "cannot read MSR 0x%X on CPU %u: %s", reg, cpu, strerror(-rc));
+    nemb__say(why, len, "cannot read MSR 0x%X on CPU %u: %s", reg, cpu, strerror(-rc));
     return nemb__from_errno(-rc);
   }
   return 0;
@@ -382,7 +370,7 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
   int per_core = 1;
   if (env != NULL && env->cfg != NULL) {
     if (nemb_config_get_bool(env->cfg, "providers.msr.enabled", &enabled) == 0 && !enabled) {
-      say(why, why_len, "disabled by providers.msr.enabled in the configuration");
+      nemb__say(why, why_len, "disabled by providers.msr.enabled in the configuration");
       return NEMB_ENOTSUP;
     }
     if (nemb_config_get_bool(env->cfg, "providers.msr.per_core", &per_core) != 0) {
@@ -392,7 +380,7 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
   cpu_info ci;
   read_cpuinfo(&ci);
   if (ci.vendor == VENDOR_OTHER || (ci.vendor == VENDOR_AMD && ci.family < 0x17)) {
-    say(why, why_len,
+    nemb__say(why, why_len,
         "no RAPL MSRs on this CPU (%s, family %u): RAPL registers exist on Intel processors "
         "since Sandy Bridge and on AMD/Hygon processors since family 17h (Zen)",
         ci.vendor_id[0] ? ci.vendor_id : "vendor unknown", ci.family);
@@ -402,7 +390,7 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
   nemb__cpu *cpus = NULL;
   size_t n_cpus = 0;
   if (nemb__cpu_list(&cpus, &n_cpus) != 0) {
-    say(why, why_len, "out of memory listing CPUs");
+    nemb__say(why, why_len, "out of memory listing CPUs");
     return NEMB_ENOMEM;
   }
   nemb__cpu cpu0 = {0, 0, 0, 0};
@@ -417,7 +405,7 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
     cores = malloc(n_cpus * sizeof *cores);
     if (cores == NULL) {
       free(cpus);
-      say(why, why_len, "out of memory listing CPUs");
+      nemb__say(why, why_len, "out of memory listing CPUs");
       return NEMB_ENOMEM;
     }
     memcpy(cores, cpus, n_cpus * sizeof *cores);
@@ -438,7 +426,7 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
   int rc = 0;
   msr_state *st = calloc(1, sizeof *st);
   if (st == NULL) {
-    say(why, why_len, "out of memory");
+    nemb__say(why, why_len, "out of memory");
     rc = NEMB_ENOMEM;
   } else if (ci.vendor == VENDOR_INTEL) {
     rc = build_intel(st, &ci, units, n_units, why, why_len);
@@ -448,7 +436,7 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
   free(cpus);
   free(cores);
   if (rc == 0 && st->n == 0) {
-    say(why, why_len,
+    nemb__say(why, why_len,
         "the MSR device opens but every RAPL energy register reads 0 or fails: this CPU does "
         "not implement RAPL energy counters");
     rc = NEMB_ENOTSUP;

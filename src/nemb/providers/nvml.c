@@ -117,18 +117,6 @@ typedef struct nvml_state {
   bool started;
 } nvml_state;
 
-static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t len, const char *fmt, ...) {
-  if (why == NULL || len == 0) {
-    return;
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-}
-
 static const char *nvml_error(const nvml_state *st, nvml_return r) {
   const char *s = st->api.error_string ? st->api.error_string(r) : NULL;
   return s ? s : "unknown NVML error";
@@ -233,26 +221,26 @@ static int init_failed(nvml_state *st, nvml_return r, const char *lib, char *why
   const char *text = nvml_error(st, r);
   switch (r) {
   case NVML_ERROR_DRIVER_NOT_LOADED:
-    say(why, len,
+    nemb__say(why, len,
         "%s loaded but nvmlInit failed: %s (%d): the NVIDIA kernel driver is not running; "
         "check `nvidia-smi` and `lsmod | grep nvidia`",
         lib, text, r);
     return NEMB_ENOTSUP;
   case NVML_ERROR_NO_PERMISSION:
-    say(why, len,
+    nemb__say(why, len,
         "%s loaded but nvmlInit failed: %s (%d): this user cannot open /dev/nvidiactl and "
         "/dev/nvidia*; on most systems they belong to group video or render (`sudo usermod -aG "
         "video $USER`, then log in again)",
         lib, text, r);
     return NEMB_EACCES;
   case NVML_ERROR_LIB_RM_VERSION_MISMATCH:
-    say(why, len,
+    nemb__say(why, len,
         "%s loaded but nvmlInit failed: %s (%d): the NVML library and the running kernel "
         "driver are different versions, usually after a driver update without a reboot",
         lib, text, r);
     return NEMB_ENOTSUP;
   default:
-    say(why, len, "%s loaded but nvmlInit failed: %s (%d)", lib, text, r);
+    nemb__say(why, len, "%s loaded but nvmlInit failed: %s (%d)", lib, text, r);
     return NEMB_EIO;
   }
 }
@@ -262,13 +250,13 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   int enabled = 1;
   if (env != NULL && env->cfg != NULL &&
       nemb_config_get_bool(env->cfg, "providers.nvml.enabled", &enabled) == 0 && !enabled) {
-    say(why, why_len, "disabled by providers.nvml.enabled in the configuration");
+    nemb__say(why, why_len, "disabled by providers.nvml.enabled in the configuration");
     return NEMB_ENOTSUP;
   }
   const char *lib = getenv("CODEGREEN_NVML_LIB");
   if (lib == NULL || lib[0] == '\0') {
     if (nemb__sysfs_root()[0] != '\0') {
-      say(why, why_len,
+      nemb__say(why, why_len,
           "not probed: CODEGREEN_SYSFS_ROOT substitutes a fixture tree for this machine, which "
           "cannot hold a GPU driver; set CODEGREEN_NVML_LIB to load an NVML library anyway");
       return NEMB_ENOTSUP;
@@ -277,14 +265,14 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   }
   nvml_state *st = calloc(1, sizeof *st);
   if (st == NULL) {
-    say(why, why_len, "out of memory");
+    nemb__say(why, why_len, "out of memory");
     return NEMB_ENOMEM;
   }
   dlerror();
   st->lib = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
   if (st->lib == NULL) {
     const char *err = dlerror();
-    say(why, why_len,
+    nemb__say(why, why_len,
         "cannot load %s (%s): no NVIDIA driver is installed, so there is no NVIDIA GPU to "
         "measure%s",
         lib, err ? err : "not found",
@@ -306,7 +294,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   bind(st->lib, "nvmlDeviceGetFieldValues", &a->field_values, sizeof a->field_values);
   bind(st->lib, "nvmlDeviceGetPowerUsage", &a->power_usage, sizeof a->power_usage);
   if (!ok) {
-    say(why, why_len,
+    nemb__say(why, why_len,
         "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
         "nvmlDeviceGetHandleByIndex_v2: the driver is older than NVML 5 (2012) or this is "
         "not NVML",
@@ -324,7 +312,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   unsigned int count = 0;
   r = a->device_count(&count);
   if (r != NVML_SUCCESS || count == 0) {
-    say(why, why_len, "NVML finds no GPU (%s)",
+    nemb__say(why, why_len, "NVML finds no GPU (%s)",
         r != NVML_SUCCESS ? nvml_error(st, r) : "device count 0");
     nvml_close(st);
     return NEMB_ENOTSUP;
@@ -358,7 +346,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     st->n++;
   }
   if (st->n == 0) {
-    say(why, why_len, "NVML finds %u GPU%s but none reports energy or power", count,
+    nemb__say(why, why_len, "NVML finds %u GPU%s but none reports energy or power", count,
         count == 1 ? "" : "s");
     nvml_close(st);
     return NEMB_ENOTSUP;

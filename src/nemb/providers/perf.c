@@ -86,18 +86,6 @@ typedef struct perf_state {
   long double uj_per_count[NEMB__MAX_DOMAINS];
 } perf_state;
 
-static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t len, const char *fmt, ...) {
-  if (why == NULL || len == 0) {
-    return;
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-}
-
 /* Reads one file of the PMU directory into @p buf. Returns 0 or -errno. */
 static int read_pmu_file(const char *rel, char *buf, size_t len) {
   char path[4096];
@@ -198,7 +186,7 @@ static int deny(char *why, size_t len, const char *event_name, unsigned cpu, int
              "module)",
              PARANOID_FILE);
   }
-  say(why, len,
+  nemb__say(why, len,
       "the perf power PMU exists but the kernel refused to open power/%s/ on CPU %u (%s): "
       "system-wide counters such as RAPL need kernel.perf_event_paranoid <= 0 or CAP_PERFMON, "
       "and %s. Safe fixes: `sudo codegreen setup-permissions` (group access to the powercap "
@@ -256,7 +244,7 @@ static int add_counter(perf_state *st, unsigned type, size_t k, const event *ev,
                 cpu, strerror(e));
       return 0;
     }
-    say(why, len, "perf_event_open of power/%s/ on CPU %u failed: %s", known[k].event, cpu,
+    nemb__say(why, len, "perf_event_open of power/%s/ on CPU %u failed: %s", known[k].event, cpu,
         strerror(e));
     return nemb__from_errno(e);
   }
@@ -323,14 +311,14 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
   int enabled = 1;
   if (env != NULL && env->cfg != NULL &&
       nemb_config_get_bool(env->cfg, "providers.perf.enabled", &enabled) == 0 && !enabled) {
-    say(why, why_len, "disabled by providers.perf.enabled in the configuration");
+    nemb__say(why, why_len, "disabled by providers.perf.enabled in the configuration");
     return NEMB_ENOTSUP;
   }
   /* Under CODEGREEN_SYSFS_ROOT the PMU's files come from a fixture tree, but perf_event_open would
    * still go to the running kernel, where the tree's type number may name another PMU: only a
    * replaced system-call table (the tests' fake kernel) may be used with a fixture. */
   if (nemb__sysfs_root()[0] != '\0' && nemb__perf_sys.open == sys_perf_event_open) {
-    say(why, why_len,
+    nemb__say(why, why_len,
         "not probed: CODEGREEN_SYSFS_ROOT substitutes a fixture tree for this machine, and perf "
         "events would still be opened in the running kernel");
     return NEMB_ENOTSUP;
@@ -339,7 +327,7 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
   uint64_t type = 0;
   int rc = read_pmu_file("type", text, sizeof text);
   if (rc == -EACCES || rc == -EPERM) {
-    say(why, why_len, "cannot read " PMU_DIR "/type: permission denied");
+    nemb__say(why, why_len, "cannot read " PMU_DIR "/type: permission denied");
     return NEMB_EACCES;
   }
   if (rc != 0 || nemb__parse_u64(text, &type) != 0 || type > UINT32_MAX) {
@@ -347,7 +335,7 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
     if (nemb__path(path, sizeof path, PMU_DIR) != 0) {
       snprintf(path, sizeof path, "%s", PMU_DIR);
     }
-    say(why, why_len,
+    nemb__say(why, why_len,
         "no perf 'power' PMU at %s: the kernel's RAPL perf driver is not built in or not loaded "
         "(CONFIG_PERF_EVENTS_INTEL_RAPL, module rapl), the CPU has no RAPL, or this is a virtual "
         "machine, which hides RAPL",
@@ -360,7 +348,7 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
     n_events += load_event(known[k].event, &events[k]);
   }
   if (n_events == 0) {
-    say(why, why_len,
+    nemb__say(why, why_len,
         "the perf 'power' PMU lists no energy event codegreen can use (energy-pkg, energy-cores, "
         "energy-gpu, energy-ram, energy-psys)");
     return NEMB_ENOTSUP;
@@ -369,7 +357,7 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
   nemb__cpu *units = NULL;
   size_t n_units = 0;
   if (nemb__cpu_list(&units, &n_units) != 0) {
-    say(why, why_len, "out of memory listing CPUs");
+    nemb__say(why, why_len, "out of memory listing CPUs");
     return NEMB_ENOMEM;
   }
   n_units = nemb__cpu_first_of_each(units, n_units, false);
@@ -381,7 +369,7 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
   perf_state *st = calloc(1, sizeof *st);
   if (st == NULL) {
     free(units);
-    say(why, why_len, "out of memory");
+    nemb__say(why, why_len, "out of memory");
     return NEMB_ENOMEM;
   }
   rc = 0;
@@ -403,7 +391,7 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
   }
   free(units);
   if (rc == 0 && st->n == 0) {
-    say(why, why_len,
+    nemb__say(why, why_len,
         "the perf 'power' PMU is present but the kernel counts none of its energy events on "
         "this machine");
     rc = NEMB_ENOTSUP;

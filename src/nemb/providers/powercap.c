@@ -65,18 +65,6 @@ typedef struct powercap_state {
   int fds[NEMB__MAX_DOMAINS]; /* energy_uj of each domain, opened once, read with pread */
 } powercap_state;
 
-static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t len, const char *fmt, ...) {
-  if (why == NULL || len == 0) {
-    return;
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, len, fmt, ap);
-  va_end(ap);
-}
-
 /* Parses a run of decimal digits at *s, advancing *s past it; false when there is none. */
 static bool take_number(const char **s, unsigned long *out) {
   if (!isdigit((unsigned char)**s)) {
@@ -237,7 +225,7 @@ static void assign_name(powercap_state *st, size_t i, const zone *z, size_t n_pa
 
 /* The counters exist but the kernel keeps them from this user. */
 static int deny(char *why, size_t len, const char *path, const char *file) {
-  say(why, len,
+  nemb__say(why, len,
       "The RAPL energy counters exist but this user cannot read them: %s: permission denied. "
       "Since Linux 5.10 they are readable by root only, because of CVE-2020-8694 (PLATYPUS, a "
       "power side channel that leaks data from other processes), so do not make them "
@@ -268,11 +256,11 @@ static int read_zone_u64(const zone *z, const char *file, uint64_t *out, char *w
     return deny(why, len, path, file);
   }
   if (rc != 0) {
-    say(why, len, "cannot read %s: %s", path, strerror(-rc));
+    nemb__say(why, len, "cannot read %s: %s", path, strerror(-rc));
     return nemb__from_errno(-rc);
   }
   if (nemb__parse_u64(text, out) != 0) {
-    say(why, len,
+    nemb__say(why, len,
         "%s holds \"%.32s\", not a count of microjoules; the RAPL zone %s (%s) cannot "
         "be used",
         path, text, z->entry, z->kname);
@@ -286,7 +274,7 @@ static int open_counter(const zone *z, int *fd_out, char *why, size_t len) {
   char path[4096];
   int rc = nemb__path(path, sizeof path, CLASS_DIR "/%s/energy_uj", z->entry);
   if (rc != 0) {
-    say(why, len, "the path of %s/energy_uj under CODEGREEN_SYSFS_ROOT is too long", z->entry);
+    nemb__say(why, len, "the path of %s/energy_uj under CODEGREEN_SYSFS_ROOT is too long", z->entry);
     return rc;
   }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -295,7 +283,7 @@ static int open_counter(const zone *z, int *fd_out, char *why, size_t len) {
     if (e == EACCES || e == EPERM) {
       return deny(why, len, path, "energy_uj");
     }
-    say(why, len, "cannot open %s: %s", path, strerror(e));
+    nemb__say(why, len, "cannot open %s: %s", path, strerror(e));
     return nemb__from_errno(e);
   }
   /* A file can open and still refuse reads (security modules, lockdown): try one now, so the
@@ -308,10 +296,10 @@ static int open_counter(const zone *z, int *fd_out, char *why, size_t len) {
       return deny(why, len, path, "energy_uj");
     }
     if (rc == NEMB_EPARSE) {
-      say(why, len, "%s does not hold a count of microjoules", path);
+      nemb__say(why, len, "%s does not hold a count of microjoules", path);
       return rc;
     }
-    say(why, len, "cannot read %s: %s", path, strerror(-rc));
+    nemb__say(why, len, "cannot read %s: %s", path, strerror(-rc));
     return nemb__from_errno(-rc);
   }
   *fd_out = fd;
@@ -324,21 +312,21 @@ static int list_zones(zone **out, size_t *n_out, char *why, size_t len) {
   char path[4096];
   int rc = nemb__path(dir_path, sizeof dir_path, CLASS_DIR);
   if (rc != 0) {
-    say(why, len, "the path of " CLASS_DIR " under CODEGREEN_SYSFS_ROOT is too long");
+    nemb__say(why, len, "the path of " CLASS_DIR " under CODEGREEN_SYSFS_ROOT is too long");
     return rc;
   }
   DIR *dir = opendir(dir_path);
   if (dir == NULL) {
     int e = errno;
     if (e == ENOENT || e == ENOTDIR) {
-      say(why, len,
+      nemb__say(why, len,
           "no RAPL zones under %s: the kernel exposes none (intel_rapl_msr/intel_rapl_common "
           "not loaded, an unsupported CPU, or a virtual machine, which hides RAPL). On a "
           "physical Intel or AMD machine, try `sudo modprobe intel_rapl_msr`.",
           dir_path);
       return NEMB_ENOTSUP;
     }
-    say(why, len, "cannot list %s: %s", dir_path, strerror(e));
+    nemb__say(why, len, "cannot list %s: %s", dir_path, strerror(e));
     return nemb__from_errno(e);
   }
   zone *zones = NULL;
@@ -369,7 +357,7 @@ static int list_zones(zone **out, size_t *n_out, char *why, size_t len) {
       size_t ncap = cap ? cap * 2 : 16;
       zone *grown = realloc(zones, ncap * sizeof *zones);
       if (grown == NULL) {
-        say(why, len, "out of memory while listing %s", dir_path);
+        nemb__say(why, len, "out of memory while listing %s", dir_path);
         err = NEMB_ENOMEM;
         break;
       }
@@ -380,7 +368,7 @@ static int list_zones(zone **out, size_t *n_out, char *why, size_t len) {
   }
   closedir(dir);
   if (err == 0 && n == 0) {
-    say(why, len,
+    nemb__say(why, len,
         "no RAPL zones under %s: the directory exists but holds no intel-rapl:N zone (the "
         "RAPL driver intel_rapl_msr is not loaded, the CPU is not supported, or this is a "
         "virtual machine, which hides RAPL). On a physical Intel or AMD machine, try "
@@ -562,7 +550,7 @@ static int powercap_open(const nemb__provider_env *env, void **state, char *why,
   int enabled = 1;
   if (env != NULL && env->cfg != NULL &&
       nemb_config_get_bool(env->cfg, "providers.powercap.enabled", &enabled) == 0 && !enabled) {
-    say(why, why_len, "disabled by providers.powercap.enabled in the configuration");
+    nemb__say(why, why_len, "disabled by providers.powercap.enabled in the configuration");
     return NEMB_ENOTSUP;
   }
   zone *zones = NULL;
@@ -575,7 +563,7 @@ static int powercap_open(const nemb__provider_env *env, void **state, char *why,
   powercap_state *st = calloc(1, sizeof *st);
   if (st == NULL) {
     free(zones);
-    say(why, why_len, "out of memory");
+    nemb__say(why, why_len, "out of memory");
     return NEMB_ENOMEM;
   }
   for (size_t i = 0; i < NEMB__MAX_DOMAINS; i++) {
