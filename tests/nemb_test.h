@@ -14,10 +14,12 @@
 /* cmocka.h must come after the headers above. */
 #include <cmocka.h>
 
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -81,6 +83,66 @@ static inline void nemb_test_write(const char *root, const char *rel, const char
   assert_non_null(fp);
   fputs(text, fp);
   assert_int_equal(fclose(fp), 0);
+}
+
+/* What a provider's open() answered when run without privileges. */
+typedef struct nemb_test_open_result {
+  int skipped; /* 1: running as root and could not drop privileges (some containers) */
+  int rc;
+  char why[1024];
+} nemb_test_open_result;
+
+/* Opens @p ops with @p cfg as an unprivileged user and closes it again. Root reads any file
+ * whatever its mode, so as root the open runs in a forked child that became uid/gid 65534 and
+ * reports back through a pipe; otherwise it runs here. */
+static inline nemb_test_open_result nemb_test_open_unprivileged(
+    const struct nemb__provider_ops *ops, const nemb_config *cfg) {
+  nemb_test_open_result res;
+  memset(&res, 0, sizeof res);
+  nemb__provider_env env = {cfg};
+  if (geteuid() != 0) {
+    void *st = NULL;
+    res.rc = ops->open(&env, &st, res.why, sizeof res.why);
+    if (res.rc == 0) {
+      ops->close(st);
+    }
+    return res;
+  }
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    nemb_test_open_result c;
+    memset(&c, 0, sizeof c);
+    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
+      c.skipped = 1;
+    } else {
+      void *st = NULL;
+      c.rc = ops->open(&env, &st, c.why, sizeof c.why);
+      if (c.rc == 0) {
+        ops->close(st);
+      }
+    }
+    ssize_t w = write(fds[1], &c, sizeof c);
+    _exit(w == (ssize_t)sizeof c ? 0 : 1);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  while (got < sizeof res) {
+    ssize_t r = read(fds[0], (char *)&res + got, sizeof res - got);
+    if (r <= 0) {
+      break;
+    }
+    got += (size_t)r;
+  }
+  close(fds[0]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(got, sizeof res);
+  return res;
 }
 
 #endif /* NEMB_TEST_H */

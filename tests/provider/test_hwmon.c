@@ -226,57 +226,11 @@ static void test_permission(void **unused) {
            root ? "0400" : "0000", dir);
   assert_int_equal(system(cmd), 0);
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
-  int rc = 0;
-  char got[1024] = "";
-  bool skipped = false;
-  if (root) {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(fds[0]);
-      struct {
-        int skipped, rc;
-        char why[1024];
-      } c;
-      memset(&c, 0, sizeof c);
-      if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
-        c.skipped = 1;
-      } else {
-        void *st = NULL;
-        c.rc = open_hwmon(&st);
-        snprintf(c.why, sizeof c.why, "%s", why);
-        nemb__provider_hwmon.close(st);
-      }
-      _exit(write(fds[1], &c, sizeof c) == (ssize_t)sizeof c ? 0 : 1);
-    }
-    close(fds[1]);
-    struct {
-      int skipped, rc;
-      char why[1024];
-    } c;
-    size_t n = 0;
-    while (n < sizeof c) {
-      ssize_t r = read(fds[0], (char *)&c + n, sizeof c - n);
-      if (r <= 0) {
-        break;
-      }
-      n += (size_t)r;
-    }
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_int_equal(n, sizeof c);
-    skipped = c.skipped;
-    rc = c.rc;
-    snprintf(got, sizeof got, "%s", c.why);
-  } else {
-    void *st = NULL;
-    rc = open_hwmon(&st);
-    snprintf(got, sizeof got, "%s", why);
-    nemb__provider_hwmon.close(st);
-  }
+  nemb_test_open_result res =
+      nemb_test_open_unprivileged(&nemb__provider_hwmon, nemb__config_defaults());
+  int rc = res.rc;
+  const char *got = res.why;
+  bool skipped = res.skipped;
   snprintf(cmd, sizeof cmd, "chmod -R u+rw '%s'", dir);
   assert_int_equal(system(cmd), 0);
   nemb_test_rmtree(dir);

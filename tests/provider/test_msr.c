@@ -476,12 +476,6 @@ static void test_disabled(void **unused) {
   nemb_config_destroy(cfg);
 }
 
-typedef struct child_report {
-  int skipped;
-  int rc;
-  char why[1024];
-} child_report;
-
 /* The device exists but the file mode refuses this user: the message points to
  * setup-permissions --msr, says CAP_SYS_RAWIO is needed too, and prefers powercap. */
 static void test_permission(void **unused) {
@@ -492,47 +486,8 @@ static void test_permission(void **unused) {
   put_msr(dir, 0, NEMB__MSR_PKG_ENERGY_STATUS, 5);
   bool root = geteuid() == 0;
   sh("chmod %s '%s/dev/cpu/0/msr' '%s/dev/cpu/1/msr'", root ? "0600" : "0000", dir, dir);
-  child_report rep;
-  memset(&rep, 0, sizeof rep);
-  if (root) {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(fds[0]);
-      child_report c;
-      memset(&c, 0, sizeof c);
-      if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
-        c.skipped = 1;
-      } else {
-        void *st = NULL;
-        c.rc = open_msr(&st);
-        snprintf(c.why, sizeof c.why, "%s", why);
-        nemb__provider_msr.close(st);
-      }
-      ssize_t w = write(fds[1], &c, sizeof c);
-      _exit(w == (ssize_t)sizeof c ? 0 : 1);
-    }
-    close(fds[1]);
-    size_t got = 0;
-    while (got < sizeof rep) {
-      ssize_t r = read(fds[0], (char *)&rep + got, sizeof rep - got);
-      if (r <= 0) {
-        break;
-      }
-      got += (size_t)r;
-    }
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_int_equal(got, sizeof rep);
-  } else {
-    void *st = NULL;
-    rep.rc = open_msr(&st);
-    snprintf(rep.why, sizeof rep.why, "%s", why);
-    nemb__provider_msr.close(st);
-  }
+  nemb_test_open_result rep =
+      nemb_test_open_unprivileged(&nemb__provider_msr, nemb__config_defaults());
   sh("chmod -R u+rw '%s'", dir);
   nemb_test_rmtree(dir);
   if (rep.skipped) {

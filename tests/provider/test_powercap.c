@@ -187,13 +187,6 @@ static void test_disabled(void **unused) {
   nemb_config_destroy(cfg);
 }
 
-/* What a child that opened the provider with fewer rights reports through its pipe. */
-typedef struct child_report {
-  int skipped; /* 1: it could not drop privileges */
-  int rc;
-  char why[1024];
-} child_report;
-
 static void test_unreadable(void **unused) {
   (void)unused;
   char dir[4096];
@@ -207,49 +200,8 @@ static void test_unreadable(void **unused) {
   assert_int_equal(system(cmd), 0);
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
 
-  child_report rep;
-  memset(&rep, 0, sizeof rep);
-  if (root) {
-    /* Root reads anything, so the open runs in a child that has become nobody. */
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(fds[0]);
-      child_report c;
-      memset(&c, 0, sizeof c);
-      if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
-        c.skipped = 1;
-      } else {
-        void *st = NULL;
-        c.rc = open_pc(&st);
-        snprintf(c.why, sizeof c.why, "%s", why);
-        nemb__provider_powercap.close(st);
-      }
-      ssize_t w = write(fds[1], &c, sizeof c);
-      _exit(w == (ssize_t)sizeof c ? 0 : 1);
-    }
-    close(fds[1]);
-    size_t got = 0;
-    while (got < sizeof rep) {
-      ssize_t r = read(fds[0], (char *)&rep + got, sizeof rep - got);
-      if (r <= 0) {
-        break;
-      }
-      got += (size_t)r;
-    }
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(got, sizeof rep);
-  } else {
-    void *st = NULL;
-    rep.rc = open_pc(&st);
-    snprintf(rep.why, sizeof rep.why, "%s", why);
-    nemb__provider_powercap.close(st);
-  }
+  nemb_test_open_result rep =
+      nemb_test_open_unprivileged(&nemb__provider_powercap, nemb__config_defaults());
   snprintf(cmd, sizeof cmd, "chmod -R u+rw '%s'", dir);
   assert_int_equal(system(cmd), 0);
   nemb_test_rmtree(dir);
