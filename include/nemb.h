@@ -450,7 +450,8 @@ typedef struct nemb_stats {
   size_t n_used;     /* values kept after the filter */
   size_t n_outliers; /* n - n_used */
   double mean, median;
-  double std;        /* sample standard deviation (n_used - 1 in the denominator); 0 if n_used < 2 */
+  double std;        /* sample standard deviation (n_used - 1 in the denominator); 0 when
+                        n_used < 2 */
   double cv_percent; /* 100 * std / mean; 0 when the mean is 0 */
   double min, max;
   double ci95_low, ci95_high; /* mean -/+ t(0.975, n_used - 1) * std / sqrt(n_used) */

@@ -345,9 +345,11 @@ static void extend_report(json_t *report, const run_result *runs, size_t n_runs,
   json_t *stats = json_pack("{s:I, s:I, s:s}", "n_runs", (json_int_t)n, "warmup_runs",
                             (json_int_t)first, "outlier_method", "iqr_1.5");
   if (n > 0 && energy && dur && power) {
-    json_object_set_new(stats, "energy_j", stats_json(energy, n, runs, first, "energy_j", outliers));
+    json_object_set_new(stats, "energy_j",
+                        stats_json(energy, n, runs, first, "energy_j", outliers));
     json_object_set_new(stats, "duration_s", stats_json(dur, n, runs, first, "duration_s", NULL));
-    json_object_set_new(stats, "avg_power_w", stats_json(power, n, runs, first, "avg_power_w", NULL));
+    json_object_set_new(stats, "avg_power_w",
+                        stats_json(power, n, runs, first, "avg_power_w", NULL));
   }
   json_object_set_new(stats, "outliers", outliers);
   json_object_set_new(report, "statistics", stats);

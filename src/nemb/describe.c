@@ -72,11 +72,13 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
       json_array_append_new(doms, domain_json(&d[i], ops->name, ops->measured));
     }
     ops->close(state);
-  } else if (rc == NEMB_ENOTSUP && ops->measured && vm != NULL) {
-    /* The most common reason of all: say it plainly. */
+  } else if (rc == NEMB_ENOTSUP && ops->measured && vm != NULL &&
+             strcmp(ops->name, "nvml") != 0) {
+    /* The most common reason of all: say it plainly. Not for NVML: GPUs are often passed
+     * through to virtual machines whole, counters included. */
     size_t len = strlen(why);
     snprintf(why + len, sizeof why - len,
-             "%sThis is a virtual machine (%s): hypervisors do not pass energy counters to "
+             "%sThis is a virtual machine (%s): hypervisors do not pass CPU energy counters to "
              "guests.",
              len == 0 ? "" : why[len - 1] == '.' ? " " : ". ", vm);
   }
@@ -152,7 +154,9 @@ static json_t *selection_json(const nemb_config *cfg) {
   for (size_t d = 0; d < m->n_domains; d++) {
     json_array_append_new(doms, domain_json(&m->domains[d], m->source[d], m->measured[d]));
   }
-  const char *mode = nemb_meter_is_estimated(m) ? "estimated" : simulated ? "simulated" : "measured";
+  const char *mode = nemb_meter_is_estimated(m) ? "estimated"
+                     : simulated                 ? "simulated"
+                                                 : "measured";
   const char *forced = getenv("CODEGREEN_PROVIDERS");
   json_t *out = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "mode", mode, "providers", providers,
                           "domains", doms, "forced_by",

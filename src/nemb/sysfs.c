@@ -136,7 +136,8 @@ bool nemb__detect_vm(char *name, size_t len) {
       }
     }
   }
-  /* The CPU's "hypervisor" flag is set by every mainstream hypervisor (CPUID leaf 1, ECX bit 31). */
+  /* The CPU's "hypervisor" flag is set by every mainstream hypervisor (CPUID leaf 1, ECX
+   * bit 31). */
   if (nemb__path(path, sizeof path, "/proc/cpuinfo") != 0) {
     return false;
   }

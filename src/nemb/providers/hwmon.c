@@ -359,7 +359,8 @@ static int open_sensor(const sensor *s, int *fd_out, uint64_t *value, char *why,
     if (rc == -EACCES || rc == -EPERM) {
       return deny(why, len, path);
     }
-    nemb__say(why, len, "cannot read %s: %s", path, rc == NEMB_EPARSE ? "not a number" : strerror(-rc));
+    nemb__say(why, len, "cannot read %s: %s", path,
+              rc == NEMB_EPARSE ? "not a number" : strerror(-rc));
     return rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
   }
   *fd_out = fd;

@@ -236,7 +236,8 @@ static int read_unit(int fd, uint32_t reg, unsigned cpu, const cpu_info *ci, uin
     return NEMB_ENOTSUP;
   }
   if (rc == -EACCES || rc == -EPERM) {
-    nemb__say(why, len, "reading MSR 0x%X on CPU %u was refused: CAP_SYS_RAWIO is needed", reg, cpu);
+    nemb__say(why, len, "reading MSR 0x%X on CPU %u was refused: CAP_SYS_RAWIO is needed", reg,
+              cpu);
     return NEMB_EACCES;
   }
   if (rc != 0) {

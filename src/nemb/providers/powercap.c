@@ -274,7 +274,8 @@ static int open_counter(const zone *z, int *fd_out, char *why, size_t len) {
   char path[4096];
   int rc = nemb__path(path, sizeof path, CLASS_DIR "/%s/energy_uj", z->entry);
   if (rc != 0) {
-    nemb__say(why, len, "the path of %s/energy_uj under CODEGREEN_SYSFS_ROOT is too long", z->entry);
+    nemb__say(why, len, "the path of %s/energy_uj under CODEGREEN_SYSFS_ROOT is too long",
+              z->entry);
     return rc;
   }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
