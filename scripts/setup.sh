@@ -19,8 +19,8 @@ as_root=""
 [ "$(id -u)" -eq 0 ] || as_root="sudo"
 if [ -n "$missing" ]; then
   echo "setup: installing$missing" >&2
-  $as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  $as_root apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # npm packages (tree-sitter grammars, the chart library), exactly as locked.
 if [ -f package-lock.json ]; then
