@@ -1,10 +1,11 @@
 /*
- * engine.h - what the instrumenter's own files share: the compiled-in language sources, a loaded
- * language (its configuration and its query with the role of every capture), and the growable
- * buffer the emitter writes into. Not installed; the CLI uses instrument.h.
+ * language.h - the language table: the language folders compiled in (cgi__lang_sources, written
+ * by embed.cmake), a loaded language (its language.conf and its instrument.scm query with the role
+ * of every capture) and the evaluation of the query's text predicates. Implemented by lang.c; the
+ * engine's stages (stages.h) read languages through it. Not installed; the CLI uses instrument.h.
  */
-#ifndef CGI_ENGINE_H
-#define CGI_ENGINE_H
+#ifndef CGI_LANGUAGE_H
+#define CGI_LANGUAGE_H
 
 #include <regex.h>
 #include <stdbool.h>
@@ -93,19 +94,9 @@ bool cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *matc
 /* Is @p word one of the space-separated words of the config value @p key? */
 bool cgi__conf_has_word(const struct cgi_language *lang, const char *key, const char *word);
 
-/* ----- a growable byte buffer ----- */
+/* engine.c: is there a planner for @p block_style (language.conf)? And the styles there are,
+ * quoted and comma separated, for messages. */
+bool cgi__block_style_known(const char *block_style);
+const char *cgi__block_styles(void);
 
-typedef struct cgi__buf {
-  char *data;
-  size_t len, cap;
-  bool oom;
-} cgi__buf;
-
-void cgi__buf_add(cgi__buf *b, const char *s, size_t n);
-void cgi__buf_puts(cgi__buf *b, const char *s);
-void cgi__buf_printf(cgi__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Returns the NUL-terminated contents and hands them to the caller (NULL after an OOM). */
-char *cgi__buf_take(cgi__buf *b);
-void cgi__buf_free(cgi__buf *b);
-
-#endif /* CGI_ENGINE_H */
+#endif /* CGI_LANGUAGE_H */

@@ -1,0 +1,313 @@
+/*
+ * collect.c - the second stage: the language's query runs over the tree and its captures become
+ * items (functions, classes, opaque expressions, loops, suspension points) with their innermost
+ * container, their kind and their qualified name.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stages.h"
+
+int cgi__node_depth(TSNode n) {
+  int d = 0;
+  for (TSNode p = ts_node_parent(n); !ts_node_is_null(p); p = ts_node_parent(p)) {
+    d++;
+  }
+  return d;
+}
+
+bool cgi__is_type(const ctx *c, TSNode n, const char *key) {
+  return cgi__conf_has_word(c->lang, key, ts_node_type(n));
+}
+
+/* The statements of a block: its named children that are not comments. */
+uint32_t cgi__statements(const ctx *c, TSNode block, TSNode *out, uint32_t cap) {
+  uint32_t n = 0, count = ts_node_named_child_count(block);
+  for (uint32_t i = 0; i < count; i++) {
+    TSNode ch = ts_node_named_child(block, i);
+    if (cgi__is_type(c, ch, "comment_types")) {
+      continue;
+    }
+    if (out != NULL && n < cap) {
+      out[n] = ch;
+    }
+    n++;
+  }
+  return n;
+}
+
+static int cmp_ptr(const void *x, const void *y) {
+  uintptr_t a = (uintptr_t) * (const void *const *)x, b = (uintptr_t) * (const void *const *)y;
+  return (a > b) - (a < b);
+}
+
+/* Membership in a set of node ids sorted by sort_set(). */
+bool cgi__in_set(const void *const *set, size_t n, const void *id) {
+  return n > 0 && bsearch(&id, set, n, sizeof *set, cmp_ptr) != NULL;
+}
+
+static void sort_set(const void **set, size_t n) {
+  if (n > 1) {
+    qsort(set, n, sizeof *set, cmp_ptr);
+  }
+}
+
+bool cgi__is_docstring(const ctx *c, TSNode stmt) {
+  return cgi__in_set(c->docstrings, c->n_doc, stmt.id) &&
+         !cgi__in_set(c->not_docstrings, c->n_notdoc, stmt.id);
+}
+
+static int add_item(ctx *c, item_type t, TSNode n) {
+  if (!PUSH(c, c->items, c->n_items, c->cap_items)) {
+    return -1;
+  }
+  item *it = &c->items[c->n_items];
+  memset(it, 0, sizeof *it);
+  it->type = t;
+  it->node = n;
+  it->start = ts_node_start_byte(n);
+  it->end = ts_node_end_byte(n);
+  it->parent = -1;
+  it->region = -1;
+  return (int)c->n_items++;
+}
+
+static int collect(ctx *c) {
+  const struct cgi_language *L = c->lang;
+  TSQueryCursor *qc = ts_query_cursor_new();
+  if (qc == NULL) {
+    return -1;
+  }
+  ts_query_cursor_exec(qc, L->query, c->root);
+  TSQueryMatch m;
+  while (ts_query_cursor_next_match(qc, &m)) {
+    if (!cgi__match_passes(L, &m, c->src)) {
+      continue;
+    }
+    for (uint16_t i = 0; i < m.capture_count; i++) {
+      TSNode n = m.captures[i].node;
+      uint32_t cap = m.captures[i].index;
+      cgi__role role = L->roles[cap];
+      int idx;
+      switch (role) {
+      case ROLE_FUNCTION:
+      case ROLE_CLASS:
+        idx = add_item(c, role == ROLE_FUNCTION ? IT_FUNCTION : IT_CLASS, n);
+        if (idx < 0) {
+          goto oom;
+        }
+        for (uint16_t k = 0; k < m.capture_count; k++) {
+          cgi__role r2 = L->roles[m.captures[k].index];
+          if (r2 == ROLE_FUNCTION_NAME || r2 == ROLE_CLASS_NAME) {
+            c->items[idx].name = m.captures[k].node;
+            c->items[idx].has_name = true;
+          } else if (r2 == ROLE_FUNCTION_BODY || r2 == ROLE_CLASS_BODY) {
+            c->items[idx].body = m.captures[k].node;
+            c->items[idx].has_body = true;
+          }
+        }
+        break;
+      case ROLE_OPAQUE:
+        if (add_item(c, IT_OPAQUE, n) < 0) {
+          goto oom;
+        }
+        break;
+      case ROLE_SUSPEND:
+      case ROLE_LOOP:
+        idx = add_item(c, role == ROLE_SUSPEND ? IT_SUSPEND : IT_LOOP, n);
+        if (idx < 0) {
+          goto oom;
+        }
+        c->items[idx].arg = L->role_arg[cap];
+        break;
+      case ROLE_ASYNC:
+      case ROLE_KIND:
+        if (!PUSH(c, c->marks, c->n_marks, c->cap_marks)) {
+          goto oom;
+        }
+        c->marks[c->n_marks].id = n.id;
+        c->marks[c->n_marks].async = role == ROLE_ASYNC;
+        c->marks[c->n_marks].kind = role == ROLE_KIND ? L->role_arg[cap] : NULL;
+        c->n_marks++;
+        break;
+      case ROLE_VERBATIM:
+        if (!PUSH(c, c->verb, c->n_verb, c->cap_verb)) {
+          goto oom;
+        }
+        c->verb[c->n_verb].start = ts_node_start_byte(n);
+        c->verb[c->n_verb].end = ts_node_end_byte(n);
+        c->n_verb++;
+        break;
+      case ROLE_PROLOGUE:
+        if (!PUSH(c, c->prologue, c->n_pro, c->cap_pro)) {
+          goto oom;
+        }
+        c->prologue[c->n_pro++] = n.id;
+        break;
+      case ROLE_DOCSTRING:
+        if (!PUSH(c, c->docstrings, c->n_doc, c->cap_doc)) {
+          goto oom;
+        }
+        c->docstrings[c->n_doc++] = n.id;
+        break;
+      case ROLE_DOCSTRING_NOT:
+        if (!PUSH(c, c->not_docstrings, c->n_notdoc, c->cap_notdoc)) {
+          goto oom;
+        }
+        c->not_docstrings[c->n_notdoc++] = n.id;
+        break;
+      default:
+        break;
+      }
+    }
+  }
+  ts_query_cursor_delete(qc);
+  return 0;
+oom:
+  ts_query_cursor_delete(qc);
+  c->oom = true;
+  return -1;
+}
+
+static int cmp_item(const void *x, const void *y) {
+  const item *a = x, *b = y;
+  if (a->start != b->start) {
+    return a->start < b->start ? -1 : 1;
+  }
+  if (a->end != b->end) {
+    return a->end > b->end ? -1 : 1;
+  }
+  return (int)a->type - (int)b->type;
+}
+
+static bool is_container(item_type t) {
+  return t != IT_SUSPEND;
+}
+
+/* Sorts the items, removes duplicates and links each to its innermost container. */
+static int link_items(ctx *c) {
+  if (c->n_items > 0) {
+    qsort(c->items, c->n_items, sizeof *c->items, cmp_item);
+  }
+  size_t w = 0;
+  for (size_t i = 0; i < c->n_items; i++) {
+    if (w > 0 && c->items[w - 1].type == c->items[i].type &&
+        c->items[w - 1].node.id == c->items[i].node.id) {
+      continue; /* the same node captured twice */
+    }
+    c->items[w++] = c->items[i];
+  }
+  c->n_items = w;
+  int *stack = malloc((w ? w : 1) * sizeof *stack);
+  if (stack == NULL) {
+    return -1;
+  }
+  size_t top = 0;
+  for (size_t i = 0; i < w; i++) {
+    item *it = &c->items[i];
+    while (top > 0 && c->items[stack[top - 1]].end <= it->start) {
+      top--;
+    }
+    it->parent = top > 0 ? stack[top - 1] : -1;
+    if (is_container(it->type)) {
+      stack[top++] = (int)i;
+    }
+  }
+  free(stack);
+  /* async and kind marks, by node id */
+  if (c->n_marks > 1) {
+    qsort(c->marks, c->n_marks, sizeof *c->marks, cmp_ptr); /* id is the first member */
+  }
+  for (size_t i = 0; i < w && c->n_marks > 0; i++) {
+    if (c->items[i].type != IT_FUNCTION) {
+      continue;
+    }
+    const void *id = c->items[i].node.id;
+    size_t lo = 0, hi = c->n_marks;
+    while (lo < hi) { /* the first mark with this id or a greater one */
+      size_t mid = (lo + hi) / 2;
+      if ((uintptr_t)c->marks[mid].id < (uintptr_t)id) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    for (size_t k = lo; k < c->n_marks && c->marks[k].id == id; k++) {
+      if (c->marks[k].async) {
+        c->items[i].async = true;
+      } else if (c->items[i].kind == NULL) {
+        c->items[i].kind = c->marks[k].kind;
+      }
+    }
+  }
+  sort_set(c->docstrings, c->n_doc);
+  sort_set(c->not_docstrings, c->n_notdoc);
+  sort_set(c->prologue, c->n_pro);
+  return 0;
+}
+
+/* The nearest container that is a function, class or opaque expression, or -1. */
+int cgi__scope_of(const ctx *c, int i) {
+  int p = c->items[i].parent;
+  while (p >= 0 && c->items[p].type == IT_LOOP) {
+    p = c->items[p].parent;
+  }
+  return p;
+}
+
+static int name_items(ctx *c) {
+  const char *cls_sep = cgi__conf(c, "class_separator"), *fn_sep = cgi__conf(c, "nested_separator");
+  for (size_t i = 0; i < c->n_items; i++) {
+    item *it = &c->items[i];
+    if (it->type != IT_FUNCTION && it->type != IT_CLASS && it->type != IT_LOOP) {
+      continue;
+    }
+    int s = cgi__scope_of(c, (int)i);
+    const char *outer = s >= 0 ? c->items[s].qualname : NULL;
+    cgi__buf b = {0};
+    if (it->type == IT_LOOP) {
+      char *label = NULL;
+      var v[] = {{"scope", outer ? outer : cgi__conf(c, "module_name")}, {"label", it->arg}};
+      label = cgi__expand(c, cgi__conf(c, "loop_name"), v, 2);
+      if (label == NULL) {
+        return -1;
+      }
+      it->qualname = label;
+      continue;
+    }
+    if (outer != NULL && c->items[s].type != IT_OPAQUE) {
+      cgi__buf_puts(&b, outer);
+      cgi__buf_puts(&b, c->items[s].type == IT_CLASS ? cls_sep : fn_sep);
+    }
+    if (it->has_name) {
+      uint32_t a = ts_node_start_byte(it->name), e = ts_node_end_byte(it->name);
+      cgi__buf_add(&b, c->src + a, e - a);
+    } else {
+      cgi__buf_puts(&b, "?");
+    }
+    it->qualname = cgi__buf_take(&b);
+    if (it->qualname == NULL) {
+      return -1;
+    }
+    if (it->type == IT_FUNCTION && it->kind == NULL) {
+      it->kind = s >= 0 && c->items[s].type == IT_CLASS      ? "method"
+                 : s >= 0 && c->items[s].type == IT_FUNCTION ? "nested function"
+                                                             : "function";
+    }
+  }
+  return 0;
+}
+
+int cgi__collect(ctx *c) {
+  if (collect(c) != 0 || link_items(c) != 0 || name_items(c) != 0) {
+    return -1;
+  }
+  for (size_t i = 0; i < c->n_verb; i++) {
+    uint32_t r0 = cgi__row_of(c, c->verb[i].start), r1 = cgi__row_of(c, c->verb[i].end);
+    for (uint32_t r = r0 + 1; r <= r1 && r < c->n_lines; r++) {
+      c->verbatim[r] = true;
+    }
+  }
+  return 0;
+}
