@@ -115,7 +115,12 @@ static int collect(ctx *c) {
         break;
       case ROLE_SUSPEND:
       case ROLE_LOOP:
-        idx = add_item(c, role == ROLE_SUSPEND ? IT_SUSPEND : IT_LOOP, n);
+      case ROLE_SKIP:
+        idx = add_item(c,
+                       role == ROLE_SUSPEND ? IT_SUSPEND
+                       : role == ROLE_LOOP  ? IT_LOOP
+                                            : IT_SKIP,
+                       n);
         if (idx < 0) {
           goto oom;
         }
@@ -182,7 +187,24 @@ static int cmp_item(const void *x, const void *y) {
 }
 
 static bool is_container(item_type t) {
-  return t != IT_SUSPEND;
+  return t != IT_SUSPEND && t != IT_SKIP;
+}
+
+/* @skip.X: on a function node it marks that function; on a node inside one (co_await), the
+ * function it belongs to (not through a class or an opaque expression). */
+static void mark_skips(ctx *c) {
+  for (size_t i = 0; i < c->n_items; i++) {
+    if (c->items[i].type != IT_SKIP) {
+      continue;
+    }
+    int p = c->items[i].parent;
+    while (p >= 0 && c->items[p].type == IT_LOOP) {
+      p = c->items[p].parent;
+    }
+    if (p >= 0 && c->items[p].type == IT_FUNCTION && c->items[p].skip == NULL) {
+      c->items[p].skip = c->items[i].arg;
+    }
+  }
 }
 
 /* Sorts the items, removes duplicates and links each to its innermost container. */
@@ -303,6 +325,7 @@ int cgi__collect(ctx *c) {
   if (collect(c) != 0 || link_items(c) != 0 || name_items(c) != 0) {
     return -1;
   }
+  mark_skips(c);
   for (size_t i = 0; i < c->n_verb; i++) {
     uint32_t r0 = cgi__row_of(c, c->verb[i].start), r1 = cgi__row_of(c, c->verb[i].end);
     for (uint32_t r = r0 + 1; r <= r1 && r < c->n_lines; r++) {

@@ -56,6 +56,7 @@ void cgi_result_destroy(cgi_result *r) {
 
 static const cgi__planner planners[] = {
     {"indent", cgi__plan_indent},
+    {"brace", cgi__plan_brace},
 };
 
 const cgi__planner *cgi__planner_find(const char *block_style) {
@@ -100,6 +101,7 @@ static void free_ctx(ctx *c) {
   }
   free(c->edits);
   free(c->regions);
+  free(c->skipped);
   free(c->docstrings);
   free(c->not_docstrings);
   free(c->prologue);
@@ -114,6 +116,44 @@ static void free_ctx(ctx *c) {
     iconv_close(c->back_cd);
   }
   free(c->converted);
+}
+
+static int cmp_point(const void *x, const void *y) {
+  const cgi_point *a = x, *b = y;
+  if (a->line != b->line) {
+    return a->line < b->line ? -1 : 1;
+  }
+  return (a->column > b->column) - (a->column < b->column);
+}
+
+/* The functions left as they are (@skip.X, or a syntax error the language tolerates), merged
+ * into the points in source order. */
+static int add_skipped_points(ctx *c) {
+  if (c->n_skipped == 0) {
+    return 0;
+  }
+  for (size_t k = 0; k < c->n_skipped; k++) {
+    item *it = &c->items[c->skipped[k]];
+    cgi_point *p = &c->res->points[c->res->n_points];
+    p->name = strdup(it->qualname);
+    if (p->name == NULL) {
+      return -1;
+    }
+    c->res->n_points++;
+    char key[96];
+    snprintf(key, sizeof key, "skip.%s", it->skip);
+    const char *note = cgi_language_get(c->lang, key);
+    p->skipped = note != NULL ? note : it->skip;
+    p->kind = it->kind;
+    TSPoint sp = ts_node_start_point(it->node), ep = ts_node_end_point(it->node);
+    p->line = (int)sp.row + 1;
+    p->column = (int)sp.column + 1;
+    p->end_line = (int)ep.row + 1;
+    p->index = -1;
+    p->flags = CGI_SKIPPED;
+  }
+  qsort(c->res->points, c->res->n_points, sizeof *c->res->points, cmp_point);
+  return 0;
 }
 
 int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const cgi_options *opts,
@@ -174,7 +214,8 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
   if (cgi__source_encode(&c) != 0) {
     goto done;
   }
-  (*out)->points = calloc(c.n_regions ? c.n_regions : 1, sizeof *(*out)->points);
+  (*out)->points =
+      calloc(c.n_regions + c.n_skipped ? c.n_regions + c.n_skipped : 1, sizeof *(*out)->points);
   if ((*out)->points == NULL) {
     c.oom = true;
     goto done;
@@ -198,6 +239,10 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
       p->flags = (it->async ? CGI_ASYNC : 0) | (it->generator ? CGI_GENERATOR : 0);
       p->suspensions = it->n_susp;
     }
+  }
+  if (add_skipped_points(&c) != 0) {
+    c.oom = true;
+    goto done;
   }
   (*out)->uses_support = c.uses_support;
   rc = 0;

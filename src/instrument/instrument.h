@@ -81,6 +81,7 @@ typedef struct cgi_options {
 /* Flags of an instrumentation point. */
 #define CGI_ASYNC 1u     /* an async function (a coroutine or an async generator) */
 #define CGI_GENERATOR 2u /* contains yield: each resumption is measured */
+#define CGI_SKIPPED 4u   /* a function left as it is: `skipped` says why; index is -1 */
 
 typedef struct cgi_point {
   const char *name; /* as in the report: "area", "Shape.area", "main.<locals>.helper", "main:for" */
@@ -88,9 +89,10 @@ typedef struct cgi_point {
                        "nested function", "loop", "module", or a kind the queries name */
   int line, column; /* 1-based position of the definition (the `def`, not its decorators) */
   int end_line;
-  unsigned flags;  /* CGI_ASYNC | CGI_GENERATOR */
-  int index;       /* position in the file's checkpoint table */
-  int suspensions; /* yield/await points measured (each splits the activation) */
+  unsigned flags;      /* CGI_ASYNC | CGI_GENERATOR */
+  int index;           /* position in the file's checkpoint table */
+  int suspensions;     /* yield/await points measured (each splits the activation) */
+  const char *skipped; /* CGI_SKIPPED: why it is not instrumented ("constexpr function: ...") */
 } cgi_point;
 
 typedef struct cgi_result cgi_result;

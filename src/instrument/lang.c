@@ -153,6 +153,7 @@ static const struct {
     {"prologue", ROLE_PROLOGUE, false},
     {"docstring", ROLE_DOCSTRING, false},
     {"docstring.not", ROLE_DOCSTRING_NOT, false},
+    {"skip", ROLE_SKIP, true},
 };
 
 static int assign_roles(struct cgi_language *lang) {

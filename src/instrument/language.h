@@ -44,7 +44,8 @@ typedef enum cgi__role {
   ROLE_VERBATIM,
   ROLE_PROLOGUE,
   ROLE_DOCSTRING,
-  ROLE_DOCSTRING_NOT
+  ROLE_DOCSTRING_NOT,
+  ROLE_SKIP /* arg: why the function holding this node is not instrumented */
 } cgi__role;
 
 typedef enum cgi__pred_op {

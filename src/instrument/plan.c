@@ -50,7 +50,11 @@ char *cgi__expand(ctx *c, const char *tpl, const var *vars, size_t n_vars) {
       }
     }
     if (!found) {
-      cgi__buf_add(&b, open, n + 2);
+      /* not a placeholder: keep the brace and read on after it (a template may hold code such
+       * as C's "{{name}, {line}}") */
+      cgi__buf_add(&b, open, 1);
+      p = open + 1;
+      continue;
     }
     p = close + 1;
   }
@@ -224,7 +228,7 @@ int cgi__make_regions(ctx *c) {
   if (c->regions == NULL) {
     return -1;
   }
-  if (c->gran == CGI_FINE) {
+  if (c->gran == CGI_FINE && cgi__conf(c, "module_name")[0] != '\0') {
     add_region(c, -1, (char *)cgi__conf(c, "module_name"), "module", c->root);
     c->regions[0].line = 1;
     c->regions[0].column = 1;
@@ -234,6 +238,16 @@ int cgi__make_regions(ctx *c) {
     if (it->type == IT_FUNCTION && it->has_body) {
       int s = cgi__scope_of(c, (int)i);
       if (s >= 0 && c->items[s].type == IT_OPAQUE) {
+        continue;
+      }
+      if (it->skip == NULL && ts_node_has_error(it->node)) {
+        it->skip = "syntax"; /* only where on_syntax_error = skip lets such a tree through */
+      }
+      if (it->skip != NULL) {
+        if (!PUSH(c, c->skipped, c->n_skipped, c->cap_skipped)) {
+          return -1;
+        }
+        c->skipped[c->n_skipped++] = (int)i;
         continue;
       }
       /* the def line: the function node itself, not its decorators */

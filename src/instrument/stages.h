@@ -48,7 +48,7 @@ struct cgi_result {
 
 /* ----- working state of one cgi_instrument() call ----- */
 
-typedef enum { IT_FUNCTION, IT_CLASS, IT_OPAQUE, IT_LOOP, IT_SUSPEND } item_type;
+typedef enum { IT_FUNCTION, IT_CLASS, IT_OPAQUE, IT_LOOP, IT_SUSPEND, IT_SKIP } item_type;
 
 typedef struct item {
   item_type type;
@@ -61,8 +61,9 @@ typedef struct item {
   const char *kind; /* @kind.X of a function */
   bool async, generator;
   int n_susp;
-  char *qualname; /* functions, classes, loops */
-  int region;     /* index of the region, or -1 */
+  char *qualname;   /* functions, classes, loops */
+  const char *skip; /* functions: why not instrumented (@skip.X), or NULL */
+  int region;       /* index of the region, or -1 */
 } item;
 
 typedef struct region {
@@ -128,6 +129,8 @@ typedef struct ctx {
 
   region *regions;
   size_t n_regions;
+  int *skipped; /* functions not instrumented (item indices), in source order */
+  size_t n_skipped, cap_skipped;
   guard *guards;
   size_t n_guards, cap_guards;
   edit *edits;
@@ -242,6 +245,8 @@ const cgi__planner *cgi__planner_find(const char *block_style);
 
 /* plan_indent.c: blocks made by indentation (Python). */
 int cgi__plan_indent(ctx *c);
+/* plan_brace.c: blocks in braces (C, C++, Java). */
+int cgi__plan_brace(ctx *c);
 
 /* ----- 4. emit.c ----- */
 
