@@ -66,9 +66,12 @@ if(NEMB_CMAKE_PHASE STREQUAL "sources")
   list(APPEND NEMB_CLI_EXTRA_INCLUDES ${CGI_DIR})
 
 elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
+  # The runtime of instrumented C and C++ programs, beside nemb.h (it includes "nemb.h").
+  install(FILES include/codegreen_runtime.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
   # Where `measure` finds the runtime module when CODEGREEN_PYTHON_DIR is not set: this source
   # tree's python/, else <bindir>/../share/codegreen/python.
   target_compile_definitions(codegreen PRIVATE
+    CG_SOURCE_INCLUDE_DIR="${CMAKE_CURRENT_SOURCE_DIR}/include"
     CG_SOURCE_PYTHON_DIR="${CMAKE_CURRENT_SOURCE_DIR}/python"
     CG_INSTALL_PYTHON_DIR="share/codegreen/python")
   # The plot writer is another area's; use it when its declaration is in the public header.

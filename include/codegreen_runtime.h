@@ -36,8 +36,8 @@
 #ifndef CODEGREEN_RUNTIME_H
 #define CODEGREEN_RUNTIME_H
 
+#include "nemb.h" /* beside this header, wherever it is included from */
 #include <dlfcn.h>
-#include <nemb.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -120,8 +120,8 @@ __attribute__((weak)) int codegreen_rt__start(void) {
     }
   }
   int ok = 0;
-  if (init != NULL && begin != NULL && st->end != NULL && st->reg != NULL &&
-      st->enter != NULL && st->exit != NULL) {
+  if (init != NULL && begin != NULL && st->end != NULL && st->reg != NULL && st->enter != NULL &&
+      st->exit != NULL) {
     nemb_session_options o;
     init(&o);
     const char *result = getenv("CODEGREEN_RESULT_FILE");
@@ -143,8 +143,8 @@ __attribute__((weak)) int codegreen_rt__start(void) {
 __attribute__((weak)) void codegreen_rt_register_all(const char *context,
                                                      const codegreen_rt_fn *fns, size_t n,
                                                      codegreen_rt_id *ids) {
-  int on = __atomic_load_n(&codegreen_rt__state.phase, __ATOMIC_ACQUIRE) == 2 ||
-           codegreen_rt__start();
+  int on =
+      __atomic_load_n(&codegreen_rt__state.phase, __ATOMIC_ACQUIRE) == 2 || codegreen_rt__start();
   for (size_t i = 0; i < n; i++) {
     uint32_t id = 0;
     if (on && codegreen_rt__state.reg(codegreen_rt__state.session, fns[i].name, context,
@@ -176,8 +176,11 @@ static inline void codegreen_rt_leave(const codegreen_rt_id *id) {
 /* The C++ guard: enter at construction, exit at destruction (a return, an exception). */
 class codegreen_rt_guard {
 public:
-  explicit codegreen_rt_guard(codegreen_rt_id id) noexcept : id_(codegreen_rt_enter(id)) {}
-  ~codegreen_rt_guard() { codegreen_rt_leave(&id_); }
+  explicit codegreen_rt_guard(codegreen_rt_id id) noexcept : id_(codegreen_rt_enter(id)) {
+  }
+  ~codegreen_rt_guard() {
+    codegreen_rt_leave(&id_);
+  }
   codegreen_rt_guard(const codegreen_rt_guard &) = delete;
   codegreen_rt_guard &operator=(const codegreen_rt_guard &) = delete;
 

@@ -338,7 +338,7 @@ int cg_cmd_analyze(int argc, char **argv) {
       n_failed++;
       continue;
     }
-    cgi_options io = {o.gran, j->path, 0};
+    cgi_options io = {o.gran, j->path, 0, NULL};
     cgi_result *r = NULL;
     int irc = cgi_instrument(lang, src, len, &io, &r);
     free(src);

@@ -38,6 +38,7 @@
 #include "child.h"
 #include "cli.h"
 #include "instrument.h"
+#include "measure.h"
 #include "nemb.h"
 
 
@@ -48,15 +49,6 @@
 #define CG_INSTALL_PYTHON_DIR "share/codegreen/python"
 #endif
 
-typedef struct measure_opts {
-  cgi_granularity gran;
-  const char *python;
-  bool json, quiet, keep;
-  const char *output, *plot, *config;
-  long top;
-  const cgi_language *lang;
-  char **cmd; /* script and its arguments, NULL-terminated */
-} measure_opts;
 
 static void print_usage(FILE *fp) {
   fprintf(
@@ -224,7 +216,7 @@ static char *python_dir(void) {
 }
 
 /* @p name looked up on PATH like execvp does; a name with a slash is taken as it is. */
-static char *find_program(const char *name) {
+char *cg_measure_find_program(const char *name) {
   if (strchr(name, '/') != NULL) {
     return access(name, X_OK) == 0 ? strdup(name) : NULL;
   }
@@ -255,7 +247,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
   return remove(path);
 }
 
-static void remove_tree(const char *dir) {
+void cg_measure_remove_tree(const char *dir) {
   nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -264,7 +256,7 @@ static void remove_tree(const char *dir) {
 /* Runs @p argv (a path, not looked up); @p quiet_stdin gives it /dev/null as stdin. Fills
  * *status with the exit code or 128 + signal. @return 0, or -1 when it could not start (errno in
  * *err). */
-static int run_wait(char *const argv[], bool quiet_stdin, bool forward, int *status, int *err) {
+int cg_measure_run_wait(char *const argv[], bool quiet_stdin, bool forward, int *status, int *err) {
   pid_t pid = cg_child_start(argv, false, quiet_stdin, err);
   if (pid < 0) {
     return -1;
@@ -274,7 +266,7 @@ static int run_wait(char *const argv[], bool quiet_stdin, bool forward, int *sta
 }
 
 /* The file of the libcodegreen-nemb this executable runs with, for the runtime to load too. */
-static const char *own_library(void) {
+const char *cg_measure_own_library(void) {
   static Dl_info info;
   unsigned (*fn)(void) = nemb_version;
   void *addr; /* ISO C has no cast from a function pointer to void * */
@@ -285,7 +277,7 @@ static const char *own_library(void) {
   return NULL;
 }
 
-static int prepend_env(const char *name, const char *dir) {
+int cg_measure_prepend_env(const char *name, const char *dir) {
   const char *old = getenv(name);
   char *v = NULL;
   if (asprintf(&v, "%s%s%s", dir, old && old[0] ? ":" : "", old && old[0] ? old : "") < 0) {
@@ -301,7 +293,7 @@ static int prepend_env(const char *name, const char *dir) {
  * written and read for nothing. The program then gets a copy of the configuration in force (the
  * user's file, or none) with that limit at 0. @return 0, or -1 when the configuration cannot be
  * read (it is then left alone, and the runtime reports the problem itself). */
-static int config_without_detail(const char *explicit_path, const char *out_path) {
+int cg_measure_config_without_detail(const char *explicit_path, const char *out_path) {
   nemb_config *cfg = NULL;
   if (nemb_config_load(explicit_path, &cfg) != 0) {
     return -1;
@@ -347,7 +339,7 @@ static const char *source_words(const char *source) {
                                             : "measured";
 }
 
-static void print_table(json_t *report, const measure_opts *o, const cgi_result *ir, int status) {
+void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_points, int status) {
   json_t *meta = json_object_get(report, "meta");
   json_t *totals = json_object_get(report, "totals");
   json_t *funcs = json_object_get(report, "functions");
@@ -388,10 +380,10 @@ static void print_table(json_t *report, const measure_opts *o, const cgi_result 
     fprintf(stderr, "\n");
   }
   const char *pyver = json_string_value(json_object_get(meta, "python_version"));
-  fprintf(stderr, "  instrumented %zu point%s (%s, %s granularity), %zu called; python %s\n",
-          cgi_result_point_count(ir), cgi_result_point_count(ir) == 1 ? "" : "s",
-          cgi_language_name(o->lang), o->gran == CGI_FINE ? "fine" : "coarse", n_called,
-          pyver ? pyver : "?");
+  fprintf(stderr, "  instrumented %zu point%s (%s, %s granularity), %zu called%s%s\n", n_points,
+          n_points == 1 ? "" : "s", cgi_language_name(o->lang),
+          o->gran == CGI_FINE ? "fine" : "coarse", n_called, pyver ? "; python " : "",
+          pyver ? pyver : "");
   if (n_called == 0) {
     fprintf(stderr, "  no instrumented function was called\n");
   } else {
@@ -459,7 +451,7 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
                    "interpreter", python, "points", pts);
 }
 
-static int write_csv(json_t *report, const char *path) {
+int cg_measure_write_csv(json_t *report, const char *path) {
   FILE *fp = fopen(path, "w");
   if (fp == NULL) {
     return -1;
@@ -492,6 +484,35 @@ static int write_csv(json_t *report, const char *path) {
             json_number_value(json_object_get(f, "share_of_total")));
   }
   return fclose(fp);
+}
+
+/* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
+ * status to exit with: @p status, or a failure when the report cannot be written. */
+int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status) {
+  if (!o->quiet) {
+    cg_measure_print_table(report, o, n_points, status);
+  }
+  if (o->output != NULL) {
+    size_t ol = strlen(o->output);
+    int wrc = ol >= 4 && strcasecmp(o->output + ol - 4, ".csv") == 0
+                  ? cg_measure_write_csv(report, o->output)
+                  : json_dump_file(report, o->output,
+                                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (wrc != 0) {
+      fprintf(stderr, "codegreen measure: cannot write the report to %s: %s\n", o->output,
+              strerror(errno));
+      status = status ? status : CG_EXIT_FAIL;
+    }
+  }
+  if (o->json) {
+    char *t = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    if (t != NULL) {
+      fflush(stdout);
+      printf("%s\n", t);
+      free(t);
+    }
+  }
+  return status;
 }
 
 /* ----- the verb ----- */
@@ -549,6 +570,11 @@ static int make_paths(paths *p, const char *script) {
 }
 
 int cg_cmd_measure(int argc, char **argv) {
+  /* C, C++ (measure_native.c) and Java (measure_java.c) build before they run */
+  const char *native = cg_measure_native_language(argc, argv);
+  if (native != NULL) {
+    return strcmp(native, "java") == 0 ? cg_measure_java(argc, argv) : cg_measure_native(argc, argv);
+  }
   measure_opts o;
   int rc = parse_args(argc, argv, &o);
   if (rc != 0) {
@@ -576,9 +602,9 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, strerror(errno));
     return CG_EXIT_FAIL;
   }
-  char *python = find_program(o.python ? o.python : "python3");
+  char *python = cg_measure_find_program(o.python ? o.python : "python3");
   if (python == NULL && o.python == NULL) {
-    python = find_program("python");
+    python = cg_measure_find_program("python");
   }
   if (python == NULL) {
     fprintf(stderr, "codegreen measure: cannot find the interpreter '%s'%s\n",
@@ -617,7 +643,7 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot write %s: %s\n", p.runner, strerror(errno));
     goto out;
   }
-  cgi_options io = {o.gran, script, 1};
+  cgi_options io = {o.gran, script, 1, NULL};
   int irc = cgi_instrument(o.lang, src, len, &io, &ir);
   if (irc != 0) {
     const char *err = cgi_result_error(ir);
@@ -626,7 +652,7 @@ int cg_cmd_measure(int argc, char **argv) {
       /* Let Python say it the way `python SCRIPT` would. */
       char *check[] = {python, p.runner, "check", (char *)script, NULL};
       int st = 0, e = 0;
-      if (run_wait(check, true, false, &st, &e) == 0 && st == 0) {
+      if (cg_measure_run_wait(check, true, false, &st, &e) == 0 && st == 0) {
         fprintf(stderr,
                 "codegreen measure: Python compiles this file but the %s grammar "
                 "(tree-sitter) does not parse it; it cannot be instrumented\n",
@@ -645,14 +671,14 @@ int cg_cmd_measure(int argc, char **argv) {
   }
 
   /* 3. compile with the user's interpreter (which also checks that it finds the runtime) */
-  if (pydir != NULL && prepend_env("PYTHONPATH", pydir) != 0) {
+  if (pydir != NULL && cg_measure_prepend_env("PYTHONPATH", pydir) != 0) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
   char *compile[] = {python,         p.runner, "compile",           p.instrumented, p.map,
                      (char *)script, p.tmp,    "codegreen_runtime", p.pyc,          NULL};
   int st = 0, e = 0;
-  if (run_wait(compile, true, true, &st, &e) != 0) {
+  if (cg_measure_run_wait(compile, true, true, &st, &e) != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
     status = CG_EXIT_CANNOT_RUN;
     goto out;
@@ -674,7 +700,7 @@ int cg_cmd_measure(int argc, char **argv) {
     char *sp = NULL;
     if (asprintf(&sp, "%s/%s.py", p.support_dir, support_module) < 0 ||
         cgi_write_file(sp, support, strlen(support)) != 0 ||
-        prepend_env("PYTHONPATH", p.support_dir) != 0) {
+        cg_measure_prepend_env("PYTHONPATH", p.support_dir) != 0) {
       fprintf(stderr, "codegreen measure: cannot write %s: %s\n", sp ? sp : p.support_dir,
               strerror(errno));
       free(sp);
@@ -687,10 +713,10 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
-  if (!o.json && o.output == NULL && config_without_detail(o.config, p.config) == 0) {
+  if (!o.json && o.output == NULL && cg_measure_config_without_detail(o.config, p.config) == 0) {
     setenv("CODEGREEN_CONFIG", p.config, 1);
   }
-  const char *lib = own_library();
+  const char *lib = cg_measure_own_library();
   if (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL) {
     setenv("CODEGREEN_LIB_PATH", lib, 1);
   }
@@ -730,7 +756,7 @@ int cg_cmd_measure(int argc, char **argv) {
   if (plot_session != NULL) {
     nemb_task_start(plot_session, task);
   }
-  rc = run_wait(run, false, true, &status, &e);
+  rc = cg_measure_run_wait(run, false, true, &status, &e);
   ran = rc == 0;
   if (plot_session != NULL) {
     nemb_task_stop(plot_session, task);
@@ -757,29 +783,7 @@ int cg_cmd_measure(int argc, char **argv) {
     goto out;
   }
   json_object_set_new(report, "instrumentation", instrumentation_json(&o, ir, python));
-  if (!o.quiet) {
-    print_table(report, &o, ir, status);
-  }
-  if (o.output != NULL) {
-    size_t ol = strlen(o.output);
-    int wrc = ol >= 4 && strcasecmp(o.output + ol - 4, ".csv") == 0
-                  ? write_csv(report, o.output)
-                  : json_dump_file(report, o.output,
-                                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    if (wrc != 0) {
-      fprintf(stderr, "codegreen measure: cannot write the report to %s: %s\n", o.output,
-              strerror(errno));
-      status = status ? status : CG_EXIT_FAIL;
-    }
-  }
-  if (o.json) {
-    char *t = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    if (t != NULL) {
-      fflush(stdout);
-      printf("%s\n", t);
-      free(t);
-    }
-  }
+  status = cg_measure_report(report, &o, cgi_result_point_count(ir), status);
 #ifdef CG_HAVE_EXPORT_PLOT
   if (plot_session != NULL && nemb_session_export_plot(plot_session, o.plot) != 0) {
     int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
@@ -801,7 +805,7 @@ out:
     if (o.keep) {
       fprintf(stderr, "codegreen measure: kept %s\n", p.tmp);
     } else {
-      remove_tree(p.tmp);
+      cg_measure_remove_tree(p.tmp);
     }
   }
   free_paths(&p);

@@ -162,7 +162,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
   if (*out == NULL) {
     return -2;
   }
-  cgi_options defaults = {CGI_COARSE, "<source>", 0};
+  cgi_options defaults = {CGI_COARSE, "<source>", 0, NULL};
   if (opts == NULL) {
     opts = &defaults;
   }
@@ -172,6 +172,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
            .context = opts->context ? opts->context : "<source>",
            .gran = opts->granularity,
            .res = *out,
+           .runtime_header = opts->runtime_header,
            .back_cd = (iconv_t)-1};
   int rc = -1;
   if (len > UINT32_MAX / 2) {

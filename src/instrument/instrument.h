@@ -76,6 +76,9 @@ typedef struct cgi_options {
   const char *context;
   /* 1: build the line map (instrumented line/column -> original line/column). */
   int line_map;
+  /* How instrumented C and C++ files include the runtime: "<codegreen_runtime.h>" (NULL, the
+   * language's runtime_header) or a quoted absolute path for builds codegreen does not drive. */
+  const char *runtime_header;
 } cgi_options;
 
 /* Flags of an instrumentation point. */

@@ -76,11 +76,13 @@ static char *table_text(ctx *c) {
   if (qctx == NULL) {
     return NULL;
   }
-  var v0[] = {{"rt", c->rt}, {"table", c->table}, {"context", qctx}};
+  const char *header =
+      c->runtime_header != NULL ? c->runtime_header : cgi__conf(c, "runtime_header");
+  var v0[] = {{"rt", c->rt}, {"table", c->table}, {"context", qctx}, {"runtime_header", header}};
   cgi__buf b = {0};
   const char *keys[] = {"prelude", "table_begin"};
   for (size_t k = 0; k < 2; k++) {
-    char *t = cgi__expand(c, cgi__conf(c, keys[k]), v0, 3);
+    char *t = cgi__expand(c, cgi__conf(c, keys[k]), v0, 4);
     if (t == NULL) {
       free(qctx);
       cgi__buf_free(&b);
@@ -105,7 +107,7 @@ static char *table_text(ctx *c) {
     free(t);
     free(qn);
   }
-  char *te = cgi__expand(c, cgi__conf(c, "table_end"), v0, 3);
+  char *te = cgi__expand(c, cgi__conf(c, "table_end"), v0, 4);
   free(qctx);
   if (te == NULL) {
     cgi__buf_free(&b);

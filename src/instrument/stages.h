@@ -100,6 +100,7 @@ typedef struct ctx {
   const char *src;
   uint32_t len;
   const char *context;
+  const char *runtime_header; /* cgi_options.runtime_header, or the language's */
   cgi_granularity gran;
   cgi_result *res;
   TSTree *tree;

@@ -1,0 +1,96 @@
+/*
+ * measure.h - what the `measure` verb's files share: its options, the helpers of cmd_measure.c
+ * (finding programs, running them, the report) and the entry points of the languages that build
+ * before they run (measure_native.c: C and C++; measure_java.c: Java).
+ */
+#ifndef CG_MEASURE_H
+#define CG_MEASURE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "instrument.h"
+
+typedef struct measure_opts {
+  cgi_granularity gran;
+  const char *python;
+  bool json, quiet, keep;
+  const char *output, *plot, *config;
+  long top;
+  const cgi_language *lang;
+  char **cmd; /* script and its arguments, NULL-terminated */
+} measure_opts;
+
+/* ----- cmd_measure.c ----- */
+
+/* @p name looked up on PATH like execvp does; a name with a slash is taken as it is. A new
+ * string, or NULL. */
+char *cg_measure_find_program(const char *name);
+/* Removes a directory tree (the temporary directory). */
+void cg_measure_remove_tree(const char *dir);
+/* Runs @p argv (a path, not looked up); @p quiet_stdin gives it /dev/null as stdin; @p forward
+ * passes SIGINT/SIGTERM on. Fills *status with the exit code or 128 + signal. @return 0, or -1
+ * when it could not start (errno in *err). */
+int cg_measure_run_wait(char *const argv[], bool quiet_stdin, bool forward, int *status, int *err);
+/* The file of the libcodegreen-nemb this executable runs with, or NULL. */
+const char *cg_measure_own_library(void);
+/* Puts @p dir first in the PATH-like variable @p name. @return 0 or -1. */
+int cg_measure_prepend_env(const char *name, const char *dir);
+/* Writes the configuration in force with the per-invocation detail off to @p out_path (when only
+ * the table is wanted). @return 0 or -1. */
+int cg_measure_config_without_detail(const char *explicit_path, const char *out_path);
+/* The table on stderr (@p n_points: the instrumentation points). */
+void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_points, int status);
+/* The report as CSV, one row per function. @return 0 or -1 (errno). */
+int cg_measure_write_csv(json_t *report, const char *path);
+/* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
+ * status to exit with: @p status, or a failure when the report cannot be written. */
+int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status);
+
+/* ----- measure_native.c ----- */
+
+/* The options of the languages that build before they run. */
+typedef struct native_opts {
+  measure_opts m;     /* m.cmd: the program's arguments after the files (NULL-terminated) */
+  const char *cc;     /* --cc: the compiler (C: $CC or cc; C++: $CXX or c++) */
+  const char *cflags; /* --cflags: replaces $CFLAGS ($CXXFLAGS) */
+  const char *build;  /* --build CMD */
+  char **instrument;  /* --instrument DIR... */
+  size_t n_instrument;
+  char **files; /* the sources (or a Java source directory) */
+  size_t n_files;
+  char **args;            /* the program's arguments (--build: the program and its arguments) */
+  char **shown;           /* the first file and the arguments, for the table's first line (owned) */
+  const char *main_class; /* --main CLASS (Java) */
+  const char *java, *javac; /* --java, --javac (Java) */
+} native_opts;
+
+/* Parses the command line of a native or Java measurement. @return 0, -1 after --help, or an exit
+ * status (usage). */
+int cg_measure_native_args(int argc, char **argv, native_opts *o);
+/* Frees what cg_measure_native_args() allocated. */
+void cg_measure_native_args_free(native_opts *o);
+
+/* "c", "cpp" or "java" when the command line measures a program in one of those languages (named
+ * first, told by the first file's extension, or a --build), else NULL (Python: cmd_measure.c).
+ * Prints nothing. */
+const char *cg_measure_native_language(int argc, char **argv);
+/* `codegreen measure [options] c|cpp FILE... [-- ARGS]` and `--build CMD --instrument DIR -- PROG
+ * ARGS`. @return the exit status. */
+int cg_measure_native(int argc, char **argv);
+
+/* Where codegreen_runtime.h (and nemb.h beside it) is: this source tree's include/, else
+ * <bindir>/../include. A new string, or NULL. */
+char *cg_measure_include_dir(void);
+
+/* The points of one instrumented file as JSON (name, kind, line, file; a skipped function has
+ * "instrumented": false and why). */
+json_t *cg_measure_points_json(const cgi_result *ir, const char *file);
+
+/* ----- measure_java.c ----- */
+
+/* `codegreen measure [options] java Main.java|DIR [--main CLASS] [-- ARGS]`. */
+int cg_measure_java(int argc, char **argv);
+
+#endif /* CG_MEASURE_H */
