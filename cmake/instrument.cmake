@@ -44,7 +44,8 @@ if(NEMB_CMAKE_PHASE STREQUAL "sources")
   endforeach()
 
   set(CGI_GENERATED ${CMAKE_CURRENT_BINARY_DIR}/instrument_langs.c)
-  string(REPLACE ";" "\\;" cgi_langs_arg "${CGI_LANGS}")
+  # a comma-separated list: a ';' would not survive the build tool's command line
+  string(REPLACE ";" "," cgi_langs_arg "${CGI_LANGS}")
   add_custom_command(
     OUTPUT ${CGI_GENERATED}
     COMMAND ${CMAKE_COMMAND} -DOUT=${CGI_GENERATED} -DSRC_DIR=${CGI_DIR}
@@ -116,8 +117,11 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
       add_test(NAME instrument_stdlib_fine
                COMMAND ${CGI_PYTHON} ${CGI_TESTS}/check_stdlib.py $<TARGET_FILE:codegreen>
                        --granularity fine)
+      # C, C++ and Java programs built and run as they are and under codegreen measure
+      add_test(NAME instrument_native_corpus
+               COMMAND ${CGI_PYTHON} ${CGI_TESTS}/run_native_corpus.py $<TARGET_FILE:codegreen>)
       set_tests_properties(instrument_corpus instrument_cli instrument_stdlib
-                           instrument_stdlib_fine PROPERTIES
+                           instrument_stdlib_fine instrument_native_corpus PROPERTIES
                            TIMEOUT 600 SKIP_RETURN_CODE 77 ENVIRONMENT "${CGI_ENV}")
     else()
       message(STATUS "instrument: no python3, the instrumenter's Python tests are not registered")

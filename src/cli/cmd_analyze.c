@@ -215,6 +215,11 @@ static int walk(const analyze_opts *o, const char *dir, const char *rel, job_lis
 /* ----- one file ----- */
 
 static json_t *point_json(const cgi_point *p) {
+  if (p->flags & CGI_SKIPPED) { /* C++ constexpr, coroutines, what the grammar cannot parse */
+    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:s}", "name", p->name, "kind", p->kind,
+                     "line", p->line, "column", p->column, "end_line", p->end_line, "instrumented",
+                     0, "why", p->skipped);
+  }
   return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:i, s:i}", "name", p->name, "kind",
                    p->kind, "line", p->line, "column", p->column, "end_line", p->end_line, "async",
                    (p->flags & CGI_ASYNC) != 0, "generator", (p->flags & CGI_GENERATOR) != 0,
@@ -235,7 +240,9 @@ static void print_points(const char *path, const cgi_language *lang, const analy
     char kind[64];
     cgi_point_kind(p, kind, sizeof kind);
     printf("  %6d  %-24s %s", p->line, kind, p->name);
-    if (p->suspensions > 0) {
+    if (p->flags & CGI_SKIPPED) {
+      printf("  (%s)", p->skipped);
+    } else if (p->suspensions > 0) {
       printf("  (%d suspension point%s, each resumption measured)", p->suspensions,
              p->suspensions == 1 ? "" : "s");
     }

@@ -544,7 +544,12 @@ static int measure_files(native_opts *o, const char *tmp) {
   }
   const char *cflags = o->cflags ? o->cflags : getenv(cpp ? "CXXFLAGS" : "CFLAGS");
   char *inc = cg_measure_include_dir();
-  const char *lib = cg_measure_own_library();
+  /* the library the program will load: $CODEGREEN_LIB_PATH (a sanitizer build of codegreen
+   * measures programs that are not sanitized), else the one this codegreen runs with */
+  const char *lib = getenv("CODEGREEN_LIB_PATH");
+  if (lib == NULL || lib[0] == '\0' || strchr(lib, '/') == NULL) {
+    lib = cg_measure_own_library();
+  }
   if (inc == NULL || lib == NULL) {
     fprintf(stderr, "codegreen measure: cannot find %s (looked beside this codegreen)\n",
             inc == NULL ? "codegreen_runtime.h" : "libcodegreen-nemb.so");

@@ -304,6 +304,17 @@ static int name_items(ctx *c) {
     }
     if (it->has_name) {
       uint32_t a = ts_node_start_byte(it->name), e = ts_node_end_byte(it->name);
+      /* name_end_types: the name stops before such a child ("operator bool() const") */
+      for (uint32_t k = 0; k < ts_node_named_child_count(it->name); k++) {
+        TSNode ch = ts_node_named_child(it->name, k);
+        if (cgi__is_type(c, ch, "name_end_types")) {
+          e = ts_node_start_byte(ch);
+          while (e > a && cgi__is_blank(c->src[e - 1])) {
+            e--;
+          }
+          break;
+        }
+      }
       cgi__buf_add(&b, c->src + a, e - a);
     } else {
       cgi__buf_puts(&b, "?");
@@ -313,7 +324,9 @@ static int name_items(ctx *c) {
       return -1;
     }
     if (it->type == IT_FUNCTION && it->kind == NULL) {
-      it->kind = s >= 0 && c->items[s].type == IT_CLASS      ? "method"
+      bool in_class = s >= 0 && c->items[s].type == IT_CLASS &&
+                      !cgi__is_type(c, c->items[s].node, "namespace_types");
+      it->kind = in_class                                    ? "method"
                  : s >= 0 && c->items[s].type == IT_FUNCTION ? "nested function"
                                                              : "function";
     }
