@@ -278,50 +278,155 @@ int cgi__scope_of(const ctx *c, int i) {
   return p;
 }
 
+/* The text of @p n, stopping before a child of name_end_types ("operator bool() const"). */
+static char *name_text(const ctx *c, TSNode n) {
+  uint32_t a = ts_node_start_byte(n), e = ts_node_end_byte(n);
+  for (uint32_t k = 0; k < ts_node_named_child_count(n); k++) {
+    TSNode ch = ts_node_named_child(n, k);
+    if (cgi__is_type(c, ch, "name_end_types")) {
+      e = ts_node_start_byte(ch);
+      while (e > a && cgi__is_blank(c->src[e - 1])) {
+        e--;
+      }
+      break;
+    }
+  }
+  return strndup(c->src + a, e - a);
+}
+
+/* The nearest class around item @p i (through functions and loops), or -1. */
+static int enclosing_class(const ctx *c, size_t i) {
+  int p = c->items[i].parent;
+  while (p >= 0 && c->items[p].type != IT_CLASS) {
+    p = c->items[p].parent;
+  }
+  return p;
+}
+
+/* The method a lambda sits in, as javac names its synthetic method: the method's name, "new" in
+ * constructors and instance initialisers (and instance field initialisers), "static" in static
+ * initialisers and static field initialisers. */
+static char *lambda_owner(const ctx *c, size_t i) {
+  for (int p = c->items[i].parent; p >= 0 && c->items[p].type != IT_CLASS; p = c->items[p].parent) {
+    const item *q = &c->items[p];
+    if (q->type != IT_FUNCTION || (q->kind != NULL && strcmp(q->kind, "lambda") == 0)) {
+      continue;
+    }
+    if (q->has_name && (q->kind == NULL || strcmp(q->kind, "constructor") != 0)) {
+      return name_text(c, q->name);
+    }
+    return strdup(strcmp(ts_node_type(q->node), "static_initializer") == 0 ? "static" : "new");
+  }
+  for (TSNode n = ts_node_parent(c->items[i].node); !ts_node_is_null(n); n = ts_node_parent(n)) {
+    if (strcmp(ts_node_type(n), "field_declaration") == 0) {
+      TSNode m = ts_node_named_child(n, 0);
+      bool is_static = false;
+      if (!ts_node_is_null(m) && strcmp(ts_node_type(m), "modifiers") == 0) {
+        uint32_t a = ts_node_start_byte(m), e = ts_node_end_byte(m);
+        char *t = strndup(c->src + a, e - a);
+        is_static = t != NULL && strstr(t, "static") != NULL;
+        free(t);
+      }
+      return strdup(is_static ? "static" : "new");
+    }
+  }
+  return strdup("new");
+}
+
 static int name_items(ctx *c) {
   const char *cls_sep = cgi__conf(c, "class_separator"), *fn_sep = cgi__conf(c, "nested_separator");
-  for (size_t i = 0; i < c->n_items; i++) {
+  const char *nest_sep = cgi__conf(c, "class_nesting_separator");
+  const char *anon_tpl = cgi__conf(c, "anonymous_class"), *local_tpl = cgi__conf(c, "local_class");
+  const char *lambda_tpl = cgi__conf(c, "anonymous_function");
+  bool by_class = strcmp(cgi__conf(c, "function_scope"), "class") == 0;
+  /* per class (index + 1; 0: no class): anonymous classes and lambdas numbered so far */
+  int *anon = calloc(c->n_items + 1, sizeof *anon),
+      *lambdas = calloc(c->n_items + 1, sizeof *lambdas);
+  if (anon == NULL || lambdas == NULL) {
+    free(anon);
+    free(lambdas);
+    return -1;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < c->n_items && rc == 0; i++) {
     item *it = &c->items[i];
     if (it->type != IT_FUNCTION && it->type != IT_CLASS && it->type != IT_LOOP) {
       continue;
     }
     int s = cgi__scope_of(c, (int)i);
     const char *outer = s >= 0 ? c->items[s].qualname : NULL;
-    cgi__buf b = {0};
     if (it->type == IT_LOOP) {
-      char *label = NULL;
       var v[] = {{"scope", outer ? outer : cgi__conf(c, "module_name")}, {"label", it->arg}};
-      label = cgi__expand(c, cgi__conf(c, "loop_name"), v, 2);
-      if (label == NULL) {
-        return -1;
-      }
-      it->qualname = label;
+      it->qualname = cgi__expand(c, cgi__conf(c, "loop_name"), v, 2);
+      rc = it->qualname == NULL ? -1 : 0;
       continue;
     }
-    if (outer != NULL && c->items[s].type != IT_OPAQUE) {
-      cgi__buf_puts(&b, outer);
-      cgi__buf_puts(&b, c->items[s].type == IT_CLASS ? cls_sep : fn_sep);
-    }
-    if (it->has_name) {
-      uint32_t a = ts_node_start_byte(it->name), e = ts_node_end_byte(it->name);
-      /* name_end_types: the name stops before such a child ("operator bool() const") */
-      for (uint32_t k = 0; k < ts_node_named_child_count(it->name); k++) {
-        TSNode ch = ts_node_named_child(it->name, k);
-        if (cgi__is_type(c, ch, "name_end_types")) {
-          e = ts_node_start_byte(ch);
-          while (e > a && cgi__is_blank(c->src[e - 1])) {
-            e--;
-          }
-          break;
+    int oc = enclosing_class(c, i);
+    const char *ocq = oc >= 0 ? c->items[oc].qualname : "";
+    char *own = it->has_name ? name_text(c, it->name) : NULL;
+    char n[16];
+    cgi__buf b = {0};
+    if (it->type == IT_CLASS && !it->has_name && *anon_tpl) {
+      /* javac: Outer$1, Outer$2, ... in the order they appear */
+      snprintf(n, sizeof n, "%d", ++anon[oc + 1]);
+      var v[] = {{"outer", ocq}, {"n", n}};
+      it->qualname = cgi__expand(c, anon_tpl, v, 2);
+    } else if (it->type == IT_CLASS && own != NULL && s >= 0 && c->items[s].type == IT_FUNCTION &&
+               *local_tpl) {
+      /* javac: Outer$1Local, or Outer$2Local for a second local class of that name */
+      int k = 1;
+      for (size_t j = 0; j < i; j++) {
+        const item *q = &c->items[j];
+        int qs = q->type == IT_CLASS && q->has_name ? cgi__scope_of(c, (int)j) : -1;
+        if (qs >= 0 && c->items[qs].type == IT_FUNCTION && enclosing_class(c, j) == oc) {
+          char *qn = name_text(c, q->name);
+          k += qn != NULL && strcmp(qn, own) == 0;
+          free(qn);
         }
       }
-      cgi__buf_add(&b, c->src + a, e - a);
+      snprintf(n, sizeof n, "%d", k);
+      var v[] = {{"outer", ocq}, {"n", n}, {"name", own}};
+      it->qualname = cgi__expand(c, local_tpl, v, 3);
     } else {
-      cgi__buf_puts(&b, "?");
+      if (it->type == IT_FUNCTION && by_class) {
+        if (oc >= 0) {
+          cgi__buf_printf(&b, "%s%s", ocq, cls_sep);
+        }
+      } else if (outer != NULL && c->items[s].type != IT_OPAQUE) {
+        cgi__buf_puts(&b, outer);
+        cgi__buf_puts(&b, c->items[s].type != IT_CLASS        ? fn_sep
+                          : it->type == IT_CLASS && *nest_sep ? nest_sep
+                                                              : cls_sep);
+      }
+      if (own != NULL) {
+        cgi__buf_puts(&b, own);
+      } else if (it->type == IT_FUNCTION) {
+        char key[96];
+        snprintf(key, sizeof key, "unnamed.%s", ts_node_type(it->node));
+        const char *unnamed = cgi_language_get(c->lang, key);
+        if (unnamed != NULL) {
+          cgi__buf_puts(&b, unnamed);
+        } else if (*lambda_tpl) {
+          /* javac: lambda$main$0, numbered per class */
+          char *m = lambda_owner(c, i);
+          snprintf(n, sizeof n, "%d", lambdas[oc + 1]++);
+          var v[] = {{"method", m ? m : "?"}, {"n", n}};
+          char *t = cgi__expand(c, lambda_tpl, v, 2);
+          cgi__buf_puts(&b, t ? t : "?");
+          free(t);
+          free(m);
+        } else {
+          cgi__buf_puts(&b, "?");
+        }
+      } else {
+        cgi__buf_puts(&b, "?");
+      }
+      it->qualname = cgi__buf_take(&b);
     }
-    it->qualname = cgi__buf_take(&b);
+    free(own);
     if (it->qualname == NULL) {
-      return -1;
+      rc = -1;
+      break;
     }
     if (it->type == IT_FUNCTION && it->kind == NULL) {
       bool in_class = s >= 0 && c->items[s].type == IT_CLASS &&
@@ -331,7 +436,9 @@ static int name_items(ctx *c) {
                                                              : "function";
     }
   }
-  return 0;
+  free(anon);
+  free(lambdas);
+  return rc;
 }
 
 int cgi__collect(ctx *c) {
