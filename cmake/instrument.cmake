@@ -120,8 +120,21 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
       # C, C++ and Java programs built and run as they are and under codegreen measure
       add_test(NAME instrument_native_corpus
                COMMAND ${CGI_PYTHON} ${CGI_TESTS}/run_native_corpus.py $<TARGET_FILE:codegreen>)
+      add_test(NAME instrument_native_e2e
+               COMMAND ${CGI_PYTHON} ${CGI_TESTS}/test_native_e2e.py $<TARGET_FILE:codegreen>)
+      # the Java runtime (cmake/java.cmake); a sanitizer build's JNI library cannot be loaded
+      # into an uninstrumented JVM, so there the plain build's is used
+      set(CGI_NATIVE_ENV ${CGI_ENV} "CGI_JAVA_JAR=${CMAKE_BINARY_DIR}/java/codegreen-runtime.jar")
+      if(NEMB_SANITIZE)
+        get_filename_component(cgi_plain_dir ${NEMB_PLAIN_LIB} DIRECTORY)
+        list(APPEND CGI_NATIVE_ENV "CGI_JNI_DIR=${cgi_plain_dir}")
+      else()
+        list(APPEND CGI_NATIVE_ENV "CGI_JNI_DIR=${CMAKE_BINARY_DIR}/lib")
+      endif()
+      set_tests_properties(instrument_native_corpus instrument_native_e2e PROPERTIES
+                           TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT "${CGI_NATIVE_ENV}")
       set_tests_properties(instrument_corpus instrument_cli instrument_stdlib
-                           instrument_stdlib_fine instrument_native_corpus PROPERTIES
+                           instrument_stdlib_fine PROPERTIES
                            TIMEOUT 600 SKIP_RETURN_CODE 77 ENVIRONMENT "${CGI_ENV}")
     else()
       message(STATUS "instrument: no python3, the instrumenter's Python tests are not registered")

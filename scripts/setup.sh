@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages="build-essential cmake ninja-build pkg-config clang libjansson-dev libcmocka-dev
 python3 python3-dev libcairo2-dev libtree-sitter-dev"
 if [ "${1:-}" = "--test" ]; then
-  packages="$packages python3-pytest chromium"
+  packages="$packages python3-pytest chromium openjdk-17-jdk-headless"
 fi
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
 missing=""

@@ -347,6 +347,15 @@ static int name_items(ctx *c) {
     free(lambdas);
     return -1;
   }
+  /* package_types: top-level classes are named in their package (Java: app.Main) */
+  char *pkg = NULL;
+  for (uint32_t k = 0; k < ts_node_named_child_count(c->root) && pkg == NULL; k++) {
+    TSNode d = ts_node_named_child(c->root, k);
+    if (cgi__is_type(c, d, "package_types") && ts_node_named_child_count(d) > 0) {
+      TSNode id = ts_node_named_child(d, ts_node_named_child_count(d) - 1);
+      pkg = strndup(c->src + ts_node_start_byte(id), ts_node_end_byte(id) - ts_node_start_byte(id));
+    }
+  }
   int rc = 0;
   for (size_t i = 0; i < c->n_items && rc == 0; i++) {
     item *it = &c->items[i];
@@ -392,6 +401,8 @@ static int name_items(ctx *c) {
         if (oc >= 0) {
           cgi__buf_printf(&b, "%s%s", ocq, cls_sep);
         }
+      } else if (it->type == IT_CLASS && s < 0 && pkg != NULL) {
+        cgi__buf_printf(&b, "%s.", pkg);
       } else if (outer != NULL && c->items[s].type != IT_OPAQUE) {
         cgi__buf_puts(&b, outer);
         cgi__buf_puts(&b, c->items[s].type != IT_CLASS        ? fn_sep
@@ -438,6 +449,7 @@ static int name_items(ctx *c) {
   }
   free(anon);
   free(lambdas);
+  free(pkg);
   return rc;
 }
 

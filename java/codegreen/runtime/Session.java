@@ -242,6 +242,19 @@ public final class Session implements AutoCloseable {
     return new Task(this, task);
   }
 
+  /**
+   * Runs {@code body} as a task (the form that needs no variable: javac's -Xlint:try warns about
+   * a try-with-resources resource the body never uses).
+   */
+  public void task(String task, Runnable body) {
+    startTask(task);
+    try {
+      body.run();
+    } finally {
+      stopTask(task);
+    }
+  }
+
   /** What {@link Session#task} returns: closing it stops the task. */
   public static final class Task implements AutoCloseable {
     private final Session session;

@@ -1,0 +1,210 @@
+"""test_native_e2e.py - C and Java programs measured end to end (tests/instrument/projects).
+
+usage: python3 test_native_e2e.py CODEGREEN_BIN
+
+- wordfreq: a real multi-file C program with a Makefile, measured both ways: `measure c
+  src/*.c` and `measure --build make --instrument src -- ./wordfreq`; its output and status must
+  be those of `make && ./wordfreq`, and the report's call counts those its input implies.
+- inventory: a multi-class Java program in a package, measured as a source directory with
+  --main; output, status and call counts checked the same way.
+- SessionDemo: the Java Session API (try-with-resources tasks) writes the report envelope.
+- analyze c|cpp|java: points listed, copies saved and compilable; the errors a user meets.
+
+The simulated device measures. Java parts are skipped with a message without a JDK.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROJECTS = os.path.join(HERE, "projects")
+FAILED = []
+
+
+def check(cond, what):
+    print("%s %s" % ("ok  " if cond else "FAIL", what))
+    if not cond:
+        FAILED.append(what)
+    return cond
+
+
+def run(cmd, cwd, env, stdin=b""):
+    p = subprocess.run(cmd, cwd=cwd, env=env, input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=300)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def calls(report_path):
+    with open(report_path) as f:
+        report = json.load(f)
+    out = {}
+    for fn in report["functions"]:
+        out[fn["name"]] = out.get(fn["name"], 0) + fn["calls"]
+    return out, report
+
+
+TEXT = ("the quick brown fox jumps over the lazy dog; the dog sleeps. " * 40
+        + "A fox's den, a dog's bed.\n" * 7).encode()
+
+
+def wordfreq(cg, work, env):
+    src = os.path.join(work, "wordfreq")
+    shutil.copytree(os.path.join(PROJECTS, "wordfreq"), src)
+    b = run(["make", "-s"], src, env)
+    if not check(b[0] == 0, "wordfreq: the original builds with make (%s)" % b[2].strip()):
+        return
+    orig = run(["./wordfreq", "4"], src, env, TEXT)
+    run(["make", "-s", "clean"], src, env)
+    words = int(re.match(r"(\d+) words", orig[1]).group(1))
+    expected = {"main": 1, "read_all": 1, "table_init": 1, "count_words": 1, "table_add": words,
+                "table_sorted": 1, "table_free": 1}
+    # 1. the files named on the command line
+    report = os.path.join(work, "wf1.json")
+    r = run([cg, "measure", "-q", "-o", report, "--cflags", "-std=c11 -Wall -Wextra -Werror -O2",
+             "c", "src/main.c", "src/table.c", "src/words.c", "--", "4"], src, env, TEXT)
+    check(r[:2] == orig[:2] and r[2] == "", "wordfreq: measure c src/*.c prints what the "
+          "original prints and exits with its status (%d)" % orig[0])
+    got, rep = calls(report)
+    check(all(got.get(k) == v for k, v in expected.items()),
+          "wordfreq: call counts %s (table_add = the %d words)" % (
+              {k: got.get(k) for k in expected}, words))
+    check(got.get("hash", 0) >= words and got.get("is_word_char", 0) > words,
+          "wordfreq: static helpers measured too (hash %s, is_word_char %s)" % (
+              got.get("hash"), got.get("is_word_char")))
+    contexts = {fn["name"]: fn["context"] for fn in rep["functions"]}
+    check(contexts.get("table_add") == "src/table.c" and contexts.get("main") == "src/main.c",
+          "wordfreq: each function's file as the user named it")
+    # 2. the project's own build
+    report = os.path.join(work, "wf2.json")
+    r = run([cg, "measure", "-q", "-o", report, "--build", "make -s", "--instrument", "src",
+             "--", "./wordfreq", "4"], src, env, TEXT)
+    check(r[:2] == orig[:2], "wordfreq: measure --build make --instrument src -- ./wordfreq 4 "
+          "behaves as the original (%s)" % r[2].strip()[-300:])
+    got2, rep2 = calls(report)
+    check(got2 == got, "wordfreq: the build path counts the same calls")
+    files = rep2.get("instrumentation", {}).get("files")
+    check(sorted(files or []) == ["src/main.c", "src/table.c", "src/words.c"],
+          "wordfreq: --instrument src instrumented the three sources (%s)" % files)
+    check(not os.path.exists(os.path.join(src, "wordfreq")) and
+          open(os.path.join(src, "src", "main.c")).read() ==
+          open(os.path.join(PROJECTS, "wordfreq", "src", "main.c")).read(),
+          "wordfreq: the user's tree is untouched (built in a copy)")
+    # a compile error in the user's build is reported as such
+    bad = os.path.join(work, "bad.c")
+    with open(bad, "w") as f:
+        f.write("int main(void) { return undefined_name; }\n")
+    r = run([cg, "measure", "c", bad], work, env)
+    check(r[0] != 0 and "undefined_name" in r[2] and "the compiler failed" in r[2],
+          "measure c: a compile error shows the compiler's message and fails")
+
+
+def inventory(cg, work, env):
+    src = os.path.join(work, "inventory")
+    shutil.copytree(os.path.join(PROJECTS, "inventory"), src)
+    classes = os.path.join(work, "inv-classes")
+    b = run(["javac", "-Werror", "-Xlint:all", "-d", classes] +
+            [os.path.join("app", f) for f in sorted(os.listdir(os.path.join(src, "app")))],
+            src, env)
+    if not check(b[0] == 0, "inventory: the original compiles (%s)" % b[2].strip()):
+        return
+    orig = run(["java", "-cp", classes, "app.Main", "3"], src, env)
+    report = os.path.join(work, "inv.json")
+    r = run([cg, "measure", "-q", "-o", report, "--cflags", "-Werror -Xlint:all", "--main",
+             "app.Main", "java", "app", "--", "3"], src, env)
+    check(r == orig, "inventory: measure java app --main app.Main prints what the original "
+          "prints, stderr and status included (%r)" % (r[2][-300:],))
+    got, rep = calls(report)
+    expected = {"app.Main.main": 1, "app.Item.Item": 10, "app.Item.value": None,
+                "app.Inventory.add": 9, "app.Inventory.totalValue": 1,
+                "app.Inventory.mostValuable": 1, "app.Report.render": 1, "app.Report.money": 3,
+                "app.Report.line": 5, "app.Inventory.categories": 1}
+    wrong = {k: got.get(k) for k, v in expected.items()
+             if (v is None and not got.get(k)) or (v is not None and got.get(k) != v)}
+    check(not wrong, "inventory: call counts (wrong: %s; all: %s)" % (wrong, got))
+    check(rep["instrumentation"]["language"] == "java" and
+          len(rep["instrumentation"]["files"]) == 4, "inventory: the four sources instrumented")
+
+
+def session_demo(work, env, jar, libdir):
+    classes = os.path.join(work, "sd")
+    src = os.path.join(PROJECTS, "session", "SessionDemo.java")
+    b = run(["javac", "-Werror", "-Xlint:all", "-cp", jar, "-d", classes, src], work, env)
+    if not check(b[0] == 0, "SessionDemo compiles against codegreen-runtime.jar (%s)" % b[2]):
+        return
+    out = os.path.join(work, "session.json")
+    r = run(["java", "-cp", classes + ":" + jar, "-Djava.library.path=" + libdir, "SessionDemo",
+             out], work, env)
+    check(r[0] == 0 and r[1].splitlines() == [
+        "current inner true", "after null",
+        "refused: the session is not active (start() it first)",
+        "refused: name must be a non-empty string"], "SessionDemo runs (%r)" % (r,))
+    with open(out) as f:
+        rep = json.load(f)
+    tasks = {t["name"]: t for t in rep["tasks"]}
+    check(sorted(rep) == ["meta", "tasks", "totals"] and rep["meta"]["session_name"] == "demo",
+          "Session: the report envelope (meta, tasks, totals), session_name demo")
+    check(tasks.get("inner", {}).get("parent") == "outer" and tasks["inner"]["depth"] == 1 and
+          tasks["outer"]["energy_j"] >= tasks["inner"]["energy_j"] > 0,
+          "Session: inner nests in outer and outer's energy covers it")
+
+
+def analyze(cg, work, env):
+    native = os.path.join(HERE, "native")
+    r = run([cg, "analyze", "cpp", "cpp_constructs.cpp"], native, env)
+    check(r[0] == 0 and re.search(r"square_ce\s+\(not instrumented: constexpr", r[1]) and
+          "counter_gen  (not instrumented: coroutine" in r[1] and
+          "Counter::operator bool" in r[1],
+          "analyze cpp: constexpr and coroutines listed as not instrumented")
+    r = run([cg, "analyze", "--json", "java", "JavaConstructs.java"], native, env)
+    names = [p["name"] for p in json.loads(r[1])["files"][0]["points"]]
+    check("JavaConstructs$Shape$1.area" in names and "JavaConstructs$1Local.twice" in names,
+          "analyze java: javac's class names (Outer$Inner, Outer$1, Outer$1Local)")
+    out = os.path.join(work, "saved")
+    r = run([cg, "analyze", "-q", "--save-instrumented", "--output-dir", out, "c",
+             "c_constructs.c"], native, env)
+    saved = [os.path.join(d, f) for d, _, fs in os.walk(out) for f in fs]
+    check(r[0] == 0 and len(saved) == 1, "analyze c --save-instrumented writes the copy")
+    if saved:
+        text = open(saved[0]).read()
+        check(text.startswith('#line 1 "') and "#include <codegreen_runtime.h>" in text,
+              "the saved copy starts with #line and includes the runtime header")
+
+
+def main():
+    cg = os.path.abspath(sys.argv[1])
+    env = dict(os.environ)
+    env.pop("CODEGREEN_CONFIG", None)
+    env["CODEGREEN_PROVIDERS"] = "sim"
+    need = env.get("CGI_NEEDS_LIB")
+    if need and not os.path.exists(need):
+        print("SKIP: a sanitizer build needs the plain build's library (%s)" % need)
+        return 77
+    work = tempfile.mkdtemp(prefix="cg-native-e2e-")
+    env["XDG_CONFIG_HOME"] = os.path.join(work, "no-config")
+    try:
+        wordfreq(cg, work, env)
+        analyze(cg, work, env)
+        if shutil.which("javac") is None or shutil.which("java") is None:
+            print("SKIP java: no JDK (javac, java); install openjdk-17-jdk-headless "
+                  "(./scripts/setup.sh --test)")
+        else:
+            inventory(cg, work, env)
+            jar = env.get("CGI_JAVA_JAR", "")
+            libdir = env.get("CGI_JNI_DIR", "")
+            if os.path.exists(jar) and os.path.exists(os.path.join(libdir, "libcodegreen-jni.so")):
+                session_demo(work, env, jar, libdir)
+            else:
+                print("SKIP SessionDemo: codegreen-runtime.jar or libcodegreen-jni.so not built")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("%d check(s) failed" % len(FAILED))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
