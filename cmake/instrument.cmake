@@ -84,7 +84,7 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
                ${CMAKE_CURRENT_SOURCE_DIR}/include/nemb.h)
 
   if(NEMB_BUILD_TESTS)
-    foreach(t test_instrument)
+    foreach(t test_instrument test_instrument_brace)
       if(TARGET ${t})
         target_link_libraries(${t} PRIVATE codegreen_instrument)
       endif()

@@ -297,7 +297,9 @@ static int measure(native_opts *o, const char *tmp) {
       goto out;
     }
     json_array_append_new(json_object_get(ins, "files"), json_string(file));
-    json_array_extend(json_object_get(ins, "points"), cg_measure_points_json(ir, file));
+    json_t *pts = cg_measure_points_json(ir, file);
+    json_array_extend(json_object_get(ins, "points"), pts); /* copies the references */
+    json_decref(pts);
     for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
       n_points += (cgi_result_point(ir, i)->flags & CGI_SKIPPED) == 0;
     }

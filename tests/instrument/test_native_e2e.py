@@ -101,6 +101,16 @@ def wordfreq(cg, work, env):
     r = run([cg, "measure", "c", bad], work, env)
     check(r[0] != 0 and "undefined_name" in r[2] and "the compiler failed" in r[2],
           "measure c: a compile error shows the compiler's message and fails")
+    # $CC, $CFLAGS and $LDLIBS are the user's
+    envs = os.path.join(work, "envs.c")
+    with open(envs, "w") as f:
+        f.write("#include <math.h>\n#include <stdlib.h>\n"
+                "int main(int argc, char **argv) {\n"
+                "  (void)argc;\n  return (int)sqrt(atof(argv[1])) + VALUE;\n}\n")
+    e2 = dict(env, CC="gcc", CFLAGS="-DVALUE=2 -Wall -Werror", LDLIBS="-lm")
+    r = run([cg, "measure", "-q", "c", envs, "--", "16"], work, e2)
+    check(r[0] == 6, "measure c: $CC, $CFLAGS (-DVALUE=2) and $LDLIBS (-lm) are used (exit %d, %s)"
+          % (r[0], r[2].strip()[-200:]))
 
 
 def inventory(cg, work, env):
