@@ -163,6 +163,24 @@ def session_demo(work, env, jar, libdir):
           "Session: inner nests in outer and outer's energy covers it")
 
 
+def reference_checkpoints(work, env, jar, libdir):
+    classes = os.path.join(work, "rc")
+    src = os.path.join(PROJECTS, "session", "ReferenceCheckpoints.java")
+    b = run(["javac", "-Werror", "-Xlint:all", "-cp", jar, "-d", classes, src], work, env)
+    if not check(b[0] == 0, "ReferenceCheckpoints compiles (%s)" % b[2]):
+        return
+    out = os.path.join(work, "rc.json")
+    r = run(["java", "-cp", classes + ":" + jar, "-Djava.library.path=" + libdir,
+             "ReferenceCheckpoints"], work, dict(env, CODEGREEN_RESULT_FILE=out))
+    check(r[0] == 0 and r[1].startswith("refused: codegreen checkpoint: checkpointType must be")
+          and r[1].endswith("active true id true\n"), "ReferenceCheckpoints runs (%r)" % (r,))
+    got, rep = calls(out)
+    check(got.get("work") == 3 and got.get("inner") == 3 and got.get("fast") == 5 and
+          rep["checkpoints"]["unbalanced"] == 0,
+          "CodeGreenRuntime: checkpoint(), measureCheckpoint() and register/enter/exit counted "
+          "(%s) into $CODEGREEN_RESULT_FILE from the shutdown hook" % got)
+
+
 def analyze(cg, work, env):
     native = os.path.join(HERE, "native")
     r = run([cg, "analyze", "cpp", "cpp_constructs.cpp"], native, env)
@@ -208,6 +226,7 @@ def main():
             libdir = env.get("CGI_JNI_DIR", "")
             if os.path.exists(jar) and os.path.exists(os.path.join(libdir, "libcodegreen-jni.so")):
                 session_demo(work, env, jar, libdir)
+                reference_checkpoints(work, env, jar, libdir)
             else:
                 print("SKIP SessionDemo: codegreen-runtime.jar or libcodegreen-jni.so not built")
     finally:
