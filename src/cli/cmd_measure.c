@@ -201,9 +201,8 @@ static char *python_dir(void) {
   if (env != NULL && env[0] != '\0') {
     return is_dir_with(env, "codegreen_runtime.py") ? strdup(env) : NULL;
   }
-  if (is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
-    return strdup(CG_SOURCE_PYTHON_DIR);
-  }
+  /* An installed codegreen uses what was installed with it, even while the source tree it was
+   * built from still exists. */
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {
@@ -219,6 +218,9 @@ static char *python_dir(void) {
         free(p);
       }
     }
+  }
+  if (is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
+    return strdup(CG_SOURCE_PYTHON_DIR);
   }
   return NULL;
 }
@@ -294,6 +296,46 @@ static int prepend_env(const char *name, const char *dir) {
   int rc = setenv(name, v, 1);
   free(v);
   return rc;
+}
+
+/* What measure adds to the program's environment, for codegreen_runtime to undo once its session
+ * has begun (so the program and its children see a plain run's environment): the names it sets,
+ * in CODEGREEN_MEASURE_SET (comma-separated), the value each had before in
+ * CODEGREEN_MEASURE_ORIG_<NAME> (absent when it was unset), and the user's own PYTHONPATH in
+ * CODEGREEN_MEASURE_PYTHONPATH ("=VALUE", or "" when it was unset). */
+static int measure_env_record(void) {
+  const char *pp = getenv("PYTHONPATH");
+  char *v = NULL;
+  if (asprintf(&v, "%s%s", pp ? "=" : "", pp ? pp : "") < 0) {
+    return -1;
+  }
+  int rc = setenv("CODEGREEN_MEASURE_PYTHONPATH", v, 1);
+  free(v);
+  return rc != 0 ? rc : setenv("CODEGREEN_MEASURE_SET", "", 1);
+}
+
+static int measure_env_set(const char *name, const char *value) {
+  const char *set = getenv("CODEGREEN_MEASURE_SET");
+  if (set != NULL) {
+    size_t n = strlen(name);
+    bool listed = false;
+    for (const char *q = set; *q && !listed; q = strchr(q, ',') ? strchr(q, ',') + 1 : "") {
+      listed = strncmp(q, name, n) == 0 && (q[n] == ',' || q[n] == '\0');
+    }
+    char *v = NULL, *orig = NULL;
+    const char *old = getenv(name);
+    if (!listed && (asprintf(&v, "%s%s%s", set, set[0] ? "," : "", name) < 0 ||
+                    asprintf(&orig, "CODEGREEN_MEASURE_ORIG_%s", name) < 0 ||
+                    setenv("CODEGREEN_MEASURE_SET", v, 1) != 0 ||
+                    (old != NULL && setenv(orig, old, 1) != 0))) {
+      free(v);
+      free(orig);
+      return -1;
+    }
+    free(v);
+    free(orig);
+  }
+  return setenv(name, value, 1);
 }
 
 /* When only the table is wanted, the per-invocation checkpoint detail of the report (up to
@@ -388,10 +430,12 @@ static void print_table(json_t *report, const measure_opts *o, const cgi_result 
     fprintf(stderr, "\n");
   }
   const char *pyver = json_string_value(json_object_get(meta, "python_version"));
-  fprintf(stderr, "  instrumented %zu point%s (%s, %s granularity), %zu called; python %s\n",
+  const char *hot = json_string_value(
+      json_object_get(json_object_get(report, "instrumentation"), "hot_path"));
+  fprintf(stderr, "  instrumented %zu point%s (%s, %s granularity), %zu called; python %s%s%s%s\n",
           cgi_result_point_count(ir), cgi_result_point_count(ir) == 1 ? "" : "s",
           cgi_language_name(o->lang), o->gran == CGI_FINE ? "fine" : "coarse", n_called,
-          pyver ? pyver : "?");
+          pyver ? pyver : "?", hot ? " (" : "", hot ? hot : "", hot ? " hot path)" : "");
   if (n_called == 0) {
     fprintf(stderr, "  no instrumented function was called\n");
   } else {
@@ -645,7 +689,7 @@ int cg_cmd_measure(int argc, char **argv) {
   }
 
   /* 3. compile with the user's interpreter (which also checks that it finds the runtime) */
-  if (pydir != NULL && prepend_env("PYTHONPATH", pydir) != 0) {
+  if (measure_env_record() != 0 || (pydir != NULL && prepend_env("PYTHONPATH", pydir) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
@@ -682,17 +726,17 @@ int cg_cmd_measure(int argc, char **argv) {
     }
     free(sp);
   }
-  if (setenv("CODEGREEN_RESULT_FILE", p.result, 1) != 0 ||
-      (o.config != NULL && setenv("CODEGREEN_CONFIG", o.config, 1) != 0)) {
+  if (measure_env_set("CODEGREEN_RESULT_FILE", p.result) != 0 ||
+      (o.config != NULL && measure_env_set("CODEGREEN_CONFIG", o.config) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
   if (!o.json && o.output == NULL && config_without_detail(o.config, p.config) == 0) {
-    setenv("CODEGREEN_CONFIG", p.config, 1);
+    measure_env_set("CODEGREEN_CONFIG", p.config);
   }
   const char *lib = own_library();
   if (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL) {
-    setenv("CODEGREEN_LIB_PATH", lib, 1);
+    measure_env_set("CODEGREEN_LIB_PATH", lib);
   }
 #ifdef CG_HAVE_EXPORT_PLOT
   if (o.plot != NULL) {
@@ -746,6 +790,9 @@ int cg_cmd_measure(int argc, char **argv) {
   /* 5. the report */
   json_error_t jerr;
   report = json_load_file(p.result, 0, &jerr);
+  if (report == NULL && o.quiet) {
+    goto out; /* -q: the program's own output and status only */
+  }
   if (report == NULL) {
     fprintf(stderr,
             "codegreen measure: the program ended without writing its measurements (%s); it "
@@ -756,7 +803,13 @@ int cg_cmd_measure(int argc, char **argv) {
                            "(os._exit, exec, or a crash)");
     goto out;
   }
-  json_object_set_new(report, "instrumentation", instrumentation_json(&o, ir, python));
+  json_t *instr = instrumentation_json(&o, ir, python);
+  json_t *hot = json_object_get(report, "python_hot_path"); /* written by codegreen_runtime */
+  if (json_is_string(hot)) {
+    json_object_set(instr, "hot_path", hot);
+  }
+  json_object_del(report, "python_hot_path");
+  json_object_set_new(report, "instrumentation", instr);
   if (!o.quiet) {
     print_table(report, &o, ir, status);
   }
