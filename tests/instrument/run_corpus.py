@@ -16,6 +16,7 @@ the call count the file declares in its header:
     # args: ...                         arguments (shell words)
     # stdin: ...                        text for stdin (\\n for newlines)
     # env: NAME=VALUE ...               environment of both runs (shell words)
+    # expect-report: none               the program does not run (a syntax error): no report
 
 A file named X.py.in is written as X.py with CR LF line ends first. Exits 77 (skipped) when the
 codegreen_runtime module is not there yet.
@@ -34,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def header(path):
     meta = {"calls": {}, "exit": 0, "includes": [], "unbalanced": 0, "granularity": "coarse",
-            "args": [], "stdin": "", "env": {}}
+            "args": [], "stdin": "", "env": {}, "report": True}
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
     for line in text.splitlines():
@@ -57,6 +58,8 @@ def header(path):
             meta["granularity"] = value
         elif key == "args":
             meta["args"] = shlex.split(value)
+        elif key == "expect-report":
+            meta["report"] = value != "none"
         elif key == "env":
             meta["env"].update(w.split("=", 1) for w in shlex.split(value))
         elif key == "stdin":
@@ -96,6 +99,10 @@ def check_file(cg, path, workdir, env):
     if a[2] != b[2]:
         errors.append("stderr differs:\n--- original\n%s--- instrumented\n%s" % (
             a[2].decode(errors="replace"), b[2].decode(errors="replace")))
+    if not meta["report"]:
+        if os.path.exists(result):
+            errors.append("a report was written although the program did not run")
+        return errors
     try:
         with open(result) as f:
             report = json.load(f)
