@@ -474,6 +474,62 @@ def acontext(cm, ids):
     return _Context(cm, ids)
 
 
+def _probe(kind, obj):
+    """The exception this interpreter raises for a broken async protocol, got by running the
+    plain statement on ``obj`` or on a stand-in that hands ``obj`` over (nothing of the user's is
+    called again: CPython checks before it calls). For the extension's aiter/acontext."""
+    if kind == "aiter":  # obj has no __aiter__
+        async def statement():
+            async for _ in obj:
+                pass
+    elif kind == "acontext":  # obj lacks __aenter__ or __aexit__
+        async def statement():
+            async with obj:
+                pass
+    else:
+        class StandIn(object):
+            def __aiter__(self):
+                return obj if kind == "anext_missing" else self
+
+            def __anext__(self):
+                return obj  # "anext_result": __anext__ gave obj, which cannot be awaited
+
+            def __aenter__(self):
+                return obj if kind == "aenter_result" else _Done()
+
+            def __aexit__(self, *exc):
+                return obj
+
+        if kind in ("anext_missing", "anext_result"):
+            async def statement():
+                async for _ in StandIn():
+                    pass
+        else:
+            async def statement():
+                async with StandIn():
+                    pass
+    coro = statement()
+    try:
+        coro.send(None)
+    except BaseException as e:  # noqa: B902 - whatever the interpreter raises is the answer
+        e.__traceback__ = None
+        return e
+    finally:
+        coro.close()
+    return TypeError("%s: %s" % (kind, type(obj).__name__))
+
+
+class _Done(object):
+    def __await__(self):
+        return iter(())
+
+
+if _fast is not None:
+    aiter = _fast.aiter  # noqa: F811
+    acontext = _fast.acontext  # noqa: F811
+    _fast.set_probe(_probe)
+
+
 # ----- fork and exit -----
 
 def _after_fork_in_child():

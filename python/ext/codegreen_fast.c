@@ -463,6 +463,395 @@ static PyObject *fast_state(PyObject *self, PyObject *unused) {
   return PyUnicode_FromString(names[state]);
 }
 
+/* ----- the implicit awaits of async for / async with -----
+ *
+ * `async for x in it` awaits it.__anext__() on every turn and `async with cm` awaits
+ * cm.__aenter__() and cm.__aexit__(); the coroutine is suspended there while other tasks run, so
+ * its measured spans close before each of these awaits and reopen after (also when the await
+ * ends with an exception), as around an explicit `await`. The instrumenter writes
+ *     async for x in _codegreen.aiter(it, (id_inner, ..., id_function)):
+ *     async with _codegreen.acontext(cm, (ids...)) as v:
+ * In C, so that no frame of codegreen's appears in a traceback that passes through them. The
+ * same methods are looked up on the type at the same moment as CPython does, results and
+ * exceptions pass through unchanged, and a broken protocol raises this interpreter's own
+ * exception: the runtime's probe (set_probe()) runs the plain statement on a stand-in to get it.
+ */
+
+static PyObject *probe; /* probe(kind, obj) -> the exception the plain statement raises */
+static PyObject *AwaitType, *AsyncIterType, *AsyncContextType;
+
+static void leave_spans(PyObject *ids) {
+  Py_ssize_t n = PyTuple_Size(ids);
+  for (Py_ssize_t i = 0; i < n; i++) {
+    unsigned long id = PyLong_AsUnsignedLong(PyTuple_GetItem(ids, i));
+    if (state == STATE_ACTIVE && id <= UINT32_MAX) {
+      lib.exit(session, (uint32_t)id);
+    }
+  }
+  PyErr_Clear(); /* ids are the instrumenter's own ints */
+}
+
+static void come_back(PyObject *ids) {
+  for (Py_ssize_t i = PyTuple_Size(ids) - 1; i >= 0; i--) {
+    unsigned long id = PyLong_AsUnsignedLong(PyTuple_GetItem(ids, i));
+    if (state == STATE_ACTIVE && id <= UINT32_MAX) {
+      lib.enter(session, (uint32_t)id);
+    }
+  }
+  PyErr_Clear();
+}
+
+/* Raises what the plain statement raises for @p obj (probe kind @p kind). Returns NULL. */
+static PyObject *protocol_error(const char *kind, PyObject *obj) {
+  PyObject *e = probe ? PyObject_CallFunction(probe, "sO", kind, obj) : NULL;
+  if (e == NULL) {
+    if (!PyErr_Occurred()) {
+      PyErr_Format(PyExc_TypeError, "'%s' protocol not supported", kind);
+    }
+    return NULL;
+  }
+  if (PyExceptionInstance_Check(e)) {
+    PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+  } else {
+    PyErr_Format(PyExc_TypeError, "'%s' protocol not supported", kind);
+  }
+  Py_DECREF(e);
+  return NULL;
+}
+
+/* A special method of type(obj), or NULL without exception when it has none. */
+static PyObject *type_method(PyObject *obj, const char *name) {
+  PyObject *m = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), name);
+  if (m == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+    PyErr_Clear();
+  }
+  return m;
+}
+
+typedef struct {
+  PyObject_HEAD PyObject *iter; /* the awaitable's iterator */
+  PyObject *ids;
+  int started, done;
+} AwaitObject;
+
+/* The iterator CPython's await would drive for @p a, or NULL with its error. */
+static PyObject *await_iter(PyObject *a, const char *kind) {
+  PyObject *m = type_method(a, "__await__");
+  if (m != NULL) {
+    PyObject *it = PyObject_CallFunctionObjArgs(m, a, NULL);
+    Py_DECREF(m);
+    return it;
+  }
+  if (PyErr_Occurred()) {
+    return NULL;
+  }
+  /* A generator-based coroutine (types.coroutine) is its own iterator. */
+  PyObject *code = PyObject_GetAttrString(a, "gi_code");
+  if (code != NULL) {
+    PyObject *flags = PyObject_GetAttrString(code, "co_flags");
+    Py_DECREF(code);
+    long f = flags ? PyLong_AsLong(flags) : 0;
+    Py_XDECREF(flags);
+    if (f & 0x100) { /* CO_ITERABLE_COROUTINE */
+      Py_INCREF(a);
+      return a;
+    }
+  }
+  PyErr_Clear();
+  return protocol_error(kind, a);
+}
+
+static PyObject *await_new(PyObject *a, PyObject *ids, const char *kind) {
+  PyObject *it = await_iter(a, kind);
+  if (it == NULL) {
+    return NULL;
+  }
+  AwaitObject *self = PyObject_New(AwaitObject, (PyTypeObject *)AwaitType);
+  if (self == NULL) {
+    Py_DECREF(it);
+    return NULL;
+  }
+  self->iter = it;
+  Py_INCREF(ids);
+  self->ids = ids;
+  self->started = self->done = 0;
+  return (PyObject *)self;
+}
+
+static void await_dealloc(PyObject *o) {
+  AwaitObject *self = (AwaitObject *)o;
+  PyTypeObject *t = Py_TYPE(o);
+  Py_XDECREF(self->iter);
+  Py_XDECREF(self->ids);
+  freefunc f = (freefunc)PyType_GetSlot(t, Py_tp_free);
+  f(o);
+  Py_DECREF(t);
+}
+
+/* One step of the inner awaitable: how = 0 send(v), 1 throw(*args), 2 close(). */
+static PyObject *await_step(AwaitObject *self, int how, PyObject *arg) {
+  if (self->done) {
+    if (how == 2) {
+      Py_RETURN_NONE;
+    }
+    PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+    return NULL;
+  }
+  if (!self->started) {
+    self->started = 1;
+    leave_spans(self->ids);
+  }
+  PyObject *r = NULL;
+  if (how == 0 && arg == Py_None) {
+    PyObject *m = type_method(self->iter, "send");
+    if (m != NULL) {
+      r = PyObject_CallFunctionObjArgs(m, self->iter, arg, NULL);
+      Py_DECREF(m);
+    } else if (!PyErr_Occurred()) {
+      r = PyObject_CallMethod(self->iter, "__next__", NULL);
+      if (r == NULL && !PyErr_Occurred()) {
+        PyErr_SetNone(PyExc_StopIteration);
+      }
+    }
+  } else if (how == 0) {
+    r = PyObject_CallMethod(self->iter, "send", "O", arg);
+  } else if (how == 1) {
+    PyObject *m = PyObject_GetAttrString(self->iter, "throw");
+    if (m == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+      /* no throw(): the exception is raised where the await is, as CPython does */
+      PyErr_Clear();
+      PyObject *t = NULL, *v = Py_None, *tb = Py_None;
+      if (PyArg_ParseTuple(arg, "O|OO", &t, &v, &tb)) {
+        if (PyExceptionInstance_Check(t)) {
+          PyErr_SetObject((PyObject *)Py_TYPE(t), t);
+        } else {
+          PyErr_SetObject(t, v);
+        }
+      }
+    } else if (m != NULL) {
+      r = PyObject_Call(m, arg, NULL);
+      Py_DECREF(m);
+    }
+  } else {
+    PyObject *m = PyObject_GetAttrString(self->iter, "close");
+    if (m == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+      PyErr_Clear();
+      r = Py_None;
+      Py_INCREF(r);
+    } else if (m != NULL) {
+      r = PyObject_CallObject(m, NULL);
+      Py_DECREF(m);
+    }
+    self->done = 1;
+    come_back(self->ids);
+    return r;
+  }
+  if (r == NULL) {
+    self->done = 1;
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    come_back(self->ids);
+    PyErr_Restore(t, v, tb);
+  }
+  return r;
+}
+
+static PyObject *await_iternext(PyObject *self) {
+  return await_step((AwaitObject *)self, 0, Py_None);
+}
+
+static PyObject *await_send(PyObject *self, PyObject *v) {
+  return await_step((AwaitObject *)self, 0, v);
+}
+
+static PyObject *await_throw(PyObject *self, PyObject *args) {
+  return await_step((AwaitObject *)self, 1, args);
+}
+
+static PyObject *await_close(PyObject *self, PyObject *unused) {
+  (void)unused;
+  return await_step((AwaitObject *)self, 2, NULL);
+}
+
+static PyObject *self_ref(PyObject *self) {
+  Py_INCREF(self);
+  return self;
+}
+
+static PyObject *self_ref_noargs(PyObject *self, PyObject *unused) {
+  (void)unused;
+  return self_ref(self);
+}
+
+static PyMethodDef await_methods[] = {
+    {"send", await_send, METH_O, NULL},
+    {"throw", await_throw, METH_VARARGS, NULL},
+    {"close", await_close, METH_NOARGS, NULL},
+    {"__await__", self_ref_noargs, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyType_Slot await_slots[] = {{Py_tp_dealloc, (void *)await_dealloc},
+                                    {Py_tp_iter, (void *)self_ref},
+                                    {Py_tp_iternext, (void *)await_iternext},
+                                    {Py_am_await, (void *)self_ref},
+                                    {Py_tp_methods, await_methods},
+                                    {0, NULL}};
+
+static PyType_Spec await_spec = {"_codegreen_fast.Await", sizeof(AwaitObject), 0,
+                                 Py_TPFLAGS_DEFAULT, await_slots};
+
+/* The wrapper `async for` sees, and the one `async with` sees: (object, method(s), ids). */
+typedef struct {
+  PyObject_HEAD PyObject *obj;
+  PyObject *m1, *m2; /* __anext__; or __aenter__ and __aexit__ (unbound, from the type) */
+  PyObject *ids;
+} WrapObject;
+
+static void wrap_dealloc(PyObject *o) {
+  WrapObject *self = (WrapObject *)o;
+  PyTypeObject *t = Py_TYPE(o);
+  Py_XDECREF(self->obj);
+  Py_XDECREF(self->m1);
+  Py_XDECREF(self->m2);
+  Py_XDECREF(self->ids);
+  freefunc f = (freefunc)PyType_GetSlot(t, Py_tp_free);
+  f(o);
+  Py_DECREF(t);
+}
+
+static PyObject *wrap_new(PyObject *type, PyObject *obj, PyObject *m1, PyObject *m2,
+                          PyObject *ids) {
+  WrapObject *self = PyObject_New(WrapObject, (PyTypeObject *)type);
+  if (self == NULL) {
+    Py_DECREF(m1);
+    Py_XDECREF(m2);
+    return NULL;
+  }
+  Py_INCREF(obj);
+  Py_INCREF(ids);
+  self->obj = obj;
+  self->m1 = m1;
+  self->m2 = m2;
+  self->ids = ids;
+  return (PyObject *)self;
+}
+
+static PyObject *aiter_anext(PyObject *o) {
+  WrapObject *self = (WrapObject *)o;
+  PyObject *a = PyObject_CallFunctionObjArgs(self->m1, self->obj, NULL);
+  if (a == NULL) {
+    return NULL;
+  }
+  PyObject *r = await_new(a, self->ids, "anext_result");
+  Py_DECREF(a);
+  return r;
+}
+
+static PyType_Slot aiter_slots[] = {{Py_tp_dealloc, (void *)wrap_dealloc},
+                                    {Py_am_aiter, (void *)self_ref},
+                                    {Py_am_anext, (void *)aiter_anext},
+                                    {0, NULL}};
+
+static PyType_Spec aiter_spec = {"_codegreen_fast.AsyncIterator", sizeof(WrapObject), 0,
+                                 Py_TPFLAGS_DEFAULT, aiter_slots};
+
+static PyObject *actx_aenter(PyObject *o, PyObject *unused) {
+  (void)unused;
+  WrapObject *self = (WrapObject *)o;
+  PyObject *a = PyObject_CallFunctionObjArgs(self->m1, self->obj, NULL);
+  if (a == NULL) {
+    return NULL;
+  }
+  PyObject *r = await_new(a, self->ids, "aenter_result");
+  Py_DECREF(a);
+  return r;
+}
+
+static PyObject *actx_aexit(PyObject *o, PyObject *args) {
+  WrapObject *self = (WrapObject *)o;
+  PyObject *t, *v, *tb;
+  if (!PyArg_ParseTuple(args, "OOO:__aexit__", &t, &v, &tb)) {
+    return NULL;
+  }
+  PyObject *a = PyObject_CallFunctionObjArgs(self->m2, self->obj, t, v, tb, NULL);
+  if (a == NULL) {
+    return NULL;
+  }
+  PyObject *r = await_new(a, self->ids, "aexit_result");
+  Py_DECREF(a);
+  return r;
+}
+
+static PyMethodDef actx_methods[] = {{"__aenter__", actx_aenter, METH_NOARGS, NULL},
+                                     {"__aexit__", actx_aexit, METH_VARARGS, NULL},
+                                     {NULL, NULL, 0, NULL}};
+
+static PyType_Slot actx_slots[] = {{Py_tp_dealloc, (void *)wrap_dealloc},
+                                   {Py_tp_methods, actx_methods},
+                                   {0, NULL}};
+
+static PyType_Spec actx_spec = {"_codegreen_fast.AsyncContext", sizeof(WrapObject), 0,
+                                Py_TPFLAGS_DEFAULT, actx_slots};
+
+static int check_ids(PyObject *ids) {
+  if (!PyTuple_Check(ids)) {
+    PyErr_SetString(PyExc_TypeError, "ids must be a tuple of function ids");
+    return -1;
+  }
+  return 0;
+}
+
+/* aiter(obj, ids): the async iterator of obj, as `async for` gets it, measured per turn. */
+static PyObject *fast_aiter(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *obj, *ids;
+  if (!PyArg_ParseTuple(args, "OO:aiter", &obj, &ids) || check_ids(ids) != 0) {
+    return NULL;
+  }
+  PyObject *get_aiter = type_method(obj, "__aiter__");
+  if (get_aiter == NULL) {
+    return PyErr_Occurred() ? NULL : protocol_error("aiter", obj);
+  }
+  PyObject *it = PyObject_CallFunctionObjArgs(get_aiter, obj, NULL);
+  Py_DECREF(get_aiter);
+  if (it == NULL) {
+    return NULL;
+  }
+  PyObject *next = type_method(it, "__anext__");
+  PyObject *r = NULL;
+  if (next != NULL) {
+    r = wrap_new(AsyncIterType, it, next, NULL, ids);
+  } else if (!PyErr_Occurred()) {
+    protocol_error("anext_missing", it);
+  }
+  Py_DECREF(it);
+  return r;
+}
+
+/* acontext(cm, ids): cm as `async with` uses it, its enter and exit awaits measured apart. */
+static PyObject *fast_acontext(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *cm, *ids;
+  if (!PyArg_ParseTuple(args, "OO:acontext", &cm, &ids) || check_ids(ids) != 0) {
+    return NULL;
+  }
+  PyObject *enter = type_method(cm, "__aenter__");
+  PyObject *leave = enter ? type_method(cm, "__aexit__") : NULL;
+  if (enter == NULL || leave == NULL) {
+    Py_XDECREF(enter);
+    return PyErr_Occurred() ? NULL : protocol_error("acontext", cm);
+  }
+  return wrap_new(AsyncContextType, cm, enter, leave, ids);
+}
+
+static PyObject *fast_set_probe(PyObject *self, PyObject *fn) {
+  (void)self;
+  Py_XDECREF(probe);
+  probe = fn;
+  Py_INCREF(probe);
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"checkpoint", (PyCFunction)(void (*)(void))fast_checkpoint, METH_VARARGS | METH_KEYWORDS,
      "checkpoint($module, /, checkpoint_id, name, checkpoint_type)\n--\n\n"
@@ -488,6 +877,12 @@ static PyMethodDef methods[] = {
      "set_starter($module, fn, /)\n--\n\nThe callable that begins the session on first use."},
     {"disable", fast_disable, METH_NOARGS,
      "disable($module, /)\n--\n\nMakes every call a no-op from now on."},
+    {"aiter", fast_aiter, METH_VARARGS,
+     "aiter($module, obj, ids, /)\n--\n\nThe async iterator of obj, measured per turn."},
+    {"acontext", fast_acontext, METH_VARARGS,
+     "acontext($module, cm, ids, /)\n--\n\ncm as `async with` uses it, measured apart."},
+    {"set_probe", fast_set_probe, METH_O,
+     "set_probe($module, fn, /)\n--\n\nfn(kind, obj): the plain statement's exception."},
     {"state", fast_state, METH_NOARGS,
      "state($module, /)\n--\n\n'unstarted', 'active', 'disabled' or 'ended'."},
     {NULL, NULL, 0, NULL}};
@@ -505,5 +900,13 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
 PyMODINIT_FUNC PyInit__codegreen_fast(void);
 
 PyMODINIT_FUNC PyInit__codegreen_fast(void) {
+  if (AwaitType == NULL) {
+    AwaitType = PyType_FromSpec(&await_spec);
+    AsyncIterType = AwaitType ? PyType_FromSpec(&aiter_spec) : NULL;
+    AsyncContextType = AsyncIterType ? PyType_FromSpec(&actx_spec) : NULL;
+    if (AsyncContextType == NULL) {
+      return NULL;
+    }
+  }
   return PyModule_Create(&module);
 }

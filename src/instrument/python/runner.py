@@ -88,6 +88,34 @@ def remap(tree, mapper):
             node.end_lineno, node.end_col_offset = el, ec
 
 
+def at_statement(tree):
+    """The runtime's wrappers of `async for` / `async with` get the position CPython gives the
+    protocol's own instructions (the statement before 3.13, the iterable or context expression
+    from 3.13), so that an error of the protocol points where a plain run points. The method's
+    name stays on one line: CPython moves a call's start to a multi-line method name."""
+    import ast
+    rt = runtime_name(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AsyncFor):
+            calls = [node.iter]
+        elif isinstance(node, ast.AsyncWith):
+            calls = [item.context_expr for item in node.items]
+        else:
+            continue
+        for call in calls:
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                    and call.func.attr in ("aiter", "acontext") \
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == rt:
+                where = node if sys.version_info < (3, 13) or not call.args else call.args[0]
+                call.lineno, call.col_offset = where.lineno, where.col_offset
+                if hasattr(where, "end_lineno"):
+                    call.end_lineno, call.end_col_offset = where.end_lineno, where.end_col_offset
+                for n in (call.func, call.func.value):
+                    n.lineno, n.col_offset = where.lineno, where.col_offset
+                    if hasattr(where, "end_lineno"):
+                        n.end_lineno, n.end_col_offset = where.lineno, where.col_offset
+
+
 def fixups(argv0, filename, tmpdir, runtime, output):
     """Statements that make `python X.pyc` look like `python X.py` to the program, as source.
     They name nothing new in the module's globals."""
@@ -262,6 +290,7 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
         return 3
     if sys.version_info >= (3, 8):
         remap(tree, mapper)
+    at_statement(tree)
     insert_at_prologue(tree, ast.parse(fixups(argv0, filename, tmpdir, runtime, output)).body)
     try:
         code = compile_within_limits(tree, filename)
