@@ -193,3 +193,68 @@ def test_one_extension_serves_every_interpreter(tmp_path, version):
     same(a, b)
     assert report["instrumentation"]["hot_path"] == "extension"
     assert calls(report) == {"work": 1}
+
+
+def test_jit_decorated_functions_are_left_as_they_are_and_listed(tmp_path):
+    # A stand-in for numba: like numba, it compiles the function's own code and refuses names it
+    # does not know ("Unknown attribute 'enter' of type Module(codegreen_runtime)").
+    (tmp_path / "numba").mkdir()
+    write(tmp_path / "numba" / "__init__.py", """\
+        def njit(*args, **kwargs):
+            def compile_(f):
+                unknown = [n for n in f.__code__.co_names if n.startswith("_codegreen")]
+                for c in f.__code__.co_consts:
+                    unknown += [n for n in getattr(c, "co_names", ()) if "codegreen" in n]
+                if unknown:
+                    raise TypeError("Unknown attribute 'enter' of type %s" % unknown)
+                return f
+            return compile_(args[0]) if args and callable(args[0]) else compile_
+        jit = njit
+        """)
+    write(tmp_path / "prog.py", """\
+        import numba
+        from numba import njit
+
+        class mine:
+            compile = staticmethod(numba.njit)
+
+        @njit
+        def total(n):
+            s = 0
+            for i in range(n):
+                s += i
+            def inner():
+                return 1
+            return s + inner()
+
+        @numba.jit(nopython=True)
+        def plus(x):
+            return x + 1
+
+        @mine.compile
+        def custom(x):
+            return x * 2
+
+        def main():
+            print(total(10), plus(1), custom(4))
+
+        main()
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path, measure=[
+        "-g", "fine", "--leave-decorated", "mine.compile"])
+    same(a, b)
+    assert a.stdout.decode() == "46 2 8\n"
+    left = report["instrumentation"]["left"]
+    assert [(f["name"], f["decorator"], f["line"]) for f in left] == [
+        ("total", "njit", 8), ("plus", "numba.jit", 17), ("custom", "mine.compile", 21)]
+    assert calls(report) == {"<module>": 1, "main": 1}
+    # Without the option the custom one is instrumented and its compiler refuses it, as numba did.
+    a, b, report = plain_and_measured("prog.py", tmp_path)
+    assert b.returncode == 1 and "Unknown attribute 'enter'" in b.stderr.decode()
+    t = subprocess.run([CG, "measure", "--python", sys.executable, "--leave-decorated",
+                        "mine.compile", "python", "prog.py"], cwd=str(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert "function total (line 8): left as it is, decorated by @njit" in t.stderr.decode()
+    r = subprocess.run([CG, "analyze", "prog.py"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    assert "function plus (line 17): left as it is, decorated by @numba.jit" in r.stdout.decode()

@@ -20,12 +20,14 @@
 
 #include "cli.h"
 #include "instrument.h"
+#include "left.h"
 
 typedef struct analyze_opts {
   cgi_granularity gran;
   bool json, save, quiet;
   const char *out_dir;
   const cgi_language *lang; /* forced, or NULL: by extension */
+  char leave[1024];         /* --leave-decorated names, blank-separated */
 } analyze_opts;
 
 typedef struct file_job {
@@ -43,7 +45,9 @@ static void print_usage(FILE *fp) {
           "  --json                 print the points as JSON\n"
           "  --save-instrumented    write the instrumented files into --output-dir\n"
           "  --output-dir DIR       where to write them (default ./codegreen-instrumented)\n"
-          "  -q, --quiet            no listing (with --save-instrumented)\n",
+          "  -q, --quiet            no listing (with --save-instrumented)\n"
+          "  --leave-decorated NAME leave functions with this decorator as they are (besides\n"
+          "                         the JIT compilers codegreen knows: numba, torch.jit, ...)\n",
           cgi_language_list());
 }
 
@@ -53,6 +57,7 @@ static int parse_args(int argc, char **argv, analyze_opts *o, int *first) {
                                        {"save-instrumented", no_argument, NULL, 's'},
                                        {"output-dir", required_argument, NULL, 'o'},
                                        {"quiet", no_argument, NULL, 'q'},
+                                       {"leave-decorated", required_argument, NULL, 'L'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (analyze_opts){.gran = CGI_COARSE};
@@ -76,6 +81,12 @@ static int parse_args(int argc, char **argv, analyze_opts *o, int *first) {
       break;
     case 'q':
       o->quiet = true;
+      break;
+    case 'L':
+      if (cgi_append_word(o->leave, sizeof o->leave, optarg) != 0) {
+        fprintf(stderr, "codegreen analyze: too many --leave-decorated names\n");
+        return CG_EXIT_USAGE;
+      }
       break;
     case 'h':
       print_usage(stdout);
@@ -227,6 +238,7 @@ static void print_points(const char *path, const cgi_language *lang, const analy
   printf("%s: %zu instrumentation point%s (%s, %s)\n", path, n, n == 1 ? "" : "s",
          cgi_language_name(lang), o->gran == CGI_FINE ? "fine" : "coarse");
   if (n == 0) {
+    cgi_print_left(stdout, "  ", r);
     return;
   }
   printf("  %6s  %-24s %s\n", "LINE", "KIND", "NAME");
@@ -241,6 +253,7 @@ static void print_points(const char *path, const cgi_language *lang, const analy
     }
     printf("\n");
   }
+  cgi_print_left(stdout, "  ", r);
 }
 
 static int save(const analyze_opts *o, const file_job *j, const cgi_result *r, char **written) {
@@ -338,7 +351,7 @@ int cg_cmd_analyze(int argc, char **argv) {
       n_failed++;
       continue;
     }
-    cgi_options io = {o.gran, j->path, 0};
+    cgi_options io = {o.gran, j->path, 0, o.leave};
     cgi_result *r = NULL;
     int irc = cgi_instrument(lang, src, len, &io, &r);
     free(src);
@@ -360,6 +373,7 @@ int cg_cmd_analyze(int argc, char **argv) {
     }
     n_points += cgi_result_point_count(r);
     json_object_set_new(fj, "points", pts);
+    json_object_set_new(fj, "left", cgi_left_json(r));
     char *written = NULL;
     if (o.save) {
       if (save(&o, j, r, &written) != 0) {

@@ -38,6 +38,7 @@
 #include "child.h"
 #include "cli.h"
 #include "instrument.h"
+#include "left.h"
 #include "nemb.h"
 
 
@@ -54,6 +55,7 @@ typedef struct measure_opts {
   bool json, quiet, keep;
   const char *output, *plot, *config;
   long top;
+  char leave[1024]; /* --leave-decorated names, blank-separated */
   const cgi_language *lang;
   char **cmd; /* script and its arguments, NULL-terminated */
 } measure_opts;
@@ -74,7 +76,9 @@ static void print_usage(FILE *fp) {
       "  --top N              rows in the table (default 25; 0: all)\n"
       "  -c, --config FILE    the config.json the measurement uses\n"
       "  --keep-temp          keep the temporary directory and print where it is\n"
-      "  -q, --quiet          no table\n\n"
+      "  -q, --quiet          no table\n"
+      "  --leave-decorated NAME  leave functions with this decorator as they are (besides the\n"
+      "                       JIT compilers codegreen knows: numba, torch.jit, ...)\n\n"
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list());
@@ -90,6 +94,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
                                        {"config", required_argument, NULL, 'c'},
                                        {"keep-temp", no_argument, NULL, 'k'},
                                        {"quiet", no_argument, NULL, 'q'},
+                                       {"leave-decorated", required_argument, NULL, 'L'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
@@ -132,6 +137,12 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
       break;
     case 'q':
       o->quiet = true;
+      break;
+    case 'L':
+      if (cgi_append_word(o->leave, sizeof o->leave, optarg) != 0) {
+        fprintf(stderr, "codegreen measure: too many --leave-decorated names\n");
+        return CG_EXIT_USAGE;
+      }
       break;
     case 'h':
       print_usage(stdout);
@@ -436,6 +447,7 @@ static void print_table(json_t *report, const measure_opts *o, const cgi_result 
           cgi_result_point_count(ir), cgi_result_point_count(ir) == 1 ? "" : "s",
           cgi_language_name(o->lang), o->gran == CGI_FINE ? "fine" : "coarse", n_called,
           pyver ? pyver : "?", hot ? " (" : "", hot ? hot : "", hot ? " hot path)" : "");
+  cgi_print_left(stderr, "  left         ", ir);
   if (n_called == 0) {
     fprintf(stderr, "  no instrumented function was called\n");
   } else {
@@ -498,9 +510,9 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
                        p->line, "async", (p->flags & CGI_ASYNC) != 0, "generator",
                        (p->flags & CGI_GENERATOR) != 0, "suspension_points", p->suspensions));
   }
-  return json_pack("{s:s, s:s, s:s, s:s, s:o}", "language", cgi_language_name(o->lang),
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "language", cgi_language_name(o->lang),
                    "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file", o->cmd[0],
-                   "interpreter", python, "points", pts);
+                   "interpreter", python, "points", pts, "left", cgi_left_json(ir));
 }
 
 static int write_csv(json_t *report, const char *path) {
@@ -661,7 +673,7 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot write %s: %s\n", p.runner, strerror(errno));
     goto out;
   }
-  cgi_options io = {o.gran, script, 1};
+  cgi_options io = {o.gran, script, 1, o.leave};
   int irc = cgi_instrument(o.lang, src, len, &io, &ir);
   if (irc != 0) {
     const char *err = cgi_result_error(ir);

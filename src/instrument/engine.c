@@ -31,6 +31,12 @@ size_t cgi_result_point_count(const cgi_result *r) {
 const cgi_point *cgi_result_point(const cgi_result *r, size_t i) {
   return i < r->n_points ? &r->points[i] : NULL;
 }
+size_t cgi_result_left_count(const cgi_result *r) {
+  return r->n_left;
+}
+const cgi_point *cgi_result_left(const cgi_result *r, size_t i) {
+  return i < r->n_left ? &r->left[i] : NULL;
+}
 int cgi_result_uses_support(const cgi_result *r) {
   return r->uses_support;
 }
@@ -46,6 +52,11 @@ void cgi_result_destroy(cgi_result *r) {
     free((char *)r->points[i].name);
   }
   free(r->points);
+  for (size_t i = 0; i < r->n_left; i++) {
+    free((char *)r->left[i].name);
+    free((char *)r->left[i].decorator);
+  }
+  free(r->left);
   free(r->error);
   free(r->text);
   free(r->line_map);
@@ -87,6 +98,7 @@ const char *cgi__block_styles(void) {
 static void free_ctx(ctx *c) {
   for (size_t i = 0; i < c->n_items; i++) {
     free(c->items[i].qualname);
+    free(c->items[i].leave);
   }
   free(c->items);
   for (size_t i = 0; i < c->n_guards; i++) {
@@ -122,7 +134,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
   if (*out == NULL) {
     return -2;
   }
-  cgi_options defaults = {CGI_COARSE, "<source>", 0};
+  cgi_options defaults = {CGI_COARSE, "<source>", 0, NULL};
   if (opts == NULL) {
     opts = &defaults;
   }
@@ -130,6 +142,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
            .src = src,
            .len = (uint32_t)len,
            .context = opts->context ? opts->context : "<source>",
+           .leave_decorated = opts->leave_decorated,
            .gran = opts->granularity,
            .res = *out,
            .back_cd = (iconv_t)-1};
@@ -198,6 +211,33 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
       p->flags = (it->async ? CGI_ASYNC : 0) | (it->generator ? CGI_GENERATOR : 0);
       p->suspensions = it->n_susp;
     }
+  }
+  (*out)->left = calloc(c.n_items ? c.n_items : 1, sizeof *(*out)->left);
+  if ((*out)->left == NULL) {
+    c.oom = true;
+    goto done;
+  }
+  for (size_t i = 0; i < c.n_items; i++) {
+    item *it = &c.items[i];
+    if (it->leave == NULL) {
+      continue;
+    }
+    cgi_point *p = &(*out)->left[(*out)->n_left];
+    p->name = strdup(it->qualname);
+    p->decorator = strdup(it->leave);
+    if (p->name == NULL || p->decorator == NULL) {
+      free((char *)p->name);
+      free((char *)p->decorator);
+      c.oom = true;
+      goto done;
+    }
+    (*out)->n_left++;
+    p->kind = it->kind;
+    TSPoint sp = ts_node_start_point(it->node), ep = ts_node_end_point(it->node);
+    p->line = (int)sp.row + 1;
+    p->column = (int)sp.column + 1;
+    p->end_line = (int)ep.row + 1;
+    p->index = -1;
   }
   (*out)->uses_support = c.uses_support;
   rc = 0;

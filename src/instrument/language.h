@@ -44,7 +44,9 @@ typedef enum cgi__role {
   ROLE_VERBATIM,
   ROLE_PROLOGUE,
   ROLE_DOCSTRING,
-  ROLE_DOCSTRING_NOT
+  ROLE_DOCSTRING_NOT,
+  ROLE_DECORATOR, /* a decorator's name, in the same match as ROLE_DECORATED */
+  ROLE_DECORATED  /* the function it decorates */
 } cgi__role;
 
 typedef enum cgi__pred_op {

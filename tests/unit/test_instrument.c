@@ -29,7 +29,7 @@ static const cgi_language *python(void) {
 }
 
 static cgi_result *run(const char *src, cgi_granularity g, int expect_rc) {
-  cgi_options o = {g, "t.py", 1};
+  cgi_options o = {g, "t.py", 1, NULL};
   cgi_result *r = NULL;
   int rc = cgi_instrument(python(), src, strlen(src), &o, &r);
   if (rc != expect_rc) {
@@ -79,7 +79,7 @@ static void test_refusals(void **state) {
                       "UTF-8: convert the file, for example with iconv -f latin1 -t utf-8");
   cgi_result_destroy(r);
 
-  cgi_options o = {CGI_COARSE, "n.py", 0};
+  cgi_options o = {CGI_COARSE, "n.py", 0, NULL};
   r = NULL;
   assert_int_equal(cgi_instrument(python(), "x = 1\n\0y = 2\n", 13, &o, &r), -1);
   assert_non_null(strstr(cgi_result_error(r), "n.py:2:1: the file contains a NUL byte"));
