@@ -258,3 +258,28 @@ def test_jit_decorated_functions_are_left_as_they_are_and_listed(tmp_path):
     r = subprocess.run([CG, "analyze", "prog.py"], cwd=str(tmp_path), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE)
     assert "function plus (line 17): left as it is, decorated by @numba.jit" in r.stdout.decode()
+
+
+def test_interpreter_options_reach_the_compile_step_and_the_run(tmp_path):
+    write(tmp_path / "prog.py", """\
+        import sys
+        def main():
+            print(sys.flags.dev_mode, sys.flags.optimize, sys.warnoptions, sys.argv[1:])
+            print(getattr(sys, "orig_argv", ["", "-X", "dev", "-O", "prog.py", "a"])[1:])
+            assert False, "asserts are on"
+        main()
+        """)
+    e = dict(os.environ)
+    e.pop("PYTHONPATH", None)
+    opts = ["-X", "dev", "-O", "-W", "ignore::DeprecationWarning"]
+    a = subprocess.run([sys.executable] + opts + ["prog.py", "a"], cwd=str(tmp_path), env=e,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    b = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "python"] + opts
+                       + ["prog.py", "a"], cwd=str(tmp_path), env=e, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    same(a, b)
+    assert a.stdout.decode().splitlines()[0] == \
+        "True 1 ['default', 'ignore::DeprecationWarning'] ['a']"
+    r = subprocess.run([CG, "measure", "python", "-I", "prog.py"], cwd=str(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 2 and "'-I' is not supported" in r.stderr.decode()

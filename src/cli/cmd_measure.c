@@ -58,6 +58,8 @@ typedef struct measure_opts {
   char leave[1024]; /* --leave-decorated names, blank-separated */
   const cgi_language *lang;
   char **cmd; /* script and its arguments, NULL-terminated */
+  char **interp; /* interpreter options given before the script (-X dev, -W error, -O, ...) */
+  size_t n_interp;
 } measure_opts;
 
 static void print_usage(FILE *fp) {
@@ -67,7 +69,8 @@ static void print_usage(FILE *fp) {
       "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
       "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
       "stderr, working directory and exit status are its own; the table goes to stderr.\n"
-      "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n\n"
+      "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
+      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
       "  --python PATH        the interpreter (default: python3 on PATH)\n"
       "  --json               print the report (JSON) to stdout after the program's output\n"
@@ -82,6 +85,54 @@ static void print_usage(FILE *fp) {
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list());
+}
+
+/* Interpreter options between the language and the script ("measure python -X dev -W error
+ * s.py"), given to the interpreter for the compile step and the run alike. Options that change
+ * what runs (-m, -c) or hide the environment measure uses (-E, -I) are refused. */
+static int interpreter_options(int argc, char **argv, int *i, measure_opts *o) {
+  int start = *i;
+  while (*i + 1 < argc && argv[*i][0] == '-' && argv[*i][1] != '\0') {
+    const char *a = argv[*i];
+    if (strcmp(a, "--") == 0) {
+      break;
+    }
+    if (strchr("EIcm", a[1]) != NULL || a[1] == '-') {
+      fprintf(stderr,
+              "codegreen measure: interpreter option '%s' is not supported (-E and -I hide the "
+              "environment measure needs; -m and -c run no script file)\n",
+              a);
+      return -1;
+    }
+    bool takes_value = (a[1] == 'W' || a[1] == 'X') && a[2] == '\0';
+    *i += takes_value ? 2 : 1;
+  }
+  if (*i >= argc) {
+    return 0; /* "no script given" follows */
+  }
+  o->interp = argv + start;
+  o->n_interp = (size_t)(*i - start);
+  return 0;
+}
+
+/* argv for the interpreter: PYTHON, the interpreter options, then @p rest (NULL-terminated).
+ * Returns NULL when out of memory; free() it. */
+static char **interpreter_argv(const char *python, const measure_opts *o, char *const *rest) {
+  size_t n = 0;
+  while (rest[n] != NULL) {
+    n++;
+  }
+  char **v = calloc(1 + o->n_interp + n + 1, sizeof *v);
+  if (v != NULL) {
+    v[0] = (char *)python;
+    for (size_t k = 0; k < o->n_interp; k++) {
+      v[1 + k] = o->interp[k];
+    }
+    for (size_t k = 0; k < n; k++) {
+      v[1 + o->n_interp + k] = rest[k];
+    }
+  }
+  return v;
 }
 
 static int parse_args(int argc, char **argv, measure_opts *o) {
@@ -164,6 +215,9 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   if (i >= argc) {
     fprintf(stderr, "codegreen measure: no script given\n\n");
     print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+  if (interpreter_options(argc, argv, &i, o) != 0) {
     return CG_EXIT_USAGE;
   }
   o->cmd = argv + i;
@@ -680,9 +734,12 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: %s\n", err ? err : "out of memory");
     if (err != NULL && strstr(err, "syntax error") != NULL) {
       /* Let Python say it the way `python SCRIPT` would. */
-      char *check[] = {python, p.runner, "check", (char *)script, NULL};
+      char *check_rest[] = {p.runner, "check", (char *)script, NULL};
+      char **check = interpreter_argv(python, &o, check_rest);
       int st = 0, e = 0;
-      if (run_wait(check, true, false, &st, &e) == 0 && st == 0) {
+      int crc = check != NULL ? run_wait(check, true, false, &st, &e) : -1;
+      free(check);
+      if (crc == 0 && st == 0) {
         fprintf(stderr,
                 "codegreen measure: Python compiles this file but the %s grammar "
                 "(tree-sitter) does not parse it; it cannot be instrumented\n",
@@ -705,10 +762,13 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
-  char *compile[] = {python,         p.runner, "compile",           p.instrumented, p.map,
-                     (char *)script, p.tmp,    "codegreen_runtime", p.pyc,          NULL};
+  char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map, (char *)script,
+                          p.tmp,    "codegreen_runtime", p.pyc,          NULL};
+  char **compile = interpreter_argv(python, &o, compile_rest);
   int st = 0, e = 0;
-  if (run_wait(compile, true, true, &st, &e) != 0) {
+  int crc = compile != NULL ? run_wait(compile, true, true, &st, &e) : -1;
+  free(compile);
+  if (crc != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
     status = CG_EXIT_CANNOT_RUN;
     goto out;
@@ -773,14 +833,18 @@ int cg_cmd_measure(int argc, char **argv) {
   while (o.cmd[n_args] != NULL) {
     n_args++;
   }
-  char **run = calloc(n_args + 2, sizeof *run);
-  if (run == NULL) {
+  char **rest = calloc(n_args + 1, sizeof *rest); /* the compiled script and its arguments */
+  if (rest == NULL) {
     goto out;
   }
-  run[0] = python;
-  run[1] = p.pyc;
+  rest[0] = p.pyc;
   for (size_t k = 1; k < n_args; k++) {
-    run[k + 1] = o.cmd[k];
+    rest[k] = o.cmd[k];
+  }
+  char **run = interpreter_argv(python, &o, rest);
+  free(rest);
+  if (run == NULL) {
+    goto out;
   }
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
   if (plot_session != NULL) {
