@@ -74,10 +74,16 @@ def make_mapper(lines):
 
 
 def remap(tree, mapper):
+    """Moves every position back to the user's file. Returns the async for/with statements (for
+    at_statement(), without a second walk over the tree)."""
     import ast
+    found = []
+    kinds = (ast.AsyncFor, ast.AsyncWith)
     for node in ast.walk(tree):
-        if not hasattr(node, "lineno") or getattr(node, "lineno", None) is None:
+        if getattr(node, "lineno", None) is None:
             continue
+        if isinstance(node, kinds):
+            found.append(node)
         line, col = mapper(node.lineno, node.col_offset)
         node.lineno, node.col_offset = line, col
         end_line = getattr(node, "end_lineno", None)
@@ -86,16 +92,17 @@ def remap(tree, mapper):
             if (el, ec) < (line, col):
                 el, ec = line, col
             node.end_lineno, node.end_col_offset = el, ec
+    return found
 
 
-def at_statement(tree):
+def at_statement(tree, statements):
     """The runtime's wrappers of `async for` / `async with` get the position CPython gives the
     protocol's own instructions (the statement before 3.13, the iterable or context expression
     from 3.13), so that an error of the protocol points where a plain run points. The method's
     name stays on one line: CPython moves a call's start to a multi-line method name."""
     import ast
     rt = runtime_name(tree)
-    for node in ast.walk(tree):
+    for node in statements:
         if isinstance(node, ast.AsyncFor):
             calls = [node.iter]
         elif isinstance(node, ast.AsyncWith):
@@ -235,7 +242,11 @@ def insert_at_prologue(tree, stmts):
 
 
 def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
+    import gc
     import threading
+    # Millions of syntax-tree objects, none of them garbage: the collector would only slow the
+    # step down (it ran for most of the time on big files).
+    gc.disable()
     # The round trip of the syntax tree through Python objects recurses once per nesting level
     # (a long chain of `+` or `elif`); CPython's own compile of the file does not count them
     # against the recursion limit, so neither may this.
@@ -288,9 +299,7 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
                          "compile although the original does; please report it with the file.\n"
                          "  %s: %s\n" % (argv0, type(error).__name__, error))
         return 3
-    if sys.version_info >= (3, 8):
-        remap(tree, mapper)
-    at_statement(tree)
+    at_statement(tree, remap(tree, mapper))
     insert_at_prologue(tree, ast.parse(fixups(argv0, filename, tmpdir, runtime, output)).body)
     try:
         code = compile_within_limits(tree, filename)
