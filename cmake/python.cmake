@@ -18,15 +18,21 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
   if(NEMB_BUILD_PYTHON_EXT AND NOT NEMB_SANITIZE)
     find_package(Python3 3.8 COMPONENTS Interpreter Development.Module)
     if(Python3_Development.Module_FOUND)
-      # It does not link libcodegreen-nemb: codegreen_runtime hands it the addresses of the
-      # library's functions, so both always use the one copy that ctypes loaded.
-      Python3_add_library(codegreen_fast MODULE WITH_SOABI python/ext/codegreen_fast.c)
+      # The limited C API of 3.8 (abi3): one binary for every CPython from 3.8 on, named like
+      # the other stable-ABI modules so each of them finds it. It calls libcodegreen-nemb through
+      # dlopen(), so it uses the one copy of the library that codegreen._native would load.
+      add_library(codegreen_fast MODULE python/ext/codegreen_fast.c)
+      target_include_directories(codegreen_fast PRIVATE ${Python3_INCLUDE_DIRS}
+                                 ${CMAKE_CURRENT_SOURCE_DIR}/include)
+      target_compile_definitions(codegreen_fast PRIVATE Py_LIMITED_API=0x03080000)
+      target_link_libraries(codegreen_fast PRIVATE ${CMAKE_DL_LIBS})
       set_target_properties(codegreen_fast PROPERTIES
-        OUTPUT_NAME _codegreen_fast
+        PREFIX "" OUTPUT_NAME _codegreen_fast SUFFIX ".abi3.so"
         LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
       # Python's headers are not held to our strict warning set.
       target_compile_options(codegreen_fast PRIVATE -Wno-missing-prototypes -Wno-pedantic)
-      message(STATUS "python: building _codegreen_fast for Python ${Python3_VERSION}")
+      message(STATUS "python: building _codegreen_fast.abi3.so (CPython 3.8+, headers of "
+                     "${Python3_VERSION})")
     else()
       message(STATUS "python: Python headers not found (Debian: python3-dev); "
                      "codegreen_runtime will use ctypes")
@@ -51,6 +57,15 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
           FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
   install(FILES python/codegreen_runtime.py DESTINATION ${NEMB_PYTHON_SITEDIR})
   if(TARGET codegreen_fast)
-    install(TARGETS codegreen_fast LIBRARY DESTINATION ${NEMB_PYTHON_SITEDIR}/codegreen)
+    # Beside codegreen_runtime.py, where the runtime looks first.
+    install(TARGETS codegreen_fast LIBRARY DESTINATION ${NEMB_PYTHON_SITEDIR})
+  endif()
+  # What the installed `codegreen measure` puts on the measured program's PYTHONPATH (whatever
+  # interpreter runs it): the runtime, the package it falls back on, and the extension.
+  install(DIRECTORY python/codegreen DESTINATION share/codegreen/python
+          FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+  install(FILES python/codegreen_runtime.py DESTINATION share/codegreen/python)
+  if(TARGET codegreen_fast)
+    install(TARGETS codegreen_fast LIBRARY DESTINATION share/codegreen/python)
   endif()
 endif()

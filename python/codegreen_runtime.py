@@ -10,6 +10,15 @@ and the fast path the instrumenter emits, which passes a number instead of strin
     fid = register(name, context, line)   # once per function
     enter(fid) ... exit(fid)              # per call
 
+Instrumented files reach these through one name in builtins (``install()``), so the module's own
+globals stay as the user wrote them, and through one id table per file (``publish()``).
+
+Nothing but built-in modules is imported before the program runs (``sys``, ``_thread``,
+``atexit``, ``_imp``, and ``os``, which the interpreter loaded at start-up anyway), so a user's
+``csv.py`` or ``json.py`` beside the script is never shadowed, and any standard-library module can
+itself be instrumented. The rest (the result block's ``json``, the warnings of a failure) is
+imported at exit or when something fails.
+
 The session begins on first use (non-exclusive, so a ``codegreen.Session`` in the same program
 runs beside it; no file of its own) and ends at exit, when the runtime
 
@@ -22,40 +31,103 @@ runs beside it; no file of its own) and ends at exit, when the runtime
       {"measurements": [{"checkpoint_id": ..., "timestamp": ..., "joules": ..., "watts": ...}]}
       --- CODEGREEN_RESULT_END ---
 
-The hot path is the ``_codegreen_fast`` C extension when it was built (see ``IMPLEMENTATION``);
-otherwise ctypes. In a forked child every call does nothing and nothing is written at exit; without
-the native library, likewise, after one warning (and an empty result at exit).
+The hot path is the ``_codegreen_fast`` C extension (one abi3 binary for CPython 3.8+) when it is
+found beside this file or beside the library; otherwise ctypes (``IMPLEMENTATION`` says which; the
+report's ``python_hot_path`` too). In a forked child every call does nothing and nothing is written
+at exit; without the native library, likewise, after one warning (and an empty result at exit).
+
+Under ``codegreen measure``, the runtime undoes what measure added to the environment
+(``CODEGREEN_MEASURE_SET`` names the variables, ``CODEGREEN_MEASURE_ORIG_<NAME>`` their values
+before, ``CODEGREEN_MEASURE_PYTHONPATH`` the user's own PYTHONPATH) and removes the directories measure put on ``sys.path``, once the session has
+begun: the program and its children see the environment of a plain run.
 """
 
+import _thread
 import atexit
 import os
 import sys
-import threading
-import warnings
 
-from codegreen import _native
-
-__all__ = ["checkpoint", "measure_checkpoint", "register", "enter", "exit", "IMPLEMENTATION"]
+__all__ = ["checkpoint", "measure_checkpoint", "register", "enter", "exit", "install", "publish",
+           "IMPLEMENTATION"]
 
 RESULT_START = "--- CODEGREEN_RESULT_START ---"
 RESULT_END = "--- CODEGREEN_RESULT_END ---"
+LIB_NAMES = ("libcodegreen-nemb.so", "libcodegreen-nemb.so.0")
 
-_lock = threading.RLock()
-_lib = _native.load()
+_lock = _thread.RLock()
 _state = "unstarted"  # -> "active" -> "ended"; or "disabled" (no library, forked child)
-_handle = None         # the C session (ctypes c_void_p) once begun
-_sp = None             # the same, for the ctypes hot path; None makes every call a no-op
-_registered = False    # in the process registry
+_error = None          # why the library could not be loaded or the session not begun
 _forked = False        # this process is a forked child of the one that began the session
-_fast = _native.load_extension(_lib) if _lib is not None else None
+_result_file = os.environ.get("CODEGREEN_RESULT_FILE")
+_here = os.path.dirname(os.path.abspath(__file__))
+
+
+def _lib_candidates():
+    """Where libcodegreen-nemb may be, in codegreen._native's order (without its last resort,
+    ctypes.util.find_library, which starts a process)."""
+    env = os.environ.get("CODEGREEN_LIB_PATH")
+    if env:
+        if os.path.isdir(env):
+            return [os.path.join(env, n) for n in LIB_NAMES]
+        return [env]
+    pkg = os.path.join(_here, "codegreen")
+    found = [os.path.join(d, n) for d in (pkg, _here) for n in LIB_NAMES
+             if os.path.exists(os.path.join(d, n))]
+    found.append("libcodegreen-nemb.so.0")  # the dynamic loader's search (ld.so.cache, ...)
+    return found
+
+
+class _Spec(object):
+    """The two attributes _imp.create_dynamic() reads of a module spec."""
+
+    def __init__(self, name, origin):
+        self.name = name
+        self.origin = origin
+
+
+def _load_extension():
+    """The _codegreen_fast module (beside this file, its package, or the library), or None.
+    ``CODEGREEN_RUNTIME_CTYPES=1`` refuses it, to exercise the fallback."""
+    if os.environ.get("CODEGREEN_RUNTIME_CTYPES", "") not in ("", "0"):
+        return None
+    import _imp
+    dirs = [_here, os.path.join(_here, "codegreen")]
+    env = os.environ.get("CODEGREEN_LIB_PATH")
+    if env:
+        dirs.insert(0, env if os.path.isdir(env) else os.path.dirname(os.path.abspath(env)))
+    for d in dirs:
+        for suffix in _imp.extension_suffixes():
+            path = os.path.join(d, "_codegreen_fast" + suffix)
+            if not os.path.exists(path):
+                continue
+            try:
+                module = _imp.create_dynamic(_Spec("_codegreen_fast", path))
+                _imp.exec_dynamic(module)
+                return module
+            except (ImportError, OSError):
+                continue
+    return None
+
+
+_fast = _load_extension()
+_native = None  # codegreen._native, on the ctypes path
+if _fast is not None:
+    try:
+        _fast.load(_lib_candidates())
+    except OSError as e:
+        _error = "libcodegreen-nemb.so could not be loaded (%s)" % e
+else:
+    from codegreen import _native
+    if _native.load() is None:
+        _error = _native.load_error()
 
 #: "extension" (the C module) or "ctypes": which hot path this process uses.
 IMPLEMENTATION = "extension" if _fast is not None else "ctypes"
 
-if _lib is not None:
-    _c_enter = _lib.hot.nemb_checkpoint_enter
-    _c_exit = _lib.hot.nemb_checkpoint_exit
-    _c_checkpoint = _lib.hot.nemb_checkpoint
+
+def _warn(message):
+    import warnings
+    warnings.warn("codegreen_runtime: " + message, RuntimeWarning, stacklevel=4)
 
 
 def _session_name():
@@ -63,46 +135,98 @@ def _session_name():
     return os.path.basename(argv[0] or "") or "python"
 
 
+def _undo_measure_environment():
+    """What `codegreen measure` added: its variables, its PYTHONPATH entries and their sys.path
+    directories (the library has read the variables when the session began)."""
+    names = os.environ.pop("CODEGREEN_MEASURE_SET", None)
+    if names is None:
+        return
+    orig = os.environ.pop("CODEGREEN_MEASURE_PYTHONPATH", None)
+    added = []
+    current = os.environ.get("PYTHONPATH")
+    if current is not None:
+        keep = orig[1:] if orig else ""
+        head = current[:len(current) - len(keep)] if keep and current.endswith(keep) else current
+        added = [d for d in head.split(os.pathsep) if d]
+    for name in names.split(","):
+        if name:
+            orig_value = os.environ.pop("CODEGREEN_MEASURE_ORIG_" + name, None)
+            if orig_value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = orig_value
+    if orig:  # "=VALUE": PYTHONPATH was set to VALUE
+        os.environ["PYTHONPATH"] = orig[1:]
+    else:
+        os.environ.pop("PYTHONPATH", None)
+    for d in added:
+        for i in range(1, len(sys.path)):
+            if sys.path[i] == d:
+                del sys.path[i]
+                break
+
+
 def _start():
     """Begins the runtime's session, once. Safe from any thread."""
-    global _state, _handle, _sp, _registered
+    global _state, _error
     with _lock:
         if _state != "unstarted":
             return
-        if _lib is None:
+        if _error is not None:
             _state = "disabled"
-            warnings.warn("codegreen_runtime: %s; checkpoints are not measured"
-                          % _native.load_error(), RuntimeWarning, stacklevel=3)
+            _undo_measure_environment()
+            _warn("%s; checkpoints are not measured" % _error)
             return
-        import platform
-        lib = _lib.lib
-        o = _native.SessionOptions()
-        lib.nemb_session_options_init(o)
-        name = _session_name().encode("utf-8", "surrogateescape")
-        pyver = platform.python_version().encode()
-        o.name = name
-        o.save_to_file = 0
-        o.output_format = _native.FORMAT_NONE
-        o.python_version = pyver
-        argv = [a.encode("utf-8", "surrogateescape") for a in getattr(sys, "argv", [])]
-        arr = (_native.ctypes.c_char_p * (len(argv) + 1))(*argv)
-        o.argv = arr
-        o.argc = len(argv)
-        o.exclusive = 0  # beside a user's codegreen.Session, if there is one
-        handle = _native.ctypes.c_void_p()
-        rc = lib.nemb_session_begin(o, handle)
-        if rc != 0:
-            _state = "disabled"
-            warnings.warn("codegreen_runtime: cannot begin a session: %s"
-                          % _lib.error_text(rc), RuntimeWarning, stacklevel=3)
-            return
-        _handle = handle
-        _state = "active"
-        _registered = lib.nemb_procs_register() == 0
+        name = _session_name()
+        pyver = sys.version.split()[0]  # what platform.python_version() says
+        argv = list(getattr(sys, "argv", []))
         if _fast is not None:
-            addr = _native.function_address
-            _fast.init(handle.value, addr(_c_enter), addr(_c_exit), addr(_c_checkpoint))
-        _sp = handle
+            try:
+                _fast.begin(name, pyver, argv)
+                _state = "active"
+            except RuntimeError as e:
+                _error = str(e)
+        else:
+            _error = _ctypes_begin(name, pyver, argv)
+            if _error is None:
+                _state = "active"
+        _undo_measure_environment()
+        if _state != "active":
+            _state = "disabled"
+            _warn("%s" % _error)
+
+
+# ----- the ctypes path: the same calls through codegreen._native -----
+
+_handle = None         # the C session (ctypes c_void_p) once begun
+_sp = None             # the same; None makes every call a no-op
+_registered = False    # in the process registry
+
+
+def _ctypes_begin(name, pyver, argv):
+    global _handle, _sp, _registered
+    native = _native.load()
+    lib = native.lib
+    ct = _native.ctypes
+    o = _native.SessionOptions()
+    lib.nemb_session_options_init(o)
+    enc = [a.encode("utf-8", "surrogateescape") for a in argv]
+    o.name = name.encode("utf-8", "surrogateescape")
+    o.save_to_file = 0
+    o.output_format = _native.FORMAT_NONE
+    o.python_version = pyver.encode()
+    arr = (ct.c_char_p * (len(enc) + 1))(*enc)
+    o.argv = arr
+    o.argc = len(enc)
+    o.exclusive = 0  # beside a user's codegreen.Session, if there is one
+    handle = ct.c_void_p()
+    rc = lib.nemb_session_begin(o, handle)
+    if rc != 0:
+        return "cannot begin a session: %s" % native.error_text(rc)
+    _handle = handle
+    _registered = lib.nemb_procs_register() == 0
+    _sp = handle
+    return None
 
 
 def register(name, context=None, line=0):
@@ -112,24 +236,31 @@ def register(name, context=None, line=0):
         _start()
     if _state != "active":
         return 0  # enter/exit do nothing then
+    native = _native.load()
     fid = _native.ctypes.c_uint32()
-    rc = _lib.lib.nemb_checkpoint_register(
+    rc = native.lib.nemb_checkpoint_register(
         _handle, str(name).encode("utf-8", "surrogateescape"),
         None if context is None else str(context).encode("utf-8", "surrogateescape"),
         int(line), fid)
     if rc != 0:
-        raise RuntimeError("codegreen_runtime.register(%r): %s" % (name, _lib.error_text(rc)))
+        raise RuntimeError("codegreen_runtime.register(%r): %s" % (name, native.error_text(rc)))
     return fid.value
 
-
-# ----- the hot path: ctypes versions, replaced by the extension's when it is there -----
 
 def _invalid(what):
     return ValueError("codegreen_runtime.%s: invalid argument (an unknown function id, or a "
                       "checkpoint_type other than 'enter' or 'exit')" % what)
 
 
-def _bad_id(what, fid):
+def _argument_error(what, fid, e):
+    # ctypes reports any failure converting an argument as ArgumentError, with the original
+    # exception's name in its text: a RecursionError (the program is at the recursion limit) or
+    # MemoryError stays what it was; only a wrong id is the caller's TypeError.
+    text = str(e)
+    if "RecursionError" in text:
+        return RecursionError("maximum recursion depth exceeded")
+    if "MemoryError" in text:
+        return MemoryError()
     return TypeError("codegreen_runtime.%s: the function id must be an int from register(), "
                      "not %s" % (what, type(fid).__name__))
 
@@ -140,9 +271,9 @@ def enter(fid):
     if sp is not None:
         try:
             rc = _c_enter(sp, fid)
-        except _native.ctypes.ArgumentError:
-            raise _bad_id("enter", fid)
-        if rc == _native.NEMB_EINVAL:
+        except _native.ctypes.ArgumentError as e:
+            raise _argument_error("enter", fid, e) from None
+        if rc == -22:  # NEMB_EINVAL
             raise _invalid("enter")
 
 
@@ -152,9 +283,9 @@ def exit(fid):  # noqa: A001 - the instrumenter's name for it
     if sp is not None:
         try:
             rc = _c_exit(sp, fid)
-        except _native.ctypes.ArgumentError:
-            raise _bad_id("exit", fid)
-        if rc == _native.NEMB_EINVAL:
+        except _native.ctypes.ArgumentError as e:
+            raise _argument_error("exit", fid, e) from None
+        if rc == -22:
             raise _invalid("exit")
 
 
@@ -179,7 +310,7 @@ def measure_checkpoint(checkpoint_id, checkpoint_type, name, line_number=0, cont
         return
     rc = _c_checkpoint(sp, _text(checkpoint_id), _text(name), _text(checkpoint_type),
                        int(line_number or 0), _text(context))
-    if rc == _native.NEMB_EINVAL:
+    if rc == -22:
         raise _invalid("checkpoint")
 
 
@@ -190,10 +321,213 @@ def checkpoint(checkpoint_id, name, checkpoint_type):
 
 if _fast is not None:
     _fast.set_starter(_start)
+    register = _fast.register  # noqa: F811
     enter = _fast.enter  # noqa: F811
     exit = _fast.exit  # noqa: F811
     checkpoint = _fast.checkpoint  # noqa: F811
     measure_checkpoint = _fast.measure_checkpoint  # noqa: F811
+elif _native.load() is not None:
+    _c_enter = _native.load().hot.nemb_checkpoint_enter
+    _c_exit = _native.load().hot.nemb_checkpoint_exit
+    _c_checkpoint = _native.load().hot.nemb_checkpoint
+
+
+# ----- what instrumented files call: one name in builtins, one id table per file -----
+
+class _Keeper(object):
+    """Rides in a file's id table, which only builtins holds. At interpreter exit CPython restores
+    builtins to its state at start-up before it clears the modules, so ``__del__`` methods,
+    suspended generators and context managers that run then would no longer find the runtime's
+    names: when that restore drops the table, this puts the names back."""
+
+    __slots__ = ("_builtins", "_names")
+
+    def __init__(self, builtins_dict, names):
+        self._builtins = builtins_dict
+        self._names = names
+
+    def __del__(self):
+        for name, value in self._names:
+            self._builtins.setdefault(name, value)
+
+
+_builtins_dict = None
+_namespace = None
+
+
+def install(name):
+    """Puts the runtime's namespace in builtins as ``name`` (what the instrumenter calls the
+    runtime in the file) and begins the session. Called first by every instrumented file."""
+    global _builtins_dict, _namespace
+    with _lock:
+        if _namespace is None:
+            import builtins
+            ns = type(sys)("codegreen_runtime")  # a module object that is not in sys.modules:
+            # its attributes are not cleared at exit, and `ns.enter` is a module attribute
+            # lookup, the fastest kind
+            ns.enter = enter
+            ns.exit = exit
+            ns.register = register
+            ns.publish = publish
+            ns.aiter = aiter
+            ns.acontext = acontext
+            _builtins_dict = builtins.__dict__
+            _namespace = ns
+        _builtins_dict[name] = _namespace
+    if _state == "unstarted":
+        _start()
+
+
+def publish(rt, name, ids):
+    """Puts a file's id table ``ids`` in builtins as ``name``, with a _Keeper that restores it and
+    the runtime's name ``rt`` if the interpreter's exit removes them."""
+    _builtins_dict[name] = ids + (_Keeper(_builtins_dict, ((rt, _namespace), (name, ids))),)
+
+
+# ----- the implicit awaits of async for / async with -----
+# `async for x in it` awaits it.__anext__() on every turn and `async with cm` awaits
+# cm.__aenter__() and cm.__aexit__(); the coroutine is suspended there while other tasks run, so
+# its measured span must close before each of these awaits and reopen after, as it does around an
+# explicit `await`. The instrumenter writes
+#     async for x in _codegreen.aiter(it, (id_inner, ..., id_function)):
+#     async with _codegreen.acontext(cm, (ids...)) as v:
+# where the ids are the open spans around the statement, innermost first. The wrappers keep the
+# protocol's semantics: the same methods are looked up on the type at the same moment, their
+# results and exceptions pass through unchanged, and `__aexit__`'s answer still decides whether
+# an exception is suppressed. The span reopens also when the await ends with an exception.
+
+def _leave(ids):
+    for i in ids:
+        exit(i)
+
+
+def _come_back(ids):
+    for i in reversed(ids):
+        enter(i)
+
+
+class _Iterator(object):
+    __slots__ = ("_it", "_next", "_ids")
+
+    def __init__(self, it, ids):
+        self._it = it
+        self._next = type(it).__anext__
+        self._ids = ids
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        _leave(self._ids)
+        try:
+            return await self._next(self._it)
+        finally:
+            _come_back(self._ids)
+
+
+def aiter(obj, ids):  # noqa: A001 - mirrors the builtin
+    """The async iterator of ``obj`` (as `async for` gets it), measured per turn."""
+    t = type(obj)
+    getter = getattr(t, "__aiter__", None)
+    if getter is None:
+        raise TypeError("'async for' requires an object with __aiter__ method, got %s"
+                        % t.__name__)
+    it = getter(obj)
+    if getattr(type(it), "__anext__", None) is None:
+        raise TypeError("'async for' received an object from __aiter__ that does not implement "
+                        "__anext__: %s" % type(it).__name__)
+    return _Iterator(it, ids)
+
+
+class _Context(object):
+    __slots__ = ("_cm", "_enter", "_exit", "_ids")
+
+    def __init__(self, cm, ids):
+        t = type(cm)
+        enter_ = getattr(t, "__aenter__", None)
+        leave = getattr(t, "__aexit__", None)
+        if enter_ is None or leave is None:
+            raise TypeError("'%s' object does not support the asynchronous context manager "
+                            "protocol" % t.__name__)
+        self._cm = cm
+        self._enter = enter_
+        self._exit = leave
+        self._ids = ids
+
+    async def __aenter__(self):
+        _leave(self._ids)
+        try:
+            return await self._enter(self._cm)
+        finally:
+            _come_back(self._ids)
+
+    async def __aexit__(self, exc_type, exc, tb):
+        _leave(self._ids)
+        try:
+            return await self._exit(self._cm, exc_type, exc, tb)
+        finally:
+            _come_back(self._ids)
+
+
+def acontext(cm, ids):
+    """``cm`` as `async with` uses it, with its enter and exit awaits measured apart."""
+    return _Context(cm, ids)
+
+
+def _probe(kind, obj):
+    """The exception this interpreter raises for a broken async protocol, got by running the
+    plain statement on ``obj`` or on a stand-in that hands ``obj`` over (nothing of the user's is
+    called again: CPython checks before it calls). For the extension's aiter/acontext."""
+    if kind == "aiter":  # obj has no __aiter__
+        async def statement():
+            async for _ in obj:
+                pass
+    elif kind == "acontext":  # obj lacks __aenter__ or __aexit__
+        async def statement():
+            async with obj:
+                pass
+    else:
+        class StandIn(object):
+            def __aiter__(self):
+                return obj if kind == "anext_missing" else self
+
+            def __anext__(self):
+                return obj  # "anext_result": __anext__ gave obj, which cannot be awaited
+
+            def __aenter__(self):
+                return obj if kind == "aenter_result" else _Done()
+
+            def __aexit__(self, *exc):
+                return obj
+
+        if kind in ("anext_missing", "anext_result"):
+            async def statement():
+                async for _ in StandIn():
+                    pass
+        else:
+            async def statement():
+                async with StandIn():
+                    pass
+    coro = statement()
+    try:
+        coro.send(None)
+    except BaseException as e:  # noqa: B902 - whatever the interpreter raises is the answer
+        e.__traceback__ = None
+        return e
+    finally:
+        coro.close()
+    return TypeError("%s: %s" % (kind, type(obj).__name__))
+
+
+class _Done(object):
+    def __await__(self):
+        return iter(())
+
+
+if _fast is not None:
+    aiter = _fast.aiter  # noqa: F811
+    acontext = _fast.acontext  # noqa: F811
+    _fast.set_probe(_probe)
 
 
 # ----- fork and exit -----
@@ -235,42 +569,52 @@ def _result_block(measurements):
     return "%s\n%s\n%s\n" % (RESULT_START, body, RESULT_END)
 
 
+def _with_hot_path(text):
+    """The report text with ``"python_hot_path"`` (which hot path ran) as its first key."""
+    body = text.lstrip()
+    if not body.startswith("{"):
+        return text
+    rest = body[1:].lstrip()
+    sep = "" if rest.startswith("}") else ","
+    return '{"python_hot_path": "%s"%s %s' % (IMPLEMENTATION, sep, rest)
+
+
 def _finish():
     """At exit: ends the session and writes the result (see the module docstring)."""
     global _state, _sp
-    import json
     with _lock:
         if _forked or _state == "ended":
             return  # a forked child: the parent reports
-        if _state == "unstarted" and _lib is not None:
+        if _state == "unstarted":
             _start()  # nothing was checkpointed: still give the CLI a (empty) result
-        result_file = os.environ.get("CODEGREEN_RESULT_FILE")
-        if _lib is None or _state != "active":
+        text = None
+        if _state == "active":
             _state = "ended"
+            if _fast is not None:
+                text = _fast.end()
+            else:
+                _sp = None
+                lib = _native.load().lib
+                lib.nemb_session_end(_handle)
+                raw = lib.nemb_session_report_json(_handle)
+                text = raw.decode("utf-8") if raw is not None else "{}"
+                if _registered:
+                    lib.nemb_procs_unregister()
+        _state = "ended"
+        if text is None:
+            import json
             from codegreen import _fallback
             fb = _fallback.FallbackSession(_session_name(), False, list(getattr(sys, "argv", [])),
-                                           _native.load_error(), "0.1.0")
+                                           _error, "0.1.0")
             fb.end()
-            report = fb.report()
-            text = json.dumps(report, indent=2)
-        else:
-            _state = "ended"
-            _sp = None
-            if _fast is not None:
-                _fast.disable()
-            lib = _lib.lib
-            lib.nemb_session_end(_handle)
-            raw = lib.nemb_session_report_json(_handle)
-            text = raw.decode("utf-8") if raw is not None else "{}"
-            if _registered:
-                lib.nemb_procs_unregister()
-            report = None
+            text = json.dumps(fb.report(), indent=2)
+    text = _with_hot_path(text)
     try:
-        if result_file:
-            _write_file(result_file, text + "\n")
+        if _result_file:
+            _write_file(_result_file, text + "\n")
             return
-        if report is None:
-            report = json.loads(text)
+        import json
+        report = json.loads(text)
         measurements = (report.get("checkpoints") or {}).get("measurements") or []
         sys.stdout.write(_result_block(measurements))
         sys.stdout.flush()

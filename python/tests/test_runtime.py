@@ -100,7 +100,7 @@ def test_result_block_on_stdout(run_py, impl):
     # Energy between the marks = power x time (constant power, within 1.5 ms of updates).
     a, b = t0[0], t0[3]
     dt = (b["timestamp"] - a["timestamp"]) / 1e9
-    assert dt == pytest.approx(0.07, abs=0.02)
+    assert dt >= 0.07 - 0.002  # slept 70 ms in between; a busy machine only makes it longer
     assert b["joules"] - a["joules"] == pytest.approx(TOTAL_W * dt, rel=0.01, abs=TOTAL_W * 0.0015)
     # watts is the power of the one sample interval around the mark: with the counter updating
     # every millisecond it jitters around the true power, so only its sanity is checked here.
@@ -120,7 +120,7 @@ def test_result_file_instead_of_stdout(run_py, sim_env, impl):
     assert report["meta"]["measurement_quality"] == "checkpoints_only"
     funcs = dict((f["name"], f) for f in report["functions"])
     assert funcs["work"]["calls"] == 2 and funcs["other"]["calls"] == 2
-    assert funcs["work"]["duration_s"] == pytest.approx(0.14, abs=0.03)
+    assert funcs["work"]["duration_s"] >= 0.14 - 0.004  # 2 x 70 ms of sleep (or more, if busy)
     assert funcs["work"]["energy_j"] == pytest.approx(TOTAL_W * funcs["work"]["duration_s"],
                                                       rel=0.02)
     assert funcs["work"]["self_energy_j"] == pytest.approx(

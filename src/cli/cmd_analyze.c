@@ -20,12 +20,14 @@
 
 #include "cli.h"
 #include "instrument.h"
+#include "left.h"
 
 typedef struct analyze_opts {
   cgi_granularity gran;
   bool json, save, quiet;
   const char *out_dir;
   const cgi_language *lang; /* forced, or NULL: by extension */
+  char leave[1024];         /* --leave-decorated names, blank-separated */
 } analyze_opts;
 
 typedef struct file_job {
@@ -43,7 +45,9 @@ static void print_usage(FILE *fp) {
           "  --json                 print the points as JSON\n"
           "  --save-instrumented    write the instrumented files into --output-dir\n"
           "  --output-dir DIR       where to write them (default ./codegreen-instrumented)\n"
-          "  -q, --quiet            no listing (with --save-instrumented)\n",
+          "  -q, --quiet            no listing (with --save-instrumented)\n"
+          "  --leave-decorated NAME leave functions with this decorator as they are (besides\n"
+          "                         the JIT compilers codegreen knows: numba, torch.jit, ...)\n",
           cgi_language_list());
 }
 
@@ -53,6 +57,7 @@ static int parse_args(int argc, char **argv, analyze_opts *o, int *first) {
                                        {"save-instrumented", no_argument, NULL, 's'},
                                        {"output-dir", required_argument, NULL, 'o'},
                                        {"quiet", no_argument, NULL, 'q'},
+                                       {"leave-decorated", required_argument, NULL, 'L'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (analyze_opts){.gran = CGI_COARSE};
@@ -76,6 +81,12 @@ static int parse_args(int argc, char **argv, analyze_opts *o, int *first) {
       break;
     case 'q':
       o->quiet = true;
+      break;
+    case 'L':
+      if (cgi_append_word(o->leave, sizeof o->leave, optarg) != 0) {
+        fprintf(stderr, "codegreen analyze: too many --leave-decorated names\n");
+        return CG_EXIT_USAGE;
+      }
       break;
     case 'h':
       print_usage(stdout);
@@ -215,11 +226,6 @@ static int walk(const analyze_opts *o, const char *dir, const char *rel, job_lis
 /* ----- one file ----- */
 
 static json_t *point_json(const cgi_point *p) {
-  if (p->flags & CGI_SKIPPED) { /* C++ constexpr, coroutines, what the grammar cannot parse */
-    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:s}", "name", p->name, "kind", p->kind,
-                     "line", p->line, "column", p->column, "end_line", p->end_line, "instrumented",
-                     0, "why", p->skipped);
-  }
   return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:i, s:i}", "name", p->name, "kind",
                    p->kind, "line", p->line, "column", p->column, "end_line", p->end_line, "async",
                    (p->flags & CGI_ASYNC) != 0, "generator", (p->flags & CGI_GENERATOR) != 0,
@@ -232,6 +238,7 @@ static void print_points(const char *path, const cgi_language *lang, const analy
   printf("%s: %zu instrumentation point%s (%s, %s)\n", path, n, n == 1 ? "" : "s",
          cgi_language_name(lang), o->gran == CGI_FINE ? "fine" : "coarse");
   if (n == 0) {
+    cgi_print_left(stdout, "  ", r);
     return;
   }
   printf("  %6s  %-24s %s\n", "LINE", "KIND", "NAME");
@@ -240,14 +247,13 @@ static void print_points(const char *path, const cgi_language *lang, const analy
     char kind[64];
     cgi_point_kind(p, kind, sizeof kind);
     printf("  %6d  %-24s %s", p->line, kind, p->name);
-    if (p->flags & CGI_SKIPPED) {
-      printf("  (%s)", p->skipped);
-    } else if (p->suspensions > 0) {
+    if (p->suspensions > 0) {
       printf("  (%d suspension point%s, each resumption measured)", p->suspensions,
              p->suspensions == 1 ? "" : "s");
     }
     printf("\n");
   }
+  cgi_print_left(stdout, "  ", r);
 }
 
 static int save(const analyze_opts *o, const file_job *j, const cgi_result *r, char **written) {
@@ -345,7 +351,7 @@ int cg_cmd_analyze(int argc, char **argv) {
       n_failed++;
       continue;
     }
-    cgi_options io = {o.gran, j->path, 0, NULL};
+    cgi_options io = {o.gran, j->path, 0, o.leave, NULL};
     cgi_result *r = NULL;
     int irc = cgi_instrument(lang, src, len, &io, &r);
     free(src);
@@ -367,6 +373,7 @@ int cg_cmd_analyze(int argc, char **argv) {
     }
     n_points += cgi_result_point_count(r);
     json_object_set_new(fj, "points", pts);
+    json_object_set_new(fj, "left", cgi_left_json(r));
     char *written = NULL;
     if (o.save) {
       if (save(&o, j, r, &written) != 0) {

@@ -38,9 +38,9 @@
 #include "child.h"
 #include "cli.h"
 #include "instrument.h"
+#include "left.h"
 #include "measure.h"
 #include "nemb.h"
-
 
 #ifndef CG_SOURCE_PYTHON_DIR
 #define CG_SOURCE_PYTHON_DIR ""
@@ -49,7 +49,6 @@
 #define CG_INSTALL_PYTHON_DIR "share/codegreen/python"
 #endif
 
-
 static void print_usage(FILE *fp) {
   fprintf(
       fp,
@@ -57,7 +56,8 @@ static void print_usage(FILE *fp) {
       "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
       "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
       "stderr, working directory and exit status are its own; the table goes to stderr.\n"
-      "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n\n"
+      "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
+      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
       "  --python PATH        the interpreter (default: python3 on PATH)\n"
       "  --json               print the report (JSON) to stdout after the program's output\n"
@@ -66,10 +66,60 @@ static void print_usage(FILE *fp) {
       "  --top N              rows in the table (default 25; 0: all)\n"
       "  -c, --config FILE    the config.json the measurement uses\n"
       "  --keep-temp          keep the temporary directory and print where it is\n"
-      "  -q, --quiet          no table\n\n"
+      "  -q, --quiet          no table\n"
+      "  --leave-decorated NAME  leave functions with this decorator as they are (besides the\n"
+      "                       JIT compilers codegreen knows: numba, torch.jit, ...)\n\n"
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list());
+}
+
+/* Interpreter options between the language and the script ("measure python -X dev -W error
+ * s.py"), given to the interpreter for the compile step and the run alike. Options that change
+ * what runs (-m, -c) or hide the environment measure uses (-E, -I) are refused. */
+static int interpreter_options(int argc, char **argv, int *i, measure_opts *o) {
+  int start = *i;
+  while (*i + 1 < argc && argv[*i][0] == '-' && argv[*i][1] != '\0') {
+    const char *a = argv[*i];
+    if (strcmp(a, "--") == 0) {
+      break;
+    }
+    if (strchr("EIcm", a[1]) != NULL || a[1] == '-') {
+      fprintf(stderr,
+              "codegreen measure: interpreter option '%s' is not supported (-E and -I hide the "
+              "environment measure needs; -m and -c run no script file)\n",
+              a);
+      return -1;
+    }
+    bool takes_value = (a[1] == 'W' || a[1] == 'X') && a[2] == '\0';
+    *i += takes_value ? 2 : 1;
+  }
+  if (*i >= argc) {
+    return 0; /* "no script given" follows */
+  }
+  o->interp = argv + start;
+  o->n_interp = (size_t)(*i - start);
+  return 0;
+}
+
+/* argv for the interpreter: PYTHON, the interpreter options, then @p rest (NULL-terminated).
+ * Returns NULL when out of memory; free() it. */
+static char **interpreter_argv(const char *python, const measure_opts *o, char *const *rest) {
+  size_t n = 0;
+  while (rest[n] != NULL) {
+    n++;
+  }
+  char **v = calloc(1 + o->n_interp + n + 1, sizeof *v);
+  if (v != NULL) {
+    v[0] = (char *)python;
+    for (size_t k = 0; k < o->n_interp; k++) {
+      v[1 + k] = o->interp[k];
+    }
+    for (size_t k = 0; k < n; k++) {
+      v[1 + o->n_interp + k] = rest[k];
+    }
+  }
+  return v;
 }
 
 static int parse_args(int argc, char **argv, measure_opts *o) {
@@ -82,6 +132,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
                                        {"config", required_argument, NULL, 'c'},
                                        {"keep-temp", no_argument, NULL, 'k'},
                                        {"quiet", no_argument, NULL, 'q'},
+                                       {"leave-decorated", required_argument, NULL, 'L'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
@@ -125,6 +176,12 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     case 'q':
       o->quiet = true;
       break;
+    case 'L':
+      if (cgi_append_word(o->leave, sizeof o->leave, optarg) != 0) {
+        fprintf(stderr, "codegreen measure: too many --leave-decorated names\n");
+        return CG_EXIT_USAGE;
+      }
+      break;
     case 'h':
       print_usage(stdout);
       return -1;
@@ -145,6 +202,9 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   if (i >= argc) {
     fprintf(stderr, "codegreen measure: no script given\n\n");
     print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+  if (interpreter_options(argc, argv, &i, o) != 0) {
     return CG_EXIT_USAGE;
   }
   o->cmd = argv + i;
@@ -193,9 +253,8 @@ static char *python_dir(void) {
   if (env != NULL && env[0] != '\0') {
     return is_dir_with(env, "codegreen_runtime.py") ? strdup(env) : NULL;
   }
-  if (is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
-    return strdup(CG_SOURCE_PYTHON_DIR);
-  }
+  /* An installed codegreen uses what was installed with it, even while the source tree it was
+   * built from still exists. */
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {
@@ -211,6 +270,9 @@ static char *python_dir(void) {
         free(p);
       }
     }
+  }
+  if (is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
+    return strdup(CG_SOURCE_PYTHON_DIR);
   }
   return NULL;
 }
@@ -286,6 +348,46 @@ int cg_measure_prepend_env(const char *name, const char *dir) {
   int rc = setenv(name, v, 1);
   free(v);
   return rc;
+}
+
+/* What measure adds to the program's environment, for codegreen_runtime to undo once its session
+ * has begun (so the program and its children see a plain run's environment): the names it sets,
+ * in CODEGREEN_MEASURE_SET (comma-separated), the value each had before in
+ * CODEGREEN_MEASURE_ORIG_<NAME> (absent when it was unset), and the user's own PYTHONPATH in
+ * CODEGREEN_MEASURE_PYTHONPATH ("=VALUE", or "" when it was unset). */
+static int measure_env_record(void) {
+  const char *pp = getenv("PYTHONPATH");
+  char *v = NULL;
+  if (asprintf(&v, "%s%s", pp ? "=" : "", pp ? pp : "") < 0) {
+    return -1;
+  }
+  int rc = setenv("CODEGREEN_MEASURE_PYTHONPATH", v, 1);
+  free(v);
+  return rc != 0 ? rc : setenv("CODEGREEN_MEASURE_SET", "", 1);
+}
+
+static int measure_env_set(const char *name, const char *value) {
+  const char *set = getenv("CODEGREEN_MEASURE_SET");
+  if (set != NULL) {
+    size_t n = strlen(name);
+    bool listed = false;
+    for (const char *q = set; *q && !listed; q = strchr(q, ',') ? strchr(q, ',') + 1 : "") {
+      listed = strncmp(q, name, n) == 0 && (q[n] == ',' || q[n] == '\0');
+    }
+    char *v = NULL, *orig = NULL;
+    const char *old = getenv(name);
+    if (!listed && (asprintf(&v, "%s%s%s", set, set[0] ? "," : "", name) < 0 ||
+                    asprintf(&orig, "CODEGREEN_MEASURE_ORIG_%s", name) < 0 ||
+                    setenv("CODEGREEN_MEASURE_SET", v, 1) != 0 ||
+                    (old != NULL && setenv(orig, old, 1) != 0))) {
+      free(v);
+      free(orig);
+      return -1;
+    }
+    free(v);
+    free(orig);
+  }
+  return setenv(name, value, 1);
 }
 
 /* When only the table is wanted, the per-invocation checkpoint detail of the report (up to
@@ -380,10 +482,14 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
     fprintf(stderr, "\n");
   }
   const char *pyver = json_string_value(json_object_get(meta, "python_version"));
-  fprintf(stderr, "  instrumented %zu point%s (%s, %s granularity), %zu called%s%s\n", n_points,
-          n_points == 1 ? "" : "s", cgi_language_name(o->lang),
+  const char *hot =
+      json_string_value(json_object_get(json_object_get(report, "instrumentation"), "hot_path"));
+  fprintf(stderr, "  instrumented %zu point%s (%s, %s granularity), %zu called%s%s%s%s%s\n",
+          n_points, n_points == 1 ? "" : "s", cgi_language_name(o->lang),
           o->gran == CGI_FINE ? "fine" : "coarse", n_called, pyver ? "; python " : "",
-          pyver ? pyver : "");
+          pyver ? pyver : "", hot ? " (" : "", hot ? hot : "", hot ? " hot path)" : "");
+  cg_print_left_json(stderr, "  left         ",
+                     json_object_get(json_object_get(report, "instrumentation"), "left"));
   if (n_called == 0) {
     fprintf(stderr, "  no instrumented function was called\n");
   } else {
@@ -446,9 +552,9 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
                        p->line, "async", (p->flags & CGI_ASYNC) != 0, "generator",
                        (p->flags & CGI_GENERATOR) != 0, "suspension_points", p->suspensions));
   }
-  return json_pack("{s:s, s:s, s:s, s:s, s:o}", "language", cgi_language_name(o->lang),
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "language", cgi_language_name(o->lang),
                    "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file", o->cmd[0],
-                   "interpreter", python, "points", pts);
+                   "interpreter", python, "points", pts, "left", cgi_left_json(ir));
 }
 
 int cg_measure_write_csv(json_t *report, const char *path) {
@@ -573,7 +679,8 @@ int cg_cmd_measure(int argc, char **argv) {
   /* C, C++ (measure_native.c) and Java (measure_java.c) build before they run */
   const char *native = cg_measure_native_language(argc, argv);
   if (native != NULL) {
-    return strcmp(native, "java") == 0 ? cg_measure_java(argc, argv) : cg_measure_native(argc, argv);
+    return strcmp(native, "java") == 0 ? cg_measure_java(argc, argv)
+                                       : cg_measure_native(argc, argv);
   }
   measure_opts o;
   int rc = parse_args(argc, argv, &o);
@@ -643,16 +750,19 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot write %s: %s\n", p.runner, strerror(errno));
     goto out;
   }
-  cgi_options io = {o.gran, script, 1, NULL};
+  cgi_options io = {o.gran, script, 1, o.leave, NULL};
   int irc = cgi_instrument(o.lang, src, len, &io, &ir);
   if (irc != 0) {
     const char *err = cgi_result_error(ir);
     fprintf(stderr, "codegreen measure: %s\n", err ? err : "out of memory");
     if (err != NULL && strstr(err, "syntax error") != NULL) {
       /* Let Python say it the way `python SCRIPT` would. */
-      char *check[] = {python, p.runner, "check", (char *)script, NULL};
+      char *check_rest[] = {p.runner, "check", (char *)script, NULL};
+      char **check = interpreter_argv(python, &o, check_rest);
       int st = 0, e = 0;
-      if (cg_measure_run_wait(check, true, false, &st, &e) == 0 && st == 0) {
+      int crc = check != NULL ? cg_measure_run_wait(check, true, false, &st, &e) : -1;
+      free(check);
+      if (crc == 0 && st == 0) {
         fprintf(stderr,
                 "codegreen measure: Python compiles this file but the %s grammar "
                 "(tree-sitter) does not parse it; it cannot be instrumented\n",
@@ -671,14 +781,18 @@ int cg_cmd_measure(int argc, char **argv) {
   }
 
   /* 3. compile with the user's interpreter (which also checks that it finds the runtime) */
-  if (pydir != NULL && cg_measure_prepend_env("PYTHONPATH", pydir) != 0) {
+  if (measure_env_record() != 0 ||
+      (pydir != NULL && cg_measure_prepend_env("PYTHONPATH", pydir) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
-  char *compile[] = {python,         p.runner, "compile",           p.instrumented, p.map,
-                     (char *)script, p.tmp,    "codegreen_runtime", p.pyc,          NULL};
+  char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map, (char *)script,
+                          p.tmp,    "codegreen_runtime", p.pyc,          NULL};
+  char **compile = interpreter_argv(python, &o, compile_rest);
   int st = 0, e = 0;
-  if (cg_measure_run_wait(compile, true, true, &st, &e) != 0) {
+  int crc = compile != NULL ? cg_measure_run_wait(compile, true, true, &st, &e) : -1;
+  free(compile);
+  if (crc != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
     status = CG_EXIT_CANNOT_RUN;
     goto out;
@@ -708,17 +822,17 @@ int cg_cmd_measure(int argc, char **argv) {
     }
     free(sp);
   }
-  if (setenv("CODEGREEN_RESULT_FILE", p.result, 1) != 0 ||
-      (o.config != NULL && setenv("CODEGREEN_CONFIG", o.config, 1) != 0)) {
+  if (measure_env_set("CODEGREEN_RESULT_FILE", p.result) != 0 ||
+      (o.config != NULL && measure_env_set("CODEGREEN_CONFIG", o.config) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
   if (!o.json && o.output == NULL && cg_measure_config_without_detail(o.config, p.config) == 0) {
-    setenv("CODEGREEN_CONFIG", p.config, 1);
+    measure_env_set("CODEGREEN_CONFIG", p.config);
   }
   const char *lib = cg_measure_own_library();
   if (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL) {
-    setenv("CODEGREEN_LIB_PATH", lib, 1);
+    measure_env_set("CODEGREEN_LIB_PATH", lib);
   }
 #ifdef CG_HAVE_EXPORT_PLOT
   if (o.plot != NULL) {
@@ -743,14 +857,18 @@ int cg_cmd_measure(int argc, char **argv) {
   while (o.cmd[n_args] != NULL) {
     n_args++;
   }
-  char **run = calloc(n_args + 2, sizeof *run);
-  if (run == NULL) {
+  char **rest = calloc(n_args + 1, sizeof *rest); /* the compiled script and its arguments */
+  if (rest == NULL) {
     goto out;
   }
-  run[0] = python;
-  run[1] = p.pyc;
+  rest[0] = p.pyc;
   for (size_t k = 1; k < n_args; k++) {
-    run[k + 1] = o.cmd[k];
+    rest[k] = o.cmd[k];
+  }
+  char **run = interpreter_argv(python, &o, rest);
+  free(rest);
+  if (run == NULL) {
+    goto out;
   }
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
   if (plot_session != NULL) {
@@ -772,6 +890,9 @@ int cg_cmd_measure(int argc, char **argv) {
   /* 5. the report */
   json_error_t jerr;
   report = json_load_file(p.result, 0, &jerr);
+  if (report == NULL && o.quiet) {
+    goto out; /* -q: the program's own output and status only */
+  }
   if (report == NULL) {
     fprintf(stderr,
             "codegreen measure: the program ended without writing its measurements (%s); it "
@@ -782,7 +903,13 @@ int cg_cmd_measure(int argc, char **argv) {
                            "(os._exit, exec, or a crash)");
     goto out;
   }
-  json_object_set_new(report, "instrumentation", instrumentation_json(&o, ir, python));
+  json_t *instr = instrumentation_json(&o, ir, python);
+  json_t *hot = json_object_get(report, "python_hot_path"); /* written by codegreen_runtime */
+  if (json_is_string(hot)) {
+    json_object_set(instr, "hot_path", hot);
+  }
+  json_object_del(report, "python_hot_path");
+  json_object_set_new(report, "instrumentation", instr);
   status = cg_measure_report(report, &o, cgi_result_point_count(ir), status);
 #ifdef CG_HAVE_EXPORT_PLOT
   if (plot_session != NULL && nemb_session_export_plot(plot_session, o.plot) != 0) {

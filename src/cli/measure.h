@@ -18,8 +18,11 @@ typedef struct measure_opts {
   bool json, quiet, keep;
   const char *output, *plot, *config;
   long top;
+  char leave[1024]; /* --leave-decorated names, blank-separated */
   const cgi_language *lang;
-  char **cmd; /* script and its arguments, NULL-terminated */
+  char **cmd;    /* script and its arguments, NULL-terminated */
+  char **interp; /* interpreter options given before the script (-X dev, -W error, -O, ...) */
+  size_t n_interp;
 } measure_opts;
 
 /* ----- cmd_measure.c ----- */
@@ -84,9 +87,9 @@ int cg_measure_native(int argc, char **argv);
  * <bindir>/../include. A new string, or NULL. */
 char *cg_measure_include_dir(void);
 
-/* The points of one instrumented file as JSON (name, kind, line, file; a skipped function has
- * "instrumented": false and why). */
-json_t *cg_measure_points_json(const cgi_result *ir, const char *file);
+/* Adds the points of one instrumented file to @p instrumentation's "points" (name, kind, file,
+ * line) and the functions left as they are to its "left" (cgi_left_json(), with the file). */
+void cg_measure_add_points(json_t *instrumentation, const cgi_result *ir, const char *file);
 
 /* ----- measure_java.c ----- */
 

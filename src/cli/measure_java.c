@@ -230,8 +230,8 @@ static int measure(native_opts *o, const char *tmp) {
     status = CG_EXIT_USAGE;
     goto out;
   }
-  ins = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "language", "java", "granularity", "coarse",
-                  "compiler", javac, "files", "points");
+  ins = json_pack("{s:s, s:s, s:s, s:[], s:[], s:[]}", "language", "java", "granularity", "coarse",
+                  "compiler", javac, "files", "points", "left");
   if (append(&cmd, &n_cmd, javac) != 0) {
     goto out;
   }
@@ -297,12 +297,8 @@ static int measure(native_opts *o, const char *tmp) {
       goto out;
     }
     json_array_append_new(json_object_get(ins, "files"), json_string(file));
-    json_t *pts = cg_measure_points_json(ir, file);
-    json_array_extend(json_object_get(ins, "points"), pts); /* copies the references */
-    json_decref(pts);
-    for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
-      n_points += (cgi_result_point(ir, i)->flags & CGI_SKIPPED) == 0;
-    }
+    cg_measure_add_points(ins, ir, file);
+    n_points += cgi_result_point_count(ir);
     cgi_result_destroy(ir);
     if (append(&cmd, &n_cmd, out) != 0) {
       free(out);

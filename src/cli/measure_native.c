@@ -40,6 +40,7 @@
 #include "child.h"
 #include "cli.h"
 #include "instrument.h"
+#include "left.h"
 #include "measure.h"
 
 #ifndef CG_SOURCE_INCLUDE_DIR
@@ -344,18 +345,20 @@ char *cg_measure_include_dir(void) {
   return NULL;
 }
 
-json_t *cg_measure_points_json(const cgi_result *ir, const char *file) {
-  json_t *pts = json_array();
+void cg_measure_add_points(json_t *instrumentation, const cgi_result *ir, const char *file) {
+  json_t *pts = json_object_get(instrumentation, "points");
   for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
     const cgi_point *p = cgi_result_point(ir, i);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:b}", "name", p->name, "kind", p->kind, "file",
-                          file, "line", p->line, "instrumented", (p->flags & CGI_SKIPPED) == 0);
-    if (p->flags & CGI_SKIPPED) {
-      json_object_set_new(o, "why", json_string(p->skipped));
-    }
-    json_array_append_new(pts, o);
+    json_array_append_new(pts, json_pack("{s:s, s:s, s:s, s:i}", "name", p->name, "kind", p->kind,
+                                         "file", file, "line", p->line));
   }
-  return pts;
+  json_t *left = cgi_left_json(ir), *e;
+  size_t i;
+  json_array_foreach(left, i, e) {
+    json_object_set_new(e, "file", json_string(file));
+  }
+  json_array_extend(json_object_get(instrumentation, "left"), left); /* copies the references */
+  json_decref(left);
 }
 
 /* ----- building ----- */
@@ -521,19 +524,15 @@ static int run_and_report(native_opts *o, char **run, const char *tmp, json_t *i
 }
 
 static json_t *instrumentation_json(const native_opts *o, const char *tool) {
-  return json_pack("{s:s, s:s, s:s, s:[], s:[]}", "language", cgi_language_name(o->m.lang),
+  return json_pack("{s:s, s:s, s:s, s:[], s:[], s:[]}", "language", cgi_language_name(o->m.lang),
                    "granularity", "coarse", o->build ? "build" : "compiler", tool, "files",
-                   "points");
+                   "points", "left");
 }
 
 static void add_file(json_t *ins, const char *file, const cgi_result *ir, size_t *n_points) {
   json_array_append_new(json_object_get(ins, "files"), json_string(file));
-  json_t *pts = cg_measure_points_json(ir, file);
-  json_array_extend(json_object_get(ins, "points"), pts); /* copies the references */
-  json_decref(pts);
-  for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
-    *n_points += (cgi_result_point(ir, i)->flags & CGI_SKIPPED) == 0;
-  }
+  cg_measure_add_points(ins, ir, file);
+  *n_points += cgi_result_point_count(ir);
 }
 
 /* ----- codegreen measure c|cpp FILE... ----- */

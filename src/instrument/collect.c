@@ -131,10 +131,26 @@ static int collect(ctx *c) {
         if (!PUSH(c, c->marks, c->n_marks, c->cap_marks)) {
           goto oom;
         }
+        memset(&c->marks[c->n_marks], 0, sizeof c->marks[c->n_marks]);
         c->marks[c->n_marks].id = n.id;
         c->marks[c->n_marks].async = role == ROLE_ASYNC;
         c->marks[c->n_marks].kind = role == ROLE_KIND ? L->role_arg[cap] : NULL;
         c->n_marks++;
+        break;
+      case ROLE_DECORATOR:
+        for (uint16_t k = 0; k < m.capture_count; k++) {
+          if (L->roles[m.captures[k].index] != ROLE_DECORATED) {
+            continue;
+          }
+          if (!PUSH(c, c->marks, c->n_marks, c->cap_marks)) {
+            goto oom;
+          }
+          memset(&c->marks[c->n_marks], 0, sizeof c->marks[c->n_marks]);
+          c->marks[c->n_marks].id = m.captures[k].node.id;
+          c->marks[c->n_marks].dec_start = ts_node_start_byte(n);
+          c->marks[c->n_marks].dec_end = ts_node_end_byte(n);
+          c->n_marks++;
+        }
         break;
       case ROLE_VERBATIM:
         if (!PUSH(c, c->verb, c->n_verb, c->cap_verb)) {
@@ -207,6 +223,52 @@ static void mark_skips(ctx *c) {
   }
 }
 
+/* A decorator's name without blanks ("numba . njit" is numba.njit), or NULL when out of memory. */
+static char *decorator_name(const ctx *c, uint32_t a, uint32_t b) {
+  char *s = malloc(b - a + 1);
+  if (s == NULL) {
+    return NULL;
+  }
+  size_t n = 0;
+  for (uint32_t i = a; i < b; i++) {
+    if (c->src[i] != ' ' && c->src[i] != '\t' && c->src[i] != '\\' && c->src[i] != '\n' &&
+        c->src[i] != '\r') {
+      s[n++] = c->src[i];
+    }
+  }
+  s[n] = '\0';
+  return s;
+}
+
+/* Whether @p word names the decorator @p name: the same, or its last dotted part(s). */
+static bool names_decorator(const char *name, const char *word, size_t wlen) {
+  size_t n = strlen(name);
+  return wlen > 0 && n >= wlen && strncmp(name + n - wlen, word, wlen) == 0 &&
+         (n == wlen || name[n - wlen - 1] == '.');
+}
+
+static bool listed(const char *list, const char *name) {
+  for (const char *p = list; p != NULL && *p;) {
+    p += strspn(p, " \t");
+    size_t w = strcspn(p, " \t");
+    if (names_decorator(name, p, w)) {
+      return true;
+    }
+    p += w;
+  }
+  return false;
+}
+
+/* A function decorated by the name in src[a, b) is left as it is: the language's
+ * `leave_decorated` or the caller's cgi_options.leave_decorated lists it. */
+static bool leave_it(const ctx *c, uint32_t a, uint32_t b) {
+  char *name = decorator_name(c, a, b);
+  bool yes = name != NULL &&
+             (listed(cgi__conf(c, "leave_decorated"), name) || listed(c->leave_decorated, name));
+  free(name);
+  return yes;
+}
+
 /* Sorts the items, removes duplicates and links each to its innermost container. */
 static int link_items(ctx *c) {
   if (c->n_items > 0) {
@@ -256,7 +318,14 @@ static int link_items(ctx *c) {
       }
     }
     for (size_t k = lo; k < c->n_marks && c->marks[k].id == id; k++) {
-      if (c->marks[k].async) {
+      if (c->marks[k].dec_end > c->marks[k].dec_start) {
+        if (c->items[i].leave == NULL && leave_it(c, c->marks[k].dec_start, c->marks[k].dec_end)) {
+          c->items[i].leave = decorator_name(c, c->marks[k].dec_start, c->marks[k].dec_end);
+          if (c->items[i].leave == NULL) {
+            return -1;
+          }
+        }
+      } else if (c->marks[k].async) {
         c->items[i].async = true;
       } else if (c->items[i].kind == NULL) {
         c->items[i].kind = c->marks[k].kind;
@@ -456,6 +525,21 @@ static int name_items(ctx *c) {
 int cgi__collect(ctx *c) {
   if (collect(c) != 0 || link_items(c) != 0 || name_items(c) != 0) {
     return -1;
+  }
+  /* A function left as it is becomes opaque, like a lambda: nothing inside it is instrumented
+   * (names were given first, so its own and its contents' stay the usual ones). */
+  for (size_t i = 0; i < c->n_items; i++) {
+    if (c->items[i].type == IT_FUNCTION && c->items[i].leave != NULL) {
+      bool inside = false; /* inside another left function: only the outermost is listed */
+      for (int p = c->items[i].parent; p >= 0 && !inside; p = c->items[p].parent) {
+        inside = c->items[p].leave != NULL;
+      }
+      c->items[i].type = IT_OPAQUE;
+      if (inside) {
+        free(c->items[i].leave);
+        c->items[i].leave = NULL;
+      }
+    }
   }
   mark_skips(c);
   for (size_t i = 0; i < c->n_verb; i++) {

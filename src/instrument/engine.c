@@ -31,6 +31,12 @@ size_t cgi_result_point_count(const cgi_result *r) {
 const cgi_point *cgi_result_point(const cgi_result *r, size_t i) {
   return i < r->n_points ? &r->points[i] : NULL;
 }
+size_t cgi_result_left_count(const cgi_result *r) {
+  return r->n_left;
+}
+const cgi_point *cgi_result_left(const cgi_result *r, size_t i) {
+  return i < r->n_left ? &r->left[i] : NULL;
+}
 int cgi_result_uses_support(const cgi_result *r) {
   return r->uses_support;
 }
@@ -46,6 +52,11 @@ void cgi_result_destroy(cgi_result *r) {
     free((char *)r->points[i].name);
   }
   free(r->points);
+  for (size_t i = 0; i < r->n_left; i++) {
+    free((char *)r->left[i].name);
+    free((char *)r->left[i].decorator);
+  }
+  free(r->left);
   free(r->error);
   free(r->text);
   free(r->line_map);
@@ -88,6 +99,7 @@ const char *cgi__block_styles(void) {
 static void free_ctx(ctx *c) {
   for (size_t i = 0; i < c->n_items; i++) {
     free(c->items[i].qualname);
+    free(c->items[i].leave);
   }
   free(c->items);
   for (size_t i = 0; i < c->n_guards; i++) {
@@ -126,20 +138,20 @@ static int cmp_point(const void *x, const void *y) {
   return (a->column > b->column) - (a->column < b->column);
 }
 
-/* The functions left as they are (@skip.X, or a syntax error the language tolerates), merged
- * into the points in source order. */
+/* The functions the language leaves as they are (@skip.X, or a syntax error it tolerates), among
+ * the left ones (cgi_result_left()), in source order. */
 static int add_skipped_points(ctx *c) {
   if (c->n_skipped == 0) {
     return 0;
   }
   for (size_t k = 0; k < c->n_skipped; k++) {
     item *it = &c->items[c->skipped[k]];
-    cgi_point *p = &c->res->points[c->res->n_points];
+    cgi_point *p = &c->res->left[c->res->n_left];
     p->name = strdup(it->qualname);
     if (p->name == NULL) {
       return -1;
     }
-    c->res->n_points++;
+    c->res->n_left++;
     char key[96];
     snprintf(key, sizeof key, "skip.%s", it->skip);
     const char *note = cgi_language_get(c->lang, key);
@@ -152,7 +164,7 @@ static int add_skipped_points(ctx *c) {
     p->index = -1;
     p->flags = CGI_SKIPPED;
   }
-  qsort(c->res->points, c->res->n_points, sizeof *c->res->points, cmp_point);
+  qsort(c->res->left, c->res->n_left, sizeof *c->res->left, cmp_point);
   return 0;
 }
 
@@ -162,7 +174,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
   if (*out == NULL) {
     return -2;
   }
-  cgi_options defaults = {CGI_COARSE, "<source>", 0, NULL};
+  cgi_options defaults = {CGI_COARSE, "<source>", 0, NULL, NULL};
   if (opts == NULL) {
     opts = &defaults;
   }
@@ -170,6 +182,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
            .src = src,
            .len = (uint32_t)len,
            .context = opts->context ? opts->context : "<source>",
+           .leave_decorated = opts->leave_decorated,
            .gran = opts->granularity,
            .res = *out,
            .runtime_header = opts->runtime_header,
@@ -215,8 +228,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
   if (cgi__source_encode(&c) != 0) {
     goto done;
   }
-  (*out)->points =
-      calloc(c.n_regions + c.n_skipped ? c.n_regions + c.n_skipped : 1, sizeof *(*out)->points);
+  (*out)->points = calloc(c.n_regions ? c.n_regions : 1, sizeof *(*out)->points);
   if ((*out)->points == NULL) {
     c.oom = true;
     goto done;
@@ -240,6 +252,33 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
       p->flags = (it->async ? CGI_ASYNC : 0) | (it->generator ? CGI_GENERATOR : 0);
       p->suspensions = it->n_susp;
     }
+  }
+  (*out)->left = calloc(c.n_items ? c.n_items : 1, sizeof *(*out)->left);
+  if ((*out)->left == NULL) {
+    c.oom = true;
+    goto done;
+  }
+  for (size_t i = 0; i < c.n_items; i++) {
+    item *it = &c.items[i];
+    if (it->leave == NULL) {
+      continue;
+    }
+    cgi_point *p = &(*out)->left[(*out)->n_left];
+    p->name = strdup(it->qualname);
+    p->decorator = strdup(it->leave);
+    if (p->name == NULL || p->decorator == NULL) {
+      free((char *)p->name);
+      free((char *)p->decorator);
+      c.oom = true;
+      goto done;
+    }
+    (*out)->n_left++;
+    p->kind = it->kind;
+    TSPoint sp = ts_node_start_point(it->node), ep = ts_node_end_point(it->node);
+    p->line = (int)sp.row + 1;
+    p->column = (int)sp.column + 1;
+    p->end_line = (int)ep.row + 1;
+    p->index = -1;
   }
   if (add_skipped_points(&c) != 0) {
     c.oom = true;

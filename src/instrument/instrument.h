@@ -76,6 +76,10 @@ typedef struct cgi_options {
   const char *context;
   /* 1: build the line map (instrumented line/column -> original line/column). */
   int line_map;
+  /* Decorator names, blank-separated, whose functions are left as they are, in addition to the
+   * language's `leave_decorated` (JIT compilers: numba.njit, torch.jit.script, ...). A name
+   * matches a decorator that is the name or ends with "." and the name. NULL: none. */
+  const char *leave_decorated;
   /* How instrumented C and C++ files include the runtime: "<codegreen_runtime.h>" (NULL, the
    * language's runtime_header) or a quoted absolute path for builds codegreen does not drive. */
   const char *runtime_header;
@@ -92,10 +96,12 @@ typedef struct cgi_point {
                        "nested function", "loop", "module", or a kind the queries name */
   int line, column; /* 1-based position of the definition (the `def`, not its decorators) */
   int end_line;
-  unsigned flags;      /* CGI_ASYNC | CGI_GENERATOR */
-  int index;           /* position in the file's checkpoint table */
-  int suspensions;     /* yield/await points measured (each splits the activation) */
-  const char *skipped; /* CGI_SKIPPED: why it is not instrumented ("constexpr function: ...") */
+  unsigned flags;        /* CGI_ASYNC | CGI_GENERATOR | CGI_SKIPPED */
+  int index;             /* position in the file's checkpoint table */
+  int suspensions;       /* yield/await points measured (each splits the activation) */
+  const char *decorator; /* cgi_result_left() points: the decorator that leaves it as it is */
+  const char *skipped;   /* cgi_result_left() points with CGI_SKIPPED: why the language leaves it
+                            ("not instrumented: constexpr function ...") */
 } cgi_point;
 
 typedef struct cgi_result cgi_result;
@@ -127,6 +133,13 @@ size_t cgi_result_point_count(const cgi_result *r);
 
 /** @return point @p i (0 <= i < cgi_result_point_count()); owned by the result. */
 const cgi_point *cgi_result_point(const cgi_result *r, size_t i);
+
+/** Functions left uninstrumented on purpose: those decorated by a JIT compiler, which compiles
+ *  the function's own source or bytecode and would fail on (or slow down for) the checkpoints.
+ *  Everything inside them is left as it is too. In source order; `decorator` says which one.
+ *  @return their number, and point @p i (owned by the result, `index` -1). */
+size_t cgi_result_left_count(const cgi_result *r);
+const cgi_point *cgi_result_left(const cgi_result *r, size_t i);
 
 /** @return the line map as JSON (NULL unless opts->line_map was set):
  *  {"version":1,"lines":[[[out_col, orig_line, orig_col, inserted], ...], ...]}

@@ -153,6 +153,8 @@ static const struct {
     {"prologue", ROLE_PROLOGUE, false},
     {"docstring", ROLE_DOCSTRING, false},
     {"docstring.not", ROLE_DOCSTRING_NOT, false},
+    {"decorator", ROLE_DECORATOR, false},
+    {"decorated", ROLE_DECORATED, false},
     {"skip", ROLE_SKIP, true},
 };
 

@@ -45,7 +45,9 @@ typedef enum cgi__role {
   ROLE_PROLOGUE,
   ROLE_DOCSTRING,
   ROLE_DOCSTRING_NOT,
-  ROLE_SKIP /* arg: why the function holding this node is not instrumented */
+  ROLE_DECORATOR, /* a decorator's name, in the same match as ROLE_DECORATED */
+  ROLE_DECORATED, /* the function it decorates */
+  ROLE_SKIP       /* arg: why the function holding this node is not instrumented */
 } cgi__role;
 
 typedef enum cgi__pred_op {

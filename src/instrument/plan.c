@@ -235,11 +235,14 @@ int cgi__make_regions(ctx *c) {
   }
   for (size_t i = 0; i < c->n_items; i++) {
     item *it = &c->items[i];
+    bool in_opaque = false; /* a lambda, or a function left as it is (a JIT compiler's) */
+    for (int p = it->parent; p >= 0 && !in_opaque; p = c->items[p].parent) {
+      in_opaque = c->items[p].type == IT_OPAQUE;
+    }
+    if (in_opaque) {
+      continue;
+    }
     if (it->type == IT_FUNCTION && it->has_body) {
-      int s = cgi__scope_of(c, (int)i);
-      if (s >= 0 && c->items[s].type == IT_OPAQUE) {
-        continue;
-      }
       if (it->skip == NULL && ts_node_has_error(it->node)) {
         it->skip = "syntax"; /* only where on_syntax_error = skip lets such a tree through */
       }

@@ -42,6 +42,8 @@ struct cgi_result {
   size_t text_len;
   cgi_point *points;
   size_t n_points;
+  cgi_point *left; /* functions left uninstrumented on purpose (decorator: owned) */
+  size_t n_left;
   char *line_map;
   bool uses_support;
 };
@@ -59,6 +61,7 @@ typedef struct item {
   bool has_name, has_body;
   const char *arg;  /* suspension kind or loop label (owned by the language) */
   const char *kind; /* @kind.X of a function */
+  char *leave;      /* a function left as it is: the decorator that says so (owned) */
   bool async, generator;
   int n_susp;
   char *qualname;   /* functions, classes, loops */
@@ -100,7 +103,8 @@ typedef struct ctx {
   const char *src;
   uint32_t len;
   const char *context;
-  const char *runtime_header; /* cgi_options.runtime_header, or the language's */
+  const char *leave_decorated; /* cgi_options.leave_decorated */
+  const char *runtime_header;  /* cgi_options.runtime_header, or the language's */
   cgi_granularity gran;
   cgi_result *res;
   TSTree *tree;
@@ -125,6 +129,7 @@ typedef struct ctx {
     const void *id;
     int async;
     const char *kind;
+    uint32_t dec_start, dec_end; /* a decorator's name (dec_end > dec_start) */
   } * marks;
   size_t n_marks, cap_marks;
 

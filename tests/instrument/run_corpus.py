@@ -8,12 +8,15 @@ included) and exit with the same status, and the report must list every function
 the call count the file declares in its header:
 
     # expect-calls: name=N other=M      every function that runs (qualified names), and its calls
+                                        (N = *: any number of calls, at least one)
     # expect-exit: N                    the status both runs exit with (default 0)
     # expect-includes: outer>inner      outer's inclusive energy covers inner's
     # expect-unbalanced: N              checkpoints without a partner (default 0)
     # granularity: fine                 measure with -g fine
     # args: ...                         arguments (shell words)
     # stdin: ...                        text for stdin (\\n for newlines)
+    # env: NAME=VALUE ...               environment of both runs (shell words)
+    # expect-report: none               the program does not run (a syntax error): no report
 
 A file named X.py.in is written as X.py with CR LF line ends first. Exits 77 (skipped) when the
 codegreen_runtime module is not there yet.
@@ -32,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def header(path):
     meta = {"calls": {}, "exit": 0, "includes": [], "unbalanced": 0, "granularity": "coarse",
-            "args": [], "stdin": ""}
+            "args": [], "stdin": "", "env": {}, "report": True}
     with open(path, "rb") as f:
         text = f.read().decode("utf-8")
     for line in text.splitlines():
@@ -44,7 +47,7 @@ def header(path):
         if key == "expect-calls":
             for item in value.split():
                 name, _, n = item.rpartition("=")
-                meta["calls"][name] = int(n)
+                meta["calls"][name] = n if n == "*" else int(n)
         elif key == "expect-exit":
             meta["exit"] = int(value)
         elif key == "expect-includes":
@@ -55,6 +58,10 @@ def header(path):
             meta["granularity"] = value
         elif key == "args":
             meta["args"] = shlex.split(value)
+        elif key == "expect-report":
+            meta["report"] = value != "none"
+        elif key == "env":
+            meta["env"].update(w.split("=", 1) for w in shlex.split(value))
         elif key == "stdin":
             meta["stdin"] = value.replace("\\n", "\n")
     return meta
@@ -78,6 +85,7 @@ def check_file(cg, path, workdir, env):
             f.write(data)
     cwd = os.path.dirname(path)
     result = os.path.join(workdir, name + ".json")
+    env = dict(env, **meta["env"])
     a = run([sys.executable, path] + meta["args"], meta["stdin"], env, cwd)
     b = run([cg, "measure", "-q", "-g", meta["granularity"], "--python", sys.executable,
              "-o", result, "python", path] + meta["args"], meta["stdin"], env, cwd)
@@ -91,6 +99,10 @@ def check_file(cg, path, workdir, env):
     if a[2] != b[2]:
         errors.append("stderr differs:\n--- original\n%s--- instrumented\n%s" % (
             a[2].decode(errors="replace"), b[2].decode(errors="replace")))
+    if not meta["report"]:
+        if os.path.exists(result):
+            errors.append("a report was written although the program did not run")
+        return errors
     try:
         with open(result) as f:
             report = json.load(f)
@@ -104,6 +116,9 @@ def check_file(cg, path, workdir, env):
             continue
         calls[fn["name"]] = calls.get(fn["name"], 0) + fn["calls"]
         energy[fn["name"]] = energy.get(fn["name"], 0.0) + fn["energy_j"]
+    for k, v in meta["calls"].items():
+        if v == "*" and calls.get(k, 0) > 0:
+            calls[k] = "*"
     if calls != meta["calls"]:
         missing = {k: v for k, v in meta["calls"].items() if calls.get(k) != v}
         extra = {k: v for k, v in calls.items() if k not in meta["calls"]}

@@ -140,8 +140,8 @@ def check_file(cg, path, work, env):
         wrong = {k: (v, calls.get(k)) for k, v in meta["calls"].items() if calls.get(k) != v}
         extra = {k: v for k, v in calls.items() if k not in meta["calls"]}
         errors.append("calls (expected, got): %s; not expected: %s" % (wrong, extra))
-    points = report.get("instrumentation", {}).get("points", [])
-    skipped = sorted(p["name"] for p in points if not p.get("instrumented", True))
+    left = report.get("instrumentation", {}).get("left", [])
+    skipped = sorted(p["name"] for p in left)
     if skipped != sorted(meta["skipped"]):
         errors.append("not instrumented: %s, expected %s" % (skipped, sorted(meta["skipped"])))
     unbalanced = report.get("checkpoints", {}).get("unbalanced")

@@ -25,6 +25,15 @@
   definition: (function_definition) @kind.property
   (#match? @_d "^(property|functools\\.cached_property|cached_property|[A-Za-z_][A-Za-z0-9_]*\\.(setter|getter|deleter))$"))
 
+; Decorator names, for functions left as they are (language.conf `leave_decorated`): the
+; decorator itself (`@njit`, `@numba.njit`) or what it calls (`@numba.jit(nopython=True)`).
+(decorated_definition
+  (decorator [(identifier) (attribute)] @decorator)
+  definition: (function_definition) @decorated)
+(decorated_definition
+  (decorator (call function: [(identifier) (attribute)] @decorator))
+  definition: (function_definition) @decorated)
+
 ; ----- scopes that only name things -----
 
 (class_definition

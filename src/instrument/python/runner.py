@@ -15,6 +15,13 @@ printed, as `python ARGV0` would print it); 3 when only the instrumented file fa
 (an instrumenter bug: the message says so); 4 when the module RUNTIME cannot be imported.
 
 check: compiles the user's file and prints Python's error if it does not compile (exit 1).
+
+Limits are CPython's own, not lower: the syntax tree's round trip through Python objects runs
+with a raised recursion limit (a 1000-term expression or elif chain compiles), and where the
+guards added around loops and functions exceed CPython's 20 statically nested blocks, the
+innermost guards are left out (those loops or functions are then not measured) rather than
+failing. A warning of the user's file that their filters turn into an error (PYTHONWARNINGS=error)
+is reported as Python reports it: the file's SyntaxError, exit status 1.
 """
 
 import sys
@@ -67,10 +74,16 @@ def make_mapper(lines):
 
 
 def remap(tree, mapper):
+    """Moves every position back to the user's file. Returns the async for/with statements (for
+    at_statement(), without a second walk over the tree)."""
     import ast
+    found = []
+    kinds = (ast.AsyncFor, ast.AsyncWith)
     for node in ast.walk(tree):
-        if not hasattr(node, "lineno") or getattr(node, "lineno", None) is None:
+        if getattr(node, "lineno", None) is None:
             continue
+        if isinstance(node, kinds):
+            found.append(node)
         line, col = mapper(node.lineno, node.col_offset)
         node.lineno, node.col_offset = line, col
         end_line = getattr(node, "end_lineno", None)
@@ -79,9 +92,38 @@ def remap(tree, mapper):
             if (el, ec) < (line, col):
                 el, ec = line, col
             node.end_lineno, node.end_col_offset = el, ec
+    return found
 
 
-def fixups(argv0, filename, tmpdir, runtime):
+def at_statement(tree, statements):
+    """The runtime's wrappers of `async for` / `async with` get the position CPython gives the
+    protocol's own instructions (the statement before 3.13, the iterable or context expression
+    from 3.13), so that an error of the protocol points where a plain run points. The method's
+    name stays on one line: CPython moves a call's start to a multi-line method name."""
+    import ast
+    rt = runtime_name(tree)
+    for node in statements:
+        if isinstance(node, ast.AsyncFor):
+            calls = [node.iter]
+        elif isinstance(node, ast.AsyncWith):
+            calls = [item.context_expr for item in node.items]
+        else:
+            continue
+        for call in calls:
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                    and call.func.attr in ("aiter", "acontext") \
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == rt:
+                where = node if sys.version_info < (3, 13) or not call.args else call.args[0]
+                call.lineno, call.col_offset = where.lineno, where.col_offset
+                if hasattr(where, "end_lineno"):
+                    call.end_lineno, call.end_col_offset = where.end_lineno, where.end_col_offset
+                for n in (call.func, call.func.value):
+                    n.lineno, n.col_offset = where.lineno, where.col_offset
+                    if hasattr(where, "end_lineno"):
+                        n.end_lineno, n.end_col_offset = where.lineno, where.col_offset
+
+
+def fixups(argv0, filename, tmpdir, runtime, output):
     """Statements that make `python X.pyc` look like `python X.py` to the program, as source.
     They name nothing new in the module's globals."""
     import os
@@ -91,8 +133,90 @@ def fixups(argv0, filename, tmpdir, runtime):
         "__file__ = %r\n"
         "__loader__ = __import__('_frozen_importlib_external').SourceFileLoader('__main__', %r)\n"
         "(lambda s: (s.argv.__setitem__(0, %r) if s.argv else None,"
-        " s.path.__setitem__(0, %r) if s.path and s.path[0] == %r else None))"
-        "(__import__('sys'))\n" % (runtime, filename, filename, argv0, real_dir, tmpdir))
+        " s.path.__setitem__(0, %r) if s.path and s.path[0] == %r else None,"
+        " s.orig_argv.__setitem__(s.orig_argv.index(%r), %r)"
+        " if %r in getattr(s, 'orig_argv', ()) else None))"
+        "(__import__('sys'))\n" % (runtime, filename, filename, argv0, real_dir, tmpdir,
+                                   output, argv0, output))
+
+
+BLOCKS_ERROR = "too many statically nested blocks"
+BLOCK_TYPES = ("For", "While", "AsyncFor", "Try", "TryStar", "With", "AsyncWith",
+               "ExceptHandler")
+
+
+def runtime_name(tree):
+    """The name the prelude gives the runtime (`__import__("codegreen_runtime").install(NAME)`)."""
+    import ast
+    for node in tree.body:
+        call = getattr(node, "value", None)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                and call.func.attr == "install" and call.args \
+                and isinstance(call.args[0], ast.Constant):
+            return call.args[0].value
+    return None
+
+
+def is_call(node, rt, attr):
+    import ast
+    call = getattr(node, "value", None) if isinstance(node, ast.Expr) else None
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+        and call.func.attr == attr and isinstance(call.func.value, ast.Name) \
+        and call.func.value.id == rt
+
+
+def guards(tree, rt):
+    """Every guard `ENTER; try: BODY finally: EXIT` the instrumenter wrote: (depth in nested
+    blocks, is a loop's, the statement list, the index of ENTER)."""
+    import ast
+    found = []
+
+    def visit(node, depth):
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            stmts = getattr(node, field, None)
+            if not isinstance(stmts, list):
+                continue
+            for i, st in enumerate(stmts):
+                if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    visit(st, 0)  # blocks are counted per code object
+                    continue
+                inner = depth + (type(st).__name__ in BLOCK_TYPES)
+                if isinstance(st, ast.Try) and i > 0 and is_call(stmts[i - 1], rt, "enter") \
+                        and st.finalbody and is_call(st.finalbody[0], rt, "exit"):
+                    loop = len(st.body) == 1 and isinstance(st.body[0], (ast.For, ast.While,
+                                                                          ast.AsyncFor))
+                    found.append((inner, loop, stmts, i - 1))
+                visit(st, inner)
+
+    visit(tree, 0)
+    return found
+
+
+def unguard_deepest(tree, rt):
+    """Removes the deepest guard (a loop's before a function's). False when none is left."""
+    found = guards(tree, rt)
+    if not found:
+        return False
+    depth, loop, stmts, i = max(found, key=lambda g: (g[0], g[1]))
+    stmts[i:i + 2] = stmts[i + 1].body
+    return True
+
+
+def compile_within_limits(tree, filename):
+    """compile(), leaving out the innermost guards while CPython's block limit is exceeded."""
+    import copy
+    rt = None
+    for attempt in range(10000):
+        try:
+            return compile(tree, filename, "exec", dont_inherit=True)
+        except SyntaxError as e:
+            if BLOCKS_ERROR not in str(e):
+                raise
+            if rt is None:
+                rt = runtime_name(tree)
+                tree = copy.deepcopy(tree)
+            if rt is None or not unguard_deepest(tree, rt):
+                raise
 
 
 def insert_at_prologue(tree, stmts):
@@ -118,6 +242,25 @@ def insert_at_prologue(tree, stmts):
 
 
 def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
+    import gc
+    import threading
+    # Millions of syntax-tree objects, none of them garbage: the collector would only slow the
+    # step down (it ran for most of the time on big files).
+    gc.disable()
+    # The round trip of the syntax tree through Python objects recurses once per nesting level
+    # (a long chain of `+` or `elif`); CPython's own compile of the file does not count them
+    # against the recursion limit, so neither may this.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 100000))
+    threading.stack_size(512 * 1024 * 1024)
+    box = []
+    t = threading.Thread(target=lambda: box.append(
+        compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime, output)))
+    t.start()
+    t.join()
+    return box[0] if box else 3
+
+
+def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime, output):
     import ast
     import importlib.util
     import json
@@ -138,11 +281,17 @@ def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
             tree = None
             error = e
     # Warnings of the parser (invalid escape sequences, ...) carry instrumented lines.
-    for w in caught:
-        line = w.lineno
-        if w.filename == filename:
-            line = mapper(w.lineno, 0)[0]
-        warnings.warn_explicit(w.message, w.category, w.filename, line)
+    try:
+        for w in caught:
+            line = w.lineno
+            if w.filename == filename:
+                line = mapper(w.lineno, 0)[0]
+            warnings.warn_explicit(w.message, w.category, w.filename, line)
+    except Warning:
+        # The user's filters make it an error, which Python reports as the file's SyntaxError.
+        if check(argv0) != 0:
+            return 1
+        raise
     if tree is None:
         if check(argv0) != 0:
             return 1
@@ -150,11 +299,10 @@ def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
                          "compile although the original does; please report it with the file.\n"
                          "  %s: %s\n" % (argv0, type(error).__name__, error))
         return 3
-    if sys.version_info >= (3, 8):
-        remap(tree, mapper)
-    insert_at_prologue(tree, ast.parse(fixups(argv0, filename, tmpdir, runtime)).body)
+    at_statement(tree, remap(tree, mapper))
+    insert_at_prologue(tree, ast.parse(fixups(argv0, filename, tmpdir, runtime, output)).body)
     try:
-        code = compile(tree, filename, "exec", dont_inherit=True)
+        code = compile_within_limits(tree, filename)
     except (SyntaxError, ValueError) as e:
         if check(argv0) != 0:
             return 1

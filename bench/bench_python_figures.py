@@ -1,0 +1,145 @@
+"""bench_python_figures.py - the three figures of the Python instrumenter, as ratios measured side
+by side in one run (each round runs every command once, in turn; medians over the rounds), so a
+busy machine slows both sides of a ratio alike. Prints figures; asserts nothing.
+
+usage: python3 bench/bench_python_figures.py [CODEGREEN_BIN] [--rounds N] [--stdlib DIR]
+
+1. call cost: a call-heavy program run plain, under `python -m cProfile`, and under
+   `codegreen measure` (simulated device, so the figure is the instrumentation's own cost). Each
+   tool's cost per call is (its run - the plain run - its fixed cost) / calls, the fixed cost
+   taken from an almost empty program run the same way. Ratio: codegreen / cProfile per call;
+   also the whole run's overhead against cProfile's.
+2. start-up: an 80 000-line file of functions (defined, not called): `codegreen measure`'s
+   extra time over a plain run, against CPython compiling the same file (compile() in a fresh
+   interpreter, minus that interpreter's start).
+3. the standard library: `codegreen analyze` (parse and instrument every file, in memory)
+   against `python -m compileall -f -j 1` of the same files.
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_instrument import CALL_HEAVY, CALLS  # noqa: E402
+
+
+def run(cmd, env=None):
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    dt = time.perf_counter() - t0
+    if p.returncode not in (0, 1):  # 1: a few stdlib test files do not compile, on purpose
+        raise SystemExit("%s failed (%d): %s" % (cmd[:4], p.returncode, p.stderr[-2000:]))
+    return dt
+
+
+def rounds(cmds, n, env=None, before=None):
+    """Medians of every command, run in turn n times."""
+    times = {k: [] for k in cmds}
+    for _ in range(n):
+        for k, cmd in cmds.items():
+            if before:
+                before(k)
+            times[k].append(run(cmd, env))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def big_file(path, lines=80000):
+    with open(path, "w") as f:
+        n = 0
+        i = 0
+        while n < lines:
+            f.write("def f%d(a, b=1):\n    x = a + b\n    if x > 10:\n        return x * 2\n"
+                    "    for i in range(a):\n        x += i\n    return x\n\n\n" % i)
+            n += 9
+            i += 1
+    return i
+
+
+def main():
+    args = sys.argv[1:]
+    cg = os.path.join(HERE, "..", "build", "bin", "codegreen")
+    n = 5
+    stdlib = sysconfig.get_paths()["stdlib"]
+    while args:
+        a = args.pop(0)
+        if a == "--rounds":
+            n = int(args.pop(0))
+        elif a == "--stdlib":
+            stdlib = args.pop(0)
+        else:
+            cg = a
+    cg = os.path.abspath(cg)
+    py = sys.executable
+    tmp = tempfile.mkdtemp(prefix="cg-figures-")
+    env = dict(os.environ, CODEGREEN_PROVIDERS="sim", PYTHONDONTWRITEBYTECODE="1")
+    try:
+        print("codegreen: %s\npython:    %s %s; %d rounds\n" % (cg, py, sys.version.split()[0], n))
+        prog = os.path.join(tmp, "callheavy.py")
+        empty = os.path.join(tmp, "empty.py")
+        with open(prog, "w") as f:
+            f.write(CALL_HEAVY)
+        with open(empty, "w") as f:
+            f.write("def f():\n    return 1\nf()\n")
+        prof = os.path.join(tmp, "prof.out")
+        m = ["-q", "--python", py]
+        t = rounds({"plain": [py, prog], "cprofile": [py, "-m", "cProfile", "-o", prof, prog],
+                    "measure": [cg, "measure"] + m + [prog],
+                    "plain0": [py, empty], "cprofile0": [py, "-m", "cProfile", "-o", prof, empty],
+                    "measure0": [cg, "measure"] + m + [empty]}, n, env)
+        fixed_cg = t["measure0"] - t["plain0"]
+        fixed_cp = t["cprofile0"] - t["plain0"]
+        per_cg = (t["measure"] - t["plain"] - fixed_cg) / CALLS
+        per_cp = (t["cprofile"] - t["plain"] - fixed_cp) / CALLS
+        print("1. call cost, %d calls: plain %.3f s, cProfile %.3f s, codegreen measure %.3f s"
+              % (CALLS, t["plain"], t["cprofile"], t["measure"]))
+        print("   fixed cost: cProfile %.3f s, codegreen %.3f s (compile step, session)"
+              % (fixed_cp, fixed_cg))
+        print("   per call: cProfile %.0f ns, codegreen %.0f ns -> ratio %.2f (target <= 1.5)"
+              % (per_cp * 1e9, per_cg * 1e9, per_cg / per_cp))
+        print("   whole run's overhead: codegreen / cProfile = %.2f\n"
+              % ((t["measure"] - t["plain"]) / (t["cprofile"] - t["plain"])))
+
+        big = os.path.join(tmp, "big.py")
+        funcs = big_file(big)
+        code = "import sys; compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec')"
+        t = rounds({"plain": [py, big], "measure": [cg, "measure"] + m + [big],
+                    "compile": [py, "-c", code, big], "start": [py, "-c", "pass"]}, n, env)
+        extra = t["measure"] - t["plain"]
+        comp = t["compile"] - t["start"]
+        print("2. start-up, 80 000 lines (%d functions): plain run %.3f s, measure %.3f s"
+              % (funcs, t["plain"], t["measure"]))
+        print("   measure's extra %.3f s vs CPython's compile %.3f s -> ratio %.2f (target <= 2)\n"
+              % (extra, comp, extra / comp))
+
+        entries = sorted(os.path.join(stdlib, e) for e in os.listdir(stdlib)
+                         if e not in ("site-packages", "dist-packages", "__pycache__")
+                         and not e.startswith(".")
+                         and (e.endswith(".py") or os.path.isdir(os.path.join(stdlib, e))))
+        cache = os.path.join(tmp, "pycache")
+        cenv = dict(env, PYTHONPYCACHEPREFIX=cache)
+        cenv.pop("PYTHONDONTWRITEBYTECODE")
+
+        def clear(k):
+            if k == "compileall":
+                shutil.rmtree(cache, ignore_errors=True)
+
+        t = rounds({"analyze": [cg, "analyze", "-q", "python"] + entries,
+                    "compileall": [py, "-m", "compileall", "-q", "-f", "-j", "1"] + entries},
+                   max(1, n // 2), cenv, clear)
+        print("3. standard library (%s): codegreen analyze %.2f s, compileall %.2f s -> ratio "
+              "%.2f (target <= 1)" % (stdlib, t["analyze"], t["compileall"],
+                                      t["analyze"] / t["compileall"]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

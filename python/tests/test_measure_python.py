@@ -1,0 +1,285 @@
+"""`codegreen measure` on Python programs: what the measured program sees is what a plain run
+sees (same stdout, stderr and exit status), whatever the program's neighbours and imports; the
+runtime imports only built-in modules; the report says which hot path ran.
+
+The tricky programs of one file each are in tests/instrument/corpus (run by run_corpus.py); these
+need more than one file or look at the report."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+
+CG = os.environ.get("CODEGREEN_BIN") or os.path.join(ROOT, "build", "bin", "codegreen")
+LIBDIR = os.path.dirname(os.environ["CODEGREEN_LIB_PATH"])
+EXT_BUILT = any(f.startswith("_codegreen_fast") for f in os.listdir(LIBDIR))
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CG), reason="no codegreen executable built")
+
+
+def write(path, text):
+    with open(str(path), "w") as f:
+        f.write(textwrap.dedent(text))
+
+
+def plain_and_measured(script, cwd, args=(), env=None, python=sys.executable, measure=()):
+    """(plain run, measured run, report) of `python script args`."""
+    e = dict(os.environ, **(env or {}))
+    e.pop("PYTHONPATH", None)  # the test's own, for codegreen: not the program's
+    e["PYTHONDONTWRITEBYTECODE"] = "1"
+    out = os.path.join(str(cwd), "report.json")
+    a = subprocess.run([python, script] + list(args), cwd=str(cwd), env=e,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    b = subprocess.run([CG, "measure", "-q", "--python", python, "-o", out] + list(measure)
+                       + ["python", script] + list(args), cwd=str(cwd), env=e,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    report = None
+    if os.path.exists(out):
+        with open(out) as f:
+            report = json.load(f)
+        os.unlink(out)
+    return a, b, report
+
+
+def same(a, b):
+    assert (b.returncode, b.stdout.decode(), b.stderr.decode()) == \
+        (a.returncode, a.stdout.decode(), a.stderr.decode())
+
+
+def calls(report):
+    return {f["name"]: f["calls"] for f in report["functions"] if f["calls"]}
+
+
+def test_a_module_beside_the_script_named_like_the_stdlib_is_not_shadowed(tmp_path):
+    # The runtime imported csv, json, socket, ... before the program: the user's own csv.py
+    # beside the script lost to the standard library's.
+    for name in ("csv", "json", "inspect", "socket", "subprocess", "warnings", "threading",
+                 "platform", "ctypes", "functools", "enum"):
+        write(tmp_path / (name + ".py"), "MINE = %r\n" % name)
+    write(tmp_path / "prog.py", """\
+        import csv, json, inspect, socket, subprocess, warnings, platform, ctypes, functools, enum
+        def mine(m):
+            return getattr(m, "MINE", "stdlib")
+        print([mine(m) for m in (csv, json, inspect, socket, subprocess, warnings, platform,
+                                 ctypes, functools, enum)])
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path)
+    same(a, b)
+    assert "stdlib" not in a.stdout.decode()
+    assert calls(report) == {"mine": 10}
+
+
+def test_the_runtime_imports_only_builtin_modules(tmp_path):
+    write(tmp_path / "prog.py", """\
+        import sys
+        def main():
+            return sorted(sys.modules)
+        if __name__ == "__main__":
+            with open(sys.argv[1], "w") as f:
+                f.write("\\n".join(main()))
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path, args=["plain.txt"])
+    assert a.returncode == 0
+    b = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "python", "prog.py",
+                        "measured.txt"],
+                       cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert b.returncode == 0, b.stderr
+    plain = set((tmp_path / "plain.txt").read_text().split())
+    measured = set((tmp_path / "measured.txt").read_text().split())
+    extra = measured - plain
+    # The runtime itself, its extension, and built-in modules that have no file to shadow.
+    allowed = {"codegreen_runtime", "_codegreen_fast"} | set(sys.builtin_module_names)
+    if not EXT_BUILT:
+        pytest.skip("the ctypes path imports ctypes and the codegreen package")
+    assert extra <= allowed, sorted(extra - allowed)
+
+
+def test_instrumented_stdlib_modules_import_under_the_runtime(tmp_path):
+    # Modules the runtime used to import (circular import when they are instrumented).
+    import contextlib
+    import functools
+    import operator
+    import random
+    stdlib = tmp_path / "instrumented"
+    src = tmp_path / "src"
+    src.mkdir()
+    for m in (functools, contextlib, operator, random):
+        shutil.copy(m.__file__, str(src / os.path.basename(m.__file__)))
+    r = subprocess.run([CG, "analyze", "-q", "--save-instrumented", "--output-dir", str(stdlib),
+                        str(src)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    found = [os.path.join(d, f) for d, _, fs in os.walk(str(stdlib)) for f in fs]
+    assert len(found) == 4, found
+    pkgdir = os.path.dirname(found[0])
+    prog = """\
+        import functools, contextlib, operator, random
+        print(functools.reduce(operator.add, range(10)), random.Random(4).randint(1, 100))
+        with contextlib.suppress(KeyError):
+            {}["x"]
+        print(functools.__file__.startswith(%r))
+        """ % pkgdir
+    write(tmp_path / "prog.py", prog)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([pkgdir, os.path.join(ROOT, "python")]),
+               CODEGREEN_RESULT_FILE=str(tmp_path / "result.json"))
+    r = subprocess.run([sys.executable, "prog.py"], cwd=str(tmp_path), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert (r.returncode, r.stderr.decode()) == (0, "")
+    assert r.stdout.decode().split() == ["45", str(__import__("random").Random(4).randint(1, 100)),
+                                         "True"]
+    with open(str(tmp_path / "result.json")) as f:
+        report = json.load(f)
+    if not EXT_BUILT:
+        return
+    assert report["python_hot_path"] == "extension"
+    assert calls(report)["Random.randint"] == 1  # measured inside the instrumented random.py
+
+
+def test_the_report_says_which_hot_path_ran(tmp_path):
+    write(tmp_path / "prog.py", """\
+        def f():
+            return 1
+        print(f())
+        """)
+    paths = ["ctypes"] + (["extension"] if EXT_BUILT else [])
+    for path in paths:
+        env = {"CODEGREEN_RUNTIME_CTYPES": "1"} if path == "ctypes" else {}
+        a, b, report = plain_and_measured("prog.py", tmp_path, env=env)
+        same(a, b)
+        assert report["instrumentation"]["hot_path"] == path
+        assert "python_hot_path" not in report
+        t = subprocess.run([CG, "measure", "--python", sys.executable, "python", "prog.py"],
+                           cwd=str(tmp_path),
+                           env=dict(os.environ, **env), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        assert "(%s hot path)" % path in t.stderr.decode()
+
+
+def test_os_exit_with_quiet_prints_nothing_of_codegreens(tmp_path):
+    write(tmp_path / "prog.py", """\
+        import os, sys
+        def main():
+            print("bye", flush=True)
+            os._exit(3)
+        main()
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path)
+    same(a, b)
+    assert a.returncode == 3 and report is None
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.9", "3.10", "3.12", "3.13"])
+def test_one_extension_serves_every_interpreter(tmp_path, version):
+    import glob
+    found = sorted(glob.glob("/root/.pyenv/versions/%s.*/bin/python%s" % (version, version)))
+    found += [p for p in ("/usr/bin/python" + version,) if os.path.exists(p)]
+    if not found or not EXT_BUILT:
+        pytest.skip("no Python %s on this machine, or no extension built" % version)
+    write(tmp_path / "prog.py", """\
+        class Resource:
+            def __del__(self):
+                print("closing")
+        def work(n):
+            return sum(range(n))
+        r = Resource()
+        print(work(10))
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path, python=found[0])
+    same(a, b)
+    assert report["instrumentation"]["hot_path"] == "extension"
+    assert calls(report) == {"work": 1}
+
+
+def test_jit_decorated_functions_are_left_as_they_are_and_listed(tmp_path):
+    # A stand-in for numba: like numba, it compiles the function's own code and refuses names it
+    # does not know ("Unknown attribute 'enter' of type Module(codegreen_runtime)").
+    (tmp_path / "numba").mkdir()
+    write(tmp_path / "numba" / "__init__.py", """\
+        def njit(*args, **kwargs):
+            def compile_(f):
+                unknown = [n for n in f.__code__.co_names if n.startswith("_codegreen")]
+                for c in f.__code__.co_consts:
+                    unknown += [n for n in getattr(c, "co_names", ()) if "codegreen" in n]
+                if unknown:
+                    raise TypeError("Unknown attribute 'enter' of type %s" % unknown)
+                return f
+            return compile_(args[0]) if args and callable(args[0]) else compile_
+        jit = njit
+        """)
+    write(tmp_path / "prog.py", """\
+        import numba
+        from numba import njit
+
+        class mine:
+            compile = staticmethod(numba.njit)
+
+        @njit
+        def total(n):
+            s = 0
+            for i in range(n):
+                s += i
+            def inner():
+                return 1
+            return s + inner()
+
+        @numba.jit(nopython=True)
+        def plus(x):
+            return x + 1
+
+        @mine.compile
+        def custom(x):
+            return x * 2
+
+        def main():
+            print(total(10), plus(1), custom(4))
+
+        main()
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path, measure=[
+        "-g", "fine", "--leave-decorated", "mine.compile"])
+    same(a, b)
+    assert a.stdout.decode() == "46 2 8\n"
+    left = report["instrumentation"]["left"]
+    assert [(f["name"], f["decorator"], f["line"]) for f in left] == [
+        ("total", "njit", 8), ("plus", "numba.jit", 17), ("custom", "mine.compile", 21)]
+    assert calls(report) == {"<module>": 1, "main": 1}
+    # Without the option the custom one is instrumented and its compiler refuses it, as numba did.
+    a, b, report = plain_and_measured("prog.py", tmp_path)
+    assert b.returncode == 1 and "Unknown attribute 'enter'" in b.stderr.decode()
+    t = subprocess.run([CG, "measure", "--python", sys.executable, "--leave-decorated",
+                        "mine.compile", "python", "prog.py"], cwd=str(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert "function total (line 8): left as it is, decorated by @njit" in t.stderr.decode()
+    r = subprocess.run([CG, "analyze", "prog.py"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    assert "function plus (line 17): left as it is, decorated by @numba.jit" in r.stdout.decode()
+
+
+def test_interpreter_options_reach_the_compile_step_and_the_run(tmp_path):
+    write(tmp_path / "prog.py", """\
+        import sys
+        def main():
+            print(sys.flags.dev_mode, sys.flags.optimize, sys.warnoptions, sys.argv[1:])
+            print(getattr(sys, "orig_argv", ["", "-X", "dev", "-O", "prog.py", "a"])[1:])
+            assert False, "asserts are on"
+        main()
+        """)
+    e = dict(os.environ)
+    e.pop("PYTHONPATH", None)
+    opts = ["-X", "dev", "-O", "-W", "ignore::DeprecationWarning"]
+    a = subprocess.run([sys.executable] + opts + ["prog.py", "a"], cwd=str(tmp_path), env=e,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    b = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "python"] + opts
+                       + ["prog.py", "a"], cwd=str(tmp_path), env=e, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    same(a, b)
+    assert a.stdout.decode().splitlines()[0] == \
+        "True 1 ['default', 'ignore::DeprecationWarning'] ['a']"
+    r = subprocess.run([CG, "measure", "python", "-I", "prog.py"], cwd=str(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 2 and "'-I' is not supported" in r.stderr.decode()
