@@ -13,10 +13,14 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
   target_link_libraries(codegreen PRIVATE PkgConfig::MHD m)
 
   if(NEMB_BUILD_TESTS)
+    # The plugin's GPU rule needs no Slurm: tested everywhere.
+    target_sources(test_gpu_select PRIVATE src/slurm/gpu_select.c)
+    target_include_directories(test_gpu_select PRIVATE src/slurm)
     # The real engines, started by the scripts on 127.0.0.1 and stopped at their end. Each skips
     # (77) only where its engine is not installed or cannot run here, and says why.
     set(NEMB_ENGINE_ENV "CODEGREEN_BIN=${CMAKE_BINARY_DIR}/bin/codegreen"
-        "NEMB_BUILD=${CMAKE_BINARY_DIR}" "NEMB_SOURCE=${CMAKE_CURRENT_SOURCE_DIR}")
+        "NEMB_BUILD=${CMAKE_BINARY_DIR}" "NEMB_SOURCE=${CMAKE_CURRENT_SOURCE_DIR}"
+        "NEMB_SANITIZE=${NEMB_SANITIZE}" "NEMB_CC=${CMAKE_C_COMPILER}")
     foreach(engine mpi prometheus pushgateway merge)
       add_test(NAME engine_${engine}
                COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/engines/test_${engine}.sh)

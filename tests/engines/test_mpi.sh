@@ -10,7 +10,14 @@ need mpicc mpirun /usr/bin/python3
 : "${NEMB_BUILD:?}" "${NEMB_SOURCE:?}"
 
 cd "$WORK"
-mpicc -O1 -o mpi_ranks "$NEMB_SOURCE/tests/engines/mpi_ranks.c" -I"$NEMB_SOURCE/include" \
+# In a sanitizer build the test program is built the same way as the library it loads.
+SAN=""
+if [ -n "${NEMB_SANITIZE:-}" ]; then
+  SAN="-fsanitize=$NEMB_SANITIZE -fno-omit-frame-pointer"
+  export OMPI_CC="${NEMB_CC:-cc}"
+fi
+# shellcheck disable=SC2086
+mpicc -O1 $SAN -o mpi_ranks "$NEMB_SOURCE/tests/engines/mpi_ranks.c" -I"$NEMB_SOURCE/include" \
   -L"$NEMB_BUILD/lib" -lcodegreen-nemb -Wl,-rpath,"$NEMB_BUILD/lib" ||
   fail "mpicc could not build the test program"
 sim_config > sim.json
