@@ -200,7 +200,9 @@ int cg_cmd_merge(int argc, char **argv) {
     names[n_names++] = strdup(e->d_name);
   }
   closedir(d);
-  qsort(names, n_names, sizeof *names, by_name);
+  if (n_names > 0) {
+    qsort(names, n_names, sizeof *names, by_name);
+  }
 
   json_t *inputs = json_array(), *merged_from = json_array(), *left_out = json_array();
   step *steps = calloc(MAX_STEPS, sizeof *steps);
