@@ -85,12 +85,13 @@ static struct {
 
 static int opt_codegreen(int val, const char *optarg, int remote);
 
-struct spank_option spank_options[] = {
-    {"codegreen", "[DIR]",
-     "Measure the energy of each step on each node (codegreen); reports go to DIR (default "
-     "<submit dir>/codegreen-<jobid>). Merge them with `codegreen merge DIR -o job.json`.",
-     2, 0, opt_codegreen},
-    SPANK_OPTIONS_TABLE_END};
+/* Registered from slurm_spank_init() in every context: sbatch and salloc (the allocator
+ * context) take options only through spank_option_register(), not from a spank_options table. */
+static struct spank_option codegreen_option = {
+    "codegreen", "[DIR]",
+    "Measure the energy of each step on each node (codegreen); reports go to DIR (default "
+    "<submit dir>/codegreen-<jobid>). Merge them with `codegreen merge DIR -o job.json`.",
+    2, 0, opt_codegreen};
 
 static int opt_codegreen(int val, const char *optarg, int remote) {
   (void)val;
@@ -103,7 +104,9 @@ static int opt_codegreen(int val, const char *optarg, int remote) {
 }
 
 int slurm_spank_init(spank_t sp, int ac, char **av) {
-  (void)sp;
+  if (spank_option_register(sp, &codegreen_option) != ESPANK_SUCCESS) {
+    slurm_error("codegreen: cannot register --codegreen");
+  }
   for (int i = 0; i < ac; i++) {
     if (strncmp(av[i], "config=", 7) == 0) {
       snprintf(cg.conf_path, sizeof cg.conf_path, "%s", av[i] + 7);
@@ -204,10 +207,9 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av) {
   } else {
     snprintf(cg.step_name, sizeof cg.step_name, "%u", cg.step_id);
   }
-  job_env(sp, "SLURMD_NODENAME", cg.node, sizeof cg.node);
-  if (cg.node[0] == '\0') {
-    gethostname(cg.node, sizeof cg.node - 1);
-  }
+  /* The host name, as rank reports name their node too (SLURMD_NODENAME is not in every step's
+   * environment at this point, and may differ from it), so `codegreen merge` counts it once. */
+  gethostname(cg.node, sizeof cg.node - 1);
   if (cg.dir[0] == '\0') {
     char submit[PATH_MAX - 64];
     job_env(sp, "SLURM_SUBMIT_DIR", submit, sizeof submit);

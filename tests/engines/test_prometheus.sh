@@ -8,7 +8,13 @@ need prometheus promtool /usr/bin/python3
 : "${NEMB_SOURCE:?}"
 
 cd "$WORK"
-sim_config > sim.json
+# The sim's counter wraps every 2.5 s (50 J at 20 W), like a RAPL register: the served counter
+# must not notice.
+sim_config | /usr/bin/python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+c["providers"]["sim"]["max_energy_range_uj"] = 50000000
+json.dump(c, sys.stdout)' > sim.json
 EXP_PORT=$(free_port)
 "$CODEGREEN_BIN" exporter --listen "127.0.0.1:$EXP_PORT" --config sim.json --window 2 \
   2> exporter.log &
@@ -71,6 +77,10 @@ PY
 rate=$(query "$RATE") || fail "no rate() from Prometheus"
 power=$(query 'codegreen_power_watts{domain="package-0"}') || fail "no codegreen_power_watts"
 up=$(query 'up{job="codegreen"}') || fail "no up series"
+# Monotonic through the sim's wraps: Prometheus saw no counter reset.
+resets=$(query 'resets(codegreen_energy_joules_total{domain="package-0"}[15s])') ||
+  fail "no resets() result"
+[ "$resets" = 0 ] || fail "the energy counter went backwards $resets times"
 /usr/bin/python3 - "$rate" "$power" "$up" "$SIM_POWER_W" <<'PY' || fail "the rates are wrong"
 import sys
 rate, power, up, truth = map(float, sys.argv[1:])

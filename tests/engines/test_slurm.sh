@@ -99,7 +99,22 @@ if [ "$NCPU" -ge 2 ]; then
   wait_for 30 sh -c "ls '$D/jobs/shared'/codegreen_*.json" || fail "no report for the one-CPU step"
 fi
 # A step without --codegreen is not measured.
-timeout 60 srun -n 1 true || fail "a plain srun failed"
+timeout 60 srun -n 1 --chdir="$D/jobs" true || fail "a plain srun failed"
+# A batch job asking for it with #SBATCH: its batch step and its srun step are both measured on
+# the node, overlapping in time; the job's GPUs (here only CUDA_VISIBLE_DEVICES, as the job sees
+# them) go to the meter's NVML device selection.
+cat > "$D/jobs/batch.sh" <<SH
+#!/bin/sh
+#SBATCH --codegreen=$D/jobs/batch
+#SBATCH -n 2
+#SBATCH -o $D/jobs/batch.out
+srun -n 2 sh -c '$BURN'
+SH
+CUDA_VISIBLE_DEVICES=1 timeout 120 sbatch --wait --export=ALL "$D/jobs/batch.sh" > /dev/null ||
+  fail "the batch job failed: $(cat "$D/jobs/batch.out" 2>/dev/null; tail -n 20 "$D/slurmd.log")"
+wait_for 30 sh -c "[ \$(ls '$D/jobs/batch'/codegreen_*.json 2>/dev/null | wc -l) -ge 2 ]" ||
+  fail "the batch job did not write two step reports: $(ls "$D/jobs/batch")"
+"$CODEGREEN_BIN" merge "$D/jobs/batch" -o "$D/jobs/batch.json" || fail "merge (batch) failed"
 "$CODEGREEN_BIN" merge "$D/jobs/out" -o "$D/jobs/job.json" || fail "codegreen merge failed"
 
 /usr/bin/python3 - "$D/jobs" "$SIM_POWER_W" "$NCPU" <<'PY' || fail "the reports are wrong"
@@ -141,6 +156,26 @@ if ncpu >= 2:
     sh = json.load(open(shared_file))["slurm"]
     assert sh["node_shared"] is True and sh["cpus_on_node"] < sh["node_cpus"], sh
     assert "attributed" in sh["measured"], sh["measured"]
+PY
+/usr/bin/python3 - "$D/jobs" "$SIM_POWER_W" <<'PY' || fail "the batch job's reports are wrong"
+import glob, json, os, sys
+jobs, power = sys.argv[1], float(sys.argv[2])
+steps = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(jobs, "batch", "*.json")))]
+names = sorted(s["slurm"]["step"] for s in steps)
+assert names == ["0", "batch"], names
+for s in steps:
+    assert s["slurm"]["gpu_selection_from"] == "CUDA_VISIBLE_DEVICES", s["slurm"]
+    assert s["slurm"]["gpu_devices"] == ["1"], s["slurm"]
+job = json.load(open(os.path.join(jobs, "batch.json")))
+[node] = job["job"]["nodes"]
+windows = [s["slurm"]["window_mono_ns"] for s in steps]
+union = (max(w[1] for w in windows) - min(w[0] for w in windows)) / 1e9  # the srun is inside
+step_sum = sum(s["totals"]["session_energy_j"] for s in steps)
+truth = power * union
+assert abs(node["measured_energy_j"] - truth) <= 0.01 * truth + 0.05, (node, truth)
+assert step_sum > node["measured_energy_j"] + 0.5 * power * 0.1, (step_sum, node)  # not summed
+print("slurm batch: two overlapping steps %.3f J summed, node counted once %.3f J (truth %.3f J)"
+      % (step_sum, node["measured_energy_j"], truth))
 PY
 if [ "$NCPU" -ge 2 ]; then
   "$CODEGREEN_BIN" merge "$D/jobs/shared" -o "$D/jobs/shared.json" || fail "merge (shared) failed"
