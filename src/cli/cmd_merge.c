@@ -358,8 +358,13 @@ int cg_cmd_merge(int argc, char **argv) {
       const char *role = json_string_value(json_object_get(jm, "role"));
       double e = num(jm, "node_energy_j", NAN);
       if (role != NULL && strcmp(role, "leader") == 0 && !isnan(e)) {
-        nd->measured_j = e; /* the leader's window holds every follower's */
-        nd->note = "node energy from its leader rank's samples, counted once";
+        /* Leaders of one node follow each other (the lock is exclusive, and each one's window
+         * holds its followers'): their windows never overlap, so they add up. */
+        if (nd->note == NULL || strstr(nd->note, "leader") == NULL) {
+          nd->measured_j = 0;
+        }
+        nd->measured_j += e;
+        nd->note = "node energy from its leader ranks' samples, each counted once";
       } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) &&
                  e > nd->measured_j && (nd->note == NULL || strstr(nd->note, "leader") == NULL)) {
         /* Ranks that sampled for themselves all saw the whole node: take the largest window

@@ -83,7 +83,7 @@ static struct {
   size_t n_tasks;
 } cg;
 
-static int opt_codegreen(int val, const char *optarg, int remote);
+static int opt_codegreen(int val, const char *arg, int remote);
 
 /* Registered from slurm_spank_init() in every context: sbatch and salloc (the allocator
  * context) take options only through spank_option_register(), not from a spank_options table. */
@@ -93,12 +93,12 @@ static struct spank_option codegreen_option = {
     "<submit dir>/codegreen-<jobid>). Merge them with `codegreen merge DIR -o job.json`.",
     2, 0, opt_codegreen};
 
-static int opt_codegreen(int val, const char *optarg, int remote) {
+static int opt_codegreen(int val, const char *arg, int remote) {
   (void)val;
   (void)remote;
   cg.enabled = 1;
-  if (optarg != NULL && optarg[0] != '\0') {
-    snprintf(cg.dir, sizeof cg.dir, "%s", optarg);
+  if (arg != NULL && arg[0] != '\0') {
+    snprintf(cg.dir, sizeof cg.dir, "%s", arg);
   }
   return 0;
 }

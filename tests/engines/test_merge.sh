@@ -36,6 +36,15 @@ for rank, e, cpu in ((5, 30.0, 1.0), (6, 40.0, 3.0)):
                                 "cpu_time_s": cpu, "node_energy_j": e}},
                "tasks": [], "totals": {"energy_j": e}},
               open(os.path.join(d, "codegreen_77_%d.json" % rank), "w"))
+# node d: two leaders one after the other (their windows never overlap: they add up), and a
+# follower of the first (its copy of the node's energy is not added).
+for rank, role, e, cpu in ((7, "leader", 12.0, 1.0), (8, "leader", 8.0, 1.0),
+                           (9, "follower", None, 2.0)):
+    json.dump({"meta": {"energy_source": "simulated", "pid": 500 + rank,
+                        "job": {"id": "77", "rank": rank, "node": "d", "role": role,
+                                "cpu_time_s": cpu, "node_energy_j": e}},
+               "tasks": [], "totals": {"energy_j": 5.0}},
+              open(os.path.join(d, "codegreen_77_%d.json" % rank), "w"))
 open(os.path.join(d, "notes.json"), "w").write('{"hello": 1}')
 PY
 "$CODEGREEN_BIN" merge in -o job.json 2> merge.log || fail "merge failed: $(cat merge.log)"
@@ -44,24 +53,27 @@ grep -q "notes.json is not a step or rank report" merge.log || fail "the odd fil
 import json
 job = json.load(open("job.json"))
 nodes = {n["node"]: n for n in job["job"]["nodes"]}
-a, b, c = nodes["a"], nodes["b"], nodes["c"]
+a, b, c, dn = nodes["a"], nodes["b"], nodes["c"], nodes["d"]
+assert abs(dn["measured_energy_j"] - 20) < 1e-6, dn
 assert abs(a["measured_energy_j"] - 150) < 1e-6 and not a["node_shared"], a
 assert abs(sum(s["counted_energy_j"] for s in a["steps"]) - 150) < 1e-6, a["steps"]
 assert b["node_shared"] and abs(b["measured_energy_j"] - 100) < 1e-6, b
 assert abs(b["job_energy_j"] - 25) < 1e-6 and b["job_energy_is"].startswith("attributed"), b
 assert abs(c["measured_energy_j"] - 40) < 1e-6, c  # the longest window, once
-assert abs(job["totals"]["energy_j"] - (150 + 25 + 40)) < 1e-6, job["totals"]
-assert abs(job["totals"]["measured_energy_j"] - (150 + 100 + 40)) < 1e-6, job["totals"]
+assert abs(job["totals"]["energy_j"] - (150 + 25 + 40 + 20)) < 1e-6, job["totals"]
+assert abs(job["totals"]["measured_energy_j"] - (150 + 100 + 40 + 20)) < 1e-6, job["totals"]
 ranks = {r["rank"]: r["attributed_energy_j"] for r in job["job"]["ranks"]}
 # node a: step 0 counted 100 J split 3:1, step 1 counted the 50 J it added alone.
 assert abs(ranks[0] - 75) < 1e-6 and abs(ranks[1] - 25) < 1e-6 and abs(ranks[2] - 50) < 1e-6
 assert abs(ranks[3] - 25 * 4 / 6) < 1e-6 and abs(ranks[4] - 25 * 2 / 6) < 1e-6, ranks
 assert abs(ranks[5] - 10) < 1e-6 and abs(ranks[6] - 30) < 1e-6, ranks
+assert abs(ranks[7] - 5) < 1e-6 and abs(ranks[8] - 5) < 1e-6 and abs(ranks[9] - 10) < 1e-6
 assert abs(sum(ranks.values()) - job["totals"]["energy_j"]) < 1e-6
 assert job["meta"]["left_out"] == ["notes.json"], job["meta"]["left_out"]
 assert job["job"]["attribution"]["is_model"] is True
 assert job["meta"]["energy_source"] == "simulated"
-print("merge: overlapping steps once, shared node attributed, self-sampled ranks once")
+print("merge: overlapping steps once, shared node attributed, self-sampled ranks once, "
+      "successive leaders added")
 PY
 mkdir empty
 "$CODEGREEN_BIN" merge empty -o none.json 2> empty.log && fail "merging nothing succeeded"
