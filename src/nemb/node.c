@@ -377,10 +377,20 @@ static uint64_t replay_update(void *state) {
 static void replay_close(void *state) {
   (void)state;
 }
-static const struct nemb__provider_ops replay_hw = {
-    "node-leader", true, false, NULL, replay_domains, replay_read, replay_update, replay_close};
-static const struct nemb__provider_ops replay_sim = {
-    "node-leader", true, true, NULL, replay_domains, replay_read, replay_update, replay_close};
+static const struct nemb__provider_ops replay_hw = {.name = "node-leader",
+                                                   .measured = true,
+                                                   .simulated = false,
+                                                   .domains = replay_domains,
+                                                   .read = replay_read,
+                                                   .update_interval_ns = replay_update,
+                                                   .close = replay_close};
+static const struct nemb__provider_ops replay_sim = {.name = "node-leader",
+                                                    .measured = true,
+                                                    .simulated = true,
+                                                    .domains = replay_domains,
+                                                    .read = replay_read,
+                                                    .update_interval_ns = replay_update,
+                                                    .close = replay_close};
 
 /* A meter that never samples, holding the leader's samples that cover [t0, t1] (one more on
  * each side, so interpolation at both ends uses real samples). */

@@ -122,7 +122,7 @@ static void sleep_ms(long ms) {
 }
 
 /* The child: a follower. Exits 0 when its report is what a follower's must be. */
-static int follower(int ready_fd) {
+static int follower(int ready_fd, int begun_fd) {
   char c;
   if (read(ready_fd, &c, 1) != 1) {
     return 10;
@@ -132,8 +132,15 @@ static int follower(int ready_fd) {
   nemb_session_options_init(&o);
   o.save_to_file = 0;
   nemb_session *s = NULL;
-  if (nemb_session_begin(&o, &s) != 0 || nemb_session_meter(s) != NULL) {
-    return 11; /* a follower samples nothing */
+  if (nemb_session_begin(&o, &s) != 0) {
+    return 11;
+  }
+  /* Tell the leader we follow: only then may it end (a rank that begins while its leader is
+   * already ending samples for itself, which is another test). */
+  bool follows = nemb_session_meter(s) == NULL; /* a follower samples nothing */
+  if (write(begun_fd, "x", 1) != 1 || !follows) {
+    nemb_session_destroy(s);
+    return 17;
   }
   nemb_task_start(s, "work");
   sleep_ms(150);
@@ -173,21 +180,26 @@ static void test_leader_and_follower(void **state) {
   setenv("CODEGREEN_PROVIDERS", "sim", 1);
   setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
   setenv("OMPI_COMM_WORLD_RANK", "0", 1);
-  int ready[2];
+  int ready[2], begun[2];
   assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(begun), 0);
   /* Fork before any thread exists; the child begins once the parent leads. */
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     close(ready[1]);
-    _exit(follower(ready[0]));
+    close(begun[0]);
+    _exit(follower(ready[0], begun[1]));
   }
   close(ready[0]);
+  close(begun[1]);
   nemb_session *s = begin(1);
   assert_non_null(nemb_session_meter(s)); /* the leader samples */
   assert_int_equal(write(ready[1], "x", 1), 1);
   close(ready[1]);
-  sleep_ms(50);
+  char c;
+  assert_int_equal(read(begun[0], &c, 1), 1);
+  close(begun[0]);
   /* The leader ends first; its end waits for the follower to have its samples. */
   json_t *r = end(s);
   int status = 0;
