@@ -39,6 +39,7 @@
 #include "cli.h"
 #include "instrument.h"
 #include "left.h"
+#include "measure_project.h"
 #include "nemb.h"
 
 
@@ -60,6 +61,9 @@ typedef struct measure_opts {
   char **cmd; /* script and its arguments, NULL-terminated */
   char **interp; /* interpreter options given before the script (-X dev, -W error, -O, ...) */
   size_t n_interp;
+  char *include[16]; /* --include PATH: more directories of the program's own modules */
+  size_t n_include;
+  bool script_only;  /* --script-only: not the modules beside it */
 } measure_opts;
 
 static void print_usage(FILE *fp) {
@@ -81,7 +85,10 @@ static void print_usage(FILE *fp) {
       "  --keep-temp          keep the temporary directory and print where it is\n"
       "  -q, --quiet          no table\n"
       "  --leave-decorated NAME  leave functions with this decorator as they are (besides the\n"
-      "                       JIT compilers codegreen knows: numba, torch.jit, ...)\n\n"
+      "                       JIT compilers codegreen knows: numba, torch.jit, ...)\n"
+      "  --include PATH       also instrument the modules under PATH (repeatable; the\n"
+      "                       script's directory always is, site-packages never)\n"
+      "  --script-only        instrument the script alone, not the modules beside it\n\n"
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list());
@@ -135,6 +142,10 @@ static char **interpreter_argv(const char *python, const measure_opts *o, char *
   return v;
 }
 
+struct paths;
+static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
+                           const char *python, const struct paths *p);
+
 static int parse_args(int argc, char **argv, measure_opts *o) {
   static const struct option opts[] = {{"granularity", required_argument, NULL, 'g'},
                                        {"python", required_argument, NULL, 'P'},
@@ -146,6 +157,8 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
                                        {"keep-temp", no_argument, NULL, 'k'},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"leave-decorated", required_argument, NULL, 'L'},
+                                       {"include", required_argument, NULL, 'I'},
+                                       {"script-only", no_argument, NULL, 'S'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
@@ -194,6 +207,16 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
         fprintf(stderr, "codegreen measure: too many --leave-decorated names\n");
         return CG_EXIT_USAGE;
       }
+      break;
+    case 'I':
+      if (o->n_include == sizeof o->include / sizeof o->include[0]) {
+        fprintf(stderr, "codegreen measure: too many --include paths\n");
+        return CG_EXIT_USAGE;
+      }
+      o->include[o->n_include++] = optarg;
+      break;
+    case 'S':
+      o->script_only = true;
       break;
     case 'h':
       print_usage(stdout);
@@ -658,6 +681,52 @@ static int make_paths(paths *p, const char *script) {
   return 0;
 }
 
+/* The modules of the script's directory and of --include, instrumented and compiled; the
+ * runtime's import hook (CODEGREEN_MEASURE_MODULES) loads them in place of the files. */
+static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
+                           const char *python, const struct paths *p) {
+  char real[PATH_MAX];
+  if (realpath(script, real) == NULL) {
+    return 0;
+  }
+  char *dirs[17];
+  size_t n = 0;
+  char *slash = strrchr(real, '/');
+  if (slash != NULL) {
+    *slash = '\0';
+    dirs[n++] = real[0] ? real : "/";
+  }
+  for (size_t i = 0; i < o->n_include; i++) {
+    dirs[n++] = o->include[i];
+  }
+  char *list = NULL;
+  size_t found = 0;
+  if (cg_project_prepare(o->lang, io, script, dirs, n, p->tmp, &list, &found) != 0) {
+    return -1;
+  }
+  if (list == NULL) {
+    return 0;
+  }
+  char *done = NULL;
+  int rc = 0;
+  if (asprintf(&done, "%s/modules.ok", p->tmp) < 0) {
+    free(list);
+    return -1;
+  }
+  char *rest[] = {p->runner, "compile-list", list, done, NULL};
+  char **argv = interpreter_argv(python, o, rest);
+  int st = 0, e = 0;
+  struct stat sb;
+  if (argv != NULL && run_wait(argv, true, true, &st, &e) == 0 && st == 0 &&
+      stat(done, &sb) == 0 && sb.st_size > 0) {
+    rc = measure_env_set("CODEGREEN_MEASURE_MODULES", done);
+  }
+  free(argv);
+  free(list);
+  free(done);
+  return rc;
+}
+
 int cg_cmd_measure(int argc, char **argv) {
   measure_opts o;
   int rc = parse_args(argc, argv, &o);
@@ -780,6 +849,12 @@ int cg_cmd_measure(int argc, char **argv) {
     /* 1: the program has a syntax error (Python's message is out); 3: an internal error; 4: no
      * runtime (the runner said which interpreter and what to do) */
     status = st == 1 ? 1 : CG_EXIT_FAIL;
+    goto out;
+  }
+
+  /* 3b. the program's own modules (best effort: those that cannot be done run as they are) */
+  if (!o.script_only && prepare_modules(&o, &io, script, python, &p) != 0) {
+    fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
     goto out;
   }
 
