@@ -144,7 +144,7 @@ static char **interpreter_argv(const char *python, const measure_opts *o, char *
 
 struct paths;
 static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
-                           const char *python, const struct paths *p);
+                           const struct paths *p, char **list, char **done);
 
 static int parse_args(int argc, char **argv, measure_opts *o) {
   static const struct option opts[] = {{"granularity", required_argument, NULL, 'g'},
@@ -681,10 +681,13 @@ static int make_paths(paths *p, const char *script) {
   return 0;
 }
 
-/* The modules of the script's directory and of --include, instrumented and compiled; the
- * runtime's import hook (CODEGREEN_MEASURE_MODULES) loads them in place of the files. */
+/* The modules of the script's directory and of --include, instrumented into the temporary
+ * directory: *list for the runner's compile step, *done for what it compiled (both NULL when
+ * there is none). The runtime's import hook (CODEGREEN_MEASURE_MODULES) loads them in place of
+ * the files. */
 static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
-                           const char *python, const struct paths *p) {
+                           const struct paths *p, char **list, char **done) {
+  *list = *done = NULL;
   char real[PATH_MAX];
   if (realpath(script, real) == NULL) {
     return 0;
@@ -699,32 +702,16 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, const c
   for (size_t i = 0; i < o->n_include; i++) {
     dirs[n++] = o->include[i];
   }
-  char *list = NULL;
   size_t found = 0;
-  if (cg_project_prepare(o->lang, io, script, dirs, n, p->tmp, &list, &found) != 0) {
+  if (cg_project_prepare(o->lang, io, script, dirs, n, p->tmp, list, &found) != 0) {
     return -1;
   }
-  if (list == NULL) {
-    return 0;
-  }
-  char *done = NULL;
-  int rc = 0;
-  if (asprintf(&done, "%s/modules.ok", p->tmp) < 0) {
-    free(list);
+  if (*list != NULL && asprintf(done, "%s/modules.ok", p->tmp) < 0) {
+    free(*list);
+    *list = *done = NULL;
     return -1;
   }
-  char *rest[] = {p->runner, "compile-list", list, done, NULL};
-  char **argv = interpreter_argv(python, o, rest);
-  int st = 0, e = 0;
-  struct stat sb;
-  if (argv != NULL && run_wait(argv, true, true, &st, &e) == 0 && st == 0 &&
-      stat(done, &sb) == 0 && sb.st_size > 0) {
-    rc = measure_env_set("CODEGREEN_MEASURE_MODULES", done);
-  }
-  free(argv);
-  free(list);
-  free(done);
-  return rc;
+  return 0;
 }
 
 int cg_cmd_measure(int argc, char **argv) {
@@ -831,12 +818,28 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
+  /* 3b. with the program's own modules (best effort: those that cannot be done run as they
+   * are), in the same interpreter run */
+  char *mod_list = NULL, *mod_done = NULL;
+  if (!o.script_only && prepare_modules(&o, &io, script, &p, &mod_list, &mod_done) != 0) {
+    fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
+    goto out;
+  }
   char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map, (char *)script,
-                          p.tmp,    "codegreen_runtime", p.pyc,          NULL};
+                          p.tmp,    "codegreen_runtime", p.pyc,          mod_list, mod_done,
+                          NULL};
   char **compile = interpreter_argv(python, &o, compile_rest);
   int st = 0, e = 0;
   int crc = compile != NULL ? run_wait(compile, true, true, &st, &e) : -1;
   free(compile);
+  struct stat mod_st;
+  if (crc == 0 && st == 0 && mod_done != NULL && stat(mod_done, &mod_st) == 0 &&
+      mod_st.st_size > 0 && measure_env_set("CODEGREEN_MEASURE_MODULES", mod_done) != 0) {
+    crc = -1;
+    e = errno;
+  }
+  free(mod_list);
+  free(mod_done);
   if (crc != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
     status = CG_EXIT_CANNOT_RUN;
@@ -852,11 +855,6 @@ int cg_cmd_measure(int argc, char **argv) {
     goto out;
   }
 
-  /* 3b. the program's own modules (best effort: those that cannot be done run as they are) */
-  if (!o.script_only && prepare_modules(&o, &io, script, python, &p) != 0) {
-    fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
-    goto out;
-  }
 
   /* 4. run; the support module (async for/with helpers) only when the program needs it */
   const char *support_module = NULL;

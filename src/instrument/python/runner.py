@@ -17,8 +17,10 @@ printed, as `python ARGV0` would print it); 3 when only the instrumented file fa
 check: compiles the user's file and prints Python's error if it does not compile (exit 1).
 
     python runner.py compile-list LIST OUT
+    python runner.py compile INSTRUMENTED LINEMAP ARGV0 TMPDIR RUNTIME OUTPUT_PYC LIST OUT
 
-compile-list: the program's other modules (see compile_list()); silent, exit status 0.
+compile-list: the program's other modules (see compile_list()); silent, exit status 0. The
+second form of compile does both in one interpreter run.
 
 Limits are CPython's own, not lower: the syntax tree's round trip through Python objects runs
 with a raised recursion limit (a 1000-term expression or elif chain compiles), and where the
@@ -390,6 +392,9 @@ def main(argv):
         return compile_list(argv[2], argv[3])
     if len(argv) == 8 and argv[1] == "compile":
         return compile_instrumented(*argv[2:])
+    if len(argv) == 10 and argv[1] == "compile":  # and the program's modules, in one run
+        rc = compile_instrumented(*argv[2:8])
+        return rc if rc != 0 else compile_list(argv[8], argv[9])
     sys.stderr.write(__doc__)
     return 2
 
