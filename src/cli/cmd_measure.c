@@ -697,7 +697,19 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, const c
   char *slash = strrchr(real, '/');
   if (slash != NULL) {
     *slash = '\0';
-    dirs[n++] = real[0] ? real : "/";
+    /* A script straight in /, the home directory or the temporary directory has no project
+     * beside it (only --include then): those hold everybody's files. */
+    const char *home = getenv("HOME"), *tmpd = getenv("TMPDIR");
+    char rh[PATH_MAX] = "", rt[PATH_MAX] = "";
+    if ((home == NULL || realpath(home, rh) == NULL) && home != NULL) {
+      rh[0] = '\0';
+    }
+    if (realpath(tmpd && tmpd[0] ? tmpd : "/tmp", rt) == NULL) {
+      rt[0] = '\0';
+    }
+    if (real[0] != '\0' && strcmp(real, rh) != 0 && strcmp(real, rt) != 0) {
+      dirs[n++] = real;
+    }
   }
   for (size_t i = 0; i < o->n_include; i++) {
     dirs[n++] = o->include[i];

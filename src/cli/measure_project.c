@@ -77,7 +77,8 @@ static void add_module(const char *path) {
 static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   const char *base = path + ftw->base;
-  if (flag == FTW_D && ftw->level > 0 && skipped_dir(base, path)) {
+  if (flag == FTW_D && ftw->level > 0 &&
+      (ftw->level > CG_PROJECT_MAX_DEPTH || skipped_dir(base, path))) {
     return FTW_SKIP_SUBTREE;
   }
   if (flag == FTW_F && cgi_language_for_path(path) == walk.lang) {

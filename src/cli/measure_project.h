@@ -10,7 +10,9 @@
 #include "instrument.h"
 
 /* At most this many modules are instrumented (the first found, directory by directory). */
-#define CG_PROJECT_MAX_MODULES 5000
+#define CG_PROJECT_MAX_MODULES 2000
+/* Directories deeper than this below a walked directory are not looked into. */
+#define CG_PROJECT_MAX_DEPTH 12
 
 /* Instruments every file of @p lang under @p dirs (recursively; hidden directories,
  * __pycache__, site-packages, dist-packages, node_modules and virtual environments skipped)
