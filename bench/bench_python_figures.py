@@ -81,8 +81,11 @@ def main():
     env = dict(os.environ, CODEGREEN_PROVIDERS="sim", PYTHONDONTWRITEBYTECODE="1")
     try:
         print("codegreen: %s\npython:    %s %s; %d rounds\n" % (cg, py, sys.version.split()[0], n))
-        prog = os.path.join(tmp, "callheavy.py")
-        empty = os.path.join(tmp, "empty.py")
+        # each program in a directory of its own: measure instruments the script's directory
+        for d in ("a", "b", "c"):
+            os.mkdir(os.path.join(tmp, d))
+        prog = os.path.join(tmp, "a", "callheavy.py")
+        empty = os.path.join(tmp, "b", "empty.py")
         with open(prog, "w") as f:
             f.write(CALL_HEAVY)
         with open(empty, "w") as f:
@@ -106,7 +109,7 @@ def main():
         print("   whole run's overhead: codegreen / cProfile = %.2f\n"
               % ((t["measure"] - t["plain"]) / (t["cprofile"] - t["plain"])))
 
-        big = os.path.join(tmp, "big.py")
+        big = os.path.join(tmp, "c", "big.py")
         funcs = big_file(big)
         code = "import sys; compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec')"
         t = rounds({"plain": [py, big], "measure": [cg, "measure"] + m + [big],

@@ -560,6 +560,42 @@ NEMB_EXTERN int nemb_procs_unregister(void);
  *          nemb_procs_register(). Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_procs_list_others(int *pids, size_t cap, size_t *n);
 
+/* ----- [cluster] declarations for Slurm, MPI and Prometheus go below ----- */
+
+/* ---------------------------------------------------------------------------------------------
+ * Pushing a run's totals to a Prometheus Pushgateway (batch jobs end before any scrape)
+ *
+ * The totals become gauges in the Prometheus text format: codegreen_run_energy_joules (the
+ * top-level tasks' energy_j), codegreen_run_session_energy_joules (begin to end, gaps included),
+ * codegreen_run_duration_seconds, codegreen_run_domain_energy_joules{domain,kind,top_level} and
+ * codegreen_measurement_info{energy_source,measurement_quality} = 1. They are sent with one HTTP
+ * PUT (libcurl) to <url>/metrics/job/<job>/instance/<hostname>, plus /rank/<rank> for a rank of
+ * an MPI or Slurm job, so a rerun replaces its own group and ranks do not overwrite each other.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Pushes the totals of a JSON report (nemb_session_report_json(), or a saved report's text).
+ *  @param report_json the report.
+ *  @param url the Pushgateway, "http://host:9091" (a trailing slash is fine).
+ *  @param job the grouping key's job; NULL: the session's name, else "codegreen".
+ *  @return 0; NEMB_EINVAL for a URL that is not http(s) or text that is not a report; NEMB_EIO
+ *          when the transfer fails or the Pushgateway answers other than 2xx (the message gives
+ *          the URL and the reason); NEMB_ENOMEM. Blocks up to 30 s. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_report_push(const char *report_json, const char *url, const char *job);
+
+/** The default report name of a rank of a parallel job, "codegreen_<job>_<rank>.<ext>", where
+ *  the rank and job id come from the launcher's environment (Open MPI, PMIx, MPICH/PMI, Slurm;
+ *  CODEGREEN_JOB_ID overrides the job id). Sessions use it when output_file is NULL.
+ *  @param ext "json" or "csv".
+ *  @param buf receives the name (snprintf semantics).
+ *  @return 0; -ENOENT when this process is not a rank of a job (nothing written).
+ *  Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_job_default_output(const char *ext, char *buf, size_t len);
+
+/** nemb_report_push() of an ended session's report.
+ *  @return as nemb_report_push(); NEMB_ESTATE before nemb_session_end(). Any thread.
+ *  Since 0.1. */
+NEMB_EXTERN int nemb_session_push(const nemb_session *s, const char *url, const char *job);
+
 /* ----- [hardware] declarations for hardware providers and permissions go below ----- */
 
 /* Hardware providers (since 0.1): besides powercap, a build may have perf (the perf_event "power"

@@ -59,6 +59,7 @@ _state = "unstarted"  # -> "active" -> "ended"; or "disabled" (no library, forke
 _error = None          # why the library could not be loaded or the session not begun
 _forked = False        # this process is a forked child of the one that began the session
 _result_file = os.environ.get("CODEGREEN_RESULT_FILE")
+_modules_file = os.environ.get("CODEGREEN_MEASURE_MODULES")
 _here = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -166,6 +167,58 @@ def _undo_measure_environment():
                 break
 
 
+def _install_import_hook(listing):
+    """`codegreen measure` compiled the program's own modules (LISTING: "path TAB pyc" lines):
+    a finder first on sys.meta_path hands those paths, and only those, to a loader that runs the
+    compiled copy (file name, lines and source are still the module's own). Everything else is
+    found as before."""
+    import _imp
+    import marshal
+    ext = sys.modules["_frozen_importlib_external"]
+    table = {}
+    try:
+        with open(listing, "r", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                path, _, pyc = line.rstrip("\n").partition("\t")
+                if pyc:
+                    table[path] = pyc
+    except OSError:
+        return
+    if not table:
+        return
+
+    class Loader(ext.SourceFileLoader):
+        def get_code(self, fullname):
+            pyc = table.get(os.path.realpath(self.path))
+            if pyc is None:
+                return super(Loader, self).get_code(fullname)
+            with open(pyc, "rb") as f:
+                code = marshal.loads(f.read()[16:])
+            _imp._fix_co_filename(code, self.path)
+            return code
+
+    # What the program may look at (type(module.__loader__)) reads as without codegreen.
+    Loader.__name__ = Loader.__qualname__ = "SourceFileLoader"
+    Loader.__module__ = ext.SourceFileLoader.__module__
+
+    class Finder(object):
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            spec = ext.PathFinder.find_spec(name, path, target)
+            if spec is None or not spec.origin or spec.loader is None \
+                    or not isinstance(spec.loader, ext.SourceFileLoader) \
+                    or os.path.realpath(spec.origin) not in table:
+                return None  # whoever finds it without codegreen finds it
+            spec.loader = Loader(spec.name, spec.origin)
+            return spec
+
+        @classmethod
+        def invalidate_caches(cls):
+            pass
+
+    sys.meta_path.insert(0, Finder)
+
+
 def _start():
     """Begins the runtime's session, once. Safe from any thread."""
     global _state, _error
@@ -180,6 +233,8 @@ def _start():
         name = _session_name()
         pyver = sys.version.split()[0]  # what platform.python_version() says
         argv = list(getattr(sys, "argv", []))
+        if _modules_file:
+            _install_import_hook(_modules_file)
         if _fast is not None:
             try:
                 _fast.begin(name, pyver, argv)
@@ -623,3 +678,9 @@ def _finish():
 
 
 atexit.register(_finish)
+
+# Under `codegreen measure` the runtime is imported before the program's first line, even when
+# the script itself has nothing to instrument: begin now, so the import hook of the program's
+# modules is in place and measure's environment is undone before the program runs.
+if "CODEGREEN_MEASURE_SET" in os.environ:
+    _start()

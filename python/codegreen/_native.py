@@ -85,6 +85,7 @@ _HOT = ("nemb_task_start", "nemb_task_stop", "nemb_checkpoint", "nemb_checkpoint
 # Optional: written by another part of the library; absent from older builds.
 _OPTIONAL = {
     "nemb_session_export_plot": (_I, [_P, _S]),
+    "nemb_session_push": (_I, [_P, _S, _S]),
 }
 
 

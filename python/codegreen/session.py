@@ -120,7 +120,7 @@ class Session(object):
 
     def __init__(self, name="default", output_file=None, output_format="auto", save_to_file=True,
                  warn_on_concurrent=True, record_time_series=False, buffer_samples=None,
-                 sample_interval_ms=None, sampling_mode="fixed"):
+                 sample_interval_ms=None, sampling_mode="fixed", push_url=None):
         self.name = _check_str(name, "name")
         self._output_file = _check_str(output_file, "output_file", allow_none=True)
         if self._output_file == "":
@@ -142,6 +142,8 @@ class Session(object):
         if mode != "fixed":
             raise ValueError("sampling_mode must be 'fixed', not %r" % sampling_mode)
         self.sampling_mode = mode
+        # A Prometheus Pushgateway ("http://host:9091") that receives the totals at stop().
+        self._push_url = _check_str(push_url, "push_url", allow_none=True)
 
         self._state = "new"  # new -> active -> stopped
         self._handle = None   # the C session (a ctypes c_void_p)
@@ -299,7 +301,21 @@ class Session(object):
         if self._registered:
             lib.nemb_procs_unregister()
             self._registered = False
+        if self._push_url:
+            self._push()
         return error
+
+    def _push(self):
+        """Pushes the totals to the Pushgateway; a failure warns and never breaks the program."""
+        push = self._native.optional("nemb_session_push")
+        if push is None:
+            warnings.warn("codegreen: this libcodegreen-nemb cannot push (no nemb_session_push)",
+                          RuntimeWarning, stacklevel=4)
+            return
+        rc = push(self._handle, self._push_url.encode("utf-8"), self.name.encode("utf-8"))
+        if rc != 0:
+            warnings.warn("codegreen: cannot push to %s: %s" % (
+                self._push_url, self._native.error_text(rc)), RuntimeWarning, stacklevel=4)
 
     def _write_fallback(self):
         fmt = self._output_format

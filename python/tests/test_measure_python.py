@@ -53,7 +53,7 @@ def same(a, b):
 
 
 def calls(report):
-    return {f["name"]: f["calls"] for f in report["functions"] if f["calls"]}
+    return {f["name"]: f["calls"] for f in report.get("functions", []) if f["calls"]}
 
 
 def test_a_module_beside_the_script_named_like_the_stdlib_is_not_shadowed(tmp_path):
@@ -241,7 +241,7 @@ def test_jit_decorated_functions_are_left_as_they_are_and_listed(tmp_path):
         main()
         """)
     a, b, report = plain_and_measured("prog.py", tmp_path, measure=[
-        "-g", "fine", "--leave-decorated", "mine.compile"])
+        "-g", "fine", "--script-only", "--leave-decorated", "mine.compile"])
     same(a, b)
     assert a.stdout.decode() == "46 2 8\n"
     left = report["instrumentation"]["left"]
@@ -283,3 +283,71 @@ def test_interpreter_options_reach_the_compile_step_and_the_run(tmp_path):
     r = subprocess.run([CG, "measure", "python", "-I", "prog.py"], cwd=str(tmp_path),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert r.returncode == 2 and "'-I' is not supported" in r.stderr.decode()
+
+
+def test_the_programs_own_modules_are_measured(tmp_path):
+    # The script's directory (a module, a package) and --include PATH; site-packages never.
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "venv" / "lib").mkdir(parents=True)
+    write(tmp_path / "venv" / "pyvenv.cfg", "home = /usr/bin\n")
+    write(tmp_path / "venv" / "lib" / "vendored.py", "def vend():\n    return 0\n")
+    write(tmp_path / "helper.py", "def double(x):\n    return 2 * x\n")
+    write(tmp_path / "pkg" / "__init__.py", "")
+    write(tmp_path / "pkg" / "tools.py", """\
+        class Tool:
+            def run(self, n):
+                return sum(self.step(i) for i in range(n))
+
+            def step(self, i):
+                return i + 1
+
+
+        def fail():
+            raise ValueError("from tools")
+        """)
+    write(tmp_path / "lib" / "extra.py", "def more():\n    return 5\n")
+    write(tmp_path / "prog.py", """\
+        import os, sys, traceback
+        sys.path.append(os.path.join(os.path.dirname(__file__), "lib"))
+        sys.path.append(os.path.join(os.path.dirname(__file__), "venv", "lib"))
+        import helper, extra, vendored
+        from pkg import tools
+
+        def main():
+            print(helper.double(21), tools.Tool().run(3), extra.more(), vendored.vend())
+            try:
+                tools.fail()
+            except ValueError:
+                traceback.print_exc()
+            print(helper.__file__, type(helper.__loader__).__name__)
+
+        main()
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path)
+    same(a, b)
+    assert "pkg/tools.py\", line 10, in fail" in a.stderr.decode()
+    assert calls(report) == {"main": 1, "double": 1, "Tool.run": 1, "Tool.step": 3, "fail": 1,
+                             "more": 1}
+    a, b, report = plain_and_measured("prog.py", tmp_path, measure=["--script-only"])
+    same(a, b)
+    assert calls(report) == {"main": 1}
+
+
+def test_include_adds_a_directory_outside_the_scripts(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "shared").mkdir()
+    write(tmp_path / "shared" / "common.py", "def shared_work(x):\n    return x + 1\n")
+    write(tmp_path / "app" / "prog.py", """\
+        import os, sys
+        sys.path.insert(1, os.path.join(os.path.dirname(__file__), "..", "shared"))
+        import common
+        print(common.shared_work(1))
+        """)
+    a, b, report = plain_and_measured("prog.py", tmp_path / "app")
+    same(a, b)
+    assert calls(report) == {}
+    a, b, report = plain_and_measured("prog.py", tmp_path / "app", measure=[
+        "--include", str(tmp_path / "shared")])
+    same(a, b)
+    assert calls(report) == {"shared_work": 1}

@@ -234,7 +234,9 @@ def test_defaults_match_the_reference():
     assert defaults == {
         "name": "default", "output_file": None, "output_format": "auto", "save_to_file": True,
         "warn_on_concurrent": True, "record_time_series": False, "buffer_samples": None,
-        "sample_interval_ms": None, "sampling_mode": "fixed"}
+        "sample_interval_ms": None, "sampling_mode": "fixed",
+        # Beyond the reference (issue 16): a Pushgateway for batch jobs' totals.
+        "push_url": None}
 
 
 def test_default_name_is_written(sim_env):
@@ -251,6 +253,7 @@ def test_default_name_is_written(sim_env):
     ({"output_format": "xml"}, ValueError, "output_format"),
     ({"output_format": None}, TypeError, "output_format"),
     ({"save_to_file": "yes"}, TypeError, "save_to_file"),
+    ({"push_url": 9091}, TypeError, "push_url"),
     ({"warn_on_concurrent": 1}, TypeError, "warn_on_concurrent"),
     ({"record_time_series": None}, TypeError, "record_time_series"),
     ({"buffer_samples": 0}, ValueError, "buffer_samples"),
@@ -831,3 +834,19 @@ def test_unwritable_output_raises_but_keeps_the_report(sim_env):
     assert s.report["tasks"][0]["name"] == "t"
     assert s.output_path is None
     assert codegreen.active_session() is None
+
+
+def test_push_url_failure_warns_and_keeps_the_report(tmp_path):
+    # A closed port: the push fails, the program goes on, the report is written anyway. (The push
+    # itself, to a real Pushgateway, is tests/engines/test_pushgateway.sh.)
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    out = tmp_path / "pushed.json"
+    with pytest.warns(RuntimeWarning, match="cannot push to http://127.0.0.1:%d" % port):
+        with codegreen.Session("batch", output_file=str(out),
+                               push_url="http://127.0.0.1:%d" % port):
+            pass
+    assert json.loads(out.read_text())["meta"]["session_name"] == "batch"

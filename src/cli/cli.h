@@ -20,6 +20,8 @@ int cg_cmd_measure(int argc, char **argv);
 int cg_cmd_analyze(int argc, char **argv);
 int cg_cmd_plot(int argc, char **argv);
 int cg_cmd_setup_permissions(int argc, char **argv);
+int cg_cmd_merge(int argc, char **argv);    /* cmd_merge.c */
+int cg_cmd_exporter(int argc, char **argv); /* cmd_exporter.c */
 
 /* Prints "codegreen: <message>" and the library's detail for @p rc to stderr; returns
  * CG_EXIT_FAIL. */

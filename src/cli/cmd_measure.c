@@ -40,6 +40,7 @@
 #include "instrument.h"
 #include "left.h"
 #include "measure.h"
+#include "measure_project.h"
 #include "nemb.h"
 
 #ifndef CG_SOURCE_PYTHON_DIR
@@ -68,7 +69,10 @@ static void print_usage(FILE *fp) {
       "  --keep-temp          keep the temporary directory and print where it is\n"
       "  -q, --quiet          no table\n"
       "  --leave-decorated NAME  leave functions with this decorator as they are (besides the\n"
-      "                       JIT compilers codegreen knows: numba, torch.jit, ...)\n\n"
+      "                       JIT compilers codegreen knows: numba, torch.jit, ...)\n"
+      "  --include PATH       also instrument the modules under PATH (repeatable; the\n"
+      "                       script's directory always is, site-packages never)\n"
+      "  --script-only        instrument the script alone, not the modules beside it\n\n"
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list());
@@ -122,6 +126,10 @@ static char **interpreter_argv(const char *python, const measure_opts *o, char *
   return v;
 }
 
+struct paths;
+static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
+                           const struct paths *p, char **list, char **done);
+
 static int parse_args(int argc, char **argv, measure_opts *o) {
   static const struct option opts[] = {{"granularity", required_argument, NULL, 'g'},
                                        {"python", required_argument, NULL, 'P'},
@@ -133,6 +141,8 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
                                        {"keep-temp", no_argument, NULL, 'k'},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"leave-decorated", required_argument, NULL, 'L'},
+                                       {"include", required_argument, NULL, 'I'},
+                                       {"script-only", no_argument, NULL, 'S'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
@@ -181,6 +191,16 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
         fprintf(stderr, "codegreen measure: too many --leave-decorated names\n");
         return CG_EXIT_USAGE;
       }
+      break;
+    case 'I':
+      if (o->n_include == sizeof o->include / sizeof o->include[0]) {
+        fprintf(stderr, "codegreen measure: too many --include paths\n");
+        return CG_EXIT_USAGE;
+      }
+      o->include[o->n_include++] = optarg;
+      break;
+    case 'S':
+      o->script_only = true;
       break;
     case 'h':
       print_usage(stdout);
@@ -675,6 +695,51 @@ static int make_paths(paths *p, const char *script) {
   return 0;
 }
 
+/* The modules of the script's directory and of --include, instrumented into the temporary
+ * directory: *list for the runner's compile step, *done for what it compiled (both NULL when
+ * there is none). The runtime's import hook (CODEGREEN_MEASURE_MODULES) loads them in place of
+ * the files. */
+static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
+                           const struct paths *p, char **list, char **done) {
+  *list = *done = NULL;
+  char real[PATH_MAX];
+  if (realpath(script, real) == NULL) {
+    return 0;
+  }
+  char *dirs[17];
+  size_t n = 0;
+  char *slash = strrchr(real, '/');
+  if (slash != NULL) {
+    *slash = '\0';
+    /* A script straight in /, the home directory or the temporary directory has no project
+     * beside it (only --include then): those hold everybody's files. */
+    const char *home = getenv("HOME"), *tmpd = getenv("TMPDIR");
+    char rh[PATH_MAX] = "", rt[PATH_MAX] = "";
+    if ((home == NULL || realpath(home, rh) == NULL) && home != NULL) {
+      rh[0] = '\0';
+    }
+    if (realpath(tmpd && tmpd[0] ? tmpd : "/tmp", rt) == NULL) {
+      rt[0] = '\0';
+    }
+    if (real[0] != '\0' && strcmp(real, rh) != 0 && strcmp(real, rt) != 0) {
+      dirs[n++] = real;
+    }
+  }
+  for (size_t i = 0; i < o->n_include; i++) {
+    dirs[n++] = o->include[i];
+  }
+  size_t found = 0;
+  if (cg_project_prepare(o->lang, io, script, dirs, n, p->tmp, list, &found) != 0) {
+    return -1;
+  }
+  if (*list != NULL && asprintf(done, "%s/modules.ok", p->tmp) < 0) {
+    free(*list);
+    *list = *done = NULL;
+    return -1;
+  }
+  return 0;
+}
+
 int cg_cmd_measure(int argc, char **argv) {
   /* C, C++ (measure_native.c) and Java (measure_java.c) build before they run */
   const char *native = cg_measure_native_language(argc, argv);
@@ -786,12 +851,28 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
+  /* 3b. with the program's own modules (best effort: those that cannot be done run as they
+   * are), in the same interpreter run */
+  char *mod_list = NULL, *mod_done = NULL;
+  if (!o.script_only && prepare_modules(&o, &io, script, &p, &mod_list, &mod_done) != 0) {
+    fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
+    goto out;
+  }
   char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map, (char *)script,
-                          p.tmp,    "codegreen_runtime", p.pyc,          NULL};
+                          p.tmp,    "codegreen_runtime", p.pyc,          mod_list, mod_done,
+                          NULL};
   char **compile = interpreter_argv(python, &o, compile_rest);
   int st = 0, e = 0;
   int crc = compile != NULL ? cg_measure_run_wait(compile, true, true, &st, &e) : -1;
   free(compile);
+  struct stat mod_st;
+  if (crc == 0 && st == 0 && mod_done != NULL && stat(mod_done, &mod_st) == 0 &&
+      mod_st.st_size > 0 && measure_env_set("CODEGREEN_MEASURE_MODULES", mod_done) != 0) {
+    crc = -1;
+    e = errno;
+  }
+  free(mod_list);
+  free(mod_done);
   if (crc != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
     status = CG_EXIT_CANNOT_RUN;
@@ -806,6 +887,7 @@ int cg_cmd_measure(int argc, char **argv) {
     status = st == 1 ? 1 : CG_EXIT_FAIL;
     goto out;
   }
+
 
   /* 4. run; the support module (async for/with helpers) only when the program needs it */
   const char *support_module = NULL;

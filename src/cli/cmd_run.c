@@ -41,6 +41,7 @@ typedef struct run_opts {
   double idle_s;
   bool time_series, json, shell, quiet;
   const char *output, *plot, *config;
+  const char *push; /* a Prometheus Pushgateway URL, or NULL */
   char **cmd; /* NULL-terminated */
 } run_opts;
 
@@ -66,7 +67,8 @@ static void print_usage(FILE *fp) {
           "  --export-plot FILE   draw power over time (.html or .png)\n"
           "  --shell              run COMMAND through /bin/sh -c\n"
           "  -q, --quiet          no summary on stderr\n"
-          "  -c, --config FILE    use this config.json instead of the search order\n\n"
+          "  -c, --config FILE    use this config.json instead of the search order\n"
+          "  --push URL           push the totals to a Prometheus Pushgateway at the end\n\n"
           "The exit status is the command's (128 + signal if it was killed). SIGINT and SIGTERM\n"
           "sent to codegreen are passed on to the command, and the report is still written.\n");
 }
@@ -94,6 +96,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                                        {"shell", no_argument, NULL, 's'},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"config", required_argument, NULL, 'c'},
+                                       {"push", required_argument, NULL, 'P'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (run_opts){.repeat = 1};
@@ -148,6 +151,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
       break;
     case 'c':
       o->config = optarg;
+      break;
+    case 'P':
+      o->push = optarg;
       break;
     case 'h':
       print_usage(stdout);
@@ -597,7 +603,21 @@ int cg_cmd_run(int argc, char **argv) {
   if (!o.quiet) {
     print_summary(report, &o);
   }
+  char job_file[128]; /* a rank of an MPI/Slurm job writes codegreen_<job>_<rank>.json */
+  if (o.output == NULL && nemb_job_default_output("json", job_file, sizeof job_file) == 0) {
+    o.output = job_file;
+  }
   int wrc = write_outputs(s, report, &o);
+  if (o.push != NULL) {
+    char *text = json_dumps(report, 0);
+    if (text == NULL || nemb_report_push(text, o.push, NULL) != 0) {
+      int prc = cg_fail(NEMB_EIO, "cannot push the totals");
+      wrc = wrc ? wrc : prc;
+    } else if (!o.quiet) {
+      fprintf(stderr, "codegreen run: totals pushed to %s\n", o.push);
+    }
+    free(text);
+  }
   if (o.plot != NULL && nemb_session_export_plot(s, o.plot) != 0) {
     int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
     wrc = wrc ? wrc : prc;

@@ -21,6 +21,8 @@ static const struct {
     {"setup-permissions", cg_cmd_setup_permissions,
      "(as root) let a group read the energy counters without root"},
     {"sample", cg_cmd_sample, "run the sampler for a while and print the energy it measured"},
+    {"merge", cg_cmd_merge, "merge a job's per-node and per-rank reports into one"},
+    {"exporter", cg_cmd_exporter, "serve the energy counters to Prometheus (/metrics)"},
 };
 
 static void print_usage(FILE *fp) {

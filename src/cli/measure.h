@@ -20,9 +20,12 @@ typedef struct measure_opts {
   long top;
   char leave[1024]; /* --leave-decorated names, blank-separated */
   const cgi_language *lang;
-  char **cmd;    /* script and its arguments, NULL-terminated */
+  char **cmd; /* script and its arguments, NULL-terminated */
   char **interp; /* interpreter options given before the script (-X dev, -W error, -O, ...) */
   size_t n_interp;
+  char *include[16]; /* --include PATH: more directories of the program's own modules */
+  size_t n_include;
+  bool script_only;  /* --script-only: not the modules beside it */
 } measure_opts;
 
 /* ----- cmd_measure.c ----- */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "job.h"
 #include "session.h"
 
 extern char **environ;
@@ -326,6 +327,10 @@ json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
   put(o, "timeseries", timeseries_block(s), &failed);
   put(o, "sampler", sampler_block(s->meter), &failed);
   put(o, "backend_error", str_or_null(backend_error), &failed);
+  json_t *job = nemb__node_meta(s); /* only in an MPI/Slurm job: rank, role, node energy */
+  if (job != NULL) {
+    put(o, "job", job, &failed);
+  }
   if (failed) {
     json_decref(o);
     return NULL;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "job.h"
 #include "session.h"
 
 /* The one active session of this process, and a counter that makes every session's thread-local
@@ -231,11 +232,15 @@ static int resolve_output(nemb_session *s, const nemb_session_options *o) {
     s->format = NEMB_FORMAT_NONE;
     return 0;
   }
-  char name[64];
+  char name[128];
   const char *file = o->output_file;
   if (file == NULL || file[0] == '\0') {
-    snprintf(name, sizeof name, "codegreen_%d.%s", (int)getpid(),
-             o->output_format == NEMB_FORMAT_CSV ? "csv" : "json");
+    const char *ext = o->output_format == NEMB_FORMAT_CSV ? "csv" : "json";
+    nemb__job job; /* a rank of a parallel job: codegreen_<job>_<rank>.json (job.h) */
+    nemb__job_detect(&job);
+    if (!nemb__job_default_file(&job, ext, name, sizeof name)) {
+      snprintf(name, sizeof name, "codegreen_%d.%s", (int)getpid(), ext);
+    }
     file = name;
   }
   if (s->format == NEMB_FORMAT_AUTO) {
@@ -313,7 +318,7 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
   s->detail_limit =
       (uint64_t)config_number(cfg, "measurement.checkpoints.detail_limit", 100000);
 
-  rc = nemb_meter_create(cfg, &s->meter);
+  rc = nemb__node_meter_create(s, cfg, &s->meter); /* one sampler per node in a job: node.c */
   nemb_config_destroy(owned);
   if (rc != 0) {
     /* Measuring must not break the program: go on without energy, and say why in the report. */
@@ -340,6 +345,7 @@ static void free_session(nemb_session *s) {
   if (s->cp != NULL) {
     nemb__cp_free(s);
   }
+  nemb__node_free(s);
   for (nemb__thread *t = s->threads, *next; t != NULL; t = next) {
     next = t->next;
     for (nemb__task_chunk *c = t->first, *cn; c != NULL; c = cn) {
@@ -572,9 +578,11 @@ int nemb_session_end(nemb_session *s) {
   pthread_mutex_unlock(&s->threads_lock);
 
   close_open_tasks(s);
+  nemb__node_before_stop(s); /* a node's leader waits for its followers */
   if (s->meter != NULL) {
     nemb_meter_stop(s->meter); /* its closing sample comes after t_end */
   }
+  nemb__node_after_stop(s); /* a follower takes the leader's samples as its meter */
   nemb__cp_finish(s);
   nemb_session *self = s;
   atomic_compare_exchange_strong(&active, &self, NULL); /* a new session may begin now */

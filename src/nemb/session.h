@@ -55,6 +55,7 @@ typedef struct nemb__intern {
 } nemb__intern;
 
 struct nemb__cp_thread; /* checkpoint.c */
+struct nemb__node;      /* node.c: the node-local leader of a parallel job */
 struct nemb__cp_registry;
 
 typedef struct nemb__thread {
@@ -98,6 +99,7 @@ struct nemb_session {
   int pid;                   /* the process that began it: a forked child does not report */
   bool exclusive;            /* holds the process's one exclusive slot (see nemb.h) */
   uint64_t generation;       /* tells a thread-local pointer of an older session from ours */
+  struct nemb__node *node;   /* in an MPI/Slurm job: leader or follower (node.c) */
 
   /* Recording. */
   atomic_bool ended;

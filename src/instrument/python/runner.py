@@ -16,6 +16,12 @@ printed, as `python ARGV0` would print it); 3 when only the instrumented file fa
 
 check: compiles the user's file and prints Python's error if it does not compile (exit 1).
 
+    python runner.py compile-list LIST OUT
+    python runner.py compile INSTRUMENTED LINEMAP ARGV0 TMPDIR RUNTIME OUTPUT_PYC LIST OUT
+
+compile-list: the program's other modules (see compile_list()); silent, exit status 0. The
+second form of compile does both in one interpreter run.
+
 Limits are CPython's own, not lower: the syntax tree's round trip through Python objects runs
 with a raised recursion limit (a 1000-term expression or elif chain compiles), and where the
 guards added around loops and functions exceed CPython's 20 statically nested blocks, the
@@ -325,11 +331,70 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
     return 0
 
 
+def compile_module(instrumented, linemap, path, output):
+    """One module of the program (not the script): compiled with its own path as the file name,
+    no fixups. False, and nothing written, when it cannot be done silently (it does not compile,
+    or its parse warns: then Python compiles it at import, and warns then, as in a plain run)."""
+    import ast
+    import json
+    import marshal
+    import warnings
+    with open(instrumented, "rb") as f:
+        source = f.read()
+    with open(linemap, "r") as f:
+        mapper = make_mapper(json.load(f)["lines"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            tree = ast.parse(source, path)
+            at_statement(tree, remap(tree, mapper))
+            code = compile_within_limits(tree, path)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+    if caught:
+        return False
+    import importlib.util
+    data = bytearray(importlib.util.MAGIC_NUMBER) + b"\0" * 12 + marshal.dumps(code)
+    with open(output, "wb") as f:
+        f.write(data)
+    return True
+
+
+def compile_list(listing, out):
+    """compile-list LIST OUT: LIST has one line per module, "path TAB instrumented TAB map TAB
+    pyc"; OUT receives "path TAB pyc" for those compiled (the runtime's import hook reads it)."""
+    import gc
+    import threading
+    gc.disable()
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 100000))
+    threading.stack_size(512 * 1024 * 1024)
+    done = []
+
+    def work():
+        with open(listing, "r", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 4 and compile_module(parts[1], parts[2], parts[0], parts[3]):
+                    done.append("%s\t%s\n" % (parts[0], parts[3]))
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    with open(out, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.writelines(done)
+    return 0
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "check" and len(argv) == 3:
         return check(argv[2])
+    if len(argv) == 4 and argv[1] == "compile-list":
+        return compile_list(argv[2], argv[3])
     if len(argv) == 8 and argv[1] == "compile":
         return compile_instrumented(*argv[2:])
+    if len(argv) == 10 and argv[1] == "compile":  # and the program's modules, in one run
+        rc = compile_instrumented(*argv[2:8])
+        return rc if rc != 0 else compile_list(argv[8], argv[9])
     sys.stderr.write(__doc__)
     return 2
 

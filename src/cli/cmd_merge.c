@@ -1,0 +1,491 @@
+/*
+ * cmd_merge.c - `codegreen merge DIR -o job.json`: one report for a parallel job, from the
+ * reports its nodes and ranks wrote into DIR.
+ *
+ * Two kinds of input are recognised (anything else in DIR is named and left out):
+ *   step reports   written by the Slurm plugin (spank_codegreen.so), one per node and job step,
+ *                  with a "slurm" object: the step's window, the node's in-total energy over it
+ *                  as a series of cumulative samples, and the step's tasks (ranks) with their CPU
+ *                  time;
+ *   rank reports   written by a Session or `codegreen run` inside an MPI/Slurm job, with a
+ *                  meta.job object: rank, node, role (the node's leader sampled; followers used
+ *                  its samples), the process's CPU time and, for the leader, the node's energy.
+ *
+ * The rules, each in one place below:
+ *   - A node's energy is counted once: its steps' windows are swept in order of start, and each
+ *     step adds only the part of its window that no earlier step covered (read from its own
+ *     series). Rank reports of a node add the leader's node energy once; followers add nothing.
+ *   - What is measured is the whole node. On a node the job shared with others (fewer CPUs
+ *     allocated than the node has), the job's share is attributed, never measured: node energy
+ *     times the job's CPU time over all the CPU time the node spent in the window (/proc/stat).
+ *   - Ranks are attributed the job's energy of their node by their share of its CPU time. This is
+ *     a model, labelled so in the report; the attributions of a node add up to its job energy.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "nemb.h"
+
+#define MAX_STEPS 4096
+#define MAX_NODES 1024
+
+typedef struct step {
+  const char *file;
+  const char *node;
+  json_t *report;            /* owned by the inputs array */
+  const json_t *series;      /* [[t_ns, uj], ...] */
+  double t0, t1;             /* window, CLOCK_MONOTONIC ns of its node */
+  double energy_j;           /* the step's node energy over its whole window (measured) */
+  double counted_j;          /* the part no earlier step of the node covered */
+  bool shared;               /* fewer CPUs allocated than the node has */
+  double job_cpu_s, node_busy_cpu_s;
+  long step_id;
+} step;
+
+typedef struct node {
+  const char *name;
+  double measured_j;   /* counted once */
+  double attributed_j; /* the job's share: measured_j unless the node was shared */
+  bool shared;
+  bool from_ranks;     /* no step report: energy from the rank reports' leader */
+  const char *note;
+  double cpu_s;        /* CPU time of the job's ranks on it */
+  json_t *steps;       /* array for the output */
+} node;
+
+static void print_usage(FILE *fp) {
+  fprintf(fp,
+          "usage: codegreen merge DIR [-o job.json]\n\n"
+          "Merges the reports of one parallel job into one report: the Slurm plugin's per-node\n"
+          "and per-step reports and/or the per-rank reports of Sessions and `codegreen run` in\n"
+          "an MPI job (codegreen_<job>_<rank>.json). Each node's energy is counted once; the\n"
+          "job's total is the sum over nodes; each rank is attributed its node's energy by its\n"
+          "share of CPU time (a model, labelled as such).\n\n"
+          "  -o, --output FILE   write the merged report there (default: standard output)\n"
+          "  -q, --quiet         do not list the files left out\n");
+}
+
+/* Cumulative energy (uj) of a series at time t, linear between samples, clamped at the ends. */
+static double series_at(const json_t *series, double t) {
+  size_t n = json_array_size(series);
+  if (n == 0) {
+    return 0;
+  }
+  size_t lo = 0, hi = n - 1;
+  double t_lo = json_number_value(json_array_get(json_array_get(series, 0), 0));
+  double t_hi = json_number_value(json_array_get(json_array_get(series, n - 1), 0));
+  if (t <= t_lo) {
+    return json_number_value(json_array_get(json_array_get(series, 0), 1));
+  }
+  if (t >= t_hi) {
+    return json_number_value(json_array_get(json_array_get(series, n - 1), 1));
+  }
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (json_number_value(json_array_get(json_array_get(series, mid), 0)) <= t) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  const json_t *a = json_array_get(series, lo), *b = json_array_get(series, hi);
+  double ta = json_number_value(json_array_get(a, 0)), tb = json_number_value(json_array_get(b, 0));
+  double ea = json_number_value(json_array_get(a, 1)), eb = json_number_value(json_array_get(b, 1));
+  return tb > ta ? ea + (eb - ea) * (t - ta) / (tb - ta) : ea;
+}
+
+static double num(const json_t *o, const char *key, double dflt) {
+  const json_t *v = json_object_get(o, key);
+  return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static int by_node_then_start(const void *x, const void *y) {
+  const step *a = x, *b = y;
+  int c = strcmp(a->node, b->node);
+  if (c != 0) {
+    return c;
+  }
+  return (a->t0 > b->t0) - (a->t0 < b->t0);
+}
+
+static node *find_node(node *nodes, size_t *n, const char *name) {
+  for (size_t i = 0; i < *n; i++) {
+    if (strcmp(nodes[i].name, name) == 0) {
+      return &nodes[i];
+    }
+  }
+  if (*n == MAX_NODES) {
+    return NULL;
+  }
+  node *nd = &nodes[(*n)++];
+  memset(nd, 0, sizeof *nd);
+  nd->name = name;
+  nd->steps = json_array();
+  return nd;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static json_t *rfc3339(double wall) {
+  time_t sec = (time_t)wall;
+  struct tm tm;
+  gmtime_r(&sec, &tm);
+  char buf[64];
+  int us = (int)((wall - (double)sec) * 1e6);
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us < 0 ? 0 : us);
+  return json_string(buf);
+}
+
+int cg_cmd_merge(int argc, char **argv) {
+  static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  const char *output = NULL;
+  int quiet = 0, c;
+  while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o':
+      output = optarg;
+      break;
+    case 'q':
+      quiet = 1;
+      break;
+    case 'h':
+      print_usage(stdout);
+      return CG_EXIT_OK;
+    default:
+      print_usage(stderr);
+      return CG_EXIT_USAGE;
+    }
+  }
+  if (optind != argc - 1) {
+    fprintf(stderr, "codegreen merge: %s\n\n", optind >= argc ? "no directory given"
+                                                              : "one directory at a time");
+    print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+  const char *dir = argv[optind];
+  DIR *d = opendir(dir);
+  if (d == NULL) {
+    fprintf(stderr, "codegreen merge: cannot open directory %s: %s\n", dir, strerror(errno));
+    return CG_EXIT_FAIL;
+  }
+  /* The file names, sorted, so the output does not depend on the directory's order. */
+  char **names = NULL;
+  size_t n_names = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    size_t len = strlen(e->d_name);
+    if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0) {
+      continue;
+    }
+    char **grown = realloc(names, (n_names + 1) * sizeof *names);
+    if (grown == NULL) {
+      break;
+    }
+    names = grown;
+    names[n_names++] = strdup(e->d_name);
+  }
+  closedir(d);
+  if (n_names > 0) {
+    qsort(names, n_names, sizeof *names, by_name);
+  }
+
+  json_t *inputs = json_array(), *merged_from = json_array(), *left_out = json_array();
+  step *steps = calloc(MAX_STEPS, sizeof *steps);
+  size_t n_steps = 0;
+  json_t *rank_reports = json_array();
+  double wall0 = INFINITY, wall1 = -INFINITY;
+  json_t *topology = json_object(), *sources = json_object();
+  const char *job_id = NULL;
+
+  for (size_t i = 0; i < n_names; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    if (output != NULL && strcmp(path, output) == 0) {
+      continue;
+    }
+    json_error_t err;
+    json_t *r = json_load_file(path, 0, &err);
+    const json_t *meta = json_object_get(r, "meta");
+    const json_t *slurm = json_object_get(r, "slurm");
+    const json_t *jobm = json_object_get(meta, "job");
+    if (!json_is_object(meta) || (!json_is_object(slurm) && !json_is_object(jobm))) {
+      json_array_append_new(left_out, json_string(names[i]));
+      if (!quiet) {
+        fprintf(stderr, "codegreen merge: %s is not a step or rank report of a job; left out\n",
+                path);
+      }
+      json_decref(r);
+      continue;
+    }
+    json_array_append_new(inputs, r);
+    json_array_append_new(merged_from, json_string(names[i]));
+    const json_t *totals = json_object_get(r, "totals");
+    const char *src = json_string_value(json_object_get(meta, "energy_source"));
+    if (src != NULL) {
+      json_object_set_new(sources, src, json_true());
+    }
+    json_object_update_missing(topology, json_object_get(meta, "domain_topology"));
+    if (json_is_object(slurm)) {
+      if (n_steps == MAX_STEPS) {
+        continue;
+      }
+      step *s = &steps[n_steps++];
+      s->file = names[i];
+      s->report = r;
+      s->node = json_string_value(json_object_get(slurm, "node"));
+      s->node = s->node ? s->node : "unknown";
+      s->series = json_object_get(slurm, "node_energy_series");
+      const json_t *win = json_object_get(slurm, "window_mono_ns");
+      s->t0 = json_number_value(json_array_get(win, 0));
+      s->t1 = json_number_value(json_array_get(win, 1));
+      s->energy_j = num(totals, "session_energy_j", 0);
+      s->shared = json_is_true(json_object_get(slurm, "node_shared"));
+      s->node_busy_cpu_s = num(slurm, "node_busy_cpu_s", 0);
+      s->step_id = (long)num(slurm, "step_id", -1);
+      const json_t *t;
+      size_t k;
+      json_array_foreach(json_object_get(slurm, "tasks"), k, t) {
+        s->job_cpu_s += num(t, "cpu_time_s", 0);
+      }
+      if (job_id == NULL) {
+        job_id = json_string_value(json_object_get(slurm, "job_id"));
+      }
+    } else {
+      json_array_append(rank_reports, r);
+      if (job_id == NULL) {
+        job_id = json_string_value(json_object_get(jobm, "id"));
+      }
+    }
+    /* The job's wall-clock span: a step report gives its window in POSIX seconds, a rank
+     * report its tasks'. */
+    double end = num(json_object_get(r, "slurm"), "ended_at", NAN);
+    if (isnan(end)) {
+      const json_t *tk;
+      size_t k;
+      json_array_foreach(json_object_get(r, "tasks"), k, tk) {
+        wall0 = fmin(wall0, num(tk, "started_at", INFINITY));
+        wall1 = fmax(wall1, num(tk, "ended_at", -INFINITY));
+      }
+    } else {
+      wall0 = fmin(wall0, num(slurm, "started_at", INFINITY));
+      wall1 = fmax(wall1, end);
+    }
+  }
+
+  /* ----- nodes: each counted once ----- */
+  node *nodes = calloc(MAX_NODES, sizeof *nodes);
+  size_t n_nodes = 0;
+  json_t *ranks = json_array();
+  qsort(steps, n_steps, sizeof *steps, by_node_then_start);
+  for (size_t i = 0; i < n_steps;) {
+    node *nd = find_node(nodes, &n_nodes, steps[i].node);
+    double covered = -INFINITY;
+    size_t j = i;
+    for (; j < n_steps && strcmp(steps[j].node, steps[i].node) == 0; j++) {
+      step *s = &steps[j];
+      double from = fmax(s->t0, covered);
+      s->counted_j = from < s->t1 ? (series_at(s->series, s->t1) - series_at(s->series, from)) / 1e6
+                                  : 0;
+      covered = fmax(covered, s->t1);
+      nd->measured_j += s->counted_j;
+      /* On a shared node only the job's share is the job's: attributed by CPU time. */
+      double share = 1;
+      if (s->shared) {
+        nd->shared = true;
+        share = s->node_busy_cpu_s > 0 ? fmin(1, s->job_cpu_s / s->node_busy_cpu_s) : 0;
+      }
+      double job_j = s->counted_j * share;
+      nd->attributed_j += job_j;
+      json_t *tasks = json_object_get(json_object_get(s->report, "slurm"), "tasks");
+      const json_t *t;
+      size_t k;
+      json_array_foreach(tasks, k, t) {
+        double cpu = num(t, "cpu_time_s", 0);
+        double r_j = s->job_cpu_s > 0 ? job_j * cpu / s->job_cpu_s
+                                      : job_j / (double)json_array_size(tasks);
+        json_array_append_new(
+            ranks, json_pack("{s:O?,s:s,s:I,s:O?,s:f,s:f}", "rank", json_object_get(t, "rank"),
+                             "node", nd->name, "step_id", (json_int_t)s->step_id, "pid",
+                             json_object_get(t, "pid"), "cpu_time_s", cpu,
+                             "attributed_energy_j", r_j));
+      }
+      json_array_append_new(
+          nd->steps,
+          json_pack("{s:I,s:s,s:f,s:f,s:f,s:b,s:f}", "step_id", (json_int_t)s->step_id, "file",
+                    s->file, "energy_j", s->energy_j, "counted_energy_j", s->counted_j,
+                    "duration_s", (s->t1 - s->t0) / 1e9, "node_shared", s->shared,
+                    "job_attributed_energy_j", job_j));
+      nd->cpu_s += s->job_cpu_s;
+    }
+    i = j;
+  }
+
+  /* Rank reports of nodes that have no step report: the leader's node energy, once. */
+  {
+    const json_t *r;
+    size_t k;
+    json_array_foreach(rank_reports, k, r) {
+      const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
+      const char *name = json_string_value(json_object_get(jm, "node"));
+      name = name ? name : "unknown";
+      bool has_steps = false;
+      for (size_t s = 0; s < n_steps; s++) {
+        has_steps = has_steps || strcmp(steps[s].node, name) == 0;
+      }
+      if (has_steps) {
+        continue; /* the plugin measured this node; the ranks' own reports add detail only */
+      }
+      node *nd = find_node(nodes, &n_nodes, name);
+      if (nd == NULL) {
+        continue;
+      }
+      nd->from_ranks = true;
+      const char *role = json_string_value(json_object_get(jm, "role"));
+      double e = num(jm, "node_energy_j", NAN);
+      if (role != NULL && strcmp(role, "leader") == 0 && !isnan(e)) {
+        /* Leaders of one node follow each other (the lock is exclusive, and each one's window
+         * holds its followers'): their windows never overlap, so they add up. */
+        if (nd->note == NULL || strstr(nd->note, "leader") == NULL) {
+          nd->measured_j = 0;
+        }
+        nd->measured_j += e;
+        nd->note = "node energy from its leader ranks' samples, each counted once";
+      } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) &&
+                 e > nd->measured_j && (nd->note == NULL || strstr(nd->note, "leader") == NULL)) {
+        /* Ranks that sampled for themselves all saw the whole node: take the largest window
+         * once, never the sum. */
+        nd->measured_j = e;
+        nd->note = "ranks sampled for themselves; the node counted once, from the longest";
+      }
+      nd->cpu_s += num(jm, "cpu_time_s", 0);
+    }
+    json_array_foreach(rank_reports, k, r) {
+      const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
+      const char *name = json_string_value(json_object_get(jm, "node"));
+      name = name ? name : "unknown";
+      node *nd = NULL;
+      for (size_t i = 0; i < n_nodes; i++) {
+        if (strcmp(nodes[i].name, name) == 0 && nodes[i].from_ranks) {
+          nd = &nodes[i];
+        }
+      }
+      if (nd == NULL) {
+        continue;
+      }
+      nd->attributed_j = nd->measured_j;
+      double cpu = num(jm, "cpu_time_s", 0);
+      double r_j = nd->cpu_s > 0 ? nd->measured_j * cpu / nd->cpu_s : 0;
+      json_array_append_new(
+          ranks, json_pack("{s:O?,s:s,s:O?,s:O?,s:f,s:f,s:O?}", "rank", json_object_get(jm, "rank"),
+                           "node", name, "role", json_object_get(jm, "role"), "pid",
+                           json_object_get(json_object_get(r, "meta"), "pid"), "cpu_time_s", cpu,
+                           "attributed_energy_j", r_j, "tasks_energy_j",
+                           json_object_get(json_object_get(r, "totals"), "energy_j")));
+    }
+  }
+
+  /* ----- the envelope ----- */
+  double total_measured = 0, total_job = 0;
+  json_t *nodes_out = json_array(), *tasks_out = json_array();
+  bool any_shared = false;
+  for (size_t i = 0; i < n_nodes; i++) {
+    node *nd = &nodes[i];
+    total_measured += nd->measured_j;
+    total_job += nd->attributed_j;
+    any_shared = any_shared || nd->shared;
+    json_array_append_new(
+        nodes_out,
+        json_pack("{s:s,s:f,s:f,s:s,s:b,s:f,s:o,s:s?}", "node", nd->name, "measured_energy_j",
+                  nd->measured_j, "job_energy_j", nd->attributed_j, "job_energy_is",
+                  nd->shared ? "attributed (shared node: CPU-time share of the node's energy)"
+                             : "measured (the job had the node to itself)",
+                  "node_shared", nd->shared, "cpu_time_s", nd->cpu_s, "steps", nd->steps,
+                  "note", nd->note));
+    json_array_append_new(tasks_out,
+                          json_pack("{s:s,s:i,s:n,s:f}", "name", nd->name, "depth", 0, "parent",
+                                    "energy_j", nd->attributed_j));
+  }
+  char run_id[13];
+  snprintf(run_id, sizeof run_id, "%06lx%06lx", (unsigned long)(getpid() & 0xffffff),
+           (unsigned long)(time(NULL) & 0xffffff));
+  const char *source = json_object_size(sources) == 1 ? json_object_iter_key(json_object_iter(sources))
+                       : json_object_size(sources) == 0 ? "none"
+                                                        : "mixed";
+  bool have_window = isfinite(wall0) && isfinite(wall1);
+  json_t *meta = json_pack(
+      "{s:s,s:s,s:s,s:n,s:o,s:o,s:f,s:n,s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:o,s:s}", "schema_version",
+      "1", "codegreen_version", nemb_version_string(), "run_id", run_id, "session_name",
+      "started_at", have_window ? rfc3339(wall0) : json_null(), "ended_at",
+      have_window ? rfc3339(wall1) : json_null(), "duration_total_s",
+      have_window ? wall1 - wall0 : 0.0, "hostname", "platform", "linux", "measurement_quality",
+      n_nodes ? "ok" : "no_tasks", "energy_source", source, "outlier_method", "iqr_1.5",
+      "iso_timestamp_format", "rfc3339_utc", "nemb_abi_version", nemb_abi_version(),
+      "domain_topology", topology, "merged_from", merged_from, "left_out", left_out,
+      "report_kind", "job");
+  json_t *attribution = json_pack(
+      "{s:s,s:b,s:s}", "method", "cpu_time_share", "is_model", 1, "note",
+      "Energy counters measure a whole node (every socket, every process). Per-rank energy and a "
+      "job's share of a shared node are attributed by CPU time, a model, never a measurement.");
+  json_t *job = json_pack("{s:s?,s:o,s:o,s:o,s:f,s:f,s:b}", "id", job_id, "nodes", nodes_out,
+                          "ranks", ranks, "attribution", attribution, "measured_energy_j",
+                          total_measured, "job_energy_j", total_job, "any_node_shared",
+                          any_shared);
+  json_t *totals = json_pack("{s:f,s:f,s:f,s:i,s:i}", "energy_j", total_job, "measured_energy_j",
+                             total_measured, "wall_duration_s", have_window ? wall1 - wall0 : 0.0,
+                             "n_tasks", (int)n_nodes, "n_top_level_tasks", (int)n_nodes);
+  json_t *out = json_pack("{s:o,s:o,s:o,s:o}", "meta", meta, "job", job, "tasks", tasks_out,
+                          "totals", totals);
+
+  int code = CG_EXIT_OK;
+  if (n_nodes == 0) {
+    fprintf(stderr, "codegreen merge: no step or rank report of a job in %s\n", dir);
+    code = CG_EXIT_FAIL;
+  } else if (out == NULL) {
+    fprintf(stderr, "codegreen merge: out of memory building the report\n");
+    code = CG_EXIT_FAIL;
+  } else if (output != NULL) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", output, (int)getpid());
+    if (json_dump_file(out, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) != 0 ||
+        rename(tmp, output) != 0) {
+      fprintf(stderr, "codegreen merge: cannot write %s: %s\n", output, strerror(errno));
+      unlink(tmp);
+      code = CG_EXIT_FAIL;
+    } else if (!quiet) {
+      fprintf(stderr, "codegreen merge: %zu node(s), %.3f J for the job -> %s\n", n_nodes,
+              total_job, output);
+    }
+  } else {
+    char *text = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    if (text != NULL) {
+      puts(text);
+      free(text);
+    }
+  }
+  json_decref(out);
+  json_decref(inputs);
+  json_decref(rank_reports);
+  json_decref(sources);
+  free(nodes);
+  free(steps);
+  for (size_t i = 0; i < n_names; i++) {
+    free(names[i]);
+  }
+  free(names);
+  return code;
+}

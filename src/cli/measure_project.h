@@ -1,0 +1,28 @@
+/*
+ * measure_project.h - the program's own modules for `codegreen measure` (measure_project.c).
+ */
+#ifndef CG_MEASURE_PROJECT_H
+#define CG_MEASURE_PROJECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "instrument.h"
+
+/* At most this many modules are instrumented (the first found, directory by directory). */
+#define CG_PROJECT_MAX_MODULES 2000
+/* Directories deeper than this below a walked directory are not looked into. */
+#define CG_PROJECT_MAX_DEPTH 12
+
+/* Instruments every file of @p lang under @p dirs (recursively; hidden directories,
+ * __pycache__, site-packages, dist-packages, node_modules and virtual environments skipped)
+ * except @p script, with @p base's granularity and decorators, into TMP/cg-mod/, and lists them
+ * for the runner's compile-list in *list_path ("path TAB copy TAB map TAB pyc" lines; NULL when
+ * none; free() it). Files that cannot be instrumented, or have nothing to instrument, are left
+ * out: the program imports them as they are. *found receives how many are listed.
+ * @return 0, or -1 on an I/O error in TMP (errno). */
+int cg_project_prepare(const cgi_language *lang, const cgi_options *base, const char *script,
+                       char *const *dirs, size_t n_dirs, const char *tmp, char **list_path,
+                       size_t *found);
+
+#endif /* CG_MEASURE_PROJECT_H */

@@ -1,0 +1,632 @@
+/*
+ * node.c - one sampler per node and job: the node-local leader and its followers.
+ *
+ * Energy counters (RAPL, NVML) are node-wide, so when the ranks of an MPI job each sampled, every
+ * rank would read the same node energy: n samplers where one suffices, and n copies of the node's
+ * energy for anyone who adds ranks up. Instead the first rank of a job to begin a session on a
+ * node takes the job's lock and becomes the leader: it alone samples, and publishes every sample
+ * to a node-local file. The other ranks are followers: they create no meter, record their spans
+ * as usual, and at their end read the leader's samples around their own window, from which their
+ * report is computed exactly as if they had sampled (same interpolation, same domains).
+ *
+ * Files, in $CODEGREEN_NODE_DIR, else $XDG_RUNTIME_DIR, else /tmp, named
+ * codegreen-<uid>-<job>.{lock,followers,samples}, mode 0600, refused if another user owns them:
+ *   .lock       the leader holds a POSIX write lock on it for its session; fcntl(F_GETLK) tells a
+ *               follower the leader's pid;
+ *   .followers  each follower holds a read lock from its begin until it has read its samples; the
+ *               leader's end waits (bounded) for the write lock, i.e. for every follower;
+ *   .samples    a header, the domains, then the samples (CLOCK_MONOTONIC time and cumulative
+ *               microjoules per domain), appended by a publishing thread in the leader. The
+ *               header's sample count is written after the samples it counts, so a reader never
+ *               reads a sample that is not complete. CLOCK_MONOTONIC is one clock for every
+ *               process of a node, so the leader's times and a follower's compare directly.
+ */
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "session.h"
+
+#define FILE_MAGIC "CGNODE1"
+#define PUBLISH_PERIOD_NS 20000000u /* 20 ms between two publications */
+#define POLL_NS 10000000u           /* 10 ms between two looks at a lock or the file */
+#define DEFAULT_WAIT_S 60.0         /* the longest a leader waits for followers, and vice versa */
+
+typedef enum role { ROLE_ALONE, ROLE_LEADER, ROLE_FOLLOWER, ROLE_SELF } role;
+
+typedef struct file_header {
+  char magic[8];
+  uint32_t version;
+  int32_t leader_pid;
+  uint32_t n_domains;
+  uint32_t finished; /* 1: the leader stopped, no sample will follow */
+  uint32_t simulated; /* 1: the leader's providers include the simulated device */
+  uint32_t pad;
+  uint64_t interval_ns;
+  uint64_t count; /* samples complete in the file */
+} file_header;
+
+typedef struct file_domain {
+  char name[NEMB__NAME_MAX];
+  char kind[24];
+  char source[24];
+  uint8_t top_level, in_total, measured, pad;
+  uint32_t n_includes;
+  char includes[NEMB__MAX_INCLUDES][NEMB__NAME_MAX];
+  uint64_t range_uj;
+} file_domain;
+
+typedef struct nemb__node {
+  nemb__job job;
+  role role;
+  char base[PATH_MAX - 16];
+  int lock_fd, followers_fd, samples_fd;
+  long leader_pid;
+  double wait_s;
+  double cpu_begin_s, cpu_end_s;
+  char note[256];
+  /* The leader's publisher. */
+  pthread_t publisher;
+  bool publisher_live;
+  atomic_bool stop;
+  size_t published;
+  size_t n_domains;
+  uint64_t node_end_ns; /* a leader: when its last follower was done (its window's end) */
+  long owner_pid; /* the process that began the session: a forked child owns no thread */
+  /* A follower's copy of the leader's source names (the replayed meter points into them). */
+  char sources[NEMB__MAX_DOMAINS][24];
+} nemb__node;
+
+static double process_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  nanosleep(&ts, NULL);
+}
+
+static const char *node_dir(void) {
+  const char *d = getenv("CODEGREEN_NODE_DIR");
+  if (d != NULL && d[0] == '/') {
+    return d;
+  }
+  d = getenv("XDG_RUNTIME_DIR");
+  if (d != NULL && d[0] == '/') {
+    return d;
+  }
+  return "/tmp";
+}
+
+/* Opens (creating) one of the job's files: ours, 0600, no symbolic link, or -1. */
+static int open_own(const nemb__node *n, const char *suffix, int extra_flags) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s.%s", n->base, suffix);
+  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | extra_flags, 0600);
+  if (fd < 0) {
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int set_lock(int fd, short type) {
+  struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+  return fcntl(fd, F_SETLK, &fl);
+}
+
+static size_t data_offset(size_t nd) {
+  return sizeof(file_header) + nd * sizeof(file_domain);
+}
+
+/* ----- the leader ----- */
+
+static int write_header(nemb__node *n, const nemb_meter *m) {
+  file_header h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.magic, FILE_MAGIC, sizeof h.magic);
+  h.version = 1;
+  h.leader_pid = (int32_t)getpid();
+  h.n_domains = (uint32_t)m->n_domains;
+  h.interval_ns = atomic_load(&((nemb_meter *)m)->interval_ns);
+  for (size_t p = 0; p < m->n_providers; p++) {
+    h.simulated |= m->providers[p].ops->simulated;
+  }
+  if (pwrite(n->samples_fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+    return -1;
+  }
+  for (size_t d = 0; d < m->n_domains; d++) {
+    file_domain fd;
+    memset(&fd, 0, sizeof fd);
+    const nemb__domain *dom = &m->domains[d];
+    snprintf(fd.name, sizeof fd.name, "%s", dom->name);
+    snprintf(fd.kind, sizeof fd.kind, "%s", dom->kind);
+    snprintf(fd.source, sizeof fd.source, "%s", m->source[d]);
+    fd.top_level = dom->top_level;
+    fd.in_total = dom->in_total;
+    fd.measured = m->measured[d];
+    fd.n_includes = (uint32_t)dom->n_includes;
+    memcpy(fd.includes, dom->includes, sizeof fd.includes);
+    fd.range_uj = dom->range_uj;
+    off_t at = (off_t)(sizeof h + d * sizeof fd);
+    if (pwrite(n->samples_fd, &fd, sizeof fd, at) != (ssize_t)sizeof fd) {
+      return -1;
+    }
+  }
+  n->n_domains = m->n_domains;
+  return 0;
+}
+
+/* Appends the samples stored since the last call, then the new count. Publisher thread, or the
+ * controlling thread once the publisher is joined. */
+static void publish(nemb__node *n, const nemb_meter *m) {
+  size_t count = nemb__store_count(&m->store);
+  size_t stride = (1 + n->n_domains) * sizeof(uint64_t);
+  for (size_t i = n->published; i < count; i++) {
+    off_t at = (off_t)(data_offset(n->n_domains) + i * stride);
+    if (pwrite(n->samples_fd, nemb__store_at(&m->store, i), stride, at) != (ssize_t)stride) {
+      return; /* a full disk: followers then see fewer samples and say so */
+    }
+  }
+  if (count > n->published) {
+    uint64_t c = count;
+    if (pwrite(n->samples_fd, &c, sizeof c, offsetof(file_header, count)) == (ssize_t)sizeof c) {
+      n->published = count;
+    }
+  }
+}
+
+static void *publisher_main(void *arg) {
+  nemb_session *s = arg;
+  nemb__node *n = s->node;
+  while (!atomic_load(&n->stop)) {
+    publish(n, s->meter);
+    /* Followers wait at their begin for the first sample: publish it as soon as it exists. */
+    sleep_ns(n->published > 0 ? PUBLISH_PERIOD_NS : 1000000u);
+  }
+  return NULL;
+}
+
+/* ----- begin ----- */
+
+static void become_self(nemb__node *n, const char *why) {
+  n->role = ROLE_SELF;
+  snprintf(n->note, sizeof n->note, "this rank sampled for itself: %s", why);
+  nemb__log(NEMB_LOG_WARN, "%s", n->note);
+}
+
+static bool read_at(int fd, void *buf, size_t len, off_t at) {
+  return pread(fd, buf, len, at) == (ssize_t)len;
+}
+
+/* A follower's begin waits (at most a few seconds) until the leader has its first sample, so the
+ * leader's samples cover the follower's whole window, from its first instant. */
+static void wait_first_sample(nemb__node *n) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s.samples", n->base);
+  uint64_t deadline = nemb__now_ns() + 5000000000u;
+  int fd = -1;
+  while (nemb__now_ns() < deadline) {
+    if (fd < 0) {
+      fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    file_header h;
+    if (fd >= 0 && read_at(fd, &h, sizeof h, 0) && memcmp(h.magic, FILE_MAGIC, 8) == 0 &&
+        h.leader_pid == n->leader_pid && (h.count > 0 || h.finished)) {
+      break;
+    }
+    sleep_ns(1000000u);
+  }
+  if (fd >= 0) {
+    close(fd);
+  }
+}
+
+int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter **meter) {
+  *meter = NULL;
+  nemb__node *n = calloc(1, sizeof *n);
+  if (n == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory for the node state");
+  }
+  s->node = n;
+  n->lock_fd = n->followers_fd = n->samples_fd = -1;
+  n->leader_pid = -1;
+  n->owner_pid = getpid();
+  atomic_init(&n->stop, false);
+  n->cpu_begin_s = process_cpu_s();
+  n->wait_s = DEFAULT_WAIT_S;
+  double w;
+  if (nemb_config_get_double(cfg, "mpi.node_leader_wait_s", &w) == 0 && w >= 0) {
+    n->wait_s = w;
+  }
+  nemb__job_detect(&n->job);
+  const char *off = getenv("CODEGREEN_NODE_LEADER");
+  if (!n->job.present) {
+    n->role = ROLE_ALONE;
+    return nemb_meter_create(cfg, meter);
+  }
+  if (off != NULL && strcmp(off, "0") == 0) {
+    become_self(n, "CODEGREEN_NODE_LEADER=0");
+    return nemb_meter_create(cfg, meter);
+  }
+  if (!s->exclusive) {
+    /* POSIX record locks belong to the process: a second session of the same process would
+     * take the same lock again and truncate the leader's file. */
+    become_self(n, "a non-exclusive session does not take part in the node's leadership");
+    return nemb_meter_create(cfg, meter);
+  }
+  snprintf(n->base, sizeof n->base, "%s/codegreen-%ld-%s", node_dir(), (long)geteuid(),
+           n->job.id);
+  n->lock_fd = open_own(n, "lock", 0);
+  if (n->lock_fd < 0) {
+    become_self(n, "the job's lock file cannot be opened (or belongs to another user)");
+    return nemb_meter_create(cfg, meter);
+  }
+  if (set_lock(n->lock_fd, F_WRLCK) == 0) {
+    /* The leader: sample, and publish for the others. */
+    n->role = ROLE_LEADER;
+    n->leader_pid = getpid();
+    n->followers_fd = open_own(n, "followers", 0);
+    n->samples_fd = open_own(n, "samples", O_TRUNC);
+    int rc = nemb_meter_create(cfg, meter);
+    if (rc != 0) {
+      /* Tell the followers at once that no samples will come, rather than let them wait. */
+      file_header h;
+      memset(&h, 0, sizeof h);
+      memcpy(h.magic, FILE_MAGIC, sizeof h.magic);
+      h.version = 1;
+      h.leader_pid = (int32_t)getpid();
+      h.finished = 1;
+      if (n->samples_fd < 0 || pwrite(n->samples_fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+        nemb__log(NEMB_LOG_WARN, "cannot write the node's sample file");
+      }
+      return rc;
+    }
+    if (n->followers_fd < 0 || n->samples_fd < 0 || write_header(n, *meter) != 0) {
+      become_self(n, "the node's sample file cannot be written");
+      return 0;
+    }
+    if (pthread_create(&n->publisher, NULL, publisher_main, s) == 0) {
+      n->publisher_live = true;
+    }
+    return 0;
+  }
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  if (fcntl(n->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+    n->leader_pid = fl.l_pid;
+  }
+  n->followers_fd = open_own(n, "followers", 0);
+  if (n->followers_fd < 0 || set_lock(n->followers_fd, F_RDLCK) != 0) {
+    /* The leader is already ending: it would not wait for us. */
+    become_self(n, "the node's leader was ending when this rank began");
+    return nemb_meter_create(cfg, meter);
+  }
+  n->role = ROLE_FOLLOWER;
+  wait_first_sample(n);
+  return 0;
+}
+
+/* ----- end ----- */
+
+void nemb__node_before_stop(nemb_session *s) {
+  nemb__node *n = s->node;
+  if (n == NULL) {
+    return;
+  }
+  n->cpu_end_s = process_cpu_s();
+  if (n->role != ROLE_LEADER || n->followers_fd < 0) {
+    return;
+  }
+  /* Every follower holds a read lock until it has read its samples: keep sampling and
+   * publishing until the write lock is ours, i.e. no follower needs more. */
+  uint64_t deadline = nemb__now_ns() + (uint64_t)(n->wait_s * 1e9);
+  while (set_lock(n->followers_fd, F_WRLCK) != 0) {
+    if (nemb__now_ns() > deadline) {
+      snprintf(n->note, sizeof n->note,
+               "stopped sampling after waiting %.0f s for the node's other ranks to end", n->wait_s);
+      nemb__log(NEMB_LOG_WARN, "%s", n->note);
+      break;
+    }
+    sleep_ns(POLL_NS);
+  }
+  n->node_end_ns = nemb__now_ns();
+}
+
+static const char *static_kind(const char *kind) {
+  static const char *const kinds[] = {NEMB__KIND_PACKAGE, NEMB__KIND_NESTED,   NEMB__KIND_DRAM,
+                                      NEMB__KIND_PLATFORM, NEMB__KIND_GPU, NEMB__KIND_ESTIMATE};
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(kinds); i++) {
+    if (strcmp(kind, kinds[i]) == 0) {
+      return kinds[i];
+    }
+  }
+  return NEMB__KIND_NESTED;
+}
+
+
+/* The replayed meter's one provider: it only carries, for the report's energy_source, whether the
+ * leader's counters were simulated; it is never opened or read. */
+static size_t replay_domains(void *state, const nemb__domain **out) {
+  (void)state;
+  *out = NULL;
+  return 0;
+}
+static int replay_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
+  (void)state;
+  (void)t_ns;
+  (void)raw_uj;
+  return NEMB_ENOTSUP;
+}
+static uint64_t replay_update(void *state) {
+  (void)state;
+  return 0;
+}
+static void replay_close(void *state) {
+  (void)state;
+}
+static const struct nemb__provider_ops replay_hw = {.name = "node-leader",
+                                                   .measured = true,
+                                                   .simulated = false,
+                                                   .domains = replay_domains,
+                                                   .read = replay_read,
+                                                   .update_interval_ns = replay_update,
+                                                   .close = replay_close};
+static const struct nemb__provider_ops replay_sim = {.name = "node-leader",
+                                                    .measured = true,
+                                                    .simulated = true,
+                                                    .domains = replay_domains,
+                                                    .read = replay_read,
+                                                    .update_interval_ns = replay_update,
+                                                    .close = replay_close};
+
+/* A meter that never samples, holding the leader's samples that cover [t0, t1] (one more on
+ * each side, so interpolation at both ends uses real samples). */
+static nemb_meter *replay_meter(nemb__node *n, int fd, const file_header *h, uint64_t t0,
+                                uint64_t t1) {
+  size_t nd = h->n_domains;
+  size_t stride = 1 + nd;
+  nemb_meter *m = calloc(1, sizeof *m);
+  uint64_t *all = malloc((h->count ? h->count : 1) * stride * sizeof *all);
+  if (m == NULL || all == NULL ||
+      !read_at(fd, all, h->count * stride * sizeof *all, (off_t)data_offset(nd))) {
+    free(m);
+    free(all);
+    return NULL;
+  }
+  m->n_domains = nd;
+  for (size_t d = 0; d < nd; d++) {
+    file_domain fdm;
+    if (!read_at(fd, &fdm, sizeof fdm, (off_t)(sizeof *h + d * sizeof fdm))) {
+      free(m);
+      free(all);
+      return NULL;
+    }
+    nemb__domain *dom = &m->domains[d];
+    snprintf(dom->name, sizeof dom->name, "%.*s", (int)sizeof fdm.name - 1, fdm.name);
+    fdm.kind[sizeof fdm.kind - 1] = '\0';
+    dom->kind = static_kind(fdm.kind);
+    dom->top_level = fdm.top_level;
+    dom->in_total = fdm.in_total;
+    dom->n_includes = fdm.n_includes <= NEMB__MAX_INCLUDES ? fdm.n_includes : 0;
+    for (size_t k = 0; k < dom->n_includes; k++) {
+      snprintf(dom->includes[k], NEMB__NAME_MAX, "%.*s", NEMB__NAME_MAX - 1, fdm.includes[k]);
+      m->include_ptrs[d][k] = dom->includes[k];
+    }
+    dom->range_uj = fdm.range_uj;
+    snprintf(n->sources[d], sizeof n->sources[d], "%.*s", (int)sizeof fdm.source - 1, fdm.source);
+    m->source[d] = n->sources[d];
+    m->measured[d] = fdm.measured;
+  }
+  size_t first = 0, last = h->count ? h->count - 1 : 0;
+  while (first + 1 < h->count && all[(first + 1) * stride] <= t0) {
+    first++;
+  }
+  while (last > first && all[(last - 1) * stride] >= t1) {
+    last--;
+  }
+  size_t keep = h->count ? last - first + 1 : 0;
+  if (nemb__store_init(&m->store, nd, keep ? keep : 1) != 0) {
+    free(m);
+    free(all);
+    return NULL;
+  }
+  for (size_t i = first; i < first + keep; i++) {
+    nemb__store_append(&m->store, all[i * stride], all + i * stride + 1);
+  }
+  atomic_init(&m->interval_ns, h->interval_ns);
+  atomic_init(&m->st_samples, keep);
+  if (keep > 0) {
+    const uint64_t *lastp = all + (first + keep - 1) * stride;
+    atomic_init(&m->latest_t, lastp[0]);
+    for (size_t d = 0; d < nd; d++) {
+      atomic_init(&m->latest_uj[d], lastp[1 + d]);
+    }
+    atomic_init(&m->latest_seq, 2);
+  }
+  m->providers[0].ops = h->simulated ? &replay_sim : &replay_hw;
+  m->n_providers = 1;
+  m->started = true; /* a replay is never started */
+  pthread_mutex_init(&m->lock, NULL);
+  pthread_cond_init(&m->wake, NULL);
+  free(all);
+  return m;
+}
+
+static void follower_fetch(nemb_session *s, nemb__node *n) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s.samples", n->base);
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  file_header h;
+  memset(&h, 0, sizeof h);
+  uint64_t deadline = nemb__now_ns() + (uint64_t)(n->wait_s * 1e9);
+  const char *why = NULL;
+  for (;;) {
+    if (fd < 0) {
+      fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd >= 0 && read_at(fd, &h, sizeof h, 0) && memcmp(h.magic, FILE_MAGIC, 8) == 0 &&
+        h.leader_pid == n->leader_pid && h.n_domains <= NEMB__MAX_DOMAINS) {
+      uint64_t t_last = 0;
+      size_t stride = (1 + h.n_domains) * sizeof(uint64_t);
+      if (h.count > 0 && h.n_domains > 0 &&
+          read_at(fd, &t_last, sizeof t_last,
+                  (off_t)(data_offset(h.n_domains) + (h.count - 1) * stride)) &&
+          t_last >= s->t_end) {
+        break;
+      }
+      if (h.finished) {
+        why = "the node's leader stopped sampling before this rank ended";
+        break;
+      }
+    }
+    if (nemb__now_ns() > deadline) {
+      why = "the node's leader published no samples covering this rank's end in time";
+      break;
+    }
+    sleep_ns(POLL_NS);
+  }
+  if (fd >= 0 && h.count > 0 && h.n_domains > 0 && h.leader_pid == n->leader_pid) {
+    s->meter = replay_meter(n, fd, &h, s->t_begin, s->t_end);
+  }
+  if (fd >= 0) {
+    close(fd);
+  }
+  if (s->meter == NULL) {
+    snprintf(s->backend_error, sizeof s->backend_error,
+             "this rank follows the node's leader (pid %ld) but got none of its samples: %s",
+             n->leader_pid, why ? why : "the sample file could not be read");
+  } else if (why != NULL) {
+    snprintf(n->note, sizeof n->note, "%s", why);
+  }
+  /* Done with the leader: let it stop. */
+  close(n->followers_fd);
+  n->followers_fd = -1;
+}
+
+void nemb__node_after_stop(nemb_session *s) {
+  nemb__node *n = s->node;
+  if (n == NULL) {
+    return;
+  }
+  if (n->role == ROLE_FOLLOWER) {
+    follower_fetch(s, n);
+    return;
+  }
+  if (n->role != ROLE_LEADER) {
+    return;
+  }
+  if (n->publisher_live) {
+    atomic_store(&n->stop, true);
+    pthread_join(n->publisher, NULL);
+    n->publisher_live = false;
+  }
+  if (s->meter != NULL && n->samples_fd >= 0) {
+    publish(n, s->meter);
+    uint32_t one = 1;
+    if (pwrite(n->samples_fd, &one, sizeof one, offsetof(file_header, finished)) < 0) {
+      nemb__log(NEMB_LOG_WARN, "cannot mark the node's sample file finished");
+    }
+  }
+}
+
+/* ----- the report ----- */
+
+static const char *role_name(role r) {
+  switch (r) {
+  case ROLE_LEADER:
+    return "leader";
+  case ROLE_FOLLOWER:
+    return "follower";
+  case ROLE_SELF:
+    return "self";
+  default:
+    return "alone";
+  }
+}
+
+json_t *nemb__node_meta(const nemb_session *s) {
+  const nemb__node *n = s->node;
+  if (n == NULL || !n->job.present) {
+    return NULL;
+  }
+  json_t *o = json_object();
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  json_object_set_new(o, "id", json_string(n->job.id));
+  json_object_set_new(o, "rank", json_integer(n->job.rank));
+  json_object_set_new(o, "local_rank",
+                      n->job.local_rank >= 0 ? json_integer(n->job.local_rank) : json_null());
+  json_object_set_new(o, "size", n->job.size >= 0 ? json_integer(n->job.size) : json_null());
+  json_object_set_new(o, "launcher", json_string(n->job.launcher));
+  json_object_set_new(o, "node", json_string(host));
+  /* leader: sampled for the node; follower: used the leader's samples; self: sampled alone. */
+  json_object_set_new(o, "role", json_string(role_name(n->role)));
+  json_object_set_new(o, "sampled_by_pid",
+                      n->role == ROLE_FOLLOWER ? json_integer(n->leader_pid)
+                                               : json_integer((json_int_t)getpid()));
+  double cpu = (n->cpu_end_s > 0 ? n->cpu_end_s : process_cpu_s()) - n->cpu_begin_s;
+  json_object_set_new(o, "cpu_time_s", json_real(cpu));
+  json_object_set_new(o, "window_mono_ns", json_pack("[I,I]", (json_int_t)s->t_begin,
+                                                     (json_int_t)s->t_end));
+  /* The node's energy over the node's window: for the leader, from its first sample (before
+   * any follower began) to the moment its last follower was done, so it holds every follower's
+   * window; this is what `codegreen merge` counts once per node. A rank that sampled for itself
+   * gives its own window. */
+  if (s->meter != NULL && n->role != ROLE_FOLLOWER) {
+    double a[NEMB__MAX_DOMAINS], b[NEMB__MAX_DOMAINS];
+    size_t count = nemb__store_count(&s->meter->store);
+    uint64_t t0 = s->t_begin, t1 = s->t_end;
+    if (n->role == ROLE_LEADER && count > 0) {
+      uint64_t first = nemb__store_at(&s->meter->store, 0)[0];
+      t0 = first < t0 ? first : t0;
+      t1 = n->node_end_ns > t1 ? n->node_end_ns : t1;
+    }
+    nemb__energy_at(s->meter, count, t0, a, NULL);
+    nemb__energy_at(s->meter, count, t1, b, NULL);
+    json_object_set_new(o, "node_window_mono_ns", json_pack("[I,I]", (json_int_t)t0,
+                                                            (json_int_t)t1));
+    json_object_set_new(o, "node_energy_j",
+                        json_real((nemb__energy_total(s->meter, b) -
+                                   nemb__energy_total(s->meter, a)) / 1e6));
+  } else {
+    json_object_set_new(o, "node_window_mono_ns", json_null());
+    json_object_set_new(o, "node_energy_j", json_null());
+  }
+  json_object_set_new(o, "note", n->note[0] ? json_string(n->note) : json_null());
+  return o;
+}
+
+void nemb__node_free(nemb_session *s) {
+  nemb__node *n = s->node;
+  if (n == NULL) {
+    return;
+  }
+  if (n->publisher_live && getpid() == n->owner_pid) {
+    atomic_store(&n->stop, true);
+    pthread_join(n->publisher, NULL);
+  }
+  if (n->samples_fd >= 0) {
+    close(n->samples_fd);
+  }
+  if (n->followers_fd >= 0) {
+    close(n->followers_fd);
+  }
+  if (n->lock_fd >= 0) {
+    close(n->lock_fd); /* releases the leader's lock: a later session on this node may lead */
+  }
+  free(n);
+  s->node = NULL;
+}

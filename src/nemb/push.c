@@ -1,0 +1,242 @@
+/*
+ * push.c - a finished run's totals, pushed to a Prometheus Pushgateway (batch jobs have no
+ * process left for Prometheus to scrape when they end).
+ *
+ * The report's totals become gauges in the Prometheus text format (version 0.0.4), sent with one
+ * HTTP PUT through libcurl to <url>/metrics/job/<job>/instance/<hostname>[/rank/<rank>]: PUT
+ * replaces the whole group, so a rerun of the same job and host overwrites its previous numbers
+ * instead of mixing with them. The HTTP itself is libcurl's; only the text is written here.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "push.h"
+
+/* Appends a label value with the escapes the text format requires (\\, \", \n). */
+static void label_value(nemb__buf *b, const char *v) {
+  for (; *v; v++) {
+    if (*v == '\\') {
+      nemb__buf_append(b, "\\\\", 2);
+    } else if (*v == '"') {
+      nemb__buf_append(b, "\\\"", 2);
+    } else if (*v == '\n') {
+      nemb__buf_append(b, "\\n", 2);
+    } else {
+      nemb__buf_append(b, v, 1);
+    }
+  }
+}
+
+static void printf_buf(nemb__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void printf_buf(nemb__buf *b, const char *fmt, ...) {
+  char tmp[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n > 0) {
+    nemb__buf_append(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+  }
+}
+
+static double number(const json_t *obj, const char *key, double dflt) {
+  const json_t *v = json_object_get(obj, key);
+  return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static const char *string_or(const json_t *obj, const char *key, const char *dflt) {
+  const char *v = json_string_value(json_object_get(obj, key));
+  return v ? v : dflt;
+}
+
+static void gauge(nemb__buf *b, const char *name, const char *help, double v) {
+  printf_buf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+}
+
+int nemb__push_text(const char *report_json, char **out) {
+  json_error_t err;
+  json_t *r = json_loads(report_json, 0, &err);
+  const json_t *meta = json_object_get(r, "meta"), *totals = json_object_get(r, "totals");
+  if (!json_is_object(meta) || !json_is_object(totals)) {
+    json_decref(r);
+    return nemb__fail(NEMB_EINVAL, "not a codegreen report (no meta and totals objects)");
+  }
+  nemb__buf b = NEMB__BUF_INIT;
+  gauge(&b, "codegreen_run_energy_joules",
+        "Energy of the run's top-level tasks (sum of the in-total domains), in joules.",
+        number(totals, "energy_j", 0));
+  gauge(&b, "codegreen_run_session_energy_joules",
+        "Energy from the session's begin to its end, tasks and gaps, in joules.",
+        number(totals, "session_energy_j", number(totals, "energy_j", 0)));
+  gauge(&b, "codegreen_run_duration_seconds", "Wall-clock duration of the session, in seconds.",
+        number(totals, "wall_duration_s", 0));
+  const json_t *domains = json_object_get(totals, "domains");
+  const json_t *topo = json_object_get(meta, "domain_topology");
+  if (json_is_object(domains) && json_object_size(domains) > 0) {
+    printf_buf(&b, "# HELP codegreen_run_domain_energy_joules Energy of the run's top-level "
+                   "tasks per domain, in joules (nested domains are inside their parent's).\n"
+                   "# TYPE codegreen_run_domain_energy_joules gauge\n");
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)domains, name, v) {
+      const json_t *t = json_object_get(topo, name);
+      nemb__buf_append(&b, "codegreen_run_domain_energy_joules{domain=\"", 43);
+      label_value(&b, name);
+      nemb__buf_append(&b, "\",kind=\"", 8);
+      label_value(&b, string_or(t, "kind", "unknown"));
+      printf_buf(&b, "\",top_level=\"%s\"} %.17g\n",
+                 json_is_true(json_object_get(t, "top_level")) ? "true" : "false",
+                 json_is_number(v) ? json_number_value(v) : 0.0);
+    }
+  }
+  printf_buf(&b, "# HELP codegreen_measurement_info Where the energy came from: measured, "
+                 "simulated, estimated or none.\n# TYPE codegreen_measurement_info gauge\n"
+                 "codegreen_measurement_info{energy_source=\"");
+  label_value(&b, string_or(meta, "energy_source", "unknown"));
+  nemb__buf_append(&b, "\",measurement_quality=\"", 23);
+  label_value(&b, string_or(meta, "measurement_quality", "unknown"));
+  nemb__buf_append(&b, "\"} 1\n", 5);
+  json_decref(r);
+  if (b.oom) {
+    free(b.data);
+    return nemb__fail(NEMB_ENOMEM, "out of memory formatting the metrics to push");
+  }
+  *out = b.data;
+  return 0;
+}
+
+/* Appends "/<key>/<escaped value>" to the group path. */
+static void group_part(nemb__buf *b, CURL *curl, const char *key, const char *value) {
+  char *esc = curl_easy_escape(curl, value, 0);
+  nemb__buf_append(b, "/", 1);
+  nemb__buf_append(b, key, strlen(key));
+  nemb__buf_append(b, "/", 1);
+  if (esc != NULL) {
+    nemb__buf_append(b, esc, strlen(esc));
+    curl_free(esc);
+  } else {
+    b->oom = true;
+  }
+}
+
+typedef struct upload {
+  const char *data;
+  size_t left;
+} upload;
+
+static size_t read_cb(char *dst, size_t size, size_t n, void *arg) {
+  upload *u = arg;
+  size_t k = size * n < u->left ? size * n : u->left;
+  memcpy(dst, u->data, k);
+  u->data += k;
+  u->left -= k;
+  return k;
+}
+
+static size_t discard_cb(char *p, size_t size, size_t n, void *arg) {
+  (void)p;
+  (void)arg;
+  return size * n;
+}
+
+/* curl_global_init is not thread-safe in older libcurls: once per process, here. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void init_curl(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int nemb_report_push(const char *report_json, const char *url, const char *job) {
+  nemb__clear_error();
+  if (report_json == NULL || url == NULL || url[0] == '\0') {
+    return nemb__fail(NEMB_EINVAL, "pushing needs a report and a Pushgateway URL");
+  }
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+    return nemb__fail(NEMB_EINVAL, "Pushgateway URL '%s' must start with http:// or https://",
+                      url);
+  }
+  char *text = NULL;
+  int rc = nemb__push_text(report_json, &text);
+  if (rc != 0) {
+    return rc;
+  }
+  json_t *r = json_loads(report_json, 0, NULL);
+  const json_t *meta = json_object_get(r, "meta");
+  const json_t *jobmeta = json_object_get(meta, "job");
+  const char *session = json_string_value(json_object_get(meta, "session_name"));
+  const char *host = json_string_value(json_object_get(meta, "hostname"));
+  if (job == NULL || job[0] == '\0') {
+    job = session && session[0] ? session : "codegreen";
+  }
+
+  pthread_once(&curl_once, init_curl);
+  CURL *curl = curl_easy_init();
+  if (curl == NULL) {
+    json_decref(r);
+    free(text);
+    return nemb__fail(NEMB_ENOMEM, "libcurl could not start a transfer");
+  }
+  nemb__buf target = NEMB__BUF_INIT;
+  size_t ulen = strlen(url);
+  while (ulen > 0 && url[ulen - 1] == '/') {
+    ulen--;
+  }
+  nemb__buf_append(&target, url, ulen);
+  nemb__buf_append(&target, "/metrics", 8);
+  group_part(&target, curl, "job", job);
+  group_part(&target, curl, "instance", host ? host : "unknown");
+  if (json_is_integer(json_object_get(jobmeta, "rank"))) {
+    char rank[32];
+    snprintf(rank, sizeof rank, "%lld",
+             (long long)json_integer_value(json_object_get(jobmeta, "rank")));
+    group_part(&target, curl, "rank", rank);
+  }
+  json_decref(r);
+  if (target.oom) {
+    curl_easy_cleanup(curl);
+    free(target.data);
+    free(text);
+    return nemb__fail(NEMB_ENOMEM, "out of memory building the Pushgateway URL");
+  }
+
+  upload u = {text, strlen(text)};
+  struct curl_slist *headers =
+      curl_slist_append(NULL, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
+  char curl_err[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl, CURLOPT_URL, target.data);
+  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L); /* PUT */
+  curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+  curl_easy_setopt(curl, CURLOPT_READDATA, &u);
+  curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)u.left);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_cb);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM in the measured program */
+  CURLcode cc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  if (cc != CURLE_OK) {
+    rc = nemb__fail(NEMB_EIO, "cannot push to %s: %s", target.data,
+                    curl_err[0] ? curl_err : curl_easy_strerror(cc));
+  } else if (status < 200 || status >= 300) {
+    rc = nemb__fail(NEMB_EIO, "the Pushgateway at %s answered HTTP %ld", target.data, status);
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  free(target.data);
+  free(text);
+  return rc;
+}
+
+int nemb_session_push(const nemb_session *s, const char *url, const char *job) {
+  const char *json = nemb_session_report_json(s);
+  if (json == NULL) {
+    return nemb__fail(NEMB_ESTATE, "a session is pushed after nemb_session_end(), not before");
+  }
+  return nemb_report_push(json, url, job);
+}

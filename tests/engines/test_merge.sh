@@ -1,0 +1,83 @@
+#!/bin/sh
+# test_merge.sh - `codegreen merge` on reports whose truth is known by construction (no engine
+# needed): two overlapping steps on one node (counted once), a shared node (the job's share
+# attributed by CPU time, never measured), a node of MPI ranks that sampled for themselves
+# (counted once, not summed), a file that is not a job's report (left out), and the errors.
+. "$(dirname "$0")/lib.sh"
+cd "$WORK"
+mkdir in
+/usr/bin/python3 - in <<'PY'
+import json, os, sys
+d = sys.argv[1]
+def step(name, node, step_id, t0, t1, power, tasks, shared=False, busy=0.0, cpus=(8, 8)):
+    # A constant power from t0 to t1 (seconds), as the plugin's series of cumulative energy.
+    series = [[int(t * 1e9), (t - t0) * power * 1e6] for t in
+              [t0 + (t1 - t0) * k / 10 for k in range(11)]]
+    rep = {"meta": {"schema_version": "1", "energy_source": "simulated", "hostname": node,
+                    "domain_topology": {"package-0": {"top_level": True, "kind": "cpu_package",
+                                                      "includes": []}}},
+           "tasks": [], "totals": {"session_energy_j": (t1 - t0) * power},
+           "slurm": {"job_id": "77", "step_id": step_id, "node": node,
+                     "window_mono_ns": [int(t0 * 1e9), int(t1 * 1e9)], "started_at": 1000 + t0,
+                     "ended_at": 1000 + t1, "node_energy_series": series,
+                     "node_shared": shared, "node_busy_cpu_s": busy,
+                     "cpus_on_node": cpus[0], "node_cpus": cpus[1],
+                     "tasks": [{"rank": r, "pid": 100 + r, "cpu_time_s": c} for r, c in tasks]}}
+    json.dump(rep, open(os.path.join(d, name), "w"))
+# node a: step 0 over [0, 10] s and step 1 over [5, 15] s at 10 W: 150 J once, not 200.
+step("a0.json", "a", 0, 0, 10, 10, [(0, 3.0), (1, 1.0)])
+step("a1.json", "a", 1, 5, 15, 10, [(2, 2.0)])
+# node b, shared: 4 of 8 CPUs; 100 J measured, the job used 6 of 24 busy CPU-seconds.
+step("b0.json", "b", 0, 0, 10, 10, [(3, 4.0), (4, 2.0)], shared=True, busy=24.0, cpus=(4, 8))
+# node c: two MPI ranks that each sampled the whole node for themselves.
+for rank, e, cpu in ((5, 30.0, 1.0), (6, 40.0, 3.0)):
+    json.dump({"meta": {"energy_source": "simulated", "pid": 500 + rank,
+                        "job": {"id": "77", "rank": rank, "node": "c", "role": "self",
+                                "cpu_time_s": cpu, "node_energy_j": e}},
+               "tasks": [], "totals": {"energy_j": e}},
+              open(os.path.join(d, "codegreen_77_%d.json" % rank), "w"))
+# node d: two leaders one after the other (their windows never overlap: they add up), and a
+# follower of the first (its copy of the node's energy is not added).
+for rank, role, e, cpu in ((7, "leader", 12.0, 1.0), (8, "leader", 8.0, 1.0),
+                           (9, "follower", None, 2.0)):
+    json.dump({"meta": {"energy_source": "simulated", "pid": 500 + rank,
+                        "job": {"id": "77", "rank": rank, "node": "d", "role": role,
+                                "cpu_time_s": cpu, "node_energy_j": e}},
+               "tasks": [], "totals": {"energy_j": 5.0}},
+              open(os.path.join(d, "codegreen_77_%d.json" % rank), "w"))
+open(os.path.join(d, "notes.json"), "w").write('{"hello": 1}')
+PY
+"$CODEGREEN_BIN" merge in -o job.json 2> merge.log || fail "merge failed: $(cat merge.log)"
+grep -q "notes.json is not a step or rank report" merge.log || fail "the odd file was not named"
+/usr/bin/python3 - <<'PY' || fail "the merged report is wrong"
+import json
+job = json.load(open("job.json"))
+nodes = {n["node"]: n for n in job["job"]["nodes"]}
+a, b, c, dn = nodes["a"], nodes["b"], nodes["c"], nodes["d"]
+assert abs(dn["measured_energy_j"] - 20) < 1e-6, dn
+assert abs(a["measured_energy_j"] - 150) < 1e-6 and not a["node_shared"], a
+assert abs(sum(s["counted_energy_j"] for s in a["steps"]) - 150) < 1e-6, a["steps"]
+assert b["node_shared"] and abs(b["measured_energy_j"] - 100) < 1e-6, b
+assert abs(b["job_energy_j"] - 25) < 1e-6 and b["job_energy_is"].startswith("attributed"), b
+assert abs(c["measured_energy_j"] - 40) < 1e-6, c  # the longest window, once
+assert abs(job["totals"]["energy_j"] - (150 + 25 + 40 + 20)) < 1e-6, job["totals"]
+assert abs(job["totals"]["measured_energy_j"] - (150 + 100 + 40 + 20)) < 1e-6, job["totals"]
+ranks = {r["rank"]: r["attributed_energy_j"] for r in job["job"]["ranks"]}
+# node a: step 0 counted 100 J split 3:1, step 1 counted the 50 J it added alone.
+assert abs(ranks[0] - 75) < 1e-6 and abs(ranks[1] - 25) < 1e-6 and abs(ranks[2] - 50) < 1e-6
+assert abs(ranks[3] - 25 * 4 / 6) < 1e-6 and abs(ranks[4] - 25 * 2 / 6) < 1e-6, ranks
+assert abs(ranks[5] - 10) < 1e-6 and abs(ranks[6] - 30) < 1e-6, ranks
+assert abs(ranks[7] - 5) < 1e-6 and abs(ranks[8] - 5) < 1e-6 and abs(ranks[9] - 10) < 1e-6
+assert abs(sum(ranks.values()) - job["totals"]["energy_j"]) < 1e-6
+assert job["meta"]["left_out"] == ["notes.json"], job["meta"]["left_out"]
+assert job["job"]["attribution"]["is_model"] is True
+assert job["meta"]["energy_source"] == "simulated"
+print("merge: overlapping steps once, shared node attributed, self-sampled ranks once, "
+      "successive leaders added")
+PY
+mkdir empty
+"$CODEGREEN_BIN" merge empty -o none.json 2> empty.log && fail "merging nothing succeeded"
+grep -q "no step or rank report" empty.log || fail "no message for an empty directory"
+"$CODEGREEN_BIN" merge "$WORK/missing" 2> missing.log && fail "a missing directory merged"
+grep -q "cannot open directory" missing.log || fail "no message for a missing directory"
+echo ok

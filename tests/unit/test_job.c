@@ -1,0 +1,273 @@
+/*
+ * test_job.c - a process's place in a parallel job (job.c), and the node-local leader and its
+ * followers (node.c), across two real processes on the sim provider.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <time.h>
+
+#include "job.h"
+#include "nemb_test.h"
+
+static const char *const job_vars[] = {
+    "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_SIZE",
+    "OMPI_MCA_ess_base_jobid", "PMIX_RANK", "PMIX_NAMESPACE", "PMI_RANK", "PMI_SIZE",
+    "PMI_KVSNAME", "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "SLURM_PROCID", "SLURM_LOCALID",
+    "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_STEP_ID", "CODEGREEN_JOB_ID", "CODEGREEN_NODE_LEADER",
+    NULL};
+
+static int clear_env(void **state) {
+  (void)state;
+  for (size_t i = 0; job_vars[i] != NULL; i++) {
+    unsetenv(job_vars[i]);
+  }
+  return 0;
+}
+
+static void test_not_in_a_job(void **state) {
+  (void)state;
+  nemb__job job;
+  nemb__job_detect(&job);
+  assert_false(job.present);
+  char buf[64] = "untouched";
+  assert_int_equal(nemb_job_default_output("json", buf, sizeof buf), NEMB_ENOENT);
+  assert_string_equal(buf, "untouched");
+}
+
+static void test_open_mpi(void **state) {
+  (void)state;
+  setenv("OMPI_COMM_WORLD_RANK", "3", 1);
+  setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+  setenv("OMPI_COMM_WORLD_SIZE", "8", 1);
+  setenv("OMPI_MCA_ess_base_jobid", "12345", 1);
+  setenv("SLURM_PROCID", "7", 1); /* Open MPI's own rank wins */
+  nemb__job job;
+  nemb__job_detect(&job);
+  assert_true(job.present);
+  assert_int_equal(job.rank, 3);
+  assert_int_equal(job.local_rank, 1);
+  assert_int_equal(job.size, 8);
+  assert_string_equal(job.launcher, "openmpi");
+  assert_string_equal(job.id, "12345");
+  char buf[128];
+  NEMB_ASSERT_OK(nemb_job_default_output("json", buf, sizeof buf));
+  assert_string_equal(buf, "codegreen_12345_3.json");
+}
+
+static void test_slurm_and_mpich(void **state) {
+  (void)state;
+  setenv("SLURM_PROCID", "2", 1);
+  setenv("SLURM_LOCALID", "0", 1);
+  setenv("SLURM_NTASKS", "4", 1);
+  setenv("SLURM_JOB_ID", "991", 1);
+  setenv("SLURM_STEP_ID", "4", 1);
+  nemb__job job;
+  nemb__job_detect(&job);
+  assert_string_equal(job.launcher, "slurm");
+  assert_int_equal(job.rank, 2);
+  assert_string_equal(job.id, "991.4"); /* two steps of a job never share files */
+  setenv("PMI_RANK", "5", 1);
+  setenv("MPI_LOCALRANKID", "1", 1);
+  nemb__job_detect(&job);
+  assert_string_equal(job.launcher, "pmi");
+  assert_int_equal(job.rank, 5);
+  assert_int_equal(job.local_rank, 1);
+  assert_string_equal(job.id, "991.4"); /* under srun the Slurm job id still names the job */
+  /* An override, reduced to characters that can name a file. */
+  setenv("CODEGREEN_JOB_ID", "exp/1 a", 1);
+  nemb__job_detect(&job);
+  assert_string_equal(job.id, "exp_1_a");
+  /* A malformed rank is not a rank. */
+  clear_env(NULL);
+  setenv("PMI_RANK", "x1", 1);
+  nemb__job_detect(&job);
+  assert_false(job.present);
+}
+
+static const char sim_constant[] =
+    "{\"update_interval_us\":1000,\"domains\":[{\"name\":\"package-0\",\"kind\":\"cpu_package\","
+    "\"waveform\":\"constant\",\"power_w\":20}]}";
+
+static nemb_session *begin(int exclusive) {
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  o.exclusive = exclusive;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  return s;
+}
+
+static json_t *end(nemb_session *s) {
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  json_t *r = json_loads(nemb_session_report_json(s), 0, NULL);
+  assert_non_null(r);
+  return r;
+}
+
+static double job_number(const json_t *r, const char *key) {
+  return json_number_value(json_object_get(json_object_get(json_object_get(r, "meta"), "job"),
+                                           key));
+}
+
+static const char *job_string(const json_t *r, const char *key) {
+  return json_string_value(
+      json_object_get(json_object_get(json_object_get(r, "meta"), "job"), key));
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* The child: a follower. Exits 0 when its report is what a follower's must be. */
+static int follower(int ready_fd, int begun_fd) {
+  char c;
+  if (read(ready_fd, &c, 1) != 1) {
+    return 10;
+  }
+  setenv("OMPI_COMM_WORLD_RANK", "1", 1);
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  nemb_session *s = NULL;
+  if (nemb_session_begin(&o, &s) != 0) {
+    return 11;
+  }
+  /* Tell the leader we follow: only then may it end (a rank that begins while its leader is
+   * already ending samples for itself, which is another test). */
+  bool follows = nemb_session_meter(s) == NULL; /* a follower samples nothing */
+  if (write(begun_fd, "x", 1) != 1 || !follows) {
+    nemb_session_destroy(s);
+    return 17;
+  }
+  nemb_task_start(s, "work");
+  sleep_ms(150);
+  nemb_task_stop(s, "work");
+  if (nemb_session_end(s) != 0) {
+    return 12;
+  }
+  json_t *r = json_loads(nemb_session_report_json(s), 0, NULL);
+  int code = 0;
+  const char *role = job_string(r, "role");
+  json_t *task = json_array_get(json_object_get(r, "tasks"), 0);
+  double e = json_number_value(json_object_get(task, "energy_j"));
+  double d = json_number_value(json_object_get(task, "duration_s"));
+  const char *source =
+      json_string_value(json_object_get(json_object_get(r, "meta"), "energy_source"));
+  if (role == NULL || strcmp(role, "follower") != 0) {
+    code = 13;
+  } else if (!(d > 0.1) || fabs(e - 20 * d) > 0.01 * 20 * d + 0.01) {
+    code = 14; /* its task's energy comes from the leader's samples */
+  } else if (source == NULL || strcmp(source, "simulated") != 0) {
+    code = 15;
+  } else if ((long)job_number(r, "sampled_by_pid") != (long)getppid()) {
+    code = 16;
+  }
+  json_decref(r);
+  nemb_session_destroy(s);
+  return code;
+}
+
+static void test_leader_and_follower(void **state) {
+  (void)state;
+  char dir[256], job[64];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  snprintf(job, sizeof job, "unit%d", (int)getpid());
+  setenv("CODEGREEN_NODE_DIR", dir, 1);
+  setenv("CODEGREEN_JOB_ID", job, 1);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
+  setenv("OMPI_COMM_WORLD_RANK", "0", 1);
+  int ready[2], begun[2];
+  assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(begun), 0);
+  /* Fork before any thread exists; the child begins once the parent leads. */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(ready[1]);
+    close(begun[0]);
+    _exit(follower(ready[0], begun[1]));
+  }
+  close(ready[0]);
+  close(begun[1]);
+  nemb_session *s = begin(1);
+  assert_non_null(nemb_session_meter(s)); /* the leader samples */
+  assert_int_equal(write(ready[1], "x", 1), 1);
+  close(ready[1]);
+  char c;
+  assert_int_equal(read(begun[0], &c, 1), 1);
+  close(begun[0]);
+  /* The leader ends first; its end waits for the follower to have its samples. */
+  json_t *r = end(s);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_string_equal(job_string(r, "role"), "leader");
+  const json_t *win = json_object_get(json_object_get(json_object_get(r, "meta"), "job"),
+                                      "node_window_mono_ns");
+  double window_s =
+      (json_number_value(json_array_get(win, 1)) - json_number_value(json_array_get(win, 0))) /
+      1e9;
+  assert_true(window_s > 0.15); /* it held on until the follower's 150 ms task was done */
+  double node_j = job_number(r, "node_energy_j");
+  assert_true(fabs(node_j - 20 * window_s) <= 0.01 * 20 * window_s + 0.01);
+  json_decref(r);
+  nemb_session_destroy(s);
+
+  /* Afterwards the lock is free: the next session on the node leads again. */
+  s = begin(1);
+  assert_non_null(nemb_session_meter(s));
+  r = end(s);
+  assert_string_equal(job_string(r, "role"), "leader");
+  json_decref(r);
+  nemb_session_destroy(s);
+  unsetenv("CODEGREEN_NODE_DIR");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("CODEGREEN_SIM_CONFIG");
+}
+
+static void test_self_sampling(void **state) {
+  (void)state;
+  char dir[256];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  setenv("CODEGREEN_NODE_DIR", dir, 1);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
+  setenv("PMI_RANK", "0", 1);
+  setenv("CODEGREEN_JOB_ID", "selfjob", 1);
+  /* Switched off: the rank samples for itself and says why. */
+  setenv("CODEGREEN_NODE_LEADER", "0", 1);
+  nemb_session *s = begin(1);
+  assert_non_null(nemb_session_meter(s));
+  json_t *r = end(s);
+  assert_string_equal(job_string(r, "role"), "self");
+  assert_non_null(strstr(job_string(r, "note"), "CODEGREEN_NODE_LEADER=0"));
+  assert_true(job_number(r, "node_energy_j") > 0);
+  json_decref(r);
+  nemb_session_destroy(s);
+  unsetenv("CODEGREEN_NODE_LEADER");
+  /* A non-exclusive session (the instrumenter's runtime beside a Session) never leads. */
+  s = begin(0);
+  r = end(s);
+  assert_string_equal(job_string(r, "role"), "self");
+  json_decref(r);
+  nemb_session_destroy(s);
+  unsetenv("CODEGREEN_NODE_DIR");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("CODEGREEN_SIM_CONFIG");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(test_not_in_a_job, clear_env),
+      cmocka_unit_test_setup(test_open_mpi, clear_env),
+      cmocka_unit_test_setup(test_slurm_and_mpich, clear_env),
+      cmocka_unit_test_setup(test_leader_and_follower, clear_env),
+      cmocka_unit_test_setup(test_self_sampling, clear_env),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
