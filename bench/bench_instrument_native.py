@@ -118,7 +118,7 @@ def per_call(build, cg, work, repeat, env):
         src = os.path.join(d, "Bench.java" if lang == "java" else "bench." + lang)
         with open(src, "w") as f:
             f.write(text)
-        inst = instrumented_copy(cg, lang, src, os.path.join(d, "inst"))
+        inst = instrumented_copy(cg, lang, src, os.path.join(d, "copy"))
         if lang == "java":
             for name, s in (("orig", src), ("inst", inst)):
                 subprocess.run(["javac", "-cp", jar, "-d", os.path.join(d, name), s], check=True)
