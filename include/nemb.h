@@ -465,6 +465,26 @@ typedef struct nemb_stats {
 NEMB_EXTERN int nemb_stats_compute(const double *values, size_t n, int filter_outliers,
                                    nemb_stats *out, unsigned char *is_outlier);
 
+/** B against A: the difference and ratio of the means, and Welch's unequal-variance t-test
+ *  (two-sided, Welch-Satterthwaite degrees of freedom) on whether the means differ. */
+typedef struct nemb_comparison {
+  double diff;         /* mean_b - mean_a */
+  double diff_percent; /* 100 * diff / mean_a; NAN when mean_a is 0 */
+  double ratio;        /* mean_b / mean_a; NAN when mean_a is 0 */
+  double ratio_std;    /* the ratio's standard deviation, propagated to first order from the
+                          two sides' standard deviations (the spread of single runs) */
+  double t, df;        /* Welch's statistic and degrees of freedom; NAN when not tested */
+  double p_value;      /* two-sided; NAN when not tested */
+  double alpha;        /* the significance level used */
+  int significant;     /* 1: p_value < alpha; 0: not; -1: not tested (a side has < 2 values) */
+} nemb_comparison;
+
+/** Compares two summaries from nemb_stats_compute() (their mean, std and n_used).
+ *  @param alpha significance level, 0 < alpha < 1 (codegreen uses 0.05).
+ *  @return 0 or NEMB_EINVAL. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_stats_compare(const nemb_stats *a, const nemb_stats *b, double alpha,
+                                   nemb_comparison *out);
+
 /* ----- [plot] declarations for plots go below this line ----- */
 
 /* ---------------------------------------------------------------------------------------------

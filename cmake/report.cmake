@@ -1,0 +1,13 @@
+# report.cmake - comparing measurements (src/nemb/compare.c: Welch's t-test) and the CLI's
+# report forms (CSV, Markdown, folded stacks, speedscope, diff). The CLI's own files are picked up
+# by the src/cli/*.c glob; their end-to-end tests are registered here.
+if(NEMB_CMAKE_PHASE STREQUAL "sources")
+  list(APPEND NEMB_SOURCES src/nemb/compare.c)
+elseif(NEMB_CMAKE_PHASE STREQUAL "targets" AND NEMB_BUILD_TESTS)
+  foreach(t compare outputs measure_views)
+    add_test(NAME cli_${t} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_${t}.sh
+                                    ${CMAKE_BINARY_DIR}/bin/codegreen)
+    set_tests_properties(cli_${t} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+      ENVIRONMENT "CODEGREEN_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}")
+  endforeach()
+endif()
