@@ -1,18 +1,31 @@
 /*
- * cmd_run.c - `codegreen run [options] -- CMD [ARGS...]`: the joules of a whole command, like
- * `perf stat`, once or over repeats with statistics.
+ * cmd_run.c - `codegreen run [options] -- CMD [ARGS...] [--vs-- CMD2 [ARGS...] ...]`: the joules
+ * of whole commands, like `perf stat`, once or over repeats with statistics, and several commands
+ * compared with each other (hyperfine's habit) or with a saved baseline.
  *
- * Each run is one task of a session ("run-1", "run-2", ...; warm-ups are "warmup-1", ... and
- * stay out of the statistics). The task spans fork to exit; fork and exec add well under a
- * millisecond. The command's stdin, stdout and stderr are untouched: codegreen writes its summary
- * to stderr and the report to a file (-o) or to stdout (--json).
+ * Each run is one task of a session ("run-1", "run-2", ...; warm-ups are "warmup-1", ... and stay
+ * out of the statistics; with several commands the tasks of command k are "c<k>-run-1", ...). The
+ * commands' runs are interleaved (A B A B ...) so that a drift of the machine (temperature, other
+ * load) reaches every command alike. The task spans fork to exit. The commands' stdin, stdout and
+ * stderr are untouched: codegreen writes its summary to stderr and the report where -o and --json
+ * say (see outputs.h).
+ *
+ * Runs that failed (a non-zero exit: the repeats stop there unless --ignore-failure) or were
+ * interrupted (SIGINT/SIGTERM to codegreen) are recorded with their status but never enter the
+ * statistics. codegreen is the children's subreaper (PR_SET_CHILD_SUBREAPER), so a descendant
+ * that the command leaves running in the background is reparented to codegreen rather than to
+ * init, and its CPU time counts when it ends.
  *
  * On top of the library's envelope this verb adds:
- *   runs        per run: exit status, energy, duration, CPU time of the command's process tree,
- *               the machine's CPU time, and the energy attributed to the command by CPU share;
- *   statistics  mean, median, std, CV, min, max and 95 % CI over the runs after the iqr_1.5
- *               filter, with the outliers listed;
- *   attribution the model behind the attributed figures, named as a model;
+ *   runs        per run: command, exit status, failed/interrupted/outlier flags, energy, duration,
+ *               CPU time of the command's process tree, the machine's CPU time, and the energy
+ *               attributed to the command (CPU-time share of the CPU domains only);
+ *   commands    per command: its words and statistics (mean, median, std, CV, min, max, 95 % CI
+ *               after the iqr_1.5 filter, outliers listed); "statistics" is the first command's;
+ *   comparison  each further command against the first: ratio of mean energies with its spread,
+ *               and Welch's t-test;
+ *   baseline    with --baseline: the first command against a saved report;
+ *   attribution the model behind the attributed figures, per domain, named as a model;
  *   idle        with --idle S: the machine's power while idle, and each run's energy above it.
  */
 #include <errno.h>
@@ -25,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,45 +46,81 @@
 
 #include "child.h"
 #include "cli.h"
+#include "groups.h"
+#include "interval.h"
 #include "nemb.h"
+#include "outputs.h"
 
+#define VS "--vs--"
+#define MAX_COMMANDS 16
+/* Thresholds of the warnings after the summary. */
+#define HIGH_CV_PERCENT 10.0  /* the reference's noise threshold for power CV */
+#define MIN_COUNTER_UPDATES 20 /* fewer counter updates than this over a run: too short */
 
 typedef struct run_opts {
   long repeat, warmup;
-  long interval_ms;
-  double idle_s;
-  bool time_series, json, shell, quiet;
-  const char *output, *plot, *config;
+  long interval_ms, print_ms;
+  double idle_s, fail_pct;
+  bool time_series, json, shell, quiet, ignore_failure, fail_set;
+  const char *plot, *config, *baseline, *sep;
   const char *push; /* a Prometheus Pushgateway URL, or NULL */
-  char **cmd; /* NULL-terminated */
+  cg_outputs out;
+  char **cmds[MAX_COMMANDS]; /* each NULL-terminated */
+  size_t n_cmds;
+  char **words; /* everything after --, for meta.argv */
+  size_t n_words;
 } run_opts;
 
 typedef struct run_result {
-  char task[32];
+  char task[48];
+  size_t cmd;
   int status;           /* exit code, or 128 + signal */
   double cpu_s;         /* user + system time of the command's process tree */
   double machine_cpu_s; /* busy CPU time of the whole machine meanwhile, from /proc/stat */
-  bool warmup;
+  double live_j;        /* the energy seen live, for the progress line only */
+  bool warmup, interrupted, in_stats;
 } run_result;
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
-          "usage: codegreen run [options] -- COMMAND [ARGS...]\n\n"
-          "Measures the energy of a command from start to exit.\n\n"
-          "  -r, --repeat N       run it N times and report statistics (default 1)\n"
-          "  -w, --warmup K       run it K times first, unmeasured by the statistics\n"
-          "  -o, --output FILE    write the report to FILE (.json, or .csv for one row per run)\n"
-          "  --json               print the report (JSON) to stdout\n"
-          "  -i, --interval-ms M  sampling interval in ms (default: the config's, normally 1)\n"
-          "  --idle S             measure idle power for S seconds first; report energy above it\n"
-          "  --time-series        keep per-sample power in the report\n"
-          "  --export-plot FILE   draw power over time (.html or .png)\n"
-          "  --shell              run COMMAND through /bin/sh -c\n"
-          "  -q, --quiet          no summary on stderr\n"
-          "  -c, --config FILE    use this config.json instead of the search order\n"
-          "  --push URL           push the totals to a Prometheus Pushgateway at the end\n\n"
-          "The exit status is the command's (128 + signal if it was killed). SIGINT and SIGTERM\n"
-          "sent to codegreen are passed on to the command, and the report is still written.\n");
+          "usage: codegreen run [options] -- COMMAND [ARGS...] [--vs-- COMMAND2 [ARGS...] ...]\n\n"
+          "Measures the energy of a command from start to exit; with --vs--, of several commands,\n"
+          "their runs interleaved, each compared with the first.\n\n"
+          "  -r, --repeat N            run each command N times; report statistics (default 1)\n"
+          "  -w, --warmup K            run each command K times first, out of the statistics\n"
+          "  -i, --ignore-failure      go on after a run that exits non-zero (default: stop, and\n"
+          "                            exit with its status); failed runs are never in the\n"
+          "                            statistics unless -i is given\n"
+          "  -o, --output FILE         write the report; repeatable. The extension says the kind:\n"
+          "                            .json, .csv (one row per run, with provenance), .md\n"
+          "                            (Markdown table with a relative column); '-' writes the\n"
+          "                            JSON to stdout\n"
+          "  --append                  add the CSV rows to an existing file with the same header\n"
+          "  --json                    print the JSON report on stderr instead of the summary\n"
+          "  --baseline REPORT.json    compare the first command with a saved report\n"
+          "  --fail-if-regressed PCT   exit 1 when the energy grew more than PCT %% over the\n"
+          "                            baseline, significantly (Welch's t-test, alpha 0.05)\n"
+          "  -I, --interval-print MS   every MS ms, print each domain's energy and power on stderr\n"
+          "  -x, --field-separator S   with -I: rows separated by S (CSV with -x ,)\n"
+          "  --interval-ms M           sampling interval in ms (default: the config's, normally 1)\n"
+          "  --idle S                  measure idle power for S seconds first; report energy above\n"
+          "  --time-series             keep per-sample power in the report\n"
+          "  --export-plot FILE        draw power over time (.html, .png or .svg)\n"
+          "  --shell                   run each COMMAND through /bin/sh -c (its words form one\n"
+          "                            command line)\n"
+          "  -q, --quiet               no summary or progress on stderr\n"
+          "  -c, --config FILE         use this config.json instead of the search order\n"
+          "  --push URL                push the totals to a Prometheus Pushgateway at the end\n"
+          "  -h, --help                this help\n\n"
+          "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
+          "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
+          "The exit status is the command's (128 + signal if it was killed; with several commands,\n"
+          "the first failure's), else 1 when --fail-if-regressed fires. SIGINT and SIGTERM are\n"
+          "passed on to the command; the interrupted run is recorded but not in the statistics.\n"
+          "Energy attributed to the command: CPU-time share of the CPU domains (package, core,\n"
+          "dram); GPU and platform domains are reported as not attributed.\n\n"
+          "CI recipe:  codegreen run -r 10 -o base.json -- ./bench      (on the main branch)\n"
+          "            codegreen run -r 10 --baseline base.json --fail-if-regressed 5 -- ./bench\n");
 }
 
 static bool parse_long(const char *text, long lo, long hi, long *out) {
@@ -84,66 +134,111 @@ static bool parse_long(const char *text, long lo, long hi, long *out) {
   return true;
 }
 
+static bool parse_double(const char *text, double lo, double hi, double *out) {
+  char *end;
+  double v = strtod(text, &end);
+  if (end == text || *end != '\0' || !(v >= lo && v <= hi)) {
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+static int usage_error(const char *msg) {
+  fprintf(stderr, "codegreen run: %s\n", msg);
+  return CG_EXIT_USAGE;
+}
+
 static int parse_args(int argc, char **argv, run_opts *o) {
+  enum {
+    OPT_JSON = 256, OPT_IDLE, OPT_TS, OPT_PLOT, OPT_SHELL, OPT_APPEND, OPT_BASE, OPT_FAIL, OPT_IMS,
+    OPT_PUSH
+  };
   static const struct option opts[] = {{"repeat", required_argument, NULL, 'r'},
                                        {"warmup", required_argument, NULL, 'w'},
+                                       {"ignore-failure", no_argument, NULL, 'i'},
                                        {"output", required_argument, NULL, 'o'},
-                                       {"json", no_argument, NULL, 'j'},
-                                       {"interval-ms", required_argument, NULL, 'i'},
-                                       {"idle", required_argument, NULL, 'I'},
-                                       {"time-series", no_argument, NULL, 't'},
-                                       {"export-plot", required_argument, NULL, 'p'},
-                                       {"shell", no_argument, NULL, 's'},
+                                       {"append", no_argument, NULL, OPT_APPEND},
+                                       {"json", no_argument, NULL, OPT_JSON},
+                                       {"baseline", required_argument, NULL, OPT_BASE},
+                                       {"fail-if-regressed", required_argument, NULL, OPT_FAIL},
+                                       {"interval-print", required_argument, NULL, 'I'},
+                                       {"field-separator", required_argument, NULL, 'x'},
+                                       {"interval-ms", required_argument, NULL, OPT_IMS},
+                                       {"idle", required_argument, NULL, OPT_IDLE},
+                                       {"time-series", no_argument, NULL, OPT_TS},
+                                       {"export-plot", required_argument, NULL, OPT_PLOT},
+                                       {"shell", no_argument, NULL, OPT_SHELL},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"config", required_argument, NULL, 'c'},
-                                       {"push", required_argument, NULL, 'P'},
+                                       {"push", required_argument, NULL, OPT_PUSH},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  *o = (run_opts){.repeat = 1};
-  int c;
+  memset(o, 0, sizeof *o);
+  o->repeat = 1;
+  int c, rc;
   /* '+': stop at the first non-option, so the command's own options are never ours. */
-  while ((c = getopt_long(argc, argv, "+r:w:o:i:c:qh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "+r:w:io:I:x:c:qh", opts, NULL)) != -1) {
     switch (c) {
     case 'r':
       if (!parse_long(optarg, 1, 100000, &o->repeat)) {
-        fprintf(stderr, "codegreen run: --repeat wants a whole number from 1 to 100000\n");
-        return CG_EXIT_USAGE;
+        return usage_error("--repeat wants a whole number from 1 to 100000");
       }
       break;
     case 'w':
       if (!parse_long(optarg, 0, 100000, &o->warmup)) {
-        fprintf(stderr, "codegreen run: --warmup wants a whole number from 0 to 100000\n");
-        return CG_EXIT_USAGE;
+        return usage_error("--warmup wants a whole number from 0 to 100000");
       }
       break;
     case 'i':
+      o->ignore_failure = true;
+      break;
+    case OPT_IMS:
       if (!parse_long(optarg, 1, 60000, &o->interval_ms)) {
-        fprintf(stderr, "codegreen run: --interval-ms wants whole ms from 1 to 60000\n");
-        return CG_EXIT_USAGE;
+        return usage_error("--interval-ms wants whole ms from 1 to 60000");
       }
       break;
-    case 'I': {
-      char *end;
-      o->idle_s = strtod(optarg, &end);
-      if (end == optarg || *end != '\0' || !(o->idle_s > 0 && o->idle_s <= 3600)) {
-        fprintf(stderr, "codegreen run: --idle wants seconds from 0 to 3600\n");
-        return CG_EXIT_USAGE;
+    case 'I':
+      if (!parse_long(optarg, 10, 3600000, &o->print_ms)) {
+        return usage_error("--interval-print wants whole ms from 10 to 3600000");
       }
       break;
-    }
+    case 'x':
+      o->sep = optarg;
+      break;
+    case OPT_IDLE:
+      if (!parse_double(optarg, 1e-3, 3600, &o->idle_s)) {
+        return usage_error("--idle wants seconds from 0 to 3600");
+      }
+      break;
+    case OPT_FAIL:
+      if (!parse_double(optarg, 0, 1e6, &o->fail_pct)) {
+        return usage_error("--fail-if-regressed wants a percentage (0 or more)");
+      }
+      o->fail_set = true;
+      break;
+    case OPT_BASE:
+      o->baseline = optarg;
+      break;
     case 'o':
-      o->output = optarg;
+      rc = cg_outputs_add(&o->out, "run", optarg, CG_OUT_JSON | CG_OUT_CSV | CG_OUT_MD);
+      if (rc != 0) {
+        return rc;
+      }
       break;
-    case 'j':
+    case OPT_APPEND:
+      o->out.append = true;
+      break;
+    case OPT_JSON:
       o->json = true;
       break;
-    case 't':
+    case OPT_TS:
       o->time_series = true;
       break;
-    case 'p':
+    case OPT_PLOT:
       o->plot = optarg;
       break;
-    case 's':
+    case OPT_SHELL:
       o->shell = true;
       break;
     case 'q':
@@ -152,7 +247,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     case 'c':
       o->config = optarg;
       break;
-    case 'P':
+    case OPT_PUSH:
       o->push = optarg;
       break;
     case 'h':
@@ -169,7 +264,41 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     print_usage(stderr);
     return CG_EXIT_USAGE;
   }
-  o->cmd = argv + optind;
+  if (o->fail_set && o->baseline == NULL) {
+    return usage_error("--fail-if-regressed needs --baseline REPORT.json (or use codegreen diff "
+                       "--fail-if-regressed)");
+  }
+  if (o->sep != NULL && o->print_ms == 0) {
+    return usage_error("-x/--field-separator goes with -I/--interval-print");
+  }
+  o->words = argv + optind;
+  o->n_words = (size_t)(argc - optind);
+  /* Split at --vs--: the separators become the NULLs that end each command's argv. A copy of
+   * the words is kept for meta.argv first. */
+  char **copy = calloc(o->n_words + 1, sizeof *copy);
+  if (copy == NULL) {
+    return usage_error("out of memory");
+  }
+  memcpy(copy, o->words, o->n_words * sizeof *copy);
+  o->words = copy;
+  o->cmds[o->n_cmds++] = argv + optind;
+  for (int k = optind; k < argc; k++) {
+    if (strcmp(argv[k], VS) != 0) {
+      continue;
+    }
+    argv[k] = NULL;
+    if (o->n_cmds == MAX_COMMANDS) {
+      free(copy);
+      return usage_error("at most 16 commands in one comparison");
+    }
+    o->cmds[o->n_cmds++] = argv + k + 1;
+  }
+  for (size_t k = 0; k < o->n_cmds; k++) {
+    if (o->cmds[k][0] == NULL) {
+      free(copy);
+      return usage_error("an empty command around --vs--");
+    }
+  }
   return 0;
 }
 
@@ -191,14 +320,14 @@ static double machine_busy_seconds(void) {
   return busy / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Starts the command (through /bin/sh -c with --shell); returns its pid, or -1 with *err set. */
-static pid_t spawn(const run_opts *o, int *err) {
+/* Starts command @p cmd (through /bin/sh -c with --shell); returns its pid, or -1 with *err. */
+static pid_t spawn(const run_opts *o, char **cmd, int *err) {
   if (!o->shell) {
-    return cg_child_start(o->cmd, true, false, err);
+    return cg_child_start(cmd, true, false, err);
   }
-  /* The words after -- form one shell command line. */
+  /* The words form one shell command line. */
   size_t len = 1;
-  for (char **a = o->cmd; *a; a++) {
+  for (char **a = cmd; *a; a++) {
     len += strlen(*a) + 1;
   }
   char *line = malloc(len);
@@ -207,7 +336,7 @@ static pid_t spawn(const run_opts *o, int *err) {
     return -1;
   }
   line[0] = '\0';
-  for (char **a = o->cmd; *a; a++) {
+  for (char **a = cmd; *a; a++) {
     strcat(line, *a);
     strcat(line, a[1] ? " " : "");
   }
@@ -217,42 +346,77 @@ static pid_t spawn(const run_opts *o, int *err) {
   return pid;
 }
 
-static void progress(const run_opts *o, long done, long total) {
-  if (o->quiet || total < 2 || !isatty(STDERR_FILENO)) {
-    return;
-  }
-  int width = 30, filled = (int)(width * done / total);
-  fprintf(stderr, "\rcodegreen run: [%.*s%*s] %ld/%ld", filled,
-          "##############################", width - filled, "", done, total);
-  if (done == total) {
-    fprintf(stderr, "\r%*s\r", width + 40, "");
-  }
-  fflush(stderr);
+static double seconds(const struct rusage *ru) {
+  return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+         (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
 }
 
-/* Runs the command once as task @p r->task. Returns 0, or CG_EXIT_CANNOT_RUN when it could not
- * start (already reported). */
-static int run_once(nemb_session *s, const run_opts *o, run_result *r) {
-  double busy0 = machine_busy_seconds();
+/* Reaps the descendants that were reparented to codegreen (the subreaper) and have ended,
+ * adding their CPU time. @return how many are still running. */
+static int reap_orphans(double *cpu_s) {
+  for (;;) {
+    int st;
+    struct rusage ru;
+    pid_t p = wait4(-1, &st, WNOHANG, &ru);
+    if (p > 0) {
+      *cpu_s += seconds(&ru);
+      continue;
+    }
+    return p == 0 ? 1 : 0; /* 0: children remain, none ended; -1 ECHILD: none left */
+  }
+}
+
+/* The in-total energy the meter holds now, in joules (NAN without a meter). */
+static double live_energy(nemb_session *s) {
+  nemb_meter *m = nemb_session_meter(s);
+  if (m == NULL) {
+    return NAN;
+  }
+  size_t n = nemb_meter_domain_count(m);
+  uint64_t t, e[64];
+  if (n > 64 || nemb_meter_latest(m, &t, e, n) != 0) {
+    return NAN;
+  }
+  double j = 0;
+  for (size_t d = 0; d < n; d++) {
+    nemb_domain_info info;
+    nemb_meter_domain(m, d, &info);
+    j += info.in_total ? (double)e[d] / 1e6 : 0;
+  }
+  return j;
+}
+
+/* Runs command @p r->cmd once as task @p r->task. Returns 0, or CG_EXIT_CANNOT_RUN when it could
+ * not start (already reported). */
+static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *background) {
+  char **cmd = o->cmds[r->cmd];
+  double busy0 = machine_busy_seconds(), j0 = live_energy(s);
   nemb_task_start(s, r->task);
   int exec_errno = 0;
-  pid_t pid = spawn(o, &exec_errno);
+  pid_t pid = spawn(o, cmd, &exec_errno);
   if (pid < 0) {
     nemb_task_stop(s, r->task);
-    fprintf(stderr, "codegreen run: cannot run '%s': %s\n", o->cmd[0], strerror(exec_errno));
+    fprintf(stderr, "codegreen run: cannot run '%s': %s\n", cmd[0], strerror(exec_errno));
+    if (exec_errno == ENOENT && !o->shell && strchr(cmd[0], ' ') != NULL) {
+      fprintf(stderr, "codegreen run: hint: '%s' is one word with spaces; to run it as a shell "
+                      "command line, add --shell (codegreen run --shell -- '%s')\n",
+              cmd[0], cmd[0]);
+    }
     return CG_EXIT_CANNOT_RUN;
   }
   struct rusage ru;
   r->status = cg_child_wait(pid, true, &ru);
   nemb_task_stop(s, r->task);
+  r->interrupted = cg_signals_caught() != 0;
   r->machine_cpu_s = machine_busy_seconds() - busy0;
-  r->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  r->live_j = live_energy(s) - j0;
+  r->cpu_s = seconds(&ru);
+  *background = reap_orphans(&r->cpu_s);
   return 0;
 }
 
 /* The machine's energy over an idle stretch, from the meter's live readings. */
-static json_t *measure_idle(nemb_session *s, double seconds) {
+static json_t *measure_idle(nemb_session *s, double secs_wanted) {
   nemb_meter *m = nemb_session_meter(s);
   if (m == NULL) {
     return json_null();
@@ -260,7 +424,8 @@ static json_t *measure_idle(nemb_session *s, double seconds) {
   size_t n = nemb_meter_domain_count(m);
   uint64_t *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b), ta = 0, tb = 0;
   json_t *out = json_null();
-  struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
+  struct timespec ts = {(time_t)secs_wanted,
+                        (long)((secs_wanted - floor(secs_wanted)) * 1e9)};
   if (a && b && nemb_meter_latest(m, &ta, a, n) == 0) {
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !cg_signals_caught()) {
     }
@@ -283,6 +448,56 @@ static json_t *measure_idle(nemb_session *s, double seconds) {
   return out;
 }
 
+/* ----- progress ----- */
+
+typedef struct progress {
+  bool on, erase_before_run; /* erase: the commands write to the terminal the bar is on */
+  struct timespec t0;
+  double sum_j;
+  size_t n_j;
+} progress;
+
+static void progress_init(progress *p, const run_opts *o, size_t total) {
+  memset(p, 0, sizeof *p);
+  p->on = !o->quiet && !o->json && o->print_ms == 0 && total >= 2 && isatty(STDERR_FILENO);
+  p->erase_before_run = p->on && isatty(STDOUT_FILENO);
+  clock_gettime(CLOCK_MONOTONIC, &p->t0);
+}
+
+static void progress_erase(const progress *p) {
+  if (p->on) {
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+  }
+}
+
+static void progress_draw(progress *p, const run_result *r, size_t done, size_t total) {
+  if (!r->warmup && !r->interrupted && isfinite(r->live_j)) {
+    p->sum_j += r->live_j;
+    p->n_j++;
+  }
+  if (!p->on) {
+    return;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  double el = (double)(now.tv_sec - p->t0.tv_sec) + (double)(now.tv_nsec - p->t0.tv_nsec) / 1e9;
+  double eta = done ? el / (double)done * (double)(total - done) : 0;
+  int width = 24, filled = (int)((size_t)width * done / total);
+  fprintf(stderr, "\r\033[Kcodegreen run: [%.*s%*s] %zu/%zu  ETA %d:%02d", filled,
+          "########################", width - filled, "", done, total, (int)eta / 60,
+          (int)eta % 60);
+  if (p->n_j > 0) {
+    fprintf(stderr, "  mean ~%.4g J", p->sum_j / (double)p->n_j);
+  }
+  if (done == total) {
+    fputs("\r\033[K", stderr);
+  }
+  fflush(stderr);
+}
+
+/* ----- the report ----- */
+
 static json_t *find_task(json_t *report, const char *name) {
   size_t i;
   json_t *t;
@@ -295,186 +510,405 @@ static json_t *find_task(json_t *report, const char *name) {
   return NULL;
 }
 
-static json_t *stats_json(const double *v, size_t n, const run_result *runs, size_t first,
-                          const char *field, json_t *outliers) {
-  nemb_stats st;
-  unsigned char *flag = calloc(n, 1);
-  if (flag == NULL || nemb_stats_compute(v, n, 1, &st, flag) != 0) {
-    free(flag);
-    return json_null();
-  }
-  for (size_t i = 0; outliers != NULL && i < n; i++) {
-    if (flag[i]) {
-      json_array_append_new(outliers, json_pack("{s:s, s:s, s:f}", "run", runs[first + i].task,
-                                                "field", field, "value", v[i]));
-    }
-  }
-  free(flag);
-  return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "mean", st.mean,
-                   "median", st.median, "std", st.std, "cv_percent", st.cv_percent, "min", st.min,
-                   "max", st.max, "ci95_low", st.ci95_low, "ci95_high", st.ci95_high, "n_used",
-                   (json_int_t)st.n_used, "n_outliers", (json_int_t)st.n_outliers);
+static json_t *stats_json(const nemb_stats *st) {
+  return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "mean", st->mean,
+                   "median", st->median, "std", st->std, "cv_percent", st->cv_percent, "min",
+                   st->min, "max", st->max, "ci95_low", st->ci95_low, "ci95_high", st->ci95_high,
+                   "n_used", (json_int_t)st->n_used, "n_outliers", (json_int_t)st->n_outliers);
 }
 
-/* Adds runs, statistics, attribution and idle to the library's envelope. */
-static void extend_report(json_t *report, const run_result *runs, size_t n_runs, size_t first,
+/* The CPU domains, whose energy the CPU-time share attributes; the others (GPUs, the platform)
+ * are not attributed by this model. */
+static bool cpu_kind(const char *kind) {
+  return kind != NULL && (strcmp(kind, "cpu_package") == 0 || strcmp(kind, "nested") == 0 ||
+                          strcmp(kind, "dram") == 0 || strcmp(kind, "estimate") == 0);
+}
+
+static json_t *attribution_block(json_t *topo) {
+  json_t *doms = json_object();
+  const char *name;
+  json_t *info;
+  json_object_foreach(topo, name, info) {
+    const char *kind = json_string_value(json_object_get(info, "kind"));
+    json_object_set_new(
+        doms, name,
+        json_string(cpu_kind(kind) ? "cpu_time_share"
+                    : kind != NULL && strcmp(kind, "gpu") == 0
+                        ? "not_attributed: no per-process GPU energy (NVML gives none to "
+                          "codegreen); the whole GPU energy is in energy_j"
+                        : "not_attributed: a platform-wide domain"));
+  }
+  return json_pack(
+      "{s:s, s:s, s:o}", "model", "cpu_time_share", "description",
+      "An attribution model, not a measurement: the energy counters are machine-wide, so "
+      "attributed_energy_j = (energy of the CPU domains counted in energy_j) x (CPU time of the "
+      "command's process tree, background descendants included / busy CPU time of the whole "
+      "machine during the run). Other domains are not attributed: unattributed_energy_j.",
+      "domains", doms);
+}
+
+/* Runs, per-command statistics, comparison, attribution and idle on top of the envelope. */
+static void extend_report(json_t *report, const run_opts *o, run_result *runs, size_t n_runs,
                           json_t *idle) {
-  json_t *arr = json_array();
-  size_t n = n_runs - first;
-  double *energy = calloc(n ? n : 1, sizeof *energy), *dur = calloc(n ? n : 1, sizeof *dur),
-         *power = calloc(n ? n : 1, sizeof *power);
+  json_t *topo = json_object_get(json_object_get(report, "meta"), "domain_topology");
   double idle_w = json_number_value(json_object_get(idle, "power_w"));
+  json_t *arr = json_array();
+  double *energy = calloc(n_runs ? n_runs : 1, sizeof *energy);
+  double *dur = calloc(n_runs ? n_runs : 1, sizeof *dur);
+  double *power = calloc(n_runs ? n_runs : 1, sizeof *power);
+  size_t *idx = calloc(n_runs ? n_runs : 1, sizeof *idx);
   for (size_t i = 0; i < n_runs; i++) {
-    json_t *t = find_task(report, runs[i].task);
+    run_result *rr = &runs[i];
+    json_t *t = find_task(report, rr->task);
     double e = json_number_value(json_object_get(t, "energy_j"));
     double d = json_number_value(json_object_get(t, "duration_s"));
-    double share = runs[i].machine_cpu_s > 0 ? runs[i].cpu_s / runs[i].machine_cpu_s : NAN;
+    double cpu_j = 0;
+    const char *dn;
+    json_t *dv;
+    json_object_foreach(json_object_get(t, "domains"), dn, dv) {
+      json_t *info = json_object_get(topo, dn);
+      if (json_is_true(json_object_get(info, "in_total")) &&
+          cpu_kind(json_string_value(json_object_get(info, "kind")))) {
+        cpu_j += json_number_value(dv);
+      }
+    }
+    double share = rr->machine_cpu_s > 0 ? rr->cpu_s / rr->machine_cpu_s : NAN;
     share = share > 1 ? 1 : share; /* jiffy rounding can put the tree above the machine */
-    json_t *r = json_pack("{s:s, s:b, s:i, s:f, s:f, s:f, s:f}", "task", runs[i].task, "warmup",
-                          runs[i].warmup, "exit_status", runs[i].status, "energy_j", e,
-                          "duration_s", d, "cpu_time_s", runs[i].cpu_s, "machine_cpu_time_s",
-                          isnan(runs[i].machine_cpu_s) ? 0 : runs[i].machine_cpu_s);
+    rr->in_stats = !rr->warmup && !rr->interrupted && (rr->status == 0 || o->ignore_failure);
+    json_t *r = json_pack("{s:s, s:I, s:b, s:i, s:b, s:b, s:b, s:b, s:f, s:f, s:f, s:f}", "task",
+                          rr->task, "command_index", (json_int_t)rr->cmd, "warmup", rr->warmup,
+                          "exit_status", rr->status, "failed", rr->status != 0, "interrupted",
+                          rr->interrupted, "in_statistics", rr->in_stats, "outlier", 0,
+                          "energy_j", e, "duration_s", d, "cpu_time_s", rr->cpu_s,
+                          "machine_cpu_time_s", isnan(rr->machine_cpu_s) ? 0 : rr->machine_cpu_s);
     json_object_set_new(r, "attributed_share", isnan(share) ? json_null() : json_real(share));
     json_object_set_new(r, "attributed_energy_j",
-                        isnan(share) ? json_null() : json_real(share * e));
+                        isnan(share) ? json_null() : json_real(share * cpu_j));
+    json_object_set_new(r, "unattributed_energy_j", json_real(e - cpu_j));
     json_object_set_new(r, "energy_above_idle_j",
                         json_is_object(idle) ? json_real(e - idle_w * d) : json_null());
     json_array_append_new(arr, r);
-    if (i >= first && energy && dur && power) {
-      energy[i - first] = e;
-      dur[i - first] = d;
-      power[i - first] = d > 0 ? e / d : 0;
-    }
   }
   json_object_set_new(report, "runs", arr);
-  json_t *outliers = json_array();
-  json_t *stats = json_pack("{s:I, s:I, s:s}", "n_runs", (json_int_t)n, "warmup_runs",
-                            (json_int_t)first, "outlier_method", "iqr_1.5");
-  if (n > 0 && energy && dur && power) {
-    json_object_set_new(stats, "energy_j",
-                        stats_json(energy, n, runs, first, "energy_j", outliers));
-    json_object_set_new(stats, "duration_s", stats_json(dur, n, runs, first, "duration_s", NULL));
-    json_object_set_new(stats, "avg_power_w",
-                        stats_json(power, n, runs, first, "avg_power_w", NULL));
+
+  json_t *cmds = json_array();
+  nemb_stats first_e = {0};
+  json_t *comparisons = json_array();
+  for (size_t k = 0; k < o->n_cmds; k++) {
+    size_t n = 0;
+    for (size_t i = 0; i < n_runs && energy && dur && power && idx; i++) {
+      if (runs[i].cmd == k && runs[i].in_stats) {
+        json_t *r = json_array_get(arr, i);
+        energy[n] = json_number_value(json_object_get(r, "energy_j"));
+        dur[n] = json_number_value(json_object_get(r, "duration_s"));
+        power[n] = dur[n] > 0 ? energy[n] / dur[n] : 0;
+        idx[n++] = i;
+      }
+    }
+    char *cmdline = cg_command_string(o->cmds[k]);
+    json_t *argv = json_array();
+    for (char **a = o->cmds[k]; *a; a++) {
+      json_array_append_new(argv, json_string(*a));
+    }
+    size_t warm = 0, done = 0;
+    for (size_t i = 0; i < n_runs; i++) {
+      warm += runs[i].cmd == k && runs[i].warmup;
+      done += runs[i].cmd == k && !runs[i].warmup;
+    }
+    json_t *stats = json_pack("{s:I, s:I, s:I, s:s}", "n_runs", (json_int_t)done, "warmup_runs",
+                              (json_int_t)warm, "n_in_statistics", (json_int_t)n,
+                              "outlier_method", "iqr_1.5");
+    json_t *outliers = json_array();
+    nemb_stats se, sd, sp;
+    unsigned char *flag = calloc(n ? n : 1, 1);
+    if (n > 0 && flag && nemb_stats_compute(energy, n, 1, &se, flag) == 0 &&
+        nemb_stats_compute(dur, n, 1, &sd, NULL) == 0 &&
+        nemb_stats_compute(power, n, 1, &sp, NULL) == 0) {
+      for (size_t i = 0; i < n; i++) {
+        if (flag[i]) {
+          json_t *r = json_array_get(arr, idx[i]);
+          json_object_set_new(r, "outlier", json_true());
+          json_array_append_new(outliers, json_pack("{s:s, s:s, s:f}", "run", runs[idx[i]].task,
+                                                    "field", "energy_j", "value", energy[i]));
+        }
+      }
+      json_object_set_new(stats, "energy_j", stats_json(&se));
+      json_object_set_new(stats, "duration_s", stats_json(&sd));
+      json_object_set_new(stats, "avg_power_w", stats_json(&sp));
+      if (k == 0) {
+        first_e = se;
+      } else if (first_e.n_used > 0) {
+        nemb_comparison c;
+        if (nemb_stats_compare(&first_e, &se, 0.05, &c) == 0) {
+          json_t *cmp = json_pack(
+              "{s:I, s:I, s:f, s:f, s:f, s:f, s:s, s:f}", "command_index", (json_int_t)k,
+              "baseline_index", (json_int_t)0, "energy_ratio", c.ratio, "energy_ratio_std",
+              c.ratio_std, "energy_diff_j", c.diff, "energy_diff_percent", c.diff_percent,
+              "test", "welch_t_test", "alpha", c.alpha);
+          json_object_set_new(cmp, "t", isfinite(c.t) ? json_real(c.t) : json_null());
+          json_object_set_new(cmp, "df", isfinite(c.df) ? json_real(c.df) : json_null());
+          json_object_set_new(cmp, "p_value",
+                              isfinite(c.p_value) ? json_real(c.p_value) : json_null());
+          json_object_set_new(cmp, "significant",
+                              c.significant < 0 ? json_null() : json_boolean(c.significant));
+          json_array_append_new(comparisons, cmp);
+        }
+      }
+    }
+    free(flag);
+    json_object_set_new(stats, "outliers", outliers);
+    json_array_append_new(cmds, json_pack("{s:I, s:s, s:o, s:o}", "index", (json_int_t)k,
+                                          "command", cmdline ? cmdline : "", "argv", argv,
+                                          "statistics", stats));
+    free(cmdline);
   }
-  json_object_set_new(stats, "outliers", outliers);
-  json_object_set_new(report, "statistics", stats);
-  json_object_set_new(
-      report, "attribution",
-      json_pack("{s:s, s:s}", "model", "cpu_time_share", "description",
-                "An attribution model, not a measurement: the energy counters are machine-wide, "
-                "so attributed_energy_j = energy_j x (CPU time of the command's process tree / "
-                "busy CPU time of the whole machine during the run)."));
+  json_object_set_new(report, "commands", cmds);
+  json_object_set(report, "statistics",
+                  json_object_get(json_array_get(cmds, 0), "statistics"));
+  if (o->n_cmds > 1) {
+    json_object_set_new(report, "comparison", comparisons);
+  } else {
+    json_decref(comparisons);
+  }
+  json_object_set_new(report, "attribution", attribution_block(topo));
   json_object_set_new(report, "idle", idle);
   free(energy);
   free(dur);
   free(power);
+  free(idx);
 }
 
-static bool is_outlier(json_t *stats, const char *task) {
+/* --baseline: the first command's energy against the saved report's first group. Adds
+ * "baseline" to the report. @return 1 when --fail-if-regressed fires, else 0; -1 on a report
+ * that cannot be compared (already said). */
+static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
+  cg_groups a, b;
+  if (cg_groups_from_report(base, &a) != 0) {
+    fprintf(stderr, "codegreen run: --baseline %s is not a codegreen report\n", o->baseline);
+    return -1;
+  }
+  if (cg_groups_from_report(report, &b) != 0 || b.n == 0 || a.n == 0) {
+    cg_groups_free(&a);
+    return -1;
+  }
+  nemb_stats ae, ad, be, bd;
+  nemb_comparison c;
+  int fired = 0;
+  if (cg_group_stats(&a.g[0], &ae, &ad) != 0 || cg_group_stats(&b.g[0], &be, &bd) != 0) {
+    fprintf(stderr, "codegreen run: no completed run to compare with the baseline\n");
+    cg_groups_free(&a);
+    cg_groups_free(&b);
+    return -1;
+  }
+  bool regressed = cg_regressed(&ae, &be, o->fail_set ? o->fail_pct : 0, &c);
+  fired = o->fail_set && regressed;
+  char words[96];
+  cg_significance_words(&c, words, sizeof words);
+  json_t *bl = json_pack("{s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file",
+                         o->baseline, "compared", a.g[0].name, "baseline_energy_j", ae.mean,
+                         "baseline_std", ae.std, "baseline_n", (json_int_t)ae.n_used,
+                         "energy_diff_j", c.diff, "energy_diff_percent", c.diff_percent,
+                         "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
+  json_object_set_new(bl, "p_value", isfinite(c.p_value) ? json_real(c.p_value) : json_null());
+  json_object_set_new(bl, "significant",
+                      c.significant < 0 ? json_null() : json_boolean(c.significant));
+  json_object_set_new(bl, "fail_if_regressed_percent",
+                      o->fail_set ? json_real(o->fail_pct) : json_null());
+  json_object_set_new(bl, "regressed", json_boolean(fired));
+  json_object_set_new(report, "baseline", bl);
+  if (!o->quiet && !o->json) {
+    fprintf(stderr, "  vs baseline %.4f J -> %.4f J: %+.2f %% (%s)%s\n", ae.mean, be.mean,
+            c.diff_percent, words, fired ? "  REGRESSION" : "");
+  }
+  if (fired) {
+    fprintf(stderr,
+            "codegreen run: energy grew %.2f %% over the baseline (threshold %.2f %%): exit 1\n",
+            c.diff_percent, o->fail_pct);
+  }
+  cg_groups_free(&a);
+  cg_groups_free(&b);
+  return fired;
+}
+
+/* ----- the summary on stderr ----- */
+
+static double getnum(json_t *o, const char *a, const char *b) {
+  return json_number_value(json_object_get(json_object_get(o, a), b));
+}
+
+/* The runs of command @p k that failed or were interrupted, and what became of them. */
+static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
   size_t i;
-  json_t *o;
-  json_array_foreach(json_object_get(stats, "outliers"), i, o) {
-    if (task != NULL && strcmp(json_string_value(json_object_get(o, "run")), task) == 0) {
-      return true;
+  json_t *r;
+  json_array_foreach(json_object_get(report, "runs"), i, r) {
+    if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
+        json_is_true(json_object_get(r, "warmup"))) {
+      continue;
+    }
+    const char *task = json_string_value(json_object_get(r, "task"));
+    int st = (int)json_integer_value(json_object_get(r, "exit_status"));
+    if (json_is_true(json_object_get(r, "interrupted"))) {
+      fprintf(stderr, "  run         %s was interrupted (status %d): not in the statistics\n",
+              task, st);
+    } else if (st != 0) {
+      fprintf(stderr, "  run         %s exited with status %d%s\n", task, st,
+              o->ignore_failure ? " (kept: --ignore-failure)" : ": not in the statistics");
     }
   }
-  return false;
 }
 
-static void print_summary(json_t *report, const run_opts *o) {
+static void print_command_summary(json_t *report, const run_opts *o, size_t k, double interval_ms) {
   json_t *meta = json_object_get(report, "meta");
-  json_t *stats = json_object_get(report, "statistics");
+  json_t *cmd = json_array_get(json_object_get(report, "commands"), k);
+  json_t *stats = json_object_get(cmd, "statistics");
   json_t *e = json_object_get(stats, "energy_j");
   const char *source = json_string_value(json_object_get(meta, "energy_source"));
-  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
-  long n = (long)json_integer_value(json_object_get(stats, "n_runs"));
-  fprintf(stderr, "\ncodegreen run: %s", o->cmd[0]);
-  for (char **a = o->cmd + 1; *a; a++) {
-    fprintf(stderr, " %s", *a);
+  long n = (long)json_integer_value(json_object_get(stats, "n_in_statistics"));
+  long n_runs = (long)json_integer_value(json_object_get(stats, "n_runs"));
+  fprintf(stderr, "\ncodegreen run: %s%s  (%ld run%s in the statistics", o->n_cmds > 1 ? "" : "",
+          json_string_value(json_object_get(cmd, "command")), n, n == 1 ? "" : "s");
+  if (n_runs != n) {
+    fprintf(stderr, " of %ld", n_runs);
   }
-  fprintf(stderr, "  (%ld run%s%s)\n", n, n == 1 ? "" : "s", o->warmup ? ", after warm-up" : "");
+  fprintf(stderr, "%s)\n", o->warmup ? ", after warm-up" : "");
   if (!json_is_object(e)) {
     fprintf(stderr, "  no completed run to report\n");
+    print_failed_runs(report, o, k);
     return;
   }
-  const char *how = source == NULL                     ? "?"
-                    : strcmp(source, "estimated") == 0 ? "ESTIMATED from CPU time, not measured"
-                    : strcmp(source, "simulated") == 0 ? "SIMULATED device, not hardware"
-                    : strcmp(source, "none") == 0      ? "NOT MEASURED: no energy backend"
-                                                       : "measured";
-  double mean = json_number_value(json_object_get(e, "mean"));
+  double mean = getnum(stats, "energy_j", "mean");
   fprintf(stderr, "  energy      %.4f J", mean);
   if (n > 1) {
-    fprintf(stderr, "  (95%% CI %.4f .. %.4f, CV %.2f %%, median %.4f)",
-            json_number_value(json_object_get(e, "ci95_low")),
-            json_number_value(json_object_get(e, "ci95_high")),
-            json_number_value(json_object_get(e, "cv_percent")),
-            json_number_value(json_object_get(e, "median")));
+    fprintf(stderr, " ± %.4f (σ)  [min %.4f, max %.4f]  95%% CI %.4f .. %.4f, CV %.2f %%",
+            getnum(stats, "energy_j", "std"), getnum(stats, "energy_j", "min"),
+            getnum(stats, "energy_j", "max"), getnum(stats, "energy_j", "ci95_low"),
+            getnum(stats, "energy_j", "ci95_high"), getnum(stats, "energy_j", "cv_percent"));
   }
-  fprintf(stderr, "   [%s]\n", how);
-  fprintf(stderr, "  avg power   %.3f W\n",
-          json_number_value(json_object_get(json_object_get(stats, "avg_power_w"), "mean")));
-  fprintf(stderr, "  duration    %.4f s\n",
-          json_number_value(json_object_get(json_object_get(stats, "duration_s"), "mean")));
+  fprintf(stderr, "   [%s]\n", cg_source_words(source));
+  fprintf(stderr, "  avg power   %.3f W", getnum(stats, "avg_power_w", "mean"));
+  if (n > 1) {
+    fprintf(stderr, " ± %.3f (σ)", getnum(stats, "avg_power_w", "std"));
+  }
+  double dmean = getnum(stats, "duration_s", "mean");
+  fprintf(stderr, "\n  duration    %.4f s", dmean);
+  if (n > 1) {
+    fprintf(stderr, " ± %.4f (σ)  [min %.4f, max %.4f]", getnum(stats, "duration_s", "std"),
+            getnum(stats, "duration_s", "min"), getnum(stats, "duration_s", "max"));
+  }
+  fputc('\n', stderr);
 
-  /* Per domain: the mean over the same runs as the energy mean (measured, not outliers). */
+  /* Per domain, attributed and failed runs: the same runs as the energy mean. */
   json_t *topo = json_object_get(meta, "domain_topology");
-  const char *dname;
-  json_t *dinfo;
   json_t *runs = json_object_get(report, "runs");
+  const char *dname;
+  json_t *dinfo, *r;
+  size_t i;
   if (json_object_size(topo) > 0) {
     fprintf(stderr, "  per domain (mean per run, outliers aside):\n");
   }
   json_object_foreach(topo, dname, dinfo) {
     double sum = 0;
-    size_t k = 0, i;
-    json_t *r;
+    size_t cnt = 0;
     json_array_foreach(runs, i, r) {
-      const char *task = json_string_value(json_object_get(r, "task"));
-      if (json_is_true(json_object_get(r, "warmup")) || is_outlier(stats, task)) {
+      if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
+          !json_is_true(json_object_get(r, "in_statistics")) ||
+          json_is_true(json_object_get(r, "outlier"))) {
         continue;
       }
-      json_t *t = find_task(report, task);
+      json_t *t = find_task(report, json_string_value(json_object_get(r, "task")));
       sum += json_number_value(json_object_get(json_object_get(t, "domains"), dname));
-      k++;
+      cnt++;
     }
-    fprintf(stderr, "    %-14s %12.4f J  %s (%s)\n", dname, k ? sum / (double)k : 0,
+    fprintf(stderr, "    %-14s %12.4f J  %s (%s)\n", dname, cnt ? sum / (double)cnt : 0,
             json_is_true(json_object_get(dinfo, "in_total")) ? "in total" : "not added: nested",
             json_string_value(json_object_get(dinfo, "source")));
   }
-  double attributed = 0;
-  size_t k = 0, i;
-  json_t *r;
+  double attributed = 0, unattributed = 0;
+  size_t cnt = 0;
   json_array_foreach(runs, i, r) {
     json_t *a = json_object_get(r, "attributed_energy_j");
-    const char *task = json_string_value(json_object_get(r, "task"));
-    if (!json_is_true(json_object_get(r, "warmup")) && !is_outlier(stats, task) &&
-        json_is_number(a)) {
+    if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
+        json_is_true(json_object_get(r, "in_statistics")) &&
+        !json_is_true(json_object_get(r, "outlier")) && json_is_number(a)) {
       attributed += json_number_value(a);
-      k++;
+      unattributed += json_number_value(json_object_get(r, "unattributed_energy_j"));
+      cnt++;
     }
   }
-  if (k > 0) {
+  if (cnt > 0) {
     fprintf(stderr,
-            "  attributed  %.4f J to the command's processes (model: cpu_time_share, not a "
-            "measurement)\n",
-            attributed / (double)k);
+            "  attributed  %.4f J of the CPU domains to the command's processes (model: "
+            "cpu_time_share, not a measurement)\n",
+            attributed / (double)cnt);
+    if (unattributed / (double)cnt > 1e-9) {
+      fprintf(stderr, "  not attributed %.4f J (GPU and platform domains: no per-process "
+                      "figures)\n",
+              unattributed / (double)cnt);
+    }
   }
   json_t *idle = json_object_get(report, "idle");
   if (json_is_object(idle)) {
     fprintf(stderr, "  idle power  %.3f W over %.2f s; mean energy above idle %.4f J\n",
             json_number_value(json_object_get(idle, "power_w")),
             json_number_value(json_object_get(idle, "duration_s")),
-            mean - json_number_value(json_object_get(idle, "power_w")) *
-                       json_number_value(json_object_get(json_object_get(stats, "duration_s"),
-                                                         "mean")));
+            mean - json_number_value(json_object_get(idle, "power_w")) * dmean);
   }
   json_array_foreach(json_object_get(stats, "outliers"), i, r) {
     fprintf(stderr, "  outlier     %s: %.4f J set aside by iqr_1.5\n",
             json_string_value(json_object_get(r, "run")),
             json_number_value(json_object_get(r, "value")));
   }
+  print_failed_runs(report, o, k);
+  /* Warnings that something in the method is weak, with what to do about it. */
+  double cv = getnum(stats, "energy_j", "cv_percent");
+  if (n > 1 && cv >= HIGH_CV_PERCENT) {
+    fprintf(stderr,
+            "  warning     energy varies a lot between runs (CV %.1f %%): warm up (-w 3), run "
+            "more times (-r 30), quiet the machine, or measure a longer workload\n",
+            cv);
+  }
+  double resolution_s = MIN_COUNTER_UPDATES * (interval_ms > 1 ? interval_ms : 1) / 1000.0;
+  if (dmean < resolution_s) {
+    fprintf(stderr,
+            "  warning     the command runs %.2f ms, under %d counter updates (about 1 ms "
+            "each): the figure is mostly counter granularity; measure a longer workload (loop it, "
+            "e.g. --shell -- 'for i in $(seq 100); do CMD; done')\n",
+            dmean * 1e3, MIN_COUNTER_UPDATES);
+  }
+}
+
+static void print_summary(json_t *report, const run_opts *o, double interval_ms) {
+  json_t *meta = json_object_get(report, "meta");
+  for (size_t k = 0; k < o->n_cmds; k++) {
+    print_command_summary(report, o, k, interval_ms);
+  }
+  size_t i;
+  json_t *c;
+  json_t *cmds = json_object_get(report, "commands");
+  if (json_array_size(json_object_get(report, "comparison")) > 0) {
+    fprintf(stderr, "\nComparison (energy; ± is the spread of single runs, propagated):\n");
+  }
+  json_array_foreach(json_object_get(report, "comparison"), i, c) {
+    size_t k = (size_t)json_integer_value(json_object_get(c, "command_index"));
+    const char *a = json_string_value(json_object_get(json_array_get(cmds, 0), "command"));
+    const char *b = json_string_value(json_object_get(json_array_get(cmds, k), "command"));
+    json_t *sig = json_object_get(c, "significant");
+    fprintf(stderr, "  '%s' uses %.2f ± %.2f × the energy of '%s' (%+.1f %%): ", b,
+            json_number_value(json_object_get(c, "energy_ratio")),
+            json_number_value(json_object_get(c, "energy_ratio_std")), a,
+            json_number_value(json_object_get(c, "energy_diff_percent")));
+    if (json_is_null(sig)) {
+      fprintf(stderr, "not tested (fewer than 2 runs of a command)\n");
+    } else {
+      fprintf(stderr, "%s (p = %.2g, Welch's t-test, alpha 0.05)\n",
+              json_is_true(sig) ? "the difference is significant"
+                                : "the difference is not significant",
+              json_number_value(json_object_get(c, "p_value")));
+    }
+  }
+  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
+  const char *source = json_string_value(json_object_get(meta, "energy_source"));
+  json_t *r;
   if (quality != NULL && strcmp(quality, "ok") != 0) {
     fprintf(stderr, "  warning     measurement_quality is \"%s\"\n", quality);
   }
@@ -489,30 +923,153 @@ static void print_summary(json_t *report, const run_opts *o) {
   }
 }
 
-static int write_outputs(nemb_session *s, json_t *report, const run_opts *o) {
-  int code = 0;
-  if (o->output != NULL) {
-    size_t len = strlen(o->output);
-    if (len >= 4 && strcasecmp(o->output + len - 4, ".csv") == 0) {
-      if (nemb_session_write(s, o->output, NEMB_FORMAT_CSV) != 0) {
-        code = cg_fail(NEMB_EIO, "cannot write the report");
-      }
-    } else if (json_dump_file(report, o->output,
-                              JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) !=
-               0) {
-      fprintf(stderr, "codegreen run: cannot write the report to %s: %s\n", o->output,
-              strerror(errno));
-      code = CG_EXIT_FAIL;
+/* ----- the files ----- */
+
+static const char *const csv_columns[] = {
+    "run_id",        "session_name", "started_at",    "hostname",    "cpu_model",
+    "energy_source", "measurement_quality", "command", "command_index", "task",
+    "warmup",        "exit_status",  "failed",        "interrupted", "in_statistics",
+    "outlier",       "energy_j",     "duration_s",    "avg_power_w", "cpu_time_s",
+    "attributed_energy_j", "unattributed_energy_j", "energy_above_idle_j"};
+
+static json_t *csv_rows(json_t *report) {
+  json_t *meta = json_object_get(report, "meta");
+  json_t *cmds = json_object_get(report, "commands");
+  json_t *rows = json_array();
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(report, "runs"), i, r) {
+    size_t k = (size_t)json_integer_value(json_object_get(r, "command_index"));
+    double e = json_number_value(json_object_get(r, "energy_j"));
+    double d = json_number_value(json_object_get(r, "duration_s"));
+    json_t *row = json_array();
+    const char *mk[] = {"run_id", "session_name", "started_at", "hostname", "cpu_model",
+                        "energy_source", "measurement_quality"};
+    for (size_t m = 0; m < sizeof mk / sizeof mk[0]; m++) {
+      json_t *v = json_object_get(meta, mk[m]);
+      json_array_append_new(row, v ? json_incref(v) : json_null());
+    }
+    json_array_append(row, json_object_get(json_array_get(cmds, k), "command"));
+    const char *rk[] = {"command_index", "task",          "warmup",      "exit_status",
+                        "failed",        "interrupted",   "in_statistics", "outlier",
+                        "energy_j",      "duration_s"};
+    for (size_t m = 0; m < sizeof rk / sizeof rk[0]; m++) {
+      json_t *v = json_object_get(r, rk[m]);
+      json_array_append_new(row, v ? json_incref(v) : json_null());
+    }
+    json_array_append_new(row, d > 0 ? json_real(e / d) : json_null());
+    const char *tk[] = {"cpu_time_s", "attributed_energy_j", "unattributed_energy_j",
+                        "energy_above_idle_j"};
+    for (size_t m = 0; m < sizeof tk / sizeof tk[0]; m++) {
+      json_t *v = json_object_get(r, tk[m]);
+      json_array_append_new(row, v ? json_incref(v) : json_null());
+    }
+    json_array_append_new(rows, row);
+  }
+  return rows;
+}
+
+static char *pm(double mean, double std, size_t n, int prec) {
+  char *s = NULL;
+  if ((n > 1 ? asprintf(&s, "%.*f ± %.*f", prec, mean, prec, std)
+             : asprintf(&s, "%.*f", prec, mean)) < 0) {
+    return NULL;
+  }
+  return s;
+}
+
+/* hyperfine's table: one row per command, energy with its spread, and relative to the lowest. */
+static int write_markdown(json_t *report, const char *path) {
+  static const char *const cols[] = {"Command",    "Energy [J]",  "Min [J]", "Max [J]",
+                                     "Time [s]",   "Power [W]",   "Relative"};
+  json_t *cmds = json_object_get(report, "commands");
+  double best = INFINITY;
+  size_t i;
+  json_t *c;
+  json_array_foreach(cmds, i, c) {
+    json_t *st = json_object_get(c, "statistics");
+    if (json_is_object(json_object_get(st, "energy_j"))) {
+      double m = getnum(st, "energy_j", "mean");
+      best = m < best ? m : best;
     }
   }
-  if (o->json) {
-    char *text = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    if (text != NULL) {
-      printf("%s\n", text);
-      free(text);
+  json_t *rows = json_array();
+  json_array_foreach(cmds, i, c) {
+    json_t *st = json_object_get(c, "statistics");
+    json_t *row = json_array();
+    json_array_append(row, json_object_get(c, "command"));
+    if (!json_is_object(json_object_get(st, "energy_j"))) {
+      for (int k = 0; k < 6; k++) {
+        json_array_append_new(row, json_string("n/a"));
+      }
+      json_array_append_new(rows, row);
+      continue;
     }
+    size_t n = (size_t)json_integer_value(json_object_get(json_object_get(st, "energy_j"),
+                                                          "n_used"));
+    double m = getnum(st, "energy_j", "mean"), s = getnum(st, "energy_j", "std");
+    char *a = pm(m, s, n, 4);
+    char *t = pm(getnum(st, "duration_s", "mean"), getnum(st, "duration_s", "std"), n, 4);
+    char *p = pm(getnum(st, "avg_power_w", "mean"), getnum(st, "avg_power_w", "std"), n, 3);
+    double rel = best > 0 ? m / best : NAN;
+    double relstd = best > 0 && m > 0 ? rel * s / m : 0; /* the best's own spread is left out */
+    char *rs = pm(rel, relstd, n, 2);
+    char mn[32], mx[32];
+    snprintf(mn, sizeof mn, "%.4f", getnum(st, "energy_j", "min"));
+    snprintf(mx, sizeof mx, "%.4f", getnum(st, "energy_j", "max"));
+    json_array_append_new(row, json_string(a ? a : ""));
+    json_array_append_new(row, json_string(mn));
+    json_array_append_new(row, json_string(mx));
+    json_array_append_new(row, json_string(t ? t : ""));
+    json_array_append_new(row, json_string(p ? p : ""));
+    json_array_append_new(row, json_string(rs ? rs : ""));
+    free(a);
+    free(t);
+    free(p);
+    free(rs);
+    json_array_append_new(rows, row);
+  }
+  cg_table tab = {cols, sizeof cols / sizeof cols[0], rows};
+  int rc = cg_write_markdown("run", &tab, NULL, path);
+  json_decref(rows);
+  return rc;
+}
+
+static int write_outputs(json_t *report, const run_opts *o) {
+  int code = 0;
+  for (size_t i = 0; i < o->out.n; i++) {
+    const char *path = o->out.item[i].path;
+    int rc = 0;
+    if (o->out.item[i].kind == CG_OUT_CSV) {
+      json_t *rows = csv_rows(report);
+      cg_table t = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], rows};
+      rc = cg_write_csv("run", &t, path, o->out.append);
+      json_decref(rows);
+    } else if (o->out.item[i].kind == CG_OUT_MD) {
+      rc = write_markdown(report, path);
+    } else {
+      rc = cg_write_json("run", report, path, NULL);
+    }
+    code = rc != 0 ? CG_EXIT_FAIL : code;
+  }
+  if (o->json && cg_write_json("run", report, NULL, stderr) != 0) {
+    code = CG_EXIT_FAIL;
   }
   return code;
+}
+
+/* RAPL is machine-wide: say so when another codegreen process measures at the same time. */
+static void warn_concurrent(const run_opts *o, const char *when) {
+  int pids[8];
+  size_t n = 0;
+  if (o->quiet || nemb_procs_list_others(pids, 8, &n) != 0 || n == 0) {
+    return;
+  }
+  fprintf(stderr,
+          "codegreen run: warning: %zu other codegreen process%s measuring on this host %s "
+          "(pid %d%s); the energy counters are machine-wide, so both measurements include "
+          "each other's energy\n",
+          n, n == 1 ? " is" : "es are", when, pids[0], n > 1 ? ", ..." : "");
 }
 
 int cg_cmd_run(int argc, char **argv) {
@@ -525,19 +1082,32 @@ int cg_cmd_run(int argc, char **argv) {
     /* Refuse a name the plot writer will not take before running anything. */
     const char *dot = strrchr(o.plot, '.');
     if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
-                        strcasecmp(dot, ".png") != 0)) {
+                        strcasecmp(dot, ".png") != 0 && strcasecmp(dot, ".svg") != 0)) {
       fprintf(stderr, "codegreen run: --export-plot wants a file ending in .html (interactive "
-                      "page) or .png (image); nothing was run\n");
+                      "page), .png or .svg (image); nothing was run\n");
+      free(o.words);
       return CG_EXIT_USAGE;
     }
   }
+  json_t *base = NULL;
+  if (o.baseline != NULL) {
+    json_error_t jerr;
+    base = json_load_file(o.baseline, 0, &jerr);
+    cg_groups g;
+    if (base == NULL || cg_groups_from_report(base, &g) != 0) {
+      fprintf(stderr, "codegreen run: --baseline %s: %s; nothing was run\n", o.baseline,
+              base == NULL ? jerr.text : "not a codegreen report");
+      json_decref(base);
+      free(o.words);
+      return CG_EXIT_USAGE;
+    }
+    cg_groups_free(&g);
+  }
   nemb_config *cfg = NULL;
   if (nemb_config_load(o.config, &cfg) != 0) {
+    json_decref(base);
+    free(o.words);
     return cg_fail(NEMB_ECONFIG, "cannot load the configuration");
-  }
-  size_t cmd_argc = 0;
-  while (o.cmd[cmd_argc] != NULL) {
-    cmd_argc++;
   }
   nemb_session_options so;
   nemb_session_options_init(&so);
@@ -545,69 +1115,124 @@ int cg_cmd_run(int argc, char **argv) {
   so.save_to_file = 0;
   so.record_time_series = o.time_series;
   so.sample_interval_ms = (unsigned)o.interval_ms;
-  so.argv = (const char *const *)o.cmd;
-  so.argc = cmd_argc;
+  so.argv = (const char *const *)o.words;
+  so.argc = o.n_words;
   so.config = cfg;
   nemb_session *s = NULL;
   rc = nemb_session_begin(&so, &s);
   nemb_config_destroy(cfg);
   if (rc != 0) {
+    json_decref(base);
+    free(o.words);
     return cg_fail(rc, "cannot begin measuring");
   }
-  if (nemb_session_meter(s) == NULL && !o.quiet) {
+  nemb_meter *meter = nemb_session_meter(s);
+  if (meter == NULL && !o.quiet) {
     fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
   }
+  double interval_ms = meter ? (double)nemb_measurement_interval_ms(meter) : 1;
+  bool registered = nemb_procs_register() == 0;
+  warn_concurrent(&o, "already");
+  /* Descendants the command leaves behind are reparented to us, not to init, so their CPU time
+   * reaches the attribution when they end. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
   cg_signals_catch();
-
   json_t *idle = o.idle_s > 0 ? measure_idle(s, o.idle_s) : json_null();
-  size_t total = (size_t)(o.warmup + o.repeat);
+  cg_interval *iv = NULL;
+  if (o.print_ms > 0 && meter != NULL &&
+      cg_interval_start(meter, o.print_ms, o.sep, stderr, &iv) != 0) {
+    fprintf(stderr, "codegreen run: cannot start the interval printer: %s\n", strerror(errno));
+  }
+  size_t total = (size_t)(o.warmup + o.repeat) * o.n_cmds;
   run_result *runs = calloc(total, sizeof *runs);
   size_t done = 0;
-  int status = 0;
-  for (size_t i = 0; runs != NULL && i < total && !cg_signals_caught(); i++) {
-    run_result *r = &runs[i];
-    r->warmup = i < (size_t)o.warmup;
-    snprintf(r->task, sizeof r->task, "%s-%zu", r->warmup ? "warmup" : "run",
-             r->warmup ? i + 1 : i + 1 - (size_t)o.warmup);
-    if (run_once(s, &o, r) != 0) {
-      nemb_session_destroy(s);
-      free(runs);
-      json_decref(idle);
-      return CG_EXIT_CANNOT_RUN;
-    }
-    done++;
-    status = r->status;
-    progress(&o, (long)done, (long)total);
-    if (r->status != 0) {
-      if (!o.quiet && i + 1 < total) {
-        fprintf(stderr, "codegreen run: %s exited with status %d; stopping the repeats\n",
-                r->task, r->status);
+  int status = 0, background = 0;
+  bool stop = false;
+  progress pg;
+  progress_init(&pg, &o, total);
+  for (size_t i = 0; runs != NULL && i < (size_t)(o.warmup + o.repeat) && !stop; i++) {
+    for (size_t k = 0; k < o.n_cmds && !stop && !cg_signals_caught(); k++) {
+      run_result *r = &runs[done];
+      r->cmd = k;
+      r->warmup = i < (size_t)o.warmup;
+      size_t nth = r->warmup ? i + 1 : i + 1 - (size_t)o.warmup;
+      if (o.n_cmds > 1) {
+        snprintf(r->task, sizeof r->task, "c%zu-%s-%zu", k + 1, r->warmup ? "warmup" : "run", nth);
+      } else {
+        snprintf(r->task, sizeof r->task, "%s-%zu", r->warmup ? "warmup" : "run", nth);
       }
-      break;
+      if (pg.erase_before_run) {
+        progress_erase(&pg);
+      }
+      int left = 0;
+      if (run_once(s, &o, r, &left) != 0) {
+        progress_erase(&pg);
+        cg_interval_stop(iv);
+        cg_signals_restore();
+        nemb_session_destroy(s);
+        free(runs);
+        json_decref(idle);
+        json_decref(base);
+        free(o.words);
+        if (registered) {
+          nemb_procs_unregister();
+        }
+        return CG_EXIT_CANNOT_RUN;
+      }
+      background |= left;
+      done++;
+      progress_draw(&pg, r, done, total);
+      if (r->interrupted) {
+        stop = true;
+      } else if (r->status != 0 && !o.ignore_failure) {
+        status = status ? status : r->status;
+        stop = true;
+        progress_erase(&pg);
+        if (!o.quiet) {
+          fprintf(stderr,
+                  "codegreen run: %s exited with status %d%s (-i/--ignore-failure goes on)\n",
+                  r->task, r->status, done < total ? "; stopping the repeats" : "");
+        }
+      }
+    }
+    if (cg_signals_caught()) {
+      stop = true;
     }
   }
+  progress_erase(&pg);
+  cg_interval_stop(iv);
   cg_signals_restore();
+  if (background && !o.quiet) {
+    fprintf(stderr, "codegreen run: note: the command left processes running in the "
+                    "background; their CPU time is counted only for those that ended\n");
+  }
 
   rc = nemb_session_end(s);
+  warn_concurrent(&o, "now");
+  if (registered) {
+    nemb_procs_unregister();
+  }
   json_t *report = json_loads(nemb_session_report_json(s) ? nemb_session_report_json(s) : "",
                               0, NULL);
   if (report == NULL || runs == NULL) {
     nemb_session_destroy(s);
     free(runs);
     json_decref(idle);
+    json_decref(base);
+    free(o.words);
     return cg_fail(rc ? rc : NEMB_ENOMEM, "cannot build the report");
   }
-  size_t first = done < (size_t)o.warmup ? done : (size_t)o.warmup;
-  extend_report(report, runs, done, first, idle);
-  if (!o.quiet) {
-    print_summary(report, &o);
+  extend_report(report, &o, runs, done, idle);
+  if (!o.quiet && !o.json) {
+    print_summary(report, &o, interval_ms);
   }
+  int regressed = base != NULL ? compare_baseline(report, base, &o) : 0;
   char job_file[128]; /* a rank of an MPI/Slurm job writes codegreen_<job>_<rank>.json */
-  if (o.output == NULL && nemb_job_default_output("json", job_file, sizeof job_file) == 0) {
-    o.output = job_file;
+  if (o.out.n == 0 && nemb_job_default_output("json", job_file, sizeof job_file) == 0) {
+    cg_outputs_add(&o.out, "run", job_file, CG_OUT_JSON);
   }
-  int wrc = write_outputs(s, report, &o);
+  int wrc = write_outputs(report, &o);
   if (o.push != NULL) {
     char *text = json_dumps(report, 0);
     if (text == NULL || nemb_report_push(text, o.push, NULL) != 0) {
@@ -623,10 +1248,15 @@ int cg_cmd_run(int argc, char **argv) {
     wrc = wrc ? wrc : prc;
   }
   json_decref(report);
+  json_decref(base);
   nemb_session_destroy(s);
   free(runs);
+  free(o.words);
   if (cg_signals_caught()) {
     return 128 + (int)cg_signals_caught();
   }
-  return status != 0 ? status : wrc;
+  if (status != 0) {
+    return status;
+  }
+  return regressed > 0 ? CG_EXIT_FAIL : wrc;
 }

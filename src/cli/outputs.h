@@ -1,0 +1,74 @@
+/*
+ * outputs.h - where `run`, `measure` and `diff` write their reports, and the table forms (CSV,
+ * Markdown) they share.
+ *
+ * The convention, as perf stat's: standard output belongs to the measured command. codegreen's
+ * summary goes to standard error; --json prints the JSON report to standard error in its place;
+ * `-o FILE` writes a file, and `-o -` writes the JSON report to standard output (mixed with the
+ * command's output, so use it when the command writes elsewhere). -o may be given several times;
+ * the kind follows the extension:
+ *   .json             the JSON envelope
+ *   .csv              one row per run (run) or per function (measure), with provenance columns;
+ *                     with --append, rows are added to an existing file with the same header
+ *   .md               a Markdown table with a relative column (hyperfine's form)
+ *   .folded           (measure) collapsed stacks weighted by microjoules, for flamegraph tools
+ *   .speedscope.json  (measure) an energy profile for https://www.speedscope.app
+ * Any other extension is refused before anything runs, naming these.
+ */
+#ifndef CG_OUTPUTS_H
+#define CG_OUTPUTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef enum cg_out_kind {
+  CG_OUT_JSON = 1,
+  CG_OUT_CSV = 2,
+  CG_OUT_MD = 4,
+  CG_OUT_FOLDED = 8,
+  CG_OUT_SPEEDSCOPE = 16,
+} cg_out_kind;
+
+#define CG_MAX_OUTPUTS 16
+
+typedef struct cg_outputs {
+  struct {
+    const char *path; /* "-" is standard output */
+    cg_out_kind kind;
+  } item[CG_MAX_OUTPUTS];
+  size_t n;
+  bool append; /* --append: CSV rows go after an existing file's rows */
+} cg_outputs;
+
+/* Adds one -o PATH, refusing a kind outside @p allowed (a mask of cg_out_kind) with a message
+ * naming the extensions @p verb knows. @return 0 or CG_EXIT_USAGE. */
+int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned allowed);
+
+/* A table: column names, and rows as JSON arrays of strings, numbers, booleans or null. */
+typedef struct cg_table {
+  const char *const *columns;
+  size_t n_columns;
+  json_t *rows; /* array of arrays */
+} cg_table;
+
+/* Writes @p t as CSV to @p path (RFC 4180 quoting). With @p append and an existing non-empty
+ * file, its header must be the same, else nothing is written and an error says how they differ.
+ * @return 0, or -1 with the reason printed to stderr. */
+int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool append);
+
+/* Writes @p t as a Markdown table (strings in code spans when @p code_first for column 0). */
+int cg_write_markdown(const char *verb, const cg_table *t, const char *title, const char *path);
+
+/* Writes @p report as indented JSON to @p path ("-": standard output) or to @p fp when path is
+ * NULL. @return 0 or -1 (printed). */
+int cg_write_json(const char *verb, json_t *report, const char *path, FILE *fp);
+
+/* The command line as one string, each word quoted for the shell when it needs to be. The caller
+ * frees it. */
+char *cg_command_string(char *const *argv);
+
+/* "ESTIMATED from CPU time, not measured" etc.: how a report's meta.energy_source reads. */
+const char *cg_source_words(const char *energy_source);
+
+#endif /* CG_OUTPUTS_H */
