@@ -55,7 +55,7 @@
 #define MAX_COMMANDS 16
 /* Thresholds of the warnings after the summary. */
 #define HIGH_CV_PERCENT 10.0  /* the reference's noise threshold for power CV */
-#define MIN_COUNTER_UPDATES 20 /* fewer counter updates than this over a run: too short */
+#define MIN_COUNTER_UPDATES 50 /* fewer counter updates than this over a run: too short */
 
 typedef struct run_opts {
   long repeat, warmup;

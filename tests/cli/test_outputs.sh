@@ -1,0 +1,214 @@
+#!/bin/sh
+# test_outputs.sh - `codegreen run`'s output conventions and repeat semantics, each with its exact
+# command, on the simulated device (24 W in total): --json on stderr and stdout left to the
+# command, -o given several times (.json .csv .md, '-'), unknown extensions refused, CSV with
+# provenance and --append, failed and interrupted runs kept out of the statistics, warnings,
+# the --shell hint, -I interval printing, the progress line, CPU-only attribution with background
+# descendants counted (subreaper), and the process registry warning both ways.
+# usage: test_outputs.sh CODEGREEN_BIN
+set -u
+cg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passes=0
+failures=0
+check() {
+  name=$1
+  shift
+  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
+}
+py() { /usr/bin/python3 -c "$@"; }
+unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT
+export XDG_CONFIG_HOME="$tmp/none"
+export XDG_RUNTIME_DIR="$tmp/xdg"
+mkdir -p "$XDG_RUNTIME_DIR"
+export CODEGREEN_PROVIDERS=sim
+export CODEGREEN_SIM_CONFIG='{"update_interval_us":1,"energy_unit_uj":0.001,"domains":[
+  {"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20,"includes":["core"]},
+  {"name":"core","kind":"nested","waveform":"constant","power_w":8},
+  {"name":"dram","kind":"dram","waveform":"constant","power_w":4},
+  {"name":"gpu0","kind":"gpu","waveform":"constant","power_w":250}]}'
+cd "$tmp" || exit 1
+
+# --- codegreen run --json -- echo hi: stdout is the command's, the JSON is on stderr ---
+"$cg" run --json -- echo hi >out 2>err
+check "--json exits 0" test $? -eq 0
+check "--json leaves stdout to the command" test "$(cat out)" = "hi"
+check "--json: stderr is exactly the JSON report" py "
+import json; r=json.load(open('err')); assert r['runs'][0]['exit_status']==0 and 'meta' in r"
+out=$("$cg" run --json -- echo hi 2>&1 >/dev/null | jq -r '.runs[0].task')
+check "codegreen run --json -- echo hi 2>&1 >/dev/null | jq works" test "$out" = "run-1"
+"$cg" run -q -o - -- true >dash.json 2>/dev/null
+check "-o - writes the JSON to stdout" py "import json; json.load(open('dash.json'))"
+
+# --- several -o at once; an unknown extension is refused before anything runs ---
+"$cg" run -q -r 3 -o r.json -o r.csv -o r.md -- sleep 0.05 2>/dev/null
+check "-o r.json -o r.csv -o r.md all written" test -s r.json -a -s r.csv -a -s r.md
+check "markdown table with a relative column" py "
+t=open('r.md').read().splitlines()
+assert t[0]=='| Command | Energy [J] | Min [J] | Max [J] | Time [s] | Power [W] | Relative |', t
+assert t[1].startswith('|:---|---:'), t
+assert t[2].startswith('| \`sleep 0.05\` |') and '± ' in t[2] and '1.00' in t[2].split('|')[-2], t"
+"$cg" run -o r.txt -- touch ran 2>err
+check "unknown extension is a usage error" test $? -eq 2
+check "unknown extension names the known ones" grep -q "extensions known are .json, .csv, .md" err
+check "unknown extension: nothing ran" test ! -e ran
+
+# --- CSV with provenance and identity; --append with the same header, refusing another ---
+check "CSV keeps provenance and identity" py "
+import csv, json
+rows=list(csv.DictReader(open('r.csv'))); r=json.load(open('r.json'))
+assert len(rows)==3, rows
+for k in ('run_id','session_name','hostname','cpu_model','energy_source','measurement_quality',
+          'command','exit_status','warmup','outlier','in_statistics','attributed_energy_j'):
+    assert k in rows[0], k
+assert rows[0]['energy_source']=='simulated' and rows[0]['command']=='sleep 0.05'
+assert rows[0]['session_name']=='' and len(rows[0]['run_id'])==12
+assert [x['task'] for x in rows]==['run-1','run-2','run-3'] and rows[0]['exit_status']=='0'
+assert rows[0]['warmup']=='false' and rows[0]['in_statistics']=='true'"
+"$cg" run -q -w 1 -o r.csv --append -- true 2>/dev/null
+check "--append adds rows under the same header" py "
+import csv
+rows=list(csv.DictReader(open('r.csv')))
+assert len(rows)==5, len(rows)
+assert open('r.csv').read().count('run_id,')==1
+assert rows[3]['warmup']=='true' and rows[3]['task']=='warmup-1' and rows[4]['task']=='run-1'
+assert rows[3]['run_id']!=rows[0]['run_id']"
+printf 'a,b\n1,2\n' >other.csv
+"$cg" run -q -o other.csv --append -- true 2>err
+check "--append to another header fails" test $? -eq 1
+check "--append refusal says why" grep -q "has another header; nothing was added" err
+check "--append refusal leaves the file" test "$(cat other.csv)" = "$(printf 'a,b\n1,2')"
+
+# --- a failure stops the repeats (hyperfine's rule); -i goes on ---
+cat >job.sh <<'JOB'
+#!/bin/sh
+n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
+sleep 0.05
+[ "$n" -eq 3 ] && exit 3
+exit 0
+JOB
+chmod +x job.sh
+"$cg" run -r 5 -o f.json -- ./job.sh count1 2>err
+check "a failing run stops the repeats with its status" test $? -eq 3
+check "the failure is said" grep -q "run-3 exited with status 3; stopping the repeats" err
+check "failed run recorded, out of the statistics" py "
+import json; r=json.load(open('f.json'))
+assert [x['exit_status'] for x in r['runs']]==[0,0,3], r['runs']
+assert r['runs'][2]['failed'] and not r['runs'][2]['in_statistics']
+assert r['statistics']['n_in_statistics']==2 and r['statistics']['energy_j']['n_used']==2"
+"$cg" run -q -r 5 -i -o i.json -- ./job.sh count2 2>/dev/null
+check "-i runs on and exits 0" test $? -eq 0
+check "-i: every run recorded" py "
+import json; r=json.load(open('i.json'))
+assert [x['exit_status'] for x in r['runs']]==[0,0,3,0,0], r['runs']
+assert r['statistics']['n_runs']==5"
+
+# --- SIGTERM during run 2 of 5: the truncated run is never in the statistics ---
+cat >slow.sh <<'JOB'
+#!/bin/sh
+n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
+if [ "$n" -eq 2 ]; then touch second; sleep 30; else sleep 0.1; fi
+JOB
+chmod +x slow.sh
+"$cg" run -q -r 5 -o sig.json -- ./slow.sh count3 2>/dev/null &
+pid=$!
+i=0
+while [ ! -e second ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.2
+kill -TERM $pid
+wait $pid
+check "SIGTERM during run 2 gives 143" test $? -eq 143
+check "interrupted run recorded, not in the statistics" py "
+import json; r=json.load(open('sig.json'))
+runs=r['runs']
+assert len(runs)==2 and runs[1]['interrupted'] and not runs[1]['in_statistics'], runs
+assert r['statistics']['n_in_statistics']==1
+assert abs(r['statistics']['energy_j']['mean']-runs[0]['energy_j'])<1e-12"
+
+# --- sigma, min, max in the summary; warnings for high CV and for too-short commands ---
+cat >alt.sh <<'JOB'
+#!/bin/sh
+n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
+if [ $((n % 2)) -eq 0 ]; then sleep 0.05; else sleep 0.25; fi
+JOB
+chmod +x alt.sh
+"$cg" run -r 6 -- ./alt.sh count4 2>err
+check "summary prints sigma, min and max" grep -Eq "energy +[0-9.]+ J ± [0-9.]+ \(σ\)  \[min [0-9.]+, max [0-9.]+\]" err
+check "high CV is warned about" grep -q "energy varies a lot between runs (CV" err
+check "high CV suggests warm-ups" grep -q "warm up (-w 3)" err
+"$cg" run -r 10 -- true 2>err
+check "codegreen run -r 10 -- true is not silent" grep -Eq "warning +(energy varies|the command runs)" err
+"$cg" run -r 3 --interval-ms 20 -- true 2>err
+check "too short a command is warned about" grep -q "under 50 counter updates" err
+
+# --- codegreen run -- 'sleep 0.1' -> hint to use --shell ---
+"$cg" run -- 'sleep 0.1' 2>err
+check "a command line as one word exits 127" test $? -eq 127
+check "a command line as one word: --shell hint" grep -q "add --shell (codegreen run --shell -- 'sleep 0.1')" err
+
+# --- -I 100 -x , : interval rows on stderr (perf stat -I) ---
+"$cg" run -q -I 100 -x , -- sleep 0.5 2>iv.csv
+check "-I -x , prints interval rows" py "
+import csv
+rows=list(csv.DictReader(open('iv.csv')))
+assert list(rows[0].keys())[:5]==['time_s','energy_j','power_w','package-0_j','package-0_w'], rows[0]
+assert len(rows)>=1
+for r in rows:
+    if float(r['time_s'])>0.02: assert abs(float(r['power_w'])-274)<0.03*274, r
+"
+"$cg" run -q -I 100 -- sleep 0.3 2>iv.txt
+check "-I prints one line per domain per interval" py "
+lines=open('iv.txt').read().splitlines()
+assert lines[0].startswith('#') and 'power W' in lines[0], lines
+assert any(' dram ' in l for l in lines) and any(' energy_j ' in l for l in lines), lines"
+
+# --- attribution: CPU-time share of the CPU domains only; GPU not attributed ---
+"$cg" run -q -o a.json -- sleep 0.3 2>/dev/null
+check "GPU energy is not attributed by CPU share" py "
+import json; r=json.load(open('a.json')); run=r['runs'][0]; t=r['tasks'][0]
+assert r['attribution']['domains']['gpu0'].startswith('not_attributed'), r['attribution']
+assert r['attribution']['domains']['package-0']=='cpu_time_share'
+cpu=t['domains']['package-0']+t['domains']['dram']
+assert abs(run['unattributed_energy_j']-t['domains']['gpu0'])<1e-9, run
+assert run['attributed_energy_j']<=cpu+1e-9, run"
+# A background descendant the command never waits for still counts (subreaper): its work is a
+# fixed amount of CPU, whatever the load of the machine.
+"$cg" run -q -o bg.json -- sh -c '(/usr/bin/python3 -c "sum(range(20000000))"; touch bgdone) & while [ ! -e bgdone ]; do sleep 0.05; done' 2>/dev/null
+check "background descendants' CPU time counts" py "
+import json; r=json.load(open('bg.json'))
+assert r['runs'][0]['cpu_time_s']>0.2, r['runs'][0]"
+
+# --- the process registry: run is listed, and overlapping measurements warn both ways ---
+"$cg" run -- sleep 1.5 2>first.err &
+pid=$!
+sleep 0.5
+"$cg" run -- sleep 2 2>second.err
+wait $pid
+check "a second run warns about the first" grep -q "other codegreen process is measuring on this host already" second.err
+check "the first warns about the second at its end" grep -q "other codegreen process is measuring on this host now" first.err
+"$cg" run -q -- sleep 1.5 2>/dev/null &
+pid=$!
+sleep 0.5
+CODEGREEN_LIB_PATH="${CODEGREEN_LIB_PATH:-$(dirname "$cg")/../lib/libcodegreen-nemb.so}" \
+  PYTHONPATH="${CODEGREEN_SOURCE_DIR:-.}/python" /usr/bin/python3 -W always -c "
+import codegreen
+with codegreen.Session('x', save_to_file=False): pass" 2>pyerr
+wait $pid
+check "a Session beside a run warns" grep -q "other codegreen process" pyerr
+
+# --- the progress line: redrawn on stderr, never sharing a line with the command's output ---
+if command -v script >/dev/null 2>&1; then
+  script -qec "'$cg' run -r 3 -- echo from-the-command" /dev/null >tty.out 2>&1
+  check "progress line and the command's output do not share a line" py "
+raw=open('tty.out','rb').read().decode('utf-8','replace')
+assert 'ETA' in raw and 'mean ~' in raw, raw
+for line in raw.replace('\r\n','\n').split('\n'):
+    if 'from-the-command' in line and 'codegreen run: echo' not in line:
+        vis=line.split('\r')[-1]
+        assert vis.replace('\x1b[K','')=='from-the-command', repr(line)
+"
+fi
+
+echo "outputs: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]

@@ -27,7 +27,7 @@ export CODEGREEN_SIM_CONFIG='{"update_interval_us":1,"energy_unit_uj":0.001,"dom
   {"name":"dram","kind":"dram","waveform":"constant","power_w":4}]}'
 
 # One run: energy = 24 W x duration within 0.1 %, stdout untouched.
-"$cg" run --json -- sleep 0.5 >"$tmp/r.json" 2>"$tmp/err"
+"$cg" run -o - -- sleep 0.5 >"$tmp/r.json" 2>"$tmp/err"
 check "single run exits 0" test $? -eq 0
 check "energy is power x duration" py "
 import json
@@ -42,7 +42,8 @@ assert r['meta']['energy_source']=='simulated'
 assert r['attribution']['model']=='cpu_time_share'
 assert r['runs'][0]['exit_status']==0
 assert r['statistics']['n_runs']==1
-for k in ('meta','tasks','totals','runs','statistics','attribution','idle'): assert k in r, k
+for k in ('meta','tasks','totals','runs','commands','statistics','attribution','idle'): assert k in r, k
+assert r['attribution']['domains'] == {'package-0':'cpu_time_share','core':'cpu_time_share','dram':'cpu_time_share'}, r['attribution']
 "
 check "summary on stderr" grep -q "energy      " "$tmp/err"
 check "summary names the provenance" grep -q "SIMULATED" "$tmp/err"
@@ -79,10 +80,10 @@ assert st['energy_j']['ci95_low']<st['energy_j']['mean']<st['energy_j']['ci95_hi
 assert abs(st['avg_power_w']['mean']-24)<0.05, st['avg_power_w']
 "
 "$cg" run -q -o "$tmp/rep.csv" -- true 2>/dev/null
-check "csv output" grep -q "^name,depth,parent,energy_j" "$tmp/rep.csv"
+check "csv output" grep -q "^run_id,session_name,started_at,hostname,cpu_model,energy_source" "$tmp/rep.csv"
 
 # Idle power first.
-"$cg" run -q --json --idle 0.2 -- true >"$tmp/idle.json" 2>/dev/null
+"$cg" run -q -o "$tmp/idle.json" --idle 0.2 -- true 2>/dev/null
 check "idle power measured" py "
 import json
 r=json.load(open('$tmp/idle.json'))
