@@ -255,6 +255,12 @@ NEMB_EXTERN size_t nemb_meter_domain_count(const nemb_meter *m);
  *  @return 0 or NEMB_EINVAL. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_meter_domain(const nemb_meter *m, size_t index, nemb_domain_info *out);
 
+/** The provenance of the meter's figures, the one classification every front uses (the report's
+ *  meta.energy_source): "measured" (hardware counters), "simulated" (the sim provider; a
+ *  simulation, never to be called measured), "estimated" (a model from CPU time; wins over
+ *  "simulated"), or "none" for a NULL meter. Static strings. Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_meter_energy_source(const nemb_meter *m);
+
 /** @return 1 if any domain of the meter is an estimate rather than a measurement. Any thread.
  *  Since 0.1. */
 NEMB_EXTERN int nemb_meter_is_estimated(const nemb_meter *m);
@@ -337,7 +343,9 @@ typedef enum nemb_output_format {
  *  NEMB_SESSION_OPTIONS_INIT) and set what differs; the strings are copied by begin. */
 typedef struct nemb_session_options {
   const char *name;        /* session_name in the report; NULL writes null (as CLI runs do) */
-  const char *output_file; /* NULL means codegreen_<pid>.json in the working directory */
+  const char *output_file; /* NULL means codegreen_<pid>.json in the working directory (the
+                              process's later default-named sessions: codegreen_<pid>_N.json,
+                              N = 2, 3, ..., so that none overwrites another) */
   nemb_output_format output_format;
   int save_to_file;        /* 0: write nothing, whatever the format */
   int record_time_series;  /* 1: per-task samples and noise statistics in the report */

@@ -19,6 +19,7 @@ int cg_cmd_run(int argc, char **argv);
 int cg_cmd_measure(int argc, char **argv);
 int cg_cmd_analyze(int argc, char **argv);
 int cg_cmd_plot(int argc, char **argv);
+int cg_cmd_diff(int argc, char **argv);
 int cg_cmd_setup_permissions(int argc, char **argv);
 int cg_cmd_merge(int argc, char **argv);    /* cmd_merge.c */
 int cg_cmd_exporter(int argc, char **argv); /* cmd_exporter.c */

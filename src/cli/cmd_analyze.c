@@ -47,7 +47,8 @@ static void print_usage(FILE *fp) {
           "  --output-dir DIR       where to write them (default ./codegreen-instrumented)\n"
           "  -q, --quiet            no listing (with --save-instrumented)\n"
           "  --leave-decorated NAME leave functions with this decorator as they are (besides\n"
-          "                         the JIT compilers codegreen knows: numba, torch.jit, ...)\n",
+          "                         the JIT compilers codegreen knows: numba, torch.jit, ...)\n"
+          "  -h, --help             this help\n",
           cgi_language_list());
 }
 

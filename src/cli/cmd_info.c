@@ -3,7 +3,9 @@
  * cannot, exactly why. The library describes; this file only renders.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,8 @@ static void print_usage(FILE *fp) {
           "Lists every energy provider, whether it works on this machine and why not, the\n"
           "domains it measures, and whether figures will be measured or estimated.\n\n"
           "  --json          print the description as JSON\n"
-          "  -c, --config F  use this config.json instead of the search order\n");
+          "  -c, --config F  use this config.json instead of the search order\n"
+          "  -h, --help      this help\n");
 }
 
 /* "energy_counter" -> "counter": the table column stays narrow. */
@@ -34,10 +37,54 @@ static const char *short_method(const char *method) {
   return method;
 }
 
+/* The text is rendered into a buffer first, then every line longer than WRAP_COLUMNS is wrapped
+ * at spaces, continuing under the start of its text (the reasons can be long sentences). */
+#define WRAP_COLUMNS 100
+static FILE *text_out;
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(text_out ? text_out : stdout, fmt, ap);
+  va_end(ap);
+}
+
+/* Prints @p line (no newline) wrapped at WRAP_COLUMNS; continuation lines are indented to where
+ * the text after "label: " begins, or two more than the line's own indentation. */
+static void print_wrapped(const char *line, size_t len) {
+  size_t lead = 0;
+  while (lead < len && line[lead] == ' ') {
+    lead++;
+  }
+  const char *colon = memchr(line + lead, ':', len - lead);
+  size_t hang = lead + 2;
+  if (colon != NULL && (size_t)(colon - line) + 2 < 40 && colon[1] == ' ') {
+    hang = (size_t)(colon - line) + 2;
+  }
+  size_t start = 0, indent = 0;
+  while (len - start + indent > WRAP_COLUMNS) {
+    size_t room = WRAP_COLUMNS - indent, cut = start + room;
+    while (cut > start && line[cut] != ' ') {
+      cut--;
+    }
+    if (cut == start) {
+      cut = start + room; /* one word longer than the line: break it */
+    }
+    printf("%*s%.*s\n", (int)indent, "", (int)(cut - start), line + start);
+    start = cut;
+    while (start < len && line[start] == ' ') {
+      start++;
+    }
+    indent = hang;
+  }
+  printf("%*s%.*s\n", (int)indent, "", (int)(len - start), line + start);
+}
+
 static void print_domains(const json_t *domains, const char *indent) {
   size_t i;
   json_t *d;
-  printf("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent, "DOMAIN", "KIND", "SOURCE",
+  out("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent, "DOMAIN", "KIND", "SOURCE",
          "TOP-LEVEL", "IN TOTAL", "METHOD", "INCLUDES");
   json_array_foreach(domains, i, d) {
     char inc[256] = "";
@@ -47,7 +94,7 @@ static void print_domains(const json_t *domains, const char *indent) {
       size_t len = strlen(inc);
       snprintf(inc + len, sizeof inc - len, "%s%s", k ? ", " : "", json_string_value(name));
     }
-    printf("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent,
+    out("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent,
            json_string_value(json_object_get(d, "name")),
            json_string_value(json_object_get(d, "kind")),
            json_string_value(json_object_get(d, "source")),
@@ -60,7 +107,7 @@ static void print_domains(const json_t *domains, const char *indent) {
   json_array_foreach(domains, i, d) {
     const char *detail = json_string_value(json_object_get(d, "detail"));
     if (detail != NULL) {
-      printf("%s  %s: %s\n", indent, json_string_value(json_object_get(d, "name")), detail);
+      out("%s  %s: %s\n", indent, json_string_value(json_object_get(d, "name")), detail);
     }
   }
 }
@@ -78,67 +125,67 @@ static void print_counted_once(const json_t *doc) {
     size_t len = strlen(pref);
     snprintf(pref + len, sizeof pref - len, "%s%s", i ? " > " : "", json_string_value(p));
   }
-  printf("\nCounted once (one counter seen through several interfaces; preference %s):\n",
+  out("\nCounted once (one counter seen through several interfaces; preference %s):\n",
          pref);
   json_array_foreach(once, i, p) {
     const json_t *check = json_object_get(p, "cross_check");
-    printf("  %-14s from %s; also seen by %s", json_string_value(json_object_get(p, "domain")),
+    out("  %-14s from %s; also seen by %s", json_string_value(json_object_get(p, "domain")),
            json_string_value(json_object_get(p, "used")),
            json_string_value(json_object_get(p, "also_seen_by")));
     const char *there = json_string_value(json_object_get(p, "name_there"));
     if (there != NULL && strcmp(there, json_string_value(json_object_get(p, "domain"))) != 0) {
-      printf(" (as %s)", there);
+      out(" (as %s)", there);
     }
-    printf(": %s\n", json_string_value(json_object_get(check, "note")));
+    out(": %s\n", json_string_value(json_object_get(check, "note")));
   }
 }
 
 static void print_text(const json_t *doc) {
   const json_t *cfg = json_object_get(doc, "config");
   const json_t *vm = json_object_get(doc, "virtual_machine");
-  printf("codegreen %s (libcodegreen-nemb ABI %d)\n",
+  out("codegreen %s (libcodegreen-nemb ABI %d)\n",
          json_string_value(json_object_get(doc, "codegreen_version")),
          (int)json_integer_value(json_object_get(doc, "nemb_abi_version")));
-  printf("config:            %s\n", json_string_value(json_object_get(cfg, "origin")));
-  printf("sampling interval: %g ms\n",
+  out("config:            %s\n", json_string_value(json_object_get(cfg, "origin")));
+  out("sampling interval: %g ms\n",
          json_number_value(json_object_get(cfg, "measurement_interval_ms")));
   if (strcmp(json_string_value(json_object_get(doc, "sysfs_root")), "/") != 0) {
-    printf("sysfs root:        %s (CODEGREEN_SYSFS_ROOT)\n",
+    out("sysfs root:        %s (CODEGREEN_SYSFS_ROOT)\n",
            json_string_value(json_object_get(doc, "sysfs_root")));
   }
   if (json_is_true(json_object_get(vm, "detected"))) {
-    printf("machine:           virtual machine (%s)\n",
+    out("machine:           virtual machine (%s)\n",
            json_string_value(json_object_get(vm, "hypervisor")));
   } else {
-    printf("machine:           no hypervisor detected\n");
+    out("machine:           no hypervisor detected\n");
   }
 
-  printf("\nProviders:\n");
+  out("\nProviders:\n");
   size_t i;
   json_t *p;
   json_array_foreach(json_object_get(doc, "providers"), i, p) {
     const char *status = json_string_value(json_object_get(p, "status"));
-    printf("  %-9s %s (%s)\n", json_string_value(json_object_get(p, "name")),
+    out("  %-9s %s (%s)\n", json_string_value(json_object_get(p, "name")),
            strcmp(status, "available") == 0 ? "available" : "NOT AVAILABLE",
            json_string_value(json_object_get(p, "role")));
     if (json_is_string(json_object_get(p, "reason"))) {
-      printf("            %s: %s\n", status, json_string_value(json_object_get(p, "reason")));
+      out("            %s: %s\n", status, json_string_value(json_object_get(p, "reason")));
     }
     if (json_is_string(json_object_get(p, "fix"))) {
-      printf("            fix: `%s`, then log in again\n",
+      out("            fix: `%s`, then log in again\n",
              json_string_value(json_object_get(p, "fix")));
     }
   }
 
   const json_t *sel = json_object_get(doc, "selection");
   const char *mode = json_string_value(json_object_get(sel, "mode"));
-  printf("\nA measurement started now would use:\n");
+  out("\nA measurement started now would use:\n");
   const char *fix = json_string_value(json_object_get(doc, "permission_fix"));
   if (strcmp(mode, "none") == 0) {
-    printf("  nothing: %s\n", json_string_value(json_object_get(sel, "reason")));
-    printf("\nNo energy can be reported on this machine with the current settings.\n");
+    out("  nothing: %s\n", json_string_value(json_object_get(sel, "reason")));
+    out("\nNo energy can be reported on this machine with the current settings.\n");
     if (fix != NULL) {
-      printf("Energy counters exist but this user may not read them: run `%s`,\n"
+      out("Energy counters exist but this user may not read them: run `%s`,\n"
              "then log in again.\n",
              fix);
     }
@@ -153,22 +200,22 @@ static void print_text(const json_t *doc) {
     some_measured = some_measured || json_is_true(json_object_get(d, "measured"));
   }
   if (strcmp(mode, "estimated") == 0 && some_measured) {
-    printf("\nFigures will be partly ESTIMATED: no CPU energy counter is readable here, so the\n"
+    out("\nFigures will be partly ESTIMATED: no CPU energy counter is readable here, so the\n"
            "CPU's energy is modelled from CPU time (see README, 'estimate' provider); the other\n"
            "domains are measured. Every report says so.\n");
   } else if (strcmp(mode, "estimated") == 0) {
-    printf("\nFigures will be ESTIMATED, not measured: no energy counter is readable here, so\n"
+    out("\nFigures will be ESTIMATED, not measured: no energy counter is readable here, so\n"
            "energy is modelled from CPU time (see README, 'estimate' provider). Every report\n"
            "says so.\n");
   } else if (strcmp(mode, "simulated") == 0) {
-    printf("\nFigures will come from the SIMULATED device (%s), not from hardware.\n",
+    out("\nFigures will come from the SIMULATED device (%s), not from hardware.\n",
            json_string_value(json_object_get(sel, "forced_by")) ? "CODEGREEN_PROVIDERS"
                                                                  : "providers.list");
   } else {
-    printf("\nFigures will be MEASURED by hardware energy counters.\n");
+    out("\nFigures will be MEASURED by hardware energy counters.\n");
   }
   if (fix != NULL) {
-    printf("\nSome energy counters exist but this user may not read them. To use them without\n"
+    out("\nSome energy counters exist but this user may not read them. To use them without\n"
            "root, run `%s` once, then log in again (it never makes\n"
            "them world-readable; see CVE-2020-8694).\n",
            fix);
@@ -225,7 +272,21 @@ int cg_cmd_info(int argc, char **argv) {
       fprintf(stderr, "codegreen info: internal error: the library's JSON does not parse\n");
       return CG_EXIT_FAIL;
     }
+    char *buf = NULL;
+    size_t len = 0;
+    text_out = open_memstream(&buf, &len);
     print_text(doc);
+    if (text_out != NULL) {
+      fclose(text_out);
+      text_out = NULL;
+      for (char *line = buf; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        print_wrapped(line, n);
+        line = nl ? nl + 1 : line + n;
+      }
+    }
+    free(buf);
     json_decref(doc);
   }
   nemb_free(text);

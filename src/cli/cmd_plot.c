@@ -22,7 +22,8 @@ static void print_usage(FILE *fp) {
           "without them.\n\n"
           "  -o, --output FILE   .html: one self-contained interactive page (zoom, hover), opens\n"
           "                      offline; .png: a 1200x700 image. May be given up to %d times.\n"
-          "  -q, --quiet         do not name the files written\n",
+          "  -q, --quiet         do not name the files written\n"
+          "  -h, --help          this help\n",
           MAX_OUTPUTS);
 }
 

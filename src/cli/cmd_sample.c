@@ -23,7 +23,8 @@ static void print_usage(FILE *fp) {
           "  -i, --interval-ms M sampling interval in ms (default: the config's, normally 1)\n"
           "  --load N            keep N threads busy meanwhile, so there is something to see\n"
           "  --json              print the result as JSON\n"
-          "  -c, --config F      use this config.json instead of the search order\n");
+          "  -c, --config F      use this config.json instead of the search order\n"
+          "  -h, --help          this help\n");
 }
 
 static atomic_bool stop_load;
@@ -69,11 +70,12 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
       total_j += (double)(e1[d] - e0[d]) / 1e6;
     }
   }
-  const char *quality = nemb_meter_is_estimated(m) ? "estimated" : "measured";
+  /* The library's one provenance classification: "simulated" is never called "measured". */
+  const char *quality = nemb_meter_energy_source(m);
   if (json) {
     printf("{\"duration_s\": %.9f, \"energy_j\": %.6f, \"avg_power_w\": %.6f, \"quality\": "
-           "\"%s\", \"domains\": {",
-           secs, total_j, total_j / secs, quality);
+           "\"%s\", \"energy_source\": \"%s\", \"domains\": {",
+           secs, total_j, total_j / secs, quality, quality);
     for (size_t d = 0; d < n; d++) {
       nemb_domain_info info;
       nemb_meter_domain(m, d, &info);
@@ -107,6 +109,10 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
          (unsigned long long)st.late_wakeups, (unsigned long long)st.missed_deadlines,
          (double)st.worst_lateness_ns / 1e6, (double)st.mean_lateness_ns / 1e6,
          (unsigned long long)st.read_errors, (unsigned long long)st.dropped_at_cap);
+  if (strcmp(quality, "simulated") == 0) {
+    printf("\nSIMULATED device, not hardware: CODEGREEN_PROVIDERS or providers.list chose the sim\n"
+           "provider; these figures measure nothing real.\n");
+  }
   if (nemb_meter_is_estimated(m)) {
     printf("\nESTIMATED, not measured: this machine has no readable energy counter; the figures\n"
            "come from CPU time and a power model ('codegreen info' says why).\n");

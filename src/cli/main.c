@@ -17,6 +17,7 @@ static const struct {
     {"measure", cg_cmd_measure, "instrument a program and measure every function's energy"},
     {"analyze", cg_cmd_analyze, "list (or save) the instrumentation points of a program"},
     {"info", cg_cmd_info, "what this machine can measure, and why not"},
+    {"diff", cg_cmd_diff, "compare two saved reports: energy, time, power, significance"},
     {"plot", cg_cmd_plot, "draw a saved report's power over time (.html or .png)"},
     {"setup-permissions", cg_cmd_setup_permissions,
      "(as root) let a group read the energy counters without root"},

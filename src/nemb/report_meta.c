@@ -242,7 +242,7 @@ static json_t *domain_topology(const nemb_meter *m) {
 }
 
 /* "estimated" wins over "simulated": a number that is a model must always say so. */
-static const char *energy_source(const nemb_meter *m) {
+const char *nemb_meter_energy_source(const nemb_meter *m) {
   if (m == NULL) {
     return "none";
   }
@@ -319,7 +319,7 @@ json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
   put(o, "codegreen_env", codegreen_env(), &failed);
   put(o, "measurement_quality", json_string(quality), &failed);
   put(o, "domain_support", json_string(domain_support(s->meter)), &failed);
-  put(o, "energy_source", json_string(energy_source(s->meter)), &failed);
+  put(o, "energy_source", json_string(nemb_meter_energy_source(s->meter)), &failed);
   put(o, "outlier_method", json_string("iqr_1.5"), &failed);
   put(o, "iso_timestamp_format", json_string("rfc3339_utc"), &failed);
   put(o, "nemb_abi_version", json_integer(nemb_abi_version()), &failed);

@@ -178,7 +178,14 @@ static int append_task(nemb__thread *t, const nemb__task_rec *rec) {
 
 /* ----- begin ----- */
 
-static void make_run_id(char out[13]) {
+/* meta.run_id is "unique per process invocation, for log correlation" (the reference): one id
+ * for every session of the process, the instrumenter's runtime included, drawn at the first
+ * session. A forked child that measures on its own is another process, so it draws anew. */
+static pthread_mutex_t run_id_lock = PTHREAD_MUTEX_INITIALIZER;
+static char process_run_id[13];
+static pid_t process_run_id_pid;
+
+static void draw_run_id(char out[13]) {
   unsigned char bytes[6];
   if (getrandom(bytes, sizeof bytes, GRND_NONBLOCK) != (ssize_t)sizeof bytes) {
     /* No entropy yet (very early boot): time and pid still make a run distinguishable. */
@@ -188,6 +195,33 @@ static void make_run_id(char out[13]) {
   for (size_t i = 0; i < sizeof bytes; i++) {
     snprintf(out + 2 * i, 3, "%02x", bytes[i]);
   }
+}
+
+static void make_run_id(char out[13]) {
+  pthread_mutex_lock(&run_id_lock);
+  if (process_run_id_pid != getpid() || process_run_id[0] == '\0') {
+    draw_run_id(process_run_id);
+    process_run_id_pid = getpid();
+  }
+  memcpy(out, process_run_id, 13);
+  pthread_mutex_unlock(&run_id_lock);
+}
+
+/* How many sessions of this process have taken the default file name: the first keeps the
+ * reference's codegreen_<pid>.json, the next ones (a notebook's next cell) get
+ * codegreen_<pid>_2.json, _3, ... so that none overwrites another. */
+static unsigned default_files;
+static pid_t default_files_pid;
+
+static unsigned next_default_file(void) {
+  pthread_mutex_lock(&run_id_lock);
+  if (default_files_pid != getpid()) {
+    default_files_pid = getpid();
+    default_files = 0;
+  }
+  unsigned n = ++default_files;
+  pthread_mutex_unlock(&run_id_lock);
+  return n;
 }
 
 /* This process's argv from /proc/self/cmdline (NUL-separated). The real /proc: it is the
@@ -238,8 +272,13 @@ static int resolve_output(nemb_session *s, const nemb_session_options *o) {
     const char *ext = o->output_format == NEMB_FORMAT_CSV ? "csv" : "json";
     nemb__job job; /* a rank of a parallel job: codegreen_<job>_<rank>.json (job.h) */
     nemb__job_detect(&job);
+    unsigned nth = next_default_file();
     if (!nemb__job_default_file(&job, ext, name, sizeof name)) {
-      snprintf(name, sizeof name, "codegreen_%d.%s", (int)getpid(), ext);
+      if (nth == 1) {
+        snprintf(name, sizeof name, "codegreen_%d.%s", (int)getpid(), ext);
+      } else {
+        snprintf(name, sizeof name, "codegreen_%d_%u.%s", (int)getpid(), nth, ext);
+      }
     }
     file = name;
   }

@@ -1,0 +1,147 @@
+#!/bin/sh
+# test_compare.sh - comparing and gating: `codegreen run -r N -- A --vs-- B` (interleaved runs,
+# ratio with its spread, Welch's t-test), `codegreen diff a.json b.json` on run, Session and
+# measure reports (figures checked against hand-made reports), --fail-if-regressed on diff and on
+# run --baseline, and the --help of the verbs listing every option.
+# usage: test_compare.sh CODEGREEN_BIN
+set -u
+cg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passes=0
+failures=0
+check() {
+  name=$1
+  shift
+  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
+}
+py() { /usr/bin/python3 -c "$@"; }
+unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT
+export XDG_CONFIG_HOME="$tmp/none"
+export XDG_RUNTIME_DIR="$tmp/xdg"
+mkdir -p "$XDG_RUNTIME_DIR"
+export CODEGREEN_PROVIDERS=sim
+export CODEGREEN_SIM_CONFIG='{"update_interval_us":1,"energy_unit_uj":0.001,"domains":[
+  {"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20},
+  {"name":"dram","kind":"dram","waveform":"constant","power_w":4}]}'
+cd "$tmp" || exit 1
+
+# --- codegreen run -r 5 -- sleep 0.1 --vs-- sleep 0.3 ---
+"$cg" run -r 5 -o vs.json -o vs.md -- sleep 0.1 --vs-- sleep 0.3 2>err
+check "--vs-- exits 0" test $? -eq 0
+check "--vs--: interleaved runs, per-command statistics, Welch's test" py "
+import json; r=json.load(open('vs.json'))
+assert [x['task'] for x in r['runs']][:4]==['c1-run-1','c2-run-1','c1-run-2','c2-run-2'], r['runs']
+assert [c['command'] for c in r['commands']]==['sleep 0.1','sleep 0.3']
+a=r['commands'][0]['statistics']['energy_j']; b=r['commands'][1]['statistics']['energy_j']
+c=r['comparison'][0]
+assert c['test']=='welch_t_test' and c['command_index']==1 and c['baseline_index']==0
+assert abs(c['energy_ratio']-b['mean']/a['mean'])<1e-9, c
+assert 2.0<c['energy_ratio']<3.5, c
+assert c['significant'] is True and c['p_value']<0.05, c
+assert r['meta']['argv']==['sleep','0.1','--vs--','sleep','0.3'], r['meta']['argv']"
+check "--vs--: the summary says B uses x ± y × the energy of A" grep -Eq "'sleep 0.3' uses [0-9.]+ ± [0-9.]+ × the energy of 'sleep 0.1' \(\+[0-9.]+ %\): the difference is significant \(p = [0-9.e-]+, Welch's t-test" err
+check "--vs--: Markdown has one row per command, the lowest at 1.00" py "
+rows=[l for l in open('vs.md').read().splitlines()[2:]]
+assert len(rows)==2 and rows[0].startswith('| \`sleep 0.1\`') and rows[0].split('|')[-2].strip().startswith('1.00'), rows"
+"$cg" run -- true --vs-- 2>/dev/null
+check "an empty command after --vs-- is a usage error" test $? -eq 2
+
+# --- codegreen diff on hand-made run reports: exact figures ---
+cat >mk.py <<'PY'
+import json, sys
+def run_report(path, energies, argv):
+    runs = [{"task": "run-%d" % (i + 1), "command_index": 0, "warmup": False, "exit_status": 0,
+             "in_statistics": True, "energy_j": e, "duration_s": 1.0} for i, e in enumerate(energies)]
+    json.dump({"meta": {"argv": argv}, "tasks": [], "totals": {}, "runs": runs,
+               "commands": [{"index": 0, "command": " ".join(argv)}]}, open(path, "w"))
+def session_report(path, tasks):
+    json.dump({"meta": {"session_name": "s"}, "tasks": [{"name": n, "energy_j": e, "duration_s": d}
+               for n, e, d in tasks],
+               "totals": {"energy_j": sum(e for _, e, _ in tasks),
+                          "wall_duration_s": sum(d for _, _, d in tasks)}}, open(path, "w"))
+run_report("ra.json", [10, 11, 12, 13], ["./bench"])
+run_report("rb.json", [12, 13, 14, 15], ["./bench"])
+run_report("rc.json", [20, 21, 22, 23], ["./bench"])
+session_report("sa.json", [("load", 5, 1), ("train", 20, 4)])
+session_report("sb.json", [("load", 5, 1), ("train", 30, 4), ("eval", 3, 1)])
+PY
+py "exec(open('mk.py').read())"
+"$cg" diff --json ra.json rb.json >d1.json
+check "diff exits 0 without a gate" test $? -eq 0
+check "diff of run reports: means, change and Welch's test" py "
+import json, math; d=json.load(open('d1.json'))
+r=d['rows'][0]
+assert r['name']=='./bench' and r['a_n']==4 and r['b_n']==4
+assert r['a_energy_j']==11.5 and r['b_energy_j']==13.5 and abs(r['energy_diff_j']-2)<1e-12
+assert abs(r['energy_diff_percent']-200/11.5)<1e-9
+assert abs(r['a_energy_std_j']-math.sqrt(5/3))<1e-12
+# t = 2 / sqrt(2 * (5/3) / 4) = 2.19 at 6 df: between the 10 % (1.943) and 5 % (2.447) points
+assert 0.05<r['p_value']<0.10 and r['significant'] is False, r
+assert abs(r['a_power_w']-11.5)<1e-12 and abs(r['power_diff_percent']-200/11.5)<1e-9
+assert d['test'].startswith('welch_t_test')"
+"$cg" diff --fail-if-regressed 10 ra.json rb.json 2>err >/dev/null
+check "diff gate: +17 % but not significant does not fire" test $? -eq 0
+check "diff gate says why it did not fire" grep -q "no regression beyond 10.00 %" err
+"$cg" diff --fail-if-regressed 10 ra.json rc.json 2>err >/dev/null
+check "diff gate: +87 %, significant, fires" test $? -eq 1
+check "diff gate names the regression" grep -q "REGRESSION: energy grew 86.96 %" err
+"$cg" diff --fail-if-regressed 100 ra.json rc.json 2>/dev/null >/dev/null
+check "diff gate: under the threshold does not fire" test $? -eq 0
+
+# --- diff of Session reports: per task, single values (not tested), tasks on one side ---
+"$cg" diff sa.json sb.json >d2.txt 2>&1
+check "diff of Session reports prints a table" grep -q "^NAME .*A ENERGY J .*B ENERGY J .*DIFF %" d2.txt
+"$cg" diff -o d2.csv -o d2.md sa.json sb.json >/dev/null
+check "diff of Session reports: per task and the whole" py "
+import csv; rows={r['name']:r for r in csv.DictReader(open('d2.csv'))}
+assert float(rows['(total)']['energy_diff_percent'])==52.0, rows['(total)']
+assert float(rows['train']['energy_diff_j'])==10 and float(rows['train']['energy_diff_percent'])==50
+assert float(rows['load']['energy_diff_j'])==0
+assert rows['eval']['only_in']=='B' and rows['eval']['a_energy_j']==''
+assert rows['train']['significant']=='' and rows['train']['p_value']==''"
+check "diff writes Markdown" grep -q '^| `train` |' d2.md
+"$cg" diff --fail-if-regressed 40 sa.json sb.json >/dev/null 2>err
+check "gate with single values: the threshold alone decides (fires)" test $? -eq 1
+check "gate with single values says it could not test" grep -q "not tested" err
+"$cg" diff --fail-if-regressed 60 sa.json sb.json >/dev/null 2>&1
+check "gate with single values: under the threshold" test $? -eq 0
+echo '{"x":1}' >bad.json
+"$cg" diff sa.json bad.json >/dev/null 2>err
+check "diff refuses a file that is not a report" test $? -eq 2
+check "diff says which file" grep -q "bad.json is not a codegreen report" err
+
+# --- diff of real run reports with repeats, and run --baseline --fail-if-regressed (CI) ---
+"$cg" run -q -r 4 -o base.json -- sleep 0.1 2>/dev/null
+"$cg" run -q -r 4 --baseline base.json --fail-if-regressed 5 -o new.json -- sleep 0.25 2>err
+check "run --baseline --fail-if-regressed fires on a regression" test $? -eq 1
+check "run gate says by how much" grep -q "energy grew .* over the baseline (threshold 5.00 %): exit 1" err
+check "run gate is in the report" py "
+import json; b=json.load(open('new.json'))['baseline']
+assert b['regressed'] is True and b['significant'] is True and b['energy_diff_percent']>50, b"
+"$cg" run -q -r 4 --baseline new.json --fail-if-regressed 5 -- sleep 0.1 2>/dev/null
+check "run gate: less energy than the baseline passes" test $? -eq 0
+"$cg" run --fail-if-regressed 5 -- true 2>err
+check "--fail-if-regressed without --baseline is a usage error" test $? -eq 2
+"$cg" run --baseline nothere.json -- touch ran 2>/dev/null
+check "a missing baseline is refused before running" test $? -eq 2 -a ! -e ran
+"$cg" diff base.json new.json >d3.txt
+check "diff of two run reports" grep -Eq "^sleep 0.25 .*significant p=" d3.txt
+
+# --- every verb's --help lists every long option of its getopt table ---
+src=${CODEGREEN_SOURCE_DIR:-}
+if [ -n "$src" ] && [ -d "$src/src/cli" ]; then
+  for verb in run measure diff plot sample info analyze; do
+    file="$src/src/cli/cmd_$verb.c"
+    [ -f "$file" ] || continue
+    "$cg" "$verb" --help >help.txt 2>&1
+    missing=""
+    for opt in $(grep -o '{"[a-z-]*", \(no\|required\|optional\)_argument' "$file" | sed 's/{"\([a-z-]*\)".*/\1/'); do
+      grep -q -- "--$opt" help.txt || missing="$missing --$opt"
+    done
+    check "$verb --help lists every option ($missing)" test -z "$missing"
+  done
+fi
+
+echo "compare: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
