@@ -3,7 +3,11 @@
 # by the src/cli/*.c glob; their end-to-end tests are registered here.
 if(NEMB_CMAKE_PHASE STREQUAL "sources")
   list(APPEND NEMB_SOURCES src/nemb/compare.c)
-elseif(NEMB_CMAKE_PHASE STREQUAL "targets" AND NEMB_BUILD_TESTS)
+elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
+  # The CLI's statistics and views use libm and a thread (run -I).
+  target_link_libraries(codegreen PRIVATE m Threads::Threads)
+endif()
+if(NEMB_CMAKE_PHASE STREQUAL "targets" AND NEMB_BUILD_TESTS)
   foreach(t compare outputs measure_views)
     add_test(NAME cli_${t} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_${t}.sh
                                     ${CMAKE_BINARY_DIR}/bin/codegreen)

@@ -517,7 +517,7 @@ NEMB_EXTERN int nemb_stats_compare(const nemb_stats *a, const nemb_stats *b, dou
  * The file is written beside @p path and renamed into place. The library prints nothing.
  * ------------------------------------------------------------------------------------------- */
 
-/** Draws an ended session's power over time into @p path (.html or .png).
+/** Draws an ended session's power over time into @p path (.html, .png or .svg: the same chart as the PNG, as vectors; since 0.1).
  *
  *  Uses every sample the session's sampler stored, so it works whether or not the session
  *  recorded time series in its report. A session without an energy backend gives a chart of its
@@ -532,7 +532,7 @@ NEMB_EXTERN int nemb_stats_compare(const nemb_stats *a, const nemb_stats *b, dou
 NEMB_EXTERN int nemb_session_export_plot(const nemb_session *s, const char *path);
 
 /** Draws the session saved in a JSON report (nemb_session_write(), Session(...) output, or
- *  codegreen run -o) into @p path (.html or .png).
+ *  codegreen run -o) into @p path (.html, .png or .svg: the same chart as the PNG, as vectors; since 0.1).
  *
  *  A report keeps only the samples inside its tasks ("timeseries", recorded with
  *  record_time_series), so the chart covers the tasks' windows and leaves the time between

@@ -619,7 +619,9 @@ def _write_file(path, text):
 
 def _result_block(measurements):
     import json
-    rows = ",\n".join(json.dumps(m) for m in measurements)
+    # The reference's four keys; the report's extra fields (name, type, ...) stay in the report.
+    keys = ("checkpoint_id", "timestamp", "joules", "watts")
+    rows = ",\n".join(json.dumps({k: m[k] for k in keys if k in m}) for m in measurements)
     body = '{"measurements": [\n%s\n]}' % rows if rows else '{"measurements": []}'
     return "%s\n%s\n%s\n" % (RESULT_START, body, RESULT_END)
 

@@ -91,9 +91,10 @@ def test_result_block_on_stdout(run_py, impl):
         "enter:work:10#inv_1_t0", "enter:work:10#inv_2_t1"] or sorted(
         i for i in ids if i.startswith("enter:work:")) == [
         "enter:work:10#inv_1_t1", "enter:work:10#inv_2_t0"]
-    assert [i for i in ids if ":main:" in i] == ["enter:main:0#inv_1_t0", "exit:main:0#inv_1_t0"]
-    assert [i for i in ids if ":detailed:" in i] == ["enter:detailed:42#inv_1_t0",
-                                                     "exit:detailed:43#inv_1_t0"]
+    # The caller's checkpoint_id is kept (the reference's "enter:main:1#inv_1_t...").
+    assert [i for i in ids if ":main:" in i] == ["enter:main:1#inv_1_t0", "exit:main:2#inv_1_t0"]
+    assert [i for i in ids if ":detailed:" in i] == ["enter:detailed:3#inv_1_t0",
+                                                     "exit:detailed:4#inv_1_t0"]
     for m in ms:
         assert set(m) == {"checkpoint_id", "timestamp", "joules", "watts"}
     t0 = [m for m in ms if m["checkpoint_id"].endswith("_t0")]
@@ -116,6 +117,7 @@ def test_result_file_instead_of_stdout(run_py, sim_env, impl):
     assert r.stdout.splitlines() == ["impl " + impl, "program done"]  # stdout untouched
     with open(str(out)) as f:
         report = json.load(f)
+    # (codegreen measure makes session_name null and the program one depth-0 task)
     assert report["meta"]["session_name"].startswith("snippet_")  # the script's basename
     assert report["meta"]["measurement_quality"] == "checkpoints_only"
     funcs = dict((f["name"], f) for f in report["functions"])
@@ -239,8 +241,8 @@ def test_bad_arguments(run_py, impl):
     """, env=impl_env(impl))
     own, ms = parse_block(r.stdout)
     assert own == ["ok"]
-    assert [m["checkpoint_id"] for m in ms] == ["enter:numeric-id:0#inv_1_t0",
-                                                "exit:numeric-id:0#inv_1_t0"]
+    assert [m["checkpoint_id"] for m in ms] == ["enter:numeric-id:7#inv_1_t0",
+                                                "exit:numeric-id:8#inv_1_t0"]
 
 
 def test_extension_is_used_when_built(run_py):

@@ -37,11 +37,16 @@
 
 #include "child.h"
 #include "cli.h"
+#include "funcviews.h"
 #include "instrument.h"
 #include "left.h"
 #include "measure.h"
 #include "measure_project.h"
 #include "nemb.h"
+#include "outputs.h"
+
+/* The views the table prints under each function (--call-graph), or NULL. */
+static const cg_views *table_views;
 
 #ifndef CG_SOURCE_PYTHON_DIR
 #define CG_SOURCE_PYTHON_DIR ""
@@ -61,9 +66,19 @@ static void print_usage(FILE *fp) {
       "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
       "  --python PATH        the interpreter (default: python3 on PATH)\n"
-      "  --json               print the report (JSON) to stdout after the program's output\n"
-      "  -o, --output FILE    write the report to FILE (.json, or .csv: one row per function)\n"
-      "  --export-plot FILE   draw the run's power over time (.html or .png)\n"
+      "  --json               print the JSON report on stderr instead of the table\n"
+      "  -o, --output FILE    write the report; repeatable. The extension says the kind: .json,\n"
+      "                       .csv (one row per function, with provenance), .md (Markdown),\n"
+      "                       .folded (collapsed stacks weighted by microjoules: an energy\n"
+      "                       flame graph with flamegraph.pl or inferno), .speedscope.json\n"
+      "                       (open in speedscope.app); '-' writes the JSON to stdout\n"
+      "  --append             add the CSV rows to an existing file with the same header\n"
+      "  --sort KEY           order of the table and files: %s\n"
+      "                       (default energy)\n"
+      "  --call-graph         under each function, its callers and callees with the energy\n"
+      "                       along each edge (also in the JSON report as call_graph)\n"
+      "  --export-plot FILE   draw the run's power over time with the functions' spans\n"
+      "                       (.html, .png or .svg)\n"
       "  --top N              rows in the table (default 25; 0: all)\n"
       "  -c, --config FILE    the config.json the measurement uses\n"
       "  --keep-temp          keep the temporary directory and print where it is\n"
@@ -72,10 +87,16 @@ static void print_usage(FILE *fp) {
       "                       JIT compilers codegreen knows: numba, torch.jit, ...)\n"
       "  --include PATH       also instrument the modules under PATH (repeatable; the\n"
       "                       script's directory always is, site-packages never)\n"
-      "  --script-only        instrument the script alone, not the modules beside it\n\n"
+      "  --script-only        instrument the script alone, not the modules beside it\n"
+      "  -h, --help           this help\n\n"
+      "codegreen's options may come before or after SCRIPT (as in `codegreen measure python\n"
+      "script.py -g fine --export-plot energy.html`). The script's own arguments follow '--':\n"
+      "`codegreen measure script.py -- -v input.txt`. Words after SCRIPT that are not options\n"
+      "also go to the script; an unknown option before '--' is an error.\n"
+      "Output convention (as perf stat and codegreen run): stdout belongs to the program.\n\n"
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
-      cgi_language_list());
+      cgi_language_list(), CG_SORT_KEYS);
 }
 
 /* Interpreter options between the language and the script ("measure python -X dev -W error
@@ -130,84 +151,108 @@ struct paths;
 static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
                            const struct paths *p, char **list, char **done);
 
-static int parse_args(int argc, char **argv, measure_opts *o) {
-  static const struct option opts[] = {{"granularity", required_argument, NULL, 'g'},
-                                       {"python", required_argument, NULL, 'P'},
-                                       {"json", no_argument, NULL, 'j'},
-                                       {"output", required_argument, NULL, 'o'},
-                                       {"export-plot", required_argument, NULL, 'p'},
-                                       {"top", required_argument, NULL, 't'},
-                                       {"config", required_argument, NULL, 'c'},
-                                       {"keep-temp", no_argument, NULL, 'k'},
-                                       {"quiet", no_argument, NULL, 'q'},
-                                       {"leave-decorated", required_argument, NULL, 'L'},
-                                       {"include", required_argument, NULL, 'I'},
-                                       {"script-only", no_argument, NULL, 'S'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
-  *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
-  int c;
-  /* '+': the program's own options are never ours */
-  while ((c = getopt_long(argc, argv, "+g:o:c:qh", opts, NULL)) != -1) {
-    switch (c) {
-    case 'g':
-      if (cgi_parse_granularity(optarg, &o->gran) != 0) {
-        fprintf(stderr, "codegreen measure: --granularity is coarse or fine, not '%s'\n", optarg);
-        return CG_EXIT_USAGE;
-      }
-      break;
-    case 'P':
-      o->python = optarg;
-      break;
-    case 'j':
-      o->json = true;
-      break;
-    case 'o':
-      o->output = optarg;
-      break;
-    case 'p':
-      o->plot = optarg;
-      break;
-    case 't': {
-      char *end;
-      o->top = strtol(optarg, &end, 10);
-      if (end == optarg || *end != '\0' || o->top < 0) {
-        fprintf(stderr, "codegreen measure: --top wants a whole number (0: all rows)\n");
-        return CG_EXIT_USAGE;
-      }
-      break;
-    }
-    case 'c':
-      o->config = optarg;
-      break;
-    case 'k':
-      o->keep = true;
-      break;
-    case 'q':
-      o->quiet = true;
-      break;
-    case 'L':
-      if (cgi_append_word(o->leave, sizeof o->leave, optarg) != 0) {
-        fprintf(stderr, "codegreen measure: too many --leave-decorated names\n");
-        return CG_EXIT_USAGE;
-      }
-      break;
-    case 'I':
-      if (o->n_include == sizeof o->include / sizeof o->include[0]) {
-        fprintf(stderr, "codegreen measure: too many --include paths\n");
-        return CG_EXIT_USAGE;
-      }
-      o->include[o->n_include++] = optarg;
-      break;
-    case 'S':
-      o->script_only = true;
-      break;
-    case 'h':
-      print_usage(stdout);
-      return -1;
-    default:
-      print_usage(stderr);
+enum {
+  OPT_PYTHON = 256, OPT_JSON, OPT_PLOT, OPT_TOP, OPT_KEEP, OPT_APPEND, OPT_SORT, OPT_GRAPH,
+  OPT_LEAVE, OPT_INCLUDE, OPT_SCRIPT_ONLY
+};
+
+static const struct option measure_options[] = {
+    {"granularity", required_argument, NULL, 'g'}, {"python", required_argument, NULL, OPT_PYTHON},
+    {"json", no_argument, NULL, OPT_JSON},         {"output", required_argument, NULL, 'o'},
+    {"append", no_argument, NULL, OPT_APPEND},     {"sort", required_argument, NULL, OPT_SORT},
+    {"call-graph", no_argument, NULL, OPT_GRAPH},  {"export-plot", required_argument, NULL, OPT_PLOT},
+    {"top", required_argument, NULL, OPT_TOP},     {"config", required_argument, NULL, 'c'},
+    {"keep-temp", no_argument, NULL, OPT_KEEP},    {"quiet", no_argument, NULL, 'q'},
+    {"leave-decorated", required_argument, NULL, OPT_LEAVE},
+    {"include", required_argument, NULL, OPT_INCLUDE},
+    {"script-only", no_argument, NULL, OPT_SCRIPT_ONLY},
+    {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+
+/* One option (from getopt_long). @return 0, -1 after --help, or CG_EXIT_USAGE. */
+static int take_option(int c, measure_opts *o) {
+  switch (c) {
+  case 'g':
+    if (cgi_parse_granularity(optarg, &o->gran) != 0) {
+      fprintf(stderr, "codegreen measure: --granularity is coarse or fine, not '%s'\n", optarg);
       return CG_EXIT_USAGE;
+    }
+    return 0;
+  case OPT_PYTHON:
+    o->python = optarg;
+    return 0;
+  case OPT_JSON:
+    o->json = true;
+    return 0;
+  case 'o':
+    return cg_outputs_add(&o->out, "measure", optarg,
+                          CG_OUT_JSON | CG_OUT_CSV | CG_OUT_MD | CG_OUT_FOLDED | CG_OUT_SPEEDSCOPE);
+  case OPT_APPEND:
+    o->out.append = true;
+    return 0;
+  case OPT_SORT:
+    if (!cg_sort_key_valid(optarg)) {
+      fprintf(stderr, "codegreen measure: --sort takes one of %s, not '%s'\n", CG_SORT_KEYS,
+              optarg);
+      return CG_EXIT_USAGE;
+    }
+    o->sort = optarg;
+    return 0;
+  case OPT_GRAPH:
+    o->call_graph = true;
+    return 0;
+  case OPT_PLOT:
+    o->plot = optarg;
+    return 0;
+  case OPT_TOP: {
+    char *end;
+    o->top = strtol(optarg, &end, 10);
+    if (end == optarg || *end != '\0' || o->top < 0) {
+      fprintf(stderr, "codegreen measure: --top wants a whole number (0: all rows)\n");
+      return CG_EXIT_USAGE;
+    }
+    return 0;
+  }
+  case 'c':
+    o->config = optarg;
+    return 0;
+  case OPT_KEEP:
+    o->keep = true;
+    return 0;
+  case 'q':
+    o->quiet = true;
+    return 0;
+  case OPT_LEAVE:
+    if (cgi_append_word(o->leave, sizeof o->leave, optarg) != 0) {
+      fprintf(stderr, "codegreen measure: too many --leave-decorated names\n");
+      return CG_EXIT_USAGE;
+    }
+    return 0;
+  case OPT_INCLUDE:
+    if (o->n_include == sizeof o->include / sizeof o->include[0]) {
+      fprintf(stderr, "codegreen measure: too many --include paths\n");
+      return CG_EXIT_USAGE;
+    }
+    o->include[o->n_include++] = optarg;
+    return 0;
+  case OPT_SCRIPT_ONLY:
+    o->script_only = true;
+    return 0;
+  case 'h':
+    print_usage(stdout);
+    return -1;
+  default:
+    print_usage(stderr);
+    return CG_EXIT_USAGE;
+  }
+}
+
+static int parse_args(int argc, char **argv, measure_opts *o) {
+  *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
+  int c, rc;
+  /* '+': options before the script stop at the script's name */
+  while ((c = getopt_long(argc, argv, "+g:o:c:qh", measure_options, NULL)) != -1) {
+    if ((rc = take_option(c, o)) != 0) {
+      return rc;
     }
   }
   int i = optind;
@@ -227,13 +272,72 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   if (interpreter_options(argc, argv, &i, o) != 0) {
     return CG_EXIT_USAGE;
   }
-  o->cmd = argv + i;
-  if (o->cmd[0][0] == '-') {
+  const char *script = argv[i++];
+  if (script[0] == '-') {
     fprintf(stderr,
             "codegreen measure: '%s': measure runs a script file (interpreter options "
             "such as -m or -c are not supported)\n",
-            o->cmd[0]);
+            script);
     return CG_EXIT_USAGE;
+  }
+  /* After the script: codegreen's options (the reference's `script.py -g fine --export-plot
+   * energy.html`) up to "--"; what follows "--" is the script's, untouched. getopt_long permutes
+   * this part, so plain words stay script arguments in their order. */
+  int dd = i;
+  while (dd < argc && strcmp(argv[dd], "--") != 0) {
+    dd++;
+  }
+  bool has_dd = dd < argc;
+  char **sub = calloc((size_t)(dd - i) + 2, sizeof *sub);
+  o->cmd = calloc((size_t)(argc - i) + 2, sizeof *o->cmd);
+  if (sub == NULL || o->cmd == NULL) {
+    free(sub);
+    fprintf(stderr, "codegreen measure: out of memory\n");
+    return CG_EXIT_FAIL;
+  }
+  sub[0] = argv[0];
+  for (int k = i; k < dd; k++) {
+    sub[k - i + 1] = argv[k];
+  }
+  int subc = dd - i + 1;
+  const char *taken = NULL;
+  size_t n = 0;
+  o->cmd[n++] = (char *)script;
+  optind = 0; /* glibc: start over on a new vector */
+  opterr = 0;
+  while ((c = getopt_long(subc, sub, "-g:o:c:qh", measure_options, NULL)) != -1) {
+    if (c == 1) {
+      o->cmd[n++] = optarg; /* a plain word ("-" in the option string): the script's */
+      continue;
+    }
+    if (c == '?' || c == ':') {
+      const char *bad = sub[optind - 1];
+      fprintf(stderr,
+              "codegreen measure: '%s' after the script is not a codegreen option%s.\n"
+              "  The script's own arguments follow '--': codegreen measure [options] %s -- %s\n",
+              bad, c == ':' ? " or lacks its value" : "", script, bad);
+      free(sub);
+      return CG_EXIT_USAGE;
+    }
+    if (taken == NULL) { /* the option's own word, not its value */
+      taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
+    }
+    if ((rc = take_option(c, o)) != 0) {
+      free(sub);
+      return rc;
+    }
+  }
+  opterr = 1;
+  for (int k = dd + 1; has_dd && k < argc; k++) {
+    o->cmd[n++] = argv[k];
+  }
+  o->cmd[n] = NULL;
+  free(sub);
+  if (taken != NULL && !has_dd && !o->quiet && !o->json) {
+    fprintf(stderr,
+            "codegreen measure: note: '%s' after the script is taken as codegreen's option; "
+            "arguments for the script go after '--'\n",
+            taken);
   }
   if (o->lang == NULL) {
     o->lang = cgi_language_for_path(o->cmd[0]);
@@ -248,9 +352,9 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   if (o->plot != NULL) {
     const char *dot = strrchr(o->plot, '.');
     if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
-                        strcasecmp(dot, ".png") != 0)) {
+                        strcasecmp(dot, ".png") != 0 && strcasecmp(dot, ".svg") != 0)) {
       fprintf(stderr, "codegreen measure: --export-plot wants a file ending in .html "
-                      "(interactive page) or .png (image); nothing was run\n");
+                      "(interactive page), .png or .svg (image); nothing was run\n");
       return CG_EXIT_USAGE;
     }
   }
@@ -539,6 +643,9 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
               json_number_value(json_object_get(f, "self_duration_s")),
               json_number_value(json_object_get(f, "avg_power_w")),
               100.0 * json_number_value(json_object_get(f, "share_of_total")));
+      if (table_views != NULL && name != NULL) {
+        cg_views_print_edges(table_views, name, stderr);
+      }
     }
     fprintf(stderr, "  (ENERGY and TIME include callees, SELF excludes them; a generator's or "
                     "coroutine's CALLS count its resumptions)\n");
@@ -614,30 +721,195 @@ int cg_measure_write_csv(json_t *report, const char *path) {
 
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
  * status to exit with: @p status, or a failure when the report cannot be written. */
-int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status) {
-  if (!o->quiet) {
-    cg_measure_print_table(report, o, n_points, status);
+/* One row per function, with the provenance and identity of the run (CodeCarbon's habit). */
+static const char *const csv_columns[] = {
+    "run_id",   "session_name", "started_at", "hostname",      "cpu_model",
+    "energy_source", "measurement_quality", "command", "exit_status", "name",
+    "context",  "line",         "calls",      "energy_j",      "self_energy_j",
+    "duration_s", "self_duration_s", "avg_power_w", "share_of_total"};
+
+static json_t *function_rows(json_t *report, const measure_opts *o, int status) {
+  json_t *meta = json_object_get(report, "meta");
+  char *command = cg_command_string(o->cmd);
+  json_t *rows = json_array();
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(report, "functions"), i, f) {
+    json_t *row = json_array();
+    const char *mk[] = {"run_id",    "session_name",  "started_at",         "hostname",
+                        "cpu_model", "energy_source", "measurement_quality"};
+    for (size_t k = 0; k < sizeof mk / sizeof mk[0]; k++) {
+      json_t *v = json_object_get(meta, mk[k]);
+      json_array_append_new(row, v ? json_incref(v) : json_null());
+    }
+    json_array_append_new(row, json_string(command ? command : ""));
+    json_array_append_new(row, json_integer(status));
+    const char *fk[] = {"name",          "context",    "line",            "calls",
+                        "energy_j",      "self_energy_j", "duration_s",   "self_duration_s",
+                        "avg_power_w",   "share_of_total"};
+    for (size_t k = 0; k < sizeof fk / sizeof fk[0]; k++) {
+      json_t *v = json_object_get(f, fk[k]);
+      json_array_append_new(row, v ? json_incref(v) : json_null());
+    }
+    json_array_append_new(rows, row);
   }
-  if (o->output != NULL) {
-    size_t ol = strlen(o->output);
-    int wrc = ol >= 4 && strcasecmp(o->output + ol - 4, ".csv") == 0
-                  ? cg_measure_write_csv(report, o->output)
-                  : json_dump_file(report, o->output,
-                                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+  free(command);
+  return rows;
+}
+
+/* The table as Markdown; "Share" is relative to the program's energy (totals.energy_j). */
+static int write_markdown(json_t *report, const char *path) {
+  static const char *const cols[] = {"Function", "Where",    "Calls",     "Energy [J]",
+                                     "Self [J]", "Time [s]", "Power [W]", "Share"};
+  json_t *rows = json_array();
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(report, "functions"), i, f) {
+    char where[300], share[32];
+    snprintf(where, sizeof where, "%s:%lld",
+             json_string_value(json_object_get(f, "context"))
+                 ? json_string_value(json_object_get(f, "context"))
+                 : "?",
+             (long long)json_integer_value(json_object_get(f, "line")));
+    snprintf(share, sizeof share, "%.1f %%",
+             100 * json_number_value(json_object_get(f, "share_of_total")));
+    json_array_append_new(
+        rows, json_pack("[O, s, O, f, f, f, f, s]", json_object_get(f, "name"), where,
+                        json_object_get(f, "calls"),
+                        json_number_value(json_object_get(f, "energy_j")),
+                        json_number_value(json_object_get(f, "self_energy_j")),
+                        json_number_value(json_object_get(f, "duration_s")),
+                        json_number_value(json_object_get(f, "avg_power_w")), share));
+  }
+  char *title = NULL;
+  json_t *meta = json_object_get(report, "meta");
+  if (asprintf(&title, "Energy per function (%s; program %.4f J)",
+               cg_source_words(json_string_value(json_object_get(meta, "energy_source"))),
+               json_number_value(json_object_get(json_object_get(report, "totals"), "energy_j"))) <
+      0) {
+    title = NULL;
+  }
+  cg_table t = {cols, sizeof cols / sizeof cols[0], rows};
+  int rc = cg_write_markdown("measure", &t, title, path);
+  free(title);
+  json_decref(rows);
+  return rc;
+}
+
+/* The reference's envelope for a CLI run: session_name null, and the program as the one depth-0
+ * task, so that totals.energy_j holds its energy as in every other report (a consumer of "the
+ * same envelope" reads it there). The runtime's session records checkpoints, not tasks; its
+ * session_energy_j over wall_duration_s is the program's run. */
+static void program_as_task(json_t *report, const measure_opts *o) {
+  json_t *meta = json_object_get(report, "meta");
+  json_t *totals = json_object_get(report, "totals");
+  json_t *tasks = json_object_get(report, "tasks");
+  if (json_is_object(meta)) {
+    json_object_set_new(meta, "session_name", json_null());
+  }
+  if (!json_is_object(totals) || !json_is_array(tasks) || json_array_size(tasks) > 0) {
+    return;
+  }
+  double e = json_number_value(json_object_get(totals, "session_energy_j"));
+  double d = json_number_value(json_object_get(totals, "wall_duration_s"));
+  const char *base = strrchr(o->cmd[0], '/') ? strrchr(o->cmd[0], '/') + 1 : o->cmd[0];
+  json_array_append_new(
+      tasks, json_pack("{s:s, s:i, s:n, s:f, s:f, s:f, s:s}", "name", base, "depth", 0, "parent",
+                       "energy_j", e, "avg_power_w", d > 0 ? e / d : 0.0, "duration_s", d,
+                       "source", "the whole program: totals.session_energy_j over "
+                                 "totals.wall_duration_s"));
+  json_object_set_new(totals, "energy_j", json_real(e));
+  json_object_set_new(totals, "duration_s", json_real(d));
+  json_object_set_new(totals, "task_duration_s", json_real(d));
+  json_object_set_new(totals, "gap_duration_s", json_real(0));
+  json_object_set_new(totals, "gap_energy_j", json_real(0));
+  json_object_set_new(totals, "n_tasks", json_integer(1));
+  json_object_set_new(totals, "n_top_level_tasks", json_integer(1));
+}
+
+/* The run's power from codegreen's own session, with the functions' spans (the longest 300, at
+ * least 1/400 of the run) as tasks under the program's, drawn through a report file. */
+static int export_plot_with_spans(nemb_session *ps, const cg_views *views, const char *task,
+                                  const char *tmpdir, const char *path) {
+  const char *text = nemb_session_report_json(ps);
+  json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+  json_t *t0 = json_array_get(json_object_get(doc, "tasks"), 0);
+  if (doc == NULL || t0 == NULL || views == NULL) {
+    json_decref(doc);
+    return nemb_session_export_plot(ps, path);
+  }
+  uint64_t a = (uint64_t)json_integer_value(json_object_get(t0, "started_at_mono_ns"));
+  uint64_t b = (uint64_t)json_integer_value(json_object_get(t0, "ended_at_mono_ns"));
+  json_t *spans = cg_views_spans(views, task, b > a ? (b - a) / 400 : 0, 300);
+  json_array_extend(json_object_get(doc, "tasks"), spans);
+  json_decref(spans);
+  char *file = NULL;
+  int rc = NEMB_ENOMEM;
+  if (asprintf(&file, "%s/plot-report.json", tmpdir) >= 0 &&
+      json_dump_file(doc, file, JSON_REAL_PRECISION(17)) == 0) {
+    rc = nemb_report_export_plot(file, path);
+  }
+  free(file);
+  json_decref(doc);
+  return rc;
+}
+
+int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status) {
+  cg_outputs outs = o->out;
+  if (outs.n == 0 && o->output != NULL && cg_outputs_add(&outs, "measure", o->output,
+                                                          CG_OUT_JSON | CG_OUT_CSV) != 0) {
+    return status ? status : CG_EXIT_USAGE;
+  }
+  program_as_task(report, o);
+  if (o->sort != NULL) {
+    cg_sort_functions(report, o->sort);
+  }
+  bool want_detail = o->json || outs.n > 0 || o->call_graph;
+  cg_views *views = want_detail ? cg_views_build(report) : NULL;
+  if (views != NULL) {
+    json_object_set_new(report, "call_graph", cg_views_call_graph(views));
+  }
+  if (!o->quiet && !o->json) {
+    table_views = o->call_graph ? views : NULL;
+    cg_measure_print_table(report, o, n_points, status);
+    table_views = NULL;
+  }
+  for (size_t k = 0; k < outs.n; k++) {
+    const char *path = outs.item[k].path;
+    int wrc = 0;
+    switch (outs.item[k].kind) {
+    case CG_OUT_CSV: {
+      json_t *rows = function_rows(report, o, status);
+      cg_table t = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], rows};
+      wrc = cg_write_csv("measure", &t, path, outs.append);
+      json_decref(rows);
+      break;
+    }
+    case CG_OUT_MD:
+      wrc = write_markdown(report, path);
+      break;
+    case CG_OUT_FOLDED:
+      wrc = views ? cg_views_write_folded(views, path) : -1;
+      break;
+    case CG_OUT_SPEEDSCOPE:
+      wrc = views ? cg_views_write_speedscope(views, o->cmd[0], path) : -1;
+      break;
+    default:
+      wrc = cg_write_json("measure", report, path, NULL);
+    }
     if (wrc != 0) {
-      fprintf(stderr, "codegreen measure: cannot write the report to %s: %s\n", o->output,
-              strerror(errno));
       status = status ? status : CG_EXIT_FAIL;
     }
   }
-  if (o->json) {
-    char *t = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
-    if (t != NULL) {
-      fflush(stdout);
-      printf("%s\n", t);
-      free(t);
-    }
+  if (views != NULL && !cg_views_complete(views) && !o->quiet && !o->json &&
+      (o->call_graph || outs.n > 0)) {
+    fprintf(stderr, "  note         the call graph, stacks and spans cover the checkpoints kept "
+                    "(measurement.checkpoints.detail_limit) or closed\n");
   }
+  if (o->json && cg_write_json("measure", report, NULL, stderr) != 0) {
+    status = status ? status : CG_EXIT_FAIL;
+  }
+  cg_views_free(views);
   return status;
 }
 
@@ -740,18 +1012,9 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, const c
   return 0;
 }
 
-int cg_cmd_measure(int argc, char **argv) {
-  /* C, C++ (measure_native.c) and Java (measure_java.c) build before they run */
-  const char *native = cg_measure_native_language(argc, argv);
-  if (native != NULL) {
-    return strcmp(native, "java") == 0 ? cg_measure_java(argc, argv)
-                                       : cg_measure_native(argc, argv);
-  }
-  measure_opts o;
-  int rc = parse_args(argc, argv, &o);
-  if (rc != 0) {
-    return rc < 0 ? CG_EXIT_OK : rc;
-  }
+/* The verb once its arguments are parsed. */
+static int measure_with(measure_opts o) {
+  int rc;
   const char *runner_text = cgi_language_runner(o.lang);
   if (runner_text == NULL) {
     fprintf(stderr,
@@ -909,7 +1172,9 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
-  if (!o.json && o.output == NULL && cg_measure_config_without_detail(o.config, p.config) == 0) {
+  /* The per-invocation records feed the JSON report and the call-graph views and spans. */
+  bool want_detail = o.json || o.out.n > 0 || o.call_graph || o.plot != NULL;
+  if (!want_detail && cg_measure_config_without_detail(o.config, p.config) == 0) {
     measure_env_set("CODEGREEN_CONFIG", p.config);
   }
   const char *lib = cg_measure_own_library();
@@ -994,11 +1259,16 @@ int cg_cmd_measure(int argc, char **argv) {
   json_object_set_new(report, "instrumentation", instr);
   status = cg_measure_report(report, &o, cgi_result_point_count(ir), status);
 #ifdef CG_HAVE_EXPORT_PLOT
-  if (plot_session != NULL && nemb_session_export_plot(plot_session, o.plot) != 0) {
-    int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
-    status = status ? status : prc;
-  } else if (plot_session != NULL && !o.quiet) {
-    fprintf(stderr, "  plot         %s\n", o.plot);
+  if (plot_session != NULL) {
+    cg_views *spans = cg_views_build(report);
+    int prc = export_plot_with_spans(plot_session, spans, task, p.tmp, o.plot);
+    cg_views_free(spans);
+    if (prc != 0) {
+      prc = cg_fail(NEMB_EIO, "cannot draw the plot");
+      status = status ? status : prc;
+    } else if (!o.quiet && !o.json) {
+      fprintf(stderr, "  plot         %s\n", o.plot);
+    }
   }
 #endif
 
@@ -1022,4 +1292,18 @@ out:
   free(python);
   free(src);
   return status;
+}
+
+int cg_cmd_measure(int argc, char **argv) {
+  /* C, C++ (measure_native.c) and Java (measure_java.c) build before they run */
+  const char *native = cg_measure_native_language(argc, argv);
+  if (native != NULL) {
+    return strcmp(native, "java") == 0 ? cg_measure_java(argc, argv)
+                                       : cg_measure_native(argc, argv);
+  }
+  measure_opts o;
+  int rc = parse_args(argc, argv, &o);
+  rc = rc == 0 ? measure_with(o) : rc < 0 ? CG_EXIT_OK : rc;
+  free(o.cmd); /* built by parse_args */
+  return rc;
 }

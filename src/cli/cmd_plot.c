@@ -4,6 +4,7 @@
  * `codegreen run --time-series`); `codegreen run --export-plot` draws a run directly instead.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +16,15 @@
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
-          "usage: codegreen plot REPORT.json -o OUT.html|OUT.png [-o OUT2 ...]\n\n"
+          "usage: codegreen plot REPORT.json [-o OUT.html|OUT.png|OUT.svg ...]\n\n"
           "Draws the power over time of a saved report, with each task's window shaded and\n"
           "named. The report needs time series: record with `codegreen run --time-series` or\n"
           "Session(record_time_series=True); `codegreen run --export-plot FILE` plots a run\n"
           "without them.\n\n"
           "  -o, --output FILE   .html: one self-contained interactive page (zoom, hover), opens\n"
-          "                      offline; .png: a 1200x700 image. May be given up to %d times.\n"
+          "                      offline; .png: a 1200x700 image; .svg: the same image as\n"
+          "                      vectors. May be given up to %d times. Without -o: REPORT.html\n"
+          "                      (the report's name with .html for .json)\n"
           "  -q, --quiet         do not name the files written\n"
           "  -h, --help          this help\n",
           MAX_OUTPUTS);
@@ -55,20 +58,29 @@ int cg_cmd_plot(int argc, char **argv) {
       return CG_EXIT_USAGE;
     }
   }
-  if (optind != argc - 1 || n_out == 0) {
+  if (optind != argc - 1) {
     fprintf(stderr, "codegreen plot: %s\n\n",
-            optind >= argc      ? "no report given"
-            : optind < argc - 1 ? "one report at a time"
-                                : "say where to draw it: -o OUT.html or -o OUT.png");
+            optind >= argc ? "no report given" : "one report at a time");
     print_usage(stderr);
     return CG_EXIT_USAGE;
   }
   const char *report = argv[optind];
+  char *fallback = NULL;
+  if (n_out == 0) {
+    /* REPORT.json -> REPORT.html beside it; another name gets .html added. */
+    size_t len = strlen(report);
+    bool json = len > 5 && strcmp(report + len - 5, ".json") == 0;
+    if (asprintf(&fallback, "%.*s.html", (int)(json ? len - 5 : len), report) < 0) {
+      return cg_fail(NEMB_ENOMEM, "out of memory");
+    }
+    outputs[n_out++] = fallback;
+  }
   int code = CG_EXIT_OK;
   for (size_t i = 0; i < n_out; i++) {
     int rc = nemb_report_export_plot(report, outputs[i]);
     if (rc == NEMB_EINVAL && strstr(nemb_last_error(), "extension") != NULL) {
       fprintf(stderr, "codegreen plot: %s\n", nemb_last_error());
+      free(fallback);
       return CG_EXIT_USAGE;
     }
     if (rc != 0) {
@@ -77,5 +89,6 @@ int cg_cmd_plot(int argc, char **argv) {
       fprintf(stderr, "codegreen plot: wrote %s\n", outputs[i]);
     }
   }
+  free(fallback);
   return code;
 }

@@ -18,7 +18,7 @@ static const struct {
     {"analyze", cg_cmd_analyze, "list (or save) the instrumentation points of a program"},
     {"info", cg_cmd_info, "what this machine can measure, and why not"},
     {"diff", cg_cmd_diff, "compare two saved reports: energy, time, power, significance"},
-    {"plot", cg_cmd_plot, "draw a saved report's power over time (.html or .png)"},
+    {"plot", cg_cmd_plot, "draw a saved report's power over time (.html, .png or .svg)"},
     {"setup-permissions", cg_cmd_setup_permissions,
      "(as root) let a group read the energy counters without root"},
     {"sample", cg_cmd_sample, "run the sampler for a while and print the energy it measured"},

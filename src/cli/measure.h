@@ -6,6 +6,7 @@
 #ifndef CG_MEASURE_H
 #define CG_MEASURE_H
 
+#include "outputs.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +27,9 @@ typedef struct measure_opts {
   char *include[16]; /* --include PATH: more directories of the program's own modules */
   size_t n_include;
   bool script_only;  /* --script-only: not the modules beside it */
+  bool call_graph;   /* --call-graph */
+  const char *sort;  /* --sort KEY, or NULL */
+  cg_outputs out;    /* -o, repeatable (outputs.h); `output` above is the one -o of other fronts */
 } measure_opts;
 
 /* ----- cmd_measure.c ----- */

@@ -538,6 +538,7 @@ static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const c
   }
   nemb__cp_detail *d = &c->det[c->det_n++];
   d->name = f->name;
+  d->context = f->context;
   d->checkpoint_id = ev->cpid;
   d->enter = enter;
   d->line = ev->line == LINE_OF_FUNC ? f->line : ev->line;

@@ -342,7 +342,7 @@ const char *nemb__plot_provenance(const nemb__plot *p) {
 
 /* ----- entry points ----- */
 
-typedef enum kind { KIND_NONE, KIND_HTML, KIND_PNG } kind;
+typedef enum kind { KIND_NONE, KIND_HTML, KIND_PNG, KIND_SVG } kind;
 
 static kind kind_of(const char *path) {
   const char *dot = strrchr(path, '.');
@@ -352,6 +352,9 @@ static kind kind_of(const char *path) {
   }
   if (strcasecmp(dot, ".html") == 0 || strcasecmp(dot, ".htm") == 0) {
     return KIND_HTML;
+  }
+  if (strcasecmp(dot, ".svg") == 0) {
+    return KIND_SVG;
   }
   return strcasecmp(dot, ".png") == 0 ? KIND_PNG : KIND_NONE;
 }
@@ -388,7 +391,9 @@ static int write_file(const char *path, const char *data, size_t len) {
 /* Draws @p p into @p path, by the path's extension. */
 static int render(const nemb__plot *p, const char *path, kind k) {
   nemb__buf out = NEMB__BUF_INIT;
-  int rc = k == KIND_HTML ? nemb__plot_html(p, &out) : nemb__plot_png(p, &out);
+  int rc = k == KIND_HTML  ? nemb__plot_html(p, &out)
+           : k == KIND_SVG ? nemb__plot_svg(p, &out)
+                           : nemb__plot_png(p, &out);
   if (rc == 0 && out.oom) {
     rc = NEMB_ENOMEM;
   }
@@ -403,13 +408,13 @@ static int render(const nemb__plot *p, const char *path, kind k) {
 
 static int check_path(const char *fn, const char *path, kind *k) {
   if (path == NULL || path[0] == '\0') {
-    return nemb__fail(NEMB_EINVAL, "%s needs a file name ending in .html or .png", fn);
+    return nemb__fail(NEMB_EINVAL, "%s needs a file name ending in .html, .png or .svg", fn);
   }
   *k = kind_of(path);
   if (*k == KIND_NONE) {
     return nemb__fail(NEMB_EINVAL,
                       "cannot tell what kind of plot '%s' should be: use the extension .html "
-                      "(interactive page) or .png (static image)",
+                      "(interactive page), .png or .svg (static image)",
                       path);
   }
   return 0;

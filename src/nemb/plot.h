@@ -124,6 +124,9 @@ int nemb__plot_html(const nemb__plot *p, nemb__buf *out);
 /* The PNG file's bytes into @p out. Returns 0, NEMB_ENOMEM or NEMB_EIO (cairo failed). */
 int nemb__plot_png(const nemb__plot *p, nemb__buf *out);
 
+/* The same chart as an SVG document (cairo's SVG surface), into @p out. Same returns. */
+int nemb__plot_svg(const nemb__plot *p, nemb__buf *out);
+
 /* The chart's colours, shared so the HTML and the PNG look alike: series colour @p i (the total
  * is drawn in near-black; domains take colours in order) as 0xRRGGBB. */
 uint32_t nemb__plot_color(size_t i);

@@ -8,8 +8,10 @@
  * highest power of the intervals inside it, drawn as a light band where they differ, so peaks
  * that the averaging hides stay visible however long the session.
  */
+#include <cairo-svg.h>
 #include <cairo.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,7 +514,8 @@ static cairo_status_t to_buf(void *closure, const unsigned char *data, unsigned 
   return b->oom ? CAIRO_STATUS_NO_MEMORY : CAIRO_STATUS_SUCCESS;
 }
 
-int nemb__plot_png(const nemb__plot *p, nemb__buf *out) {
+/* Draws the chart on a PNG image or an SVG document (cairo draws both alike). */
+static int draw(const nemb__plot *p, nemb__buf *out, bool svg) {
   frame f;
   uint32_t max_depth = 0;
   for (size_t i = 0; i < p->n_tasks; i++) {
@@ -552,7 +555,9 @@ int nemb__plot_png(const nemb__plot *p, nemb__buf *out) {
   if (cl.n == 0 && band_max > f.ymax * 1.02) {
     cl.max = band_max;
   }
-  cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, WIDTH, HEIGHT);
+  cairo_surface_t *surface =
+      svg ? cairo_svg_surface_create_for_stream(to_buf, out, WIDTH, HEIGHT)
+          : cairo_image_surface_create(CAIRO_FORMAT_RGB24, WIDTH, HEIGHT);
   cairo_t *cr = cairo_create(surface);
   rgb(cr, 0xffffff, 1);
   cairo_paint(cr);
@@ -570,8 +575,12 @@ int nemb__plot_png(const nemb__plot *p, nemb__buf *out) {
   }
   cairo_status_t st = cairo_status(cr);
   cairo_destroy(cr);
-  if (st == CAIRO_STATUS_SUCCESS) {
+  if (st == CAIRO_STATUS_SUCCESS && !svg) {
     st = cairo_surface_write_to_png_stream(surface, to_buf, out);
+  }
+  if (svg) {
+    cairo_surface_finish(surface); /* the SVG document is written out here */
+    st = st == CAIRO_STATUS_SUCCESS ? cairo_surface_status(surface) : st;
   }
   cairo_surface_destroy(surface);
   columns_free(&c);
@@ -582,4 +591,12 @@ int nemb__plot_png(const nemb__plot *p, nemb__buf *out) {
     return nemb__fail(NEMB_EIO, "cairo could not draw the plot: %s", cairo_status_to_string(st));
   }
   return 0;
+}
+
+int nemb__plot_png(const nemb__plot *p, nemb__buf *out) {
+  return draw(p, out, false);
+}
+
+int nemb__plot_svg(const nemb__plot *p, nemb__buf *out) {
+  return draw(p, out, true);
 }

@@ -679,15 +679,25 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
   size_t n = nemb__cp_details(r->s, &det);
   for (size_t i = 0; i < n && !r->oom; i++) {
     const nemb__cp_detail *e = &det[i];
-    /* The reference's id: "enter:main:1#inv_1_t<thread>". */
+    /* The reference's id: "enter:main:1#inv_1_t<thread>", where "1" is the caller's
+     * checkpoint_id (nemb_checkpoint()); the id-based fast path has none and uses the line. */
     char *id = NULL;
-    if (asprintf(&id, "%s:%s:%d#inv_%llu_t%u", e->enter ? "enter" : "exit", e->name, e->line,
-                 (unsigned long long)e->invocation, (unsigned)e->thread) < 0) {
+    char line[16];
+    snprintf(line, sizeof line, "%d", e->line);
+    if (asprintf(&id, "%s:%s:%s#inv_%llu_t%u", e->enter ? "enter" : "exit", e->name,
+                 e->checkpoint_id ? e->checkpoint_id : line, (unsigned long long)e->invocation,
+                 (unsigned)e->thread) < 0) {
       id = NULL;
     }
     json_t *m = object(r);
     set(r, m, "checkpoint_id", id ? nemb__report_string(id) : NULL);
     free(id);
+    /* The same, as fields: what call-graph views (folded stacks, speedscope) read. */
+    set(r, m, "name", nemb__report_string(e->name));
+    set(r, m, "context", nemb__report_string(e->context));
+    set(r, m, "type", json_string(e->enter ? "enter" : "exit"));
+    set(r, m, "invocation", integer(e->invocation));
+    set(r, m, "thread", integer(e->thread));
     set(r, m, "timestamp", integer(e->t_ns));
     set(r, m, "joules", num(e->energy_uj / 1e6));
     set(r, m, "watts", num(e->power_w));

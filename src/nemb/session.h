@@ -159,6 +159,7 @@ typedef struct nemb__func_stats {
 /* One kept per-invocation event (up to detail_limit), in the reference's result-block shape. */
 typedef struct nemb__cp_detail {
   const char *name;
+  const char *context; /* the function's context (its file), or NULL */
   const char *checkpoint_id; /* as given to nemb_checkpoint(), or NULL for the id-based calls */
   bool enter;
   int line;

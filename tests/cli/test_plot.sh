@@ -170,11 +170,24 @@ check "ts.png is a 1200x700 chart" /usr/bin/python3 "$tmp/png.py" "$tmp/ts.png" 
 check "a report without time series fails" test $? -eq 1
 check "...and says how to record them" grep -q -- "--time-series" "$tmp/err"
 check "...and writes nothing" test ! -e "$tmp/no.html"
-"$cg" plot "$tmp/ts.json" -o "$tmp/x.svg" 2>"$tmp/err"
+"$cg" plot "$tmp/ts.json" -o "$tmp/x.bmp" 2>"$tmp/err"
 check "an unknown extension is a usage error" test $? -eq 2
-check "...naming the extensions" grep -q "\.html.*\.png" "$tmp/err"
-"$cg" plot "$tmp/ts.json" 2>/dev/null
-check "plot without -o is a usage error" test $? -eq 2
+check "...naming the extensions" grep -q "\.html.*\.png.*\.svg" "$tmp/err"
+# codegreen plot REPORT.json without -o writes REPORT.html beside it.
+rm -f "$tmp/ts.html"
+"$cg" plot "$tmp/ts.json" 2>"$tmp/err"
+check "plot without -o exits 0" test $? -eq 0
+check "plot without -o writes <report>.html" grep -q "codegreen-data" "$tmp/ts.html"
+check "plot without -o names it" grep -q "wrote $tmp/ts.html" "$tmp/err"
+# SVG, drawn by cairo like the PNG.
+"$cg" plot "$tmp/ts.json" -o "$tmp/ts.svg" 2>/dev/null
+check "plot -o x.svg writes an SVG document" /usr/bin/python3 -c "
+import xml.etree.ElementTree as ET
+root=ET.parse('$tmp/ts.svg').getroot()
+assert root.tag.endswith('svg') and root.get('width').startswith('1200'), root.attrib
+assert len(list(root.iter()))>50"
+"$cg" run -q --export-plot "$tmp/run.svg" -- sleep 0.1 2>/dev/null
+check "run --export-plot x.svg" grep -q "<svg" "$tmp/run.svg"
 "$cg" plot "$tmp/missing.json" -o "$tmp/m.html" 2>"$tmp/err"
 check "a missing report fails" test $? -eq 1
 check "...naming it" grep -q "missing.json" "$tmp/err"

@@ -88,7 +88,7 @@ def check_file(cg, path, workdir, env):
     env = dict(env, **meta["env"])
     a = run([sys.executable, path] + meta["args"], meta["stdin"], env, cwd)
     b = run([cg, "measure", "-q", "-g", meta["granularity"], "--python", sys.executable,
-             "-o", result, "python", path] + meta["args"], meta["stdin"], env, cwd)
+             "-o", result, "python", path, "--"] + meta["args"], meta["stdin"], env, cwd)
     if a[0] != meta["exit"]:
         errors.append("the original exits %d, the header says %d" % (a[0], meta["exit"]))
     if a[0] != b[0]:

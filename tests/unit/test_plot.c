@@ -437,7 +437,7 @@ static void test_errors_are_clear(void **state) {
   assert_non_null(strstr(nemb_last_error(), "nemb_session_end"));
   NEMB_ASSERT_OK(nemb_session_end(s));
   /* Extensions: the message names both kinds. */
-  const char *bad[] = {"x.svg", "x", "x.html.gz", "dir.png/x", ""};
+  const char *bad[] = {"x.pdf", "x", "x.html.gz", "dir.png/x", ""};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_int_equal(nemb_session_export_plot(s, bad[i]), NEMB_EINVAL);
     assert_non_null(strstr(nemb_last_error(), ".html"));
