@@ -521,7 +521,10 @@ def task(arg=None, name=None):
     plain functions, methods, generators and coroutines (and async generators). A generator or
     coroutine is measured while it runs: each resumption is one span of the task, so time spent
     suspended (in the caller, or waiting on the event loop) is not counted and other tasks of the
-    thread nest correctly. With no active Session, the function runs unmeasured.
+    thread nest correctly. With no active Session, the function runs unmeasured, and the first
+    such call in the process emits one RuntimeWarning that says so (the decorator does not start
+    a Session of its own: where a Session begins and ends, and which file it writes, stays the
+    program's choice).
     """
     if isinstance(arg, (classmethod, staticmethod)) and name is None:
         return type(arg)(task(arg.__func__))  # @codegreen.task above @classmethod
@@ -546,11 +549,25 @@ def _default_name(func):
     return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
 
 
-def _live(get_session):
+_warned_unmeasured = False
+
+
+def _live(get_session, name=None):
     s = get_session()
     if s is None or s._state != "active" or s._generation != _fork_generation:
+        if name is not None and not _warned_unmeasured and not _forked_while_active:
+            _warn_unmeasured(name)
         return None
     return s
+
+
+def _warn_unmeasured(name):
+    global _warned_unmeasured
+    _warned_unmeasured = True
+    warnings.warn("codegreen.task %r ran outside an active codegreen.Session and was not "
+                  "measured; start one (with codegreen.Session(...):) around the calls to "
+                  "measure them. This warning is shown once per process." % (name,),
+                  RuntimeWarning, stacklevel=4)
 
 
 def _wrap(func, name, get_session):
@@ -591,7 +608,7 @@ def _wrap(func, name, get_session):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        s = _live(get_session)
+        s = _live(get_session, name)
         if s is None:
             return func(*args, **kwargs)
         s.start_task(name)
@@ -608,7 +625,7 @@ def _steps(it, name, get_session):
     passes sent values, thrown exceptions and close() through. Returns its return value."""
     value, thrown = None, None
     while True:
-        s = _live(get_session)
+        s = _live(get_session, name)
         if s is not None:
             s.start_task(name)
         try:

@@ -659,6 +659,74 @@ static json_t *functions_json(rep *r, double session_j) {
   return list;
 }
 
+/* ----- invocation numbers in call order ----- */
+
+/* The recorder numbers a function's invocations as each thread's records are resolved, so across
+ * threads the numbers follow resolution, not calls. The details are in time order; the report
+ * renumbers them here, 1, 2, ... per function (name and context) in the order of the enters,
+ * and gives each exit its enter's new number. */
+typedef struct inv_slot {
+  const char *name, *context;
+  uint64_t key; /* the recorder's number, or 0 for a function's counter slot */
+  uint64_t value;
+  bool used;
+} inv_slot;
+
+static bool same_str(const char *a, const char *b) {
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static uint64_t slot_hash(const char *name, const char *context, uint64_t key) {
+  uint64_t h = 14695981039346656037ull;
+  for (const char *s = name ? name : ""; *s; s++) {
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  }
+  h = (h ^ 0xff) * 1099511628211ull;
+  for (const char *s = context ? context : ""; *s; s++) {
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  }
+  return (h ^ key) * 1099511628211ull;
+}
+
+static inv_slot *slot(inv_slot *t, size_t cap, const char *name, const char *context,
+                      uint64_t key) {
+  size_t i = (size_t)slot_hash(name, context, key) & (cap - 1);
+  while (t[i].used && !(t[i].key == key && same_str(t[i].name, name) &&
+                        same_str(t[i].context, context))) {
+    i = (i + 1) & (cap - 1);
+  }
+  if (!t[i].used) {
+    t[i] = (inv_slot){name, context, key, 0, true};
+  }
+  return &t[i];
+}
+
+/* New invocation numbers for the @p n details, or NULL (out of memory: the recorder's stay). */
+static uint64_t *call_order_numbers(const nemb__cp_detail *det, size_t n) {
+  size_t cap = 16;
+  while (cap < 4 * n) {
+    cap *= 2;
+  }
+  inv_slot *t = calloc(cap, sizeof *t);
+  uint64_t *out = malloc((n ? n : 1) * sizeof *out);
+  if (t == NULL || out == NULL) {
+    free(t);
+    free(out);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const nemb__cp_detail *e = &det[i];
+    inv_slot *s = slot(t, cap, e->name, e->context, e->invocation + 1);
+    if (e->enter) {
+      inv_slot *counter = slot(t, cap, e->name, e->context, 0);
+      s->value = ++counter->value;
+    }
+    out[i] = s->value ? s->value : e->invocation; /* an exit whose enter was not kept */
+  }
+  free(t);
+  return out;
+}
+
 /* Writes the checkpoints block at @p level; its measurements (up to detail_limit) are streamed. */
 static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
   json_t *o = object(r);
@@ -677,15 +745,17 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
   bool first_m = true;
   const nemb__cp_detail *det = NULL;
   size_t n = nemb__cp_details(r->s, &det);
+  uint64_t *inv = call_order_numbers(det, n);
   for (size_t i = 0; i < n && !r->oom; i++) {
     const nemb__cp_detail *e = &det[i];
+    uint64_t number = inv ? inv[i] : e->invocation;
     /* The reference's id: "enter:main:1#inv_1_t<thread>", where "1" is the caller's
      * checkpoint_id (nemb_checkpoint()); the id-based fast path has none and uses the line. */
     char *id = NULL;
     char line[16];
     snprintf(line, sizeof line, "%d", e->line);
     if (asprintf(&id, "%s:%s:%s#inv_%llu_t%u", e->enter ? "enter" : "exit", e->name,
-                 e->checkpoint_id ? e->checkpoint_id : line, (unsigned long long)e->invocation,
+                 e->checkpoint_id ? e->checkpoint_id : line, (unsigned long long)number,
                  (unsigned)e->thread) < 0) {
       id = NULL;
     }
@@ -696,7 +766,7 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
     set(r, m, "name", nemb__report_string(e->name));
     set(r, m, "context", nemb__report_string(e->context));
     set(r, m, "type", json_string(e->enter ? "enter" : "exit"));
-    set(r, m, "invocation", integer(e->invocation));
+    set(r, m, "invocation", integer(number));
     set(r, m, "thread", integer(e->thread));
     set(r, m, "timestamp", integer(e->t_ns));
     set(r, m, "joules", num(e->energy_uj / 1e6));
@@ -704,6 +774,7 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
     item(r, level + 2, &first_m);
     emit(r, m, level + 2);
   }
+  free(inv);
   close_(r, level + 1, first_m, "]");
   close_(r, level, first, "}");
 }
