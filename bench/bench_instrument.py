@@ -144,9 +144,10 @@ def main():
         t_json, _, _ = median_time([cg, "measure", "-q", "--json", "--python", py, prog], repeat,
                                    env=env)
         probe = subprocess.run([cg, "measure", "-q", "--json", "--python", py, prog],
-                               stdout=subprocess.PIPE, env=env).stdout.decode()
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=env).stderr.decode()
         import json
-        rep = json.loads(probe.partition("\n")[2])
+        rep = json.loads(probe)  # --json writes the report on stderr
         calls = sum(f["calls"] for f in rep["functions"])
         impl = subprocess.run(
             [py, "-c", "import codegreen_runtime as r; print(r.IMPLEMENTATION)"],

@@ -87,7 +87,7 @@ check "...that says the script's arguments follow --" grep -q "codegreen measure
 check "...before running the script" test ! -s out
 
 # --- -o several kinds at once ---
-"$cg" measure -q --sort calls -o r.json -o r.csv -o r.md -o r.folded -o r.speedscope.json script.py 2>err
+"$cg" measure -q --sort calls -o r.json -o r.csv -o r.md -o r.folded -o r.speedscope.json script.py 2>err >/dev/null
 check "-o five kinds exits 0" test $? -eq 0
 check "--sort calls orders the functions" py "
 import json
@@ -102,7 +102,7 @@ for k in ('run_id','session_name','hostname','cpu_model','energy_source','measur
     assert k in rows[0], k
 assert rows[0]['energy_source']=='simulated' and rows[0]['command']=='script.py'
 assert rows[0]['name']=='hot' and rows[0]['calls']=='3'"
-"$cg" measure -q -o r.csv --append script.py 2>/dev/null
+"$cg" measure -q -o r.csv --append script.py >/dev/null 2>&1
 check "--append adds the second run's rows" py "
 import csv
 rows=list(csv.DictReader(open('r.csv')))
