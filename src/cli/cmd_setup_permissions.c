@@ -69,7 +69,8 @@ static void print_usage(FILE *fp) {
           "                boot (each process still needs CAP_SYS_RAWIO to open it)\n"
           "  --perf        also give this codegreen executable CAP_PERFMON and make it\n"
           "                runnable by the group only, so it may open RAPL perf events\n"
-          "  --root DIR    write the files under DIR and apply nothing (for tests and review)\n");
+          "  --root DIR    write the files under DIR and apply nothing (for tests and review)\n"
+          "  -h, --help    this help\n");
 }
 
 /* Names go into udev and tmpfiles lines and onto command lines: only the portable set

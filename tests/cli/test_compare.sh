@@ -131,8 +131,8 @@ check "diff of two run reports" grep -Eq "^sleep 0.25 .*significant p=" d3.txt
 # --- every verb's --help lists every long option of its getopt table ---
 src=${CODEGREEN_SOURCE_DIR:-}
 if [ -n "$src" ] && [ -d "$src/src/cli" ]; then
-  for verb in run measure diff plot sample info analyze; do
-    file="$src/src/cli/cmd_$verb.c"
+  for verb in run measure diff plot sample info analyze setup-permissions; do
+    file="$src/src/cli/cmd_$(echo "$verb" | tr - _).c"
     [ -f "$file" ] || continue
     "$cg" "$verb" --help >help.txt 2>&1
     missing=""

@@ -180,20 +180,27 @@ import json; r=json.load(open('bg.json'))
 assert r['runs'][0]['cpu_time_s']>0.2, r['runs'][0]"
 
 # --- the process registry: run is listed, and overlapping measurements warn both ways ---
-"$cg" run -- sleep 1.5 2>first.err &
+# Files order the steps (never sleeps): the first run's command waits for the second's, which
+# waits until the first run has ended, so each run sees the other at its start or its end.
+waitfor() { i=0; while [ ! -e "$1" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done; }
+"$cg" run -- sh -c 'touch s1; while [ ! -e s2 ]; do sleep 0.05; done' 2>first.err &
 pid=$!
-sleep 0.5
-"$cg" run -- sleep 2 2>second.err
+waitfor s1
+"$cg" run -- sh -c 'touch s2; while [ ! -e s3 ]; do sleep 0.05; done' 2>second.err &
+pid2=$!
 wait $pid
+touch s3
+wait $pid2
 check "a second run warns about the first" grep -q "other codegreen process is measuring on this host already" second.err
 check "the first warns about the second at its end" grep -q "other codegreen process is measuring on this host now" first.err
-"$cg" run -q -- sleep 1.5 2>/dev/null &
+"$cg" run -q -- sh -c 'touch p1; while [ ! -e p2 ]; do sleep 0.05; done' 2>/dev/null &
 pid=$!
-sleep 0.5
+waitfor p1
 CODEGREEN_LIB_PATH="${CODEGREEN_LIB_PATH:-$(dirname "$cg")/../lib/libcodegreen-nemb.so}" \
   PYTHONPATH="${CODEGREEN_SOURCE_DIR:-.}/python" /usr/bin/python3 -W always -c "
 import codegreen
 with codegreen.Session('x', save_to_file=False): pass" 2>pyerr
+touch p2
 wait $pid
 check "a Session beside a run warns" grep -q "other codegreen process" pyerr
 
