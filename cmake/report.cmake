@@ -8,10 +8,17 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
   target_link_libraries(codegreen PRIVATE m Threads::Threads)
 endif()
 if(NEMB_CMAKE_PHASE STREQUAL "targets" AND NEMB_BUILD_TESTS)
+  # Python programs (measure's, a Session beside a run) cannot load a sanitizer build's library
+  # into an uninstrumented interpreter: they load the plain build's (skipped without it).
+  set(CG_REPORT_ENV "CODEGREEN_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}")
+  if(NEMB_SANITIZE)
+    list(APPEND CG_REPORT_ENV
+         "CODEGREEN_LIB_PATH=${CMAKE_CURRENT_SOURCE_DIR}/build/lib/libcodegreen-nemb.so")
+  endif()
   foreach(t compare outputs measure_views)
     add_test(NAME cli_${t} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_${t}.sh
                                     ${CMAKE_BINARY_DIR}/bin/codegreen)
     set_tests_properties(cli_${t} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
-      ENVIRONMENT "CODEGREEN_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}")
+      ENVIRONMENT "${CG_REPORT_ENV}")
   endforeach()
 endif()

@@ -1131,13 +1131,13 @@ int cg_cmd_run(int argc, char **argv) {
     fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
   }
   double interval_ms = meter ? (double)nemb_measurement_interval_ms(meter) : 1;
+  cg_signals_catch(); /* from here a SIGINT/SIGTERM ends the repeats and still gives a report */
   bool registered = nemb_procs_register() == 0;
   warn_concurrent(&o, "already");
   /* Descendants the command leaves behind are reparented to us, not to init, so their CPU time
    * reaches the attribution when they end. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
-  cg_signals_catch();
   json_t *idle = o.idle_s > 0 ? measure_idle(s, o.idle_s) : json_null();
   cg_interval *iv = NULL;
   if (o.print_ms > 0 && meter != NULL &&

@@ -37,7 +37,8 @@ a=r['commands'][0]['statistics']['energy_j']; b=r['commands'][1]['statistics']['
 c=r['comparison'][0]
 assert c['test']=='welch_t_test' and c['command_index']==1 and c['baseline_index']==0
 assert abs(c['energy_ratio']-b['mean']/a['mean'])<1e-9, c
-assert 2.0<c['energy_ratio']<3.5, c
+# 24 W x (0.3 s + start-up) over 24 W x (0.1 s + start-up): between 1 and 3, whatever the load
+assert 1.2<c['energy_ratio']<3.2, c
 assert c['significant'] is True and c['p_value']<0.05, c
 assert r['meta']['argv']==['sleep','0.1','--vs--','sleep','0.3'], r['meta']['argv']"
 check "--vs--: the summary says B uses x ± y × the energy of A" grep -Eq "'sleep 0.3' uses [0-9.]+ ± [0-9.]+ × the energy of 'sleep 0.1' \(\+[0-9.]+ %\): the difference is significant \(p = [0-9.e-]+, Welch's t-test" err

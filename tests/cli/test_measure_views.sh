@@ -27,6 +27,9 @@ if [ -n "${CODEGREEN_SOURCE_DIR:-}" ]; then
 fi
 /usr/bin/python3 -c "import sys; sys.path.insert(0, '${CODEGREEN_PYTHON_DIR:-.}'); import codegreen_runtime" >/dev/null 2>&1 || {
   echo "codegreen_runtime is not importable: skipped"; exit 77; }
+if [ -n "${CODEGREEN_LIB_PATH:-}" ] && [ ! -e "$CODEGREEN_LIB_PATH" ]; then
+  echo "no plain build of libcodegreen-nemb at $CODEGREEN_LIB_PATH for Python: skipped"; exit 77
+fi
 cd "$tmp" || exit 1
 cat >script.py <<'PY'
 import sys, time

@@ -172,9 +172,18 @@ assert r['attribution']['domains']['package-0']=='cpu_time_share'
 cpu=t['domains']['package-0']+t['domains']['dram']
 assert abs(run['unattributed_energy_j']-t['domains']['gpu0'])<1e-9, run
 assert run['attributed_energy_j']<=cpu+1e-9, run"
-# A background descendant the command never waits for still counts (subreaper): its work is a
-# fixed amount of CPU, whatever the load of the machine.
-"$cg" run -q -o bg.json -- sh -c '(/usr/bin/python3 -c "sum(range(20000000))"; touch bgdone) & while [ ! -e bgdone ]; do sleep 0.05; done' 2>/dev/null
+# The issue's `sh -c '(busy_loop &); sleep 1.2'`: a background descendant the command never waits
+# for still counts (subreaper). Its work is a fixed amount of CPU, whatever the load, and the
+# command ends once it has ended (a zombie: only its new parent, codegreen, can reap it).
+cat >bgjob.sh <<'JOB'
+#!/bin/sh
+(sh -c 'echo $$ >bg.pid; exec /usr/bin/python3 -c "sum(range(20000000))"' &)
+until [ -s bg.pid ]; do sleep 0.05; done
+p=$(cat bg.pid)
+while [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat 2>/dev/null; do sleep 0.05; done
+JOB
+chmod +x bgjob.sh
+"$cg" run -q -o bg.json -- ./bgjob.sh 2>/dev/null
 check "background descendants' CPU time counts" py "
 import json; r=json.load(open('bg.json'))
 assert r['runs'][0]['cpu_time_s']>0.2, r['runs'][0]"
@@ -193,16 +202,18 @@ touch s3
 wait $pid2
 check "a second run warns about the first" grep -q "other codegreen process is measuring on this host already" second.err
 check "the first warns about the second at its end" grep -q "other codegreen process is measuring on this host now" first.err
+pylib="${CODEGREEN_LIB_PATH:-$(dirname "$cg")/../lib/libcodegreen-nemb.so}"
+if [ -e "$pylib" ]; then
 "$cg" run -q -- sh -c 'touch p1; while [ ! -e p2 ]; do sleep 0.05; done' 2>/dev/null &
 pid=$!
 waitfor p1
-CODEGREEN_LIB_PATH="${CODEGREEN_LIB_PATH:-$(dirname "$cg")/../lib/libcodegreen-nemb.so}" \
-  PYTHONPATH="${CODEGREEN_SOURCE_DIR:-.}/python" /usr/bin/python3 -W always -c "
+CODEGREEN_LIB_PATH="$pylib" PYTHONPATH="${CODEGREEN_SOURCE_DIR:-.}/python" /usr/bin/python3 -W always -c "
 import codegreen
 with codegreen.Session('x', save_to_file=False): pass" 2>pyerr
 touch p2
 wait $pid
 check "a Session beside a run warns" grep -q "other codegreen process" pyerr
+fi
 
 # --- the progress line: redrawn on stderr, never sharing a line with the command's output ---
 if command -v script >/dev/null 2>&1; then

@@ -103,9 +103,10 @@ check "missing command is explained" grep -q "cannot run '/nonexistent/command'"
 check "--shell runs a command line" test $? -eq 4
 
 # SIGTERM to codegreen reaches the command, and the report is still written.
-"$cg" run -q -o "$tmp/sig.json" -- sleep 20 2>/dev/null &
+"$cg" run -q -o "$tmp/sig.json" -- sh -c "touch '$tmp/started'; exec sleep 20" 2>/dev/null &
 pid=$!
-sleep 1
+i=0
+while [ ! -e "$tmp/started" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
 kill -TERM $pid
 wait $pid
 status=$?
