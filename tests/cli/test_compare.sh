@@ -113,21 +113,21 @@ check "diff refuses a file that is not a report" test $? -eq 2
 check "diff says which file" grep -q "bad.json is not a codegreen report" err
 
 # --- diff of real run reports with repeats, and run --baseline --fail-if-regressed (CI) ---
-"$cg" run -q -r 4 -o base.json -- sleep 0.1 2>/dev/null
-"$cg" run -q -r 4 --baseline base.json --fail-if-regressed 5 -o new.json -- sleep 0.25 2>err
+"$cg" run -q -r 5 -o base.json -- sleep 0.05 2>/dev/null
+"$cg" run -q -r 5 --baseline base.json --fail-if-regressed 5 -o new.json -- sleep 0.6 2>err
 check "run --baseline --fail-if-regressed fires on a regression" test $? -eq 1
 check "run gate says by how much" grep -q "energy grew .* over the baseline (threshold 5.00 %): exit 1" err
 check "run gate is in the report" py "
 import json; b=json.load(open('new.json'))['baseline']
 assert b['regressed'] is True and b['significant'] is True and b['energy_diff_percent']>50, b"
-"$cg" run -q -r 4 --baseline new.json --fail-if-regressed 5 -- sleep 0.1 2>/dev/null
+"$cg" run -q -r 4 --baseline new.json --fail-if-regressed 5 -- sleep 0.05 2>/dev/null
 check "run gate: less energy than the baseline passes" test $? -eq 0
 "$cg" run --fail-if-regressed 5 -- true 2>err
 check "--fail-if-regressed without --baseline is a usage error" test $? -eq 2
 "$cg" run --baseline nothere.json -- touch ran 2>/dev/null
 check "a missing baseline is refused before running" test $? -eq 2 -a ! -e ran
 "$cg" diff base.json new.json >d3.txt
-check "diff of two run reports" grep -Eq "^sleep 0.25 .*significant p=" d3.txt
+check "diff of two run reports" grep -Eq "^sleep 0.6 .*significant p=" d3.txt
 
 # --- every verb's --help lists every long option of its getopt table ---
 src=${CODEGREEN_SOURCE_DIR:-}
