@@ -104,6 +104,8 @@ typedef struct gpu {
   enum source src;
   uint64_t last_mw;
   double energy_uj; /* integrated energy, for the power sources */
+  uint64_t last_t_ns; /* each GPU's own time base: a lost GPU must not freeze its neighbours */
+  bool started;
 } gpu;
 
 typedef struct nvml_state {
@@ -113,8 +115,6 @@ typedef struct nvml_state {
   size_t n;
   nemb__domain domains[NEMB__MAX_DOMAINS];
   gpu gpus[NEMB__MAX_DOMAINS];
-  uint64_t last_t_ns;
-  bool started;
 } nvml_state;
 
 static const char *nvml_error(const nvml_state *st, nvml_return r) {
@@ -367,41 +367,43 @@ static size_t nvml_domains(void *state, const nemb__domain **out) {
 
 static int nvml_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   nvml_state *st = state;
-  uint64_t v[NEMB__MAX_DOMAINS];
+  int first_rc = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
     gpu *g = &st->gpus[i];
     nvml_return r;
+    uint64_t v = 0;
     if (g->src == SRC_ENERGY) {
       unsigned long long mj = 0;
       r = st->api.total_energy(g->dev, &mj);
-      v[i] = (uint64_t)mj * 1000u;
+      v = (uint64_t)mj * 1000u;
     } else {
-      r = read_power(st, g, &v[i]);
+      r = read_power(st, g, &v);
     }
     if (r != NVML_SUCCESS) {
-      return r == NVML_ERROR_NO_PERMISSION ? NEMB_EACCES : NEMB_EIO;
-    }
-  }
-  /* Integrate only once every read succeeded, so a failed read loses no energy. */
-  double dt_s = st->started && t_ns > st->last_t_ns ? (double)(t_ns - st->last_t_ns) / 1e9 : 0;
-  for (size_t i = 0; i < st->n; i++) {
-    gpu *g = &st->gpus[i];
-    if (g->src == SRC_ENERGY) {
-      raw_uj[i] = v[i];
+      /* This GPU only (NVML_ERROR_GPU_IS_LOST on one of eight leaves seven to measure). */
+      raw_uj[i] = NEMB__RAW_INVALID;
+      first_rc = first_rc ? first_rc : r == NVML_ERROR_NO_PERMISSION ? NEMB_EACCES : NEMB_EIO;
       continue;
     }
-    if (st->started) {
-      /* mW * s = mJ; the mean of the two readings (trapezoid rule), times 1000 for uJ. */
-      g->energy_uj += ((double)g->last_mw + (double)v[i]) / 2 * dt_s * 1000.0;
+    ok++;
+    if (g->src == SRC_ENERGY) {
+      raw_uj[i] = v;
+      continue;
     }
-    g->last_mw = v[i];
+    if (g->started && t_ns > g->last_t_ns) {
+      /* mW * s = mJ; the mean of the two readings (trapezoid rule), times 1000 for uJ. */
+      double dt_s = (double)(t_ns - g->last_t_ns) / 1e9;
+      g->energy_uj += ((double)g->last_mw + (double)v) / 2 * dt_s * 1000.0;
+    }
+    g->last_mw = v;
     raw_uj[i] = (uint64_t)g->energy_uj;
+    if (!g->started || t_ns > g->last_t_ns) {
+      g->last_t_ns = t_ns;
+    }
+    g->started = true;
   }
-  if (!st->started || t_ns > st->last_t_ns) {
-    st->last_t_ns = t_ns;
-  }
-  st->started = true;
-  return 0;
+  return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
 
 static uint64_t nvml_update_interval_ns(void *state) {

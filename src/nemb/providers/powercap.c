@@ -589,16 +589,18 @@ static size_t powercap_domains(void *state, const nemb__domain **out) {
 static int powercap_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   (void)t_ns;
   const powercap_state *st = state;
-  /* Read into a scratch array so that a failure leaves the caller's values whole. */
-  uint64_t v[NEMB__MAX_DOMAINS];
+  int first_rc = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
-    int rc = nemb__pread_u64(st->fds[i], &v[i]);
+    int rc = nemb__pread_u64(st->fds[i], &raw_uj[i]);
     if (rc != 0) {
-      return rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
+      raw_uj[i] = NEMB__RAW_INVALID; /* this zone only: the others' values stand */
+      first_rc = first_rc ? first_rc : rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
+      continue;
     }
+    ok++;
   }
-  memcpy(raw_uj, v, st->n * sizeof v[0]);
-  return 0;
+  return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
 
 static uint64_t powercap_update_interval_ns(void *state) {

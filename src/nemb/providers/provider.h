@@ -22,6 +22,9 @@
 #define NEMB__MAX_INCLUDES 8
 #define NEMB__MAX_DOMAINS 64
 
+/* The raw value of a domain read() could not read (see read()). */
+#define NEMB__RAW_INVALID UINT64_MAX
+
 /* Domain kinds, as written into the report's domain_topology. */
 #define NEMB__KIND_PACKAGE "cpu_package"
 #define NEMB__KIND_NESTED "nested"
@@ -79,7 +82,10 @@ struct nemb__provider_ops {
   /* Reads every domain's raw counter (microjoules, possibly wrapped at range_uj) into @p raw_uj.
    * @p t_ns is the sampler's CLOCK_MONOTONIC timestamp for this reading: hardware providers
    * ignore it; the simulated device and the estimate model use it as "now".
-   * Returns 0 or a negative code; on failure the sampler keeps the previous values. */
+   * Each domain fails on its own: a domain that could not be read gets NEMB__RAW_INVALID and the
+   * others their values (one lost GPU or unreadable zone must not freeze its neighbours).
+   * Returns 0 when at least one domain was read, else the negative code of the failure; the
+   * sampler then treats every domain as unread. */
   int (*read)(void *state, uint64_t t_ns, uint64_t *raw_uj);
 
   /* How often the underlying counter changes, in nanoseconds (RAPL: about 1 ms). */
