@@ -648,7 +648,11 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
     m->update_ns = u > m->update_ns ? u : m->update_ns;
     for (size_t d = m->providers[p].first; d < m->providers[p].first + m->providers[p].count;
          d++) {
-      nemb__edges_init(&m->edges[d], u ? u : 1000000u);
+      /* A power integrated at each read (hwmon power sensors, NVML power) is the energy at
+       * the read's own time: a counter updating continuously. */
+      bool integrated = m->domains[d].method != NULL &&
+                        strcmp(m->domains[d].method, NEMB__METHOD_INTEGRATED) == 0;
+      nemb__edges_init(&m->edges[d], integrated ? 1000u : u ? u : 1000000u);
     }
   }
   m->ref_dom = SIZE_MAX;

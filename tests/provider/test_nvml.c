@@ -10,6 +10,7 @@
 #ifdef NEMB_WITH_NVML
 
 #include <dlfcn.h>
+#include <math.h>
 #include <jansson.h>
 
 extern const struct nemb__provider_ops nemb__provider_nvml;
@@ -212,6 +213,58 @@ static void test_meter(void **unused) {
   nemb_meter_destroy(m);
 }
 
+/* Issue 10, item 2: two GPUs (energy counters, 250 W and 100 W), GPU 1 returning
+ * NVML_ERROR_GPU_IS_LOST from 0.7 s on, a one-second task. gpu0 keeps counting (it froze with its
+ * neighbour: 169.6 J), gpu1 has its 70 J and is reported lost at 0.7 s with a warning naming it,
+ * and the quality is not "ok". */
+static void test_one_gpu_lost(void **unused) {
+  (void)unused;
+  setenv("FAKE_NVML_DEVICES", "energy:250,energy:100:lost=0.7", 1);
+  setenv("CODEGREEN_PROVIDERS", "nvml", 1);
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  NEMB_ASSERT_OK(nemb_task_start(s, "run"));
+  usleep(1000000);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "run"));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  json_error_t err;
+  json_t *root = json_loads(nemb_session_report_json(s), 0, &err);
+  assert_non_null(root);
+  json_t *task = json_array_get(json_object_get(root, "tasks"), 0);
+  double dur = json_number_value(json_object_get(task, "duration_s"));
+  json_t *doms = json_object_get(task, "domains");
+  double g0 = json_number_value(json_object_get(doms, "gpu0"));
+  double g1 = json_number_value(json_object_get(doms, "gpu1"));
+  print_message("  gpu0 %.2f J, gpu1 %.2f J over %.3f s\n", g0, g1, dur);
+  assert_true(fabs(g0 - 250 * dur) < 0.03 * 250 * dur);
+  json_t *meta = json_object_get(root, "meta");
+  json_t *fail = json_array_get(json_object_get(json_object_get(meta, "sampler"),
+                                                "domain_failures"), 0);
+  assert_non_null(fail);
+  assert_string_equal(json_string_value(json_object_get(fail, "domain")), "gpu1");
+  double lost_at = json_number_value(json_object_get(fail, "lost_at_s"));
+  assert_true(lost_at > 0.6 && lost_at < 0.8);
+  /* gpu1 counted until it was lost: 100 W from the task's start to then. */
+  double task_start = json_number_value(json_object_get(task, "started_at_mono_ns")) / 1e9;
+  (void)task_start;
+  assert_true(g1 > 100 * (lost_at - 0.05) - 3 && g1 < 100 * lost_at + 3);
+  bool named = false;
+  size_t i;
+  json_t *w;
+  json_array_foreach(json_object_get(json_object_get(meta, "sampler"), "warnings"), i, w) {
+    named |= strstr(json_string_value(w), "gpu1") != NULL && strstr(json_string_value(w), "lost");
+  }
+  assert_true(named);
+  assert_string_equal(json_string_value(json_object_get(meta, "measurement_quality")),
+                      "degraded");
+  json_decref(root);
+  nemb_session_destroy(s);
+  unsetenv("CODEGREEN_PROVIDERS");
+}
+
 /* With a GPU but no CPU counter, the meter adds the CPU-time estimate, and says so. */
 static void test_gpu_only_machine_gets_cpu_estimate(void **unused) {
   (void)unused;
@@ -278,6 +331,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fixture_root_skips_real_nvml, setup, teardown),
       cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
       cmocka_unit_test_setup_teardown(test_meter, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_gpu_lost, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gpu_only_machine_gets_cpu_estimate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cli_info, setup, teardown),
   };

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -63,7 +64,27 @@ typedef struct powercap_state {
   size_t n;
   nemb__domain domains[NEMB__MAX_DOMAINS];
   int fds[NEMB__MAX_DOMAINS]; /* energy_uj of each domain, opened once, read with pread */
+  size_t n_unused;            /* zones found but left out (or used with a limitation) */
+  nemb__unused unused[NEMB__MAX_UNUSED];
 } powercap_state;
+
+static void note_unused(powercap_state *st, const char *name, const char *reason,
+                        const char *fix) {
+  if (st->n_unused >= NEMB__MAX_UNUSED) {
+    return;
+  }
+  nemb__unused *u = &st->unused[st->n_unused++];
+  /* Copied with a length: @p name may be a domain name inside *st itself. */
+  size_t nl = strnlen(name, sizeof u->name - 1);
+  memmove(u->name, name, nl);
+  u->name[nl] = '\0';
+  size_t rl = strnlen(reason, sizeof u->reason - 1);
+  memcpy(u->reason, reason, rl);
+  u->reason[rl] = '\0';
+  size_t fl = strnlen(fix, sizeof u->fix - 1);
+  memcpy(u->fix, fix, fl);
+  u->fix[fl] = '\0';
+}
 
 /* Parses a run of decimal digits at *s, advancing *s past it; false when there is none. */
 static bool take_number(const char **s, unsigned long *out) {
@@ -455,9 +476,46 @@ static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, s
               NEMB__MAX_DOMAINS);
     n = NEMB__MAX_DOMAINS;
   }
-  for (size_t i = 0; i < n; i++) {
-    const zone *z = &zones[i];
+  /* Each zone stands on its own: one that cannot be opened is left out (and listed with its
+   * reason by `codegreen info`), the others are used. Only when none can be used does the
+   * provider fail, with the first zone's reason. */
+  int first_rc = 0;
+  char first_why[1024] = "";
+  size_t *pos = calloc(n ? n : 1, sizeof *pos); /* zone index -> domain index, or SIZE_MAX */
+  if (pos == NULL) {
+    nemb__say(why, len, "out of memory");
+    return NEMB_ENOMEM;
+  }
+  for (size_t zi = 0; zi < n; zi++) {
+    const zone *z = &zones[zi];
+    size_t i = st->n;
+    pos[zi] = SIZE_MAX;
+    if (z->is_sub && pos[z->parent] == SIZE_MAX) {
+      note_unused(st, z->kname, "its zone could not be used", "");
+      continue;
+    }
+    int orc = open_counter(z, &st->fds[i], why, len);
+    for (int attempt = 1; orc != 0 && orc != NEMB_EACCES && attempt < 3; attempt++) {
+      /* A counter that fails once while probing (a transient EIO, EAGAIN) gets two more tries. */
+      struct timespec pause = {0, 2000000};
+      nanosleep(&pause, NULL);
+      orc = open_counter(z, &st->fds[i], why, len);
+    }
+    if (orc != 0) {
+      if (first_rc == 0) {
+        first_rc = orc;
+        snprintf(first_why, sizeof first_why, "%s", why); /* the provider's reason if all fail */
+      }
+      char reason[256];
+      snprintf(reason, sizeof reason, "%s: energy_uj cannot be read (%s)", z->entry,
+               nemb_strerror(orc));
+      note_unused(st, z->kname, reason,
+                  orc == NEMB_EACCES ? "sudo codegreen setup-permissions"
+                                     : "check the kernel log (dmesg) for the RAPL driver");
+      continue;
+    }
     nemb__domain *d = &st->domains[i];
+    pos[zi] = i;
     assign_name(st, i, z, n_packages);
     switch (z->role) {
     case ROLE_PACKAGE:
@@ -490,17 +548,20 @@ static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, s
     /* A package contains every sub-zone the kernel puts under it except DRAM, which is a
      * separate counter. */
     if (z->is_sub && z->role != ROLE_DRAM && z->parent_role == ROLE_PACKAGE) {
-      nemb__domain *pkg = &st->domains[z->parent];
+      nemb__domain *pkg = &st->domains[pos[z->parent]];
       if (!nemb__domain_add_include(pkg, d->name)) {
         nemb__log(NEMB_LOG_INFO, "powercap: too many nested domains to list under %s", pkg->name);
       }
     }
-    int rc = open_counter(z, &st->fds[i], why, len);
-    if (rc == 0) {
-      rc = read_zone_u64(z, "max_energy_range_uj", &d->range_uj, why, len);
-    }
+    char rwhy[512];
+    int rc = read_zone_u64(z, "max_energy_range_uj", &d->range_uj, rwhy, sizeof rwhy);
     if (rc != 0) {
-      return rc;
+      /* Still measurable: without the range a backward step cannot be told from a wrap by the
+       * range, so it is judged by time and power alone and taken as a reset (unwrap.h). */
+      d->range_uj = 0;
+      note_unused(st, d->name, rwhy,
+                  "measured anyway; a counter wrap will be taken as a reset (reload the RAPL "
+                  "driver: sudo modprobe -r intel_rapl_msr && sudo modprobe intel_rapl_msr)");
     }
     char text[64];
     char path[4096];
@@ -513,23 +574,31 @@ static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, s
   }
   /* psys is the whole platform: it holds every package and what the packages hold. Packages go
    * first so that they are the ones listed if the list fills up. */
-  for (size_t i = 0; i < st->n; i++) {
-    if (zones[i].role != ROLE_PSYS || zones[i].is_sub) {
+  for (size_t zi = 0; zi < n; zi++) {
+    if (zones[zi].role != ROLE_PSYS || zones[zi].is_sub || pos[zi] == SIZE_MAX) {
       continue;
     }
+    size_t i = pos[zi];
     for (int pass = 0; pass < 2; pass++) {
-      for (size_t j = 0; j < st->n; j++) {
-        const zone *z = &zones[j];
+      for (size_t zj = 0; zj < n; zj++) {
+        const zone *z = &zones[zj];
         bool want = pass == 0
                         ? (!z->is_sub && z->role == ROLE_PACKAGE)
                         : (z->is_sub && z->role != ROLE_DRAM && z->parent_role == ROLE_PACKAGE);
-        if (want && !nemb__domain_add_include(&st->domains[i], st->domains[j].name)) {
+        if (want && pos[zj] != SIZE_MAX &&
+            !nemb__domain_add_include(&st->domains[i], st->domains[pos[zj]].name)) {
           nemb__log(NEMB_LOG_INFO, "powercap: too many domains to list under %s",
                     st->domains[i].name);
         }
       }
     }
   }
+  free(pos);
+  if (st->n == 0) {
+    snprintf(why, len, "%s", first_why);
+    return first_rc ? first_rc : NEMB_ENOTSUP;
+  }
+  why[0] = '\0';
   return 0;
 }
 
@@ -603,6 +672,12 @@ static int powercap_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
 
+static size_t powercap_unused(void *state, const nemb__unused **out) {
+  const powercap_state *st = state;
+  *out = st->unused;
+  return st->n_unused;
+}
+
 static uint64_t powercap_update_interval_ns(void *state) {
   (void)state;
   return RAPL_UPDATE_NS;
@@ -615,5 +690,6 @@ const struct nemb__provider_ops nemb__provider_powercap = {
     .domains = powercap_domains,
     .read = powercap_read,
     .update_interval_ns = powercap_update_interval_ns,
+    .unused = powercap_unused,
     .close = powercap_close,
 };

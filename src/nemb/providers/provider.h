@@ -56,6 +56,16 @@ typedef struct nemb__domain {
   char detail[NEMB__DETAIL_MAX];  /* e.g. "MSR 0x611 on CPU 0", "power1_average of hwmon2" */
 } nemb__domain;
 
+/* A domain a provider found but cannot use, while it uses the others (one bad zone does not
+ * refuse its provider): for `codegreen info`. */
+typedef struct nemb__unused {
+  char name[NEMB__NAME_MAX]; /* the domain it would have been, or the zone/device */
+  char reason[256];          /* what is wrong */
+  char fix[160];             /* what to do about it; "" when nothing can be done */
+} nemb__unused;
+
+#define NEMB__MAX_UNUSED 16
+
 /* What open() gets: the configuration (never NULL) and nothing else; paths come from
  * nemb__path(), which applies CODEGREEN_SYSFS_ROOT. */
 typedef struct nemb__provider_env {
@@ -90,6 +100,10 @@ struct nemb__provider_ops {
 
   /* How often the underlying counter changes, in nanoseconds (RAPL: about 1 ms). */
   uint64_t (*update_interval_ns)(void *state);
+
+  /* Optional (NULL: none): the domains found but left out, each with its reason and fix. Valid
+   * until close(). */
+  size_t (*unused)(void *state, const nemb__unused **out);
 
   void (*close)(void *state);
 };
