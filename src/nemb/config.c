@@ -51,6 +51,9 @@ static const known_key known_keys[] = {
      "random delay added to each read, microseconds (tests and benchmarks)"},
     {"providers.list", T_STRING, 0, "", 0, 0, "forced provider list; empty = automatic choice"},
     {"providers.powercap.enabled", T_BOOL, 1, NULL, 0, 0, "use RAPL through powercap"},
+    {"providers.nvml.devices", T_STRING, 0, "", 0, 0,
+     "GPUs to measure: NVML indices or UUIDs; empty = all (CUDA_VISIBLE_DEVICES and "
+     "NVIDIA_VISIBLE_DEVICES take precedence)"},
     {"providers.estimate.enabled", T_BOOL, 1, NULL, 0, 0, "fall back to a CPU-time estimate"},
     {"providers.estimate.watts_per_cpu", T_NUMBER, 4.0, NULL, 0.1, 1000,
      "busy power per logical CPU, watts"},

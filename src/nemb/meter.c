@@ -569,6 +569,16 @@ static int select_auto(nemb_meter *m, const nemb_config *cfg) {
   for (size_t d = 0; d < m->n_domains; d++) {
     cpu_measured = cpu_measured || strcmp(m->domains[d].kind, NEMB__KIND_PACKAGE) == 0;
   }
+  if (!cpu_measured) {
+    /* A platform counter (psys) with no package counter beside it is the only measurement of
+     * the CPU there is, and it contains it: it is the total, not the CPU-time estimate. */
+    for (size_t d = 0; d < m->n_domains; d++) {
+      if (strcmp(m->domains[d].kind, NEMB__KIND_PLATFORM) == 0 && m->measured[d]) {
+        m->domains[d].in_total = true;
+        cpu_measured = true;
+      }
+    }
+  }
   if (!cpu_measured && fallback != NULL) {
     int frc = add_provider(m, fallback, cfg, why, sizeof why);
     if (frc != 0) {

@@ -632,6 +632,8 @@ static json_t *totals_json(rep *r, double *session_j) {
   set(r, o, "noise_warnings", warnings);
   set(r, o, "session_energy_j", num(session_uj / 1e6));
   set(r, o, "gap_energy_j", num((session_uj - union_uj) / 1e6));
+  /* The identity that holds with threads: union + gap = session (issue 10, item 7). */
+  set(r, o, "top_level_union_energy_j", num(union_uj / 1e6));
   return o;
 }
 

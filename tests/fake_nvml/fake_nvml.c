@@ -83,6 +83,19 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
 EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count,
                                              nvmlFieldValue_t *values);
 EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power);
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length);
+typedef struct nvmlPciInfo_st {
+  char busIdLegacy[16];
+  unsigned int domain;
+  unsigned int bus;
+  unsigned int device;
+  unsigned int pciDeviceId;
+  unsigned int pciSubSystemId;
+  char busId[32];
+} nvmlPciInfo_t;
+EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci);
+EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current,
+                                         unsigned int *pending);
 EXPORT void fake_nvml_set_energy_mj(unsigned index, long long mj);
 EXPORT void fake_nvml_set_power_mw(unsigned index, long long mw);
 EXPORT int fake_nvml_live(void);
@@ -100,6 +113,7 @@ struct nvmlDevice_st {
   double phase_s;
   double lost_s;               /* < 0: never lost */
   bool noperm;
+  bool mig;
 };
 
 static struct nvmlDevice_st devices[MAX_DEVICES];
@@ -129,6 +143,7 @@ static void configure(void) {
     d->step_s = 0;
     d->lost_s = -1;
     d->noperm = false;
+    d->mig = false;
     if (colon) {
       *colon = '\0';
       for (char *opt = strchr(colon + 1, ':'); opt != NULL; opt = strchr(opt + 1, ':')) {
@@ -138,6 +153,8 @@ static void configure(void) {
           d->lost_s = strtod(opt + 6, NULL);
         } else if (strncmp(opt + 1, "noperm", 6) == 0) {
           d->noperm = true;
+        } else if (strncmp(opt + 1, "mig", 3) == 0) {
+          d->mig = true;
         }
       }
     }
@@ -302,6 +319,27 @@ EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *p
     return NVML_ERROR_NOT_SUPPORTED;
   }
   *power = power_mw(device);
+  return NVML_SUCCESS;
+}
+
+/* UUIDs "GPU-00000000-fake-0000-0000-00000000000N" and bus ids "00000000:0N:00.0"; the option
+ * "mig" turns MIG mode on. */
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length) {
+  int n = snprintf(uuid, length, "GPU-00000000-fake-0000-0000-%012u", device->index);
+  return n < 0 || (unsigned)n >= length ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci) {
+  memset(pci, 0, sizeof *pci);
+  pci->bus = device->index + 1;
+  snprintf(pci->busId, sizeof pci->busId, "00000000:%02X:00.0", device->index + 1);
+  snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "0000:%02X:00.0", device->index + 1);
+  return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current,
+                                         unsigned int *pending) {
+  *current = *pending = device->mig ? 1u : 0u;
   return NVML_SUCCESS;
 }
 

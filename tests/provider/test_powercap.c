@@ -416,6 +416,38 @@ static void test_multi_die(void **unused) {
   nemb_test_rmtree(dir);
 }
 
+/* Issue 10, item 5: a multi-die AMD part whose two die zones show the one socket counter (same
+ * value): one domain package-0, counted once. (Dies with their own counters, as above, stay
+ * separate.) */
+static void test_dies_sharing_one_counter(void **unused) {
+  (void)unused;
+  char dir[4096];
+  nemb_test_copy_fixture("amd-epyc", dir, sizeof dir);
+  char cmd[16384];
+  snprintf(cmd, sizeof cmd,
+           "cd '%s'/sys/devices/virtual/powercap/intel-rapl && cp -a intel-rapl:0 intel-rapl:1 && "
+           "ln -s ../../devices/virtual/powercap/intel-rapl/intel-rapl:1 "
+           "'%s'/sys/class/powercap/intel-rapl:1",
+           dir, dir);
+  assert_int_equal(system(cmd), 0);
+  nemb_test_write(dir, "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/name",
+                  "package-0-die-0\n");
+  nemb_test_write(dir, "sys/devices/virtual/powercap/intel-rapl/intel-rapl:1/name",
+                  "package-0-die-1\n");
+  setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
+  void *st = open_ok();
+  const nemb__domain *d;
+  size_t n = nemb__provider_powercap.domains(st, &d);
+  size_t packages = 0;
+  for (size_t i = 0; i < n; i++) {
+    packages += strcmp(d[i].kind, NEMB__KIND_PACKAGE) == 0;
+  }
+  assert_int_equal(packages, 1);
+  assert_string_equal(d[0].name, "package-0");
+  nemb__provider_powercap.close(st);
+  nemb_test_rmtree(dir);
+}
+
 static char logged[2048];
 
 static void capture_log(nemb_log_level level, const char *message, void *user) {
@@ -486,6 +518,7 @@ int main(void) {
       cmocka_unit_test(test_counter_opened_once),
       cmocka_unit_test(test_socket_from_name),
       cmocka_unit_test(test_multi_die),
+      cmocka_unit_test(test_dies_sharing_one_counter),
       cmocka_unit_test(test_one_bad_zone),
       cmocka_unit_test(test_unknown_name),
       cmocka_unit_test(test_name_collision),

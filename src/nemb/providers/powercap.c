@@ -465,6 +465,85 @@ static size_t order_zones(zone *zones, size_t n) {
   return kept;
 }
 
+/* One physical counter, counted once. Multi-die AMD parts (and some kernels on others) expose
+ * "package-N-die-D" zones that all show the one socket counter: added up, the socket would
+ * count once per die. Dies with counters of their own (Intel Cascade Lake-AP) read different
+ * values. So the dies of a socket whose energy_uj all read the same value at the same moment are
+ * one counter: the first die is kept, named "package-N", and the others (with their sub-zones)
+ * are dropped. Returns the number of zones kept (the array stays sorted). */
+static size_t merge_shared_dies(zone *zones, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    zone *a = &zones[i];
+    if (a->is_sub || a->role != ROLE_PACKAGE || strstr(a->kname, "-die-") == NULL) {
+      continue;
+    }
+    char path[4096], text[64];
+    uint64_t va, vb;
+    if (nemb__path(path, sizeof path, CLASS_DIR "/%s/energy_uj", a->entry) != 0 ||
+        nemb__read_text(path, text, sizeof text) != 0 || nemb__parse_u64(text, &va) != 0) {
+      continue;
+    }
+    bool shared = false, other = false;
+    for (size_t j = i + 1; j < n; j++) {
+      zone *b = &zones[j];
+      if (b->is_sub || b->role != ROLE_PACKAGE || b->socket != a->socket) {
+        continue;
+      }
+      other = true;
+      if (nemb__path(path, sizeof path, CLASS_DIR "/%s/energy_uj", b->entry) != 0 ||
+          nemb__read_text(path, text, sizeof text) != 0 || nemb__parse_u64(text, &vb) != 0 ||
+          vb != va) {
+        shared = false;
+        break;
+      }
+      shared = true;
+    }
+    if (!other || !shared) {
+      continue;
+    }
+    /* Drop the socket's other dies and their sub-zones. */
+    size_t kept = 0;
+    unsigned long socket = a->socket;
+    size_t a_idx = a->idx;
+    for (size_t j = 0; j < n; j++) {
+      zone *z = &zones[j];
+      bool other_die = !z->is_sub && z->role == ROLE_PACKAGE && z->socket == socket &&
+                       z->idx != a_idx;
+      bool under_other = false;
+      for (size_t k = 0; k < n && z->is_sub; k++) {
+        under_other = under_other || (!zones[k].is_sub && zones[k].idx == z->idx &&
+                                      zones[k].role == ROLE_PACKAGE &&
+                                      zones[k].socket == socket && zones[k].idx != a_idx);
+      }
+      if (other_die || under_other) {
+        nemb__log(NEMB_LOG_INFO, "powercap: %s (%s) shows the same counter as another die of "
+                                 "socket %lu: counted once",
+                  z->entry, z->kname, socket);
+        continue;
+      }
+      zones[kept++] = *z;
+    }
+    n = kept;
+    for (size_t j = 0; j < n; j++) {
+      if (!zones[j].is_sub && zones[j].idx == a_idx) {
+        snprintf(zones[j].kname, sizeof zones[j].kname, "package-%lu", socket);
+      }
+      if (zones[j].is_sub && zones[j].idx == a_idx) {
+        snprintf(zones[j].parent_kname, sizeof zones[j].parent_kname, "package-%lu", socket);
+      }
+    }
+    /* Re-derive sub-zone positions after the removal. */
+    for (size_t j = 0; j < n; j++) {
+      for (size_t k = 0; k < j; k++) {
+        if (zones[j].is_sub && !zones[k].is_sub && zones[k].idx == zones[j].idx) {
+          zones[j].parent = k;
+        }
+      }
+    }
+  }
+  return n;
+}
+
 /* Builds the domains from the sorted zones. Returns 0 or a negative code with @p why filled. */
 static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, size_t len) {
   size_t n_packages = 0;
@@ -582,9 +661,9 @@ static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, s
     for (int pass = 0; pass < 2; pass++) {
       for (size_t zj = 0; zj < n; zj++) {
         const zone *z = &zones[zj];
-        bool want = pass == 0
-                        ? (!z->is_sub && z->role == ROLE_PACKAGE)
-                        : (z->is_sub && z->role != ROLE_DRAM && z->parent_role == ROLE_PACKAGE);
+        /* psys is the whole SoC and platform: the packages, what they hold, and DRAM. */
+        bool want = pass == 0 ? (!z->is_sub && (z->role == ROLE_PACKAGE || z->role == ROLE_DRAM))
+                              : (z->is_sub && z->parent_role == ROLE_PACKAGE);
         if (want && pos[zj] != SIZE_MAX &&
             !nemb__domain_add_include(&st->domains[i], st->domains[pos[zj]].name)) {
           nemb__log(NEMB_LOG_INFO, "powercap: too many domains to list under %s",
@@ -630,6 +709,7 @@ static int powercap_open(const nemb__provider_env *env, void **state, char *why,
     return rc;
   }
   n = order_zones(zones, n);
+  n = merge_shared_dies(zones, n);
   powercap_state *st = calloc(1, sizeof *st);
   if (st == NULL) {
     free(zones);

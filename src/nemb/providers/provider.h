@@ -38,7 +38,7 @@
  * between two readings, so `codegreen info` says which one each domain is. */
 #define NEMB__METHOD_COUNTER "energy_counter"
 #define NEMB__METHOD_INTEGRATED "integrated_power"
-#define NEMB__DETAIL_MAX 96
+#define NEMB__DETAIL_MAX 192
 
 typedef struct nemb__domain {
   char name[NEMB__NAME_MAX]; /* unique within the meter: "package-0", "core", "dram-1" */
@@ -61,7 +61,7 @@ typedef struct nemb__domain {
 typedef struct nemb__unused {
   char name[NEMB__NAME_MAX]; /* the domain it would have been, or the zone/device */
   char reason[256];          /* what is wrong */
-  char fix[160];             /* what to do about it; "" when nothing can be done */
+  char fix[256];             /* what to do about it; "" when nothing can be done */
 } nemb__unused;
 
 #define NEMB__MAX_UNUSED 16
