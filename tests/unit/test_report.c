@@ -993,6 +993,16 @@ static void test_identity_with_overlapping_threads(void **state) {
   json_decref(root);
 }
 
+/* The error the model allows beyond @p rel of @p truth: nothing is known inside a gap between
+ * the sampler's reads, so a boundary may be off by the power times the worst lateness plus two
+ * update periods (on a quiet machine that is microseconds; under the test suite's load, tens of
+ * milliseconds). The figures on a quiet machine are bench_accuracy's. */
+static double allowed(const json_t *root, double truth, double rel, double watts, double per_s) {
+  json_t *sm = json_object_get(json_object_get(root, "meta"), "sampler");
+  double late_s = (double)json_integer_value(json_object_get(sm, "worst_lateness_ns")) / 1e9;
+  return rel * truth + 2 * watts * (late_s + 2 * per_s);
+}
+
 /* Issue 10, item 6: a Session with buffer_samples=1000 on a 50 W sim, task early 0.5 s, a 0.7 s
  * sleep, task late 0.5 s. The store fills after ~1 s; it halves its resolution instead of
  * stopping, so late is 25 J (it was 0 J), and the report says the series was coarsened. */
@@ -1057,7 +1067,7 @@ static void test_tasks_shorter_than_the_update_period(void **state) {
     snprintf(name, sizeof name, "t%d", i);
     json_t *t = find_task(root, name);
     double truth = 100 * task_seconds(t);
-    assert_rel(num(t, "energy_j"), truth, 0.05);
+    assert_near(num(t, "energy_j"), truth, allowed(root, truth, 0.05, 100, 0.001));
     /* Shorter than four updates: the counter allows more, and the report says how much. */
     double unc = num(t, "energy_uncertainty_j");
     assert_true(unc > 0 && unc >= fabs(num(t, "energy_j") - truth));
@@ -1094,12 +1104,14 @@ static void test_rapl_like_counter_at_random_phase(void **state) {
   json_t *root = end_report(s);
   nemb_session_destroy(s);
   json_t *lt = find_task(root, "long");
-  assert_rel(num(lt, "energy_j"), 24 * task_seconds(lt), 3e-2);
+  assert_near(num(lt, "energy_j"), 24 * task_seconds(lt),
+              allowed(root, 24 * task_seconds(lt), 1e-2, 24, 0.001));
   for (int i = 0; i < 10; i++) {
     char name[16];
     snprintf(name, sizeof name, "s%d", i);
     json_t *t = find_task(root, name);
-    assert_rel(num(t, "energy_j"), 24 * task_seconds(t), 5e-2);
+    assert_near(num(t, "energy_j"), 24 * task_seconds(t),
+                allowed(root, 24 * task_seconds(t), 2e-2, 24, 0.001));
   }
   json_t *ts = json_object_get(lt, "timeseries");
   double trap = 0;
@@ -1108,7 +1120,7 @@ static void test_rapl_like_counter_at_random_phase(void **state) {
     double dt = (double)(u64(b, "t_ns") - u64(a, "t_ns")) / 1e9;
     trap += (num(a, "power_w") + num(b, "power_w")) / 2 * dt;
   }
-  assert_rel(trap, num(lt, "energy_j"), 5e-2);
+  assert_near(trap, num(lt, "energy_j"), allowed(root, num(lt, "energy_j"), 1e-2, 24, 0.001));
   json_decref(root);
 }
 
