@@ -88,6 +88,8 @@ static const known_key known_keys[] = {
     {"providers.nvml.enabled", T_BOOL, 1, NULL, 0, 0, "read NVIDIA GPUs through NVML"},
     {"providers.cross_check_ms", T_INTEGER, 100, NULL, 0, 10000,
      "gap between the two readings that compare providers seeing the same domain; 0 skips"},
+    {"measurement.report.carbon_intensity_g_per_kwh", T_NUMBER, 0, NULL, 0, 10000,
+     "grams CO2e per kWh of the electricity, given by the user; adds co2e_g to reports (0: off)"},
     {"measurement.checkpoints.detail_limit", T_INTEGER, 100000, NULL, 0, 100000000,
      "per-invocation checkpoint events kept in the report; beyond it they are counted only"},
 };

@@ -476,6 +476,13 @@ static json_t *noise_json(rep *r, const noise *nz) {
 
 /* ----- tasks ----- */
 
+/* co2e_g beside an energy, only when the user gave a carbon intensity (carbon.c). */
+static void co2e(rep *r, json_t *o, const char *k, double energy_j) {
+  if (r->s->carbon_g_per_kwh > 0) {
+    set(r, o, k, num(nemb__co2e_g(energy_j, r->s->carbon_g_per_kwh)));
+  }
+}
+
 /* Writes task @p i as an object at @p level. */
 static void write_task(rep *r, size_t i, int level) {
   const nemb__task_rec *t = &r->tasks[i];
@@ -501,6 +508,7 @@ static void write_task(rep *r, size_t i, int level) {
     /* Shorter than a few updates of a counter: the counters allow energy_j +/- this. */
     set(r, o, "energy_uncertainty_j", num(r->unc_uj[i] / 1e6));
   }
+  co2e(r, o, "co2e_g", energy);
   bool first = true;
   text(r, "{");
   members(r, o, level + 1, &first);
@@ -634,6 +642,8 @@ static json_t *totals_json(rep *r, double *session_j) {
   set(r, o, "gap_energy_j", num((session_uj - union_uj) / 1e6));
   /* The identity that holds with threads: union + gap = session (issue 10, item 7). */
   set(r, o, "top_level_union_energy_j", num(union_uj / 1e6));
+  co2e(r, o, "co2e_g", energy_uj / 1e6);
+  co2e(r, o, "session_co2e_g", session_uj / 1e6);
   return o;
 }
 
@@ -677,6 +687,7 @@ static json_t *functions_json(rep *r, double session_j) {
     set(r, o, "avg_power_w", num(incl_s > 0 ? incl_j / incl_s : 0));
     set(r, o, "share_of_total", num(session_j > 0 ? incl_j / session_j : 0));
     set(r, o, "max_depth", integer(f->max_depth));
+    co2e(r, o, "co2e_g", incl_j);
     push(r, list, o);
   }
   free(order);

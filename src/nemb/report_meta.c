@@ -423,6 +423,13 @@ json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
   if (job != NULL) {
     put(o, "job", job, &failed);
   }
+  if (s->carbon_g_per_kwh > 0) {
+    /* What the co2e_g figures assume: an intensity the user gave, never one looked up. */
+    put(o, "carbon",
+        json_pack("{s:f, s:s, s:s, s:s}", "intensity_g_per_kwh", s->carbon_g_per_kwh, "source",
+                  "user-given", "from", s->carbon_from, "co2e_unit", "g"),
+        &failed);
+  }
   if (failed) {
     json_decref(o);
     return NULL;

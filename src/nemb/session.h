@@ -112,6 +112,11 @@ struct nemb_session {
   /* The result. */
   char *report_json;
   char *write_error; /* why the file could not be written, or NULL */
+  struct nemb__results *results; /* results.c's table, built on first query after the end */
+
+  /* Carbon (carbon.c): grams CO2e per kWh the user gave, 0 for none, and where it came from. */
+  double carbon_g_per_kwh;
+  char carbon_from[512];
 };
 
 /* ----- session.c ----- */
@@ -207,6 +212,20 @@ void nemb__cp_free(nemb_session *s);   /* at destroy, frees every thread's cp st
 size_t nemb__cp_functions(const nemb_session *s, const nemb__func_stats **out);
 size_t nemb__cp_details(const nemb_session *s, const nemb__cp_detail **out);
 void nemb__cp_get_summary(const nemb_session *s, nemb__cp_summary *out);
+
+/* ----- results.c: the figures as numbers (nemb_session_task_info() and friends) ----- */
+
+typedef struct nemb__results nemb__results;
+void nemb__results_free(nemb_session *s); /* at destroy */
+
+/* ----- carbon.c ----- */
+
+/* Reads the carbon intensity the user gave: $CODEGREEN_CARBON_INTENSITY, else the config key
+ * measurement.report.carbon_intensity_g_per_kwh; *g_per_kwh is 0 when neither is set, and
+ * @p from names the one used. Returns 0 or NEMB_ECONFIG for a bad environment value. */
+int nemb__carbon_resolve(const nemb_config *cfg, double *g_per_kwh, char *from, size_t len);
+/* Grams CO2e of @p energy_j joules at @p g_per_kwh; 0 when the intensity is 0. */
+double nemb__co2e_g(double energy_j, double g_per_kwh);
 
 /* ----- report.c ----- */
 
