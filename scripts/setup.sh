@@ -15,6 +15,7 @@ if [ "${1:-}" = "--test" ]; then
   packages="$packages slurm-wlm munge openmpi-bin libopenmpi-dev prometheus prometheus-pushgateway"
   # pip install into venvs, notebooks (pandas frames, the IPython cell magic), man -w
   packages="$packages python3-venv python3-pip python3-setuptools python3-wheel python3-pandas
+python3-setuptools-whl python3-wheel-whl
 python3-ipython man-db"
 fi
 command -v npm >/dev/null 2>&1 || packages="$packages npm"

@@ -66,6 +66,7 @@ static void print_usage(FILE *fp) {
       "  --export-plot FILE   draw the run's power over time (.html or .png)\n"
       "  --top N              rows in the table (default 25; 0: all)\n"
       "  -c, --config FILE    the config.json the measurement uses\n"
+      "  --carbon-intensity G grams CO2e per kWh (user-given): adds co2e_g to the report\n"
       "  --keep-temp          keep the temporary directory and print where it is\n"
       "  -q, --quiet          no table\n"
       "  --leave-decorated NAME  leave functions with this decorator as they are (besides the\n"
@@ -138,6 +139,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
                                        {"export-plot", required_argument, NULL, 'p'},
                                        {"top", required_argument, NULL, 't'},
                                        {"config", required_argument, NULL, 'c'},
+                                       {"carbon-intensity", required_argument, NULL, 'C'},
                                        {"keep-temp", no_argument, NULL, 'k'},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"leave-decorated", required_argument, NULL, 'L'},
@@ -180,6 +182,13 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     case 'c':
       o->config = optarg;
       break;
+    case 'C': {
+      int rc = cg_carbon_option("measure", optarg);
+      if (rc != 0) {
+        return rc;
+      }
+      break;
+    }
     case 'k':
       o->keep = true;
       break;
@@ -485,6 +494,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   fprintf(stderr, "  (exit status %d)\n", status);
   fprintf(stderr, "  energy       %.4f J over %.3f s (%.2f W average)   [%s]\n", session_j, wall,
           wall > 0 ? session_j / wall : 0.0, source_words(source));
+  cg_carbon_print(stderr, report, "session_co2e_g", "over the run");
   /* provenance: which domains, from which provider */
   json_t *topo = json_object_get(meta, "domain_topology");
   const char *dname;

@@ -68,7 +68,8 @@ static void print_usage(FILE *fp) {
           "  --shell              run COMMAND through /bin/sh -c\n"
           "  -q, --quiet          no summary on stderr\n"
           "  -c, --config FILE    use this config.json instead of the search order\n"
-          "  --push URL           push the totals to a Prometheus Pushgateway at the end\n\n"
+          "  --push URL           push the totals to a Prometheus Pushgateway at the end\n"
+          "  --carbon-intensity G grams CO2e per kWh (user-given): adds co2e_g to the report\n\n"
           "The exit status is the command's (128 + signal if it was killed). SIGINT and SIGTERM\n"
           "sent to codegreen are passed on to the command, and the report is still written.\n");
 }
@@ -97,6 +98,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"config", required_argument, NULL, 'c'},
                                        {"push", required_argument, NULL, 'P'},
+                                       {"carbon-intensity", required_argument, NULL, 'C'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   *o = (run_opts){.repeat = 1};
@@ -155,6 +157,13 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     case 'P':
       o->push = optarg;
       break;
+    case 'C': {
+      int rc = cg_carbon_option("run", optarg);
+      if (rc != 0) {
+        return rc;
+      }
+      break;
+    }
     case 'h':
       print_usage(stdout);
       return -1;
@@ -417,6 +426,7 @@ static void print_summary(json_t *report, const run_opts *o) {
           json_number_value(json_object_get(json_object_get(stats, "avg_power_w"), "mean")));
   fprintf(stderr, "  duration    %.4f s\n",
           json_number_value(json_object_get(json_object_get(stats, "duration_s"), "mean")));
+  cg_carbon_print(stderr, report, "co2e_g", "for all runs together");
 
   /* Per domain: the mean over the same runs as the energy mean (measured, not outliers). */
   json_t *topo = json_object_get(meta, "domain_topology");
