@@ -21,6 +21,9 @@ if(NEMB_CMAKE_PHASE STREQUAL "targets")
   file(RELATIVE_PATH _rel /p/${CMAKE_INSTALL_BINDIR} /p/${CMAKE_INSTALL_LIBDIR})
   set_target_properties(codegreen PROPERTIES INSTALL_RPATH "$ORIGIN/${_rel}")
 
+  # `codegreen measure` uses this tree's python/ only when it is this build's executable.
+  target_compile_definitions(codegreen PRIVATE CG_BUILD_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
+
   # The CMake package: codegreen::nemb carries the include directory and the library.
   install(EXPORT codegreen-nemb-targets NAMESPACE codegreen:: DESTINATION ${NEMB_CMAKE_DIR}
           FILE codegreen-nemb-targets.cmake)

@@ -60,7 +60,7 @@ static void print_usage(FILE *fp) {
       "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
       "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
-      "  --python PATH        the interpreter (default: python3 on PATH)\n"
+      "  --python PATH        the interpreter (default: $CODEGREEN_PYTHON, else python3 on PATH)\n"
       "  --json               print the report (JSON) to stdout after the program's output\n"
       "  -o, --output FILE    write the report to FILE (.json, or .csv: one row per function)\n"
       "  --export-plot FILE   draw the run's power over time (.html or .png)\n"
@@ -74,7 +74,8 @@ static void print_usage(FILE *fp) {
       "  --include PATH       also instrument the modules under PATH (repeatable; the\n"
       "                       script's directory always is, site-packages never)\n"
       "  --script-only        instrument the script alone, not the modules beside it\n\n"
-      "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
+      "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PYTHON (the\n"
+      "default interpreter; pip's codegreen sets it to its own), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list());
 }
@@ -275,8 +276,11 @@ static bool is_dir_with(const char *dir, const char *file) {
          snprintf(p, sizeof p, "%s/%s", dir, file) < (int)sizeof p && stat(p, &st) == 0;
 }
 
-/* Where codegreen_runtime.py is: $CODEGREEN_PYTHON_DIR, this source tree's python/, or
- * <bindir>/../share/codegreen/python. */
+/* Where codegreen_runtime.py is: $CODEGREEN_PYTHON_DIR; else <bindir>/../share/codegreen/python,
+ * what `cmake --install` put there; else this source tree's python/, but only for the build
+ * tree's own executable (an installed copy, pip's included, never reaches back into the tree it
+ * was built from). NULL for a pip-installed codegreen: its interpreter ($CODEGREEN_PYTHON, set by
+ * the `codegreen` wrapper) imports the runtime by itself. */
 static char *python_dir(void) {
   const char *env = getenv("CODEGREEN_PYTHON_DIR");
   if (env != NULL && env[0] != '\0') {
@@ -286,21 +290,29 @@ static char *python_dir(void) {
    * built from still exists. */
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash != NULL) {
-      *slash = '\0';
-      char *p = NULL;
-      if (asprintf(&p, "%s/../%s", exe, CG_INSTALL_PYTHON_DIR) >= 0) {
-        if (is_dir_with(p, "codegreen_runtime.py")) {
-          return p;
-        }
-        free(p);
-      }
-    }
+  if (n <= 0) {
+    return NULL;
   }
-  if (is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL) {
+    return NULL;
+  }
+  *slash = '\0';
+  char *p = NULL;
+  if (asprintf(&p, "%s/../%s", exe, CG_INSTALL_PYTHON_DIR) >= 0) {
+    if (is_dir_with(p, "codegreen_runtime.py")) {
+      return p;
+    }
+    free(p);
+  }
+#ifdef CG_BUILD_BIN_DIR
+  char build_bin[PATH_MAX];
+  bool in_build_tree = realpath(CG_BUILD_BIN_DIR, build_bin) != NULL && strcmp(build_bin, exe) == 0;
+#else
+  bool in_build_tree = true;
+#endif
+  if (in_build_tree && is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
     return strdup(CG_SOURCE_PYTHON_DIR);
   }
   return NULL;
@@ -786,14 +798,20 @@ int cg_cmd_measure(int argc, char **argv) {
     fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, strerror(errno));
     return CG_EXIT_FAIL;
   }
-  char *python = cg_measure_find_program(o.python ? o.python : "python3");
-  if (python == NULL && o.python == NULL) {
+  /* --python, else the interpreter codegreen was installed for (pip's wrapper sets it), else
+   * python3 on PATH. */
+  const char *want = o.python;
+  if (want == NULL && getenv("CODEGREEN_PYTHON") != NULL && getenv("CODEGREEN_PYTHON")[0]) {
+    want = getenv("CODEGREEN_PYTHON");
+  }
+  char *python = cg_measure_find_program(want ? want : "python3");
+  if (python == NULL && want == NULL) {
     python = cg_measure_find_program("python");
   }
   if (python == NULL) {
     fprintf(stderr, "codegreen measure: cannot find the interpreter '%s'%s\n",
-            o.python ? o.python : "python3",
-            o.python ? "" : " on PATH (choose one with --python PATH)");
+            want ? want : "python3",
+            want ? "" : " on PATH (choose one with --python PATH)");
     free(src);
     return CG_EXIT_FAIL;
   }
