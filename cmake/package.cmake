@@ -48,7 +48,8 @@ if(NEMB_CMAKE_PHASE STREQUAL "targets")
     # once through pkg-config and once through find_package(codegreen-nemb), then runs both.
     add_test(NAME package_consumers
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_package.sh ${CMAKE_BINARY_DIR}
-                     ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_C_COMPILER})
+                     ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_C_COMPILER}
+                     "$<$<BOOL:${NEMB_SANITIZE}>:-fsanitize=${NEMB_SANITIZE}>")
     set_tests_properties(package_consumers PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   endif()
 endif()

@@ -4,11 +4,13 @@
 # pkg-config (codegreen-nemb.pc) and through CMake (find_package(codegreen-nemb) ->
 # codegreen::nemb), and both programs run and print each task's joules. Also checks the version
 # rule (SameMajorVersion) and that the installed CLI finds its library with no LD_LIBRARY_PATH.
-# usage: test_package.sh BUILD_DIR SOURCE_DIR C_COMPILER
+# usage: test_package.sh BUILD_DIR SOURCE_DIR C_COMPILER [EXTRA_CFLAGS]
+# (EXTRA_CFLAGS: a sanitizer build's -fsanitize=..., which its consumers need too)
 set -u
 build=$1
 src=$2
 cc=$3
+extra=${4:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cg-package-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 passed=0
@@ -57,7 +59,7 @@ if flags=$(pkg-config --cflags --libs codegreen-nemb) &&
   [ "$(pkg-config --modversion codegreen-nemb)" = "$(sed -n 's/^project(codegreen VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")" ]; then
   libdir=$(pkg-config --variable=libdir codegreen-nemb)
   # As written: no extra feature macros, the strict warnings of the project.
-  if "$cc" -Wall -Wextra -Werror -pedantic "$tmp/train.c" -o "$tmp/train_pc" $flags \
+  if "$cc" $extra -Wall -Wextra -Werror -pedantic "$tmp/train.c" -o "$tmp/train_pc" $flags \
     -Wl,-rpath,"$libdir" 2>"$tmp/cc.log"; then
     ok "pkg-config: the README example compiles and links"
     run_example "pkg-config" "$tmp/train_pc"
@@ -79,7 +81,7 @@ add_executable(train train.c)
 target_link_libraries(train PRIVATE codegreen::nemb)
 CM
 if cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_C_COMPILER="$cc" >"$tmp/cmake.log" 2>&1 &&
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$extra" >"$tmp/cmake.log" 2>&1 &&
   cmake --build "$tmp/consumer/build" >>"$tmp/cmake.log" 2>&1; then
   ok "CMake: find_package(codegreen-nemb) + codegreen::nemb builds the example"
   run_example "CMake" "$tmp/consumer/build/train"
