@@ -30,6 +30,7 @@ import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.install import install
 
 try:
     from wheel.bdist_wheel import bdist_wheel
@@ -102,7 +103,19 @@ class CMakeBuild(build_ext):
         return []
 
 
-cmdclass = {"build_ext": CMakeBuild}
+class Install(install):
+    # Debian's setuptools wheel (python3-setuptools-whl, the offline way to give a venv of
+    # another interpreter a build backend) has install_lib and install_egg_info read
+    # install.install_layout and install.prefix_option, options only Debian's own distutils
+    # defines; Pythons from 3.12 have no distutils, so they are missing there. Declaring them
+    # (unset, as on any other system) keeps that wheel usable.
+    if not hasattr(install, "install_layout"):
+        install_layout = None
+    if not hasattr(install, "prefix_option"):
+        prefix_option = None
+
+
+cmdclass = {"build_ext": CMakeBuild, "install": Install}
 
 if bdist_wheel is not None:
     class BdistWheel(bdist_wheel):
