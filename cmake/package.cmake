@@ -46,10 +46,13 @@ if(NEMB_CMAKE_PHASE STREQUAL "targets")
   if(NEMB_BUILD_TESTS)
     # Installs this build into a temporary prefix and builds the README's C example against it,
     # once through pkg-config and once through find_package(codegreen-nemb), then runs both.
+    set(_consumer_flags "")
+    if(NEMB_SANITIZE)
+      set(_consumer_flags "-fsanitize=${NEMB_SANITIZE}")
+    endif()
     add_test(NAME package_consumers
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_package.sh ${CMAKE_BINARY_DIR}
-                     ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_C_COMPILER}
-                     "$<$<BOOL:${NEMB_SANITIZE}>:-fsanitize=${NEMB_SANITIZE}>")
+                     ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_C_COMPILER} "${_consumer_flags}")
     set_tests_properties(package_consumers PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   endif()
 endif()
