@@ -16,35 +16,23 @@ if(NEMB_CMAKE_PHASE STREQUAL "targets")
   if(NEMB_BUILD_MAN AND (NOT NEMB_HELP2MAN OR NOT NEMB_SCDOC))
     message(STATUS "man: help2man or scdoc not found (Debian: help2man scdoc); no manual pages")
   elseif(NEMB_BUILD_MAN)
-    # A verb is a src/cli/cmd_<verb>.c file ('_' in the file name is '-' in the verb); the test
-    # checks that every verb `codegreen --help` lists has its page.
-    file(GLOB _cmd_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cli/cmd_*.c)
-    set(NEMB_MAN_VERBS "")
-    foreach(f ${_cmd_sources})
-      get_filename_component(v ${f} NAME_WE)
-      string(REGEX REPLACE "^cmd_" "" v ${v})
-      string(REPLACE "_" "-" v ${v})
-      list(APPEND NEMB_MAN_VERBS ${v})
-    endforeach()
+    # One page per verb that `codegreen --help` lists (gen-man.sh asks it), so the set of pages
+    # is known only when the program is built: the rule makes a stamp, and the directories are
+    # installed whole.
     set(NEMB_MAN_DIR ${CMAKE_BINARY_DIR}/man)
-    set(_pages ${NEMB_MAN_DIR}/codegreen.1 ${NEMB_MAN_DIR}/nemb.3)
-    foreach(v ${NEMB_MAN_VERBS})
-      list(APPEND _pages ${NEMB_MAN_DIR}/codegreen-${v}.1)
-    endforeach()
     file(GLOB _man_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/man/*)
     add_custom_command(
-      OUTPUT ${_pages}
+      OUTPUT ${NEMB_MAN_DIR}/stamp
       COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/man/gen-man.sh $<TARGET_FILE:codegreen>
               ${CMAKE_CURRENT_SOURCE_DIR}/man ${CMAKE_CURRENT_SOURCE_DIR}/include/nemb.h
-              ${PROJECT_VERSION} ${NEMB_MAN_DIR} ${NEMB_MAN_VERBS}
+              ${PROJECT_VERSION} ${NEMB_MAN_DIR}
       DEPENDS codegreen ${_man_sources} ${CMAKE_CURRENT_SOURCE_DIR}/include/nemb.h
       COMMENT "Generating the manual pages (help2man, scdoc)"
       VERBATIM)
-    add_custom_target(man ALL DEPENDS ${_pages})
+    add_custom_target(man ALL DEPENDS ${NEMB_MAN_DIR}/stamp)
     include(GNUInstallDirs)
-    list(FILTER _pages EXCLUDE REGEX "\\.3$")
-    install(FILES ${_pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-    install(FILES ${NEMB_MAN_DIR}/nemb.3 DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
+    install(DIRECTORY ${NEMB_MAN_DIR}/man1 ${NEMB_MAN_DIR}/man3
+            DESTINATION ${CMAKE_INSTALL_MANDIR})
 
     if(NEMB_BUILD_TESTS)
       add_test(NAME man_pages

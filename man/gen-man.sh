@@ -6,15 +6,21 @@
 #                                      when present, man/codegreen-VERB.h2m;
 #   nemb.3                             scdoc over man/nemb.3.scd.in, whose SYNOPSIS is filled with
 #                                      every NEMB_EXTERN declaration of include/nemb.h.
-# usage: gen-man.sh CODEGREEN_BIN MAN_SRC_DIR HEADER VERSION OUT_DIR VERB...
+# The verbs are the ones `codegreen --help` lists, so a new verb gets its page with no change here.
+# Pages go to OUT_DIR/man1 and OUT_DIR/man3 (emptied first: a removed verb leaves no stale page).
+# usage: gen-man.sh CODEGREEN_BIN MAN_SRC_DIR HEADER VERSION OUT_DIR
 set -eu
 bin=$1
 src=$2
 header=$3
 version=$4
 out=$5
-shift 5
-mkdir -p "$out/bin"
+verbs=$("$bin" --help | awk '/^commands:/ {on = 1; next} on && /^$/ {exit}
+                             on && /^  [a-z]/ {print $1}')
+[ -n "$verbs" ] || { echo "gen-man.sh: no commands in '$bin --help'" >&2; exit 1; }
+set -- $verbs
+rm -rf "$out/man1" "$out/man3"
+mkdir -p "$out/bin" "$out/man1" "$out/man3"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cg-man-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -43,7 +49,7 @@ wrapper codegreen ""
 } >"$tmp/codegreen.h2m"
 help2man --no-info --no-discard-stderr --version-string="$version" \
   --name="how many joules does your code cost" --section=1 --source="codegreen $version" \
-  --manual="codegreen manual" --include="$tmp/codegreen.h2m" --output="$out/codegreen.1" "$out/bin/codegreen"
+  --manual="codegreen manual" --include="$tmp/codegreen.h2m" --output="$out/man1/codegreen.1" "$out/bin/codegreen"
 
 for v in "$@"; do
   # help2man names the page after the program: a wrapper called codegreen-VERB.
@@ -56,7 +62,7 @@ for v in "$@"; do
   name=$(summary "$v")
   help2man --no-info --no-discard-stderr --version-string="$version" \
     --name="${name:-the $v command of codegreen}" --section=1 --source="codegreen $version" \
-    --manual="codegreen manual" --include="$tmp/$v.h2m" --output="$out/codegreen-$v.1" \
+    --manual="codegreen manual" --include="$tmp/$v.h2m" --output="$out/man1/codegreen-$v.1" \
     "$out/bin/codegreen-$v"
 done
 
@@ -69,4 +75,5 @@ awk '/^NEMB_EXTERN/ {decl = ""; inside = 1}
 awk -v decls="$tmp/decls" -v version="$version" '
   /^@DECLARATIONS@$/ {while ((getline l < decls) > 0) print l; next}
   {gsub(/@VERSION@/, version); print}' "$src/nemb.3.scd.in" >"$tmp/nemb.3.scd"
-scdoc <"$tmp/nemb.3.scd" >"$out/nemb.3"
+scdoc <"$tmp/nemb.3.scd" >"$out/man3/nemb.3"
+touch "$out/stamp"

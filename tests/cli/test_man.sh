@@ -28,7 +28,7 @@ verbs=$("$bin" --help | awk '/^commands:/ {on = 1; next} on && /^$/ {exit}
 all_help="$tmp/all_help"
 "$bin" --help | options >"$all_help"
 for v in $verbs; do
-  page="$mandir/codegreen-$v.1"
+  page="$mandir/man1/codegreen-$v.1"
   if [ ! -f "$page" ]; then
     fail "codegreen $v has no page ($page)"
     continue
@@ -46,7 +46,7 @@ done
 
 # codegreen(1): everything the main --help says, and no option that no verb has.
 sort -u "$all_help" -o "$all_help"
-options <"$mandir/codegreen.1" >"$tmp/page"
+options <"$mandir/man1/codegreen.1" >"$tmp/page"
 "$bin" --help | options >"$tmp/help"
 missing=$(comm -23 "$tmp/help" "$tmp/page")
 unknown=$(comm -13 "$all_help" "$tmp/page")
@@ -57,13 +57,13 @@ unknown=$(comm -13 "$all_help" "$tmp/page")
 n=0
 for f in $(grep -o '^NEMB_EXTERN [^(]*(' "$header" | sed -E 's/.*[ *]([a-z_0-9]+)\($/\1/'); do
   n=$((n + 1))
-  grep -q "$f(" "$mandir/nemb.3" || fail "nemb(3) does not declare $f"
+  grep -q "$f(" "$mandir/man3/nemb.3" || fail "nemb(3) does not declare $f"
 done
 [ "$n" -gt 10 ] && ok && echo "ok: nemb(3) declares the $n functions of nemb.h" ||
   fail "only $n functions found in $header"
 
 # Every page renders cleanly.
-for page in "$mandir"/*.1 "$mandir"/*.3; do
+for page in "$mandir"/man1/*.1 "$mandir"/man3/*.3; do
   warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
   [ -z "$warnings" ] && ok || fail "$(basename "$page"): $warnings"
 done
