@@ -13,10 +13,25 @@ import sys
 
 
 def executable():
-    """The codegreen executable installed inside this package, or None (a source tree used
-    through PYTHONPATH has none: there, use build/bin/codegreen)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "codegreen")
-    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    """The codegreen executable of this installation, or None (a source tree used through
+    PYTHONPATH has none: there, use build/bin/codegreen).
+
+    pip puts it inside the package (``codegreen/bin/codegreen``); ``cmake --install`` puts it in
+    ``<prefix>/bin``, with ``<prefix>/share/codegreen/python/codegreen`` linking back to this
+    package, which is how it is recognised as ours."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "bin", "codegreen")
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    real = os.path.realpath(here)
+    prefix = here
+    for _ in range(5):
+        prefix = os.path.dirname(prefix)
+        link = os.path.join(prefix, "share", "codegreen", "python", "codegreen")
+        exe = os.path.join(prefix, "bin", "codegreen")
+        if os.path.realpath(link) == real and os.access(exe, os.X_OK):
+            return exe
+    return None
 
 
 def main(argv=None):

@@ -76,6 +76,18 @@ def test_installed_cli_uses_its_installation(tmp_path, sim_env):
     assert os.path.realpath(lib).startswith(str(prefix) + os.sep)
     # ... even with the source tree's python/ still in place (the bug: it was preferred)
     assert os.path.exists(os.path.join(ROOT, "python", "codegreen_runtime.py"))
+    # and the installed package finds this executable
+    site = os.path.dirname(os.path.dirname(os.path.realpath(runtime)))
+    out = subprocess.check_output(
+        ["/usr/bin/python3", "-c", "import codegreen; print(codegreen.executable())"],
+        env=dict(env, PYTHONPATH=os.path.dirname(os.path.realpath(runtime))),
+        universal_newlines=True)
+    assert out.strip() == exe, site
+    # a source tree used through PYTHONPATH has none
+    out = subprocess.check_output(
+        ["/usr/bin/python3", "-c", "import codegreen; print(codegreen.executable())"],
+        env=dict(env, PYTHONPATH=os.path.join(ROOT, "python")), universal_newlines=True)
+    assert out.strip() == "None"
 
 
 def test_codegreen_python_chooses_the_interpreter(tmp_path, sim_env):
