@@ -7,7 +7,7 @@ extension for the interpreter running pip, and the manual pages. They go into th
     codegreen/                   the Python package (Session, load, the notebook magic, ...)
     codegreen/lib/libcodegreen-nemb.so.0
     codegreen/bin/codegreen      finds its library through RPATH $ORIGIN/../lib
-    codegreen/_codegreen_fast.*  the extension, when Python's headers were found
+    _codegreen_fast.abi3.so      the extension (placed as cmake/python.cmake installs it)
     codegreen_runtime.py         what instrumented programs import
 
 plus the console script ``codegreen`` (codegreen._cli: runs codegreen/bin/codegreen) and the man
@@ -87,11 +87,17 @@ class CMakeBuild(build_ext):
         exe = os.path.join(pkg, "bin", "codegreen")
         shutil.copyfile(os.path.join(stage, "bin", "codegreen"), exe)
         os.chmod(exe, 0o755)
-        for old in glob.glob(os.path.join(pkg, "_codegreen_fast*")):
+        # The extension goes where `cmake --install` put it in the Python directory (beside
+        # codegreen_runtime or in the package: cmake/python.cmake decides).
+        for old in glob.glob(os.path.join(self.build_lib, "**", "_codegreen_fast*"),
+                             recursive=True):
             os.remove(old)
-        exts = glob.glob(os.path.join(stage, "python", "codegreen", "_codegreen_fast*"))
+        pystage = os.path.join(stage, "python")
+        exts = glob.glob(os.path.join(pystage, "**", "_codegreen_fast*"), recursive=True)
         for ext in exts:
-            shutil.copyfile(ext, os.path.join(pkg, os.path.basename(ext)))
+            dest = os.path.join(self.build_lib, os.path.relpath(ext, pystage))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copyfile(ext, dest)
         self.distribution.codegreen_ext = (
             "abi3" if any(".abi3." in e for e in exts) else "version" if exts else "none")
         man = os.path.join(stage, "share", "man")

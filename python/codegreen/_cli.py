@@ -17,19 +17,18 @@ def executable():
     PYTHONPATH has none: there, use build/bin/codegreen).
 
     pip puts it inside the package (``codegreen/bin/codegreen``); ``cmake --install`` puts it in
-    ``<prefix>/bin``, with ``<prefix>/share/codegreen/python/codegreen`` linking back to this
-    package, which is how it is recognised as ours."""
+    ``<prefix>/bin`` beside ``<prefix>/share/codegreen/python``, with this package somewhere
+    under the same prefix."""
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(here, "bin", "codegreen")
     if os.path.isfile(path) and os.access(path, os.X_OK):
         return path
-    real = os.path.realpath(here)
     prefix = here
     for _ in range(5):
         prefix = os.path.dirname(prefix)
-        link = os.path.join(prefix, "share", "codegreen", "python", "codegreen")
         exe = os.path.join(prefix, "bin", "codegreen")
-        if os.path.realpath(link) == real and os.access(exe, os.X_OK):
+        if os.path.isdir(os.path.join(prefix, "share", "codegreen", "python")) and \
+                os.access(exe, os.X_OK):
             return exe
     return None
 

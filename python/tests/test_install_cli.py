@@ -31,12 +31,12 @@ def bare_env():
     return env
 
 
-PROBE = ("import sys, codegreen_runtime, codegreen\n"
+PROBE = ("import sys, codegreen_runtime\n"
          "def f():\n"
          "    return sum(range(1000))\n"
          "f()\n"
          "print(codegreen_runtime.__file__)\n"
-         "print(codegreen.native_library())\n"
+         "print([l.split()[-1] for l in open('/proc/self/maps') if 'libcodegreen-nemb' in l][0])\n"
          "print(sys.executable)\n")
 
 
