@@ -2,9 +2,8 @@
  * results.c - an ended session's figures as numbers (nemb_session_task_info() and friends), for C
  * programs that should not have to parse the JSON report.
  *
- * The figures are the report's own. Task energies come from the same interpolation the report
- * uses (nemb__energy_at() at the task's two instants, nemb__energy_total() for the in-total sum),
- * and the totals are read back from the report's "totals" object, so the rules for unions of
+ * The figures are the report's own. Task energies come from nemb__energy_span(), the one place
+ * the report, the plot and the checkpoints take span energies from, and the totals are read back from the report's "totals" object, so the rules for unions of
  * overlapping tasks and for gaps stay in report.c alone.
  *
  * The table is built on the first query after the end, under the session's threads_lock (the end
