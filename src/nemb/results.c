@@ -3,8 +3,9 @@
  * programs that should not have to parse the JSON report.
  *
  * The figures are the report's own. Task energies come from nemb__energy_span(), the one place
- * the report, the plot and the checkpoints take span energies from, and the totals are read back from the report's "totals" object, so the rules for unions of
- * overlapping tasks and for gaps stay in report.c alone.
+ * the report, the plot and the checkpoints take span energies from, and the totals are read
+ * back from the report's "totals" object, so the rules for unions of overlapping tasks and for
+ * gaps stay in report.c alone.
  *
  * The table is built on the first query after the end, under the session's threads_lock (the end
  * has finished with it by then), and kept until nemb_session_destroy(); later queries only read.
