@@ -223,10 +223,17 @@ typedef struct nemb_sampler_stats {
   uint64_t worst_lateness_ns;
   uint64_t mean_lateness_ns;
   uint64_t read_errors;      /* failed provider reads (the sample repeats the last value) */
-  uint64_t dropped_at_cap;   /* samples not stored because the store hit its cap */
+  uint64_t dropped_at_cap;   /* samples not stored (out of memory; at its cap the store coarsens) */
   uint64_t capacity;         /* the cap: coordinator.max_samples */
   uint64_t interval_ns;      /* the current measurement interval */
   int running;               /* 1 while the sampler thread runs */
+  /* Since 0.2: the update-edge model and the counters' health. */
+  uint64_t probes;           /* extra reads that bracket a counter's updates (learning, checks) */
+  uint64_t same_update;      /* deadlines whose read showed the update already stored */
+  uint64_t rejected_readings; /* readings rejected as physically implausible (glitches) */
+  uint64_t counter_resets;   /* counters that went back and carried on from the new value */
+  uint64_t ambiguous_gaps;   /* gaps between reads long enough to hide an unknown number of wraps */
+  uint64_t coarsened;        /* times the store halved its resolution to stay within its cap */
 } nemb_sampler_stats;
 
 /** Chooses and opens providers and prepares (but does not start) the sampler.
@@ -492,6 +499,99 @@ typedef struct nemb_comparison {
  *  @return 0 or NEMB_EINVAL. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_stats_compare(const nemb_stats *a, const nemb_stats *b, double alpha,
                                    nemb_comparison *out);
+/* ----- [results] reading an ended session's results without JSON ----- */
+
+/* ---------------------------------------------------------------------------------------------
+ * Results without JSON
+ *
+ * After nemb_session_end(), the figures of the report can be read as numbers: each task (in the
+ * order the tasks started, the order of the report's "tasks" list), its energy per domain, and
+ * the totals. They are the report's own figures: a task's energy_uj is its "energy_j" times 10^6,
+ * rounded to the nearest microjoule; the totals are those of the report's "totals" object.
+ *
+ * Units: energy in microjoules (uint64_t), time in nanoseconds of CLOCK_MONOTONIC (uint64_t),
+ * CO2-equivalent in grams (double). Strings belong to the session and stay valid until
+ * nemb_session_destroy(). Every function here is a read-only query: any thread, concurrently
+ * with the others of this section, after nemb_session_end() has returned. Before the end (and in
+ * a forked child, which has no report) they return NEMB_ESTATE, or 0 for the counts.
+ *
+ * Example (error checks left out):
+ *
+ *   nemb_session_end(s);
+ *   for (size_t i = 0; i < nemb_session_task_count(s); i++) {
+ *     nemb_task_info t;
+ *     nemb_session_task_info(s, i, &t);
+ *     printf("%s: %.3f J in %.3f s\n", t.name, t.energy_uj / 1e6, t.duration_ns / 1e9);
+ *   }
+ * ------------------------------------------------------------------------------------------- */
+
+/* nemb_task_info.parent_index of a top-level task. */
+#define NEMB_NO_PARENT SIZE_MAX
+
+/** One task of an ended session, filled by nemb_session_task_info(). */
+typedef struct nemb_task_info {
+  const char *name;     /* the task's name; owned by the session */
+  const char *parent;   /* the enclosing task's name, NULL at depth 0; owned by the session */
+  size_t parent_index;  /* the enclosing task's index, NEMB_NO_PARENT at depth 0 */
+  uint32_t depth;       /* 0 for a top-level task, 1 inside one, ... */
+  uint32_t thread;      /* the recording thread, numbered from 0 in order of first use */
+  uint64_t energy_uj;   /* in-total energy (packages, DRAM, GPUs; never nested domains) */
+  uint64_t duration_ns; /* ended_at_ns - started_at_ns */
+  uint64_t started_at_ns, ended_at_ns; /* CLOCK_MONOTONIC instants */
+  int closed_at_end;    /* 1 when the task was still open at nemb_session_end() */
+  double co2e_g;        /* grams CO2-equivalent at the session's carbon intensity; 0 when none
+                           was given (see nemb_totals_info.carbon_intensity_g_per_kwh) */
+} nemb_task_info;
+
+/** The session's totals, filled by nemb_session_totals(); the report's "totals" object. */
+typedef struct nemb_totals_info {
+  uint64_t energy_uj;         /* "energy_j": the top-level tasks' in-total energy */
+  uint64_t session_energy_uj; /* "session_energy_j": from begin to end, tasks or not */
+  uint64_t gap_energy_uj;     /* "gap_energy_j": outside every top-level task */
+  uint64_t task_duration_ns;  /* "task_duration_s": sum of top-level task durations */
+  uint64_t wall_duration_ns;  /* "wall_duration_s": begin to end */
+  uint64_t gap_duration_ns;   /* "gap_duration_s": wall time outside every top-level task */
+  size_t n_tasks, n_top_level_tasks;
+  double carbon_intensity_g_per_kwh; /* the intensity the user gave (config key
+                                        measurement.report.carbon_intensity_g_per_kwh or
+                                        CODEGREEN_CARBON_INTENSITY), 0 when none */
+  double co2e_g;              /* "co2e_g": energy_uj at that intensity; 0 when none */
+  double session_co2e_g;      /* "session_co2e_g"; 0 when none */
+} nemb_totals_info;
+
+/** @return how many tasks the ended session recorded (the report's totals.n_tasks); 0 before
+ *  the end or for NULL. Since 0.1. */
+NEMB_EXTERN size_t nemb_session_task_count(const nemb_session *s);
+
+/** Reads task @p index (0 .. nemb_session_task_count() - 1, in start order).
+ *  @param out receives the task; its strings belong to @p s.
+ *  @return 0; NEMB_ERANGE for an index past the last task; NEMB_ESTATE before the end;
+ *          NEMB_ENOMEM. Since 0.1. */
+NEMB_EXTERN int nemb_session_task_info(const nemb_session *s, size_t index, nemb_task_info *out);
+
+/** @return how many energy domains the session's meter has (the report's "domains" keys); 0
+ *  without an energy backend. Since 0.1. */
+NEMB_EXTERN size_t nemb_session_domain_count(const nemb_session *s);
+
+/** Describes domain @p domain (0 .. nemb_session_domain_count() - 1): its name, kind, whether it
+ *  is added to energy totals. The strings belong to the session.
+ *  @return 0 or NEMB_ERANGE. Since 0.1. */
+NEMB_EXTERN int nemb_session_domain(const nemb_session *s, size_t domain, nemb_domain_info *out);
+
+/** The energy of domain @p domain during task @p index (the task's "domains" entry), in
+ *  microjoules. Nested domains (core, uncore) are reported here although energy_uj leaves them
+ *  out. @return 0; NEMB_ERANGE for a bad index; NEMB_ESTATE before the end; NEMB_ENOMEM.
+ *  Since 0.1. */
+NEMB_EXTERN int nemb_session_task_domain_energy(const nemb_session *s, size_t index,
+                                                size_t domain, uint64_t *energy_uj);
+
+/** Reads the totals. @return 0; NEMB_ESTATE before the end; NEMB_ENOMEM. Since 0.1. */
+NEMB_EXTERN int nemb_session_totals(const nemb_session *s, nemb_totals_info *out);
+
+/** The energy of domain @p domain over the top-level tasks (the totals' "domains" entry), in
+ *  microjoules. @return 0; NEMB_ERANGE; NEMB_ESTATE before the end. Since 0.1. */
+NEMB_EXTERN int nemb_session_total_domain_energy(const nemb_session *s, size_t domain,
+                                                 uint64_t *energy_uj);
 
 /* ----- [plot] declarations for plots go below this line ----- */
 

@@ -72,7 +72,8 @@ def _lib_candidates():
             return [os.path.join(env, n) for n in LIB_NAMES]
         return [env]
     pkg = os.path.join(_here, "codegreen")
-    found = [os.path.join(d, n) for d in (pkg, _here) for n in LIB_NAMES
+    # pkg/lib: where `pip install` puts it (codegreen/bin/codegreen uses it too)
+    found = [os.path.join(d, n) for d in (os.path.join(pkg, "lib"), pkg, _here) for n in LIB_NAMES
              if os.path.exists(os.path.join(d, n))]
     found.append("libcodegreen-nemb.so.0")  # the dynamic loader's search (ld.so.cache, ...)
     return found

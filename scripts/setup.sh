@@ -7,10 +7,16 @@ cd "$(dirname "$0")/.."
 packages="build-essential cmake ninja-build pkg-config clang libjansson-dev libcmocka-dev
 python3 python3-dev libcairo2-dev libtree-sitter-dev
 libslurm-dev libmicrohttpd-dev libcurl4-openssl-dev"
+# manual pages (man/gen-man.sh)
+packages="$packages help2man scdoc"
 if [ "${1:-}" = "--test" ]; then
   packages="$packages python3-pytest chromium openjdk-17-jdk-headless"
   # The engines issue 16's tests start on 127.0.0.1: Slurm (with munge), Open MPI, Prometheus.
   packages="$packages slurm-wlm munge openmpi-bin libopenmpi-dev prometheus prometheus-pushgateway"
+  # pip install into venvs, notebooks (pandas frames, the IPython cell magic), man -w
+  packages="$packages python3-venv python3-pip python3-setuptools python3-wheel python3-pandas
+python3-setuptools-whl python3-wheel-whl
+python3-ipython man-db"
 fi
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
 missing=""

@@ -2,7 +2,7 @@
 
 Search order: ``CODEGREEN_LIB_PATH`` (a file, or a directory holding the library; when it is set
 it is the only place looked at, so a test or a user can pin the exact build), then the package's
-own directory (an installed wheel-like layout), then the system's library path
+``lib/`` and own directory (what ``pip install`` lays out), then the system's library path
 (``libcodegreen-nemb.so.0`` through the dynamic loader, as ``cmake --install`` leaves it).
 
 At load, ``nemb_abi_version()`` must be 3. Anything else, or no library at all, leaves
@@ -134,7 +134,9 @@ def _candidates():
             return [os.path.join(env, n) for n in LIB_NAMES]
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
-    found = [os.path.join(d, n) for d in (here, os.path.dirname(here)) for n in LIB_NAMES
+    # here/lib: what `pip install` puts in the package (beside bin/codegreen, which uses it too)
+    dirs = (os.path.join(here, "lib"), here, os.path.dirname(here))
+    found = [os.path.join(d, n) for d in dirs for n in LIB_NAMES
              if os.path.exists(os.path.join(d, n))]
     found.append("libcodegreen-nemb.so.0")  # the dynamic loader's search (ld.so.cache, ...)
     system = ctypes.util.find_library("codegreen-nemb")

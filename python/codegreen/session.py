@@ -19,6 +19,7 @@ import warnings
 
 from . import _fallback
 from . import _native
+from .report import Report
 
 __all__ = ["Session", "task", "active_session", "other_processes"]
 
@@ -276,7 +277,7 @@ class Session(object):
                 error = self._end_native()
             else:
                 self._fallback.end()
-                self._report = self._fallback.report()
+                self._report = Report(self._fallback.report())
                 error = self._write_fallback()
             if _active is self:
                 _active = None
@@ -294,7 +295,7 @@ class Session(object):
         error = _os_or_runtime_error(rc, self._native.error_text(rc)) if rc != 0 else None
         text = lib.nemb_session_report_json(self._handle)
         if text is not None:
-            self._report = json.loads(text.decode("utf-8"))
+            self._report = Report(json.loads(text.decode("utf-8")))
         path = lib.nemb_session_output_path(self._handle)
         if path and error is None:
             self._output_path = path.decode("utf-8", "surrogateescape")

@@ -361,13 +361,20 @@ def test_record_time_series_and_sample_interval(sim_env):
 
 
 def test_buffer_samples_caps_the_sample_store(sim_env):
-    # 60 samples at 1 ms hold 60 ms; the session runs ~200 ms: the rest is counted, not stored,
-    # and the report says the measurement failed rather than pretending.
+    # 60 samples at 1 ms hold 60 ms; the session runs ~200 ms: the store halves its resolution
+    # instead of dropping samples, so the task's energy is still whole and the report says the
+    # series was coarsened.
     with quiet_session("cap", buffer_samples=60, save_to_file=False) as s:
         with s.task("t"):
             time.sleep(0.2)
-    assert s.report["meta"]["sampler"]["dropped_at_cap"] > 0
-    assert s.report["meta"]["measurement_quality"] == "failed"
+    sampler = s.report["meta"]["sampler"]
+    assert sampler["dropped_at_cap"] == 0
+    if sampler["samples"] > 60:  # how many a busy machine stored is not the point
+        assert sampler["coarsened"] >= 1
+        assert any("coarsened" in w for w in sampler["warnings"])
+    t = s.report["tasks"][0]
+    assert t["energy_j"] == pytest.approx(TOTAL_W * t["duration_s"], rel=0.05)
+    assert s.report["meta"]["measurement_quality"] == "ok"
 
 
 def test_noise_warnings_become_runtime_warnings(sim_env, monkeypatch):

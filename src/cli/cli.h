@@ -28,6 +28,14 @@ int cg_cmd_exporter(int argc, char **argv); /* cmd_exporter.c */
  * CG_EXIT_FAIL. */
 int cg_fail(int rc, const char *what);
 
+/* --carbon-intensity G (carbon.c): checks G and hands it to the library through
+ * CODEGREEN_CARBON_INTENSITY. @return 0 or an exit code, after saying what is wrong. */
+int cg_carbon_option(const char *verb, const char *arg);
+/* Prints the report's totals.<key> (co2e_g, session_co2e_g) with its intensity and source, when
+ * the report has them; @p what says what the figure covers. */
+struct json_t;
+void cg_carbon_print(FILE *fp, const struct json_t *report, const char *key, const char *what);
+
 /* Flushes stdout and reports a write error (a closed pipe, a full disk) as a failure. */
 int cg_finish_stdout(int code);
 

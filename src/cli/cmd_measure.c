@@ -65,7 +65,7 @@ static void print_usage(FILE *fp) {
       "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
       "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
-      "  --python PATH        the interpreter (default: python3 on PATH)\n"
+      "  --python PATH        the interpreter (default: $CODEGREEN_PYTHON, else python3 on PATH)\n"
       "  --json               print the JSON report on stderr instead of the table\n"
       "  -o, --output FILE    write the report; repeatable. The extension says the kind: .json,\n"
       "                       .csv (one row per function, with provenance), .md (Markdown),\n"
@@ -79,8 +79,10 @@ static void print_usage(FILE *fp) {
       "                       along each edge (also in the JSON report as call_graph)\n"
       "  --export-plot FILE   draw the run's power over time with the functions' spans\n"
       "                       (.html, .png or .svg)\n"
+      "  --carbon-intensity G grams CO2e per kWh (user-given): adds co2e_g to the report\n"
       "  --top N              rows in the table (default 25; 0: all)\n"
       "  -c, --config FILE    the config.json the measurement uses\n"
+      "  --carbon-intensity G grams CO2e per kWh (user-given): adds co2e_g to the report\n"
       "  --keep-temp          keep the temporary directory and print where it is\n"
       "  -q, --quiet          no table\n"
       "  --leave-decorated NAME  leave functions with this decorator as they are (besides the\n"
@@ -94,7 +96,8 @@ static void print_usage(FILE *fp) {
       "`codegreen measure script.py -- -v input.txt`. Words after SCRIPT that are not options\n"
       "also go to the script; an unknown option before '--' is an error.\n"
       "Output convention (as perf stat and codegreen run): stdout belongs to the program.\n\n"
-      "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PROVIDERS,\n"
+      "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PYTHON (the\n"
+      "default interpreter; pip's codegreen sets it to its own), CODEGREEN_PROVIDERS,\n"
       "CODEGREEN_CONFIG, TMPDIR.\n",
       cgi_language_list(), CG_SORT_KEYS);
 }
@@ -153,7 +156,7 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, const c
 
 enum {
   OPT_PYTHON = 256, OPT_JSON, OPT_PLOT, OPT_TOP, OPT_KEEP, OPT_APPEND, OPT_SORT, OPT_GRAPH,
-  OPT_LEAVE, OPT_INCLUDE, OPT_SCRIPT_ONLY
+  OPT_LEAVE, OPT_INCLUDE, OPT_SCRIPT_ONLY, OPT_CARBON
 };
 
 static const struct option measure_options[] = {
@@ -166,6 +169,7 @@ static const struct option measure_options[] = {
     {"leave-decorated", required_argument, NULL, OPT_LEAVE},
     {"include", required_argument, NULL, OPT_INCLUDE},
     {"script-only", no_argument, NULL, OPT_SCRIPT_ONLY},
+    {"carbon-intensity", required_argument, NULL, OPT_CARBON},
     {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
 
 /* One option (from getopt_long). @return 0, -1 after --help, or CG_EXIT_USAGE. */
@@ -237,6 +241,8 @@ static int take_option(int c, measure_opts *o) {
   case OPT_SCRIPT_ONLY:
     o->script_only = true;
     return 0;
+  case OPT_CARBON:
+    return cg_carbon_option("measure", optarg);
   case 'h':
     print_usage(stdout);
     return -1;
@@ -370,8 +376,11 @@ static bool is_dir_with(const char *dir, const char *file) {
          snprintf(p, sizeof p, "%s/%s", dir, file) < (int)sizeof p && stat(p, &st) == 0;
 }
 
-/* Where codegreen_runtime.py is: $CODEGREEN_PYTHON_DIR, this source tree's python/, or
- * <bindir>/../share/codegreen/python. */
+/* Where codegreen_runtime.py is: $CODEGREEN_PYTHON_DIR; else <bindir>/../share/codegreen/python,
+ * what `cmake --install` put there; else this source tree's python/, but only for the build
+ * tree's own executable (an installed copy, pip's included, never reaches back into the tree it
+ * was built from). NULL for a pip-installed codegreen: its interpreter ($CODEGREEN_PYTHON, set by
+ * the `codegreen` wrapper) imports the runtime by itself. */
 static char *python_dir(void) {
   const char *env = getenv("CODEGREEN_PYTHON_DIR");
   if (env != NULL && env[0] != '\0') {
@@ -381,21 +390,29 @@ static char *python_dir(void) {
    * built from still exists. */
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash != NULL) {
-      *slash = '\0';
-      char *p = NULL;
-      if (asprintf(&p, "%s/../%s", exe, CG_INSTALL_PYTHON_DIR) >= 0) {
-        if (is_dir_with(p, "codegreen_runtime.py")) {
-          return p;
-        }
-        free(p);
-      }
-    }
+  if (n <= 0) {
+    return NULL;
   }
-  if (is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL) {
+    return NULL;
+  }
+  *slash = '\0';
+  char *p = NULL;
+  if (asprintf(&p, "%s/../%s", exe, CG_INSTALL_PYTHON_DIR) >= 0) {
+    if (is_dir_with(p, "codegreen_runtime.py")) {
+      return p;
+    }
+    free(p);
+  }
+#ifdef CG_BUILD_BIN_DIR
+  char build_bin[PATH_MAX];
+  bool in_build_tree = realpath(CG_BUILD_BIN_DIR, build_bin) != NULL && strcmp(build_bin, exe) == 0;
+#else
+  bool in_build_tree = true;
+#endif
+  if (in_build_tree && is_dir_with(CG_SOURCE_PYTHON_DIR, "codegreen_runtime.py")) {
     return strdup(CG_SOURCE_PYTHON_DIR);
   }
   return NULL;
@@ -589,6 +606,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   fprintf(stderr, "  (exit status %d)\n", status);
   fprintf(stderr, "  energy       %.4f J over %.3f s (%.2f W average)   [%s]\n", session_j, wall,
           wall > 0 ? session_j / wall : 0.0, source_words(source));
+  cg_carbon_print(stderr, report, "session_co2e_g", "over the run");
   /* provenance: which domains, from which provider */
   json_t *topo = json_object_get(meta, "domain_topology");
   const char *dname;
@@ -596,7 +614,9 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   bool first = true;
   json_object_foreach(topo, dname, dinfo) {
     fprintf(stderr, "%s%s%s (%s)", first ? "  domains      " : ", ", dname,
-            json_is_true(json_object_get(dinfo, "in_total")) ? "" : " nested",
+            json_is_true(json_object_get(dinfo, "in_total"))    ? ""
+            : json_is_true(json_object_get(dinfo, "top_level")) ? " platform, not added"
+                                                                : " nested",
             json_string_value(json_object_get(dinfo, "source"))
                 ? json_string_value(json_object_get(dinfo, "source"))
                 : "?");
@@ -1037,14 +1057,20 @@ static int measure_with(measure_opts o) {
     fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, strerror(errno));
     return CG_EXIT_FAIL;
   }
-  char *python = cg_measure_find_program(o.python ? o.python : "python3");
-  if (python == NULL && o.python == NULL) {
+  /* --python, else the interpreter codegreen was installed for (pip's wrapper sets it), else
+   * python3 on PATH. */
+  const char *want = o.python;
+  if (want == NULL && getenv("CODEGREEN_PYTHON") != NULL && getenv("CODEGREEN_PYTHON")[0]) {
+    want = getenv("CODEGREEN_PYTHON");
+  }
+  char *python = cg_measure_find_program(want ? want : "python3");
+  if (python == NULL && want == NULL) {
     python = cg_measure_find_program("python");
   }
   if (python == NULL) {
     fprintf(stderr, "codegreen measure: cannot find the interpreter '%s'%s\n",
-            o.python ? o.python : "python3",
-            o.python ? "" : " on PATH (choose one with --python PATH)");
+            want ? want : "python3",
+            want ? "" : " on PATH (choose one with --python PATH)");
     free(src);
     return CG_EXIT_FAIL;
   }

@@ -111,6 +111,7 @@ static void print_usage(FILE *fp) {
           "  -q, --quiet               no summary or progress on stderr\n"
           "  -c, --config FILE         use this config.json instead of the search order\n"
           "  --push URL                push the totals to a Prometheus Pushgateway at the end\n"
+          "  --carbon-intensity G      grams CO2e per kWh (user-given): adds co2e_g to the report\n"
           "  -h, --help                this help\n\n"
           "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
           "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
@@ -172,6 +173,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"config", required_argument, NULL, 'c'},
                                        {"push", required_argument, NULL, OPT_PUSH},
+                                       {"carbon-intensity", required_argument, NULL, 'C'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
@@ -249,6 +251,12 @@ static int parse_args(int argc, char **argv, run_opts *o) {
       break;
     case OPT_PUSH:
       o->push = optarg;
+      break;
+    case 'C':
+      rc = cg_carbon_option("run", optarg);
+      if (rc != 0) {
+        return rc;
+      }
       break;
     case 'h':
       print_usage(stdout);
@@ -796,6 +804,7 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k, d
             getnum(stats, "duration_s", "min"), getnum(stats, "duration_s", "max"));
   }
   fputc('\n', stderr);
+  cg_carbon_print(stderr, report, "co2e_g", "for all runs together");
 
   /* Per domain, attributed and failed runs: the same runs as the energy mean. */
   json_t *topo = json_object_get(meta, "domain_topology");
@@ -820,7 +829,10 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k, d
       cnt++;
     }
     fprintf(stderr, "    %-14s %12.4f J  %s (%s)\n", dname, cnt ? sum / (double)cnt : 0,
-            json_is_true(json_object_get(dinfo, "in_total")) ? "in total" : "not added: nested",
+            json_is_true(json_object_get(dinfo, "in_total")) ? "in total"
+            : json_is_true(json_object_get(dinfo, "top_level"))
+                ? "not added: contains the domains in total"
+                : "not added: nested",
             json_string_value(json_object_get(dinfo, "source")));
   }
   double attributed = 0, unattributed = 0;

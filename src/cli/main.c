@@ -29,7 +29,7 @@ static const struct {
 static void print_usage(FILE *fp) {
   fprintf(fp, "usage: codegreen <command> [options]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-    fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "  %-18s %s\n", commands[i].name, commands[i].summary);
   }
   fprintf(fp,
           "\n'codegreen <command> --help' describes a command.\n"

@@ -356,6 +356,11 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
       config_number(cfg, "measurement.report.noise_warning.good_cv_percent", 5);
   s->detail_limit =
       (uint64_t)config_number(cfg, "measurement.checkpoints.detail_limit", 100000);
+  rc = nemb__carbon_resolve(cfg, &s->carbon_g_per_kwh, s->carbon_from, sizeof s->carbon_from);
+  if (rc != 0) {
+    nemb_config_destroy(owned);
+    return rc;
+  }
 
   rc = nemb__node_meter_create(s, cfg, &s->meter); /* one sampler per node in a job: node.c */
   nemb_config_destroy(owned);
@@ -385,6 +390,7 @@ static void free_session(nemb_session *s) {
     nemb__cp_free(s);
   }
   nemb__node_free(s);
+  nemb__results_free(s);
   for (nemb__thread *t = s->threads, *next; t != NULL; t = next) {
     next = t->next;
     for (nemb__task_chunk *c = t->first, *cn; c != NULL; c = cn) {

@@ -112,6 +112,11 @@ struct nemb_session {
   /* The result. */
   char *report_json;
   char *write_error; /* why the file could not be written, or NULL */
+  struct nemb__results *results; /* results.c's table, built on first query after the end */
+
+  /* Carbon (carbon.c): grams CO2e per kWh the user gave, 0 for none, and where it came from. */
+  double carbon_g_per_kwh;
+  char carbon_from[512];
 };
 
 /* ----- session.c ----- */
@@ -142,6 +147,29 @@ bool nemb__energy_at(const nemb_meter *m, size_t count, uint64_t t_ns, double *u
 
 /* The sum of the in-total domains of @p uj (what energy_j adds up). */
 double nemb__energy_total(const nemb_meter *m, const double *uj);
+
+/* A span shorter than this many update periods of an in-total domain gets an uncertainty. */
+#define NEMB__FEW_UPDATES 4
+
+/* The in-total energy from @p a to @p b in microjoules, each domain's share into @p dom (NULL:
+ * not wanted). *unc_uj (NULL: not wanted) receives the half-width of what the counters allow for
+ * the spans shorter than NEMB__FEW_UPDATES update periods of a domain, summed over in-total
+ * domains, else 0. The report, the plot and the checkpoints all take span energies from here. */
+double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
+                         double *unc_uj, size_t *hint);
+
+/* The in-total cumulative energy at @p t_ns (nemb__energy_at summed). */
+double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
+
+/* The in-total power in watts of the stored interval containing @p t_ns (the last one when it is
+ * past the end); 0 with fewer than two samples. */
+double nemb__energy_power_w(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
+
+/* The number of stored samples and the time of the newest (0 when none), read together. */
+size_t nemb__energy_extent(const nemb_meter *m, uint64_t *last_t);
+
+/* Each domain's power in watts over the stored interval containing @p t_ns, into @p w. */
+void nemb__energy_rates(const nemb_meter *m, size_t count, uint64_t t_ns, double *w);
 
 /* ----- checkpoint.c ----- */
 
@@ -185,6 +213,20 @@ void nemb__cp_free(nemb_session *s);   /* at destroy, frees every thread's cp st
 size_t nemb__cp_functions(const nemb_session *s, const nemb__func_stats **out);
 size_t nemb__cp_details(const nemb_session *s, const nemb__cp_detail **out);
 void nemb__cp_get_summary(const nemb_session *s, nemb__cp_summary *out);
+
+/* ----- results.c: the figures as numbers (nemb_session_task_info() and friends) ----- */
+
+typedef struct nemb__results nemb__results;
+void nemb__results_free(nemb_session *s); /* at destroy */
+
+/* ----- carbon.c ----- */
+
+/* Reads the carbon intensity the user gave: $CODEGREEN_CARBON_INTENSITY, else the config key
+ * measurement.report.carbon_intensity_g_per_kwh; *g_per_kwh is 0 when neither is set, and
+ * @p from names the one used. Returns 0 or NEMB_ECONFIG for a bad environment value. */
+int nemb__carbon_resolve(const nemb_config *cfg, double *g_per_kwh, char *from, size_t len);
+/* Grams CO2e of @p energy_j joules at @p g_per_kwh; 0 when the intensity is 0. */
+double nemb__co2e_g(double energy_j, double g_per_kwh);
 
 /* ----- report.c ----- */
 

@@ -1,0 +1,171 @@
+"""Reports as notebooks like them: ``codegreen.load(path)`` and pandas DataFrames.
+
+A ``Report`` is the report's dict itself (``report["totals"]["energy_j"]`` works as before, and it
+compares equal to the parsed JSON), with three views as DataFrames:
+
+- ``tasks_frame()``: one row per task, in start order, with each domain's joules as
+  ``<domain>_j`` columns;
+- ``timeseries_frame()``: one row per sample of each task's time series (recorded with
+  ``record_time_series=True`` or ``codegreen run --time-series``);
+- ``functions_frame()``: one row per instrumented function (``codegreen measure`` reports).
+
+pandas is optional: the frames need it, nothing else does. Without it they raise ImportError
+saying how to install it.
+"""
+
+import json
+import os
+
+_TASK_COLUMNS = ["name", "depth", "parent", "energy_j", "avg_power_w", "duration_s",
+                 "started_at", "ended_at", "started_at_mono_ns", "ended_at_mono_ns",
+                 "closed_at_end", "thread", "co2e_g"]
+_FUNCTION_COLUMNS = ["name", "context", "line", "calls", "energy_j", "self_energy_j",
+                     "duration_s", "self_duration_s", "avg_power_w", "share_of_total",
+                     "max_depth", "co2e_g"]
+
+
+def _pandas(what):
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            "report.%s() needs pandas, which this interpreter cannot import (Debian: "
+            "apt install python3-pandas; elsewhere: python -m pip install pandas). The report "
+            "itself is a dict and needs nothing: report['tasks'], report['totals']." % what)
+    return pandas
+
+
+class Report(dict):
+    """A codegreen report: the JSON envelope (meta, tasks, totals, and functions/checkpoints
+    from instrumented programs) as a dict, plus DataFrame views. ``path`` is the file it was
+    loaded from, or None."""
+
+    path = None
+
+    @property
+    def tasks(self):
+        return self.get("tasks") or []
+
+    def _domains(self, rows, key):
+        names = []
+        topo = (self.get("meta") or {}).get("domain_topology") or {}
+        names.extend(topo)
+        for row in rows:
+            for d in (row.get(key) or {}):
+                if d not in names:
+                    names.append(d)
+        return names
+
+    def tasks_frame(self):
+        """One row per task (start order): name, depth, parent, energy_j, avg_power_w,
+        duration_s, wall-clock and monotonic start/end, closed_at_end, thread, co2e_g (when a
+        carbon intensity was given), and ``<domain>_j`` per domain. Units are in the names."""
+        pd = _pandas("tasks_frame")
+        tasks = self.tasks
+        domains = self._domains(tasks, "domains")
+        has_co2e = any("co2e_g" in t for t in tasks)
+        columns = [c for c in _TASK_COLUMNS if c != "co2e_g" or has_co2e]
+        rows = []
+        for t in tasks:
+            row = [t.get(c) for c in columns]
+            row += [(t.get("domains") or {}).get(d) for d in domains]
+            rows.append(row)
+        return pd.DataFrame(rows, columns=columns + ["%s_j" % d for d in domains])
+
+    def timeseries_frame(self):
+        """One row per time-series sample of each task: task (name), task_index, t_ns
+        (CLOCK_MONOTONIC), t_s (seconds since the session's first sample), energy_j and power_w
+        (all domains in total), then ``<domain>_j`` and ``<domain>_w``. A parent task's series
+        includes its children's samples (meta.timeseries.inclusive_of_children)."""
+        pd = _pandas("timeseries_frame")
+        tasks = self.tasks
+        if not any(isinstance(t.get("timeseries"), list) for t in tasks):
+            raise ValueError(
+                "this report has no time series%s: record one with "
+                "codegreen.Session(..., record_time_series=True) or codegreen run --time-series"
+                % (" (%s)" % self.path if self.path else ""))
+        samples = [(i, t["name"], s) for i, t in enumerate(tasks)
+                   for s in (t.get("timeseries") or [])]
+        domains = []
+        for _, _, s in samples:
+            for key in ("domain_j", "domains"):
+                for d in (s.get(key) or {}):
+                    if d not in domains:
+                        domains.append(d)
+        t0 = min((s.get("t_ns", 0) for _, _, s in samples), default=0)
+        rows = []
+        for i, name, s in samples:
+            dj = s.get("domain_j") or s.get("domains") or {}
+            dw = s.get("domain_w") or {}
+            row = [name, i, s.get("t_ns"), (s.get("t_ns", 0) - t0) / 1e9, s.get("energy_j"),
+                   s.get("power_w")]
+            row += [dj.get(d) for d in domains] + [dw.get(d) for d in domains]
+            rows.append(row)
+        columns = ["task", "task_index", "t_ns", "t_s", "energy_j", "power_w"]
+        columns += ["%s_j" % d for d in domains] + ["%s_w" % d for d in domains]
+        return pd.DataFrame(rows, columns=columns)
+
+    def functions_frame(self):
+        """One row per instrumented function (``codegreen measure`` and codegreen_runtime
+        reports), sorted by energy as in the report: name, context (file), line, calls,
+        inclusive and self energy and time, avg_power_w, share_of_total, max_depth, co2e_g.
+        Empty (with these columns) for a report without instrumented functions."""
+        pd = _pandas("functions_frame")
+        funcs = self.get("functions") or []
+        has_co2e = any("co2e_g" in f for f in funcs)
+        columns = [c for c in _FUNCTION_COLUMNS if c != "co2e_g" or has_co2e]
+        return pd.DataFrame([[f.get(c) for c in columns] for f in funcs], columns=columns)
+
+    def table(self):
+        """The tasks as a text table (what the %%codegreen cell magic prints)."""
+        meta = self.get("meta") or {}
+        totals = self.get("totals") or {}
+        source = meta.get("energy_source")
+        label = {"estimated": "ESTIMATED from CPU time, not measured",
+                 "simulated": "SIMULATED device, not hardware",
+                 "none": "NOT MEASURED: no energy backend"}.get(source, "measured")
+        has_co2e = "co2e_g" in totals
+        head = "%-30s %12s %10s %10s" % ("TASK", "ENERGY J", "TIME s", "AVG W")
+        if has_co2e:
+            head += " %12s" % "CO2E g"
+        lines = [head]
+        for t in self.tasks:
+            line = "%-30s %12.6f %10.4f %10.3f" % (
+                "  " * int(t.get("depth") or 0) + str(t.get("name")), t.get("energy_j") or 0,
+                t.get("duration_s") or 0, t.get("avg_power_w") or 0)
+            if has_co2e:
+                line += " %12.6f" % (t.get("co2e_g") or 0)
+            lines.append(line)
+        lines.append("total %.6f J over %.4f s [%s]" % (
+            totals.get("energy_j") or 0, totals.get("wall_duration_s") or 0, label))
+        carbon = meta.get("carbon")
+        if has_co2e and carbon:
+            lines.append("co2e %.6f g at %g g/kWh (%s)" % (
+                totals["co2e_g"], carbon.get("intensity_g_per_kwh"), carbon.get("source")))
+        if meta.get("measurement_quality") not in ("ok", None):
+            lines.append("measurement_quality: %s" % meta.get("measurement_quality"))
+        return "\n".join(lines)
+
+
+def load(path):
+    """Reads a saved JSON report (a Session's file, ``codegreen run -o x.json``,
+    ``codegreen measure -o x.json``) and returns it as a ``Report``.
+
+    Raises OSError when the file cannot be read, and ValueError when it is not a codegreen JSON
+    report (a CSV report, for example: read that with pandas.read_csv)."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        hint = " (a CSV report: read it with pandas.read_csv)" if path.lower().endswith(
+            ".csv") else ""
+        raise ValueError("%s is not a JSON report%s: %s" % (path, hint, e))
+    if not (isinstance(doc, dict) and isinstance(doc.get("meta"), dict) and
+            isinstance(doc.get("tasks"), list) and isinstance(doc.get("totals"), dict)):
+        raise ValueError("%s is JSON but not a codegreen report (no meta, tasks and totals)"
+                         % path)
+    report = Report(doc)
+    report.path = path
+    return report
