@@ -239,7 +239,10 @@ static void test_long_interval_still_reads_often_enough_for_wraps(void **state) 
   nemb_meter_sample(m, count - 1, &t1, &e1, 1);
   assert_true(m->unwrap[0].wraps >= 7);
   double truth = nemb__sim_true_energy_uj(st, 0, t1) - nemb__sim_true_energy_uj(st, 0, t0);
-  assert_true(fabs((double)e1 - truth) <= 40000 + 200); /* 84 J, within one update's 40 mJ */
+  /* 84 J, within one update's 40 mJ, plus 40 W over the sampler's worst lateness: a busy
+   * machine can leave the closing read late, and nothing is known inside such a gap. */
+  double late_uj = 40.0 * (double)s.worst_lateness_ns / 1e3;
+  assert_true(fabs((double)e1 - truth) <= 40000 + 200 + late_uj);
   unsetenv("CODEGREEN_PROVIDERS");
   unsetenv("CODEGREEN_SIM_CONFIG");
   nemb_meter_destroy(m);
