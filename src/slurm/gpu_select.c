@@ -1,6 +1,7 @@
 /*
  * gpu_select.c - the GPUs of a Slurm job step (see gpu_select.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gpu_select.h"
@@ -67,5 +68,30 @@ int cg_gpu_apply(json_t *config, json_t *devices) {
     nvml = json_object();
     json_object_set_new(providers, "nvml", nvml);
   }
-  return json_object_set_new(nvml, "devices", devices) == 0 ? 0 : -1;
+  /* The NVML provider reads the key as one comma-separated string (indices or UUIDs), where ""
+   * means every GPU: an empty selection is written "none". */
+  size_t len = 0, i;
+  json_t *d;
+  json_array_foreach(devices, i, d) {
+    len += strlen(json_string_value(d) ? json_string_value(d) : "") + 1;
+  }
+  char *list = malloc(len + sizeof "none");
+  if (list == NULL) {
+    json_decref(devices);
+    return -1;
+  }
+  list[0] = '\0';
+  json_array_foreach(devices, i, d) {
+    if (i > 0) {
+      strcat(list, ",");
+    }
+    strcat(list, json_string_value(d) ? json_string_value(d) : "");
+  }
+  if (list[0] == '\0') {
+    strcpy(list, "none");
+  }
+  json_decref(devices);
+  int rc = json_object_set_new(nvml, "devices", json_string(list)) == 0 ? 0 : -1;
+  free(list);
+  return rc;
 }

@@ -21,7 +21,8 @@ json_t *cg_gpu_select(const char *slurm_job_gpus, const char *cuda_visible,
                       const char *nvidia_visible, const char **source);
 
 /* Sets providers.nvml.devices in @p config (an object; created on the way) to @p devices
- * (consumed). Returns 0, or -1 when @p config is not an object. */
+ * (consumed) joined by commas, the form the NVML provider reads ("none" for an empty array).
+ * Returns 0, or -1 when @p config is not an object or memory runs out. */
 int cg_gpu_apply(json_t *config, json_t *devices);
 
 #endif /* CG_GPU_SELECT_H */

@@ -51,23 +51,31 @@ static void test_apply(void **state) {
   const char *src;
   assert_int_equal(cg_gpu_apply(conf, cg_gpu_select("1", NULL, NULL, &src)), 0);
   char *s = dump(conf);
-  assert_string_equal(s, "{\"providers\":{\"list\":\"nvml\",\"nvml\":{\"devices\":[\"1\"]}},"
+  assert_string_equal(s, "{\"providers\":{\"list\":\"nvml\",\"nvml\":{\"devices\":\"1\"}},"
                          "\"coordinator\":{\"measurement_interval_ms\":5}}");
   free(s);
   json_decref(conf);
   conf = json_object();
   assert_int_equal(cg_gpu_apply(conf, cg_gpu_select(NULL, "0", NULL, &src)), 0);
   s = dump(conf);
-  assert_string_equal(s, "{\"providers\":{\"nvml\":{\"devices\":[\"0\"]}}}");
+  assert_string_equal(s, "{\"providers\":{\"nvml\":{\"devices\":\"0\"}}}");
   free(s);
   json_decref(conf);
-  /* The result is a config the library accepts. */
+  /* The result is a config the library accepts, in the provider's comma-separated form. */
   conf = json_object();
   cg_gpu_apply(conf, cg_gpu_select("0,1", NULL, NULL, &src));
   s = dump(conf);
+  assert_string_equal(s, "{\"providers\":{\"nvml\":{\"devices\":\"0,1\"}}}");
   nemb_config *cfg = NULL;
   NEMB_ASSERT_OK(nemb_config_from_string(s, "test", &cfg));
   nemb_config_destroy(cfg);
+  free(s);
+  json_decref(conf);
+  /* No GPU given: "none", never "" (which would mean every GPU). */
+  conf = json_object();
+  assert_int_equal(cg_gpu_apply(conf, cg_gpu_select(NULL, "NoDevFiles", NULL, &src)), 0);
+  s = dump(conf);
+  assert_string_equal(s, "{\"providers\":{\"nvml\":{\"devices\":\"none\"}}}");
   free(s);
   json_decref(conf);
   json_t *arr = json_array();
