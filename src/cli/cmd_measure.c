@@ -42,6 +42,7 @@
 #include "measure.h"
 #include "measure_project.h"
 #include "nemb.h"
+#include "output.h"
 
 #ifndef CG_SOURCE_PYTHON_DIR
 #define CG_SOURCE_PYTHON_DIR ""
@@ -577,10 +578,13 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
                    "interpreter", python, "points", pts, "left", cgi_left_json(ir));
 }
 
+/* @return 0 or an errno. */
 int cg_measure_write_csv(json_t *report, const char *path) {
-  FILE *fp = fopen(path, "w");
+  char *text = NULL;
+  size_t text_len = 0;
+  FILE *fp = open_memstream(&text, &text_len);
   if (fp == NULL) {
-    return -1;
+    return errno;
   }
   fprintf(fp, "name,context,line,calls,energy_j,self_energy_j,duration_s,self_duration_s,"
               "avg_power_w,share_of_total\n");
@@ -609,7 +613,9 @@ int cg_measure_write_csv(json_t *report, const char *path) {
             json_number_value(json_object_get(f, "avg_power_w")),
             json_number_value(json_object_get(f, "share_of_total")));
   }
-  return fclose(fp);
+  int e = fclose(fp) == 0 ? cg_write_text(path, text, text_len) : ENOMEM;
+  free(text);
+  return e;
 }
 
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
@@ -622,12 +628,12 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
     size_t ol = strlen(o->output);
     int wrc = ol >= 4 && strcasecmp(o->output + ol - 4, ".csv") == 0
                   ? cg_measure_write_csv(report, o->output)
-                  : json_dump_file(report, o->output,
-                                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+                  : cg_write_json(o->output, report);
     if (wrc != 0) {
-      fprintf(stderr, "codegreen measure: cannot write the report to %s: %s\n", o->output,
-              strerror(errno));
-      status = status ? status : CG_EXIT_FAIL;
+      fprintf(stderr,
+              "codegreen measure: cannot write the report to %s: %s; the exit status is the "
+              "program's (%d)\n",
+              o->output, strerror(wrc), status);
     }
   }
   if (o->json) {
@@ -767,11 +773,16 @@ int cg_cmd_measure(int argc, char **argv) {
     return CG_EXIT_FAIL;
   }
 #endif
+  /* Every destination is tried before anything runs. */
+  const char *dests[] = {o.output, o.plot};
+  if (cg_check_outputs("measure", dests, 2) != 0) {
+    return CG_EXIT_FAIL;
+  }
   const char *script = o.cmd[0];
   char *src = NULL;
   size_t len = 0;
   if (cgi_read_file(script, &src, &len) != 0) {
-    fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, strerror(errno));
+    fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, cgi_read_error(errno));
     return CG_EXIT_FAIL;
   }
   char *python = cg_measure_find_program(o.python ? o.python : "python3");
@@ -885,6 +896,10 @@ int cg_cmd_measure(int argc, char **argv) {
     /* 1: the program has a syntax error (Python's message is out); 3: an internal error; 4: no
      * runtime (the runner said which interpreter and what to do) */
     status = st == 1 ? 1 : CG_EXIT_FAIL;
+    fprintf(stderr,
+            "codegreen measure: %s exited with status %d compiling %s (its message, if any, is "
+            "above); the program was not run\n",
+            python, st, script);
     goto out;
   }
 
@@ -995,8 +1010,7 @@ int cg_cmd_measure(int argc, char **argv) {
   status = cg_measure_report(report, &o, cgi_result_point_count(ir), status);
 #ifdef CG_HAVE_EXPORT_PLOT
   if (plot_session != NULL && nemb_session_export_plot(plot_session, o.plot) != 0) {
-    int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
-    status = status ? status : prc;
+    cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
   } else if (plot_session != NULL && !o.quiet) {
     fprintf(stderr, "  plot         %s\n", o.plot);
   }

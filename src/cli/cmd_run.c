@@ -33,6 +33,7 @@
 #include "child.h"
 #include "cli.h"
 #include "nemb.h"
+#include "output.h"
 
 
 typedef struct run_opts {
@@ -497,12 +498,13 @@ static int write_outputs(nemb_session *s, json_t *report, const run_opts *o) {
       if (nemb_session_write(s, o->output, NEMB_FORMAT_CSV) != 0) {
         code = cg_fail(NEMB_EIO, "cannot write the report");
       }
-    } else if (json_dump_file(report, o->output,
-                              JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) !=
-               0) {
-      fprintf(stderr, "codegreen run: cannot write the report to %s: %s\n", o->output,
-              strerror(errno));
-      code = CG_EXIT_FAIL;
+    } else {
+      int e = cg_write_json(o->output, report);
+      if (e != 0) {
+        fprintf(stderr, "codegreen run: cannot write the report to %s: %s\n", o->output,
+                strerror(e));
+        code = CG_EXIT_FAIL;
+      }
     }
   }
   if (o->json) {
@@ -530,6 +532,11 @@ int cg_cmd_run(int argc, char **argv) {
                       "page) or .png (image); nothing was run\n");
       return CG_EXIT_USAGE;
     }
+  }
+  /* Every destination is tried before anything runs: a typo in -o must not cost 100 runs. */
+  const char *dests[] = {o.output, o.plot};
+  if (cg_check_outputs("run", dests, 2) != 0) {
+    return CG_EXIT_FAIL;
   }
   nemb_config *cfg = NULL;
   if (nemb_config_load(o.config, &cfg) != 0) {
@@ -628,5 +635,11 @@ int cg_cmd_run(int argc, char **argv) {
   if (cg_signals_caught()) {
     return 128 + (int)cg_signals_caught();
   }
-  return status != 0 ? status : wrc;
+  if (wrc != 0) {
+    /* The command ran: its status is the answer a script waits for; the report's loss is said. */
+    fprintf(stderr, "codegreen run: the report was not written; the exit status is the "
+                    "command's (%d)\n",
+            status);
+  }
+  return status;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "job.h"
 #include "session.h"
 
@@ -631,33 +632,24 @@ int nemb_session_write(const nemb_session *s, const char *path, nemb_output_form
     }
   }
   const char *text = csv ? csv : s->report_json;
-  /* Write beside the target and rename, so a reader never sees half a report. */
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (tmp == NULL) {
-    free(csv);
-    return nemb__fail(NEMB_ENOMEM, "out of memory writing %s", path);
-  }
-  snprintf(tmp, len, "%s.tmp.%d", path, (int)getpid());
+  /* One writer for every output: whole or not at all, devices written in place (atomic_file.h). */
   int rc = 0;
-  FILE *fp = fopen(tmp, "we");
-  if (fp == NULL) {
-    rc = nemb__fail(nemb__from_errno(errno), "cannot write the report to %s: %s", path,
-                    strerror(errno));
+  size_t tlen = strlen(text);
+  char *withnl = csv ? NULL : malloc(tlen + 2);
+  if (!csv && withnl == NULL) {
+    rc = nemb__fail(NEMB_ENOMEM, "out of memory writing %s", path);
   } else {
-    bool ok = fputs(text, fp) >= 0 && (csv || fputc('\n', fp) != EOF);
-    int e = errno;
-    if (fclose(fp) != 0 || !ok) {
-      e = ok ? errno : e;
+    if (withnl != NULL) {
+      memcpy(withnl, text, tlen);
+      withnl[tlen++] = '\n';
+      withnl[tlen] = '\0';
+    }
+    int e = nemb__atomic_write(path, withnl ? withnl : text, tlen);
+    if (e != 0) {
       rc = nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path, strerror(e));
-      unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-      e = errno;
-      rc = nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path, strerror(e));
-      unlink(tmp);
     }
   }
-  free(tmp);
+  free(withnl);
   free(csv);
   return rc;
 }
