@@ -601,20 +601,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def _write_file(path, text):
-    # Rename only onto a regular file or a new path: a device (/dev/null) or other special
-    # file named as the destination is written in place, never replaced.
-    try:
-        import stat
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            with open(path, "w") as f:
-                f.write(text)
-            return
-    except FileNotFoundError:
-        pass
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    # The one Python writer (codegreen/_files.py): a device such as /dev/null is written in
+    # place, a regular file replaced whole through a temporary nobody else can plant.
+    from codegreen import _files
+    _files.write_text(path, text)
 
 
 def _result_block(measurements):

@@ -754,7 +754,7 @@ def test_sources_are_python38_syntax():
             ast.parse(f.read(), path, feature_version=(3, 8))
 
 
-def test_runs_on_python38_if_available(sim_env):
+def test_runs_on_python38_if_available(sim_env, tmp_path):
     import glob
     import subprocess
     found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.8.*/bin/python3.8")) +
@@ -770,7 +770,7 @@ def test_runs_on_python38_if_available(sim_env):
             "codegreen_runtime.enter(f); codegreen_runtime.exit(f)\n"
             "print(s.report['tasks'][0]['avg_power_w'], codegreen_runtime.IMPLEMENTATION)\n")
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(codegreen.__file__)),
-               CODEGREEN_RESULT_FILE=os.devnull)
+               CODEGREEN_RESULT_FILE=str(tmp_path / "result.json"))
     out = subprocess.check_output([exe, "-c", code], env=env, universal_newlines=True)
     watts, impl = out.split()
     assert float(watts) == pytest.approx(TOTAL_W, rel=0.03)
