@@ -11,4 +11,15 @@ if(NEMB_CMAKE_PHASE STREQUAL "sources")
 elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
   target_sources(codegreen PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c)
   target_include_directories(codegreen PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb)
+
+  if(NEMB_BUILD_TESTS)
+    add_test(NAME cli_safety COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_safety.sh
+                                     $<TARGET_FILE:codegreen> ${CMAKE_CURRENT_SOURCE_DIR}/python)
+    set(safety_env "")
+    if(NEMB_SANITIZE)
+      # The Python programs cannot load a sanitized library: they get the plain build's.
+      list(APPEND safety_env "CODEGREEN_LIB_PATH=${CMAKE_CURRENT_SOURCE_DIR}/build/lib/libcodegreen-nemb.so")
+    endif()
+    set_tests_properties(cli_safety PROPERTIES TIMEOUT 300 ENVIRONMENT "${safety_env}")
+  endif()
 endif()

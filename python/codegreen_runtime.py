@@ -669,6 +669,35 @@ def _finish():
 
 atexit.register(_finish)
 
+
+# ----- termination signals -----
+
+def _on_termination(signum, frame):
+    """SIGTERM/SIGHUP (`codegreen measure` passes them on; `kill`, a closed terminal): the
+    measurements are written as at a normal exit, then the signal is raised again with its
+    default action, so the process dies of it as it would have without codegreen."""
+    import signal
+    try:
+        _finish()
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _install_signal_handlers():
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal.signal works from the main thread only; the exit handler still runs
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        # Only a default disposition is taken over: the program's own handler, or an inherited
+        # SIG_IGN, stays as it is.
+        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+            signal.signal(sig, _on_termination)
+
+
+_install_signal_handlers()
+
 # Under `codegreen measure` the runtime is imported before the program's first line, even when
 # the script itself has nothing to instrument: begin now, so the import hook of the program's
 # modules is in place and measure's environment is undone before the program runs.

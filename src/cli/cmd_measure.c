@@ -15,8 +15,9 @@
  *    report to $CODEGREEN_RESULT_FILE: nothing is parsed out of the program's output.
  * 5. codegreen prints the per-function table on stderr (sorted by energy, with where the figures
  *    come from), the report with --json or -o, and exits with the program's status (128 + signal
- *    if it was killed). SIGINT and SIGTERM sent to codegreen reach the program, which still
- *    writes its report when it exits.
+ *    if it was killed). SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to codegreen reach the
+ *    program's process group; the runtime writes its report on SIGTERM and SIGHUP too, then
+ *    dies of the signal as it would have.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -1017,7 +1018,6 @@ int cg_cmd_measure(int argc, char **argv) {
 #endif
 
 out:
-  cg_signals_restore();
   if (cg_signals_caught() && !ran) {
     status = 128 + (int)cg_signals_caught(); /* stopped before the program ran */
   }
@@ -1032,6 +1032,8 @@ out:
     }
   }
   free_paths(&p);
+  /* Only now: the temporary directory (a copy of the user's source) is gone whatever came. */
+  cg_signals_restore();
   free(pydir);
   free(python);
   free(src);

@@ -70,8 +70,9 @@ static void print_usage(FILE *fp) {
           "  -q, --quiet          no summary on stderr\n"
           "  -c, --config FILE    use this config.json instead of the search order\n"
           "  --push URL           push the totals to a Prometheus Pushgateway at the end\n\n"
-          "The exit status is the command's (128 + signal if it was killed). SIGINT and SIGTERM\n"
-          "sent to codegreen are passed on to the command, and the report is still written.\n");
+          "The exit status is the command's (128 + signal if it was killed). The command runs in\n"
+          "its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to codegreen\n"
+          "are passed on to that group, and the report is still written.\n");
 }
 
 static bool parse_long(const char *text, long lo, long hi, long *out) {
@@ -581,6 +582,7 @@ int cg_cmd_run(int argc, char **argv) {
       nemb_session_destroy(s);
       free(runs);
       json_decref(idle);
+      cg_signals_restore();
       return CG_EXIT_CANNOT_RUN;
     }
     done++;
@@ -594,7 +596,6 @@ int cg_cmd_run(int argc, char **argv) {
       break;
     }
   }
-  cg_signals_restore();
 
   rc = nemb_session_end(s);
   json_t *report = json_loads(nemb_session_report_json(s) ? nemb_session_report_json(s) : "",
@@ -603,6 +604,7 @@ int cg_cmd_run(int argc, char **argv) {
     nemb_session_destroy(s);
     free(runs);
     json_decref(idle);
+    cg_signals_restore();
     return cg_fail(rc ? rc : NEMB_ENOMEM, "cannot build the report");
   }
   size_t first = done < (size_t)o.warmup ? done : (size_t)o.warmup;
@@ -632,6 +634,8 @@ int cg_cmd_run(int argc, char **argv) {
   json_decref(report);
   nemb_session_destroy(s);
   free(runs);
+  /* Kept until the report is out: a second signal (or a closed pipe) must not cut it short. */
+  cg_signals_restore();
   if (cg_signals_caught()) {
     return 128 + (int)cg_signals_caught();
   }
