@@ -6,10 +6,11 @@
 #            library, whose internal nemb__ symbols are hidden); the libFuzzer harnesses.
 
 if(NEMB_CMAKE_PHASE STREQUAL "sources")
-  list(APPEND NEMB_SOURCES src/nemb/atomic_file.c)
+  list(APPEND NEMB_SOURCES src/nemb/atomic_file.c src/nemb/secure_env.c)
 
 elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
-  target_sources(codegreen PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c)
+  target_sources(codegreen PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c
+                                   ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/secure_env.c)
   target_include_directories(codegreen PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb)
 
   if(NEMB_BUILD_TESTS)
@@ -21,5 +22,10 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
       list(APPEND safety_env "CODEGREEN_LIB_PATH=${CMAKE_CURRENT_SOURCE_DIR}/build/lib/libcodegreen-nemb.so")
     endif()
     set_tests_properties(cli_safety PROPERTIES TIMEOUT 300 ENVIRONMENT "${safety_env}")
+    if(TARGET fake_nvml AND TARGET test_secure_env)
+      add_dependencies(test_secure_env fake_nvml)
+      set_property(TEST test_secure_env APPEND PROPERTY ENVIRONMENT
+                   "NEMB_FAKE_NVML=$<TARGET_FILE:fake_nvml>")
+    endif()
   endif()
 endif()

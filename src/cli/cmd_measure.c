@@ -44,6 +44,7 @@
 #include "measure_project.h"
 #include "nemb.h"
 #include "output.h"
+#include "secure_env.h"
 
 #ifndef CG_SOURCE_PYTHON_DIR
 #define CG_SOURCE_PYTHON_DIR ""
@@ -271,7 +272,7 @@ static bool is_dir_with(const char *dir, const char *file) {
 /* Where codegreen_runtime.py is: $CODEGREEN_PYTHON_DIR, this source tree's python/, or
  * <bindir>/../share/codegreen/python. */
 static char *python_dir(void) {
-  const char *env = getenv("CODEGREEN_PYTHON_DIR");
+  const char *env = nemb__env_get("CODEGREEN_PYTHON_DIR"); /* ignored when privileged */
   if (env != NULL && env[0] != '\0') {
     return is_dir_with(env, "codegreen_runtime.py") ? strdup(env) : NULL;
   }
@@ -799,7 +800,7 @@ int cg_cmd_measure(int argc, char **argv) {
   }
   /* NULL: the interpreter must find codegreen_runtime by itself (an installed package); the
    * runner checks that before anything runs. */
-  const char *pyenv = getenv("CODEGREEN_PYTHON_DIR");
+  const char *pyenv = nemb__env_get("CODEGREEN_PYTHON_DIR");
   char *pydir = python_dir();
   if (pydir == NULL && pyenv != NULL && pyenv[0] != '\0') {
     fprintf(stderr, "codegreen measure: CODEGREEN_PYTHON_DIR=%s holds no codegreen_runtime.py\n",
@@ -929,7 +930,7 @@ int cg_cmd_measure(int argc, char **argv) {
     measure_env_set("CODEGREEN_CONFIG", p.config);
   }
   const char *lib = cg_measure_own_library();
-  if (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL) {
+  if (lib != NULL && nemb__env_get("CODEGREEN_LIB_PATH") == NULL) { /* privileged: always ours */
     measure_env_set("CODEGREEN_LIB_PATH", lib);
   }
 #ifdef CG_HAVE_EXPORT_PLOT

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "secure_env.h"
 
 #define ORIGIN_MAX 4096
 #define SEGMENT_MAX 128
@@ -298,7 +299,7 @@ int nemb_config_load(const char *path, nemb_config **out) {
     return load_file(path, NULL, out);
   }
   /* An explicit $CODEGREEN_CONFIG that is missing is a mistake worth stopping for. */
-  const char *env = getenv("CODEGREEN_CONFIG");
+  const char *env = nemb__env_get("CODEGREEN_CONFIG"); /* ignored when privileged */
   if (env != NULL && env[0] != '\0') {
     return load_file(env, "CODEGREEN_CONFIG", out);
   }

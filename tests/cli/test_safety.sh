@@ -126,6 +126,40 @@ done
 check "measure with a closed stdout: the temporary directory is gone" \
   sh -c "! ls -d '$tmp/t'/codegreen-measure-* >/dev/null 2>&1"
 
+# --- a privileged process ignores the variables that load code or redirect reads ---
+# A set-user-ID copy owned by nobody, started by root, runs with AT_SECURE set (as the
+# CAP_PERFMON copy of setup-permissions --perf would); root only (chown).
+fixtures=$(cd "$(dirname "$0")/../fixtures" && pwd)
+mkdir "$tmp/priv"
+cp "$cg" "$tmp/priv/cg"
+if [ "$(id -u)" = 0 ] && chown nobody "$tmp/priv/cg" && chmod 4755 "$tmp/priv/cg"; then
+  XDG_CONFIG_HOME=/nonexistent CODEGREEN_SYSFS_ROOT="$fixtures/intel-client" \
+    CODEGREEN_NVML_LIB=/nonexistent/libnvidia-ml.so CODEGREEN_CONFIG=/etc/shadow \
+    "$tmp/priv/cg" info --json >"$tmp/priv.json" 2>"$tmp/err"
+  check "privileged info runs (CODEGREEN_CONFIG=/etc/shadow not read)" test $? -eq 0
+  check "privileged info: the seams are ignored, and said so" py "
+import json
+d=json.load(open('$tmp/priv.json'))
+e=d['environment']
+assert e['privileged'] is True, e
+assert e['ignored_environment'][:3]==['CODEGREEN_NVML_LIB','CODEGREEN_SYSFS_ROOT','CODEGREEN_CONFIG'], e
+assert d['sysfs_root']=='/', d['sysfs_root']
+assert d['config']['origin']=='built-in defaults', d['config']
+"
+  XDG_CONFIG_HOME=/nonexistent CODEGREEN_SYSFS_ROOT="$fixtures/intel-client" "$tmp/priv/cg" info \
+    >"$tmp/out" 2>/dev/null
+  check "privileged info (text) names what it ignored" \
+    grep -q "ignored here: CODEGREEN_SYSFS_ROOT is set" "$tmp/out"
+  XDG_CONFIG_HOME=/nonexistent CODEGREEN_SYSFS_ROOT="$fixtures/intel-client" "$cg" info --json \
+    >"$tmp/plain.json"
+  check "unprivileged info honours the seams" py "
+import json
+d=json.load(open('$tmp/plain.json'))
+assert d['environment']=={'privileged': False, 'ignored_environment': []}, d['environment']
+assert d['sysfs_root']=='$fixtures/intel-client', d['sysfs_root']
+"
+fi
+
 # --- messages ---
 "$cg" measure -q --python /bin/false "$tmp/s.py" 2>"$tmp/err"
 check "measure --python /bin/false fails" test $? -ne 0
