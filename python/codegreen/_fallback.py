@@ -165,6 +165,7 @@ class FallbackSession(object):
             "argv": list(self.argv),
             "codegreen_env": env,
             "measurement_quality": "no_backend",
+            "measurement_quality_reason": None,
             "domain_support": "none",
             "energy_source": "none",
             "outlier_method": "iqr_1.5",

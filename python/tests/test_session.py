@@ -356,14 +356,14 @@ def test_record_time_series_and_sample_interval(sim_env):
     assert s2.report["meta"]["timeseries"]["enabled"] is False
 
 
-def test_buffer_samples_caps_the_sample_store(sim_env):
-    # 60 samples at 1 ms hold 60 ms; the session runs ~200 ms: the rest is counted, not stored,
-    # and the report says the measurement failed rather than pretending.
-    with quiet_session("cap", buffer_samples=60, save_to_file=False) as s:
-        with s.task("t"):
-            time.sleep(0.2)
-    assert s.report["meta"]["sampler"]["dropped_at_cap"] > 0
-    assert s.report["meta"]["measurement_quality"] == "failed"
+def test_buffer_samples_below_the_configs_minimum_is_refused(sim_env):
+    # The floor is coordinator.max_samples' (1000): a store of 60 samples would hold 60 ms.
+    # (What a full store does, the "failed" verdict and its reason: tests/unit/test_report.c.)
+    with pytest.raises(ValueError, match="buffer_samples.*1000"):
+        codegreen.Session("cap", buffer_samples=60, save_to_file=False)
+    with quiet_session("cap", buffer_samples=1000, save_to_file=False) as s:
+        pass
+    assert s.report["meta"]["sampler"]["capacity"] == 1000
 
 
 def test_noise_warnings_become_runtime_warnings(sim_env, monkeypatch):

@@ -26,6 +26,8 @@ void nemb__meter_read(nemb_meter *m, uint64_t t_ns) {
         m->raw[d] = m->unwrap[d].last;
       }
       atomic_fetch_add_explicit(&m->st_read_errors, 1, memory_order_relaxed);
+      atomic_store_explicit(&m->st_last_read_error, rc, memory_order_relaxed);
+      atomic_store_explicit(&m->st_last_read_provider, op->ops->name, memory_order_relaxed);
       nemb__log(NEMB_LOG_WARN, "[%s] read failed: %s", op->ops->name, nemb_strerror(rc));
     }
   }

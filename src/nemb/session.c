@@ -26,6 +26,8 @@
 /* The one active session of this process, and a counter that makes every session's thread-local
  * pointers distinct from those of the sessions before it. */
 static _Atomic(nemb_session *) active;
+
+size_t nemb__min_buffer_samples = NEMB__MIN_BUFFER_SAMPLES;
 static atomic_uint_fast64_t generations;
 
 /* Each thread remembers its record in the last few sessions it recorded into (more than one is
@@ -440,6 +442,11 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
   if (opts == NULL) {
     nemb_session_options_init(&defaults);
     opts = &defaults;
+  }
+  if (opts->buffer_samples > 0 && opts->buffer_samples < nemb__min_buffer_samples) {
+    /* The same floor as coordinator.max_samples in config.json: one place for the rule. */
+    return nemb__fail(NEMB_EINVAL, "buffer_samples = %zu is below the minimum of %zu samples",
+                      opts->buffer_samples, nemb__min_buffer_samples);
   }
   nemb_session *s = calloc(1, sizeof *s);
   if (s == NULL) {

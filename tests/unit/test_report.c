@@ -266,6 +266,9 @@ static void check_meta(const json_t *meta, bool series, bool meter) {
     assert_string_equal(str(env, "CODEGREEN_PROVIDERS"), prov);
   }
   field(meta, "measurement_quality", JSON_STRING);
+  if (strcmp(str(meta, "measurement_quality"), "failed") != 0) {
+    assert_true(json_is_null(json_object_get(meta, "measurement_quality_reason")));
+  }
   field(meta, "domain_support", JSON_STRING);
   field(meta, "energy_source", JSON_STRING);
   assert_string_equal(str(meta, "outlier_method"), "iqr_1.5");
@@ -432,9 +435,12 @@ static void *nested_worker(void *arg) {
   snprintf(outer, sizeof outer, "outer-%d", w->id);
   snprintf(inner, sizeof inner, "inner-%d", w->id);
   NEMB_ASSERT_OK(nemb_task_start(w->s, outer));
-  sleep_ms(5);
-  task_ms(w->s, inner, 20);
-  sleep_ms(5);
+  nemb_meter *m = nemb_session_meter(w->s);
+  nemb_test_wait_samples(m, 5);
+  NEMB_ASSERT_OK(nemb_task_start(w->s, inner));
+  nemb_test_wait_samples(m, 20); /* the inner task holds samples of its own, busy machine or not */
+  NEMB_ASSERT_OK(nemb_task_stop(w->s, inner));
+  nemb_test_wait_samples(m, 5);
   NEMB_ASSERT_OK(nemb_task_stop(w->s, outer));
   return NULL;
 }
@@ -945,12 +951,23 @@ static void test_quality_no_tasks_and_energy_zero(void **state) {
 static void test_quality_failed(void **state) {
   (void)state;
   use_sim(SIM_CONSTANT);
+  nemb__min_buffer_samples = 1; /* below the public floor of 1000 */
   nemb_session *s = begin_opts(false, NULL, 5); /* a store of 5 samples fills in 5 ms */
-  task_ms(s, "long", 30);
+  nemb__min_buffer_samples = NEMB__MIN_BUFFER_SAMPLES;
+  NEMB_ASSERT_OK(nemb_task_start(s, "long"));
+  nemb_test_wait_dropped(nemb_session_meter(s), 3);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "long"));
   json_t *root = end_report(s);
   nemb_session_destroy(s);
   assert_string_equal(quality_of(root), "failed");
-  assert_true(u64(json_object_get(json_object_get(root, "meta"), "sampler"), "dropped_at_cap") > 0);
+  json_t *meta = json_object_get(root, "meta");
+  uint64_t dropped = u64(json_object_get(meta, "sampler"), "dropped_at_cap");
+  assert_true(dropped >= 3);
+  /* The verdict says why, with the figures. */
+  char want[160];
+  snprintf(want, sizeof want, "%llu samples were dropped at the sample store's cap of 5 ",
+           (unsigned long long)dropped);
+  assert_non_null(strstr(str(meta, "measurement_quality_reason"), want));
   json_decref(root);
 }
 

@@ -166,7 +166,9 @@ static void test_cap_is_counted_and_latest_keeps_moving(void **state) {
   (void)state;
   nemb_meter *m = sim_meter("{\"coordinator\":{\"max_samples\":1000}}");
   NEMB_ASSERT_OK(nemb_meter_start(m));
-  sleep_ms(1500);
+  /* Until 101 samples were turned away: each came at least one interval after the one before,
+   * so the latest reading is more than 100 ms past the last stored sample. */
+  nemb_test_wait_dropped(m, 101);
   uint64_t t_latest, e[8], t_last;
   NEMB_ASSERT_OK(nemb_meter_latest(m, &t_latest, e, 8));
   NEMB_ASSERT_OK(nemb_meter_stop(m));
@@ -175,6 +177,7 @@ static void test_cap_is_counted_and_latest_keeps_moving(void **state) {
   assert_int_equal(nemb_meter_sample_count(m), 1000);
   assert_int_equal(s.capacity, 1000);
   assert_true(s.dropped_at_cap > 100);
+  assert_int_equal(s.samples, 1000);
   nemb_meter_sample(m, 999, &t_last, e, 8);
   assert_true(t_latest > t_last + 100000000ull); /* latest reading is beyond the full store */
   nemb_meter_destroy(m);
