@@ -7,6 +7,12 @@
 
 if(NEMB_CMAKE_PHASE STREQUAL "sources")
   list(APPEND NEMB_SOURCES src/nemb/atomic_file.c src/nemb/secure_env.c)
+  # scripts/fuzz.sh configures build-fuzz/ with clang and NEMB_FUZZ=ON: everything is compiled
+  # with libFuzzer's coverage instrumentation, and the harnesses link libFuzzer's main.
+  option(NEMB_FUZZ "Build the libFuzzer harnesses of tests/fuzz (clang only)" OFF)
+  if(NEMB_FUZZ)
+    add_compile_options(-fsanitize=fuzzer-no-link)
+  endif()
 
 elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
   target_sources(codegreen PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c
@@ -22,6 +28,26 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
       list(APPEND safety_env "CODEGREEN_LIB_PATH=${CMAKE_CURRENT_SOURCE_DIR}/build/lib/libcodegreen-nemb.so")
     endif()
     set_tests_properties(cli_safety PROPERTIES TIMEOUT 300 ENVIRONMENT "${safety_env}")
+    # The fuzz harnesses: with NEMB_FUZZ, libFuzzer targets (scripts/fuzz.sh runs them); in every
+    # other build, the same harnesses replay the committed seed corpus as ctest tests.
+    foreach(h config instrument report)
+      if(NEMB_FUZZ)
+        set(fz fuzz_${h})
+        add_executable(${fz} tests/fuzz/fuzz_${h}.c)
+        target_link_options(${fz} PRIVATE -fsanitize=fuzzer)
+      else()
+        set(fz fuzz_${h}_seeds)
+        add_executable(${fz} tests/fuzz/fuzz_${h}.c tests/fuzz/driver.c)
+        add_test(NAME ${fz} COMMAND ${fz} ${CMAKE_CURRENT_SOURCE_DIR}/tests/fuzz/corpus/${h})
+        set_tests_properties(${fz} PROPERTIES TIMEOUT 300)
+      endif()
+      target_include_directories(${fz} PRIVATE tests/fuzz tests)
+      target_link_libraries(${fz} PRIVATE nemb_static)
+      if(h STREQUAL "instrument")
+        target_link_libraries(${fz} PRIVATE codegreen_instrument)
+      endif()
+    endforeach()
+
     if(TARGET fake_nvml AND TARGET test_secure_env)
       add_dependencies(test_secure_env fake_nvml)
       set_property(TEST test_secure_env APPEND PROPERTY ENVIRONMENT

@@ -8,7 +8,7 @@ packages="build-essential cmake ninja-build pkg-config clang libjansson-dev libc
 python3 python3-dev libcairo2-dev libtree-sitter-dev
 libslurm-dev libmicrohttpd-dev libcurl4-openssl-dev"
 if [ "${1:-}" = "--test" ]; then
-  packages="$packages python3-pytest chromium openjdk-17-jdk-headless"
+  packages="$packages python3-pytest chromium openjdk-17-jdk-headless stress-ng"
   # The engines issue 16's tests start on 127.0.0.1: Slurm (with munge), Open MPI, Prometheus.
   packages="$packages slurm-wlm munge openmpi-bin libopenmpi-dev prometheus prometheus-pushgateway"
 fi

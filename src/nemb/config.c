@@ -311,7 +311,7 @@ static void warn_once(const char *text) {
   static size_t n_said;
   pthread_mutex_lock(&lock);
   bool seen = false;
-  for (size_t i = 0; i < n_said && !seen; i++) {
+  for (size_t i = 0; i < n_said && i < 16 && !seen; i++) {
     seen = strncmp(said[i], text, sizeof said[i] - 1) == 0;
   }
   if (!seen) {
