@@ -113,9 +113,17 @@ static json_t *end_report(nemb_session *s) {
   return root;
 }
 
+/* A task of @p ms on the sampler's own timeline: it spans at least ms / interval samples, so a
+ * busy machine can make it longer but never thinner (the figures then use its real duration). */
 static void task_ms(nemb_session *s, const char *name, double ms) {
   NEMB_ASSERT_OK(nemb_task_start(s, name));
-  sleep_ms(ms);
+  nemb_meter *m = nemb_session_meter(s);
+  if (m != NULL) {
+    unsigned interval = nemb_measurement_interval_ms(m);
+    nemb_test_wait_samples(m, (size_t)(ms / (interval ? interval : 1)));
+  } else {
+    sleep_ms(ms);
+  }
   NEMB_ASSERT_OK(nemb_task_stop(s, name));
 }
 
