@@ -10,11 +10,12 @@ the same rule as the C library's src/nemb/atomic_file.c:
 - a symbolic link is followed: the file it names is written as above and the link stays;
 - a directory is refused (IsADirectoryError).
 
-Errors are OSError with the real errno and the path.
+Errors are OSError with the real errno and the path. Only ``os`` and ``stat`` are imported (both
+loaded by the interpreter at start-up), so codegreen_runtime can use this at exit without a
+user's module beside the script shadowing anything.
 """
 
 import os
-import secrets
 import stat
 
 __all__ = ["write_text"]
@@ -66,7 +67,7 @@ def write_text(path, text, encoding="utf-8"):
     flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) |
              getattr(os, "O_CLOEXEC", 0))
     for _ in range(100):
-        tmp = os.path.join(directory, ".%s.%s.tmp" % (base[:200], secrets.token_hex(8)))
+        tmp = os.path.join(directory, ".%s.%s.tmp" % (base[:200], os.urandom(8).hex()))
         try:
             fd = os.open(tmp, flags, 0o666)
             break

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort(); /* the build lost its only language */
   }
   for (int g = 0; g < 2; g++) {
-    cgi_options o = {g ? CGI_FINE : CGI_COARSE, "fuzz.py", 1};
+    cgi_options o = {.granularity = g ? CGI_FINE : CGI_COARSE, .context = "fuzz.py", .line_map = 1};
     cgi_result *r = NULL;
     int rc = cgi_instrument(py, (const char *)data, size, &o, &r);
     if (rc == 0) {
