@@ -898,10 +898,18 @@ int cg_cmd_measure(int argc, char **argv) {
     /* 1: the program has a syntax error (Python's message is out); 3: an internal error; 4: no
      * runtime (the runner said which interpreter and what to do) */
     status = st == 1 ? 1 : CG_EXIT_FAIL;
-    fprintf(stderr,
-            "codegreen measure: %s exited with status %d compiling %s (its message, if any, is "
-            "above); the program was not run\n",
-            python, st, script);
+    /* Status 1 with Python's own message is a syntax error, shown as `python SCRIPT` shows it.
+     * Anything else, or a status 1 from a program that is not a Python at all (--python
+     * /bin/false), must not pass in silence. */
+    char *probe[] = {python, "-c", "", NULL};
+    int pst = 0, pe = 0;
+    if (st != 1 || run_wait(probe, true, false, &pst, &pe) != 0 || pst != 0) {
+      fprintf(stderr,
+              "codegreen measure: %s exited with status %d compiling %s%s; the program was not "
+              "run\n",
+              python, st, script,
+              st == 1 ? " (and fails `-c \"\"` too: not a Python interpreter)" : "");
+    }
     goto out;
   }
 
