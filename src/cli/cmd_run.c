@@ -617,11 +617,11 @@ int cg_cmd_run(int argc, char **argv) {
     o.output = job_file;
   }
   int wrc = write_outputs(s, report, &o);
+  int push_rc = 0; /* a failed push fails the run (issue 16); a lost file keeps its status */
   if (o.push != NULL) {
     char *text = json_dumps(report, 0);
     if (text == NULL || nemb_report_push(text, o.push, NULL) != 0) {
-      int prc = cg_fail(NEMB_EIO, "cannot push the totals");
-      wrc = wrc ? wrc : prc;
+      push_rc = cg_fail(NEMB_EIO, "cannot push the totals");
     } else if (!o.quiet) {
       fprintf(stderr, "codegreen run: totals pushed to %s\n", o.push);
     }
@@ -645,5 +645,5 @@ int cg_cmd_run(int argc, char **argv) {
                     "command's (%d)\n",
             status);
   }
-  return status;
+  return status != 0 ? status : push_rc;
 }
