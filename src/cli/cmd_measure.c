@@ -903,7 +903,7 @@ int cg_cmd_measure(int argc, char **argv) {
      * /bin/false), must not pass in silence. */
     char *probe[] = {python, "-c", "", NULL};
     int pst = 0, pe = 0;
-    if (st != 1 || run_wait(probe, true, false, &pst, &pe) != 0 || pst != 0) {
+    if (st != 1 || cg_measure_run_wait(probe, true, false, &pst, &pe) != 0 || pst != 0) {
       fprintf(stderr,
               "codegreen measure: %s exited with status %d compiling %s%s; the program was not "
               "run\n",
