@@ -21,7 +21,7 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
     set(NEMB_ENGINE_ENV "CODEGREEN_BIN=${CMAKE_BINARY_DIR}/bin/codegreen"
         "NEMB_BUILD=${CMAKE_BINARY_DIR}" "NEMB_SOURCE=${CMAKE_CURRENT_SOURCE_DIR}"
         "NEMB_SANITIZE=${NEMB_SANITIZE}" "NEMB_CC=${CMAKE_C_COMPILER}")
-    foreach(engine mpi prometheus pushgateway merge)
+    foreach(engine mpi prometheus pushgateway merge exporter_user)
       add_test(NAME engine_${engine}
                COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/engines/test_${engine}.sh)
       set_tests_properties(engine_${engine} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77

@@ -230,10 +230,17 @@ typedef struct nemb_sampler_stats {
   uint64_t worst_lateness_ns;
   uint64_t mean_lateness_ns;
   uint64_t read_errors;      /* failed provider reads (the sample repeats the last value) */
-  uint64_t dropped_at_cap;   /* samples not stored because the store hit its cap */
+  uint64_t dropped_at_cap;   /* samples not stored (out of memory; at its cap the store coarsens) */
   uint64_t capacity;         /* the cap: coordinator.max_samples */
   uint64_t interval_ns;      /* the current measurement interval */
   int running;               /* 1 while the sampler thread runs */
+  /* Since 0.2: the update-edge model and the counters' health. */
+  uint64_t probes;           /* extra reads that bracket a counter's updates (learning, checks) */
+  uint64_t same_update;      /* deadlines whose read showed the update already stored */
+  uint64_t rejected_readings; /* readings rejected as physically implausible (glitches) */
+  uint64_t counter_resets;   /* counters that went back and carried on from the new value */
+  uint64_t ambiguous_gaps;   /* gaps between reads long enough to hide an unknown number of wraps */
+  uint64_t coarsened;        /* times the store halved its resolution to stay within its cap */
 } nemb_sampler_stats;
 
 /** Chooses and opens providers and prepares (but does not start) the sampler.

@@ -225,6 +225,7 @@ class FallbackSession(object):
             "noise_warnings": [],
             "session_energy_j": 0.0,
             "gap_energy_j": 0.0,
+            "top_level_union_energy_j": 0.0,
         }
         return {"meta": meta, "tasks": tasks, "totals": totals}
 

@@ -360,12 +360,29 @@ def test_record_time_series_and_sample_interval(sim_env):
 
 def test_buffer_samples_below_the_configs_minimum_is_refused(sim_env):
     # The floor is coordinator.max_samples' (1000): a store of 60 samples would hold 60 ms.
-    # (What a full store does, the "failed" verdict and its reason: tests/unit/test_report.c.)
+    # (What a full store does: test_buffer_samples_caps_the_sample_store.)
     with pytest.raises(ValueError, match="buffer_samples.*1000"):
         codegreen.Session("cap", buffer_samples=60, save_to_file=False)
     with quiet_session("cap", buffer_samples=1000, save_to_file=False) as s:
         pass
     assert s.report["meta"]["sampler"]["dropped_at_cap"] == 0
+
+
+def test_buffer_samples_caps_the_sample_store(sim_env):
+    # 1000 samples (the floor) at 1 ms hold 1 s; the session runs ~1.2 s: the store halves its
+    # resolution instead of dropping samples, so the task's energy is still whole and the report
+    # says the series was coarsened.
+    with quiet_session("cap", buffer_samples=1000, save_to_file=False) as s:
+        with s.task("t"):
+            time.sleep(1.2)
+    sampler = s.report["meta"]["sampler"]
+    assert sampler["dropped_at_cap"] == 0
+    if sampler["samples"] > 1000:  # how many a busy machine stored is not the point
+        assert sampler["coarsened"] >= 1
+        assert any("coarsened" in w for w in sampler["warnings"])
+    t = s.report["tasks"][0]
+    assert t["energy_j"] == pytest.approx(TOTAL_W * t["duration_s"], rel=0.05)
+    assert s.report["meta"]["measurement_quality"] == "ok"
 
 
 def test_noise_warnings_become_runtime_warnings(sim_env, monkeypatch):

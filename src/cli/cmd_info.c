@@ -160,6 +160,15 @@ static void print_text(const json_t *doc) {
       printf("            fix: `%s`, then log in again\n",
              json_string_value(json_object_get(p, "fix")));
     }
+    size_t ui;
+    json_t *u;
+    json_array_foreach(json_object_get(p, "unused"), ui, u) {
+      printf("            not fully usable: %s: %s\n", json_string_value(json_object_get(u, "name")),
+             json_string_value(json_object_get(u, "reason")));
+      if (json_is_string(json_object_get(u, "fix"))) {
+        printf("              fix: %s\n", json_string_value(json_object_get(u, "fix")));
+      }
+    }
   }
 
   const json_t *sel = json_object_get(doc, "selection");

@@ -495,7 +495,9 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   bool first = true;
   json_object_foreach(topo, dname, dinfo) {
     fprintf(stderr, "%s%s%s (%s)", first ? "  domains      " : ", ", dname,
-            json_is_true(json_object_get(dinfo, "in_total")) ? "" : " nested",
+            json_is_true(json_object_get(dinfo, "in_total"))    ? ""
+            : json_is_true(json_object_get(dinfo, "top_level")) ? " platform, not added"
+                                                                : " nested",
             json_string_value(json_object_get(dinfo, "source"))
                 ? json_string_value(json_object_get(dinfo, "source"))
                 : "?");

@@ -442,7 +442,10 @@ static void print_summary(json_t *report, const run_opts *o) {
       k++;
     }
     fprintf(stderr, "    %-14s %12.4f J  %s (%s)\n", dname, k ? sum / (double)k : 0,
-            json_is_true(json_object_get(dinfo, "in_total")) ? "in total" : "not added: nested",
+            json_is_true(json_object_get(dinfo, "in_total")) ? "in total"
+            : json_is_true(json_object_get(dinfo, "top_level"))
+                ? "not added: contains the domains in total"
+                : "not added: nested",
             json_string_value(json_object_get(dinfo, "source")));
   }
   double attributed = 0;

@@ -149,8 +149,7 @@ typedef struct nemb__cp_thread {
   size_t hint; /* sample index near the last resolved instant */
   /* The stored interval around the last resolved instant, with its in-total energies, so that
    * instants within it (most of them: an interval holds many events) cost one interpolation. */
-  uint64_t br_ta, br_tb; /* br_tb == 0: none yet */
-  double br_ea, br_eb;
+  uint64_t br_ta; /* the instant of the last interpolated energy, for power_now() */
   int last_mode; /* how the last energy was found: 0 none, 1 interpolated, 2 extrapolated */
 
   uint64_t events, invocations, dropped, unbalanced, extrapolated;
@@ -373,25 +372,11 @@ typedef struct cp_view {
   double p_uj_ns; /* in-total power of the last stored interval, uJ per ns */
 } cp_view;
 
-static double sample_total(const nemb_meter *m, size_t i) {
-  const uint64_t *v = nemb__store_at(&m->store, i);
-  double sum = 0;
-  for (size_t d = 0; d < m->n_domains; d++) {
-    if (m->domains[d].in_total) {
-      sum += (double)v[1 + d];
-    }
-  }
-  return sum;
-}
-
 static void view_load(cp_view *v, const nemb_meter *m) {
   memset(v, 0, sizeof *v);
   v->m = m;
   if (m != NULL) {
-    v->count = nemb__store_count(&m->store);
-    if (v->count > 0) {
-      v->last_t = nemb__store_at(&m->store, v->count - 1)[0];
-    }
+    v->count = nemb__energy_extent(m, &v->last_t);
   }
 }
 
@@ -404,15 +389,10 @@ static void view_load_extra(cp_view *v) {
   const nemb_meter *m = v->m;
   v->extra_loaded = true;
   if (v->count >= 2) {
-    const uint64_t *a = nemb__store_at(&m->store, v->count - 2);
-    const uint64_t *b = nemb__store_at(&m->store, v->count - 1);
-    if (b[0] > a[0]) {
-      v->p_uj_ns =
-          (sample_total(m, v->count - 1) - sample_total(m, v->count - 2)) / (double)(b[0] - a[0]);
-    }
+    v->p_uj_ns = nemb__energy_power_w(m, v->count, v->last_t, NULL) / 1e3;
   }
   if (v->count > 0) {
-    v->last_uj = sample_total(m, v->count - 1);
+    v->last_uj = nemb__energy_total_at(m, v->count, v->last_t, NULL);
     v->base_t = v->last_t;
     v->base_uj = v->last_uj;
   }
@@ -437,24 +417,8 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
   }
   if (v->count > 0 && t <= v->last_t) {
     c->last_mode = 1;
-    if (t < c->br_ta || t > c->br_tb || c->br_tb == 0) {
-      double uj[NEMB__MAX_DOMAINS];
-      nemb__energy_at(v->m, v->count, t, uj, &c->hint);
-      if (c->hint + 1 >= v->count || nemb__store_at(&v->m->store, c->hint)[0] > t) {
-        return nemb__energy_total(v->m, uj); /* at the last sample, or before the first */
-      }
-      c->br_ta = nemb__store_at(&v->m->store, c->hint)[0];
-      c->br_tb = nemb__store_at(&v->m->store, c->hint + 1)[0];
-      c->br_ea = sample_total(v->m, c->hint);
-      c->br_eb = sample_total(v->m, c->hint + 1);
-      if (c->br_tb <= c->br_ta) {
-        c->br_tb = 0;
-        return nemb__energy_total(v->m, uj);
-      }
-    }
-    /* Straight-line interpolation of the sum equals the sum of the domains' interpolations. */
-    double f = (double)(t - c->br_ta) / (double)(c->br_tb - c->br_ta);
-    return c->br_ea + f * (c->br_eb - c->br_ea);
+    c->br_ta = t; /* for power_now() */
+    return nemb__energy_total_at(v->m, v->count, t, &c->hint);
   }
   /* Beyond the stored samples: the latest reading, then the last known power. */
   if (!v->extra_loaded) {
@@ -477,24 +441,7 @@ static double power_now(const nemb__cp_thread *c, const cp_view *v) {
   if (c->last_mode == 2) {
     return 1e3 * v->p_uj_ns;
   }
-  if (v->count < 2) {
-    return 0;
-  }
-  size_t i = c->hint + 1 < v->count ? c->hint : v->count - 2, j = i + 1;
-  uint64_t ta = nemb__store_at(&v->m->store, i)[0], tb = nemb__store_at(&v->m->store, j)[0];
-  if (i > 0) {
-    /* A short interval (the closing sample at the end, a late wake-up followed by a prompt one)
-     * magnifies the counter's own update granularity: widen it by the interval before. */
-    uint64_t tp = nemb__store_at(&v->m->store, i - 1)[0];
-    if (tb - ta < (ta - tp) / 2) {
-      i--;
-      ta = tp;
-    }
-  }
-  if (tb <= ta) {
-    return 0;
-  }
-  return 1e3 * (sample_total(v->m, j) - sample_total(v->m, i)) / (double)(tb - ta);
+  return v->count < 2 ? 0 : nemb__energy_power_w(v->m, v->count, c->br_ta, NULL);
 }
 
 /* ----- resolution ----- */

@@ -65,11 +65,19 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
   char why[1024] = "";
   int rc = ops->open(&env, &state, why, sizeof why);
   json_t *doms = json_array();
+  json_t *unused = json_array();
   if (rc == 0) {
     const nemb__domain *d;
     size_t n = ops->domains(state, &d);
     for (size_t i = 0; i < n; i++) {
       json_array_append_new(doms, domain_json(&d[i], ops->name, ops->measured));
+    }
+    const nemb__unused *u = NULL;
+    size_t nu = ops->unused ? ops->unused(state, &u) : 0;
+    for (size_t i = 0; i < nu; i++) {
+      json_array_append_new(unused, json_pack("{s:s, s:s, s:s?}", "name", u[i].name, "reason",
+                                              u[i].reason, "fix",
+                                              u[i].fix[0] ? u[i].fix : NULL));
     }
     ops->close(state);
   } else if (rc == NEMB_ENOTSUP && ops->measured && vm != NULL &&
@@ -85,11 +93,11 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
   const char *role = ops->simulated   ? "used only when named in CODEGREEN_PROVIDERS"
                      : !ops->measured ? "used only when no real counter measures the CPU"
                                       : "used whenever available";
-  return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s?, s:s?, s:s?, s:o}", "name", ops->name,
+  return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:o}", "name", ops->name,
                    "measured", ops->measured, "simulated", ops->simulated, "role", role, "status",
                    status_of(rc), "error", rc ? nemb_err_name(rc) : NULL, "reason",
                    rc ? why : NULL, "fix", rc == NEMB_EACCES ? permission_fix(ops->name) : NULL,
-                   "domains", doms);
+                   "domains", doms, "unused", unused);
 }
 
 static const char *verdict_name(nemb__xcheck v) {

@@ -1,11 +1,25 @@
 /*
- * energy.c - the energy at any instant, from the samples around it.
+ * energy.c - the energy at any instant and over any span: the one place the report, the plot
+ * and the checkpoint aggregation get energy from.
  *
- * Counters are sampled every interval; between two samples we assume constant power, so the
+ * The stored samples are points of each domain's cumulative energy curve at its counters' update
+ * instants (sampler.c, edges.h), so between two samples the power is taken as constant and the
  * cumulative energy is the straight line between them. That is exact for the energy of any
- * interval whose ends fall on samples and, for ends between samples, errs by at most the change
- * in power within one sampling interval times that interval.
+ * interval whose ends fall on counter updates and, for ends between updates, errs by at most the
+ * change in power within one update period times that period.
+ *
+ * Uncertainty. A counter is monotonic and its update period P is known, so whatever happened
+ * between updates, the energy at t lies between the curve's values at t - P and t + P (the
+ * updates just before and after t are within one period of it). For a span shorter than a few
+ * update periods that bound is reported with the energy (nemb__energy_span), instead of the
+ * single figure looking more certain than the counter allows.
+ *
+ * Readers during the run (a checkpoint resolving its events) hold the store's read lock: the
+ * store may compact itself at its cap (store.h). After the stop nothing writes and the lock is
+ * uncontended.
  */
+#include <math.h>
+
 #include "session.h"
 
 /* The last sample index i with t(i) <= t, or 0 when t precedes every sample. */
@@ -32,7 +46,7 @@ static size_t find_left(const nemb_meter *m, size_t count, uint64_t t, size_t hi
   return lo;
 }
 
-bool nemb__energy_at(const nemb_meter *m, size_t count, uint64_t t_ns, double *uj, size_t *hint) {
+static bool at_locked(const nemb_meter *m, size_t count, uint64_t t_ns, double *uj, size_t *hint) {
   size_t n = m->n_domains;
   if (count == 0) {
     for (size_t d = 0; d < n; d++) {
@@ -60,6 +74,24 @@ bool nemb__energy_at(const nemb_meter *m, size_t count, uint64_t t_ns, double *u
   return true;
 }
 
+static size_t lock_count(const nemb_meter *m, size_t count) {
+  nemb__store *st = (nemb__store *)&m->store;
+  pthread_rwlock_rdlock(&st->lock);
+  size_t now = nemb__store_count(st);
+  return count < now ? count : now;
+}
+
+static void unlock(const nemb_meter *m) {
+  pthread_rwlock_unlock(&((nemb__store *)&m->store)->lock);
+}
+
+bool nemb__energy_at(const nemb_meter *m, size_t count, uint64_t t_ns, double *uj, size_t *hint) {
+  count = lock_count(m, count);
+  bool r = at_locked(m, count, t_ns, uj, hint);
+  unlock(m);
+  return r;
+}
+
 double nemb__energy_total(const nemb_meter *m, const double *uj) {
   double sum = 0;
   for (size_t d = 0; d < m->n_domains; d++) {
@@ -68,4 +100,98 @@ double nemb__energy_total(const nemb_meter *m, const double *uj) {
     }
   }
   return sum;
+}
+
+double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
+                         double *unc_uj, size_t *hint) {
+  double ua[NEMB__MAX_DOMAINS], ub[NEMB__MAX_DOMAINS], d_uj[NEMB__MAX_DOMAINS];
+  count = lock_count(m, count);
+  at_locked(m, count, a, ua, hint);
+  at_locked(m, count, b, ub, hint);
+  double unc = 0;
+  for (size_t d = 0; d < m->n_domains; d++) {
+    d_uj[d] = ub[d] - ua[d];
+    if (dom != NULL) {
+      dom[d] = d_uj[d];
+    }
+    if (unc_uj == NULL || !m->domains[d].in_total) {
+      continue;
+    }
+    double per = nemb__meter_period_ns(m, d);
+    if ((double)(b - a) >= NEMB__FEW_UPDATES * per) {
+      continue;
+    }
+    /* What the counter allows: E(a) in [E(a - P), E(a + P)], E(b) likewise. */
+    uint64_t p = (uint64_t)ceil(per);
+    double lo_a[NEMB__MAX_DOMAINS], hi_a[NEMB__MAX_DOMAINS];
+    double lo_b[NEMB__MAX_DOMAINS], hi_b[NEMB__MAX_DOMAINS];
+    at_locked(m, count, a > p ? a - p : 0, lo_a, NULL);
+    at_locked(m, count, a + p, hi_a, NULL);
+    at_locked(m, count, b > p ? b - p : 0, lo_b, NULL);
+    at_locked(m, count, b + p, hi_b, NULL);
+    double most = hi_b[d] - lo_a[d];
+    double least = fmax(0, lo_b[d] - hi_a[d]);
+    unc += fmax(most - d_uj[d], d_uj[d] - least);
+  }
+  unlock(m);
+  if (unc_uj != NULL) {
+    *unc_uj = unc;
+  }
+  return nemb__energy_total(m, d_uj);
+}
+
+double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint) {
+  double uj[NEMB__MAX_DOMAINS];
+  nemb__energy_at(m, count, t_ns, uj, hint);
+  return nemb__energy_total(m, uj);
+}
+
+double nemb__energy_power_w(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint) {
+  count = lock_count(m, count);
+  double w = 0;
+  if (count >= 2) {
+    size_t i = find_left(m, count, t_ns, hint ? *hint : 0);
+    if (hint) {
+      *hint = i;
+    }
+    i = i + 1 < count ? i : count - 2;
+    const uint64_t *a = nemb__store_at(&m->store, i), *b = nemb__store_at(&m->store, i + 1);
+    if (b[0] > a[0]) {
+      double da = 0, db = 0;
+      for (size_t d = 0; d < m->n_domains; d++) {
+        if (m->domains[d].in_total) {
+          da += (double)a[1 + d];
+          db += (double)b[1 + d];
+        }
+      }
+      w = (db - da) / (double)(b[0] - a[0]) * 1e3;
+    }
+  }
+  unlock(m);
+  return w;
+}
+
+void nemb__energy_rates(const nemb_meter *m, size_t count, uint64_t t_ns, double *w) {
+  count = lock_count(m, count);
+  for (size_t d = 0; d < m->n_domains; d++) {
+    w[d] = 0;
+  }
+  if (count >= 2) {
+    size_t i = find_left(m, count, t_ns, 0);
+    i = i + 1 < count ? i : count - 2;
+    const uint64_t *a = nemb__store_at(&m->store, i), *b = nemb__store_at(&m->store, i + 1);
+    if (b[0] > a[0]) {
+      for (size_t d = 0; d < m->n_domains; d++) {
+        w[d] = ((double)b[1 + d] - (double)a[1 + d]) / (double)(b[0] - a[0]) * 1e3;
+      }
+    }
+  }
+  unlock(m);
+}
+
+size_t nemb__energy_extent(const nemb_meter *m, uint64_t *last_t) {
+  size_t count = lock_count(m, SIZE_MAX);
+  *last_t = count > 0 ? nemb__store_at(&m->store, count - 1)[0] : 0;
+  unlock(m);
+  return count;
 }

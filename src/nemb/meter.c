@@ -220,6 +220,9 @@ static void sleep_ns(uint64_t ns) {
 /* Energy between two raw readings of a domain, undoing one wrap; false if it went backwards on a
  * counter that does not wrap (a reset). */
 static bool raw_delta(uint64_t before, uint64_t after, uint64_t range, uint64_t *out) {
+  if (before == NEMB__RAW_INVALID || after == NEMB__RAW_INVALID) {
+    return false;
+  }
   if (after >= before) {
     *out = after - before;
     return true;
@@ -617,6 +620,16 @@ static int select_auto(nemb_meter *m, const nemb_config *cfg) {
   for (size_t d = 0; d < m->n_domains; d++) {
     cpu_measured = cpu_measured || strcmp(m->domains[d].kind, NEMB__KIND_PACKAGE) == 0;
   }
+  if (!cpu_measured) {
+    /* A platform counter (psys) with no package counter beside it is the only measurement of
+     * the CPU there is, and it contains it: it is the total, not the CPU-time estimate. */
+    for (size_t d = 0; d < m->n_domains; d++) {
+      if (strcmp(m->domains[d].kind, NEMB__KIND_PLATFORM) == 0 && m->measured[d]) {
+        m->domains[d].in_total = true;
+        cpu_measured = true;
+      }
+    }
+  }
   if (!cpu_measured && fallback != NULL) {
     int frc = add_provider(m, fallback, cfg, why, sizeof why);
     if (frc != 0) {
@@ -670,12 +683,12 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
   /* Read each counter at least four times per fastest possible wrap (see unwrap.h). */
   m->guard_ns = UINT64_MAX;
   for (size_t d = 0; d < m->n_domains; d++) {
-    nemb__unwrap_init(&m->unwrap[d], m->domains[d].range_uj);
+    uint64_t power = m->domains[d].max_power_uw ? m->domains[d].max_power_uw
+                                                : DEFAULT_MAX_POWER_UW;
+    nemb__unwrap_init(&m->unwrap[d], m->domains[d].range_uj, power);
     if (m->domains[d].range_uj == 0) {
       continue;
     }
-    uint64_t power = m->domains[d].max_power_uw ? m->domains[d].max_power_uw
-                                                : DEFAULT_MAX_POWER_UW;
     double wrap_ns = (double)m->domains[d].range_uj / (double)power * 1e9;
     uint64_t guard = (uint64_t)(wrap_ns / 4);
     if (guard < m->guard_ns) {
@@ -688,12 +701,30 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
     m->guard_ns = MIN_GUARD_NS;
   }
 
-  /* How stale a reading can be: the slowest provider's counter update period. */
+  /* How stale a reading can be: the slowest provider's counter update period. Each domain's
+   * own period and phase are then learned while sampling (edges.h). */
   m->update_ns = 0;
   for (size_t p = 0; p < m->n_providers; p++) {
     uint64_t u = m->providers[p].ops->update_interval_ns(m->providers[p].state);
     m->update_ns = u > m->update_ns ? u : m->update_ns;
+    for (size_t d = m->providers[p].first; d < m->providers[p].first + m->providers[p].count;
+         d++) {
+      /* A power integrated at each read (hwmon power sensors, NVML power) is the energy at
+       * the read's own time: a counter updating continuously. */
+      bool integrated = m->domains[d].method != NULL &&
+                        strcmp(m->domains[d].method, NEMB__METHOD_INTEGRATED) == 0;
+      nemb__edges_init(&m->edges[d], integrated ? 1000u : u ? u : 1000000u);
+    }
   }
+  m->ref_dom = SIZE_MAX;
+  m->simulated = true;
+  for (size_t p = 0; p < m->n_providers; p++) {
+    m->simulated = m->simulated && m->providers[p].ops->simulated;
+  }
+  double jitter_us = 0;
+  nemb_config_get_double(use, "coordinator.sampler_jitter_us", &jitter_us);
+  m->jitter_ns = jitter_us > 0 && jitter_us < 1e6 ? (uint64_t)(jitter_us * 1e3) : 0;
+  m->rng = nemb__now_ns() | 1;
 
   rc = nemb__store_init(&m->store, m->n_domains, (size_t)max_samples);
   if (rc != 0) {
@@ -726,6 +757,7 @@ void nemb_meter_destroy(nemb_meter *m) {
   nemb__sampler_stop(m);
   close_providers(m);
   nemb__store_release(&m->store);
+  free(m->rows);
   pthread_cond_destroy(&m->wake);
   pthread_mutex_destroy(&m->lock);
   free(m);
@@ -823,13 +855,18 @@ int nemb_meter_sample(const nemb_meter *m, size_t index, uint64_t *t_ns, uint64_
     return nemb__fail(NEMB_EINVAL, "room for %zu values, the meter has %zu domains", n,
                       m->n_domains);
   }
-  size_t count = nemb__store_count(&m->store);
+  /* The store may compact while the sampler runs (store.h): read under its lock. */
+  nemb__store *st = (nemb__store *)&m->store;
+  pthread_rwlock_rdlock(&st->lock);
+  size_t count = nemb__store_count(st);
   if (index >= count) {
+    pthread_rwlock_unlock(&st->lock);
     return nemb__fail(NEMB_EINVAL, "sample %zu is not stored (%zu are)", index, count);
   }
-  const uint64_t *s = nemb__store_at(&m->store, index);
+  const uint64_t *s = nemb__store_at(st, index);
   *t_ns = s[0];
   memcpy(energy_uj, s + 1, m->n_domains * sizeof *energy_uj);
+  pthread_rwlock_unlock(&st->lock);
   return 0;
 }
 
@@ -873,5 +910,16 @@ int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out) {
   out->capacity = m->store.cap;
   out->interval_ns = atomic_load(&mm->interval_ns);
   out->running = atomic_load(&mm->running);
+  out->probes = atomic_load(&mm->st_probes);
+  out->same_update = atomic_load(&mm->st_same);
+  out->coarsened = nemb__store_coarsened(&m->store);
+  if (!out->running && !m->thread_live) {
+    /* The unwrappers belong to the sampler thread: read them only once it has stopped. */
+    for (size_t d = 0; d < m->n_domains; d++) {
+      out->rejected_readings += m->unwrap[d].rejected;
+      out->counter_resets += m->unwrap[d].resets;
+      out->ambiguous_gaps += m->unwrap[d].ambiguous_gaps;
+    }
+  }
   return 0;
 }

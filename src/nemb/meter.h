@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "edges.h"
 #include "internal.h"
 #include "provider.h"
 #include "store.h"
@@ -24,6 +25,8 @@
 
 #define NEMB__MAX_PROVIDERS 8
 #define NEMB__MAX_OVERLAPS (2 * NEMB__MAX_DOMAINS)
+#define NEMB__PENDING 4096          /* rows waiting for a slow domain's next update: 4 s at 1 ms */
+#define NEMB__LOST_NS 100000000ull  /* failing this long without a good read: the domain is lost */
 
 /* What the start-up cross-check concluded about a domain that two providers see. */
 typedef enum nemb__xcheck {
@@ -76,6 +79,41 @@ struct nemb_meter {
 
   nemb__store store;
 
+  /* The update-edge model (sampler thread; read by the report after the stop). Each domain's
+   * readings become points (update instant, cumulative energy); rows are queued at their
+   * instants until every domain has a point at or after them, then interpolated and stored. */
+  nemb__edges edges[NEMB__MAX_DOMAINS];
+  size_t ref_dom;                       /* the domain whose updates time the reads; SIZE_MAX none */
+  size_t slow_dom;                      /* the slowest in-total counter, probed at its updates */
+  uint64_t prev_read_t;                 /* time of the previous read (any kind) */
+  uint64_t prev_raw[NEMB__MAX_DOMAINS]; /* raw value each domain showed at its last good read */
+  uint64_t prev_ok_t[NEMB__MAX_DOMAINS];/* time of that read */
+  bool prev_ok[NEMB__MAX_DOMAINS];
+  uint64_t chg_lo[NEMB__MAX_DOMAINS], chg_hi[NEMB__MAX_DOMAINS]; /* reads around the last change */
+  bool read_ok[NEMB__MAX_DOMAINS];      /* this read's outcome per domain */
+  bool have_pt[NEMB__MAX_DOMAINS];
+  bool have_first[NEMB__MAX_DOMAINS];   /* the first reading, until the first change places it */
+  uint64_t first_t[NEMB__MAX_DOMAINS], first_v[NEMB__MAX_DOMAINS];
+  bool have_chg1[NEMB__MAX_DOMAINS];    /* the first change, waiting for the second */
+  uint64_t chg1_t[NEMB__MAX_DOMAINS], chg1_v[NEMB__MAX_DOMAINS];
+  uint64_t pt_t[NEMB__MAX_DOMAINS], pt2_t[NEMB__MAX_DOMAINS]; /* the last two points */
+  uint64_t pt_v[NEMB__MAX_DOMAINS], pt2_v[NEMB__MAX_DOMAINS];
+  uint64_t *rows;       /* ring of NEMB__PENDING rows of (2 + n_domains) words: t, unresolved
+                           mask, values */
+  uint64_t row_head, row_tail;          /* absolute indices; rows [head, tail) are queued */
+  uint64_t cursor[NEMB__MAX_DOMAINS];   /* each domain's first unresolved row */
+  uint64_t last_row_t;
+  bool simulated;    /* every provider computes its values at the time it is given */
+  uint64_t jitter_ns;                   /* coordinator.sampler_jitter_us: tests and benchmarks */
+  uint64_t rng;
+
+  /* Each domain fails on its own (sampler thread writes; the report reads after the stop). */
+  uint64_t dom_errors[NEMB__MAX_DOMAINS];     /* failed reads */
+  uint64_t dom_fail_since[NEMB__MAX_DOMAINS]; /* first failure of the current run; 0 = fine */
+  uint64_t dom_lost_at[NEMB__MAX_DOMAINS];    /* a run of failures that lasted to the end or
+                                                 LOST_NS: when it began; 0 = never */
+  int dom_last_rc[NEMB__MAX_DOMAINS];
+
   /* The latest reading, under a sequence lock: odd while being written. */
   _Atomic uint64_t latest_seq;
   _Atomic uint64_t latest_t;
@@ -93,7 +131,7 @@ struct nemb_meter {
 
   /* Statistics (written by the sampler, read by anyone). */
   _Atomic uint64_t st_samples, st_reads, st_late, st_missed, st_worst_late, st_late_sum,
-      st_read_errors, st_dropped, st_wakeups;
+      st_read_errors, st_dropped, st_wakeups, st_probes, st_same;
   _Atomic int st_last_read_error;            /* the code of the latest failed read, or 0 */
   const char *_Atomic st_last_read_provider; /* and its provider's name (static) */
 };
@@ -119,10 +157,19 @@ int nemb__sampler_start(nemb_meter *m);
 /* Signals the thread, joins it, and takes the final reading (sampler.c). */
 void nemb__sampler_stop(nemb_meter *m);
 
-/* Reads every provider at @p t_ns, unwraps, and publishes it as the latest reading. */
+/* Reads every provider at @p t_ns, unwraps, learns update instants from what changed, and
+ * publishes it as the latest reading. */
 void nemb__meter_read(nemb_meter *m, uint64_t t_ns);
 
-/* Appends the latest reading (taken at @p t_ns) to the store, counting a drop at the cap. */
+/* Turns the latest reading (taken at @p t_ns) into points of each domain's energy curve and a row
+ * at the update instant it shows, storing every row all domains have reached. */
 void nemb__meter_store(nemb_meter *m, uint64_t t_ns);
+
+/* Resolves every queued row (extrapolating a domain past its last update by its last power) and
+ * stores them: the closing step, after the last read at @p t_ns. */
+void nemb__meter_flush(nemb_meter *m, uint64_t t_ns);
+
+/* The update period of domain @p d as learned (the provider's nominal one until then), ns. */
+double nemb__meter_period_ns(const nemb_meter *m, size_t d);
 
 #endif /* NEMB_METER_H */

@@ -84,19 +84,14 @@ static int session_tasks(const nemb_session *s, nemb__plot *p, double *base) {
     return rc;
   }
   /* As report.c's prepare(): energies from the interpolated cumulative energy at both ends. */
-  size_t hint_a = 0, hint_b = 0;
-  double a[NEMB__MAX_DOMAINS], b[NEMB__MAX_DOMAINS], dom[NEMB__MAX_DOMAINS];
+  size_t hint_a = 0;
+  double dom[NEMB__MAX_DOMAINS];
   double energy_uj = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     const nemb__task_rec *t = &recs[i];
     double e = 0;
     if (m != NULL) {
-      nemb__energy_at(m, count, t->t_start, a, &hint_a);
-      nemb__energy_at(m, count, t->t_end, b, &hint_b);
-      for (size_t d = 0; d < m->n_domains; d++) {
-        dom[d] = b[d] - a[d];
-      }
-      e = nemb__energy_total(m, dom);
+      e = nemb__energy_span(m, count, t->t_start, t->t_end, dom, NULL, &hint_a);
     }
     if (t->depth == 0) {
       energy_uj += e;
@@ -111,8 +106,7 @@ static int session_tasks(const nemb_session *s, nemb__plot *p, double *base) {
     /* As report.c's totals: the session's energy from its begin to its end. */
     size_t hint = 0;
     nemb__energy_at(m, count, s->t_begin, base, &hint);
-    nemb__energy_at(m, count, s->t_end, b, &hint);
-    p->session_energy_j = (nemb__energy_total(m, b) - nemb__energy_total(m, base)) / 1e6;
+    p->session_energy_j = nemb__energy_span(m, count, s->t_begin, s->t_end, NULL, NULL, &hint) / 1e6;
   }
   return rc;
 }

@@ -49,6 +49,7 @@ typedef struct rep {
   size_t n;
   double *dom_uj;                    /* n x nd: per-task per-domain energy, microjoules */
   double *energy_uj;                 /* n: per-task in-total energy */
+  double *unc_uj;                    /* n: what the counters allow either side; 0 = not short */
   noise *noise;                      /* n, when time series are on */
   double base_uj[NEMB__MAX_DOMAINS]; /* cumulative energy at t_begin: the time series' zero */
   double *scratch;                   /* per-task series workspace: powers, then gaps */
@@ -237,10 +238,7 @@ static double energy_between(const rep *r, uint64_t a, uint64_t b, size_t *hint)
   if (r->m == NULL) {
     return 0;
   }
-  double ua[NEMB__MAX_DOMAINS], ub[NEMB__MAX_DOMAINS];
-  nemb__energy_at(r->m, r->count, a, ua, hint);
-  nemb__energy_at(r->m, r->count, b, ub, hint);
-  return nemb__energy_total(r->m, ub) - nemb__energy_total(r->m, ua);
+  return nemb__energy_span(r->m, r->count, a, b, NULL, NULL, hint);
 }
 
 /* ----- preparation: task records and their energies ----- */
@@ -261,7 +259,8 @@ static int prepare(rep *r, const nemb_session *s) {
   r->dom_uj = calloc(n * (r->nd ? r->nd : 1), sizeof *r->dom_uj);
   r->energy_uj = calloc(n, sizeof *r->energy_uj);
   r->noise = calloc(n, sizeof *r->noise);
-  if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL) {
+  r->unc_uj = calloc(n, sizeof *r->unc_uj);
+  if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL || r->unc_uj == NULL) {
     return NEMB_ENOMEM;
   }
   if (r->m == NULL) {
@@ -269,17 +268,11 @@ static int prepare(rep *r, const nemb_session *s) {
   }
   nemb__energy_at(r->m, r->count, s->t_begin, r->base_uj, NULL);
   /* Tasks come in start order, so the start hint mostly walks forward. */
-  size_t hint_a = 0, hint_b = 0;
-  double a[NEMB__MAX_DOMAINS], b[NEMB__MAX_DOMAINS];
+  size_t hint = 0;
   for (size_t i = 0; i < r->n; i++) {
     const nemb__task_rec *t = &r->tasks[i];
-    nemb__energy_at(r->m, r->count, t->t_start, a, &hint_a);
-    nemb__energy_at(r->m, r->count, t->t_end, b, &hint_b);
-    double *dst = r->dom_uj + i * r->nd;
-    for (size_t d = 0; d < r->nd; d++) {
-      dst[d] = b[d] - a[d];
-    }
-    r->energy_uj[i] = nemb__energy_total(r->m, dst);
+    r->energy_uj[i] = nemb__energy_span(r->m, r->count, t->t_start, t->t_end,
+                                        r->dom_uj + i * r->nd, &r->unc_uj[i], &hint);
   }
   return 0;
 }
@@ -288,6 +281,7 @@ static void release(rep *r) {
   free(r->tasks);
   free(r->dom_uj);
   free(r->energy_uj);
+  free(r->unc_uj);
   free(r->noise);
   free(r->scratch);
   nemb__buf_release(&r->out);
@@ -317,9 +311,13 @@ static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
 /* Writes the task's samples as the reference's sample objects (an array at @p level), filling
  * @p nz from them.
  *
- * A sample's power is the in-total energy since the previous stored sample (inside the window or
- * not) over the time between them: the average power of the interval that ends at the sample.
- * Samples with the timestamp of the previous one are skipped (de-duplication). */
+ * The rule that makes a task's series reproduce its energy_j: the series holds a point at the
+ * task's start and one at its end (interpolated on the counters' update-aligned energy curve,
+ * energy.c), with every stored sample strictly between them. energy_j of a point is the in-total
+ * energy since the session began, so the last point's minus the first's is the task's energy_j
+ * exactly; power_w of a point is the mean power since the point before it (the first point's: of
+ * the stored interval that contains the task's start), so the sum of power_w x the time since the
+ * previous point is energy_j, and the trapezoidal rule over (t_ns, power_w) approximates it. */
 static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
   text(r, "[");
   if (r->m == NULL) {
@@ -328,47 +326,63 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
   }
   bool first = true;
   size_t n = 0, k = 0;
-  uint64_t prev_t = 0;
   double sum = 0;
-  /* Noise is measured on power over windows of at least 50 counter updates. A counter that
-   * updates every ~1 ms read every 1 ms gives per-sample powers of 0 or twice the truth (the
-   * sample saw no update, or two): that is the counter's quantization, not noise in the
-   * program. Over 50 updates it adds under 1 % CV. */
-  double window_ns = fmax((double)nemb_measurement_interval_ms(r->m) * 1e6,
-                          50.0 * (double)r->m->update_ns);
+  /* Stored samples sit on the counters' updates (sampler.c), so the power between two of them
+   * is the counter's, free of the 0-or-double artefact of reading a counter between updates:
+   * windows of one sampling interval, or the slowest in-total counter's update period. */
+  double window_ns = (double)nemb_measurement_interval_ms(r->m) * 1e6;
+  for (size_t d = 0; d < r->nd; d++) {
+    if (r->m->domains[d].in_total) {
+      window_ns = fmax(window_ns, nemb__meter_period_ns(r->m, d));
+    }
+  }
+  window_ns *= 0.999; /* samples a period apart are a window, whatever their rounding */
   bool have_win = false;
   uint64_t win_t = 0;
   double win_e = 0;
-  for (size_t i = first_at_or_after(r, t->t_start); i < r->count; i++) {
-    const uint64_t *cur = sample(r, i);
-    if (cur[0] > t->t_end) {
-      break;
+  double prev[NEMB__MAX_DOMAINS], cur[NEMB__MAX_DOMAINS];
+  uint64_t prev_t = 0;
+  size_t hint = 0;
+  size_t next = first_at_or_after(r, t->t_start);
+  if (next < r->count && sample(r, next)[0] == t->t_start) {
+    next++; /* that sample is the start point itself */
+  }
+  /* The first point's power: the stored interval that contains the start. */
+  double w0[NEMB__MAX_DOMAINS];
+  nemb__energy_rates(r->m, r->count, t->t_start, w0);
+  for (int phase = 0; phase < 3; phase++) {
+    uint64_t at;
+    if (phase == 0) {
+      at = t->t_start;
+    } else if (phase == 1) {
+      if (next >= r->count || sample(r, next)[0] >= t->t_end) {
+        continue;
+      }
+      at = sample(r, next)[0];
+    } else {
+      if (t->t_end <= t->t_start && n > 0) {
+        break;
+      }
+      at = t->t_end;
     }
-    if (n > 0 && cur[0] == prev_t) {
-      continue;
-    }
-    size_t p = i;
-    while (p > 0 && sample(r, p - 1)[0] == cur[0]) {
-      p--;
-    }
-    const uint64_t *before = p > 0 ? sample(r, p - 1) : NULL;
-    double dt_ns = before ? (double)(cur[0] - before[0]) : 0;
-
+    nemb__energy_at(r->m, r->count, at, cur, &hint);
+    double dt_ns = n > 0 ? (double)(at - prev_t) : 0;
     json_t *o = object(r);
     json_t *dj = object(r);
     json_t *dw = object(r);
     double cum = 0, power = 0;
     for (size_t d = 0; d < r->nd; d++) {
-      double e = (double)cur[1 + d] - r->base_uj[d];
-      double w = dt_ns > 0 ? ((double)cur[1 + d] - (double)before[1 + d]) / dt_ns * 1e3 : 0;
+      double e = cur[d] - r->base_uj[d];
+      double w = n == 0 ? w0[d] : dt_ns > 0 ? (cur[d] - prev[d]) / dt_ns * 1e3 : 0;
       set(r, dj, domain_name(r, d), num(e / 1e6));
       set(r, dw, domain_name(r, d), num(w));
       if (r->m->domains[d].in_total) {
         cum += e;
         power += w;
       }
+      prev[d] = cur[d];
     }
-    set(r, o, "t_ns", integer(cur[0]));
+    set(r, o, "t_ns", integer(at));
     set(r, o, "energy_j", num(cum / 1e6));
     set(r, o, "power_w", num(power));
     set(r, o, "domain_j", dj);
@@ -379,20 +393,24 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
     /* Scratch holds the window powers in [0, k) and the gaps behind them, filled after. */
     if (!have_win) {
       have_win = true;
-      win_t = cur[0];
+      win_t = at;
       win_e = cum;
-    } else if ((double)(cur[0] - win_t) >= window_ns) {
+    } else if ((double)(at - win_t) >= window_ns) {
       if (!grow_scratch(r, k + 1)) {
         return;
       }
-      double wp = (cum - win_e) / (double)(cur[0] - win_t) * 1e3;
+      double wp = (cum - win_e) / (double)(at - win_t) * 1e3;
       r->scratch[k++] = wp;
       sum += wp;
-      win_t = cur[0];
+      win_t = at;
       win_e = cum;
     }
     n++;
-    prev_t = cur[0];
+    prev_t = at;
+    if (phase == 1) {
+      next++;
+      phase = 0; /* the next stored sample, until the end point */
+    }
   }
   close_(r, level, first, "]");
 
@@ -479,6 +497,10 @@ static void write_task(rep *r, size_t i, int level) {
   set(r, o, "ended_at_mono_ns", integer(t->t_end));
   set(r, o, "domains", per_domain_j(r, dom));
   set(r, o, "domains_power_w", per_domain_w(r, dom, dur));
+  if (r->unc_uj[i] > 0) {
+    /* Shorter than a few updates of a counter: the counters allow energy_j +/- this. */
+    set(r, o, "energy_uncertainty_j", num(r->unc_uj[i] / 1e6));
+  }
   bool first = true;
   text(r, "{");
   members(r, o, level + 1, &first);
@@ -610,6 +632,8 @@ static json_t *totals_json(rep *r, double *session_j) {
   set(r, o, "noise_warnings", warnings);
   set(r, o, "session_energy_j", num(session_uj / 1e6));
   set(r, o, "gap_energy_j", num((session_uj - union_uj) / 1e6));
+  /* The identity that holds with threads: union + gap = session (issue 10, item 7). */
+  set(r, o, "top_level_union_energy_j", num(union_uj / 1e6));
   return o;
 }
 
@@ -708,6 +732,13 @@ static const char *quality(const rep *r, const nemb__cp_summary *cp) {
   nemb_meter_stats(r->m, &st);
   if (st.dropped_at_cap > 0 || st.read_errors * 2 > st.reads || st.samples < 2) {
     return "failed";
+  }
+  bool lost = false;
+  for (size_t d = 0; d < r->m->n_domains; d++) {
+    lost = lost || r->m->dom_lost_at[d] != 0;
+  }
+  if (lost || st.counter_resets > 0 || st.ambiguous_gaps > 0) {
+    return "degraded"; /* a domain lost, or energy estimated across a reset or a long gap */
   }
   if (r->n == 0 && cp->invocations == 0) {
     return "no_tasks";

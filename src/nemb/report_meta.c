@@ -270,17 +270,109 @@ static json_t *timeseries_block(const nemb_session *s) {
                    "domain_w", "t_ns_clock", "clock_monotonic", "inclusive_of_children", 1);
 }
 
-static json_t *sampler_block(const nemb_meter *m) {
+/* What went wrong with each domain's readings, one object per domain that failed. */
+static json_t *domain_failures(const nemb_session *s) {
+  const nemb_meter *m = s->meter;
+  json_t *list = json_array();
+  for (size_t d = 0; d < m->n_domains && list != NULL; d++) {
+    if (m->dom_errors[d] == 0) {
+      continue;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "domain", m->domains[d].name, "source",
+                          m->source[d], "failed_reads", (json_int_t)m->dom_errors[d], "error",
+                          nemb_strerror(m->dom_last_rc[d]));
+    if (o != NULL && m->dom_lost_at[d] != 0) {
+      double at = m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9
+                                                 : 0.0;
+      json_object_set_new(o, "lost_at_s", json_real(at));
+    }
+    json_array_append_new(list, o);
+  }
+  return list;
+}
+
+/* Plain sentences about anything that makes the figures less than exact. */
+static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats *st,
+                                double resolution_ms) {
+  const nemb_meter *m = s->meter;
+  json_t *w = json_array();
+  char text[320];
+  for (size_t d = 0; d < m->n_domains; d++) {
+    if (m->dom_lost_at[d] != 0) {
+      snprintf(text, sizeof text,
+               "domain %s (%s) was lost at %.2f s (%s): its energy stops there; the other "
+               "domains are measured in full",
+               m->domains[d].name, m->source[d],
+               m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9
+                                              : 0.0,
+               nemb_strerror(m->dom_last_rc[d]));
+      json_array_append_new(w, json_string(text));
+    }
+  }
+  if (st->rejected_readings > 0) {
+    snprintf(text, sizeof text,
+             "%llu counter reading(s) were rejected as physically impossible (a step beyond the "
+             "domain's maximum power) and measured from the last good reading instead",
+             (unsigned long long)st->rejected_readings);
+    json_array_append_new(w, json_string(text));
+  }
+  if (st->counter_resets > 0) {
+    snprintf(text, sizeof text,
+             "%llu counter reset(s): the energy between the last reading before and the first "
+             "after each is estimated from the power just before it",
+             (unsigned long long)st->counter_resets);
+    json_array_append_new(w, json_string(text));
+  }
+  if (st->ambiguous_gaps > 0) {
+    snprintf(text, sizeof text,
+             "%llu gap(s) between reads (the process was stopped?) were long enough to hide "
+             "counter wraps; their number was inferred from the power before the gap",
+             (unsigned long long)st->ambiguous_gaps);
+    json_array_append_new(w, json_string(text));
+  }
+  if (st->coarsened > 0) {
+    snprintf(text, sizeof text,
+             "the time series was coarsened %llu time(s) to stay within coordinator.max_samples: "
+             "its effective resolution is %.3g ms (task and session energies are unaffected)",
+             (unsigned long long)st->coarsened, resolution_ms);
+    json_array_append_new(w, json_string(text));
+  }
+  return w;
+}
+
+static json_t *sampler_block(const nemb_session *s) {
+  const nemb_meter *m = s->meter;
   if (m == NULL) {
     return json_null();
   }
   nemb_sampler_stats st;
   nemb_meter_stats(m, &st);
-  return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples", (json_int_t)st.samples,
-                   "reads", (json_int_t)st.reads, "late_wakeups", (json_int_t)st.late_wakeups,
-                   "missed_deadlines", (json_int_t)st.missed_deadlines, "worst_lateness_ns",
-                   (json_int_t)st.worst_lateness_ns, "read_errors", (json_int_t)st.read_errors,
-                   "dropped_at_cap", (json_int_t)st.dropped_at_cap);
+  double resolution_ms = (double)st.interval_ns / 1e6 * (double)(1ull << (st.coarsened & 63));
+  json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples", (json_int_t)st.samples,
+                        "reads", (json_int_t)st.reads, "late_wakeups",
+                        (json_int_t)st.late_wakeups, "missed_deadlines",
+                        (json_int_t)st.missed_deadlines, "worst_lateness_ns",
+                        (json_int_t)st.worst_lateness_ns, "read_errors",
+                        (json_int_t)st.read_errors, "dropped_at_cap", (json_int_t)st.dropped_at_cap);
+  if (o == NULL) {
+    return NULL;
+  }
+  json_object_set_new(o, "probes", json_integer((json_int_t)st.probes));
+  json_object_set_new(o, "same_update", json_integer((json_int_t)st.same_update));
+  json_object_set_new(o, "rejected_readings", json_integer((json_int_t)st.rejected_readings));
+  json_object_set_new(o, "counter_resets", json_integer((json_int_t)st.counter_resets));
+  json_object_set_new(o, "ambiguous_gaps", json_integer((json_int_t)st.ambiguous_gaps));
+  json_object_set_new(o, "coarsened", json_integer((json_int_t)st.coarsened));
+  json_object_set_new(o, "effective_resolution_ms", json_real(resolution_ms));
+  json_t *periods = json_object();
+  for (size_t d = 0; d < m->n_domains; d++) {
+    json_object_set_new(periods, m->domains[d].name,
+                        json_real(nemb__meter_period_ns(m, d) / 1e3));
+  }
+  json_object_set_new(o, "update_period_us", periods);
+  json_object_set_new(o, "domain_failures", domain_failures(s));
+  json_object_set_new(o, "warnings", sampler_warnings(s, &st, resolution_ms));
+  return o;
 }
 
 /* Sets @p key to @p v (consumed), remembering a failure (a NULL from an allocation). */
@@ -363,7 +455,7 @@ json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
   put(o, "nemb_abi_version", json_integer(nemb_abi_version()), &failed);
   put(o, "domain_topology", domain_topology(s->meter), &failed);
   put(o, "timeseries", timeseries_block(s), &failed);
-  put(o, "sampler", sampler_block(s->meter), &failed);
+  put(o, "sampler", sampler_block(s), &failed);
   put(o, "backend_error", str_or_null(backend_error), &failed);
   json_t *job = nemb__node_meta(s); /* only in an MPI/Slurm job: rank, role, node energy */
   if (job != NULL) {

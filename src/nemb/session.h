@@ -144,6 +144,29 @@ bool nemb__energy_at(const nemb_meter *m, size_t count, uint64_t t_ns, double *u
 /* The sum of the in-total domains of @p uj (what energy_j adds up). */
 double nemb__energy_total(const nemb_meter *m, const double *uj);
 
+/* A span shorter than this many update periods of an in-total domain gets an uncertainty. */
+#define NEMB__FEW_UPDATES 4
+
+/* The in-total energy from @p a to @p b in microjoules, each domain's share into @p dom (NULL:
+ * not wanted). *unc_uj (NULL: not wanted) receives the half-width of what the counters allow for
+ * the spans shorter than NEMB__FEW_UPDATES update periods of a domain, summed over in-total
+ * domains, else 0. The report, the plot and the checkpoints all take span energies from here. */
+double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
+                         double *unc_uj, size_t *hint);
+
+/* The in-total cumulative energy at @p t_ns (nemb__energy_at summed). */
+double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
+
+/* The in-total power in watts of the stored interval containing @p t_ns (the last one when it is
+ * past the end); 0 with fewer than two samples. */
+double nemb__energy_power_w(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
+
+/* The number of stored samples and the time of the newest (0 when none), read together. */
+size_t nemb__energy_extent(const nemb_meter *m, uint64_t *last_t);
+
+/* Each domain's power in watts over the stored interval containing @p t_ns, into @p w. */
+void nemb__energy_rates(const nemb_meter *m, size_t count, uint64_t t_ns, double *w);
+
 /* ----- checkpoint.c ----- */
 
 /* Per-function aggregate over all threads, after nemb__cp_finish(). Energies are in-total sums. */

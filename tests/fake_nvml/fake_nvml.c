@@ -10,12 +10,23 @@
  *                        usage   only nvmlDeviceGetPowerUsage works (old GPUs);
  *                        none    nothing about power works;
  *                      default "energy:250".
+ *                      Each may be followed by options, ":"-separated, to behave like a real
+ *                      driver does:
+ *                        step=MS    the energy counter advances only every MS ms (real ones:
+ *                                   10-100 ms), at a phase of its own;
+ *                        lost=S     from S s after nvmlInit_v2 on, every call on the device
+ *                                   returns NVML_ERROR_GPU_IS_LOST (15);
+ *                        noperm     every call on the device returns NVML_ERROR_NO_PERMISSION;
+ *                      e.g. "energy:250,energy:100:lost=0.7".
+ *   FAKE_NVML_LATENCY_US  each device call takes this long (a driver lock held by others).
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
- * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. A test that dlopens
+ * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
+ * counts the device calls made. A test that dlopens
  * the same file gets the same instance and can pin readings exactly with fake_nvml_set_energy_mj()
  * and fake_nvml_set_power_mw(), and count init/shutdown pairs with fake_nvml_live().
  */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +40,10 @@ enum {
   NVML_ERROR_UNINITIALIZED = 1,
   NVML_ERROR_INVALID_ARGUMENT = 2,
   NVML_ERROR_NOT_SUPPORTED = 3,
+  NVML_ERROR_NO_PERMISSION = 4,
   NVML_ERROR_INSUFFICIENT_SIZE = 7,
-  NVML_ERROR_DRIVER_NOT_LOADED = 9
+  NVML_ERROR_DRIVER_NOT_LOADED = 9,
+  NVML_ERROR_GPU_IS_LOST = 15
 };
 enum { NVML_VALUE_TYPE_UNSIGNED_INT = 1 };
 #define NVML_FI_DEV_POWER_INSTANT 186
@@ -70,9 +83,23 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
 EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count,
                                              nvmlFieldValue_t *values);
 EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *power);
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length);
+typedef struct nvmlPciInfo_st {
+  char busIdLegacy[16];
+  unsigned int domain;
+  unsigned int bus;
+  unsigned int device;
+  unsigned int pciDeviceId;
+  unsigned int pciSubSystemId;
+  char busId[32];
+} nvmlPciInfo_t;
+EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci);
+EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current,
+                                         unsigned int *pending);
 EXPORT void fake_nvml_set_energy_mj(unsigned index, long long mj);
 EXPORT void fake_nvml_set_power_mw(unsigned index, long long mw);
 EXPORT int fake_nvml_live(void);
+EXPORT long long fake_nvml_calls(void);
 
 enum method { M_ENERGY, M_FIELD, M_USAGE, M_NONE };
 
@@ -82,12 +109,19 @@ struct nvmlDevice_st {
   double watts;
   _Atomic long long pinned_mj; /* -1: follow the clock */
   _Atomic long long pinned_mw; /* -1: the configured power */
+  double step_s;               /* 0: a continuous counter */
+  double phase_s;
+  double lost_s;               /* < 0: never lost */
+  bool noperm;
+  bool mig;
 };
 
 static struct nvmlDevice_st devices[MAX_DEVICES];
 static unsigned n_devices;
 static atomic_int live; /* nvmlInit_v2 calls not yet shut down */
 static double t0_s;
+static _Atomic long long calls;
+static long latency_us;
 
 static double now_s(void) {
   struct timespec ts;
@@ -106,9 +140,26 @@ static void configure(void) {
     struct nvmlDevice_st *d = &devices[n_devices];
     char *colon = strchr(tok, ':');
     d->watts = colon ? strtod(colon + 1, NULL) : 100;
+    d->step_s = 0;
+    d->lost_s = -1;
+    d->noperm = false;
+    d->mig = false;
     if (colon) {
       *colon = '\0';
+      for (char *opt = strchr(colon + 1, ':'); opt != NULL; opt = strchr(opt + 1, ':')) {
+        if (strncmp(opt + 1, "step=", 5) == 0) {
+          d->step_s = strtod(opt + 6, NULL) / 1e3;
+        } else if (strncmp(opt + 1, "lost=", 5) == 0) {
+          d->lost_s = strtod(opt + 6, NULL);
+        } else if (strncmp(opt + 1, "noperm", 6) == 0) {
+          d->noperm = true;
+        } else if (strncmp(opt + 1, "mig", 3) == 0) {
+          d->mig = true;
+        }
+      }
     }
+    /* A phase of its own, fixed per index so that runs repeat. */
+    d->phase_s = d->step_s * (0.37 + 0.21 * n_devices) - d->step_s * (int)(0.37 + 0.21 * n_devices);
     d->method = strcmp(tok, "energy") == 0  ? M_ENERGY
                 : strcmp(tok, "field") == 0 ? M_FIELD
                 : strcmp(tok, "usage") == 0 ? M_USAGE
@@ -128,6 +179,8 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) {
   if (atomic_fetch_add(&live, 1) == 0) {
     configure();
     t0_s = now_s();
+    const char *lat = getenv("FAKE_NVML_LATENCY_US");
+    latency_us = lat ? atol(lat) : 0;
   }
   return NVML_SUCCESS;
 }
@@ -150,6 +203,10 @@ EXPORT const char *nvmlErrorString(nvmlReturn_t r) {
     return "Not Supported";
   case NVML_ERROR_DRIVER_NOT_LOADED:
     return "Driver Not Loaded";
+  case NVML_ERROR_NO_PERMISSION:
+    return "Insufficient Permissions";
+  case NVML_ERROR_GPU_IS_LOST:
+    return "GPU is lost";
   default:
     return "Unknown Error";
   }
@@ -180,6 +237,23 @@ EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned 
   return n < 0 || (unsigned)n >= length ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
 }
 
+/* What every device call does first, as a driver would: take its time, count the call, and
+ * refuse when the device is not this user's or has fallen off the bus. */
+static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
+  atomic_fetch_add(&calls, 1);
+  if (latency_us > 0) {
+    struct timespec ts = {latency_us / 1000000, (latency_us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (d->noperm) {
+    return NVML_ERROR_NO_PERMISSION;
+  }
+  if (d->lost_s >= 0 && now_s() - t0_s >= d->lost_s) {
+    return NVML_ERROR_GPU_IS_LOST;
+  }
+  return NVML_SUCCESS;
+}
+
 static unsigned power_mw(const struct nvmlDevice_st *d) {
   long long pinned = atomic_load(&d->pinned_mw);
   return pinned >= 0 ? (unsigned)pinned : (unsigned)(d->watts * 1000);
@@ -190,14 +264,23 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
   if (atomic_load(&live) <= 0) {
     return NVML_ERROR_UNINITIALIZED;
   }
+  nvmlReturn_t r = device_call(device);
+  if (r != NVML_SUCCESS) {
+    return r;
+  }
   if (device->method != M_ENERGY) {
     return NVML_ERROR_NOT_SUPPORTED;
   }
   long long pinned = atomic_load(&device->pinned_mj);
+  double t = now_s() - t0_s;
+  if (device->step_s > 0) {
+    /* The value of the last update: updates every step_s at the device's phase. */
+    double k = (t - device->phase_s) / device->step_s;
+    t = k < 0 ? 0 : (double)(long long)k * device->step_s + device->phase_s;
+  }
   /* A counter since the driver loaded: start well above zero, as a real one does. */
-  *energy = pinned >= 0
-                ? (unsigned long long)pinned
-                : 123456789ULL + (unsigned long long)(device->watts * (now_s() - t0_s) * 1000.0);
+  *energy = pinned >= 0 ? (unsigned long long)pinned
+                        : 123456789ULL + (unsigned long long)(device->watts * t * 1000.0);
   return NVML_SUCCESS;
 }
 
@@ -205,6 +288,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count,
                                              nvmlFieldValue_t *values) {
   if (atomic_load(&live) <= 0) {
     return NVML_ERROR_UNINITIALIZED;
+  }
+  nvmlReturn_t r = device_call(device);
+  if (r != NVML_SUCCESS) {
+    return r;
   }
   for (int i = 0; i < count; i++) {
     nvmlFieldValue_t *v = &values[i];
@@ -224,10 +311,35 @@ EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *p
   if (atomic_load(&live) <= 0) {
     return NVML_ERROR_UNINITIALIZED;
   }
+  nvmlReturn_t r = device_call(device);
+  if (r != NVML_SUCCESS) {
+    return r;
+  }
   if (device->method == M_NONE) {
     return NVML_ERROR_NOT_SUPPORTED;
   }
   *power = power_mw(device);
+  return NVML_SUCCESS;
+}
+
+/* UUIDs "GPU-00000000-fake-0000-0000-00000000000N" and bus ids "00000000:0N:00.0"; the option
+ * "mig" turns MIG mode on. */
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length) {
+  int n = snprintf(uuid, length, "GPU-00000000-fake-0000-0000-%012u", device->index);
+  return n < 0 || (unsigned)n >= length ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci) {
+  memset(pci, 0, sizeof *pci);
+  pci->bus = device->index + 1;
+  snprintf(pci->busId, sizeof pci->busId, "00000000:%02X:00.0", device->index + 1);
+  snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "0000:%02X:00.0", device->index + 1);
+  return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current,
+                                         unsigned int *pending) {
+  *current = *pending = device->mig ? 1u : 0u;
   return NVML_SUCCESS;
 }
 
@@ -247,4 +359,8 @@ EXPORT void fake_nvml_set_power_mw(unsigned index, long long mw) {
 
 EXPORT int fake_nvml_live(void) {
   return atomic_load(&live);
+}
+
+EXPORT long long fake_nvml_calls(void) {
+  return atomic_load(&calls);
 }

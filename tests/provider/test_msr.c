@@ -4,6 +4,8 @@
  * topology, and /dev/cpu/N/msr files holding each register at its number as the file offset.
  * AMD registers sit near 3.2 GB, so those files are sparse, written with pwrite, never committed.
  */
+#include <math.h>
+
 #include "nemb_test.h"
 
 #ifdef NEMB_WITH_MSR
@@ -201,7 +203,12 @@ static void test_decode_model_tables(void **unused) {
   (void)unused;
   assert_true(nemb__msr_intel_fixed_dram_unit(6, 0x55));  /* Skylake-SP / Cascade Lake */
   assert_true(nemb__msr_intel_fixed_dram_unit(6, 0x3F));  /* Haswell-EP */
-  assert_true(nemb__msr_intel_fixed_dram_unit(6, 0x8F));  /* Sapphire Rapids */
+  /* Sapphire Rapids and later: DRAM in MSR 0x606's unit (Linux rapl_defaults_spr_server). */
+  assert_false(nemb__msr_intel_fixed_dram_unit(6, 0x8F));
+  assert_false(nemb__msr_intel_fixed_dram_unit(6, 0xCF));
+  assert_false(nemb__msr_intel_fixed_dram_unit(6, 0xAD));
+  assert_false(nemb__msr_intel_fixed_dram_unit(6, 0xAE));
+  assert_false(nemb__msr_intel_fixed_dram_unit(6, 0xAF));
   assert_false(nemb__msr_intel_fixed_dram_unit(6, 0x8C)); /* Tiger Lake (client) */
   assert_false(nemb__msr_intel_fixed_dram_unit(6, 0x2D)); /* Sandy Bridge-EP: ESU unit */
   assert_false(nemb__msr_intel_fixed_dram_unit(15, 0x55));
@@ -307,6 +314,42 @@ static void test_intel_server(void **unused) {
   nemb_test_rmtree(dir);
 }
 
+/* Issue 10, 4c: a Sapphire Rapids (model 143) with DRAM at 10 W for one second: 10 J, read in
+ * the unit of MSR 0x606 (61.035 uJ), not the fixed 15.3 uJ that made it 2.51 J; Haswell-EP
+ * (model 63) keeps the fixed 15.3 uJ. */
+static void test_dram_unit_by_model(void **unused) {
+  (void)unused;
+  static const struct {
+    unsigned model;
+    double uj_per_unit;
+  } cases[] = {{143, 1e6 / 16384}, {63, 15.3}};
+  for (size_t c = 0; c < NEMB__ARRAY_LEN(cases); c++) {
+    char dir[4096];
+    make_machine(dir, sizeof dir, "GenuineIntel", 6, cases[c].model, 1, 2, 1);
+    put_msr(dir, 0, NEMB__MSR_RAPL_POWER_UNIT, INTEL_UNIT_REG);
+    put_msr(dir, 0, NEMB__MSR_PKG_ENERGY_STATUS, 1000);
+    put_msr(dir, 0, NEMB__MSR_DRAM_ENERGY_STATUS, 1000);
+    void *st = open_ok();
+    const nemb__domain *d;
+    size_t n = nemb__provider_msr.domains(st, &d);
+    size_t dram = n;
+    for (size_t i = 0; i < n; i++) {
+      dram = strcmp(d[i].kind, NEMB__KIND_DRAM) == 0 ? i : dram;
+    }
+    assert_true(dram < n);
+    uint64_t a[8], b[8];
+    NEMB_ASSERT_OK(nemb__provider_msr.read(st, 0, a));
+    /* 10 J in the counter's true unit */
+    uint64_t units = (uint64_t)llround(10e6 / cases[c].uj_per_unit);
+    put_msr(dir, 0, NEMB__MSR_DRAM_ENERGY_STATUS, 1000 + units);
+    NEMB_ASSERT_OK(nemb__provider_msr.read(st, 0, b));
+    double joules = (double)(b[dram] - a[dram]) / 1e6;
+    assert_true(fabs(joules - 10.0) < 0.001);
+    nemb__provider_msr.close(st);
+    nemb_test_rmtree(dir);
+  }
+}
+
 /* An AMD EPYC: package on the first CPU, per-core energy on one thread of each core, nested. */
 static void test_amd(void **unused) {
   (void)unused;
@@ -401,19 +444,19 @@ static void test_wrap_and_mask(void **unused) {
   nemb__msr_unit u = nemb__msr_unit_from_esu(14);
   assert_int_equal(raw[0], nemb__msr_count_uj(0xFFFFFFF0ULL, u));
   nemb__unwrap w;
-  nemb__unwrap_init(&w, d[0].range_uj);
-  nemb__unwrap_feed(&w, raw[0]);
+  nemb__unwrap_init(&w, d[0].range_uj, 200000000); /* a 200 W ceiling */
+  nemb__unwrap_feed(&w, raw[0], 1000000);
   put_msr(dir, 0, NEMB__MSR_PKG_ENERGY_STATUS, 0xABCD000000000010ULL); /* wrapped: +0x20 units */
   NEMB_ASSERT_OK(nemb__provider_msr.read(st, 0, raw));
   assert_int_equal(raw[0], nemb__msr_count_uj(0x10, u));
-  uint64_t added = nemb__unwrap_feed(&w, raw[0]);
+  uint64_t added = nemb__unwrap_feed(&w, raw[0], 2000000); /* 1 ms later */
   assert_int_equal(w.wraps, 1);
   assert_true(added >= 1952 && added <= 1954); /* 32 x 61.035 uJ = 1953.1 */
   nemb__provider_msr.close(st);
   nemb_test_rmtree(dir);
 }
 
-/* A read that fails (a CPU gone offline) returns an error and leaves the values alone. */
+/* A read that fails (a CPU gone offline) returns an error and marks the domain unread. */
 static void test_read_failure(void **unused) {
   (void)unused;
   char dir[4096];
@@ -424,7 +467,7 @@ static void test_read_failure(void **unused) {
   sh("truncate -s 0 '%s/dev/cpu/0/msr'", dir);
   uint64_t raw[1] = {42};
   assert_int_equal(nemb__provider_msr.read(st, 0, raw), NEMB_EIO);
-  assert_int_equal(raw[0], 42);
+  assert_true(raw[0] == NEMB__RAW_INVALID); /* marked unread, so the sampler skips it */
   nemb__provider_msr.close(st);
   nemb_test_rmtree(dir);
 }
@@ -514,6 +557,7 @@ int main(void) {
       cmocka_unit_test(test_intel_client),
       cmocka_unit_test(test_intel_server),
       cmocka_unit_test(test_amd),
+      cmocka_unit_test(test_dram_unit_by_model),
       cmocka_unit_test(test_wrap_and_mask),
       cmocka_unit_test(test_read_failure),
       cmocka_unit_test(test_no_msr_driver),

@@ -10,6 +10,7 @@
 #ifdef NEMB_WITH_NVML
 
 #include <dlfcn.h>
+#include <math.h>
 #include <jansson.h>
 
 extern const struct nemb__provider_ops nemb__provider_nvml;
@@ -102,14 +103,17 @@ static void test_sources(void **unused) {
     assert_int_equal(d[i].range_uj, 0);
     assert_int_equal(d[i].n_includes, 0);
   }
+  /* The detail names the GPU so it can be matched to cuda:N: name, UUID, PCI bus id, source. */
   assert_string_equal(d[0].method, NEMB__METHOD_COUNTER);
-  assert_string_equal(d[0].detail,
-                      "Fake H100: nvmlDeviceGetTotalEnergyConsumption (energy counter, mJ)");
+  assert_string_equal(d[0].detail, "Fake H100 GPU-00000000-fake-0000-0000-000000000000 "
+                                   "00000000:01:00.0: energy counter");
   assert_string_equal(d[1].method, NEMB__METHOD_INTEGRATED);
-  assert_string_equal(d[1].detail,
-                      "Fake A100: NVML_FI_DEV_POWER_INSTANT (mW), integrated over time");
+  assert_string_equal(d[1].detail, "Fake A100 GPU-00000000-fake-0000-0000-000000000001 "
+                                   "00000000:02:00.0: power integrated");
   assert_string_equal(d[2].method, NEMB__METHOD_INTEGRATED);
-  assert_string_equal(d[2].detail, "Fake V100: nvmlDeviceGetPowerUsage (mW), integrated over time");
+  /* nvmlDeviceGetPowerUsage is instantaneous before Ampere: the detail says which applies. */
+  assert_string_equal(d[2].detail, "Fake V100 GPU-00000000-fake-0000-0000-000000000002 "
+                                   "00000000:03:00.0: power integrated, instantaneous");
 
   set_energy_mj(0, 1000); /* 1 J since the driver loaded */
   uint64_t raw[3];
@@ -212,6 +216,114 @@ static void test_meter(void **unused) {
   nemb_meter_destroy(m);
 }
 
+/* Issue 10, item 2: two GPUs (energy counters, 250 W and 100 W), GPU 1 returning
+ * NVML_ERROR_GPU_IS_LOST from 0.7 s on, a one-second task. gpu0 keeps counting (it froze with its
+ * neighbour: 169.6 J), gpu1 has its 70 J and is reported lost at 0.7 s with a warning naming it,
+ * and the quality is not "ok". */
+static void test_one_gpu_lost(void **unused) {
+  (void)unused;
+  setenv("FAKE_NVML_DEVICES", "energy:250,energy:100:lost=0.7", 1);
+  setenv("CODEGREEN_PROVIDERS", "nvml", 1);
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  NEMB_ASSERT_OK(nemb_task_start(s, "run"));
+  usleep(1000000);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "run"));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  json_error_t err;
+  json_t *root = json_loads(nemb_session_report_json(s), 0, &err);
+  assert_non_null(root);
+  json_t *task = json_array_get(json_object_get(root, "tasks"), 0);
+  double dur = json_number_value(json_object_get(task, "duration_s"));
+  json_t *doms = json_object_get(task, "domains");
+  double g0 = json_number_value(json_object_get(doms, "gpu0"));
+  double g1 = json_number_value(json_object_get(doms, "gpu1"));
+  print_message("  gpu0 %.2f J, gpu1 %.2f J over %.3f s\n", g0, g1, dur);
+  assert_true(fabs(g0 - 250 * dur) < 0.03 * 250 * dur);
+  json_t *meta = json_object_get(root, "meta");
+  json_t *fail = json_array_get(json_object_get(json_object_get(meta, "sampler"),
+                                                "domain_failures"), 0);
+  assert_non_null(fail);
+  assert_string_equal(json_string_value(json_object_get(fail, "domain")), "gpu1");
+  double lost_at = json_number_value(json_object_get(fail, "lost_at_s"));
+  assert_true(lost_at > 0.6 && lost_at < 0.8);
+  /* gpu1 counted until it was lost: 100 W from the task's start to then. */
+  double task_start = json_number_value(json_object_get(task, "started_at_mono_ns")) / 1e9;
+  (void)task_start;
+  assert_true(g1 > 100 * (lost_at - 0.05) - 3 && g1 < 100 * lost_at + 3);
+  bool named = false;
+  size_t i;
+  json_t *w;
+  json_array_foreach(json_object_get(json_object_get(meta, "sampler"), "warnings"), i, w) {
+    named |= strstr(json_string_value(w), "gpu1") != NULL && strstr(json_string_value(w), "lost");
+  }
+  assert_true(named);
+  assert_string_equal(json_string_value(json_object_get(meta, "measurement_quality")),
+                      "degraded");
+  json_decref(root);
+  nemb_session_destroy(s);
+  unsetenv("CODEGREEN_PROVIDERS");
+}
+
+/* Issue 10, item 8: only the GPUs the program may use, named so they match cuda:N; a GPU this
+ * user may not query is listed with the fix; MIG said. */
+static void test_visible_devices_and_permission(void **unused) {
+  (void)unused;
+  setenv("FAKE_NVML_DEVICES", "energy:250,energy:100:mig,energy:300,energy:50:noperm", 1);
+  void *st = NULL;
+  /* All four but the one we may not query. */
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  unsetenv("NVIDIA_VISIBLE_DEVICES");
+  assert_int_equal(open_nvml(&st), 0);
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_nvml.domains(st, &d), 3);
+  assert_non_null(strstr(d[0].detail, "GPU-00000000-fake-0000-0000-000000000000"));
+  assert_non_null(strstr(d[0].detail, "00000000:01:00.0"));
+  assert_non_null(strstr(d[1].detail, "MIG on"));
+  const nemb__unused *u;
+  assert_int_equal(nemb__provider_nvml.unused(st, &u), 1);
+  assert_string_equal(u[0].name, "gpu3");
+  assert_non_null(strstr(u[0].reason, "Insufficient Permissions"));
+  assert_non_null(strstr(u[0].fix, "/dev/nvidia"));
+  nemb__provider_nvml.close(st);
+  /* A job given one GPU by index, and one by UUID prefix. */
+  setenv("CUDA_VISIBLE_DEVICES", "2", 1);
+  assert_int_equal(open_nvml(&st), 0);
+  assert_int_equal(nemb__provider_nvml.domains(st, &d), 1);
+  assert_string_equal(d[0].name, "gpu2");
+  nemb__provider_nvml.close(st);
+  setenv("CUDA_VISIBLE_DEVICES", "GPU-00000000-fake-0000-0000-000000000001", 1);
+  assert_int_equal(open_nvml(&st), 0);
+  assert_int_equal(nemb__provider_nvml.domains(st, &d), 1);
+  assert_string_equal(d[0].name, "gpu1");
+  nemb__provider_nvml.close(st);
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  setenv("NVIDIA_VISIBLE_DEVICES", "0,2", 1);
+  assert_int_equal(open_nvml(&st), 0);
+  assert_int_equal(nemb__provider_nvml.domains(st, &d), 2);
+  assert_string_equal(d[1].name, "gpu2");
+  nemb__provider_nvml.close(st);
+  unsetenv("NVIDIA_VISIBLE_DEVICES");
+  /* The configuration key, which a Slurm plugin can set from the job's allocation. */
+  nemb_config *cfg = NULL;
+  NEMB_ASSERT_OK(nemb_config_from_string("{\"providers\":{\"nvml\":{\"devices\":\"1\"}}}", "t",
+                                         &cfg));
+  nemb__provider_env env = {cfg};
+  why[0] = '\0';
+  assert_int_equal(nemb__provider_nvml.open(&env, &st, why, sizeof why), 0);
+  assert_int_equal(nemb__provider_nvml.domains(st, &d), 1);
+  assert_string_equal(d[0].name, "gpu1");
+  nemb__provider_nvml.close(st);
+  nemb_config_destroy(cfg);
+  /* Only a GPU we may not query: a permission problem with its fix, not "none reports". */
+  setenv("FAKE_NVML_DEVICES", "energy:50:noperm", 1);
+  assert_int_equal(open_nvml(&st), NEMB_EACCES);
+  assert_non_null(strstr(why, "NVML_ERROR_NO_PERMISSION"));
+}
+
 /* With a GPU but no CPU counter, the meter adds the CPU-time estimate, and says so. */
 static void test_gpu_only_machine_gets_cpu_estimate(void **unused) {
   (void)unused;
@@ -256,7 +368,7 @@ static void test_cli_info(void **unused) {
   assert_string_equal(json_string_value(json_object_get(g0, "method")), "energy_counter");
   assert_string_equal(json_string_value(json_object_get(g1, "name")), "gpu1");
   assert_string_equal(json_string_value(json_object_get(g1, "method")), "integrated_power");
-  assert_non_null(strstr(json_string_value(json_object_get(g1, "detail")), "PowerUsage"));
+  assert_non_null(strstr(json_string_value(json_object_get(g1, "detail")), "power integrated"));
   assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "selection"), "mode")),
                       "estimated");
   json_decref(doc);
@@ -278,6 +390,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fixture_root_skips_real_nvml, setup, teardown),
       cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
       cmocka_unit_test_setup_teardown(test_meter, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_gpu_lost, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_visible_devices_and_permission, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gpu_only_machine_gets_cpu_estimate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cli_info, setup, teardown),
   };

@@ -226,6 +226,58 @@ static void test_unreadable(void **unused) {
   assert_true(strlen(rep.why) < 1000);
 }
 
+/* Issue 10, item 3: one bad zone does not refuse its provider. intel-client with
+ * intel-rapl:1/max_energy_range_uj removed: package-0 and its sub-zones are measured, psys too
+ * (a backward step then counts as a reset), and the zone is listed with its reason and fix. A zone
+ * whose energy_uj cannot be read is left out, listed, and the others are used. */
+static void test_one_bad_zone(void **unused) {
+  (void)unused;
+  char dir[4096];
+  nemb_test_copy_fixture("intel-client", dir, sizeof dir);
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "rm -f '%s'/sys/devices/virtual/powercap/intel-rapl/intel-rapl:1/"
+                            "max_energy_range_uj",
+           dir);
+  assert_int_equal(system(cmd), 0);
+  setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
+  void *st = open_ok();
+  const nemb__domain *d;
+  size_t n = nemb__provider_powercap.domains(st, &d);
+  assert_int_equal(n, 4);
+  assert_string_equal(d[0].name, "package-0");
+  assert_string_equal(d[1].name, "core");
+  assert_string_equal(d[2].name, "uncore");
+  assert_string_equal(d[3].name, "psys");
+  assert_int_equal(d[3].range_uj, 0);
+  const nemb__unused *u;
+  assert_int_equal(nemb__provider_powercap.unused(st, &u), 1);
+  assert_string_equal(u[0].name, "psys");
+  assert_non_null(strstr(u[0].reason, "max_energy_range_uj"));
+  assert_non_null(strstr(u[0].fix, "reset"));
+  nemb__provider_powercap.close(st);
+
+  /* energy_uj that cannot be read (here a directory: EISDIR even for root). */
+  snprintf(cmd, sizeof cmd, "cd '%s'/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/"
+                            "intel-rapl:0:1 && rm -f energy_uj && mkdir energy_uj",
+           dir);
+  assert_int_equal(system(cmd), 0);
+  st = open_ok();
+  n = nemb__provider_powercap.domains(st, &d);
+  assert_int_equal(n, 3);
+  assert_string_equal(d[0].name, "package-0");
+  assert_string_equal(d[1].name, "core");
+  assert_string_equal(d[2].name, "psys");
+  assert_int_equal(d[0].n_includes, 1); /* the package no longer lists uncore */
+  assert_int_equal(nemb__provider_powercap.unused(st, &u), 2);
+  assert_string_equal(u[0].name, "uncore");
+  assert_non_null(strstr(u[0].reason, "energy_uj cannot be read"));
+  uint64_t raw[4];
+  NEMB_ASSERT_OK(nemb__provider_powercap.read(st, 0, raw));
+  assert_true(raw[0] != NEMB__RAW_INVALID && raw[1] != NEMB__RAW_INVALID);
+  nemb__provider_powercap.close(st);
+  nemb_test_rmtree(dir);
+}
+
 /* Raw reads return exactly what the files hold, wrapped or not; unwrapping is the sampler's. */
 static void test_wrap(void **unused) {
   (void)unused;
@@ -255,7 +307,8 @@ static void test_wrap(void **unused) {
   nemb_test_rmtree(dir);
 }
 
-/* A counter that holds no number fails the read and leaves the caller's values alone. */
+/* A counter that holds no number fails for its zone only: the zone is marked unread and the other
+ * zone's value stands (one bad zone must not freeze its neighbours). */
 static void test_malformed(void **unused) {
   (void)unused;
   char dir[4096];
@@ -266,26 +319,36 @@ static void test_malformed(void **unused) {
                   "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0/energy_uj",
                   "abc\n");
   uint64_t raw[2] = {11, 22};
-  assert_int_equal(nemb__provider_powercap.read(st, 0, raw), NEMB_EPARSE);
-  assert_int_equal(raw[0], 11);
-  assert_int_equal(raw[1], 22);
+  NEMB_ASSERT_OK(nemb__provider_powercap.read(st, 0, raw));
+  int bad = raw[0] == NEMB__RAW_INVALID ? 0 : 1;
+  assert_true(raw[bad] == NEMB__RAW_INVALID);
+  assert_true(raw[1 - bad] != NEMB__RAW_INVALID && raw[1 - bad] != 11 && raw[1 - bad] != 22);
   nemb__provider_powercap.close(st);
 
-  /* Found at open, the same file makes the open fail and says which file it is. */
-  st = NULL;
-  assert_int_equal(open_pc(&st), NEMB_EPARSE);
-  assert_null(st);
-  assert_non_null(strstr(why, "intel-rapl:0:0/energy_uj"));
+  /* Found at open, the same file leaves that zone out (the package is still measured) and says
+   * which file it is. */
+  st = open_ok();
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_powercap.domains(st, &d), 1);
+  assert_string_equal(d[0].name, "package-0");
+  const nemb__unused *u;
+  assert_int_equal(nemb__provider_powercap.unused(st, &u), 1);
+  assert_non_null(strstr(u[0].reason, "intel-rapl:0:0"));
+  nemb__provider_powercap.close(st);
 
-  /* So does a range that is not a number. */
+  /* A range that is not a number: measured all the same, with the range unknown (a backward
+   * step is judged by time and power), and said. */
   nemb_test_write(dir,
                   "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0/energy_uj",
                   "5\n");
   nemb_test_write(dir, "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/max_energy_range_uj",
                   "-1\n");
-  assert_int_equal(open_pc(&st), NEMB_EPARSE);
-  assert_null(st);
-  assert_non_null(strstr(why, "intel-rapl:0/max_energy_range_uj"));
+  st = open_ok();
+  assert_int_equal(nemb__provider_powercap.domains(st, &d), 2);
+  assert_int_equal(d[0].range_uj, 0);
+  assert_int_equal(nemb__provider_powercap.unused(st, &u), 1);
+  assert_non_null(strstr(u[0].reason, "intel-rapl:0/max_energy_range_uj"));
+  nemb__provider_powercap.close(st);
   nemb_test_rmtree(dir);
 }
 
@@ -349,6 +412,38 @@ static void test_multi_die(void **unused) {
   };
   void *st = open_ok();
   check_domains(st, exp, NEMB__ARRAY_LEN(exp));
+  nemb__provider_powercap.close(st);
+  nemb_test_rmtree(dir);
+}
+
+/* Issue 10, item 5: a multi-die AMD part whose two die zones show the one socket counter (same
+ * value): one domain package-0, counted once. (Dies with their own counters, as above, stay
+ * separate.) */
+static void test_dies_sharing_one_counter(void **unused) {
+  (void)unused;
+  char dir[4096];
+  nemb_test_copy_fixture("amd-epyc", dir, sizeof dir);
+  char cmd[16384];
+  snprintf(cmd, sizeof cmd,
+           "cd '%s'/sys/devices/virtual/powercap/intel-rapl && cp -a intel-rapl:0 intel-rapl:1 && "
+           "ln -s ../../devices/virtual/powercap/intel-rapl/intel-rapl:1 "
+           "'%s'/sys/class/powercap/intel-rapl:1",
+           dir, dir);
+  assert_int_equal(system(cmd), 0);
+  nemb_test_write(dir, "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/name",
+                  "package-0-die-0\n");
+  nemb_test_write(dir, "sys/devices/virtual/powercap/intel-rapl/intel-rapl:1/name",
+                  "package-0-die-1\n");
+  setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
+  void *st = open_ok();
+  const nemb__domain *d;
+  size_t n = nemb__provider_powercap.domains(st, &d);
+  size_t packages = 0;
+  for (size_t i = 0; i < n; i++) {
+    packages += strcmp(d[i].kind, NEMB__KIND_PACKAGE) == 0;
+  }
+  assert_int_equal(packages, 1);
+  assert_string_equal(d[0].name, "package-0");
   nemb__provider_powercap.close(st);
   nemb_test_rmtree(dir);
 }
@@ -423,6 +518,8 @@ int main(void) {
       cmocka_unit_test(test_counter_opened_once),
       cmocka_unit_test(test_socket_from_name),
       cmocka_unit_test(test_multi_die),
+      cmocka_unit_test(test_dies_sharing_one_counter),
+      cmocka_unit_test(test_one_bad_zone),
       cmocka_unit_test(test_unknown_name),
       cmocka_unit_test(test_name_collision),
   };

@@ -341,6 +341,31 @@ static void test_amd_partial_overlap(void **unused) {
   nemb_test_rmtree(dir);
 }
 
+/* Issue 10, item 7: a machine whose only RAPL counter is psys (the platform): psys is the
+ * total, measured, rather than a CPU-time estimate beside a measured psys. */
+static void test_psys_only(void **unused) {
+  (void)unused;
+  char dir[4096];
+  nemb_test_copy_fixture("intel-client", dir, sizeof dir);
+  sh("rm -f '%s'/sys/class/powercap/intel-rapl:0 '%s'/sys/class/powercap/intel-rapl:0:* "
+     "'%s'/sys/class/powercap/intel-rapl-mmio:0",
+     dir, dir, dir);
+  setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
+  nemb_config *cfg = config("{\"providers\":{\"cross_check_ms\":0}}");
+  nemb_meter *m = NULL;
+  NEMB_ASSERT_OK(nemb_meter_create(cfg, &m));
+  char names[512];
+  domain_names(m, names, sizeof names);
+  assert_string_equal(names, "psys:powercap");
+  nemb_domain_info d;
+  NEMB_ASSERT_OK(nemb_meter_domain(m, 0, &d));
+  assert_true(d.in_total);
+  assert_false(nemb_meter_is_estimated(m));
+  nemb_meter_destroy(m);
+  nemb_config_destroy(cfg);
+  nemb_test_rmtree(dir);
+}
+
 /* An older Xeon: powercap calls its DRAM zone "dram-0", msr on one socket says "dram". The same
  * counter: read once, from powercap. */
 static void test_names_that_differ(void **unused) {
@@ -661,6 +686,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cross_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forced_overlap_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_amd_partial_overlap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_psys_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_names_that_differ, setup, teardown),
       cmocka_unit_test_setup_teardown(test_describe_counted_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_describe_points_to_setup_permissions, setup, teardown),

@@ -47,7 +47,10 @@ static void test_default_domains(void **state) {
   assert_string_equal(d[2].name, "dram");
   assert_true(d[2].in_total);
   assert_int_equal(d[0].range_uj, 262143328850ull);
-  assert_int_equal(nemb__provider_sim.update_interval_ns(st), 1000000);
+  /* RAPL's 1/1024 s by default, at a phase of its own: not locked to the 1 ms sampler. */
+  assert_int_equal(nemb__provider_sim.update_interval_ns(st), 976563);
+  assert_float_equal(nemb__sim_update_ns(st), 976562.5, 1e-6);
+  assert_true(nemb__sim_phase_ns(st) >= 0 && nemb__sim_phase_ns(st) < 976562.5);
   nemb__provider_sim.close(st);
 }
 
@@ -75,10 +78,11 @@ static void test_closed_form_energy(void **state) {
 
 static void test_counter_steps_like_rapl(void **state) {
   (void)state;
-  void *st = open_sim("{\"domains\":[{\"name\":\"p\",\"power_w\":10}]}");
+  void *st = open_sim("{\"update_interval_us\":1000,\"update_phase_us\":0,"
+                      "\"domains\":[{\"name\":\"p\",\"power_w\":10}]}");
   uint64_t e = nemb__sim_epoch_ns(st);
   double unit = nemb__sim_unit_uj(st);
-  /* Updated every 1 ms: 1.0 ms and 1.9 ms show the same value. */
+  /* Updated every 1 ms from the epoch: 1.0 ms and 1.9 ms show the same value. */
   assert_int_equal(nemb__sim_counter_uj(st, 0, e + 1000000), nemb__sim_counter_uj(st, 0, e + 1900000));
   assert_true(nemb__sim_counter_uj(st, 0, e + 2000000) > nemb__sim_counter_uj(st, 0, e + 1900000));
   /* 10 W for 1 ms is 10000 uJ, shown as whole units of 61.03515625 uJ: 163 units = 9948 uJ. */
@@ -127,29 +131,49 @@ static nemb_meter *run_meter(const char *sim_json, long ms) {
   return m;
 }
 
+/* The stored samples are points of the energy curve at the counter's update instants (edges.h):
+ * past the first fraction of a second (a busy machine may take that long to learn the update
+ * phase), each one matches the analytical energy at its own time, up to one constant offset (the
+ * first sample's own, which cancels in every difference), within a few counter units and the
+ * power times the uncertainty of the update instant for nine in ten, and within one update's
+ * energy for all; taking a reading as "the energy at the read's time" errs by up to a whole
+ * update period's energy (30 W x 1 ms = 30 mJ) anywhere. */
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 static void test_one_second_matches_the_analytical_energy(void **state) {
   (void)state;
-  nemb_meter *m = run_meter(NULL, 1000);
+  nemb_meter *m = run_meter(NULL, 1200);
   void *st = m->providers[0].state;
-  size_t n = nemb_meter_domain_count(m);
   size_t count = nemb_meter_sample_count(m);
-  uint64_t t0, t1, e0[8], e1[8];
+  uint64_t t0, t, e0[8], e[8];
   NEMB_ASSERT_OK(nemb_meter_sample(m, 0, &t0, e0, 8));
-  NEMB_ASSERT_OK(nemb_meter_sample(m, count - 1, &t1, e1, 8));
-  assert_true(t1 - t0 >= 1000000000ull);
   double unit = nemb__sim_unit_uj(st);
-  uint64_t upd = nemb__provider_sim.update_interval_ns(st);
-  uint64_t epoch = nemb__sim_epoch_ns(st);
-  for (size_t d = 0; d < n; d++) {
-    assert_int_equal(e0[d], 0);
-    /* The counter's own difference, exactly. */
-    assert_int_equal(e1[d], nemb__sim_counter_uj(st, d, t1) - nemb__sim_counter_uj(st, d, t0));
-    /* The analytical energy between the counter updates that the two reads saw, within one
-     * counter quantum. */
-    uint64_t q0 = epoch + (t0 - epoch) / upd * upd, q1 = epoch + (t1 - epoch) / upd * upd;
-    double truth = nemb__sim_true_energy_uj(st, d, q1) - nemb__sim_true_energy_uj(st, d, q0);
-    assert_float_equal((double)e1[d], truth, unit);
+  static double diff[4096];
+  size_t k = 0;
+  for (size_t i = 1; i + 1 < count && k < 4096; i++) {
+    NEMB_ASSERT_OK(nemb_meter_sample(m, i, &t, e, 8));
+    if (t - t0 < 300000000ull) {
+      continue;
+    }
+    /* domain 0 is the package: a square wave of 10 / 30 W */
+    diff[k++] = (double)e[0] - (nemb__sim_true_energy_uj(st, 0, t) - nemb__sim_true_energy_uj(st, 0, t0));
   }
+  assert_true(k > 100);
+  static double sorted[4096];
+  memcpy(sorted, diff, k * sizeof *diff);
+  qsort(sorted, k, sizeof *sorted, cmp_dbl);
+  double median = sorted[k / 2];
+  size_t within = 0, within_period = 0;
+  for (size_t i = 0; i < k; i++) {
+    double dev = fabs(diff[i] - median);
+    within_period += dev <= 30.0 * nemb__sim_update_ns(st) / 1e3 + 3 * unit;
+    within += dev <= 3 * unit + 30.0 * 50; /* 50 us of timing at 30 W */
+  }
+  assert_true(within * 10 >= k * 8);
+  assert_true(within_period * 100 >= k * 97);
   nemb_meter_destroy(m);
 }
 
@@ -163,20 +187,27 @@ static void test_wraps_never_go_negative_or_inflate(void **state) {
   assert_true(m->unwrap[0].wraps >= 4);
   assert_int_equal(m->unwrap[0].resets, 0);
   size_t count = nemb_meter_sample_count(m);
+  nemb_sampler_stats ss;
+  nemb_meter_stats(m, &ss);
+  uint64_t st_late = ss.worst_lateness_ns;
   uint64_t prev_t, prev_e, t, e;
   NEMB_ASSERT_OK(nemb_meter_sample(m, 0, &prev_t, &prev_e, 1));
   for (size_t i = 1; i < count; i++) {
     NEMB_ASSERT_OK(nemb_meter_sample(m, i, &t, &e, 1));
     assert_true(e >= prev_e);
-    /* Never more than 20 W over the gap plus one counter update and one unit. */
-    double bound = 20.0 * (double)(t - prev_t + 1000000) / 1e3 + 62;
+    /* Never more than 20 W over the gap plus two counter updates (while the phase is learned,
+     * a sample may sit up to one update off), the sampler's worst lateness (nothing is known
+     * inside a gap a busy machine leaves) and one unit. */
+    double bound = 20.0 * (double)(t - prev_t + 2000000 + 2 * st_late) / 1e3 + 62;
     assert_true((double)(e - prev_e) <= bound);
     prev_t = t;
     prev_e = e;
   }
   uint64_t t0;
   NEMB_ASSERT_OK(nemb_meter_sample(m, 0, &t0, &e, 1));
-  assert_int_equal(prev_e, nemb__sim_counter_uj(st, 0, prev_t) - nemb__sim_counter_uj(st, 0, t0));
+  /* 22 J in all, through four wraps: right within one update period's energy (20 mJ). */
+  double truth = nemb__sim_true_energy_uj(st, 0, prev_t) - nemb__sim_true_energy_uj(st, 0, t0);
+  assert_true(fabs((double)prev_e - truth) <= 20000 + 200);
   nemb_meter_destroy(m);
 }
 
@@ -207,7 +238,8 @@ static void test_long_interval_still_reads_often_enough_for_wraps(void **state) 
   nemb_meter_sample(m, 0, &t0, &e0, 1);
   nemb_meter_sample(m, count - 1, &t1, &e1, 1);
   assert_true(m->unwrap[0].wraps >= 7);
-  assert_int_equal(e1, nemb__sim_counter_uj(st, 0, t1) - nemb__sim_counter_uj(st, 0, t0));
+  double truth = nemb__sim_true_energy_uj(st, 0, t1) - nemb__sim_true_energy_uj(st, 0, t0);
+  assert_true(fabs((double)e1 - truth) <= 40000 + 200); /* 84 J, within one update's 40 mJ */
   unsetenv("CODEGREEN_PROVIDERS");
   unsetenv("CODEGREEN_SIM_CONFIG");
   nemb_meter_destroy(m);

@@ -94,7 +94,7 @@ static void test_defaults_when_nothing_set(void **state) {
     NEMB_ASSERT_OK(nemb_config_get_double(c, "providers.estimate.idle_fraction", &d));
     assert_double_eq(d, 0.1);
     NEMB_ASSERT_OK(nemb_config_get_double(c, "providers.sim.update_interval_us", &d));
-    assert_double_eq(d, 1000);
+    assert_double_eq(d, 976.5625); /* RAPL: 1/1024 s */
     NEMB_ASSERT_OK(nemb_config_get_double(c, "providers.sim.energy_unit_uj", &d));
     assert_double_eq(d, 61.03515625);
     NEMB_ASSERT_OK(nemb_config_get_double(c, "providers.sim.max_energy_range_uj", &d));

@@ -233,7 +233,7 @@ static void test_report_html_area_is_energy(void **state) {
 
 static void test_resampled_keeps_energy(void **state) {
   (void)state;
-  nemb__plot_set_max_points(150);
+  nemb__plot_set_max_points(40); /* well below the samples even a busy machine takes */
   nemb_session *s = record(1);
   NEMB_ASSERT_OK(nemb_session_write(s, path_in("r.json"), NEMB_FORMAT_JSON));
   json_t *report = report_of(s);
@@ -246,9 +246,9 @@ static void test_resampled_keeps_energy(void **state) {
     }
     json_t *data = embedded_data(out);
     assert_true(json_is_true(json_object_get(data, "resampled")));
-    assert_true(json_integer_value(json_object_get(data, "raw_intervals")) > 150);
+    assert_true(json_integer_value(json_object_get(data, "raw_intervals")) > 40);
     size_t n = json_array_size(json_object_get(data, "t_s"));
-    assert_true(n <= 150 + 1 + 2 * 4);
+    assert_true(n <= 40 + 1 + 2 * 4);
     check_areas(data, report, 1e-6);
     /* Each bucket's average lies between the lowest and highest power inside it. */
     json_t *p = json_object_get(data, "power_w"), *lo = json_object_get(data, "power_min_w"),
@@ -262,7 +262,7 @@ static void test_resampled_keeps_energy(void **state) {
         assert_true(json_number_value(v) <= json_number_value(json_array_get(hi, i)) + 1e-6);
       }
     }
-    assert_true(known > 50);
+    assert_true(known > 20);
     json_decref(data);
   }
   NEMB_ASSERT_OK(nemb_session_export_plot(s, path_in("d.png")));

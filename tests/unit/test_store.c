@@ -40,16 +40,31 @@ static void test_append_across_chunks(void **state) {
   nemb__store_release(&s);
 }
 
-static void test_cap_is_reported(void **state) {
+/* At the cap the store keeps every other sample and carries on: memory stays bounded, the first
+ * and the newest sample are kept, and, samples being cumulative, no energy goes missing. */
+static void test_cap_coarsens_instead_of_dropping(void **state) {
   (void)state;
   nemb__store s;
   assert_int_equal(nemb__store_init(&s, DOMAINS, 10), 0);
-  uint64_t e[DOMAINS] = {0};
-  for (int i = 0; i < 10; i++) {
-    assert_int_equal(nemb__store_append(&s, 1000 + (uint64_t)i, e), 0);
+  uint64_t e[DOMAINS];
+  for (uint64_t i = 0; i < 100; i++) {
+    fill(i, e);
+    assert_int_equal(nemb__store_append(&s, 1000 + i, e), 0);
+    assert_true(nemb__store_count(&s) <= 10);
   }
-  assert_int_equal(nemb__store_append(&s, 2000, e), NEMB_EFULL);
-  assert_int_equal(nemb__store_count(&s), 10);
+  size_t n = nemb__store_count(&s);
+  assert_true(n >= 5);
+  assert_true(nemb__store_coarsened(&s) >= 4);
+  check(&s, 0); /* the first sample: the zero of every total */
+  const uint64_t *last = nemb__store_at(&s, n - 1);
+  assert_int_equal(last[0], 1000 + 99);
+  assert_int_equal(last[1], 990);
+  /* Still a valid curve: times strictly increase and every sample is one that was appended. */
+  for (size_t i = 1; i < n; i++) {
+    const uint64_t *w = nemb__store_at(&s, i);
+    assert_true(w[0] > nemb__store_at(&s, i - 1)[0]);
+    assert_int_equal(w[1], (w[0] - 1000) * 10);
+  }
   nemb__store_release(&s);
 }
 
@@ -93,7 +108,7 @@ static void test_concurrent_reader_sees_complete_samples(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_append_across_chunks),
-      cmocka_unit_test(test_cap_is_reported),
+      cmocka_unit_test(test_cap_coarsens_instead_of_dropping),
       cmocka_unit_test(test_concurrent_reader_sees_complete_samples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

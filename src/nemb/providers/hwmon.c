@@ -61,8 +61,9 @@ typedef struct hwmon_state {
   bool power[NEMB__MAX_DOMAINS];       /* true: a power sensor, integrated */
   double energy_uj[NEMB__MAX_DOMAINS]; /* integrated energy; a double keeps the fractions */
   uint64_t last_uw[NEMB__MAX_DOMAINS];
-  uint64_t last_t_ns;
-  bool started; /* a read() has set the time base */
+  uint64_t last_t_ns[NEMB__MAX_DOMAINS]; /* each sensor's own time base: one failing sensor must
+                                            not stretch or freeze another's integral */
+  bool started[NEMB__MAX_DOMAINS];
   uint64_t update_ns;
 } hwmon_state;
 
@@ -490,31 +491,34 @@ static size_t hwmon_domains(void *state, const nemb__domain **out) {
 
 static int hwmon_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   hwmon_state *st = state;
-  uint64_t v[NEMB__MAX_DOMAINS];
+  int first_rc = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
-    int rc = nemb__pread_u64(st->fds[i], &v[i]);
+    uint64_t v;
+    int rc = nemb__pread_u64(st->fds[i], &v);
     if (rc != 0) {
-      return rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
-    }
-  }
-  /* Only after every read succeeded does the integral move, so a failed read loses nothing. */
-  double dt_s = st->started && t_ns > st->last_t_ns ? (double)(t_ns - st->last_t_ns) / 1e9 : 0;
-  for (size_t i = 0; i < st->n; i++) {
-    if (!st->power[i]) {
-      raw_uj[i] = v[i];
+      /* This sensor only; a power sensor's integral resumes from its next good reading. */
+      raw_uj[i] = NEMB__RAW_INVALID;
+      first_rc = first_rc ? first_rc : rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
       continue;
     }
-    if (st->started) {
-      st->energy_uj[i] += ((double)st->last_uw[i] + (double)v[i]) / 2 * dt_s;
+    ok++;
+    if (!st->power[i]) {
+      raw_uj[i] = v;
+      continue;
     }
-    st->last_uw[i] = v[i];
+    if (st->started[i] && t_ns > st->last_t_ns[i]) {
+      double dt_s = (double)(t_ns - st->last_t_ns[i]) / 1e9;
+      st->energy_uj[i] += ((double)st->last_uw[i] + (double)v) / 2 * dt_s;
+    }
+    st->last_uw[i] = v;
     raw_uj[i] = (uint64_t)st->energy_uj[i];
+    if (!st->started[i] || t_ns > st->last_t_ns[i]) {
+      st->last_t_ns[i] = t_ns;
+    }
+    st->started[i] = true;
   }
-  if (!st->started || t_ns > st->last_t_ns) {
-    st->last_t_ns = t_ns;
-  }
-  st->started = true;
-  return 0;
+  return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
 
 static uint64_t hwmon_update_interval_ns(void *state) {

@@ -459,17 +459,20 @@ static size_t msr_domains(void *state, const nemb__domain **out) {
 static int msr_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   (void)t_ns;
   const msr_state *st = state;
-  uint64_t v[NEMB__MAX_DOMAINS];
+  int first_rc = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
     uint64_t reg;
     int rc = read_reg(st->fd_of[i], st->reg[i], &reg);
     if (rc != 0) {
-      return nemb__from_errno(-rc);
+      raw_uj[i] = NEMB__RAW_INVALID; /* this register only */
+      first_rc = first_rc ? first_rc : nemb__from_errno(-rc);
+      continue;
     }
-    v[i] = nemb__msr_count_uj(nemb__msr_count(reg), st->unit[i]);
+    raw_uj[i] = nemb__msr_count_uj(nemb__msr_count(reg), st->unit[i]);
+    ok++;
   }
-  memcpy(raw_uj, v, st->n * sizeof v[0]);
-  return 0;
+  return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
 
 static uint64_t msr_update_interval_ns(void *state) {

@@ -7,9 +7,11 @@
  * wraps to 0; the unit is 1/2^ESU joule, ESU being bits 12:8 of the power-unit register
  * (Intel MSR_RAPL_POWER_UNIT 0x606, AMD 0xC0010299). Intel SDM vol. 4 and AMD PPR 17h/19h
  * describe both. Two exceptions the SDM states per model, which the Linux driver also applies
- * (intel_rapl_common.c, rapl_defaults_hsw_server and rapl_defaults_spr_server): server parts
- * from Haswell-EP on count DRAM in fixed 15.3 uJ units, and Sapphire Rapids and later count psys
- * in whole joules.
+ * (drivers/powercap/intel_rapl_common.c: rapl_defaults_hsw_server sets dram_domain_energy_unit
+ * to 15.3 uJ; rapl_defaults_spr_server sets no DRAM unit, so DRAM uses MSR 0x606's, and a
+ * psys unit of 1 J): server parts from Haswell-EP to Ice Lake-SP, and Xeon Phi, count DRAM in
+ * fixed 15.3 uJ units; Sapphire Rapids and later count DRAM in the unit of MSR 0x606 and psys in
+ * whole joules.
  *
  * A unit is kept as the exact fraction num/den microjoules, so that a count converts to
  * microjoules in integers (a count is below 2^32 and num at most 10^6, so the product fits in
@@ -93,12 +95,22 @@ static inline uint64_t nemb__msr_range_uj(nemb__msr_unit u) {
   return ((uint64_t)1 << 32) * u.num / u.den;
 }
 
-/* Intel family 6 server models whose DRAM counter uses the fixed 15.3 uJ unit, as in the Linux
- * RAPL driver: Haswell-X, Broadwell-X, Skylake-X (and Cascade/Cooper Lake, same model), Ice
- * Lake-X/D, Sapphire and Emerald Rapids, Granite Rapids-X/D, Sierra Forest, Xeon Phi KNL/KNM. */
+/* Intel family 6 server models whose DRAM counter uses the fixed 15.3 uJ unit. Sources: Intel
+ * SDM vol. 4, the MSR tables of these microarchitectures ("MSR_DRAM_ENERGY_STATUS ... energy
+ * unit 15.3 micro-joules"), and Linux drivers/powercap/intel_rapl_common.c, whose rapl_ids[]
+ * map exactly these models to rapl_defaults_hsw_server (dram_domain_energy_unit = 15300 nJ).
+ * Sapphire Rapids and later (0x8F, 0xCF, 0xAD, 0xAE, 0xAF) map to rapl_defaults_spr_server,
+ * which has no fixed DRAM unit: their DRAM counter uses MSR 0x606's unit, so they are not here. */
 static inline bool nemb__msr_intel_fixed_dram_unit(unsigned family, unsigned model) {
-  static const unsigned models[] = {0x3F, 0x4F, 0x55, 0x6A, 0x6C, 0x8F,
-                                    0xCF, 0xAD, 0xAE, 0xAF, 0x57, 0x85};
+  static const unsigned models[] = {
+      0x3F, /* Haswell-X: Linux HASWELL_X -> rapl_defaults_hsw_server */
+      0x4F, /* Broadwell-X: BROADWELL_X -> rapl_defaults_hsw_server */
+      0x55, /* Skylake-X, Cascade Lake, Cooper Lake: SKYLAKE_X -> rapl_defaults_hsw_server */
+      0x6A, /* Ice Lake-X: ICELAKE_X -> rapl_defaults_hsw_server */
+      0x6C, /* Ice Lake-D: ICELAKE_D -> rapl_defaults_hsw_server */
+      0x57, /* Xeon Phi Knights Landing: XEON_PHI_KNL -> rapl_defaults_hsw_server */
+      0x85, /* Xeon Phi Knights Mill: XEON_PHI_KNM -> rapl_defaults_hsw_server */
+  };
   if (family != 6) {
     return false;
   }
@@ -110,7 +122,9 @@ static inline bool nemb__msr_intel_fixed_dram_unit(unsigned family, unsigned mod
   return false;
 }
 
-/* Intel models whose psys counter counts whole joules: Sapphire Rapids and later servers. */
+/* Intel models whose psys counter counts whole joules: Sapphire Rapids (0x8F), Emerald Rapids
+ * (0xCF), Granite Rapids-X/D (0xAD, 0xAE), Sierra Forest (0xAF): Linux intel_rapl_common.c,
+ * rapl_defaults_spr_server (psys_domain_energy_unit = 1 J). */
 static inline bool nemb__msr_intel_psys_joule_unit(unsigned family, unsigned model) {
   return family == 6 &&
          (model == 0x8F || model == 0xCF || model == 0xAD || model == 0xAE || model == 0xAF);

@@ -13,10 +13,22 @@
  *      loaded (Volta and later), 64-bit, so it never wraps in practice;
  *   2. otherwise the field NVML_FI_DEV_POWER_INSTANT (milliwatts, current power) through
  *      nvmlDeviceGetFieldValues, integrated over the sampler's timestamps;
- *   3. otherwise nvmlDeviceGetPowerUsage (milliwatts; on older GPUs a one-second average),
- *      integrated the same way.
+ *   3. otherwise nvmlDeviceGetPowerUsage (milliwatts), integrated the same way. What it returns
+ *      depends on the architecture: on Ampere and newer (except GA100) it is the average over
+ *      the last second, on older GPUs (and GA100) the instantaneous power (NVML API reference,
+ *      nvmlDeviceGetPowerUsage); the domain's detail says which applies, judged from the
+ *      device's name.
  * The choice is made once at open and stated in the domain's detail, so `codegreen info` shows
- * it. A GPU with none of the three is left out with a log line.
+ * it. A GPU with none of the three is left out and listed (with the reason and, for
+ * NVML_ERROR_NO_PERMISSION, the fix) by `codegreen info`.
+ *
+ * Only the GPUs the program may use are measured: CUDA_VISIBLE_DEVICES, else
+ * NVIDIA_VISIBLE_DEVICES, else the configuration key providers.nvml.devices, each a
+ * comma-separated list of NVML indices or UUIDs ("GPU-..."; a UUID prefix is enough, as CUDA
+ * accepts). NVML numbers GPUs in PCI bus order, CUDA by default fastest first, so an index is
+ * NVML's only when CUDA_DEVICE_ORDER=PCI_BUS_ID; UUIDs are unambiguous and recommended. A domain
+ * is named gpuN after its NVML index; its detail holds the UUID and the PCI bus id, to match it to
+ * cuda:N. With MIG enabled the figure is the whole GPU's, which the detail says.
  *
  * CODEGREEN_SYSFS_ROOT substitutes a fixture tree for the machine; a GPU driver cannot live in
  * such a tree, so while it is set NVML is loaded only when CODEGREEN_NVML_LIB is set too. This
@@ -48,6 +60,7 @@ enum {
   NVML_ERROR_NO_PERMISSION = 4,
   NVML_ERROR_NOT_FOUND = 6,
   NVML_ERROR_DRIVER_NOT_LOADED = 9,
+  NVML_ERROR_GPU_IS_LOST = 15,
   NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18,
   NVML_ERROR_UNKNOWN = 999
 };
@@ -63,6 +76,20 @@ enum {
 
 #define NVML_FI_DEV_POWER_INSTANT 186 /* current GPU power, milliwatts */
 #define NVML_DEVICE_NAME_BUFFER_SIZE 96
+#define NVML_DEVICE_UUID_V2_BUFFER_SIZE 96
+#define NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE 32
+#define NVML_DEVICE_PCI_BUS_ID_BUFFER_V2_SIZE 16
+#define NVML_DEVICE_MIG_ENABLE 1
+
+typedef struct nvml_pci_info { /* nvmlPciInfo_t, as nvmlDeviceGetPciInfo_v3 fills it */
+  char busIdLegacy[NVML_DEVICE_PCI_BUS_ID_BUFFER_V2_SIZE];
+  unsigned int domain;
+  unsigned int bus;
+  unsigned int device;
+  unsigned int pciDeviceId;
+  unsigned int pciSubSystemId;
+  char busId[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];
+} nvml_pci_info;
 
 typedef union nvml_value {
   double dVal;
@@ -94,6 +121,9 @@ typedef struct nvml_api {
   nvml_return (*total_energy)(nvml_device, unsigned long long *);
   nvml_return (*field_values)(nvml_device, int, nvml_field_value *);
   nvml_return (*power_usage)(nvml_device, unsigned int *);
+  nvml_return (*uuid)(nvml_device, char *, unsigned int);
+  nvml_return (*pci_info)(nvml_device, nvml_pci_info *);
+  nvml_return (*mig_mode)(nvml_device, unsigned int *, unsigned int *);
 } nvml_api;
 
 /* ----- the provider ----- */
@@ -105,6 +135,8 @@ typedef struct gpu {
   enum source src;
   uint64_t last_mw;
   double energy_uj; /* integrated energy, for the power sources */
+  uint64_t last_t_ns; /* each GPU's own time base: a lost GPU must not freeze its neighbours */
+  bool started;
 } gpu;
 
 typedef struct nvml_state {
@@ -114,9 +146,74 @@ typedef struct nvml_state {
   size_t n;
   nemb__domain domains[NEMB__MAX_DOMAINS];
   gpu gpus[NEMB__MAX_DOMAINS];
-  uint64_t last_t_ns;
-  bool started;
+  size_t n_unused;
+  nemb__unused unused[NEMB__MAX_UNUSED];
 } nvml_state;
+
+static void note_unused(nvml_state *st, const char *name, const char *reason, const char *fix) {
+  if (st->n_unused >= NEMB__MAX_UNUSED) {
+    return;
+  }
+  nemb__unused *u = &st->unused[st->n_unused++];
+  snprintf(u->name, sizeof u->name, "%s", name);
+  snprintf(u->reason, sizeof u->reason, "%s", reason);
+  snprintf(u->fix, sizeof u->fix, "%s", fix);
+}
+
+/* The list of GPUs the program may use, and where it came from; NULL when all may be used. */
+static const char *visible_list(const nemb__provider_env *env, char *buf, size_t len,
+                                const char **origin) {
+  static const char *const vars[] = {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"};
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(vars); i++) {
+    const char *v = getenv(vars[i]);
+    if (v != NULL) {
+      *origin = vars[i];
+      snprintf(buf, len, "%s", v);
+      return buf;
+    }
+  }
+  if (env != NULL && env->cfg != NULL &&
+      nemb_config_get_string(env->cfg, "providers.nvml.devices", buf, len) == 0 && buf[0]) {
+    *origin = "providers.nvml.devices";
+    return buf;
+  }
+  return NULL;
+}
+
+/* Whether GPU @p index with @p uuid is in the comma-separated @p list: an NVML index or a UUID
+ * (or its prefix, as CUDA accepts). "all" lists every GPU; "none", "void" and "" none. */
+static bool listed(const char *list, unsigned index, const char *uuid) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", list);
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+    if (strcmp(tok, "all") == 0) {
+      return true;
+    }
+    char *end;
+    unsigned long v = strtoul(tok, &end, 10);
+    if (end != tok && *end == '\0' && v == index) {
+      return true;
+    }
+    if (uuid[0] != '\0' && strncmp(tok, "GPU-", 4) == 0 && strncmp(uuid, tok, strlen(tok)) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Whether nvmlDeviceGetPowerUsage averages over a second on this GPU: Ampere and newer except
+ * GA100 (A100, A30), judged from the product name (NVML API reference). */
+static bool usage_is_averaged(const char *name) {
+  static const char *const older[] = {"Tesla", "Quadro", "GTX", "TITAN", "V100", "P100", "T4",
+                                      "K80", "A100", "A30", "RTX 20"};
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(older); i++) {
+    if (strstr(name, older[i]) != NULL) {
+      return false;
+    }
+  }
+  return true;
+}
 
 static const char *nvml_error(const nvml_state *st, nvml_return r) {
   const char *s = st->api.error_string ? st->api.error_string(r) : NULL;
@@ -294,6 +391,9 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   bind(st->lib, "nvmlDeviceGetTotalEnergyConsumption", &a->total_energy, sizeof a->total_energy);
   bind(st->lib, "nvmlDeviceGetFieldValues", &a->field_values, sizeof a->field_values);
   bind(st->lib, "nvmlDeviceGetPowerUsage", &a->power_usage, sizeof a->power_usage);
+  bind(st->lib, "nvmlDeviceGetUUID", &a->uuid, sizeof a->uuid);
+  bind(st->lib, "nvmlDeviceGetPciInfo_v3", &a->pci_info, sizeof a->pci_info);
+  bind(st->lib, "nvmlDeviceGetMigMode", &a->mig_mode, sizeof a->mig_mode);
   if (!ok) {
     nemb__say(why, why_len,
         "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
@@ -318,37 +418,94 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     nvml_close(st);
     return NEMB_ENOTSUP;
   }
-  unsigned skipped = 0;
+  unsigned skipped = 0, hidden = 0, denied = 0;
+  char vis_buf[1024];
+  const char *vis_origin = NULL;
+  const char *visible = visible_list(env, vis_buf, sizeof vis_buf, &vis_origin);
   for (unsigned i = 0; i < count && st->n < NEMB__MAX_DOMAINS; i++) {
     gpu *g = &st->gpus[st->n];
     nemb__domain *d = &st->domains[st->n];
     memset(d, 0, sizeof *d);
     r = a->device_handle(i, &g->dev);
     char name[NVML_DEVICE_NAME_BUFFER_SIZE] = "";
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = "";
     if (r == NVML_SUCCESS && a->device_name != NULL &&
         a->device_name(g->dev, name, sizeof name) != NVML_SUCCESS) {
       name[0] = '\0';
     }
+    if (r == NVML_SUCCESS && a->uuid != NULL &&
+        a->uuid(g->dev, uuid, sizeof uuid) != NVML_SUCCESS) {
+      uuid[0] = '\0';
+    }
+    char dname[NEMB__NAME_MAX];
+    snprintf(dname, sizeof dname, "gpu%u", i);
+    if (visible != NULL && !listed(visible, i, uuid)) {
+      hidden++; /* not this program's GPU */
+      continue;
+    }
     char how[80];
-    if (r != NVML_SUCCESS || !choose_source(st, g, how, sizeof how)) {
-      nemb__log(NEMB_LOG_WARN, "nvml: GPU %u (%s) reports neither energy nor power%s%s", i,
-                name[0] ? name : "unnamed", r != NVML_SUCCESS ? ": " : "",
-                r != NVML_SUCCESS ? nvml_error(st, r) : "");
+    nvml_return why_r = r;
+    if (r == NVML_SUCCESS && !choose_source(st, g, how, sizeof how)) {
+      unsigned long long mj;
+      why_r = st->api.total_energy ? st->api.total_energy(g->dev, &mj) : NVML_ERROR_NOT_SUPPORTED;
+      why_r = why_r == NVML_SUCCESS ? NVML_ERROR_NOT_SUPPORTED : why_r;
+    }
+    if (why_r != NVML_SUCCESS) {
+      char reason[256];
+      snprintf(reason, sizeof reason, "GPU %u (%s): %s (%d)", i, name[0] ? name : "unnamed",
+               why_r == NVML_ERROR_NOT_SUPPORTED ? "reports neither energy nor power"
+                                                 : nvml_error(st, why_r),
+               why_r);
+      bool perm = why_r == NVML_ERROR_NO_PERMISSION;
+      denied += perm;
+      note_unused(st, dname, reason,
+                  perm ? "this user may not query the GPU: run as a member of the group owning "
+                         "/dev/nvidia* (often video), or ask the administrator to allow it "
+                         "(nvidia-smi -acp UNRESTRICTED allows some queries to all users)"
+                       : "");
+      nemb__log(NEMB_LOG_WARN, "nvml: %s", reason);
       skipped++;
       continue;
     }
-    snprintf(d->name, sizeof d->name, "gpu%u", i);
+    snprintf(d->name, sizeof d->name, "%s", dname);
     d->kind = NEMB__KIND_GPU;
     d->top_level = true;
     d->in_total = true;
     d->range_uj = 0;
     d->method = g->src == SRC_ENERGY ? NEMB__METHOD_COUNTER : NEMB__METHOD_INTEGRATED;
-    snprintf(d->detail, sizeof d->detail, "%.30s: %.60s", name[0] ? name : "NVIDIA GPU", how);
+    nvml_pci_info pci;
+    memset(&pci, 0, sizeof pci);
+    if (a->pci_info == NULL || a->pci_info(g->dev, &pci) != NVML_SUCCESS) {
+      pci.busId[0] = '\0';
+    }
+    pci.busId[sizeof pci.busId - 1] = '\0';
+    unsigned mig = 0, mig_pending = 0;
+    bool mig_on = a->mig_mode != NULL && a->mig_mode(g->dev, &mig, &mig_pending) == NVML_SUCCESS &&
+                  mig == NVML_DEVICE_MIG_ENABLE;
+    const char *usage_note = g->src != SRC_USAGE ? ""
+                             : usage_is_averaged(name) ? ", a 1 s average"
+                                                       : ", instantaneous";
+    snprintf(d->detail, sizeof d->detail, "%.24s %.40s %.16s: %.28s%s%s",
+             name[0] ? name : "NVIDIA GPU", uuid, pci.busId,
+             g->src == SRC_ENERGY ? "energy counter" : "power integrated", usage_note,
+             mig_on ? "; MIG on: the whole GPU's energy" : "");
     st->n++;
   }
   if (st->n == 0) {
-    nemb__say(why, why_len, "NVML finds %u GPU%s but none reports energy or power", count,
-        count == 1 ? "" : "s");
+    if (hidden > 0 && hidden + skipped == count) {
+      nemb__say(why, why_len, "%s lists none of the %u GPU%s NVML finds", vis_origin, count,
+          count == 1 ? "" : "s");
+    } else if (denied > 0) {
+      nemb__say(why, why_len,
+          "NVML finds %u GPU%s but this user may not query %s (NVML_ERROR_NO_PERMISSION): run as "
+          "a member of the group owning /dev/nvidia* (often video), or as root",
+          count, count == 1 ? "" : "s", denied == 1 ? "it" : "them");
+      nvml_close(st);
+      return NEMB_EACCES;
+    } else {
+      nemb__say(why, why_len, "NVML finds %u GPU%s but none reports energy or power", count,
+          count == 1 ? "" : "s");
+    }
     nvml_close(st);
     return NEMB_ENOTSUP;
   }
@@ -368,41 +525,49 @@ static size_t nvml_domains(void *state, const nemb__domain **out) {
 
 static int nvml_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   nvml_state *st = state;
-  uint64_t v[NEMB__MAX_DOMAINS];
+  int first_rc = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
     gpu *g = &st->gpus[i];
     nvml_return r;
+    uint64_t v = 0;
     if (g->src == SRC_ENERGY) {
       unsigned long long mj = 0;
       r = st->api.total_energy(g->dev, &mj);
-      v[i] = (uint64_t)mj * 1000u;
+      v = (uint64_t)mj * 1000u;
     } else {
-      r = read_power(st, g, &v[i]);
+      r = read_power(st, g, &v);
     }
     if (r != NVML_SUCCESS) {
-      return r == NVML_ERROR_NO_PERMISSION ? NEMB_EACCES : NEMB_EIO;
-    }
-  }
-  /* Integrate only once every read succeeded, so a failed read loses no energy. */
-  double dt_s = st->started && t_ns > st->last_t_ns ? (double)(t_ns - st->last_t_ns) / 1e9 : 0;
-  for (size_t i = 0; i < st->n; i++) {
-    gpu *g = &st->gpus[i];
-    if (g->src == SRC_ENERGY) {
-      raw_uj[i] = v[i];
+      /* This GPU only (NVML_ERROR_GPU_IS_LOST on one of eight leaves seven to measure). */
+      raw_uj[i] = NEMB__RAW_INVALID;
+      first_rc = first_rc ? first_rc : r == NVML_ERROR_NO_PERMISSION ? NEMB_EACCES : NEMB_EIO;
       continue;
     }
-    if (st->started) {
-      /* mW * s = mJ; the mean of the two readings (trapezoid rule), times 1000 for uJ. */
-      g->energy_uj += ((double)g->last_mw + (double)v[i]) / 2 * dt_s * 1000.0;
+    ok++;
+    if (g->src == SRC_ENERGY) {
+      raw_uj[i] = v;
+      continue;
     }
-    g->last_mw = v[i];
+    if (g->started && t_ns > g->last_t_ns) {
+      /* mW * s = mJ; the mean of the two readings (trapezoid rule), times 1000 for uJ. */
+      double dt_s = (double)(t_ns - g->last_t_ns) / 1e9;
+      g->energy_uj += ((double)g->last_mw + (double)v) / 2 * dt_s * 1000.0;
+    }
+    g->last_mw = v;
     raw_uj[i] = (uint64_t)g->energy_uj;
+    if (!g->started || t_ns > g->last_t_ns) {
+      g->last_t_ns = t_ns;
+    }
+    g->started = true;
   }
-  if (!st->started || t_ns > st->last_t_ns) {
-    st->last_t_ns = t_ns;
-  }
-  st->started = true;
-  return 0;
+  return ok > 0 || st->n == 0 ? 0 : first_rc;
+}
+
+static size_t nvml_unused(void *state, const nemb__unused **out) {
+  const nvml_state *st = state;
+  *out = st->unused;
+  return st->n_unused;
 }
 
 static uint64_t nvml_update_interval_ns(void *state) {
@@ -417,5 +582,6 @@ const struct nemb__provider_ops nemb__provider_nvml = {
     .domains = nvml_domains,
     .read = nvml_read,
     .update_interval_ns = nvml_update_interval_ns,
+    .unused = nvml_unused,
     .close = nvml_close,
 };

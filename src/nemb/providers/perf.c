@@ -414,18 +414,21 @@ static size_t perf_domains(void *state, const nemb__domain **out) {
 static int perf_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   (void)t_ns;
   const perf_state *st = state;
-  uint64_t v[NEMB__MAX_DOMAINS];
+  int first_rc = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
     uint64_t count;
     long n = nemb__perf_sys.read(st->fds[i], &count, sizeof count);
     if (n != (long)sizeof count) {
-      return n < 0 ? nemb__from_errno(errno) : NEMB_EIO;
+      raw_uj[i] = NEMB__RAW_INVALID; /* this event only */
+      first_rc = first_rc ? first_rc : n < 0 ? nemb__from_errno(errno) : NEMB_EIO;
+      continue;
     }
     /* long double holds every 64-bit count exactly on x86, so the product stays monotonic. */
-    v[i] = (uint64_t)((long double)count * st->uj_per_count[i]);
+    raw_uj[i] = (uint64_t)((long double)count * st->uj_per_count[i]);
+    ok++;
   }
-  memcpy(raw_uj, v, st->n * sizeof v[0]);
-  return 0;
+  return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
 
 static uint64_t perf_update_interval_ns(void *state) {

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -63,7 +64,27 @@ typedef struct powercap_state {
   size_t n;
   nemb__domain domains[NEMB__MAX_DOMAINS];
   int fds[NEMB__MAX_DOMAINS]; /* energy_uj of each domain, opened once, read with pread */
+  size_t n_unused;            /* zones found but left out (or used with a limitation) */
+  nemb__unused unused[NEMB__MAX_UNUSED];
 } powercap_state;
+
+static void note_unused(powercap_state *st, const char *name, const char *reason,
+                        const char *fix) {
+  if (st->n_unused >= NEMB__MAX_UNUSED) {
+    return;
+  }
+  nemb__unused *u = &st->unused[st->n_unused++];
+  /* Copied with a length: @p name may be a domain name inside *st itself. */
+  size_t nl = strnlen(name, sizeof u->name - 1);
+  memmove(u->name, name, nl);
+  u->name[nl] = '\0';
+  size_t rl = strnlen(reason, sizeof u->reason - 1);
+  memcpy(u->reason, reason, rl);
+  u->reason[rl] = '\0';
+  size_t fl = strnlen(fix, sizeof u->fix - 1);
+  memcpy(u->fix, fix, fl);
+  u->fix[fl] = '\0';
+}
 
 /* Parses a run of decimal digits at *s, advancing *s past it; false when there is none. */
 static bool take_number(const char **s, unsigned long *out) {
@@ -444,6 +465,85 @@ static size_t order_zones(zone *zones, size_t n) {
   return kept;
 }
 
+/* One physical counter, counted once. Multi-die AMD parts (and some kernels on others) expose
+ * "package-N-die-D" zones that all show the one socket counter: added up, the socket would
+ * count once per die. Dies with counters of their own (Intel Cascade Lake-AP) read different
+ * values. So the dies of a socket whose energy_uj all read the same value at the same moment are
+ * one counter: the first die is kept, named "package-N", and the others (with their sub-zones)
+ * are dropped. Returns the number of zones kept (the array stays sorted). */
+static size_t merge_shared_dies(zone *zones, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    zone *a = &zones[i];
+    if (a->is_sub || a->role != ROLE_PACKAGE || strstr(a->kname, "-die-") == NULL) {
+      continue;
+    }
+    char path[4096], text[64];
+    uint64_t va, vb;
+    if (nemb__path(path, sizeof path, CLASS_DIR "/%s/energy_uj", a->entry) != 0 ||
+        nemb__read_text(path, text, sizeof text) != 0 || nemb__parse_u64(text, &va) != 0) {
+      continue;
+    }
+    bool shared = false, other = false;
+    for (size_t j = i + 1; j < n; j++) {
+      zone *b = &zones[j];
+      if (b->is_sub || b->role != ROLE_PACKAGE || b->socket != a->socket) {
+        continue;
+      }
+      other = true;
+      if (nemb__path(path, sizeof path, CLASS_DIR "/%s/energy_uj", b->entry) != 0 ||
+          nemb__read_text(path, text, sizeof text) != 0 || nemb__parse_u64(text, &vb) != 0 ||
+          vb != va) {
+        shared = false;
+        break;
+      }
+      shared = true;
+    }
+    if (!other || !shared) {
+      continue;
+    }
+    /* Drop the socket's other dies and their sub-zones. */
+    size_t kept = 0;
+    unsigned long socket = a->socket;
+    size_t a_idx = a->idx;
+    for (size_t j = 0; j < n; j++) {
+      zone *z = &zones[j];
+      bool other_die = !z->is_sub && z->role == ROLE_PACKAGE && z->socket == socket &&
+                       z->idx != a_idx;
+      bool under_other = false;
+      for (size_t k = 0; k < n && z->is_sub; k++) {
+        under_other = under_other || (!zones[k].is_sub && zones[k].idx == z->idx &&
+                                      zones[k].role == ROLE_PACKAGE &&
+                                      zones[k].socket == socket && zones[k].idx != a_idx);
+      }
+      if (other_die || under_other) {
+        nemb__log(NEMB_LOG_INFO, "powercap: %s (%s) shows the same counter as another die of "
+                                 "socket %lu: counted once",
+                  z->entry, z->kname, socket);
+        continue;
+      }
+      zones[kept++] = *z;
+    }
+    n = kept;
+    for (size_t j = 0; j < n; j++) {
+      if (!zones[j].is_sub && zones[j].idx == a_idx) {
+        snprintf(zones[j].kname, sizeof zones[j].kname, "package-%lu", socket);
+      }
+      if (zones[j].is_sub && zones[j].idx == a_idx) {
+        snprintf(zones[j].parent_kname, sizeof zones[j].parent_kname, "package-%lu", socket);
+      }
+    }
+    /* Re-derive sub-zone positions after the removal. */
+    for (size_t j = 0; j < n; j++) {
+      for (size_t k = 0; k < j; k++) {
+        if (zones[j].is_sub && !zones[k].is_sub && zones[k].idx == zones[j].idx) {
+          zones[j].parent = k;
+        }
+      }
+    }
+  }
+  return n;
+}
+
 /* Builds the domains from the sorted zones. Returns 0 or a negative code with @p why filled. */
 static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, size_t len) {
   size_t n_packages = 0;
@@ -455,9 +555,46 @@ static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, s
               NEMB__MAX_DOMAINS);
     n = NEMB__MAX_DOMAINS;
   }
-  for (size_t i = 0; i < n; i++) {
-    const zone *z = &zones[i];
+  /* Each zone stands on its own: one that cannot be opened is left out (and listed with its
+   * reason by `codegreen info`), the others are used. Only when none can be used does the
+   * provider fail, with the first zone's reason. */
+  int first_rc = 0;
+  char first_why[1024] = "";
+  size_t *pos = calloc(n ? n : 1, sizeof *pos); /* zone index -> domain index, or SIZE_MAX */
+  if (pos == NULL) {
+    nemb__say(why, len, "out of memory");
+    return NEMB_ENOMEM;
+  }
+  for (size_t zi = 0; zi < n; zi++) {
+    const zone *z = &zones[zi];
+    size_t i = st->n;
+    pos[zi] = SIZE_MAX;
+    if (z->is_sub && pos[z->parent] == SIZE_MAX) {
+      note_unused(st, z->kname, "its zone could not be used", "");
+      continue;
+    }
+    int orc = open_counter(z, &st->fds[i], why, len);
+    for (int attempt = 1; orc != 0 && orc != NEMB_EACCES && attempt < 3; attempt++) {
+      /* A counter that fails once while probing (a transient EIO, EAGAIN) gets two more tries. */
+      struct timespec pause = {0, 2000000};
+      nanosleep(&pause, NULL);
+      orc = open_counter(z, &st->fds[i], why, len);
+    }
+    if (orc != 0) {
+      if (first_rc == 0) {
+        first_rc = orc;
+        snprintf(first_why, sizeof first_why, "%s", why); /* the provider's reason if all fail */
+      }
+      char reason[256];
+      snprintf(reason, sizeof reason, "%s: energy_uj cannot be read (%s)", z->entry,
+               nemb_strerror(orc));
+      note_unused(st, z->kname, reason,
+                  orc == NEMB_EACCES ? "sudo codegreen setup-permissions"
+                                     : "check the kernel log (dmesg) for the RAPL driver");
+      continue;
+    }
     nemb__domain *d = &st->domains[i];
+    pos[zi] = i;
     assign_name(st, i, z, n_packages);
     switch (z->role) {
     case ROLE_PACKAGE:
@@ -490,17 +627,20 @@ static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, s
     /* A package contains every sub-zone the kernel puts under it except DRAM, which is a
      * separate counter. */
     if (z->is_sub && z->role != ROLE_DRAM && z->parent_role == ROLE_PACKAGE) {
-      nemb__domain *pkg = &st->domains[z->parent];
+      nemb__domain *pkg = &st->domains[pos[z->parent]];
       if (!nemb__domain_add_include(pkg, d->name)) {
         nemb__log(NEMB_LOG_INFO, "powercap: too many nested domains to list under %s", pkg->name);
       }
     }
-    int rc = open_counter(z, &st->fds[i], why, len);
-    if (rc == 0) {
-      rc = read_zone_u64(z, "max_energy_range_uj", &d->range_uj, why, len);
-    }
+    char rwhy[512];
+    int rc = read_zone_u64(z, "max_energy_range_uj", &d->range_uj, rwhy, sizeof rwhy);
     if (rc != 0) {
-      return rc;
+      /* Still measurable: without the range a backward step cannot be told from a wrap by the
+       * range, so it is judged by time and power alone and taken as a reset (unwrap.h). */
+      d->range_uj = 0;
+      note_unused(st, d->name, rwhy,
+                  "measured anyway; a counter wrap will be taken as a reset (reload the RAPL "
+                  "driver: sudo modprobe -r intel_rapl_msr && sudo modprobe intel_rapl_msr)");
     }
     char text[64];
     char path[4096];
@@ -513,23 +653,31 @@ static int build_domains(powercap_state *st, zone *zones, size_t n, char *why, s
   }
   /* psys is the whole platform: it holds every package and what the packages hold. Packages go
    * first so that they are the ones listed if the list fills up. */
-  for (size_t i = 0; i < st->n; i++) {
-    if (zones[i].role != ROLE_PSYS || zones[i].is_sub) {
+  for (size_t zi = 0; zi < n; zi++) {
+    if (zones[zi].role != ROLE_PSYS || zones[zi].is_sub || pos[zi] == SIZE_MAX) {
       continue;
     }
+    size_t i = pos[zi];
     for (int pass = 0; pass < 2; pass++) {
-      for (size_t j = 0; j < st->n; j++) {
-        const zone *z = &zones[j];
-        bool want = pass == 0
-                        ? (!z->is_sub && z->role == ROLE_PACKAGE)
-                        : (z->is_sub && z->role != ROLE_DRAM && z->parent_role == ROLE_PACKAGE);
-        if (want && !nemb__domain_add_include(&st->domains[i], st->domains[j].name)) {
+      for (size_t zj = 0; zj < n; zj++) {
+        const zone *z = &zones[zj];
+        /* psys is the whole SoC and platform: the packages, what they hold, and DRAM. */
+        bool want = pass == 0 ? (!z->is_sub && (z->role == ROLE_PACKAGE || z->role == ROLE_DRAM))
+                              : (z->is_sub && z->parent_role == ROLE_PACKAGE);
+        if (want && pos[zj] != SIZE_MAX &&
+            !nemb__domain_add_include(&st->domains[i], st->domains[pos[zj]].name)) {
           nemb__log(NEMB_LOG_INFO, "powercap: too many domains to list under %s",
                     st->domains[i].name);
         }
       }
     }
   }
+  free(pos);
+  if (st->n == 0) {
+    snprintf(why, len, "%s", first_why);
+    return first_rc ? first_rc : NEMB_ENOTSUP;
+  }
+  why[0] = '\0';
   return 0;
 }
 
@@ -561,6 +709,7 @@ static int powercap_open(const nemb__provider_env *env, void **state, char *why,
     return rc;
   }
   n = order_zones(zones, n);
+  n = merge_shared_dies(zones, n);
   powercap_state *st = calloc(1, sizeof *st);
   if (st == NULL) {
     free(zones);
@@ -589,16 +738,24 @@ static size_t powercap_domains(void *state, const nemb__domain **out) {
 static int powercap_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   (void)t_ns;
   const powercap_state *st = state;
-  /* Read into a scratch array so that a failure leaves the caller's values whole. */
-  uint64_t v[NEMB__MAX_DOMAINS];
+  int first_rc = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
-    int rc = nemb__pread_u64(st->fds[i], &v[i]);
+    int rc = nemb__pread_u64(st->fds[i], &raw_uj[i]);
     if (rc != 0) {
-      return rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
+      raw_uj[i] = NEMB__RAW_INVALID; /* this zone only: the others' values stand */
+      first_rc = first_rc ? first_rc : rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
+      continue;
     }
+    ok++;
   }
-  memcpy(raw_uj, v, st->n * sizeof v[0]);
-  return 0;
+  return ok > 0 || st->n == 0 ? 0 : first_rc;
+}
+
+static size_t powercap_unused(void *state, const nemb__unused **out) {
+  const powercap_state *st = state;
+  *out = st->unused;
+  return st->n_unused;
 }
 
 static uint64_t powercap_update_interval_ns(void *state) {
@@ -613,5 +770,6 @@ const struct nemb__provider_ops nemb__provider_powercap = {
     .domains = powercap_domains,
     .read = powercap_read,
     .update_interval_ns = powercap_update_interval_ns,
+    .unused = powercap_unused,
     .close = powercap_close,
 };

@@ -22,6 +22,9 @@
 #define NEMB__MAX_INCLUDES 8
 #define NEMB__MAX_DOMAINS 64
 
+/* The raw value of a domain read() could not read (see read()). */
+#define NEMB__RAW_INVALID UINT64_MAX
+
 /* Domain kinds, as written into the report's domain_topology. */
 #define NEMB__KIND_PACKAGE "cpu_package"
 #define NEMB__KIND_NESTED "nested"
@@ -35,7 +38,7 @@
  * between two readings, so `codegreen info` says which one each domain is. */
 #define NEMB__METHOD_COUNTER "energy_counter"
 #define NEMB__METHOD_INTEGRATED "integrated_power"
-#define NEMB__DETAIL_MAX 96
+#define NEMB__DETAIL_MAX 192
 
 typedef struct nemb__domain {
   char name[NEMB__NAME_MAX]; /* unique within the meter: "package-0", "core", "dram-1" */
@@ -52,6 +55,16 @@ typedef struct nemb__domain {
   const char *method;             /* NEMB__METHOD_*, or NULL for the provider's default */
   char detail[NEMB__DETAIL_MAX];  /* e.g. "MSR 0x611 on CPU 0", "power1_average of hwmon2" */
 } nemb__domain;
+
+/* A domain a provider found but cannot use, while it uses the others (one bad zone does not
+ * refuse its provider): for `codegreen info`. */
+typedef struct nemb__unused {
+  char name[NEMB__NAME_MAX]; /* the domain it would have been, or the zone/device */
+  char reason[256];          /* what is wrong */
+  char fix[256];             /* what to do about it; "" when nothing can be done */
+} nemb__unused;
+
+#define NEMB__MAX_UNUSED 16
 
 /* What open() gets: the configuration (never NULL) and nothing else; paths come from
  * nemb__path(), which applies CODEGREEN_SYSFS_ROOT. */
@@ -79,11 +92,18 @@ struct nemb__provider_ops {
   /* Reads every domain's raw counter (microjoules, possibly wrapped at range_uj) into @p raw_uj.
    * @p t_ns is the sampler's CLOCK_MONOTONIC timestamp for this reading: hardware providers
    * ignore it; the simulated device and the estimate model use it as "now".
-   * Returns 0 or a negative code; on failure the sampler keeps the previous values. */
+   * Each domain fails on its own: a domain that could not be read gets NEMB__RAW_INVALID and the
+   * others their values (one lost GPU or unreadable zone must not freeze its neighbours).
+   * Returns 0 when at least one domain was read, else the negative code of the failure; the
+   * sampler then treats every domain as unread. */
   int (*read)(void *state, uint64_t t_ns, uint64_t *raw_uj);
 
   /* How often the underlying counter changes, in nanoseconds (RAPL: about 1 ms). */
   uint64_t (*update_interval_ns)(void *state);
+
+  /* Optional (NULL: none): the domains found but left out, each with its reason and fix. Valid
+   * until close(). */
+  size_t (*unused)(void *state, const nemb__unused **out);
 
   void (*close)(void *state);
 };

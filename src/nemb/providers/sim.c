@@ -1,14 +1,17 @@
 /*
  * sim.c - a simulated energy device whose power is a known function of CLOCK_MONOTONIC.
  *
- * It behaves like a RAPL counter: the value changes only every update_interval_us (RAPL updates
- * about every millisecond), it counts whole energy units (RAPL's is 1/2^14 J = 61.03515625 uJ),
- * and it wraps after max_energy_range_uj. Because the power is a closed-form function of time,
+ * It behaves like a RAPL counter: the value changes only every update_interval_us (default
+ * 976.5625 us, 1/1024 s, what RAPL does on many parts), at a phase of its own (update_phase_us,
+ * default random, as real counters run unsynchronised with the sampler: a phase locked to the
+ * sampler would hide every error of reading a counter between its updates), it counts whole
+ * energy units (RAPL's is 1/2^14 J = 61.03515625 uJ), and it wraps after max_energy_range_uj. Because the power is a closed-form function of time,
  * the true energy of any interval is known exactly, and tests can check the whole chain
  * (sampling, unwrapping, interpolation) to the microjoule without hardware.
  *
  * Configuration: providers.sim in config.json, overridden key by key by a JSON object in
- * $CODEGREEN_SIM_CONFIG. Keys: update_interval_us, energy_unit_uj, max_energy_range_uj, and
+ * $CODEGREEN_SIM_CONFIG. Keys: update_interval_us, update_phase_us, energy_unit_uj,
+ * max_energy_range_uj, and
  * domains, an array of {name, kind, waveform, ...}:
  *   "constant": power_w
  *   "square":   low_w, high_w, period_ms, duty (share of the period at high_w, default 0.5)
@@ -39,7 +42,8 @@ typedef struct wave {
 
 typedef struct sim_state {
   uint64_t epoch_ns;
-  uint64_t update_ns;
+  double update_ns;  /* fractional: 976562.5 ns */
+  double phase_ns;   /* the first update after the epoch, in [0, update_ns) */
   double unit_uj;
   uint64_t range_uj;
   size_t n;
@@ -106,10 +110,21 @@ uint64_t nemb__sim_counter_uj(const void *state, size_t d, uint64_t t_ns) {
   if (t_ns <= s->epoch_ns) {
     return 0;
   }
-  uint64_t since = t_ns - s->epoch_ns;
-  uint64_t updated = s->epoch_ns + since / s->update_ns * s->update_ns;
-  double units = floor(nemb__sim_true_energy_uj(state, d, updated) / s->unit_uj);
+  double since = (double)(t_ns - s->epoch_ns) - s->phase_ns;
+  if (since < 0) {
+    return 0;
+  }
+  double updated = floor(since / s->update_ns) * s->update_ns + s->phase_ns;
+  double units = floor(wave_energy_uj(&s->waves[d], updated) / s->unit_uj);
   return (uint64_t)floor(units * s->unit_uj);
+}
+
+double nemb__sim_update_ns(const void *state) {
+  return ((const sim_state *)state)->update_ns;
+}
+
+double nemb__sim_phase_ns(const void *state) {
+  return ((const sim_state *)state)->phase_ns;
 }
 
 uint64_t nemb__sim_epoch_ns(const void *state) {
@@ -373,13 +388,15 @@ static int sim_open(const nemb__provider_env *env, void **state, char *why, size
     return NEMB_ENOMEM;
   }
   int rc = 0;
-  s->update_ns = (uint64_t)(setting(over, env->cfg, "update_interval_us", 1000) * 1e3);
+  s->update_ns = setting(over, env->cfg, "update_interval_us", 976.5625) * 1e3;
+  s->phase_ns = setting(over, env->cfg, "update_phase_us", -1) * 1e3;
   s->unit_uj = setting(over, env->cfg, "energy_unit_uj", 61.03515625);
   s->range_uj = (uint64_t)setting(over, env->cfg, "max_energy_range_uj", 262143328850.0);
-  if (s->update_ns == 0 || !(s->unit_uj > 0) || s->range_uj < 1000) {
+  if (!(s->update_ns >= 1000) || !(s->unit_uj > 0) || s->range_uj < 1000 ||
+      s->phase_ns >= s->update_ns) {
     snprintf(why, why_len,
-             "simulated device: update_interval_us, energy_unit_uj must be positive and "
-             "max_energy_range_uj at least 1000");
+             "simulated device: update_interval_us must be at least 1, energy_unit_uj positive, "
+             "max_energy_range_uj at least 1000, and update_phase_us below update_interval_us");
     rc = NEMB_ECONFIG;
     goto out;
   }
@@ -413,6 +430,14 @@ static int sim_open(const nemb__provider_env *env, void **state, char *why, size
   rc = rc ? rc : check_includes(s, why, why_len);
   rc = rc ? rc : check_range(s, why, why_len);
   s->epoch_ns = nemb__now_ns();
+  if (s->phase_ns < 0) {
+    /* Random, so that no two meters and no test sees the updates at one fixed lag. */
+    uint64_t x = s->epoch_ns ^ ((uint64_t)(uintptr_t)s << 17);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    s->phase_ns = (double)(x % 1000000u) / 1e6 * s->update_ns;
+  }
 
 out:
   json_decref(domains);
@@ -440,7 +465,7 @@ static int sim_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
 }
 
 static uint64_t sim_update_interval_ns(void *state) {
-  return ((sim_state *)state)->update_ns;
+  return (uint64_t)llround(((sim_state *)state)->update_ns);
 }
 
 static void sim_close(void *state) {

@@ -19,6 +19,10 @@ double nemb__sim_power_w(const void *state, size_t d, uint64_t t_ns);
  * counter update, rounded down to whole energy units, in microjoules. */
 uint64_t nemb__sim_counter_uj(const void *state, size_t d, uint64_t t_ns);
 
+/* The counter's update period and the offset of its first update after the epoch, ns. */
+double nemb__sim_update_ns(const void *state);
+double nemb__sim_phase_ns(const void *state);
+
 /* The CLOCK_MONOTONIC time at which every simulated counter was 0. */
 uint64_t nemb__sim_epoch_ns(const void *state);
 
