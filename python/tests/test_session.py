@@ -210,8 +210,11 @@ def test_decorator_coroutines_interleave_without_mismatch(sim_env):
     # Each coroutine ran in two steps (before and after its sleep): 6 spans of ~5 ms, none of
     # which includes the time spent waiting on the event loop.
     assert len(fetches) == 6
-    for t in fetches:
-        assert t["duration_s"] < 0.02
+    # On one thread, spans that exclude the waits never overlap: together they fit in the
+    # session (a span holding an await would overlap the others running meanwhile). Bounds of
+    # the code's own spans, not of how fast a busy machine ran them.
+    assert all(t["duration_s"] >= 0.0049 for t in fetches)  # each step slept 5 ms
+    assert sum(t["duration_s"] for t in fetches) <= s.report["meta"]["duration_total_s"]
     assert sum(1 for t in s.report["tasks"] if t["name"] == "stream") >= 3
 
 

@@ -32,11 +32,11 @@ static void test_sim_config_gets_the_config_rules(void **state) {
   (void)state;
   refused_sim("{\"update_interval_us\":-1}",
               "CODEGREEN_SIM_CONFIG: providers.sim.update_interval_us = -1 is out of range: "
-              "allowed 1 to 10000000 (integer)");
+              "allowed 1 to 10000000 (number)");
   refused_sim("{\"energy_unit_uj\":1e300}", "providers.sim.energy_unit_uj = 1e+300 is out of "
                                             "range");
   refused_sim("{\"update_interval_us\":\"5\"}",
-              "providers.sim.update_interval_us is a string, expected an integer");
+              "providers.sim.update_interval_us is a string, expected a number");
   refused_sim("[1]", "CODEGREEN_SIM_CONFIG is not a JSON object");
 }
 
