@@ -155,7 +155,7 @@ def main():
             env=dict(env, PYTHONPATH=os.path.join(HERE, "..", "python"),
                      CODEGREEN_LIB_PATH=os.path.join(os.path.dirname(cg), "..", "lib",
                                                      "libcodegreen-nemb.so"),
-                     CODEGREEN_RESULT_FILE=os.devnull)).stdout.decode().strip() or "?"
+                     CODEGREEN_RESULT_FILE=os.path.join(tmp, "result.json"))).stdout.decode().strip() or "?"
         # the fixed cost (a second interpreter for the compile step, the runtime's start and
         # report): measure an almost empty program the same way
         empty = os.path.join(tmp, "empty.py")

@@ -68,6 +68,15 @@ def child(kind, n):
     loop, clock, call = floors(n)
     out = {"loop": loop, "perf_counter_ns x2": clock, "empty call x2": call}
     if kind in ("extension", "ctypes"):
+        # The result goes to a file nobody reads (in a temporary directory, never a device):
+        # keep stdout for the figures. The clean-up is registered before the runtime's own exit
+        # handler, so it runs after the result is written.
+        import atexit
+        import shutil
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="cg-bench-")
+        atexit.register(shutil.rmtree, tmp, True)
+        os.environ["CODEGREEN_RESULT_FILE"] = os.path.join(tmp, "result.json")
         import codegreen_runtime as cg
         assert cg.IMPLEMENTATION == kind, (cg.IMPLEMENTATION, kind)
         fid = cg.register("bench", "bench_python.py", 1)
@@ -92,8 +101,6 @@ def child(kind, n):
         out["enter+exit"] = best_ns(f_pair, n) - loop
         out["checkpoint pair"] = best_ns(f_cp, n) - loop
         out["checkpoint pair (keywords)"] = best_ns(f_cp_kw, n) - loop
-        # The result goes to a file nobody reads: keep stdout for the figures.
-        os.environ["CODEGREEN_RESULT_FILE"] = os.devnull
     elif kind == "session":
         import codegreen
         s = codegreen.Session("bench", save_to_file=False, warn_on_concurrent=False)

@@ -88,6 +88,13 @@ NEMB_EXTERN const char *nemb_version_string(void);
   XX(EIO, -EIO, "input/output error")                                                          \
   XX(ERANGE, -ERANGE, "value out of range")                                                    \
   XX(EAGAIN, -EAGAIN, "resource temporarily unavailable")                                      \
+  XX(ENOSPC, -ENOSPC, "no space left on device")                                               \
+  XX(EISDIR, -EISDIR, "is a directory")                                                        \
+  XX(ENOTDIR, -ENOTDIR, "not a directory")                                                     \
+  XX(EROFS, -EROFS, "read-only file system")                                                   \
+  XX(EFBIG, -EFBIG, "file too large")                                                          \
+  XX(EDQUOT, -EDQUOT, "disk quota exceeded")                                                   \
+  XX(ENAMETOOLONG, -ENAMETOOLONG, "file name too long")                                        \
   XX(ENOPROVIDER, -4001, "no energy provider could be opened on this machine")                 \
   XX(EUNKNOWNPROV, -4002, "unknown provider name")                                             \
   XX(ENOTSUP, -4003, "not supported on this machine")                                          \

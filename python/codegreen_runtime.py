@@ -601,21 +601,29 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _files_module():
+    """codegreen/_files.py, the one Python writer, found beside this file (measure takes the
+    package off the program's path before it runs), else imported."""
+    mod = sys.modules.get("codegreen._files")
+    if mod is not None:
+        return mod
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "codegreen", "_files.py")
+    if os.path.exists(src):
+        ns = {"__name__": "codegreen._files", "__file__": src}
+        with open(src) as f:
+            exec(compile(f.read(), src, "exec"), ns)
+
+        class _Files(object):
+            write_text = staticmethod(ns["write_text"])
+        return _Files
+    from codegreen import _files
+    return _files
+
+
 def _write_file(path, text):
-    # Rename only onto a regular file or a new path: a device (/dev/null) or other special
-    # file named as the destination is written in place, never replaced.
-    try:
-        import stat
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            with open(path, "w") as f:
-                f.write(text)
-            return
-    except FileNotFoundError:
-        pass
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    # The one Python writer (codegreen/_files.py): a device such as /dev/null is written in
+    # place, a regular file replaced whole through a temporary nobody else can plant.
+    _files_module().write_text(path, text)
 
 
 def _result_block(measurements):
@@ -676,11 +684,43 @@ def _finish():
         measurements = (report.get("checkpoints") or {}).get("measurements") or []
         sys.stdout.write(_result_block(measurements))
         sys.stdout.flush()
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         sys.stderr.write("codegreen_runtime: cannot write the result: %s\n" % e)
 
 
 atexit.register(_finish)
+
+
+# ----- termination signals -----
+
+def _on_termination(signum, frame):
+    """SIGTERM/SIGHUP (`codegreen measure` passes them on; `kill`, a closed terminal): the
+    measurements are written as at a normal exit, then the signal is raised again with its
+    default action, so the process dies of it as it would have without codegreen."""
+    import _signal
+    try:
+        _finish()
+    finally:
+        _signal.signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _install_signal_handlers():
+    # _signal, the built-in module under signal.py (which imports enum): nothing a user's file
+    # could shadow is imported before the program runs.
+    import _signal
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(_signal, name, None)
+        # Only a default disposition is taken over: the program's own handler, or an inherited
+        # SIG_IGN, stays as it is.
+        try:
+            if sig is not None and _signal.getsignal(sig) == _signal.SIG_DFL:
+                _signal.signal(sig, _on_termination)
+        except ValueError:
+            return  # not the main thread: the exit handler still writes at a normal exit
+
+
+_install_signal_handlers()
 
 # Under `codegreen measure` the runtime is imported before the program's first line, even when
 # the script itself has nothing to instrument: begin now, so the import hook of the program's

@@ -1,11 +1,29 @@
 #!/bin/sh
-# test.sh - install, build every variant and run every test: the plain build, then the same
-# tests under AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer. The one
-# test labelled "long" (a one-hour session) is left out; run it with
+# test.sh [--under-load] - install, build every variant and run every test: the plain build, then
+# the same tests under AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer,
+# the Python tests, and (when clang is present) each libFuzzer harness for a few seconds from its
+# seed corpus (scripts/fuzz.sh). The one test labelled "long" (a one-hour session) is left out;
+# run it with
 #   ctest --test-dir build -L long
+# --under-load: the whole suite three times in a row while `stress-ng --cpu 2` keeps two cores
+# busy, the proof that the tests check behaviour and not the scheduler (not CI's default run).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
+if [ "${1:-}" = "--under-load" ]; then
+  stress-ng --cpu 2 --quiet &
+  load=$!
+  trap 'kill $load 2>/dev/null; wait $load 2>/dev/null' EXIT INT TERM
+  fails=0
+  for round in 1 2 3; do
+    echo "##### under load: round $round of 3 #####"
+    if ./scripts/test.sh; then echo "##### round $round passed"; else
+      echo "##### round $round FAILED"; fails=$((fails + 1)); fi
+  done
+  echo "##### under load: $((3 - fails)) of 3 rounds passed"
+  [ $fails -eq 0 ]
+  exit
+fi
 status=0
 for variant in release asan tsan; do
   echo "=== $variant ==="
@@ -26,4 +44,6 @@ if [ -d python/tests ]; then
   CODEGREEN_LIB_PATH="$PWD/build/lib/libcodegreen-nemb.so" CODEGREEN_BIN="$PWD/build/bin/codegreen" \
     PYTHONPATH="$PWD/python" /usr/bin/python3 -m pytest -q python/tests || status=1
 fi
+echo "=== fuzz ==="
+./scripts/fuzz.sh 5 || status=1
 exit $status

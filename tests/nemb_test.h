@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -36,6 +37,42 @@
     }                                                                                            \
     assert_int_equal(nemb_t_rc_, 0);                                                             \
   } while (0)
+
+/* Waits until @p m has stored @p n more samples: a test's windows are measured on the sampler's
+ * own timeline, so each holds the samples it needs however busy the machine is (a test checks
+ * behaviour, not the scheduler). Counted by the sampler's running total (stats.samples), which
+ * keeps growing when the store coarsens at its cap. Fails after two minutes without reaching n. */
+static inline void nemb_test_wait_samples(nemb_meter *m, size_t n) {
+  nemb_sampler_stats st;
+  nemb_meter_stats(m, &st);
+  uint64_t target = st.samples + n;
+  uint64_t t0 = nemb_now_ns();
+  while (st.samples < target) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+    nemb_meter_stats(m, &st);
+    if (nemb_now_ns() - t0 > 120000000000ull) {
+      print_error("the sampler stored %llu of %llu samples in two minutes\n",
+                  (unsigned long long)st.samples, (unsigned long long)target);
+      fail();
+    }
+  }
+}
+
+/* Waits until @p m has counted at least @p n samples dropped at its store's cap. */
+static inline void nemb_test_wait_dropped(nemb_meter *m, uint64_t n) {
+  uint64_t t0 = nemb_now_ns();
+  nemb_sampler_stats st;
+  for (nemb_meter_stats(m, &st); st.dropped_at_cap < n; nemb_meter_stats(m, &st)) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+    if (nemb_now_ns() - t0 > 120000000000ull) {
+      print_error("only %llu samples dropped at the cap in two minutes\n",
+                  (unsigned long long)st.dropped_at_cap);
+      fail();
+    }
+  }
+}
 
 /* The committed fixture trees: $NEMB_FIXTURES (set by ctest), else relative to the source. */
 static inline const char *nemb_test_fixtures(void) {

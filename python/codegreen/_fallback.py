@@ -165,6 +165,7 @@ class FallbackSession(object):
             "argv": list(self.argv),
             "codegreen_env": env,
             "measurement_quality": "no_backend",
+            "measurement_quality_reason": None,
             "domain_support": "none",
             "energy_source": "none",
             "outlier_method": "iqr_1.5",
@@ -244,9 +245,7 @@ def to_csv(report):
 
 
 def write(report, path, fmt):
-    """Writes beside the target and renames, as the C library does. ``fmt``: "json" or "csv"."""
+    """Writes through the one writer (_files), as the C library does. ``fmt``: "json" or "csv"."""
+    from . import _files
     text = to_csv(report) if fmt == "csv" else json.dumps(report, indent=2) + "\n"
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    _files.write_text(path, text)

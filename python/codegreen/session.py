@@ -134,7 +134,8 @@ class Session(object):
         self._save_to_file = _check_bool(save_to_file, "save_to_file")
         self._warn_on_concurrent = _check_bool(warn_on_concurrent, "warn_on_concurrent")
         self._record_time_series = _check_bool(record_time_series, "record_time_series")
-        self._buffer_samples = _check_count(buffer_samples, "buffer_samples", 1, 10 ** 9)
+        # The floor is the library's (NEMB__MIN_BUFFER_SAMPLES, coordinator.max_samples' minimum).
+        self._buffer_samples = _check_count(buffer_samples, "buffer_samples", 1000, 10 ** 9)
         self._sample_interval_ms = _check_count(sample_interval_ms, "sample_interval_ms", 1, 60000)
         mode = _check_str(sampling_mode, "sampling_mode")
         if mode == "adaptive":
@@ -501,6 +502,16 @@ def other_processes(native=None):
 
 
 def _warn_if_concurrent(native, stacklevel):
+    # The registry's own answer first: a registry that was refused (a symbolic link, another
+    # user's file) must not silently stand for "no other process".
+    n = _native.ctypes.c_size_t()
+    rc = native.lib.nemb_procs_list_others(None, 0, n)
+    if rc != 0:
+        warnings.warn(
+            "codegreen: cannot tell whether other codegreen processes are measuring on this host: "
+            "%s. RAPL counters are system-wide, so overlapping measurements would each include "
+            "the other's energy." % native.error_text(rc), UserWarning, stacklevel=stacklevel)
+        return
     pids = other_processes(native)
     if not pids:
         return

@@ -26,8 +26,8 @@ def registered_pids():
         return []
 
 
-def test_runtime_registers_while_it_measures(sim_env):
-    env = dict(os.environ, PYTHONPATH=PYDIR, CODEGREEN_RESULT_FILE=os.devnull)
+def test_runtime_registers_while_it_measures(sim_env, tmp_path):
+    env = dict(os.environ, PYTHONPATH=PYDIR, CODEGREEN_RESULT_FILE=str(tmp_path / "result.json"))
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys, codegreen_runtime as cg\n"
          "cg.register('f', 'x.py', 1)\n"
@@ -85,7 +85,7 @@ def test_cmake_install_layout(tmp_path, sim_env):
     assert os.path.exists(os.path.join(site, "codegreen_runtime.py"))
     env = dict(os.environ, PYTHONPATH=site,
                LD_LIBRARY_PATH=str(prefix / "lib"),  # what ldconfig gives an installed library
-               CODEGREEN_RESULT_FILE=os.devnull)
+               CODEGREEN_RESULT_FILE=str(tmp_path / "result.json"))
     env.pop("CODEGREEN_LIB_PATH")
     code = ("import time, codegreen, codegreen_runtime as cg\n"
             "print(codegreen.__file__)\n"

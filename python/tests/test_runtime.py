@@ -245,9 +245,9 @@ def test_bad_arguments(run_py, impl):
                                                 "exit:numeric-id:8#inv_1_t0"]
 
 
-def test_extension_is_used_when_built(run_py):
+def test_extension_is_used_when_built(run_py, tmp_path):
     if not extension_built():
         pytest.skip("_codegreen_fast was not built")
     r = run_py("import codegreen_runtime as cg; print(cg.IMPLEMENTATION, cg.enter.__module__)",
-               env={"CODEGREEN_RESULT_FILE": os.devnull})
+               env={"CODEGREEN_RESULT_FILE": str(tmp_path / "result.json")})
     assert r.stdout.split() == ["extension", "_codegreen_fast"]

@@ -6,52 +6,101 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "child.h"
 
+/* The signals that end codegreen's wait the way SIGTERM does: passed on to the command's
+ * process group, after which the report is still written. */
+static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGPIPE};
+#define N_HANDLED (sizeof handled / sizeof handled[0])
+
 static volatile sig_atomic_t caught;
 static volatile sig_atomic_t forward_pending;
-static struct sigaction old_int, old_term;
+static struct sigaction old_action[N_HANDLED];
+static int installed[N_HANDLED];
 
-static void on_signal(int sig, siginfo_t *info, void *ctx) {
-  (void)ctx;
+static void on_signal(int sig) {
   caught = sig;
-  if (info->si_code == SI_USER) {
-    forward_pending = 1;
-  }
+  forward_pending = 1;
 }
 
 void cg_signals_catch(void) {
-  struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
+  struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: the wait must see EINTR */
   sigemptyset(&sa.sa_mask);
   caught = 0;
   forward_pending = 0;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  for (size_t i = 0; i < N_HANDLED; i++) {
+    installed[i] = 0;
+    if (sigaction(handled[i], NULL, &old_action[i]) != 0) {
+      continue;
+    }
+    /* A signal codegreen was started with ignored (`cmd &` in a script ignores SIGINT) stays
+     * ignored, here and in the command, which inherits the disposition through exec. */
+    if (old_action[i].sa_handler == SIG_IGN) {
+      continue;
+    }
+    installed[i] = sigaction(handled[i], &sa, NULL) == 0;
+  }
 }
 
 void cg_signals_restore(void) {
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
+  for (size_t i = 0; i < N_HANDLED; i++) {
+    if (installed[i]) {
+      sigaction(handled[i], &old_action[i], NULL);
+      installed[i] = 0;
+    }
+  }
 }
 
 int cg_signals_caught(void) {
   return (int)caught;
 }
 
+/* The whole process group: a shell's own children (sh -c 'sleep 30; true') get it too. */
 static void forward(pid_t pid) {
   if (forward_pending && pid > 0) {
     forward_pending = 0;
-    kill(pid, (int)caught);
+    kill(-pid, (int)caught);
   }
 }
+
+/* The controlling terminal when codegreen is in its foreground, else -1: then the command's
+ * process group is made the foreground one, so that it can read the terminal and Ctrl-C/Ctrl-Z
+ * reach it as they would without codegreen. */
+static int foreground_tty(void) {
+  int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    return -1;
+  }
+  if (tcgetpgrp(fd) != getpgrp()) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* tcsetpgrp from a background group raises SIGTTOU: blocked around the call. */
+static void give_tty(int fd, pid_t pgid) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTTOU);
+  sigprocmask(SIG_BLOCK, &block, &old);
+  tcsetpgrp(fd, pgid);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static int tty_fd = -1;
 
 pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int *err) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
     *err = errno;
     return -1;
+  }
+  if (tty_fd < 0) {
+    tty_fd = foreground_tty();
   }
   pid_t pid = fork();
   if (pid < 0) {
@@ -61,10 +110,15 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
     return -1;
   }
   if (pid == 0) {
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    /* Its own process group, so that a signal reaches the command's whole tree. Both sides call
+     * setpgid so that neither can act on the group before it exists. Handlers become SIG_DFL at
+     * exec by themselves; ignored signals stay ignored (inherited, never forced back). */
+    setpgid(0, 0);
+    if (tty_fd >= 0) {
+      give_tty(tty_fd, getpid());
+    }
     if (null_stdin) {
-      int fd = open("/dev/null", O_RDONLY);
+      int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (fd >= 0) {
         dup2(fd, STDIN_FILENO);
         close(fd);
@@ -80,6 +134,10 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
     (void)ignored;
     _exit(CG_EXIT_CANNOT_RUN);
   }
+  setpgid(pid, pid);
+  if (tty_fd >= 0) {
+    give_tty(tty_fd, pid);
+  }
   close(pipefd[1]);
   int e = 0;
   ssize_t n;
@@ -89,6 +147,9 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
   close(pipefd[0]);
   if (n == (ssize_t)sizeof e) {
     waitpid(pid, NULL, 0);
+    if (tty_fd >= 0) {
+      give_tty(tty_fd, getpgrp());
+    }
     *err = e;
     return -1;
   }
@@ -98,13 +159,35 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
 int cg_child_wait(pid_t pid, bool pass_on, struct rusage *ru) {
   int status = 0;
   struct rusage scratch;
-  if (pass_on) {
-    forward(pid); /* a kill that came while the child was starting */
-  }
-  while (wait4(pid, &status, 0, ru ? ru : &scratch) < 0 && errno == EINTR) {
+  for (;;) {
     if (pass_on) {
-      forward(pid);
+      forward(pid); /* also a kill that came while the child was starting */
     }
+    pid_t w = wait4(pid, &status, tty_fd >= 0 ? WUNTRACED : 0, ru ? ru : &scratch);
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      status = 0;
+      break;
+    }
+    if (WIFSTOPPED(status)) {
+      /* Ctrl-Z stopped the command's group: stop codegreen too so the shell sees a stopped job,
+       * and hand everything back to the command when the job is continued. */
+      if (tty_fd >= 0) {
+        give_tty(tty_fd, getpgrp());
+      }
+      kill(getpid(), SIGSTOP);
+      if (tty_fd >= 0) {
+        give_tty(tty_fd, pid);
+      }
+      kill(-pid, SIGCONT);
+      continue;
+    }
+    break;
+  }
+  if (tty_fd >= 0) {
+    give_tty(tty_fd, getpgrp());
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

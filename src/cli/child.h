@@ -3,10 +3,13 @@
  *
  * An exec that fails is reported back to the parent through a close-on-exec pipe, so "cannot
  * run X: No such file or directory" is told apart from a program that ran and exited 127.
- * SIGINT and SIGTERM sent to codegreen by another process (`kill`) are passed on to the child by
- * the waiting thread; signals from the terminal already reach the child, which shares our process
- * group, and are not sent twice. The handlers are installed without SA_RESTART so the wait
- * returns EINTR and can pass the signal on outside the handler.
+ * The command runs in a process group of its own (the foreground one when codegreen owns the
+ * terminal, so it reads the terminal and gets Ctrl-C/Ctrl-Z as without codegreen). SIGINT,
+ * SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to codegreen are passed on to that whole group (a
+ * shell's children too) by the waiting thread, after which codegreen still writes its report.
+ * A signal codegreen was started with ignored stays ignored, for codegreen and for the command.
+ * The handlers are installed without SA_RESTART so the wait returns EINTR and can pass the
+ * signal on outside the handler.
  */
 #ifndef CG_CHILD_H
 #define CG_CHILD_H
@@ -17,11 +20,11 @@
 
 #define CG_EXIT_CANNOT_RUN 127 /* what a shell returns for a command it cannot start */
 
-/* Installs the SIGINT/SIGTERM handlers (saving the old ones), and restores them. */
+/* Installs the handlers of the signals above (saving the old ones), and restores them. */
 void cg_signals_catch(void);
 void cg_signals_restore(void);
 
-/* The last SIGINT/SIGTERM caught since cg_signals_catch(), or 0. */
+/* The last of those signals caught since cg_signals_catch(), or 0. */
 int cg_signals_caught(void);
 
 /* Starts @p argv (looked up on PATH when @p search_path; with /dev/null as stdin when

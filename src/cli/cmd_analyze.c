@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "instrument.h"
 #include "left.h"
+#include "outputs.h"
 
 typedef struct analyze_opts {
   cgi_granularity gran;
@@ -274,7 +275,7 @@ static int save(const analyze_opts *o, const file_job *j, const cgi_result *r, c
   }
   size_t len;
   const char *text = cgi_result_text(r, &len);
-  if (cgi_mkdirs_for(out) != 0 || cgi_write_file(out, text, len) != 0) {
+  if (cgi_mkdirs_for(out) != 0 || (errno = cg_write_text(out, text, len)) != 0) {
     fprintf(stderr, "codegreen analyze: cannot write %s: %s\n", out, strerror(errno));
     free(out);
     return -1;
@@ -347,7 +348,7 @@ int cg_cmd_analyze(int argc, char **argv) {
     char *src = NULL;
     size_t len = 0;
     if (cgi_read_file(j->path, &src, &len) != 0) {
-      fprintf(stderr, "codegreen analyze: cannot read %s: %s\n", j->path, strerror(errno));
+      fprintf(stderr, "codegreen analyze: cannot read %s: %s\n", j->path, cgi_read_error(errno));
       status = CG_EXIT_FAIL;
       n_failed++;
       continue;
@@ -403,7 +404,7 @@ int cg_cmd_analyze(int argc, char **argv) {
     const char *text = cgi_language_support(support_lang, &module);
     char *sp = NULL;
     if (text != NULL && module != NULL && asprintf(&sp, "%s/%s.py", o.out_dir, module) >= 0) {
-      if (cgi_mkdirs_for(sp) != 0 || cgi_write_file(sp, text, strlen(text)) != 0) {
+      if (cgi_mkdirs_for(sp) != 0 || (errno = cg_write_text(sp, text, strlen(text))) != 0) {
         fprintf(stderr, "codegreen analyze: cannot write %s: %s\n", sp, strerror(errno));
         status = CG_EXIT_FAIL;
       } else if (!o.json && !o.quiet) {

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "nemb.h"
+#include "secure_env.h"
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
@@ -21,6 +22,37 @@ static void print_usage(FILE *fp) {
           "  --json          print the description as JSON\n"
           "  -c, --config F  use this config.json instead of the search order\n"
           "  -h, --help      this help\n");
+}
+
+/* Whether this process is privileged (AT_SECURE: file capabilities such as the CAP_PERFMON of
+ * `setup-permissions --perf`, or set-user-ID), and which of the variables it then ignores are set
+ * (secure_env.h). */
+static json_t *privilege_json(void) {
+  json_t *ignored = json_array();
+  int privileged = nemb__env_privileged();
+  for (size_t i = 0; privileged && nemb__gated_env[i] != NULL; i++) {
+    if (getenv(nemb__gated_env[i]) != NULL) {
+      json_array_append_new(ignored, json_string(nemb__gated_env[i]));
+    }
+  }
+  return json_pack("{s:b, s:o}", "privileged", privileged, "ignored_environment", ignored);
+}
+
+static void print_privilege(const json_t *p) {
+  if (!json_is_true(json_object_get(p, "privileged"))) {
+    return;
+  }
+  printf("\nprivileged process (AT_SECURE: file capabilities or set-user-ID): the variables that "
+         "load code or\nredirect reads are ignored (");
+  for (size_t i = 0; nemb__gated_env[i] != NULL; i++) {
+    printf("%s%s", i ? ", " : "", nemb__gated_env[i]);
+  }
+  printf(")\n");
+  size_t i;
+  json_t *name;
+  json_array_foreach(json_object_get(p, "ignored_environment"), i, name) {
+    printf("  ignored here: %s is set\n", json_string_value(name));
+  }
 }
 
 /* "energy_counter" -> "counter": the table column stays narrow. */
@@ -272,15 +304,19 @@ int cg_cmd_info(int argc, char **argv) {
   if (rc != 0) {
     return cg_fail(rc, "cannot describe the providers");
   }
+  json_t *doc = json_loads(text, 0, NULL);
+  if (doc == NULL) {
+    nemb_free(text);
+    fprintf(stderr, "codegreen info: internal error: the library's JSON does not parse\n");
+    return CG_EXIT_FAIL;
+  }
+  json_t *priv = privilege_json();
   if (json) {
-    printf("%s\n", text);
+    json_object_set(doc, "environment", priv);
+    char *out = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("%s\n", out ? out : text);
+    free(out);
   } else {
-    json_t *doc = json_loads(text, 0, NULL);
-    if (doc == NULL) {
-      nemb_free(text);
-      fprintf(stderr, "codegreen info: internal error: the library's JSON does not parse\n");
-      return CG_EXIT_FAIL;
-    }
     char *buf = NULL;
     size_t len = 0;
     text_out = open_memstream(&buf, &len);
@@ -296,8 +332,10 @@ int cg_cmd_info(int argc, char **argv) {
       }
     }
     free(buf);
-    json_decref(doc);
+    print_privilege(priv);
   }
+  json_decref(priv);
+  json_decref(doc);
   nemb_free(text);
   return CG_EXIT_OK;
 }

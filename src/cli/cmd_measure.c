@@ -15,8 +15,9 @@
  *    report to $CODEGREEN_RESULT_FILE: nothing is parsed out of the program's output.
  * 5. codegreen prints the per-function table on stderr (sorted by energy, with where the figures
  *    come from), the report with --json or -o, and exits with the program's status (128 + signal
- *    if it was killed). SIGINT and SIGTERM sent to codegreen reach the program, which still
- *    writes its report when it exits.
+ *    if it was killed). SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to codegreen reach the
+ *    program's process group; the runtime writes its report on SIGTERM and SIGHUP too, then
+ *    dies of the signal as it would have.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,6 +48,7 @@
 
 /* The views the table prints under each function (--call-graph), or NULL. */
 static const cg_views *table_views;
+#include "secure_env.h"
 
 #ifndef CG_SOURCE_PYTHON_DIR
 #define CG_SOURCE_PYTHON_DIR ""
@@ -382,7 +384,7 @@ static bool is_dir_with(const char *dir, const char *file) {
  * was built from). NULL for a pip-installed codegreen: its interpreter ($CODEGREEN_PYTHON, set by
  * the `codegreen` wrapper) imports the runtime by itself. */
 static char *python_dir(void) {
-  const char *env = getenv("CODEGREEN_PYTHON_DIR");
+  const char *env = nemb__env_get("CODEGREEN_PYTHON_DIR"); /* ignored when privileged */
   if (env != NULL && env[0] != '\0') {
     return is_dir_with(env, "codegreen_runtime.py") ? strdup(env) : NULL;
   }
@@ -704,41 +706,6 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
                    "interpreter", python, "points", pts, "left", cgi_left_json(ir));
 }
 
-int cg_measure_write_csv(json_t *report, const char *path) {
-  FILE *fp = fopen(path, "w");
-  if (fp == NULL) {
-    return -1;
-  }
-  fprintf(fp, "name,context,line,calls,energy_j,self_energy_j,duration_s,self_duration_s,"
-              "avg_power_w,share_of_total\n");
-  size_t i;
-  json_t *f;
-  json_array_foreach(json_object_get(report, "functions"), i, f) {
-    const char *fields[2] = {json_string_value(json_object_get(f, "name")),
-                             json_string_value(json_object_get(f, "context"))};
-    for (int k = 0; k < 2; k++) {
-      fputc('"', fp);
-      for (const char *s = fields[k] ? fields[k] : ""; *s; s++) {
-        if (*s == '"') {
-          fputc('"', fp);
-        }
-        fputc(*s, fp);
-      }
-      fputs("\",", fp);
-    }
-    fprintf(fp, "%lld,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n",
-            (long long)json_integer_value(json_object_get(f, "line")),
-            (long long)json_integer_value(json_object_get(f, "calls")),
-            json_number_value(json_object_get(f, "energy_j")),
-            json_number_value(json_object_get(f, "self_energy_j")),
-            json_number_value(json_object_get(f, "duration_s")),
-            json_number_value(json_object_get(f, "self_duration_s")),
-            json_number_value(json_object_get(f, "avg_power_w")),
-            json_number_value(json_object_get(f, "share_of_total")));
-  }
-  return fclose(fp);
-}
-
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
  * status to exit with: @p status, or a failure when the report cannot be written. */
 /* One row per function, with the provenance and identity of the run (CodeCarbon's habit). */
@@ -918,7 +885,10 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
       wrc = cg_write_json("measure", report, path, NULL);
     }
     if (wrc != 0) {
-      status = status ? status : CG_EXIT_FAIL;
+      /* The program ran: its status is the answer a script waits for; the loss is said. */
+      fprintf(stderr, "codegreen measure: %s was not written; the exit status is the program's "
+                      "(%d)\n",
+              path, status);
     }
   }
   if (views != NULL && !cg_views_complete(views) && !o->quiet && !o->json &&
@@ -1050,11 +1020,29 @@ static int measure_with(measure_opts o) {
     return CG_EXIT_FAIL;
   }
 #endif
+  /* Every destination is tried before anything runs. */
+  const char *dests[CG_MAX_OUTPUTS + 2];
+  size_t n_dests = 0;
+  for (size_t i = 0; i < o.out.n; i++) {
+    dests[n_dests++] = o.out.item[i].path;
+  }
+  dests[n_dests++] = o.output;
+  dests[n_dests++] = o.plot;
+  if (cg_check_outputs("measure", dests, n_dests) != 0) {
+    return CG_EXIT_FAIL;
+  }
+  for (size_t i = 0; o.out.append && i < o.out.n; i++) {
+    cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
+    if (o.out.item[i].kind == CG_OUT_CSV &&
+        cg_check_append("measure", &header, o.out.item[i].path) != 0) {
+      return CG_EXIT_FAIL;
+    }
+  }
   const char *script = o.cmd[0];
   char *src = NULL;
   size_t len = 0;
   if (cgi_read_file(script, &src, &len) != 0) {
-    fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, strerror(errno));
+    fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, cgi_read_error(errno));
     return CG_EXIT_FAIL;
   }
   /* --python, else the interpreter codegreen was installed for (pip's wrapper sets it), else
@@ -1076,7 +1064,7 @@ static int measure_with(measure_opts o) {
   }
   /* NULL: the interpreter must find codegreen_runtime by itself (an installed package); the
    * runner checks that before anything runs. */
-  const char *pyenv = getenv("CODEGREEN_PYTHON_DIR");
+  const char *pyenv = nemb__env_get("CODEGREEN_PYTHON_DIR");
   char *pydir = python_dir();
   if (pydir == NULL && pyenv != NULL && pyenv[0] != '\0') {
     fprintf(stderr, "codegreen measure: CODEGREEN_PYTHON_DIR=%s holds no codegreen_runtime.py\n",
@@ -1174,6 +1162,18 @@ static int measure_with(measure_opts o) {
     /* 1: the program has a syntax error (Python's message is out); 3: an internal error; 4: no
      * runtime (the runner said which interpreter and what to do) */
     status = st == 1 ? 1 : CG_EXIT_FAIL;
+    /* Status 1 with Python's own message is a syntax error, shown as `python SCRIPT` shows it.
+     * Anything else, or a status 1 from a program that is not a Python at all (--python
+     * /bin/false), must not pass in silence. */
+    char *probe[] = {python, "-c", "", NULL};
+    int pst = 0, pe = 0;
+    if (st != 1 || cg_measure_run_wait(probe, true, false, &pst, &pe) != 0 || pst != 0) {
+      fprintf(stderr,
+              "codegreen measure: %s exited with status %d compiling %s%s; the program was not "
+              "run\n",
+              python, st, script,
+              st == 1 ? " (and fails `-c \"\"` too: not a Python interpreter)" : "");
+    }
     goto out;
   }
 
@@ -1204,7 +1204,7 @@ static int measure_with(measure_opts o) {
     measure_env_set("CODEGREEN_CONFIG", p.config);
   }
   const char *lib = cg_measure_own_library();
-  if (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL) {
+  if (lib != NULL && nemb__env_get("CODEGREEN_LIB_PATH") == NULL) { /* privileged: always ours */
     measure_env_set("CODEGREEN_LIB_PATH", lib);
   }
 #ifdef CG_HAVE_EXPORT_PLOT
@@ -1290,8 +1290,7 @@ static int measure_with(measure_opts o) {
     int prc = export_plot_with_spans(plot_session, spans, task, p.tmp, o.plot);
     cg_views_free(spans);
     if (prc != 0) {
-      prc = cg_fail(NEMB_EIO, "cannot draw the plot");
-      status = status ? status : prc;
+      cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
     } else if (!o.quiet && !o.json) {
       fprintf(stderr, "  plot         %s\n", o.plot);
     }
@@ -1299,7 +1298,6 @@ static int measure_with(measure_opts o) {
 #endif
 
 out:
-  cg_signals_restore();
   if (cg_signals_caught() && !ran) {
     status = 128 + (int)cg_signals_caught(); /* stopped before the program ran */
   }
@@ -1314,6 +1312,8 @@ out:
     }
   }
   free_paths(&p);
+  /* Only now: the temporary directory (a copy of the user's source) is gone whatever came. */
+  cg_signals_restore();
   free(pydir);
   free(python);
   free(src);

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outputs.h"
 #include "nemb.h"
 
 #define MAX_STEPS 4096
@@ -459,12 +460,7 @@ int cg_cmd_merge(int argc, char **argv) {
     fprintf(stderr, "codegreen merge: out of memory building the report\n");
     code = CG_EXIT_FAIL;
   } else if (output != NULL) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", output, (int)getpid());
-    if (json_dump_file(out, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) != 0 ||
-        rename(tmp, output) != 0) {
-      fprintf(stderr, "codegreen merge: cannot write %s: %s\n", output, strerror(errno));
-      unlink(tmp);
+    if (cg_write_json("merge", out, output, NULL) != 0) {
       code = CG_EXIT_FAIL;
     } else if (!quiet) {
       fprintf(stderr, "codegreen merge: %zu node(s), %.3f J for the job -> %s\n", n_nodes,

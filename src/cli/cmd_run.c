@@ -116,8 +116,11 @@ static void print_usage(FILE *fp) {
           "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
           "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
           "The exit status is the command's (128 + signal if it was killed; with several commands,\n"
-          "the first failure's), else 1 when --fail-if-regressed fires. SIGINT and SIGTERM are\n"
-          "passed on to the command; the interrupted run is recorded but not in the statistics.\n"
+          "the first failure's), else 1 when --fail-if-regressed fires or a --push fails; a report\n"
+          "that cannot be written is said on stderr and keeps the command's status. The command\n"
+          "runs in its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to\n"
+          "codegreen are passed on to that group, the interrupted run is recorded but not in the\n"
+          "statistics, and the report is still written.\n"
           "Energy attributed to the command: CPU-time share of the CPU domains (package, core,\n"
           "dram); GPU and platform domains are reported as not attributed.\n\n"
           "CI recipe:  codegreen run -r 10 -o base.json -- ./bench      (on the main branch)\n"
@@ -1101,6 +1104,25 @@ int cg_cmd_run(int argc, char **argv) {
       return CG_EXIT_USAGE;
     }
   }
+  /* Every destination is tried before anything runs: a typo in -o must not cost 100 runs. */
+  const char *dests[CG_MAX_OUTPUTS + 1];
+  size_t n_dests = 0;
+  for (size_t i = 0; i < o.out.n; i++) {
+    dests[n_dests++] = o.out.item[i].path;
+  }
+  dests[n_dests++] = o.plot;
+  if (cg_check_outputs("run", dests, n_dests) != 0) {
+    free(o.words);
+    return CG_EXIT_FAIL;
+  }
+  for (size_t i = 0; o.out.append && i < o.out.n; i++) {
+    cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
+    if (o.out.item[i].kind == CG_OUT_CSV &&
+        cg_check_append("run", &header, o.out.item[i].path) != 0) {
+      free(o.words);
+      return CG_EXIT_FAIL;
+    }
+  }
   json_t *base = NULL;
   if (o.baseline != NULL) {
     json_error_t jerr;
@@ -1214,7 +1236,6 @@ int cg_cmd_run(int argc, char **argv) {
   }
   progress_erase(&pg);
   cg_interval_stop(iv);
-  cg_signals_restore();
   if (background && !o.quiet) {
     fprintf(stderr, "codegreen run: note: the command left processes running in the "
                     "background; their CPU time is counted only for those that ended\n");
@@ -1233,6 +1254,7 @@ int cg_cmd_run(int argc, char **argv) {
     json_decref(idle);
     json_decref(base);
     free(o.words);
+    cg_signals_restore();
     return cg_fail(rc ? rc : NEMB_ENOMEM, "cannot build the report");
   }
   extend_report(report, &o, runs, done, idle);
@@ -1245,11 +1267,11 @@ int cg_cmd_run(int argc, char **argv) {
     cg_outputs_add(&o.out, "run", job_file, CG_OUT_JSON);
   }
   int wrc = write_outputs(report, &o);
+  int push_rc = 0; /* a failed push fails the run (issue 16); a lost file keeps its status */
   if (o.push != NULL) {
     char *text = json_dumps(report, 0);
     if (text == NULL || nemb_report_push(text, o.push, NULL) != 0) {
-      int prc = cg_fail(NEMB_EIO, "cannot push the totals");
-      wrc = wrc ? wrc : prc;
+      push_rc = cg_fail(NEMB_EIO, "cannot push the totals");
     } else if (!o.quiet) {
       fprintf(stderr, "codegreen run: totals pushed to %s\n", o.push);
     }
@@ -1264,11 +1286,19 @@ int cg_cmd_run(int argc, char **argv) {
   nemb_session_destroy(s);
   free(runs);
   free(o.words);
+  /* Kept until the report is out: a second signal (or a closed pipe) must not cut it short. */
+  cg_signals_restore();
   if (cg_signals_caught()) {
     return 128 + (int)cg_signals_caught();
+  }
+  if (wrc != 0) {
+    /* The command ran: its status is the answer a script waits for; the report's loss is said. */
+    fprintf(stderr, "codegreen run: the report was not written; the exit status is the "
+                    "command's (%d)\n",
+            status);
   }
   if (status != 0) {
     return status;
   }
-  return regressed > 0 ? CG_EXIT_FAIL : wrc;
+  return regressed > 0 ? CG_EXIT_FAIL : push_rc;
 }

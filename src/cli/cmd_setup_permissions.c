@@ -40,6 +40,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 
 #define TMPFILES_CONF "/etc/tmpfiles.d/codegreen.conf"
@@ -106,41 +107,23 @@ static int make_parents(const char *path) {
   return 0;
 }
 
-/* Writes @p text to root + @p rel through a temporary file and rename, so that a reader (udev,
- * systemd-tmpfiles) never sees half a file. Mode 0644: rules are public, counters are not. */
+/* Writes @p text to root + @p rel through the one atomic writer (atomic_file.h: a temporary
+ * that nobody can plant, fsync, rename), so that a reader (udev, systemd-tmpfiles) never sees
+ * half a file. Mode 0644: rules are public, counters are not. */
 static int write_file(const options *o, const char *rel, const char *text) {
   char path[4096];
-  char tmp[4200];
   snprintf(path, sizeof path, "%s%s", o->root ? o->root : "", rel);
-  snprintf(tmp, sizeof tmp, "%s.codegreen-new", path);
   int rc = make_parents(path);
   if (rc != 0) {
     fprintf(stderr, "codegreen: cannot create the directory of %s: %s\n", path, strerror(-rc));
     return -1;
   }
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    fprintf(stderr, "codegreen: cannot write %s: %s\n", tmp, strerror(errno));
-    return -1;
+  int e = nemb__atomic_write(path, text, strlen(text));
+  if (e == 0 && chmod(path, 0644) != 0) {
+    e = errno;
   }
-  size_t len = strlen(text);
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = write(fd, text + done, len - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      fprintf(stderr, "codegreen: cannot write %s: %s\n", tmp, strerror(errno));
-      close(fd);
-      unlink(tmp);
-      return -1;
-    }
-    done += (size_t)n;
-  }
-  if (fchmod(fd, 0644) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-    fprintf(stderr, "codegreen: cannot install %s: %s\n", path, strerror(errno));
-    unlink(tmp);
+  if (e != 0) {
+    fprintf(stderr, "codegreen: cannot install %s: %s\n", path, strerror(e));
     return -1;
   }
   printf("  wrote %s\n", path);

@@ -405,7 +405,9 @@ void cg_views_print_edges(const cg_views *v, const char *name, FILE *fp) {
 }
 
 int cg_views_write_folded(const cg_views *v, const char *path) {
-  FILE *fp = fopen(path, "we");
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
   if (fp == NULL) {
     fprintf(stderr, "codegreen measure: cannot write %s: %s\n", path, strerror(errno));
     return -1;
@@ -428,10 +430,13 @@ int cg_views_write_folded(const cg_views *v, const char *path) {
   }
   json_decref(all);
   if (fclose(fp) != 0) {
-    fprintf(stderr, "codegreen measure: cannot write %s: %s\n", path, strerror(errno));
+    free(buf);
+    fprintf(stderr, "codegreen measure: cannot write %s: out of memory\n", path);
     return -1;
   }
-  return 0;
+  int rc = cg_write_file("measure", path, buf, len);
+  free(buf);
+  return rc;
 }
 
 int cg_views_write_speedscope(const cg_views *v, const char *title, const char *path) {

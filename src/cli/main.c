@@ -2,6 +2,8 @@
  * main.c - the codegreen command: finds the verb in a table and runs it.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,7 +53,29 @@ int cg_finish_stdout(int code) {
   return code;
 }
 
+/* The library's warnings (an unknown config key and its nearest known one, a provider skipping
+ * a domain) go to stderr, each distinct one once: a failing counter read would repeat its
+ * warning every millisecond. */
+static void log_to_stderr(nemb_log_level level, const char *message, void *user) {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static char said[32][256];
+  static size_t n_said;
+  (void)level;
+  (void)user;
+  pthread_mutex_lock(&lock);
+  bool seen = false;
+  for (size_t i = 0; i < n_said && i < 32 && !seen; i++) {
+    seen = strncmp(said[i], message, sizeof said[i] - 1) == 0;
+  }
+  if (!seen) {
+    snprintf(said[n_said++ % 32], sizeof said[0], "%.255s", message);
+    fprintf(stderr, "codegreen: warning: %s\n", message);
+  }
+  pthread_mutex_unlock(&lock);
+}
+
 int main(int argc, char **argv) {
+  nemb_set_log_callback(log_to_stderr, NULL, NEMB_LOG_WARN);
   if (argc < 2) {
     print_usage(stderr);
     return CG_EXIT_USAGE;

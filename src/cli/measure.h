@@ -52,8 +52,6 @@ int cg_measure_prepend_env(const char *name, const char *dir);
 int cg_measure_config_without_detail(const char *explicit_path, const char *out_path);
 /* The table on stderr (@p n_points: the instrumentation points). */
 void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_points, int status);
-/* The report as CSV, one row per function. @return 0 or -1 (errno). */
-int cg_measure_write_csv(json_t *report, const char *path);
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
  * status to exit with: @p status, or a failure when the report cannot be written. */
 int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status);

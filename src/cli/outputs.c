@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "outputs.h"
 
@@ -33,8 +35,11 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
     return CG_EXIT_USAGE;
   }
   cg_out_kind kind = 0;
+  struct stat st;
   if (strcmp(path, "-") == 0) {
     kind = CG_OUT_JSON;
+  } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    kind = CG_OUT_JSON; /* a device or FIFO (/dev/null, /dev/stderr) has no extension to go by */
   } else {
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && kind == 0; i++) {
       if (ends_with(path, kinds[i].ext)) {
@@ -124,48 +129,137 @@ static char *header_line(const cg_table *t) {
   return buf;
 }
 
+int cg_write_file(const char *verb, const char *path, const char *text, size_t len) {
+  if (strcmp(path, "-") == 0) {
+    fflush(stdout);
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+      fprintf(stderr, "codegreen %s: cannot write to standard output: %s\n", verb, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  int e = nemb__atomic_write(path, text, len);
+  if (e != 0) {
+    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, strerror(e));
+    return -1;
+  }
+  return 0;
+}
+
+/* Reads the whole of an existing regular file at @p path into a malloc'd buffer. @return 0 with
+ * *out NULL when there is no file, 0 with the text, or an errno. */
+static int read_whole(const char *path, char **out, size_t *len) {
+  *out = NULL;
+  *len = 0;
+  FILE *fp = fopen(path, "re");
+  if (fp == NULL) {
+    return errno == ENOENT ? 0 : errno;
+  }
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *mem = open_memstream(&buf, &n);
+  if (mem == NULL) {
+    fclose(fp);
+    return ENOMEM;
+  }
+  char chunk[8192];
+  size_t got;
+  int e = 0;
+  while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+    if (fwrite(chunk, 1, got, mem) != got) {
+      e = ENOMEM;
+      break;
+    }
+  }
+  if (ferror(fp)) {
+    e = EIO;
+  }
+  fclose(fp);
+  if (fclose(mem) != 0 && e == 0) {
+    e = ENOMEM;
+  }
+  if (e != 0) {
+    free(buf);
+    return e;
+  }
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+/* Whether rows with @p header can be added to @p path: no file, an empty one, or one whose first
+ * line is the same header. On success the old content is returned in *old (NULL when none).
+ * @return 0, or -1 with the reason printed. */
+static int appendable(const char *verb, const char *header, const char *path, char **old,
+                      size_t *old_len) {
+  int e = read_whole(path, old, old_len);
+  if (e != 0) {
+    fprintf(stderr, "codegreen %s: --append: cannot read %s: %s\n", verb, path, strerror(e));
+    return -1;
+  }
+  if (*old == NULL || *old_len == 0) {
+    return 0;
+  }
+  size_t n = strcspn(*old, "\r\n");
+  if (strlen(header) == n && strncmp(*old, header, n) == 0) {
+    return 0;
+  }
+  fprintf(stderr,
+          "codegreen %s: --append: %s has another header; nothing was added.\n"
+          "  its header:   %.*s\n  this report's: %s\n"
+          "  (write to a new file, or move the old one aside)\n",
+          verb, path, (int)n, *old, header);
+  free(*old);
+  *old = NULL;
+  return -1;
+}
+
+int cg_check_append(const char *verb, const cg_table *t, const char *path) {
+  char *header = header_line(t);
+  if (header == NULL) {
+    fprintf(stderr, "codegreen %s: out of memory\n", verb);
+    return -1;
+  }
+  char *old = NULL;
+  size_t old_len = 0;
+  int rc = appendable(verb, header, path, &old, &old_len);
+  free(old);
+  free(header);
+  return rc;
+}
+
 int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool append) {
   char *header = header_line(t);
   if (header == NULL) {
     fprintf(stderr, "codegreen %s: out of memory\n", verb);
     return -1;
   }
-  bool write_header = true;
-  if (append) {
-    FILE *old = fopen(path, "re");
-    if (old != NULL) {
-      char *line = NULL;
-      size_t cap = 0;
-      ssize_t n = getline(&line, &cap, old);
-      fclose(old);
-      if (n > 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-          line[--n] = '\0';
-        }
-        if (strcmp(line, header) != 0) {
-          fprintf(stderr,
-                  "codegreen %s: --append: %s has another header; nothing was added.\n"
-                  "  its header:   %s\n  this report's: %s\n"
-                  "  (write to a new file, or move the old one aside)\n",
-                  verb, path, line, header);
-          free(line);
-          free(header);
-          return -1;
-        }
-        write_header = false;
-      }
-      free(line);
-    }
-  }
-  FILE *fp = fopen(path, append ? "ae" : "we");
-  if (fp == NULL) {
-    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, strerror(errno));
+  /* With --append the new file is the old one plus the rows, written whole: a failed write
+   * keeps the old rows. */
+  char *old = NULL;
+  size_t old_len = 0;
+  if (append && appendable(verb, header, path, &old, &old_len) != 0) {
     free(header);
     return -1;
   }
-  if (write_header) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
+  if (fp == NULL) {
+    fprintf(stderr, "codegreen %s: out of memory\n", verb);
+    free(old);
+    free(header);
+    return -1;
+  }
+  if (old != NULL && old_len > 0) {
+    fwrite(old, 1, old_len, fp);
+    if (old[old_len - 1] != '\n') {
+      fputc('\n', fp);
+    }
+  } else {
     fprintf(fp, "%s\n", header);
   }
+  free(old);
   free(header);
   size_t i;
   json_t *row;
@@ -179,16 +273,21 @@ int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool app
     fputc('\n', fp);
   }
   if (fclose(fp) != 0) {
-    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, strerror(errno));
+    free(buf);
+    fprintf(stderr, "codegreen %s: out of memory\n", verb);
     return -1;
   }
-  return 0;
+  int rc = cg_write_file(verb, path, buf, len);
+  free(buf);
+  return rc;
 }
 
 int cg_write_markdown(const char *verb, const cg_table *t, const char *title, const char *path) {
-  FILE *fp = strcmp(path, "-") == 0 ? stdout : fopen(path, "we");
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&buf, &len);
   if (fp == NULL) {
-    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, strerror(errno));
+    fprintf(stderr, "codegreen %s: out of memory\n", verb);
     return -1;
   }
   if (title != NULL) {
@@ -219,17 +318,19 @@ int cg_write_markdown(const char *verb, const cg_table *t, const char *title, co
     }
     fprintf(fp, "|\n");
   }
-  if (fp != stdout && fclose(fp) != 0) {
-    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, strerror(errno));
+  if (fclose(fp) != 0) {
+    free(buf);
+    fprintf(stderr, "codegreen %s: out of memory\n", verb);
     return -1;
   }
-  return 0;
+  int rc = cg_write_file(verb, path, buf, len);
+  free(buf);
+  return rc;
 }
 
-int cg_write_json(const char *verb, json_t *report, const char *path, FILE *fp) {
+int cg_write_json(const char *verb, const json_t *report, const char *path, FILE *fp) {
   size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17);
-  if (path == NULL || strcmp(path, "-") == 0) {
-    fp = path == NULL ? fp : stdout;
+  if (path == NULL) {
     fflush(stdout);
     if (json_dumpf(report, fp, flags) != 0 || fputc('\n', fp) == EOF || fflush(fp) != 0) {
       fprintf(stderr, "codegreen %s: cannot write the report: %s\n", verb, strerror(errno));
@@ -237,10 +338,35 @@ int cg_write_json(const char *verb, json_t *report, const char *path, FILE *fp) 
     }
     return 0;
   }
-  if (json_dump_file(report, path, flags) != 0) {
-    fprintf(stderr, "codegreen %s: cannot write the report to %s: %s\n", verb, path,
-            strerror(errno));
+  char *text = json_dumps(report, flags);
+  char *line = text != NULL ? realloc(text, strlen(text) + 2) : NULL;
+  if (line == NULL) {
+    free(text);
+    fprintf(stderr, "codegreen %s: out of memory writing the report to %s\n", verb, path);
     return -1;
+  }
+  size_t n = strlen(line);
+  line[n] = '\n';
+  int rc = cg_write_file(verb, path, line, n + 1);
+  free(line);
+  return rc;
+}
+
+int cg_write_text(const char *path, const char *text, size_t len) {
+  return nemb__atomic_write(path, text, len);
+}
+
+int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    if (paths[k] == NULL || strcmp(paths[k], "-") == 0) {
+      continue;
+    }
+    int e = nemb__atomic_check(paths[k]);
+    if (e != 0) {
+      fprintf(stderr, "codegreen %s: cannot write %s: %s; nothing was run\n", verb, paths[k],
+              strerror(e));
+      return e;
+    }
   }
   return 0;
 }

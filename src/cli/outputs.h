@@ -13,7 +13,11 @@
  *   .md               a Markdown table with a relative column (hyperfine's form)
  *   .folded           (measure) collapsed stacks weighted by microjoules, for flamegraph tools
  *   .speedscope.json  (measure) an energy profile for https://www.speedscope.app
- * Any other extension is refused before anything runs, naming these.
+ * An existing device or FIFO (/dev/null, /dev/stderr) takes the JSON report. Any other extension
+ * is refused before anything runs, naming these.
+ *
+ * Every file goes through the one atomic writer (src/nemb/atomic_file.h): whole or not at all,
+ * devices and FIFOs written in place, the old file kept when a write fails.
  */
 #ifndef CG_OUTPUTS_H
 #define CG_OUTPUTS_H
@@ -57,12 +61,28 @@ typedef struct cg_table {
  * @return 0, or -1 with the reason printed to stderr. */
 int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool append);
 
+/* Checks, before anything runs, that --append can add rows with @p t's columns to @p path (no
+ * file, an empty one or the same header). @return 0, or -1 with the difference printed. */
+int cg_check_append(const char *verb, const cg_table *t, const char *path);
+
 /* Writes @p t as a Markdown table (strings in code spans when @p code_first for column 0). */
 int cg_write_markdown(const char *verb, const cg_table *t, const char *title, const char *path);
 
-/* Writes @p report as indented JSON to @p path ("-": standard output) or to @p fp when path is
- * NULL. @return 0 or -1 (printed). */
-int cg_write_json(const char *verb, json_t *report, const char *path, FILE *fp);
+/* Writes @p report as indented JSON (key order kept, doubles to 17 digits) and a newline to
+ * @p path ("-": standard output) or to @p fp when path is NULL. @return 0 or -1 (printed). */
+int cg_write_json(const char *verb, const json_t *report, const char *path, FILE *fp);
+
+/* Writes @p len bytes of @p text to @p path ("-": standard output) through the atomic writer.
+ * @return 0, or -1 with "codegreen VERB: cannot write PATH: REASON" printed. */
+int cg_write_file(const char *verb, const char *path, const char *text, size_t len);
+
+/* Writes @p len bytes of @p text to @p path. @return 0 or an errno (nothing printed). */
+int cg_write_text(const char *path, const char *text, size_t len);
+
+/* Checks that each path in @p paths (@p n of them; NULL and "-" are skipped) can be written,
+ * before anything is measured; on the first that cannot, prints "codegreen VERB: cannot write
+ * PATH: REASON; nothing was run" and returns its errno, else 0. */
+int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
 
 /* The command line as one string, each word quoted for the shell when it needs to be. The caller
  * frees it. */

@@ -25,6 +25,7 @@
 #ifndef CGI_INSTRUMENT_H
 #define CGI_INSTRUMENT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -165,9 +166,19 @@ int cgi_parse_granularity(const char *text, cgi_granularity *out);
  *  written into @p buf with snprintf semantics. */
 void cgi_point_kind(const cgi_point *p, char *buf, size_t len);
 
-/** Reads a whole file into a new NUL-terminated buffer (*out, freed by the caller).
- *  @return 0, or -1 with errno set. */
+/* The most cgi_read_file() reads from one source; past it, EFBIG. */
+#define CGI_MAX_SOURCE_BYTES ((size_t)64 << 20)
+/* errno of cgi_read_file() for a path that is not a regular file (device, FIFO, socket). */
+#define CGI_ENOTREG ENODEV
+
+/** Reads a whole regular file of at most CGI_MAX_SOURCE_BYTES into a new NUL-terminated buffer
+ *  (*out, freed by the caller). @return 0, or -1 with errno set: EISDIR for a directory,
+ *  CGI_ENOTREG for another non-regular file, EFBIG past the cap. */
 int cgi_read_file(const char *path, char **out, size_t *len);
+
+/** The reason a cgi_read_file() failure with errno @p e gives people (the cap and non-regular
+ *  files in words, else strerror). */
+const char *cgi_read_error(int e);
 
 /** Writes @p len bytes to @p path (created or truncated, mode 0644 before umask).
  *  @return 0, or -1 with errno set. */

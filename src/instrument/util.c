@@ -38,8 +38,16 @@ void cgi_point_kind(const cgi_point *p, char *buf, size_t len) {
 }
 
 int cgi_read_file(const char *path, char **out, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO is refused below instead of waiting for a writer. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int e = S_ISDIR(st.st_mode) ? EISDIR : CGI_ENOTREG;
+    close(fd);
+    errno = e;
     return -1;
   }
   size_t cap = 65536, n = 0;
@@ -50,6 +58,12 @@ int cgi_read_file(const char *path, char **out, size_t *len) {
     return -1;
   }
   for (;;) {
+    if (n > CGI_MAX_SOURCE_BYTES) { /* a file that grows while read, or lies about its size */
+      free(buf);
+      close(fd);
+      errno = EFBIG;
+      return -1;
+    }
     if (n == cap) {
       cap *= 2;
       char *g = realloc(buf, cap + 1);
@@ -126,4 +140,15 @@ int cgi_mkdirs_for(const char *path) {
   }
   free(p);
   return 0;
+}
+
+const char *cgi_read_error(int e) {
+  switch (e) {
+  case EFBIG:
+    return "larger than 64 MiB, more than codegreen reads from a source file";
+  case CGI_ENOTREG:
+    return "not a regular file (a device, FIFO or socket is not read)";
+  default:
+    return strerror(e);
+  }
 }

@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "secure_env.h"
 
 #define ORIGIN_MAX 4096
 #define SEGMENT_MAX 128
@@ -45,7 +47,7 @@ typedef struct known_key {
 static const known_key known_keys[] = {
     {"coordinator.measurement_interval_ms", T_INTEGER, 1, NULL, 1, 60000,
      "sampler interval in milliseconds"},
-    {"coordinator.max_samples", T_INTEGER, 7200000, NULL, 1000, 1000000000,
+    {"coordinator.max_samples", T_INTEGER, 7200000, NULL, NEMB__MIN_BUFFER_SAMPLES, 1000000000,
      "sample store cap (the default holds 2 h at 1 ms; then it halves its resolution)"},
     {"coordinator.sampler_jitter_us", T_NUMBER, 0, NULL, 0, 100000,
      "random delay added to each read, microseconds (tests and benchmarks)"},
@@ -238,6 +240,180 @@ static int check_key(const nemb_config *cfg, const known_key *k) {
   return 0;
 }
 
+/* ----- keys that are not known: a warning naming the nearest known one ----- */
+
+size_t nemb__edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 200 || lb > 200) {
+    return (size_t)-1;
+  }
+  size_t row[201];
+  for (size_t j = 0; j <= lb; j++) {
+    row[j] = j;
+  }
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      best = row[j] + 1 < best ? row[j] + 1 : best;
+      best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+const char *nemb__nearest(const char *word, const char *const *candidates, size_t n) {
+  const char *best = NULL;
+  size_t best_d = (size_t)-1;
+  for (size_t i = 0; i < n; i++) {
+    size_t d = nemb__edit_distance(word, candidates[i]);
+    if (d < best_d) {
+      best_d = d;
+      best = candidates[i];
+    }
+  }
+  /* A suggestion only when it is plausibly a typo: at most a third of the word changed. */
+  size_t len = strlen(word);
+  return best != NULL && best_d <= (len < 9 ? 3 : len / 3) ? best : NULL;
+}
+
+/* The known names at the depth of @p path (its number of dots), under the same parent: for
+ * "coordinater" the sections (coordinator, providers, measurement), for "coordinator.interval"
+ * the keys of coordinator. Writes up to @p cap distinct names into @p out (static storage is not
+ * needed: they are cut from known_keys into @p buf). */
+static size_t names_at_depth(const char *path, char (*buf)[SEGMENT_MAX * 4], size_t cap) {
+  const char *last_dot = strrchr(path, '.');
+  size_t parent_len = last_dot ? (size_t)(last_dot - path) : 0;
+  size_t n = 0;
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(known_keys) && n < cap; i++) {
+    const char *k = known_keys[i].key;
+    if (parent_len > 0 && (strncmp(k, path, parent_len) != 0 || k[parent_len] != '.')) {
+      continue;
+    }
+    const char *seg = parent_len > 0 ? k + parent_len + 1 : k;
+    size_t seg_len = strcspn(seg, ".");
+    size_t full = (size_t)(seg - k) + seg_len;
+    if (full >= sizeof buf[0]) {
+      continue;
+    }
+    char name[SEGMENT_MAX * 4];
+    snprintf(name, sizeof name, "%.*s", (int)full, k);
+    bool seen = false;
+    for (size_t j = 0; j < n && !seen; j++) {
+      seen = strcmp(buf[j], name) == 0;
+    }
+    if (!seen) {
+      snprintf(buf[n++], sizeof buf[0], "%s", name);
+    }
+  }
+  return n;
+}
+
+/* Says each warning once per process: a config is loaded more than once by some commands. */
+static void warn_once(const char *text) {
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static char said[16][1024];
+  static size_t n_said;
+  pthread_mutex_lock(&lock);
+  bool seen = false;
+  for (size_t i = 0; i < n_said && i < 16 && !seen; i++) {
+    seen = strncmp(said[i], text, sizeof said[i] - 1) == 0;
+  }
+  if (!seen) {
+    snprintf(said[n_said % 16], sizeof said[0], "%s", text);
+    n_said++;
+  }
+  pthread_mutex_unlock(&lock);
+  if (!seen) {
+    nemb__log(NEMB_LOG_WARN, "%s", text);
+  }
+}
+
+/* Walks @p node (the object at dotted @p path, "" for the top) and warns of every key that is
+ * neither a known key nor on the way to one. */
+static void warn_unknown(const json_t *node, const char *path, const char *origin) {
+  const char *name;
+  json_t *v;
+  json_object_foreach((json_t *)node, name, v) {
+    char full[SEGMENT_MAX * 4];
+    int n = snprintf(full, sizeof full, "%s%s%s", path, path[0] ? "." : "", name);
+    if (n < 0 || (size_t)n >= sizeof full) {
+      continue;
+    }
+    const known_key *k = find_known(full);
+    if (k != NULL) {
+      continue; /* a leaf (T_OTHER included: its reader checks inside) */
+    }
+    bool on_the_way = false;
+    for (size_t i = 0; i < NEMB__ARRAY_LEN(known_keys) && !on_the_way; i++) {
+      on_the_way = strncmp(known_keys[i].key, full, (size_t)n) == 0 &&
+                   known_keys[i].key[n] == '.';
+    }
+    if (on_the_way) {
+      if (json_is_object(v)) {
+        warn_unknown(v, full, origin);
+      }
+      continue;
+    }
+    char names[64][SEGMENT_MAX * 4];
+    const char *ptrs[64];
+    size_t count = names_at_depth(full, names, 64);
+    for (size_t i = 0; i < count; i++) {
+      ptrs[i] = names[i];
+    }
+    const char *near = nemb__nearest(full, ptrs, count);
+    char text[1024];
+    if (near != NULL) {
+      snprintf(text, sizeof text, "%s: unknown key %s is ignored; did you mean %s?", origin, full,
+               near);
+    } else {
+      snprintf(text, sizeof text, "%s: unknown key %s is ignored (codegreen info lists the "
+               "configuration; README: Configuration)", origin, full);
+    }
+    warn_once(text);
+  }
+}
+
+int nemb__config_check_section(const char *prefix, const void *section, const char *origin) {
+  if (!json_is_object((const json_t *)section)) {
+    return nemb__fail(NEMB_ECONFIG, "%s must be a JSON object ({...})", origin);
+  }
+  /* The section is checked in place, as if it sat at @p prefix in a config.json. */
+  json_t *root = json_object();
+  json_t *node = root;
+  char seg[SEGMENT_MAX];
+  const char *p = prefix;
+  while (root != NULL && *p) {
+    size_t n = strcspn(p, ".");
+    snprintf(seg, sizeof seg, "%.*s", (int)n, p);
+    p += n + (p[n] == '.');
+    json_t *child = *p ? json_object() : json_incref((json_t *)section);
+    json_object_set_new(node, seg, child);
+    node = child;
+  }
+  if (root == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory checking %s", origin);
+  }
+  nemb_config cfg = {.root = root};
+  snprintf(cfg.origin, sizeof cfg.origin, "%s", origin);
+  size_t plen = strlen(prefix);
+  int rc = 0;
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(known_keys) && rc == 0; i++) {
+    if (strncmp(known_keys[i].key, prefix, plen) == 0 && known_keys[i].key[plen] == '.') {
+      rc = check_key(&cfg, &known_keys[i]);
+    }
+  }
+  if (rc == 0) {
+    warn_unknown(section, prefix, origin);
+  }
+  json_decref(root);
+  return rc;
+}
+
 /* Takes ownership of @p root, checks it and wraps it in a new config. */
 static int adopt(json_t *root, const char *origin, nemb_config **out) {
   if (!json_is_object(root)) {
@@ -260,6 +436,7 @@ static int adopt(json_t *root, const char *origin, nemb_config **out) {
       return rc;
     }
   }
+  warn_unknown(root, "", origin);
   *out = cfg;
   return 0;
 }
@@ -307,7 +484,7 @@ int nemb_config_load(const char *path, nemb_config **out) {
     return load_file(path, NULL, out);
   }
   /* An explicit $CODEGREEN_CONFIG that is missing is a mistake worth stopping for. */
-  const char *env = getenv("CODEGREEN_CONFIG");
+  const char *env = nemb__env_get("CODEGREEN_CONFIG"); /* ignored when privileged */
   if (env != NULL && env[0] != '\0') {
     return load_file(env, "CODEGREEN_CONFIG", out);
   }

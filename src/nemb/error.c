@@ -73,6 +73,13 @@ int nemb__from_errno(int e) {
   case EIO:
   case ERANGE:
   case EAGAIN:
+  case ENOSPC: /* the file-system errors a report writer meets keep their errno (since 0.1) */
+  case EISDIR:
+  case ENOTDIR:
+  case EROFS:
+  case EFBIG:
+  case EDQUOT:
+  case ENAMETOOLONG:
     return -e;
   case EPERM:
     /* For counters, "operation not permitted" and "permission denied" mean the same fix. */

@@ -85,6 +85,25 @@ void nemb__buf_release(nemb__buf *b);
 
 /* ----- configuration: config.c ----- */
 
+/* The least sample-store cap: coordinator.max_samples' minimum, and buffer_samples' too. */
+#define NEMB__MIN_BUFFER_SAMPLES 1000
+
+/* buffer_samples' floor in nemb_session_begin(): NEMB__MIN_BUFFER_SAMPLES. Tests of what a full
+ * store does lower it (session.c), so that a store fills within a few samples. */
+extern size_t nemb__min_buffer_samples;
+
+/* Checks @p section (a JSON object given outside config.json, e.g. CODEGREEN_SIM_CONFIG) against
+ * the known keys under @p prefix ("providers.sim"), with the rules config.json gets: types,
+ * ranges, and a warning naming the nearest known key for one that is not known. @p origin names
+ * the source in messages. @return 0 or NEMB_ECONFIG (with nemb__fail's detail). */
+int nemb__config_check_section(const char *prefix, const void *section, const char *origin);
+
+/* Levenshtein distance of two strings of at most 200 bytes (SIZE_MAX for longer ones). */
+size_t nemb__edit_distance(const char *a, const char *b);
+
+/* The candidate nearest to @p word when it is plausibly a typo of it, else NULL. */
+const char *nemb__nearest(const char *word, const char *const *candidates, size_t n);
+
 /* Built-in defaults, for meters created with a NULL config and for the CLI's help text. */
 const nemb_config *nemb__config_defaults(void);
 

@@ -378,10 +378,61 @@ static bool next_name(const char **list, char *name, size_t len) {
 }
 
 /* CODEGREEN_PROVIDERS=a,b (environment first) or providers.list: exactly those, all required. */
+/* A forced list is taken only when it means one thing: no empty name ("sim,,x", ","), no name
+ * twice, and the estimate alone (it models the whole machine, so added to measured domains it
+ * would count their energy twice and turn a measured total into an estimate). */
+static int check_forced_list(const char *list, const char *origin) {
+  const char *names[NEMB__MAX_PROVIDERS * 2];
+  size_t n = 0;
+  bool estimate = false;
+  const char *p = list;
+  for (;;) {
+    const char *start = p + strspn(p, " \t");
+    size_t len = strcspn(start, ",");
+    size_t trimmed = len;
+    while (trimmed > 0 && isspace((unsigned char)start[trimmed - 1])) {
+      trimmed--;
+    }
+    if (trimmed == 0) {
+      return nemb__fail(NEMB_ECONFIG, "%s = \"%s\" has an empty provider name; give names "
+                        "separated by commas, such as \"powercap,nvml\"", origin, list);
+    }
+    const struct nemb__provider_ops *ops = NULL;
+    char name[NEMB__NAME_MAX * 2];
+    snprintf(name, sizeof name, "%.*s", (int)trimmed, start);
+    ops = nemb__provider_find(name);
+    for (size_t i = 0; ops != NULL && i < n; i++) {
+      if (names[i] == ops->name) {
+        return nemb__fail(NEMB_ECONFIG, "%s = \"%s\" names %s twice", origin, list, name);
+      }
+    }
+    if (ops != NULL && n < NEMB__ARRAY_LEN(names)) {
+      names[n++] = ops->name;
+      estimate = estimate || !ops->measured;
+    }
+    if (start[len] == '\0') {
+      break;
+    }
+    p = start + len + 1;
+  }
+  if (estimate && n > 1) {
+    return nemb__fail(NEMB_ECONFIG,
+                      "%s = \"%s\" adds the estimate to measured providers: the estimate models "
+                      "the whole machine, so the sum would count energy twice and label all of it "
+                      "estimated; name the estimate alone or leave it out",
+                      origin, list);
+  }
+  return 0;
+}
+
 static int select_forced(nemb_meter *m, const nemb_config *cfg, const char *list,
                          const char *origin) {
   char name[NEMB__NAME_MAX * 2];
   char why[1024];
+  int crc = check_forced_list(list, origin);
+  if (crc != 0) {
+    return crc;
+  }
   const char *p = list;
   while (next_name(&p, name, sizeof name)) {
     const struct nemb__provider_ops *ops = nemb__provider_find(name);
@@ -612,10 +663,10 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
 
   char list[512] = "";
   const char *env_list = getenv("CODEGREEN_PROVIDERS");
-  if (env_list != NULL && env_list[strspn(env_list, " ,")] != '\0') {
+  if (env_list != NULL && env_list[0] != '\0') { /* "," or " " is refused, not taken as unset */
     rc = select_forced(m, use, env_list, "CODEGREEN_PROVIDERS");
   } else if (nemb_config_get_string(use, "providers.list", list, sizeof list) == 0 &&
-             list[strspn(list, " ,")] != '\0') {
+             list[0] != '\0') {
     rc = select_forced(m, use, list, "providers.list in the configuration");
   } else {
     rc = select_auto(m, use);

@@ -132,6 +132,8 @@ struct nemb_meter {
   /* Statistics (written by the sampler, read by anyone). */
   _Atomic uint64_t st_samples, st_reads, st_late, st_missed, st_worst_late, st_late_sum,
       st_read_errors, st_dropped, st_wakeups, st_probes, st_same;
+  _Atomic int st_last_read_error;            /* the code of the latest failed read, or 0 */
+  const char *_Atomic st_last_read_provider; /* and its provider's name (static) */
 };
 
 /* True when two domain names mean the same counter: equal, or equal once a bare sub-domain name

@@ -382,6 +382,43 @@ static void put(json_t *obj, const char *key, json_t *v, bool *failed) {
   }
 }
 
+/* Why the verdict is "failed" (the rule is report.c's quality(): samples dropped at the cap, half
+ * the reads failing, fewer than two samples), in words; null for every other verdict. */
+static json_t *quality_reason(nemb_meter *m, const char *quality) {
+  if (m == NULL || quality == NULL || strcmp(quality, "failed") != 0) {
+    return json_null();
+  }
+  nemb_sampler_stats st;
+  nemb_meter_stats(m, &st);
+  char text[1024];
+  size_t used = 0;
+  text[0] = '\0';
+  if (st.dropped_at_cap > 0) {
+    used += (size_t)snprintf(text + used, sizeof text - used,
+                             "%llu samples were dropped at the sample store's cap of %llu "
+                             "(coordinator.max_samples, or buffer_samples); ",
+                             (unsigned long long)st.dropped_at_cap,
+                             (unsigned long long)st.capacity);
+  }
+  if (st.read_errors * 2 > st.reads && used < sizeof text) {
+    int code = atomic_load(&m->st_last_read_error);
+    const char *prov = atomic_load(&m->st_last_read_provider);
+    used += (size_t)snprintf(text + used, sizeof text - used,
+                             "%llu of %llu counter reads failed (last: %s, %s); ",
+                             (unsigned long long)st.read_errors, (unsigned long long)st.reads,
+                             prov ? prov : "?", nemb_strerror(code));
+  }
+  if (st.samples < 2 && used < sizeof text) {
+    used += (size_t)snprintf(text + used, sizeof text - used,
+                             "only %llu sample%s stored, fewer than the two an energy needs; ",
+                             (unsigned long long)st.samples, st.samples == 1 ? " was" : "s were");
+  }
+  if (used >= 2 && used < sizeof text) {
+    text[used - 2] = '\0'; /* the last "; " */
+  }
+  return json_string(text);
+}
+
 json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
   tzset(); /* localtime_r need not read TZ again; the zone may have changed since the last call */
   double wall_start = s->wall_begin;
@@ -410,6 +447,7 @@ json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
   put(o, "argv", argv_array(s), &failed);
   put(o, "codegreen_env", codegreen_env(), &failed);
   put(o, "measurement_quality", json_string(quality), &failed);
+  put(o, "measurement_quality_reason", quality_reason(s->meter, quality), &failed);
   put(o, "domain_support", json_string(domain_support(s->meter)), &failed);
   put(o, "energy_source", json_string(nemb_meter_energy_source(s->meter)), &failed);
   put(o, "outlier_method", json_string("iqr_1.5"), &failed);

@@ -82,6 +82,8 @@ void nemb__meter_read(nemb_meter *m, uint64_t t_ns) {
     }
     if (rc != 0) {
       atomic_fetch_add_explicit(&m->st_read_errors, 1, memory_order_relaxed);
+      atomic_store_explicit(&m->st_last_read_error, rc, memory_order_relaxed);
+      atomic_store_explicit(&m->st_last_read_provider, op->ops->name, memory_order_relaxed);
     }
   }
   for (size_t d = 0; d < m->n_domains; d++) {

@@ -8,6 +8,7 @@
  * `ended` and backs out, or the end sees in_call and waits: no record is half-written when the end
  * reads it.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "job.h"
 #include "session.h"
 
 /* The one active session of this process, and a counter that makes every session's thread-local
  * pointers distinct from those of the sessions before it. */
 static _Atomic(nemb_session *) active;
+
+size_t nemb__min_buffer_samples = NEMB__MIN_BUFFER_SAMPLES;
 static atomic_uint_fast64_t generations;
 
 /* Each thread remembers its record in the last few sessions it recorded into (more than one is
@@ -94,11 +98,71 @@ void nemb__intern_release(nemb__intern *pool) {
 
 /* ----- threads ----- */
 
+/* A thread's identity: a number drawn once per thread from a counter, held under a pthread key
+ * whose destructor retires it when the thread exits. glibc reuses a finished thread's pthread_t
+ * (and its stack, so its thread-local addresses) for the next thread; told apart by pthread_t, a
+ * new thread would take over a finished one's records: its open tasks as parents, its counts. */
+static pthread_key_t identity_key;
+static pthread_once_t identity_once = PTHREAD_ONCE_INIT;
+static int identity_key_ok;
+static atomic_uint_fast64_t identities;
+static _Thread_local uint64_t identity_cached;
+
+static void retire_identity(void *p) {
+  /* The number is never drawn again, so no later thread can match this thread's records; they
+   * stay in their sessions for the report. */
+  free(p);
+  identity_cached = 0;
+}
+
+static void make_identity_key(void) {
+  identity_key_ok = pthread_key_create(&identity_key, retire_identity) == 0;
+}
+
+/* @return this thread's identity (> 0), or 0 when it cannot be made (out of memory). */
+static uint64_t thread_identity(void) {
+  if (identity_cached != 0) {
+    return identity_cached;
+  }
+  pthread_once(&identity_once, make_identity_key);
+  uint64_t *id = identity_key_ok ? pthread_getspecific(identity_key) : NULL;
+  if (id == NULL) {
+    id = malloc(sizeof *id);
+    if (id == NULL) {
+      return 0;
+    }
+    *id = atomic_fetch_add(&identities, 1) + 1;
+    if (identity_key_ok && pthread_setspecific(identity_key, id) != 0) {
+      free(id);
+      return 0;
+    }
+    if (!identity_key_ok) {
+      uint64_t v = *id; /* no key: the number alone, still never reused */
+      free(id);
+      identity_cached = v;
+      return v;
+    }
+  }
+  identity_cached = *id;
+  return *id;
+}
+
 static nemb__thread *register_thread(nemb_session *s) {
-  pthread_t self = pthread_self();
+  uint64_t self = thread_identity();
+  if (self == 0) {
+    return NULL;
+  }
   pthread_mutex_lock(&s->threads_lock);
+  /* Checked again under the lock: nemb_session_end() sets `ended` before it takes the lock to
+   * wait for the threads, so a thread that gets here after that wait must not join the list
+   * that end() now reads without the lock. */
+  if (atomic_load(&s->ended)) {
+    pthread_mutex_unlock(&s->threads_lock);
+    errno = ESRCH;
+    return NULL;
+  }
   nemb__thread *t = s->threads;
-  while (t != NULL && !pthread_equal(t->owner, self)) {
+  while (t != NULL && t->owner != self) {
     t = t->next; /* known to the session but pushed out of the thread-local cache */
   }
   if (t == NULL) {
@@ -138,9 +202,12 @@ nemb__thread *nemb__thread_enter(nemb_session *s, int *rc) {
       *rc = nemb__fail(NEMB_ESTATE, "the session has ended; nothing more can be recorded");
       return NULL;
     }
+    errno = 0;
     t = register_thread(s);
     if (t == NULL) {
-      *rc = nemb__fail(NEMB_ENOMEM, "out of memory registering a thread");
+      *rc = errno == ESRCH
+                ? nemb__fail(NEMB_ESTATE, "the session has ended; nothing more can be recorded")
+                : nemb__fail(NEMB_ENOMEM, "out of memory registering a thread");
       return NULL;
     }
   }
@@ -421,6 +488,11 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
     nemb_session_options_init(&defaults);
     opts = &defaults;
   }
+  if (opts->buffer_samples > 0 && opts->buffer_samples < nemb__min_buffer_samples) {
+    /* The same floor as coordinator.max_samples in config.json: one place for the rule. */
+    return nemb__fail(NEMB_EINVAL, "buffer_samples = %zu is below the minimum of %zu samples",
+                      opts->buffer_samples, nemb__min_buffer_samples);
+  }
   nemb_session *s = calloc(1, sizeof *s);
   if (s == NULL) {
     return nemb__fail(NEMB_ENOMEM, "out of memory creating a session");
@@ -676,33 +748,24 @@ int nemb_session_write(const nemb_session *s, const char *path, nemb_output_form
     }
   }
   const char *text = csv ? csv : s->report_json;
-  /* Write beside the target and rename, so a reader never sees half a report. */
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (tmp == NULL) {
-    free(csv);
-    return nemb__fail(NEMB_ENOMEM, "out of memory writing %s", path);
-  }
-  snprintf(tmp, len, "%s.tmp.%d", path, (int)getpid());
+  /* One writer for every output: whole or not at all, devices written in place (atomic_file.h). */
   int rc = 0;
-  FILE *fp = fopen(tmp, "we");
-  if (fp == NULL) {
-    rc = nemb__fail(nemb__from_errno(errno), "cannot write the report to %s: %s", path,
-                    strerror(errno));
+  size_t tlen = strlen(text);
+  char *withnl = csv ? NULL : malloc(tlen + 2);
+  if (!csv && withnl == NULL) {
+    rc = nemb__fail(NEMB_ENOMEM, "out of memory writing %s", path);
   } else {
-    bool ok = fputs(text, fp) >= 0 && (csv || fputc('\n', fp) != EOF);
-    int e = errno;
-    if (fclose(fp) != 0 || !ok) {
-      e = ok ? errno : e;
+    if (withnl != NULL) {
+      memcpy(withnl, text, tlen);
+      withnl[tlen++] = '\n';
+      withnl[tlen] = '\0';
+    }
+    int e = nemb__atomic_write(path, withnl ? withnl : text, tlen);
+    if (e != 0) {
       rc = nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path, strerror(e));
-      unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-      e = errno;
-      rc = nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path, strerror(e));
-      unlink(tmp);
     }
   }
-  free(tmp);
+  free(withnl);
   free(csv);
   return rc;
 }

@@ -60,7 +60,8 @@ struct nemb__cp_registry;
 
 typedef struct nemb__thread {
   struct nemb__thread *next;
-  pthread_t owner; /* the thread these records belong to */
+  uint64_t owner; /* the identity of the thread these records belong to (never reused, unlike a
+                     pthread_t: see session.c's thread_identity) */
   uint32_t index;
   atomic_int in_call; /* 1 while inside a recording call */
   nemb__open_task stack[NEMB__MAX_DEPTH];

@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "secure_env.h"
 
 const char *nemb__sysfs_root(void) {
-  const char *root = getenv("CODEGREEN_SYSFS_ROOT");
+  const char *root = nemb__env_get("CODEGREEN_SYSFS_ROOT"); /* ignored when privileged */
   return root ? root : "";
 }
 

@@ -50,11 +50,12 @@ check "summary names the provenance" grep -q "SIMULATED" "$tmp/err"
 out=$("$cg" run -q -- echo hello 2>/dev/null)
 check "stdout of the command untouched" test "$out" = "hello"
 
-# Repeats with a warm-up, and an outlier: the third measured run sleeps 0.5 s instead of 0.1 s.
+# Repeats with a warm-up, and an outlier: the third measured run sleeps 3 s instead of 0.1 s
+# (30 times longer, so that a run a busy machine delayed by a second still cannot hide it).
 cat >"$tmp/job.sh" <<'JOB'
 #!/bin/sh
 n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
-if [ "$n" -eq 4 ]; then sleep 0.5; else sleep 0.1; fi
+if [ "$n" -eq 4 ]; then sleep 3; else sleep 0.1; fi
 JOB
 chmod +x "$tmp/job.sh"
 "$cg" run -q -r 6 -w 1 -o "$tmp/rep.json" -- "$tmp/job.sh" "$tmp/count" 2>"$tmp/err"
@@ -66,7 +67,7 @@ runs=r['runs']
 assert len(runs)==7 and runs[0]['warmup'] and runs[0]['task']=='warmup-1', runs
 st=r['statistics']
 assert st['n_runs']==6 and st['warmup_runs']==1, st
-# run-3 (5x longer) is always an outlier. The other five cluster within milliseconds, so the
+# run-3 (30x longer) is always an outlier. The other five cluster within milliseconds, so the
 # fences are narrow and a run delayed by this shared machine may be set aside too: the test
 # checks that the statistics are exactly those of the runs that were kept.
 out=[o['run'] for o in st['outliers']]

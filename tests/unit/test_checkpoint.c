@@ -447,8 +447,10 @@ static void test_small_store_still_resolves(void **state) {
   nemb_session_options_init(&o);
   o.save_to_file = 0;
   o.buffer_samples = 5;
+  nemb__min_buffer_samples = 1; /* below the public floor of 1000: a store full in 5 samples */
   nemb_session *s = NULL;
   NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  nemb__min_buffer_samples = NEMB__MIN_BUFFER_SAMPLES;
   spin_ns(20 * 1000000ull); /* the store fills and coarsens */
   uint32_t id;
   NEMB_ASSERT_OK(nemb_checkpoint_register(s, "late", NULL, 1, &id));

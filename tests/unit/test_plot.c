@@ -135,20 +135,20 @@ static nemb_session *record(int time_series) {
   o.record_time_series = time_series;
   nemb_session *s = NULL;
   NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
-  sleep_ms(20);
+  nemb_test_wait_samples(nemb_session_meter(s), 20);
   NEMB_ASSERT_OK(nemb_task_start(s, "outer"));
   NEMB_ASSERT_OK(nemb_task_start(s, "a"));
-  sleep_ms(70);
+  nemb_test_wait_samples(nemb_session_meter(s), 70);
   NEMB_ASSERT_OK(nemb_task_stop(s, "a"));
   NEMB_ASSERT_OK(nemb_task_start(s, "b"));
-  sleep_ms(90);
+  nemb_test_wait_samples(nemb_session_meter(s), 90);
   NEMB_ASSERT_OK(nemb_task_stop(s, "b"));
   NEMB_ASSERT_OK(nemb_task_stop(s, "outer"));
-  sleep_ms(40);
+  nemb_test_wait_samples(nemb_session_meter(s), 40);
   NEMB_ASSERT_OK(nemb_task_start(s, "second"));
-  sleep_ms(130);
+  nemb_test_wait_samples(nemb_session_meter(s), 130);
   NEMB_ASSERT_OK(nemb_task_stop(s, "second"));
-  sleep_ms(10);
+  nemb_test_wait_samples(nemb_session_meter(s), 10);
   NEMB_ASSERT_OK(nemb_session_end(s));
   return s;
 }

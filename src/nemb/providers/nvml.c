@@ -42,6 +42,7 @@
 
 #include "internal.h"
 #include "provider.h"
+#include "secure_env.h"
 
 #define DEFAULT_LIB "libnvidia-ml.so.1"
 #define NVML_UPDATE_NS 20000000ULL /* NVML refreshes power and energy every 20-100 ms */
@@ -350,7 +351,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     nemb__say(why, why_len, "disabled by providers.nvml.enabled in the configuration");
     return NEMB_ENOTSUP;
   }
-  const char *lib = getenv("CODEGREEN_NVML_LIB");
+  const char *lib = nemb__env_get("CODEGREEN_NVML_LIB"); /* never dlopen()ed when privileged */
   if (lib == NULL || lib[0] == '\0') {
     if (nemb__sysfs_root()[0] != '\0') {
       nemb__say(why, why_len,

@@ -181,6 +181,118 @@ static const char *parse_kind(const char *k) {
   return NULL;
 }
 
+/* The keys a domain object may hold, and the type of each, so that a misspelt or mistyped key
+ * is never silently replaced by its default ("kind": 7 used to read as cpu_package). */
+static const char *const domain_keys[] = {"name",      "kind",   "top_level", "in_total",
+                                          "includes",  "waveform", "power_w", "low_w",
+                                          "high_w",    "period_ms", "duty"};
+
+static int check_domain_types(const json_t *obj, size_t i, char *why, size_t why_len) {
+  static const struct {
+    const char *key;
+    json_type type;
+    const char *what;
+  } typed[] = {{"kind", JSON_STRING, "a string"},      {"waveform", JSON_STRING, "a string"},
+               {"top_level", JSON_TRUE, "a boolean"},  {"in_total", JSON_TRUE, "a boolean"},
+               {"includes", JSON_ARRAY, "an array of domain names"}};
+  for (size_t k = 0; k < NEMB__ARRAY_LEN(typed); k++) {
+    json_t *v = json_object_get(obj, typed[k].key);
+    bool ok = v == NULL || (typed[k].type == JSON_TRUE ? json_is_boolean(v)
+                                                       : json_typeof(v) == typed[k].type);
+    if (!ok) {
+      snprintf(why, why_len, "providers.sim.domains[%zu].%s must be %s", i, typed[k].key,
+               typed[k].what);
+      return NEMB_ECONFIG;
+    }
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    bool known = false;
+    for (size_t k = 0; k < NEMB__ARRAY_LEN(domain_keys) && !known; k++) {
+      known = strcmp(key, domain_keys[k]) == 0;
+    }
+    if (!known) {
+      const char *near = nemb__nearest(key, domain_keys, NEMB__ARRAY_LEN(domain_keys));
+      nemb__log(NEMB_LOG_WARN, "providers.sim.domains[%zu]: unknown key %s is ignored%s%s%s", i,
+                key, near ? "; did you mean " : "", near ? near : "", near ? "?" : "");
+    }
+  }
+  return 0;
+}
+
+/* Every name in an includes list is another domain of the device, and no domain contains itself
+ * through a chain of includes (the totals would count energy twice or never). */
+static int check_includes(const sim_state *s, char *why, size_t why_len) {
+  int idx[SIM_MAX_DOMAINS][NEMB__MAX_INCLUDES];
+  for (size_t d = 0; d < s->n; d++) {
+    for (size_t k = 0; k < s->domains[d].n_includes; k++) {
+      const char *inc = s->domains[d].includes[k];
+      idx[d][k] = -1;
+      for (size_t e = 0; e < s->n; e++) {
+        if (strcmp(s->domains[e].name, inc) == 0) {
+          idx[d][k] = (int)e;
+        }
+      }
+      if (idx[d][k] < 0 || (size_t)idx[d][k] == d) {
+        snprintf(why, why_len, "providers.sim.domains[%zu] (%s) includes %s, %s", d,
+                 s->domains[d].name, inc,
+                 idx[d][k] < 0 ? "which is not a domain of the device" : "itself");
+        return NEMB_ECONFIG;
+      }
+    }
+  }
+  /* A cycle: from each domain, follow includes; reaching it again within n steps is a cycle. */
+  for (size_t start = 0; start < s->n; start++) {
+    bool reach[SIM_MAX_DOMAINS] = {false};
+    int stack[SIM_MAX_DOMAINS * NEMB__MAX_INCLUDES + 1];
+    size_t top = 0;
+    stack[top++] = (int)start;
+    while (top > 0) {
+      int d = stack[--top];
+      for (size_t k = 0; k < s->domains[d].n_includes; k++) {
+        int e = idx[d][k];
+        if ((size_t)e == start) {
+          snprintf(why, why_len,
+                   "providers.sim.domains: %s includes itself through a cycle of includes",
+                   s->domains[start].name);
+          return NEMB_ECONFIG;
+        }
+        if (!reach[e]) {
+          reach[e] = true;
+          stack[top++] = e;
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* The counter must not wrap faster than codegreen can tell wraps apart: at a domain's peak
+ * power the range has to hold SIM_MIN_WRAP_MS (a sampler reads at least every 100 us for wraps,
+ * and wants four reads per wrap with room for a busy machine). */
+#define SIM_MIN_WRAP_MS 10
+static int check_range(const sim_state *s, char *why, size_t why_len) {
+  if (s->unit_uj >= (double)s->range_uj) {
+    snprintf(why, why_len, "simulated device: energy_unit_uj (%g) must be below "
+             "max_energy_range_uj (%llu)", s->unit_uj, (unsigned long long)s->range_uj);
+    return NEMB_ECONFIG;
+  }
+  for (size_t d = 0; d < s->n; d++) {
+    double wrap_ms = (double)s->range_uj / (double)s->domains[d].max_power_uw * 1e3;
+    if (wrap_ms < SIM_MIN_WRAP_MS) {
+      snprintf(why, why_len,
+               "simulated device: max_energy_range_uj = %llu wraps every %.3g ms at domain %s's "
+               "%.6g W peak, too fast to tell wraps apart; it must hold at least %d ms (%.0f uJ)",
+               (unsigned long long)s->range_uj, wrap_ms, s->domains[d].name,
+               (double)s->domains[d].max_power_uw / 1e6, SIM_MIN_WRAP_MS,
+               ceil((double)s->domains[d].max_power_uw * SIM_MIN_WRAP_MS / 1e3));
+      return NEMB_ECONFIG;
+    }
+  }
+  return 0;
+}
+
 static int parse_domain(const json_t *obj, size_t i, nemb__domain *d, wave *w, char *why,
                         size_t why_len) {
   const char *name = json_string_value(json_object_get(obj, "name"));
@@ -192,6 +304,10 @@ static int parse_domain(const json_t *obj, size_t i, nemb__domain *d, wave *w, c
   }
   memset(d, 0, sizeof *d);
   snprintf(d->name, sizeof d->name, "%s", name);
+  int trc = check_domain_types(obj, i, why, why_len);
+  if (trc != 0) {
+    return trc;
+  }
   const char *kind = json_string_value(json_object_get(obj, "kind"));
   d->kind = parse_kind(kind ? kind : NEMB__KIND_PACKAGE);
   if (d->kind == NULL) {
@@ -259,6 +375,12 @@ static int sim_open(const nemb__provider_env *env, void **state, char *why, size
       json_decref(over);
       return NEMB_ECONFIG;
     }
+    /* The rules config.json's providers.sim gets (types, ranges, unknown keys): one validator. */
+    if (nemb__config_check_section("providers.sim", over, "CODEGREEN_SIM_CONFIG") != 0) {
+      snprintf(why, why_len, "%s", nemb_last_error());
+      json_decref(over);
+      return NEMB_ECONFIG;
+    }
   }
   sim_state *s = calloc(1, sizeof *s);
   if (s == NULL) {
@@ -305,6 +427,8 @@ static int sim_open(const nemb__provider_env *env, void **state, char *why, size
     }
     s->n = i + 1;
   }
+  rc = rc ? rc : check_includes(s, why, why_len);
+  rc = rc ? rc : check_range(s, why, why_len);
   s->epoch_ns = nemb__now_ns();
   if (s->phase_ns < 0) {
     /* Random, so that no two meters and no test sees the updates at one fixed lag. */

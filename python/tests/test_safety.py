@@ -1,0 +1,60 @@
+"""Issue 11 on the Python side: a refused process registry is said, not taken for "no other
+process"; buffer_samples' floor; the runtime's report on SIGTERM."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+
+from conftest import PYDIR
+
+import codegreen
+
+
+def registry_path():
+    return os.path.join(os.environ["XDG_RUNTIME_DIR"], "codegreen-%d.pids" % os.geteuid())
+
+
+def test_refused_registry_is_warned_not_silent(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    os.symlink(target, registry_path())  # a planted link: the library refuses the registry
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s = codegreen.Session("r", save_to_file=False)
+    msgs = [str(x.message) for x in w if issubclass(x.category, UserWarning)]
+    assert any("cannot tell whether other codegreen processes are measuring" in m and
+               registry_path() in m for m in msgs), msgs
+    s.start()
+    s.stop()
+
+
+def test_buffer_samples_floor_is_the_configs():
+    with pytest.raises(ValueError, match="buffer_samples must be between 1000 and"):
+        codegreen.Session("b", buffer_samples=1)
+
+
+def test_runtime_reports_on_sigterm_then_dies_of_it(tmp_path):
+    out = tmp_path / "result.json"
+    ready = tmp_path / "ready"
+    code = ("import time, codegreen_runtime as cg\n"
+            "f = cg.register('waits', 'x.py', 1)\n"
+            "cg.enter(f)\n"
+            "open(%r, 'w').close()\n"
+            "time.sleep(60)\n" % str(ready))
+    env = dict(os.environ, PYTHONPATH=PYDIR, CODEGREEN_RESULT_FILE=str(out))
+    p = subprocess.Popen([sys.executable, "-c", code], env=env)
+    for _ in range(1200):
+        if ready.exists():
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(60) == -signal.SIGTERM  # re-raised: it died of the signal
+    report = json.loads(out.read_text())
+    ids = [m["checkpoint_id"] for m in report["checkpoints"]["measurements"]]
+    assert ids and ids[0].startswith("enter:"), ids

@@ -1,0 +1,184 @@
+#!/bin/sh
+# test_safety.sh - issue 11 end to end: outputs checked before anything runs, devices never
+# replaced, the command's status kept when only the report fails, signals (SIGTERM, SIGHUP,
+# SIGUSR1, SIGPIPE) passed on to the command's whole process group with the report still written,
+# an inherited SIG_IGN kept, measure's report and temporary directory on SIGTERM, bounded reads.
+# usage: test_safety.sh CODEGREEN_BIN PYTHON_DIR
+set -u
+cg=$1
+pydir=$2
+fixtures=$(cd "$(dirname "$0")/../fixtures" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passes=0
+failures=0
+check() {
+  name=$1
+  shift
+  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
+}
+py() { /usr/bin/python3 -c "$@"; }
+signum() { /usr/bin/python3 -c "import signal, sys; print(int(getattr(signal, 'SIG' + sys.argv[1])))" "$1"; }
+unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT CODEGREEN_RESULT_FILE
+export XDG_CONFIG_HOME="$tmp/none" XDG_RUNTIME_DIR="$tmp/run" TMPDIR="$tmp/t"
+mkdir -m 700 "$tmp/run" "$tmp/t"
+export CODEGREEN_PROVIDERS=sim CODEGREEN_PYTHON_DIR="$pydir"
+cd "$tmp" || exit 1
+
+# --- outputs are checked before the command runs ---
+"$cg" run -q -o "$tmp/no/such/dir/r.json" -- touch "$tmp/ran" 2>"$tmp/err"
+check "run: unwritable -o fails" test $? -eq 1
+check "run: nothing was run" test ! -e "$tmp/ran"
+check "run: the message names the path and the reason" \
+  grep -q "cannot write $tmp/no/such/dir/r.json: No such file or directory; nothing was run" \
+  "$tmp/err"
+"$cg" run -q --export-plot "$tmp/no/p.html" -- touch "$tmp/ran" 2>/dev/null
+check "run: unwritable plot fails before running" test $? -eq 1 -a ! -e "$tmp/ran"
+echo 'print("x")' >"$tmp/s.py"
+"$cg" measure -q -o "$tmp/no/r.json" "$tmp/s.py" >"$tmp/out" 2>/dev/null
+check "measure: unwritable -o fails before running" test $? -eq 1 -a ! -s "$tmp/out"
+
+# --- a report that cannot be written keeps the command's status, and says so ---
+mkdir "$tmp/gone"
+"$cg" run -q -o "$tmp/gone/r.json" -- sh -c "rm -rf '$tmp/gone'; exit 3" 2>"$tmp/err"
+check "run: the command's status when only the report failed" test $? -eq 3
+check "run: stderr says the report was lost" grep -q "the report was not written" "$tmp/err"
+
+# --- a device named as the output stays a device (root only: mknod) ---
+if mknod -m 666 "$tmp/mynull" c 1 3 2>/dev/null; then
+  "$cg" run -q -o "$tmp/mynull" -- true
+  check "run -o device: exit 0" test $? -eq 0
+  check "run -o device: still a character device" test "$(stat -c %F "$tmp/mynull")" = \
+    "character special file"
+  CODEGREEN_RESULT_FILE="$tmp/mynull" PYTHONPATH="$pydir" /usr/bin/python3 -c \
+    "import codegreen_runtime"
+  check "runtime result to a device: still a device" test "$(stat -c %F "$tmp/mynull")" = \
+    "character special file"
+fi
+
+# --- signals reach the whole process group; the report is still written ---
+for sig in TERM HUP USR1 PIPE; do
+  rm -f "$tmp/sh.pid" "$tmp/r.json"
+  num=$(signum "$sig")
+  # A grandchild with a command line of its own, to be found after its parent shell died.
+  nap="30.$$$num"
+  "$cg" run -q -o "$tmp/r.json" -- sh -c "echo \$\$ >'$tmp/sh.pid'; sleep $nap; true" &
+  pid=$!
+  n=0
+  while ! pgrep -f "^sleep $nap\$" >/dev/null && [ $n -lt 200 ]; do sleep 0.05; n=$((n + 1)); done
+  kill -"$sig" $pid
+  wait $pid
+  status=$?
+  check "SIG$sig: exit 128+$num" test $status -eq $((128 + num))
+  check "SIG$sig: the report is written" py "
+import json
+r=json.load(open('$tmp/r.json'))
+assert r['runs'][0]['exit_status']==128+$num, r['runs']
+"
+  # (a killed grandchild is reaped by init a moment later)
+  n=0
+  while pgrep -f "^sleep $nap\$" >/dev/null && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+  check "SIG$sig: the grandchild (sleep under sh -c) is gone too" \
+    sh -c "! pgrep -f '^sleep $nap\$' >/dev/null"
+  for p in $(pgrep -f "^sleep $nap\$"); do kill "$p"; done # on failure, leave nothing behind
+done
+
+# --- an inherited SIG_IGN for SIGINT is kept for the command ---
+sh -c "trap '' INT; exec '$cg' run -q -- sh -c 'kill -INT \$\$; echo survived'" >"$tmp/out" \
+  2>/dev/null
+check "ignored SIGINT stays ignored in the command" grep -q survived "$tmp/out"
+cat >"$tmp/sigint.py" <<'PY'
+import signal
+print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+PY
+sh -c "trap '' INT; exec '$cg' measure -q '$tmp/sigint.py'" >"$tmp/out" 2>/dev/null
+check "measure: ignored SIGINT stays ignored in the program" grep -q True "$tmp/out"
+
+# --- measure: SIGTERM/SIGHUP still give the per-function report; no temporary left ---
+cat >"$tmp/wait.py" <<PY
+import time
+def spin():
+    open("$tmp/ready", "w").close()
+    time.sleep(30)
+spin()
+PY
+for sig in TERM HUP; do
+  rm -f "$tmp/ready" "$tmp/m.json"
+  "$cg" measure -q -o "$tmp/m.json" "$tmp/wait.py" &
+  pid=$!
+  n=0
+  while [ ! -e "$tmp/ready" ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n + 1)); done
+  kill -"$sig" $pid
+  wait $pid
+  status=$?
+  num=$(signum "$sig")
+  check "measure SIG$sig: the program died of it (exit 128+$num)" test $status -eq $((128 + num))
+  check "measure SIG$sig: the report lists spin with one call" py "
+import json
+r=json.load(open('$tmp/m.json'))
+f=[f for f in r['functions'] if f['name']=='spin']
+assert f and f[0]['calls']==1, r['functions']
+"
+  check "measure SIG$sig: the temporary directory is gone" \
+    sh -c "! ls -d '$tmp/t'/codegreen-measure-* >/dev/null 2>&1"
+done
+# A broken pipe on --json: the temporary directory is removed all the same.
+"$cg" measure -q --json "$tmp/s.py" 2>/dev/null | true
+check "measure with a closed stdout: the temporary directory is gone" \
+  sh -c "! ls -d '$tmp/t'/codegreen-measure-* >/dev/null 2>&1"
+
+# --- a privileged process ignores the variables that load code or redirect reads ---
+# A set-user-ID copy owned by nobody, started by root, runs with AT_SECURE set (as the
+# CAP_PERFMON copy of setup-permissions --perf would); root only (chown).
+mkdir "$tmp/priv"
+cp "$cg" "$tmp/priv/cg"
+# LeakSanitizer cannot run in a set-user-ID process (it dies at exit), so an ASan build skips
+# this part; the plain build (and TSan's) runs it.
+if [ "$(id -u)" = 0 ] && ! grep -aq __asan_init "$cg" && chown nobody "$tmp/priv/cg" &&
+  chmod 4755 "$tmp/priv/cg"; then
+  XDG_CONFIG_HOME=/nonexistent CODEGREEN_SYSFS_ROOT="$fixtures/intel-client" \
+    CODEGREEN_NVML_LIB=/nonexistent/libnvidia-ml.so CODEGREEN_CONFIG=/etc/shadow \
+    "$tmp/priv/cg" info --json >"$tmp/priv.json" 2>"$tmp/err"
+  check "privileged info runs (CODEGREEN_CONFIG=/etc/shadow not read)" test $? -eq 0
+  check "privileged info: the seams are ignored, and said so" py "
+import json
+d=json.load(open('$tmp/priv.json'))
+e=d['environment']
+assert e['privileged'] is True, e
+assert e['ignored_environment'][:3]==['CODEGREEN_NVML_LIB','CODEGREEN_SYSFS_ROOT','CODEGREEN_CONFIG'], e
+assert d['sysfs_root']=='/', d['sysfs_root']
+assert d['config']['origin']=='built-in defaults', d['config']
+"
+  XDG_CONFIG_HOME=/nonexistent CODEGREEN_SYSFS_ROOT="$fixtures/intel-client" "$tmp/priv/cg" info \
+    >"$tmp/out" 2>/dev/null
+  check "privileged info (text) names what it ignored" \
+    grep -q "ignored here: CODEGREEN_SYSFS_ROOT is set" "$tmp/out"
+  XDG_CONFIG_HOME=/nonexistent CODEGREEN_SYSFS_ROOT="$fixtures/intel-client" "$cg" info --json \
+    >"$tmp/plain.json"
+  check "unprivileged info honours the seams" py "
+import json
+d=json.load(open('$tmp/plain.json'))
+assert d['environment']=={'privileged': False, 'ignored_environment': []}, d['environment']
+assert d['sysfs_root']=='$fixtures/intel-client', d['sysfs_root']
+"
+fi
+
+# --- messages ---
+"$cg" measure -q --python /bin/false "$tmp/s.py" 2>"$tmp/err"
+check "measure --python /bin/false fails" test $? -ne 0
+check "measure --python /bin/false says why" grep -q "/bin/false exited with status 1" "$tmp/err"
+
+# --- bounded reads of sources ---
+"$cg" analyze python /dev/zero 2>"$tmp/err" >/dev/null
+check "analyze /dev/zero is refused" grep -q "not a regular file" "$tmp/err"
+mkfifo "$tmp/fifo.py"
+timeout 10 "$cg" analyze "$tmp/fifo.py" 2>"$tmp/err" >/dev/null
+check "analyze FIFO is refused without waiting" grep -q "not a regular file" "$tmp/err"
+truncate -s 65M "$tmp/big.py"
+"$cg" analyze "$tmp/big.py" 2>"$tmp/err" >/dev/null
+check "analyze past 64 MiB is refused" grep -q "larger than 64 MiB" "$tmp/err"
+"$cg" plot "$tmp" -o "$tmp/p.html" 2>"$tmp/err"
+check "plot DIR says it is a directory" grep -q "is a directory" "$tmp/err"
+
+echo "test_safety: $passes passed, $failures failed"
+[ $failures -eq 0 ]
