@@ -164,8 +164,10 @@ typedef struct nemb_config nemb_config;
  *         does not exist is an error; in the search order, missing files are skipped.
  *  @param out receives a new config owned by the caller (free with nemb_config_destroy()).
  *  @return 0; NEMB_ECONFIG for malformed JSON (the message names file, line and column) or a
- *          value out of range (the message names the key and the allowed range); -ENOENT or
- *          -EACCES when @p path cannot be read.
+ *          value out of range (the message names the key and the allowed range); NEMB_ENOENT or
+ *          NEMB_EACCES when @p path cannot be read. In a privileged process (AT_SECURE: file
+ *          capabilities, set-user-ID) $CODEGREEN_CONFIG is ignored and @p path must be a regular
+ *          file owned by root that no one else can write, else NEMB_EACCES (since 0.2).
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_config_load(const char *path, nemb_config **out);
 

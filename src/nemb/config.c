@@ -474,6 +474,30 @@ static int load_file(const char *path, const char *named_by, nemb_config **out) 
   return adopt(root, path, out);
 }
 
+/* A privileged process (secure_env.h) takes a configuration named on its command line only from
+ * a file as trusted as /etc/codegreen/config.json: a regular file owned by root that no one else
+ * can write. Otherwise any user allowed to run it would choose what it does with its privilege,
+ * as $CODEGREEN_CONFIG would (which is ignored there). */
+static int privileged_may_read(const char *path) {
+  if (!nemb__env_privileged()) {
+    return 0;
+  }
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    return 0; /* load_file says what is wrong with the path */
+  }
+  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return nemb__fail(NEMB_EACCES,
+                      "config file %s: this codegreen is privileged (file capabilities or "
+                      "set-user-ID), so it reads a config named with -c only from a regular file "
+                      "owned by root and writable by no one else (this one is %s, uid %u, mode "
+                      "%03o); put the settings in /etc/codegreen/config.json or your user config",
+                      path, S_ISREG(st.st_mode) ? "a regular file" : "not a regular file",
+                      (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+  }
+  return 0;
+}
+
 int nemb_config_load(const char *path, nemb_config **out) {
   nemb__clear_error();
   if (out == NULL) {
@@ -481,7 +505,8 @@ int nemb_config_load(const char *path, nemb_config **out) {
   }
   *out = NULL;
   if (path != NULL) {
-    return load_file(path, NULL, out);
+    int rc = privileged_may_read(path);
+    return rc != 0 ? rc : load_file(path, NULL, out);
   }
   /* An explicit $CODEGREEN_CONFIG that is missing is a mistake worth stopping for. */
   const char *env = nemb__env_get("CODEGREEN_CONFIG"); /* ignored when privileged */

@@ -71,6 +71,37 @@ static void test_config_variable_ignored_when_privileged(void **state) {
   nemb_config_destroy(c);
 }
 
+/* -c FILE in a privileged process: only a root-owned file that no one else can write. */
+static void test_named_config_checked_when_privileged(void **state) {
+  (void)state;
+  char cfg[4200];
+  snprintf(cfg, sizeof cfg, "%s/named.json", dir);
+  FILE *fp = fopen(cfg, "w");
+  assert_non_null(fp);
+  fputs("{\"measurement_interval_ms\": 7}", fp);
+  fclose(fp);
+  nemb_config *c = NULL;
+  assert_int_equal(chmod(cfg, 0666), 0);
+  nemb__env_force_privileged(0);
+  NEMB_ASSERT_OK(nemb_config_load(cfg, &c)); /* a plain process reads what it is given */
+  nemb_config_destroy(c);
+  c = NULL;
+  nemb__env_force_privileged(1);
+  assert_int_equal(nemb_config_load(cfg, &c), NEMB_EACCES);
+  assert_null(c);
+  assert_non_null(strstr(nemb_last_error(), "writable by no one else"));
+  assert_non_null(strstr(nemb_last_error(), "mode 666"));
+  assert_int_equal(chmod(cfg, 0644), 0);
+  int rc = nemb_config_load(cfg, &c);
+  if (getuid() == 0) {
+    NEMB_ASSERT_OK(rc); /* root's own file, 0644: as trusted as /etc */
+    nemb_config_destroy(c);
+  } else {
+    assert_int_equal(rc, NEMB_EACCES); /* the caller's own file is not root's */
+    assert_non_null(strstr(nemb_last_error(), "owned by root"));
+  }
+}
+
 static void test_nvml_library_never_loaded_when_privileged(void **state) {
   (void)state;
   const char *fake = getenv("NEMB_FAKE_NVML"); /* tests/fake_nvml, built beside the tests */
@@ -106,6 +137,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sysfs_root_ignored_when_privileged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_config_variable_ignored_when_privileged, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_named_config_checked_when_privileged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nvml_library_never_loaded_when_privileged, setup,
                                       teardown),
   };
