@@ -1,15 +1,20 @@
 /*
- * bench_hotpath.c - what recording costs the program being measured.
+ * bench_hotpath.c - what recording costs the program being measured, per boundary, against one
+ * clock_gettime(CLOCK_MONOTONIC) read.
  *
- * In one session on the simulated device (sampler at 1 ms), measured in alternating rounds so
- * machine noise hits every kind alike, and reported as the median round:
- *   - a bare clock_gettime(CLOCK_MONOTONIC), the floor every recording call pays once;
- *   - a task start+stop pair (nemb_task_start/nemb_task_stop);
- *   - a checkpoint enter+exit pair through registered ids (nemb_checkpoint_enter/exit);
- *   - a checkpoint enter+exit pair through the string form (nemb_checkpoint), as the Python
- *     runtime calls it;
- * each in nanoseconds and as a ratio to one bare clock read (a pair reads the clock twice, so 2 is
- * the floor). Then the memory per stored sample and per task record. Figures, not assertions.
+ * In one session on the simulated device (sampler at 1 ms), each round times, in a turning order,
+ * a batch of bare clock_gettime(CLOCK_MONOTONIC) reads and a batch of each of:
+ *   - task start+stop pairs (nemb_task_start/nemb_task_stop);
+ *   - checkpoint enter+exit pairs through registered ids (nemb_checkpoint_enter/exit);
+ *   - checkpoint enter+exit pairs through the string form (nemb_checkpoint), as the Python
+ *     runtime calls it.
+ * A pair holds two boundaries, so each figure is (pair time / 2) / (clock read time) of the same
+ * round: 1.0 means a boundary costs what reading the clock costs. Printed as the median of the
+ * per-round ratios with their IQR (bench_common.h).
+ *
+ * Then the cold start: in a fresh session per round, the first 100 000 checkpoint events
+ * (50 000 enter+exit pairs) against 100 000 events of the same session after 300 000 more.
+ * Then the memory per stored sample and per task record. Figures, not assertions.
  *
  * usage: bench_hotpath [rounds] [checkpoint-pairs-per-round] [task-pairs-per-round]
  */
@@ -17,18 +22,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "session.h"
-
-static uint64_t now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static void check(int rc, const char *what) {
   if (rc != 0) {
@@ -42,68 +37,88 @@ static void check(int rc, const char *what) {
 static volatile uint64_t sink;
 
 static double bench_clock(long n) {
-  uint64_t t0 = now(), acc = 0;
+  uint64_t t0 = bench_now_ns(), acc = 0;
   for (long i = 0; i < n; i++) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     acc += (uint64_t)ts.tv_nsec;
   }
   sink = acc;
-  return (double)(now() - t0) / (double)n;
+  return (double)(bench_now_ns() - t0) / (double)n;
 }
 
 static double bench_tasks(nemb_session *s, long n) {
-  uint64_t t0 = now();
+  uint64_t t0 = bench_now_ns();
   for (long i = 0; i < n; i++) {
     check(nemb_task_start(s, "bench-task"), "nemb_task_start");
     check(nemb_task_stop(s, "bench-task"), "nemb_task_stop");
   }
-  return (double)(now() - t0) / (double)n;
+  return (double)(bench_now_ns() - t0) / (double)n;
 }
 
 static double bench_ids(nemb_session *s, uint32_t id, long n) {
-  uint64_t t0 = now();
+  uint64_t t0 = bench_now_ns();
   for (long i = 0; i < n; i++) {
     check(nemb_checkpoint_enter(s, id), "nemb_checkpoint_enter");
     check(nemb_checkpoint_exit(s, id), "nemb_checkpoint_exit");
   }
-  return (double)(now() - t0) / (double)n;
+  return (double)(bench_now_ns() - t0) / (double)n;
 }
 
 static double bench_strings(nemb_session *s, long n) {
-  uint64_t t0 = now();
+  uint64_t t0 = bench_now_ns();
   for (long i = 0; i < n; i++) {
     check(nemb_checkpoint(s, "17", "bench_function", "enter", 42, "bench/bench_hotpath.py"),
           "nemb_checkpoint enter");
     check(nemb_checkpoint(s, "18", "bench_function", "exit", 57, "bench/bench_hotpath.py"),
           "nemb_checkpoint exit");
   }
-  return (double)(now() - t0) / (double)n;
+  return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+static nemb_session *begin(const char *name) {
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.name = name;
+  o.save_to_file = 0;
+  nemb_session *s = NULL;
+  check(nemb_session_begin(&o, &s), "nemb_session_begin");
+  return s;
+}
+
+/* The cold start: ns per pair of the first 50 000 pairs, and of pairs 200 000-250 000. */
+static void cold_round(double *first, double *steady) {
+  nemb_session *s = begin("bench_hotpath_cold");
+  uint32_t id;
+  check(nemb_checkpoint_register(s, "cold_function", "bench_hotpath.c", 1, &id),
+        "nemb_checkpoint_register");
+  *first = bench_ids(s, id, 50000);
+  bench_ids(s, id, 150000);
+  *steady = bench_ids(s, id, 50000);
+  nemb_session_destroy(s);
 }
 
 int main(int argc, char **argv) {
-  int rounds = argc > 1 ? atoi(argv[1]) : 9;
-  long cp_pairs = argc > 2 ? atol(argv[2]) : 1000000;
+  int rounds = argc > 1 ? atoi(argv[1]) : 21;
+  long cp_pairs = argc > 2 ? atol(argv[2]) : 200000;
   long task_pairs = argc > 3 ? atol(argv[3]) : 20000;
   if (rounds < 1 || cp_pairs < 1 || task_pairs < 1) {
     fprintf(stderr, "usage: bench_hotpath [rounds] [checkpoint-pairs] [task-pairs]\n");
     return 2;
   }
   setenv("CODEGREEN_PROVIDERS", "sim", 1);
-  nemb_session_options o;
-  nemb_session_options_init(&o);
-  o.name = "bench_hotpath";
-  o.save_to_file = 0;
-  nemb_session *s = NULL;
-  check(nemb_session_begin(&o, &s), "nemb_session_begin");
+  nemb_session *s = begin("bench_hotpath");
   uint32_t id;
   check(nemb_checkpoint_register(s, "bench_function", "bench_hotpath.c", 1, &id),
         "nemb_checkpoint_register");
 
-  double *clk = calloc((size_t)rounds, sizeof *clk), *task = calloc((size_t)rounds, sizeof *task);
-  double *ids = calloc((size_t)rounds, sizeof *ids), *str = calloc((size_t)rounds, sizeof *str);
-  if (clk == NULL || task == NULL || ids == NULL || str == NULL) {
-    return 1;
+  enum { CLK, TASK, IDS, STR, KINDS };
+  double *v[KINDS];
+  for (int k = 0; k < KINDS; k++) {
+    v[k] = calloc((size_t)rounds, sizeof *v[k]);
+    if (v[k] == NULL) {
+      return 1;
+    }
   }
   /* Warm-up: the first calls register the thread and allocate its queue. */
   bench_clock(cp_pairs / 10 + 1);
@@ -111,28 +126,29 @@ int main(int argc, char **argv) {
   bench_ids(s, id, cp_pairs / 10 + 1);
   bench_strings(s, cp_pairs / 10 + 1);
   for (int r = 0; r < rounds; r++) {
-    clk[r] = bench_clock(cp_pairs);
-    task[r] = bench_tasks(s, task_pairs);
-    ids[r] = bench_ids(s, id, cp_pairs);
-    str[r] = bench_strings(s, cp_pairs);
+    for (int j = 0; j < KINDS; j++) {
+      int k = (r + j) % KINDS; /* the order turns, so no kind always follows another */
+      switch (k) {
+      case CLK: v[k][r] = bench_clock(cp_pairs); break;
+      case TASK: v[k][r] = bench_tasks(s, task_pairs); break;
+      case IDS: v[k][r] = bench_ids(s, id, cp_pairs); break;
+      default: v[k][r] = bench_strings(s, cp_pairs); break;
+      }
+    }
   }
   check(nemb_session_end(s), "nemb_session_end");
 
-  qsort(clk, (size_t)rounds, sizeof *clk, cmp_double);
-  qsort(task, (size_t)rounds, sizeof *task, cmp_double);
-  qsort(ids, (size_t)rounds, sizeof *ids, cmp_double);
-  qsort(str, (size_t)rounds, sizeof *str, cmp_double);
-  double c = clk[rounds / 2];
-  printf("bench_hotpath: libcodegreen-nemb %s, sim provider, sampler at 1 ms, median of %d "
-         "rounds\n",
-         nemb_version_string(), rounds);
-  printf("  %-44s %8.1f ns\n", "clock_gettime(CLOCK_MONOTONIC)", c);
-  printf("  %-44s %8.1f ns  = %5.2f x clock\n", "task start+stop pair", task[rounds / 2],
-         task[rounds / 2] / c);
-  printf("  %-44s %8.1f ns  = %5.2f x clock\n", "checkpoint enter+exit pair (registered id)",
-         ids[rounds / 2], ids[rounds / 2] / c);
-  printf("  %-44s %8.1f ns  = %5.2f x clock\n", "checkpoint enter+exit pair (string form)",
-         str[rounds / 2], str[rounds / 2] / c);
+  printf("bench_hotpath: libcodegreen-nemb %s, sim provider, sampler at 1 ms; per boundary "
+         "(half a pair) against one clock read of the same round\n",
+         nemb_version_string());
+  bench_ratio_line("clock_gettime(CLOCK_MONOTONIC)", v[CLK], v[CLK], rounds, 1.0, "clock", "ns",
+                   0);
+  bench_ratio_line("task start/stop, per boundary", v[TASK], v[CLK], rounds, 0.5, "clock", "ns",
+                   1.0);
+  bench_ratio_line("checkpoint by id, per boundary", v[IDS], v[CLK], rounds, 0.5, "clock", "ns",
+                   1.0);
+  bench_ratio_line("checkpoint string form, per boundary", v[STR], v[CLK], rounds, 0.5, "clock",
+                   "ns", 0);
 
   nemb__cp_summary sum;
   nemb__cp_get_summary(s, &sum);
@@ -153,9 +169,22 @@ int main(int argc, char **argv) {
   printf("  task record: %zu B (sizeof(nemb__task_rec)); %.1f B with its chunk's overhead\n",
          sizeof(nemb__task_rec), (double)sizeof(nemb__task_chunk) / NEMB__TASK_CHUNK);
   nemb_session_destroy(s);
-  free(clk);
-  free(task);
-  free(ids);
-  free(str);
+
+  int cold = rounds / 2 > 5 ? rounds / 2 : 5;
+  double *first = calloc((size_t)cold, sizeof *first), *steady = calloc((size_t)cold, sizeof *steady);
+  if (first == NULL || steady == NULL) {
+    return 1;
+  }
+  for (int r = 0; r < cold; r++) {
+    cold_round(&first[r], &steady[r]);
+  }
+  printf("cold start: a fresh session per round; ns per checkpoint enter+exit pair (by id)\n");
+  bench_ratio_line("first 100k events vs events 400k-500k", first, steady, cold, 1.0, "steady",
+                   "ns/pair", 1.0);
+  for (int k = 0; k < KINDS; k++) {
+    free(v[k]);
+  }
+  free(first);
+  free(steady);
   return 0;
 }

@@ -1,39 +1,40 @@
 #!/usr/bin/env python3
-"""bench_python.py - what codegreen's Python hot paths cost, against the floor of a Python call.
+"""bench_python.py - what codegreen's Python hot paths cost, against two empty Python calls.
 
-Prints nanoseconds per call (best of several rounds, each timing a tight loop) and ratios:
+Each figure is a ratio measured side by side: in one process, every round times a batch of each
+variant and of the yardsticks in a turning order, the loop's own overhead (an empty loop of the
+same round) is taken off, and the figure is the median over rounds of variant / yardstick, with
+the interquartile range as its spread and the median ns per pair beside it.
 
-  floor        time.perf_counter_ns() and an empty Python function call
+  yardsticks   two empty Python function calls; two time.perf_counter_ns() calls
   runtime      codegreen_runtime.enter(fid) + exit(fid), the instrumenter's fast path, through the
                C extension and through ctypes; checkpoint() (the reference's string form) per
                enter+exit pair
-  session      one `with s.task("x"): pass` and one start_task/stop_task pair
+  session      one `with s.task("x"): pass`, and one start_task/stop_task pair, through whatever
+               the Session uses (the extension when present) and through ctypes
 
-Run from the source tree after ./scripts/build.sh release:
+Run from the source tree after ./scripts/build.sh release (or through scripts/bench.sh):
   CODEGREEN_LIB_PATH=$PWD/build/lib/libcodegreen-nemb.so PYTHONPATH=$PWD/python \
-    CODEGREEN_PROVIDERS=sim /usr/bin/python3 bench/bench_python.py [--quick]
+    /usr/bin/python3 bench/bench_python.py [--quick]
 
-Asserts nothing; the figures depend on the machine. Each variant runs in its own subprocess, so
+Asserts nothing; the figures depend on the machine. Each group runs in its own subprocess, so
 ctypes and the extension are measured on equal terms (a module can hold only one of them).
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
-ROUNDS = 7
+ROUNDS = 15
 
 
-def best_ns(fn, n):
-    """Best per-iteration time of fn(n) over ROUNDS rounds, in ns."""
-    best = float("inf")
-    for _ in range(ROUNDS):
-        t0 = time.perf_counter_ns()
-        fn(n)
-        t1 = time.perf_counter_ns()
-        best = min(best, (t1 - t0) / n)
-    return best
+def timed(fn, n):
+    t0 = time.perf_counter_ns()
+    fn(n)
+    return (time.perf_counter_ns() - t0) / n
 
 
 def empty_loop(n):
@@ -41,8 +42,7 @@ def empty_loop(n):
         pass
 
 
-def floors(n):
-    """The floor, measured in the calling process: two clock reads, two empty calls."""
+def yardsticks():
     pc = time.perf_counter_ns
 
     def f_pc(n):
@@ -58,15 +58,25 @@ def floors(n):
             nothing(1)
             nothing(1)
 
-    loop = best_ns(empty_loop, n)
-    return loop, best_ns(f_pc, n) - loop, best_ns(f_call, n) - loop
+    return {"empty call x2": f_call, "perf_counter_ns x2": f_pc}
+
+
+def interleave(fns, n, rounds):
+    """{name: [ns per iteration, loop overhead removed]} over rounds, the order turning."""
+    names = list(fns)
+    out = {k: [] for k in names}
+    for r in range(rounds):
+        loop = timed(empty_loop, n)
+        for j in range(len(names)):
+            k = names[(r + j) % len(names)]
+            out[k].append(timed(fns[k], n) - loop)
+    return out
 
 
 def child(kind, n):
-    """Runs in a subprocess: measures the floor and one group of variants, prints JSON. Each
-    figure is divided by the floor measured in the same process."""
-    loop, clock, call = floors(n)
-    out = {"loop": loop, "perf_counter_ns x2": clock, "empty call x2": call}
+    """Runs in a subprocess: the yardsticks and one group of variants, interleaved; prints JSON."""
+    fns = yardsticks()
+    session = None
     if kind in ("extension", "ctypes"):
         # The result goes to a file nobody reads (in a temporary directory, never a device):
         # keep stdout for the figures. The clean-up is registered before the runtime's own exit
@@ -98,71 +108,82 @@ def child(kind, n):
                 checkpoint(checkpoint_id="1", name="bench_kw", checkpoint_type="enter")
                 checkpoint(checkpoint_id="2", name="bench_kw", checkpoint_type="exit")
 
-        out["enter+exit"] = best_ns(f_pair, n) - loop
-        out["checkpoint pair"] = best_ns(f_cp, n) - loop
-        out["checkpoint pair (keywords)"] = best_ns(f_cp_kw, n) - loop
-    elif kind == "session":
+        fns.update({"enter+exit": f_pair, "checkpoint pair": f_cp,
+                    "checkpoint pair (keywords)": f_cp_kw})
+    else:
         import codegreen
-        s = codegreen.Session("bench", save_to_file=False, warn_on_concurrent=False)
-        s.start()
+        session = codegreen.Session("bench", save_to_file=False, warn_on_concurrent=False)
+        session.start()
+        task, start, stop = session.task, session.start_task, session.stop_task
 
         def f_with(n):
-            task = s.task
             for _ in range(n):
                 with task("x"):
                     pass
 
         def f_explicit(n):
-            start, stop = s.start_task, s.stop_task
             for _ in range(n):
                 start("x")
                 stop("x")
 
+        fns.update({"with s.task()": f_with, "start_task+stop_task": f_explicit})
         # Every task is a record kept until stop: fewer iterations keep memory modest.
-        out["with s.task()"] = best_ns(f_with, n // 4) - loop
-        out["start_task+stop_task"] = best_ns(f_explicit, n // 4) - loop
-        s.stop()
-    print(json.dumps(out))
+        n = n // 4
+    res = interleave(fns, n, ROUNDS)
+    if session is not None:
+        res["session hot path"] = getattr(session, "_hot_path", "ctypes")
+        session.stop()
+    print(json.dumps(res))
 
 
 def run(kind, n, extra_env=None):
     env = dict(os.environ)
     env.setdefault("CODEGREEN_PROVIDERS", "sim")
     env.update(extra_env or {})
-    r = subprocess.run([sys.executable, __file__, "--child", kind, str(n)], env=env,
-                       stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp:
+        # The runtime writes its report at exit: into a directory of its own, thrown away.
+        env["CODEGREEN_RESULT_FILE"] = os.path.join(tmp, "runtime.json")
+        r = subprocess.run([sys.executable, __file__, "--child", kind, str(n)], env=env,
+                           stdout=subprocess.PIPE, universal_newlines=True, check=True, cwd=tmp)
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def quartiles(v):
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return q[0], statistics.median(v), q[2]
+
+
+def line(label, res, key, yard="empty call x2", goal=None):
+    ratios = [a / b for a, b in zip(res[key], res[yard]) if b > 0]
+    lo, med, hi = quartiles(ratios)
+    print("  %-46s %6.2f x %s  (IQR %.2f-%.2f, %d rounds; %.1f vs %.1f ns)%s"
+          % (label, med, yard, lo, hi, len(ratios), statistics.median(res[key]),
+             statistics.median(res[yard]), "  goal <= %.1f" % goal if goal else ""))
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], int(sys.argv[3]))
         return
-    n = 20000 if "--quick" in sys.argv else 200000
+    n = 20000 if "--quick" in sys.argv else 100000
     ext = run("extension", n)
     ctp = run("ctypes", n, {"CODEGREEN_RUNTIME_CTYPES": "1"})
     ses = run("session", n)
-    print("Python %s, %d iterations, best of %d rounds; ns per PAIR of calls, loop overhead "
-          "removed;\nratios against the floor measured in the same process"
+    sct = run("session", n, {"CODEGREEN_SESSION_CTYPES": "1"})
+    print("bench_python: Python %s, %d iterations a batch, %d interleaved rounds; per pair of "
+          "calls, loop overhead removed; median ratio to the yardstick of the same round"
           % (sys.version.split()[0], n, ROUNDS))
-    print("%-46s %9s %12s %12s" % ("", "ns/pair", "x empty call", "x perf_ctr"))
-
-    def row(label, res, key):
-        v = res[key]
-        print("%-46s %9.1f %12.2f %12.2f" % (label, v, v / res["empty call x2"],
-                                              v / res["perf_counter_ns x2"]))
-
-    row("floor: empty Python function call x2", ext, "empty call x2")
-    row("floor: time.perf_counter_ns() x2", ext, "perf_counter_ns x2")
-    row("runtime enter(fid)+exit(fid), C extension", ext, "enter+exit")
-    row("runtime enter(fid)+exit(fid), ctypes", ctp, "enter+exit")
-    row("runtime checkpoint() enter+exit, C extension", ext, "checkpoint pair")
-    row("runtime checkpoint() enter+exit, ctypes", ctp, "checkpoint pair")
-    row("runtime checkpoint(kw=) enter+exit, C ext", ext, "checkpoint pair (keywords)")
-    row("runtime checkpoint(kw=) enter+exit, ctypes", ctp, "checkpoint pair (keywords)")
-    row("Session: with s.task('x'): pass", ses, "with s.task()")
-    row("Session: start_task('x') + stop_task('x')", ses, "start_task+stop_task")
-    print("ctypes / extension, enter+exit: %.2fx" % (ctp["enter+exit"] / ext["enter+exit"]))
+    line("time.perf_counter_ns() x2", ext, "perf_counter_ns x2")
+    line("runtime enter(fid)+exit(fid), C extension", ext, "enter+exit", goal=2)
+    line("runtime enter(fid)+exit(fid), ctypes", ctp, "enter+exit")
+    line("runtime checkpoint() enter+exit, C extension", ext, "checkpoint pair")
+    line("runtime checkpoint() enter+exit, ctypes", ctp, "checkpoint pair")
+    line("runtime checkpoint(kw=) enter+exit, C ext", ext, "checkpoint pair (keywords)")
+    line("runtime checkpoint(kw=) enter+exit, ctypes", ctp, "checkpoint pair (keywords)")
+    for res in (ses, sct):
+        how = res.get("session hot path", "ctypes")
+        line("Session (%s): with s.task('x'): pass" % how, res, "with s.task()", goal=4)
+        line("Session (%s): start_task + stop_task" % how, res, "start_task+stop_task")
 
 
 if __name__ == "__main__":

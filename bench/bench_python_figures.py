@@ -39,15 +39,36 @@ def run(cmd, env=None):
     return dt
 
 
+class Times(dict):
+    """Medians of every command (the dict), and each round's times (.runs) for paired ratios."""
+
+    def ratio(self, num, den):
+        """'median x (IQR a-b)' of the per-round ratios num(i) / den(i); num and den map a
+        round's {command: seconds} to a number."""
+        r = [num(x) / den(x) for x in self.runs if den(x) > 0]
+        if len(r) < 2:
+            return "%.2f x (1 round)" % (r[0] if r else 0)
+        q = statistics.quantiles(r, n=4, method="inclusive")
+        return "%.2f x (IQR %.2f-%.2f, %d rounds)" % (statistics.median(r), q[0], q[2], len(r))
+
+
 def rounds(cmds, n, env=None, before=None):
-    """Medians of every command, run in turn n times."""
-    times = {k: [] for k in cmds}
-    for _ in range(n):
-        for k, cmd in cmds.items():
+    """Medians of every command, run in turn n times, the order turning from round to round."""
+    names = list(cmds)
+    t = Times({k: [] for k in names})
+    t.runs = []
+    for i in range(n):
+        one = {}
+        for j in range(len(names)):
+            k = names[(i + j) % len(names)]
             if before:
                 before(k)
-            times[k].append(run(cmd, env))
-    return {k: statistics.median(v) for k, v in times.items()}
+            one[k] = run(cmds[k], env)
+            t[k].append(one[k])
+        t.runs.append(one)
+    for k in names:
+        t[k] = statistics.median(t[k])
+    return t
 
 
 def big_file(path, lines=80000):
@@ -106,6 +127,9 @@ def main():
               % (fixed_cp, fixed_cg))
         print("   per call: cProfile %.0f ns, codegreen %.0f ns -> ratio %.2f (target <= 1.5)"
               % (per_cp * 1e9, per_cg * 1e9, per_cg / per_cp))
+        print("   paired: codegreen / cProfile per call %s"
+              % t.ratio(lambda x: x["measure"] - x["plain"] - x["measure0"] + x["plain0"],
+                        lambda x: x["cprofile"] - x["plain"] - x["cprofile0"] + x["plain0"]))
         print("   whole run's overhead: codegreen / cProfile = %.2f\n"
               % ((t["measure"] - t["plain"]) / (t["cprofile"] - t["plain"])))
 
@@ -118,8 +142,10 @@ def main():
         comp = t["compile"] - t["start"]
         print("2. start-up, 80 000 lines (%d functions): plain run %.3f s, measure %.3f s"
               % (funcs, t["plain"], t["measure"]))
-        print("   measure's extra %.3f s vs CPython's compile %.3f s -> ratio %.2f (target <= 2)\n"
+        print("   measure's extra %.3f s vs CPython's compile %.3f s -> ratio %.2f (target <= 2)"
               % (extra, comp, extra / comp))
+        print("   paired: measure %s plain (goal <= 2)\n"
+              % t.ratio(lambda x: x["measure"], lambda x: x["plain"]))
 
         entries = sorted(os.path.join(stdlib, e) for e in os.listdir(stdlib)
                          if e not in ("site-packages", "dist-packages", "__pycache__")
@@ -139,6 +165,8 @@ def main():
         print("3. standard library (%s): codegreen analyze %.2f s, compileall %.2f s -> ratio "
               "%.2f (target <= 1)" % (stdlib, t["analyze"], t["compileall"],
                                       t["analyze"] / t["compileall"]))
+        print("   paired: analyze %s compileall (goal <= 1)"
+              % t.ratio(lambda x: x["analyze"], lambda x: x["compileall"]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -1,120 +1,258 @@
 /*
- * bench_sampler.c - what the 1 kHz sampler costs the program it measures.
+ * bench_sampler.c - what the 1 kHz sampler costs the program it measures, against the floor of
+ * any 1 kHz sampler: a bare thread that only wakes every 1 ms (an absolute CLOCK_MONOTONIC
+ * deadline through pthread_cond_timedwait with 1 ns timer slack, as the sampler waits) and does
+ * nothing else.
  *
- * Prints, for each provider set (the simulated device, and whatever a default meter picks on this
- * machine):
- *   1. the sampler's own CPU time as a share of one core, measured as this process's CPU time
- *      while the main thread sleeps (the sampler is then the only thread that runs);
- *   2. the slowdown of a fixed CPU-bound loop with the sampler running against without it,
- *      measured alternately (off, on, off, on, ...) in one run so machine noise hits both alike.
+ * For each provider set (sim, estimate, and whatever a default meter picks here), paired and
+ * interleaved rounds (bench_common.h), the order turning from round to round:
+ *   1. CPU: this process's CPU time while the main thread sleeps, with the sampler running and
+ *      with the bare wake-up thread running instead; the figure is sampler / bare thread.
+ *   2. Slowdown pinned: the process (so the main thread and the thread it starts) on one core; a
+ *      fixed CPU-bound loop timed alone, beside the bare thread and beside the sampler. The
+ *      figures are each one's slowdown against the loop alone, and the sampler's excess over the
+ *      bare thread's (the part a better sampler could remove).
+ *   3. The same unpinned.
+ * The CPU figure takes a quarter of the rounds (each is two runs of the given seconds).
  * Figures, not assertions: the machines are shared and noisy.
  *
- * usage: bench_sampler [seconds-per-cost-run] [pairs]
+ * usage: bench_sampler [seconds-per-cpu-run] [rounds] [providers...]
+ *   defaults: 1 s, 41 rounds, providers sim, estimate and default (the meter's own choice)
  */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "nemb.h"
 
-static double cpu_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double wall_seconds(void) {
-  return (double)nemb_now_ns() / 1e9;
-}
-
-static void sleep_seconds(double s) {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
   while (nanosleep(&ts, &ts) != 0) {
   }
 }
 
-/* A fixed amount of arithmetic, about 0.2 s on a current core. */
-static double work(void) {
-  volatile double x = 1.0;
-  for (long i = 0; i < 60000000; i++) {
-    x = x * 1.0000001 + 1e-9;
+/* ----- the bare 1 ms wake-up thread ----- */
+
+typedef struct bare {
+  pthread_t th;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  atomic_bool running;
+  uint64_t wakeups;
+} bare;
+
+static void *bare_main(void *arg) {
+  bare *b = arg;
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  uint64_t deadline = bench_now_ns();
+  pthread_mutex_lock(&b->lock);
+  while (atomic_load(&b->running)) {
+    deadline += 1000000;
+    struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+    while (atomic_load(&b->running) && pthread_cond_timedwait(&b->wake, &b->lock, &ts) == 0) {
+    }
+    b->wakeups++;
+    uint64_t now = bench_now_ns();
+    if (now > deadline + 1000000) {
+      deadline = now; /* missed: start again from now, as the sampler does */
+    }
   }
-  return x;
+  pthread_mutex_unlock(&b->lock);
+  return NULL;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+static void bare_start(bare *b) {
+  memset(b, 0, sizeof *b);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&b->wake, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&b->lock, NULL);
+  atomic_init(&b->running, true);
+  if (pthread_create(&b->th, NULL, bare_main, b) != 0) {
+    fprintf(stderr, "bench_sampler: cannot start a thread\n");
+    exit(1);
+  }
 }
 
-static nemb_meter *start_meter(void) {
+static void bare_stop(bare *b) {
+  pthread_mutex_lock(&b->lock);
+  atomic_store(&b->running, false);
+  pthread_cond_signal(&b->wake);
+  pthread_mutex_unlock(&b->lock);
+  pthread_join(b->th, NULL);
+  pthread_cond_destroy(&b->wake);
+  pthread_mutex_destroy(&b->lock);
+}
+
+/* ----- the sampler ----- */
+
+static nemb_meter *meter_start(void) {
   nemb_meter *m = NULL;
   if (nemb_meter_create(NULL, &m) != 0 || nemb_meter_start(m) != 0) {
-    fprintf(stderr, "bench: cannot start a meter: %s\n", nemb_last_error());
+    fprintf(stderr, "bench_sampler: cannot start a meter: %s\n", nemb_last_error());
     exit(1);
   }
   return m;
 }
 
-static void bench(const char *label, double seconds, int pairs) {
-  /* 1. The sampler's CPU share while nothing else runs. */
-  nemb_meter *m = start_meter();
-  double c0 = cpu_seconds(), w0 = wall_seconds();
-  sleep_seconds(seconds);
-  double c1 = cpu_seconds(), w1 = wall_seconds();
-  nemb_sampler_stats st;
-  nemb_meter_stats(m, &st);
-  nemb_meter_stop(m);
-  const char *source = "?";
-  nemb_domain_info d;
-  if (nemb_meter_domain(m, 0, &d) == 0) {
-    source = d.source;
-  }
-  printf("%-9s provider %-9s sampler CPU: %.3f %% of one core (%.1f us per wake-up, %llu reads in "
-         "%.1f s; worst lateness %.3f ms, %llu missed deadlines)\n",
-         label, source, 100 * (c1 - c0) / (w1 - w0), 1e6 * (c1 - c0) / (double)st.reads,
-         (unsigned long long)st.reads, w1 - w0, (double)st.worst_lateness_ns / 1e6,
-         (unsigned long long)st.missed_deadlines);
-  nemb_meter_destroy(m);
+/* ----- the loads ----- */
 
-  /* 2. The same loop, alternately without and with the sampler. */
-  double *off = calloc((size_t)pairs, sizeof *off), *on = calloc((size_t)pairs, sizeof *on);
-  if (off == NULL || on == NULL) {
-    exit(1);
+/* A fixed amount of arithmetic, about 20 ms on a current core: short loops, many rounds. */
+static double work(void) {
+  volatile double x = 1.0;
+  for (long i = 0; i < 2000000; i++) {
+    x = x * 1.0000001 + 1e-9;
   }
-  work(); /* warm-up */
-  for (int i = 0; i < pairs; i++) {
-    double t = wall_seconds();
-    work();
-    off[i] = wall_seconds() - t;
-    m = start_meter();
-    t = wall_seconds();
-    work();
-    on[i] = wall_seconds() - t;
+  return x;
+}
+
+static double timed_work(void) {
+  uint64_t t = bench_now_ns();
+  work();
+  return (double)(bench_now_ns() - t);
+}
+
+enum { ALONE, BARE, SAMPLER };
+
+/* One loop beside @p who; the thread starts before the clock and stops after it. */
+static double loop_beside(int who) {
+  bare b;
+  nemb_meter *m = NULL;
+  if (who == BARE) {
+    bare_start(&b);
+  } else if (who == SAMPLER) {
+    m = meter_start();
+  }
+  sleep_ns(5000000); /* let the thread settle into its rhythm */
+  double t = timed_work();
+  if (who == BARE) {
+    bare_stop(&b);
+  } else if (who == SAMPLER) {
     nemb_meter_destroy(m);
   }
-  qsort(off, (size_t)pairs, sizeof *off, cmp_double);
-  qsort(on, (size_t)pairs, sizeof *on, cmp_double);
-  double med_off = off[pairs / 2], med_on = on[pairs / 2];
-  printf("%-9s CPU-bound loop, median of %d: %.4f s without sampler, %.4f s with: ratio %.4f "
-         "(slowdown %+.2f %%)\n",
-         label, pairs, med_off, med_on, med_on / med_off, 100 * (med_on / med_off - 1));
-  free(off);
-  free(on);
+  return t;
+}
+
+static void slowdown(const char *label, int rounds, bool pin) {
+  cpu_set_t saved, one;
+  sched_getaffinity(0, sizeof saved, &saved);
+  if (pin) {
+    int cpu = sched_getcpu();
+    CPU_ZERO(&one);
+    CPU_SET(cpu < 0 ? 0 : cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
+  }
+  double *v[3];
+  for (int k = 0; k < 3; k++) {
+    v[k] = calloc((size_t)rounds, sizeof *v[k]);
+  }
+  work(); /* warm-up */
+  for (int r = 0; r < rounds; r++) {
+    for (int j = 0; j < 3; j++) {
+      int k = (r + j) % 3;
+      v[k][r] = loop_beside(k);
+    }
+  }
+  sched_setaffinity(0, sizeof saved, &saved);
+  char l[128];
+  printf("  slowdown of a CPU-bound loop, %s, against the loop alone (%.0f ms):\n", label,
+         bench_median(v[ALONE], rounds) / 1e6);
+  bench_excess_line("beside the bare 1 ms wake-up thread (floor)", v[BARE], v[ALONE], rounds);
+  bench_excess_line("beside the sampler", v[SAMPLER], v[ALONE], rounds);
+  snprintf(l, sizeof l, "sampler over the floor (goal <= +0.50 %%)");
+  bench_excess_line(l, v[SAMPLER], v[BARE], rounds);
+  for (int k = 0; k < 3; k++) {
+    free(v[k]);
+  }
+}
+
+/* CPU ns per wall ns while the main thread sleeps @p ns beside @p who. */
+static double cpu_share(int who, uint64_t ns, nemb_sampler_stats *st) {
+  bare b;
+  nemb_meter *m = NULL;
+  if (who == BARE) {
+    bare_start(&b);
+  } else {
+    m = meter_start();
+  }
+  sleep_ns(20000000);
+  uint64_t c0 = bench_cpu_ns(), w0 = bench_now_ns();
+  sleep_ns(ns);
+  uint64_t c1 = bench_cpu_ns(), w1 = bench_now_ns();
+  if (who == BARE) {
+    bare_stop(&b);
+  } else {
+    nemb_meter_stats(m, st);
+    nemb_meter_destroy(m);
+  }
+  return (double)(c1 - c0) / (double)(w1 - w0);
+}
+
+static void bench(const char *providers, double seconds, int rounds) {
+  if (providers != NULL) {
+    setenv("CODEGREEN_PROVIDERS", providers, 1);
+  } else {
+    unsetenv("CODEGREEN_PROVIDERS");
+  }
+  nemb_meter *m = meter_start();
+  nemb_domain_info d;
+  const char *source = nemb_meter_domain(m, 0, &d) == 0 ? d.source : "?";
+  printf("%s (provider %s)\n", providers ? providers : "default", source);
+  nemb_meter_destroy(m);
+
+  int cr = rounds / 4 > 3 ? rounds / 4 : 3;
+  double *cs = calloc((size_t)cr, sizeof *cs), *cb = calloc((size_t)cr, sizeof *cb);
+  nemb_sampler_stats st = {0};
+  uint64_t ns = (uint64_t)(seconds * 1e9);
+  for (int r = 0; r < cr; r++) {
+    if (r % 2 == 0) {
+      cb[r] = cpu_share(BARE, ns, NULL);
+      cs[r] = cpu_share(SAMPLER, ns, &st);
+    } else {
+      cs[r] = cpu_share(SAMPLER, ns, &st);
+      cb[r] = cpu_share(BARE, ns, NULL);
+    }
+    cs[r] *= 100; /* percent of one core */
+    cb[r] *= 100;
+  }
+  bench_ratio_line("sampler CPU, % of a core, vs bare thread", cs, cb, cr, 1.0, "bare thread",
+                   "% of a core", 1.1);
+  printf("    last run: %llu reads, %llu samples, worst lateness %.3f ms, %llu missed deadlines\n",
+         (unsigned long long)st.reads, (unsigned long long)st.samples,
+         (double)st.worst_lateness_ns / 1e6, (unsigned long long)st.missed_deadlines);
+  free(cs);
+  free(cb);
+  slowdown("pinned to the sampler's core", rounds, true);
+  slowdown("unpinned", rounds, false);
 }
 
 int main(int argc, char **argv) {
-  double seconds = argc > 1 ? atof(argv[1]) : 3;
-  int pairs = argc > 2 ? atoi(argv[2]) : 9;
-  if (seconds <= 0 || pairs < 1) {
-    fprintf(stderr, "usage: bench_sampler [seconds-per-cost-run] [pairs]\n");
+  double seconds = argc > 1 ? atof(argv[1]) : 1;
+  int rounds = argc > 2 ? atoi(argv[2]) : 41;
+  if (seconds <= 0 || rounds < 1) {
+    fprintf(stderr, "usage: bench_sampler [seconds-per-cpu-run] [rounds] [providers...]\n");
     return 2;
   }
-  printf("bench_sampler: sampler at 1 ms (1 kHz), libcodegreen-nemb %s\n", nemb_version_string());
-  setenv("CODEGREEN_PROVIDERS", "sim", 1);
-  bench("sim", seconds, pairs);
-  unsetenv("CODEGREEN_PROVIDERS");
-  bench("default", seconds, pairs);
+  printf("bench_sampler: sampler at 1 ms (1 kHz), libcodegreen-nemb %s; paired interleaved "
+         "rounds, medians with IQR\n",
+         nemb_version_string());
+  if (argc > 3) {
+    for (int i = 3; i < argc; i++) {
+      bench(strcmp(argv[i], "default") == 0 ? NULL : argv[i], seconds, rounds);
+    }
+  } else {
+    bench("sim", seconds, rounds);
+    bench("estimate", seconds, rounds);
+    bench(NULL, seconds, rounds);
+  }
   return 0;
 }
