@@ -60,6 +60,10 @@ _error = None          # why the library could not be loaded or the session not 
 _forked = False        # this process is a forked child of the one that began the session
 _result_file = os.environ.get("CODEGREEN_RESULT_FILE")
 _modules_file = os.environ.get("CODEGREEN_MEASURE_MODULES")
+# `codegreen measure python -m NAME` (a directory, a zip file): the runtime is imported by
+# measure's sitecustomize, before python put the program's directory first on sys.path; the
+# value names the program
+_boot_name = os.environ.get("CODEGREEN_MEASURE_BOOT")
 _here = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -133,6 +137,8 @@ def _warn(message):
 
 
 def _session_name():
+    if _boot_name:
+        return _boot_name
     argv = getattr(sys, "argv", None) or [""]
     return os.path.basename(argv[0] or "") or "python"
 
@@ -161,8 +167,9 @@ def _undo_measure_environment():
         os.environ["PYTHONPATH"] = orig[1:]
     else:
         os.environ.pop("PYTHONPATH", None)
+    first = 0 if _boot_name else 1  # sys.path[0] is the program's, once python has set it
     for d in added:
-        for i in range(1, len(sys.path)):
+        for i in range(first, len(sys.path)):
             if sys.path[i] == d:
                 del sys.path[i]
                 break
@@ -202,15 +209,50 @@ def _install_import_hook(listing):
     Loader.__name__ = Loader.__qualname__ = "SourceFileLoader"
     Loader.__module__ = ext.SourceFileLoader.__module__
 
+    zipimport = sys.modules.get("zipimport")
+    ZipLoader = None
+    if zipimport is not None:
+        class ZipLoader(zipimport.zipimporter):
+            """A zip archive's member (`python app.zip`): the compiled copy, the rest as
+            zipimporter does it (get_source, get_data, ...)."""
+
+            def get_code(self, fullname):
+                cg = self.__dict__.get("_cg")
+                if cg is None or cg[0] != fullname:
+                    return super(ZipLoader, self).get_code(fullname)
+                with open(cg[1], "rb") as f:
+                    code = marshal.loads(f.read()[16:])
+                _imp._fix_co_filename(code, cg[2])
+                return code
+
+            if not hasattr(zipimport.zipimporter, "exec_module"):  # before 3.10
+                def create_module(self, spec):
+                    return None
+
+                def exec_module(self, module):
+                    exec(self.get_code(module.__name__), module.__dict__)
+
+        ZipLoader.__name__ = ZipLoader.__qualname__ = "zipimporter"
+        ZipLoader.__module__ = zipimport.zipimporter.__module__
+
     class Finder(object):
         @classmethod
         def find_spec(cls, name, path=None, target=None):
             spec = ext.PathFinder.find_spec(name, path, target)
-            if spec is None or not spec.origin or spec.loader is None \
-                    or not isinstance(spec.loader, ext.SourceFileLoader) \
-                    or os.path.realpath(spec.origin) not in table:
+            if spec is None or not spec.origin or spec.loader is None:
+                return None
+            pyc = table.get(os.path.realpath(spec.origin))
+            if pyc is None:
                 return None  # whoever finds it without codegreen finds it
-            spec.loader = Loader(spec.name, spec.origin)
+            if isinstance(spec.loader, ext.SourceFileLoader):
+                spec.loader = Loader(spec.name, spec.origin)
+            elif ZipLoader is not None and isinstance(spec.loader, zipimport.zipimporter):
+                loader = ZipLoader.__new__(ZipLoader)
+                loader.__dict__.update(spec.loader.__dict__)
+                loader._cg = (spec.name, pyc, spec.origin)
+                spec.loader = loader
+            else:
+                return None
             return spec
 
         @classmethod
@@ -218,6 +260,16 @@ def _install_import_hook(listing):
             pass
 
     sys.meta_path.insert(0, Finder)
+
+
+def _chain_sitecustomize():
+    """Called by the sitecustomize module of `codegreen measure` (python -m NAME, a directory or
+    zip file) once this module has begun: hands over to the interpreter's own sitecustomize, if
+    it has one, as site would have imported it. Measure's directory is off sys.path by now, so
+    the import finds that one; when there is none, its ImportError tells site so, and the
+    interpreter goes on as without a sitecustomize."""
+    sys.modules.pop("sitecustomize", None)
+    import sitecustomize  # noqa: F401
 
 
 def _start():

@@ -351,3 +351,155 @@ def test_include_adds_a_directory_outside_the_scripts(tmp_path):
         "--include", str(tmp_path / "shared")])
     same(a, b)
     assert calls(report) == {"shared_work": 1}
+
+
+# ----- whole programs the way python runs them: -m, a directory, a zip file -----
+
+SHOW = """\
+    import os, sys
+    from . import helper
+
+    def main():
+        print(__name__, __spec__.name, __package__, sys.argv)
+        print(sys.path[0] == os.getcwd(), os.path.relpath(sys.path[0]), __file__ == __spec__.origin)
+        print(type(__loader__).__name__, helper.twice(21), helper.__name__)
+        print([p for p in sys.path if "codegreen" in p], "sitecustomize" in sys.modules)
+        if "fail" in sys.argv:
+            helper.fail()
+        return 3
+
+    raise SystemExit(main())
+    """
+
+
+def make_package(root):
+    (root / "pkg").mkdir(parents=True)
+    write(root / "pkg" / "__init__.py", "")
+    write(root / "pkg" / "helper.py", """\
+        def twice(x):
+            return 2 * x
+
+
+        def fail():
+            raise ValueError("from helper")
+        """)
+    write(root / "pkg" / "tool.py", SHOW)
+    write(root / "pkg" / "__main__.py", SHOW)
+
+
+def runs(args, cwd, measure=(), python=sys.executable):
+    """(plain `python ARGS`, `codegreen measure python ARGS`, report)."""
+    e = dict(os.environ)
+    e.pop("PYTHONPATH", None)
+    e["PYTHONDONTWRITEBYTECODE"] = "1"
+    out = os.path.join(str(cwd), "..", "report-%s.json" % os.getpid())
+    a = subprocess.run([python] + args, cwd=str(cwd), env=e, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    b = subprocess.run([CG, "measure", "-q", "--python", python, "-o", out] + list(measure)
+                       + ["python"] + args, cwd=str(cwd), env=e, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    report = None
+    if os.path.exists(out):
+        with open(out) as f:
+            report = json.load(f)
+        os.unlink(out)
+    return a, b, report
+
+
+def test_dash_m_runs_a_module_as_python_does(tmp_path):
+    make_package(tmp_path / "proj")
+    a, b, report = runs(["-m", "pkg.tool", "x", "y"], tmp_path / "proj")
+    same(a, b)
+    assert a.returncode == 3
+    assert a.stdout.decode().splitlines()[0] == \
+        "__main__ pkg.tool pkg ['%s', 'x', 'y']" % (tmp_path / "proj" / "pkg" / "tool.py")
+    assert calls(report) == {"main": 1, "twice": 1}
+    assert report["instrumentation"]["file"] == "pkg.tool"
+    # a package's __main__, an uncaught exception's traceback through runpy's frames
+    a, b, report = runs(["-m", "pkg", "fail"], tmp_path / "proj")
+    same(a, b)
+    assert a.returncode == 1 and "ValueError: from helper" in a.stderr.decode()
+    assert calls(report) == {"main": 1, "twice": 1, "fail": 1}
+    # -mNAME, with interpreter options before it
+    a, b, report = runs(["-X", "dev", "-mpkg.tool"], tmp_path / "proj")
+    same(a, b)
+    assert calls(report) == {"main": 1, "twice": 1}
+    # a module python cannot find: python's own message and status
+    a, b, report = runs(["-m", "no_such_module"], tmp_path / "proj")
+    same(a, b)
+    assert a.returncode == 1
+
+
+def test_a_directory_or_zip_file_with_main_runs_as_python_runs_it(tmp_path):
+    import zipfile
+    (tmp_path / "app").mkdir()
+    write(tmp_path / "app" / "__main__.py", """\
+        import os, sys
+        import tools
+
+        def main():
+            print(__name__, __spec__.name, repr(__package__), sys.argv)
+            print(os.path.relpath(sys.path[0]), os.path.relpath(__file__))
+            print(type(__loader__).__name__, tools.work(3), tools.__file__ == tools.__spec__.origin)
+            if "fail" in sys.argv:
+                tools.fail()
+
+        main()
+        """)
+    write(tmp_path / "app" / "tools.py", """\
+        def work(n):
+            return sum(step(i) for i in range(n))
+
+
+        def step(i):
+            return i * i
+
+
+        def fail():
+            raise KeyError("from a zip member")
+        """)
+    a, b, report = runs(["app", "a1"], tmp_path)
+    same(a, b)
+    assert a.stdout.decode().splitlines()[:2] == \
+        ["__main__ __main__ '' ['app', 'a1']", "app app/__main__.py"]
+    assert calls(report) == {"main": 1, "work": 1, "step": 3}
+    with zipfile.ZipFile(str(tmp_path / "app.pyz"), "w") as z:
+        for name in ("__main__.py", "tools.py"):
+            z.write(str(tmp_path / "app" / name), name)
+    a, b, report = runs(["app.pyz", "fail"], tmp_path)
+    same(a, b)
+    assert a.returncode == 1 and "KeyError: 'from a zip member'" in a.stderr.decode()
+    assert "zipimporter" in a.stdout.decode()
+    assert calls(report) == {"main": 1, "work": 1, "step": 3, "fail": 1}
+    # the same archive behind a shebang line, named like a script
+    with open(str(tmp_path / "app.pyz"), "rb") as f:
+        data = f.read()
+    with open(str(tmp_path / "packed.py"), "wb") as f:
+        f.write(b"#!/usr/bin/env python3\n" + data)
+    a, b, report = runs(["packed.py"], tmp_path)
+    same(a, b)
+    assert calls(report) == {"main": 1, "work": 1, "step": 3}
+
+
+def test_the_interpreters_own_sitecustomize_still_runs(tmp_path):
+    # measure's sitecustomize hands over to the one python would import; -S is refused
+    make_package(tmp_path / "proj")
+    (tmp_path / "site").mkdir()
+    write(tmp_path / "site" / "sitecustomize.py", "import sys\nsys.cg_test_site = 'mine'\n")
+    write(tmp_path / "proj" / "pkg" / "site_check.py", """\
+        import sys
+        print(getattr(sys, "cg_test_site", None), sys.modules["sitecustomize"].__file__)
+        """)
+    e = {"PYTHONPATH": str(tmp_path / "site")}
+    env = dict(os.environ, **e)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    a = subprocess.run([sys.executable, "-m", "pkg.site_check"], cwd=str(tmp_path / "proj"),
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    b = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "python", "-m",
+                        "pkg.site_check"], cwd=str(tmp_path / "proj"), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    same(a, b)
+    assert a.stdout.decode().startswith("mine ")
+    r = subprocess.run([CG, "measure", "python", "-S", "-m", "pkg.tool"],
+                       cwd=str(tmp_path / "proj"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 2 and "-S is not supported" in r.stderr.decode()

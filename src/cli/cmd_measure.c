@@ -43,6 +43,7 @@
 #include "left.h"
 #include "measure.h"
 #include "measure_project.h"
+#include "measure_runpy.h"
 #include "nemb.h"
 #include "outputs.h"
 
@@ -60,12 +61,15 @@ static const cg_views *table_views;
 static void print_usage(FILE *fp) {
   fprintf(
       fp,
-      "usage: codegreen measure [options] [LANGUAGE] SCRIPT [ARGS...]\n\n"
+      "usage: codegreen measure [options] [LANGUAGE] SCRIPT [ARGS...]\n"
+      "       codegreen measure [options] python [-m MODULE | DIR | ZIP] [ARGS...]\n\n"
       "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
       "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
       "stderr, working directory and exit status are its own; the table goes to stderr.\n"
       "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
-      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n\n"
+      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n"
+      "-m MODULE, a directory or a zip file with __main__.py run as python runs them; the\n"
+      "working directory's, the directory's or the archive's modules are instrumented.\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
       "  --python PATH        the interpreter (default: $CODEGREEN_PYTHON, else python3 on PATH)\n"
       "  --json               print the JSON report on stderr instead of the table\n"
@@ -105,30 +109,47 @@ static void print_usage(FILE *fp) {
 }
 
 /* Interpreter options between the language and the script ("measure python -X dev -W error
- * s.py"), given to the interpreter for the compile step and the run alike. Options that change
- * what runs (-m, -c) or hide the environment measure uses (-E, -I) are refused. */
+ * s.py"), given to the interpreter for the compile step and the run alike. `-m MODULE` (or
+ * -mMODULE) ends them, as for python: the module's name takes the script's place. Options that
+ * run no program of the user's files (-c) or hide the environment measure uses (-E, -I) are
+ * refused. */
 static int interpreter_options(int argc, char **argv, int *i, measure_opts *o) {
   int start = *i;
-  while (*i + 1 < argc && argv[*i][0] == '-' && argv[*i][1] != '\0') {
+  int end = -1;
+  while (*i < argc && argv[*i][0] == '-' && argv[*i][1] != '\0') {
     const char *a = argv[*i];
     if (strcmp(a, "--") == 0) {
       break;
     }
-    if (strchr("EIcm", a[1]) != NULL || a[1] == '-') {
+    if (a[1] == 'm') {
+      o->module = true;
+      end = *i;
+      if (a[2] != '\0') {
+        argv[*i] += 2; /* -mNAME: NAME is the word that follows the options */
+      } else {
+        *i += 1;
+      }
+      break;
+    }
+    if (strchr("EIc", a[1]) != NULL || a[1] == '-') {
       fprintf(stderr,
               "codegreen measure: interpreter option '%s' is not supported (-E and -I hide the "
-              "environment measure needs; -m and -c run no script file)\n",
+              "environment measure needs; -c runs no file)\n",
               a);
       return -1;
     }
     bool takes_value = (a[1] == 'W' || a[1] == 'X') && a[2] == '\0';
     *i += takes_value ? 2 : 1;
   }
+  if (o->module && *i >= argc) {
+    fprintf(stderr, "codegreen measure: -m wants a module's name\n");
+    return -1;
+  }
   if (*i >= argc) {
     return 0; /* "no script given" follows */
   }
   o->interp = argv + start;
-  o->n_interp = (size_t)(*i - start);
+  o->n_interp = (size_t)((end >= 0 ? end : *i) - start);
   return 0;
 }
 
@@ -153,8 +174,12 @@ static char **interpreter_argv(const char *python, const measure_opts *o, char *
 }
 
 struct paths;
-static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
-                           const struct paths *p, char **list, char **done);
+static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_kind kind,
+                           const char *target, const char *zip_list, const struct paths *p,
+                           char **list, char **done, size_t *points);
+static bool is_python_archive_or_dir(const char *target) {
+  return cg_run_kind_of(target) != CG_RUN_SCRIPT;
+}
 
 enum {
   OPT_PYTHON = 256, OPT_JSON, OPT_PLOT, OPT_TOP, OPT_KEEP, OPT_APPEND, OPT_SORT, OPT_GRAPH,
@@ -280,11 +305,15 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   if (interpreter_options(argc, argv, &i, o) != 0) {
     return CG_EXIT_USAGE;
   }
+  if (i >= argc) {
+    fprintf(stderr, "codegreen measure: no script given after the interpreter's options\n");
+    return CG_EXIT_USAGE;
+  }
   const char *script = argv[i++];
   if (script[0] == '-') {
     fprintf(stderr,
-            "codegreen measure: '%s': measure runs a script file (interpreter options "
-            "such as -m or -c are not supported)\n",
+            "codegreen measure: '%s': measure runs a script, a directory or zip file with "
+            "__main__.py, or -m MODULE\n",
             script);
     return CG_EXIT_USAGE;
   }
@@ -346,6 +375,9 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
             "codegreen measure: note: '%s' after the script is taken as codegreen's option; "
             "arguments for the script go after '--'\n",
             taken);
+  }
+  if (o->lang == NULL && is_python_archive_or_dir(o->cmd[0])) {
+    o->lang = cgi_language_find("python");
   }
   if (o->lang == NULL) {
     o->lang = cgi_language_for_path(o->cmd[0]);
@@ -694,7 +726,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
 static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
                                     const char *python) {
   json_t *pts = json_array();
-  for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
+  for (size_t i = 0; ir != NULL && i < cgi_result_point_count(ir); i++) {
     const cgi_point *p = cgi_result_point(ir, i);
     json_array_append_new(
         pts, json_pack("{s:s, s:s, s:i, s:b, s:b, s:i}", "name", p->name, "kind", p->kind, "line",
@@ -703,7 +735,7 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
   }
   return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "language", cgi_language_name(o->lang),
                    "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file", o->cmd[0],
-                   "interpreter", python, "points", pts, "left", cgi_left_json(ir));
+                   "interpreter", python, "points", pts, "left", ir != NULL ? cgi_left_json(ir) : json_array());
 }
 
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
@@ -957,41 +989,55 @@ static int make_paths(paths *p, const char *script) {
   return 0;
 }
 
-/* The modules of the script's directory and of --include, instrumented into the temporary
- * directory: *list for the runner's compile step, *done for what it compiled (both NULL when
- * there is none). The runtime's import hook (CODEGREEN_MEASURE_MODULES) loads them in place of
- * the files. */
-static int prepare_modules(const measure_opts *o, const cgi_options *io, const char *script,
-                           const struct paths *p, char **list, char **done) {
+/* A directory with no program of its own in it: /, the home directory, the temporary
+ * directory (those hold everybody's files). */
+static bool everybodys_dir(const char *real) {
+  const char *home = getenv("HOME"), *tmpd = getenv("TMPDIR");
+  char rh[PATH_MAX] = "", rt[PATH_MAX] = "";
+  if (home == NULL || realpath(home, rh) == NULL) {
+    rh[0] = '\0';
+  }
+  if (realpath(tmpd && tmpd[0] ? tmpd : "/tmp", rt) == NULL) {
+    rt[0] = '\0';
+  }
+  return real[0] == '\0' || strcmp(real, "/") == 0 || strcmp(real, rh) == 0 ||
+         strcmp(real, rt) == 0;
+}
+
+/* The program's own modules, instrumented into the temporary directory: those of the
+ * directory python puts first on sys.path (the script's, the directory run, the working
+ * directory for -m), of a zip run (@p zip_list: its members as the runner extracted them), and
+ * of --include. *list for the runner's compile step, *done for what it compiled (both NULL when
+ * there is none), *points their instrumentation points. The runtime's import hook
+ * (CODEGREEN_MEASURE_MODULES) loads them in place of the files. */
+static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_kind kind,
+                           const char *target, const char *zip_list, const struct paths *p,
+                           char **list, char **done, size_t *points) {
   *list = *done = NULL;
-  char real[PATH_MAX];
-  if (realpath(script, real) == NULL) {
+  *points = 0;
+  char real[PATH_MAX] = "";
+  if (kind == CG_RUN_MODULE) {
+    if (getcwd(real, sizeof real) == NULL) {
+      real[0] = '\0';
+    }
+  } else if (kind != CG_RUN_ZIP && realpath(target, real) == NULL) {
     return 0;
+  }
+  char *slash = kind == CG_RUN_SCRIPT ? strrchr(real, '/') : NULL;
+  if (slash != NULL) {
+    *slash = '\0'; /* a script in / leaves "": no directory */
   }
   char *dirs[17];
   size_t n = 0;
-  char *slash = strrchr(real, '/');
-  if (slash != NULL) {
-    *slash = '\0';
-    /* A script straight in /, the home directory or the temporary directory has no project
-     * beside it (only --include then): those hold everybody's files. */
-    const char *home = getenv("HOME"), *tmpd = getenv("TMPDIR");
-    char rh[PATH_MAX] = "", rt[PATH_MAX] = "";
-    if ((home == NULL || realpath(home, rh) == NULL) && home != NULL) {
-      rh[0] = '\0';
-    }
-    if (realpath(tmpd && tmpd[0] ? tmpd : "/tmp", rt) == NULL) {
-      rt[0] = '\0';
-    }
-    if (real[0] != '\0' && strcmp(real, rh) != 0 && strcmp(real, rt) != 0) {
-      dirs[n++] = real;
-    }
+  if (kind != CG_RUN_ZIP && !everybodys_dir(real)) {
+    dirs[n++] = real;
   }
   for (size_t i = 0; i < o->n_include; i++) {
     dirs[n++] = o->include[i];
   }
   size_t found = 0;
-  if (cg_project_prepare(o->lang, io, script, dirs, n, p->tmp, list, &found) != 0) {
+  if (cg_project_prepare(o->lang, io, kind == CG_RUN_SCRIPT ? target : NULL, dirs, n, zip_list,
+                         p->tmp, list, &found, points) != 0) {
     return -1;
   }
   if (*list != NULL && asprintf(done, "%s/modules.ok", p->tmp) < 0) {
@@ -1039,9 +1085,20 @@ static int measure_with(measure_opts o) {
     }
   }
   const char *script = o.cmd[0];
+  /* a script is compiled by the runner and run as a .pyc; the rest python runs itself */
+  cg_run_kind kind = o.module ? CG_RUN_MODULE : cg_run_kind_of(script);
+  for (size_t k = 0; kind != CG_RUN_SCRIPT && k < o.n_interp; k++) {
+    if (o.interp[k][0] == '-' && o.interp[k][1] != 'W' && o.interp[k][1] != 'X' &&
+        strchr(o.interp[k], 'S') != NULL) {
+      fprintf(stderr, "codegreen measure: -S is not supported with %s (measure begins through "
+                      "the site module)\n",
+              kind == CG_RUN_MODULE ? "-m" : "a directory or zip file");
+      return CG_EXIT_USAGE;
+    }
+  }
   char *src = NULL;
   size_t len = 0;
-  if (cgi_read_file(script, &src, &len) != 0) {
+  if (kind == CG_RUN_SCRIPT && cgi_read_file(script, &src, &len) != 0) {
     fprintf(stderr, "codegreen measure: cannot read %s: %s\n", script, cgi_read_error(errno));
     return CG_EXIT_FAIL;
   }
@@ -1093,7 +1150,7 @@ static int measure_with(measure_opts o) {
     goto out;
   }
   cgi_options io = {o.gran, script, 1, o.leave, NULL};
-  int irc = cgi_instrument(o.lang, src, len, &io, &ir);
+  int irc = kind == CG_RUN_SCRIPT ? cgi_instrument(o.lang, src, len, &io, &ir) : 0;
   if (irc != 0) {
     const char *err = cgi_result_error(ir);
     fprintf(stderr, "codegreen measure: %s\n", err ? err : "out of memory");
@@ -1113,11 +1170,11 @@ static int measure_with(measure_opts o) {
     }
     goto out;
   }
-  size_t text_len;
-  const char *text = cgi_result_text(ir, &text_len);
-  const char *map = cgi_result_line_map(ir);
-  if (cgi_write_file(p.instrumented, text, text_len) != 0 ||
-      cgi_write_file(p.map, map, strlen(map)) != 0) {
+  size_t text_len = 0;
+  const char *text = ir != NULL ? cgi_result_text(ir, &text_len) : NULL;
+  const char *map = ir != NULL ? cgi_result_line_map(ir) : NULL;
+  if (ir != NULL && (cgi_write_file(p.instrumented, text, text_len) != 0 ||
+                     cgi_write_file(p.map, map, strlen(map)) != 0)) {
     fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
     goto out;
   }
@@ -1130,17 +1187,50 @@ static int measure_with(measure_opts o) {
   }
   /* 3b. with the program's own modules (best effort: those that cannot be done run as they
    * are), in the same interpreter run */
-  char *mod_list = NULL, *mod_done = NULL;
-  if (!o.script_only && prepare_modules(&o, &io, script, &p, &mod_list, &mod_done) != 0) {
+  char *mod_list = NULL, *mod_done = NULL, *zip_list = NULL;
+  size_t mod_points = 0;
+  int st = 0, e = 0, crc = 0;
+  if (kind == CG_RUN_ZIP && !o.script_only) {
+    /* the archive's members, extracted by the runner (python reads zip files) */
+    char *zip_dir = NULL;
+    if (asprintf(&zip_dir, "%s/cg-zip", p.tmp) < 0 ||
+        asprintf(&zip_list, "%s/zip.tsv", p.tmp) < 0) {
+      free(zip_dir);
+      goto out;
+    }
+    char *unzip_rest[] = {p.runner, "zip-list", (char *)script, zip_dir, zip_list, NULL};
+    char **unzip = interpreter_argv(python, &o, unzip_rest);
+    crc = unzip != NULL ? cg_measure_run_wait(unzip, true, true, &st, &e) : -1;
+    free(unzip);
+    free(zip_dir);
+    if (crc != 0 || st != 0) {
+      free(zip_list);
+      zip_list = NULL; /* the archive runs as it is */
+    }
+  }
+  if (!o.script_only &&
+      prepare_modules(&o, &io, kind, script, zip_list, &p, &mod_list, &mod_done, &mod_points) !=
+          0) {
     fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
+    free(zip_list);
     goto out;
   }
+  free(zip_list);
+  size_t n_points = ir != NULL ? cgi_result_point_count(ir) : mod_points;
   char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map, (char *)script,
                           p.tmp,    "codegreen_runtime", p.pyc,          mod_list, mod_done,
                           NULL};
-  char **compile = interpreter_argv(python, &o, compile_rest);
-  int st = 0, e = 0;
-  int crc = compile != NULL ? cg_measure_run_wait(compile, true, true, &st, &e) : -1;
+  char *list_rest[] = {p.runner, "compile-list", mod_list, mod_done, NULL};
+  char **compile = NULL;
+  if (kind == CG_RUN_SCRIPT) {
+    compile = interpreter_argv(python, &o, compile_rest);
+  } else if (mod_list != NULL) {
+    compile = interpreter_argv(python, &o, list_rest);
+  }
+  st = 0;
+  if (kind == CG_RUN_SCRIPT || mod_list != NULL) {
+    crc = compile != NULL ? cg_measure_run_wait(compile, true, true, &st, &e) : -1;
+  }
   free(compile);
   struct stat mod_st;
   if (crc == 0 && st == 0 && mod_done != NULL && stat(mod_done, &mod_st) == 0 &&
@@ -1181,7 +1271,7 @@ static int measure_with(measure_opts o) {
   /* 4. run; the support module (async for/with helpers) only when the program needs it */
   const char *support_module = NULL;
   const char *support = cgi_language_support(o.lang, &support_module);
-  if (cgi_result_uses_support(ir) && support != NULL && support_module != NULL) {
+  if (ir != NULL && cgi_result_uses_support(ir) && support != NULL && support_module != NULL) {
     char *sp = NULL;
     if (asprintf(&sp, "%s/%s.py", p.support_dir, support_module) < 0 ||
         cgi_write_file(sp, support, strlen(support)) != 0 ||
@@ -1234,11 +1324,42 @@ static int measure_with(measure_opts o) {
   if (rest == NULL) {
     goto out;
   }
-  rest[0] = p.pyc;
   for (size_t k = 1; k < n_args; k++) {
     rest[k] = o.cmd[k];
   }
-  char **run = interpreter_argv(python, &o, rest);
+  rest[0] = p.pyc;
+  char **run = NULL;
+  if (kind == CG_RUN_SCRIPT) {
+    run = interpreter_argv(python, &o, rest);
+  } else {
+    /* python runs it as without codegreen (-m NAME ARGS, DIR ARGS, ZIP ARGS); measure's
+     * sitecustomize begins the measurement first */
+    char *boot = NULL;
+    const char *base = strrchr(script, '/') && strrchr(script, '/')[1] ? strrchr(script, '/') + 1
+                                                                       : script;
+    if (asprintf(&boot, "%s/cg-boot", p.tmp) < 0 || cg_runpy_write_boot(boot) != 0 ||
+        cg_measure_prepend_env("PYTHONPATH", boot) != 0 ||
+        measure_env_set("CODEGREEN_MEASURE_BOOT", base) != 0) {
+      fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
+      free(boot);
+      free(rest);
+      goto out;
+    }
+    free(boot);
+    char **full = calloc(n_args + 2, sizeof *full);
+    if (full != NULL) {
+      size_t m = 0;
+      if (kind == CG_RUN_MODULE) {
+        full[m++] = "-m";
+      }
+      full[m++] = (char *)script;
+      for (size_t k = 1; k < n_args; k++) {
+        full[m++] = o.cmd[k];
+      }
+      run = interpreter_argv(python, &o, full);
+      free(full);
+    }
+  }
   free(rest);
   if (run == NULL) {
     goto out;
@@ -1283,7 +1404,7 @@ static int measure_with(measure_opts o) {
   }
   json_object_del(report, "python_hot_path");
   json_object_set_new(report, "instrumentation", instr);
-  status = cg_measure_report(report, &o, cgi_result_point_count(ir), status);
+  status = cg_measure_report(report, &o, n_points, status);
 #ifdef CG_HAVE_EXPORT_PLOT
   if (plot_session != NULL) {
     cg_views *spans = cg_views_build(report);

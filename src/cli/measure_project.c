@@ -35,20 +35,19 @@ static struct {
   char script[PATH_MAX];
   const char *dir;
   FILE *list;
-  size_t n, cap;
+  size_t n, cap, points;
   int err;
 } walk;
 
-static void add_module(const char *path) {
-  char real[PATH_MAX];
-  if (realpath(path, real) == NULL || strcmp(real, walk.script) == 0) {
-    return;
-  }
+/* The module @p key (its real path, or for a zip member the archive's real path and the
+ * member's name), read from @p file. */
+static void add_module(const char *key, const char *file) {
   char *src = NULL;
   size_t len = 0;
-  if (cgi_read_file(real, &src, &len) != 0) {
+  if (cgi_read_file(file, &src, &len) != 0) {
     return;
   }
+  const char *real = key;
   cgi_options io = *walk.base;
   io.context = real;
   io.line_map = 1;
@@ -67,6 +66,7 @@ static void add_module(const char *path) {
         walk.err = errno ? errno : EIO;
       } else {
         walk.n++;
+        walk.points += cgi_result_point_count(r);
       }
     }
   }
@@ -85,21 +85,42 @@ static int visit(const char *path, const struct stat *st, int flag, struct FTW *
     if (walk.n >= walk.cap) {
       return FTW_STOP;
     }
-    add_module(path);
+    char real[PATH_MAX];
+    if (realpath(path, real) != NULL && strcmp(real, walk.script) != 0) {
+      add_module(real, path);
+    }
   }
   return walk.err ? FTW_STOP : FTW_CONTINUE;
 }
 
+/* The lines "key TAB file" of @p extra. */
+static void add_listed(const char *extra) {
+  FILE *fp = fopen(extra, "r");
+  if (fp == NULL) {
+    return;
+  }
+  char line[2 * PATH_MAX + 2];
+  while (walk.n < walk.cap && !walk.err && fgets(line, sizeof line, fp) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    char *tab = strchr(line, '\t');
+    if (tab != NULL) {
+      *tab = '\0';
+      add_module(line, tab + 1);
+    }
+  }
+  fclose(fp);
+}
+
 int cg_project_prepare(const cgi_language *lang, const cgi_options *base, const char *script,
-                       char *const *dirs, size_t n_dirs, const char *tmp, char **list_path,
-                       size_t *found) {
+                       char *const *dirs, size_t n_dirs, const char *extra, const char *tmp,
+                       char **list_path, size_t *found, size_t *points) {
   *list_path = NULL;
-  *found = 0;
+  *found = *points = 0;
   memset(&walk, 0, sizeof walk);
   walk.lang = lang;
   walk.base = base;
   walk.cap = CG_PROJECT_MAX_MODULES;
-  if (realpath(script, walk.script) == NULL) {
+  if (script != NULL && realpath(script, walk.script) == NULL) {
     return -1;
   }
   char dir[PATH_MAX], list[PATH_MAX];
@@ -113,11 +134,15 @@ int cg_project_prepare(const cgi_language *lang, const cgi_options *base, const 
   if (walk.list == NULL) {
     return -1;
   }
+  if (extra != NULL) {
+    add_listed(extra);
+  }
   for (size_t i = 0; i < n_dirs && !walk.err && walk.n < walk.cap; i++) {
     nftw(dirs[i], visit, 16, FTW_PHYS | FTW_ACTIONRETVAL);
   }
   int rc = fclose(walk.list) != 0 || walk.err ? -1 : 0;
   *found = walk.n;
+  *points = walk.points;
   if (rc == 0 && walk.n > 0) {
     *list_path = strdup(list);
     rc = *list_path ? 0 : -1;

@@ -16,13 +16,15 @@
 
 /* Instruments every file of @p lang under @p dirs (recursively; hidden directories,
  * __pycache__, site-packages, dist-packages, node_modules and virtual environments skipped)
- * except @p script, with @p base's granularity and decorators, into TMP/cg-mod/, and lists them
- * for the runner's compile-list in *list_path ("path TAB copy TAB map TAB pyc" lines; NULL when
- * none; free() it). Files that cannot be instrumented, or have nothing to instrument, are left
- * out: the program imports them as they are. *found receives how many are listed.
- * @return 0, or -1 on an I/O error in TMP (errno). */
+ * except @p script (NULL: none), and those listed in @p extra (NULL, or a file of "key TAB file"
+ * lines: a zip archive's members, extracted by the runner), with @p base's granularity and
+ * decorators, into TMP/cg-mod/, and lists them for the runner's compile-list in *list_path
+ * ("key TAB copy TAB map TAB pyc" lines, key being the real path; NULL when none; free() it).
+ * Files that cannot be instrumented, or have nothing to instrument, are left out: the program
+ * imports them as they are. *found receives how many are listed, *points their instrumentation
+ * points. @return 0, or -1 on an I/O error in TMP (errno). */
 int cg_project_prepare(const cgi_language *lang, const cgi_options *base, const char *script,
-                       char *const *dirs, size_t n_dirs, const char *tmp, char **list_path,
-                       size_t *found);
+                       char *const *dirs, size_t n_dirs, const char *extra, const char *tmp,
+                       char **list_path, size_t *found, size_t *points);
 
 #endif /* CG_MEASURE_PROJECT_H */

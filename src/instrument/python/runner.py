@@ -22,6 +22,13 @@ check: compiles the user's file and prints Python's error if it does not compile
 compile-list: the program's other modules (see compile_list()); silent, exit status 0. The
 second form of compile does both in one interpreter run.
 
+    python runner.py zip-list ARCHIVE DIR LIST
+
+zip-list: extracts the .py members of the zip file ARCHIVE (run as `python ARCHIVE`) into DIR
+and writes LIST, one "key TAB file" line each, the key being the member's path as the runtime's
+import hook sees it (the archive's real path joined with the member's name). Exit status 0; 1
+when ARCHIVE cannot be read as a zip file (then it runs as it is).
+
 Limits are CPython's own, not lower: the syntax tree's round trip through Python objects runs
 with a raised recursion limit (a 1000-term expression or elif chain compiles), and where the
 guards added around loops and functions exceed CPython's 20 statically nested blocks, the
@@ -385,9 +392,37 @@ def compile_list(listing, out):
     return 0
 
 
+def zip_list(archive, out_dir, listing):
+    import os
+    import zipfile
+    base = os.path.realpath(archive)
+    lines = []
+    try:
+        with zipfile.ZipFile(archive) as z:
+            os.makedirs(out_dir, mode=0o700, exist_ok=True)
+            for i, info in enumerate(z.infolist()):
+                name = info.filename
+                if not name.endswith(".py") or info.is_dir() or "__pycache__" in name.split("/"):
+                    continue
+                key = os.path.realpath(os.path.join(base, name))
+                if "\t" in key or "\n" in key:
+                    continue
+                path = os.path.join(out_dir, "z%d.py" % i)
+                with open(path, "wb") as f:
+                    f.write(z.read(info))
+                lines.append("%s\t%s\n" % (key, path))
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError, EOFError):
+        return 1
+    with open(listing, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.writelines(lines)
+    return 0
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "check" and len(argv) == 3:
         return check(argv[2])
+    if len(argv) == 5 and argv[1] == "zip-list":
+        return zip_list(argv[2], argv[3], argv[4])
     if len(argv) == 4 and argv[1] == "compile-list":
         return compile_list(argv[2], argv[3])
     if len(argv) == 8 and argv[1] == "compile":
