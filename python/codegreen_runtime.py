@@ -481,7 +481,9 @@ def install(name):
             ns.acontext = acontext
             _builtins_dict = builtins.__dict__
             _namespace = ns
+            _watch_picklers()
         _builtins_dict[name] = _namespace
+        _published.add(name)
     if _state == "unstarted":
         _start()
 
@@ -490,6 +492,7 @@ def publish(rt, name, ids):
     """Puts a file's id table ``ids`` in builtins as ``name``, with a _Keeper that restores it and
     the runtime's name ``rt`` if the interpreter's exit removes them."""
     _builtins_dict[name] = ids + (_Keeper(_builtins_dict, ((rt, _namespace), (name, ids))),)
+    _published.add(name)
 
 
 # ----- the implicit awaits of async for / async with -----
@@ -636,6 +639,125 @@ if _fast is not None:
     aiter = _fast.aiter  # noqa: F811
     acontext = _fast.acontext  # noqa: F811
     _fast.set_probe(_probe)
+
+
+# ----- functions shipped by value -----
+# cloudpickle (and the copies joblib, ray, ... carry) ships a function defined in __main__ or a
+# dynamic one by value: its code object goes to a process that may have no codegreen, where the
+# instrumented code's `_codegreen` and id-table names would raise NameError. So when a module
+# named cloudpickle or cloudpickle_fast is imported, the reducer of code objects in its
+# _dispatch_table is wrapped: an instrumented code object is replaced by the same function's
+# code as the user wrote it (compiled from the file once, matched by name, qualified name and
+# first line), so the receiver gets the plain function. Nothing else is touched.
+
+_published = set()  # the builtins names instrumented code reads (install() and publish())
+_originals = {}      # file name -> {(name, qualname, first line): code as written}, or None
+
+
+def _compile_original(filename):
+    try:
+        with open(filename, "rb") as f:
+            source = f.read()
+        top = compile(source, filename, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    code_type = type(top)
+    table = {}
+    todo = [top]
+    while todo:
+        code = todo.pop()
+        table.setdefault((code.co_name, getattr(code, "co_qualname", None), code.co_firstlineno),
+                         code)
+        todo.extend(c for c in code.co_consts if type(c) is code_type)
+    return table
+
+
+def _original_code(code):
+    """The code of the same function as the user wrote it, for an instrumented one; else
+    ``code`` itself."""
+    if not any(n in _published for n in code.co_names):
+        return code
+    filename = code.co_filename
+    if filename not in _originals:
+        _originals[filename] = _compile_original(filename)
+    table = _originals[filename]
+    if not table:
+        return code
+    return table.get((code.co_name, getattr(code, "co_qualname", None), code.co_firstlineno),
+                     code)
+
+
+def _ship_originals(module):
+    """Wraps the code-object reducer of a cloudpickle module (module-level or a Pickler
+    class's ``_dispatch_table``)."""
+    code_type = type(_ship_originals.__code__)
+    tables = [module.__dict__.get("_dispatch_table")]
+    tables.extend(v.__dict__.get("_dispatch_table") for v in list(module.__dict__.values())
+                  if isinstance(v, type))
+    for table in tables:
+        reduce = table.get(code_type) if isinstance(table, dict) else None
+        if reduce is None or getattr(reduce, "_codegreen_original", False):
+            continue
+
+        def reduce_original(code, _reduce=reduce):
+            return _reduce(_original_code(code))
+
+        reduce_original._codegreen_original = True
+        table[code_type] = reduce_original
+
+
+def _is_pickler(name):
+    return name.rpartition(".")[2] in ("cloudpickle", "cloudpickle_fast")
+
+
+class _ThenShipOriginals(object):
+    """A module's own loader, and _ship_originals() once the module has run."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        spec = module.__spec__
+        if spec is not None and spec.loader is self:
+            spec.loader = self._loader
+        module.__loader__ = self._loader
+        self._loader.exec_module(module)
+        _ship_originals(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _PicklerFinder(object):
+    """First on sys.meta_path: for a cloudpickle module, the spec the other finders give, with
+    its loader wrapped; for every other name, None at once."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if not _is_pickler(name):
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None) if finder is not cls else None
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _ThenShipOriginals(spec.loader)
+                return spec
+        return None
+
+    @classmethod
+    def invalidate_caches(cls):
+        pass
+
+
+def _watch_picklers():
+    for name, module in list(sys.modules.items()):
+        if _is_pickler(name) and module is not None:
+            _ship_originals(module)
+    sys.meta_path.insert(0, _PicklerFinder)
 
 
 # ----- fork and exit -----

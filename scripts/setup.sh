@@ -17,6 +17,8 @@ if [ "${1:-}" = "--test" ]; then
   packages="$packages python3-venv python3-pip python3-setuptools python3-wheel python3-pandas
 python3-setuptools-whl python3-wheel-whl
 python3-ipython man-db"
+  # functions shipped by value from a measured program (issue 14)
+  packages="$packages python3-cloudpickle"
 fi
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
 missing=""

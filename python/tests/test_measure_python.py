@@ -503,3 +503,92 @@ def test_the_interpreters_own_sitecustomize_still_runs(tmp_path):
     r = subprocess.run([CG, "measure", "python", "-S", "-m", "pkg.tool"],
                        cwd=str(tmp_path / "proj"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert r.returncode == 2 and "-S is not supported" in r.stderr.decode()
+
+
+# ----- functions shipped by value -----
+
+def test_functions_shipped_by_value_run_in_a_process_without_codegreen(tmp_path):
+    # cloudpickle ships __main__'s functions, lambdas, bound methods of __main__'s classes and
+    # decorated functions by value; the receiver (python -E: no codegreen at all) gets them as
+    # written. Module functions go by reference; a spawn Pool's workers import them.
+    try:
+        subprocess.run([sys.executable, "-c", "import cloudpickle"], check=True,
+                       stderr=subprocess.DEVNULL)
+        has_cloudpickle = True
+    except subprocess.CalledProcessError:
+        has_cloudpickle = False
+    write(tmp_path / "helper.py", "def cube(x):\n    return x ** 3\n")
+    write(tmp_path / "ship.py", """\
+        import functools
+        import multiprocessing as mp
+        import pickle
+        import subprocess
+        import sys
+        import types
+
+        import helper
+
+        HAS_CLOUDPICKLE = %r
+
+
+        def square(x):
+            return x * x
+
+
+        def traced(f):
+            @functools.wraps(f)
+            def wrapper(*a):
+                return f(*a) + 0.5
+            return wrapper
+
+
+        @traced
+        def half(x):
+            def inner(y):
+                return y / 2
+            return inner(x)
+
+
+        class Scaler:
+            def __init__(self, k):
+                self.k = k
+
+            def scale(self, x):
+                return self.k * x
+
+
+        def make_adder(n):
+            def add(x):
+                return x + n
+            return add
+
+
+        def main():
+            # a function rebuilt from its code object with globals of its own, in this process
+            print(types.FunctionType(square.__code__, {})(5))
+            if HAS_CLOUDPICKLE:
+                import cloudpickle
+                payloads = [cloudpickle.dumps(f) for f in (
+                    square, lambda x: square(x) + 1, Scaler(3).scale, half, make_adder(10),
+                    helper.cube)]
+                payloads.append(pickle.dumps(helper.cube))
+                code = ("import pickle, sys\\n"
+                        "for data in pickle.load(sys.stdin.buffer):\\n"
+                        "    print(pickle.loads(data)(4))\\n")
+                child = subprocess.run([sys.executable, "-E", "-c", code],
+                                       input=pickle.dumps(payloads), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE)
+                sys.stdout.write(child.stdout.decode() + child.stderr.decode())
+            with mp.get_context("spawn").Pool(2) as pool:
+                print(pool.map(square, [1, 2, 3]), pool.map(helper.cube, [1, 2]))
+
+
+        if __name__ == "__main__":
+            main()
+        """ % has_cloudpickle)
+    a, b, report = plain_and_measured("ship.py", tmp_path)
+    same(a, b)
+    expected = "25\n" + ("16\n17\n12\n2.5\n14\n64\n64\n" if has_cloudpickle else "") + \
+        "[1, 4, 9] [1, 8]\n"
+    assert a.stdout.decode() == expected
+    assert calls(report)["main"] == 1
