@@ -60,10 +60,21 @@ _error = None          # why the library could not be loaded or the session not 
 _forked = False        # this process is a forked child of the one that began the session
 _result_file = os.environ.get("CODEGREEN_RESULT_FILE")
 _modules_file = os.environ.get("CODEGREEN_MEASURE_MODULES")
-# `codegreen measure python -m NAME` (a directory, a zip file): the runtime is imported by
-# measure's sitecustomize, before python put the program's directory first on sys.path; the
-# value names the program
-_boot_name = os.environ.get("CODEGREEN_MEASURE_BOOT")
+# Under `codegreen measure` the runtime is imported by measure's sitecustomize (unless python
+# runs with -S), before python puts the program's directory first on sys.path. The program
+# measure started is the process whose parent is measure (CODEGREEN_MEASURE_PPID), named
+# CODEGREEN_MEASURE_BOOT; every other process that imports the runtime that way is one of its
+# children (subprocess, multiprocessing spawn or forkserver): measured too, its report written
+# as CODEGREEN_MEASURE_CHILDREN/<pid>.json for measure to merge.
+_child = "CODEGREEN_MEASURE_PPID" in os.environ and \
+    os.environ["CODEGREEN_MEASURE_PPID"] != str(os.getppid())
+_boot_name = None if _child else os.environ.get("CODEGREEN_MEASURE_BOOT")
+if _child:
+    _result_file = os.path.join(os.environ.get("CODEGREEN_MEASURE_CHILDREN", "."),
+                                "%d.json" % os.getpid())
+# "real path TAB compiled copy" of the script (not in the modules' table: the program's own
+# run is the .pyc); multiprocessing's spawn runs it again in its workers through runpy.run_path
+_main_entry = os.environ.get("CODEGREEN_MEASURE_MAIN", "").partition("\t")[::2]
 _here = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -132,6 +143,8 @@ IMPLEMENTATION = "extension" if _fast is not None else "ctypes"
 
 
 def _warn(message):
+    if _child:
+        return  # a child of a measured program: the program's report says what was measured
     import warnings
     warnings.warn("codegreen_runtime: " + message, RuntimeWarning, stacklevel=4)
 
@@ -140,16 +153,41 @@ def _session_name():
     if _boot_name:
         return _boot_name
     argv = getattr(sys, "argv", None) or [""]
+    if argv[0] in ("-c", "-m"):  # at start-up, python -c CODE or -m NAME
+        return "python " + argv[0]
     return os.path.basename(argv[0] or "") or "python"
+
+
+def _env_pop(name):
+    """os.environ.pop(name, None) as the program sees it, leaving the process's environment
+    (what children started with the inherited environment get) as it is, so that they are
+    measured too."""
+    data = getattr(os.environ, "_data", None)
+    encode = getattr(os.environ, "encodekey", None)
+    if not isinstance(data, dict) or encode is None:
+        return os.environ.pop(name, None)
+    value = os.environ.get(name)
+    data.pop(encode(name), None)
+    return value
+
+
+def _env_set(name, value):
+    data = getattr(os.environ, "_data", None)
+    encode = getattr(os.environ, "encodekey", None)
+    encode_value = getattr(os.environ, "encodevalue", None)
+    if not isinstance(data, dict) or encode is None or encode_value is None:
+        os.environ[name] = value
+    else:
+        data[encode(name)] = encode_value(value)
 
 
 def _undo_measure_environment():
     """What `codegreen measure` added: its variables, its PYTHONPATH entries and their sys.path
     directories (the library has read the variables when the session began)."""
-    names = os.environ.pop("CODEGREEN_MEASURE_SET", None)
+    names = _env_pop("CODEGREEN_MEASURE_SET")
     if names is None:
         return
-    orig = os.environ.pop("CODEGREEN_MEASURE_PYTHONPATH", None)
+    orig = _env_pop("CODEGREEN_MEASURE_PYTHONPATH")
     added = []
     current = os.environ.get("PYTHONPATH")
     if current is not None:
@@ -158,16 +196,17 @@ def _undo_measure_environment():
         added = [d for d in head.split(os.pathsep) if d]
     for name in names.split(","):
         if name:
-            orig_value = os.environ.pop("CODEGREEN_MEASURE_ORIG_" + name, None)
+            orig_value = _env_pop("CODEGREEN_MEASURE_ORIG_" + name)
             if orig_value is None:
-                os.environ.pop(name, None)
+                _env_pop(name)
             else:
-                os.environ[name] = orig_value
+                _env_set(name, orig_value)
     if orig:  # "=VALUE": PYTHONPATH was set to VALUE
-        os.environ["PYTHONPATH"] = orig[1:]
+        _env_set("PYTHONPATH", orig[1:])
     else:
-        os.environ.pop("PYTHONPATH", None)
-    first = 0 if _boot_name else 1  # sys.path[0] is the program's, once python has set it
+        _env_pop("PYTHONPATH")
+    # imported by sitecustomize, sys.path[0] is not the program's yet
+    first = 1 if sys.flags.no_site else 0
     for d in added:
         for i in range(first, len(sys.path)):
             if sys.path[i] == d:
@@ -288,6 +327,8 @@ def _start():
         argv = list(getattr(sys, "argv", []))
         if _modules_file:
             _install_import_hook(_modules_file)
+        if "CODEGREEN_MEASURE_SET" in os.environ:
+            _watch_imports()
         if _fast is not None:
             try:
                 _fast.begin(name, pyver, argv)
@@ -481,7 +522,7 @@ def install(name):
             ns.acontext = acontext
             _builtins_dict = builtins.__dict__
             _namespace = ns
-            _watch_picklers()
+            _watch_imports()
         _builtins_dict[name] = _namespace
         _published.add(name)
     if _state == "unstarted":
@@ -706,15 +747,44 @@ def _ship_originals(module):
         table[code_type] = reduce_original
 
 
-def _is_pickler(name):
-    return name.rpartition(".")[2] in ("cloudpickle", "cloudpickle_fast")
+def _run_main_instrumented(runpy):
+    """multiprocessing's spawn runs the script again in each worker (runpy.run_path, as
+    __mp_main__): under measure, that gets the compiled copy, so the script's functions are
+    measured in the workers too."""
+    get = runpy.__dict__.get("_get_code_from_file")
+    if get is None or not _main_entry[1] or getattr(get, "_codegreen_original", False):
+        return
+    import _imp
+    import marshal
+
+    def _get_code_from_file(*args):  # (run_name, fname) before 3.12, (fname) since
+        result = get(*args)
+        code = result[0] if isinstance(result, tuple) else result
+        try:
+            if os.path.realpath(args[-1]) != _main_entry[0]:
+                return result
+            with open(_main_entry[1], "rb") as f:
+                mine = marshal.loads(f.read()[16:])
+        except (OSError, ValueError, TypeError, EOFError):
+            return result
+        _imp._fix_co_filename(mine, code.co_filename)
+        return (mine,) + tuple(result[1:]) if isinstance(result, tuple) else mine
+
+    _get_code_from_file._codegreen_original = True
+    runpy._get_code_from_file = _get_code_from_file
 
 
-class _ThenShipOriginals(object):
-    """A module's own loader, and _ship_originals() once the module has run."""
+# What to do to a module once it has run, by the last part of its name.
+_AFTER_IMPORT = {"cloudpickle": _ship_originals, "cloudpickle_fast": _ship_originals,
+                 "runpy": _run_main_instrumented}
 
-    def __init__(self, loader):
+
+class _ThenPatch(object):
+    """A module's own loader, and its _AFTER_IMPORT patch once the module has run."""
+
+    def __init__(self, loader, patch):
         self._loader = loader
+        self._patch = patch
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
@@ -725,26 +795,27 @@ class _ThenShipOriginals(object):
             spec.loader = self._loader
         module.__loader__ = self._loader
         self._loader.exec_module(module)
-        _ship_originals(module)
+        self._patch(module)
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
 
 
-class _PicklerFinder(object):
-    """First on sys.meta_path: for a cloudpickle module, the spec the other finders give, with
-    its loader wrapped; for every other name, None at once."""
+class _AfterImportFinder(object):
+    """First on sys.meta_path: for a module named in _AFTER_IMPORT, the spec the other finders
+    give, with its loader wrapped; for every other name, None at once."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        if not _is_pickler(name):
+        patch = _AFTER_IMPORT.get(name.rpartition(".")[2])
+        if patch is None:
             return None
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None) if finder is not cls else None
             spec = find(name, path, target) if find is not None else None
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _ThenShipOriginals(spec.loader)
+                    spec.loader = _ThenPatch(spec.loader, patch)
                 return spec
         return None
 
@@ -753,11 +824,15 @@ class _PicklerFinder(object):
         pass
 
 
-def _watch_picklers():
+def _watch_imports():
+    """Once: patches the modules of _AFTER_IMPORT already imported, and those imported later."""
+    if _AfterImportFinder in sys.meta_path:
+        return
     for name, module in list(sys.modules.items()):
-        if _is_pickler(name) and module is not None:
-            _ship_originals(module)
-    sys.meta_path.insert(0, _PicklerFinder)
+        patch = _AFTER_IMPORT.get(name.rpartition(".")[2])
+        if patch is not None and module is not None:
+            patch(module)
+    sys.meta_path.insert(0, _AfterImportFinder)
 
 
 # ----- fork and exit -----
@@ -859,7 +934,8 @@ def _finish():
         sys.stdout.write(_result_block(measurements))
         sys.stdout.flush()
     except (OSError, ValueError, ImportError) as e:
-        sys.stderr.write("codegreen_runtime: cannot write the result: %s\n" % e)
+        if not _child:  # a child that outlived the measured program has nobody to report to
+            sys.stderr.write("codegreen_runtime: cannot write the result: %s\n" % e)
 
 
 atexit.register(_finish)

@@ -592,3 +592,65 @@ def test_functions_shipped_by_value_run_in_a_process_without_codegreen(tmp_path)
         "[1, 4, 9] [1, 8]\n"
     assert a.stdout.decode() == expected
     assert calls(report)["main"] == 1
+
+
+# ----- child processes -----
+
+def test_python_children_are_measured_and_merged_by_pid(tmp_path):
+    # multiprocessing's spawn (a Pool, a Process) and a subprocess of the same interpreter:
+    # each is measured and its rows join the report with its pid; a child given an environment
+    # of its own (-E here) is not. The output is the plain run's.
+    write(tmp_path / "helper.py", "def cube(x):\n    return x ** 3\n")
+    write(tmp_path / "kids.py", """\
+        import multiprocessing as mp
+        import os
+        import subprocess
+        import sys
+
+        import helper
+
+
+        def square(x):
+            return x * x
+
+
+        def work(n):
+            print("work", n, os.environ.get("PYTHONPATH"), flush=True)
+            return sum(square(i) for i in range(n))
+
+
+        def main():
+            ctx = mp.get_context("spawn")
+            pool = ctx.Pool(1)
+            print(pool.map(work, [10, 20]), pool.map(helper.cube, [1, 2]))
+            pool.close()
+            pool.join()
+            p = ctx.Process(target=work, args=(5,))
+            p.start()
+            p.join()
+            for opts in ([], ["-E"]):
+                out = subprocess.run([sys.executable] + opts + [
+                    "-c", "import helper; print(helper.cube(3))"], stdout=subprocess.PIPE,
+                    universal_newlines=True).stdout
+                print(out.strip())
+
+
+        if __name__ == "__main__":
+            main()
+        """)
+    a, b, report = plain_and_measured("kids.py", tmp_path)
+    same(a, b)
+    assert "[285, 2470] [1, 8]\n" in a.stdout.decode()
+    procs = report["processes"]
+    assert procs[0]["parent"] and procs[0]["pid"] == report["meta"]["pid"]
+    assert [p["pid"] for p in procs[1:]] == sorted(p["pid"] for p in procs[1:])
+    by_pid = {}
+    for f in report["functions"]:
+        if f["calls"]:
+            by_pid.setdefault(f["pid"], {})[f["name"]] = f["calls"]
+    main_pid = report["meta"]["pid"]
+    assert by_pid.pop(main_pid) == {"main": 1}
+    # the pool's worker, the Process and the subprocess; not the -E one
+    assert sorted(by_pid.values(), key=sorted) == sorted([
+        {"work": 2, "square": 30, "cube": 2}, {"work": 1, "square": 5}, {"cube": 1}], key=sorted)
+    assert all(p["pid"] in by_pid or p["functions"] == 0 for p in procs[1:])

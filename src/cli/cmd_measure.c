@@ -43,6 +43,7 @@
 #include "left.h"
 #include "measure.h"
 #include "measure_project.h"
+#include "measure_children.h"
 #include "measure_runpy.h"
 #include "nemb.h"
 #include "outputs.h"
@@ -668,6 +669,12 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
           pyver ? pyver : "", hot ? " (" : "", hot ? hot : "", hot ? " hot path)" : "");
   cg_print_left_json(stderr, "  left         ",
                      json_object_get(json_object_get(report, "instrumentation"), "left"));
+  json_t *procs = json_object_get(report, "processes");
+  if (json_array_size(procs) > 1) {
+    fprintf(stderr, "  children     %zu Python process%s measured (rows marked [pid N]; their "
+                    "energy is the machine's during their run, inside the program's)\n",
+            json_array_size(procs) - 1, json_array_size(procs) == 2 ? "" : "es");
+  }
   if (n_called == 0) {
     fprintf(stderr, "  no instrumented function was called\n");
   } else {
@@ -689,6 +696,13 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
       snprintf(where, sizeof where, "%s:%lld", base ? base + 1 : (ctx ? ctx : "?"),
                (long long)json_integer_value(json_object_get(f, "line")));
       const char *name = json_string_value(json_object_get(f, "name"));
+      json_int_t pid = json_integer_value(json_object_get(f, "pid"));
+      char shown_name[160];
+      if (pid != 0 && pid != json_integer_value(json_object_get(meta, "pid"))) {
+        snprintf(shown_name, sizeof shown_name, "%s [pid %lld]", name ? name : "?",
+                 (long long)pid);
+        name = shown_name;
+      }
       fprintf(stderr, "  %-32s %-18s %9lld %11.4f %11.4f %10.4f %10.4f %9.2f %6.1f%%\n",
               name ? name : "?", where, (long long)json_integer_value(json_object_get(f, "calls")),
               json_number_value(json_object_get(f, "energy_j")),
@@ -940,6 +954,7 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
 typedef struct paths {
   char tmp[PATH_MAX];
   char *src_dir, *runner_dir, *support_dir, *instrumented, *map, *runner, *pyc, *result, *config;
+  char *children; /* the children's reports (measure_children.h) */
 } paths;
 
 static void free_paths(paths *p) {
@@ -952,6 +967,7 @@ static void free_paths(paths *p) {
   free(p->pyc);
   free(p->result);
   free(p->config);
+  free(p->children);
 }
 
 static int make_paths(paths *p, const char *script) {
@@ -979,7 +995,8 @@ static int make_paths(paths *p, const char *script) {
       asprintf(&p->runner, "%s/runner.py", p->runner_dir) < 0 ||
       asprintf(&p->pyc, "%s/%s-codegreen.pyc", p->tmp, stem) < 0 ||
       asprintf(&p->result, "%s/result.json", p->tmp) < 0 ||
-      asprintf(&p->config, "%s/config.json", p->tmp) < 0) {
+      asprintf(&p->config, "%s/config.json", p->tmp) < 0 ||
+      asprintf(&p->children, "%s/children", p->tmp) < 0) {
     return -1;
   }
   if (mkdir(p->src_dir, 0700) != 0 || mkdir(p->runner_dir, 0700) != 0 ||
@@ -1046,6 +1063,36 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_
     return -1;
   }
   return 0;
+}
+
+/* What the program and its children need to be measured from the interpreter's start-up:
+ * measure's sitecustomize first on PYTHONPATH, the program's name, measure's pid (the program
+ * is its child; any other process is the program's), where children write their reports, and
+ * for a script its compiled copy (multiprocessing's spawn runs the script again). */
+static int boot_environment(const paths *p, cg_run_kind kind, const char *script) {
+  char *boot = NULL, *main_entry = NULL, pid[32];
+  char real[PATH_MAX];
+  const char *base = strrchr(script, '/') && strrchr(script, '/')[1] ? strrchr(script, '/') + 1
+                                                                     : script;
+  snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  int rc = -1;
+  if (asprintf(&boot, "%s/cg-boot", p->tmp) >= 0 && cg_runpy_write_boot(boot) == 0 &&
+      mkdir(p->children, 0700) == 0 && cg_measure_prepend_env("PYTHONPATH", boot) == 0 &&
+      measure_env_set("CODEGREEN_MEASURE_BOOT", base) == 0 &&
+      measure_env_set("CODEGREEN_MEASURE_PPID", pid) == 0 &&
+      measure_env_set("CODEGREEN_MEASURE_CHILDREN", p->children) == 0) {
+    rc = 0;
+    if (kind == CG_RUN_SCRIPT && realpath(script, real) != NULL &&
+        strchr(real, '\t') == NULL) {
+      rc = asprintf(&main_entry, "%s\t%s", real, p->pyc) < 0 ||
+                   measure_env_set("CODEGREEN_MEASURE_MAIN", main_entry) != 0
+               ? -1
+               : 0;
+    }
+  }
+  free(boot);
+  free(main_entry);
+  return rc;
 }
 
 /* The verb once its arguments are parsed. */
@@ -1329,23 +1376,16 @@ static int measure_with(measure_opts o) {
   }
   rest[0] = p.pyc;
   char **run = NULL;
+  /* measure's sitecustomize begins the measurement in the program (the form python runs
+   * itself: -m NAME ARGS, DIR ARGS, ZIP ARGS) and in its Python children */
+  if (boot_environment(&p, kind, script) != 0) {
+    fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
+    free(rest);
+    goto out;
+  }
   if (kind == CG_RUN_SCRIPT) {
     run = interpreter_argv(python, &o, rest);
   } else {
-    /* python runs it as without codegreen (-m NAME ARGS, DIR ARGS, ZIP ARGS); measure's
-     * sitecustomize begins the measurement first */
-    char *boot = NULL;
-    const char *base = strrchr(script, '/') && strrchr(script, '/')[1] ? strrchr(script, '/') + 1
-                                                                       : script;
-    if (asprintf(&boot, "%s/cg-boot", p.tmp) < 0 || cg_runpy_write_boot(boot) != 0 ||
-        cg_measure_prepend_env("PYTHONPATH", boot) != 0 ||
-        measure_env_set("CODEGREEN_MEASURE_BOOT", base) != 0) {
-      fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
-      free(boot);
-      free(rest);
-      goto out;
-    }
-    free(boot);
     char **full = calloc(n_args + 2, sizeof *full);
     if (full != NULL) {
       size_t m = 0;
@@ -1404,6 +1444,9 @@ static int measure_with(measure_opts o) {
   }
   json_object_del(report, "python_hot_path");
   json_object_set_new(report, "instrumentation", instr);
+  if (cg_measure_merge_children(report, p.children) > 0 && o.sort == NULL) {
+    cg_sort_functions(report, "energy");
+  }
   status = cg_measure_report(report, &o, n_points, status);
 #ifdef CG_HAVE_EXPORT_PLOT
   if (plot_session != NULL) {

@@ -53,10 +53,20 @@ cg_run_kind cg_run_kind_of(const char *target) {
   return zip ? CG_RUN_ZIP : CG_RUN_SCRIPT;
 }
 
+/* The same file serves the program's children, whatever python they run: one the runtime does
+ * not serve (before 3.8, Python 2) only hands over. */
 static const char boot_text[] =
     "# codegreen measure: begins the measurement before python runs the program, then hands\n"
     "# over to the interpreter's own sitecustomize, if it has one.\n"
-    "__import__('codegreen_runtime')._chain_sitecustomize()\n";
+    "import sys\n"
+    "if sys.version_info[:2] >= (3, 8):\n"
+    "    __import__('codegreen_runtime')._chain_sitecustomize()\n"
+    "else:\n"
+    "    import os\n"
+    "    here = os.path.dirname(os.path.abspath(__file__))\n"
+    "    sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != here]\n"
+    "    del sys.modules['sitecustomize']\n"
+    "    import sitecustomize\n";
 
 int cg_runpy_write_boot(const char *dir) {
   char path[4096];

@@ -1,0 +1,108 @@
+/*
+ * measure_children.c - merges the reports of a measured program's child processes into its own
+ * (measure_children.h).
+ */
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "measure_children.h"
+
+static size_t called(json_t *funcs) {
+  size_t n = 0, i;
+  json_t *f;
+  json_array_foreach(funcs, i, f) {
+    n += json_integer_value(json_object_get(f, "calls")) > 0;
+  }
+  return n;
+}
+
+/* {"pid", "name", "argv", "parent", "functions", "energy_j", "duration_s"} of one report. */
+static json_t *process_entry(json_t *r, bool parent) {
+  json_t *meta = json_object_get(r, "meta");
+  json_t *totals = json_object_get(r, "totals");
+  json_t *argv = json_object_get(meta, "argv");
+  const char *name = json_string_value(json_object_get(meta, "session_name"));
+  return json_pack("{s:I, s:s, s:O, s:b, s:I, s:f, s:f}", "pid",
+                   (json_int_t)json_integer_value(json_object_get(meta, "pid")), "name",
+                   name ? name : "python", "argv", argv ? argv : json_null(), "parent", parent,
+                   "functions", (json_int_t)called(json_object_get(r, "functions")), "energy_j",
+                   json_number_value(json_object_get(totals, "session_energy_j")),
+                   "duration_s", json_number_value(json_object_get(totals, "wall_duration_s")));
+}
+
+static json_int_t pid_of(json_t *r) {
+  return json_integer_value(json_object_get(json_object_get(r, "meta"), "pid"));
+}
+
+static int by_pid(const void *a, const void *b) {
+  json_int_t x = pid_of(*(json_t *const *)a);
+  json_int_t y = pid_of(*(json_t *const *)b);
+  return (x > y) - (x < y);
+}
+
+size_t cg_measure_merge_children(json_t *report, const char *dir) {
+  json_t *funcs = json_object_get(report, "functions");
+  if (!json_is_array(funcs) || dir == NULL) {
+    return 0;
+  }
+  DIR *d = opendir(dir);
+  if (d == NULL) {
+    return 0;
+  }
+  json_t **kids = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.') {
+      continue;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    json_t *r = json_load_file(path, 0, NULL);
+    if (!json_is_object(r) || !json_is_object(json_object_get(r, "meta"))) {
+      json_decref(r);
+      continue;
+    }
+    if (n == cap) {
+      size_t nc = cap ? 2 * cap : 8;
+      json_t **grown = realloc(kids, nc * sizeof *grown);
+      if (grown == NULL) {
+        json_decref(r);
+        break;
+      }
+      kids = grown;
+      cap = nc;
+    }
+    kids[n++] = r;
+  }
+  closedir(d);
+  if (n == 0) {
+    free(kids);
+    return 0;
+  }
+  qsort(kids, n, sizeof *kids, by_pid);
+  json_t *own_pid = json_object_get(json_object_get(report, "meta"), "pid");
+  size_t i;
+  json_t *f;
+  json_array_foreach(funcs, i, f) {
+    json_object_set(f, "pid", own_pid ? own_pid : json_null());
+  }
+  json_t *procs = json_array();
+  json_array_append_new(procs, process_entry(report, true));
+  for (size_t k = 0; k < n; k++) {
+    json_t *pid = json_object_get(json_object_get(kids[k], "meta"), "pid");
+    json_array_append_new(procs, process_entry(kids[k], false));
+    json_array_foreach(json_object_get(kids[k], "functions"), i, f) {
+      json_object_set(f, "pid", pid ? pid : json_null());
+      json_array_append(funcs, f);
+    }
+    json_decref(kids[k]);
+  }
+  free(kids);
+  json_object_set_new(report, "processes", procs);
+  return n;
+}
