@@ -15,9 +15,10 @@ if(NEMB_CMAKE_PHASE STREQUAL "targets" AND NEMB_BUILD_TESTS)
     list(APPEND CG_REPORT_ENV
          "CODEGREEN_LIB_PATH=${CMAKE_CURRENT_SOURCE_DIR}/build/lib/libcodegreen-nemb.so")
   endif()
-  foreach(t compare outputs measure_views)
+  foreach(t compare outputs measure_views provenance)
     add_test(NAME cli_${t} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_${t}.sh
-                                    ${CMAKE_BINARY_DIR}/bin/codegreen)
+                                    ${CMAKE_BINARY_DIR}/bin/codegreen
+                                    ${CMAKE_CURRENT_SOURCE_DIR}/tests/fixtures)
     set_tests_properties(cli_${t} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
       ENVIRONMENT "${CG_REPORT_ENV}")
   endforeach()

@@ -277,6 +277,13 @@ NEMB_EXTERN int nemb_meter_domain(const nemb_meter *m, size_t index, nemb_domain
  *  "simulated"), or "none" for a NULL meter. Static strings. Any thread. Since 0.1. */
 NEMB_EXTERN const char *nemb_meter_energy_source(const nemb_meter *m);
 
+/** The words every front prints for a provenance word of nemb_meter_energy_source() (or of a
+ *  report's meta.energy_source): "measured" for "measured", "ESTIMATED from CPU time, not
+ *  measured", "SIMULATED device, not hardware", "NOT MEASURED: no energy backend", and
+ *  "unknown" for NULL (a report that does not say). An unknown word reads as "measured" only if
+ *  it is "measured"; any other reads "unknown". Static strings. Any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_energy_source_words(const char *source);
+
 /** @return 1 if any domain of the meter is an estimate rather than a measurement. Any thread.
  *  Since 0.1. */
 NEMB_EXTERN int nemb_meter_is_estimated(const nemb_meter *m);
@@ -292,9 +299,15 @@ NEMB_EXTERN int nemb_meter_start(nemb_meter *m);
  *  Controlling thread. Since 0.1. */
 NEMB_EXTERN int nemb_meter_stop(nemb_meter *m);
 
+/** The sampler's interval range, milliseconds, inclusive: the one statement of it, read by
+ *  coordinator.measurement_interval_ms, nemb_set_measurement_interval_ms(),
+ *  nemb_session_options.sample_interval_ms and every front's --interval-ms. */
+#define NEMB_INTERVAL_MS_MIN 1
+#define NEMB_INTERVAL_MS_MAX 60000
+
 /** Changes the sampler's interval; the next deadline uses it. This writes the very setting that
  *  coordinator.measurement_interval_ms initialises; there is no other copy.
- *  @param ms 1 to 60000.
+ *  @param ms NEMB_INTERVAL_MS_MIN to NEMB_INTERVAL_MS_MAX.
  *  @return 0 or NEMB_ERANGE. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_set_measurement_interval_ms(nemb_meter *m, unsigned ms);
 

@@ -22,6 +22,8 @@ LIB_NAMES = ("libcodegreen-nemb.so", "libcodegreen-nemb.so.0")
 
 # nemb_output_format
 FORMAT_AUTO, FORMAT_JSON, FORMAT_CSV, FORMAT_NONE = 0, 1, 2, 3
+# nemb.h's NEMB_INTERVAL_MS_MIN and NEMB_INTERVAL_MS_MAX (tests/test_one_source.py holds them equal).
+INTERVAL_MS_MIN, INTERVAL_MS_MAX = 1, 60000
 
 # Error codes the fronts tell apart (nemb.h NEMB_ERRNO_MAP).
 NEMB_EINVAL = -22

@@ -35,6 +35,19 @@ def _pandas(what):
     return pandas
 
 
+# The words for each provenance, the same as the library's nemb_energy_source_words() (a test
+# holds the two together; this module reads reports without loading the library).
+_SOURCE_WORDS = {"measured": "measured",
+                 "estimated": "ESTIMATED from CPU time, not measured",
+                 "simulated": "SIMULATED device, not hardware",
+                 "none": "NOT MEASURED: no energy backend"}
+
+
+def source_words(source):
+    """What a report's meta.energy_source means, in the words every front prints."""
+    return _SOURCE_WORDS.get(source, "unknown")
+
+
 class Report(dict):
     """A codegreen report: the JSON envelope (meta, tasks, totals, and functions/checkpoints
     from instrumented programs) as a dict, plus DataFrame views. ``path`` is the file it was
@@ -121,9 +134,7 @@ class Report(dict):
         meta = self.get("meta") or {}
         totals = self.get("totals") or {}
         source = meta.get("energy_source")
-        label = {"estimated": "ESTIMATED from CPU time, not measured",
-                 "simulated": "SIMULATED device, not hardware",
-                 "none": "NOT MEASURED: no energy backend"}.get(source, "measured")
+        label = source_words(source)
         has_co2e = "co2e_g" in totals
         head = "%-30s %12s %10s %10s" % ("TASK", "ENERGY J", "TIME s", "AVG W")
         if has_co2e:

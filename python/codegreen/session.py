@@ -136,7 +136,8 @@ class Session(object):
         self._record_time_series = _check_bool(record_time_series, "record_time_series")
         # The floor is the library's (NEMB__MIN_BUFFER_SAMPLES, coordinator.max_samples' minimum).
         self._buffer_samples = _check_count(buffer_samples, "buffer_samples", 1000, 10 ** 9)
-        self._sample_interval_ms = _check_count(sample_interval_ms, "sample_interval_ms", 1, 60000)
+        self._sample_interval_ms = _check_count(sample_interval_ms, "sample_interval_ms",
+                                                _native.INTERVAL_MS_MIN, _native.INTERVAL_MS_MAX)
         mode = _check_str(sampling_mode, "sampling_mode")
         if mode == "adaptive":
             raise ValueError("sampling_mode='adaptive' is reserved for a future runtime "

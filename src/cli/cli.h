@@ -5,6 +5,7 @@
 #ifndef CG_CLI_H
 #define CG_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit codes of codegreen's own verbs (a measured command's status passes through instead). */
@@ -35,6 +36,16 @@ int cg_carbon_option(const char *verb, const char *arg);
  * the report has them; @p what says what the figure covers. */
 struct json_t;
 void cg_carbon_print(FILE *fp, const struct json_t *report, const char *key, const char *what);
+
+/* --interval-ms MS, for every verb that takes it: a whole number of milliseconds in the
+ * library's range, NEMB_INTERVAL_MS_MIN to NEMB_INTERVAL_MS_MAX (nemb.h). @return true and
+ * *out, or false (the caller says CG_INTERVAL_MS_RULE). */
+#define CG_STR_(x) #x
+#define CG_STR(x) CG_STR_(x)
+#define CG_INTERVAL_MS_RULE                                                                        \
+  "--interval-ms wants whole ms from " CG_STR(NEMB_INTERVAL_MS_MIN) " to " CG_STR(                  \
+      NEMB_INTERVAL_MS_MAX)
+bool cg_parse_interval_ms(const char *text, long *out);
 
 /* Flushes stdout and reports a write error (a closed pipe, a full disk) as a failure. */
 int cg_finish_stdout(int code);

@@ -396,9 +396,8 @@ int cg_cmd_exporter(int argc, char **argv) {
       }
       break;
     case 'i':
-      interval_ms = strtol(optarg, &end, 10);
-      if (*end != '\0' || interval_ms < 1 || interval_ms > 60000) {
-        fprintf(stderr, "codegreen exporter: --interval-ms takes 1 to 60000\n");
+      if (!cg_parse_interval_ms(optarg, &interval_ms)) {
+        fprintf(stderr, "codegreen exporter: " CG_INTERVAL_MS_RULE "\n");
         return CG_EXIT_USAGE;
       }
       break;
@@ -441,14 +440,10 @@ int cg_cmd_exporter(int argc, char **argv) {
   if (e.nd > MAX_DOMAINS) {
     e.nd = MAX_DOMAINS;
   }
-  bool simulated = false;
   for (size_t d = 0; d < e.nd; d++) {
     nemb_meter_domain(e.m, d, &e.info[d]);
-    simulated = simulated || strcmp(e.info[d].source, "sim") == 0;
   }
-  e.energy_source = nemb_meter_is_estimated(e.m) ? "estimated"
-                    : simulated                  ? "simulated"
-                                                 : "measured";
+  e.energy_source = nemb_meter_energy_source(e.m);
   e.poll_ns = (uint64_t)interval_ms * 1000000u;
   e.window_ns = (uint64_t)(window_s * 1e9);
   e.cap = (size_t)(e.window_ns / e.poll_ns) + 8;

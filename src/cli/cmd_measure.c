@@ -609,14 +609,6 @@ int cg_measure_config_without_detail(const char *explicit_path, const char *out_
 
 /* ----- the report ----- */
 
-static const char *source_words(const char *source) {
-  return source == NULL                     ? "unknown"
-         : strcmp(source, "estimated") == 0 ? "ESTIMATED from CPU time, not measured"
-         : strcmp(source, "simulated") == 0 ? "SIMULATED device, not hardware"
-         : strcmp(source, "none") == 0      ? "NOT MEASURED: no energy backend, times only"
-                                            : "measured";
-}
-
 void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_points, int status) {
   json_t *meta = json_object_get(report, "meta");
   json_t *totals = json_object_get(report, "totals");
@@ -640,7 +632,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   }
   fprintf(stderr, "  (exit status %d)\n", status);
   fprintf(stderr, "  energy       %.4f J over %.3f s (%.2f W average)   [%s]\n", session_j, wall,
-          wall > 0 ? session_j / wall : 0.0, source_words(source));
+          wall > 0 ? session_j / wall : 0.0, cg_source_words(source));
   cg_carbon_print(stderr, report, "session_co2e_g", "over the run");
   /* provenance: which domains, from which provider */
   json_t *topo = json_object_get(meta, "domain_topology");

@@ -199,8 +199,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
       o->ignore_failure = true;
       break;
     case OPT_IMS:
-      if (!parse_long(optarg, 1, 60000, &o->interval_ms)) {
-        return usage_error("--interval-ms wants whole ms from 1 to 60000");
+      if (!cg_parse_interval_ms(optarg, &o->interval_ms)) {
+        return usage_error(CG_INTERVAL_MS_RULE);
       }
       break;
     case 'I':

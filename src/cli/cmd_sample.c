@@ -127,7 +127,8 @@ int cg_cmd_sample(int argc, char **argv) {
                                        {"config", required_argument, NULL, 'c'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  double duration = 1, interval = 0, load = 0;
+  double duration = 1, load = 0;
+  long interval = 0;
   bool json = false;
   const char *config_path = NULL;
   int c;
@@ -140,8 +141,8 @@ int cg_cmd_sample(int argc, char **argv) {
       }
       break;
     case 'i':
-      if (!parse_number(optarg, 1, 60000, &interval) || interval != floor(interval)) {
-        fprintf(stderr, "codegreen sample: --interval-ms wants whole ms from 1 to 60000\n");
+      if (!cg_parse_interval_ms(optarg, &interval)) {
+        fprintf(stderr, "codegreen sample: " CG_INTERVAL_MS_RULE "\n");
         return CG_EXIT_USAGE;
       }
       break;

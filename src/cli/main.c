@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -43,6 +44,17 @@ int cg_fail(int rc, const char *what) {
   const char *detail = nemb_last_error();
   fprintf(stderr, "codegreen: %s: %s\n", what, detail[0] ? detail : nemb_strerror(rc));
   return CG_EXIT_FAIL;
+}
+
+bool cg_parse_interval_ms(const char *text, long *out) {
+  char *end;
+  double v = strtod(text, &end);
+  if (end == text || *end != '\0' || !(v >= NEMB_INTERVAL_MS_MIN && v <= NEMB_INTERVAL_MS_MAX) ||
+      v != (double)(long)v) {
+    return false;
+  }
+  *out = (long)v;
+  return true;
 }
 
 int cg_finish_stdout(int code) {

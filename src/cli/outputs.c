@@ -9,6 +9,7 @@
 
 #include "atomic_file.h"
 #include "cli.h"
+#include "nemb.h"
 #include "outputs.h"
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -401,9 +402,5 @@ char *cg_command_string(char *const *argv) {
 }
 
 const char *cg_source_words(const char *source) {
-  return source == NULL                     ? "unknown"
-         : strcmp(source, "estimated") == 0 ? "ESTIMATED from CPU time, not measured"
-         : strcmp(source, "simulated") == 0 ? "SIMULATED device, not hardware"
-         : strcmp(source, "none") == 0      ? "NOT MEASURED: no energy backend"
-                                            : "measured";
+  return nemb_energy_source_words(source);
 }

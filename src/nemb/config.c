@@ -45,7 +45,8 @@ typedef struct known_key {
 } known_key;
 
 static const known_key known_keys[] = {
-    {"coordinator.measurement_interval_ms", T_INTEGER, 1, NULL, 1, 60000,
+    {"coordinator.measurement_interval_ms", T_INTEGER, 1, NULL, NEMB_INTERVAL_MS_MIN,
+     NEMB_INTERVAL_MS_MAX,
      "sampler interval in milliseconds"},
     {"coordinator.max_samples", T_INTEGER, 7200000, NULL, NEMB__MIN_BUFFER_SAMPLES, 1000000000,
      "sample store cap (the default holds 2 h at 1 ms; then it halves its resolution)"},
@@ -631,6 +632,15 @@ int nemb_config_get_double(const nemb_config *cfg, const char *key, double *out)
   }
   *out = k->num;
   return 0;
+}
+
+double nemb__config_number(const nemb_config *cfg, const char *key) {
+  double v;
+  if (nemb_config_get_double(cfg, key, &v) == 0) {
+    return v;
+  }
+  const known_key *k = find_known(key);
+  return k != NULL ? k->num : 0;
 }
 
 int nemb_config_get_bool(const nemb_config *cfg, const char *key, int *out) {

@@ -154,17 +154,13 @@ static json_t *selection_json(const nemb_config *cfg) {
   }
   json_t *doms = json_array();
   json_t *providers = json_array();
-  bool simulated = false;
   for (size_t p = 0; p < m->n_providers; p++) {
     json_array_append_new(providers, json_string(m->providers[p].ops->name));
-    simulated = simulated || m->providers[p].ops->simulated;
   }
   for (size_t d = 0; d < m->n_domains; d++) {
     json_array_append_new(doms, domain_json(&m->domains[d], m->source[d], m->measured[d]));
   }
-  const char *mode = nemb_meter_is_estimated(m) ? "estimated"
-                     : simulated                 ? "simulated"
-                                                 : "measured";
+  const char *mode = nemb_meter_energy_source(m);
   const char *forced = getenv("CODEGREEN_PROVIDERS");
   json_t *out = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "mode", mode, "providers", providers,
                           "domains", doms, "forced_by",
@@ -219,8 +215,7 @@ int nemb_describe_json(const nemb_config *cfg, char **out) {
   }
   char vm_name[64];
   bool vm = nemb__detect_vm(vm_name, sizeof vm_name);
-  double interval_ms = 1;
-  nemb_config_get_double(use, "coordinator.measurement_interval_ms", &interval_ms);
+  double interval_ms = nemb__config_number(use, "coordinator.measurement_interval_ms");
 
   json_t *providers = json_array();
   for (size_t i = 0; nemb__providers[i] != NULL; i++) {

@@ -111,6 +111,11 @@ const nemb_config *nemb__config_defaults(void);
  * include jansson) at a dotted key, or NULL when the file does not set it. Borrowed reference. */
 void *nemb__config_lookup(const nemb_config *cfg, const char *key);
 
+/* The number at a known key: the value @p cfg sets, else the key's default from config.c's
+ * table (the one place defaults are written; callers never repeat them). A value of the wrong
+ * type, already refused when the file was loaded, also reads as the default. Never fails; an unknown key (a programming error) reads 0. */
+double nemb__config_number(const nemb_config *cfg, const char *key);
+
 /* Loads the config from the search order when @p cfg is NULL; *owned receives what the caller must
  * destroy (NULL when @p cfg was given). */
 int nemb__config_resolve(const nemb_config *cfg, const nemb_config **use, nemb_config **owned);

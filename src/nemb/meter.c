@@ -340,19 +340,11 @@ static void merge_includes(nemb_meter *m, const nemb__domain *dropped, const cha
   }
 }
 
-/* The start-up cross-check's window: providers.cross_check_ms (default 100, at most 10000;
- * 0 skips the check, which tests use to stay fast). */
+/* The start-up cross-check's window: providers.cross_check_ms (0 skips the check, which tests
+ * use to stay fast). Its default and range are config.c's; loading a config refuses a value
+ * outside the range. */
 static uint64_t cross_check_window_ns(const nemb_config *cfg) {
-  double ms = 100;
-  int rc = nemb_config_get_double(cfg, "providers.cross_check_ms", &ms);
-  if (rc == -ENOENT) {
-    ms = 100;
-  } else if (rc != 0 || !(ms >= 0)) {
-    nemb__log(NEMB_LOG_WARN,
-              "providers.cross_check_ms must be a number from 0 to 10000; using 100");
-    ms = 100;
-  }
-  return (uint64_t)(fmin(ms, 10000) * 1e6);
+  return (uint64_t)(nemb__config_number(cfg, "providers.cross_check_ms") * 1e6);
 }
 
 /* Copies the next comma-separated, space-trimmed name of *list into @p name; false at the end. */
@@ -675,9 +667,8 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
     goto fail_providers;
   }
 
-  double interval_ms = 1, max_samples = 7200000;
-  nemb_config_get_double(use, "coordinator.measurement_interval_ms", &interval_ms);
-  nemb_config_get_double(use, "coordinator.max_samples", &max_samples);
+  double interval_ms = nemb__config_number(use, "coordinator.measurement_interval_ms");
+  double max_samples = nemb__config_number(use, "coordinator.max_samples");
   atomic_init(&m->interval_ns, (uint64_t)(interval_ms * 1e6));
 
   /* Read each counter at least four times per fastest possible wrap (see unwrap.h). */
@@ -721,8 +712,7 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
   for (size_t p = 0; p < m->n_providers; p++) {
     m->simulated = m->simulated && m->providers[p].ops->simulated;
   }
-  double jitter_us = 0;
-  nemb_config_get_double(use, "coordinator.sampler_jitter_us", &jitter_us);
+  double jitter_us = nemb__config_number(use, "coordinator.sampler_jitter_us");
   m->jitter_ns = jitter_us > 0 && jitter_us < 1e6 ? (uint64_t)(jitter_us * 1e3) : 0;
   m->rng = nemb__now_ns() | 1;
 
@@ -829,9 +819,9 @@ int nemb_meter_stop(nemb_meter *m) {
 }
 
 int nemb_set_measurement_interval_ms(nemb_meter *m, unsigned ms) {
-  if (ms < 1 || ms > 60000) {
-    return nemb__fail(NEMB_ERANGE, "measurement interval %u ms is out of range: allowed 1 to 60000",
-                      ms);
+  if (ms < NEMB_INTERVAL_MS_MIN || ms > NEMB_INTERVAL_MS_MAX) {
+    return nemb__fail(NEMB_ERANGE, "measurement interval %u ms is out of range: allowed %d to %d",
+                      ms, NEMB_INTERVAL_MS_MIN, NEMB_INTERVAL_MS_MAX);
   }
   atomic_store(&m->interval_ns, (uint64_t)ms * 1000000u);
   pthread_mutex_lock(&m->lock);

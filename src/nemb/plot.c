@@ -331,16 +331,7 @@ const char *nemb__plot_provenance(const nemb__plot *p) {
   if (src == NULL) {
     return "ENERGY SOURCE NOT STATED";
   }
-  if (strcmp(src, "estimated") == 0) {
-    return "ESTIMATED from CPU time - not measured";
-  }
-  if (strcmp(src, "simulated") == 0) {
-    return "SIMULATED device - not hardware";
-  }
-  if (strcmp(src, "none") == 0) {
-    return "NOT MEASURED - no energy backend";
-  }
-  return NULL;
+  return strcmp(src, "measured") == 0 ? NULL : nemb_energy_source_words(src);
 }
 
 /* ----- entry points ----- */

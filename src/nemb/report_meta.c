@@ -257,6 +257,25 @@ const char *nemb_meter_energy_source(const nemb_meter *m) {
   return "measured";
 }
 
+const char *nemb_energy_source_words(const char *source) {
+  if (source == NULL) {
+    return "unknown";
+  }
+  if (strcmp(source, "measured") == 0) {
+    return "measured";
+  }
+  if (strcmp(source, "estimated") == 0) {
+    return "ESTIMATED from CPU time, not measured";
+  }
+  if (strcmp(source, "simulated") == 0) {
+    return "SIMULATED device, not hardware";
+  }
+  if (strcmp(source, "none") == 0) {
+    return "NOT MEASURED: no energy backend";
+  }
+  return "unknown";
+}
+
 static const char *domain_support(const nemb_meter *m) {
   if (m == NULL) {
     return "none";

@@ -374,20 +374,14 @@ void nemb_session_options_init(nemb_session_options *opts) {
   *opts = init;
 }
 
-static double config_number(const nemb_config *cfg, const char *key, double dflt) {
-  double v = dflt;
-  nemb_config_get_double(cfg, key, &v);
-  return v;
-}
-
 /* The settings, the meter (or the reason there is none), and the clock pair. */
 static int prepare(nemb_session *s, const nemb_session_options *o) {
   if (o->output_format > NEMB_FORMAT_NONE) {
     return nemb__fail(NEMB_EINVAL, "unknown output format %d", (int)o->output_format);
   }
-  if (o->sample_interval_ms > 60000) {
-    return nemb__fail(NEMB_ERANGE, "sample_interval_ms %u is out of range: allowed 1 to 60000",
-                      o->sample_interval_ms);
+  if (o->sample_interval_ms > NEMB_INTERVAL_MS_MAX) {
+    return nemb__fail(NEMB_ERANGE, "sample_interval_ms %u is out of range: allowed %d to %d",
+                      o->sample_interval_ms, NEMB_INTERVAL_MS_MIN, NEMB_INTERVAL_MS_MAX);
   }
   s->name = o->name ? strdup(o->name) : NULL;
   s->python_version = o->python_version ? strdup(o->python_version) : NULL;
@@ -415,14 +409,14 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
   if (rc != 0) {
     return rc;
   }
-  s->noise.cv_percent = config_number(cfg, "measurement.report.noise_warning.cv_percent", 10);
-  s->noise.drop_ratio = config_number(cfg, "measurement.report.noise_warning.drop_ratio", 0.2);
+  s->noise.cv_percent = nemb__config_number(cfg, "measurement.report.noise_warning.cv_percent");
+  s->noise.drop_ratio = nemb__config_number(cfg, "measurement.report.noise_warning.drop_ratio");
   s->noise.excellent_cv_percent =
-      config_number(cfg, "measurement.report.noise_warning.excellent_cv_percent", 2);
+      nemb__config_number(cfg, "measurement.report.noise_warning.excellent_cv_percent");
   s->noise.good_cv_percent =
-      config_number(cfg, "measurement.report.noise_warning.good_cv_percent", 5);
+      nemb__config_number(cfg, "measurement.report.noise_warning.good_cv_percent");
   s->detail_limit =
-      (uint64_t)config_number(cfg, "measurement.checkpoints.detail_limit", 100000);
+      (uint64_t)nemb__config_number(cfg, "measurement.checkpoints.detail_limit");
   rc = nemb__carbon_resolve(cfg, &s->carbon_g_per_kwh, s->carbon_from, sizeof s->carbon_from);
   if (rc != 0) {
     nemb_config_destroy(owned);

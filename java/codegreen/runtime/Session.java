@@ -22,6 +22,8 @@ package codegreen.runtime;
 public final class Session implements AutoCloseable {
   static final int EINVAL = -22;
   static final int ESTATE = -4005;
+  /** nemb.h's NEMB_INTERVAL_MS_MAX (python/tests/test_one_source.py holds them equal). */
+  static final int INTERVAL_MS_MAX = 60000;
 
   private final String name;
   private String outputFile;
@@ -81,11 +83,12 @@ public final class Session implements AutoCloseable {
     return this;
   }
 
-  /** The sampling interval in milliseconds (1 to 60000; 0: the configuration's). */
+  /** The sampling interval in milliseconds (1 to INTERVAL_MS_MAX; 0: the configuration's). */
   public Session sampleIntervalMs(int ms) {
     checkNew();
-    if (ms < 0 || ms > 60000) {
-      throw new IllegalArgumentException("sampleIntervalMs must be 0 to 60000, not " + ms);
+    if (ms < 0 || ms > INTERVAL_MS_MAX) {
+      throw new IllegalArgumentException(
+          "sampleIntervalMs must be 0 to " + INTERVAL_MS_MAX + ", not " + ms);
     }
     this.sampleIntervalMs = ms;
     return this;

@@ -116,20 +116,15 @@ static void set_power(estimate *e) {
 
 /* The getters fall back to the default when the key cannot be read, so a config that lacks the
  * estimate section still gets the documented model. */
-static double config_double(const nemb_config *cfg, const char *key, double dflt) {
-  double v;
-  return nemb_config_get_double(cfg, key, &v) == 0 ? v : dflt;
-}
-
 static int estimate_open(const nemb__provider_env *env, void **state, char *why, size_t why_len) {
   int enabled;
   if (nemb_config_get_bool(env->cfg, "providers.estimate.enabled", &enabled) == 0 && !enabled) {
     snprintf(why, why_len, "disabled by providers.estimate.enabled in the configuration");
     return NEMB_ENOTSUP;
   }
-  double per_cpu = config_double(env->cfg, "providers.estimate.watts_per_cpu", 4.0);
-  double tdp_w = config_double(env->cfg, "providers.estimate.tdp_w", 0.0);
-  double idle = config_double(env->cfg, "providers.estimate.idle_fraction", 0.1);
+  double per_cpu = nemb__config_number(env->cfg, "providers.estimate.watts_per_cpu");
+  double tdp_w = nemb__config_number(env->cfg, "providers.estimate.tdp_w");
+  double idle = nemb__config_number(env->cfg, "providers.estimate.idle_fraction");
   /* Negated comparisons so that a NaN is refused too. */
   if (!(idle >= 0 && idle <= 1)) {
     snprintf(why, why_len, "providers.estimate.idle_fraction is %g; it must be from 0 to 1", idle);

@@ -138,16 +138,14 @@ double nemb__sim_unit_uj(const void *state) {
 /* ----- configuration ----- */
 
 /* A number from the environment's override object, else from the config. */
-static double setting(const json_t *over, const nemb_config *cfg, const char *key, double dflt) {
+static double setting(const json_t *over, const nemb_config *cfg, const char *key) {
   json_t *v = over ? json_object_get(over, key) : NULL;
   if (json_is_number(v)) {
     return json_number_value(v);
   }
   char full[128];
   snprintf(full, sizeof full, "providers.sim.%s", key);
-  double out = dflt;
-  nemb_config_get_double(cfg, full, &out);
-  return out;
+  return nemb__config_number(cfg, full);
 }
 
 static int number_field(const json_t *obj, const char *key, double dflt, double lo, double hi,
@@ -388,10 +386,10 @@ static int sim_open(const nemb__provider_env *env, void **state, char *why, size
     return NEMB_ENOMEM;
   }
   int rc = 0;
-  s->update_ns = setting(over, env->cfg, "update_interval_us", 976.5625) * 1e3;
-  s->phase_ns = setting(over, env->cfg, "update_phase_us", -1) * 1e3;
-  s->unit_uj = setting(over, env->cfg, "energy_unit_uj", 61.03515625);
-  s->range_uj = (uint64_t)setting(over, env->cfg, "max_energy_range_uj", 262143328850.0);
+  s->update_ns = setting(over, env->cfg, "update_interval_us") * 1e3;
+  s->phase_ns = setting(over, env->cfg, "update_phase_us") * 1e3;
+  s->unit_uj = setting(over, env->cfg, "energy_unit_uj");
+  s->range_uj = (uint64_t)setting(over, env->cfg, "max_energy_range_uj");
   if (!(s->update_ns >= 1000) || !(s->unit_uj > 0) || s->range_uj < 1000 ||
       s->phase_ns >= s->update_ns) {
     snprintf(why, why_len,
