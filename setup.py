@@ -42,9 +42,10 @@ BUILD_BASE = os.path.join(ROOT, "build-pip")
 
 
 def project_version():
-    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
-        m = re.search(r"project\(codegreen VERSION ([0-9.]+)", f.read())
-    return m.group(1)
+    with open(os.path.join(ROOT, "include", "nemb.h")) as f:
+        text = f.read()
+    return ".".join(re.search(r"^#define NEMB_VERSION_%s (\d+)$" % part, text, re.M).group(1)
+                    for part in ("MAJOR", "MINOR", "PATCH"))
 
 
 def limited_api_version():

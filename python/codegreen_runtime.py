@@ -918,9 +918,9 @@ def _finish():
         _state = "ended"
         if text is None:
             import json
-            from codegreen import _fallback
+            from codegreen import _fallback, __version__
             fb = _fallback.FallbackSession(_session_name(), False, list(getattr(sys, "argv", [])),
-                                           _error, "0.1.0")
+                                           _error, __version__)
             fb.end()
             text = json.dumps(fb.report(), indent=2)
     text = _with_hot_path(text)

@@ -40,3 +40,23 @@ def test_interval_range_is_the_headers():
     assert (_native.INTERVAL_MS_MIN, _native.INTERVAL_MS_MAX) == (lo, hi)
     with open(os.path.join(root, "java", "codegreen", "runtime", "Session.java")) as f:
         assert "static final int INTERVAL_MS_MAX = %d;" % hi in f.read()
+
+
+def test_one_version():
+    """nemb.h's macros are the version; CMake, setup.py, the library and Python all say it."""
+    major, root = _header_define("NEMB_VERSION_MAJOR")
+    minor, _ = _header_define("NEMB_VERSION_MINOR")
+    patch, _ = _header_define("NEMB_VERSION_PATCH")
+    want = "%d.%d.%d" % (major, minor, patch)
+    import codegreen
+    assert codegreen.__version__ == want
+    fn = _lib().nemb_version_string
+    fn.restype = ctypes.c_char_p
+    assert fn().decode() == want
+    with open(os.path.join(root, "CMakeLists.txt")) as f:
+        text = f.read()
+    assert re.search(r"^project\(codegreen VERSION \$\{_v_MAJOR\}", text, re.M), \
+        "CMake must read the version from nemb.h"
+    for name in ("CMakeLists.txt", "setup.py", os.path.join("python", "codegreen_runtime.py")):
+        with open(os.path.join(root, name)) as f:
+            assert want not in f.read(), "%s repeats the version %s" % (name, want)
