@@ -463,6 +463,16 @@ NEMB_EXTERN const char *nemb_session_report_json(const nemb_session *s);
 NEMB_EXTERN int nemb_session_write(const nemb_session *s, const char *path,
                                    nemb_output_format format);
 
+/** The one CSV quoting of codegreen's CSV files (the library's report and the CLI's tables): a
+ *  field is written as it is unless it holds a comma, a double quote or a line break; then it is
+ *  quoted, with each double quote doubled (RFC 4180).
+ *  @param field the text, NUL-terminated; NULL reads as "".
+ *  @param buf receives the field as written, with snprintf semantics (always NUL-terminated when
+ *         @p n > 0; may be NULL when @p n is 0).
+ *  @return the length of the whole field as written, without the NUL (so a result >= @p n means
+ *          @p buf was too small). Any thread. Since 0.1. */
+NEMB_EXTERN size_t nemb_csv_field(const char *field, char *buf, size_t n);
+
 /** The path the report was (or will be) written to by nemb_session_end(), or NULL when the
  *  session writes no file. Owned by @p s. Since 0.1. */
 NEMB_EXTERN const char *nemb_session_output_path(const nemb_session *s);

@@ -748,25 +748,18 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
  * status to exit with: @p status, or a failure when the report cannot be written. */
 /* One row per function, with the provenance and identity of the run (CodeCarbon's habit). */
 static const char *const csv_columns[] = {
-    "run_id",   "session_name", "started_at", "hostname",      "cpu_model",
-    "energy_source", "measurement_quality", "command", "exit_status", "name",
+    CG_META_COLUMNS, "command", "exit_status", "name",
     "context",  "line",         "calls",      "energy_j",      "self_energy_j",
     "duration_s", "self_duration_s", "avg_power_w", "share_of_total"};
 
 static json_t *function_rows(json_t *report, const measure_opts *o, int status) {
-  json_t *meta = json_object_get(report, "meta");
   char *command = cg_command_string(o->cmd);
   json_t *rows = json_array();
   size_t i;
   json_t *f;
   json_array_foreach(json_object_get(report, "functions"), i, f) {
     json_t *row = json_array();
-    const char *mk[] = {"run_id",    "session_name",  "started_at",         "hostname",
-                        "cpu_model", "energy_source", "measurement_quality"};
-    for (size_t k = 0; k < sizeof mk / sizeof mk[0]; k++) {
-      json_t *v = json_object_get(meta, mk[k]);
-      json_array_append_new(row, v ? json_incref(v) : json_null());
-    }
+    cg_row_add_meta(row, report);
     json_array_append_new(row, json_string(command ? command : ""));
     json_array_append_new(row, json_integer(status));
     const char *fk[] = {"name",          "context",    "line",            "calls",

@@ -941,14 +941,12 @@ static void print_summary(json_t *report, const run_opts *o, double interval_ms)
 /* ----- the files ----- */
 
 static const char *const csv_columns[] = {
-    "run_id",        "session_name", "started_at",    "hostname",    "cpu_model",
-    "energy_source", "measurement_quality", "command", "command_index", "task",
+    CG_META_COLUMNS, "command", "command_index", "task",
     "warmup",        "exit_status",  "failed",        "interrupted", "in_statistics",
     "outlier",       "energy_j",     "duration_s",    "avg_power_w", "cpu_time_s",
     "attributed_energy_j", "unattributed_energy_j", "energy_above_idle_j"};
 
 static json_t *csv_rows(json_t *report) {
-  json_t *meta = json_object_get(report, "meta");
   json_t *cmds = json_object_get(report, "commands");
   json_t *rows = json_array();
   size_t i;
@@ -958,12 +956,7 @@ static json_t *csv_rows(json_t *report) {
     double e = json_number_value(json_object_get(r, "energy_j"));
     double d = json_number_value(json_object_get(r, "duration_s"));
     json_t *row = json_array();
-    const char *mk[] = {"run_id", "session_name", "started_at", "hostname", "cpu_model",
-                        "energy_source", "measurement_quality"};
-    for (size_t m = 0; m < sizeof mk / sizeof mk[0]; m++) {
-      json_t *v = json_object_get(meta, mk[m]);
-      json_array_append_new(row, v ? json_incref(v) : json_null());
-    }
+    cg_row_add_meta(row, report);
     json_array_append(row, json_object_get(json_array_get(cmds, k), "command"));
     const char *rk[] = {"command_index", "task",          "warmup",      "exit_status",
                         "failed",        "interrupted",   "in_statistics", "outlier",

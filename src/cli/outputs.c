@@ -76,19 +76,21 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
 
 /* ----- CSV ----- */
 
+/* The library's one CSV quoting (nemb_csv_field). A field that does not fit the stack buffer
+ * and cannot be allocated is left out, as a failed write to the memory stream would be. */
 static void csv_text(FILE *fp, const char *s) {
-  if (strpbrk(s, ",\"\r\n") == NULL) {
-    fputs(s, fp);
+  char small[256];
+  size_t n = nemb_csv_field(s, small, sizeof small);
+  if (n < sizeof small) {
+    fputs(small, fp);
     return;
   }
-  fputc('"', fp);
-  for (; *s; s++) {
-    if (*s == '"') {
-      fputc('"', fp);
-    }
-    fputc(*s, fp);
+  char *big = malloc(n + 1);
+  if (big != NULL) {
+    nemb_csv_field(s, big, n + 1);
+    fputs(big, fp);
+    free(big);
   }
-  fputc('"', fp);
 }
 
 static void cell(FILE *fp, json_t *v, bool csv) {
@@ -399,6 +401,15 @@ char *cg_command_string(char *const *argv) {
   }
   fclose(fp);
   return buf;
+}
+
+void cg_row_add_meta(json_t *row, json_t *report) {
+  static const char *const keys[] = {CG_META_COLUMNS};
+  json_t *meta = json_object_get(report, "meta");
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    json_t *v = json_object_get(meta, keys[k]);
+    json_array_append_new(row, v ? json_incref(v) : json_null());
+  }
 }
 
 const char *cg_source_words(const char *source) {

@@ -88,7 +88,16 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
  * frees it. */
 char *cg_command_string(char *const *argv);
 
-/* "ESTIMATED from CPU time, not measured" etc.: how a report's meta.energy_source reads. */
+/* "ESTIMATED from CPU time, not measured" etc.: how a report's meta.energy_source reads (the
+ * library's nemb_energy_source_words(); the CLI's one helper for these words). */
 const char *cg_source_words(const char *energy_source);
+
+/* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
+ * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their
+ * values (null where the report lacks one) to @p row, in this order. */
+#define CG_META_COLUMNS                                                                            \
+  "run_id", "session_name", "started_at", "hostname", "cpu_model", "energy_source",                \
+      "measurement_quality"
+void cg_row_add_meta(json_t *row, json_t *report);
 
 #endif /* CG_OUTPUTS_H */

@@ -39,6 +39,45 @@ void nemb__buf_append(nemb__buf *b, const char *s, size_t n) {
   b->data[b->len] = '\0';
 }
 
+size_t nemb_csv_field(const char *field, char *buf, size_t n) {
+  const char *v = field ? field : "";
+  size_t at = 0;
+#define PUT(c)                                                                                     \
+  do {                                                                                             \
+    if (at + 1 < n) {                                                                              \
+      buf[at] = (c);                                                                               \
+    }                                                                                              \
+    at++;                                                                                          \
+  } while (0)
+  bool quote = strpbrk(v, ",\"\r\n") != NULL;
+  if (quote) {
+    PUT('"');
+  }
+  for (const char *p = v; *p; p++) {
+    if (*p == '"') {
+      PUT('"');
+    }
+    PUT(*p);
+  }
+  if (quote) {
+    PUT('"');
+  }
+#undef PUT
+  if (n > 0) {
+    buf[at < n ? at : n - 1] = '\0';
+  }
+  return at;
+}
+
+void nemb__buf_csv_field(nemb__buf *b, const char *field) {
+  size_t n = nemb_csv_field(field, NULL, 0);
+  if (!buf_reserve(b, n)) {
+    return;
+  }
+  nemb_csv_field(field, b->data + b->len, n + 1);
+  b->len += n;
+}
+
 void nemb__buf_printf(nemb__buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -79,6 +79,8 @@ typedef struct nemb__buf {
 
 void nemb__buf_append(nemb__buf *b, const char *s, size_t n);
 void nemb__buf_printf(nemb__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends @p field quoted as nemb_csv_field() quotes it (the one CSV rule). */
+void nemb__buf_csv_field(nemb__buf *b, const char *field);
 /* Hands the content to the caller (who frees it) and resets the buffer; NULL after an OOM. */
 char *nemb__buf_detach(nemb__buf *b);
 void nemb__buf_release(nemb__buf *b);

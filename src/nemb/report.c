@@ -895,23 +895,11 @@ int nemb__report_json(const nemb_session *s, char **out) {
   return 0;
 }
 
-/* A CSV field: quoted (RFC 4180, "" for a quote) when it holds a comma, quote or line break. */
+/* A CSV field, by the one rule (nemb_csv_field); NULL writes an empty field. */
 static void csv_field(nemb__buf *b, const char *v) {
-  if (v == NULL) {
-    return;
+  if (v != NULL) {
+    nemb__buf_csv_field(b, v);
   }
-  if (strpbrk(v, ",\"\r\n") == NULL) {
-    nemb__buf_append(b, v, strlen(v));
-    return;
-  }
-  nemb__buf_append(b, "\"", 1);
-  for (const char *p = v; *p; p++) {
-    nemb__buf_append(b, p, 1);
-    if (*p == '"') {
-      nemb__buf_append(b, "\"", 1);
-    }
-  }
-  nemb__buf_append(b, "\"", 1);
 }
 
 int nemb__report_csv(const nemb_session *s, char **out) {
