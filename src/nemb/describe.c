@@ -37,26 +37,6 @@ static json_t *domain_json(const nemb__domain *d, const char *source, bool measu
                    "method", method, "detail", d->detail[0] ? d->detail : NULL);
 }
 
-/* The command that fixes a permission problem of a provider, when codegreen has one: every
- * "permission" status in `codegreen info` points to it. */
-static const char *permission_fix(const char *provider) {
-  static const struct {
-    const char *name;
-    const char *fix;
-  } fixes[] = {
-      {"powercap", "sudo codegreen setup-permissions"},
-      {"hwmon", "sudo codegreen setup-permissions"},
-      {"perf", "sudo codegreen setup-permissions --perf"},
-      {"msr", "sudo codegreen setup-permissions --msr"},
-  };
-  for (size_t i = 0; i < NEMB__ARRAY_LEN(fixes); i++) {
-    if (strcmp(fixes[i].name, provider) == 0) {
-      return fixes[i].fix;
-    }
-  }
-  return NULL;
-}
-
 /* Opens one provider, describes it, closes it. */
 static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_config *cfg,
                               const char *vm) {
@@ -80,10 +60,8 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
                                               u[i].fix[0] ? u[i].fix : NULL));
     }
     ops->close(state);
-  } else if (rc == NEMB_ENOTSUP && ops->measured && vm != NULL &&
-             strcmp(ops->name, "nvml") != 0) {
-    /* The most common reason of all: say it plainly. Not for NVML: GPUs are often passed
-     * through to virtual machines whole, counters included. */
+  } else if (rc == NEMB_ENOTSUP && ops->hidden_in_vm && vm != NULL) {
+    /* The most common reason of all: say it plainly. */
     size_t len = strlen(why);
     snprintf(why + len, sizeof why - len,
              "%sThis is a virtual machine (%s): hypervisors do not pass CPU energy counters to "
@@ -96,7 +74,7 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
   return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:o}", "name", ops->name,
                    "measured", ops->measured, "simulated", ops->simulated, "role", role, "status",
                    status_of(rc), "error", rc ? nemb_err_name(rc) : NULL, "reason",
-                   rc ? why : NULL, "fix", rc == NEMB_EACCES ? permission_fix(ops->name) : NULL,
+                   rc ? why : NULL, "fix", rc == NEMB_EACCES ? ops->permission_fix : NULL,
                    "domains", doms, "unused", unused);
 }
 
@@ -171,36 +149,42 @@ static json_t *selection_json(const nemb_config *cfg) {
 }
 
 /* The one command that fixes every permission problem found, or null: `codegreen info` ends
- * with it. Flags are added for perf and msr only when powercap itself is not readable, since
- * powercap is preferred and needs no capability. */
+ * with it. Each provider's own fix (its ops' permission_fix) is the plain setup command or the
+ * command with a flag; the plain one covers every counter, so flags are added only when no
+ * provider needs the plain one, and nothing is said when the only problems are alternatives to a
+ * first-choice provider (the registry's first) that already works. */
 static json_t *permission_fix_json(json_t *providers) {
+  static const char setup[] = "sudo codegreen setup-permissions";
   bool any = false;
   bool base = false;
-  bool perf = false;
-  bool msr = false;
-  bool powercap_ok = false;
+  bool first_ok = false;
+  char flags[96] = "";
   size_t i;
   json_t *p;
   json_array_foreach(providers, i, p) {
-    const char *name = json_string_value(json_object_get(p, "name"));
     const char *status = json_string_value(json_object_get(p, "status"));
-    if (strcmp(name, "powercap") == 0 && strcmp(status, "available") == 0) {
-      powercap_ok = true;
+    const char *fix = json_string_value(json_object_get(p, "fix"));
+    if (i == 0 && strcmp(status, "available") == 0) {
+      first_ok = true;
     }
-    if (strcmp(status, "permission") != 0 || permission_fix(name) == NULL) {
+    if (strcmp(status, "permission") != 0 || fix == NULL ||
+        strncmp(fix, setup, sizeof setup - 1) != 0) {
       continue;
     }
     any = true;
-    base = base || strcmp(name, "powercap") == 0 || strcmp(name, "hwmon") == 0;
-    perf = perf || strcmp(name, "perf") == 0;
-    msr = msr || strcmp(name, "msr") == 0;
+    const char *flag = fix + sizeof setup - 1;
+    if (flag[0] == '\0') {
+      base = true;
+    } else if (strstr(flags, flag) == NULL) {
+      size_t len = strlen(flags);
+      snprintf(flags + len, sizeof flags - len, "%s", flag);
+    }
   }
-  if (!any || (powercap_ok && !base)) {
-    return json_null(); /* nothing, or only alternatives to a powercap that already works */
+  if (!any || (first_ok && !base)) {
+    return json_null(); /* nothing, or only alternatives to a first choice that already works */
   }
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "sudo codegreen setup-permissions%s%s",
-           perf && !base ? " --perf" : "", msr && !base ? " --msr" : "");
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "%s%s", setup, base ? "" : flags);
   return json_string(cmd);
 }
 

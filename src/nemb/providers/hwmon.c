@@ -528,6 +528,8 @@ static uint64_t hwmon_update_interval_ns(void *state) {
 
 const struct nemb__provider_ops nemb__provider_hwmon = {
     .name = "hwmon",
+    .permission_fix = "sudo codegreen setup-permissions",
+    .hidden_in_vm = true,
     .measured = true,
     .open = hwmon_open,
     .domains = hwmon_domains,

@@ -39,7 +39,6 @@
 #include "msr_decode.h"
 #include "provider.h"
 
-#define RAPL_UPDATE_NS 1000000ULL
 #define MAX_PER_CORE 32 /* half the meter's domain budget */
 #define MAX_FDS 512
 
@@ -477,11 +476,13 @@ static int msr_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
 
 static uint64_t msr_update_interval_ns(void *state) {
   (void)state;
-  return RAPL_UPDATE_NS;
+  return NEMB__RAPL_UPDATE_NS;
 }
 
 const struct nemb__provider_ops nemb__provider_msr = {
     .name = "msr",
+    .permission_fix = "sudo codegreen setup-permissions --msr",
+    .hidden_in_vm = true,
     .measured = true,
     .open = msr_open,
     .domains = msr_domains,

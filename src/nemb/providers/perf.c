@@ -39,7 +39,6 @@
 
 #define PMU_DIR "/sys/bus/event_source/devices/power"
 #define PARANOID_FILE "/proc/sys/kernel/perf_event_paranoid"
-#define RAPL_UPDATE_NS 1000000ULL
 
 static int sys_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd,
                                unsigned long flags) {
@@ -433,11 +432,13 @@ static int perf_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
 
 static uint64_t perf_update_interval_ns(void *state) {
   (void)state;
-  return RAPL_UPDATE_NS;
+  return NEMB__RAPL_UPDATE_NS;
 }
 
 const struct nemb__provider_ops nemb__provider_perf = {
     .name = "perf",
+    .permission_fix = "sudo codegreen setup-permissions --perf",
+    .hidden_in_vm = true,
     .measured = true,
     .open = perf_open,
     .domains = perf_domains,

@@ -35,7 +35,6 @@
 #define KNAME_MAX 64
 
 /* The kernel refreshes the RAPL energy status registers about once a millisecond. */
-#define RAPL_UPDATE_NS 1000000ULL
 
 enum role { ROLE_PACKAGE, ROLE_NESTED, ROLE_DRAM, ROLE_PSYS, ROLE_UNKNOWN };
 
@@ -760,11 +759,13 @@ static size_t powercap_unused(void *state, const nemb__unused **out) {
 
 static uint64_t powercap_update_interval_ns(void *state) {
   (void)state;
-  return RAPL_UPDATE_NS;
+  return NEMB__RAPL_UPDATE_NS;
 }
 
 const struct nemb__provider_ops nemb__provider_powercap = {
     .name = "powercap",
+    .permission_fix = "sudo codegreen setup-permissions",
+    .hidden_in_vm = true,
     .measured = true,
     .open = powercap_open,
     .domains = powercap_domains,

@@ -72,10 +72,20 @@ typedef struct nemb__provider_env {
   const nemb_config *cfg;
 } nemb__provider_env;
 
+/* RAPL's energy counters (powercap, perf, msr) change about once a millisecond (Intel SDM vol. 3B,
+ * 15.10: "updated approximately every 1 ms"; many parts use 1/1024 s). */
+#define NEMB__RAPL_UPDATE_NS 1000000ULL
+
 struct nemb__provider_ops {
   const char *name; /* as used in CODEGREEN_PROVIDERS and in each domain's "source" */
   bool measured;    /* false for models that estimate instead of measure */
   bool simulated;   /* true for the simulated device: used only when named explicitly */
+  /* The command that lets this user read the provider's counters, which every "permission"
+   * status in `codegreen info` names; NULL when codegreen has none. */
+  const char *permission_fix;
+  /* true when hypervisors keep this interface from guests (CPU energy counters), so `info` says
+   * so when it is absent in a virtual machine; false where it is often passed through (GPUs). */
+  bool hidden_in_vm;
 
   /* Finds the hardware and prepares to read it. On failure returns a negative code and writes one
    * or more plain sentences to @p why saying exactly what is missing and how to fix it:
