@@ -356,20 +356,9 @@ def _ctypes_begin(name, pyver, argv):
     global _handle, _sp, _registered
     native = _native.load()
     lib = native.lib
-    ct = _native.ctypes
-    o = _native.SessionOptions()
-    lib.nemb_session_options_init(o)
-    enc = [a.encode("utf-8", "surrogateescape") for a in argv]
-    o.name = name.encode("utf-8", "surrogateescape")
-    o.save_to_file = 0
-    o.output_format = _native.FORMAT_NONE
-    o.python_version = pyver.encode()
-    arr = (ct.c_char_p * (len(enc) + 1))(*enc)
-    o.argv = arr
-    o.argc = len(enc)
-    o.exclusive = 0  # beside a user's codegreen.Session, if there is one
-    handle = ct.c_void_p()
-    rc = lib.nemb_session_begin(o, handle)
+    # exclusive=False: beside a user's codegreen.Session, if there is one.
+    rc, handle = _native.begin_session(native, name, pyver, list(argv), exclusive=False,
+                                       output_format=_native.FORMAT_NONE, save_to_file=False)
     if rc != 0:
         return "cannot begin a session: %s" % native.error_text(rc)
     _handle = handle

@@ -91,6 +91,41 @@ _OPTIONAL = {
 }
 
 
+def begin_session(native, name, python_version, argv, exclusive, output_file=None,
+                  output_format=FORMAT_AUTO, save_to_file=True, record_time_series=False,
+                  sample_interval_ms=0, buffer_samples=0):
+    """``nemb_session_begin()`` with these options: the one place Python fills
+    ``nemb_session_options`` (``codegreen.Session`` and ``codegreen_runtime`` both begin here).
+    ``argv`` None lets the library read the process's command line. Returns ``(rc, handle)``."""
+    lib = native.lib
+    o = SessionOptions()
+    lib.nemb_session_options_init(o)
+    keep = []  # the encoded strings stay alive until begin has copied them
+
+    def enc(s):
+        b = s.encode("utf-8", "surrogateescape")
+        keep.append(b)
+        return b
+
+    o.name = enc(name)
+    o.output_file = enc(output_file) if output_file is not None else None
+    o.output_format = output_format
+    o.save_to_file = 1 if save_to_file else 0
+    o.record_time_series = 1 if record_time_series else 0
+    o.sample_interval_ms = sample_interval_ms or 0
+    o.buffer_samples = buffer_samples or 0
+    o.python_version = enc(python_version)
+    if argv is not None:
+        arr = (ctypes.c_char_p * (len(argv) + 1))(*[enc(a) for a in argv])
+        keep.append(arr)
+        o.argv = arr
+        o.argc = len(argv)
+    o.exclusive = 1 if exclusive else 0
+    handle = ctypes.c_void_p()
+    rc = lib.nemb_session_begin(o, handle)
+    return rc, handle
+
+
 class Native(object):
     """The loaded library: ``lib`` (CDLL, releases the GIL), ``hot`` (PyDLL, keeps it), ``path``."""
 

@@ -223,33 +223,12 @@ class Session(object):
         return self
 
     def _begin_native(self):
-        lib = self._native.lib
-        o = _native.SessionOptions()
-        lib.nemb_session_options_init(o)
-        keep = []  # the encoded strings stay alive until begin has copied them
-
-        def enc(s):
-            b = s.encode("utf-8", "surrogateescape")
-            keep.append(b)
-            return b
-
-        o.name = enc(self.name)
-        o.output_file = enc(self._output_file) if self._output_file is not None else None
-        o.output_format = _FORMATS[self._output_format]
-        o.save_to_file = 1 if self._save_to_file else 0
-        o.record_time_series = 1 if self._record_time_series else 0
-        o.sample_interval_ms = self._sample_interval_ms or 0
-        o.buffer_samples = self._buffer_samples or 0
-        o.python_version = enc(platform.python_version())
-        argv = getattr(sys, "argv", None)
-        if argv is not None:
-            arr = (_native.ctypes.c_char_p * (len(argv) + 1))(*[enc(a) for a in argv])
-            keep.append(arr)
-            o.argv = arr
-            o.argc = len(argv)
-        o.exclusive = 1
-        handle = _native.ctypes.c_void_p()
-        rc = lib.nemb_session_begin(o, handle)
+        rc, handle = _native.begin_session(
+            self._native, self.name, platform.python_version(), getattr(sys, "argv", None),
+            exclusive=True, output_file=self._output_file,
+            output_format=_FORMATS[self._output_format], save_to_file=self._save_to_file,
+            record_time_series=self._record_time_series,
+            sample_interval_ms=self._sample_interval_ms, buffer_samples=self._buffer_samples)
         if rc == _native.NEMB_ESTATE:
             what = self._native.error_text(rc)
             if _forked_while_active:

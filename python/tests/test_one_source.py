@@ -60,3 +60,37 @@ def test_one_version():
     for name in ("CMakeLists.txt", "setup.py", os.path.join("python", "codegreen_runtime.py")):
         with open(os.path.join(root, name)) as f:
             assert want not in f.read(), "%s repeats the version %s" % (name, want)
+
+
+def test_session_options_mirror_matches_the_c_struct(tmp_path):
+    """_native.SessionOptions has nemb_session_options' size and each field's offset, as a C
+    compiler lays the struct out from nemb.h."""
+    import shutil
+    import subprocess
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler to lay out nemb_session_options")
+    _, root = _header_define("NEMB_VERSION_MAJOR")
+    fields = [f[0] for f in _native.SessionOptions._fields_]
+    probe = tmp_path / "probe.c"
+    probe.write_text(
+        "#include <stddef.h>\n#include <stdio.h>\n#include \"nemb.h\"\n"
+        "int main(void) {\n  printf(\"size %zu\\n\", sizeof(nemb_session_options));\n" +
+        "".join("  printf(\"%s %%zu\\n\", offsetof(nemb_session_options, %s));\n" % (f, f)
+                for f in fields) + "  return 0;\n}\n")
+    exe = tmp_path / "probe"
+    subprocess.run([cc, "-std=c11", "-I", os.path.join(root, "include"), "-o", str(exe),
+                    str(probe)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    c = dict((k, int(v)) for k, v in (line.split() for line in out.splitlines()))
+    assert c.pop("size") == ctypes.sizeof(_native.SessionOptions)
+    assert c == dict((f, getattr(_native.SessionOptions, f).offset) for f in fields)
+
+
+def test_error_codes_python_tells_apart_are_the_librarys():
+    lib = _lib()
+    lib.nemb_err_name.restype = ctypes.c_char_p
+    lib.nemb_err_name.argtypes = [ctypes.c_int]
+    assert lib.nemb_err_name(_native.NEMB_EINVAL) == b"EINVAL"
+    assert lib.nemb_err_name(_native.NEMB_ESTATE) == b"ESTATE"
+    assert lib.nemb_err_name(_native.NEMB_ENOTSUP) == b"ENOTSUP"
