@@ -75,13 +75,6 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
     CG_SOURCE_INCLUDE_DIR="${CMAKE_CURRENT_SOURCE_DIR}/include"
     CG_SOURCE_PYTHON_DIR="${CMAKE_CURRENT_SOURCE_DIR}/python"
     CG_INSTALL_PYTHON_DIR="share/codegreen/python")
-  # The plot writer is another area's; use it when its declaration is in the public header.
-  file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/include/nemb.h cgi_plot REGEX "nemb_report_export_plot")
-  if(cgi_plot)
-    target_compile_definitions(codegreen PRIVATE CG_HAVE_EXPORT_PLOT=1)
-  endif()
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-               ${CMAKE_CURRENT_SOURCE_DIR}/include/nemb.h)
 
   if(NEMB_BUILD_TESTS)
     foreach(t test_instrument test_instrument_brace)

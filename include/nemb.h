@@ -1,9 +1,12 @@
 /*
  * nemb.h - the public C API of libcodegreen-nemb, the codegreen measurement library.
  *
- * The library turns the machine's energy counters (RAPL through powercap, a simulated device,
- * or, where no counter exists, a clearly labelled CPU-time estimate) into a stream of timestamped
- * cumulative-energy samples that the rest of codegreen attributes to code.
+ * The library turns the machine's energy counters (Intel and AMD RAPL through powercap, perf_event
+ * or MSRs, hwmon sensors, NVIDIA GPUs through NVML; a simulated device for tests; where no counter
+ * exists, a clearly labelled CPU-time estimate) into a stream of timestamped cumulative-energy
+ * samples, and attributes them to code: sessions with nested per-thread tasks and checkpoints,
+ * reports (JSON, CSV), plots, comparisons and pushes to Prometheus. The sections below follow that
+ * order; ARCHITECTURE.md at the root of the source tree says which file holds each part.
  *
  * Lifecycle:
  *   1. Load a configuration with nemb_config_load() (or pass NULL wherever a config is taken to
@@ -17,6 +20,8 @@
  *      while the sampler runs or after it stopped.
  *   5. Stop with nemb_meter_stop(), which takes one last sample, and free everything with
  *      nemb_meter_destroy() and nemb_config_destroy().
+ * Most programs use a session instead (nemb_session_begin(), tasks, nemb_session_end()), which
+ * runs these steps itself and builds the report.
  *
  * Conventions. Unless otherwise stated: pointer arguments must be non-NULL; functions that can
  * fail return 0 on success or a negative NEMB_E* code; after a failure, nemb_last_error() gives a
@@ -625,7 +630,6 @@ NEMB_EXTERN int nemb_session_totals(const nemb_session *s, nemb_totals_info *out
 NEMB_EXTERN int nemb_session_total_domain_energy(const nemb_session *s, size_t domain,
                                                  uint64_t *energy_uj);
 
-/* ----- [plot] declarations for plots go below this line ----- */
 
 /* ---------------------------------------------------------------------------------------------
  * Plots: power against time, each task's window shaded and named
@@ -677,7 +681,6 @@ NEMB_EXTERN int nemb_session_export_plot(const nemb_session *s, const char *path
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_report_export_plot(const char *report_json, const char *path);
 
-/* ----- [python] declarations for the Python front (process registry, ...) go below ----- */
 
 /* ---------------------------------------------------------------------------------------------
  * The process registry: which codegreen processes of this user are measuring right now
@@ -720,7 +723,6 @@ NEMB_EXTERN int nemb_procs_unregister(void);
  *          nemb_procs_register(). Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_procs_list_others(int *pids, size_t cap, size_t *n);
 
-/* ----- [cluster] declarations for Slurm, MPI and Prometheus go below ----- */
 
 /* ---------------------------------------------------------------------------------------------
  * Pushing a run's totals to a Prometheus Pushgateway (batch jobs end before any scrape)
@@ -756,7 +758,6 @@ NEMB_EXTERN int nemb_job_default_output(const char *ext, char *buf, size_t len);
  *  Since 0.1. */
 NEMB_EXTERN int nemb_session_push(const nemb_session *s, const char *url, const char *job);
 
-/* ----- [hardware] declarations for hardware providers and permissions go below ----- */
 
 /* Hardware providers (since 0.1): besides powercap, a build may have perf (the perf_event "power"
  * PMU), msr (/dev/cpu/N/msr), hwmon (/sys/class/hwmon energy and power sensors) and nvml (NVIDIA

@@ -11,6 +11,8 @@ libslurm-dev libmicrohttpd-dev libcurl4-openssl-dev"
 packages="$packages help2man scdoc"
 if [ "${1:-}" = "--test" ]; then
   packages="$packages python3-pytest chromium openjdk-17-jdk-headless stress-ng"
+  # the format check, scripts/format.sh --check, against the committed .clang-format
+  packages="$packages clang-format"
   # The engines issue 16's tests start on 127.0.0.1: Slurm (with munge), Open MPI, Prometheus.
   packages="$packages slurm-wlm munge openmpi-bin libopenmpi-dev prometheus prometheus-pushgateway"
   # pip install into venvs, notebooks (pandas frames, the IPython cell magic), man -w

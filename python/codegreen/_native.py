@@ -76,6 +76,8 @@ _SIGNATURES = {
     "nemb_checkpoint_register": (_I, [_P, _S, _S, _I, ctypes.POINTER(ctypes.c_uint32)]),
     "nemb_checkpoint_enter": (_I, [_P, ctypes.c_uint32]),
     "nemb_checkpoint_exit": (_I, [_P, ctypes.c_uint32]),
+    "nemb_session_export_plot": (_I, [_P, _S]),
+    "nemb_session_push": (_I, [_P, _S, _S]),
     "nemb_procs_path": (_I, [ctypes.c_char_p, ctypes.c_size_t]),
     "nemb_procs_register": (_I, []),
     "nemb_procs_unregister": (_I, []),
@@ -84,11 +86,6 @@ _SIGNATURES = {
 }
 _HOT = ("nemb_task_start", "nemb_task_stop", "nemb_checkpoint", "nemb_checkpoint_enter",
         "nemb_checkpoint_exit")
-# Optional: written by another part of the library; absent from older builds.
-_OPTIONAL = {
-    "nemb_session_export_plot": (_I, [_P, _S]),
-    "nemb_session_push": (_I, [_P, _S, _S]),
-}
 
 
 def begin_session(native, name, python_version, argv, exclusive, output_file=None,
@@ -145,17 +142,6 @@ class Native(object):
             return msg
         text = self.lib.nemb_strerror(rc)
         return text.decode() if text else "error %d" % rc
-
-    def optional(self, name):
-        """An optional function of the library, or None when this build lacks it."""
-        try:
-            fn = getattr(self.lib, name)
-        except AttributeError:
-            return None
-        restype, argtypes = _OPTIONAL[name]
-        fn.restype = restype
-        fn.argtypes = argtypes
-        return fn
 
 
 _lock = threading.Lock()

@@ -289,12 +289,7 @@ class Session(object):
 
     def _push(self):
         """Pushes the totals to the Pushgateway; a failure warns and never breaks the program."""
-        push = self._native.optional("nemb_session_push")
-        if push is None:
-            warnings.warn("codegreen: this libcodegreen-nemb cannot push (no nemb_session_push)",
-                          RuntimeWarning, stacklevel=4)
-            return
-        rc = push(self._handle, self._push_url.encode("utf-8"), self.name.encode("utf-8"))
+        rc = self._native.lib.nemb_session_push(self._handle, self._push_url.encode("utf-8"), self.name.encode("utf-8"))
         if rc != 0:
             warnings.warn("codegreen: cannot push to %s: %s" % (
                 self._push_url, self._native.error_text(rc)), RuntimeWarning, stacklevel=4)
@@ -430,12 +425,7 @@ class Session(object):
         if self._native is None:
             raise RuntimeError("export_plot() needs libcodegreen-nemb, which could not be loaded: "
                                "%s" % _native.load_error())
-        fn = self._native.optional("nemb_session_export_plot")
-        if fn is None:
-            raise RuntimeError("this libcodegreen-nemb (%s) has no plot writer "
-                               "(nemb_session_export_plot); rebuild it with plots" %
-                               self._native.path)
-        rc = fn(self._handle, path.encode("utf-8", "surrogateescape"))
+        rc = self._native.lib.nemb_session_export_plot(self._handle, path.encode("utf-8", "surrogateescape"))
         if rc != 0:
             msg = self._native.error_text(rc)
             if rc == _native.NEMB_EINVAL:

@@ -1091,13 +1091,6 @@ static int measure_with(measure_opts o) {
             cgi_language_name(o.lang), cgi_language_name(o.lang));
     return CG_EXIT_FAIL;
   }
-#ifndef CG_HAVE_EXPORT_PLOT
-  if (o.plot != NULL) {
-    fprintf(stderr, "codegreen measure: --export-plot is not available in this build (the plot "
-                    "writer is missing from libcodegreen-nemb); nothing was run\n");
-    return CG_EXIT_FAIL;
-  }
-#endif
   /* Every destination is tried before anything runs. */
   const char *dests[CG_MAX_OUTPUTS + 2];
   size_t n_dests = 0;
@@ -1329,7 +1322,6 @@ static int measure_with(measure_opts o) {
   if (lib != NULL && nemb__env_get("CODEGREEN_LIB_PATH") == NULL) { /* privileged: always ours */
     measure_env_set("CODEGREEN_LIB_PATH", lib);
   }
-#ifdef CG_HAVE_EXPORT_PLOT
   if (o.plot != NULL) {
     /* The plot shows the machine's power over the whole run, from a session of codegreen's own
      * (the program's report keeps per-function totals, not a time series). */
@@ -1347,7 +1339,6 @@ static int measure_with(measure_opts o) {
       plot_session = NULL;
     }
   }
-#endif
   size_t n_args = 0;
   while (o.cmd[n_args] != NULL) {
     n_args++;
@@ -1433,7 +1424,6 @@ static int measure_with(measure_opts o) {
     cg_sort_functions(report, "energy");
   }
   status = cg_measure_report(report, &o, n_points, status);
-#ifdef CG_HAVE_EXPORT_PLOT
   if (plot_session != NULL) {
     cg_views *spans = cg_views_build(report);
     int prc = export_plot_with_spans(plot_session, spans, task, p.tmp, o.plot);
@@ -1444,7 +1434,6 @@ static int measure_with(measure_opts o) {
       fprintf(stderr, "  plot         %s\n", o.plot);
     }
   }
-#endif
 
 out:
   if (cg_signals_caught() && !ran) {
