@@ -56,7 +56,7 @@ run_example() { # $1: label, $2: program
 # 1. pkg-config, from a directory that is not a standard prefix.
 export PKG_CONFIG_PATH=$(dirname "$pc")
 if flags=$(pkg-config --cflags --libs codegreen-nemb) &&
-  [ "$(pkg-config --modversion codegreen-nemb)" = "$(sed -n 's/^project(codegreen VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")" ]; then
+  [ "$(pkg-config --modversion codegreen-nemb)" = "$(sed -n 's/^#define NEMB_VERSION_[A-Z]* \([0-9]*\)$/\1/p' "$src/include/nemb.h" | paste -sd.)" ]; then
   libdir=$(pkg-config --variable=libdir codegreen-nemb)
   # As written: no extra feature macros, the strict warnings of the project.
   if "$cc" $extra -Wall -Wextra -Werror -pedantic "$tmp/train.c" -o "$tmp/train_pc" $flags \
