@@ -1,6 +1,7 @@
-# measure.cmake - the measurement model's files that grew after the core: the update-edge model.
+# measure.cmake - the measurement model's files that grew after the core: the update-edge model
+# and the poller that reads a provider whose calls can block on a thread of its own.
 if(NEMB_CMAKE_PHASE STREQUAL "sources")
-  list(APPEND NEMB_SOURCES src/nemb/edges.c)
+  list(APPEND NEMB_SOURCES src/nemb/edges.c src/nemb/poller.c)
 endif()
 
 if(NEMB_CMAKE_PHASE STREQUAL "targets" AND NEMB_BUILD_BENCH)

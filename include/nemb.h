@@ -106,7 +106,8 @@ NEMB_EXTERN const char *nemb_version_string(void);
   XX(ECONFIG, -4004, "invalid configuration")                                                  \
   XX(ESTATE, -4005, "operation not valid in the current state")                                \
   XX(EFULL, -4006, "sample store is full")                                                     \
-  XX(EPARSE, -4007, "malformed value read from a counter")
+  XX(EPARSE, -4007, "malformed value read from a counter")                                    \
+  XX(ETIMEDOUT, -ETIMEDOUT, "timed out: a call into the driver did not return in time")
 
 typedef enum nemb_errno {
 #define NEMB__ERR_ENUM(name, value, text) NEMB_##name = (value),

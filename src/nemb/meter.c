@@ -21,7 +21,9 @@
 
 static void close_providers(nemb_meter *m) {
   for (size_t i = 0; i < m->n_providers; i++) {
-    m->providers[i].ops->close(m->providers[i].state);
+    if (!m->providers[i].left_behind) {
+      m->providers[i].ops->close(m->providers[i].state);
+    }
   }
   m->n_providers = 0;
   m->n_domains = 0;
@@ -35,6 +37,10 @@ static void attach(nemb_meter *m, const struct nemb__provider_ops *ops, void *st
   op->state = state;
   op->first = m->n_domains;
   op->count = n;
+  op->polled = ops->cadence != NULL;
+  if (op->polled) {
+    ops->cadence(state, &op->every_ns, &op->deadline_ns);
+  }
   for (size_t i = 0; i < n; i++) {
     size_t d = m->n_domains++;
     m->domains[d] = doms[i];
@@ -146,6 +152,11 @@ static uint64_t filtered_update_interval_ns(void *state) {
   return f->inner->update_interval_ns(f->state);
 }
 
+static void filtered_cadence(void *state, uint64_t *every_ns, uint64_t *deadline_ns) {
+  const filtered *f = state;
+  f->inner->cadence(f->state, every_ns, deadline_ns);
+}
+
 static void filtered_close(void *state) {
   filtered *f = state;
   if (f == NULL) {
@@ -171,6 +182,7 @@ static int attach_candidate(nemb_meter *m, candidate *c) {
   f->ops.domains = filtered_domains;
   f->ops.read = filtered_read;
   f->ops.update_interval_ns = filtered_update_interval_ns;
+  f->ops.cadence = c->ops->cadence != NULL ? filtered_cadence : NULL;
   f->ops.close = filtered_close;
   f->inner = c->ops;
   f->state = c->state;

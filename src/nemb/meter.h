@@ -4,7 +4,8 @@
  *
  * Ownership between threads:
  *   - providers[], unwrap[] and raw[] belong to the sampler thread while it runs, and to the
- *     controlling thread before start and after stop;
+ *     controlling thread before start and after stop; a polled provider's state belongs to its
+ *     poller thread while sampling (poller.h);
  *   - store is written by the sampler only and read by anyone (see store.h);
  *   - latest_* form a sequence lock the sampler writes and anyone reads;
  *   - interval_ns and the statistics are atomics;
@@ -19,6 +20,7 @@
 
 #include "edges.h"
 #include "internal.h"
+#include "poller.h"
 #include "provider.h"
 #include "store.h"
 #include "unwrap.h"
@@ -54,6 +56,12 @@ typedef struct nemb__open_provider {
   void *state;
   size_t first; /* index of its first domain in the meter */
   size_t count; /* how many domains it has */
+  /* A provider whose calls can block is read on its own thread (poller.h) while sampling. */
+  bool polled;           /* it has a cadence() */
+  uint64_t every_ns, deadline_ns;
+  nemb__poller *poller;  /* while sampling */
+  uint64_t poll_gen;     /* the last publication the sampler took */
+  bool left_behind;      /* its poller hung at stop and owns the provider now: never close it */
 } nemb__open_provider;
 
 struct nemb_meter {
@@ -91,6 +99,9 @@ struct nemb_meter {
   bool prev_ok[NEMB__MAX_DOMAINS];
   uint64_t chg_lo[NEMB__MAX_DOMAINS], chg_hi[NEMB__MAX_DOMAINS]; /* reads around the last change */
   bool read_ok[NEMB__MAX_DOMAINS];      /* this read's outcome per domain */
+  uint64_t seen_t[NEMB__MAX_DOMAINS];   /* the time each domain's latest value was read at (a
+                                           polled provider's can be older than the read's) */
+  uint64_t lag_ns[NEMB__MAX_DOMAINS];   /* how old a polled domain's value can be; 0 if not */
   bool have_pt[NEMB__MAX_DOMAINS];
   bool have_first[NEMB__MAX_DOMAINS];   /* the first reading, until the first change places it */
   uint64_t first_t[NEMB__MAX_DOMAINS], first_v[NEMB__MAX_DOMAINS];

@@ -318,13 +318,21 @@ static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats 
   char text[320];
   for (size_t d = 0; d < m->n_domains; d++) {
     if (m->dom_lost_at[d] != 0) {
-      snprintf(text, sizeof text,
-               "domain %s (%s) was lost at %.2f s (%s): its energy stops there; the other "
-               "domains are measured in full",
-               m->domains[d].name, m->source[d],
-               m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9
-                                              : 0.0,
-               nemb_strerror(m->dom_last_rc[d]));
+      double at = m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9
+                                                 : 0.0;
+      if (m->dom_last_rc[d] == NEMB_ETIMEDOUT) {
+        /* A hung driver call (poller.h): say so, it is not the GPU's energy that failed. */
+        snprintf(text, sizeof text,
+                 "domain %s (%s) stopped answering at %.2f s: a read did not return within its "
+                 "deadline (a hung driver call); its energy stops there; the other domains are "
+                 "measured in full",
+                 m->domains[d].name, m->source[d], at);
+      } else {
+        snprintf(text, sizeof text,
+                 "domain %s (%s) was lost at %.2f s (%s): its energy stops there; the other "
+                 "domains are measured in full",
+                 m->domains[d].name, m->source[d], at, nemb_strerror(m->dom_last_rc[d]));
+      }
       json_array_append_new(w, json_string(text));
     }
   }

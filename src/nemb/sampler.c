@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
-#include <stdio.h>
 
 #include "meter.h"
 
@@ -44,41 +43,97 @@ double nemb__meter_period_ns(const nemb_meter *m, size_t d) {
 
 /* ----- reading ----- */
 
-static void domain_failed(nemb_meter *m, size_t d, uint64_t t_ns, int rc) {
+/* Domain @p d failed at @p since (its read at @p now_ns, or a hung read that began then). */
+static void domain_failed(nemb_meter *m, size_t d, uint64_t since, uint64_t now_ns, int rc) {
   m->read_ok[d] = false;
   m->dom_errors[d]++;
   m->dom_last_rc[d] = rc;
   if (m->dom_fail_since[d] == 0) {
-    m->dom_fail_since[d] = t_ns;
+    m->dom_fail_since[d] = since;
     /* Once per run of failures, not once per read. */
     nemb__log(NEMB_LOG_WARN, "[%s] domain %s: read failed: %s", m->source[d], m->domains[d].name,
               nemb_strerror(rc));
-  } else if (m->dom_lost_at[d] == 0 && t_ns - m->dom_fail_since[d] >= NEMB__LOST_NS) {
+  }
+  if (m->dom_lost_at[d] == 0 && now_ns - m->dom_fail_since[d] >= NEMB__LOST_NS) {
     m->dom_lost_at[d] = m->dom_fail_since[d];
     nemb__log(NEMB_LOG_WARN, "[%s] domain %s is lost: no good read for %.0f ms", m->source[d],
-              m->domains[d].name, (double)(t_ns - m->dom_fail_since[d]) / 1e6);
+              m->domains[d].name, (double)(now_ns - m->dom_fail_since[d]) / 1e6);
+  }
+}
+
+static void domain_read(nemb_meter *m, size_t d) {
+  m->read_ok[d] = true;
+  if (m->dom_fail_since[d] != 0 && m->dom_lost_at[d] == 0) {
+    m->dom_fail_since[d] = 0; /* a short run of failures: the cumulative counter recovers */
+  } else if (m->dom_lost_at[d] != 0) {
+    m->dom_fail_since[d] = 0; /* back after being lost: the loss stays reported */
+  }
+}
+
+/* A polled provider (poller.h): its latest publication, never waiting for the driver. Fills
+ * fresh[], lo[], hi[] and seen_t[] for its domains. */
+static void take_polled(nemb_meter *m, nemb__open_provider *op, uint64_t t_ns, bool *fresh,
+                        uint64_t *lo, uint64_t *hi) {
+  nemb__poll_dom pd[NEMB__MAX_DOMAINS];
+  uint64_t hung = 0;
+  bool got = nemb__poller_take(op->poller, t_ns, &op->poll_gen, pd, &hung);
+  for (size_t i = 0; i < op->count; i++) {
+    size_t d = op->first + i;
+    fresh[d] = false;
+    if (hung != 0) {
+      /* A read that never returned: failed since it began (counted once, then until lost). */
+      if (m->dom_fail_since[d] == 0 || m->dom_lost_at[d] == 0) {
+        domain_failed(m, d, hung < m->seen_t[d] ? m->seen_t[d] : hung, t_ns, NEMB_ETIMEDOUT);
+      }
+      continue;
+    }
+    if (!got) {
+      continue; /* nothing new: the domain stands as it was */
+    }
+    if (pd[i].raw == NEMB__RAW_INVALID) {
+      domain_failed(m, d, t_ns, t_ns, pd[i].rc != 0 ? pd[i].rc : NEMB_EIO);
+      continue;
+    }
+    domain_read(m, d);
+    m->raw[d] = pd[i].raw;
+    m->seen_t[d] = pd[i].seen_t;
+    fresh[d] = true;
+    lo[d] = pd[i].changed ? pd[i].chg_lo : 0;
+    hi[d] = pd[i].changed ? pd[i].chg_hi : 0;
+  }
+  if (got && hung == 0) {
+    for (size_t i = 0; i < op->count; i++) {
+      if (pd[i].raw == NEMB__RAW_INVALID) {
+        atomic_fetch_add_explicit(&m->st_read_errors, 1, memory_order_relaxed);
+        break;
+      }
+    }
   }
 }
 
 void nemb__meter_read(nemb_meter *m, uint64_t t_ns) {
-  uint64_t done[NEMB__MAX_DOMAINS];
+  bool fresh[NEMB__MAX_DOMAINS];
+  uint64_t lo[NEMB__MAX_DOMAINS], hi[NEMB__MAX_DOMAINS];
   for (size_t p = 0; p < m->n_providers; p++) {
     nemb__open_provider *op = &m->providers[p];
+    if (op->poller != NULL) {
+      take_polled(m, op, t_ns, fresh, lo, hi);
+      continue;
+    }
     int rc = op->ops->read(op->state, t_ns, m->raw + op->first);
     /* The values were taken somewhere in [t_ns, now]: a change is bracketed by now. */
     uint64_t after = m->simulated ? t_ns : nemb__now_ns();
     for (size_t d = op->first; d < op->first + op->count; d++) {
-      done[d] = after;
+      fresh[d] = false;
       if (rc != 0 || m->raw[d] == NEMB__RAW_INVALID) {
-        domain_failed(m, d, t_ns, rc != 0 ? rc : NEMB_EIO);
+        domain_failed(m, d, t_ns, t_ns, rc != 0 ? rc : NEMB_EIO);
         continue;
       }
-      m->read_ok[d] = true;
-      if (m->dom_fail_since[d] != 0 && m->dom_lost_at[d] == 0) {
-        m->dom_fail_since[d] = 0; /* a short run of failures: the cumulative counter recovers */
-      } else if (m->dom_lost_at[d] != 0) {
-        m->dom_fail_since[d] = 0; /* back after being lost: the loss stays reported */
-      }
+      domain_read(m, d);
+      fresh[d] = true;
+      lo[d] = m->prev_ok_t[d]; /* the last read that did not see the change, if any */
+      hi[d] = after;
+      m->seen_t[d] = t_ns;
     }
     if (rc != 0) {
       atomic_fetch_add_explicit(&m->st_read_errors, 1, memory_order_relaxed);
@@ -87,18 +142,18 @@ void nemb__meter_read(nemb_meter *m, uint64_t t_ns) {
     }
   }
   for (size_t d = 0; d < m->n_domains; d++) {
-    if (!m->read_ok[d]) {
+    if (!fresh[d]) {
       continue; /* not fed: the next good reading is judged over the whole gap */
     }
-    nemb__unwrap_feed(&m->unwrap[d], m->raw[d], t_ns);
+    nemb__unwrap_feed(&m->unwrap[d], m->raw[d], m->seen_t[d]);
     m->total[d] = m->unwrap[d].total;
-    if (m->prev_ok[d] && m->raw[d] != m->prev_raw[d]) {
-      nemb__edges_observe(&m->edges[d], m->prev_ok_t[d], done[d]);
-      m->chg_lo[d] = m->prev_ok_t[d]; /* the latest change, for meter_store() */
-      m->chg_hi[d] = done[d];
+    if (m->prev_ok[d] && m->raw[d] != m->prev_raw[d] && hi[d] > lo[d]) {
+      nemb__edges_observe(&m->edges[d], lo[d], hi[d]);
+      m->chg_lo[d] = lo[d]; /* the latest change, for meter_store() */
+      m->chg_hi[d] = hi[d];
     }
     m->prev_raw[d] = m->raw[d];
-    m->prev_ok_t[d] = t_ns;
+    m->prev_ok_t[d] = m->seen_t[d];
     m->prev_ok[d] = true;
   }
   atomic_fetch_add_explicit(&m->st_reads, 1, memory_order_relaxed);
@@ -200,7 +255,10 @@ static uint64_t extrapolate(const nemb_meter *m, size_t d, uint64_t t) {
     return m->have_pt[d] ? m->pt_v[d] : m->total[d];
   }
   double p = (double)(m->pt_v[d] - m->pt2_v[d]) / (double)(m->pt_t[d] - m->pt2_t[d]);
-  double span = fmin((double)(t - m->pt_t[d]), 2 * nemb__edges_period(&m->edges[d]));
+  /* At most two update periods, or two gaps between a polled provider's reads (its last read
+   * can be that old). */
+  double cap = fmax(2 * nemb__edges_period(&m->edges[d]), 2 * (double)m->lag_ns[d]);
+  double span = fmin((double)(t - m->pt_t[d]), cap);
   return m->pt_v[d] + (uint64_t)llround(p * span);
 }
 
@@ -290,13 +348,17 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns) {
     if (!m->read_ok[d]) {
       continue;
     }
+    uint64_t ts = m->seen_t[d]; /* when this value was read (t_ns unless polled) */
     if (!m->have_first[d]) {
       /* The first reading: at the model's update before it when that is known (after the
        * learning at the start), else placed once the first change shows when updates come. */
       m->have_first[d] = true;
-      m->first_t[d] = t_ns;
+      m->first_t[d] = ts;
       m->first_v[d] = m->total[d];
-      if (update_instant(m, d, t_ns, &at[d]) > 0) {
+      if (nemb__edges_period(&m->edges[d]) < MIN_ALIGN_NS) {
+        at[d] = ts; /* a continuous counter (integrated power): the reading is its own instant */
+        placed[d] = true;
+      } else if (update_instant(m, d, ts, &at[d]) > 0) {
         placed[d] = true;
       }
       continue;
@@ -306,12 +368,12 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns) {
     if (m->total[d] != since_v) {
       /* Bracketed by the reads around its latest change (a probe read may have seen it). */
       uint64_t lo = m->chg_lo[d] > since_t ? m->chg_lo[d] : since_t;
-      uint64_t hi = m->chg_hi[d] > lo ? m->chg_hi[d] : t_ns;
+      uint64_t hi = m->chg_hi[d] > lo ? m->chg_hi[d] : ts;
       /* A counter updating about as often as the reads: the model's instant (reads are aimed
        * just past its updates). One much slower (a GPU's): the reads around its change, which
        * are then narrow, intersected with the model. */
       bool slow = nemb__edges_period(&m->edges[d]) > 2.0 * (double)atomic_load(&m->interval_ns);
-      int known = slow ? 0 : update_instant(m, d, t_ns, &at[d]);
+      int known = slow ? 0 : update_instant(m, d, ts, &at[d]);
       if (known != 0) {
         placed[d] = known > 0; /* < 0: too close to an update to tell; the next read places it */
       } else {
@@ -344,7 +406,8 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns) {
       }
       continue;
     }
-    if (placed[d] && !m->have_pt[d] && m->first_t[d] != t_ns) {
+    uint64_t ts = m->seen_t[d];
+    if (placed[d] && !m->have_pt[d] && m->first_t[d] != ts) {
       /* The reading before the first change shows the update one period before that change,
        * not the time it was read; the period is the time to the second change (a counter may
        * update much faster than its provider says). Until then the change waits. */
@@ -360,15 +423,15 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns) {
       }
     } else if (placed[d]) {
       add_point(m, d, at[d], m->total[d]);
-    } else if (m->have_pt[d] || m->first_t[d] != t_ns) {
+    } else if (m->have_pt[d] || m->first_t[d] != ts) {
       if (!m->have_pt[d] && m->have_chg1[d]) {
         since_t = m->chg1_t[d];
       }
-      if ((double)(t_ns - since_t) > 2 * per) {
+      if (ts > since_t && (double)(ts - since_t) > 2 * per) {
         /* No change for two periods: the counter's last update, at most a period ago, left it
          * where it was. */
         place_first_change(m, d, per);
-        add_point(m, d, t_ns - (uint64_t)per, m->total[d]);
+        add_point(m, d, ts - (uint64_t)per, m->total[d]);
       }
     }
   }
@@ -640,7 +703,7 @@ static void acquire(nemb_meter *m) {
   for (uint64_t now = start; now - start < span; now = nemb__now_ns()) {
     for (size_t p = 0; p < m->n_providers; p++) {
       nemb__open_provider *op = &m->providers[p];
-      if (op->ops->read(op->state, now, raw + op->first) != 0) {
+      if (op->poller != NULL || op->ops->read(op->state, now, raw + op->first) != 0) {
         for (size_t d = op->first; d < op->first + op->count; d++) {
           raw[d] = NEMB__RAW_INVALID;
         }
@@ -666,6 +729,31 @@ static void acquire(nemb_meter *m) {
   }
 }
 
+static bool polled_domain(const nemb_meter *m, size_t d) {
+  for (size_t p = 0; p < m->n_providers; p++) {
+    const nemb__open_provider *op = &m->providers[p];
+    if (d >= op->first && d < op->first + op->count) {
+      return op->polled;
+    }
+  }
+  return false;
+}
+
+/* Stops every poller; one stuck in a hung driver call keeps its provider (meter.c leaves it). */
+static void stop_pollers(nemb_meter *m) {
+  for (size_t p = 0; p < m->n_providers; p++) {
+    nemb__open_provider *op = &m->providers[p];
+    if (op->poller != NULL) {
+      if (!nemb__poller_stop(op->poller)) {
+        op->left_behind = true;
+        nemb__log(NEMB_LOG_WARN, "[%s] a read is still hung in the driver: left running, the "
+                                 "provider is not closed", op->ops->name);
+      }
+      op->poller = NULL;
+    }
+  }
+}
+
 int nemb__sampler_start(nemb_meter *m) {
   m->rows = calloc(NEMB__PENDING * (2 + m->n_domains), sizeof *m->rows);
   if (m->rows == NULL) {
@@ -675,31 +763,47 @@ int nemb__sampler_start(nemb_meter *m) {
   m->slow_dom = SIZE_MAX;
   double slowest = 2.0 * (double)atomic_load(&m->interval_ns);
   for (size_t d = 0; d < m->n_domains; d++) {
-    if (m->domains[d].in_total && m->edges[d].nominal_ns > slowest) {
+    if (m->domains[d].in_total && m->edges[d].nominal_ns > slowest && !polled_domain(m, d)) {
       slowest = m->edges[d].nominal_ns;
       m->slow_dom = d;
     }
   }
-  acquire(m);
-  if (getenv("I10DBG")) {
-    nemb__edges *ed = &m->edges[0];
-    fprintf(stderr, "after acquire: narrow %lu locked %d P [%.1f %.1f] ref (%.1f %.1f]\n", (unsigned long)ed->narrow, ed->locked, ed->p_lo, ed->p_hi, ed->ref_lo, ed->ref_hi);
+  /* Providers whose calls can block are read on threads of their own from now on. */
+  for (size_t p = 0; p < m->n_providers; p++) {
+    nemb__open_provider *op = &m->providers[p];
+    if (!op->polled) {
+      continue;
+    }
+    uint64_t nominal = op->ops->update_interval_ns(op->state);
+    for (size_t d = op->first; d < op->first + op->count; d++) {
+      m->lag_ns[d] = op->every_ns + op->every_ns / 2; /* the longest gap between its reads */
+    }
+    int prc = nemb__poller_start(op->ops, op->state, op->count, op->every_ns, op->deadline_ns,
+                                 nominal, &op->poller);
+    if (prc != 0) {
+      stop_pollers(m);
+      return nemb__fail(prc, "cannot start the %s provider's reading thread: %s", op->ops->name,
+                        nemb_strerror(prc));
+    }
   }
+  acquire(m);
   /* The first reading primes every unwrapper; its sample is the zero of every total. */
   uint64_t t0 = nemb__now_ns();
   nemb__meter_read(m, t0);
   nemb__meter_store(m, t0);
   m->prev_read_t = t0;
   if (m->row_head < m->row_tail) {
-    /* The first sample is the zero of every total, and exists when start returns. */
+    /* The first sample is the zero of every total, and exists when start returns, except with
+     * a polled provider (a GPU's): its value at that instant comes from its curve once its
+     * next updates are seen, since its first reading may be a whole update period old. */
     uint64_t *r = row_at(m, m->row_head);
     for (size_t d = 0; d < m->n_domains; d++) {
-      if (r[1] & (1ull << d)) {
+      if ((r[1] & (1ull << d)) && m->lag_ns[d] == 0) {
         r[2 + d] = m->total[d];
+        r[1] &= ~(1ull << d);
         m->cursor[d] = m->row_head + 1;
       }
     }
-    r[1] = 0;
     publish(m);
   }
 
@@ -707,6 +811,7 @@ int nemb__sampler_start(nemb_meter *m) {
   int rc = pthread_create(&m->thread, NULL, sampler_main, m);
   if (rc != 0) {
     atomic_store(&m->running, false);
+    stop_pollers(m);
     return nemb__fail(nemb__from_errno(rc), "cannot start the sampler thread: %s", strerror(rc));
   }
   m->thread_live = true;
@@ -746,6 +851,7 @@ void nemb__sampler_stop(nemb_meter *m) {
   nemb__meter_store(m, t);
   m->prev_read_t = t;
   nemb__meter_flush(m, t);
+  stop_pollers(m);
   for (size_t d = 0; d < m->n_domains; d++) {
     if (m->dom_fail_since[d] != 0 && m->dom_lost_at[d] == 0) {
       m->dom_lost_at[d] = m->dom_fail_since[d]; /* still failing at the end: lost */

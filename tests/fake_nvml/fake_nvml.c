@@ -17,11 +17,20 @@
  *                        lost=S     from S s after nvmlInit_v2 on, every call on the device
  *                                   returns NVML_ERROR_GPU_IS_LOST (15);
  *                        noperm     every call on the device returns NVML_ERROR_NO_PERMISSION;
+ *                        slow=MS    every call on the device takes MS ms (a driver lock held
+ *                                   by others; the value is read at the end of the call);
+ *                        hang=S     from S s after nvmlInit_v2 on, every call on the device
+ *                                   blocks, as in a hung driver, until the test calls
+ *                                   fake_nvml_release() (or forever);
+ *                        mig        MIG mode is on, with two instances whose UUIDs are
+ *                                   "MIG-00000000-fake-000N-000K-000000000000" (GPU N,
+ *                                   instance K = 0, 1), found by nvmlDeviceGetHandleByUUID;
+ *                                   like NVML, energy and power are not per instance;
  *                      e.g. "energy:250,energy:100:lost=0.7".
  *   FAKE_NVML_LATENCY_US  each device call takes this long (a driver lock held by others).
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
  * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
- * counts the device calls made. A test that dlopens
+ * counts the device calls made, fake_nvml_hung() those blocked in a hang now. A test that dlopens
  * the same file gets the same instance and can pin readings exactly with fake_nvml_set_energy_mj()
  * and fake_nvml_set_power_mw(), and count init/shutdown pairs with fake_nvml_live().
  */
@@ -41,6 +50,7 @@ enum {
   NVML_ERROR_INVALID_ARGUMENT = 2,
   NVML_ERROR_NOT_SUPPORTED = 3,
   NVML_ERROR_NO_PERMISSION = 4,
+  NVML_ERROR_NOT_FOUND = 6,
   NVML_ERROR_INSUFFICIENT_SIZE = 7,
   NVML_ERROR_DRIVER_NOT_LOADED = 9,
   NVML_ERROR_GPU_IS_LOST = 15
@@ -94,12 +104,18 @@ typedef struct nvmlPciInfo_st {
   char busId[32];
 } nvmlPciInfo_t;
 EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci);
+EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device);
+EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig,
+                                                                 nvmlDevice_t *device);
+EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *is_mig);
 EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current,
                                          unsigned int *pending);
 EXPORT void fake_nvml_set_energy_mj(unsigned index, long long mj);
 EXPORT void fake_nvml_set_power_mw(unsigned index, long long mw);
 EXPORT int fake_nvml_live(void);
 EXPORT long long fake_nvml_calls(void);
+EXPORT void fake_nvml_release(void);
+EXPORT int fake_nvml_hung(void);
 
 enum method { M_ENERGY, M_FIELD, M_USAGE, M_NONE };
 
@@ -114,14 +130,23 @@ struct nvmlDevice_st {
   double lost_s;               /* < 0: never lost */
   bool noperm;
   bool mig;
+  double slow_s; /* each call's own latency */
+  double hang_s; /* < 0: never hangs */
+  int mig_parent; /* a MIG instance's handle: its GPU's index; -1 for a GPU */
+  unsigned mig_index;
 };
 
+#define MIG_PER_GPU 2
+
 static struct nvmlDevice_st devices[MAX_DEVICES];
+static struct nvmlDevice_st instances[MAX_DEVICES * MIG_PER_GPU];
 static unsigned n_devices;
 static atomic_int live; /* nvmlInit_v2 calls not yet shut down */
 static double t0_s;
 static _Atomic long long calls;
 static long latency_us;
+static atomic_bool released; /* fake_nvml_release() was called: hung calls return */
+static atomic_int hung;      /* calls blocked in a hang now */
 
 static double now_s(void) {
   struct timespec ts;
@@ -144,6 +169,8 @@ static void configure(void) {
     d->lost_s = -1;
     d->noperm = false;
     d->mig = false;
+    d->slow_s = 0;
+    d->hang_s = -1;
     if (colon) {
       *colon = '\0';
       for (char *opt = strchr(colon + 1, ':'); opt != NULL; opt = strchr(opt + 1, ':')) {
@@ -153,6 +180,10 @@ static void configure(void) {
           d->lost_s = strtod(opt + 6, NULL);
         } else if (strncmp(opt + 1, "noperm", 6) == 0) {
           d->noperm = true;
+        } else if (strncmp(opt + 1, "slow=", 5) == 0) {
+          d->slow_s = strtod(opt + 6, NULL) / 1e3;
+        } else if (strncmp(opt + 1, "hang=", 5) == 0) {
+          d->hang_s = strtod(opt + 6, NULL);
         } else if (strncmp(opt + 1, "mig", 3) == 0) {
           d->mig = true;
         }
@@ -165,6 +196,17 @@ static void configure(void) {
                 : strcmp(tok, "usage") == 0 ? M_USAGE
                                             : M_NONE;
     d->index = n_devices;
+    d->mig_parent = -1;
+    for (unsigned k = 0; k < MIG_PER_GPU; k++) {
+      struct nvmlDevice_st *in = &instances[n_devices * MIG_PER_GPU + k];
+      in->index = n_devices;
+      in->method = M_NONE;
+      in->mig_parent = (int)n_devices;
+      in->mig_index = k;
+      in->lost_s = in->hang_s = -1;
+      atomic_store(&in->pinned_mj, -1);
+      atomic_store(&in->pinned_mw, -1);
+    }
     atomic_store(&d->pinned_mj, -1);
     atomic_store(&d->pinned_mw, -1);
     n_devices++;
@@ -179,6 +221,7 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) {
   if (atomic_fetch_add(&live, 1) == 0) {
     configure();
     t0_s = now_s();
+    atomic_store(&released, false);
     const char *lat = getenv("FAKE_NVML_LATENCY_US");
     latency_us = lat ? atol(lat) : 0;
   }
@@ -239,11 +282,25 @@ EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned 
 
 /* What every device call does first, as a driver would: take its time, count the call, and
  * refuse when the device is not this user's or has fallen off the bus. */
+static void sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
 static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
   atomic_fetch_add(&calls, 1);
   if (latency_us > 0) {
-    struct timespec ts = {latency_us / 1000000, (latency_us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
+    sleep_s((double)latency_us / 1e6);
+  }
+  if (d->slow_s > 0) {
+    sleep_s(d->slow_s);
+  }
+  if (d->hang_s >= 0 && now_s() - t0_s >= d->hang_s && !atomic_load(&released)) {
+    atomic_fetch_add(&hung, 1);
+    while (!atomic_load(&released)) {
+      sleep_s(0.001);
+    }
+    atomic_fetch_sub(&hung, 1);
   }
   if (d->noperm) {
     return NVML_ERROR_NO_PERMISSION;
@@ -325,7 +382,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int *p
 /* UUIDs "GPU-00000000-fake-0000-0000-00000000000N" and bus ids "00000000:0N:00.0"; the option
  * "mig" turns MIG mode on. */
 EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length) {
-  int n = snprintf(uuid, length, "GPU-00000000-fake-0000-0000-%012u", device->index);
+  int n = device->mig_parent >= 0
+              ? snprintf(uuid, length, "MIG-00000000-fake-%04d-%04u-000000000000",
+                         device->mig_parent, device->mig_index)
+              : snprintf(uuid, length, "GPU-00000000-fake-0000-0000-%012u", device->index);
   return n < 0 || (unsigned)n >= length ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
 }
 
@@ -334,6 +394,42 @@ EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *
   pci->bus = device->index + 1;
   snprintf(pci->busId, sizeof pci->busId, "00000000:%02X:00.0", device->index + 1);
   snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "0000:%02X:00.0", device->index + 1);
+  return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device) {
+  if (atomic_load(&live) <= 0) {
+    return NVML_ERROR_UNINITIALIZED;
+  }
+  char buf[96];
+  for (unsigned i = 0; i < n_devices; i++) {
+    nvmlDeviceGetUUID(&devices[i], buf, sizeof buf);
+    if (strcmp(buf, uuid) == 0) {
+      *device = &devices[i];
+      return NVML_SUCCESS;
+    }
+    for (unsigned k = 0; devices[i].mig && k < MIG_PER_GPU; k++) {
+      nvmlDeviceGetUUID(&instances[i * MIG_PER_GPU + k], buf, sizeof buf);
+      if (strcmp(buf, uuid) == 0) {
+        *device = &instances[i * MIG_PER_GPU + k];
+        return NVML_SUCCESS;
+      }
+    }
+  }
+  return NVML_ERROR_NOT_FOUND;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig,
+                                                                 nvmlDevice_t *device) {
+  if (mig->mig_parent < 0) {
+    return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  *device = &devices[mig->mig_parent];
+  return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *is_mig) {
+  *is_mig = device->mig_parent >= 0;
   return NVML_SUCCESS;
 }
 
@@ -363,4 +459,12 @@ EXPORT int fake_nvml_live(void) {
 
 EXPORT long long fake_nvml_calls(void) {
   return atomic_load(&calls);
+}
+
+EXPORT void fake_nvml_release(void) {
+  atomic_store(&released, true);
+}
+
+EXPORT int fake_nvml_hung(void) {
+  return atomic_load(&hung);
 }

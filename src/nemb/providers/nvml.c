@@ -30,6 +30,12 @@
  * is named gpuN after its NVML index; its detail holds the UUID and the PCI bus id, to match it to
  * cuda:N. With MIG enabled the figure is the whole GPU's, which the detail says.
  *
+ * NVML calls take a driver lock and can block for tens of milliseconds, or never return on a hung
+ * GPU, so the meter reads this provider on a thread of its own (cadence(), poller.h), every
+ * providers.nvml.poll_ms (10 ms: peers poll at 10-100 Hz), and marks the GPUs failed when a read
+ * runs past providers.nvml.deadline_ms. The energy counter's update period (10-100 ms depending
+ * on the GPU) is measured at open, as peers do, for the update-edge model (edges.h).
+ *
  * CODEGREEN_SYSFS_ROOT substitutes a fixture tree for the machine; a GPU driver cannot live in
  * such a tree, so while it is set NVML is loaded only when CODEGREEN_NVML_LIB is set too. This
  * keeps fixture-based tests the same on machines with and without GPUs.
@@ -39,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "provider.h"
@@ -46,6 +53,10 @@
 
 #define DEFAULT_LIB "libnvidia-ml.so.1"
 #define NVML_UPDATE_NS 20000000ULL /* NVML refreshes power and energy every 20-100 ms */
+#define MEASURE_NS 250000000ULL    /* measuring the energy counter's update period at open */
+#define MEASURE_GAP_NS 1000000L    /* ... reading every GPU's counter about every 1 ms */
+#define MEASURE_CHANGES 3          /* ... until each changed this often */
+#define CONTINUOUS_NS 3000000ULL   /* a counter changing at (nearly) every 1 ms read counts */
 
 /* ----- the part of nvml.h codegreen uses (NVML API reference, "nvmlReturn_t", "Field Value
  * Queries", "Device Queries") ----- */
@@ -148,6 +159,8 @@ typedef struct nvml_state {
   gpu gpus[NEMB__MAX_DOMAINS];
   size_t n_unused;
   nemb__unused unused[NEMB__MAX_UNUSED];
+  uint64_t poll_ns, deadline_ns; /* the cadence of its own reading thread (cadence()) */
+  uint64_t update_ns;            /* the energy counters' update period, measured at open */
 } nvml_state;
 
 static void note_unused(nvml_state *st, const char *name, const char *reason, const char *fix) {
@@ -343,6 +356,67 @@ static int init_failed(nvml_state *st, nvml_return r, const char *lib, char *why
   }
 }
 
+/* The energy counters' update period, measured as peers do at open: every GPU's counter read
+ * about every millisecond until each changed MEASURE_CHANGES times (at most MEASURE_NS); the
+ * period is the mean time between the changes seen, the slowest GPU's. A counter that changes
+ * at (nearly) every read is continuous for the update-edge model; none seen: NVML_UPDATE_NS. */
+static uint64_t measure_update_ns(const nvml_state *st) {
+  uint64_t last[NEMB__MAX_DOMAINS], prev_t[NEMB__MAX_DOMAINS];
+  uint64_t first_c[NEMB__MAX_DOMAINS], last_c[NEMB__MAX_DOMAINS];
+  unsigned changes[NEMB__MAX_DOMAINS];
+  bool have[NEMB__MAX_DOMAINS];
+  size_t counters = 0;
+  for (size_t i = 0; i < st->n; i++) {
+    have[i] = false;
+    changes[i] = 0;
+    counters += st->gpus[i].src == SRC_ENERGY;
+  }
+  if (counters == 0) {
+    return NVML_UPDATE_NS;
+  }
+  uint64_t start = nemb__now_ns();
+  for (uint64_t now = start; now - start < MEASURE_NS; now = nemb__now_ns()) {
+    size_t done = 0;
+    for (size_t i = 0; i < st->n; i++) {
+      if (st->gpus[i].src != SRC_ENERGY) {
+        continue;
+      }
+      unsigned long long mj = 0;
+      uint64_t t0 = nemb__now_ns();
+      nvml_return r = st->api.total_energy(st->gpus[i].dev, &mj);
+      uint64_t t1 = nemb__now_ns();
+      if (r == NVML_SUCCESS && have[i] && mj != last[i]) {
+        uint64_t mid = prev_t[i] + (t1 - prev_t[i]) / 2;
+        first_c[i] = changes[i] == 0 ? mid : first_c[i];
+        last_c[i] = mid;
+        changes[i]++;
+      }
+      if (r == NVML_SUCCESS) {
+        have[i] = true;
+        last[i] = mj;
+        prev_t[i] = t0;
+      }
+      done += changes[i] >= MEASURE_CHANGES;
+    }
+    if (done == counters) {
+      break;
+    }
+    struct timespec ts = {0, MEASURE_GAP_NS};
+    nanosleep(&ts, NULL);
+  }
+  uint64_t period = 0;
+  for (size_t i = 0; i < st->n; i++) {
+    if (st->gpus[i].src == SRC_ENERGY && changes[i] >= 2) {
+      uint64_t p = (last_c[i] - first_c[i]) / (changes[i] - 1);
+      period = p > period ? p : period;
+    }
+  }
+  if (period == 0) {
+    return NVML_UPDATE_NS;
+  }
+  return period < CONTINUOUS_NS ? 1000u : period;
+}
+
 static int nvml_open(const nemb__provider_env *env, void **state, char *why, size_t why_len) {
   *state = NULL;
   int enabled = 1;
@@ -509,6 +583,16 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     nvml_close(st);
     return NEMB_ENOTSUP;
   }
+  double poll_ms = 10, deadline_ms = 1000;
+  if (env != NULL && env->cfg != NULL) {
+    nemb_config_get_double(env->cfg, "providers.nvml.poll_ms", &poll_ms);
+    nemb_config_get_double(env->cfg, "providers.nvml.deadline_ms", &deadline_ms);
+  }
+  st->poll_ns = (uint64_t)((poll_ms < 10 ? 10 : poll_ms) * 1e6);
+  st->deadline_ns = (uint64_t)((deadline_ms < 10 ? 10 : deadline_ms) * 1e6);
+  st->update_ns = measure_update_ns(st);
+  nemb__log(NEMB_LOG_INFO, "nvml: energy counters update every %.1f ms (measured at open)",
+            (double)st->update_ns / 1e6);
   if (skipped > 0) {
     nemb__log(NEMB_LOG_INFO, "nvml: %u GPU%s left out (no energy or power reading)", skipped,
               skipped == 1 ? "" : "s");
@@ -571,8 +655,17 @@ static size_t nvml_unused(void *state, const nemb__unused **out) {
 }
 
 static uint64_t nvml_update_interval_ns(void *state) {
-  (void)state;
-  return NVML_UPDATE_NS;
+  const nvml_state *st = state;
+  return st->update_ns;
+}
+
+/* NVML calls take a driver lock and can block for tens of milliseconds, or forever on a hung
+ * GPU: NVML is read on a thread of its own (poller.h), at most at 100 Hz as peers do, never on
+ * the 1 ms sampler's. */
+static void nvml_cadence(void *state, uint64_t *every_ns, uint64_t *deadline_ns) {
+  const nvml_state *st = state;
+  *every_ns = st->poll_ns;
+  *deadline_ns = st->deadline_ns;
 }
 
 const struct nemb__provider_ops nemb__provider_nvml = {
@@ -583,5 +676,6 @@ const struct nemb__provider_ops nemb__provider_nvml = {
     .read = nvml_read,
     .update_interval_ns = nvml_update_interval_ns,
     .unused = nvml_unused,
+    .cadence = nvml_cadence,
     .close = nvml_close,
 };

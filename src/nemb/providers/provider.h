@@ -6,8 +6,9 @@
  * `const struct nemb__provider_ops nemb__provider_<name>`; everything else in the file is static.
  *
  * The meter calls, in order: open() once, domains() once, read() many times from the sampler
- * thread only, close() once. A provider needs no locking: its state is used by one thread at a
- * time. read() is the hot path: no allocation, no opening of files, no stdio.
+ * thread only (or from the provider's own poller thread, see cadence()), close() once. A
+ * provider needs no locking: its state is used by one thread at a time. read() is the hot path:
+ * no allocation, no opening of files, no stdio.
  */
 #ifndef NEMB_PROVIDER_H
 #define NEMB_PROVIDER_H
@@ -114,6 +115,13 @@ struct nemb__provider_ops {
   /* Optional (NULL: none): the domains found but left out, each with its reason and fix. Valid
    * until close(). */
   size_t (*unused)(void *state, const nemb__unused **out);
+
+  /* Optional (NULL: read() never blocks, and the sampler calls it at its own interval). A
+   * provider whose calls can block (a driver lock; a hung GPU never answers) is read on a thread
+   * of its own (poller.h): every *every_ns on average, and a read still running *deadline_ns
+   * after it began marks the provider's domains failed (NEMB_ETIMEDOUT) while the other
+   * providers go on being read. read() is then called from that thread only. */
+  void (*cadence)(void *state, uint64_t *every_ns, uint64_t *deadline_ns);
 
   void (*close)(void *state);
 };
