@@ -233,6 +233,10 @@ static json_t *domain_topology(const nemb_meter *m) {
     json_t *dom = json_pack("{s:b, s:s, s:o*, s:s, s:b, s:b}", "top_level", info.top_level, "kind",
                             info.kind, "includes", inc, "source", info.source, "in_total",
                             info.in_total, "measured", info.measured);
+    if (dom != NULL && m->domains[d].whole_device) {
+      /* A GPU in MIG mode: NVML's energy is the physical GPU's, whatever instance is ours. */
+      json_object_set_new(dom, "scope", json_string("whole_gpu"));
+    }
     if (inc == NULL || dom == NULL || json_object_set_new(o, info.name, dom) != 0) {
       json_decref(o);
       return NULL;
@@ -333,6 +337,15 @@ static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats 
                  "domains are measured in full",
                  m->domains[d].name, m->source[d], at, nemb_strerror(m->dom_last_rc[d]));
       }
+      json_array_append_new(w, json_string(text));
+    }
+  }
+  for (size_t d = 0; d < m->n_domains; d++) {
+    if (m->domains[d].whole_device) {
+      snprintf(text, sizeof text,
+               "domain %s (%s) is a GPU in MIG mode: NVML counts energy per physical GPU, not "
+               "per instance, so its figure is the whole GPU's, other instances' work included",
+               m->domains[d].name, m->source[d]);
       json_array_append_new(w, json_string(text));
     }
   }

@@ -250,6 +250,8 @@ EXPORT const char *nvmlErrorString(nvmlReturn_t r) {
     return "Insufficient Permissions";
   case NVML_ERROR_GPU_IS_LOST:
     return "GPU is lost";
+  case NVML_ERROR_NOT_FOUND:
+    return "Not Found";
   default:
     return "Unknown Error";
   }

@@ -28,7 +28,8 @@
  * accepts). NVML numbers GPUs in PCI bus order, CUDA by default fastest first, so an index is
  * NVML's only when CUDA_DEVICE_ORDER=PCI_BUS_ID; UUIDs are unambiguous and recommended. A domain
  * is named gpuN after its NVML index; its detail holds the UUID and the PCI bus id, to match it to
- * cuda:N. With MIG enabled the figure is the whole GPU's, which the detail says.
+ * cuda:N. A MIG instance ("MIG-...", see resolve_migs()) selects its GPU: NVML has no per-instance
+ * energy, so with MIG the figure is the whole GPU's, which the detail and the report say.
  *
  * NVML calls take a driver lock and can block for tens of milliseconds, or never return on a hung
  * GPU, so the meter reads this provider on a thread of its own (cadence(), poller.h), every
@@ -135,6 +136,8 @@ typedef struct nvml_api {
   nvml_return (*uuid)(nvml_device, char *, unsigned int);
   nvml_return (*pci_info)(nvml_device, nvml_pci_info *);
   nvml_return (*mig_mode)(nvml_device, unsigned int *, unsigned int *);
+  nvml_return (*handle_by_uuid)(const char *, nvml_device *);
+  nvml_return (*mig_parent)(nvml_device, nvml_device *);
 } nvml_api;
 
 /* ----- the provider ----- */
@@ -231,6 +234,57 @@ static bool usage_is_averaged(const char *name) {
 static const char *nvml_error(const nvml_state *st, nvml_return r) {
   const char *s = st->api.error_string ? st->api.error_string(r) : NULL;
   return s ? s : "unknown NVML error";
+}
+
+/* A MIG instance named in the visible list, and the UUID of the GPU it is a part of. */
+typedef struct mig_pick {
+  char mig[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+  char parent_uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+} mig_pick;
+
+#define MAX_MIG 16
+
+/* The MIG instances in the comma-separated @p list: CUDA's "MIG-<uuid>" (found through
+ * nvmlDeviceGetHandleByUUID and nvmlDeviceGetDeviceHandleFromMigDeviceHandle) or CUDA 11.0's
+ * "MIG-GPU-<gpu uuid>/<gi>/<ci>" (the GPU is in the name). NVML counts energy per physical GPU,
+ * never per instance, so an instance selects its whole GPU, and the domain says so. An instance
+ * NVML does not know is listed by `codegreen info`. */
+static size_t resolve_migs(nvml_state *st, const char *list, mig_pick *out, size_t cap) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", list);
+  size_t n = 0;
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ", ", &save); tok != NULL && n < cap;
+       tok = strtok_r(NULL, ", ", &save)) {
+    if (strncmp(tok, "MIG-", 4) != 0) {
+      continue;
+    }
+    mig_pick *p = &out[n];
+    snprintf(p->mig, sizeof p->mig, "%s", tok);
+    if (strncmp(tok + 4, "GPU-", 4) == 0) {
+      snprintf(p->parent_uuid, sizeof p->parent_uuid, "%.*s", (int)strcspn(tok + 4, "/"),
+               tok + 4);
+      n++;
+      continue;
+    }
+    nvml_device mig, parent;
+    nvml_return r = NVML_ERROR_NOT_SUPPORTED;
+    if (st->api.handle_by_uuid != NULL && st->api.mig_parent != NULL && st->api.uuid != NULL) {
+      r = st->api.handle_by_uuid(tok, &mig);
+      r = r == NVML_SUCCESS ? st->api.mig_parent(mig, &parent) : r;
+      r = r == NVML_SUCCESS ? st->api.uuid(parent, p->parent_uuid, sizeof p->parent_uuid) : r;
+    }
+    if (r == NVML_SUCCESS) {
+      n++;
+      continue;
+    }
+    char reason[256];
+    snprintf(reason, sizeof reason, "MIG instance %s: NVML cannot find its GPU: %s (%d)", tok,
+             nvml_error(st, r), r);
+    note_unused(st, tok, reason, "check the instance's UUID with `nvidia-smi -L`");
+    nemb__log(NEMB_LOG_WARN, "nvml: %s", reason);
+  }
+  return n;
 }
 
 /* dlsym into a function pointer: POSIX guarantees the conversion works; ISO C does not allow it
@@ -468,6 +522,9 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   bind(st->lib, "nvmlDeviceGetUUID", &a->uuid, sizeof a->uuid);
   bind(st->lib, "nvmlDeviceGetPciInfo_v3", &a->pci_info, sizeof a->pci_info);
   bind(st->lib, "nvmlDeviceGetMigMode", &a->mig_mode, sizeof a->mig_mode);
+  bind(st->lib, "nvmlDeviceGetHandleByUUID", &a->handle_by_uuid, sizeof a->handle_by_uuid);
+  bind(st->lib, "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", &a->mig_parent,
+       sizeof a->mig_parent);
   if (!ok) {
     nemb__say(why, why_len,
         "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
@@ -496,6 +553,8 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   char vis_buf[1024];
   const char *vis_origin = NULL;
   const char *visible = visible_list(env, vis_buf, sizeof vis_buf, &vis_origin);
+  mig_pick migs[MAX_MIG];
+  size_t n_migs = visible != NULL ? resolve_migs(st, visible, migs, MAX_MIG) : 0;
   for (unsigned i = 0; i < count && st->n < NEMB__MAX_DOMAINS; i++) {
     gpu *g = &st->gpus[st->n];
     nemb__domain *d = &st->domains[st->n];
@@ -513,7 +572,13 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     }
     char dname[NEMB__NAME_MAX];
     snprintf(dname, sizeof dname, "gpu%u", i);
-    if (visible != NULL && !listed(visible, i, uuid)) {
+    const char *via_mig = NULL; /* the MIG instance that selects this GPU, if any */
+    for (size_t k = 0; k < n_migs && uuid[0] != '\0'; k++) {
+      if (strcmp(migs[k].parent_uuid, uuid) == 0) {
+        via_mig = migs[k].mig;
+      }
+    }
+    if (visible != NULL && !listed(visible, i, uuid) && via_mig == NULL) {
       hidden++; /* not this program's GPU */
       continue;
     }
@@ -562,7 +627,16 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     snprintf(d->detail, sizeof d->detail, "%.24s %.40s %.16s: %.28s%s%s",
              name[0] ? name : "NVIDIA GPU", uuid, pci.busId,
              g->src == SRC_ENERGY ? "energy counter" : "power integrated", usage_note,
-             mig_on ? "; MIG on: the whole GPU's energy" : "");
+             via_mig != NULL ? "; a MIG instance chosen: the whole GPU's energy"
+             : mig_on        ? "; MIG on: the whole GPU's energy"
+                             : "");
+    d->whole_device = via_mig != NULL || mig_on;
+    if (via_mig != NULL) {
+      nemb__log(NEMB_LOG_INFO,
+                "nvml: %s selects MIG instance %s of GPU %u: NVML counts energy per physical "
+                "GPU, so %s is the whole GPU's energy, the other instances' work included",
+                vis_origin, via_mig, i, dname);
+    }
     st->n++;
   }
   if (st->n == 0) {
