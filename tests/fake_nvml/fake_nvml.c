@@ -30,7 +30,8 @@
  *   FAKE_NVML_LATENCY_US  each device call takes this long (a driver lock held by others).
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
  * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
- * counts the device calls made, fake_nvml_hung() those blocked in a hang now. A test that dlopens
+ * counts the device calls made, fake_nvml_hung() those blocked in a hang now;
+ * fake_nvml_hang_now() makes every device call hang from now on, until fake_nvml_release(). A test that dlopens
  * the same file gets the same instance and can pin readings exactly with fake_nvml_set_energy_mj()
  * and fake_nvml_set_power_mw(), and count init/shutdown pairs with fake_nvml_live().
  */
@@ -115,6 +116,7 @@ EXPORT void fake_nvml_set_power_mw(unsigned index, long long mw);
 EXPORT int fake_nvml_live(void);
 EXPORT long long fake_nvml_calls(void);
 EXPORT void fake_nvml_release(void);
+EXPORT void fake_nvml_hang_now(void);
 EXPORT int fake_nvml_hung(void);
 
 enum method { M_ENERGY, M_FIELD, M_USAGE, M_NONE };
@@ -147,6 +149,7 @@ static _Atomic long long calls;
 static long latency_us;
 static atomic_bool released; /* fake_nvml_release() was called: hung calls return */
 static atomic_int hung;      /* calls blocked in a hang now */
+static atomic_bool hang_all; /* fake_nvml_hang_now() was called: every device call hangs */
 
 static double now_s(void) {
   struct timespec ts;
@@ -222,6 +225,7 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) {
     configure();
     t0_s = now_s();
     atomic_store(&released, false);
+    atomic_store(&hang_all, false);
     const char *lat = getenv("FAKE_NVML_LATENCY_US");
     latency_us = lat ? atol(lat) : 0;
   }
@@ -297,7 +301,8 @@ static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
   if (d->slow_s > 0) {
     sleep_s(d->slow_s);
   }
-  if (d->hang_s >= 0 && now_s() - t0_s >= d->hang_s && !atomic_load(&released)) {
+  if ((atomic_load(&hang_all) || (d->hang_s >= 0 && now_s() - t0_s >= d->hang_s)) &&
+      !atomic_load(&released)) {
     atomic_fetch_add(&hung, 1);
     while (!atomic_load(&released)) {
       sleep_s(0.001);
@@ -461,6 +466,10 @@ EXPORT int fake_nvml_live(void) {
 
 EXPORT long long fake_nvml_calls(void) {
   return atomic_load(&calls);
+}
+
+EXPORT void fake_nvml_hang_now(void) {
+  atomic_store(&hang_all, true);
 }
 
 EXPORT void fake_nvml_release(void) {
