@@ -254,7 +254,7 @@ typedef struct nemb_sampler_stats {
 /** Chooses and opens providers and prepares (but does not start) the sampler.
  *
  *  Selection: if $CODEGREEN_PROVIDERS or providers.list is set, exactly those providers, each of
- *  which must open. Otherwise every real provider that opens (powercap, perf, msr, hwmon, nvml,
+ *  which must open. Otherwise every real provider that opens (perf, powercap, msr, hwmon, nvml,
  *  in that order of preference, each domain counted once), plus the estimate provider when no
  *  real provider measures a CPU package, unless providers.estimate.enabled is false.
  *

@@ -95,7 +95,7 @@ static int add_provider(nemb_meter *m, const struct nemb__provider_ops *ops,
 /* ----- one counter per domain -----
  *
  * In automatic selection several providers may see one domain: on an Intel machine read by root,
- * powercap, perf and msr all see package-0. Each domain is read from the first provider in the
+ * perf, powercap and msr all see package-0. Each domain is read from the first provider in the
  * registry's order that sees it (see registry.c for why that order), so it is counted once. A
  * provider left with no domain of its own is closed; one left with some (msr's AMD per-core
  * domains beside powercap's package) is read through a filtered view that hides the rest, so the

@@ -429,6 +429,50 @@ static void test_amd(void **unused) {
   nemb_test_rmtree(dir);
 }
 
+/* Issue 10, item 5: an AMD socket of two dies reads one package counter (the socket's) from
+ * either die: one domain package-0, read once, 68 J a second across the 32-bit wrap, not 136. */
+static void test_amd_dies_share_the_socket_counter(void **unused) {
+  (void)unused;
+  char dir[4096];
+  make_machine(dir, sizeof dir, "AuthenticAMD", 25, 1, 1, 4, 1);
+  for (unsigned c = 2; c < 4; c++) { /* CPUs 2 and 3 on die 1 */
+    char rel[256];
+    snprintf(rel, sizeof rel, "sys/devices/system/cpu/cpu%u/topology/die_id", c);
+    nemb_test_write(dir, rel, "1\n");
+  }
+  uint64_t before = 0xFFFFFFFFull - 34ull * 65536; /* 34 J below the wrap (ESU 16) */
+  for (unsigned c = 0; c < 4; c += 2) {
+    put_msr(dir, c, NEMB__MSR_AMD_PKG_ENERGY_STATUS, before);
+    put_amd_unit(dir, c);
+  }
+  nemb_config *cfg = NULL;
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"providers\":{\"msr\":{\"per_core\":false}}}", "test", &cfg));
+  void *st = NULL;
+  NEMB_ASSERT_OK(open_msr_cfg(cfg, &st));
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_msr.domains(st, &d), 1);
+  assert_string_equal(d[0].name, "package-0");
+  assert_string_equal(d[0].detail, "MSR 0xC001029B on CPU 0");
+  nemb__unwrap w;
+  nemb__unwrap_init(&w, d[0].range_uj, 200000000); /* a 200 W ceiling */
+  uint64_t raw[1];
+  NEMB_ASSERT_OK(nemb__provider_msr.read(st, 0, raw));
+  nemb__unwrap_feed(&w, raw[0], 1000000000u);
+  uint64_t after = (before + 68ull * 65536) & 0xFFFFFFFFull; /* one second at 68 W */
+  for (unsigned c = 0; c < 4; c += 2) {
+    put_msr(dir, c, NEMB__MSR_AMD_PKG_ENERGY_STATUS, after);
+    put_amd_unit(dir, c);
+  }
+  NEMB_ASSERT_OK(nemb__provider_msr.read(st, 0, raw));
+  uint64_t added = nemb__unwrap_feed(&w, raw[0], 2000000000u);
+  assert_int_equal(w.wraps, 1);
+  assert_true(added >= 67999999 && added <= 68000001);
+  nemb__provider_msr.close(st);
+  nemb_config_destroy(cfg);
+  nemb_test_rmtree(dir);
+}
+
 /* 32-bit counters: reserved bits are masked, and a wrap is undone with range_uj. */
 static void test_wrap_and_mask(void **unused) {
   (void)unused;
@@ -558,6 +602,7 @@ int main(void) {
       cmocka_unit_test(test_intel_server),
       cmocka_unit_test(test_amd),
       cmocka_unit_test(test_dram_unit_by_model),
+      cmocka_unit_test(test_amd_dies_share_the_socket_counter),
       cmocka_unit_test(test_wrap_and_mask),
       cmocka_unit_test(test_read_failure),
       cmocka_unit_test(test_no_msr_driver),

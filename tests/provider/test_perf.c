@@ -278,6 +278,45 @@ static void test_amd(void **unused) {
   nemb__provider_perf.close(st);
 }
 
+/* Issue 10, item 5: an AMD socket of two dies. The kernel's RAPL PMU lists one CPU per counter
+ * in its cpumask (per socket on AMD): one event, one domain package-0, 68 J in a second, not
+ * twice that. A PMU that lists a CPU per die (Intel Cascade Lake-AP) gets a domain per die. */
+static void test_amd_dies_one_event_per_socket(void **unused) {
+  (void)unused;
+  char dir[4096];
+  nemb_test_copy_fixture("perf-amd", dir, sizeof dir);
+  for (unsigned c = 4; c < 8; c++) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "sys/devices/system/cpu/cpu%u/topology/die_id", c);
+    nemb_test_write(dir, rel, "1\n");
+  }
+  setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
+  void *st = open_ok();
+  static const expect exp[] = {
+      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, 2, 0,
+       "perf power/energy-pkg/ on CPU 0"},
+  };
+  check(st, exp, NEMB__ARRAY_LEN(exp), 11);
+  fakes[0].count = 68ull << 32; /* 68 J, one count being 2^-32 J */
+  uint64_t raw[2];
+  NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
+  assert_int_equal(raw[0], 68000000);
+  nemb__provider_perf.close(st);
+
+  nemb_test_write(dir, "sys/bus/event_source/devices/power/cpumask", "0,4\n");
+  n_fakes = 0;
+  st = open_ok();
+  static const expect per_die[] = {
+      {"package-0-die-0", NEMB__KIND_PACKAGE, true, true, {NULL}, 2, 0,
+       "perf power/energy-pkg/ on CPU 0"},
+      {"package-0-die-1", NEMB__KIND_PACKAGE, true, true, {NULL}, 2, 4,
+       "perf power/energy-pkg/ on CPU 4"},
+  };
+  check(st, per_die, NEMB__ARRAY_LEN(per_die), 11);
+  nemb__provider_perf.close(st);
+  nemb_test_rmtree(dir);
+}
+
 /* An event the kernel lists but does not count on this CPU is skipped, not fatal. */
 static void test_unsupported_event_is_skipped(void **unused) {
   (void)unused;
@@ -440,6 +479,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_intel_2s, setup, teardown),
       cmocka_unit_test_setup_teardown(test_intel_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_amd, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_amd_dies_one_event_per_socket, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unsupported_event_is_skipped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_absent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fixture_with_real_kernel, setup, teardown),

@@ -40,7 +40,7 @@ static void test_unknown_forced_provider_is_a_clear_error(void **state) {
    * any of them out. */
 #if defined(NEMB_WITH_PERF) && defined(NEMB_WITH_MSR) && defined(NEMB_WITH_HWMON) &&             \
     defined(NEMB_WITH_NVML)
-  assert_non_null(strstr(nemb_last_error(), "powercap, perf, msr, hwmon, nvml, sim, estimate"));
+  assert_non_null(strstr(nemb_last_error(), "perf, powercap, msr, hwmon, nvml, sim, estimate"));
 #else
   assert_non_null(strstr(nemb_last_error(), "this build knows: powercap, "));
   assert_non_null(strstr(nemb_last_error(), "sim, estimate"));

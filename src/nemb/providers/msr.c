@@ -340,7 +340,7 @@ static int build_amd(msr_state *st, const cpu_info *ci, const nemb__cpu *units, 
   }
   for (size_t c = 0; c < n_cores; c++) {
     size_t u = 0;
-    while (u < n_units && !(units[u].package == cores[c].package && units[u].die == cores[c].die)) {
+    while (u < n_units && units[u].package != cores[c].package) { /* per socket (msr_open) */
       u++;
     }
     if (u == n_units || u >= NEMB__MAX_DOMAINS) {
@@ -410,6 +410,15 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
     }
     memcpy(cores, cpus, n_cpus * sizeof *cores);
     n_cores = nemb__cpu_first_of_each(cores, n_cpus, true);
+    if (ci.vendor == VENDOR_AMD) {
+      /* AMD's package energy MSR is the socket's, whatever die reads it (the kernel's RAPL
+       * driver scopes it per package on AMD and Hygon: arch/x86/events/rapl.c,
+       * rapl_pmu_is_pkg_scope()): one reading per socket, or a multi-die part counts it once per
+       * die. */
+      for (size_t i = 0; i < n_cpus; i++) {
+        cpus[i].die = 0;
+      }
+    }
     n_units = nemb__cpu_first_of_each(cpus, n_cpus, false);
     units = cpus;
   }

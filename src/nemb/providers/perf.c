@@ -8,8 +8,11 @@
  * ("event=0x02"), with `<event>.scale` (joules per count) and `<event>.unit` ("Joules") beside it.
  *
  * RAPL counters belong to a package, not to a task, so the kernel accepts only system-wide events:
- * each is opened with pid -1 on one CPU of each package (die, on multi-die parts), the first
- * online one. The count is 64 bits: the kernel reads the 32-bit MSR often enough to see every wrap
+ * each is opened with pid -1 on the CPUs the PMU's `cpumask` lists, one per physical counter: per
+ * die on Intel multi-die parts, per package (socket) on AMD and Hygon, whose package counter is
+ * the socket's (arch/x86/events/rapl.c, rapl_pmu_is_pkg_scope()). An event per die on AMD would
+ * count the socket once per die. Without a readable cpumask: the first online CPU of each package
+ * and die. The count is 64 bits: the kernel reads the 32-bit MSR often enough to see every wrap
  * and accumulates, so range_uj is 0 and nothing here unwraps.
  *
  * Domain names are the ones powercap gives the same counters (package-N, core, uncore, dram, psys,
@@ -305,6 +308,55 @@ static void link_domains(perf_state *st) {
   }
 }
 
+/* Keeps, in place and in CPU order, the CPUs of @p cpus that the PMU's cpumask lists ("0,64" or
+ * ranges "0-1"): one per physical counter. Returns how many; 0 when the cpumask cannot be read or
+ * names none of them (the caller then takes one CPU per package and die). */
+static size_t keep_pmu_cpus(nemb__cpu *cpus, size_t n) {
+  char text[4096];
+  if (read_pmu_file("cpumask", text, sizeof text) != 0) {
+    return 0;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool listed = false;
+    const char *s = text;
+    while (*s != '\0' && !listed) {
+      char *end;
+      unsigned long lo = strtoul(s, &end, 10);
+      if (end == s) {
+        break;
+      }
+      unsigned long hi = lo;
+      if (*end == '-') {
+        s = end + 1;
+        hi = strtoul(s, &end, 10);
+        if (end == s) {
+          break;
+        }
+      }
+      listed = cpus[i].cpu >= lo && cpus[i].cpu <= hi;
+      s = end + strspn(end, ", \n");
+    }
+    if (listed) {
+      cpus[kept++] = cpus[i];
+    }
+  }
+  return kept;
+}
+
+/* True when two of @p units are in one package: their domains then carry the die in their
+ * names, as powercap's "package-N-die-D" zones do. */
+static bool dies_counted_apart(const nemb__cpu *units, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = i + 1; j < n; j++) {
+      if (units[i].package == units[j].package) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 static int perf_open(const nemb__provider_env *env, void **state, char *why, size_t why_len) {
   *state = NULL;
   int enabled = 1;
@@ -359,11 +411,13 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
     nemb__say(why, why_len, "out of memory listing CPUs");
     return NEMB_ENOMEM;
   }
-  n_units = nemb__cpu_first_of_each(units, n_units, false);
+  size_t n_masked = keep_pmu_cpus(units, n_units);
+  n_units = n_masked > 0 ? nemb__cpu_first_of_each(units, n_masked, false)
+                         : nemb__cpu_first_of_each(units, n_units, false);
   nemb__cpu cpu0 = {0, 0, 0, 0};
   const nemb__cpu *list = n_units ? units : &cpu0; /* no topology published: CPU 0 */
   size_t n_list = n_units ? n_units : 1;
-  bool multi_die = nemb__cpu_multi_die(list, n_list);
+  bool multi_die = dies_counted_apart(list, n_list);
 
   perf_state *st = calloc(1, sizeof *st);
   if (st == NULL) {

@@ -3,10 +3,12 @@
  *
  * Real counters come first. Their order is also the preference when two of them see the same
  * domain (the meter then reads it from the earlier one only, and cross-checks the later):
- *   powercap  the kernel's own RAPL interface: unit decoding and wraparound handled, readable by
- *             a group without any capability (codegreen setup-permissions);
- *   perf      the same RAPL counters, 64-bit, but only with CAP_PERFMON or a lax
- *             perf_event_paranoid;
+ *   perf      the RAPL counters as 64-bit counts the kernel accumulates, so no wrap can be missed
+ *             however long the reads pause (a process stopped with SIGSTOP, a suspended job);
+ *             opens only with CAP_PERFMON or a lax perf_event_paranoid;
+ *   powercap  the kernel's own RAPL interface: unit decoding done, readable by a group without
+ *             any capability (codegreen setup-permissions), but the 32-bit register's wraps are
+ *             ours to count (unwrap.h: by elapsed time and maximum power);
  *   msr       the raw registers: needs the msr module and CAP_SYS_RAWIO, 32-bit, decoded here;
  *   hwmon     driver sensors, often power only (integrated, less exact);
  *   nvml      NVIDIA GPUs, which nothing else sees.
@@ -41,11 +43,11 @@ extern const struct nemb__provider_ops nemb__provider_estimate;
 #endif
 
 const struct nemb__provider_ops *const nemb__providers[] = {
-#ifdef NEMB_WITH_POWERCAP
-    &nemb__provider_powercap,
-#endif
 #ifdef NEMB_WITH_PERF
     &nemb__provider_perf,
+#endif
+#ifdef NEMB_WITH_POWERCAP
+    &nemb__provider_powercap,
 #endif
 #ifdef NEMB_WITH_MSR
     &nemb__provider_msr,
