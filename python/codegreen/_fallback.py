@@ -179,6 +179,9 @@ class FallbackSession(object):
                 "t_ns_clock": "clock_monotonic",
                 "inclusive_of_children": True,
             },
+            "boundary_clock": {"source": "clock_monotonic", "reported_as": "clock_monotonic",
+                               "why": "clock_monotonic: no library (time.monotonic_ns())",
+                               "tsc_hz": None, "error_ns": 0},
             "sampler": None,
             "backend_error": self.backend_error,
         }

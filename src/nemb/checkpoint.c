@@ -3,13 +3,15 @@
  * in bounded memory.
  *
  * The hot path (nemb_checkpoint_enter/exit, and nemb_checkpoint once a thread has seen the same
- * call site) reads CLOCK_MONOTONIC and appends {time, function, kind} to the calling thread's own
- * queue. It takes no lock, makes no other system call and allocates nothing once the queue has
+ * call site) reads the session's boundary clock (clock.h: the TSC, or CLOCK_MONOTONIC) and appends
+ * {stamp, function, kind} to the calling thread's own queue. It takes no lock, makes no other system call and allocates nothing once the queue has
  * reached the size the program's call rate needs.
  *
  * Energy cannot be known at the instant of the call: it is interpolated between the samples that
  * bracket the instant, and the later of those does not exist yet. So every 64 events the thread
- * RESOLVES the events of its queue that are no newer than the newest stored sample: it replays
+ * RESOLVES the events of its queue that are no newer than the newest stored sample (each stamp
+ * turned into CLOCK_MONOTONIC ns through the session's begin point and a calibration point of the
+ * thread's own, taken again at most once per new sample and always after the events it converts): it replays
  * them on a shadow call stack, computes each invocation's inclusive and self time and energy, adds
  * them to the thread's per-function aggregates, and keeps a per-invocation detail record while the
  * session-wide count of kept records is below detail_limit (beyond it they are counted as dropped).
@@ -53,6 +55,7 @@
 #define STACK_MIN 64u        /* frames */
 #define STACK_MAX (1u << 16) /* frames: enters beyond are counted unbalanced */
 #define CACHE_SIZE 512u      /* per-thread call-site cache of nemb_checkpoint() */
+#define DETAIL_RESERVE (1u << 17) /* detail records a thread reserves room for at first */
 #define KIND_SHIFT 30        /* an event's ref: kind << 30 | function or name id */
 #define REF_MASK ((1u << KIND_SHIFT) - 1u)
 #define REF_NONE REF_MASK    /* an exit whose name no function has */
@@ -96,7 +99,7 @@ struct nemb__cp_registry {
 /* ----- per thread ----- */
 
 typedef struct cp_event {
-  uint64_t t_ns;
+  uint64_t stamp;   /* the boundary clock's (clock.h) */
   const char *cpid; /* interned in the thread's pool, or NULL */
   uint32_t ref;     /* kind << KIND_SHIFT | id */
   int32_t line;     /* the call's line, or LINE_OF_FUNC */
@@ -147,9 +150,13 @@ typedef struct nemb__cp_thread {
   cp_site *sites; /* CACHE_SIZE entries, allocated on the first nemb_checkpoint() */
 
   size_t hint; /* sample index near the last resolved instant */
+  nemb__clock_point cal; /* the later calibration point for converting stamps (clock.h) */
   /* The stored interval around the last resolved instant, with its in-total energies, so that
-   * instants within it (most of them: an interval holds many events) cost one interpolation. */
-  uint64_t br_ta; /* the instant of the last interpolated energy, for power_now() */
+   * instants within it (most of them: an interval holds many events) cost one interpolation and
+   * no lock. br_tb == 0: none. */
+  uint64_t br_ta, br_tb;
+  double br_ea, br_eb;
+  uint64_t last_t; /* the instant of the last interpolated energy, for power_now() */
   int last_mode; /* how the last energy was found: 0 none, 1 interpolated, 2 extrapolated */
 
   uint64_t events, invocations, dropped, unbalanced, extrapolated;
@@ -417,8 +424,16 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
   }
   if (v->count > 0 && t <= v->last_t) {
     c->last_mode = 1;
-    c->br_ta = t; /* for power_now() */
-    return nemb__energy_total_at(v->m, v->count, t, &c->hint);
+    c->last_t = t; /* for power_now() */
+    if (c->br_tb == 0 || t < c->br_ta || t >= c->br_tb) {
+      if (!nemb__energy_bracket(v->m, v->count, t, &c->br_ta, &c->br_ea, &c->br_tb, &c->br_eb,
+                                &c->hint)) {
+        c->br_tb = 0;
+        return nemb__energy_total_at(v->m, v->count, t, &c->hint);
+      }
+    }
+    return c->br_ea + (c->br_eb - c->br_ea) * ((double)(t - c->br_ta) /
+                                               (double)(c->br_tb - c->br_ta));
   }
   /* Beyond the stored samples: the latest reading, then the last known power. */
   if (!v->extra_loaded) {
@@ -434,14 +449,17 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
 }
 
 /* The in-total power in watts around the instant of the last energy_at(). */
-static double power_now(const nemb__cp_thread *c, const cp_view *v) {
+static double power_now(nemb__cp_thread *c, const cp_view *v) {
   if (c->last_mode == 0) {
     return 0;
   }
   if (c->last_mode == 2) {
     return 1e3 * v->p_uj_ns;
   }
-  return v->count < 2 ? 0 : nemb__energy_power_w(v->m, v->count, c->br_ta, NULL);
+  if (c->br_tb != 0 && c->last_t >= c->br_ta && c->last_t < c->br_tb) {
+    return (c->br_eb - c->br_ea) / (double)(c->br_tb - c->br_ta) * 1e3;
+  }
+  return v->count < 2 ? 0 : nemb__energy_power_w(v->m, v->count, c->last_t, &c->hint);
 }
 
 /* ----- resolution ----- */
@@ -465,7 +483,8 @@ static bool grow_agg(nemb__cp_thread *c, uint32_t id) {
 }
 
 static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_func *f,
-                        const cp_event *ev, bool enter, uint64_t inv, double e_uj) {
+                        const cp_event *ev, uint64_t t_ns, bool enter, uint64_t inv,
+                        double e_uj) {
   struct nemb__cp_registry *r = s->cp;
   /* A relaxed look first, so a session past its limit stops touching the shared counter. */
   if (atomic_load_explicit(&r->kept, memory_order_relaxed) >= s->detail_limit ||
@@ -474,7 +493,11 @@ static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const c
     return;
   }
   if (c->det_n == c->det_cap) {
-    size_t ncap = c->det_cap ? 2 * c->det_cap : 256;
+    /* The first time, room for the whole limit (up to DETAIL_RESERVE): a large malloc is mapped
+     * lazily, so untouched room costs address space, not memory, and the first events never
+     * pay for copies as the array doubles. */
+    size_t first = s->detail_limit < DETAIL_RESERVE ? (size_t)s->detail_limit : DETAIL_RESERVE;
+    size_t ncap = c->det_cap ? 2 * c->det_cap : first > 256 ? first : 256;
     nemb__cp_detail *n = realloc(c->det, ncap * sizeof *n);
     if (n == NULL) {
       c->dropped++;
@@ -491,7 +514,7 @@ static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const c
   d->line = ev->line == LINE_OF_FUNC ? f->line : ev->line;
   d->invocation = inv;
   d->thread = c->index;
-  d->t_ns = ev->t_ns;
+  d->t_ns = t_ns;
   d->energy_uj = e_uj;
   d->power_w = power_now(c, v);
 }
@@ -517,7 +540,8 @@ static void close_top(nemb__cp_thread *c, uint64_t t, double e_uj) {
   }
 }
 
-static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_event *ev) {
+static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_event *ev,
+                          uint64_t t_ns) {
   struct nemb__cp_registry *r = s->cp;
   uint32_t kind = ev->ref >> KIND_SHIFT, ref = ev->ref & REF_MASK;
 
@@ -541,13 +565,13 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
     }
     cp_func *f = func_at(r, ref);
     uint64_t inv = atomic_fetch_add_explicit(&f->next_inv, 1, memory_order_relaxed) + 1;
-    double e = energy_at(c, v, ev->t_ns);
-    c->stack[c->depth++] = (cp_frame){ref, inv, ev->t_ns, e, 0, 0};
+    double e = energy_at(c, v, t_ns);
+    c->stack[c->depth++] = (cp_frame){ref, inv, t_ns, e, 0, 0};
     cp_agg *a = &c->agg[ref];
     if (++a->active > a->max_depth) {
       a->max_depth = a->active;
     }
-    keep_detail(s, c, v, f, ev, true, inv, e);
+    keep_detail(s, c, v, f, ev, t_ns, true, inv, e);
     return;
   }
 
@@ -572,18 +596,32 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
     c->unbalanced++; /* no open enter of this function in this thread */
     return;
   }
-  double e = energy_at(c, v, ev->t_ns);
+  double e = energy_at(c, v, t_ns);
   /* Frames above the match never saw their exit: close them here. */
   while (c->depth > k) {
-    close_top(c, ev->t_ns, e);
+    close_top(c, t_ns, e);
     c->unbalanced++;
   }
   const cp_frame *top = &c->stack[c->depth - 1];
   uint64_t inv = top->inv;
   const cp_func *f = func_at(r, top->func);
-  close_top(c, ev->t_ns, e);
+  close_top(c, t_ns, e);
   c->invocations++;
-  keep_detail(s, c, v, f, ev, false, inv, e);
+  keep_detail(s, c, v, f, ev, t_ns, false, inv, e);
+}
+
+/* The CLOCK_MONOTONIC ns of a stamp no later than c->cal's. */
+static uint64_t stamp_ns(const nemb_session *s, const nemb__cp_thread *c, uint64_t stamp) {
+  return nemb__clock_convert(s->clock.kind, &s->clock.begin, &c->cal, stamp);
+}
+
+/* Takes the thread's calibration point again: now, or the session's end point after the end. */
+static void recalibrate(const nemb_session *s, nemb__cp_thread *c) {
+  if (s->clock.end.stamp != 0) {
+    c->cal = s->clock.end;
+  } else {
+    nemb__clock_point_now(&s->clock, &c->cal);
+  }
 }
 
 /* Resolves every pending event that the stored samples now cover. */
@@ -593,9 +631,19 @@ static void resolve_ready(nemb_session *s, nemb__cp_thread *c) {
   }
   cp_view v;
   view_load(&v, s->meter);
+  uint64_t newest = c->q[(c->q_head + c->q_n - 1) & (c->q_cap - 1)].stamp;
+  if (newest > c->cal.stamp && (v.m == NULL || c->cal.ns < v.last_t)) {
+    /* A sample newer than the calibration point: events up to it may now be covered. Taken
+     * after the view, so every event the view covers is older than the point (interpolated). */
+    recalibrate(s, c);
+  }
   size_t mask = c->q_cap - 1;
-  while (c->q_n > 0 && view_covers(&v, c->q[c->q_head].t_ns)) {
-    resolve_event(s, c, &v, &c->q[c->q_head]);
+  while (c->q_n > 0 && c->q[c->q_head].stamp <= c->cal.stamp) {
+    uint64_t t = stamp_ns(s, c, c->q[c->q_head].stamp);
+    if (!view_covers(&v, t)) {
+      break;
+    }
+    resolve_event(s, c, &v, &c->q[c->q_head], t);
     c->q_head = (c->q_head + 1) & mask;
     c->q_n--;
   }
@@ -605,9 +653,10 @@ static void resolve_ready(nemb_session *s, nemb__cp_thread *c) {
 static void resolve_forced(nemb_session *s, nemb__cp_thread *c, size_t n) {
   cp_view v;
   view_load(&v, s->meter);
+  recalibrate(s, c);
   size_t mask = c->q_cap - 1;
   while (c->q_n > 0 && n-- > 0) {
-    resolve_event(s, c, &v, &c->q[c->q_head]);
+    resolve_event(s, c, &v, &c->q[c->q_head], stamp_ns(s, c, c->q[c->q_head].stamp));
     c->q_head = (c->q_head + 1) & mask;
     c->q_n--;
   }
@@ -650,7 +699,7 @@ static void prepare(nemb_session *s, nemb__cp_thread *c) {
 /* The hot path's one write, into room that prepare() made. */
 static void append(nemb__cp_thread *c, uint64_t t, uint32_t ref, int line, const char *cpid) {
   cp_event *ev = &c->q[(c->q_head + c->q_n) & (c->q_cap - 1)];
-  ev->t_ns = t;
+  ev->stamp = t;
   ev->cpid = cpid;
   ev->ref = ref;
   ev->line = line;
@@ -712,7 +761,7 @@ int nemb_checkpoint_register(nemb_session *s, const char *name, const char *cont
 static int enter_exit(nemb_session *s, uint32_t id, uint32_t kind) {
   /* An exit's time is taken first and an enter's last, so the checkpoint's own cost falls
    * outside the function being measured. */
-  uint64_t now = kind == KIND_EXIT ? nemb__now_ns() : 0;
+  uint64_t now = kind == KIND_EXIT ? nemb__clock_stamp(&s->clock) : 0;
   int rc;
   nemb__thread *t = nemb__thread_enter(s, &rc);
   if (t == NULL) {
@@ -728,8 +777,8 @@ static int enter_exit(nemb_session *s, uint32_t id, uint32_t kind) {
     return nemb__fail(NEMB_ENOMEM, "out of memory for this thread's checkpoints");
   }
   prepare(s, c);
-  append(c, kind == KIND_EXIT ? now : nemb__now_ns(), (kind << KIND_SHIFT) | id, LINE_OF_FUNC,
-         NULL);
+  append(c, kind == KIND_EXIT ? now : nemb__clock_stamp(&s->clock), (kind << KIND_SHIFT) | id,
+         LINE_OF_FUNC, NULL);
   nemb__thread_leave(t);
   return 0;
 }
@@ -832,7 +881,7 @@ int nemb_checkpoint(nemb_session *s, const char *checkpoint_id, const char *name
   }
   /* An exit's time is taken first and an enter's last, so the checkpoint's own cost (the lookup
    * above all) falls outside the function being measured. */
-  uint64_t now = enter ? 0 : nemb__now_ns();
+  uint64_t now = enter ? 0 : nemb__clock_stamp(&s->clock);
   int rc;
   nemb__thread *t = nemb__thread_enter(s, &rc);
   if (t == NULL) {
@@ -848,7 +897,7 @@ int nemb_checkpoint(nemb_session *s, const char *checkpoint_id, const char *name
   rc = site_lookup(s, t, c, checkpoint_id, name, enter, line, context, &ref, &cpid);
   if (rc == 0) {
     prepare(s, c);
-    append(c, enter ? nemb__now_ns() : now, ref, line, cpid);
+    append(c, enter ? nemb__clock_stamp(&s->clock) : now, ref, line, cpid);
   }
   nemb__thread_leave(t);
   return rc;

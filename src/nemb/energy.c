@@ -146,6 +146,36 @@ double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, s
   return nemb__energy_total(m, uj);
 }
 
+bool nemb__energy_bracket(const nemb_meter *m, size_t count, uint64_t t_ns, uint64_t *ta,
+                          double *ea, uint64_t *tb, double *eb, size_t *hint) {
+  count = lock_count(m, count);
+  bool ok = false;
+  if (count >= 2) {
+    size_t i = find_left(m, count, t_ns, hint ? *hint : 0);
+    if (hint) {
+      *hint = i;
+    }
+    const uint64_t *a = nemb__store_at(&m->store, i);
+    if (t_ns >= a[0] && i + 1 < count) {
+      const uint64_t *b = nemb__store_at(&m->store, i + 1);
+      double sa = 0, sb = 0;
+      for (size_t d = 0; d < m->n_domains; d++) {
+        if (m->domains[d].in_total) {
+          sa += (double)a[1 + d];
+          sb += (double)b[1 + d];
+        }
+      }
+      *ta = a[0];
+      *tb = b[0];
+      *ea = sa;
+      *eb = sb;
+      ok = b[0] > a[0];
+    }
+  }
+  unlock(m);
+  return ok;
+}
+
 double nemb__energy_power_w(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint) {
   count = lock_count(m, count);
   double w = 0;

@@ -293,6 +293,16 @@ static json_t *timeseries_block(const nemb_session *s) {
                    "domain_w", "t_ns_clock", "clock_monotonic", "inclusive_of_children", 1);
 }
 
+/* Where task and checkpoint instants come from (clock.h), and how far to trust their ns. */
+static json_t *boundary_clock_block(const nemb_session *s) {
+  const nemb__clock *c = &s->clock;
+  double hz = nemb__clock_tsc_hz(c);
+  return json_pack("{s:s, s:s, s:s, s:o, s:I}", "source", nemb__clock_kind_name(c->kind),
+                   "reported_as", "clock_monotonic", "why", c->why, "tsc_hz",
+                   hz > 0 ? json_real(hz) : json_null(), "error_ns",
+                   (json_int_t)nemb__clock_error_ns(c));
+}
+
 /* What went wrong with each domain's readings, one object per domain that failed. */
 static json_t *domain_failures(const nemb_session *s) {
   const nemb_meter *m = s->meter;
@@ -495,6 +505,7 @@ json_t *nemb__report_meta(const nemb_session *s, const char *quality) {
   put(o, "nemb_abi_version", json_integer(nemb_abi_version()), &failed);
   put(o, "domain_topology", domain_topology(s->meter), &failed);
   put(o, "timeseries", timeseries_block(s), &failed);
+  put(o, "boundary_clock", boundary_clock_block(s), &failed);
   put(o, "sampler", sampler_block(s), &failed);
   put(o, "backend_error", str_or_null(backend_error), &failed);
   json_t *job = nemb__node_meta(s); /* only in an MPI/Slurm job: rank, role, node energy */

@@ -418,6 +418,11 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
   s->detail_limit =
       (uint64_t)nemb__config_number(cfg, "measurement.checkpoints.detail_limit");
   rc = nemb__carbon_resolve(cfg, &s->carbon_g_per_kwh, s->carbon_from, sizeof s->carbon_from);
+  if (rc == 0) {
+    char want[32] = "";
+    nemb_config_get_string(cfg, "measurement.boundary_clock", want, sizeof want);
+    rc = nemb__clock_init(&s->clock, want); /* the begin point is taken again at t_begin */
+  }
   if (rc != 0) {
     nemb_config_destroy(owned);
     return rc;
@@ -521,7 +526,8 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
   }
   /* The clock pair for wall-clock times: read back to back after the first sample exists. */
   struct timespec wall;
-  s->t_begin = nemb__now_ns();
+  nemb__clock_point_now(&s->clock, &s->clock.begin);
+  s->t_begin = s->clock.begin.ns;
   clock_gettime(CLOCK_REALTIME, &wall);
   s->wall_begin = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
   *out = s;
@@ -552,16 +558,16 @@ int nemb_task_start(nemb_session *s, const char *name) {
   nemb__open_task *open = &t->stack[t->depth++];
   open->name = pooled;
   open->seq = atomic_fetch_add_explicit(&s->task_seq, 1, memory_order_relaxed);
-  open->t_start = nemb__now_ns(); /* last, so the bookkeeping above is not in the task */
+  open->t_start = nemb__clock_stamp(&s->clock); /* last: the bookkeeping above is not in it */
   nemb__thread_leave(t);
   return 0;
 }
 
 int nemb_task_stop(nemb_session *s, const char *name) {
-  uint64_t now = nemb__now_ns(); /* first, so the bookkeeping below is not in the task */
   if (s == NULL) {
     return nemb__fail(NEMB_EINVAL, "nemb_task_stop needs a session");
   }
+  uint64_t now = nemb__clock_stamp(&s->clock); /* first: the bookkeeping below is not in it */
   int rc;
   nemb__thread *t = nemb__thread_enter(s, &rc);
   if (t == NULL) {
@@ -641,6 +647,24 @@ int nemb__session_tasks(const nemb_session *s, nemb__task_rec **out, size_t *n) 
 
 /* ----- end ----- */
 
+/* Turns every task stamp into CLOCK_MONOTONIC ns, through the clock's begin and end points. */
+static void stamps_to_ns(nemb_session *s) {
+  if (s->clock.kind == NEMB__CLOCK_MONOTONIC) {
+    return; /* the stamps are ns already */
+  }
+  for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
+    for (uint32_t i = 0; i < t->depth; i++) {
+      t->stack[i].t_start = nemb__clock_to_ns(&s->clock, t->stack[i].t_start);
+    }
+    for (nemb__task_chunk *c = t->first; c != NULL; c = c->next) {
+      for (size_t i = 0; i < c->n; i++) {
+        c->recs[i].t_start = nemb__clock_to_ns(&s->clock, c->recs[i].t_start);
+        c->recs[i].t_end = nemb__clock_to_ns(&s->clock, c->recs[i].t_end);
+      }
+    }
+  }
+}
+
 /* Closes, at t_end, the tasks that threads left open: a forgotten stop loses no data. */
 static void close_open_tasks(nemb_session *s) {
   for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
@@ -678,7 +702,8 @@ int nemb_session_end(nemb_session *s) {
     /* A forked child: the parent reports; the child's copy must not write or stop anything. */
     return 0;
   }
-  s->t_end = nemb__now_ns();
+  nemb__clock_finish(&s->clock);
+  s->t_end = s->clock.end.ns;
   /* Wait until no thread is inside a recording call; new calls now see `ended` and back out. */
   pthread_mutex_lock(&s->threads_lock);
   for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
@@ -688,6 +713,7 @@ int nemb_session_end(nemb_session *s) {
   }
   pthread_mutex_unlock(&s->threads_lock);
 
+  stamps_to_ns(s);
   close_open_tasks(s);
   nemb__node_before_stop(s); /* a node's leader waits for its followers */
   if (s->meter != NULL) {

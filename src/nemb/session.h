@@ -10,7 +10,11 @@
  * call, after which it owns every nemb__thread and may read them without races.
  *
  * Times are CLOCK_MONOTONIC nanoseconds. Wall-clock times are derived at report time from the
- * pair (t_begin, wall_begin) taken together at begin, so the hot path reads one clock only.
+ * pair (t_begin, wall_begin) taken together at begin, so the hot path reads one clock only. The
+ * hot path itself records stamps of the session's boundary clock (clock.h: TSC ticks or
+ * CLOCK_MONOTONIC ns): task records and open tasks hold stamps until nemb_session_end() turns them
+ * into CLOCK_MONOTONIC ns (after which every reader sees ns), and checkpoint events are converted
+ * as they are resolved.
  */
 #ifndef NEMB_SESSION_H
 #define NEMB_SESSION_H
@@ -19,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "clock.h"
 #include "meter.h"
 
 #define NEMB__MAX_DEPTH 256
@@ -31,7 +36,7 @@ typedef struct nemb__task_rec {
   uint32_t depth;
   uint32_t thread;    /* the recording thread's index (registration order, from 0) */
   uint64_t seq;       /* global start order, so the report lists tasks as they started */
-  uint64_t t_start, t_end;
+  uint64_t t_start, t_end; /* boundary-clock stamps until the end converts them to ns */
   bool closed_at_end; /* still open at nemb_session_end(): closed there */
 } nemb__task_rec;
 
@@ -43,7 +48,7 @@ typedef struct nemb__task_chunk {
 
 typedef struct nemb__open_task {
   const char *name;
-  uint64_t t_start;
+  uint64_t t_start; /* a boundary-clock stamp until the end */
   uint64_t seq;
 } nemb__open_task;
 
@@ -95,6 +100,7 @@ struct nemb_session {
   nemb_meter *meter;         /* NULL: no provider could be opened ("no_backend") */
   char backend_error[1024];  /* why, when meter is NULL */
   uint64_t t_begin, t_end;   /* t_end is 0 until the end */
+  nemb__clock clock;         /* the boundary clock: its begin point is t_begin, its end t_end */
   double wall_begin;         /* CLOCK_REALTIME seconds at t_begin */
   char run_id[13];
   int pid;                   /* the process that began it: a forked child does not report */
@@ -165,6 +171,14 @@ double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, s
 /* The in-total power in watts of the stored interval containing @p t_ns (the last one when it is
  * past the end); 0 with fewer than two samples. */
 double nemb__energy_power_w(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
+
+/* The two stored samples around @p t_ns (ta <= t_ns <= tb, ta < tb) with their in-total
+ * cumulative energies in microjoules, so a caller can interpolate many instants inside them (as
+ * nemb__energy_total_at would) and take their power (as nemb__energy_power_w would) without the
+ * store's lock. Returns false when no such pair exists (fewer than two samples, t_ns before the
+ * first or at or after the last). The values are copies: later coarsening cannot change them. */
+bool nemb__energy_bracket(const nemb_meter *m, size_t count, uint64_t t_ns, uint64_t *ta,
+                          double *ea, uint64_t *tb, double *eb, size_t *hint);
 
 /* The number of stored samples and the time of the newest (0 when none), read together. */
 size_t nemb__energy_extent(const nemb_meter *m, uint64_t *last_t);
