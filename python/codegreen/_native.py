@@ -227,10 +227,11 @@ def load_error():
     return _error
 
 
-def load_extension(native):
+def load_extension(native, refuse_env="CODEGREEN_RUNTIME_CTYPES"):
     """The ``_codegreen_fast`` CPython module built beside the library (or installed in the
-    package), or None. ``CODEGREEN_RUNTIME_CTYPES=1`` refuses it, to exercise the fallback."""
-    if os.environ.get("CODEGREEN_RUNTIME_CTYPES", "") not in ("", "0"):
+    package), or None. ``refuse_env`` (CODEGREEN_RUNTIME_CTYPES unless told) set to 1 refuses it,
+    to exercise the fallback; None: never refused here."""
+    if refuse_env and os.environ.get(refuse_env, "") not in ("", "0"):
         return None
     dirs = [os.path.dirname(os.path.abspath(__file__))]
     if native is not None and os.path.isabs(native.path):

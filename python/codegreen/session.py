@@ -16,6 +16,7 @@ import platform
 import sys
 import threading
 import warnings
+import weakref
 
 from . import _fallback
 from . import _native
@@ -116,6 +117,45 @@ class _TaskSpan(object):
         return _wrap(func, self.name, lambda: session)
 
 
+class _SlowPath(object):
+    """What a Recorder hands back: the Session's own task methods, through a weak reference
+    (the Session holds the Recorder, so a strong one would make a cycle)."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, ref):
+        self.ref = ref
+
+    def _session(self):
+        s = self.ref()
+        if s is None:
+            raise RuntimeError("the codegreen.Session of this task no longer exists")
+        return s
+
+    def task(self, name):
+        return Session.task(self._session(), name)
+
+    def start_task(self, name):
+        return Session.start_task(self._session(), name)
+
+    def stop_task(self, name=None):
+        return Session.stop_task(self._session(), name)
+
+
+_extension = []  # [module or None], once looked for
+
+
+def _session_extension(native):
+    """The _codegreen_fast module for Session task boundaries, or None (not built, too old to
+    have Recorder, or refused with ``CODEGREEN_SESSION_CTYPES=1``)."""
+    if os.environ.get("CODEGREEN_SESSION_CTYPES", "") not in ("", "0"):
+        return None
+    if not _extension:
+        module = _native.load_extension(native, refuse_env=None)
+        _extension.append(module if hasattr(module, "Recorder") else None)
+    return _extension[0]
+
+
 class Session(object):
     """Measures named, nested spans ("tasks") of a program's run. See the package docstring."""
 
@@ -150,6 +190,10 @@ class Session(object):
 
         self._state = "new"  # new -> active -> stopped
         self._handle = None   # the C session (a ctypes c_void_p)
+        self._recorder = None  # _codegreen_fast.Recorder while active, when the extension loads
+        #: "extension" while task(), start_task() and stop_task() go through _codegreen_fast,
+        #: else "ctypes".
+        self._hot_path = "ctypes"
         self._fallback = None
         self._report = None
         self._output_path = None
@@ -210,6 +254,7 @@ class Session(object):
                     "first (one at a time: RAPL counters are machine-wide)" % _active.name)
             if self._native is not None:
                 self._begin_native()
+                self._install_recorder()
             else:
                 self._fallback = _fallback.FallbackSession(
                     self.name, self._record_time_series, list(getattr(sys, "argv", [])),
@@ -241,6 +286,34 @@ class Session(object):
             raise _os_or_runtime_error(rc, self._native.error_text(rc))
         self._handle = handle
 
+    def _install_recorder(self):
+        """Task boundaries through the C extension while active: its Recorder's task(),
+        start_task() and stop_task() shadow the methods below, calling the library directly
+        (the ctypes functions' own addresses, so both use one copy of it) and handing anything
+        unusual back to those methods."""
+        fast = _session_extension(self._native)
+        if fast is None:
+            return
+        lib = self._native.lib
+        addr = _native.function_address
+        try:
+            rec = fast.Recorder(self._handle.value, addr(lib.nemb_task_start),
+                                addr(lib.nemb_task_stop), addr(lib.nemb_last_error),
+                                addr(lib.nemb_strerror), _SlowPath(weakref.ref(self)))
+        except (TypeError, ValueError):
+            return
+        self._recorder = rec
+        self.task, self.start_task, self.stop_task = rec.task, rec.start_task, rec.stop_task
+        self._hot_path = "extension"
+
+    def _remove_recorder(self):
+        if self._recorder is not None:
+            self._recorder.disable()
+            self._recorder = None
+            for name in ("task", "start_task", "stop_task"):
+                self.__dict__.pop(name, None)
+            self._hot_path = "ctypes"
+
     def stop(self):
         """Ends the session: closes tasks left open, builds the report and writes the file.
         Returns the report (also kept as ``self.report``). In a forked child, does nothing and
@@ -254,6 +327,7 @@ class Session(object):
                 raise RuntimeError("codegreen.Session %r is not active (%s)" % (
                     self.name, "never started" if self._state == "new" else "already stopped"))
             self._state = "stopped"
+            self._remove_recorder()
             if self._native is not None:
                 error = self._end_native()
             else:

@@ -870,3 +870,92 @@ def test_push_url_failure_warns_and_keeps_the_report(tmp_path):
                                push_url="http://127.0.0.1:%d" % port):
             pass
     assert json.loads(out.read_text())["meta"]["session_name"] == "batch"
+
+
+# ----- task boundaries through the C extension -----
+
+def _tasks_and_errors(s):
+    """The same calls on either path: nested tasks, the decorator, and the errors' texts."""
+    errors = []
+    with s.task("outer"):
+        s.start_task("inner")
+        s.stop_task("inner")
+        s.start_task("nameless-stop")
+        s.stop_task()
+
+    @s.task("decorated")
+    def f(x):
+        return x * 2
+
+    assert f(21) == 42
+    for call in (lambda: s.start_task(5), lambda: s.stop_task("nothing-open"),
+                 lambda: s.stop_task(name="nothing-open"), lambda: s.task(None)):
+        try:
+            call()
+        except (TypeError, RuntimeError) as e:
+            errors.append((type(e).__name__, str(e)))
+    with s.task("a"):
+        try:
+            s.stop_task("b")
+        except RuntimeError as e:
+            errors.append(("RuntimeError", str(e)))
+    return errors
+
+
+def test_session_tasks_through_the_extension_match_ctypes(sim_env, monkeypatch):
+    from codegreen import _native
+    if session_mod._session_extension(_native.load()) is None:
+        pytest.skip("the _codegreen_fast extension is not built here")
+    runs = {}
+    for how in ("extension", "ctypes"):
+        if how == "ctypes":
+            monkeypatch.setenv("CODEGREEN_SESSION_CTYPES", "1")
+        s = quiet_session("paths-" + how, save_to_file=False)
+        s.start()
+        assert s._hot_path == how
+        errors = _tasks_and_errors(s)
+        r = s.stop()
+        # After stop the class's own methods are back, whatever the path was.
+        assert s._hot_path == "ctypes" and "start_task" not in vars(s)
+        with pytest.raises(RuntimeError, match="is not active"):
+            s.start_task("late")
+        names = [(t["name"], t["depth"], t["parent"]) for t in r["tasks"]]
+        runs[how] = (names, [(k, m.replace(how, "")) for k, m in errors])
+        for t in r["tasks"]:
+            assert t["ended_at_mono_ns"] >= t["started_at_mono_ns"]
+    assert runs["extension"] == runs["ctypes"]
+    assert runs["extension"][0] == [("outer", 0, None), ("inner", 1, "outer"),
+                                    ("nameless-stop", 1, "outer"), ("decorated", 0, None),
+                                    ("a", 0, None)]
+    assert len(runs["extension"][1]) == 5
+
+
+def test_session_extension_spans_outlive_the_session(sim_env):
+    from codegreen import _native
+    if session_mod._session_extension(_native.load()) is None:
+        pytest.skip("the _codegreen_fast extension is not built here")
+    s = quiet_session("outlive", save_to_file=False)
+    s.start()
+    span = s.task("kept")  # made on the fast path, used after stop: the Session's own rules
+    s.stop()
+    with pytest.raises(RuntimeError, match="is not active"):
+        with span:
+            pass
+    del s  # the C session is freed; the span must not reach it
+    with pytest.raises(RuntimeError):
+        with span:
+            pass
+
+
+def test_boundary_clock_is_in_meta(sim_env, monkeypatch):
+    with quiet_session("clock", save_to_file=False) as s:
+        with s.task("t"):
+            pass
+    bc = s.report["meta"]["boundary_clock"]
+    assert bc["source"] in ("tsc", "clock_monotonic") and bc["reported_as"] == "clock_monotonic"
+    monkeypatch.setenv("CODEGREEN_BOUNDARY_CLOCK", "clock_monotonic")
+    with quiet_session("clock2", save_to_file=False) as s:
+        with s.task("t"):
+            pass
+    bc = s.report["meta"]["boundary_clock"]
+    assert bc["source"] == "clock_monotonic" and "CODEGREEN_BOUNDARY_CLOCK" in bc["why"]
