@@ -4,6 +4,7 @@
  *
  * In one session on the simulated device (sampler at 1 ms), each round times, in a turning order,
  * a batch of bare clock_gettime(CLOCK_MONOTONIC) reads and a batch of each of:
+ *   - the session's boundary-clock stamp alone (clock.h: rdtsc where the TSC is invariant);
  *   - task start+stop pairs (nemb_task_start/nemb_task_stop);
  *   - checkpoint enter+exit pairs through registered ids (nemb_checkpoint_enter/exit);
  *   - checkpoint enter+exit pairs through the string form (nemb_checkpoint), as the Python
@@ -42,6 +43,16 @@ static double bench_clock(long n) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     acc += (uint64_t)ts.tv_nsec;
+  }
+  sink = acc;
+  return (double)(bench_now_ns() - t0) / (double)n;
+}
+
+/* The session's own boundary clock (clock.h: rdtsc where the TSC is invariant). */
+static double bench_stamp(const nemb_session *s, long n) {
+  uint64_t t0 = bench_now_ns(), acc = 0;
+  for (long i = 0; i < n; i++) {
+    acc += nemb__clock_stamp(&s->clock);
   }
   sink = acc;
   return (double)(bench_now_ns() - t0) / (double)n;
@@ -112,7 +123,7 @@ int main(int argc, char **argv) {
   check(nemb_checkpoint_register(s, "bench_function", "bench_hotpath.c", 1, &id),
         "nemb_checkpoint_register");
 
-  enum { CLK, TASK, IDS, STR, KINDS };
+  enum { CLK, STAMP, TASK, IDS, STR, KINDS };
   double *v[KINDS];
   for (int k = 0; k < KINDS; k++) {
     v[k] = calloc((size_t)rounds, sizeof *v[k]);
@@ -130,6 +141,7 @@ int main(int argc, char **argv) {
       int k = (r + j) % KINDS; /* the order turns, so no kind always follows another */
       switch (k) {
       case CLK: v[k][r] = bench_clock(cp_pairs); break;
+      case STAMP: v[k][r] = bench_stamp(s, cp_pairs); break;
       case TASK: v[k][r] = bench_tasks(s, task_pairs); break;
       case IDS: v[k][r] = bench_ids(s, id, cp_pairs); break;
       default: v[k][r] = bench_strings(s, cp_pairs); break;
@@ -143,6 +155,9 @@ int main(int argc, char **argv) {
          nemb_version_string());
   bench_ratio_line("clock_gettime(CLOCK_MONOTONIC)", v[CLK], v[CLK], rounds, 1.0, "clock", "ns",
                    0);
+  char label[96];
+  snprintf(label, sizeof label, "boundary clock stamp (%s)", nemb__clock_kind_name(s->clock.kind));
+  bench_ratio_line(label, v[STAMP], v[CLK], rounds, 1.0, "clock", "ns", 0);
   bench_ratio_line("task start/stop, per boundary", v[TASK], v[CLK], rounds, 0.5, "clock", "ns",
                    1.0);
   bench_ratio_line("checkpoint by id, per boundary", v[IDS], v[CLK], rounds, 0.5, "clock", "ns",
