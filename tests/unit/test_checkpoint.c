@@ -134,6 +134,9 @@ static void test_self_and_inclusive(void **state) {
   assert_close(outer->self_uj, 0.02 * (double)outer->self_ns, 0.005);
 
   /* The details, in time order, with the reference's shape. */
+  nemb_sampler_stats st;
+  NEMB_ASSERT_OK(nemb_meter_stats(nemb_session_meter(s), &st));
+  double late_fraction = st.interval_ns ? (double)st.worst_lateness_ns / (double)st.interval_ns : 0;
   const nemb__cp_detail *d;
   size_t n = nemb__cp_details(s, &d);
   assert_int_equal(n, 4);
@@ -146,7 +149,9 @@ static void test_self_and_inclusive(void **state) {
     assert_int_equal(d[i].line, lines[i]);
     assert_int_equal(d[i].invocation, 1);
     assert_true(i == 0 || d[i].t_ns >= d[i - 1].t_ns);
-    assert_close(d[i].power_w, 20, 0.03); /* one interval: 61 uJ units, 10 us of lag */
+    /* One sample interval: 61 uJ units and 10 us of lag make 3 %; a busy machine's late reads
+     * can stretch the bracket the power is taken over by up to the sampler's worst lateness. */
+    assert_close(d[i].power_w, 20, 0.03 + late_fraction);
   }
   assert_true(d[0].enter && d[1].enter && !d[2].enter && !d[3].enter);
   assert_close(d[3].energy_uj - d[0].energy_uj, outer->incl_uj, 1e-9);
