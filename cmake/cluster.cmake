@@ -1,5 +1,5 @@
 # cluster.cmake - beyond one machine: the node-local leader of MPI/Slurm jobs (src/nemb/job.c,
-# node.c), pushing to a Prometheus Pushgateway (src/nemb/push.c, libcurl), the exporter
+# node.c), pushing to a Prometheus Pushgateway (src/nemb/push.c, libcurl loaded at run time), the exporter
 # (src/cli/cmd_exporter.c, libmicrohttpd), and the Slurm SPANK plugin (cmake/slurm.cmake, built
 # when libslurm-dev is found). Included twice by CMakeLists.txt (phases "sources", "targets").
 
@@ -8,8 +8,11 @@ if(NEMB_CMAKE_PHASE STREQUAL "sources")
   pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
   list(APPEND NEMB_SOURCES src/nemb/job.c src/nemb/node.c src/nemb/push.c)
 elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
-  target_link_libraries(nemb_objects PUBLIC PkgConfig::CURL)
-  target_link_libraries(nemb PRIVATE PkgConfig::CURL)
+  # push.c dlopen()s libcurl on the first push (not linked: loading it and the ~40 libraries it
+  # needs would cost every process that opens the library); only its headers are used here.
+  target_include_directories(nemb_objects PRIVATE ${CURL_INCLUDE_DIRS})
+  target_link_libraries(nemb PRIVATE ${CMAKE_DL_LIBS})
+  target_link_libraries(nemb_static PUBLIC ${CMAKE_DL_LIBS})
   target_link_libraries(codegreen PRIVATE PkgConfig::MHD m)
 
   if(NEMB_BUILD_TESTS)

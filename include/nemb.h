@@ -742,7 +742,9 @@ NEMB_EXTERN int nemb_procs_list_others(int *pids, size_t cap, size_t *n);
  *  @param job the grouping key's job; NULL: the session's name, else "codegreen".
  *  @return 0; NEMB_EINVAL for a URL that is not http(s) or text that is not a report; NEMB_EIO
  *          when the transfer fails or the Pushgateway answers other than 2xx (the message gives
- *          the URL and the reason); NEMB_ENOMEM. Blocks up to 30 s. Any thread. Since 0.1. */
+ *          the URL and the reason); NEMB_ENOTSUP when libcurl (libcurl.so.4, Debian's libcurl4,
+ *          loaded on the first push) cannot be loaded; NEMB_ENOMEM. Blocks up to 30 s. Any
+ *          thread. Since 0.1. */
 NEMB_EXTERN int nemb_report_push(const char *report_json, const char *url, const char *job);
 
 /** The default report name of a rank of a parallel job, "codegreen_<job>_<rank>.<ext>", where

@@ -6,8 +6,15 @@
  * HTTP PUT through libcurl to <url>/metrics/job/<job>/instance/<hostname>[/rank/<rank>]: PUT
  * replaces the whole group, so a rerun of the same job and host overwrites its previous numbers
  * instead of mixing with them. The HTTP itself is libcurl's; only the text is written here.
+ *
+ * libcurl is loaded on the first push, with dlopen("libcurl.so.4") (Debian's libcurl4 soname),
+ * not linked: it brings some 40 shared libraries whose loading every process that opens this
+ * library would pay (each measured Python process and child). The name is fixed, so nothing in
+ * the environment chooses the library, privileged or not (see secure_env.h).
  */
+#define CURL_DISABLE_TYPECHECK 1 /* the calls go through the pointers below, not curl's macros */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -110,15 +117,76 @@ int nemb__push_text(const char *report_json, char **out) {
   return 0;
 }
 
+/* The libcurl functions a push uses, bound once per process by load_curl(); the library stays
+ * loaded to the process's end (curl_global_init has no safe undo while other threads may push). */
+#define CURL_LIB "libcurl.so.4"
+static struct {
+  CURLcode (*global_init)(long);
+  CURL *(*easy_init)(void);
+  char *(*easy_escape)(CURL *, const char *, int);
+  void (*free_fn)(void *);
+  void (*easy_cleanup)(CURL *);
+  struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+  void (*slist_free_all)(struct curl_slist *);
+  CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL *);
+  CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+  const char *(*easy_strerror)(CURLcode);
+} cu;
+static char curl_why[256]; /* empty once loaded; else why it is not */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+/* dlsym into a function pointer through memcpy (POSIX allows the conversion, ISO C not directly). */
+static bool bind_fn(void *lib, const char *symbol, void *fn_ptr, size_t size) {
+  void *p = dlsym(lib, symbol);
+  if (p == NULL) {
+    snprintf(curl_why, sizeof curl_why, "%s has no %s", CURL_LIB, symbol);
+    return false;
+  }
+  memcpy(fn_ptr, &p, size);
+  return true;
+}
+
+/* curl_global_init is not thread-safe in older libcurls: once per process, here. */
+static void load_curl(void) {
+  dlerror();
+  void *lib = dlopen(CURL_LIB, RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL) {
+    const char *err = dlerror();
+    snprintf(curl_why, sizeof curl_why,
+             "pushing needs libcurl (%s, Debian package libcurl4), which cannot be loaded: %s",
+             CURL_LIB, err ? err : "not found");
+    return;
+  }
+#define CU_BIND(field, name) bind_fn(lib, name, &cu.field, sizeof cu.field)
+  bool ok = CU_BIND(global_init, "curl_global_init") && CU_BIND(easy_init, "curl_easy_init") &&
+            CU_BIND(easy_escape, "curl_easy_escape") && CU_BIND(free_fn, "curl_free") &&
+            CU_BIND(easy_cleanup, "curl_easy_cleanup") &&
+            CU_BIND(slist_append, "curl_slist_append") &&
+            CU_BIND(slist_free_all, "curl_slist_free_all") &&
+            CU_BIND(easy_setopt, "curl_easy_setopt") &&
+            CU_BIND(easy_perform, "curl_easy_perform") &&
+            CU_BIND(easy_getinfo, "curl_easy_getinfo") &&
+            CU_BIND(easy_strerror, "curl_easy_strerror");
+#undef CU_BIND
+  if (!ok) {
+    return; /* curl_why says which symbol; the library stays open (harmless, once) */
+  }
+  CURLcode cc = cu.global_init(CURL_GLOBAL_DEFAULT);
+  if (cc != CURLE_OK) {
+    snprintf(curl_why, sizeof curl_why, "libcurl could not start: %s", cu.easy_strerror(cc));
+  }
+}
+
 /* Appends "/<key>/<escaped value>" to the group path. */
 static void group_part(nemb__buf *b, CURL *curl, const char *key, const char *value) {
-  char *esc = curl_easy_escape(curl, value, 0);
+  char *esc = cu.easy_escape(curl, value, 0);
   nemb__buf_append(b, "/", 1);
   nemb__buf_append(b, key, strlen(key));
   nemb__buf_append(b, "/", 1);
   if (esc != NULL) {
     nemb__buf_append(b, esc, strlen(esc));
-    curl_free(esc);
+    cu.free_fn(esc);
   } else {
     b->oom = true;
   }
@@ -144,12 +212,6 @@ static size_t discard_cb(char *p, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
-/* curl_global_init is not thread-safe in older libcurls: once per process, here. */
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void init_curl(void) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int nemb_report_push(const char *report_json, const char *url, const char *job) {
   nemb__clear_error();
   if (report_json == NULL || url == NULL || url[0] == '\0') {
@@ -164,6 +226,11 @@ int nemb_report_push(const char *report_json, const char *url, const char *job) 
   if (rc != 0) {
     return rc;
   }
+  pthread_once(&curl_once, load_curl);
+  if (curl_why[0] != '\0') {
+    free(text);
+    return nemb__fail(NEMB_ENOTSUP, "%s", curl_why);
+  }
   json_t *r = json_loads(report_json, 0, NULL);
   const json_t *meta = json_object_get(r, "meta");
   const json_t *jobmeta = json_object_get(meta, "job");
@@ -173,8 +240,7 @@ int nemb_report_push(const char *report_json, const char *url, const char *job) 
     job = session && session[0] ? session : "codegreen";
   }
 
-  pthread_once(&curl_once, init_curl);
-  CURL *curl = curl_easy_init();
+  CURL *curl = cu.easy_init();
   if (curl == NULL) {
     json_decref(r);
     free(text);
@@ -197,7 +263,7 @@ int nemb_report_push(const char *report_json, const char *url, const char *job) 
   }
   json_decref(r);
   if (target.oom) {
-    curl_easy_cleanup(curl);
+    cu.easy_cleanup(curl);
     free(target.data);
     free(text);
     return nemb__fail(NEMB_ENOMEM, "out of memory building the Pushgateway URL");
@@ -205,29 +271,29 @@ int nemb_report_push(const char *report_json, const char *url, const char *job) 
 
   upload u = {text, strlen(text)};
   struct curl_slist *headers =
-      curl_slist_append(NULL, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
+      cu.slist_append(NULL, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
   char curl_err[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(curl, CURLOPT_URL, target.data);
-  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L); /* PUT */
-  curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
-  curl_easy_setopt(curl, CURLOPT_READDATA, &u);
-  curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)u.left);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_cb);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM in the measured program */
-  CURLcode cc = curl_easy_perform(curl);
+  cu.easy_setopt(curl, CURLOPT_URL, target.data);
+  cu.easy_setopt(curl, CURLOPT_UPLOAD, 1L); /* PUT */
+  cu.easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+  cu.easy_setopt(curl, CURLOPT_READDATA, &u);
+  cu.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)u.left);
+  cu.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  cu.easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_cb);
+  cu.easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+  cu.easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+  cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM in the measured program */
+  CURLcode cc = cu.easy_perform(curl);
   long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  cu.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (cc != CURLE_OK) {
     rc = nemb__fail(NEMB_EIO, "cannot push to %s: %s", target.data,
-                    curl_err[0] ? curl_err : curl_easy_strerror(cc));
+                    curl_err[0] ? curl_err : cu.easy_strerror(cc));
   } else if (status < 200 || status >= 300) {
     rc = nemb__fail(NEMB_EIO, "the Pushgateway at %s answered HTTP %ld", target.data, status);
   }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  cu.slist_free_all(headers);
+  cu.easy_cleanup(curl);
   free(target.data);
   free(text);
   return rc;
