@@ -66,8 +66,10 @@ static __attribute__((unused)) double bench_median(const double *v, int n) {
  * (scale turns, say, a pair's time into a per-boundary time). @p goal, when > 0, is printed as
  * "goal <= goal".
  */
-static __attribute__((unused)) void bench_ratio_line(const char *label, const double *subject, const double *yard, int n,
-                             double scale, const char *yard_name, const char *unit, double goal) {
+static __attribute__((unused)) void bench_ratio_line(const char *label, const double *subject,
+                                                     const double *yard, int n, double scale,
+                                                     const char *yard_name, const char *unit,
+                                                     double goal) {
   double *r = malloc((size_t)n * sizeof *r);
   if (r == NULL) {
     return;
@@ -89,8 +91,8 @@ static __attribute__((unused)) void bench_ratio_line(const char *label, const do
  * Prints a difference rather than a ratio: the median over rounds of (subject[i] / base[i] - 1)
  * in percent, with its IQR ("slowdown" lines). Returns the median.
  */
-static __attribute__((unused)) double bench_excess_line(const char *label, const double *subject, const double *base,
-                                int n) {
+static __attribute__((unused)) double bench_excess_line(const char *label, const double *subject,
+                                                        const double *base, int n) {
   double *r = malloc((size_t)n * sizeof *r);
   if (r == NULL) {
     return 0;

@@ -140,11 +140,21 @@ int main(int argc, char **argv) {
     for (int j = 0; j < KINDS; j++) {
       int k = (r + j) % KINDS; /* the order turns, so no kind always follows another */
       switch (k) {
-      case CLK: v[k][r] = bench_clock(cp_pairs); break;
-      case STAMP: v[k][r] = bench_stamp(s, cp_pairs); break;
-      case TASK: v[k][r] = bench_tasks(s, task_pairs); break;
-      case IDS: v[k][r] = bench_ids(s, id, cp_pairs); break;
-      default: v[k][r] = bench_strings(s, cp_pairs); break;
+      case CLK:
+        v[k][r] = bench_clock(cp_pairs);
+        break;
+      case STAMP:
+        v[k][r] = bench_stamp(s, cp_pairs);
+        break;
+      case TASK:
+        v[k][r] = bench_tasks(s, task_pairs);
+        break;
+      case IDS:
+        v[k][r] = bench_ids(s, id, cp_pairs);
+        break;
+      default:
+        v[k][r] = bench_strings(s, cp_pairs);
+        break;
       }
     }
   }
@@ -153,8 +163,7 @@ int main(int argc, char **argv) {
   printf("bench_hotpath: libcodegreen-nemb %s, sim provider, sampler at 1 ms; per boundary "
          "(half a pair) against one clock read of the same round\n",
          nemb_version_string());
-  bench_ratio_line("clock_gettime(CLOCK_MONOTONIC)", v[CLK], v[CLK], rounds, 1.0, "clock", "ns",
-                   0);
+  bench_ratio_line("clock_gettime(CLOCK_MONOTONIC)", v[CLK], v[CLK], rounds, 1.0, "clock", "ns", 0);
   char label[96];
   snprintf(label, sizeof label, "boundary clock stamp (%s)", nemb__clock_kind_name(s->clock.kind));
   bench_ratio_line(label, v[STAMP], v[CLK], rounds, 1.0, "clock", "ns", 0);
@@ -186,7 +195,8 @@ int main(int argc, char **argv) {
   nemb_session_destroy(s);
 
   int cold = rounds / 2 > 5 ? rounds / 2 : 5;
-  double *first = calloc((size_t)cold, sizeof *first), *steady = calloc((size_t)cold, sizeof *steady);
+  double *first = calloc((size_t)cold, sizeof *first),
+         *steady = calloc((size_t)cold, sizeof *steady);
   if (first == NULL || steady == NULL) {
     return 1;
   }

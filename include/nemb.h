@@ -62,7 +62,7 @@ extern "C" {
 #define NEMB_VERSION_MAJOR 0
 #define NEMB_VERSION_MINOR 1
 #define NEMB_VERSION_PATCH 0
-#define NEMB_VERSION_HEX \
+#define NEMB_VERSION_HEX                                                                           \
   ((NEMB_VERSION_MAJOR << 16) | (NEMB_VERSION_MINOR << 8) | NEMB_VERSION_PATCH)
 
 /* The ABI generation that Python and Java fronts check when they load the library. */
@@ -85,35 +85,35 @@ NEMB_EXTERN const char *nemb_version_string(void);
  * nemb_strerror() and of nemb_err_name().
  * ------------------------------------------------------------------------------------------- */
 
-#define NEMB_ERRNO_MAP(XX)                                                                     \
-  XX(EINVAL, -EINVAL, "invalid argument")                                                      \
-  XX(ENOMEM, -ENOMEM, "out of memory")                                                         \
-  XX(EACCES, -EACCES, "permission denied")                                                     \
-  XX(ENOENT, -ENOENT, "no such file or directory")                                             \
-  XX(EIO, -EIO, "input/output error")                                                          \
-  XX(ERANGE, -ERANGE, "value out of range")                                                    \
-  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable")                                      \
-  XX(ENOSPC, -ENOSPC, "no space left on device")                                               \
-  XX(EISDIR, -EISDIR, "is a directory")                                                        \
-  XX(ENOTDIR, -ENOTDIR, "not a directory")                                                     \
-  XX(EROFS, -EROFS, "read-only file system")                                                   \
-  XX(EFBIG, -EFBIG, "file too large")                                                          \
-  XX(EDQUOT, -EDQUOT, "disk quota exceeded")                                                   \
-  XX(ENAMETOOLONG, -ENAMETOOLONG, "file name too long")                                        \
-  XX(ENOPROVIDER, -4001, "no energy provider could be opened on this machine")                 \
-  XX(EUNKNOWNPROV, -4002, "unknown provider name")                                             \
-  XX(ENOTSUP, -4003, "not supported on this machine")                                          \
-  XX(ECONFIG, -4004, "invalid configuration")                                                  \
-  XX(ESTATE, -4005, "operation not valid in the current state")                                \
-  XX(EFULL, -4006, "sample store is full")                                                     \
-  XX(EPARSE, -4007, "malformed value read from a counter")                                    \
+#define NEMB_ERRNO_MAP(XX)                                                                         \
+  XX(EINVAL, -EINVAL, "invalid argument")                                                          \
+  XX(ENOMEM, -ENOMEM, "out of memory")                                                             \
+  XX(EACCES, -EACCES, "permission denied")                                                         \
+  XX(ENOENT, -ENOENT, "no such file or directory")                                                 \
+  XX(EIO, -EIO, "input/output error")                                                              \
+  XX(ERANGE, -ERANGE, "value out of range")                                                        \
+  XX(EAGAIN, -EAGAIN, "resource temporarily unavailable")                                          \
+  XX(ENOSPC, -ENOSPC, "no space left on device")                                                   \
+  XX(EISDIR, -EISDIR, "is a directory")                                                            \
+  XX(ENOTDIR, -ENOTDIR, "not a directory")                                                         \
+  XX(EROFS, -EROFS, "read-only file system")                                                       \
+  XX(EFBIG, -EFBIG, "file too large")                                                              \
+  XX(EDQUOT, -EDQUOT, "disk quota exceeded")                                                       \
+  XX(ENAMETOOLONG, -ENAMETOOLONG, "file name too long")                                            \
+  XX(ENOPROVIDER, -4001, "no energy provider could be opened on this machine")                     \
+  XX(EUNKNOWNPROV, -4002, "unknown provider name")                                                 \
+  XX(ENOTSUP, -4003, "not supported on this machine")                                              \
+  XX(ECONFIG, -4004, "invalid configuration")                                                      \
+  XX(ESTATE, -4005, "operation not valid in the current state")                                    \
+  XX(EFULL, -4006, "sample store is full")                                                         \
+  XX(EPARSE, -4007, "malformed value read from a counter")                                         \
   XX(ETIMEDOUT, -ETIMEDOUT, "timed out: a call into the driver did not return in time")
 
 typedef enum nemb_errno {
 #define NEMB__ERR_ENUM(name, value, text) NEMB_##name = (value),
   NEMB_ERRNO_MAP(NEMB__ERR_ENUM)
 #undef NEMB__ERR_ENUM
-  NEMB_OK = 0
+      NEMB_OK = 0
 } nemb_errno;
 
 /** @param err a return value of this library.
@@ -225,7 +225,7 @@ typedef struct nemb_domain_info {
   int measured;       /* 1 for a hardware (or simulated hardware) counter, 0 for an estimate */
   size_t n_includes;  /* how many names includes[] holds */
   const char *const *includes; /* names of domains whose energy this one already contains */
-  uint64_t range_uj;  /* the raw counter wraps after this many microjoules; 0 if it never does */
+  uint64_t range_uj; /* the raw counter wraps after this many microjoules; 0 if it never does */
 } nemb_domain_info;
 
 /** How the sampler has behaved so far. */
@@ -237,18 +237,18 @@ typedef struct nemb_sampler_stats {
   uint64_t missed_deadlines; /* deadlines skipped because the thread woke a whole interval late */
   uint64_t worst_lateness_ns;
   uint64_t mean_lateness_ns;
-  uint64_t read_errors;      /* failed provider reads (the sample repeats the last value) */
-  uint64_t dropped_at_cap;   /* samples not stored (out of memory; at its cap the store coarsens) */
-  uint64_t capacity;         /* the cap: coordinator.max_samples */
-  uint64_t interval_ns;      /* the current measurement interval */
-  int running;               /* 1 while the sampler thread runs */
+  uint64_t read_errors;    /* failed provider reads (the sample repeats the last value) */
+  uint64_t dropped_at_cap; /* samples not stored (out of memory; at its cap the store coarsens) */
+  uint64_t capacity;       /* the cap: coordinator.max_samples */
+  uint64_t interval_ns;    /* the current measurement interval */
+  int running;             /* 1 while the sampler thread runs */
   /* Since 0.2: the update-edge model and the counters' health. */
-  uint64_t probes;           /* extra reads that bracket a counter's updates (learning, checks) */
-  uint64_t same_update;      /* deadlines whose read showed the update already stored */
+  uint64_t probes;            /* extra reads that bracket a counter's updates (learning, checks) */
+  uint64_t same_update;       /* deadlines whose read showed the update already stored */
   uint64_t rejected_readings; /* readings rejected as physically implausible (glitches) */
-  uint64_t counter_resets;   /* counters that went back and carried on from the new value */
-  uint64_t ambiguous_gaps;   /* gaps between reads long enough to hide an unknown number of wraps */
-  uint64_t coarsened;        /* times the store halved its resolution to stay within its cap */
+  uint64_t counter_resets;    /* counters that went back and carried on from the new value */
+  uint64_t ambiguous_gaps; /* gaps between reads long enough to hide an unknown number of wraps */
+  uint64_t coarsened;      /* times the store halved its resolution to stay within its cap */
 } nemb_sampler_stats;
 
 /** Chooses and opens providers and prepares (but does not start) the sampler.
@@ -382,12 +382,12 @@ typedef struct nemb_session_options {
                               process's later default-named sessions: codegreen_<pid>_N.json,
                               N = 2, 3, ..., so that none overwrites another) */
   nemb_output_format output_format;
-  int save_to_file;        /* 0: write nothing, whatever the format */
-  int record_time_series;  /* 1: per-task samples and noise statistics in the report */
+  int save_to_file;            /* 0: write nothing, whatever the format */
+  int record_time_series;      /* 1: per-task samples and noise statistics in the report */
   unsigned sample_interval_ms; /* 0: coordinator.measurement_interval_ms from the config */
-  size_t buffer_samples;   /* 0: coordinator.max_samples; else the sample store's cap */
-  const char *python_version; /* meta.python_version; NULL writes null (not run from Python) */
-  const char *const *argv; /* meta.argv; NULL reads this process's command line */
+  size_t buffer_samples;       /* 0: coordinator.max_samples; else the sample store's cap */
+  const char *python_version;  /* meta.python_version; NULL writes null (not run from Python) */
+  const char *const *argv;     /* meta.argv; NULL reads this process's command line */
   size_t argc;
   const nemb_config *config; /* NULL: the config search order */
   int exclusive; /* 1 (default): the one active session of the process. 0: a session that may
@@ -395,8 +395,8 @@ typedef struct nemb_session_options {
                     it has its own sampler. Since 0.1. */
 } nemb_session_options;
 
-#define NEMB_SESSION_OPTIONS_INIT \
-  {NULL, NULL, NEMB_FORMAT_AUTO, 1, 0, 0, 0, NULL, NULL, 0, NULL, 1}
+#define NEMB_SESSION_OPTIONS_INIT                                                                  \
+  { NULL, NULL, NEMB_FORMAT_AUTO, 1, 0, 0, 0, NULL, NULL, 0, NULL, 1 }
 
 /** Fills @p opts with the defaults above. Since 0.1. */
 NEMB_EXTERN void nemb_session_options_init(nemb_session_options *opts);
@@ -576,9 +576,9 @@ typedef struct nemb_task_info {
   uint64_t energy_uj;   /* in-total energy (packages, DRAM, GPUs; never nested domains) */
   uint64_t duration_ns; /* ended_at_ns - started_at_ns */
   uint64_t started_at_ns, ended_at_ns; /* CLOCK_MONOTONIC instants */
-  int closed_at_end;    /* 1 when the task was still open at nemb_session_end() */
-  double co2e_g;        /* grams CO2-equivalent at the session's carbon intensity; 0 when none
-                           was given (see nemb_totals_info.carbon_intensity_g_per_kwh) */
+  int closed_at_end;                   /* 1 when the task was still open at nemb_session_end() */
+  double co2e_g; /* grams CO2-equivalent at the session's carbon intensity; 0 when none
+                    was given (see nemb_totals_info.carbon_intensity_g_per_kwh) */
 } nemb_task_info;
 
 /** The session's totals, filled by nemb_session_totals(); the report's "totals" object. */
@@ -593,8 +593,8 @@ typedef struct nemb_totals_info {
   double carbon_intensity_g_per_kwh; /* the intensity the user gave (config key
                                         measurement.report.carbon_intensity_g_per_kwh or
                                         CODEGREEN_CARBON_INTENSITY), 0 when none */
-  double co2e_g;              /* "co2e_g": energy_uj at that intensity; 0 when none */
-  double session_co2e_g;      /* "session_co2e_g"; 0 when none */
+  double co2e_g;                     /* "co2e_g": energy_uj at that intensity; 0 when none */
+  double session_co2e_g;             /* "session_co2e_g"; 0 when none */
 } nemb_totals_info;
 
 /** @return how many tasks the ended session recorded (the report's totals.n_tasks); 0 before
@@ -620,8 +620,8 @@ NEMB_EXTERN int nemb_session_domain(const nemb_session *s, size_t domain, nemb_d
  *  microjoules. Nested domains (core, uncore) are reported here although energy_uj leaves them
  *  out. @return 0; NEMB_ERANGE for a bad index; NEMB_ESTATE before the end; NEMB_ENOMEM.
  *  Since 0.1. */
-NEMB_EXTERN int nemb_session_task_domain_energy(const nemb_session *s, size_t index,
-                                                size_t domain, uint64_t *energy_uj);
+NEMB_EXTERN int nemb_session_task_domain_energy(const nemb_session *s, size_t index, size_t domain,
+                                                uint64_t *energy_uj);
 
 /** Reads the totals. @return 0; NEMB_ESTATE before the end; NEMB_ENOMEM. Since 0.1. */
 NEMB_EXTERN int nemb_session_totals(const nemb_session *s, nemb_totals_info *out);
@@ -630,7 +630,6 @@ NEMB_EXTERN int nemb_session_totals(const nemb_session *s, nemb_totals_info *out
  *  microjoules. @return 0; NEMB_ERANGE; NEMB_ESTATE before the end. Since 0.1. */
 NEMB_EXTERN int nemb_session_total_domain_energy(const nemb_session *s, size_t domain,
                                                  uint64_t *energy_uj);
-
 
 /* ---------------------------------------------------------------------------------------------
  * Plots: power against time, each task's window shaded and named
@@ -654,7 +653,8 @@ NEMB_EXTERN int nemb_session_total_domain_energy(const nemb_session *s, size_t d
  * The file is written beside @p path and renamed into place. The library prints nothing.
  * ------------------------------------------------------------------------------------------- */
 
-/** Draws an ended session's power over time into @p path (.html, .png or .svg: the same chart as the PNG, as vectors; since 0.1).
+/** Draws an ended session's power over time into @p path (.html, .png or .svg: the same chart as
+ * the PNG, as vectors; since 0.1).
  *
  *  Uses every sample the session's sampler stored, so it works whether or not the session
  *  recorded time series in its report. A session without an energy backend gives a chart of its
@@ -669,7 +669,8 @@ NEMB_EXTERN int nemb_session_total_domain_energy(const nemb_session *s, size_t d
 NEMB_EXTERN int nemb_session_export_plot(const nemb_session *s, const char *path);
 
 /** Draws the session saved in a JSON report (nemb_session_write(), Session(...) output, or
- *  codegreen run -o) into @p path (.html, .png or .svg: the same chart as the PNG, as vectors; since 0.1).
+ *  codegreen run -o) into @p path (.html, .png or .svg: the same chart as the PNG, as vectors;
+ * since 0.1).
  *
  *  A report keeps only the samples inside its tasks ("timeseries", recorded with
  *  record_time_series), so the chart covers the tasks' windows and leaves the time between
@@ -681,7 +682,6 @@ NEMB_EXTERN int nemb_session_export_plot(const nemb_session *s, const char *path
  *          when the report cannot be read; NEMB_ENOMEM; an error writing @p path.
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_report_export_plot(const char *report_json, const char *path);
-
 
 /* ---------------------------------------------------------------------------------------------
  * The process registry: which codegreen processes of this user are measuring right now
@@ -724,7 +724,6 @@ NEMB_EXTERN int nemb_procs_unregister(void);
  *          nemb_procs_register(). Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_procs_list_others(int *pids, size_t cap, size_t *n);
 
-
 /* ---------------------------------------------------------------------------------------------
  * Pushing a run's totals to a Prometheus Pushgateway (batch jobs end before any scrape)
  *
@@ -760,7 +759,6 @@ NEMB_EXTERN int nemb_job_default_output(const char *ext, char *buf, size_t len);
  *  @return as nemb_report_push(); NEMB_ESTATE before nemb_session_end(). Any thread.
  *  Since 0.1. */
 NEMB_EXTERN int nemb_session_push(const nemb_session *s, const char *url, const char *job);
-
 
 /* Hardware providers (since 0.1): besides powercap, a build may have perf (the perf_event "power"
  * PMU), msr (/dev/cpu/N/msr), hwmon (/sys/class/hwmon energy and power sensors) and nvml (NVIDIA

@@ -1,9 +1,9 @@
 #!/bin/sh
 # test.sh [--under-load] - install, build every variant and run every test: the plain build, then
 # the same tests under AddressSanitizer + UndefinedBehaviorSanitizer and under ThreadSanitizer,
-# the Python tests, and (when clang is present) each libFuzzer harness for a few seconds from its
-# seed corpus (scripts/fuzz.sh). The one test labelled "long" (a one-hour session) is left out;
-# run it with
+# the Python tests, the C formatting check (scripts/format.sh --check), and (when clang is
+# present) each libFuzzer harness for a few seconds from its seed corpus (scripts/fuzz.sh). The
+# one test labelled "long" (a one-hour session) is left out; run it with
 #   ctest --test-dir build -L long
 # --under-load: the whole suite three times in a row while `stress-ng --cpu 2` keeps two cores
 # busy, the proof that the tests check behaviour and not the scheduler (not CI's default run).
@@ -44,6 +44,8 @@ if [ -d python/tests ]; then
   CODEGREEN_LIB_PATH="$PWD/build/lib/libcodegreen-nemb.so" CODEGREEN_BIN="$PWD/build/bin/codegreen" \
     PYTHONPATH="$PWD/python" /usr/bin/python3 -m pytest -q python/tests || status=1
 fi
+echo "=== format ==="
+./scripts/format.sh --check || status=1
 echo "=== fuzz ==="
 ./scripts/fuzz.sh 5 || status=1
 exit $status

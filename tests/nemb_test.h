@@ -28,14 +28,14 @@
 #include "provider.h"
 
 /* Asserts that an expression returns 0, printing the library's detail message if not. */
-#define NEMB_ASSERT_OK(expr)                                                                     \
-  do {                                                                                           \
-    int nemb_t_rc_ = (expr);                                                                     \
-    if (nemb_t_rc_ != 0) {                                                                       \
-      print_error("%s returned %d (%s): %s\n", #expr, nemb_t_rc_, nemb_err_name(nemb_t_rc_),     \
-                  nemb_last_error());                                                            \
-    }                                                                                            \
-    assert_int_equal(nemb_t_rc_, 0);                                                             \
+#define NEMB_ASSERT_OK(expr)                                                                       \
+  do {                                                                                             \
+    int nemb_t_rc_ = (expr);                                                                       \
+    if (nemb_t_rc_ != 0) {                                                                         \
+      print_error("%s returned %d (%s): %s\n", #expr, nemb_t_rc_, nemb_err_name(nemb_t_rc_),       \
+                  nemb_last_error());                                                              \
+    }                                                                                              \
+    assert_int_equal(nemb_t_rc_, 0);                                                               \
   } while (0)
 
 /* Waits until @p m has stored @p n more samples: a test's windows are measured on the sampler's
@@ -132,8 +132,8 @@ typedef struct nemb_test_open_result {
 /* Opens @p ops with @p cfg as an unprivileged user and closes it again. Root reads any file
  * whatever its mode, so as root the open runs in a forked child that became uid/gid 65534 and
  * reports back through a pipe; otherwise it runs here. */
-static inline nemb_test_open_result nemb_test_open_unprivileged(
-    const struct nemb__provider_ops *ops, const nemb_config *cfg) {
+static inline nemb_test_open_result
+nemb_test_open_unprivileged(const struct nemb__provider_ops *ops, const nemb_config *cfg) {
   nemb_test_open_result res;
   memset(&res, 0, sizeof res);
   nemb__provider_env env = {cfg};

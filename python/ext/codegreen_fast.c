@@ -50,7 +50,7 @@ static struct {
 
 enum { STATE_UNSTARTED = 0, STATE_ACTIVE = 1, STATE_DISABLED = 2, STATE_ENDED = 3 };
 
-static void *handle;      /* dlopen() handle, once loaded */
+static void *handle; /* dlopen() handle, once loaded */
 static int state = STATE_UNSTARTED;
 static nemb_session *session;
 static int registered;    /* in the process registry */
@@ -172,8 +172,8 @@ static PyObject *fast_checkpoint(PyObject *self, PyObject *args, PyObject *kw) {
 
 static PyObject *fast_measure_checkpoint(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
-  static char *names[] = {"checkpoint_id", "checkpoint_type", "name", "line_number", "context",
-                          NULL};
+  static char *names[] = {"checkpoint_id", "checkpoint_type", "name",
+                          "line_number",   "context",         NULL};
   PyObject *a[5] = {NULL, NULL, NULL, NULL, NULL};
   if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OO:measure_checkpoint", names, &a[0], &a[1],
                                    &a[2], &a[3], &a[4])) {
@@ -244,8 +244,7 @@ static PyObject *fast_register(PyObject *self, PyObject *args, PyObject *kw) {
     uint32_t id = 0;
     int rc = lib.reg(session, s_name, s_ctx, (int)ln, &id);
     if (rc != 0) {
-      PyErr_Format(PyExc_RuntimeError, "codegreen_runtime.register(%R): %s", name,
-                   error_text(rc));
+      PyErr_Format(PyExc_RuntimeError, "codegreen_runtime.register(%R): %s", name, error_text(rc));
     } else {
       r = PyLong_FromUnsignedLong(id);
     }
@@ -294,12 +293,12 @@ static PyObject *fast_load(PyObject *self, PyObject *paths) {
         why = PyUnicode_FromFormat("%U: ABI version %d, this module needs %d", p, abi(),
                                    NEMB_ABI_VERSION);
       } else {
-#define CG_SYM(field, symbol)                                                                  \
-  do {                                                                                         \
-    *(void **)(&lib.field) = dlsym(h, symbol);                                                 \
-    if (lib.field == NULL && why == NULL) {                                                    \
-      why = PyUnicode_FromFormat("%U: no %s", p, symbol);                                     \
-    }                                                                                          \
+#define CG_SYM(field, symbol)                                                                      \
+  do {                                                                                             \
+    *(void **)(&lib.field) = dlsym(h, symbol);                                                     \
+    if (lib.field == NULL && why == NULL) {                                                        \
+      why = PyUnicode_FromFormat("%U: no %s", p, symbol);                                          \
+    }                                                                                              \
   } while (0)
         CG_SYM(abi_version, "nemb_abi_version");
         CG_SYM(last_error, "nemb_last_error");
@@ -684,19 +683,16 @@ static PyObject *self_ref_noargs(PyObject *self, PyObject *unused) {
   return self_ref(self);
 }
 
-static PyMethodDef await_methods[] = {
-    {"send", await_send, METH_O, NULL},
-    {"throw", await_throw, METH_VARARGS, NULL},
-    {"close", await_close, METH_NOARGS, NULL},
-    {"__await__", self_ref_noargs, METH_NOARGS, NULL},
-    {NULL, NULL, 0, NULL}};
+static PyMethodDef await_methods[] = {{"send", await_send, METH_O, NULL},
+                                      {"throw", await_throw, METH_VARARGS, NULL},
+                                      {"close", await_close, METH_NOARGS, NULL},
+                                      {"__await__", self_ref_noargs, METH_NOARGS, NULL},
+                                      {NULL, NULL, 0, NULL}};
 
-static PyType_Slot await_slots[] = {{Py_tp_dealloc, (void *)await_dealloc},
-                                    {Py_tp_iter, (void *)self_ref},
-                                    {Py_tp_iternext, (void *)await_iternext},
-                                    {Py_am_await, (void *)self_ref},
-                                    {Py_tp_methods, await_methods},
-                                    {0, NULL}};
+static PyType_Slot await_slots[] = {
+    {Py_tp_dealloc, (void *)await_dealloc},   {Py_tp_iter, (void *)self_ref},
+    {Py_tp_iternext, (void *)await_iternext}, {Py_am_await, (void *)self_ref},
+    {Py_tp_methods, await_methods},           {0, NULL}};
 
 static PyType_Spec await_spec = {"_codegreen_fast.Await", sizeof(AwaitObject), 0,
                                  Py_TPFLAGS_DEFAULT, await_slots};
@@ -787,9 +783,8 @@ static PyMethodDef actx_methods[] = {{"__aenter__", actx_aenter, METH_NOARGS, NU
                                      {"__aexit__", actx_aexit, METH_VARARGS, NULL},
                                      {NULL, NULL, 0, NULL}};
 
-static PyType_Slot actx_slots[] = {{Py_tp_dealloc, (void *)wrap_dealloc},
-                                   {Py_tp_methods, actx_methods},
-                                   {0, NULL}};
+static PyType_Slot actx_slots[] = {
+    {Py_tp_dealloc, (void *)wrap_dealloc}, {Py_tp_methods, actx_methods}, {0, NULL}};
 
 static PyType_Spec actx_spec = {"_codegreen_fast.AsyncContext", sizeof(WrapObject), 0,
                                 Py_TPFLAGS_DEFAULT, actx_slots};
@@ -852,7 +847,6 @@ static PyObject *fast_set_probe(PyObject *self, PyObject *fn) {
   Py_INCREF(probe);
   Py_RETURN_NONE;
 }
-
 
 /* ----- codegreen.Session's task boundaries ------------------------------------------------------
  *
@@ -922,8 +916,9 @@ static const char *recorder_name(RecorderObject *r, PyObject *name) {
 
 static PyObject *recorder_error(RecorderObject *r, int rc) {
   const char *m = r->last_error ? r->last_error() : NULL;
-  PyErr_SetString(PyExc_RuntimeError,
-                  m != NULL && m[0] != '\0' ? m : r->strerror_ ? r->strerror_(rc) : "error");
+  PyErr_SetString(PyExc_RuntimeError, m != NULL && m[0] != '\0' ? m
+                                      : r->strerror_            ? r->strerror_(rc)
+                                                                : "error");
   return NULL;
 }
 
@@ -1062,9 +1057,9 @@ static void span_dealloc(PyObject *o) {
 static PyObject *span_enter(PyObject *self, PyObject *unused) {
   (void)unused;
   SpanObject *sp = (SpanObject *)self;
-  PyObject *r = recorder_fast(sp->rec) ? recorder_call(sp->rec, 1, sp->name)
-                                       : PyObject_CallMethod(sp->rec->slow, "start_task", "O",
-                                                             sp->name);
+  PyObject *r = recorder_fast(sp->rec)
+                    ? recorder_call(sp->rec, 1, sp->name)
+                    : PyObject_CallMethod(sp->rec->slow, "start_task", "O", sp->name);
   if (r == NULL) {
     return NULL;
   }
@@ -1076,9 +1071,9 @@ static PyObject *span_enter(PyObject *self, PyObject *unused) {
 static PyObject *span_exit(PyObject *self, PyObject *args) {
   (void)args;
   SpanObject *sp = (SpanObject *)self;
-  PyObject *r = recorder_fast(sp->rec) ? recorder_call(sp->rec, 0, sp->name)
-                                       : PyObject_CallMethod(sp->rec->slow, "stop_task", "O",
-                                                             sp->name);
+  PyObject *r = recorder_fast(sp->rec)
+                    ? recorder_call(sp->rec, 0, sp->name)
+                    : PyObject_CallMethod(sp->rec->slow, "stop_task", "O", sp->name);
   if (r == NULL) {
     return NULL;
   }

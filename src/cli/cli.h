@@ -43,7 +43,7 @@ void cg_carbon_print(FILE *fp, const struct json_t *report, const char *key, con
 #define CG_STR_(x) #x
 #define CG_STR(x) CG_STR_(x)
 #define CG_INTERVAL_MS_RULE                                                                        \
-  "--interval-ms wants whole ms from " CG_STR(NEMB_INTERVAL_MS_MIN) " to " CG_STR(                  \
+  "--interval-ms wants whole ms from " CG_STR(NEMB_INTERVAL_MS_MIN) " to " CG_STR(                 \
       NEMB_INTERVAL_MS_MAX)
 bool cg_parse_interval_ms(const char *text, long *out);
 

@@ -73,8 +73,8 @@ static json_t *row_json(const char *name, const cg_group *a, const cg_group *b) 
   json_object_set_new(r, "power_diff_percent",
                       num_or_null(pa > 0 && isfinite(pb) ? 100 * (pb - pa) / pa : NAN));
   json_object_set_new(r, "p_value", num_or_null(both ? c.p_value : NAN));
-  json_object_set_new(r, "significant", both && c.significant >= 0 ? json_boolean(c.significant)
-                                                                    : json_null());
+  json_object_set_new(r, "significant",
+                      both && c.significant >= 0 ? json_boolean(c.significant) : json_null());
   json_object_set_new(r, "only_in", ha && hb ? json_null() : json_string(ha ? "A" : "B"));
   return r;
 }
@@ -89,9 +89,8 @@ static void fmt(char *buf, size_t len, json_t *v, int prec, bool sign) {
 }
 
 static void print_table(json_t *rows, long top) {
-  printf("%-40s %13s %13s %12s %8s %9s %9s %8s %9s %9s  %s\n", "NAME", "A ENERGY J",
-         "B ENERGY J", "DIFF J", "DIFF %", "A TIME s", "B TIME s", "TIME %", "A W", "B W",
-         "SIGNIFICANCE");
+  printf("%-40s %13s %13s %12s %8s %9s %9s %8s %9s %9s  %s\n", "NAME", "A ENERGY J", "B ENERGY J",
+         "DIFF J", "DIFF %", "A TIME s", "B TIME s", "TIME %", "A W", "B W", "SIGNIFICANCE");
   size_t i;
   json_t *r;
   json_array_foreach(rows, i, r) {
@@ -135,11 +134,25 @@ static void print_table(json_t *rows, long top) {
   }
 }
 
-static const char *const columns[] = {
-    "name",        "a_n",          "a_energy_j",      "a_energy_std_j",     "b_n",
-    "b_energy_j",  "b_energy_std_j", "energy_diff_j", "energy_diff_percent", "energy_ratio",
-    "a_duration_s", "b_duration_s", "duration_diff_percent", "a_power_w", "b_power_w",
-    "power_diff_percent", "p_value", "significant", "only_in"};
+static const char *const columns[] = {"name",
+                                      "a_n",
+                                      "a_energy_j",
+                                      "a_energy_std_j",
+                                      "b_n",
+                                      "b_energy_j",
+                                      "b_energy_std_j",
+                                      "energy_diff_j",
+                                      "energy_diff_percent",
+                                      "energy_ratio",
+                                      "a_duration_s",
+                                      "b_duration_s",
+                                      "duration_diff_percent",
+                                      "a_power_w",
+                                      "b_power_w",
+                                      "power_diff_percent",
+                                      "p_value",
+                                      "significant",
+                                      "only_in"};
 
 static json_t *table_rows(json_t *rows) {
   json_t *out = json_array();
@@ -164,8 +177,9 @@ static json_t *load(const char *path, cg_groups *g) {
     return NULL;
   }
   if (cg_groups_from_report(doc, g) != 0 || g->n == 0) {
-    fprintf(stderr, "codegreen diff: %s is not a codegreen report (no meta, runs, functions or "
-                    "tasks)\n",
+    fprintf(stderr,
+            "codegreen diff: %s is not a codegreen report (no meta, runs, functions or "
+            "tasks)\n",
             path);
     json_decref(doc);
     return NULL;
@@ -241,8 +255,9 @@ int cg_cmd_diff(int argc, char **argv) {
     return CG_EXIT_USAGE;
   }
   if (strcmp(ga.kind, gb.kind) != 0 && !quiet) {
-    fprintf(stderr, "codegreen diff: note: A is a %s report and B a %s report; only the whole "
-                    "(first row) compares like with like\n",
+    fprintf(stderr,
+            "codegreen diff: note: A is a %s report and B a %s report; only the whole "
+            "(first row) compares like with like\n",
             ga.kind, gb.kind);
   }
   json_t *rows = json_array();
@@ -270,13 +285,12 @@ int cg_cmd_diff(int argc, char **argv) {
       verdict = json_pack("{s:f, s:b, s:f, s:s}", "fail_if_regressed_percent", pct, "regressed",
                           fired, "energy_diff_percent", cmp.diff_percent, "test", words);
       if (fired) {
-        fprintf(stderr,
-                "codegreen diff: REGRESSION: energy grew %.2f %% (threshold %.2f %%), %s\n",
+        fprintf(stderr, "codegreen diff: REGRESSION: energy grew %.2f %% (threshold %.2f %%), %s\n",
                 cmp.diff_percent, pct, words);
         code = CG_EXIT_FAIL;
       } else if (!quiet) {
-        fprintf(stderr, "codegreen diff: no regression beyond %.2f %% (energy %+.2f %%, %s)\n",
-                pct, cmp.diff_percent, words);
+        fprintf(stderr, "codegreen diff: no regression beyond %.2f %% (energy %+.2f %%, %s)\n", pct,
+                cmp.diff_percent, words);
       }
     }
   }

@@ -62,19 +62,20 @@ typedef struct exporter {
 } exporter;
 
 static void print_usage(FILE *fp) {
-  fprintf(fp,
-          "usage: codegreen exporter [--listen ADDR:PORT] [--window S] [--interval-ms N]\n"
-          "                          [--config FILE]\n\n"
-          "Samples the energy counters and serves them to Prometheus at http://ADDR:PORT/metrics\n"
-          "until SIGINT or SIGTERM: codegreen_energy_joules_total{domain,kind,source} (counters),\n"
-          "codegreen_power_watts{domain} (over the last window, between counter update edges),\n"
-          "codegreen_measurement_info{energy_source}, and the sampler's health\n"
-          "(codegreen_sampler_*). Run it as a user of the group `codegreen setup-permissions`\n"
-          "created; see contrib/codegreen-exporter.service.\n\n"
-          "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:9464; [::1]:9464 for IPv6)\n"
-          "  -w, --window S          the power window in seconds (default 5)\n"
-          "  -i, --interval-ms N     the sampler's interval (default 10)\n"
-          "  -c, --config FILE       config.json (default $CODEGREEN_CONFIG, else built-in)\n");
+  fprintf(
+      fp,
+      "usage: codegreen exporter [--listen ADDR:PORT] [--window S] [--interval-ms N]\n"
+      "                          [--config FILE]\n\n"
+      "Samples the energy counters and serves them to Prometheus at http://ADDR:PORT/metrics\n"
+      "until SIGINT or SIGTERM: codegreen_energy_joules_total{domain,kind,source} (counters),\n"
+      "codegreen_power_watts{domain} (over the last window, between counter update edges),\n"
+      "codegreen_measurement_info{energy_source}, and the sampler's health\n"
+      "(codegreen_sampler_*). Run it as a user of the group `codegreen setup-permissions`\n"
+      "created; see contrib/codegreen-exporter.service.\n\n"
+      "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:9464; [::1]:9464 for IPv6)\n"
+      "  -w, --window S          the power window in seconds (default 5)\n"
+      "  -i, --interval-ms N     the sampler's interval (default 10)\n"
+      "  -c, --config FILE       config.json (default $CODEGREEN_CONFIG, else built-in)\n");
 }
 
 /* ----- sampling ----- */
@@ -204,8 +205,9 @@ static char *metrics(exporter *e) {
         label(e->info[d].name), label(e->info[d].kind), label(e->info[d].source),
         (double)uj[d] / 1e6);
   }
-  add(&t, "# HELP codegreen_power_watts Mean power per domain over the last %.3g s, between "
-          "update edges of its counter, in watts.\n# TYPE codegreen_power_watts gauge\n",
+  add(&t,
+      "# HELP codegreen_power_watts Mean power per domain over the last %.3g s, between "
+      "update edges of its counter, in watts.\n# TYPE codegreen_power_watts gauge\n",
       (double)e->window_ns / 1e9);
   for (size_t d = 0; d < e->nd; d++) {
     if (!isnan(power[d])) {
@@ -222,9 +224,10 @@ static char *metrics(exporter *e) {
         label(i->name), label(i->kind), label(i->source), i->top_level ? "true" : "false",
         i->in_total ? "true" : "false", i->measured ? "true" : "false");
   }
-  add(&t, "# HELP codegreen_measurement_info Where the energy comes from: measured, simulated or "
-          "estimated.\n# TYPE codegreen_measurement_info gauge\n"
-          "codegreen_measurement_info{energy_source=\"%s\"} 1\n",
+  add(&t,
+      "# HELP codegreen_measurement_info Where the energy comes from: measured, simulated or "
+      "estimated.\n# TYPE codegreen_measurement_info gauge\n"
+      "codegreen_measurement_info{energy_source=\"%s\"} 1\n",
       e->energy_source);
 
   nemb_sampler_stats st;
@@ -483,13 +486,14 @@ int cg_cmd_exporter(int argc, char **argv) {
   if (addr.ss_family == AF_INET6) {
     flags |= MHD_USE_IPv6;
   }
-  struct MHD_Daemon *httpd =
-      MHD_start_daemon(flags, 0, NULL, NULL, answer, &e, MHD_OPTION_SOCK_ADDR,
-                       (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                       MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+  struct MHD_Daemon *httpd = MHD_start_daemon(
+      flags, 0, NULL, NULL, answer, &e, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (httpd == NULL) {
-    fprintf(stderr, "codegreen exporter: cannot listen on %s (in use, or not an address of this "
-                    "machine)\n", listen);
+    fprintf(stderr,
+            "codegreen exporter: cannot listen on %s (in use, or not an address of this "
+            "machine)\n",
+            listen);
     code = CG_EXIT_FAIL;
     goto out_poller;
   }

@@ -3,10 +3,10 @@
  * cannot, exactly why. The library describes; this file only renders.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,13 +15,12 @@
 #include "secure_env.h"
 
 static void print_usage(FILE *fp) {
-  fprintf(fp,
-          "usage: codegreen info [--json] [-c CONFIG]\n\n"
-          "Lists every energy provider, whether it works on this machine and why not, the\n"
-          "domains it measures, and whether figures will be measured or estimated.\n\n"
-          "  --json          print the description as JSON\n"
-          "  -c, --config F  use this config.json instead of the search order\n"
-          "  -h, --help      this help\n");
+  fprintf(fp, "usage: codegreen info [--json] [-c CONFIG]\n\n"
+              "Lists every energy provider, whether it works on this machine and why not, the\n"
+              "domains it measures, and whether figures will be measured or estimated.\n\n"
+              "  --json          print the description as JSON\n"
+              "  -c, --config F  use this config.json instead of the search order\n"
+              "  -h, --help      this help\n");
 }
 
 /* Whether this process is privileged (AT_SECURE: file capabilities such as the CAP_PERFMON of
@@ -116,8 +115,8 @@ static void print_wrapped(const char *line, size_t len) {
 static void print_domains(const json_t *domains, const char *indent) {
   size_t i;
   json_t *d;
-  out("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent, "DOMAIN", "KIND", "SOURCE",
-         "TOP-LEVEL", "IN TOTAL", "METHOD", "INCLUDES");
+  out("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent, "DOMAIN", "KIND", "SOURCE", "TOP-LEVEL",
+      "IN TOTAL", "METHOD", "INCLUDES");
   json_array_foreach(domains, i, d) {
     char inc[256] = "";
     size_t k;
@@ -127,12 +126,12 @@ static void print_domains(const json_t *domains, const char *indent) {
       snprintf(inc + len, sizeof inc - len, "%s%s", k ? ", " : "", json_string_value(name));
     }
     out("%s%-14s %-12s %-9s %-9s %-8s %-10s %s\n", indent,
-           json_string_value(json_object_get(d, "name")),
-           json_string_value(json_object_get(d, "kind")),
-           json_string_value(json_object_get(d, "source")),
-           json_is_true(json_object_get(d, "top_level")) ? "yes" : "no",
-           json_is_true(json_object_get(d, "in_total")) ? "yes" : "no",
-           short_method(json_string_value(json_object_get(d, "method"))), inc[0] ? inc : "-");
+        json_string_value(json_object_get(d, "name")),
+        json_string_value(json_object_get(d, "kind")),
+        json_string_value(json_object_get(d, "source")),
+        json_is_true(json_object_get(d, "top_level")) ? "yes" : "no",
+        json_is_true(json_object_get(d, "in_total")) ? "yes" : "no",
+        short_method(json_string_value(json_object_get(d, "method"))), inc[0] ? inc : "-");
   }
   /* Where each reading comes from, and whether power is integrated: the details that decide how
    * far a figure can be trusted. */
@@ -157,13 +156,12 @@ static void print_counted_once(const json_t *doc) {
     size_t len = strlen(pref);
     snprintf(pref + len, sizeof pref - len, "%s%s", i ? " > " : "", json_string_value(p));
   }
-  out("\nCounted once (one counter seen through several interfaces; preference %s):\n",
-         pref);
+  out("\nCounted once (one counter seen through several interfaces; preference %s):\n", pref);
   json_array_foreach(once, i, p) {
     const json_t *check = json_object_get(p, "cross_check");
     out("  %-14s from %s; also seen by %s", json_string_value(json_object_get(p, "domain")),
-           json_string_value(json_object_get(p, "used")),
-           json_string_value(json_object_get(p, "also_seen_by")));
+        json_string_value(json_object_get(p, "used")),
+        json_string_value(json_object_get(p, "also_seen_by")));
     const char *there = json_string_value(json_object_get(p, "name_there"));
     if (there != NULL && strcmp(there, json_string_value(json_object_get(p, "domain"))) != 0) {
       out(" (as %s)", there);
@@ -176,18 +174,18 @@ static void print_text(const json_t *doc) {
   const json_t *cfg = json_object_get(doc, "config");
   const json_t *vm = json_object_get(doc, "virtual_machine");
   out("codegreen %s (libcodegreen-nemb ABI %d)\n",
-         json_string_value(json_object_get(doc, "codegreen_version")),
-         (int)json_integer_value(json_object_get(doc, "nemb_abi_version")));
+      json_string_value(json_object_get(doc, "codegreen_version")),
+      (int)json_integer_value(json_object_get(doc, "nemb_abi_version")));
   out("config:            %s\n", json_string_value(json_object_get(cfg, "origin")));
   out("sampling interval: %g ms\n",
-         json_number_value(json_object_get(cfg, "measurement_interval_ms")));
+      json_number_value(json_object_get(cfg, "measurement_interval_ms")));
   if (strcmp(json_string_value(json_object_get(doc, "sysfs_root")), "/") != 0) {
     out("sysfs root:        %s (CODEGREEN_SYSFS_ROOT)\n",
-           json_string_value(json_object_get(doc, "sysfs_root")));
+        json_string_value(json_object_get(doc, "sysfs_root")));
   }
   if (json_is_true(json_object_get(vm, "detected"))) {
     out("machine:           virtual machine (%s)\n",
-           json_string_value(json_object_get(vm, "hypervisor")));
+        json_string_value(json_object_get(vm, "hypervisor")));
   } else {
     out("machine:           no hypervisor detected\n");
   }
@@ -198,19 +196,20 @@ static void print_text(const json_t *doc) {
   json_array_foreach(json_object_get(doc, "providers"), i, p) {
     const char *status = json_string_value(json_object_get(p, "status"));
     out("  %-9s %s (%s)\n", json_string_value(json_object_get(p, "name")),
-           strcmp(status, "available") == 0 ? "available" : "NOT AVAILABLE",
-           json_string_value(json_object_get(p, "role")));
+        strcmp(status, "available") == 0 ? "available" : "NOT AVAILABLE",
+        json_string_value(json_object_get(p, "role")));
     if (json_is_string(json_object_get(p, "reason"))) {
       out("            %s: %s\n", status, json_string_value(json_object_get(p, "reason")));
     }
     if (json_is_string(json_object_get(p, "fix"))) {
       out("            fix: `%s`, then log in again\n",
-             json_string_value(json_object_get(p, "fix")));
+          json_string_value(json_object_get(p, "fix")));
     }
     size_t ui;
     json_t *u;
     json_array_foreach(json_object_get(p, "unused"), ui, u) {
-      printf("            not fully usable: %s: %s\n", json_string_value(json_object_get(u, "name")),
+      printf("            not fully usable: %s: %s\n",
+             json_string_value(json_object_get(u, "name")),
              json_string_value(json_object_get(u, "reason")));
       if (json_is_string(json_object_get(u, "fix"))) {
         printf("              fix: %s\n", json_string_value(json_object_get(u, "fix")));
@@ -227,8 +226,8 @@ static void print_text(const json_t *doc) {
     out("\nNo energy can be reported on this machine with the current settings.\n");
     if (fix != NULL) {
       out("Energy counters exist but this user may not read them: run `%s`,\n"
-             "then log in again.\n",
-             fix);
+          "then log in again.\n",
+          fix);
     }
     return;
   }
@@ -242,24 +241,24 @@ static void print_text(const json_t *doc) {
   }
   if (strcmp(mode, "estimated") == 0 && some_measured) {
     out("\nFigures will be partly ESTIMATED: no CPU energy counter is readable here, so the\n"
-           "CPU's energy is modelled from CPU time (see README, 'estimate' provider); the other\n"
-           "domains are measured. Every report says so.\n");
+        "CPU's energy is modelled from CPU time (see README, 'estimate' provider); the other\n"
+        "domains are measured. Every report says so.\n");
   } else if (strcmp(mode, "estimated") == 0) {
     out("\nFigures will be ESTIMATED, not measured: no energy counter is readable here, so\n"
-           "energy is modelled from CPU time (see README, 'estimate' provider). Every report\n"
-           "says so.\n");
+        "energy is modelled from CPU time (see README, 'estimate' provider). Every report\n"
+        "says so.\n");
   } else if (strcmp(mode, "simulated") == 0) {
     out("\nFigures will come from the SIMULATED device (%s), not from hardware.\n",
-           json_string_value(json_object_get(sel, "forced_by")) ? "CODEGREEN_PROVIDERS"
-                                                                 : "providers.list");
+        json_string_value(json_object_get(sel, "forced_by")) ? "CODEGREEN_PROVIDERS"
+                                                             : "providers.list");
   } else {
     out("\nFigures will be MEASURED by hardware energy counters.\n");
   }
   if (fix != NULL) {
     out("\nSome energy counters exist but this user may not read them. To use them without\n"
-           "root, run `%s` once, then log in again (it never makes\n"
-           "them world-readable; see CVE-2020-8694).\n",
-           fix);
+        "root, run `%s` once, then log in again (it never makes\n"
+        "them world-readable; see CVE-2020-8694).\n",
+        fix);
   }
 }
 

@@ -42,8 +42,8 @@
 #include "instrument.h"
 #include "left.h"
 #include "measure.h"
-#include "measure_project.h"
 #include "measure_children.h"
+#include "measure_project.h"
 #include "measure_runpy.h"
 #include "nemb.h"
 #include "outputs.h"
@@ -183,22 +183,39 @@ static bool is_python_archive_or_dir(const char *target) {
 }
 
 enum {
-  OPT_PYTHON = 256, OPT_JSON, OPT_PLOT, OPT_TOP, OPT_KEEP, OPT_APPEND, OPT_SORT, OPT_GRAPH,
-  OPT_LEAVE, OPT_INCLUDE, OPT_SCRIPT_ONLY, OPT_CARBON
+  OPT_PYTHON = 256,
+  OPT_JSON,
+  OPT_PLOT,
+  OPT_TOP,
+  OPT_KEEP,
+  OPT_APPEND,
+  OPT_SORT,
+  OPT_GRAPH,
+  OPT_LEAVE,
+  OPT_INCLUDE,
+  OPT_SCRIPT_ONLY,
+  OPT_CARBON
 };
 
 static const struct option measure_options[] = {
-    {"granularity", required_argument, NULL, 'g'}, {"python", required_argument, NULL, OPT_PYTHON},
-    {"json", no_argument, NULL, OPT_JSON},         {"output", required_argument, NULL, 'o'},
-    {"append", no_argument, NULL, OPT_APPEND},     {"sort", required_argument, NULL, OPT_SORT},
-    {"call-graph", no_argument, NULL, OPT_GRAPH},  {"export-plot", required_argument, NULL, OPT_PLOT},
-    {"top", required_argument, NULL, OPT_TOP},     {"config", required_argument, NULL, 'c'},
-    {"keep-temp", no_argument, NULL, OPT_KEEP},    {"quiet", no_argument, NULL, 'q'},
+    {"granularity", required_argument, NULL, 'g'},
+    {"python", required_argument, NULL, OPT_PYTHON},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"output", required_argument, NULL, 'o'},
+    {"append", no_argument, NULL, OPT_APPEND},
+    {"sort", required_argument, NULL, OPT_SORT},
+    {"call-graph", no_argument, NULL, OPT_GRAPH},
+    {"export-plot", required_argument, NULL, OPT_PLOT},
+    {"top", required_argument, NULL, OPT_TOP},
+    {"config", required_argument, NULL, 'c'},
+    {"keep-temp", no_argument, NULL, OPT_KEEP},
+    {"quiet", no_argument, NULL, 'q'},
     {"leave-decorated", required_argument, NULL, OPT_LEAVE},
     {"include", required_argument, NULL, OPT_INCLUDE},
     {"script-only", no_argument, NULL, OPT_SCRIPT_ONLY},
     {"carbon-intensity", required_argument, NULL, OPT_CARBON},
-    {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
 
 /* One option (from getopt_long). @return 0, -1 after --help, or CG_EXIT_USAGE. */
 static int take_option(int c, measure_opts *o) {
@@ -663,8 +680,9 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
                      json_object_get(json_object_get(report, "instrumentation"), "left"));
   json_t *procs = json_object_get(report, "processes");
   if (json_array_size(procs) > 1) {
-    fprintf(stderr, "  children     %zu Python process%s measured (rows marked [pid N]; their "
-                    "energy is the machine's during their run, inside the program's)\n",
+    fprintf(stderr,
+            "  children     %zu Python process%s measured (rows marked [pid N]; their "
+            "energy is the machine's during their run, inside the program's)\n",
             json_array_size(procs) - 1, json_array_size(procs) == 2 ? "" : "es");
   }
   if (n_called == 0) {
@@ -691,8 +709,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
       json_int_t pid = json_integer_value(json_object_get(f, "pid"));
       char shown_name[160];
       if (pid != 0 && pid != json_integer_value(json_object_get(meta, "pid"))) {
-        snprintf(shown_name, sizeof shown_name, "%s [pid %lld]", name ? name : "?",
-                 (long long)pid);
+        snprintf(shown_name, sizeof shown_name, "%s [pid %lld]", name ? name : "?", (long long)pid);
         name = shown_name;
       }
       fprintf(stderr, "  %-32s %-18s %9lld %11.4f %11.4f %10.4f %10.4f %9.2f %6.1f%%\n",
@@ -741,16 +758,17 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
   }
   return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "language", cgi_language_name(o->lang),
                    "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file", o->cmd[0],
-                   "interpreter", python, "points", pts, "left", ir != NULL ? cgi_left_json(ir) : json_array());
+                   "interpreter", python, "points", pts, "left",
+                   ir != NULL ? cgi_left_json(ir) : json_array());
 }
 
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
  * status to exit with: @p status, or a failure when the report cannot be written. */
 /* One row per function, with the provenance and identity of the run (CodeCarbon's habit). */
 static const char *const csv_columns[] = {
-    CG_META_COLUMNS, "command", "exit_status", "name",
-    "context",  "line",         "calls",      "energy_j",      "self_energy_j",
-    "duration_s", "self_duration_s", "avg_power_w", "share_of_total"};
+    CG_META_COLUMNS, "command",  "exit_status",   "name",       "context",         "line",
+    "calls",         "energy_j", "self_energy_j", "duration_s", "self_duration_s", "avg_power_w",
+    "share_of_total"};
 
 static json_t *function_rows(json_t *report, const measure_opts *o, int status) {
   char *command = cg_command_string(o->cmd);
@@ -762,9 +780,9 @@ static json_t *function_rows(json_t *report, const measure_opts *o, int status) 
     cg_row_add_meta(row, report);
     json_array_append_new(row, json_string(command ? command : ""));
     json_array_append_new(row, json_integer(status));
-    const char *fk[] = {"name",          "context",    "line",            "calls",
-                        "energy_j",      "self_energy_j", "duration_s",   "self_duration_s",
-                        "avg_power_w",   "share_of_total"};
+    const char *fk[] = {"name",        "context",       "line",       "calls",
+                        "energy_j",    "self_energy_j", "duration_s", "self_duration_s",
+                        "avg_power_w", "share_of_total"};
     for (size_t k = 0; k < sizeof fk / sizeof fk[0]; k++) {
       json_t *v = json_object_get(f, fk[k]);
       json_array_append_new(row, v ? json_incref(v) : json_null());
@@ -791,13 +809,13 @@ static int write_markdown(json_t *report, const char *path) {
              (long long)json_integer_value(json_object_get(f, "line")));
     snprintf(share, sizeof share, "%.1f %%",
              100 * json_number_value(json_object_get(f, "share_of_total")));
-    json_array_append_new(
-        rows, json_pack("[O, s, O, f, f, f, f, s]", json_object_get(f, "name"), where,
-                        json_object_get(f, "calls"),
-                        json_number_value(json_object_get(f, "energy_j")),
-                        json_number_value(json_object_get(f, "self_energy_j")),
-                        json_number_value(json_object_get(f, "duration_s")),
-                        json_number_value(json_object_get(f, "avg_power_w")), share));
+    json_array_append_new(rows,
+                          json_pack("[O, s, O, f, f, f, f, s]", json_object_get(f, "name"), where,
+                                    json_object_get(f, "calls"),
+                                    json_number_value(json_object_get(f, "energy_j")),
+                                    json_number_value(json_object_get(f, "self_energy_j")),
+                                    json_number_value(json_object_get(f, "duration_s")),
+                                    json_number_value(json_object_get(f, "avg_power_w")), share));
   }
   char *title = NULL;
   json_t *meta = json_object_get(report, "meta");
@@ -831,11 +849,11 @@ static void program_as_task(json_t *report, const measure_opts *o) {
   double e = json_number_value(json_object_get(totals, "session_energy_j"));
   double d = json_number_value(json_object_get(totals, "wall_duration_s"));
   const char *base = strrchr(o->cmd[0], '/') ? strrchr(o->cmd[0], '/') + 1 : o->cmd[0];
-  json_array_append_new(
-      tasks, json_pack("{s:s, s:i, s:n, s:f, s:f, s:f, s:s}", "name", base, "depth", 0, "parent",
-                       "energy_j", e, "avg_power_w", d > 0 ? e / d : 0.0, "duration_s", d,
-                       "source", "the whole program: totals.session_energy_j over "
-                                 "totals.wall_duration_s"));
+  json_array_append_new(tasks, json_pack("{s:s, s:i, s:n, s:f, s:f, s:f, s:s}", "name", base,
+                                         "depth", 0, "parent", "energy_j", e, "avg_power_w",
+                                         d > 0 ? e / d : 0.0, "duration_s", d, "source",
+                                         "the whole program: totals.session_energy_j over "
+                                         "totals.wall_duration_s"));
   json_object_set_new(totals, "energy_j", json_real(e));
   json_object_set_new(totals, "duration_s", json_real(d));
   json_object_set_new(totals, "task_duration_s", json_real(d));
@@ -874,8 +892,8 @@ static int export_plot_with_spans(nemb_session *ps, const cg_views *views, const
 
 int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status) {
   cg_outputs outs = o->out;
-  if (outs.n == 0 && o->output != NULL && cg_outputs_add(&outs, "measure", o->output,
-                                                          CG_OUT_JSON | CG_OUT_CSV) != 0) {
+  if (outs.n == 0 && o->output != NULL &&
+      cg_outputs_add(&outs, "measure", o->output, CG_OUT_JSON | CG_OUT_CSV) != 0) {
     return status ? status : CG_EXIT_USAGE;
   }
   program_as_task(report, o);
@@ -917,8 +935,9 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
     }
     if (wrc != 0) {
       /* The program ran: its status is the answer a script waits for; the loss is said. */
-      fprintf(stderr, "codegreen measure: %s was not written; the exit status is the program's "
-                      "(%d)\n",
+      fprintf(stderr,
+              "codegreen measure: %s was not written; the exit status is the program's "
+              "(%d)\n",
               path, status);
     }
   }
@@ -1057,8 +1076,8 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_
 static int boot_environment(const paths *p, cg_run_kind kind, const char *script) {
   char *boot = NULL, *main_entry = NULL, pid[32];
   char real[PATH_MAX];
-  const char *base = strrchr(script, '/') && strrchr(script, '/')[1] ? strrchr(script, '/') + 1
-                                                                     : script;
+  const char *base =
+      strrchr(script, '/') && strrchr(script, '/')[1] ? strrchr(script, '/') + 1 : script;
   snprintf(pid, sizeof pid, "%ld", (long)getpid());
   int rc = -1;
   if (asprintf(&boot, "%s/cg-boot", p->tmp) >= 0 && cg_runpy_write_boot(boot) == 0 &&
@@ -1067,8 +1086,7 @@ static int boot_environment(const paths *p, cg_run_kind kind, const char *script
       measure_env_set("CODEGREEN_MEASURE_PPID", pid) == 0 &&
       measure_env_set("CODEGREEN_MEASURE_CHILDREN", p->children) == 0) {
     rc = 0;
-    if (kind == CG_RUN_SCRIPT && realpath(script, real) != NULL &&
-        strchr(real, '\t') == NULL) {
+    if (kind == CG_RUN_SCRIPT && realpath(script, real) != NULL && strchr(real, '\t') == NULL) {
       rc = asprintf(&main_entry, "%s\t%s", real, p->pyc) < 0 ||
                    measure_env_set("CODEGREEN_MEASURE_MAIN", main_entry) != 0
                ? -1
@@ -1115,8 +1133,9 @@ static int measure_with(measure_opts o) {
   for (size_t k = 0; kind != CG_RUN_SCRIPT && k < o.n_interp; k++) {
     if (o.interp[k][0] == '-' && o.interp[k][1] != 'W' && o.interp[k][1] != 'X' &&
         strchr(o.interp[k], 'S') != NULL) {
-      fprintf(stderr, "codegreen measure: -S is not supported with %s (measure begins through "
-                      "the site module)\n",
+      fprintf(stderr,
+              "codegreen measure: -S is not supported with %s (measure begins through "
+              "the site module)\n",
               kind == CG_RUN_MODULE ? "-m" : "a directory or zip file");
       return CG_EXIT_USAGE;
     }
@@ -1139,8 +1158,7 @@ static int measure_with(measure_opts o) {
   }
   if (python == NULL) {
     fprintf(stderr, "codegreen measure: cannot find the interpreter '%s'%s\n",
-            want ? want : "python3",
-            want ? "" : " on PATH (choose one with --python PATH)");
+            want ? want : "python3", want ? "" : " on PATH (choose one with --python PATH)");
     free(src);
     return CG_EXIT_FAIL;
   }
@@ -1233,16 +1251,15 @@ static int measure_with(measure_opts o) {
       zip_list = NULL; /* the archive runs as it is */
     }
   }
-  if (!o.script_only &&
-      prepare_modules(&o, &io, kind, script, zip_list, &p, &mod_list, &mod_done, &mod_points) !=
-          0) {
+  if (!o.script_only && prepare_modules(&o, &io, kind, script, zip_list, &p, &mod_list, &mod_done,
+                                        &mod_points) != 0) {
     fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
     free(zip_list);
     goto out;
   }
   free(zip_list);
   size_t n_points = ir != NULL ? cgi_result_point_count(ir) : mod_points;
-  char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map, (char *)script,
+  char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map,    (char *)script,
                           p.tmp,    "codegreen_runtime", p.pyc,          mod_list, mod_done,
                           NULL};
   char *list_rest[] = {p.runner, "compile-list", mod_list, mod_done, NULL};
@@ -1291,7 +1308,6 @@ static int measure_with(measure_opts o) {
     }
     goto out;
   }
-
 
   /* 4. run; the support module (async for/with helpers) only when the program needs it */
   const char *support_module = NULL;

@@ -34,8 +34,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "outputs.h"
 #include "nemb.h"
+#include "outputs.h"
 
 #define MAX_STEPS 4096
 #define MAX_NODES 1024
@@ -43,12 +43,12 @@
 typedef struct step {
   const char *file;
   const char *node;
-  json_t *report;            /* owned by the inputs array */
-  const json_t *series;      /* [[t_ns, uj], ...] */
-  double t0, t1;             /* window, CLOCK_MONOTONIC ns of its node */
-  double energy_j;           /* the step's node energy over its whole window (measured) */
-  double counted_j;          /* the part no earlier step of the node covered */
-  bool shared;               /* fewer CPUs allocated than the node has */
+  json_t *report;       /* owned by the inputs array */
+  const json_t *series; /* [[t_ns, uj], ...] */
+  double t0, t1;        /* window, CLOCK_MONOTONIC ns of its node */
+  double energy_j;      /* the step's node energy over its whole window (measured) */
+  double counted_j;     /* the part no earlier step of the node covered */
+  bool shared;          /* fewer CPUs allocated than the node has */
   double job_cpu_s, node_busy_cpu_s;
   long step_id;
 } step;
@@ -58,10 +58,10 @@ typedef struct node {
   double measured_j;   /* counted once */
   double attributed_j; /* the job's share: measured_j unless the node was shared */
   bool shared;
-  bool from_ranks;     /* no step report: energy from the rank reports' leader */
+  bool from_ranks; /* no step report: energy from the rank reports' leader */
   const char *note;
-  double cpu_s;        /* CPU time of the job's ranks on it */
-  json_t *steps;       /* array for the output */
+  double cpu_s;  /* CPU time of the job's ranks on it */
+  json_t *steps; /* array for the output */
 } node;
 
 static void print_usage(FILE *fp) {
@@ -174,8 +174,8 @@ int cg_cmd_merge(int argc, char **argv) {
     }
   }
   if (optind != argc - 1) {
-    fprintf(stderr, "codegreen merge: %s\n\n", optind >= argc ? "no directory given"
-                                                              : "one directory at a time");
+    fprintf(stderr, "codegreen merge: %s\n\n",
+            optind >= argc ? "no directory given" : "one directory at a time");
     print_usage(stderr);
     return CG_EXIT_USAGE;
   }
@@ -300,8 +300,8 @@ int cg_cmd_merge(int argc, char **argv) {
     for (; j < n_steps && strcmp(steps[j].node, steps[i].node) == 0; j++) {
       step *s = &steps[j];
       double from = fmax(s->t0, covered);
-      s->counted_j = from < s->t1 ? (series_at(s->series, s->t1) - series_at(s->series, from)) / 1e6
-                                  : 0;
+      s->counted_j =
+          from < s->t1 ? (series_at(s->series, s->t1) - series_at(s->series, from)) / 1e6 : 0;
       covered = fmax(covered, s->t1);
       nd->measured_j += s->counted_j;
       /* On a shared node only the job's share is the job's: attributed by CPU time. */
@@ -317,20 +317,19 @@ int cg_cmd_merge(int argc, char **argv) {
       size_t k;
       json_array_foreach(tasks, k, t) {
         double cpu = num(t, "cpu_time_s", 0);
-        double r_j = s->job_cpu_s > 0 ? job_j * cpu / s->job_cpu_s
-                                      : job_j / (double)json_array_size(tasks);
-        json_array_append_new(
-            ranks, json_pack("{s:O?,s:s,s:I,s:O?,s:f,s:f}", "rank", json_object_get(t, "rank"),
-                             "node", nd->name, "step_id", (json_int_t)s->step_id, "pid",
-                             json_object_get(t, "pid"), "cpu_time_s", cpu,
-                             "attributed_energy_j", r_j));
+        double r_j =
+            s->job_cpu_s > 0 ? job_j * cpu / s->job_cpu_s : job_j / (double)json_array_size(tasks);
+        json_array_append_new(ranks,
+                              json_pack("{s:O?,s:s,s:I,s:O?,s:f,s:f}", "rank",
+                                        json_object_get(t, "rank"), "node", nd->name, "step_id",
+                                        (json_int_t)s->step_id, "pid", json_object_get(t, "pid"),
+                                        "cpu_time_s", cpu, "attributed_energy_j", r_j));
       }
       json_array_append_new(
-          nd->steps,
-          json_pack("{s:I,s:s,s:f,s:f,s:f,s:b,s:f}", "step_id", (json_int_t)s->step_id, "file",
-                    s->file, "energy_j", s->energy_j, "counted_energy_j", s->counted_j,
-                    "duration_s", (s->t1 - s->t0) / 1e9, "node_shared", s->shared,
-                    "job_attributed_energy_j", job_j));
+          nd->steps, json_pack("{s:I,s:s,s:f,s:f,s:f,s:b,s:f}", "step_id", (json_int_t)s->step_id,
+                               "file", s->file, "energy_j", s->energy_j, "counted_energy_j",
+                               s->counted_j, "duration_s", (s->t1 - s->t0) / 1e9, "node_shared",
+                               s->shared, "job_attributed_energy_j", job_j));
       nd->cpu_s += s->job_cpu_s;
     }
     i = j;
@@ -366,8 +365,8 @@ int cg_cmd_merge(int argc, char **argv) {
         }
         nd->measured_j += e;
         nd->note = "node energy from its leader ranks' samples, each counted once";
-      } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) &&
-                 e > nd->measured_j && (nd->note == NULL || strstr(nd->note, "leader") == NULL)) {
+      } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) && e > nd->measured_j &&
+                 (nd->note == NULL || strstr(nd->note, "leader") == NULL)) {
         /* Ranks that sampled for themselves all saw the whole node: take the largest window
          * once, never the sum. */
         nd->measured_j = e;
@@ -415,37 +414,36 @@ int cg_cmd_merge(int argc, char **argv) {
                   nd->measured_j, "job_energy_j", nd->attributed_j, "job_energy_is",
                   nd->shared ? "attributed (shared node: CPU-time share of the node's energy)"
                              : "measured (the job had the node to itself)",
-                  "node_shared", nd->shared, "cpu_time_s", nd->cpu_s, "steps", nd->steps,
-                  "note", nd->note));
-    json_array_append_new(tasks_out,
-                          json_pack("{s:s,s:i,s:n,s:f}", "name", nd->name, "depth", 0, "parent",
-                                    "energy_j", nd->attributed_j));
+                  "node_shared", nd->shared, "cpu_time_s", nd->cpu_s, "steps", nd->steps, "note",
+                  nd->note));
+    json_array_append_new(tasks_out, json_pack("{s:s,s:i,s:n,s:f}", "name", nd->name, "depth", 0,
+                                               "parent", "energy_j", nd->attributed_j));
   }
   char run_id[13];
   snprintf(run_id, sizeof run_id, "%06lx%06lx", (unsigned long)(getpid() & 0xffffff),
            (unsigned long)(time(NULL) & 0xffffff));
-  const char *source = json_object_size(sources) == 1 ? json_object_iter_key(json_object_iter(sources))
+  const char *source = json_object_size(sources) == 1
+                           ? json_object_iter_key(json_object_iter(sources))
                        : json_object_size(sources) == 0 ? "none"
                                                         : "mixed";
   bool have_window = isfinite(wall0) && isfinite(wall1);
-  json_t *meta = json_pack(
-      "{s:s,s:s,s:s,s:n,s:o,s:o,s:f,s:n,s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:o,s:s}", "schema_version",
-      "1", "codegreen_version", nemb_version_string(), "run_id", run_id, "session_name",
-      "started_at", have_window ? rfc3339(wall0) : json_null(), "ended_at",
-      have_window ? rfc3339(wall1) : json_null(), "duration_total_s",
-      have_window ? wall1 - wall0 : 0.0, "hostname", "platform", "linux", "measurement_quality",
-      n_nodes ? "ok" : "no_tasks", "energy_source", source, "outlier_method", "iqr_1.5",
-      "iso_timestamp_format", "rfc3339_utc", "nemb_abi_version", nemb_abi_version(),
-      "domain_topology", topology, "merged_from", merged_from, "left_out", left_out,
-      "report_kind", "job");
+  json_t *meta =
+      json_pack("{s:s,s:s,s:s,s:n,s:o,s:o,s:f,s:n,s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:o,s:s}",
+                "schema_version", "1", "codegreen_version", nemb_version_string(), "run_id", run_id,
+                "session_name", "started_at", have_window ? rfc3339(wall0) : json_null(),
+                "ended_at", have_window ? rfc3339(wall1) : json_null(), "duration_total_s",
+                have_window ? wall1 - wall0 : 0.0, "hostname", "platform", "linux",
+                "measurement_quality", n_nodes ? "ok" : "no_tasks", "energy_source", source,
+                "outlier_method", "iqr_1.5", "iso_timestamp_format", "rfc3339_utc",
+                "nemb_abi_version", nemb_abi_version(), "domain_topology", topology, "merged_from",
+                merged_from, "left_out", left_out, "report_kind", "job");
   json_t *attribution = json_pack(
       "{s:s,s:b,s:s}", "method", "cpu_time_share", "is_model", 1, "note",
       "Energy counters measure a whole node (every socket, every process). Per-rank energy and a "
       "job's share of a shared node are attributed by CPU time, a model, never a measurement.");
   json_t *job = json_pack("{s:s?,s:o,s:o,s:o,s:f,s:f,s:b}", "id", job_id, "nodes", nodes_out,
                           "ranks", ranks, "attribution", attribution, "measured_energy_j",
-                          total_measured, "job_energy_j", total_job, "any_node_shared",
-                          any_shared);
+                          total_measured, "job_energy_j", total_job, "any_node_shared", any_shared);
   json_t *totals = json_pack("{s:f,s:f,s:f,s:i,s:i}", "energy_j", total_job, "measured_energy_j",
                              total_measured, "wall_duration_s", have_window ? wall1 - wall0 : 0.0,
                              "n_tasks", (int)n_nodes, "n_top_level_tasks", (int)n_nodes);

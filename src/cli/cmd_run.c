@@ -54,7 +54,7 @@
 #define VS "--vs--"
 #define MAX_COMMANDS 16
 /* Thresholds of the warnings after the summary. */
-#define HIGH_CV_PERCENT 10.0  /* the reference's noise threshold for power CV */
+#define HIGH_CV_PERCENT 10.0   /* the reference's noise threshold for power CV */
 #define MIN_COUNTER_UPDATES 50 /* fewer counter updates than this over a run: too short */
 
 typedef struct run_opts {
@@ -82,49 +82,50 @@ typedef struct run_result {
 } run_result;
 
 static void print_usage(FILE *fp) {
-  fprintf(fp,
-          "usage: codegreen run [options] -- COMMAND [ARGS...] [--vs-- COMMAND2 [ARGS...] ...]\n\n"
-          "Measures the energy of a command from start to exit; with --vs--, of several commands,\n"
-          "their runs interleaved, each compared with the first.\n\n"
-          "  -r, --repeat N            run each command N times; report statistics (default 1)\n"
-          "  -w, --warmup K            run each command K times first, out of the statistics\n"
-          "  -i, --ignore-failure      go on after a run that exits non-zero (default: stop, and\n"
-          "                            exit with its status); failed runs are never in the\n"
-          "                            statistics unless -i is given\n"
-          "  -o, --output FILE         write the report; repeatable. The extension says the kind:\n"
-          "                            .json, .csv (one row per run, with provenance), .md\n"
-          "                            (Markdown table with a relative column); '-' writes the\n"
-          "                            JSON to stdout\n"
-          "  --append                  add the CSV rows to an existing file with the same header\n"
-          "  --json                    print the JSON report on stderr instead of the summary\n"
-          "  --baseline REPORT.json    compare the first command with a saved report\n"
-          "  --fail-if-regressed PCT   exit 1 when the energy grew more than PCT %% over the\n"
-          "                            baseline, significantly (Welch's t-test, alpha 0.05)\n"
-          "  -I, --interval-print MS   every MS ms, print each domain's energy and power on stderr\n"
-          "  -x, --field-separator S   with -I: rows separated by S (CSV with -x ,)\n"
-          "  --interval-ms M           sampling interval in ms (default: the config's, normally 1)\n"
-          "  --idle S                  measure idle power for S seconds first; report energy above\n"
-          "  --time-series             keep per-sample power in the report\n"
-          "  --export-plot FILE        draw power over time (.html, .png or .svg)\n"
-          "  --shell                   run each COMMAND through /bin/sh -c (its words form one\n"
-          "                            command line)\n"
-          "  -q, --quiet               no summary or progress on stderr\n"
-          "  -c, --config FILE         use this config.json instead of the search order\n"
-          "  --push URL                push the totals to a Prometheus Pushgateway at the end\n"
-          "  --carbon-intensity G      grams CO2e per kWh (user-given): adds co2e_g to the report\n"
-          "  -h, --help                this help\n\n"
-          "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
-          "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
-          "The exit status is the command's (128 + signal if it was killed; with several commands,\n"
-          "the first failure's), else 1 when --fail-if-regressed fires or a --push fails; a report\n"
-          "that cannot be written is said on stderr and keeps the command's status. The command\n"
-          "runs in its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to\n"
-          "codegreen are passed on to that group, the interrupted run is recorded but not in the\n"
-          "statistics, and the report is still written.\n"
-          "Energy attributed to the command: CPU-time share of the CPU domains (package, core,\n"
-          "dram); GPU and platform domains are reported as not attributed.\n\n"
-          "CI recipe:  codegreen run -r 10 -o base.json -- ./bench      (on the main branch)\n"
-          "            codegreen run -r 10 --baseline base.json --fail-if-regressed 5 -- ./bench\n");
+  fprintf(
+      fp,
+      "usage: codegreen run [options] -- COMMAND [ARGS...] [--vs-- COMMAND2 [ARGS...] ...]\n\n"
+      "Measures the energy of a command from start to exit; with --vs--, of several commands,\n"
+      "their runs interleaved, each compared with the first.\n\n"
+      "  -r, --repeat N            run each command N times; report statistics (default 1)\n"
+      "  -w, --warmup K            run each command K times first, out of the statistics\n"
+      "  -i, --ignore-failure      go on after a run that exits non-zero (default: stop, and\n"
+      "                            exit with its status); failed runs are never in the\n"
+      "                            statistics unless -i is given\n"
+      "  -o, --output FILE         write the report; repeatable. The extension says the kind:\n"
+      "                            .json, .csv (one row per run, with provenance), .md\n"
+      "                            (Markdown table with a relative column); '-' writes the\n"
+      "                            JSON to stdout\n"
+      "  --append                  add the CSV rows to an existing file with the same header\n"
+      "  --json                    print the JSON report on stderr instead of the summary\n"
+      "  --baseline REPORT.json    compare the first command with a saved report\n"
+      "  --fail-if-regressed PCT   exit 1 when the energy grew more than PCT %% over the\n"
+      "                            baseline, significantly (Welch's t-test, alpha 0.05)\n"
+      "  -I, --interval-print MS   every MS ms, print each domain's energy and power on stderr\n"
+      "  -x, --field-separator S   with -I: rows separated by S (CSV with -x ,)\n"
+      "  --interval-ms M           sampling interval in ms (default: the config's, normally 1)\n"
+      "  --idle S                  measure idle power for S seconds first; report energy above\n"
+      "  --time-series             keep per-sample power in the report\n"
+      "  --export-plot FILE        draw power over time (.html, .png or .svg)\n"
+      "  --shell                   run each COMMAND through /bin/sh -c (its words form one\n"
+      "                            command line)\n"
+      "  -q, --quiet               no summary or progress on stderr\n"
+      "  -c, --config FILE         use this config.json instead of the search order\n"
+      "  --push URL                push the totals to a Prometheus Pushgateway at the end\n"
+      "  --carbon-intensity G      grams CO2e per kWh (user-given): adds co2e_g to the report\n"
+      "  -h, --help                this help\n\n"
+      "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
+      "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
+      "The exit status is the command's (128 + signal if it was killed; with several commands,\n"
+      "the first failure's), else 1 when --fail-if-regressed fires or a --push fails; a report\n"
+      "that cannot be written is said on stderr and keeps the command's status. The command\n"
+      "runs in its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to\n"
+      "codegreen are passed on to that group, the interrupted run is recorded but not in the\n"
+      "statistics, and the report is still written.\n"
+      "Energy attributed to the command: CPU-time share of the CPU domains (package, core,\n"
+      "dram); GPU and platform domains are reported as not attributed.\n\n"
+      "CI recipe:  codegreen run -r 10 -o base.json -- ./bench      (on the main branch)\n"
+      "            codegreen run -r 10 --baseline base.json --fail-if-regressed 5 -- ./bench\n");
 }
 
 static bool parse_long(const char *text, long lo, long hi, long *out) {
@@ -155,7 +156,15 @@ static int usage_error(const char *msg) {
 
 static int parse_args(int argc, char **argv, run_opts *o) {
   enum {
-    OPT_JSON = 256, OPT_IDLE, OPT_TS, OPT_PLOT, OPT_SHELL, OPT_APPEND, OPT_BASE, OPT_FAIL, OPT_IMS,
+    OPT_JSON = 256,
+    OPT_IDLE,
+    OPT_TS,
+    OPT_PLOT,
+    OPT_SHELL,
+    OPT_APPEND,
+    OPT_BASE,
+    OPT_FAIL,
+    OPT_IMS,
     OPT_PUSH
   };
   static const struct option opts[] = {{"repeat", required_argument, NULL, 'r'},
@@ -409,8 +418,9 @@ static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *back
     nemb_task_stop(s, r->task);
     fprintf(stderr, "codegreen run: cannot run '%s': %s\n", cmd[0], strerror(exec_errno));
     if (exec_errno == ENOENT && !o->shell && strchr(cmd[0], ' ') != NULL) {
-      fprintf(stderr, "codegreen run: hint: '%s' is one word with spaces; to run it as a shell "
-                      "command line, add --shell (codegreen run --shell -- '%s')\n",
+      fprintf(stderr,
+              "codegreen run: hint: '%s' is one word with spaces; to run it as a shell "
+              "command line, add --shell (codegreen run --shell -- '%s')\n",
               cmd[0], cmd[0]);
     }
     return CG_EXIT_CANNOT_RUN;
@@ -435,8 +445,7 @@ static json_t *measure_idle(nemb_session *s, double secs_wanted) {
   size_t n = nemb_meter_domain_count(m);
   uint64_t *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b), ta = 0, tb = 0;
   json_t *out = json_null();
-  struct timespec ts = {(time_t)secs_wanted,
-                        (long)((secs_wanted - floor(secs_wanted)) * 1e9)};
+  struct timespec ts = {(time_t)secs_wanted, (long)((secs_wanted - floor(secs_wanted)) * 1e9)};
   if (a && b && nemb_meter_latest(m, &ta, a, n) == 0) {
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !cg_signals_caught()) {
     }
@@ -522,10 +531,10 @@ static json_t *find_task(json_t *report, const char *name) {
 }
 
 static json_t *stats_json(const nemb_stats *st) {
-  return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "mean", st->mean,
-                   "median", st->median, "std", st->std, "cv_percent", st->cv_percent, "min",
-                   st->min, "max", st->max, "ci95_low", st->ci95_low, "ci95_high", st->ci95_high,
-                   "n_used", (json_int_t)st->n_used, "n_outliers", (json_int_t)st->n_outliers);
+  return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "mean", st->mean, "median",
+                   st->median, "std", st->std, "cv_percent", st->cv_percent, "min", st->min, "max",
+                   st->max, "ci95_low", st->ci95_low, "ci95_high", st->ci95_high, "n_used",
+                   (json_int_t)st->n_used, "n_outliers", (json_int_t)st->n_outliers);
 }
 
 /* The CPU domains, whose energy the CPU-time share attributes; the others (GPUs, the platform)
@@ -589,9 +598,9 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     json_t *r = json_pack("{s:s, s:I, s:b, s:i, s:b, s:b, s:b, s:b, s:f, s:f, s:f, s:f}", "task",
                           rr->task, "command_index", (json_int_t)rr->cmd, "warmup", rr->warmup,
                           "exit_status", rr->status, "failed", rr->status != 0, "interrupted",
-                          rr->interrupted, "in_statistics", rr->in_stats, "outlier", 0,
-                          "energy_j", e, "duration_s", d, "cpu_time_s", rr->cpu_s,
-                          "machine_cpu_time_s", isnan(rr->machine_cpu_s) ? 0 : rr->machine_cpu_s);
+                          rr->interrupted, "in_statistics", rr->in_stats, "outlier", 0, "energy_j",
+                          e, "duration_s", d, "cpu_time_s", rr->cpu_s, "machine_cpu_time_s",
+                          isnan(rr->machine_cpu_s) ? 0 : rr->machine_cpu_s);
     json_object_set_new(r, "attributed_share", isnan(share) ? json_null() : json_real(share));
     json_object_set_new(r, "attributed_energy_j",
                         isnan(share) ? json_null() : json_real(share * cpu_j));
@@ -626,9 +635,9 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
       warm += runs[i].cmd == k && runs[i].warmup;
       done += runs[i].cmd == k && !runs[i].warmup;
     }
-    json_t *stats = json_pack("{s:I, s:I, s:I, s:s}", "n_runs", (json_int_t)done, "warmup_runs",
-                              (json_int_t)warm, "n_in_statistics", (json_int_t)n,
-                              "outlier_method", "iqr_1.5");
+    json_t *stats =
+        json_pack("{s:I, s:I, s:I, s:s}", "n_runs", (json_int_t)done, "warmup_runs",
+                  (json_int_t)warm, "n_in_statistics", (json_int_t)n, "outlier_method", "iqr_1.5");
     json_t *outliers = json_array();
     nemb_stats se, sd, sp;
     unsigned char *flag = calloc(n ? n : 1, 1);
@@ -651,11 +660,11 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
       } else if (first_e.n_used > 0) {
         nemb_comparison c;
         if (nemb_stats_compare(&first_e, &se, 0.05, &c) == 0) {
-          json_t *cmp = json_pack(
-              "{s:I, s:I, s:f, s:f, s:f, s:f, s:s, s:f}", "command_index", (json_int_t)k,
-              "baseline_index", (json_int_t)0, "energy_ratio", c.ratio, "energy_ratio_std",
-              c.ratio_std, "energy_diff_j", c.diff, "energy_diff_percent", c.diff_percent,
-              "test", "welch_t_test", "alpha", c.alpha);
+          json_t *cmp = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:s, s:f}", "command_index",
+                                  (json_int_t)k, "baseline_index", (json_int_t)0, "energy_ratio",
+                                  c.ratio, "energy_ratio_std", c.ratio_std, "energy_diff_j", c.diff,
+                                  "energy_diff_percent", c.diff_percent, "test", "welch_t_test",
+                                  "alpha", c.alpha);
           json_object_set_new(cmp, "t", isfinite(c.t) ? json_real(c.t) : json_null());
           json_object_set_new(cmp, "df", isfinite(c.df) ? json_real(c.df) : json_null());
           json_object_set_new(cmp, "p_value",
@@ -668,14 +677,13 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     }
     free(flag);
     json_object_set_new(stats, "outliers", outliers);
-    json_array_append_new(cmds, json_pack("{s:I, s:s, s:o, s:o}", "index", (json_int_t)k,
-                                          "command", cmdline ? cmdline : "", "argv", argv,
-                                          "statistics", stats));
+    json_array_append_new(cmds,
+                          json_pack("{s:I, s:s, s:o, s:o}", "index", (json_int_t)k, "command",
+                                    cmdline ? cmdline : "", "argv", argv, "statistics", stats));
     free(cmdline);
   }
   json_object_set_new(report, "commands", cmds);
-  json_object_set(report, "statistics",
-                  json_object_get(json_array_get(cmds, 0), "statistics"));
+  json_object_set(report, "statistics", json_object_get(json_array_get(cmds, 0), "statistics"));
   if (o->n_cmds > 1) {
     json_object_set_new(report, "comparison", comparisons);
   } else {
@@ -715,11 +723,11 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   fired = o->fail_set && regressed;
   char words[96];
   cg_significance_words(&c, words, sizeof words);
-  json_t *bl = json_pack("{s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file",
-                         o->baseline, "compared", a.g[0].name, "baseline_energy_j", ae.mean,
-                         "baseline_std", ae.std, "baseline_n", (json_int_t)ae.n_used,
-                         "energy_diff_j", c.diff, "energy_diff_percent", c.diff_percent,
-                         "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
+  json_t *bl =
+      json_pack("{s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file", o->baseline,
+                "compared", a.g[0].name, "baseline_energy_j", ae.mean, "baseline_std", ae.std,
+                "baseline_n", (json_int_t)ae.n_used, "energy_diff_j", c.diff, "energy_diff_percent",
+                c.diff_percent, "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
   json_object_set_new(bl, "p_value", isfinite(c.p_value) ? json_real(c.p_value) : json_null());
   json_object_set_new(bl, "significant",
                       c.significant < 0 ? json_null() : json_boolean(c.significant));
@@ -759,8 +767,8 @@ static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
     const char *task = json_string_value(json_object_get(r, "task"));
     int st = (int)json_integer_value(json_object_get(r, "exit_status"));
     if (json_is_true(json_object_get(r, "interrupted"))) {
-      fprintf(stderr, "  run         %s was interrupted (status %d): not in the statistics\n",
-              task, st);
+      fprintf(stderr, "  run         %s was interrupted (status %d): not in the statistics\n", task,
+              st);
     } else if (st != 0) {
       fprintf(stderr, "  run         %s exited with status %d%s\n", task, st,
               o->ignore_failure ? " (kept: --ignore-failure)" : ": not in the statistics");
@@ -856,8 +864,9 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k, d
             "cpu_time_share, not a measurement)\n",
             attributed / (double)cnt);
     if (unattributed / (double)cnt > 1e-9) {
-      fprintf(stderr, "  not attributed %.4f J (GPU and platform domains: no per-process "
-                      "figures)\n",
+      fprintf(stderr,
+              "  not attributed %.4f J (GPU and platform domains: no per-process "
+              "figures)\n",
               unattributed / (double)cnt);
     }
   }
@@ -940,11 +949,23 @@ static void print_summary(json_t *report, const run_opts *o, double interval_ms)
 
 /* ----- the files ----- */
 
-static const char *const csv_columns[] = {
-    CG_META_COLUMNS, "command", "command_index", "task",
-    "warmup",        "exit_status",  "failed",        "interrupted", "in_statistics",
-    "outlier",       "energy_j",     "duration_s",    "avg_power_w", "cpu_time_s",
-    "attributed_energy_j", "unattributed_energy_j", "energy_above_idle_j"};
+static const char *const csv_columns[] = {CG_META_COLUMNS,
+                                          "command",
+                                          "command_index",
+                                          "task",
+                                          "warmup",
+                                          "exit_status",
+                                          "failed",
+                                          "interrupted",
+                                          "in_statistics",
+                                          "outlier",
+                                          "energy_j",
+                                          "duration_s",
+                                          "avg_power_w",
+                                          "cpu_time_s",
+                                          "attributed_energy_j",
+                                          "unattributed_energy_j",
+                                          "energy_above_idle_j"};
 
 static json_t *csv_rows(json_t *report) {
   json_t *cmds = json_object_get(report, "commands");
@@ -958,9 +979,8 @@ static json_t *csv_rows(json_t *report) {
     json_t *row = json_array();
     cg_row_add_meta(row, report);
     json_array_append(row, json_object_get(json_array_get(cmds, k), "command"));
-    const char *rk[] = {"command_index", "task",          "warmup",      "exit_status",
-                        "failed",        "interrupted",   "in_statistics", "outlier",
-                        "energy_j",      "duration_s"};
+    const char *rk[] = {"command_index", "task",          "warmup",  "exit_status", "failed",
+                        "interrupted",   "in_statistics", "outlier", "energy_j",    "duration_s"};
     for (size_t m = 0; m < sizeof rk / sizeof rk[0]; m++) {
       json_t *v = json_object_get(r, rk[m]);
       json_array_append_new(row, v ? json_incref(v) : json_null());
@@ -988,8 +1008,8 @@ static char *pm(double mean, double std, size_t n, int prec) {
 
 /* hyperfine's table: one row per command, energy with its spread, and relative to the lowest. */
 static int write_markdown(json_t *report, const char *path) {
-  static const char *const cols[] = {"Command",    "Energy [J]",  "Min [J]", "Max [J]",
-                                     "Time [s]",   "Power [W]",   "Relative"};
+  static const char *const cols[] = {"Command",  "Energy [J]", "Min [J]", "Max [J]",
+                                     "Time [s]", "Power [W]",  "Relative"};
   json_t *cmds = json_object_get(report, "commands");
   double best = INFINITY;
   size_t i;
@@ -1013,8 +1033,8 @@ static int write_markdown(json_t *report, const char *path) {
       json_array_append_new(rows, row);
       continue;
     }
-    size_t n = (size_t)json_integer_value(json_object_get(json_object_get(st, "energy_j"),
-                                                          "n_used"));
+    size_t n =
+        (size_t)json_integer_value(json_object_get(json_object_get(st, "energy_j"), "n_used"));
     double m = getnum(st, "energy_j", "mean"), s = getnum(st, "energy_j", "std");
     char *a = pm(m, s, n, 4);
     char *t = pm(getnum(st, "duration_s", "mean"), getnum(st, "duration_s", "std"), n, 4);
@@ -1239,8 +1259,8 @@ int cg_cmd_run(int argc, char **argv) {
   if (registered) {
     nemb_procs_unregister();
   }
-  json_t *report = json_loads(nemb_session_report_json(s) ? nemb_session_report_json(s) : "",
-                              0, NULL);
+  json_t *report =
+      json_loads(nemb_session_report_json(s) ? nemb_session_report_json(s) : "", 0, NULL);
   if (report == NULL || runs == NULL) {
     nemb_session_destroy(s);
     free(runs);
@@ -1286,8 +1306,9 @@ int cg_cmd_run(int argc, char **argv) {
   }
   if (wrc != 0) {
     /* The command ran: its status is the answer a script waits for; the report's loss is said. */
-    fprintf(stderr, "codegreen run: the report was not written; the exit status is the "
-                    "command's (%d)\n",
+    fprintf(stderr,
+            "codegreen run: the report was not written; the exit status is the "
+            "command's (%d)\n",
             status);
   }
   if (status != 0) {

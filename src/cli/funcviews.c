@@ -13,9 +13,9 @@
 
 static const struct {
   const char *key, *field;
-} sort_keys[] = {{"energy", "energy_j"},          {"self-energy", "self_energy_j"},
-                 {"time", "duration_s"},          {"self-time", "self_duration_s"},
-                 {"calls", "calls"},              {"power", "avg_power_w"},
+} sort_keys[] = {{"energy", "energy_j"}, {"self-energy", "self_energy_j"},
+                 {"time", "duration_s"}, {"self-time", "self_duration_s"},
+                 {"calls", "calls"},     {"power", "avg_power_w"},
                  {"name", "name"}};
 
 static const char *sort_field;
@@ -295,8 +295,9 @@ cg_views *cg_views_build(json_t *report) {
         v->spans = sp;
         v->cap_spans = cap;
       }
-      v->spans[v->n_spans] = (span){func, s->n ? s->f[s->n - 1].func : SIZE_MAX,
-                                    (uint32_t)s->n + 1, (uint32_t)thread, t, t, 0};
+      v->spans[v->n_spans] = (span){
+          func, s->n ? s->f[s->n - 1].func : SIZE_MAX, (uint32_t)s->n + 1, (uint32_t)thread, t, t,
+          0};
       s->f[s->n++] = (frame){func, inv, t, e, 0, v->n_spans++};
       continue;
     }
@@ -483,10 +484,10 @@ int cg_views_write_speedscope(const cg_views *v, const char *title, const char *
                                     "name", name, "unit", "none", "startValue", 0, "endValue",
                                     total, "samples", samples, "weights", weights));
   }
-  json_t *doc = json_pack("{s:s, s:{s:o}, s:o, s:s, s:s}", "$schema",
-                          "https://www.speedscope.app/file-format-schema.json", "shared",
-                          "frames", frames, "profiles", profiles, "name", title, "exporter",
-                          "codegreen measure");
+  json_t *doc =
+      json_pack("{s:s, s:{s:o}, s:o, s:s, s:s}", "$schema",
+                "https://www.speedscope.app/file-format-schema.json", "shared", "frames", frames,
+                "profiles", profiles, "name", title, "exporter", "codegreen measure");
   int rc = cg_write_json("measure", doc, path, NULL);
   json_decref(doc);
   return rc;
@@ -513,12 +514,11 @@ json_t *cg_views_spans(const cg_views *v, const char *root, uint64_t min_ns, siz
   qsort(list, n, sizeof *list, cmp_span_len);
   for (size_t i = 0; i < n && i < max; i++) {
     const span *s = list[i];
-    json_t *t = json_pack("{s:s, s:i, s:s, s:I, s:I, s:f, s:f, s:n}", "name", v->names[s->func],
-                          "depth", (int)s->depth, "parent",
-                          s->parent_func == SIZE_MAX ? root : v->names[s->parent_func],
-                          "started_at_mono_ns", (json_int_t)s->t0, "ended_at_mono_ns",
-                          (json_int_t)s->t1, "energy_j", s->energy_j, "duration_s",
-                          (double)(s->t1 - s->t0) / 1e9, "timeseries");
+    json_t *t = json_pack(
+        "{s:s, s:i, s:s, s:I, s:I, s:f, s:f, s:n}", "name", v->names[s->func], "depth",
+        (int)s->depth, "parent", s->parent_func == SIZE_MAX ? root : v->names[s->parent_func],
+        "started_at_mono_ns", (json_int_t)s->t0, "ended_at_mono_ns", (json_int_t)s->t1, "energy_j",
+        s->energy_j, "duration_s", (double)(s->t1 - s->t0) / 1e9, "timeseries");
     json_array_append_new(out, t);
   }
   free(list);

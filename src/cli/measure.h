@@ -21,16 +21,16 @@ typedef struct measure_opts {
   long top;
   char leave[1024]; /* --leave-decorated names, blank-separated */
   const cgi_language *lang;
-  char **cmd; /* script and its arguments, NULL-terminated */
+  char **cmd;    /* script and its arguments, NULL-terminated */
   char **interp; /* interpreter options given before the script (-X dev, -W error, -O, ...) */
   size_t n_interp;
   char *include[16]; /* --include PATH: more directories of the program's own modules */
   size_t n_include;
-  bool script_only;  /* --script-only: not the modules beside it */
-  bool module;       /* `python -m MODULE`: cmd[0] is the module's name, not a file */
-  bool call_graph;   /* --call-graph */
-  const char *sort;  /* --sort KEY, or NULL */
-  cg_outputs out;    /* -o, repeatable (outputs.h); `output` above is the one -o of other fronts */
+  bool script_only; /* --script-only: not the modules beside it */
+  bool module;      /* `python -m MODULE`: cmd[0] is the module's name, not a file */
+  bool call_graph;  /* --call-graph */
+  const char *sort; /* --sort KEY, or NULL */
+  cg_outputs out;   /* -o, repeatable (outputs.h); `output` above is the one -o of other fronts */
 } measure_opts;
 
 /* ----- cmd_measure.c ----- */

@@ -29,8 +29,8 @@ static json_t *process_entry(json_t *r, bool parent) {
                    (json_int_t)json_integer_value(json_object_get(meta, "pid")), "name",
                    name ? name : "python", "argv", argv ? argv : json_null(), "parent", parent,
                    "functions", (json_int_t)called(json_object_get(r, "functions")), "energy_j",
-                   json_number_value(json_object_get(totals, "session_energy_j")),
-                   "duration_s", json_number_value(json_object_get(totals, "wall_duration_s")));
+                   json_number_value(json_object_get(totals, "session_energy_j")), "duration_s",
+                   json_number_value(json_object_get(totals, "wall_duration_s")));
 }
 
 static json_int_t pid_of(json_t *r) {

@@ -73,8 +73,8 @@ static int create_temp(const char *dir, const char *base, char **out) {
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
       struct timespec ts;
       clock_gettime(CLOCK_MONOTONIC, &ts);
-      r ^= (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uint64_t)getpid() << 32 ^
-           (uint64_t)attempt;
+      r ^=
+          (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uint64_t)getpid() << 32 ^ (uint64_t)attempt;
     }
     char *name = NULL;
     if (asprintf(&name, "%s/.%.*s.%016llx.tmp", dir, keep, base, (unsigned long long)r) < 0) {

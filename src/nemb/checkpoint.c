@@ -4,19 +4,20 @@
  *
  * The hot path (nemb_checkpoint_enter/exit, and nemb_checkpoint once a thread has seen the same
  * call site) reads the session's boundary clock (clock.h: the TSC, or CLOCK_MONOTONIC) and appends
- * {stamp, function, kind} to the calling thread's own queue. It takes no lock, makes no other system call and allocates nothing once the queue has
- * reached the size the program's call rate needs.
+ * {stamp, function, kind} to the calling thread's own queue. It takes no lock, makes no other
+ * system call and allocates nothing once the queue has reached the size the program's call rate
+ * needs.
  *
  * Energy cannot be known at the instant of the call: it is interpolated between the samples that
  * bracket the instant, and the later of those does not exist yet. So every 64 events the thread
  * RESOLVES the events of its queue that are no newer than the newest stored sample (each stamp
  * turned into CLOCK_MONOTONIC ns through the session's begin point and a calibration point of the
- * thread's own, taken again at most once per new sample and always after the events it converts): it replays
- * them on a shadow call stack, computes each invocation's inclusive and self time and energy, adds
- * them to the thread's per-function aggregates, and keeps a per-invocation detail record while the
- * session-wide count of kept records is below detail_limit (beyond it they are counted as dropped).
- * Memory is therefore bounded by the queue, the deepest stack, the number of functions and the
- * detail limit, however many invocations happen.
+ * thread's own, taken again at most once per new sample and always after the events it converts):
+ * it replays them on a shadow call stack, computes each invocation's inclusive and self time and
+ * energy, adds them to the thread's per-function aggregates, and keeps a per-invocation detail
+ * record while the session-wide count of kept records is below detail_limit (beyond it they are
+ * counted as dropped). Memory is therefore bounded by the queue, the deepest stack, the number of
+ * functions and the detail limit, however many invocations happen.
  *
  * If the queue is full and its oldest event is still newer than the newest sample (the sampler is
  * stalled, its store is full, or the interval is long), the queue first grows, up to QUEUE_MAX
@@ -47,16 +48,16 @@
 
 /* ----- sizes ----- */
 
-#define FUNC_CHUNK 1024u     /* function records per chunk */
-#define FUNC_MAX (1u << 20)  /* most functions per session (NEMB_ERANGE beyond) */
-#define QUEUE_MIN 1024u      /* events: the first allocation of a thread's queue */
-#define QUEUE_MAX (1u << 16) /* events: the queue never grows beyond this */
-#define RESOLVE_EVERY 64u    /* events between two attempts to resolve */
-#define STACK_MIN 64u        /* frames */
-#define STACK_MAX (1u << 16) /* frames: enters beyond are counted unbalanced */
-#define CACHE_SIZE 512u      /* per-thread call-site cache of nemb_checkpoint() */
+#define FUNC_CHUNK 1024u          /* function records per chunk */
+#define FUNC_MAX (1u << 20)       /* most functions per session (NEMB_ERANGE beyond) */
+#define QUEUE_MIN 1024u           /* events: the first allocation of a thread's queue */
+#define QUEUE_MAX (1u << 16)      /* events: the queue never grows beyond this */
+#define RESOLVE_EVERY 64u         /* events between two attempts to resolve */
+#define STACK_MIN 64u             /* frames */
+#define STACK_MAX (1u << 16)      /* frames: enters beyond are counted unbalanced */
+#define CACHE_SIZE 512u           /* per-thread call-site cache of nemb_checkpoint() */
 #define DETAIL_RESERVE (1u << 17) /* detail records a thread reserves room for at first */
-#define KIND_SHIFT 30        /* an event's ref: kind << 30 | function or name id */
+#define KIND_SHIFT 30             /* an event's ref: kind << 30 | function or name id */
 #define REF_MASK ((1u << KIND_SHIFT) - 1u)
 #define REF_NONE REF_MASK    /* an exit whose name no function has */
 #define LINE_OF_FUNC INT_MIN /* the event's line is its function's line */
@@ -149,7 +150,7 @@ typedef struct nemb__cp_thread {
 
   cp_site *sites; /* CACHE_SIZE entries, allocated on the first nemb_checkpoint() */
 
-  size_t hint; /* sample index near the last resolved instant */
+  size_t hint;           /* sample index near the last resolved instant */
   nemb__clock_point cal; /* the later calibration point for converting stamps (clock.h) */
   /* The stored interval around the last resolved instant, with its in-total energies, so that
    * instants within it (most of them: an interval holds many events) cost one interpolation and
@@ -157,7 +158,7 @@ typedef struct nemb__cp_thread {
   uint64_t br_ta, br_tb;
   double br_ea, br_eb;
   uint64_t last_t; /* the instant of the last interpolated energy, for power_now() */
-  int last_mode; /* how the last energy was found: 0 none, 1 interpolated, 2 extrapolated */
+  int last_mode;   /* how the last energy was found: 0 none, 1 interpolated, 2 extrapolated */
 
   uint64_t events, invocations, dropped, unbalanced, extrapolated;
 } nemb__cp_thread;
@@ -432,8 +433,8 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
         return nemb__energy_total_at(v->m, v->count, t, &c->hint);
       }
     }
-    return c->br_ea + (c->br_eb - c->br_ea) * ((double)(t - c->br_ta) /
-                                               (double)(c->br_tb - c->br_ta));
+    return c->br_ea +
+           (c->br_eb - c->br_ea) * ((double)(t - c->br_ta) / (double)(c->br_tb - c->br_ta));
   }
   /* Beyond the stored samples: the latest reading, then the last known power. */
   if (!v->extra_loaded) {
@@ -483,8 +484,7 @@ static bool grow_agg(nemb__cp_thread *c, uint32_t id) {
 }
 
 static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_func *f,
-                        const cp_event *ev, uint64_t t_ns, bool enter, uint64_t inv,
-                        double e_uj) {
+                        const cp_event *ev, uint64_t t_ns, bool enter, uint64_t inv, double e_uj) {
   struct nemb__cp_registry *r = s->cp;
   /* A relaxed look first, so a session past its limit stops touching the shared counter. */
   if (atomic_load_explicit(&r->kept, memory_order_relaxed) >= s->detail_limit ||

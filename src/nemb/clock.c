@@ -66,8 +66,9 @@ bool nemb__clock_tsc_invariant(char *why, size_t len) {
   if (buf == NULL || nemb__path(path, sizeof path, "/proc/cpuinfo") != 0 ||
       nemb__read_text(path, buf, 16384) != 0) {
     free(buf);
-    nemb__say(why, len, "clock_monotonic: /proc/cpuinfo is not readable, so the TSC's invariance "
-                        "is unknown");
+    nemb__say(why, len,
+              "clock_monotonic: /proc/cpuinfo is not readable, so the TSC's invariance "
+              "is unknown");
     return false;
   }
   bool ok = nemb__clock_tsc_flags(buf);
@@ -75,8 +76,9 @@ bool nemb__clock_tsc_invariant(char *why, size_t len) {
   if (ok) {
     nemb__say(why, len, "tsc: invariant (cpuinfo flags constant_tsc and nonstop_tsc)");
   } else {
-    nemb__say(why, len, "clock_monotonic: the TSC is not known to be invariant (cpuinfo flags "
-                        "lack constant_tsc or nonstop_tsc)");
+    nemb__say(why, len,
+              "clock_monotonic: the TSC is not known to be invariant (cpuinfo flags "
+              "lack constant_tsc or nonstop_tsc)");
   }
   return ok;
 #else
@@ -163,16 +165,17 @@ int nemb__clock_init(nemb__clock *c, const char *want) {
   }
   if (want != NULL && want[0] != '\0' && strcmp(want, "auto") != 0 &&
       strcmp(want, "clock_monotonic") != 0) {
-    return nemb__fail(NEMB_ECONFIG, "%s = \"%s\" is not a boundary clock: use auto or "
-                                    "clock_monotonic",
+    return nemb__fail(NEMB_ECONFIG,
+                      "%s = \"%s\" is not a boundary clock: use auto or "
+                      "clock_monotonic",
                       from, want);
   }
   if (want != NULL && strcmp(want, "clock_monotonic") == 0) {
     c->kind = NEMB__CLOCK_MONOTONIC;
     nemb__say(c->why, sizeof c->why, "clock_monotonic: asked for by %s", from);
   } else {
-    c->kind = nemb__clock_tsc_invariant(c->why, sizeof c->why) ? NEMB__CLOCK_TSC
-                                                                 : NEMB__CLOCK_MONOTONIC;
+    c->kind =
+        nemb__clock_tsc_invariant(c->why, sizeof c->why) ? NEMB__CLOCK_TSC : NEMB__CLOCK_MONOTONIC;
   }
   nemb__clock_point_now(c, &c->begin);
   return 0;

@@ -32,7 +32,7 @@ typedef enum key_type {
   T_INTEGER, /* a number with no fractional part: 2 and 2.0 pass, 1.5 does not */
   T_BOOL,
   T_STRING, /* a string, or an array of strings that getters read back joined with "," */
-  T_OTHER /* structured; validated by the code that reads it */
+  T_OTHER   /* structured; validated by the code that reads it */
 } key_type;
 
 typedef struct known_key {
@@ -46,8 +46,7 @@ typedef struct known_key {
 
 static const known_key known_keys[] = {
     {"coordinator.measurement_interval_ms", T_INTEGER, 1, NULL, NEMB_INTERVAL_MS_MIN,
-     NEMB_INTERVAL_MS_MAX,
-     "sampler interval in milliseconds"},
+     NEMB_INTERVAL_MS_MAX, "sampler interval in milliseconds"},
     {"coordinator.max_samples", T_INTEGER, 7200000, NULL, NEMB__MIN_BUFFER_SAMPLES, 1000000000,
      "sample store cap (the default holds 2 h at 1 ms; then it halves its resolution)"},
     {"coordinator.sampler_jitter_us", T_NUMBER, 0, NULL, 0, 100000,
@@ -70,8 +69,8 @@ static const known_key known_keys[] = {
      "offset of the simulated counter's first update, microseconds; -1 = random"},
     {"providers.sim.energy_unit_uj", T_NUMBER, 61.03515625, NULL, 0.000001, 1000000,
      "size of one simulated counter step, microjoules"},
-    {"providers.sim.max_energy_range_uj", T_INTEGER, 262143328850.0, NULL, 1000,
-     9007199254740992.0, "the simulated counter wraps after this many microjoules"},
+    {"providers.sim.max_energy_range_uj", T_INTEGER, 262143328850.0, NULL, 1000, 9007199254740992.0,
+     "the simulated counter wraps after this many microjoules"},
     {"providers.sim.domains", T_OTHER, 0, NULL, 0, 0, "simulated domains (checked by sim.c)"},
     {"measurement.report.noise_warning.cv_percent", T_NUMBER, 10, NULL, 0, 1000,
      "coefficient of variation above which a report warns of noise"},
@@ -358,8 +357,7 @@ static void warn_unknown(const json_t *node, const char *path, const char *origi
     }
     bool on_the_way = false;
     for (size_t i = 0; i < NEMB__ARRAY_LEN(known_keys) && !on_the_way; i++) {
-      on_the_way = strncmp(known_keys[i].key, full, (size_t)n) == 0 &&
-                   known_keys[i].key[n] == '.';
+      on_the_way = strncmp(known_keys[i].key, full, (size_t)n) == 0 && known_keys[i].key[n] == '.';
     }
     if (on_the_way) {
       if (json_is_object(v)) {
@@ -379,8 +377,10 @@ static void warn_unknown(const json_t *node, const char *path, const char *origi
       snprintf(text, sizeof text, "%s: unknown key %s is ignored; did you mean %s?", origin, full,
                near);
     } else {
-      snprintf(text, sizeof text, "%s: unknown key %s is ignored (codegreen info lists the "
-               "configuration; README: Configuration)", origin, full);
+      snprintf(text, sizeof text,
+               "%s: unknown key %s is ignored (codegreen info lists the "
+               "configuration; README: Configuration)",
+               origin, full);
     }
     warn_once(text);
   }
@@ -462,8 +462,10 @@ static int load_file(const char *path, const char *named_by, nemb_config **out) 
       return nemb__fail(NEMB_ENOENT, "config file %s%s does not exist", path, via);
     }
     if (e == EACCES || e == EPERM) {
-      return nemb__fail(NEMB_EACCES, "cannot read config file %s%s: permission denied; make it "
-                        "readable or remove it", path, via);
+      return nemb__fail(NEMB_EACCES,
+                        "cannot read config file %s%s: permission denied; make it "
+                        "readable or remove it",
+                        path, via);
     }
     return nemb__fail(nemb__from_errno(e), "cannot read config file %s%s: %s", path, via,
                       strerror(e));
@@ -532,7 +534,7 @@ int nemb_config_load(const char *path, nemb_config **out) {
   }
   if (n < 0 || (size_t)n >= sizeof user) {
     return nemb__fail(NEMB_EINVAL, "the user config path under $XDG_CONFIG_HOME or $HOME is too "
-                      "long");
+                                   "long");
   }
   const char *candidates[] = {n > 0 ? user : NULL, "/etc/codegreen/config.json"};
   for (size_t i = 0; i < NEMB__ARRAY_LEN(candidates); i++) {
@@ -719,8 +721,8 @@ int nemb_config_get_string(const nemb_config *cfg, const char *key, char *buf, s
     return mismatch(cfg, key, v, "a string");
   }
   if (pos >= len) {
-    return nemb__fail(NEMB_ERANGE, "%s: %s needs %zu bytes, the buffer holds %zu", cfg->origin,
-                      key, pos + 1, len);
+    return nemb__fail(NEMB_ERANGE, "%s: %s needs %zu bytes, the buffer holds %zu", cfg->origin, key,
+                      pos + 1, len);
   }
   return 0;
 }

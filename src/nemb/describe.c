@@ -56,8 +56,7 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
     size_t nu = ops->unused ? ops->unused(state, &u) : 0;
     for (size_t i = 0; i < nu; i++) {
       json_array_append_new(unused, json_pack("{s:s, s:s, s:s?}", "name", u[i].name, "reason",
-                                              u[i].reason, "fix",
-                                              u[i].fix[0] ? u[i].fix : NULL));
+                                              u[i].reason, "fix", u[i].fix[0] ? u[i].fix : NULL));
     }
     ops->close(state);
   } else if (rc == NEMB_ENOTSUP && ops->hidden_in_vm && vm != NULL) {
@@ -66,16 +65,19 @@ static json_t *probe_provider(const struct nemb__provider_ops *ops, const nemb_c
     snprintf(why + len, sizeof why - len,
              "%sThis is a virtual machine (%s): hypervisors do not pass CPU energy counters to "
              "guests.",
-             len == 0 ? "" : why[len - 1] == '.' ? " " : ". ", vm);
+             len == 0              ? ""
+             : why[len - 1] == '.' ? " "
+                                   : ". ",
+             vm);
   }
   const char *role = ops->simulated   ? "used only when named in CODEGREEN_PROVIDERS"
                      : !ops->measured ? "used only when no real counter measures the CPU"
                                       : "used whenever available";
   return json_pack("{s:s, s:b, s:b, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:o}", "name", ops->name,
                    "measured", ops->measured, "simulated", ops->simulated, "role", role, "status",
-                   status_of(rc), "error", rc ? nemb_err_name(rc) : NULL, "reason",
-                   rc ? why : NULL, "fix", rc == NEMB_EACCES ? ops->permission_fix : NULL,
-                   "domains", doms, "unused", unused);
+                   status_of(rc), "error", rc ? nemb_err_name(rc) : NULL, "reason", rc ? why : NULL,
+                   "fix", rc == NEMB_EACCES ? ops->permission_fix : NULL, "domains", doms, "unused",
+                   unused);
 }
 
 static const char *verdict_name(nemb__xcheck v) {
@@ -98,15 +100,15 @@ static json_t *overlaps_json(const nemb_meter *m) {
   for (size_t o = 0; arr != NULL && o < m->n_overlaps; o++) {
     const nemb__overlap *ov = &m->overlaps[o];
     bool compared = ov->verdict == NEMB__XCHECK_AGREE || ov->verdict == NEMB__XCHECK_DISAGREE;
-    json_t *check = json_pack("{s:s, s:f, s:s}", "verdict", verdict_name(ov->verdict),
-                              "window_ms", (double)ov->window_ns / 1e6, "note", ov->note);
+    json_t *check = json_pack("{s:s, s:f, s:s}", "verdict", verdict_name(ov->verdict), "window_ms",
+                              (double)ov->window_ns / 1e6, "note", ov->note);
     if (check != NULL && compared) {
       json_object_set_new(check, "used_w", json_real(ov->used_w));
       json_object_set_new(check, "other_w", json_real(ov->other_w));
     }
-    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "domain", ov->domain,
-                                         "used", ov->used, "also_seen_by", ov->other,
-                                         "name_there", ov->other_name, "cross_check", check));
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "domain", ov->domain, "used",
+                                         ov->used, "also_seen_by", ov->other, "name_there",
+                                         ov->other_name, "cross_check", check));
   }
   return arr;
 }
@@ -127,8 +129,8 @@ static json_t *selection_json(const nemb_config *cfg) {
   nemb_meter *m = NULL;
   int rc = nemb_meter_create(cfg, &m);
   if (rc != 0) {
-    return json_pack("{s:s, s:s, s:s, s:o}", "mode", "none", "error", nemb_err_name(rc),
-                     "reason", nemb_last_error(), "domains", json_array());
+    return json_pack("{s:s, s:s, s:s, s:o}", "mode", "none", "error", nemb_err_name(rc), "reason",
+                     nemb_last_error(), "domains", json_array());
   }
   json_t *doms = json_array();
   json_t *providers = json_array();
@@ -140,10 +142,10 @@ static json_t *selection_json(const nemb_config *cfg) {
   }
   const char *mode = nemb_meter_energy_source(m);
   const char *forced = getenv("CODEGREEN_PROVIDERS");
-  json_t *out = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "mode", mode, "providers", providers,
-                          "domains", doms, "forced_by",
-                          forced && forced[0] ? "CODEGREEN_PROVIDERS" : NULL, "counted_once",
-                          overlaps_json(m));
+  json_t *out =
+      json_pack("{s:s, s:o, s:o, s:s?, s:o}", "mode", mode, "providers", providers, "domains", doms,
+                "forced_by", forced && forced[0] ? "CODEGREEN_PROVIDERS" : NULL, "counted_once",
+                overlaps_json(m));
   nemb_meter_destroy(m);
   return out;
 }
@@ -206,12 +208,12 @@ int nemb_describe_json(const nemb_config *cfg, char **out) {
     json_array_append_new(providers, probe_provider(nemb__providers[i], use, vm ? vm_name : NULL));
   }
   const char *root = nemb__sysfs_root();
-  json_t *doc = json_pack(
-      "{s:s, s:i, s:{s:s, s:f}, s:s, s:{s:b, s:s?}, s:o, s:o}", "codegreen_version",
-      nemb_version_string(), "nemb_abi_version", nemb_abi_version(), "config", "origin",
-      nemb_config_origin(use), "measurement_interval_ms", interval_ms, "sysfs_root",
-      root[0] ? root : "/", "virtual_machine", "detected", vm, "hypervisor", vm ? vm_name : NULL,
-      "providers", providers, "selection", selection_json(use));
+  json_t *doc =
+      json_pack("{s:s, s:i, s:{s:s, s:f}, s:s, s:{s:b, s:s?}, s:o, s:o}", "codegreen_version",
+                nemb_version_string(), "nemb_abi_version", nemb_abi_version(), "config", "origin",
+                nemb_config_origin(use), "measurement_interval_ms", interval_ms, "sysfs_root",
+                root[0] ? root : "/", "virtual_machine", "detected", vm, "hypervisor",
+                vm ? vm_name : NULL, "providers", providers, "selection", selection_json(use));
   if (doc != NULL) {
     json_object_set_new(doc, "preference", preference_json());
     json_object_set_new(doc, "permission_fix", permission_fix_json(providers));

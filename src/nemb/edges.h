@@ -27,16 +27,16 @@
 #include <stdint.h>
 
 typedef struct nemb__edges {
-  double nominal_ns;        /* the provider's stated update period */
-  double p_lo, p_hi;        /* the period lies in [p_lo, p_hi] */
-  bool have_ref;            /* a narrow bracket has been seen */
-  double ref_lo, ref_hi;    /* one update instant lies in (ref_lo, ref_hi] */
-  bool have_anchor;         /* the oldest bracket of this lock, for the period */
+  double nominal_ns;     /* the provider's stated update period */
+  double p_lo, p_hi;     /* the period lies in [p_lo, p_hi] */
+  bool have_ref;         /* a narrow bracket has been seen */
+  double ref_lo, ref_hi; /* one update instant lies in (ref_lo, ref_hi] */
+  bool have_anchor;      /* the oldest bracket of this lock, for the period */
   double anchor_lo, anchor_hi;
-  bool locked;              /* period known well enough to predict updates */
-  uint64_t narrow;          /* narrow brackets used */
-  uint64_t relocks;         /* times the model had to start over */
-  unsigned misses;          /* wide brackets in a row the model did not explain */
+  bool locked;      /* period known well enough to predict updates */
+  uint64_t narrow;  /* narrow brackets used */
+  uint64_t relocks; /* times the model had to start over */
+  unsigned misses;  /* wide brackets in a row the model did not explain */
 } nemb__edges;
 
 void nemb__edges_init(nemb__edges *e, uint64_t nominal_ns);

@@ -12,8 +12,8 @@ static _Thread_local char last_error[1024];
 
 const char *nemb_strerror(int err) {
   switch (err) {
-#define NEMB__ERR_TEXT(name, value, text) \
-  case (value):                           \
+#define NEMB__ERR_TEXT(name, value, text)                                                          \
+  case (value):                                                                                    \
     return text;
     NEMB_ERRNO_MAP(NEMB__ERR_TEXT)
 #undef NEMB__ERR_TEXT
@@ -26,8 +26,8 @@ const char *nemb_strerror(int err) {
 
 const char *nemb_err_name(int err) {
   switch (err) {
-#define NEMB__ERR_NAME(name, value, text) \
-  case (value):                           \
+#define NEMB__ERR_NAME(name, value, text)                                                          \
+  case (value):                                                                                    \
     return #name;
     NEMB_ERRNO_MAP(NEMB__ERR_NAME)
 #undef NEMB__ERR_NAME

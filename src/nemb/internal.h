@@ -75,7 +75,8 @@ typedef struct nemb__buf {
   bool oom; /* sticky: an append failed, the content is incomplete */
 } nemb__buf;
 
-#define NEMB__BUF_INIT {NULL, 0, 0, false}
+#define NEMB__BUF_INIT                                                                             \
+  { NULL, 0, 0, false }
 
 void nemb__buf_append(nemb__buf *b, const char *s, size_t n);
 void nemb__buf_printf(nemb__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -115,7 +116,8 @@ void *nemb__config_lookup(const nemb_config *cfg, const char *key);
 
 /* The number at a known key: the value @p cfg sets, else the key's default from config.c's
  * table (the one place defaults are written; callers never repeat them). A value of the wrong
- * type, already refused when the file was loaded, also reads as the default. Never fails; an unknown key (a programming error) reads 0. */
+ * type, already refused when the file was loaded, also reads as the default. Never fails; an
+ * unknown key (a programming error) reads 0. */
 double nemb__config_number(const nemb_config *cfg, const char *key);
 
 /* Loads the config from the search order when @p cfg is NULL; *owned receives what the caller must

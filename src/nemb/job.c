@@ -76,8 +76,7 @@ void nemb__job_detect(nemb__job *out) {
                                           "SLURM_PROCID", NULL};
   static const char *const local_vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
                                            "PMI_LOCAL_RANK", "SLURM_LOCALID", NULL};
-  static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS",
-                                          NULL};
+  static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS", NULL};
   memset(out, 0, sizeof *out);
   const char *which = NULL;
   out->rank = first_number(rank_vars, &which);

@@ -53,8 +53,8 @@ static void attach(nemb_meter *m, const struct nemb__provider_ops *ops, void *st
 }
 
 /* Opens one provider and appends its domains. On failure, *why says why. */
-static int add_provider(nemb_meter *m, const struct nemb__provider_ops *ops,
-                        const nemb_config *cfg, char *why, size_t why_len) {
+static int add_provider(nemb_meter *m, const struct nemb__provider_ops *ops, const nemb_config *cfg,
+                        char *why, size_t why_len) {
   if (m->n_providers >= NEMB__MAX_PROVIDERS) {
     snprintf(why, why_len, "too many providers (at most %d)", NEMB__MAX_PROVIDERS);
     return NEMB_EINVAL;
@@ -295,8 +295,8 @@ static void cross_check(nemb_meter *m, candidate *cands, size_t nc, const pair *
       continue;
     }
     uint64_t du, d_o;
-    if (!raw_delta(ru->v0[p->used_i], ru->v1[p->used_i],
-                   cands[p->used_c].doms[p->used_i].range_uj, &du) ||
+    if (!raw_delta(ru->v0[p->used_i], ru->v1[p->used_i], cands[p->used_c].doms[p->used_i].range_uj,
+                   &du) ||
         !raw_delta(ro->v0[p->other_i], ro->v1[p->other_i],
                    cands[p->other_c].doms[p->other_i].range_uj, &d_o) ||
         ru->t1 <= ru->t0 || ro->t1 <= ro->t0) {
@@ -398,8 +398,10 @@ static int check_forced_list(const char *list, const char *origin) {
       trimmed--;
     }
     if (trimmed == 0) {
-      return nemb__fail(NEMB_ECONFIG, "%s = \"%s\" has an empty provider name; give names "
-                        "separated by commas, such as \"powercap,nvml\"", origin, list);
+      return nemb__fail(NEMB_ECONFIG,
+                        "%s = \"%s\" has an empty provider name; give names "
+                        "separated by commas, such as \"powercap,nvml\"",
+                        origin, list);
     }
     const struct nemb__provider_ops *ops = NULL;
     char name[NEMB__NAME_MAX * 2];
@@ -686,8 +688,7 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
   /* Read each counter at least four times per fastest possible wrap (see unwrap.h). */
   m->guard_ns = UINT64_MAX;
   for (size_t d = 0; d < m->n_domains; d++) {
-    uint64_t power = m->domains[d].max_power_uw ? m->domains[d].max_power_uw
-                                                : DEFAULT_MAX_POWER_UW;
+    uint64_t power = m->domains[d].max_power_uw ? m->domains[d].max_power_uw : DEFAULT_MAX_POWER_UW;
     nemb__unwrap_init(&m->unwrap[d], m->domains[d].range_uj, power);
     if (m->domains[d].range_uj == 0) {
       continue;
@@ -710,8 +711,7 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
   for (size_t p = 0; p < m->n_providers; p++) {
     uint64_t u = m->providers[p].ops->update_interval_ns(m->providers[p].state);
     m->update_ns = u > m->update_ns ? u : m->update_ns;
-    for (size_t d = m->providers[p].first; d < m->providers[p].first + m->providers[p].count;
-         d++) {
+    for (size_t d = m->providers[p].first; d < m->providers[p].first + m->providers[p].count; d++) {
       /* A power integrated at each read (hwmon power sensors, NVML power) is the energy at
        * the read's own time: a counter updating continuously. */
       bool integrated = m->domains[d].method != NULL &&

@@ -27,8 +27,8 @@
 
 #define NEMB__MAX_PROVIDERS 8
 #define NEMB__MAX_OVERLAPS (2 * NEMB__MAX_DOMAINS)
-#define NEMB__PENDING 4096          /* rows waiting for a slow domain's next update: 4 s at 1 ms */
-#define NEMB__LOST_NS 100000000ull  /* failing this long without a good read: the domain is lost */
+#define NEMB__PENDING 4096         /* rows waiting for a slow domain's next update: 4 s at 1 ms */
+#define NEMB__LOST_NS 100000000ull /* failing this long without a good read: the domain is lost */
 
 /* What the start-up cross-check concluded about a domain that two providers see. */
 typedef enum nemb__xcheck {
@@ -57,11 +57,11 @@ typedef struct nemb__open_provider {
   size_t first; /* index of its first domain in the meter */
   size_t count; /* how many domains it has */
   /* A provider whose calls can block is read on its own thread (poller.h) while sampling. */
-  bool polled;           /* it has a cadence() */
+  bool polled; /* it has a cadence() */
   uint64_t every_ns, deadline_ns;
-  nemb__poller *poller;  /* while sampling */
-  uint64_t poll_gen;     /* the last publication the sampler took */
-  bool left_behind;      /* its poller hung at stop and owns the provider now: never close it */
+  nemb__poller *poller; /* while sampling */
+  uint64_t poll_gen;    /* the last publication the sampler took */
+  bool left_behind;     /* its poller hung at stop and owns the provider now: never close it */
 } nemb__open_provider;
 
 struct nemb_meter {
@@ -81,7 +81,7 @@ struct nemb_meter {
   nemb__unwrap unwrap[NEMB__MAX_DOMAINS];
   uint64_t raw[NEMB__MAX_DOMAINS];
   uint64_t total[NEMB__MAX_DOMAINS];
-  uint64_t guard_ns; /* longest safe gap between two reads, so no wrap is missed */
+  uint64_t guard_ns;                 /* longest safe gap between two reads, so no wrap is missed */
   uint64_t last_deadline, last_step; /* where the thread's schedule stood when it exited */
   uint64_t update_ns; /* the slowest counter's update period: how stale a reading can be */
 
@@ -95,27 +95,27 @@ struct nemb_meter {
   size_t slow_dom;                      /* the slowest in-total counter, probed at its updates */
   uint64_t prev_read_t;                 /* time of the previous read (any kind) */
   uint64_t prev_raw[NEMB__MAX_DOMAINS]; /* raw value each domain showed at its last good read */
-  uint64_t prev_ok_t[NEMB__MAX_DOMAINS];/* time of that read */
+  uint64_t prev_ok_t[NEMB__MAX_DOMAINS]; /* time of that read */
   bool prev_ok[NEMB__MAX_DOMAINS];
   uint64_t chg_lo[NEMB__MAX_DOMAINS], chg_hi[NEMB__MAX_DOMAINS]; /* reads around the last change */
-  bool read_ok[NEMB__MAX_DOMAINS];      /* this read's outcome per domain */
-  uint64_t seen_t[NEMB__MAX_DOMAINS];   /* the time each domain's latest value was read at (a
-                                           polled provider's can be older than the read's) */
-  uint64_t lag_ns[NEMB__MAX_DOMAINS];   /* how old a polled domain's value can be; 0 if not */
+  bool read_ok[NEMB__MAX_DOMAINS];    /* this read's outcome per domain */
+  uint64_t seen_t[NEMB__MAX_DOMAINS]; /* the time each domain's latest value was read at (a
+                                         polled provider's can be older than the read's) */
+  uint64_t lag_ns[NEMB__MAX_DOMAINS]; /* how old a polled domain's value can be; 0 if not */
   bool have_pt[NEMB__MAX_DOMAINS];
-  bool have_first[NEMB__MAX_DOMAINS];   /* the first reading, until the first change places it */
+  bool have_first[NEMB__MAX_DOMAINS]; /* the first reading, until the first change places it */
   uint64_t first_t[NEMB__MAX_DOMAINS], first_v[NEMB__MAX_DOMAINS];
-  bool have_chg1[NEMB__MAX_DOMAINS];    /* the first change, waiting for the second */
+  bool have_chg1[NEMB__MAX_DOMAINS]; /* the first change, waiting for the second */
   uint64_t chg1_t[NEMB__MAX_DOMAINS], chg1_v[NEMB__MAX_DOMAINS];
   uint64_t pt_t[NEMB__MAX_DOMAINS], pt2_t[NEMB__MAX_DOMAINS]; /* the last two points */
   uint64_t pt_v[NEMB__MAX_DOMAINS], pt2_v[NEMB__MAX_DOMAINS];
-  uint64_t *rows;       /* ring of NEMB__PENDING rows of (2 + n_domains) words: t, unresolved
-                           mask, values */
-  uint64_t row_head, row_tail;          /* absolute indices; rows [head, tail) are queued */
-  uint64_t cursor[NEMB__MAX_DOMAINS];   /* each domain's first unresolved row */
+  uint64_t *rows;              /* ring of NEMB__PENDING rows of (2 + n_domains) words: t, unresolved
+                                  mask, values */
+  uint64_t row_head, row_tail; /* absolute indices; rows [head, tail) are queued */
+  uint64_t cursor[NEMB__MAX_DOMAINS]; /* each domain's first unresolved row */
   uint64_t last_row_t;
-  bool simulated;    /* every provider computes its values at the time it is given */
-  uint64_t jitter_ns;                   /* coordinator.sampler_jitter_us: tests and benchmarks */
+  bool simulated;     /* every provider computes its values at the time it is given */
+  uint64_t jitter_ns; /* coordinator.sampler_jitter_us: tests and benchmarks */
   uint64_t rng;
 
   /* Each domain fails on its own (sampler thread writes; the report reads after the stop). */

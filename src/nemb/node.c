@@ -46,7 +46,7 @@ typedef struct file_header {
   uint32_t version;
   int32_t leader_pid;
   uint32_t n_domains;
-  uint32_t finished; /* 1: the leader stopped, no sample will follow */
+  uint32_t finished;  /* 1: the leader stopped, no sample will follow */
   uint32_t simulated; /* 1: the leader's providers include the simulated device */
   uint32_t pad;
   uint64_t interval_ns;
@@ -79,7 +79,7 @@ typedef struct nemb__node {
   size_t published;
   size_t n_domains;
   uint64_t node_end_ns; /* a leader: when its last follower was done (its window's end) */
-  long owner_pid; /* the process that began the session: a forked child owns no thread */
+  long owner_pid;       /* the process that began the session: a forked child owns no thread */
   /* A follower's copy of the leader's source names (the replayed meter points into them). */
   char sources[NEMB__MAX_DOMAINS][24];
 } nemb__node;
@@ -268,8 +268,7 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
     become_self(n, "a non-exclusive session does not take part in the node's leadership");
     return nemb_meter_create(cfg, meter);
   }
-  snprintf(n->base, sizeof n->base, "%s/codegreen-%ld-%s", node_dir(), (long)geteuid(),
-           n->job.id);
+  snprintf(n->base, sizeof n->base, "%s/codegreen-%ld-%s", node_dir(), (long)geteuid(), n->job.id);
   n->lock_fd = open_own(n, "lock", 0);
   if (n->lock_fd < 0) {
     become_self(n, "the job's lock file cannot be opened (or belongs to another user)");
@@ -336,7 +335,8 @@ void nemb__node_before_stop(nemb_session *s) {
   while (set_lock(n->followers_fd, F_WRLCK) != 0) {
     if (nemb__now_ns() > deadline) {
       snprintf(n->note, sizeof n->note,
-               "stopped sampling after waiting %.0f s for the node's other ranks to end", n->wait_s);
+               "stopped sampling after waiting %.0f s for the node's other ranks to end",
+               n->wait_s);
       nemb__log(NEMB_LOG_WARN, "%s", n->note);
       break;
     }
@@ -346,8 +346,8 @@ void nemb__node_before_stop(nemb_session *s) {
 }
 
 static const char *static_kind(const char *kind) {
-  static const char *const kinds[] = {NEMB__KIND_PACKAGE, NEMB__KIND_NESTED,   NEMB__KIND_DRAM,
-                                      NEMB__KIND_PLATFORM, NEMB__KIND_GPU, NEMB__KIND_ESTIMATE};
+  static const char *const kinds[] = {NEMB__KIND_PACKAGE,  NEMB__KIND_NESTED, NEMB__KIND_DRAM,
+                                      NEMB__KIND_PLATFORM, NEMB__KIND_GPU,    NEMB__KIND_ESTIMATE};
   for (size_t i = 0; i < NEMB__ARRAY_LEN(kinds); i++) {
     if (strcmp(kind, kinds[i]) == 0) {
       return kinds[i];
@@ -355,7 +355,6 @@ static const char *static_kind(const char *kind) {
   }
   return NEMB__KIND_NESTED;
 }
-
 
 /* The replayed meter's one provider: it only carries, for the report's energy_source, whether the
  * leader's counters were simulated; it is never opened or read. */
@@ -378,19 +377,19 @@ static void replay_close(void *state) {
   (void)state;
 }
 static const struct nemb__provider_ops replay_hw = {.name = "node-leader",
-                                                   .measured = true,
-                                                   .simulated = false,
-                                                   .domains = replay_domains,
-                                                   .read = replay_read,
-                                                   .update_interval_ns = replay_update,
-                                                   .close = replay_close};
-static const struct nemb__provider_ops replay_sim = {.name = "node-leader",
                                                     .measured = true,
-                                                    .simulated = true,
+                                                    .simulated = false,
                                                     .domains = replay_domains,
                                                     .read = replay_read,
                                                     .update_interval_ns = replay_update,
                                                     .close = replay_close};
+static const struct nemb__provider_ops replay_sim = {.name = "node-leader",
+                                                     .measured = true,
+                                                     .simulated = true,
+                                                     .domains = replay_domains,
+                                                     .read = replay_read,
+                                                     .update_interval_ns = replay_update,
+                                                     .close = replay_close};
 
 /* A meter that never samples, holding the leader's samples that cover [t0, t1] (one more on
  * each side, so interpolation at both ends uses real samples). */
@@ -579,8 +578,8 @@ json_t *nemb__node_meta(const nemb_session *s) {
                                                : json_integer((json_int_t)getpid()));
   double cpu = (n->cpu_end_s > 0 ? n->cpu_end_s : process_cpu_s()) - n->cpu_begin_s;
   json_object_set_new(o, "cpu_time_s", json_real(cpu));
-  json_object_set_new(o, "window_mono_ns", json_pack("[I,I]", (json_int_t)s->t_begin,
-                                                     (json_int_t)s->t_end));
+  json_object_set_new(o, "window_mono_ns",
+                      json_pack("[I,I]", (json_int_t)s->t_begin, (json_int_t)s->t_end));
   /* The node's energy over the node's window: for the leader, from its first sample (before
    * any follower began) to the moment its last follower was done, so it holds every follower's
    * window; this is what `codegreen merge` counts once per node. A rank that sampled for itself
@@ -596,11 +595,11 @@ json_t *nemb__node_meta(const nemb_session *s) {
     }
     nemb__energy_at(s->meter, count, t0, a, NULL);
     nemb__energy_at(s->meter, count, t1, b, NULL);
-    json_object_set_new(o, "node_window_mono_ns", json_pack("[I,I]", (json_int_t)t0,
-                                                            (json_int_t)t1));
-    json_object_set_new(o, "node_energy_j",
-                        json_real((nemb__energy_total(s->meter, b) -
-                                   nemb__energy_total(s->meter, a)) / 1e6));
+    json_object_set_new(o, "node_window_mono_ns",
+                        json_pack("[I,I]", (json_int_t)t0, (json_int_t)t1));
+    json_object_set_new(
+        o, "node_energy_j",
+        json_real((nemb__energy_total(s->meter, b) - nemb__energy_total(s->meter, a)) / 1e6));
   } else {
     json_object_set_new(o, "node_window_mono_ns", json_null());
     json_object_set_new(o, "node_energy_j", json_null());

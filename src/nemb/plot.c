@@ -428,8 +428,9 @@ int nemb__report_read(const char *path, struct json_t **out) {
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
     close(fd);
-    return nemb__fail(NEMB_EINVAL, "%s is a directory; give the report's file (a .json written "
-                                   "by codegreen run -o, measure -o or a Session)",
+    return nemb__fail(NEMB_EINVAL,
+                      "%s is a directory; give the report's file (a .json written "
+                      "by codegreen run -o, measure -o or a Session)",
                       path);
   }
   /* Read it whole (up to the cap) so that a read error, the cap and memory are told apart from
@@ -469,8 +470,9 @@ int nemb__report_read(const char *path, struct json_t **out) {
   close(fd);
   if (e == EFBIG) {
     free(buf);
-    return nemb__fail(NEMB_EINVAL, "the report %s is larger than %d MiB, more than codegreen "
-                                   "reads",
+    return nemb__fail(NEMB_EINVAL,
+                      "the report %s is larger than %d MiB, more than codegreen "
+                      "reads",
                       path, (int)(NEMB__REPORT_MAX_BYTES >> 20));
   }
   if (e != 0) {
@@ -487,8 +489,8 @@ int nemb__report_read(const char *path, struct json_t **out) {
     if (err.line < 0) {
       return nemb__fail(NEMB_EINVAL, "%s is not a valid report: %s", path, err.text);
     }
-    return nemb__fail(NEMB_EINVAL, "%s is not valid JSON (line %d, column %d): %s", path,
-                      err.line, err.column, err.text);
+    return nemb__fail(NEMB_EINVAL, "%s is not valid JSON (line %d, column %d): %s", path, err.line,
+                      err.column, err.text);
   }
   *out = report;
   return 0;

@@ -115,7 +115,8 @@ struct json_t;
 /* From an ended session: every stored sample, whether or not time series were recorded. */
 int nemb__plot_from_session(const struct nemb_session *s, nemb__plot *p);
 /* From a parsed report (its tasks' time series); @p label names it in messages. */
-/* The most of a report nemb__report_read() takes in (a one-hour time series at 1 ms is ~300 MiB). */
+/* The most of a report nemb__report_read() takes in (a one-hour time series at 1 ms is ~300 MiB).
+ */
 #define NEMB__REPORT_MAX_BYTES ((size_t)1 << 30)
 
 /* Reads and parses the report at @p path into *out (caller decrefs). A directory, a file over

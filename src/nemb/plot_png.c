@@ -555,9 +555,8 @@ static int draw(const nemb__plot *p, nemb__buf *out, bool svg) {
   if (cl.n == 0 && band_max > f.ymax * 1.02) {
     cl.max = band_max;
   }
-  cairo_surface_t *surface =
-      svg ? cairo_svg_surface_create_for_stream(to_buf, out, WIDTH, HEIGHT)
-          : cairo_image_surface_create(CAIRO_FORMAT_RGB24, WIDTH, HEIGHT);
+  cairo_surface_t *surface = svg ? cairo_svg_surface_create_for_stream(to_buf, out, WIDTH, HEIGHT)
+                                 : cairo_image_surface_create(CAIRO_FORMAT_RGB24, WIDTH, HEIGHT);
   cairo_t *cr = cairo_create(surface);
   rgb(cr, 0xffffff, 1);
   cairo_paint(cr);

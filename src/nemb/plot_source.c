@@ -106,7 +106,8 @@ static int session_tasks(const nemb_session *s, nemb__plot *p, double *base) {
     /* As report.c's totals: the session's energy from its begin to its end. */
     size_t hint = 0;
     nemb__energy_at(m, count, s->t_begin, base, &hint);
-    p->session_energy_j = nemb__energy_span(m, count, s->t_begin, s->t_end, NULL, NULL, &hint) / 1e6;
+    p->session_energy_j =
+        nemb__energy_span(m, count, s->t_begin, s->t_end, NULL, NULL, &hint) / 1e6;
   }
   return rc;
 }

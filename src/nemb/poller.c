@@ -13,7 +13,7 @@
 #include "internal.h"
 #include "poller.h"
 
-#define PROBE_UNC_NS 100000.0 /* read around a predicted update once it is this uncertain */
+#define PROBE_UNC_NS 100000.0    /* read around a predicted update once it is this uncertain */
 #define PROBE_MARGIN_NS 100000.0 /* aim that far from it (a driver call takes about as long) */
 
 struct nemb__poller {
@@ -107,8 +107,7 @@ static uint64_t next_read(nemb__poller *p, uint64_t t1) {
   uint64_t next = t1 + (uint64_t)((double)p->every_ns * (0.5 + u));
   for (size_t d = 0; d < p->n; d++) {
     double e, unc, per = nemb__edges_period(&p->edges[d]);
-    if (!nemb__edges_before(&p->edges[d], t1, &e, &unc) || unc > per / 8 ||
-        unc <= PROBE_UNC_NS) {
+    if (!nemb__edges_before(&p->edges[d], t1, &e, &unc) || unc > per / 8 || unc <= PROBE_UNC_NS) {
       continue;
     }
     double upd = e + per, margin = PROBE_MARGIN_NS + unc;

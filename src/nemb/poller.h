@@ -44,7 +44,7 @@ typedef struct nemb__poll_dom {
   int rc;          /* 0, or why the latest read of this domain failed */
   uint64_t seen_t; /* ns, CLOCK_MONOTONIC */
   uint64_t chg_lo, chg_hi;
-  bool changed;    /* chg_lo/chg_hi hold a change (false until the second distinct value) */
+  bool changed; /* chg_lo/chg_hi hold a change (false until the second distinct value) */
 } nemb__poll_dom;
 
 /* Starts reading @p n domains of @p ops / @p state on a new thread, the first read at once, and

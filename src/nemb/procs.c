@@ -272,15 +272,14 @@ static int open_registry(registry *r, bool create) {
       return 0;
     }
     return nemb__fail(e == ELOOP ? NEMB_EACCES : nemb__from_errno(e),
-                      "cannot open the codegreen process registry %s: %s%s", r->path,
-                      strerror(e), e == ELOOP ? " (it is a symbolic link; remove it)" : "");
+                      "cannot open the codegreen process registry %s: %s%s", r->path, strerror(e),
+                      e == ELOOP ? " (it is a symbolic link; remove it)" : "");
   }
   struct stat st;
   if (fstat(r->fd, &st) != 0) {
     int e = errno;
     close_registry(r);
-    return nemb__fail(nemb__from_errno(e), "cannot stat the registry %s: %s", r->path,
-                      strerror(e));
+    return nemb__fail(nemb__from_errno(e), "cannot stat the registry %s: %s", r->path, strerror(e));
   }
   if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
     close_registry(r);

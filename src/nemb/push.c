@@ -136,7 +136,8 @@ static struct {
 static char curl_why[256]; /* empty once loaded; else why it is not */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
-/* dlsym into a function pointer through memcpy (POSIX allows the conversion, ISO C not directly). */
+/* dlsym into a function pointer through memcpy (POSIX allows the conversion, ISO C not directly).
+ */
 static bool bind_fn(void *lib, const char *symbol, void *fn_ptr, size_t size) {
   void *p = dlsym(lib, symbol);
   if (p == NULL) {
@@ -159,15 +160,13 @@ static void load_curl(void) {
     return;
   }
 #define CU_BIND(field, name) bind_fn(lib, name, &cu.field, sizeof cu.field)
-  bool ok = CU_BIND(global_init, "curl_global_init") && CU_BIND(easy_init, "curl_easy_init") &&
-            CU_BIND(easy_escape, "curl_easy_escape") && CU_BIND(free_fn, "curl_free") &&
-            CU_BIND(easy_cleanup, "curl_easy_cleanup") &&
-            CU_BIND(slist_append, "curl_slist_append") &&
-            CU_BIND(slist_free_all, "curl_slist_free_all") &&
-            CU_BIND(easy_setopt, "curl_easy_setopt") &&
-            CU_BIND(easy_perform, "curl_easy_perform") &&
-            CU_BIND(easy_getinfo, "curl_easy_getinfo") &&
-            CU_BIND(easy_strerror, "curl_easy_strerror");
+  bool ok =
+      CU_BIND(global_init, "curl_global_init") && CU_BIND(easy_init, "curl_easy_init") &&
+      CU_BIND(easy_escape, "curl_easy_escape") && CU_BIND(free_fn, "curl_free") &&
+      CU_BIND(easy_cleanup, "curl_easy_cleanup") && CU_BIND(slist_append, "curl_slist_append") &&
+      CU_BIND(slist_free_all, "curl_slist_free_all") && CU_BIND(easy_setopt, "curl_easy_setopt") &&
+      CU_BIND(easy_perform, "curl_easy_perform") && CU_BIND(easy_getinfo, "curl_easy_getinfo") &&
+      CU_BIND(easy_strerror, "curl_easy_strerror");
 #undef CU_BIND
   if (!ok) {
     return; /* curl_why says which symbol; the library stays open (harmless, once) */
@@ -218,8 +217,7 @@ int nemb_report_push(const char *report_json, const char *url, const char *job) 
     return nemb__fail(NEMB_EINVAL, "pushing needs a report and a Pushgateway URL");
   }
   if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-    return nemb__fail(NEMB_EINVAL, "Pushgateway URL '%s' must start with http:// or https://",
-                      url);
+    return nemb__fail(NEMB_EINVAL, "Pushgateway URL '%s' must start with http:// or https://", url);
   }
   char *text = NULL;
   int rc = nemb__push_text(report_json, &text);

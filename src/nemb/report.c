@@ -24,7 +24,6 @@
 
 #include "session.h"
 
-
 /* Noise statistics of one task's time series. */
 typedef struct noise {
   bool present;      /* time series on and a meter exists */
@@ -271,8 +270,8 @@ static int prepare(rep *r, const nemb_session *s) {
   size_t hint = 0;
   for (size_t i = 0; i < r->n; i++) {
     const nemb__task_rec *t = &r->tasks[i];
-    r->energy_uj[i] = nemb__energy_span(r->m, r->count, t->t_start, t->t_end,
-                                        r->dom_uj + i * r->nd, &r->unc_uj[i], &hint);
+    r->energy_uj[i] = nemb__energy_span(r->m, r->count, t->t_start, t->t_end, r->dom_uj + i * r->nd,
+                                        &r->unc_uj[i], &hint);
   }
   return 0;
 }
@@ -726,8 +725,8 @@ static uint64_t slot_hash(const char *name, const char *context, uint64_t key) {
 static inv_slot *slot(inv_slot *t, size_t cap, const char *name, const char *context,
                       uint64_t key) {
   size_t i = (size_t)slot_hash(name, context, key) & (cap - 1);
-  while (t[i].used && !(t[i].key == key && same_str(t[i].name, name) &&
-                        same_str(t[i].context, context))) {
+  while (t[i].used &&
+         !(t[i].key == key && same_str(t[i].name, name) && same_str(t[i].context, context))) {
     i = (i + 1) & (cap - 1);
   }
   if (!t[i].used) {

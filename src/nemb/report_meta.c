@@ -315,8 +315,8 @@ static json_t *domain_failures(const nemb_session *s) {
                           m->source[d], "failed_reads", (json_int_t)m->dom_errors[d], "error",
                           nemb_strerror(m->dom_last_rc[d]));
     if (o != NULL && m->dom_lost_at[d] != 0) {
-      double at = m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9
-                                                 : 0.0;
+      double at =
+          m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9 : 0.0;
       json_object_set_new(o, "lost_at_s", json_real(at));
     }
     json_array_append_new(list, o);
@@ -332,8 +332,8 @@ static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats 
   char text[320];
   for (size_t d = 0; d < m->n_domains; d++) {
     if (m->dom_lost_at[d] != 0) {
-      double at = m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9
-                                                 : 0.0;
+      double at =
+          m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9 : 0.0;
       if (m->dom_last_rc[d] == NEMB_ETIMEDOUT) {
         /* A hung driver call (poller.h): say so, it is not the GPU's energy that failed. */
         snprintf(text, sizeof text,
@@ -399,11 +399,10 @@ static json_t *sampler_block(const nemb_session *s) {
   nemb_meter_stats(m, &st);
   double resolution_ms = (double)st.interval_ns / 1e6 * (double)(1ull << (st.coarsened & 63));
   json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples", (json_int_t)st.samples,
-                        "reads", (json_int_t)st.reads, "late_wakeups",
-                        (json_int_t)st.late_wakeups, "missed_deadlines",
-                        (json_int_t)st.missed_deadlines, "worst_lateness_ns",
-                        (json_int_t)st.worst_lateness_ns, "read_errors",
-                        (json_int_t)st.read_errors, "dropped_at_cap", (json_int_t)st.dropped_at_cap);
+                        "reads", (json_int_t)st.reads, "late_wakeups", (json_int_t)st.late_wakeups,
+                        "missed_deadlines", (json_int_t)st.missed_deadlines, "worst_lateness_ns",
+                        (json_int_t)st.worst_lateness_ns, "read_errors", (json_int_t)st.read_errors,
+                        "dropped_at_cap", (json_int_t)st.dropped_at_cap);
   if (o == NULL) {
     return NULL;
   }
@@ -416,8 +415,7 @@ static json_t *sampler_block(const nemb_session *s) {
   json_object_set_new(o, "effective_resolution_ms", json_real(resolution_ms));
   json_t *periods = json_object();
   for (size_t d = 0; d < m->n_domains; d++) {
-    json_object_set_new(periods, m->domains[d].name,
-                        json_real(nemb__meter_period_ns(m, d) / 1e3));
+    json_object_set_new(periods, m->domains[d].name, json_real(nemb__meter_period_ns(m, d) / 1e3));
   }
   json_object_set_new(o, "update_period_us", periods);
   json_object_set_new(o, "domain_failures", domain_failures(s));
@@ -444,11 +442,11 @@ static json_t *quality_reason(nemb_meter *m, const char *quality) {
   size_t used = 0;
   text[0] = '\0';
   if (st.dropped_at_cap > 0) {
-    used += (size_t)snprintf(text + used, sizeof text - used,
-                             "%llu samples were dropped at the sample store's cap of %llu "
-                             "(coordinator.max_samples, or buffer_samples); ",
-                             (unsigned long long)st.dropped_at_cap,
-                             (unsigned long long)st.capacity);
+    used +=
+        (size_t)snprintf(text + used, sizeof text - used,
+                         "%llu samples were dropped at the sample store's cap of %llu "
+                         "(coordinator.max_samples, or buffer_samples); ",
+                         (unsigned long long)st.dropped_at_cap, (unsigned long long)st.capacity);
   }
   if (st.read_errors * 2 > st.reads && used < sizeof text) {
     int code = atomic_load(&m->st_last_read_error);

@@ -18,13 +18,13 @@
 #include "session.h"
 
 struct nemb__results {
-  size_t n;               /* tasks */
-  size_t nd;              /* domains */
-  nemb__task_rec *tasks;  /* start order */
-  size_t *parent;         /* n: index of the enclosing task, or NEMB_NO_PARENT */
-  double *energy_uj;      /* n: in-total energy */
-  double *dom_uj;         /* n x nd */
-  double *total_dom_uj;   /* nd: the totals' "domains" */
+  size_t n;              /* tasks */
+  size_t nd;             /* domains */
+  nemb__task_rec *tasks; /* start order */
+  size_t *parent;        /* n: index of the enclosing task, or NEMB_NO_PARENT */
+  double *energy_uj;     /* n: in-total energy */
+  double *dom_uj;        /* n x nd */
+  double *total_dom_uj;  /* nd: the totals' "domains" */
   nemb_totals_info totals;
 };
 
@@ -196,8 +196,8 @@ int nemb_session_task_info(const nemb_session *s, size_t index, nemb_task_info *
     return rc;
   }
   if (out == NULL || index >= r->n) {
-    return nemb__fail(out ? NEMB_ERANGE : NEMB_EINVAL, "task %zu does not exist (%zu tasks)",
-                      index, r->n);
+    return nemb__fail(out ? NEMB_ERANGE : NEMB_EINVAL, "task %zu does not exist (%zu tasks)", index,
+                      r->n);
   }
   const nemb__task_rec *t = &r->tasks[index];
   *out = (nemb_task_info){
@@ -239,8 +239,8 @@ int nemb_session_task_domain_energy(const nemb_session *s, size_t index, size_t 
   }
   if (energy_uj == NULL || index >= r->n || domain >= r->nd) {
     return nemb__fail(energy_uj ? NEMB_ERANGE : NEMB_EINVAL,
-                      "task %zu, domain %zu does not exist (%zu tasks, %zu domains)", index,
-                      domain, r->n, r->nd);
+                      "task %zu, domain %zu does not exist (%zu tasks, %zu domains)", index, domain,
+                      r->n, r->nd);
   }
   *energy_uj = to_uj(r->dom_uj[index * r->nd + domain]);
   return 0;

@@ -27,10 +27,10 @@
 
 #include "meter.h"
 
-#define ALIGN_MARGIN_NS 15000.0 /* aim reads this far past a predicted update */
-#define MIN_ALIGN_NS 80000.0    /* a counter updating faster than this is read as continuous */
-#define PROBE_UNC_NS 10000.0    /* probe again once an update's prediction is this uncertain */
-#define ACQUIRE_PERIODS 40      /* learning at the start watches this many updates ... */
+#define ALIGN_MARGIN_NS 15000.0    /* aim reads this far past a predicted update */
+#define MIN_ALIGN_NS 80000.0       /* a counter updating faster than this is read as continuous */
+#define PROBE_UNC_NS 10000.0       /* probe again once an update's prediction is this uncertain */
+#define ACQUIRE_PERIODS 40         /* learning at the start watches this many updates ... */
 #define ACQUIRE_MAX_NS 60000000ull /* ... for at most 60 ms */
 
 static uint64_t *row_at(const nemb_meter *m, uint64_t i) {
@@ -180,8 +180,9 @@ static void store_row(nemb_meter *m, uint64_t t_ns, const uint64_t *uj) {
   }
   /* Only out of memory can refuse a row (the store compacts at its cap). Never silent. */
   if (atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed) == 0) {
-    nemb__log(NEMB_LOG_WARN, "out of memory storing samples (%zu stored): later samples are "
-                             "counted but not stored",
+    nemb__log(NEMB_LOG_WARN,
+              "out of memory storing samples (%zu stored): later samples are "
+              "counted but not stored",
               nemb__store_count(&m->store));
   }
 }
@@ -314,8 +315,8 @@ static bool change_instant(const nemb_meter *m, size_t d, uint64_t lo, uint64_t 
   }
   double e, unc;
   if (nemb__edges_before(ed, t, &e, &unc) && unc <= per / 8) {
-    bool a = e + unc > flo;          /* the predicted update before t may be in the bracket */
-    bool b = e + per - unc <= ft;    /* the one after it may already have happened */
+    bool a = e + unc > flo;       /* the predicted update before t may be in the bracket */
+    bool b = e + per - unc <= ft; /* the one after it may already have happened */
     if (a && b) {
       return false;
     }
@@ -453,8 +454,8 @@ void nemb__meter_flush(nemb_meter *m, uint64_t t_ns) {
         add_point(m, d, at, m->total[d]);
       }
     }
-    add_point(m, d, t_ns, m->read_ok[d] || m->dom_lost_at[d] == 0 ? extrapolate(m, d, t_ns)
-                                                                  : m->pt_v[d]);
+    add_point(m, d, t_ns,
+              m->read_ok[d] || m->dom_lost_at[d] == 0 ? extrapolate(m, d, t_ns) : m->pt_v[d]);
   }
   publish(m);
 }
@@ -746,8 +747,10 @@ static void stop_pollers(nemb_meter *m) {
     if (op->poller != NULL) {
       if (!nemb__poller_stop(op->poller)) {
         op->left_behind = true;
-        nemb__log(NEMB_LOG_WARN, "[%s] a read is still hung in the driver: left running, the "
-                                 "provider is not closed", op->ops->name);
+        nemb__log(NEMB_LOG_WARN,
+                  "[%s] a read is still hung in the driver: left running, the "
+                  "provider is not closed",
+                  op->ops->name);
       }
       op->poller = NULL;
     }

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <sys/auxv.h>
 
-const char *const nemb__gated_env[] = {"CODEGREEN_NVML_LIB",   "CODEGREEN_SYSFS_ROOT",
-                                       "CODEGREEN_CONFIG",     "CODEGREEN_PYTHON_DIR",
-                                       "CODEGREEN_LIB_PATH",   NULL};
+const char *const nemb__gated_env[] = {"CODEGREEN_NVML_LIB", "CODEGREEN_SYSFS_ROOT",
+                                       "CODEGREEN_CONFIG",   "CODEGREEN_PYTHON_DIR",
+                                       "CODEGREEN_LIB_PATH", NULL};
 
 static int forced = -1;
 

@@ -10,10 +10,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
@@ -415,8 +415,7 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
       nemb__config_number(cfg, "measurement.report.noise_warning.excellent_cv_percent");
   s->noise.good_cv_percent =
       nemb__config_number(cfg, "measurement.report.noise_warning.good_cv_percent");
-  s->detail_limit =
-      (uint64_t)nemb__config_number(cfg, "measurement.checkpoints.detail_limit");
+  s->detail_limit = (uint64_t)nemb__config_number(cfg, "measurement.checkpoints.detail_limit");
   rc = nemb__carbon_resolve(cfg, &s->carbon_g_per_kwh, s->carbon_from, sizeof s->carbon_from);
   if (rc == 0) {
     char want[32] = "";

@@ -34,10 +34,10 @@ typedef struct nemb__task_rec {
   const char *name;   /* interned in the recording thread's pool: lives as long as the session */
   const char *parent; /* the enclosing task's name; NULL at depth 0 */
   uint32_t depth;
-  uint32_t thread;    /* the recording thread's index (registration order, from 0) */
-  uint64_t seq;       /* global start order, so the report lists tasks as they started */
+  uint32_t thread;         /* the recording thread's index (registration order, from 0) */
+  uint64_t seq;            /* global start order, so the report lists tasks as they started */
   uint64_t t_start, t_end; /* boundary-clock stamps until the end converts them to ns */
-  bool closed_at_end; /* still open at nemb_session_end(): closed there */
+  bool closed_at_end;      /* still open at nemb_session_end(): closed there */
 } nemb__task_rec;
 
 typedef struct nemb__task_chunk {
@@ -86,8 +86,8 @@ typedef struct nemb__noise_cfg {
 
 struct nemb_session {
   /* Options, copied at begin. */
-  char *name;        /* NULL: session_name is null (CLI runs) */
-  char *output_path; /* NULL: no file */
+  char *name;                /* NULL: session_name is null (CLI runs) */
+  char *output_path;         /* NULL: no file */
   nemb_output_format format; /* resolved: JSON, CSV or NONE */
   bool record_time_series;
   char *python_version; /* NULL: null in the report */
@@ -97,16 +97,16 @@ struct nemb_session {
   uint64_t detail_limit; /* measurement.checkpoints.detail_limit */
 
   /* Measurement. */
-  nemb_meter *meter;         /* NULL: no provider could be opened ("no_backend") */
-  char backend_error[1024];  /* why, when meter is NULL */
-  uint64_t t_begin, t_end;   /* t_end is 0 until the end */
-  nemb__clock clock;         /* the boundary clock: its begin point is t_begin, its end t_end */
-  double wall_begin;         /* CLOCK_REALTIME seconds at t_begin */
+  nemb_meter *meter;        /* NULL: no provider could be opened ("no_backend") */
+  char backend_error[1024]; /* why, when meter is NULL */
+  uint64_t t_begin, t_end;  /* t_end is 0 until the end */
+  nemb__clock clock;        /* the boundary clock: its begin point is t_begin, its end t_end */
+  double wall_begin;        /* CLOCK_REALTIME seconds at t_begin */
   char run_id[13];
-  int pid;                   /* the process that began it: a forked child does not report */
-  bool exclusive;            /* holds the process's one exclusive slot (see nemb.h) */
-  uint64_t generation;       /* tells a thread-local pointer of an older session from ours */
-  struct nemb__node *node;   /* in an MPI/Slurm job: leader or follower (node.c) */
+  int pid;                 /* the process that began it: a forked child does not report */
+  bool exclusive;          /* holds the process's one exclusive slot (see nemb.h) */
+  uint64_t generation;     /* tells a thread-local pointer of an older session from ours */
+  struct nemb__node *node; /* in an MPI/Slurm job: leader or follower (node.c) */
 
   /* Recording. */
   atomic_bool ended;
@@ -118,7 +118,7 @@ struct nemb_session {
 
   /* The result. */
   char *report_json;
-  char *write_error; /* why the file could not be written, or NULL */
+  char *write_error;             /* why the file could not be written, or NULL */
   struct nemb__results *results; /* results.c's table, built on first query after the end */
 
   /* Carbon (carbon.c): grams CO2e per kWh the user gave, 0 for none, and where it came from. */
@@ -202,7 +202,7 @@ typedef struct nemb__func_stats {
 /* One kept per-invocation event (up to detail_limit), in the reference's result-block shape. */
 typedef struct nemb__cp_detail {
   const char *name;
-  const char *context; /* the function's context (its file), or NULL */
+  const char *context;       /* the function's context (its file), or NULL */
   const char *checkpoint_id; /* as given to nemb_checkpoint(), or NULL for the id-based calls */
   bool enter;
   int line;
@@ -214,8 +214,8 @@ typedef struct nemb__cp_detail {
 } nemb__cp_detail;
 
 typedef struct nemb__cp_summary {
-  uint64_t events;          /* enter and exit calls recorded */
-  uint64_t invocations;     /* completed enter/exit pairs */
+  uint64_t events;      /* enter and exit calls recorded */
+  uint64_t invocations; /* completed enter/exit pairs */
   uint64_t details_kept;
   uint64_t details_dropped; /* beyond detail_limit: counted, not stored */
   uint64_t unbalanced;      /* exits with no matching enter, and enters still open at the end */

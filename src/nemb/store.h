@@ -34,7 +34,7 @@ typedef struct nemb__store {
   size_t n_chunks;   /* length of chunks[] */
   uint64_t **chunks; /* chunk i holds samples [i * CHUNK, (i + 1) * CHUNK) */
   _Atomic size_t count;
-  _Atomic size_t high; /* the highest count ever published (chunks allocated) */
+  _Atomic size_t high;        /* the highest count ever published (chunks allocated) */
   _Atomic unsigned coarsened; /* compactions so far: each halved the resolution */
   pthread_rwlock_t lock;      /* held for writing only while compacting */
   bool lock_ready;

@@ -115,10 +115,17 @@ static const struct {
   const char *needle;
   const char *name;
 } vm_vendors[] = {
-    {"KVM", "KVM"},         {"QEMU", "QEMU"},         {"VMware", "VMware"},
-    {"VirtualBox", "VirtualBox"}, {"Xen", "Xen"},     {"Microsoft Corporation", "Hyper-V"},
-    {"Amazon EC2", "Amazon EC2"}, {"Google", "Google Compute Engine"},
-    {"Parallels", "Parallels"}, {"Bochs", "Bochs"},   {"OpenStack", "OpenStack"},
+    {"KVM", "KVM"},
+    {"QEMU", "QEMU"},
+    {"VMware", "VMware"},
+    {"VirtualBox", "VirtualBox"},
+    {"Xen", "Xen"},
+    {"Microsoft Corporation", "Hyper-V"},
+    {"Amazon EC2", "Amazon EC2"},
+    {"Google", "Google Compute Engine"},
+    {"Parallels", "Parallels"},
+    {"Bochs", "Bochs"},
+    {"OpenStack", "OpenStack"},
 };
 
 bool nemb__detect_vm(char *name, size_t len) {

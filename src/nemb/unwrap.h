@@ -43,11 +43,11 @@ typedef struct nemb__unwrap {
   unsigned suspect_n;
   uint64_t suspect_first, suspect_first_t, suspect_last, suspect_last_t;
   /* What happened, for meta.sampler. */
-  uint64_t wraps;           /* wraps seen (including those inferred across a gap) */
-  uint64_t resets;          /* counter resets taken */
-  uint64_t rejected;        /* readings rejected as implausible and not part of a reset */
-  uint64_t ambiguous_gaps;  /* gaps long enough to hide an unknown number of wraps */
-  double uncertain_uj;      /* energy that depends on a guessed wrap count or a reset's gap */
+  uint64_t wraps;          /* wraps seen (including those inferred across a gap) */
+  uint64_t resets;         /* counter resets taken */
+  uint64_t rejected;       /* readings rejected as implausible and not part of a reset */
+  uint64_t ambiguous_gaps; /* gaps long enough to hide an unknown number of wraps */
+  double uncertain_uj;     /* energy that depends on a guessed wrap count or a reset's gap */
 } nemb__unwrap;
 
 /* @p max_power_uw 0 leaves steps unbounded (a wrap then needs a step of at most half the range,

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>
@@ -33,7 +34,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include <slurm/spank.h>
@@ -88,10 +88,13 @@ static int opt_codegreen(int val, const char *arg, int remote);
 /* Registered from slurm_spank_init() in every context: sbatch and salloc (the allocator
  * context) take options only through spank_option_register(), not from a spank_options table. */
 static struct spank_option codegreen_option = {
-    "codegreen", "[DIR]",
+    "codegreen",
+    "[DIR]",
     "Measure the energy of each step on each node (codegreen); reports go to DIR (default "
     "<submit dir>/codegreen-<jobid>). Merge them with `codegreen merge DIR -o job.json`.",
-    2, 0, opt_codegreen};
+    2,
+    0,
+    opt_codegreen};
 
 static int opt_codegreen(int val, const char *arg, int remote) {
   (void)val;
@@ -371,8 +374,7 @@ static int write_as_user(const char *name, const char *text) {
     return errno;
   }
   if (pid == 0) {
-    if (getuid() == 0 &&
-        (setgroups(0, NULL) != 0 || setgid(cg.gid) != 0 || setuid(cg.uid) != 0)) {
+    if (getuid() == 0 && (setgroups(0, NULL) != 0 || setgid(cg.gid) != 0 || setuid(cg.uid) != 0)) {
       _exit(EPERM);
     }
     if (mkdir(cg.dir, 0755) != 0 && errno != EEXIST) {
@@ -451,12 +453,11 @@ int slurm_spank_exit(spank_t sp, int ac, char **av) {
                          (int)t->global_id, "pid", (json_int_t)t->pid, "cpu_time_s", t->cpu_s,
                          "closed_at_end", !t->ended, "energy_is",
                          "node-wide energy during this rank's window"));
-    json_array_append_new(slurm_tasks,
-                          json_pack("{s:i,s:i,s:I,s:f,s:i,s:I,s:I}", "rank", (int)t->global_id,
-                                    "local_id", t->local_id, "pid", (json_int_t)t->pid,
-                                    "cpu_time_s", t->cpu_s, "exit_status", t->exit_status,
-                                    "started_mono_ns", (json_int_t)t->t_start, "ended_mono_ns",
-                                    (json_int_t)end));
+    json_array_append_new(
+        slurm_tasks, json_pack("{s:i,s:i,s:I,s:f,s:i,s:I,s:I}", "rank", (int)t->global_id,
+                               "local_id", t->local_id, "pid", (json_int_t)t->pid, "cpu_time_s",
+                               t->cpu_s, "exit_status", t->exit_status, "started_mono_ns",
+                               (json_int_t)t->t_start, "ended_mono_ns", (json_int_t)end));
   }
   /* Only the job's share of a shared node can be attributed, never measured: say which. */
   int shared = cg.cpus_on_node > 0 && cg.cpus_on_node < cg.node_cpus;
@@ -468,9 +469,9 @@ int slurm_spank_exit(spank_t sp, int ac, char **av) {
       (json_int_t)(cg.step_id == CG_SLURM_BATCH_SCRIPT ? -1 : (json_int_t)cg.step_id), "node",
       cg.node, "window_mono_ns", (json_int_t)cg.t0, (json_int_t)cg.t1, "started_at", cg.wall0,
       "ended_at", cg.wall1, "tasks", slurm_tasks, "node_energy_series",
-      m ? energy_series(m) : json_array(), "cpus_on_node", (json_int_t)cg.cpus_on_node,
-      "node_cpus", (json_int_t)cg.node_cpus, "node_shared", shared, "node_busy_cpu_s", busy,
-      "job_cpu_s", job_cpu, "measured",
+      m ? energy_series(m) : json_array(), "cpus_on_node", (json_int_t)cg.cpus_on_node, "node_cpus",
+      (json_int_t)cg.node_cpus, "node_shared", shared, "node_busy_cpu_s", busy, "job_cpu_s",
+      job_cpu, "measured",
       shared ? "the whole node, including other jobs' work: the job's share is attributed"
              : "the whole node, which the job had to itself",
       "gpu_selection_from", cg.gpu_source[0] ? cg.gpu_source : NULL, "gpu_devices", cg.gpus);
@@ -483,8 +484,8 @@ int slurm_spank_exit(spank_t sp, int ac, char **av) {
   if (err != 0) {
     slurm_error("codegreen: cannot write %s/%s: %s", cg.dir, file, strerror(err));
   } else {
-    slurm_info("codegreen: job %u step %s on %s -> %s/%s", cg.job_id, cg.step_name, cg.node,
-               cg.dir, file);
+    slurm_info("codegreen: job %u step %s on %s -> %s/%s", cg.job_id, cg.step_name, cg.node, cg.dir,
+               file);
   }
   free(text);
   nemb_session_destroy(cg.session);

@@ -31,9 +31,10 @@
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
  * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
  * counts the device calls made, fake_nvml_hung() those blocked in a hang now;
- * fake_nvml_hang_now() makes every device call hang from now on, until fake_nvml_release(). A test that dlopens
- * the same file gets the same instance and can pin readings exactly with fake_nvml_set_energy_mj()
- * and fake_nvml_set_power_mw(), and count init/shutdown pairs with fake_nvml_live().
+ * fake_nvml_hang_now() makes every device call hang from now on, until fake_nvml_release(). A test
+ * that dlopens the same file gets the same instance and can pin readings exactly with
+ * fake_nvml_set_energy_mj() and fake_nvml_set_power_mw(), and count init/shutdown pairs with
+ * fake_nvml_live().
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -129,11 +130,11 @@ struct nvmlDevice_st {
   _Atomic long long pinned_mw; /* -1: the configured power */
   double step_s;               /* 0: a continuous counter */
   double phase_s;
-  double lost_s;               /* < 0: never lost */
+  double lost_s; /* < 0: never lost */
   bool noperm;
   bool mig;
-  double slow_s; /* each call's own latency */
-  double hang_s; /* < 0: never hangs */
+  double slow_s;  /* each call's own latency */
+  double hang_s;  /* < 0: never hangs */
   int mig_parent; /* a MIG instance's handle: its GPU's index; -1 for a GPU */
   unsigned mig_index;
 };

@@ -35,7 +35,8 @@ static void test_one_hour(void **state) {
   print_message("%ld s: %llu samples, %llu missed deadlines, worst lateness %.3f ms, store %zu "
                 "bytes\n",
                 seconds, (unsigned long long)st.samples, (unsigned long long)st.missed_deadlines,
-                (double)st.worst_lateness_ns / 1e6, nemb__store_bytes(&nemb_session_meter(s)->store));
+                (double)st.worst_lateness_ns / 1e6,
+                nemb__store_bytes(&nemb_session_meter(s)->store));
   assert_int_equal(st.dropped_at_cap, 0);
   assert_true(st.samples + st.missed_deadlines >= (uint64_t)seconds * 990);
   json_t *doc = json_loads(nemb_session_report_json(s), 0, NULL);

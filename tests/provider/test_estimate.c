@@ -162,7 +162,7 @@ static void test_unchanged_file_keeps_u(void **ts) {
   open_defaults(f);
   read_at(f, T0);
   write_stat(f, 4000, 0, 1000, 4800, 500, 200, 300, 200, 400, 0); /* u = 1 */
-  assert_int_equal(read_at(f, T0 + 10 * MS), 160000); /* 16,000,000 * 0.01 */
+  assert_int_equal(read_at(f, T0 + 10 * MS), 160000);             /* 16,000,000 * 0.01 */
   /* Same file at +20 ms: total delta 0, u stays 1: + 160,000 */
   assert_int_equal(read_at(f, T0 + 20 * MS), 320000);
 }
@@ -255,8 +255,8 @@ static int open_json(fixture *f, const char *json, char *why, size_t why_len) {
 static void test_config_tdp_and_idle_fraction(void **ts) {
   fixture *f = *ts;
   char why[512] = "";
-  int rc = open_json(f, "{\"providers\":{\"estimate\":{\"tdp_w\":100,\"idle_fraction\":0.2}}}",
-                     why, sizeof why);
+  int rc = open_json(f, "{\"providers\":{\"estimate\":{\"tdp_w\":100,\"idle_fraction\":0.2}}}", why,
+                     sizeof why);
   if (rc != 0) {
     print_error("open: %s\n", why);
   }

@@ -201,8 +201,8 @@ static void test_decode_counter_and_bytes(void **unused) {
 
 static void test_decode_model_tables(void **unused) {
   (void)unused;
-  assert_true(nemb__msr_intel_fixed_dram_unit(6, 0x55));  /* Skylake-SP / Cascade Lake */
-  assert_true(nemb__msr_intel_fixed_dram_unit(6, 0x3F));  /* Haswell-EP */
+  assert_true(nemb__msr_intel_fixed_dram_unit(6, 0x55)); /* Skylake-SP / Cascade Lake */
+  assert_true(nemb__msr_intel_fixed_dram_unit(6, 0x3F)); /* Haswell-EP */
   /* Sapphire Rapids and later: DRAM in MSR 0x606's unit (Linux rapl_defaults_spr_server). */
   assert_false(nemb__msr_intel_fixed_dram_unit(6, 0x8F));
   assert_false(nemb__msr_intel_fixed_dram_unit(6, 0xCF));

@@ -10,8 +10,8 @@
 #ifdef NEMB_WITH_NVML
 
 #include <dlfcn.h>
-#include <math.h>
 #include <jansson.h>
+#include <math.h>
 
 extern const struct nemb__provider_ops nemb__provider_nvml;
 
@@ -258,8 +258,8 @@ static void test_one_gpu_lost(void **unused) {
   print_message("  gpu0 %.2f J, gpu1 %.2f J over %.3f s\n", g0, g1, dur);
   assert_true(fabs(g0 - 250 * dur) < 0.03 * 250 * dur);
   json_t *meta = json_object_get(root, "meta");
-  json_t *fail = json_array_get(json_object_get(json_object_get(meta, "sampler"),
-                                                "domain_failures"), 0);
+  json_t *fail =
+      json_array_get(json_object_get(json_object_get(meta, "sampler"), "domain_failures"), 0);
   assert_non_null(fail);
   assert_string_equal(json_string_value(json_object_get(fail, "domain")), "gpu1");
   double lost_at = json_number_value(json_object_get(fail, "lost_at_s"));
@@ -279,8 +279,7 @@ static void test_one_gpu_lost(void **unused) {
     named |= strstr(json_string_value(w), "gpu1") != NULL && strstr(json_string_value(w), "lost");
   }
   assert_true(named);
-  assert_string_equal(json_string_value(json_object_get(meta, "measurement_quality")),
-                      "degraded");
+  assert_string_equal(json_string_value(json_object_get(meta, "measurement_quality")), "degraded");
   json_decref(root);
   nemb_session_destroy(s);
   unsetenv("CODEGREEN_PROVIDERS");
@@ -325,9 +324,9 @@ static json_t *sim_and_gpu_session(const char *devices, const char *extra, useco
 }
 
 /* Issue 10, item 8: NVML calls that block never hold up the CPU counters. The GPU's driver hangs
- * 0.3 s into a 1 s task (every call blocks from then on, as a hung driver's do) and is still hung when the
- * session ends: the session ends anyway, the simulated CPU package is measured in full with
- * stored samples through the hang, and the GPU has its energy up to the hang and is reported
+ * 0.3 s into a 1 s task (every call blocks from then on, as a hung driver's do) and is still hung
+ * when the session ends: the session ends anyway, the simulated CPU package is measured in full
+ * with stored samples through the hang, and the GPU has its energy up to the hang and is reported
  * failed ("timed out", lost at ~0.3 s), so the quality is not "ok". */
 static void test_hung_driver_keeps_cpu_samples(void **unused) {
   (void)unused;
@@ -354,8 +353,8 @@ static void test_hung_driver_keeps_cpu_samples(void **unused) {
   print_message("  %zu stored samples between 0.6 and 0.95 s, while the driver hung\n", inside);
   assert_true(inside > 0);
   json_t *meta = json_object_get(root, "meta");
-  json_t *fail = json_array_get(json_object_get(json_object_get(meta, "sampler"),
-                                                "domain_failures"), 0);
+  json_t *fail =
+      json_array_get(json_object_get(json_object_get(meta, "sampler"), "domain_failures"), 0);
   assert_non_null(fail);
   assert_string_equal(json_string_value(json_object_get(fail, "domain")), "gpu0");
   assert_non_null(strstr(json_string_value(json_object_get(fail, "error")), "timed out"));
@@ -370,8 +369,7 @@ static void test_hung_driver_keeps_cpu_samples(void **unused) {
              strstr(json_string_value(w), "did not return") != NULL;
   }
   assert_true(named);
-  assert_string_equal(json_string_value(json_object_get(meta, "measurement_quality")),
-                      "degraded");
+  assert_string_equal(json_string_value(json_object_get(meta, "measurement_quality")), "degraded");
   json_decref(root);
   nemb_session_destroy(s);
   nemb_config_destroy(cfg);
@@ -401,8 +399,8 @@ static void test_slow_driver_still_right(void **unused) {
   assert_true(fabs(cpu - 10 * dur) < 0.01 * 10 * dur);
   assert_true(fabs(gpu - 250 * dur) < 0.03 * 250 * dur);
   json_t *meta = json_object_get(root, "meta");
-  assert_int_equal(json_array_size(json_object_get(json_object_get(meta, "sampler"),
-                                                   "domain_failures")), 0);
+  assert_int_equal(
+      json_array_size(json_object_get(json_object_get(meta, "sampler"), "domain_failures")), 0);
   assert_string_equal(json_string_value(json_object_get(meta, "measurement_quality")), "ok");
   json_decref(root);
   nemb_session_destroy(s);
@@ -450,8 +448,8 @@ static void test_visible_devices_and_permission(void **unused) {
   unsetenv("NVIDIA_VISIBLE_DEVICES");
   /* The configuration key, which a Slurm plugin can set from the job's allocation. */
   nemb_config *cfg = NULL;
-  NEMB_ASSERT_OK(nemb_config_from_string("{\"providers\":{\"nvml\":{\"devices\":\"1\"}}}", "t",
-                                         &cfg));
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"providers\":{\"nvml\":{\"devices\":\"1\"}}}", "t", &cfg));
   nemb__provider_env env = {cfg};
   why[0] = '\0';
   assert_int_equal(nemb__provider_nvml.open(&env, &st, why, sizeof why), 0);

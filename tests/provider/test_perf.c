@@ -293,7 +293,13 @@ static void test_amd_dies_one_event_per_socket(void **unused) {
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
   void *st = open_ok();
   static const expect exp[] = {
-      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, 2, 0,
+      {"package-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       2,
+       0,
        "perf power/energy-pkg/ on CPU 0"},
   };
   check(st, exp, NEMB__ARRAY_LEN(exp), 11);
@@ -307,9 +313,21 @@ static void test_amd_dies_one_event_per_socket(void **unused) {
   n_fakes = 0;
   st = open_ok();
   static const expect per_die[] = {
-      {"package-0-die-0", NEMB__KIND_PACKAGE, true, true, {NULL}, 2, 0,
+      {"package-0-die-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       2,
+       0,
        "perf power/energy-pkg/ on CPU 0"},
-      {"package-0-die-1", NEMB__KIND_PACKAGE, true, true, {NULL}, 2, 4,
+      {"package-0-die-1",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       2,
+       4,
        "perf power/energy-pkg/ on CPU 4"},
   };
   check(st, per_die, NEMB__ARRAY_LEN(per_die), 11);

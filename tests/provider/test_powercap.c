@@ -102,11 +102,23 @@ static void test_ops(void **unused) {
 static void test_intel_client(void **unused) {
   (void)unused;
   static const expect exp[] = {
-      {"package-0", NEMB__KIND_PACKAGE, true, true, {"core", "uncore"}, INTEL_RANGE, 28000000,
+      {"package-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {"core", "uncore"},
+       INTEL_RANGE,
+       28000000,
        74218530157ULL},
       {"core", NEMB__KIND_NESTED, false, false, {NULL}, INTEL_RANGE, 0, 31876233614ULL},
       {"uncore", NEMB__KIND_NESTED, false, false, {NULL}, INTEL_RANGE, 0, 1203556019ULL},
-      {"psys", NEMB__KIND_PLATFORM, true, false, {"package-0", "core", "uncore"}, INTEL_RANGE, 0,
+      {"psys",
+       NEMB__KIND_PLATFORM,
+       true,
+       false,
+       {"package-0", "core", "uncore"},
+       INTEL_RANGE,
+       0,
        152390887413ULL},
   };
   check_fixture("intel-client", exp, NEMB__ARRAY_LEN(exp));
@@ -116,11 +128,9 @@ static void test_intel_client(void **unused) {
 static void test_intel_server_2s(void **unused) {
   (void)unused;
   static const expect exp[] = {
-      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000,
-       183411020365ULL},
+      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000, 183411020365ULL},
       {"dram-0", NEMB__KIND_DRAM, true, true, {NULL}, XEON_DRAM_RANGE, 36000000, 40871228417ULL},
-      {"package-1", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000,
-       179022563101ULL},
+      {"package-1", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000, 179022563101ULL},
       {"dram-1", NEMB__KIND_DRAM, true, true, {NULL}, XEON_DRAM_RANGE, 36000000, 38504916872ULL},
   };
   check_fixture("intel-server-2s", exp, NEMB__ARRAY_LEN(exp));
@@ -130,7 +140,13 @@ static void test_intel_server_2s(void **unused) {
 static void test_intel_xeon_old(void **unused) {
   (void)unused;
   static const expect exp[] = {
-      {"package-0", NEMB__KIND_PACKAGE, true, true, {"core"}, INTEL_RANGE, 80000000,
+      {"package-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {"core"},
+       INTEL_RANGE,
+       80000000,
        96501377263ULL},
       {"core", NEMB__KIND_NESTED, false, false, {NULL}, INTEL_RANGE, 0, 52044817730ULL},
       {"dram-0", NEMB__KIND_DRAM, true, true, {NULL}, INTEL_RANGE, 0, 12688370095ULL},
@@ -242,8 +258,9 @@ static void test_one_bad_zone(void **unused) {
   char dir[4096];
   nemb_test_copy_fixture("intel-client", dir, sizeof dir);
   char cmd[8192];
-  snprintf(cmd, sizeof cmd, "rm -f '%s'/sys/devices/virtual/powercap/intel-rapl/intel-rapl:1/"
-                            "max_energy_range_uj",
+  snprintf(cmd, sizeof cmd,
+           "rm -f '%s'/sys/devices/virtual/powercap/intel-rapl/intel-rapl:1/"
+           "max_energy_range_uj",
            dir);
   assert_int_equal(system(cmd), 0);
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
@@ -264,8 +281,9 @@ static void test_one_bad_zone(void **unused) {
   nemb__provider_powercap.close(st);
 
   /* energy_uj that cannot be read (here a directory: EISDIR even for root). */
-  snprintf(cmd, sizeof cmd, "cd '%s'/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/"
-                            "intel-rapl:0:1 && rm -f energy_uj && mkdir energy_uj",
+  snprintf(cmd, sizeof cmd,
+           "cd '%s'/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/"
+           "intel-rapl:0:1 && rm -f energy_uj && mkdir energy_uj",
            dir);
   assert_int_equal(system(cmd), 0);
   st = open_ok();
@@ -345,9 +363,8 @@ static void test_malformed(void **unused) {
 
   /* A range that is not a number: measured all the same, with the range unknown (a backward
    * step is judged by time and power), and said. */
-  nemb_test_write(dir,
-                  "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0/energy_uj",
-                  "5\n");
+  nemb_test_write(
+      dir, "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0/energy_uj", "5\n");
   nemb_test_write(dir, "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/max_energy_range_uj",
                   "-1\n");
   st = open_ok();
@@ -386,11 +403,9 @@ static void test_socket_from_name(void **unused) {
   nemb_test_write(dir, "sys/class/powercap/intel-rapl:1/name", "package-0\n");
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
   static const expect exp[] = {
-      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000,
-       179022563101ULL},
+      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000, 179022563101ULL},
       {"dram-0", NEMB__KIND_DRAM, true, true, {NULL}, XEON_DRAM_RANGE, 36000000, 38504916872ULL},
-      {"package-1", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000,
-       183411020365ULL},
+      {"package-1", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000, 183411020365ULL},
       {"dram-1", NEMB__KIND_DRAM, true, true, {NULL}, XEON_DRAM_RANGE, 36000000, 40871228417ULL},
   };
   void *st = open_ok();
@@ -408,13 +423,37 @@ static void test_multi_die(void **unused) {
   nemb_test_write(dir, "sys/class/powercap/intel-rapl:1/name", "package-0-die-0\n");
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
   static const expect exp[] = {
-      {"package-0-die-0", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000,
+      {"package-0-die-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       INTEL_RANGE,
+       85000000,
        179022563101ULL},
-      {"dram-0-die-0", NEMB__KIND_DRAM, true, true, {NULL}, XEON_DRAM_RANGE, 36000000,
+      {"dram-0-die-0",
+       NEMB__KIND_DRAM,
+       true,
+       true,
+       {NULL},
+       XEON_DRAM_RANGE,
+       36000000,
        38504916872ULL},
-      {"package-0-die-1", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 85000000,
+      {"package-0-die-1",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {NULL},
+       INTEL_RANGE,
+       85000000,
        183411020365ULL},
-      {"dram-0-die-1", NEMB__KIND_DRAM, true, true, {NULL}, XEON_DRAM_RANGE, 36000000,
+      {"dram-0-die-1",
+       NEMB__KIND_DRAM,
+       true,
+       true,
+       {NULL},
+       XEON_DRAM_RANGE,
+       36000000,
        40871228417ULL},
   };
   void *st = open_ok();
@@ -501,7 +540,8 @@ static void test_shared_dies_68w_over_a_wrap(void **unused) {
 }
 
 /* A fixture counter that runs: package-0's energy_uj rewritten in place every 0.5 ms at 6 W,
- * reading 700 000 000 uJ lower for 5 ms from 0.6 s on (issue 10, item 4: an AMD laptop's glitch). */
+ * reading 700 000 000 uJ lower for 5 ms from 0.6 s on (issue 10, item 4: an AMD laptop's glitch).
+ */
 typedef struct runner {
   int fd;
   uint64_t base_uj;
@@ -585,11 +625,23 @@ static void test_unknown_name(void **unused) {
   nemb_test_write(dir, "sys/class/powercap/intel-rapl:0:1/name", "sa\n");
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
   static const expect exp[] = {
-      {"package-0", NEMB__KIND_PACKAGE, true, true, {"core", "sa"}, INTEL_RANGE, 28000000,
+      {"package-0",
+       NEMB__KIND_PACKAGE,
+       true,
+       true,
+       {"core", "sa"},
+       INTEL_RANGE,
+       28000000,
        74218530157ULL},
       {"core", NEMB__KIND_NESTED, false, false, {NULL}, INTEL_RANGE, 0, 31876233614ULL},
       {"sa", NEMB__KIND_NESTED, false, false, {NULL}, INTEL_RANGE, 0, 1203556019ULL},
-      {"psys", NEMB__KIND_PLATFORM, true, false, {"package-0", "core", "sa"}, INTEL_RANGE, 0,
+      {"psys",
+       NEMB__KIND_PLATFORM,
+       true,
+       false,
+       {"package-0", "core", "sa"},
+       INTEL_RANGE,
+       0,
        152390887413ULL},
   };
   logged[0] = '\0';
@@ -611,8 +663,7 @@ static void test_name_collision(void **unused) {
   nemb_test_write(dir, "sys/class/powercap/intel-rapl:1/name", "dram\n");
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
   static const expect exp[] = {
-      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 80000000,
-       96501377263ULL},
+      {"package-0", NEMB__KIND_PACKAGE, true, true, {NULL}, INTEL_RANGE, 80000000, 96501377263ULL},
       {"dram", NEMB__KIND_DRAM, true, true, {NULL}, INTEL_RANGE, 0, 52044817730ULL},
       {"dram-1", NEMB__KIND_DRAM, true, true, {NULL}, INTEL_RANGE, 0, 12688370095ULL},
   };

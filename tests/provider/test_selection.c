@@ -24,7 +24,7 @@
 #include "perf_sys.h"
 
 /* The selection tests need every CPU provider; the setup-permissions tests need none. */
-#if defined(NEMB_WITH_POWERCAP) && defined(NEMB_WITH_PERF) && defined(NEMB_WITH_MSR) &&          \
+#if defined(NEMB_WITH_POWERCAP) && defined(NEMB_WITH_PERF) && defined(NEMB_WITH_MSR) &&            \
     defined(NEMB_WITH_HWMON)
 #define ALL_CPU_PROVIDERS 1
 #else
@@ -674,21 +674,21 @@ int main(void) {
   setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
   const struct CMUnitTest tests[] = {
 #if ALL_CPU_PROVIDERS
-      cmocka_unit_test(test_same_domain),
-      cmocka_unit_test(test_verdict),
-      cmocka_unit_test_setup_teardown(test_intel_counted_once, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cross_check, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_forced_overlap_refused, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_amd_partial_overlap, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_psys_only, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_names_that_differ, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_describe_counted_once, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_describe_points_to_setup_permissions, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_info_points_to_setup_permissions, setup, teardown),
+    cmocka_unit_test(test_same_domain),
+    cmocka_unit_test(test_verdict),
+    cmocka_unit_test_setup_teardown(test_intel_counted_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_cross_check, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_forced_overlap_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_amd_partial_overlap, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_psys_only, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_names_that_differ, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_describe_counted_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_describe_points_to_setup_permissions, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_info_points_to_setup_permissions, setup, teardown),
 #endif
-      cmocka_unit_test(test_setup_permissions_files),
-      cmocka_unit_test(test_setup_permissions_refused_without_root),
-      cmocka_unit_test(test_setup_permissions_usage),
+    cmocka_unit_test(test_setup_permissions_files),
+    cmocka_unit_test(test_setup_permissions_refused_without_root),
+    cmocka_unit_test(test_setup_permissions_usage),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

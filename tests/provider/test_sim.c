@@ -83,7 +83,8 @@ static void test_counter_steps_like_rapl(void **state) {
   uint64_t e = nemb__sim_epoch_ns(st);
   double unit = nemb__sim_unit_uj(st);
   /* Updated every 1 ms from the epoch: 1.0 ms and 1.9 ms show the same value. */
-  assert_int_equal(nemb__sim_counter_uj(st, 0, e + 1000000), nemb__sim_counter_uj(st, 0, e + 1900000));
+  assert_int_equal(nemb__sim_counter_uj(st, 0, e + 1000000),
+                   nemb__sim_counter_uj(st, 0, e + 1900000));
   assert_true(nemb__sim_counter_uj(st, 0, e + 2000000) > nemb__sim_counter_uj(st, 0, e + 1900000));
   /* 10 W for 1 ms is 10000 uJ, shown as whole units of 61.03515625 uJ: 163 units = 9948 uJ. */
   assert_int_equal(nemb__sim_counter_uj(st, 0, e + 1000000), (uint64_t)floor(163 * unit));
@@ -159,7 +160,8 @@ static void test_one_second_matches_the_analytical_energy(void **state) {
       continue;
     }
     /* domain 0 is the package: a square wave of 10 / 30 W */
-    diff[k++] = (double)e[0] - (nemb__sim_true_energy_uj(st, 0, t) - nemb__sim_true_energy_uj(st, 0, t0));
+    diff[k++] =
+        (double)e[0] - (nemb__sim_true_energy_uj(st, 0, t) - nemb__sim_true_energy_uj(st, 0, t0));
   }
   assert_true(k > 100);
   static double sorted[4096];
@@ -237,8 +239,8 @@ static void test_long_interval_still_reads_often_enough_for_wraps(void **state) 
   NEMB_ASSERT_OK(nemb_meter_stop(m));
   nemb_sampler_stats s;
   nemb_meter_stats(m, &s);
-  assert_true(s.reads >= 20);   /* ~34 reads in 2.1 s at 62.5 ms */
-  assert_true(s.samples <= 5);  /* start, two ticks, stop */
+  assert_true(s.reads >= 20);  /* ~34 reads in 2.1 s at 62.5 ms */
+  assert_true(s.samples <= 5); /* start, two ticks, stop */
   void *st = m->providers[0].state;
   size_t count = nemb_meter_sample_count(m);
   uint64_t t0, t1, e0, e1;

@@ -192,8 +192,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_character_device_is_not_replaced, setup, teardown),
       cmocka_unit_test_setup_teardown(test_symlink_is_followed_and_kept, setup, teardown),
       cmocka_unit_test_setup_teardown(test_directory_and_missing_directory, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_session_write_names_the_path_and_errno, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_session_write_names_the_path_and_errno, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

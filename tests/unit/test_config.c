@@ -61,8 +61,7 @@ static int teardown(void **state) {
 }
 
 /* Writes @p text into a fresh file @p name under the test's directory; @p path gets its path. */
-static void write_config(void **state, const char *name, const char *text, char *path,
-                         size_t len) {
+static void write_config(void **state, const char *name, const char *text, char *path, size_t len) {
   nemb_test_write(*state, name, text);
   snprintf(path, len, "%s/%s", (const char *)*state, name);
 }
@@ -103,8 +102,8 @@ static void test_defaults_when_nothing_set(void **state) {
     assert_double_eq(d, 10);
     NEMB_ASSERT_OK(nemb_config_get_double(c, "measurement.report.noise_warning.drop_ratio", &d));
     assert_double_eq(d, 0.2);
-    NEMB_ASSERT_OK(nemb_config_get_double(
-        c, "measurement.report.noise_warning.excellent_cv_percent", &d));
+    NEMB_ASSERT_OK(
+        nemb_config_get_double(c, "measurement.report.noise_warning.excellent_cv_percent", &d));
     assert_double_eq(d, 2);
     NEMB_ASSERT_OK(
         nemb_config_get_double(c, "measurement.report.noise_warning.good_cv_percent", &d));
@@ -143,13 +142,12 @@ static void test_search_order(void **state) {
   make_dir(dir, ".config/codegreen");
   snprintf(xdg, sizeof xdg, "%s/xdg", dir);
 
-  write_config(state, "env.json", "{\"coordinator\": {\"measurement_interval_ms\": 11}}",
-               env_path, sizeof env_path);
+  write_config(state, "env.json", "{\"coordinator\": {\"measurement_interval_ms\": 11}}", env_path,
+               sizeof env_path);
   write_config(state, "xdg/codegreen/config.json",
                "{\"coordinator\": {\"measurement_interval_ms\": 22}}", xdg_path, sizeof xdg_path);
   write_config(state, ".config/codegreen/config.json",
-               "{\"coordinator\": {\"measurement_interval_ms\": 33}}", home_path,
-               sizeof home_path);
+               "{\"coordinator\": {\"measurement_interval_ms\": 33}}", home_path, sizeof home_path);
 
   /* Each level wins over everything after it. */
   setenv("CODEGREEN_CONFIG", env_path, 1);
@@ -248,8 +246,7 @@ static void test_out_of_range_names_key_and_range(void **state) {
 
   /* The bounds themselves are allowed. */
   NEMB_ASSERT_OK(nemb_config_from_string(
-      "{\"coordinator\": {\"measurement_interval_ms\": 60000, \"max_samples\": 1000}}", "t",
-      &cfg));
+      "{\"coordinator\": {\"measurement_interval_ms\": 60000, \"max_samples\": 1000}}", "t", &cfg));
   nemb_config_destroy(cfg);
   assert_int_equal(
       nemb_config_from_string("{\"coordinator\": {\"measurement_interval_ms\": 60001}}", "t", &cfg),
@@ -290,9 +287,9 @@ static void test_wrong_type(void **state) {
       NEMB_ECONFIG);
   assert_string_equal(nemb_last_error(), "t: providers.powercap.enabled is a number, expected a "
                                          "boolean (true or false)");
-  assert_int_equal(nemb_config_from_string("{\"providers\": {\"estimate\": {\"tdp_w\": null}}}",
-                                           "t", &cfg),
-                   NEMB_ECONFIG);
+  assert_int_equal(
+      nemb_config_from_string("{\"providers\": {\"estimate\": {\"tdp_w\": null}}}", "t", &cfg),
+      NEMB_ECONFIG);
   assert_string_equal(nemb_last_error(),
                       "t: providers.estimate.tdp_w is null, expected a number from 0 to 100000");
   /* A section that is not an object would hide its keys; say so instead of using defaults. */
@@ -306,10 +303,12 @@ static void test_wrong_type(void **state) {
   double d;
   int b;
   char s[8];
-  assert_fails(nemb_config_get_double(cfg, "x.s", &d), NEMB_ECONFIG, "t: x.s is a string, not a "
-                                                                     "number");
-  assert_fails(nemb_config_get_bool(cfg, "x.n", &b), NEMB_ECONFIG, "t: x.n is a number, not a "
-                                                                   "boolean");
+  assert_fails(nemb_config_get_double(cfg, "x.s", &d), NEMB_ECONFIG,
+               "t: x.s is a string, not a "
+               "number");
+  assert_fails(nemb_config_get_bool(cfg, "x.n", &b), NEMB_ECONFIG,
+               "t: x.n is a number, not a "
+               "boolean");
   assert_fails(nemb_config_get_string(cfg, "x.n", s, sizeof s), NEMB_ECONFIG,
                "t: x.n is a number, not a string");
   assert_fails(nemb_config_get_bool(cfg, "coordinator.max_samples", &b), NEMB_ECONFIG,
@@ -322,9 +321,9 @@ static void test_wrong_type(void **state) {
 static void test_integer_rejects_fraction(void **state) {
   (void)state;
   nemb_config *cfg = NULL;
-  assert_int_equal(nemb_config_from_string(
-                       "{\"coordinator\": {\"measurement_interval_ms\": 1.5}}", "t", &cfg),
-                   NEMB_ECONFIG);
+  assert_int_equal(
+      nemb_config_from_string("{\"coordinator\": {\"measurement_interval_ms\": 1.5}}", "t", &cfg),
+      NEMB_ECONFIG);
   assert_string_equal(nemb_last_error(), "t: coordinator.measurement_interval_ms = 1.5 is not an "
                                          "integer: allowed 1 to 60000 (integer)");
   assert_null(cfg);
@@ -361,14 +360,12 @@ static void test_providers_list(void **state) {
   assert_string_equal(s, "");
   nemb_config_destroy(cfg);
 
-  assert_int_equal(
-      nemb_config_from_string("{\"providers\": {\"list\": [\"sim\", 1]}}", "t", &cfg),
-      NEMB_ECONFIG);
+  assert_int_equal(nemb_config_from_string("{\"providers\": {\"list\": [\"sim\", 1]}}", "t", &cfg),
+                   NEMB_ECONFIG);
   assert_string_equal(nemb_last_error(),
                       "t: providers.list[1] must be a non-empty string without commas");
-  assert_int_equal(
-      nemb_config_from_string("{\"providers\": {\"list\": [\"a,b\"]}}", "t", &cfg),
-      NEMB_ECONFIG);
+  assert_int_equal(nemb_config_from_string("{\"providers\": {\"list\": [\"a,b\"]}}", "t", &cfg),
+                   NEMB_ECONFIG);
   assert_string_equal(nemb_last_error(),
                       "t: providers.list[0] must be a non-empty string without commas");
   assert_int_equal(nemb_config_from_string("{\"providers\": {\"list\": 3}}", "t", &cfg),

@@ -14,9 +14,9 @@ static void test_every_code_has_a_name_and_text(void **state) {
   assert_string_equal(nemb_err_name(0), "OK");
   assert_string_equal(nemb_err_name(-99999), "UNKNOWN");
   assert_string_equal(nemb_strerror(-99999), "unknown error");
-#define NEMB_T_CHECK(name, value, text)                                 \
-  assert_string_equal(nemb_err_name(value), #name);                     \
-  assert_string_equal(nemb_strerror(value), text);                      \
+#define NEMB_T_CHECK(name, value, text)                                                            \
+  assert_string_equal(nemb_err_name(value), #name);                                                \
+  assert_string_equal(nemb_strerror(value), text);                                                 \
   assert_true((value) < 0);
   NEMB_ERRNO_MAP(NEMB_T_CHECK)
 #undef NEMB_T_CHECK

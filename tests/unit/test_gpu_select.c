@@ -47,7 +47,8 @@ static void test_all_and_none(void **state) {
 static void test_apply(void **state) {
   (void)state;
   json_t *conf = json_loads("{\"providers\":{\"list\":\"nvml\",\"nvml\":{\"devices\":[\"9\"]}},"
-                            "\"coordinator\":{\"measurement_interval_ms\":5}}", 0, NULL);
+                            "\"coordinator\":{\"measurement_interval_ms\":5}}",
+                            0, NULL);
   const char *src;
   assert_int_equal(cg_gpu_apply(conf, cg_gpu_select("1", NULL, NULL, &src)), 0);
   char *s = dump(conf);

@@ -10,12 +10,25 @@
 #include "job.h"
 #include "nemb_test.h"
 
-static const char *const job_vars[] = {
-    "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_SIZE",
-    "OMPI_MCA_ess_base_jobid", "PMIX_RANK", "PMIX_NAMESPACE", "PMI_RANK", "PMI_SIZE",
-    "PMI_KVSNAME", "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "SLURM_PROCID", "SLURM_LOCALID",
-    "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_STEP_ID", "CODEGREEN_JOB_ID", "CODEGREEN_NODE_LEADER",
-    NULL};
+static const char *const job_vars[] = {"OMPI_COMM_WORLD_RANK",
+                                       "OMPI_COMM_WORLD_LOCAL_RANK",
+                                       "OMPI_COMM_WORLD_SIZE",
+                                       "OMPI_MCA_ess_base_jobid",
+                                       "PMIX_RANK",
+                                       "PMIX_NAMESPACE",
+                                       "PMI_RANK",
+                                       "PMI_SIZE",
+                                       "PMI_KVSNAME",
+                                       "MPI_LOCALRANKID",
+                                       "PMI_LOCAL_RANK",
+                                       "SLURM_PROCID",
+                                       "SLURM_LOCALID",
+                                       "SLURM_NTASKS",
+                                       "SLURM_JOB_ID",
+                                       "SLURM_STEP_ID",
+                                       "CODEGREEN_JOB_ID",
+                                       "CODEGREEN_NODE_LEADER",
+                                       NULL};
 
 static int clear_env(void **state) {
   (void)state;
@@ -107,8 +120,8 @@ static json_t *end(nemb_session *s) {
 }
 
 static double job_number(const json_t *r, const char *key) {
-  return json_number_value(json_object_get(json_object_get(json_object_get(r, "meta"), "job"),
-                                           key));
+  return json_number_value(
+      json_object_get(json_object_get(json_object_get(r, "meta"), "job"), key));
 }
 
 static const char *job_string(const json_t *r, const char *key) {
@@ -207,11 +220,10 @@ static void test_leader_and_follower(void **state) {
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
   assert_string_equal(job_string(r, "role"), "leader");
-  const json_t *win = json_object_get(json_object_get(json_object_get(r, "meta"), "job"),
-                                      "node_window_mono_ns");
+  const json_t *win =
+      json_object_get(json_object_get(json_object_get(r, "meta"), "job"), "node_window_mono_ns");
   double window_s =
-      (json_number_value(json_array_get(win, 1)) - json_number_value(json_array_get(win, 0))) /
-      1e9;
+      (json_number_value(json_array_get(win, 1)) - json_number_value(json_array_get(win, 0))) / 1e9;
   assert_true(window_s > 0.15); /* it held on until the follower's 150 ms task was done */
   double node_j = job_number(r, "node_energy_j");
   assert_true(fabs(node_j - 20 * window_s) <= 0.01 * 20 * window_s + 0.01);

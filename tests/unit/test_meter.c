@@ -38,7 +38,7 @@ static void test_unknown_forced_provider_is_a_clear_error(void **state) {
   assert_non_null(strstr(nemb_last_error(), "unknown provider 'nvidia' in CODEGREEN_PROVIDERS"));
   /* The list grew with the hardware providers (issue 7), in registry order; builds may leave
    * any of them out. */
-#if defined(NEMB_WITH_PERF) && defined(NEMB_WITH_MSR) && defined(NEMB_WITH_HWMON) &&             \
+#if defined(NEMB_WITH_PERF) && defined(NEMB_WITH_MSR) && defined(NEMB_WITH_HWMON) &&               \
     defined(NEMB_WITH_NVML)
   assert_non_null(strstr(nemb_last_error(), "perf, powercap, msr, hwmon, nvml, sim, estimate"));
 #else
@@ -171,10 +171,9 @@ static void test_describe_on_a_vm_without_counters(void **state) {
   assert_false(json_is_true(json_object_get(est, "measured")));
   json_t *sel = json_object_get(doc, "selection");
   assert_string_equal(json_string_value(json_object_get(sel, "mode")), "estimated");
-  assert_string_equal(
-      json_string_value(json_object_get(json_array_get(json_object_get(sel, "domains"), 0),
-                                        "name")),
-      "cpu-estimate");
+  assert_string_equal(json_string_value(json_object_get(
+                          json_array_get(json_object_get(sel, "domains"), 0), "name")),
+                      "cpu-estimate");
   json_t *cfg = json_object_get(doc, "config");
   assert_float_equal(json_number_value(json_object_get(cfg, "measurement_interval_ms")), 1, 0);
   json_decref(doc);

@@ -213,15 +213,15 @@ static void test_garbage_and_stale_lines_are_dropped(void **state) {
   pid_t live = spawn_registered();
   char text[4096];
   snprintf(text, sizeof text,
-           "%d 12345\n"           /* dead */
-           "%d 1\n"               /* alive, other start time: the pid was reused */
-           "garbage\n"            /* not a number */
-           "-5\n0\n007\n"         /* negative, zero, leading zero */
+           "%d 12345\n"             /* dead */
+           "%d 1\n"                 /* alive, other start time: the pid was reused */
+           "garbage\n"              /* not a number */
+           "-5\n0\n007\n"           /* negative, zero, leading zero */
            "99999999999999999999\n" /* out of range */
-           "12 34 56\n"           /* too many fields */
-           "%d abc\n"             /* bad start time */
-           "\n  \n"               /* empty and blank */
-           "%d\n",                /* the live child, old format without start time: kept */
+           "12 34 56\n"             /* too many fields */
+           "%d abc\n"               /* bad start time */
+           "\n  \n"                 /* empty and blank */
+           "%d\n",                  /* the live child, old format without start time: kept */
            (int)gone, (int)parent, (int)live, (int)live);
   /* The child's own line, written by spawn_registered(), is overwritten: the pid-only line
    * above stands for it. */

@@ -130,7 +130,8 @@ static void test_numbers_equal_the_report(void **state) {
     assert_int_equal(t.closed_at_end, json_is_true(json_object_get(jt, "closed_at_end")));
     assert_uj_near(t.energy_uj, j_to_uj(json_object_get(jt, "energy_j")));
     assert_true(t.energy_uj > 0);
-    assert_int_equal(t.started_at_ns, json_integer_value(json_object_get(jt, "started_at_mono_ns")));
+    assert_int_equal(t.started_at_ns,
+                     json_integer_value(json_object_get(jt, "started_at_mono_ns")));
     assert_int_equal(t.ended_at_ns, json_integer_value(json_object_get(jt, "ended_at_mono_ns")));
     assert_int_equal(t.duration_ns, t.ended_at_ns - t.started_at_ns);
     assert_true(t.co2e_g == 0); /* no carbon intensity given */
@@ -162,8 +163,8 @@ static void test_numbers_equal_the_report(void **state) {
   assert_true(tot.session_energy_uj >= tot.energy_uj / 2);
   assert_true(tot.wall_duration_ns >= tot.gap_duration_ns);
   assert_true(llabs((long long)tot.wall_duration_ns -
-                    (long long)llround(json_number_value(json_object_get(totals, "wall_duration_s")) *
-                                       1e9)) <= 1);
+                    (long long)llround(
+                        json_number_value(json_object_get(totals, "wall_duration_s")) * 1e9)) <= 1);
   assert_true(tot.carbon_intensity_g_per_kwh == 0 && tot.co2e_g == 0);
   for (size_t d = 0; d < nd; d++) {
     nemb_domain_info di;
@@ -194,8 +195,8 @@ static void test_no_backend(void **state) {
   setenv("CODEGREEN_SYSFS_ROOT", empty, 1);
   unsetenv("CODEGREEN_PROVIDERS");
   nemb_config *cfg;
-  NEMB_ASSERT_OK(nemb_config_from_string("{\"providers\":{\"estimate\":{\"enabled\":false}}}",
-                                         "t", &cfg));
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"providers\":{\"estimate\":{\"enabled\":false}}}", "t", &cfg));
   nemb_session *s = begin_with(cfg);
   nemb_config_destroy(cfg);
   NEMB_ASSERT_OK(nemb_task_start(s, "t"));
@@ -315,10 +316,10 @@ static void test_carbon_from_the_config_and_refusals(void **state) {
   }
   unsetenv("CODEGREEN_CARBON_INTENSITY");
   /* And the config key has a range. */
-  assert_int_equal(nemb_config_from_string(
-                       "{\"measurement\":{\"report\":{\"carbon_intensity_g_per_kwh\":-1}}}",
-                       "cfg.json", &cfg),
-                   NEMB_ECONFIG);
+  assert_int_equal(
+      nemb_config_from_string("{\"measurement\":{\"report\":{\"carbon_intensity_g_per_kwh\":-1}}}",
+                              "cfg.json", &cfg),
+      NEMB_ECONFIG);
   assert_non_null(strstr(nemb_last_error(), "carbon_intensity_g_per_kwh"));
 }
 

@@ -149,8 +149,7 @@ static void test_interval_changes_at_run_time(void **state) {
 
 static void test_stop_does_not_wait_for_the_next_tick(void **state) {
   (void)state;
-  nemb_meter *m =
-      sim_meter("{\"coordinator\":{\"measurement_interval_ms\":60000}}");
+  nemb_meter *m = sim_meter("{\"coordinator\":{\"measurement_interval_ms\":60000}}");
   NEMB_ASSERT_OK(nemb_meter_start(m));
   sleep_ms(50);
   uint64_t before = nemb_now_ns();

@@ -218,8 +218,8 @@ static void test_no_backend_still_records(void **state) {
   setenv("CODEGREEN_SYSFS_ROOT", empty, 1);
   unsetenv("CODEGREEN_PROVIDERS");
   nemb_config *cfg;
-  NEMB_ASSERT_OK(nemb_config_from_string("{\"providers\":{\"estimate\":{\"enabled\":false}}}",
-                                         "t", &cfg));
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"providers\":{\"estimate\":{\"enabled\":false}}}", "t", &cfg));
   nemb_session_options o;
   nemb_session_options_init(&o);
   o.config = cfg;

@@ -63,10 +63,10 @@ static void test_sim_domains_are_checked(void **state) {
               "to tell wraps apart; it must hold at least 10 ms (250001 uJ)");
   /* The same rules through config.json's providers.sim: one validator for both paths. */
   nemb_config *cfg = NULL;
-  NEMB_ASSERT_OK(nemb_config_from_string(
-      "{\"providers\":{\"sim\":{\"domains\":[{\"name\":\"a\",\"power_w\":1,"
-      "\"includes\":[\"a\"]}]}}}",
-      "c.json", &cfg));
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"providers\":{\"sim\":{\"domains\":[{\"name\":\"a\",\"power_w\":1,"
+                              "\"includes\":[\"a\"]}]}}}",
+                              "c.json", &cfg));
   nemb_meter *m = NULL;
   assert_int_equal(nemb_meter_create(cfg, &m), NEMB_ECONFIG);
   assert_non_null(strstr(nemb_last_error(), "includes a, itself"));
@@ -84,8 +84,7 @@ static void refused_list(const char *list, const char *want) {
   nemb_meter *m = NULL;
   int rc = nemb_meter_create(nemb__config_defaults(), &m);
   if (rc == 0 || strstr(nemb_last_error(), want) == NULL) {
-    print_error("CODEGREEN_PROVIDERS=\"%s\": rc %d, message \"%s\"\n", list, rc,
-                nemb_last_error());
+    print_error("CODEGREEN_PROVIDERS=\"%s\": rc %d, message \"%s\"\n", list, rc, nemb_last_error());
   }
   assert_int_equal(rc, NEMB_ECONFIG);
   assert_null(m);
@@ -103,8 +102,7 @@ static void test_forced_provider_lists(void **state) {
   /* providers.list in config.json: the same rules. */
   unsetenv("CODEGREEN_PROVIDERS");
   nemb_config *cfg = NULL;
-  NEMB_ASSERT_OK(
-      nemb_config_from_string("{\"providers\":{\"list\":\"sim,sim\"}}", "c.json", &cfg));
+  NEMB_ASSERT_OK(nemb_config_from_string("{\"providers\":{\"list\":\"sim,sim\"}}", "c.json", &cfg));
   nemb_meter *m = NULL;
   assert_int_equal(nemb_meter_create(cfg, &m), NEMB_ECONFIG);
   assert_non_null(strstr(nemb_last_error(), "providers.list in the configuration = \"sim,sim\" "
@@ -150,10 +148,10 @@ static void test_misspelt_keys_are_warned_with_the_nearest(void **state) {
   n_warned = 0;
   nemb_set_log_callback(keep_warning, NULL, NEMB_LOG_WARN);
   nemb_config *cfg = NULL;
-  NEMB_ASSERT_OK(nemb_config_from_string(
-      "{\"coordinater\":{\"measurement_interval_ms\":5},"
-      "\"providers\":{\"powercap\":{\"enabeld\":false}},\"zzzzzzzz\":1}",
-      "typo.json", &cfg));
+  NEMB_ASSERT_OK(
+      nemb_config_from_string("{\"coordinater\":{\"measurement_interval_ms\":5},"
+                              "\"providers\":{\"powercap\":{\"enabeld\":false}},\"zzzzzzzz\":1}",
+                              "typo.json", &cfg));
   nemb_config_destroy(cfg);
   setenv("CODEGREEN_SIM_CONFIG", "{\"update_intervl_us\":100}", 1);
   nemb_meter *m = NULL;

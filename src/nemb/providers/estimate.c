@@ -42,7 +42,7 @@
 
 typedef struct estimate {
   nemb__domain dom;
-  int fd;               /* /proc/stat, kept open for pread */
+  int fd; /* /proc/stat, kept open for pread */
   double tdp_uw;
   double idle_fraction;
   double u;             /* the latest utilisation, 0..1 */

@@ -159,9 +159,9 @@ static int list_sensors(bool all_chips, sensor **out, size_t *n_out, char *why, 
   DIR *dir = opendir(dir_path);
   if (dir == NULL) {
     nemb__say(why, len,
-        "no %s: the kernel has no hardware-monitoring class here (containers and "
-        "virtual machines usually hide it)",
-        dir_path);
+              "no %s: the kernel has no hardware-monitoring class here (containers and "
+              "virtual machines usually hide it)",
+              dir_path);
     return NEMB_ENOTSUP;
   }
   unsigned chips[MAX_CHIPS];
@@ -237,16 +237,16 @@ static int list_sensors(bool all_chips, sensor **out, size_t *n_out, char *why, 
     free(sensors);
     if (n_skipped > 0) {
       nemb__say(why, len,
-          "no energy sensor codegreen reads by default under %s (amd_energy, zenergy, "
-          "power_meter); %zu other chip%s (%s%s) %s read only with providers.hwmon.all_chips "
-          "set to true, since what they measure is not known and some are slow to read",
-          dir_path, n_skipped, n_skipped == 1 ? "" : "s", skipped, n_skipped > 8 ? ", ..." : "",
-          n_skipped == 1 ? "is" : "are");
+                "no energy sensor codegreen reads by default under %s (amd_energy, zenergy, "
+                "power_meter); %zu other chip%s (%s%s) %s read only with providers.hwmon.all_chips "
+                "set to true, since what they measure is not known and some are slow to read",
+                dir_path, n_skipped, n_skipped == 1 ? "" : "s", skipped,
+                n_skipped > 8 ? ", ..." : "", n_skipped == 1 ? "is" : "are");
     } else {
       nemb__say(why, len,
-          "no energy or power sensor under %s (%zu hwmon chip%s, none with energy*_input, "
-          "power*_input or power*_average)",
-          dir_path, n_chips, n_chips == 1 ? "" : "s");
+                "no energy or power sensor under %s (%zu hwmon chip%s, none with energy*_input, "
+                "power*_input or power*_average)",
+                dir_path, n_chips, n_chips == 1 ? "" : "s");
     }
     return NEMB_ENOTSUP;
   }
@@ -330,7 +330,8 @@ static bool name_taken(const hwmon_state *st, const char *name) {
 }
 
 static int deny(char *why, size_t len, const char *path) {
-  nemb__say(why, len,
+  nemb__say(
+      why, len,
       "%s: permission denied. Energy sensors are root-only on recent kernels (CVE-2020-8694); "
       "`sudo codegreen setup-permissions` gives group codegreen read access to the amd_energy "
       "and zenergy counters, then log in again. Do not make them world-readable.",

@@ -139,14 +139,16 @@ static int open_cpu(msr_state *st, unsigned cpu, int *fd, char *why, size_t len)
   if (f < 0) {
     int e = errno;
     if (e == ENOENT || e == ENXIO || e == ENODEV) {
-      nemb__say(why, len,
+      nemb__say(
+          why, len,
           "%s does not exist: the msr driver is not loaded (`sudo modprobe msr`; list it in "
           "/etc/modules-load.d/ to keep it, or run `sudo codegreen setup-permissions --msr`)%s",
           path, e == ENXIO ? ", or that CPU is offline" : "");
       return NEMB_ENOTSUP;
     }
     if (e == EACCES) {
-      nemb__say(why, len,
+      nemb__say(
+          why, len,
           "%s: permission denied. MSR devices are root-only; `sudo codegreen setup-permissions "
           "--msr` lets group codegreen open them, but the kernel also demands CAP_SYS_RAWIO of "
           "every process that does (e.g. `sudo setcap cap_sys_rawio=ep` on the program), a "
@@ -156,7 +158,8 @@ static int open_cpu(msr_state *st, unsigned cpu, int *fd, char *why, size_t len)
       return NEMB_EACCES;
     }
     if (e == EPERM) {
-      nemb__say(why, len,
+      nemb__say(
+          why, len,
           "%s: operation not permitted. The file permissions allow it but the msr driver "
           "demands CAP_SYS_RAWIO of the process opening it (`sudo setcap cap_sys_rawio=ep` on "
           "the program, or run as root); the powercap provider needs no capability (`sudo "
@@ -229,9 +232,9 @@ static int read_unit(int fd, uint32_t reg, unsigned cpu, const cpu_info *ci, uin
   int rc = read_reg(fd, reg, out);
   if (rc == -EIO) {
     nemb__say(why, len,
-        "this %s CPU (family %u, model %u) does not implement the RAPL power-unit register "
-        "0x%X (read on CPU %u fails)",
-        ci->vendor_id, ci->family, ci->model, reg, cpu);
+              "this %s CPU (family %u, model %u) does not implement the RAPL power-unit register "
+              "0x%X (read on CPU %u fails)",
+              ci->vendor_id, ci->family, ci->model, reg, cpu);
     return NEMB_ENOTSUP;
   }
   if (rc == -EACCES || rc == -EPERM) {
@@ -381,9 +384,9 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
   read_cpuinfo(&ci);
   if (ci.vendor == VENDOR_OTHER || (ci.vendor == VENDOR_AMD && ci.family < 0x17)) {
     nemb__say(why, why_len,
-        "no RAPL MSRs on this CPU (%s, family %u): RAPL registers exist on Intel processors "
-        "since Sandy Bridge and on AMD/Hygon processors since family 17h (Zen)",
-        ci.vendor_id[0] ? ci.vendor_id : "vendor unknown", ci.family);
+              "no RAPL MSRs on this CPU (%s, family %u): RAPL registers exist on Intel processors "
+              "since Sandy Bridge and on AMD/Hygon processors since family 17h (Zen)",
+              ci.vendor_id[0] ? ci.vendor_id : "vendor unknown", ci.family);
     return NEMB_ENOTSUP;
   }
 
@@ -446,8 +449,8 @@ static int msr_open(const nemb__provider_env *env, void **state, char *why, size
   free(cores);
   if (rc == 0 && st->n == 0) {
     nemb__say(why, why_len,
-        "the MSR device opens but every RAPL energy register reads 0 or fails: this CPU does "
-        "not implement RAPL energy counters");
+              "the MSR device opens but every RAPL energy register reads 0 or fails: this CPU does "
+              "not implement RAPL energy counters");
     rc = NEMB_ENOTSUP;
   }
   if (rc != 0) {

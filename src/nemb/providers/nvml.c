@@ -148,7 +148,7 @@ typedef struct gpu {
   nvml_device dev;
   enum source src;
   uint64_t last_mw;
-  double energy_uj; /* integrated energy, for the power sources */
+  double energy_uj;   /* integrated energy, for the power sources */
   uint64_t last_t_ns; /* each GPU's own time base: a lost GPU must not freeze its neighbours */
   bool started;
 } gpu;
@@ -221,8 +221,8 @@ static bool listed(const char *list, unsigned index, const char *uuid) {
 /* Whether nvmlDeviceGetPowerUsage averages over a second on this GPU: Ampere and newer except
  * GA100 (A100, A30), judged from the product name (NVML API reference). */
 static bool usage_is_averaged(const char *name) {
-  static const char *const older[] = {"Tesla", "Quadro", "GTX", "TITAN", "V100", "P100", "T4",
-                                      "K80", "A100", "A30", "RTX 20"};
+  static const char *const older[] = {"Tesla", "Quadro", "GTX",  "TITAN", "V100",  "P100",
+                                      "T4",    "K80",    "A100", "A30",   "RTX 20"};
   for (size_t i = 0; i < NEMB__ARRAY_LEN(older); i++) {
     if (strstr(name, older[i]) != NULL) {
       return false;
@@ -262,8 +262,7 @@ static size_t resolve_migs(nvml_state *st, const char *list, mig_pick *out, size
     mig_pick *p = &out[n];
     snprintf(p->mig, sizeof p->mig, "%s", tok);
     if (strncmp(tok + 4, "GPU-", 4) == 0) {
-      snprintf(p->parent_uuid, sizeof p->parent_uuid, "%.*s", (int)strcspn(tok + 4, "/"),
-               tok + 4);
+      snprintf(p->parent_uuid, sizeof p->parent_uuid, "%.*s", (int)strcspn(tok + 4, "/"), tok + 4);
       n++;
       continue;
     }
@@ -387,12 +386,13 @@ static int init_failed(nvml_state *st, nvml_return r, const char *lib, char *why
   switch (r) {
   case NVML_ERROR_DRIVER_NOT_LOADED:
     nemb__say(why, len,
-        "%s loaded but nvmlInit failed: %s (%d): the NVIDIA kernel driver is not running; "
-        "check `nvidia-smi` and `lsmod | grep nvidia`",
-        lib, text, r);
+              "%s loaded but nvmlInit failed: %s (%d): the NVIDIA kernel driver is not running; "
+              "check `nvidia-smi` and `lsmod | grep nvidia`",
+              lib, text, r);
     return NEMB_ENOTSUP;
   case NVML_ERROR_NO_PERMISSION:
-    nemb__say(why, len,
+    nemb__say(
+        why, len,
         "%s loaded but nvmlInit failed: %s (%d): this user cannot open /dev/nvidiactl and "
         "/dev/nvidia*; on most systems they belong to group video or render (`sudo usermod -aG "
         "video $USER`, then log in again)",
@@ -400,9 +400,9 @@ static int init_failed(nvml_state *st, nvml_return r, const char *lib, char *why
     return NEMB_EACCES;
   case NVML_ERROR_LIB_RM_VERSION_MISMATCH:
     nemb__say(why, len,
-        "%s loaded but nvmlInit failed: %s (%d): the NVML library and the running kernel "
-        "driver are different versions, usually after a driver update without a reboot",
-        lib, text, r);
+              "%s loaded but nvmlInit failed: %s (%d): the NVML library and the running kernel "
+              "driver are different versions, usually after a driver update without a reboot",
+              lib, text, r);
     return NEMB_ENOTSUP;
   default:
     nemb__say(why, len, "%s loaded but nvmlInit failed: %s (%d)", lib, text, r);
@@ -482,7 +482,8 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   const char *lib = nemb__env_get("CODEGREEN_NVML_LIB"); /* never dlopen()ed when privileged */
   if (lib == NULL || lib[0] == '\0') {
     if (nemb__sysfs_root()[0] != '\0') {
-      nemb__say(why, why_len,
+      nemb__say(
+          why, why_len,
           "not probed: CODEGREEN_SYSFS_ROOT substitutes a fixture tree for this machine, which "
           "cannot hold a GPU driver; set CODEGREEN_NVML_LIB to load an NVML library anyway");
       return NEMB_ENOTSUP;
@@ -499,12 +500,12 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   if (st->lib == NULL) {
     const char *err = dlerror();
     nemb__say(why, why_len,
-        "cannot load %s (%s): no NVIDIA driver is installed, so there is no NVIDIA GPU to "
-        "measure%s",
-        lib, err ? err : "not found",
-        strcmp(lib, DEFAULT_LIB) == 0 ? " (the library comes with the driver, e.g. Debian's "
-                                        "libnvidia-ml1 or nvidia-utils)"
-                                      : "");
+              "cannot load %s (%s): no NVIDIA driver is installed, so there is no NVIDIA GPU to "
+              "measure%s",
+              lib, err ? err : "not found",
+              strcmp(lib, DEFAULT_LIB) == 0 ? " (the library comes with the driver, e.g. Debian's "
+                                              "libnvidia-ml1 or nvidia-utils)"
+                                            : "");
     nvml_close(st);
     return NEMB_ENOTSUP;
   }
@@ -527,10 +528,10 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
        sizeof a->mig_parent);
   if (!ok) {
     nemb__say(why, why_len,
-        "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
-        "nvmlDeviceGetHandleByIndex_v2: the driver is older than NVML 5 (2012) or this is "
-        "not NVML",
-        lib);
+              "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
+              "nvmlDeviceGetHandleByIndex_v2: the driver is older than NVML 5 (2012) or this is "
+              "not NVML",
+              lib);
     nvml_close(st);
     return NEMB_ENOTSUP;
   }
@@ -545,7 +546,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   r = a->device_count(&count);
   if (r != NVML_SUCCESS || count == 0) {
     nemb__say(why, why_len, "NVML finds no GPU (%s)",
-        r != NVML_SUCCESS ? nvml_error(st, r) : "device count 0");
+              r != NVML_SUCCESS ? nvml_error(st, r) : "device count 0");
     nvml_close(st);
     return NEMB_ENOTSUP;
   }
@@ -621,7 +622,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     unsigned mig = 0, mig_pending = 0;
     bool mig_on = a->mig_mode != NULL && a->mig_mode(g->dev, &mig, &mig_pending) == NVML_SUCCESS &&
                   mig == NVML_DEVICE_MIG_ENABLE;
-    const char *usage_note = g->src != SRC_USAGE ? ""
+    const char *usage_note = g->src != SRC_USAGE       ? ""
                              : usage_is_averaged(name) ? ", a 1 s average"
                                                        : ", instantaneous";
     snprintf(d->detail, sizeof d->detail, "%.24s %.40s %.16s: %.28s%s%s",
@@ -642,9 +643,10 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   if (st->n == 0) {
     if (hidden > 0 && hidden + skipped == count) {
       nemb__say(why, why_len, "%s lists none of the %u GPU%s NVML finds", vis_origin, count,
-          count == 1 ? "" : "s");
+                count == 1 ? "" : "s");
     } else if (denied > 0) {
-      nemb__say(why, why_len,
+      nemb__say(
+          why, why_len,
           "NVML finds %u GPU%s but this user may not query %s (NVML_ERROR_NO_PERMISSION): run as "
           "a member of the group owning /dev/nvidia* (often video), or as root",
           count, count == 1 ? "" : "s", denied == 1 ? "it" : "them");
@@ -652,7 +654,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
       return NEMB_EACCES;
     } else {
       nemb__say(why, why_len, "NVML finds %u GPU%s but none reports energy or power", count,
-          count == 1 ? "" : "s");
+                count == 1 ? "" : "s");
     }
     nvml_close(st);
     return NEMB_ENOTSUP;

@@ -188,7 +188,8 @@ static int deny(char *why, size_t len, const char *event_name, unsigned cpu, int
              "module)",
              PARANOID_FILE);
   }
-  nemb__say(why, len,
+  nemb__say(
+      why, len,
       "the perf power PMU exists but the kernel refused to open power/%s/ on CPU %u (%s): "
       "system-wide counters such as RAPL need kernel.perf_event_paranoid <= 0 or CAP_PERFMON, "
       "and %s. Safe fixes: `sudo codegreen setup-permissions` (group access to the powercap "
@@ -247,7 +248,7 @@ static int add_counter(perf_state *st, unsigned type, size_t k, const event *ev,
       return 0;
     }
     nemb__say(why, len, "perf_event_open of power/%s/ on CPU %u failed: %s", known[k].event, cpu,
-        strerror(e));
+              strerror(e));
     return nemb__from_errno(e);
   }
   nemb__domain *d = &st->domains[st->n];
@@ -369,7 +370,8 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
    * still go to the running kernel, where the tree's type number may name another PMU: only a
    * replaced system-call table (the tests' fake kernel) may be used with a fixture. */
   if (nemb__sysfs_root()[0] != '\0' && nemb__perf_sys.open == sys_perf_event_open) {
-    nemb__say(why, why_len,
+    nemb__say(
+        why, why_len,
         "not probed: CODEGREEN_SYSFS_ROOT substitutes a fixture tree for this machine, and perf "
         "events would still be opened in the running kernel");
     return NEMB_ENOTSUP;
@@ -386,7 +388,8 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
     if (nemb__path(path, sizeof path, PMU_DIR) != 0) {
       snprintf(path, sizeof path, "%s", PMU_DIR);
     }
-    nemb__say(why, why_len,
+    nemb__say(
+        why, why_len,
         "no perf 'power' PMU at %s: the kernel's RAPL perf driver is not built in or not loaded "
         "(CONFIG_PERF_EVENTS_INTEL_RAPL, module rapl), the CPU has no RAPL, or this is a virtual "
         "machine, which hides RAPL",
@@ -399,7 +402,8 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
     n_events += load_event(known[k].event, &events[k]);
   }
   if (n_events == 0) {
-    nemb__say(why, why_len,
+    nemb__say(
+        why, why_len,
         "the perf 'power' PMU lists no energy event codegreen can use (energy-pkg, energy-cores, "
         "energy-gpu, energy-ram, energy-psys)");
     return NEMB_ENOTSUP;
@@ -445,8 +449,8 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
   free(units);
   if (rc == 0 && st->n == 0) {
     nemb__say(why, why_len,
-        "the perf 'power' PMU is present but the kernel counts none of its energy events on "
-        "this machine");
+              "the perf 'power' PMU is present but the kernel counts none of its energy events on "
+              "this machine");
     rc = NEMB_ENOTSUP;
   }
   if (rc != 0) {

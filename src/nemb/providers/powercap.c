@@ -67,8 +67,7 @@ typedef struct powercap_state {
   nemb__unused unused[NEMB__MAX_UNUSED];
 } powercap_state;
 
-static void note_unused(powercap_state *st, const char *name, const char *reason,
-                        const char *fix) {
+static void note_unused(powercap_state *st, const char *name, const char *reason, const char *fix) {
   if (st->n_unused >= NEMB__MAX_UNUSED) {
     return;
   }
@@ -245,7 +244,8 @@ static void assign_name(powercap_state *st, size_t i, const zone *z, size_t n_pa
 
 /* The counters exist but the kernel keeps them from this user. */
 static int deny(char *why, size_t len, const char *path, const char *file) {
-  nemb__say(why, len,
+  nemb__say(
+      why, len,
       "The RAPL energy counters exist but this user cannot read them: %s: permission denied. "
       "Since Linux 5.10 they are readable by root only, because of CVE-2020-8694 (PLATYPUS, a "
       "power side channel that leaks data from other processes), so do not make them "
@@ -281,9 +281,9 @@ static int read_zone_u64(const zone *z, const char *file, uint64_t *out, char *w
   }
   if (nemb__parse_u64(text, out) != 0) {
     nemb__say(why, len,
-        "%s holds \"%.32s\", not a count of microjoules; the RAPL zone %s (%s) cannot "
-        "be used",
-        path, text, z->entry, z->kname);
+              "%s holds \"%.32s\", not a count of microjoules; the RAPL zone %s (%s) cannot "
+              "be used",
+              path, text, z->entry, z->kname);
     return NEMB_EPARSE;
   }
   return 0;
@@ -341,10 +341,10 @@ static int list_zones(zone **out, size_t *n_out, char *why, size_t len) {
     int e = errno;
     if (e == ENOENT || e == ENOTDIR) {
       nemb__say(why, len,
-          "no RAPL zones under %s: the kernel exposes none (intel_rapl_msr/intel_rapl_common "
-          "not loaded, an unsupported CPU, or a virtual machine, which hides RAPL). On a "
-          "physical Intel or AMD machine, try `sudo modprobe intel_rapl_msr`.",
-          dir_path);
+                "no RAPL zones under %s: the kernel exposes none (intel_rapl_msr/intel_rapl_common "
+                "not loaded, an unsupported CPU, or a virtual machine, which hides RAPL). On a "
+                "physical Intel or AMD machine, try `sudo modprobe intel_rapl_msr`.",
+                dir_path);
       return NEMB_ENOTSUP;
     }
     nemb__say(why, len, "cannot list %s: %s", dir_path, strerror(e));
@@ -390,11 +390,11 @@ static int list_zones(zone **out, size_t *n_out, char *why, size_t len) {
   closedir(dir);
   if (err == 0 && n == 0) {
     nemb__say(why, len,
-        "no RAPL zones under %s: the directory exists but holds no intel-rapl:N zone (the "
-        "RAPL driver intel_rapl_msr is not loaded, the CPU is not supported, or this is a "
-        "virtual machine, which hides RAPL). On a physical Intel or AMD machine, try "
-        "`sudo modprobe intel_rapl_msr`.",
-        dir_path);
+              "no RAPL zones under %s: the directory exists but holds no intel-rapl:N zone (the "
+              "RAPL driver intel_rapl_msr is not loaded, the CPU is not supported, or this is a "
+              "virtual machine, which hides RAPL). On a physical Intel or AMD machine, try "
+              "`sudo modprobe intel_rapl_msr`.",
+              dir_path);
     err = NEMB_ENOTSUP;
   }
   if (err != 0) {
@@ -506,17 +506,18 @@ static size_t merge_shared_dies(zone *zones, size_t n) {
     size_t a_idx = a->idx;
     for (size_t j = 0; j < n; j++) {
       zone *z = &zones[j];
-      bool other_die = !z->is_sub && z->role == ROLE_PACKAGE && z->socket == socket &&
-                       z->idx != a_idx;
+      bool other_die =
+          !z->is_sub && z->role == ROLE_PACKAGE && z->socket == socket && z->idx != a_idx;
       bool under_other = false;
       for (size_t k = 0; k < n && z->is_sub; k++) {
         under_other = under_other || (!zones[k].is_sub && zones[k].idx == z->idx &&
-                                      zones[k].role == ROLE_PACKAGE &&
-                                      zones[k].socket == socket && zones[k].idx != a_idx);
+                                      zones[k].role == ROLE_PACKAGE && zones[k].socket == socket &&
+                                      zones[k].idx != a_idx);
       }
       if (other_die || under_other) {
-        nemb__log(NEMB_LOG_INFO, "powercap: %s (%s) shows the same counter as another die of "
-                                 "socket %lu: counted once",
+        nemb__log(NEMB_LOG_INFO,
+                  "powercap: %s (%s) shows the same counter as another die of "
+                  "socket %lu: counted once",
                   z->entry, z->kname, socket);
         continue;
       }

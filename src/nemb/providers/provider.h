@@ -53,8 +53,8 @@ typedef struct nemb__domain {
                             cannot be missed; 0 = unknown (the sampler assumes 2 kW) */
   /* How the energy is obtained, for `codegreen info`. Providers that leave these zero read an
    * energy counter (or, when not measured, a model) and need not say more. */
-  const char *method;             /* NEMB__METHOD_*, or NULL for the provider's default */
-  char detail[NEMB__DETAIL_MAX];  /* e.g. "MSR 0x611 on CPU 0", "power1_average of hwmon2" */
+  const char *method;            /* NEMB__METHOD_*, or NULL for the provider's default */
+  char detail[NEMB__DETAIL_MAX]; /* e.g. "MSR 0x611 on CPU 0", "power1_average of hwmon2" */
   /* The counter is a whole device's that others share: a GPU in MIG mode, where the program has
    * an instance of it and NVML counts energy per physical GPU only. The report says so. */
   bool whole_device;

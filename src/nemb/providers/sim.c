@@ -5,9 +5,10 @@
  * 976.5625 us, 1/1024 s, what RAPL does on many parts), at a phase of its own (update_phase_us,
  * default random, as real counters run unsynchronised with the sampler: a phase locked to the
  * sampler would hide every error of reading a counter between its updates), it counts whole
- * energy units (RAPL's is 1/2^14 J = 61.03515625 uJ), and it wraps after max_energy_range_uj. Because the power is a closed-form function of time,
- * the true energy of any interval is known exactly, and tests can check the whole chain
- * (sampling, unwrapping, interpolation) to the microjoule without hardware.
+ * energy units (RAPL's is 1/2^14 J = 61.03515625 uJ), and it wraps after max_energy_range_uj.
+ * Because the power is a closed-form function of time, the true energy of any interval is known
+ * exactly, and tests can check the whole chain (sampling, unwrapping, interpolation) to the
+ * microjoule without hardware.
  *
  * Configuration: providers.sim in config.json, overridden key by key by a JSON object in
  * $CODEGREEN_SIM_CONFIG. Keys: update_interval_us, update_phase_us, energy_unit_uj,
@@ -42,8 +43,8 @@ typedef struct wave {
 
 typedef struct sim_state {
   uint64_t epoch_ns;
-  double update_ns;  /* fractional: 976562.5 ns */
-  double phase_ns;   /* the first update after the epoch, in [0, update_ns) */
+  double update_ns; /* fractional: 976562.5 ns */
+  double phase_ns;  /* the first update after the epoch, in [0, update_ns) */
   double unit_uj;
   uint64_t range_uj;
   size_t n;
@@ -181,22 +182,24 @@ static const char *parse_kind(const char *k) {
 
 /* The keys a domain object may hold, and the type of each, so that a misspelt or mistyped key
  * is never silently replaced by its default ("kind": 7 used to read as cpu_package). */
-static const char *const domain_keys[] = {"name",      "kind",   "top_level", "in_total",
-                                          "includes",  "waveform", "power_w", "low_w",
-                                          "high_w",    "period_ms", "duty"};
+static const char *const domain_keys[] = {"name",     "kind",      "top_level", "in_total",
+                                          "includes", "waveform",  "power_w",   "low_w",
+                                          "high_w",   "period_ms", "duty"};
 
 static int check_domain_types(const json_t *obj, size_t i, char *why, size_t why_len) {
   static const struct {
     const char *key;
     json_type type;
     const char *what;
-  } typed[] = {{"kind", JSON_STRING, "a string"},      {"waveform", JSON_STRING, "a string"},
-               {"top_level", JSON_TRUE, "a boolean"},  {"in_total", JSON_TRUE, "a boolean"},
+  } typed[] = {{"kind", JSON_STRING, "a string"},
+               {"waveform", JSON_STRING, "a string"},
+               {"top_level", JSON_TRUE, "a boolean"},
+               {"in_total", JSON_TRUE, "a boolean"},
                {"includes", JSON_ARRAY, "an array of domain names"}};
   for (size_t k = 0; k < NEMB__ARRAY_LEN(typed); k++) {
     json_t *v = json_object_get(obj, typed[k].key);
-    bool ok = v == NULL || (typed[k].type == JSON_TRUE ? json_is_boolean(v)
-                                                       : json_typeof(v) == typed[k].type);
+    bool ok = v == NULL ||
+              (typed[k].type == JSON_TRUE ? json_is_boolean(v) : json_typeof(v) == typed[k].type);
     if (!ok) {
       snprintf(why, why_len, "providers.sim.domains[%zu].%s must be %s", i, typed[k].key,
                typed[k].what);
@@ -272,8 +275,10 @@ static int check_includes(const sim_state *s, char *why, size_t why_len) {
 #define SIM_MIN_WRAP_MS 10
 static int check_range(const sim_state *s, char *why, size_t why_len) {
   if (s->unit_uj >= (double)s->range_uj) {
-    snprintf(why, why_len, "simulated device: energy_unit_uj (%g) must be below "
-             "max_energy_range_uj (%llu)", s->unit_uj, (unsigned long long)s->range_uj);
+    snprintf(why, why_len,
+             "simulated device: energy_unit_uj (%g) must be below "
+             "max_energy_range_uj (%llu)",
+             s->unit_uj, (unsigned long long)s->range_uj);
     return NEMB_ECONFIG;
   }
   for (size_t d = 0; d < s->n; d++) {
@@ -294,8 +299,7 @@ static int check_range(const sim_state *s, char *why, size_t why_len) {
 static int parse_domain(const json_t *obj, size_t i, nemb__domain *d, wave *w, char *why,
                         size_t why_len) {
   const char *name = json_string_value(json_object_get(obj, "name"));
-  if (!json_is_object(obj) || name == NULL || name[0] == '\0' ||
-      strlen(name) >= NEMB__NAME_MAX) {
+  if (!json_is_object(obj) || name == NULL || name[0] == '\0' || strlen(name) >= NEMB__NAME_MAX) {
     snprintf(why, why_len, "providers.sim.domains[%zu] needs a \"name\" of 1 to %d characters", i,
              NEMB__NAME_MAX - 1);
     return NEMB_ECONFIG;
