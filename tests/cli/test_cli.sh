@@ -2,26 +2,9 @@
 # test_cli.sh - codegreen's CLI end to end: `info` tells the truth about fixture machines,
 # `sample` measures the simulated device, bad usage fails with usage and exit 2.
 # usage: test_cli.sh CODEGREEN_BIN FIXTURES_DIR
-set -u
 cg=$1
 fx=$2
-failures=0
-passes=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-unset CODEGREEN_PROVIDERS CODEGREEN_SIM_CONFIG CODEGREEN_CONFIG
-export XDG_CONFIG_HOME="$tmp/none"
-
-check() { # NAME CONDITION...
-  name=$1
-  shift
-  if "$@"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $name"
-    failures=$((failures + 1))
-  fi
-}
+. "$(dirname "$0")/lib.sh"
 contains() { grep -q -- "$2" "$1"; }
 
 # A VM with no counters: powercap absent with the reason, estimate used and labelled.
@@ -110,5 +93,4 @@ check "malformed config names line" contains "$tmp/out" "bad.json:4:"
 "$cg" --version >"$tmp/out" 2>&1
 check "version" contains "$tmp/out" "ABI 3"
 
-echo "cli: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish cli

@@ -4,22 +4,8 @@
 # measure reports (figures checked against hand-made reports), --fail-if-regressed on diff and on
 # run --baseline, and the --help of the verbs listing every option.
 # usage: test_compare.sh CODEGREEN_BIN
-set -u
 cg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-py() { /usr/bin/python3 -c "$@"; }
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT
-export XDG_CONFIG_HOME="$tmp/none"
-export XDG_RUNTIME_DIR="$tmp/xdg"
-mkdir -p "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/lib.sh"
 export CODEGREEN_PROVIDERS=sim
 export CODEGREEN_SIM_CONFIG='{"update_interval_us":1,"energy_unit_uj":0.001,"domains":[
   {"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20},
@@ -144,5 +130,4 @@ if [ -n "$src" ] && [ -d "$src/src/cli" ]; then
   done
 fi
 
-echo "compare: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish compare

@@ -4,17 +4,11 @@
 # that no verb has), nemb(3) declares every public function of nemb.h, the pages render without
 # groff warnings, and `cmake --install` puts them where man(1) finds them.
 # usage: test_man.sh CODEGREEN MAN_DIR HEADER BUILD_DIR
-set -u
 bin=$1
 mandir=$2
 header=$3
 build=$4
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cg-man-test-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { echo "FAIL: $1"; failed=$((failed + 1)); }
+. "$(dirname "$0")/lib.sh"
 
 # Options named in a text: -x or --word, at the start or after a space, '[', ',', '(' or '|'.
 options() {
@@ -84,5 +78,4 @@ else
   fail "cmake --install: $(tail -5 "$tmp/install.log")"
 fi
 
-echo "man: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish man

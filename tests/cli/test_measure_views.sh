@@ -5,22 +5,8 @@
 # (.json .csv .md .folded .speedscope.json), --append, --sort, --call-graph with the energy
 # along each edge, and function spans in --export-plot.
 # usage: test_measure_views.sh CODEGREEN_BIN
-set -u
 cg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-py() { /usr/bin/python3 -c "$@"; }
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT CODEGREEN_SIM_CONFIG
-export XDG_CONFIG_HOME="$tmp/none"
-export XDG_RUNTIME_DIR="$tmp/xdg"
-mkdir -p "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/lib.sh"
 export CODEGREEN_PROVIDERS=sim
 if [ -n "${CODEGREEN_SOURCE_DIR:-}" ]; then
   export CODEGREEN_PYTHON_DIR="$CODEGREEN_SOURCE_DIR/python"
@@ -155,5 +141,4 @@ check "...naming the keys" grep -q "energy, self-energy, time, self-time, calls,
 "$cg" measure -o r.txt script.py 2>err >/dev/null
 check "measure -o with an unknown extension names the known ones" grep -q "extensions known are .speedscope.json, .json, .csv, .md, .markdown, .folded" err
 
-echo "measure_views: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish measure_views

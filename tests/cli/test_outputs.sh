@@ -6,22 +6,8 @@
 # the --shell hint, -I interval printing, the progress line, CPU-only attribution with background
 # descendants counted (subreaper), and the process registry warning both ways.
 # usage: test_outputs.sh CODEGREEN_BIN
-set -u
 cg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-py() { /usr/bin/python3 -c "$@"; }
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT
-export XDG_CONFIG_HOME="$tmp/none"
-export XDG_RUNTIME_DIR="$tmp/xdg"
-mkdir -p "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/lib.sh"
 export CODEGREEN_PROVIDERS=sim
 export CODEGREEN_SIM_CONFIG='{"update_interval_us":1,"energy_unit_uj":0.001,"domains":[
   {"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20,"includes":["core"]},
@@ -228,5 +214,4 @@ for line in raw.replace('\r\n','\n').split('\n'):
 "
 fi
 
-echo "outputs: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish outputs

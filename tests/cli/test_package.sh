@@ -6,17 +6,11 @@
 # rule (SameMajorVersion) and that the installed CLI finds its library with no LD_LIBRARY_PATH.
 # usage: test_package.sh BUILD_DIR SOURCE_DIR C_COMPILER [EXTRA_CFLAGS]
 # (EXTRA_CFLAGS: a sanitizer build's -fsanitize=..., which its consumers need too)
-set -u
 build=$1
 src=$2
 cc=$3
 extra=${4:-}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cg-package-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1"; failed=$((failed + 1)); }
+. "$(dirname "$0")/lib.sh"
 
 prefix=$tmp/prefix
 if ! cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1; then
@@ -109,5 +103,4 @@ else
   fail "installed codegreen: $(cat "$tmp/v.log")"
 fi
 
-echo "package: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish package

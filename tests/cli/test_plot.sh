@@ -5,21 +5,9 @@
 # clear. With --chromium: headless Chromium renders the page offline and shows the chart (skipped
 # with exit 77 where Chromium is not installed).
 # usage: test_plot.sh CODEGREEN_BIN [--chromium]
-set -u
 cg=$1
 mode=${2:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-py() { /usr/bin/python3 -c "$@"; }
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT CODEGREEN_SIM_CONFIG
-export XDG_CONFIG_HOME="$tmp/none"
+. "$(dirname "$0")/lib.sh"
 export CODEGREEN_PROVIDERS=sim
 
 # Reads the page's data block and checks every task's area against a report's energy_j.
@@ -195,5 +183,4 @@ check "...naming it" grep -q "missing.json" "$tmp/err"
 check "run --export-plot with a bad extension is a usage error" test $? -eq 2
 check "...before running anything" test ! -e "$tmp/ran"
 
-echo "cli_plot: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish cli_plot

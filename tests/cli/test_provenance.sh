@@ -5,22 +5,9 @@
 # report and summary line all give the one word of nemb_meter_energy_source() and the one
 # wording of nemb_energy_source_words().
 # usage: test_provenance.sh CODEGREEN_BIN FIXTURES_DIR
-set -u
 cg=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 fx=$(cd "$2" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT CODEGREEN_SIM_CONFIG CODEGREEN_PROVIDERS
-export XDG_CONFIG_HOME="$tmp/none"
-export XDG_RUNTIME_DIR="$tmp/xdg"
-mkdir -p "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/lib.sh"
 if [ -n "${CODEGREEN_SOURCE_DIR:-}" ]; then
   export CODEGREEN_PYTHON_DIR="$CODEGREEN_SOURCE_DIR/python"
 fi
@@ -84,5 +71,4 @@ CODEGREEN_SYSFS_ROOT="$fx/intel-client"
 front_check rapl measured "measured"
 unset CODEGREEN_SYSFS_ROOT
 
-echo "$passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish provenance

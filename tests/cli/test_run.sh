@@ -3,20 +3,8 @@
 # energy = power x duration, repeats and statistics with an outlier, exit codes, signals,
 # untouched stdout, and the report files.
 # usage: test_run.sh CODEGREEN_BIN
-set -u
 cg=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-py() { /usr/bin/python3 -c "$@"; }
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT
-export XDG_CONFIG_HOME="$tmp/none"
+. "$(dirname "$0")/lib.sh"
 export CODEGREEN_PROVIDERS=sim
 # 20 W package (containing an 8 W core) and 4 W DRAM: energy_j grows at exactly 24 W. The
 # counter updates every microsecond in units of a nanojoule, so the figures test codegreen's
@@ -130,5 +118,4 @@ check "unknown flag is a usage error" test $? -eq 2
 "$cg" run -- >/dev/null 2>&1
 check "no command is a usage error" test $? -eq 2
 
-echo "run: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish run

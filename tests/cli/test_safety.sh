@@ -4,24 +4,13 @@
 # SIGUSR1, SIGPIPE) passed on to the command's whole process group with the report still written,
 # an inherited SIG_IGN kept, measure's report and temporary directory on SIGTERM, bounded reads.
 # usage: test_safety.sh CODEGREEN_BIN PYTHON_DIR
-set -u
 cg=$1
 pydir=$2
 fixtures=$(cd "$(dirname "$0")/../fixtures" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-py() { /usr/bin/python3 -c "$@"; }
+. "$(dirname "$0")/lib.sh"
 signum() { /usr/bin/python3 -c "import signal, sys; print(int(getattr(signal, 'SIG' + sys.argv[1])))" "$1"; }
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT CODEGREEN_RESULT_FILE
-export XDG_CONFIG_HOME="$tmp/none" XDG_RUNTIME_DIR="$tmp/run" TMPDIR="$tmp/t"
-mkdir -m 700 "$tmp/run" "$tmp/t"
+export TMPDIR="$tmp/t"
+mkdir -m 700 "$TMPDIR"
 export CODEGREEN_PROVIDERS=sim CODEGREEN_PYTHON_DIR="$pydir"
 cd "$tmp" || exit 1
 
@@ -180,5 +169,4 @@ check "analyze past 64 MiB is refused" grep -q "larger than 64 MiB" "$tmp/err"
 "$cg" plot "$tmp" -o "$tmp/p.html" 2>"$tmp/err"
 check "plot DIR says it is a directory" grep -q "is a directory" "$tmp/err"
 
-echo "test_safety: $passes passed, $failures failed"
-[ $failures -eq 0 ]
+finish test_safety
