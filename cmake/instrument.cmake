@@ -77,11 +77,18 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
     CG_INSTALL_PYTHON_DIR="share/codegreen/python")
 
   if(NEMB_BUILD_TESTS)
-    foreach(t test_instrument test_instrument_brace)
+    foreach(t test_instrument test_instrument_brace test_instrument_errors)
       if(TARGET ${t})
         target_link_libraries(${t} PRIVATE codegreen_instrument)
       endif()
     endforeach()
+    # The allocation seam of test_instrument_errors: the instrumenter's allocations go through
+    # the test's __wrap_* functions, which fail the one it picks.
+    if(TARGET test_instrument_errors)
+      target_link_options(test_instrument_errors PRIVATE
+        -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=asprintf
+        -Wl,--wrap=ts_parser_set_language,--wrap=ts_parser_parse_string)
+    endif()
 
     # The Python-driven tests run with the interpreter the Python area chose (Debian's).
     if(Python3_EXECUTABLE)

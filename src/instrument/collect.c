@@ -82,7 +82,11 @@ static int collect(ctx *c) {
   ts_query_cursor_exec(qc, L->query, c->root);
   TSQueryMatch m;
   while (ts_query_cursor_next_match(qc, &m)) {
-    if (!cgi__match_passes(L, &m, c->src)) {
+    int pass = cgi__match_passes(L, &m, c->src);
+    if (pass < 0) {
+      goto oom;
+    }
+    if (pass == 0) {
       continue;
     }
     for (uint16_t i = 0; i < m.capture_count; i++) {
@@ -260,11 +264,14 @@ static bool listed(const char *list, const char *name) {
 }
 
 /* A function decorated by the name in src[a, b) is left as it is: the language's
- * `leave_decorated` or the caller's cgi_options.leave_decorated lists it. */
-static bool leave_it(const ctx *c, uint32_t a, uint32_t b) {
+ * `leave_decorated` or the caller's cgi_options.leave_decorated lists it.
+ * @return 1 (left), 0 (instrumented) or -1 (out of memory). */
+static int leave_it(const ctx *c, uint32_t a, uint32_t b) {
   char *name = decorator_name(c, a, b);
-  bool yes = name != NULL &&
-             (listed(cgi__conf(c, "leave_decorated"), name) || listed(c->leave_decorated, name));
+  if (name == NULL) {
+    return -1;
+  }
+  bool yes = listed(cgi__conf(c, "leave_decorated"), name) || listed(c->leave_decorated, name);
   free(name);
   return yes;
 }
@@ -319,7 +326,12 @@ static int link_items(ctx *c) {
     }
     for (size_t k = lo; k < c->n_marks && c->marks[k].id == id; k++) {
       if (c->marks[k].dec_end > c->marks[k].dec_start) {
-        if (c->items[i].leave == NULL && leave_it(c, c->marks[k].dec_start, c->marks[k].dec_end)) {
+        int left =
+            c->items[i].leave == NULL ? leave_it(c, c->marks[k].dec_start, c->marks[k].dec_end) : 0;
+        if (left < 0) {
+          return -1;
+        }
+        if (left > 0) {
           c->items[i].leave = decorator_name(c, c->marks[k].dec_start, c->marks[k].dec_end);
           if (c->items[i].leave == NULL) {
             return -1;
@@ -374,7 +386,7 @@ static int enclosing_class(const ctx *c, size_t i) {
 
 /* The method a lambda sits in, as javac names its synthetic method: the method's name, "new" in
  * constructors and instance initialisers (and instance field initialisers), "static" in static
- * initialisers and static field initialisers. */
+ * initialisers and static field initialisers. A new string, NULL when memory runs out. */
 static char *lambda_owner(const ctx *c, size_t i) {
   for (int p = c->items[i].parent; p >= 0 && c->items[p].type != IT_CLASS; p = c->items[p].parent) {
     const item *q = &c->items[p];
@@ -393,7 +405,10 @@ static char *lambda_owner(const ctx *c, size_t i) {
       if (!ts_node_is_null(m) && strcmp(ts_node_type(m), "modifiers") == 0) {
         uint32_t a = ts_node_start_byte(m), e = ts_node_end_byte(m);
         char *t = strndup(c->src + a, e - a);
-        is_static = t != NULL && strstr(t, "static") != NULL;
+        if (t == NULL) {
+          return NULL;
+        }
+        is_static = strstr(t, "static") != NULL;
         free(t);
       }
       return strdup(is_static ? "static" : "new");
@@ -423,6 +438,7 @@ static int name_items(ctx *c) {
     if (cgi__is_type(c, d, "package_types") && ts_node_named_child_count(d) > 0) {
       TSNode id = ts_node_named_child(d, ts_node_named_child_count(d) - 1);
       pkg = strndup(c->src + ts_node_start_byte(id), ts_node_end_byte(id) - ts_node_start_byte(id));
+      c->oom |= pkg == NULL;
     }
   }
   int rc = 0;
@@ -442,6 +458,10 @@ static int name_items(ctx *c) {
     int oc = enclosing_class(c, i);
     const char *ocq = oc >= 0 ? c->items[oc].qualname : "";
     char *own = it->has_name ? name_text(c, it->name) : NULL;
+    if (it->has_name && own == NULL) {
+      rc = -1;
+      break;
+    }
     char n[16];
     cgi__buf b = {0};
     if (it->type == IT_CLASS && !it->has_name && *anon_tpl) {
@@ -458,6 +478,7 @@ static int name_items(ctx *c) {
         int qs = q->type == IT_CLASS && q->has_name ? cgi__scope_of(c, (int)j) : -1;
         if (qs >= 0 && c->items[qs].type == IT_FUNCTION && enclosing_class(c, j) == oc) {
           char *qn = name_text(c, q->name);
+          c->oom |= qn == NULL;
           k += qn != NULL && strcmp(qn, own) == 0;
           free(qn);
         }
@@ -489,6 +510,7 @@ static int name_items(ctx *c) {
         } else if (*lambda_tpl) {
           /* javac: lambda$main$0, numbered per class */
           char *m = lambda_owner(c, i);
+          c->oom |= m == NULL;
           snprintf(n, sizeof n, "%d", lambdas[oc + 1]++);
           var v[] = {{"method", m ? m : "?"}, {"n", n}};
           char *t = cgi__expand(c, lambda_tpl, v, 2);

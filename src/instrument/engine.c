@@ -11,7 +11,16 @@
 /* ----- the result ----- */
 
 const char *cgi_result_error(const cgi_result *r) {
+  if (r == NULL) {
+    return "out of memory"; /* cgi_instrument() could not allocate the result itself */
+  }
+  if (r->error == NULL && r->status == CGI_ENOMEM) {
+    return "out of memory"; /* not even the message could be allocated */
+  }
   return r->error;
+}
+int cgi_result_status(const cgi_result *r) {
+  return r == NULL ? CGI_ENOMEM : r->status;
 }
 int cgi_result_error_line(const cgi_result *r) {
   return r->err_line;
@@ -172,7 +181,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
                    cgi_result **out) {
   *out = calloc(1, sizeof **out);
   if (*out == NULL) {
-    return -2;
+    return CGI_ENOMEM;
   }
   cgi_options defaults = {CGI_COARSE, "<source>", 0, NULL, NULL};
   if (opts == NULL) {
@@ -187,13 +196,13 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
            .res = *out,
            .runtime_header = opts->runtime_header,
            .back_cd = (iconv_t)-1};
-  int rc = -1;
+  int rc = CGI_ESOURCE;
   if (len > UINT32_MAX / 2) {
     cgi__fail_at(&c, 0, "the file is too large");
     goto done;
   }
-  if (cgi__language_load((struct cgi_language *)lang) != 0) {
-    cgi__fail_at(&c, 0, "%s", cgi_language_error());
+  if (lang->state != 1) { /* cgi_language_find() hands out loaded languages only */
+    cgi__fail_at(&c, 0, "%s", lang->error);
     goto done;
   }
   const cgi__planner *planner = cgi__planner_find(cgi_language_get(lang, "block_style"));
@@ -285,13 +294,19 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
     goto done;
   }
   (*out)->uses_support = c.uses_support;
-  rc = 0;
+  rc = CGI_OK;
 done:
-  if (c.oom && (*out)->error == NULL) {
-    rc = -2;
+  /* Every stage names a real failure with cgi__fail_at(); one that failed without saying why ran
+   * out of memory. And whatever else went wrong, memory ran out first or on the way. */
+  if (c.oom || (rc != CGI_OK && (*out)->error == NULL)) {
+    rc = CGI_ENOMEM;
     free((*out)->error);
-    (*out)->error = strdup("out of memory");
+    (*out)->error = NULL;
+    if (asprintf(&(*out)->error, "%s: out of memory", c.context) < 0) {
+      (*out)->error = NULL; /* cgi_result_error() still says "out of memory" */
+    }
   }
+  (*out)->status = rc;
   if (rc != 0) {
     free((*out)->text);
     (*out)->text = NULL;

@@ -20,7 +20,13 @@
  *
  * The engine never writes code it has not produced from a complete parse: a source with a syntax
  * error, with bytes that are not UTF-8 or with a NUL byte is refused with an error naming the line
- * and column. Nothing here is thread-safe beyond "different results in different threads".
+ * and column.
+ *
+ * Errors: every fallible function returns one of the CGI_* codes below; the sentence that goes
+ * with it lives in the caller's result (cgi_result_error()) or buffer (@p why), never in hidden
+ * state. Threads: the language table is built and loaded once (pthread_once) and read-only after,
+ * so languages may be looked up and cgi_instrument() called from any threads at once; one result
+ * belongs to one thread at a time.
  */
 #ifndef CGI_INSTRUMENT_H
 #define CGI_INSTRUMENT_H
@@ -33,11 +39,32 @@
 extern "C" {
 #endif
 
+/* What the fallible cgi_* functions return. */
+enum {
+  CGI_OK = 0,
+  CGI_ESOURCE = -1,   /* the source cannot be instrumented: cgi_result_error() says why and where */
+  CGI_ENOMEM = -2,    /* memory ran out */
+  CGI_ENOLANG = -3,   /* no language has that name */
+  CGI_ELANGUAGE = -4, /* the language's folder does not load (language.conf, instrument.scm) */
+};
+
 /* A language the engine knows (one folder under src/instrument/). Owned by the engine. */
 typedef struct cgi_language cgi_language;
 
-/** @return the language called @p name ("python", or an alias such as "py"), or NULL. */
+/** Looks up the language called @p name ("python", an alias such as "py", or its folder).
+ *  @param out receives it (loaded, owned by the engine), or NULL on failure.
+ *  @param why NULL, or a buffer of @p why_len bytes that receives the reason of a failure
+ *         ("no language called 'x' (known: c, cpp, java, python)", or the line of the
+ *         language's folder that does not load).
+ *  @return CGI_OK, CGI_ENOLANG, CGI_ELANGUAGE or CGI_ENOMEM. */
+int cgi_language_lookup(const char *name, const cgi_language **out, char *why, size_t why_len);
+
+/** @return the language called @p name, or NULL on any failure of cgi_language_lookup(). */
 const cgi_language *cgi_language_find(const char *name);
+
+/** Checks that every language compiled in loads. @return CGI_OK, or CGI_ELANGUAGE / CGI_ENOMEM
+ *  for the first that does not, with @p why (as for cgi_language_lookup()) saying why. */
+int cgi_language_check(char *why, size_t why_len);
 
 /** @return the language whose file extensions include @p path's, or NULL. */
 const cgi_language *cgi_language_for_path(const char *path);
@@ -58,12 +85,8 @@ const char *cgi_language_support(const cgi_language *lang, const char **module);
 /** @return 1 if @p path ends with one of the language's source extensions. */
 int cgi_language_matches(const cgi_language *lang, const char *path);
 
-/** @return the names of all languages, comma separated, in a static buffer. */
+/** @return the names of all languages (their folders), comma separated; owned by the engine. */
 const char *cgi_language_list(void);
-
-/** @return a sentence describing why the last cgi_language_* call failed (a query or config
- *  that does not load), or "" . */
-const char *cgi_language_error(void);
 
 typedef enum cgi_granularity {
   CGI_COARSE = 0, /* every function and method */
@@ -112,14 +135,20 @@ typedef struct cgi_result cgi_result;
  *  @param src the source bytes (need not be NUL-terminated).
  *  @param len their number.
  *  @param opts options; NULL for coarse granularity, context "<source>", no line map.
- *  @param out receives the result, owned by the caller (cgi_result_destroy()), also on failure.
- *  @return 0; -1 when the source cannot be instrumented (cgi_result_error() says why and where);
- *          -2 when memory runs out. */
+ *  @param out receives the result, owned by the caller (cgi_result_destroy()), also on failure;
+ *         NULL only when memory ran out before the result itself could be allocated.
+ *  @return CGI_OK; CGI_ESOURCE when the source cannot be instrumented (cgi_result_error() says
+ *          why and where); CGI_ENOMEM when memory runs out (nothing leaks, the result holds no
+ *          text). */
 int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const cgi_options *opts,
                    cgi_result **out);
 
-/** @return "CONTEXT:LINE:COLUMN: message" after a failure, else NULL. */
+/** @return "CONTEXT:LINE:COLUMN: message" after CGI_ESOURCE, "CONTEXT: out of memory" (or just
+ *  "out of memory", also for a NULL result) after CGI_ENOMEM; NULL after CGI_OK. */
 const char *cgi_result_error(const cgi_result *r);
+
+/** @return what cgi_instrument() returned for @p r (CGI_ENOMEM for NULL). */
+int cgi_result_status(const cgi_result *r);
 
 /** @return the 1-based line and column of the error, or 0. */
 int cgi_result_error_line(const cgi_result *r);

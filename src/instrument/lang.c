@@ -3,6 +3,7 @@
  * query (instrument.scm) with the role of each capture, and the text predicates tree-sitter 0.20
  * parses but leaves to the caller (#eq?, #not-eq?, #match?, #not-match?, #any-of?).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,40 +11,50 @@
 
 #include "language.h"
 
-static struct cgi_language *languages; /* one per cgi__lang_sources entry, made on first use */
+/* The table of languages, built and loaded once (pthread_once) on first use and read-only after:
+ * one per cgi__lang_sources entry, each loaded or holding why not in its own `error`. */
+static struct cgi_language *languages;
 static size_t n_languages;
-static char last_error[512];
+static int table_status = CGI_OK; /* CGI_ENOMEM when the table itself could not be made */
+static char names[256];           /* cgi_language_list() */
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
-static void set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void set_error(const char *fmt, ...) {
+static void set_error(struct cgi_language *lang, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(struct cgi_language *lang, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  vsnprintf(lang->error, sizeof lang->error, fmt, ap);
   va_end(ap);
 }
 
-const char *cgi_language_error(void) {
-  return last_error;
-}
+static void language_load(struct cgi_language *lang);
 
-static int ensure_table(void) {
-  if (languages != NULL) {
-    return 0;
-  }
+static void make_table(void) {
   size_t n = 0;
   while (cgi__lang_sources[n].folder != NULL) {
     n++;
   }
+  for (size_t i = 0; i < n; i++) {
+    size_t used = strlen(names);
+    snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+             cgi__lang_sources[i].folder);
+  }
   languages = calloc(n ? n : 1, sizeof *languages);
   if (languages == NULL) {
-    set_error("out of memory");
-    return -1;
+    table_status = CGI_ENOMEM;
+    return;
   }
   for (size_t i = 0; i < n; i++) {
     languages[i].src = &cgi__lang_sources[i];
+    language_load(&languages[i]);
   }
   n_languages = n;
-  return 0;
+}
+
+static int ensure_table(void) {
+  pthread_once(&table_once, make_table);
+  return table_status;
 }
 
 /* ----- language.conf: "key = value" lines, '#' comments, optional double quotes ----- */
@@ -82,7 +93,7 @@ static int parse_conf(struct cgi_language *lang) {
     }
     char *eq = strchr(s, '=');
     if (eq == NULL) {
-      set_error("%s/language.conf:%d: expected 'key = value'", lang->src->folder, lineno);
+      set_error(lang, "%s/language.conf:%d: expected 'key = value'", lang->src->folder, lineno);
       return -1;
     }
     *eq = '\0';
@@ -189,7 +200,7 @@ static int assign_roles(struct cgi_language *lang) {
       }
     }
     if (!known) {
-      set_error("%s/instrument.scm: unknown capture @%.*s (see src/instrument/README.md)",
+      set_error(lang, "%s/instrument.scm: unknown capture @%.*s (see src/instrument/README.md)",
                 lang->src->folder, (int)len, name);
       return -1;
     }
@@ -231,7 +242,8 @@ static int load_predicates(struct cgi_language *lang) {
       uint32_t len;
       if (argc < 3 || steps[start].type != TSQueryPredicateStepTypeString ||
           steps[start + 1].type != TSQueryPredicateStepTypeCapture) {
-        set_error("%s/instrument.scm: pattern %u: a predicate needs an operator, a capture and "
+        set_error(lang,
+                  "%s/instrument.scm: pattern %u: a predicate needs an operator, a capture and "
                   "an argument",
                   lang->src->folder, p + 1);
         return -1;
@@ -247,14 +259,14 @@ static int load_predicates(struct cgi_language *lang) {
       } else if (strcmp(op, "any-of?") == 0) {
         pr->op = PRED_ANY_OF;
       } else {
-        set_error("%s/instrument.scm: pattern %u: unknown predicate #%s", lang->src->folder, p + 1,
-                  op);
+        set_error(lang, "%s/instrument.scm: pattern %u: unknown predicate #%s", lang->src->folder,
+                  p + 1, op);
         return -1;
       }
       if (steps[start + 2].type == TSQueryPredicateStepTypeCapture) {
         if (pr->op != PRED_EQ && pr->op != PRED_NOT_EQ) {
-          set_error("%s/instrument.scm: pattern %u: #%s wants a string", lang->src->folder, p + 1,
-                    op);
+          set_error(lang, "%s/instrument.scm: pattern %u: #%s wants a string", lang->src->folder,
+                    p + 1, op);
           return -1;
         }
         pr->other_capture = (int)steps[start + 2].value_id;
@@ -273,7 +285,7 @@ static int load_predicates(struct cgi_language *lang) {
         if (rc != 0) {
           char msg[128];
           regerror(rc, &pr->re, msg, sizeof msg);
-          set_error("%s/instrument.scm: pattern %u: bad regular expression '%s': %s",
+          set_error(lang, "%s/instrument.scm: pattern %u: bad regular expression '%s': %s",
                     lang->src->folder, p + 1, pr->strings[0], msg);
           return -1;
         }
@@ -285,32 +297,35 @@ static int load_predicates(struct cgi_language *lang) {
   return 0;
 }
 
-int cgi__language_load(struct cgi_language *lang) {
-  if (lang->state != 0) {
-    return lang->state > 0 ? 0 : -1;
-  }
+/* Loads @p lang (once, from make_table()): state 1, or -1 with lang->error saying why (and
+ * lang->status CGI_ELANGUAGE, or CGI_ENOMEM when memory ran out). */
+static void language_load(struct cgi_language *lang) {
   lang->state = -1;
+  lang->status = CGI_ELANGUAGE;
   if (parse_conf(lang) != 0) {
-    if (last_error[0] == '\0') {
-      set_error("out of memory");
+    if (lang->error[0] == '\0') {
+      set_error(lang, "%s: out of memory", lang->src->folder);
+      lang->status = CGI_ENOMEM;
     }
-    return -1;
+    return;
   }
   const char *style = cgi_language_get(lang, "block_style");
   if (!cgi__block_style_known(style)) {
-    set_error("%s/language.conf: block_style '%s' is not implemented by the engine (it knows %s; "
+    set_error(lang,
+              "%s/language.conf: block_style '%s' is not implemented by the engine (it knows %s; "
               "see src/instrument/README.md)",
               lang->src->folder, style ? style : "(unset)", cgi__block_styles());
-    return -1;
+    return;
   }
   const TSLanguage *ts = lang->src->grammar();
   uint32_t version = ts_language_version(ts);
   if (version < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION ||
       version > TREE_SITTER_LANGUAGE_VERSION) {
-    set_error("the %s grammar has language version %u; this tree-sitter runtime reads %d to %d",
+    set_error(lang,
+              "the %s grammar has language version %u; this tree-sitter runtime reads %d to %d",
               lang->src->folder, version, TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION,
               TREE_SITTER_LANGUAGE_VERSION);
-    return -1;
+    return;
   }
   uint32_t err_offset = 0;
   TSQueryError err = TSQueryErrorNone;
@@ -323,18 +338,19 @@ int cgi__language_load(struct cgi_language *lang) {
     for (uint32_t i = 0; i < err_offset && lang->src->query[i]; i++) {
       line += lang->src->query[i] == '\n';
     }
-    set_error("%s/instrument.scm:%d: query error (%s)", lang->src->folder, line,
+    set_error(lang, "%s/instrument.scm:%d: query error (%s)", lang->src->folder, line,
               (unsigned)err < sizeof kinds / sizeof kinds[0] ? kinds[err] : "unknown");
-    return -1;
+    return;
   }
   if (assign_roles(lang) != 0 || load_predicates(lang) != 0) {
-    if (last_error[0] == '\0') {
-      set_error("out of memory");
+    if (lang->error[0] == '\0') {
+      set_error(lang, "%s: out of memory", lang->src->folder);
+      lang->status = CGI_ENOMEM;
     }
-    return -1;
+    return;
   }
   lang->state = 1;
-  return 0;
+  lang->status = CGI_OK;
 }
 
 static bool text_eq(const char *src, TSNode n, const char *s) {
@@ -342,7 +358,8 @@ static bool text_eq(const char *src, TSNode n, const char *s) {
   return strlen(s) == b - a && memcmp(src + a, s, b - a) == 0;
 }
 
-static bool node_matches(const cgi__pred *pr, const char *src, TSNode n, const TSQueryMatch *m) {
+/* @return 1 when @p n passes @p pr, 0 when not, -1 when memory runs out. */
+static int node_matches(const cgi__pred *pr, const char *src, TSNode n, const TSQueryMatch *m) {
   switch (pr->op) {
   case PRED_EQ:
   case PRED_NOT_EQ: {
@@ -368,7 +385,7 @@ static bool node_matches(const cgi__pred *pr, const char *src, TSNode n, const T
     char small[256];
     char *text = b - a < sizeof small ? small : malloc(b - a + 1);
     if (text == NULL) {
-      return false;
+      return -1;
     }
     memcpy(text, src + a, b - a);
     text[b - a] = '\0';
@@ -389,19 +406,20 @@ static bool node_matches(const cgi__pred *pr, const char *src, TSNode n, const T
   return false;
 }
 
-bool cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *match,
-                       const char *src) {
+int cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *match, const char *src) {
   uint32_t p = match->pattern_index;
   for (size_t k = 0; k < lang->n_preds[p]; k++) {
     const cgi__pred *pr = &lang->preds[p][k];
     for (uint16_t i = 0; i < match->capture_count; i++) {
-      if (match->captures[i].index == pr->capture &&
-          !node_matches(pr, src, match->captures[i].node, match)) {
-        return false;
+      if (match->captures[i].index == pr->capture) {
+        int rc = node_matches(pr, src, match->captures[i].node, match);
+        if (rc <= 0) {
+          return rc;
+        }
       }
     }
   }
-  return true;
+  return 1;
 }
 
 /* ----- finding languages ----- */
@@ -420,22 +438,54 @@ static bool word_in(const char *list, const char *word, size_t n) {
   return false;
 }
 
-const cgi_language *cgi_language_find(const char *name) {
-  if (ensure_table() != 0) {
-    return NULL;
+static int say(char *why, size_t why_len, int code, const char *text) {
+  if (why != NULL && why_len > 0) {
+    snprintf(why, why_len, "%s", text);
+  }
+  return code;
+}
+
+int cgi_language_lookup(const char *name, const cgi_language **out, char *why, size_t why_len) {
+  *out = NULL;
+  if (ensure_table() != CGI_OK) {
+    return say(why, why_len, CGI_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n_languages; i++) {
-    struct cgi_language *l = &languages[i];
-    if (cgi__language_load(l) != 0) {
+    const struct cgi_language *l = &languages[i];
+    if (l->state != 1) {
+      if (strcmp(l->src->folder, name) == 0) {
+        return say(why, why_len, l->status, l->error);
+      }
       continue;
     }
     const char *n = cgi_language_get(l, "name");
     if ((n != NULL && strcmp(n, name) == 0) ||
         word_in(cgi_language_get(l, "aliases"), name, strlen(name))) {
-      return l;
+      *out = l;
+      return CGI_OK;
     }
   }
-  return NULL;
+  if (why != NULL && why_len > 0) {
+    snprintf(why, why_len, "no language called '%s' (known: %s)", name, names);
+  }
+  return CGI_ENOLANG;
+}
+
+const cgi_language *cgi_language_find(const char *name) {
+  const cgi_language *l;
+  return cgi_language_lookup(name, &l, NULL, 0) == CGI_OK ? l : NULL;
+}
+
+int cgi_language_check(char *why, size_t why_len) {
+  if (ensure_table() != CGI_OK) {
+    return say(why, why_len, CGI_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n_languages; i++) {
+    if (languages[i].state != 1) {
+      return say(why, why_len, languages[i].status, languages[i].error);
+    }
+  }
+  return say(why, why_len, CGI_OK, "");
 }
 
 int cgi_language_matches(const cgi_language *lang, const char *path) {
@@ -448,11 +498,11 @@ int cgi_language_matches(const cgi_language *lang, const char *path) {
 }
 
 const cgi_language *cgi_language_for_path(const char *path) {
-  if (ensure_table() != 0) {
+  if (ensure_table() != CGI_OK) {
     return NULL;
   }
   for (size_t i = 0; i < n_languages; i++) {
-    if (cgi__language_load(&languages[i]) == 0 && cgi_language_matches(&languages[i], path)) {
+    if (languages[i].state == 1 && cgi_language_matches(&languages[i], path)) {
       return &languages[i];
     }
   }
@@ -476,14 +526,6 @@ const char *cgi_language_support(const cgi_language *lang, const char **module) 
 }
 
 const char *cgi_language_list(void) {
-  static char list[256];
-  list[0] = '\0';
-  if (ensure_table() != 0) {
-    return list;
-  }
-  for (size_t i = 0; i < n_languages; i++) {
-    size_t used = strlen(list);
-    snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", languages[i].src->folder);
-  }
-  return list;
+  ensure_table();
+  return names;
 }

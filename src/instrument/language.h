@@ -74,7 +74,9 @@ typedef struct cgi__conf_entry {
 
 struct cgi_language {
   const cgi__lang_source *src;
-  int state;       /* 0 not loaded, 1 loaded, -1 failed */
+  int state;       /* 1 loaded, -1 failed (lang.c loads every language once, on first use) */
+  int status;      /* CGI_OK, or why it failed: CGI_ELANGUAGE or CGI_ENOMEM */
+  char error[256]; /* state -1: "python/instrument.scm:12: query error (syntax)" */
   char *conf_text; /* a writable copy that entries point into */
   cgi__conf_entry *conf;
   size_t n_conf;
@@ -87,12 +89,9 @@ struct cgi_language {
   uint32_t n_patterns;
 };
 
-/* Loads @p lang's configuration and query on first use. @return 0, or -1 with
- * cgi_language_error() set. */
-int cgi__language_load(struct cgi_language *lang);
-
-/* Evaluates the text predicates of @p match (tree-sitter 0.20 leaves that to the caller). */
-bool cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *match, const char *src);
+/* Evaluates the text predicates of @p match (tree-sitter 0.20 leaves that to the caller).
+ * @return 1 when they pass, 0 when not, -1 when memory runs out. */
+int cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *match, const char *src);
 
 /* Is @p word one of the space-separated words of the config value @p key? */
 bool cgi__conf_has_word(const struct cgi_language *lang, const char *key, const char *word);

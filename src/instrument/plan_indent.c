@@ -41,13 +41,14 @@ static char *indent_with(const ctx *c, const char *B, int k) {
 }
 
 /* Where the module's own code starts: the first statement that is neither the docstring nor in
- * the prologue. Sets *first_stmt (null node if none). */
-static TSNode module_first(const ctx *c, TSNode *after_prologue_end) {
+ * the prologue, or a null node (with c->oom set when memory runs out). */
+static TSNode module_first(ctx *c, TSNode *after_prologue_end) {
   uint32_t n = cgi__statements(c, c->root, NULL, 0);
   TSNode *st = malloc((n ? n : 1) * sizeof *st);
   TSNode none = {{0}, NULL, NULL};
   *after_prologue_end = none;
   if (st == NULL) {
+    c->oom = true;
     return none;
   }
   cgi__statements(c, c->root, st, n);

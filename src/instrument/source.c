@@ -33,6 +33,7 @@ int cgi__fail_at(ctx *c, uint32_t offset, const char *fmt, ...) {
   c->res->error = NULL;
   if (asprintf(&c->res->error, "%s:%d:%d: %s", c->context, line, col, msg) < 0) {
     c->res->error = NULL;
+    c->oom = true; /* a failure with no message to say it would be worse than this one */
   }
   c->res->err_line = line;
   c->res->err_col = col;
@@ -262,11 +263,17 @@ static int report_parse_error(ctx *c) {
 }
 
 /* The encoding declared on the first two lines (encoding_declaration in language.conf), as a new
- * string, or NULL. The second line counts only when the first is blank or a comment. */
-static char *declared_encoding(const ctx *c, const char *src, size_t len) {
+ * string, or NULL (with c->oom set when memory ran out). The second line counts only when the
+ * first is blank or a comment. */
+static char *declared_encoding(ctx *c, const char *src, size_t len) {
   const char *pat = cgi_language_get(c->lang, "encoding_declaration");
   regex_t re;
-  if (pat == NULL || regcomp(&re, pat, REG_EXTENDED) != 0) {
+  if (pat == NULL) {
+    return NULL;
+  }
+  int rrc = regcomp(&re, pat, REG_EXTENDED);
+  if (rrc != 0) {
+    c->oom = rrc == REG_ESPACE;
     return NULL;
   }
   char *name = NULL;
@@ -276,12 +283,16 @@ static char *declared_encoding(const ctx *c, const char *src, size_t len) {
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     char *l = strndup(p, n);
     if (l == NULL) {
+      c->oom = true;
       break;
     }
     regmatch_t m[2];
-    if (regexec(&re, l, 2, m, 0) == 0 && m[1].rm_so >= 0) {
+    int xrc = regexec(&re, l, 2, m, 0);
+    if (xrc == 0 && m[1].rm_so >= 0) {
       name = strndup(l + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so));
+      c->oom |= name == NULL;
     }
+    c->oom |= xrc == REG_ESPACE;
     size_t i = 0;
     while (i < n && (cgi__is_blank(l[i]) || l[i] == '\r')) {
       i++;
@@ -378,7 +389,7 @@ int cgi__source_decode(ctx *c) {
   char *encoding = declared_encoding(c, src, len);
   if (encoding == NULL || is_utf8_name(encoding)) {
     free(encoding);
-    return 0;
+    return c->oom ? -1 : 0;
   }
   iconv_t in_cd = open_codec("UTF-8", encoding, true);
   iconv_t out_cd = open_codec(encoding, "UTF-8", false);

@@ -36,7 +36,8 @@
 /* ----- the result handed to the caller (instrument.h) ----- */
 
 struct cgi_result {
-  char *error;
+  int status;  /* what cgi_instrument() returned */
+  char *error; /* NULL after CGI_OK, or with CGI_ENOMEM when even this could not be allocated */
   int err_line, err_col;
   char *text;
   size_t text_len;

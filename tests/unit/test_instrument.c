@@ -20,9 +20,10 @@
 #include "instrument.h"
 
 static const cgi_language *python(void) {
-  const cgi_language *l = cgi_language_find("python");
-  if (l == NULL) {
-    print_error("no python language: %s\n", cgi_language_error());
+  const cgi_language *l = NULL;
+  char why[256];
+  if (cgi_language_lookup("python", &l, why, sizeof why) != CGI_OK) {
+    print_error("no python language: %s\n", why);
   }
   assert_non_null(l);
   return l;

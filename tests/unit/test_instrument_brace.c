@@ -19,9 +19,10 @@
 #include "instrument.h"
 
 static cgi_result *run_lang(const char *lang, const char *src, const char *header) {
-  const cgi_language *l = cgi_language_find(lang);
-  if (l == NULL) {
-    print_error("no %s language: %s\n", lang, cgi_language_error());
+  const cgi_language *l = NULL;
+  char why[256];
+  if (cgi_language_lookup(lang, &l, why, sizeof why) != CGI_OK) {
+    print_error("no %s language: %s\n", lang, why);
   }
   assert_non_null(l);
   cgi_options o = {CGI_COARSE, "dir/t.src", 1, NULL, header};
