@@ -29,7 +29,10 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
     endif()
     set_tests_properties(cli_safety PROPERTIES TIMEOUT 300 ENVIRONMENT "${safety_env}")
     # The fuzz harnesses: with NEMB_FUZZ, libFuzzer targets (scripts/fuzz.sh runs them); in every
-    # other build, the same harnesses replay the committed seed corpus as ctest tests.
+    # other build, the same harnesses replay the committed seed corpus as ctest tests. The
+    # instrumenter's seeds are tests/fuzz/corpus/instrument (inputs of their own) and the programs
+    # of tests/instrument/corpus, read in place.
+    set(fuzz_instrument_extra ${CMAKE_CURRENT_SOURCE_DIR}/tests/instrument/corpus)
     foreach(h config instrument report)
       if(NEMB_FUZZ)
         set(fz fuzz_${h})
@@ -38,7 +41,8 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
       else()
         set(fz fuzz_${h}_seeds)
         add_executable(${fz} tests/fuzz/fuzz_${h}.c tests/fuzz/driver.c)
-        add_test(NAME ${fz} COMMAND ${fz} ${CMAKE_CURRENT_SOURCE_DIR}/tests/fuzz/corpus/${h})
+        add_test(NAME ${fz} COMMAND ${fz} ${CMAKE_CURRENT_SOURCE_DIR}/tests/fuzz/corpus/${h}
+                                     ${fuzz_${h}_extra})
         set_tests_properties(${fz} PROPERTIES TIMEOUT 300)
       endif()
       target_include_directories(${fz} PRIVATE tests/fuzz tests)

@@ -20,11 +20,14 @@ trap 'rm -rf "$work"' EXIT
 status=0
 for h in config instrument report; do
   mkdir -p "$work/$h"
+  # The instrumenter's seeds: its own inputs and the programs of tests/instrument/corpus.
+  extra=""
+  if [ "$h" = instrument ]; then extra=tests/instrument/corpus; fi
   echo "=== fuzz_$h: $seconds s ==="
   # -rss_limit_mb: the instrumenter's parser on 64 KiB inputs stays far below it.
   if ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     "build-fuzz/bin/fuzz_$h" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 \
-    -artifact_prefix=build-fuzz/ "$work/$h" "tests/fuzz/corpus/$h" 2>"$work/$h.log"; then
+    -artifact_prefix=build-fuzz/ "$work/$h" "tests/fuzz/corpus/$h" $extra 2>"$work/$h.log"; then
     grep -E "stat::number_of_executed_units|stat::new_units_added" "$work/$h.log" || true
   else
     tail -n 40 "$work/$h.log"

@@ -29,6 +29,12 @@ int cg_cmd_exporter(int argc, char **argv); /* cmd_exporter.c */
  * CG_EXIT_FAIL. */
 int cg_fail(int rc, const char *what);
 
+/* After getopt_long: the one operand a verb takes (@p what: "report", "directory"). With none or
+ * more than one, prints "codegreen VERB: no WHAT given" or "... one WHAT at a time" and @p usage
+ * on stderr, and returns NULL (the caller exits with CG_EXIT_USAGE). */
+const char *cg_one_operand(int argc, char **argv, const char *verb, const char *what,
+                           void (*usage)(FILE *));
+
 /* --carbon-intensity G (carbon.c): checks G and hands it to the library through
  * CODEGREEN_CARBON_INTENSITY. @return 0 or an exit code, after saying what is wrong. */
 int cg_carbon_option(const char *verb, const char *arg);

@@ -441,16 +441,9 @@ static char *python_dir(void) {
   /* An installed codegreen uses what was installed with it, even while the source tree it was
    * built from still exists. */
   char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) {
+  if (cg_measure_bin_dir(exe, sizeof exe) != 0) {
     return NULL;
   }
-  exe[n] = '\0';
-  char *slash = strrchr(exe, '/');
-  if (slash == NULL) {
-    return NULL;
-  }
-  *slash = '\0';
   char *p = NULL;
   if (asprintf(&p, "%s/../%s", exe, CG_INSTALL_PYTHON_DIR) >= 0) {
     if (is_dir_with(p, "codegreen_runtime.py")) {
@@ -975,10 +968,7 @@ static void free_paths(paths *p) {
 }
 
 static int make_paths(paths *p, const char *script) {
-  const char *tmpdir = getenv("TMPDIR");
-  snprintf(p->tmp, sizeof p->tmp, "%s/codegreen-measure-XXXXXX",
-           tmpdir && tmpdir[0] ? tmpdir : "/tmp");
-  if (mkdtemp(p->tmp) == NULL) {
+  if (cg_measure_tmp_dir(p->tmp, sizeof p->tmp) != NULL) {
     return -1;
   }
   const char *base = strrchr(script, '/');

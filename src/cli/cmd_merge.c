@@ -173,13 +173,10 @@ int cg_cmd_merge(int argc, char **argv) {
       return CG_EXIT_USAGE;
     }
   }
-  if (optind != argc - 1) {
-    fprintf(stderr, "codegreen merge: %s\n\n",
-            optind >= argc ? "no directory given" : "one directory at a time");
-    print_usage(stderr);
+  const char *dir = cg_one_operand(argc, argv, "merge", "directory", print_usage);
+  if (dir == NULL) {
     return CG_EXIT_USAGE;
   }
-  const char *dir = argv[optind];
   DIR *d = opendir(dir);
   if (d == NULL) {
     fprintf(stderr, "codegreen merge: cannot open directory %s: %s\n", dir, strerror(errno));

@@ -58,13 +58,10 @@ int cg_cmd_plot(int argc, char **argv) {
       return CG_EXIT_USAGE;
     }
   }
-  if (optind != argc - 1) {
-    fprintf(stderr, "codegreen plot: %s\n\n",
-            optind >= argc ? "no report given" : "one report at a time");
-    print_usage(stderr);
+  const char *report = cg_one_operand(argc, argv, "plot", "report", print_usage);
+  if (report == NULL) {
     return CG_EXIT_USAGE;
   }
-  const char *report = argv[optind];
   char *fallback = NULL;
   if (n_out == 0) {
     /* REPORT.json -> REPORT.html beside it; another name gets .html added. */

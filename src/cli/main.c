@@ -2,6 +2,7 @@
  * main.c - the codegreen command: finds the verb in a table and runs it.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,6 +45,20 @@ int cg_fail(int rc, const char *what) {
   const char *detail = nemb_last_error();
   fprintf(stderr, "codegreen: %s: %s\n", what, detail[0] ? detail : nemb_strerror(rc));
   return CG_EXIT_FAIL;
+}
+
+const char *cg_one_operand(int argc, char **argv, const char *verb, const char *what,
+                           void (*usage)(FILE *)) {
+  if (optind == argc - 1) {
+    return argv[optind];
+  }
+  if (optind >= argc) {
+    fprintf(stderr, "codegreen %s: no %s given\n\n", verb, what);
+  } else {
+    fprintf(stderr, "codegreen %s: one %s at a time\n\n", verb, what);
+  }
+  usage(stderr);
+  return NULL;
 }
 
 bool cg_parse_interval_ms(const char *text, long *out) {

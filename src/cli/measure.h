@@ -88,6 +88,22 @@ const char *cg_measure_native_language(int argc, char **argv);
 /* `codegreen measure [options] c|cpp FILE... [-- ARGS]` and `--build CMD --instrument DIR -- PROG
  * ARGS`. @return the exit status. */
 int cg_measure_native(int argc, char **argv);
+/* What a native or Java measurement does around its work: parses the command line, makes the
+ * temporary directory, runs @p measure with SIGINT/SIGTERM passed on to whichever child runs,
+ * then removes the directory (or says where it is kept, --keep). @return the exit status:
+ * measure's, or 128 + the signal that interrupted a failed run. */
+int cg_measure_native_main(int argc, char **argv, int (*measure)(native_opts *o, const char *tmp));
+
+/* Makes a new temporary directory codegreen-measure-XXXXXX in $TMPDIR (else /tmp), its path in
+ * @p buf (of @p len bytes, PATH_MAX). @return NULL, or the folder it could not be made in (errno
+ * set). */
+const char *cg_measure_tmp_dir(char *buf, size_t len);
+/* The report a measured native or Java program wrote to @p result, or NULL after saying on
+ * stderr why there is none: "killed by a signal" when @p status (the program's exit status) is
+ * above 128, else @p stopped (how a program of that language ends without writing it). */
+json_t *cg_measure_read_result(const char *result, int status, const char *stopped);
+/* The directory of the running executable (/proc/self/exe) in @p buf. @return 0 or -1. */
+int cg_measure_bin_dir(char *buf, size_t len);
 
 /* Where codegreen_runtime.h (and nemb.h beside it) is: this source tree's include/, else
  * <bindir>/../include. A new string, or NULL. */

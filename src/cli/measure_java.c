@@ -356,15 +356,9 @@ static int measure(native_opts *o, const char *tmp) {
     status = CG_EXIT_CANNOT_RUN;
     goto out;
   }
-  json_error_t jerr;
-  json_t *report = json_load_file(result, 0, &jerr);
+  json_t *report = cg_measure_read_result(
+      result, status, "stopped before its shutdown hooks ran (Runtime.halt, or a crash)");
   if (report == NULL) {
-    fprintf(stderr,
-            "codegreen measure: the program ended without writing its measurements (%s); it "
-            "was %s\n",
-            access(result, F_OK) == 0 ? jerr.text : "no result file",
-            status > 128 ? "killed by a signal"
-                         : "stopped before its shutdown hooks ran (Runtime.halt, or a crash)");
     status = status ? status : CG_EXIT_FAIL;
     goto out;
   }
@@ -395,32 +389,5 @@ out:
 }
 
 int cg_measure_java(int argc, char **argv) {
-  native_opts o;
-  int rc = cg_measure_native_args(argc, argv, &o);
-  if (rc != 0) {
-    cg_measure_native_args_free(&o);
-    return rc < 0 ? CG_EXIT_OK : rc;
-  }
-  char tmp[PATH_MAX];
-  const char *tmpdir = getenv("TMPDIR");
-  snprintf(tmp, sizeof tmp, "%s/codegreen-measure-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
-  if (mkdtemp(tmp) == NULL) {
-    fprintf(stderr, "codegreen measure: cannot make a temporary directory in %s: %s\n",
-            tmpdir && tmpdir[0] ? tmpdir : "/tmp", strerror(errno));
-    cg_measure_native_args_free(&o);
-    return CG_EXIT_FAIL;
-  }
-  cg_signals_catch();
-  int status = measure(&o, tmp);
-  cg_signals_restore();
-  if (cg_signals_caught() && status == CG_EXIT_FAIL) {
-    status = 128 + cg_signals_caught();
-  }
-  if (o.m.keep) {
-    fprintf(stderr, "codegreen measure: kept %s\n", tmp);
-  } else {
-    cg_measure_remove_tree(tmp);
-  }
-  cg_measure_native_args_free(&o);
-  return status;
+  return cg_measure_native_main(argc, argv, measure);
 }

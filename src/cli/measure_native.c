@@ -324,16 +324,9 @@ char *cg_measure_include_dir(void) {
     return strdup(CG_SOURCE_INCLUDE_DIR);
   }
   char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) {
+  if (cg_measure_bin_dir(exe, sizeof exe) != 0) {
     return NULL;
   }
-  exe[n] = '\0';
-  char *slash = strrchr(exe, '/');
-  if (slash == NULL) {
-    return NULL;
-  }
-  *slash = '\0';
   char *dir = NULL;
   if (asprintf(&dir, "%s/../include", exe) < 0) {
     return NULL;
@@ -505,15 +498,9 @@ static int run_and_report(native_opts *o, char **run, const char *tmp, json_t *i
     json_decref(instrumentation);
     return CG_EXIT_CANNOT_RUN;
   }
-  json_error_t jerr;
-  json_t *report = json_load_file(result, 0, &jerr);
+  json_t *report = cg_measure_read_result(
+      result, status, "stopped before its exit handlers ran (_exit, exec, or a crash)");
   if (report == NULL) {
-    fprintf(stderr,
-            "codegreen measure: the program ended without writing its measurements (%s); it "
-            "was %s\n",
-            access(result, F_OK) == 0 ? jerr.text : "no result file",
-            status > 128 ? "killed by a signal"
-                         : "stopped before its exit handlers ran (_exit, exec, or a crash)");
     json_decref(instrumentation);
     return status ? status : CG_EXIT_FAIL;
   }
@@ -801,7 +788,41 @@ out:
   return status;
 }
 
-int cg_measure_native(int argc, char **argv) {
+json_t *cg_measure_read_result(const char *result, int status, const char *stopped) {
+  json_error_t jerr;
+  json_t *report = json_load_file(result, 0, &jerr);
+  if (report == NULL) {
+    fprintf(stderr,
+            "codegreen measure: the program ended without writing its measurements (%s); it "
+            "was %s\n",
+            access(result, F_OK) == 0 ? jerr.text : "no result file",
+            status > 128 ? "killed by a signal" : stopped);
+  }
+  return report;
+}
+
+int cg_measure_bin_dir(char *buf, size_t len) {
+  ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+  if (n <= 0) {
+    return -1;
+  }
+  buf[n] = '\0';
+  char *slash = strrchr(buf, '/');
+  if (slash == NULL) {
+    return -1;
+  }
+  *slash = '\0';
+  return 0;
+}
+
+const char *cg_measure_tmp_dir(char *buf, size_t len) {
+  const char *tmpdir = getenv("TMPDIR");
+  const char *in = tmpdir && tmpdir[0] ? tmpdir : "/tmp";
+  snprintf(buf, len, "%s/codegreen-measure-XXXXXX", in);
+  return mkdtemp(buf) != NULL ? NULL : in;
+}
+
+int cg_measure_native_main(int argc, char **argv, int (*measure)(native_opts *o, const char *tmp)) {
   native_opts o;
   int rc = cg_measure_native_args(argc, argv, &o);
   if (rc != 0) {
@@ -809,17 +830,16 @@ int cg_measure_native(int argc, char **argv) {
     return rc < 0 ? CG_EXIT_OK : rc;
   }
   char tmp[PATH_MAX];
-  const char *tmpdir = getenv("TMPDIR");
-  snprintf(tmp, sizeof tmp, "%s/codegreen-measure-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
-  if (mkdtemp(tmp) == NULL) {
-    fprintf(stderr, "codegreen measure: cannot make a temporary directory in %s: %s\n",
-            tmpdir && tmpdir[0] ? tmpdir : "/tmp", strerror(errno));
+  const char *in = cg_measure_tmp_dir(tmp, sizeof tmp);
+  if (in != NULL) {
+    fprintf(stderr, "codegreen measure: cannot make a temporary directory in %s: %s\n", in,
+            strerror(errno));
     cg_measure_native_args_free(&o);
     return CG_EXIT_FAIL;
   }
   /* SIGINT/SIGTERM reach whichever child runs; the temporary directory is always removed */
   cg_signals_catch();
-  int status = o.build != NULL ? measure_build(&o, tmp) : measure_files(&o, tmp);
+  int status = measure(&o, tmp);
   cg_signals_restore();
   if (cg_signals_caught() && status == CG_EXIT_FAIL) {
     status = 128 + cg_signals_caught();
@@ -831,4 +851,12 @@ int cg_measure_native(int argc, char **argv) {
   }
   cg_measure_native_args_free(&o);
   return status;
+}
+
+static int measure_native(native_opts *o, const char *tmp) {
+  return o->build != NULL ? measure_build(o, tmp) : measure_files(o, tmp);
+}
+
+int cg_measure_native(int argc, char **argv) {
+  return cg_measure_native_main(argc, argv, measure_native);
 }

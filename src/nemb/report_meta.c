@@ -7,6 +7,7 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,68 +325,72 @@ static json_t *domain_failures(const nemb_session *s) {
   return list;
 }
 
+/* Appends one warning, formatted like printf (at most 320 bytes), to @p w. */
+static void warn(json_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(json_t *w, const char *fmt, ...) {
+  char text[320];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  json_array_append_new(w, json_string(text));
+}
+
 /* Plain sentences about anything that makes the figures less than exact. */
 static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats *st,
                                 double resolution_ms) {
   const nemb_meter *m = s->meter;
   json_t *w = json_array();
-  char text[320];
   for (size_t d = 0; d < m->n_domains; d++) {
     if (m->dom_lost_at[d] != 0) {
       double at =
           m->dom_lost_at[d] > s->t_begin ? (double)(m->dom_lost_at[d] - s->t_begin) / 1e9 : 0.0;
       if (m->dom_last_rc[d] == NEMB_ETIMEDOUT) {
         /* A hung driver call (poller.h): say so, it is not the GPU's energy that failed. */
-        snprintf(text, sizeof text,
-                 "domain %s (%s) stopped answering at %.2f s: a read did not return within its "
-                 "deadline (a hung driver call); its energy stops there; the other domains are "
-                 "measured in full",
-                 m->domains[d].name, m->source[d], at);
+        warn(w,
+             "domain %s (%s) stopped answering at %.2f s: a read did not return within its "
+             "deadline (a hung driver call); its energy stops there; the other domains are "
+             "measured in full",
+             m->domains[d].name, m->source[d], at);
       } else {
-        snprintf(text, sizeof text,
-                 "domain %s (%s) was lost at %.2f s (%s): its energy stops there; the other "
-                 "domains are measured in full",
-                 m->domains[d].name, m->source[d], at, nemb_strerror(m->dom_last_rc[d]));
+        warn(w,
+             "domain %s (%s) was lost at %.2f s (%s): its energy stops there; the other "
+             "domains are measured in full",
+             m->domains[d].name, m->source[d], at, nemb_strerror(m->dom_last_rc[d]));
       }
-      json_array_append_new(w, json_string(text));
     }
   }
   for (size_t d = 0; d < m->n_domains; d++) {
     if (m->domains[d].whole_device) {
-      snprintf(text, sizeof text,
-               "domain %s (%s) is a GPU in MIG mode: NVML counts energy per physical GPU, not "
-               "per instance, so its figure is the whole GPU's, other instances' work included",
-               m->domains[d].name, m->source[d]);
-      json_array_append_new(w, json_string(text));
+      warn(w,
+           "domain %s (%s) is a GPU in MIG mode: NVML counts energy per physical GPU, not "
+           "per instance, so its figure is the whole GPU's, other instances' work included",
+           m->domains[d].name, m->source[d]);
     }
   }
   if (st->rejected_readings > 0) {
-    snprintf(text, sizeof text,
-             "%llu counter reading(s) were rejected as physically impossible (a step beyond the "
-             "domain's maximum power) and measured from the last good reading instead",
-             (unsigned long long)st->rejected_readings);
-    json_array_append_new(w, json_string(text));
+    warn(w,
+         "%llu counter reading(s) were rejected as physically impossible (a step beyond the "
+         "domain's maximum power) and measured from the last good reading instead",
+         (unsigned long long)st->rejected_readings);
   }
   if (st->counter_resets > 0) {
-    snprintf(text, sizeof text,
-             "%llu counter reset(s): the energy between the last reading before and the first "
-             "after each is estimated from the power just before it",
-             (unsigned long long)st->counter_resets);
-    json_array_append_new(w, json_string(text));
+    warn(w,
+         "%llu counter reset(s): the energy between the last reading before and the first "
+         "after each is estimated from the power just before it",
+         (unsigned long long)st->counter_resets);
   }
   if (st->ambiguous_gaps > 0) {
-    snprintf(text, sizeof text,
-             "%llu gap(s) between reads (the process was stopped?) were long enough to hide "
-             "counter wraps; their number was inferred from the power before the gap",
-             (unsigned long long)st->ambiguous_gaps);
-    json_array_append_new(w, json_string(text));
+    warn(w,
+         "%llu gap(s) between reads (the process was stopped?) were long enough to hide "
+         "counter wraps; their number was inferred from the power before the gap",
+         (unsigned long long)st->ambiguous_gaps);
   }
   if (st->coarsened > 0) {
-    snprintf(text, sizeof text,
-             "the time series was coarsened %llu time(s) to stay within coordinator.max_samples: "
-             "its effective resolution is %.3g ms (task and session energies are unaffected)",
-             (unsigned long long)st->coarsened, resolution_ms);
-    json_array_append_new(w, json_string(text));
+    warn(w,
+         "the time series was coarsened %llu time(s) to stay within coordinator.max_samples: "
+         "its effective resolution is %.3g ms (task and session energies are unaffected)",
+         (unsigned long long)st->coarsened, resolution_ms);
   }
   return w;
 }
