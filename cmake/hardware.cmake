@@ -55,5 +55,10 @@ elseif(NEMB_CMAKE_PHASE STREQUAL "targets")
                      "NEMB_FAKE_NVML=$<TARGET_FILE:fake_nvml>")
       endif()
     endforeach()
+    # `codegreen run`'s GPU attribution from per-process utilisation, against the fake NVML.
+    add_test(NAME cli_gpu_attribution
+             COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_gpu_attribution.sh
+                     ${CMAKE_BINARY_DIR}/bin/codegreen $<TARGET_FILE:fake_nvml>)
+    set_tests_properties(cli_gpu_attribution PROPERTIES TIMEOUT 120)
   endif()
 endif()

@@ -344,6 +344,36 @@ NEMB_EXTERN int nemb_meter_latest(const nemb_meter *m, uint64_t *t_ns, uint64_t 
 /** Copies the sampler's statistics. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out);
 
+/** What the GPU driver says about the processes using a GPU domain, for attributing part of its
+ *  energy to a program (`codegreen run`). Filled by nemb_meter_gpu_usage(). The figures are sums
+ *  of NVML's per-process utilisation samples (nvmlDeviceGetProcessUtilization, NVML API
+ *  reference, "Device Queries"): each sample is one process's SM (3D/compute) utilisation in
+ *  percent over one of the driver's sample periods, which are of equal length, so a sum of smUtil
+ *  is proportional to SM-time. "Own" processes are the meter's process and its descendants
+ *  (found through /proc/PID/stat at the time each sample is read; a program that is the
+ *  children's subreaper keeps background descendants in its tree). Utilisation is a time-share
+ *  proxy: own_sm / all_sm is an attribution estimate, never a measurement of energy. */
+typedef struct nemb_gpu_usage {
+  int status;       /* 0: per-process figures are read; else why none (reason): NEMB_ENOTSUP
+                       (not offered: no such NVML call, NVML_ERROR_NOT_SUPPORTED, MIG mode, a
+                       domain that is not an NVML GPU), NEMB_EACCES (NVML_ERROR_NO_PERMISSION),
+                       NEMB_EIO (any other NVML error) */
+  char method[32];  /* "nvml_process_utilization" when status is 0, else "" */
+  char reason[192]; /* when status is not 0: why, in words */
+  double own_sm;    /* since the meter started: sum of smUtil (percent) over own samples */
+  double all_sm;    /* the same over every process's samples */
+  uint64_t samples; /* samples read, every process */
+  uint64_t own_samples;
+} nemb_gpu_usage;
+
+/** The per-process utilisation of GPU domain @p index so far (cumulative: take the difference of
+ *  two calls for a span). The figures are read on the GPU provider's own thread every
+ *  providers.nvml.process_poll_ms, so they lag the GPU by up to that long plus the driver's
+ *  sample period.
+ *  @return 0 with *out filled (out->status says whether there are figures); NEMB_EINVAL for an
+ *  index out of range. Any thread. Since 0.2. */
+NEMB_EXTERN int nemb_meter_gpu_usage(const nemb_meter *m, size_t index, nemb_gpu_usage *out);
+
 /** @return the current CLOCK_MONOTONIC time in nanoseconds, the clock of every sample.
  *  Any thread. Since 0.1. */
 NEMB_EXTERN uint64_t nemb_now_ns(void);

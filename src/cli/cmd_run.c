@@ -19,7 +19,8 @@
  * On top of the library's envelope this verb adds:
  *   runs        per run: command, exit status, failed/interrupted/outlier flags, energy, duration,
  *               CPU time of the command's process tree, the machine's CPU time, and the energy
- *               attributed to the command (CPU-time share of the CPU domains only);
+ *               attributed to the command (CPU-time share of the CPU domains; each GPU's
+ *               share of SM utilisation where NVML gives per-process samples, gpu_attr.h);
  *   commands    per command: its words and statistics (mean, median, std, CV, min, max, 95 % CI
  *               after the iqr_1.5 filter, outliers listed); "statistics" is the first command's;
  *   comparison  each further command against the first: ratio of mean energies with its spread,
@@ -46,6 +47,7 @@
 
 #include "child.h"
 #include "cli.h"
+#include "gpu_attr.h"
 #include "groups.h"
 #include "interval.h"
 #include "nemb.h"
@@ -79,7 +81,15 @@ typedef struct run_result {
   double machine_cpu_s; /* busy CPU time of the whole machine meanwhile, from /proc/stat */
   double live_j;        /* the energy seen live, for the progress line only */
   bool warmup, interrupted, in_stats;
+  cg_gpu_uses gpu; /* each GPU's per-process utilisation during the run (gpu_attr.h) */
 } run_result;
+
+static void free_runs(run_result *runs, size_t n) {
+  for (size_t i = 0; runs != NULL && i < n; i++) {
+    cg_gpu_free(&runs[i].gpu);
+  }
+  free(runs);
+}
 
 static void print_usage(FILE *fp) {
   fprintf(
@@ -122,8 +132,12 @@ static void print_usage(FILE *fp) {
       "runs in its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to\n"
       "codegreen are passed on to that group, the interrupted run is recorded but not in the\n"
       "statistics, and the report is still written.\n"
-      "Energy attributed to the command: CPU-time share of the CPU domains (package, core,\n"
-      "dram); GPU and platform domains are reported as not attributed.\n\n"
+      "Energy attributed to the command (an attribution estimate, never a measurement): the\n"
+      "CPU domains (package, core, dram) by the command's share of the machine's CPU time; each\n"
+      "NVIDIA GPU by the command's share of its SM utilisation in NVML's per-process samples\n"
+      "(nvmlDeviceGetProcessUtilization), where the driver offers them. A GPU without them\n"
+      "(not supported, no permission, MIG mode) and platform domains are reported as not\n"
+      "attributed, with the reason.\n\n"
       "CI recipe:  codegreen run -r 10 -o base.json -- ./bench      (on the main branch)\n"
       "            codegreen run -r 10 --baseline base.json --fail-if-regressed 5 -- ./bench\n");
 }
@@ -411,11 +425,14 @@ static double live_energy(nemb_session *s) {
 static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *background) {
   char **cmd = o->cmds[r->cmd];
   double busy0 = machine_busy_seconds(), j0 = live_energy(s);
+  cg_gpu_uses gpu0;
+  cg_gpu_take(nemb_session_meter(s), &gpu0);
   nemb_task_start(s, r->task);
   int exec_errno = 0;
   pid_t pid = spawn(o, cmd, &exec_errno);
   if (pid < 0) {
     nemb_task_stop(s, r->task);
+    cg_gpu_free(&gpu0);
     fprintf(stderr, "codegreen run: cannot run '%s': %s\n", cmd[0], strerror(exec_errno));
     if (exec_errno == ENOENT && !o->shell && strchr(cmd[0], ' ') != NULL) {
       fprintf(stderr,
@@ -428,6 +445,9 @@ static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *back
   struct rusage ru;
   r->status = cg_child_wait(pid, true, &ru);
   nemb_task_stop(s, r->task);
+  cg_gpu_take(nemb_session_meter(s), &r->gpu);
+  cg_gpu_diff(&r->gpu, &gpu0);
+  cg_gpu_free(&gpu0);
   r->interrupted = cg_signals_caught() != 0;
   r->machine_cpu_s = machine_busy_seconds() - busy0;
   r->live_j = live_energy(s) - j0;
@@ -538,32 +558,40 @@ static json_t *stats_json(const nemb_stats *st) {
 }
 
 /* The CPU domains, whose energy the CPU-time share attributes; the others (GPUs, the platform)
- * are not attributed by this model. */
+ * are not attributed by this model; GPUs have their own, gpu_attr.h). */
 static bool cpu_kind(const char *kind) {
   return kind != NULL && (strcmp(kind, "cpu_package") == 0 || strcmp(kind, "nested") == 0 ||
                           strcmp(kind, "dram") == 0 || strcmp(kind, "estimate") == 0);
 }
 
-static json_t *attribution_block(json_t *topo) {
+/* @p gpu: the last run's GPU usage, whose methods stand for the report's. */
+static json_t *attribution_block(json_t *topo, const cg_gpu_uses *gpu) {
   json_t *doms = json_object();
   const char *name;
   json_t *info;
   json_object_foreach(topo, name, info) {
     const char *kind = json_string_value(json_object_get(info, "kind"));
-    json_object_set_new(
-        doms, name,
-        json_string(cpu_kind(kind) ? "cpu_time_share"
-                    : kind != NULL && strcmp(kind, "gpu") == 0
-                        ? "not_attributed: no per-process GPU energy (NVML gives none to "
-                          "codegreen); the whole GPU energy is in energy_j"
-                        : "not_attributed: a platform-wide domain"));
+    char buf[256];
+    const char *gm = gpu != NULL ? cg_gpu_method(gpu, name, buf, sizeof buf) : NULL;
+    json_object_set_new(doms, name,
+                        json_string(cpu_kind(kind) ? "cpu_time_share"
+                                    : gm != NULL   ? gm
+                                    : kind != NULL && strcmp(kind, "gpu") == 0
+                                        ? "not_attributed: no per-process figures for this GPU"
+                                        : "not_attributed: a platform-wide domain"));
   }
   return json_pack(
-      "{s:s, s:s, s:o}", "model", "cpu_time_share", "description",
-      "An attribution model, not a measurement: the energy counters are machine-wide, so "
-      "attributed_energy_j = (energy of the CPU domains counted in energy_j) x (CPU time of the "
-      "command's process tree, background descendants included / busy CPU time of the whole "
-      "machine during the run). Other domains are not attributed: unattributed_energy_j.",
+      "{s:s, s:s, s:s, s:o}", "model", "cpu_time_share", "gpu_model", "nvml_process_utilization",
+      "description",
+      "Attribution estimates, not measurements: the energy counters are machine-wide. CPU "
+      "domains (cpu_time_share): (energy of the CPU domains counted in energy_j) x (CPU time of "
+      "the command's process tree, background descendants included / busy CPU time of the whole "
+      "machine during the run). GPU domains (nvml_process_utilization, where NVML offers "
+      "per-process utilisation): the GPU's energy x (SM utilisation of the command's processes "
+      "/ SM utilisation of every process, summed over NVML's samples during the run), a "
+      "time-share proxy; a GPU without per-process figures is not attributed and says why. "
+      "attributed_energy_j = attributed_cpu_energy_j + attributed_gpu_energy_j; the domains "
+      "no model covers: unattributed_energy_j.",
       "domains", doms);
 }
 
@@ -594,6 +622,9 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     }
     double share = rr->machine_cpu_s > 0 ? rr->cpu_s / rr->machine_cpu_s : NAN;
     share = share > 1 ? 1 : share; /* jiffy rounding can put the tree above the machine */
+    double gpu_j = 0, gpu_covered = 0;
+    json_t *gpu_att =
+        cg_gpu_attribution(&rr->gpu, json_object_get(t, "domains"), &gpu_j, &gpu_covered);
     rr->in_stats = !rr->warmup && !rr->interrupted && (rr->status == 0 || o->ignore_failure);
     json_t *r = json_pack("{s:s, s:I, s:b, s:i, s:b, s:b, s:b, s:b, s:f, s:f, s:f, s:f}", "task",
                           rr->task, "command_index", (json_int_t)rr->cmd, "warmup", rr->warmup,
@@ -603,8 +634,12 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
                           isnan(rr->machine_cpu_s) ? 0 : rr->machine_cpu_s);
     json_object_set_new(r, "attributed_share", isnan(share) ? json_null() : json_real(share));
     json_object_set_new(r, "attributed_energy_j",
+                        isnan(share) ? json_null() : json_real(share * cpu_j + gpu_j));
+    json_object_set_new(r, "attributed_cpu_energy_j",
                         isnan(share) ? json_null() : json_real(share * cpu_j));
-    json_object_set_new(r, "unattributed_energy_j", json_real(e - cpu_j));
+    json_object_set_new(r, "attributed_gpu_energy_j", json_real(gpu_j));
+    json_object_set_new(r, "unattributed_energy_j", json_real(e - cpu_j - gpu_covered));
+    json_object_set_new(r, "gpu_attribution", gpu_att);
     json_object_set_new(r, "energy_above_idle_j",
                         json_is_object(idle) ? json_real(e - idle_w * d) : json_null());
     json_array_append_new(arr, r);
@@ -689,7 +724,8 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
   } else {
     json_decref(comparisons);
   }
-  json_object_set_new(report, "attribution", attribution_block(topo));
+  json_object_set_new(report, "attribution",
+                      attribution_block(topo, n_runs > 0 ? &runs[n_runs - 1].gpu : NULL));
   json_object_set_new(report, "idle", idle);
   free(energy);
   free(dur);
@@ -776,6 +812,60 @@ static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
   }
 }
 
+/* The attributed energy, mean per run over the runs in the statistics: CPU, then each GPU. */
+static void print_attribution(json_t *runs, size_t k) {
+  double attributed = 0, cpu = 0, unattributed = 0;
+  size_t cnt = 0, i;
+  json_t *r, *last = NULL;
+  json_array_foreach(runs, i, r) {
+    json_t *a = json_object_get(r, "attributed_energy_j");
+    if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
+        json_is_true(json_object_get(r, "in_statistics")) &&
+        !json_is_true(json_object_get(r, "outlier")) && json_is_number(a)) {
+      attributed += json_number_value(a);
+      cpu += json_number_value(json_object_get(r, "attributed_cpu_energy_j"));
+      unattributed += json_number_value(json_object_get(r, "unattributed_energy_j"));
+      cnt++;
+      last = r;
+    }
+  }
+  if (cnt == 0) {
+    return;
+  }
+  double n = (double)cnt;
+  fprintf(stderr,
+          "  attributed  %.4f J to the command's processes (an attribution estimate, not a "
+          "measurement)\n",
+          attributed / n);
+  fprintf(stderr, "    %-14s %12.4f J  cpu_time_share\n", "CPU domains", cpu / n);
+  const char *gname;
+  json_t *g;
+  json_object_foreach(json_object_get(last, "gpu_attribution"), gname, g) {
+    const char *method = json_string_value(json_object_get(g, "method"));
+    if (!json_is_number(json_object_get(g, "share"))) {
+      fprintf(stderr, "    %-14s %12s    %s\n", gname, "-", method ? method : "not_attributed");
+      continue;
+    }
+    double sum = 0, share = 0;
+    json_array_foreach(runs, i, r) {
+      json_t *a = json_object_get(r, "attributed_energy_j");
+      if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
+          json_is_true(json_object_get(r, "in_statistics")) &&
+          !json_is_true(json_object_get(r, "outlier")) && json_is_number(a)) {
+        json_t *gr = json_object_get(json_object_get(r, "gpu_attribution"), gname);
+        sum += json_number_value(json_object_get(gr, "attributed_energy_j"));
+        share += json_number_value(json_object_get(gr, "share"));
+      }
+    }
+    fprintf(stderr, "    %-14s %12.4f J  %s, share %.3f of the GPU (SM-time)\n", gname, sum / n,
+            method, share / n);
+  }
+  if (unattributed / n > 1e-9) {
+    fprintf(stderr, "  not attributed %.4f J (domains without a per-process model)\n",
+            unattributed / n);
+  }
+}
+
 static void print_command_summary(json_t *report, const run_opts *o, size_t k, double interval_ms) {
   json_t *meta = json_object_get(report, "meta");
   json_t *cmd = json_array_get(json_object_get(report, "commands"), k);
@@ -846,30 +936,7 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k, d
                 : "not added: nested",
             json_string_value(json_object_get(dinfo, "source")));
   }
-  double attributed = 0, unattributed = 0;
-  size_t cnt = 0;
-  json_array_foreach(runs, i, r) {
-    json_t *a = json_object_get(r, "attributed_energy_j");
-    if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
-        json_is_true(json_object_get(r, "in_statistics")) &&
-        !json_is_true(json_object_get(r, "outlier")) && json_is_number(a)) {
-      attributed += json_number_value(a);
-      unattributed += json_number_value(json_object_get(r, "unattributed_energy_j"));
-      cnt++;
-    }
-  }
-  if (cnt > 0) {
-    fprintf(stderr,
-            "  attributed  %.4f J of the CPU domains to the command's processes (model: "
-            "cpu_time_share, not a measurement)\n",
-            attributed / (double)cnt);
-    if (unattributed / (double)cnt > 1e-9) {
-      fprintf(stderr,
-              "  not attributed %.4f J (GPU and platform domains: no per-process "
-              "figures)\n",
-              unattributed / (double)cnt);
-    }
-  }
+  print_attribution(runs, k);
   json_t *idle = json_object_get(report, "idle");
   if (json_is_object(idle)) {
     fprintf(stderr, "  idle power  %.3f W over %.2f s; mean energy above idle %.4f J\n",
@@ -964,8 +1031,33 @@ static const char *const csv_columns[] = {CG_META_COLUMNS,
                                           "avg_power_w",
                                           "cpu_time_s",
                                           "attributed_energy_j",
+                                          "attributed_gpu_energy_j",
+                                          "gpu_attribution",
                                           "unattributed_energy_j",
                                           "energy_above_idle_j"};
+
+/* The CSV's gpu_attribution: "gpu0 nvml_process_utilization share 0.5000; gpu1 not_attributed:
+ * ..." (one cell for any number of GPUs). */
+static json_t *gpu_words(json_t *att) {
+  char buf[1024] = "";
+  size_t len = 0;
+  const char *name;
+  json_t *g;
+  json_object_foreach(att, name, g) {
+    json_t *share = json_object_get(g, "share");
+    int n =
+        json_is_number(share)
+            ? snprintf(buf + len, sizeof buf - len, "%s%s %s share %.4f", len ? "; " : "", name,
+                       json_string_value(json_object_get(g, "method")), json_number_value(share))
+            : snprintf(buf + len, sizeof buf - len, "%s%s %s", len ? "; " : "", name,
+                       json_string_value(json_object_get(g, "method")));
+    if (n < 0 || (size_t)n >= sizeof buf - len) {
+      break;
+    }
+    len += (size_t)n;
+  }
+  return json_string(buf);
+}
 
 static json_t *csv_rows(json_t *report) {
   json_t *cmds = json_object_get(report, "commands");
@@ -986,10 +1078,14 @@ static json_t *csv_rows(json_t *report) {
       json_array_append_new(row, v ? json_incref(v) : json_null());
     }
     json_array_append_new(row, d > 0 ? json_real(e / d) : json_null());
-    const char *tk[] = {"cpu_time_s", "attributed_energy_j", "unattributed_energy_j",
-                        "energy_above_idle_j"};
+    const char *tk[] = {"cpu_time_s", "attributed_energy_j",   "attributed_gpu_energy_j",
+                        NULL,         "unattributed_energy_j", "energy_above_idle_j"};
     for (size_t m = 0; m < sizeof tk / sizeof tk[0]; m++) {
-      json_t *v = json_object_get(r, tk[m]);
+      json_t *v = tk[m] != NULL ? json_object_get(r, tk[m]) : NULL;
+      if (tk[m] == NULL) {
+        json_array_append_new(row, gpu_words(json_object_get(r, "gpu_attribution")));
+        continue;
+      }
       json_array_append_new(row, v ? json_incref(v) : json_null());
     }
     json_array_append_new(rows, row);
@@ -1218,7 +1314,7 @@ int cg_cmd_run(int argc, char **argv) {
         cg_interval_stop(iv);
         cg_signals_restore();
         nemb_session_destroy(s);
-        free(runs);
+        free_runs(runs, done);
         json_decref(idle);
         json_decref(base);
         free(o.words);
@@ -1263,7 +1359,7 @@ int cg_cmd_run(int argc, char **argv) {
       json_loads(nemb_session_report_json(s) ? nemb_session_report_json(s) : "", 0, NULL);
   if (report == NULL || runs == NULL) {
     nemb_session_destroy(s);
-    free(runs);
+    free_runs(runs, done);
     json_decref(idle);
     json_decref(base);
     free(o.words);
@@ -1297,7 +1393,7 @@ int cg_cmd_run(int argc, char **argv) {
   json_decref(report);
   json_decref(base);
   nemb_session_destroy(s);
-  free(runs);
+  free_runs(runs, done);
   free(o.words);
   /* Kept until the report is out: a second signal (or a closed pipe) must not cut it short. */
   cg_signals_restore();

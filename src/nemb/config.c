@@ -92,6 +92,8 @@ static const known_key known_keys[] = {
      "mean gap between NVML reads, on a thread of their own (never faster than 100 Hz)"},
     {"providers.nvml.deadline_ms", T_NUMBER, 1000, NULL, 10, 600000,
      "an NVML call still running this long is hung: the GPU is marked failed, the rest goes on"},
+    {"providers.nvml.process_poll_ms", T_NUMBER, 100, NULL, 10, 60000,
+     "gap between reads of the GPUs' per-process utilisation samples (for GPU attribution)"},
     {"providers.cross_check_ms", T_INTEGER, 100, NULL, 0, 10000,
      "gap between the two readings that compare providers seeing the same domain; 0 skips"},
     {"measurement.report.carbon_intensity_g_per_kwh", T_NUMBER, 0, NULL, 0, 10000,

@@ -157,6 +157,11 @@ static void filtered_cadence(void *state, uint64_t *every_ns, uint64_t *deadline
   f->inner->cadence(f->state, every_ns, deadline_ns);
 }
 
+static void filtered_gpu_usage(void *state, size_t dom, nemb_gpu_usage *out) {
+  const filtered *f = state;
+  f->inner->gpu_usage(f->state, f->index[dom], out);
+}
+
 static void filtered_close(void *state) {
   filtered *f = state;
   if (f == NULL) {
@@ -183,6 +188,7 @@ static int attach_candidate(nemb_meter *m, candidate *c) {
   f->ops.read = filtered_read;
   f->ops.update_interval_ns = filtered_update_interval_ns;
   f->ops.cadence = c->ops->cadence != NULL ? filtered_cadence : NULL;
+  f->ops.gpu_usage = c->ops->gpu_usage != NULL ? filtered_gpu_usage : NULL;
   f->ops.close = filtered_close;
   f->inner = c->ops;
   f->state = c->state;
@@ -895,6 +901,32 @@ int nemb_meter_latest(const nemb_meter *m, uint64_t *t_ns, uint64_t *energy_uj, 
       return 0;
     }
   }
+}
+
+int nemb_meter_gpu_usage(const nemb_meter *m, size_t index, nemb_gpu_usage *out) {
+  if (index >= m->n_domains) {
+    return nemb__fail(NEMB_EINVAL, "domain index %zu out of range (the meter has %zu)", index,
+                      m->n_domains);
+  }
+  memset(out, 0, sizeof *out);
+  out->status = NEMB_ENOTSUP;
+  for (size_t p = 0; p < m->n_providers; p++) {
+    const nemb__open_provider *op = &m->providers[p];
+    if (index < op->first || index >= op->first + op->count) {
+      continue;
+    }
+    if (op->ops->gpu_usage == NULL) {
+      snprintf(out->reason, sizeof out->reason, "the %s provider has no per-process figures for %s",
+               op->ops->name, m->domains[index].name);
+    } else if (op->left_behind) {
+      snprintf(out->reason, sizeof out->reason, "the %s provider hung in a driver call",
+               op->ops->name);
+    } else {
+      op->ops->gpu_usage(op->state, index - op->first, out);
+    }
+    return 0;
+  }
+  return 0;
 }
 
 int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out) {

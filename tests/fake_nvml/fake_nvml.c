@@ -26,7 +26,20 @@
  *                                   "MIG-00000000-fake-000N-000K-000000000000" (GPU N,
  *                                   instance K = 0, 1), found by nvmlDeviceGetHandleByUUID;
  *                                   like NVML, energy and power are not per instance;
+ *                        procnotsup nvmlDeviceGetProcessUtilization returns
+ *                                   NVML_ERROR_NOT_SUPPORTED (3), as on GPUs before Maxwell;
+ *                        procnoperm ... returns NVML_ERROR_NO_PERMISSION (4);
  *                      e.g. "energy:250,energy:100:lost=0.7".
+ *   FAKE_NVML_PROCS    the processes using every GPU, for nvmlDeviceGetProcessUtilization:
+ *                      ";"-separated WHO=SM, SM being the SM utilisation in percent and WHO a
+ *                      pid or "children" (every child of the process that loaded the fake,
+ *                      listed from /proc at each call, so a command codegreen runs is one);
+ *                      e.g. "children=50;1=50". Unset: no process uses the GPUs.
+ *   FAKE_NVML_SAMPLE_MS  the driver's sample period (default 100): like a driver, the fake has a
+ *                      sample every period since nvmlInit_v2 (CLOCK_REALTIME microseconds), one
+ *                      per process with a non-zero utilisation, the processes being those
+ *                      present when the samples are read; only the last 64 periods are kept.
+ *                      A GPU in MIG mode answers NVML_ERROR_NOT_SUPPORTED, as NVML does.
  *   FAKE_NVML_LATENCY_US  each device call takes this long (a driver lock held by others).
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
  * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
@@ -36,12 +49,14 @@
  * fake_nvml_set_energy_mj() and fake_nvml_set_power_mw(), and count init/shutdown pairs with
  * fake_nvml_live().
  */
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
 #define MAX_DEVICES 8
@@ -112,6 +127,18 @@ EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mi
 EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *is_mig);
 EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current,
                                          unsigned int *pending);
+typedef struct nvmlProcessUtilizationSample_st {
+  unsigned int pid;
+  unsigned long long timeStamp;
+  unsigned int smUtil;
+  unsigned int memUtil;
+  unsigned int encUtil;
+  unsigned int decUtil;
+} nvmlProcessUtilizationSample_t;
+EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
+                                                    nvmlProcessUtilizationSample_t *utilization,
+                                                    unsigned int *processSamplesCount,
+                                                    unsigned long long lastSeenTimeStamp);
 EXPORT void fake_nvml_set_energy_mj(unsigned index, long long mj);
 EXPORT void fake_nvml_set_power_mw(unsigned index, long long mw);
 EXPORT int fake_nvml_live(void);
@@ -133,6 +160,7 @@ struct nvmlDevice_st {
   double lost_s; /* < 0: never lost */
   bool noperm;
   bool mig;
+  int proc_rc;    /* what nvmlDeviceGetProcessUtilization returns instead of samples; 0: samples */
   double slow_s;  /* each call's own latency */
   double hang_s;  /* < 0: never hangs */
   int mig_parent; /* a MIG instance's handle: its GPU's index; -1 for a GPU */
@@ -146,6 +174,7 @@ static struct nvmlDevice_st instances[MAX_DEVICES * MIG_PER_GPU];
 static unsigned n_devices;
 static atomic_int live; /* nvmlInit_v2 calls not yet shut down */
 static double t0_s;
+static unsigned long long t0_real_us; /* CLOCK_REALTIME at nvmlInit_v2, microseconds */
 static _Atomic long long calls;
 static long latency_us;
 static atomic_bool released; /* fake_nvml_release() was called: hung calls return */
@@ -156,6 +185,12 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned long long real_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u;
 }
 
 static void configure(void) {
@@ -173,6 +208,7 @@ static void configure(void) {
     d->lost_s = -1;
     d->noperm = false;
     d->mig = false;
+    d->proc_rc = 0;
     d->slow_s = 0;
     d->hang_s = -1;
     if (colon) {
@@ -188,6 +224,10 @@ static void configure(void) {
           d->slow_s = strtod(opt + 6, NULL) / 1e3;
         } else if (strncmp(opt + 1, "hang=", 5) == 0) {
           d->hang_s = strtod(opt + 6, NULL);
+        } else if (strncmp(opt + 1, "procnotsup", 10) == 0) {
+          d->proc_rc = NVML_ERROR_NOT_SUPPORTED;
+        } else if (strncmp(opt + 1, "procnoperm", 10) == 0) {
+          d->proc_rc = NVML_ERROR_NO_PERMISSION;
         } else if (strncmp(opt + 1, "mig", 3) == 0) {
           d->mig = true;
         }
@@ -225,6 +265,7 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) {
   if (atomic_fetch_add(&live, 1) == 0) {
     configure();
     t0_s = now_s();
+    t0_real_us = real_us();
     atomic_store(&released, false);
     atomic_store(&hang_all, false);
     const char *lat = getenv("FAKE_NVML_LATENCY_US");
@@ -444,6 +485,133 @@ EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned in
 EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current,
                                          unsigned int *pending) {
   *current = *pending = device->mig ? 1u : 0u;
+  return NVML_SUCCESS;
+}
+
+/* ----- per-process utilisation ----- */
+
+#define MAX_PROCS 32
+#define KEPT_PERIODS 64
+
+/* The children of this process now, from /proc. */
+static size_t children(unsigned *out, size_t cap) {
+  DIR *dir = opendir("/proc");
+  size_t n = 0;
+  if (dir == NULL) {
+    return 0;
+  }
+  int self = (int)getpid();
+  for (struct dirent *e = readdir(dir); e != NULL && n < cap; e = readdir(dir)) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') {
+      continue;
+    }
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *fp = fopen(path, "re");
+    if (fp == NULL) {
+      continue;
+    }
+    size_t len = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[len] = '\0';
+    char *close = strrchr(buf, ')');
+    int ppid = -1;
+    char state;
+    if (close != NULL && sscanf(close + 1, " %c %d", &state, &ppid) == 2 && ppid == self) {
+      out[n++] = (unsigned)pid;
+    }
+  }
+  closedir(dir);
+  return n;
+}
+
+/* The processes using the GPUs now, from FAKE_NVML_PROCS. */
+static size_t procs_now(unsigned *pid, unsigned *sm, size_t cap) {
+  const char *spec = getenv("FAKE_NVML_PROCS");
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", spec ? spec : "");
+  size_t n = 0;
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ";", &save); tok != NULL && n < cap;
+       tok = strtok_r(NULL, ";", &save)) {
+    char *eq = strchr(tok, '=');
+    unsigned util = eq ? (unsigned)atoi(eq + 1) : 0;
+    if (eq == NULL || util == 0) {
+      continue;
+    }
+    *eq = '\0';
+    if (strcmp(tok, "children") == 0) {
+      size_t k = children(pid + n, cap - n);
+      for (size_t i = 0; i < k; i++) {
+        sm[n + i] = util;
+      }
+      n += k;
+    } else {
+      pid[n] = (unsigned)atoi(tok);
+      sm[n++] = util;
+    }
+  }
+  return n;
+}
+
+/* Like the driver: the samples newer than lastSeenTimeStamp, one per process per sample period;
+ * NOT_FOUND when there are none; with a NULL or short buffer, INSUFFICIENT_SIZE and the count
+ * needed. */
+EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
+                                                    nvmlProcessUtilizationSample_t *utilization,
+                                                    unsigned int *processSamplesCount,
+                                                    unsigned long long lastSeenTimeStamp) {
+  if (atomic_load(&live) <= 0) {
+    return NVML_ERROR_UNINITIALIZED;
+  }
+  if (processSamplesCount == NULL) {
+    return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  nvmlReturn_t r = device_call(device);
+  if (r != NVML_SUCCESS) {
+    return r;
+  }
+  if (device->proc_rc != 0) {
+    return device->proc_rc;
+  }
+  if (device->mig) {
+    return NVML_ERROR_NOT_SUPPORTED;
+  }
+  const char *ms = getenv("FAKE_NVML_SAMPLE_MS");
+  unsigned long long period = (unsigned long long)((ms ? atof(ms) : 100) * 1000);
+  period = period > 0 ? period : 100000;
+  unsigned long long now = real_us();
+  unsigned long long last = now > t0_real_us ? (now - t0_real_us) / period : 0; /* newest k */
+  unsigned long long first =
+      lastSeenTimeStamp >= t0_real_us ? (lastSeenTimeStamp - t0_real_us) / period + 1 : 1;
+  if (last >= KEPT_PERIODS && first < last - KEPT_PERIODS + 1) {
+    first = last - KEPT_PERIODS + 1;
+  }
+  unsigned pid[MAX_PROCS], sm[MAX_PROCS];
+  size_t np = procs_now(pid, sm, MAX_PROCS);
+  unsigned long long periods = last >= first ? last - first + 1 : 0;
+  unsigned need = (unsigned)(periods * np);
+  if (need == 0) {
+    return NVML_ERROR_NOT_FOUND;
+  }
+  if (utilization == NULL || *processSamplesCount < need) {
+    *processSamplesCount = need;
+    return NVML_ERROR_INSUFFICIENT_SIZE;
+  }
+  unsigned w = 0;
+  for (unsigned long long k = first; k <= last; k++) {
+    for (size_t i = 0; i < np; i++) {
+      nvmlProcessUtilizationSample_t *u = &utilization[w++];
+      memset(u, 0, sizeof *u);
+      u->pid = pid[i];
+      u->timeStamp = t0_real_us + k * period;
+      u->smUtil = sm[i];
+      u->memUtil = sm[i] / 2;
+    }
+  }
+  *processSamplesCount = w;
   return NVML_SUCCESS;
 }
 

@@ -543,6 +543,69 @@ static void test_gpu_only_machine_gets_cpu_estimate(void **unused) {
   nemb_meter_destroy(m);
 }
 
+/* Per-process utilisation as the driver gives it: the samples of this process (pid given) and of
+ * pid 1, summed exactly, each sample read once (lastSeenTimeStamp); the driver's refusals end the
+ * figures with the reason. */
+static void read_procs(void *st, int reads) {
+  uint64_t raw[4];
+  for (int i = 0; i < reads; i++) {
+    usleep(30000);
+    /* t_ns 200 ms apart: every read is due for the per-process samples (process_poll_ms 100) */
+    assert_int_equal(nemb__provider_nvml.read(st, 1000000000ull + (uint64_t)i * 200000000ull, raw),
+                     0);
+  }
+}
+
+static void test_process_utilisation(void **unused) {
+  (void)unused;
+  char procs[64];
+  snprintf(procs, sizeof procs, "%d=60;1=20", (int)getpid());
+  setenv("FAKE_NVML_PROCS", procs, 1);
+  setenv("FAKE_NVML_SAMPLE_MS", "10", 1);
+  setenv("FAKE_NVML_DEVICES", "energy:250,energy:100:procnotsup,energy:80:procnoperm,energy:50:mig",
+         1);
+  void *st = open_ok();
+  read_procs(st, 5);
+  nemb_gpu_usage u;
+  nemb__provider_nvml.gpu_usage(st, 0, &u);
+  assert_int_equal(u.status, 0);
+  assert_string_equal(u.method, "nvml_process_utilization");
+  assert_true(u.samples >= 4 && u.samples % 2 == 0); /* two processes per sample period */
+  assert_int_equal(u.own_samples * 2, u.samples);
+  assert_true(u.own_sm == 60.0 * (double)u.own_samples);
+  assert_true(u.all_sm == 80.0 * (double)u.own_samples); /* share 0.75 exactly */
+  nemb__provider_nvml.gpu_usage(st, 1, &u);
+  assert_int_equal(u.status, NEMB_ENOTSUP);
+  assert_non_null(strstr(u.reason, "Not Supported (3)"));
+  assert_string_equal(u.method, "");
+  nemb__provider_nvml.gpu_usage(st, 2, &u);
+  assert_int_equal(u.status, NEMB_EACCES);
+  assert_non_null(strstr(u.reason, "Insufficient Permissions (4)"));
+  nemb__provider_nvml.gpu_usage(st, 3, &u);
+  assert_int_equal(u.status, NEMB_ENOTSUP);
+  assert_non_null(strstr(u.reason, "MIG mode"));
+  nemb__provider_nvml.close(st);
+  /* No process on the GPU: NVML_ERROR_NOT_FOUND at every read, figures with no sample. */
+  unsetenv("FAKE_NVML_PROCS");
+  setenv("FAKE_NVML_DEVICES", "energy:250", 1);
+  st = open_ok();
+  read_procs(st, 3);
+  nemb__provider_nvml.gpu_usage(st, 0, &u);
+  assert_int_equal(u.status, 0);
+  assert_int_equal(u.samples, 0);
+  nemb__provider_nvml.close(st);
+  /* Through the meter's public call: a GPU domain, and the reason for a domain without figures. */
+  setenv("CODEGREEN_PROVIDERS", "nvml", 1);
+  nemb_meter *m = NULL;
+  NEMB_ASSERT_OK(nemb_meter_create(nemb__config_defaults(), &m));
+  NEMB_ASSERT_OK(nemb_meter_gpu_usage(m, 0, &u));
+  assert_int_equal(u.status, 0);
+  assert_int_equal(nemb_meter_gpu_usage(m, 5, &u), NEMB_EINVAL);
+  nemb_meter_destroy(m);
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("FAKE_NVML_SAMPLE_MS");
+}
+
 /* `codegreen info --json` names the GPUs with their sources. */
 static void test_cli_info(void **unused) {
   (void)unused;
@@ -597,6 +660,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_mig_instance_selects_its_gpu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gpu_only_machine_gets_cpu_estimate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cli_info, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_process_utilisation, setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

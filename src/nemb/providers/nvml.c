@@ -37,6 +37,14 @@
  * runs past providers.nvml.deadline_ms. The energy counter's update period (10-100 ms depending
  * on the GPU) is measured at open, as peers do, for the update-edge model (edges.h).
  *
+ * Per process: where the driver offers nvmlDeviceGetProcessUtilization (Maxwell and later, not in
+ * MIG mode), the poller thread also reads every GPU's per-process utilisation samples every
+ * providers.nvml.process_poll_ms (only the samples newer than the last one seen), and sums them
+ * into the meter's process tree's share of the GPU (gpu_share.h; nemb_meter_gpu_usage()). Where
+ * the driver refuses (NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_NO_PERMISSION, any other error), the
+ * GPU has no per-process figures from then on and its usage says why. This path has been checked
+ * against the fake NVML of the tests only, never against a real driver.
+ *
  * CODEGREEN_SYSFS_ROOT substitutes a fixture tree for the machine; a GPU driver cannot live in
  * such a tree, so while it is set NVML is loaded only when CODEGREEN_NVML_LIB is set too. This
  * keeps fixture-based tests the same on machines with and without GPUs.
@@ -48,6 +56,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gpu_share.h"
 #include "internal.h"
 #include "provider.h"
 #include "secure_env.h"
@@ -71,6 +80,7 @@ enum {
   NVML_ERROR_NOT_SUPPORTED = 3,
   NVML_ERROR_NO_PERMISSION = 4,
   NVML_ERROR_NOT_FOUND = 6,
+  NVML_ERROR_INSUFFICIENT_SIZE = 7,
   NVML_ERROR_DRIVER_NOT_LOADED = 9,
   NVML_ERROR_GPU_IS_LOST = 15,
   NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18,
@@ -138,7 +148,14 @@ typedef struct nvml_api {
   nvml_return (*mig_mode)(nvml_device, unsigned int *, unsigned int *);
   nvml_return (*handle_by_uuid)(const char *, nvml_device *);
   nvml_return (*mig_parent)(nvml_device, nvml_device *);
+  /* nvmlDeviceGetProcessUtilization(device, samples, count in/out, lastSeenTimeStamp): the
+   * samples newer than lastSeenTimeStamp (microseconds), NVML_ERROR_NOT_FOUND when none, and
+   * NVML_ERROR_INSUFFICIENT_SIZE (count set to what is needed) when the buffer is too small. */
+  nvml_return (*process_utilization)(nvml_device, nemb__proc_sample *, unsigned int *,
+                                     unsigned long long);
 } nvml_api;
+
+#define PROC_SAMPLES_MAX 512 /* samples read per call */
 
 /* ----- the provider ----- */
 
@@ -151,6 +168,9 @@ typedef struct gpu {
   double energy_uj;   /* integrated energy, for the power sources */
   uint64_t last_t_ns; /* each GPU's own time base: a lost GPU must not freeze its neighbours */
   bool started;
+  nemb__gpu_share share;           /* per-process utilisation, summed (gpu_share.h) */
+  unsigned long long last_seen_us; /* the newest sample's timestamp, CLOCK_REALTIME us */
+  bool procs_on;                   /* still reading per-process samples */
 } gpu;
 
 typedef struct nvml_state {
@@ -164,6 +184,9 @@ typedef struct nvml_state {
   nemb__unused unused[NEMB__MAX_UNUSED];
   uint64_t poll_ns, deadline_ns; /* the cadence of its own reading thread (cadence()) */
   uint64_t update_ns;            /* the energy counters' update period, measured at open */
+  uint64_t proc_poll_ns;         /* per-process samples read this often (poller thread) */
+  uint64_t last_proc_ns;
+  nemb__proc_sample procs[PROC_SAMPLES_MAX]; /* the poller thread's buffer */
 } nvml_state;
 
 static void note_unused(nvml_state *st, const char *name, const char *reason, const char *fix) {
@@ -301,6 +324,9 @@ static void nvml_close(void *state) {
   nvml_state *st = state;
   if (st == NULL) {
     return;
+  }
+  for (size_t i = 0; i < st->n; i++) {
+    nemb__gpu_share_destroy(&st->gpus[i].share);
   }
   if (st->initialised) {
     st->api.shutdown();
@@ -471,6 +497,63 @@ static uint64_t measure_update_ns(const nvml_state *st) {
   return period < CONTINUOUS_NS ? 1000u : period;
 }
 
+/* Prepares GPU @p g's per-process figures: none on a GPU in MIG mode (NVML gives no per-process
+ * utilisation of the whole GPU there) or without nvmlDeviceGetProcessUtilization. Only samples
+ * newer than now are read. */
+static void procs_start(const nvml_state *st, gpu *g, bool mig) {
+  nemb__gpu_share_init(&g->share);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  g->last_seen_us =
+      (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u;
+  g->procs_on = false;
+  if (mig) {
+    nemb__gpu_share_fail(&g->share, NEMB_ENOTSUP,
+                         "MIG mode: NVML gives no per-process utilisation of the whole GPU");
+  } else if (st->api.process_utilization == NULL) {
+    nemb__gpu_share_fail(&g->share, NEMB_ENOTSUP,
+                         "this NVML has no nvmlDeviceGetProcessUtilization (driver too old)");
+  } else {
+    g->procs_on = true;
+  }
+}
+
+/* Reads GPU @p g's per-process samples newer than the last seen (poller thread). A refusal ends
+ * the GPU's per-process figures, with the reason. */
+static void procs_read(nvml_state *st, gpu *g) {
+  unsigned int count = PROC_SAMPLES_MAX;
+  nvml_return r = st->api.process_utilization(g->dev, st->procs, &count, g->last_seen_us);
+  if (r == NVML_ERROR_NOT_FOUND) {
+    return; /* no sample since the last seen: no process used the GPU meanwhile */
+  }
+  if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
+    nemb__log(NEMB_LOG_WARN, "nvml: %u per-process samples at once, more than %d: skipped", count,
+              PROC_SAMPLES_MAX);
+    return;
+  }
+  if (r != NVML_SUCCESS) {
+    char reason[192];
+    snprintf(reason, sizeof reason, "nvmlDeviceGetProcessUtilization: %s (%d)%s", nvml_error(st, r),
+             r,
+             r == NVML_ERROR_NO_PERMISSION   ? ": this user may not see other users' processes"
+             : r == NVML_ERROR_NOT_SUPPORTED ? ": this GPU or driver does not offer it"
+                                             : "");
+    nemb__gpu_share_fail(&g->share,
+                         r == NVML_ERROR_NOT_SUPPORTED   ? NEMB_ENOTSUP
+                         : r == NVML_ERROR_NO_PERMISSION ? NEMB_EACCES
+                                                         : NEMB_EIO,
+                         reason);
+    g->procs_on = false;
+    return;
+  }
+  count = count > PROC_SAMPLES_MAX ? PROC_SAMPLES_MAX : count;
+  for (unsigned int i = 0; i < count; i++) {
+    g->last_seen_us =
+        st->procs[i].timeStamp > g->last_seen_us ? st->procs[i].timeStamp : g->last_seen_us;
+  }
+  nemb__gpu_share_add(&g->share, st->procs, count, NULL, NULL);
+}
+
 static int nvml_open(const nemb__provider_env *env, void **state, char *why, size_t why_len) {
   *state = NULL;
   int enabled = 1;
@@ -526,6 +609,8 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
   bind(st->lib, "nvmlDeviceGetHandleByUUID", &a->handle_by_uuid, sizeof a->handle_by_uuid);
   bind(st->lib, "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", &a->mig_parent,
        sizeof a->mig_parent);
+  bind(st->lib, "nvmlDeviceGetProcessUtilization", &a->process_utilization,
+       sizeof a->process_utilization);
   if (!ok) {
     nemb__say(why, why_len,
               "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "
@@ -632,6 +717,7 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
              : mig_on        ? "; MIG on: the whole GPU's energy"
                              : "");
     d->whole_device = via_mig != NULL || mig_on;
+    procs_start(st, g, mig_on || via_mig != NULL);
     if (via_mig != NULL) {
       nemb__log(NEMB_LOG_INFO,
                 "nvml: %s selects MIG instance %s of GPU %u: NVML counts energy per physical "
@@ -659,11 +745,13 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     nvml_close(st);
     return NEMB_ENOTSUP;
   }
-  double poll_ms = 10, deadline_ms = 1000;
+  double poll_ms = 10, deadline_ms = 1000, proc_ms = 100;
   if (env != NULL && env->cfg != NULL) {
     nemb_config_get_double(env->cfg, "providers.nvml.poll_ms", &poll_ms);
     nemb_config_get_double(env->cfg, "providers.nvml.deadline_ms", &deadline_ms);
+    nemb_config_get_double(env->cfg, "providers.nvml.process_poll_ms", &proc_ms);
   }
+  st->proc_poll_ns = (uint64_t)((proc_ms < 10 ? 10 : proc_ms) * 1e6);
   st->poll_ns = (uint64_t)((poll_ms < 10 ? 10 : poll_ms) * 1e6);
   st->deadline_ns = (uint64_t)((deadline_ms < 10 ? 10 : deadline_ms) * 1e6);
   st->update_ns = measure_update_ns(st);
@@ -721,7 +809,20 @@ static int nvml_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
     }
     g->started = true;
   }
+  if (t_ns - st->last_proc_ns >= st->proc_poll_ns) {
+    st->last_proc_ns = t_ns;
+    for (size_t i = 0; i < st->n; i++) {
+      if (st->gpus[i].procs_on && raw_uj[i] != NEMB__RAW_INVALID) {
+        procs_read(st, &st->gpus[i]);
+      }
+    }
+  }
   return ok > 0 || st->n == 0 ? 0 : first_rc;
+}
+
+static void nvml_gpu_usage(void *state, size_t dom, nemb_gpu_usage *out) {
+  nvml_state *st = state;
+  nemb__gpu_share_get(&st->gpus[dom].share, out);
 }
 
 static size_t nvml_unused(void *state, const nemb__unused **out) {
@@ -753,5 +854,6 @@ const struct nemb__provider_ops nemb__provider_nvml = {
     .update_interval_ns = nvml_update_interval_ns,
     .unused = nvml_unused,
     .cadence = nvml_cadence,
+    .gpu_usage = nvml_gpu_usage,
     .close = nvml_close,
 };

@@ -126,6 +126,11 @@ struct nemb__provider_ops {
    * providers go on being read. read() is then called from that thread only. */
   void (*cadence)(void *state, uint64_t *every_ns, uint64_t *deadline_ns);
 
+  /* Optional (NULL: none): the per-process utilisation of domain @p dom (an index into
+   * domains()), for attributing GPU energy (gpu_share.h). Called from any thread while read()
+   * runs on another: the provider guards these figures itself. */
+  void (*gpu_usage)(void *state, size_t dom, nemb_gpu_usage *out);
+
   void (*close)(void *state);
 };
 
