@@ -12,8 +12,7 @@ void cg_gpu_take(nemb_meter *m, cg_gpu_uses *out) {
   size_t n = m != NULL ? nemb_meter_domain_count(m) : 0;
   for (size_t d = 0; d < n; d++) {
     nemb_domain_info info;
-    if (nemb_meter_domain(m, d, &info) != 0 || info.kind == NULL ||
-        strcmp(info.kind, "gpu") != 0) {
+    if (nemb_meter_domain(m, d, &info) != 0 || info.kind == NULL || strcmp(info.kind, "gpu") != 0) {
       continue;
     }
     cg_gpu_use *grown = realloc(out->u, (out->n + 1) * sizeof *grown);
@@ -98,11 +97,13 @@ json_t *cg_gpu_attribution(const cg_gpu_uses *d, json_t *task_domains, double *a
       json_object_set_new(o, "samples", json_integer((json_int_t)g->samples));
       json_object_set_new(o, "own_samples", json_integer((json_int_t)g->own_samples));
       if (g->samples == 0) {
-        json_object_set_new(o, "note", json_string("no utilisation sample during the run: no "
-                                                   "process kept the GPU's SMs busy"));
+        json_object_set_new(o, "note",
+                            json_string("no utilisation sample during the run: no "
+                                        "process kept the GPU's SMs busy"));
       } else if (g->own_samples == 0) {
-        json_object_set_new(o, "note", json_string("none of the command's processes appeared "
-                                                   "in the GPU's utilisation samples"));
+        json_object_set_new(o, "note",
+                            json_string("none of the command's processes appeared "
+                                        "in the GPU's utilisation samples"));
       }
       *attributed_j += share * e;
       *covered_j += e;

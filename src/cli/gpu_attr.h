@@ -27,9 +27,9 @@
 
 typedef struct cg_gpu_use {
   char domain[32];
-  int status;     /* nemb_gpu_usage.status: 0 or why there are no figures */
-  char *reason;   /* when status is not 0 (owned) */
-  double own_sm;  /* sums of smUtil (percent), see nemb_gpu_usage */
+  int status;    /* nemb_gpu_usage.status: 0 or why there are no figures */
+  char *reason;  /* when status is not 0 (owned) */
+  double own_sm; /* sums of smUtil (percent), see nemb_gpu_usage */
   double all_sm;
   unsigned long long samples, own_samples;
 } cg_gpu_use;

@@ -5,21 +5,9 @@
 # share of at most 0.5 (about 0.5); a driver without per-process figures leaves the GPU energy
 # not attributed, with the reason; a GPU used only by others, share 0 with a note.
 # usage: test_gpu_attribution.sh CODEGREEN_BIN FAKE_NVML_LIB
-set -u
 cg=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {
-  name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
-py() { /usr/bin/python3 -c "$@"; }
-unset CODEGREEN_CONFIG CODEGREEN_SYSFS_ROOT FAKE_NVML_INIT FAKE_NVML_LATENCY_US CUDA_VISIBLE_DEVICES \
-  NVIDIA_VISIBLE_DEVICES
-export XDG_CONFIG_HOME="$tmp/none"
+. "$(dirname "$0")/lib.sh"
+unset FAKE_NVML_INIT FAKE_NVML_LATENCY_US CUDA_VISIBLE_DEVICES NVIDIA_VISIBLE_DEVICES
 export CODEGREEN_PROVIDERS=nvml CODEGREEN_NVML_LIB="$2"
 export FAKE_NVML_SAMPLE_MS=20 # the fake driver's sample period
 # Per-process samples read every 10 ms, so few are left for after the run.
@@ -111,5 +99,4 @@ assert g['samples']>0 and g['own_samples']==0, g
 assert g['note']==\"none of the command's processes appeared in the GPU's utilisation samples\", g
 "
 
-echo "gpu_attribution: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish gpu_attribution
