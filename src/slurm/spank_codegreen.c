@@ -38,6 +38,7 @@
 
 #include <slurm/spank.h>
 
+#include "atomic_file.h"
 #include "gpu_select.h"
 #include "nemb.h"
 #include "session.h"
@@ -367,7 +368,8 @@ static double energy_between(nemb_meter *m, uint64_t a, uint64_t b) {
 }
 
 /* Writes @p text to DIR/NAME as the job's user (a forked child drops to the user first, so root
- * never writes into a directory the user controls). Returns 0 or an errno value. */
+ * never writes into a directory the user controls), whole or not at all through the library's one
+ * file writer (atomic_file.h). Returns 0 or an errno value. */
 static int write_as_user(const char *name, const char *text) {
   pid_t pid = fork();
   if (pid < 0) {
@@ -380,25 +382,9 @@ static int write_as_user(const char *name, const char *text) {
     if (mkdir(cg.dir, 0755) != 0 && errno != EEXIST) {
       _exit(errno);
     }
-    char path[PATH_MAX + 600], tmp[PATH_MAX + 600];
+    char path[PATH_MAX + 600];
     snprintf(path, sizeof path, "%s/%s", cg.dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", cg.dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      _exit(errno);
-    }
-    size_t len = strlen(text);
-    for (size_t off = 0; off < len;) {
-      ssize_t w = write(fd, text + off, len - off);
-      if (w < 0 && errno != EINTR) {
-        _exit(errno);
-      }
-      off += w > 0 ? (size_t)w : 0;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-      _exit(errno);
-    }
-    _exit(0);
+    _exit(nemb__atomic_write(path, text, strlen(text)));
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {

@@ -43,7 +43,8 @@
  *   FAKE_NVML_LATENCY_US  each device call takes this long (a driver lock held by others).
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
  * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
- * counts the device calls made, fake_nvml_hung() those blocked in a hang now;
+ * counts the device calls made, fake_nvml_hung() those blocked in a hang now,
+ * fake_nvml_last_energy_ns() the CLOCK_MONOTONIC instant of the last energy value answered;
  * fake_nvml_hang_now() makes every device call hang from now on, until fake_nvml_release(). A test
  * that dlopens the same file gets the same instance and can pin readings exactly with
  * fake_nvml_set_energy_mj() and fake_nvml_set_power_mw(), and count init/shutdown pairs with
@@ -146,6 +147,7 @@ EXPORT long long fake_nvml_calls(void);
 EXPORT void fake_nvml_release(void);
 EXPORT void fake_nvml_hang_now(void);
 EXPORT int fake_nvml_hung(void);
+EXPORT long long fake_nvml_last_energy_ns(void);
 
 enum method { M_ENERGY, M_FIELD, M_USAGE, M_NONE };
 
@@ -176,6 +178,8 @@ static atomic_int live; /* nvmlInit_v2 calls not yet shut down */
 static double t0_s;
 static unsigned long long t0_real_us; /* CLOCK_REALTIME at nvmlInit_v2, microseconds */
 static _Atomic long long calls;
+/* When the last energy value was taken, CLOCK_MONOTONIC ns (fake_nvml_last_energy_ns). */
+static _Atomic long long last_energy_ns;
 static long latency_us;
 static atomic_bool released; /* fake_nvml_release() was called: hung calls return */
 static atomic_int hung;      /* calls blocked in a hang now */
@@ -378,7 +382,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
     return NVML_ERROR_NOT_SUPPORTED;
   }
   long long pinned = atomic_load(&device->pinned_mj);
-  double t = now_s() - t0_s;
+  double at = now_s();
+  double t = at - t0_s;
+  atomic_store(&last_energy_ns, (long long)(at * 1e9));
   if (device->step_s > 0) {
     /* The value of the last update: updates every step_s at the device's phase. */
     double k = (t - device->phase_s) / device->step_s;
@@ -647,4 +653,8 @@ EXPORT void fake_nvml_release(void) {
 
 EXPORT int fake_nvml_hung(void) {
   return atomic_load(&hung);
+}
+
+EXPORT long long fake_nvml_last_energy_ns(void) {
+  return atomic_load(&last_energy_ns);
 }
