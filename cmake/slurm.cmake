@@ -1,6 +1,6 @@
 # slurm.cmake - the SPANK plugin spank_codegreen.so (src/slurm/), built when Debian's
 # libslurm-dev (slurm/spank.h) is found; its test starts munge, slurmctld and slurmd on 127.0.0.1.
-# Included from cluster.cmake in the "targets" phase.
+# Its test uses the engines' environment (NEMB_ENGINE_ENV, cmake/cli.cmake).
 
 find_path(NEMB_SPANK_INCLUDE slurm/spank.h)
 option(NEMB_WITH_SLURM "Build the Slurm SPANK plugin (needs libslurm-dev)" ON)

@@ -149,7 +149,7 @@ size_t nemb__plot_utf8_len(const unsigned char *s, size_t n);
 /* Text of the provenance label drawn on the chart ("ESTIMATED: ..."), or NULL for "measured". */
 const char *nemb__plot_provenance(const nemb__plot *p);
 
-/* ----- generated at build time from node_modules/uplot (cmake/plot.cmake) ----- */
+/* ----- generated at build time from node_modules/uplot (cmake/embed_uplot.cmake) ----- */
 
 extern const unsigned char nemb__plot_uplot_js[];
 extern const size_t nemb__plot_uplot_js_len;

@@ -1,5 +1,5 @@
 /*
- * fake_nvml.c - a stand-in for libnvidia-ml.so.1, built by the tests (cmake/hardware.cmake) so
+ * fake_nvml.c - a stand-in for libnvidia-ml.so.1, built by the tests (cmake/nemb.cmake) so
  * the nvml provider's real code runs on machines without an NVIDIA GPU. It implements the few
  * NVML functions the provider calls, with NVML's names, types and return codes.
  *
