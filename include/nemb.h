@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -349,10 +350,15 @@ NEMB_EXTERN int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out);
  *  of NVML's per-process utilisation samples (nvmlDeviceGetProcessUtilization, NVML API
  *  reference, "Device Queries"): each sample is one process's SM (3D/compute) utilisation in
  *  percent over one of the driver's sample periods, which are of equal length, so a sum of smUtil
- *  is proportional to SM-time. "Own" processes are the meter's process and its descendants
- *  (found through /proc/PID/stat at the time each sample is read; a program that is the
- *  children's subreaper keeps background descendants in its tree). Utilisation is a time-share
- *  proxy: own_sm / all_sm is an attribution estimate, never a measurement of energy. */
+ *  is proportional to SM-time; each is stamped with the CPU time at which the driver recorded it
+ *  (microseconds; taken as CLOCK_REALTIME). "Own" samples are those of the meter's process and
+ *  its descendants while they lived: every descendant seen by the library's walks of the process
+ *  tree (every providers.nvml.process_poll_ms, through /proc), or reported by
+ *  nemb_descendant_started()/nemb_descendant_ended(), is remembered with its life, so a process
+ *  that ended before its samples were read still counts, and a sample of a reused pid after the
+ *  descendant's end does not. A descendant that lived less than one walk period and was reaped
+ *  by a parent other than the program is never seen. Utilisation is a time-share proxy:
+ *  own_sm / all_sm is an attribution estimate, never a measurement of energy. */
 typedef struct nemb_gpu_usage {
   int status;       /* 0: per-process figures are read; else why none (reason): NEMB_ENOTSUP
                        (not offered: no such NVML call, NVML_ERROR_NOT_SUPPORTED, MIG mode, a
@@ -362,8 +368,10 @@ typedef struct nemb_gpu_usage {
   char reason[192]; /* when status is not 0: why, in words */
   double own_sm;    /* since the meter started: sum of smUtil (percent) over own samples */
   double all_sm;    /* the same over every process's samples */
-  uint64_t samples; /* samples read, every process */
+  uint64_t samples; /* samples read in the span, every process */
   uint64_t own_samples;
+  uint64_t outside_samples; /* samples read (and not forgotten) stamped outside the span */
+  uint64_t dropped_samples; /* samples not kept (over 2^20 per GPU): in no figure */
 } nemb_gpu_usage;
 
 /** The per-process utilisation of GPU domain @p index so far (cumulative: take the difference of
@@ -373,6 +381,24 @@ typedef struct nemb_gpu_usage {
  *  @return 0 with *out filled (out->status says whether there are figures); NEMB_EINVAL for an
  *  index out of range. Any thread. Since 0.2. */
 NEMB_EXTERN int nemb_meter_gpu_usage(const nemb_meter *m, size_t index, nemb_gpu_usage *out);
+
+/** Like nemb_meter_gpu_usage(), over the samples stamped from @p t0_ns to @p t1_ns
+ *  (CLOCK_MONOTONIC, nemb_now_ns(); converted to CLOCK_REALTIME once, at the call). First asks
+ *  the GPU provider's thread for one more read of the samples and the process tree (waiting up
+ *  to twice providers.nvml.deadline_ms), so that a span that just ended has its tail.
+ *  @return 0 or NEMB_EINVAL as nemb_meter_gpu_usage(). Any thread. Since 0.2. */
+NEMB_EXTERN int nemb_meter_gpu_usage_span(const nemb_meter *m, size_t index, uint64_t t0_ns,
+                                          uint64_t t1_ns, nemb_gpu_usage *out);
+
+/** Forgets GPU domain @p index's kept samples stamped before @p t_ns (CLOCK_MONOTONIC), once no
+ *  span that old will be asked for. Any thread. Since 0.2. */
+NEMB_EXTERN void nemb_meter_gpu_forget(const nemb_meter *m, size_t index, uint64_t t_ns);
+
+/** Tell the library that descendant @p pid has started (call right after fork()) or has ended
+ *  (call when reaping it: a program that is its children's subreaper knows when each it reaps
+ *  ended), for placing GPU samples (nemb_gpu_usage). Any thread. Since 0.2. */
+NEMB_EXTERN void nemb_descendant_started(pid_t pid);
+NEMB_EXTERN void nemb_descendant_ended(pid_t pid);
 
 /** @return the current CLOCK_MONOTONIC time in nanoseconds, the clock of every sample.
  *  Any thread. Since 0.1. */

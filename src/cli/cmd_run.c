@@ -135,7 +135,9 @@ static void print_usage(FILE *fp) {
       "Energy attributed to the command (an attribution estimate, never a measurement): the\n"
       "CPU domains (package, core, dram) by the command's share of the machine's CPU time; each\n"
       "NVIDIA GPU by the command's share of its SM utilisation in NVML's per-process samples\n"
-      "(nvmlDeviceGetProcessUtilization), where the driver offers them. A GPU without them\n"
+      "(nvmlDeviceGetProcessUtilization), where the driver offers them: samples stamped\n"
+      "during the run, of every process the command started while it lived (also those that\n"
+      "ended before the samples were read; one last read follows the exit). A GPU without them\n"
       "(not supported, no permission, MIG mode) and platform domains are reported as not\n"
       "attributed, with the reason.\n\n"
       "CI recipe:  codegreen run -r 10 -o base.json -- ./bench      (on the main branch)\n"
@@ -393,6 +395,7 @@ static int reap_orphans(double *cpu_s) {
     struct rusage ru;
     pid_t p = wait4(-1, &st, WNOHANG, &ru);
     if (p > 0) {
+      nemb_descendant_ended(p);
       *cpu_s += seconds(&ru);
       continue;
     }
@@ -425,14 +428,12 @@ static double live_energy(nemb_session *s) {
 static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *background) {
   char **cmd = o->cmds[r->cmd];
   double busy0 = machine_busy_seconds(), j0 = live_energy(s);
-  cg_gpu_uses gpu0;
-  cg_gpu_take(nemb_session_meter(s), &gpu0);
   nemb_task_start(s, r->task);
+  uint64_t t0_ns = nemb_now_ns();
   int exec_errno = 0;
   pid_t pid = spawn(o, cmd, &exec_errno);
   if (pid < 0) {
     nemb_task_stop(s, r->task);
-    cg_gpu_free(&gpu0);
     fprintf(stderr, "codegreen run: cannot run '%s': %s\n", cmd[0], strerror(exec_errno));
     if (exec_errno == ENOENT && !o->shell && strchr(cmd[0], ' ') != NULL) {
       fprintf(stderr,
@@ -443,11 +444,12 @@ static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *back
     return CG_EXIT_CANNOT_RUN;
   }
   struct rusage ru;
+  nemb_descendant_started(pid);
   r->status = cg_child_wait(pid, true, &ru);
+  nemb_descendant_ended(pid);
+  uint64_t t1_ns = nemb_now_ns();
   nemb_task_stop(s, r->task);
-  cg_gpu_take(nemb_session_meter(s), &r->gpu);
-  cg_gpu_diff(&r->gpu, &gpu0);
-  cg_gpu_free(&gpu0);
+  cg_gpu_take(nemb_session_meter(s), t0_ns, t1_ns, &r->gpu);
   r->interrupted = cg_signals_caught() != 0;
   r->machine_cpu_s = machine_busy_seconds() - busy0;
   r->live_j = live_energy(s) - j0;

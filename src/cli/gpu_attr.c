@@ -7,7 +7,7 @@
 
 #include "gpu_attr.h"
 
-void cg_gpu_take(nemb_meter *m, cg_gpu_uses *out) {
+void cg_gpu_take(nemb_meter *m, uint64_t t0_ns, uint64_t t1_ns, cg_gpu_uses *out) {
   memset(out, 0, sizeof *out);
   size_t n = m != NULL ? nemb_meter_domain_count(m) : 0;
   for (size_t d = 0; d < n; d++) {
@@ -24,7 +24,7 @@ void cg_gpu_take(nemb_meter *m, cg_gpu_uses *out) {
     memset(g, 0, sizeof *g);
     snprintf(g->domain, sizeof g->domain, "%s", info.name);
     nemb_gpu_usage u;
-    if (nemb_meter_gpu_usage(m, d, &u) != 0) {
+    if (nemb_meter_gpu_usage_span(m, d, t0_ns, t1_ns, &u) != 0) {
       g->status = NEMB_EINVAL;
       g->reason = strdup("the meter does not know this domain");
       continue;
@@ -35,21 +35,9 @@ void cg_gpu_take(nemb_meter *m, cg_gpu_uses *out) {
     g->all_sm = u.all_sm;
     g->samples = u.samples;
     g->own_samples = u.own_samples;
-  }
-}
-
-void cg_gpu_diff(cg_gpu_uses *after, const cg_gpu_uses *before) {
-  for (size_t i = 0; i < after->n && i < before->n; i++) {
-    cg_gpu_use *a = &after->u[i];
-    const cg_gpu_use *b = &before->u[i];
-    if (a->status == 0 && b->status != 0) {
-      a->status = b->status;
-      a->reason = b->reason != NULL ? strdup(b->reason) : NULL;
-    }
-    a->own_sm -= b->own_sm;
-    a->all_sm -= b->all_sm;
-    a->samples -= b->samples;
-    a->own_samples -= b->own_samples;
+    g->outside_samples = u.outside_samples;
+    g->dropped_samples = u.dropped_samples;
+    nemb_meter_gpu_forget(m, d, t1_ns); /* no later run looks before this one's end */
   }
 }
 
@@ -96,6 +84,10 @@ json_t *cg_gpu_attribution(const cg_gpu_uses *d, json_t *task_domains, double *a
       json_object_set_new(o, "attributed_energy_j", json_real(share * e));
       json_object_set_new(o, "samples", json_integer((json_int_t)g->samples));
       json_object_set_new(o, "own_samples", json_integer((json_int_t)g->own_samples));
+      json_object_set_new(o, "other_samples",
+                          json_integer((json_int_t)(g->samples - g->own_samples)));
+      json_object_set_new(o, "samples_outside_run", json_integer((json_int_t)g->outside_samples));
+      json_object_set_new(o, "samples_dropped", json_integer((json_int_t)g->dropped_samples));
       if (g->samples == 0) {
         json_object_set_new(o, "note",
                             json_string("no utilisation sample during the run: no "

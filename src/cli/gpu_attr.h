@@ -6,9 +6,12 @@
  *   share                = sum of smUtil over the command's processes' samples during the run /
  *                          sum of smUtil over every process's samples during the run;
  *   attributed_energy_j  = share x the GPU domain's energy in the run.
- * The command's processes are codegreen's descendants (codegreen is their subreaper, so
- * background descendants count too). SM utilisation is a time-share proxy, so the figure is an
- * attribution estimate, never a measurement. Method names:
+ * "During the run": the sample's timestamp falls between the command's start and its end (one
+ * last read of the samples is made after it ends). The command's processes are codegreen's
+ * descendants while they lived (the library remembers every descendant it saw and those
+ * codegreen reports starting and reaping, nemb_gpu_usage), so a process that ended before its
+ * samples were read still counts, and a reused pid after its end does not. SM utilisation is a
+ * time-share proxy, so the figure is an attribution estimate, never a measurement. Method names:
  *   "nvml_process_utilization"   the share above; with no sample at all during the run (no
  *                                process kept the SMs busy) or none of the command's, share 0;
  *   "not_attributed: REASON"     NVML gives no per-process figures for this GPU (not supported,
@@ -22,6 +25,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nemb.h"
 
@@ -32,6 +36,7 @@ typedef struct cg_gpu_use {
   double own_sm; /* sums of smUtil (percent), see nemb_gpu_usage */
   double all_sm;
   unsigned long long samples, own_samples;
+  unsigned long long outside_samples, dropped_samples; /* see nemb_gpu_usage */
 } cg_gpu_use;
 
 typedef struct cg_gpu_uses {
@@ -39,17 +44,16 @@ typedef struct cg_gpu_uses {
   cg_gpu_use *u; /* one per GPU domain of the meter, in the meter's order */
 } cg_gpu_uses;
 
-/* Takes every GPU domain's usage now into @p out (zeroed first; n = 0 without a meter or GPU). */
-void cg_gpu_take(nemb_meter *m, cg_gpu_uses *out);
-
-/* Turns @p after into the usage between the two snapshots; a GPU whose figures failed in either
- * keeps the failure. */
-void cg_gpu_diff(cg_gpu_uses *after, const cg_gpu_uses *before);
+/* Takes every GPU domain's usage over the run from @p t0_ns to @p t1_ns (CLOCK_MONOTONIC,
+ * nemb_now_ns()) into @p out (zeroed first; n = 0 without a meter or GPU), after one last read of
+ * the samples; then the library forgets the samples before @p t1_ns. */
+void cg_gpu_take(nemb_meter *m, uint64_t t0_ns, uint64_t t1_ns, cg_gpu_uses *out);
 
 void cg_gpu_free(cg_gpu_uses *u);
 
 /* The run's "gpu_attribution" object, keyed by GPU domain: method, share, energy_j,
- * attributed_energy_j, samples, own_samples (and "note" when the share is 0 for want of
+ * attributed_energy_j, samples, own_samples, other_samples, samples_outside_run, samples_dropped
+ * (and "note" when the share is 0 for want of
  * samples). @p task_domains is the run's task's per-domain energy. Adds the attributed joules to
  * *@p attributed_j and the energy of the GPU domains so attributed to *@p covered_j. */
 json_t *cg_gpu_attribution(const cg_gpu_uses *d, json_t *task_domains, double *attributed_j,

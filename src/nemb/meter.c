@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "meter.h"
+#include "proc_tree.h"
 
 /* Power assumed for a domain whose provider states no ceiling when deciding how often a
  * counter must be read to see every wrap: generous for a CPU package or DRAM. */
@@ -157,9 +158,20 @@ static void filtered_cadence(void *state, uint64_t *every_ns, uint64_t *deadline
   f->inner->cadence(f->state, every_ns, deadline_ns);
 }
 
-static void filtered_gpu_usage(void *state, size_t dom, nemb_gpu_usage *out) {
+static void filtered_gpu_usage(void *state, size_t dom, uint64_t from_us, uint64_t to_us,
+                               nemb_gpu_usage *out) {
   const filtered *f = state;
-  f->inner->gpu_usage(f->state, f->index[dom], out);
+  f->inner->gpu_usage(f->state, f->index[dom], from_us, to_us, out);
+}
+
+static void filtered_gpu_flush(void *state) {
+  const filtered *f = state;
+  f->inner->gpu_flush(f->state);
+}
+
+static void filtered_gpu_forget(void *state, size_t dom, uint64_t before_us) {
+  const filtered *f = state;
+  f->inner->gpu_forget(f->state, f->index[dom], before_us);
 }
 
 static void filtered_close(void *state) {
@@ -189,6 +201,8 @@ static int attach_candidate(nemb_meter *m, candidate *c) {
   f->ops.update_interval_ns = filtered_update_interval_ns;
   f->ops.cadence = c->ops->cadence != NULL ? filtered_cadence : NULL;
   f->ops.gpu_usage = c->ops->gpu_usage != NULL ? filtered_gpu_usage : NULL;
+  f->ops.gpu_flush = c->ops->gpu_flush != NULL ? filtered_gpu_flush : NULL;
+  f->ops.gpu_forget = c->ops->gpu_forget != NULL ? filtered_gpu_forget : NULL;
   f->ops.close = filtered_close;
   f->inner = c->ops;
   f->state = c->state;
@@ -903,11 +917,10 @@ int nemb_meter_latest(const nemb_meter *m, uint64_t *t_ns, uint64_t *energy_uj, 
   }
 }
 
-int nemb_meter_gpu_usage(const nemb_meter *m, size_t index, nemb_gpu_usage *out) {
-  if (index >= m->n_domains) {
-    return nemb__fail(NEMB_EINVAL, "domain index %zu out of range (the meter has %zu)", index,
-                      m->n_domains);
-  }
+/* The provider of GPU domain @p index with per-process figures, or NULL with the reason in
+ * @p out. */
+static const nemb__open_provider *gpu_provider(const nemb_meter *m, size_t index,
+                                               nemb_gpu_usage *out) {
   memset(out, 0, sizeof *out);
   out->status = NEMB_ENOTSUP;
   for (size_t p = 0; p < m->n_providers; p++) {
@@ -922,11 +935,64 @@ int nemb_meter_gpu_usage(const nemb_meter *m, size_t index, nemb_gpu_usage *out)
       snprintf(out->reason, sizeof out->reason, "the %s provider hung in a driver call",
                op->ops->name);
     } else {
-      op->ops->gpu_usage(op->state, index - op->first, out);
+      return op;
     }
-    return 0;
+    return NULL;
+  }
+  return NULL;
+}
+
+/* CLOCK_MONOTONIC ns to CLOCK_REALTIME us, through one reading of both clocks. */
+static uint64_t real_us_of(uint64_t mono_ns, uint64_t now_mono_ns, uint64_t now_real_us) {
+  if (mono_ns == UINT64_MAX) {
+    return UINT64_MAX;
+  }
+  int64_t d_us = ((int64_t)mono_ns - (int64_t)now_mono_ns) / 1000;
+  return d_us < 0 && (uint64_t)-d_us > now_real_us ? 0 : (uint64_t)((int64_t)now_real_us + d_us);
+}
+
+static int gpu_usage_span(const nemb_meter *m, size_t index, uint64_t from_us, uint64_t to_us,
+                          bool flush, nemb_gpu_usage *out) {
+  if (index >= m->n_domains) {
+    return nemb__fail(NEMB_EINVAL, "domain index %zu out of range (the meter has %zu)", index,
+                      m->n_domains);
+  }
+  const nemb__open_provider *op = gpu_provider(m, index, out);
+  if (op != NULL) {
+    if (flush && op->ops->gpu_flush != NULL) {
+      op->ops->gpu_flush(op->state);
+    }
+    op->ops->gpu_usage(op->state, index - op->first, from_us, to_us, out);
   }
   return 0;
+}
+
+int nemb_meter_gpu_usage(const nemb_meter *m, size_t index, nemb_gpu_usage *out) {
+  return gpu_usage_span(m, index, 0, UINT64_MAX, false, out);
+}
+
+int nemb_meter_gpu_usage_span(const nemb_meter *m, size_t index, uint64_t t0_ns, uint64_t t1_ns,
+                              nemb_gpu_usage *out) {
+  uint64_t mono = nemb_now_ns(), real = nemb__realtime_us();
+  return gpu_usage_span(m, index, real_us_of(t0_ns, mono, real), real_us_of(t1_ns, mono, real),
+                        true, out);
+}
+
+void nemb_meter_gpu_forget(const nemb_meter *m, size_t index, uint64_t t_ns) {
+  nemb_gpu_usage scratch;
+  const nemb__open_provider *op = index < m->n_domains ? gpu_provider(m, index, &scratch) : NULL;
+  if (op != NULL && op->ops->gpu_forget != NULL) {
+    op->ops->gpu_forget(op->state, index - op->first,
+                        real_us_of(t_ns, nemb_now_ns(), nemb__realtime_us()));
+  }
+}
+
+void nemb_descendant_started(pid_t pid) {
+  nemb__proc_tree_note(pid, nemb__proc_start_us(pid), NEMB__PROC_ALIVE);
+}
+
+void nemb_descendant_ended(pid_t pid) {
+  nemb__proc_tree_note(pid, 0, nemb__realtime_us());
 }
 
 int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out) {

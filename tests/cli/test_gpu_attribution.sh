@@ -99,4 +99,32 @@ assert g['samples']>0 and g['own_samples']==0, g
 assert g['note']==\"none of the command's processes appeared in the GPU's utilisation samples\", g
 "
 
+# Driver-like fake: each sample is stamped with when the fake sampled. A command that has ended
+# (and been reaped) before its samples are read still owns them: one read at the start, none
+# until 60 s later, then the read codegreen makes after the command exits.
+echo '{"providers":{"nvml":{"process_poll_ms":60000}}}' >"$tmp/slow.json"
+FAKE_NVML_SAMPLE_MS=50 FAKE_NVML_DEVICES=energy:250 FAKE_NVML_PROCS='children=80' \
+  "$cg" run -q -c slow.json -o ended.json -- sleep 0.5
+check "ended before the read: still the command's, share 1" py "
+import json
+g=json.load(open('ended.json'))['runs'][0]['gpu_attribution']['gpu0']
+assert g['method']=='nvml_process_utilization', g
+assert g['share']==1.0, g
+assert g['samples']>=5 and g['own_samples']==g['samples'] and g['other_samples']==0, g
+assert g['samples_dropped']==0, g
+"
+# Samples stamped before the run (another program's, during --idle) are outside it, not in it:
+# the run's own samples are at most one per sample period of the run (sleep 0.3 s, 50 ms).
+FAKE_NVML_SAMPLE_MS=50 FAKE_NVML_DEVICES=energy:250 FAKE_NVML_PROCS='1=20' \
+  "$cg" run -q -c cfg.json --idle 0.6 -o window.json -- sleep 0.3
+check "window: samples before the run are not counted" py "
+import json
+r=json.load(open('window.json')); run=r['runs'][0]
+g=run['gpu_attribution']['gpu0']
+assert g['own_samples']==0 and g['share']==0, g
+assert g['samples_outside_run']>=6, g # the idle 0.6 s: 12 periods of 50 ms
+wall=run.get('wall_s') or run.get('duration_s')
+assert g['samples']>=1 and g['samples']<=wall/0.05+1, (g, wall)
+"
+
 finish gpu_attribution

@@ -32,13 +32,17 @@
  *                      e.g. "energy:250,energy:100:lost=0.7".
  *   FAKE_NVML_PROCS    the processes using every GPU, for nvmlDeviceGetProcessUtilization:
  *                      ";"-separated WHO=SM, SM being the SM utilisation in percent and WHO a
- *                      pid or "children" (every child of the process that loaded the fake,
- *                      listed from /proc at each call, so a command codegreen runs is one);
+ *                      pid, "children" (every child of the process that loaded the fake, so a
+ *                      command codegreen runs is one) or "tree" (every descendant), listed
+ *                      from /proc when the fake samples;
  *                      e.g. "children=50;1=50". Unset: no process uses the GPUs.
  *   FAKE_NVML_SAMPLE_MS  the driver's sample period (default 100): like a driver, the fake has a
- *                      sample every period since nvmlInit_v2 (CLOCK_REALTIME microseconds), one
- *                      per process with a non-zero utilisation, the processes being those
- *                      present when the samples are read; only the last 64 periods are kept.
+ *                      sample every period since nvmlInit_v2, stamped with the period's time
+ *                      (CLOCK_REALTIME microseconds), one per process with a non-zero
+ *                      utilisation, the processes being those present when the fake recorded
+ *                      the period (at its next device call, every few ms under the provider);
+ *                      a process that has ended keeps its recorded samples; only the last 64
+ *                      periods are kept.
  *                      A GPU in MIG mode answers NVML_ERROR_NOT_SUPPORTED, as NVML does.
  *   FAKE_NVML_LATENCY_US  each device call takes this long (a driver lock held by others).
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
@@ -51,6 +55,7 @@
  * fake_nvml_live().
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -261,6 +266,9 @@ static void configure(void) {
   }
 }
 
+static void procs_record(void);
+static void procs_reset(void);
+
 EXPORT nvmlReturn_t nvmlInit_v2(void) {
   const char *fail = getenv("FAKE_NVML_INIT");
   if (fail != NULL && fail[0] != '\0' && atoi(fail) != 0) {
@@ -270,6 +278,7 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) {
     configure();
     t0_s = now_s();
     t0_real_us = real_us();
+    procs_reset();
     atomic_store(&released, false);
     atomic_store(&hang_all, false);
     const char *lat = getenv("FAKE_NVML_LATENCY_US");
@@ -341,6 +350,7 @@ static void sleep_s(double s) {
 
 static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
   atomic_fetch_add(&calls, 1);
+  procs_record();
   if (latency_us > 0) {
     sleep_s((double)latency_us / 1e6);
   }
@@ -499,15 +509,16 @@ EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *curr
 #define MAX_PROCS 32
 #define KEPT_PERIODS 64
 
-/* The children of this process now, from /proc. */
-static size_t children(unsigned *out, size_t cap) {
+/* The children (@p deep: every descendant) of this process now, from /proc. */
+static size_t children(unsigned *out, size_t cap, bool deep) {
+  enum { SCAN = 4096 };
+  static unsigned pids[SCAN], ppids[SCAN]; /* under proc_lock */
   DIR *dir = opendir("/proc");
-  size_t n = 0;
+  size_t n_all = 0, n = 0;
   if (dir == NULL) {
     return 0;
   }
-  int self = (int)getpid();
-  for (struct dirent *e = readdir(dir); e != NULL && n < cap; e = readdir(dir)) {
+  for (struct dirent *e = readdir(dir); e != NULL && n_all < SCAN; e = readdir(dir)) {
     char *end;
     long pid = strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0') {
@@ -525,11 +536,25 @@ static size_t children(unsigned *out, size_t cap) {
     char *close = strrchr(buf, ')');
     int ppid = -1;
     char state;
-    if (close != NULL && sscanf(close + 1, " %c %d", &state, &ppid) == 2 && ppid == self) {
-      out[n++] = (unsigned)pid;
+    if (close != NULL && sscanf(close + 1, " %c %d", &state, &ppid) == 2 && ppid > 0) {
+      pids[n_all] = (unsigned)pid;
+      ppids[n_all++] = (unsigned)ppid;
     }
   }
   closedir(dir);
+  unsigned self = (unsigned)getpid();
+  for (size_t i = 0; i < n_all && n < cap; i++) {
+    if (ppids[i] == self) {
+      out[n++] = pids[i];
+    }
+  }
+  for (size_t k = 0; deep && k < n; k++) { /* breadth first: out grows as it is read */
+    for (size_t i = 0; i < n_all && n < cap; i++) {
+      if (ppids[i] == out[k]) {
+        out[n++] = pids[i];
+      }
+    }
+  }
   return n;
 }
 
@@ -548,8 +573,8 @@ static size_t procs_now(unsigned *pid, unsigned *sm, size_t cap) {
       continue;
     }
     *eq = '\0';
-    if (strcmp(tok, "children") == 0) {
-      size_t k = children(pid + n, cap - n);
+    if (strcmp(tok, "children") == 0 || strcmp(tok, "tree") == 0) {
+      size_t k = children(pid + n, cap - n, strcmp(tok, "tree") == 0);
       for (size_t i = 0; i < k; i++) {
         sm[n + i] = util;
       }
@@ -562,9 +587,61 @@ static size_t procs_now(unsigned *pid, unsigned *sm, size_t cap) {
   return n;
 }
 
-/* Like the driver: the samples newer than lastSeenTimeStamp, one per process per sample period;
- * NOT_FOUND when there are none; with a NULL or short buffer, INSUFFICIENT_SIZE and the count
- * needed. */
+/* Like a driver, the fake samples the processes using the GPUs once per sample period and keeps
+ * the last KEPT_PERIODS periods: here at every device call (the provider makes one every few
+ * milliseconds), recording each period passed since the last call with the processes present
+ * now. A process that has since ended keeps its recorded samples. */
+typedef struct period_slot {
+  unsigned long long k; /* the period, counted from nvmlInit_v2; 0: empty */
+  unsigned n, pid[MAX_PROCS], sm[MAX_PROCS];
+} period_slot;
+
+static pthread_mutex_t proc_lock = PTHREAD_MUTEX_INITIALIZER;
+static period_slot slots[KEPT_PERIODS]; /* under proc_lock */
+static unsigned long long recorded_k;   /* the newest period recorded */
+
+static unsigned long long sample_period_us(void) {
+  const char *ms = getenv("FAKE_NVML_SAMPLE_MS");
+  unsigned long long period = (unsigned long long)((ms ? atof(ms) : 100) * 1000);
+  return period > 0 ? period : 100000;
+}
+
+static void procs_reset(void) {
+  pthread_mutex_lock(&proc_lock);
+  memset(slots, 0, sizeof slots);
+  recorded_k = 0;
+  pthread_mutex_unlock(&proc_lock);
+}
+
+static void procs_record(void) {
+  if (getenv("FAKE_NVML_PROCS") == NULL) {
+    return;
+  }
+  unsigned long long period = sample_period_us(), now = real_us();
+  unsigned long long last = now > t0_real_us ? (now - t0_real_us) / period : 0;
+  pthread_mutex_lock(&proc_lock);
+  if (last > recorded_k) {
+    unsigned long long first = recorded_k + 1;
+    if (last >= KEPT_PERIODS && first < last - KEPT_PERIODS + 1) {
+      first = last - KEPT_PERIODS + 1;
+    }
+    unsigned pid[MAX_PROCS], sm[MAX_PROCS];
+    size_t np = procs_now(pid, sm, MAX_PROCS);
+    for (unsigned long long k = first; k <= last; k++) {
+      period_slot *slot = &slots[k % KEPT_PERIODS];
+      slot->k = k;
+      slot->n = (unsigned)np;
+      memcpy(slot->pid, pid, np * sizeof *pid);
+      memcpy(slot->sm, sm, np * sizeof *sm);
+    }
+    recorded_k = last;
+  }
+  pthread_mutex_unlock(&proc_lock);
+}
+
+/* Like the driver: the recorded samples newer than lastSeenTimeStamp, each stamped with the time
+ * of its period; NOT_FOUND when there are none; with a NULL or short buffer,
+ * INSUFFICIENT_SIZE and the count needed. */
 EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
                                                     nvmlProcessUtilizationSample_t *utilization,
                                                     unsigned int *processSamplesCount,
@@ -585,38 +662,36 @@ EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
   if (device->mig) {
     return NVML_ERROR_NOT_SUPPORTED;
   }
-  const char *ms = getenv("FAKE_NVML_SAMPLE_MS");
-  unsigned long long period = (unsigned long long)((ms ? atof(ms) : 100) * 1000);
-  period = period > 0 ? period : 100000;
-  unsigned long long now = real_us();
-  unsigned long long last = now > t0_real_us ? (now - t0_real_us) / period : 0; /* newest k */
+  unsigned long long period = sample_period_us();
+  pthread_mutex_lock(&proc_lock);
   unsigned long long first =
       lastSeenTimeStamp >= t0_real_us ? (lastSeenTimeStamp - t0_real_us) / period + 1 : 1;
-  if (last >= KEPT_PERIODS && first < last - KEPT_PERIODS + 1) {
-    first = last - KEPT_PERIODS + 1;
+  unsigned need = 0;
+  for (unsigned long long k = first; k <= recorded_k; k++) {
+    const period_slot *slot = &slots[k % KEPT_PERIODS];
+    need += slot->k == k ? slot->n : 0;
   }
-  unsigned pid[MAX_PROCS], sm[MAX_PROCS];
-  size_t np = procs_now(pid, sm, MAX_PROCS);
-  unsigned long long periods = last >= first ? last - first + 1 : 0;
-  unsigned need = (unsigned)(periods * np);
-  if (need == 0) {
-    return NVML_ERROR_NOT_FOUND;
-  }
-  if (utilization == NULL || *processSamplesCount < need) {
+  if (need == 0 || utilization == NULL || *processSamplesCount < need) {
+    pthread_mutex_unlock(&proc_lock);
+    if (need == 0) {
+      return NVML_ERROR_NOT_FOUND;
+    }
     *processSamplesCount = need;
     return NVML_ERROR_INSUFFICIENT_SIZE;
   }
   unsigned w = 0;
-  for (unsigned long long k = first; k <= last; k++) {
-    for (size_t i = 0; i < np; i++) {
+  for (unsigned long long k = first; k <= recorded_k; k++) {
+    const period_slot *slot = &slots[k % KEPT_PERIODS];
+    for (unsigned i = 0; slot->k == k && i < slot->n; i++) {
       nvmlProcessUtilizationSample_t *u = &utilization[w++];
       memset(u, 0, sizeof *u);
-      u->pid = pid[i];
+      u->pid = slot->pid[i];
       u->timeStamp = t0_real_us + k * period;
-      u->smUtil = sm[i];
-      u->memUtil = sm[i] / 2;
+      u->smUtil = slot->sm[i];
+      u->memUtil = slot->sm[i] / 2;
     }
   }
+  pthread_mutex_unlock(&proc_lock);
   *processSamplesCount = w;
   return NVML_SUCCESS;
 }

@@ -579,21 +579,21 @@ static void test_process_utilisation(void **unused) {
   void *st = open_ok();
   read_procs(st, 5);
   nemb_gpu_usage u;
-  nemb__provider_nvml.gpu_usage(st, 0, &u);
+  nemb__provider_nvml.gpu_usage(st, 0, 0, UINT64_MAX, &u);
   assert_int_equal(u.status, 0);
   assert_string_equal(u.method, "nvml_process_utilization");
   assert_true(u.samples >= 4 && u.samples % 2 == 0); /* two processes per sample period */
   assert_int_equal(u.own_samples * 2, u.samples);
   assert_true(u.own_sm == 60.0 * (double)u.own_samples);
   assert_true(u.all_sm == 80.0 * (double)u.own_samples); /* share 0.75 exactly */
-  nemb__provider_nvml.gpu_usage(st, 1, &u);
+  nemb__provider_nvml.gpu_usage(st, 1, 0, UINT64_MAX, &u);
   assert_int_equal(u.status, NEMB_ENOTSUP);
   assert_non_null(strstr(u.reason, "Not Supported (3)"));
   assert_string_equal(u.method, "");
-  nemb__provider_nvml.gpu_usage(st, 2, &u);
+  nemb__provider_nvml.gpu_usage(st, 2, 0, UINT64_MAX, &u);
   assert_int_equal(u.status, NEMB_EACCES);
   assert_non_null(strstr(u.reason, "Insufficient Permissions (4)"));
-  nemb__provider_nvml.gpu_usage(st, 3, &u);
+  nemb__provider_nvml.gpu_usage(st, 3, 0, UINT64_MAX, &u);
   assert_int_equal(u.status, NEMB_ENOTSUP);
   assert_non_null(strstr(u.reason, "MIG mode"));
   nemb__provider_nvml.close(st);
@@ -602,7 +602,7 @@ static void test_process_utilisation(void **unused) {
   setenv("FAKE_NVML_DEVICES", "energy:250", 1);
   st = open_ok();
   read_procs(st, 3);
-  nemb__provider_nvml.gpu_usage(st, 0, &u);
+  nemb__provider_nvml.gpu_usage(st, 0, 0, UINT64_MAX, &u);
   assert_int_equal(u.status, 0);
   assert_int_equal(u.samples, 0);
   nemb__provider_nvml.close(st);

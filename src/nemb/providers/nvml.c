@@ -39,8 +39,10 @@
  *
  * Per process: where the driver offers nvmlDeviceGetProcessUtilization (Maxwell and later, not in
  * MIG mode), the poller thread also reads every GPU's per-process utilisation samples every
- * providers.nvml.process_poll_ms (only the samples newer than the last one seen), and sums them
- * into the meter's process tree's share of the GPU (gpu_share.h; nemb_meter_gpu_usage()). Where
+ * providers.nvml.process_poll_ms (only the samples newer than the last one seen), keeps them
+ * (gpu_share.h) and then walks the meter's process tree (proc_tree.h), so that they can be placed
+ * by timestamp and process life when asked for (nemb_meter_gpu_usage_span(), whose gpu_flush()
+ * asks this thread for one more read first). Where
  * the driver refuses (NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_NO_PERMISSION, any other error), the
  * GPU has no per-process figures from then on and its usage says why. This path has been checked
  * against the fake NVML of the tests only, never against a real driver.
@@ -50,6 +52,7 @@
  * keeps fixture-based tests the same on machines with and without GPUs.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +61,7 @@
 
 #include "gpu_share.h"
 #include "internal.h"
+#include "proc_tree.h"
 #include "provider.h"
 #include "secure_env.h"
 
@@ -186,6 +190,12 @@ typedef struct nvml_state {
   uint64_t update_ns;            /* the energy counters' update period, measured at open */
   uint64_t proc_poll_ns;         /* per-process samples read this often (poller thread) */
   uint64_t last_proc_ns;
+  /* gpu_flush(): asks (flush_req) the poller thread for one more read, which it reports done
+   * (flush_done); both under flush_lock, flush_cond signalled when done. */
+  pthread_mutex_t flush_lock;
+  pthread_cond_t flush_cond;
+  unsigned flush_req, flush_done;
+  bool flush_init;
   nemb__proc_sample procs[PROC_SAMPLES_MAX]; /* the poller thread's buffer */
 } nvml_state;
 
@@ -327,6 +337,10 @@ static void nvml_close(void *state) {
   }
   for (size_t i = 0; i < st->n; i++) {
     nemb__gpu_share_destroy(&st->gpus[i].share);
+  }
+  if (st->flush_init) {
+    pthread_mutex_destroy(&st->flush_lock);
+    pthread_cond_destroy(&st->flush_cond);
   }
   if (st->initialised) {
     st->api.shutdown();
@@ -551,7 +565,7 @@ static void procs_read(nvml_state *st, gpu *g) {
     g->last_seen_us =
         st->procs[i].timeStamp > g->last_seen_us ? st->procs[i].timeStamp : g->last_seen_us;
   }
-  nemb__gpu_share_add(&g->share, st->procs, count, NULL, NULL);
+  nemb__gpu_share_add(&g->share, st->procs, count);
 }
 
 static int nvml_open(const nemb__provider_env *env, void **state, char *why, size_t why_len) {
@@ -578,6 +592,9 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     nemb__say(why, why_len, "out of memory");
     return NEMB_ENOMEM;
   }
+  pthread_mutex_init(&st->flush_lock, NULL);
+  pthread_cond_init(&st->flush_cond, NULL);
+  st->flush_init = true;
   dlerror();
   st->lib = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
   if (st->lib == NULL) {
@@ -809,20 +826,59 @@ static int nvml_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
     }
     g->started = true;
   }
-  if (t_ns - st->last_proc_ns >= st->proc_poll_ns) {
+  pthread_mutex_lock(&st->flush_lock);
+  unsigned req = st->flush_req;
+  pthread_mutex_unlock(&st->flush_lock);
+  if (t_ns - st->last_proc_ns >= st->proc_poll_ns || req != st->flush_done) {
     st->last_proc_ns = t_ns;
+    bool any = false;
     for (size_t i = 0; i < st->n; i++) {
       if (st->gpus[i].procs_on && raw_uj[i] != NEMB__RAW_INVALID) {
         procs_read(st, &st->gpus[i]);
+        any = true;
       }
     }
+    if (any) { /* after the samples: a process in them that is still there is seen */
+      nemb__proc_tree_walk(nemb__realtime_us());
+    }
+    pthread_mutex_lock(&st->flush_lock);
+    st->flush_done = req;
+    pthread_cond_broadcast(&st->flush_cond);
+    pthread_mutex_unlock(&st->flush_lock);
   }
   return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
 
-static void nvml_gpu_usage(void *state, size_t dom, nemb_gpu_usage *out) {
+static void nvml_gpu_usage(void *state, size_t dom, uint64_t from_us, uint64_t to_us,
+                           nemb_gpu_usage *out) {
   nvml_state *st = state;
-  nemb__gpu_share_get(&st->gpus[dom].share, out);
+  nemb__gpu_share_get(&st->gpus[dom].share, from_us, to_us, NULL, NULL, out);
+}
+
+static void nvml_gpu_forget(void *state, size_t dom, uint64_t before_us) {
+  nvml_state *st = state;
+  nemb__gpu_share_forget(&st->gpus[dom].share, before_us);
+}
+
+/* Asks the poller thread for one more read and waits for it (at most twice the deadline plus a
+ * poll): a read that does not come (the meter stopped, the driver hung) leaves the tail out. */
+static void nvml_gpu_flush(void *state) {
+  nvml_state *st = state;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  uint64_t wait_ns = 2 * st->deadline_ns + st->poll_ns;
+  until.tv_sec += (time_t)(wait_ns / 1000000000u);
+  until.tv_nsec += (long)(wait_ns % 1000000000u);
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&st->flush_lock);
+  unsigned want = ++st->flush_req;
+  while (st->flush_done != want &&
+         pthread_cond_timedwait(&st->flush_cond, &st->flush_lock, &until) == 0) {
+  }
+  pthread_mutex_unlock(&st->flush_lock);
 }
 
 static size_t nvml_unused(void *state, const nemb__unused **out) {
@@ -855,5 +911,7 @@ const struct nemb__provider_ops nemb__provider_nvml = {
     .unused = nvml_unused,
     .cadence = nvml_cadence,
     .gpu_usage = nvml_gpu_usage,
+    .gpu_flush = nvml_gpu_flush,
+    .gpu_forget = nvml_gpu_forget,
     .close = nvml_close,
 };

@@ -127,9 +127,15 @@ struct nemb__provider_ops {
   void (*cadence)(void *state, uint64_t *every_ns, uint64_t *deadline_ns);
 
   /* Optional (NULL: none): the per-process utilisation of domain @p dom (an index into
-   * domains()), for attributing GPU energy (gpu_share.h). Called from any thread while read()
-   * runs on another: the provider guards these figures itself. */
-  void (*gpu_usage)(void *state, size_t dom, nemb_gpu_usage *out);
+   * domains()) over the samples stamped from @p from_us to @p to_us (CLOCK_REALTIME), for
+   * attributing GPU energy (gpu_share.h). Called from any thread while read() runs on another: the
+   * provider guards these figures itself. */
+  void (*gpu_usage)(void *state, size_t dom, uint64_t from_us, uint64_t to_us, nemb_gpu_usage *out);
+  /* Optional, with gpu_usage: one more read of the per-process figures now, done by the thread
+   * that reads the provider; returns when it is done or after twice the deadline. */
+  void (*gpu_flush)(void *state);
+  /* Optional, with gpu_usage: forget domain @p dom's samples stamped before @p before_us. */
+  void (*gpu_forget)(void *state, size_t dom, uint64_t before_us);
 
   void (*close)(void *state);
 };
