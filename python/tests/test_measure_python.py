@@ -654,3 +654,60 @@ def test_python_children_are_measured_and_merged_by_pid(tmp_path):
     assert sorted(by_pid.values(), key=sorted) == sorted([
         {"work": 2, "square": 30, "cube": 2}, {"work": 1, "square": 5}, {"cube": 1}], key=sorted)
     assert all(p["pid"] in by_pid or p["functions"] == 0 for p in procs[1:])
+
+
+def test_no_thread_runs_in_the_measured_program_or_its_children(tmp_path):
+    # measure samples the counters itself; the program and its Python children only record
+    # their functions' boundaries (CODEGREEN_MEASURE_SAMPLES, node.c) and still get energy.
+    # /proc/self/task counts the OS threads (what Python 3.12's fork warning counts). os.fork()
+    # works, and with warnings as errors nothing is raised.
+    write(tmp_path / "helper.py", """\
+        import os
+
+
+        def tasks():
+            return len(os.listdir("/proc/self/task"))
+        """)
+    write(tmp_path / "lone.py", """\
+        import os
+        import subprocess
+        import sys
+        import warnings
+
+        import helper
+
+        warnings.simplefilter("error")
+
+
+        def spin(n):
+            return sum(i * i for i in range(n))
+
+
+        def main():
+            print("program", helper.tasks(), spin(200000) > 0)
+            pid = os.fork()
+            if pid == 0:
+                print("forked", helper.tasks(), flush=True)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            out = subprocess.run([sys.executable, "-c", "import helper; print('child', "
+                                  "helper.tasks())"], stdout=subprocess.PIPE,
+                                 universal_newlines=True).stdout
+            print(out.strip())
+
+
+        if __name__ == "__main__":
+            main()
+        """)
+    a, b, report = plain_and_measured("lone.py", tmp_path)
+    same(a, b)
+    assert b.stdout.decode().splitlines() == ["program 1 True", "forked 1", "child 1"]
+    rows = {(f["name"], f["pid"] == report["meta"]["pid"]): f for f in report["functions"]}
+    assert rows[("main", True)]["calls"] == 1 and rows[("spin", True)]["calls"] == 1
+    assert rows[("tasks", True)]["calls"] == 1  # the forked copy records nothing (as before)
+    assert rows[("tasks", False)]["calls"] == 1  # the child's, merged by pid
+    main, spin = rows[("main", True)], rows[("spin", True)]
+    assert 0 < spin["duration_s"] <= main["duration_s"]
+    if report["totals"]["energy_j"] > 0:  # a backend (or the estimate) gave energy
+        assert 0 < spin["energy_j"] <= main["energy_j"] <= report["totals"]["energy_j"] + 1e-9
+        assert main["self_energy_j"] <= main["energy_j"] - spin["energy_j"] + 1e-9

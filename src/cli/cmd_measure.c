@@ -1328,23 +1328,6 @@ static int measure_with(measure_opts o) {
   if (lib != NULL && nemb__env_get("CODEGREEN_LIB_PATH") == NULL) { /* privileged: always ours */
     measure_env_set("CODEGREEN_LIB_PATH", lib);
   }
-  if (o.plot != NULL) {
-    /* The plot shows the machine's power over the whole run, from a session of codegreen's own
-     * (the program's report keeps per-function totals, not a time series). */
-    nemb_session_options so;
-    nemb_session_options_init(&so);
-    so.save_to_file = 0;
-    so.exclusive = 0;
-    so.record_time_series = 1;
-    so.argv = (const char *const *)o.cmd;
-    for (char **a = o.cmd; *a; a++) {
-      so.argc++;
-    }
-    if (nemb_session_begin(&so, &plot_session) != 0) {
-      cg_fail(NEMB_EIO, "cannot begin the session for the plot");
-      plot_session = NULL;
-    }
-  }
   size_t n_args = 0;
   while (o.cmd[n_args] != NULL) {
     n_args++;
@@ -1386,6 +1369,32 @@ static int measure_with(measure_opts o) {
   if (run == NULL) {
     goto out;
   }
+  /* measure samples the counters itself, for the whole run, and publishes every sample to
+   * CODEGREEN_MEASURE_SAMPLES; the program and its Python children follow (node.c): they record
+   * only their functions' boundaries and take their energy from these samples, so no sampler
+   * thread runs in them. The same session's time series is the plot's. */
+  {
+    char *samples = NULL;
+    nemb_session_options so;
+    nemb_session_options_init(&so);
+    so.save_to_file = 0;
+    so.exclusive = 0;
+    so.record_time_series = o.plot != NULL;
+    so.argv = (const char *const *)o.cmd;
+    for (char **a = o.cmd; *a; a++) {
+      so.argc++;
+    }
+    if (asprintf(&samples, "%s/cg-meter", p.tmp) < 0 ||
+        measure_env_set("CODEGREEN_MEASURE_SAMPLES", samples) != 0 ||
+        nemb_session_begin(&so, &plot_session) != 0) {
+      if (o.plot != NULL) {
+        cg_fail(NEMB_EIO, "cannot begin the session for the plot");
+      }
+      plot_session = NULL;
+      unsetenv("CODEGREEN_MEASURE_SAMPLES"); /* the program then samples for itself */
+    }
+    free(samples);
+  }
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
   if (plot_session != NULL) {
     nemb_task_start(plot_session, task);
@@ -1426,11 +1435,22 @@ static int measure_with(measure_opts o) {
   }
   json_object_del(report, "python_hot_path");
   json_object_set_new(report, "instrumentation", instr);
+  if (plot_session != NULL && nemb_session_meter(plot_session) != NULL) {
+    /* The sampler that measured is measure's own (the program followed it): its figures. */
+    const char *own_text = nemb_session_report_json(plot_session);
+    json_t *own = own_text != NULL ? json_loads(own_text, 0, NULL) : NULL;
+    json_t *sampler = json_object_get(json_object_get(own, "meta"), "sampler");
+    json_t *meta = json_object_get(report, "meta");
+    if (json_is_object(sampler) && json_object_get(meta, "sampler") != NULL) {
+      json_object_set(meta, "sampler", sampler);
+    }
+    json_decref(own);
+  }
   if (cg_measure_merge_children(report, p.children) > 0 && o.sort == NULL) {
     cg_sort_functions(report, "energy");
   }
   status = cg_measure_report(report, &o, n_points, status);
-  if (plot_session != NULL) {
+  if (plot_session != NULL && o.plot != NULL) {
     cg_views *spans = cg_views_build(report);
     int prc = export_plot_with_spans(plot_session, spans, task, p.tmp, o.plot);
     cg_views_free(spans);

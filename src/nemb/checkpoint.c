@@ -8,6 +8,9 @@
  * system call and allocates nothing once the queue has reached the size the program's call rate
  * needs.
  *
+ * Under `codegreen measure` the session follows measure's sampler (node.c): resolution first
+ * appends the samples measure published since the last look (a pread, at most every 2 ms).
+ *
  * Energy cannot be known at the instant of the call: it is interpolated between the samples that
  * bracket the instant, and the later of those does not exist yet. So every 64 events the thread
  * RESOLVES the events of its queue that are no newer than the newest stored sample (each stamp
@@ -44,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
 #include "session.h"
 
 /* ----- sizes ----- */
@@ -629,6 +633,7 @@ static void resolve_ready(nemb_session *s, nemb__cp_thread *c) {
   if (c->q_n == 0) {
     return;
   }
+  nemb__node_refresh(s, false); /* under `codegreen measure`: measure's new samples */
   cp_view v;
   view_load(&v, s->meter);
   uint64_t newest = c->q[(c->q_head + c->q_n - 1) & (c->q_cap - 1)].stamp;
@@ -688,7 +693,12 @@ static void prepare(nemb_session *s, nemb__cp_thread *c) {
   if (c->q_n == c->q_cap) {
     resolve_ready(s, c);
     if (c->q_n == c->q_cap && !grow_queue(c)) {
-      resolve_forced(s, c, c->q_cap / 8);
+      if (nemb__node_refresh(s, true)) { /* following measure: its newest samples first */
+        resolve_ready(s, c);
+      }
+      if (c->q_n == c->q_cap) {
+        resolve_forced(s, c, c->q_cap / 8);
+      }
     }
   } else if (c->since_resolve >= RESOLVE_EVERY) {
     c->since_resolve = 0;

@@ -61,6 +61,15 @@ void nemb__node_before_stop(struct nemb_session *s);
  * meter its report is computed from (s->meter). */
 void nemb__node_after_stop(struct nemb_session *s);
 
+/* A live follower (under `codegreen measure`, see node.c): appends the samples the measuring
+ * process published since the last look (at most every 2 ms unless @p now_please; skipped while
+ * another thread does it). Returns whether samples were added; false for any other session.
+ * Any recording thread. */
+bool nemb__node_refresh(struct nemb_session *s, bool now_please);
+
+/* Whether the session follows a leader (its meter holds the leader's samples, never started). */
+bool nemb__node_follows(const struct nemb_session *s);
+
 /* The report's meta.job object (rank, role, node energy, CPU time), or NULL outside a job. */
 struct json_t *nemb__node_meta(const struct nemb_session *s);
 

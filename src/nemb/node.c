@@ -80,6 +80,15 @@ typedef struct nemb__node {
   size_t n_domains;
   uint64_t node_end_ns; /* a leader: when its last follower was done (its window's end) */
   long owner_pid;       /* the process that began the session: a forked child owns no thread */
+  /* `codegreen measure` (CODEGREEN_MEASURE_SAMPLES): the measuring process leads, the measured
+   * program and its children follow live, appending the leader's samples to their meter as they
+   * resolve checkpoints, so they run no sampler thread and open no provider. */
+  bool measure;
+  uint64_t publish_ns;          /* the leader's period between two publications */
+  pthread_mutex_t refresh_lock; /* a live follower: one thread appends at a time */
+  bool refresh_lock_ready;
+  _Atomic uint64_t next_refresh_ns; /* a live follower: no look at the file before this */
+  size_t fetched;                   /* a live follower: samples of the file taken so far */
   /* A follower's copy of the leader's source names (the replayed meter points into them). */
   char sources[NEMB__MAX_DOMAINS][24];
 } nemb__node;
@@ -195,7 +204,7 @@ static void *publisher_main(void *arg) {
   while (!atomic_load(&n->stop)) {
     publish(n, s->meter);
     /* Followers wait at their begin for the first sample: publish it as soon as it exists. */
-    sleep_ns(n->published > 0 ? PUBLISH_PERIOD_NS : 1000000u);
+    sleep_ns(n->published > 0 ? n->publish_ns : 1000000u);
   }
   return NULL;
 }
@@ -235,6 +244,9 @@ static void wait_first_sample(nemb__node *n) {
   }
 }
 
+static int measure_meter_create(nemb_session *s, nemb__node *n, const nemb_config *cfg,
+                                const char *base, long leader, nemb_meter **meter);
+
 int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter **meter) {
   *meter = NULL;
   nemb__node *n = calloc(1, sizeof *n);
@@ -246,11 +258,17 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
   n->leader_pid = -1;
   n->owner_pid = getpid();
   atomic_init(&n->stop, false);
+  n->publish_ns = PUBLISH_PERIOD_NS;
   n->cpu_begin_s = process_cpu_s();
   n->wait_s = DEFAULT_WAIT_S;
   double w;
   if (nemb_config_get_double(cfg, "mpi.node_leader_wait_s", &w) == 0 && w >= 0) {
     n->wait_s = w;
+  }
+  const char *base = getenv("CODEGREEN_MEASURE_SAMPLES");
+  const char *ppid = getenv("CODEGREEN_MEASURE_PPID");
+  if (!s->exclusive && base != NULL && base[0] == '/' && ppid != NULL && atol(ppid) > 0) {
+    return measure_meter_create(s, n, cfg, base, atol(ppid), meter);
   }
   nemb__job_detect(&n->job);
   const char *off = getenv("CODEGREEN_NODE_LEADER");
@@ -391,18 +409,12 @@ static const struct nemb__provider_ops replay_sim = {.name = "node-leader",
                                                      .update_interval_ns = replay_update,
                                                      .close = replay_close};
 
-/* A meter that never samples, holding the leader's samples that cover [t0, t1] (one more on
- * each side, so interpolation at both ends uses real samples). */
-static nemb_meter *replay_meter(nemb__node *n, int fd, const file_header *h, uint64_t t0,
-                                uint64_t t1) {
+/* A meter that never samples: the leader's domains from the file, and an empty store of @p cap
+ * samples. */
+static nemb_meter *meter_shell(nemb__node *n, int fd, const file_header *h, size_t cap) {
   size_t nd = h->n_domains;
-  size_t stride = 1 + nd;
   nemb_meter *m = calloc(1, sizeof *m);
-  uint64_t *all = malloc((h->count ? h->count : 1) * stride * sizeof *all);
-  if (m == NULL || all == NULL ||
-      !read_at(fd, all, h->count * stride * sizeof *all, (off_t)data_offset(nd))) {
-    free(m);
-    free(all);
+  if (m == NULL) {
     return NULL;
   }
   m->n_domains = nd;
@@ -410,7 +422,6 @@ static nemb_meter *replay_meter(nemb__node *n, int fd, const file_header *h, uin
     file_domain fdm;
     if (!read_at(fd, &fdm, sizeof fdm, (off_t)(sizeof *h + d * sizeof fdm))) {
       free(m);
-      free(all);
       return NULL;
     }
     nemb__domain *dom = &m->domains[d];
@@ -429,6 +440,54 @@ static nemb_meter *replay_meter(nemb__node *n, int fd, const file_header *h, uin
     m->source[d] = n->sources[d];
     m->measured[d] = fdm.measured;
   }
+  if (nemb__store_init(&m->store, nd, cap ? cap : 1) != 0) {
+    free(m);
+    return NULL;
+  }
+  atomic_init(&m->interval_ns, h->interval_ns);
+  atomic_init(&m->st_samples, 0);
+  m->providers[0].ops = h->simulated ? &replay_sim : &replay_hw;
+  m->n_providers = 1;
+  m->started = true; /* a replay is never started */
+  pthread_mutex_init(&m->lock, NULL);
+  pthread_cond_init(&m->wake, NULL);
+  return m;
+}
+
+/* Appends @p count samples (rows of 1 + n_domains words) to a shell's store and makes the last
+ * one the meter's latest reading (under the sequence lock, as the sampler publishes). */
+static void shell_append(nemb_meter *m, const uint64_t *rows, size_t count) {
+  size_t stride = 1 + m->n_domains;
+  for (size_t i = 0; i < count; i++) {
+    if (nemb__store_append(&m->store, rows[i * stride], rows + i * stride + 1) == 0) {
+      atomic_fetch_add_explicit(&m->st_samples, 1, memory_order_relaxed);
+    }
+  }
+  if (count == 0) {
+    return;
+  }
+  const uint64_t *lastp = rows + (count - 1) * stride;
+  uint64_t seq = atomic_load_explicit(&m->latest_seq, memory_order_relaxed);
+  atomic_store_explicit(&m->latest_seq, seq + 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+  atomic_store_explicit(&m->latest_t, lastp[0], memory_order_relaxed);
+  for (size_t d = 0; d < m->n_domains; d++) {
+    atomic_store_explicit(&m->latest_uj[d], lastp[1 + d], memory_order_relaxed);
+  }
+  atomic_store_explicit(&m->latest_seq, seq + 2, memory_order_release);
+}
+
+/* A meter that never samples, holding the leader's samples that cover [t0, t1] (one more on
+ * each side, so interpolation at both ends uses real samples). */
+static nemb_meter *replay_meter(nemb__node *n, int fd, const file_header *h, uint64_t t0,
+                                uint64_t t1) {
+  size_t nd = h->n_domains;
+  size_t stride = 1 + nd;
+  uint64_t *all = malloc((h->count ? h->count : 1) * stride * sizeof *all);
+  if (all == NULL || !read_at(fd, all, h->count * stride * sizeof *all, (off_t)data_offset(nd))) {
+    free(all);
+    return NULL;
+  }
   size_t first = 0, last = h->count ? h->count - 1 : 0;
   while (first + 1 < h->count && all[(first + 1) * stride] <= t0) {
     first++;
@@ -437,31 +496,160 @@ static nemb_meter *replay_meter(nemb__node *n, int fd, const file_header *h, uin
     last--;
   }
   size_t keep = h->count ? last - first + 1 : 0;
-  if (nemb__store_init(&m->store, nd, keep ? keep : 1) != 0) {
-    free(m);
-    free(all);
-    return NULL;
+  nemb_meter *m = meter_shell(n, fd, h, keep);
+  if (m != NULL) {
+    shell_append(m, all + first * stride, keep);
   }
-  for (size_t i = first; i < first + keep; i++) {
-    nemb__store_append(&m->store, all[i * stride], all + i * stride + 1);
-  }
-  atomic_init(&m->interval_ns, h->interval_ns);
-  atomic_init(&m->st_samples, keep);
-  if (keep > 0) {
-    const uint64_t *lastp = all + (first + keep - 1) * stride;
-    atomic_init(&m->latest_t, lastp[0]);
-    for (size_t d = 0; d < nd; d++) {
-      atomic_init(&m->latest_uj[d], lastp[1 + d]);
-    }
-    atomic_init(&m->latest_seq, 2);
-  }
-  m->providers[0].ops = h->simulated ? &replay_sim : &replay_hw;
-  m->n_providers = 1;
-  m->started = true; /* a replay is never started */
-  pthread_mutex_init(&m->lock, NULL);
-  pthread_cond_init(&m->wake, NULL);
   free(all);
   return m;
+}
+
+/* ----- a live follower (under `codegreen measure`) ----- */
+
+#define REFRESH_NS 2000000u /* 2 ms: the least time between two looks at the leader's file */
+#define MEASURE_PUBLISH_NS 1000000u /* 1 ms: measure's period between two publications */
+#define REFRESH_BATCH 4096u         /* samples read with one pread */
+
+/* Appends the samples the leader published since the last look. Returns the number of samples
+ * in the file and sets *finished when the leader has stopped. Under n->refresh_lock. */
+static size_t refresh_locked(nemb_session *s, nemb__node *n, bool *finished) {
+  file_header h;
+  *finished = false;
+  if (n->samples_fd < 0 || !read_at(n->samples_fd, &h, sizeof h, 0) ||
+      memcmp(h.magic, FILE_MAGIC, 8) != 0 || h.leader_pid != n->leader_pid ||
+      h.n_domains != s->meter->n_domains) {
+    *finished = true; /* a file that is not (or no longer) the leader's: nothing more to take */
+    return n->fetched;
+  }
+  *finished = h.finished != 0;
+  size_t stride = 1 + h.n_domains;
+  uint64_t rows[REFRESH_BATCH * 2];
+  size_t per = sizeof rows / (stride * sizeof *rows);
+  while (n->fetched < h.count && per > 0) {
+    size_t k = h.count - n->fetched < per ? h.count - n->fetched : per;
+    if (!read_at(n->samples_fd, rows, k * stride * sizeof *rows,
+                 (off_t)(data_offset(h.n_domains) + n->fetched * stride * sizeof *rows))) {
+      break;
+    }
+    shell_append(s->meter, rows, k);
+    n->fetched += k;
+  }
+  return (size_t)h.count;
+}
+
+bool nemb__node_refresh(nemb_session *s, bool now_please) {
+  nemb__node *n = s->node;
+  if (n == NULL || !n->measure || n->role != ROLE_FOLLOWER || s->meter == NULL) {
+    return false;
+  }
+  uint64_t now = nemb__now_ns();
+  if (!now_please && now < atomic_load_explicit(&n->next_refresh_ns, memory_order_relaxed)) {
+    return false; /* looked at recently */
+  }
+  if (pthread_mutex_trylock(&n->refresh_lock) != 0) {
+    return false; /* another thread is appending right now */
+  }
+  atomic_store_explicit(&n->next_refresh_ns, now + REFRESH_NS, memory_order_relaxed);
+  size_t before = n->fetched;
+  bool finished;
+  refresh_locked(s, n, &finished);
+  bool more = n->fetched > before;
+  pthread_mutex_unlock(&n->refresh_lock);
+  return more;
+}
+
+/* A live follower's end: takes samples until they cover the session's end. */
+static void live_follower_end(nemb_session *s, nemb__node *n) {
+  uint64_t deadline = nemb__now_ns() + (uint64_t)(n->wait_s * 1e9);
+  const char *why = NULL;
+  pthread_mutex_lock(&n->refresh_lock);
+  for (;;) {
+    bool finished;
+    refresh_locked(s, n, &finished);
+    uint64_t lt = 0, uj[NEMB__MAX_DOMAINS];
+    if (nemb_meter_latest(s->meter, &lt, uj, NEMB__MAX_DOMAINS) == 0 && lt >= s->t_end) {
+      break;
+    }
+    if (finished) {
+      why = "the measuring process stopped sampling before this process ended";
+      break;
+    }
+    if (nemb__now_ns() > deadline) {
+      why = "the measuring process published no samples covering this process's end in time";
+      break;
+    }
+    sleep_ns(1000000u);
+  }
+  pthread_mutex_unlock(&n->refresh_lock);
+  if (why != NULL) {
+    snprintf(n->note, sizeof n->note, "%s", why);
+    nemb__log(NEMB_LOG_WARN, "%s", why);
+  }
+}
+
+/* Under `codegreen measure`: CODEGREEN_MEASURE_SAMPLES names the sample file's base, and
+ * CODEGREEN_MEASURE_PPID the measuring process, which leads; every other process follows. */
+static int measure_meter_create(nemb_session *s, nemb__node *n, const nemb_config *cfg,
+                                const char *base, long leader, nemb_meter **meter) {
+  n->measure = true;
+  n->publish_ns = MEASURE_PUBLISH_NS;
+  snprintf(n->base, sizeof n->base, "%s", base);
+  if (leader == (long)getpid()) {
+    n->role = ROLE_LEADER;
+    n->leader_pid = leader;
+    n->samples_fd = open_own(n, "samples", O_TRUNC);
+    int rc = nemb_meter_create(cfg, meter);
+    if (rc != 0 || n->samples_fd < 0 || write_header(n, *meter) != 0) {
+      if (n->samples_fd >= 0) { /* tell the followers at once that no samples will come */
+        file_header h;
+        memset(&h, 0, sizeof h);
+        memcpy(h.magic, FILE_MAGIC, sizeof h.magic);
+        h.version = 1;
+        h.leader_pid = (int32_t)getpid();
+        h.finished = 1;
+        if (pwrite(n->samples_fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+          nemb__log(NEMB_LOG_WARN, "cannot write the measure's sample file");
+        }
+      }
+      n->role = ROLE_ALONE;
+      return rc;
+    }
+    if (pthread_create(&n->publisher, NULL, publisher_main, s) == 0) {
+      n->publisher_live = true;
+    }
+    return 0;
+  }
+  n->leader_pid = leader;
+  n->role = ROLE_FOLLOWER;
+  wait_first_sample(n);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s.samples", n->base);
+  n->samples_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  file_header h;
+  if (n->samples_fd < 0 || !read_at(n->samples_fd, &h, sizeof h, 0) ||
+      memcmp(h.magic, FILE_MAGIC, 8) != 0 || h.leader_pid != leader || h.n_domains == 0 ||
+      h.n_domains > NEMB__MAX_DOMAINS || (h.finished && h.count == 0)) {
+    /* No usable leader (it could not sample, or this is not its file): sample here. */
+    n->role = ROLE_ALONE;
+    n->measure = false;
+    return nemb_meter_create(cfg, meter);
+  }
+  *meter = meter_shell(n, n->samples_fd, &h,
+                       (size_t)nemb__config_number(cfg, "coordinator.max_samples"));
+  if (*meter == NULL) {
+    return nemb__fail(NEMB_ENOMEM, "out of memory for the measure's samples");
+  }
+  pthread_mutex_init(&n->refresh_lock, NULL);
+  n->refresh_lock_ready = true;
+  n->fetched = h.count > 0 ? (size_t)h.count - 1 : 0; /* from the latest sample, before us */
+  atomic_init(&n->next_refresh_ns, 0);
+  s->meter = *meter;
+  nemb__node_refresh(s, true);
+  return 0;
+}
+
+bool nemb__node_follows(const nemb_session *s) {
+  return s->node != NULL && s->node->role == ROLE_FOLLOWER;
 }
 
 static void follower_fetch(nemb_session *s, nemb__node *n) {
@@ -518,6 +706,10 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
 void nemb__node_after_stop(nemb_session *s) {
   nemb__node *n = s->node;
   if (n == NULL) {
+    return;
+  }
+  if (n->role == ROLE_FOLLOWER && n->measure) {
+    live_follower_end(s, n);
     return;
   }
   if (n->role == ROLE_FOLLOWER) {
@@ -625,6 +817,9 @@ void nemb__node_free(nemb_session *s) {
   }
   if (n->lock_fd >= 0) {
     close(n->lock_fd); /* releases the leader's lock: a later session on this node may lead */
+  }
+  if (n->refresh_lock_ready) {
+    pthread_mutex_destroy(&n->refresh_lock);
   }
   free(n);
   s->node = NULL;

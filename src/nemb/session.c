@@ -436,6 +436,9 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
     s->meter = NULL;
     rc = 0;
   }
+  if (nemb__node_follows(s)) {
+    return 0; /* the leader's meter: its capacity and interval are the leader's */
+  }
   if (s->meter != NULL && o->buffer_samples > 0) {
     rc = nemb__meter_set_capacity(s->meter, o->buffer_samples);
   }
@@ -514,8 +517,8 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
   if (rc == 0) {
     rc = nemb__cp_init(s);
   }
-  if (rc == 0 && s->meter != NULL) {
-    rc = nemb_meter_start(s->meter);
+  if (rc == 0 && s->meter != NULL && !nemb__node_follows(s)) {
+    rc = nemb_meter_start(s->meter); /* a follower's meter holds the leader's samples */
   }
   if (rc != 0) {
     nemb_session *self = s;
@@ -715,7 +718,7 @@ int nemb_session_end(nemb_session *s) {
   stamps_to_ns(s);
   close_open_tasks(s);
   nemb__node_before_stop(s); /* a node's leader waits for its followers */
-  if (s->meter != NULL) {
+  if (s->meter != NULL && !nemb__node_follows(s)) {
     nemb_meter_stop(s->meter); /* its closing sample comes after t_end */
   }
   nemb__node_after_stop(s); /* a follower takes the leader's samples as its meter */
