@@ -400,6 +400,18 @@ NEMB_EXTERN void nemb_meter_gpu_forget(const nemb_meter *m, size_t index, uint64
 NEMB_EXTERN void nemb_descendant_started(pid_t pid);
 NEMB_EXTERN void nemb_descendant_ended(pid_t pid);
 
+/** One domain's counter health, the per-domain share of nemb_sampler_stats' since-0.2 fields. */
+typedef struct nemb_domain_stats {
+  uint64_t rejected_readings; /* readings rejected as physically implausible (glitches) */
+  uint64_t counter_resets;    /* times the counter went back and carried on from the new value */
+  uint64_t ambiguous_gaps; /* gaps between reads long enough to hide an unknown number of wraps */
+} nemb_domain_stats;
+
+/** Copies domain @p index's counter health into @p out. The figures belong to the sampler
+ *  thread: they are filled once the sampler has stopped (all zero before).
+ *  @return 0; NEMB_EINVAL for an index out of range. Any thread. Since 0.2. */
+NEMB_EXTERN int nemb_meter_domain_stats(const nemb_meter *m, size_t index, nemb_domain_stats *out);
+
 /** @return the current CLOCK_MONOTONIC time in nanoseconds, the clock of every sample.
  *  Any thread. Since 0.1. */
 NEMB_EXTERN uint64_t nemb_now_ns(void);

@@ -643,6 +643,9 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   fprintf(stderr, "  (exit status %d)\n", status);
   fprintf(stderr, "  energy       %.4f J over %.3f s (%.2f W average)   [%s]\n", session_j, wall,
           wall > 0 ? session_j / wall : 0.0, cg_source_words(source));
+  cg_print_uncertainty(stderr, "               ",
+                       json_number_value(json_object_get(totals, "session_energy_uncertainty_j")),
+                       "the program's run is");
   cg_carbon_print(stderr, report, "session_co2e_g", "over the run");
   /* provenance: which domains, from which provider */
   json_t *topo = json_object_get(meta, "domain_topology");
@@ -842,11 +845,16 @@ static void program_as_task(json_t *report, const measure_opts *o) {
   double e = json_number_value(json_object_get(totals, "session_energy_j"));
   double d = json_number_value(json_object_get(totals, "wall_duration_s"));
   const char *base = strrchr(o->cmd[0], '/') ? strrchr(o->cmd[0], '/') + 1 : o->cmd[0];
-  json_array_append_new(tasks, json_pack("{s:s, s:i, s:n, s:f, s:f, s:f, s:s}", "name", base,
-                                         "depth", 0, "parent", "energy_j", e, "avg_power_w",
-                                         d > 0 ? e / d : 0.0, "duration_s", d, "source",
-                                         "the whole program: totals.session_energy_j over "
-                                         "totals.wall_duration_s"));
+  json_t *task =
+      json_pack("{s:s, s:i, s:n, s:f, s:f, s:f, s:s}", "name", base, "depth", 0, "parent",
+                "energy_j", e, "avg_power_w", d > 0 ? e / d : 0.0, "duration_s", d, "source",
+                "the whole program: totals.session_energy_j over "
+                "totals.wall_duration_s");
+  json_t *unc = json_object_get(totals, "session_energy_uncertainty_j");
+  if (json_is_number(unc)) {
+    json_object_set(task, "energy_uncertainty_j", unc);
+  }
+  json_array_append_new(tasks, task);
   json_object_set_new(totals, "energy_j", json_real(e));
   json_object_set_new(totals, "duration_s", json_real(d));
   json_object_set_new(totals, "task_duration_s", json_real(d));

@@ -644,6 +644,11 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     json_object_set_new(r, "gpu_attribution", gpu_att);
     json_object_set_new(r, "energy_above_idle_j",
                         json_is_object(idle) ? json_real(e - idle_w * d) : json_null());
+    json_t *unc = json_object_get(t, "energy_uncertainty_j");
+    if (json_is_number(unc)) {
+      /* The run was shorter than a few counter updates: the counters allow e +/- this. */
+      json_object_set(r, "energy_uncertainty_j", unc);
+    }
     json_array_append_new(arr, r);
   }
   json_object_set_new(report, "runs", arr);
@@ -868,6 +873,25 @@ static void print_attribution(json_t *runs, size_t k) {
   }
 }
 
+/* The mean over command @p k's runs in the statistics (outliers aside) of each run's
+ * energy_uncertainty_j (0 for a run long enough that the counters fix it): the bound the
+ * counters give the mean energy, as each run's bound holds for it. */
+static double mean_uncertainty(json_t *report, size_t k) {
+  double sum = 0;
+  size_t cnt = 0, i;
+  json_t *r;
+  json_array_foreach(json_object_get(report, "runs"), i, r) {
+    if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
+        !json_is_true(json_object_get(r, "in_statistics")) ||
+        json_is_true(json_object_get(r, "outlier"))) {
+      continue;
+    }
+    sum += json_number_value(json_object_get(r, "energy_uncertainty_j"));
+    cnt++;
+  }
+  return cnt ? sum / (double)cnt : 0;
+}
+
 static void print_command_summary(json_t *report, const run_opts *o, size_t k, double interval_ms) {
   json_t *meta = json_object_get(report, "meta");
   json_t *cmd = json_array_get(json_object_get(report, "commands"), k);
@@ -896,6 +920,8 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k, d
             getnum(stats, "energy_j", "ci95_high"), getnum(stats, "energy_j", "cv_percent"));
   }
   fprintf(stderr, "   [%s]\n", cg_source_words(source));
+  cg_print_uncertainty(stderr, "              ", mean_uncertainty(report, k),
+                       n > 1 ? "the runs are" : "the run is");
   fprintf(stderr, "  avg power   %.3f W", getnum(stats, "avg_power_w", "mean"));
   if (n > 1) {
     fprintf(stderr, " ± %.3f (σ)", getnum(stats, "avg_power_w", "std"));

@@ -79,17 +79,24 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
     for (size_t d = 0; d < n; d++) {
       nemb_domain_info info;
       nemb_meter_domain(m, d, &info);
-      printf("%s\"%s\": {\"energy_j\": %.6f, \"source\": \"%s\", \"in_total\": %s}", d ? ", " : "",
-             info.name, (double)(e1[d] - e0[d]) / 1e6, info.source,
-             info.in_total ? "true" : "false");
+      nemb_domain_stats ds;
+      nemb_meter_domain_stats(m, d, &ds);
+      printf("%s\"%s\": {\"energy_j\": %.6f, \"source\": \"%s\", \"in_total\": %s, "
+             "\"rejected_readings\": %llu, \"counter_resets\": %llu, \"ambiguous_gaps\": %llu}",
+             d ? ", " : "", info.name, (double)(e1[d] - e0[d]) / 1e6, info.source,
+             info.in_total ? "true" : "false", (unsigned long long)ds.rejected_readings,
+             (unsigned long long)ds.counter_resets, (unsigned long long)ds.ambiguous_gaps);
     }
     printf("}, \"sampler\": {\"samples\": %llu, \"interval_ms\": %u, \"late_wakeups\": %llu, "
            "\"missed_deadlines\": %llu, \"worst_lateness_ns\": %llu, \"mean_lateness_ns\": %llu, "
-           "\"read_errors\": %llu, \"dropped_at_cap\": %llu}}\n",
+           "\"read_errors\": %llu, \"dropped_at_cap\": %llu, \"rejected_readings\": %llu, "
+           "\"counter_resets\": %llu, \"ambiguous_gaps\": %llu}}\n",
            (unsigned long long)st.samples, nemb_measurement_interval_ms(m),
            (unsigned long long)st.late_wakeups, (unsigned long long)st.missed_deadlines,
            (unsigned long long)st.worst_lateness_ns, (unsigned long long)st.mean_lateness_ns,
-           (unsigned long long)st.read_errors, (unsigned long long)st.dropped_at_cap);
+           (unsigned long long)st.read_errors, (unsigned long long)st.dropped_at_cap,
+           (unsigned long long)st.rejected_readings, (unsigned long long)st.counter_resets,
+           (unsigned long long)st.ambiguous_gaps);
     return;
   }
   printf("Sampled %.3f s at %u ms intervals: %llu samples.\n\n", secs,
@@ -109,6 +116,18 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
          (unsigned long long)st.late_wakeups, (unsigned long long)st.missed_deadlines,
          (double)st.worst_lateness_ns / 1e6, (double)st.mean_lateness_ns / 1e6,
          (unsigned long long)st.read_errors, (unsigned long long)st.dropped_at_cap);
+  for (size_t d = 0; d < n; d++) {
+    nemb_domain_info info;
+    nemb_domain_stats ds;
+    nemb_meter_domain(m, d, &info);
+    nemb_meter_domain_stats(m, d, &ds);
+    if (ds.rejected_readings + ds.counter_resets + ds.ambiguous_gaps > 0) {
+      printf("%s: %llu reading(s) rejected as physically impossible (not counted as energy), "
+             "%llu counter reset(s), %llu gap(s) that could hide wraps.\n",
+             info.name, (unsigned long long)ds.rejected_readings,
+             (unsigned long long)ds.counter_resets, (unsigned long long)ds.ambiguous_gaps);
+    }
+  }
   if (strcmp(quality, "simulated") == 0) {
     printf("\nSIMULATED device, not hardware: CODEGREEN_PROVIDERS or providers.list chose the sim\n"
            "provider; these figures measure nothing real.\n");

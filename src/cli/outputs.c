@@ -415,3 +415,13 @@ void cg_row_add_meta(json_t *row, json_t *report) {
 const char *cg_source_words(const char *source) {
   return nemb_energy_source_words(source);
 }
+
+void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, const char *what) {
+  if (!(unc_j > 0)) {
+    return;
+  }
+  fprintf(fp,
+          "%s± %.4f J: %s shorter than a few updates of an energy counter, which fix the "
+          "energy only to within this either way (energy_uncertainty_j)\n",
+          label, unc_j, what);
+}

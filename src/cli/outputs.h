@@ -92,6 +92,12 @@ char *cg_command_string(char *const *argv);
  * library's nemb_energy_source_words(); the CLI's one helper for these words). */
 const char *cg_source_words(const char *energy_source);
 
+/* The counters' uncertainty of a figure (a report's energy_uncertainty_j: the span was shorter
+ * than a few updates of an energy counter), one line for the human tables of `run` and `measure`:
+ * "<label>± 0.0123 J: <what> shorter than a few updates of an energy counter, ...". Prints
+ * nothing for @p unc_j <= 0 (the counters fix the figure). */
+void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, const char *what);
+
 /* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
  * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their
  * values (null where the report lacks one) to @p row, in this order. */

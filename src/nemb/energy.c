@@ -118,7 +118,7 @@ double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t
       continue;
     }
     double per = nemb__meter_period_ns(m, d);
-    if ((double)(b - a) >= NEMB__FEW_UPDATES * per) {
+    if ((double)(b - a) >= NEMB__FEW_UPDATES * per || count == 0) {
       continue;
     }
     /* What the counter allows: E(a) in [E(a - P), E(a + P)], E(b) likewise. */
@@ -129,6 +129,20 @@ double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t
     at_locked(m, count, a + p, hi_a, NULL);
     at_locked(m, count, b > p ? b - p : 0, lo_b, NULL);
     at_locked(m, count, b + p, hi_b, NULL);
+    /* Where t - P or t + P falls outside the stored curve (a span at the session's edge), what
+     * the counter did there is unknown: the curve is extended at the domain's power ceiling,
+     * or without one at its mean power over the stored curve. */
+    const uint64_t *f = nemb__store_at(&m->store, 0), *l = nemb__store_at(&m->store, count - 1);
+    double rate = m->domains[d].max_power_uw > 0 || l[0] <= f[0]
+                      ? (double)m->domains[d].max_power_uw / 1e9 /* uJ per ns */
+                      : ((double)l[1 + d] - (double)f[1 + d]) / (double)(l[0] - f[0]);
+    if (a < f[0] + p) {
+      lo_a[d] -= rate * (double)(f[0] + p - a);
+    }
+    if (b + p > l[0]) {
+      hi_b[d] += rate * (double)(b + p - l[0]);
+      hi_a[d] += a + p > l[0] ? rate * (double)(a + p - l[0]) : 0;
+    }
     double most = hi_b[d] - lo_a[d];
     double least = fmax(0, lo_b[d] - hi_a[d]);
     unc += fmax(most - d_uj[d], d_uj[d] - least);

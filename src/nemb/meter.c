@@ -995,6 +995,20 @@ void nemb_descendant_ended(pid_t pid) {
   nemb__proc_tree_note(pid, 0, nemb__realtime_us());
 }
 
+int nemb_meter_domain_stats(const nemb_meter *m, size_t index, nemb_domain_stats *out) {
+  if (m == NULL || out == NULL || index >= m->n_domains) {
+    return NEMB_EINVAL;
+  }
+  memset(out, 0, sizeof *out);
+  if (!atomic_load(&((nemb_meter *)m)->running) && !m->thread_live) {
+    /* The unwrappers belong to the sampler thread: read them only once it has stopped. */
+    out->rejected_readings = m->unwrap[index].rejected;
+    out->counter_resets = m->unwrap[index].resets;
+    out->ambiguous_gaps = m->unwrap[index].ambiguous_gaps;
+  }
+  return 0;
+}
+
 int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out) {
   nemb_meter *mm = (nemb_meter *)m;
   memset(out, 0, sizeof *out);

@@ -613,6 +613,11 @@ static json_t *totals_json(rep *r, double *session_j) {
   free(spans);
   hint = 0;
   double session_uj = energy_between(r, s->t_begin, s->t_end, &hint);
+  double session_unc_uj = 0;
+  if (r->m != NULL) {
+    hint = 0;
+    nemb__energy_span(r->m, r->count, s->t_begin, s->t_end, NULL, &session_unc_uj, &hint);
+  }
   uint64_t wall_ns = s->t_end - s->t_begin;
   double task_s = seconds(task_ns);
   *session_j = session_uj / 1e6;
@@ -638,6 +643,10 @@ static json_t *totals_json(rep *r, double *session_j) {
   set(r, o, "worst_within_task_power_cv_percent", any_cv ? num(worst_cv) : json_null());
   set(r, o, "noise_warnings", warnings);
   set(r, o, "session_energy_j", num(session_uj / 1e6));
+  if (session_unc_uj > 0) {
+    /* A session shorter than a few updates of a counter, as for a task's energy_uncertainty_j. */
+    set(r, o, "session_energy_uncertainty_j", num(session_unc_uj / 1e6));
+  }
   set(r, o, "gap_energy_j", num((session_uj - union_uj) / 1e6));
   /* The identity that holds with threads: union + gap = session (issue 10, item 7). */
   set(r, o, "top_level_union_energy_j", num(union_uj / 1e6));

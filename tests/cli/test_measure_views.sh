@@ -141,4 +141,32 @@ check "...naming the keys" grep -q "energy, self-energy, time, self-time, calls,
 "$cg" measure -o r.txt script.py 2>err >/dev/null
 check "measure -o with an unknown extension names the known ones" grep -q "extensions known are .speedscope.json, .json, .csv, .md, .markdown, .folded" err
 
+# --- a program shorter than a few updates of its counter (issue 10: "the table says so") ---
+# A 10 W device whose counter updates every second: a program that ends within 3.5 s is under
+# the 4 updates that fix a span, so the report gives totals.session_energy_uncertainty_j, the
+# program's task carries it, and the table prints it under the energy line, as `run` does.
+CODEGREEN_SIM_CONFIG='{"update_interval_us":1000000,"domains":[
+  {"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":10}]}' \
+  "$cg" measure -o short.json script.py >/dev/null 2>short.err
+check "short program exits 0" test $? -eq 0
+unc=$(py "
+import json
+r=json.load(open('short.json'))
+u=r['totals'].get('session_energy_uncertainty_j')
+w=r['totals']['wall_duration_s']
+if w < 3.5:
+    assert u is not None and u > 0, r['totals']
+if w > 4.5:
+    assert u is None, r['totals']
+if u is not None:
+    assert r['tasks'][0]['energy_uncertainty_j']==u, r['tasks'][0]
+    print('%.4f' % u)")
+check "the uncertainty is in the report when the run is short" test $? -eq 0
+if [ -n "$unc" ]; then
+  check "the table shows it under the energy line" sh -c "grep -A1 '^  energy       ' short.err | grep -qx '               ± $unc J: the program.s run is shorter than a few updates of an energy counter, which fix the energy only to within this either way (energy_uncertainty_j)'"
+else
+  echo "note: the program ran 4.5 s or more (a busy machine): no uncertainty to show"
+  check "no uncertainty line without one" sh -c "! grep -q 'energy counter' short.err"
+fi
+
 finish measure_views
