@@ -127,4 +127,20 @@ wall=run.get('wall_s') or run.get('duration_s')
 assert g['samples']>=1 and g['samples']<=wall/0.05+1, (g, wall)
 "
 
+# More samples at once than the provider's first buffer (512): 12 processes sampled every 10 ms,
+# read once after the command exits (600 or more samples). The buffer grows and none is lost:
+# the share is the command's 50 % samples against the others' 5 % ones, each counted (the periods
+# after the command ended hold only the others').
+FAKE_NVML_SAMPLE_MS=10 FAKE_NVML_DEVICES=energy:250 \
+  FAKE_NVML_PROCS='children=50;1=5;2=5;3=5;4=5;5=5;6=5;7=5;8=5;9=5;10=5;11=5' \
+  "$cg" run -q -c slow.json -o many.json -- sleep 0.5
+check "many samples at once: none lost, each counted in the share" py "
+import json
+g=json.load(open('many.json'))['runs'][0]['gpu_attribution']['gpu0']
+assert g['method']=='nvml_process_utilization', g
+own, other = g['own_samples'], g['samples']-g['own_samples']
+assert g['samples']>512 and own>=50 and other>=11*own, g
+assert abs(g['share']-50*own/(50*own+5*other))<1e-9, g
+"
+
 finish gpu_attribution

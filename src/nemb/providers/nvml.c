@@ -159,7 +159,8 @@ typedef struct nvml_api {
                                      unsigned long long);
 } nvml_api;
 
-#define PROC_SAMPLES_MAX 512 /* samples read per call */
+#define PROC_SAMPLES_FIRST 512      /* the per-process sample buffer's first size */
+#define PROC_SAMPLES_MAX (1u << 20) /* and the most it grows to (1 Mi samples) */
 
 /* ----- the provider ----- */
 
@@ -196,7 +197,8 @@ typedef struct nvml_state {
   pthread_cond_t flush_cond;
   unsigned flush_req, flush_done;
   bool flush_init;
-  nemb__proc_sample procs[PROC_SAMPLES_MAX]; /* the poller thread's buffer */
+  nemb__proc_sample *procs; /* the poller thread's buffer, procs_cap samples, grown as needed */
+  unsigned int procs_cap;
 } nvml_state;
 
 static void note_unused(nvml_state *st, const char *name, const char *reason, const char *fix) {
@@ -348,6 +350,7 @@ static void nvml_close(void *state) {
   if (st->lib != NULL) {
     dlclose(st->lib);
   }
+  free(st->procs);
   free(st);
 }
 
@@ -535,15 +538,34 @@ static void procs_start(const nvml_state *st, gpu *g, bool mig) {
 /* Reads GPU @p g's per-process samples newer than the last seen (poller thread). A refusal ends
  * the GPU's per-process figures, with the reason. */
 static void procs_read(nvml_state *st, gpu *g) {
-  unsigned int count = PROC_SAMPLES_MAX;
-  nvml_return r = st->api.process_utilization(g->dev, st->procs, &count, g->last_seen_us);
+  unsigned int count = st->procs_cap;
+  nvml_return r = st->procs != NULL
+                      ? st->api.process_utilization(g->dev, st->procs, &count, g->last_seen_us)
+                      : NVML_ERROR_INSUFFICIENT_SIZE;
   if (r == NVML_ERROR_NOT_FOUND) {
     return; /* no sample since the last seen: no process used the GPU meanwhile */
   }
   if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
-    nemb__log(NEMB_LOG_WARN, "nvml: %u per-process samples at once, more than %d: skipped", count,
-              PROC_SAMPLES_MAX);
-    return;
+    /* More samples than the buffer holds (count says how many, or 0 if the driver did not say):
+     * grow it and read again, so that none is lost; lastSeenTimeStamp has not moved. */
+    unsigned int want = count > st->procs_cap ? count + count / 4 : st->procs_cap * 2;
+    want = want < PROC_SAMPLES_FIRST ? PROC_SAMPLES_FIRST : want;
+    want = want > PROC_SAMPLES_MAX ? PROC_SAMPLES_MAX : want;
+    nemb__proc_sample *grown = want > st->procs_cap || st->procs == NULL
+                                   ? realloc(st->procs, (size_t)want * sizeof *grown)
+                                   : NULL;
+    if (grown == NULL) {
+      nemb__log(NEMB_LOG_WARN, "nvml: %u per-process samples at once, more than %u: skipped", count,
+                st->procs_cap);
+      return;
+    }
+    st->procs = grown;
+    st->procs_cap = want;
+    count = want;
+    r = st->api.process_utilization(g->dev, st->procs, &count, g->last_seen_us);
+    if (r == NVML_ERROR_NOT_FOUND || r == NVML_ERROR_INSUFFICIENT_SIZE) {
+      return; /* none now, or still more: the next read tries again with the bigger buffer */
+    }
   }
   if (r != NVML_SUCCESS) {
     char reason[192];
@@ -560,7 +582,7 @@ static void procs_read(nvml_state *st, gpu *g) {
     g->procs_on = false;
     return;
   }
-  count = count > PROC_SAMPLES_MAX ? PROC_SAMPLES_MAX : count;
+  count = count > st->procs_cap ? st->procs_cap : count;
   for (unsigned int i = 0; i < count; i++) {
     g->last_seen_us =
         st->procs[i].timeStamp > g->last_seen_us ? st->procs[i].timeStamp : g->last_seen_us;
