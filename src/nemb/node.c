@@ -61,7 +61,8 @@ typedef struct file_domain {
   uint32_t n_includes;
   char includes[NEMB__MAX_INCLUDES][NEMB__NAME_MAX];
   uint64_t range_uj;
-  uint64_t period_ns; /* the counter's update period, as the leader knew it at the start */
+  uint64_t period_ns;    /* the counter's update period, as the leader knew it at the start */
+  uint64_t max_power_uw; /* the domain's power ceiling; 0: unknown */
 } file_domain;
 
 typedef struct nemb__node {
@@ -172,6 +173,7 @@ static int write_header(nemb__node *n, const nemb_meter *m) {
     memcpy(fd.includes, dom->includes, sizeof fd.includes);
     fd.range_uj = dom->range_uj;
     fd.period_ns = (uint64_t)nemb__meter_period_ns(m, d);
+    fd.max_power_uw = dom->max_power_uw;
     off_t at = (off_t)(sizeof h + d * sizeof fd);
     if (pwrite(n->samples_fd, &fd, sizeof fd, at) != (ssize_t)sizeof fd) {
       return -1;
@@ -438,9 +440,10 @@ static nemb_meter *meter_shell(nemb__node *n, int fd, const file_header *h, size
       m->include_ptrs[d][k] = dom->includes[k];
     }
     dom->range_uj = fdm.range_uj;
-    /* The update period, so that a follower's report bounds a short span as the leader's would
-     * (energy_uncertainty_j); the follower never reads a counter to learn it itself. */
+    /* The update period and the power ceiling, so that a follower's report bounds a short span
+     * as the leader's would (energy_uncertainty_j); a follower never reads a counter itself. */
     nemb__edges_init(&m->edges[d], fdm.period_ns > 0 ? fdm.period_ns : 1000000u);
+    dom->max_power_uw = fdm.max_power_uw;
     snprintf(n->sources[d], sizeof n->sources[d], "%.*s", (int)sizeof fdm.source - 1, fdm.source);
     m->source[d] = n->sources[d];
     m->measured[d] = fdm.measured;
