@@ -15,6 +15,14 @@
 
 #define PROBE_UNC_NS 100000.0    /* read around a predicted update once it is this uncertain */
 #define PROBE_MARGIN_NS 100000.0 /* aim that far from it (a driver call takes about as long) */
+/* A read is stamped with its start, t0, but the driver takes its value somewhere inside the
+ * call (one device after another, for several GPUs). A read much longer than usual was
+ * preempted inside the call, and its value belongs to an unknown moment up to t1: such a read
+ * is set aside (the next one sees the same counter, with a narrow bracket) unless reads have
+ * been that long WIDE_RUN_MAX times in a row, when the driver is simply slow. */
+#define WIDE_SLACK_NS 1000000u /* longer than WIDE_FACTOR x usual + this: a wide read */
+#define WIDE_FACTOR 4u
+#define WIDE_RUN_MAX 3u
 
 struct nemb__poller {
   const struct nemb__provider_ops *ops;
@@ -42,7 +50,10 @@ struct nemb__poller {
   bool have[NEMB__MAX_DOMAINS];
   nemb__edges edges[NEMB__MAX_DOMAINS];
   uint64_t raw[NEMB__MAX_DOMAINS];
-  uint64_t post_at; /* a read due just after a predicted update; 0 = none */
+  uint64_t post_at;  /* a read due just after a predicted update; 0 = none */
+  uint64_t usual_ns; /* a running mean of how long a read takes; 0 before the first */
+  unsigned wide_run; /* wide reads set aside in a row */
+  _Atomic uint64_t wide_reads;
   uint64_t rng;
 };
 
@@ -68,6 +79,16 @@ static void poll_once(nemb__poller *p) {
   uint64_t t1 = nemb__now_ns();
   atomic_store(&p->busy_since, 0);
   atomic_fetch_add_explicit(&p->reads, 1, memory_order_relaxed);
+  uint64_t took = t1 - t0;
+  bool wide = p->usual_ns > 0 && took > WIDE_FACTOR * p->usual_ns + WIDE_SLACK_NS;
+  /* Slow reads move the mean too, so a driver that got slow for good is accepted soon. */
+  p->usual_ns = p->usual_ns == 0 ? took : p->usual_ns - p->usual_ns / 8 + took / 8;
+  if (wide && p->wide_run < WIDE_RUN_MAX) {
+    p->wide_run++;
+    atomic_fetch_add_explicit(&p->wide_reads, 1, memory_order_relaxed);
+    return;
+  }
+  p->wide_run = 0;
   for (size_t d = 0; d < p->n; d++) {
     nemb__poll_dom *c = &p->cur[d];
     uint64_t v = rc == 0 ? p->raw[d] : NEMB__RAW_INVALID;
@@ -216,6 +237,10 @@ bool nemb__poller_take(nemb__poller *p, uint64_t now_ns, uint64_t *gen, nemb__po
 
 uint64_t nemb__poller_reads(const nemb__poller *p) {
   return atomic_load(&((nemb__poller *)p)->reads);
+}
+
+uint64_t nemb__poller_wide_reads(const nemb__poller *p) {
+  return atomic_load(&((nemb__poller *)p)->wide_reads);
 }
 
 bool nemb__poller_stop(nemb__poller *p) {

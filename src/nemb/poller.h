@@ -65,6 +65,10 @@ bool nemb__poller_take(nemb__poller *p, uint64_t now_ns, uint64_t *gen, nemb__po
 /* Device reads made so far (for meta.sampler and tests). Any thread. */
 uint64_t nemb__poller_reads(const nemb__poller *p);
 
+/* Reads set aside as preempted: much longer than usual, so their value belongs to an unknown
+ * moment inside the call (poller.c, WIDE_*). Any thread. */
+uint64_t nemb__poller_wide_reads(const nemb__poller *p);
+
 /* Stops the thread: waits for a read in progress at most until its deadline. Returns true when
  * the thread ended (the provider is the caller's again, to close); false when it was left behind
  * in a hung read (it closes the provider itself if the read returns). Frees @p p either way;
