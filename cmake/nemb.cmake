@@ -28,6 +28,7 @@ set(NEMB_SOURCES
     src/nemb/energy.c
     src/nemb/error.c
     src/nemb/gpu_share.c
+    src/nemb/proc_stat.c
     src/nemb/proc_tree.c
     src/nemb/job.c
     src/nemb/log.c

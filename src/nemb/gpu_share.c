@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "gpu_share.h"
+#include "proc_stat.h"
 #include "proc_tree.h"
 
 #define MAX_GENERATIONS 64
@@ -23,25 +24,10 @@ void nemb__gpu_share_destroy(nemb__gpu_share *g) {
   pthread_mutex_destroy(&g->lock);
 }
 
-/* The parent of @p pid from /proc/PID/stat ("pid (comm) state ppid ..."; comm may hold spaces
- * and parentheses, so the fields are read after the last ')'); -1 if it cannot be read. */
+/* The parent of @p pid; -1 if it cannot be read (the process is gone). */
 static pid_t parent_of(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *fp = fopen(path, "re");
-  if (fp == NULL) {
-    return -1;
-  }
-  size_t n = fread(buf, 1, sizeof buf - 1, fp);
-  fclose(fp);
-  buf[n] = '\0';
-  const char *close = strrchr(buf, ')');
-  int ppid = -1;
-  char state;
-  if (close == NULL || sscanf(close + 1, " %c %d", &state, &ppid) != 2) {
-    return -1;
-  }
-  return (pid_t)ppid;
+  nemb__proc_stat st;
+  return nemb__proc_stat_read(pid, &st) == 0 ? st.ppid : -1;
 }
 
 bool nemb__pid_in_tree(pid_t pid, pid_t root) {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_stat.h"
 #include "proc_tree.h"
 
 /* A sample this much before a recorded start still matches: the start is read to the clock
@@ -46,24 +47,11 @@ static void read_boot(void) {
 
 uint64_t nemb__proc_start_us(pid_t pid) {
   pthread_once(&boot_once, read_boot);
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *fp = fopen(path, "re");
-  if (fp == NULL) {
+  nemb__proc_stat st;
+  if (nemb__proc_stat_read(pid, &st) != 0) {
     return 0;
   }
-  size_t n = fread(buf, 1, sizeof buf - 1, fp);
-  fclose(fp);
-  buf[n] = '\0';
-  /* "pid (comm) state ppid ...": starttime is field 22, the 20th after the last ')'. */
-  char *p = strrchr(buf, ')');
-  for (int field = 3; p != NULL && field <= 22; field++) {
-    p = strchr(p + 1, ' ');
-  }
-  if (p == NULL) {
-    return 0;
-  }
-  unsigned long long ticks = strtoull(p + 1, NULL, 10);
+  unsigned long long ticks = st.start_ticks;
   return boot_real_us + ticks / (unsigned long long)ticks_per_s * 1000000u +
          ticks % (unsigned long long)ticks_per_s * 1000000u / (unsigned long long)ticks_per_s;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "proc_stat.h"
 
 /* The most of a registry file that is read; beyond it the file can only be garbage (a line is at
  * most ~30 bytes), and the rewrite drops it. */
@@ -66,33 +67,13 @@ int nemb_procs_path(char *buf, size_t len) {
 /* Reads the start time (field 22 of /proc/<pid>/stat, clock ticks since boot) and whether the
  * process is a zombie. Returns 0, or -ENOENT when there is no such process. */
 static int proc_stat(int pid, unsigned long long *start, bool *zombie) {
-  char path[64], text[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int rc = nemb__read_text(path, text, sizeof text);
-  if (rc != 0) {
-    return rc;
+  nemb__proc_stat st;
+  int rc = nemb__proc_stat_read((pid_t)pid, &st);
+  if (rc == 0) {
+    *zombie = st.state == 'Z' || st.state == 'X' || st.state == 'x';
+    *start = st.start_ticks;
   }
-  /* The command name (field 2) is in parentheses and may itself hold spaces and ')'. */
-  const char *p = strrchr(text, ')');
-  if (p == NULL || p[1] != ' ') {
-    return NEMB_EPARSE;
-  }
-  p += 2; /* field 3: the state */
-  *zombie = *p == 'Z' || *p == 'X' || *p == 'x';
-  for (int field = 3; field < 22; field++) {
-    p = strchr(p, ' ');
-    if (p == NULL) {
-      return NEMB_EPARSE;
-    }
-    p++;
-  }
-  char *end;
-  errno = 0;
-  *start = strtoull(p, &end, 10);
-  if (errno != 0 || end == p) {
-    return NEMB_EPARSE;
-  }
-  return 0;
+  return rc;
 }
 
 static bool proc_mounted(void) {

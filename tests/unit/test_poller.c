@@ -49,9 +49,11 @@ static void close_state(void *state) {
   (void)state;
 }
 
-static const struct nemb__provider_ops ops = {
-    .name = "test", .measured = true, .domains = domains, .read = read_counter,
-    .close = close_state};
+static const struct nemb__provider_ops ops = {.name = "test",
+                                              .measured = true,
+                                              .domains = domains,
+                                              .read = read_counter,
+                                              .close = close_state};
 
 /* Waits until read @p k has begun (the provider's own count). */
 static void wait_read_begun(unsigned k) {
