@@ -6,8 +6,8 @@
 #include "proc_stat.h"
 
 /* A real line (python3, a zombie, started 12345678 ticks after boot) with 52 fields. */
-#define TAIL                                                                                     \
-  " 4242 4242 0 -1 4194560 1234 0 0 0 5 3 0 0 20 0 1 0 12345678 12000000 900 "                    \
+#define TAIL                                                                                       \
+  " 4242 4242 0 -1 4194560 1234 0 0 0 5 3 0 0 20 0 1 0 12345678 12000000 900 "                     \
   "18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0"
 
 static void test_plain_line(void **unused) {
