@@ -398,20 +398,14 @@ static uint64_t replay_update(void *state) {
 static void replay_close(void *state) {
   (void)state;
 }
-static const struct nemb__provider_ops replay_hw = {.name = "node-leader",
-                                                    .measured = true,
-                                                    .simulated = false,
-                                                    .domains = replay_domains,
-                                                    .read = replay_read,
-                                                    .update_interval_ns = replay_update,
-                                                    .close = replay_close};
-static const struct nemb__provider_ops replay_sim = {.name = "node-leader",
-                                                     .measured = true,
-                                                     .simulated = true,
-                                                     .domains = replay_domains,
-                                                     .read = replay_read,
-                                                     .update_interval_ns = replay_update,
-                                                     .close = replay_close};
+/* The leader's provider as a follower sees it: the same in both, but whether the leader's
+ * device was the simulated one, which the report must keep saying. [0]: hardware; [1]: sim. */
+#define REPLAY_OPS(sim)                                                                            \
+  {                                                                                                \
+    .name = "node-leader", .measured = true, .simulated = (sim), .domains = replay_domains,        \
+    .read = replay_read, .update_interval_ns = replay_update, .close = replay_close                \
+  }
+static const struct nemb__provider_ops replay_ops[2] = {REPLAY_OPS(false), REPLAY_OPS(true)};
 
 /* A meter that never samples: the leader's domains from the file, and an empty store of @p cap
  * samples. */
@@ -454,7 +448,7 @@ static nemb_meter *meter_shell(nemb__node *n, int fd, const file_header *h, size
   }
   atomic_init(&m->interval_ns, h->interval_ns);
   atomic_init(&m->st_samples, 0);
-  m->providers[0].ops = h->simulated ? &replay_sim : &replay_hw;
+  m->providers[0].ops = &replay_ops[h->simulated ? 1 : 0];
   m->n_providers = 1;
   m->started = true; /* a replay is never started */
   pthread_mutex_init(&m->lock, NULL);
