@@ -74,25 +74,32 @@ static void windows(const nemb_meter *m, uint64_t len_ns, uint64_t skip_ns, size
   nemb_meter_sample(m, 0, &t0, e, 8);
   nemb_meter_sample(m, count - 1, &t1, e, 8);
   uint64_t lo = t0 + skip_ns, hi = t1 - len_ns - 50000000u;
-  double *err = calloc(n, sizeof *err);
-  size_t covered = 0, with_unc = 0;
+  double *err = calloc(n, sizeof *err), *beyond = calloc(n, sizeof *beyond);
+  size_t covered = 0, with_unc = 0, short_n = 0, gap_n = 0;
   for (size_t i = 0; i < n; i++) {
     uint64_t a = lo + (uint64_t)((double)rand() / RAND_MAX * (double)(hi - lo));
-    double unc = 0;
+    nemb__uncertainty unc;
     double got = nemb__energy_span(m, count, a, a + len_ns, NULL, &unc, NULL);
     double want = truth_uj(m, a, a + len_ns);
     err[i] = fabs(got - want) / want * 100;
-    with_unc += unc > 0;
-    covered += unc > 0 && fabs(got - want) <= unc;
+    /* The part of the error the reported uncertainty does not cover. */
+    beyond[i] = fmax(0, fabs(got - want) - unc.uj) / want * 100;
+    with_unc += unc.uj > 0;
+    short_n += (unc.why & NEMB__UNC_SHORT) != 0;
+    gap_n += (unc.why & NEMB__UNC_GAP) != 0;
+    covered += unc.uj > 0 && fabs(got - want) <= unc.uj;
   }
   double p50 = pct(err, n, 0.5), p95 = pct(err, n, 0.95);
-  printf("  %-34s p50 %7.3f %%   p95 %7.3f %%", label, p50, p95);
+  printf("  %-34s p50 %7.3f %%   p95 %7.3f %%   beyond the uncertainty p95 %7.3f %%", label, p50,
+         p95, pct(beyond, n, 0.95));
   if (with_unc > 0) {
-    printf("   uncertainty given %zu/%zu, covers the error %zu/%zu", with_unc, n, covered,
-           with_unc);
+    printf("\n  %-34s uncertainty given %zu/%zu (short span %zu, sampler gap %zu), covers the "
+           "error %zu/%zu",
+           "", with_unc, n, short_n, gap_n, covered, with_unc);
   }
   printf("\n");
   free(err);
+  free(beyond);
 }
 
 /* The trapezoidal rule over a window's series written as the report writes it. */

@@ -31,6 +31,12 @@ if(NEMB_BUILD_TESTS)
         "CODEGREEN_LIB_PATH=${CMAKE_CURRENT_SOURCE_DIR}/build/lib/libcodegreen-nemb.so")
   endif()
 
+  # The CLI's output helpers in C: the words of the "± X J" line for each cause.
+  add_executable(test_cli_outputs tests/cli/test_cli_outputs.c src/cli/outputs.c)
+  target_include_directories(test_cli_outputs PRIVATE tests src/cli src/nemb)
+  target_link_libraries(test_cli_outputs PRIVATE nemb_static PkgConfig::CMOCKA PkgConfig::JANSSON)
+  add_test(NAME test_cli_outputs COMMAND test_cli_outputs)
+
   add_test(NAME cli_info COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_cli.sh
                                  ${CMAKE_BINARY_DIR}/bin/codegreen
                                  ${CMAKE_CURRENT_SOURCE_DIR}/tests/fixtures)

@@ -643,9 +643,11 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   fprintf(stderr, "  (exit status %d)\n", status);
   fprintf(stderr, "  energy       %.4f J over %.3f s (%.2f W average)   [%s]\n", session_j, wall,
           wall > 0 ? session_j / wall : 0.0, cg_source_words(source));
-  cg_print_uncertainty(stderr, "               ",
-                       json_number_value(json_object_get(totals, "session_energy_uncertainty_j")),
-                       "the program's run is");
+  cg_print_uncertainty(
+      stderr, "               ",
+      json_number_value(json_object_get(totals, "session_energy_uncertainty_j")),
+      cg_uncertainty_cause(json_object_get(totals, "session_energy_uncertainty_cause")),
+      "the program's run", false);
   cg_carbon_print(stderr, report, "session_co2e_g", "over the run");
   /* provenance: which domains, from which provider */
   json_t *topo = json_object_get(meta, "domain_topology");
@@ -853,6 +855,8 @@ static void program_as_task(json_t *report, const measure_opts *o) {
   json_t *unc = json_object_get(totals, "session_energy_uncertainty_j");
   if (json_is_number(unc)) {
     json_object_set(task, "energy_uncertainty_j", unc);
+    json_object_set(task, "energy_uncertainty_cause",
+                    json_object_get(totals, "session_energy_uncertainty_cause"));
   }
   json_array_append_new(tasks, task);
   json_object_set_new(totals, "energy_j", json_real(e));

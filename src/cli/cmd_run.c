@@ -646,8 +646,10 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
                         json_is_object(idle) ? json_real(e - idle_w * d) : json_null());
     json_t *unc = json_object_get(t, "energy_uncertainty_j");
     if (json_is_number(unc)) {
-      /* The run was shorter than a few counter updates: the counters allow e +/- this. */
+      /* The counters allow e +/- this (the run was short, or the sampler missed updates). */
       json_object_set(r, "energy_uncertainty_j", unc);
+      json_object_set(r, "energy_uncertainty_cause",
+                      json_object_get(t, "energy_uncertainty_cause"));
     }
     json_array_append_new(arr, r);
   }
@@ -875,11 +877,13 @@ static void print_attribution(json_t *runs, size_t k) {
 
 /* The mean over command @p k's runs in the statistics (outliers aside) of each run's
  * energy_uncertainty_j (0 for a run long enough that the counters fix it): the bound the
- * counters give the mean energy, as each run's bound holds for it. */
-static double mean_uncertainty(json_t *report, size_t k) {
+ * counters give the mean energy, as each run's bound holds for it. *@p why gets the union of
+ * the runs' causes (CG_UNC_*). */
+static double mean_uncertainty(json_t *report, size_t k, unsigned *why) {
   double sum = 0;
   size_t cnt = 0, i;
   json_t *r;
+  *why = 0;
   json_array_foreach(json_object_get(report, "runs"), i, r) {
     if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
         !json_is_true(json_object_get(r, "in_statistics")) ||
@@ -887,6 +891,7 @@ static double mean_uncertainty(json_t *report, size_t k) {
       continue;
     }
     sum += json_number_value(json_object_get(r, "energy_uncertainty_j"));
+    *why |= cg_uncertainty_cause(json_object_get(r, "energy_uncertainty_cause"));
     cnt++;
   }
   return cnt ? sum / (double)cnt : 0;
@@ -920,8 +925,9 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k, d
             getnum(stats, "energy_j", "ci95_high"), getnum(stats, "energy_j", "cv_percent"));
   }
   fprintf(stderr, "   [%s]\n", cg_source_words(source));
-  cg_print_uncertainty(stderr, "              ", mean_uncertainty(report, k),
-                       n > 1 ? "the runs are" : "the run is");
+  unsigned why;
+  double unc = mean_uncertainty(report, k, &why);
+  cg_print_uncertainty(stderr, "              ", unc, why, n > 1 ? "the runs" : "the run", n > 1);
   fprintf(stderr, "  avg power   %.3f W", getnum(stats, "avg_power_w", "mean"));
   if (n > 1) {
     fprintf(stderr, " ± %.3f (σ)", getnum(stats, "avg_power_w", "std"));

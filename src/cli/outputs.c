@@ -416,12 +416,38 @@ const char *cg_source_words(const char *source) {
   return nemb_energy_source_words(source);
 }
 
-void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, const char *what) {
+unsigned cg_uncertainty_cause(const json_t *cause) {
+  unsigned why = 0;
+  size_t i;
+  json_t *c;
+  json_array_foreach(cause, i, c) {
+    const char *s = json_string_value(c);
+    why |= s && strcmp(s, "short_span") == 0 ? CG_UNC_SHORT : 0u;
+    why |= s && strcmp(s, "sampler_gap") == 0 ? CG_UNC_GAP : 0u;
+  }
+  return why;
+}
+
+void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned why, const char *what,
+                          bool plural) {
   if (!(unc_j > 0)) {
     return;
   }
-  fprintf(fp,
-          "%s± %.4f J: %s shorter than a few updates of an energy counter, which fix the "
-          "energy only to within this either way (energy_uncertainty_j)\n",
-          label, unc_j, what);
+  const char *is = plural ? "are" : "is";
+  fprintf(fp, "%s± %.4f J: ", label, unc_j);
+  if ((why & CG_UNC_GAP) && (why & CG_UNC_SHORT)) {
+    fprintf(fp,
+            "%s %s shorter than a few updates of an energy counter and the sampler missed "
+            "updates at a start or end (a busy machine)",
+            what, is);
+  } else if (why & CG_UNC_GAP) {
+    fprintf(fp,
+            "the sampler missed energy-counter updates at a start or end of %s (its thread "
+            "did not get to run: a busy machine)",
+            what);
+  } else {
+    fprintf(fp, "%s %s shorter than a few updates of an energy counter", what, is);
+  }
+  fprintf(fp, "%s fix the energy only to within this either way (energy_uncertainty_j)\n",
+          why & CG_UNC_GAP ? ": the counters" : ", which");
 }

@@ -92,11 +92,21 @@ char *cg_command_string(char *const *argv);
  * library's nemb_energy_source_words(); the CLI's one helper for these words). */
 const char *cg_source_words(const char *energy_source);
 
-/* The counters' uncertainty of a figure (a report's energy_uncertainty_j: the span was shorter
- * than a few updates of an energy counter), one line for the human tables of `run` and `measure`:
- * "<label>± 0.0123 J: <what> shorter than a few updates of an energy counter, ...". Prints
+/* Why a figure has an uncertainty: bits from a report's "<prefix>_cause" array. */
+#define CG_UNC_SHORT 1u /* "short_span": shorter than a few updates of an energy counter */
+#define CG_UNC_GAP 2u   /* "sampler_gap": an end where the sampler missed counter updates */
+
+/* The CG_UNC_* bits of the cause array @p cause (a report's energy_uncertainty_cause or
+ * session_energy_uncertainty_cause); 0 for anything else. */
+unsigned cg_uncertainty_cause(const json_t *cause);
+
+/* The counters' uncertainty of a figure (a report's energy_uncertainty_j), one line for the
+ * human tables of `run` and `measure`: "<label>± 0.0123 J: <what> is shorter than a few updates
+ * of an energy counter, ..." or, for CG_UNC_GAP, that the sampler missed updates at its start or
+ * end. @p what names the span ("the run"), @p plural when it is several ("the runs"). Prints
  * nothing for @p unc_j <= 0 (the counters fix the figure). */
-void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, const char *what);
+void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned why, const char *what,
+                          bool plural);
 
 /* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
  * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their

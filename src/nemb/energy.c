@@ -12,7 +12,10 @@
  * between updates, the energy at t lies between the curve's values at t - P and t + P (the
  * updates just before and after t are within one period of it). For a span shorter than a few
  * update periods that bound is reported with the energy (nemb__energy_span), instead of the
- * single figure looking more certain than the counter allows.
+ * single figure looking more certain than the counter allows. Where the sampler missed updates
+ * (its thread starved on a busy machine: two stored samples much further apart than usual), the
+ * straight line across the gap is a guess, and a monotonic counter only says that the energy at
+ * t lies between the two samples around it; a span with an end there gets that bound too.
  *
  * Readers during the run (a checkpoint resolving its events) hold the store's read lock: the
  * store may compact itself at its cap (store.h). After the stop nothing writes and the lock is
@@ -102,54 +105,83 @@ double nemb__energy_total(const nemb_meter *m, const double *uj) {
   return sum;
 }
 
+/* Domain @p d's cumulative energy at @p t as the counter allows it, [*lo, *hi] around the
+ * curve's @p e_t: between the two stored samples around t when they lie more than
+ * NEMB__GAP_UPDATES usual spacings apart (then returns true), and with @p wide (a short span)
+ * also anywhere between the curve at t - P and t + P, P = @p per; where those fall outside the
+ * stored curve (a span at the session's edge) it is extended at @p rate (uJ per ns). */
+static bool bound_at(const nemb_meter *m, size_t count, size_t d, uint64_t t, double per, bool wide,
+                     double e_t, double rate, double *lo, double *hi) {
+  const nemb__store *st = &m->store;
+  *lo = *hi = e_t;
+  double usual = fmax(per, (double)atomic_load(&((nemb_meter *)m)->interval_ns)) *
+                 (double)(1u << nemb__store_coarsened(st));
+  size_t i = find_left(m, count, t, 0);
+  const uint64_t *s0 = nemb__store_at(st, i);
+  bool gap = false;
+  if (i + 1 < count && s0[0] <= t) {
+    const uint64_t *s1 = nemb__store_at(st, i + 1);
+    if ((double)(s1[0] - s0[0]) > NEMB__GAP_UPDATES * usual) {
+      gap = true;
+      *lo = (double)s0[1 + d];
+      *hi = (double)s1[1 + d];
+    }
+  }
+  if (wide) {
+    /* E(t) in [E(t - P), E(t + P)]: the updates just before and after t are within P of it. */
+    uint64_t p = (uint64_t)ceil(per);
+    const uint64_t *f = nemb__store_at(st, 0), *l = nemb__store_at(st, count - 1);
+    double v[NEMB__MAX_DOMAINS];
+    at_locked(m, count, t > p ? t - p : 0, v, NULL);
+    double below = v[d] - (t < f[0] + p ? rate * (double)(f[0] + p - t) : 0);
+    at_locked(m, count, t + p, v, NULL);
+    double above = v[d] + (t + p > l[0] ? rate * (double)(t + p - l[0]) : 0);
+    *lo = fmin(*lo, below);
+    *hi = fmax(*hi, above);
+  }
+  return gap;
+}
+
 double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
-                         double *unc_uj, size_t *hint) {
+                         nemb__uncertainty *unc, size_t *hint) {
   double ua[NEMB__MAX_DOMAINS], ub[NEMB__MAX_DOMAINS], d_uj[NEMB__MAX_DOMAINS];
   count = lock_count(m, count);
   at_locked(m, count, a, ua, hint);
   at_locked(m, count, b, ub, hint);
-  double unc = 0;
+  nemb__uncertainty u = {0, 0};
   for (size_t d = 0; d < m->n_domains; d++) {
     d_uj[d] = ub[d] - ua[d];
     if (dom != NULL) {
       dom[d] = d_uj[d];
     }
-    if (unc_uj == NULL || !m->domains[d].in_total) {
+    if (unc == NULL || !m->domains[d].in_total || count == 0) {
       continue;
     }
     double per = nemb__meter_period_ns(m, d);
-    if ((double)(b - a) >= NEMB__FEW_UPDATES * per || count == 0) {
-      continue;
-    }
-    /* What the counter allows: E(a) in [E(a - P), E(a + P)], E(b) likewise. */
-    uint64_t p = (uint64_t)ceil(per);
-    double lo_a[NEMB__MAX_DOMAINS], hi_a[NEMB__MAX_DOMAINS];
-    double lo_b[NEMB__MAX_DOMAINS], hi_b[NEMB__MAX_DOMAINS];
-    at_locked(m, count, a > p ? a - p : 0, lo_a, NULL);
-    at_locked(m, count, a + p, hi_a, NULL);
-    at_locked(m, count, b > p ? b - p : 0, lo_b, NULL);
-    at_locked(m, count, b + p, hi_b, NULL);
-    /* Where t - P or t + P falls outside the stored curve (a span at the session's edge), what
-     * the counter did there is unknown: the curve is extended at the domain's power ceiling,
-     * or without one at its mean power over the stored curve. */
+    bool short_span = (double)(b - a) < NEMB__FEW_UPDATES * per;
+    /* Beyond the stored curve what the counter did is unknown: it is extended at the domain's
+     * power ceiling, or without one at its mean power over the stored curve. */
     const uint64_t *f = nemb__store_at(&m->store, 0), *l = nemb__store_at(&m->store, count - 1);
     double rate = m->domains[d].max_power_uw > 0 || l[0] <= f[0]
                       ? (double)m->domains[d].max_power_uw / 1e9 /* uJ per ns */
                       : ((double)l[1 + d] - (double)f[1 + d]) / (double)(l[0] - f[0]);
-    if (a < f[0] + p) {
-      lo_a[d] -= rate * (double)(f[0] + p - a);
+    double lo_a, hi_a, lo_b, hi_b;
+    bool gap = bound_at(m, count, d, a, per, short_span, ua[d], rate, &lo_a, &hi_a);
+    gap |= bound_at(m, count, d, b, per, short_span, ub[d], rate, &lo_b, &hi_b);
+    if (!short_span && !gap) {
+      continue;
     }
-    if (b + p > l[0]) {
-      hi_b[d] += rate * (double)(b + p - l[0]);
-      hi_a[d] += a + p > l[0] ? rate * (double)(a + p - l[0]) : 0;
+    double most = hi_b - lo_a;
+    double least = fmax(0, lo_b - hi_a);
+    double half = fmax(most - d_uj[d], d_uj[d] - least);
+    if (half > 0) {
+      u.uj += half;
+      u.why |= (short_span ? NEMB__UNC_SHORT : 0u) | (gap ? NEMB__UNC_GAP : 0u);
     }
-    double most = hi_b[d] - lo_a[d];
-    double least = fmax(0, lo_b[d] - hi_a[d]);
-    unc += fmax(most - d_uj[d], d_uj[d] - least);
   }
   unlock(m);
-  if (unc_uj != NULL) {
-    *unc_uj = unc;
+  if (unc != NULL) {
+    *unc = u;
   }
   return nemb__energy_total(m, d_uj);
 }

@@ -48,7 +48,7 @@ typedef struct rep {
   size_t n;
   double *dom_uj;                    /* n x nd: per-task per-domain energy, microjoules */
   double *energy_uj;                 /* n: per-task in-total energy */
-  double *unc_uj;                    /* n: what the counters allow either side; 0 = not short */
+  nemb__uncertainty *unc;            /* n: what the counters allow either side; 0 = fixed */
   noise *noise;                      /* n, when time series are on */
   double base_uj[NEMB__MAX_DOMAINS]; /* cumulative energy at t_begin: the time series' zero */
   double *scratch;                   /* per-task series workspace: powers, then gaps */
@@ -258,8 +258,8 @@ static int prepare(rep *r, const nemb_session *s) {
   r->dom_uj = calloc(n * (r->nd ? r->nd : 1), sizeof *r->dom_uj);
   r->energy_uj = calloc(n, sizeof *r->energy_uj);
   r->noise = calloc(n, sizeof *r->noise);
-  r->unc_uj = calloc(n, sizeof *r->unc_uj);
-  if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL || r->unc_uj == NULL) {
+  r->unc = calloc(n, sizeof *r->unc);
+  if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL || r->unc == NULL) {
     return NEMB_ENOMEM;
   }
   if (r->m == NULL) {
@@ -271,7 +271,7 @@ static int prepare(rep *r, const nemb_session *s) {
   for (size_t i = 0; i < r->n; i++) {
     const nemb__task_rec *t = &r->tasks[i];
     r->energy_uj[i] = nemb__energy_span(r->m, r->count, t->t_start, t->t_end, r->dom_uj + i * r->nd,
-                                        &r->unc_uj[i], &hint);
+                                        &r->unc[i], &hint);
   }
   return 0;
 }
@@ -280,7 +280,7 @@ static void release(rep *r) {
   free(r->tasks);
   free(r->dom_uj);
   free(r->energy_uj);
-  free(r->unc_uj);
+  free(r->unc);
   free(r->noise);
   free(r->scratch);
   nemb__buf_release(&r->out);
@@ -483,6 +483,27 @@ static void co2e(rep *r, json_t *o, const char *k, double energy_j) {
 }
 
 /* Writes task @p i as an object at @p level. */
+/* <prefix>_j and <prefix>_cause when the counters do not fix a span's energy: it is energy_j
+ * +/- <prefix>_j, because the span is shorter than a few counter updates ("short_span") and/or
+ * an end fell where the sampler missed updates ("sampler_gap"). Nothing when it is fixed. */
+static void uncertainty(rep *r, json_t *o, const char *prefix, const nemb__uncertainty *u) {
+  if (!(u->uj > 0)) {
+    return;
+  }
+  char k[64];
+  snprintf(k, sizeof k, "%s_j", prefix);
+  set(r, o, k, num(u->uj / 1e6));
+  json_t *why = array(r);
+  if (u->why & NEMB__UNC_SHORT) {
+    push(r, why, nemb__report_string("short_span"));
+  }
+  if (u->why & NEMB__UNC_GAP) {
+    push(r, why, nemb__report_string("sampler_gap"));
+  }
+  snprintf(k, sizeof k, "%s_cause", prefix);
+  set(r, o, k, why);
+}
+
 static void write_task(rep *r, size_t i, int level) {
   const nemb__task_rec *t = &r->tasks[i];
   const nemb_session *s = r->s;
@@ -503,10 +524,7 @@ static void write_task(rep *r, size_t i, int level) {
   set(r, o, "ended_at_mono_ns", integer(t->t_end));
   set(r, o, "domains", per_domain_j(r, dom));
   set(r, o, "domains_power_w", per_domain_w(r, dom, dur));
-  if (r->unc_uj[i] > 0) {
-    /* Shorter than a few updates of a counter: the counters allow energy_j +/- this. */
-    set(r, o, "energy_uncertainty_j", num(r->unc_uj[i] / 1e6));
-  }
+  uncertainty(r, o, "energy_uncertainty", &r->unc[i]);
   co2e(r, o, "co2e_g", energy);
   bool first = true;
   text(r, "{");
@@ -613,10 +631,10 @@ static json_t *totals_json(rep *r, double *session_j) {
   free(spans);
   hint = 0;
   double session_uj = energy_between(r, s->t_begin, s->t_end, &hint);
-  double session_unc_uj = 0;
+  nemb__uncertainty session_unc = {0, 0};
   if (r->m != NULL) {
     hint = 0;
-    nemb__energy_span(r->m, r->count, s->t_begin, s->t_end, NULL, &session_unc_uj, &hint);
+    nemb__energy_span(r->m, r->count, s->t_begin, s->t_end, NULL, &session_unc, &hint);
   }
   uint64_t wall_ns = s->t_end - s->t_begin;
   double task_s = seconds(task_ns);
@@ -643,10 +661,7 @@ static json_t *totals_json(rep *r, double *session_j) {
   set(r, o, "worst_within_task_power_cv_percent", any_cv ? num(worst_cv) : json_null());
   set(r, o, "noise_warnings", warnings);
   set(r, o, "session_energy_j", num(session_uj / 1e6));
-  if (session_unc_uj > 0) {
-    /* A session shorter than a few updates of a counter, as for a task's energy_uncertainty_j. */
-    set(r, o, "session_energy_uncertainty_j", num(session_unc_uj / 1e6));
-  }
+  uncertainty(r, o, "session_energy_uncertainty", &session_unc);
   set(r, o, "gap_energy_j", num((session_uj - union_uj) / 1e6));
   /* The identity that holds with threads: union + gap = session (issue 10, item 7). */
   set(r, o, "top_level_union_energy_j", num(union_uj / 1e6));

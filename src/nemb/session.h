@@ -157,13 +157,29 @@ double nemb__energy_total(const nemb_meter *m, const double *uj);
 
 /* A span shorter than this many update periods of an in-total domain gets an uncertainty. */
 #define NEMB__FEW_UPDATES 4
+/* An end of a span whose two stored samples around it lie more than this many times their
+ * usual spacing apart (the domain's update period or the sampler's interval, whichever is
+ * longer, doubled for each time the store coarsened) fell where the sampler missed counter
+ * updates, a starved sampler on a busy machine: it gets an uncertainty whatever the length. */
+#define NEMB__GAP_UPDATES 3
+
+/* Why a span's energy has an uncertainty (bits of nemb__uncertainty.why). */
+#define NEMB__UNC_SHORT 1u /* shorter than NEMB__FEW_UPDATES update periods */
+#define NEMB__UNC_GAP 2u   /* an end in a stretch where the sampler missed updates */
+
+/* What the counters allow either side of a span's energy. */
+typedef struct nemb__uncertainty {
+  double uj;    /* half-width in microjoules, summed over in-total domains; 0: fixed */
+  unsigned why; /* NEMB__UNC_* bits; 0 when uj is 0 */
+} nemb__uncertainty;
 
 /* The in-total energy from @p a to @p b in microjoules, each domain's share into @p dom (NULL:
- * not wanted). *unc_uj (NULL: not wanted) receives the half-width of what the counters allow for
- * the spans shorter than NEMB__FEW_UPDATES update periods of a domain, summed over in-total
- * domains, else 0. The report, the plot and the checkpoints all take span energies from here. */
+ * not wanted). @p unc (NULL: not wanted) receives what the counters allow either way for a span
+ * shorter than NEMB__FEW_UPDATES update periods of a domain or with an end in a sampler gap
+ * (NEMB__GAP_UPDATES), else zeroes. The report, the plot and the checkpoints all take span
+ * energies from here. */
 double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
-                         double *unc_uj, size_t *hint);
+                         nemb__uncertainty *unc, size_t *hint);
 
 /* The in-total cumulative energy at @p t_ns (nemb__energy_at summed). */
 double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);

@@ -1085,6 +1085,8 @@ static void test_tasks_shorter_than_the_update_period(void **state) {
     /* Shorter than four updates: the counter allows more, and the report says how much. */
     double unc = num(t, "energy_uncertainty_j");
     assert_true(unc > 0 && unc >= fabs(num(t, "energy_j") - truth));
+    json_t *cause = json_object_get(t, "energy_uncertainty_cause");
+    assert_string_equal(json_string_value(json_array_get(cause, 0)), "short_span");
     /* Its own series reproduces it, and no point's power is an artefact spike. */
     json_t *ts = json_object_get(t, "timeseries");
     size_t n = json_array_size(ts);

@@ -1,0 +1,66 @@
+/* test_cli_outputs.c - the CLI's "± X J" line (outputs.c) for each cause of an uncertainty, as
+ * `run` and `measure` print it under the energy line; the causes read from a report's array. */
+#include "nemb_test.h"
+#include <jansson.h>
+
+#include "outputs.h"
+
+/* What cg_print_uncertainty() prints, as a string (the caller frees it). */
+static char *line(double unc_j, unsigned why, const char *what, bool plural) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&text, &len);
+  assert_non_null(fp);
+  cg_print_uncertainty(fp, "  ", unc_j, why, what, plural);
+  fclose(fp);
+  return text;
+}
+
+static void expect(double unc_j, unsigned why, const char *what, bool plural, const char *want) {
+  char *got = line(unc_j, why, what, plural);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+static void test_each_cause(void **unused) {
+  (void)unused;
+  expect(0.0123, CG_UNC_SHORT, "the run", false,
+         "  ± 0.0123 J: the run is shorter than a few updates of an energy counter, which fix the "
+         "energy only to within this either way (energy_uncertainty_j)\n");
+  expect(2.5, CG_UNC_SHORT, "the runs", true,
+         "  ± 2.5000 J: the runs are shorter than a few updates of an energy counter, which fix "
+         "the energy only to within this either way (energy_uncertainty_j)\n");
+  expect(1.375, CG_UNC_GAP, "the program's run", false,
+         "  ± 1.3750 J: the sampler missed energy-counter updates at a start or end of the "
+         "program's run (its thread did not get to run: a busy machine): the counters fix the "
+         "energy only to within this either way (energy_uncertainty_j)\n");
+  expect(0.5, CG_UNC_SHORT | CG_UNC_GAP, "the run", false,
+         "  ± 0.5000 J: the run is shorter than a few updates of an energy counter and the "
+         "sampler missed updates at a start or end (a busy machine): the counters fix the energy "
+         "only to within this either way (energy_uncertainty_j)\n");
+  /* A figure the counters fix prints nothing. */
+  expect(0, CG_UNC_SHORT, "the run", false, "");
+}
+
+static void test_causes_from_a_report(void **unused) {
+  (void)unused;
+  json_t *c = json_pack("[s, s]", "short_span", "sampler_gap");
+  assert_int_equal(cg_uncertainty_cause(c), CG_UNC_SHORT | CG_UNC_GAP);
+  json_decref(c);
+  c = json_pack("[s, i]", "sampler_gap", 3);
+  assert_int_equal(cg_uncertainty_cause(c), CG_UNC_GAP);
+  json_decref(c);
+  /* Absent (an older report) or not an array: no cause known. */
+  assert_int_equal(cg_uncertainty_cause(NULL), 0);
+  c = json_string("short_span");
+  assert_int_equal(cg_uncertainty_cause(c), 0);
+  json_decref(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_each_cause),
+      cmocka_unit_test(test_causes_from_a_report),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

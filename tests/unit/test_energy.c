@@ -1,0 +1,147 @@
+/* test_energy.c - a span's energy and what the counters allow either side of it, on stored
+ * curves laid out by hand (no sampler thread, no clock): a span the counter fixes has no
+ * uncertainty; a short one has the bound of a period at each end; an end where the sampler
+ * missed updates (a starved thread on a busy machine) has the bound of the samples around it,
+ * which covers whatever the power did there. */
+#include "nemb_test.h"
+#include <math.h>
+
+#include "session.h"
+
+#define MS 1000000ull
+
+/* A one-domain meter with no thread: a RAPL-like counter updating every 1 ms, read every 1 ms. */
+static nemb_meter *curve(void) {
+  nemb_meter *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  m->n_domains = 1;
+  snprintf(m->domains[0].name, sizeof m->domains[0].name, "package-0");
+  m->domains[0].in_total = true;
+  NEMB_ASSERT_OK(nemb__store_init(&m->store, 1, 1 << 16));
+  atomic_init(&m->interval_ns, 1 * MS);
+  nemb__edges_init(&m->edges[0], 1 * MS);
+  return m;
+}
+
+static void drop(nemb_meter *m) {
+  nemb__store_release(&m->store);
+  free(m);
+}
+
+/* Appends samples every 1 ms from @p *t (ms) to @p until_ms at @p watts, and returns the energy
+ * so far (uJ). */
+static uint64_t run_at(nemb_meter *m, uint64_t *t_ms, uint64_t until_ms, uint64_t *e_uj,
+                       double watts) {
+  for (; *t_ms <= until_ms; (*t_ms)++) {
+    NEMB_ASSERT_OK(nemb__store_append(&m->store, *t_ms * MS, e_uj));
+    *e_uj += (uint64_t)(watts * 1000); /* W x 1 ms in uJ */
+  }
+  return *e_uj;
+}
+
+static void test_fixed_span_has_no_uncertainty(void **unused) {
+  (void)unused;
+  nemb_meter *m = curve();
+  uint64_t t = 0, e = 1000000;
+  run_at(m, &t, 200, &e, 10);
+  size_t count = nemb__store_count(&m->store);
+  nemb__uncertainty u;
+  double got = nemb__energy_span(m, count, 50 * MS + 300000, 150 * MS + 300000, NULL, &u, NULL);
+  assert_float_equal(got, 10 * 100 * 1000, 1e-6); /* 10 W x 100 ms */
+  assert_true(u.uj == 0 && u.why == 0);
+  drop(m);
+}
+
+static void test_short_span_has_a_period_each_side(void **unused) {
+  (void)unused;
+  nemb_meter *m = curve();
+  uint64_t t = 0, e = 0;
+  run_at(m, &t, 200, &e, 10);
+  size_t count = nemb__store_count(&m->store);
+  nemb__uncertainty u;
+  /* 2 ms, under 4 updates: E(a) in [E(a - 1 ms), E(a + 1 ms)], E(b) likewise: 20 mJ + 20 mJ
+   * of widening at most, 20 mJ the figure. */
+  double got = nemb__energy_span(m, count, 100 * MS, 102 * MS, NULL, &u, NULL);
+  assert_float_equal(got, 20000, 1e-6);
+  assert_float_equal(u.uj, 20000, 1e-6);
+  assert_int_equal(u.why, NEMB__UNC_SHORT);
+  drop(m);
+}
+
+/* The sampler ran at 1 ms, starved for 60 ms (no samples from 100 to 160 ms) while the power
+ * went from 10 W to 100 W somewhere inside, then ran again. A 1 s span ending inside the gap
+ * looks fixed by its length, but its end lies between two samples 60 ms apart: the counter only
+ * says E(b) is between them. Whatever the power did in the gap, the truth is in the bound. */
+static void test_end_in_a_sampler_gap(void **unused) {
+  (void)unused;
+  nemb_meter *m = curve();
+  uint64_t t = 0, e = 0;
+  run_at(m, &t, 100, &e, 10);
+  uint64_t e100 = e - 10000; /* the value stored at 100 ms */
+  /* In the gap: 10 W until 150 ms, then 100 W (not known to the store). */
+  uint64_t e160 = e100 + 50 * 10000 + 10 * 100000;
+  t = 160;
+  e = e160;
+  run_at(m, &t, 1500, &e, 100);
+  size_t count = nemb__store_count(&m->store);
+  uint64_t a = 20 * MS, b = 155 * MS; /* 135 ms: long enough to be fixed but for the gap */
+  double truth = (double)(e100 + 50 * 10000 + 5 * 100000) - 20 * 10000.0;
+  nemb__uncertainty u;
+  double got = nemb__energy_span(m, count, a, b, NULL, &u, NULL);
+  print_message("  got %.0f uJ, truth %.0f uJ, +/- %.0f uJ\n", got, truth, u.uj);
+  assert_true(fabs(got - truth) > 100000); /* the straight line across the gap is a guess */
+  assert_int_equal(u.why, NEMB__UNC_GAP);
+  assert_true(fabs(got - truth) <= u.uj);
+  /* The bound is the samples around the end: E(b) in [E(100 ms), E(160 ms)]. */
+  double e_b = got + 20 * 10000.0; /* E(b) on the curve (E(a) = 200 mJ above the start) */
+  assert_float_equal(u.uj, fmax((double)e160 - e_b, e_b - (double)e100), 1e-6);
+  /* A span entirely after the gap is fixed again; one starting inside it is not. */
+  nemb__energy_span(m, count, 300 * MS, 1400 * MS, NULL, &u, NULL);
+  assert_true(u.uj == 0 && u.why == 0);
+  nemb__energy_span(m, count, 130 * MS, 1400 * MS, NULL, &u, NULL);
+  assert_int_equal(u.why, NEMB__UNC_GAP);
+  /* Short and in the gap: both causes. */
+  nemb__energy_span(m, count, 130 * MS, 132 * MS, NULL, &u, NULL);
+  assert_int_equal(u.why, NEMB__UNC_SHORT | NEMB__UNC_GAP);
+  drop(m);
+}
+
+/* A gap of under NEMB__GAP_UPDATES usual spacings (a sampler read a little late, two updates
+ * in one read) is not one; a store that coarsened (every other sample kept) has a wider usual
+ * spacing. */
+static void test_small_gaps_and_coarsened_stores(void **unused) {
+  (void)unused;
+  nemb_meter *m = curve();
+  uint64_t t = 0, e = 0;
+  run_at(m, &t, 100, &e, 10);
+  t = 103; /* 3 ms without a sample: not over 3 x 1 ms */
+  e += 2 * 10000;
+  run_at(m, &t, 300, &e, 10);
+  size_t count = nemb__store_count(&m->store);
+  nemb__uncertainty u;
+  nemb__energy_span(m, count, 20 * MS, 101 * MS + 500000, NULL, &u, NULL);
+  assert_true(u.uj == 0);
+  drop(m);
+
+  m = curve();
+  nemb__store_release(&m->store);
+  NEMB_ASSERT_OK(nemb__store_init(&m->store, 1, 64)); /* compacts every ~32 samples */
+  t = 0;
+  e = 0;
+  run_at(m, &t, 200, &e, 10);
+  assert_true(nemb__store_coarsened(&m->store) >= 2);
+  count = nemb__store_count(&m->store);
+  nemb__energy_span(m, count, 40 * MS + 300000, 180 * MS + 300000, NULL, &u, NULL);
+  assert_true(u.uj == 0);
+  drop(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fixed_span_has_no_uncertainty),
+      cmocka_unit_test(test_short_span_has_a_period_each_side),
+      cmocka_unit_test(test_end_in_a_sampler_gap),
+      cmocka_unit_test(test_small_gaps_and_coarsened_stores),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
