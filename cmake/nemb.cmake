@@ -45,6 +45,7 @@ set(NEMB_SOURCES
     src/nemb/session.c
     src/nemb/stats.c
     src/nemb/store.c
+    src/nemb/task_groups.c
     src/nemb/sysfs.c
     src/nemb/unwrap.c
     src/nemb/version.c

@@ -100,6 +100,9 @@ static const known_key known_keys[] = {
      "grams CO2e per kWh of the electricity, given by the user; adds co2e_g to reports (0: off)"},
     {"measurement.checkpoints.detail_limit", T_INTEGER, 100000, NULL, 0, 100000000,
      "per-invocation checkpoint events kept in the report; beyond it they are counted only"},
+    {"measurement.report.task_detail_limit", T_INTEGER, 10000, NULL, 0, 1000000000,
+     "tasks of one name and parent detailed in a report's tasks; beyond it they are counted in "
+     "task_groups only"},
     {"measurement.boundary_clock", T_STRING, 0, "auto", 0, 0,
      "task and checkpoint timestamps: auto (the invariant TSC when the CPU has one, else "
      "CLOCK_MONOTONIC) or clock_monotonic; CODEGREEN_BOUNDARY_CLOCK overrides it"},

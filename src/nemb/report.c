@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "session.h"
+#include "task_groups.h"
 
 /* Noise statistics of one task's time series. */
 typedef struct noise {
@@ -49,6 +50,7 @@ typedef struct rep {
   double *dom_uj;                    /* n x nd: per-task per-domain energy, microjoules */
   double *energy_uj;                 /* n: per-task in-total energy */
   nemb__uncertainty *unc;            /* n: what the counters allow either side; 0 = fixed */
+  nemb__task_groups groups;          /* the tasks by name, parent and depth; which are detailed */
   noise *noise;                      /* n, when time series are on */
   double base_uj[NEMB__MAX_DOMAINS]; /* cumulative energy at t_begin: the time series' zero */
   double *scratch;                   /* per-task series workspace: powers, then gaps */
@@ -262,18 +264,17 @@ static int prepare(rep *r, const nemb_session *s) {
   if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL || r->unc == NULL) {
     return NEMB_ENOMEM;
   }
-  if (r->m == NULL) {
-    return 0;
+  if (r->m != NULL) {
+    nemb__energy_at(r->m, r->count, s->t_begin, r->base_uj, NULL);
+    /* Tasks come in start order, so the start hint mostly walks forward. */
+    size_t hint = 0;
+    for (size_t i = 0; i < r->n; i++) {
+      const nemb__task_rec *t = &r->tasks[i];
+      r->energy_uj[i] = nemb__energy_span(r->m, r->count, t->t_start, t->t_end,
+                                          r->dom_uj + i * r->nd, &r->unc[i], &hint);
+    }
   }
-  nemb__energy_at(r->m, r->count, s->t_begin, r->base_uj, NULL);
-  /* Tasks come in start order, so the start hint mostly walks forward. */
-  size_t hint = 0;
-  for (size_t i = 0; i < r->n; i++) {
-    const nemb__task_rec *t = &r->tasks[i];
-    r->energy_uj[i] = nemb__energy_span(r->m, r->count, t->t_start, t->t_end, r->dom_uj + i * r->nd,
-                                        &r->unc[i], &hint);
-  }
-  return 0;
+  return nemb__task_groups_build(r->tasks, r->energy_uj, r->n, s->task_detail_limit, &r->groups);
 }
 
 static void release(rep *r) {
@@ -281,6 +282,7 @@ static void release(rep *r) {
   free(r->dom_uj);
   free(r->energy_uj);
   free(r->unc);
+  nemb__task_groups_release(&r->groups);
   free(r->noise);
   free(r->scratch);
   nemb__buf_release(&r->out);
@@ -541,6 +543,35 @@ static void write_task(rep *r, size_t i, int level) {
   close_(r, level, first, "}");
 }
 
+/* Every group of tasks (name, parent, depth) with its count, how many are detailed in tasks
+ * (the first measurement.report.task_detail_limit), and its energy and duration over all its
+ * instances: sum, mean, min, max. Written after totals when tasks does not list every task. */
+static json_t *task_groups_json(rep *r) {
+  json_t *list = array(r);
+  for (size_t k = 0; k < r->groups.n; k++) {
+    const nemb__task_group *g = &r->groups.g[k];
+    double n = (double)g->count;
+    json_t *o = object(r), *e = object(r), *d = object(r);
+    set(r, e, "sum", num(g->energy_sum_uj / 1e6));
+    set(r, e, "mean", num(g->energy_sum_uj / 1e6 / n));
+    set(r, e, "min", num(g->energy_min_uj / 1e6));
+    set(r, e, "max", num(g->energy_max_uj / 1e6));
+    set(r, d, "sum", num(seconds(g->duration_sum_ns)));
+    set(r, d, "mean", num(seconds(g->duration_sum_ns) / n));
+    set(r, d, "min", num(seconds(g->duration_min_ns)));
+    set(r, d, "max", num(seconds(g->duration_max_ns)));
+    set(r, o, "name", nemb__report_string(g->name));
+    set(r, o, "parent", nemb__report_string(g->parent));
+    set(r, o, "depth", integer(g->depth));
+    set(r, o, "count", integer(g->count));
+    set(r, o, "detailed", integer(g->detailed));
+    set(r, o, "energy_j", e);
+    set(r, o, "duration_s", d);
+    push(r, list, o);
+  }
+  return list;
+}
+
 /* ----- totals ----- */
 
 typedef struct span {
@@ -652,6 +683,7 @@ static json_t *totals_json(rep *r, double *session_j) {
   set(r, o, "gap_duration_s", num(seconds(wall_ns > union_ns ? wall_ns - union_ns : 0)));
   set(r, o, "concurrent_overlap_s", num(seconds(task_ns - union_ns)));
   set(r, o, "n_tasks", integer(r->n));
+  set(r, o, "n_tasks_detailed", integer(r->groups.n_detailed));
   set(r, o, "n_top_level_tasks", integer(top));
   set(r, o, "domains", per_domain_j(r, dom));
   /* Energy-weighted: with a meter every domain is reported on every task, so the duration of
@@ -891,14 +923,21 @@ int nemb__report_json(const nemb_session *s, char **out) {
   text(&r, "[");
   bool first_task = true;
   for (size_t i = 0; i < r.n && !r.oom; i++) {
-    item(&r, 2, &first_task);
-    write_task(&r, i, 2);
+    if (r.groups.detailed[i]) {
+      item(&r, 2, &first_task);
+      write_task(&r, i, 2);
+    }
   }
   close_(&r, 1, first_task, "]");
   /* After the tasks: the totals roll up the noise statistics their series produced. */
   double session_j = 0;
   json_t *totals = totals_json(&r, &session_j);
   member(&r, "totals", totals, 1, &first);
+  if (r.groups.n_detailed < r.n) {
+    /* Only when some task's instances were not all detailed: the envelope stays the
+     * reference's otherwise. */
+    member(&r, "task_groups", task_groups_json(&r), 1, &first);
+  }
   if (cp.events > 0) {
     member(&r, "functions", functions_json(&r, session_j), 1, &first);
     key(&r, "checkpoints", 1, &first);

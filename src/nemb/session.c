@@ -416,6 +416,7 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
   s->noise.good_cv_percent =
       nemb__config_number(cfg, "measurement.report.noise_warning.good_cv_percent");
   s->detail_limit = (uint64_t)nemb__config_number(cfg, "measurement.checkpoints.detail_limit");
+  s->task_detail_limit = (uint64_t)nemb__config_number(cfg, "measurement.report.task_detail_limit");
   rc = nemb__carbon_resolve(cfg, &s->carbon_g_per_kwh, s->carbon_from, sizeof s->carbon_from);
   if (rc == 0) {
     char want[32] = "";

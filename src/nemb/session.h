@@ -94,7 +94,8 @@ struct nemb_session {
   char **argv;
   size_t argc;
   nemb__noise_cfg noise;
-  uint64_t detail_limit; /* measurement.checkpoints.detail_limit */
+  uint64_t detail_limit;      /* measurement.checkpoints.detail_limit */
+  uint64_t task_detail_limit; /* measurement.report.task_detail_limit */
 
   /* Measurement. */
   nemb_meter *meter;        /* NULL: no provider could be opened ("no_backend") */

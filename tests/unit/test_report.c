@@ -1056,6 +1056,84 @@ static void test_small_buffer_loses_no_energy(void **state) {
   json_decref(root);
 }
 
+/* Issue 18: many instances of one task are grouped, the first task_detail_limit of each group
+ * detailed. main with f x 10 inside and g x 2, limit 3: tasks lists main, the first 3 f and both
+ * g; task_groups counts all 13 with the energy and time of every instance (the numbers API has
+ * each instance, so the group's sums, minima and maxima are checked against it); the totals
+ * are those of all tasks, and n_tasks_detailed says how many are listed. */
+static void test_many_instances_are_grouped(void **state) {
+  (void)state;
+  use_sim("{\"domains\":[{\"name\":\"package-0\",\"waveform\":\"constant\",\"power_w\":20}]}");
+  nemb_session *s =
+      begin_opts(false, "{\"measurement\":{\"report\":{\"task_detail_limit\":3}}}", 0);
+  NEMB_ASSERT_OK(nemb_task_start(s, "main"));
+  for (int i = 0; i < 10; i++) {
+    task_ms(s, "f", 1 + i % 3);
+  }
+  NEMB_ASSERT_OK(nemb_task_stop(s, "main"));
+  task_ms(s, "g", 1);
+  task_ms(s, "g", 1);
+  json_t *root = end_report(s);
+  json_t *tasks = json_object_get(root, "tasks");
+  assert_int_equal(json_array_size(tasks), 6);
+  static const char *const listed[] = {"main", "f", "f", "f", "g", "g"};
+  for (size_t i = 0; i < 6; i++) {
+    assert_string_equal(str(json_array_get(tasks, i), "name"), listed[i]);
+  }
+  json_t *totals = json_object_get(root, "totals");
+  assert_int_equal(u64(totals, "n_tasks"), 13);
+  assert_int_equal(u64(totals, "n_tasks_detailed"), 6);
+  /* Each group against every instance from the numbers API. */
+  json_t *groups = json_object_get(root, "task_groups");
+  assert_int_equal(json_array_size(groups), 3);
+  static const char *const names[] = {"main", "f", "g"};
+  static const uint64_t counts[] = {1, 10, 2}, detailed[] = {1, 3, 2};
+  for (size_t k = 0; k < 3; k++) {
+    json_t *g = json_array_get(groups, k);
+    assert_string_equal(str(g, "name"), names[k]);
+    assert_int_equal(u64(g, "count"), counts[k]);
+    assert_int_equal(u64(g, "detailed"), detailed[k]);
+    assert_int_equal(u64(g, "depth"), k == 1 ? 1 : 0);
+    double sum = 0, lo = INFINITY, hi = 0, dsum = 0;
+    for (size_t i = 0; i < nemb_session_task_count(s); i++) {
+      nemb_task_info t;
+      NEMB_ASSERT_OK(nemb_session_task_info(s, i, &t));
+      if (strcmp(t.name, names[k]) == 0) {
+        sum += (double)t.energy_uj / 1e6;
+        lo = fmin(lo, (double)t.energy_uj / 1e6);
+        hi = fmax(hi, (double)t.energy_uj / 1e6);
+        dsum += (double)t.duration_ns / 1e9;
+      }
+    }
+    json_t *e = json_object_get(g, "energy_j"), *d = json_object_get(g, "duration_s");
+    /* The numbers API rounds each instance to a microjoule. */
+    assert_near(num(e, "sum"), sum, 1e-6 * (double)counts[k]);
+    assert_near(num(e, "min"), lo, 1e-6);
+    assert_near(num(e, "max"), hi, 1e-6);
+    assert_near(num(e, "mean"), sum / (double)counts[k], 1e-6);
+    assert_near(num(d, "sum"), dsum, 1e-9 * (double)counts[k]);
+    assert_true(num(e, "min") <= num(e, "mean") && num(e, "mean") <= num(e, "max"));
+  }
+  assert_true(json_is_null(json_object_get(json_array_get(groups, 0), "parent")));
+  assert_string_equal(str(json_array_get(groups, 1), "parent"), "main");
+  /* The session's energy is every task's: main holds all ten f. */
+  assert_near(num(totals, "energy_j"),
+              num(json_object_get(json_array_get(groups, 0), "energy_j"), "sum") +
+                  num(json_object_get(json_array_get(groups, 2), "energy_j"), "sum"),
+              1e-9);
+  json_decref(root);
+  nemb_session_destroy(s);
+  /* Every task listed (the default limit): the reference's envelope, no task_groups. */
+  s = begin_opts(false, NULL, 0);
+  task_ms(s, "f", 1);
+  task_ms(s, "f", 1);
+  root = end_report(s);
+  assert_null(json_object_get(root, "task_groups"));
+  assert_int_equal(u64(json_object_get(root, "totals"), "n_tasks_detailed"), 2);
+  json_decref(root);
+  nemb_session_destroy(s);
+}
+
 /* Issue 10, item 1: a 100 ms counter (NVML-like) at a constant 100 W, ten 20 ms busy tasks. Read
  * as "the energy at the read's time" eight got 0 J and two 10 J; interpolated between the
  * counter's update instants each is 2 J, and each says how uncertain that is. */
@@ -1418,6 +1496,7 @@ int main(void) {
       cmocka_unit_test(test_small_buffer_loses_no_energy),
       cmocka_unit_test(test_identity_with_overlapping_threads),
       cmocka_unit_test(test_tasks_shorter_than_the_update_period),
+      cmocka_unit_test(test_many_instances_are_grouped),
       cmocka_unit_test(test_rapl_like_counter_at_random_phase),
       cmocka_unit_test(test_quality_estimated),
       cmocka_unit_test(test_quality_no_backend),
