@@ -19,7 +19,7 @@
 typedef struct nemb__task_group {
   const char *name, *parent; /* the first instance's (pooled strings, the session's) */
   uint32_t depth;
-  uint64_t count, detailed;             /* instances; of which in the report's tasks */
+  uint64_t count, detailed; /* instances; of which in the report's tasks */
   double energy_sum_uj, energy_min_uj, energy_max_uj;
   uint64_t duration_sum_ns, duration_min_ns, duration_max_ns;
 } nemb__task_group;
@@ -27,7 +27,7 @@ typedef struct nemb__task_group {
 typedef struct nemb__task_groups {
   nemb__task_group *g; /* n groups, in the order their first instance started */
   size_t n;
-  bool *detailed;      /* per task (the records' order): in the report's tasks */
+  bool *detailed; /* per task (the records' order): in the report's tasks */
   size_t n_detailed;
 } nemb__task_groups;
 
