@@ -37,6 +37,7 @@ set(NEMB_SOURCES
     src/nemb/poller.c
     src/nemb/procs.c
     src/nemb/push.c
+    src/nemb/records.c
     src/nemb/report.c
     src/nemb/report_meta.c
     src/nemb/results.c

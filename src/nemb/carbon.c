@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "session.h"
+#include "report.h"
 
 #define CARBON_KEY "measurement.report.carbon_intensity_g_per_kwh"
 #define CARBON_ENV "CODEGREEN_CARBON_INTENSITY"

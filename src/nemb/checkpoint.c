@@ -47,8 +47,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
+#include "energy.h"
 #include "job.h"
-#include "session.h"
 
 /* ----- sizes ----- */
 

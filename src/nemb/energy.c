@@ -23,7 +23,7 @@
  */
 #include <math.h>
 
-#include "session.h"
+#include "energy.h"
 
 /* The last sample index i with t(i) <= t, or 0 when t precedes every sample. */
 static size_t find_left(const nemb_meter *m, size_t count, uint64_t t, size_t hint) {

@@ -31,8 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "energy.h"
 #include "job.h"
-#include "session.h"
+#include "records.h"
 
 #define FILE_MAGIC "CGNODE1"
 #define PUBLISH_PERIOD_NS 20000000u /* 20 ms between two publications */

@@ -20,7 +20,7 @@
 
 #include "atomic_file.h"
 #include "plot.h"
-#include "session.h"
+#include "records.h"
 
 static size_t max_points_override;
 

@@ -28,8 +28,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "energy.h"
 #include "plot.h"
-#include "session.h"
+#include "records.h"
 
 static char *dup_or_null(const char *s) {
   return s ? strdup(s) : NULL;

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+#include "checkpoint.h"
+#include "energy.h"
+#include "report.h"
 #include "task_groups.h"
 
 /* Noise statistics of one task's time series. */

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "job.h"
-#include "session.h"
+#include "report.h"
 
 extern char **environ;
 

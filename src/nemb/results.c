@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+#include "energy.h"
+#include "report.h"
 
 struct nemb__results {
   size_t n;              /* tasks */

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "session.h"
+#include "records.h"
 
 typedef struct nemb__task_group {
   const char *name, *parent; /* the first instance's (pooled strings, the session's) */

@@ -1,0 +1,76 @@
+/*
+ * energy.h - the energy at any instant and over any span, from a meter's stored samples: the one
+ * place the report, the plot, the checkpoints and the node's replay take energy from
+ * (energy.c says how it is computed and what it is sure of). Not installed.
+ *
+ * Readers during the run take the store's read lock inside each call; every function is safe
+ * from any thread.
+ */
+#ifndef NEMB_ENERGY_H
+#define NEMB_ENERGY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meter.h"
+
+/* Writes into @p uj (one value per domain) the energy in microjoules accumulated from the first
+ * sample to @p t_ns, linearly interpolated between the two samples that bracket it. Before the
+ * first sample it gives the first; after the last, the last, and returns false (the instant is
+ * outside what was sampled). @p hint, if not NULL, carries a sample index between calls with
+ * nearby times, making a run of increasing instants cost O(1) each; start it at 0. Only samples
+ * below @p count are used. */
+bool nemb__energy_at(const nemb_meter *m, size_t count, uint64_t t_ns, double *uj, size_t *hint);
+
+/* The sum of the in-total domains of @p uj (what energy_j adds up). */
+double nemb__energy_total(const nemb_meter *m, const double *uj);
+
+/* A span shorter than this many update periods of an in-total domain gets an uncertainty. */
+#define NEMB__FEW_UPDATES 4
+/* An end of a span whose two stored samples around it lie more than this many times their
+ * usual spacing apart (the domain's update period or the sampler's interval, whichever is
+ * longer, doubled for each time the store coarsened) fell where the sampler missed counter
+ * updates, a starved sampler on a busy machine: it gets an uncertainty whatever the length. */
+#define NEMB__GAP_UPDATES 3
+
+/* Why a span's energy has an uncertainty (bits of nemb__uncertainty.why). */
+#define NEMB__UNC_SHORT 1u /* shorter than NEMB__FEW_UPDATES update periods */
+#define NEMB__UNC_GAP 2u   /* an end in a stretch where the sampler missed updates */
+
+/* What the counters allow either side of a span's energy. */
+typedef struct nemb__uncertainty {
+  double uj;    /* half-width in microjoules, summed over in-total domains; 0: fixed */
+  unsigned why; /* NEMB__UNC_* bits; 0 when uj is 0 */
+} nemb__uncertainty;
+
+/* The in-total energy from @p a to @p b in microjoules, each domain's share into @p dom (NULL:
+ * not wanted). @p unc (NULL: not wanted) receives what the counters allow either way for a span
+ * shorter than NEMB__FEW_UPDATES update periods of a domain or with an end in a sampler gap
+ * (NEMB__GAP_UPDATES), else zeroes. The report, the plot and the checkpoints all take span
+ * energies from here. */
+double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
+                         nemb__uncertainty *unc, size_t *hint);
+
+/* The in-total cumulative energy at @p t_ns (nemb__energy_at summed). */
+double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
+
+/* The in-total power in watts of the stored interval containing @p t_ns (the last one when it is
+ * past the end); 0 with fewer than two samples. */
+double nemb__energy_power_w(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
+
+/* The two stored samples around @p t_ns (ta <= t_ns <= tb, ta < tb) with their in-total
+ * cumulative energies in microjoules, so a caller can interpolate many instants inside them (as
+ * nemb__energy_total_at would) and take their power (as nemb__energy_power_w would) without the
+ * store's lock. Returns false when no such pair exists (fewer than two samples, t_ns before the
+ * first or at or after the last). The values are copies: later coarsening cannot change them. */
+bool nemb__energy_bracket(const nemb_meter *m, size_t count, uint64_t t_ns, uint64_t *ta,
+                          double *ea, uint64_t *tb, double *eb, size_t *hint);
+
+/* The number of stored samples and the time of the newest (0 when none), read together. */
+size_t nemb__energy_extent(const nemb_meter *m, uint64_t *last_t);
+
+/* Each domain's power in watts over the stored interval containing @p t_ns, into @p w. */
+void nemb__energy_rates(const nemb_meter *m, size_t count, uint64_t t_ns, double *w);
+
+#endif /* NEMB_ENERGY_H */
