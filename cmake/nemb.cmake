@@ -31,6 +31,7 @@ set(NEMB_SOURCES
     src/nemb/proc_stat.c
     src/nemb/proc_tree.c
     src/nemb/job.c
+    src/nemb/json_text.c
     src/nemb/log.c
     src/nemb/meter.c
     src/nemb/node.c

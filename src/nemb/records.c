@@ -253,7 +253,6 @@ int nemb__session_tasks(const nemb_session *s, nemb__task_rec **out, size_t *n) 
   return 0;
 }
 
-
 /* ----- at the end ----- */
 
 /* Turns every task stamp into CLOCK_MONOTONIC ns, through the clock's begin and end points. */
@@ -298,7 +297,6 @@ void nemb__records_close_open(nemb_session *s) {
     }
   }
 }
-
 
 void nemb__records_free(nemb_session *s) {
   for (nemb__thread *t = s->threads, *next; t != NULL; t = next) {

@@ -24,6 +24,7 @@
 
 #include "checkpoint.h"
 #include "energy.h"
+#include "json_text.h"
 #include "report.h"
 #include "task_groups.h"
 
@@ -53,6 +54,7 @@ typedef struct rep {
   double *energy_uj;                 /* n: per-task in-total energy */
   nemb__uncertainty *unc;            /* n: what the counters allow either side; 0 = fixed */
   nemb__task_groups groups;          /* the tasks by name, parent and depth; which are detailed */
+  char *dom_key[NEMB__MAX_DOMAINS];  /* each domain's name as a JSON string literal */
   noise *noise;                      /* n, when time series are on */
   double base_uj[NEMB__MAX_DOMAINS]; /* cumulative energy at t_begin: the time series' zero */
   double *scratch;                   /* per-task series workspace: powers, then gaps */
@@ -266,6 +268,14 @@ static int prepare(rep *r, const nemb_session *s) {
   if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL || r->unc == NULL) {
     return NEMB_ENOMEM;
   }
+  for (size_t d = 0; d < r->nd; d++) {
+    json_t *name = json_string(domain_name(r, d));
+    r->dom_key[d] = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
+    json_decref(name);
+    if (r->dom_key[d] == NULL) {
+      return NEMB_ENOMEM;
+    }
+  }
   if (r->m != NULL) {
     nemb__energy_at(r->m, r->count, s->t_begin, r->base_uj, NULL);
     /* Tasks come in start order, so the start hint mostly walks forward. */
@@ -285,6 +295,9 @@ static void release(rep *r) {
   free(r->energy_uj);
   free(r->unc);
   nemb__task_groups_release(&r->groups);
+  for (size_t d = 0; d < NEMB__MAX_DOMAINS; d++) {
+    free(r->dom_key[d]);
+  }
   free(r->noise);
   free(r->scratch);
   nemb__buf_release(&r->out);
@@ -309,6 +322,53 @@ static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
     return "good";
   }
   return cv < c->cv_percent ? "moderate" : "high-noise";
+}
+
+/* One domain_j / domain_w object of a series point, at @p lv (as jansson lays it out). */
+static void domains_text(rep *r, int lv, const double *v) {
+  if (r->nd == 0) {
+    text(r, "{}");
+    return;
+  }
+  text(r, "{");
+  for (size_t d = 0; d < r->nd; d++) {
+    text(r, d ? ",\n" : "\n");
+    indent(r, lv + 2);
+    text(r, r->dom_key[d]);
+    text(r, ": ");
+    nemb__json_real(&r->out, v[d]);
+  }
+  text(r, "\n");
+  indent(r, lv + 1);
+  text(r, "}");
+}
+
+/* A series point as the reference's sample object at @p lv, written straight into the text: the
+ * same characters emit() would give for the object built with jansson (JSON_INDENT(2), reals at
+ * 17 digits), without building it, since an hour's series is millions of points. */
+static void point_text(rep *r, int lv, uint64_t t_ns, double energy_j, double power_w,
+                       const double *dj, const double *dw) {
+  text(r, "{\n");
+  indent(r, lv + 1);
+  nemb__buf_printf(&r->out, "\"t_ns\": %llu,\n", (unsigned long long)t_ns);
+  indent(r, lv + 1);
+  text(r, "\"energy_j\": ");
+  nemb__json_real(&r->out, energy_j);
+  text(r, ",\n");
+  indent(r, lv + 1);
+  text(r, "\"power_w\": ");
+  nemb__json_real(&r->out, power_w);
+  text(r, ",\n");
+  indent(r, lv + 1);
+  text(r, "\"domain_j\": ");
+  domains_text(r, lv, dj);
+  text(r, ",\n");
+  indent(r, lv + 1);
+  text(r, "\"domain_w\": ");
+  domains_text(r, lv, dw);
+  text(r, "\n");
+  indent(r, lv);
+  text(r, "}");
 }
 
 /* Writes the task's samples as the reference's sample objects (an array at @p level), filling
@@ -370,28 +430,21 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
     }
     nemb__energy_at(r->m, r->count, at, cur, &hint);
     double dt_ns = n > 0 ? (double)(at - prev_t) : 0;
-    json_t *o = object(r);
-    json_t *dj = object(r);
-    json_t *dw = object(r);
+    double dj[NEMB__MAX_DOMAINS], dw[NEMB__MAX_DOMAINS];
     double cum = 0, power = 0;
     for (size_t d = 0; d < r->nd; d++) {
       double e = cur[d] - r->base_uj[d];
       double w = n == 0 ? w0[d] : dt_ns > 0 ? (cur[d] - prev[d]) / dt_ns * 1e3 : 0;
-      set(r, dj, domain_name(r, d), num(e / 1e6));
-      set(r, dw, domain_name(r, d), num(w));
+      dj[d] = e / 1e6;
+      dw[d] = w;
       if (r->m->domains[d].in_total) {
         cum += e;
         power += w;
       }
       prev[d] = cur[d];
     }
-    set(r, o, "t_ns", integer(at));
-    set(r, o, "energy_j", num(cum / 1e6));
-    set(r, o, "power_w", num(power));
-    set(r, o, "domain_j", dj);
-    set(r, o, "domain_w", dw);
     item(r, level + 1, &first);
-    emit(r, o, level + 1);
+    point_text(r, level + 1, at, cum / 1e6, power, dj, dw);
 
     /* Scratch holds the window powers in [0, k) and the gaps behind them, filled after. */
     if (!have_win) {

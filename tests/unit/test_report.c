@@ -525,6 +525,37 @@ static void test_envelope_series_off(void **state) {
   json_decref(root);
 }
 
+/* Issue 18: the time series is written straight into the text, without jansson objects; the
+ * report must still read exactly as jansson lays it out (JSON_INDENT(2), reals at 17 digits),
+ * so parsing it and dumping it again gives the same characters. Two domains, one with a name
+ * that needs escaping. */
+static void test_series_text_is_janssons(void **state) {
+  (void)state;
+  use_sim("{\"domains\":[{\"name\":\"package-0\",\"waveform\":\"square\",\"low_w\":10,\"high_w\":"
+          "30,\"period_ms\":10},"
+          "{\"name\":\"dram \\\"x\\\"\",\"kind\":\"dram\",\"waveform\":\"constant\","
+          "\"power_w\":3}]}");
+  nemb_session *s = begin(true);
+  NEMB_ASSERT_OK(nemb_task_start(s, "outer"));
+  task_ms(s, "inner", 30);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "outer"));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  const char *text = nemb_session_report_json(s);
+  json_error_t err;
+  json_t *root = json_loads(text, 0, &err);
+  assert_non_null(root);
+  json_t *ts = json_object_get(json_array_get(json_object_get(root, "tasks"), 1), "timeseries");
+  assert_true(json_array_size(ts) >= 3);
+  assert_non_null(
+      json_object_get(json_object_get(json_array_get(ts, 0), "domain_w"), "dram \"x\""));
+  char *again = json_dumps(root, JSON_REAL_PRECISION(17) | JSON_PRESERVE_ORDER | JSON_INDENT(2));
+  assert_non_null(again);
+  assert_string_equal(again, text);
+  free(again);
+  json_decref(root);
+  nemb_session_destroy(s);
+}
+
 static void test_envelope_series_on(void **state) {
   (void)state;
   json_t *root = nested_threads_session(true);
@@ -1497,6 +1528,7 @@ int main(void) {
       cmocka_unit_test(test_identity_with_overlapping_threads),
       cmocka_unit_test(test_tasks_shorter_than_the_update_period),
       cmocka_unit_test(test_many_instances_are_grouped),
+      cmocka_unit_test(test_series_text_is_janssons),
       cmocka_unit_test(test_rapl_like_counter_at_random_phase),
       cmocka_unit_test(test_quality_estimated),
       cmocka_unit_test(test_quality_no_backend),

@@ -1,0 +1,73 @@
+/* test_json_text.c - nemb__json_real() writes every double exactly as jansson does (the report's
+ * time series is written without jansson objects and must read the same): integers, fractions,
+ * tiny and huge magnitudes with their exponents, negative zero, random bit patterns; NaN and
+ * infinities as null. */
+#include "nemb_test.h"
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+#include "json_text.h"
+
+static void same_as_jansson(double v) {
+  nemb__buf b = NEMB__BUF_INIT;
+  nemb__json_real(&b, v);
+  char *ours = nemb__buf_detach(&b);
+  json_t *j = json_real(v);
+  char *theirs = json_dumps(j, JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+  json_decref(j);
+  if (strcmp(ours, theirs) != 0) {
+    print_error("%.17g: ours %s, jansson %s\n", v, ours, theirs);
+  }
+  assert_string_equal(ours, theirs);
+  free(ours);
+  free(theirs);
+}
+
+static void test_chosen_values(void **unused) {
+  (void)unused;
+  static const double v[] = {0.0,     -0.0,   1.0,     -1.0,  10.0,    0.5,     0.1,
+                             1e-5,    1e-4,   1e16,    1e17,  1e21,    1e22,    -2.5e-7,
+                             123.456, 1e100,  1e-100,  1e300, 5e-324,  1.7976931348623157e308,
+                             24.0,    1e-310, 9.5e-5,  12345678901234567890.0};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    same_as_jansson(v[i]);
+  }
+}
+
+static void test_random_bit_patterns(void **unused) {
+  (void)unused;
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < 200000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v;
+    memcpy(&v, &x, sizeof v);
+    if (isfinite(v)) {
+      same_as_jansson(v);
+    }
+    same_as_jansson((double)(x % 100000000) / 1000.0); /* joules and watts as reports hold them */
+  }
+}
+
+static void test_not_finite_is_null(void **unused) {
+  (void)unused;
+  static const double v[] = {NAN, INFINITY, -INFINITY};
+  for (size_t i = 0; i < 3; i++) {
+    nemb__buf b = NEMB__BUF_INIT;
+    nemb__json_real(&b, v[i]);
+    char *t = nemb__buf_detach(&b);
+    assert_string_equal(t, "null");
+    free(t);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_chosen_values),
+      cmocka_unit_test(test_random_bit_patterns),
+      cmocka_unit_test(test_not_finite_is_null),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
