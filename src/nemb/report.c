@@ -263,9 +263,11 @@ static int prepare(rep *r, const nemb_session *s) {
   size_t n = r->n ? r->n : 1;
   r->dom_uj = calloc(n * (r->nd ? r->nd : 1), sizeof *r->dom_uj);
   r->energy_uj = calloc(n, sizeof *r->energy_uj);
-  r->noise = calloc(n, sizeof *r->noise);
+  /* Noise statistics come from the series: without it, none is kept (a million tasks). */
+  r->noise = s->record_time_series ? calloc(n, sizeof *r->noise) : NULL;
   r->unc = calloc(n, sizeof *r->unc);
-  if (r->dom_uj == NULL || r->energy_uj == NULL || r->noise == NULL || r->unc == NULL) {
+  if (r->dom_uj == NULL || r->energy_uj == NULL || r->unc == NULL ||
+      (s->record_time_series && r->noise == NULL)) {
     return NEMB_ENOMEM;
   }
   for (size_t d = 0; d < r->nd; d++) {
@@ -592,7 +594,7 @@ static void write_task(rep *r, size_t i, int level) {
   } else {
     text(r, "null");
   }
-  member(r, "noise", noise_json(r, &r->noise[i]), level + 1, &first);
+  member(r, "noise", r->noise ? noise_json(r, &r->noise[i]) : json_null(), level + 1, &first);
   member(r, "closed_at_end", json_boolean(t->closed_at_end), level + 1, &first);
   member(r, "thread", integer(t->thread), level + 1, &first);
   close_(r, level, first, "}");
@@ -642,8 +644,8 @@ static json_t *noise_warnings(rep *r, double *worst_cv, bool *any_cv) {
   const nemb__noise_cfg *c = &r->s->noise;
   json_t *list = array(r);
   for (size_t i = 0; i < r->n; i++) {
-    const noise *nz = &r->noise[i];
-    if (!nz->present) {
+    const noise *nz = r->noise ? &r->noise[i] : NULL;
+    if (nz == NULL || !nz->present) {
       continue;
     }
     if (nz->has_cv && (!*any_cv || nz->cv_percent > *worst_cv)) {

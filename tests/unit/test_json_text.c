@@ -26,10 +26,12 @@ static void same_as_jansson(double v) {
 
 static void test_chosen_values(void **unused) {
   (void)unused;
-  static const double v[] = {0.0,     -0.0,   1.0,     -1.0,  10.0,    0.5,     0.1,
-                             1e-5,    1e-4,   1e16,    1e17,  1e21,    1e22,    -2.5e-7,
-                             123.456, 1e100,  1e-100,  1e300, 5e-324,  1.7976931348623157e308,
-                             24.0,    1e-310, 9.5e-5,  12345678901234567890.0};
+  static const double v[] = {0.0,    -0.0,    1.0,     -1.0,
+                             10.0,   0.5,     0.1,     1e-5,
+                             1e-4,   1e16,    1e17,    1e21,
+                             1e22,   -2.5e-7, 123.456, 1e100,
+                             1e-100, 1e300,   5e-324,  1.7976931348623157e308,
+                             24.0,   1e-310,  9.5e-5,  12345678901234567890.0};
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     same_as_jansson(v[i]);
   }
