@@ -115,7 +115,7 @@ static bool bound_at(const nemb_meter *m, size_t count, size_t d, uint64_t t, do
   const nemb__store *st = &m->store;
   *lo = *hi = e_t;
   double usual = fmax(per, (double)atomic_load(&((nemb_meter *)m)->interval_ns)) *
-                 (double)(1u << nemb__store_coarsened(st));
+                 ldexp(1.0, (int)nemb__store_coarsened(st)); /* coarsened may pass 31 */
   size_t i = find_left(m, count, t, 0);
   const uint64_t *s0 = nemb__store_at(st, i);
   bool gap = false;
