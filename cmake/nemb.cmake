@@ -52,6 +52,7 @@ set(NEMB_SOURCES
     src/nemb/unwrap.c
     src/nemb/version.c
     src/nemb/plot.c
+    src/nemb/plot_model.c
     src/nemb/plot_source.c
     src/nemb/plot_html.c
     src/nemb/plot_png.c
