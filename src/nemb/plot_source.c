@@ -31,6 +31,7 @@
 #include "energy.h"
 #include "plot.h"
 #include "records.h"
+#include "report.h"
 
 static char *dup_or_null(const char *s) {
   return s ? strdup(s) : NULL;
@@ -75,41 +76,27 @@ static char *command_title(const nemb_session *s) {
   return nemb__buf_detach(&b);
 }
 
+/* The tasks and their energies from the report's model (report.h): the figures the report
+ * writes, computed by the same code. */
 static int session_tasks(const nemb_session *s, nemb__plot *p, double *base) {
-  const nemb_meter *m = s->meter;
-  size_t count = m ? nemb_meter_sample_count(m) : 0;
-  nemb__task_rec *recs = NULL;
-  size_t n = 0;
-  int rc = nemb__session_tasks(s, &recs, &n);
+  nemb__report_model md;
+  int rc = nemb__report_model_build(s, &md);
   if (rc != 0) {
     return rc;
   }
-  /* As report.c's prepare(): energies from the interpolated cumulative energy at both ends. */
-  size_t hint_a = 0;
-  double dom[NEMB__MAX_DOMAINS];
-  double energy_uj = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    const nemb__task_rec *t = &recs[i];
-    double e = 0;
-    if (m != NULL) {
-      e = nemb__energy_span(m, count, t->t_start, t->t_end, dom, NULL, &hint_a);
-    }
-    if (t->depth == 0) {
-      energy_uj += e;
-    }
+  for (size_t i = 0; i < md.n && rc == 0; i++) {
+    const nemb__task_rec *t = &md.tasks[i];
     uint64_t t0 = t->t_start > s->t_begin ? t->t_start - s->t_begin : 0;
     uint64_t t1 = t->t_end > s->t_begin ? t->t_end - s->t_begin : 0;
-    rc = nemb__plot_add_task(p, t->name, t->parent, t->depth, t0, t1, e / 1e6, t->closed_at_end);
+    rc = nemb__plot_add_task(p, t->name, t->parent, t->depth, t0, t1, md.energy_uj[i] / 1e6,
+                             t->closed_at_end);
   }
-  free(recs);
-  p->energy_j = energy_uj / 1e6;
-  if (m != NULL) {
-    /* As report.c's totals: the session's energy from its begin to its end. */
-    size_t hint = 0;
-    nemb__energy_at(m, count, s->t_begin, base, &hint);
-    p->session_energy_j =
-        nemb__energy_span(m, count, s->t_begin, s->t_end, NULL, NULL, &hint) / 1e6;
+  p->energy_j = md.totals.energy_uj / 1e6;
+  if (md.m != NULL) {
+    memcpy(base, md.base_uj, md.nd * sizeof *base);
+    p->session_energy_j = md.totals.session_energy_uj / 1e6;
   }
+  nemb__report_model_release(&md);
   return rc;
 }
 

@@ -29,7 +29,7 @@
 #include "task_groups.h"
 
 /* Noise statistics of one task's time series. */
-typedef struct noise {
+typedef struct nemb__report_noise {
   bool present;      /* time series on and a meter exists */
   uint64_t captured; /* samples in the task's window */
   uint64_t expected; /* whole sampling intervals in the window */
@@ -42,24 +42,13 @@ typedef struct noise {
   const char *quality;
 } noise;
 
-/* Everything the report is computed from, gathered once. */
+typedef nemb__report_model model;
+
+/* A writer's state: the model it writes and the text. */
 typedef struct rep {
-  const nemb_session *s;
-  const nemb_meter *m; /* NULL without a backend */
-  size_t nd;           /* domains (0 without a meter) */
-  size_t count;        /* stored samples */
-  nemb__task_rec *tasks;
-  size_t n;
-  double *dom_uj;                    /* n x nd: per-task per-domain energy, microjoules */
-  double *energy_uj;                 /* n: per-task in-total energy */
-  nemb__uncertainty *unc;            /* n: what the counters allow either side; 0 = fixed */
-  nemb__task_groups groups;          /* the tasks by name, parent and depth; which are detailed */
-  char *dom_key[NEMB__MAX_DOMAINS];  /* each domain's name as a JSON string literal */
-  noise *noise;                      /* n, when time series are on */
-  double base_uj[NEMB__MAX_DOMAINS]; /* cumulative energy at t_begin: the time series' zero */
-  double *scratch;                   /* per-task series workspace: powers, then gaps */
-  size_t scratch_cap;
-  nemb__buf out; /* the JSON text being written */
+  model *md;
+  char *dom_key[NEMB__MAX_DOMAINS]; /* each domain's name as a JSON string literal */
+  nemb__buf out;                    /* the JSON text being written */
   bool oom;
 } rep;
 
@@ -98,15 +87,15 @@ static json_t *array(rep *r) {
   return a;
 }
 
-static const char *domain_name(const rep *r, size_t d) {
-  return r->m->domains[d].name;
+static const char *domain_name(const model *md, size_t d) {
+  return md->m->domains[d].name;
 }
 
 /* {domain: joules} from microjoules per domain ({} without a meter). */
 static json_t *per_domain_j(rep *r, const double *uj) {
   json_t *o = object(r);
-  for (size_t d = 0; d < r->nd; d++) {
-    set(r, o, domain_name(r, d), num(uj[d] / 1e6));
+  for (size_t d = 0; d < r->md->nd; d++) {
+    set(r, o, domain_name(r->md, d), num(uj[d] / 1e6));
   }
   return o;
 }
@@ -114,8 +103,8 @@ static json_t *per_domain_j(rep *r, const double *uj) {
 /* {domain: watts}: the energy over @p secs; 0 for a zero-length span. */
 static json_t *per_domain_w(rep *r, const double *uj, double secs) {
   json_t *o = object(r);
-  for (size_t d = 0; d < r->nd; d++) {
-    set(r, o, domain_name(r, d), num(secs > 0 ? uj[d] / 1e6 / secs : 0));
+  for (size_t d = 0; d < r->md->nd; d++) {
+    set(r, o, domain_name(r->md, d), num(secs > 0 ? uj[d] / 1e6 / secs : 0));
   }
   return o;
 }
@@ -200,36 +189,35 @@ static void close_(rep *r, int level, bool first, const char *bracket) {
   text(r, bracket);
 }
 
-static bool grow_scratch(rep *r, size_t need) {
-  if (need <= r->scratch_cap) {
+/* ----- the model's samples ----- */
+
+static bool grow_scratch(model *md, size_t need) {
+  if (need <= md->scratch_cap) {
     return true;
   }
-  size_t cap = r->scratch_cap ? r->scratch_cap : 1024;
+  size_t cap = md->scratch_cap ? md->scratch_cap : 1024;
   while (cap < need) {
     cap *= 2;
   }
-  double *p = realloc(r->scratch, cap * sizeof *p);
+  double *p = realloc(md->scratch, cap * sizeof *p);
   if (p == NULL) {
-    r->oom = true;
     return false;
   }
-  r->scratch = p;
-  r->scratch_cap = cap;
+  md->scratch = p;
+  md->scratch_cap = cap;
   return true;
 }
 
-/* ----- samples ----- */
-
-static const uint64_t *sample(const rep *r, size_t i) {
-  return nemb__store_at(&r->m->store, i);
+static const uint64_t *sample(const model *md, size_t i) {
+  return nemb__store_at(&md->m->store, i);
 }
 
 /* The first sample index with t >= @p t (count if none). */
-static size_t first_at_or_after(const rep *r, uint64_t t) {
-  size_t lo = 0, hi = r->count;
+static size_t first_at_or_after(const model *md, uint64_t t) {
+  size_t lo = 0, hi = md->count;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (sample(r, mid)[0] < t) {
+    if (sample(md, mid)[0] < t) {
       lo = mid + 1;
     } else {
       hi = mid;
@@ -239,70 +227,11 @@ static size_t first_at_or_after(const rep *r, uint64_t t) {
 }
 
 /* In-total energy between two instants, microjoules. */
-static double energy_between(const rep *r, uint64_t a, uint64_t b, size_t *hint) {
-  if (r->m == NULL) {
+static double energy_between(const model *md, uint64_t a, uint64_t b, size_t *hint) {
+  if (md->m == NULL) {
     return 0;
   }
-  return nemb__energy_span(r->m, r->count, a, b, NULL, NULL, hint);
-}
-
-/* ----- preparation: task records and their energies ----- */
-
-static int prepare(rep *r, const nemb_session *s) {
-  memset(r, 0, sizeof *r);
-  r->s = s;
-  r->m = s->meter;
-  if (r->m != NULL) {
-    r->nd = nemb_meter_domain_count(r->m);
-    r->count = nemb_meter_sample_count(r->m);
-  }
-  int rc = nemb__session_tasks(s, &r->tasks, &r->n);
-  if (rc != 0) {
-    return rc;
-  }
-  size_t n = r->n ? r->n : 1;
-  r->dom_uj = calloc(n * (r->nd ? r->nd : 1), sizeof *r->dom_uj);
-  r->energy_uj = calloc(n, sizeof *r->energy_uj);
-  /* Noise statistics come from the series: without it, none is kept (a million tasks). */
-  r->noise = s->record_time_series ? calloc(n, sizeof *r->noise) : NULL;
-  r->unc = calloc(n, sizeof *r->unc);
-  if (r->dom_uj == NULL || r->energy_uj == NULL || r->unc == NULL ||
-      (s->record_time_series && r->noise == NULL)) {
-    return NEMB_ENOMEM;
-  }
-  for (size_t d = 0; d < r->nd; d++) {
-    json_t *name = json_string(domain_name(r, d));
-    r->dom_key[d] = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
-    json_decref(name);
-    if (r->dom_key[d] == NULL) {
-      return NEMB_ENOMEM;
-    }
-  }
-  if (r->m != NULL) {
-    nemb__energy_at(r->m, r->count, s->t_begin, r->base_uj, NULL);
-    /* Tasks come in start order, so the start hint mostly walks forward. */
-    size_t hint = 0;
-    for (size_t i = 0; i < r->n; i++) {
-      const nemb__task_rec *t = &r->tasks[i];
-      r->energy_uj[i] = nemb__energy_span(r->m, r->count, t->t_start, t->t_end,
-                                          r->dom_uj + i * r->nd, &r->unc[i], &hint);
-    }
-  }
-  return nemb__task_groups_build(r->tasks, r->energy_uj, r->n, s->task_detail_limit, &r->groups);
-}
-
-static void release(rep *r) {
-  free(r->tasks);
-  free(r->dom_uj);
-  free(r->energy_uj);
-  free(r->unc);
-  nemb__task_groups_release(&r->groups);
-  for (size_t d = 0; d < NEMB__MAX_DOMAINS; d++) {
-    free(r->dom_key[d]);
-  }
-  free(r->noise);
-  free(r->scratch);
-  nemb__buf_release(&r->out);
+  return nemb__energy_span(md->m, md->count, a, b, NULL, NULL, hint);
 }
 
 static double seconds(uint64_t ns) {
@@ -328,12 +257,12 @@ static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
 
 /* One domain_j / domain_w object of a series point, at @p lv (as jansson lays it out). */
 static void domains_text(rep *r, int lv, const double *v) {
-  if (r->nd == 0) {
+  if (r->md->nd == 0) {
     text(r, "{}");
     return;
   }
   text(r, "{");
-  for (size_t d = 0; d < r->nd; d++) {
+  for (size_t d = 0; d < r->md->nd; d++) {
     text(r, d ? ",\n" : "\n");
     indent(r, lv + 2);
     text(r, r->dom_key[d]);
@@ -373,8 +302,10 @@ static void point_text(rep *r, int lv, uint64_t t_ns, double energy_j, double po
   text(r, "}");
 }
 
-/* Writes the task's samples as the reference's sample objects (an array at @p level), filling
- * @p nz from them.
+/* Walks a task's series: the points the report writes for it, as the reference's sample
+ * objects (an array at @p level) into @p w when it is not NULL, and its noise statistics into
+ * @p nz when that is not NULL (the model computes these before anything is written; a writer
+ * walks again to write the same points). Returns false when out of memory.
  *
  * The rule that makes a task's series reproduce its energy_j: the series holds a point at the
  * task's start and one at its end (interpolated on the counters' update-aligned energy curve,
@@ -383,11 +314,15 @@ static void point_text(rep *r, int lv, uint64_t t_ns, double energy_j, double po
  * exactly; power_w of a point is the mean power since the point before it (the first point's: of
  * the stored interval that contains the task's start), so the sum of power_w x the time since the
  * previous point is energy_j, and the trapezoidal rule over (t_ns, power_w) approximates it. */
-static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
-  text(r, "[");
-  if (r->m == NULL) {
-    text(r, "]");
-    return;
+static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, int level) {
+  if (w != NULL) {
+    text(w, "[");
+  }
+  if (md->m == NULL) {
+    if (w != NULL) {
+      text(w, "]");
+    }
+    return true;
   }
   bool first = true;
   size_t n = 0, k = 0;
@@ -395,10 +330,10 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
   /* Stored samples sit on the counters' updates (sampler.c), so the power between two of them
    * is the counter's, free of the 0-or-double artefact of reading a counter between updates:
    * windows of one sampling interval, or the slowest in-total counter's update period. */
-  double window_ns = (double)nemb_measurement_interval_ms(r->m) * 1e6;
-  for (size_t d = 0; d < r->nd; d++) {
-    if (r->m->domains[d].in_total) {
-      window_ns = fmax(window_ns, nemb__meter_period_ns(r->m, d));
+  double window_ns = (double)nemb_measurement_interval_ms(md->m) * 1e6;
+  for (size_t d = 0; d < md->nd; d++) {
+    if (md->m->domains[d].in_total) {
+      window_ns = fmax(window_ns, nemb__meter_period_ns(md->m, d));
     }
   }
   window_ns *= 0.999; /* samples a period apart are a window, whatever their rounding */
@@ -408,57 +343,59 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
   double prev[NEMB__MAX_DOMAINS], cur[NEMB__MAX_DOMAINS];
   uint64_t prev_t = 0;
   size_t hint = 0;
-  size_t next = first_at_or_after(r, t->t_start);
-  if (next < r->count && sample(r, next)[0] == t->t_start) {
+  size_t next = first_at_or_after(md, t->t_start);
+  if (next < md->count && sample(md, next)[0] == t->t_start) {
     next++; /* that sample is the start point itself */
   }
   /* The first point's power: the stored interval that contains the start. */
   double w0[NEMB__MAX_DOMAINS];
-  nemb__energy_rates(r->m, r->count, t->t_start, w0);
+  nemb__energy_rates(md->m, md->count, t->t_start, w0);
   for (int phase = 0; phase < 3; phase++) {
     uint64_t at;
     if (phase == 0) {
       at = t->t_start;
     } else if (phase == 1) {
-      if (next >= r->count || sample(r, next)[0] >= t->t_end) {
+      if (next >= md->count || sample(md, next)[0] >= t->t_end) {
         continue;
       }
-      at = sample(r, next)[0];
+      at = sample(md, next)[0];
     } else {
       if (t->t_end <= t->t_start && n > 0) {
         break;
       }
       at = t->t_end;
     }
-    nemb__energy_at(r->m, r->count, at, cur, &hint);
+    nemb__energy_at(md->m, md->count, at, cur, &hint);
     double dt_ns = n > 0 ? (double)(at - prev_t) : 0;
     double dj[NEMB__MAX_DOMAINS], dw[NEMB__MAX_DOMAINS];
     double cum = 0, power = 0;
-    for (size_t d = 0; d < r->nd; d++) {
-      double e = cur[d] - r->base_uj[d];
-      double w = n == 0 ? w0[d] : dt_ns > 0 ? (cur[d] - prev[d]) / dt_ns * 1e3 : 0;
+    for (size_t d = 0; d < md->nd; d++) {
+      double e = cur[d] - md->base_uj[d];
+      double pw = n == 0 ? w0[d] : dt_ns > 0 ? (cur[d] - prev[d]) / dt_ns * 1e3 : 0;
       dj[d] = e / 1e6;
-      dw[d] = w;
-      if (r->m->domains[d].in_total) {
+      dw[d] = pw;
+      if (md->m->domains[d].in_total) {
         cum += e;
-        power += w;
+        power += pw;
       }
       prev[d] = cur[d];
     }
-    item(r, level + 1, &first);
-    point_text(r, level + 1, at, cum / 1e6, power, dj, dw);
+    if (w != NULL) {
+      item(w, level + 1, &first);
+      point_text(w, level + 1, at, cum / 1e6, power, dj, dw);
+    }
 
     /* Scratch holds the window powers in [0, k) and the gaps behind them, filled after. */
-    if (!have_win) {
+    if (nz != NULL && !have_win) {
       have_win = true;
       win_t = at;
       win_e = cum;
-    } else if ((double)(at - win_t) >= window_ns) {
-      if (!grow_scratch(r, k + 1)) {
-        return;
+    } else if (nz != NULL && (double)(at - win_t) >= window_ns) {
+      if (!grow_scratch(md, k + 1)) {
+        return false;
       }
       double wp = (cum - win_e) / (double)(at - win_t) * 1e3;
-      r->scratch[k++] = wp;
+      md->scratch[k++] = wp;
       sum += wp;
       win_t = at;
       win_e = cum;
@@ -470,7 +407,12 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
       phase = 0; /* the next stored sample, until the end point */
     }
   }
-  close_(r, level, first, "]");
+  if (w != NULL) {
+    close_(w, level, first, "]");
+  }
+  if (nz == NULL) {
+    return true;
+  }
 
   /* Noise: power spread over the window, and how many samples the window should have held. */
   nz->present = true;
@@ -480,20 +422,23 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
   nz->mean_w = k ? sum / (double)k : 0;
   double var = 0;
   for (size_t j = 0; j < k; j++) {
-    var += (r->scratch[j] - nz->mean_w) * (r->scratch[j] - nz->mean_w);
+    var += (md->scratch[j] - nz->mean_w) * (md->scratch[j] - nz->mean_w);
   }
   nz->std_w = k ? sqrt(var / (double)k) : 0;
   nz->has_cv = k >= 2;
   nz->cv_percent = nz->mean_w > 0 ? nz->std_w / nz->mean_w * 100 : 0;
-  nz->quality = nz->has_cv ? quality_bucket(&r->s->noise, nz->cv_percent) : "insufficient_samples";
+  nz->quality = nz->has_cv ? quality_bucket(&md->s->noise, nz->cv_percent) : "insufficient_samples";
 
   nz->observed = n >= 3;
-  nz->interval_ns = (double)nemb_measurement_interval_ms(r->m) * 1e6;
-  if (nz->observed && grow_scratch(r, k + n)) {
-    double *gaps = r->scratch + k;
+  nz->interval_ns = (double)nemb_measurement_interval_ms(md->m) * 1e6;
+  if (nz->observed) {
+    if (!grow_scratch(md, k + n)) {
+      return false;
+    }
+    double *gaps = md->scratch + k;
     size_t g = 0;
-    for (size_t i = first_at_or_after(r, t->t_start); g < n - 1 && i + 1 < r->count; i++) {
-      uint64_t a = sample(r, i)[0], b = sample(r, i + 1)[0];
+    for (size_t i = first_at_or_after(md, t->t_start); g < n - 1 && i + 1 < md->count; i++) {
+      uint64_t a = sample(md, i)[0], b = sample(md, i + 1)[0];
       if (b > t->t_end) {
         break;
       }
@@ -511,6 +456,7 @@ static void task_series(rep *r, const nemb__task_rec *t, noise *nz, int level) {
   double window = (double)(t->t_end - t->t_start);
   nz->expected = nz->interval_ns > 0 ? (uint64_t)floor(window / nz->interval_ns) : 0;
   nz->drop_ratio = nz->expected ? fmax(0, 1 - (double)n / (double)nz->expected) : 0;
+  return true;
 }
 
 static json_t *noise_json(rep *r, const noise *nz) {
@@ -536,8 +482,8 @@ static json_t *noise_json(rep *r, const noise *nz) {
 
 /* co2e_g beside an energy, only when the user gave a carbon intensity (carbon.c). */
 static void co2e(rep *r, json_t *o, const char *k, double energy_j) {
-  if (r->s->carbon_g_per_kwh > 0) {
-    set(r, o, k, num(nemb__co2e_g(energy_j, r->s->carbon_g_per_kwh)));
+  if (r->md->s->carbon_g_per_kwh > 0) {
+    set(r, o, k, num(nemb__co2e_g(energy_j, r->md->s->carbon_g_per_kwh)));
   }
 }
 
@@ -564,11 +510,11 @@ static void uncertainty(rep *r, json_t *o, const char *prefix, const nemb__uncer
 }
 
 static void write_task(rep *r, size_t i, int level) {
-  const nemb__task_rec *t = &r->tasks[i];
-  const nemb_session *s = r->s;
+  const nemb__task_rec *t = &r->md->tasks[i];
+  const nemb_session *s = r->md->s;
   double dur = seconds(t->t_end - t->t_start);
-  double energy = r->energy_uj[i] / 1e6;
-  const double *dom = r->dom_uj + i * r->nd;
+  double energy = r->md->energy_uj[i] / 1e6;
+  const double *dom = r->md->dom_uj + i * r->md->nd;
 
   json_t *o = object(r);
   set(r, o, "name", nemb__report_string(t->name));
@@ -583,18 +529,19 @@ static void write_task(rep *r, size_t i, int level) {
   set(r, o, "ended_at_mono_ns", integer(t->t_end));
   set(r, o, "domains", per_domain_j(r, dom));
   set(r, o, "domains_power_w", per_domain_w(r, dom, dur));
-  uncertainty(r, o, "energy_uncertainty", &r->unc[i]);
+  uncertainty(r, o, "energy_uncertainty", &r->md->unc[i]);
   co2e(r, o, "co2e_g", energy);
   bool first = true;
   text(r, "{");
   members(r, o, level + 1, &first);
   key(r, "timeseries", level + 1, &first);
   if (s->record_time_series) {
-    task_series(r, t, &r->noise[i], level + 1);
+    r->oom |= !series_walk(r->md, t, NULL, r, level + 1);
   } else {
     text(r, "null");
   }
-  member(r, "noise", r->noise ? noise_json(r, &r->noise[i]) : json_null(), level + 1, &first);
+  member(r, "noise", r->md->noise ? noise_json(r, &r->md->noise[i]) : json_null(), level + 1,
+         &first);
   member(r, "closed_at_end", json_boolean(t->closed_at_end), level + 1, &first);
   member(r, "thread", integer(t->thread), level + 1, &first);
   close_(r, level, first, "}");
@@ -605,8 +552,8 @@ static void write_task(rep *r, size_t i, int level) {
  * instances: sum, mean, min, max. Written after totals when tasks does not list every task. */
 static json_t *task_groups_json(rep *r) {
   json_t *list = array(r);
-  for (size_t k = 0; k < r->groups.n; k++) {
-    const nemb__task_group *g = &r->groups.g[k];
+  for (size_t k = 0; k < r->md->groups.n; k++) {
+    const nemb__task_group *g = &r->md->groups.g[k];
     double n = (double)g->count;
     json_t *o = object(r), *e = object(r), *d = object(r);
     set(r, e, "sum", num(g->energy_sum_uj / 1e6));
@@ -640,17 +587,13 @@ static int cmp_span(const void *x, const void *y) {
   return (p->a > q->a) - (p->a < q->a);
 }
 
-static json_t *noise_warnings(rep *r, double *worst_cv, bool *any_cv) {
-  const nemb__noise_cfg *c = &r->s->noise;
+static json_t *noise_warnings(rep *r) {
+  const nemb__noise_cfg *c = &r->md->s->noise;
   json_t *list = array(r);
-  for (size_t i = 0; i < r->n; i++) {
-    const noise *nz = r->noise ? &r->noise[i] : NULL;
+  for (size_t i = 0; i < r->md->n; i++) {
+    const noise *nz = r->md->noise ? &r->md->noise[i] : NULL;
     if (nz == NULL || !nz->present) {
       continue;
-    }
-    if (nz->has_cv && (!*any_cv || nz->cv_percent > *worst_cv)) {
-      *worst_cv = nz->cv_percent;
-      *any_cv = true;
     }
     bool noisy = nz->has_cv && nz->cv_percent >= c->cv_percent;
     bool dropping = nz->drop_ratio >= c->drop_ratio;
@@ -668,8 +611,8 @@ static json_t *noise_warnings(rep *r, double *worst_cv, bool *any_cv) {
       push(r, reasons, json_string(reason));
     }
     json_t *w = object(r);
-    set(r, w, "task", nemb__report_string(r->tasks[i].name));
-    set(r, w, "depth", integer(r->tasks[i].depth));
+    set(r, w, "task", nemb__report_string(r->md->tasks[i].name));
+    set(r, w, "depth", integer(r->md->tasks[i].depth));
     set(r, w, "within_task_power_cv_percent", nz->has_cv ? num(nz->cv_percent) : json_null());
     set(r, w, "drop_ratio", num(nz->drop_ratio));
     set(r, w, "quality", json_string(nz->quality));
@@ -680,83 +623,171 @@ static json_t *noise_warnings(rep *r, double *worst_cv, bool *any_cv) {
 }
 
 /* Totals over the depth-0 tasks. Their intervals may overlap (several threads), so durations
- * and energies of "the time covered by tasks" use the union of the intervals, never the sum. */
-static json_t *totals_json(rep *r, double *session_j) {
-  const nemb_session *s = r->s;
-  double dom[NEMB__MAX_DOMAINS] = {0};
-  double energy_uj = 0;
-  uint64_t task_ns = 0;
-  size_t top = 0;
-  span *spans = malloc((r->n ? r->n : 1) * sizeof *spans);
+ * and energies of "the time covered by tasks" use the union of the intervals, never the sum.
+ * After the tasks' energies and noise statistics. Returns false when out of memory. */
+static bool compute_totals(model *md) {
+  const nemb_session *s = md->s;
+  nemb__report_totals *t = &md->totals;
+  span *spans = malloc((md->n ? md->n : 1) * sizeof *spans);
   if (spans == NULL) {
-    r->oom = true;
-    return NULL;
+    return false;
   }
-  for (size_t i = 0; i < r->n; i++) {
-    const nemb__task_rec *t = &r->tasks[i];
-    if (t->depth != 0) {
+  for (size_t i = 0; i < md->n; i++) {
+    const nemb__task_rec *k = &md->tasks[i];
+    if (k->depth != 0) {
       continue;
     }
-    spans[top++] = (span){t->t_start, t->t_end};
-    task_ns += t->t_end - t->t_start;
-    energy_uj += r->energy_uj[i];
-    for (size_t d = 0; d < r->nd; d++) {
-      dom[d] += r->dom_uj[i * r->nd + d];
+    spans[t->n_top++] = (span){k->t_start, k->t_end};
+    t->task_ns += k->t_end - k->t_start;
+    t->energy_uj += md->energy_uj[i];
+    for (size_t d = 0; d < md->nd; d++) {
+      t->dom_uj[d] += md->dom_uj[i * md->nd + d];
     }
   }
-  qsort(spans, top, sizeof *spans, cmp_span);
-  uint64_t union_ns = 0;
-  double union_uj = 0;
+  qsort(spans, t->n_top, sizeof *spans, cmp_span);
   size_t hint = 0;
-  for (size_t k = 0; k < top;) {
+  for (size_t k = 0; k < t->n_top;) {
     uint64_t a = spans[k].a, b = spans[k].b;
-    for (k++; k < top && spans[k].a <= b; k++) {
+    for (k++; k < t->n_top && spans[k].a <= b; k++) {
       b = spans[k].b > b ? spans[k].b : b;
     }
-    union_ns += b - a;
-    union_uj += energy_between(r, a, b, &hint);
+    t->union_ns += b - a;
+    t->union_energy_uj += energy_between(md, a, b, &hint);
   }
   free(spans);
   hint = 0;
-  double session_uj = energy_between(r, s->t_begin, s->t_end, &hint);
-  nemb__uncertainty session_unc = {0, 0};
-  if (r->m != NULL) {
+  t->session_energy_uj = energy_between(md, s->t_begin, s->t_end, &hint);
+  if (md->m != NULL) {
     hint = 0;
-    nemb__energy_span(r->m, r->count, s->t_begin, s->t_end, NULL, &session_unc, &hint);
+    nemb__energy_span(md->m, md->count, s->t_begin, s->t_end, NULL, &t->session_unc, &hint);
   }
-  uint64_t wall_ns = s->t_end - s->t_begin;
-  double task_s = seconds(task_ns);
-  *session_j = session_uj / 1e6;
+  t->wall_ns = s->t_end - s->t_begin;
+  for (size_t i = 0; md->noise != NULL && i < md->n; i++) {
+    const noise *nz = &md->noise[i];
+    if (nz->present && nz->has_cv && (!t->any_cv || nz->cv_percent > t->worst_cv_percent)) {
+      t->worst_cv_percent = nz->cv_percent;
+      t->any_cv = true;
+    }
+  }
+  return true;
+}
 
-  double worst_cv = 0;
-  bool any_cv = false;
-  json_t *warnings = noise_warnings(r, &worst_cv, &any_cv);
-
+static json_t *totals_json(rep *r) {
+  const nemb__report_totals *t = &r->md->totals;
+  double task_s = seconds(t->task_ns);
   json_t *o = object(r);
-  set(r, o, "energy_j", num(energy_uj / 1e6));
+  set(r, o, "energy_j", num(t->energy_uj / 1e6));
   set(r, o, "duration_s", num(task_s));
-  set(r, o, "wall_duration_s", num(seconds(wall_ns)));
+  set(r, o, "wall_duration_s", num(seconds(t->wall_ns)));
   set(r, o, "task_duration_s", num(task_s));
-  set(r, o, "gap_duration_s", num(seconds(wall_ns > union_ns ? wall_ns - union_ns : 0)));
-  set(r, o, "concurrent_overlap_s", num(seconds(task_ns - union_ns)));
-  set(r, o, "n_tasks", integer(r->n));
-  set(r, o, "n_tasks_detailed", integer(r->groups.n_detailed));
-  set(r, o, "n_top_level_tasks", integer(top));
-  set(r, o, "domains", per_domain_j(r, dom));
+  set(r, o, "gap_duration_s",
+      num(seconds(t->wall_ns > t->union_ns ? t->wall_ns - t->union_ns : 0)));
+  set(r, o, "concurrent_overlap_s", num(seconds(t->task_ns - t->union_ns)));
+  set(r, o, "n_tasks", integer(r->md->n));
+  set(r, o, "n_tasks_detailed", integer(r->md->groups.n_detailed));
+  set(r, o, "n_top_level_tasks", integer(t->n_top));
+  set(r, o, "domains", per_domain_j(r, t->dom_uj));
   /* Energy-weighted: with a meter every domain is reported on every task, so the duration of
    * the tasks "where d was reported" is the whole depth-0 task duration. */
-  set(r, o, "domains_power_w", per_domain_w(r, dom, task_s));
-  set(r, o, "sample_interval_ms", r->m ? integer(nemb_measurement_interval_ms(r->m)) : json_null());
-  set(r, o, "worst_within_task_power_cv_percent", any_cv ? num(worst_cv) : json_null());
-  set(r, o, "noise_warnings", warnings);
-  set(r, o, "session_energy_j", num(session_uj / 1e6));
-  uncertainty(r, o, "session_energy_uncertainty", &session_unc);
-  set(r, o, "gap_energy_j", num((session_uj - union_uj) / 1e6));
+  set(r, o, "domains_power_w", per_domain_w(r, t->dom_uj, task_s));
+  set(r, o, "sample_interval_ms",
+      r->md->m ? integer(nemb_measurement_interval_ms(r->md->m)) : json_null());
+  set(r, o, "worst_within_task_power_cv_percent",
+      t->any_cv ? num(t->worst_cv_percent) : json_null());
+  set(r, o, "noise_warnings", noise_warnings(r));
+  set(r, o, "session_energy_j", num(t->session_energy_uj / 1e6));
+  uncertainty(r, o, "session_energy_uncertainty", &t->session_unc);
+  set(r, o, "gap_energy_j", num((t->session_energy_uj - t->union_energy_uj) / 1e6));
   /* The identity that holds with threads: union + gap = session (issue 10, item 7). */
-  set(r, o, "top_level_union_energy_j", num(union_uj / 1e6));
-  co2e(r, o, "co2e_g", energy_uj / 1e6);
-  co2e(r, o, "session_co2e_g", session_uj / 1e6);
+  set(r, o, "top_level_union_energy_j", num(t->union_energy_uj / 1e6));
+  co2e(r, o, "co2e_g", t->energy_uj / 1e6);
+  co2e(r, o, "session_co2e_g", t->session_energy_uj / 1e6);
   return o;
+}
+
+/* ----- the model ----- */
+
+int nemb__report_model_build(const nemb_session *s, model *md) {
+  memset(md, 0, sizeof *md);
+  md->s = s;
+  md->m = s->meter;
+  if (md->m != NULL) {
+    md->nd = nemb_meter_domain_count(md->m);
+    md->count = nemb_meter_sample_count(md->m);
+  }
+  int rc = nemb__session_tasks(s, &md->tasks, &md->n);
+  if (rc != 0) {
+    return rc;
+  }
+  size_t n = md->n ? md->n : 1;
+  md->dom_uj = calloc(n * (md->nd ? md->nd : 1), sizeof *md->dom_uj);
+  md->energy_uj = calloc(n, sizeof *md->energy_uj);
+  /* Noise statistics come from the series: without it, none is kept (a million tasks). */
+  md->noise = s->record_time_series ? calloc(n, sizeof *md->noise) : NULL;
+  md->unc = calloc(n, sizeof *md->unc);
+  if (md->dom_uj == NULL || md->energy_uj == NULL || md->unc == NULL ||
+      (s->record_time_series && md->noise == NULL)) {
+    nemb__report_model_release(md);
+    return NEMB_ENOMEM;
+  }
+  if (md->m != NULL) {
+    nemb__energy_at(md->m, md->count, s->t_begin, md->base_uj, NULL);
+    /* Tasks come in start order, so the start hint mostly walks forward. */
+    size_t hint = 0;
+    for (size_t i = 0; i < md->n; i++) {
+      const nemb__task_rec *t = &md->tasks[i];
+      md->energy_uj[i] = nemb__energy_span(md->m, md->count, t->t_start, t->t_end,
+                                           md->dom_uj + i * md->nd, &md->unc[i], &hint);
+    }
+  }
+  rc = nemb__task_groups_build(md->tasks, md->energy_uj, md->n, s->task_detail_limit, &md->groups);
+  /* The series' statistics of the tasks the report details (it writes their series). */
+  for (size_t i = 0; rc == 0 && md->noise != NULL && i < md->n; i++) {
+    if (md->groups.detailed[i] && !series_walk(md, &md->tasks[i], &md->noise[i], NULL, 0)) {
+      rc = NEMB_ENOMEM;
+    }
+  }
+  if (rc == 0 && !compute_totals(md)) {
+    rc = NEMB_ENOMEM;
+  }
+  if (rc != 0) {
+    nemb__report_model_release(md);
+  }
+  return rc;
+}
+
+void nemb__report_model_release(model *md) {
+  free(md->tasks);
+  free(md->dom_uj);
+  free(md->energy_uj);
+  free(md->unc);
+  nemb__task_groups_release(&md->groups);
+  free(md->noise);
+  free(md->scratch);
+  memset(md, 0, sizeof *md);
+}
+
+/* A writer over a built model: each domain's name as a JSON string. Returns 0 or NEMB_ENOMEM
+ * (then writer_release() is still due). */
+static int writer_init(rep *r, model *md) {
+  memset(r, 0, sizeof *r);
+  r->md = md;
+  for (size_t d = 0; d < md->nd; d++) {
+    json_t *name = json_string(domain_name(md, d));
+    r->dom_key[d] = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
+    json_decref(name);
+    if (r->dom_key[d] == NULL) {
+      return NEMB_ENOMEM;
+    }
+  }
+  return 0;
+}
+
+static void writer_release(rep *r) {
+  for (size_t d = 0; d < NEMB__MAX_DOMAINS; d++) {
+    free(r->dom_key[d]);
+  }
+  nemb__buf_release(&r->out);
 }
 
 /* ----- functions and checkpoints (instrumented code) ----- */
@@ -773,7 +804,7 @@ static int cmp_func(const void *x, const void *y) {
 
 static json_t *functions_json(rep *r, double session_j) {
   const nemb__func_stats *fs = NULL;
-  size_t n = nemb__cp_functions(r->s, &fs);
+  size_t n = nemb__cp_functions(r->md->s, &fs);
   const nemb__func_stats **order = malloc((n ? n : 1) * sizeof *order);
   json_t *list = array(r);
   if (order == NULL) {
@@ -883,7 +914,7 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
   set(r, o, "details_dropped", integer(sum->details_dropped));
   set(r, o, "unbalanced", integer(sum->unbalanced));
   set(r, o, "extrapolated", integer(sum->extrapolated));
-  set(r, o, "detail_limit", integer(r->s->detail_limit));
+  set(r, o, "detail_limit", integer(r->md->s->detail_limit));
   bool first = true;
   text(r, "{");
   members(r, o, level + 1, &first);
@@ -891,7 +922,7 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
   text(r, "[");
   bool first_m = true;
   const nemb__cp_detail *det = NULL;
-  size_t n = nemb__cp_details(r->s, &det);
+  size_t n = nemb__cp_details(r->md->s, &det);
   uint64_t *inv = call_order_numbers(det, n);
   for (size_t i = 0; i < n && !r->oom; i++) {
     const nemb__cp_detail *e = &det[i];
@@ -929,33 +960,33 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
 /* ----- the verdict ----- */
 
 static const char *quality(const rep *r, const nemb__cp_summary *cp) {
-  if (r->m == NULL) {
+  if (r->md->m == NULL) {
     return "no_backend";
   }
   nemb_sampler_stats st;
-  nemb_meter_stats(r->m, &st);
+  nemb_meter_stats(r->md->m, &st);
   if (st.dropped_at_cap > 0 || st.read_errors * 2 > st.reads || st.samples < 2) {
     return "failed";
   }
   bool lost = false;
-  for (size_t d = 0; d < r->m->n_domains; d++) {
-    lost = lost || r->m->dom_lost_at[d] != 0;
+  for (size_t d = 0; d < r->md->m->n_domains; d++) {
+    lost = lost || r->md->m->dom_lost_at[d] != 0;
   }
   if (lost || st.counter_resets > 0 || st.ambiguous_gaps > 0) {
     return "degraded"; /* a domain lost, or energy estimated across a reset or a long gap */
   }
-  if (r->n == 0 && cp->invocations == 0) {
+  if (r->md->n == 0 && cp->invocations == 0) {
     return "no_tasks";
   }
-  if (nemb_meter_is_estimated(r->m)) {
+  if (nemb_meter_is_estimated(r->md->m)) {
     return "estimated";
   }
-  if (r->n == 0) {
+  if (r->md->n == 0) {
     return "checkpoints_only";
   }
   double energy_uj = 0;
-  for (size_t i = 0; i < r->n; i++) {
-    energy_uj += r->tasks[i].depth == 0 ? r->energy_uj[i] : 0;
+  for (size_t i = 0; i < r->md->n; i++) {
+    energy_uj += r->md->tasks[i].depth == 0 ? r->md->energy_uj[i] : 0;
   }
   return energy_uj > 0 ? "ok" : "energy_zero";
 }
@@ -964,10 +995,16 @@ static const char *quality(const rep *r, const nemb__cp_summary *cp) {
 
 int nemb__report_json(const nemb_session *s, char **out) {
   *out = NULL;
-  rep r;
-  int rc = prepare(&r, s);
+  model md;
+  int rc = nemb__report_model_build(s, &md);
   if (rc != 0) {
-    release(&r);
+    return nemb__fail(rc, "out of memory building the report");
+  }
+  rep r;
+  rc = writer_init(&r, &md);
+  if (rc != 0) {
+    writer_release(&r);
+    nemb__report_model_release(&md);
     return nemb__fail(rc, "out of memory building the report");
   }
   nemb__cp_summary cp;
@@ -979,24 +1016,21 @@ int nemb__report_json(const nemb_session *s, char **out) {
   key(&r, "tasks", 1, &first);
   text(&r, "[");
   bool first_task = true;
-  for (size_t i = 0; i < r.n && !r.oom; i++) {
-    if (r.groups.detailed[i]) {
+  for (size_t i = 0; i < r.md->n && !r.oom; i++) {
+    if (r.md->groups.detailed[i]) {
       item(&r, 2, &first_task);
       write_task(&r, i, 2);
     }
   }
   close_(&r, 1, first_task, "]");
-  /* After the tasks: the totals roll up the noise statistics their series produced. */
-  double session_j = 0;
-  json_t *totals = totals_json(&r, &session_j);
-  member(&r, "totals", totals, 1, &first);
-  if (r.groups.n_detailed < r.n) {
+  member(&r, "totals", totals_json(&r), 1, &first);
+  if (r.md->groups.n_detailed < r.md->n) {
     /* Only when some task's instances were not all detailed: the envelope stays the
      * reference's otherwise. */
     member(&r, "task_groups", task_groups_json(&r), 1, &first);
   }
   if (cp.events > 0) {
-    member(&r, "functions", functions_json(&r, session_j), 1, &first);
+    member(&r, "functions", functions_json(&r, md.totals.session_energy_uj / 1e6), 1, &first);
     key(&r, "checkpoints", 1, &first);
     write_checkpoints(&r, &cp, 1);
   }
@@ -1007,7 +1041,8 @@ int nemb__report_json(const nemb_session *s, char **out) {
   } else {
     *out = nemb__buf_detach(&r.out);
   }
-  release(&r);
+  writer_release(&r);
+  nemb__report_model_release(&md);
   if (*out == NULL) {
     return nemb__fail(NEMB_ENOMEM, "out of memory building the report");
   }
@@ -1037,26 +1072,26 @@ int nemb__report_csv(const nemb_session *s, char **out) {
    * Numbers are written with %.17g, so they read back to the same doubles. Without a backend
    * there are no domain columns and energies are 0. */
   *out = NULL;
-  rep r;
-  int rc = prepare(&r, s);
+  model md;
+  int rc = nemb__report_model_build(s, &md);
   if (rc != 0) {
-    release(&r);
     return nemb__fail(rc, "out of memory building the CSV report");
   }
+  model *r = &md;
   nemb__buf b = NEMB__BUF_INIT;
   nemb__buf_printf(&b, "name,depth,parent,energy_j,avg_power_w,duration_s,started_at,ended_at,"
                        "started_at_mono_ns,ended_at_mono_ns,closed_at_end");
-  for (size_t d = 0; d < r.nd; d++) {
+  for (size_t d = 0; d < r->nd; d++) {
     char col[NEMB__NAME_MAX + 8];
-    snprintf(col, sizeof col, "%s_j", domain_name(&r, d));
+    snprintf(col, sizeof col, "%s_j", domain_name(r, d));
     nemb__buf_append(&b, ",", 1);
     csv_field(&b, col);
   }
   nemb__buf_append(&b, "\n", 1);
-  for (size_t i = 0; i < r.n; i++) {
-    const nemb__task_rec *t = &r.tasks[i];
+  for (size_t i = 0; i < r->n; i++) {
+    const nemb__task_rec *t = &r->tasks[i];
     double dur = seconds(t->t_end - t->t_start);
-    double energy = r.energy_uj[i] / 1e6;
+    double energy = r->energy_uj[i] / 1e6;
     csv_field(&b, t->name);
     nemb__buf_printf(&b, ",%u,", (unsigned)t->depth);
     csv_field(&b, t->parent);
@@ -1064,12 +1099,12 @@ int nemb__report_csv(const nemb_session *s, char **out) {
                      dur > 0 ? energy / dur : 0, dur, nemb__report_wall(s, t->t_start),
                      nemb__report_wall(s, t->t_end), (unsigned long long)t->t_start,
                      (unsigned long long)t->t_end, t->closed_at_end ? "true" : "false");
-    for (size_t d = 0; d < r.nd; d++) {
-      nemb__buf_printf(&b, ",%.17g", r.dom_uj[i * r.nd + d] / 1e6);
+    for (size_t d = 0; d < r->nd; d++) {
+      nemb__buf_printf(&b, ",%.17g", r->dom_uj[i * r->nd + d] / 1e6);
     }
     nemb__buf_append(&b, "\n", 1);
   }
-  release(&r);
+  nemb__report_model_release(&md);
   *out = nemb__buf_detach(&b);
   if (*out == NULL) {
     return nemb__fail(NEMB_ENOMEM, "out of memory building the CSV report");
