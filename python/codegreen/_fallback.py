@@ -220,6 +220,7 @@ class FallbackSession(object):
             "gap_duration_s": max(wall_ns - union_ns, 0) / 1e9,
             "concurrent_overlap_s": (task_ns - union_ns) / 1e9,
             "n_tasks": len(tasks),
+            "n_tasks_detailed": len(tasks),  # the fallback lists every task
             "n_top_level_tasks": len(spans),
             "domains": {},
             "domains_power_w": {},
