@@ -510,6 +510,47 @@ EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *curr
 #define KEPT_PERIODS 64
 
 /* The children (@p deep: every descendant) of this process now, from /proc. */
+/* The parent and the start (clock ticks since boot) of @p pid from /proc/PID/stat ("pid (comm)
+ * state ppid ...", fields counted from the last ')', starttime the 22nd); false when it is gone. */
+static bool stat_fields(unsigned pid, int *ppid, unsigned long long *start_ticks) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%u/stat", pid);
+  FILE *fp = fopen(path, "re");
+  if (fp == NULL) {
+    return false;
+  }
+  size_t len = fread(buf, 1, sizeof buf - 1, fp);
+  fclose(fp);
+  buf[len] = '\0';
+  char *p = strrchr(buf, ')');
+  char state;
+  if (p == NULL || sscanf(p + 1, " %c %d", &state, ppid) != 2) {
+    return false;
+  }
+  for (int field = 3; p != NULL && field <= 22; field++) {
+    p = strchr(p + 1, ' ');
+  }
+  *start_ticks = p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+  return true;
+}
+
+/* When @p pid started, CLOCK_REALTIME microseconds to the clock tick (as codegreen's proc_tree
+ * reads it), or 0 when no such process exists (a made-up pid of FAKE_NVML_PROCS). */
+static unsigned long long start_real_us(unsigned pid) {
+  int ppid;
+  unsigned long long ticks;
+  if (!stat_fields(pid, &ppid, &ticks)) {
+    return 0;
+  }
+  struct timespec b;
+  clock_gettime(CLOCK_BOOTTIME, &b);
+  unsigned long long boot_real = real_us() - ((unsigned long long)b.tv_sec * 1000000ull +
+                                              (unsigned long long)b.tv_nsec / 1000u);
+  unsigned long long hz = (unsigned long long)sysconf(_SC_CLK_TCK);
+  hz = hz > 0 ? hz : 100;
+  return boot_real + ticks / hz * 1000000ull + ticks % hz * 1000000ull / hz;
+}
+
 static size_t children(unsigned *out, size_t cap, bool deep) {
   enum { SCAN = 4096 };
   static unsigned pids[SCAN], ppids[SCAN]; /* under proc_lock */
@@ -524,19 +565,9 @@ static size_t children(unsigned *out, size_t cap, bool deep) {
     if (end == e->d_name || *end != '\0') {
       continue;
     }
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *fp = fopen(path, "re");
-    if (fp == NULL) {
-      continue;
-    }
-    size_t len = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[len] = '\0';
-    char *close = strrchr(buf, ')');
     int ppid = -1;
-    char state;
-    if (close != NULL && sscanf(close + 1, " %c %d", &state, &ppid) == 2 && ppid > 0) {
+    unsigned long long start;
+    if (stat_fields((unsigned)pid, &ppid, &start) && ppid > 0) {
       pids[n_all] = (unsigned)pid;
       ppids[n_all++] = (unsigned)ppid;
     }
@@ -590,7 +621,10 @@ static size_t procs_now(unsigned *pid, unsigned *sm, size_t cap) {
 /* Like a driver, the fake samples the processes using the GPUs once per sample period and keeps
  * the last KEPT_PERIODS periods: here at every device call (the provider makes one every few
  * milliseconds), recording each period passed since the last call with the processes present
- * now. A process that has since ended keeps its recorded samples. */
+ * now that had started by the period's time (a driver never samples a process before it
+ * exists: a late call must not stamp earlier periods with a newer child). A process that has
+ * since ended keeps its recorded samples; one that started and ended between two calls has
+ * none. */
 typedef struct period_slot {
   unsigned long long k; /* the period, counted from nvmlInit_v2; 0: empty */
   unsigned n, pid[MAX_PROCS], sm[MAX_PROCS];
@@ -626,13 +660,22 @@ static void procs_record(void) {
       first = last - KEPT_PERIODS + 1;
     }
     unsigned pid[MAX_PROCS], sm[MAX_PROCS];
+    unsigned long long since[MAX_PROCS];
     size_t np = procs_now(pid, sm, MAX_PROCS);
+    for (size_t i = 0; i < np; i++) {
+      since[i] = start_real_us(pid[i]);
+    }
     for (unsigned long long k = first; k <= last; k++) {
       period_slot *slot = &slots[k % KEPT_PERIODS];
+      unsigned long long stamp = t0_real_us + k * period; /* as nvmlDeviceGetProcessUtilization */
       slot->k = k;
-      slot->n = (unsigned)np;
-      memcpy(slot->pid, pid, np * sizeof *pid);
-      memcpy(slot->sm, sm, np * sizeof *sm);
+      slot->n = 0;
+      for (size_t i = 0; i < np; i++) {
+        if (since[i] <= stamp) {
+          slot->pid[slot->n] = pid[i];
+          slot->sm[slot->n++] = sm[i];
+        }
+      }
     }
     recorded_k = last;
   }
