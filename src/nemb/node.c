@@ -146,6 +146,18 @@ static size_t data_offset(size_t nd) {
 
 /* ----- the leader ----- */
 
+/* A header that says the leader has finished with no samples (its meter could not be made), so
+ * followers stop waiting at once. Returns false when it could not be written. */
+static bool write_finished_header(const nemb__node *n) {
+  file_header h;
+  memset(&h, 0, sizeof h);
+  memcpy(h.magic, FILE_MAGIC, sizeof h.magic);
+  h.version = 1;
+  h.leader_pid = (int32_t)getpid();
+  h.finished = 1;
+  return n->samples_fd >= 0 && pwrite(n->samples_fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
+}
+
 static int write_header(nemb__node *n, const nemb_meter *m) {
   file_header h;
   memset(&h, 0, sizeof h);
@@ -306,13 +318,7 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
     int rc = nemb_meter_create(cfg, meter);
     if (rc != 0) {
       /* Tell the followers at once that no samples will come, rather than let them wait. */
-      file_header h;
-      memset(&h, 0, sizeof h);
-      memcpy(h.magic, FILE_MAGIC, sizeof h.magic);
-      h.version = 1;
-      h.leader_pid = (int32_t)getpid();
-      h.finished = 1;
-      if (n->samples_fd < 0 || pwrite(n->samples_fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+      if (!write_finished_header(n)) {
         nemb__log(NEMB_LOG_WARN, "cannot write the node's sample file");
       }
       return rc;
@@ -604,13 +610,7 @@ static int measure_meter_create(nemb_session *s, nemb__node *n, const nemb_confi
     int rc = nemb_meter_create(cfg, meter);
     if (rc != 0 || n->samples_fd < 0 || write_header(n, *meter) != 0) {
       if (n->samples_fd >= 0) { /* tell the followers at once that no samples will come */
-        file_header h;
-        memset(&h, 0, sizeof h);
-        memcpy(h.magic, FILE_MAGIC, sizeof h.magic);
-        h.version = 1;
-        h.leader_pid = (int32_t)getpid();
-        h.finished = 1;
-        if (pwrite(n->samples_fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+        if (!write_finished_header(n)) {
           nemb__log(NEMB_LOG_WARN, "cannot write the measure's sample file");
         }
       }

@@ -80,7 +80,7 @@ static char *command_title(const nemb_session *s) {
  * writes, computed by the same code. */
 static int session_tasks(const nemb_session *s, nemb__plot *p, double *base) {
   nemb__report_model md;
-  int rc = nemb__report_model_build(s, &md);
+  int rc = nemb__report_model_build(s, false, &md);
   if (rc != 0) {
     return rc;
   }

@@ -203,6 +203,20 @@ void nemb__thread_leave(nemb__thread *t) {
   atomic_store_explicit(&t->in_call, 0, memory_order_release);
 }
 
+nemb__task_rec nemb__thread_top_record(const nemb__thread *t, uint64_t t_end, bool closed_at_end) {
+  const nemb__open_task *open = &t->stack[t->depth - 1];
+  return (nemb__task_rec){
+      .name = open->name,
+      .parent = t->depth > 1 ? t->stack[t->depth - 2].name : NULL,
+      .depth = t->depth - 1,
+      .thread = t->index,
+      .seq = open->seq,
+      .t_start = open->t_start,
+      .t_end = t_end,
+      .closed_at_end = closed_at_end,
+  };
+}
+
 int nemb__thread_append_task(nemb__thread *t, const nemb__task_rec *rec) {
   if (t->last == NULL || t->last->n == NEMB__TASK_CHUNK) {
     nemb__task_chunk *c = malloc(sizeof *c);
@@ -277,17 +291,7 @@ void nemb__records_to_ns(nemb_session *s) {
 void nemb__records_close_open(nemb_session *s) {
   for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
     while (t->depth > 0) {
-      nemb__open_task *open = &t->stack[t->depth - 1];
-      nemb__task_rec rec = {
-          .name = open->name,
-          .parent = t->depth > 1 ? t->stack[t->depth - 2].name : NULL,
-          .depth = t->depth - 1,
-          .thread = t->index,
-          .seq = open->seq,
-          .t_start = open->t_start,
-          .t_end = s->t_end,
-          .closed_at_end = true,
-      };
+      nemb__task_rec rec = nemb__thread_top_record(t, s->t_end, true);
       if (nemb__thread_append_task(t, &rec) != 0) {
         nemb__log(NEMB_LOG_ERROR, "out of memory closing task '%s' at the end", rec.name);
       } else {

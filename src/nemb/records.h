@@ -141,6 +141,9 @@ void nemb__thread_leave(nemb__thread *t);
 const char *nemb__intern_get(nemb__intern *pool, const char *str);
 void nemb__intern_release(nemb__intern *pool);
 
+/* The record of thread @p t's innermost open task (depth > 0), ended at @p t_end. */
+nemb__task_rec nemb__thread_top_record(const nemb__thread *t, uint64_t t_end, bool closed_at_end);
+
 /* Appends @p rec to thread @p t's task records (its own thread, inside a recording call, or the
  * end). Returns 0 or NEMB_ENOMEM. */
 int nemb__thread_append_task(nemb__thread *t, const nemb__task_rec *rec);

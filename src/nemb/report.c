@@ -707,7 +707,7 @@ static json_t *totals_json(rep *r) {
 
 /* ----- the model ----- */
 
-int nemb__report_model_build(const nemb_session *s, model *md) {
+int nemb__report_model_build(const nemb_session *s, bool series_stats, model *md) {
   memset(md, 0, sizeof *md);
   md->s = s;
   md->m = s->meter;
@@ -723,10 +723,11 @@ int nemb__report_model_build(const nemb_session *s, model *md) {
   md->dom_uj = calloc(n * (md->nd ? md->nd : 1), sizeof *md->dom_uj);
   md->energy_uj = calloc(n, sizeof *md->energy_uj);
   /* Noise statistics come from the series: without it, none is kept (a million tasks). */
-  md->noise = s->record_time_series ? calloc(n, sizeof *md->noise) : NULL;
+  bool stats = series_stats && s->record_time_series;
+  md->noise = stats ? calloc(n, sizeof *md->noise) : NULL;
   md->unc = calloc(n, sizeof *md->unc);
   if (md->dom_uj == NULL || md->energy_uj == NULL || md->unc == NULL ||
-      (s->record_time_series && md->noise == NULL)) {
+      (stats && md->noise == NULL)) {
     nemb__report_model_release(md);
     return NEMB_ENOMEM;
   }
@@ -996,7 +997,7 @@ static const char *quality(const rep *r, const nemb__cp_summary *cp) {
 int nemb__report_json(const nemb_session *s, char **out) {
   *out = NULL;
   model md;
-  int rc = nemb__report_model_build(s, &md);
+  int rc = nemb__report_model_build(s, true, &md);
   if (rc != 0) {
     return nemb__fail(rc, "out of memory building the report");
   }
@@ -1073,7 +1074,7 @@ int nemb__report_csv(const nemb_session *s, char **out) {
    * there are no domain columns and energies are 0. */
   *out = NULL;
   model md;
-  int rc = nemb__report_model_build(s, &md);
+  int rc = nemb__report_model_build(s, false, &md);
   if (rc != 0) {
     return nemb__fail(rc, "out of memory building the CSV report");
   }

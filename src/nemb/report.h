@@ -64,9 +64,11 @@ typedef struct nemb__report_model {
   size_t scratch_cap;
 } nemb__report_model;
 
-/* Computes every figure of ended session @p s into @p out. Returns 0 or NEMB_ENOMEM (then @p out
- * holds nothing to release). */
-int nemb__report_model_build(const nemb_session *s, nemb__report_model *out);
+/* Computes every figure of ended session @p s into @p out; the series' noise statistics (a walk
+ * over every detailed task's samples) only with @p series_stats, which the report's writers need
+ * and the numbers API and the plot do not (noise stays NULL, totals.any_cv false). Returns 0 or
+ * NEMB_ENOMEM (then @p out holds nothing to release). */
+int nemb__report_model_build(const nemb_session *s, bool series_stats, nemb__report_model *out);
 void nemb__report_model_release(nemb__report_model *md);
 
 /* Builds the JSON envelope (after the end, with the sampler stopped). Returns 0 or NEMB_ENOMEM;

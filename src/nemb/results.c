@@ -63,7 +63,7 @@ static int link_parents(nemb__results *r, uint32_t n_threads) {
 }
 
 static int build(const nemb_session *s, nemb__results *r) {
-  int rc = nemb__report_model_build(s, &r->md);
+  int rc = nemb__report_model_build(s, false, &r->md);
   if (rc != 0) {
     return rc;
   }

@@ -367,15 +367,7 @@ int nemb_task_stop(nemb_session *s, const char *name) {
                       "cannot stop task '%s': the innermost open task in this thread is '%s'", name,
                       open->name);
   }
-  nemb__task_rec rec = {
-      .name = open->name,
-      .parent = t->depth > 1 ? t->stack[t->depth - 2].name : NULL,
-      .depth = t->depth - 1,
-      .thread = t->index,
-      .seq = open->seq,
-      .t_start = open->t_start,
-      .t_end = now,
-  };
+  nemb__task_rec rec = nemb__thread_top_record(t, now, false);
   rc = nemb__thread_append_task(t, &rec);
   if (rc == 0) {
     t->depth--;
