@@ -18,12 +18,14 @@ option(NEMB_WITH_NVML "Build the NVIDIA NVML provider (dlopen, no CUDA needed)" 
 set(NEMB_SOURCES
     src/nemb/atomic_file.c
     src/nemb/buf.c
+    src/nemb/cairo_lib.c
     src/nemb/carbon.c
     src/nemb/checkpoint.c
     src/nemb/clock.c
     src/nemb/compare.c
     src/nemb/config.c
     src/nemb/describe.c
+    src/nemb/dl.c
     src/nemb/edges.c
     src/nemb/energy.c
     src/nemb/error.c
@@ -119,15 +121,16 @@ add_custom_command(
   VERBATIM)
 list(APPEND NEMB_SOURCES ${NEMB_PLOT_ASSETS})
 
-# push.c dlopen()s libcurl on the first push (not linked: loading it and the ~40 libraries it
-# needs would cost every process that opens the library); only its headers are used here.
+# push.c dlopen()s libcurl on the first push and cairo_lib.c cairo on the first PNG or SVG (not
+# linked: loading them and the ~40 and 18 libraries they need would cost every process that opens
+# the library); only their headers are used here.
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 
 # ----- the library -----
 add_library(nemb_objects OBJECT ${NEMB_SOURCES})
 target_include_directories(nemb_objects PUBLIC include src/nemb src/nemb/providers)
-target_include_directories(nemb_objects PRIVATE ${CURL_INCLUDE_DIRS})
-target_link_libraries(nemb_objects PUBLIC PkgConfig::JANSSON Threads::Threads m PkgConfig::CAIRO)
+target_include_directories(nemb_objects PRIVATE ${CURL_INCLUDE_DIRS} ${CAIRO_INCLUDE_DIRS})
+target_link_libraries(nemb_objects PUBLIC PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS})
 target_compile_definitions(nemb_objects PUBLIC
   $<$<BOOL:${NEMB_WITH_POWERCAP}>:NEMB_WITH_POWERCAP>
   $<$<BOOL:${NEMB_WITH_SIM}>:NEMB_WITH_SIM>
@@ -140,10 +143,9 @@ set_target_properties(nemb PROPERTIES
   SOVERSION ${PROJECT_VERSION_MAJOR})
 target_include_directories(nemb PUBLIC
   $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>)
-# dlopen (NVML, libcurl) lives in libdl before glibc 2.34 (CMAKE_DL_LIBS is empty where it is not
-# needed).
-target_link_libraries(nemb PRIVATE PkgConfig::JANSSON Threads::Threads m PkgConfig::CAIRO
-                                   ${CMAKE_DL_LIBS})
+# dlopen (NVML, libcurl, cairo) lives in libdl before glibc 2.34 (CMAKE_DL_LIBS is empty where it
+# is not needed).
+target_link_libraries(nemb PRIVATE PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS})
 
 add_library(nemb_static STATIC $<TARGET_OBJECTS:nemb_objects>)
 target_link_libraries(nemb_static PUBLIC nemb_objects ${CMAKE_DL_LIBS})
@@ -181,6 +183,10 @@ if(NEMB_BUILD_TESTS)
     endif()
   endforeach()
 
+  # test_plot reads the PNGs back with cairo itself (the library loads cairo on its own, see
+  # src/nemb/cairo_lib.h; test_lazy_libs checks that it does so only when a PNG is drawn).
+  target_link_libraries(test_plot PRIVATE PkgConfig::CAIRO)
+
   # The Slurm plugin's GPU rule needs no Slurm: tested everywhere.
   target_sources(test_gpu_select PRIVATE src/slurm/gpu_select.c)
   target_include_directories(test_gpu_select PRIVATE src/slurm)
@@ -191,7 +197,7 @@ if(NEMB_BUILD_TESTS)
   # draws a PNG, so those tests suppress exactly that.
   set(NEMB_PLOT_LSAN ${CMAKE_BINARY_DIR}/plot-lsan.supp)
   file(WRITE ${NEMB_PLOT_LSAN} "leak:libfontconfig\n")
-  set_property(TEST test_plot APPEND PROPERTY
+  set_property(TEST test_plot test_lazy_libs APPEND PROPERTY
                ENVIRONMENT "LSAN_OPTIONS=suppressions=${NEMB_PLOT_LSAN}")
 
   # Tests that wait for the samples they need get slower, not wrong, on a starved machine

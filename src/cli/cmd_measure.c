@@ -89,7 +89,6 @@ static void print_usage(FILE *fp) {
       "  --carbon-intensity G grams CO2e per kWh (user-given): adds co2e_g to the report\n"
       "  --top N              rows in the table (default 25; 0: all)\n"
       "  -c, --config FILE    the config.json the measurement uses\n"
-      "  --carbon-intensity G grams CO2e per kWh (user-given): adds co2e_g to the report\n"
       "  --keep-temp          keep the temporary directory and print where it is\n"
       "  -q, --quiet          no table\n"
       "  --leave-decorated NAME  leave functions with this decorator as they are (besides the\n"

@@ -7,15 +7,17 @@
  * time (so a column's height is its true average power), and for the total also the lowest and
  * highest power of the intervals inside it, drawn as a light band where they differ, so peaks
  * that the averaging hides stay visible however long the session.
+ *
+ * cairo is loaded when the first plot is drawn (cairo_lib.h says why); every cairo call goes
+ * through its table, nemb__cairo.
  */
-#include <cairo-svg.h>
-#include <cairo.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairo_lib.h"
 #include "plot.h"
 
 #define WIDTH 1200
@@ -32,14 +34,14 @@ typedef struct frame {
 } frame;
 
 static void rgb(cairo_t *cr, uint32_t c, double alpha) {
-  cairo_set_source_rgba(cr, (double)((c >> 16) & 0xff) / 255, (double)((c >> 8) & 0xff) / 255,
-                        (double)(c & 0xff) / 255, alpha);
+  nemb__cairo.set_source_rgba(cr, (double)((c >> 16) & 0xff) / 255, (double)((c >> 8) & 0xff) / 255,
+                              (double)(c & 0xff) / 255, alpha);
 }
 
 static void font(cairo_t *cr, double size, bool bold) {
-  cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL,
-                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
+  nemb__cairo.select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL,
+                               bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  nemb__cairo.set_font_size(cr, size);
 }
 
 /* A copy of @p s that is valid UTF-8 (other bytes become '?'), at most @p max bytes of text. */
@@ -61,7 +63,7 @@ static void clean_utf8(const char *s, char *out, size_t max) {
 
 static double text_width(cairo_t *cr, const char *s) {
   cairo_text_extents_t e;
-  cairo_text_extents(cr, s, &e);
+  nemb__cairo.text_extents(cr, s, &e);
   return e.x_advance;
 }
 
@@ -88,8 +90,8 @@ static void fit(cairo_t *cr, char *s, double width) {
 }
 
 static void show(cairo_t *cr, double x, double y, const char *s) {
-  cairo_move_to(cr, x, y);
-  cairo_show_text(cr, s);
+  nemb__cairo.move_to(cr, x, y);
+  nemb__cairo.show_text(cr, s);
 }
 
 /* A 1-2-5 step giving about @p want ticks over [0, range]. */
@@ -247,8 +249,8 @@ static void draw_clip_note(cairo_t *cr, const frame *f, const clip *cl) {
   }
   font(cr, 12, false);
   rgb(cr, 0xffffff, 0.85);
-  cairo_rectangle(cr, f->left + 8, f->top + 8, text_width(cr, text) + 12, 20);
-  cairo_fill(cr);
+  nemb__cairo.rectangle(cr, f->left + 8, f->top + 8, text_width(cr, text) + 12, 20);
+  nemb__cairo.fill(cr);
   rgb(cr, 0x333333, 1);
   show(cr, f->left + 14, f->top + 22, text);
 }
@@ -264,8 +266,8 @@ static void draw_title(cairo_t *cr, const nemb__plot *p) {
     prov_w = text_width(cr, prov) + 20;
     bool est = p->energy_source != NULL && strcmp(p->energy_source, "estimated") == 0;
     rgb(cr, est ? 0xc62828 : 0x8a6d00, 1);
-    cairo_rectangle(cr, WIDTH - 24 - prov_w, 14, prov_w, 26);
-    cairo_fill(cr);
+    nemb__cairo.rectangle(cr, WIDTH - 24 - prov_w, 14, prov_w, 26);
+    nemb__cairo.fill(cr);
     rgb(cr, 0xffffff, 1);
     show(cr, WIDTH - 24 - prov_w + 10, 32, prov);
   }
@@ -316,12 +318,12 @@ static void draw_tasks(cairo_t *cr, const nemb__plot *p, const frame *f) {
     double x0 = xpos(f, (double)t->t0 / 1e9), x1 = xpos(f, (double)t->t1 / 1e9);
     uint32_t color = nemb__plot_task_color(t->depth == 0 ? i : group);
     rgb(cr, color, t->depth == 0 ? 0.16 : 0.07);
-    cairo_rectangle(cr, x0, f->top, fmax(x1 - x0, 1), f->bottom - f->top);
-    cairo_fill(cr);
+    nemb__cairo.rectangle(cr, x0, f->top, fmax(x1 - x0, 1), f->bottom - f->top);
+    nemb__cairo.fill(cr);
     rgb(cr, color, 0.7);
-    cairo_rectangle(cr, x0, f->top, 1, f->bottom - f->top);
-    cairo_rectangle(cr, x1 - 1, f->top, 1, f->bottom - f->top);
-    cairo_fill(cr);
+    nemb__cairo.rectangle(cr, x0, f->top, 1, f->bottom - f->top);
+    nemb__cairo.rectangle(cr, x1 - 1, f->top, 1, f->bottom - f->top);
+    nemb__cairo.fill(cr);
 
     /* The strip above the chart: a bar per task, a row per depth, named with its energy. */
     if (t->depth >= (uint32_t)f->rows || x1 - x0 < 2) {
@@ -329,8 +331,8 @@ static void draw_tasks(cairo_t *cr, const nemb__plot *p, const frame *f) {
     }
     double y = f->top - (f->rows - (int)t->depth) * STRIP_ROW - 4;
     rgb(cr, color, t->depth == 0 ? 0.9 : 0.65);
-    cairo_rectangle(cr, x0, y + 2, x1 - x0, STRIP_ROW - 3);
-    cairo_fill(cr);
+    nemb__cairo.rectangle(cr, x0, y + 2, x1 - x0, STRIP_ROW - 3);
+    nemb__cairo.fill(cr);
     char name[512], label[600], num[64];
     clean_utf8(t->name, name, sizeof name);
     format_energy(num, sizeof num, t->energy_j);
@@ -348,19 +350,19 @@ static void draw_tasks(cairo_t *cr, const nemb__plot *p, const frame *f) {
 static void draw_axes(cairo_t *cr, const frame *f) {
   char text[64];
   font(cr, 12, false);
-  cairo_set_line_width(cr, 1);
+  nemb__cairo.set_line_width(cr, 1);
   /* y: grid and labels */
   double ystep = f->ystep;
   for (double v = 0; v <= f->ymax * (1 + 1e-9); v += ystep) {
     double y = round(ypos(f, v)) + 0.5;
     rgb(cr, 0xe0e0e0, 1);
-    cairo_move_to(cr, f->left, y);
-    cairo_line_to(cr, f->right, y);
-    cairo_stroke(cr);
+    nemb__cairo.move_to(cr, f->left, y);
+    nemb__cairo.line_to(cr, f->right, y);
+    nemb__cairo.stroke(cr);
     rgb(cr, 0x333333, 1);
-    cairo_move_to(cr, f->left - 5, y);
-    cairo_line_to(cr, f->left, y);
-    cairo_stroke(cr);
+    nemb__cairo.move_to(cr, f->left - 5, y);
+    nemb__cairo.line_to(cr, f->left, y);
+    nemb__cairo.stroke(cr);
     snprintf(text, sizeof text, "%.*f", decimals_for(ystep), v);
     show(cr, f->left - 9 - text_width(cr, text), y + 4, text);
   }
@@ -369,59 +371,59 @@ static void draw_axes(cairo_t *cr, const frame *f) {
   for (double v = 0; v <= f->xmax * (1 + 1e-9); v += xstep) {
     double x = round(xpos(f, v)) + 0.5;
     rgb(cr, 0xeeeeee, 1);
-    cairo_move_to(cr, x, f->top);
-    cairo_line_to(cr, x, f->bottom);
-    cairo_stroke(cr);
+    nemb__cairo.move_to(cr, x, f->top);
+    nemb__cairo.line_to(cr, x, f->bottom);
+    nemb__cairo.stroke(cr);
     rgb(cr, 0x333333, 1);
-    cairo_move_to(cr, x, f->bottom);
-    cairo_line_to(cr, x, f->bottom + 5);
-    cairo_stroke(cr);
+    nemb__cairo.move_to(cr, x, f->bottom);
+    nemb__cairo.line_to(cr, x, f->bottom + 5);
+    nemb__cairo.stroke(cr);
     snprintf(text, sizeof text, "%.*f", decimals_for(xstep), v);
     show(cr, x - text_width(cr, text) / 2, f->bottom + 19, text);
   }
   /* the frame */
   rgb(cr, 0x333333, 1);
-  cairo_move_to(cr, f->left + 0.5, f->top);
-  cairo_line_to(cr, f->left + 0.5, f->bottom + 0.5);
-  cairo_line_to(cr, f->right, f->bottom + 0.5);
-  cairo_stroke(cr);
+  nemb__cairo.move_to(cr, f->left + 0.5, f->top);
+  nemb__cairo.line_to(cr, f->left + 0.5, f->bottom + 0.5);
+  nemb__cairo.line_to(cr, f->right, f->bottom + 0.5);
+  nemb__cairo.stroke(cr);
   /* titles */
   font(cr, 13, true);
   const char *xt = "time since session start (s)";
   show(cr, (f->left + f->right) / 2 - text_width(cr, xt) / 2, f->bottom + 40, xt);
   const char *yt = "power (W)";
-  cairo_save(cr);
-  cairo_move_to(cr, 24, (f->top + f->bottom) / 2 + text_width(cr, yt) / 2);
-  cairo_rotate(cr, -M_PI / 2);
-  cairo_show_text(cr, yt);
-  cairo_restore(cr);
+  nemb__cairo.save(cr);
+  nemb__cairo.move_to(cr, 24, (f->top + f->bottom) / 2 + text_width(cr, yt) / 2);
+  nemb__cairo.rotate(cr, -M_PI / 2);
+  nemb__cairo.show_text(cr, yt);
+  nemb__cairo.restore(cr);
 }
 
 static void draw_series(cairo_t *cr, const nemb__plot *p, const frame *f, const columns *c) {
   size_t stride = 1 + p->nd;
-  cairo_save(cr);
-  cairo_rectangle(cr, f->left, f->top - 1, f->right - f->left, f->bottom - f->top + 2);
-  cairo_clip(cr);
+  nemb__cairo.save(cr);
+  nemb__cairo.rectangle(cr, f->left, f->top - 1, f->right - f->left, f->bottom - f->top + 2);
+  nemb__cairo.clip(cr);
   /* The total's min-max band, where a column holds several different powers. */
   rgb(cr, nemb__plot_color(0), 0.16);
   for (size_t k = 0; k < c->n; k++) {
     if (isfinite(c->lo[k]) && c->hi[k] > c->lo[k]) {
       double y0 = ypos(f, c->hi[k]), y1 = ypos(f, c->lo[k]);
       if (y1 - y0 >= 1) {
-        cairo_rectangle(cr, f->left + (double)k, y0, 1, y1 - y0);
+        nemb__cairo.rectangle(cr, f->left + (double)k, y0, 1, y1 - y0);
       }
     }
   }
-  cairo_fill(cr);
-  cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+  nemb__cairo.fill(cr);
+  nemb__cairo.set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   /* Domains first, then the total on top. */
   for (size_t s = stride; s-- > 0;) {
     size_t series = (s + 1) % stride; /* 1 .. nd, then 0 */
     bool total = series == 0;
     rgb(cr, nemb__plot_color(series), 1);
-    cairo_set_line_width(cr, total ? 2.2 : 1.4);
+    nemb__cairo.set_line_width(cr, total ? 2.2 : 1.4);
     double dash[] = {6, 3};
-    cairo_set_dash(cr, dash, !total && !p->domains[series - 1].in_total ? 2 : 0, 0);
+    nemb__cairo.set_dash(cr, dash, !total && !p->domains[series - 1].in_total ? 2 : 0, 0);
     bool open = false;
     for (size_t k = 0; k < c->n; k++) {
       double v = c->avg[k * stride + series];
@@ -431,16 +433,16 @@ static void draw_series(cairo_t *cr, const nemb__plot *p, const frame *f, const 
       }
       double x = f->left + (double)k + 0.5, y = ypos(f, v);
       if (open) {
-        cairo_line_to(cr, x, y);
+        nemb__cairo.line_to(cr, x, y);
       } else {
-        cairo_move_to(cr, x, y);
+        nemb__cairo.move_to(cr, x, y);
         open = true;
       }
     }
-    cairo_stroke(cr);
+    nemb__cairo.stroke(cr);
   }
-  cairo_set_dash(cr, NULL, 0, 0);
-  cairo_restore(cr);
+  nemb__cairo.set_dash(cr, NULL, 0, 0);
+  nemb__cairo.restore(cr);
 }
 
 /* Whether any column shows a min-max band (it holds intervals of different power). */
@@ -490,17 +492,17 @@ static void draw_legend(cairo_t *cr, const nemb__plot *p, const frame *f, bool b
     }
     if (kind == 2 || kind == 3) {
       rgb(cr, color, kind == 2 ? 0.25 : 0.3);
-      cairo_rectangle(cr, x, y - 9, 26, 12);
-      cairo_fill(cr);
+      nemb__cairo.rectangle(cr, x, y - 9, 26, 12);
+      nemb__cairo.fill(cr);
     } else {
       rgb(cr, color, 1);
-      cairo_set_line_width(cr, e == 0 ? 2.2 : 1.6);
+      nemb__cairo.set_line_width(cr, e == 0 ? 2.2 : 1.6);
       double dash[] = {6, 3};
-      cairo_set_dash(cr, dash, kind == 1 ? 2 : 0, 0);
-      cairo_move_to(cr, x, y - 3);
-      cairo_line_to(cr, x + 26, y - 3);
-      cairo_stroke(cr);
-      cairo_set_dash(cr, NULL, 0, 0);
+      nemb__cairo.set_dash(cr, dash, kind == 1 ? 2 : 0, 0);
+      nemb__cairo.move_to(cr, x, y - 3);
+      nemb__cairo.line_to(cr, x + 26, y - 3);
+      nemb__cairo.stroke(cr);
+      nemb__cairo.set_dash(cr, NULL, 0, 0);
     }
     rgb(cr, 0x222222, 1);
     show(cr, x + 34, y + 1, label);
@@ -516,6 +518,10 @@ static cairo_status_t to_buf(void *closure, const unsigned char *data, unsigned 
 
 /* Draws the chart on a PNG image or an SVG document (cairo draws both alike). */
 static int draw(const nemb__plot *p, nemb__buf *out, bool svg) {
+  int rc = nemb__cairo_load();
+  if (rc != 0) {
+    return rc;
+  }
   frame f;
   uint32_t max_depth = 0;
   for (size_t i = 0; i < p->n_tasks; i++) {
@@ -529,7 +535,7 @@ static int draw(const nemb__plot *p, nemb__buf *out, bool svg) {
   f.xmax = p->span_ns > 0 ? (double)p->span_ns / 1e9 : 1;
 
   columns c = {0};
-  int rc = reduce(p, &f, &c);
+  rc = reduce(p, &f, &c);
   if (rc != 0) {
     columns_free(&c);
     return rc;
@@ -555,11 +561,12 @@ static int draw(const nemb__plot *p, nemb__buf *out, bool svg) {
   if (cl.n == 0 && band_max > f.ymax * 1.02) {
     cl.max = band_max;
   }
-  cairo_surface_t *surface = svg ? cairo_svg_surface_create_for_stream(to_buf, out, WIDTH, HEIGHT)
-                                 : cairo_image_surface_create(CAIRO_FORMAT_RGB24, WIDTH, HEIGHT);
-  cairo_t *cr = cairo_create(surface);
+  cairo_surface_t *surface =
+      svg ? nemb__cairo.svg_surface_create_for_stream(to_buf, out, WIDTH, HEIGHT)
+          : nemb__cairo.image_surface_create(CAIRO_FORMAT_RGB24, WIDTH, HEIGHT);
+  cairo_t *cr = nemb__cairo.create(surface);
   rgb(cr, 0xffffff, 1);
-  cairo_paint(cr);
+  nemb__cairo.paint(cr);
   draw_title(cr, p);
   draw_tasks(cr, p, &f);
   draw_axes(cr, &f);
@@ -572,22 +579,23 @@ static int draw(const nemb__plot *p, nemb__buf *out, bool svg) {
     const char *msg = "no power data: nothing was measured";
     show(cr, (f.left + f.right) / 2 - text_width(cr, msg) / 2, (f.top + f.bottom) / 2, msg);
   }
-  cairo_status_t st = cairo_status(cr);
-  cairo_destroy(cr);
+  cairo_status_t st = nemb__cairo.status(cr);
+  nemb__cairo.destroy(cr);
   if (st == CAIRO_STATUS_SUCCESS && !svg) {
-    st = cairo_surface_write_to_png_stream(surface, to_buf, out);
+    st = nemb__cairo.surface_write_to_png_stream(surface, to_buf, out);
   }
   if (svg) {
-    cairo_surface_finish(surface); /* the SVG document is written out here */
-    st = st == CAIRO_STATUS_SUCCESS ? cairo_surface_status(surface) : st;
+    nemb__cairo.surface_finish(surface); /* the SVG document is written out here */
+    st = st == CAIRO_STATUS_SUCCESS ? nemb__cairo.surface_status(surface) : st;
   }
-  cairo_surface_destroy(surface);
+  nemb__cairo.surface_destroy(surface);
   columns_free(&c);
   if (st == CAIRO_STATUS_NO_MEMORY) {
     return NEMB_ENOMEM;
   }
   if (st != CAIRO_STATUS_SUCCESS) {
-    return nemb__fail(NEMB_EIO, "cairo could not draw the plot: %s", cairo_status_to_string(st));
+    return nemb__fail(NEMB_EIO, "cairo could not draw the plot: %s",
+                      nemb__cairo.status_to_string(st));
   }
   return 0;
 }

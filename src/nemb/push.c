@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dl.h"
 #include "internal.h"
 #include "push.h"
 
@@ -136,18 +137,6 @@ static struct {
 static char curl_why[256]; /* empty once loaded; else why it is not */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
-/* dlsym into a function pointer through memcpy (POSIX allows the conversion, ISO C not directly).
- */
-static bool bind_fn(void *lib, const char *symbol, void *fn_ptr, size_t size) {
-  void *p = dlsym(lib, symbol);
-  if (p == NULL) {
-    snprintf(curl_why, sizeof curl_why, "%s has no %s", CURL_LIB, symbol);
-    return false;
-  }
-  memcpy(fn_ptr, &p, size);
-  return true;
-}
-
 /* curl_global_init is not thread-safe in older libcurls: once per process, here. */
 static void load_curl(void) {
   dlerror();
@@ -159,7 +148,8 @@ static void load_curl(void) {
              CURL_LIB, err ? err : "not found");
     return;
   }
-#define CU_BIND(field, name) bind_fn(lib, name, &cu.field, sizeof cu.field)
+  const char *missing = NULL;
+#define CU_BIND(field, name) (NEMB__DL_BIND(lib, cu.field, name) || ((missing = name), false))
   bool ok =
       CU_BIND(global_init, "curl_global_init") && CU_BIND(easy_init, "curl_easy_init") &&
       CU_BIND(easy_escape, "curl_easy_escape") && CU_BIND(free_fn, "curl_free") &&
@@ -169,7 +159,8 @@ static void load_curl(void) {
       CU_BIND(easy_strerror, "curl_easy_strerror");
 #undef CU_BIND
   if (!ok) {
-    return; /* curl_why says which symbol; the library stays open (harmless, once) */
+    snprintf(curl_why, sizeof curl_why, "%s has no %s", CURL_LIB, missing);
+    return; /* the library stays open (harmless, once) */
   }
   CURLcode cc = cu.global_init(CURL_GLOBAL_DEFAULT);
   if (cc != CURLE_OK) {

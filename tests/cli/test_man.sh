@@ -28,6 +28,10 @@ for v in $verbs; do
     continue
   fi
   "$bin" "$v" --help | options >"$tmp/help"
+  # Each option is described once (a line that starts with it).
+  twice=$("$bin" "$v" --help | grep -oE '^  (-[A-Za-z], )?--?[A-Za-z][A-Za-z0-9-]*' |
+    sed -E 's/^ +//' | sort | uniq -d | tr '\n' ' ')
+  [ -z "$twice" ] && ok || fail "codegreen $v --help describes these options twice: $twice"
   options <"$page" >"$tmp/page"
   cat "$tmp/help" >>"$all_help"
   if cmp -s "$tmp/help" "$tmp/page"; then

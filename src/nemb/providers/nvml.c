@@ -59,6 +59,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dl.h"
 #include "gpu_share.h"
 #include "internal.h"
 #include "proc_tree.h"
@@ -319,17 +320,6 @@ static size_t resolve_migs(nvml_state *st, const char *list, mig_pick *out, size
     nemb__log(NEMB_LOG_WARN, "nvml: %s", reason);
   }
   return n;
-}
-
-/* dlsym into a function pointer: POSIX guarantees the conversion works; ISO C does not allow it
- * directly, so it goes through memcpy. */
-static bool bind(void *lib, const char *symbol, void *fn_ptr, size_t size) {
-  void *p = dlsym(lib, symbol);
-  if (p == NULL) {
-    return false;
-  }
-  memcpy(fn_ptr, &p, size);
-  return true;
 }
 
 static void nvml_close(void *state) {
@@ -632,24 +622,21 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
     return NEMB_ENOTSUP;
   }
   nvml_api *a = &st->api;
-  bool ok =
-      bind(st->lib, "nvmlInit_v2", &a->init, sizeof a->init) &&
-      bind(st->lib, "nvmlShutdown", &a->shutdown, sizeof a->shutdown) &&
-      bind(st->lib, "nvmlDeviceGetCount_v2", &a->device_count, sizeof a->device_count) &&
-      bind(st->lib, "nvmlDeviceGetHandleByIndex_v2", &a->device_handle, sizeof a->device_handle);
-  bind(st->lib, "nvmlErrorString", &a->error_string, sizeof a->error_string);
-  bind(st->lib, "nvmlDeviceGetName", &a->device_name, sizeof a->device_name);
-  bind(st->lib, "nvmlDeviceGetTotalEnergyConsumption", &a->total_energy, sizeof a->total_energy);
-  bind(st->lib, "nvmlDeviceGetFieldValues", &a->field_values, sizeof a->field_values);
-  bind(st->lib, "nvmlDeviceGetPowerUsage", &a->power_usage, sizeof a->power_usage);
-  bind(st->lib, "nvmlDeviceGetUUID", &a->uuid, sizeof a->uuid);
-  bind(st->lib, "nvmlDeviceGetPciInfo_v3", &a->pci_info, sizeof a->pci_info);
-  bind(st->lib, "nvmlDeviceGetMigMode", &a->mig_mode, sizeof a->mig_mode);
-  bind(st->lib, "nvmlDeviceGetHandleByUUID", &a->handle_by_uuid, sizeof a->handle_by_uuid);
-  bind(st->lib, "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", &a->mig_parent,
-       sizeof a->mig_parent);
-  bind(st->lib, "nvmlDeviceGetProcessUtilization", &a->process_utilization,
-       sizeof a->process_utilization);
+  bool ok = NEMB__DL_BIND(st->lib, a->init, "nvmlInit_v2") &&
+            NEMB__DL_BIND(st->lib, a->shutdown, "nvmlShutdown") &&
+            NEMB__DL_BIND(st->lib, a->device_count, "nvmlDeviceGetCount_v2") &&
+            NEMB__DL_BIND(st->lib, a->device_handle, "nvmlDeviceGetHandleByIndex_v2");
+  NEMB__DL_BIND(st->lib, a->error_string, "nvmlErrorString");
+  NEMB__DL_BIND(st->lib, a->device_name, "nvmlDeviceGetName");
+  NEMB__DL_BIND(st->lib, a->total_energy, "nvmlDeviceGetTotalEnergyConsumption");
+  NEMB__DL_BIND(st->lib, a->field_values, "nvmlDeviceGetFieldValues");
+  NEMB__DL_BIND(st->lib, a->power_usage, "nvmlDeviceGetPowerUsage");
+  NEMB__DL_BIND(st->lib, a->uuid, "nvmlDeviceGetUUID");
+  NEMB__DL_BIND(st->lib, a->pci_info, "nvmlDeviceGetPciInfo_v3");
+  NEMB__DL_BIND(st->lib, a->mig_mode, "nvmlDeviceGetMigMode");
+  NEMB__DL_BIND(st->lib, a->handle_by_uuid, "nvmlDeviceGetHandleByUUID");
+  NEMB__DL_BIND(st->lib, a->mig_parent, "nvmlDeviceGetDeviceHandleFromMigDeviceHandle");
+  NEMB__DL_BIND(st->lib, a->process_utilization, "nvmlDeviceGetProcessUtilization");
   if (!ok) {
     nemb__say(why, why_len,
               "%s lacks nvmlInit_v2, nvmlShutdown, nvmlDeviceGetCount_v2 or "

@@ -1,0 +1,92 @@
+/* test_lazy_libs.c - the libraries only some features need are loaded when those features are
+ * first used, never when the library is opened: cairo at the first PNG or SVG plot (an HTML plot
+ * does not need it), libcurl at the first push. This binary links neither, so what the process
+ * maps is what the library loaded. */
+#include <stdio.h>
+
+#include "nemb_test.h"
+#include "session.h"
+
+static char tmpdir[4096];
+
+static int setup(void **state) {
+  (void)state;
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  unsetenv("CODEGREEN_SIM_CONFIG");
+  unsetenv("CODEGREEN_CONFIG");
+  setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+  nemb_test_mkdtemp(tmpdir, sizeof tmpdir);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  nemb_test_rmtree(tmpdir);
+  return 0;
+}
+
+/* Whether a shared object whose file name starts with @p prefix is mapped in this process. */
+static bool mapped(const char *prefix) {
+  FILE *fp = fopen("/proc/self/maps", "r");
+  assert_non_null(fp);
+  char line[4096];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, fp) != NULL) {
+    const char *slash = strrchr(line, '/');
+    found = slash != NULL && strncmp(slash + 1, prefix, strlen(prefix)) == 0;
+  }
+  fclose(fp);
+  return found;
+}
+
+static void test_cairo_is_loaded_by_the_first_png_only(void **state) {
+  (void)state;
+  char html[4200], png[4200], svg[4200];
+  snprintf(html, sizeof html, "%s/p.html", tmpdir);
+  snprintf(png, sizeof png, "%s/p.png", tmpdir);
+  snprintf(svg, sizeof svg, "%s/p.svg", tmpdir);
+
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.name = "lazy";
+  o.save_to_file = 0;
+  o.record_time_series = 1;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  nemb_test_wait_samples(nemb_session_meter(s), 5);
+  NEMB_ASSERT_OK(nemb_task_start(s, "t"));
+  nemb_test_wait_samples(nemb_session_meter(s), 10);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "t"));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  assert_false(mapped("libcairo"));
+  assert_false(mapped("libcurl"));
+
+  NEMB_ASSERT_OK(nemb_session_export_plot(s, html));
+  assert_false(mapped("libcairo"));
+
+  NEMB_ASSERT_OK(nemb_session_export_plot(s, png));
+  assert_true(mapped("libcairo"));
+  NEMB_ASSERT_OK(nemb_session_export_plot(s, svg)); /* the second load is the first's */
+  nemb_session_destroy(s);
+
+  char head[8] = {0};
+  FILE *fp = fopen(png, "rb");
+  assert_non_null(fp);
+  assert_int_equal(fread(head, 1, sizeof head, fp), sizeof head);
+  fclose(fp);
+  assert_memory_equal(head, "\x89PNG\r\n\x1a\n", 8);
+  fp = fopen(svg, "rb");
+  assert_non_null(fp);
+  char text[256] = {0};
+  assert_true(fread(text, 1, sizeof text - 1, fp) > 0);
+  fclose(fp);
+  assert_non_null(strstr(text, "<svg"));
+  assert_false(mapped("libcurl"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_cairo_is_loaded_by_the_first_png_only, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
