@@ -42,7 +42,9 @@ set(NEMB_SOURCES
     src/nemb/push.c
     src/nemb/records.c
     src/nemb/report.c
+    src/nemb/report_columnar.c
     src/nemb/report_meta.c
+    src/nemb/report_series.c
     src/nemb/results.c
     src/nemb/sampler.c
     src/nemb/secure_env.c

@@ -528,6 +528,16 @@ NEMB_EXTERN int nemb_checkpoint_exit(nemb_session *s, uint32_t id);
  *  Any thread, once. Since 0.1. */
 NEMB_EXTERN int nemb_session_end(nemb_session *s);
 
+/** Chooses how the report holds the time series (when record_time_series is on), over the
+ *  config key measurement.report.timeseries_layout: "samples" (the default and the reference's:
+ *  each task lists its points as {t_ns, energy_j, power_w, domain_j, domain_w} objects) or
+ *  "columnar" (the session's points once, as a top-level "timeseries" of columns, and each
+ *  task's series as a window into them: a fraction of the size and of the time to write; the
+ *  README's report section gives the shape).
+ *  @return 0; NEMB_ECONFIG for another name; NEMB_ESTATE after the end; NEMB_EINVAL for NULL.
+ *  Before nemb_session_end(), from the thread that ends the session. Since 0.2. */
+NEMB_EXTERN int nemb_session_set_timeseries_layout(nemb_session *s, const char *layout);
+
 /** The report as JSON text, after nemb_session_end(); NULL before. Owned by @p s.
  *  Any thread. Since 0.1. */
 NEMB_EXTERN const char *nemb_session_report_json(const nemb_session *s);

@@ -60,12 +60,17 @@ def _platform():
     return {"win": "windows", "cygwin": "windows"}.get(name, name)
 
 
+# A task's window in the columnar layout when there are no points (report_columnar.c).
+_NO_WINDOW = {"start": None, "first": 0, "count": 0, "first_power": None, "end": None}
+
+
 class FallbackSession(object):
     """Tasks without energy. Mirrors the C session's task rules; see the module comment."""
 
-    def __init__(self, name, record_time_series, argv, backend_error, version):
+    def __init__(self, name, record_time_series, argv, backend_error, version, columnar=False):
         self.name = name
         self.record_time_series = record_time_series
+        self.columnar = columnar and record_time_series  # the columnar layout, with no points
         self.argv = argv
         self.backend_error = backend_error
         self.version = version
@@ -195,7 +200,8 @@ class FallbackSession(object):
                 "started_at": self._wall(t0), "ended_at": self._wall(t1),
                 "started_at_mono_ns": t0, "ended_at_mono_ns": t1,
                 "domains": {}, "domains_power_w": {},
-                "timeseries": [] if self.record_time_series else None,
+                "timeseries": (dict(_NO_WINDOW) if self.columnar else []) if
+                self.record_time_series else None,
                 "noise": None, "closed_at_end": closed, "thread": thread,
             })
             if depth == 0:
@@ -231,7 +237,13 @@ class FallbackSession(object):
             "gap_energy_j": 0.0,
             "top_level_union_energy_j": 0.0,
         }
-        return {"meta": meta, "tasks": tasks, "totals": totals}
+        report = {"meta": meta, "tasks": tasks, "totals": totals}
+        if self.columnar:
+            # As the library writes a session without a meter in the columnar layout.
+            meta["timeseries"]["layout"] = "columnar"
+            report["timeseries"] = {"t_ns": [], "energy_j": [], "power_w": [], "domain_j": {},
+                                    "domain_w": {}}
+        return report
 
 
 def to_csv(report):

@@ -68,6 +68,7 @@ _SIGNATURES = {
     "nemb_session_destroy": (None, [_P]),
     "nemb_session_report_json": (_S, [_P]),
     "nemb_session_output_path": (_S, [_P]),
+    "nemb_session_set_timeseries_layout": (_I, [_P, _S]),
     "nemb_session_write": (_I, [_P, _S, _I]),
     "nemb_task_start": (_I, [_P, _S]),
     "nemb_task_stop": (_I, [_P, _S]),

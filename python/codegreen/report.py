@@ -48,12 +48,92 @@ def source_words(source):
     return _SOURCE_WORDS.get(source, "unknown")
 
 
+# The layouts of a report's time series (measurement.report.timeseries_layout; the library
+# refuses any other name, python/tests/test_columnar.py holds the two lists together).
+TIMESERIES_LAYOUTS = ("samples", "columnar")
+
+
+def _point(cols, k):
+    """The session's point k of a columnar report as a samples-layout point."""
+    return {"t_ns": cols["t_ns"][k], "energy_j": cols["energy_j"][k],
+            "power_w": cols["power_w"][k],
+            "domain_j": {d: v[k] for d, v in cols["domain_j"].items()},
+            "domain_w": {d: v[k] for d, v in cols["domain_w"].items()}}
+
+
+def expand_window(window, columns):
+    """A task's columnar "timeseries" window as the samples layout's list of points, value for
+    value (the rule is report_columnar.c's): its start point, the session's points first ..
+    first + count - 1 (the first with its power from first_power), its end point. None stays
+    None (no time series recorded)."""
+    if window is None:
+        return None
+    out = [] if window.get("start") is None else [window["start"]]
+    first, count = window.get("first", 0), window.get("count", 0)
+    for k in range(first, first + count):
+        p = _point(columns, k)
+        if k == first and window.get("first_power") is not None:
+            p["power_w"] = window["first_power"]["power_w"]
+            p["domain_w"] = dict(window["first_power"]["domain_w"])
+        out.append(p)
+    if window.get("end") is not None:
+        out.append(window["end"])
+    return out
+
+
+class _ColumnarTask(dict):
+    """A task of a columnar report: ``task["timeseries"]`` and ``task.get("timeseries")`` give
+    the per-sample list as in the samples layout, expanded from the window on first access
+    (the dict itself keeps the window, so it still equals the file's JSON); ``window`` is the
+    window as written."""
+
+    def __init__(self, task, columns):
+        dict.__init__(self, task)
+        self._columns = columns
+        self._series = None
+
+    @property
+    def window(self):
+        return dict.get(self, "timeseries")
+
+    @property
+    def timeseries(self):
+        if self._series is None:
+            self._series = expand_window(self.window, self._columns)
+        return self._series
+
+    def __getitem__(self, key):
+        if key == "timeseries":
+            if "timeseries" not in self:
+                raise KeyError(key)
+            return self.timeseries
+        return dict.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        if key == "timeseries":
+            return self.timeseries if "timeseries" in self else default
+        return dict.get(self, key, default)
+
+
 class Report(dict):
     """A codegreen report: the JSON envelope (meta, tasks, totals, and functions/checkpoints
     from instrumented programs) as a dict, plus DataFrame views. ``path`` is the file it was
-    loaded from, or None."""
+    loaded from, or None.
+
+    In the columnar layout (meta.timeseries.layout "columnar": the session's points once, in
+    the top-level "timeseries", each task's series a window into them), each task's
+    ``["timeseries"]`` still reads as the per-sample list, expanded when first read."""
 
     path = None
+
+    def __init__(self, *args, **kwargs):
+        dict.__init__(self, *args, **kwargs)
+        layout = ((self.get("meta") or {}).get("timeseries") or {}).get("layout")
+        columns = self.get("timeseries")
+        if layout == "columnar" and isinstance(columns, dict) and isinstance(
+                self.get("tasks"), list):
+            self["tasks"] = [_ColumnarTask(t, columns) if isinstance(t, dict) else t
+                             for t in self["tasks"]]
 
     @property
     def tasks(self):

@@ -20,6 +20,7 @@ import weakref
 
 from . import _fallback
 from . import _native
+from . import report as _report
 from .report import Report
 
 __all__ = ["Session", "task", "active_session", "other_processes"]
@@ -161,7 +162,8 @@ class Session(object):
 
     def __init__(self, name="default", output_file=None, output_format="auto", save_to_file=True,
                  warn_on_concurrent=True, record_time_series=False, buffer_samples=None,
-                 sample_interval_ms=None, sampling_mode="fixed", push_url=None):
+                 sample_interval_ms=None, sampling_mode="fixed", push_url=None,
+                 timeseries_layout=None):
         self.name = _check_str(name, "name")
         self._output_file = _check_str(output_file, "output_file", allow_none=True)
         if self._output_file == "":
@@ -174,6 +176,12 @@ class Session(object):
         self._save_to_file = _check_bool(save_to_file, "save_to_file")
         self._warn_on_concurrent = _check_bool(warn_on_concurrent, "warn_on_concurrent")
         self._record_time_series = _check_bool(record_time_series, "record_time_series")
+        # None: the config's measurement.report.timeseries_layout (normally "samples").
+        self._timeseries_layout = _check_str(timeseries_layout, "timeseries_layout",
+                                             allow_none=True)
+        if self._timeseries_layout not in (None,) + _report.TIMESERIES_LAYOUTS:
+            raise ValueError("timeseries_layout must be one of %s, not %r" % (
+                ", ".join(repr(x) for x in _report.TIMESERIES_LAYOUTS), timeseries_layout))
         # The floor is the library's (NEMB__MIN_BUFFER_SAMPLES, coordinator.max_samples' minimum).
         self._buffer_samples = _check_count(buffer_samples, "buffer_samples", 1000, 10 ** 9)
         self._sample_interval_ms = _check_count(sample_interval_ms, "sample_interval_ms",
@@ -258,7 +266,8 @@ class Session(object):
             else:
                 self._fallback = _fallback.FallbackSession(
                     self.name, self._record_time_series, list(getattr(sys, "argv", [])),
-                    _native.load_error(), _version())
+                    _native.load_error(), _version(),
+                    columnar=self._timeseries_layout == "columnar")
             self._state = "active"
             self._generation = _fork_generation
             self._pid = os.getpid()
@@ -285,6 +294,11 @@ class Session(object):
         if rc != 0:
             raise _os_or_runtime_error(rc, self._native.error_text(rc))
         self._handle = handle
+        if self._timeseries_layout is not None:
+            rc = self._native.lib.nemb_session_set_timeseries_layout(
+                handle, self._timeseries_layout.encode("utf-8"))
+            if rc != 0:
+                raise ValueError(self._native.error_text(rc))
 
     def _install_recorder(self):
         """Task boundaries through the C extension while active: its Recorder's task(),

@@ -241,8 +241,9 @@ def test_defaults_match_the_reference():
         "name": "default", "output_file": None, "output_format": "auto", "save_to_file": True,
         "warn_on_concurrent": True, "record_time_series": False, "buffer_samples": None,
         "sample_interval_ms": None, "sampling_mode": "fixed",
-        # Beyond the reference (issue 16): a Pushgateway for batch jobs' totals.
-        "push_url": None}
+        # Beyond the reference (issue 16): a Pushgateway for batch jobs' totals; (issue 18) the
+        # time series' layout, None for the config's (the reference's samples by default).
+        "push_url": None, "timeseries_layout": None}
 
 
 def test_default_name_is_written(sim_env):

@@ -65,7 +65,8 @@ typedef struct run_opts {
   double idle_s, fail_pct;
   bool time_series, json, shell, quiet, ignore_failure, fail_set;
   const char *plot, *config, *baseline, *sep;
-  const char *push; /* a Prometheus Pushgateway URL, or NULL */
+  const char *ts_layout; /* --timeseries-layout, or NULL for the config's */
+  const char *push;      /* a Prometheus Pushgateway URL, or NULL */
   cg_outputs out;
   char **cmds[MAX_COMMANDS]; /* each NULL-terminated */
   size_t n_cmds;
@@ -116,6 +117,8 @@ static void print_usage(FILE *fp) {
       "  --interval-ms M           sampling interval in ms (default: the config's, normally 1)\n"
       "  --idle S                  measure idle power for S seconds first; report energy above\n"
       "  --time-series             keep per-sample power in the report\n"
+      "  --timeseries-layout L     samples (default: each task lists its points) or columnar\n"
+      "                            (the run's points once, as columns; each task a window)\n"
       "  --export-plot FILE        draw power over time (.html, .png or .svg)\n"
       "  --shell                   run each COMMAND through /bin/sh -c (its words form one\n"
       "                            command line)\n"
@@ -181,7 +184,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     OPT_BASE,
     OPT_FAIL,
     OPT_IMS,
-    OPT_PUSH
+    OPT_PUSH,
+    OPT_TSL
   };
   static const struct option opts[] = {{"repeat", required_argument, NULL, 'r'},
                                        {"warmup", required_argument, NULL, 'w'},
@@ -196,6 +200,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                                        {"interval-ms", required_argument, NULL, OPT_IMS},
                                        {"idle", required_argument, NULL, OPT_IDLE},
                                        {"time-series", no_argument, NULL, OPT_TS},
+                                       {"timeseries-layout", required_argument, NULL, OPT_TSL},
                                        {"export-plot", required_argument, NULL, OPT_PLOT},
                                        {"shell", no_argument, NULL, OPT_SHELL},
                                        {"quiet", no_argument, NULL, 'q'},
@@ -264,6 +269,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
       break;
     case OPT_TS:
       o->time_series = true;
+      break;
+    case OPT_TSL:
+      o->ts_layout = optarg; /* the library checks the name when the session begins */
       break;
     case OPT_PLOT:
       o->plot = optarg;
@@ -1298,6 +1306,13 @@ int cg_cmd_run(int argc, char **argv) {
   nemb_session *s = NULL;
   rc = nemb_session_begin(&so, &s);
   nemb_config_destroy(cfg);
+  if (rc == 0 && o.ts_layout != NULL && nemb_session_set_timeseries_layout(s, o.ts_layout) != 0) {
+    fprintf(stderr, "codegreen run: %s\n", nemb_last_error());
+    nemb_session_destroy(s);
+    json_decref(base);
+    free(o.words);
+    return CG_EXIT_USAGE;
+  }
   if (rc != 0) {
     json_decref(base);
     free(o.words);

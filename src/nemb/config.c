@@ -103,6 +103,10 @@ static const known_key known_keys[] = {
     {"measurement.report.task_detail_limit", T_INTEGER, 10000, NULL, 0, 1000000000,
      "tasks of one name and parent detailed in a report's tasks; beyond it they are counted in "
      "task_groups only"},
+    {"measurement.report.timeseries_layout", T_STRING, 0, "samples", 0, 0,
+     "how a report holds time series: samples (the reference's: every task lists its points as "
+     "objects) or columnar (the session's points once, as columns; each task a window into "
+     "them)"},
     {"measurement.boundary_clock", T_STRING, 0, "auto", 0, 0,
      "task and checkpoint timestamps: auto (the invariant TSC when the CPU has one, else "
      "CLOCK_MONOTONIC) or clock_monotonic; CODEGREEN_BOUNDARY_CLOCK overrides it"},

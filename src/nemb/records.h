@@ -92,6 +92,7 @@ struct nemb_session {
   char *output_path;         /* NULL: no file */
   nemb_output_format format; /* resolved: JSON, CSV or NONE */
   bool record_time_series;
+  bool columnar;        /* measurement.report.timeseries_layout "columnar" (report_columnar.c) */
   char *python_version; /* NULL: null in the report */
   char **argv;
   size_t argc;

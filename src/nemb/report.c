@@ -119,11 +119,7 @@ static void text(rep *r, const char *s) {
 }
 
 static void indent(rep *r, int level) {
-  static const char spaces[] = "                                ";
-  for (int i = 0; i < level; i += 16) {
-    int n = level - i < 16 ? level - i : 16;
-    nemb__buf_append(&r->out, spaces, (size_t)n * 2);
-  }
+  nemb__series_indent(&r->out, level);
 }
 
 /* Writes @p v (consuming it) as it would appear @p level levels deep: jansson indents from 0,
@@ -212,20 +208,6 @@ static const uint64_t *sample(const model *md, size_t i) {
   return nemb__store_at(&md->m->store, i);
 }
 
-/* The first sample index with t >= @p t (count if none). */
-static size_t first_at_or_after(const model *md, uint64_t t) {
-  size_t lo = 0, hi = md->count;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (sample(md, mid)[0] < t) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
 /* In-total energy between two instants, microjoules. */
 static double energy_between(const model *md, uint64_t a, uint64_t b, size_t *hint) {
   if (md->m == NULL) {
@@ -255,65 +237,10 @@ static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
   return cv < c->cv_percent ? "moderate" : "high-noise";
 }
 
-/* One domain_j / domain_w object of a series point, at @p lv (as jansson lays it out). */
-static void domains_text(rep *r, int lv, const double *v) {
-  if (r->md->nd == 0) {
-    text(r, "{}");
-    return;
-  }
-  text(r, "{");
-  for (size_t d = 0; d < r->md->nd; d++) {
-    text(r, d ? ",\n" : "\n");
-    indent(r, lv + 2);
-    text(r, r->dom_key[d]);
-    text(r, ": ");
-    nemb__json_real(&r->out, v[d]);
-  }
-  text(r, "\n");
-  indent(r, lv + 1);
-  text(r, "}");
-}
-
-/* A series point as the reference's sample object at @p lv, written straight into the text: the
- * same characters emit() would give for the object built with jansson (JSON_INDENT(2), reals at
- * 17 digits), without building it, since an hour's series is millions of points. */
-static void point_text(rep *r, int lv, uint64_t t_ns, double energy_j, double power_w,
-                       const double *dj, const double *dw) {
-  text(r, "{\n");
-  indent(r, lv + 1);
-  nemb__buf_printf(&r->out, "\"t_ns\": %llu,\n", (unsigned long long)t_ns);
-  indent(r, lv + 1);
-  text(r, "\"energy_j\": ");
-  nemb__json_real(&r->out, energy_j);
-  text(r, ",\n");
-  indent(r, lv + 1);
-  text(r, "\"power_w\": ");
-  nemb__json_real(&r->out, power_w);
-  text(r, ",\n");
-  indent(r, lv + 1);
-  text(r, "\"domain_j\": ");
-  domains_text(r, lv, dj);
-  text(r, ",\n");
-  indent(r, lv + 1);
-  text(r, "\"domain_w\": ");
-  domains_text(r, lv, dw);
-  text(r, "\n");
-  indent(r, lv);
-  text(r, "}");
-}
-
-/* Walks a task's series: the points the report writes for it, as the reference's sample
- * objects (an array at @p level) into @p w when it is not NULL, and its noise statistics into
- * @p nz when that is not NULL (the model computes these before anything is written; a writer
- * walks again to write the same points). Returns false when out of memory.
- *
- * The rule that makes a task's series reproduce its energy_j: the series holds a point at the
- * task's start and one at its end (interpolated on the counters' update-aligned energy curve,
- * energy.c), with every stored sample strictly between them. energy_j of a point is the in-total
- * energy since the session began, so the last point's minus the first's is the task's energy_j
- * exactly; power_w of a point is the mean power since the point before it (the first point's: of
- * the stored interval that contains the task's start), so the sum of power_w x the time since the
- * previous point is energy_j, and the trapezoidal rule over (t_ns, power_w) approximates it. */
+/* Walks a task's series (report_series.c's rule): the points the report writes for it, as the
+ * reference's sample objects (an array at @p level) into @p w when it is not NULL, and its noise
+ * statistics into @p nz when that is not NULL (the model computes these before anything is
+ * written; a writer walks again to write the same points). Returns false when out of memory. */
 static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, int level) {
   if (w != NULL) {
     text(w, "[");
@@ -340,49 +267,15 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
   bool have_win = false;
   uint64_t win_t = 0;
   double win_e = 0;
-  double prev[NEMB__MAX_DOMAINS], cur[NEMB__MAX_DOMAINS];
-  uint64_t prev_t = 0;
-  size_t hint = 0;
-  size_t next = first_at_or_after(md, t->t_start);
-  if (next < md->count && sample(md, next)[0] == t->t_start) {
-    next++; /* that sample is the start point itself */
-  }
-  /* The first point's power: the stored interval that contains the start. */
-  double w0[NEMB__MAX_DOMAINS];
-  nemb__energy_rates(md->m, md->count, t->t_start, w0);
-  for (int phase = 0; phase < 3; phase++) {
-    uint64_t at;
-    if (phase == 0) {
-      at = t->t_start;
-    } else if (phase == 1) {
-      if (next >= md->count || sample(md, next)[0] >= t->t_end) {
-        continue;
-      }
-      at = sample(md, next)[0];
-    } else {
-      if (t->t_end <= t->t_start && n > 0) {
-        break;
-      }
-      at = t->t_end;
-    }
-    nemb__energy_at(md->m, md->count, at, cur, &hint);
-    double dt_ns = n > 0 ? (double)(at - prev_t) : 0;
-    double dj[NEMB__MAX_DOMAINS], dw[NEMB__MAX_DOMAINS];
-    double cum = 0, power = 0;
-    for (size_t d = 0; d < md->nd; d++) {
-      double e = cur[d] - md->base_uj[d];
-      double pw = n == 0 ? w0[d] : dt_ns > 0 ? (cur[d] - prev[d]) / dt_ns * 1e3 : 0;
-      dj[d] = e / 1e6;
-      dw[d] = pw;
-      if (md->m->domains[d].in_total) {
-        cum += e;
-        power += pw;
-      }
-      prev[d] = cur[d];
-    }
+  nemb__series_iter it;
+  nemb__series_point p;
+  nemb__series_start(&it, md, t->t_start, t->t_end);
+  while (nemb__series_next(&it, &p)) {
+    uint64_t at = p.t_ns;
+    double cum = p.cum_uj;
     if (w != NULL) {
       item(w, level + 1, &first);
-      point_text(w, level + 1, at, cum / 1e6, power, dj, dw);
+      nemb__series_point_text(&w->out, level + 1, &p, md->nd, w->dom_key);
     }
 
     /* Scratch holds the window powers in [0, k) and the gaps behind them, filled after. */
@@ -401,11 +294,6 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
       win_e = cum;
     }
     n++;
-    prev_t = at;
-    if (phase == 1) {
-      next++;
-      phase = 0; /* the next stored sample, until the end point */
-    }
   }
   if (w != NULL) {
     close_(w, level, first, "]");
@@ -437,7 +325,8 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
     }
     double *gaps = md->scratch + k;
     size_t g = 0;
-    for (size_t i = first_at_or_after(md, t->t_start); g < n - 1 && i + 1 < md->count; i++) {
+    for (size_t i = nemb__series_first_at_or_after(md, t->t_start); g < n - 1 && i + 1 < md->count;
+         i++) {
       uint64_t a = sample(md, i)[0], b = sample(md, i + 1)[0];
       if (b > t->t_end) {
         break;
@@ -535,7 +424,9 @@ static void write_task(rep *r, size_t i, int level) {
   text(r, "{");
   members(r, o, level + 1, &first);
   key(r, "timeseries", level + 1, &first);
-  if (s->record_time_series) {
+  if (s->record_time_series && s->columnar) {
+    nemb__columnar_window(r->md, t, &r->out, level + 1, r->dom_key);
+  } else if (s->record_time_series) {
     r->oom |= !series_walk(r->md, t, NULL, r, level + 1);
   } else {
     text(r, "null");
@@ -731,7 +622,18 @@ int nemb__report_model_build(const nemb_session *s, bool series_stats, model *md
     nemb__report_model_release(md);
     return NEMB_ENOMEM;
   }
+  md->span_a = s->t_begin;
+  md->span_b = s->t_end;
+  for (size_t i = 0; i < md->n; i++) {
+    md->span_a = md->tasks[i].t_start < md->span_a ? md->tasks[i].t_start : md->span_a;
+    md->span_b = md->tasks[i].t_end > md->span_b ? md->tasks[i].t_end : md->span_b;
+  }
   if (md->m != NULL) {
+    md->span_first = nemb__series_first_at_or_after(md, md->span_a);
+    if (md->span_first < md->count &&
+        nemb__store_at(&md->m->store, md->span_first)[0] == md->span_a) {
+      md->span_first++; /* the begin point itself */
+    }
     nemb__energy_at(md->m, md->count, s->t_begin, md->base_uj, NULL);
     /* Tasks come in start order, so the start hint mostly walks forward. */
     size_t hint = 0;
@@ -1034,6 +936,11 @@ int nemb__report_json(const nemb_session *s, char **out) {
     member(&r, "functions", functions_json(&r, md.totals.session_energy_uj / 1e6), 1, &first);
     key(&r, "checkpoints", 1, &first);
     write_checkpoints(&r, &cp, 1);
+  }
+  if (s->record_time_series && s->columnar) {
+    /* Last: a reader streaming the file meets every small part before the big columns. */
+    key(&r, "timeseries", 1, &first);
+    nemb__columnar_session(&md, &r.out, 1, r.dom_key, NULL, NULL);
   }
   close_(&r, 0, first, "}");
 

@@ -59,6 +59,9 @@ typedef struct nemb__report_model {
   nemb__task_groups groups;          /* the tasks by name, parent and depth; which are detailed */
   struct nemb__report_noise *noise;  /* n (the detailed tasks'), when time series are on */
   double base_uj[NEMB__MAX_DOMAINS]; /* cumulative energy at t_begin: the time series' zero */
+  uint64_t span_a, span_b;           /* the session's series: its begin to its end, widened to
+                                        every task (report_columnar.c) */
+  size_t span_first;                 /* the first stored sample after span_a */
   nemb__report_totals totals;
   double *scratch; /* series workspace: window powers, then gaps */
   size_t scratch_cap;
@@ -70,6 +73,73 @@ typedef struct nemb__report_model {
  * NEMB_ENOMEM (then @p out holds nothing to release). */
 int nemb__report_model_build(const nemb_session *s, bool series_stats, nemb__report_model *out);
 void nemb__report_model_release(nemb__report_model *md);
+
+/* ----- report_series.c: a span's time series, the one rule for both layouts ----- */
+
+/* One point of a series: a synthesised point at a span's start or end, or a stored sample. */
+typedef struct nemb__series_point {
+  uint64_t t_ns;                    /* CLOCK_MONOTONIC */
+  size_t stored;                    /* the stored sample's index; SIZE_MAX when synthesised */
+  double cum_uj;                    /* in-total energy since the session's begin, microjoules */
+  double energy_j;                  /* the same in joules (cum_uj / 1e6) */
+  double power_w;                   /* in-total mean power since the point before, watts */
+  double dj[NEMB__MAX_DOMAINS];     /* each domain's energy since the session's begin, joules */
+  double dw[NEMB__MAX_DOMAINS];     /* each domain's mean power since the point before, watts */
+  double cur_uj[NEMB__MAX_DOMAINS]; /* each domain's cumulative counter value here, microjoules */
+} nemb__series_point;
+
+/* Walks the series of the span [a, b] of a built model's meter (md->m not NULL): the point at
+ * a, every stored sample strictly between a and b, and the point at b (none for b <= a). The
+ * first point's power is the stored interval's that contains a; every other point's, the mean
+ * since the point before. report_series.c gives the reason. Plain data: no allocation. */
+typedef struct nemb__series_iter {
+  const struct nemb__report_model *md;
+  uint64_t a, b;
+  size_t next; /* the next stored sample to visit */
+  int phase;   /* 0: the start point is next; 1: stored samples; 2: the end; 3: done */
+  size_t n;    /* points given so far */
+  uint64_t prev_t;
+  double prev[NEMB__MAX_DOMAINS], w0[NEMB__MAX_DOMAINS];
+  size_t hint;
+} nemb__series_iter;
+
+void nemb__series_start(nemb__series_iter *it, const struct nemb__report_model *md, uint64_t a,
+                        uint64_t b);
+/* The next point into @p p; false when the series is over. */
+bool nemb__series_next(nemb__series_iter *it, nemb__series_point *p);
+/* Skips the stored samples before index @p stored (the next point given is that sample, or the
+ * end): the points after it are as if every point had been walked, except the power of the one
+ * given next, which is measured since the last point given. */
+void nemb__series_skip_to(nemb__series_iter *it, size_t stored);
+/* The first stored sample index with t >= @p t (md->count if none). */
+size_t nemb__series_first_at_or_after(const struct nemb__report_model *md, uint64_t t);
+
+/* A point as the reference's sample object {t_ns, energy_j, power_w, domain_j, domain_w} at
+ * nesting level @p lv, laid out as json_dumps(JSON_INDENT(2)) would, with reals as jansson
+ * writes them (json_text.h). @p dom_key holds each domain's name as a JSON string literal. */
+void nemb__series_point_text(nemb__buf *b, int lv, const nemb__series_point *p, size_t nd,
+                             char *const *dom_key);
+/* One {domain: value} object of such a point, at level @p lv. */
+void nemb__series_domains_text(nemb__buf *b, int lv, const double *v, size_t nd,
+                               char *const *dom_key);
+/* @p level levels of JSON_INDENT(2) indentation. */
+void nemb__series_indent(nemb__buf *b, int level);
+
+/* ----- report_columnar.c: the columnar layout (measurement.report.timeseries_layout) ----- */
+
+/* Reads a layout's name, "samples" or "columnar" (an empty name is "samples"), into
+ * *columnar. Returns 0, or NEMB_ECONFIG naming @p from and the choices. */
+int nemb__columnar_layout(const char *name, const char *from, bool *columnar);
+
+/* The session's series as columns, the top-level "timeseries" value of a columnar report,
+ * written at level @p lv into @p b (see report_columnar.c for the shape). Never builds more than
+ * one point at a time; @p spill (may be NULL) is called between points so the caller can pass
+ * the text on. */
+void nemb__columnar_session(const struct nemb__report_model *md, nemb__buf *b, int lv,
+                            char *const *dom_key, void (*spill)(void *), void *spill_ctx);
+/* Task @p t's "timeseries" in the columnar layout: its window into the session's columns. */
+void nemb__columnar_window(const struct nemb__report_model *md, const nemb__task_rec *t,
+                           nemb__buf *b, int lv, char *const *dom_key);
 
 /* Builds the JSON envelope (after the end, with the sampler stopped). Returns 0 or NEMB_ENOMEM;
  * *out is the caller's (free()). */

@@ -288,10 +288,19 @@ static const char *domain_support(const nemb_meter *m) {
   return nemb_meter_domain_count(m) > 1 ? "full" : "scalar_only";
 }
 
+/* The reference's block; "layout": "columnar" only in that layout (report_columnar.c), so the
+ * default report stays the reference's (no "layout" means the samples layout). */
 static json_t *timeseries_block(const nemb_session *s) {
-  return json_pack("{s:b, s:s, s:[s,s,s,s,s], s:s, s:b}", "enabled", s->record_time_series,
-                   "schema_version", "1", "sample_keys", "t_ns", "energy_j", "power_w", "domain_j",
-                   "domain_w", "t_ns_clock", "clock_monotonic", "inclusive_of_children", 1);
+  json_t *o =
+      json_pack("{s:b, s:s, s:[s,s,s,s,s], s:s, s:b}", "enabled", s->record_time_series,
+                "schema_version", "1", "sample_keys", "t_ns", "energy_j", "power_w", "domain_j",
+                "domain_w", "t_ns_clock", "clock_monotonic", "inclusive_of_children", 1);
+  if (o != NULL && s->record_time_series && s->columnar &&
+      json_object_set_new(o, "layout", json_string("columnar")) != 0) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
 }
 
 /* Where task and checkpoint instants come from (clock.h), and how far to trust their ns. */

@@ -206,6 +206,11 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
   s->task_detail_limit = (uint64_t)nemb__config_number(cfg, "measurement.report.task_detail_limit");
   rc = nemb__carbon_resolve(cfg, &s->carbon_g_per_kwh, s->carbon_from, sizeof s->carbon_from);
   if (rc == 0) {
+    char layout[32] = "";
+    nemb_config_get_string(cfg, "measurement.report.timeseries_layout", layout, sizeof layout);
+    rc = nemb__columnar_layout(layout, "measurement.report.timeseries_layout", &s->columnar);
+  }
+  if (rc == 0) {
     char want[32] = "";
     nemb_config_get_string(cfg, "measurement.boundary_clock", want, sizeof want);
     rc = nemb__clock_init(&s->clock, want); /* the begin point is taken again at t_begin */
@@ -437,6 +442,17 @@ int nemb_session_end(nemb_session *s) {
     }
   }
   return rc;
+}
+
+int nemb_session_set_timeseries_layout(nemb_session *s, const char *layout) {
+  nemb__clear_error();
+  if (s == NULL || layout == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_set_timeseries_layout: NULL argument");
+  }
+  if (atomic_load(&s->ended)) {
+    return nemb__fail(NEMB_ESTATE, "the session has ended: its report is written");
+  }
+  return nemb__columnar_layout(layout, "timeseries_layout", &s->columnar);
 }
 
 const char *nemb_session_report_json(const nemb_session *s) {

@@ -152,4 +152,21 @@ check "the uncertainty line follows the energy line" sh -c \
 "$cg" run -- >/dev/null 2>&1
 check "no command is a usage error" test $? -eq 2
 
+# The columnar time series (issue 18): the run's points once, each task a window into them.
+"$cg" run -q --time-series --timeseries-layout columnar -o "$tmp/col.json" -- sleep 0.05
+check "columnar layout exits 0" test $? -eq 0
+check "columnar report: columns and windows" py "
+import json
+r=json.load(open('$tmp/col.json'))
+assert r['meta']['timeseries']['layout']=='columnar', r['meta']['timeseries']
+c=r['timeseries']; n=len(c['t_ns'])
+assert n>=3 and len(c['power_w'])==n and set(c['domain_w'])=={'package-0','core','dram'}, c.keys()
+w=r['tasks'][0]['timeseries']
+assert w['first']>=1 and w['first']+w['count']<=n, w
+assert w['start']['t_ns']==r['tasks'][0]['started_at_mono_ns'], w['start']
+"
+"$cg" run -q --time-series --timeseries-layout rows -- true 2>"$tmp/tsl.err"
+check "an unknown layout is a usage error" test $? -eq 2
+check "it names the choices" grep -q 'use samples.*or columnar' "$tmp/tsl.err"
+
 finish run

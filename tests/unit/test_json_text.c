@@ -53,6 +53,48 @@ static void test_random_bit_patterns(void **unused) {
   }
 }
 
+/* The fast path (1e-5 <= |v| < 1e16, json_text.c) at its edges and on exact ties: j * 2^-17 for
+ * odd j near 1 has 17 fractional digits ending in 5, so rounding to 17 significant digits is
+ * exactly half way and must go to even as glibc's printf does; and values spread evenly in
+ * log scale over the whole range, as cumulative joules and watts are. */
+static void test_fast_path_matches(void **unused) {
+  (void)unused;
+  static const double edges[] = {1e-5,
+                                 9.999999999999999e-6,
+                                 1.0000000000000001e-5,
+                                 1e-4,
+                                 9.9e-5,
+                                 1e16,
+                                 9999999999999998.0,
+                                 1e15,
+                                 4.5e15,
+                                 0.1,
+                                 0.3,
+                                 2.0 / 3,
+                                 99999.5,
+                                 0.000123,
+                                 1e-5 * 3,
+                                 123456789.125};
+  for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+    same_as_jansson(edges[i]);
+    same_as_jansson(-edges[i]);
+    same_as_jansson(nextafter(edges[i], 0));
+    same_as_jansson(nextafter(edges[i], INFINITY));
+  }
+  for (int j = 1; j < 400000; j += 2) {
+    same_as_jansson((double)j / 131072.0);
+    same_as_jansson((double)j / 1048576.0 + 7);
+  }
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (int i = 0; i < 300000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double u = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+    same_as_jansson(pow(10, -6 + 23 * u));
+  }
+}
+
 static void test_not_finite_is_null(void **unused) {
   (void)unused;
   static const double v[] = {NAN, INFINITY, -INFINITY};
@@ -69,6 +111,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_chosen_values),
       cmocka_unit_test(test_random_bit_patterns),
+      cmocka_unit_test(test_fast_path_matches),
       cmocka_unit_test(test_not_finite_is_null),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
