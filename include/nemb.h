@@ -514,6 +514,16 @@ NEMB_EXTERN int nemb_checkpoint(nemb_session *s, const char *checkpoint_id, cons
 NEMB_EXTERN int nemb_checkpoint_register(nemb_session *s, const char *name, const char *context,
                                          int line, uint32_t *id);
 
+/** Registers in @p s every function registered in @p from, in @p from's order, so each keeps
+ *  its id: for a forked child, whose instrumented code holds the ids its parent's session gave,
+ *  to record into a session of its own (the parent's copy in the child is left as it is; it must
+ *  not be ended or destroyed there).
+ *  @return 0; NEMB_EINVAL for a NULL or the same session; NEMB_ESTATE when @p s already has
+ *          functions, or a function was registered in @p s meanwhile; NEMB_ENOMEM, NEMB_ERANGE.
+ *  @p from is read without its lock: call it only while no thread registers in @p from (in a
+ *  forked child, at once). Since 0.2. */
+NEMB_EXTERN int nemb_checkpoint_inherit(nemb_session *s, const nemb_session *from);
+
 /** Enter and exit of a registered function: the fast form of nemb_checkpoint().
  *  @return 0; NEMB_EINVAL for an unknown id; NEMB_ESTATE after the session ended.
  *  Any thread. Since 0.1. */

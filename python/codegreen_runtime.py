@@ -33,8 +33,10 @@ runs beside it; no file of its own) and ends at exit, when the runtime
 
 The hot path is the ``_codegreen_fast`` C extension (one abi3 binary for CPython 3.8+) when it is
 found beside this file or beside the library; otherwise ctypes (``IMPLEMENTATION`` says which; the
-report's ``python_hot_path`` too). In a forked child every call does nothing and nothing is written
-at exit; without the native library, likewise, after one warning (and an empty result at exit).
+report's ``python_hot_path`` too). A forked child under ``codegreen measure`` measures itself, as
+a spawned child does (see ``_after_fork_in_child``); otherwise in a forked child every call does
+nothing and nothing is written at exit. Without the native library, likewise, after one warning
+(and an empty result at exit).
 
 Under ``codegreen measure``, the runtime undoes what measure added to the environment
 (``CODEGREEN_MEASURE_SET`` names the variables, ``CODEGREEN_MEASURE_ORIG_<NAME>`` their values
@@ -72,6 +74,10 @@ _boot_name = None if _child else os.environ.get("CODEGREEN_MEASURE_BOOT")
 if _child:
     _result_file = os.path.join(os.environ.get("CODEGREEN_MEASURE_CHILDREN", "."),
                                 "%d.json" % os.getpid())
+# Where this process's forked children write their reports (under `codegreen measure`; read now:
+# the program's os.environ loses measure's variables once the session begins).
+_children_dir = os.environ.get("CODEGREEN_MEASURE_CHILDREN") if "CODEGREEN_MEASURE_PPID" in \
+    os.environ else None
 # "real path TAB compiled copy" of the script (not in the modules' table: the program's own
 # run is the .pyc); multiprocessing's spawn runs it again in its workers through runpy.run_path
 _main_entry = os.environ.get("CODEGREEN_MEASURE_MAIN", "").partition("\t")[::2]
@@ -827,12 +833,57 @@ def _watch_imports():
 # ----- fork and exit -----
 
 def _after_fork_in_child():
-    global _state, _sp, _forked
+    """A forked child (os.fork(), multiprocessing's fork and forkserver workers). Under
+    `codegreen measure` it measures itself as a spawned child does: a session of its own that
+    keeps the parent's function ids, its report written as CODEGREEN_MEASURE_CHILDREN/<pid>.json
+    at exit, including os._exit(), which multiprocessing's workers end with. Otherwise every call
+    does nothing: the parent reports."""
+    global _state, _sp, _forked, _lock, _child, _result_file
+    _lock = _thread.RLock()  # another thread of the parent may have held it at the fork
+    if _state == "active" and _children_dir is not None and _fork_own_session():
+        _child = True
+        _result_file = os.path.join(_children_dir, "%d.json" % os.getpid())
+        os._exit = _exit_after_finish
+        return
     _forked = True
     _state = "disabled"
     _sp = None
     if _fast is not None:
         _fast.disable()
+
+
+def _fork_own_session():
+    """Begins the forked child's session with its parent's functions; False if it cannot."""
+    global _handle, _sp, _registered
+    name = _session_name()
+    pyver = sys.version.split()[0]
+    argv = list(getattr(sys, "argv", []))
+    if _fast is not None:
+        try:
+            _fast.fork_child(name, pyver, argv)
+            return True
+        except RuntimeError:
+            return False
+    parent = _handle
+    _handle = _sp = None
+    _registered = False
+    if _ctypes_begin(name, pyver, argv) is not None:
+        return False
+    if _native.load().lib.nemb_checkpoint_inherit(_handle, parent) != 0:
+        _sp = None
+        return False
+    return True
+
+
+_os_exit = os._exit
+
+
+def _exit_after_finish(status):
+    """os._exit in a measured forked child: the report first, then the exit itself."""
+    try:
+        _finish()
+    finally:
+        _os_exit(status)
 
 
 if hasattr(os, "register_at_fork"):
@@ -883,8 +934,27 @@ def _with_hot_path(text):
     return '{"python_hot_path": "%s"%s %s' % (IMPLEMENTATION, sep, rest)
 
 
+_finishing = False      # _finish() is running (in some thread of this process)
+_pending_signal = None  # a termination signal that came meanwhile: raised when it is done
+
+
 def _finish():
-    """At exit: ends the session and writes the result (see the module docstring)."""
+    """At exit: ends the session and writes the result (see the module docstring). A termination
+    signal that comes meanwhile (a pool worker told to stop while it exits) waits until the
+    result is written, then ends the process as it would have."""
+    global _finishing
+    if _finishing:
+        return
+    _finishing = True
+    try:
+        _finish_once()
+    finally:
+        _finishing = False
+        if _pending_signal is not None:
+            _die_of(_pending_signal)
+
+
+def _finish_once():
     global _state, _sp
     with _lock:
         if _forked or _state == "ended":
@@ -936,12 +1006,20 @@ def _on_termination(signum, frame):
     """SIGTERM/SIGHUP (`codegreen measure` passes them on; `kill`, a closed terminal): the
     measurements are written as at a normal exit, then the signal is raised again with its
     default action, so the process dies of it as it would have without codegreen."""
-    import _signal
+    global _pending_signal
+    if _finishing:
+        _pending_signal = signum  # raised by _finish() once the result is written
+        return
     try:
         _finish()
     finally:
-        _signal.signal(signum, _signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+        _die_of(signum)
+
+
+def _die_of(signum):
+    import _signal
+    _signal.signal(signum, _signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _install_signal_handlers():

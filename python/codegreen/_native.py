@@ -75,6 +75,7 @@ _SIGNATURES = {
     "nemb_task_current": (_S, [_P]),
     "nemb_checkpoint": (_I, [_P, _S, _S, _S, _I, _S]),
     "nemb_checkpoint_register": (_I, [_P, _S, _S, _I, ctypes.POINTER(ctypes.c_uint32)]),
+    "nemb_checkpoint_inherit": (_I, [_P, _P]),
     "nemb_checkpoint_enter": (_I, [_P, ctypes.c_uint32]),
     "nemb_checkpoint_exit": (_I, [_P, ctypes.c_uint32]),
     "nemb_session_export_plot": (_I, [_P, _S]),

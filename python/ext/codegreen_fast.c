@@ -41,6 +41,7 @@ static struct {
   int (*end)(nemb_session *);
   const char *(*report_json)(const nemb_session *);
   int (*reg)(nemb_session *, const char *, const char *, int, uint32_t *);
+  int (*inherit)(nemb_session *, const nemb_session *);
   int (*enter)(nemb_session *, uint32_t);
   int (*exit)(nemb_session *, uint32_t);
   int (*checkpoint)(nemb_session *, const char *, const char *, const char *, int, const char *);
@@ -308,6 +309,7 @@ static PyObject *fast_load(PyObject *self, PyObject *paths) {
         CG_SYM(end, "nemb_session_end");
         CG_SYM(report_json, "nemb_session_report_json");
         CG_SYM(reg, "nemb_checkpoint_register");
+        CG_SYM(inherit, "nemb_checkpoint_inherit");
         CG_SYM(enter, "nemb_checkpoint_enter");
         CG_SYM(exit, "nemb_checkpoint_exit");
         CG_SYM(checkpoint, "nemb_checkpoint");
@@ -454,6 +456,36 @@ static PyObject *fast_disable(PyObject *self, PyObject *unused) {
   session = NULL;
   registered = 0;
   Py_RETURN_NONE;
+}
+
+/* fork_child(name, python_version, argv) -> None. In a forked child: a session of the child's
+ * own, begun as begin() begins one, with every function of the parent's session under the same
+ * id (the program's code holds those ids). The parent's session is left alone: its copy here is
+ * the parent's to end. RuntimeError when there is no active session to inherit from or the new
+ * one cannot begin (then every call does nothing). */
+static PyObject *fast_fork_child(PyObject *self, PyObject *args) {
+  nemb_session *parent = session;
+  if (parent == NULL || state != STATE_ACTIVE) {
+    PyErr_SetString(PyExc_RuntimeError, "fork_child(): no active session to inherit from");
+    return NULL;
+  }
+  state = STATE_UNSTARTED;
+  session = NULL;
+  registered = 0;
+  PyObject *r = fast_begin(self, args);
+  if (r == NULL) {
+    state = STATE_DISABLED;
+    return NULL;
+  }
+  int rc = lib.inherit(session, parent);
+  if (rc != 0) {
+    state = STATE_DISABLED;
+    session = NULL;
+    Py_DECREF(r);
+    PyErr_Format(PyExc_RuntimeError, "cannot take over the parent's functions: %s", error_text(rc));
+    return NULL;
+  }
+  return r;
 }
 
 static PyObject *fast_state(PyObject *self, PyObject *unused) {
@@ -1130,6 +1162,8 @@ static PyMethodDef methods[] = {
      "set_starter($module, fn, /)\n--\n\nThe callable that begins the session on first use."},
     {"disable", fast_disable, METH_NOARGS,
      "disable($module, /)\n--\n\nMakes every call a no-op from now on."},
+    {"fork_child", fast_fork_child, METH_VARARGS,
+     "fork_child($module, name, python_version, argv, /)\n--\n\nA forked child's own session."},
     {"aiter", fast_aiter, METH_VARARGS,
      "aiter($module, obj, ids, /)\n--\n\nThe async iterator of obj, measured per turn."},
     {"acontext", fast_acontext, METH_VARARGS,

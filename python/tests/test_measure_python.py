@@ -656,6 +656,56 @@ def test_python_children_are_measured_and_merged_by_pid(tmp_path):
     assert all(p["pid"] in by_pid or p["functions"] == 0 for p in procs[1:])
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_forked_children_and_pool_workers_are_measured_with_their_own_rows(tmp_path, method):
+    # A pool's workers forked from the program (or from the forkserver) run the program's
+    # functions under the ids the parent registered; each worker's calls come back as rows with
+    # its pid, also when the pool terminates its workers with SIGTERM as they exit (a signal
+    # that interrupts the worker's own report waits until the report is written). A child of
+    # os.fork() that ends with os._exit() reports too. The output is the plain run's.
+    write(tmp_path / "pool.py", """\
+        import multiprocessing as mp
+        import os
+        import sys
+
+
+        def work(x):
+            return sum(i * x for i in range(2000))
+
+
+        def direct():
+            return sum(range(1000))
+
+
+        def main():
+            with mp.get_context(sys.argv[1]).Pool(2) as pool:
+                print(sum(pool.map(work, range(8))))
+            pid = os.fork()
+            if pid == 0:
+                direct()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            print("done")
+
+
+        if __name__ == "__main__":
+            main()
+        """)
+    a, b, report = plain_and_measured("pool.py", tmp_path, args=[method])
+    same(a, b)
+    assert a.stdout.decode() == "%d\ndone\n" % sum(i * x for x in range(8) for i in range(2000))
+    main_pid = report["meta"]["pid"]
+    kids = [f for f in report["functions"] if f["pid"] != main_pid and f["calls"]]
+    assert sum(f["calls"] for f in kids if f["name"] == "work") == 8
+    assert [f["calls"] for f in kids if f["name"] == "direct"] == [1]
+    assert calls({"functions": [f for f in report["functions"] if f["pid"] == main_pid]}) == \
+        {"main": 1}
+    procs = report["processes"]
+    assert {f["pid"] for f in kids} <= {p["pid"] for p in procs if not p["parent"]}
+    for f in kids:
+        assert f["duration_s"] > 0 and f["energy_j"] >= 0
+
+
 def test_no_thread_runs_in_the_measured_program_or_its_children(tmp_path):
     # measure samples the counters itself; the program and its Python children only record
     # their functions' boundaries (CODEGREEN_MEASURE_SAMPLES, node.c) and still get energy.
@@ -704,8 +754,11 @@ def test_no_thread_runs_in_the_measured_program_or_its_children(tmp_path):
     assert b.stdout.decode().splitlines() == ["program 1 True", "forked 1", "child 1"]
     rows = {(f["name"], f["pid"] == report["meta"]["pid"]): f for f in report["functions"]}
     assert rows[("main", True)]["calls"] == 1 and rows[("spin", True)]["calls"] == 1
-    assert rows[("tasks", True)]["calls"] == 1  # the forked copy records nothing (as before)
-    assert rows[("tasks", False)]["calls"] == 1  # the child's, merged by pid
+    assert rows[("tasks", True)]["calls"] == 1
+    # the forked child's call and the subprocess's, each in its own process's rows
+    kids = [f for f in report["functions"] if f["pid"] != report["meta"]["pid"]]
+    assert sorted(f["calls"] for f in kids if f["name"] == "tasks") == [1, 1]
+    assert len({f["pid"] for f in kids if f["name"] == "tasks"}) == 2
     main, spin = rows[("main", True)], rows[("spin", True)]
     assert 0 < spin["duration_s"] <= main["duration_s"]
     if report["totals"]["energy_j"] > 0:  # a backend (or the estimate) gave energy

@@ -769,6 +769,35 @@ int nemb_checkpoint_register(nemb_session *s, const char *name, const char *cont
   return rc;
 }
 
+int nemb_checkpoint_inherit(nemb_session *s, const nemb_session *from) {
+  if (s == NULL || from == NULL || s == from) {
+    return nemb__fail(NEMB_EINVAL, "nemb_checkpoint_inherit needs two sessions");
+  }
+  /* @p from is not locked: in a forked child no other thread runs, and a record below n_funcs
+   * (read with acquire) was complete before it was counted (see find_or_add). */
+  const struct nemb__cp_registry *old = from->cp;
+  uint32_t n = atomic_load_explicit(&old->n_funcs, memory_order_acquire);
+  if (atomic_load_explicit(&s->cp->n_funcs, memory_order_acquire) != 0) {
+    return nemb__fail(NEMB_ESTATE, "nemb_checkpoint_inherit: the session already has functions");
+  }
+  int rc = 0;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    const cp_func *f = func_at(old, i);
+    uint32_t id = 0;
+    rc = register_func(s, f->name, f->context, f->line, &id);
+    if (rc == 0 && id != i) { /* another thread registered meanwhile */
+      rc = nemb__fail(NEMB_ESTATE, "nemb_checkpoint_inherit: a function was registered "
+                                   "in the session meanwhile");
+    }
+  }
+  nemb__thread_leave(t);
+  return rc;
+}
+
 static int enter_exit(nemb_session *s, uint32_t id, uint32_t kind) {
   /* An exit's time is taken first and an enter's last, so the checkpoint's own cost falls
    * outside the function being measured. */

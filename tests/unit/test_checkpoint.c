@@ -426,6 +426,60 @@ static void test_bad_calls(void **state) {
   nemb_session_destroy(s);
 }
 
+/* A forked child's own session takes over the parent's functions under the same ids: the child's
+ * code calls enter/exit with the ids the parent's session gave. */
+static void test_inherit_keeps_every_id(void **state) {
+  (void)state;
+  nemb_session *parent = begin_with(NULL);
+  uint32_t f, g, h, f2;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(parent, "f", "a.py", 1, &f));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(parent, "g", NULL, 7, &g));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(parent, "f", "b.py", 3, &h)); /* same name, other file */
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.name = "child";
+  o.save_to_file = 0;
+  o.exclusive = 0; /* beside the parent's, as codegreen_runtime begins it */
+  nemb_session *child = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &child));
+  NEMB_ASSERT_OK(nemb_checkpoint_inherit(child, parent));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(child, "g", NULL, 7, &f2));
+  assert_int_equal(f2, g);
+  NEMB_ASSERT_OK(nemb_checkpoint_register(child, "f", "b.py", 3, &f2));
+  assert_int_equal(f2, h);
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(child, h));
+  spin_ns(2000000);
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(child, h));
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(child, f));
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(child, f));
+  /* again, or into a session that has functions: refused, nothing changed */
+  assert_int_equal(nemb_checkpoint_inherit(child, parent), NEMB_ESTATE);
+  assert_int_equal(nemb_checkpoint_inherit(child, child), NEMB_EINVAL);
+  assert_int_equal(nemb_checkpoint_inherit(NULL, parent), NEMB_EINVAL);
+  NEMB_ASSERT_OK(nemb_session_end(child));
+  const nemb__func_stats *st;
+  size_t n = nemb__cp_functions(child, &st);
+  assert_int_equal(n, 3);
+  uint64_t b_calls = 0, a_calls = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(st[i].name, "f") == 0 && st[i].context && strcmp(st[i].context, "b.py") == 0) {
+      b_calls = st[i].calls;
+      assert_true(st[i].incl_ns >= 2000000);
+    } else if (strcmp(st[i].name, "f") == 0) {
+      a_calls = st[i].calls;
+    }
+  }
+  assert_int_equal(b_calls, 1);
+  assert_int_equal(a_calls, 1);
+  NEMB_ASSERT_OK(nemb_session_end(parent));
+  assert_int_equal(nemb__cp_functions(parent, &st), 3);
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(st[i].calls, 0); /* the child's calls are the child's */
+  }
+  nemb_session_destroy(child);
+  nemb_session_destroy(parent);
+}
+
 static void test_no_backend_still_counts(void **state) {
   (void)state;
   char empty[4096];
@@ -527,6 +581,7 @@ int main(void) {
       cmocka_unit_test_setup(test_memory_is_bounded, setup),
       cmocka_unit_test_setup(test_unbalanced_and_open_frames, setup),
       cmocka_unit_test_setup(test_bad_calls, setup),
+      cmocka_unit_test_setup(test_inherit_keeps_every_id, setup),
       cmocka_unit_test_setup(test_no_backend_still_counts, setup),
       cmocka_unit_test_setup(test_small_store_still_resolves, setup),
       cmocka_unit_test_setup(test_very_deep_recursion, setup),
