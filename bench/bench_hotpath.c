@@ -190,8 +190,9 @@ int main(int argc, char **argv) {
            m->store.stride * sizeof(uint64_t), m->n_domains, n, bytes,
            n ? (double)bytes / (double)n : 0.0);
   }
-  printf("  task record: %zu B (sizeof(nemb__task_rec)); %.1f B with its chunk's overhead\n",
-         sizeof(nemb__task_rec), (double)sizeof(nemb__task_chunk) / NEMB__TASK_CHUNK);
+  printf("  task record: %zu B (sizeof(nemb__task_rec)); chunks of %d, then of 2 MiB, with a "
+         "%zu B header each\n",
+         sizeof(nemb__task_rec), NEMB__TASK_CHUNK, sizeof(nemb__task_chunk));
   nemb_session_destroy(s);
 
   int cold = rounds / 2 > 5 ? rounds / 2 : 5;

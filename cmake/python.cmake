@@ -1,5 +1,6 @@
 # cmake/python.cmake - the Python front's part of the build: the optional CPython extension
-# `_codegreen_fast` (the hot path of codegreen_runtime; ctypes is the fallback when it is absent),
+# `_codegreen_fast` (the hot paths of codegreen_runtime and of codegreen.Session's tasks; ctypes is
+# the fallback when it is absent),
 # and the install rules of the package. (CMakeLists.txt chooses the interpreter.)
 
 option(NEMB_BUILD_PYTHON_EXT "Build the CPython extension for codegreen_runtime's hot path" ON)
@@ -11,7 +12,7 @@ if(NEMB_BUILD_PYTHON_EXT AND NOT NEMB_SANITIZE)
     # The limited C API of 3.8 (abi3): one binary for every CPython from 3.8 on, named like
     # the other stable-ABI modules so each of them finds it. It calls libcodegreen-nemb through
     # dlopen(), so it uses the one copy of the library that codegreen._native would load.
-    add_library(codegreen_fast MODULE python/ext/codegreen_fast.c)
+    add_library(codegreen_fast MODULE python/ext/codegreen_fast.c python/ext/session_tasks.c)
     target_include_directories(codegreen_fast PRIVATE ${Python3_INCLUDE_DIRS}
                                ${CMAKE_CURRENT_SOURCE_DIR}/include)
     target_compile_definitions(codegreen_fast PRIVATE Py_LIMITED_API=0x03080000)

@@ -115,7 +115,7 @@ class _TaskSpan(object):
 
     def __call__(self, func):
         session = self.session
-        return _wrap(func, self.name, lambda: session)
+        return _wrap(func, self.name, lambda: session, owner=session)
 
 
 class _SlowPath(object):
@@ -133,28 +133,39 @@ class _SlowPath(object):
             raise RuntimeError("the codegreen.Session of this task no longer exists")
         return s
 
-    def task(self, name):
-        return Session.task(self._session(), name)
+    # The arguments pass as they came, so that a wrong call fails as Session's own method does.
+    def task(self, *args, **kwargs):
+        return Session.task(self._session(), *args, **kwargs)
 
-    def start_task(self, name):
-        return Session.start_task(self._session(), name)
+    def start_task(self, *args, **kwargs):
+        return Session.start_task(self._session(), *args, **kwargs)
 
-    def stop_task(self, name=None):
-        return Session.stop_task(self._session(), name)
+    def stop_task(self, *args, **kwargs):
+        return Session.stop_task(self._session(), *args, **kwargs)
 
 
-_extension = []  # [module or None], once looked for
+_extension = []  # [module or None], once looked for (by the first Session that starts)
 
 
 def _session_extension(native):
     """The _codegreen_fast module for Session task boundaries, or None (not built, too old to
-    have Recorder, or refused with ``CODEGREEN_SESSION_CTYPES=1``)."""
+    have Recorder and TaskCall, or refused with ``CODEGREEN_SESSION_CTYPES=1``)."""
     if os.environ.get("CODEGREEN_SESSION_CTYPES", "") not in ("", "0"):
         return None
     if not _extension:
         module = _native.load_extension(native, refuse_env=None)
-        _extension.append(module if hasattr(module, "Recorder") else None)
+        _extension.append(module if hasattr(module, "TaskCall") else None)
     return _extension[0]
+
+
+def _task_caller(func, name, owner, slow):
+    """The extension's TaskCall for a @codegreen.task function, or None: no Session has looked
+    for the extension yet, it is missing, or ``CODEGREEN_SESSION_CTYPES=1`` refuses it."""
+    if not _extension or _extension[0] is None:
+        return None
+    if os.environ.get("CODEGREEN_SESSION_CTYPES", "") not in ("", "0"):
+        return None
+    return _extension[0].TaskCall(func, name, owner, slow)
 
 
 class Session(object):
@@ -302,9 +313,9 @@ class Session(object):
 
     def _install_recorder(self):
         """Task boundaries through the C extension while active: its Recorder's task(),
-        start_task() and stop_task() shadow the methods below, calling the library directly
-        (the ctypes functions' own addresses, so both use one copy of it) and handing anything
-        unusual back to those methods."""
+        start_task() and stop_task() shadow the methods below, and @codegreen.task wrappers
+        reach it too, calling the library directly (the ctypes functions' own addresses, so
+        both use one copy of it) and handing anything unusual back to those methods."""
         fast = _session_extension(self._native)
         if fast is None:
             return
@@ -313,7 +324,7 @@ class Session(object):
         try:
             rec = fast.Recorder(self._handle.value, addr(lib.nemb_task_start),
                                 addr(lib.nemb_task_stop), addr(lib.nemb_last_error),
-                                addr(lib.nemb_strerror), _SlowPath(weakref.ref(self)))
+                                addr(lib.nemb_strerror), _SlowPath(weakref.ref(self)), self)
         except (TypeError, ValueError):
             return
         self._recorder = rec
@@ -340,8 +351,8 @@ class Session(object):
             if self._state != "active":
                 raise RuntimeError("codegreen.Session %r is not active (%s)" % (
                     self.name, "never started" if self._state == "new" else "already stopped"))
+            self._remove_recorder()  # first: from here every task call sees the Python state
             self._state = "stopped"
-            self._remove_recorder()
             if self._native is not None:
                 error = self._end_native()
             else:
@@ -413,6 +424,8 @@ class Session(object):
         # Frees the C session (the report dict lives on in Python). Never in a forked child,
         # whose copy belongs to the parent; quietly skipped at interpreter shutdown.
         try:
+            if self._recorder is not None:  # never stopped (a forked child's copy)
+                self._recorder.disable()
             handle = self._handle
             if handle is not None and self._state == "stopped" and self._pid == os.getpid():
                 self._handle = None
@@ -622,25 +635,27 @@ def _default_name(func):
 _warned_unmeasured = False
 
 
-def _live(get_session, name=None):
+def _live(get_session, name=None, stacklevel=4):
     s = get_session()
     if s is None or s._state != "active" or s._generation != _fork_generation:
         if name is not None and not _warned_unmeasured and not _forked_while_active:
-            _warn_unmeasured(name)
+            _warn_unmeasured(name, stacklevel)
         return None
     return s
 
 
-def _warn_unmeasured(name):
+def _warn_unmeasured(name, stacklevel):
     global _warned_unmeasured
     _warned_unmeasured = True
     warnings.warn("codegreen.task %r ran outside an active codegreen.Session and was not "
                   "measured; start one (with codegreen.Session(...):) around the calls to "
                   "measure them. This warning is shown once per process." % (name,),
-                  RuntimeWarning, stacklevel=4)
+                  RuntimeWarning, stacklevel=stacklevel)
 
 
-def _wrap(func, name, get_session):
+def _wrap(func, name, get_session, owner=None):
+    """The wrapper of a @codegreen.task (``owner`` None: tasks of the active Session) or of an
+    @s.task(...) function (``owner``: only Session s)."""
     if inspect.isasyncgenfunction(func):
         @functools.wraps(func)
         async def agen_wrapper(*args, **kwargs):
@@ -676,17 +691,27 @@ def _wrap(func, name, get_session):
             return (yield from _steps(func(*args, **kwargs), name, get_session))
         return gen_wrapper
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        s = _live(get_session, name)
+    def slow(func, args, kwargs):
+        s = _live(get_session, name, stacklevel=5)  # the warning points at wrapper's caller
         if s is None:
-            return func(*args, **kwargs)
+            return func(*args, **(kwargs or {}))
         s.start_task(name)
         try:
-            return func(*args, **kwargs)
+            return func(*args, **(kwargs or {}))
         finally:
             if s._state == "active":  # the function may have stopped the session itself
                 s.stop_task(name)
+
+    call = None  # the extension's TaskCall (the same rules in C) once a Session has found it
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        nonlocal call
+        if call is None:
+            call = _task_caller(func, name, owner, slow)
+            if call is None:
+                return slow(func, args, kwargs)
+        return call(*args, **kwargs)
     return wrapper
 
 

@@ -2,7 +2,8 @@
  * codegreen_fast.c - the CPython extension module `_codegreen_fast`: everything codegreen_runtime
  * needs from libcodegreen-nemb (load the library, begin the session, register functions, the
  * enter/exit hot path, the reference's checkpoint functions, end and report), so that the runtime
- * imports no Python module (no ctypes) before the program runs.
+ * imports no Python module (no ctypes) before the program runs; and, in session_tasks.c, the task
+ * boundaries of codegreen.Session.
  *
  * Built against the limited C API of CPython 3.8 (Py_LIMITED_API 0x03080000, file name
  * `_codegreen_fast.abi3.so`): one binary serves every CPython from 3.8 on.
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "nemb.h"
+#include "session_tasks.h"
 
 /* The library's error code this module tells apart (nemb.h: NEMB_EINVAL is -EINVAL). */
 #define CG_EINVAL (-22)
@@ -880,263 +882,6 @@ static PyObject *fast_set_probe(PyObject *self, PyObject *fn) {
   Py_RETURN_NONE;
 }
 
-/* ----- codegreen.Session's task boundaries ------------------------------------------------------
- *
- * A Recorder serves one active codegreen.Session: its task(), start_task() and stop_task() (which
- * the Session installs as its own attributes while it is active) call nemb_task_start/stop
- * directly, through the function pointers of the library the Session loaded with ctypes (so the
- * two can never disagree on which copy of the library owns the session). Whatever the fast path
- * does not handle - a name that is not exactly a str, keyword arguments, a stopped Session, a
- * forked child, a decorator use - goes to `slow`, a Python object with the Session's own
- * task/start_task/stop_task, so the behaviour and the messages stay the Session's.
- */
-
-typedef int (*task_fn)(nemb_session *, const char *);
-typedef const char *(*text_fn)(void);
-typedef const char *(*strerror_fn)(int);
-
-#define NAME_CACHE 8 /* str -> UTF-8 bytes, by identity: a literal name is encoded once */
-
-typedef struct {
-  PyObject_HEAD nemb_session *session;
-  task_fn start, stop;
-  text_fn last_error;
-  strerror_fn strerror_;
-  unsigned long fork_gen; /* fork_generation at creation: a forked child takes the slow path */
-  int active;
-  PyObject *slow;
-  PyObject *names[NAME_CACHE], *bytes[NAME_CACHE];
-  unsigned next;
-} RecorderObject;
-
-typedef struct {
-  PyObject_HEAD RecorderObject *rec;
-  PyObject *name;
-} SpanObject;
-
-static PyObject *RecorderType, *SpanType;
-static unsigned long fork_generation;
-
-static void after_fork_in_child(void) {
-  fork_generation++;
-}
-
-static int recorder_fast(const RecorderObject *r) {
-  return r->active && r->fork_gen == fork_generation;
-}
-
-/* The UTF-8 of @p name (exactly a str), borrowed from the recorder's cache; NULL with an
- * exception set on failure. */
-static const char *recorder_name(RecorderObject *r, PyObject *name) {
-  for (unsigned i = 0; i < NAME_CACHE; i++) {
-    if (r->names[i] == name) {
-      return PyBytes_AsString(r->bytes[i]);
-    }
-  }
-  PyObject *b = PyUnicode_AsEncodedString(name, "utf-8", "surrogateescape");
-  if (b == NULL) {
-    return NULL;
-  }
-  unsigned k = r->next++ % NAME_CACHE;
-  Py_XDECREF(r->names[k]);
-  Py_XDECREF(r->bytes[k]);
-  Py_INCREF(name);
-  r->names[k] = name;
-  r->bytes[k] = b;
-  return PyBytes_AsString(b);
-}
-
-static PyObject *recorder_error(RecorderObject *r, int rc) {
-  const char *m = r->last_error ? r->last_error() : NULL;
-  PyErr_SetString(PyExc_RuntimeError, m != NULL && m[0] != '\0' ? m
-                                      : r->strerror_            ? r->strerror_(rc)
-                                                                : "error");
-  return NULL;
-}
-
-/* start (1) or stop (0) of @p name (NULL: stop the innermost) on the fast path. */
-static PyObject *recorder_call(RecorderObject *r, int start, PyObject *name) {
-  const char *b = NULL;
-  if (name != NULL) {
-    b = recorder_name(r, name);
-    if (b == NULL) {
-      return NULL;
-    }
-  }
-  int rc = start ? r->start(r->session, b) : r->stop(r->session, b);
-  if (rc != 0) {
-    return recorder_error(r, rc);
-  }
-  Py_RETURN_NONE;
-}
-
-static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-  (void)kwds;
-  unsigned long long h, fs, fe, fl, fr;
-  PyObject *slow;
-  if (!PyArg_ParseTuple(args, "KKKKKO:Recorder", &h, &fs, &fe, &fl, &fr, &slow)) {
-    return NULL;
-  }
-  if (h == 0 || fs == 0 || fe == 0) {
-    PyErr_SetString(PyExc_ValueError, "Recorder: a session and two functions are required");
-    return NULL;
-  }
-  allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
-  RecorderObject *r = (RecorderObject *)alloc(type, 0);
-  if (r == NULL) {
-    return NULL;
-  }
-  r->session = (nemb_session *)(uintptr_t)h;
-  *(void **)(&r->start) = (void *)(uintptr_t)fs;
-  *(void **)(&r->stop) = (void *)(uintptr_t)fe;
-  *(void **)(&r->last_error) = (void *)(uintptr_t)fl;
-  *(void **)(&r->strerror_) = (void *)(uintptr_t)fr;
-  r->fork_gen = fork_generation;
-  r->active = 1;
-  Py_INCREF(slow);
-  r->slow = slow;
-  return (PyObject *)r;
-}
-
-static void recorder_dealloc(PyObject *o) {
-  RecorderObject *r = (RecorderObject *)o;
-  PyTypeObject *t = Py_TYPE(o);
-  Py_XDECREF(r->slow);
-  for (unsigned i = 0; i < NAME_CACHE; i++) {
-    Py_XDECREF(r->names[i]);
-    Py_XDECREF(r->bytes[i]);
-  }
-  freefunc f = (freefunc)PyType_GetSlot(t, Py_tp_free);
-  f(o);
-  Py_DECREF(t);
-}
-
-static PyObject *recorder_task(PyObject *self, PyObject *name) {
-  RecorderObject *r = (RecorderObject *)self;
-  if (!recorder_fast(r) || !PyUnicode_CheckExact(name)) {
-    return PyObject_CallMethod(r->slow, "task", "O", name);
-  }
-  SpanObject *sp = PyObject_New(SpanObject, (PyTypeObject *)SpanType);
-  if (sp == NULL) {
-    return NULL;
-  }
-  Py_INCREF(self);
-  sp->rec = r;
-  Py_INCREF(name);
-  sp->name = name;
-  return (PyObject *)sp;
-}
-
-static PyObject *recorder_start_task(PyObject *self, PyObject *name) {
-  RecorderObject *r = (RecorderObject *)self;
-  if (!recorder_fast(r) || !PyUnicode_CheckExact(name)) {
-    return PyObject_CallMethod(r->slow, "start_task", "O", name);
-  }
-  return recorder_call(r, 1, name);
-}
-
-static PyObject *recorder_stop_task(PyObject *self, PyObject *args, PyObject *kwds) {
-  RecorderObject *r = (RecorderObject *)self;
-  Py_ssize_t n = PyTuple_Size(args);
-  PyObject *name = n == 1 ? PyTuple_GetItem(args, 0) : NULL;
-  if (!recorder_fast(r) || kwds != NULL || n > 1 ||
-      (name != NULL && name != Py_None && !PyUnicode_CheckExact(name))) {
-    PyObject *m = PyObject_GetAttrString(r->slow, "stop_task");
-    if (m == NULL) {
-      return NULL;
-    }
-    PyObject *res = PyObject_Call(m, args, kwds);
-    Py_DECREF(m);
-    return res;
-  }
-  return recorder_call(r, 0, name == Py_None ? NULL : name);
-}
-
-static PyObject *recorder_disable(PyObject *self, PyObject *unused) {
-  (void)unused;
-  ((RecorderObject *)self)->active = 0;
-  Py_RETURN_NONE;
-}
-
-static PyMethodDef recorder_methods[] = {
-    {"task", recorder_task, METH_O, "task(name, /)\n--\n\nA task span (a context manager)."},
-    {"start_task", recorder_start_task, METH_O,
-     "start_task(name, /)\n--\n\nStarts a task in the calling thread."},
-    {"stop_task", (PyCFunction)(void (*)(void))recorder_stop_task, METH_VARARGS | METH_KEYWORDS,
-     "stop_task(name=None)\n--\n\nStops the calling thread's innermost task."},
-    {"disable", recorder_disable, METH_NOARGS,
-     "disable($self, /)\n--\n\nSends every later call to the slow path."},
-    {NULL, NULL, 0, NULL}};
-
-static PyType_Slot recorder_slots[] = {{Py_tp_new, (void *)recorder_new},
-                                       {Py_tp_dealloc, (void *)recorder_dealloc},
-                                       {Py_tp_methods, recorder_methods},
-                                       {0, NULL}};
-
-static PyType_Spec recorder_spec = {"_codegreen_fast.Recorder", sizeof(RecorderObject), 0,
-                                    Py_TPFLAGS_DEFAULT, recorder_slots};
-
-static void span_dealloc(PyObject *o) {
-  SpanObject *sp = (SpanObject *)o;
-  PyTypeObject *t = Py_TYPE(o);
-  Py_XDECREF(sp->rec);
-  Py_XDECREF(sp->name);
-  freefunc f = (freefunc)PyType_GetSlot(t, Py_tp_free);
-  f(o);
-  Py_DECREF(t);
-}
-
-static PyObject *span_enter(PyObject *self, PyObject *unused) {
-  (void)unused;
-  SpanObject *sp = (SpanObject *)self;
-  PyObject *r = recorder_fast(sp->rec)
-                    ? recorder_call(sp->rec, 1, sp->name)
-                    : PyObject_CallMethod(sp->rec->slow, "start_task", "O", sp->name);
-  if (r == NULL) {
-    return NULL;
-  }
-  Py_DECREF(r);
-  Py_INCREF(self);
-  return self;
-}
-
-static PyObject *span_exit(PyObject *self, PyObject *args) {
-  (void)args;
-  SpanObject *sp = (SpanObject *)self;
-  PyObject *r = recorder_fast(sp->rec)
-                    ? recorder_call(sp->rec, 0, sp->name)
-                    : PyObject_CallMethod(sp->rec->slow, "stop_task", "O", sp->name);
-  if (r == NULL) {
-    return NULL;
-  }
-  Py_DECREF(r);
-  Py_RETURN_FALSE;
-}
-
-/* @s.task("x") on a function: the Session's own decorator. */
-static PyObject *span_call(PyObject *self, PyObject *args, PyObject *kwds) {
-  SpanObject *sp = (SpanObject *)self;
-  PyObject *slow_span = PyObject_CallMethod(sp->rec->slow, "task", "O", sp->name);
-  if (slow_span == NULL) {
-    return NULL;
-  }
-  PyObject *r = PyObject_Call(slow_span, args, kwds);
-  Py_DECREF(slow_span);
-  return r;
-}
-
-static PyMethodDef span_methods[] = {{"__enter__", span_enter, METH_NOARGS, NULL},
-                                     {"__exit__", span_exit, METH_VARARGS, NULL},
-                                     {NULL, NULL, 0, NULL}};
-
-static PyType_Slot span_slots[] = {{Py_tp_dealloc, (void *)span_dealloc},
-                                   {Py_tp_call, (void *)span_call},
-                                   {Py_tp_methods, span_methods},
-                                   {0, NULL}};
-
-static PyType_Spec span_spec = {"_codegreen_fast.TaskSpan", sizeof(SpanObject), 0,
-                                Py_TPFLAGS_DEFAULT, span_slots};
-
 static PyMethodDef methods[] = {
     {"checkpoint", (PyCFunction)(void (*)(void))fast_checkpoint, METH_VARARGS | METH_KEYWORDS,
      "checkpoint($module, /, checkpoint_id, name, checkpoint_type)\n--\n\n"
@@ -1191,21 +936,14 @@ PyMODINIT_FUNC PyInit__codegreen_fast(void) {
     AwaitType = PyType_FromSpec(&await_spec);
     AsyncIterType = AwaitType ? PyType_FromSpec(&aiter_spec) : NULL;
     AsyncContextType = AsyncIterType ? PyType_FromSpec(&actx_spec) : NULL;
-    RecorderType = AsyncContextType ? PyType_FromSpec(&recorder_spec) : NULL;
-    SpanType = RecorderType ? PyType_FromSpec(&span_spec) : NULL;
-    if (SpanType == NULL) {
+    if (AsyncContextType == NULL) {
       return NULL;
     }
-    pthread_atfork(NULL, NULL, after_fork_in_child);
   }
   PyObject *m = PyModule_Create(&module);
-  if (m != NULL) {
-    Py_INCREF(RecorderType);
-    if (PyModule_AddObject(m, "Recorder", RecorderType) != 0) {
-      Py_DECREF(RecorderType);
-      Py_DECREF(m);
-      return NULL;
-    }
+  if (m != NULL && cg_session_tasks_add(m) != 0) {
+    Py_DECREF(m);
+    return NULL;
   }
   return m;
 }

@@ -879,32 +879,115 @@ def test_push_url_failure_warns_and_keeps_the_report(tmp_path):
 
 # ----- task boundaries through the C extension -----
 
+class _Name(str):
+    pass
+
+
+@codegreen.task("module-level")
+def _decorated_module_level(x, fail=False, leave_open=False):
+    s = codegreen.active_session()
+    if leave_open:
+        s.start_task("left-open")
+    if fail:
+        raise ValueError("failed %r" % (x,))
+    return x + 1
+
+
 def _tasks_and_errors(s):
-    """The same calls on either path: nested tasks, the decorator, and the errors' texts."""
+    """The same calls on either path: nested tasks, both decorators, threads, exceptions inside
+    the tasks, unbalanced stops, odd names; returns the errors (type, text, context type)."""
     errors = []
-    with s.task("outer"):
-        s.start_task("inner")
+
+    def expect(call, kinds=(TypeError, ValueError, RuntimeError, KeyError)):
+        try:
+            call()
+        except kinds as e:
+            ctx = type(e.__context__).__name__ if e.__context__ is not None else None
+            errors.append((type(e).__name__, str(e), ctx))
+        else:
+            errors.append(("no error",))
+
+    with s.task(name="outer"):
+        s.start_task(name="inner")
         s.stop_task("inner")
         s.start_task("nameless-stop")
         s.stop_task()
+        s.start_task("keyword-stop")
+        s.stop_task(name="keyword-stop")
+        s.start_task("none-stop")
+        s.stop_task(None)
 
     @s.task("decorated")
     def f(x):
         return x * 2
 
     assert f(21) == 42
+    assert _decorated_module_level(1) == 2
     for call in (lambda: s.start_task(5), lambda: s.stop_task("nothing-open"),
-                 lambda: s.stop_task(name="nothing-open"), lambda: s.task(None)):
-        try:
-            call()
-        except (TypeError, RuntimeError) as e:
-            errors.append((type(e).__name__, str(e)))
+                 lambda: s.stop_task(name="nothing-open"), lambda: s.task(None),
+                 lambda: s.task("nul\0name"), lambda: s.stop_task("a", "b"),
+                 lambda: s.stop_task(nom="x"), lambda: s.start_task("a", "b"),
+                 lambda: s.start_task(), lambda: s.task(), lambda: s.task("a", "b")):
+        expect(call)
     with s.task("a"):
+        expect(lambda: s.stop_task("b"))
+    # An exception inside the with-block: the task is stopped, the exception goes on.
+
+    def raises_inside():
+        with s.task("boom"):
+            raise KeyError("inside")
+    expect(raises_inside)
+    # The block leaves a task open: __exit__'s stop fails and names it; nothing is stopped.
+
+    def leaves_open():
+        with s.task("closing"):
+            s.start_task("dangling")
+    expect(leaves_open)
+    s.stop_task("dangling")
+    s.stop_task("closing")
+    # The decorated function raises; and raises leaving a task open (the stop's error wins,
+    # the function's is its context).
+    expect(lambda: _decorated_module_level(2, fail=True))
+    expect(lambda: _decorated_module_level(3, fail=True, leave_open=True))
+    s.stop_task("left-open")
+    s.stop_task("module-level")
+    expect(lambda: _decorated_module_level(4, leave_open=True))
+    s.stop_task("left-open")
+    s.stop_task("module-level")
+    # Names: a str subclass, non-ASCII, a lone surrogate (the file system's escape).
+    for name in (_Name("sub"), "\u00e9t\u00e9", "surrogate-\udcff"):
+        with s.task(name):
+            pass
+        s.start_task(name)
+        s.stop_task(name)
+    # Another thread has a stack of its own.
+    seen = []
+
+    def worker():
+        with s.task("in-thread"):
+            seen.append(s.current_task())
         try:
-            s.stop_task("b")
+            s.stop_task("in-thread")
         except RuntimeError as e:
-            errors.append(("RuntimeError", str(e)))
+            seen.append(str(e))
+    with s.task("around-thread"):
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+    errors.append(tuple(seen))
     return errors
+
+
+def _session_on(how, monkeypatch):
+    if how == "ctypes":
+        monkeypatch.setenv("CODEGREEN_SESSION_CTYPES", "1")
+    else:
+        monkeypatch.delenv("CODEGREEN_SESSION_CTYPES", raising=False)
+    s = quiet_session("paths-" + how, save_to_file=False)
+    s.start()
+    assert s._hot_path == how
+    assert (type(s.task("probe")).__name__ == "TaskSpan") == (how == "extension")
+    return s
 
 
 def test_session_tasks_through_the_extension_match_ctypes(sim_env, monkeypatch):
@@ -912,27 +995,70 @@ def test_session_tasks_through_the_extension_match_ctypes(sim_env, monkeypatch):
     if session_mod._session_extension(_native.load()) is None:
         pytest.skip("the _codegreen_fast extension is not built here")
     runs = {}
-    for how in ("extension", "ctypes"):
-        if how == "ctypes":
-            monkeypatch.setenv("CODEGREEN_SESSION_CTYPES", "1")
-        s = quiet_session("paths-" + how, save_to_file=False)
-        s.start()
-        assert s._hot_path == how
+    for how in ("extension", "ctypes", "extension"):
+        s = _session_on(how, monkeypatch)
         errors = _tasks_and_errors(s)
         r = s.stop()
         # After stop the class's own methods are back, whatever the path was.
         assert s._hot_path == "ctypes" and "start_task" not in vars(s)
         with pytest.raises(RuntimeError, match="is not active"):
             s.start_task("late")
-        names = [(t["name"], t["depth"], t["parent"]) for t in r["tasks"]]
-        runs[how] = (names, [(k, m.replace(how, "")) for k, m in errors])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert _decorated_module_level(5) == 6  # no active Session: unmeasured
+        tasks = [(t["name"], t["depth"], t["parent"], t["thread"], t.get("closed_at_end"))
+                 for t in r["tasks"]]
+        run = (tasks, [tuple(x.replace(how, "") if isinstance(x, str) else x for x in e)
+                       for e in errors])
+        assert runs.setdefault(how, run) == run
         for t in r["tasks"]:
             assert t["ended_at_mono_ns"] >= t["started_at_mono_ns"]
     assert runs["extension"] == runs["ctypes"]
-    assert runs["extension"][0] == [("outer", 0, None), ("inner", 1, "outer"),
-                                    ("nameless-stop", 1, "outer"), ("decorated", 0, None),
-                                    ("a", 0, None)]
-    assert len(runs["extension"][1]) == 5
+    tasks, errors = runs["extension"]
+    names = [t[0] for t in tasks]
+    assert names[:7] == ["outer", "inner", "nameless-stop", "keyword-stop", "none-stop",
+                         "decorated", "module-level"]
+    assert names.count("sub") == 2 and len([n for n in names if n.startswith("surrogate-")]) == 2
+    assert ("in-thread", 0, None) == tasks[names.index("in-thread")][:3]
+    assert errors[-1][0] == "in-thread" and "no task is open in this thread" in errors[-1][1]
+    by_text = {e[1]: e for e in errors if len(e) == 3}
+    assert ("RuntimeError", "cannot stop task 'closing': the innermost open task in this thread "
+            "is 'dangling'", None) in errors
+    assert ("RuntimeError", "cannot stop task 'module-level': the innermost open task in this "
+            "thread is 'left-open'", "ValueError") in errors
+    assert ("ValueError", "failed 2", None) in errors and "'inside'" in by_text
+    assert any(e[0] == "ValueError" and "NUL" in e[1] for e in errors)
+
+
+def test_decorated_call_stopping_its_own_session(sim_env, monkeypatch):
+    from codegreen import _native
+    if session_mod._session_extension(_native.load()) is None:
+        pytest.skip("the _codegreen_fast extension is not built here")
+    results = {}
+    for how in ("extension", "ctypes"):
+        s = _session_on(how, monkeypatch)
+
+        @codegreen.task("stops-it")
+        def stops_it():
+            s.stop()
+            return "ran"
+        assert stops_it() == "ran" and not s.active
+        results[how] = [(t["name"], t.get("closed_at_end")) for t in s.report["tasks"]]
+    assert results["extension"] == results["ctypes"] == [("stops-it", True)]
+
+
+def test_session_extension_releases_the_session(sim_env):
+    import gc
+    import weakref
+    s = quiet_session("released", save_to_file=False)
+    s.start()
+    with s.task("x"):
+        pass
+    s.stop()
+    ref = weakref.ref(s)
+    del s
+    gc.collect()
+    assert ref() is None
 
 
 def test_session_extension_spans_outlive_the_session(sim_env):

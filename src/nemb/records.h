@@ -29,7 +29,7 @@
 #include "meter.h"
 
 #define NEMB__MAX_DEPTH 256
-#define NEMB__TASK_CHUNK 512
+#define NEMB__TASK_CHUNK 512 /* records in a thread's first chunk; later ones hold more */
 
 /* One finished (or, at end, force-closed) task. */
 typedef struct nemb__task_rec {
@@ -42,10 +42,12 @@ typedef struct nemb__task_rec {
   bool closed_at_end;      /* still open at nemb_session_end(): closed there */
 } nemb__task_rec;
 
+/* A run of a thread's task records (records.c's chunk_new() says how they are sized). */
 typedef struct nemb__task_chunk {
   struct nemb__task_chunk *next;
-  size_t n;
-  nemb__task_rec recs[NEMB__TASK_CHUNK];
+  size_t n, cap;
+  size_t mapped; /* 0: from malloc(); else the length of its own mapping (munmap()) */
+  nemb__task_rec recs[];
 } nemb__task_chunk;
 
 typedef struct nemb__open_task {

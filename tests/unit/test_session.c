@@ -71,6 +71,36 @@ static void test_nesting_depth_and_parent(void **state) {
   nemb_session_destroy(s);
 }
 
+/* More task records than a thread's first chunk and two of the later, larger ones hold: every
+ * record is kept, in order, with its own stamps (records.c's chunks). */
+static void test_records_past_several_chunks(void **state) {
+  (void)state;
+  nemb_session *s = begin_quiet();
+  static const char *const names[] = {"a", "b", "c"};
+  const size_t n_tasks = 90000; /* 512 + 2 x ~37 000 + the rest */
+  NEMB_ASSERT_OK(nemb_task_start(s, "outer"));
+  for (size_t i = 0; i < n_tasks; i++) {
+    NEMB_ASSERT_OK(nemb_task_start(s, names[i % 3]));
+    NEMB_ASSERT_OK(nemb_task_stop(s, names[i % 3]));
+  }
+  NEMB_ASSERT_OK(nemb_task_stop(s, "outer"));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  nemb__task_rec *recs;
+  size_t n;
+  NEMB_ASSERT_OK(nemb__session_tasks(s, &recs, &n));
+  assert_int_equal(n, n_tasks + 1);
+  assert_string_equal(recs[0].name, "outer");
+  for (size_t i = 1; i < n; i++) {
+    assert_string_equal(recs[i].name, names[(i - 1) % 3]);
+    assert_string_equal(recs[i].parent, "outer");
+    assert_int_equal(recs[i].depth, 1);
+    assert_true(recs[i].t_start <= recs[i].t_end);
+    assert_true(recs[i - 1].t_start <= recs[i].t_start);
+  }
+  free(recs);
+  nemb_session_destroy(s);
+}
+
 static void test_mismatched_stop_names_the_innermost(void **state) {
   (void)state;
   nemb_session *s = begin_quiet();
@@ -340,6 +370,7 @@ int main(void) {
       cmocka_unit_test_setup(test_no_backend_still_records, setup),
       cmocka_unit_test_setup(test_options_reach_the_meter, setup),
       cmocka_unit_test_setup(test_forked_child_does_not_report, setup),
+      cmocka_unit_test_setup(test_records_past_several_chunks, setup),
       cmocka_unit_test_setup(test_non_exclusive_sessions_run_beside_the_active_one, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
