@@ -190,8 +190,8 @@ int main(int argc, char **argv) {
            m->store.stride * sizeof(uint64_t), m->n_domains, n, bytes,
            n ? (double)bytes / (double)n : 0.0);
   }
-  printf("  task record: %zu B (sizeof(nemb__task_rec)); chunks of %d, then of 2 MiB, with a "
-         "%zu B header each\n",
+  printf("  task record: %zu B (sizeof(nemb__task_rec)); chunks of %d records doubling, then of "
+         "2 MiB, with a %zu B header each\n",
          sizeof(nemb__task_rec), NEMB__TASK_CHUNK, sizeof(nemb__task_chunk));
   nemb_session_destroy(s);
 

@@ -41,9 +41,10 @@ import time
 
 ROUNDS = 101  # odd: the median is one round's ratio
 BATCH = 2000  # iterations a batch: a millisecond or less
-# Tasks recorded in each round's Session before the timed batches: past the thread's first chunk
-# of records, into the large one that holds the round's records (the library's records.c).
-WARM_TASKS = 600
+# Tasks recorded in each round's Session before the timed batches: past the thread's small chunks
+# of records (512 + 1024 + 2048), into the large one that holds the round's (the library's
+# records.c).
+WARM_TASKS = 4000
 
 
 def timed(fn, n):

@@ -220,13 +220,16 @@ nemb__task_rec nemb__thread_top_record(const nemb__thread *t, uint64_t t_end, bo
   };
 }
 
-/* A thread's first chunk of task records is small and comes from malloc() (most threads record a
- * few tasks). Later chunks are 2 MiB mappings, aligned so that the kernel can back each with one
- * transparent huge page (madvise(MADV_HUGEPAGE); where THP is off, they fill 4 KiB pages as
- * malloc()'s would). Why: the first write to each 4 KiB page is a page fault, one per 73 records,
- * and under virtualisation a fault can cost tens of microseconds (13-35 us per page measured on
- * the 2-core development VM, against about 250 ns per 4 KiB of a huge page), which made page
- * faults the larger part of a task's start+stop there. */
+/* A thread's task records start in small chunks from malloc(), doubling from NEMB__TASK_CHUNK
+ * records, MALLOC_CHUNKS of them (most threads record a few tasks, and a pool of threads
+ * that each record a few thousand should not hold megabytes each). Later chunks are 2 MiB
+ * mappings, aligned so that the kernel can back each with one transparent huge page
+ * (madvise(MADV_HUGEPAGE); where THP is off they fill 4 KiB pages, as malloc()'s would). Why:
+ * the first write to each 4 KiB page is a page fault, one per 73 records, and under
+ * virtualisation a fault can cost tens of microseconds (13-35 us per page on the 2-core
+ * development VM, against about 250 ns per 4 KiB of a huge page when the host has the memory),
+ * which made page faults the larger part of a task's start+stop there. */
+#define MALLOC_CHUNKS 3 /* 512, 1024 and 2048 records: 200 KB */
 #define BIG_CHUNK_BYTES ((size_t)2 << 20)
 
 static nemb__task_chunk *chunk_map(void) {
@@ -249,15 +252,21 @@ static nemb__task_chunk *chunk_map(void) {
   return c;
 }
 
-static nemb__task_chunk *chunk_new(bool first) {
-  nemb__task_chunk *c = first ? NULL : chunk_map();
+/* The chunk after @p last (NULL: the thread's first). */
+static nemb__task_chunk *chunk_new(const nemb__task_chunk *last) {
+  size_t cap = last == NULL ? NEMB__TASK_CHUNK : last->cap * 2;
+  nemb__task_chunk *c = NULL;
+  if (cap > (size_t)NEMB__TASK_CHUNK << (MALLOC_CHUNKS - 1)) {
+    c = chunk_map();
+    cap = NEMB__TASK_CHUNK << (MALLOC_CHUNKS - 1); /* if the mapping fails, stay at this size */
+  }
   if (c == NULL) {
-    c = malloc(offsetof(nemb__task_chunk, recs) + NEMB__TASK_CHUNK * sizeof(nemb__task_rec));
+    c = malloc(offsetof(nemb__task_chunk, recs) + cap * sizeof(nemb__task_rec));
     if (c == NULL) {
       return NULL;
     }
     c->mapped = 0;
-    c->cap = NEMB__TASK_CHUNK;
+    c->cap = cap;
   }
   c->next = NULL;
   c->n = 0;
@@ -274,7 +283,7 @@ static void chunk_free(nemb__task_chunk *c) {
 
 int nemb__thread_append_task(nemb__thread *t, const nemb__task_rec *rec) {
   if (t->last == NULL || t->last->n == t->last->cap) {
-    nemb__task_chunk *c = chunk_new(t->last == NULL);
+    nemb__task_chunk *c = chunk_new(t->last);
     if (c == NULL) {
       return NEMB_ENOMEM;
     }

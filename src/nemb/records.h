@@ -29,7 +29,7 @@
 #include "meter.h"
 
 #define NEMB__MAX_DEPTH 256
-#define NEMB__TASK_CHUNK 512 /* records in a thread's first chunk; later ones hold more */
+#define NEMB__TASK_CHUNK 512 /* records in a thread's first chunk (records.c: chunk_new()) */
 
 /* One finished (or, at end, force-closed) task. */
 typedef struct nemb__task_rec {

@@ -77,7 +77,7 @@ static void test_records_past_several_chunks(void **state) {
   (void)state;
   nemb_session *s = begin_quiet();
   static const char *const names[] = {"a", "b", "c"};
-  const size_t n_tasks = 90000; /* 512 + 2 x ~37 000 + the rest */
+  const size_t n_tasks = 90000; /* 512 + 1024 + 2048, 2 x ~37 000, the rest */
   NEMB_ASSERT_OK(nemb_task_start(s, "outer"));
   for (size_t i = 0; i < n_tasks; i++) {
     NEMB_ASSERT_OK(nemb_task_start(s, names[i % 3]));
