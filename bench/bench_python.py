@@ -189,8 +189,9 @@ def run(kind, n, extra_env=None):
     with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp:
         # The runtime writes its report at exit: into a directory of its own, thrown away.
         env["CODEGREEN_RESULT_FILE"] = os.path.join(tmp, "runtime.json")
-        r = subprocess.run([sys.executable, __file__, "--child", kind, str(n)], env=env,
-                           stdout=subprocess.PIPE, universal_newlines=True, check=True, cwd=tmp)
+        r = subprocess.run([sys.executable, __file__, "--child", kind, str(n), str(ROUNDS)],
+                           env=env, stdout=subprocess.PIPE, universal_newlines=True, check=True,
+                           cwd=tmp)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -211,10 +212,11 @@ def line(label, res, key, yard="empty call x2", goal=None):
 
 
 def main():
+    global ROUNDS
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        ROUNDS = int(sys.argv[4])
         child(sys.argv[2], int(sys.argv[3]))
         return
-    global ROUNDS
     n = BATCH
     if "--quick" in sys.argv:
         n, ROUNDS = BATCH // 2, 21
