@@ -49,10 +49,11 @@
  * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
  * counts the device calls made, fake_nvml_hung() those blocked in a hang now,
  * fake_nvml_last_energy_ns() the CLOCK_MONOTONIC instant of the last energy value answered;
- * fake_nvml_hang_now() makes every device call hang from now on, until fake_nvml_release(). A test
- * that dlopens the same file gets the same instance and can pin readings exactly with
- * fake_nvml_set_energy_mj() and fake_nvml_set_power_mw(), and count init/shutdown pairs with
- * fake_nvml_live().
+ * fake_nvml_first_lost_ns(i) and fake_nvml_last_good_ns(i) when device i first answered "lost" and
+ * last answered a call; fake_nvml_hang_now() makes every device call hang from now on, until
+ * fake_nvml_release(). A test that dlopens the same file gets the same instance and can pin
+ * readings exactly with fake_nvml_set_energy_mj() and fake_nvml_set_power_mw(), and count
+ * init/shutdown pairs with fake_nvml_live().
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -153,6 +154,8 @@ EXPORT void fake_nvml_release(void);
 EXPORT void fake_nvml_hang_now(void);
 EXPORT int fake_nvml_hung(void);
 EXPORT long long fake_nvml_last_energy_ns(void);
+EXPORT long long fake_nvml_first_lost_ns(unsigned index);
+EXPORT long long fake_nvml_last_good_ns(unsigned index);
 
 enum method { M_ENERGY, M_FIELD, M_USAGE, M_NONE };
 
@@ -165,6 +168,10 @@ struct nvmlDevice_st {
   double step_s;               /* 0: a continuous counter */
   double phase_s;
   double lost_s; /* < 0: never lost */
+  /* CLOCK_MONOTONIC ns of the first call answered NVML_ERROR_GPU_IS_LOST, and of the last call
+   * answered NVML_SUCCESS (0: none yet): when the driver said so, whenever codegreen asked. */
+  _Atomic long long first_lost_ns;
+  _Atomic long long last_good_ns;
   bool noperm;
   bool mig;
   int proc_rc;    /* what nvmlDeviceGetProcessUtilization returns instead of samples; 0: samples */
@@ -215,6 +222,8 @@ static void configure(void) {
     d->watts = colon ? strtod(colon + 1, NULL) : 100;
     d->step_s = 0;
     d->lost_s = -1;
+    atomic_store(&d->first_lost_ns, 0);
+    atomic_store(&d->last_good_ns, 0);
     d->noperm = false;
     d->mig = false;
     d->proc_rc = 0;
@@ -368,9 +377,14 @@ static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
   if (d->noperm) {
     return NVML_ERROR_NO_PERMISSION;
   }
-  if (d->lost_s >= 0 && now_s() - t0_s >= d->lost_s) {
+  double now = now_s();
+  if (d->lost_s >= 0 && now - t0_s >= d->lost_s) {
+    long long none = 0;
+    atomic_compare_exchange_strong(&((struct nvmlDevice_st *)d)->first_lost_ns, &none,
+                                   (long long)(now * 1e9));
     return NVML_ERROR_GPU_IS_LOST;
   }
+  atomic_store(&((struct nvmlDevice_st *)d)->last_good_ns, (long long)(now * 1e9));
   return NVML_SUCCESS;
 }
 
@@ -775,4 +789,12 @@ EXPORT int fake_nvml_hung(void) {
 
 EXPORT long long fake_nvml_last_energy_ns(void) {
   return atomic_load(&last_energy_ns);
+}
+
+EXPORT long long fake_nvml_first_lost_ns(unsigned index) {
+  return index < n_devices ? atomic_load(&devices[index].first_lost_ns) : 0;
+}
+
+EXPORT long long fake_nvml_last_good_ns(unsigned index) {
+  return index < n_devices ? atomic_load(&devices[index].last_good_ns) : 0;
 }

@@ -24,6 +24,8 @@ static void (*release_hang)(void);
 static int (*hung_calls)(void);
 static void (*hang_now)(void);
 static long long (*last_energy_ns)(void);
+static long long (*first_lost_ns)(unsigned);
+static long long (*last_good_ns)(unsigned);
 
 static int group_setup(void **state) {
   (void)state;
@@ -47,7 +49,14 @@ static int group_setup(void **state) {
   memcpy(&hang_now, &p, sizeof p);
   p = dlsym(fake, "fake_nvml_last_energy_ns");
   memcpy(&last_energy_ns, &p, sizeof p);
-  return set_energy_mj && set_power_mw && live && release_hang && hung_calls && hang_now ? 0 : -1;
+  p = dlsym(fake, "fake_nvml_first_lost_ns");
+  memcpy(&first_lost_ns, &p, sizeof p);
+  p = dlsym(fake, "fake_nvml_last_good_ns");
+  memcpy(&last_good_ns, &p, sizeof p);
+  return set_energy_mj && set_power_mw && live && release_hang && hung_calls && hang_now &&
+                 first_lost_ns && last_good_ns
+             ? 0
+             : -1;
 }
 
 static int group_teardown(void **state) {
@@ -266,15 +275,22 @@ static void test_one_gpu_lost(void **unused) {
   assert_non_null(fail);
   assert_string_equal(json_string_value(json_object_get(fail, "domain")), "gpu1");
   double lost_at = json_number_value(json_object_get(fail, "lost_at_s"));
-  /* The fake loses gpu1 0.7 s after nvmlInit, somewhere between t_pre and the task's start (a
-   * loaded machine makes opening NVML, which learns the update period, take longer): lost_at
-   * counts from the session's begin, also in that span. */
+  /* What the driver did, by its own clock: gpu1 last answered a call at `good` and first answered
+   * "lost" at `lost` (0.7 s after nvmlInit, which came after t_pre). codegreen cannot know of the
+   * loss before the driver said so, and must say so before the session ends; how much later it
+   * notices depends on when a loaded machine lets its threads run, so that is printed, not
+   * asserted. The session began between t_pre and the task's start. */
+  double good = (double)last_good_ns(1), lost = (double)first_lost_ns(1);
   double task_start = json_number_value(json_object_get(task, "started_at_mono_ns"));
-  double opening_s = (task_start - (double)t_pre) / 1e9;
-  print_message("  gpu1 lost at %.3f s; opening took up to %.3f s\n", lost_at, opening_s);
-  assert_true(lost_at > 0.6 - opening_s && lost_at < 0.8 + opening_s);
-  /* gpu1 counted until it was lost: 100 W from the task's start to then. */
-  assert_true(g1 > 100 * (lost_at - opening_s - 0.05) - 3 && g1 < 100 * lost_at + 3);
+  assert_true(good > 0 && lost > good && lost - (double)t_pre >= 0.7e9);
+  double noticed_lo = (double)t_pre + lost_at * 1e9, noticed_hi = task_start + lost_at * 1e9;
+  print_message("  gpu1 lost at %.3f s; the driver said so %.1f to %.1f ms before\n", lost_at,
+                (noticed_lo - lost) / 1e6, (noticed_hi - lost) / 1e6);
+  assert_true(noticed_hi >= lost - 1e6);
+  assert_true(lost_at < dur + (task_start - (double)t_pre) / 1e9);
+  /* gpu1 counted 100 W from the task's start until its last good answer, and no further than the
+   * loss. */
+  assert_true(g1 > 100 * (good - task_start) / 1e9 - 3 && g1 < 100 * (lost - task_start) / 1e9 + 3);
   bool named = false;
   size_t i;
   json_t *w;
