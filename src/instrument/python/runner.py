@@ -7,7 +7,10 @@ own interpreter before the program itself.
 compile: parses the instrumented source, moves every position in its syntax tree back to the
 user's file (the line map from the engine: instrumented line/column -> original line/column),
 adds what makes a .pyc behave like `python ARGV0` (sys.argv[0], sys.path[0], __file__,
-__loader__), compiles with the user's file name and writes OUTPUT_PYC. Running that .pyc then
+__loader__), compiles with the user's file name and writes OUTPUT_PYC. On CPython 3.11+ it
+compiles the instrumented text as it is and moves the positions in the code objects instead
+(compile_fast(): the same positions, without the syntax tree's round trip through Python
+objects); other interpreters, and files that path cannot do exactly, take the round trip. Running that .pyc then
 shows the user's file, lines and columns in tracebacks, warnings and inspect, with no frame of
 codegreen's in between. Warnings the parser raises come out once, here, with the user's lines.
 Exit status: 0; 1 when the user's file itself does not compile (Python's own message is
@@ -254,6 +257,265 @@ def insert_at_prologue(tree, stmts):
     body[i:i] = stmts
 
 
+class NotExact(Exception):
+    """The fast path cannot give exactly the positions of the syntax tree's round trip here."""
+
+
+# The fast path: compile the instrumented text as it is and move the positions in the code
+# objects back to the user's file, instead of parsing into Python objects, remapping every node
+# and compiling the tree (4-8x CPython's own compile of the file on big files). The result must
+# equal the round trip's: every instruction gets the position the round trip gives it, because
+# the compiler takes an instruction's position from one node (start line/column, end line/column)
+# and the round trip maps each of those with the same line map. Where a position is only a line
+# (no column), the line must map to one line of the user's file whatever the column; where it
+# does not, or for anything else not exactly reproducible (async wrappers, which the round trip
+# repositions; the block limit, which it handles by leaving guards out), NotExact sends the file
+# down the round trip. Interpreters: 3.11+ (co_positions/the location table). 3.8-3.10 keep the
+# round trip.
+FAST_PATH = sys.version_info >= (3, 11)
+PRELUDE = b'__import__("codegreen_runtime").install('
+
+
+def line_only_mapper(lines, text_lines):
+    """line -> the user's line, for a position that has no column: the one line of the user's
+    file that every segment from the line's first non-blank column on maps to; NotExact if
+    several."""
+    cache = {}
+
+    def line_only(line):
+        got = cache.get(line)
+        if got is not None:
+            return got
+        if line < 1 or line > len(lines) or not lines[line - 1]:
+            got = line
+        else:
+            segs = lines[line - 1]
+            text = text_lines[line - 1] if line <= len(text_lines) else b""
+            first = len(text) - len(text.lstrip(b" \t\f"))
+            found = set()
+            for i, seg in enumerate(segs):
+                if i + 1 < len(segs) and segs[i + 1][0] <= first:
+                    continue  # wholly in the indentation
+                found.add(seg[1])
+            if len(found) != 1:
+                raise NotExact("line %d maps to several lines" % line)
+            got = found.pop()
+        cache[line] = got
+        return got
+
+    return line_only
+
+
+def position_mapper(lines, line_only):
+    """(line, end_line, col, end_col) of the instrumented file -> the user's, as remap() moves a
+    node's positions (the end never before the start)."""
+    mapper = make_mapper(lines)
+
+    def pos(p):
+        line, end_line, col, end_col = p
+        if line is None:
+            return p
+        if col is None or end_col is None or end_line is None:
+            if (col is None) != (end_col is None):
+                raise NotExact("position with one column")
+            nl = line_only(line)
+            nel = None if end_line is None else line_only(end_line)
+            if nel is not None and nel < nl:
+                raise NotExact("position without columns ends before it starts")
+            return (nl, nel, None, None)
+        nl, nc = mapper(line, col)
+        nel, nec = mapper(end_line, end_col)
+        if nel < nl or (nel == nl and nec < nc):
+            nel, nec = nl, nc
+        return (nl, nel, nc, nec)
+
+    return pos
+
+
+def code_mover(lines, pos, line_only):
+    """move(code): the code object and those nested in it with the user's positions. The new
+    co_linetable (3.11+) follows Objects/locations.md: each entry covers 1-8 code units, its
+    first byte is 0x80 | code << 3 | (units - 1); code 15 no location, 13 a line without columns
+    (svarint line delta), 0-9 the short form (same line, column // 8 in the code, then
+    (column % 8) << 4 | width < 16), 10-12 the one-line form (line delta code - 10, then the
+    column and end column bytes, < 128 as every byte after the first has its top bit clear), 14
+    the long form (svarint line delta, varint end line delta, varint column + 1, varint end
+    column + 1, 0 meaning none). A varint is 6-bit chunks, least significant first, bit 6 set on
+    all but the last; a svarint is (-v << 1) | 1 for a negative v, else v << 1, as a varint. Line
+    deltas are from the previous entry's line (co_firstlineno for the first); an entry without a
+    location leaves it as it is."""
+    import itertools
+    groupby = itertools.groupby
+    cache = {}
+    get = cache.get
+    code_type = type(code_mover.__code__)
+    class_first_line_ = class_first_line if sys.version_info >= (3, 13) else None
+    # per instrumented line, its last segment: the column it starts at (a position on one line
+    # from there on is moved here without a call), the user's line, and the column shift (a
+    # copy of the user's text) or None and the user's column (inserted text: one point)
+    simple_from, simple_line, simple_shift, simple_col = [1 << 30], [0], [0], [0]
+    for segs in lines:
+        last = segs[-1] if segs else (1 << 30, 0, 0, 0)
+        simple_from.append(last[0])
+        simple_line.append(last[1])
+        simple_shift.append(None if last[3] else last[2] - last[0])
+        simple_col.append(last[2])
+    n_lines = len(lines)
+
+    def varint(out, v):
+        while v >= 64:
+            out.append(0x40 | (v & 63))
+            v >>= 6
+        out.append(v)
+
+    def move(code, top):
+        consts = code.co_consts
+        new_consts = None
+        for i, c in enumerate(consts):
+            if type(c) is code_type:
+                if new_consts is None:
+                    new_consts = list(consts)
+                new_consts[i] = move(c, False)
+        # A module's first line is 1 whatever its statements; a function's, class's, lambda's
+        # or comprehension's is its node's line (a decorated one's, its first decorator's).
+        first = code.co_firstlineno if top else line_only(code.co_firstlineno)
+        out = bytearray()
+        put = out.append
+        prev = first
+        for p, units in groupby(code.co_positions()):
+            n = len(list(units))
+            line, end_line, col, end_col = p
+            if line is not None and line == end_line and 0 < line <= n_lines \
+                    and col is not None and end_col is not None \
+                    and simple_from[line] <= col <= end_col:
+                shift = simple_shift[line]
+                if shift is None:
+                    col = end_col = simple_col[line]
+                else:
+                    col += shift
+                    end_col += shift
+                line = end_line = simple_line[line]
+            else:
+                q = get(p)
+                if q is None:
+                    q = cache[p] = pos(p)
+                line, end_line, col, end_col = q
+            while n > 0:
+                k = 8 if n > 8 else n
+                n -= k
+                head = 0x80 | (k - 1)
+                if line is None:
+                    put(head | 0x78)  # 15: no location
+                    continue
+                d = line - prev
+                prev = line
+                if end_line == line and col is not None and d == 0 and col < 80 \
+                        and 0 <= end_col - col < 16:
+                    put(head | (col >> 3) << 3)  # short form
+                    put((col & 7) << 4 | (end_col - col))
+                elif end_line == line and col is not None and 0 <= d <= 2 and col < 128 \
+                        and col <= end_col < 128:
+                    put(head | (10 + d) << 3)  # one-line form
+                    put(col)
+                    put(end_col)
+                elif col is None and end_line == line:
+                    put(head | 13 << 3)  # no column
+                    varint(out, (-d) << 1 | 1 if d < 0 else d << 1)
+                else:
+                    put(head | 14 << 3)  # long form
+                    varint(out, (-d) << 1 | 1 if d < 0 else d << 1)
+                    varint(out, end_line - line)
+                    varint(out, 0 if col is None else col + 1)
+                    varint(out, 0 if end_col is None else end_col + 1)
+        if class_first_line_ and "__firstlineno__" in code.co_names:
+            new_consts = class_first_line(code, new_consts or list(consts), first)
+        if new_consts is not None:
+            return code.replace(co_firstlineno=first, co_linetable=bytes(out),
+                                co_consts=tuple(new_consts))
+        return code.replace(co_firstlineno=first, co_linetable=bytes(out))
+
+    return move
+
+
+def class_first_line(code, consts, first):
+    """3.13+: a class body stores its first line, `LOAD_CONST k; STORE_NAME __firstlineno__`
+    (inspect reads it): consts[k] becomes FIRST. NotExact where the constant serves another
+    instruction too or FIRST is a constant already (the round trip's compile would share one)."""
+    import dis
+    ins = [i for i in dis.get_instructions(code) if i.opname != "CACHE"]
+    found = [a for a, b in zip(ins, ins[1:])
+             if a.opname == "LOAD_CONST" and b.opname == "STORE_NAME"
+             and b.argval == "__firstlineno__"]
+    if not found:
+        return consts
+    if len(found) != 1:
+        raise NotExact("several __firstlineno__")
+    k = found[0].arg
+    uses = sum(1 for i in ins if i.opcode in dis.hasconst and i.arg == k)
+    if uses != 1 or type(consts[k]) is not int \
+            or any(type(c) is int and c == first for c in consts):
+        raise NotExact("__firstlineno__'s constant is shared")
+    consts[k] = first
+    return consts
+
+
+def prologue_line(text_lines):
+    """The instrumented line (1-based) of the runtime's prelude, which the engine puts right
+    after the docstring and `from __future__` imports, where insert_at_prologue() puts the
+    fixups; NotExact when it is not there or not right after them."""
+    import ast
+    for i, t in enumerate(text_lines):
+        if t.startswith(PRELUDE):
+            break
+    else:
+        raise NotExact("no prelude")
+    head = b"\n".join(text_lines[:i])
+    try:
+        body = ast.parse(head).body
+    except (SyntaxError, ValueError):
+        raise NotExact("the head does not parse alone")
+    k = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        k = 1
+    while k < len(body) and isinstance(body[k], ast.ImportFrom) \
+            and body[k].module == "__future__":
+        k += 1
+    if k != len(body):
+        raise NotExact("the prelude is not right after the docstring and future imports")
+    return i + 1
+
+
+def compile_fast(source, lines, filename, fixup_text):
+    """(code, warnings caught, mapper for warnings' lines) of the instrumented SOURCE (bytes) with
+    the user's positions, FIXUP_TEXT (or None) inserted as insert_at_prologue() inserts it.
+    Raises NotExact (or anything compile() raises) when the round trip must do it."""
+    import warnings
+    if not FAST_PATH or b"aiter(" in source or b"acontext(" in source:
+        raise NotExact("not on this interpreter, or async wrappers")
+    text_lines = source.split(b"\n")
+    mapper = make_mapper(lines)
+    if fixup_text is not None:
+        at = prologue_line(text_lines)
+        anchor = mapper(at, 0)[0]
+        fix = fixup_text.encode("utf-8").rstrip(b"\n").split(b"\n")
+        text_lines[at - 1:at - 1] = fix
+        lines = lines[:at - 1] + [[[0, anchor, 0, 1]]] * len(fix) + lines[at - 1:]
+        source = b"\n".join(text_lines)
+        mapper = make_mapper(lines)
+    line_only = line_only_mapper(lines, text_lines)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = compile(source, filename, "exec", dont_inherit=True)
+    for w in caught:
+        # the round trip gives the parser's warnings mapper(line, 0) and the compiler's the
+        # node's line: both must be the same line
+        if w.filename == filename and mapper(w.lineno, 0)[0] != line_only(w.lineno):
+            raise NotExact("a warning's line")
+    code = code_mover(lines, position_mapper(lines, line_only), line_only)(code, True)
+    return code, caught, mapper
+
+
 def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
     import gc
     import threading
@@ -274,7 +536,6 @@ def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
 
 
 def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime, output):
-    import ast
     import importlib.util
     import json
     import marshal
@@ -285,6 +546,45 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
         source = f.read()
     with open(linemap, "r") as f:
         lines = json.load(f)["lines"]
+    try:
+        code, caught, mapper = compile_fast(source, lines, filename,
+                                            fixups(argv0, filename, tmpdir, runtime, output))
+    except Exception:  # NotExact, or an error the round trip reports as it always has
+        code = None
+    if code is None:
+        code = compile_round_trip(source, lines, argv0, filename, tmpdir, runtime, output)
+        if isinstance(code, int):
+            return code
+    else:
+        try:
+            for w in caught:
+                line = w.lineno
+                if w.filename == filename:
+                    line = mapper(w.lineno, 0)[0]
+                warnings.warn_explicit(w.message, w.category, w.filename, line)
+        except Warning:
+            if check(argv0) != 0:
+                return 1
+            raise
+    data = bytearray(importlib.util.MAGIC_NUMBER)
+    data.extend(b"\0\0\0\0")  # flags: timestamp-based, but never checked for a file run as main
+    data.extend(b"\0" * 8)
+    data.extend(marshal.dumps(code))
+    if importlib.util.find_spec(runtime) is None:
+        sys.stderr.write("codegreen: %s (Python %s) cannot import %s: install codegreen's Python "
+                         "package for it, or set CODEGREEN_PYTHON_DIR to the directory that "
+                         "holds %s.py\n" % (sys.executable, sys.version.split()[0], runtime,
+                                             runtime))
+        return 4
+    with open(output, "wb") as f:
+        f.write(data)
+    return 0
+
+
+def compile_round_trip(source, lines, argv0, filename, tmpdir, runtime, output):
+    """The code object through the syntax tree's round trip, or the exit status."""
+    import ast
+    import warnings
     mapper = make_mapper(lines)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -323,19 +623,7 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
                          "compile although the original does; please report it with the file.\n"
                          "  %s: %s\n" % (argv0, type(e).__name__, e))
         return 3
-    data = bytearray(importlib.util.MAGIC_NUMBER)
-    data.extend(b"\0\0\0\0")  # flags: timestamp-based, but never checked for a file run as main
-    data.extend(b"\0" * 8)
-    data.extend(marshal.dumps(code))
-    if importlib.util.find_spec(runtime) is None:
-        sys.stderr.write("codegreen: %s (Python %s) cannot import %s: install codegreen's Python "
-                         "package for it, or set CODEGREEN_PYTHON_DIR to the directory that "
-                         "holds %s.py\n" % (sys.executable, sys.version.split()[0], runtime,
-                                             runtime))
-        return 4
-    with open(output, "wb") as f:
-        f.write(data)
-    return 0
+    return code
 
 
 def compile_module(instrumented, linemap, path, output):
@@ -349,7 +637,20 @@ def compile_module(instrumented, linemap, path, output):
     with open(instrumented, "rb") as f:
         source = f.read()
     with open(linemap, "r") as f:
-        mapper = make_mapper(json.load(f)["lines"])
+        lines = json.load(f)["lines"]
+    try:
+        code, caught, _ = compile_fast(source, lines, path, None)
+    except Exception:  # NotExact, or an error: the round trip decides
+        code = None
+    if code is not None:
+        if caught:
+            return False
+        import importlib.util
+        data = bytearray(importlib.util.MAGIC_NUMBER) + b"\0" * 12 + marshal.dumps(code)
+        with open(output, "wb") as f:
+            f.write(data)
+        return True
+    mapper = make_mapper(lines)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
