@@ -493,6 +493,8 @@ def compile_fast(source, lines, filename, fixup_text):
     import warnings
     if not FAST_PATH or b"aiter(" in source or b"acontext(" in source:
         raise NotExact("not on this interpreter, or async wrappers")
+    if source.count(b"\r") != source.count(b"\r\n"):
+        raise NotExact("a line ends with a lone CR")  # Python's line, not a split at LF
     text_lines = source.split(b"\n")
     mapper = make_mapper(lines)
     if fixup_text is not None:
