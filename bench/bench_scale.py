@@ -12,15 +12,24 @@ from wait4's rusage), on the simulated device, and is extrapolated linearly to t
    linearly when --tasks is not a million (the JSON's size is not linear: the report details the
    first measurement.report.task_detail_limit instances of a task, so only a run of a million
    gives its figure);
-3. `codegreen plot` of the report of 1: its time, peak memory and read speed.
+3. `codegreen plot` of the report of 1 (and of its zstd-compressed copy, and with --plot-mb M of
+   a synthetic report of about M MB: the report of 1's samples repeated, so one outer task and
+   its inner task hold the whole series, the parent repeating every sample of its child):
+   read speed (MB of JSON per second of the whole command) and peak memory, --rounds times
+   (default 3) interleaved, medians with their range; with --against BIN, the same plots by
+   another build (e.g. main's, which may not read .zst: it plots the .json reports only) in the
+   same rounds, and the median of the per-round ratios.
 
 The goals are issue 18's. Prints figures; asserts nothing. Run after ./scripts/build.sh release:
   CODEGREEN_LIB_PATH=$PWD/build/lib/libcodegreen-nemb.so PYTHONPATH=$PWD/python \
     /usr/bin/python3 bench/bench_scale.py [--seconds S] [--tasks N] [--codegreen BIN]
+      [--only 1,2,3] [--plot-mb M] [--rounds R] [--against BIN]
 """
 import json
+import math
 import os
-import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,9 +83,88 @@ def child(cmd, env):
     return out, time.perf_counter() - t0, ru.ru_maxrss / 1024.0
 
 
+def synthesize(src, dst, mb):
+    """Writes about mb MB of report to dst: src's outer task and its inner task, their interior
+    samples repeated (times shifted by the series' period) until the file has that size. The
+    samples keep the report writer's layout (JSON_INDENT(2)); the tasks' energies are src's
+    scaled by the repeats (the chart's tails are not checked: this input measures reading)."""
+    base = json.load(open(src))
+    outer, inner = base["tasks"][0], base["tasks"][1]
+    interior = outer["timeseries"][1:-1]
+    t_first = interior[0]["t_ns"]
+    period = interior[-1]["t_ns"] - t_first + (interior[1]["t_ns"] - t_first)
+    pad = " " * 8
+    tmpl = []
+    for p in interior:
+        q = dict(p, t_ns=0)
+        text = json.dumps(q, indent=2).replace('"t_ns": 0', '"t_ns": %d').replace("\n", "\n" + pad)
+        tmpl.append((p["t_ns"] - t_first, pad + text))
+    per_copy = sum(len(t) + 2 for _, t in tmpl) * 2
+    copies = max(1, int(math.ceil(mb * 1e6 / per_copy)))
+    t_end = t_first + copies * period
+    for t, k in ((outer, 1.0), (inner, 1.0)):
+        t["energy_j"] *= copies * k
+        t["domains"] = {d: v * copies for d, v in t["domains"].items()}
+    base["meta"]["duration_total_s"] = (t_end - outer["started_at_mono_ns"]) / 1e9 + 0.01
+
+    def write_task(f, t, last):
+        t0 = t["started_at_mono_ns"]
+        start, end = t["timeseries"][0], dict(t["timeseries"][-1])
+        t["ended_at_mono_ns"] = end["t_ns"] = t_end + (period // 4 if t is outer else period // 8)
+        t["timeseries"] = "@SERIES@"
+        head, tail = json.dumps(t, indent=2).split('"@SERIES@"')
+        f.write("    " + head.replace("\n", "\n    ") + "[\n")
+        f.write(pad + json.dumps(start, indent=2).replace("\n", "\n" + pad))
+        for c in range(copies):
+            shift = t_first + c * period
+            f.write(",\n".join([""] + [text % (dt + shift) for dt, text in tmpl
+                                       if dt + shift > t0]))
+        f.write(",\n" + pad + json.dumps(end, indent=2).replace("\n", "\n" + pad) + "\n      ]")
+        f.write(tail.replace("\n", "\n    ") + ("\n" if last else ",\n"))
+
+    with open(dst, "w") as f:
+        f.write('{\n  "meta": ' + json.dumps(base["meta"], indent=2).replace("\n", "\n  "))
+        f.write(',\n  "tasks": [\n')
+        write_task(f, outer, False)
+        write_task(f, inner, True)
+        f.write('  ],\n  "totals": ' + json.dumps(base["totals"], indent=2).replace("\n", "\n  "))
+        f.write("\n}\n")
+
+
+def plots(cg, against, reports, rounds, tmp, env):
+    """Figure 3: each report plotted by cg (and by against) once per round, interleaved."""
+    runs = [(label, path, b) for label, path in reports
+            for b in [cg] + [against] * bool(against and not path.endswith(".zst"))]
+    json_mb = {path: os.path.getsize(path[:-4] if path.endswith(".zst") else path) / 1e6
+               for _, path in reports}
+    speed = {i: [] for i in range(len(runs))}
+    peak = {i: [] for i in range(len(runs))}
+    for r in range(rounds):
+        order = list(range(len(runs)))
+        order = order[r % len(order):] + order[:r % len(order)]  # rotate: no variant always first
+        for i in order:
+            label, path, b = runs[i]
+            _, wall, mb = child([b, "plot", "-q", path, "-o", os.path.join(tmp, "p.html")], env)
+            speed[i].append(json_mb[path] / wall)
+            peak[i].append(mb)
+    med = statistics.median
+    for i, (label, path, b) in enumerate(runs):
+        who = "" if b == cg else " [against]"
+        print("  %-46s %8.1f MB/s (%.1f-%.1f) goal >= 50" % (
+            ("read speed, " + label + who)[:46], med(speed[i]), min(speed[i]), max(speed[i])))
+        print("  %-46s %8.0f MB   (%.0f-%.0f) goal <= 300" % (
+            ("peak memory, " + label + who)[:46], med(peak[i]), min(peak[i]), max(peak[i])))
+        if against and b == against:
+            mine = i - 1
+            ratio = [speed[mine][k] / speed[i][k] for k in range(rounds)]
+            mem = [peak[mine][k] / peak[i][k] for k in range(rounds)]
+            print("  %-46s %8.2fx speed, %.2fx memory (paired medians)" % (
+                ("this build / against, " + label)[:46], med(ratio), med(mem)))
+
+
 def main():
     args = sys.argv[1:]
-    seconds, tasks = 60.0, 1000000
+    seconds, tasks, only, plot_mb, rounds, against = 60.0, 1000000, "1,2,3", 0.0, 3, None
     cg = os.path.join(HERE, "..", "build", "bin", "codegreen")
     while args:
         a = args.pop(0)
@@ -86,6 +174,15 @@ def main():
             tasks = int(args.pop(0))
         elif a == "--codegreen":
             cg = args.pop(0)
+        elif a == "--only":
+            only = args.pop(0)
+        elif a == "--plot-mb":
+            plot_mb = float(args.pop(0))
+        elif a == "--rounds":
+            rounds = int(args.pop(0))
+        elif a == "--against":
+            against = args.pop(0)
+    only = set(only.split(","))
     env = dict(os.environ, CODEGREEN_PROVIDERS="sim")
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="cg-scale-") as tmp:
@@ -96,31 +193,47 @@ def main():
         r = json.loads(out.strip().splitlines()[-1])
         k = 3600.0 / seconds
         size = os.path.getsize(f1) / 1e6
-        print("1. a %.0f s session with time series, x%.0f for one hour:" % (seconds, k))
-        print("  %-46s %8.0f MB   goal <= 200" % ("JSON size per hour", size * k))
-        print("  %-46s %8.1f s    goal <= 5" % ("stop() CPU per hour", r["stop_cpu_s"] * k))
-        print("  %-46s %8.0f MB   goal <= 200  (run: %.0f MB above a %.0f MB start)"
-              % ("peak memory per hour", (peak - r["base_kb"] / 1024.0) * k,
-                 peak - r["base_kb"] / 1024.0, r["base_kb"] / 1024.0))
-
-        f2 = os.path.join(tmp, "many.json")
-        out, _, peak = child([py, "-c", MANY, f2, str(tasks)], env)
-        r = json.loads(out.strip().splitlines()[-1])
-        k = 1e6 / tasks
-        print("2. %d tasks (@codegreen.task in a loop), x%.1f for a million:" % (tasks, k))
-        print("  %-46s %8.1f s    goal <= 2" % ("stop() wall time per million", r["stop_wall_s"] * k))
-        print("  %-46s %8.0f MB   goal <= 200" % ("peak memory per million",
-                                                  (peak - r["base_kb"] / 1024.0) * k))
-        print("  %-46s %8.0f MB   %s" % ("JSON size", os.path.getsize(f2) / 1e6,
-                                          "of %d tasks (not extrapolated)" % tasks))
-
-        out, wall, peak = child([cg, "plot", "-q", f1, "-o", os.path.join(tmp, "p.html")], env)
-        print("3. codegreen plot of the report of 1 (%.1f MB):" % size)
-        print("  %-46s %8.1f MB/s goal >= 50" % ("read speed", size / wall if wall > 0 else 0))
-        print("  %-46s %8.0f MB   goal <= 300 (any size)" % ("peak memory", peak))
-        print("  %-46s %8.0f MB   goal <= 300" % ("peak memory for a 1 GB report (linear)",
-                                                  peak / size * 1e3 if size > 0 else 0))
+        if "1" in only:
+            print_long(seconds, k, size, r, peak)
+        if "2" in only:
+            many(py, tmp, tasks, env)
+        if "3" in only:
+            reports = [("the report of 1 (%.0f MB)" % size, f1)]
+            if shutil.which("zstd"):
+                subprocess.check_call(["zstd", "-q", "-f", f1, "-o", f1 + ".zst"])
+                reports.append(("its .json.zst (%.0f MB of JSON)" % size, f1 + ".zst"))
+            if plot_mb > 0:
+                f3 = os.path.join(tmp, "synthetic.json")
+                synthesize(f1, f3, plot_mb)
+                reports.append(("synthetic %.0f MB report" % (os.path.getsize(f3) / 1e6), f3))
+            print("3. codegreen plot (%d rounds, interleaved; read speed = MB of JSON / wall "
+                  "time of the command):" % rounds)
+            plots(cg, against, reports, rounds, tmp, env)
     return 0
+
+
+def print_long(seconds, k, size, r, peak):
+    """Figure 1, from the run of LONG."""
+    print("1. a %.0f s session with time series, x%.0f for one hour:" % (seconds, k))
+    print("  %-46s %8.0f MB   goal <= 200" % ("JSON size per hour", size * k))
+    print("  %-46s %8.1f s    goal <= 5" % ("stop() CPU per hour", r["stop_cpu_s"] * k))
+    print("  %-46s %8.0f MB   goal <= 200  (run: %.0f MB above a %.0f MB start)"
+          % ("peak memory per hour", (peak - r["base_kb"] / 1024.0) * k,
+             peak - r["base_kb"] / 1024.0, r["base_kb"] / 1024.0))
+
+
+def many(py, tmp, tasks, env):
+    """Figure 2: a run of MANY."""
+    f2 = os.path.join(tmp, "many.json")
+    out, _, peak = child([py, "-c", MANY, f2, str(tasks)], env)
+    r = json.loads(out.strip().splitlines()[-1])
+    k = 1e6 / tasks
+    print("2. %d tasks (@codegreen.task in a loop), x%.1f for a million:" % (tasks, k))
+    print("  %-46s %8.1f s    goal <= 2" % ("stop() wall time per million", r["stop_wall_s"] * k))
+    print("  %-46s %8.0f MB   goal <= 200" % ("peak memory per million",
+                                              (peak - r["base_kb"] / 1024.0) * k))
+    print("  %-46s %8.0f MB   %s" % ("JSON size", os.path.getsize(f2) / 1e6,
+                                      "of %d tasks (not extrapolated)" % tasks))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,16 @@
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 
 file(GLOB NEMB_CLI_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cli/*.c)
-# The one atomic file writer and the environment gate are compiled in too: the executable links
-# the shared library, whose internal nemb__ symbols are hidden.
+# The one atomic file writer, the environment gate and the one report loader (json_load.c over
+# zsource.c: .json and .json.zst) are compiled in too: the executable links the shared library,
+# whose internal nemb__ symbols are hidden.
 add_executable(codegreen ${NEMB_CLI_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c
-                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/secure_env.c)
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/secure_env.c
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/json_load.c
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zsource.c)
 target_include_directories(codegreen PRIVATE src/cli ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb)
 # The CLI's statistics and views use libm and a thread (run -I); the exporter libmicrohttpd.
-target_link_libraries(codegreen PRIVATE nemb PkgConfig::JANSSON codegreen_instrument
+target_link_libraries(codegreen PRIVATE nemb PkgConfig::JANSSON PkgConfig::ZSTD codegreen_instrument
                                         PkgConfig::MHD m Threads::Threads)
 # Where `measure` finds the runtime module when CODEGREEN_PYTHON_DIR is not set: this source
 # tree's python/, else <bindir>/../share/codegreen/python.
@@ -57,6 +60,12 @@ if(NEMB_BUILD_TESTS)
   add_test(NAME cli_safety COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_safety.sh
                                    $<TARGET_FILE:codegreen> ${CMAKE_CURRENT_SOURCE_DIR}/python)
   set_tests_properties(cli_safety PROPERTIES TIMEOUT 300 ENVIRONMENT "${CG_PLAIN_ENV}")
+  # Compressed reports (.json.zst) through every verb that reads a report file.
+  add_test(NAME cli_zst COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_zst.sh
+                                ${CMAKE_BINARY_DIR}/bin/codegreen
+                                ${CMAKE_CURRENT_SOURCE_DIR}/tests/fixtures)
+  set_tests_properties(cli_zst PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "LSAN_OPTIONS=suppressions=${NEMB_PLOT_LSAN}")
   # Plots through the CLI (codegreen run --export-plot, codegreen plot), and the page in headless
   # Chromium (skipped, exit 77, where Chromium is not installed).
   add_test(NAME cli_plot COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_plot.sh

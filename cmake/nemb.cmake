@@ -34,6 +34,8 @@ set(NEMB_SOURCES
     src/nemb/proc_tree.c
     src/nemb/job.c
     src/nemb/json_text.c
+    src/nemb/json_load.c
+    src/nemb/zsource.c
     src/nemb/log.c
     src/nemb/meter.c
     src/nemb/node.c
@@ -58,6 +60,8 @@ set(NEMB_SOURCES
     src/nemb/plot.c
     src/nemb/plot_model.c
     src/nemb/plot_source.c
+    src/nemb/plot_build.c
+    src/nemb/plot_stream.c
     src/nemb/plot_html.c
     src/nemb/plot_png.c
     src/nemb/providers/registry.c)
@@ -128,11 +132,17 @@ list(APPEND NEMB_SOURCES ${NEMB_PLOT_ASSETS})
 # the library); only their headers are used here.
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 
+# Reports are read in chunks (zsource.c): zstd-compressed ones decompressed on the fly (libzstd),
+# and the plot parses them as a stream (plot_stream.c, yajl 2), never as a whole tree.
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(YAJL REQUIRED IMPORTED_TARGET yajl)
+
 # ----- the library -----
 add_library(nemb_objects OBJECT ${NEMB_SOURCES})
 target_include_directories(nemb_objects PUBLIC include src/nemb src/nemb/providers)
 target_include_directories(nemb_objects PRIVATE ${CURL_INCLUDE_DIRS} ${CAIRO_INCLUDE_DIRS})
-target_link_libraries(nemb_objects PUBLIC PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS})
+target_link_libraries(nemb_objects PUBLIC PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS}
+                                          PkgConfig::ZSTD PkgConfig::YAJL)
 target_compile_definitions(nemb_objects PUBLIC
   $<$<BOOL:${NEMB_WITH_POWERCAP}>:NEMB_WITH_POWERCAP>
   $<$<BOOL:${NEMB_WITH_SIM}>:NEMB_WITH_SIM>
@@ -147,7 +157,8 @@ target_include_directories(nemb PUBLIC
   $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>)
 # dlopen (NVML, libcurl, cairo) lives in libdl before glibc 2.34 (CMAKE_DL_LIBS is empty where it
 # is not needed).
-target_link_libraries(nemb PRIVATE PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS})
+target_link_libraries(nemb PRIVATE PkgConfig::JANSSON Threads::Threads m PkgConfig::ZSTD
+                                   PkgConfig::YAJL ${CMAKE_DL_LIBS})
 
 add_library(nemb_static STATIC $<TARGET_OBJECTS:nemb_objects>)
 target_link_libraries(nemb_static PUBLIC nemb_objects ${CMAKE_DL_LIBS})
@@ -199,7 +210,7 @@ if(NEMB_BUILD_TESTS)
   # draws a PNG, so those tests suppress exactly that.
   set(NEMB_PLOT_LSAN ${CMAKE_BINARY_DIR}/plot-lsan.supp)
   file(WRITE ${NEMB_PLOT_LSAN} "leak:libfontconfig\n")
-  set_property(TEST test_plot test_lazy_libs APPEND PROPERTY
+  set_property(TEST test_plot test_lazy_libs test_plot_stream APPEND PROPERTY
                ENVIRONMENT "LSAN_OPTIONS=suppressions=${NEMB_PLOT_LSAN}")
 
   # Tests that wait for the samples they need get slower, not wrong, on a starved machine

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 packages="build-essential cmake ninja-build pkg-config clang libjansson-dev libcmocka-dev
 python3 python3-dev libcairo2-dev libtree-sitter-dev
-libslurm-dev libmicrohttpd-dev libcurl4-openssl-dev"
+libslurm-dev libmicrohttpd-dev libcurl4-openssl-dev libzstd-dev libyajl-dev"
 # manual pages (man/gen-man.sh)
 packages="$packages help2man scdoc"
 if [ "${1:-}" = "--test" ]; then

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "groups.h"
+#include "json_load.h"
 #include "nemb.h"
 #include "outputs.h"
 
@@ -170,10 +171,10 @@ static json_t *table_rows(json_t *rows) {
 }
 
 static json_t *load(const char *path, cg_groups *g) {
-  json_error_t err;
-  json_t *doc = json_load_file(path, 0, &err);
-  if (doc == NULL) {
-    fprintf(stderr, "codegreen diff: cannot read %s: %s\n", path, err.text);
+  char msg[600];
+  json_t *doc = NULL;
+  if (nemb__report_load(path, &doc, msg, sizeof msg) != 0) {
+    fprintf(stderr, "codegreen diff: %s\n", msg);
     return NULL;
   }
   if (cg_groups_from_report(doc, g) != 0 || g->n == 0) {

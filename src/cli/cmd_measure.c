@@ -40,6 +40,7 @@
 #include "cli.h"
 #include "funcviews.h"
 #include "instrument.h"
+#include "json_load.h"
 #include "left.h"
 #include "measure.h"
 #include "measure_children.h"
@@ -1424,8 +1425,8 @@ static int measure_with(measure_opts o) {
   }
 
   /* 5. the report */
-  json_error_t jerr;
-  report = json_load_file(p.result, 0, &jerr);
+  char jmsg[600];
+  nemb__report_load(p.result, &report, jmsg, sizeof jmsg);
   if (report == NULL && o.quiet) {
     goto out; /* -q: the program's own output and status only */
   }
@@ -1433,7 +1434,7 @@ static int measure_with(measure_opts o) {
     fprintf(stderr,
             "codegreen measure: the program ended without writing its measurements (%s); it "
             "was %s\n",
-            access(p.result, F_OK) == 0 ? jerr.text : "no result file",
+            access(p.result, F_OK) == 0 ? jmsg : "no result file",
             status > 128 ? "killed by a signal"
                          : "stopped before its exit handlers ran "
                            "(os._exit, exec, or a crash)");

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json_load.h"
 #include "nemb.h"
 #include "outputs.h"
 
@@ -69,9 +70,9 @@ static void print_usage(FILE *fp) {
           "usage: codegreen merge DIR [-o job.json]\n\n"
           "Merges the reports of one parallel job into one report: the Slurm plugin's per-node\n"
           "and per-step reports and/or the per-rank reports of Sessions and `codegreen run` in\n"
-          "an MPI job (codegreen_<job>_<rank>.json). Each node's energy is counted once; the\n"
-          "job's total is the sum over nodes; each rank is attributed its node's energy by its\n"
-          "share of CPU time (a model, labelled as such).\n\n"
+          "an MPI job (codegreen_<job>_<rank>.json; .json.zst files are read too). Each node's\n"
+          "energy is counted once; the job's total is the sum over nodes; each rank is\n"
+          "attributed its node's energy by its share of CPU time (a model, labelled as such).\n\n"
           "  -o, --output FILE   write the merged report there (default: standard output)\n"
           "  -q, --quiet         do not list the files left out\n");
 }
@@ -186,8 +187,7 @@ int cg_cmd_merge(int argc, char **argv) {
   char **names = NULL;
   size_t n_names = 0;
   for (struct dirent *e; (e = readdir(d)) != NULL;) {
-    size_t len = strlen(e->d_name);
-    if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0) {
+    if (!nemb__report_file_name(e->d_name)) {
       continue;
     }
     char **grown = realloc(names, (n_names + 1) * sizeof *names);
@@ -216,8 +216,8 @@ int cg_cmd_merge(int argc, char **argv) {
     if (output != NULL && strcmp(path, output) == 0) {
       continue;
     }
-    json_error_t err;
-    json_t *r = json_load_file(path, 0, &err);
+    json_t *r = NULL;
+    nemb__report_load(path, &r, NULL, 0); /* NULL: told below as "not a step report" */
     const json_t *meta = json_object_get(r, "meta");
     const json_t *slurm = json_object_get(r, "slurm");
     const json_t *jobm = json_object_get(meta, "job");

@@ -50,6 +50,7 @@
 #include "gpu_attr.h"
 #include "groups.h"
 #include "interval.h"
+#include "json_load.h"
 #include "nemb.h"
 #include "outputs.h"
 
@@ -1276,12 +1277,12 @@ int cg_cmd_run(int argc, char **argv) {
   }
   json_t *base = NULL;
   if (o.baseline != NULL) {
-    json_error_t jerr;
-    base = json_load_file(o.baseline, 0, &jerr);
+    char msg[600];
+    nemb__report_load(o.baseline, &base, msg, sizeof msg);
     cg_groups g;
     if (base == NULL || cg_groups_from_report(base, &g) != 0) {
       fprintf(stderr, "codegreen run: --baseline %s: %s; nothing was run\n", o.baseline,
-              base == NULL ? jerr.text : "not a codegreen report");
+              base == NULL ? msg : "not a codegreen report");
       json_decref(base);
       free(o.words);
       return CG_EXIT_USAGE;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_load.h"
 #include "measure_children.h"
 
 static size_t called(json_t *funcs) {
@@ -56,13 +57,13 @@ size_t cg_measure_merge_children(json_t *report, const char *dir) {
   size_t n = 0, cap = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    size_t len = strlen(e->d_name);
-    if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.') {
+    if (!nemb__report_file_name(e->d_name) || e->d_name[0] == '.') {
       continue;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    json_t *r = json_load_file(path, 0, NULL);
+    json_t *r = NULL;
+    nemb__report_load(path, &r, NULL, 0);
     if (!json_is_object(r) || !json_is_object(json_object_get(r, "meta"))) {
       json_decref(r);
       continue;

@@ -40,6 +40,7 @@
 #include "child.h"
 #include "cli.h"
 #include "instrument.h"
+#include "json_load.h"
 #include "left.h"
 #include "measure.h"
 
@@ -789,13 +790,14 @@ out:
 }
 
 json_t *cg_measure_read_result(const char *result, int status, const char *stopped) {
-  json_error_t jerr;
-  json_t *report = json_load_file(result, 0, &jerr);
+  char jmsg[600];
+  json_t *report = NULL;
+  nemb__report_load(result, &report, jmsg, sizeof jmsg);
   if (report == NULL) {
     fprintf(stderr,
             "codegreen measure: the program ended without writing its measurements (%s); it "
             "was %s\n",
-            access(result, F_OK) == 0 ? jerr.text : "no result file",
+            access(result, F_OK) == 0 ? jmsg : "no result file",
             status > 128 ? "killed by a signal" : stopped);
   }
   return report;

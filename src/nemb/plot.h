@@ -111,20 +111,97 @@ int nemb__plot_series_end(nemb__plot *p);
 /* ----- plot_source.c: building the model ----- */
 
 struct nemb_session;
-struct json_t;
 /* From an ended session: every stored sample, whether or not time series were recorded. */
 int nemb__plot_from_session(const struct nemb_session *s, nemb__plot *p);
-/* From a parsed report (its tasks' time series); @p label names it in messages. */
-/* The most of a report nemb__report_read() takes in (a one-hour time series at 1 ms is ~300 MiB).
- */
-#define NEMB__REPORT_MAX_BYTES ((size_t)1 << 30)
 
-/* Reads and parses the report at @p path into *out (caller decrefs). A directory, a file over
- * NEMB__REPORT_MAX_BYTES, a read error, memory and bad JSON each get their own message.
- * @return 0 or a NEMB_E* code (with nemb__fail's detail). */
-int nemb__report_read(const char *path, struct json_t **out);
+/* ----- plot_build.c: a saved report's tasks and points into the model ----- */
 
-int nemb__plot_from_report(struct json_t *report, const char *label, nemb__plot *p);
+/* One task of a report as the plot reads it (filled by a reader, plot_stream.c, and handed to
+ * nemb__plot_rb_task()). Times are the report's CLOCK_MONOTONIC stamps, in ns. */
+typedef struct nemb__plot_rtask {
+  const char *name, *parent; /* borrowed for the call; parent NULL at depth 0 */
+  uint32_t depth;
+  bool has_mono;   /* started_at_mono_ns and ended_at_mono_ns were both given */
+  uint64_t t0, t1; /* those stamps */
+  double wall_t0;  /* started_at, s since the epoch; NAN when absent */
+  double energy_j; /* NAN when absent */
+  bool closed_at_end;
+  double dom_j[NEMB__MAX_DOMAINS]; /* the task's "domains", in the plot's domain order; NAN */
+  int series;                      /* NEMB__PLOT_SERIES_* */
+  /* NEMB__PLOT_SERIES_POINTS: the task's own n samples in the report's order: sample i at t[i]
+   * with power w[i * nd + d] in domain d (W, NAN when not given); borrowed for the call. */
+  size_t n;
+  const uint64_t *t;
+  const double *w;
+  /* NEMB__PLOT_SERIES_WINDOW (the columnar layout): samples [first, first + count) of the
+   * report's one series, between the bounding points start and end (each has_* when given);
+   * first_w, when given, is the first sample's power since the task's start (the window's
+   * "first_power"), which the per-sample layout writes in its place. */
+  uint64_t first, count;
+  bool has_start, has_end, has_first_w;
+  uint64_t start_t, end_t;
+  double start_w[NEMB__MAX_DOMAINS], end_w[NEMB__MAX_DOMAINS], first_w[NEMB__MAX_DOMAINS];
+} nemb__plot_rtask;
+
+enum { NEMB__PLOT_SERIES_NONE, NEMB__PLOT_SERIES_POINTS, NEMB__PLOT_SERIES_WINDOW };
+
+/* The builder: a report's parts in the order a reader meets them, then the model. It holds the
+ * pieces of constant power of every task with a time series (duplicates that a parent repeats
+ * from its children kept once), the columnar series when there is one, and the tasks' windows;
+ * nothing else of the report. One thread; the plot @p p is written only by the builder. */
+typedef struct nemb__plot_rb nemb__plot_rb;
+
+/* Starts a builder for @p p (initialised, empty); @p label names the report in messages.
+ * Returns NULL when out of memory. */
+nemb__plot_rb *nemb__plot_rb_create(nemb__plot *p, const char *label);
+void nemb__plot_rb_destroy(nemb__plot_rb *b);
+
+/* What the chart says about the report, filled by the reader (strings malloc'd, then owned by the
+ * builder; NULL/NAN where absent): meta's session_name, energy_source, measurement_quality,
+ * started_at, argv (appended, strings only) and duration_total_s; totals' energy_j,
+ * session_energy_j and sample_interval_ms. */
+typedef struct nemb__plot_rmeta {
+  char *session_name, *energy_source, *quality, *started_at;
+  nemb__buf argv_title; /* "codegreen: a b c" as argv strings come (the first 200 bytes) */
+  size_t argc;
+  double duration_total_s, energy_j, session_energy_j, interval_ms;
+} nemb__plot_rmeta;
+
+nemb__plot_rmeta *nemb__plot_rb_meta(nemb__plot_rb *b);
+/* Appends one argv string to the title (up to 200 bytes of title, as before). */
+void nemb__plot_rb_argv(nemb__plot_rb *b, const char *arg, size_t len);
+
+/* meta: the domains in order (domain_topology, else the first sample's domain_w keys; the
+ * reader calls this before any task's energies or samples name them). Returns the domain's index,
+ * or -1 past NEMB__MAX_DOMAINS. @p in_total: NULL when the report does not say (true then). */
+int nemb__plot_rb_domain(nemb__plot_rb *b, const char *name, size_t len, const char *kind,
+                         const bool *in_total);
+/* The index of domain @p name (@p len bytes), or -1 when the report's topology has no such. */
+int nemb__plot_rb_domain_index(const nemb__plot_rb *b, const char *name, size_t len);
+
+/* The report's one series (the columnar layout): point @p i at @p t_ns; its power in domain @p d
+ * (W). Points come in index order for the times, and per domain in index order for the powers.
+ * Returns 0 or NEMB_ENOMEM. */
+int nemb__plot_rb_col_time(nemb__plot_rb *b, uint64_t t_ns);
+int nemb__plot_rb_col_power(nemb__plot_rb *b, size_t d, double w);
+
+/* The next task of the report's "tasks" array. Returns 0 or NEMB_ENOMEM. */
+int nemb__plot_rb_task(nemb__plot_rb *b, const nemb__plot_rtask *t);
+
+/* Finishes the model: the refusals (no tasks list, no tasks, no time series, a task off the
+ * monotonic clock), where x = 0 lies, the tasks' windows, the merged series. @p have_tasks: the
+ * report had a "tasks" array. Returns 0 or a NEMB_E* code (with nemb__fail's detail). */
+int nemb__plot_rb_finish(nemb__plot_rb *b, bool have_tasks);
+
+/* ----- plot_stream.c: reading a saved report for the plot ----- */
+
+/* Parses the report at @p path (JSON or zstd-compressed JSON, read through zsource.h) as a
+ * stream with yajl and builds the model, in memory bounded by what the plot keeps (not by the
+ * file's size). @p label names it in messages. Returns 0 or a NEMB_E* code (nemb__fail's detail:
+ * unreadable, truncated zstd, invalid JSON with its line and column, not a report, no series). */
+int nemb__plot_from_report_file(const char *path, const char *label, nemb__plot *p);
+/* The same from @p len bytes of report text in memory (tests, the fuzz harness). */
+int nemb__plot_from_report_bytes(const void *data, size_t len, const char *label, nemb__plot *p);
 
 /* ----- the writers ----- */
 
