@@ -7,15 +7,17 @@ pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 
 file(GLOB NEMB_CLI_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cli/*.c)
 # The one atomic file writer, the environment gate and the one report loader (json_load.c over
-# zsource.c: .json and .json.zst) are compiled in too: the executable links the shared library,
+# zsource.c: .json and .json.zst, libzstd loaded at the first compressed file) are compiled in too: the executable links the shared library,
 # whose internal nemb__ symbols are hidden.
 add_executable(codegreen ${NEMB_CLI_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/secure_env.c
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/json_load.c
-                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zsource.c)
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zsource.c
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zstd_lib.c
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/dl.c)
 target_include_directories(codegreen PRIVATE src/cli ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb)
 # The CLI's statistics and views use libm and a thread (run -I); the exporter libmicrohttpd.
-target_link_libraries(codegreen PRIVATE nemb PkgConfig::JANSSON PkgConfig::ZSTD codegreen_instrument
+target_link_libraries(codegreen PRIVATE nemb PkgConfig::JANSSON ${CMAKE_DL_LIBS} codegreen_instrument
                                         PkgConfig::MHD m Threads::Threads)
 # Where `measure` finds the runtime module when CODEGREEN_PYTHON_DIR is not set: this source
 # tree's python/, else <bindir>/../share/codegreen/python.

@@ -36,6 +36,7 @@ set(NEMB_SOURCES
     src/nemb/json_text.c
     src/nemb/json_load.c
     src/nemb/zsource.c
+    src/nemb/zstd_lib.c
     src/nemb/log.c
     src/nemb/meter.c
     src/nemb/node.c
@@ -62,6 +63,7 @@ set(NEMB_SOURCES
     src/nemb/plot_source.c
     src/nemb/plot_build.c
     src/nemb/plot_stream.c
+    src/nemb/yajl_lib.c
     src/nemb/plot_html.c
     src/nemb/plot_png.c
     src/nemb/providers/registry.c)
@@ -133,16 +135,17 @@ list(APPEND NEMB_SOURCES ${NEMB_PLOT_ASSETS})
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 
 # Reports are read in chunks (zsource.c): zstd-compressed ones decompressed on the fly (libzstd),
-# and the plot parses them as a stream (plot_stream.c, yajl 2), never as a whole tree.
-pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
-pkg_check_modules(YAJL REQUIRED IMPORTED_TARGET yajl)
+# and the plot parses them as a stream (plot_stream.c, yajl 2), never as a whole tree. Both are
+# loaded when first used (zstd_lib.c, yajl_lib.c), as cairo is: only their headers are needed.
+pkg_check_modules(ZSTD REQUIRED libzstd)
+pkg_check_modules(YAJL REQUIRED yajl)
 
 # ----- the library -----
 add_library(nemb_objects OBJECT ${NEMB_SOURCES})
 target_include_directories(nemb_objects PUBLIC include src/nemb src/nemb/providers)
-target_include_directories(nemb_objects PRIVATE ${CURL_INCLUDE_DIRS} ${CAIRO_INCLUDE_DIRS})
-target_link_libraries(nemb_objects PUBLIC PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS}
-                                          PkgConfig::ZSTD PkgConfig::YAJL)
+target_include_directories(nemb_objects PRIVATE ${CURL_INCLUDE_DIRS} ${CAIRO_INCLUDE_DIRS}
+                                                ${ZSTD_INCLUDE_DIRS} ${YAJL_INCLUDE_DIRS})
+target_link_libraries(nemb_objects PUBLIC PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS})
 target_compile_definitions(nemb_objects PUBLIC
   $<$<BOOL:${NEMB_WITH_POWERCAP}>:NEMB_WITH_POWERCAP>
   $<$<BOOL:${NEMB_WITH_SIM}>:NEMB_WITH_SIM>
@@ -157,8 +160,7 @@ target_include_directories(nemb PUBLIC
   $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>)
 # dlopen (NVML, libcurl, cairo) lives in libdl before glibc 2.34 (CMAKE_DL_LIBS is empty where it
 # is not needed).
-target_link_libraries(nemb PRIVATE PkgConfig::JANSSON Threads::Threads m PkgConfig::ZSTD
-                                   PkgConfig::YAJL ${CMAKE_DL_LIBS})
+target_link_libraries(nemb PRIVATE PkgConfig::JANSSON Threads::Threads m ${CMAKE_DL_LIBS})
 
 add_library(nemb_static STATIC $<TARGET_OBJECTS:nemb_objects>)
 target_link_libraries(nemb_static PUBLIC nemb_objects ${CMAKE_DL_LIBS})
@@ -184,6 +186,10 @@ if(NEMB_BUILD_TESTS)
       SKIP_RETURN_CODE 77
       ENVIRONMENT "NEMB_FIXTURES=${CMAKE_CURRENT_SOURCE_DIR}/tests/fixtures;CODEGREEN_BIN=${CMAKE_BINARY_DIR}/bin/codegreen")
   endforeach()
+
+  # test_plot_stream compresses its inputs with libzstd itself.
+  pkg_check_modules(ZSTD_LINK REQUIRED IMPORTED_TARGET libzstd)
+  target_link_libraries(test_plot_stream PRIVATE PkgConfig::ZSTD_LINK)
 
   # A stand-in for libnvidia-ml.so.1: the tests point CODEGREEN_NVML_LIB at it (its path comes
   # in NEMB_FAKE_NVML), so the NVML provider's real code runs without a GPU.

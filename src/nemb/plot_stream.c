@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_parse.h>
 
 #include "plot.h"
+#include "yajl_lib.h"
 #include "zsource.h"
 
 /* What an open container of the report is, for the plot. */
@@ -624,7 +624,7 @@ static int json_fail(parse *ps, size_t consumed) {
                : ps->r.rc;
   }
   where w = place(ps, ps->fed + consumed);
-  unsigned char *text = yajl_get_error(ps->h, 0, NULL, 0);
+  unsigned char *text = nemb__yajl.get_error(ps->h, 0, NULL, 0);
   const char *what = text ? (const char *)text : "parse error";
   if (strncmp(what, "parse error: ", 13) == 0) {
     what += 13;
@@ -638,7 +638,7 @@ static int json_fail(parse *ps, size_t consumed) {
   int rc = nemb__fail(NEMB_EINVAL, "%s is not valid JSON (line %llu, column %llu): %.*s", ps->label,
                       (unsigned long long)w.line, (unsigned long long)w.col, (int)len, what);
   if (text != NULL) {
-    yajl_free_error(ps->h, text);
+    nemb__yajl.free_error(ps->h, text);
   }
   return rc;
 }
@@ -652,22 +652,26 @@ static int parse_begin(parse *ps, nemb__plot *p, const char *label, const char *
   ps->r.p = p;
   ps->r.col_d = -1;
   task_reset(&ps->r);
+  int rc = nemb__yajl_load();
+  if (rc != 0) {
+    return rc;
+  }
   ps->r.b = nemb__plot_rb_create(p, label);
-  ps->h = ps->r.b ? yajl_alloc(&callbacks, NULL, &ps->r) : NULL;
+  ps->h = ps->r.b ? nemb__yajl.alloc(&callbacks, NULL, &ps->r) : NULL;
   return ps->h != NULL ? 0 : nemb__fail(NEMB_ENOMEM, "out of memory reading the report %s", label);
 }
 
 /* Parses @p n bytes; 0 or the error. */
 static int parse_chunk(parse *ps, const unsigned char *s, size_t n) {
-  if (yajl_parse(ps->h, s, n) != yajl_status_ok) {
-    return json_fail(ps, yajl_get_bytes_consumed(ps->h));
+  if (nemb__yajl.parse(ps->h, s, n) != yajl_status_ok) {
+    return json_fail(ps, nemb__yajl.get_bytes_consumed(ps->h));
   }
   ps->fed += n;
   return 0;
 }
 
 static int parse_end(parse *ps) {
-  if (yajl_complete_parse(ps->h) != yajl_status_ok) {
+  if (nemb__yajl.complete_parse(ps->h) != yajl_status_ok) {
     return json_fail(ps, 0);
   }
   return nemb__plot_rb_finish(ps->r.b, ps->r.have_tasks);
@@ -675,7 +679,7 @@ static int parse_end(parse *ps) {
 
 static void parse_release(parse *ps) {
   if (ps->h != NULL) {
-    yajl_free(ps->h);
+    nemb__yajl.free(ps->h);
   }
   nemb__plot_rb_destroy(ps->r.b);
   task_reset(&ps->r);

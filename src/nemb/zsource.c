@@ -12,14 +12,17 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
-#include <zstd_errors.h>
 
 #include "nemb.h"
+#include "zstd_lib.h"
 
 /* The largest window a frame may ask for: 2^27 bytes (the zstd tool needs --long=27 to exceed
  * its default of 8 MiB), so a hostile frame cannot make a reader allocate gigabytes. */
 #define WINDOW_LOG_MAX 27
+
+/* The input buffer: about ZSTD_DStreamInSize() (a block and its header), which suits plain reads
+ * too. */
+#define IN_CAP (128 * 1024 + 64)
 
 static const unsigned char zstd_magic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 
@@ -102,7 +105,7 @@ int nemb__zsrc_open(nemb__zsrc *s, const char *path, uint64_t limit) {
                 "codegreen run -o, measure -o or a Session)",
                 path);
   }
-  s->in_cap = ZSTD_DStreamInSize();
+  s->in_cap = IN_CAP;
   s->in = malloc(s->in_cap);
   if (s->in == NULL) {
     return fail(s, NEMB_ENOMEM, "out of memory reading the report %s", path);
@@ -117,12 +120,16 @@ int nemb__zsrc_open(nemb__zsrc *s, const char *path, uint64_t limit) {
   s->zst = nemb__zsrc_is_zst_name(path) ||
            (s->in_len >= sizeof zstd_magic && memcmp(s->in, zstd_magic, sizeof zstd_magic) == 0);
   if (s->zst) {
-    ZSTD_DCtx *d = ZSTD_createDCtx();
+    const char *why = nemb__zstd_load();
+    if (why != NULL) {
+      return fail(s, NEMB_ENOTSUP, "cannot read the report %s: %s", path, why);
+    }
+    ZSTD_DCtx *d = nemb__zstd.createDCtx();
     if (d == NULL) {
       return fail(s, NEMB_ENOMEM, "out of memory reading the report %s", path);
     }
     s->dctx = d;
-    ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX);
+    nemb__zstd.DCtx_setParameter(d, ZSTD_d_windowLogMax, WINDOW_LOG_MAX);
   }
   return 0;
 }
@@ -188,13 +195,13 @@ static int read_zst(nemb__zsrc *s, unsigned char *buf, size_t cap, size_t *got) 
       continue;
     }
     ZSTD_inBuffer in = {s->in, s->in_len, s->in_pos};
-    size_t r = ZSTD_decompressStream(s->dctx, &out, &in);
+    size_t r = nemb__zstd.decompressStream(s->dctx, &out, &in);
     s->in_pos = in.pos;
     s->pending = out.pos == out.size; /* the decoder may hold more output */
-    if (ZSTD_isError(r)) {
-      return fail(s,
-                  ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? NEMB_ENOMEM : NEMB_EINVAL,
-                  "%s is not valid zstd data: %s", s->path, ZSTD_getErrorName(r));
+    if (nemb__zstd.isError(r)) {
+      return fail(
+          s, nemb__zstd.getErrorCode(r) == ZSTD_error_memory_allocation ? NEMB_ENOMEM : NEMB_EINVAL,
+          "%s is not valid zstd data: %s", s->path, nemb__zstd.getErrorName(r));
     }
     s->frame_left = r;
   }
@@ -218,7 +225,9 @@ void nemb__zsrc_close(nemb__zsrc *s) {
     close(s->fd);
   }
   s->fd = -1;
-  ZSTD_freeDCtx(s->dctx);
+  if (s->dctx != NULL) {
+    nemb__zstd.freeDCtx(s->dctx);
+  }
   s->dctx = NULL;
   free(s->in);
   s->in = NULL;

@@ -2,7 +2,8 @@
  * zsource.h - the one way codegreen reads a report FILE: in chunks, decompressing zstd on the
  * fly. A file whose name ends in ".zst", or whose first four bytes are zstd's frame magic
  * (28 B5 2F FD), is decompressed with libzstd's streaming API (ZSTD_decompressStream, any number
- * of concatenated frames); any other file is read as it is. Memory is bounded: one input buffer
+ * of concatenated frames; libzstd is loaded at the first compressed file, zstd_lib.h); any other
+ * file is read as it is. Memory is bounded: one input buffer
  * (ZSTD_DStreamInSize(), about 128 KiB) and libzstd's window (at most 8 MiB for frames written
  * by the zstd tool's default levels; a frame asking for more than 128 MiB is refused).
  *

@@ -1,6 +1,7 @@
 /* test_lazy_libs.c - the libraries only some features need are loaded when those features are
  * first used, never when the library is opened: cairo at the first PNG or SVG plot (an HTML plot
- * does not need it), libcurl at the first push. This binary links neither, so what the process
+ * does not need it), libcurl at the first push, yajl at the first plot of a saved report, libzstd
+ * at the first compressed report. This binary links neither, so what the process
  * maps is what the library loaded. */
 #include <stdio.h>
 
@@ -60,6 +61,8 @@ static void test_cairo_is_loaded_by_the_first_png_only(void **state) {
   NEMB_ASSERT_OK(nemb_session_end(s));
   assert_false(mapped("libcairo"));
   assert_false(mapped("libcurl"));
+  assert_false(mapped("libyajl"));
+  assert_false(mapped("libzstd"));
 
   NEMB_ASSERT_OK(nemb_session_export_plot(s, html));
   assert_false(mapped("libcairo"));
@@ -84,9 +87,25 @@ static void test_cairo_is_loaded_by_the_first_png_only(void **state) {
   assert_false(mapped("libcurl"));
 }
 
+static void test_yajl_and_zstd_are_loaded_by_the_reports_that_need_them(void **state) {
+  (void)state;
+  char in[4200], html[4200];
+  snprintf(html, sizeof html, "%s/r.html", tmpdir);
+  assert_false(mapped("libyajl"));
+  snprintf(in, sizeof in, "%s/reports/nested.json", nemb_test_fixtures());
+  NEMB_ASSERT_OK(nemb_report_export_plot(in, html));
+  assert_true(mapped("libyajl"));
+  assert_false(mapped("libzstd"));
+  snprintf(in, sizeof in, "%s/reports/nested.json.zst", nemb_test_fixtures());
+  NEMB_ASSERT_OK(nemb_report_export_plot(in, html));
+  assert_true(mapped("libzstd"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_cairo_is_loaded_by_the_first_png_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_yajl_and_zstd_are_loaded_by_the_reports_that_need_them,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
