@@ -13,6 +13,8 @@
 #include "json_load.h"
 #include "nemb_test.h"
 #include "plot.h"
+#include "report.h"
+#include "session.h"
 
 static char tmpdir[4096];
 
@@ -299,6 +301,45 @@ static void test_columnar_plots(void **state) {
   assert_true(same_plot(path_in("c2.json"), path_in("c2.json.zst")));
 }
 
+/* A real session written in both layouts (report_columnar.c's writer) plots the same chart. */
+static void test_real_columnar_plots_as_its_samples_layout(void **state) {
+  (void)state;
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  unsetenv("CODEGREEN_SIM_CONFIG");
+  unsetenv("CODEGREEN_CONFIG");
+  setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.name = "both";
+  o.save_to_file = 0;
+  o.record_time_series = 1;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  nemb_meter *m = nemb_session_meter(s);
+  nemb_test_wait_samples(m, 3);
+  NEMB_ASSERT_OK(nemb_task_start(s, "outer"));
+  nemb_test_wait_samples(m, nemb_meter_sample_count(m) + 5);
+  NEMB_ASSERT_OK(nemb_task_start(s, "inner"));
+  nemb_test_wait_samples(m, nemb_meter_sample_count(m) + 5);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "inner"));
+  nemb_test_wait_samples(m, nemb_meter_sample_count(m) + 3);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "outer"));
+  NEMB_ASSERT_OK(nemb_task_start(s, "after"));
+  nemb_test_wait_samples(m, nemb_meter_sample_count(m) + 4);
+  NEMB_ASSERT_OK(nemb_task_stop(s, "after"));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  const char *samples = nemb_session_report_json(s);
+  spit(path_in("samples.json"), samples, strlen(samples));
+  s->columnar = true;
+  char *columnar = NULL;
+  NEMB_ASSERT_OK(nemb__report_json(s, &columnar));
+  assert_non_null(strstr(columnar, "\"first_power\""));
+  spit(path_in("columnar.json"), columnar, strlen(columnar));
+  free(columnar);
+  nemb_session_destroy(s);
+  assert_true(same_plot(path_in("samples.json"), path_in("columnar.json")));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_parents_repeating_children_plot_as_before, setup,
@@ -307,6 +348,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_zst_loads_the_same_tree, setup, teardown),
       cmocka_unit_test_setup_teardown(test_truncated_and_corrupt_are_clear, setup, teardown),
       cmocka_unit_test_setup_teardown(test_columnar_plots, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_real_columnar_plots_as_its_samples_layout, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
