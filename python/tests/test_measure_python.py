@@ -702,8 +702,11 @@ def test_forked_children_and_pool_workers_are_measured_with_their_own_rows(tmp_p
         {"main": 1}
     procs = report["processes"]
     assert {f["pid"] for f in kids} <= {p["pid"] for p in procs if not p["parent"]}
+    whole = report["totals"]["session_energy_j"]
     for f in kids:
         assert f["duration_s"] > 0 and f["energy_j"] >= 0
+        # a share of the program's whole run, as the parent's rows are (not of the child's own)
+        assert f["share_of_total"] == pytest.approx(f["energy_j"] / whole if whole else 0)
 
 
 def test_no_thread_runs_in_the_measured_program_or_its_children(tmp_path):

@@ -87,6 +87,10 @@ size_t cg_measure_merge_children(json_t *report, const char *dir) {
   }
   qsort(kids, n, sizeof *kids, by_pid);
   json_t *own_pid = json_object_get(json_object_get(report, "meta"), "pid");
+  /* A child's rows come with shares of its own run's energy; in the merged table every share is
+   * of the program's whole run (a child runs inside it), so the column adds up across processes. */
+  double whole_j =
+      json_number_value(json_object_get(json_object_get(report, "totals"), "session_energy_j"));
   size_t i;
   json_t *f;
   json_array_foreach(funcs, i, f) {
@@ -99,6 +103,8 @@ size_t cg_measure_merge_children(json_t *report, const char *dir) {
     json_array_append_new(procs, process_entry(kids[k], false));
     json_array_foreach(json_object_get(kids[k], "functions"), i, f) {
       json_object_set(f, "pid", pid ? pid : json_null());
+      double fj = json_number_value(json_object_get(f, "energy_j"));
+      json_object_set_new(f, "share_of_total", json_real(whole_j > 0 ? fj / whole_j : 0));
       json_array_append(funcs, f);
     }
     json_decref(kids[k]);
