@@ -518,6 +518,26 @@ def compile_fast(source, lines, filename, fixup_text):
     return code, caught, mapper
 
 
+def reissue_warnings(caught, filename, mapper, argv0):
+    """Issues again the warnings CAUGHT while compiling the instrumented text of the user's
+    FILENAME (invalid escape sequences, ...), with the user's lines (MAPPER: instrumented
+    line/column -> the user's). 0; 1 when the user's filters make one an error
+    (PYTHONWARNINGS=error), which Python reports as the file's SyntaxError: printed here, by
+    check(ARGV0). Re-raises the warning if the user's file compiles after all."""
+    import warnings
+    try:
+        for w in caught:
+            line = w.lineno
+            if w.filename == filename:
+                line = mapper(w.lineno, 0)[0]
+            warnings.warn_explicit(w.message, w.category, w.filename, line)
+    except Warning:
+        if check(argv0) != 0:
+            return 1
+        raise
+    return 0
+
+
 def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
     import gc
     import threading
@@ -541,7 +561,6 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
     import importlib.util
     import json
     import marshal
-    import warnings
 
     filename = user_filename(argv0)
     with open(instrumented, "rb") as f:
@@ -557,17 +576,8 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
         code = compile_round_trip(source, lines, argv0, filename, tmpdir, runtime, output)
         if isinstance(code, int):
             return code
-    else:
-        try:
-            for w in caught:
-                line = w.lineno
-                if w.filename == filename:
-                    line = mapper(w.lineno, 0)[0]
-                warnings.warn_explicit(w.message, w.category, w.filename, line)
-        except Warning:
-            if check(argv0) != 0:
-                return 1
-            raise
+    elif reissue_warnings(caught, filename, mapper, argv0) != 0:
+        return 1
     data = bytearray(importlib.util.MAGIC_NUMBER)
     data.extend(b"\0\0\0\0")  # flags: timestamp-based, but never checked for a file run as main
     data.extend(b"\0" * 8)
@@ -595,18 +605,8 @@ def compile_round_trip(source, lines, argv0, filename, tmpdir, runtime, output):
         except (SyntaxError, ValueError) as e:
             tree = None
             error = e
-    # Warnings of the parser (invalid escape sequences, ...) carry instrumented lines.
-    try:
-        for w in caught:
-            line = w.lineno
-            if w.filename == filename:
-                line = mapper(w.lineno, 0)[0]
-            warnings.warn_explicit(w.message, w.category, w.filename, line)
-    except Warning:
-        # The user's filters make it an error, which Python reports as the file's SyntaxError.
-        if check(argv0) != 0:
-            return 1
-        raise
+    if reissue_warnings(caught, filename, mapper, argv0) != 0:
+        return 1
     if tree is None:
         if check(argv0) != 0:
             return 1
