@@ -1,75 +1,49 @@
 /* cairo_lib.c - see cairo_lib.h. */
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-
 #include "cairo_lib.h"
+
 #include "dl.h"
 #include "internal.h"
 
-#define CAIRO_LIB "libcairo.so.2"
-
 nemb__cairo_api nemb__cairo;
-static char why[320]; /* empty once loaded; else why it is not */
-static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void load(void) {
-  dlerror();
-  void *lib = dlopen(CAIRO_LIB, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL) {
-    const char *err = dlerror();
-    snprintf(why, sizeof why,
-             "drawing a PNG or SVG plot needs cairo (%s, Debian package libcairo2), which cannot "
-             "be loaded: %s; an .html plot needs no cairo",
-             CAIRO_LIB, err ? err : "not found");
-    return;
-  }
-  nemb__cairo_api a;
-  const char *missing = NULL;
-#define BIND(field)                                                                                \
-  if (missing == NULL && !NEMB__DL_BIND(lib, a.field, "cairo_" #field)) {                          \
-    missing = "cairo_" #field;                                                                     \
-  }
-  BIND(image_surface_create)
-  BIND(svg_surface_create_for_stream)
-  BIND(surface_write_to_png_stream)
-  BIND(surface_finish)
-  BIND(surface_status)
-  BIND(surface_destroy)
-  BIND(create)
-  BIND(status)
-  BIND(status_to_string)
-  BIND(destroy)
-  BIND(save)
-  BIND(restore)
-  BIND(set_source_rgba)
-  BIND(set_line_width)
-  BIND(set_line_join)
-  BIND(set_dash)
-  BIND(move_to)
-  BIND(line_to)
-  BIND(rectangle)
-  BIND(rotate)
-  BIND(stroke)
-  BIND(fill)
-  BIND(clip)
-  BIND(paint)
-  BIND(select_font_face)
-  BIND(set_font_size)
-  BIND(show_text)
-  BIND(text_extents)
-#undef BIND
-  if (missing != NULL) {
-    /* The library stays open: harmless, and it happens once. */
-    snprintf(why, sizeof why, "%s has no %s (cairo too old, or built without SVG)", CAIRO_LIB,
-             missing);
-    return;
-  }
-  nemb__cairo = a;
-}
+#define SYM(field) NEMB__DL_SYM(nemb__cairo_api, field, "cairo_" #field)
+static const nemb__dl_sym syms[] = {
+    SYM(image_surface_create),
+    SYM(svg_surface_create_for_stream),
+    SYM(surface_write_to_png_stream),
+    SYM(surface_finish),
+    SYM(surface_status),
+    SYM(surface_destroy),
+    SYM(create),
+    SYM(status),
+    SYM(status_to_string),
+    SYM(destroy),
+    SYM(save),
+    SYM(restore),
+    SYM(set_source_rgba),
+    SYM(set_line_width),
+    SYM(set_line_join),
+    SYM(set_dash),
+    SYM(move_to),
+    SYM(line_to),
+    SYM(rectangle),
+    SYM(rotate),
+    SYM(stroke),
+    SYM(fill),
+    SYM(clip),
+    SYM(paint),
+    SYM(select_font_face),
+    SYM(set_font_size),
+    SYM(show_text),
+    SYM(text_extents),
+};
+#undef SYM
+
+static nemb__dl_lib lib = NEMB__DL_LIB_INIT(
+    "libcairo.so.2", "drawing a PNG or SVG plot needs cairo", "libcairo2",
+    "; an .html plot needs no cairo", "cairo too old, or built without SVG", syms, &nemb__cairo);
 
 int nemb__cairo_load(void) {
-  pthread_once(&once, load);
-  return why[0] != '\0' ? nemb__fail(NEMB_ENOTSUP, "%s", why) : 0;
+  const char *why = nemb__dl_load(&lib);
+  return why != NULL ? nemb__fail(NEMB_ENOTSUP, "%s", why) : 0;
 }

@@ -14,7 +14,6 @@
  */
 #define CURL_DISABLE_TYPECHECK 1 /* the calls go through the pointers below, not curl's macros */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -120,8 +119,7 @@ int nemb__push_text(const char *report_json, char **out) {
 
 /* The libcurl functions a push uses, bound once per process by load_curl(); the library stays
  * loaded to the process's end (curl_global_init has no safe undo while other threads may push). */
-#define CURL_LIB "libcurl.so.4"
-static struct {
+typedef struct curl_api {
   CURLcode (*global_init)(long);
   CURL *(*easy_init)(void);
   char *(*easy_escape)(CURL *, const char *, int);
@@ -133,38 +131,36 @@ static struct {
   CURLcode (*easy_perform)(CURL *);
   CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
   const char *(*easy_strerror)(CURLcode);
-} cu;
-static char curl_why[256]; /* empty once loaded; else why it is not */
+} curl_api;
+static curl_api cu;
+
+#define SYM(field, name) NEMB__DL_SYM(curl_api, field, name)
+static const nemb__dl_sym curl_syms[] = {
+    SYM(global_init, "curl_global_init"),       SYM(easy_init, "curl_easy_init"),
+    SYM(easy_escape, "curl_easy_escape"),       SYM(free_fn, "curl_free"),
+    SYM(easy_cleanup, "curl_easy_cleanup"),     SYM(slist_append, "curl_slist_append"),
+    SYM(slist_free_all, "curl_slist_free_all"), SYM(easy_setopt, "curl_easy_setopt"),
+    SYM(easy_perform, "curl_easy_perform"),     SYM(easy_getinfo, "curl_easy_getinfo"),
+    SYM(easy_strerror, "curl_easy_strerror"),
+};
+#undef SYM
+static nemb__dl_lib curl_lib = NEMB__DL_LIB_INIT("libcurl.so.4", "pushing needs libcurl",
+                                                 "libcurl4", "", NULL, curl_syms, &cu);
+static const char *curl_why; /* NULL once loaded and started; else why not */
+static char curl_start_why[256];
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 /* curl_global_init is not thread-safe in older libcurls: once per process, here. */
 static void load_curl(void) {
-  dlerror();
-  void *lib = dlopen(CURL_LIB, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL) {
-    const char *err = dlerror();
-    snprintf(curl_why, sizeof curl_why,
-             "pushing needs libcurl (%s, Debian package libcurl4), which cannot be loaded: %s",
-             CURL_LIB, err ? err : "not found");
+  curl_why = nemb__dl_load(&curl_lib);
+  if (curl_why != NULL) {
     return;
-  }
-  const char *missing = NULL;
-#define CU_BIND(field, name) (NEMB__DL_BIND(lib, cu.field, name) || ((missing = name), false))
-  bool ok =
-      CU_BIND(global_init, "curl_global_init") && CU_BIND(easy_init, "curl_easy_init") &&
-      CU_BIND(easy_escape, "curl_easy_escape") && CU_BIND(free_fn, "curl_free") &&
-      CU_BIND(easy_cleanup, "curl_easy_cleanup") && CU_BIND(slist_append, "curl_slist_append") &&
-      CU_BIND(slist_free_all, "curl_slist_free_all") && CU_BIND(easy_setopt, "curl_easy_setopt") &&
-      CU_BIND(easy_perform, "curl_easy_perform") && CU_BIND(easy_getinfo, "curl_easy_getinfo") &&
-      CU_BIND(easy_strerror, "curl_easy_strerror");
-#undef CU_BIND
-  if (!ok) {
-    snprintf(curl_why, sizeof curl_why, "%s has no %s", CURL_LIB, missing);
-    return; /* the library stays open (harmless, once) */
   }
   CURLcode cc = cu.global_init(CURL_GLOBAL_DEFAULT);
   if (cc != CURLE_OK) {
-    snprintf(curl_why, sizeof curl_why, "libcurl could not start: %s", cu.easy_strerror(cc));
+    snprintf(curl_start_why, sizeof curl_start_why, "libcurl could not start: %s",
+             cu.easy_strerror(cc));
+    curl_why = curl_start_why;
   }
 }
 
@@ -216,7 +212,7 @@ int nemb_report_push(const char *report_json, const char *url, const char *job) 
     return rc;
   }
   pthread_once(&curl_once, load_curl);
-  if (curl_why[0] != '\0') {
+  if (curl_why != NULL) {
     free(text);
     return nemb__fail(NEMB_ENOTSUP, "%s", curl_why);
   }

@@ -59,28 +59,37 @@ bool nemb__zsrc_is_zst_name(const char *path) {
   return n >= 4 && strcasecmp(path + n - 4, ".zst") == 0;
 }
 
-/* Reads more of the file into s->in (after moving what is left to its front). */
+/* One read() of at most @p cap bytes into @p buf, retried when a signal interrupts it. Returns the
+ * bytes read (0 at the file's end), or -1 after recording the error in @p s. */
+static ssize_t read_some(nemb__zsrc *s, void *buf, size_t cap) {
+  for (;;) {
+    ssize_t r = read(s->fd, buf, cap);
+    if (r >= 0) {
+      return r;
+    }
+    if (errno != EINTR) {
+      int e = errno;
+      fail(s, code_of(e), "cannot read the report %s: %s", s->path, strerror(e));
+      return -1;
+    }
+  }
+}
+
+/* Reads more of the file into s->in (after moving what is left to its front): one read per fill,
+ * the caller decompresses what came. */
 static int fill(nemb__zsrc *s) {
   if (s->in_pos > 0) {
     memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
     s->in_len -= s->in_pos;
     s->in_pos = 0;
   }
-  while (!s->eof && s->in_len < s->in_cap) {
-    ssize_t r = read(s->fd, s->in + s->in_len, s->in_cap - s->in_len);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
+  if (!s->eof && s->in_len < s->in_cap) {
+    ssize_t r = read_some(s, s->in + s->in_len, s->in_cap - s->in_len);
     if (r < 0) {
-      int e = errno;
-      return fail(s, code_of(e), "cannot read the report %s: %s", s->path, strerror(e));
-    }
-    if (r == 0) {
-      s->eof = true;
-      break;
+      return s->err;
     }
     s->in_len += (size_t)r;
-    break; /* one read per fill: the caller decompresses what came */
+    s->eof = r == 0;
   }
   return 0;
 }
@@ -151,26 +160,20 @@ static int read_plain(nemb__zsrc *s, unsigned char *buf, size_t cap, size_t *got
     *got = n;
     return take(s, n);
   }
-  for (;;) {
-    if (s->eof) {
-      s->done = true;
-      return 0;
-    }
-    ssize_t r = read(s->fd, buf, cap);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r < 0) {
-      int e = errno;
-      return fail(s, code_of(e), "cannot read the report %s: %s", s->path, strerror(e));
-    }
-    if (r == 0) {
-      s->eof = s->done = true;
-      return 0;
-    }
-    *got = (size_t)r;
-    return take(s, (size_t)r);
+  if (s->eof) {
+    s->done = true;
+    return 0;
   }
+  ssize_t r = read_some(s, buf, cap);
+  if (r < 0) {
+    return s->err;
+  }
+  if (r == 0) {
+    s->eof = s->done = true;
+    return 0;
+  }
+  *got = (size_t)r;
+  return take(s, (size_t)r);
 }
 
 static int read_zst(nemb__zsrc *s, unsigned char *buf, size_t cap, size_t *got) {
