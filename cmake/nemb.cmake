@@ -187,9 +187,11 @@ if(NEMB_BUILD_TESTS)
       ENVIRONMENT "NEMB_FIXTURES=${CMAKE_CURRENT_SOURCE_DIR}/tests/fixtures;CODEGREEN_BIN=${CMAKE_BINARY_DIR}/bin/codegreen")
   endforeach()
 
-  # test_plot_stream compresses its inputs with libzstd itself.
+  # test_plot_stream compresses its inputs with libzstd itself, test_atomic_file decompresses
+  # what the writer compressed.
   pkg_check_modules(ZSTD_LINK REQUIRED IMPORTED_TARGET libzstd)
   target_link_libraries(test_plot_stream PRIVATE PkgConfig::ZSTD_LINK)
+  target_link_libraries(test_atomic_file PRIVATE PkgConfig::ZSTD_LINK)
 
   # A stand-in for libnvidia-ml.so.1: the tests point CODEGREEN_NVML_LIB at it (its path comes
   # in NEMB_FAKE_NVML), so the NVML provider's real code runs without a GPU.

@@ -168,6 +168,14 @@ def _task_caller(func, name, owner, slow):
     return _extension[0].TaskCall(func, name, owner, slow)
 
 
+def _no_zst(path):
+    """Without the library a .zst file cannot be written: zstd is the library's (libzstd), and
+    this interpreter's standard library has none."""
+    return RuntimeError("cannot write the report to %s: a .zst file is compressed by the "
+                        "codegreen library, which could not be loaded (%s); the report is in "
+                        "Session.report" % (path, _native.load_error()))
+
+
 class Session(object):
     """Measures named, nested spans ("tasks") of a program's run. See the package docstring."""
 
@@ -400,6 +408,8 @@ class Session(object):
         path = self._output_file
         if path is None:
             path = "codegreen_%d.%s" % (os.getpid(), "csv" if fmt == "csv" else "json")
+        if path.lower().endswith(".zst"):
+            return _no_zst(path)
         if fmt == "auto":
             fmt = "csv" if path.lower().endswith(".csv") else "json"
         path = os.path.abspath(path)
@@ -507,6 +517,8 @@ class Session(object):
         if self._state != "stopped":
             raise RuntimeError("the report exists only after stop()")
         if self._native is None:
+            if path.lower().endswith(".zst"):
+                raise _no_zst(path)
             if fmt == "auto":
                 fmt = "csv" if path.lower().endswith(".csv") else "json"
             if fmt != "none":

@@ -125,3 +125,44 @@ def test_fallback_writes_the_columnar_shape(run_py):
     assert rep["tasks"][0]["timeseries"] == {"start": None, "first": 0, "count": 0,
                                              "first_power": None, "end": None}
     assert out["series"] == []
+
+
+def test_zst_report_decompresses_to_the_plain_one(sim_env):
+    # One session written twice: compressed by its output_file, plain by write(); `zstd -d`
+    # (Debian's zstd, scripts/setup.sh --test) gives back the plain file byte for byte.
+    import shutil
+    import subprocess
+    zstd = shutil.which("zstd")
+    if zstd is None:
+        pytest.skip("the zstd command is not installed (scripts/setup.sh --test installs it)")
+    s = columnar_session(str(sim_env / "r.json.zst"))
+    assert s.output_path.endswith("r.json.zst")
+    s.write(str(sim_env / "r.json"))
+    s.write(str(sim_env / "r.csv.zst"))
+    plain = (sim_env / "r.json").read_bytes()
+    out = subprocess.run([zstd, "-d", "-c", str(sim_env / "r.json.zst")], stdout=subprocess.PIPE,
+                         check=True).stdout
+    assert out == plain
+    assert len((sim_env / "r.json.zst").read_bytes()) < len(plain) / 2
+    assert json.loads(out) == s.report
+    csv_text = subprocess.run([zstd, "-d", "-c", str(sim_env / "r.csv.zst")],
+                              stdout=subprocess.PIPE, check=True).stdout
+    assert csv_text.startswith(b"name,depth,parent,energy_j")
+
+
+def test_fallback_refuses_zst(run_py, tmp_path):
+    r = run_py("""
+        import codegreen, warnings
+        warnings.simplefilter("ignore")
+        s = codegreen.Session("py", output_file="r.json.zst")
+        s.start()
+        try:
+            s.stop()
+        except RuntimeError as e:
+            print("refused:", e)
+        print(s.report["meta"]["measurement_quality"])
+    """, env={"CODEGREEN_LIB_PATH": "/nonexistent"})
+    assert "refused: cannot write the report to r.json.zst: a .zst file is compressed by the " \
+        "codegreen library" in r.stdout
+    assert "no_backend" in r.stdout
+    assert not (tmp_path / "r.json.zst").exists()

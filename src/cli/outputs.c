@@ -24,6 +24,7 @@ static const struct {
     /* .speedscope.json before .json: the longer suffix wins */
     {".speedscope.json", CG_OUT_SPEEDSCOPE},
     {".json", CG_OUT_JSON},
+    {".json.zst", CG_OUT_JSON}, /* zstd-compressed by the one file writer (atomic_file.h) */
     {".csv", CG_OUT_CSV},
     {".md", CG_OUT_MD},
     {".markdown", CG_OUT_MD},
@@ -143,7 +144,7 @@ int cg_write_file(const char *verb, const char *path, const char *text, size_t l
   }
   int e = nemb__atomic_write(path, text, len);
   if (e != 0) {
-    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, strerror(e));
+    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, nemb__atomic_strerror(e));
     return -1;
   }
   return 0;
@@ -367,7 +368,7 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
     int e = nemb__atomic_check(paths[k]);
     if (e != 0) {
       fprintf(stderr, "codegreen %s: cannot write %s: %s; nothing was run\n", verb, paths[k],
-              strerror(e));
+              nemb__atomic_strerror(e));
       return e;
     }
   }

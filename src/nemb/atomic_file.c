@@ -1,5 +1,7 @@
 /*
- * atomic_file.c - see atomic_file.h.
+ * atomic_file.c - see atomic_file.h. One path for every file: open (a temporary file beside the
+ * destination, or the destination itself when it must not be replaced), append (through zstd for
+ * a ".zst" path), commit (fsync, rename) or abort.
  */
 #include "atomic_file.h"
 
@@ -14,6 +16,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "zstd_lib.h"
 
 /* Writes all of @p data to @p fd. @return 0 or an errno. */
 static int write_all(int fd, const char *data, size_t len) {
@@ -32,20 +36,6 @@ static int write_all(int fd, const char *data, size_t len) {
     len -= (size_t)w;
   }
   return 0;
-}
-
-/* A destination that must not be replaced (device, FIFO, socket): opened and written as it is.
- * O_CREAT only for the target of a dangling symbolic link. */
-static int write_in_place(const char *path, const char *data, size_t len, bool create) {
-  int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0666);
-  if (fd < 0) {
-    return errno;
-  }
-  int e = write_all(fd, data, len);
-  if (close(fd) != 0 && e == 0 && errno != EINTR) {
-    e = errno;
-  }
-  return e;
 }
 
 /* Splits @p path into its directory (malloc'd, "." when none) and its last component. */
@@ -129,58 +119,185 @@ static int examine(const char *path, char **resolved, struct stat *st, bool *exi
   return S_ISDIR(st->st_mode) ? EISDIR : 0;
 }
 
-int nemb__atomic_write(const char *path, const void *data, size_t len) {
-  if (path == NULL || path[0] == '\0' || (data == NULL && len > 0)) {
+struct nemb__atomic_file {
+  int fd;
+  char *tmp;    /* the temporary file, renamed to target at commit; NULL when in place */
+  char *target; /* where it goes */
+  bool exists;  /* a regular file is replaced: its mode is kept */
+  mode_t mode;
+  int err;       /* the first error, sticky */
+  ZSTD_CCtx *zc; /* compressing (a ".zst" path), else NULL */
+  char *zbuf;    /* compressed output, ZSTD_CStreamOutSize() bytes */
+  size_t zcap;
+};
+
+const char *nemb__atomic_strerror(int e) {
+  if (e != NEMB__ATOMIC_ENOZSTD) {
+    return strerror(e);
+  }
+  static _Thread_local char why[512];
+  const char *load = nemb__zstd_load();
+  snprintf(why, sizeof why,
+           "%s; install it, or give a name without .zst to write the file uncompressed",
+           load ? load : "libzstd cannot be used");
+  return why;
+}
+
+static void release(nemb__atomic_file *f) {
+  if (f->zc != NULL) {
+    nemb__zstd.freeCCtx(f->zc);
+  }
+  free(f->zbuf);
+  free(f->tmp);
+  free(f->target);
+  free(f);
+}
+
+int nemb__atomic_open(const char *path, nemb__atomic_file **out) {
+  *out = NULL;
+  if (path == NULL || path[0] == '\0') {
     return EINVAL;
+  }
+  bool zst = nemb__zstd_is_zst_name(path);
+  if (zst && nemb__zstd_load() != NULL) {
+    return NEMB__ATOMIC_ENOZSTD;
+  }
+  nemb__atomic_file *f = calloc(1, sizeof *f);
+  if (f == NULL) {
+    return ENOMEM;
+  }
+  f->fd = -1;
+  if (zst) {
+    f->zc = nemb__zstd.createCCtx();
+    f->zcap = nemb__zstd.CStreamOutSize();
+    f->zbuf = malloc(f->zcap);
+    if (f->zc == NULL || f->zbuf == NULL ||
+        nemb__zstd.isError(
+            nemb__zstd.CCtx_setParameter(f->zc, ZSTD_c_compressionLevel, NEMB__ZSTD_LEVEL))) {
+      release(f);
+      return ENOMEM;
+    }
   }
   char *resolved;
   struct stat st;
-  bool exists, dangling;
-  int e = examine(path, &resolved, &st, &exists, &dangling);
+  bool dangling;
+  int e = examine(path, &resolved, &st, &f->exists, &dangling);
   if (e != 0) {
+    release(f);
     return e;
   }
-  if (dangling || (exists && !S_ISREG(st.st_mode))) {
-    e = write_in_place(resolved ? resolved : path, data, len, dangling);
-    free(resolved);
-    return e;
+  f->target = resolved ? resolved : strdup(path);
+  if (f->target == NULL) {
+    release(f);
+    return ENOMEM;
   }
-  const char *target = resolved ? resolved : path;
-  const char *base;
-  char *dir = dir_of(target, &base);
-  char *tmp = NULL;
-  int fd = dir ? create_temp(dir, base, &tmp) : -1;
-  if (fd < 0) {
-    e = dir ? errno : ENOMEM;
+  if (dangling || (f->exists && !S_ISREG(st.st_mode))) {
+    /* A destination that must not be replaced (device, FIFO, socket): written as it is.
+     * O_CREAT only for the target of a dangling symbolic link. */
+    f->fd =
+        open(f->target, O_WRONLY | O_NOCTTY | O_CLOEXEC | (dangling ? O_CREAT | O_TRUNC : 0), 0666);
+    f->exists = false;
+  } else {
+    const char *base;
+    char *dir = dir_of(f->target, &base);
+    f->fd = dir ? create_temp(dir, base, &f->tmp) : -1;
+    if (dir == NULL) {
+      errno = ENOMEM;
+    }
     free(dir);
-    free(resolved);
+    f->mode = st.st_mode & 07777;
+  }
+  if (f->fd < 0) {
+    e = errno;
+    release(f);
     return e;
   }
-  e = write_all(fd, data, len);
-  if (e == 0 && exists && fchmod(fd, st.st_mode & 07777) != 0) {
+  *out = f;
+  return 0;
+}
+
+/* Passes @p len bytes through the compressor (flushing the frame's end with @p end). */
+static int compress_out(nemb__atomic_file *f, const void *data, size_t len, bool end) {
+  ZSTD_inBuffer in = {data, len, 0};
+  for (;;) {
+    ZSTD_outBuffer o = {f->zbuf, f->zcap, 0};
+    size_t left = nemb__zstd.compressStream2(f->zc, &o, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+    if (nemb__zstd.isError(left)) {
+      return nemb__zstd.getErrorCode(left) == ZSTD_error_memory_allocation ? ENOMEM : EIO;
+    }
+    int e = write_all(f->fd, f->zbuf, o.pos);
+    if (e != 0) {
+      return e;
+    }
+    if (end ? left == 0 : in.pos == in.size) {
+      return 0;
+    }
+  }
+}
+
+int nemb__atomic_append(nemb__atomic_file *f, const void *data, size_t len) {
+  if (f->err == 0 && len > 0) {
+    f->err = f->zc ? compress_out(f, data, len, false) : write_all(f->fd, data, len);
+  }
+  return f->err;
+}
+
+int nemb__atomic_commit(nemb__atomic_file *f) {
+  int e = f->err;
+  if (e == 0 && f->zc != NULL) {
+    e = compress_out(f, "", 0, true);
+  }
+  if (f->tmp != NULL) {
+    if (e == 0 && f->exists && fchmod(f->fd, f->mode) != 0) {
+      e = errno;
+    }
+    if (e == 0 && fsync(f->fd) != 0) {
+      e = errno;
+    }
+  }
+  if (close(f->fd) != 0 && e == 0 && errno != EINTR) {
     e = errno;
   }
-  if (e == 0 && fsync(fd) != 0) {
+  if (f->tmp != NULL && e == 0 && rename(f->tmp, f->target) != 0) {
     e = errno;
   }
-  if (close(fd) != 0 && e == 0 && errno != EINTR) {
-    e = errno;
+  if (f->tmp != NULL && e != 0) {
+    unlink(f->tmp);
   }
-  if (e == 0 && rename(tmp, target) != 0) {
-    e = errno;
-  }
-  if (e != 0) {
-    unlink(tmp);
-  }
-  free(tmp);
-  free(dir);
-  free(resolved);
+  release(f);
   return e;
+}
+
+void nemb__atomic_abort(nemb__atomic_file *f) {
+  if (f == NULL) {
+    return;
+  }
+  close(f->fd);
+  if (f->tmp != NULL) {
+    unlink(f->tmp);
+  }
+  release(f);
+}
+
+int nemb__atomic_write(const char *path, const void *data, size_t len) {
+  if (data == NULL && len > 0) {
+    return EINVAL;
+  }
+  nemb__atomic_file *f;
+  int e = nemb__atomic_open(path, &f);
+  if (e != 0) {
+    return e;
+  }
+  nemb__atomic_append(f, data, len);
+  return nemb__atomic_commit(f);
 }
 
 int nemb__atomic_check(const char *path) {
   if (path == NULL || path[0] == '\0') {
     return EINVAL;
+  }
+  if (nemb__zstd_is_zst_name(path) && nemb__zstd_load() != NULL) {
+    return NEMB__ATOMIC_ENOZSTD;
   }
   char *resolved;
   struct stat st;

@@ -81,6 +81,8 @@ int nemb__from_errno(int e) {
   case EDQUOT:
   case ENAMETOOLONG:
     return -e;
+  case ELIBACC: /* a library loaded when needed cannot be (atomic_file.h's libzstd) */
+    return NEMB_ENOTSUP;
   case EPERM:
     /* For counters, "operation not permitted" and "permission denied" mean the same fix. */
     return NEMB_EACCES;

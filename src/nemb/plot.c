@@ -41,7 +41,7 @@ static int write_file(const char *path, const char *data, size_t len) {
   int e = nemb__atomic_write(path, data, len);
   return e == 0 ? 0
                 : nemb__fail(nemb__from_errno(e), "cannot write the plot to %s: %s", path,
-                             strerror(e));
+                             nemb__atomic_strerror(e));
 }
 
 /* Draws @p p into @p path, by the path's extension. */

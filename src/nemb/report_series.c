@@ -67,7 +67,19 @@ bool nemb__series_next(nemb__series_iter *it, nemb__series_point *p) {
     it->phase = 3;
     return false;
   }
-  nemb__energy_at(md->m, md->count, at, p->cur_uj, &it->hint);
+  const uint64_t *row = p->stored != SIZE_MAX ? nemb__store_at(&md->m->store, p->stored) : NULL;
+  if (row != NULL &&
+      (p->stored + 1 >= md->count || nemb__store_at(&md->m->store, p->stored + 1)[0] > at)) {
+    /* A stored sample is its own value: what nemb__energy_at() gives there (the curve at a
+     * sample with no other sample at the same instant), read without the lock and the search,
+     * since the columns walk every sample once per column. */
+    for (size_t d = 0; d < md->nd; d++) {
+      p->cur_uj[d] = (double)row[1 + d];
+    }
+    it->hint = p->stored;
+  } else {
+    nemb__energy_at(md->m, md->count, at, p->cur_uj, &it->hint);
+  }
   double dt_ns = it->n > 0 ? (double)(at - it->prev_t) : 0;
   double cum = 0, power = 0;
   for (size_t d = 0; d < md->nd; d++) {

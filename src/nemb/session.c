@@ -113,6 +113,11 @@ static bool ends_with(const char *s, const char *suffix) {
   return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
+/* A CSV name, compressed or not: "x.csv", "x.csv.zst" (atomic_file.h compresses ".zst"). */
+static bool is_csv(const char *path) {
+  return ends_with(path, ".csv") || ends_with(path, ".csv.zst");
+}
+
 /* Decides the output path and format now, so a chdir() in the program does not move the file. */
 static int resolve_output(nemb_session *s, const nemb_session_options *o) {
   s->format = o->output_format;
@@ -137,7 +142,7 @@ static int resolve_output(nemb_session *s, const nemb_session_options *o) {
     file = name;
   }
   if (s->format == NEMB_FORMAT_AUTO) {
-    s->format = ends_with(file, ".csv") ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
+    s->format = is_csv(file) ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
   }
   if (file[0] == '/') {
     s->output_path = strdup(file);
@@ -473,7 +478,7 @@ int nemb_session_write(const nemb_session *s, const char *path, nemb_output_form
     return nemb__fail(NEMB_ESTATE, "the report exists only after the session ended");
   }
   if (format == NEMB_FORMAT_AUTO) {
-    format = ends_with(path, ".csv") ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
+    format = is_csv(path) ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
   }
   if (format == NEMB_FORMAT_NONE) {
     return 0;
@@ -486,26 +491,23 @@ int nemb_session_write(const nemb_session *s, const char *path, nemb_output_form
     }
   }
   const char *text = csv ? csv : s->report_json;
-  /* One writer for every output: whole or not at all, devices written in place (atomic_file.h). */
-  int rc = 0;
-  size_t tlen = strlen(text);
-  char *withnl = csv ? NULL : malloc(tlen + 2);
-  if (!csv && withnl == NULL) {
-    rc = nemb__fail(NEMB_ENOMEM, "out of memory writing %s", path);
-  } else {
-    if (withnl != NULL) {
-      memcpy(withnl, text, tlen);
-      withnl[tlen++] = '\n';
-      withnl[tlen] = '\0';
+  /* One writer for every output: whole or not at all, devices written in place, compressed for a
+   * ".zst" path (atomic_file.h). The JSON's closing newline is appended, not copied in. */
+  nemb__atomic_file *f = NULL;
+  int e = nemb__atomic_open(path, &f);
+  if (e == 0) {
+    nemb__atomic_append(f, text, strlen(text));
+    if (csv == NULL) {
+      nemb__atomic_append(f, "\n", 1);
     }
-    int e = nemb__atomic_write(path, withnl ? withnl : text, tlen);
-    if (e != 0) {
-      rc = nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path, strerror(e));
-    }
+    e = nemb__atomic_commit(f);
   }
-  free(withnl);
   free(csv);
-  return rc;
+  if (e != 0) {
+    return nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path,
+                      nemb__atomic_strerror(e));
+  }
+  return 0;
 }
 
 void nemb_session_destroy(nemb_session *s) {

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,11 +51,6 @@ static int fail(nemb__zsrc *s, int err, const char *fmt, ...) {
   }
   s->done = true;
   return s->err;
-}
-
-bool nemb__zsrc_is_zst_name(const char *path) {
-  size_t n = path ? strlen(path) : 0;
-  return n >= 4 && strcasecmp(path + n - 4, ".zst") == 0;
 }
 
 /* One read() of at most @p cap bytes into @p buf, retried when a signal interrupts it. Returns the
@@ -126,12 +120,13 @@ int nemb__zsrc_open(nemb__zsrc *s, const char *path, uint64_t limit) {
       return rc;
     }
   }
-  s->zst = nemb__zsrc_is_zst_name(path) ||
+  s->zst = nemb__zstd_is_zst_name(path) ||
            (s->in_len >= sizeof zstd_magic && memcmp(s->in, zstd_magic, sizeof zstd_magic) == 0);
   if (s->zst) {
     const char *why = nemb__zstd_load();
     if (why != NULL) {
-      return fail(s, NEMB_ENOTSUP, "cannot read the report %s: %s", path, why);
+      return fail(s, NEMB_ENOTSUP,
+                  "cannot read the report %s: %s; decompress it with `zstd -d` instead", path, why);
     }
     ZSTD_DCtx *d = nemb__zstd.createDCtx();
     if (d == NULL) {

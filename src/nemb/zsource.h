@@ -38,9 +38,6 @@ typedef struct nemb__zsrc {
   char *path;         /* owned copy, for messages */
 } nemb__zsrc;
 
-/* True when @p path names a zstd file by its extension (".zst", any case). */
-bool nemb__zsrc_is_zst_name(const char *path);
-
 /**
  * Opens @p path for reading into @p s (caller-owned; any contents). A directory, a missing or
  * unreadable file, or memory failure is refused with its message in s->msg. @p limit caps the

@@ -165,6 +165,12 @@ w=r['tasks'][0]['timeseries']
 assert w['first']>=1 and w['first']+w['count']<=n, w
 assert w['start']['t_ns']==r['tasks'][0]['started_at_mono_ns'], w['start']
 "
+# -o x.json.zst: the same report, zstd-compressed by the one file writer.
+"$cg" run -q -o "$tmp/z.json.zst" -o "$tmp/z.json" -- true
+check "a .json.zst output exits 0" test $? -eq 0
+if command -v zstd >/dev/null 2>&1; then
+  check ".json.zst decompresses to the .json" sh -c "zstd -q -d -c '$tmp/z.json.zst' | cmp -s - '$tmp/z.json'"
+fi
 "$cg" run -q --time-series --timeseries-layout rows -- true 2>"$tmp/tsl.err"
 check "an unknown layout is a usage error" test $? -eq 2
 check "it names the choices" grep -q 'use samples.*or columnar' "$tmp/tsl.err"

@@ -1,15 +1,18 @@
 /* test_atomic_file.c - the one file writer (src/nemb/atomic_file.c) and the library's report
  * writer on top of it: whole files or none, the old file kept on failure, no temporary left,
- * devices and FIFOs written in place and never replaced, links followed, directories refused. */
+ * devices and FIFOs written in place and never replaced, links followed, directories refused;
+ * a ".zst" path written zstd-compressed, piece by piece, decompressing to exactly the bytes. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/sysmacros.h>
+#include <zstd.h>
 
 #include "atomic_file.h"
 #include "nemb_test.h"
+#include "zstd_lib.h"
 
 static char dir[4096];
 
@@ -184,6 +187,77 @@ static void test_session_write_names_the_path_and_errno(void **state) {
   unsetenv("CODEGREEN_PROVIDERS");
 }
 
+/* The whole file at @p path, malloc'd; its length in *len. */
+static char *read_all(const char *path, size_t *len) {
+  FILE *fp = fopen(path, "re");
+  assert_non_null(fp);
+  fseek(fp, 0, SEEK_END);
+  long n = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+  fclose(fp);
+  *len = (size_t)n;
+  return buf;
+}
+
+/* A ".zst" path is one zstd frame of exactly the bytes given, appended in uneven pieces; the
+ * same bytes to a plain path are written as they are; abort leaves nothing. */
+static void test_zst_is_compressed_streaming(void **state) {
+  (void)state;
+  size_t n = 3 * 1000 * 1000;
+  char *data = malloc(n);
+  assert_non_null(data);
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i < n; i++) { /* text with repeats and noise, as a report's numbers */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    data[i] = i % 40 < 20 ? "0123456789,.e-[]{}\"\n"[i % 20] : (char)('0' + x % 10);
+  }
+  char zp[4200], plain[4200];
+  path_in(zp, sizeof zp, "r.json.ZST");
+  path_in(plain, sizeof plain, "r.json");
+  nemb__atomic_file *f = NULL;
+  assert_int_equal(nemb__atomic_open(zp, &f), 0);
+  assert_int_equal(entries(), 1); /* the temporary file, not yet the destination */
+  for (size_t at = 0, step = 1; at < n; at += step, step = step * 3 + 1) {
+    size_t k = step < n - at ? step : n - at;
+    assert_int_equal(nemb__atomic_append(f, data + at, k), 0);
+  }
+  assert_int_equal(nemb__atomic_commit(f), 0);
+  assert_int_equal(nemb__atomic_write(plain, data, n), 0);
+  assert_int_equal(entries(), 2);
+
+  size_t zlen, plen;
+  char *z = read_all(zp, &zlen), *p = read_all(plain, &plen);
+  assert_int_equal(plen, n);
+  assert_true(zlen < n / 2);
+  assert_int_equal(ZSTD_getFrameContentSize(z, zlen), ZSTD_CONTENTSIZE_UNKNOWN); /* streamed */
+  char *back = malloc(n + 1);
+  size_t got = ZSTD_decompress(back, n + 1, z, zlen);
+  assert_false(ZSTD_isError(got));
+  assert_int_equal(got, n);
+  assert_memory_equal(back, data, n);
+  assert_memory_equal(p, data, n);
+  assert_true(nemb__zstd_is_zst_name("a.json.zst") && nemb__zstd_is_zst_name("A.ZST") &&
+              !nemb__zstd_is_zst_name("a.json") && !nemb__zstd_is_zst_name("zst"));
+
+  /* Abort: the destination keeps its old content and no temporary is left. */
+  assert_int_equal(nemb__atomic_open(zp, &f), 0);
+  nemb__atomic_append(f, "x", 1);
+  nemb__atomic_abort(f);
+  assert_int_equal(entries(), 2);
+  free(z);
+  z = read_all(zp, &zlen);
+  assert_int_equal(ZSTD_decompress(back, n + 1, z, zlen), n);
+  free(back);
+  free(z);
+  free(p);
+  free(data);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_new_and_replaced_regular_file, setup, teardown),
@@ -193,6 +267,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_symlink_is_followed_and_kept, setup, teardown),
       cmocka_unit_test_setup_teardown(test_directory_and_missing_directory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_session_write_names_the_path_and_errno, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_zst_is_compressed_streaming, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

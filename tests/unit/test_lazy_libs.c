@@ -1,7 +1,7 @@
 /* test_lazy_libs.c - the libraries only some features need are loaded when those features are
  * first used, never when the library is opened: cairo at the first PNG or SVG plot (an HTML plot
  * does not need it), libcurl at the first push, yajl at the first plot of a saved report, libzstd
- * at the first compressed report. This binary links neither, so what the process
+ * at the first compressed report read or written. This binary links neither, so what the process
  * maps is what the library loaded. */
 #include <stdio.h>
 
@@ -70,6 +70,26 @@ static void test_cairo_is_loaded_by_the_first_png_only(void **state) {
   NEMB_ASSERT_OK(nemb_session_export_plot(s, png));
   assert_true(mapped("libcairo"));
   NEMB_ASSERT_OK(nemb_session_export_plot(s, svg)); /* the second load is the first's */
+
+  /* A plain report does not load libzstd; the first .zst written does (in a child, so the
+   * reading test below still starts without it). */
+  char json[4200], zst[4200];
+  snprintf(json, sizeof json, "%s/r.json", tmpdir);
+  snprintf(zst, sizeof zst, "%s/r.json.zst", tmpdir);
+  NEMB_ASSERT_OK(nemb_session_write(s, json, NEMB_FORMAT_AUTO));
+  assert_false(mapped("libzstd"));
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    bool before = mapped("libzstd");
+    int rc = nemb_session_write(s, zst, NEMB_FORMAT_AUTO);
+    _exit(before ? 3 : rc != 0 ? 4 : !mapped("libzstd") ? 5 : 0);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_false(mapped("libzstd"));
   nemb_session_destroy(s);
 
   char head[8] = {0};
