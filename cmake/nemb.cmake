@@ -47,6 +47,7 @@ set(NEMB_SOURCES
     src/nemb/report.c
     src/nemb/report_columnar.c
     src/nemb/report_meta.c
+    src/nemb/report_file.c
     src/nemb/report_series.c
     src/nemb/results.c
     src/nemb/sampler.c

@@ -771,6 +771,21 @@ NEMB_EXTERN int nemb_session_export_plot(const nemb_session *s, const char *path
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_report_export_plot(const char *report_json, const char *path);
 
+/** Reads the whole text of a saved report file, decompressed when it is zstd-compressed (a name
+ *  ending in .zst, or zstd's magic at its start; libzstd is loaded then): for readers that have
+ *  no zstd of their own, such as Python's codegreen.load(). The text is not parsed or checked.
+ *  @param path the report's path.
+ *  @param out receives a NUL-terminated string (the file's bytes, decompressed; the reports'
+ *         JSON holds no NUL) the caller frees with nemb_free(); NULL on failure.
+ *  @param len receives its length in bytes, without the terminating NUL; may be NULL.
+ *  @return 0; NEMB_ENOENT or NEMB_EACCES when the file cannot be read; NEMB_EINVAL for a
+ *          directory, or corrupt or truncated zstd data; NEMB_ENOTSUP when the file is
+ *          compressed and libzstd (Debian's libzstd1) cannot be loaded; NEMB_ENOMEM; NEMB_EIO.
+ *          The message (nemb_last_error()) names the file and, for NEMB_ENOTSUP, the library
+ *          and the fix.
+ *  Any thread. Since 0.2. */
+NEMB_EXTERN int nemb_report_read_text(const char *path, char **out, size_t *len);
+
 /* ---------------------------------------------------------------------------------------------
  * The process registry: which codegreen processes of this user are measuring right now
  *

@@ -13,6 +13,7 @@ pandas is optional: the frames need it, nothing else does. Without it they raise
 saying how to install it.
 """
 
+import errno
 import json
 import os
 
@@ -238,15 +239,54 @@ class Report(dict):
         return "\n".join(lines)
 
 
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _decompressed(path):
+    """The text of the zstd-compressed report at path, decompressed by the codegreen library
+    (``nemb_report_read_text``, through libzstd): this interpreter's standard library has no
+    zstd. Raises RuntimeError naming the fix when the library cannot do it, OSError or
+    ValueError when the file cannot be read or is not valid zstd data."""
+    import ctypes
+    from . import _native
+    native = _native.load()
+    fn = getattr(native.lib, "nemb_report_read_text", None) if native is not None else None
+    if fn is None:
+        why = _native.load_error() or "%s has no nemb_report_read_text" % native.path
+        raise RuntimeError("%s is zstd-compressed: reading it needs the codegreen library "
+                           "(libcodegreen-nemb with libzstd), and %s; decompress it with "
+                           "`zstd -d %s` and load the .json" % (path, why, path))
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
+                   ctypes.POINTER(ctypes.c_size_t)]
+    text, size = ctypes.c_void_p(), ctypes.c_size_t()
+    rc = fn(path.encode("utf-8", "surrogateescape"), ctypes.byref(text), ctypes.byref(size))
+    if rc != 0:
+        msg = native.error_text(rc)
+        if rc in (-errno.ENOENT, -errno.EACCES):  # NEMB_ENOENT, NEMB_EACCES
+            raise OSError(-rc, msg, path)
+        raise (RuntimeError if rc == _native.NEMB_ENOTSUP else ValueError)(msg)
+    try:
+        return ctypes.string_at(text.value, size.value)
+    finally:
+        native.lib.nemb_free.argtypes = [ctypes.c_void_p]
+        native.lib.nemb_free.restype = None
+        native.lib.nemb_free(text)
+
+
 def load(path):
     """Reads a saved JSON report (a Session's file, ``codegreen run -o x.json``,
-    ``codegreen measure -o x.json``) and returns it as a ``Report``.
+    ``codegreen measure -o x.json``) and returns it as a ``Report``. A zstd-compressed one
+    (``x.json.zst``, or any file that starts with zstd's magic) is decompressed by the codegreen
+    library; without it (or without libzstd) RuntimeError says how to decompress it instead.
 
     Raises OSError when the file cannot be read, and ValueError when it is not a codegreen JSON
     report (a CSV report, for example: read that with pandas.read_csv)."""
     path = os.fspath(path)
     with open(path, "rb") as f:
         data = f.read()
+    if path.lower().endswith(".zst") or data[:4] == _ZSTD_MAGIC:
+        data = _decompressed(path)
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

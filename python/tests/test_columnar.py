@@ -166,3 +166,47 @@ def test_fallback_refuses_zst(run_py, tmp_path):
         "codegreen library" in r.stdout
     assert "no_backend" in r.stdout
     assert not (tmp_path / "r.json.zst").exists()
+
+
+def test_load_reads_a_zst_report_through_the_library(sim_env):
+    # codegreen.load() of a .json.zst: decompressed by the library (nemb_report_read_text), the
+    # same report as the plain file's; a compressed file under a .json name is known by its magic.
+    s = columnar_session(str(sim_env / "r.json.zst"))
+    s.write(str(sim_env / "r.json"))
+    plain = codegreen.load(str(sim_env / "r.json"))
+    zst = codegreen.load(str(sim_env / "r.json.zst"))
+    assert zst == plain == s.report
+    assert zst.path == str(sim_env / "r.json.zst")
+    assert zst.tasks[0]["timeseries"] == plain.tasks[0]["timeseries"]
+    (sim_env / "renamed.json").write_bytes((sim_env / "r.json.zst").read_bytes())
+    assert codegreen.load(str(sim_env / "renamed.json")) == plain
+
+
+def test_load_of_a_bad_zst_names_the_problem(sim_env):
+    with pytest.raises(OSError):
+        codegreen.load(str(sim_env / "missing.json.zst"))
+    good = (sim_env / "g.json.zst")
+    columnar_session(str(good))
+    cut = sim_env / "cut.json.zst"
+    cut.write_bytes(good.read_bytes()[:-20])
+    with pytest.raises(ValueError, match="is truncated"):
+        codegreen.load(str(cut))
+    junk = sim_env / "junk.json.zst"
+    junk.write_bytes(b"\x28\xb5\x2f\xfd" + b"\xff" * 64)
+    with pytest.raises(ValueError, match="not valid zstd data"):
+        codegreen.load(str(junk))
+
+
+def test_load_of_a_zst_without_the_library_says_how_to_read_it(run_py, sim_env):
+    columnar_session(str(sim_env / "r.json.zst"))
+    r = run_py("""
+        import codegreen
+        try:
+            codegreen.load("r.json.zst")
+        except RuntimeError as e:
+            print("refused:", e)
+    """, env={"CODEGREEN_LIB_PATH": "/nonexistent"}, cwd=str(sim_env))
+    assert "refused: r.json.zst is zstd-compressed: reading it needs the codegreen library" \
+        in r.stdout
+    assert "libcodegreen-nemb.so could not be loaded" in r.stdout
+    assert "decompress it with `zstd -d r.json.zst` and load the .json" in r.stdout
