@@ -1,7 +1,8 @@
 /* test_zstd_missing.c - what a process that cannot load libzstd does with a ".zst" path: writing
  * one (a session's report, the one file writer, the CLI's -o check) is refused with a message
  * naming libzstd, its Debian package and the fixes, and nothing is written (never an
- * uncompressed file under a .zst name); reading one names libzstd and `zstd -d`. The library's
+ * uncompressed file under a .zst name); reading one (a plot, nemb_report_read_text()) names
+ * libzstd and `zstd -d`. The library's
  * soname is pointed at a name that does not exist before the first load (zstd_lib.h). */
 #include <dirent.h>
 
@@ -90,6 +91,13 @@ static void test_reading_a_zst_names_libzstd_and_zstd_d(void **state) {
   assert_names_libzstd(msg);
   assert_non_null(strstr(msg, "decompress it with `zstd -d` instead"));
   assert_int_equal(entries(), 0);
+
+  char *text = (char *)&text;
+  size_t len = 1;
+  assert_int_equal(nemb_report_read_text(in, &text, &len), NEMB_ENOTSUP);
+  assert_null(text);
+  assert_int_equal(len, 0);
+  assert_names_libzstd(nemb_last_error());
 }
 
 int main(void) {
