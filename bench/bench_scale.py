@@ -9,6 +9,9 @@ from wait4's rusage), on the simulated device, and is extrapolated linearly to t
    (which builds and writes the report, then parses it into Python's dict: the parse is also
    timed on its own, so the library's share is the difference) and the peak memory above the
    start; once per layout: the reference's samples, columnar, and columnar into .json.zst;
+   with --against-lib LIB, --rounds pairs of runs with this build's library and LIB (another
+   build's libcodegreen-nemb.so), alternating, and the medians of the per-pair ratios (per MB of
+   report text);
 2. many tasks: a @codegreen.task function called --tasks times (default a million) in one
    Session: stop()'s time, the peak memory above the start, the JSON's size, extrapolated
    linearly when --tasks is not a million (the JSON's size is not linear: the report details the
@@ -26,6 +29,7 @@ The goals are issue 18's. Prints figures; asserts nothing. Run after ./scripts/b
   CODEGREEN_LIB_PATH=$PWD/build/lib/libcodegreen-nemb.so PYTHONPATH=$PWD/python \
     /usr/bin/python3 bench/bench_scale.py [--seconds S] [--tasks N] [--codegreen BIN]
       [--only 1,2,3 (or --figure N)] [--plot-mb M] [--rounds R] [--against BIN]
+      [--against-lib LIBCODEGREEN-NEMB.SO]
 """
 import json
 import math
@@ -171,6 +175,7 @@ def plots(cg, against, reports, rounds, tmp, env):
 def main():
     args = sys.argv[1:]
     seconds, tasks, only, plot_mb, rounds, against = 60.0, 1000000, "1,2,3", 0.0, 3, None
+    against_lib = None
     cg = os.path.join(HERE, "..", "build", "bin", "codegreen")
     while args:
         a = args.pop(0)
@@ -188,6 +193,8 @@ def main():
             rounds = int(args.pop(0))
         elif a == "--against":
             against = args.pop(0)
+        elif a == "--against-lib":
+            against_lib = args.pop(0)
     only = set(only.split(","))
     env = dict(os.environ, CODEGREEN_PROVIDERS="sim")
     py = sys.executable
@@ -208,6 +215,8 @@ def main():
             if "1" in only:
                 print_long(layout, name, k, os.path.getsize(path) / 1e6,
                            json.loads(out.strip().splitlines()[-1]), peak)
+                if against_lib:
+                    paired_long(py, path, seconds, layout, rounds, env, against_lib)
         size = os.path.getsize(f1) / 1e6
         if "2" in only:
             many(py, tmp, tasks, env)
@@ -224,6 +233,29 @@ def main():
                   "time of the command):" % rounds)
             plots(cg, against, reports, rounds, tmp, env)
     return 0
+
+
+def paired_long(py, path, seconds, layout, rounds, env, other):
+    """Figure 1 against another build's library (--against-lib): --rounds pairs of runs of LONG,
+    the order alternating, each figure per MB of report text (the runs' sample counts differ on a
+    busy machine); prints the medians of the per-pair ratios this build / the other."""
+    lib = {"mine": env.get("CODEGREEN_LIB_PATH"), "other": other}
+    ratio = {"library CPU per MB": [], "stop() CPU per MB": [], "peak memory per MB": []}
+    for r in range(rounds):
+        got = {}
+        for who in (("mine", "other") if r % 2 == 0 else ("other", "mine")):
+            e = dict(env, CODEGREEN_LIB_PATH=lib[who]) if lib[who] else env
+            out, _, peak = child([py, "-c", LONG, path, str(seconds), layout], e)
+            x = json.loads(out.strip().splitlines()[-1])
+            mb = max(x["text_mb"], 1e-9)
+            got[who] = {"library CPU per MB": (x["stop_cpu_s"] - x["parse_cpu_s"]) / mb,
+                        "stop() CPU per MB": x["stop_cpu_s"] / mb,
+                        "peak memory per MB": (peak - x["base_kb"] / 1024.0) / mb}
+        for key in ratio:
+            ratio[key].append(got["mine"][key] / max(got["other"][key], 1e-12))
+    for key, v in ratio.items():
+        print("    %-44s %8.2fx   (this build / --against-lib, median of %d pairs, %.2f-%.2f)"
+              % (key, statistics.median(v), len(v), min(v), max(v)))
 
 
 def print_long(layout, name, k, size, r, peak):
