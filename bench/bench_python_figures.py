@@ -3,6 +3,11 @@ by side in one run (each round runs every command once, in turn; medians over th
 busy machine slows both sides of a ratio alike. Prints figures; asserts nothing.
 
 usage: python3 bench/bench_python_figures.py [CODEGREEN_BIN] [--rounds N] [--stdlib DIR]
+           [--only 1,2,3] [--against OTHER_BIN]
+
+--against: another build's codegreen (an older commit's, say) run in the same rounds, interleaved
+with this one, for figures 2 and 3: each figure is printed for both, with the paired ratio of the
+two builds.
 
 1. call cost: a call-heavy program run plain, under `python -m cProfile`, and under
    `codegreen measure` (simulated device, so the figure is the instrumentation's own cost). Each
@@ -88,10 +93,16 @@ def main():
     cg = os.path.join(HERE, "..", "build", "bin", "codegreen")
     n = 5
     stdlib = sysconfig.get_paths()["stdlib"]
+    only = "1,2,3"
+    against = None
     while args:
         a = args.pop(0)
         if a == "--rounds":
             n = int(args.pop(0))
+        elif a == "--only":
+            only = args.pop(0)
+        elif a == "--against":
+            against = os.path.abspath(args.pop(0))
         elif a == "--stdlib":
             stdlib = args.pop(0)
         else:
@@ -102,6 +113,8 @@ def main():
     env = dict(os.environ, CODEGREEN_PROVIDERS="sim", PYTHONDONTWRITEBYTECODE="1")
     try:
         print("codegreen: %s\npython:    %s %s; %d rounds\n" % (cg, py, sys.version.split()[0], n))
+        if against:
+            print("against:   %s\n" % against)
         # each program in a directory of its own: measure instruments the script's directory
         for d in ("a", "b", "c"):
             os.mkdir(os.path.join(tmp, d))
@@ -113,63 +126,95 @@ def main():
             f.write("def f():\n    return 1\nf()\n")
         prof = os.path.join(tmp, "prof.out")
         m = ["-q", "--python", py]
-        t = rounds({"plain": [py, prog], "cprofile": [py, "-m", "cProfile", "-o", prof, prog],
-                    "measure": [cg, "measure"] + m + [prog],
-                    "plain0": [py, empty], "cprofile0": [py, "-m", "cProfile", "-o", prof, empty],
-                    "measure0": [cg, "measure"] + m + [empty]}, n, env)
-        fixed_cg = t["measure0"] - t["plain0"]
-        fixed_cp = t["cprofile0"] - t["plain0"]
-        per_cg = (t["measure"] - t["plain"] - fixed_cg) / CALLS
-        per_cp = (t["cprofile"] - t["plain"] - fixed_cp) / CALLS
-        print("1. call cost, %d calls: plain %.3f s, cProfile %.3f s, codegreen measure %.3f s"
-              % (CALLS, t["plain"], t["cprofile"], t["measure"]))
-        print("   fixed cost: cProfile %.3f s, codegreen %.3f s (compile step, session)"
-              % (fixed_cp, fixed_cg))
-        print("   per call: cProfile %.0f ns, codegreen %.0f ns -> ratio %.2f (target <= 1.5)"
-              % (per_cp * 1e9, per_cg * 1e9, per_cg / per_cp))
-        print("   paired: codegreen / cProfile per call %s"
-              % t.ratio(lambda x: x["measure"] - x["plain"] - x["measure0"] + x["plain0"],
-                        lambda x: x["cprofile"] - x["plain"] - x["cprofile0"] + x["plain0"]))
-        print("   whole run's overhead: codegreen / cProfile = %.2f\n"
-              % ((t["measure"] - t["plain"]) / (t["cprofile"] - t["plain"])))
-
-        big = os.path.join(tmp, "c", "big.py")
-        funcs = big_file(big)
-        code = "import sys; compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec')"
-        t = rounds({"plain": [py, big], "measure": [cg, "measure"] + m + [big],
-                    "compile": [py, "-c", code, big], "start": [py, "-c", "pass"]}, n, env)
-        extra = t["measure"] - t["plain"]
-        comp = t["compile"] - t["start"]
-        print("2. start-up, 80 000 lines (%d functions): plain run %.3f s, measure %.3f s"
-              % (funcs, t["plain"], t["measure"]))
-        print("   measure's extra %.3f s vs CPython's compile %.3f s -> ratio %.2f (target <= 2)"
-              % (extra, comp, extra / comp))
-        print("   paired: measure %s plain (goal <= 2)\n"
-              % t.ratio(lambda x: x["measure"], lambda x: x["plain"]))
-
-        entries = sorted(os.path.join(stdlib, e) for e in os.listdir(stdlib)
-                         if e not in ("site-packages", "dist-packages", "__pycache__")
-                         and not e.startswith(".")
-                         and (e.endswith(".py") or os.path.isdir(os.path.join(stdlib, e))))
-        cache = os.path.join(tmp, "pycache")
-        cenv = dict(env, PYTHONPYCACHEPREFIX=cache)
-        cenv.pop("PYTHONDONTWRITEBYTECODE")
-
-        def clear(k):
-            if k == "compileall":
-                shutil.rmtree(cache, ignore_errors=True)
-
-        t = rounds({"analyze": [cg, "analyze", "-q", "python"] + entries,
-                    "compileall": [py, "-m", "compileall", "-q", "-f", "-j", "1"] + entries},
-                   max(1, n // 2), cenv, clear)
-        print("3. standard library (%s): codegreen analyze %.2f s, compileall %.2f s -> ratio "
-              "%.2f (target <= 1)" % (stdlib, t["analyze"], t["compileall"],
-                                      t["analyze"] / t["compileall"]))
-        print("   paired: analyze %s compileall (goal <= 1)"
-              % t.ratio(lambda x: x["analyze"], lambda x: x["compileall"]))
+        if "1" in only:
+            figure1(cg, py, m, prog, empty, prof, n, env)
+        if "2" in only:
+            figure2(cg, against, py, m, tmp, n, env)
+        if "3" in only:
+            figure3(cg, against, py, stdlib, tmp, n, env)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def figure1(cg, py, m, prog, empty, prof, n, env):
+    t = rounds({"plain": [py, prog], "cprofile": [py, "-m", "cProfile", "-o", prof, prog],
+                "measure": [cg, "measure"] + m + [prog],
+                "plain0": [py, empty], "cprofile0": [py, "-m", "cProfile", "-o", prof, empty],
+                "measure0": [cg, "measure"] + m + [empty]}, n, env)
+    fixed_cg = t["measure0"] - t["plain0"]
+    fixed_cp = t["cprofile0"] - t["plain0"]
+    per_cg = (t["measure"] - t["plain"] - fixed_cg) / CALLS
+    per_cp = (t["cprofile"] - t["plain"] - fixed_cp) / CALLS
+    print("1. call cost, %d calls: plain %.3f s, cProfile %.3f s, codegreen measure %.3f s"
+          % (CALLS, t["plain"], t["cprofile"], t["measure"]))
+    print("   fixed cost: cProfile %.3f s, codegreen %.3f s (compile step, session)"
+          % (fixed_cp, fixed_cg))
+    print("   per call: cProfile %.0f ns, codegreen %.0f ns -> ratio %.2f (target <= 1.5)"
+          % (per_cp * 1e9, per_cg * 1e9, per_cg / per_cp))
+    print("   paired: codegreen / cProfile per call %s"
+          % t.ratio(lambda x: x["measure"] - x["plain"] - x["measure0"] + x["plain0"],
+                    lambda x: x["cprofile"] - x["plain"] - x["cprofile0"] + x["plain0"]))
+    print("   whole run's overhead: codegreen / cProfile = %.2f\n"
+          % ((t["measure"] - t["plain"]) / (t["cprofile"] - t["plain"])))
+
+
+def figure2(cg, against, py, m, tmp, n, env):
+    big = os.path.join(tmp, "c", "big.py")
+    funcs = big_file(big)
+    code = "import sys; compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec')"
+    cmds = {"plain": [py, big], "measure": [cg, "measure"] + m + [big],
+            "compile": [py, "-c", code, big], "start": [py, "-c", "pass"]}
+    if against:
+        cmds["measure_against"] = [against, "measure"] + m + [big]
+    t = rounds(cmds, n, env)
+    for k, who in (("measure", "this build"), ("measure_against", "against")):
+        if k not in t:
+            continue
+        extra = t[k] - t["plain"]
+        comp = t["compile"] - t["start"]
+        print("2. start-up, 80 000 lines (%d functions), %s: plain run %.3f s, measure %.3f s"
+              % (funcs, who, t["plain"], t[k]))
+        print("   measure's extra %.3f s vs CPython's compile %.3f s -> ratio %.2f "
+              "(target <= 2)" % (extra, comp, extra / comp))
+        print("   paired: measure's extra %s CPython's compile (goal <= 2)"
+              % t.ratio(lambda x: x[k] - x["plain"], lambda x: x["compile"] - x["start"]))
+        print("   paired: measure %s plain\n"
+              % t.ratio(lambda x: x[k], lambda x: x["plain"]))
+    if against:
+        print("   paired: this build's measure %s against's\n"
+              % t.ratio(lambda x: x["measure"], lambda x: x["measure_against"]))
+
+
+def figure3(cg, against, py, stdlib, tmp, n, env):
+    entries = sorted(os.path.join(stdlib, e) for e in os.listdir(stdlib)
+                     if e not in ("site-packages", "dist-packages", "__pycache__")
+                     and not e.startswith(".")
+                     and (e.endswith(".py") or os.path.isdir(os.path.join(stdlib, e))))
+    cache = os.path.join(tmp, "pycache")
+    cenv = dict(env, PYTHONPYCACHEPREFIX=cache)
+    cenv.pop("PYTHONDONTWRITEBYTECODE")
+
+    def clear(k):
+        if k == "compileall":
+            shutil.rmtree(cache, ignore_errors=True)
+
+    cmds = {"analyze": [cg, "analyze", "-q", "python"] + entries,
+            "compileall": [py, "-m", "compileall", "-q", "-f", "-j", "1"] + entries}
+    if against:
+        cmds["analyze_against"] = [against, "analyze", "-q", "python"] + entries
+    t = rounds(cmds, max(1, n // 2), cenv, clear)
+    for k, who in (("analyze", "this build"), ("analyze_against", "against")):
+        if k not in t:
+            continue
+        print("3. standard library (%s), %s: codegreen analyze %.2f s, compileall %.2f s -> "
+              "ratio %.2f (target <= 1)" % (stdlib, who, t[k], t["compileall"],
+                                            t[k] / t["compileall"]))
+        print("   paired: analyze %s compileall (goal <= 1)"
+              % t.ratio(lambda x: x[k], lambda x: x["compileall"]))
+    if against:
+        print("   paired: this build's analyze %s against's"
+              % t.ratio(lambda x: x["analyze"], lambda x: x["analyze_against"]))
 
 
 if __name__ == "__main__":

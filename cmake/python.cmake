@@ -12,7 +12,8 @@ if(NEMB_BUILD_PYTHON_EXT AND NOT NEMB_SANITIZE)
     # The limited C API of 3.8 (abi3): one binary for every CPython from 3.8 on, named like
     # the other stable-ABI modules so each of them finds it. It calls libcodegreen-nemb through
     # dlopen(), so it uses the one copy of the library that codegreen._native would load.
-    add_library(codegreen_fast MODULE python/ext/codegreen_fast.c python/ext/session_tasks.c)
+    add_library(codegreen_fast MODULE python/ext/codegreen_fast.c python/ext/session_tasks.c
+                python/ext/linetable.c)
     target_include_directories(codegreen_fast PRIVATE ${Python3_INCLUDE_DIRS}
                                ${CMAKE_CURRENT_SOURCE_DIR}/include)
     target_compile_definitions(codegreen_fast PRIVATE Py_LIMITED_API=0x03080000)

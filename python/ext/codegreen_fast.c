@@ -3,7 +3,7 @@
  * needs from libcodegreen-nemb (load the library, begin the session, register functions, the
  * enter/exit hot path, the reference's checkpoint functions, end and report), so that the runtime
  * imports no Python module (no ctypes) before the program runs; and, in session_tasks.c, the task
- * boundaries of codegreen.Session.
+ * boundaries of codegreen.Session; in linetable.c, the compile step's position mover (runner.py).
  *
  * Built against the limited C API of CPython 3.8 (Py_LIMITED_API 0x03080000, file name
  * `_codegreen_fast.abi3.so`): one binary serves every CPython from 3.8 on.
@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "linetable.h"
 #include "nemb.h"
 #include "session_tasks.h"
 
@@ -941,7 +942,7 @@ PyMODINIT_FUNC PyInit__codegreen_fast(void) {
     }
   }
   PyObject *m = PyModule_Create(&module);
-  if (m != NULL && cg_session_tasks_add(m) != 0) {
+  if (m != NULL && (cg_session_tasks_add(m) != 0 || cg_linetable_add(m) != 0)) {
     Py_DECREF(m);
     return NULL;
   }

@@ -75,6 +75,7 @@ done = []
 t = threading.Thread(target=lambda: done.append(main()))
 t.start()
 t.join()
+print("mover", "C" if R.FAST_MOVER and R.FAST_MOVER[0] is not None else "Python")
 sys.exit(0 if done else 1)  # an exception in main() leaves done empty
 '''
 
@@ -107,14 +108,28 @@ def interpreters():
     return found
 
 
+EXT = os.path.join(os.path.dirname(CG), "..", "lib", "_codegreen_fast.abi3.so")
+
+
+@pytest.mark.parametrize("mover", ["C", "Python"])
 @pytest.mark.parametrize("python", interpreters())
-def test_the_fast_path_gives_the_round_trips_positions(instrumented, python):
+def test_the_fast_path_gives_the_round_trips_positions(instrumented, python, mover):
+    """Both position movers: the extension's (linetable.c) and runner.py's own."""
     if subprocess.run([python, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"]).returncode:
         pytest.skip("the fast path is for CPython 3.11+")
+    env = dict(os.environ)
+    if mover == "C":
+        if not os.path.exists(EXT):
+            pytest.skip("no _codegreen_fast built")
+        env["CODEGREEN_LIB_PATH"] = os.path.dirname(os.path.abspath(EXT))
+        env.pop("CODEGREEN_RUNTIME_CTYPES", None)
+    else:
+        env["CODEGREEN_RUNTIME_CTYPES"] = "1"
     p = subprocess.run([python, "-c", COMPARE, RUNNER, instrumented], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE)
+                       stderr=subprocess.PIPE, env=env)
     assert p.returncode == 0, p.stderr.decode()
     out = p.stdout.decode().splitlines()
+    assert out[-1] == "mover " + mover, out
     assert [line for line in out if line.startswith("DIFF")] == [], out
     fast = {os.path.basename(line.split()[1]) for line in out if line.startswith("fast")}
     slow = {os.path.basename(line.split()[1]) for line in out if line.startswith("slow")}

@@ -1231,6 +1231,11 @@ static int measure_with(measure_opts o) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
+  /* the library's directory is where the runner (and then the runtime) finds _codegreen_fast */
+  const char *lib = cg_measure_own_library();
+  if (lib != NULL && nemb__env_get("CODEGREEN_LIB_PATH") == NULL) { /* privileged: always ours */
+    measure_env_set("CODEGREEN_LIB_PATH", lib);
+  }
   /* 3b. with the program's own modules (best effort: those that cannot be done run as they
    * are), in the same interpreter run */
   char *mod_list = NULL, *mod_done = NULL, *zip_list = NULL;
@@ -1336,10 +1341,6 @@ static int measure_with(measure_opts o) {
   bool want_detail = o.json || o.out.n > 0 || o.call_graph || o.plot != NULL;
   if (!want_detail && cg_measure_config_without_detail(o.config, p.config) == 0) {
     measure_env_set("CODEGREEN_CONFIG", p.config);
-  }
-  const char *lib = cg_measure_own_library();
-  if (lib != NULL && nemb__env_get("CODEGREEN_LIB_PATH") == NULL) { /* privileged: always ours */
-    measure_env_set("CODEGREEN_LIB_PATH", lib);
   }
   size_t n_args = 0;
   while (o.cmd[n_args] != NULL) {

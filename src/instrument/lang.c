@@ -11,13 +11,15 @@
 
 #include "language.h"
 
-/* The table of languages, built and loaded once (pthread_once) on first use and read-only after:
- * one per cgi__lang_sources entry, each loaded or holding why not in its own `error`. */
+/* The table of languages, built once (pthread_once) on first use: one per cgi__lang_sources
+ * entry, its language.conf read (or holding why not in its own `error`). A language's query is
+ * compiled when it is first looked up (load_query(), under query_lock); read-only after. */
 static struct cgi_language *languages;
 static size_t n_languages;
 static int table_status = CGI_OK; /* CGI_ENOMEM when the table itself could not be made */
 static char names[256];           /* cgi_language_list() */
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t query_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void set_error(struct cgi_language *lang, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -28,7 +30,8 @@ static void set_error(struct cgi_language *lang, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void language_load(struct cgi_language *lang);
+static void language_load_conf(struct cgi_language *lang);
+static void language_load_query(struct cgi_language *lang);
 
 static void make_table(void) {
   size_t n = 0;
@@ -47,7 +50,7 @@ static void make_table(void) {
   }
   for (size_t i = 0; i < n; i++) {
     languages[i].src = &cgi__lang_sources[i];
-    language_load(&languages[i]);
+    language_load_conf(&languages[i]);
   }
   n_languages = n;
 }
@@ -55,6 +58,17 @@ static void make_table(void) {
 static int ensure_table(void) {
   pthread_once(&table_once, make_table);
   return table_status;
+}
+
+/* @p lang with its query compiled, once: 1, or -1 with its error set. */
+static int load_query(struct cgi_language *lang) {
+  pthread_mutex_lock(&query_lock);
+  if (lang->state == 0) {
+    language_load_query(lang);
+  }
+  int state = lang->state;
+  pthread_mutex_unlock(&query_lock);
+  return state;
 }
 
 /* ----- language.conf: "key = value" lines, '#' comments, optional double quotes ----- */
@@ -297,9 +311,9 @@ static int load_predicates(struct cgi_language *lang) {
   return 0;
 }
 
-/* Loads @p lang (once, from make_table()): state 1, or -1 with lang->error saying why (and
- * lang->status CGI_ELANGUAGE, or CGI_ENOMEM when memory ran out). */
-static void language_load(struct cgi_language *lang) {
+/* Reads @p lang's language.conf (once, from make_table()): state 0, or -1 with lang->error saying
+ * why (and lang->status CGI_ELANGUAGE, or CGI_ENOMEM when memory ran out). */
+static void language_load_conf(struct cgi_language *lang) {
   lang->state = -1;
   lang->status = CGI_ELANGUAGE;
   if (parse_conf(lang) != 0) {
@@ -317,6 +331,14 @@ static void language_load(struct cgi_language *lang) {
               lang->src->folder, style ? style : "(unset)", cgi__block_styles());
     return;
   }
+  lang->state = 0;
+  lang->configured = true;
+}
+
+/* Compiles @p lang's query (once, from load_query(), state 0): state 1, or -1 with lang->error
+ * saying why (and lang->status CGI_ELANGUAGE, or CGI_ENOMEM when memory ran out). */
+static void language_load_query(struct cgi_language *lang) {
+  lang->state = -1;
   const TSLanguage *ts = lang->src->grammar();
   uint32_t version = ts_language_version(ts);
   if (version < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION ||
@@ -451,16 +473,21 @@ int cgi_language_lookup(const char *name, const cgi_language **out, char *why, s
     return say(why, why_len, CGI_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n_languages; i++) {
-    const struct cgi_language *l = &languages[i];
-    if (l->state != 1) {
-      if (strcmp(l->src->folder, name) == 0) {
+    struct cgi_language *l = &languages[i];
+    bool folder = strcmp(l->src->folder, name) == 0;
+    if (!l->configured) {
+      if (folder) {
         return say(why, why_len, l->status, l->error);
       }
       continue;
     }
     const char *n = cgi_language_get(l, "name");
-    if ((n != NULL && strcmp(n, name) == 0) ||
-        word_in(cgi_language_get(l, "aliases"), name, strlen(name))) {
+    bool named = (n != NULL && strcmp(n, name) == 0) ||
+                 word_in(cgi_language_get(l, "aliases"), name, strlen(name));
+    if ((named || folder) && load_query(l) != 1) {
+      return say(why, why_len, l->status, l->error);
+    }
+    if (named) {
       *out = l;
       return CGI_OK;
     }
@@ -481,7 +508,7 @@ int cgi_language_check(char *why, size_t why_len) {
     return say(why, why_len, CGI_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n_languages; i++) {
-    if (languages[i].state != 1) {
+    if (!languages[i].configured || load_query(&languages[i]) != 1) {
       return say(why, why_len, languages[i].status, languages[i].error);
     }
   }
@@ -502,7 +529,8 @@ const cgi_language *cgi_language_for_path(const char *path) {
     return NULL;
   }
   for (size_t i = 0; i < n_languages; i++) {
-    if (languages[i].state == 1 && cgi_language_matches(&languages[i], path)) {
+    if (languages[i].configured && cgi_language_matches(&languages[i], path) &&
+        load_query(&languages[i]) == 1) {
       return &languages[i];
     }
   }

@@ -74,7 +74,11 @@ typedef struct cgi__conf_entry {
 
 struct cgi_language {
   const cgi__lang_source *src;
-  int state;       /* 1 loaded, -1 failed (lang.c loads every language once, on first use) */
+  int state;       /* 1 loaded, -1 failed, 0 configuration read, query not yet compiled (lang.c
+                      reads every language.conf on first use and compiles a language's query
+                      when the language is first looked up: ts_query_new() of all four cost
+                      ~170 ms per process) */
+  bool configured; /* language.conf read (set before the table is handed out, never after) */
   int status;      /* CGI_OK, or why it failed: CGI_ELANGUAGE or CGI_ENOMEM */
   char error[256]; /* state -1: "python/instrument.scm:12: query error (syntax)" */
   char *conf_text; /* a writable copy that entries point into */

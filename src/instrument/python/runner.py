@@ -72,13 +72,16 @@ def check(argv0):
 
 def make_mapper(lines):
     import bisect
-    starts = [[seg[0] for seg in segs] for segs in lines]
+    starts = {}  # per line, its segments' columns, when first asked
 
     def mapper(line, col):
         if line is None or line < 1 or line > len(lines) or not lines[line - 1]:
             return line, col
         segs = lines[line - 1]
-        i = bisect.bisect_right(starts[line - 1], col) - 1
+        at = starts.get(line)
+        if at is None:
+            at = starts[line] = [seg[0] for seg in segs]
+        i = bisect.bisect_right(at, col) - 1
         if i < 0:
             i = 0
         out_col, orig_line, orig_col, inserted = segs[i]
@@ -274,6 +277,7 @@ class NotExact(Exception):
 # round trip.
 FAST_PATH = sys.version_info >= (3, 11)
 PRELUDE = b'__import__("codegreen_runtime").install('
+FAST_MOVER = []  # [the _codegreen_fast module, or None], looked up by the first compile_fast()
 
 
 def line_only_mapper(lines, text_lines):
@@ -332,7 +336,43 @@ def position_mapper(lines, line_only):
     return pos
 
 
-def code_mover(lines, pos, line_only):
+def load_fast():
+    """The _codegreen_fast extension (where the runtime finds it: CODEGREEN_LIB_PATH's
+    directory, beside codegreen_runtime.py, its package) for its position mover, or None.
+    CODEGREEN_RUNTIME_CTYPES=1 refuses it, as it does the runtime's."""
+    import os
+    if os.environ.get("CODEGREEN_RUNTIME_CTYPES", "") not in ("", "0") or not FAST_PATH \
+            or sys.version_info >= (3, 14):  # the location table of 3.11-3.13
+        return None
+    import _imp
+    import importlib.util
+    dirs = []
+    env = os.environ.get("CODEGREEN_LIB_PATH")
+    if env:
+        dirs.append(env if os.path.isdir(env) else os.path.dirname(os.path.abspath(env)))
+    try:
+        spec = importlib.util.find_spec("codegreen_runtime")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin:
+        here = os.path.dirname(spec.origin)
+        dirs += [here, os.path.join(here, "codegreen")]
+    for d in dirs:
+        for suffix in _imp.extension_suffixes():
+            path = os.path.join(d, "_codegreen_fast" + suffix)
+            if os.path.exists(path):
+                try:
+                    module = _imp.create_dynamic(
+                        importlib.util.spec_from_file_location("_codegreen_fast", path))
+                    _imp.exec_dynamic(module)
+                except (ImportError, OSError):
+                    continue
+                if hasattr(module, "move_linetable"):
+                    return module
+    return None
+
+
+def code_mover(lines, pos, line_only, source=None, fast=None):
     """move(code): the code object and those nested in it with the user's positions. The new
     co_linetable (3.11+) follows Objects/locations.md: each entry covers 1-8 code units, its
     first byte is 0x80 | code << 3 | (units - 1); code 15 no location, 13 a line without columns
@@ -343,18 +383,22 @@ def code_mover(lines, pos, line_only):
     column + 1, 0 meaning none). A varint is 6-bit chunks, least significant first, bit 6 set on
     all but the last; a svarint is (-v << 1) | 1 for a negative v, else v << 1, as a varint. Line
     deltas are from the previous entry's line (co_firstlineno for the first); an entry without a
-    location leaves it as it is."""
+    location leaves it as it is. With FAST (the _codegreen_fast module) and SOURCE (the
+    instrumented text LINES describe), each table is moved in C, with the same result."""
+    code_type = type(code_mover.__code__)
+    class_first_line_ = class_first_line if sys.version_info >= (3, 13) else None
+    fmap = fast.linemap(lines, source) if fast is not None and source is not None else None
+    if fmap is None:
+        fast = None
     import itertools
     groupby = itertools.groupby
     cache = {}
     get = cache.get
-    code_type = type(code_mover.__code__)
-    class_first_line_ = class_first_line if sys.version_info >= (3, 13) else None
     # per instrumented line, its last segment: the column it starts at (a position on one line
     # from there on is moved here without a call), the user's line, and the column shift (a
     # copy of the user's text) or None and the user's column (inserted text: one point)
     simple_from, simple_line, simple_shift, simple_col = [1 << 30], [0], [0], [0]
-    for segs in lines:
+    for segs in (lines if fast is None else ()):
         last = segs[-1] if segs else (1 << 30, 0, 0, 0)
         simple_from.append(last[0])
         simple_line.append(last[1])
@@ -376,6 +420,18 @@ def code_mover(lines, pos, line_only):
                 if new_consts is None:
                     new_consts = list(consts)
                 new_consts[i] = move(c, False)
+        if fast is not None:
+            try:
+                first, table = fast.move_linetable(fmap, code.co_linetable, code.co_firstlineno,
+                                                   top)
+            except ValueError as e:
+                raise NotExact(str(e))
+            if class_first_line_ and "__firstlineno__" in code.co_names:
+                new_consts = class_first_line(code, new_consts or list(consts), first)
+            if new_consts is not None:
+                return code.replace(co_firstlineno=first, co_linetable=table,
+                                    co_consts=tuple(new_consts))
+            return code.replace(co_firstlineno=first, co_linetable=table)
         # A module's first line is 1 whatever its statements; a function's, class's, lambda's
         # or comprehension's is its node's line (a decorated one's, its first decorator's).
         first = code.co_firstlineno if top else line_only(code.co_firstlineno)
@@ -496,15 +552,14 @@ def compile_fast(source, lines, filename, fixup_text):
     if source.count(b"\r") != source.count(b"\r\n"):
         raise NotExact("a line ends with a lone CR")  # Python's line, not a split at LF
     text_lines = source.split(b"\n")
-    mapper = make_mapper(lines)
     if fixup_text is not None:
         at = prologue_line(text_lines)
-        anchor = mapper(at, 0)[0]
+        anchor = make_mapper(lines)(at, 0)[0]
         fix = fixup_text.encode("utf-8").rstrip(b"\n").split(b"\n")
         text_lines[at - 1:at - 1] = fix
         lines = lines[:at - 1] + [[[0, anchor, 0, 1]]] * len(fix) + lines[at - 1:]
         source = b"\n".join(text_lines)
-        mapper = make_mapper(lines)
+    mapper = make_mapper(lines)
     line_only = line_only_mapper(lines, text_lines)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -514,7 +569,10 @@ def compile_fast(source, lines, filename, fixup_text):
         # node's line: both must be the same line
         if w.filename == filename and mapper(w.lineno, 0)[0] != line_only(w.lineno):
             raise NotExact("a warning's line")
-    code = code_mover(lines, position_mapper(lines, line_only), line_only)(code, True)
+    if not FAST_MOVER:
+        FAST_MOVER.append(load_fast())
+    code = code_mover(lines, position_mapper(lines, line_only), line_only, source,
+                      FAST_MOVER[0])(code, True)
     return code, caught, mapper
 
 
