@@ -23,6 +23,9 @@
 #define WIDE_SLACK_NS 1000000u /* longer than WIDE_FACTOR x usual + this: a wide read */
 #define WIDE_FACTOR 4u
 #define WIDE_RUN_MAX 3u
+#define LEARN_READS 128 /* reads every period / 8 while a domain has no model, at the start ... */
+#define LEARN_MIN_GAP_NS 1e6 /* never learning reads faster than 1 kHz (nor for a 1 ms counter) */
+#define LEARN_REFILL 5 /* ... and one more per this many reads after (at most 20 % more reads) */
 
 struct nemb__poller {
   const struct nemb__provider_ops *ops;
@@ -50,10 +53,12 @@ struct nemb__poller {
   bool have[NEMB__MAX_DOMAINS];
   nemb__edges edges[NEMB__MAX_DOMAINS];
   uint64_t raw[NEMB__MAX_DOMAINS];
-  uint64_t post_at;  /* a read due just after a predicted update; 0 = none */
-  uint64_t usual_ns; /* a running mean of how long a read takes; 0 before the first */
-  unsigned wide_run; /* wide reads set aside in a row */
+  uint64_t at[NEMB__MAX_DOMAINS]; /* the instants the provider stamped the values with */
+  uint64_t post_at;               /* a read due just after a predicted update; 0 = none */
+  uint64_t usual_ns;              /* a running mean of how long a read takes; 0 before the first */
+  unsigned wide_run;              /* wide reads set aside in a row */
   _Atomic uint64_t wide_reads;
+  unsigned learn_left; /* learning reads still allowed */
   uint64_t rng;
 };
 
@@ -76,13 +81,27 @@ static void poll_once(nemb__poller *p) {
   uint64_t t0 = nemb__now_ns();
   atomic_store(&p->busy_since, t0);
   int rc = p->ops->read(p->state, t0, p->raw);
+  memset(p->at, 0, p->n * sizeof p->at[0]);
+  if (rc == 0 && p->ops->stamps != NULL) {
+    p->ops->stamps(p->state, p->at);
+  }
   uint64_t t1 = nemb__now_ns();
   atomic_store(&p->busy_since, 0);
-  atomic_fetch_add_explicit(&p->reads, 1, memory_order_relaxed);
+  uint64_t reads = atomic_fetch_add_explicit(&p->reads, 1, memory_order_relaxed) + 1;
+  if (reads % LEARN_REFILL == 0 && p->learn_left < LEARN_READS) {
+    p->learn_left++;
+  }
   uint64_t took = t1 - t0;
   bool wide = p->usual_ns > 0 && took > WIDE_FACTOR * p->usual_ns + WIDE_SLACK_NS;
   /* Slow reads move the mean too, so a driver that got slow for good is accepted soon. */
   p->usual_ns = p->usual_ns == 0 ? took : p->usual_ns - p->usual_ns / 8 + took / 8;
+  /* A read whose every value carries the instant it was taken is placed by those instants,
+   * however long the call took. */
+  bool all_stamped = rc == 0;
+  for (size_t d = 0; d < p->n; d++) {
+    all_stamped = all_stamped && p->at[d] != 0;
+  }
+  wide = wide && !all_stamped;
   if (wide && p->wide_run < WIDE_RUN_MAX) {
     p->wide_run++;
     atomic_fetch_add_explicit(&p->wide_reads, 1, memory_order_relaxed);
@@ -97,15 +116,21 @@ static void poll_once(nemb__poller *p) {
       c->rc = rc != 0 ? rc : NEMB_EIO;
       continue;
     }
+    /* The value was taken somewhere within the call, or at the instant the provider stamped it
+     * with (one inside what is known: not after the call, not before the last value's). */
+    uint64_t v_lo = t0, v_hi = t1, at = p->at[d];
+    if (at != 0 && at <= t1 && (!p->have[d] || at >= c->seen_t)) {
+      v_lo = v_hi = at;
+    }
     if (p->have[d] && v != p->last_val[d]) {
       c->chg_lo = c->seen_t; /* the last read that still showed the old value */
-      c->chg_hi = t1;
+      c->chg_hi = v_hi;
       c->changed = true;
       nemb__edges_observe(&p->edges[d], c->chg_lo, c->chg_hi);
     }
     c->raw = v;
     c->rc = 0;
-    c->seen_t = t0;
+    c->seen_t = v_lo;
     p->last_val[d] = v;
     p->have[d] = true;
   }
@@ -116,7 +141,10 @@ static void poll_once(nemb__poller *p) {
 }
 
 /* When to read next after a read that ended at @p t1: the next jittered tick, or a read just
- * before a predicted update whose prediction has grown uncertain (then one just after it). */
+ * before a predicted update whose prediction has grown uncertain (then one just after it), or,
+ * while a domain has no model narrow enough for that (at the start: a 20 ms counter read every
+ * ~10 ms never shows a bracket of a quarter period), a learning read a period / 8 on, so that a
+ * change is soon bracketed narrowly and the model can start (LEARN_READS bounds what it costs). */
 static uint64_t next_read(nemb__poller *p, uint64_t t1) {
   if (p->post_at > t1) {
     uint64_t at = p->post_at;
@@ -126,9 +154,16 @@ static uint64_t next_read(nemb__poller *p, uint64_t t1) {
   p->post_at = 0;
   double u = (double)(xorshift(&p->rng) >> 11) / 9007199254740992.0; /* [0, 1) */
   uint64_t next = t1 + (uint64_t)((double)p->every_ns * (0.5 + u));
+  uint64_t learn_at = UINT64_MAX;
   for (size_t d = 0; d < p->n; d++) {
     double e, unc, per = nemb__edges_period(&p->edges[d]);
-    if (!nemb__edges_before(&p->edges[d], t1, &e, &unc) || unc > per / 8 || unc <= PROBE_UNC_NS) {
+    bool model = nemb__edges_before(&p->edges[d], t1, &e, &unc);
+    if ((!model || unc > per / 8) && p->learn_left > 0 && per / 8 < (double)p->every_ns &&
+        per / 8 >= LEARN_MIN_GAP_NS) {
+      learn_at = t1 + (uint64_t)(per / 8) < learn_at ? t1 + (uint64_t)(per / 8) : learn_at;
+      continue;
+    }
+    if (!model || unc > per / 8 || unc <= PROBE_UNC_NS) {
       continue;
     }
     double upd = e + per, margin = PROBE_MARGIN_NS + unc;
@@ -136,6 +171,11 @@ static uint64_t next_read(nemb__poller *p, uint64_t t1) {
       next = (uint64_t)llround(upd - margin);
       p->post_at = (uint64_t)llround(upd + margin);
     }
+  }
+  if (learn_at < next) {
+    next = learn_at;
+    p->post_at = 0;
+    p->learn_left--;
   }
   return next;
 }
@@ -187,6 +227,7 @@ int nemb__poller_start(const struct nemb__provider_ops *ops, void *state, size_t
   p->every_ns = every_ns > 0 ? every_ns : 10000000u;
   p->deadline_ns = deadline_ns > 0 ? deadline_ns : 1000000000u;
   p->rng = nemb__now_ns() | 1;
+  p->learn_left = LEARN_READS;
   for (size_t d = 0; d < p->n; d++) {
     nemb__edges_init(&p->edges[d], nominal_ns ? nominal_ns : p->every_ns);
   }

@@ -14,9 +14,13 @@
  *   seen_t    the start of the latest read that showed it: the value is known as of then;
  *   chg_lo    the start of the last read that showed the value before it ...
  *   chg_hi    ... and the end of the first read that showed it: its update lies in between.
+ * Where the provider stamps its values with the instant they were taken (stamps(), provider.h:
+ * NVML's field values), that instant replaces the read's start and end: a bracket is then the
+ * gap between two reads, not that plus a whole driver call.
  * Once an update's instant can be predicted (the poller learns each domain's updates too), the
  * poller reads once just before and once just after it when the prediction has grown uncertain,
- * so brackets stay narrow without reading faster.
+ * so brackets stay narrow without reading faster. Until then (and whenever the model is lost) it
+ * reads every period / 8 for a while, so that a change is bracketed narrowly enough to start it.
  *
  * A read that has not returned `deadline_ns` after it began is hung: nemb__poller_take() says
  * since when, and the meter marks the provider's domains failed with NEMB_ETIMEDOUT while the

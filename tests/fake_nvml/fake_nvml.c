@@ -18,7 +18,10 @@
  *                                   returns NVML_ERROR_GPU_IS_LOST (15);
  *                        noperm     every call on the device returns NVML_ERROR_NO_PERMISSION;
  *                        slow=MS    every call on the device takes MS ms (a driver lock held
- *                                   by others; the value is read at the end of the call);
+ *                                   by others); the value is taken at a random instant
+ *                                   within the call, as a driver's is;
+ *                        nofield    the energy counter is not served as the field
+ *                                   NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION (older drivers);
  *                        hang=S     from S s after nvmlInit_v2 on, every call on the device
  *                                   blocks, as in a hung driver, until the test calls
  *                                   fake_nvml_release() (or forever);
@@ -46,8 +49,11 @@
  *                      A GPU in MIG mode answers NVML_ERROR_NOT_SUPPORTED, as NVML does.
  *   FAKE_NVML_LATENCY_US  each device call takes this long (a driver lock held by others).
  *   FAKE_NVML_INIT     an nvmlReturn_t for nvmlInit_v2 to fail with (9 = driver not loaded).
- * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on. fake_nvml_calls()
- * counts the device calls made, fake_nvml_hung() those blocked in a hang now,
+ * Energy grows at the stated power with CLOCK_MONOTONIC from nvmlInit_v2 on; a counter with
+ * step=MS advances every MS ms at a phase of its own, not tied to anyone's reads. Field values
+ * (NVML_FI_DEV_POWER_INSTANT, NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION) carry the CLOCK_REALTIME
+ * instant the value was taken in us (nvmlFieldValue_t.timestamp) and the call's latencyUsec.
+ * fake_nvml_calls() counts the device calls made, fake_nvml_hung() those blocked in a hang now,
  * fake_nvml_last_energy_ns() the CLOCK_MONOTONIC instant of the last energy value answered;
  * fake_nvml_first_lost_ns(i) and fake_nvml_last_good_ns(i) when device i first answered "lost" and
  * last answered a call; fake_nvml_hang_now() makes every device call hang from now on, until
@@ -79,8 +85,9 @@ enum {
   NVML_ERROR_DRIVER_NOT_LOADED = 9,
   NVML_ERROR_GPU_IS_LOST = 15
 };
-enum { NVML_VALUE_TYPE_UNSIGNED_INT = 1 };
+enum { NVML_VALUE_TYPE_UNSIGNED_INT = 1, NVML_VALUE_TYPE_UNSIGNED_LONG_LONG = 3 };
 #define NVML_FI_DEV_POWER_INSTANT 186
+#define NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION 83
 
 typedef int nvmlReturn_t;
 typedef struct nvmlDevice_st *nvmlDevice_t;
@@ -173,6 +180,7 @@ struct nvmlDevice_st {
   _Atomic long long first_lost_ns;
   _Atomic long long last_good_ns;
   bool noperm;
+  bool nofield;
   bool mig;
   int proc_rc;    /* what nvmlDeviceGetProcessUtilization returns instead of samples; 0: samples */
   double slow_s;  /* each call's own latency */
@@ -189,6 +197,7 @@ static unsigned n_devices;
 static atomic_int live; /* nvmlInit_v2 calls not yet shut down */
 static double t0_s;
 static unsigned long long t0_real_us; /* CLOCK_REALTIME at nvmlInit_v2, microseconds */
+static double realtime_offset_s;      /* CLOCK_REALTIME - CLOCK_MONOTONIC at nvmlInit_v2 */
 static _Atomic long long calls;
 /* When the last energy value was taken, CLOCK_MONOTONIC ns (fake_nvml_last_energy_ns). */
 static _Atomic long long last_energy_ns;
@@ -225,6 +234,7 @@ static void configure(void) {
     atomic_store(&d->first_lost_ns, 0);
     atomic_store(&d->last_good_ns, 0);
     d->noperm = false;
+    d->nofield = false;
     d->mig = false;
     d->proc_rc = 0;
     d->slow_s = 0;
@@ -238,6 +248,8 @@ static void configure(void) {
           d->lost_s = strtod(opt + 6, NULL);
         } else if (strncmp(opt + 1, "noperm", 6) == 0) {
           d->noperm = true;
+        } else if (strncmp(opt + 1, "nofield", 7) == 0) {
+          d->nofield = true;
         } else if (strncmp(opt + 1, "slow=", 5) == 0) {
           d->slow_s = strtod(opt + 6, NULL) / 1e3;
         } else if (strncmp(opt + 1, "hang=", 5) == 0) {
@@ -288,6 +300,9 @@ EXPORT nvmlReturn_t nvmlInit_v2(void) {
     t0_s = now_s();
     t0_real_us = real_us();
     procs_reset();
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    realtime_offset_s = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9 - now_s();
     atomic_store(&released, false);
     atomic_store(&hang_all, false);
     const char *lat = getenv("FAKE_NVML_LATENCY_US");
@@ -357,14 +372,31 @@ static void sleep_s(double s) {
   nanosleep(&ts, NULL);
 }
 
-static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
+/* A driver call's own time: the part before the value is taken is slept in device_call(), the
+ * rest (returned in *rest_s) by end_call() after it; the split is random per call. */
+static _Atomic unsigned long long split_seed = 88172645463325252ull;
+
+static double split(void) {
+  unsigned long long x = atomic_fetch_add(&split_seed, 0x9E3779B97F4A7C15ull);
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  return (double)(x >> 11) / 9007199254740992.0;
+}
+
+static void end_call(double rest_s) {
+  if (rest_s > 0) {
+    sleep_s(rest_s);
+  }
+}
+
+static nvmlReturn_t device_call_split(const struct nvmlDevice_st *d, double *rest_s) {
   atomic_fetch_add(&calls, 1);
   procs_record();
-  if (latency_us > 0) {
-    sleep_s((double)latency_us / 1e6);
-  }
-  if (d->slow_s > 0) {
-    sleep_s(d->slow_s);
+  double own = (double)latency_us / 1e6 + d->slow_s, u = own > 0 ? split() : 0;
+  *rest_s = own * (1 - u);
+  if (own > 0) {
+    sleep_s(own * u);
   }
   if ((atomic_load(&hang_all) || (d->hang_s >= 0 && now_s() - t0_s >= d->hang_s)) &&
       !atomic_load(&released)) {
@@ -388,6 +420,27 @@ static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
   return NVML_SUCCESS;
 }
 
+/* A call that takes all its time before answering. */
+static nvmlReturn_t device_call(const struct nvmlDevice_st *d) {
+  double rest;
+  nvmlReturn_t r = device_call_split(d, &rest);
+  end_call(rest);
+  return r;
+}
+
+/* The energy counter's value at CLOCK_MONOTONIC second @p t (since nvmlInit_v2), millijoules. */
+static unsigned long long energy_mj(const struct nvmlDevice_st *d, double t) {
+  long long pinned = atomic_load(&d->pinned_mj);
+  if (d->step_s > 0) {
+    /* The value of the last update: updates every step_s at the device's phase. */
+    double k = (t - d->phase_s) / d->step_s;
+    t = k < 0 ? 0 : (double)(long long)k * d->step_s + d->phase_s;
+  }
+  /* A counter since the driver loaded: start well above zero, as a real one does. */
+  return pinned >= 0 ? (unsigned long long)pinned
+                     : 123456789ULL + (unsigned long long)(d->watts * t * 1000.0);
+}
+
 static unsigned power_mw(const struct nvmlDevice_st *d) {
   long long pinned = atomic_load(&d->pinned_mw);
   return pinned >= 0 ? (unsigned)pinned : (unsigned)(d->watts * 1000);
@@ -398,26 +451,18 @@ EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
   if (atomic_load(&live) <= 0) {
     return NVML_ERROR_UNINITIALIZED;
   }
-  nvmlReturn_t r = device_call(device);
-  if (r != NVML_SUCCESS) {
-    return r;
+  double rest;
+  nvmlReturn_t r = device_call_split(device, &rest);
+  if (r == NVML_SUCCESS && device->method != M_ENERGY) {
+    r = NVML_ERROR_NOT_SUPPORTED;
   }
-  if (device->method != M_ENERGY) {
-    return NVML_ERROR_NOT_SUPPORTED;
+  if (r == NVML_SUCCESS) {
+    double at = now_s();
+    atomic_store(&last_energy_ns, (long long)(at * 1e9));
+    *energy = energy_mj(device, at - t0_s);
   }
-  long long pinned = atomic_load(&device->pinned_mj);
-  double at = now_s();
-  double t = at - t0_s;
-  atomic_store(&last_energy_ns, (long long)(at * 1e9));
-  if (device->step_s > 0) {
-    /* The value of the last update: updates every step_s at the device's phase. */
-    double k = (t - device->phase_s) / device->step_s;
-    t = k < 0 ? 0 : (double)(long long)k * device->step_s + device->phase_s;
-  }
-  /* A counter since the driver loaded: start well above zero, as a real one does. */
-  *energy = pinned >= 0 ? (unsigned long long)pinned
-                        : 123456789ULL + (unsigned long long)(device->watts * t * 1000.0);
-  return NVML_SUCCESS;
+  end_call(rest);
+  return r;
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count,
@@ -425,12 +470,29 @@ EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count,
   if (atomic_load(&live) <= 0) {
     return NVML_ERROR_UNINITIALIZED;
   }
-  nvmlReturn_t r = device_call(device);
+  double rest;
+  nvmlReturn_t r = device_call_split(device, &rest);
   if (r != NVML_SUCCESS) {
+    end_call(rest);
     return r;
   }
+  /* The values are taken now: their timestamp (CLOCK_REALTIME, us) says when, from the same
+   * clock reading as the values (a driver stamps the instant it took them). */
+  double mono = now_s(), t = mono - t0_s;
+  long long stamp = (long long)((mono + realtime_offset_s) * 1e6);
+  long long latency = (long long)(((double)latency_us / 1e6 + device->slow_s) * 1e6);
   for (int i = 0; i < count; i++) {
     nvmlFieldValue_t *v = &values[i];
+    v->timestamp = stamp;
+    v->latencyUsec = latency;
+    if (v->fieldId == NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION && device->method == M_ENERGY &&
+        !device->nofield) {
+      v->nvmlReturn = NVML_SUCCESS;
+      v->valueType = NVML_VALUE_TYPE_UNSIGNED_LONG_LONG;
+      v->value.ullVal = energy_mj(device, t);
+      atomic_store(&last_energy_ns, (long long)(mono * 1e9));
+      continue;
+    }
     if (v->fieldId != NVML_FI_DEV_POWER_INSTANT || device->method == M_USAGE ||
         device->method == M_NONE) {
       v->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
@@ -440,6 +502,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count,
     v->valueType = NVML_VALUE_TYPE_UNSIGNED_INT;
     v->value.uiVal = power_mw(device);
   }
+  end_call(rest);
   return NVML_SUCCESS;
 }
 

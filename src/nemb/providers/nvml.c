@@ -10,7 +10,12 @@
  * Every GPU becomes a domain gpu0, gpu1, ... in NVML's index order: kind gpu, top-level, in the
  * total (a discrete GPU's energy is not inside any CPU counter). Per GPU, the best source wins:
  *   1. nvmlDeviceGetTotalEnergyConsumption: a cumulative counter in millijoules since the driver
- *      loaded (Volta and later), 64-bit, so it never wraps in practice;
+ *      loaded (Volta and later), 64-bit, so it never wraps in practice. Where NVML serves the
+ *      same counter as the field NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION, it is read that way:
+ *      a field value carries the CPU time NVML took it at (nvmlFieldValue_t.timestamp, us since
+ *      1970), which places each counter update in time to within the reads' spacing instead of
+ *      the whole driver call (a call waiting on the driver lock takes hundreds of us to tens of
+ *      ms); stamps() hands those instants to the poller (poller.h);
  *   2. otherwise the field NVML_FI_DEV_POWER_INSTANT (milliwatts, current power) through
  *      nvmlDeviceGetFieldValues, integrated over the sampler's timestamps;
  *   3. otherwise nvmlDeviceGetPowerUsage (milliwatts), integrated the same way. What it returns
@@ -70,7 +75,7 @@
 #define NVML_UPDATE_NS 20000000ULL /* NVML refreshes power and energy every 20-100 ms */
 #define MEASURE_NS 250000000ULL    /* measuring the energy counter's update period at open */
 #define MEASURE_GAP_NS 1000000L    /* ... reading every GPU's counter about every 1 ms */
-#define MEASURE_CHANGES 3          /* ... until each changed this often */
+#define MEASURE_CHANGES 6          /* ... until each changed this often */
 #define CONTINUOUS_NS 3000000ULL   /* a counter changing at (nearly) every 1 ms read counts */
 
 /* ----- the part of nvml.h codegreen uses (NVML API reference, "nvmlReturn_t", "Field Value
@@ -102,6 +107,8 @@ enum {
 };
 
 #define NVML_FI_DEV_POWER_INSTANT 186 /* current GPU power, milliwatts */
+/* nvml.h "Energy Counter": total energy in mJ since the driver was last reloaded. */
+#define NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION 83
 #define NVML_DEVICE_NAME_BUFFER_SIZE 96
 #define NVML_DEVICE_UUID_V2_BUFFER_SIZE 96
 #define NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE 32
@@ -170,6 +177,8 @@ enum source { SRC_ENERGY, SRC_FIELD, SRC_USAGE };
 typedef struct gpu {
   nvml_device dev;
   enum source src;
+  bool stamped;      /* the counter is read as a field value, with the instant NVML took it */
+  uint64_t stamp_ns; /* CLOCK_MONOTONIC instant of the latest value; 0 = not known */
   uint64_t last_mw;
   double energy_uj;   /* integrated energy, for the power sources */
   uint64_t last_t_ns; /* each GPU's own time base: a lost GPU must not freeze its neighbours */
@@ -387,12 +396,69 @@ static nvml_return read_power(const nvml_state *st, const gpu *g, uint64_t *mw) 
   return r;
 }
 
+/* CLOCK_REALTIME minus CLOCK_MONOTONIC now, in ns: from the closest of three monotonic pairs
+ * around a realtime read (a thread preempted between the two reads would shift it). */
+static int64_t realtime_offset_ns(void) {
+  int64_t best = 0, best_gap = INT64_MAX;
+  for (int k = 0; k < 3 && best_gap > 20000; k++) {
+    struct timespec m0, rt, m1;
+    clock_gettime(CLOCK_MONOTONIC, &m0);
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &m1);
+    int64_t a = (int64_t)m0.tv_sec * 1000000000 + m0.tv_nsec;
+    int64_t b = (int64_t)m1.tv_sec * 1000000000 + m1.tv_nsec;
+    if (b - a < best_gap) {
+      best_gap = b - a;
+      best = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec - (a + (b - a) / 2);
+    }
+  }
+  return best;
+}
+
+/* The energy counter as the field NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION: millijoules into *mj
+ * and the CLOCK_MONOTONIC instant NVML took it into *at_ns (0 when NVML gives none). NVML stamps
+ * a field with CLOCK_REALTIME in us; the offset between the clocks is taken just after the call,
+ * and a stamp outside [the call's start - 1 s, now] (a clock step) is not used. */
+static nvml_return read_energy_field(const nvml_state *st, const gpu *g, unsigned long long *mj,
+                                     uint64_t *at_ns) {
+  nvml_field_value fv;
+  memset(&fv, 0, sizeof fv);
+  fv.fieldId = NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION;
+  uint64_t t0 = nemb__now_ns();
+  nvml_return r = st->api.field_values(g->dev, 1, &fv);
+  int64_t offset = realtime_offset_ns();
+  int64_t now_mono = (int64_t)nemb__now_ns();
+  if (r == NVML_SUCCESS && fv.nvmlReturn != NVML_SUCCESS) {
+    r = fv.nvmlReturn;
+  }
+  if (r != NVML_SUCCESS) {
+    return r;
+  }
+  if (fv.valueType == NVML_VALUE_TYPE_UNSIGNED_LONG_LONG) {
+    *mj = fv.value.ullVal;
+  } else if (fv.valueType == NVML_VALUE_TYPE_UNSIGNED_LONG) {
+    *mj = fv.value.ulVal;
+  } else {
+    return NVML_ERROR_NOT_SUPPORTED; /* not the counter as nvml.h describes it */
+  }
+  *at_ns = 0;
+  int64_t at = fv.timestamp > 0 ? fv.timestamp * 1000 - offset : 0;
+  if (at > 0 && at <= now_mono && (uint64_t)at + 1000000000u >= t0) {
+    *at_ns = (uint64_t)at;
+  }
+  return NVML_SUCCESS;
+}
+
 /* Finds the best source a GPU supports; false when it has none. */
 static bool choose_source(const nvml_state *st, gpu *g, char *detail, size_t len) {
   unsigned long long mj;
   if (st->api.total_energy != NULL && st->api.total_energy(g->dev, &mj) == NVML_SUCCESS) {
     g->src = SRC_ENERGY;
-    snprintf(detail, len, "nvmlDeviceGetTotalEnergyConsumption (energy counter, mJ)");
+    uint64_t at = 0;
+    g->stamped = st->api.field_values != NULL && read_energy_field(st, g, &mj, &at) == 0 && at;
+    snprintf(detail, len, "%s",
+             g->stamped ? "NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION (energy counter, mJ, timestamped)"
+                        : "nvmlDeviceGetTotalEnergyConsumption (energy counter, mJ)");
     return true;
   }
   uint64_t mw;
@@ -469,9 +535,13 @@ static uint64_t measure_update_ns(const nvml_state *st) {
         continue;
       }
       unsigned long long mj = 0;
-      uint64_t t0 = nemb__now_ns();
-      nvml_return r = st->api.total_energy(st->gpus[i].dev, &mj);
+      uint64_t t0 = nemb__now_ns(), at = 0;
+      nvml_return r = st->gpus[i].stamped ? read_energy_field(st, &st->gpus[i], &mj, &at)
+                                          : st->api.total_energy(st->gpus[i].dev, &mj);
       uint64_t t1 = nemb__now_ns();
+      if (at != 0 && at <= t1 && (!have[i] || at >= prev_t[i])) {
+        t0 = t1 = at; /* the instant NVML took the value, not the whole call */
+      }
       if (r == NVML_SUCCESS && have[i] && mj != last[i]) {
         uint64_t mid = prev_t[i] + (t1 - prev_t[i]) / 2;
         first_c[i] = changes[i] == 0 ? mid : first_c[i];
@@ -738,7 +808,10 @@ static int nvml_open(const nemb__provider_env *env, void **state, char *why, siz
                                                        : ", instantaneous";
     snprintf(d->detail, sizeof d->detail, "%.24s %.40s %.16s: %.28s%s%s",
              name[0] ? name : "NVIDIA GPU", uuid, pci.busId,
-             g->src == SRC_ENERGY ? "energy counter" : "power integrated", usage_note,
+             g->src != SRC_ENERGY ? "power integrated"
+             : g->stamped         ? "energy counter, timestamped"
+                                  : "energy counter",
+             usage_note,
              via_mig != NULL ? "; a MIG instance chosen: the whole GPU's energy"
              : mig_on        ? "; MIG on: the whole GPU's energy"
                              : "");
@@ -807,7 +880,9 @@ static int nvml_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
     uint64_t v = 0;
     if (g->src == SRC_ENERGY) {
       unsigned long long mj = 0;
-      r = st->api.total_energy(g->dev, &mj);
+      g->stamp_ns = 0;
+      r = g->stamped ? read_energy_field(st, g, &mj, &g->stamp_ns)
+                     : st->api.total_energy(g->dev, &mj);
       v = (uint64_t)mj * 1000u;
     } else {
       r = read_power(st, g, &v);
@@ -890,6 +965,13 @@ static void nvml_gpu_flush(void *state) {
   pthread_mutex_unlock(&st->flush_lock);
 }
 
+static void nvml_stamps(void *state, uint64_t *at_ns) {
+  const nvml_state *st = state;
+  for (size_t i = 0; i < st->n; i++) {
+    at_ns[i] = st->gpus[i].stamped ? st->gpus[i].stamp_ns : 0;
+  }
+}
+
 static size_t nvml_unused(void *state, const nemb__unused **out) {
   const nvml_state *st = state;
   *out = st->unused;
@@ -922,5 +1004,6 @@ const struct nemb__provider_ops nemb__provider_nvml = {
     .gpu_usage = nvml_gpu_usage,
     .gpu_flush = nvml_gpu_flush,
     .gpu_forget = nvml_gpu_forget,
+    .stamps = nvml_stamps,
     .close = nvml_close,
 };

@@ -136,6 +136,11 @@ struct nemb__provider_ops {
   void (*gpu_flush)(void *state);
   /* Optional, with gpu_usage: forget domain @p dom's samples stamped before @p before_us. */
   void (*gpu_forget)(void *state, size_t dom, uint64_t before_us);
+  /* Optional (NULL: none): after a read(), the CLOCK_MONOTONIC instant (ns) at which each
+   * domain's value was taken, where the source says (NVML's field values carry one); 0 for a
+   * domain whose instant is not known, which is then somewhere within the read() call. Called
+   * from the thread that called read(), right after it. */
+  void (*stamps)(void *state, uint64_t *at_ns);
 
   void (*close)(void *state);
 };
