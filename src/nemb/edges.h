@@ -24,6 +24,7 @@
 #define NEMB_EDGES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct nemb__edges {
@@ -33,6 +34,7 @@ typedef struct nemb__edges {
   double ref_lo, ref_hi; /* one update instant lies in (ref_lo, ref_hi] */
   bool have_anchor;      /* the oldest bracket of this lock, for the period */
   double anchor_lo, anchor_hi;
+  double anchor_k;  /* updates from the anchor's to the reference's */
   bool locked;      /* period known well enough to predict updates */
   uint64_t narrow;  /* narrow brackets used */
   uint64_t relocks; /* times the model had to start over */
@@ -52,5 +54,22 @@ double nemb__edges_period(const nemb__edges *e);
 /* The latest predicted update instant at or before @p t_ns, with the half-width of its
  * uncertainty in *unc_ns (which the caller judges). False before any narrow bracket. */
 bool nemb__edges_before(const nemb__edges *e, uint64_t t_ns, double *edge_ns, double *unc_ns);
+
+/* The update period from @p n brackets of consecutive observed changes (lo[i], hi[i]] in ns,
+ * in time order, as a provider measures it at open: reads every ~1 ms see each change, but a
+ * read delayed past an update (a busy machine) merges two updates into one change. Brackets
+ * wider than three times the narrowest (or than half the shortest period possible, below) are
+ * left out. The shortest gap between the changes kept is taken as d periods (1 unless a read
+ * missed an update in it), the other gaps are counted from there, each only where one whole
+ * count fits, and every pair of brackets then bounds the period (set membership, as above); a d
+ * is accepted when its period also puts an update in every bracket left out and none between
+ * two changes, and only when no other d can be ruled out. The
+ * result is the middle of the bounds, *@p rel_unc their half-width over it. When no count or
+ * more than one fits, only the bounds that hold whatever the count are used: the period is
+ * longer than the longest span between two changes that saw none and no longer than the
+ * shortest from one bracket's start to the next one's end. Returns 0 (*@p rel_unc infinity)
+ * with too few changes for any bound. At most NEMB__EDGES_MEASURE_MAX brackets are used. */
+#define NEMB__EDGES_MEASURE_MAX 64
+double nemb__edges_measure(const uint64_t *lo, const uint64_t *hi, size_t n, double *rel_unc);
 
 #endif /* NEMB_EDGES_H */

@@ -14,6 +14,8 @@
  *                      driver does:
  *                        step=MS    the energy counter advances only every MS ms (real ones:
  *                                   10-100 ms), at a phase of its own;
+ *                        phase=MS   ... that phase: the first update MS ms (modulo the step)
+ *                                   after nvmlInit_v2;
  *                        lost=S     from S s after nvmlInit_v2 on, every call on the device
  *                                   returns NVML_ERROR_GPU_IS_LOST (15);
  *                        noperm     every call on the device returns NVML_ERROR_NO_PERMISSION;
@@ -239,6 +241,7 @@ static void configure(void) {
     d->proc_rc = 0;
     d->slow_s = 0;
     d->hang_s = -1;
+    double phase_ms = -1;
     if (colon) {
       *colon = '\0';
       for (char *opt = strchr(colon + 1, ':'); opt != NULL; opt = strchr(opt + 1, ':')) {
@@ -250,6 +253,8 @@ static void configure(void) {
           d->noperm = true;
         } else if (strncmp(opt + 1, "nofield", 7) == 0) {
           d->nofield = true;
+        } else if (strncmp(opt + 1, "phase=", 6) == 0) {
+          phase_ms = strtod(opt + 7, NULL);
         } else if (strncmp(opt + 1, "slow=", 5) == 0) {
           d->slow_s = strtod(opt + 6, NULL) / 1e3;
         } else if (strncmp(opt + 1, "hang=", 5) == 0) {
@@ -263,8 +268,12 @@ static void configure(void) {
         }
       }
     }
-    /* A phase of its own, fixed per index so that runs repeat. */
+    /* A phase of its own, fixed per index so that runs repeat, unless phase= says. */
     d->phase_s = d->step_s * (0.37 + 0.21 * n_devices) - d->step_s * (int)(0.37 + 0.21 * n_devices);
+    if (phase_ms >= 0 && d->step_s > 0) {
+      double ph = phase_ms / 1e3;
+      d->phase_s = ph - d->step_s * (double)(long long)(ph / d->step_s);
+    }
     d->method = strcmp(tok, "energy") == 0  ? M_ENERGY
                 : strcmp(tok, "field") == 0 ? M_FIELD
                 : strcmp(tok, "usage") == 0 ? M_USAGE

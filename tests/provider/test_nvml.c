@@ -435,6 +435,29 @@ static void test_slow_driver_still_right(void **unused) {
   nemb_config_destroy(cfg);
 }
 
+/* Issue 10: the energy counter's update period measured at open (nvml.c measure_update_ns) at
+ * random phases of a 20 ms counter behind 1 ms calls, stamped and not: within 3 % every time,
+ * where the update-edge model starts (edges.c). The mean of the gaps between changes was
+ * 17-21 % off in one open in twenty on this busy machine (a delayed read merged two updates);
+ * tests/unit/test_edges.c runs the same arithmetic thousands of times in simulated time. */
+static void test_period_measured_at_open(void **unused) {
+  (void)unused;
+  srand(12345);
+  for (int k = 0; k < 12; k++) {
+    char devs[96];
+    snprintf(devs, sizeof devs, "energy:100:step=20:slow=1:phase=%.3f%s",
+             (double)(rand() % 20000) / 1e3, k % 2 ? ":nofield" : "");
+    setenv("FAKE_NVML_DEVICES", devs, 1);
+    void *st = open_ok();
+    double u = (double)nemb__provider_nvml.update_interval_ns(st);
+    nemb__provider_nvml.close(st);
+    if (fabs(u - 20e6) > 0.03 * 20e6) {
+      print_error("%s: measured %.1f us\n", devs, u / 1e3);
+    }
+    assert_true(fabs(u - 20e6) <= 0.03 * 20e6);
+  }
+}
+
 /* The energy counter read as the field NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION carries the instant
  * NVML took it (stamps()); one whose driver does not serve the field has none. */
 static void test_field_stamps(void **unused) {
@@ -472,8 +495,11 @@ static void test_field_stamps(void **unused) {
  * brackets hold a whole read (2 x 1 ms) more and never do. Once the model is locked (a
  * prediction ten periods ahead good to a tenth of a period, edges.c) with the period right, each
  * update is placed within P / 10 = 2 ms of its instant, so at 100 W a task's two boundaries are
- * off by at most 2 x 100 W x 2 ms = 0.4 J. A model that locked onto a wrong period (it happens on
- * a starved machine) is printed and not held to that bound. */
+ * off by at most 2 x 100 W x 2 ms = 0.4 J. A model whose period is not yet learned that well (a
+ * starved machine) is printed and not held to that bound; its period must still be within 1 %
+ * (a wrong one was learned in one run in eight while the period measured at open, where the
+ * model starts within 3 %, was the mean of the gaps between changes: a delayed read that
+ * merged two updates made it 17-21 % too long). */
 static void test_stamped_counter_brackets(void **unused) {
   (void)unused;
   setenv("FAKE_NVML_DEVICES", "energy:100:step=20:slow=1,energy:100:step=20:slow=1:nofield", 1);
@@ -522,10 +548,13 @@ static void test_stamped_counter_brackets(void **unused) {
                 "%.3f J mean %.3f J (period learned %.1f us); unstamped gpu1 worst %.3f J mean "
                 "%.3f J\n",
                 TASKS, worst[0], sum[0] / TASKS, p0, worst[1], sum[1] / TASKS);
+  /* The period is measured at open to within 3 % and learned from there (test_edges: never
+   * outside the model's bounds); to 20 us once ~50 updates were bracketed. */
+  assert_true(fabs(p0 - 20000) <= 200);
   if (fabs(p0 - 20000) <= 20) {
     assert_true(worst[0] <= 0.4);
   } else {
-    print_message("  gpu0's model did not lock onto the 20 ms period: not held to the bound\n");
+    print_message("  gpu0's period not yet learned to 20 us: not held to the bound\n");
   }
   json_decref(root);
   nemb_session_destroy(s);
@@ -781,6 +810,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_one_gpu_lost, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hung_driver_keeps_cpu_samples, setup, teardown),
       cmocka_unit_test_setup_teardown(test_slow_driver_still_right, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_period_measured_at_open, setup, teardown),
       cmocka_unit_test_setup_teardown(test_field_stamps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stamped_counter_brackets, setup, teardown),
       cmocka_unit_test_setup_teardown(test_visible_devices_and_permission, setup, teardown),

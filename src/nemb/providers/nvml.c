@@ -57,6 +57,7 @@
  * keeps fixture-based tests the same on machines with and without GPUs.
  */
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@
 #include <time.h>
 
 #include "dl.h"
+#include "edges.h"
 #include "gpu_share.h"
 #include "internal.h"
 #include "proc_tree.h"
@@ -72,11 +74,14 @@
 #include "secure_env.h"
 
 #define DEFAULT_LIB "libnvidia-ml.so.1"
-#define NVML_UPDATE_NS 20000000ULL /* NVML refreshes power and energy every 20-100 ms */
-#define MEASURE_NS 250000000ULL    /* measuring the energy counter's update period at open */
-#define MEASURE_GAP_NS 1000000L    /* ... reading every GPU's counter about every 1 ms */
-#define MEASURE_CHANGES 6          /* ... until each changed this often */
-#define CONTINUOUS_NS 3000000ULL   /* a counter changing at (nearly) every 1 ms read counts */
+#define NVML_UPDATE_NS 20000000ULL   /* NVML refreshes power and energy every 20-100 ms */
+#define MEASURE_NS 250000000ULL      /* measuring the energy counter's update period at open, */
+#define MEASURE_MAX_NS 1000000000ULL /* ... longer while not known to MEASURE_OK, up to this */
+#define MEASURE_OK 0.025             /* (relative uncertainty) */
+#define MEASURE_GAP_NS 1000000L      /* ... reading every GPU's counter about every 1 ms */
+#define MEASURE_CHANGES 6            /* ... until each changed this often */
+#define MEASURE_REL 0.01             /* ... and its period is known this well */
+#define CONTINUOUS_NS 3000000ULL     /* a counter changing at (nearly) every 1 ms read counts */
 
 /* ----- the part of nvml.h codegreen uses (NVML API reference, "nvmlReturn_t", "Field Value
  * Queries", "Device Queries") ----- */
@@ -107,7 +112,9 @@ enum {
 };
 
 #define NVML_FI_DEV_POWER_INSTANT 186 /* current GPU power, milliwatts */
-/* nvml.h "Energy Counter": total energy in mJ since the driver was last reloaded. */
+/* nvml.h "Energy Counter", field id 83: "Total energy consumption for the
+ * GPU in mJ since the driver was last reloaded", the counter nvmlDeviceGetTotalEnergyConsumption
+ * returns. */
 #define NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION 83
 #define NVML_DEVICE_NAME_BUFFER_SIZE 96
 #define NVML_DEVICE_UUID_V2_BUFFER_SIZE 96
@@ -135,13 +142,18 @@ typedef union nvml_value {
   unsigned short usVal;
 } nvml_value;
 
+/* nvmlFieldValue_t. NVML API reference, "nvmlFieldValue_t" (docs.nvidia.com/deploy/nvml-api/,
+ * structnvmlFieldValue__t): timestamp is the "CPU Timestamp of this value in microseconds since
+ * 1970", i.e. CLOCK_REALTIME when NVML took the value (the driver's, not the moment the GPU's
+ * counter last advanced); latencyUsec "how long this field value took to update (in usec)
+ * within NVML". */
 typedef struct nvml_field_value {
   unsigned int fieldId;
   unsigned int scopeId;
-  long long timestamp;
-  long long latencyUsec;
-  int valueType;  /* nvmlValueType_t */
-  int nvmlReturn; /* nvmlReturn_t */
+  long long timestamp;   /* us since 1970 (CLOCK_REALTIME) */
+  long long latencyUsec; /* us */
+  int valueType;         /* nvmlValueType_t */
+  int nvmlReturn;        /* nvmlReturn_t */
   nvml_value value;
 } nvml_field_value;
 
@@ -417,8 +429,10 @@ static int64_t realtime_offset_ns(void) {
 
 /* The energy counter as the field NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION: millijoules into *mj
  * and the CLOCK_MONOTONIC instant NVML took it into *at_ns (0 when NVML gives none). NVML stamps
- * a field with CLOCK_REALTIME in us; the offset between the clocks is taken just after the call,
- * and a stamp outside [the call's start - 1 s, now] (a clock step) is not used. */
+ * a field with CLOCK_REALTIME in us (nvml_field_value above); the offset between the clocks is
+ * taken just after the call, and a stamp outside [the call's start - 1 s, now] (a clock step) is
+ * not used. Where the driver does not serve the field (older drivers) the counter is read with
+ * nvmlDeviceGetTotalEnergyConsumption, its value known only to lie within the call. */
 static nvml_return read_energy_field(const nvml_state *st, const gpu *g, unsigned long long *mj,
                                      uint64_t *at_ns) {
   nvml_field_value fv;
@@ -510,28 +524,46 @@ static int init_failed(nvml_state *st, nvml_return r, const char *lib, char *why
 }
 
 /* The energy counters' update period, measured as peers do at open: every GPU's counter read
- * about every millisecond until each changed MEASURE_CHANGES times (at most MEASURE_NS); the
- * period is the mean time between the changes seen, the slowest GPU's. A counter that changes
- * at (nearly) every read is continuous for the update-edge model; none seen: NVML_UPDATE_NS. */
+ * about every millisecond until each changed MEASURE_CHANGES times and its period is known to
+ * MEASURE_REL (at most MEASURE_NS, or MEASURE_MAX_NS while it is not known to MEASURE_OK: a
+ * slow counter seen through delayed reads); the slowest GPU's. Each change is bracketed by the last
+ * read that showed the old value and the first that showed the new one (by the instants NVML
+ * stamped them with, where it does), and nemb__edges_measure() counts the periods between
+ * them: a read delayed past an update (a busy machine) shows two updates as one change, which
+ * the mean of the gaps took for one long period. The update-edge model starts within 3 % of
+ * this figure (edges.c), so it must be better than that. A counter that changes at (nearly)
+ * every read is continuous for the update-edge model; none seen: NVML_UPDATE_NS. */
 static uint64_t measure_update_ns(const nvml_state *st) {
-  uint64_t last[NEMB__MAX_DOMAINS], prev_t[NEMB__MAX_DOMAINS];
-  uint64_t first_c[NEMB__MAX_DOMAINS], last_c[NEMB__MAX_DOMAINS];
-  unsigned changes[NEMB__MAX_DOMAINS];
-  bool have[NEMB__MAX_DOMAINS];
+  typedef struct {
+    uint64_t lo[NEMB__EDGES_MEASURE_MAX], hi[NEMB__EDGES_MEASURE_MAX];
+    size_t n;
+    uint64_t last_mj, prev_t;
+    double rel; /* the period's relative uncertainty so far */
+    bool have, done;
+  } seen;
+  seen *s = calloc(st->n, sizeof *s);
   size_t counters = 0;
-  for (size_t i = 0; i < st->n; i++) {
-    have[i] = false;
-    changes[i] = 0;
+  for (size_t i = 0; i < st->n && s != NULL; i++) {
     counters += st->gpus[i].src == SRC_ENERGY;
+    s[i].rel = INFINITY;
   }
-  if (counters == 0) {
+  if (counters == 0 || s == NULL) {
+    free(s);
     return NVML_UPDATE_NS;
   }
   uint64_t start = nemb__now_ns();
-  for (uint64_t now = start; now - start < MEASURE_NS; now = nemb__now_ns()) {
+  for (uint64_t now = start; now - start < MEASURE_MAX_NS; now = nemb__now_ns()) {
     size_t done = 0;
+    bool late = now - start >= MEASURE_NS;
     for (size_t i = 0; i < st->n; i++) {
-      if (st->gpus[i].src != SRC_ENERGY) {
+      seen *g = &s[i];
+      if (st->gpus[i].src != SRC_ENERGY || g->done) {
+        done += g->done;
+        continue;
+      }
+      if (late && g->rel <= MEASURE_OK) {
+        g->done = true;
+        done++;
         continue;
       }
       unsigned long long mj = 0;
@@ -539,21 +571,24 @@ static uint64_t measure_update_ns(const nvml_state *st) {
       nvml_return r = st->gpus[i].stamped ? read_energy_field(st, &st->gpus[i], &mj, &at)
                                           : st->api.total_energy(st->gpus[i].dev, &mj);
       uint64_t t1 = nemb__now_ns();
-      if (at != 0 && at <= t1 && (!have[i] || at >= prev_t[i])) {
+      if (at != 0 && at <= t1 && (!g->have || at >= g->prev_t)) {
         t0 = t1 = at; /* the instant NVML took the value, not the whole call */
       }
-      if (r == NVML_SUCCESS && have[i] && mj != last[i]) {
-        uint64_t mid = prev_t[i] + (t1 - prev_t[i]) / 2;
-        first_c[i] = changes[i] == 0 ? mid : first_c[i];
-        last_c[i] = mid;
-        changes[i]++;
+      if (r != NVML_SUCCESS) {
+        continue;
       }
-      if (r == NVML_SUCCESS) {
-        have[i] = true;
-        last[i] = mj;
-        prev_t[i] = t0;
+      if (g->have && mj != g->last_mj && g->n < NEMB__EDGES_MEASURE_MAX) {
+        g->lo[g->n] = g->prev_t;
+        g->hi[g->n] = t1;
+        g->n++;
+        double p = nemb__edges_measure(g->lo, g->hi, g->n, &g->rel);
+        g->done = g->n >= NEMB__EDGES_MEASURE_MAX ||
+                  (g->n >= MEASURE_CHANGES && (g->rel <= MEASURE_REL || p < CONTINUOUS_NS));
       }
-      done += changes[i] >= MEASURE_CHANGES;
+      g->have = true;
+      g->last_mj = mj;
+      g->prev_t = t0;
+      done += g->done;
     }
     if (done == counters) {
       break;
@@ -561,17 +596,18 @@ static uint64_t measure_update_ns(const nvml_state *st) {
     struct timespec ts = {0, MEASURE_GAP_NS};
     nanosleep(&ts, NULL);
   }
-  uint64_t period = 0;
+  double period = 0;
   for (size_t i = 0; i < st->n; i++) {
-    if (st->gpus[i].src == SRC_ENERGY && changes[i] >= 2) {
-      uint64_t p = (last_c[i] - first_c[i]) / (changes[i] - 1);
-      period = p > period ? p : period;
-    }
+    double rel;
+    double p =
+        st->gpus[i].src == SRC_ENERGY ? nemb__edges_measure(s[i].lo, s[i].hi, s[i].n, &rel) : 0;
+    period = p > period ? p : period;
   }
-  if (period == 0) {
+  free(s);
+  if (!(period > 0)) {
     return NVML_UPDATE_NS;
   }
-  return period < CONTINUOUS_NS ? 1000u : period;
+  return period < (double)CONTINUOUS_NS ? 1000u : (uint64_t)llround(period);
 }
 
 /* Prepares GPU @p g's per-process figures: none on a GPU in MIG mode (NVML gives no per-process
