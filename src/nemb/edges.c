@@ -274,9 +274,10 @@ double nemb__edges_measure(const uint64_t *lo, const uint64_t *hi, size_t n, dou
     }
   }
   /* Failing a count, those two bounds alone (a counter read far faster than it updates has them
-   * close: reads 1 ms apart bound a 20 ms period to about 10 %). */
+   * close: reads 1 ms apart bound a 20 ms period to about 10 %; one that changes at every read
+   * has no span without a change, and the period is only known to be below the reads' spacing). */
   double fallback = 0;
-  if (p_min > 0 && p_max < INFINITY && p_min <= p_max) {
+  if (p_max < INFINITY && p_min <= p_max) {
     fallback = (p_min + p_max) / 2;
     *rel_unc = (p_max - p_min) / (p_max + p_min);
   }
@@ -296,7 +297,7 @@ double nemb__edges_measure(const uint64_t *lo, const uint64_t *hi, size_t n, dou
   /* The shortest gap kept is one period, unless reads missed updates in it: then d. Only a d
    * that alone explains every change, while every other is ruled out, is taken. */
   double found = 0, found_rel = INFINITY;
-  for (double d = 1; guess / d * 1.5 > p_min; d++) {
+  for (double d = 1; d <= NEMB__EDGES_MEASURE_MAX && guess / d * 1.5 > p_min; d++) {
     double p_lo, p_hi;
     int b = bound(lo, hi, keep, k, gaps, first, d, p_min, p_max, &p_lo, &p_hi);
     if (b == BOUND_AMBIGUOUS) {
