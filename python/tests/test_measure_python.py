@@ -709,6 +709,32 @@ def test_forked_children_and_pool_workers_are_measured_with_their_own_rows(tmp_p
         assert f["share_of_total"] == pytest.approx(f["energy_j"] / whole if whole else 0)
 
 
+def test_pool_workers_rows_are_kept_when_the_parent_calls_no_function(tmp_path):
+    # The common pattern: __main__'s module-level code only starts a Pool, so the parent's own
+    # run records no call. The workers' rows are still the program's measurements, and the
+    # verdict is that of a run with function rows, not "no_tasks".
+    write(tmp_path / "bare.py", """\
+        import multiprocessing as mp
+        import sys
+
+
+        def work(x):
+            return sum(i * x for i in range(2000))
+
+
+        if __name__ == "__main__":
+            with mp.get_context(sys.argv[1]).Pool(2) as pool:
+                print(sum(pool.map(work, range(4))))
+        """)
+    a, b, report = plain_and_measured("bare.py", tmp_path, args=["fork"])
+    same(a, b)
+    main_pid = report["meta"]["pid"]
+    assert [f for f in report["functions"] if f["pid"] == main_pid and f["calls"]] == []
+    assert sum(f["calls"] for f in report["functions"] if f["name"] == "work") == 4
+    assert len(report["processes"]) >= 2 and report["processes"][0]["parent"]
+    assert report["meta"]["measurement_quality"] == "checkpoints_only"
+
+
 def test_no_thread_runs_in_the_measured_program_or_its_children(tmp_path):
     # measure samples the counters itself; the program and its Python children only record
     # their functions' boundaries (CODEGREEN_MEASURE_SAMPLES, node.c) and still get energy.

@@ -45,8 +45,7 @@ static int by_pid(const void *a, const void *b) {
 }
 
 size_t cg_measure_merge_children(json_t *report, const char *dir) {
-  json_t *funcs = json_object_get(report, "functions");
-  if (!json_is_array(funcs) || dir == NULL) {
+  if (dir == NULL) {
     return 0;
   }
   DIR *d = opendir(dir);
@@ -86,7 +85,23 @@ size_t cg_measure_merge_children(json_t *report, const char *dir) {
     return 0;
   }
   qsort(kids, n, sizeof *kids, by_pid);
-  json_t *own_pid = json_object_get(json_object_get(report, "meta"), "pid");
+  /* A parent that called no instrumented function (a __main__ that only starts a Pool) wrote no
+   * rows, and its verdict says so; the children's rows are the program's measured calls. */
+  json_t *funcs = json_object_get(report, "functions");
+  if (!json_is_array(funcs)) {
+    funcs = json_array();
+    json_object_set_new(report, "functions", funcs);
+  }
+  json_t *meta = json_object_get(report, "meta");
+  const char *verdict = json_string_value(json_object_get(meta, "measurement_quality"));
+  bool kids_measured = false;
+  for (size_t k = 0; k < n; k++) {
+    kids_measured = kids_measured || json_array_size(json_object_get(kids[k], "functions")) > 0;
+  }
+  if (kids_measured && verdict != NULL && strcmp(verdict, "no_tasks") == 0) {
+    json_object_set_new(meta, "measurement_quality", json_string("checkpoints_only"));
+  }
+  json_t *own_pid = json_object_get(meta, "pid");
   /* A child's rows come with shares of its own run's energy; in the merged table every share is
    * of the program's whole run (a child runs inside it), so the column adds up across processes. */
   double whole_j =

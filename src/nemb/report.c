@@ -878,8 +878,8 @@ static const char *quality(const rep *r, const nemb__cp_summary *cp) {
   if (lost || st.counter_resets > 0 || st.ambiguous_gaps > 0) {
     return "degraded"; /* a domain lost, or energy estimated across a reset or a long gap */
   }
-  if (r->md->n == 0 && cp->invocations == 0) {
-    return "no_tasks";
+  if (r->md->n == 0 && cp->invocations == 0 && cp->events == 0) {
+    return "no_tasks"; /* nothing measured: even a call still open at the end is a checkpoint */
   }
   if (nemb_meter_is_estimated(r->md->m)) {
     return "estimated";

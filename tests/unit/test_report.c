@@ -1302,6 +1302,23 @@ static void test_quality_no_backend(void **state) {
   json_decref(root);
 }
 
+/* A call still open when the session ends (the program stopped by SIGTERM inside main()) is a
+ * measured row, not "no_tasks": tools filtering on no_tasks would drop a valid report. */
+static void test_open_call_only_is_checkpoints_only(void **state) {
+  (void)state;
+  use_sim(SIM_CONSTANT);
+  nemb_session *s = begin(false);
+  NEMB_ASSERT_OK(nemb_checkpoint(s, "1", "main", "enter", 3, "file.py"));
+  sleep_ms(20);
+  json_t *root = end_report(s);
+  nemb_session_destroy(s);
+  assert_string_equal(quality_of(root), "checkpoints_only");
+  json_t *fns = field(root, "functions", JSON_ARRAY);
+  assert_int_equal(json_array_size(fns), 1);
+  assert_string_equal(str(json_array_get(fns, 0), "name"), "main");
+  json_decref(root);
+}
+
 static void test_checkpoints_only(void **state) {
   (void)state;
   use_sim(SIM_CONSTANT);
@@ -1533,6 +1550,7 @@ int main(void) {
       cmocka_unit_test(test_quality_estimated),
       cmocka_unit_test(test_quality_no_backend),
       cmocka_unit_test(test_checkpoints_only),
+      cmocka_unit_test(test_open_call_only_is_checkpoints_only),
       cmocka_unit_test(test_csv),
       cmocka_unit_test(test_timestamps),
       cmocka_unit_test(test_many_tasks),
