@@ -12,9 +12,10 @@
 #include "nemb.h"
 #include "outputs.h"
 
-static bool ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && strcasecmp(s + a - b, suffix) == 0;
+/* Whether the first @p len bytes of @p s end with @p suffix (any case). */
+static bool ends_with(const char *s, size_t len, const char *suffix) {
+  size_t b = strlen(suffix);
+  return len >= b && strncasecmp(s + len - b, suffix, b) == 0;
 }
 
 static const struct {
@@ -24,7 +25,6 @@ static const struct {
     /* .speedscope.json before .json: the longer suffix wins */
     {".speedscope.json", CG_OUT_SPEEDSCOPE},
     {".json", CG_OUT_JSON},
-    {".json.zst", CG_OUT_JSON}, /* zstd-compressed by the one file writer (atomic_file.h) */
     {".csv", CG_OUT_CSV},
     {".md", CG_OUT_MD},
     {".markdown", CG_OUT_MD},
@@ -43,8 +43,13 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
   } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
     kind = CG_OUT_JSON; /* a device or FIFO (/dev/null, /dev/stderr) has no extension to go by */
   } else {
+    /* Any kind may end in .zst: the one file writer (atomic_file.h) compresses such a path. */
+    size_t len = strlen(path);
+    if (ends_with(path, len, ".zst")) {
+      len -= strlen(".zst");
+    }
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && kind == 0; i++) {
-      if (ends_with(path, kinds[i].ext)) {
+      if (ends_with(path, len, kinds[i].ext)) {
         kind = kinds[i].kind;
       }
     }
@@ -58,8 +63,9 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
       }
     }
     fprintf(stderr,
-            "codegreen %s: -o %s: unknown kind of file; the extensions known are %s (and '-' "
-            "for JSON on standard output); nothing was run\n",
+            "codegreen %s: -o %s: unknown kind of file; the extensions known are %s, each "
+            "also with .zst (zstd-compressed), and '-' for JSON on standard output; nothing "
+            "was run\n",
             verb, path, known);
     return CG_EXIT_USAGE;
   }
@@ -196,6 +202,14 @@ static int read_whole(const char *path, char **out, size_t *len) {
  * @return 0, or -1 with the reason printed. */
 static int appendable(const char *verb, const char *header, const char *path, char **old,
                       size_t *old_len) {
+  *old = NULL;
+  if (ends_with(path, strlen(path), ".zst")) {
+    fprintf(stderr,
+            "codegreen %s: --append: %s is zstd-compressed, and rows are added to plain CSV "
+            "only; append to the .csv, then compress it (zstd)\n",
+            verb, path);
+    return -1;
+  }
   int e = read_whole(path, old, old_len);
   if (e != 0) {
     fprintf(stderr, "codegreen %s: --append: cannot read %s: %s\n", verb, path, strerror(e));

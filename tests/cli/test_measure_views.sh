@@ -139,7 +139,7 @@ check "--call-graph prints callees" grep -Eq "calls: +hot 2x [0-9.]+ J" err
 check "--sort with an unknown key is a usage error" test $? -eq 2
 check "...naming the keys" grep -q "energy, self-energy, time, self-time, calls, power, name" err
 "$cg" measure -o r.txt script.py 2>err >/dev/null
-check "measure -o with an unknown extension names the known ones" grep -q "extensions known are .speedscope.json, .json, .json.zst, .csv, .md, .markdown, .folded" err
+check "measure -o with an unknown extension names the known ones" grep -q "extensions known are .speedscope.json, .json, .csv, .md, .markdown, .folded, each also with .zst" err
 
 # --- a program shorter than a few updates of its counter (issue 10: "the table says so") ---
 # A 10 W device whose counter updates every second: a program that ends within 3.5 s is under

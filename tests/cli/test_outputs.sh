@@ -37,7 +37,7 @@ assert t[1].startswith('|:---|---:'), t
 assert t[2].startswith('| \`sleep 0.05\` |') and '± ' in t[2] and '1.00' in t[2].split('|')[-2], t"
 "$cg" run -o r.txt -- touch ran 2>err
 check "unknown extension is a usage error" test $? -eq 2
-check "unknown extension names the known ones" grep -q "extensions known are .json, .json.zst, .csv, .md" err
+check "unknown extension names the known ones" grep -q "extensions known are .json, .csv, .md, .markdown, each also with .zst" err
 check "unknown extension: nothing ran" test ! -e ran
 
 # --- CSV with provenance and identity; --append with the same header, refusing another ---

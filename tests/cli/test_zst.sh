@@ -45,4 +45,12 @@ check "diff: truncated zstd is named" grep -q "cut.json.zst is truncated" diff2.
 head -c 3000 r.json >cut.json
 "$cg" plot -q cut.json -o c.svg 2>plot2.err && fail "a truncated report was plotted"
 check "plot: truncated JSON has a line" grep -q "cut.json is not valid JSON (line [0-9]*, column" plot2.err
+# every -o kind takes .zst: the CSV and Markdown outputs of one run, compressed, are the plain ones
+check "run -o .csv.zst .md.zst" "$cg" run -q -o t.csv -o t.csv.zst -o t.md -o t.md.zst -- true
+check "csv.zst holds the .csv" sh -c "zstd -dcq t.csv.zst | cmp - t.csv"
+check "md.zst holds the .md" sh -c "zstd -dcq t.md.zst | cmp - t.md"
+"$cg" run -q -o x.txt.zst -- true 2>kind.err && fail "an unknown kind under .zst was accepted"
+check "unknown kind names the .zst rule" grep -q "each also with .zst" kind.err
+"$cg" run -q --append -o t.csv.zst -- true 2>app.err && fail "--append to a .csv.zst was accepted"
+check "--append to .zst says why" grep -q "zstd-compressed, and rows are added to plain CSV" app.err
 finish test_zst
