@@ -68,8 +68,13 @@ def _check_str(value, param, allow_none=False):
     if isinstance(value, os.PathLike) and param == "output_file":
         value = os.fspath(value)
     if not isinstance(value, str):
-        raise TypeError("%s must be a str%s, not %s" % (
-            param, " or None" if allow_none else "", type(value).__name__))
+        hint = ""
+        if param == "name" and callable(value):
+            # @s.task without its name: the bare form is codegreen.task's, not a Session's
+            hint = ("; a Session's task decorator takes the task's name: @s.task(\"name\") "
+                    "(the bare @codegreen.task names the task after the function)")
+        raise TypeError("%s must be a str%s, not %s%s" % (
+            param, " or None" if allow_none else "", type(value).__name__, hint))
     if "\0" in value:
         raise ValueError("%s must not contain NUL characters" % param)
     return value

@@ -483,6 +483,22 @@ def test_mismatched_stop_names_the_innermost_task(sim_env):
             s.start_task(5)
 
 
+def test_bare_session_task_decorator_says_to_give_the_name(sim_env):
+    # @s.task without a name passes the function as the name: the error says the right form,
+    # before the session starts (Python) and while it runs (the extension's or ctypes' path).
+    s = quiet_session("bare", save_to_file=False)
+
+    def f():
+        pass
+
+    for _ in range(2):
+        with pytest.raises(TypeError, match=r'not function; .*@s\.task\("name"\)'):
+            s.task(f)
+        if s._state != "active":
+            s.start()
+    s.stop()
+
+
 def test_state_errors(sim_env):
     s = quiet_session("st", save_to_file=False)
     with pytest.raises(RuntimeError, match="not active"):
