@@ -157,13 +157,17 @@ typedef struct nemb__cp_thread {
 
   size_t hint;           /* sample index near the last resolved instant */
   nemb__clock_point cal; /* the later calibration point for converting stamps (clock.h) */
+  nemb__clock_line line; /* through the session's begin point and cal */
   /* The stored interval around the last resolved instant, with its in-total energies, so that
    * instants within it (most of them: an interval holds many events) cost one interpolation and
    * no lock. br_tb == 0: none. */
   uint64_t br_ta, br_tb;
   double br_ea, br_eb;
+  double br_slope; /* (br_eb - br_ea) / (br_tb - br_ta), uJ per ns */
   uint64_t last_t; /* the instant of the last interpolated energy, for power_now() */
   int last_mode;   /* how the last energy was found: 0 none, 1 interpolated, 2 extrapolated */
+
+  bool full; /* the session's detail limit was reached: no more details, no more numbers */
 
   uint64_t events, invocations, dropped, unbalanced, extrapolated;
 } nemb__cp_thread;
@@ -437,9 +441,9 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
         c->br_tb = 0;
         return nemb__energy_total_at(v->m, v->count, t, &c->hint);
       }
+      c->br_slope = (c->br_eb - c->br_ea) / (double)(c->br_tb - c->br_ta);
     }
-    return c->br_ea +
-           (c->br_eb - c->br_ea) * ((double)(t - c->br_ta) / (double)(c->br_tb - c->br_ta));
+    return c->br_ea + c->br_slope * (double)(t - c->br_ta);
   }
   /* Beyond the stored samples: the latest reading, then the last known power. */
   if (!v->extra_loaded) {
@@ -463,7 +467,7 @@ static double power_now(nemb__cp_thread *c, const cp_view *v) {
     return 1e3 * v->p_uj_ns;
   }
   if (c->br_tb != 0 && c->last_t >= c->br_ta && c->last_t < c->br_tb) {
-    return (c->br_eb - c->br_ea) / (double)(c->br_tb - c->br_ta) * 1e3;
+    return c->br_slope * 1e3;
   }
   return v->count < 2 ? 0 : nemb__energy_power_w(v->m, v->count, c->last_t, &c->hint);
 }
@@ -491,9 +495,8 @@ static bool grow_agg(nemb__cp_thread *c, uint32_t id) {
 static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_func *f,
                         const cp_event *ev, uint64_t t_ns, bool enter, uint64_t inv, double e_uj) {
   struct nemb__cp_registry *r = s->cp;
-  /* A relaxed look first, so a session past its limit stops touching the shared counter. */
-  if (atomic_load_explicit(&r->kept, memory_order_relaxed) >= s->detail_limit ||
-      atomic_fetch_add_explicit(&r->kept, 1, memory_order_relaxed) >= s->detail_limit) {
+  if (c->full || atomic_fetch_add_explicit(&r->kept, 1, memory_order_relaxed) >= s->detail_limit) {
+    c->full = true; /* the count only grows: this thread keeps no more, and asks no more */
     c->dropped++;
     return;
   }
@@ -569,7 +572,10 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
       return;
     }
     cp_func *f = func_at(r, ref);
-    uint64_t inv = atomic_fetch_add_explicit(&f->next_inv, 1, memory_order_relaxed) + 1;
+    /* A number only while details are kept: they are the only place it shows (a thread past
+     * the limit keeps no detail again, since the session's count only grows). */
+    uint64_t inv =
+        c->full ? 0 : atomic_fetch_add_explicit(&f->next_inv, 1, memory_order_relaxed) + 1;
     double e = energy_at(c, v, t_ns);
     c->stack[c->depth++] = (cp_frame){ref, inv, t_ns, e, 0, 0};
     cp_agg *a = &c->agg[ref];
@@ -616,8 +622,8 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
 }
 
 /* The CLOCK_MONOTONIC ns of a stamp no later than c->cal's. */
-static uint64_t stamp_ns(const nemb_session *s, const nemb__cp_thread *c, uint64_t stamp) {
-  return nemb__clock_convert(s->clock.kind, &s->clock.begin, &c->cal, stamp);
+static uint64_t stamp_ns(const nemb__cp_thread *c, uint64_t stamp) {
+  return nemb__clock_line_ns(&c->line, stamp);
 }
 
 /* Takes the thread's calibration point again: now, or the session's end point after the end. */
@@ -627,6 +633,7 @@ static void recalibrate(const nemb_session *s, nemb__cp_thread *c) {
   } else {
     nemb__clock_point_now(&s->clock, &c->cal);
   }
+  nemb__clock_line_init(&c->line, s->clock.kind, &s->clock.begin, &c->cal);
 }
 
 /* Resolves every pending event that the stored samples now cover. */
@@ -645,7 +652,7 @@ static void resolve_ready(nemb_session *s, nemb__cp_thread *c) {
   }
   size_t mask = c->q_cap - 1;
   while (c->q_n > 0 && c->q[c->q_head].stamp <= c->cal.stamp) {
-    uint64_t t = stamp_ns(s, c, c->q[c->q_head].stamp);
+    uint64_t t = stamp_ns(c, c->q[c->q_head].stamp);
     if (!view_covers(&v, t)) {
       break;
     }
@@ -662,7 +669,7 @@ static void resolve_forced(nemb_session *s, nemb__cp_thread *c, size_t n) {
   recalibrate(s, c);
   size_t mask = c->q_cap - 1;
   while (c->q_n > 0 && n-- > 0) {
-    resolve_event(s, c, &v, &c->q[c->q_head], stamp_ns(s, c, c->q[c->q_head].stamp));
+    resolve_event(s, c, &v, &c->q[c->q_head], stamp_ns(c, c->q[c->q_head].stamp));
     c->q_head = (c->q_head + 1) & mask;
     c->q_n--;
   }

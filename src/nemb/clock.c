@@ -115,26 +115,39 @@ void nemb__clock_point_now(const nemb__clock *c, nemb__clock_point *p) {
   p->window = best;
 }
 
+void nemb__clock_line_init(nemb__clock_line *l, nemb__clock_kind kind, const nemb__clock_point *a,
+                           const nemb__clock_point *b) {
+  memset(l, 0, sizeof *l);
+  l->kind = kind;
+  l->a_stamp = a->stamp;
+  l->a_ns = a->ns;
+  if (kind != NEMB__CLOCK_TSC || b->stamp <= a->stamp || b->ns <= a->ns) {
+    return; /* span 0: every stamp gives a.ns */
+  }
+  l->span = b->stamp - a->stamp;
+  l->span_ns = b->ns - a->ns;
+  /* span_ns / span as a 64.64 fixed-point number, rounded to nearest: once per line. */
+  l->whole = l->span_ns / l->span;
+  uint64_t rem = l->span_ns % l->span; /* frac = round(rem * 2^64 / span), rem < span */
+#if defined(__SIZEOF_INT128__)
+  __extension__ typedef unsigned __int128 u128;
+  u128 q = (((u128)rem << 64) + l->span / 2) / l->span;
+  l->frac = q >> 64 ? UINT64_MAX : (uint64_t)q;
+#else
+  long double q = ldexpl((long double)rem / (long double)l->span, 64);
+  l->frac = q >= ldexpl(1.0L, 64) ? UINT64_MAX : (uint64_t)q;
+#endif
+}
+
 uint64_t nemb__clock_convert(nemb__clock_kind kind, const nemb__clock_point *a,
                              const nemb__clock_point *b, uint64_t stamp) {
-  if (kind != NEMB__CLOCK_TSC) {
-    return stamp;
-  }
-  if (stamp <= a->stamp || b->stamp <= a->stamp || b->ns <= a->ns) {
-    return a->ns;
-  }
-  if (stamp >= b->stamp) {
-    return b->ns;
-  }
-  /* (stamp - a) / (b - a) of the way from a.ns to b.ns; long double keeps 64 bits of mantissa,
-   * so an hour of ticks (about 1e13) loses nothing. */
-  long double f = (long double)(stamp - a->stamp) / (long double)(b->stamp - a->stamp);
-  uint64_t off = (uint64_t)llroundl(f * (long double)(b->ns - a->ns));
-  return a->ns + off;
+  nemb__clock_line l;
+  nemb__clock_line_init(&l, kind, a, b);
+  return nemb__clock_line_ns(&l, stamp);
 }
 
 uint64_t nemb__clock_to_ns(const nemb__clock *c, uint64_t stamp) {
-  return nemb__clock_convert(c->kind, &c->begin, &c->end, stamp);
+  return nemb__clock_line_ns(&c->line, stamp);
 }
 
 uint64_t nemb__clock_error_ns(const nemb__clock *c) {
@@ -183,4 +196,5 @@ int nemb__clock_init(nemb__clock *c, const char *want) {
 
 void nemb__clock_finish(nemb__clock *c) {
   nemb__clock_point_now(c, &c->end);
+  nemb__clock_line_init(&c->line, c->kind, &c->begin, &c->end);
 }

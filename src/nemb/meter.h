@@ -118,6 +118,12 @@ struct nemb_meter {
   uint64_t jitter_ns; /* coordinator.sampler_jitter_us: tests and benchmarks */
   uint64_t rng;
 
+  /* Probes of the reference's updates (sampler.c's aim(); the sampler thread only). */
+  double wake_late_ns;    /* a wake-up's usual lateness (running mean, capped): probes lead by it */
+  double probe_unc_ns;    /* the reference's uncertainty when the last probe was planned; 0: none */
+  unsigned probe_wait;    /* deadlines to let pass before the next probe */
+  unsigned probe_backoff; /* what probe_wait restarts from after a probe that narrowed nothing */
+
   /* Each domain fails on its own (sampler thread writes; the report reads after the stop). */
   uint64_t dom_errors[NEMB__MAX_DOMAINS];     /* failed reads */
   uint64_t dom_fail_since[NEMB__MAX_DOMAINS]; /* first failure of the current run; 0 = fine */

@@ -27,9 +27,15 @@
 
 #include "meter.h"
 
-#define ALIGN_MARGIN_NS 15000.0    /* aim reads this far past a predicted update */
-#define MIN_ALIGN_NS 80000.0       /* a counter updating faster than this is read as continuous */
-#define PROBE_UNC_NS 10000.0       /* probe again once an update's prediction is this uncertain */
+#define ALIGN_MARGIN_NS 15000.0 /* aim reads this far past a predicted update */
+#define MIN_ALIGN_NS 80000.0    /* a counter updating faster than this is read as continuous */
+#define PROBE_UNC_NS 10000.0    /* probe again once an update's prediction is this uncertain */
+#define PROBE_BACKOFF_MAX 63u
+#define STILL_PERIODS                                                                              \
+  4.0 /* a reference unchanged this many periods is not learned densely */ /* deadlines between    \
+                                                                              probes that keep     \
+                                                                              narrowing nothing */
+#define LATE_CAP_NS 200000.0       /* lateness beyond this is a preemption, not a wake-up's habit */
 #define ACQUIRE_PERIODS 40         /* learning at the start watches this many updates ... */
 #define ACQUIRE_MAX_NS 60000000ull /* ... for at most 60 ms */
 
@@ -468,6 +474,7 @@ static struct timespec to_timespec(uint64_t ns) {
 }
 
 static void record_lateness(nemb_meter *m, uint64_t late, uint64_t step) {
+  m->wake_late_ns += (fmin((double)late, LATE_CAP_NS) - m->wake_late_ns) / 16;
   atomic_fetch_add_explicit(&m->st_late_sum, late, memory_order_relaxed);
   if (late > atomic_load_explicit(&m->st_worst_late, memory_order_relaxed)) {
     atomic_store_explicit(&m->st_worst_late, late, memory_order_relaxed);
@@ -497,8 +504,15 @@ static uint64_t xorshift(uint64_t *s) {
 }
 
 /* Where the read for @p deadline goes: just after the reference's predicted update before it,
- * when reads and updates come at about the same rate; *probe gets the time of a read just before
- * that update when its prediction needs checking (0: none). */
+ * when reads and updates come at about the same rate; *probe gets the time of a read inside the
+ * predicted interval of that update when its prediction needs checking (0: none).
+ *
+ * The probe is aimed at the predicted instant itself, less a wake-up's usual lateness, so that it
+ * lands inside the interval: whether it sees the change or not, it cuts the interval near its
+ * middle (the update was before it, or after). A read before the interval, or after it, would
+ * add nothing to the prediction. A probe costs a wake-up of its own, so one that narrowed nothing
+ * (the wake-up came too late, or too early, to land inside) is not repeated at once: the next
+ * waits 1, 3, 7 ... up to PROBE_BACKOFF_MAX deadlines, until one narrows the interval again. */
 static uint64_t aim(nemb_meter *m, uint64_t deadline, uint64_t step, uint64_t floor_t,
                     uint64_t *probe) {
   *probe = 0;
@@ -512,15 +526,28 @@ static uint64_t aim(nemb_meter *m, uint64_t deadline, uint64_t step, uint64_t fl
       !nemb__edges_before(ed, deadline, &e, &unc) || unc > per / 8) {
     return deadline;
   }
+  if (m->probe_unc_ns > 0) {
+    /* The last probe's outcome: did the interval shrink (by a quarter, at least)? */
+    bool narrowed = unc < 0.75 * m->probe_unc_ns;
+    m->probe_backoff = narrowed ? 0 : m->probe_backoff * 2 + 1;
+    if (m->probe_backoff > PROBE_BACKOFF_MAX) {
+      m->probe_backoff = PROBE_BACKOFF_MAX;
+    }
+    m->probe_wait = m->probe_backoff;
+    m->probe_unc_ns = 0;
+  }
   double margin = ALIGN_MARGIN_NS + unc;
   uint64_t target = (uint64_t)llround(e + margin);
   if (target <= floor_t) {
     return deadline; /* that update was already read */
   }
   if (!ed->locked || unc > PROBE_UNC_NS) {
-    double before = e - margin;
-    if (before > (double)floor_t) {
-      *probe = (uint64_t)llround(before);
+    double at = e - fmin(m->wake_late_ns, unc);
+    if (m->probe_wait > 0) {
+      m->probe_wait--;
+    } else if (at > (double)floor_t) {
+      *probe = (uint64_t)llround(at);
+      m->probe_unc_ns = unc;
       atomic_fetch_add_explicit(&m->st_probes, 1, memory_order_relaxed);
     }
   }
@@ -529,7 +556,8 @@ static uint64_t aim(nemb_meter *m, uint64_t deadline, uint64_t step, uint64_t fl
 
 /* While the reference's update instants cannot be predicted well enough to aim at them, the
  * gap between learning reads (an eighth of its period); 0 when no learning is needed (learned,
- * or the reference updates so much slower than the reads that they bracket it anyway). */
+ * or the reference updates so much slower than the reads that they bracket it anyway) or
+ * possible (it has not changed lately). */
 static uint64_t learning_gap(const nemb_meter *m, uint64_t step) {
   if (m->ref_dom == SIZE_MAX) {
     return 0;
@@ -541,6 +569,11 @@ static uint64_t learning_gap(const nemb_meter *m, uint64_t step) {
   }
   double e, unc;
   if (nemb__edges_before(ed, m->prev_read_t, &e, &unc) && unc <= per / 8) {
+    return 0;
+  }
+  if ((double)m->chg_hi[m->ref_dom] + STILL_PERIODS * per < (double)m->prev_read_t) {
+    /* No change for a few periods (an idle or frozen counter): dense reads would find no update
+     * to bracket, at eight wake-ups per period. The regular reads see its next change. */
     return 0;
   }
   return (uint64_t)(per / 8);

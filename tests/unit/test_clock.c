@@ -4,6 +4,7 @@
  * on both paths: task and checkpoint instants come out as CLOCK_MONOTONIC ns inside the session,
  * nested and ordered, and meta.boundary_clock says which clock it was. No timing assertions. */
 #include <jansson.h>
+#include <math.h>
 #include <time.h>
 
 #include "nemb_test.h"
@@ -75,6 +76,17 @@ static void test_convert(void **state) {
                           .ns = h0.ns + 3600ull * 1000000000ull};
   assert_int_equal(nemb__clock_convert(NEMB__CLOCK_TSC, &h0, &h1, h0.stamp + 3000000003ull * 1000),
                    h0.ns + 1000000001ull * 1000);
+  /* A tick longer than a nanosecond (the slope's whole part): 2.5 ns a tick. */
+  nemb__clock_point s0 = {.stamp = 1000, .ns = 5000}, s1 = {.stamp = 1400, .ns = 6000};
+  assert_int_equal(nemb__clock_convert(NEMB__CLOCK_TSC, &s0, &s1, 1001), 5003); /* 2.5 rounds up */
+  assert_int_equal(nemb__clock_convert(NEMB__CLOCK_TSC, &s0, &s1, 1200), 5500);
+  /* The line worked out once gives what the one-off conversion gives. */
+  nemb__clock_line l;
+  nemb__clock_line_init(&l, NEMB__CLOCK_TSC, &h0, &h1);
+  for (uint64_t d = 1; d < 3600ull * 3000000000ull; d = d * 7 + 3) {
+    uint64_t want = h0.ns + (uint64_t)llroundl((long double)d / 3);
+    assert_int_equal(nemb__clock_line_ns(&l, h0.stamp + d), want);
+  }
   /* CLOCK_MONOTONIC stamps are ns already. */
   assert_int_equal(nemb__clock_convert(NEMB__CLOCK_MONOTONIC, &a, &b, 123456789), 123456789);
 }

@@ -243,6 +243,26 @@ static void test_read_errors_are_counted_and_lose_no_energy(void **state) {
   unsetenv("CODEGREEN_PROVIDERS");
 }
 
+/* A reference counter that never changes (the fixture's powercap files are static, as an idle or
+ * frozen counter reads) has no update to learn: the sampler must not read it eight times a
+ * period looking for one (it did: 4.5 reads per sample, a fifth of a core), nor probe it. */
+static void test_a_frozen_counter_is_not_read_densely(void **state) {
+  (void)state;
+  nemb_test_use_fixture("intel-server-2s");
+  setenv("CODEGREEN_PROVIDERS", "powercap", 1);
+  nemb_meter *m = NULL;
+  NEMB_ASSERT_OK(nemb_meter_create(NULL, &m));
+  NEMB_ASSERT_OK(nemb_meter_start(m));
+  sleep_ms(300);
+  nemb_sampler_stats st;
+  NEMB_ASSERT_OK(nemb_meter_stats(m, &st));
+  nemb_meter_destroy(m);
+  unsetenv("CODEGREEN_SYSFS_ROOT");
+  unsetenv("CODEGREEN_PROVIDERS");
+  assert_true(st.samples > 0);
+  assert_int_equal(st.probes, 0);
+}
+
 int main(void) {
   unsetenv("CODEGREEN_CONFIG");
   unsetenv("CODEGREEN_SIM_CONFIG");
@@ -254,6 +274,7 @@ int main(void) {
       cmocka_unit_test(test_cap_coarsens_and_latest_keeps_moving),
       cmocka_unit_test(test_states),
       cmocka_unit_test(test_read_errors_are_counted_and_lose_no_energy),
+      cmocka_unit_test(test_a_frozen_counter_is_not_read_densely),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
