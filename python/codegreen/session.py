@@ -173,12 +173,12 @@ def _task_caller(func, name, owner, slow):
     return _extension[0].TaskCall(func, name, owner, slow)
 
 
-def _no_zst(path):
+def _no_zst(path, then="the report is in Session.report"):
     """Without the library a .zst file cannot be written: zstd is the library's (libzstd), and
     this interpreter's standard library has none."""
     return RuntimeError("cannot write the report to %s: a .zst file is compressed by the "
-                        "codegreen library, which could not be loaded (%s); the report is in "
-                        "Session.report" % (path, _native.load_error()))
+                        "codegreen library, which could not be loaded (%s); %s" % (
+                            path, _native.load_error(), then))
 
 
 class Session(object):
@@ -288,6 +288,7 @@ class Session(object):
                 self._begin_native()
                 self._install_recorder()
             else:
+                self._check_fallback_output()
                 self._fallback = _fallback.FallbackSession(
                     self.name, self._record_time_series, list(getattr(sys, "argv", [])),
                     _native.load_error(), _version(),
@@ -406,6 +407,15 @@ class Session(object):
             warnings.warn("codegreen: cannot push to %s: %s" % (
                 self._push_url, self._native.error_text(rc)), RuntimeWarning, stacklevel=4)
 
+    def _check_fallback_output(self):
+        """Without the library a .zst path is refused at start, as the library refuses one it
+        cannot compress, not after the workload ran."""
+        path = self._output_file
+        if path is None or not self._save_to_file or self._output_format == "none":
+            return
+        if path.lower().endswith(".zst"):
+            raise _no_zst(path, "nothing was measured")
+
     def _write_fallback(self):
         fmt = self._output_format
         if not self._save_to_file or fmt == "none":
@@ -413,8 +423,6 @@ class Session(object):
         path = self._output_file
         if path is None:
             path = "codegreen_%d.%s" % (os.getpid(), "csv" if fmt == "csv" else "json")
-        if path.lower().endswith(".zst"):
-            return _no_zst(path)
         if fmt == "auto":
             fmt = "csv" if path.lower().endswith(".csv") else "json"
         path = os.path.abspath(path)

@@ -292,11 +292,15 @@ int nemb__atomic_write(const char *path, const void *data, size_t len) {
   return nemb__atomic_commit(f);
 }
 
+int nemb__atomic_check_kind(const char *path) {
+  return nemb__zstd_is_zst_name(path) && nemb__zstd_load() != NULL ? NEMB__ATOMIC_ENOZSTD : 0;
+}
+
 int nemb__atomic_check(const char *path) {
   if (path == NULL || path[0] == '\0') {
     return EINVAL;
   }
-  if (nemb__zstd_is_zst_name(path) && nemb__zstd_load() != NULL) {
+  if (nemb__atomic_check_kind(path) != 0) {
     return NEMB__ATOMIC_ENOZSTD;
   }
   char *resolved;
@@ -307,6 +311,10 @@ int nemb__atomic_check(const char *path) {
     return e;
   }
   const char *target = resolved ? resolved : path;
+  if (exists && S_ISDIR(st.st_mode)) {
+    free(resolved);
+    return EISDIR; /* the write would meet it at the rename */
+  }
   if (exists && !S_ISREG(st.st_mode)) {
     /* Opening a FIFO would wait for its reader: access() is the test that has no effect. */
     e = access(target, W_OK) == 0 ? 0 : errno;

@@ -81,4 +81,8 @@ const char *nemb__atomic_strerror(int e);
  */
 int nemb__atomic_check(const char *path);
 
+/* Checks only what no later change to the file system can mend: a .zst @p path needs libzstd.
+ * @return 0, or NEMB__ATOMIC_ENOZSTD. */
+int nemb__atomic_check_kind(const char *path);
+
 #endif /* NEMB_ATOMIC_FILE_H */

@@ -158,7 +158,18 @@ static int resolve_output(nemb_session *s, const nemb_session_options *o) {
       snprintf(s->output_path, len, "%s/%s", cwd, file);
     }
   }
-  return s->output_path ? 0 : NEMB_ENOMEM;
+  if (s->output_path == NULL) {
+    return NEMB_ENOMEM;
+  }
+  /* A .zst path without libzstd is refused now, not after the workload ran. (A missing
+   * directory is not: the program may create it; the write at the end says so, and the report
+   * stays readable through nemb_session_report_json().) */
+  int e = nemb__atomic_check_kind(s->output_path);
+  if (e != 0) {
+    return nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", s->output_path,
+                      nemb__atomic_strerror(e));
+  }
+  return 0;
 }
 
 void nemb_session_options_init(nemb_session_options *opts) {

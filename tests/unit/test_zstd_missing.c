@@ -71,6 +71,15 @@ static void test_writing_a_zst_is_refused_and_writes_nothing(void **state) {
   assert_int_equal(entries(), 1);
   nemb_session_destroy(s);
 
+  /* A session whose output_file is a .zst is refused at its start, before the workload. */
+  o.save_to_file = 1;
+  o.output_file = zp;
+  s = (nemb_session *)&s;
+  assert_int_equal(nemb_session_begin(&o, &s), NEMB_ENOTSUP);
+  assert_null(s);
+  assert_names_libzstd(nemb_last_error());
+  assert_int_equal(entries(), 1);
+
   nemb__atomic_file *f = (nemb__atomic_file *)&f;
   assert_int_equal(nemb__atomic_open(zp, &f), NEMB__ATOMIC_ENOZSTD);
   assert_null(f);
