@@ -122,6 +122,25 @@ static inline void nemb_test_write(const char *root, const char *rel, const char
   assert_int_equal(fclose(fp), 0);
 }
 
+/* The whole of the file @p path, NUL-terminated, in memory the caller frees; its length in
+ * *@p len when @p len is not NULL. Fails the test when the file cannot be read. */
+static inline char *nemb_test_read_file(const char *path, size_t *len) {
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  fseek(fp, 0, SEEK_END);
+  long n = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *text = malloc((size_t)n + 1);
+  assert_non_null(text);
+  assert_int_equal(fread(text, 1, (size_t)n, fp), (size_t)n);
+  text[n] = '\0';
+  fclose(fp);
+  if (len) {
+    *len = (size_t)n;
+  }
+  return text;
+}
+
 /* What a provider's open() answered when run without privileges. */
 typedef struct nemb_test_open_result {
   int skipped; /* 1: running as root and could not drop privileges (some containers) */

@@ -47,26 +47,9 @@ static const char *path_in(const char *name) {
   return out;
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  assert_non_null(fp);
-  fseek(fp, 0, SEEK_END);
-  long n = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *text = malloc((size_t)n + 1);
-  assert_non_null(text);
-  assert_int_equal(fread(text, 1, (size_t)n, fp), (size_t)n);
-  text[n] = '\0';
-  fclose(fp);
-  if (len) {
-    *len = (size_t)n;
-  }
-  return text;
-}
-
 /* The JSON the page embeds for tests and tools. */
 static json_t *embedded_data(const char *html_path) {
-  char *html = slurp(html_path, NULL);
+  char *html = nemb_test_read_file(html_path, NULL);
   const char *open = "<script type=\"application/json\" id=\"codegreen-data\">";
   char *start = strstr(html, open);
   assert_non_null(start);
@@ -303,7 +286,7 @@ static void test_png_is_a_picture(void **state) {
   nemb_session *s = record(1);
   NEMB_ASSERT_OK(nemb_session_export_plot(s, path_in("s.PNG")));
   size_t len;
-  char *bytes = slurp(path_in("s.PNG"), &len);
+  char *bytes = nemb_test_read_file(path_in("s.PNG"), &len);
   assert_true(len > 8 && memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0);
   free(bytes);
   int w, h;
@@ -335,7 +318,7 @@ static void test_self_contained_and_safe(void **state) {
   NEMB_ASSERT_OK(nemb_session_end(s));
   NEMB_ASSERT_OK(nemb_session_export_plot(s, path_in("e.html")));
   NEMB_ASSERT_OK(nemb_session_export_plot(s, path_in("e.png")));
-  char *html = slurp(path_in("e.html"), NULL);
+  char *html = nemb_test_read_file(path_in("e.html"), NULL);
   assert_null(strstr(html, "alert(1)</script>"));
   assert_null(strstr(html, "alert(2)</script>"));
   assert_null(strstr(html, "<script>alert"));
@@ -415,7 +398,7 @@ static void test_no_backend_and_estimate_say_so(void **state) {
   check_areas(data, report, 1e-6);
   json_decref(report);
   json_decref(data);
-  char *html = slurp(path_in("est.html"), NULL);
+  char *html = nemb_test_read_file(path_in("est.html"), NULL);
   assert_non_null(strstr(html, "<div class=\"prov estimated\">ESTIMATED"));
   free(html);
   nemb_session_destroy(s);

@@ -39,23 +39,6 @@ static const char *path_in(const char *name) {
   return out;
 }
 
-static char *slurp(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  assert_non_null(fp);
-  fseek(fp, 0, SEEK_END);
-  long n = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *text = malloc((size_t)n + 1);
-  assert_non_null(text);
-  assert_int_equal(fread(text, 1, (size_t)n, fp), (size_t)n);
-  text[n] = '\0';
-  fclose(fp);
-  if (len) {
-    *len = (size_t)n;
-  }
-  return text;
-}
-
 static void spit(const char *path, const void *data, size_t len) {
   FILE *fp = fopen(path, "wb");
   assert_non_null(fp);
@@ -72,7 +55,7 @@ static const char *fixture(const char *name) {
 /* Compresses @p path into @p out with libzstd (level 3); returns the compressed size. */
 static size_t compress_file(const char *path, const char *out) {
   size_t n;
-  char *text = slurp(path, &n);
+  char *text = nemb_test_read_file(path, &n);
   size_t cap = ZSTD_compressBound(n);
   char *z = malloc(cap);
   assert_non_null(z);
@@ -86,7 +69,7 @@ static size_t compress_file(const char *path, const char *out) {
 
 /* The JSON the page embeds, less "source" (the report's path). */
 static json_t *embedded_data(const char *html_path) {
-  char *html = slurp(html_path, NULL);
+  char *html = nemb_test_read_file(html_path, NULL);
   const char *open = "<script type=\"application/json\" id=\"codegreen-data\">";
   char *start = strstr(html, open);
   assert_non_null(start);
@@ -177,7 +160,7 @@ static void expect_load_error(const char *report, const char *words) {
 static void test_truncated_and_corrupt_are_clear(void **state) {
   (void)state;
   size_t n;
-  char *text = slurp(fixture("nested.json"), &n);
+  char *text = nemb_test_read_file(fixture("nested.json"), &n);
   spit(path_in("cut.json"), text, n / 2);
   expect_plot_error(path_in("cut.json"), "is not valid JSON (line ");
   expect_load_error(path_in("cut.json"), "is not valid JSON (line ");
@@ -186,7 +169,7 @@ static void test_truncated_and_corrupt_are_clear(void **state) {
   free(text);
 
   size_t zn = compress_file(fixture("nested.json"), path_in("n.json.zst"));
-  char *z = slurp(path_in("n.json.zst"), NULL);
+  char *z = nemb_test_read_file(path_in("n.json.zst"), NULL);
   spit(path_in("cut.json.zst"), z, zn - 7);
   expect_plot_error(path_in("cut.json.zst"), "cut.json.zst is truncated");
   expect_load_error(path_in("cut.json.zst"), "cut.json.zst is truncated");

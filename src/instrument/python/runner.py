@@ -702,23 +702,16 @@ def compile_module(instrumented, linemap, path, output):
         code, caught, _ = compile_fast(source, lines, path, None)
     except Exception:  # NotExact, or an error: the round trip decides
         code = None
-    if code is not None:
-        if caught:
-            return False
-        import importlib.util
-        data = bytearray(importlib.util.MAGIC_NUMBER) + b"\0" * 12 + marshal.dumps(code)
-        with open(output, "wb") as f:
-            f.write(data)
-        return True
-    mapper = make_mapper(lines)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            tree = ast.parse(source, path)
-            at_statement(tree, remap(tree, mapper))
-            code = compile_within_limits(tree, path)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return False
+    if code is None:
+        mapper = make_mapper(lines)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                tree = ast.parse(source, path)
+                at_statement(tree, remap(tree, mapper))
+                code = compile_within_limits(tree, path)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return False
     if caught:
         return False
     import importlib.util
