@@ -548,9 +548,23 @@ NEMB_EXTERN int nemb_session_end(nemb_session *s);
  *  Before nemb_session_end(), from the thread that ends the session. Since 0.2. */
 NEMB_EXTERN int nemb_session_set_timeseries_layout(nemb_session *s, const char *layout);
 
-/** The report as JSON text, after nemb_session_end(); NULL before. Owned by @p s.
- *  Any thread. Since 0.1. */
+/** The report as JSON text, after nemb_session_end(); NULL before. Owned by @p s (valid until
+ *  nemb_session_destroy()). Since 0.2 the text is built on the first call, not by the end
+ *  (which streams the file from the figures without holding the text): the first call of a big
+ *  report costs its build (an hour at 1 ms with time series: hundreds of MB), later calls
+ *  return the same pointer. The bytes are those of the file the end wrote, less its closing
+ *  newline. NULL also when that build runs out of memory (nemb_last_error() says so; a later
+ *  call tries again). Any thread: concurrent first calls build once (a lock). Since 0.1. */
 NEMB_EXTERN const char *nemb_session_report_json(const nemb_session *s);
+
+/** The report without its time series, after nemb_session_end(); NULL before or out of memory:
+ *  the envelope of nemb_session_report_json() with each task's "timeseries" null and no
+ *  top-level "timeseries" (columnar layout), every other member as in the report (meta, tasks'
+ *  figures and noise statistics, totals with its noise_warnings, task_groups, functions,
+ *  checkpoints). What a front needs at the end, without parsing the series. Without time
+ *  series it is the report itself. Built on the first call, owned by @p s; any thread.
+ *  Since 0.2. */
+NEMB_EXTERN const char *nemb_session_report_summary_json(const nemb_session *s);
 
 /** Writes the report (after nemb_session_end()) to @p path in @p format (AUTO: by extension).
  *  @return 0 or a negative code with the path in the message. Any thread. Since 0.1. */

@@ -86,6 +86,10 @@ _SIGNATURES = {
     "nemb_procs_list_others": (_I, [ctypes.POINTER(_I), ctypes.c_size_t,
                                     ctypes.POINTER(ctypes.c_size_t)]),
 }
+# Bound when the library has them (a front newer than the library goes on without them).
+_OPTIONAL = {
+    "nemb_session_report_summary_json": (_S, [_P]),
+}
 _HOT = ("nemb_task_start", "nemb_task_stop", "nemb_checkpoint", "nemb_checkpoint_enter",
         "nemb_checkpoint_exit")
 
@@ -126,12 +130,14 @@ def begin_session(native, name, python_version, argv, exclusive, output_file=Non
 
 
 class Native(object):
-    """The loaded library: ``lib`` (CDLL, releases the GIL), ``hot`` (PyDLL, keeps it), ``path``."""
+    """The loaded library: ``lib`` (CDLL, releases the GIL), ``hot`` (PyDLL, keeps it), ``path``,
+    ``optional`` (the functions of ``_OPTIONAL`` it has)."""
 
     def __init__(self, path, lib, hot):
         self.path = path
         self.lib = lib
         self.hot = hot
+        self.optional = set()  # the names of _OPTIONAL this library has
 
     def last_error(self):
         msg = self.lib.nemb_last_error()
@@ -203,7 +209,14 @@ def _open():
         except (AttributeError, OSError) as e:
             errors.append("%s: %s" % (path, e))
             continue
-        return Native(path, lib, hot), None
+        native = Native(path, lib, hot)
+        for name in _OPTIONAL:
+            try:
+                _bind(lib, (name,), _OPTIONAL)
+            except AttributeError:
+                continue
+            native.optional.add(name)
+        return native, None
     if os.environ.get("CODEGREEN_LIB_PATH"):
         where = "CODEGREEN_LIB_PATH"
     else:

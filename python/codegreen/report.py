@@ -16,6 +16,7 @@ saying how to install it.
 import errno
 import json
 import os
+import threading
 
 _TASK_COLUMNS = ["name", "depth", "parent", "energy_j", "avg_power_w", "duration_s",
                  "started_at", "ended_at", "started_at_mono_ns", "ended_at_mono_ns",
@@ -237,6 +238,53 @@ class Report(dict):
         if meta.get("measurement_quality") not in ("ok", None):
             lines.append("measurement_quality: %s" % meta.get("measurement_quality"))
         return "\n".join(lines)
+
+
+class _LazyReport(Report):
+    """A Report parsed when first used: what ``Session.stop()`` returns for a report with time
+    series, whose text can be hundreds of MB (an hour at 1 ms). ``load()`` gives the report's
+    JSON text (bytes or str) once; the first use of the object through any dict or Report method
+    parses it, fills the dict and turns the object into a plain Report, so it then is, compares
+    and pickles as the parsed report. Until then the dict holds ``summary`` (the report without
+    its series), which only code reading the dict's storage directly in C could see."""
+
+    def __init__(self, summary, load):
+        dict.__init__(self, summary)
+        self.__dict__["_load"] = load
+
+    def _materialize(self):
+        with _lazy_lock:
+            load = self.__dict__.get("_load")
+            if load is None:  # another thread parsed it while this one waited
+                return
+            text = load()
+            if text is None:
+                raise MemoryError("codegreen: the report's text could not be built")
+            full = json.loads(text)
+            del self.__dict__["_load"]
+            dict.clear(self)
+            self.__class__ = Report
+            Report.__init__(self, full)
+
+
+_lazy_lock = threading.Lock()
+
+
+def _lazy(name):
+    def method(self, *args, **kwargs):
+        _LazyReport._materialize(self)
+        return getattr(self, name)(*args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in ("__getitem__", "__setitem__", "__delitem__", "__contains__", "__iter__",
+              "__len__", "__repr__", "__eq__", "__ne__", "__reversed__", "__or__", "__ror__",
+              "__ior__", "__reduce__", "__reduce_ex__", "__sizeof__", "get", "keys", "values",
+              "items", "copy", "pop", "popitem", "setdefault", "update", "clear"):
+    setattr(_LazyReport, _name, _lazy(_name))
+_LazyReport.__hash__ = None
+del _name
 
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -2,8 +2,9 @@
 
 A thin front: every task start and stop is one call into the C library, which timestamps it in
 the calling thread's own records; at stop the library builds the report (envelope, per-domain
-energy, time series, noise statistics) and writes the file. Python parses that JSON into
-``Session.report`` and adds only what belongs to Python: argument checks, the ``with`` and
+energy, time series, noise statistics) and streams it into the file. Python reads the report's
+summary (no series) for what stop() needs, and parses the whole report into ``Session.report``
+when it is first used; it adds only what belongs to Python: argument checks, the ``with`` and
 decorator forms, warnings, the at-exit and fork guarantees.
 """
 
@@ -98,6 +99,31 @@ def _emit_noise_warnings(report, stacklevel):
                          "n/a" if cv is None else "%.1f%%" % cv, w.get("drop_ratio") or 0.0,
                          ", ".join(w.get("reasons") or [])))
         warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
+
+
+class _Ended(object):
+    """The C session after stop(), freed when neither its Session nor a report not yet parsed
+    (_LazyReport, which builds its text from it) holds it. Never freed in a forked child."""
+
+    __slots__ = ("native", "handle", "pid")
+
+    def __init__(self, native, handle):
+        self.native = native
+        self.handle = handle
+        self.pid = os.getpid()
+
+    def report_text(self):
+        """The report's whole JSON text (bytes), built by the library on first call; None when
+        it could not be (out of memory)."""
+        return self.native.lib.nemb_session_report_json(self.handle)
+
+    def __del__(self):
+        try:
+            if self.handle is not None and self.pid == os.getpid():
+                handle, self.handle = self.handle, None
+                self.native.lib.nemb_session_destroy(handle)
+        except Exception:
+            pass
 
 
 class _TaskSpan(object):
@@ -227,7 +253,9 @@ class Session(object):
         #: else "ctypes".
         self._hot_path = "ctypes"
         self._fallback = None
-        self._report = None
+        self._report = None    # Report, or _LazyReport until first used
+        self._summary = None   # the report without its series (a dict): what stop() reads
+        self._ended = None     # _Ended: the C session after stop()
         self._output_path = None
         self._registered = False
         self._generation = _fork_generation
@@ -248,7 +276,8 @@ class Session(object):
 
     @property
     def report(self):
-        """The report as a dict, identical to the written JSON file; None until stop()."""
+        """The report as a dict, identical to the written JSON file; None until stop(). With time
+        series it is parsed when first used (not by stop(): an hour's series is hundreds of MB)."""
         return self._report
 
     @property
@@ -371,12 +400,12 @@ class Session(object):
                 error = self._end_native()
             else:
                 self._fallback.end()
-                self._report = Report(self._fallback.report())
+                self._report = self._summary = Report(self._fallback.report())
                 error = self._write_fallback()
             if _active is self:
                 _active = None
-        if self._report is not None:
-            _emit_noise_warnings(self._report, stacklevel=3)
+        if self._summary is not None:
+            _emit_noise_warnings(self._summary, stacklevel=3)
         if error is not None:
             raise error
         return self._report
@@ -387,9 +416,19 @@ class Session(object):
         lib = self._native.lib
         rc = lib.nemb_session_end(self._handle)
         error = _os_or_runtime_error(rc, self._native.error_text(rc)) if rc != 0 else None
-        text = lib.nemb_session_report_json(self._handle)
-        if text is not None:
-            self._report = Report(json.loads(text.decode("utf-8")))
+        self._ended = _Ended(self._native, self._handle)
+        # What stop() needs (totals, noise warnings) comes from the summary, the report without
+        # its series; the whole text is parsed when the report is first used (_LazyReport).
+        summary = None
+        if "nemb_session_report_summary_json" in self._native.optional:
+            summary = lib.nemb_session_report_summary_json(self._handle)
+        if summary is not None and self._record_time_series:
+            self._summary = json.loads(summary)
+            self._report = _report._LazyReport(self._summary, self._ended.report_text)
+        else:  # without series the summary is the report
+            text = summary if summary is not None else lib.nemb_session_report_json(self._handle)
+            if text is not None:
+                self._report = self._summary = Report(json.loads(text))
         path = lib.nemb_session_output_path(self._handle)
         if path and error is None:
             self._output_path = path.decode("utf-8", "surrogateescape")
@@ -450,7 +489,9 @@ class Session(object):
             if self._recorder is not None:  # never stopped (a forked child's copy)
                 self._recorder.disable()
             handle = self._handle
-            if handle is not None and self._state == "stopped" and self._pid == os.getpid():
+            if self._ended is not None:
+                self._handle = None  # _Ended frees it once an unread report lets it go
+            elif handle is not None and self._state == "stopped" and self._pid == os.getpid():
                 self._handle = None
                 self._native.lib.nemb_session_destroy(handle)
         except Exception:

@@ -86,7 +86,7 @@ int nemb_session_export_plot(const nemb_session *s, const char *path) {
   if (rc != 0) {
     return rc;
   }
-  if (s->report_json == NULL) {
+  if (!atomic_load(&s->report_ready)) {
     return nemb__fail(NEMB_ESTATE, "a session can be plotted only after nemb_session_end() (and "
                                    "only by the process that began it)");
   }

@@ -90,9 +90,14 @@ int nemb__plot_from_session(const nemb_session *s, nemb__plot *p) {
   const nemb_meter *m = s->meter;
   p->session_name = dup_or_null(s->name);
   p->title = s->name ? strdup(s->name) : command_title(s);
-  p->energy_source = meta_word(s->report_json, "energy_source");
-  p->quality = meta_word(s->report_json, "measurement_quality");
-  p->started_at = meta_word(s->report_json, "started_at");
+  /* The meta words from the summary: the whole text is not built for them. */
+  const char *summary = nemb_session_report_summary_json(s);
+  if (summary == NULL) {
+    return NEMB_ENOMEM;
+  }
+  p->energy_source = meta_word(summary, "energy_source");
+  p->quality = meta_word(summary, "measurement_quality");
+  p->started_at = meta_word(summary, "started_at");
   p->origin = strdup("session");
   if (p->title == NULL || p->origin == NULL) {
     return NEMB_ENOMEM;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "checkpoint.h"
 #include "energy.h"
 #include "json_text.h"
@@ -48,9 +49,33 @@ typedef nemb__report_model model;
 typedef struct rep {
   model *md;
   char *dom_key[NEMB__MAX_DOMAINS]; /* each domain's name as a JSON string literal */
-  nemb__buf out;                    /* the JSON text being written */
+  nemb__buf out;                    /* the JSON text being written (not yet spilled) */
   bool oom;
+  nemb__atomic_file *sink; /* NULL: the whole text stays in out; else out is passed on to it
+                              whenever it holds SPILL_AT bytes */
+  int sink_error;          /* the first failed append's errno (the file's commit fails too) */
+  bool summary;            /* every time series left out (nemb__report_json_summary) */
 } rep;
+
+/* What a streaming writer holds before passing the text on: large enough that a write is a
+ * fraction of the cost of the text it carries, small beside any report worth streaming. */
+size_t nemb__report_spill_at = (size_t)1 << 20;
+
+/* Passes the text written so far on to the sink, once there is enough of it. */
+static void spill(rep *r) {
+  if (r->sink == NULL || r->out.len < nemb__report_spill_at) {
+    return;
+  }
+  if (r->sink_error == 0 && !r->out.oom) {
+    r->sink_error = nemb__atomic_append(r->sink, r->out.data, r->out.len);
+  }
+  r->out.len = 0;
+  r->out.data[0] = '\0';
+}
+
+static void spill_cb(void *ctx) {
+  spill(ctx);
+}
 
 /* ----- small JSON helpers: out-of-memory is sticky in r->oom, checked once at the end ----- */
 
@@ -276,6 +301,7 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
     if (w != NULL) {
       item(w, level + 1, &first);
       nemb__series_point_text(&w->out, level + 1, &p, md->nd, w->dom_key);
+      spill(w);
     }
 
     /* Scratch holds the window powers in [0, k) and the gaps behind them, filled after. */
@@ -424,7 +450,9 @@ static void write_task(rep *r, size_t i, int level) {
   text(r, "{");
   members(r, o, level + 1, &first);
   key(r, "timeseries", level + 1, &first);
-  if (s->record_time_series && s->columnar) {
+  if (s->record_time_series && r->summary) {
+    text(r, "null"); /* the summary leaves every series out */
+  } else if (s->record_time_series && s->columnar) {
     nemb__columnar_window(r->md, t, &r->out, level + 1, r->dom_key);
   } else if (s->record_time_series) {
     r->oom |= !series_walk(r->md, t, NULL, r, level + 1);
@@ -854,6 +882,7 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
     set(r, m, "watts", num(e->power_w));
     item(r, level + 2, &first_m);
     emit(r, m, level + 2);
+    spill(r);
   }
   free(inv);
   close_(r, level + 1, first_m, "]");
@@ -896,20 +925,21 @@ static const char *quality(const rep *r, const nemb__cp_summary *cp) {
 
 /* ----- entry points ----- */
 
-int nemb__report_json(const nemb_session *s, char **out) {
+/* Writes the JSON report of built model @p md: the whole text into *out when @p sink is NULL,
+ * else streamed
+ * into @p sink (a failed append is sticky there: its commit says so) with *out left NULL.
+ * @p summary leaves every time series out. Returns 0 or NEMB_ENOMEM (with the message set). */
+static int write_json(model *md, bool summary, nemb__atomic_file *sink, char **out) {
   *out = NULL;
-  model md;
-  int rc = nemb__report_model_build(s, true, &md);
-  if (rc != 0) {
-    return nemb__fail(rc, "out of memory building the report");
-  }
+  const nemb_session *s = md->s;
   rep r;
-  rc = writer_init(&r, &md);
+  int rc = writer_init(&r, md);
   if (rc != 0) {
     writer_release(&r);
-    nemb__report_model_release(&md);
     return nemb__fail(rc, "out of memory building the report");
   }
+  r.sink = sink;
+  r.summary = summary;
   nemb__cp_summary cp;
   nemb__cp_get_summary(s, &cp);
 
@@ -923,6 +953,7 @@ int nemb__report_json(const nemb_session *s, char **out) {
     if (r.md->groups.detailed[i]) {
       item(&r, 2, &first_task);
       write_task(&r, i, 2);
+      spill(&r);
     }
   }
   close_(&r, 1, first_task, "]");
@@ -933,28 +964,62 @@ int nemb__report_json(const nemb_session *s, char **out) {
     member(&r, "task_groups", task_groups_json(&r), 1, &first);
   }
   if (cp.events > 0) {
-    member(&r, "functions", functions_json(&r, md.totals.session_energy_uj / 1e6), 1, &first);
+    member(&r, "functions", functions_json(&r, md->totals.session_energy_uj / 1e6), 1, &first);
+    spill(&r);
     key(&r, "checkpoints", 1, &first);
     write_checkpoints(&r, &cp, 1);
   }
-  if (s->record_time_series && s->columnar) {
+  if (s->record_time_series && s->columnar && !summary) {
     /* Last: a reader streaming the file meets every small part before the big columns. */
     key(&r, "timeseries", 1, &first);
-    nemb__columnar_session(&md, &r.out, 1, r.dom_key, NULL, NULL);
+    nemb__columnar_session(md, &r.out, 1, r.dom_key, sink ? spill_cb : NULL, &r);
   }
   close_(&r, 0, first, "}");
 
-  if (r.oom || r.out.oom) {
-    nemb__buf_release(&r.out);
-  } else {
+  bool failed = r.oom || r.out.oom;
+  if (!failed && sink != NULL) {
+    if (r.sink_error == 0) {
+      nemb__atomic_append(sink, r.out.data, r.out.len);
+    }
+  } else if (!failed) {
     *out = nemb__buf_detach(&r.out);
+    failed = *out == NULL;
   }
   writer_release(&r);
-  nemb__report_model_release(&md);
-  if (*out == NULL) {
-    return nemb__fail(NEMB_ENOMEM, "out of memory building the report");
+  return failed ? nemb__fail(NEMB_ENOMEM, "out of memory building the report") : 0;
+}
+
+/* Builds the model of @p s and writes from it: the whole text or the summary into *out (sink
+ * NULL), or the report streamed into @p sink and, when @p summary_out is not NULL, the summary
+ * from the same model into it. */
+static int build_and_write(const nemb_session *s, bool summary, nemb__atomic_file *sink, char **out,
+                           char **summary_out) {
+  model md;
+  int rc = nemb__report_model_build(s, true, &md);
+  if (rc != 0) {
+    *out = NULL;
+    return nemb__fail(rc, "out of memory building the report");
   }
-  return 0;
+  rc = write_json(&md, summary, sink, out);
+  if (rc == 0 && summary_out != NULL && write_json(&md, true, NULL, summary_out) != 0) {
+    *summary_out = NULL; /* the file is not at fault: the summary is built again when asked */
+    nemb__clear_error();
+  }
+  nemb__report_model_release(&md);
+  return rc;
+}
+
+int nemb__report_json(const nemb_session *s, char **out) {
+  return build_and_write(s, false, NULL, out, NULL);
+}
+
+int nemb__report_json_summary(const nemb_session *s, char **out) {
+  return build_and_write(s, true, NULL, out, NULL);
+}
+
+int nemb__report_json_stream(const nemb_session *s, nemb__atomic_file *f, char **summary) {
+  char *none = NULL;
+  return build_and_write(s, false, f, &none, summary);
 }
 
 /* A CSV field, by the one rule (nemb_csv_field); NULL writes an empty field. */

@@ -144,6 +144,20 @@ void nemb__columnar_window(const struct nemb__report_model *md, const nemb__task
 /* Builds the JSON envelope (after the end, with the sampler stopped). Returns 0 or NEMB_ENOMEM;
  * *out is the caller's (free()). */
 int nemb__report_json(const nemb_session *s, char **out);
+/* The same envelope with every time series left out (each task's "timeseries" null, no
+ * top-level "timeseries"): what a front needs at the end (totals, noise warnings) at a fraction
+ * of the size. Returns 0 or NEMB_ENOMEM; *out is the caller's. */
+int nemb__report_json_summary(const nemb_session *s, char **out);
+/* Streams the text nemb__report_json() would give into @p f (an open atomic file, which stays
+ * the caller's to commit or abort), holding about a megabyte of it at a time; when @p summary is
+ * not NULL, also builds nemb__report_json_summary()'s text into it from the same figures (the
+ * series' statistics are computed once). Returns 0 or NEMB_ENOMEM; a failed write is the
+ * file's, reported by nemb__atomic_commit(). */
+struct nemb__atomic_file;
+int nemb__report_json_stream(const nemb_session *s, struct nemb__atomic_file *f, char **summary);
+/* How many bytes of text the stream holds before writing them (1 MiB); tests lower it to make
+ * every piece of the report cross a write. */
+extern size_t nemb__report_spill_at;
 /* The same report as CSV, one row per task. */
 int nemb__report_csv(const nemb_session *s, char **out);
 

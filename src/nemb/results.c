@@ -96,7 +96,7 @@ static int build(const nemb_session *s, nemb__results *r) {
 /* The table, built on first use. NULL with *rc set before the end or on failure. */
 static const nemb__results *results(const nemb_session *s, int *rc) {
   *rc = 0;
-  if (s == NULL || s->report_json == NULL) {
+  if (s == NULL || !atomic_load(&s->report_ready)) {
     *rc = nemb__fail(NEMB_ESTATE, "results exist only after nemb_session_end()");
     return NULL;
   }

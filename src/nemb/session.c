@@ -277,7 +277,9 @@ static void free_session(nemb_session *s) {
   free(s->python_version);
   free(s->output_path);
   free(s->report_json);
+  free(s->report_summary);
   free(s->write_error);
+  pthread_mutex_destroy(&s->report_lock);
   pthread_mutex_destroy(&s->threads_lock);
   free(s);
 }
@@ -308,7 +310,9 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
                       "counters are machine-wide, so two sessions would measure the same energy)");
   }
   pthread_mutex_init(&s->threads_lock, NULL);
+  pthread_mutex_init(&s->report_lock, NULL);
   atomic_init(&s->ended, false);
+  atomic_init(&s->report_ready, false);
   atomic_init(&s->task_seq, 0);
   s->generation = atomic_fetch_add(&generations, 1) + 1;
   s->pid = getpid();
@@ -413,6 +417,9 @@ const char *nemb_task_current(nemb_session *s) {
 
 /* ----- end ----- */
 
+static int write_report(const nemb_session *s, const char *path, nemb_output_format format,
+                        bool with_summary);
+
 int nemb_session_end(nemb_session *s) {
   nemb__clear_error();
   if (s == NULL) {
@@ -447,12 +454,12 @@ int nemb_session_end(nemb_session *s) {
   nemb_session *self = s;
   atomic_compare_exchange_strong(&active, &self, NULL); /* a new session may begin now */
 
-  int rc = nemb__report_json(s, &s->report_json);
-  if (rc != 0) {
-    return rc;
-  }
+  /* From here the report can be built: the file is written straight from the figures (streamed:
+   * the whole text is built only when nemb_session_report_json() asks for it). */
+  atomic_store(&s->report_ready, true);
+  int rc = 0;
   if (s->format != NEMB_FORMAT_NONE && s->output_path != NULL) {
-    rc = nemb_session_write(s, s->output_path, s->format);
+    rc = write_report(s, s->output_path, s->format, s->record_time_series);
     if (rc != 0) {
       s->write_error = strdup(nemb_last_error());
     }
@@ -471,8 +478,30 @@ int nemb_session_set_timeseries_layout(nemb_session *s, const char *layout) {
   return nemb__columnar_layout(layout, "timeseries_layout", &s->columnar);
 }
 
+/* One of the session's cached texts, built by @p build on the first call: NULL before the end
+ * (or in a forked child) and when the build fails (the message says why; a later call tries
+ * again). */
+static const char *cached_text(const nemb_session *s, char *const *slot,
+                               int (*build)(const nemb_session *, char **)) {
+  if (s == NULL || !atomic_load(&s->report_ready)) {
+    return NULL;
+  }
+  nemb_session *w = (nemb_session *)s; /* the cache is not part of the session's value */
+  pthread_mutex_lock(&w->report_lock);
+  if (*slot == NULL) {
+    build(s, (char **)slot);
+  }
+  const char *text = *slot;
+  pthread_mutex_unlock(&w->report_lock);
+  return text;
+}
+
 const char *nemb_session_report_json(const nemb_session *s) {
-  return s ? s->report_json : NULL;
+  return s ? cached_text(s, &s->report_json, nemb__report_json) : NULL;
+}
+
+const char *nemb_session_report_summary_json(const nemb_session *s) {
+  return s ? cached_text(s, &s->report_summary, nemb__report_json_summary) : NULL;
 }
 
 const char *nemb_session_output_path(const nemb_session *s) {
@@ -485,7 +514,14 @@ nemb_meter *nemb_session_meter(nemb_session *s) {
 
 int nemb_session_write(const nemb_session *s, const char *path, nemb_output_format format) {
   nemb__clear_error();
-  if (s == NULL || path == NULL || s->report_json == NULL) {
+  return write_report(s, path, format, false);
+}
+
+/* nemb_session_write(); with @p with_summary (the end's write, with time series) the summary is
+ * built from the same figures as the streamed file, when it is not built yet. */
+static int write_report(const nemb_session *s, const char *path, nemb_output_format format,
+                        bool with_summary) {
+  if (s == NULL || path == NULL || !atomic_load(&s->report_ready)) {
     return nemb__fail(NEMB_ESTATE, "the report exists only after the session ended");
   }
   if (format == NEMB_FORMAT_AUTO) {
@@ -501,19 +537,36 @@ int nemb_session_write(const nemb_session *s, const char *path, nemb_output_form
       return rc;
     }
   }
-  const char *text = csv ? csv : s->report_json;
   /* One writer for every output: whole or not at all, devices written in place, compressed for a
-   * ".zst" path (atomic_file.h). The JSON's closing newline is appended, not copied in. */
+   * ".zst" path (atomic_file.h). The JSON is the text already built when there is one, else it is
+   * streamed from the figures; its closing newline is appended, not part of the text. */
   nemb__atomic_file *f = NULL;
   int e = nemb__atomic_open(path, &f);
-  if (e == 0) {
-    nemb__atomic_append(f, text, strlen(text));
-    if (csv == NULL) {
-      nemb__atomic_append(f, "\n", 1);
-    }
-    e = nemb__atomic_commit(f);
+  if (e != 0) {
+    free(csv);
+    return nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path,
+                      nemb__atomic_strerror(e));
   }
+  nemb_session *w = (nemb_session *)s;
+  pthread_mutex_lock(&w->report_lock); /* report_json is not being built now */
+  const char *text = csv ? csv : s->report_json;
+  int rc = 0;
+  if (text != NULL) {
+    nemb__atomic_append(f, text, strlen(text));
+  } else {
+    rc = nemb__report_json_stream(
+        s, f, with_summary && s->report_summary == NULL ? &w->report_summary : NULL);
+  }
+  pthread_mutex_unlock(&w->report_lock);
   free(csv);
+  if (rc != 0) {
+    nemb__atomic_abort(f);
+    return rc;
+  }
+  if (format != NEMB_FORMAT_CSV) {
+    nemb__atomic_append(f, "\n", 1);
+  }
+  e = nemb__atomic_commit(f);
   if (e != 0) {
     return nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", path,
                       nemb__atomic_strerror(e));
