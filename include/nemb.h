@@ -445,7 +445,8 @@ typedef enum nemb_output_format {
 /** Options of nemb_session_begin(). Initialise with nemb_session_options_init() (or
  *  NEMB_SESSION_OPTIONS_INIT) and set what differs; the strings are copied by begin. */
 typedef struct nemb_session_options {
-  const char *name;        /* session_name in the report; NULL writes null (as CLI runs do) */
+  const char *name;        /* session_name in the report; NULL writes null (as CLI runs do);
+                            * "" is NEMB_EINVAL */
   const char *output_file; /* NULL means codegreen_<pid>.json in the working directory (the
                               process's later default-named sessions: codegreen_<pid>_N.json,
                               N = 2, 3, ..., so that none overwrites another) */
@@ -479,8 +480,9 @@ NEMB_EXTERN void nemb_session_options_init(nemb_session_options *opts);
 NEMB_EXTERN int nemb_session_begin(const nemb_session_options *opts, nemb_session **out);
 
 /** Starts a task in the calling thread, nested in the thread's innermost open task if any.
- *  @param name the task's name (copied on first use, then reused).
- *  @return 0; NEMB_ESTATE after the session ended; NEMB_ERANGE beyond 256 nested tasks.
+ *  @param name the task's name (copied on first use, then reused); not empty.
+ *  @return 0; NEMB_EINVAL for a NULL or empty name; NEMB_ESTATE after the session ended;
+ *          NEMB_ERANGE beyond 256 nested tasks.
  *  Any thread; each thread has its own stack. Since 0.1. */
 NEMB_EXTERN int nemb_task_start(nemb_session *s, const char *name);
 

@@ -81,6 +81,15 @@ def _check_str(value, param, allow_none=False):
     return value
 
 
+def _check_name(value, what="task"):
+    """A Session's (@p what "session") or a task's name: a non-empty str. The library, Java and
+    every Python path refuse an empty one alike: a nameless row cannot be told apart."""
+    _check_str(value, "name")
+    if not value:
+        raise ValueError("a %s name must be a non-empty string" % what)
+    return value
+
+
 def _check_count(value, param, lo, hi):
     if value is None:
         return None
@@ -214,7 +223,7 @@ class Session(object):
                  warn_on_concurrent=True, record_time_series=False, buffer_samples=None,
                  sample_interval_ms=None, sampling_mode="fixed", push_url=None,
                  timeseries_layout=None):
-        self.name = _check_str(name, "name")
+        self.name = _check_name(name, "session")
         self._output_file = _check_str(output_file, "output_file", allow_none=True)
         if self._output_file == "":
             raise ValueError("output_file must not be empty (None means codegreen_<pid>.json)")
@@ -501,7 +510,7 @@ class Session(object):
 
     def task(self, name):
         """A task span: ``with s.task("load"): ...``, or ``@s.task("load")`` on a function."""
-        _check_str(name, "name")
+        _check_name(name)
         return _TaskSpan(self, name)
 
     def start_task(self, name):
@@ -509,12 +518,11 @@ class Session(object):
         if self._generation != _fork_generation:
             return
         if self._state != "active":
-            if not isinstance(name, str):
-                _check_str(name, "name")
+            _check_name(name)
             raise RuntimeError("cannot start task %r: codegreen.Session %r is not active" % (
                 name, self.name))
         if self._fallback is not None:
-            err = self._fallback.task_start(_check_str(name, "name"))
+            err = self._fallback.task_start(_check_name(name))
             if err is not None:
                 raise RuntimeError(err)
             return
@@ -523,6 +531,8 @@ class Session(object):
         except AttributeError:
             _check_str(name, "name")
             raise
+        if not b:
+            _check_name(name)
         rc = self._native.hot.nemb_task_start(self._handle, b)
         if rc != 0:
             raise RuntimeError(self._native.error_text(rc))
@@ -683,7 +693,7 @@ def task(arg=None, name=None):
         raise TypeError("task() takes the name once")
     label = arg if arg is not None else name
     if label is not None:
-        _check_str(label, "name")
+        _check_name(label)
 
     def decorate(func):
         if isinstance(func, (classmethod, staticmethod)):

@@ -104,7 +104,8 @@ static void free_object(PyObject *o) {
 /* ----- names ----- */
 
 /* The cache slot of @p name (exactly a str), filled on a miss. -1 with an exception set on
- * failure; -2 without one for a name holding a NUL (the slow path says what that does). */
+ * failure; -2 without one for a name that is empty or holds a NUL (the slow path refuses it with
+ * the same error as every other path). */
 static int recorder_slot(RecorderObject *r, PyObject *name) {
   for (int i = 0; i < NAME_CACHE; i++) {
     if (r->names[i] == name) {
@@ -115,7 +116,7 @@ static int recorder_slot(RecorderObject *r, PyObject *name) {
   if (b == NULL) {
     return -1;
   }
-  if (strlen(PyBytes_AsString(b)) != (size_t)PyBytes_Size(b)) {
+  if (PyBytes_Size(b) == 0 || strlen(PyBytes_AsString(b)) != (size_t)PyBytes_Size(b)) {
     Py_DECREF(b);
     return -2;
   }

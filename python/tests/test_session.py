@@ -1106,3 +1106,48 @@ def test_boundary_clock_is_in_meta(sim_env, monkeypatch):
             pass
     bc = s.report["meta"]["boundary_clock"]
     assert bc["source"] == "clock_monotonic" and "CODEGREEN_BOUNDARY_CLOCK" in bc["why"]
+
+
+def _empty_name_errors(s):
+    """What each way of naming a task '' raises, as (type name, message)."""
+    out = []
+    for call in (lambda: s.task(""), lambda: s.task("").__enter__(), lambda: s.start_task(""),
+                 lambda: codegreen.task(""), lambda: codegreen.task(name="")):
+        try:
+            call()
+            out.append(None)
+        except Exception as e:
+            out.append((type(e).__name__, str(e)))
+    return out
+
+
+def test_empty_names_are_refused_alike_on_every_path(run_py, sim_env, monkeypatch):
+    # One rule for every front: the library (nemb_task_start: NEMB_EINVAL), the extension's fast
+    # path, the ctypes path, the no-library fallback and Java refuse an empty name; Python says
+    # ValueError everywhere, and nothing is recorded.
+    want = ("ValueError", "a task name must be a non-empty string")
+    paths = ["ctypes"]
+    from codegreen import _native
+    if session_mod._session_extension(_native.load()) is not None:
+        paths.append("extension")
+    for how in paths:
+        s = _session_on(how, monkeypatch)
+        assert _empty_name_errors(s) == [want] * 5, how
+        r = s.stop()
+        assert [t["name"] for t in r["tasks"]] == [], how
+        assert _empty_name_errors(s) == [want] * 5, how  # after stop: the argument first
+    with pytest.raises(ValueError, match="a session name must be a non-empty string"):
+        codegreen.Session("")
+    r = run_py("""
+        import codegreen
+        s = codegreen.Session("nolib", save_to_file=False)
+        s.start()
+        for call in (lambda: s.task(""), lambda: s.start_task("")):
+            try:
+                call()
+            except ValueError as e:
+                print("ValueError", e)
+        s.stop()
+        print(len(s.report["tasks"]))
+    """, env={"CODEGREEN_LIB_PATH": "/nonexistent"})
+    assert r.stdout.splitlines() == ["ValueError a task name must be a non-empty string"] * 2 + ["0"]

@@ -186,6 +186,10 @@ static int prepare(nemb_session *s, const nemb_session_options *o) {
     return nemb__fail(NEMB_ERANGE, "sample_interval_ms %u is out of range: allowed %d to %d",
                       o->sample_interval_ms, NEMB_INTERVAL_MS_MIN, NEMB_INTERVAL_MS_MAX);
   }
+  if (o->name != NULL && o->name[0] == '\0') {
+    return nemb__fail(NEMB_EINVAL, "a session name must be a non-empty string (NULL leaves the "
+                                   "session unnamed)");
+  }
   s->name = o->name ? strdup(o->name) : NULL;
   s->python_version = o->python_version ? strdup(o->python_version) : NULL;
   if ((o->name && s->name == NULL) || (o->python_version && s->python_version == NULL)) {
@@ -346,6 +350,10 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
 int nemb_task_start(nemb_session *s, const char *name) {
   if (s == NULL || name == NULL) {
     return nemb__fail(NEMB_EINVAL, "nemb_task_start needs a session and a name");
+  }
+  if (name[0] == '\0') {
+    /* A report row without a name cannot be told apart or looked up; every front refuses it. */
+    return nemb__fail(NEMB_EINVAL, "a task name must be a non-empty string");
   }
   int rc;
   nemb__thread *t = nemb__thread_enter(s, &rc);

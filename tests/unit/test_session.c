@@ -117,6 +117,31 @@ static void test_mismatched_stop_names_the_innermost(void **state) {
   nemb_session_destroy(s);
 }
 
+/* An empty name is refused by the library itself, so every front (C, Python's extension and
+ * ctypes paths, JNI) meets the same rule; nothing is recorded for it. */
+static void test_empty_names_are_refused(void **state) {
+  (void)state;
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.name = "";
+  o.save_to_file = 0;
+  nemb_session *t = NULL;
+  assert_int_equal(nemb_session_begin(&o, &t), NEMB_EINVAL);
+  assert_null(t);
+  assert_non_null(strstr(nemb_last_error(), "a session name must be a non-empty string"));
+  nemb_session *s = begin_quiet();
+  assert_int_equal(nemb_task_start(s, ""), NEMB_EINVAL);
+  assert_string_equal(nemb_last_error(), "a task name must be a non-empty string");
+  assert_null(nemb_task_current(s));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  nemb__task_rec *recs;
+  size_t n;
+  NEMB_ASSERT_OK(nemb__session_tasks(s, &recs, &n));
+  assert_int_equal(n, 0);
+  free(recs);
+  nemb_session_destroy(s);
+}
+
 static void test_forgotten_stop_is_closed_at_end(void **state) {
   (void)state;
   nemb_session *s = begin_quiet();
@@ -368,6 +393,7 @@ int main(void) {
       cmocka_unit_test_setup(test_default_output_file_and_csv, setup),
       cmocka_unit_test_setup(test_unwritable_output_keeps_the_report, setup),
       cmocka_unit_test_setup(test_no_backend_still_records, setup),
+      cmocka_unit_test_setup(test_empty_names_are_refused, setup),
       cmocka_unit_test_setup(test_options_reach_the_meter, setup),
       cmocka_unit_test_setup(test_forked_child_does_not_report, setup),
       cmocka_unit_test_setup(test_records_past_several_chunks, setup),
