@@ -217,15 +217,20 @@ int cg_cmd_merge(int argc, char **argv) {
       continue;
     }
     json_t *r = NULL;
-    nemb__report_load(path, &r, NULL, 0); /* NULL: told below as "not a step report" */
+    char why[4608];
+    int rc = nemb__report_load(path, &r, why, sizeof why);
     const json_t *meta = json_object_get(r, "meta");
     const json_t *slurm = json_object_get(r, "slurm");
     const json_t *jobm = json_object_get(meta, "job");
     if (!json_is_object(meta) || (!json_is_object(slurm) && !json_is_object(jobm))) {
+      /* A file that cannot be read says why (truncated, corrupt, not JSON); a readable one
+       * that is not a job's report says that. Either is left out, and the merge goes on. */
+      if (rc == 0) {
+        snprintf(why, sizeof why, "%s is not a step or rank report of a job", path);
+      }
       json_array_append_new(left_out, json_string(names[i]));
       if (!quiet) {
-        fprintf(stderr, "codegreen merge: %s is not a step or rank report of a job; left out\n",
-                path);
+        fprintf(stderr, "codegreen merge: %s; left out\n", why);
       }
       json_decref(r);
       continue;

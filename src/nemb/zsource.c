@@ -120,6 +120,10 @@ int nemb__zsrc_open(nemb__zsrc *s, const char *path, uint64_t limit) {
       return rc;
     }
   }
+  if (s->eof && s->in_len == 0) {
+    /* Said plainly, for any name: a JSON parser or the zstd decoder would call it malformed. */
+    return fail(s, NEMB_EINVAL, "%s is empty (0 bytes): no report in it", path);
+  }
   s->zst = nemb__zstd_is_zst_name(path) ||
            (s->in_len >= sizeof zstd_magic && memcmp(s->in, zstd_magic, sizeof zstd_magic) == 0);
   if (s->zst) {
@@ -179,7 +183,7 @@ static int read_zst(nemb__zsrc *s, unsigned char *buf, size_t cap, size_t *got) 
         if (s->frame_left != 0 || s->out_bytes == 0) {
           return fail(s, NEMB_EINVAL,
                       s->out_bytes == 0 && s->frame_left == 0
-                          ? "%s is not a zstd file (it is empty or holds no frame)"
+                          ? "%s holds no report: its zstd frames decompress to nothing"
                           : "%s is truncated: its zstd stream ends in the middle of a frame",
                       s->path);
         }

@@ -38,6 +38,14 @@ m = j['meta']['merged_from']; assert sorted(m) == ['codegreen_77_5.json', 'codeg
 
 # truncated input: clear messages
 head -c 2000 r.json.zst >cut.json.zst
+# merge leaves out a file it cannot read, saying why (not "not a step or rank report")
+cp cut.json.zst job/codegreen_77_7.json.zst
+: >job/codegreen_77_8.json.zst
+check "merge with a truncated and an empty rank" sh -c "'$cg' merge job -o job2.json 2>merge2.err"
+check "merge: truncated zstd is named" grep -q "codegreen_77_7.json.zst is truncated: .*; left out" merge2.err
+check "merge: empty file is named" grep -q "codegreen_77_8.json.zst is empty (0 bytes).*; left out" merge2.err
+check "merge: the readable ranks still merged" py "import json; j = json.load(open('job2.json'));
+assert sorted(j['meta']['merged_from']) == ['codegreen_77_5.json', 'codegreen_77_6.json.zst']"
 "$cg" plot -q cut.json.zst -o c.svg 2>plot.err && fail "a truncated zstd report was plotted"
 check "plot: truncated zstd is named" grep -q "cut.json.zst is truncated" plot.err
 "$cg" diff cut.json.zst r.json >/dev/null 2>diff2.err && fail "diff read a truncated zstd report"

@@ -180,6 +180,15 @@ static void test_truncated_and_corrupt_are_clear(void **state) {
   spit(path_in("plain.json.zst"), "{\"tasks\": []}", 13);
   expect_load_error(path_in("plain.json.zst"), "is not valid zstd data");
   free(z);
+  /* An empty file, and a whole zstd frame holding nothing (`printf '' | zstd`: magic, frame
+   * header 0x20 0x00, one empty last raw block), each say what they are. */
+  spit(path_in("empty.json.zst"), "", 0);
+  expect_load_error(path_in("empty.json.zst"), "empty.json.zst is empty (0 bytes)");
+  spit(path_in("empty.json"), "", 0);
+  expect_plot_error(path_in("empty.json"), "empty.json is empty (0 bytes)");
+  static const char nothing[] = {0x28, (char)0xb5, 0x2f, (char)0xfd, 0x20, 0x00, 0x01, 0x00, 0x00};
+  spit(path_in("nothing.json.zst"), nothing, sizeof nothing);
+  expect_load_error(path_in("nothing.json.zst"), "nothing.json.zst holds no report");
   expect_load_error(tmpdir, "is a directory");
   expect_load_error(path_in("missing.json"), "cannot read the report");
 }
