@@ -170,7 +170,47 @@ def test_os_exit_with_quiet_prints_nothing_of_codegreens(tmp_path):
         """)
     a, b, report = plain_and_measured("prog.py", tmp_path)
     same(a, b)
-    assert a.returncode == 3 and report is None
+    # -q keeps the terminal the program's; the file asked for is still written (below)
+    assert a.returncode == 3 and report["meta"]["program_report"].startswith("missing")
+
+
+def test_os_exit_in_the_main_process_still_reports_the_run_and_its_children(tmp_path):
+    # The main process never writes its measurements (os._exit skips the exit handlers), but
+    # measure sampled the counters over the whole run itself, and a child wrote its own rows:
+    # the report keeps both and says what is missing.
+    write(tmp_path / "prog.py", """\
+        import os, subprocess, sys
+        def main():
+            subprocess.run([sys.executable, "-c", "import kid; kid.spin(3)"])
+            print("bye", flush=True)
+            os._exit(3)
+        main()
+        """)
+    write(tmp_path / "kid.py", """\
+        def spin(n):
+            return sum(range(n))
+        """)
+    out = tmp_path / "r.json"
+    env = dict(os.environ, CODEGREEN_PROVIDERS="sim")
+    env.pop("PYTHONPATH", None)
+    b = subprocess.run([CG, "measure", "-o", str(out), "python", "prog.py"], cwd=str(tmp_path),
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = b.stderr.decode()
+    assert b.returncode == 3 and b.stdout.decode() == "bye\n", err
+    assert "the program ended without writing its measurements (no result file)" in err
+    assert "the main process wrote no measurements" in err
+    with open(str(out)) as f:
+        r = json.load(f)
+    meta = r["meta"]
+    assert meta["program_report"].startswith("missing: the program ended without writing")
+    # the program's energy is measure's own sampling: one task, the whole run, nonzero
+    assert [t["name"] for t in r["tasks"]] == ["prog.py"]
+    assert r["tasks"][0]["energy_j"] > 0 and r["totals"]["energy_j"] == r["tasks"][0]["energy_j"]
+    # the child's row is kept, and the verdict says only checkpoints (the child's) were measured
+    assert calls(r) == {"spin": 1} and meta["measurement_quality"] == "checkpoints_only"
+    procs = r["processes"]
+    assert len(procs) == 2 and procs[0]["parent"] and procs[0]["functions"] == 0
+    assert procs[0]["pid"] == meta["pid"] != os.getpid() and procs[1]["functions"] == 1
 
 
 @pytest.mark.parametrize("version", ["3.8", "3.9", "3.10", "3.12", "3.13"])

@@ -685,8 +685,15 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
             "energy is the machine's during their run, inside the program's)\n",
             json_array_size(procs) - 1, json_array_size(procs) == 2 ? "" : "es");
   }
+  if (json_object_get(meta, "program_report") != NULL) {
+    fprintf(stderr, "  missing      the main process wrote no measurements (os._exit, exec or a "
+                    "crash): the energy above\n               is measure's own sampling of the "
+                    "run; its functions are not measured\n");
+  }
   if (n_called == 0) {
-    fprintf(stderr, "  no instrumented function was called\n");
+    if (json_object_get(meta, "program_report") == NULL) {
+      fprintf(stderr, "  no instrumented function was called\n");
+    }
   } else {
     fprintf(stderr, "\n  %-32s %-18s %9s %11s %11s %10s %10s %9s %7s\n", "FUNCTION", "WHERE",
             "CALLS", "ENERGY J", "SELF J", "TIME s", "SELF s", "AVG W", "SHARE");
@@ -868,6 +875,31 @@ static void program_as_task(json_t *report, const measure_opts *o) {
   json_object_set_new(totals, "gap_energy_j", json_real(0));
   json_object_set_new(totals, "n_tasks", json_integer(1));
   json_object_set_new(totals, "n_top_level_tasks", json_integer(1));
+}
+
+/* When the program ended without writing its measurements (os._exit() in the main process,
+ * exec, a crash), what is still known: measure's own session sampled the counters over the whole
+ * run (its one task is the program), and the children's reports are merged as usual. The main
+ * process's functions are missing, and the report says so (meta.program_report, and the verdict
+ * no_tasks unless a child's rows make it checkpoints_only). NULL when measure had no meter. */
+static json_t *program_only_report(nemb_session *ps, pid_t pid) {
+  const char *text =
+      ps != NULL && nemb_session_meter(ps) != NULL ? nemb_session_report_json(ps) : NULL;
+  json_t *r = text != NULL ? json_loads(text, 0, NULL) : NULL;
+  json_t *meta = json_object_get(r, "meta");
+  if (!json_is_object(meta)) {
+    json_decref(r);
+    return NULL;
+  }
+  json_object_set_new(meta, "pid", json_integer(pid));
+  json_object_set_new(meta, "measurement_quality", json_string("no_tasks"));
+  json_object_set_new(meta, "program_report",
+                      json_string("missing: the program ended without writing its "
+                                  "measurements (os._exit, exec or a crash); its energy is "
+                                  "measure's own sampling of the whole run, and the main "
+                                  "process's functions are not measured"));
+  json_object_set_new(r, "functions", json_array());
+  return r;
 }
 
 /* The run's power from codegreen's own session, with the functions' spans (the longest 300, at
@@ -1414,7 +1446,11 @@ static int measure_with(measure_opts o) {
   if (plot_session != NULL) {
     nemb_task_start(plot_session, task);
   }
-  rc = cg_measure_run_wait(run, false, true, &status, &e);
+  pid_t program_pid = cg_child_start(run, false, false, &e);
+  rc = program_pid < 0 ? -1 : 0;
+  if (program_pid > 0) {
+    status = cg_child_wait(program_pid, true, NULL);
+  }
   ran = rc == 0;
   if (plot_session != NULL) {
     nemb_task_stop(plot_session, task);
@@ -1430,18 +1466,21 @@ static int measure_with(measure_opts o) {
   /* 5. the report */
   char jmsg[600];
   nemb__report_load(p.result, &report, jmsg, sizeof jmsg);
-  if (report == NULL && o.quiet) {
-    goto out; /* -q: the program's own output and status only */
-  }
   if (report == NULL) {
-    fprintf(stderr,
-            "codegreen measure: the program ended without writing its measurements (%s); it "
-            "was %s\n",
-            access(p.result, F_OK) == 0 ? jmsg : "no result file",
-            status > 128 ? "killed by a signal"
-                         : "stopped before its exit handlers ran "
-                           "(os._exit, exec, or a crash)");
-    goto out;
+    bool no_file = access(p.result, F_OK) != 0;
+    if (!o.quiet) { /* -q: the program's own output and status only (the files are still written) */
+      fprintf(stderr,
+              "codegreen measure: the program ended without writing its measurements (%s); it "
+              "was %s\n",
+              no_file ? "no result file" : jmsg,
+              status > 128 ? "killed by a signal"
+                           : "stopped before its exit handlers ran "
+                             "(os._exit, exec, or a crash)");
+    }
+    report = no_file ? program_only_report(plot_session, program_pid) : NULL;
+    if (report == NULL) {
+      goto out;
+    }
   }
   json_t *instr = instrumentation_json(&o, ir, python);
   json_t *hot = json_object_get(report, "python_hot_path"); /* written by codegreen_runtime */

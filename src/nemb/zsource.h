@@ -40,9 +40,9 @@ typedef struct nemb__zsrc {
 
 /**
  * Opens @p path for reading into @p s (caller-owned; any contents). A directory, a missing,
- * unreadable or empty (0-byte) file, or memory failure is refused with its message in s->msg. @p limit caps the
- * (decompressed) bytes read (0: none); the read that would pass it fails with NEMB_EINVAL and the
- * message "... is larger than N MiB, more than codegreen reads".
+ * unreadable or empty (0-byte) file, or memory failure is refused with its message in s->msg.
+ * @p limit caps the (decompressed) bytes read (0: none); the read that would pass it fails with
+ * NEMB_EINVAL and the message "... is larger than N MiB, more than codegreen reads".
  * @return 0, or a negative NEMB_E* code (s->err, s->msg set). nemb__zsrc_close() is safe after
  * either.
  */
