@@ -8,12 +8,14 @@
  *   total = 4500 + 4800 + 500 + 200     = 10000, u0 = 0.45.
  * With the defaults (4 W per CPU, idle fraction 0.1) TDP = 16 W = 16,000,000 uW and
  *   P0 = 16,000,000 * (0.1 + 0.9 * 0.45) = 8,080,000 uW.
- * Every expected energy below is power (uW) * dt (ns) / 1e9 uJ.
+ * Every expected energy below is power (uW) * dt (ns) / 1e9 uJ. u is recomputed once a window
+ * W has passed: 10 ticks of machine CPU time, 10 ms x 10 / 4 CPUs = 25 ms here.
  */
 #include "nemb_test.h"
 
 #define MS 1000000ull
 #define T0 (1000 * MS) /* an arbitrary sampler time for the first read */
+#define W (25 * MS)    /* the fixture's window */
 
 extern const struct nemb__provider_ops nemb__provider_estimate;
 
@@ -108,10 +110,10 @@ static void test_idle(void **ts) {
   open_defaults(f);
   read_at(f, T0);
   write_stat(f, 3000, 0, 1000, 5800, 500, 200, 300, 200, 400, 0); /* idle +1000: u = 0 */
-  /* TDP * idle_fraction * dt = 16,000,000 * 0.1 * 10 ms = 1,600,000 * 0.01 = 16,000 uJ */
-  assert_int_equal(read_at(f, T0 + 10 * MS), 16000);
+  /* TDP * idle_fraction * dt = 16,000,000 * 0.1 * 25 ms = 1,600,000 * 0.025 = 40,000 uJ */
+  assert_int_equal(read_at(f, T0 + W), 40000);
   /* Same power for the next 5 ms: + 1,600,000 * 0.005 = 8,000 */
-  assert_int_equal(read_at(f, T0 + 15 * MS), 24000);
+  assert_int_equal(read_at(f, T0 + W + 5 * MS), 48000);
 }
 
 /* Every jiffy busy: full TDP. guest rises too, but inside user, so it must not count twice. */
@@ -122,8 +124,8 @@ static void test_fully_busy(void **ts) {
   /* user +600 (of which guest +300), system +200, irq +100, softirq +100: busy +1000, total
    * +1000, u = 1 */
   write_stat(f, 3600, 0, 1200, 4800, 500, 300, 400, 200, 700, 0);
-  /* TDP * dt = 16,000,000 * 0.01 = 160,000 uJ */
-  assert_int_equal(read_at(f, T0 + 10 * MS), 160000);
+  /* TDP * dt = 16,000,000 * 0.025 = 400,000 uJ */
+  assert_int_equal(read_at(f, T0 + W), 400000);
 }
 
 /* Half busy, with steal in the total and guest kept out of busy. */
@@ -135,25 +137,67 @@ static void test_half_busy(void **ts) {
    *   busy +500, total +500+300+100+100 = +1000, u = 0.5.
    * Were guest added: 700/1200. Were steal left out: 500/900. Both would change the result. */
   write_stat(f, 3500, 0, 1000, 5100, 600, 200, 300, 300, 600, 0);
-  /* P = 16,000,000 * (0.1 + 0.9 * 0.5) = 8,800,000 uW; * 10 ms = 88,000 uJ */
-  assert_int_equal(read_at(f, T0 + 10 * MS), 88000);
+  /* P = 16,000,000 * (0.1 + 0.9 * 0.5) = 8,800,000 uW; * 25 ms = 220,000 uJ */
+  assert_int_equal(read_at(f, T0 + W), 220000);
 }
 
-/* /proc/stat is read again only once 10 ms of sampler time passed since it was last read. */
-static void test_reread_every_10ms(void **ts) {
+/* /proc/stat is read again only once a window (25 ms) of sampler time passed since it was last
+ * read. */
+static void test_reread_every_window(void **ts) {
   fixture *f = *ts;
   open_defaults(f);
   read_at(f, T0);
   write_stat(f, 4000, 0, 1000, 4800, 500, 200, 300, 200, 400, 0); /* user +1000: u = 1 */
-  /* +5 ms: not re-read, still P0: 8,080,000 * 0.005 = 40,400 */
-  assert_int_equal(read_at(f, T0 + 5 * MS), 40400);
-  /* +10 ms: re-read, u = 1, P = 16,000,000; this 5 ms step: 80,000 -> 120,400 */
-  assert_int_equal(read_at(f, T0 + 10 * MS), 120400);
+  /* +20 ms: not re-read, still P0: 8,080,000 * 0.02 = 161,600 */
+  assert_int_equal(read_at(f, T0 + 20 * MS), 161600);
+  /* +25 ms: re-read, u = 1, P = 16,000,000; this 5 ms step: 80,000 -> 241,600 */
+  assert_int_equal(read_at(f, T0 + 25 * MS), 241600);
   write_stat(f, 4000, 0, 1000, 5800, 500, 200, 300, 200, 400, 0); /* idle +1000: u = 0 */
-  /* +19 ms: 9 ms after the re-read, not re-read: 16,000,000 * 0.009 = 144,000 -> 264,400 */
-  assert_int_equal(read_at(f, T0 + 19 * MS), 264400);
-  /* +20 ms: re-read, u = 0, P = 1,600,000; 1 ms step: 1,600 -> 266,000 */
-  assert_int_equal(read_at(f, T0 + 20 * MS), 266000);
+  /* +49 ms: 24 ms after the re-read, not re-read: 16,000,000 * 0.024 = 384,000 -> 625,600 */
+  assert_int_equal(read_at(f, T0 + 49 * MS), 625600);
+  /* +50 ms: re-read, u = 0, P = 1,600,000; 1 ms step: 1,600 -> 627,200 */
+  assert_int_equal(read_at(f, T0 + 50 * MS), 627200);
+}
+
+/* A /proc/stat aggregate line at u0 = 0.45 followed by @p cpus cpuN lines. */
+static void write_cpus(const fixture *f, unsigned cpus) {
+  char text[4096] = "cpu  3000 0 1000 4800 500 200 300 200 400 0\n";
+  for (unsigned i = 0; i < cpus; i++) {
+    size_t n = strlen(text);
+    snprintf(text + n, sizeof text - n, "cpu%u 1 0 1 8 0 0 0 0 0 0\n", i);
+  }
+  strcat(text, "intr 1 2 3\nctxt 4\n");
+  nemb_test_write(f->root, "proc/stat", text);
+}
+
+/* The window is the time the machine takes to accrue 10 ticks of CPU time, from one tick (10 ms,
+ * 10 or more CPUs) to five (50 ms, 2 CPUs or fewer): u is recomputed at the window's end and not
+ * a millisecond before it. TDP = CPUs x 4 W; P0 = TDP x 0.505; u = 1 after the first read. */
+static void test_window_follows_cpu_count(void **ts) {
+  fixture *f = *ts;
+  static const struct {
+    unsigned cpus;
+    uint64_t window_ms, before_uj, at_uj;
+  } cases[] = {
+      /* 16 CPUs: 64,000,000 uW; P0 x 9 ms = 290,880; + 64,000,000 x 1 ms */
+      {16, 10, 290880, 354880},
+      /* 8 CPUs: 32,000,000 uW; 12.5 ms, so the 13 ms read; P0 x 12 ms = 193,920; + 32,000 */
+      {8, 13, 193920, 225920},
+      /* 2 CPUs: 8,000,000 uW; P0 x 49 ms = 197,960; + 8,000 */
+      {2, 50, 197960, 205960},
+      /* 1 CPU: 100 ms capped at 50; 4,000,000 uW; P0 x 49 ms = 98,980; + 4,000 */
+      {1, 50, 98980, 102980},
+  };
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(cases); i++) {
+    write_cpus(f, cases[i].cpus);
+    open_defaults(f);
+    read_at(f, T0);
+    write_stat(f, 4000, 0, 1000, 4800, 500, 200, 300, 200, 400, 0); /* user +1000: u = 1 */
+    assert_int_equal(read_at(f, T0 + (cases[i].window_ms - 1) * MS), cases[i].before_uj);
+    assert_int_equal(read_at(f, T0 + cases[i].window_ms * MS), cases[i].at_uj);
+    ops->close(f->state);
+    f->state = NULL;
+  }
 }
 
 /* If no jiffy passed between re-reads the previous u stays. */
@@ -162,9 +206,9 @@ static void test_unchanged_file_keeps_u(void **ts) {
   open_defaults(f);
   read_at(f, T0);
   write_stat(f, 4000, 0, 1000, 4800, 500, 200, 300, 200, 400, 0); /* u = 1 */
-  assert_int_equal(read_at(f, T0 + 10 * MS), 160000);             /* 16,000,000 * 0.01 */
-  /* Same file at +20 ms: total delta 0, u stays 1: + 160,000 */
-  assert_int_equal(read_at(f, T0 + 20 * MS), 320000);
+  assert_int_equal(read_at(f, T0 + W), 400000);                   /* 16,000,000 * 0.025 */
+  /* Same file a window later: total delta 0, u stays 1: + 400,000 */
+  assert_int_equal(read_at(f, T0 + 2 * W), 800000);
 }
 
 /* Fractions of a microjoule carry over: 320 steps of 3,125 ns at P0 are 25.25 uJ each, 8,080 in
@@ -193,7 +237,7 @@ static void test_monotonic(void **ts) {
   open_defaults(f);
   uint64_t prev = read_at(f, T0);
   static const uint64_t idle[] = {4800, 4800, 6000, 5900, 5900, 9000, 8000, 12000};
-  static const int64_t dt_ms[] = {3, 10, 10, 0, -2, 11, 10, 25};
+  static const int64_t dt_ms[] = {3, 25, 25, 0, -2, 26, 25, 60};
   uint64_t t = T0, user = 3000;
   for (size_t i = 0; i < NEMB__ARRAY_LEN(idle); i++) {
     user += (i % 3) * 100;
@@ -268,8 +312,8 @@ static void test_config_tdp_and_idle_fraction(void **ts) {
   /* u0 = 0.45: P = 100,000,000 * (0.2 + 0.8 * 0.45) = 56,000,000 uW; * 5 ms = 280,000 */
   assert_int_equal(read_at(f, T0 + 5 * MS), 280000);
   write_stat(f, 3000, 0, 1000, 5800, 500, 200, 300, 200, 400, 0); /* idle +1000: u = 0 */
-  /* P = 100,000,000 * 0.2 = 20,000,000 uW; * 5 ms = 100,000 -> 380,000 */
-  assert_int_equal(read_at(f, T0 + 10 * MS), 380000);
+  /* At the window's end: P = 100,000,000 * 0.2 = 20,000,000 uW; * 20 ms = 400,000 -> 680,000 */
+  assert_int_equal(read_at(f, T0 + W), 680000);
 }
 
 static void test_config_watts_per_cpu(void **ts) {
@@ -299,7 +343,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fully_busy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_half_busy, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_reread_every_10ms, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reread_every_window, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_window_follows_cpu_count, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unchanged_file_keeps_u, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fractions_carry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_monotonic, setup, teardown),

@@ -20,12 +20,26 @@
  * CPUs (the "cpuN" lines of /proc/stat) times providers.estimate.watts_per_cpu (default 4 W);
  * idle_fraction is providers.estimate.idle_fraction (default 0.1).
  *
- * Energy is P integrated over the sampler's timestamps. /proc/stat advances once per jiffy
- * (10 ms at USER_HZ = 100) while the sampler may read every millisecond, so u is recomputed only
- * when 10 ms have passed since the last recomputation; in between, power stays at the last value.
- * Until the first recomputation u is the average since boot, a better guess than 0 or 1. A step
- * that ends at a recomputation is integrated at the new power, since the new u covers it. The
- * first read() only sets the time base (open() has no timestamp) and returns 0.
+ * Energy is P integrated over the sampler's timestamps. u is recomputed only once a window has
+ * passed since the last recomputation; in between, power stays at the last value, so power
+ * follows the load one window late. Until the first recomputation u is the average since boot, a
+ * better guess than 0 or 1. A step that ends at a recomputation is integrated at the new power,
+ * since the new u covers it. The first read() only sets the time base (open() has no timestamp)
+ * and returns 0.
+ *
+ * The window. /proc/stat counts in USER_HZ ticks (Linux fs/proc/stat.c, show_stat(), prints
+ * every field through nsec_to_clock_t(); USER_HZ is 100, 10 ms, on the mainstream architectures
+ * and sysconf(_SC_CLK_TCK) gives it), each field truncated on its own. On N CPUs the machine
+ * accrues N ticks per tick of time, so a window's u is resolved to about one tick out of those:
+ * on 2 CPUs a 10 ms window gives u in {0, 1/2, 1} give or take a tick, noise rather than a finer
+ * curve. And a read costs the whole file whatever is asked of it: show_stat() is a single_open
+ * seq_file that walks every CPU and prints one count per interrupt for the "intr" line on each
+ * read from offset 0 (4 us in a hot loop on a 2-vCPU KVM guest, about 25 us from the sampler's
+ * cold wake-up: perf put an eighth of the sampler thread's CPU in that pread at one read per
+ * 10 ms, the estimate's whole excess over the sim's sampler). So a window is the time the
+ * machine takes to accrue WINDOW_TICKS ticks (one tick of error is then about 10 % of u), at
+ * least one tick and at most WINDOW_MAX_TICKS ticks of time: 50 ms on 1 or 2 CPUs, 25 ms on 4,
+ * 10 ms on 10 or more.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +52,8 @@
 #include "internal.h"
 #include "provider.h"
 
-#define REREAD_NS 10000000ull /* one jiffy at USER_HZ = 100 */
+#define WINDOW_TICKS 10    /* ticks of machine CPU time per recomputation of u ... */
+#define WINDOW_MAX_TICKS 5 /* ... within at most this many ticks of time */
 
 typedef struct estimate {
   nemb__domain dom;
@@ -51,6 +66,8 @@ typedef struct estimate {
   uint64_t busy, total; /* /proc/stat at the last recomputation, in jiffies */
   uint64_t last_t_ns;   /* the previous read()'s timestamp */
   uint64_t stat_t_ns;   /* when u was last recomputed */
+  uint64_t tick_ns;     /* one USER_HZ tick: how often /proc/stat changes */
+  uint64_t window_ns;   /* u is recomputed once this much time has passed (see the top) */
   bool started;         /* a read() has set the time base */
 } estimate;
 
@@ -160,10 +177,10 @@ static int estimate_open(const nemb__provider_env *env, void **state, char *why,
     snprintf(why, why_len, "cannot read the \"cpu \" line of %s: %s", path, nemb_strerror(err));
     goto fail_fd;
   }
+  unsigned cpus = count_cpus(path);
   if (tdp_w > 0) {
     nemb__log(NEMB_LOG_INFO, "estimate: TDP %.1f W from providers.estimate.tdp_w", tdp_w);
   } else {
-    unsigned cpus = count_cpus(path);
     if (cpus == 0) {
       err = NEMB_EPARSE;
       snprintf(why, why_len,
@@ -174,6 +191,12 @@ static int estimate_open(const nemb__provider_env *env, void **state, char *why,
     nemb__log(NEMB_LOG_INFO, "estimate: TDP %.1f W = %u CPUs x %.1f W", tdp_w, cpus, per_cpu);
   }
 
+  long hz = sysconf(_SC_CLK_TCK);
+  e->tick_ns = hz > 0 ? 1000000000ull / (uint64_t)hz : 10000000ull;
+  e->window_ns = e->tick_ns * WINDOW_TICKS / (cpus > 0 ? cpus : 1);
+  e->window_ns = e->window_ns < e->tick_ns ? e->tick_ns : e->window_ns;
+  e->window_ns =
+      e->window_ns > e->tick_ns * WINDOW_MAX_TICKS ? e->tick_ns * WINDOW_MAX_TICKS : e->window_ns;
   e->tdp_uw = tdp_w * 1e6;
   e->idle_fraction = idle;
   e->u = e->total > 0 ? (double)e->busy / (double)e->total : 0;
@@ -210,7 +233,7 @@ static int estimate_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
     raw_uj[0] = 0;
     return 0;
   }
-  if (t_ns > e->stat_t_ns && t_ns - e->stat_t_ns >= REREAD_NS) {
+  if (t_ns > e->stat_t_ns && t_ns - e->stat_t_ns >= e->window_ns) {
     uint64_t busy = 0, total = 0;
     int err = read_stat(e->fd, &busy, &total);
     if (err != 0) {
@@ -236,9 +259,10 @@ static int estimate_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   return 0;
 }
 
+/* /proc/stat's own update: one tick. The model's power changes once a window. */
 static uint64_t estimate_update_interval_ns(void *state) {
-  (void)state;
-  return REREAD_NS;
+  const estimate *e = state;
+  return e->tick_ns;
 }
 
 static void estimate_close(void *state) {
