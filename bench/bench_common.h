@@ -88,21 +88,33 @@ static __attribute__((unused)) void bench_ratio_line(const char *label, const do
 }
 
 /*
- * Prints a difference rather than a ratio: the median over rounds of (subject[i] / base[i] - 1)
- * in percent, with its IQR ("slowdown" lines). Returns the median.
+ * Prints a difference of two figures taken in the same round, in points of a third: the median
+ * over rounds of 100 * (a[i] - b[i]) / base[i] %, with its IQR and the 95 % confidence interval
+ * of that median (the order statistics n/2 -+ 0.98 sqrt(n), distribution-free), so a reader
+ * can see whether a goal of a fraction of a point is resolved. @p goal, when not NaN, is
+ * printed as "goal <= goal %". Returns the median.
  */
-static __attribute__((unused)) double bench_excess_line(const char *label, const double *subject,
-                                                        const double *base, int n) {
+static __attribute__((unused)) double bench_diff_line(const char *label, const double *a,
+                                                      const double *b, const double *base, int n,
+                                                      double goal) {
   double *r = malloc((size_t)n * sizeof *r);
   if (r == NULL) {
     return 0;
   }
   for (int i = 0; i < n; i++) {
-    r[i] = base[i] > 0 ? 100.0 * (subject[i] / base[i] - 1.0) : 0;
+    r[i] = base[i] > 0 ? 100.0 * (a[i] - b[i]) / base[i] : 0;
   }
   double med = bench_median(r, n);
-  printf("  %-46s %+6.2f %%  (IQR %+.2f to %+.2f, %d rounds)\n", label, med,
-         bench_quantile(r, n, 0.25), bench_quantile(r, n, 0.75), n);
+  qsort(r, (size_t)n, sizeof *r, bench_cmp_double);
+  int half = (int)(0.98 * __builtin_sqrt((double)n) + 0.5), mid = (n - 1) / 2;
+  int lo = mid - half < 0 ? 0 : mid - half, hi = mid + half + 1 >= n ? n - 1 : mid + half + 1;
+  printf("  %-46s %+6.2f %%  (IQR %+.2f to %+.2f; 95 %% CI of the median %+.2f to %+.2f; %d "
+         "rounds)",
+         label, med, bench_quantile(r, n, 0.25), bench_quantile(r, n, 0.75), r[lo], r[hi], n);
+  if (goal == goal) {
+    printf("  goal <= %+.2f %%", goal);
+  }
+  printf("\n");
   free(r);
   return med;
 }

@@ -8,22 +8,32 @@
  * interleaved rounds (bench_common.h), the order turning from round to round:
  *   1. CPU: this process's CPU time while the main thread sleeps, with the sampler running and
  *      with the bare wake-up thread running instead; the figure is sampler / bare thread.
- *   2. Slowdown pinned: the process (so the main thread and the thread it starts) on one core; a
- *      fixed CPU-bound loop run alone, beside the bare thread and beside the sampler. The cost
- *      of a loop is the process's CPU time over it: on the one core the loop and the thread
- *      beside it take turns, so that is the loop's wall time without the other processes of a
- *      shared machine (whose preemptions made wall-time figures swing by tens of percent). The
- *      figures are each one's slowdown against the loop alone, and the sampler's excess over the
- *      bare thread's (the part a better sampler could remove); the wall-time excess follows.
+ *   2. Slowdown pinned: the main thread runs a short CPU-bound loop (about 10 ms) pinned to one
+ *      core X, while the bare thread and the meter's threads run all along, each either on X
+ *      (beside the loop) or on another core Y (away from it). A round is three loops: both away
+ *      (the loop alone), the bare thread on X, the sampler on X, in an order that runs through
+ *      all six from round to round; moving a thread takes a sched_setaffinity() instead of a
+ *      start, a 200 ms settle and a stop, so there are many short rounds (40 x rounds of them).
+ *      The cost of a loop is CPU time: the loop thread's plus that of the thread on X beside it
+ *      (on the one core they take turns, so that is the loop's wall time without the other
+ *      processes of a shared machine, whose preemptions made wall-time figures swing by tens of
+ *      percent). The figures are the median over rounds of each round's slowdown against its
+ *      loop alone, and of the round's difference sampler - bare thread, in points of the loop
+ *      alone (the part a better sampler could remove), with the 95 % confidence interval of
+ *      that median; the wall-time difference follows. Needs two CPUs.
  *   3. Unpinned: the loop thread's own CPU time (the thread beside it runs on another core and
  *      costs the loop through shared caches and interrupts), sampler against the loop alone.
- * The CPU figure takes a quarter of the rounds (each is two runs of the given seconds). All are
- * taken from SETTLE_NS after the thread started (below).
+ * The CPU figure takes a quarter of the rounds (each is two runs of the given seconds), the
+ * pinned slowdown forty times as many (each three loops of about 10 ms: about a minute at the
+ * default 41). All are taken from
+ * SETTLE_NS after the thread started (below).
  * Figures, not assertions: the machines are shared and noisy.
  *
  * usage: bench_sampler [seconds-per-cpu-run] [rounds] [providers...]
  *   defaults: 1 s, 41 rounds, providers sim, estimate and default (the meter's own choice)
  */
+#include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -32,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "bench_common.h"
@@ -116,13 +127,20 @@ static nemb_meter *meter_start(void) {
 
 /* ----- the loads ----- */
 
-/* A fixed amount of arithmetic, about 20 ms on a current core: short loops, many rounds. */
-static double work(void) {
+#define WORK_LONG 4000000l  /* about 20 ms on a current core */
+#define WORK_SHORT 2000000l /* about 10 ms */
+
+/* A fixed amount of arithmetic, @p n steps. */
+static double work_n(long n) {
   volatile double x = 1.0;
-  for (long i = 0; i < 2000000; i++) {
+  for (long i = 0; i < n; i++) {
     x = x * 1.0000001 + 1e-9;
   }
   return x;
+}
+
+static double work(void) {
+  return work_n(WORK_LONG);
 }
 
 /* This thread's CPU time in nanoseconds. */
@@ -132,24 +150,154 @@ static uint64_t thread_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* One loop: its wall time in *wall, and in *cost what it cost the machine's cores that the
- * loop could have used: pinned, the CPU time of the whole process over the loop (the loop and
- * the thread beside it share the one core, so this is the loop's wall time less what other
- * processes took from that core); unpinned, the loop thread's own CPU time (what the thread
- * beside it costs the loop through caches and interrupts, without the other processes'
- * preemptions that make wall time on a shared machine too noisy to resolve 0.5 %). */
-static void timed_work(bool pin, double *wall, double *cost) {
-  uint64_t c0 = pin ? bench_cpu_ns() : thread_cpu_ns(), t = bench_now_ns();
-  work();
-  uint64_t t1 = bench_now_ns(), c1 = pin ? bench_cpu_ns() : thread_cpu_ns();
-  *wall = (double)(t1 - t);
-  *cost = (double)(c1 - c0);
-}
-
 enum { ALONE, BARE, SAMPLER };
 
-/* One loop beside @p who; the thread starts before the clock and stops after it. */
-static void loop_beside(int who, bool pin, double *wall, double *cost) {
+/* ----- pinned: threads moved beside the loop and away from it ----- */
+
+#define MAX_TIDS 16
+
+/* The thread ids of this process, ascending; returns how many (at most @p cap). */
+static int list_tids(pid_t *tids, int cap) {
+  DIR *d = opendir("/proc/self/task");
+  int n = 0;
+  struct dirent *e;
+  while (d != NULL && (e = readdir(d)) != NULL && n < cap) {
+    if (e->d_name[0] != '.') {
+      tids[n++] = (pid_t)atoi(e->d_name);
+    }
+  }
+  if (d != NULL) {
+    closedir(d);
+  }
+  return n;
+}
+
+/* CPU time of thread @p tid of this process: the kernel's per-thread CPU clock id, ((~tid) << 3)
+ * | CPUCLOCK_PERTHREAD_MASK (4) | CPUCLOCK_SCHED (2) (include/linux/posix-timers_types.h,
+ * MAKE_THREAD_CPUCLOCK; what glibc's pthread_getcpuclockid() computes from a pthread_t). */
+static uint64_t tid_cpu_ns(pid_t tid) {
+  struct timespec ts = {0, 0};
+  clock_gettime((clockid_t)((~(unsigned)tid) << 3) | 6, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct group {
+  pid_t tids[MAX_TIDS];
+  int n;
+} group;
+
+static void group_place(const group *g, int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  for (int i = 0; i < g->n; i++) {
+    sched_setaffinity(g->tids[i], sizeof one, &one);
+  }
+}
+
+static uint64_t group_cpu_ns(const group *g) {
+  uint64_t sum = 0;
+  for (int i = 0; i < g->n; i++) {
+    sum += tid_cpu_ns(g->tids[i]);
+  }
+  return sum;
+}
+
+/* The threads that appeared since @p before (@p nb ids) into @p g. */
+static void group_new(group *g, const pid_t *before, int nb) {
+  pid_t now[MAX_TIDS];
+  int n = list_tids(now, MAX_TIDS);
+  g->n = 0;
+  for (int i = 0; i < n; i++) {
+    bool old = false;
+    for (int j = 0; j < nb; j++) {
+      old = old || now[i] == before[j];
+    }
+    if (!old) {
+      g->tids[g->n++] = now[i];
+    }
+  }
+}
+
+static void slowdown_pinned(int rounds) {
+  cpu_set_t saved;
+  sched_getaffinity(0, sizeof saved, &saved);
+  int x = sched_getcpu(), y = -1;
+  x = x < 0 || !CPU_ISSET(x, &saved) ? 0 : x;
+  for (int c = 0; c < CPU_SETSIZE && y < 0; c++) {
+    y = c != x && CPU_ISSET(c, &saved) ? c : -1;
+  }
+  if (y < 0 || !CPU_ISSET(x, &saved)) {
+    printf("  slowdown pinned: needs two CPUs in this process's affinity mask\n");
+    return;
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(x, &one);
+  sched_setaffinity(0, sizeof one, &one); /* this thread: the loop, on X */
+
+  pid_t tids[MAX_TIDS];
+  int nt = list_tids(tids, MAX_TIDS);
+  bare b;
+  bare_start(&b);
+  group gb, gs;
+  group_new(&gb, tids, nt);
+  nt = list_tids(tids, MAX_TIDS);
+  nemb_meter *m = meter_start();
+  group_new(&gs, tids, nt);
+  group_place(&gb, y);
+  group_place(&gs, y);
+  sleep_ns(SETTLE_NS);
+
+  static const int orders[6][3] = {{ALONE, BARE, SAMPLER}, {SAMPLER, ALONE, BARE},
+                                   {BARE, SAMPLER, ALONE}, {ALONE, SAMPLER, BARE},
+                                   {BARE, ALONE, SAMPLER}, {SAMPLER, BARE, ALONE}};
+  double *v[3], *w[3];
+  for (int k = 0; k < 3; k++) {
+    v[k] = calloc((size_t)rounds, sizeof *v[k]);
+    w[k] = calloc((size_t)rounds, sizeof *w[k]);
+  }
+  work_n(WORK_SHORT); /* warm-up */
+  for (int r = 0; r < rounds; r++) {
+    for (int j = 0; j < 3; j++) {
+      int k = orders[r % 6][j];
+      group_place(&gb, k == BARE ? x : y);
+      group_place(&gs, k == SAMPLER ? x : y);
+      const group *beside = k == BARE ? &gb : k == SAMPLER ? &gs : NULL;
+      uint64_t c0 = thread_cpu_ns() + (beside ? group_cpu_ns(beside) : 0), t0 = bench_now_ns();
+      work_n(WORK_SHORT);
+      uint64_t t1 = bench_now_ns(), c1 = thread_cpu_ns() + (beside ? group_cpu_ns(beside) : 0);
+      v[k][r] = (double)(c1 - c0);
+      w[k][r] = (double)(t1 - t0);
+    }
+  }
+  group_place(&gb, y);
+  group_place(&gs, y);
+  nemb_meter_destroy(m);
+  bare_stop(&b);
+  sched_setaffinity(0, sizeof saved, &saved);
+  printf("  slowdown of a CPU-bound loop pinned to the sampler's core (CPU %d; away: CPU %d), "
+         "against the loop alone (%.1f ms); CPU time of the loop and the thread beside it:\n",
+         x, y, bench_median(v[ALONE], rounds) / 1e6);
+  bench_diff_line("beside the bare 1 ms wake-up thread (floor)", v[BARE], v[ALONE], v[ALONE],
+                  rounds, NAN);
+  bench_diff_line("beside the sampler", v[SAMPLER], v[ALONE], v[ALONE], rounds, NAN);
+  bench_diff_line("sampler - floor", v[SAMPLER], v[BARE], v[ALONE], rounds, 0.5);
+  bench_diff_line("wall time, sampler - floor (others' noise)", w[SAMPLER], w[BARE], w[ALONE],
+                  rounds, NAN);
+  for (int k = 0; k < 3; k++) {
+    free(v[k]);
+    free(w[k]);
+  }
+}
+
+/* ----- unpinned: the thread started and stopped around each loop ----- */
+
+/* One loop beside @p who; the thread starts before the clock and stops after it. Its wall time
+ * in *wall, and in *cost the loop thread's own CPU time (what the thread beside it, on another
+ * core, costs the loop through caches and interrupts, without the other processes' preemptions
+ * that make wall time on a shared machine too noisy to resolve 0.5 %). */
+static void loop_beside(int who, double *wall, double *cost) {
   bare b;
   nemb_meter *m = NULL;
   if (who == BARE) {
@@ -158,7 +306,11 @@ static void loop_beside(int who, bool pin, double *wall, double *cost) {
     m = meter_start();
   }
   sleep_ns(SETTLE_NS); /* past the start: the sampler's first reads learn the update edges */
-  timed_work(pin, wall, cost);
+  uint64_t c0 = thread_cpu_ns(), t0 = bench_now_ns();
+  work();
+  uint64_t t1 = bench_now_ns(), c1 = thread_cpu_ns();
+  *wall = (double)(t1 - t0);
+  *cost = (double)(c1 - c0);
   if (who == BARE) {
     bare_stop(&b);
   } else if (who == SAMPLER) {
@@ -166,15 +318,7 @@ static void loop_beside(int who, bool pin, double *wall, double *cost) {
   }
 }
 
-static void slowdown(const char *label, int rounds, bool pin) {
-  cpu_set_t saved, one;
-  sched_getaffinity(0, sizeof saved, &saved);
-  if (pin) {
-    int cpu = sched_getcpu();
-    CPU_ZERO(&one);
-    CPU_SET(cpu < 0 ? 0 : cpu, &one);
-    sched_setaffinity(0, sizeof one, &one);
-  }
+static void slowdown_unpinned(int rounds) {
   double *v[3], *w[3];
   for (int k = 0; k < 3; k++) {
     v[k] = calloc((size_t)rounds, sizeof *v[k]);
@@ -184,21 +328,17 @@ static void slowdown(const char *label, int rounds, bool pin) {
   for (int r = 0; r < rounds; r++) {
     for (int j = 0; j < 3; j++) {
       int k = (r + j) % 3;
-      loop_beside(k, pin, &w[k][r], &v[k][r]);
+      loop_beside(k, &w[k][r], &v[k][r]);
     }
   }
-  sched_setaffinity(0, sizeof saved, &saved);
-  printf("  slowdown of a CPU-bound loop, %s, against the loop alone (%.0f ms); %s:\n", label,
-         bench_median(w[ALONE], rounds) / 1e6,
-         pin ? "CPU time of the process over the loop (loop + the thread beside it, one core)"
-             : "the loop thread's own CPU time");
-  bench_excess_line("beside the bare 1 ms wake-up thread (floor)", v[BARE], v[ALONE], rounds);
-  bench_excess_line("beside the sampler", v[SAMPLER], v[ALONE], rounds);
-  bench_excess_line(pin ? "sampler over the floor (goal <= +0.50 %)"
-                        : "sampler over the loop alone (goal <= +0.50 %)",
-                    v[SAMPLER], pin ? v[BARE] : v[ALONE], rounds);
-  bench_excess_line("wall time, sampler over the floor (other processes' noise)", w[SAMPLER],
-                    w[BARE], rounds);
+  printf("  slowdown of a CPU-bound loop, unpinned, against the loop alone (%.0f ms); the loop "
+         "thread's own CPU time:\n",
+         bench_median(w[ALONE], rounds) / 1e6);
+  bench_diff_line("beside the bare 1 ms wake-up thread (floor)", v[BARE], v[ALONE], v[ALONE],
+                  rounds, NAN);
+  bench_diff_line("beside the sampler", v[SAMPLER], v[ALONE], v[ALONE], rounds, 0.5);
+  bench_diff_line("wall time, sampler - floor (others' noise)", w[SAMPLER], w[BARE], w[ALONE],
+                  rounds, NAN);
   for (int k = 0; k < 3; k++) {
     free(v[k]);
     free(w[k]);
@@ -263,8 +403,8 @@ static void bench(const char *providers, double seconds, int rounds) {
          (unsigned long long)st.missed_deadlines);
   free(cs);
   free(cb);
-  slowdown("pinned to the sampler's core", rounds, true);
-  slowdown("unpinned", rounds, false);
+  slowdown_pinned(40 * rounds);
+  slowdown_unpinned(rounds);
 }
 
 int main(int argc, char **argv) {
