@@ -61,6 +61,7 @@
 #define STACK_MIN 64u             /* frames */
 #define STACK_MAX (1u << 16)      /* frames: enters beyond are counted unbalanced */
 #define CACHE_SIZE 512u           /* per-thread call-site cache of nemb_checkpoint() */
+#define CACHE_BITS 9u             /* log2(CACHE_SIZE) */
 #define DETAIL_RESERVE (1u << 17) /* detail records a thread reserves room for at first */
 #define KIND_SHIFT 30             /* an event's ref: kind << 30 | function or name id */
 #define REF_MASK ((1u << KIND_SHIFT) - 1u)
@@ -136,6 +137,21 @@ typedef struct cp_site {
   uint32_t ref;
 } cp_site;
 
+/* The caller's own pointers at a call site seen before, and its entry: a call that passes the
+ * very same pointers (string literals, a runtime's interned strings) finds the entry without
+ * hashing the strings. The strings are still compared with the entry's, since a caller may
+ * reuse a buffer for another name and an entry may have been taken by another site since. */
+typedef struct cp_recent {
+  const char *name, *context, *cpid; /* the caller's pointers, never dereferenced */
+  cp_site *site;                     /* NULL: empty */
+} cp_recent;
+
+/* A thread's call-site cache: entries by the strings' hash, and the same entries by pointers. */
+typedef struct cp_sites {
+  cp_site by_key[CACHE_SIZE];
+  cp_recent by_ptr[CACHE_SIZE];
+} cp_sites;
+
 typedef struct nemb__cp_thread {
   uint32_t index; /* the thread's registration index */
 
@@ -153,7 +169,7 @@ typedef struct nemb__cp_thread {
   nemb__cp_detail *det;
   size_t det_n, det_cap;
 
-  cp_site *sites; /* CACHE_SIZE entries, allocated on the first nemb_checkpoint() */
+  cp_sites *sites; /* allocated on the first nemb_checkpoint() */
 
   size_t hint;           /* sample index near the last resolved instant */
   nemb__clock_point cal; /* the later calibration point for converting stamps (clock.h) */
@@ -195,10 +211,18 @@ static uint64_t hash_words(uint64_t h, const char *s) {
   if (s == NULL) {
     return (h ^ 0xff) * 0x9e3779b97f4a7c15ull;
   }
-  size_t n = strlen(s);
-  for (size_t i = 0; i < n; i += 8) {
+  size_t n = strlen(s), i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8); /* a fixed size: one load, not a call */
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+  if (i < n) {
     uint64_t w = 0;
-    memcpy(&w, s + i, n - i < 8 ? n - i : 8);
+    for (size_t j = 0; i + j < n; j++) {
+      w |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+    }
     h = (h ^ w) * 0x9e3779b97f4a7c15ull;
     h ^= h >> 29;
   }
@@ -844,26 +868,44 @@ int nemb_checkpoint_exit(nemb_session *s, uint32_t id) {
   return enter_exit(s, id, KIND_EXIT);
 }
 
+/* Whether cache entry @p e is the call site (@p name, @p enter, @p line, @p context, @p cpid). */
+static bool site_is(const cp_site *e, const char *name, bool enter, int line, const char *context,
+                    const char *cpid) {
+  return e->hash != 0 && e->line == line && (e->ref >> KIND_SHIFT == KIND_ENTER) == enter &&
+         strcmp(e->name, name) == 0 && str_eq(e->context, context) && str_eq(e->cpid, cpid);
+}
+
 /* Finds (or makes) the thread's cache entry for a call site; returns 0 and the event's ref. */
 static int site_lookup(nemb_session *s, nemb__thread *t, nemb__cp_thread *c, const char *cpid,
                        const char *name, bool enter, int line, const char *context, uint32_t *ref,
                        const char **cpid_out) {
+  if (c->sites == NULL) {
+    c->sites = calloc(1, sizeof *c->sites);
+    if (c->sites == NULL) {
+      return nemb__fail(NEMB_ENOMEM, "out of memory for this thread's checkpoints");
+    }
+  }
+  uint64_t ph = ((uint64_t)(uintptr_t)name ^ (uint64_t)(uintptr_t)context * 3u ^
+                 (uint64_t)(uintptr_t)cpid * 5u ^ (uint64_t)(uint32_t)line << 1 ^ enter) *
+                0x9e3779b97f4a7c15ull;
+  cp_recent *r = &c->sites->by_ptr[ph >> (64 - CACHE_BITS)];
+  if (r->site != NULL && r->name == name && r->context == context && r->cpid == cpid &&
+      site_is(r->site, name, enter, line, context, cpid)) {
+    *ref = r->site->ref;
+    *cpid_out = r->site->cpid;
+    return 0;
+  }
+
   uint64_t h = hash_words((uint64_t)(uint32_t)line << 1 | enter, name);
   h = hash_words(h, context);
   h = hash_words(h, cpid);
   h ^= h >> 31;
   h |= 1; /* never 0, which marks an empty entry */
-  if (c->sites == NULL) {
-    c->sites = calloc(CACHE_SIZE, sizeof *c->sites);
-    if (c->sites == NULL) {
-      return nemb__fail(NEMB_ENOMEM, "out of memory for this thread's checkpoints");
-    }
-  }
-  cp_site *e = &c->sites[(h >> 7) & (CACHE_SIZE - 1)];
-  if (e->hash == h && e->line == line && (e->ref >> KIND_SHIFT == KIND_ENTER) == enter &&
-      strcmp(e->name, name) == 0 && str_eq(e->context, context) && str_eq(e->cpid, cpid)) {
+  cp_site *e = &c->sites->by_key[(h >> 7) & (CACHE_SIZE - 1)];
+  if (e->hash == h && site_is(e, name, enter, line, context, cpid)) {
     *ref = e->ref;
     *cpid_out = e->cpid;
+    *r = (cp_recent){name, context, cpid, e};
     return 0;
   }
 
@@ -908,6 +950,7 @@ static int site_lookup(nemb_session *s, nemb__thread *t, nemb__cp_thread *c, con
   e->cpid = icpid;
   e->line = line;
   e->ref = *ref;
+  *r = (cp_recent){name, context, cpid, e};
   *cpid_out = icpid;
   return 0;
 }
@@ -917,12 +960,12 @@ int nemb_checkpoint(nemb_session *s, const char *checkpoint_id, const char *name
   if (s == NULL || name == NULL || type == NULL) {
     return nemb__fail(NEMB_EINVAL, "nemb_checkpoint: session, name and type are required");
   }
-  bool enter;
-  if (strcmp(type, "enter") == 0) {
-    enter = true;
-  } else if (strcmp(type, "exit") == 0) {
-    enter = false;
-  } else {
+  /* "enter" or "exit", compared a character at a time (stopping at the first difference, so never
+   * past the string's end) rather than by two calls to strcmp per checkpoint. */
+  bool enter = type[0] == 'e' && type[1] == 'n' && type[2] == 't' && type[3] == 'e' &&
+               type[4] == 'r' && type[5] == '\0';
+  if (!enter &&
+      !(type[0] == 'e' && type[1] == 'x' && type[2] == 'i' && type[3] == 't' && type[4] == '\0')) {
     return nemb__fail(NEMB_EINVAL, "checkpoint type \"%s\" is neither \"enter\" nor \"exit\"",
                       type);
   }

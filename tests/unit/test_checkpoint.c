@@ -410,6 +410,11 @@ static void test_bad_calls(void **state) {
   assert_int_equal(nemb_checkpoint(s, "1", "f", "entry", 1, NULL), NEMB_EINVAL);
   assert_non_null(strstr(nemb_last_error(), "entry"));
   assert_int_equal(nemb_checkpoint(s, "1", NULL, "enter", 1, NULL), NEMB_EINVAL);
+  static const char *const not_types[] = {"",   "e",   "en",    "ente",  "enters",
+                                          "ex", "exi", "exits", "Enter", "EXIT"};
+  for (size_t i = 0; i < NEMB__ARRAY_LEN(not_types); i++) {
+    assert_int_equal(nemb_checkpoint(s, "1", "f", not_types[i], 1, NULL), NEMB_EINVAL);
+  }
   assert_int_equal(nemb_checkpoint_enter(s, 12345), NEMB_EINVAL);
   uint32_t id;
   NEMB_ASSERT_OK(nemb_checkpoint_register(s, "f", NULL, 1, &id));
@@ -423,6 +428,35 @@ static void test_bad_calls(void **state) {
   nemb__cp_get_summary(s, &sum);
   assert_int_equal(sum.events, 1);
   assert_int_equal(sum.unbalanced, 1);
+  nemb_session_destroy(s);
+}
+
+/* A caller may write each name into the same buffer: the same pointers with other contents are
+ * other functions (the call-site cache keyed by pointers compares the strings too). */
+static void test_reused_buffers_are_other_functions(void **state) {
+  (void)state;
+  nemb_session *s = begin_with(NULL);
+  char name[32], context[32];
+  for (int pass = 0; pass < 3; pass++) {
+    for (int i = 0; i < 4; i++) {
+      snprintf(name, sizeof name, "f%d", i);
+      snprintf(context, sizeof context, "m%d.c", i % 2);
+      NEMB_ASSERT_OK(nemb_checkpoint(s, "1", name, "enter", 1, context));
+      NEMB_ASSERT_OK(nemb_checkpoint(s, "2", name, "exit", 2, context));
+    }
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  for (int i = 0; i < 4; i++) {
+    snprintf(name, sizeof name, "f%d", i);
+    const nemb__func_stats *f = find_func(s, name);
+    assert_int_equal(f->calls, 3);
+    snprintf(context, sizeof context, "m%d.c", i % 2);
+    assert_string_equal(f->context, context);
+  }
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 24);
+  assert_int_equal(sum.unbalanced, 0);
   nemb_session_destroy(s);
 }
 
@@ -581,6 +615,7 @@ int main(void) {
       cmocka_unit_test_setup(test_memory_is_bounded, setup),
       cmocka_unit_test_setup(test_unbalanced_and_open_frames, setup),
       cmocka_unit_test_setup(test_bad_calls, setup),
+      cmocka_unit_test_setup(test_reused_buffers_are_other_functions, setup),
       cmocka_unit_test_setup(test_inherit_keeps_every_id, setup),
       cmocka_unit_test_setup(test_no_backend_still_counts, setup),
       cmocka_unit_test_setup(test_small_store_still_resolves, setup),
