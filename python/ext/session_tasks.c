@@ -354,16 +354,22 @@ static void span_dealloc(PyObject *o) {
   free_object(o);
 }
 
-static PyObject *span_enter(PyObject *self, PyObject *unused) {
-  (void)unused;
-  SpanObject *sp = (SpanObject *)self;
-  int rc = recorder_fast(sp->rec) ? recorder_call(sp->rec, 1, sp->name) : -2;
+/* Starts (@p start 1) or stops (0) the span's task: the fast recorder call, else the Session's
+ * own start_task/stop_task. Returns 0, or -1 with a Python exception set. Inlined into each
+ * caller with @p start constant, so the fast path stays one test and one call. */
+static inline int span_bound(SpanObject *sp, int start) {
+  int rc = recorder_fast(sp->rec) ? recorder_call(sp->rec, start, sp->name) : -2;
   if (rc == -2) {
-    PyObject *r = call_slow(sp->rec, "start_task", sp->name);
+    PyObject *r = call_slow(sp->rec, start ? "start_task" : "stop_task", sp->name);
     rc = r == NULL ? -1 : 0;
     Py_XDECREF(r);
   }
-  if (rc != 0) {
+  return rc;
+}
+
+static PyObject *span_enter(PyObject *self, PyObject *unused) {
+  (void)unused;
+  if (span_bound((SpanObject *)self, 1) != 0) {
     return NULL;
   }
   Py_INCREF(self);
@@ -374,14 +380,7 @@ static PyObject *span_enter(PyObject *self, PyObject *unused) {
 static PyObject *span_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
   (void)args;
   (void)nargs;
-  SpanObject *sp = (SpanObject *)self;
-  int rc = recorder_fast(sp->rec) ? recorder_call(sp->rec, 0, sp->name) : -2;
-  if (rc == -2) {
-    PyObject *r = call_slow(sp->rec, "stop_task", sp->name);
-    rc = r == NULL ? -1 : 0;
-    Py_XDECREF(r);
-  }
-  if (rc != 0) {
+  if (span_bound((SpanObject *)self, 0) != 0) {
     return NULL;
   }
   Py_RETURN_FALSE;
