@@ -11,7 +11,9 @@ and the fast path the instrumenter emits, which passes a number instead of strin
     enter(fid) ... exit(fid)              # per call
 
 Instrumented files reach these through one name in builtins (``install()``), so the module's own
-globals stay as the user wrote them, and through one id table per file (``publish()``).
+globals stay as the user wrote them, and through three names per file (``publish()``): its id
+table and enter/exit by index into it, ``NAME_enter(i)`` ... ``NAME_exit(i)`` around every
+function.
 
 Nothing but built-in modules is imported before the program runs (``sys``, ``_thread``,
 ``atexit``, ``_imp``, and ``os``, which the interpreter loaded at start-up anyway), so a user's
@@ -524,11 +526,60 @@ def install(name):
         _start()
 
 
-def publish(rt, name, ids):
-    """Puts a file's id table ``ids`` in builtins as ``name``, with a _Keeper that restores it and
-    the runtime's name ``rt`` if the interpreter's exit removes them."""
-    _builtins_dict[name] = ids + (_Keeper(_builtins_dict, ((rt, _namespace), (name, ids))),)
-    _published.add(name)
+def publish(rt, name, context, items=None):
+    """Registers a file's functions and puts in builtins what its boundaries call:
+    ``name + "_ids"`` (the ids, in table order), ``name + "_enter"`` and ``name + "_exit"``
+    (``enter(ids[i])`` and ``exit(ids[i])`` given the table index ``i``), with a _Keeper that
+    restores them and the runtime's name ``rt`` if the interpreter's exit removes them.
+    ``items``: the functions as one flat tuple, ``(name, line, name, line, ...)``, all defined in
+    ``context`` (the file). The earlier form ``publish(rt, name, ids)`` (files instrumented by
+    an older codegreen: ids from register(), read as ``name[i]``) puts ``ids`` as ``name``."""
+    if items is None:
+        ids = context
+        _builtins_dict[name] = ids + (_Keeper(_builtins_dict, ((rt, _namespace), (name, ids))),)
+        _published.add(name)
+        return
+    ids = tuple([register(items[k], context, items[k + 1]) for k in range(0, len(items), 2)])
+    enter_at, exit_at = _bind(ids)
+    names = ((rt, _namespace), (name + "_ids", ids), (name + "_enter", enter_at),
+             (name + "_exit", exit_at))
+    for n, value in names[2:]:
+        _builtins_dict[n] = value
+    # the keeper rides in the ids only builtins holds; the boundaries hold no reference to it
+    _builtins_dict[name + "_ids"] = ids + (_Keeper(_builtins_dict, names),)
+    _published.update(n for n, _ in names[1:])
+
+
+def _bind_ctypes(ids):
+    """enter_at(i), exit_at(i): enter(ids[i]) and exit(ids[i]) on the ctypes path (the same
+    checks, without a second Python call)."""
+    def enter_at(i):
+        sp = _sp
+        if sp is not None:
+            fid = ids[i]
+            try:
+                rc = _c_enter(sp, fid)
+            except _native.ctypes.ArgumentError as e:
+                raise _argument_error("enter", fid, e) from None
+            if rc == -22:  # NEMB_EINVAL
+                raise _invalid("enter")
+
+    def exit_at(i):
+        sp = _sp
+        if sp is not None:
+            fid = ids[i]
+            try:
+                rc = _c_exit(sp, fid)
+            except _native.ctypes.ArgumentError as e:
+                raise _argument_error("exit", fid, e) from None
+            if rc == -22:
+                raise _invalid("exit")
+
+    return enter_at, exit_at
+
+
+# the extension's: two builtin functions over a C array of the ids
+_bind = _fast.bind if _fast is not None else _bind_ctypes
 
 
 # ----- the implicit awaits of async for / async with -----

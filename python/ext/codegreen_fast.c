@@ -214,6 +214,86 @@ static PyObject *fast_exit(PyObject *self, PyObject *arg) {
   return enter_or_exit(arg, 1);
 }
 
+/* enter_at(i) / exit_at(i) of one file, made by bind(): enter(ids[i]) / exit(ids[i]), the ids
+ * in a bytes object (uint32_t each, in the table's order) that is the functions' self. What
+ * instrumented code calls at every boundary: one global name and one constant. */
+static PyObject *at_index(PyObject *ids, PyObject *arg, int exiting) {
+  Py_ssize_t i = PyLong_AsSsize_t(arg);
+  if (i == -1 && PyErr_Occurred()) {
+    return NULL;
+  }
+  if (state != STATE_ACTIVE) {
+    Py_RETURN_NONE;
+  }
+  Py_ssize_t n = PyBytes_Size(ids) / (Py_ssize_t)sizeof(uint32_t);
+  if (i < 0 || i >= n) {
+    PyErr_Format(PyExc_IndexError, "codegreen_runtime.%s: no function %zd in this file's table",
+                 exiting ? "exit" : "enter", i);
+    return NULL;
+  }
+  uint32_t id;
+  memcpy(&id, PyBytes_AsString(ids) + i * (Py_ssize_t)sizeof id, sizeof id);
+  int rc = exiting ? lib.exit(session, id) : lib.enter(session, id);
+  if (rc == CG_EINVAL) {
+    return result(rc, exiting ? "exit" : "enter");
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *fast_enter_at(PyObject *ids, PyObject *arg) {
+  return at_index(ids, arg, 0);
+}
+
+static PyObject *fast_exit_at(PyObject *ids, PyObject *arg) {
+  return at_index(ids, arg, 1);
+}
+
+static PyMethodDef enter_at_def = {"enter_at", fast_enter_at, METH_O,
+                                   "enter_at(i, /)\n--\n\nEntry into this file's function i."};
+static PyMethodDef exit_at_def = {"exit_at", fast_exit_at, METH_O,
+                                  "exit_at(i, /)\n--\n\nExit of this file's function i."};
+
+/* bind(ids) -> (enter_at, exit_at): ids, a tuple of ints from register(), as the two functions
+ * of one file (a copy of the ids: they hold no reference to the tuple). */
+static PyObject *fast_bind(PyObject *self, PyObject *ids) {
+  (void)self;
+  if (!PyTuple_Check(ids)) {
+    PyErr_SetString(PyExc_TypeError, "bind(): ids must be a tuple");
+    return NULL;
+  }
+  Py_ssize_t n = PyTuple_Size(ids);
+  PyObject *bytes = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint32_t));
+  if (bytes == NULL) {
+    return NULL;
+  }
+  char *out = PyBytes_AsString(bytes);
+  for (Py_ssize_t k = 0; k < n; k++) {
+    unsigned long v = PyLong_AsUnsignedLong(PyTuple_GetItem(ids, k));
+    if (v == (unsigned long)-1 && PyErr_Occurred()) {
+      Py_DECREF(bytes);
+      return NULL;
+    }
+    if (v > UINT32_MAX) {
+      Py_DECREF(bytes);
+      PyErr_SetString(PyExc_ValueError, "bind(): an id out of range");
+      return NULL;
+    }
+    uint32_t id = (uint32_t)v;
+    memcpy(out + k * (Py_ssize_t)sizeof id, &id, sizeof id);
+  }
+  PyObject *e = PyCFunction_NewEx(&enter_at_def, bytes, NULL);
+  PyObject *x = e != NULL ? PyCFunction_NewEx(&exit_at_def, bytes, NULL) : NULL;
+  Py_DECREF(bytes);
+  if (x == NULL) {
+    Py_XDECREF(e);
+    return NULL;
+  }
+  PyObject *r = PyTuple_Pack(2, e, x);
+  Py_DECREF(e);
+  Py_DECREF(x);
+  return r;
+}
+
 /* register(name, context=None, line=0) -> int */
 static PyObject *fast_register(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
@@ -895,6 +975,8 @@ static PyMethodDef methods[] = {
     {"register", (PyCFunction)(void (*)(void))fast_register, METH_VARARGS | METH_KEYWORDS,
      "register($module, /, name, context=None, line=0)\n--\n\n"
      "The id of a function for enter() and exit(); begins the session if needed."},
+    {"bind", fast_bind, METH_O,
+     "bind($module, ids, /)\n--\n\n(enter_at, exit_at) of one file's id table."},
     {"enter", fast_enter, METH_O,
      "enter($module, fid, /)\n--\n\nEnter of the function registered as `fid`."},
     {"exit", fast_exit, METH_O, "exit($module, fid, /)\n--\n\nExit of the function `fid`."},

@@ -23,10 +23,14 @@ bool cgi__is_type(const ctx *c, TSNode n, const char *key) {
 
 /* The statements of a block: its named children that are not comments. */
 uint32_t cgi__statements(const ctx *c, TSNode block, TSNode *out, uint32_t cap) {
-  uint32_t n = 0, count = ts_node_named_child_count(block);
-  for (uint32_t i = 0; i < count; i++) {
-    TSNode ch = ts_node_named_child(block, i);
-    if (cgi__is_type(c, ch, "comment_types")) {
+  /* a cursor: ts_node_named_child(block, i) walks from the first child each time, which made a
+   * module of 9000 functions quadratic */
+  uint32_t n = 0;
+  TSTreeCursor cur = ts_tree_cursor_new(block);
+  for (bool more = ts_tree_cursor_goto_first_child(&cur); more;
+       more = ts_tree_cursor_goto_next_sibling(&cur)) {
+    TSNode ch = ts_tree_cursor_current_node(&cur);
+    if (!ts_node_is_named(ch) || cgi__is_type(c, ch, "comment_types")) {
       continue;
     }
     if (out != NULL && n < cap) {
@@ -34,6 +38,7 @@ uint32_t cgi__statements(const ctx *c, TSNode block, TSNode *out, uint32_t cap) 
     }
     n++;
   }
+  ts_tree_cursor_delete(&cur);
   return n;
 }
 
@@ -433,7 +438,8 @@ static int name_items(ctx *c) {
   }
   /* package_types: top-level classes are named in their package (Java: app.Main) */
   char *pkg = NULL;
-  for (uint32_t k = 0; k < ts_node_named_child_count(c->root) && pkg == NULL; k++) {
+  bool packages = cgi__conf(c, "package_types")[0] != '\0'; /* (the loop is quadratic) */
+  for (uint32_t k = 0; packages && k < ts_node_named_child_count(c->root) && pkg == NULL; k++) {
     TSNode d = ts_node_named_child(c->root, k);
     if (cgi__is_type(c, d, "package_types") && ts_node_named_child_count(d) > 0) {
       TSNode id = ts_node_named_child(d, ts_node_named_child_count(d) - 1);

@@ -336,11 +336,16 @@ static int plan_prelude(ctx *c) {
   bool split = !cgi__at_logical_line_start(c, P);
   const char *NL = c->nl;
   cgi__buf b = {0};
-  var v0[] = {{"rt", c->rt}, {"table", c->table}, {"context", c->context}};
+  char *qctx = cgi__quote(c, c->context); /* {context}: a string literal, as in plan_brace.c */
+  if (qctx == NULL) {
+    return -1;
+  }
+  var v0[] = {{"rt", c->rt}, {"table", c->table}, {"context", qctx}};
   char *prelude = cgi__expand(c, cgi__conf(c, "prelude"), v0, 3);
   char *tb = cgi__expand(c, cgi__conf(c, "table_begin"), v0, 3);
   char *te = cgi__expand(c, cgi__conf(c, "table_end"), v0, 3);
   if (prelude == NULL || tb == NULL || te == NULL) {
+    free(qctx);
     free(prelude);
     free(tb);
     free(te);
@@ -365,8 +370,7 @@ static int plan_prelude(ctx *c) {
     free(sp);
   }
   cgi__buf_printf(&b, "%s%s", tb, NL);
-  char *qctx = cgi__quote(c, c->context);
-  for (size_t r = 0; r < c->n_regions && qctx != NULL; r++) {
+  for (size_t r = 0; r < c->n_regions; r++) {
     char *qn = cgi__quote(c, c->regions[r].name);
     char line[16];
     snprintf(line, sizeof line, "%d", c->regions[r].line);

@@ -180,16 +180,29 @@ static void test_layout(void **state) {
   /* a body on the header line, a docstring kept first, statements after ';' */
   cgi_result *r = run("def f(x): return x\ndef g():\n    \"d\"; return 2\n", CGI_COARSE, 0);
   const char *t = cgi_result_text(r, NULL);
-  assert_non_null(strstr(t, "def f(x):\n    _codegreen.enter(_codegreen_ids_"));
-  assert_non_null(strstr(t, "    try:\n        return x\n    finally:\n        _codegreen.exit("));
-  assert_non_null(strstr(t, "def g():\n    \"d\";\n    _codegreen.enter("));
+  assert_non_null(strstr(t, "def f(x):\n    _codegreen_"));
+  assert_non_null(strstr(t, "    try:\n        return x\n    finally:\n        _codegreen_"));
+  assert_non_null(strstr(t, "def g():\n    \"d\";\n    _codegreen_"));
+  /* a boundary is the file's enter/exit and the table index; the table is names and lines */
+  const char *pub = strstr(t, "_codegreen.publish(\"_codegreen\", \"_codegreen_");
+  assert_non_null(pub);
+  char table[64];
+  assert_int_equal(sscanf(pub, "_codegreen.publish(\"_codegreen\", \"%63[^\"]", table), 1);
+  assert_int_equal(strlen(table), strlen("_codegreen_") + 8);
+  assert_non_null(strstr(pub, "\", \"t.py\", (\n    \"f\", 1,\n    \"g\", 2,\n))\n"));
+  char want[256];
+  snprintf(want, sizeof want,
+           "def f(x):\n    %s_enter(0)\n    try:\n        return x\n"
+           "    finally:\n        %s_exit(0)\n",
+           table, table);
+  assert_non_null(strstr(t, want));
   cgi_result_destroy(r);
 
   /* tabs: the added level is a tab; CR LF: every inserted line ends with CR LF */
   r = run("def f():\r\n\tif 1:\r\n\t\treturn 1\r\n", CGI_COARSE, 0);
   t = cgi_result_text(r, NULL);
-  assert_non_null(strstr(t, "def f():\r\n\t_codegreen.enter("));
-  assert_non_null(strstr(t, "\t\tif 1:\r\n\t\t\treturn 1\r\n\tfinally:\r\n\t\t_codegreen.exit("));
+  assert_non_null(strstr(t, "def f():\r\n\t_codegreen_"));
+  assert_non_null(strstr(t, "\t\tif 1:\r\n\t\t\treturn 1\r\n\tfinally:\r\n\t\t_codegreen_"));
   for (const char *p = strchr(t, '\n'); p != NULL; p = strchr(p + 1, '\n')) {
     assert_int_equal(p[-1], '\r');
   }
@@ -203,15 +216,14 @@ static void test_layout(void **state) {
   /* yield: statement form for a cheap value, expression form for a call */
   r = run("def g():\n    yield 1\n    x = yield f()\n", CGI_COARSE, 0);
   t = cgi_result_text(r, NULL);
-  assert_non_null(strstr(t, "        _codegreen.exit(_codegreen_ids_"));
-  assert_non_null(
-      strstr(t, "            yield 1\n        finally:\n            _codegreen.enter("));
-  assert_non_null(strstr(t, "x = ((yield ((f()), _codegreen.exit("));
+  assert_non_null(strstr(t, "        _codegreen_"));
+  assert_non_null(strstr(t, "            yield 1\n        finally:\n            _codegreen_"));
+  assert_non_null(strstr(t, "x = ((yield ((f()), _codegreen_"));
   cgi_result_destroy(r);
 
   /* a tuple value stays one value */
   r = run("def g():\n    yield f(), 2\n", CGI_COARSE, 0);
-  assert_non_null(strstr(cgi_result_text(r, NULL), "((yield ((f(), 2), _codegreen.exit("));
+  assert_non_null(strstr(cgi_result_text(r, NULL), "((yield ((f(), 2), _codegreen_"));
   cgi_result_destroy(r);
 
   /* the source uses the runtime's name: another one is chosen */
@@ -247,7 +259,7 @@ static void test_line_map(void **state) {
     n += *p == '\n';
   }
   assert_int_equal(json_array_size(lines), n);
-  /* the last line, "        _codegreen.exit(...)", is inserted text standing for line 3 */
+  /* the last line, "        _codegreen_TAG_exit(0)", is inserted text standing for line 3 */
   json_t *last = json_array_get(lines, n - 1);
   assert_int_equal(json_integer_value(json_array_get(json_array_get(last, 0), 1)), 3);
   assert_int_equal(json_integer_value(json_array_get(json_array_get(last, 0), 3)), 1);

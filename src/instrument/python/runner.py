@@ -176,12 +176,24 @@ def runtime_name(tree):
     return None
 
 
-def is_call(node, rt, attr):
+def boundary_names(tree, rt):
+    """The names of the file's enter and exit (`TABLE_enter(i)`, `TABLE_exit(i)`), TABLE from the
+    prelude's `RT.publish("RT", "TABLE", ...)`; None if there is none."""
+    import ast
+    for node in tree.body:
+        call = getattr(node, "value", None)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                and call.func.attr == "publish" and isinstance(call.func.value, ast.Name) \
+                and call.func.value.id == rt and len(call.args) >= 2 \
+                and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str):
+            return call.args[1].value + "_enter", call.args[1].value + "_exit"
+    return None
+
+
+def is_call(node, name):
     import ast
     call = getattr(node, "value", None) if isinstance(node, ast.Expr) else None
-    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
-        and call.func.attr == attr and isinstance(call.func.value, ast.Name) \
-        and call.func.value.id == rt
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name
 
 
 def guards(tree, rt):
@@ -189,6 +201,10 @@ def guards(tree, rt):
     blocks, is a loop's, the statement list, the index of ENTER)."""
     import ast
     found = []
+    names = boundary_names(tree, rt)
+    if names is None:
+        return found
+    enter, exit_ = names
 
     def visit(node, depth):
         for field in ("body", "orelse", "finalbody", "handlers"):
@@ -200,8 +216,8 @@ def guards(tree, rt):
                     visit(st, 0)  # blocks are counted per code object
                     continue
                 inner = depth + (type(st).__name__ in BLOCK_TYPES)
-                if isinstance(st, ast.Try) and i > 0 and is_call(stmts[i - 1], rt, "enter") \
-                        and st.finalbody and is_call(st.finalbody[0], rt, "exit"):
+                if isinstance(st, ast.Try) and i > 0 and is_call(stmts[i - 1], enter) \
+                        and st.finalbody and is_call(st.finalbody[0], exit_):
                     loop = len(st.body) == 1 and isinstance(st.body[0], (ast.For, ast.While,
                                                                           ast.AsyncFor))
                     found.append((inner, loop, stmts, i - 1))

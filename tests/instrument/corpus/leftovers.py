@@ -1,6 +1,6 @@
 # What measure adds is not seen by the program or its children: sys.path, os.environ (PYTHONPATH
-# and codegreen's variables), sys.orig_argv, builtins (one name for the runtime, one per file for
-# its ids; the async helpers have no name of their own).
+# and codegreen's variables), sys.orig_argv, builtins (one name for the runtime, three per file:
+# its ids, enter and exit; the async helpers have no name of their own).
 # expect-calls: main=1
 import builtins
 import os
@@ -15,7 +15,7 @@ def main():
     print(os.environ.get("PYTHONPATH"))
     print(getattr(sys, "orig_argv", [None, __file__])[1:])
     names = [n for n in vars(builtins) if n.startswith("_codegreen")]
-    print(len([n for n in names if "_ids_" not in n]) <= 1)
+    print(len([n for n in names if not n.endswith(("_ids", "_enter", "_exit"))]) <= 1)
     child = subprocess.run([sys.executable, "-c", "import os, sys; print(sorted(k for k in "
                             "os.environ if k.startswith('CODEGREEN_M')), os.environ.get("
                             "'PYTHONPATH'), [p for p in sys.path if 'codegreen' in p])"],
