@@ -357,25 +357,32 @@ int cg_cmd_analyze(int argc, char **argv) {
     cgi_result *r = NULL;
     int irc = cgi_instrument(lang, src, len, &io, &r);
     free(src);
-    json_t *fj = json_pack("{s:s, s:s}", "path", j->path, "language", cgi_language_name(lang));
+    /* the file's JSON only for --json (a big file has thousands of points) */
+    json_t *fj = o.json
+                     ? json_pack("{s:s, s:s}", "path", j->path, "language", cgi_language_name(lang))
+                     : NULL;
     if (irc != 0) {
       fprintf(stderr, "codegreen analyze: %s\n",
               cgi_result_error(r) ? cgi_result_error(r) : "out of memory");
-      json_object_set_new(fj, "error",
-                          json_string(cgi_result_error(r) ? cgi_result_error(r) : "out of memory"));
-      json_array_append_new(files, fj);
+      if (fj != NULL) {
+        json_object_set_new(
+            fj, "error", json_string(cgi_result_error(r) ? cgi_result_error(r) : "out of memory"));
+        json_array_append_new(files, fj);
+      }
       cgi_result_destroy(r);
       status = CG_EXIT_FAIL;
       n_failed++;
       continue;
     }
-    json_t *pts = json_array();
-    for (size_t p = 0; p < cgi_result_point_count(r); p++) {
-      json_array_append_new(pts, point_json(cgi_result_point(r, p)));
-    }
     n_points += cgi_result_point_count(r);
-    json_object_set_new(fj, "points", pts);
-    json_object_set_new(fj, "left", cgi_left_json(r));
+    if (fj != NULL) {
+      json_t *pts = json_array();
+      for (size_t p = 0; p < cgi_result_point_count(r); p++) {
+        json_array_append_new(pts, point_json(cgi_result_point(r, p)));
+      }
+      json_object_set_new(fj, "points", pts);
+      json_object_set_new(fj, "left", cgi_left_json(r));
+    }
     char *written = NULL;
     if (o.save) {
       if (save(&o, j, r, &written) != 0) {
@@ -386,8 +393,10 @@ int cg_cmd_analyze(int argc, char **argv) {
     if (written != NULL && cgi_result_uses_support(r)) {
       support_lang = lang;
     }
-    json_object_set_new(fj, "instrumented", written ? json_string(written) : json_null());
-    json_array_append_new(files, fj);
+    if (fj != NULL) {
+      json_object_set_new(fj, "instrumented", written ? json_string(written) : json_null());
+      json_array_append_new(files, fj);
+    }
     if (!o.json && !o.quiet) {
       print_points(j->path, lang, &o, r);
       if (written != NULL) {
