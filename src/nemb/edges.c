@@ -8,13 +8,20 @@
 
 /* Before anything is learned the period is the provider's nominal one, within 3 %: real RAPL
  * parts say "about 1 ms" and update every 976.6 us (2.4 % less) or 1 ms. Wider would make the
- * count of updates between two brackets ambiguous after a few periods on a busy machine. */
+ * count of updates between two brackets ambiguous after a few periods on a busy machine, so only
+ * a provider that knows its figure is worse (NVML's measured at open) widens it, up to WIDEST. */
 #define WIDE 0.03
+#define WIDEST 0.5
 
 void nemb__edges_init(nemb__edges *e, uint64_t nominal_ns) {
-  *e = (nemb__edges){.nominal_ns = (double)nominal_ns};
-  e->p_lo = e->nominal_ns * (1 - WIDE);
-  e->p_hi = e->nominal_ns * (1 + WIDE);
+  nemb__edges_init_within(e, nominal_ns, 0);
+}
+
+void nemb__edges_init_within(nemb__edges *e, uint64_t nominal_ns, double rel) {
+  double w = rel > WIDE ? fmin(rel, WIDEST) : WIDE; /* NaN: the default */
+  *e = (nemb__edges){.nominal_ns = (double)nominal_ns, .wide = w};
+  e->p_lo = e->nominal_ns * (1 - w);
+  e->p_hi = e->nominal_ns * (1 + w);
 }
 
 double nemb__edges_period(const nemb__edges *e) {
@@ -29,8 +36,8 @@ static void restart(nemb__edges *e, double lo, double hi) {
   e->anchor_k = 0;
   /* Keep the period learned so far, loosened: what broke may have been the phase. */
   double w = fmax(e->p_hi - e->p_lo, p * 0.01);
-  e->p_lo = fmax(p - w, e->nominal_ns * (1 - WIDE));
-  e->p_hi = fmin(p + w, e->nominal_ns * (1 + WIDE));
+  e->p_lo = fmax(p - w, e->nominal_ns * (1 - e->wide));
+  e->p_hi = fmin(p + w, e->nominal_ns * (1 + e->wide));
   e->locked = false;
 }
 

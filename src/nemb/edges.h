@@ -29,6 +29,7 @@
 
 typedef struct nemb__edges {
   double nominal_ns;     /* the provider's stated update period */
+  double wide;           /* ... known to within this fraction of it */
   double p_lo, p_hi;     /* the period lies in [p_lo, p_hi] */
   bool have_ref;         /* a narrow bracket has been seen */
   double ref_lo, ref_hi; /* one update instant lies in (ref_lo, ref_hi] */
@@ -41,7 +42,15 @@ typedef struct nemb__edges {
   unsigned misses;  /* wide brackets in a row the model did not explain */
 } nemb__edges;
 
+/* Starts a model from the provider's stated period @p nominal_ns, taken to be within 3 % of the
+ * truth. */
 void nemb__edges_init(nemb__edges *e, uint64_t nominal_ns);
+
+/* The same from a period known only to within @p rel of itself (relative; the provider's own
+ * figure, e.g. nemb__edges_measure's uncertainty): the bounds are widened to it (never narrower
+ * than 3 %, at most 50 %), so that a period measured at open worse than 3 % does not confine the
+ * model to a window that misses the truth. */
+void nemb__edges_init_within(nemb__edges *e, uint64_t nominal_ns, double rel);
 
 /* A change was first seen by the read that ended at @p hi_ns; the read that began at @p lo_ns had
  * not seen it. A narrow bracket (a quarter period) can start or restart the model; any bracket

@@ -730,13 +730,20 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
   m->update_ns = 0;
   for (size_t p = 0; p < m->n_providers; p++) {
     uint64_t u = m->providers[p].ops->update_interval_ns(m->providers[p].state);
+    double rel = u && m->providers[p].ops->update_interval_rel
+                     ? m->providers[p].ops->update_interval_rel(m->providers[p].state)
+                     : 0;
     m->update_ns = u > m->update_ns ? u : m->update_ns;
     for (size_t d = m->providers[p].first; d < m->providers[p].first + m->providers[p].count; d++) {
       /* A power integrated at each read (hwmon power sensors, NVML power) is the energy at
        * the read's own time: a counter updating continuously. */
       bool integrated = m->domains[d].method != NULL &&
                         strcmp(m->domains[d].method, NEMB__METHOD_INTEGRATED) == 0;
-      nemb__edges_init(&m->edges[d], integrated ? 1000u : u ? u : 1000000u);
+      nemb__edges_init_within(&m->edges[d],
+                              integrated ? 1000u
+                              : u        ? u
+                                         : 1000000u,
+                              integrated ? 0 : rel);
     }
   }
   m->ref_dom = SIZE_MAX;

@@ -229,7 +229,9 @@ int nemb__poller_start(const struct nemb__provider_ops *ops, void *state, size_t
   p->rng = nemb__now_ns() | 1;
   p->learn_left = LEARN_READS;
   for (size_t d = 0; d < p->n; d++) {
-    nemb__edges_init(&p->edges[d], nominal_ns ? nominal_ns : p->every_ns);
+    nemb__edges_init_within(&p->edges[d], nominal_ns ? nominal_ns : p->every_ns,
+                            nominal_ns && ops->update_interval_rel ? ops->update_interval_rel(state)
+                                                                   : 0);
   }
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);

@@ -115,6 +115,10 @@ struct nemb__provider_ops {
   /* How often the underlying counter changes, in nanoseconds (RAPL: about 1 ms). */
   uint64_t (*update_interval_ns)(void *state);
 
+  /* Optional (NULL: within 3 %, edges.c): how far update_interval_ns() may be from the truth,
+   * relative to it, where the provider knows (NVML measures its period at open). */
+  double (*update_interval_rel)(void *state);
+
   /* Optional (NULL: none): the domains found but left out, each with its reason and fix. Valid
    * until close(). */
   size_t (*unused)(void *state, const nemb__unused **out);
