@@ -33,9 +33,11 @@
  */
 int nemb__atomic_write(const char *path, const void *data, size_t len);
 
-/* The zstd level of ".zst" files: zstd's own default, fast and about as small as level 9 on
- * reports' text. */
-#define NEMB__ZSTD_LEVEL 3
+/* The zstd level of ".zst" files: 1, zstd's fastest regular level, which on reports' text is
+ * also the smallest of levels 1-3 (a columnar series: 6.2x against 6.0x at level 3, the
+ * samples layout 14.8x against 13.3x, in a third of the CPU; measured with zstd(1) on
+ * bench_scale's reports, issue 18). */
+#define NEMB__ZSTD_LEVEL 1
 
 /* A file being written piece by piece, with the same guarantees as nemb__atomic_write(): nothing
  * is visible under @p path until nemb__atomic_commit() succeeds. Owned by the caller until

@@ -18,6 +18,7 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,10 +217,7 @@ static bool grow_scratch(model *md, size_t need) {
   if (need <= md->scratch_cap) {
     return true;
   }
-  size_t cap = md->scratch_cap ? md->scratch_cap : 1024;
-  while (cap < need) {
-    cap *= 2;
-  }
+  size_t cap = need; /* exactly: the largest task's gaps, an hour's at most (millions) */
   double *p = realloc(md->scratch, cap * sizeof *p);
   if (p == NULL) {
     return false;
@@ -247,9 +245,46 @@ static double seconds(uint64_t ns) {
 
 /* ----- per-task time series and noise ----- */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+/* The @p k-th smallest of a[0, n) (0-based; n > k), found by Hoare's selection in linear time
+ * on average, not by sorting (a task's gaps are millions in an hour). Moves the elements so that
+ * a[0, k) holds none larger than the result. */
+static double kth_smallest(double *a, size_t n, size_t k) {
+  ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, want = (ptrdiff_t)k;
+  while (lo < hi) {
+    double pivot = a[lo + (hi - lo) / 2];
+    ptrdiff_t i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) {
+        i++;
+      }
+      while (a[j] > pivot) {
+        j--;
+      }
+      if (i <= j) {
+        double t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+      }
+    }
+    /* a[lo, j] <= pivot <= a[i, hi], and a(j, i) == pivot */
+    if (want <= j) {
+      hi = j;
+    } else if (want >= i) {
+      lo = i;
+    } else {
+      return a[want];
+    }
+  }
+  return a[want];
+}
+
+/* The largest of a[0, n), n > 0. */
+static double largest(const double *a, size_t n) {
+  double m = a[0];
+  for (size_t i = 1; i < n; i++) {
+    m = a[i] > m ? a[i] : m;
+  }
+  return m;
 }
 
 static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
@@ -266,6 +301,38 @@ static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
  * reference's sample objects (an array at @p level) into @p w when it is not NULL, and its noise
  * statistics into @p nz when that is not NULL (the model computes these before anything is
  * written; a writer walks again to write the same points). Returns false when out of memory. */
+/* Walks task @p t's series in windows of @p window_ns (a window closes at the first point at
+ * least that far from where it opened): the points into *n, the windows into *k, and returns
+ * the sum of the windows' mean powers, or with @p mean not NULL the sum of their squared
+ * deviations from *mean. Two walks give the variance exactly as two passes over the stored
+ * powers would, without storing millions of them (an hour at 1 ms). */
+static double window_walk(const model *md, const nemb__task_rec *t, double window_ns,
+                          const double *mean, size_t *k, size_t *n) {
+  double acc = 0;
+  bool have_win = false;
+  uint64_t win_t = 0;
+  double win_e = 0;
+  *k = *n = 0;
+  nemb__series_iter it;
+  nemb__series_point p;
+  nemb__series_start(&it, md, t->t_start, t->t_end);
+  while (nemb__series_next(&it, &p)) {
+    if (!have_win) {
+      have_win = true;
+      win_t = p.t_ns;
+      win_e = p.cum_uj;
+    } else if ((double)(p.t_ns - win_t) >= window_ns) {
+      double wp = (p.cum_uj - win_e) / (double)(p.t_ns - win_t) * 1e3;
+      acc += mean != NULL ? (wp - *mean) * (wp - *mean) : wp;
+      (*k)++;
+      win_t = p.t_ns;
+      win_e = p.cum_uj;
+    }
+    (*n)++;
+  }
+  return acc;
+}
+
 static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, int level) {
   if (w != NULL) {
     text(w, "[");
@@ -276,9 +343,21 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
     }
     return true;
   }
-  bool first = true;
-  size_t n = 0, k = 0;
-  double sum = 0;
+  if (w != NULL) {
+    bool first = true;
+    nemb__series_iter it;
+    nemb__series_point p;
+    nemb__series_start(&it, md, t->t_start, t->t_end);
+    while (nemb__series_next(&it, &p)) {
+      item(w, level + 1, &first);
+      nemb__series_point_text(&w->out, level + 1, &p, md->nd, w->dom_key);
+      spill(w);
+    }
+    close_(w, level, first, "]");
+  }
+  if (nz == NULL) {
+    return true;
+  }
   /* Stored samples sit on the counters' updates (sampler.c), so the power between two of them
    * is the counter's, free of the 0-or-double artefact of reading a counter between updates:
    * windows of one sampling interval, or the slowest in-total counter's update period. */
@@ -289,44 +368,8 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
     }
   }
   window_ns *= 0.999; /* samples a period apart are a window, whatever their rounding */
-  bool have_win = false;
-  uint64_t win_t = 0;
-  double win_e = 0;
-  nemb__series_iter it;
-  nemb__series_point p;
-  nemb__series_start(&it, md, t->t_start, t->t_end);
-  while (nemb__series_next(&it, &p)) {
-    uint64_t at = p.t_ns;
-    double cum = p.cum_uj;
-    if (w != NULL) {
-      item(w, level + 1, &first);
-      nemb__series_point_text(&w->out, level + 1, &p, md->nd, w->dom_key);
-      spill(w);
-    }
-
-    /* Scratch holds the window powers in [0, k) and the gaps behind them, filled after. */
-    if (nz != NULL && !have_win) {
-      have_win = true;
-      win_t = at;
-      win_e = cum;
-    } else if (nz != NULL && (double)(at - win_t) >= window_ns) {
-      if (!grow_scratch(md, k + 1)) {
-        return false;
-      }
-      double wp = (cum - win_e) / (double)(at - win_t) * 1e3;
-      md->scratch[k++] = wp;
-      sum += wp;
-      win_t = at;
-      win_e = cum;
-    }
-    n++;
-  }
-  if (w != NULL) {
-    close_(w, level, first, "]");
-  }
-  if (nz == NULL) {
-    return true;
-  }
+  size_t n = 0, k = 0;
+  double sum = window_walk(md, t, window_ns, NULL, &k, &n);
 
   /* Noise: power spread over the window, and how many samples the window should have held. */
   nz->present = true;
@@ -334,10 +377,7 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
   nz->window_ns = window_ns;
   nz->has_mean = k >= 1;
   nz->mean_w = k ? sum / (double)k : 0;
-  double var = 0;
-  for (size_t j = 0; j < k; j++) {
-    var += (md->scratch[j] - nz->mean_w) * (md->scratch[j] - nz->mean_w);
-  }
+  double var = k ? window_walk(md, t, window_ns, &nz->mean_w, &k, &n) : 0;
   nz->std_w = k ? sqrt(var / (double)k) : 0;
   nz->has_cv = k >= 2;
   nz->cv_percent = nz->mean_w > 0 ? nz->std_w / nz->mean_w * 100 : 0;
@@ -346,10 +386,10 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
   nz->observed = n >= 3;
   nz->interval_ns = (double)nemb_measurement_interval_ms(md->m) * 1e6;
   if (nz->observed) {
-    if (!grow_scratch(md, k + n)) {
+    if (!grow_scratch(md, n)) {
       return false;
     }
-    double *gaps = md->scratch + k;
+    double *gaps = md->scratch;
     size_t g = 0;
     for (size_t i = nemb__series_first_at_or_after(md, t->t_start); g < n - 1 && i + 1 < md->count;
          i++) {
@@ -361,9 +401,9 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
         gaps[g++] = (double)(b - a);
       }
     }
-    qsort(gaps, g, sizeof *gaps, cmp_double);
-    if (g > 0) {
-      nz->interval_ns = g % 2 ? gaps[g / 2] : (gaps[g / 2 - 1] + gaps[g / 2]) / 2;
+    if (g > 0) { /* the median */
+      double upper = kth_smallest(gaps, g, g / 2);
+      nz->interval_ns = g % 2 ? upper : (largest(gaps, g / 2) + upper) / 2;
     }
   }
   /* A window of length L holds floor(L / interval) or one more samples; expecting the smaller

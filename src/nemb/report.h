@@ -63,7 +63,7 @@ typedef struct nemb__report_model {
                                         every task (report_columnar.c) */
   size_t span_first;                 /* the first stored sample after span_a */
   nemb__report_totals totals;
-  double *scratch; /* series workspace: window powers, then gaps */
+  double *scratch; /* series workspace: a task's gaps between samples (noise statistics) */
   size_t scratch_cap;
 } nemb__report_model;
 
