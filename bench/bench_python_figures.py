@@ -18,10 +18,15 @@ two builds.
    extra time over a plain run, against CPython compiling the same file (compile() in a fresh
    interpreter, minus that interpreter's start).
 3. the standard library: `codegreen analyze` (parse and instrument every file, in memory)
-   against `python -m compileall -f -j 1` of the same files.
+   against `python -m compileall -f -j 1` of the same files (rounds: half of --rounds).
+
+Figures 2 and 3 print the paired ratios of wall times and of CPU times (each command's user +
+system time with the processes it waited for): on a machine whose cores other work keeps busy
+the wall time is mostly waiting, and the CPU time is the steadier figure.
 """
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,22 +40,32 @@ sys.path.insert(0, HERE)
 from bench_instrument import CALL_HEAVY, CALLS  # noqa: E402
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run(cmd, env=None):
+    """(wall seconds, CPU seconds) of one command; the CPU time is the command's and that of the
+    processes it waited for (user + system), which a busy machine does not inflate as it does
+    the wall time."""
+    c0 = children_cpu()
     t0 = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     dt = time.perf_counter() - t0
     if p.returncode not in (0, 1):  # 1: a few stdlib test files do not compile, on purpose
         raise SystemExit("%s failed (%d): %s" % (cmd[:4], p.returncode, p.stderr[-2000:]))
-    return dt
+    return dt, children_cpu() - c0
 
 
 class Times(dict):
-    """Medians of every command (the dict), and each round's times (.runs) for paired ratios."""
+    """Medians of every command (the dict), and each round's times (.runs: wall, .cpu: CPU) for
+    paired ratios."""
 
-    def ratio(self, num, den):
+    def ratio(self, num, den, cpu=False):
         """'median x (IQR a-b)' of the per-round ratios num(i) / den(i); num and den map a
-        round's {command: seconds} to a number."""
-        r = [num(x) / den(x) for x in self.runs if den(x) > 0]
+        round's {command: seconds} to a number. cpu: of the CPU times, not the wall times."""
+        r = [num(x) / den(x) for x in (self.cpu if cpu else self.runs) if den(x) > 0]
         if len(r) < 2:
             return "%.2f x (1 round)" % (r[0] if r else 0)
         q = statistics.quantiles(r, n=4, method="inclusive")
@@ -62,15 +77,17 @@ def rounds(cmds, n, env=None, before=None):
     names = list(cmds)
     t = Times({k: [] for k in names})
     t.runs = []
+    t.cpu = []
     for i in range(n):
-        one = {}
+        one, cpu = {}, {}
         for j in range(len(names)):
             k = names[(i + j) % len(names)]
             if before:
                 before(k)
-            one[k] = run(cmds[k], env)
+            one[k], cpu[k] = run(cmds[k], env)
             t[k].append(one[k])
         t.runs.append(one)
+        t.cpu.append(cpu)
     for k in names:
         t[k] = statistics.median(t[k])
     return t
@@ -179,11 +196,15 @@ def figure2(cg, against, py, m, tmp, n, env):
               "(target <= 2)" % (extra, comp, extra / comp))
         print("   paired: measure's extra %s CPython's compile (goal <= 2)"
               % t.ratio(lambda x: x[k] - x["plain"], lambda x: x["compile"] - x["start"]))
+        print("   paired, CPU time: measure's extra %s CPython's compile"
+              % t.ratio(lambda x: x[k] - x["plain"], lambda x: x["compile"] - x["start"], True))
         print("   paired: measure %s plain\n"
               % t.ratio(lambda x: x[k], lambda x: x["plain"]))
     if against:
-        print("   paired: this build's measure %s against's\n"
+        print("   paired: this build's measure %s against's"
               % t.ratio(lambda x: x["measure"], lambda x: x["measure_against"]))
+        print("   paired, CPU time: this build's measure %s against's\n"
+              % t.ratio(lambda x: x["measure"], lambda x: x["measure_against"], True))
 
 
 def figure3(cg, against, py, stdlib, tmp, n, env):
@@ -212,9 +233,13 @@ def figure3(cg, against, py, stdlib, tmp, n, env):
                                             t[k] / t["compileall"]))
         print("   paired: analyze %s compileall (goal <= 1)"
               % t.ratio(lambda x: x[k], lambda x: x["compileall"]))
+        print("   paired, CPU time: analyze %s compileall (goal <= 1)"
+              % t.ratio(lambda x: x[k], lambda x: x["compileall"], True))
     if against:
         print("   paired: this build's analyze %s against's"
               % t.ratio(lambda x: x["analyze"], lambda x: x["analyze_against"]))
+        print("   paired, CPU time: this build's analyze %s against's"
+              % t.ratio(lambda x: x["analyze"], lambda x: x["analyze_against"], True))
 
 
 if __name__ == "__main__":
