@@ -695,9 +695,12 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
       fprintf(stderr, "  no instrumented function was called\n");
     }
   } else {
-    fprintf(stderr, "\n  %-32s %-18s %9s %11s %11s %10s %10s %9s %7s\n", "FUNCTION", "WHERE",
-            "CALLS", "ENERGY J", "SELF J", "TIME s", "SELF s", "AVG W", "SHARE");
+    fprintf(stderr, "\n  %-32s %-18s %9s %11s %-11s %11s %10s %10s %9s %7s\n", "FUNCTION", "WHERE",
+            "CALLS", "ENERGY J", " ± J" /* 5 bytes, 4 columns */, "SELF J", "TIME s", "SELF s",
+            "AVG W", "SHARE");
     long shown = 0;
+    unsigned unc_why = 0; /* causes of the rows' uncertainties, for the legend */
+    bool unc_large = false;
     json_array_foreach(funcs, i, f) {
       if (json_integer_value(json_object_get(f, "calls")) == 0) {
         continue;
@@ -719,9 +722,19 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
         snprintf(shown_name, sizeof shown_name, "%s [pid %lld]", name ? name : "?", (long long)pid);
         name = shown_name;
       }
-      fprintf(stderr, "  %-32s %-18s %9lld %11.4f %11.4f %10.4f %10.4f %9.2f %6.1f%%\n",
+      double e = json_number_value(json_object_get(f, "energy_j"));
+      double unc = json_number_value(json_object_get(f, "energy_uncertainty_j"));
+      char pm[32] = "";
+      if (unc > 0) {
+        /* '~' marks a figure the counters fix only to worse than CG_UNC_LARGE of itself. */
+        bool large = unc > CG_UNC_LARGE * fabs(e);
+        snprintf(pm, sizeof pm, "±%.4f%s", unc, large ? "~" : "");
+        unc_large |= large;
+        unc_why |= cg_uncertainty_cause(json_object_get(f, "energy_uncertainty_cause"));
+      }
+      fprintf(stderr, "  %-32s %-18s %9lld %11.4f %-*s %11.4f %10.4f %10.4f %9.2f %6.1f%%\n",
               name ? name : "?", where, (long long)json_integer_value(json_object_get(f, "calls")),
-              json_number_value(json_object_get(f, "energy_j")),
+              e, 10 + (unc > 0 ? 1 : 0), pm, /* ± is two bytes, one column */
               json_number_value(json_object_get(f, "self_energy_j")),
               json_number_value(json_object_get(f, "duration_s")),
               json_number_value(json_object_get(f, "self_duration_s")),
@@ -733,6 +746,19 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
     }
     fprintf(stderr, "  (ENERGY and TIME include callees, SELF excludes them; a generator's or "
                     "coroutine's CALLS count its resumptions)\n");
+    if (unc_why != 0) {
+      fprintf(stderr,
+              "  (± J: the counters fix ENERGY only to within this either way, summed over the "
+              "calls: %s%s%s; energy_uncertainty_j)\n",
+              unc_why & CG_UNC_SHORT ? "calls shorter than a few updates of an energy counter" : "",
+              unc_why == (CG_UNC_SHORT | CG_UNC_GAP) ? ", or " : "",
+              unc_why & CG_UNC_GAP ? "the sampler missed counter updates at a call's start or end"
+                                   : "");
+    }
+    if (unc_large) {
+      fprintf(stderr, "  (~: the counters fix this figure only to worse than %.0f %% of it)\n",
+              100 * CG_UNC_LARGE);
+    }
   }
   long long unbalanced = json_integer_value(json_object_get(cps, "unbalanced"));
   if (unbalanced > 0) {
@@ -772,10 +798,13 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
  * status to exit with: @p status, or a failure when the report cannot be written. */
 /* One row per function, with the provenance and identity of the run (CodeCarbon's habit). */
-static const char *const csv_columns[] = {
-    CG_META_COLUMNS, "command",  "exit_status",   "name",       "context",         "line",
-    "calls",         "energy_j", "self_energy_j", "duration_s", "self_duration_s", "avg_power_w",
-    "share_of_total"};
+static const char *const csv_columns[] = {CG_META_COLUMNS,   "command",
+                                          "exit_status",     "name",
+                                          "context",         "line",
+                                          "calls",           "energy_j",
+                                          "self_energy_j",   "duration_s",
+                                          "self_duration_s", "avg_power_w",
+                                          "share_of_total",  "energy_uncertainty_j"};
 
 static json_t *function_rows(json_t *report, const measure_opts *o, int status) {
   char *command = cg_command_string(o->cmd);
@@ -794,6 +823,9 @@ static json_t *function_rows(json_t *report, const measure_opts *o, int status) 
       json_t *v = json_object_get(f, fk[k]);
       json_array_append_new(row, v ? json_incref(v) : json_null());
     }
+    /* 0 where the counters fix the energy (the JSON leaves the field out then). */
+    json_array_append_new(row,
+                          json_real(json_number_value(json_object_get(f, "energy_uncertainty_j"))));
     json_array_append_new(rows, row);
   }
   free(command);
@@ -802,7 +834,7 @@ static json_t *function_rows(json_t *report, const measure_opts *o, int status) 
 
 /* The table as Markdown; "Share" is relative to the program's energy (totals.energy_j). */
 static int write_markdown(json_t *report, const char *path) {
-  static const char *const cols[] = {"Function", "Where",    "Calls",     "Energy [J]",
+  static const char *const cols[] = {"Function", "Where",    "Calls",     "Energy [J]", "± [J]",
                                      "Self [J]", "Time [s]", "Power [W]", "Share"};
   json_t *rows = json_array();
   size_t i;
@@ -817,9 +849,10 @@ static int write_markdown(json_t *report, const char *path) {
     snprintf(share, sizeof share, "%.1f %%",
              100 * json_number_value(json_object_get(f, "share_of_total")));
     json_array_append_new(rows,
-                          json_pack("[O, s, O, f, f, f, f, s]", json_object_get(f, "name"), where,
-                                    json_object_get(f, "calls"),
+                          json_pack("[O, s, O, f, f, f, f, f, s]", json_object_get(f, "name"),
+                                    where, json_object_get(f, "calls"),
                                     json_number_value(json_object_get(f, "energy_j")),
+                                    json_number_value(json_object_get(f, "energy_uncertainty_j")),
                                     json_number_value(json_object_get(f, "self_energy_j")),
                                     json_number_value(json_object_get(f, "duration_s")),
                                     json_number_value(json_object_get(f, "avg_power_w")), share));

@@ -95,6 +95,8 @@ const char *cg_source_words(const char *energy_source);
 /* Why a figure has an uncertainty: bits from a report's "<prefix>_cause" array. */
 #define CG_UNC_SHORT 1u /* "short_span": shorter than a few updates of an energy counter */
 #define CG_UNC_GAP 2u   /* "sampler_gap": an end where the sampler missed counter updates */
+/* A table marks a figure whose uncertainty is more than this fraction of it. */
+#define CG_UNC_LARGE 0.1
 
 /* The CG_UNC_* bits of the cause array @p cause (a report's energy_uncertainty_cause or
  * session_energy_uncertainty_cause); 0 for anything else. */

@@ -117,6 +117,7 @@ typedef struct cp_frame {
   uint64_t inv;
   uint64_t t_ns;
   double e_uj;       /* cumulative in-total energy at t_ns */
+  double gap_uj;     /* how far e_uj may be off: t_ns fell in a sampler gap of this energy */
   uint64_t child_ns; /* inclusive time of the frames called directly from this one */
   double child_uj;
 } cp_frame;
@@ -124,7 +125,9 @@ typedef struct cp_frame {
 typedef struct cp_agg {
   uint64_t calls, incl_ns, self_ns;
   double incl_uj, self_uj;
-  uint32_t active; /* frames of this function open on the thread's stack now */
+  double unc_uj;    /* the outermost calls' uncertainties (energy.h's short-span rule), summed */
+  unsigned unc_why; /* NEMB__UNC_* bits */
+  uint32_t active;  /* frames of this function open on the thread's stack now */
   uint32_t max_depth;
 } cp_agg;
 
@@ -182,6 +185,11 @@ typedef struct nemb__cp_thread {
   double br_slope; /* (br_eb - br_ea) / (br_tb - br_ta), uJ per ns */
   uint64_t last_t; /* the instant of the last interpolated energy, for power_now() */
   int last_mode;   /* how the last energy was found: 0 none, 1 interpolated, 2 extrapolated */
+  /* Of the last energy_at(): the in-total power there (uJ per ns; the last known one where no
+   * stored interval holds the instant) and how far the energy may be off because the instant
+   * fell in a sampler gap (uJ; 0 when not). */
+  double last_rate;
+  double last_gap_uj;
 
   bool full; /* the session's detail limit was reached: no more details, no more numbers */
 
@@ -409,8 +417,9 @@ typedef struct cp_view {
   bool extra_loaded;
   uint64_t base_t; /* the newest known point: the latest reading, or the last sample */
   double base_uj;
-  double last_uj; /* in-total energy of sample count - 1 */
-  double p_uj_ns; /* in-total power of the last stored interval, uJ per ns */
+  double last_uj;        /* in-total energy of sample count - 1 */
+  double p_uj_ns;        /* in-total power of the last stored interval, uJ per ns */
+  nemb__short_rule rule; /* a call's uncertainty (energy.h), from the periods learned so far */
 } cp_view;
 
 static void view_load(cp_view *v, const nemb_meter *m) {
@@ -418,6 +427,7 @@ static void view_load(cp_view *v, const nemb_meter *m) {
   v->m = m;
   if (m != NULL) {
     v->count = nemb__energy_extent(m, &v->last_t);
+    nemb__energy_short_rule(m, v->count, &v->rule);
   }
 }
 
@@ -452,8 +462,10 @@ static void view_load_extra(cp_view *v) {
 
 /* The cumulative in-total energy at @p t. */
 static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
+  c->last_gap_uj = 0;
   if (v->m == NULL) {
     c->last_mode = 0;
+    c->last_rate = 0;
     return 0;
   }
   if (v->count > 0 && t <= v->last_t) {
@@ -467,6 +479,10 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
       }
       c->br_slope = (c->br_eb - c->br_ea) / (double)(c->br_tb - c->br_ta);
     }
+    c->last_rate = c->br_slope;
+    if ((double)(c->br_tb - c->br_ta) > v->rule.gap_ns) {
+      c->last_gap_uj = c->br_eb - c->br_ea; /* energy.c's rule: anywhere between the two */
+    }
     return c->br_ea + c->br_slope * (double)(t - c->br_ta);
   }
   /* Beyond the stored samples: the latest reading, then the last known power. */
@@ -475,6 +491,7 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
   }
   c->extrapolated++;
   c->last_mode = 2;
+  c->last_rate = v->p_uj_ns;
   if (v->count > 0 && t <= v->base_t && v->base_t > v->last_t) {
     double f = (double)(t - v->last_t) / (double)(v->base_t - v->last_t);
     return v->last_uj + f * (v->base_uj - v->last_uj);
@@ -551,8 +568,9 @@ static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const c
   d->power_w = power_now(c, v);
 }
 
-/* Pops the innermost frame, ending it at (@p t, @p e_uj), into the aggregates. */
-static void close_top(nemb__cp_thread *c, uint64_t t, double e_uj) {
+/* Pops the innermost frame, ending it at (@p t, @p e_uj), into the aggregates; the energy's
+ * instant was the last energy_at()'s (its power and gap in c->last_*). */
+static void close_top(nemb__cp_thread *c, const cp_view *v, uint64_t t, double e_uj) {
   cp_frame *f = &c->stack[--c->depth];
   uint64_t incl_ns = t > f->t_ns ? t - f->t_ns : 0;
   double incl_uj = e_uj - f->e_uj;
@@ -565,6 +583,15 @@ static void close_top(nemb__cp_thread *c, uint64_t t, double e_uj) {
     /* The outermost frame of this function: recursion inside it is already included. */
     a->incl_ns += incl_ns;
     a->incl_uj += incl_uj;
+    /* What the counters allow either side of incl_uj: energy.h's rule, in its per-call form,
+     * plus what a sampler gap at either end leaves open. A compare and an add for a call long
+     * enough and outside gaps, so the rule costs the hot path nothing measurable. */
+    double s = nemb__short_rule_uj(&v->rule, incl_ns, c->last_rate);
+    double g = f->gap_uj + c->last_gap_uj;
+    if (s > 0 || g > 0) {
+      a->unc_uj += s + g;
+      a->unc_why |= (s > 0 ? NEMB__UNC_SHORT : 0u) | (g > 0 ? NEMB__UNC_GAP : 0u);
+    }
   }
   if (c->depth > 0) {
     c->stack[c->depth - 1].child_ns += incl_ns;
@@ -601,7 +628,7 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
     uint64_t inv =
         c->full ? 0 : atomic_fetch_add_explicit(&f->next_inv, 1, memory_order_relaxed) + 1;
     double e = energy_at(c, v, t_ns);
-    c->stack[c->depth++] = (cp_frame){ref, inv, t_ns, e, 0, 0};
+    c->stack[c->depth++] = (cp_frame){ref, inv, t_ns, e, c->last_gap_uj, 0, 0};
     cp_agg *a = &c->agg[ref];
     if (++a->active > a->max_depth) {
       a->max_depth = a->active;
@@ -634,13 +661,13 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
   double e = energy_at(c, v, t_ns);
   /* Frames above the match never saw their exit: close them here. */
   while (c->depth > k) {
-    close_top(c, t_ns, e);
+    close_top(c, v, t_ns, e);
     c->unbalanced++;
   }
   const cp_frame *top = &c->stack[c->depth - 1];
   uint64_t inv = top->inv;
   const cp_func *f = func_at(r, top->func);
-  close_top(c, t_ns, e);
+  close_top(c, v, t_ns, e);
   c->invocations++;
   keep_detail(s, c, v, f, ev, t_ns, false, inv, e);
 }
@@ -1073,7 +1100,7 @@ void nemb__cp_finish(nemb_session *s) {
       double e = energy_at(c, &v, te);
       c->extrapolated = extra; /* an end, not an event: nothing of the caller's was estimated */
       while (c->depth > 0) {
-        close_top(c, te, e);
+        close_top(c, &v, te, e);
         c->unbalanced++;
       }
     }
@@ -1107,6 +1134,8 @@ void nemb__cp_finish(nemb_session *s) {
         o->self_ns += a->self_ns;
         o->incl_uj += a->incl_uj;
         o->self_uj += a->self_uj;
+        o->unc_uj += a->unc_uj;
+        o->unc_why |= a->unc_why;
         if (a->max_depth > o->max_depth) {
           o->max_depth = a->max_depth;
         }

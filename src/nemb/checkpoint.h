@@ -16,6 +16,11 @@ typedef struct nemb__func_stats {
   uint64_t calls;
   uint64_t incl_ns, self_ns; /* inclusive of callees; self excludes time in checkpointed callees */
   double incl_uj, self_uj;
+  /* What the counters allow either side of incl_uj: the sum over the outermost calls of
+   * energy.h's rule in its per-call form (nemb__short_rule_uj) plus what sampler gaps at the
+   * calls' ends leave open, microjoules; NEMB__UNC_* bits of its causes. */
+  double unc_uj;
+  unsigned unc_why;
   uint64_t max_depth; /* deepest recursion seen */
 } nemb__func_stats;
 

@@ -22,6 +22,7 @@
  * uncontended.
  */
 #include <math.h>
+#include <string.h>
 
 #include "energy.h"
 
@@ -105,6 +106,14 @@ double nemb__energy_total(const nemb_meter *m, const double *uj) {
   return sum;
 }
 
+/* The spacing of stored samples when the sampler keeps up, ns, for a domain updated every
+ * @p per ns: its update period or the sampler's interval, whichever is longer, times the
+ * store's coarsening. Samples further apart than NEMB__GAP_UPDATES of these are a sampler gap. */
+static double usual_spacing(const nemb_meter *m, double per) {
+  return fmax(per, (double)atomic_load(&((nemb_meter *)m)->interval_ns)) *
+         ldexp(1.0, (int)nemb__store_coarsened(&m->store)); /* coarsened may pass 31 */
+}
+
 /* Domain @p d's cumulative energy at @p t as the counter allows it, [*lo, *hi] around the
  * curve's @p e_t: between the two stored samples around t when they lie more than
  * NEMB__GAP_UPDATES usual spacings apart (then returns true), and with @p wide (a short span)
@@ -114,8 +123,7 @@ static bool bound_at(const nemb_meter *m, size_t count, size_t d, uint64_t t, do
                      double e_t, double rate, double *lo, double *hi) {
   const nemb__store *st = &m->store;
   *lo = *hi = e_t;
-  double usual = fmax(per, (double)atomic_load(&((nemb_meter *)m)->interval_ns)) *
-                 ldexp(1.0, (int)nemb__store_coarsened(st)); /* coarsened may pass 31 */
+  double usual = usual_spacing(m, per);
   size_t i = find_left(m, count, t, 0);
   const uint64_t *s0 = nemb__store_at(st, i);
   bool gap = false;
@@ -184,6 +192,54 @@ double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t
     *unc = u;
   }
   return nemb__energy_total(m, d_uj);
+}
+
+void nemb__energy_short_rule(const nemb_meter *m, size_t count, nemb__short_rule *out) {
+  memset(out, 0, sizeof *out);
+  double share[NEMB__MAX_DOMAINS], sum = 0, min_per = INFINITY;
+  size_t in[NEMB__MAX_DOMAINS], n = 0;
+  count = lock_count(m, count);
+  const uint64_t *f = count >= 2 ? nemb__store_at(&m->store, 0) : NULL;
+  const uint64_t *l = count >= 2 ? nemb__store_at(&m->store, count - 1) : NULL;
+  for (size_t d = 0; d < m->n_domains; d++) {
+    if (!m->domains[d].in_total) {
+      continue;
+    }
+    in[n] = d;
+    share[n] = f != NULL ? (double)l[1 + d] - (double)f[1 + d] : 0;
+    sum += share[n];
+    min_per = fmin(min_per, nemb__meter_period_ns(m, d));
+    n++;
+  }
+  out->gap_ns = n > 0 ? NEMB__GAP_UPDATES * usual_spacing(m, min_per) : 0;
+  unlock(m);
+  /* Each domain's limit and weight, longest period first (insertion: a handful of domains). */
+  for (size_t k = 0; k < n; k++) {
+    double per = nemb__meter_period_ns(m, in[k]);
+    double s = sum > 0 ? share[k] / sum : 1.0 / (double)n;
+    size_t j = out->n++;
+    while (j > 0 && out->limit_ns[j - 1] < NEMB__FEW_UPDATES * per) {
+      out->limit_ns[j] = out->limit_ns[j - 1];
+      out->weight_ns[j] = out->weight_ns[j - 1];
+      j--;
+    }
+    out->limit_ns[j] = NEMB__FEW_UPDATES * per;
+    out->weight_ns[j] = 2 * per * s;
+  }
+  for (size_t k = 1; k < out->n; k++) {
+    out->weight_ns[k] += out->weight_ns[k - 1]; /* cumulative: the domains for which it is short */
+  }
+}
+
+double nemb__short_rule_uj(const nemb__short_rule *r, uint64_t span_ns, double rate) {
+  if (r->n == 0 || (double)span_ns >= r->limit_ns[0]) {
+    return 0;
+  }
+  size_t k = r->n - 1; /* the last domain whose limit the span is under */
+  while ((double)span_ns >= r->limit_ns[k]) {
+    k--;
+  }
+  return rate * r->weight_ns[k];
 }
 
 double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint) {

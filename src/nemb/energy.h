@@ -52,6 +52,30 @@ typedef struct nemb__uncertainty {
 double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
                          nemb__uncertainty *unc, size_t *hint);
 
+/* nemb__energy_span()'s uncertainty rule in the form the checkpoints apply to every call
+ * (millions of calls, each shorter than a counter update): for a span at constant power, the
+ * rule gives 2 P_d x the power of each in-total domain d whose update period P_d is more than
+ * a quarter of the span (the energy at each end lies between the curve a period before and a
+ * period after it). With only the in-total power at hand, each domain's power is taken as its
+ * share of the in-total energy over the stored curve. Filled by nemb__energy_short_rule() from
+ * the store and the learned periods; read by nemb__short_rule_uj(). */
+typedef struct nemb__short_rule {
+  size_t n;                            /* in-total domains */
+  double limit_ns[NEMB__MAX_DOMAINS];  /* NEMB__FEW_UPDATES x P_d, longest first */
+  double weight_ns[NEMB__MAX_DOMAINS]; /* sum over domains 0..k of 2 P_d x d's share, ns */
+  /* Two stored samples further apart than this are a sampler gap (for the domain updated most
+   * often): the energy at an instant between them is known only to lie between theirs. */
+  double gap_ns;
+} nemb__short_rule;
+
+/* Fills @p out from the first @p count samples and the periods learned so far; takes the
+ * store's read lock. */
+void nemb__energy_short_rule(const nemb_meter *m, size_t count, nemb__short_rule *out);
+
+/* The half-width the rule gives a span of @p span_ns at in-total power @p rate (uJ per ns):
+ * 0 for a span long enough for every domain. No lock, no memory access beyond @p r. */
+double nemb__short_rule_uj(const nemb__short_rule *r, uint64_t span_ns, double rate);
+
 /* The in-total cumulative energy at @p t_ns (nemb__energy_at summed). */
 double nemb__energy_total_at(const nemb_meter *m, size_t count, uint64_t t_ns, size_t *hint);
 

@@ -744,6 +744,7 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
                               : u        ? u
                                          : 1000000u,
                               integrated ? 0 : rel);
+      nemb__meter_period_set(m, d);
     }
   }
   m->ref_dom = SIZE_MAX;

@@ -91,6 +91,9 @@ struct nemb_meter {
    * readings become points (update instant, cumulative energy); rows are queued at their
    * instants until every domain has a point at or after them, then interpolated and stored. */
   nemb__edges edges[NEMB__MAX_DOMAINS];
+  /* edges[d]'s period in ns, published by nemb__meter_period_set() for readers on other threads
+   * (a checkpoint's uncertainty during the run): the sampler thread owns edges[]. */
+  _Atomic uint64_t period_ns[NEMB__MAX_DOMAINS];
   size_t ref_dom;                       /* the domain whose updates time the reads; SIZE_MAX none */
   size_t slow_dom;                      /* the slowest in-total counter, probed at its updates */
   uint64_t prev_read_t;                 /* time of the previous read (any kind) */
@@ -186,7 +189,12 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns);
  * stores them: the closing step, after the last read at @p t_ns. */
 void nemb__meter_flush(nemb_meter *m, uint64_t t_ns);
 
-/* The update period of domain @p d as learned (the provider's nominal one until then), ns. */
+/* The update period of domain @p d as learned (the provider's nominal one until then), ns, as
+ * last published; any thread. */
 double nemb__meter_period_ns(const nemb_meter *m, size_t d);
+
+/* Publishes edges[@p d]'s period for nemb__meter_period_ns(): after each change of edges[d], by
+ * the thread that owns it. */
+void nemb__meter_period_set(nemb_meter *m, size_t d);
 
 #endif /* NEMB_METER_H */

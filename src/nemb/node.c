@@ -444,6 +444,7 @@ static nemb_meter *meter_shell(nemb__node *n, int fd, const file_header *h, size
     /* The update period and the power ceiling, so that a follower's report bounds a short span
      * as the leader's would (energy_uncertainty_j); a follower never reads a counter itself. */
     nemb__edges_init(&m->edges[d], fdm.period_ns > 0 ? fdm.period_ns : 1000000u);
+    nemb__meter_period_set(m, d);
     dom->max_power_uw = fdm.max_power_uw;
     snprintf(n->sources[d], sizeof n->sources[d], "%.*s", (int)sizeof fdm.source - 1, fdm.source);
     m->source[d] = n->sources[d];

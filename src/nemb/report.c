@@ -795,6 +795,7 @@ static json_t *functions_json(rep *r, double session_j) {
     set(r, o, "line", json_integer(f->line));
     set(r, o, "calls", integer(f->calls));
     set(r, o, "energy_j", num(incl_j));
+    uncertainty(r, o, "energy_uncertainty", &(nemb__uncertainty){f->unc_uj, f->unc_why});
     set(r, o, "self_energy_j", num(f->self_uj / 1e6));
     set(r, o, "duration_s", num(incl_s));
     set(r, o, "self_duration_s", num(seconds(f->self_ns)));

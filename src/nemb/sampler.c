@@ -44,7 +44,12 @@ static uint64_t *row_at(const nemb_meter *m, uint64_t i) {
 }
 
 double nemb__meter_period_ns(const nemb_meter *m, size_t d) {
-  return nemb__edges_period(&m->edges[d]);
+  return (double)atomic_load_explicit(&((nemb_meter *)m)->period_ns[d], memory_order_relaxed);
+}
+
+void nemb__meter_period_set(nemb_meter *m, size_t d) {
+  atomic_store_explicit(&m->period_ns[d], (uint64_t)llround(nemb__edges_period(&m->edges[d])),
+                        memory_order_relaxed);
 }
 
 /* ----- reading ----- */
@@ -155,6 +160,7 @@ void nemb__meter_read(nemb_meter *m, uint64_t t_ns) {
     m->total[d] = m->unwrap[d].total;
     if (m->prev_ok[d] && m->raw[d] != m->prev_raw[d] && hi[d] > lo[d]) {
       nemb__edges_observe(&m->edges[d], lo[d], hi[d]);
+      nemb__meter_period_set(m, d);
       m->chg_lo[d] = lo[d]; /* the latest change, for meter_store() */
       m->chg_hi[d] = hi[d];
     }
@@ -749,6 +755,7 @@ static void acquire(nemb_meter *m) {
       }
       if (have[d] && raw[d] != prev[d]) {
         nemb__edges_observe(&m->edges[d], prev_t, now);
+        nemb__meter_period_set(m, d);
       }
       prev[d] = raw[d];
       have[d] = true;

@@ -99,7 +99,7 @@ assert len(rows)==6 and len({x['run_id'] for x in rows})==2, len(rows)"
 check "Markdown table with a share column" py "
 t=open('r.md').read().splitlines()
 assert t[0].startswith('Energy per function (SIMULATED'), t[0]
-assert t[2]=='| Function | Where | Calls | Energy [J] | Self [J] | Time [s] | Power [W] | Share |', t[2]
+assert t[2]=='| Function | Where | Calls | Energy [J] | ± [J] | Self [J] | Time [s] | Power [W] | Share |', t[2]
 assert t[4].startswith('| \`hot\` | script.py:3 | 3 |'), t[4]"
 check "folded stacks weighted by self energy in microjoules" py "
 import json

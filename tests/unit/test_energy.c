@@ -20,6 +20,7 @@ static nemb_meter *curve(void) {
   NEMB_ASSERT_OK(nemb__store_init(&m->store, 1, 1 << 16));
   atomic_init(&m->interval_ns, 1 * MS);
   nemb__edges_init(&m->edges[0], 1 * MS);
+  nemb__meter_period_set(m, 0);
   return m;
 }
 
@@ -66,6 +67,49 @@ static void test_short_span_has_a_period_each_side(void **unused) {
   assert_float_equal(u.uj, 20000, 1e-6);
   assert_int_equal(u.why, NEMB__UNC_SHORT);
   drop(m);
+}
+
+/* The checkpoints' per-call form of the rule (nemb__short_rule_uj, from the in-total power at
+ * the call) gives what nemb__energy_span gives a span at constant power, for every length, with
+ * two domains whose periods differ (a RAPL-like 1 ms one at 30 W, an NVML-like 20 ms one at
+ * 90 W): a span under 4 ms is short for both, one under 80 ms for the slow one only. */
+static void test_per_call_rule_is_the_span_rule(void **unused) {
+  (void)unused;
+  nemb_meter *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  m->n_domains = 2;
+  snprintf(m->domains[0].name, sizeof m->domains[0].name, "package-0");
+  snprintf(m->domains[1].name, sizeof m->domains[1].name, "gpu0");
+  m->domains[0].in_total = m->domains[1].in_total = true;
+  NEMB_ASSERT_OK(nemb__store_init(&m->store, 2, 1 << 16));
+  atomic_init(&m->interval_ns, 1 * MS);
+  nemb__edges_init(&m->edges[0], 1 * MS);
+  nemb__edges_init(&m->edges[1], 20 * MS);
+  nemb__meter_period_set(m, 0);
+  nemb__meter_period_set(m, 1);
+  uint64_t e[2] = {0, 0};
+  for (uint64_t t = 0; t <= 1000; t++) {
+    NEMB_ASSERT_OK(nemb__store_append(&m->store, t * MS, e));
+    e[0] += 30 * 1000; /* 30 W x 1 ms in uJ */
+    e[1] += 90 * 1000;
+  }
+  size_t count = nemb__store_count(&m->store);
+  nemb__short_rule r;
+  nemb__energy_short_rule(m, count, &r);
+  assert_int_equal(r.n, 2);
+  assert_float_equal(r.limit_ns[0], 80.0 * MS, 1e-6); /* the slow domain first */
+  assert_float_equal(r.limit_ns[1], 4.0 * MS, 1e-6);
+  static const double lengths_ms[] = {0.001, 0.5, 2, 3.999, 4, 10, 50, 79.9, 80, 300};
+  for (size_t i = 0; i < sizeof lengths_ms / sizeof *lengths_ms; i++) {
+    uint64_t a = 400 * MS + 123457, b = a + (uint64_t)(lengths_ms[i] * MS);
+    nemb__uncertainty u;
+    nemb__energy_span(m, count, a, b, NULL, &u, NULL);
+    double per_call = nemb__short_rule_uj(&r, b - a, 120.0 / 1e3 /* 120 W in uJ per ns */);
+    print_message("  %g ms: span rule %.1f uJ, per call %.1f uJ\n", lengths_ms[i], u.uj, per_call);
+    assert_float_equal(per_call, u.uj, 1e-6 * (1 + u.uj));
+  }
+  nemb__store_release(&m->store);
+  free(m);
 }
 
 /* The sampler ran at 1 ms, starved for 60 ms (no samples from 100 to 160 ms) while the power
@@ -140,6 +184,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixed_span_has_no_uncertainty),
       cmocka_unit_test(test_short_span_has_a_period_each_side),
+      cmocka_unit_test(test_per_call_rule_is_the_span_rule),
       cmocka_unit_test(test_end_in_a_sampler_gap),
       cmocka_unit_test(test_small_gaps_and_coarsened_stores),
   };

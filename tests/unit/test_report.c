@@ -1210,6 +1210,50 @@ static void test_tasks_shorter_than_the_update_period(void **state) {
   json_decref(root);
 }
 
+/* Issue 10, item 1, for instrumented functions: a call shorter than the counter's update period
+ * gets energy_uncertainty_j covering its error (the one rule of energy.h, per call, summed over
+ * the calls); a function whose calls are each many periods long gets none, or a small one where
+ * the busy machine starved the sampler at an end. */
+static void test_function_uncertainty(void **state) {
+  (void)state;
+  use_sim("{\"update_interval_us\":100000,\"domains\":[{\"name\":\"gpu0\",\"kind\":\"gpu\","
+          "\"waveform\":\"constant\",\"power_w\":100}]}");
+  nemb_session *s = begin_opts(false, NULL, 0);
+  sleep_ms(250); /* the counter's period is learned from its first updates */
+  NEMB_ASSERT_OK(nemb_checkpoint(s, NULL, "short", "enter", 1, "f.py"));
+  uint64_t end = nemb_now_ns() + 20000000ull; /* 20 ms: a fifth of an update period */
+  while (nemb_now_ns() < end) {
+  }
+  NEMB_ASSERT_OK(nemb_checkpoint(s, NULL, "short", "exit", 1, "f.py"));
+  NEMB_ASSERT_OK(nemb_checkpoint(s, NULL, "long", "enter", 5, "f.py"));
+  sleep_ms(900); /* 9 update periods */
+  NEMB_ASSERT_OK(nemb_checkpoint(s, NULL, "long", "exit", 5, "f.py"));
+  json_t *root = end_report(s);
+  nemb_session_destroy(s);
+  json_t *fns = field(root, "functions", JSON_ARRAY);
+  size_t i;
+  json_t *f;
+  int seen = 0;
+  json_array_foreach(fns, i, f) {
+    double truth = 100 * num(f, "duration_s");
+    double unc = json_number_value(json_object_get(f, "energy_uncertainty_j"));
+    print_message("  %s: %.4f J, truth %.4f J, +/- %.4f J\n", str(f, "name"), num(f, "energy_j"),
+                  truth, unc);
+    if (strcmp(str(f, "name"), "short") == 0) {
+      seen++;
+      assert_true(unc > 0 && unc >= fabs(num(f, "energy_j") - truth));
+      json_t *cause = json_object_get(f, "energy_uncertainty_cause");
+      assert_string_equal(json_string_value(json_array_get(cause, 0)), "short_span");
+    } else {
+      seen++;
+      assert_near(num(f, "energy_j"), truth, allowed(root, truth, 0.05, 100, 0.01));
+      assert_true(unc < 0.05 * truth); /* none, or a sampler gap's on a busy machine */
+    }
+  }
+  assert_int_equal(seen, 2);
+  json_decref(root);
+}
+
 /* Issue 10, item 1: on a RAPL-like counter (976.5625 us updates at a random phase, the default)
  * with the sampler's reads jittered by up to 300 us, tasks at a constant 24 W come out right and
  * a task's series reproduces its energy_j by the trapezoidal rule. The bounds here hold on a
@@ -1544,6 +1588,7 @@ int main(void) {
       cmocka_unit_test(test_small_buffer_loses_no_energy),
       cmocka_unit_test(test_identity_with_overlapping_threads),
       cmocka_unit_test(test_tasks_shorter_than_the_update_period),
+      cmocka_unit_test(test_function_uncertainty),
       cmocka_unit_test(test_many_instances_are_grouped),
       cmocka_unit_test(test_series_text_is_janssons),
       cmocka_unit_test(test_rapl_like_counter_at_random_phase),
