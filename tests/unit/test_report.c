@@ -1201,10 +1201,21 @@ static void test_tasks_shorter_than_the_update_period(void **state) {
     size_t n = json_array_size(ts);
     double e = num(json_array_get(ts, n - 1), "energy_j") - num(json_array_get(ts, 0), "energy_j");
     assert_rel(e, num(t, "energy_j"), 1e-9);
+    /* A point's power is its interval's energy over the interval between two learned update
+     * instants: on a quiet machine within a few % of 100 W. Under load the sampler's late reads
+     * can place an instant off by up to its lateness, shortening an interval by that much
+     * (seen once at ctest -j2: a point >= 110 W), so the bound widens with worst_lateness_ns. */
+    json_t *sm = json_object_get(json_object_get(root, "meta"), "sampler");
+    double late_s = (double)json_integer_value(json_object_get(sm, "worst_lateness_ns")) / 1e9;
+    double most_w = 110 * 0.1 / fmax(0.1 - late_s, 0.01);
     size_t k;
     json_t *pt;
     json_array_foreach(ts, k, pt) {
-      assert_true(num(pt, "power_w") < 110);
+      if (num(pt, "power_w") >= most_w) {
+        print_message("  %s: a point at %.1f W (worst lateness %.1f ms)\n", name,
+                      num(pt, "power_w"), late_s * 1e3);
+      }
+      assert_true(num(pt, "power_w") < most_w);
     }
   }
   json_decref(root);
