@@ -20,7 +20,8 @@ from wait4's rusage), on the simulated device, and is extrapolated linearly to t
    Session: stop()'s time, the peak memory above the start, the JSON's size, extrapolated
    linearly when --tasks is not a million (the JSON's size is not linear: the report details the
    first measurement.report.task_detail_limit instances of a task, so only a run of a million
-   gives its figure);
+   gives its figure); beside it, in alternating rounds (--rounds), bench_tasks: the same loop in
+   C (nemb_task_start/stop, then nemb_session_end), and the ratios Python / C (goal <= 1.5);
 3. `codegreen plot` of the report of 1 (and of its zstd-compressed copy, and with --plot-mb M of
    a synthetic report of about M MB: the report of 1's samples repeated, so one outer task and
    its inner task hold the whole series, the parent repeating every sample of its child):
@@ -186,6 +187,7 @@ def main():
     seconds, tasks, only, plot_mb, rounds, against = 60.0, 1000000, "1,2,3", 0.0, 3, None
     against_lib = None
     cg = os.path.join(HERE, "..", "build", "bin", "codegreen")
+    c_bench = os.path.join(HERE, "..", "build", "bin", "bench_tasks")
     while args:
         a = args.pop(0)
         if a == "--seconds":
@@ -231,7 +233,7 @@ def main():
                     paired_long(py, path, seconds, layout, rounds, env, against_lib)
         size = os.path.getsize(f1) / 1e6
         if "2" in only:
-            many(py, tmp, tasks, env)
+            many(py, tmp, tasks, env, c_bench, rounds)
         if "3" in only:
             reports = [("the report of 1 (%.0f MB)" % size, f1)]
             if shutil.which("zstd"):
@@ -301,18 +303,49 @@ def print_long(layout, name, k, size, r, peak, short, seconds):
                                   (peak - base) * k))
 
 
-def many(py, tmp, tasks, env):
-    """Figure 2: a run of MANY."""
+median = statistics.median
+
+
+def many(py, tmp, tasks, env, c_bench, rounds):
+    """Figure 2: MANY from Python and, when built, bench_tasks (the same loop in C), in
+    alternating rounds; medians, and the medians of the per-round ratios Python / C."""
     f2 = os.path.join(tmp, "many.json")
-    out, _, peak = child([py, "-c", MANY, f2, str(tasks)], env)
-    r = json.loads(out.strip().splitlines()[-1])
     k = 1e6 / tasks
-    print("2. %d tasks (@codegreen.task in a loop), x%.1f for a million:" % (tasks, k))
-    print("  %-46s %8.1f s    goal <= 2" % ("stop() wall time per million", r["stop_wall_s"] * k))
+    sides = {"py": [], "c": []}
+    have_c = os.path.exists(c_bench)
+    for r in range(rounds if have_c else 1):
+        order = ("py", "c") if r % 2 == 0 else ("c", "py")
+        for side in order:
+            if side == "c" and not have_c:
+                continue
+            cmd = [py, "-c", MANY, f2, str(tasks)] if side == "py" else [c_bench, str(tasks), f2]
+            out, _, peak = child(cmd, env)
+            res = json.loads(out.strip().splitlines()[-1])
+            sides[side].append({"wall": res["stop_wall_s"] * k, "cpu": res["stop_cpu_s"] * k,
+                                "mem": (peak - res["base_kb"] / 1024.0) * k,
+                                "size": os.path.getsize(f2) / 1e6})
+    print("2. %d tasks (@codegreen.task in a loop), x%.1f for a million, %d round(s):"
+          % (tasks, k, len(sides["py"])))
+    py_ = sides["py"]
+    print("  %-46s %8.1f s    goal <= 2" % ("stop() wall time per million",
+                                            median([x["wall"] for x in py_])))
     print("  %-46s %8.0f MB   goal <= 200" % ("peak memory per million",
-                                              (peak - r["base_kb"] / 1024.0) * k))
-    print("  %-46s %8.0f MB   %s" % ("JSON size", os.path.getsize(f2) / 1e6,
+                                              median([x["mem"] for x in py_])))
+    print("  %-46s %8.0f MB   %s" % ("JSON size", py_[-1]["size"],
                                       "of %d tasks (not extrapolated)" % tasks))
+    if not have_c:
+        print("  (no %s: build the benchmarks for the C side)" % c_bench)
+        return
+    c_ = sides["c"]
+    print("  C, nemb_session_end() of the same loop: %.1f s wall, %.1f s CPU, %.0f MB peak" % (
+        median([x["wall"] for x in c_]), median([x["cpu"] for x in c_]),
+        median([x["mem"] for x in c_])))
+    for key, what in (("wall", "stop() wall time"), ("cpu", "stop() CPU time"),
+                      ("mem", "peak memory above the start")):
+        ratios = sorted(p[key] / c[key] for p, c in zip(py_, c_) if c[key] > 0)
+        if ratios:
+            print("  %-46s %8.2fx   (Python / C, median of %d rounds, %.2f-%.2f) goal <= 1.5"
+                  % (what, median(ratios), len(ratios), ratios[0], ratios[-1]))
 
 
 if __name__ == "__main__":

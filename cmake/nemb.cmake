@@ -246,4 +246,8 @@ if(NEMB_BUILD_BENCH)
   # The measurement model's error figures against the simulated device's analytical truth.
   add_executable(bench_accuracy bench/bench_accuracy.c)
   target_link_libraries(bench_accuracy PRIVATE nemb_static)
+  # The C side of bench_scale.py's figure 2 (a million tasks), through the shared library as
+  # Python's Session uses it.
+  add_executable(bench_tasks bench/bench_tasks.c)
+  target_link_libraries(bench_tasks PRIVATE nemb)
 endif()

@@ -3,7 +3,7 @@
 A thin front: every task start and stop is one call into the C library, which timestamps it in
 the calling thread's own records; at stop the library builds the report (envelope, per-domain
 energy, time series, noise statistics) and streams it into the file. Python reads the report's
-summary (no series) for what stop() needs, and parses the whole report into ``Session.report``
+summary (no series) for what stop() needs with time series, and parses the whole report into ``Session.report``
 when it is first used; it adds only what belongs to Python: argument checks, the ``with`` and
 decorator forms, warnings, the at-exit and fork guarantees.
 """
@@ -285,8 +285,9 @@ class Session(object):
 
     @property
     def report(self):
-        """The report as a dict, identical to the written JSON file; None until stop(). With time
-        series it is parsed when first used (not by stop(): an hour's series is hundreds of MB)."""
+        """The report as a dict, identical to the written JSON file; None until stop(). It is
+        parsed when first used, not by stop() (an hour's series is hundreds of MB, a million
+        tasks' details megabytes)."""
         return self._report
 
     @property
@@ -426,16 +427,21 @@ class Session(object):
         rc = lib.nemb_session_end(self._handle)
         error = _os_or_runtime_error(rc, self._native.error_text(rc)) if rc != 0 else None
         self._ended = _Ended(self._native, self._handle)
-        # What stop() needs (totals, noise warnings) comes from the summary, the report without
-        # its series; the whole text is parsed when the report is first used (_LazyReport).
+        # What stop() needs (the noise warnings, which exist only with time series) comes from
+        # the summary, the report without its series; the whole text is parsed when the report
+        # is first used (_LazyReport). Without series stop() needs nothing from the report, and
+        # a million tasks' report is megabytes of details: it too is parsed on first use.
+        lazy = "nemb_session_report_summary_json" in self._native.optional
         summary = None
-        if "nemb_session_report_summary_json" in self._native.optional:
+        if lazy and self._record_time_series:
             summary = lib.nemb_session_report_summary_json(self._handle)
-        if summary is not None and self._record_time_series:
+        if summary is not None:
             self._summary = json.loads(summary)
             self._report = _report._LazyReport(self._summary, self._ended.report_text)
-        else:  # without series the summary is the report
-            text = summary if summary is not None else lib.nemb_session_report_json(self._handle)
+        elif lazy and not self._record_time_series:
+            self._report = _report._LazyReport({}, self._ended.report_text)
+        else:  # a library older than the summary call, or out of memory for the summary
+            text = lib.nemb_session_report_json(self._handle)
             if text is not None:
                 self._report = self._summary = Report(json.loads(text))
         path = lib.nemb_session_output_path(self._handle)

@@ -37,6 +37,14 @@ static size_t find_left(const nemb_meter *m, size_t count, uint64_t t, size_t hi
       }
       hint++;
     }
+  } else if (hint < count) {
+    /* Or back a few (a span's bound looks a period before its start). */
+    for (int step = 0; step < 8 && hint > 0; step++) {
+      hint--;
+      if (nemb__store_at(st, hint)[0] <= t) {
+        return hint;
+      }
+    }
   }
   size_t lo = 0, hi = count; /* invariant: t(lo) <= t or lo == 0; t(hi) > t or hi == count */
   while (hi - lo > 1) {
@@ -120,11 +128,11 @@ static double usual_spacing(const nemb_meter *m, double per) {
  * also anywhere between the curve at t - P and t + P, P = @p per; where those fall outside the
  * stored curve (a span at the session's edge) it is extended at @p rate (uJ per ns). */
 static bool bound_at(const nemb_meter *m, size_t count, size_t d, uint64_t t, double per, bool wide,
-                     double e_t, double rate, double *lo, double *hi) {
+                     double e_t, double rate, double *lo, double *hi, size_t hint) {
   const nemb__store *st = &m->store;
   *lo = *hi = e_t;
   double usual = usual_spacing(m, per);
-  size_t i = find_left(m, count, t, 0);
+  size_t i = find_left(m, count, t, hint);
   const uint64_t *s0 = nemb__store_at(st, i);
   bool gap = false;
   if (i + 1 < count && s0[0] <= t) {
@@ -140,9 +148,11 @@ static bool bound_at(const nemb_meter *m, size_t count, size_t d, uint64_t t, do
     uint64_t p = (uint64_t)ceil(per);
     const uint64_t *f = nemb__store_at(st, 0), *l = nemb__store_at(st, count - 1);
     double v[NEMB__MAX_DOMAINS];
-    at_locked(m, count, t > p ? t - p : 0, v, NULL);
+    size_t h = i;
+    at_locked(m, count, t > p ? t - p : 0, v, &h);
     double below = v[d] - (t < f[0] + p ? rate * (double)(f[0] + p - t) : 0);
-    at_locked(m, count, t + p, v, NULL);
+    h = i;
+    at_locked(m, count, t + p, v, &h);
     double above = v[d] + (t + p > l[0] ? rate * (double)(t + p - l[0]) : 0);
     *lo = fmin(*lo, below);
     *hi = fmax(*hi, above);
@@ -154,8 +164,13 @@ double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t
                          nemb__uncertainty *unc, size_t *hint) {
   double ua[NEMB__MAX_DOMAINS], ub[NEMB__MAX_DOMAINS], d_uj[NEMB__MAX_DOMAINS];
   count = lock_count(m, count);
-  at_locked(m, count, a, ua, hint);
-  at_locked(m, count, b, ub, hint);
+  size_t ha = hint ? *hint : 0, hb;
+  at_locked(m, count, a, ua, &ha);
+  hb = ha;
+  at_locked(m, count, b, ub, &hb);
+  if (hint) {
+    *hint = hb;
+  }
   nemb__uncertainty u = {0, 0};
   for (size_t d = 0; d < m->n_domains; d++) {
     d_uj[d] = ub[d] - ua[d];
@@ -174,8 +189,8 @@ double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t
                       ? (double)m->domains[d].max_power_uw / 1e9 /* uJ per ns */
                       : ((double)l[1 + d] - (double)f[1 + d]) / (double)(l[0] - f[0]);
     double lo_a, hi_a, lo_b, hi_b;
-    bool gap = bound_at(m, count, d, a, per, short_span, ua[d], rate, &lo_a, &hi_a);
-    gap |= bound_at(m, count, d, b, per, short_span, ub[d], rate, &lo_b, &hi_b);
+    bool gap = bound_at(m, count, d, a, per, short_span, ua[d], rate, &lo_a, &hi_a, ha);
+    gap |= bound_at(m, count, d, b, per, short_span, ub[d], rate, &lo_b, &hi_b, hb);
     if (!short_span && !gap) {
       continue;
     }

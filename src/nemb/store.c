@@ -95,10 +95,6 @@ unsigned nemb__store_coarsened(const nemb__store *s) {
   return atomic_load_explicit(&((nemb__store *)s)->coarsened, memory_order_relaxed);
 }
 
-const uint64_t *nemb__store_at(const nemb__store *s, size_t index) {
-  return slot(s, index);
-}
-
 size_t nemb__store_bytes(const nemb__store *s) {
   size_t bytes = s->n_chunks * sizeof *s->chunks;
   size_t chunk_bytes = NEMB__STORE_CHUNK * s->stride * sizeof(uint64_t);

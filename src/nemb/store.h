@@ -54,8 +54,11 @@ int nemb__store_append(nemb__store *s, uint64_t t_ns, const uint64_t *energy_uj)
 /* The number of published samples. Any thread. */
 size_t nemb__store_count(const nemb__store *s);
 
-/* The words of sample @p index, which must be below a count this thread loaded. Any thread. */
-const uint64_t *nemb__store_at(const nemb__store *s, size_t index);
+/* The words of sample @p index, which must be below a count this thread loaded. Any thread.
+ * Inline: the report's end looks up millions of instants, each a binary search over it. */
+static inline const uint64_t *nemb__store_at(const nemb__store *s, size_t index) {
+  return s->chunks[index / NEMB__STORE_CHUNK] + (index % NEMB__STORE_CHUNK) * s->stride;
+}
 
 /* How many times the store halved its resolution to stay within the cap. Any thread. */
 unsigned nemb__store_coarsened(const nemb__store *s);
