@@ -56,6 +56,39 @@ def calls(report):
     return {f["name"]: f["calls"] for f in report.get("functions", []) if f["calls"]}
 
 
+def test_the_program_is_one_run_in_every_figure(tmp_path):
+    # A new user's trial: the table and JSON took "the program" from the runtime's session (from
+    # the instrumented code's first run to exit, no task of its own), the plot and the report of
+    # a program ending in os._exit from measure's own (the whole run): 18.4 J in one, 31.7 J in
+    # the other, and totals.domains, the union and co2e_g were 0 beside energy_j 18.4 J, with the
+    # verdict checkpoints_only on every ordinary run. The program is now measure's whole run in
+    # every output, and the report agrees with itself.
+    write(tmp_path / "s4.py", """\
+        import time
+        time.sleep(0.2)
+        def f():
+            return 1
+        f()
+        time.sleep(0.1)
+        """)
+    a, b, r = plain_and_measured("s4.py", tmp_path, measure=["--carbon-intensity", "300"])
+    same(a, b)
+    tot, task = r["totals"], r["tasks"][0]
+    assert [t["name"] for t in r["tasks"]] == ["s4.py"] and task["depth"] == 0
+    assert r["meta"]["measurement_quality"] == "ok"
+    assert tot["energy_j"] == task["energy_j"] > 0
+    # the sim's package-0 (20 W) and dram (5 W) are both in the total
+    assert sum(tot["domains"].values()) == pytest.approx(tot["energy_j"], rel=1e-9)
+    assert tot["top_level_union_energy_j"] == pytest.approx(tot["energy_j"], rel=1e-9)
+    assert tot["n_tasks"] == tot["n_tasks_detailed"] == 1
+    assert tot["co2e_g"] == pytest.approx(tot["energy_j"] * 300 / 3.6e6, rel=1e-6)
+    # the whole run: the interpreter's start-up and both sleeps, at 25 W
+    assert task["duration_s"] >= 0.3
+    assert task["energy_j"] == pytest.approx(25 * task["duration_s"], rel=0.02)
+    for f in r["functions"]:
+        assert f["share_of_total"] == pytest.approx(f["energy_j"] / tot["session_energy_j"])
+
+
 def test_a_module_beside_the_script_named_like_the_stdlib_is_not_shadowed(tmp_path):
     # The runtime imported csv, json, socket, ... before the program: the user's own csv.py
     # beside the script lost to the standard library's.
@@ -772,7 +805,7 @@ def test_pool_workers_rows_are_kept_when_the_parent_calls_no_function(tmp_path):
     assert [f for f in report["functions"] if f["pid"] == main_pid and f["calls"]] == []
     assert sum(f["calls"] for f in report["functions"] if f["name"] == "work") == 4
     assert len(report["processes"]) >= 2 and report["processes"][0]["parent"]
-    assert report["meta"]["measurement_quality"] == "checkpoints_only"
+    assert report["meta"]["measurement_quality"] == "ok"  # the program, measured whole, is its task
 
 
 def test_no_thread_runs_in_the_measured_program_or_its_children(tmp_path):

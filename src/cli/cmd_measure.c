@@ -935,6 +935,37 @@ static json_t *program_only_report(nemb_session *ps, pid_t pid) {
   return r;
 }
 
+/* One definition of "the program" in every output: the run measure's own session sampled, from
+ * the program's start to its exit, as `codegreen run` measures a command (the plot draws it; the
+ * report of a program that never wrote its measurements is it). The runtime's session, whose
+ * report holds the functions, begins when the instrumented code first runs, after the
+ * interpreter's start-up, and has no task of its own: its tasks, totals and verdict give way to
+ * the whole run's (the program as the one depth-0 task, with its domains, instants, union and
+ * CO2e, all from the library), and every function's share is of that run. */
+static void program_from_own_session(json_t *report, json_t *own) {
+  json_t *tasks = json_object_get(own, "tasks");
+  json_t *totals = json_object_get(own, "totals");
+  json_t *rtasks = json_object_get(report, "tasks");
+  json_t *meta = json_object_get(report, "meta");
+  if (json_array_size(tasks) != 1 || !json_is_object(totals) || !json_is_object(meta) ||
+      json_array_size(rtasks) > 0) {
+    return; /* no run of measure's own, or a report that is already the run's */
+  }
+  json_object_set(report, "tasks", tasks);
+  json_object_set(report, "totals", totals);
+  json_t *quality = json_object_get(json_object_get(own, "meta"), "measurement_quality");
+  if (json_is_string(quality)) {
+    json_object_set(meta, "measurement_quality", quality);
+  }
+  double whole_j = json_number_value(json_object_get(totals, "session_energy_j"));
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(report, "functions"), i, f) {
+    double fj = json_number_value(json_object_get(f, "energy_j"));
+    json_object_set_new(f, "share_of_total", json_real(whole_j > 0 ? fj / whole_j : 0));
+  }
+}
+
 /* The run's power from codegreen's own session, with the functions' spans (the longest 300, at
  * least 1/400 of the run) as tasks under the program's, drawn through a report file. */
 static int export_plot_with_spans(nemb_session *ps, const cg_views *views, const char *task,
@@ -1531,6 +1562,7 @@ static int measure_with(measure_opts o) {
     if (json_is_object(sampler) && json_object_get(meta, "sampler") != NULL) {
       json_object_set(meta, "sampler", sampler);
     }
+    program_from_own_session(report, own);
     json_decref(own);
   }
   if (cg_measure_merge_children(report, p.children) > 0 && o.sort == NULL) {
