@@ -213,9 +213,15 @@ def _undo_measure_environment():
         _env_set("PYTHONPATH", orig[1:])
     else:
         _env_pop("PYTHONPATH")
+    # A directory the program's own PYTHONPATH names too is the program's: site kept one entry
+    # for both (it drops duplicates), and removing it lost the user's (`import codegreen` failed
+    # under measure with PYTHONPATH=<this tree>/python, as the README sets it).
+    own = set(os.path.abspath(d) for d in (orig[1:] if orig else "").split(os.pathsep) if d)
     # imported by sitecustomize, sys.path[0] is not the program's yet
     first = 1 if sys.flags.no_site else 0
     for d in added:
+        if os.path.abspath(d) in own:
+            continue
         for i in range(first, len(sys.path)):
             if sys.path[i] == d:
                 del sys.path[i]
@@ -1005,6 +1011,23 @@ def _finish():
             _die_of(_pending_signal)
 
 
+def _codegreen_module(name):
+    """codegreen.NAME (codegreen itself for ""), from beside this file when the program's
+    sys.path no longer finds it: measure's PYTHONPATH entry was undone at start, and the
+    fallback report at exit must not fail for it (it printed an atexit traceback)."""
+    import importlib
+    full = "codegreen" + ("." + name if name else "")
+    try:
+        return importlib.import_module(full)
+    except ImportError:
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, here)
+        try:
+            return importlib.import_module(full)
+        finally:
+            sys.path.remove(here)
+
+
 def _finish_once():
     global _state, _sp
     with _lock:
@@ -1028,9 +1051,9 @@ def _finish_once():
         _state = "ended"
         if text is None:
             import json
-            from codegreen import _fallback, __version__
+            _fallback = _codegreen_module("_fallback")
             fb = _fallback.FallbackSession(_session_name(), False, list(getattr(sys, "argv", [])),
-                                           _error, __version__)
+                                           _error, _codegreen_module("").__version__)
             fb.end()
             text = json.dumps(fb.report(), indent=2)
     text = _with_hot_path(text)

@@ -89,6 +89,49 @@ def test_the_program_is_one_run_in_every_figure(tmp_path):
         assert f["share_of_total"] == pytest.approx(f["energy_j"] / tot["session_energy_j"])
 
 
+def test_a_pythonpath_entry_measure_also_adds_stays_the_programs(tmp_path):
+    # A new user with the README's source-tree setup (PYTHONPATH=<tree>/python) measured a
+    # program that uses codegreen.Session: measure adds the same directory, site keeps one entry
+    # for both, and the runtime's undo removed it: ModuleNotFoundError: No module named
+    # 'codegreen'. The program now sees the sys.path it has without measure.
+    write(tmp_path / "pp.py", """\
+        import sys
+        import codegreen
+        print([p for p in sys.path if p.endswith("python")], codegreen.__name__)
+        """)
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), PYTHONDONTWRITEBYTECODE="1")
+    a = subprocess.run([sys.executable, "pp.py"], cwd=str(tmp_path), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    b = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "-o",
+                        str(tmp_path / "r.json"), "python", "pp.py"], cwd=str(tmp_path), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert a.returncode == 0, a.stderr.decode()
+    same(a, b)
+
+
+def test_a_configuration_measure_cannot_use_is_refused_before_the_program_runs(tmp_path):
+    # A new user's trial: `measure -c bad.json` ran the program, then printed the runtime's
+    # warning, an atexit traceback and "stopped before its exit handlers ran (os._exit, exec, or
+    # a crash)", and exited 0. Now it refuses first, as `run` does.
+    write(tmp_path / "ran.py", """\
+        open("ran.txt", "w").close()
+        """)
+    write(tmp_path / "bad.json", """\
+        {"coordinator": {"measurement_interval_ms": 0}}
+        """)
+    for how in (["-c", "bad.json"], ["-c", str(tmp_path / "missing.json")]):
+        b = subprocess.run([CG, "measure", "--python", sys.executable] + how + ["ran.py"],
+                           cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = b.stderr.decode()
+        assert b.returncode == 1, err
+        assert "cannot load the configuration (nothing was run)" in err, err
+        assert "Traceback" not in err and "os._exit" not in err, err
+        assert not (tmp_path / "ran.txt").exists()
+    assert "measurement_interval_ms" in subprocess.run(
+        [CG, "measure", "-c", "bad.json", "ran.py"], cwd=str(tmp_path),
+        stderr=subprocess.PIPE).stderr.decode()
+
+
 def test_a_module_beside_the_script_named_like_the_stdlib_is_not_shadowed(tmp_path):
     # The runtime imported csv, json, socket, ... before the program: the user's own csv.py
     # beside the script lost to the standard library's.

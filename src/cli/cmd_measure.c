@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -409,6 +410,15 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
       return CG_EXIT_USAGE;
     }
   }
+  /* A configuration the measurement cannot use is refused before anything runs, as `run` does:
+   * the program's runtime would find it only when the program had run, warn, and report
+   * nothing. */
+  nemb_config *cfg = NULL;
+  if (nemb_config_load(o->config, &cfg) != 0) {
+    cg_fail(NEMB_ECONFIG, "cannot load the configuration (nothing was run)");
+    return CG_EXIT_FAIL;
+  }
+  nemb_config_destroy(cfg);
   if (o->plot != NULL) {
     const char *dot = strrchr(o->plot, '.');
     if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
@@ -490,15 +500,30 @@ char *cg_measure_find_program(const char *name) {
   return NULL;
 }
 
+/* Removes what it can and carries on: a walk that stopped at the first failure left the rest of
+ * the tree (the instrumented copy of the user's sources) in /tmp for good. */
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)flag;
   (void)ftw;
-  return remove(path);
+  remove(path);
+  return 0;
 }
 
 void cg_measure_remove_tree(const char *dir) {
-  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  /* A child that outlives the program (a pool worker or forkserver exiting late) may still
+   * write its report into the tree while it is removed, so a directory is not empty when its
+   * turn comes: walk again, a few times, a little later each time (waits of 10 ms to 640 ms,
+   * about 1.3 s in all, only while something is left). */
+  for (int attempt = 0;; attempt++) {
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    struct stat st;
+    if (lstat(dir, &st) != 0 || attempt == 7) {
+      return;
+    }
+    struct timespec pause = {0, 10000000L << attempt};
+    nanosleep(&pause, NULL);
+  }
 }
 
 /* ----- running ----- */

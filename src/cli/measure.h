@@ -38,7 +38,8 @@ typedef struct measure_opts {
 /* @p name looked up on PATH like execvp does; a name with a slash is taken as it is. A new
  * string, or NULL. */
 char *cg_measure_find_program(const char *name);
-/* Removes a directory tree (the temporary directory). */
+/* Removes a directory tree (the temporary directory), past entries it cannot remove, walking
+ * again while something is left (a late child writing into it), for at most about 1.3 s. */
 void cg_measure_remove_tree(const char *dir);
 /* Runs @p argv (a path, not looked up); @p quiet_stdin gives it /dev/null as stdin; @p forward
  * passes SIGINT/SIGTERM on. Fills *status with the exit code or 128 + signal. @return 0, or -1
