@@ -475,7 +475,10 @@ NEMB_EXTERN void nemb_session_options_init(nemb_session_options *opts);
  *  @param out receives the session, owned by the caller (nemb_session_destroy()).
  *  @return 0 (also when no provider could be opened: see the section comment); NEMB_ESTATE when
  *          another exclusive session is active in this process (only for an exclusive one);
- *          NEMB_EINVAL for a bad option; NEMB_ECONFIG.
+ *          NEMB_EINVAL for a bad option; NEMB_ECONFIG; the error the report's write would meet
+ *          (NEMB_EACCES, NEMB_EROFS, NEMB_EISDIR, ...) when its destination cannot be written
+ *          as things stand, so the work is not done for nothing (a missing directory is
+ *          allowed: the program may create it before the end).
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_session_begin(const nemb_session_options *opts, nemb_session **out);
 

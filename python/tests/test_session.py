@@ -1151,3 +1151,20 @@ def test_empty_names_are_refused_alike_on_every_path(run_py, sim_env, monkeypatc
         print(len(s.report["tasks"]))
     """, env={"CODEGREEN_LIB_PATH": "/nonexistent"})
     assert r.stdout.splitlines() == ["ValueError a task name must be a non-empty string"] * 2 + ["0"]
+
+
+def test_a_destination_that_cannot_be_written_is_refused_at_start(sim_env, tmp_path):
+    # A new user's trial: a Session whose report could not be written (a directory in its
+    # place, no permission, a read-only file system) failed only at stop(), after all the work.
+    # The library now checks at start; a missing directory is still allowed (the program may
+    # create it before the end).
+    s = codegreen.Session("ro", output_file=str(tmp_path), warn_on_concurrent=False)
+    with pytest.raises(IsADirectoryError) as e:
+        s.start()
+    assert "cannot write the report to %s" % tmp_path in str(e.value)
+    later = tmp_path / "made" / "r.json"
+    with codegreen.Session("later", output_file=str(later), warn_on_concurrent=False) as s:
+        os.mkdir(tmp_path / "made")
+        with s.task("w"):
+            pass
+    assert json.loads(later.read_text())["tasks"][0]["name"] == "w"

@@ -161,10 +161,17 @@ static int resolve_output(nemb_session *s, const nemb_session_options *o) {
   if (s->output_path == NULL) {
     return NEMB_ENOMEM;
   }
-  /* A .zst path without libzstd is refused now, not after the workload ran. (A missing
-   * directory is not: the program may create it; the write at the end says so, and the report
-   * stays readable through nemb_session_report_json().) */
+  /* A .zst path without libzstd is refused now, not after the workload ran, and so is a
+   * destination the report cannot be written to as things stand (no permission in its directory,
+   * a read-only file system, a directory in its place): the end would otherwise fail after all
+   * the work (a new user's hour of training died at its last line). A missing directory is not:
+   * the program may create it; the write at the end says so, and the report stays readable
+   * through nemb_session_report_json(). */
   int e = nemb__atomic_check_kind(s->output_path);
+  if (e == 0) {
+    e = nemb__atomic_check(s->output_path);
+    e = e == ENOENT ? 0 : e;
+  }
   if (e != 0) {
     return nemb__fail(nemb__from_errno(e), "cannot write the report to %s: %s", s->output_path,
                       nemb__atomic_strerror(e));
