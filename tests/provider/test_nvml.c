@@ -548,16 +548,24 @@ static void test_stamped_counter_brackets(void **unused) {
                 "%.3f J mean %.3f J (period learned %.1f us); unstamped gpu1 worst %.3f J mean "
                 "%.3f J\n",
                 TASKS, worst[0], sum[0] / TASKS, p0, worst[1], sum[1] / TASKS);
+  /* A late read on a busy machine (the sampler's worst lateness, as test_report's allowed())
+   * may place an update off by that much: at 100 W, 2 x 100 W x the lateness more at the two
+   * boundaries (seen twice at load 6-10: one task 0.4-0.5 J off with the period right). */
+  json_t *sm = json_object_get(json_object_get(root, "meta"), "sampler");
+  double late_s = (double)json_integer_value(json_object_get(sm, "worst_lateness_ns")) / 1e9;
+  double bound = 0.4 + 2 * 100 * late_s;
+  print_message("  bound %.3f J (sampler's worst lateness %.2f ms)\n", bound, late_s * 1e3);
+  /* Freed before the checks: a failed check must not leave NVML open for the next test. */
+  json_decref(root);
+  nemb_session_destroy(s);
   /* The period is measured at open to within 3 % and learned from there (test_edges: never
    * outside the model's bounds); to 20 us once ~50 updates were bracketed. */
   assert_true(fabs(p0 - 20000) <= 200);
   if (fabs(p0 - 20000) <= 20) {
-    assert_true(worst[0] <= 0.4);
+    assert_true(worst[0] <= bound);
   } else {
     print_message("  gpu0's period not yet learned to 20 us: not held to the bound\n");
   }
-  json_decref(root);
-  nemb_session_destroy(s);
   nemb_config_destroy(cfg);
 }
 
