@@ -273,8 +273,11 @@ static void slowdown_pinned(int rounds) {
   }
   group_place(&gb, y);
   group_place(&gs, y);
+  nemb_sampler_stats st = {0};
+  nemb_meter_stats(m, &st);
   nemb_meter_destroy(m);
   bare_stop(&b);
+  uint64_t bare_wakeups = b.wakeups; /* after the join */
   sched_setaffinity(0, sizeof saved, &saved);
   printf("  slowdown of a CPU-bound loop pinned to the sampler's core (CPU %d; away: CPU %d), "
          "against the loop alone (%.1f ms); CPU time of the loop and the thread beside it:\n",
@@ -285,6 +288,12 @@ static void slowdown_pinned(int rounds) {
   bench_diff_line("sampler - floor", v[SAMPLER], v[BARE], v[ALONE], rounds, 0.5);
   bench_diff_line("wall time, sampler - floor (others' noise)", w[SAMPLER], w[BARE], w[ALONE],
                   rounds, NAN);
+  /* Extra wake-ups (probes, learning reads) cost a whole wake-up each: say how many there were. */
+  printf(
+      "    over these rounds: the sampler %llu reads (%llu of them probes), the bare thread %llu "
+      "wake-ups\n",
+      (unsigned long long)st.reads, (unsigned long long)st.probes,
+      (unsigned long long)bare_wakeups);
   for (int k = 0; k < 3; k++) {
     free(v[k]);
     free(w[k]);

@@ -67,25 +67,29 @@ int nemb__read_text(const char *path, char *buf, size_t len) {
 }
 
 int nemb__parse_u64(const char *text, uint64_t *out) {
+  /* By hand rather than strtoull: this parses every counter every tick, and strtoull's locale and
+   * sign handling cost more than the digits (it would also accept "-1" and wrap it). */
   while (isspace((unsigned char)*text)) {
     text++;
   }
-  if (!isdigit((unsigned char)*text)) {
-    return NEMB_EPARSE; /* strtoull would accept "-1" and wrap it */
-  }
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno == ERANGE) {
+  if (*text < '0' || *text > '9') {
     return NEMB_EPARSE;
   }
-  while (isspace((unsigned char)*end)) {
-    end++;
+  uint64_t v = 0;
+  for (; *text >= '0' && *text <= '9'; text++) {
+    unsigned d = (unsigned)(*text - '0');
+    if (v > (UINT64_MAX - d) / 10) {
+      return NEMB_EPARSE; /* past 2^64 - 1 */
+    }
+    v = v * 10 + d;
   }
-  if (*end != '\0') {
+  while (isspace((unsigned char)*text)) {
+    text++;
+  }
+  if (*text != '\0') {
     return NEMB_EPARSE;
   }
-  *out = (uint64_t)v;
+  *out = v;
   return 0;
 }
 

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch_read.h"
 #include "internal.h"
 #include "provider.h"
 
@@ -62,7 +63,8 @@ typedef struct zone {
 typedef struct powercap_state {
   size_t n;
   nemb__domain domains[NEMB__MAX_DOMAINS];
-  int fds[NEMB__MAX_DOMAINS]; /* energy_uj of each domain, opened once, read with pread */
+  int fds[NEMB__MAX_DOMAINS]; /* energy_uj of each domain, opened once */
+  nemb__batch batch;          /* reads them all with one system call a tick (batch_read.h) */
   size_t n_unused;            /* zones found but left out (or used with a limitation) */
   nemb__unused unused[NEMB__MAX_UNUSED];
 } powercap_state;
@@ -686,6 +688,7 @@ static void powercap_close(void *state) {
   if (st == NULL) {
     return;
   }
+  nemb__batch_release(&st->batch);
   for (size_t i = 0; i < NEMB__MAX_DOMAINS; i++) {
     if (st->fds[i] >= 0) {
       close(st->fds[i]);
@@ -725,6 +728,7 @@ static int powercap_open(const nemb__provider_env *env, void **state, char *why,
     powercap_close(st);
     return rc;
   }
+  nemb__batch_init(&st->batch, st->fds, st->n);
   *state = st;
   return 0;
 }
@@ -737,17 +741,15 @@ static size_t powercap_domains(void *state, const nemb__domain **out) {
 
 static int powercap_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   (void)t_ns;
-  const powercap_state *st = state;
+  powercap_state *st = state;
+  int rc[NEMB__MAX_DOMAINS];
+  size_t ok = nemb__batch_read_u64(&st->batch, raw_uj, rc);
   int first_rc = 0;
-  size_t ok = 0;
   for (size_t i = 0; i < st->n; i++) {
-    int rc = nemb__pread_u64(st->fds[i], &raw_uj[i]);
-    if (rc != 0) {
+    if (rc[i] != 0) {
       raw_uj[i] = NEMB__RAW_INVALID; /* this zone only: the others' values stand */
-      first_rc = first_rc ? first_rc : rc == NEMB_EPARSE ? rc : nemb__from_errno(-rc);
-      continue;
+      first_rc = first_rc ? first_rc : rc[i] == NEMB_EPARSE ? rc[i] : nemb__from_errno(-rc[i]);
     }
-    ok++;
   }
   return ok > 0 || st->n == 0 ? 0 : first_rc;
 }
