@@ -53,6 +53,17 @@ void cg_carbon_print(FILE *fp, const struct json_t *report, const char *key, con
       NEMB_INTERVAL_MS_MAX)
 bool cg_parse_interval_ms(const char *text, long *out);
 
+/* A provider list the user named (CODEGREEN_PROVIDERS, else providers.list in @p cfg) is a
+ * requirement for the CLI's verbs, as a bad config.json value is: when @p have_meter is false
+ * (the library went on without energy, as a Session does so as not to break its program) and
+ * a list was named, prints "codegreen VERB: cannot measure with the providers named by ORIGIN:
+ * WHY; nothing was run" (WHY: the library's message, got by opening the list again) and
+ * returns CG_EXIT_FAIL; else 0 (automatic choice: a run without energy is said otherwise; a
+ * list that opens now: the session follows its node's leader in a job).
+ * @p cfg NULL: the configuration by the search order. named_providers.c. */
+struct nemb_config;
+int cg_named_providers_check(const char *verb, const struct nemb_config *cfg, bool have_meter);
+
 /* Flushes stdout and reports a write error (a closed pipe, a full disk) as a failure. */
 int cg_finish_stdout(int code);
 

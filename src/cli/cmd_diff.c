@@ -27,46 +27,73 @@ static void print_usage(FILE *fp) {
           "file): per command, function or task, energy, time and power on both sides, the change\n"
           "B - A absolute and in %%, and with repeats on both sides the standard deviation and\n"
           "Welch's t-test (two-sided, alpha 0.05) on the energy. The first row is the whole: a\n"
-          "run report's first command, else the report's totals.energy_j.\n\n"
+          "run report's first command, else the report's totals.energy_j (a Session's over its\n"
+          "tasks' time, totals.task_duration_s). Both sides' energy_source is named. A task\n"
+          "name with instances beyond task_detail_limit is compared by the means of all its\n"
+          "instances (task_groups), untested.\n\n"
           "  --fail-if-regressed PCT  exit 1 when the whole's energy grew more than PCT %%, and\n"
           "                           significantly when both sides have repeats (with a single\n"
           "                           value on a side no test is possible: the threshold alone\n"
-          "                           decides)\n"
+          "                           decides); exit 2 without deciding when a side was not\n"
+          "                           measured (energy_source none) or the two energy_source\n"
+          "                           differ (measured, estimated, simulated)\n"
           "  -o, --output FILE        also write the comparison: .json, .csv or .md; repeatable\n"
           "  --json                   print the comparison as JSON on stdout instead of the table\n"
           "  --top N                  rows in the table (default 30; 0: all)\n"
           "  -q, --quiet              no table (with --fail-if-regressed: only the exit status)\n"
           "  -h, --help               this help\n\n"
-          "Exit status: 0, 1 when --fail-if-regressed fires, 2 for a usage error or a file that\n"
-          "is not a codegreen report.\n");
+          "Exit status: 0, 1 when --fail-if-regressed fires, 2 for a usage error, a file that\n"
+          "is not a codegreen report, or a gate that cannot decide.\n");
 }
 
 static json_t *num_or_null(double v) {
   return isfinite(v) ? json_real(v) : json_null();
 }
 
-/* One row of the comparison, as JSON: the columns of the table and of CSV/Markdown. */
-static json_t *row_json(const char *name, const cg_group *a, const cg_group *b) {
+/* Why a row's test is not made: a side with instances beyond the detail limit. NULL: tested. */
+static const char *untested_why(const cg_group *a, const cg_group *b, char *buf, size_t len) {
+  const cg_group *p = a != NULL && cg_group_partial(a) ? a : b;
+  if (p == NULL || !cg_group_partial(p)) {
+    return NULL;
+  }
+  snprintf(buf, len,
+           "%s details %zu of %zu instances (task_detail_limit): the means are of all "
+           "instances (task_groups), a test would cover only the first",
+           p == a ? "A" : "B", p->n, p->count);
+  return buf;
+}
+
+/* One row of the comparison, as JSON: the columns of the table and of CSV/Markdown. A side
+ * that was not measured (@p ma, @p mb false) has its time but no energy or power. */
+static json_t *row_json(const char *name, const cg_group *a, const cg_group *b, bool ma, bool mb,
+                        const cg_groups *ga, const cg_groups *gb) {
   nemb_stats ae = {0}, ad = {0}, be = {0}, bd = {0};
-  bool ha = a != NULL && cg_group_stats(a, &ae, &ad) == 0;
-  bool hb = b != NULL && cg_group_stats(b, &be, &bd) == 0;
+  bool ta = a != NULL && cg_group_stats(a, &ae, &ad) == 0;
+  bool tb = b != NULL && cg_group_stats(b, &be, &bd) == 0;
+  bool ha = ta && ma, hb = tb && mb;
+  char why[160];
+  const char *untested = untested_why(a, b, why, sizeof why);
   json_t *r = json_pack("{s:s}", "name", name);
-  json_object_set_new(r, "a_n", json_integer(ha ? (json_int_t)ae.n_used : 0));
+  json_object_set_new(r, "a_n", json_integer(ta ? (json_int_t)ae.n_used : 0));
+  json_object_set_new(r, "a_detailed", json_integer(ta ? (json_int_t)a->n : 0));
   json_object_set_new(r, "a_energy_j", num_or_null(ha ? ae.mean : NAN));
-  json_object_set_new(r, "a_energy_std_j", num_or_null(ha && ae.n_used > 1 ? ae.std : NAN));
-  json_object_set_new(r, "b_n", json_integer(hb ? (json_int_t)be.n_used : 0));
+  json_object_set_new(r, "a_energy_std_j",
+                      num_or_null(ha && ae.n_used > 1 && !cg_group_partial(a) ? ae.std : NAN));
+  json_object_set_new(r, "b_n", json_integer(tb ? (json_int_t)be.n_used : 0));
+  json_object_set_new(r, "b_detailed", json_integer(tb ? (json_int_t)b->n : 0));
   json_object_set_new(r, "b_energy_j", num_or_null(hb ? be.mean : NAN));
-  json_object_set_new(r, "b_energy_std_j", num_or_null(hb && be.n_used > 1 ? be.std : NAN));
+  json_object_set_new(r, "b_energy_std_j",
+                      num_or_null(hb && be.n_used > 1 && !cg_group_partial(b) ? be.std : NAN));
   nemb_comparison c;
-  bool both = ha && hb && nemb_stats_compare(&ae, &be, 0.05, &c) == 0;
+  bool both = ha && hb && cg_compare(&ae, &be, untested == NULL, &c) == 0;
   json_object_set_new(r, "energy_diff_j", num_or_null(both ? c.diff : NAN));
   json_object_set_new(r, "energy_diff_percent", num_or_null(both ? c.diff_percent : NAN));
   json_object_set_new(r, "energy_ratio", num_or_null(both ? c.ratio : NAN));
-  json_object_set_new(r, "a_duration_s", num_or_null(ha ? ad.mean : NAN));
-  json_object_set_new(r, "b_duration_s", num_or_null(hb ? bd.mean : NAN));
+  json_object_set_new(r, "a_duration_s", num_or_null(ta ? ad.mean : NAN));
+  json_object_set_new(r, "b_duration_s", num_or_null(tb ? bd.mean : NAN));
   json_object_set_new(
       r, "duration_diff_percent",
-      num_or_null(ha && hb && ad.mean > 0 ? 100 * (bd.mean - ad.mean) / ad.mean : NAN));
+      num_or_null(ta && tb && ad.mean > 0 ? 100 * (bd.mean - ad.mean) / ad.mean : NAN));
   double pa = ha && ad.mean > 0 ? ae.mean / ad.mean : NAN;
   double pb = hb && bd.mean > 0 ? be.mean / bd.mean : NAN;
   json_object_set_new(r, "a_power_w", num_or_null(pa));
@@ -76,7 +103,11 @@ static json_t *row_json(const char *name, const cg_group *a, const cg_group *b) 
   json_object_set_new(r, "p_value", num_or_null(both ? c.p_value : NAN));
   json_object_set_new(r, "significant",
                       both && c.significant >= 0 ? json_boolean(c.significant) : json_null());
-  json_object_set_new(r, "only_in", ha && hb ? json_null() : json_string(ha ? "A" : "B"));
+  json_object_set_new(r, "not_tested_because",
+                      untested != NULL && both ? json_string(untested) : json_null());
+  json_object_set_new(r, "only_in", ta && tb ? json_null() : json_string(ta ? "A" : "B"));
+  json_object_set_new(r, "a_energy_source", json_string(ga->source));
+  json_object_set_new(r, "b_energy_source", json_string(gb->source));
   return r;
 }
 
@@ -123,6 +154,10 @@ static void print_table(json_t *rows, long top) {
     const char *only = json_string_value(json_object_get(r, "only_in"));
     if (only != NULL) {
       snprintf(sig, sizeof sig, "only in %s", only);
+    } else if (!json_is_number(json_object_get(r, "energy_diff_j"))) {
+      snprintf(sig, sizeof sig, "not compared (a side not measured)");
+    } else if (json_is_string(json_object_get(r, "not_tested_because"))) {
+      snprintf(sig, sizeof sig, "not tested (only the first instances detailed)");
     } else if (json_is_null(s)) {
       snprintf(sig, sizeof sig, "not tested (no repeats)");
     } else {
@@ -137,9 +172,11 @@ static void print_table(json_t *rows, long top) {
 
 static const char *const columns[] = {"name",
                                       "a_n",
+                                      "a_detailed",
                                       "a_energy_j",
                                       "a_energy_std_j",
                                       "b_n",
+                                      "b_detailed",
                                       "b_energy_j",
                                       "b_energy_std_j",
                                       "energy_diff_j",
@@ -153,7 +190,10 @@ static const char *const columns[] = {"name",
                                       "power_diff_percent",
                                       "p_value",
                                       "significant",
-                                      "only_in"};
+                                      "not_tested_because",
+                                      "only_in",
+                                      "a_energy_source",
+                                      "b_energy_source"};
 
 static json_t *table_rows(json_t *rows) {
   json_t *out = json_array();
@@ -261,43 +301,86 @@ int cg_cmd_diff(int argc, char **argv) {
             "(first row) compares like with like\n",
             ga.kind, gb.kind);
   }
+  const char *pa = argv[optind], *pb = argv[optind + 1];
+  bool ma = cg_groups_measured(&ga), mb = cg_groups_measured(&gb);
+  char why[600] = "";
+  bool incomparable = cg_groups_incomparable(&ga, pa, &gb, pb, why, sizeof why) != 0;
   json_t *rows = json_array();
   /* The wholes first, whatever their names (a command line may change between A and B). */
-  json_array_append_new(rows, row_json(gb.g[0].name, &ga.g[0], &gb.g[0]));
+  json_array_append_new(rows, row_json(gb.g[0].name, &ga.g[0], &gb.g[0], ma, mb, &ga, &gb));
   for (size_t i = 1; i < ga.n; i++) {
     const cg_group *b = cg_groups_find(&gb, ga.g[i].name);
-    json_array_append_new(rows, row_json(ga.g[i].name, &ga.g[i], b == &gb.g[0] ? NULL : b));
+    json_array_append_new(
+        rows, row_json(ga.g[i].name, &ga.g[i], b == &gb.g[0] ? NULL : b, ma, mb, &ga, &gb));
   }
   for (size_t i = 1; i < gb.n; i++) {
     const cg_group *a = cg_groups_find(&ga, gb.g[i].name);
     if (a == NULL || a == &ga.g[0]) {
-      json_array_append_new(rows, row_json(gb.g[i].name, NULL, &gb.g[i]));
+      json_array_append_new(rows, row_json(gb.g[i].name, NULL, &gb.g[i], ma, mb, &ga, &gb));
     }
+  }
+  if (!quiet && !json) {
+    printf("A: %s  (%s report, energy_source %s: %s)\n", pa, ga.kind, ga.source,
+           cg_source_words(ga.source));
+    printf("B: %s  (%s report, energy_source %s: %s)\n", pb, gb.kind, gb.source,
+           cg_source_words(gb.source));
+    if (strcmp(ga.total_time, "task_duration_s") == 0 ||
+        strcmp(gb.total_time, "task_duration_s") == 0) {
+      printf("(total) of a Session report: totals.energy_j (its tasks' energy) over "
+             "totals.task_duration_s (its tasks' time)\n");
+    }
+  }
+  if (incomparable && !quiet && !gate) {
+    fprintf(stderr, "codegreen diff: WARNING: %s\n", why);
   }
   int code = CG_EXIT_OK;
   json_t *verdict = json_null();
-  if (gate) {
+  if (gate && incomparable) {
+    fprintf(stderr,
+            "codegreen diff: --fail-if-regressed cannot decide: %s; exit %d (compare reports "
+            "measured the same way)\n",
+            why, CG_EXIT_USAGE);
+    verdict =
+        json_pack("{s:f, s:n, s:s}", "fail_if_regressed_percent", pct, "regressed", "refused", why);
+    code = CG_EXIT_USAGE;
+  } else if (gate) {
     nemb_stats ae, ad, be, bd;
     nemb_comparison cmp;
     if (cg_group_stats(&ga.g[0], &ae, &ad) == 0 && cg_group_stats(&gb.g[0], &be, &bd) == 0) {
-      bool fired = cg_regressed(&ae, &be, pct, &cmp);
-      char words[96];
-      cg_significance_words(&cmp, words, sizeof words);
-      verdict = json_pack("{s:f, s:b, s:f, s:s}", "fail_if_regressed_percent", pct, "regressed",
-                          fired, "energy_diff_percent", cmp.diff_percent, "test", words);
+      bool fired = cg_regressed(&ae, &be, true, pct, &cmp);
+      char words[96], change[48], grew[48];
+      cg_significance_words(&cmp, NULL, words, sizeof words);
+      if (isfinite(cmp.diff_percent)) {
+        snprintf(change, sizeof change, "%+.2f %%", cmp.diff_percent);
+        snprintf(grew, sizeof grew, "%.2f %%", cmp.diff_percent);
+      } else {
+        snprintf(change, sizeof change, "from %.4g J to %.4g J", ae.mean, be.mean);
+        snprintf(grew, sizeof grew, "%s", change);
+      }
+      verdict =
+          json_pack("{s:f, s:b, s:o, s:s}", "fail_if_regressed_percent", pct, "regressed", fired,
+                    "energy_diff_percent", num_or_null(cmp.diff_percent), "test", words);
       if (fired) {
-        fprintf(stderr, "codegreen diff: REGRESSION: energy grew %.2f %% (threshold %.2f %%), %s\n",
-                cmp.diff_percent, pct, words);
+        fprintf(stderr, "codegreen diff: REGRESSION: energy grew %s (threshold %.2f %%), %s\n",
+                grew, pct, words);
         code = CG_EXIT_FAIL;
       } else if (!quiet) {
-        fprintf(stderr, "codegreen diff: no regression beyond %.2f %% (energy %+.2f %%, %s)\n", pct,
-                cmp.diff_percent, words);
+        fprintf(stderr, "codegreen diff: no regression beyond %.2f %% (energy %s, %s)\n", pct,
+                change, words);
       }
     }
   }
-  json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "a", argv[optind], "b",
-                          argv[optind + 1], "a_kind", ga.kind, "b_kind", gb.kind, "test",
-                          "welch_t_test (two-sided, alpha 0.05)", "rows", rows, "gate", verdict);
+  json_t *doc =
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "a", pa, "b", pb,
+                "a_kind", ga.kind, "b_kind", gb.kind, "a_energy_source", ga.source,
+                "b_energy_source", gb.source, "a_measurement_quality", ga.quality,
+                "b_measurement_quality", gb.quality, "test", "welch_t_test (two-sided, alpha 0.05)",
+                "comparable", json_boolean(!incomparable), "rows", rows, "gate", verdict);
+  if (incomparable) {
+    json_object_set_new(doc, "not_comparable_because", json_string(why));
+  }
+  json_object_set_new(doc, "a_total_time", json_string(ga.total_time));
+  json_object_set_new(doc, "b_total_time", json_string(gb.total_time));
   if (json) {
     if (cg_write_json("diff", doc, "-", NULL) != 0) {
       code = code ? code : CG_EXIT_FAIL;
@@ -312,8 +395,11 @@ int cg_cmd_diff(int argc, char **argv) {
     } else {
       json_t *tr = table_rows(rows);
       cg_table t = {columns, sizeof columns / sizeof columns[0], tr};
+      char title[1200];
+      snprintf(title, sizeof title, "codegreen diff: A %s (%s), B %s (%s)%s%s", pa, ga.source, pb,
+               gb.source, incomparable ? "; NOT COMPARABLE: " : "", incomparable ? why : "");
       rc = out.item[i].kind == CG_OUT_CSV ? cg_write_csv("diff", &t, out.item[i].path, false)
-                                          : cg_write_markdown("diff", &t, NULL, out.item[i].path);
+                                          : cg_write_markdown("diff", &t, title, out.item[i].path);
       json_decref(tr);
     }
     code = rc != 0 && code == 0 ? CG_EXIT_FAIL : code;

@@ -1531,6 +1531,12 @@ static int measure_with(measure_opts o) {
     }
     free(samples);
   }
+  if (plot_session != NULL &&
+      cg_named_providers_check("measure", NULL, nemb_session_meter(plot_session) != NULL) != 0) {
+    free(run);
+    status = CG_EXIT_FAIL;
+    goto out;
+  }
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
   if (plot_session != NULL) {
     nemb_task_start(plot_session, task);

@@ -752,8 +752,9 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
 }
 
 /* --baseline: the first command's energy against the saved report's first group. Adds
- * "baseline" to the report. @return 1 when --fail-if-regressed fires, else 0; -1 on a report
- * that cannot be compared (already said). */
+ * "baseline" to the report. @return 1 when --fail-if-regressed fires, 2 when it cannot decide
+ * (a side not measured, or another energy_source: cg_groups_incomparable), else 0; -1 on a
+ * report that cannot be compared (already said). */
 static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   cg_groups a, b;
   if (cg_groups_from_report(base, &a) != 0) {
@@ -767,21 +768,40 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   nemb_stats ae, ad, be, bd;
   nemb_comparison c;
   int fired = 0;
+  char why[600];
+  if (cg_groups_incomparable(&a, o->baseline, &b, "this run", why, sizeof why) != 0) {
+    /* Zeros or another source of energy: no change to state, no gate to pass. */
+    json_object_set_new(report, "baseline",
+                        json_pack("{s:s, s:s, s:s, s:s, s:n, s:s}", "file", o->baseline,
+                                  "baseline_energy_source", a.source, "energy_source", b.source,
+                                  "compared", a.g[0].name, "regressed", "not_comparable_because",
+                                  why));
+    fprintf(stderr, "codegreen run: %s the baseline: %s%s\n",
+            o->fail_set ? "--fail-if-regressed cannot decide against"
+                        : "WARNING: not compared with",
+            why, o->fail_set ? "; exit 2 (compare runs measured the same way)" : "");
+    cg_groups_free(&a);
+    cg_groups_free(&b);
+    return o->fail_set ? 2 : 0;
+  }
   if (cg_group_stats(&a.g[0], &ae, &ad) != 0 || cg_group_stats(&b.g[0], &be, &bd) != 0) {
     fprintf(stderr, "codegreen run: no completed run to compare with the baseline\n");
     cg_groups_free(&a);
     cg_groups_free(&b);
     return -1;
   }
-  bool regressed = cg_regressed(&ae, &be, o->fail_set ? o->fail_pct : 0, &c);
+  bool regressed =
+      cg_regressed(&ae, &be, !cg_group_partial(&a.g[0]), o->fail_set ? o->fail_pct : 0, &c);
   fired = o->fail_set && regressed;
   char words[96];
-  cg_significance_words(&c, words, sizeof words);
+  cg_significance_words(&c, NULL, words, sizeof words);
   json_t *bl =
       json_pack("{s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file", o->baseline,
                 "compared", a.g[0].name, "baseline_energy_j", ae.mean, "baseline_std", ae.std,
                 "baseline_n", (json_int_t)ae.n_used, "energy_diff_j", c.diff, "energy_diff_percent",
                 c.diff_percent, "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
+  json_object_set_new(bl, "baseline_energy_source", json_string(a.source));
+  json_object_set_new(bl, "energy_source", json_string(b.source));
   json_object_set_new(bl, "p_value", isfinite(c.p_value) ? json_real(c.p_value) : json_null());
   json_object_set_new(bl, "significant",
                       c.significant < 0 ? json_null() : json_boolean(c.significant));
@@ -790,8 +810,8 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   json_object_set_new(bl, "regressed", json_boolean(fired));
   json_object_set_new(report, "baseline", bl);
   if (!o->quiet && !o->json) {
-    fprintf(stderr, "  vs baseline %.4f J -> %.4f J: %+.2f %% (%s)%s\n", ae.mean, be.mean,
-            c.diff_percent, words, fired ? "  REGRESSION" : "");
+    fprintf(stderr, "  vs baseline %.4f J -> %.4f J: %+.2f %% (%s; both %s)%s\n", ae.mean, be.mean,
+            c.diff_percent, words, b.source, fired ? "  REGRESSION" : "");
   }
   if (fired) {
     fprintf(stderr,
@@ -906,7 +926,24 @@ static double mean_uncertainty(json_t *report, size_t k, unsigned *why) {
   return cnt ? sum / (double)cnt : 0;
 }
 
-static void print_command_summary(json_t *report, const run_opts *o, size_t k, double interval_ms) {
+/* The slowest counter's update period in seconds (meta.sampler.update_period_us, per domain),
+ * 1 ms when a report does not say; 0 when nothing was measured (no sampler). */
+static double counter_period_s(json_t *meta) {
+  json_t *sampler = json_object_get(meta, "sampler");
+  const char *source = json_string_value(json_object_get(meta, "energy_source"));
+  if (!json_is_object(sampler) || (source != NULL && strcmp(source, "none") == 0)) {
+    return 0;
+  }
+  double worst = 0;
+  const char *d;
+  json_t *v;
+  json_object_foreach(json_object_get(sampler, "update_period_us"), d, v) {
+    worst = json_number_value(v) > worst ? json_number_value(v) : worst;
+  }
+  return worst > 0 ? worst / 1e6 : 1e-3;
+}
+
+static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   json_t *meta = json_object_get(report, "meta");
   json_t *cmd = json_array_get(json_object_get(report, "commands"), k);
   json_t *stats = json_object_get(cmd, "statistics");
@@ -1001,20 +1038,22 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k, d
             "more times (-r 30), quiet the machine, or measure a longer workload\n",
             cv);
   }
-  double resolution_s = MIN_COUNTER_UPDATES * (interval_ms > 1 ? interval_ms : 1) / 1000.0;
-  if (dmean < resolution_s) {
+  /* Counter updates, not samples: the energy between two reads is exact to one update of the
+   * slowest counter whatever the sampling interval. No counter at all: said by "why" below. */
+  double period_s = counter_period_s(meta);
+  if (period_s > 0 && dmean < MIN_COUNTER_UPDATES * period_s) {
     fprintf(stderr,
-            "  warning     the command runs %.2f ms, under %d counter updates (about 1 ms "
+            "  warning     the command runs %.2f ms, under %d counter updates (about %.3g ms "
             "each): the figure is mostly counter granularity; measure a longer workload (loop it, "
             "e.g. --shell -- 'for i in $(seq 100); do CMD; done')\n",
-            dmean * 1e3, MIN_COUNTER_UPDATES);
+            dmean * 1e3, MIN_COUNTER_UPDATES, period_s * 1e3);
   }
 }
 
-static void print_summary(json_t *report, const run_opts *o, double interval_ms) {
+static void print_summary(json_t *report, const run_opts *o) {
   json_t *meta = json_object_get(report, "meta");
   for (size_t k = 0; k < o->n_cmds; k++) {
-    print_command_summary(report, o, k, interval_ms);
+    print_command_summary(report, o, k);
   }
   size_t i;
   json_t *c;
@@ -1306,6 +1345,13 @@ int cg_cmd_run(int argc, char **argv) {
   so.config = cfg;
   nemb_session *s = NULL;
   rc = nemb_session_begin(&so, &s);
+  if (rc == 0 && cg_named_providers_check("run", cfg, nemb_session_meter(s) != NULL) != 0) {
+    nemb_config_destroy(cfg);
+    nemb_session_destroy(s);
+    json_decref(base);
+    free(o.words);
+    return CG_EXIT_FAIL;
+  }
   nemb_config_destroy(cfg);
   if (rc == 0 && o.ts_layout != NULL && nemb_session_set_timeseries_layout(s, o.ts_layout) != 0) {
     fprintf(stderr, "codegreen run: %s\n", nemb_last_error());
@@ -1323,7 +1369,6 @@ int cg_cmd_run(int argc, char **argv) {
   if (meter == NULL && !o.quiet) {
     fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
   }
-  double interval_ms = meter ? (double)nemb_measurement_interval_ms(meter) : 1;
   cg_signals_catch(); /* from here a SIGINT/SIGTERM ends the repeats and still gives a report */
   bool registered = nemb_procs_register() == 0;
   warn_concurrent(&o, "already");
@@ -1418,7 +1463,7 @@ int cg_cmd_run(int argc, char **argv) {
   }
   extend_report(report, &o, runs, done, idle);
   if (!o.quiet && !o.json) {
-    print_summary(report, &o, interval_ms);
+    print_summary(report, &o);
   }
   int regressed = base != NULL ? compare_baseline(report, base, &o) : 0;
   char job_file[128]; /* a rank of an MPI/Slurm job writes codegreen_<job>_<rank>.json */
@@ -1459,6 +1504,9 @@ int cg_cmd_run(int argc, char **argv) {
   }
   if (status != 0) {
     return status;
+  }
+  if (regressed == 2) {
+    return CG_EXIT_USAGE; /* the gate could not decide (said) */
   }
   return regressed > 0 ? CG_EXIT_FAIL : push_rc;
 }

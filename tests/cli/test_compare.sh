@@ -131,6 +131,88 @@ check "a missing baseline is refused before running" test $? -eq 2 -a ! -e ran
 "$cg" diff base.json new.json >d3.txt
 check "diff of two run reports" grep -Eq "^sleep 0.6 .*significant p=" d3.txt
 
+# --- provenance: sides named, never a gate across sources or over an unmeasured side ---
+cat >mk2.py <<'PY'
+import json
+def rep(path, source, quality, energies):
+    runs = [{"task": "run-%d" % (i + 1), "command_index": 0, "warmup": False, "exit_status": 0,
+             "in_statistics": True, "energy_j": e, "duration_s": 1.0} for i, e in enumerate(energies)]
+    json.dump({"meta": {"argv": ["./b"], "energy_source": source, "measurement_quality": quality},
+               "tasks": [], "totals": {}, "runs": runs, "commands": [{"index": 0, "command": "./b"}]},
+              open(path, "w"))
+rep("m1.json", "measured", "ok", [10, 11, 12, 13])
+rep("e1.json", "estimated", "ok", [20, 21, 22, 23])
+rep("n1.json", "none", "no_backend", [0, 0, 0, 0])
+# A Session whose 20 instances of "step" are detailed only for the first 5 (task_detail_limit 5):
+# the first five cheap, the rest dear; the comparison must use all 20 (task_groups).
+def sess(path, first, rest):
+    es = [first] * 5 + [rest] * 15
+    json.dump({"meta": {"session_name": "g", "energy_source": "simulated", "measurement_quality": "ok"},
+               "tasks": [{"name": "step", "energy_j": e, "duration_s": 0.1} for e in es[:5]],
+               "totals": {"energy_j": sum(es), "wall_duration_s": 10.0, "task_duration_s": 2.0},
+               "task_groups": [{"name": "step", "parent": None, "depth": 0, "count": 20, "detailed": 5,
+                                "energy_j": {"sum": sum(es), "mean": sum(es) / 20, "min": min(es), "max": max(es)},
+                                "duration_s": {"sum": 2.0, "mean": 0.1, "min": 0.1, "max": 0.1}}]},
+              open(path, "w"))
+sess("g1.json", 1.0, 1.0)
+sess("g2.json", 1.0, 3.0)
+PY
+py "exec(open('mk2.py').read())"
+"$cg" diff --fail-if-regressed 5 e1.json m1.json >d4.txt 2>err
+check "diff gate refuses an estimate against a measurement (exit 2)" test $? -eq 2
+check "diff gate says the sources differ" grep -q "cannot decide: A (e1.json) is estimated and B (m1.json) is measured" err
+check "diff table names both sides' energy_source" grep -q "^A: e1.json  (run report, energy_source estimated" d4.txt
+"$cg" diff -o d4.csv -o d4.md -o d4.json e1.json m1.json >/dev/null 2>err
+check "diff without a gate warns when the sources differ" grep -q "WARNING: A (e1.json) is estimated" err
+check "diff's files carry both energy_source" py "
+import csv, json
+r=next(csv.DictReader(open('d4.csv'))); assert (r['a_energy_source'], r['b_energy_source'])==('estimated','measured'), r
+d=json.load(open('d4.json')); assert d['a_energy_source']=='estimated' and d['comparable'] is False, d
+assert 'estimated' in open('d4.md').readline() and 'NOT COMPARABLE' in open('d4.md').readline()"
+"$cg" diff --fail-if-regressed 5 m1.json n1.json >d5.txt 2>err
+check "diff gate refuses an unmeasured side (exit 2)" test $? -eq 2
+check "diff gate says which side was not measured" grep -q "B (n1.json) was not measured (energy_source none" err
+check "an unmeasured side shows no change, never -100 % or nan" py "
+t=open('d5.txt').read(); assert 'nan' not in t.lower() and '-100' not in t and 'not compared' in t, t"
+"$cg" diff --fail-if-regressed 5 n1.json m1.json >/dev/null 2>err
+check "diff gate refuses an unmeasured A too (exit 2)" test $? -eq 2
+check "diff gate over an unmeasured A prints no nan" sh -c '! grep -qi nan err' 
+"$cg" diff --json g1.json g2.json >d6.json 2>/dev/null
+check "diff uses task_groups beyond the detail limit: all 20 instances, untested" py "
+import json; rows={r['name']:r for r in json.load(open('d6.json'))['rows']}
+s=rows['step']
+assert abs(s['a_energy_j']-1.0)<1e-12 and abs(s['b_energy_j']-(5+45)/20)<1e-12, s
+assert abs(s['energy_diff_percent']-150)<1e-9 and s['a_n']==20 and s['a_detailed']==5, s
+assert s['significant'] is None and 'details 5 of 20' in s['not_tested_because'], s
+t=rows['(total)']; assert abs(t['a_power_w']-20/2.0)<1e-12, t  # energy_j over task_duration_s"
+"$cg" diff g1.json g2.json >d6.txt 2>&1
+check "diff's table says the test is skipped for partial detail" grep -q "not tested (only the first instances detailed)" d6.txt
+"$cg" run -q -r 2 -o simb.json -- true 2>/dev/null
+CODEGREEN_PROVIDERS=estimate "$cg" run -q -r 2 --baseline simb.json --fail-if-regressed 5 -- touch ranb 2>err
+check "run --baseline gate refuses another energy_source (exit 2)" test $? -eq 2
+check "run --baseline says both sources" grep -q "cannot decide against the baseline: A (simb.json) is simulated and B (this run) is estimated" err
+
+# --- a provider list the user named must open: an error before anything runs ---
+for bad in simm 'sim,' 'sim,sim' SIM; do
+  rm -f ranp
+  CODEGREEN_PROVIDERS=$bad "$cg" run -q -- touch ranp 2>err
+  check "CODEGREEN_PROVIDERS='$bad' is an error (exit 1), nothing run" test $? -eq 1 -a ! -e ranp
+  check "CODEGREEN_PROVIDERS='$bad': says why" grep -q "cannot measure with the providers named by CODEGREEN_PROVIDERS: .*; nothing was run" err
+done
+CODEGREEN_SIM_CONFIG='{"update_interval_us":0}' "$cg" run -q -- touch ranp 2>err
+check "a bad CODEGREEN_SIM_CONFIG for a named sim is an error" test $? -eq 1 -a ! -e ranp
+check "a bad CODEGREEN_SIM_CONFIG names the key" grep -q "update_interval_us = 0 is out of range" err
+echo '{"providers":{"list":"simm"}}' >pl.json
+env -u CODEGREEN_PROVIDERS "$cg" run -q -c pl.json -- touch ranp 2>err
+check "providers.list naming an unknown provider is an error" test $? -eq 1 -a ! -e ranp
+check "providers.list: says where the list came from" grep -q "named by providers.list in the configuration" err
+
+# --- the short-run warning counts counter updates, not samples ---
+CODEGREEN_SIM_CONFIG='{"update_interval_us":100000}' "$cg" run --interval-ms 1 -- sleep 0.2 2>err
+check "short-run warning from the counter's 100 ms updates" grep -Eq "under 50 counter updates \(about (9[0-9]|10[0-9])(\.[0-9])? ms each\)" err
+CODEGREEN_SIM_CONFIG='{"update_interval_us":1000}' "$cg" run --interval-ms 50 -- sleep 0.2 2>err
+check "no short-run warning at 50 ms sampling over 200 counter updates" sh -c '! grep -q "counter updates" err'
+
 # --- every verb's --help lists every long option of its getopt table ---
 src=${CODEGREEN_SOURCE_DIR:-}
 if [ -n "$src" ] && [ -d "$src/src/cli" ]; then

@@ -124,14 +124,16 @@ check "summary prints sigma, min and max" grep -Eq "energy +[0-9.]+ J ± [0-9.]+
 check "high CV is warned about" grep -q "energy varies a lot between runs (CV" err
 check "high CV suggests warm-ups" grep -q "warm up (-w 3)" err
 # Whether `true` is "short" is decided from the run's own timeline (stats.duration_s.mean in
-# the report), not assumed: on a starved machine fork+exec+wait can pass 50 ms.
-"$cg" run -r 10 -o short.json -- true 2>err
+# the report) against 50 updates of the counter (meta.sampler.update_period_us), not assumed: on
+# a starved machine fork+exec+wait can pass 50 ms. A 1 ms counter here, as RAPL's.
+CODEGREEN_SIM_CONFIG='{"update_interval_us":1000}' "$cg" run -r 10 -o short.json -- true 2>err
 check "codegreen run -r 10 -- true warns exactly when it runs under 50 counter updates" py "
-import json; s=json.load(open('short.json'))['statistics']
-short=s['duration_s']['mean'] < 0.050; warned='the command runs' in open('err').read()
-assert warned == short, (s['duration_s'], warned)"
-"$cg" run -r 3 --interval-ms 20 -- true 2>err
-check "too short a command is warned about" grep -q "under 50 counter updates" err
+import json; r=json.load(open('short.json')); s=r['statistics']
+period=max(r['meta']['sampler']['update_period_us'].values())/1e6
+short=s['duration_s']['mean'] < 50*period; warned='the command runs' in open('err').read()
+assert warned == short, (s['duration_s'], period, warned)"
+CODEGREEN_SIM_CONFIG='{"update_interval_us":100000}' "$cg" run -r 3 --interval-ms 20 -- true 2>err
+check "too short a command is warned about" grep -Eq "under 50 counter updates \(about (9[0-9]|10[0-9])(\.[0-9])? ms each\)" err
 
 # --- codegreen run -- 'sleep 0.1' -> hint to use --shell ---
 "$cg" run -- 'sleep 0.1' 2>err
