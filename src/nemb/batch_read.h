@@ -17,7 +17,9 @@
  *   - a first batch, read at init, must complete without starting a worker thread: a file whose
  *     reads cannot be done without blocking goes to a worker, and a thread wake-up per tick costs
  *     more than the preads saved;
- *   - CODEGREEN_IO_URING=0 in the environment turns it off.
+ *   - CODEGREEN_IO_URING=1 must be in the environment: it is opt-in, since a seccomp filter
+ *     that kills on a system call it does not allow (systemd's SystemCallFilter= without
+ *     SystemCallErrorNumber=) would kill the measured program at io_uring_setup.
  * A batch whose io_uring call fails at a later read (anything but EINTR, which is retried) falls
  * back to pread() for good.
  *
