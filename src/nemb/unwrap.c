@@ -20,7 +20,12 @@ uint64_t nemb__unwrap_limit(const nemb__unwrap *u, uint64_t elapsed_ns) {
   return lim >= 1.8e19 ? UINT64_MAX : (uint64_t)lim;
 }
 
-static void accept(nemb__unwrap *u, uint64_t raw, uint64_t t, uint64_t delta) {
+/* Takes @p raw, read at @p t (the reading before it at @p prev_t), as the counter's value. */
+static void accept(nemb__unwrap *u, uint64_t raw, uint64_t t, uint64_t prev_t, uint64_t delta) {
+  u->suspect = false;
+  if (raw == u->last && delta == 0) {
+    return; /* no update since: the step to come is still measured from the last change */
+  }
   uint64_t dt = t > u->last_t ? t - u->last_t : 0;
   if (dt > 0) {
     double p = (double)delta / (double)dt * 1e9;
@@ -28,16 +33,16 @@ static void accept(nemb__unwrap *u, uint64_t raw, uint64_t t, uint64_t delta) {
     u->recent_uw = u->total == 0 && u->recent_uw == 0 ? p : u->recent_uw + a * (p - u->recent_uw);
   }
   u->last = raw;
+  u->change_from_t = prev_t;
   u->last_t = t;
   u->total += delta;
-  u->suspect = false;
 }
 
 /* The energy of a plausible step of @p base microjoules (through the top once when @p wrapped)
  * over @p elapsed ns, adding the wraps a long gap must or may have hidden. */
 static uint64_t with_hidden_wraps(nemb__unwrap *u, uint64_t base, uint64_t limit,
                                   uint64_t elapsed) {
-  if (u->range == 0 || limit == UINT64_MAX || limit - base < u->range) {
+  if (u->range == 0 || limit == UINT64_MAX || limit <= base || limit - base < u->range) {
     return base;
   }
   uint64_t n_max = (limit - base) / u->range;
@@ -53,17 +58,25 @@ static uint64_t with_hidden_wraps(nemb__unwrap *u, uint64_t base, uint64_t limit
 }
 
 uint64_t nemb__unwrap_feed(nemb__unwrap *u, uint64_t raw, uint64_t t_ns) {
+  uint64_t prev_t = u->read_t;
+  u->read_t = t_ns;
   if (!u->primed) {
     u->primed = true;
     u->last = raw;
-    u->last_t = t_ns;
+    u->last_t = u->change_from_t = t_ns;
     return 0;
   }
+  /* A step is judged over the time since the reading before the last change (unwrap.h); the
+   * wraps a gap may hide, over the time since the reading that showed that change (the time
+   * the step can cover when the counter updates at every reading, and its update period when
+   * it updates less often). */
+  uint64_t since = t_ns > u->change_from_t ? t_ns - u->change_from_t : 0;
   uint64_t elapsed = t_ns > u->last_t ? t_ns - u->last_t : 0;
-  uint64_t limit = nemb__unwrap_limit(u, elapsed);
+  uint64_t limit = nemb__unwrap_limit(u, since);
+  uint64_t wrap_limit = nemb__unwrap_limit(u, elapsed);
   if (raw >= u->last && raw - u->last <= limit) {
-    uint64_t d = with_hidden_wraps(u, raw - u->last, limit, elapsed);
-    accept(u, raw, t_ns, d);
+    uint64_t d = with_hidden_wraps(u, raw - u->last, wrap_limit, elapsed);
+    accept(u, raw, t_ns, prev_t, d);
     return d;
   }
   if (raw < u->last && u->range != 0 && u->last <= u->range) {
@@ -73,8 +86,8 @@ uint64_t nemb__unwrap_feed(nemb__unwrap *u, uint64_t raw, uint64_t t_ns) {
     bool plausible = u->max_power_uw ? base <= limit : base <= u->range / 2;
     if (plausible) {
       u->wraps++;
-      uint64_t d = with_hidden_wraps(u, base, limit, elapsed);
-      accept(u, raw, t_ns, d);
+      uint64_t d = with_hidden_wraps(u, base, wrap_limit, elapsed);
+      accept(u, raw, t_ns, prev_t, d);
       return d;
     }
   }
@@ -83,6 +96,7 @@ uint64_t nemb__unwrap_feed(nemb__unwrap *u, uint64_t raw, uint64_t t_ns) {
     u->resets++;
     u->last = raw;
     u->last_t = t_ns;
+    u->change_from_t = prev_t;
     return 0;
   }
   /* Implausible: hold the last good reading and watch whether the new values persist. */
@@ -108,6 +122,6 @@ uint64_t nemb__unwrap_feed(nemb__unwrap *u, uint64_t raw, uint64_t t_ns) {
   double gap = u->recent_uw * (double)(u->suspect_first_t - u->last_t) / 1e9;
   u->uncertain_uj += gap;
   uint64_t d = (uint64_t)gap + (raw - u->suspect_first);
-  accept(u, raw, t_ns, d);
+  accept(u, raw, t_ns, prev_t, d);
   return d;
 }

@@ -34,10 +34,16 @@ typedef struct nemb__unwrap {
   uint64_t range;        /* the raw value wraps to 0 after this; 0 = never wraps */
   uint64_t max_power_uw; /* ceiling on plausible power; 0 = unknown: no plausibility bound */
   uint64_t last;         /* last accepted raw reading */
-  uint64_t last_t;       /* its time, ns */
-  uint64_t total;        /* energy accumulated since the first reading */
-  double recent_uw;      /* recent power, smoothed over about 100 ms */
-  bool primed;           /* a first reading was taken */
+  uint64_t last_t;       /* the time of the reading that first showed it, ns */
+  /* The time of the reading before that one, ns: the counter's next step holds energy drawn
+   * after it, however many readings in between showed no change (a counter updated every
+   * 100 ms or 1 s read every 1 ms steps by 100 ms or 1 s of energy), so a step's plausibility is
+   * judged over the time since then, not since the previous reading. */
+  uint64_t change_from_t;
+  uint64_t read_t;  /* the time of the latest reading, any */
+  uint64_t total;   /* energy accumulated since the first reading */
+  double recent_uw; /* recent power, smoothed over about 100 ms */
+  bool primed;      /* a first reading was taken */
   /* A run of implausible readings being watched. */
   bool suspect;
   unsigned suspect_n;

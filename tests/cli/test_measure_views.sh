@@ -159,7 +159,8 @@ if w < 3.5:
 if w > 4.5:
     assert u is None, r['totals']
 if u is not None:
-    assert r['tasks'][0]['energy_uncertainty_j']==u, r['tasks'][0]
+    # the program's task is measure's whole run, inside its session by a few ms
+    assert abs(r['tasks'][0]['energy_uncertainty_j']-u)<=0.01*u, r['tasks'][0]
     c=r['totals']['session_energy_uncertainty_cause']
     assert r['tasks'][0]['energy_uncertainty_cause']==c and 'short_span' in c, c
     print('%.4f' % u)")

@@ -146,6 +146,34 @@ static void test_long_gap_counts_hidden_wraps(void **state) {
   assert_true(u.uncertain_uj >= (double)range); /* one range either way */
 }
 
+/* A counter that updates every second, read every 1 ms (the sim at update_interval_us 1000000,
+ * a slow hwmon or NVML-like counter): each step holds a second of energy, 10 J at 10 W, where the
+ * previous reading was 1 ms ago. The step is judged over the time since the reading before the
+ * last change, so it is plausible; judged over 1 ms it was rejected, then taken for a reset, and
+ * `codegreen run -- sleep 2` read 0 J with two counter resets. */
+static void test_slow_counter_steps_are_plausible(void **state) {
+  (void)state;
+  nemb__unwrap u;
+  nemb__unwrap_init(&u, 262143328850ull, 20000000); /* a 20 W ceiling */
+  uint64_t counter = 1000000, t = 0;
+  nemb__unwrap_feed(&u, counter, 0);
+  for (int ms = 1; ms <= 3500; ms++) {
+    t += MS;
+    if (ms % 1000 == 0) {
+      counter += 10000000; /* 10 J: one update a second at 10 W */
+    }
+    nemb__unwrap_feed(&u, counter, t);
+  }
+  assert_int_equal(u.total, 30000000);
+  assert_int_equal(u.rejected, 0);
+  assert_int_equal(u.resets, 0);
+  assert_int_equal(u.ambiguous_gaps, 0);
+  /* A glitch is still one: 30 J more, half a second after the last change, is beyond 2 x 20 W. */
+  t += MS;
+  assert_int_equal(nemb__unwrap_feed(&u, counter + 30000000, t), 0);
+  assert_int_equal(u.rejected, 1);
+}
+
 static void test_counter_without_range_never_wraps(void **state) {
   (void)state;
   nemb__unwrap u;
@@ -166,6 +194,7 @@ int main(void) {
       cmocka_unit_test(test_dip_that_returns_is_a_glitch),
       cmocka_unit_test(test_forward_spike_is_rejected),
       cmocka_unit_test(test_long_gap_counts_hidden_wraps),
+      cmocka_unit_test(test_slow_counter_steps_are_plausible),
       cmocka_unit_test(test_counter_without_range_never_wraps),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
