@@ -17,10 +17,15 @@
  * (50 000 enter+exit pairs) against 100 000 events of the same session after 300 000 more.
  * Then the memory per stored sample and per task record. Figures, not assertions.
  *
- * usage: bench_hotpath [rounds] [checkpoint-pairs-per-round] [task-pairs-per-round]
+ * usage: bench_hotpath [--cold] [rounds] [checkpoint-pairs-per-round] [task-pairs-per-round]
+ *   --cold  only the cold start, @p rounds fresh sessions (default 21)
  */
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench_common.h"
@@ -97,27 +102,78 @@ static nemb_session *begin(const char *name) {
   return s;
 }
 
-/* The cold start: ns per pair of the first 50 000 pairs, and of pairs 200 000-250 000. */
-static void cold_round(double *first, double *steady) {
+/* This thread's page faults so far (minor and major). */
+static double thread_faults(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) {
+    return 0;
+  }
+  return (double)(ru.ru_minflt + ru.ru_majflt);
+}
+
+/* The cold start: ns per pair of the first 50 000 pairs, and of pairs 200 000-250 000, with the
+ * recording thread's page faults in each. */
+static void cold_round(double *first, double *steady, double *first_faults, double *steady_faults) {
   nemb_session *s = begin("bench_hotpath_cold");
   uint32_t id;
   check(nemb_checkpoint_register(s, "cold_function", "bench_hotpath.c", 1, &id),
         "nemb_checkpoint_register");
+  double f0 = thread_faults();
   *first = bench_ids(s, id, 50000);
+  *first_faults = thread_faults() - f0;
   bench_ids(s, id, 150000);
+  f0 = thread_faults();
   *steady = bench_ids(s, id, 50000);
+  *steady_faults = thread_faults() - f0;
   nemb_session_destroy(s);
 }
 
+/* The cold start over @p rounds fresh sessions. */
+static int cold_figure(int rounds) {
+  double *v[4];
+  for (int k = 0; k < 4; k++) {
+    v[k] = calloc((size_t)rounds, sizeof *v[k]);
+    if (v[k] == NULL) {
+      return 1;
+    }
+  }
+  for (int r = 0; r < rounds; r++) {
+    cold_round(&v[0][r], &v[1][r], &v[2][r], &v[3][r]);
+  }
+  printf("cold start: a fresh session per round; ns per checkpoint enter+exit pair (by id)\n");
+  bench_ratio_line("first 100k events vs events 400k-500k", v[0], v[1], rounds, 1.0, "steady",
+                   "ns/pair", 1.0);
+  printf("  recording thread's page faults: first 100k events %.0f, events 400k-500k %.0f "
+         "(medians)\n",
+         bench_median(v[2], rounds), bench_median(v[3], rounds));
+  for (int k = 0; k < 4; k++) {
+    free(v[k]);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  bool cold_only = argc > 1 && strcmp(argv[1], "--cold") == 0;
+  if (cold_only) {
+    argc--;
+    argv++;
+  }
+  if (argc > 1 && argv[1][0] == '-') {
+    printf("usage: bench_hotpath [--cold] [rounds] [checkpoint-pairs] [task-pairs]\n"
+           "  --cold  only the cold-start figure, over [rounds] fresh sessions (default 21)\n");
+    return strcmp(argv[1], "--help") == 0 ? 0 : 2;
+  }
   int rounds = argc > 1 ? atoi(argv[1]) : 21;
   long cp_pairs = argc > 2 ? atol(argv[2]) : 200000;
   long task_pairs = argc > 3 ? atol(argv[3]) : 20000;
   if (rounds < 1 || cp_pairs < 1 || task_pairs < 1) {
-    fprintf(stderr, "usage: bench_hotpath [rounds] [checkpoint-pairs] [task-pairs]\n");
+    fprintf(stderr, "usage: bench_hotpath [--cold] [rounds] [checkpoint-pairs] [task-pairs]\n");
     return 2;
   }
   setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  if (cold_only) {
+    return cold_figure(rounds);
+  }
   nemb_session *s = begin("bench_hotpath");
   uint32_t id;
   check(nemb_checkpoint_register(s, "bench_function", "bench_hotpath.c", 1, &id),
@@ -192,25 +248,11 @@ int main(int argc, char **argv) {
   }
   printf("  task record: %zu B (sizeof(nemb__task_rec)); chunks of %d records doubling, then of "
          "2 MiB, with a %zu B header each\n",
-         sizeof(nemb__task_rec), NEMB__TASK_CHUNK, sizeof(nemb__task_chunk));
+         sizeof(nemb__task_rec), NEMB__TASK_CHUNK, offsetof(nemb__chunk, recs));
   nemb_session_destroy(s);
 
-  int cold = rounds / 2 > 5 ? rounds / 2 : 5;
-  double *first = calloc((size_t)cold, sizeof *first),
-         *steady = calloc((size_t)cold, sizeof *steady);
-  if (first == NULL || steady == NULL) {
-    return 1;
-  }
-  for (int r = 0; r < cold; r++) {
-    cold_round(&first[r], &steady[r]);
-  }
-  printf("cold start: a fresh session per round; ns per checkpoint enter+exit pair (by id)\n");
-  bench_ratio_line("first 100k events vs events 400k-500k", first, steady, cold, 1.0, "steady",
-                   "ns/pair", 1.0);
   for (int k = 0; k < KINDS; k++) {
     free(v[k]);
   }
-  free(first);
-  free(steady);
-  return 0;
+  return cold_figure(rounds / 2 > 5 ? rounds / 2 : 5);
 }

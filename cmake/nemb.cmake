@@ -22,6 +22,7 @@ set(NEMB_SOURCES
     src/nemb/cairo_lib.c
     src/nemb/carbon.c
     src/nemb/checkpoint.c
+    src/nemb/chunks.c
     src/nemb/clock.c
     src/nemb/compare.c
     src/nemb/config.c

@@ -53,17 +53,17 @@
 
 /* ----- sizes ----- */
 
-#define FUNC_CHUNK 1024u          /* function records per chunk */
-#define FUNC_MAX (1u << 20)       /* most functions per session (NEMB_ERANGE beyond) */
-#define QUEUE_MIN 1024u           /* events: the first allocation of a thread's queue */
-#define QUEUE_MAX (1u << 16)      /* events: the queue never grows beyond this */
-#define RESOLVE_EVERY 64u         /* events between two attempts to resolve */
-#define STACK_MIN 64u             /* frames */
-#define STACK_MAX (1u << 16)      /* frames: enters beyond are counted unbalanced */
-#define CACHE_SIZE 512u           /* per-thread call-site cache of nemb_checkpoint() */
-#define CACHE_BITS 9u             /* log2(CACHE_SIZE) */
-#define DETAIL_RESERVE (1u << 17) /* detail records a thread reserves room for at first */
-#define KIND_SHIFT 30             /* an event's ref: kind << 30 | function or name id */
+#define FUNC_CHUNK 1024u     /* function records per chunk */
+#define FUNC_MAX (1u << 20)  /* most functions per session (NEMB_ERANGE beyond) */
+#define QUEUE_MIN 1024u      /* events: the first allocation of a thread's queue */
+#define QUEUE_MAX (1u << 16) /* events: the queue never grows beyond this */
+#define RESOLVE_EVERY 64u    /* events between two attempts to resolve */
+#define STACK_MIN 64u        /* frames */
+#define STACK_MAX (1u << 16) /* frames: enters beyond are counted unbalanced */
+#define CACHE_SIZE 512u      /* per-thread call-site cache of nemb_checkpoint() */
+#define CACHE_BITS 9u        /* log2(CACHE_SIZE) */
+#define DETAIL_FIRST 512u    /* detail records in a thread's first chunk (chunks.h) */
+#define KIND_SHIFT 30        /* an event's ref: kind << 30 | function or name id */
 #define REF_MASK ((1u << KIND_SHIFT) - 1u)
 #define REF_NONE REF_MASK    /* an exit whose name no function has */
 #define LINE_OF_FUNC INT_MIN /* the event's line is its function's line */
@@ -93,6 +93,11 @@ struct nemb__cp_registry {
   size_t name_cap;
   size_t n_names;
   _Atomic uint64_t kept; /* detail records claimed, session-wide (may overshoot the limit) */
+  /* Where threads keep their details: DETAIL_FIRST from malloc(), then blocks of one arena of
+   * 2 MiB huge-page mappings for the whole session (chunks.h), so that neither a session that
+   * keeps few details nor a pool of threads that each keep some holds 2 MiB per thread. */
+  nemb__arena det_arena;
+  nemb__chunk_rule det_rule;
 
   /* The result of nemb__cp_finish(). */
   bool finished;
@@ -160,6 +165,7 @@ typedef struct nemb__cp_thread {
 
   cp_event *q; /* a ring of q_cap (a power of two) events, q_n of them pending from q_head */
   size_t q_cap, q_head, q_n;
+  bool q_mapped; /* q is a mapping of QUEUE_MAX events (grow_queue), not malloc()'s */
   uint32_t since_resolve;
 
   cp_frame *stack;
@@ -169,8 +175,8 @@ typedef struct nemb__cp_thread {
   cp_agg *agg; /* indexed by function id */
   size_t agg_cap;
 
-  nemb__cp_detail *det;
-  size_t det_n, det_cap;
+  nemb__chunks det; /* nemb__cp_detail records, in the registry's det_rule's chunks */
+  size_t det_n;
 
   cp_sites *sites; /* allocated on the first nemb_checkpoint() */
 
@@ -541,21 +547,12 @@ static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const c
     c->dropped++;
     return;
   }
-  if (c->det_n == c->det_cap) {
-    /* The first time, room for the whole limit (up to DETAIL_RESERVE): a large malloc is mapped
-     * lazily, so untouched room costs address space, not memory, and the first events never
-     * pay for copies as the array doubles. */
-    size_t first = s->detail_limit < DETAIL_RESERVE ? (size_t)s->detail_limit : DETAIL_RESERVE;
-    size_t ncap = c->det_cap ? 2 * c->det_cap : first > 256 ? first : 256;
-    nemb__cp_detail *n = realloc(c->det, ncap * sizeof *n);
-    if (n == NULL) {
-      c->dropped++;
-      return;
-    }
-    c->det = n;
-    c->det_cap = ncap;
+  nemb__cp_detail *d = nemb__chunks_push(&c->det, &r->det_rule);
+  if (d == NULL) {
+    c->dropped++;
+    return;
   }
-  nemb__cp_detail *d = &c->det[c->det_n++];
+  c->det_n++;
   d->name = f->name;
   d->context = f->context;
   d->checkpoint_id = ev->cpid;
@@ -726,20 +723,44 @@ static void resolve_forced(nemb_session *s, nemb__cp_thread *c, size_t n) {
   }
 }
 
+/* Doubles the queue. Past QUEUE_MIN it moves once into a mapping with room for QUEUE_MAX events
+ * (chunks.h: one huge page where the kernel can, since the first 100 000 events of a thread that
+ * outruns the sampler fill a new 4 KiB page every 170 events), where later doublings happen in
+ * place; where the mapping fails, into malloc()'s memory as before. */
+static void free_queue(nemb__cp_thread *c) {
+  if (c->q_mapped) {
+    nemb__huge_unmap(c->q, QUEUE_MAX * sizeof *c->q);
+  } else {
+    free(c->q);
+  }
+}
+
 static bool grow_queue(nemb__cp_thread *c) {
   if (c->q_cap >= QUEUE_MAX) {
     return false;
   }
-  size_t ncap = c->q_cap * 2;
-  cp_event *n = malloc(ncap * sizeof *n);
+  size_t ncap = c->q_cap * 2, mask = c->q_cap - 1;
+  if (c->q_mapped) {
+    /* The events that wrapped round to the ring's start move to just past its old end. */
+    size_t wrapped = c->q_head + c->q_n > c->q_cap ? c->q_head + c->q_n - c->q_cap : 0;
+    memcpy(c->q + c->q_cap, c->q, wrapped * sizeof *c->q);
+    c->q_cap = ncap;
+    return true;
+  }
+  cp_event *n = nemb__huge_map(QUEUE_MAX * sizeof *n);
+  bool mapped = n != NULL;
   if (n == NULL) {
-    return false;
+    n = malloc(ncap * sizeof *n);
+    if (n == NULL) {
+      return false;
+    }
   }
   for (size_t i = 0; i < c->q_n; i++) {
-    n[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+    n[i] = c->q[(c->q_head + i) & mask];
   }
-  free(c->q);
+  free_queue(c);
   c->q = n;
+  c->q_mapped = mapped;
   c->q_cap = ncap;
   c->q_head = 0;
   return true;
@@ -783,10 +804,10 @@ static void thread_free(nemb__cp_thread *c) {
   if (c == NULL) {
     return;
   }
-  free(c->q);
+  free_queue(c);
   free(c->stack);
   free(c->agg);
-  free(c->det);
+  nemb__chunks_free(&c->det);
   free(c->sites);
   free(c);
 }
@@ -1040,6 +1061,17 @@ int nemb__cp_init(nemb_session *s) {
     free(r);
     return NEMB_ENOMEM;
   }
+  if (nemb__arena_init(&r->det_arena) != 0) {
+    pthread_mutex_destroy(&r->lock);
+    free(r->chunks);
+    free(r->by_key);
+    free(r->by_name);
+    free(r);
+    return NEMB_ENOMEM;
+  }
+  size_t first = s->detail_limit < DETAIL_FIRST ? (size_t)s->detail_limit : DETAIL_FIRST;
+  r->det_rule =
+      (nemb__chunk_rule){sizeof(nemb__cp_detail), first > 0 ? first : 1, 1, &r->det_arena};
   atomic_init(&r->n_funcs, 0);
   atomic_init(&r->kept, 0);
   s->cp = r;
@@ -1150,9 +1182,9 @@ void nemb__cp_finish(nemb_session *s) {
     size_t k = 0;
     for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
       const nemb__cp_thread *c = t->cp;
-      if (c != NULL && c->det_n > 0) {
-        memcpy(all + k, c->det, c->det_n * sizeof *all);
-        k += c->det_n;
+      for (const nemb__chunk *ch = c != NULL ? c->det.first : NULL; ch != NULL; ch = ch->next) {
+        memcpy(all + k, ch->recs, ch->n * sizeof *all);
+        k += ch->n;
       }
     }
     sort_details(all, tmp, n_det);
@@ -1172,6 +1204,7 @@ void nemb__cp_finish(nemb_session *s) {
     thread_free(t->cp);
     t->cp = NULL;
   }
+  nemb__arena_release(&r->det_arena);
   pthread_mutex_unlock(&r->lock);
 }
 
@@ -1200,6 +1233,9 @@ void nemb__cp_free(nemb_session *s) {
   free(r->by_name);
   free(r->stats);
   free(r->details);
+  if (!r->finished) {
+    nemb__arena_release(&r->det_arena); /* after every thread's details (above) */
+  }
   pthread_mutex_destroy(&r->lock);
   free(r);
   s->cp = NULL;

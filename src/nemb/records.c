@@ -1,14 +1,13 @@
 /*
  * records.c - the per-thread records of a session (records.h says what they are and the protocol
  * between recording threads and the end): the string pool, each thread's record found through
- * a thread-local cache, task records in chunks, and what the end does to them.
+ * a thread-local cache, task records in chunks (chunks.h), and what the end does to them.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "records.h"
 
@@ -220,81 +219,22 @@ nemb__task_rec nemb__thread_top_record(const nemb__thread *t, uint64_t t_end, bo
   };
 }
 
-/* A thread's task records start in small chunks from malloc(), doubling from NEMB__TASK_CHUNK
- * records, MALLOC_CHUNKS of them (most threads record a few tasks, and a pool of threads
- * that each record a few thousand should not hold megabytes each). Later chunks are 2 MiB
- * mappings, aligned so that the kernel can back each with one transparent huge page
- * (madvise(MADV_HUGEPAGE); where THP is off they fill 4 KiB pages, as malloc()'s would). Why:
- * the first write to each 4 KiB page is a page fault, one per 73 records, and under
- * virtualisation a fault can cost tens of microseconds (13-35 us per page on the 2-core
- * development VM, against about 250 ns per 4 KiB of a huge page when the host has the memory),
- * which made page faults the larger part of a task's start+stop there. */
-#define MALLOC_CHUNKS 3 /* 512, 1024 and 2048 records: 200 KB */
-#define BIG_CHUNK_BYTES ((size_t)2 << 20)
+/* A thread's task records (chunks.h): 512, 1024 and 2048 records from malloc() (200 KB: a pool
+ * of threads that each record a few thousand tasks should not hold megabytes each), then 2 MiB
+ * mappings of their own, one huge page each where the kernel can. */
+static const nemb__chunk_rule task_rule = {sizeof(nemb__task_rec), NEMB__TASK_CHUNK, 3, NULL};
 
-static nemb__task_chunk *chunk_map(void) {
-  size_t len = BIG_CHUNK_BYTES;
-  char *p = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    return NULL;
-  }
-  char *q = (char *)(((uintptr_t)p + len - 1) & ~(uintptr_t)(len - 1));
-  if (q > p) {
-    munmap(p, (size_t)(q - p)); /* the slack before and after the aligned 2 MiB */
-  }
-  munmap(q + len, len - (size_t)(q - p));
-#ifdef MADV_HUGEPAGE
-  madvise(q, len, MADV_HUGEPAGE); /* a hint: refused or ignored, the pages are ordinary ones */
-#endif
-  nemb__task_chunk *c = (nemb__task_chunk *)(void *)q;
-  c->mapped = len;
-  c->cap = (len - offsetof(nemb__task_chunk, recs)) / sizeof(nemb__task_rec);
-  return c;
-}
-
-/* The chunk after @p last (NULL: the thread's first). */
-static nemb__task_chunk *chunk_new(const nemb__task_chunk *last) {
-  size_t cap = last == NULL ? NEMB__TASK_CHUNK : last->cap * 2;
-  nemb__task_chunk *c = NULL;
-  if (cap > (size_t)NEMB__TASK_CHUNK << (MALLOC_CHUNKS - 1)) {
-    c = chunk_map();
-    cap = NEMB__TASK_CHUNK << (MALLOC_CHUNKS - 1); /* if the mapping fails, stay at this size */
-  }
-  if (c == NULL) {
-    c = malloc(offsetof(nemb__task_chunk, recs) + cap * sizeof(nemb__task_rec));
-    if (c == NULL) {
-      return NULL;
-    }
-    c->mapped = 0;
-    c->cap = cap;
-  }
-  c->next = NULL;
-  c->n = 0;
-  return c;
-}
-
-static void chunk_free(nemb__task_chunk *c) {
-  if (c->mapped) {
-    munmap(c, c->mapped);
-  } else {
-    free(c);
-  }
+/* The records of chunk @p c. */
+static nemb__task_rec *chunk_recs(const nemb__chunk *c) {
+  return (nemb__task_rec *)(void *)c->recs;
 }
 
 int nemb__thread_append_task(nemb__thread *t, const nemb__task_rec *rec) {
-  if (t->last == NULL || t->last->n == t->last->cap) {
-    nemb__task_chunk *c = chunk_new(t->last);
-    if (c == NULL) {
-      return NEMB_ENOMEM;
-    }
-    if (t->last) {
-      t->last->next = c;
-    } else {
-      t->first = c;
-    }
-    t->last = c;
+  nemb__task_rec *r = nemb__chunks_push(&t->tasks, &task_rule);
+  if (r == NULL) {
+    return NEMB_ENOMEM;
   }
-  t->last->recs[t->last->n++] = *rec;
+  *r = *rec;
   return 0;
 }
 
@@ -308,9 +248,7 @@ static int compare_seq(const void *a, const void *b) {
 int nemb__session_tasks(const nemb_session *s, nemb__task_rec **out, size_t *n) {
   size_t total = 0;
   for (const nemb__thread *t = s->threads; t != NULL; t = t->next) {
-    for (const nemb__task_chunk *c = t->first; c != NULL; c = c->next) {
-      total += c->n;
-    }
+    total += nemb__chunks_count(&t->tasks);
   }
   nemb__task_rec *all = malloc((total ? total : 1) * sizeof *all);
   if (all == NULL) {
@@ -318,8 +256,8 @@ int nemb__session_tasks(const nemb_session *s, nemb__task_rec **out, size_t *n) 
   }
   size_t k = 0;
   for (const nemb__thread *t = s->threads; t != NULL; t = t->next) {
-    for (const nemb__task_chunk *c = t->first; c != NULL; c = c->next) {
-      memcpy(all + k, c->recs, c->n * sizeof *all);
+    for (const nemb__chunk *c = t->tasks.first; c != NULL; c = c->next) {
+      memcpy(all + k, chunk_recs(c), c->n * sizeof *all);
       k += c->n;
     }
   }
@@ -340,10 +278,11 @@ void nemb__records_to_ns(nemb_session *s) {
     for (uint32_t i = 0; i < t->depth; i++) {
       t->stack[i].t_start = nemb__clock_to_ns(&s->clock, t->stack[i].t_start);
     }
-    for (nemb__task_chunk *c = t->first; c != NULL; c = c->next) {
+    for (nemb__chunk *c = t->tasks.first; c != NULL; c = c->next) {
+      nemb__task_rec *r = chunk_recs(c);
       for (size_t i = 0; i < c->n; i++) {
-        c->recs[i].t_start = nemb__clock_to_ns(&s->clock, c->recs[i].t_start);
-        c->recs[i].t_end = nemb__clock_to_ns(&s->clock, c->recs[i].t_end);
+        r[i].t_start = nemb__clock_to_ns(&s->clock, r[i].t_start);
+        r[i].t_end = nemb__clock_to_ns(&s->clock, r[i].t_end);
       }
     }
   }
@@ -367,10 +306,7 @@ void nemb__records_close_open(nemb_session *s) {
 void nemb__records_free(nemb_session *s) {
   for (nemb__thread *t = s->threads, *next; t != NULL; t = next) {
     next = t->next;
-    for (nemb__task_chunk *c = t->first, *cn; c != NULL; c = cn) {
-      cn = c->next;
-      chunk_free(c);
-    }
+    nemb__chunks_free(&t->tasks);
     nemb__intern_release(&t->names);
     free(t);
   }

@@ -25,11 +25,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "chunks.h"
 #include "clock.h"
 #include "meter.h"
 
 #define NEMB__MAX_DEPTH 256
-#define NEMB__TASK_CHUNK 512 /* records in a thread's first chunk (records.c: chunk_new()) */
+#define NEMB__TASK_CHUNK 512 /* records in a thread's first chunk (records.c: task_rule) */
 
 /* One finished (or, at end, force-closed) task. */
 typedef struct nemb__task_rec {
@@ -41,14 +42,6 @@ typedef struct nemb__task_rec {
   uint64_t t_start, t_end; /* boundary-clock stamps until the end converts them to ns */
   bool closed_at_end;      /* still open at nemb_session_end(): closed there */
 } nemb__task_rec;
-
-/* A run of a thread's task records (records.c's chunk_new() says how they are sized). */
-typedef struct nemb__task_chunk {
-  struct nemb__task_chunk *next;
-  size_t n, cap;
-  size_t mapped; /* 0: from malloc(); else the length of its own mapping (munmap()) */
-  nemb__task_rec recs[];
-} nemb__task_chunk;
 
 typedef struct nemb__open_task {
   const char *name;
@@ -75,7 +68,7 @@ typedef struct nemb__thread {
   atomic_int in_call; /* 1 while inside a recording call */
   nemb__open_task stack[NEMB__MAX_DEPTH];
   uint32_t depth;
-  nemb__task_chunk *first, *last;
+  nemb__chunks tasks; /* nemb__task_rec records, in records.c's task_rule's chunks */
   nemb__intern names;
   struct nemb__cp_thread *cp; /* created by checkpoint.c on the thread's first checkpoint */
 } nemb__thread;

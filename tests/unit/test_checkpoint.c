@@ -321,6 +321,54 @@ static void test_detail_limit(void **state) {
   nemb_session_destroy(s);
 }
 
+/* Details past every boundary of their chunks (a thread's first 512 from malloc(), then blocks
+ * of the session's 2 MiB arena, 64 blocks to a mapping): all kept, in order, each the right one.
+ * The bursts outrun the sampler, so the queue grows (into its mapping, then in place) with
+ * events wrapped round its ring; an event out of order would pair wrongly (unbalanced). */
+static void test_details_across_chunks(void **state) {
+  (void)state;
+  nemb_session *s = begin_with("{\"measurement\":{\"checkpoints\":{\"detail_limit\":40000}}}");
+  uint32_t outer, inner;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "outer", "o.c", 3, &outer));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "inner", "i.c", 7, &inner));
+  const int bursts = 5, pairs = 3000; /* 12 000 events a burst */
+  for (int b = 0; b < bursts; b++) {
+    for (int i = 0; i < pairs; i++) {
+      NEMB_ASSERT_OK(nemb_checkpoint_enter(s, outer));
+      NEMB_ASSERT_OK(nemb_checkpoint_enter(s, inner));
+      NEMB_ASSERT_OK(nemb_checkpoint_exit(s, inner));
+      NEMB_ASSERT_OK(nemb_checkpoint_exit(s, outer));
+    }
+    spin_ns(3 * 1000000ull); /* samples arrive: the next burst starts by resolving this one */
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 4 * bursts * pairs);
+  assert_int_equal(sum.unbalanced, 0);
+  assert_int_equal(sum.details_kept, 40000);
+  assert_int_equal(sum.details_dropped, 4 * bursts * pairs - 40000);
+  const nemb__cp_detail *d;
+  assert_int_equal(nemb__cp_details(s, &d), 40000);
+  for (size_t i = 0; i < 40000; i++) {
+    bool is_outer = i % 4 == 0 || i % 4 == 3;
+    assert_string_equal(d[i].name, is_outer ? "outer" : "inner");
+    assert_string_equal(d[i].context, is_outer ? "o.c" : "i.c");
+    assert_int_equal(d[i].line, is_outer ? 3 : 7);
+    assert_int_equal(d[i].enter, i % 4 < 2);
+    assert_int_equal(d[i].invocation, i / 4 + 1);
+    assert_null(d[i].checkpoint_id);
+    assert_int_equal(d[i].thread, 0);
+    if (i > 0) {
+      assert_true(d[i].t_ns >= d[i - 1].t_ns);
+      assert_true(d[i].energy_uj >= d[i - 1].energy_uj);
+    }
+  }
+  assert_int_equal(find_func(s, "outer")->calls, bursts * pairs);
+  assert_int_equal(find_func(s, "inner")->calls, bursts * pairs);
+  nemb_session_destroy(s);
+}
+
 /* The resident set now, in KiB (not the peak: earlier tests may have set a higher one). */
 static long rss_kib(void) {
   long pages = 0, resident = 0;
@@ -612,6 +660,7 @@ int main(void) {
       cmocka_unit_test_setup(test_recursion_counts_inclusive_once, setup),
       cmocka_unit_test_setup(test_threads_and_invocation_numbers, setup),
       cmocka_unit_test_setup(test_detail_limit, setup),
+      cmocka_unit_test_setup(test_details_across_chunks, setup),
       cmocka_unit_test_setup(test_memory_is_bounded, setup),
       cmocka_unit_test_setup(test_unbalanced_and_open_frames, setup),
       cmocka_unit_test_setup(test_bad_calls, setup),

@@ -1,0 +1,149 @@
+/*
+ * chunks.c - lists of record chunks, 2 MiB huge-page mappings and the arenas that share them
+ * (chunks.h says why).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "chunks.h"
+#include "internal.h"
+
+/* ----- 2 MiB mappings ----- */
+
+static size_t huge_len(size_t len) {
+  return (len + NEMB__HUGE_BYTES - 1) & ~(NEMB__HUGE_BYTES - 1);
+}
+
+void *nemb__huge_map(size_t len) {
+  len = huge_len(len);
+  if (len == 0) {
+    return NULL;
+  }
+  /* Twice the length, then the slack before and after the aligned part unmapped: mmap() only
+   * promises page alignment, and a huge page needs its 2 MiB aligned. */
+  char *p = mmap(NULL, len + NEMB__HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  if (p == MAP_FAILED) {
+    return NULL;
+  }
+  char *q = (char *)(((uintptr_t)p + NEMB__HUGE_BYTES - 1) & ~(uintptr_t)(NEMB__HUGE_BYTES - 1));
+  if (q > p) {
+    munmap(p, (size_t)(q - p));
+  }
+  munmap(q + len, NEMB__HUGE_BYTES - (size_t)(q - p));
+#ifdef MADV_HUGEPAGE
+  madvise(q, len, MADV_HUGEPAGE); /* a hint: refused or ignored, the pages are ordinary ones */
+#endif
+  return q;
+}
+
+void nemb__huge_unmap(void *p, size_t len) {
+  if (p != NULL) {
+    munmap(p, huge_len(len));
+  }
+}
+
+/* ----- arenas ----- */
+
+int nemb__arena_init(nemb__arena *a) {
+  memset(a, 0, sizeof *a);
+  return pthread_mutex_init(&a->lock, NULL) == 0 ? 0 : NEMB_ENOMEM;
+}
+
+void *nemb__arena_take(nemb__arena *a) {
+  pthread_mutex_lock(&a->lock);
+  if ((size_t)(a->end - a->next) < NEMB__ARENA_BLOCK) {
+    void *m = NULL;
+    if (a->n_maps == a->cap_maps) {
+      size_t ncap = a->cap_maps ? 2 * a->cap_maps : 8;
+      void **n = realloc(a->maps, ncap * sizeof *n);
+      if (n != NULL) {
+        a->maps = n;
+        a->cap_maps = ncap;
+      }
+    }
+    if (a->n_maps < a->cap_maps) {
+      m = nemb__huge_map(NEMB__HUGE_BYTES);
+    }
+    if (m == NULL) {
+      pthread_mutex_unlock(&a->lock);
+      return NULL;
+    }
+    a->maps[a->n_maps++] = m;
+    a->next = m;
+    a->end = a->next + NEMB__HUGE_BYTES;
+  }
+  void *b = a->next;
+  a->next += NEMB__ARENA_BLOCK;
+  pthread_mutex_unlock(&a->lock);
+  return b;
+}
+
+void nemb__arena_release(nemb__arena *a) {
+  for (size_t i = 0; i < a->n_maps; i++) {
+    nemb__huge_unmap(a->maps[i], NEMB__HUGE_BYTES);
+  }
+  free(a->maps);
+  pthread_mutex_destroy(&a->lock);
+  memset(a, 0, sizeof *a);
+}
+
+/* ----- lists ----- */
+
+nemb__chunk *nemb__chunks_grow(nemb__chunks *l, const nemb__chunk_rule *rule) {
+  size_t hdr = offsetof(nemb__chunk, recs);
+  size_t last_small = rule->first << (rule->small ? rule->small - 1 : 0);
+  size_t cap = l->last == NULL ? rule->first : l->last->cap * 2;
+  nemb__chunk *c = NULL;
+  if (l->last != NULL && cap > last_small) {
+    /* Past the small chunks: a 2 MiB mapping of its own, or a block of the arena's. */
+    size_t bytes = rule->arena ? NEMB__ARENA_BLOCK : NEMB__HUGE_BYTES;
+    c = rule->arena ? nemb__arena_take(rule->arena) : nemb__huge_map(bytes);
+    if (c != NULL) {
+      c->mapped = rule->arena ? 0 : bytes;
+      c->arena = rule->arena != NULL;
+      c->cap = (bytes - hdr) / rule->size;
+    }
+    cap = last_small; /* if the mapping failed, stay at this size */
+  }
+  if (c == NULL) {
+    c = malloc(hdr + cap * rule->size);
+    if (c == NULL) {
+      return NULL;
+    }
+    c->mapped = 0;
+    c->arena = false;
+    c->cap = cap;
+  }
+  c->next = NULL;
+  c->n = 0;
+  if (l->last != NULL) {
+    l->last->next = c;
+  } else {
+    l->first = c;
+  }
+  l->last = c;
+  return c;
+}
+
+size_t nemb__chunks_count(const nemb__chunks *l) {
+  size_t n = 0;
+  for (const nemb__chunk *c = l->first; c != NULL; c = c->next) {
+    n += c->n;
+  }
+  return n;
+}
+
+void nemb__chunks_free(nemb__chunks *l) {
+  for (nemb__chunk *c = l->first, *next; c != NULL; c = next) {
+    next = c->next;
+    if (c->mapped) {
+      nemb__huge_unmap(c, c->mapped);
+    } else if (!c->arena) {
+      free(c);
+    }
+  }
+  l->first = l->last = NULL;
+}
