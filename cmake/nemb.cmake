@@ -262,4 +262,8 @@ if(NEMB_BUILD_BENCH)
   # Python's Session uses it.
   add_executable(bench_tasks bench/bench_tasks.c)
   target_link_libraries(bench_tasks PRIVATE nemb)
+  # A real driver's NVML call costs and energy-counter update period, independent of the
+  # provider (loads libnvidia-ml itself); run on a machine with an NVIDIA GPU.
+  add_executable(bench_nvml bench/bench_nvml.c)
+  target_link_libraries(bench_nvml PRIVATE ${CMAKE_DL_LIBS})
 endif()
