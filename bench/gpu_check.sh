@@ -35,7 +35,7 @@ wait $load
 echo "== codegreen sample, idle, 2 s"
 "$cg" sample -d 2
 echo "== Session tasks beside the driver's counter"
-"$py" "$here/bench_nvml_task.py" --seconds 3 --report "$out/nvml_task.json"
+"$py" "$here/bench_nvml_task.py" --seconds 2 --rounds 2 --report "$out/nvml_task.json"
 echo "== codegreen run of a 4 s matmul load"
 "$cg" run -o "$out/run.json" -- "$py" "$here/bench_nvml_task.py" --load-only 4
 "$py" -c "
@@ -44,6 +44,8 @@ r = json.load(open(sys.argv[1]))
 print('run: energy_j', r['totals']['energy_j'], 'domains', r['tasks'][0]['domains'],
       'update_period_us', r['meta']['sampler'].get('update_period_us'),
       'quality', r['meta']['measurement_quality'])" "$out/run.json"
+echo "== codegreen run -- sleep 1.5 (the CPU side: what measures it here)"
+"$cg" run -- sleep 1.5
 echo "== CUDA_VISIBLE_DEVICES by UUID and an index out of range"
 uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
 CUDA_VISIBLE_DEVICES=$uuid "$cg" info | grep -iA2 'gpu\|nvml' | head -12

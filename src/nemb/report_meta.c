@@ -337,7 +337,7 @@ static json_t *domain_failures(const nemb_session *s) {
 /* Appends one warning, formatted like printf (at most 320 bytes), to @p w. */
 static void warn(json_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(json_t *w, const char *fmt, ...) {
-  char text[320];
+  char text[640];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
@@ -368,6 +368,32 @@ static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats 
              m->domains[d].name, m->source[d], at, nemb_strerror(m->dom_last_rc[d]));
       }
     }
+  }
+  /* A counter that never moved over many of its updates read nothing, which is not the same as
+   * measuring zero: a virtual machine can expose an energy event with no counter behind it (a
+   * Firecracker guest's perf energy-psys read 0 throughout, README "Measured on real hardware").
+   * Below a second or 100 updates a quiet domain (an idle integrated GPU) is not remarkable. */
+  double span_ns = s->t_end > s->t_begin ? (double)(s->t_end - s->t_begin) : 0.0;
+  char still[240] = "";
+  size_t n_still = 0;
+  for (size_t d = 0; d < m->n_domains; d++) {
+    double period_ns = nemb__meter_period_ns(m, d);
+    if (m->measured[d] && m->have_first[d] && m->total[d] == m->first_v[d] &&
+        m->dom_lost_at[d] == 0 && m->dom_errors[d] == 0 && span_ns >= 1e9 &&
+        span_ns >= 100.0 * period_ns) {
+      size_t used = strlen(still);
+      snprintf(still + used, sizeof still - used, "%s%s (%s, updates every %.3g ms)",
+               n_still ? ", " : "", m->domains[d].name, m->source[d], period_ns / 1e6);
+      n_still++;
+    }
+  }
+  if (n_still > 0) {
+    warn(w,
+         "%s %s never changed in %.2f s: %s 0 J is no measurement of zero; %s used under one "
+         "counter unit, or nothing counts behind %s (a virtual machine can expose an event "
+         "without its counter)",
+         n_still == 1 ? "domain" : "domains", still, span_ns / 1e9, n_still == 1 ? "its" : "their",
+         n_still == 1 ? "it" : "each", n_still == 1 ? "it" : "them");
   }
   for (size_t d = 0; d < m->n_domains; d++) {
     if (m->domains[d].whole_device) {

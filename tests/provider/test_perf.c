@@ -96,7 +96,8 @@ static int fake_close(int fd) {
   return 0;
 }
 
-static const nemb__perf_syscalls fake_sys = {fake_open, fake_read, fake_close};
+/* No liveness wait: most tests give fixed counts (test_dead_counters_refused sets one). */
+static const nemb__perf_syscalls fake_sys = {fake_open, fake_read, fake_close, 0};
 
 static char why[1024];
 
@@ -460,6 +461,48 @@ static void test_read_failure(void **unused) {
   nemb__provider_perf.close(st);
 }
 
+/* A Firecracker guest listed energy-psys, opened it, and it read 0 for good (README, "Measured on
+ * real hardware"): counters that do not change within the wait are refused with the reason, so
+ * the CPU estimate can take their place, and every descriptor is closed (teardown). */
+static void test_dead_counters_refused(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-2s");
+  nemb__perf_sys.alive_wait_ns = 5000000;
+  void *st = NULL;
+  assert_int_equal(open_perf(&st), NEMB_ENOTSUP);
+  assert_null(st);
+  assert_non_null(strstr(why, "counters (package-0, dram-0, package-1, dram-1) did not change in "
+                              "5 ms"));
+  assert_non_null(strstr(why, "a virtual machine can expose the events without the counters"));
+  assert_int_equal(n_fakes, 4);
+  /* The same events counting (40 W): accepted at once. */
+  n_fakes = 0;
+  clock_watts = 40;
+  st = open_ok();
+  nemb__provider_perf.close(st);
+}
+
+/* A counter that stays still through a whole session of over a second (and 100 updates) is
+ * named in the report's warnings: its 0 J is no measurement of zero. */
+static void test_still_counter_warned(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-amd");
+  setenv("CODEGREEN_PROVIDERS", "perf", 1);
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  usleep(1100000);
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  const char *json = nemb_session_report_json(s);
+  assert_non_null(json);
+  assert_non_null(strstr(json, "domain package-0 (perf, updates every 1 ms) never changed in 1."));
+  assert_non_null(strstr(json, "its 0 J is no measurement of zero"));
+  nemb_session_destroy(s);
+  unsetenv("CODEGREEN_PROVIDERS");
+}
+
 /* Through a meter and its sampler thread: 40 W per package for ~200 ms. */
 static void test_sampler(void **unused) {
   (void)unused;
@@ -507,6 +550,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_event_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sampler, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dead_counters_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_still_counter_warned, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

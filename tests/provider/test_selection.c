@@ -75,7 +75,7 @@ static int fake_close(int fd) {
   return 0;
 }
 
-static const nemb__perf_syscalls fake_sys = {fake_open, fake_read, fake_close};
+static const nemb__perf_syscalls fake_sys = {fake_open, fake_read, fake_close, 0};
 
 /* ----- building machines ----- */
 

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu_topology.h"
@@ -57,8 +58,10 @@ static long sys_read(int fd, void *buf, size_t len) {
   return (long)n;
 }
 
-const nemb__perf_syscalls nemb__perf_sys_real = {sys_perf_event_open, sys_read, close};
-nemb__perf_syscalls nemb__perf_sys = {sys_perf_event_open, sys_read, close};
+/* 50 ms: RAPL counters update every ~1 ms and even an idle package draws watts, so a live set
+ * of counters changes within a few ms; the wait ends at the first change. */
+const nemb__perf_syscalls nemb__perf_sys_real = {sys_perf_event_open, sys_read, close, 50000000};
+nemb__perf_syscalls nemb__perf_sys = {sys_perf_event_open, sys_read, close, 50000000};
 
 enum role { ROLE_PACKAGE, ROLE_NESTED, ROLE_DRAM, ROLE_PSYS };
 
@@ -358,6 +361,36 @@ static bool dies_counted_apart(const nemb__cpu *units, size_t n) {
   return false;
 }
 
+static int perf_read(void *state, uint64_t t_ns, uint64_t *raw_uj);
+
+/* True when any of @p st's counters changes within @p wait_ns (or the wait is 0). A virtual
+ * machine can list the power PMU's events, open them and count nothing: on a Firecracker guest
+ * (NVIDIA H200 host, 2026-11) energy-psys opened and read 0 for good, and a provider taking it
+ * would keep the CPU estimate from running while reporting 0 J as measured. */
+static bool counters_move(perf_state *st, uint64_t wait_ns) {
+  if (wait_ns == 0 || st->n == 0) {
+    return true;
+  }
+  uint64_t first[NEMB__MAX_DOMAINS], now[NEMB__MAX_DOMAINS];
+  if (perf_read(st, 0, first) != 0) {
+    return true; /* a failing read is the sampler's to report, not a dead counter */
+  }
+  uint64_t t0 = nemb__now_ns();
+  do {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    if (perf_read(st, 0, now) != 0) {
+      return true;
+    }
+    for (size_t i = 0; i < st->n; i++) {
+      if (now[i] != first[i] && now[i] != NEMB__RAW_INVALID && first[i] != NEMB__RAW_INVALID) {
+        return true;
+      }
+    }
+  } while (nemb__now_ns() - t0 < wait_ns);
+  return false;
+}
+
 static int perf_open(const nemb__provider_env *env, void **state, char *why, size_t why_len) {
   *state = NULL;
   int enabled = 1;
@@ -458,6 +491,20 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
     return rc;
   }
   link_domains(st);
+  if (!counters_move(st, nemb__perf_sys.alive_wait_ns)) {
+    char names[160] = "";
+    for (size_t i = 0; i < st->n; i++) {
+      size_t used = strlen(names);
+      snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", st->domains[i].name);
+    }
+    nemb__say(why, why_len,
+              "the perf 'power' PMU's counters (%s) did not change in %.0f ms, where RAPL "
+              "updates every ~1 ms: nothing counts behind them (a virtual machine can expose the "
+              "events without the counters)",
+              names, (double)nemb__perf_sys.alive_wait_ns / 1e6);
+    perf_close(st);
+    return NEMB_ENOTSUP;
+  }
   *state = st;
   return 0;
 }

@@ -21,6 +21,9 @@ typedef struct nemb__perf_syscalls {
   long (*read)(int fd, void *buf, size_t len);
   /* close(2). */
   int (*close)(int fd);
+  /* How long open() waits for any counter to change before it calls them dead (perf.c,
+   * counters_move()): 50 ms in the real table; 0 (a test's table) skips the wait. */
+  uint64_t alive_wait_ns;
 } nemb__perf_syscalls;
 
 /* The table perf.c uses; initialised with the real system calls. */
