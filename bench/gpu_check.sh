@@ -44,6 +44,32 @@ r = json.load(open(sys.argv[1]))
 print('run: energy_j', r['totals']['energy_j'], 'domains', r['tasks'][0]['domains'],
       'update_period_us', r['meta']['sampler'].get('update_period_us'),
       'quality', r['meta']['measurement_quality'])" "$out/run.json"
+echo "== codegreen measure: functions of a PyTorch program"
+cat >"$out/gpu_functions.py" <<'PY'
+import time
+import torch
+
+
+def products(a, b, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(20):
+            a @ b
+        torch.cuda.synchronize()
+
+
+def wait(seconds):
+    time.sleep(seconds)
+
+
+a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+torch.cuda.synchronize()
+for _ in range(2):
+    wait(1.0)
+    products(a, b, 1.0)
+PY
+"$cg" measure -o "$out/measure.json" "$out/gpu_functions.py"
 echo "== codegreen run -- sleep 1.5 (the CPU side: what measures it here)"
 "$cg" run -- sleep 1.5
 echo "== CUDA_VISIBLE_DEVICES by UUID and an index out of range"
