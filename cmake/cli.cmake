@@ -6,7 +6,7 @@
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 
 file(GLOB NEMB_CLI_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cli/*.c)
-# The one atomic file writer, the environment gate and the one report loader (json_load.c over
+# The one atomic file writer, the environment gate, the Pushgateway URL rule and the one report loader (json_load.c over
 # zsource.c: .json and .json.zst, libzstd loaded at the first compressed file) are compiled in too: the executable links the shared library,
 # whose internal nemb__ symbols are hidden.
 add_executable(codegreen ${NEMB_CLI_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c
@@ -14,7 +14,8 @@ add_executable(codegreen ${NEMB_CLI_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/src/nem
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/json_load.c
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zsource.c
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zstd_lib.c
-                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/dl.c)
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/dl.c
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/push_url.c)
 target_include_directories(codegreen PRIVATE src/cli ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb)
 # The CLI's statistics and views use libm and a thread (run -I); the exporter libmicrohttpd.
 target_link_libraries(codegreen PRIVATE nemb PkgConfig::JANSSON ${CMAKE_DL_LIBS} codegreen_instrument
@@ -49,6 +50,10 @@ if(NEMB_BUILD_TESTS)
   add_test(NAME cli_run COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_run.sh
                                 ${CMAKE_BINARY_DIR}/bin/codegreen)
   set_tests_properties(cli_run PROPERTIES TIMEOUT 180)
+  # How run reports a run that failed, was killed or interrupted, and its other small outputs.
+  add_test(NAME cli_run_status COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_run_status.sh
+                                       ${CMAKE_BINARY_DIR}/bin/codegreen)
+  set_tests_properties(cli_run_status PROPERTIES TIMEOUT 180)
   add_test(NAME exports COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_exports.sh
                                 $<TARGET_FILE:nemb> ${CMAKE_CURRENT_SOURCE_DIR}/include/nemb.h)
   set(CG_REPORT_ENV "CODEGREEN_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}" ${CG_PLAIN_ENV})

@@ -45,6 +45,7 @@ set(NEMB_SOURCES
     src/nemb/poller.c
     src/nemb/procs.c
     src/nemb/push.c
+    src/nemb/push_url.c
     src/nemb/records.c
     src/nemb/report.c
     src/nemb/report_columnar.c

@@ -3,13 +3,23 @@
  *
  * The value goes to the library through CODEGREEN_CARBON_INTENSITY, which every session reads
  * (codegreen's own, and the runtime's in the measured program), so the rule that turns energy
- * into co2e_g lives in one place, libcodegreen-nemb's carbon.c.
+ * into co2e_g lives in one place, libcodegreen-nemb's carbon.c. `run` puts the variable back as
+ * it was once its session has begun (cg_carbon_env_restore), so the command does not inherit
+ * the flag, and names the flag as the intensity's origin (cg_carbon_label).
  */
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+
+#define CARBON_ENV "CODEGREEN_CARBON_INTENSITY"
+#define CARBON_FLAG "--carbon-intensity"
+
+static bool flag_given;  /* --carbon-intensity was given */
+static char *env_before; /* the variable's value before it, or NULL when it was unset */
 
 int cg_carbon_option(const char *verb, const char *arg) {
   char *end;
@@ -22,11 +32,34 @@ int cg_carbon_option(const char *verb, const char *arg) {
             verb, arg);
     return CG_EXIT_USAGE;
   }
-  if (setenv("CODEGREEN_CARBON_INTENSITY", arg, 1) != 0) {
+  if (!flag_given) {
+    const char *before = getenv(CARBON_ENV);
+    env_before = before != NULL ? strdup(before) : NULL;
+    flag_given = true;
+  }
+  if (setenv(CARBON_ENV, arg, 1) != 0) {
     fprintf(stderr, "codegreen %s: cannot set CODEGREEN_CARBON_INTENSITY\n", verb);
     return CG_EXIT_FAIL;
   }
   return 0;
+}
+
+void cg_carbon_env_restore(void) {
+  if (!flag_given) {
+    return;
+  }
+  if (env_before != NULL) {
+    setenv(CARBON_ENV, env_before, 1);
+  } else {
+    unsetenv(CARBON_ENV);
+  }
+}
+
+void cg_carbon_label(struct json_t *report) {
+  json_t *carbon = json_object_get(json_object_get(report, "meta"), "carbon");
+  if (flag_given && json_is_object(carbon)) {
+    json_object_set_new(carbon, "from", json_string(CARBON_FLAG));
+  }
 }
 
 void cg_carbon_print(FILE *fp, const struct json_t *report, const char *key, const char *what) {

@@ -156,7 +156,18 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
   return pid;
 }
 
+int cg_exit_cannot_start(int err) {
+  return err == ENOENT || err == ENOTDIR || err == ELOOP || err == ENAMETOOLONG
+             ? CG_EXIT_CANNOT_RUN
+             : CG_EXIT_NOT_EXECUTABLE;
+}
+
 int cg_child_wait(pid_t pid, bool pass_on, struct rusage *ru) {
+  int signo;
+  return cg_child_wait_signal(pid, pass_on, ru, &signo);
+}
+
+int cg_child_wait_signal(pid_t pid, bool pass_on, struct rusage *ru, int *signo) {
   int status = 0;
   struct rusage scratch;
   for (;;) {
@@ -189,5 +200,6 @@ int cg_child_wait(pid_t pid, bool pass_on, struct rusage *ru) {
   if (tty_fd >= 0) {
     give_tty(tty_fd, getpgrp());
   }
+  *signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -18,7 +18,12 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define CG_EXIT_CANNOT_RUN 127 /* what a shell returns for a command it cannot start */
+#define CG_EXIT_CANNOT_RUN 127     /* what a shell returns for a command it cannot find */
+#define CG_EXIT_NOT_EXECUTABLE 126 /* ... and for one it found but cannot execute (EACCES) */
+
+/* The exit status a shell gives for a command that could not be started with errno @p err:
+ * 126 when it exists but cannot be executed (EACCES, ENOEXEC, EISDIR...), else 127. */
+int cg_exit_cannot_start(int err);
 
 /* Installs the handlers of the signals above (saving the old ones), and restores them. */
 void cg_signals_catch(void);
@@ -35,5 +40,11 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
  * code, or 128 + the signal that killed it. @p ru (may be NULL) receives the resources used by
  * the child and the descendants it waited for. */
 int cg_child_wait(pid_t pid, bool forward, struct rusage *ru);
+
+/* cg_child_wait() that also says how the child ended: *@p signo gets the signal that killed it
+ * (WIFSIGNALED: the exit status is then 128 + that signal), or 0 when it exited by itself (a
+ * status above 128 is then its own: a shell's way of saying that its command died of a
+ * signal, for one). */
+int cg_child_wait_signal(pid_t pid, bool forward, struct rusage *ru, int *signo);
 
 #endif /* CG_CHILD_H */

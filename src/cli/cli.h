@@ -36,11 +36,19 @@ const char *cg_one_operand(int argc, char **argv, const char *verb, const char *
                            void (*usage)(FILE *));
 
 /* --carbon-intensity G (carbon.c): checks G and hands it to the library through
- * CODEGREEN_CARBON_INTENSITY. @return 0 or an exit code, after saying what is wrong. */
+ * CODEGREEN_CARBON_INTENSITY, keeping the value the variable had before (if any).
+ * @return 0 or an exit code, after saying what is wrong. */
 int cg_carbon_option(const char *verb, const char *arg);
+/* Puts CODEGREEN_CARBON_INTENSITY back as it was before --carbon-intensity (unset, or the
+ * user's own value), once the session that reads it has begun: the flag is codegreen's, not
+ * the measured command's environment. Nothing without the flag. */
+void cg_carbon_env_restore(void);
+/* With --carbon-intensity, the report's meta.carbon.from says "--carbon-intensity" (the library
+ * can only name the variable the flag went through). Nothing without the flag. */
+struct json_t;
+void cg_carbon_label(struct json_t *report);
 /* Prints the report's totals.<key> (co2e_g, session_co2e_g) with its intensity and source, when
  * the report has them; @p what says what the figure covers. */
-struct json_t;
 void cg_carbon_print(FILE *fp, const struct json_t *report, const char *key, const char *what);
 
 /* --interval-ms MS, for every verb that takes it: a whole number of milliseconds in the

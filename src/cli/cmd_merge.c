@@ -61,8 +61,9 @@ typedef struct node {
   bool shared;
   bool from_ranks; /* no step report: energy from the rank reports' leader */
   const char *note;
-  double cpu_s;  /* CPU time of the job's ranks on it */
-  json_t *steps; /* array for the output */
+  double cpu_s;        /* CPU time of the job's ranks on it */
+  double wall0, wall1; /* its reports' span, POSIX seconds (+-INFINITY until one is seen) */
+  json_t *steps;       /* array for the output */
 } node;
 
 static void print_usage(FILE *fp) {
@@ -111,6 +112,36 @@ static double num(const json_t *o, const char *key, double dflt) {
   return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
+/* The CPU time a rank report stands for: a `codegreen run` rank's is its measured command's
+ * (runs[].cpu_time_s, the command's process tree, summed over its runs); meta.job.cpu_time_s is
+ * the CPU time of the process that wrote the report, which for `run` is codegreen itself, not
+ * the work (two ranks of equal work were split 90/10 by it). A Session's process is the work. */
+static double rank_cpu_s(const json_t *r, const char **from) {
+  const json_t *runs = json_object_get(r, "runs");
+  if (json_is_array(runs) && json_array_size(runs) > 0) {
+    double sum = 0;
+    const json_t *x;
+    size_t i;
+    json_array_foreach(runs, i, x) {
+      sum += num(x, "cpu_time_s", 0);
+    }
+    *from = "runs[].cpu_time_s (the measured command's process tree)";
+    return sum;
+  }
+  *from = "meta.job.cpu_time_s (the reporting process)";
+  return num(json_object_get(json_object_get(r, "meta"), "job"), "cpu_time_s", 0);
+}
+
+/* Widens @p nd's span to the tasks of rank report @p r. */
+static void node_span_tasks(node *nd, const json_t *r) {
+  const json_t *tk;
+  size_t k;
+  json_array_foreach(json_object_get(r, "tasks"), k, tk) {
+    nd->wall0 = fmin(nd->wall0, num(tk, "started_at", INFINITY));
+    nd->wall1 = fmax(nd->wall1, num(tk, "ended_at", -INFINITY));
+  }
+}
+
 static int by_node_then_start(const void *x, const void *y) {
   const step *a = x, *b = y;
   int c = strcmp(a->node, b->node);
@@ -132,6 +163,8 @@ static node *find_node(node *nodes, size_t *n, const char *name) {
   node *nd = &nodes[(*n)++];
   memset(nd, 0, sizeof *nd);
   nd->name = name;
+  nd->wall0 = INFINITY;
+  nd->wall1 = -INFINITY;
   nd->steps = json_array();
   return nd;
 }
@@ -333,6 +366,9 @@ int cg_cmd_merge(int argc, char **argv) {
                                s->counted_j, "duration_s", (s->t1 - s->t0) / 1e9, "node_shared",
                                s->shared, "job_attributed_energy_j", job_j));
       nd->cpu_s += s->job_cpu_s;
+      const json_t *sl = json_object_get(s->report, "slurm");
+      nd->wall0 = fmin(nd->wall0, num(sl, "started_at", INFINITY));
+      nd->wall1 = fmax(nd->wall1, num(sl, "ended_at", -INFINITY));
     }
     i = j;
   }
@@ -374,7 +410,9 @@ int cg_cmd_merge(int argc, char **argv) {
         nd->measured_j = e;
         nd->note = "ranks sampled for themselves; the node counted once, from the longest";
       }
-      nd->cpu_s += num(jm, "cpu_time_s", 0);
+      const char *from;
+      nd->cpu_s += rank_cpu_s(r, &from);
+      node_span_tasks(nd, r);
     }
     json_array_foreach(rank_reports, k, r) {
       const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
@@ -390,14 +428,16 @@ int cg_cmd_merge(int argc, char **argv) {
         continue;
       }
       nd->attributed_j = nd->measured_j;
-      double cpu = num(jm, "cpu_time_s", 0);
+      const char *from;
+      double cpu = rank_cpu_s(r, &from);
       double r_j = nd->cpu_s > 0 ? nd->measured_j * cpu / nd->cpu_s : 0;
       json_array_append_new(
-          ranks, json_pack("{s:O?,s:s,s:O?,s:O?,s:f,s:f,s:O?}", "rank", json_object_get(jm, "rank"),
-                           "node", name, "role", json_object_get(jm, "role"), "pid",
-                           json_object_get(json_object_get(r, "meta"), "pid"), "cpu_time_s", cpu,
-                           "attributed_energy_j", r_j, "tasks_energy_j",
-                           json_object_get(json_object_get(r, "totals"), "energy_j")));
+          ranks,
+          json_pack("{s:O?,s:s,s:O?,s:O?,s:f,s:s,s:f,s:O?}", "rank", json_object_get(jm, "rank"),
+                    "node", name, "role", json_object_get(jm, "role"), "pid",
+                    json_object_get(json_object_get(r, "meta"), "pid"), "cpu_time_s", cpu,
+                    "cpu_time_from", from, "attributed_energy_j", r_j, "tasks_energy_j",
+                    json_object_get(json_object_get(r, "totals"), "energy_j")));
     }
   }
 
@@ -418,8 +458,15 @@ int cg_cmd_merge(int argc, char **argv) {
                              : "measured (the job had the node to itself)",
                   "node_shared", nd->shared, "cpu_time_s", nd->cpu_s, "steps", nd->steps, "note",
                   nd->note));
-    json_array_append_new(tasks_out, json_pack("{s:s,s:i,s:n,s:f}", "name", nd->name, "depth", 0,
-                                               "parent", "energy_j", nd->attributed_j));
+    /* The node's task: its job energy over its reports' span (the reference's task fields). */
+    json_t *task = json_pack("{s:s,s:i,s:n,s:f}", "name", nd->name, "depth", 0, "parent",
+                             "energy_j", nd->attributed_j);
+    if (isfinite(nd->wall0) && isfinite(nd->wall1) && nd->wall1 > nd->wall0) {
+      double span = nd->wall1 - nd->wall0;
+      json_object_set_new(task, "duration_s", json_real(span));
+      json_object_set_new(task, "avg_power_w", json_real(nd->attributed_j / span));
+    }
+    json_array_append_new(tasks_out, task);
   }
   char run_id[13];
   snprintf(run_id, sizeof run_id, "%06lx%06lx", (unsigned long)(getpid() & 0xffffff),

@@ -53,6 +53,7 @@
 #include "json_load.h"
 #include "nemb.h"
 #include "outputs.h"
+#include "push.h"
 
 #define VS "--vs--"
 #define MAX_COMMANDS 16
@@ -79,6 +80,8 @@ typedef struct run_result {
   char task[48];
   size_t cmd;
   int status;           /* exit code, or 128 + signal */
+  int signo;            /* the signal that killed the command's process (WIFSIGNALED), or 0 */
+  int caught;           /* the signal codegreen got and passed on during the run, or 0 */
   double cpu_s;         /* user + system time of the command's process tree */
   double machine_cpu_s; /* busy CPU time of the whole machine meanwhile, from /proc/stat */
   double live_j;        /* the energy seen live, for the progress line only */
@@ -101,20 +104,23 @@ static void print_usage(FILE *fp) {
       "their runs interleaved, each compared with the first.\n\n"
       "  -r, --repeat N            run each command N times; report statistics (default 1)\n"
       "  -w, --warmup K            run each command K times first, out of the statistics\n"
-      "  -i, --ignore-failure      go on after a run that exits non-zero (default: stop, and\n"
-      "                            exit with its status); failed runs are never in the\n"
-      "                            statistics unless -i is given\n"
+      "  -i, --ignore-failure      go on after a run that exits non-zero, and count it in\n"
+      "                            the statistics (default: stop there; failed runs are\n"
+      "                            not counted); the exit status is the first failure's\n"
+      "                            either way\n"
       "  -o, --output FILE         write the report; repeatable. The extension says the kind:\n"
       "                            .json, .csv (one row per run, with provenance), .md\n"
-      "                            (Markdown table with a relative column), each also with\n"
-      "                            .zst (zstd-compressed); '-' writes the JSON to stdout\n"
+      "                            (Markdown table; Relative: each command's energy over\n"
+      "                            the first's, as in the summary), each also with .zst\n"
+      "                            (zstd-compressed); '-' writes the JSON to stdout\n"
       "  --append                  add the CSV rows to an existing file with the same header\n"
       "  --json                    print the JSON report on stderr instead of the summary\n"
       "  --baseline REPORT.json    compare the first command with a saved report\n"
       "  --fail-if-regressed PCT   exit 1 when the energy grew more than PCT %% over the\n"
       "                            baseline, significantly (Welch's t-test, alpha 0.05)\n"
       "  -I, --interval-print MS   every MS ms, print each domain's energy and power on stderr\n"
-      "  -x, --field-separator S   with -I: rows separated by S (CSV with -x ,)\n"
+      "  -x, --field-separator S   with -I: rows separated by S (CSV with -x ,); stderr then\n"
+      "                            has only the rows (no summary or notes: as -q)\n"
       "  --interval-ms M           sampling interval in ms (default: the config's, normally 1)\n"
       "  --idle S                  measure idle power for S seconds first; report energy above\n"
       "  --time-series             keep per-sample power in the report\n"
@@ -125,13 +131,19 @@ static void print_usage(FILE *fp) {
       "                            command line)\n"
       "  -q, --quiet               no summary or progress on stderr\n"
       "  -c, --config FILE         use this config.json instead of the search order\n"
-      "  --push URL                push the totals to a Prometheus Pushgateway at the end\n"
+      "  --push URL                push the totals to a Prometheus Pushgateway at the end (the\n"
+      "                            URL is checked before anything runs)\n"
       "  --carbon-intensity G      grams CO2e per kWh (user-given): adds co2e_g to the report\n"
-      "  -h, --help                this help\n\n"
+      "                            (each run, the CSV, a Markdown CO2e column); the command\n"
+      "                            does not inherit it\n"
+      "  -h, --help                this help\n\n");
+  fprintf(
+      fp,
       "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
       "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
-      "The exit status is the command's (128 + signal if it was killed; with several commands,\n"
-      "the first failure's), else 1 when --fail-if-regressed fires or a --push fails; a report\n"
+      "The exit status is the command's (128 + signal if it was killed; over several runs or\n"
+      "commands, the first failure's), else 1 when --fail-if-regressed fires or a --push fails;\n"
+      "126 or 127 when it cannot be started (found but not executable, not found); a report\n"
       "that cannot be written is said on stderr and keeps the command's status. The command\n"
       "runs in its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to\n"
       "codegreen are passed on to that group, the interrupted run is recorded but not in the\n"
@@ -213,6 +225,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
   memset(o, 0, sizeof *o);
   o->repeat = 1;
   int c, rc;
+  argv[0] =
+      "codegreen run"; /* getopt's messages start with it: "codegreen run: unrecognized ..." */
   /* '+': stop at the first non-option, so the command's own options are never ours. */
   while ((c = getopt_long(argc, argv, "+r:w:io:I:x:c:qh", opts, NULL)) != -1) {
     switch (c) {
@@ -298,8 +312,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     case 'h':
       print_usage(stdout);
       return -1;
-    default:
-      print_usage(stderr);
+    default: /* getopt has said what is wrong */
+      fprintf(stderr, "codegreen run: the options are listed by codegreen run --help\n");
       return CG_EXIT_USAGE;
     }
   }
@@ -316,6 +330,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
   if (o->sep != NULL && o->print_ms == 0) {
     return usage_error("-x/--field-separator goes with -I/--interval-print");
   }
+  /* -x makes stderr a stream of rows (perf stat -I -x's habit: `2>power.csv`): codegreen's own
+   * text stays out of it. Errors still go there; the report goes where -o says. */
+  o->quiet = o->quiet || o->sep != NULL;
   o->words = argv + optind;
   o->n_words = (size_t)(argc - optind);
   /* Split at --vs--: the separators become the NULLs that end each command's argv. A copy of
@@ -432,11 +449,38 @@ static double live_energy(nemb_session *s) {
   return j;
 }
 
-/* Runs command @p r->cmd once as task @p r->task. Returns 0, or CG_EXIT_CANNOT_RUN when it could
- * not start (already reported). */
-static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *background) {
+/* Runs command @p r->cmd once as task @p r->task. Returns 0, or 127/126 when it could not start
+ * (cg_exit_cannot_start(); already reported). */
+/* -I's printer (interval.h): started just before the first run's start and stopped just after
+ * the last one's exit, so its rows cover the runs (and, with repeats, the pauses between them),
+ * not codegreen's own start-up and end. */
+typedef struct printer {
+  cg_interval *iv;
+  bool tried;
+} printer;
+
+static void printer_start(printer *p, nemb_session *s, const run_opts *o) {
+  nemb_meter *meter = nemb_session_meter(s);
+  if (p->tried || o->print_ms == 0 || meter == NULL) {
+    return;
+  }
+  p->tried = true;
+  if (cg_interval_start(meter, o->print_ms, o->sep, stderr, &p->iv) != 0) {
+    fprintf(stderr, "codegreen run: cannot start the interval printer: %s\n", strerror(errno));
+  }
+}
+
+static void printer_stop(printer *p) {
+  cg_interval_stop(p->iv);
+  p->iv = NULL;
+}
+
+/* @p last: no run follows this one (the printer stops at its exit). */
+static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *background, printer *pr,
+                    bool last) {
   char **cmd = o->cmds[r->cmd];
   double busy0 = machine_busy_seconds(), j0 = live_energy(s);
+  printer_start(pr, s, o);
   nemb_task_start(s, r->task);
   uint64_t t0_ns = nemb_now_ns();
   int exec_errno = 0;
@@ -450,16 +494,20 @@ static int run_once(nemb_session *s, const run_opts *o, run_result *r, int *back
               "command line, add --shell (codegreen run --shell -- '%s')\n",
               cmd[0], cmd[0]);
     }
-    return CG_EXIT_CANNOT_RUN;
+    return cg_exit_cannot_start(exec_errno);
   }
   struct rusage ru;
   nemb_descendant_started(pid);
-  r->status = cg_child_wait(pid, true, &ru);
+  r->status = cg_child_wait_signal(pid, true, &ru, &r->signo);
   nemb_descendant_ended(pid);
   uint64_t t1_ns = nemb_now_ns();
   nemb_task_stop(s, r->task);
+  if (last) {
+    printer_stop(pr);
+  }
   cg_gpu_take(nemb_session_meter(s), t0_ns, t1_ns, &r->gpu);
-  r->interrupted = cg_signals_caught() != 0;
+  r->caught = cg_signals_caught();
+  r->interrupted = r->caught != 0;
   r->machine_cpu_s = machine_busy_seconds() - busy0;
   r->live_j = live_energy(s) - j0;
   r->cpu_s = seconds(&ru);
@@ -547,6 +595,59 @@ static void progress_draw(progress *p, const run_result *r, size_t done, size_t 
   fflush(stderr);
 }
 
+/* ----- how a run ended ----- */
+
+/* "SIGKILL" for 9 (sigabbrev_np), "signal 77" for a number without a name. */
+static void signal_name(int sig, char *buf, size_t len) {
+  const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+  if (abbrev != NULL) {
+    snprintf(buf, len, "SIG%s", abbrev);
+  } else {
+    snprintf(buf, len, "signal %d", sig);
+  }
+}
+
+static json_t *signal_json(int sig) {
+  char name[32];
+  signal_name(sig, name, sizeof name);
+  return sig > 0 ? json_string(name) : json_null();
+}
+
+/* The one wording of how a run ended, from its entry in "runs" (exit_status, signal,
+ * interrupted_by), for the summary: "failed (exit status 1)", "killed by SIGKILL (exit status
+ * 137)", "interrupted (codegreen got SIGTERM and passed it on; the command was killed by
+ * SIGTERM)", "completed". A status above 128 from a process that exited by itself is not called
+ * a signal: it is the process's own status (a shell says so when its command was killed: the
+ * words add that reading, hedged). */
+static void end_words(json_t *r, char *buf, size_t len) {
+  int st = (int)json_integer_value(json_object_get(r, "exit_status"));
+  const char *sig = json_string_value(json_object_get(r, "signal"));
+  const char *by = json_string_value(json_object_get(r, "interrupted_by"));
+  char core[160];
+  if (sig != NULL) {
+    snprintf(core, sizeof core, "killed by %s (exit status %d%s)", sig, st,
+             strcmp(sig, "SIGPIPE") == 0 ? "; the reader of its output had gone, as in cmd | head"
+                                         : "");
+  } else if (st > 128 && st < 128 + 65 && sigabbrev_np(st - 128) != NULL) {
+    char name[32];
+    signal_name(st - 128, name, sizeof name);
+    snprintf(core, sizeof core, "exit status %d, a shell's status for a command killed by %s", st,
+             name);
+  } else {
+    snprintf(core, sizeof core, "exit status %d", st);
+  }
+  if (by != NULL) {
+    snprintf(buf, len, "interrupted (codegreen got %s and passed it on; the command %s %s)", by,
+             sig != NULL ? "was" : "ended with", core);
+  } else if (sig != NULL) {
+    snprintf(buf, len, "%s", core);
+  } else if (st != 0) {
+    snprintf(buf, len, "failed (%s)", core);
+  } else {
+    snprintf(buf, len, "completed");
+  }
+}
+
 /* ----- the report ----- */
 
 static json_t *find_task(json_t *report, const char *name) {
@@ -621,14 +722,14 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     json_t *t = find_task(report, rr->task);
     double e = json_number_value(json_object_get(t, "energy_j"));
     double d = json_number_value(json_object_get(t, "duration_s"));
-    double cpu_j = 0;
+    double cpu_j = 0, other_j = 0; /* the in-total domains: CPU ones, and the others */
     const char *dn;
     json_t *dv;
     json_object_foreach(json_object_get(t, "domains"), dn, dv) {
       json_t *info = json_object_get(topo, dn);
-      if (json_is_true(json_object_get(info, "in_total")) &&
-          cpu_kind(json_string_value(json_object_get(info, "kind")))) {
-        cpu_j += json_number_value(dv);
+      if (json_is_true(json_object_get(info, "in_total"))) {
+        *(cpu_kind(json_string_value(json_object_get(info, "kind"))) ? &cpu_j : &other_j) +=
+            json_number_value(dv);
       }
     }
     double share = rr->machine_cpu_s > 0 ? rr->cpu_s / rr->machine_cpu_s : NAN;
@@ -643,14 +744,24 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
                           rr->interrupted, "in_statistics", rr->in_stats, "outlier", 0, "energy_j",
                           e, "duration_s", d, "cpu_time_s", rr->cpu_s, "machine_cpu_time_s",
                           isnan(rr->machine_cpu_s) ? 0 : rr->machine_cpu_s);
+    json_object_set_new(r, "signal", signal_json(rr->signo));
+    json_object_set_new(r, "interrupted_by", signal_json(rr->caught));
     json_object_set_new(r, "attributed_share", isnan(share) ? json_null() : json_real(share));
     json_object_set_new(r, "attributed_energy_j",
                         isnan(share) ? json_null() : json_real(share * cpu_j + gpu_j));
     json_object_set_new(r, "attributed_cpu_energy_j",
                         isnan(share) ? json_null() : json_real(share * cpu_j));
     json_object_set_new(r, "attributed_gpu_energy_j", json_real(gpu_j));
-    json_object_set_new(r, "unattributed_energy_j", json_real(e - cpu_j - gpu_covered));
+    /* The domains no model covers, summed (not energy_j less the rest: no 1e-16 J left over
+     * from rounding where every domain is covered). */
+    double unattributed = other_j - gpu_covered;
+    json_object_set_new(r, "unattributed_energy_j",
+                        json_real(fabs(unattributed) <= 1e-9 * fabs(e) ? 0 : unattributed));
     json_object_set_new(r, "gpu_attribution", gpu_att);
+    json_t *co2e = json_object_get(t, "co2e_g"); /* with a carbon intensity only */
+    if (json_is_number(co2e)) {
+      json_object_set(r, "co2e_g", co2e);
+    }
     json_object_set_new(r, "energy_above_idle_j",
                         json_is_object(idle) ? json_real(e - idle_w * d) : json_null());
     json_t *unc = json_object_get(t, "energy_uncertainty_j");
@@ -829,7 +940,23 @@ static double getnum(json_t *o, const char *a, const char *b) {
   return json_number_value(json_object_get(json_object_get(o, a), b));
 }
 
-/* The runs of command @p k that failed or were interrupted, and what became of them. */
+/* The runs the summary's figures are over: command @p k's runs in the statistics, outliers
+ * aside; or, when @p only is not NULL, the one run of that task (a command none of whose runs
+ * are in the statistics, shown alone with how it ended). */
+static bool selected(json_t *r, size_t k, const char *only) {
+  if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k) {
+    return false;
+  }
+  if (only != NULL) {
+    const char *task = json_string_value(json_object_get(r, "task"));
+    return task != NULL && strcmp(task, only) == 0;
+  }
+  return json_is_true(json_object_get(r, "in_statistics")) &&
+         !json_is_true(json_object_get(r, "outlier"));
+}
+
+/* The runs of command @p k that failed or were interrupted: each one's energy and how it ended,
+ * and what became of it. */
 static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
   size_t i;
   json_t *r;
@@ -838,28 +965,30 @@ static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
         json_is_true(json_object_get(r, "warmup"))) {
       continue;
     }
-    const char *task = json_string_value(json_object_get(r, "task"));
-    int st = (int)json_integer_value(json_object_get(r, "exit_status"));
-    if (json_is_true(json_object_get(r, "interrupted"))) {
-      fprintf(stderr, "  run         %s was interrupted (status %d): not in the statistics\n", task,
-              st);
-    } else if (st != 0) {
-      fprintf(stderr, "  run         %s exited with status %d%s\n", task, st,
-              o->ignore_failure ? " (kept: --ignore-failure)" : ": not in the statistics");
+    bool interrupted = json_is_true(json_object_get(r, "interrupted"));
+    if (!interrupted && json_integer_value(json_object_get(r, "exit_status")) == 0) {
+      continue;
     }
+    char words[320];
+    end_words(r, words, sizeof words);
+    fprintf(stderr, "  run         %s: %.4f J over %.4f s, %s%s\n",
+            json_string_value(json_object_get(r, "task")),
+            json_number_value(json_object_get(r, "energy_j")),
+            json_number_value(json_object_get(r, "duration_s")), words,
+            json_is_true(json_object_get(r, "in_statistics")) ? " (kept: --ignore-failure)"
+                                                              : ": not in the statistics");
   }
+  (void)o;
 }
 
-/* The attributed energy, mean per run over the runs in the statistics: CPU, then each GPU. */
-static void print_attribution(json_t *runs, size_t k) {
+/* The attributed energy, mean per run over the selected runs (selected()): CPU, then each GPU. */
+static void print_attribution(json_t *runs, size_t k, const char *only) {
   double attributed = 0, cpu = 0, unattributed = 0;
   size_t cnt = 0, i;
   json_t *r, *last = NULL;
   json_array_foreach(runs, i, r) {
     json_t *a = json_object_get(r, "attributed_energy_j");
-    if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
-        json_is_true(json_object_get(r, "in_statistics")) &&
-        !json_is_true(json_object_get(r, "outlier")) && json_is_number(a)) {
+    if (selected(r, k, only) && json_is_number(a)) {
       attributed += json_number_value(a);
       cpu += json_number_value(json_object_get(r, "attributed_cpu_energy_j"));
       unattributed += json_number_value(json_object_get(r, "unattributed_energy_j"));
@@ -887,9 +1016,7 @@ static void print_attribution(json_t *runs, size_t k) {
     double sum = 0, share = 0;
     json_array_foreach(runs, i, r) {
       json_t *a = json_object_get(r, "attributed_energy_j");
-      if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
-          json_is_true(json_object_get(r, "in_statistics")) &&
-          !json_is_true(json_object_get(r, "outlier")) && json_is_number(a)) {
+      if (selected(r, k, only) && json_is_number(a)) {
         json_t *gr = json_object_get(json_object_get(r, "gpu_attribution"), gname);
         sum += json_number_value(json_object_get(gr, "attributed_energy_j"));
         share += json_number_value(json_object_get(gr, "share"));
@@ -904,19 +1031,17 @@ static void print_attribution(json_t *runs, size_t k) {
   }
 }
 
-/* The mean over command @p k's runs in the statistics (outliers aside) of each run's
+/* The mean over command @p k's selected runs (selected()) of each run's
  * energy_uncertainty_j (0 for a run long enough that the counters fix it): the bound the
  * counters give the mean energy, as each run's bound holds for it. *@p why gets the union of
  * the runs' causes (CG_UNC_*). */
-static double mean_uncertainty(json_t *report, size_t k, unsigned *why) {
+static double mean_uncertainty(json_t *report, size_t k, const char *only, unsigned *why) {
   double sum = 0;
   size_t cnt = 0, i;
   json_t *r;
   *why = 0;
   json_array_foreach(json_object_get(report, "runs"), i, r) {
-    if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
-        !json_is_true(json_object_get(r, "in_statistics")) ||
-        json_is_true(json_object_get(r, "outlier"))) {
+    if (!selected(r, k, only)) {
       continue;
     }
     sum += json_number_value(json_object_get(r, "energy_uncertainty_j"));
@@ -943,26 +1068,62 @@ static double counter_period_s(json_t *meta) {
   return worst > 0 ? worst / 1e6 : 1e-3;
 }
 
+/* Command @p k's one non-warm-up run when it has exactly one, else NULL. */
+static json_t *single_run(json_t *report, size_t k) {
+  json_t *one = NULL, *r;
+  size_t i, n = 0;
+  json_array_foreach(json_object_get(report, "runs"), i, r) {
+    if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
+        !json_is_true(json_object_get(r, "warmup"))) {
+      one = r;
+      n++;
+    }
+  }
+  return n == 1 ? one : NULL;
+}
+
 static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   json_t *meta = json_object_get(report, "meta");
   json_t *cmd = json_array_get(json_object_get(report, "commands"), k);
   json_t *stats = json_object_get(cmd, "statistics");
   json_t *e = json_object_get(stats, "energy_j");
   const char *source = json_string_value(json_object_get(meta, "energy_source"));
-  long n = (long)json_integer_value(json_object_get(stats, "n_in_statistics"));
+  /* "In the statistics" counts the runs the figures are over: outliers set aside are not. */
+  long n = json_is_object(e) ? (long)json_integer_value(json_object_get(e, "n_used")) : 0;
+  long n_out = json_is_object(e) ? (long)json_integer_value(json_object_get(e, "n_outliers")) : 0;
   long n_runs = (long)json_integer_value(json_object_get(stats, "n_runs"));
-  fprintf(stderr, "\ncodegreen run: %s%s  (%ld run%s in the statistics", o->n_cmds > 1 ? "" : "",
-          json_string_value(json_object_get(cmd, "command")), n, n == 1 ? "" : "s");
-  if (n_runs != n) {
-    fprintf(stderr, " of %ld", n_runs);
+  const char *cmdline = json_string_value(json_object_get(cmd, "command"));
+  /* No run in the statistics (it failed or was interrupted): a single run's figures are still
+   * shown, with how it ended, as perf stat prints its counts after Ctrl-C. */
+  json_t *alone = json_is_object(e) ? NULL : single_run(report, k);
+  const char *only = json_string_value(json_object_get(alone, "task"));
+  double mean, dmean, pmean;
+  if (alone != NULL) {
+    char words[320];
+    end_words(alone, words, sizeof words);
+    fprintf(stderr, "\ncodegreen run: %s  (%s %s: not in the statistics)\n", cmdline, only, words);
+    mean = json_number_value(json_object_get(alone, "energy_j"));
+    dmean = json_number_value(json_object_get(alone, "duration_s"));
+    pmean = dmean > 0 ? mean / dmean : 0;
+  } else {
+    fprintf(stderr, "\ncodegreen run: %s  (%ld run%s in the statistics", cmdline, n,
+            n == 1 ? "" : "s");
+    if (n_runs != n) {
+      fprintf(stderr, " of %ld", n_runs);
+    }
+    if (n_out > 0) {
+      fprintf(stderr, "; %ld outlier%s set aside", n_out, n_out == 1 ? "" : "s");
+    }
+    fprintf(stderr, "%s)\n", o->warmup ? ", after warm-up" : "");
+    if (!json_is_object(e)) {
+      fprintf(stderr, "  no completed run to report\n");
+      print_failed_runs(report, o, k);
+      return;
+    }
+    mean = getnum(stats, "energy_j", "mean");
+    dmean = getnum(stats, "duration_s", "mean");
+    pmean = getnum(stats, "avg_power_w", "mean");
   }
-  fprintf(stderr, "%s)\n", o->warmup ? ", after warm-up" : "");
-  if (!json_is_object(e)) {
-    fprintf(stderr, "  no completed run to report\n");
-    print_failed_runs(report, o, k);
-    return;
-  }
-  double mean = getnum(stats, "energy_j", "mean");
   fprintf(stderr, "  energy      %.4f J", mean);
   if (n > 1) {
     fprintf(stderr, " ± %.4f (σ)  [min %.4f, max %.4f]  95%% CI %.4f .. %.4f, CV %.2f %%",
@@ -972,13 +1133,12 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   }
   fprintf(stderr, "   [%s]\n", cg_source_words(source));
   unsigned why;
-  double unc = mean_uncertainty(report, k, &why);
+  double unc = mean_uncertainty(report, k, only, &why);
   cg_print_uncertainty(stderr, "              ", unc, why, n > 1 ? "the runs" : "the run", n > 1);
-  fprintf(stderr, "  avg power   %.3f W", getnum(stats, "avg_power_w", "mean"));
+  fprintf(stderr, "  avg power   %.3f W", pmean);
   if (n > 1) {
     fprintf(stderr, " ± %.3f (σ)", getnum(stats, "avg_power_w", "std"));
   }
-  double dmean = getnum(stats, "duration_s", "mean");
   fprintf(stderr, "\n  duration    %.4f s", dmean);
   if (n > 1) {
     fprintf(stderr, " ± %.4f (σ)  [min %.4f, max %.4f]", getnum(stats, "duration_s", "std"),
@@ -994,15 +1154,13 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   json_t *dinfo, *r;
   size_t i;
   if (json_object_size(topo) > 0) {
-    fprintf(stderr, "  per domain (mean per run, outliers aside):\n");
+    fprintf(stderr, "  per domain (%s):\n", only ? "the run" : "mean per run, outliers aside");
   }
   json_object_foreach(topo, dname, dinfo) {
     double sum = 0;
     size_t cnt = 0;
     json_array_foreach(runs, i, r) {
-      if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
-          !json_is_true(json_object_get(r, "in_statistics")) ||
-          json_is_true(json_object_get(r, "outlier"))) {
+      if (!selected(r, k, only)) {
         continue;
       }
       json_t *t = find_task(report, json_string_value(json_object_get(r, "task")));
@@ -1016,7 +1174,7 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
                 : "not added: nested",
             json_string_value(json_object_get(dinfo, "source")));
   }
-  print_attribution(runs, k);
+  print_attribution(runs, k, only);
   json_t *idle = json_object_get(report, "idle");
   if (json_is_object(idle)) {
     fprintf(stderr, "  idle power  %.3f W over %.2f s; mean energy above idle %.4f J\n",
@@ -1029,7 +1187,9 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
             json_string_value(json_object_get(r, "run")),
             json_number_value(json_object_get(r, "value")));
   }
-  print_failed_runs(report, o, k);
+  if (only == NULL) { /* a run shown alone has said how it ended in the first line */
+    print_failed_runs(report, o, k);
+  }
   /* Warnings that something in the method is weak, with what to do about it. */
   double cv = getnum(stats, "energy_j", "cv_percent");
   if (n > 1 && cv >= HIGH_CV_PERCENT) {
@@ -1066,9 +1226,12 @@ static void print_summary(json_t *report, const run_opts *o) {
     const char *a = json_string_value(json_object_get(json_array_get(cmds, 0), "command"));
     const char *b = json_string_value(json_object_get(json_array_get(cmds, k), "command"));
     json_t *sig = json_object_get(c, "significant");
-    fprintf(stderr, "  '%s' uses %.2f ± %.2f × the energy of '%s' (%+.1f %%): ", b,
-            json_number_value(json_object_get(c, "energy_ratio")),
-            json_number_value(json_object_get(c, "energy_ratio_std")), a,
+    /* The ratio as the Markdown's Relative column has it (write_markdown): ± only when tested. */
+    fprintf(stderr, "  '%s' uses %.2f", b, json_number_value(json_object_get(c, "energy_ratio")));
+    if (!json_is_null(sig)) {
+      fprintf(stderr, " ± %.2f", json_number_value(json_object_get(c, "energy_ratio_std")));
+    }
+    fprintf(stderr, " × the energy of '%s' (%+.1f %%): ", a,
             json_number_value(json_object_get(c, "energy_diff_percent")));
     if (json_is_null(sig)) {
       fprintf(stderr, "not tested (fewer than 2 runs of a command)\n");
@@ -1109,11 +1272,13 @@ static const char *const csv_columns[] = {CG_META_COLUMNS,
                                           "task",
                                           "warmup",
                                           "exit_status",
+                                          "signal",
                                           "failed",
                                           "interrupted",
                                           "in_statistics",
                                           "outlier",
                                           "energy_j",
+                                          "co2e_g",
                                           "duration_s",
                                           "avg_power_w",
                                           "cpu_time_s",
@@ -1158,8 +1323,9 @@ static json_t *csv_rows(json_t *report) {
     json_t *row = json_array();
     cg_row_add_meta(row, report);
     json_array_append(row, json_object_get(json_array_get(cmds, k), "command"));
-    const char *rk[] = {"command_index", "task",          "warmup",  "exit_status", "failed",
-                        "interrupted",   "in_statistics", "outlier", "energy_j",    "duration_s"};
+    const char *rk[] = {"command_index", "task",     "warmup",      "exit_status",
+                        "signal",        "failed",   "interrupted", "in_statistics",
+                        "outlier",       "energy_j", "co2e_g",      "duration_s"};
     for (size_t m = 0; m < sizeof rk / sizeof rk[0]; m++) {
       json_t *v = json_object_get(r, rk[m]);
       json_array_append_new(row, v ? json_incref(v) : json_null());
@@ -1189,28 +1355,41 @@ static char *pm(double mean, double std, size_t n, int prec) {
   return s;
 }
 
-/* hyperfine's table: one row per command, energy with its spread, and relative to the lowest. */
-static int write_markdown(json_t *report, const char *path) {
-  static const char *const cols[] = {"Command",  "Energy [J]", "Min [J]", "Max [J]",
-                                     "Time [s]", "Power [W]",  "Relative"};
-  json_t *cmds = json_object_get(report, "commands");
-  double best = INFINITY;
-  size_t i;
-  json_t *c;
-  json_array_foreach(cmds, i, c) {
-    json_t *st = json_object_get(c, "statistics");
-    if (json_is_object(json_object_get(st, "energy_j"))) {
-      double m = getnum(st, "energy_j", "mean");
-      best = m < best ? m : best;
+/* The mean co2e_g per run over command @p k's runs in the statistics, outliers aside (each
+ * run's figure is the library's, carbon.c); NAN without a carbon intensity. */
+static double mean_co2e(json_t *report, size_t k) {
+  double sum = 0;
+  size_t cnt = 0, i;
+  json_t *r;
+  json_array_foreach(json_object_get(report, "runs"), i, r) {
+    json_t *c = json_object_get(r, "co2e_g");
+    if (selected(r, k, NULL) && json_is_number(c)) {
+      sum += json_number_value(c);
+      cnt++;
     }
   }
+  return cnt ? sum / (double)cnt : NAN;
+}
+
+/* hyperfine's table: one row per command, energy with its spread, CO2e with a carbon intensity,
+ * and Relative: the report's comparison (energy_ratio ± energy_ratio_std, each command against
+ * the first), the figure the summary prints, so the two never disagree. */
+static int write_markdown(json_t *report, const char *path) {
+  static const char *const all_cols[] = {"Command",  "Energy [J]", "Min [J]",  "Max [J]",
+                                         "Time [s]", "Power [W]",  "CO2e [g]", "Relative"};
+  static const char *const plain_cols[] = {"Command",  "Energy [J]", "Min [J]", "Max [J]",
+                                           "Time [s]", "Power [W]",  "Relative"};
+  bool carbon = json_is_object(json_object_get(json_object_get(report, "meta"), "carbon"));
+  json_t *cmds = json_object_get(report, "commands");
+  size_t i;
+  json_t *c;
   json_t *rows = json_array();
   json_array_foreach(cmds, i, c) {
     json_t *st = json_object_get(c, "statistics");
     json_t *row = json_array();
     json_array_append(row, json_object_get(c, "command"));
     if (!json_is_object(json_object_get(st, "energy_j"))) {
-      for (int k = 0; k < 6; k++) {
+      for (int k = 0; k < (carbon ? 7 : 6); k++) {
         json_array_append_new(row, json_string("n/a"));
       }
       json_array_append_new(rows, row);
@@ -1222,25 +1401,43 @@ static int write_markdown(json_t *report, const char *path) {
     char *a = pm(m, s, n, 4);
     char *t = pm(getnum(st, "duration_s", "mean"), getnum(st, "duration_s", "std"), n, 4);
     char *p = pm(getnum(st, "avg_power_w", "mean"), getnum(st, "avg_power_w", "std"), n, 3);
-    double rel = best > 0 ? m / best : NAN;
-    double relstd = best > 0 && m > 0 ? rel * s / m : 0; /* the best's own spread is left out */
-    char *rs = pm(rel, relstd, n, 2);
-    char mn[32], mx[32];
+    char *rs = NULL;
+    if (i == 0) {
+      rs = strdup("1.00");
+    } else {
+      size_t j;
+      json_t *cmp;
+      json_array_foreach(json_object_get(report, "comparison"), j, cmp) {
+        if ((size_t)json_integer_value(json_object_get(cmp, "command_index")) == i) {
+          rs = pm(json_number_value(json_object_get(cmp, "energy_ratio")),
+                  json_number_value(json_object_get(cmp, "energy_ratio_std")),
+                  json_is_null(json_object_get(cmp, "significant")) ? 1 : 2, 2);
+        }
+      }
+    }
+    char mn[32], mx[32], co[32];
     snprintf(mn, sizeof mn, "%.4f", getnum(st, "energy_j", "min"));
     snprintf(mx, sizeof mx, "%.4f", getnum(st, "energy_j", "max"));
+    snprintf(co, sizeof co, "%.6f", mean_co2e(report, i));
     json_array_append_new(row, json_string(a ? a : ""));
     json_array_append_new(row, json_string(mn));
     json_array_append_new(row, json_string(mx));
     json_array_append_new(row, json_string(t ? t : ""));
     json_array_append_new(row, json_string(p ? p : ""));
-    json_array_append_new(row, json_string(rs ? rs : ""));
+    if (carbon) {
+      json_array_append_new(row, json_string(co));
+    }
+    json_array_append_new(row, json_string(rs ? rs : "n/a"));
     free(a);
     free(t);
     free(p);
     free(rs);
     json_array_append_new(rows, row);
   }
-  cg_table tab = {cols, sizeof cols / sizeof cols[0], rows};
+  cg_table tab = {carbon ? all_cols : plain_cols,
+                  carbon ? sizeof all_cols / sizeof all_cols[0]
+                         : sizeof plain_cols / sizeof plain_cols[0],
+                  rows};
   int rc = cg_write_markdown("run", &tab, NULL, path);
   json_decref(rows);
   return rc;
@@ -1319,6 +1516,12 @@ int cg_cmd_run(int argc, char **argv) {
       return CG_EXIT_FAIL;
     }
   }
+  char why[512];
+  if (o.push != NULL && nemb__push_url_check(o.push, why, sizeof why) != 0) {
+    fprintf(stderr, "codegreen run: --push: %s; nothing was run\n", why);
+    free(o.words);
+    return CG_EXIT_USAGE;
+  }
   json_t *base = NULL;
   if (o.baseline != NULL) {
     char msg[600];
@@ -1350,6 +1553,7 @@ int cg_cmd_run(int argc, char **argv) {
   so.config = cfg;
   nemb_session *s = NULL;
   rc = nemb_session_begin(&so, &s);
+  cg_carbon_env_restore(); /* the session has read it; the command gets the user's environment */
   if (rc == 0 && cg_named_providers_check("run", cfg, nemb_session_meter(s) != NULL) != 0) {
     nemb_config_destroy(cfg);
     nemb_session_destroy(s);
@@ -1382,11 +1586,7 @@ int cg_cmd_run(int argc, char **argv) {
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
   json_t *idle = o.idle_s > 0 ? measure_idle(s, o.idle_s) : json_null();
-  cg_interval *iv = NULL;
-  if (o.print_ms > 0 && meter != NULL &&
-      cg_interval_start(meter, o.print_ms, o.sep, stderr, &iv) != 0) {
-    fprintf(stderr, "codegreen run: cannot start the interval printer: %s\n", strerror(errno));
-  }
+  printer pr = {NULL, false};
   size_t total = (size_t)(o.warmup + o.repeat) * o.n_cmds;
   run_result *runs = calloc(total, sizeof *runs);
   size_t done = 0;
@@ -1408,10 +1608,10 @@ int cg_cmd_run(int argc, char **argv) {
       if (pg.erase_before_run) {
         progress_erase(&pg);
       }
-      int left = 0;
-      if (run_once(s, &o, r, &left) != 0) {
+      int left = 0, cannot = run_once(s, &o, r, &left, &pr, done + 1 == total);
+      if (cannot != 0) {
         progress_erase(&pg);
-        cg_interval_stop(iv);
+        printer_stop(&pr);
         cg_signals_restore();
         nemb_session_destroy(s);
         free_runs(runs, done);
@@ -1421,21 +1621,23 @@ int cg_cmd_run(int argc, char **argv) {
         if (registered) {
           nemb_procs_unregister();
         }
-        return CG_EXIT_CANNOT_RUN;
+        return cannot;
       }
       background |= left;
       done++;
       progress_draw(&pg, r, done, total);
       if (r->interrupted) {
         stop = true;
-      } else if (r->status != 0 && !o.ignore_failure) {
+      } else if (r->status != 0) {
+        /* The exit status is the first failure's, with -i too (-i only goes on past it). */
         status = status ? status : r->status;
-        stop = true;
-        progress_erase(&pg);
-        if (!o.quiet) {
+        stop = !o.ignore_failure;
+        if (stop && done < total && !o.quiet) {
+          progress_erase(&pg);
           fprintf(stderr,
-                  "codegreen run: %s exited with status %d%s (-i/--ignore-failure goes on)\n",
-                  r->task, r->status, done < total ? "; stopping the repeats" : "");
+                  "codegreen run: %s exited with status %d; stopping the repeats "
+                  "(-i/--ignore-failure goes on)\n",
+                  r->task, r->status);
         }
       }
     }
@@ -1444,7 +1646,7 @@ int cg_cmd_run(int argc, char **argv) {
     }
   }
   progress_erase(&pg);
-  cg_interval_stop(iv);
+  printer_stop(&pr);
   if (background && !o.quiet) {
     fprintf(stderr, "codegreen run: note: the command left processes running in the "
                     "background; their CPU time is counted only for those that ended\n");
@@ -1466,6 +1668,7 @@ int cg_cmd_run(int argc, char **argv) {
     cg_signals_restore();
     return cg_fail(rc ? rc : NEMB_ENOMEM, "cannot build the report");
   }
+  cg_carbon_label(report);
   extend_report(report, &o, runs, done, idle);
   if (!o.quiet && !o.json) {
     print_summary(report, &o);

@@ -31,6 +31,12 @@ static const struct {
     {".folded", CG_OUT_FOLDED},
 };
 
+/* What a refusal before the work leaves undone: only run and measure run a program. */
+static const char *nothing_done(const char *verb) {
+  return strcmp(verb, "run") == 0 || strcmp(verb, "measure") == 0 ? "nothing was run"
+                                                                  : "nothing was written";
+}
+
 int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned allowed) {
   if (o->n == CG_MAX_OUTPUTS) {
     fprintf(stderr, "codegreen %s: at most %d -o outputs\n", verb, CG_MAX_OUTPUTS);
@@ -64,9 +70,8 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
     }
     fprintf(stderr,
             "codegreen %s: -o %s: unknown kind of file; the extensions known are %s, each "
-            "also with .zst (zstd-compressed), and '-' for JSON on standard output; nothing "
-            "was run\n",
-            verb, path, known);
+            "also with .zst (zstd-compressed), and '-' for JSON on standard output; %s\n",
+            verb, path, known, nothing_done(verb));
     return CG_EXIT_USAGE;
   }
   for (size_t i = 0; i < o->n; i++) {
@@ -381,8 +386,8 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
     }
     int e = nemb__atomic_check(paths[k]);
     if (e != 0) {
-      fprintf(stderr, "codegreen %s: cannot write %s: %s; nothing was run\n", verb, paths[k],
-              nemb__atomic_strerror(e));
+      fprintf(stderr, "codegreen %s: cannot write %s: %s; %s\n", verb, paths[k],
+              nemb__atomic_strerror(e), nothing_done(verb));
       return e;
     }
   }

@@ -81,7 +81,8 @@ int cg_write_text(const char *path, const char *text, size_t len);
 
 /* Checks that each path in @p paths (@p n of them; NULL and "-" are skipped) can be written,
  * before anything is measured; on the first that cannot, prints "codegreen VERB: cannot write
- * PATH: REASON; nothing was run" and returns its errno, else 0. */
+ * PATH: REASON; nothing was run" ("nothing was written" for a verb other than run and measure)
+ * and returns its errno, else 0. */
 int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
 
 /* The command line as one string, each word quoted for the shell when it needs to be. The caller

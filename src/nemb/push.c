@@ -200,11 +200,12 @@ static size_t discard_cb(char *p, size_t size, size_t n, void *arg) {
 
 int nemb_report_push(const char *report_json, const char *url, const char *job) {
   nemb__clear_error();
-  if (report_json == NULL || url == NULL || url[0] == '\0') {
+  char why[512];
+  if (report_json == NULL) {
     return nemb__fail(NEMB_EINVAL, "pushing needs a report and a Pushgateway URL");
   }
-  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-    return nemb__fail(NEMB_EINVAL, "Pushgateway URL '%s' must start with http:// or https://", url);
+  if (nemb__push_url_check(url, why, sizeof why) != 0) {
+    return nemb__fail(NEMB_EINVAL, "%s", why);
   }
   char *text = NULL;
   int rc = nemb__push_text(report_json, &text);

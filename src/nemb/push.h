@@ -4,6 +4,8 @@
 #ifndef NEMB_PUSH_H
 #define NEMB_PUSH_H
 
+#include <stddef.h>
+
 /* Turns a JSON report into the Prometheus text format (0.0.4) that nemb_report_push() sends:
  * codegreen_run_energy_joules, codegreen_run_session_energy_joules,
  * codegreen_run_duration_seconds, codegreen_run_domain_energy_joules{domain,kind,top_level} and
@@ -11,5 +13,10 @@
  * @param out receives the text, the caller's (free()).
  * @return 0, NEMB_EINVAL for text that is not a report, NEMB_ENOMEM. Any thread. */
 int nemb__push_text(const char *report_json, char **out);
+
+/* The one rule for a Pushgateway URL (push_url.c, also compiled into the CLI so that `run --push`
+ * refuses a bad one before the command runs): http:// or https:// and something after it.
+ * @return 0, or NEMB_EINVAL with the reason in @p why (snprintf semantics). Any thread. */
+int nemb__push_url_check(const char *url, char *why, size_t len);
 
 #endif /* NEMB_PUSH_H */

@@ -84,7 +84,7 @@ assert [x['exit_status'] for x in r['runs']]==[0,0,3], r['runs']
 assert r['runs'][2]['failed'] and not r['runs'][2]['in_statistics']
 assert r['statistics']['n_in_statistics']==2 and r['statistics']['energy_j']['n_used']==2"
 "$cg" run -q -r 5 -i -o i.json -- ./job.sh count2 2>/dev/null
-check "-i runs on and exits 0" test $? -eq 0
+check "-i runs on and exits with the failed run's status" test $? -eq 3
 check "-i: every run recorded" py "
 import json; r=json.load(open('i.json'))
 assert [x['exit_status'] for x in r['runs']]==[0,0,3,0,0], r['runs']

@@ -75,6 +75,40 @@ assert job["meta"]["energy_source"] == "simulated"
 print("merge: overlapping steps once, shared node attributed, self-sampled ranks once, "
       "successive leaders added")
 PY
+# Two `codegreen run` ranks of equal work on node e: the command's CPU time (runs[].cpu_time_s)
+# splits the node, not codegreen's own (meta.job.cpu_time_s, 9:1 here: new-user report 9, F3).
+# Each node's task has its span and power, so load(...).table() shows no 0 s task (F21).
+mkdir runs
+/usr/bin/python3 - runs <<'PY'
+import json, os, sys
+for rank, role, own, e in ((0, "leader", 0.9, 20.0), (1, "follower", 0.1, None)):
+    json.dump({"meta": {"energy_source": "simulated", "pid": 700 + rank,
+                        "job": {"id": "88", "rank": rank, "node": "e", "role": role,
+                                "cpu_time_s": own, "node_energy_j": e}},
+               "tasks": [{"name": "run-1", "depth": 0, "parent": None, "energy_j": 10.0,
+                          "started_at": 2000.0 + rank, "ended_at": 2004.0 + rank}],
+               "totals": {"energy_j": 10.0},
+               "runs": [{"task": "run-1", "cpu_time_s": 0.25}, {"task": "run-2", "cpu_time_s": 0.25}]},
+              open(os.path.join(sys.argv[1], "codegreen_88_%d.json" % rank), "w"))
+PY
+"$CODEGREEN_BIN" merge runs -o runs.json 2> runs.log || fail "merge of run ranks failed: $(cat runs.log)"
+/usr/bin/python3 - <<'PY' || fail "run ranks are not split by the command's CPU time"
+import json
+job = json.load(open("runs.json"))
+ranks = {r["rank"]: r for r in job["job"]["ranks"]}
+assert abs(ranks[0]["attributed_energy_j"] - 10) < 1e-9, ranks
+assert abs(ranks[1]["attributed_energy_j"] - 10) < 1e-9, ranks
+assert ranks[0]["cpu_time_s"] == 0.5 and ranks[0]["cpu_time_from"].startswith("runs[]"), ranks[0]
+t = job["tasks"][0]
+assert t["name"] == "e" and abs(t["duration_s"] - 5) < 1e-9, t
+assert abs(t["avg_power_w"] - 20 / 5) < 1e-9, t
+print("merge: run ranks split by the command's CPU time; node task with duration and power")
+PY
+/usr/bin/python3 - <<'PY' || fail "a step node's task has no span"
+import json
+t = {x["name"]: x for x in json.load(open("job.json"))["tasks"]}
+assert abs(t["a"]["duration_s"] - 15) < 1e-9 and abs(t["a"]["avg_power_w"] - 150 / 15) < 1e-9, t["a"]
+PY
 mkdir empty
 "$CODEGREEN_BIN" merge empty -o none.json 2> empty.log && fail "merging nothing succeeded"
 grep -q "no step or rank report" empty.log || fail "no message for an empty directory"

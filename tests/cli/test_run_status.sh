@@ -1,0 +1,183 @@
+#!/bin/sh
+# test_run_status.sh - how `codegreen run` reports a run that did not complete (new-user report 9:
+# F12, F19, F10, F11, F13, F21, F22): a failed, killed or interrupted single run still shows its
+# energy with how it ended (a signal named only when it killed the command's process), -i keeps
+# the command's exit status, --push is checked before anything runs, --carbon-intensity reaches
+# the CSV and Markdown and not the command's environment, -x keeps stderr a clean CSV stream,
+# the summary and the Markdown give one relative figure, unattributed energy is exactly 0
+# without a GPU, and the usage errors are short.
+# usage: test_run_status.sh CODEGREEN_BIN
+cg=$1
+. "$(dirname "$0")/lib.sh"
+export CODEGREEN_PROVIDERS=sim
+# Constant 24 W in total (20 W package holding an 8 W core, 4 W DRAM), updated every microsecond.
+export CODEGREEN_SIM_CONFIG='{"update_interval_us":1,"energy_unit_uj":0.001,"domains":[
+  {"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20,"includes":["core"]},
+  {"name":"core","kind":"nested","waveform":"constant","power_w":8},
+  {"name":"dram","kind":"dram","waveform":"constant","power_w":4}]}'
+
+# The summary's energy line of a run shown alone equals the run's energy_j in the report.
+same_energy() { # REPORT ERR
+  py "
+import json,re,sys
+r=json.load(open('$1'))['runs'][0]
+m=re.search(r'^  energy +([0-9.]+) J', open('$2').read(), re.M)
+assert m, open('$2').read()
+assert abs(float(m.group(1))-r['energy_j'])<1e-4, (m.group(1), r['energy_j'])
+assert r['energy_j']>0
+"
+}
+
+# A command that fails: its energy, "failed (exit status 1)", the command's status.
+"$cg" run -o "$tmp/f.json" -- sh -c 'sleep 0.05; exit 1' 2>"$tmp/err"
+check "a failed run exits with its status" test $? -eq 1
+check "a failed run is labelled" grep -q "(run-1 failed (exit status 1): not in the statistics)" "$tmp/err"
+check "a failed run shows its energy" same_energy "$tmp/f.json" "$tmp/err"
+check "no 'no completed run' for a single run" sh -c "! grep -q 'no completed run' '$tmp/err'"
+
+# -i: goes on and counts the run, and the exit status is still the command's (--help says so).
+"$cg" run -q -i -- false 2>/dev/null
+check "-i keeps the command's exit status" test $? -eq 1
+"$cg" run -q -i -r 3 -o "$tmp/i.json" -- sh -c 'exit 5' 2>/dev/null
+check "-i over repeats: the first failure's status" test $? -eq 5
+check "-i ran every repeat and counted them" py "
+import json
+r=json.load(open('$tmp/i.json'))
+assert len(r['runs'])==3 and all(x['in_statistics'] for x in r['runs']), r['runs']
+"
+
+# Killed by a signal (WIFSIGNALED) is named; a shell's 128+N exit status is not called a kill.
+"$cg" run -o "$tmp/k.json" -- sh -c 'kill -KILL $$' 2>"$tmp/err"
+check "SIGKILL gives 137" test $? -eq 137
+check "SIGKILL is named" grep -q "(run-1 killed by SIGKILL (exit status 137): not in the statistics)" "$tmp/err"
+check "the report names the signal" py "
+import json
+r=json.load(open('$tmp/k.json'))['runs'][0]
+assert r['signal']=='SIGKILL' and r['exit_status']==137 and r['interrupted_by'] is None, r
+"
+"$cg" run -o "$tmp/s.json" -- sh -c 'exit 137' 2>"$tmp/err"
+check "exit 137 passes through" test $? -eq 137
+check "exit 137 is a failure, not a kill" grep -q "failed (exit status 137, a shell's status for a command killed by SIGKILL)" "$tmp/err"
+check "exit 137 has no signal in the report" py "
+import json
+assert json.load(open('$tmp/s.json'))['runs'][0]['signal'] is None
+"
+
+# cmd | head: SIGPIPE.
+"$cg" run -o "$tmp/p.json" -- yes 2>"$tmp/err" | head -1 >/dev/null
+check "SIGPIPE is named" grep -q "killed by SIGPIPE (exit status 141; the reader of its output had gone" "$tmp/err"
+check "SIGPIPE run shows its energy" same_energy "$tmp/p.json" "$tmp/err"
+
+# SIGTERM to codegreen: interrupted, its energy shown, the JSON says which signal.
+"$cg" run -o "$tmp/t.json" -- sh -c "touch '$tmp/started'; exec sleep 20" 2>"$tmp/err" &
+pid=$!
+i=0
+while [ ! -e "$tmp/started" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+kill -TERM $pid
+wait $pid
+check "SIGTERM gives 143" test $? -eq 143
+check "interrupted run is labelled" grep -q "(run-1 interrupted (codegreen got SIGTERM and passed it on; the command was killed by SIGTERM (exit status 143)): not in the statistics)" "$tmp/err"
+check "interrupted run shows its energy" same_energy "$tmp/t.json" "$tmp/err"
+check "interrupted_by in the report" py "
+import json
+r=json.load(open('$tmp/t.json'))['runs'][0]
+assert r['interrupted'] and r['interrupted_by']=='SIGTERM' and r['signal']=='SIGTERM', r
+"
+
+# --push is checked before the command runs.
+"$cg" run -q --push notaurl -- touch "$tmp/pushed" 2>"$tmp/err"
+check "--push notaurl is a usage error" test $? -eq 2
+check "--push notaurl: nothing was run" test ! -e "$tmp/pushed"
+check "--push notaurl is explained" grep -q "^codegreen run: --push: Pushgateway URL 'notaurl' must start with http:// or https://; nothing was run$" "$tmp/err"
+
+# --carbon-intensity: co2e_g per run in the JSON and CSV, a CO2e column in the Markdown, the
+# flag named in meta.carbon.from, and not in the command's environment.
+"$cg" run -q --carbon-intensity 300 -o "$tmp/c.json" -o "$tmp/c.csv" -o "$tmp/c.md" -- env \
+  >"$tmp/env" 2>/dev/null
+check "the command does not inherit the flag" sh -c "! grep -q CODEGREEN_CARBON_INTENSITY '$tmp/env'"
+check "co2e_g in the run, the CSV and the Markdown" py "
+import csv,json
+r=json.load(open('$tmp/c.json'))
+assert r['meta']['carbon']['from']=='--carbon-intensity', r['meta']['carbon']
+run=r['runs'][0]
+assert abs(run['co2e_g']-run['energy_j']*300/3.6e6)<1e-12, run
+row=list(csv.DictReader(open('$tmp/c.csv')))[0]
+assert abs(float(row['co2e_g'])-run['co2e_g'])<1e-15, row
+md=open('$tmp/c.md').read().splitlines()
+head=[c.strip() for c in md[0].strip('|').split('|')]
+cells=[c.strip() for c in md[2].strip('|').split('|')]
+assert 'CO2e [g]' in head, md
+assert cells[head.index('CO2e [g]')]=='%.6f'%run['co2e_g'], (cells, run['co2e_g'])
+"
+CODEGREEN_CARBON_INTENSITY=50 "$cg" run -q --carbon-intensity 300 -o "$tmp/c2.json" -- env \
+  >"$tmp/env" 2>/dev/null
+check "the user's own variable reaches the command unchanged" grep -qx "CODEGREEN_CARBON_INTENSITY=50" "$tmp/env"
+check "the flag wins over the variable for codegreen" py "
+import json
+assert json.load(open('$tmp/c2.json'))['meta']['carbon']['intensity_g_per_kwh']==300
+"
+"$cg" run -q -o "$tmp/n.csv" -- true 2>/dev/null
+check "without an intensity co2e_g is an empty cell" py "
+import csv
+row=list(csv.DictReader(open('$tmp/n.csv')))[0]
+assert row['co2e_g']=='', row
+"
+
+# -I -x ,: stderr is one CSV (the README's 2>power.csv), the summary left out.
+"$cg" run -I 50 -x , -o "$tmp/x.json" -- sleep 0.2 2>"$tmp/power.csv"
+check "-x stream exits 0" test $? -eq 0
+check "-x stream is a clean CSV" py "
+import csv
+rows=list(csv.reader(open('$tmp/power.csv')))
+assert rows[0][:3]==['time_s','energy_j','power_w'], rows[0]
+assert len(rows)>=2 and all(len(x)==len(rows[0]) for x in rows), rows
+for x in rows[1:]: [float(v) for v in x]
+"
+
+# One relative figure: the Markdown's Relative is the summary's ratio (the report's comparison),
+# and the header counts the runs the figures are over (outliers set aside are not).
+cat >"$tmp/job.sh" <<'JOB'
+#!/bin/sh
+n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
+if [ "$n" -eq 3 ]; then sleep 3; else sleep 0.1; fi
+JOB
+chmod +x "$tmp/job.sh"
+"$cg" run -r 6 -o "$tmp/cmp.json" -o "$tmp/cmp.md" -- "$tmp/job.sh" "$tmp/count" --vs-- sleep 0.2 \
+  2>"$tmp/err"
+check "one relative figure and the runs counted" py "
+import json,re
+r=json.load(open('$tmp/cmp.json'))
+c=r['comparison'][0]
+want='%.2f ± %.2f' % (c['energy_ratio'], c['energy_ratio_std'])
+md=open('$tmp/cmp.md').read().splitlines()
+head=[x.strip() for x in md[0].strip('|').split('|')]
+rel=[[x.strip() for x in l.strip('|').split('|')][head.index('Relative')] for l in md[2:]]
+assert rel==['1.00', want], (rel, want)
+err=open('$tmp/err').read()
+assert (\"uses %s × the energy of\" % want) in err, err
+st=r['commands'][0]['statistics']
+n=st['energy_j']['n_used']
+assert n<6 and st['energy_j']['n_outliers']==6-n, st
+assert ('(%d runs in the statistics of 6; %d outlier' % (n, 6-n)) in err, err
+"
+check "unattributed energy is exactly 0 without a GPU" py "
+import json
+r=json.load(open('$tmp/cmp.json'))
+assert all(x['unattributed_energy_j']==0 for x in r['runs']), [x['unattributed_energy_j'] for x in r['runs']]
+"
+
+# Usage errors: a short message with the verb's name, not the whole help.
+"$cg" run --bogus -- true 2>"$tmp/err"
+check "unknown option: usage error" test $? -eq 2
+check "unknown option: codegreen run: prefix" grep -q "^codegreen run: unrecognized option '--bogus'" "$tmp/err"
+check "unknown option: no 50-line help" test "$(wc -l <"$tmp/err")" -le 2
+printf '#!/bin/sh\necho ran\n' >"$tmp/noexec.sh"
+chmod 644 "$tmp/noexec.sh"
+"$cg" run -q -- "$tmp/noexec.sh" 2>"$tmp/err"
+check "found but not executable exits 126" test $? -eq 126
+"$cg" run -q -- "$tmp/no-such-command" 2>/dev/null
+check "not found exits 127" test $? -eq 127
+"$cg" diff -o "$tmp/d.txt" a.json b.json 2>"$tmp/err"
+check "diff's refusal does not say 'run'" grep -q "nothing was written" "$tmp/err"
+
+finish test_run_status
