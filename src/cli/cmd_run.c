@@ -1388,6 +1388,29 @@ static int write_markdown(json_t *report, const char *path) {
     json_t *st = json_object_get(c, "statistics");
     json_t *row = json_array();
     json_array_append(row, json_object_get(c, "command"));
+    json_t *alone = json_is_object(json_object_get(st, "energy_j")) ? NULL : single_run(report, i);
+    if (alone != NULL) {
+      /* As the summary: a command whose one run is out of the statistics still shows it. */
+      double e = json_number_value(json_object_get(alone, "energy_j"));
+      double d = json_number_value(json_object_get(alone, "duration_s"));
+      json_t *co2e = json_object_get(alone, "co2e_g");
+      char words[320], rel[340];
+      end_words(alone, words, sizeof words);
+      snprintf(rel, sizeof rel, "n/a: %s", words);
+      json_array_append_new(row, json_sprintf("%.4f", e));
+      json_array_append_new(row, json_sprintf("%.4f", e));
+      json_array_append_new(row, json_sprintf("%.4f", e));
+      json_array_append_new(row, json_sprintf("%.4f", d));
+      json_array_append_new(row, json_sprintf("%.3f", d > 0 ? e / d : 0));
+      if (carbon) {
+        json_array_append_new(row, json_is_number(co2e)
+                                       ? json_sprintf("%.6f", json_number_value(co2e))
+                                       : json_string("n/a"));
+      }
+      json_array_append_new(row, json_string(rel));
+      json_array_append_new(rows, row);
+      continue;
+    }
     if (!json_is_object(json_object_get(st, "energy_j"))) {
       for (int k = 0; k < (carbon ? 7 : 6); k++) {
         json_array_append_new(row, json_string("n/a"));

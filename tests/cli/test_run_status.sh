@@ -29,11 +29,18 @@ assert r['energy_j']>0
 }
 
 # A command that fails: its energy, "failed (exit status 1)", the command's status.
-"$cg" run -o "$tmp/f.json" -- sh -c 'sleep 0.05; exit 1' 2>"$tmp/err"
+"$cg" run -o "$tmp/f.json" -o "$tmp/f.md" -- sh -c 'sleep 0.05; exit 1' 2>"$tmp/err"
 check "a failed run exits with its status" test $? -eq 1
 check "a failed run is labelled" grep -q "(run-1 failed (exit status 1): not in the statistics)" "$tmp/err"
 check "a failed run shows its energy" same_energy "$tmp/f.json" "$tmp/err"
 check "no 'no completed run' for a single run" sh -c "! grep -q 'no completed run' '$tmp/err'"
+check "the Markdown shows the failed run too" py "
+import json
+r=json.load(open('$tmp/f.json'))['runs'][0]
+md=open('$tmp/f.md').read().splitlines()
+cells=[c.strip() for c in md[2].strip('|').split('|')]
+assert cells[1]=='%.4f'%r['energy_j'] and cells[-1]=='n/a: failed (exit status 1)', cells
+"
 
 # -i: goes on and counts the run, and the exit status is still the command's (--help says so).
 "$cg" run -q -i -- false 2>/dev/null
