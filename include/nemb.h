@@ -576,6 +576,13 @@ NEMB_EXTERN const char *nemb_session_report_summary_json(const nemb_session *s);
 NEMB_EXTERN int nemb_session_write(const nemb_session *s, const char *path,
                                    nemb_output_format format);
 
+/** The provenance and identity columns every codegreen CSV starts each row with, in this order:
+ *  the report's meta fields of these names (null as an empty field). The library's session CSV
+ *  (nemb_session_write) and the CLI's tables (run, measure) share this list. Since 0.1. */
+#define NEMB_CSV_META_COLUMNS                                                                      \
+  "run_id", "session_name", "started_at", "hostname", "cpu_model", "energy_source",                \
+      "measurement_quality"
+
 /** The one CSV quoting of codegreen's CSV files (the library's report and the CLI's tables): a
  *  field is written as it is unless it holds a comma, a double quote or a line break; then it is
  *  quoted, with each double quote doubled (RFC 4180).

@@ -247,13 +247,19 @@ class FallbackSession(object):
 
 
 def to_csv(report):
-    """The C library's CSV columns, without domain columns (there are no domains)."""
+    """The C library's CSV columns (nemb.h's NEMB_CSV_META_COLUMNS first, then the task's),
+    without domain columns (there are no domains)."""
+    meta_cols = ["run_id", "session_name", "started_at", "hostname", "cpu_model", "energy_source",
+                 "measurement_quality"]
+    meta = report["meta"]
+    cells = ["" if meta.get(k) is None else str(meta.get(k)) for k in meta_cols]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["name", "depth", "parent", "energy_j", "avg_power_w", "duration_s", "started_at",
-                "ended_at", "started_at_mono_ns", "ended_at_mono_ns", "closed_at_end"])
+    w.writerow(meta_cols + ["name", "depth", "parent", "energy_j", "avg_power_w", "duration_s",
+                            "task_started_at", "task_ended_at", "started_at_mono_ns",
+                            "ended_at_mono_ns", "closed_at_end"])
     for t in report["tasks"]:
-        w.writerow([t["name"], t["depth"], t["parent"] or "", repr(t["energy_j"]),
+        w.writerow(cells + [t["name"], t["depth"], t["parent"] or "", repr(t["energy_j"]),
                     repr(t["avg_power_w"]), repr(t["duration_s"]), repr(t["started_at"]),
                     repr(t["ended_at"]), t["started_at_mono_ns"], t["ended_at_mono_ns"],
                     "true" if t["closed_at_end"] else "false"])

@@ -147,7 +147,7 @@ def test_zst_report_decompresses_to_the_plain_one(sim_env):
     assert json.loads(out) == s.report
     csv_text = subprocess.run([zstd, "-d", "-c", str(sim_env / "r.csv.zst")],
                               stdout=subprocess.PIPE, check=True).stdout
-    assert csv_text.startswith(b"name,depth,parent,energy_j")
+    assert csv_text.startswith(b"run_id,session_name,started_at,")
 
 
 def test_fallback_refuses_zst(run_py, tmp_path):

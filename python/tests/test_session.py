@@ -300,6 +300,11 @@ def test_csv_output_by_extension_and_by_format(sim_env):
         rows = list(csv.DictReader(f))
     assert [r["name"] for r in rows] == ["a", "b"]
     assert {"energy_j", "duration_s", "package-0_j", "dram_j"} <= set(rows[0])
+    # Issue F9: provenance and identity on every row, as the run and measure CSVs have them.
+    for r in rows:
+        assert r["run_id"] == s.report["meta"]["run_id"] and r["session_name"] == "csv"
+        assert r["energy_source"] == "simulated" and r["measurement_quality"] == "ok"
+        assert r["started_at"] == s.report["meta"]["started_at"]
     for row, task in zip(rows, s.report["tasks"]):
         assert float(row["energy_j"]) == task["energy_j"]
         assert float(row["energy_j"]) == approx_energy(TOTAL_W, float(row["duration_s"]))
@@ -311,7 +316,7 @@ def test_csv_output_by_extension_and_by_format(sim_env):
     # process took the default name already
     assert re.fullmatch(re.escape(str(sim_env / ("codegreen_%d" % os.getpid()))) + r"(_\d+)?\.csv",
                         s2.output_path), s2.output_path
-    assert open(s2.output_path).readline().startswith("name,depth,parent,energy_j")
+    assert open(s2.output_path).readline().startswith("run_id,session_name,started_at,")
     # An explicit format wins over the extension.
     with quiet_session("j", output_file="forced.csv", output_format="json") as s3:
         pass
@@ -337,7 +342,7 @@ def test_write_again(sim_env):
     s.write("again.csv")
     with open("again.json") as f:
         assert json.load(f) == s.report
-    assert open("again.csv").readline().startswith("name,")
+    assert open("again.csv").readline().startswith("run_id,")
 
 
 def test_record_time_series_and_sample_interval(sim_env):
@@ -688,6 +693,9 @@ def test_fallback_csv(run_py, sim_env):
     with open(str(sim_env / "x.csv")) as f:
         rows = list(csv.DictReader(f))
     assert rows[0]["name"] == "a,b" and float(rows[0]["energy_j"]) == 0.0
+    # The same provenance columns as the library's CSV: nothing measured says so.
+    assert rows[0]["energy_source"] == "none" and rows[0]["measurement_quality"] == "no_backend"
+    assert rows[0]["session_name"] == "nolib-csv" and rows[0]["run_id"]
 
 
 def test_library_search_order(run_py, tmp_path):

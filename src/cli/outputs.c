@@ -457,13 +457,15 @@ void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned wh
   fprintf(fp, "%s± %.4f J: ", label, unc_j);
   if ((why & CG_UNC_GAP) && (why & CG_UNC_SHORT)) {
     fprintf(fp,
-            "%s %s shorter than a few updates of an energy counter and the sampler missed "
-            "updates at a start or end (a busy machine)",
+            "%s %s shorter than a few updates of an energy counter and a start or end fell "
+            "between stored samples far apart (a long interval, a coarsened store or a busy "
+            "machine)",
             what, is);
   } else if (why & CG_UNC_GAP) {
     fprintf(fp,
-            "the sampler missed energy-counter updates at a start or end of %s (its thread "
-            "did not get to run: a busy machine)",
+            "a start or end of %s fell between stored samples many energy-counter updates "
+            "apart (a long sampling interval, a coarsened store, or a busy machine that "
+            "starved the sampler)",
             what);
   } else {
     fprintf(fp, "%s %s shorter than a few updates of an energy counter", what, is);

@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "nemb.h"
+
 typedef enum cg_out_kind {
   CG_OUT_JSON = 1,
   CG_OUT_CSV = 2,
@@ -114,9 +116,7 @@ void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned wh
 /* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
  * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their
  * values (null where the report lacks one) to @p row, in this order. */
-#define CG_META_COLUMNS                                                                            \
-  "run_id", "session_name", "started_at", "hostname", "cpu_model", "energy_source",                \
-      "measurement_quality"
+#define CG_META_COLUMNS NEMB_CSV_META_COLUMNS /* nemb.h: the one list */
 void cg_row_add_meta(json_t *row, json_t *report);
 
 #endif /* CG_OUTPUTS_H */

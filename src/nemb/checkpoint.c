@@ -486,7 +486,7 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
       c->br_slope = (c->br_eb - c->br_ea) / (double)(c->br_tb - c->br_ta);
     }
     c->last_rate = c->br_slope;
-    if ((double)(c->br_tb - c->br_ta) > v->rule.gap_ns) {
+    if ((double)(t - c->br_ta) > v->rule.gap_ns && (double)(c->br_tb - t) > v->rule.gap_ns) {
       c->last_gap_uj = c->br_eb - c->br_ea; /* energy.c's rule: anywhere between the two */
     }
     return c->br_ea + c->br_slope * (double)(t - c->br_ta);

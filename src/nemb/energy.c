@@ -15,7 +15,9 @@
  * single figure looking more certain than the counter allows. Where the sampler missed updates
  * (its thread starved on a busy machine: two stored samples much further apart than usual), the
  * straight line across the gap is a guess, and a monotonic counter only says that the energy at
- * t lies between the two samples around it; a span with an end there gets that bound too.
+ * t lies between the two samples around it; a span with an end there gets that bound too. The
+ * same holds whatever put the samples far apart relative to the counter's updates: a long
+ * sampling interval chosen on purpose, or the store coarsening at its cap.
  *
  * Readers during the run (a checkpoint resolving its events) hold the store's read lock: the
  * store may compact itself at its cap (store.h). After the stop nothing writes and the lock is
@@ -114,30 +116,39 @@ double nemb__energy_total(const nemb_meter *m, const double *uj) {
   return sum;
 }
 
-/* The spacing of stored samples when the sampler keeps up, ns, for a domain updated every
- * @p per ns: its update period or the sampler's interval, whichever is longer, times the
- * store's coarsening. Samples further apart than NEMB__GAP_UPDATES of these are a sampler gap. */
-static double usual_spacing(const nemb_meter *m, double per) {
-  return fmax(per, (double)atomic_load(&((nemb_meter *)m)->interval_ns)) *
-         ldexp(1.0, (int)nemb__store_coarsened(&m->store)); /* coarsened may pass 31 */
+/* The spacing of stored samples past which the energy at an instant between two of them is
+ * known only to lie between theirs, over NEMB__GAP_UPDATES, ns, for domain @p d: its counter's
+ * update period, whatever made the samples further apart (a long sampling interval, the store
+ * coarsening at its cap, a late sampler): the straight line between them then spans updates the
+ * store does not hold. A power integrated at each read (NEMB__METHOD_INTEGRATED) has no updates
+ * between reads: its spacing is the sampling interval. */
+static double usual_spacing(const nemb_meter *m, size_t d) {
+  double per = nemb__meter_period_ns(m, d);
+  const char *how = m->domains[d].method;
+  if (how != NULL && strcmp(how, NEMB__METHOD_INTEGRATED) == 0) {
+    per = fmax(per, (double)atomic_load(&((nemb_meter *)m)->interval_ns));
+  }
+  return per;
 }
 
 /* Domain @p d's cumulative energy at @p t as the counter allows it, [*lo, *hi] around the
- * curve's @p e_t: between the two stored samples around t when they lie more than
- * NEMB__GAP_UPDATES usual spacings apart (then returns true), and with @p wide (a short span)
+ * curve's @p e_t: between the two stored samples around t when t lies more than
+ * NEMB__GAP_UPDATES usual spacings from both (then returns true), and with @p wide (a short span)
  * also anywhere between the curve at t - P and t + P, P = @p per; where those fall outside the
  * stored curve (a span at the session's edge) it is extended at @p rate (uJ per ns). */
 static bool bound_at(const nemb_meter *m, size_t count, size_t d, uint64_t t, double per, bool wide,
                      double e_t, double rate, double *lo, double *hi, size_t hint) {
   const nemb__store *st = &m->store;
   *lo = *hi = e_t;
-  double usual = usual_spacing(m, per);
+  double usual = usual_spacing(m, d);
   size_t i = find_left(m, count, t, hint);
   const uint64_t *s0 = nemb__store_at(st, i);
   bool gap = false;
   if (i + 1 < count && s0[0] <= t) {
     const uint64_t *s1 = nemb__store_at(st, i + 1);
-    if ((double)(s1[0] - s0[0]) > NEMB__GAP_UPDATES * usual) {
+    /* Near a stored sample the line holds the energy as well as anywhere. */
+    if ((double)(t - s0[0]) > NEMB__GAP_UPDATES * usual &&
+        (double)(s1[0] - t) > NEMB__GAP_UPDATES * usual) {
       gap = true;
       *lo = (double)s0[1 + d];
       *hi = (double)s1[1 + d];
@@ -211,7 +222,7 @@ double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t
 
 void nemb__energy_short_rule(const nemb_meter *m, size_t count, nemb__short_rule *out) {
   memset(out, 0, sizeof *out);
-  double share[NEMB__MAX_DOMAINS], sum = 0, min_per = INFINITY;
+  double share[NEMB__MAX_DOMAINS], sum = 0, min_usual = INFINITY;
   size_t in[NEMB__MAX_DOMAINS], n = 0;
   count = lock_count(m, count);
   const uint64_t *f = count >= 2 ? nemb__store_at(&m->store, 0) : NULL;
@@ -223,10 +234,10 @@ void nemb__energy_short_rule(const nemb_meter *m, size_t count, nemb__short_rule
     in[n] = d;
     share[n] = f != NULL ? (double)l[1 + d] - (double)f[1 + d] : 0;
     sum += share[n];
-    min_per = fmin(min_per, nemb__meter_period_ns(m, d));
+    min_usual = fmin(min_usual, usual_spacing(m, d));
     n++;
   }
-  out->gap_ns = n > 0 ? NEMB__GAP_UPDATES * usual_spacing(m, min_per) : 0;
+  out->gap_ns = n > 0 ? NEMB__GAP_UPDATES * min_usual : 0;
   unlock(m);
   /* Each domain's limit and weight, longest period first (insertion: a handful of domains). */
   for (size_t k = 0; k < n; k++) {

@@ -28,15 +28,16 @@ double nemb__energy_total(const nemb_meter *m, const double *uj);
 
 /* A span shorter than this many update periods of an in-total domain gets an uncertainty. */
 #define NEMB__FEW_UPDATES 4
-/* An end of a span whose two stored samples around it lie more than this many times their
- * usual spacing apart (the domain's update period or the sampler's interval, whichever is
- * longer, doubled for each time the store coarsened) fell where the sampler missed counter
- * updates, a starved sampler on a busy machine: it gets an uncertainty whatever the length. */
+/* An end of a span more than this many of the domain's counter update periods (for a power
+ * integrated at each read, sampling intervals) from the stored samples on both sides of it fell
+ * where the store holds none of the counter's updates, whatever the cause: a long sampling
+ * interval chosen on purpose, the store coarsening at its cap, or a starved sampler on a busy
+ * machine. It gets the bound of the two samples around it whatever the span's length. */
 #define NEMB__GAP_UPDATES 3
 
 /* Why a span's energy has an uncertainty (bits of nemb__uncertainty.why). */
 #define NEMB__UNC_SHORT 1u /* shorter than NEMB__FEW_UPDATES update periods */
-#define NEMB__UNC_GAP 2u   /* an end in a stretch where the sampler missed updates */
+#define NEMB__UNC_GAP 2u   /* an end between stored samples far apart (NEMB__GAP_UPDATES) */
 
 /* What the counters allow either side of a span's energy. */
 typedef struct nemb__uncertainty {
@@ -63,8 +64,9 @@ typedef struct nemb__short_rule {
   size_t n;                            /* in-total domains */
   double limit_ns[NEMB__MAX_DOMAINS];  /* NEMB__FEW_UPDATES x P_d, longest first */
   double weight_ns[NEMB__MAX_DOMAINS]; /* sum over domains 0..k of 2 P_d x d's share, ns */
-  /* Two stored samples further apart than this are a sampler gap (for the domain updated most
-   * often): the energy at an instant between them is known only to lie between theirs. */
+  /* An instant further than this from both stored samples around it is in a sampler gap (for
+   * the domain updated most often, NEMB__GAP_UPDATES): its energy is known only to lie between
+   * theirs. */
   double gap_ns;
 } nemb__short_rule;
 

@@ -27,6 +27,23 @@
 #include "internal.h"
 #include "provider.h"
 
+/* The power axis of a chart (the PNG's here; plot_html.c's yRange() is the same rule in the
+ * page's script): from 0 to a little above the highest line (@p lines_max, every series) and the
+ * min-max band's ordinary top, so a long run's columns, which average a square wave while the
+ * band holds its high state, show that state. Where a few values tower over the rest (over twice
+ * the 99.5th percentile of @p n values or more, 50 at least: with RAPL-like counters an interval
+ * shorter than the counter's update shows as a spike) the axis stops at 1.5 x that percentile
+ * instead, of the totals or of the band's highs, whichever is higher. @p total and @p band_hi
+ * hold each column's total average and highest interval power, W (NAN: no data). */
+typedef struct nemb__plot_yaxis {
+  double top;     /* the axis' top, W, before rounding to a step */
+  size_t n_above; /* columns whose total is above it (then the note names max) */
+  double max;     /* the highest total when n_above > 0; else the band's highest where it is
+                     above the axis, or 0 */
+} nemb__plot_yaxis;
+int nemb__plot_y_axis(const double *total, const double *band_hi, size_t n, double lines_max,
+                      nemb__plot_yaxis *out);
+
 /* The most intervals a plot keeps before it averages them into buckets. */
 #define NEMB__PLOT_MAX_POINTS 100000
 

@@ -193,55 +193,70 @@ static double xpos(const frame *f, double secs) {
   return f->left + secs / f->xmax * (f->right - f->left);
 }
 
-/* The y axis normally runs a little above the highest line. When a few values tower over the rest
- * (with RAPL-like counters, an interval much shorter than the counter's update period shows as a
- * spike), it stops at 1.5 x the 99.5th percentile of the total instead. Either way a note on the
- * chart says what is cut off: how many columns and how high, or how high the min-max band goes
- * (the HTML page does the same). */
-typedef struct clip {
-  size_t n;   /* columns whose total is above the axis */
-  double top; /* the axis' top when n > 0 */
-  double max; /* the highest total when n > 0; else the band's highest if above the axis, or 0 */
-} clip;
-
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-static int y_clip(const columns *c, size_t nd, clip *out) {
-  *out = (clip){0, 0, 0};
-  double *v = malloc((c->n ? c->n : 1) * sizeof *v);
+/* 1.5 x the 99.5th percentile of @p v[0..n) when there are 50 values or more and the highest is
+ * over twice that, else the highest (0 for none); sorts @p v. */
+static double ordinary_top(double *v, size_t n) {
+  if (n == 0) {
+    return 0;
+  }
+  qsort(v, n, sizeof *v, cmp_double);
+  double q = v[(size_t)floor(0.995 * (double)(n - 1))], highest = v[n - 1];
+  return n >= 50 && q > 0 && highest > 2 * q ? 1.5 * q : highest;
+}
+
+int nemb__plot_y_axis(const double *total, const double *band_hi, size_t n, double lines_max,
+                      nemb__plot_yaxis *out) {
+  *out = (nemb__plot_yaxis){0, 0, 0};
+  double *v = malloc((n ? n : 1) * sizeof *v);
   if (v == NULL) {
     return NEMB_ENOMEM;
   }
-  size_t n = 0;
-  for (size_t k = 0; k < c->n; k++) {
-    double t = c->avg[k * (1 + nd)];
-    if (isfinite(t)) {
-      v[n++] = t;
+  size_t m = 0;
+  double band_max = 0;
+  for (size_t k = 0; k < n; k++) {
+    if (isfinite(band_hi[k])) {
+      v[m++] = band_hi[k];
+      band_max = fmax(band_max, band_hi[k]);
     }
   }
-  if (n >= 50) {
-    qsort(v, n, sizeof *v, cmp_double);
-    double q = v[(size_t)floor(0.995 * (double)(n - 1))], highest = v[n - 1];
-    if (q > 0 && highest > 2 * q) {
-      out->top = 1.5 * q;
-      out->max = highest;
-      for (size_t k = 0; k < n; k++) {
-        out->n += v[k] > out->top;
-      }
+  double band_top = ordinary_top(v, m);
+  m = 0;
+  for (size_t k = 0; k < n; k++) {
+    if (isfinite(total[k])) {
+      v[m++] = total[k];
     }
   }
+  double highest = 0;
+  for (size_t k = 0; k < m; k++) {
+    highest = fmax(highest, v[k]);
+  }
+  double line_top = ordinary_top(v, m);
   free(v);
+  if (line_top < highest && fmax(line_top, band_top) < highest) {
+    /* A few totals tower over the rest: the axis stops at the ordinary top. */
+    out->top = fmax(line_top, band_top);
+    for (size_t k = 0; k < n; k++) {
+      out->n_above += isfinite(total[k]) && total[k] > out->top;
+    }
+    out->max = highest;
+    return 0;
+  }
+  double top = fmax(lines_max, band_top);
+  out->top = top > 0 ? top * 1.08 : 1;
+  out->max = band_max > out->top * 1.02 ? band_max : 0;
   return 0;
 }
 
-static void draw_clip_note(cairo_t *cr, const frame *f, const clip *cl) {
+static void draw_clip_note(cairo_t *cr, const frame *f, const nemb__plot_yaxis *cl) {
   char text[160];
-  if (cl->n > 0) {
-    snprintf(text, sizeof text, "\xe2\x96\xb2 %zu value%s above the axis, up to %.1f W", cl->n,
-             cl->n == 1 ? "" : "s", cl->max);
+  if (cl->n_above > 0) {
+    snprintf(text, sizeof text, "\xe2\x96\xb2 %zu value%s above the axis, up to %.1f W",
+             cl->n_above, cl->n_above == 1 ? "" : "s", cl->max);
   } else if (cl->max > 0) {
     snprintf(text, sizeof text, "\xe2\x96\xb2 the band of highest values reaches %.1f W", cl->max);
   } else {
@@ -540,26 +555,31 @@ static int draw(const nemb__plot *p, nemb__buf *out, bool svg) {
     columns_free(&c);
     return rc;
   }
-  /* The axis follows the lines (column averages); the band may go above it (see y_clip). */
-  double ymax = 0, band_max = 0;
+  /* The axis (nemb__plot_y_axis): the lines and the band's ordinary top, spikes cut off. */
+  double lines_max = 0;
+  double *total = malloc((c.n ? c.n : 1) * sizeof *total);
+  if (total == NULL) {
+    columns_free(&c);
+    return NEMB_ENOMEM;
+  }
   for (size_t k = 0; k < c.n; k++) {
+    total[k] = c.avg[k * (1 + p->nd)];
     for (size_t s = 0; s <= p->nd; s++) {
       double v = c.avg[k * (1 + p->nd) + s];
-      ymax = v > ymax ? v : ymax;
+      lines_max = v > lines_max ? v : lines_max;
     }
-    band_max = c.hi[k] > band_max ? c.hi[k] : band_max;
   }
-  clip cl;
-  rc = y_clip(&c, p->nd, &cl);
+  nemb__plot_yaxis cl;
+  rc = nemb__plot_y_axis(total, c.hi, c.n, lines_max, &cl);
+  free(total);
   if (rc != 0) {
     columns_free(&c);
     return rc;
   }
-  ymax = cl.n > 0 ? cl.top : ymax > 0 ? ymax * 1.08 : 1;
-  f.ystep = nice_step(ymax, 6);
-  f.ymax = cl.n > 0 ? ymax : ceil(ymax / f.ystep - 1e-9) * f.ystep;
-  if (cl.n == 0 && band_max > f.ymax * 1.02) {
-    cl.max = band_max;
+  f.ystep = nice_step(cl.top, 6);
+  f.ymax = cl.n_above > 0 ? cl.top : ceil(cl.top / f.ystep - 1e-9) * f.ystep;
+  if (cl.n_above == 0 && !(cl.max > f.ymax * 1.02)) {
+    cl.max = 0; /* the rounded axis holds the band */
   }
   cairo_surface_t *surface =
       svg ? nemb__cairo.svg_surface_create_for_stream(to_buf, out, WIDTH, HEIGHT)

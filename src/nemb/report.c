@@ -406,6 +406,14 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
       nz->interval_ns = g % 2 ? upper : (largest(gaps, g / 2) + upper) / 2;
     }
   }
+  /* A store that coarsened at its cap kept every 2^c-th sample of its oldest stretch, and a task
+   * can span stretches coarsened differently (its median gap the newest's): what it should hold
+   * is counted at the effective resolution, so coarsening is never reported as dropped samples. */
+  unsigned coarsened = nemb__store_coarsened(&md->m->store);
+  if (coarsened > 0) {
+    nz->interval_ns = fmax(nz->interval_ns, (double)nemb_measurement_interval_ms(md->m) * 1e6 *
+                                                ldexp(1.0, (int)(coarsened < 60 ? coarsened : 60)));
+  }
   /* A window of length L holds floor(L / interval) or one more samples; expecting the smaller
    * never reports a drop for a schedule that kept time. */
   double window = (double)(t->t_end - t->t_start);
@@ -932,34 +940,34 @@ static void write_checkpoints(rep *r, const nemb__cp_summary *sum, int level) {
 
 /* ----- the verdict ----- */
 
-static const char *quality(const rep *r, const nemb__cp_summary *cp) {
-  if (r->md->m == NULL) {
+static const char *quality(const model *md, const nemb__cp_summary *cp) {
+  if (md->m == NULL) {
     return "no_backend";
   }
   nemb_sampler_stats st;
-  nemb_meter_stats(r->md->m, &st);
+  nemb_meter_stats(md->m, &st);
   if (st.dropped_at_cap > 0 || st.read_errors * 2 > st.reads || st.samples < 2) {
     return "failed";
   }
   bool lost = false;
-  for (size_t d = 0; d < r->md->m->n_domains; d++) {
-    lost = lost || r->md->m->dom_lost_at[d] != 0;
+  for (size_t d = 0; d < md->m->n_domains; d++) {
+    lost = lost || md->m->dom_lost_at[d] != 0;
   }
   if (lost || st.counter_resets > 0 || st.ambiguous_gaps > 0) {
     return "degraded"; /* a domain lost, or energy estimated across a reset or a long gap */
   }
-  if (r->md->n == 0 && cp->invocations == 0 && cp->events == 0) {
+  if (md->n == 0 && cp->invocations == 0 && cp->events == 0) {
     return "no_tasks"; /* nothing measured: even a call still open at the end is a checkpoint */
   }
-  if (nemb_meter_is_estimated(r->md->m)) {
+  if (nemb_meter_is_estimated(md->m)) {
     return "estimated";
   }
-  if (r->md->n == 0) {
+  if (md->n == 0) {
     return "checkpoints_only";
   }
   double energy_uj = 0;
-  for (size_t i = 0; i < r->md->n; i++) {
-    energy_uj += r->md->tasks[i].depth == 0 ? r->md->energy_uj[i] : 0;
+  for (size_t i = 0; i < md->n; i++) {
+    energy_uj += md->tasks[i].depth == 0 ? md->energy_uj[i] : 0;
   }
   return energy_uj > 0 ? "ok" : "energy_zero";
 }
@@ -986,7 +994,7 @@ static int write_json(model *md, bool summary, nemb__atomic_file *sink, char **o
 
   bool first = true;
   text(&r, "{");
-  member(&r, "meta", nemb__report_meta(s, quality(&r, &cp)), 1, &first);
+  member(&r, "meta", nemb__report_meta(s, quality(r.md, &cp)), 1, &first);
   key(&r, "tasks", 1, &first);
   text(&r, "[");
   bool first_task = true;
@@ -1070,15 +1078,36 @@ static void csv_field(nemb__buf *b, const char *v) {
   }
 }
 
+/* The cells every row starts with, NEMB_CSV_META_COLUMNS from the report's meta (the values
+ * its JSON holds; null as an empty field), each followed by a comma, into @p b. */
+static bool csv_meta_cells(const model *md, nemb__buf *b) {
+  static const char *const keys[] = {NEMB_CSV_META_COLUMNS};
+  nemb__cp_summary cp;
+  nemb__cp_get_summary(md->s, &cp);
+  json_t *meta = nemb__report_meta(md->s, quality(md, &cp));
+  if (meta == NULL) {
+    return false;
+  }
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    csv_field(b, json_string_value(json_object_get(meta, keys[k])));
+    nemb__buf_append(b, ",", 1);
+  }
+  json_decref(meta);
+  return true;
+}
+
 int nemb__report_csv(const nemb_session *s, char **out) {
   /* Columns, one row per task in start order, units in the names as in the JSON report:
+   *   run_id ... measurement_quality   NEMB_CSV_META_COLUMNS: the provenance and identity of
+   *                        the session on every row, as in the CLI's CSVs (meta's values)
    *   name                 the task's name
    *   depth                0 for a top-level task, 1 inside one, ...
    *   parent               the enclosing task's name; empty at depth 0
    *   energy_j             in-total energy (top-level domains: packages, DRAM, GPUs), joules
    *   avg_power_w          energy_j / duration_s, watts
    *   duration_s           monotonic-clock duration, seconds
-   *   started_at, ended_at wall-clock POSIX seconds (display only)
+   *   task_started_at, task_ended_at   the task's wall-clock POSIX seconds (display only; the
+   *                        JSON's started_at/ended_at, renamed apart from the session's started_at)
    *   started_at_mono_ns, ended_at_mono_ns   CLOCK_MONOTONIC stamps, nanoseconds
    *   closed_at_end        true when the task was still open at the session's end
    *   <domain>_j           one column per domain, in the meter's order: that domain's energy,
@@ -1092,9 +1121,14 @@ int nemb__report_csv(const nemb_session *s, char **out) {
     return nemb__fail(rc, "out of memory building the CSV report");
   }
   model *r = &md;
-  nemb__buf b = NEMB__BUF_INIT;
-  nemb__buf_printf(&b, "name,depth,parent,energy_j,avg_power_w,duration_s,started_at,ended_at,"
-                       "started_at_mono_ns,ended_at_mono_ns,closed_at_end");
+  nemb__buf b = NEMB__BUF_INIT, meta = NEMB__BUF_INIT;
+  static const char *const meta_cols[] = {NEMB_CSV_META_COLUMNS};
+  for (size_t k = 0; k < sizeof meta_cols / sizeof meta_cols[0]; k++) {
+    nemb__buf_printf(&b, "%s,", meta_cols[k]);
+  }
+  bool meta_ok = csv_meta_cells(r, &meta);
+  nemb__buf_printf(&b, "name,depth,parent,energy_j,avg_power_w,duration_s,task_started_at,"
+                       "task_ended_at,started_at_mono_ns,ended_at_mono_ns,closed_at_end");
   for (size_t d = 0; d < r->nd; d++) {
     char col[NEMB__NAME_MAX + 8];
     snprintf(col, sizeof col, "%s_j", domain_name(r, d));
@@ -1106,6 +1140,9 @@ int nemb__report_csv(const nemb_session *s, char **out) {
     const nemb__task_rec *t = &r->tasks[i];
     double dur = seconds(t->t_end - t->t_start);
     double energy = r->energy_uj[i] / 1e6;
+    if (meta.len > 0) {
+      nemb__buf_append(&b, meta.data, meta.len);
+    }
     csv_field(&b, t->name);
     nemb__buf_printf(&b, ",%u,", (unsigned)t->depth);
     csv_field(&b, t->parent);
@@ -1119,8 +1156,12 @@ int nemb__report_csv(const nemb_session *s, char **out) {
     nemb__buf_append(&b, "\n", 1);
   }
   nemb__report_model_release(&md);
+  meta_ok = meta_ok && !meta.oom;
+  nemb__buf_release(&meta);
   *out = nemb__buf_detach(&b);
-  if (*out == NULL) {
+  if (*out == NULL || !meta_ok) {
+    free(*out);
+    *out = NULL;
     return nemb__fail(NEMB_ENOMEM, "out of memory building the CSV report");
   }
   return 0;

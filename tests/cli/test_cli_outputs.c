@@ -31,13 +31,15 @@ static void test_each_cause(void **unused) {
          "  ± 2.5000 J: the runs are shorter than a few updates of an energy counter, which fix "
          "the energy only to within this either way (energy_uncertainty_j)\n");
   expect(1.375, CG_UNC_GAP, "the program's run", false,
-         "  ± 1.3750 J: the sampler missed energy-counter updates at a start or end of the "
-         "program's run (its thread did not get to run: a busy machine): the counters fix the "
-         "energy only to within this either way (energy_uncertainty_j)\n");
+         "  ± 1.3750 J: a start or end of the program's run fell between stored samples many "
+         "energy-counter updates apart (a long sampling interval, a coarsened store, or a busy "
+         "machine that starved the sampler): the counters fix the energy only to within this "
+         "either way (energy_uncertainty_j)\n");
   expect(0.5, CG_UNC_SHORT | CG_UNC_GAP, "the run", false,
-         "  ± 0.5000 J: the run is shorter than a few updates of an energy counter and the "
-         "sampler missed updates at a start or end (a busy machine): the counters fix the energy "
-         "only to within this either way (energy_uncertainty_j)\n");
+         "  ± 0.5000 J: the run is shorter than a few updates of an energy counter and a start "
+         "or end fell between stored samples far apart (a long interval, a coarsened store or a "
+         "busy machine): the counters fix the energy only to within this either way "
+         "(energy_uncertainty_j)\n");
   /* A figure the counters fix prints nothing. */
   expect(0, CG_UNC_SHORT, "the run", false, "");
 }

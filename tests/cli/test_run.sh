@@ -142,7 +142,7 @@ check "short run has an uncertainty" test -n "$unc"
 # also sampler_gap, and the line says both.
 why="is shorter than a few updates of an energy counter, which fix"
 grep -q '"sampler_gap"' "$tmp/short.json" &&
-  why="is shorter than a few updates of an energy counter and the sampler missed updates at a start or end (a busy machine): the counters fix"
+  why="is shorter than a few updates of an energy counter and a start or end fell between stored samples far apart (a long interval, a coarsened store or a busy machine): the counters fix"
 check "the summary shows it under the energy" grep -qx \
   "              ± $unc J: the run $why the energy only to within this either way (energy_uncertainty_j)" \
   "$tmp/short.err"

@@ -1,8 +1,8 @@
 /* test_energy.c - a span's energy and what the counters allow either side of it, on stored
  * curves laid out by hand (no sampler thread, no clock): a span the counter fixes has no
  * uncertainty; a short one has the bound of a period at each end; an end where the sampler
- * missed updates (a starved thread on a busy machine) has the bound of the samples around it,
- * which covers whatever the power did there. */
+ * missed updates (a starved thread on a busy machine, a long sampling interval, a coarsened
+ * store) has the bound of the samples around it, which covers whatever the power did there. */
 #include "nemb_test.h"
 #include <math.h>
 
@@ -150,10 +150,9 @@ static void test_end_in_a_sampler_gap(void **unused) {
   drop(m);
 }
 
-/* A gap of under NEMB__GAP_UPDATES usual spacings (a sampler read a little late, two updates
- * in one read) is not one; a store that coarsened (every other sample kept) has a wider usual
- * spacing. */
-static void test_small_gaps_and_coarsened_stores(void **unused) {
+/* A gap of under NEMB__GAP_UPDATES update periods (a sampler read a little late, two updates
+ * in one read) is not one. */
+static void test_small_gaps_are_not_gaps(void **unused) {
   (void)unused;
   nemb_meter *m = curve();
   uint64_t t = 0, e = 0;
@@ -166,16 +165,90 @@ static void test_small_gaps_and_coarsened_stores(void **unused) {
   nemb__energy_span(m, count, 20 * MS, 101 * MS + 500000, NULL, &u, NULL);
   assert_true(u.uj == 0);
   drop(m);
+}
 
-  m = curve();
+/* A store that coarsened at its cap (every other sample dropped, over and over) holds none of
+ * the counter's updates between its samples, as a late sampler would: an end midway between two
+ * samples S ms apart gets their bound, S/2 ms of 10 W either way; one 0.3 ms from a sample does
+ * not. */
+static void test_coarsened_store_is_a_gap(void **unused) {
+  (void)unused;
+  nemb_meter *m = curve();
   nemb__store_release(&m->store);
   NEMB_ASSERT_OK(nemb__store_init(&m->store, 1, 64)); /* compacts every ~32 samples */
-  t = 0;
-  e = 0;
+  uint64_t t = 0, e = 0;
   run_at(m, &t, 200, &e, 10);
-  assert_true(nemb__store_coarsened(&m->store) >= 2);
+  assert_true(nemb__store_coarsened(&m->store) >= 3);
+  size_t count = nemb__store_count(&m->store), i = 0;
+  while (nemb__store_at(&m->store, i + 1)[0] - nemb__store_at(&m->store, i)[0] < 8 * MS) {
+    i++;
+    assert_true(i + 1 < count);
+  }
+  uint64_t t0 = nemb__store_at(&m->store, i)[0], t1 = nemb__store_at(&m->store, i + 1)[0];
+  uint64_t end = nemb__store_at(&m->store, count - 1)[0]; /* a stored sample: fixed */
+  nemb__uncertainty u;
+  double got = nemb__energy_span(m, count, (t0 + t1) / 2, end, NULL, &u, NULL);
+  assert_float_equal(got, 10.0 * (double)(end - (t0 + t1) / 2) / 1e3, 1e-6); /* uJ */
+  assert_float_equal(u.uj, 10.0 * (double)(t1 - t0) / 2 / 1e3, 1e-6);
+  assert_int_equal(u.why, NEMB__UNC_GAP);
+  nemb__energy_span(m, count, t0 + 300000, end, NULL, &u, NULL);
+  assert_true(u.uj == 0);
+  drop(m);
+}
+
+/* Issue F13b: a Session sampling every 1000 ms on purpose, a 20 ms task between two samples.
+ * The counter (1 ms updates) is read once a second, so the line across that second is a guess
+ * about the 20 ms inside it: the task gets the monotonic counter's bound, E at each end between
+ * the samples at 1 s and 2 s, at constant power as at a 10/30 W square wave (100 ms period, the
+ * sim's default shape), and the truth lies inside it. The checkpoints' per-call form uses the
+ * same threshold: 3 update periods, not 3 sampling intervals. */
+static nemb_meter *every_second(const double *watts_per_ms, size_t n_ms) {
+  nemb_meter *m = curve();
+  atomic_store(&m->interval_ns, 1000 * MS);
+  uint64_t e = 0;
+  for (size_t ms = 0; ms <= n_ms; ms++) {
+    if (ms % 1000 == 0) {
+      NEMB_ASSERT_OK(nemb__store_append(&m->store, ms * MS, &e));
+    }
+    e += ms < n_ms ? (uint64_t)(watts_per_ms[ms] * 1000) : 0; /* W x 1 ms in uJ */
+  }
+  return m;
+}
+
+static void test_long_interval_short_task(void **unused) {
+  (void)unused;
+  enum { N = 3000 };
+  static double flat[N], square[N];
+  for (size_t ms = 0; ms < N; ms++) {
+    flat[ms] = 10;
+    square[ms] = ms % 100 < 50 ? 10 : 30;
+  }
+  uint64_t a = 1300 * MS, b = 1320 * MS;
+  nemb__uncertainty u;
+
+  nemb_meter *m = every_second(flat, N);
+  size_t count = nemb__store_count(&m->store);
+  assert_int_equal(count, 4);
+  double got = nemb__energy_span(m, count, a, b, NULL, &u, NULL);
+  assert_float_equal(got, 200000, 1e-6); /* 10 W x 20 ms */
+  /* [0, E(2 s) - E(1 s)] = [0, 10 J] around 0.2 J: 9.8 J either way. */
+  assert_float_equal(u.uj, 9800000, 1e-6);
+  assert_int_equal(u.why, NEMB__UNC_GAP);
+  nemb__short_rule r;
+  nemb__energy_short_rule(m, count, &r);
+  assert_float_equal(r.gap_ns, 3.0 * MS, 1e-6);
+  drop(m);
+
+  m = every_second(square, N);
   count = nemb__store_count(&m->store);
-  nemb__energy_span(m, count, 40 * MS + 300000, 180 * MS + 300000, NULL, &u, NULL);
+  got = nemb__energy_span(m, count, a, b, NULL, &u, NULL);
+  assert_float_equal(got, 400000, 1e-6); /* the second's mean, 20 W, x 20 ms */
+  assert_float_equal(u.uj, 20000000 - 400000, 1e-6);
+  assert_int_equal(u.why, NEMB__UNC_GAP);
+  double truth = 10 * 20 * 1000; /* 1300-1320 ms is in a 10 W half */
+  assert_true(fabs(got - truth) <= u.uj);
+  /* The whole session, from sample to sample, is fixed. */
+  nemb__energy_span(m, count, 0, 3000 * MS, NULL, &u, NULL);
   assert_true(u.uj == 0);
   drop(m);
 }
@@ -186,7 +259,9 @@ int main(void) {
       cmocka_unit_test(test_short_span_has_a_period_each_side),
       cmocka_unit_test(test_per_call_rule_is_the_span_rule),
       cmocka_unit_test(test_end_in_a_sampler_gap),
-      cmocka_unit_test(test_small_gaps_and_coarsened_stores),
+      cmocka_unit_test(test_small_gaps_are_not_gaps),
+      cmocka_unit_test(test_coarsened_store_is_a_gap),
+      cmocka_unit_test(test_long_interval_short_task),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

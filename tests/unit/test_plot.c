@@ -452,8 +452,40 @@ static void test_errors_are_clear(void **state) {
   assert_int_equal(access(path_in("p.html"), F_OK), -1);
 }
 
+/* Issue F17: the power axis of a long run. Its columns average a 13/33 W square wave to 23 W
+ * while each column's band holds the 33 W state (and a few columns 41.2 W, under twice the
+ * band's 99.5th percentile): the axis reaches them, with no note. One column of 500 W (a spike:
+ * an interval shorter than a counter update) is cut off at 1.5 x the ordinary top and named. */
+static void test_y_axis_keeps_the_ordinary_band(void **state) {
+  (void)state;
+  enum { N = 1100 };
+  static double total[N], hi[N];
+  for (size_t k = 0; k < N; k++) {
+    total[k] = 23;
+    hi[k] = k % 400 == 7 ? 41.2 : 33; /* 3 columns of 1100 */
+  }
+  nemb__plot_yaxis ax;
+  NEMB_ASSERT_OK(nemb__plot_y_axis(total, hi, N, 23, &ax));
+  assert_true(ax.top >= 41.2);
+  assert_float_equal(ax.top, 41.2 * 1.08, 1e-9);
+  assert_int_equal(ax.n_above, 0);
+  assert_true(ax.max == 0);
+
+  total[500] = hi[500] = 500;
+  NEMB_ASSERT_OK(nemb__plot_y_axis(total, hi, N, 500, &ax));
+  assert_float_equal(ax.top, 1.5 * 33, 1e-9); /* the band's 99.5th percentile, 33 W */
+  assert_int_equal(ax.n_above, 1);
+  assert_float_equal(ax.max, 500, 1e-9);
+
+  /* A short run (under 50 columns) keeps everything in view. */
+  NEMB_ASSERT_OK(nemb__plot_y_axis(total + 480, hi + 480, 40, 500, &ax));
+  assert_float_equal(ax.top, 500 * 1.08, 1e-9);
+  assert_int_equal(ax.n_above, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_y_axis_keeps_the_ordinary_band),
       cmocka_unit_test_setup_teardown(test_session_html_area_is_energy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_report_html_area_is_energy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resampled_keeps_energy, setup, teardown),

@@ -1351,7 +1351,8 @@ static void test_quality_no_backend(void **state) {
   /* The CSV has no domain columns then. */
   char *csv = NULL;
   NEMB_ASSERT_OK(nemb__report_csv(s, &csv));
-  assert_non_null(strstr(csv, "closed_at_end\nwork,0,,0,0,"));
+  assert_non_null(strstr(csv, "closed_at_end\n"));
+  assert_non_null(strstr(csv, ",none,no_backend,work,0,,0,0,")); /* provenance on the row */
   free(csv);
   nemb_session_destroy(s);
   json_decref(root);
@@ -1445,22 +1446,39 @@ static void test_csv(void **state) {
   char *csv = NULL;
   NEMB_ASSERT_OK(nemb__report_csv(s, &csv));
 
-  const char *header = "name,depth,parent,energy_j,avg_power_w,duration_s,started_at,ended_at,"
-                       "started_at_mono_ns,ended_at_mono_ns,closed_at_end,package-0_j,core_j,"
-                       "dram_j\n";
+  /* Issue F9: the provenance and identity columns every codegreen CSV starts with, then the
+   * task's (its wall stamps renamed apart from the session's started_at). */
+  const char *header = "run_id,session_name,started_at,hostname,cpu_model,energy_source,"
+                       "measurement_quality,name,depth,parent,energy_j,avg_power_w,duration_s,"
+                       "task_started_at,task_ended_at,started_at_mono_ns,ended_at_mono_ns,"
+                       "closed_at_end,package-0_j,core_j,dram_j\n";
   assert_int_equal(strncmp(csv, header, strlen(header)), 0);
+  /* Every row carries them: this session's run id, and a simulated device says so. */
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "\n%s,",
+           json_string_value(json_object_get(json_object_get(root, "meta"), "run_id")));
+  size_t with_id = 0;
+  for (const char *p = strstr(csv, prefix); p != NULL; p = strstr(p + 1, prefix)) {
+    with_id++;
+  }
+  assert_int_equal(with_id, 5);
   size_t lines = 0;
   for (const char *p = csv; *p; p++) {
     lines += *p == '\n';
   }
   assert_int_equal(lines, 1 + 5);
-  assert_non_null(strstr(csv, "\nchild,1,plain,"));
-  assert_non_null(strstr(csv, "\n\"with,comma\",0,,"));
-  assert_non_null(strstr(csv, "\n\"with \"\"quote\"\"\",0,,"));
+  size_t simulated = 0;
+  for (const char *p = strstr(csv, ",simulated,"); p != NULL; p = strstr(p + 1, ",simulated,")) {
+    simulated++;
+  }
+  assert_int_equal(simulated, 5);
+  assert_non_null(strstr(csv, ",child,1,plain,"));
+  assert_non_null(strstr(csv, ",\"with,comma\",0,,"));
+  assert_non_null(strstr(csv, ",\"with \"\"quote\"\"\",0,,"));
 
   /* The first row, field by field, against the JSON: the same doubles, bit for bit. */
   json_t *t = find_task(root, "plain");
-  char *row = strdup(csv + strlen(header));
+  char *row = strdup(strstr(csv + strlen(header), ",plain,0,") + 1); /* past the meta cells */
   row[strcspn(row, "\n")] = '\0';
   char *fields[16];
   size_t n = 0;

@@ -234,7 +234,7 @@ static void test_default_output_file_and_csv(void **state) {
   assert_string_equal(nemb_session_output_path(s), expect);
   FILE *fp = fopen(expect, "r");
   assert_non_null(fp);
-  char head[64] = "";
+  char head[512] = "";
   assert_non_null(fgets(head, sizeof head, fp));
   fclose(fp);
   assert_int_equal(head[0], '{');
@@ -245,7 +245,8 @@ static void test_default_output_file_and_csv(void **state) {
   assert_non_null(fp);
   assert_non_null(fgets(head, sizeof head, fp));
   fclose(fp);
-  assert_int_equal(strncmp(head, "name,depth,parent,energy_j", 26), 0);
+  assert_int_equal(strncmp(head, "run_id,session_name,started_at,", 31), 0);
+  assert_non_null(strstr(head, ",measurement_quality,name,depth,parent,energy_j,"));
   nemb_session_destroy(s);
   assert_int_equal(chdir(old), 0);
   nemb_test_rmtree(dir);
