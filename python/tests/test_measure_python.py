@@ -909,3 +909,34 @@ def test_no_thread_runs_in_the_measured_program_or_its_children(tmp_path):
     if report["totals"]["energy_j"] > 0:  # a backend (or the estimate) gave energy
         assert 0 < spin["energy_j"] <= main["energy_j"] <= report["totals"]["energy_j"] + 1e-9
         assert main["self_energy_j"] <= main["energy_j"] - spin["energy_j"] + 1e-9
+
+
+def test_a_child_that_ends_after_the_program_is_in_the_report(tmp_path):
+    # Issue F3b: a child still running when the main process exits (a pool worker or a
+    # forkserver child exiting late) writes its measurements as it ends. measure is its
+    # subreaper and waits for it (a few seconds at most) before merging, so its process and
+    # its rows are in the report, and the temporary tree is gone afterwards.
+    write(tmp_path / "late.py", """\
+        import os
+        import time
+
+
+        def late():
+            return sum(range(1000))
+
+
+        if os.fork() == 0:
+            time.sleep(0.8)
+            late()
+            os._exit(0)
+        print("main done")
+        """)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    a, b, report = plain_and_measured("late.py", tmp_path, env={"TMPDIR": str(tmpdir)})
+    same(a, b)
+    child = [f for f in report["functions"] if f["name"] == "late"]
+    assert [f["calls"] for f in child] == [1], report["functions"]
+    assert child[0]["pid"] != report["meta"]["pid"]
+    assert len(report["processes"]) == 2
+    assert list(tmpdir.iterdir()) == []

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -101,6 +102,13 @@ static void print_usage(FILE *fp) {
       "                       script's directory always is, site-packages never)\n"
       "  --script-only        instrument the script alone, not the modules beside it\n"
       "  -h, --help           this help\n\n"
+      "C and C++ (measure c|cpp FILE... [-- ARGS], or a project: measure --build CMD\n"
+      "--instrument DIR -- PROG [ARGS]) and Java (measure java Main.java|DIR [-- ARGS]):\n",
+      cgi_language_list(), CG_SORT_KEYS);
+  cg_measure_native_help(fp);
+  fprintf(
+      fp,
+      "\n"
       "codegreen's options may come before or after SCRIPT (as in `codegreen measure python\n"
       "script.py -g fine --export-plot energy.html`). The script's own arguments follow '--':\n"
       "`codegreen measure script.py -- -v input.txt`. Words after SCRIPT that are not options\n"
@@ -108,8 +116,7 @@ static void print_usage(FILE *fp) {
       "Output convention (as perf stat and codegreen run): stdout belongs to the program.\n\n"
       "Environment: CODEGREEN_PYTHON_DIR (where codegreen_runtime.py is), CODEGREEN_PYTHON (the\n"
       "default interpreter; pip's codegreen sets it to its own), CODEGREEN_PROVIDERS,\n"
-      "CODEGREEN_CONFIG, TMPDIR.\n",
-      cgi_language_list(), CG_SORT_KEYS);
+      "CODEGREEN_CONFIG, TMPDIR.\n");
 }
 
 /* Interpreter options between the language and the script ("measure python -X dev -W error
@@ -253,6 +260,13 @@ static int take_option(int c, measure_opts *o) {
     o->call_graph = true;
     return 0;
   case OPT_PLOT:
+    if (o->plot != NULL) { /* the second one silently replaced the first */
+      fprintf(stderr,
+              "codegreen measure: --export-plot is given twice ('%s', '%s'): one plot per "
+              "run (`codegreen plot` draws another kind from a report); nothing was run\n",
+              o->plot, optarg);
+      return CG_EXIT_USAGE;
+    }
     o->plot = optarg;
     return 0;
   case OPT_TOP: {
@@ -528,6 +542,27 @@ void cg_measure_remove_tree(const char *dir) {
 
 /* ----- running ----- */
 
+/* Waits, up to CG_STRAGGLER_WAIT_MS, for the program's descendants still running after it
+ * ended (measure is their subreaper): a pool worker or forkserver child writes
+ * children/<pid>.json as it exits, and one that exits after the merge would be missing from the
+ * report (`processes`, its rows). A descendant that outlives the wait (a daemon) is left alone.
+ * Only descendants of the program exist then: the compile steps have been waited for. */
+#define CG_STRAGGLER_WAIT_MS 3000
+static void wait_for_stragglers(void) {
+  for (int waited_ms = 0; waited_ms < CG_STRAGGLER_WAIT_MS;) {
+    int st;
+    pid_t w = waitpid(-1, &st, WNOHANG);
+    if (w < 0 && errno != EINTR) {
+      return; /* ECHILD: every descendant has ended */
+    }
+    if (w == 0) {
+      struct timespec pause = {0, 10000000L};
+      nanosleep(&pause, NULL);
+      waited_ms += 10;
+    }
+  }
+}
+
 /* Runs @p argv (a path, not looked up); @p quiet_stdin gives it /dev/null as stdin. Fills
  * *status with the exit code or 128 + signal. @return 0, or -1 when it could not start (errno in
  * *err). */
@@ -658,11 +693,26 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   if (wall <= 0) {
     wall = json_number_value(json_object_get(meta, "duration_total_s"));
   }
+  const char *lang = cgi_language_name(o->lang);
+  bool python = lang != NULL && strcmp(lang, "python") == 0;
+  bool java = lang != NULL && strcmp(lang, "java") == 0;
   size_t n_called = 0, i;
-  json_t *f;
+  json_t *f, *called = json_object();
   json_array_foreach(funcs, i, f) {
-    n_called += json_integer_value(json_object_get(f, "calls")) > 0;
+    /* Functions, not rows: a function called in several processes has a row for each pid. */
+    if (json_integer_value(json_object_get(f, "calls")) > 0) {
+      const char *nm = json_string_value(json_object_get(f, "name"));
+      const char *cx = json_string_value(json_object_get(f, "context"));
+      char *key = NULL;
+      if (asprintf(&key, "%s\x1f%s\x1f%lld", nm ? nm : "", cx ? cx : "",
+                   (long long)json_integer_value(json_object_get(f, "line"))) >= 0) {
+        json_object_set_new(called, key, json_true());
+        free(key);
+      }
+    }
   }
+  n_called = json_object_size(called);
+  json_decref(called);
   fprintf(stderr, "\ncodegreen measure: %s", o->cmd[0]);
   for (char **a = o->cmd + 1; *a; a++) {
     fprintf(stderr, " %s", *a);
@@ -715,7 +765,12 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
                     "crash): the energy above\n               is measure's own sampling of the "
                     "run; its functions are not measured\n");
   }
-  if (n_called == 0) {
+  const char *unmeasured = json_string_value(json_object_get(meta, "functions_not_measured"));
+  if (n_called == 0 && unmeasured != NULL) {
+    fprintf(stderr,
+            "  functions    not measured: the program's runtime had no energy backend (%s)\n",
+            unmeasured);
+  } else if (n_called == 0) {
     if (json_object_get(meta, "program_report") == NULL) {
       fprintf(stderr, "  no instrumented function was called\n");
     }
@@ -769,15 +824,16 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
         cg_views_print_edges(table_views, name, stderr);
       }
     }
-    fprintf(stderr, "  (ENERGY and TIME include callees, SELF excludes them; a generator's or "
-                    "coroutine's CALLS count its resumptions)\n");
+    fprintf(stderr, "  (ENERGY and TIME include callees, SELF excludes them%s)\n",
+            python ? "; a generator's or coroutine's CALLS count its resumptions" : "");
     if (unc_why != 0) {
       fprintf(stderr,
               "  (± J: the counters fix ENERGY only to within this either way, summed over the "
               "calls: %s%s%s; energy_uncertainty_j)\n",
               unc_why & CG_UNC_SHORT ? "calls shorter than a few updates of an energy counter" : "",
               unc_why == (CG_UNC_SHORT | CG_UNC_GAP) ? ", or " : "",
-              unc_why & CG_UNC_GAP ? "the sampler missed counter updates at a call's start or end"
+              unc_why & CG_UNC_GAP ? "a call's start or end fell between stored samples many "
+                                     "counter updates apart"
                                    : "");
     }
     if (unc_large) {
@@ -786,7 +842,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
     }
   }
   long long unbalanced = json_integer_value(json_object_get(cps, "unbalanced"));
-  if (unbalanced > 0) {
+  if (unbalanced > 0 && python) {
     fprintf(stderr,
             "  note         %lld checkpoint%s without a partner: a generator or coroutine ended "
             "from outside\n               (close(), throw(), cancellation) while suspended at a "
@@ -794,6 +850,13 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
             "not attributed to it; or functions still\n               running at exit "
             "(os._exit, threads)\n",
             unbalanced, unbalanced == 1 ? "" : "s");
+  } else if (unbalanced > 0) {
+    fprintf(stderr,
+            "  note         %lld checkpoint%s without a partner: functions still running when "
+            "the program ended\n               (%s, or other threads), closed at its end\n",
+            unbalanced, unbalanced == 1 ? "" : "s",
+            java ? "System.exit() or an uncaught exception"
+                 : "exit() or abort() inside them, longjmp() out of them");
   }
   if (quality != NULL && strcmp(quality, "ok") != 0 && strcmp(quality, "checkpoints_only") != 0) {
     fprintf(stderr, "  warning      measurement_quality is \"%s\"\n", quality);
@@ -978,9 +1041,28 @@ static void program_from_own_session(json_t *report, json_t *own) {
   }
   json_object_set(report, "tasks", tasks);
   json_object_set(report, "totals", totals);
-  json_t *quality = json_object_get(json_object_get(own, "meta"), "measurement_quality");
+  json_t *own_meta = json_object_get(own, "meta");
+  json_t *quality = json_object_get(own_meta, "measurement_quality");
   if (json_is_string(quality)) {
     json_object_set(meta, "measurement_quality", quality);
+  }
+  /* The figures are the run's: so is their provenance, also where the program's runtime had no
+   * backend (it could not load the library: its backend_error stays, naming why its functions
+   * have no rows). */
+  const char *src = json_string_value(json_object_get(meta, "energy_source"));
+  if (src != NULL && strcmp(src, "none") == 0) {
+    static const char *const keys[] = {"energy_source", "domain_support", "domain_topology",
+                                       "measurement_quality_reason"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+      json_t *v = json_object_get(own_meta, keys[k]);
+      if (v != NULL) {
+        json_object_set(meta, keys[k], v);
+      }
+    }
+    if (json_object_get(meta, "backend_error") != NULL &&
+        !json_is_null(json_object_get(meta, "backend_error"))) {
+      json_object_set(meta, "functions_not_measured", json_object_get(meta, "backend_error"));
+    }
   }
   double whole_j = json_number_value(json_object_get(totals, "session_energy_j"));
   size_t i;
@@ -1541,6 +1623,9 @@ static int measure_with(measure_opts o) {
   if (plot_session != NULL) {
     nemb_task_start(plot_session, task);
   }
+  /* The program's orphans (pool workers, forkserver children exiting after the main process)
+   * become measure's children, so their exit, after which their report is complete, is seen. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   pid_t program_pid = cg_child_start(run, false, false, &e);
   rc = program_pid < 0 ? -1 : 0;
   if (program_pid > 0) {
@@ -1550,6 +1635,9 @@ static int measure_with(measure_opts o) {
   if (plot_session != NULL) {
     nemb_task_stop(plot_session, task);
     nemb_session_end(plot_session);
+  }
+  if (program_pid > 0) {
+    wait_for_stragglers(); /* after the program's span: it ends when the main process does */
   }
   free(run);
   if (rc != 0) {

@@ -289,6 +289,14 @@ static int parse_args(int argc, char **argv, run_opts *o) {
       o->ts_layout = optarg; /* the library checks the name when the session begins */
       break;
     case OPT_PLOT:
+      if (o->plot != NULL) { /* the second one silently replaced the first */
+        fprintf(stderr,
+                "codegreen run: --export-plot is given twice ('%s', '%s'): one plot per "
+                "run (`codegreen plot` draws another kind from a -o report); nothing was "
+                "run\n",
+                o->plot, optarg);
+        return CG_EXIT_USAGE;
+      }
       o->plot = optarg;
       break;
     case OPT_SHELL:

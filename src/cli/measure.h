@@ -86,6 +86,9 @@ void cg_measure_native_args_free(native_opts *o);
  * first, told by the first file's extension, or a --build), else NULL (Python: cmd_measure.c).
  * Prints nothing. */
 const char *cg_measure_native_language(int argc, char **argv);
+/* The option lines of the C, C++ and Java measurements (--cc, --cflags, --build, --instrument,
+ * --main, --java, --javac), the one text both `measure --help` and `measure c --help` print. */
+void cg_measure_native_help(FILE *fp);
 /* `codegreen measure [options] c|cpp FILE... [-- ARGS]` and `--build CMD --instrument DIR -- PROG
  * ARGS`. @return the exit status. */
 int cg_measure_native(int argc, char **argv);

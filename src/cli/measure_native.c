@@ -74,16 +74,24 @@ static void print_usage(FILE *fp) {
           "       codegreen measure [options] java Main.java|DIR [--main CLASS] [-- ARGS]\n\n"
           "Instruments every function of the sources, builds and runs the program, and reports\n"
           "each function's energy (the table on stderr; the program's output and exit status\n"
-          "are its own).\n\n"
-          "  --cc CC             the C or C++ compiler (default $CC or cc; C++: $CXX or c++)\n"
-          "  --cflags FLAGS      compiler flags (default $CFLAGS; C++: $CXXFLAGS); $LDFLAGS and\n"
-          "                      $LDLIBS are passed to the link\n"
-          "  --build CMD         build a copy of the project with CMD (run by /bin/sh) ...\n"
-          "  --instrument DIR    ... after instrumenting the C and C++ sources under DIR\n"
-          "  --main CLASS        Java: the class whose main runs (default: the file's class)\n"
-          "  --java, --javac P   Java: the launcher and compiler (default $JAVA_HOME/bin, PATH)\n"
-          "  -g, --granularity G coarse (functions; the only one for these languages)\n"
-          "  --json, -o FILE, --top N, -c FILE, --keep-temp, -q   as for Python\n");
+          "are its own).\n\n");
+  cg_measure_native_help(fp);
+  fprintf(fp, "  -g, --granularity G  coarse (functions; the only one for these languages)\n"
+              "  --json, -o FILE, --top N, -c FILE, --keep-temp, -q   as for Python\n");
+}
+
+void cg_measure_native_help(FILE *fp) {
+  fprintf(
+      fp,
+      "  --cc CC              the C or C++ compiler (default $CC or cc; C++: $CXX or c++)\n"
+      "  --cflags FLAGS       compiler flags (default $CFLAGS; C++: $CXXFLAGS; Java: javac's);\n"
+      "                       $LDFLAGS and $LDLIBS are passed to the link\n"
+      "  --build CMD          build a copy of the project with CMD (run by /bin/sh) ...\n"
+      "  --instrument DIR     ... after instrumenting the C and C++ sources under DIR\n"
+      "                       (repeatable); then PROG after '--' runs from the copy\n"
+      "  --main CLASS         Java: the class whose main runs (default: the file's class)\n"
+      "  --java PATH          Java: the launcher (default $JAVA_HOME/bin/java, else PATH)\n"
+      "  --javac PATH         Java: the compiler (default $JAVA_HOME/bin/javac, else PATH)\n");
 }
 
 static bool native_name(const cgi_language *l) {

@@ -33,6 +33,7 @@ for v in $verbs; do
     sed -E 's/^ +//' | sort | uniq -d | tr '\n' ' ')
   [ -z "$twice" ] && ok || fail "codegreen $v --help describes these options twice: $twice"
   options <"$page" >"$tmp/page"
+  [ "$v" = measure ] && cp "$tmp/page" "$tmp/measure_page"
   cat "$tmp/help" >>"$all_help"
   if cmp -s "$tmp/help" "$tmp/page"; then
     ok
@@ -40,6 +41,11 @@ for v in $verbs; do
   else
     fail "codegreen-$v(1) and codegreen $v --help differ (< help, > page): $(diff "$tmp/help" "$tmp/page" | grep '^[<>]' | tr '\n' ' ')"
   fi
+done
+
+# Issue F16: measure's C, C++ and Java options (measure_native.c) are in its --help, so its page.
+for o in --cc --cflags --build --instrument --main --java --javac; do
+  grep -qx -- "$o" "$tmp/measure_page" && ok || fail "codegreen-measure(1) lacks $o"
 done
 
 # codegreen(1): everything the main --help says, and no option that no verb has.

@@ -169,11 +169,17 @@ check "the uncertainty is in the report when the run is short" test $? -eq 0
 if [ -n "$unc" ]; then
   why="is shorter than a few updates of an energy counter, which fix"
   grep -q '"sampler_gap"' short.json &&
-    why="is shorter than a few updates of an energy counter and the sampler missed updates at a start or end (a busy machine): the counters fix"
+    why="is shorter than a few updates of an energy counter and a start or end fell between stored samples far apart (a long interval, a coarsened store or a busy machine): the counters fix"
   check "the table shows it under the energy line" sh -c "grep -A1 '^  energy       ' short.err | grep -qx '               ± $unc J: the program.s run $why the energy only to within this either way (energy_uncertainty_j)'"
 else
   echo "note: the program ran 4.5 s or more (a busy machine): no uncertainty to show"
   check "no uncertainty line without one" sh -c "! grep -q 'energy counter' short.err"
 fi
+
+# Issue F17: a second --export-plot replaced the first silently; it is refused before anything runs.
+"$cg" measure --export-plot twice.png --export-plot twice.html script.py >twice.out 2>twice.err
+check "a second --export-plot is a usage error" test $? -eq 2
+check "it names both and says nothing ran" grep -q "export-plot is given twice ('twice.png', 'twice.html').*nothing was run" twice.err
+check "no plot and no program output" sh -c '! test -e twice.png && ! test -e twice.html && ! test -s twice.out'
 
 finish measure_views

@@ -203,6 +203,26 @@ def analyze(cg, work, env):
               "the saved copy starts with #line and includes the runtime header")
 
 
+def exit_inside(cg, work, env):
+    """Issue F18: a C program that calls exit() inside a function leaves checkpoints without a
+    partner; the note says so in C's terms, with no word of generators or coroutines."""
+    d = os.path.join(work, "exit_inside")
+    os.makedirs(d)
+    with open(os.path.join(d, "prog.c"), "w") as f:
+        f.write("#include <stdio.h>\n#include <stdlib.h>\n"
+                "static int work(int n) { if (n > 1) exit(3); return n; }\n"
+                "int main(int argc, char **argv) { (void)argv; printf(\"%d\\n\", work(argc));"
+                " return 0; }\n")
+    rc, out, err = run([cg, "measure", "c", "prog.c", "--", "x"], d, env)
+    check(rc == 3, "exit inside: the program's exit status (%d)" % rc)
+    check("without a partner: functions still running when the program ended" in err and
+          "exit() or abort() inside them" in err, "exit inside: the note names exit()")
+    check("generator" not in err and "coroutine" not in err,
+          "exit inside: no Python words in a C report")
+    check(re.search(r"instrumented 2 points \(c, coarse granularity\), 2 called", err) is not None,
+          "exit inside: 2 functions called (%s)" % err)
+
+
 def main():
     cg = os.path.abspath(sys.argv[1])
     env = dict(os.environ)
@@ -216,6 +236,7 @@ def main():
     env["XDG_CONFIG_HOME"] = os.path.join(work, "no-config")
     try:
         wordfreq(cg, work, env)
+        exit_inside(cg, work, env)
         analyze(cg, work, env)
         if shutil.which("javac") is None or shutil.which("java") is None:
             print("SKIP java: no JDK (javac, java); install openjdk-17-jdk-headless "
