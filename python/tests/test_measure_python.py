@@ -940,3 +940,48 @@ def test_a_child_that_ends_after_the_program_is_in_the_report(tmp_path):
     assert child[0]["pid"] != report["meta"]["pid"]
     assert len(report["processes"]) == 2
     assert list(tmpdir.iterdir()) == []
+
+
+def test_called_counts_functions_and_a_runtime_without_the_library_says_so(tmp_path):
+    # Issue F21: "N called" counts functions, not rows (a function called in the main process
+    # and in a forked child has a row for each pid); and when the program's runtime cannot load
+    # the library, the run is still measured by measure's own sampler: the report and the table
+    # say which figures exist (the run's, simulated here) and why there are no function rows.
+    write(tmp_path / "both.py", """\
+        import os
+
+
+        def f():
+            return 1
+
+
+        f()
+        pid = os.fork()
+        f()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """)
+    e = dict(os.environ)
+    e.pop("PYTHONPATH", None)
+    r = subprocess.run([CG, "measure", "--python", sys.executable, "-o", "r.json", "both.py"],
+                       cwd=str(tmp_path), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    assert r.returncode == 0, r.stderr
+    with open(str(tmp_path / "r.json")) as fp:
+        report = json.load(fp)
+    assert len([x for x in report["functions"] if x["name"] == "f" and x["calls"]]) == 2
+    assert "1 point (python, coarse granularity), 1 called" in r.stderr, r.stderr
+
+    e["CODEGREEN_LIB_PATH"] = str(tmp_path / "nonexist.so")
+    r = subprocess.run([CG, "measure", "--python", sys.executable, "-o", "n.json", "both.py"],
+                       cwd=str(tmp_path), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    assert r.returncode == 0, r.stderr
+    with open(str(tmp_path / "n.json")) as fp:
+        meta = json.load(fp)["meta"]
+    assert meta["energy_source"] == "simulated"
+    assert "nonexist.so" in meta["functions_not_measured"]
+    assert "[SIMULATED device, not hardware]" in r.stderr and "NOT MEASURED" not in r.stderr
+    assert "functions    not measured: the program's runtime had no energy backend" in r.stderr
+    assert "no instrumented function was called" not in r.stderr
