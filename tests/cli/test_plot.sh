@@ -183,4 +183,28 @@ check "...naming it" grep -q "missing.json" "$tmp/err"
 check "run --export-plot with a bad extension is a usage error" test $? -eq 2
 check "...before running anything" test ! -e "$tmp/ran"
 
+# Issue F17: the page's axis rule (yRange, plot_html.c) as the PNG's (nemb__plot_y_axis,
+# test_plot.c): a long run's columns average 23 W while the band holds 33 W (3 columns 41.2 W):
+# the axis reaches 41.2 W with no note; a 500 W spike is cut at 1.5 x the band's 33 W.
+if command -v node >/dev/null 2>&1; then
+  cat >"$tmp/yrange.js" <<'JS'
+var fs = require("fs");
+var h = fs.readFileSync(process.argv[2], "utf8");
+var a = h.indexOf("var clip = null;"), b = h.indexOf("function noteClip(");
+if (a < 0 || b < a) throw new Error("no yRange in the page");
+var D = {domains: []};
+eval(h.slice(a, b) + "; this.yRange = yRange; this.getClip = function () { return clip; };");
+var n = 1100, t = [], tot = [], lo = [], hi = [];
+for (var k = 0; k < n; k++) { t.push(k); tot.push(23); lo.push(13); hi.push(k % 400 == 7 ? 41.2 : 33); }
+var r = this.yRange({data: [t, tot, hi]});
+if (Math.abs(r[1] - 41.2 * 1.08) > 1e-9 || this.getClip() !== null) throw new Error("band: " + r + " " + JSON.stringify(this.getClip()));
+tot[500] = hi[500] = 500;
+r = this.yRange({data: [t, tot, hi]});
+var c = this.getClip();
+if (Math.abs(r[1] - 49.5) > 1e-9 || !c || c.n !== 1 || c.max !== 500) throw new Error("spike: " + r + " " + JSON.stringify(c));
+console.log("yRange ok");
+JS
+  check "the page's axis reaches the band and cuts a spike as the PNG's" node "$tmp/yrange.js" "$tmp/run.html"
+fi
+
 finish cli_plot
