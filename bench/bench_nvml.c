@@ -96,11 +96,25 @@ static int load(const char *path) {
   return bad ? -1 : 0;
 }
 
-/* Sorts @p v (n values) and prints its median, p99 and max in microseconds. */
-static void print_cost(const char *what, double *v, size_t n) {
+/* This thread's CPU time in nanoseconds: whether a driver call waits or spins. */
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Sorts @p v (n wall times in ns) and prints its median, p99 and max in microseconds, and the
+ * CPU time the n calls took (@p cpu_ns) per call and as a share of their wall time. */
+static void print_cost(const char *what, double *v, size_t n, uint64_t cpu_ns) {
+  double wall = 0;
+  for (size_t i = 0; i < n; i++) {
+    wall += v[i];
+  }
   qsort(v, n, sizeof *v, bench_cmp_double);
-  printf("call %-42s median %8.2f us  p99 %8.2f us  max %8.2f us  (%zu calls)\n", what,
-         v[n / 2] / 1e3, v[(size_t)((double)n * 0.99)] / 1e3, v[n - 1] / 1e3, n);
+  printf("call %-38s median %8.2f us  p99 %8.2f us  max %8.2f us  CPU %8.2f us/call (%3.0f %% "
+         "of its time)  (%zu calls)\n",
+         what, v[n / 2] / 1e3, v[(size_t)((double)n * 0.99)] / 1e3, v[n - 1] / 1e3,
+         (double)cpu_ns / (double)n / 1e3, wall > 0 ? (double)cpu_ns / wall * 100 : 0.0, n);
 }
 
 static int read_field(nvml_device dev, unsigned long long *mj) {
@@ -121,6 +135,7 @@ static int measure_costs(nvml_device dev, size_t n) {
     return -1;
   unsigned long long mj;
   unsigned int mw;
+  uint64_t c0 = thread_cpu_ns();
   for (size_t i = 0; i < n; i++) {
     uint64_t t0 = bench_now_ns();
     nvml_return r = api.energy(dev, &mj);
@@ -131,7 +146,8 @@ static int measure_costs(nvml_device dev, size_t n) {
       return -1;
     }
   }
-  print_cost("nvmlDeviceGetTotalEnergyConsumption", v, n);
+  print_cost("nvmlDeviceGetTotalEnergyConsumption", v, n, thread_cpu_ns() - c0);
+  c0 = thread_cpu_ns();
   for (size_t i = 0; i < n; i++) {
     uint64_t t0 = bench_now_ns();
     int r = read_field(dev, &mj);
@@ -141,8 +157,9 @@ static int measure_costs(nvml_device dev, size_t n) {
       break;
     }
     if (i == n - 1)
-      print_cost("nvmlDeviceGetFieldValues(field 83)", v, n);
+      print_cost("nvmlDeviceGetFieldValues(field 83)", v, n, thread_cpu_ns() - c0);
   }
+  c0 = thread_cpu_ns();
   for (size_t i = 0; i < n; i++) {
     uint64_t t0 = bench_now_ns();
     nvml_return r = api.power(dev, &mw);
@@ -152,7 +169,7 @@ static int measure_costs(nvml_device dev, size_t n) {
       break;
     }
     if (i == n - 1)
-      print_cost("nvmlDeviceGetPowerUsage", v, n);
+      print_cost("nvmlDeviceGetPowerUsage", v, n, thread_cpu_ns() - c0);
   }
   free(v);
   return 0;

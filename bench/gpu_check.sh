@@ -34,6 +34,18 @@ sleep 4 # PyTorch's import and CUDA's start-up, so the probe sees the load itsel
 wait $load
 echo "== codegreen sample, idle, 2 s"
 "$cg" sample -d 2
+echo "== the sampler's CPU: 5 s of sample with NVML, and with the CPU estimate alone"
+for providers in "" estimate; do
+  CODEGREEN_PROVIDERS=$providers "$py" -c "
+import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run([sys.argv[1], 'sample', '-d', '5'], stdout=subprocess.DEVNULL, check=True)
+wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = r.ru_utime + r.ru_stime
+print('providers %-9s %.2f s CPU over %.2f s (%.1f %% of a core)' % (
+    sys.argv[2] or 'default', cpu, wall, 100 * cpu / wall))" "$cg" "$providers"
+done
 echo "== Session tasks beside the driver's counter"
 "$py" "$here/bench_nvml_task.py" --seconds 2 --rounds 2 --report "$out/nvml_task.json"
 echo "== codegreen run of a 4 s matmul load"
