@@ -7,7 +7,9 @@
  *   RAPL-like: 976.5625 us updates at a random phase, 61.035 uJ unit, 1 ms sampler, a square wave
  *              10/30 W; windows of 100 ms, 10 ms and 2 ms at random phases: |error| p50 and p95
  *              (and, for 2 ms, how often energy_uncertainty covers the error);
- *   NVML-like: 100 ms updates, constant 100 W, 20 ms windows;
+ *   NVML-like: 100 ms updates, constant 100 W, 20 ms windows; and a square wave 100/700 W (1 s
+ *              period, a GPU load on and off), 500 ms and 2 s windows, where the power steps
+ *              inside updates (the power_step bound);
  *   trapezoid: the trapezoidal rule over 100 ms and 1 s windows' series (bounding points
  *              included, as the report writes them) against their energy, with the sampler's
  *              reads jittered 300 us;
@@ -76,7 +78,7 @@ static void windows(const nemb_meter *m, uint64_t len_ns, uint64_t skip_ns, size
   nemb_meter_sample(m, count - 1, &t1, e, 8);
   uint64_t lo = t0 + skip_ns, hi = t1 - len_ns - 50000000u;
   double *err = calloc(n, sizeof *err), *beyond = calloc(n, sizeof *beyond);
-  size_t covered = 0, with_unc = 0, short_n = 0, gap_n = 0;
+  size_t covered = 0, with_unc = 0, short_n = 0, gap_n = 0, step_n = 0;
   for (size_t i = 0; i < n; i++) {
     uint64_t a = lo + (uint64_t)((double)rand() / RAND_MAX * (double)(hi - lo));
     nemb__uncertainty unc;
@@ -88,15 +90,16 @@ static void windows(const nemb_meter *m, uint64_t len_ns, uint64_t skip_ns, size
     with_unc += unc.uj > 0;
     short_n += (unc.why & NEMB__UNC_SHORT) != 0;
     gap_n += (unc.why & NEMB__UNC_GAP) != 0;
+    step_n += (unc.why & NEMB__UNC_STEP) != 0;
     covered += unc.uj > 0 && fabs(got - want) <= unc.uj;
   }
   double p50 = pct(err, n, 0.5), p95 = pct(err, n, 0.95);
   printf("  %-34s p50 %7.3f %%   p95 %7.3f %%   beyond the uncertainty p95 %7.3f %%", label, p50,
          p95, pct(beyond, n, 0.95));
   if (with_unc > 0) {
-    printf("\n  %-34s uncertainty given %zu/%zu (short span %zu, sampler gap %zu), covers the "
-           "error %zu/%zu",
-           "", with_unc, n, short_n, gap_n, covered, with_unc);
+    printf("\n  %-34s uncertainty given %zu/%zu (short span %zu, sampler gap %zu, power step "
+           "%zu), covers the error %zu/%zu",
+           "", with_unc, n, short_n, gap_n, step_n, covered, with_unc);
   }
   printf("\n");
   free(err);
@@ -168,6 +171,15 @@ int main(void) {
   m = run(nvml, "{}", 4.0);
   printf("NVML-like counter (100 ms updates, 1 mJ unit), constant 100 W:\n");
   windows(m, 20000000u, 600000000u, 300, "20 ms windows");
+  nemb_meter_destroy(m);
+
+  const char *gpu = "{\"update_interval_us\":100000,\"energy_unit_uj\":1000,\"domains\":[{"
+                    "\"name\":\"gpu0\",\"kind\":\"gpu\",\"waveform\":\"square\","
+                    "\"low_w\":100,\"high_w\":700,\"period_ms\":1000}]}";
+  m = run(gpu, "{}", 6.0);
+  printf("NVML-like counter (100 ms updates), square wave 100/700 W (a GPU load on and off):\n");
+  windows(m, 500000000u, 600000000u, 300, "500 ms windows");
+  windows(m, 2000000000u, 600000000u, 300, "2 s windows");
   nemb_meter_destroy(m);
 
   m = run(rapl, "{\"coordinator\":{\"sampler_jitter_us\":300}}", 4.0);

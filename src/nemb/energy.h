@@ -35,9 +35,16 @@ double nemb__energy_total(const nemb_meter *m, const double *uj);
  * machine. It gets the bound of the two samples around it whatever the span's length. */
 #define NEMB__GAP_UPDATES 3
 
+/* A domain whose counter updates this slowly or slower (ns; NVML's 100 ms, not RAPL's 1 ms) has
+ * the energy of the update holding each end of a span split by interpolation, which errs where
+ * the power changed within that update: such an end gets a bound when the power around it
+ * changes (NEMB__UNC_STEP). RAPL's split errs by under the step times a quarter millisecond. */
+#define NEMB__STEP_PERIOD_NS 10e6
+
 /* Why a span's energy has an uncertainty (bits of nemb__uncertainty.why). */
 #define NEMB__UNC_SHORT 1u /* shorter than NEMB__FEW_UPDATES update periods */
 #define NEMB__UNC_GAP 2u   /* an end between stored samples far apart (NEMB__GAP_UPDATES) */
+#define NEMB__UNC_STEP 4u  /* an end where a slow counter's power changed (NEMB__STEP_PERIOD_NS) */
 
 /* What the counters allow either side of a span's energy. */
 typedef struct nemb__uncertainty {
@@ -47,8 +54,9 @@ typedef struct nemb__uncertainty {
 
 /* The in-total energy from @p a to @p b in microjoules, each domain's share into @p dom (NULL:
  * not wanted). @p unc (NULL: not wanted) receives what the counters allow either way for a span
- * shorter than NEMB__FEW_UPDATES update periods of a domain or with an end in a sampler gap
- * (NEMB__GAP_UPDATES), else zeroes. The report, the plot and the checkpoints all take span
+ * shorter than NEMB__FEW_UPDATES update periods of a domain, with an end in a sampler gap
+ * (NEMB__GAP_UPDATES) or with an end where a slow counter's power changed (NEMB__UNC_STEP),
+ * else zeroes. The report, the plot and the checkpoints all take span
  * energies from here. */
 double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t b, double *dom,
                          nemb__uncertainty *unc, size_t *hint);

@@ -453,7 +453,8 @@ static void co2e(rep *r, json_t *o, const char *k, double energy_j) {
 /* Writes task @p i as an object at @p level. */
 /* <prefix>_j and <prefix>_cause when the counters do not fix a span's energy: it is energy_j
  * +/- <prefix>_j, because the span is shorter than a few counter updates ("short_span") and/or
- * an end fell where the sampler missed updates ("sampler_gap"). Nothing when it is fixed. */
+ * an end fell where the sampler missed updates ("sampler_gap") and/or the power changed at an
+ * end within a slow counter's update ("power_step"). Nothing when it is fixed. */
 static void uncertainty(rep *r, json_t *o, const char *prefix, const nemb__uncertainty *u) {
   if (!(u->uj > 0)) {
     return;
@@ -467,6 +468,9 @@ static void uncertainty(rep *r, json_t *o, const char *prefix, const nemb__uncer
   }
   if (u->why & NEMB__UNC_GAP) {
     push(r, why, nemb__report_string("sampler_gap"));
+  }
+  if (u->why & NEMB__UNC_STEP) {
+    push(r, why, nemb__report_string("power_step"));
   }
   snprintf(k, sizeof k, "%s_cause", prefix);
   set(r, o, k, why);

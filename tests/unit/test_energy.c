@@ -253,6 +253,55 @@ static void test_long_interval_short_task(void **unused) {
   drop(m);
 }
 
+/* The true energy in uJ at @p t_ms of a GPU drawing 100 W until 1030 ms, then 700 W. */
+static double gpu_truth(double t_ms) {
+  return t_ms < 1030 ? 100 * t_ms * 1000 : (100 * 1030 + 700 * (t_ms - 1030)) * 1000;
+}
+
+/* A slow counter (an NVML-like 100 ms update) whose power steps inside an update: the stored
+ * curve is the straight line between updates, so an end at the step is split wrongly (the
+ * H200's matrix-product task, README nvml); that end gets the step bound, which covers the
+ * error, and a span whose ends lie in steady power gets none. A RAPL-like 1 ms counter with
+ * the same step gets no step bound (NEMB__STEP_PERIOD_NS). */
+static void test_step_at_a_slow_counter_end(void **unused) {
+  (void)unused;
+  nemb_meter *m = curve();
+  nemb__edges_init(&m->edges[0], 100 * MS);
+  nemb__meter_period_set(m, 0);
+  for (uint64_t t = 0; t <= 2000; t++) {
+    uint64_t k = t / 100;
+    double e0 = gpu_truth((double)k * 100), e1 = gpu_truth((double)(k + 1) * 100);
+    uint64_t e = (uint64_t)llround(e0 + (e1 - e0) * (double)(t - k * 100) / 100);
+    NEMB_ASSERT_OK(nemb__store_append(&m->store, t * MS, &e));
+  }
+  size_t count = nemb__store_count(&m->store);
+  nemb__uncertainty u;
+  double got = nemb__energy_span(m, count, 500 * MS, 1030 * MS, NULL, &u, NULL);
+  double truth = gpu_truth(1030) - gpu_truth(500);
+  /* The line puts 30 % of the update's 52 J before the end: 15.6 J where 3 J were. */
+  assert_float_equal(got - truth, 12.6e6, 1e3);
+  assert_int_equal(u.why, NEMB__UNC_STEP);
+  /* Windows before, around and after the end: 100 W, 100/700 W mixed, and 664 W (1080-1180 ms,
+   * a fifth of it in the update holding the step): (664 - 100) W x 50 ms. */
+  assert_float_equal(u.uj, (0.2 * 520 + 0.8 * 700 - 100) * 0.05 * 1e6, 1e3);
+  assert_true(fabs(got - truth) <= u.uj);
+  /* Steady power at both ends: nothing to add. */
+  nemb__energy_span(m, count, 200 * MS, 800 * MS, NULL, &u, NULL);
+  assert_true(u.uj == 0 && u.why == 0);
+  drop(m);
+
+  /* The same step on a 1 ms counter: split to within a millisecond, no step bound. */
+  m = curve();
+  for (uint64_t t = 0; t <= 2000; t++) {
+    uint64_t e = (uint64_t)llround(gpu_truth((double)t));
+    NEMB_ASSERT_OK(nemb__store_append(&m->store, t * MS, &e));
+  }
+  count = nemb__store_count(&m->store);
+  nemb__energy_span(m, count, 500 * MS, 1030 * MS, NULL, &u, NULL);
+  assert_true(u.uj == 0 && u.why == 0);
+  drop(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixed_span_has_no_uncertainty),
@@ -262,6 +311,7 @@ int main(void) {
       cmocka_unit_test(test_small_gaps_are_not_gaps),
       cmocka_unit_test(test_coarsened_store_is_a_gap),
       cmocka_unit_test(test_long_interval_short_task),
+      cmocka_unit_test(test_step_at_a_slow_counter_end),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
