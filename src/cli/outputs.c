@@ -444,6 +444,7 @@ unsigned cg_uncertainty_cause(const json_t *cause) {
     const char *s = json_string_value(c);
     why |= s && strcmp(s, "short_span") == 0 ? CG_UNC_SHORT : 0u;
     why |= s && strcmp(s, "sampler_gap") == 0 ? CG_UNC_GAP : 0u;
+    why |= s && strcmp(s, "power_step") == 0 ? CG_UNC_STEP : 0u;
   }
   return why;
 }
@@ -455,6 +456,14 @@ void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned wh
   }
   const char *is = plural ? "are" : "is";
   fprintf(fp, "%s± %.4f J: ", label, unc_j);
+  if (why == CG_UNC_STEP) {
+    fprintf(fp,
+            "the power changed at a start or end of %s within an update of a slow energy "
+            "counter (a GPU's, every ~100 ms), whose energy is split by time: the counters fix "
+            "the energy only to within this either way (energy_uncertainty_j)\n",
+            what);
+    return;
+  }
   if ((why & CG_UNC_GAP) && (why & CG_UNC_SHORT)) {
     fprintf(fp,
             "%s %s shorter than a few updates of an energy counter and a start or end fell "
@@ -470,6 +479,9 @@ void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned wh
   } else {
     fprintf(fp, "%s %s shorter than a few updates of an energy counter", what, is);
   }
+  if (why & CG_UNC_STEP) {
+    fprintf(fp, ", and the power changed within a slow counter's update at a start or end");
+  }
   fprintf(fp, "%s fix the energy only to within this either way (energy_uncertainty_j)\n",
-          why & CG_UNC_GAP ? ": the counters" : ", which");
+          why & (CG_UNC_GAP | CG_UNC_STEP) ? ": the counters" : ", which");
 }

@@ -40,14 +40,22 @@ static void test_each_cause(void **unused) {
          "or end fell between stored samples far apart (a long interval, a coarsened store or a "
          "busy machine): the counters fix the energy only to within this either way "
          "(energy_uncertainty_j)\n");
+  expect(30.0, CG_UNC_STEP, "the run", false,
+         "  ± 30.0000 J: the power changed at a start or end of the run within an update of a "
+         "slow energy counter (a GPU's, every ~100 ms), whose energy is split by time: the "
+         "counters fix the energy only to within this either way (energy_uncertainty_j)\n");
+  expect(0.5, CG_UNC_SHORT | CG_UNC_STEP, "the run", false,
+         "  ± 0.5000 J: the run is shorter than a few updates of an energy counter, and the "
+         "power changed within a slow counter's update at a start or end: the counters fix the "
+         "energy only to within this either way (energy_uncertainty_j)\n");
   /* A figure the counters fix prints nothing. */
   expect(0, CG_UNC_SHORT, "the run", false, "");
 }
 
 static void test_causes_from_a_report(void **unused) {
   (void)unused;
-  json_t *c = json_pack("[s, s]", "short_span", "sampler_gap");
-  assert_int_equal(cg_uncertainty_cause(c), CG_UNC_SHORT | CG_UNC_GAP);
+  json_t *c = json_pack("[s, s, s]", "short_span", "sampler_gap", "power_step");
+  assert_int_equal(cg_uncertainty_cause(c), CG_UNC_SHORT | CG_UNC_GAP | CG_UNC_STEP);
   json_decref(c);
   c = json_pack("[s, i]", "sampler_gap", 3);
   assert_int_equal(cg_uncertainty_cause(c), CG_UNC_GAP);
