@@ -174,7 +174,7 @@ typedef struct nemb_config nemb_config;
  *          value out of range (the message names the key and the allowed range); NEMB_ENOENT or
  *          NEMB_EACCES when @p path cannot be read. In a privileged process (AT_SECURE: file
  *          capabilities, set-user-ID) $CODEGREEN_CONFIG is ignored and @p path must be a regular
- *          file owned by root that no one else can write, else NEMB_EACCES (since 0.2).
+ *          file owned by root that no one else can write, else NEMB_EACCES.
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_config_load(const char *path, nemb_config **out);
 
@@ -243,7 +243,7 @@ typedef struct nemb_sampler_stats {
   uint64_t capacity;       /* the cap: coordinator.max_samples */
   uint64_t interval_ns;    /* the current measurement interval */
   int running;             /* 1 while the sampler thread runs */
-  /* Since 0.2: the update-edge model and the counters' health. */
+  /* The update-edge model and the counters' health. */
   uint64_t probes;            /* extra reads that bracket a counter's updates (learning, checks) */
   uint64_t same_update;       /* deadlines whose read showed the update already stored */
   uint64_t rejected_readings; /* readings rejected as physically implausible (glitches) */
@@ -379,28 +379,28 @@ typedef struct nemb_gpu_usage {
  *  providers.nvml.process_poll_ms, so they lag the GPU by up to that long plus the driver's
  *  sample period.
  *  @return 0 with *out filled (out->status says whether there are figures); NEMB_EINVAL for an
- *  index out of range. Any thread. Since 0.2. */
+ *  index out of range. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_meter_gpu_usage(const nemb_meter *m, size_t index, nemb_gpu_usage *out);
 
 /** Like nemb_meter_gpu_usage(), over the samples stamped from @p t0_ns to @p t1_ns
  *  (CLOCK_MONOTONIC, nemb_now_ns(); converted to CLOCK_REALTIME once, at the call). First asks
  *  the GPU provider's thread for one more read of the samples and the process tree (waiting up
  *  to twice providers.nvml.deadline_ms), so that a span that just ended has its tail.
- *  @return 0 or NEMB_EINVAL as nemb_meter_gpu_usage(). Any thread. Since 0.2. */
+ *  @return 0 or NEMB_EINVAL as nemb_meter_gpu_usage(). Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_meter_gpu_usage_span(const nemb_meter *m, size_t index, uint64_t t0_ns,
                                           uint64_t t1_ns, nemb_gpu_usage *out);
 
 /** Forgets GPU domain @p index's kept samples stamped before @p t_ns (CLOCK_MONOTONIC), once no
- *  span that old will be asked for. Any thread. Since 0.2. */
+ *  span that old will be asked for. Any thread. Since 0.1. */
 NEMB_EXTERN void nemb_meter_gpu_forget(const nemb_meter *m, size_t index, uint64_t t_ns);
 
 /** Tell the library that descendant @p pid has started (call right after fork()) or has ended
  *  (call when reaping it: a program that is its children's subreaper knows when each it reaps
- *  ended), for placing GPU samples (nemb_gpu_usage). Any thread. Since 0.2. */
+ *  ended), for placing GPU samples (nemb_gpu_usage). Any thread. Since 0.1. */
 NEMB_EXTERN void nemb_descendant_started(pid_t pid);
 NEMB_EXTERN void nemb_descendant_ended(pid_t pid);
 
-/** One domain's counter health, the per-domain share of nemb_sampler_stats' since-0.2 fields. */
+/** One domain's counter health, the per-domain share of nemb_sampler_stats' update-edge fields. */
 typedef struct nemb_domain_stats {
   uint64_t rejected_readings; /* readings rejected as physically implausible (glitches) */
   uint64_t counter_resets;    /* times the counter went back and carried on from the new value */
@@ -409,7 +409,7 @@ typedef struct nemb_domain_stats {
 
 /** Copies domain @p index's counter health into @p out. The figures belong to the sampler
  *  thread: they are filled once the sampler has stopped (all zero before).
- *  @return 0; NEMB_EINVAL for an index out of range. Any thread. Since 0.2. */
+ *  @return 0; NEMB_EINVAL for an index out of range. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_meter_domain_stats(const nemb_meter *m, size_t index, nemb_domain_stats *out);
 
 /** @return the current CLOCK_MONOTONIC time in nanoseconds, the clock of every sample.
@@ -496,6 +496,32 @@ NEMB_EXTERN int nemb_task_start(nemb_session *s, const char *name);
  *          stopped). Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_task_stop(nemb_session *s, const char *name);
 
+/** Opens a task outside the calling thread's stack, for a front whose units of work interleave
+ *  in one thread (Python's asyncio tasks: each keeps its own open tasks, in a context variable,
+ *  and a task spans its awaits while other asyncio tasks of the thread start and stop theirs).
+ *  The task is recorded as nemb_task_start()'s are (same report row, same energy over its span),
+ *  with the parent and depth given here rather than the thread's innermost task; it never
+ *  changes the thread's stack, and nemb_task_start() tasks never nest in it.
+ *  @param name   the task's name; not empty.
+ *  @param parent the enclosing task's name, or NULL: the task nests in the calling thread's
+ *                innermost open task (top level when there is none).
+ *  @param depth  with @p parent, the task's depth (1 .. 255); ignored without one.
+ *  @param id     receives the task's id for nemb_task_close().
+ *  @param depth_out receives the depth the task was given (for its own children), or NULL.
+ *  @return 0; NEMB_EINVAL for a NULL or empty name or parent, or a NULL @p id; NEMB_ERANGE for
+ *          a depth out of range; NEMB_ESTATE after the session ended; NEMB_ENOMEM.
+ *  Any thread; the task is the calling thread's (a task open at the end is closed there, with
+ *  "closed_at_end": true). nemb_session_task_info()'s parent_index is the latest task of the
+ *  parent's name started before it at depth - 1 in its thread. Since 0.1. */
+NEMB_EXTERN int nemb_task_open(nemb_session *s, const char *name, const char *parent,
+                               uint32_t depth, uint64_t *id, uint32_t *depth_out);
+
+/** Closes task @p id of nemb_task_open(), in any order.
+ *  @return 0; NEMB_EINVAL when no task with that id is open in the calling thread (closed
+ *          already, or opened by another thread); NEMB_ESTATE after the session ended;
+ *          NEMB_ENOMEM. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_task_close(nemb_session *s, uint64_t id);
+
 /** The innermost open task of the calling thread, or NULL. The string lives as long as @p s.
  *  Any thread. Since 0.1. */
 NEMB_EXTERN const char *nemb_task_current(nemb_session *s);
@@ -526,7 +552,7 @@ NEMB_EXTERN int nemb_checkpoint_register(nemb_session *s, const char *name, cons
  *  @return 0; NEMB_EINVAL for a NULL or the same session; NEMB_ESTATE when @p s already has
  *          functions, or a function was registered in @p s meanwhile; NEMB_ENOMEM, NEMB_ERANGE.
  *  @p from is read without its lock: call it only while no thread registers in @p from (in a
- *  forked child, at once). Since 0.2. */
+ *  forked child, at once). Since 0.1. */
 NEMB_EXTERN int nemb_checkpoint_inherit(nemb_session *s, const nemb_session *from);
 
 /** Enter and exit of a registered function: the fast form of nemb_checkpoint().
@@ -550,11 +576,11 @@ NEMB_EXTERN int nemb_session_end(nemb_session *s);
  *  task's series as a window into them: a fraction of the size and of the time to write; the
  *  README's report section gives the shape).
  *  @return 0; NEMB_ECONFIG for another name; NEMB_ESTATE after the end; NEMB_EINVAL for NULL.
- *  Before nemb_session_end(), from the thread that ends the session. Since 0.2. */
+ *  Before nemb_session_end(), from the thread that ends the session. Since 0.1. */
 NEMB_EXTERN int nemb_session_set_timeseries_layout(nemb_session *s, const char *layout);
 
 /** The report as JSON text, after nemb_session_end(); NULL before. Owned by @p s (valid until
- *  nemb_session_destroy()). Since 0.2 the text is built on the first call, not by the end
+ *  nemb_session_destroy()). The text is built on the first call, not by the end
  *  (which streams the file from the figures without holding the text): the first call of a big
  *  report costs its build (an hour at 1 ms with time series: hundreds of MB), later calls
  *  return the same pointer. The bytes are those of the file the end wrote, less its closing
@@ -568,7 +594,7 @@ NEMB_EXTERN const char *nemb_session_report_json(const nemb_session *s);
  *  figures and noise statistics, totals with its noise_warnings, task_groups, functions,
  *  checkpoints). What a front needs at the end, without parsing the series. Without time
  *  series it is the report itself. Built on the first call, owned by @p s; any thread.
- *  Since 0.2. */
+ *  Since 0.1. */
 NEMB_EXTERN const char *nemb_session_report_summary_json(const nemb_session *s);
 
 /** Writes the report (after nemb_session_end()) to @p path in @p format (AUTO: by extension).
@@ -809,7 +835,7 @@ NEMB_EXTERN int nemb_report_export_plot(const char *report_json, const char *pat
  *          compressed and libzstd (Debian's libzstd1) cannot be loaded; NEMB_ENOMEM; NEMB_EIO.
  *          The message (nemb_last_error()) names the file and, for NEMB_ENOTSUP, the library
  *          and the fix.
- *  Any thread. Since 0.2. */
+ *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_report_read_text(const char *path, char **out, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ import sys
 
 
 def executable():
-    """The codegreen executable of this installation, or None (a source tree used through
-    PYTHONPATH has none: there, use build/bin/codegreen).
+    """The codegreen executable of this installation, or None.
 
     pip puts it inside the package (``codegreen/bin/codegreen``); ``cmake --install`` puts it in
     ``<prefix>/bin`` beside ``<prefix>/share/codegreen/python``, with this package somewhere
-    under the same prefix."""
+    under the same prefix; a source tree used through PYTHONPATH names its build's library in
+    ``CODEGREEN_LIB_PATH`` (``build/lib/libcodegreen-nemb.so``, or the directory), and the
+    executable of that build is ``build/bin/codegreen``."""
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(here, "bin", "codegreen")
     if os.path.isfile(path) and os.access(path, os.X_OK):
@@ -30,6 +31,12 @@ def executable():
         if os.path.isdir(os.path.join(prefix, "share", "codegreen", "python")) and \
                 os.access(exe, os.X_OK):
             return exe
+    lib = os.environ.get("CODEGREEN_LIB_PATH")
+    if lib:
+        libdir = lib if os.path.isdir(lib) else os.path.dirname(os.path.abspath(lib))
+        exe = os.path.join(os.path.dirname(os.path.abspath(libdir)), "bin", "codegreen")
+        if os.path.isfile(exe) and os.access(exe, os.X_OK):
+            return exe
     return None
 
 
@@ -39,8 +46,9 @@ def main(argv=None):
     if exe is None:
         sys.stderr.write(
             "codegreen: this copy of the codegreen package has no codegreen executable (it was "
-            "not installed with pip); install it with `python -m pip install "
-            "--no-build-isolation .` from the source tree, or run build/bin/codegreen\n")
+            "not installed with pip, and CODEGREEN_LIB_PATH names no build whose bin/ holds "
+            "one); install it with `python -m pip install --no-build-isolation .` from the "
+            "source tree, or run build/bin/codegreen\n")
         return 1
     env = dict(os.environ)
     if not env.get("CODEGREEN_PYTHON"):

@@ -79,6 +79,7 @@ class FallbackSession(object):
         self.threads = 0
         self.records = []  # (seq, name, parent, depth, thread, t_start, t_end, closed_at_end)
         self.open_stacks = []  # every thread's stack, to close them at the end
+        self.loose = {}  # task_open()'s open tasks: id -> (name, parent, depth, seq, t0, thread)
         self.seq = 0
         self.ended = False
         self.t_begin = time.monotonic_ns()
@@ -126,6 +127,37 @@ class FallbackSession(object):
                                  False))
         return None
 
+    def task_open(self, name, parent, depth):
+        """nemb_task_open(): a task outside the thread's stack (an asyncio task's), with the
+        parent and depth given, or (None) in the thread's innermost task. Returns
+        (error or None, id, depth)."""
+        if self.ended:
+            return "the session has ended; nothing more can be recorded", 0, 0
+        st = self._stack()
+        if parent is None:
+            depth = len(st)
+            parent = st[-1][0] if st else None
+        if depth >= MAX_DEPTH:
+            return "cannot open task '%s': tasks nest at most %d deep" % (name, MAX_DEPTH), 0, 0
+        with self.lock:
+            seq = self.seq
+            self.seq += 1
+        self.loose[seq] = (name, parent, depth, seq, time.monotonic_ns(), self.local.index)
+        return None, seq, depth
+
+    def task_close(self, task_id):
+        now = time.monotonic_ns()
+        if self.ended:
+            return "the session has ended; nothing more can be recorded"
+        self._stack()
+        t = self.loose.get(task_id)
+        if t is None or t[5] != self.local.index:
+            return "cannot close task id %d: no task with that id is open in this thread" % task_id
+        del self.loose[task_id]
+        with self.lock:
+            self.records.append((t[3], t[0], t[1], t[2], t[5], t[4], now, False))
+        return None
+
     def task_current(self):
         st = self._stack()
         return st[-1][0] if st else None
@@ -139,6 +171,9 @@ class FallbackSession(object):
                     name, seq, t0 = st.pop()
                     parent = st[-1][0] if st else None
                     self.records.append((seq, name, parent, len(st), index, t0, self.t_end, True))
+            for name, parent, depth, seq, t0, index in list(self.loose.values()):
+                self.records.append((seq, name, parent, depth, index, t0, self.t_end, True))
+            self.loose.clear()
             self.records.sort()
 
     # ----- the report -----

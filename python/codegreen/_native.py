@@ -89,7 +89,12 @@ _SIGNATURES = {
 # Bound when the library has them (a front newer than the library goes on without them).
 _OPTIONAL = {
     "nemb_session_report_summary_json": (_S, [_P]),
+    "nemb_task_open": (_I, [_P, _S, _S, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint64),
+                            ctypes.POINTER(ctypes.c_uint32)]),
+    "nemb_task_close": (_I, [_P, ctypes.c_uint64]),
 }
+# Optional functions also bound on the PyDLL handle (hot).
+_HOT_OPTIONAL = ("nemb_task_open", "nemb_task_close")
 _HOT = ("nemb_task_start", "nemb_task_stop", "nemb_checkpoint", "nemb_checkpoint_enter",
         "nemb_checkpoint_exit")
 
@@ -213,6 +218,8 @@ def _open():
         for name in _OPTIONAL:
             try:
                 _bind(lib, (name,), _OPTIONAL)
+                if name in _HOT_OPTIONAL:
+                    _bind(hot, (name,), _OPTIONAL)
             except AttributeError:
                 continue
             native.optional.add(name)

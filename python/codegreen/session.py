@@ -9,11 +9,13 @@ decorator forms, warnings, the at-exit and fork guarantees.
 """
 
 import atexit
+import contextvars
 import functools
 import inspect
 import json
 import os
 import platform
+import stat
 import sys
 import threading
 import warnings
@@ -39,6 +41,26 @@ _warned_no_backend = False
 # True in a forked child whose parent had an active Session: the C library's one exclusive slot
 # is still taken in the child's copy of it, so the child cannot begin a Session of its own.
 _forked_while_active = False
+
+
+# The open tasks of the running asyncio task (each asyncio task runs in a context of its own, a
+# copy of its creator's): None, or (session, id, name as bytes, depth, the node below). In an
+# asyncio task other than the one that started the Session (Session._owner_task), tasks are
+# opened with nemb_task_open() under this context's innermost one instead of on the thread's
+# stack, where coroutines that interleave in one thread would nest in each other and stop out of
+# order. The Session's own asyncio task (or code outside any) keeps the thread's stack: its code
+# runs in sequence, and a notebook's cells keep their speed and their nesting across cells.
+_context_tasks = contextvars.ContextVar("codegreen_context_tasks", default=None)
+
+
+def _running_task():
+    """(True, the running asyncio task or None) while an event loop runs in this thread, else
+    (False, None). Asyncio is never imported here."""
+    events = sys.modules.get("asyncio.events")
+    if events is None or events._get_running_loop() is None:
+        return False, None
+    tasks = sys.modules.get("asyncio.tasks")
+    return True, tasks.current_task() if tasks is not None else None
 
 
 def _after_fork_in_child():
@@ -261,6 +283,11 @@ class Session(object):
         #: "extension" while task(), start_task() and stop_task() go through _codegreen_fast,
         #: else "ctypes".
         self._hot_path = "ctypes"
+        # True when task boundaries inside an asyncio event loop go through nemb_task_open()
+        # (the library has it, or the no-library fallback: see _context_tasks).
+        self._loose = False
+        self._owner_task = None  # the asyncio task that started the Session, or None
+        self._open_loose = {}  # id -> (name, thread ident): the tasks open in asyncio tasks
         self._fallback = None
         self._report = None    # Report, or _LazyReport until first used
         self._summary = None   # the report without its series (a dict): what stop() reads
@@ -323,10 +350,13 @@ class Session(object):
                 raise RuntimeError(
                     "another codegreen.Session (%r) is already active in this process; stop it "
                     "first (one at a time: RAPL counters are machine-wide)" % _active.name)
+            self._owner_task = _running_task()[1]
             if self._native is not None:
                 self._begin_native()
+                self._loose = "nemb_task_open" in self._native.optional
                 self._install_recorder()
             else:
+                self._loose = True
                 self._check_fallback_output()
                 self._fallback = _fallback.FallbackSession(
                     self.name, self._record_time_series, list(getattr(sys, "argv", [])),
@@ -377,7 +407,8 @@ class Session(object):
         try:
             rec = fast.Recorder(self._handle.value, addr(lib.nemb_task_start),
                                 addr(lib.nemb_task_stop), addr(lib.nemb_last_error),
-                                addr(lib.nemb_strerror), _SlowPath(weakref.ref(self)), self)
+                                addr(lib.nemb_strerror), _SlowPath(weakref.ref(self)), self,
+                                self._owner_task)
         except (TypeError, ValueError):
             return
         self._recorder = rec
@@ -396,6 +427,11 @@ class Session(object):
         """Ends the session: closes tasks left open, builds the report and writes the file.
         Returns the report (also kept as ``self.report``). In a forked child, does nothing and
         returns None."""
+        return self._stop()
+
+    def _stop(self):
+        """stop(), called by stop() or __exit__: its warnings name their caller's caller (the
+        program's stop() call or ``with`` statement), four frames up."""
         global _active
         if self._generation != _fork_generation:
             return None
@@ -415,7 +451,7 @@ class Session(object):
             if _active is self:
                 _active = None
         if self._summary is not None:
-            _emit_noise_warnings(self._summary, stacklevel=3)
+            _emit_noise_warnings(self._summary, stacklevel=4)
         if error is not None:
             raise error
         return self._report
@@ -459,7 +495,7 @@ class Session(object):
         rc = self._native.lib.nemb_session_push(self._handle, self._push_url.encode("utf-8"), self.name.encode("utf-8"))
         if rc != 0:
             warnings.warn("codegreen: cannot push to %s: %s" % (
-                self._push_url, self._native.error_text(rc)), RuntimeWarning, stacklevel=4)
+                self._push_url, self._native.error_text(rc)), RuntimeWarning, stacklevel=5)
 
     def _check_fallback_output(self):
         """Without the library a .zst path is refused at start, as the library refuses one it
@@ -494,7 +530,7 @@ class Session(object):
 
     def __exit__(self, exc_type, exc, tb):
         if self._state == "active" and self._generation == _fork_generation:
-            self.stop()
+            self._stop()
         return False
 
     def __del__(self):
@@ -520,7 +556,9 @@ class Session(object):
         return _TaskSpan(self, name)
 
     def start_task(self, name):
-        """Starts a task in the calling thread, nested in its innermost open task."""
+        """Starts a task in the calling thread, nested in its innermost open task (in an asyncio
+        task other than the one that started the Session: that asyncio task's innermost, see
+        _context_tasks)."""
         if self._generation != _fork_generation:
             return
         if self._state != "active":
@@ -528,7 +566,11 @@ class Session(object):
             raise RuntimeError("cannot start task %r: codegreen.Session %r is not active" % (
                 name, self.name))
         if self._fallback is not None:
-            err = self._fallback.task_start(_check_name(name))
+            _check_name(name)
+            if self._in_context():
+                self._open_in_context(name, name.encode("utf-8", "surrogateescape"))
+                return
+            err = self._fallback.task_start(name)
             if err is not None:
                 raise RuntimeError(err)
             return
@@ -537,22 +579,29 @@ class Session(object):
         except AttributeError:
             _check_str(name, "name")
             raise
-        if not b:
+        if not b or b"\0" in b:
             _check_name(name)
+        if self._in_context():
+            self._open_in_context(name, b)
+            return
         rc = self._native.hot.nemb_task_start(self._handle, b)
         if rc != 0:
             raise RuntimeError(self._native.error_text(rc))
 
     def stop_task(self, name=None):
-        """Stops the calling thread's innermost task; ``name``, if given, must be its name."""
+        """Stops the calling thread's (in another asyncio task than the Session's: that
+        task's) innermost task; ``name``, if given, must be its name."""
         if self._generation != _fork_generation:
             return
         if self._state != "active":
             raise RuntimeError("cannot stop task %r: codegreen.Session %r is not active" % (
                 name, self.name))
         if self._fallback is not None:
-            err = self._fallback.task_stop(_check_str(name, "name", allow_none=True))
-            if err is not None:
+            _check_str(name, "name", allow_none=True)
+            if self._in_context() and self._close_in_context(name):
+                return
+            err = self._fallback.task_stop(name)
+            if err is not None and not self._close_orphan(name):
                 raise RuntimeError(err)
             return
         if name is None:
@@ -563,14 +612,104 @@ class Session(object):
             except AttributeError:
                 _check_str(name, "name")
                 raise
+            if b"\0" in b:
+                _check_str(name, "name")
+        if self._in_context() and self._close_in_context(name):
+            return
         rc = self._native.hot.nemb_task_stop(self._handle, b)
         if rc != 0:
-            raise RuntimeError(self._native.error_text(rc))
+            msg = self._native.error_text(rc)
+            if not self._close_orphan(name):
+                raise RuntimeError(msg)
+
+    def _in_context(self):
+        """True when this call's tasks are the running asyncio task's own (see _context_tasks):
+        an event loop runs, in an asyncio task other than the Session's, and nemb_task_open() is
+        there (or the no-library fallback)."""
+        if not self._loose:
+            return False
+        running, task = _running_task()
+        return running and task is not self._owner_task
+
+    def _context_top(self):
+        """The innermost node of this Session's tasks open in the running context, or None
+        (nodes of tasks closed since by _close_orphan() are passed over)."""
+        top = _context_tasks.get()
+        if top is None or top[0] is not self:
+            return None  # nothing open, or left by an earlier Session
+        while top is not None and top[1] not in self._open_loose:
+            top = top[4]
+        return top
+
+    def _open_in_context(self, name, b):
+        """Opens task ``name`` (``b``: its UTF-8) in the running asyncio task, nested in that
+        task's innermost open one, else in the thread's innermost task."""
+        top = self._context_top()
+        parent, depth = (None, 0) if top is None else (top[2], top[3] + 1)
+        if self._fallback is not None:
+            err, task_id, depth = self._fallback.task_open(
+                name, None if parent is None else parent.decode("utf-8", "surrogateescape"),
+                depth)
+            if err is not None:
+                raise RuntimeError(err)
+        else:
+            task_id, got = _native.ctypes.c_uint64(), _native.ctypes.c_uint32()
+            rc = self._native.hot.nemb_task_open(self._handle, b, parent, depth,
+                                                 _native.ctypes.byref(task_id),
+                                                 _native.ctypes.byref(got))
+            if rc != 0:
+                raise RuntimeError(self._native.error_text(rc))
+            task_id, depth = task_id.value, got.value
+        self._open_loose[task_id] = (name, threading.get_ident())
+        _context_tasks.set((self, task_id, b, depth, top))
+
+    def _close_id(self, task_id):
+        if self._fallback is not None:
+            err = self._fallback.task_close(task_id)
+            if err is not None:
+                raise RuntimeError(err)
+        else:
+            rc = self._native.hot.nemb_task_close(self._handle, task_id)
+            if rc != 0:
+                raise RuntimeError(self._native.error_text(rc))
+        del self._open_loose[task_id]
+
+    def _close_in_context(self, name):
+        """Closes the running asyncio task's innermost open task (``name``, if given, must be
+        its name). False when that task has none of this Session's open (its tasks are then
+        the thread's: begun before the loop ran, or by the Session's own asyncio task)."""
+        top = self._context_top()
+        if top is None:
+            return False
+        inner = top[2].decode("utf-8", "surrogateescape")
+        if name is not None and name != inner:
+            raise RuntimeError("cannot stop task '%s': the innermost open task of this asyncio "
+                               "task is '%s'" % (name, inner))
+        self._close_id(top[1])
+        _context_tasks.set(top[4])
+        return True
+
+    def _close_orphan(self, name):
+        """A stop the thread's stack could not take: closes the latest task of that name (any,
+        for None) that an asyncio task of this thread left open in a context no longer running
+        (a notebook's async cell: the next cell runs in another). False when there is none."""
+        me = threading.get_ident()
+        for task_id in reversed(list(self._open_loose)):
+            task_name, ident = self._open_loose[task_id]
+            if ident == me and (name is None or name == task_name):
+                self._close_id(task_id)
+                return True
+        return False
 
     def current_task(self):
-        """The innermost open task of the calling thread, or None."""
+        """The innermost open task of the calling thread (in another asyncio task than the
+        Session's: of that task, else of the thread), or None."""
         if self._state != "active" or self._generation != _fork_generation:
             return None
+        if self._in_context():
+            top = self._context_top()
+            if top is not None:
+                return top[2].decode("utf-8", "surrogateescape")
         if self._fallback is not None:
             return self._fallback.task_current()
         name = self._native.lib.nemb_task_current(self._handle)
@@ -579,13 +718,16 @@ class Session(object):
     # ----- outputs -----
 
     def write(self, path, output_format="auto"):
-        """Writes the report again, to ``path`` ("auto": CSV for .csv, else JSON)."""
+        """Writes the report again, to ``path`` ("auto": CSV for .csv, JSON for .json, each
+        also .zst; another extension is refused with ValueError)."""
         path = _check_str(path, "output_file")
         fmt = _check_str(output_format, "output_format").lower()
         if fmt not in _FORMATS:
             raise ValueError("output_format must be one of 'auto', 'json', 'csv', 'none'")
         if self._state != "stopped":
             raise RuntimeError("the report exists only after stop()")
+        if fmt == "auto":
+            _check_report_extension(path)
         if self._native is None:
             if path.lower().endswith(".zst"):
                 raise _no_zst(path)
@@ -614,6 +756,25 @@ class Session(object):
             if rc == _native.NEMB_EINVAL:
                 raise ValueError(msg)
             raise _os_or_runtime_error(rc, msg)
+
+
+def _check_report_extension(path):
+    """A report file's kind comes from its extension (output_format "auto"): one that names
+    neither JSON nor CSV is refused, as the CLI's -o refuses it, rather than written as JSON. A
+    destination that is not a regular file (a device, a FIFO) is written as JSON; a directory is
+    left to the write, which refuses it with its errno."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return
+    except OSError:
+        pass
+    base = path.lower()
+    if base.endswith(".zst"):
+        base = base[:-len(".zst")]
+    if not base.endswith((".json", ".csv")):
+        raise ValueError("cannot write the report to %s: unknown kind of file; the extensions "
+                         "known are .json, .csv, each also with .zst (zstd-compressed); or give "
+                         "output_format='json' or 'csv'" % path)
 
 
 def _os_or_runtime_error(rc, msg):

@@ -13,11 +13,12 @@
  * Session's own Python methods, so the behaviour and the messages stay the Session's (a failing
  * library call raises RuntimeError with the library's message on both paths).
  *
- *   Recorder(session, start, stop, last_error, strerror, slow, owner)
+ *   Recorder(session, start, stop, last_error, strerror, slow, owner, owner_task=None)
  *       session: the nemb_session * (an int); start, stop, last_error, strerror: the addresses
  *       of nemb_task_start, nemb_task_stop, nemb_last_error and nemb_strerror; slow: an object
  *       with the Session's own task(), start_task() and stop_task(); owner: the Session itself,
- *       compared by identity only (never used as an object). The Recorder created last is the
+ *       compared by identity only (never used as an object); owner_task: the asyncio task that
+ *       started the Session, or None (see asyncio below). The Recorder created last is the
  *       module's current one, until its disable().
  *   TaskSpan: what task(name) returns, a context manager (and, called on a function, the
  *       Session's own decorator). Immutable, and one per name: the Recorder caches the spans of
@@ -27,6 +28,10 @@
  *       (owner None) or only of the Recorder of Session `owner`; else it returns
  *       slow(func, args, kwargs).
  *
+ * asyncio: while an event loop runs in the calling thread, a boundary in an asyncio task other
+ * than the one that started the Session takes the slow path, where each asyncio task keeps its
+ * own open tasks (nemb_task_open(); session.py's _context_tasks): one check per boundary
+ * (asyncio.events._get_running_loop(), once asyncio is imported), two in a running loop.
  * Threads: every function runs with the GIL held and does not release it (the library's calls
  * take a timestamp and append to the calling thread's records: shorter than a release). The
  * library keeps one stack of open tasks per thread (nemb.h), so tasks of different threads never
@@ -68,7 +73,8 @@ typedef struct {
   unsigned long fork_gen; /* fork_generation at creation: a forked child takes the slow path */
   int active;
   PyObject *slow;
-  const void *owner; /* the Session, by identity */
+  const void *owner;    /* the Session, by identity */
+  PyObject *owner_task; /* the asyncio task that started the Session, or Py_None (held) */
   PyObject *names[NAME_CACHE], *bytes[NAME_CACHE], *spans[NAME_CACHE];
   unsigned next;
 } RecorderObject;
@@ -92,6 +98,69 @@ static void after_fork_in_child(void) {
 
 static int recorder_fast(const RecorderObject *r) {
   return r->active && r->fork_gen == fork_generation;
+}
+
+/* asyncio.events._get_running_loop, once asyncio is imported (looked for in sys.modules until
+ * then), and the key it is looked for under. */
+static PyObject *running_loop_fn, *events_key;
+
+/* 1 while an asyncio event loop runs in this thread. */
+static int loop_running(void) {
+  if (running_loop_fn == NULL) {
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *events = events_key != NULL ? PyDict_GetItem(modules, events_key) : NULL;
+    if (events == NULL) {
+      return 0;
+    }
+    running_loop_fn = PyObject_GetAttrString(events, "_get_running_loop");
+    if (running_loop_fn == NULL) {
+      PyErr_Clear();
+      return 0;
+    }
+  }
+  PyObject *loop = PyObject_CallObject(running_loop_fn, NULL);
+  if (loop == NULL) {
+    PyErr_Clear();
+    return 1; /* the slow path asks again and raises if it must */
+  }
+  int running = loop != Py_None;
+  Py_DECREF(loop);
+  return running;
+}
+
+/* asyncio.tasks.current_task, once asyncio is imported, and its key in sys.modules. */
+static PyObject *current_task_fn, *tasks_key;
+
+/* 1 when the thread's stack serves this boundary: no event loop runs, or the running asyncio
+ * task is the one that started the Session (@p owner_task, Py_None for none: loop callbacks
+ * outside any task cannot await). Another asyncio task interleaves with the owner and with its
+ * siblings, so its boundaries go to the slow path (session.py's _context_tasks). */
+static int owner_here(PyObject *owner_task) {
+  if (!loop_running()) {
+    return 1;
+  }
+  if (current_task_fn == NULL) {
+    PyObject *tasks =
+        tasks_key != NULL ? PyDict_GetItem(PyImport_GetModuleDict(), tasks_key) : NULL;
+    current_task_fn = tasks != NULL ? PyObject_GetAttrString(tasks, "current_task") : NULL;
+    if (current_task_fn == NULL) {
+      PyErr_Clear();
+      return 0;
+    }
+  }
+  PyObject *task = PyObject_CallObject(current_task_fn, NULL);
+  if (task == NULL) {
+    PyErr_Clear();
+    return 0;
+  }
+  int same = task == owner_task;
+  Py_DECREF(task);
+  return same;
+}
+
+/* The fast path may take a boundary now: the Recorder is live, and this is its owner's turn. */
+static int recorder_fast_now(const RecorderObject *r) {
+  return recorder_fast(r) && owner_here(r->owner_task);
 }
 
 static void free_object(PyObject *o) {
@@ -196,7 +265,7 @@ done:
 /* The one positional str argument of a fast call, or NULL for anything else. */
 static PyObject *one_str(const RecorderObject *r, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames) {
-  if (!recorder_fast(r) || nargs != 1 || kwnames != NULL || !PyUnicode_CheckExact(args[0])) {
+  if (nargs != 1 || kwnames != NULL || !PyUnicode_CheckExact(args[0]) || !recorder_fast_now(r)) {
     return NULL;
   }
   return args[0];
@@ -207,8 +276,9 @@ static PyObject *one_str(const RecorderObject *r, PyObject *const *args, Py_ssiz
 static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
   (void)kwds;
   unsigned long long h, fs, fe, fl, fr;
-  PyObject *slow, *owner;
-  if (!PyArg_ParseTuple(args, "KKKKKOO:Recorder", &h, &fs, &fe, &fl, &fr, &slow, &owner)) {
+  PyObject *slow, *owner, *owner_task = Py_None;
+  if (!PyArg_ParseTuple(args, "KKKKKOO|O:Recorder", &h, &fs, &fe, &fl, &fr, &slow, &owner,
+                        &owner_task)) {
     return NULL;
   }
   if (h == 0 || fs == 0 || fe == 0) {
@@ -230,6 +300,8 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds
   Py_INCREF(slow);
   r->slow = slow;
   r->owner = owner;
+  Py_INCREF(owner_task);
+  r->owner_task = owner_task;
   RecorderObject *old = current;
   Py_INCREF(r);
   current = r;
@@ -240,6 +312,7 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds
 static void recorder_dealloc(PyObject *o) {
   RecorderObject *r = (RecorderObject *)o;
   Py_XDECREF(r->slow);
+  Py_XDECREF(r->owner_task);
   for (unsigned i = 0; i < NAME_CACHE; i++) {
     Py_XDECREF(r->spans[i]);
     Py_XDECREF(r->names[i]);
@@ -295,13 +368,19 @@ static PyObject *recorder_stop_task(PyObject *self, PyObject *const *args, Py_ss
                                     PyObject *kwnames) {
   RecorderObject *r = (RecorderObject *)self;
   int rc = -2;
-  if (nargs == 0 && kwnames == NULL && recorder_fast(r)) {
+  if (nargs == 0 && kwnames == NULL && recorder_fast_now(r)) {
     rc = recorder_call(r, 0, NULL);
-  } else if (nargs == 1 && args[0] == Py_None && kwnames == NULL && recorder_fast(r)) {
+  } else if (nargs == 1 && args[0] == Py_None && kwnames == NULL && recorder_fast_now(r)) {
     rc = recorder_call(r, 0, NULL);
   } else {
     PyObject *name = one_str(r, args, nargs, kwnames);
     rc = name != NULL ? recorder_call(r, 0, name) : -2;
+  }
+  if (rc == -1 && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+    /* Refused by the thread's stack: the slow path also looks among the tasks that asyncio
+     * tasks left open (session.py's _close_orphan), and raises the same error if none fits. */
+    PyErr_Clear();
+    rc = -2;
   }
   if (rc == -2) {
     return call_slow_args(r, "stop_task", args, nargs, kwnames);
@@ -358,7 +437,7 @@ static void span_dealloc(PyObject *o) {
  * own start_task/stop_task. Returns 0, or -1 with a Python exception set. Inlined into each
  * caller with @p start constant, so the fast path stays one test and one call. */
 static inline int span_bound(SpanObject *sp, int start) {
-  int rc = recorder_fast(sp->rec) ? recorder_call(sp->rec, start, sp->name) : -2;
+  int rc = recorder_fast_now(sp->rec) ? recorder_call(sp->rec, start, sp->name) : -2;
   if (rc == -2) {
     PyObject *r = call_slow(sp->rec, start ? "start_task" : "stop_task", sp->name);
     rc = r == NULL ? -1 : 0;
@@ -471,7 +550,7 @@ static PyObject *taskcall_call(PyObject *self, PyObject *args, PyObject *kwds) {
   RecorderObject *r = current;
   int rc = -2;
   if (r != NULL && recorder_fast(r) && (tc->owner == Py_None || r->owner == tc->owner) &&
-      PyUnicode_CheckExact(tc->name)) {
+      PyUnicode_CheckExact(tc->name) && owner_here(r->owner_task)) {
     rc = recorder_call(r, 1, tc->name);
   }
   if (rc == -2) {
@@ -512,6 +591,11 @@ int cg_session_tasks_add(PyObject *module) {
       return -1;
     }
     pthread_atfork(NULL, NULL, after_fork_in_child);
+    events_key = PyUnicode_InternFromString("asyncio.events");
+    tasks_key = PyUnicode_InternFromString("asyncio.tasks");
+    if (events_key == NULL || tasks_key == NULL) {
+      return -1;
+    }
   }
   PyObject *types[] = {RecorderType, TaskCallType};
   const char *names[] = {"Recorder", "TaskCall"};

@@ -219,6 +219,48 @@ nemb__task_rec nemb__thread_top_record(const nemb__thread *t, uint64_t t_end, bo
   };
 }
 
+int64_t nemb__thread_loose_slot(nemb__thread *t) {
+  if (t->loose_free != 0) {
+    uint32_t slot = t->loose_free - 1;
+    t->loose_free = t->loose[slot].next_free;
+    return slot;
+  }
+  if (t->n_loose == t->loose_cap) {
+    uint32_t cap = t->loose_cap ? t->loose_cap * 2 : 16;
+    if (cap > (1u << NEMB__LOOSE_SLOT_BITS)) {
+      return -1;
+    }
+    nemb__loose_task *grown = realloc(t->loose, cap * sizeof *grown);
+    if (grown == NULL) {
+      return -1;
+    }
+    t->loose = grown;
+    t->loose_cap = cap;
+  }
+  return t->n_loose++;
+}
+
+void nemb__thread_loose_release(nemb__thread *t, uint32_t slot) {
+  t->loose[slot].seq = NEMB__LOOSE_FREE;
+  t->loose[slot].next_free = t->loose_free;
+  t->loose_free = slot + 1;
+}
+
+nemb__task_rec nemb__thread_loose_record(const nemb__thread *t, uint32_t slot, uint64_t t_end,
+                                         bool closed_at_end) {
+  const nemb__loose_task *open = &t->loose[slot];
+  return (nemb__task_rec){
+      .name = open->name,
+      .parent = open->parent,
+      .depth = open->depth,
+      .thread = t->index,
+      .seq = open->seq,
+      .t_start = open->t_start,
+      .t_end = t_end,
+      .closed_at_end = closed_at_end,
+  };
+}
+
 /* A thread's task records (chunks.h): 512, 1024 and 2048 records from malloc() (200 KB: a pool
  * of threads that each record a few thousand tasks should not hold megabytes each), then 2 MiB
  * mappings of their own, one huge page each where the kernel can. */
@@ -278,6 +320,11 @@ void nemb__records_to_ns(nemb_session *s) {
     for (uint32_t i = 0; i < t->depth; i++) {
       t->stack[i].t_start = nemb__clock_to_ns(&s->clock, t->stack[i].t_start);
     }
+    for (uint32_t i = 0; i < t->n_loose; i++) {
+      if (t->loose[i].seq != NEMB__LOOSE_FREE) {
+        t->loose[i].t_start = nemb__clock_to_ns(&s->clock, t->loose[i].t_start);
+      }
+    }
     for (nemb__chunk *c = t->tasks.first; c != NULL; c = c->next) {
       nemb__task_rec *r = chunk_recs(c);
       for (size_t i = 0; i < c->n; i++) {
@@ -300,6 +347,18 @@ void nemb__records_close_open(nemb_session *s) {
       }
       t->depth--;
     }
+    for (uint32_t i = 0; i < t->n_loose; i++) {
+      if (t->loose[i].seq == NEMB__LOOSE_FREE) {
+        continue;
+      }
+      nemb__task_rec rec = nemb__thread_loose_record(t, i, s->t_end, true);
+      if (nemb__thread_append_task(t, &rec) != 0) {
+        nemb__log(NEMB_LOG_ERROR, "out of memory closing task '%s' at the end", rec.name);
+      } else {
+        nemb__log(NEMB_LOG_WARN, "task '%s' was still open at the end; closed there", rec.name);
+      }
+      nemb__thread_loose_release(t, i);
+    }
   }
 }
 
@@ -307,6 +366,7 @@ void nemb__records_free(nemb_session *s) {
   for (nemb__thread *t = s->threads, *next; t != NULL; t = next) {
     next = t->next;
     nemb__chunks_free(&t->tasks);
+    free(t->loose);
     nemb__intern_release(&t->names);
     free(t);
   }

@@ -49,6 +49,19 @@ typedef struct nemb__open_task {
   uint64_t seq;
 } nemb__open_task;
 
+/* A task opened with nemb_task_open(): outside the thread's stack, with the parent and depth it
+ * was given. A slot is free while seq is NEMB__LOOSE_FREE. */
+#define NEMB__LOOSE_FREE UINT64_MAX
+#define NEMB__LOOSE_SLOT_BITS 20 /* an id is slot | seq << 20 (nemb_task_open()) */
+typedef struct nemb__loose_task {
+  const char *name;
+  const char *parent; /* NULL at depth 0 */
+  uint32_t depth;
+  uint32_t next_free; /* while free: the next free slot + 1, 0 for none */
+  uint64_t t_start;   /* a boundary-clock stamp until the end */
+  uint64_t seq;
+} nemb__loose_task;
+
 /* A small string pool: each distinct name is copied once; lookups allocate nothing. */
 typedef struct nemb__intern {
   char **slots; /* open addressing, power-of-two size */
@@ -68,6 +81,8 @@ typedef struct nemb__thread {
   atomic_int in_call; /* 1 while inside a recording call */
   nemb__open_task stack[NEMB__MAX_DEPTH];
   uint32_t depth;
+  nemb__loose_task *loose; /* nemb_task_open()'s open tasks, by slot (grown by realloc) */
+  uint32_t n_loose, loose_cap, loose_free; /* slots used; allocated; first free slot + 1 */
   nemb__chunks tasks; /* nemb__task_rec records, in records.c's task_rule's chunks */
   nemb__intern names;
   struct nemb__cp_thread *cp; /* created by checkpoint.c on the thread's first checkpoint */
@@ -142,6 +157,15 @@ void nemb__intern_release(nemb__intern *pool);
 
 /* The record of thread @p t's innermost open task (depth > 0), ended at @p t_end. */
 nemb__task_rec nemb__thread_top_record(const nemb__thread *t, uint64_t t_end, bool closed_at_end);
+
+/* A free slot of thread @p t's loose tasks (its own thread, inside a recording call), growing the
+ * table. Returns the slot, or -1 when out of memory or past 2^20 slots. */
+int64_t nemb__thread_loose_slot(nemb__thread *t);
+/* Frees slot @p slot after its task was recorded. */
+void nemb__thread_loose_release(nemb__thread *t, uint32_t slot);
+/* The record of loose task @p slot, ended at @p t_end. */
+nemb__task_rec nemb__thread_loose_record(const nemb__thread *t, uint32_t slot, uint64_t t_end,
+                                         bool closed_at_end);
 
 /* Appends @p rec to thread @p t's task records (its own thread, inside a recording call, or the
  * end). Returns 0 or NEMB_ENOMEM. */

@@ -53,7 +53,19 @@ static int link_parents(nemb__results *r, uint32_t n_threads) {
   for (size_t i = 0; i < r->n; i++) {
     const nemb__task_rec *t = &r->md.tasks[i];
     size_t *row = last + (size_t)(t->thread < n_threads ? t->thread : 0) * per;
-    r->parent[i] = t->depth > 0 ? row[t->depth - 1] : NEMB_NO_PARENT;
+    size_t p = t->depth > 0 ? row[t->depth - 1] : NEMB_NO_PARENT;
+    if (p != NEMB_NO_PARENT && t->parent != NULL && strcmp(r->md.tasks[p].name, t->parent) != 0) {
+      /* Tasks of nemb_task_open() interleave in a thread, so the latest one at that depth may
+       * be another's: the latest before it with the parent's name. */
+      for (size_t j = p; j-- > 0;) {
+        const nemb__task_rec *c = &r->md.tasks[j];
+        if (c->thread == t->thread && c->depth + 1 == t->depth && strcmp(c->name, t->parent) == 0) {
+          p = j;
+          break;
+        }
+      }
+    }
+    r->parent[i] = p;
     if (t->depth < per) {
       row[t->depth] = i;
     }

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,6 +412,82 @@ int nemb_task_stop(nemb_session *s, const char *name) {
   rc = nemb__thread_append_task(t, &rec);
   if (rc == 0) {
     t->depth--;
+  }
+  nemb__thread_leave(t);
+  return rc ? nemb__fail(rc, "out of memory recording task '%s'", rec.name) : 0;
+}
+
+int nemb_task_open(nemb_session *s, const char *name, const char *parent, uint32_t depth,
+                   uint64_t *id, uint32_t *depth_out) {
+  if (s == NULL || name == NULL || id == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_task_open needs a session, a name and an id");
+  }
+  if (name[0] == '\0' || (parent != NULL && parent[0] == '\0')) {
+    return nemb__fail(NEMB_EINVAL, "a task name must be a non-empty string");
+  }
+  if (parent != NULL && (depth == 0 || depth >= NEMB__MAX_DEPTH)) {
+    return nemb__fail(NEMB_ERANGE, "cannot open task '%s' at depth %u: tasks nest at most %d deep",
+                      name, depth, NEMB__MAX_DEPTH);
+  }
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  if (parent == NULL) { /* in the thread's innermost open task */
+    depth = t->depth;
+    parent = depth ? t->stack[depth - 1].name : NULL;
+    if (depth >= NEMB__MAX_DEPTH) {
+      nemb__thread_leave(t);
+      return nemb__fail(NEMB_ERANGE, "cannot open task '%s': tasks nest at most %d deep", name,
+                        NEMB__MAX_DEPTH);
+    }
+  } else {
+    parent = nemb__intern_get(&t->names, parent);
+  }
+  const char *pooled = nemb__intern_get(&t->names, name);
+  int64_t slot = pooled != NULL && (depth == 0 || parent != NULL) ? nemb__thread_loose_slot(t) : -1;
+  if (slot < 0) {
+    nemb__thread_leave(t);
+    return nemb__fail(NEMB_ENOMEM, "out of memory opening task '%s'", name);
+  }
+  nemb__loose_task *open = &t->loose[slot];
+  open->name = pooled;
+  open->parent = parent;
+  open->depth = depth;
+  open->next_free = 0;
+  open->seq = atomic_fetch_add_explicit(&s->task_seq, 1, memory_order_relaxed);
+  *id = (uint64_t)slot | open->seq << NEMB__LOOSE_SLOT_BITS;
+  if (depth_out != NULL) {
+    *depth_out = depth;
+  }
+  open->t_start = nemb__clock_stamp(&s->clock); /* last: the bookkeeping above is not in it */
+  nemb__thread_leave(t);
+  return 0;
+}
+
+int nemb_task_close(nemb_session *s, uint64_t id) {
+  if (s == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_task_close needs a session");
+  }
+  uint64_t now = nemb__clock_stamp(&s->clock); /* first: the bookkeeping below is not in it */
+  int rc;
+  nemb__thread *t = nemb__thread_enter(s, &rc);
+  if (t == NULL) {
+    return rc;
+  }
+  uint64_t slot = id & ((UINT64_C(1) << NEMB__LOOSE_SLOT_BITS) - 1);
+  if (slot >= t->n_loose || t->loose[slot].seq == NEMB__LOOSE_FREE ||
+      t->loose[slot].seq != id >> NEMB__LOOSE_SLOT_BITS) {
+    nemb__thread_leave(t);
+    return nemb__fail(
+        NEMB_EINVAL,
+        "cannot close task id %" PRIu64 ": no task with that id is open in this thread", id);
+  }
+  nemb__task_rec rec = nemb__thread_loose_record(t, (uint32_t)slot, now, false);
+  rc = nemb__thread_append_task(t, &rec);
+  if (rc == 0) {
+    nemb__thread_loose_release(t, (uint32_t)slot);
   }
   nemb__thread_leave(t);
   return rc ? nemb__fail(rc, "out of memory recording task '%s'", rec.name) : 0;
