@@ -129,9 +129,11 @@ double nemb__energy_total(const nemb_meter *m, const double *uj) {
  * update period, whatever made the samples further apart (a long sampling interval, the store
  * coarsening at its cap, a late sampler): the straight line between them then spans updates the
  * store does not hold. A power integrated at each read (NEMB__METHOD_INTEGRATED) has no updates
- * between reads: its spacing is the sampling interval. */
+ * between reads: its spacing is the sampling interval. A counter that changes faster than 1 ms
+ * (one that counts continuously, as the tests' fake NVML does) is taken as updating every 1 ms,
+ * codegreen's finest sampling interval by default, or every end at 1 ms sampling would be a gap. */
 static double usual_spacing(const nemb_meter *m, size_t d) {
-  double per = nemb__meter_period_ns(m, d);
+  double per = fmax(nemb__meter_period_ns(m, d), 1e6);
   const char *how = m->domains[d].method;
   if (how != NULL && strcmp(how, NEMB__METHOD_INTEGRATED) == 0) {
     per = fmax(per, (double)atomic_load(&((nemb_meter *)m)->interval_ns));

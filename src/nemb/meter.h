@@ -62,6 +62,7 @@ typedef struct nemb__open_provider {
   nemb__poller *poller; /* while sampling */
   uint64_t poll_gen;    /* the last publication the sampler took */
   bool left_behind;     /* its poller hung at stop and owns the provider now: never close it */
+  uint64_t poll_cpu_ns; /* CPU time its poller's reads took, over every run (set at stop) */
 } nemb__open_provider;
 
 struct nemb_meter {

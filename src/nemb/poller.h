@@ -6,7 +6,8 @@
  * on such a call, so a provider that says its calls can block (provider.h, cadence()) is read by
  * a poller: a thread that calls read() every `every_ns` (each gap drawn uniformly from
  * [every/2, 3*every/2), so the reads fall at every phase of the counter's updates and the
- * update-edge model can narrow them, edges.h) and publishes what it read. The sampler takes the
+ * update-edge model can narrow them, edges.h), or less often where the calls spin and would
+ * take more than 5 % of a core, and publishes what it read. The sampler takes the
  * latest publication without waiting (a try-lock; a busy lock is "nothing new").
  *
  * What a publication says per domain, so the update-edge model works as with direct reads:
@@ -68,6 +69,10 @@ bool nemb__poller_take(nemb__poller *p, uint64_t now_ns, uint64_t *gen, nemb__po
 
 /* Device reads made so far (for meta.sampler and tests). Any thread. */
 uint64_t nemb__poller_reads(const nemb__poller *p);
+
+/* The CPU time the reads took so far, ns (the driver's calls, which may spin). The reads are
+ * spaced to keep it within 5 % of a core on average (poller.c, CPU_SHARE). Any thread. */
+uint64_t nemb__poller_cpu_ns(const nemb__poller *p);
 
 /* Reads set aside as preempted: much longer than usual, so their value belongs to an unknown
  * moment inside the call (poller.c, WIDE_*). Any thread. */

@@ -458,6 +458,15 @@ static json_t *sampler_block(const nemb_session *s) {
     json_object_set_new(periods, m->domains[d].name, json_real(nemb__meter_period_ns(m, d) / 1e3));
   }
   json_object_set_new(o, "update_period_us", periods);
+  /* The CPU time of the reads made on a provider's own thread (NVML): a driver call can spin. */
+  json_t *poll_cpu = json_object();
+  for (size_t p = 0; p < m->n_providers; p++) {
+    if (m->providers[p].polled) {
+      json_object_set_new(poll_cpu, m->providers[p].ops->name,
+                          json_real((double)m->providers[p].poll_cpu_ns / 1e9));
+    }
+  }
+  json_object_set_new(o, "poller_cpu_s", poll_cpu);
   json_object_set_new(o, "domain_failures", domain_failures(s));
   json_object_set_new(o, "warnings", sampler_warnings(s, &st, resolution_ms));
   return o;

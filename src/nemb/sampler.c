@@ -785,6 +785,7 @@ static void stop_pollers(nemb_meter *m) {
   for (size_t p = 0; p < m->n_providers; p++) {
     nemb__open_provider *op = &m->providers[p];
     if (op->poller != NULL) {
+      op->poll_cpu_ns += nemb__poller_cpu_ns(op->poller);
       if (!nemb__poller_stop(op->poller)) {
         op->left_behind = true;
         nemb__log(NEMB_LOG_WARN,
