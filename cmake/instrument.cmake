@@ -57,6 +57,7 @@ set_source_files_properties(${CGI_GRAMMAR_SOURCES} PROPERTIES COMPILE_OPTIONS "-
 add_library(codegreen_instrument STATIC
   ${CGI_DIR}/engine.c ${CGI_DIR}/source.c ${CGI_DIR}/collect.c ${CGI_DIR}/plan.c
   ${CGI_DIR}/plan_indent.c ${CGI_DIR}/plan_brace.c ${CGI_DIR}/emit.c ${CGI_DIR}/lang.c ${CGI_DIR}/buf.c ${CGI_DIR}/util.c
+  ${CGI_DIR}/arena.c
   ${CGI_GENERATED} ${CGI_GRAMMAR_SOURCES})
 target_include_directories(codegreen_instrument PUBLIC ${CGI_DIR})
 target_link_libraries(codegreen_instrument PUBLIC PkgConfig::TREE_SITTER)

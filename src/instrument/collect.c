@@ -10,7 +10,30 @@
 #include "stages.h"
 
 int cgi__node_depth(TSNode n) {
+  /* Down from the root to the child holding n's first byte: ts_node_parent() walks down from the
+   * root itself each time, which made this quadratic in the depth. */
+  uint32_t at = ts_node_start_byte(n);
   int d = 0;
+  if (ts_node_end_byte(n) > at) { /* (a node of no width is in no child "for" its byte) */
+    TSTreeCursor cur = ts_tree_cursor_new(ts_tree_root_node(n.tree));
+    bool found = false;
+    for (;;) {
+      TSNode here = ts_tree_cursor_current_node(&cur);
+      if (here.id == n.id) {
+        found = true;
+        break;
+      }
+      if (ts_tree_cursor_goto_first_child_for_byte(&cur, at) < 0) {
+        break;
+      }
+      d++;
+    }
+    ts_tree_cursor_delete(&cur);
+    if (found) {
+      return d;
+    }
+  }
+  d = 0;
   for (TSNode p = ts_node_parent(n); !ts_node_is_null(p); p = ts_node_parent(p)) {
     d++;
   }
@@ -26,11 +49,12 @@ uint32_t cgi__statements(const ctx *c, TSNode block, TSNode *out, uint32_t cap) 
   /* a cursor: ts_node_named_child(block, i) walks from the first child each time, which made a
    * module of 9000 functions quadratic */
   uint32_t n = 0;
+  const char *comments = cgi_language_get(c->lang, "comment_types"); /* (once, not per child) */
   TSTreeCursor cur = ts_tree_cursor_new(block);
   for (bool more = ts_tree_cursor_goto_first_child(&cur); more;
        more = ts_tree_cursor_goto_next_sibling(&cur)) {
     TSNode ch = ts_tree_cursor_current_node(&cur);
-    if (!ts_node_is_named(ch) || cgi__is_type(c, ch, "comment_types")) {
+    if (!ts_node_is_named(ch) || cgi__has_word(comments, ts_node_type(ch))) {
       continue;
     }
     if (out != NULL && n < cap) {

@@ -130,7 +130,7 @@ static void free_ctx(ctx *c) {
   free(c->marks);
   free(c->line_starts);
   free(c->verbatim);
-  if (c->tree != NULL) {
+  if (c->tree != NULL && !cgi__arena_holds_all()) { /* else cgi__arena_end() frees it */
     ts_tree_delete(c->tree);
   }
   if (c->back_cd != (iconv_t)-1) {
@@ -183,6 +183,7 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
   if (*out == NULL) {
     return CGI_ENOMEM;
   }
+  cgi__arena_begin(); /* tree-sitter's memory until the end of this call (arena.c) */
   cgi_options defaults = {CGI_COARSE, "<source>", 0, NULL, NULL};
   if (opts == NULL) {
     opts = &defaults;
@@ -314,5 +315,6 @@ done:
     (*out)->line_map = NULL;
   }
   free_ctx(&c);
+  cgi__arena_end();
   return rc;
 }

@@ -140,20 +140,23 @@ const char *cgi_language_get(const cgi_language *lang, const char *key) {
   return NULL;
 }
 
-bool cgi__conf_has_word(const struct cgi_language *lang, const char *key, const char *word) {
-  const char *v = cgi_language_get(lang, key);
+bool cgi__has_word(const char *list, const char *word) {
   size_t n = strlen(word);
-  while (v != NULL && *v != '\0') {
-    while (*v == ' ') {
-      v++;
+  while (list != NULL && *list != '\0') {
+    while (*list == ' ') {
+      list++;
     }
-    size_t w = strcspn(v, " ");
-    if (w == n && strncmp(v, word, n) == 0) {
+    size_t w = strcspn(list, " ");
+    if (w == n && strncmp(list, word, n) == 0) {
       return true;
     }
-    v += w;
+    list += w;
   }
   return false;
+}
+
+bool cgi__conf_has_word(const struct cgi_language *lang, const char *key, const char *word) {
+  return cgi__has_word(cgi_language_get(lang, key), word);
 }
 
 /* ----- the query ----- */
@@ -446,20 +449,6 @@ int cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *match
 
 /* ----- finding languages ----- */
 
-static bool word_in(const char *list, const char *word, size_t n) {
-  while (list != NULL && *list != '\0') {
-    while (*list == ' ') {
-      list++;
-    }
-    size_t w = strcspn(list, " ");
-    if (w == n && strncmp(list, word, n) == 0) {
-      return true;
-    }
-    list += w;
-  }
-  return false;
-}
-
 static int say(char *why, size_t why_len, int code, const char *text) {
   if (why != NULL && why_len > 0) {
     snprintf(why, why_len, "%s", text);
@@ -482,8 +471,8 @@ int cgi_language_lookup(const char *name, const cgi_language **out, char *why, s
       continue;
     }
     const char *n = cgi_language_get(l, "name");
-    bool named = (n != NULL && strcmp(n, name) == 0) ||
-                 word_in(cgi_language_get(l, "aliases"), name, strlen(name));
+    bool named =
+        (n != NULL && strcmp(n, name) == 0) || cgi__has_word(cgi_language_get(l, "aliases"), name);
     if ((named || folder) && load_query(l) != 1) {
       return say(why, why_len, l->status, l->error);
     }
@@ -521,7 +510,7 @@ int cgi_language_matches(const cgi_language *lang, const char *path) {
   if (dot == NULL || (slash != NULL && dot < slash)) {
     return 0;
   }
-  return word_in(cgi_language_get(lang, "extensions"), dot, strlen(dot));
+  return cgi__has_word(cgi_language_get(lang, "extensions"), dot);
 }
 
 const cgi_language *cgi_language_for_path(const char *path) {

@@ -99,6 +99,8 @@ int cgi__match_passes(const struct cgi_language *lang, const TSQueryMatch *match
 
 /* Is @p word one of the space-separated words of the config value @p key? */
 bool cgi__conf_has_word(const struct cgi_language *lang, const char *key, const char *word);
+/* Is @p word one of the space-separated words of @p list (NULL: none)? */
+bool cgi__has_word(const char *list, const char *word);
 
 /* engine.c: is there a planner for @p block_style (language.conf)? And the styles there are,
  * quoted and comma separated, for messages. */

@@ -162,6 +162,18 @@ static inline bool cgi__is_blank(char ch) {
   return ch == ' ' || ch == '\t' || ch == '\f';
 }
 
+/* ----- arena.c: tree-sitter's memory during one call ----- */
+
+/* From here to cgi__arena_end(), tree-sitter allocates from the calling thread's arena, all
+ * released by cgi__arena_end(): every tree-sitter object made in between must be deleted before
+ * it. Calls nest (only the outermost end releases). */
+void cgi__arena_begin(void);
+void cgi__arena_end(void);
+/* Has all that tree-sitter allocated since cgi__arena_begin() come from the arena (none of it
+ * from libc, past the arena's limit)? Then cgi__arena_end() frees it all: a tree need not be
+ * deleted. */
+bool cgi__arena_holds_all(void);
+
 /* ----- 1. source.c: bytes, encodings, the parse, lines ----- */
 
 /* Sets the result's error to "CONTEXT:LINE:COLUMN: message" for the byte at @p offset.
