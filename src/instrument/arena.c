@@ -6,7 +6,8 @@
  * stacks) that are all freed when the tree is deleted; with libc's malloc they were about a tenth
  * of `codegreen analyze`'s time (callgrind, CPython's standard library). Inside a call, tree-sitter
  * allocates by bumping a pointer in the thread's arena, its frees of arena memory do nothing, and
- * cgi__arena_end() releases the arena's chunks (so the tree need not be deleted node by node).
+ * cgi__arena_end() releases the arena's chunks (so the tree need not be deleted node by node) but
+ * the newest, which the thread's next call reuses (unmapped when the thread ends).
  * Outside a call (compiling a query, another thread not in a call) and past CGI_ARENA_MAX bytes in
  * one call, allocations go to libc as before.
  *
@@ -18,6 +19,7 @@
  * each thread has its own arena (thread-local state). Every tree-sitter object made inside a call
  * must be deleted inside it (engine.c deletes the tree and cursors before cgi__arena_end()).
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +143,12 @@ static void *arena_realloc(void *p, size_t n) {
   return q;
 }
 
+static void drop_kept(void *kept);
+static pthread_key_t kept_key;
+static bool have_key; /* (without it no chunk is kept) */
+
 __attribute__((constructor)) static void install(void) {
+  have_key = pthread_key_create(&kept_key, drop_kept) == 0;
   ts_set_allocator(arena_malloc, arena_calloc, arena_realloc, arena_free);
 }
 
@@ -153,15 +160,37 @@ bool cgi__arena_holds_all(void) {
   return A.depth > 0 && !A.spilled;
 }
 
+/* At a thread's end: the chunk it kept. */
+static void drop_kept(void *kept) {
+  chunk *k = kept;
+  munmap(k, k->cap + sizeof *k);
+}
+
 void cgi__arena_end(void) {
   if (--A.depth > 0) {
     return;
   }
-  for (chunk *k = A.head, *next; k != NULL; k = next) {
+  /* The newest chunk (the largest) is kept for the thread's next call: fresh pages cost a fault
+   * each on first touch (13-47 us a page on a KVM guest), and a file's parse touches megabytes. */
+  chunk *keep = A.head;
+  for (chunk *k = keep != NULL ? keep->next : NULL, *next; k != NULL; k = next) {
     next = k->next;
     munmap(k, k->cap + sizeof *k);
   }
   A.head = NULL;
   A.total = 0;
   A.spilled = false;
+  if (keep != NULL && keep->cap <= CGI_ARENA_BIG && have_key &&
+      pthread_setspecific(kept_key, keep) == 0) {
+    keep->next = NULL;
+    keep->used = 0;
+    keep->last = 0;
+    A.head = keep;
+    A.total = keep->cap + sizeof *keep;
+  } else if (keep != NULL) {
+    munmap(keep, keep->cap + sizeof *keep);
+    if (have_key) {
+      pthread_setspecific(kept_key, NULL);
+    }
+  }
 }
