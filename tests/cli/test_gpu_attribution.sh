@@ -139,9 +139,11 @@ import json
 g=json.load(open('many.json'))['runs'][0]['gpu_attribution']['gpu0']
 assert g['method']=='nvml_process_utilization', g
 own, other = g['own_samples'], g['samples']-g['own_samples']
-# the child lives 0.5 s: 50 periods of 10 ms, less the one or two at its ends that a period's
-# boundary cuts (49 seen under load)
-assert g['samples']>512 and own>=47 and other>=11*own, g
+# the child lives 0.5 s: 50 periods of 10 ms. The fake records a period's processes at its next
+# device call, and the poller spaces its calls to keep within its CPU share (slower under ASan on
+# a loaded machine), so the periods after the poller's last call before the child ended are not
+# the child's (46 seen in CI under ASan): the count, not the share, depends on the schedule.
+assert g['samples']>512 and own>=35 and other>=11*own, g
 # Each sample counted once with its value (the fake driver, like a real one, has no sample of
 # the child from before it started, even when the poller calls late on a busy machine).
 assert abs(g['share']-50*own/(50*own+5*other))<1e-9, g
