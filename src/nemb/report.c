@@ -34,6 +34,7 @@
 typedef struct nemb__report_noise {
   bool present;      /* time series on and a meter exists */
   uint64_t captured; /* samples in the task's window */
+  uint64_t filled;   /* points its series fills into long stored intervals (report_series.c) */
   uint64_t expected; /* whole sampling intervals in the window */
   bool observed;     /* interval from the median observed gap (else the configured one) */
   double interval_ns;
@@ -307,12 +308,12 @@ static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
  * deviations from *mean. Two walks give the variance exactly as two passes over the stored
  * powers would, without storing millions of them (an hour at 1 ms). */
 static double window_walk(const model *md, const nemb__task_rec *t, double window_ns,
-                          const double *mean, size_t *k, size_t *n) {
+                          const double *mean, size_t *k, size_t *n, size_t *filled) {
   double acc = 0;
   bool have_win = false;
   uint64_t win_t = 0;
   double win_e = 0;
-  *k = *n = 0;
+  *k = *n = *filled = 0;
   nemb__series_iter it;
   nemb__series_point p;
   nemb__series_start(&it, md, t->t_start, t->t_end);
@@ -329,6 +330,7 @@ static double window_walk(const model *md, const nemb__task_rec *t, double windo
       win_e = p.cum_uj;
     }
     (*n)++;
+    *filled += p.filled;
   }
   return acc;
 }
@@ -368,21 +370,23 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
     }
   }
   window_ns *= 0.999; /* samples a period apart are a window, whatever their rounding */
-  size_t n = 0, k = 0;
-  double sum = window_walk(md, t, window_ns, NULL, &k, &n);
+  size_t n = 0, k = 0, filled = 0;
+  double sum = window_walk(md, t, window_ns, NULL, &k, &n, &filled);
 
   /* Noise: power spread over the window, and how many samples the window should have held. */
   nz->present = true;
-  nz->captured = n;
+  nz->captured = n - filled; /* the filled points are the line between two samples */
+  nz->filled = filled;
   nz->window_ns = window_ns;
   nz->has_mean = k >= 1;
   nz->mean_w = k ? sum / (double)k : 0;
-  double var = k ? window_walk(md, t, window_ns, &nz->mean_w, &k, &n) : 0;
+  double var = k ? window_walk(md, t, window_ns, &nz->mean_w, &k, &n, &filled) : 0;
   nz->std_w = k ? sqrt(var / (double)k) : 0;
   nz->has_cv = k >= 2;
   nz->cv_percent = nz->mean_w > 0 ? nz->std_w / nz->mean_w * 100 : 0;
   nz->quality = nz->has_cv ? quality_bucket(&md->s->noise, nz->cv_percent) : "insufficient_samples";
 
+  n = (size_t)nz->captured; /* below: samples taken against samples expected */
   nz->observed = n >= 3;
   nz->interval_ns = (double)nemb_measurement_interval_ms(md->m) * 1e6;
   if (nz->observed) {
@@ -428,6 +432,7 @@ static json_t *noise_json(rep *r, const noise *nz) {
   }
   json_t *o = object(r);
   set(r, o, "samples_captured", integer(nz->captured));
+  set(r, o, "series_points_filled", integer(nz->filled));
   set(r, o, "samples_expected", integer(nz->expected));
   set(r, o, "samples_expected_method",
       json_string(nz->observed ? "observed_median" : "configured"));
@@ -708,6 +713,10 @@ int nemb__report_model_build(const nemb_session *s, bool series_stats, model *md
     md->span_a = md->tasks[i].t_start < md->span_a ? md->tasks[i].t_start : md->span_a;
     md->span_b = md->tasks[i].t_end > md->span_b ? md->tasks[i].t_end : md->span_b;
   }
+  if (md->m != NULL && nemb__series_fill_build(md) != 0) {
+    nemb__report_model_release(md);
+    return NEMB_ENOMEM;
+  }
   if (md->m != NULL) {
     md->span_first = nemb__series_first_at_or_after(md, md->span_a);
     if (md->span_first < md->count &&
@@ -747,6 +756,7 @@ void nemb__report_model_release(model *md) {
   nemb__task_groups_release(&md->groups);
   free(md->noise);
   free(md->scratch);
+  nemb__series_fill_release(md);
   memset(md, 0, sizeof *md);
 }
 

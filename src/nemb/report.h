@@ -65,6 +65,11 @@ typedef struct nemb__report_model {
   nemb__report_totals totals;
   double *scratch; /* series workspace: a task's gaps between samples (noise statistics) */
   size_t scratch_cap;
+  /* The series' filled stored intervals (report_series.c): the spacing they are filled at, ns
+   * (0: none), and, ascending, the stored index ending each filled interval with the number of
+   * filled points up to and including it. */
+  uint64_t fill_ns;
+  size_t n_filled, *filled_at, *filled_cum;
 } nemb__report_model;
 
 /* Computes every figure of ended session @p s into @p out; the series' noise statistics (a walk
@@ -76,10 +81,12 @@ void nemb__report_model_release(nemb__report_model *md);
 
 /* ----- report_series.c: a span's time series, the one rule for both layouts ----- */
 
-/* One point of a series: a synthesised point at a span's start or end, or a stored sample. */
+/* One point of a series: a synthesised point at a span's start or end, a stored sample, or a
+ * point filled into a long stored interval. */
 typedef struct nemb__series_point {
   uint64_t t_ns;                    /* CLOCK_MONOTONIC */
   size_t stored;                    /* the stored sample's index; SIZE_MAX when synthesised */
+  bool filled;                      /* a point inside a long stored interval, on its line */
   double cum_uj;                    /* in-total energy since the session's begin, microjoules */
   double energy_j;                  /* the same in joules (cum_uj / 1e6) */
   double power_w;                   /* in-total mean power since the point before, watts */
@@ -89,9 +96,10 @@ typedef struct nemb__series_point {
 } nemb__series_point;
 
 /* Walks the series of the span [a, b] of a built model's meter (md->m not NULL): the point at
- * a, every stored sample strictly between a and b, and the point at b (none for b <= a). The
- * first point's power is the stored interval's that contains a; every other point's, the mean
- * since the point before. report_series.c gives the reason. Plain data: no allocation. */
+ * a, every stored sample strictly between a and b with the points filled into long stored
+ * intervals, and the point at b (none for b <= a). The first point's power is the stored
+ * interval's that contains a; every other point's, the mean since the point before.
+ * report_series.c gives the reason. Plain data: no allocation. */
 typedef struct nemb__series_iter {
   const struct nemb__report_model *md;
   uint64_t a, b;
@@ -101,18 +109,27 @@ typedef struct nemb__series_iter {
   uint64_t prev_t;
   double prev[NEMB__MAX_DOMAINS], w0[NEMB__MAX_DOMAINS];
   size_t hint;
+  size_t fill_for;         /* the stored interval (its ending index) being filled */
+  uint64_t fill_k, fill_n; /* its next filled point, of fill_n pieces */
 } nemb__series_iter;
 
 void nemb__series_start(nemb__series_iter *it, const struct nemb__report_model *md, uint64_t a,
                         uint64_t b);
 /* The next point into @p p; false when the series is over. */
 bool nemb__series_next(nemb__series_iter *it, nemb__series_point *p);
-/* Skips the stored samples before index @p stored (the next point given is that sample, or the
- * end): the points after it are as if every point had been walked, except the power of the one
- * given next, which is measured since the last point given. */
+/* Skips to stored sample @p stored (the next point given is that sample, or the end; the points
+ * filled before it are skipped with the rest): the points after it are as if every point had been
+ * walked, except the power of the one given next, which is measured since the last point given. */
 void nemb__series_skip_to(nemb__series_iter *it, size_t stored);
 /* The first stored sample index with t >= @p t (md->count if none). */
 size_t nemb__series_first_at_or_after(const struct nemb__report_model *md, uint64_t t);
+/* Finds the stored intervals the series fills (md->m, md->count set): sets md->fill_ns and the
+ * filled_* table. Returns 0 or NEMB_ENOMEM; nemb__series_fill_release() frees the table. */
+int nemb__series_fill_build(struct nemb__report_model *md);
+void nemb__series_fill_release(struct nemb__report_model *md);
+/* How many points of the session's series (the span [md->span_a, md->span_b]) lie before
+ * @p t (span_a <= t <= span_b + 1): the index the first point at or after t has there. */
+size_t nemb__series_points_before(const struct nemb__report_model *md, uint64_t t);
 
 /* A point as the reference's sample object {t_ns, energy_j, power_w, domain_j, domain_w} at
  * nesting level @p lv, laid out as json_dumps(JSON_INDENT(2)) would, with reals as jansson

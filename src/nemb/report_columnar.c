@@ -174,17 +174,17 @@ void nemb__columnar_window(const nemb__report_model *md, const nemb__task_rec *t
   nemb__series_point start, p, end;
   nemb__series_start(&it, md, t->t_start, t->t_end);
   nemb__series_next(&it, &start);
-  /* The session's point k > 0 is stored sample span_first + k - 1 (its point 0 is the begin). */
-  size_t first = it.next + 1 - md->span_first, count = 0;
+  /* The task's inner points are the session's in (t_start, t_end): stored and filled alike. */
+  size_t first = nemb__series_points_before(md, t->t_start + 1);
+  size_t count = t->t_end > t->t_start ? nemb__series_points_before(md, t->t_end) - first : 0;
   bool have_end = nemb__series_next(&it, &p), have_first = false;
   nemb__series_point head = p;
-  if (have_end && p.stored != SIZE_MAX) {
+  if (have_end && (p.stored != SIZE_MAX || p.filled)) {
     have_first = true;
     size_t last = nemb__series_first_at_or_after(md, t->t_end) - 1; /* < t_end: inside */
-    count = last - p.stored + 1;
     nemb__series_skip_to(&it, last);
     have_end = nemb__series_next(&it, &p);
-    while (have_end && p.stored != SIZE_MAX) { /* the last stored point, then the end */
+    while (have_end && (p.stored != SIZE_MAX || p.filled)) { /* the last inner point, the end */
       have_end = nemb__series_next(&it, &p);
     }
   }
