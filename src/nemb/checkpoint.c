@@ -44,6 +44,7 @@
  * and calls are added by every frame.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,9 +131,17 @@ typedef struct cp_frame {
 typedef struct cp_agg {
   uint64_t calls, incl_ns, self_ns;
   double incl_uj, self_uj;
-  double unc_uj;    /* the outermost calls' uncertainties (energy.h's short-span rule), summed */
+  double unc_uj;    /* the outermost calls' uncertainties (energy.h's rules), summed */
   unsigned unc_why; /* NEMB__UNC_* bits */
-  uint32_t active;  /* frames of this function open on the thread's stack now */
+  /* The short-span rule's part, summed over a run of calls whose windows [start - P, end + P]
+   * overlap (P the longest update period: a generator's resumptions, a tight loop's calls), is
+   * capped by the energy over the run's window: every call's energy and its estimate lie between
+   * 0 and that, whatever the counters did (summed alone, 2 000 resumptions of a generator inside
+   * a 0.2 s program gave +/- 78 J). The run still open: [win_lo, win_hi], its sum and its
+   * highest power (uJ per ns); closed runs are in unc_uj. */
+  uint64_t win_lo, win_hi;
+  double win_sum, win_rate;
+  uint32_t active; /* frames of this function open on the thread's stack now */
   uint32_t max_depth;
 } cp_agg;
 
@@ -565,6 +574,30 @@ static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const c
   d->power_w = power_now(c, v);
 }
 
+/* What the run of calls still open in @p a allows either side (cp_agg says why). */
+static double short_run_uj(const cp_agg *a) {
+  return fmin(a->win_sum, a->win_rate * (double)(a->win_hi - a->win_lo));
+}
+
+/* Adds a call over [@p t0, @p t1] whose short-span bound is @p s at in-total power @p rate to
+ * the run of calls open in @p a, or closes that run and opens one with it. */
+static void add_short_call(cp_agg *a, const nemb__short_rule *r, uint64_t t0, uint64_t t1, double s,
+                           double rate) {
+  uint64_t per = (uint64_t)ceil(r->limit_ns[0] / NEMB__FEW_UPDATES);
+  uint64_t lo = t0 > per ? t0 - per : 0, hi = t1 + per;
+  if (a->win_hi != 0 && lo <= a->win_hi) {
+    a->win_hi = hi > a->win_hi ? hi : a->win_hi;
+    a->win_sum += s;
+    a->win_rate = fmax(a->win_rate, rate);
+    return;
+  }
+  a->unc_uj += a->win_hi != 0 ? short_run_uj(a) : 0;
+  a->win_lo = lo;
+  a->win_hi = hi;
+  a->win_sum = s;
+  a->win_rate = rate;
+}
+
 /* Pops the innermost frame, ending it at (@p t, @p e_uj), into the aggregates; the energy's
  * instant was the last energy_at()'s (its power and gap in c->last_*). */
 static void close_top(nemb__cp_thread *c, const cp_view *v, uint64_t t, double e_uj) {
@@ -585,9 +618,13 @@ static void close_top(nemb__cp_thread *c, const cp_view *v, uint64_t t, double e
      * enough and outside gaps, so the rule costs the hot path nothing measurable. */
     double s = nemb__short_rule_uj(&v->rule, incl_ns, c->last_rate);
     double g = f->gap_uj + c->last_gap_uj;
-    if (s > 0 || g > 0) {
-      a->unc_uj += s + g;
-      a->unc_why |= (s > 0 ? NEMB__UNC_SHORT : 0u) | (g > 0 ? NEMB__UNC_GAP : 0u);
+    if (s > 0) {
+      add_short_call(a, &v->rule, f->t_ns, t, s, c->last_rate);
+      a->unc_why |= NEMB__UNC_SHORT;
+    }
+    if (g > 0) {
+      a->unc_uj += g;
+      a->unc_why |= NEMB__UNC_GAP;
     }
   }
   if (c->depth > 0) {
@@ -1166,7 +1203,7 @@ void nemb__cp_finish(nemb_session *s) {
         o->self_ns += a->self_ns;
         o->incl_uj += a->incl_uj;
         o->self_uj += a->self_uj;
-        o->unc_uj += a->unc_uj;
+        o->unc_uj += a->unc_uj + (a->win_hi != 0 ? short_run_uj(a) : 0);
         o->unc_why |= a->unc_why;
         if (a->max_depth > o->max_depth) {
           o->max_depth = a->max_depth;
