@@ -9,6 +9,7 @@
 
 #include "job.h"
 #include "nemb_test.h"
+#include <sys/stat.h>
 
 static const char *const job_vars[] = {"OMPI_COMM_WORLD_RANK",
                                        "OMPI_COMM_WORLD_LOCAL_RANK",
@@ -229,6 +230,17 @@ static void test_leader_and_follower(void **state) {
   assert_true(fabs(node_j - 20 * window_s) <= 0.01 * 20 * window_s + 0.01);
   json_decref(r);
   nemb_session_destroy(s);
+  /* The leader removed the samples (32 B each: over 100 MB an hour) and the followers' file;
+   * the empty lock stays. */
+  char path[512];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/codegreen-%u-%s.samples", dir, (unsigned)getuid(), job);
+  assert_int_equal(stat(path, &st), -1);
+  snprintf(path, sizeof path, "%s/codegreen-%u-%s.followers", dir, (unsigned)getuid(), job);
+  assert_int_equal(stat(path, &st), -1);
+  snprintf(path, sizeof path, "%s/codegreen-%u-%s.lock", dir, (unsigned)getuid(), job);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_size, 0);
 
   /* Afterwards the lock is free: the next session on the node leads again. */
   s = begin(1);
