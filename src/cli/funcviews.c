@@ -89,6 +89,7 @@ typedef struct stack {
   size_t n, cap;
   uint64_t last_t;
   double last_e;
+  char label[48]; /* the thread as the folded views name it: "T", or "pid P thread T" */
 } stack;
 
 typedef struct span {
@@ -109,8 +110,9 @@ struct cg_views {
   char **contexts;
   size_t n_funcs;
   json_t *func_index; /* "name\x1fcontext" -> index */
-  stack *stacks;      /* per thread */
+  stack *stacks;      /* per thread of each process */
   size_t n_threads;
+  json_t *stack_index; /* "pid:thread" -> index into stacks (pid 0: the report's own) */
   span *spans;
   size_t n_spans, cap_spans;
   edge *edges;
@@ -150,18 +152,33 @@ static size_t func_id(cg_views *v, const char *name, const char *context) {
   return v->n_funcs++;
 }
 
-static stack *thread_stack(cg_views *v, size_t thread) {
-  if (thread >= v->n_threads) {
-    stack *s = realloc(v->stacks, (thread + 1) * sizeof *s);
-    if (s == NULL) {
-      v->oom = true;
-      return NULL;
-    }
-    memset(s + v->n_threads, 0, (thread + 1 - v->n_threads) * sizeof *s);
-    v->stacks = s;
-    v->n_threads = thread + 1;
+/* The stack of thread @p thread of process @p pid (0: a record without one, the report's own
+ * process), its index into *@p index. A merged report (measure's child processes) holds records
+ * of several processes whose thread numbers repeat. */
+static stack *thread_stack(cg_views *v, json_int_t pid, json_int_t thread, size_t *index) {
+  char key[48];
+  snprintf(key, sizeof key, "%lld:%lld", (long long)pid, (long long)thread);
+  json_t *idx = json_object_get(v->stack_index, key);
+  if (idx != NULL) {
+    *index = (size_t)json_integer_value(idx);
+    return &v->stacks[*index];
   }
-  return &v->stacks[thread];
+  stack *s = realloc(v->stacks, (v->n_threads + 1) * sizeof *s);
+  if (s == NULL) {
+    v->oom = true;
+    return NULL;
+  }
+  v->stacks = s;
+  s = &v->stacks[v->n_threads];
+  memset(s, 0, sizeof *s);
+  if (pid != 0) {
+    snprintf(s->label, sizeof s->label, "pid %lld thread %lld", (long long)pid, (long long)thread);
+  } else {
+    snprintf(s->label, sizeof s->label, "%lld", (long long)thread);
+  }
+  json_object_set_new(v->stack_index, key, json_integer((json_int_t)v->n_threads));
+  *index = v->n_threads;
+  return &v->stacks[v->n_threads++];
 }
 
 static void add_edge(cg_views *v, size_t caller, size_t callee, double e, double secs) {
@@ -213,7 +230,7 @@ static char *path_of(const cg_views *v, const stack *s, size_t top) {
 }
 
 /* Closes the top frame of @p s at (@p t, @p e). */
-static void close_top(cg_views *v, stack *s, size_t thread, uint64_t t, double e) {
+static void close_top(cg_views *v, stack *s, uint64_t t, double e) {
   size_t top = s->n - 1;
   frame *f = &s->f[top];
   double incl = e - f->e0, self = incl - f->child_e;
@@ -224,12 +241,10 @@ static void close_top(cg_views *v, stack *s, size_t thread, uint64_t t, double e
     s->f[top - 1].child_e += incl;
   }
   char *path = path_of(v, s, top);
-  char tkey[24];
-  snprintf(tkey, sizeof tkey, "%zu", thread);
-  json_t *tmap = json_object_get(v->folded, tkey);
+  json_t *tmap = json_object_get(v->folded, s->label);
   if (tmap == NULL) {
     tmap = json_object();
-    json_object_set_new(v->folded, tkey, tmap);
+    json_object_set_new(v->folded, s->label, tmap);
   }
   if (path != NULL) {
     double uj = json_number_value(json_object_get(tmap, path)) + (self > 0 ? self * 1e6 : 0);
@@ -252,6 +267,7 @@ cg_views *cg_views_build(json_t *report) {
   v->func_index = json_object();
   v->edge_index = json_object();
   v->folded = json_object();
+  v->stack_index = json_object();
   json_t *cps = json_object_get(report, "checkpoints");
   v->complete = json_integer_value(json_object_get(cps, "details_dropped")) == 0;
   size_t i;
@@ -264,11 +280,12 @@ cg_views *cg_views_build(json_t *report) {
       continue;
     }
     size_t func = func_id(v, name, json_string_value(json_object_get(m, "context")));
-    size_t thread = (size_t)json_integer_value(json_object_get(m, "thread"));
+    size_t thread = 0;
     uint64_t inv = (uint64_t)json_integer_value(json_object_get(m, "invocation"));
     uint64_t t = (uint64_t)json_integer_value(json_object_get(m, "timestamp"));
     double e = json_number_value(json_object_get(m, "joules"));
-    stack *s = thread_stack(v, thread);
+    stack *s = thread_stack(v, json_integer_value(json_object_get(m, "pid")),
+                            json_integer_value(json_object_get(m, "thread")), &thread);
     if (v->oom || s == NULL) {
       break;
     }
@@ -310,7 +327,7 @@ cg_views *cg_views_build(json_t *report) {
       continue;
     }
     while (s->n >= k) {
-      close_top(v, s, thread, t, e);
+      close_top(v, s, t, e);
     }
   }
   /* Frames still open (os._exit, a thread still running): closed at their thread's last
@@ -321,7 +338,7 @@ cg_views *cg_views_build(json_t *report) {
       v->complete = false;
     }
     while (s->n > 0) {
-      close_top(v, s, th, s->last_t, s->last_e);
+      close_top(v, s, s->last_t, s->last_e);
     }
   }
   return v;
@@ -346,6 +363,7 @@ void cg_views_free(cg_views *v) {
   json_decref(v->func_index);
   json_decref(v->edge_index);
   json_decref(v->folded);
+  json_decref(v->stack_index);
   free(v);
 }
 

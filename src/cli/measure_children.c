@@ -20,6 +20,42 @@ static size_t called(json_t *funcs) {
   return n;
 }
 
+/* Appends child report @p kid's checkpoint records to @p report's, each with the child's pid, so
+ * the call graph and the folded stacks (funcviews.c) replay every process's calls on its own
+ * threads' stacks; the counts add up. */
+static void merge_checkpoints(json_t *report, json_t *kid, json_t *pid) {
+  json_t *theirs = json_object_get(kid, "checkpoints");
+  if (!json_is_object(theirs)) {
+    return;
+  }
+  json_t *ours = json_object_get(report, "checkpoints");
+  if (!json_is_object(ours)) {
+    ours = json_object();
+    json_object_set_new(report, "checkpoints", ours);
+  }
+  static const char *const counts[] = {"events",          "invocations", "details_kept",
+                                       "details_dropped", "unbalanced",  "extrapolated"};
+  for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+    json_int_t sum = json_integer_value(json_object_get(ours, counts[c])) +
+                     json_integer_value(json_object_get(theirs, counts[c]));
+    json_object_set_new(ours, counts[c], json_integer(sum));
+  }
+  if (json_object_get(ours, "detail_limit") == NULL) {
+    json_object_set(ours, "detail_limit", json_object_get(theirs, "detail_limit"));
+  }
+  json_t *all = json_object_get(ours, "measurements");
+  if (!json_is_array(all)) {
+    all = json_array();
+    json_object_set_new(ours, "measurements", all);
+  }
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(theirs, "measurements"), i, m) {
+    json_object_set(m, "pid", pid);
+    json_array_append(all, m);
+  }
+}
+
 /* {"pid", "name", "argv", "parent", "functions", "energy_j", "duration_s"} of one report. */
 static json_t *process_entry(json_t *r, bool parent) {
   json_t *meta = json_object_get(r, "meta");
@@ -111,11 +147,18 @@ size_t cg_measure_merge_children(json_t *report, const char *dir) {
   json_array_foreach(funcs, i, f) {
     json_object_set(f, "pid", own_pid ? own_pid : json_null());
   }
+  json_array_foreach(json_object_get(json_object_get(report, "checkpoints"), "measurements"), i,
+                     f) {
+    json_object_set(f, "pid", own_pid ? own_pid : json_null());
+  }
   json_t *procs = json_array();
   json_array_append_new(procs, process_entry(report, true));
   for (size_t k = 0; k < n; k++) {
     json_t *pid = json_object_get(json_object_get(kids[k], "meta"), "pid");
     json_array_append_new(procs, process_entry(kids[k], false));
+    if (json_is_integer(pid)) {
+      merge_checkpoints(report, kids[k], pid);
+    }
     json_array_foreach(json_object_get(kids[k], "functions"), i, f) {
       json_object_set(f, "pid", pid ? pid : json_null());
       double fj = json_number_value(json_object_get(f, "energy_j"));
