@@ -301,6 +301,12 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
     become_self(n, "CODEGREEN_NODE_LEADER=0");
     return nemb_meter_create(cfg, meter);
   }
+  if (off != NULL && off[0] != '\0' && strcmp(off, "1") != 0) {
+    return nemb__fail(NEMB_ECONFIG,
+                      "CODEGREEN_NODE_LEADER=%s: use 1 (one rank per node samples, the default) "
+                      "or 0 (every rank samples for itself)",
+                      off);
+  }
   if (!s->exclusive) {
     /* POSIX record locks belong to the process: a second session of the same process would
      * take the same lock again and truncate the leader's file. */

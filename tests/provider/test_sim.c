@@ -110,7 +110,10 @@ static void test_bad_configuration_is_named(void **state) {
   assert_non_null(strstr(why, "power_w must be a number from 0"));
   setenv("CODEGREEN_SIM_CONFIG", "[1,2", 1);
   assert_int_equal(nemb__provider_sim.open(&env, &st, why, sizeof why), NEMB_ECONFIG);
-  assert_non_null(strstr(why, "CODEGREEN_SIM_CONFIG is not a JSON object"));
+  assert_non_null(strstr(why, "CODEGREEN_SIM_CONFIG is not valid JSON (column"));
+  setenv("CODEGREEN_SIM_CONFIG", "[]", 1); /* valid JSON, the wrong kind: no column -1 */
+  assert_int_equal(nemb__provider_sim.open(&env, &st, why, sizeof why), NEMB_ECONFIG);
+  assert_string_equal(why, "CODEGREEN_SIM_CONFIG must be a JSON object ({...}), not an array");
   unsetenv("CODEGREEN_SIM_CONFIG");
 }
 

@@ -273,6 +273,17 @@ static void test_self_sampling(void **state) {
   assert_true(job_number(r, "node_energy_j") > 0);
   json_decref(r);
   nemb_session_destroy(s);
+  /* A value that is neither is refused with both choices, never taken as the default: the
+   * session goes on without energy, saying why (as for any backend that cannot be used). */
+  setenv("CODEGREEN_NODE_LEADER", "banana", 1);
+  s = begin(1);
+  assert_null(nemb_session_meter(s));
+  r = end(s);
+  const char *why = json_string_value(json_object_get(json_object_get(r, "meta"), "backend_error"));
+  assert_non_null(why);
+  assert_non_null(strstr(why, "CODEGREEN_NODE_LEADER=banana: use 1"));
+  json_decref(r);
+  nemb_session_destroy(s);
   unsetenv("CODEGREEN_NODE_LEADER");
   /* A non-exclusive session (the instrumenter's runtime beside a Session) never leads. */
   s = begin(0);

@@ -37,7 +37,8 @@ static void test_sim_config_gets_the_config_rules(void **state) {
                                             "range");
   refused_sim("{\"update_interval_us\":\"5\"}",
               "providers.sim.update_interval_us is a string, expected a number");
-  refused_sim("[1]", "CODEGREEN_SIM_CONFIG is not a JSON object");
+  refused_sim("[1]", "CODEGREEN_SIM_CONFIG must be a JSON object ({...}), not an array");
+  refused_sim("7", "CODEGREEN_SIM_CONFIG is not valid JSON");
 }
 
 static void test_sim_domains_are_checked(void **state) {

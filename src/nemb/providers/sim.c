@@ -371,9 +371,15 @@ static int sim_open(const nemb__provider_env *env, void **state, char *why, size
   if (env_text != NULL && env_text[0] != '\0') {
     json_error_t err;
     over = json_loads(env_text, 0, &err);
-    if (!json_is_object(over)) {
-      snprintf(why, why_len, "CODEGREEN_SIM_CONFIG is not a JSON object (column %d: %s)",
-               err.column, over ? "not an object" : err.text);
+    if (over != NULL && !json_is_object(over)) {
+      snprintf(why, why_len, "CODEGREEN_SIM_CONFIG must be a JSON object ({...}), not %s",
+               json_is_array(over) ? "an array" : "a single value");
+      json_decref(over);
+      return NEMB_ECONFIG;
+    }
+    if (over == NULL) {
+      snprintf(why, why_len, "CODEGREEN_SIM_CONFIG is not valid JSON (column %d: %s)", err.column,
+               err.text);
       json_decref(over);
       return NEMB_ECONFIG;
     }
