@@ -55,7 +55,7 @@ add_custom_command(
 # Generated grammar code: compiled as shipped, warnings off for these files only.
 set_source_files_properties(${CGI_GRAMMAR_SOURCES} PROPERTIES COMPILE_OPTIONS "-w")
 add_library(codegreen_instrument STATIC
-  ${CGI_DIR}/engine.c ${CGI_DIR}/source.c ${CGI_DIR}/collect.c ${CGI_DIR}/plan.c
+  ${CGI_DIR}/engine.c ${CGI_DIR}/source.c ${CGI_DIR}/collect.c ${CGI_DIR}/match.c ${CGI_DIR}/plan.c
   ${CGI_DIR}/plan_indent.c ${CGI_DIR}/plan_brace.c ${CGI_DIR}/emit.c ${CGI_DIR}/lang.c ${CGI_DIR}/buf.c ${CGI_DIR}/util.c
   ${CGI_DIR}/arena.c
   ${CGI_GENERATED} ${CGI_GRAMMAR_SOURCES})
