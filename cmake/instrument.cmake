@@ -66,7 +66,7 @@ target_link_libraries(codegreen_instrument PUBLIC PkgConfig::TREE_SITTER)
 install(FILES include/codegreen_runtime.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 if(NEMB_BUILD_TESTS)
-  foreach(t test_instrument test_instrument_brace test_instrument_errors)
+  foreach(t test_instrument test_instrument_brace test_instrument_errors test_instrument_match)
     if(TARGET ${t})
       target_link_libraries(${t} PRIVATE codegreen_instrument)
     endif()

@@ -644,33 +644,36 @@ static int solve(walk *w, int top) {
 static int at_node(walk *w, TSNode n) {
   const cgi__matcher *M = w->m;
   TSSymbol sym = ts_node_symbol(n);
-  if (sym >= M->n_symbols) {
+  if (sym >= M->n_symbols || M->by_sym_n[sym] == 0) {
     return 0;
   }
-  for (uint32_t j = 0; j < M->by_sym_n[sym]; j++) {
+  bool gathered = false; /* the node's children, once for all its patterns */
+  int rc = 0;
+  for (uint32_t j = 0; j < M->by_sym_n[sym] && rc == 0; j++) {
     uint32_t p = M->by_sym[M->by_sym_first[sym] + j];
     const mstep *st = &M->steps[M->roots[p]];
     w->pattern = p;
     w->n_caps = 0;
     if (!push_caps(w, st, n)) {
-      return -1;
-    }
-    int rc;
-    if (st->n_kids == 0) {
+      rc = -1;
+    } else if (st->n_kids == 0) {
       TSQueryMatch m = {0, (uint16_t)p, w->n_caps, w->caps};
       rc = w->fn(w->arg, &m);
     } else {
-      rc = push_frame(w, st, n);
-      if (rc == 0) {
-        rc = solve(w, 0);
+      if (!gathered) {
+        gathered = true;
+        rc = push_frame(w, st, n);
       }
-      pop_frame(w);
-    }
-    if (rc != 0) {
-      return rc;
+      w->fr[0].st = st;
+      w->fr[0].k = 0;
+      w->fr[0].from = 0;
+      rc = rc == 0 ? solve(w, 0) : rc;
     }
   }
-  return 0;
+  if (gathered) {
+    pop_frame(w);
+  }
+  return rc;
 }
 
 int cgi__matcher_run(const cgi__matcher *m, TSNode root, cgi__match_fn fn, void *arg) {
