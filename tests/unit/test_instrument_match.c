@@ -112,8 +112,8 @@ static void compare_tree(const char *dir, size_t *files, size_t *points) {
     }
     /* crlf.py.in is a Python source with CRLF line ends */
     size_t pl = strlen(path);
-    const cgi_language *l = pl > 3 && strcmp(path + pl - 3, ".in") == 0 ? lang("python")
-                                                                         : cgi_language_for_path(path);
+    const cgi_language *l =
+        pl > 3 && strcmp(path + pl - 3, ".in") == 0 ? lang("python") : cgi_language_for_path(path);
     if (l == NULL) {
       continue;
     }
