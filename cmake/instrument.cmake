@@ -55,7 +55,7 @@ add_custom_command(
 # Generated grammar code: compiled as shipped, warnings off for these files only.
 set_source_files_properties(${CGI_GRAMMAR_SOURCES} PROPERTIES COMPILE_OPTIONS "-w")
 add_library(codegreen_instrument STATIC
-  ${CGI_DIR}/engine.c ${CGI_DIR}/source.c ${CGI_DIR}/collect.c ${CGI_DIR}/plan.c
+  ${CGI_DIR}/engine.c ${CGI_DIR}/source.c ${CGI_DIR}/collect.c ${CGI_DIR}/match.c ${CGI_DIR}/plan.c
   ${CGI_DIR}/plan_indent.c ${CGI_DIR}/plan_brace.c ${CGI_DIR}/emit.c ${CGI_DIR}/lang.c ${CGI_DIR}/buf.c ${CGI_DIR}/util.c
   ${CGI_DIR}/arena.c
   ${CGI_GENERATED} ${CGI_GRAMMAR_SOURCES})
@@ -66,7 +66,7 @@ target_link_libraries(codegreen_instrument PUBLIC PkgConfig::TREE_SITTER)
 install(FILES include/codegreen_runtime.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 if(NEMB_BUILD_TESTS)
-  foreach(t test_instrument test_instrument_brace test_instrument_errors)
+  foreach(t test_instrument test_instrument_brace test_instrument_errors test_instrument_match)
     if(TARGET ${t})
       target_link_libraries(${t} PRIVATE codegreen_instrument)
     endif()

@@ -6,8 +6,9 @@
  * stacks) that are all freed when the tree is deleted; with libc's malloc they were about a tenth
  * of `codegreen analyze`'s time (callgrind, CPython's standard library). Inside a call, tree-sitter
  * allocates by bumping a pointer in the thread's arena, its frees of arena memory do nothing, and
- * cgi__arena_end() releases the arena's chunks (so the tree need not be deleted node by node) but
- * the newest, which the thread's next call reuses (unmapped when the thread ends).
+ * cgi__arena_end() takes back the arena's chunks at once (so the tree need not be deleted node by
+ * node) and keeps them, up to CGI_ARENA_KEEP bytes, for the thread's next calls (unmapped when the
+ * thread ends).
  * Outside a call (compiling a query, another thread not in a call) and past CGI_ARENA_MAX bytes in
  * one call, allocations go to libc as before.
  *
@@ -32,6 +33,7 @@
 #define CGI_ARENA_CHUNK ((size_t)256 << 10) /* the first chunk; later ones double */
 #define CGI_ARENA_BIG ((size_t)16 << 20)    /* up to this size */
 #define CGI_ARENA_MAX ((size_t)1024 << 20)  /* beyond this in one call: libc */
+#define CGI_ARENA_KEEP ((size_t)32 << 20)   /* kept between calls, at most */
 #define HDR 16                              /* the size of each block, before it (alignment) */
 
 typedef struct chunk {
@@ -44,7 +46,8 @@ typedef struct chunk {
 _Static_assert(sizeof(chunk) % 16 == 0, "blocks after a chunk's header stay 16-byte aligned");
 
 static _Thread_local struct {
-  chunk *head;
+  chunk *head;  /* the chunks of this call, newest first */
+  chunk *spare; /* chunks of earlier calls, empty, for this call to reuse */
   size_t total;
   int depth;    /* cgi__arena_begin() calls not yet ended */
   bool spilled; /* something tree-sitter allocated in this call is libc's */
@@ -73,6 +76,13 @@ static void *arena_malloc(size_t n) {
   }
   size_t size = (n + HDR + 15) & ~(size_t)15;
   chunk *k = A.head;
+  if ((k == NULL || k->cap - k->used < size) && A.spare != NULL && A.spare->cap >= size) {
+    k = A.spare; /* a chunk an earlier call touched: no page faults */
+    A.spare = k->next;
+    k->next = A.head;
+    A.head = k;
+    A.total += k->cap + sizeof *k;
+  }
   if (k == NULL || k->cap - k->used < size) {
     size_t cap = k == NULL ? CGI_ARENA_CHUNK : k->cap < CGI_ARENA_BIG ? k->cap * 2 : k->cap;
     if (cap < size) {
@@ -160,37 +170,48 @@ bool cgi__arena_holds_all(void) {
   return A.depth > 0 && !A.spilled;
 }
 
-/* At a thread's end: the chunk it kept. */
+/* At a thread's end: the chunks it kept. */
 static void drop_kept(void *kept) {
-  chunk *k = kept;
-  munmap(k, k->cap + sizeof *k);
+  for (chunk *k = kept, *next; k != NULL; k = next) {
+    next = k->next;
+    munmap(k, k->cap + sizeof *k);
+  }
 }
 
 void cgi__arena_end(void) {
   if (--A.depth > 0) {
     return;
   }
-  /* The newest chunk (the largest) is kept for the thread's next call: fresh pages cost a fault
-   * each on first touch (13-47 us a page on a KVM guest), and a file's parse touches megabytes. */
-  chunk *keep = A.head;
-  for (chunk *k = keep != NULL ? keep->next : NULL, *next; k != NULL; k = next) {
-    next = k->next;
-    munmap(k, k->cap + sizeof *k);
-  }
+  /* The chunks are kept for the thread's next call, up to CGI_ARENA_KEEP bytes: fresh pages cost
+   * a fault each on first touch (13-47 us a page on a KVM guest), and a file's parse touches
+   * megabytes; keeping only the newest chunk left every file larger than it faulting again. */
+  chunk *all = A.head;
   A.head = NULL;
+  size_t kept = 0;
+  for (chunk *k = A.spare; k != NULL; k = k->next) {
+    kept += k->cap + sizeof *k;
+  }
+  for (chunk *k = all, *next; k != NULL; k = next) {
+    next = k->next;
+    if (have_key && kept + k->cap + sizeof *k <= CGI_ARENA_KEEP) {
+      kept += k->cap + sizeof *k;
+      k->used = 0;
+      k->last = 0;
+      /* largest first, so a big request finds its chunk at the front */
+      chunk **at = &A.spare;
+      while (*at != NULL && (*at)->cap > k->cap) {
+        at = &(*at)->next;
+      }
+      k->next = *at;
+      *at = k;
+    } else {
+      munmap(k, k->cap + sizeof *k);
+    }
+  }
   A.total = 0;
   A.spilled = false;
-  if (keep != NULL && keep->cap <= CGI_ARENA_BIG && have_key &&
-      pthread_setspecific(kept_key, keep) == 0) {
-    keep->next = NULL;
-    keep->used = 0;
-    keep->last = 0;
-    A.head = keep;
-    A.total = keep->cap + sizeof *keep;
-  } else if (keep != NULL) {
-    munmap(keep, keep->cap + sizeof *keep);
-    if (have_key) {
-      pthread_setspecific(kept_key, NULL);
-    }
+  if (have_key && pthread_setspecific(kept_key, A.spare) != 0) {
+    drop_kept(A.spare);
+    A.spare = NULL;
   }
 }

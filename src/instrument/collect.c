@@ -102,126 +102,144 @@ static int add_item(ctx *c, item_type t, TSNode n) {
   return (int)c->n_items++;
 }
 
-static int collect(ctx *c) {
+/* One match of the language's query: its captures become items, marks and node sets.
+ * @return 0, or -1 when memory runs out (c->oom set). */
+static int on_match(void *arg, const TSQueryMatch *match) {
+  ctx *c = arg;
   const struct cgi_language *L = c->lang;
-  TSQueryCursor *qc = ts_query_cursor_new();
-  if (qc == NULL) {
-    return -1;
+  const TSQueryMatch m = *match;
+  int pass = cgi__match_passes(L, &m, c->src);
+  if (pass < 0) {
+    goto oom;
   }
-  ts_query_cursor_exec(qc, L->query, c->root);
-  TSQueryMatch m;
-  while (ts_query_cursor_next_match(qc, &m)) {
-    int pass = cgi__match_passes(L, &m, c->src);
-    if (pass < 0) {
-      goto oom;
-    }
-    if (pass == 0) {
-      continue;
-    }
-    for (uint16_t i = 0; i < m.capture_count; i++) {
-      TSNode n = m.captures[i].node;
-      uint32_t cap = m.captures[i].index;
-      cgi__role role = L->roles[cap];
-      int idx;
-      switch (role) {
-      case ROLE_FUNCTION:
-      case ROLE_CLASS:
-        idx = add_item(c, role == ROLE_FUNCTION ? IT_FUNCTION : IT_CLASS, n);
-        if (idx < 0) {
-          goto oom;
+  if (pass == 0) {
+    return 0;
+  }
+  for (uint16_t i = 0; i < m.capture_count; i++) {
+    TSNode n = m.captures[i].node;
+    uint32_t cap = m.captures[i].index;
+    cgi__role role = L->roles[cap];
+    int idx;
+    switch (role) {
+    case ROLE_FUNCTION:
+    case ROLE_CLASS:
+      idx = add_item(c, role == ROLE_FUNCTION ? IT_FUNCTION : IT_CLASS, n);
+      if (idx < 0) {
+        goto oom;
+      }
+      for (uint16_t k = 0; k < m.capture_count; k++) {
+        cgi__role r2 = L->roles[m.captures[k].index];
+        if (r2 == ROLE_FUNCTION_NAME || r2 == ROLE_CLASS_NAME) {
+          c->items[idx].name = m.captures[k].node;
+          c->items[idx].has_name = true;
+        } else if (r2 == ROLE_FUNCTION_BODY || r2 == ROLE_CLASS_BODY) {
+          c->items[idx].body = m.captures[k].node;
+          c->items[idx].has_body = true;
         }
-        for (uint16_t k = 0; k < m.capture_count; k++) {
-          cgi__role r2 = L->roles[m.captures[k].index];
-          if (r2 == ROLE_FUNCTION_NAME || r2 == ROLE_CLASS_NAME) {
-            c->items[idx].name = m.captures[k].node;
-            c->items[idx].has_name = true;
-          } else if (r2 == ROLE_FUNCTION_BODY || r2 == ROLE_CLASS_BODY) {
-            c->items[idx].body = m.captures[k].node;
-            c->items[idx].has_body = true;
-          }
+      }
+      break;
+    case ROLE_OPAQUE:
+      if (add_item(c, IT_OPAQUE, n) < 0) {
+        goto oom;
+      }
+      break;
+    case ROLE_SUSPEND:
+    case ROLE_LOOP:
+    case ROLE_SKIP:
+      idx = add_item(c,
+                     role == ROLE_SUSPEND ? IT_SUSPEND
+                     : role == ROLE_LOOP  ? IT_LOOP
+                                          : IT_SKIP,
+                     n);
+      if (idx < 0) {
+        goto oom;
+      }
+      c->items[idx].arg = L->role_arg[cap];
+      break;
+    case ROLE_ASYNC:
+    case ROLE_KIND:
+      if (!PUSH(c, c->marks, c->n_marks, c->cap_marks)) {
+        goto oom;
+      }
+      memset(&c->marks[c->n_marks], 0, sizeof c->marks[c->n_marks]);
+      c->marks[c->n_marks].id = n.id;
+      c->marks[c->n_marks].async = role == ROLE_ASYNC;
+      c->marks[c->n_marks].kind = role == ROLE_KIND ? L->role_arg[cap] : NULL;
+      c->n_marks++;
+      break;
+    case ROLE_DECORATOR:
+      for (uint16_t k = 0; k < m.capture_count; k++) {
+        if (L->roles[m.captures[k].index] != ROLE_DECORATED) {
+          continue;
         }
-        break;
-      case ROLE_OPAQUE:
-        if (add_item(c, IT_OPAQUE, n) < 0) {
-          goto oom;
-        }
-        break;
-      case ROLE_SUSPEND:
-      case ROLE_LOOP:
-      case ROLE_SKIP:
-        idx = add_item(c,
-                       role == ROLE_SUSPEND ? IT_SUSPEND
-                       : role == ROLE_LOOP  ? IT_LOOP
-                                            : IT_SKIP,
-                       n);
-        if (idx < 0) {
-          goto oom;
-        }
-        c->items[idx].arg = L->role_arg[cap];
-        break;
-      case ROLE_ASYNC:
-      case ROLE_KIND:
         if (!PUSH(c, c->marks, c->n_marks, c->cap_marks)) {
           goto oom;
         }
         memset(&c->marks[c->n_marks], 0, sizeof c->marks[c->n_marks]);
-        c->marks[c->n_marks].id = n.id;
-        c->marks[c->n_marks].async = role == ROLE_ASYNC;
-        c->marks[c->n_marks].kind = role == ROLE_KIND ? L->role_arg[cap] : NULL;
+        c->marks[c->n_marks].id = m.captures[k].node.id;
+        c->marks[c->n_marks].dec_start = ts_node_start_byte(n);
+        c->marks[c->n_marks].dec_end = ts_node_end_byte(n);
         c->n_marks++;
-        break;
-      case ROLE_DECORATOR:
-        for (uint16_t k = 0; k < m.capture_count; k++) {
-          if (L->roles[m.captures[k].index] != ROLE_DECORATED) {
-            continue;
-          }
-          if (!PUSH(c, c->marks, c->n_marks, c->cap_marks)) {
-            goto oom;
-          }
-          memset(&c->marks[c->n_marks], 0, sizeof c->marks[c->n_marks]);
-          c->marks[c->n_marks].id = m.captures[k].node.id;
-          c->marks[c->n_marks].dec_start = ts_node_start_byte(n);
-          c->marks[c->n_marks].dec_end = ts_node_end_byte(n);
-          c->n_marks++;
-        }
-        break;
-      case ROLE_VERBATIM:
-        if (!PUSH(c, c->verb, c->n_verb, c->cap_verb)) {
-          goto oom;
-        }
-        c->verb[c->n_verb].start = ts_node_start_byte(n);
-        c->verb[c->n_verb].end = ts_node_end_byte(n);
-        c->n_verb++;
-        break;
-      case ROLE_PROLOGUE:
-        if (!PUSH(c, c->prologue, c->n_pro, c->cap_pro)) {
-          goto oom;
-        }
-        c->prologue[c->n_pro++] = n.id;
-        break;
-      case ROLE_DOCSTRING:
-        if (!PUSH(c, c->docstrings, c->n_doc, c->cap_doc)) {
-          goto oom;
-        }
-        c->docstrings[c->n_doc++] = n.id;
-        break;
-      case ROLE_DOCSTRING_NOT:
-        if (!PUSH(c, c->not_docstrings, c->n_notdoc, c->cap_notdoc)) {
-          goto oom;
-        }
-        c->not_docstrings[c->n_notdoc++] = n.id;
-        break;
-      default:
-        break;
       }
+      break;
+    case ROLE_VERBATIM:
+      if (!PUSH(c, c->verb, c->n_verb, c->cap_verb)) {
+        goto oom;
+      }
+      c->verb[c->n_verb].start = ts_node_start_byte(n);
+      c->verb[c->n_verb].end = ts_node_end_byte(n);
+      c->n_verb++;
+      break;
+    case ROLE_PROLOGUE:
+      if (!PUSH(c, c->prologue, c->n_pro, c->cap_pro)) {
+        goto oom;
+      }
+      c->prologue[c->n_pro++] = n.id;
+      break;
+    case ROLE_DOCSTRING:
+      if (!PUSH(c, c->docstrings, c->n_doc, c->cap_doc)) {
+        goto oom;
+      }
+      c->docstrings[c->n_doc++] = n.id;
+      break;
+    case ROLE_DOCSTRING_NOT:
+      if (!PUSH(c, c->not_docstrings, c->n_notdoc, c->cap_notdoc)) {
+        goto oom;
+      }
+      c->not_docstrings[c->n_notdoc++] = n.id;
+      break;
+    default:
+      break;
     }
   }
-  ts_query_cursor_delete(qc);
   return 0;
 oom:
-  ts_query_cursor_delete(qc);
   c->oom = true;
   return -1;
+}
+
+/* The language's query over the tree: by one walk (match.c) where the language's patterns allow
+ * it, else by tree-sitter's query cursor. Both give the same matches; see match.c on order. */
+static int collect(ctx *c) {
+  const struct cgi_language *L = c->lang;
+  if (L->matcher != NULL) {
+    int rc = cgi__matcher_run(L->matcher, c->root, on_match, c);
+    c->oom |= rc != 0;
+    return rc == 0 ? 0 : -1;
+  }
+  TSQueryCursor *qc = ts_query_cursor_new();
+  if (qc == NULL) {
+    c->oom = true;
+    return -1;
+  }
+  ts_query_cursor_exec(qc, L->query, c->root);
+  TSQueryMatch m;
+  int rc = 0;
+  while (rc == 0 && ts_query_cursor_next_match(qc, &m)) {
+    rc = on_match(c, &m);
+  }
+  ts_query_cursor_delete(qc);
+  return rc;
 }
 
 static int cmp_item(const void *x, const void *y) {

@@ -367,7 +367,10 @@ static void language_load_query(struct cgi_language *lang) {
               (unsigned)err < sizeof kinds / sizeof kinds[0] ? kinds[err] : "unknown");
     return;
   }
-  if (assign_roles(lang) != 0 || load_predicates(lang) != 0) {
+  const char *matcher = cgi_language_get(lang, "matcher");
+  if (assign_roles(lang) != 0 || load_predicates(lang) != 0 ||
+      ((matcher == NULL || strcmp(matcher, "query") != 0) &&
+       cgi__matcher_new(ts, lang->query, lang->src->query, &lang->matcher) < 0)) {
     if (lang->error[0] == '\0') {
       set_error(lang, "%s: out of memory", lang->src->folder);
       lang->status = CGI_ENOMEM;
