@@ -66,6 +66,7 @@ typedef struct run_opts {
   long interval_ms, print_ms;
   double idle_s, fail_pct;
   bool time_series, json, shell, quiet, ignore_failure, fail_set;
+  bool baseline_any; /* --baseline-any: compare with a baseline of another kind or command */
   const char *plot, *config, *baseline, *sep;
   const char *ts_layout; /* --timeseries-layout, or NULL for the config's */
   const char *push;      /* a Prometheus Pushgateway URL, or NULL */
@@ -115,7 +116,12 @@ static void print_usage(FILE *fp) {
       "                            (zstd-compressed); '-' writes the JSON to stdout\n"
       "  --append                  add the CSV rows to an existing file with the same header\n"
       "  --json                    print the JSON report on stderr instead of the summary\n"
-      "  --baseline REPORT.json    compare the first command with a saved report\n"
+      "  --baseline REPORT.json    compare the first command with the same command line in a\n"
+      "                            saved run report; another kind of report (measure,\n"
+      "                            Session) or a report without that command is refused\n"
+      "                            (exit 2, nothing run)\n"
+      "  --baseline-any            compare with the baseline's first row even so (the\n"
+      "                            summary and the report's baseline say what was compared)\n"
       "  --fail-if-regressed PCT   exit 1 when the energy grew more than PCT %% over the\n"
       "                            baseline, significantly (Welch's t-test, alpha 0.05)\n"
       "  -I, --interval-print MS   every MS ms, print each domain's energy and power on stderr\n"
@@ -198,7 +204,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     OPT_FAIL,
     OPT_IMS,
     OPT_PUSH,
-    OPT_TSL
+    OPT_TSL,
+    OPT_BASE_ANY
   };
   static const struct option opts[] = {{"repeat", required_argument, NULL, 'r'},
                                        {"warmup", required_argument, NULL, 'w'},
@@ -207,6 +214,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                                        {"append", no_argument, NULL, OPT_APPEND},
                                        {"json", no_argument, NULL, OPT_JSON},
                                        {"baseline", required_argument, NULL, OPT_BASE},
+                                       {"baseline-any", no_argument, NULL, OPT_BASE_ANY},
                                        {"fail-if-regressed", required_argument, NULL, OPT_FAIL},
                                        {"interval-print", required_argument, NULL, 'I'},
                                        {"field-separator", required_argument, NULL, 'x'},
@@ -270,6 +278,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     case OPT_BASE:
       o->baseline = optarg;
       break;
+    case OPT_BASE_ANY:
+      o->baseline_any = true;
+      break;
     case 'o':
       rc = cg_outputs_add(&o->out, "run", optarg, CG_OUT_JSON | CG_OUT_CSV | CG_OUT_MD);
       if (rc != 0) {
@@ -330,6 +341,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             optind >= argc ? "no command given" : "put '--' before the command");
     print_usage(stderr);
     return CG_EXIT_USAGE;
+  }
+  if (o->baseline_any && o->baseline == NULL) {
+    return usage_error("--baseline-any goes with --baseline REPORT.json");
   }
   if (o->fail_set && o->baseline == NULL) {
     return usage_error("--fail-if-regressed needs --baseline REPORT.json (or use codegreen diff "
@@ -800,7 +814,7 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     char *cmdline = cg_command_string(o->cmds[k]);
     json_t *argv = json_array();
     for (char **a = o->cmds[k]; *a; a++) {
-      json_array_append_new(argv, json_string(*a));
+      json_array_append_new(argv, cg_json_text(*a)); /* bytes, maybe not UTF-8 */
     }
     size_t warm = 0, done = 0;
     for (size_t i = 0; i < n_runs; i++) {
@@ -849,9 +863,9 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     }
     free(flag);
     json_object_set_new(stats, "outliers", outliers);
-    json_array_append_new(cmds,
-                          json_pack("{s:I, s:s, s:o, s:o}", "index", (json_int_t)k, "command",
-                                    cmdline ? cmdline : "", "argv", argv, "statistics", stats));
+    json_array_append_new(cmds, json_pack("{s:I, s:o, s:o, s:o}", "index", (json_int_t)k, "command",
+                                          cg_json_text(cmdline ? cmdline : ""), "argv", argv,
+                                          "statistics", stats));
     free(cmdline);
   }
   json_object_set_new(report, "commands", cmds);
@@ -870,10 +884,70 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
   free(idx);
 }
 
-/* --baseline: the first command's energy against the saved report's first group. Adds
- * "baseline" to the report. @return 1 when --fail-if-regressed fires, 2 when it cannot decide
- * (a side not measured, or another energy_source: cg_groups_incomparable), else 0; -1 on a
- * report that cannot be compared (already said). */
+/* The first command's line as the report's commands[0].command holds it (valid UTF-8), the name
+ * its group has (groups.h). The caller frees it; NULL when out of memory. */
+static char *first_command(const run_opts *o) {
+  char *raw = cg_command_string(o->cmds[0]);
+  char *text = raw != NULL ? cg_utf8_text(raw) : NULL;
+  free(raw);
+  return text;
+}
+
+/* The baseline's group to compare this run's first command (@p cmd) with: the run report's
+ * group of the same command line. A baseline of another kind (a measure or Session report: no
+ * runs of a command) or without that command gives NULL and the reason in @p why, and, with
+ * --baseline-any, its first group in *@p fallback (NULL otherwise). */
+static const cg_group *baseline_group(const cg_groups *a, const char *cmd, const run_opts *o,
+                                      const cg_group **fallback, char *why, size_t len) {
+  *fallback = NULL;
+  if (strcmp(a->kind, "run") != 0) {
+    snprintf(why, len, "%s is a %s report, not a codegreen run report of `%s`", o->baseline,
+             a->kind, cmd);
+  } else {
+    const cg_group *g = cg_groups_find(a, cmd);
+    if (g != NULL) {
+      return g;
+    }
+    snprintf(why, len, "%s has no run of `%s` (its first command is `%s`)", o->baseline, cmd,
+             a->g[0].name);
+  }
+  *fallback = o->baseline_any ? &a->g[0] : NULL;
+  return NULL;
+}
+
+/* Before anything runs: a baseline that is not a codegreen report, or (without --baseline-any)
+ * not a run report of the first command, is refused. @return 0 or CG_EXIT_USAGE (said). */
+static int check_baseline(json_t *base, const char *msg, const run_opts *o) {
+  cg_groups g;
+  if (base == NULL || cg_groups_from_report(base, &g) != 0) {
+    fprintf(stderr, "codegreen run: --baseline %s: %s; nothing was run\n", o->baseline,
+            base == NULL ? msg : "not a codegreen report");
+    return CG_EXIT_USAGE;
+  }
+  char *cmd = first_command(o);
+  char why[1200];
+  const cg_group *fb = NULL;
+  int rc = 0;
+  if (cmd == NULL) {
+    fprintf(stderr, "codegreen run: out of memory; nothing was run\n");
+    rc = CG_EXIT_USAGE;
+  } else if (baseline_group(&g, cmd, o, &fb, why, sizeof why) == NULL && fb == NULL) {
+    fprintf(stderr,
+            "codegreen run: --baseline %s: its figure is not this command's; nothing was run "
+            "(--baseline-any compares with its first row all the same)\n",
+            why);
+    rc = CG_EXIT_USAGE;
+  }
+  free(cmd);
+  cg_groups_free(&g);
+  return rc;
+}
+
+/* --baseline: the first command's energy against the saved run report's runs of the same
+ * command (or, with --baseline-any, its first row). Adds "baseline" to the report. @return 1
+ * when --fail-if-regressed fires, 2 when it cannot decide (a side not measured, or another
+ * energy_source: cg_groups_incomparable), else 0; -1 on a report that cannot be compared
+ * (already said). */
 static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   cg_groups a, b;
   if (cg_groups_from_report(base, &a) != 0) {
@@ -884,6 +958,24 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
     cg_groups_free(&a);
     return -1;
   }
+  char other[1200] = "";
+  const cg_group *fb = NULL;
+  const cg_group *ag = baseline_group(&a, b.g[0].name, o, &fb, other, sizeof other);
+  if (ag == NULL && fb == NULL) { /* checked before the runs: not expected */
+    fprintf(stderr, "codegreen run: --baseline %s\n", other);
+    cg_groups_free(&a);
+    cg_groups_free(&b);
+    return -1;
+  }
+  if (ag == NULL) {
+    ag = fb;
+    if (!o->quiet) {
+      fprintf(stderr, "codegreen run: note: --baseline-any: %s; compared with its first row `%s`\n",
+              other, ag->name);
+    }
+  } else {
+    other[0] = '\0';
+  }
   nemb_stats ae, ad, be, bd;
   nemb_comparison c;
   int fired = 0;
@@ -891,10 +983,10 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   if (cg_groups_incomparable(&a, o->baseline, &b, "this run", why, sizeof why) != 0) {
     /* Zeros or another source of energy: no change to state, no gate to pass. */
     json_object_set_new(report, "baseline",
-                        json_pack("{s:s, s:s, s:s, s:s, s:n, s:s}", "file", o->baseline,
-                                  "baseline_energy_source", a.source, "energy_source", b.source,
-                                  "compared", a.g[0].name, "regressed", "not_comparable_because",
-                                  why));
+                        json_pack("{s:o, s:s, s:s, s:s, s:n, s:s}", "file",
+                                  cg_json_text(o->baseline), "baseline_energy_source", a.source,
+                                  "energy_source", b.source, "compared", ag->name, "regressed",
+                                  "not_comparable_because", why));
     fprintf(stderr, "codegreen run: %s the baseline: %s%s\n",
             o->fail_set ? "--fail-if-regressed cannot decide against"
                         : "WARNING: not compared with",
@@ -903,23 +995,25 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
     cg_groups_free(&b);
     return o->fail_set ? 2 : 0;
   }
-  if (cg_group_stats(&a.g[0], &ae, &ad) != 0 || cg_group_stats(&b.g[0], &be, &bd) != 0) {
+  if (cg_group_stats(ag, &ae, &ad) != 0 || cg_group_stats(&b.g[0], &be, &bd) != 0) {
     fprintf(stderr, "codegreen run: no completed run to compare with the baseline\n");
     cg_groups_free(&a);
     cg_groups_free(&b);
     return -1;
   }
-  bool regressed =
-      cg_regressed(&ae, &be, !cg_group_partial(&a.g[0]), o->fail_set ? o->fail_pct : 0, &c);
+  bool regressed = cg_regressed(&ae, &be, !cg_group_partial(ag), o->fail_set ? o->fail_pct : 0, &c);
   fired = o->fail_set && regressed;
   char words[96];
   cg_significance_words(&c, NULL, words, sizeof words);
-  json_t *bl =
-      json_pack("{s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file", o->baseline,
-                "compared", a.g[0].name, "baseline_energy_j", ae.mean, "baseline_std", ae.std,
-                "baseline_n", (json_int_t)ae.n_used, "energy_diff_j", c.diff, "energy_diff_percent",
-                c.diff_percent, "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
+  json_t *bl = json_pack("{s:o, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file",
+                         cg_json_text(o->baseline), "compared", ag->name, "baseline_energy_j",
+                         ae.mean, "baseline_std", ae.std, "baseline_n", (json_int_t)ae.n_used,
+                         "energy_diff_j", c.diff, "energy_diff_percent", c.diff_percent,
+                         "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
   json_object_set_new(bl, "baseline_energy_source", json_string(a.source));
+  json_object_set_new(bl, "baseline_kind", json_string(a.kind));
+  /* With --baseline-any, why the figure compared is not this command's; else null. */
+  json_object_set_new(bl, "not_this_command_because", other[0] ? json_string(other) : json_null());
   json_object_set_new(bl, "energy_source", json_string(b.source));
   json_object_set_new(bl, "p_value", isfinite(c.p_value) ? json_real(c.p_value) : json_null());
   json_object_set_new(bl, "significant",
@@ -929,7 +1023,8 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   json_object_set_new(bl, "regressed", json_boolean(fired));
   json_object_set_new(report, "baseline", bl);
   if (!o->quiet && !o->json) {
-    fprintf(stderr, "  vs baseline %.4f J -> %.4f J: %+.2f %% (%s; both %s)%s\n", ae.mean, be.mean,
+    fprintf(stderr, "  vs baseline%s %.4f J -> %.4f J: %+.2f %% (%s; both %s)%s\n",
+            other[0] ? " (another command or kind: --baseline-any)" : "", ae.mean, be.mean,
             c.diff_percent, words, b.source, fired ? "  REGRESSION" : "");
   }
   if (fired) {
@@ -1330,7 +1425,8 @@ static json_t *csv_rows(json_t *report) {
     double d = json_number_value(json_object_get(r, "duration_s"));
     json_t *row = json_array();
     cg_row_add_meta(row, report);
-    json_array_append(row, json_object_get(json_array_get(cmds, k), "command"));
+    json_t *cmd = json_object_get(json_array_get(cmds, k), "command");
+    json_array_append_new(row, cmd ? json_incref(cmd) : json_null()); /* never a lost cell */
     const char *rk[] = {"command_index", "task",     "warmup",      "exit_status",
                         "signal",        "failed",   "interrupted", "in_statistics",
                         "outlier",       "energy_j", "co2e_g",      "duration_s"};
@@ -1395,7 +1491,8 @@ static int write_markdown(json_t *report, const char *path) {
   json_array_foreach(cmds, i, c) {
     json_t *st = json_object_get(c, "statistics");
     json_t *row = json_array();
-    json_array_append(row, json_object_get(c, "command"));
+    json_t *cmd = json_object_get(c, "command");
+    json_array_append_new(row, cmd ? json_incref(cmd) : json_null()); /* never a lost cell */
     json_t *alone = json_is_object(json_object_get(st, "energy_j")) ? NULL : single_run(report, i);
     if (alone != NULL) {
       /* As the summary: a command whose one run is out of the statistics still shows it. */
@@ -1557,15 +1654,11 @@ int cg_cmd_run(int argc, char **argv) {
   if (o.baseline != NULL) {
     char msg[600];
     nemb__report_load(o.baseline, &base, msg, sizeof msg);
-    cg_groups g;
-    if (base == NULL || cg_groups_from_report(base, &g) != 0) {
-      fprintf(stderr, "codegreen run: --baseline %s: %s; nothing was run\n", o.baseline,
-              base == NULL ? msg : "not a codegreen report");
+    if (check_baseline(base, msg, &o) != 0) {
       json_decref(base);
       free(o.words);
       return CG_EXIT_USAGE;
     }
-    cg_groups_free(&g);
   }
   nemb_config *cfg = NULL;
   if (nemb_config_load(o.config, &cfg) != 0) {

@@ -91,6 +91,17 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
  * frees it. */
 char *cg_command_string(char *const *argv);
 
+/* Text for JSON from arbitrary bytes (a command line, an argument, a path, an environment
+ * value: Linux gives bytes, JSON wants UTF-8, and jansson's json_string() returns NULL for
+ * anything else). The rule: valid UTF-8 is kept as it is; each byte that does not start a valid
+ * UTF-8 sequence (a Latin-1 file name's 0xff, a cut or overlong sequence, a surrogate) becomes
+ * U+FFFD, the replacement character, one per byte (as Python's errors="replace").
+ * cg_utf8_text() returns a malloc'd string the caller frees (NULL only when out of memory);
+ * cg_json_text() returns a new JSON string (json null for a NULL @p bytes; NULL only when out of
+ * memory). Every CSV or Markdown cell made from the JSON is then whole. */
+char *cg_utf8_text(const char *bytes);
+json_t *cg_json_text(const char *bytes);
+
 /* "ESTIMATED from CPU time, not measured" etc.: how a report's meta.energy_source reads (the
  * library's nemb_energy_source_words(); the CLI's one helper for these words). */
 const char *cg_source_words(const char *energy_source);
