@@ -368,16 +368,16 @@ int cg_cmd_diff(int argc, char **argv) {
             "codegreen diff: --fail-if-regressed cannot decide: %s; exit %d (compare reports "
             "measured the same way)\n",
             why, CG_EXIT_USAGE);
-    verdict =
-        json_pack("{s:f, s:n, s:s}", "fail_if_regressed_percent", pct, "regressed", "refused", why);
+    verdict = json_pack("{s:f, s:n, s:o}", "fail_if_regressed_percent", pct, "regressed", "refused",
+                        cg_json_text(why));
     code = CG_EXIT_USAGE;
   } else if (gate && b0 == NULL) {
     snprintf(why, sizeof why, "A's first row `%s` is not in B (%s); compare it by name in both",
              ga.g[0].name, pb);
     fprintf(stderr, "codegreen diff: --fail-if-regressed cannot decide: %s; exit %d\n", why,
             CG_EXIT_USAGE);
-    verdict =
-        json_pack("{s:f, s:n, s:s}", "fail_if_regressed_percent", pct, "regressed", "refused", why);
+    verdict = json_pack("{s:f, s:n, s:o}", "fail_if_regressed_percent", pct, "regressed", "refused",
+                        cg_json_text(why));
     code = CG_EXIT_USAGE;
   } else if (gate) {
     nemb_stats ae, ad, be, bd;
@@ -406,14 +406,14 @@ int cg_cmd_diff(int argc, char **argv) {
       }
     }
   }
-  json_t *doc =
-      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "a", pa, "b", pb,
-                "a_kind", ga.kind, "b_kind", gb.kind, "a_energy_source", ga.source,
-                "b_energy_source", gb.source, "a_measurement_quality", ga.quality,
-                "b_measurement_quality", gb.quality, "test", "welch_t_test (two-sided, alpha 0.05)",
-                "comparable", json_boolean(!incomparable), "rows", rows, "gate", verdict);
+  json_t *doc = json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "a",
+                          cg_json_text(pa), "b", cg_json_text(pb), "a_kind", ga.kind, "b_kind",
+                          gb.kind, "a_energy_source", ga.source, "b_energy_source", gb.source,
+                          "a_measurement_quality", ga.quality, "b_measurement_quality", gb.quality,
+                          "test", "welch_t_test (two-sided, alpha 0.05)", "comparable",
+                          json_boolean(!incomparable), "rows", rows, "gate", verdict);
   if (incomparable) {
-    json_object_set_new(doc, "not_comparable_because", json_string(why));
+    json_object_set_new(doc, "not_comparable_because", cg_json_text(why));
   }
   json_object_set_new(doc, "pairing", json_string(pairing));
   json_object_set_new(doc, "a_total_time", json_string(ga.total_time));

@@ -983,10 +983,10 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   if (cg_groups_incomparable(&a, o->baseline, &b, "this run", why, sizeof why) != 0) {
     /* Zeros or another source of energy: no change to state, no gate to pass. */
     json_object_set_new(report, "baseline",
-                        json_pack("{s:o, s:s, s:s, s:s, s:n, s:s}", "file",
+                        json_pack("{s:o, s:s, s:s, s:s, s:n, s:o}", "file",
                                   cg_json_text(o->baseline), "baseline_energy_source", a.source,
                                   "energy_source", b.source, "compared", ag->name, "regressed",
-                                  "not_comparable_because", why));
+                                  "not_comparable_because", cg_json_text(why)));
     fprintf(stderr, "codegreen run: %s the baseline: %s%s\n",
             o->fail_set ? "--fail-if-regressed cannot decide against"
                         : "WARNING: not compared with",
@@ -1013,7 +1013,7 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   json_object_set_new(bl, "baseline_energy_source", json_string(a.source));
   json_object_set_new(bl, "baseline_kind", json_string(a.kind));
   /* With --baseline-any, why the figure compared is not this command's; else null. */
-  json_object_set_new(bl, "not_this_command_because", other[0] ? json_string(other) : json_null());
+  json_object_set_new(bl, "not_this_command_because", other[0] ? cg_json_text(other) : json_null());
   json_object_set_new(bl, "energy_source", json_string(b.source));
   json_object_set_new(bl, "p_value", isfinite(c.p_value) ? json_real(c.p_value) : json_null());
   json_object_set_new(bl, "significant",

@@ -67,10 +67,41 @@ static void test_causes_from_a_report(void **unused) {
   json_decref(c);
 }
 
+/* Bytes to JSON text: valid UTF-8 kept, each bad byte one U+FFFD ("\xEF\xBF\xBD"). */
+static void expect_text(const char *in, const char *want) {
+  char *got = cg_utf8_text(in);
+  assert_non_null(got);
+  assert_string_equal(got, want);
+  free(got);
+  json_t *v = cg_json_text(in);
+  assert_non_null(v);
+  assert_string_equal(json_string_value(v), want);
+  json_decref(v);
+}
+
+static void test_utf8_text(void **unused) {
+  (void)unused;
+  expect_text("plain", "plain");
+  expect_text("\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80", "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80");
+  expect_text("\xff"
+              "abc",
+              "\xEF\xBF\xBD"
+              "abc");                                                  /* Latin-1 */
+  expect_text("a\xe2\x82", "a\xEF\xBF\xBD\xEF\xBF\xBD");               /* cut sequence */
+  expect_text("\xc0\xaf", "\xEF\xBF\xBD\xEF\xBF\xBD");                 /* overlong '/' */
+  expect_text("\xed\xa0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); /* a surrogate */
+  expect_text("\xf4\x90\x80\x80",
+              "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); /* > U+10FFFF */
+  expect_text("", "");
+  json_t *n = cg_json_text(NULL);
+  assert_true(json_is_null(n));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_each_cause),
       cmocka_unit_test(test_causes_from_a_report),
+      cmocka_unit_test(test_utf8_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,25 @@ check "unknown extension is a usage error" test $? -eq 2
 check "unknown extension names the known ones" grep -q "extensions known are .json, .csv, .md, .markdown, each also with .zst" err
 check "unknown extension: nothing ran" test ! -e ran
 
+# --- an argument that is not UTF-8 (a Latin-1 file name): every output whole, the bytes replaced ---
+"$cg" run -o inv.json -o inv.csv -o inv.md -- printf '%s' "$(printf 'x\377abc')" >/dev/null 2>err
+check "a non-UTF-8 argument: run exits 0" test $? -eq 0
+check "a non-UTF-8 argument: the summary names the command, never (null)" sh -c \
+  '! grep -q "(null)" err && grep -q "codegreen run: printf %s x.*abc  (1 run in the statistics)" err'
+check "a non-UTF-8 argument: JSON, CSV and Markdown hold the command, U+FFFD for the bad byte" py "
+import csv, json
+r=json.load(open('inv.json'))
+assert [c['command'] for c in r['commands']]==['printf %s x\ufffdabc'], r['commands']
+assert r['commands'][0]['argv']==['printf','%s','x\ufffdabc'], r['commands'][0]
+head=next(csv.reader(open('inv.csv')))
+rows=list(csv.reader(open('inv.csv')))[1:]
+assert len(rows)==1 and len(rows[0])==len(head), (head, rows)
+row=dict(zip(head, rows[0]))
+assert row['command']=='printf %s x\ufffdabc' and row['command_index']=='0' and row['task']=='run-1', row
+assert row['in_statistics']=='true' and float(row['energy_j'])>0, row
+md=open('inv.md').read().splitlines()
+assert len(md)==3 and md[2].startswith('| \x60printf %s x\ufffdabc\x60 |'), md"
+
 # --- CSV with provenance and identity; --append with the same header, refusing another ---
 check "CSV keeps provenance and identity" py "
 import csv, json
