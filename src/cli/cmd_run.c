@@ -17,8 +17,9 @@
  * init, and its CPU time counts when it ends.
  *
  * On top of the library's envelope this verb adds:
- *   runs        per run: command, exit status, failed/interrupted/outlier flags, energy, duration,
- *               CPU time of the command's process tree, the machine's CPU time, and the energy
+ *   runs        per run: command, exit status, failed/interrupted/outlier flags (in_statistics:
+ *               the run is one the statistics are over; an outlier set aside is not), energy,
+ * duration, CPU time of the command's process tree, the machine's CPU time, and the energy
  *               attributed to the command (CPU-time share of the CPU domains; each GPU's
  *               share of SM utilisation where NVML gives per-process samples, gpu_attr.h);
  *   commands    per command: its words and statistics (mean, median, std, CV, min, max, 95 % CI
@@ -830,10 +831,14 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     if (n > 0 && flag && nemb_stats_compute(energy, n, 1, &se, flag) == 0 &&
         nemb_stats_compute(dur, n, 1, &sd, NULL) == 0 &&
         nemb_stats_compute(power, n, 1, &sp, NULL) == 0) {
+      /* An outlier set aside is out of the statistics, as the summary says: in_statistics
+       * false and not in n_in_statistics (groups.c counts it back to filter alike). */
+      json_object_set_new(stats, "n_in_statistics", json_integer((json_int_t)se.n_used));
       for (size_t i = 0; i < n; i++) {
         if (flag[i]) {
           json_t *r = json_array_get(arr, idx[i]);
           json_object_set_new(r, "outlier", json_true());
+          json_object_set_new(r, "in_statistics", json_false());
           json_array_append_new(outliers, json_pack("{s:s, s:s, s:f}", "run", runs[idx[i]].task,
                                                     "field", "energy_j", "value", energy[i]));
         }
@@ -1054,8 +1059,7 @@ static bool selected(json_t *r, size_t k, const char *only) {
     const char *task = json_string_value(json_object_get(r, "task"));
     return task != NULL && strcmp(task, only) == 0;
   }
-  return json_is_true(json_object_get(r, "in_statistics")) &&
-         !json_is_true(json_object_get(r, "outlier"));
+  return json_is_true(json_object_get(r, "in_statistics"));
 }
 
 /* The runs of command @p k that failed or were interrupted: each one's energy and how it ended,
