@@ -1241,7 +1241,8 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   fprintf(stderr, "   [%s]\n", cg_source_words(source));
   unsigned why;
   double unc = mean_uncertainty(report, k, only, &why);
-  cg_print_uncertainty(stderr, "              ", unc, why, n > 1 ? "the runs" : "the run", n > 1);
+  cg_print_uncertainty_of(stderr, "              ", unc, why, n > 1 ? "the runs" : "the run", n > 1,
+                          report);
   fprintf(stderr, "  avg power   %.3f W", pmean);
   if (n > 1) {
     fprintf(stderr, " ± %.3f (σ)", getnum(stats, "avg_power_w", "std"));

@@ -519,19 +519,54 @@ unsigned cg_uncertainty_cause(const json_t *cause) {
   return why;
 }
 
+/* The update period from which the library bounds a power step at a span's end: its
+ * NEMB__STEP_PERIOD_NS (src/nemb/energy.h, whose includes the CLI does not have). */
+#define CG_SLOW_COUNTER_NS 10e6
+
+/* ", gpu0 every ~100 ms, ..." : the in-total domains of @p report whose counter updates every
+ * CG_SLOW_COUNTER_NS or more (the ones a power_step bound comes from); "" when none is
+ * known. */
+static void slow_counters(const json_t *report, char *buf, size_t len) {
+  json_t *meta = json_object_get(report, "meta");
+  json_t *topo = json_object_get(meta, "domain_topology");
+  const char *name;
+  json_t *us;
+  size_t used = 0;
+  buf[0] = '\0';
+  json_object_foreach(json_object_get(json_object_get(meta, "sampler"), "update_period_us"), name,
+                      us) {
+    double ms = json_number_value(us) / 1e3;
+    json_t *in = json_object_get(json_object_get(topo, name), "in_total");
+    if (ms * 1e6 >= CG_SLOW_COUNTER_NS && !json_is_false(in) && used < len) {
+      int n = snprintf(buf + used, len - used, ", %s every ~%.3g ms", name, ms);
+      used += n > 0 ? (size_t)n : 0;
+    }
+  }
+  if (used >= len && len > 4) {
+    memcpy(buf + len - 4, "...", 4);
+  }
+}
+
 void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned why, const char *what,
                           bool plural) {
+  cg_print_uncertainty_of(fp, label, unc_j, why, what, plural, NULL);
+}
+
+void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned why,
+                             const char *what, bool plural, const json_t *report) {
   if (!(unc_j > 0)) {
     return;
   }
   const char *is = plural ? "are" : "is";
   fprintf(fp, "%s± %.4f J: ", label, unc_j);
   if (why == CG_UNC_STEP) {
+    char slow[200];
+    slow_counters(report, slow, sizeof slow);
     fprintf(fp,
             "the power changed at a start or end of %s within an update of a slow energy "
-            "counter (a GPU's, every ~100 ms), whose energy is split by time: the counters fix "
-            "the energy only to within this either way (energy_uncertainty_j)\n",
-            what);
+            "counter (%s), whose energy is split by time: the counters fix the energy only to "
+            "within this either way (energy_uncertainty_j)\n",
+            what, slow[0] ? slow + 2 : "one updated every 10 ms or more");
     return;
   }
   if ((why & CG_UNC_GAP) && (why & CG_UNC_SHORT)) {

@@ -125,6 +125,13 @@ unsigned cg_uncertainty_cause(const json_t *cause);
 void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned why, const char *what,
                           bool plural);
 
+/* cg_print_uncertainty() naming, for CG_UNC_STEP, the slow counters of @p report (the domains in
+ * the total whose counter updates every 10 ms or more, meta.sampler.update_period_us: "gpu0
+ * every ~100 ms", "cpu-estimate every ~50 ms"), rather than "a slow counter" alone. @p report
+ * may be NULL (the plain words). */
+void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned why,
+                             const char *what, bool plural, const json_t *report);
+
 /* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
  * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their
  * values (null where the report lacks one) to @p row, in this order. */
