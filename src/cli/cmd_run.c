@@ -1613,12 +1613,29 @@ static void warn_concurrent(const run_opts *o, const char *when) {
           n, n == 1 ? " is" : "es are", when, pids[0], n > 1 ? ", ..." : "");
 }
 
+/* An early return, before any run: when a SIGINT/SIGTERM came meanwhile (it may have cut a read
+ * short), the exit status is 128 + that signal and a line says that nothing was run. */
+static int early(int code) {
+  int sig = cg_signals_caught();
+  if (sig == 0) {
+    return code;
+  }
+  char name[32];
+  signal_name(sig, name, sizeof name);
+  fprintf(stderr, "codegreen run: %s came before the command started: nothing was run; exit %d\n",
+          name, 128 + sig);
+  return 128 + sig;
+}
+
 int cg_cmd_run(int argc, char **argv) {
   run_opts o;
   int rc = parse_args(argc, argv, &o);
   if (rc != 0) {
     return rc < 0 ? CG_EXIT_OK : rc;
   }
+  /* From here a SIGINT/SIGTERM ends the repeats and still gives a report: also one that comes
+   * while the session begins (a provider's opening can take a second), before any run. */
+  cg_signals_catch();
   if (o.plot != NULL) {
     /* Refuse a name the plot writer will not take before running anything. */
     const char *dot = strrchr(o.plot, '.');
@@ -1627,7 +1644,7 @@ int cg_cmd_run(int argc, char **argv) {
       fprintf(stderr, "codegreen run: --export-plot wants a file ending in .html (interactive "
                       "page), .png or .svg (image); nothing was run\n");
       free(o.words);
-      return CG_EXIT_USAGE;
+      return early(CG_EXIT_USAGE);
     }
   }
   /* Every destination is tried before anything runs: a typo in -o must not cost 100 runs. */
@@ -1639,21 +1656,21 @@ int cg_cmd_run(int argc, char **argv) {
   dests[n_dests++] = o.plot;
   if (cg_check_outputs("run", dests, n_dests) != 0) {
     free(o.words);
-    return CG_EXIT_FAIL;
+    return early(CG_EXIT_FAIL);
   }
   for (size_t i = 0; o.out.append && i < o.out.n; i++) {
     cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
     if (o.out.item[i].kind == CG_OUT_CSV &&
         cg_check_append("run", &header, o.out.item[i].path) != 0) {
       free(o.words);
-      return CG_EXIT_FAIL;
+      return early(CG_EXIT_FAIL);
     }
   }
   char why[512];
   if (o.push != NULL && nemb__push_url_check(o.push, why, sizeof why) != 0) {
     fprintf(stderr, "codegreen run: --push: %s; nothing was run\n", why);
     free(o.words);
-    return CG_EXIT_USAGE;
+    return early(CG_EXIT_USAGE);
   }
   json_t *base = NULL;
   if (o.baseline != NULL) {
@@ -1662,14 +1679,14 @@ int cg_cmd_run(int argc, char **argv) {
     if (check_baseline(base, msg, &o) != 0) {
       json_decref(base);
       free(o.words);
-      return CG_EXIT_USAGE;
+      return early(CG_EXIT_USAGE);
     }
   }
   nemb_config *cfg = NULL;
   if (nemb_config_load(o.config, &cfg) != 0) {
     json_decref(base);
     free(o.words);
-    return cg_fail(NEMB_ECONFIG, "cannot load the configuration");
+    return early(cg_fail(NEMB_ECONFIG, "cannot load the configuration"));
   }
   nemb_session_options so;
   nemb_session_options_init(&so);
@@ -1688,7 +1705,7 @@ int cg_cmd_run(int argc, char **argv) {
     nemb_session_destroy(s);
     json_decref(base);
     free(o.words);
-    return CG_EXIT_FAIL;
+    return early(CG_EXIT_FAIL);
   }
   nemb_config_destroy(cfg);
   if (rc == 0 && o.ts_layout != NULL && nemb_session_set_timeseries_layout(s, o.ts_layout) != 0) {
@@ -1696,18 +1713,17 @@ int cg_cmd_run(int argc, char **argv) {
     nemb_session_destroy(s);
     json_decref(base);
     free(o.words);
-    return CG_EXIT_USAGE;
+    return early(CG_EXIT_USAGE);
   }
   if (rc != 0) {
     json_decref(base);
     free(o.words);
-    return cg_fail(rc, "cannot begin measuring");
+    return early(cg_fail(rc, "cannot begin measuring"));
   }
   nemb_meter *meter = nemb_session_meter(s);
   if (meter == NULL && !o.quiet) {
     fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
   }
-  cg_signals_catch(); /* from here a SIGINT/SIGTERM ends the repeats and still gives a report */
   bool registered = nemb_procs_register() == 0;
   warn_concurrent(&o, "already");
   /* Descendants the command leaves behind are reparented to us, not to init, so their CPU time
@@ -1776,6 +1792,14 @@ int cg_cmd_run(int argc, char **argv) {
   }
   progress_erase(&pg);
   printer_stop(&pr);
+  if (done == 0 && cg_signals_caught()) {
+    char name[32];
+    signal_name(cg_signals_caught(), name, sizeof name);
+    fprintf(stderr,
+            "codegreen run: %s came before the command started: nothing was run (the report, "
+            "where -o says, holds no run); exit %d\n",
+            name, 128 + cg_signals_caught());
+  }
   if (background && !o.quiet) {
     fprintf(stderr, "codegreen run: note: the command left processes running in the "
                     "background; their CPU time is counted only for those that ended\n");
