@@ -127,6 +127,29 @@ static void cell(FILE *fp, json_t *v, bool csv) {
   /* null: an empty cell */
 }
 
+/* A Markdown code span holding @p v (CommonMark): fenced by one backtick more than the longest
+ * run of backticks in it, with a space inside each fence when it starts or ends with one, so a
+ * command line with backticks (sh -c 'echo `date`') stays one span. */
+static void code_span(FILE *fp, json_t *v) {
+  const char *s = json_string_value(v);
+  size_t longest = 0, run = 0;
+  for (const char *q = s; *q; q++) {
+    run = *q == '`' ? run + 1 : 0;
+    longest = run > longest ? run : longest;
+  }
+  size_t len = strlen(s);
+  bool pad = longest > 0 && (s[0] == '`' || (len > 0 && s[len - 1] == '`'));
+  for (size_t i = 0; i <= longest; i++) {
+    fputc('`', fp);
+  }
+  fputs(pad ? " " : "", fp);
+  cell(fp, v, false);
+  fputs(pad ? " " : "", fp);
+  for (size_t i = 0; i <= longest; i++) {
+    fputc('`', fp);
+  }
+}
+
 static char *header_line(const cg_table *t) {
   char *buf = NULL;
   size_t len = 0;
@@ -208,7 +231,11 @@ static int read_whole(const char *path, char **out, size_t *len) {
 static int appendable(const char *verb, const char *header, const char *path, char **old,
                       size_t *old_len) {
   *old = NULL;
-  if (ends_with(path, strlen(path), ".zst")) {
+  struct stat st;
+  bool nothing_yet =
+      stat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
+  if (ends_with(path, strlen(path), ".zst") && !nothing_yet) {
+    /* No file yet (or an empty one): the rows are the whole file, compressed as any .zst. */
     fprintf(stderr,
             "codegreen %s: --append: %s is zstd-compressed, and rows are added to plain CSV "
             "only; append to the .csv, then compress it (zstd)\n",
@@ -331,9 +358,7 @@ int cg_write_markdown(const char *verb, const cg_table *t, const char *title, co
       fprintf(fp, "| ");
       json_t *v = json_array_get(row, c);
       if (c == 0 && json_is_string(v)) {
-        fputc('`', fp);
-        cell(fp, v, false);
-        fputc('`', fp);
+        code_span(fp, v);
       } else {
         cell(fp, v, false);
       }

@@ -106,4 +106,21 @@ check "malformed config names line" contains "$tmp/out" "bad.json:4:"
 "$cg" --version >"$tmp/out" 2>&1
 check "version" contains "$tmp/out" "ABI 3"
 
+# The exporter: "1 domain" for one, and a port in use named with its reason (not MHD's "port 0").
+port=$(/usr/bin/python3 -c "
+import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+CODEGREEN_PROVIDERS=sim CODEGREEN_SIM_CONFIG='{"domains":[{"name":"package-0","kind":"cpu_package","power_w":20}]}' \
+  "$cg" exporter --listen "127.0.0.1:$port" 2>"$tmp/ex1.err" &
+ex=$!
+k=0
+while ! grep -q "serving" "$tmp/ex1.err" 2>/dev/null && [ $k -lt 200 ]; do sleep 0.05; k=$((k + 1)); done
+check "exporter: one domain is '1 domain'" contains "$tmp/ex1.err" "simulated energy, 1 domain, serving http://127.0.0.1:$port/metrics"
+CODEGREEN_PROVIDERS=sim "$cg" exporter --listen "127.0.0.1:$port" >"$tmp/out" 2>&1
+check "exporter: a port in use exits 1" test $? -eq 1
+check "exporter: a port in use is named with its reason" contains "$tmp/out" \
+  "cannot listen on 127.0.0.1:$port: Address already in use"
+check "exporter: never 'port 0'" sh -c "! grep -q 'port 0' '$tmp/out'"
+kill -TERM $ex
+wait $ex
+
 finish cli

@@ -259,4 +259,13 @@ for line in raw.replace('\r\n','\n').split('\n'):
 "
 fi
 
+# --- a backtick in a command stays inside one Markdown code span; a directory is said to be one ---
+"$cg" run -q -o bt.md --shell -- 'echo `echo x` >/dev/null' 2>/dev/null
+check "Markdown: a command with backticks is one code span (a longer fence)" py "
+row=open('bt.md').read().splitlines()[2]
+assert row.startswith('| \x60\x60\x27echo \x60echo x\x60 >/dev/null\x27\x60\x60 |'), row"
+"$cg" run -q -- "$tmp" 2>dir.err
+check "run of a directory exits 126" test $? -eq 126
+check "run of a directory says it is one" grep -q "cannot run '$tmp': Is a directory" dir.err
+
 finish outputs
