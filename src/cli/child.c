@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -130,6 +131,11 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
       execv(argv[0], argv);
     }
     int e = errno; /* exec failed: tell the parent why through the close-on-exec pipe */
+    struct stat st;
+    if (e == EACCES && strchr(argv[0], '/') != NULL && stat(argv[0], &st) == 0 &&
+        S_ISDIR(st.st_mode)) {
+      e = EISDIR; /* the kernel says EACCES for a directory; a shell says what it is (126) */
+    }
     ssize_t ignored = write(pipefd[1], &e, sizeof e);
     (void)ignored;
     _exit(CG_EXIT_CANNOT_RUN);

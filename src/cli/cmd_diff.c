@@ -4,8 +4,8 @@
  * Rows are the reports' groups (groups.h): per command for `run` reports, per function for
  * `measure` reports, per task name for Session reports, and the whole first. For each: energy,
  * time and power on both sides, the absolute and relative change, and, when both sides hold two or
- * more values (repeats), the spread and Welch's t-test on the energy. --fail-if-regressed PCT
- * turns the first row (the whole) into a CI gate.
+ * more values (repeats), the spread and Welch's t-test on the energy. Rows pair by name.
+ * --fail-if-regressed PCT turns the first row (A's whole) into a CI gate.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -26,17 +26,21 @@ static void print_usage(FILE *fp) {
           "Compares two saved reports (codegreen run -o, codegreen measure -o, or a Session's\n"
           "file): per command, function or task, energy, time and power on both sides, the change\n"
           "B - A absolute and in %%, and with repeats on both sides the standard deviation and\n"
-          "Welch's t-test (two-sided, alpha 0.05) on the energy. The first row is the whole: a\n"
-          "run report's first command, else the report's totals.energy_j (a Session's over its\n"
-          "tasks' time, totals.task_duration_s). Both sides' energy_source is named. A task\n"
+          "Welch's t-test (two-sided, alpha 0.05) on the energy. Rows are paired by name (the\n"
+          "command line, function or task; one only in A or B says so); only when no name is in\n"
+          "both are the first rows paired, and a note says so (JSON pairing: first_rows). The\n"
+          "first row is A's whole: a run report's first command, else the report's\n"
+          "totals.energy_j (a Session's over its tasks' time, totals.task_duration_s). Both\n"
+          "sides' energy_source is named. A task\n"
           "name with instances beyond task_detail_limit is compared by the means of all its\n"
           "instances (task_groups), untested.\n\n"
           "  --fail-if-regressed PCT  exit 1 when the whole's energy grew more than PCT %%, and\n"
           "                           significantly when both sides have repeats (with a single\n"
           "                           value on a side no test is possible: the threshold alone\n"
           "                           decides); exit 2 without deciding when a side was not\n"
-          "                           measured (energy_source none) or the two energy_source\n"
-          "                           differ (measured, estimated, simulated)\n"
+          "                           measured (energy_source none), the two energy_source\n"
+          "                           differ (measured, estimated, simulated) or A's first\n"
+          "                           row is not in B\n"
           "  -o, --output FILE        also write the comparison: .json, .csv or .md; repeatable\n"
           "  --json                   print the comparison as JSON on stdout instead of the table\n"
           "  --top N                  rows in the table (default 30; 0: all)\n"
@@ -305,19 +309,43 @@ int cg_cmd_diff(int argc, char **argv) {
   bool ma = cg_groups_measured(&ga), mb = cg_groups_measured(&gb);
   char why[600] = "";
   bool incomparable = cg_groups_incomparable(&ga, pa, &gb, pb, why, sizeof why) != 0;
-  json_t *rows = json_array();
-  /* The wholes first, whatever their names (a command line may change between A and B). */
-  json_array_append_new(rows, row_json(gb.g[0].name, &ga.g[0], &gb.g[0], ma, mb, &ga, &gb));
-  for (size_t i = 1; i < ga.n; i++) {
-    const cg_group *b = cg_groups_find(&gb, ga.g[i].name);
-    json_array_append_new(
-        rows, row_json(ga.g[i].name, &ga.g[i], b == &gb.g[0] ? NULL : b, ma, mb, &ga, &gb));
+  /* Rows are paired by name (a command line, a function, a task name): the same two commands
+   * listed in another order are still compared each with itself. Only when no name is in both
+   * reports (a command line changed between A and B, or reports of different kinds) are the
+   * first rows paired, and the row and a note say so. */
+  size_t common = 0;
+  for (size_t i = 0; i < ga.n; i++) {
+    common += cg_groups_find(&gb, ga.g[i].name) != NULL;
   }
-  for (size_t i = 1; i < gb.n; i++) {
-    const cg_group *a = cg_groups_find(&ga, gb.g[i].name);
-    if (a == NULL || a == &ga.g[0]) {
+  bool by_first = common == 0;
+  const cg_group *b0 = by_first ? &gb.g[0] : cg_groups_find(&gb, ga.g[0].name);
+  json_t *rows = json_array();
+  for (size_t i = 0; i < ga.n; i++) {
+    if (i == 0 && by_first) {
+      char *name = NULL;
+      if (asprintf(&name, "A: %s | B: %s", ga.g[0].name, gb.g[0].name) < 0) {
+        name = NULL;
+      }
+      json_array_append_new(
+          rows, row_json(name ? name : ga.g[0].name, &ga.g[0], &gb.g[0], ma, mb, &ga, &gb));
+      free(name);
+      continue;
+    }
+    const cg_group *b = cg_groups_find(&gb, ga.g[i].name);
+    json_array_append_new(rows, row_json(ga.g[i].name, &ga.g[i], b, ma, mb, &ga, &gb));
+  }
+  for (size_t i = by_first ? 1 : 0; i < gb.n; i++) {
+    if (cg_groups_find(&ga, gb.g[i].name) == NULL) {
       json_array_append_new(rows, row_json(gb.g[i].name, NULL, &gb.g[i], ma, mb, &ga, &gb));
     }
+  }
+  const char *pairing = by_first ? "first_rows" : "by_name";
+  if (by_first && !quiet) {
+    fprintf(stderr,
+            "codegreen diff: note: no %s is in both reports: the first rows are compared, A's "
+            "`%s` with B's `%s`\n",
+            strcmp(ga.kind, "run") == 0 && strcmp(gb.kind, "run") == 0 ? "command" : "name",
+            ga.g[0].name, gb.g[0].name);
   }
   if (!quiet && !json) {
     printf("A: %s  (%s report, energy_source %s: %s)\n", pa, ga.kind, ga.source,
@@ -340,13 +368,21 @@ int cg_cmd_diff(int argc, char **argv) {
             "codegreen diff: --fail-if-regressed cannot decide: %s; exit %d (compare reports "
             "measured the same way)\n",
             why, CG_EXIT_USAGE);
-    verdict =
-        json_pack("{s:f, s:n, s:s}", "fail_if_regressed_percent", pct, "regressed", "refused", why);
+    verdict = json_pack("{s:f, s:n, s:o}", "fail_if_regressed_percent", pct, "regressed", "refused",
+                        cg_json_text(why));
+    code = CG_EXIT_USAGE;
+  } else if (gate && b0 == NULL) {
+    snprintf(why, sizeof why, "A's first row `%s` is not in B (%s); compare it by name in both",
+             ga.g[0].name, pb);
+    fprintf(stderr, "codegreen diff: --fail-if-regressed cannot decide: %s; exit %d\n", why,
+            CG_EXIT_USAGE);
+    verdict = json_pack("{s:f, s:n, s:o}", "fail_if_regressed_percent", pct, "regressed", "refused",
+                        cg_json_text(why));
     code = CG_EXIT_USAGE;
   } else if (gate) {
     nemb_stats ae, ad, be, bd;
     nemb_comparison cmp;
-    if (cg_group_stats(&ga.g[0], &ae, &ad) == 0 && cg_group_stats(&gb.g[0], &be, &bd) == 0) {
+    if (cg_group_stats(&ga.g[0], &ae, &ad) == 0 && cg_group_stats(b0, &be, &bd) == 0) {
       bool fired = cg_regressed(&ae, &be, true, pct, &cmp);
       char words[96], change[48], grew[48];
       cg_significance_words(&cmp, NULL, words, sizeof words);
@@ -370,15 +406,16 @@ int cg_cmd_diff(int argc, char **argv) {
       }
     }
   }
-  json_t *doc =
-      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "a", pa, "b", pb,
-                "a_kind", ga.kind, "b_kind", gb.kind, "a_energy_source", ga.source,
-                "b_energy_source", gb.source, "a_measurement_quality", ga.quality,
-                "b_measurement_quality", gb.quality, "test", "welch_t_test (two-sided, alpha 0.05)",
-                "comparable", json_boolean(!incomparable), "rows", rows, "gate", verdict);
+  json_t *doc = json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "a",
+                          cg_json_text(pa), "b", cg_json_text(pb), "a_kind", ga.kind, "b_kind",
+                          gb.kind, "a_energy_source", ga.source, "b_energy_source", gb.source,
+                          "a_measurement_quality", ga.quality, "b_measurement_quality", gb.quality,
+                          "test", "welch_t_test (two-sided, alpha 0.05)", "comparable",
+                          json_boolean(!incomparable), "rows", rows, "gate", verdict);
   if (incomparable) {
-    json_object_set_new(doc, "not_comparable_because", json_string(why));
+    json_object_set_new(doc, "not_comparable_because", cg_json_text(why));
   }
+  json_object_set_new(doc, "pairing", json_string(pairing));
   json_object_set_new(doc, "a_total_time", json_string(ga.total_time));
   json_object_set_new(doc, "b_total_time", json_string(gb.total_time));
   if (json) {

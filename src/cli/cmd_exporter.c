@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -374,6 +375,23 @@ static int make_config(const char *path, unsigned interval_ms, nemb_config **out
   return rc ? cg_fail(rc, "configuration") : 0;
 }
 
+/* Why the address cannot be listened on, from a bind of our own ("Address already in use": the
+ * port is taken; "Cannot assign requested address": not an address of this machine). */
+static const char *bind_error(const struct sockaddr *addr) {
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return strerror(errno);
+  }
+  int one = 1; /* as MHD binds: a port in TIME_WAIT is not "in use" */
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  socklen_t len =
+      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int rc = bind(fd, addr, len) != 0 || listen(fd, 1) != 0 ? errno : 0;
+  close(fd);
+  return rc != 0 ? strerror(rc)
+                 : "the HTTP server did not start (in use, or not an address of this machine)";
+}
+
 int cg_cmd_exporter(int argc, char **argv) {
   static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                        {"window", required_argument, NULL, 'w'},
@@ -486,19 +504,20 @@ int cg_cmd_exporter(int argc, char **argv) {
   if (addr.ss_family == AF_INET6) {
     flags |= MHD_USE_IPv6;
   }
+  /* The port is also given apart: MHD's own log names it ("Failed to bind to port 0" else). */
+  uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                   : ((struct sockaddr_in *)&addr)->sin_port);
   struct MHD_Daemon *httpd = MHD_start_daemon(
-      flags, 0, NULL, NULL, answer, &e, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      flags, port, NULL, NULL, answer, &e, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
       MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
   if (httpd == NULL) {
-    fprintf(stderr,
-            "codegreen exporter: cannot listen on %s (in use, or not an address of this "
-            "machine)\n",
-            listen);
+    fprintf(stderr, "codegreen exporter: cannot listen on %s: %s\n", listen,
+            bind_error((struct sockaddr *)&addr));
     code = CG_EXIT_FAIL;
     goto out_poller;
   }
-  fprintf(stderr, "codegreen exporter: %s energy, %zu domains, serving http://%s/metrics\n",
-          e.energy_source, e.nd, listen);
+  fprintf(stderr, "codegreen exporter: %s energy, %zu domain%s, serving http://%s/metrics\n",
+          e.energy_source, e.nd, e.nd == 1 ? "" : "s", listen);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   fprintf(stderr, "codegreen exporter: %s, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -17,8 +17,9 @@
  * init, and its CPU time counts when it ends.
  *
  * On top of the library's envelope this verb adds:
- *   runs        per run: command, exit status, failed/interrupted/outlier flags, energy, duration,
- *               CPU time of the command's process tree, the machine's CPU time, and the energy
+ *   runs        per run: command, exit status, failed/interrupted/outlier flags (in_statistics:
+ *               the run is one the statistics are over; an outlier set aside is not), energy,
+ * duration, CPU time of the command's process tree, the machine's CPU time, and the energy
  *               attributed to the command (CPU-time share of the CPU domains; each GPU's
  *               share of SM utilisation where NVML gives per-process samples, gpu_attr.h);
  *   commands    per command: its words and statistics (mean, median, std, CV, min, max, 95 % CI
@@ -66,6 +67,7 @@ typedef struct run_opts {
   long interval_ms, print_ms;
   double idle_s, fail_pct;
   bool time_series, json, shell, quiet, ignore_failure, fail_set;
+  bool baseline_any; /* --baseline-any: compare with a baseline of another kind or command */
   const char *plot, *config, *baseline, *sep;
   const char *ts_layout; /* --timeseries-layout, or NULL for the config's */
   const char *push;      /* a Prometheus Pushgateway URL, or NULL */
@@ -115,7 +117,12 @@ static void print_usage(FILE *fp) {
       "                            (zstd-compressed); '-' writes the JSON to stdout\n"
       "  --append                  add the CSV rows to an existing file with the same header\n"
       "  --json                    print the JSON report on stderr instead of the summary\n"
-      "  --baseline REPORT.json    compare the first command with a saved report\n"
+      "  --baseline REPORT.json    compare the first command with the same command line in a\n"
+      "                            saved run report; another kind of report (measure,\n"
+      "                            Session) or a report without that command is refused\n"
+      "                            (exit 2, nothing run)\n"
+      "  --baseline-any            compare with the baseline's first row even so (the\n"
+      "                            summary and the report's baseline say what was compared)\n"
       "  --fail-if-regressed PCT   exit 1 when the energy grew more than PCT %% over the\n"
       "                            baseline, significantly (Welch's t-test, alpha 0.05)\n"
       "  -I, --interval-print MS   every MS ms, print each domain's energy and power on stderr\n"
@@ -198,7 +205,8 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     OPT_FAIL,
     OPT_IMS,
     OPT_PUSH,
-    OPT_TSL
+    OPT_TSL,
+    OPT_BASE_ANY
   };
   static const struct option opts[] = {{"repeat", required_argument, NULL, 'r'},
                                        {"warmup", required_argument, NULL, 'w'},
@@ -207,6 +215,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                                        {"append", no_argument, NULL, OPT_APPEND},
                                        {"json", no_argument, NULL, OPT_JSON},
                                        {"baseline", required_argument, NULL, OPT_BASE},
+                                       {"baseline-any", no_argument, NULL, OPT_BASE_ANY},
                                        {"fail-if-regressed", required_argument, NULL, OPT_FAIL},
                                        {"interval-print", required_argument, NULL, 'I'},
                                        {"field-separator", required_argument, NULL, 'x'},
@@ -270,6 +279,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     case OPT_BASE:
       o->baseline = optarg;
       break;
+    case OPT_BASE_ANY:
+      o->baseline_any = true;
+      break;
     case 'o':
       rc = cg_outputs_add(&o->out, "run", optarg, CG_OUT_JSON | CG_OUT_CSV | CG_OUT_MD);
       if (rc != 0) {
@@ -330,6 +342,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
             optind >= argc ? "no command given" : "put '--' before the command");
     print_usage(stderr);
     return CG_EXIT_USAGE;
+  }
+  if (o->baseline_any && o->baseline == NULL) {
+    return usage_error("--baseline-any goes with --baseline REPORT.json");
   }
   if (o->fail_set && o->baseline == NULL) {
     return usage_error("--fail-if-regressed needs --baseline REPORT.json (or use codegreen diff "
@@ -800,7 +815,7 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     char *cmdline = cg_command_string(o->cmds[k]);
     json_t *argv = json_array();
     for (char **a = o->cmds[k]; *a; a++) {
-      json_array_append_new(argv, json_string(*a));
+      json_array_append_new(argv, cg_json_text(*a)); /* bytes, maybe not UTF-8 */
     }
     size_t warm = 0, done = 0;
     for (size_t i = 0; i < n_runs; i++) {
@@ -816,10 +831,14 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     if (n > 0 && flag && nemb_stats_compute(energy, n, 1, &se, flag) == 0 &&
         nemb_stats_compute(dur, n, 1, &sd, NULL) == 0 &&
         nemb_stats_compute(power, n, 1, &sp, NULL) == 0) {
+      /* An outlier set aside is out of the statistics, as the summary says: in_statistics
+       * false and not in n_in_statistics (groups.c counts it back to filter alike). */
+      json_object_set_new(stats, "n_in_statistics", json_integer((json_int_t)se.n_used));
       for (size_t i = 0; i < n; i++) {
         if (flag[i]) {
           json_t *r = json_array_get(arr, idx[i]);
           json_object_set_new(r, "outlier", json_true());
+          json_object_set_new(r, "in_statistics", json_false());
           json_array_append_new(outliers, json_pack("{s:s, s:s, s:f}", "run", runs[idx[i]].task,
                                                     "field", "energy_j", "value", energy[i]));
         }
@@ -849,9 +868,9 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
     }
     free(flag);
     json_object_set_new(stats, "outliers", outliers);
-    json_array_append_new(cmds,
-                          json_pack("{s:I, s:s, s:o, s:o}", "index", (json_int_t)k, "command",
-                                    cmdline ? cmdline : "", "argv", argv, "statistics", stats));
+    json_array_append_new(cmds, json_pack("{s:I, s:o, s:o, s:o}", "index", (json_int_t)k, "command",
+                                          cg_json_text(cmdline ? cmdline : ""), "argv", argv,
+                                          "statistics", stats));
     free(cmdline);
   }
   json_object_set_new(report, "commands", cmds);
@@ -870,10 +889,70 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
   free(idx);
 }
 
-/* --baseline: the first command's energy against the saved report's first group. Adds
- * "baseline" to the report. @return 1 when --fail-if-regressed fires, 2 when it cannot decide
- * (a side not measured, or another energy_source: cg_groups_incomparable), else 0; -1 on a
- * report that cannot be compared (already said). */
+/* The first command's line as the report's commands[0].command holds it (valid UTF-8), the name
+ * its group has (groups.h). The caller frees it; NULL when out of memory. */
+static char *first_command(const run_opts *o) {
+  char *raw = cg_command_string(o->cmds[0]);
+  char *text = raw != NULL ? cg_utf8_text(raw) : NULL;
+  free(raw);
+  return text;
+}
+
+/* The baseline's group to compare this run's first command (@p cmd) with: the run report's
+ * group of the same command line. A baseline of another kind (a measure or Session report: no
+ * runs of a command) or without that command gives NULL and the reason in @p why, and, with
+ * --baseline-any, its first group in *@p fallback (NULL otherwise). */
+static const cg_group *baseline_group(const cg_groups *a, const char *cmd, const run_opts *o,
+                                      const cg_group **fallback, char *why, size_t len) {
+  *fallback = NULL;
+  if (strcmp(a->kind, "run") != 0) {
+    snprintf(why, len, "%s is a %s report, not a codegreen run report of `%s`", o->baseline,
+             a->kind, cmd);
+  } else {
+    const cg_group *g = cg_groups_find(a, cmd);
+    if (g != NULL) {
+      return g;
+    }
+    snprintf(why, len, "%s has no run of `%s` (its first command is `%s`)", o->baseline, cmd,
+             a->g[0].name);
+  }
+  *fallback = o->baseline_any ? &a->g[0] : NULL;
+  return NULL;
+}
+
+/* Before anything runs: a baseline that is not a codegreen report, or (without --baseline-any)
+ * not a run report of the first command, is refused. @return 0 or CG_EXIT_USAGE (said). */
+static int check_baseline(json_t *base, const char *msg, const run_opts *o) {
+  cg_groups g;
+  if (base == NULL || cg_groups_from_report(base, &g) != 0) {
+    fprintf(stderr, "codegreen run: --baseline %s: %s; nothing was run\n", o->baseline,
+            base == NULL ? msg : "not a codegreen report");
+    return CG_EXIT_USAGE;
+  }
+  char *cmd = first_command(o);
+  char why[1200];
+  const cg_group *fb = NULL;
+  int rc = 0;
+  if (cmd == NULL) {
+    fprintf(stderr, "codegreen run: out of memory; nothing was run\n");
+    rc = CG_EXIT_USAGE;
+  } else if (baseline_group(&g, cmd, o, &fb, why, sizeof why) == NULL && fb == NULL) {
+    fprintf(stderr,
+            "codegreen run: --baseline %s: its figure is not this command's; nothing was run "
+            "(--baseline-any compares with its first row all the same)\n",
+            why);
+    rc = CG_EXIT_USAGE;
+  }
+  free(cmd);
+  cg_groups_free(&g);
+  return rc;
+}
+
+/* --baseline: the first command's energy against the saved run report's runs of the same
+ * command (or, with --baseline-any, its first row). Adds "baseline" to the report. @return 1
+ * when --fail-if-regressed fires, 2 when it cannot decide (a side not measured, or another
+ * energy_source: cg_groups_incomparable), else 0; -1 on a report that cannot be compared
+ * (already said). */
 static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   cg_groups a, b;
   if (cg_groups_from_report(base, &a) != 0) {
@@ -884,6 +963,24 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
     cg_groups_free(&a);
     return -1;
   }
+  char other[1200] = "";
+  const cg_group *fb = NULL;
+  const cg_group *ag = baseline_group(&a, b.g[0].name, o, &fb, other, sizeof other);
+  if (ag == NULL && fb == NULL) { /* checked before the runs: not expected */
+    fprintf(stderr, "codegreen run: --baseline %s\n", other);
+    cg_groups_free(&a);
+    cg_groups_free(&b);
+    return -1;
+  }
+  if (ag == NULL) {
+    ag = fb;
+    if (!o->quiet) {
+      fprintf(stderr, "codegreen run: note: --baseline-any: %s; compared with its first row `%s`\n",
+              other, ag->name);
+    }
+  } else {
+    other[0] = '\0';
+  }
   nemb_stats ae, ad, be, bd;
   nemb_comparison c;
   int fired = 0;
@@ -891,10 +988,10 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   if (cg_groups_incomparable(&a, o->baseline, &b, "this run", why, sizeof why) != 0) {
     /* Zeros or another source of energy: no change to state, no gate to pass. */
     json_object_set_new(report, "baseline",
-                        json_pack("{s:s, s:s, s:s, s:s, s:n, s:s}", "file", o->baseline,
-                                  "baseline_energy_source", a.source, "energy_source", b.source,
-                                  "compared", a.g[0].name, "regressed", "not_comparable_because",
-                                  why));
+                        json_pack("{s:o, s:s, s:s, s:s, s:n, s:o}", "file",
+                                  cg_json_text(o->baseline), "baseline_energy_source", a.source,
+                                  "energy_source", b.source, "compared", ag->name, "regressed",
+                                  "not_comparable_because", cg_json_text(why)));
     fprintf(stderr, "codegreen run: %s the baseline: %s%s\n",
             o->fail_set ? "--fail-if-regressed cannot decide against"
                         : "WARNING: not compared with",
@@ -903,23 +1000,25 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
     cg_groups_free(&b);
     return o->fail_set ? 2 : 0;
   }
-  if (cg_group_stats(&a.g[0], &ae, &ad) != 0 || cg_group_stats(&b.g[0], &be, &bd) != 0) {
+  if (cg_group_stats(ag, &ae, &ad) != 0 || cg_group_stats(&b.g[0], &be, &bd) != 0) {
     fprintf(stderr, "codegreen run: no completed run to compare with the baseline\n");
     cg_groups_free(&a);
     cg_groups_free(&b);
     return -1;
   }
-  bool regressed =
-      cg_regressed(&ae, &be, !cg_group_partial(&a.g[0]), o->fail_set ? o->fail_pct : 0, &c);
+  bool regressed = cg_regressed(&ae, &be, !cg_group_partial(ag), o->fail_set ? o->fail_pct : 0, &c);
   fired = o->fail_set && regressed;
   char words[96];
   cg_significance_words(&c, NULL, words, sizeof words);
-  json_t *bl =
-      json_pack("{s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file", o->baseline,
-                "compared", a.g[0].name, "baseline_energy_j", ae.mean, "baseline_std", ae.std,
-                "baseline_n", (json_int_t)ae.n_used, "energy_diff_j", c.diff, "energy_diff_percent",
-                c.diff_percent, "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
+  json_t *bl = json_pack("{s:o, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:s, s:f}", "file",
+                         cg_json_text(o->baseline), "compared", ag->name, "baseline_energy_j",
+                         ae.mean, "baseline_std", ae.std, "baseline_n", (json_int_t)ae.n_used,
+                         "energy_diff_j", c.diff, "energy_diff_percent", c.diff_percent,
+                         "energy_ratio", c.ratio, "test", "welch_t_test", "alpha", c.alpha);
   json_object_set_new(bl, "baseline_energy_source", json_string(a.source));
+  json_object_set_new(bl, "baseline_kind", json_string(a.kind));
+  /* With --baseline-any, why the figure compared is not this command's; else null. */
+  json_object_set_new(bl, "not_this_command_because", other[0] ? cg_json_text(other) : json_null());
   json_object_set_new(bl, "energy_source", json_string(b.source));
   json_object_set_new(bl, "p_value", isfinite(c.p_value) ? json_real(c.p_value) : json_null());
   json_object_set_new(bl, "significant",
@@ -929,7 +1028,8 @@ static int compare_baseline(json_t *report, json_t *base, const run_opts *o) {
   json_object_set_new(bl, "regressed", json_boolean(fired));
   json_object_set_new(report, "baseline", bl);
   if (!o->quiet && !o->json) {
-    fprintf(stderr, "  vs baseline %.4f J -> %.4f J: %+.2f %% (%s; both %s)%s\n", ae.mean, be.mean,
+    fprintf(stderr, "  vs baseline%s %.4f J -> %.4f J: %+.2f %% (%s; both %s)%s\n",
+            other[0] ? " (another command or kind: --baseline-any)" : "", ae.mean, be.mean,
             c.diff_percent, words, b.source, fired ? "  REGRESSION" : "");
   }
   if (fired) {
@@ -959,8 +1059,7 @@ static bool selected(json_t *r, size_t k, const char *only) {
     const char *task = json_string_value(json_object_get(r, "task"));
     return task != NULL && strcmp(task, only) == 0;
   }
-  return json_is_true(json_object_get(r, "in_statistics")) &&
-         !json_is_true(json_object_get(r, "outlier"));
+  return json_is_true(json_object_get(r, "in_statistics"));
 }
 
 /* The runs of command @p k that failed or were interrupted: each one's energy and how it ended,
@@ -1142,7 +1241,8 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   fprintf(stderr, "   [%s]\n", cg_source_words(source));
   unsigned why;
   double unc = mean_uncertainty(report, k, only, &why);
-  cg_print_uncertainty(stderr, "              ", unc, why, n > 1 ? "the runs" : "the run", n > 1);
+  cg_print_uncertainty_of(stderr, "              ", unc, why, n > 1 ? "the runs" : "the run", n > 1,
+                          report);
   fprintf(stderr, "  avg power   %.3f W", pmean);
   if (n > 1) {
     fprintf(stderr, " ± %.3f (σ)", getnum(stats, "avg_power_w", "std"));
@@ -1330,7 +1430,8 @@ static json_t *csv_rows(json_t *report) {
     double d = json_number_value(json_object_get(r, "duration_s"));
     json_t *row = json_array();
     cg_row_add_meta(row, report);
-    json_array_append(row, json_object_get(json_array_get(cmds, k), "command"));
+    json_t *cmd = json_object_get(json_array_get(cmds, k), "command");
+    json_array_append_new(row, cmd ? json_incref(cmd) : json_null()); /* never a lost cell */
     const char *rk[] = {"command_index", "task",     "warmup",      "exit_status",
                         "signal",        "failed",   "interrupted", "in_statistics",
                         "outlier",       "energy_j", "co2e_g",      "duration_s"};
@@ -1395,7 +1496,8 @@ static int write_markdown(json_t *report, const char *path) {
   json_array_foreach(cmds, i, c) {
     json_t *st = json_object_get(c, "statistics");
     json_t *row = json_array();
-    json_array_append(row, json_object_get(c, "command"));
+    json_t *cmd = json_object_get(c, "command");
+    json_array_append_new(row, cmd ? json_incref(cmd) : json_null()); /* never a lost cell */
     json_t *alone = json_is_object(json_object_get(st, "energy_j")) ? NULL : single_run(report, i);
     if (alone != NULL) {
       /* As the summary: a command whose one run is out of the statistics still shows it. */
@@ -1511,12 +1613,29 @@ static void warn_concurrent(const run_opts *o, const char *when) {
           n, n == 1 ? " is" : "es are", when, pids[0], n > 1 ? ", ..." : "");
 }
 
+/* An early return, before any run: when a SIGINT/SIGTERM came meanwhile (it may have cut a read
+ * short), the exit status is 128 + that signal and a line says that nothing was run. */
+static int early(int code) {
+  int sig = cg_signals_caught();
+  if (sig == 0) {
+    return code;
+  }
+  char name[32];
+  signal_name(sig, name, sizeof name);
+  fprintf(stderr, "codegreen run: %s came before the command started: nothing was run; exit %d\n",
+          name, 128 + sig);
+  return 128 + sig;
+}
+
 int cg_cmd_run(int argc, char **argv) {
   run_opts o;
   int rc = parse_args(argc, argv, &o);
   if (rc != 0) {
     return rc < 0 ? CG_EXIT_OK : rc;
   }
+  /* From here a SIGINT/SIGTERM ends the repeats and still gives a report: also one that comes
+   * while the session begins (a provider's opening can take a second), before any run. */
+  cg_signals_catch();
   if (o.plot != NULL) {
     /* Refuse a name the plot writer will not take before running anything. */
     const char *dot = strrchr(o.plot, '.');
@@ -1525,7 +1644,7 @@ int cg_cmd_run(int argc, char **argv) {
       fprintf(stderr, "codegreen run: --export-plot wants a file ending in .html (interactive "
                       "page), .png or .svg (image); nothing was run\n");
       free(o.words);
-      return CG_EXIT_USAGE;
+      return early(CG_EXIT_USAGE);
     }
   }
   /* Every destination is tried before anything runs: a typo in -o must not cost 100 runs. */
@@ -1537,41 +1656,37 @@ int cg_cmd_run(int argc, char **argv) {
   dests[n_dests++] = o.plot;
   if (cg_check_outputs("run", dests, n_dests) != 0) {
     free(o.words);
-    return CG_EXIT_FAIL;
+    return early(CG_EXIT_FAIL);
   }
   for (size_t i = 0; o.out.append && i < o.out.n; i++) {
     cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
     if (o.out.item[i].kind == CG_OUT_CSV &&
         cg_check_append("run", &header, o.out.item[i].path) != 0) {
       free(o.words);
-      return CG_EXIT_FAIL;
+      return early(CG_EXIT_FAIL);
     }
   }
   char why[512];
   if (o.push != NULL && nemb__push_url_check(o.push, why, sizeof why) != 0) {
     fprintf(stderr, "codegreen run: --push: %s; nothing was run\n", why);
     free(o.words);
-    return CG_EXIT_USAGE;
+    return early(CG_EXIT_USAGE);
   }
   json_t *base = NULL;
   if (o.baseline != NULL) {
     char msg[600];
     nemb__report_load(o.baseline, &base, msg, sizeof msg);
-    cg_groups g;
-    if (base == NULL || cg_groups_from_report(base, &g) != 0) {
-      fprintf(stderr, "codegreen run: --baseline %s: %s; nothing was run\n", o.baseline,
-              base == NULL ? msg : "not a codegreen report");
+    if (check_baseline(base, msg, &o) != 0) {
       json_decref(base);
       free(o.words);
-      return CG_EXIT_USAGE;
+      return early(CG_EXIT_USAGE);
     }
-    cg_groups_free(&g);
   }
   nemb_config *cfg = NULL;
   if (nemb_config_load(o.config, &cfg) != 0) {
     json_decref(base);
     free(o.words);
-    return cg_fail(NEMB_ECONFIG, "cannot load the configuration");
+    return early(cg_fail(NEMB_ECONFIG, "cannot load the configuration"));
   }
   nemb_session_options so;
   nemb_session_options_init(&so);
@@ -1590,7 +1705,7 @@ int cg_cmd_run(int argc, char **argv) {
     nemb_session_destroy(s);
     json_decref(base);
     free(o.words);
-    return CG_EXIT_FAIL;
+    return early(CG_EXIT_FAIL);
   }
   nemb_config_destroy(cfg);
   if (rc == 0 && o.ts_layout != NULL && nemb_session_set_timeseries_layout(s, o.ts_layout) != 0) {
@@ -1598,18 +1713,17 @@ int cg_cmd_run(int argc, char **argv) {
     nemb_session_destroy(s);
     json_decref(base);
     free(o.words);
-    return CG_EXIT_USAGE;
+    return early(CG_EXIT_USAGE);
   }
   if (rc != 0) {
     json_decref(base);
     free(o.words);
-    return cg_fail(rc, "cannot begin measuring");
+    return early(cg_fail(rc, "cannot begin measuring"));
   }
   nemb_meter *meter = nemb_session_meter(s);
   if (meter == NULL && !o.quiet) {
     fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
   }
-  cg_signals_catch(); /* from here a SIGINT/SIGTERM ends the repeats and still gives a report */
   bool registered = nemb_procs_register() == 0;
   warn_concurrent(&o, "already");
   /* Descendants the command leaves behind are reparented to us, not to init, so their CPU time
@@ -1678,6 +1792,14 @@ int cg_cmd_run(int argc, char **argv) {
   }
   progress_erase(&pg);
   printer_stop(&pr);
+  if (done == 0 && cg_signals_caught()) {
+    char name[32];
+    signal_name(cg_signals_caught(), name, sizeof name);
+    fprintf(stderr,
+            "codegreen run: %s came before the command started: nothing was run (the report, "
+            "where -o says, holds no run); exit %d\n",
+            name, 128 + cg_signals_caught());
+  }
   if (background && !o.quiet) {
     fprintf(stderr, "codegreen run: note: the command left processes running in the "
                     "background; their CPU time is counted only for those that ended\n");

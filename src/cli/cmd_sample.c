@@ -2,8 +2,13 @@
  * cmd_sample.c - `codegreen sample`: runs the sampler for a fixed time, optionally with a CPU
  * load of its own, and prints the energy per domain and how punctual the sampler was. It shows
  * the measurement core working end to end; `codegreen run` measures real commands.
+ *
+ * The sampling is a session's (no file written), so that the meter's warnings (a counter that
+ * never changed, a lost domain, counter resets: meta.sampler.warnings) are the library's one
+ * wording, the same `run` prints.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,7 +62,7 @@ static void sleep_seconds(double s) {
 }
 
 static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t *e0,
-                         const uint64_t *e1, bool json) {
+                         const uint64_t *e1, json_t *warnings, bool json) {
   size_t n = nemb_meter_domain_count(m);
   double secs = (double)(t1 - t0) / 1e9;
   nemb_sampler_stats st;
@@ -90,13 +95,16 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
     printf("}, \"sampler\": {\"samples\": %llu, \"interval_ms\": %u, \"late_wakeups\": %llu, "
            "\"missed_deadlines\": %llu, \"worst_lateness_ns\": %llu, \"mean_lateness_ns\": %llu, "
            "\"read_errors\": %llu, \"dropped_at_cap\": %llu, \"rejected_readings\": %llu, "
-           "\"counter_resets\": %llu, \"ambiguous_gaps\": %llu}}\n",
+           "\"counter_resets\": %llu, \"ambiguous_gaps\": %llu}, \"warnings\": ",
            (unsigned long long)st.samples, nemb_measurement_interval_ms(m),
            (unsigned long long)st.late_wakeups, (unsigned long long)st.missed_deadlines,
            (unsigned long long)st.worst_lateness_ns, (unsigned long long)st.mean_lateness_ns,
            (unsigned long long)st.read_errors, (unsigned long long)st.dropped_at_cap,
            (unsigned long long)st.rejected_readings, (unsigned long long)st.counter_resets,
            (unsigned long long)st.ambiguous_gaps);
+    char *w = json_dumps(warnings, JSON_COMPACT);
+    printf("%s}\n", w != NULL ? w : "[]");
+    free(w);
     return;
   }
   printf("Sampled %.3f s at %u ms intervals: %llu samples.\n\n", secs,
@@ -127,6 +135,11 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
              info.name, (unsigned long long)ds.rejected_readings,
              (unsigned long long)ds.counter_resets, (unsigned long long)ds.ambiguous_gaps);
     }
+  }
+  size_t i;
+  json_t *w;
+  json_array_foreach(warnings, i, w) {
+    printf("%swarning: %s\n", i == 0 ? "\n" : "", json_string_value(w));
   }
   if (strcmp(quality, "simulated") == 0) {
     printf("\nSIMULATED device, not hardware: CODEGREEN_PROVIDERS or providers.list chose the sim\n"
@@ -196,20 +209,29 @@ int cg_cmd_sample(int argc, char **argv) {
   if (rc != 0) {
     return cg_fail(rc, "cannot load the configuration");
   }
-  nemb_meter *m = NULL;
-  rc = nemb_meter_create(cfg, &m);
-  nemb_config_destroy(cfg);
-  if (rc != 0) {
+  nemb_session_options so;
+  nemb_session_options_init(&so);
+  so.save_to_file = 0;
+  so.output_format = NEMB_FORMAT_NONE;
+  so.config = cfg;
+  so.sample_interval_ms = (unsigned)interval; /* 0: the config's */
+  so.argv = (const char *const *)argv;
+  so.argc = (size_t)argc;
+  nemb_session *s = NULL;
+  rc = nemb_session_begin(&so, &s);
+  nemb_meter *m = rc == 0 ? nemb_session_meter(s) : NULL;
+  if (m == NULL) {
+    /* No provider opened (the session goes on without one): the meter's own opening says why. */
+    nemb_session_destroy(s);
+    if (rc == 0) {
+      rc = nemb_meter_create(cfg, &m);
+      nemb_meter_destroy(m);
+      rc = rc != 0 ? rc : NEMB_ESTATE; /* opened now: a rank following its node's leader */
+    }
+    nemb_config_destroy(cfg);
     return cg_fail(rc, "cannot measure");
   }
-  if (interval > 0) {
-    nemb_set_measurement_interval_ms(m, (unsigned)interval);
-  }
-  rc = nemb_meter_start(m);
-  if (rc != 0) {
-    nemb_meter_destroy(m);
-    return cg_fail(rc, "cannot start the sampler");
-  }
+  nemb_config_destroy(cfg);
 
   pthread_t threads[256];
   size_t started = 0;
@@ -224,23 +246,28 @@ int cg_cmd_sample(int argc, char **argv) {
   for (size_t i = 0; i < started; i++) {
     pthread_join(threads[i], NULL);
   }
-  nemb_meter_stop(m);
-
+  nemb_session_end(s); /* stops the meter; its samples stay until the session is destroyed */
+  const char *text = nemb_session_report_summary_json(s);
+  json_t *report = text != NULL ? json_loads(text, 0, NULL) : NULL;
+  json_t *warnings =
+      json_object_get(json_object_get(json_object_get(report, "meta"), "sampler"), "warnings");
+  json_t *none = json_array();
   size_t n = nemb_meter_domain_count(m);
   uint64_t *e0 = calloc(n, sizeof *e0), *e1 = calloc(n, sizeof *e1);
   uint64_t t0 = 0, t1 = 0;
   size_t count = nemb_meter_sample_count(m);
+  int code = CG_EXIT_OK;
   if (e0 == NULL || e1 == NULL || count < 2 || nemb_meter_sample(m, 0, &t0, e0, n) != 0 ||
       nemb_meter_sample(m, count - 1, &t1, e1, n) != 0) {
-    free(e0);
-    free(e1);
-    nemb_meter_destroy(m);
     fprintf(stderr, "codegreen sample: fewer than two samples were taken\n");
-    return CG_EXIT_FAIL;
+    code = CG_EXIT_FAIL;
+  } else {
+    print_result(m, t0, t1, e0, e1, json_is_array(warnings) ? warnings : none, json);
   }
-  print_result(m, t0, t1, e0, e1, json);
   free(e0);
   free(e1);
-  nemb_meter_destroy(m);
-  return CG_EXIT_OK;
+  json_decref(none);
+  json_decref(report);
+  nemb_session_destroy(s);
+  return code;
 }

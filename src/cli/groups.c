@@ -100,8 +100,10 @@ static int from_runs(json_t *report, cg_groups *gs) {
   json_t *r;
   json_array_foreach(json_object_get(report, "runs"), i, r) {
     json_t *in = json_object_get(r, "in_statistics");
+    /* An outlier set aside (in_statistics false since it is out of the figures) is counted
+     * back: cg_group_stats() applies the same iqr_1.5 filter to the same runs. */
     bool counted = json_is_boolean(in)
-                       ? json_is_true(in)
+                       ? json_is_true(in) || json_is_true(json_object_get(r, "outlier"))
                        /* an older report: every measured run but the listed outliers */
                        : !json_is_true(json_object_get(r, "warmup")) &&
                              !listed_outlier(report, json_string_value(json_object_get(r, "task")));

@@ -127,6 +127,29 @@ static void cell(FILE *fp, json_t *v, bool csv) {
   /* null: an empty cell */
 }
 
+/* A Markdown code span holding @p v (CommonMark): fenced by one backtick more than the longest
+ * run of backticks in it, with a space inside each fence when it starts or ends with one, so a
+ * command line with backticks (sh -c 'echo `date`') stays one span. */
+static void code_span(FILE *fp, json_t *v) {
+  const char *s = json_string_value(v);
+  size_t longest = 0, run = 0;
+  for (const char *q = s; *q; q++) {
+    run = *q == '`' ? run + 1 : 0;
+    longest = run > longest ? run : longest;
+  }
+  size_t len = strlen(s);
+  bool pad = longest > 0 && (s[0] == '`' || (len > 0 && s[len - 1] == '`'));
+  for (size_t i = 0; i <= longest; i++) {
+    fputc('`', fp);
+  }
+  fputs(pad ? " " : "", fp);
+  cell(fp, v, false);
+  fputs(pad ? " " : "", fp);
+  for (size_t i = 0; i <= longest; i++) {
+    fputc('`', fp);
+  }
+}
+
 static char *header_line(const cg_table *t) {
   char *buf = NULL;
   size_t len = 0;
@@ -208,7 +231,11 @@ static int read_whole(const char *path, char **out, size_t *len) {
 static int appendable(const char *verb, const char *header, const char *path, char **old,
                       size_t *old_len) {
   *old = NULL;
-  if (ends_with(path, strlen(path), ".zst")) {
+  struct stat st;
+  bool nothing_yet =
+      stat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
+  if (ends_with(path, strlen(path), ".zst") && !nothing_yet) {
+    /* No file yet (or an empty one): the rows are the whole file, compressed as any .zst. */
     fprintf(stderr,
             "codegreen %s: --append: %s is zstd-compressed, and rows are added to plain CSV "
             "only; append to the .csv, then compress it (zstd)\n",
@@ -331,9 +358,7 @@ int cg_write_markdown(const char *verb, const cg_table *t, const char *title, co
       fprintf(fp, "| ");
       json_t *v = json_array_get(row, c);
       if (c == 0 && json_is_string(v)) {
-        fputc('`', fp);
-        cell(fp, v, false);
-        fputc('`', fp);
+        code_span(fp, v);
       } else {
         cell(fp, v, false);
       }
@@ -394,6 +419,76 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
   return 0;
 }
 
+/* The length of the valid UTF-8 sequence at @p s (1 to 4), or 0 when the byte there does not
+ * start one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s) {
+  unsigned c = s[0];
+  size_t n;
+  unsigned lo = 0x80, hi = 0xBF; /* the second byte's range, narrower for some leads */
+  if (c < 0x80) {
+    return 1;
+  } else if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    lo = c == 0xE0 ? 0xA0 : 0x80;
+    hi = c == 0xED ? 0x9F : 0xBF;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    lo = c == 0xF0 ? 0x90 : 0x80;
+    hi = c == 0xF4 ? 0x8F : 0xBF;
+  } else {
+    return 0;
+  }
+  if (s[1] < lo || s[1] > hi) {
+    return 0;
+  }
+  for (size_t i = 2; i < n; i++) {
+    if (s[i] < 0x80 || s[i] > 0xBF) {
+      return 0;
+    }
+  }
+  return n;
+}
+
+char *cg_utf8_text(const char *bytes) {
+  const unsigned char *s = (const unsigned char *)bytes;
+  size_t len = strlen(bytes);
+  char *out = malloc(3 * len + 1); /* each byte at most U+FFFD's three */
+  if (out == NULL) {
+    return NULL;
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_seq(s + i);
+    if (n == 0) {
+      memcpy(out + o, "\xEF\xBF\xBD", 3);
+      o += 3;
+      i++;
+      continue;
+    }
+    memcpy(out + o, s + i, n);
+    o += n;
+    i += n;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+json_t *cg_json_text(const char *bytes) {
+  if (bytes == NULL) {
+    return json_null();
+  }
+  json_t *v = json_string(bytes);
+  if (v != NULL) {
+    return v; /* already UTF-8: no copy */
+  }
+  char *fixed = cg_utf8_text(bytes);
+  v = fixed != NULL ? json_string(fixed) : NULL;
+  free(fixed);
+  return v;
+}
+
 char *cg_command_string(char *const *argv) {
   char *buf = NULL;
   size_t len = 0;
@@ -449,19 +544,54 @@ unsigned cg_uncertainty_cause(const json_t *cause) {
   return why;
 }
 
+/* The update period from which the library bounds a power step at a span's end: its
+ * NEMB__STEP_PERIOD_NS (src/nemb/energy.h, whose includes the CLI does not have). */
+#define CG_SLOW_COUNTER_NS 10e6
+
+/* ", gpu0 every ~100 ms, ..." : the in-total domains of @p report whose counter updates every
+ * CG_SLOW_COUNTER_NS or more (the ones a power_step bound comes from); "" when none is
+ * known. */
+static void slow_counters(const json_t *report, char *buf, size_t len) {
+  json_t *meta = json_object_get(report, "meta");
+  json_t *topo = json_object_get(meta, "domain_topology");
+  const char *name;
+  json_t *us;
+  size_t used = 0;
+  buf[0] = '\0';
+  json_object_foreach(json_object_get(json_object_get(meta, "sampler"), "update_period_us"), name,
+                      us) {
+    double ms = json_number_value(us) / 1e3;
+    json_t *in = json_object_get(json_object_get(topo, name), "in_total");
+    if (ms * 1e6 >= CG_SLOW_COUNTER_NS && !json_is_false(in) && used < len) {
+      int n = snprintf(buf + used, len - used, ", %s every ~%.3g ms", name, ms);
+      used += n > 0 ? (size_t)n : 0;
+    }
+  }
+  if (used >= len && len > 4) {
+    memcpy(buf + len - 4, "...", 4);
+  }
+}
+
 void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned why, const char *what,
                           bool plural) {
+  cg_print_uncertainty_of(fp, label, unc_j, why, what, plural, NULL);
+}
+
+void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned why,
+                             const char *what, bool plural, const json_t *report) {
   if (!(unc_j > 0)) {
     return;
   }
   const char *is = plural ? "are" : "is";
   fprintf(fp, "%s± %.4f J: ", label, unc_j);
   if (why == CG_UNC_STEP) {
+    char slow[200];
+    slow_counters(report, slow, sizeof slow);
     fprintf(fp,
             "the power changed at a start or end of %s within an update of a slow energy "
-            "counter (a GPU's, every ~100 ms), whose energy is split by time: the counters fix "
-            "the energy only to within this either way (energy_uncertainty_j)\n",
-            what);
+            "counter (%s), whose energy is split by time: the counters fix the energy only to "
+            "within this either way (energy_uncertainty_j)\n",
+            what, slow[0] ? slow + 2 : "one updated every 10 ms or more");
     return;
   }
   if ((why & CG_UNC_GAP) && (why & CG_UNC_SHORT)) {

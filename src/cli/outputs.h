@@ -91,6 +91,17 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
  * frees it. */
 char *cg_command_string(char *const *argv);
 
+/* Text for JSON from arbitrary bytes (a command line, an argument, a path, an environment
+ * value: Linux gives bytes, JSON wants UTF-8, and jansson's json_string() returns NULL for
+ * anything else). The rule: valid UTF-8 is kept as it is; each byte that does not start a valid
+ * UTF-8 sequence (a Latin-1 file name's 0xff, a cut or overlong sequence, a surrogate) becomes
+ * U+FFFD, the replacement character, one per byte (as Python's errors="replace").
+ * cg_utf8_text() returns a malloc'd string the caller frees (NULL only when out of memory);
+ * cg_json_text() returns a new JSON string (json null for a NULL @p bytes; NULL only when out of
+ * memory). Every CSV or Markdown cell made from the JSON is then whole. */
+char *cg_utf8_text(const char *bytes);
+json_t *cg_json_text(const char *bytes);
+
 /* "ESTIMATED from CPU time, not measured" etc.: how a report's meta.energy_source reads (the
  * library's nemb_energy_source_words(); the CLI's one helper for these words). */
 const char *cg_source_words(const char *energy_source);
@@ -113,6 +124,13 @@ unsigned cg_uncertainty_cause(const json_t *cause);
  * nothing for @p unc_j <= 0 (the counters fix the figure). */
 void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned why, const char *what,
                           bool plural);
+
+/* cg_print_uncertainty() naming, for CG_UNC_STEP, the slow counters of @p report (the domains in
+ * the total whose counter updates every 10 ms or more, meta.sampler.update_period_us: "gpu0
+ * every ~100 ms", "cpu-estimate every ~50 ms"), rather than "a slow counter" alone. @p report
+ * may be NULL (the plain words). */
+void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned why,
+                             const char *what, bool plural, const json_t *report);
 
 /* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
  * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their

@@ -66,15 +66,17 @@ typedef struct nemb__plot {
   /* What the chart is about. Strings are owned; NULL where unknown. */
   char *title; /* the session's name, else its command line, else "codegreen session" */
   char *session_name;
-  char *energy_source;     /* "measured", "estimated", "simulated", "none"; NULL if not stated */
-  char *quality;           /* measurement_quality */
-  char *started_at;        /* RFC 3339 */
-  char *origin;            /* "session" or the report's path */
-  double energy_j;         /* totals.energy_j: the depth-0 tasks */
-  double session_energy_j; /* NAN when not known */
-  uint64_t span_ns;        /* the x axis runs over [0, span_ns]: the session's duration */
-  uint64_t t0_mono_ns;     /* CLOCK_MONOTONIC of x = 0 */
-  double interval_ms;      /* the sampling interval; NAN when not known */
+  char *energy_source;      /* "measured", "estimated", "simulated", "none"; NULL if not stated */
+  char *quality;            /* measurement_quality */
+  char *started_at;         /* RFC 3339 */
+  char *origin;             /* "session" or the report's path */
+  double energy_j;          /* totals.energy_j: the depth-0 tasks */
+  double session_energy_j;  /* NAN when not known */
+  size_t n_top_level_tasks; /* totals.n_top_level_tasks: all of them, also those a report does
+                               not detail (task_detail_limit); 0: count the depth-0 tasks */
+  uint64_t span_ns;         /* the x axis runs over [0, span_ns]: the session's duration */
+  uint64_t t0_mono_ns;      /* CLOCK_MONOTONIC of x = 0 */
+  double interval_ms;       /* the sampling interval; NAN when not known */
 
   size_t nd;
   nemb__plot_domain domains[NEMB__MAX_DOMAINS];
@@ -110,6 +112,10 @@ void nemb__plot_init(nemb__plot *p);
 void nemb__plot_set_max_points(size_t n);
 
 /* Adds a task (name and parent are copied). Returns 0 or NEMB_ENOMEM. */
+/* The top-level tasks the subtitle counts: n_top_level_tasks when the report gives it (every
+ * one, detailed or not), else the depth-0 tasks held. */
+size_t nemb__plot_top_level_tasks(const nemb__plot *p);
+
 int nemb__plot_add_task(nemb__plot *p, const char *name, const char *parent, uint32_t depth,
                         uint64_t t0, uint64_t t1, double energy_j, bool closed_at_end);
 
@@ -182,6 +188,7 @@ typedef struct nemb__plot_rmeta {
   nemb__buf argv_title; /* "codegreen: a b c" as argv strings come (the first 200 bytes) */
   size_t argc;
   double duration_total_s, energy_j, session_energy_j, interval_ms;
+  size_t n_top_level_tasks; /* 0 when absent */
 } nemb__plot_rmeta;
 
 nemb__plot_rmeta *nemb__plot_rb_meta(nemb__plot_rb *b);

@@ -498,6 +498,7 @@ static int take_meta(nemb__plot_rb *b) {
   }
   p->energy_j = m->energy_j;
   p->session_energy_j = m->session_energy_j;
+  p->n_top_level_tasks = m->n_top_level_tasks;
   p->interval_ms = m->interval_ms;
   return 0;
 }

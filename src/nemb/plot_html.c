@@ -568,10 +568,7 @@ static void energy_text(nemb__buf *b, double j) {
 }
 
 static void header(const nemb__plot *p, nemb__buf *b) {
-  size_t top = 0;
-  for (size_t i = 0; i < p->n_tasks; i++) {
-    top += p->tasks[i].depth == 0;
-  }
+  size_t top = nemb__plot_top_level_tasks(p);
   nemb__buf_printf(b, "<h1>");
   html_text(b, p->title);
   nemb__buf_printf(b, "</h1>\n<div class=\"sub\">energy source: <b>");

@@ -23,6 +23,14 @@ void nemb__plot_init(nemb__plot *p) {
   p->interval_ms = NAN;
 }
 
+size_t nemb__plot_top_level_tasks(const nemb__plot *p) {
+  size_t top = 0;
+  for (size_t i = 0; i < p->n_tasks; i++) {
+    top += p->tasks[i].depth == 0;
+  }
+  return p->n_top_level_tasks > top ? p->n_top_level_tasks : top;
+}
+
 void nemb__plot_release(nemb__plot *p) {
   free(p->title);
   free(p->session_name);

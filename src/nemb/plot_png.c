@@ -292,10 +292,7 @@ static void draw_title(cairo_t *cr, const nemb__plot *p) {
   fit(cr, text, WIDTH - 48 - prov_w - 16);
   show(cr, 24, 34, text);
 
-  size_t top = 0;
-  for (size_t i = 0; i < p->n_tasks; i++) {
-    top += p->tasks[i].depth == 0;
-  }
+  size_t top = nemb__plot_top_level_tasks(p);
   format_energy(num, sizeof num, p->energy_j);
   int n =
       snprintf(text, sizeof text, "energy source: %s  \xc2\xb7  %s in %zu top-level task%s",

@@ -78,6 +78,7 @@ static int session_tasks(const nemb_session *s, nemb__plot *p, double *base) {
                              t->closed_at_end);
   }
   p->energy_j = md.totals.energy_uj / 1e6;
+  p->n_top_level_tasks = md.totals.n_top;
   if (md.m != NULL) {
     memcpy(base, md.base_uj, md.nd * sizeof *base);
     p->session_energy_j = md.totals.session_energy_uj / 1e6;

@@ -205,6 +205,9 @@ static int scalar(reader *r, const unsigned char *str, size_t len, const char *n
       m->session_energy_j = num(number, len);
     } else if (number != NULL && key_is(r, "sample_interval_ms")) {
       m->interval_ms = num(number, len);
+    } else if (number != NULL && key_is(r, "n_top_level_tasks")) {
+      double n = num(number, len);
+      m->n_top_level_tasks = n >= 0 && n < 1e15 ? (size_t)n : 0;
     }
     return 1;
   case F_TASKS: /* not an object: a task off the clock, refused at the end */

@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_cli.sh - codegreen's CLI end to end: `info` tells the truth about fixture machines,
-# `sample` measures the simulated device, bad usage fails with usage and exit 2.
+# `sample` measures the simulated device and warns of counters that never move, bad usage fails
+# with usage and exit 2.
 # usage: test_cli.sh CODEGREEN_BIN FIXTURES_DIR
 cg=$1
 fx=$2
@@ -67,10 +68,22 @@ p=d['domains']['package-0']['energy_j']; dr=d['domains']['dram']['energy_j']
 assert abs(d['energy_j']-(p+dr))<1e-5, d
 assert abs(d['avg_power_w']-23.0)<1.5, d   # 20 W package + 3 W DRAM
 assert d['sampler']['samples']>=2, d  # how many a busy machine lets through is not checked
+assert d['warnings']==[], d  # the sim's counters move
 "
 CODEGREEN_PROVIDERS=sim "$cg" sample -d 0.2 -i 10 >"$tmp/out" 2>&1
 check "sample text shows domains" contains "$tmp/out" "package-0"
 check "sample honours -i" contains "$tmp/out" "at 10 ms intervals"
+
+# Counters that never move (the fixture's files stay as they are): the same warning as run's,
+# the library's meta.sampler.warnings, in the text and in --json; the sim's moving ones: none.
+CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 >"$tmp/out" 2>&1
+check "sample on frozen counters exits 0" test $? -eq 0
+check "sample warns that frozen counters are no measurement of zero" contains "$tmp/out" \
+  "^warning: domains package-0 (powercap, updates every [0-9.]* ms), dram-0 .* never changed in 1\.[0-9]* s: their 0 J is no measurement of zero"
+CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 --json >"$tmp/json" 2>/dev/null
+check "sample --json carries the warning" /usr/bin/python3 -c "
+import json; d=json.load(open('$tmp/json'))
+assert len(d['warnings'])==1 and 'never changed' in d['warnings'][0] and d['energy_j']==0, d"
 
 # Errors and usage.
 "$cg" frobnicate >"$tmp/out" 2>&1
@@ -92,5 +105,22 @@ printf '{\n  "coordinator": {\n    "measurement_interval_ms": 1,\n  }\n}\n' >"$t
 check "malformed config names line" contains "$tmp/out" "bad.json:4:"
 "$cg" --version >"$tmp/out" 2>&1
 check "version" contains "$tmp/out" "ABI 3"
+
+# The exporter: "1 domain" for one, and a port in use named with its reason (not MHD's "port 0").
+port=$(/usr/bin/python3 -c "
+import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+CODEGREEN_PROVIDERS=sim CODEGREEN_SIM_CONFIG='{"domains":[{"name":"package-0","kind":"cpu_package","power_w":20}]}' \
+  "$cg" exporter --listen "127.0.0.1:$port" 2>"$tmp/ex1.err" &
+ex=$!
+k=0
+while ! grep -q "serving" "$tmp/ex1.err" 2>/dev/null && [ $k -lt 200 ]; do sleep 0.05; k=$((k + 1)); done
+check "exporter: one domain is '1 domain'" contains "$tmp/ex1.err" "simulated energy, 1 domain, serving http://127.0.0.1:$port/metrics"
+CODEGREEN_PROVIDERS=sim "$cg" exporter --listen "127.0.0.1:$port" >"$tmp/out" 2>&1
+check "exporter: a port in use exits 1" test $? -eq 1
+check "exporter: a port in use is named with its reason" contains "$tmp/out" \
+  "cannot listen on 127.0.0.1:$port: Address already in use"
+check "exporter: never 'port 0'" sh -c "! grep -q 'port 0' '$tmp/out'"
+kill -TERM $ex
+wait $ex
 
 finish cli

@@ -42,14 +42,39 @@ static void test_each_cause(void **unused) {
          "(energy_uncertainty_j)\n");
   expect(30.0, CG_UNC_STEP, "the run", false,
          "  ± 30.0000 J: the power changed at a start or end of the run within an update of a "
-         "slow energy counter (a GPU's, every ~100 ms), whose energy is split by time: the "
-         "counters fix the energy only to within this either way (energy_uncertainty_j)\n");
+         "slow energy counter (one updated every 10 ms or more), whose energy is split by "
+         "time: the counters fix the energy only to within this either way "
+         "(energy_uncertainty_j)\n");
   expect(0.5, CG_UNC_SHORT | CG_UNC_STEP, "the run", false,
          "  ± 0.5000 J: the run is shorter than a few updates of an energy counter, and the "
          "power changed within a slow counter's update at a start or end: the counters fix the "
          "energy only to within this either way (energy_uncertainty_j)\n");
   /* A figure the counters fix prints nothing. */
   expect(0, CG_UNC_SHORT, "the run", false, "");
+}
+
+/* A power step names the report's slow counters, in the total, never a GPU the report lacks. */
+static void test_step_names_the_slow_counters(void **unused) {
+  (void)unused;
+  json_t *report = json_loads(
+      "{\"meta\": {\"domain_topology\": {\"cpu-estimate\": {\"in_total\": true},"
+      " \"package-0\": {\"in_total\": true}, \"psys\": {\"in_total\": false}},"
+      " \"sampler\": {\"update_period_us\": {\"cpu-estimate\": 50000, \"package-0\": 1000,"
+      " \"psys\": 100000}}}}",
+      0, NULL);
+  assert_non_null(report);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&text, &len);
+  assert_non_null(fp);
+  cg_print_uncertainty_of(fp, "  ", 0.25, CG_UNC_STEP, "the run", false, report);
+  fclose(fp);
+  assert_string_equal(text, "  ± 0.2500 J: the power changed at a start or end of the run within "
+                            "an update of a slow energy counter (cpu-estimate every ~50 ms), "
+                            "whose energy is split by time: the counters fix the energy only to "
+                            "within this either way (energy_uncertainty_j)\n");
+  free(text);
+  json_decref(report);
 }
 
 static void test_causes_from_a_report(void **unused) {
@@ -67,10 +92,42 @@ static void test_causes_from_a_report(void **unused) {
   json_decref(c);
 }
 
+/* Bytes to JSON text: valid UTF-8 kept, each bad byte one U+FFFD ("\xEF\xBF\xBD"). */
+static void expect_text(const char *in, const char *want) {
+  char *got = cg_utf8_text(in);
+  assert_non_null(got);
+  assert_string_equal(got, want);
+  free(got);
+  json_t *v = cg_json_text(in);
+  assert_non_null(v);
+  assert_string_equal(json_string_value(v), want);
+  json_decref(v);
+}
+
+static void test_utf8_text(void **unused) {
+  (void)unused;
+  expect_text("plain", "plain");
+  expect_text("\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80", "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80");
+  expect_text("\xff"
+              "abc",
+              "\xEF\xBF\xBD"
+              "abc");                                                  /* Latin-1 */
+  expect_text("a\xe2\x82", "a\xEF\xBF\xBD\xEF\xBF\xBD");               /* cut sequence */
+  expect_text("\xc0\xaf", "\xEF\xBF\xBD\xEF\xBF\xBD");                 /* overlong '/' */
+  expect_text("\xed\xa0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); /* a surrogate */
+  expect_text("\xf4\x90\x80\x80",
+              "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); /* > U+10FFFF */
+  expect_text("", "");
+  json_t *n = cg_json_text(NULL);
+  assert_true(json_is_null(n));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_each_cause),
       cmocka_unit_test(test_causes_from_a_report),
+      cmocka_unit_test(test_utf8_text),
+      cmocka_unit_test(test_step_names_the_slow_counters),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

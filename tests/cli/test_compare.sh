@@ -115,21 +115,90 @@ check "diff refuses a file that is not a report" test $? -eq 2
 check "diff says which file" grep -q "bad.json is not a codegreen report" err
 
 # --- diff of real run reports with repeats, and run --baseline --fail-if-regressed (CI) ---
-"$cg" run -q -r 5 -o base.json -- sleep 0.05 2>/dev/null
-"$cg" run -q -r 5 --baseline base.json --fail-if-regressed 5 -o new.json -- sleep 0.6 2>err
+# The same command line, doing more work the second time (as a change to ./bench would).
+D=0.05 "$cg" run -q -r 5 -o base.json --shell -- 'sleep $D' 2>/dev/null
+D=0.6 "$cg" run -q -r 5 --baseline base.json --fail-if-regressed 5 -o new.json --shell -- 'sleep $D' 2>err
 check "run --baseline --fail-if-regressed fires on a regression" test $? -eq 1
 check "run gate says by how much" grep -q "energy grew .* over the baseline (threshold 5.00 %): exit 1" err
 check "run gate is in the report" py "
 import json; b=json.load(open('new.json'))['baseline']
 assert b['regressed'] is True and b['significant'] is True and b['energy_diff_percent']>50, b"
-"$cg" run -q -r 4 --baseline new.json --fail-if-regressed 5 -- sleep 0.05 2>/dev/null
+D=0.05 "$cg" run -q -r 4 --baseline new.json --fail-if-regressed 5 --shell -- 'sleep $D' 2>/dev/null
 check "run gate: less energy than the baseline passes" test $? -eq 0
 "$cg" run --fail-if-regressed 5 -- true 2>err
 check "--fail-if-regressed without --baseline is a usage error" test $? -eq 2
 "$cg" run --baseline nothere.json -- touch ran 2>/dev/null
 check "a missing baseline is refused before running" test $? -eq 2 -a ! -e ran
 "$cg" diff base.json new.json >d3.txt
-check "diff of two run reports" grep -Eq "^sleep 0.6 .*significant p=" d3.txt
+check "diff of two run reports" grep -Eq "^'sleep [$]D' .*significant p=" d3.txt
+
+# --- rows pair by command line, whatever the order; never one command against another ---
+cat >mk3.py <<'PY'
+import json
+def runs_report(path, cmds):
+    # cmds: [(command line, [energies])]; the runs interleaved as --vs-- runs them
+    runs = []
+    for k, (c, es) in enumerate(cmds):
+        runs += [{"task": "c%d-run-%d" % (k + 1, i + 1), "command_index": k, "warmup": False,
+                  "exit_status": 0, "in_statistics": True, "energy_j": e, "duration_s": 1.0}
+                 for i, e in enumerate(es)]
+    json.dump({"meta": {"argv": [], "energy_source": "simulated", "measurement_quality": "ok"},
+               "tasks": [], "totals": {}, "runs": runs,
+               "commands": [{"index": k, "command": c} for k, (c, _) in enumerate(cmds)]},
+              open(path, "w"))
+runs_report("o1.json", [("sleep 0.1", [2.0, 2.0]), ("sleep 0.3", [6.0, 6.0])])
+runs_report("o2.json", [("sleep 0.3", [6.0, 6.0]), ("sleep 0.1", [2.0, 2.0])])
+runs_report("o3.json", [("sleep 0.3", [6.0, 6.0]), ("sleep 0.2", [4.0, 4.0])])
+runs_report("o4.json", [("sleep 0.2", [4.0, 4.0])])
+runs_report("ob.json", [("sleep 0.5", [0.001, 0.001]), ("sleep 0.05", [100.0, 100.0])])
+PY
+py "exec(open('mk3.py').read())"
+"$cg" diff --fail-if-regressed 5 -o o12.json o1.json o2.json >o12.txt 2>err
+check "diff: the same commands in another order do not regress (exit 0)" test $? -eq 0
+check "diff pairs commands by their command line" py "
+import json; d=json.load(open('o12.json')); rows={r['name']:r for r in d['rows']}
+assert d['pairing']=='by_name' and len(d['rows'])==2, d['rows']
+assert d['rows'][0]['name']=='sleep 0.1', d['rows'][0]
+for n, e in (('sleep 0.1', 2.0), ('sleep 0.3', 6.0)):
+    assert rows[n]['a_energy_j']==e and rows[n]['b_energy_j']==e and rows[n]['only_in'] is None, rows[n]"
+check "diff names no command as missing when both have it" sh -c '! grep -q "only in" o12.txt'
+"$cg" diff --json o1.json o3.json >o13.json 2>/dev/null
+check "diff: a command in one report only says which" py "
+import json; rows={r['name']:r for r in json.load(open('o13.json'))['rows']}
+assert rows['sleep 0.1']['only_in']=='A' and rows['sleep 0.2']['only_in']=='B', rows
+assert rows['sleep 0.3']['energy_diff_j']==0, rows['sleep 0.3']"
+"$cg" diff --fail-if-regressed 5 o1.json o3.json >/dev/null 2>err
+check "diff gate: A's first command missing in B cannot decide (exit 2)" test $? -eq 2
+check "diff gate says A's first row is not in B" grep -q "A's first row \`sleep 0.1\` is not in B" err
+"$cg" diff --fail-if-regressed 5 -o o14.json o1.json o4.json >/dev/null 2>err
+check "diff: no command in common pairs the first rows (a regression: exit 1)" test $? -eq 1
+check "diff says when it pairs the first rows" grep -q "no command is in both reports: the first rows are compared, A's \`sleep 0.1\` with B's \`sleep 0.2\`" err
+check "diff's first-rows pairing is in the row and the JSON" py "
+import json; d=json.load(open('o14.json'))
+assert d['pairing']=='first_rows' and d['rows'][0]['name']=='A: sleep 0.1 | B: sleep 0.2', d['rows'][0]
+assert d['rows'][0]['energy_diff_j']==2.0 and d['rows'][1]['only_in']=='A', d['rows']"
+
+# --- run --baseline: the same command of a run report, nothing else unless asked ---
+"$cg" run -q -r 2 --baseline ob.json --fail-if-regressed 5 -o obn.json -- sleep 0.05 2>err
+check "run --baseline compares with the baseline's run of the same command (exit 0)" test $? -eq 0
+check "run --baseline: compared with that command's figure, not the first row's" py "
+import json; b=json.load(open('obn.json'))['baseline']
+assert b['compared']=='sleep 0.05' and b['baseline_energy_j']==100.0 and b['regressed'] is False, b
+assert b['baseline_kind']=='run' and b['not_this_command_because'] is None, b"
+rm -f ranx
+"$cg" run -q --baseline o1.json --fail-if-regressed 5 -- touch ranx 2>err
+check "run --baseline of another command is refused before running (exit 2)" test $? -eq 2 -a ! -e ranx
+check "run --baseline says the baseline has no run of the command" grep -q "o1.json has no run of \`touch ranx\` (its first command is \`sleep 0.1\`).*nothing was run" err
+"$cg" diff --json sa.json sb.json >/dev/null 2>&1
+"$cg" run -q --baseline sa.json -- touch ranx 2>err
+check "run --baseline of a Session report is refused (exit 2)" test $? -eq 2 -a ! -e ranx
+check "run --baseline names the kind" grep -q "sa.json is a session report, not a codegreen run report" err
+"$cg" run -q --baseline-any --baseline o1.json -o any.json -- touch ranx 2>err
+check "--baseline-any compares all the same" test $? -eq 0 -a -e ranx
+check "--baseline-any: the report says what was compared and why it is not this command's" py "
+import json; b=json.load(open('any.json'))['baseline']
+assert b['compared']=='sleep 0.1' and b['baseline_energy_j']==2.0, b
+assert 'has no run of' in b['not_this_command_because'], b"
 
 # --- provenance: sides named, never a gate across sources or over an unmeasured side ---
 cat >mk2.py <<'PY'
@@ -188,7 +257,7 @@ t=rows['(total)']; assert abs(t['a_power_w']-20/2.0)<1e-12, t  # energy_j over t
 "$cg" diff g1.json g2.json >d6.txt 2>&1
 check "diff's table says the test is skipped for partial detail" grep -q "not tested (only the first instances detailed)" d6.txt
 "$cg" run -q -r 2 -o simb.json -- true 2>/dev/null
-CODEGREEN_PROVIDERS=estimate "$cg" run -q -r 2 --baseline simb.json --fail-if-regressed 5 -- touch ranb 2>err
+CODEGREEN_PROVIDERS=estimate "$cg" run -q -r 2 --baseline simb.json --fail-if-regressed 5 -- true 2>err
 check "run --baseline gate refuses another energy_source (exit 2)" test $? -eq 2
 check "run --baseline says both sources" grep -q "cannot decide against the baseline: A (simb.json) is simulated and B (this run) is estimated" err
 

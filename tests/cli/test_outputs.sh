@@ -40,6 +40,25 @@ check "unknown extension is a usage error" test $? -eq 2
 check "unknown extension names the known ones" grep -q "extensions known are .json, .csv, .md, .markdown, each also with .zst" err
 check "unknown extension: nothing ran" test ! -e ran
 
+# --- an argument that is not UTF-8 (a Latin-1 file name): every output whole, the bytes replaced ---
+"$cg" run -o inv.json -o inv.csv -o inv.md -- printf '%s' "$(printf 'x\377abc')" >/dev/null 2>err
+check "a non-UTF-8 argument: run exits 0" test $? -eq 0
+check "a non-UTF-8 argument: the summary names the command, never (null)" sh -c \
+  '! grep -q "(null)" err && grep -q "codegreen run: printf %s x.*abc  (1 run in the statistics)" err'
+check "a non-UTF-8 argument: JSON, CSV and Markdown hold the command, U+FFFD for the bad byte" py "
+import csv, json
+r=json.load(open('inv.json'))
+assert [c['command'] for c in r['commands']]==['printf %s x\ufffdabc'], r['commands']
+assert r['commands'][0]['argv']==['printf','%s','x\ufffdabc'], r['commands'][0]
+head=next(csv.reader(open('inv.csv')))
+rows=list(csv.reader(open('inv.csv')))[1:]
+assert len(rows)==1 and len(rows[0])==len(head), (head, rows)
+row=dict(zip(head, rows[0]))
+assert row['command']=='printf %s x\ufffdabc' and row['command_index']=='0' and row['task']=='run-1', row
+assert row['in_statistics']=='true' and float(row['energy_j'])>0, row
+md=open('inv.md').read().splitlines()
+assert len(md)==3 and md[2].startswith('| \x60printf %s x\ufffdabc\x60 |'), md"
+
 # --- CSV with provenance and identity; --append with the same header, refusing another ---
 check "CSV keeps provenance and identity" py "
 import csv, json
@@ -89,6 +108,23 @@ check "-i: every run recorded" py "
 import json; r=json.load(open('i.json'))
 assert [x['exit_status'] for x in r['runs']]==[0,0,3,0,0], r['runs']
 assert r['statistics']['n_runs']==5"
+
+# --- an outlier set aside is out of the statistics in the JSON and the CSV, as in the summary ---
+"$cg" run -r 6 -o ol.json -o ol.csv --shell -- \
+  'if [ -e olfirst ]; then sleep 0.05; else touch olfirst; sleep 0.6; fi' 2>err
+check "outlier run: the summary sets one aside" grep -q "(5 runs in the statistics of 6; 1 outlier set aside)" err
+check "outlier run: in_statistics false, n_in_statistics and the CSV agree with the figures" py "
+import csv, json, statistics as st
+r=json.load(open('ol.json')); runs=r['runs']; s=r['statistics']
+assert runs[0]['outlier'] and not runs[0]['in_statistics'], runs[0]
+assert all(x['in_statistics'] and not x['outlier'] for x in runs[1:]), runs
+assert s['n_in_statistics']==5==s['energy_j']['n_used'] and s['n_runs']==6, s
+rows=[x for x in csv.DictReader(open('ol.csv')) if x['in_statistics']=='true']
+assert len(rows)==5 and abs(st.mean(float(x['energy_j']) for x in rows)-s['energy_j']['mean'])<1e-9"
+"$cg" diff --json ol.json ol.json >old.json 2>/dev/null
+check "outlier run: diff reads the same 5 runs (the filter applied to the same set)" py "
+import json; d=json.load(open('old.json'))['rows'][0]; s=json.load(open('ol.json'))['statistics']
+assert d['a_n']==5 and abs(d['a_energy_j']-s['energy_j']['mean'])<1e-12, d"
 
 # --- SIGTERM during run 2 of 5: the truncated run is never in the statistics ---
 cat >slow.sh <<'JOB'
@@ -222,5 +258,14 @@ for line in raw.replace('\r\n','\n').split('\n'):
         assert vis.replace('\x1b[K','')=='from-the-command', repr(line)
 "
 fi
+
+# --- a backtick in a command stays inside one Markdown code span; a directory is said to be one ---
+"$cg" run -q -o bt.md --shell -- 'echo `echo x` >/dev/null' 2>/dev/null
+check "Markdown: a command with backticks is one code span (a longer fence)" py "
+row=open('bt.md').read().splitlines()[2]
+assert row.startswith('| \x60\x60\x27echo \x60echo x\x60 >/dev/null\x27\x60\x60 |'), row"
+"$cg" run -q -- "$tmp" 2>dir.err
+check "run of a directory exits 126" test $? -eq 126
+check "run of a directory says it is one" grep -q "cannot run '$tmp': Is a directory" dir.err
 
 finish outputs

@@ -207,4 +207,14 @@ JS
   check "the page's axis reaches the band and cuts a spike as the PNG's" node "$tmp/yrange.js" "$tmp/run.html"
 fi
 
+# The subtitle counts every top-level task (totals.n_top_level_tasks), also those a report does
+# not detail (task_detail_limit): here a report cut to its first task of three.
+"$cg" run -q -r 3 --time-series -o "$tmp/three.json" -- true 2>/dev/null
+py "
+import json; r=json.load(open('$tmp/three.json')); assert r['totals']['n_top_level_tasks']==3
+r['tasks']=r['tasks'][:1]; json.dump(r, open('$tmp/cut.json', 'w'))"
+"$cg" plot "$tmp/cut.json" -o "$tmp/cut.html" >/dev/null 2>&1
+check "plot subtitle counts the report's top-level tasks, not the detailed ones" \
+  grep -q "</b> in 3 top-level tasks (energy_j)" "$tmp/cut.html"
+
 finish cli_plot

@@ -187,4 +187,48 @@ check "not found exits 127" test $? -eq 127
 "$cg" diff -o "$tmp/d.txt" a.json b.json 2>"$tmp/err"
 check "diff's refusal does not say 'run'" grep -q "nothing was written" "$tmp/err"
 
+# --- a SIGTERM before the command started: exit 128 + 15, a line says nothing ran, and the report
+# is still written where it can be. The moment is chosen by where codegreen waits (its
+# /proc/PID/wchan), never by a delay: blocked opening a FIFO given as --baseline (before the
+# session begins), and in --idle's sleep (before the first run). ---
+wait_in() { # PID WORDS: until the process waits in a kernel function matching WORDS (10 s at most)
+  k=0
+  while [ $k -lt 200 ]; do
+    grep -Eq "$2" "/proc/$1/wchan" 2>/dev/null && return 0
+    sleep 0.05
+    k=$((k + 1))
+  done
+  return 1
+}
+mkfifo "$tmp/base.fifo"
+"$cg" run -o "$tmp/early.json" --baseline "$tmp/base.fifo" -- touch "$tmp/ran_early" 2>"$tmp/early.err" &
+pid=$!
+if wait_in $pid 'partner|fifo|pipe'; then
+  kill -TERM $pid
+  wait $pid
+  check "SIGTERM before the session: exit 143" test $? -eq 143
+  check "SIGTERM before the session: nothing ran, and it says so" sh -c \
+    "test ! -e '$tmp/ran_early' && grep -q 'SIGTERM came before the command started: nothing was run; exit 143' '$tmp/early.err'"
+else
+  kill -KILL $pid 2>/dev/null
+  wait $pid
+  echo "skip: /proc/PID/wchan does not show the FIFO wait here"
+fi
+"$cg" run --idle 60 -o "$tmp/idle.json" -- touch "$tmp/ran_idle" 2>"$tmp/idle.err" &
+pid=$!
+if wait_in $pid 'nanosleep'; then
+  kill -TERM $pid
+  wait $pid
+  check "SIGTERM before the first run: exit 143" test $? -eq 143
+  check "SIGTERM before the first run: it says nothing was run" \
+    grep -q "SIGTERM came before the command started: nothing was run (the report, where -o says, holds no run); exit 143" "$tmp/idle.err"
+  check "SIGTERM before the first run: the report is written, with no run" py "
+import json, os; r=json.load(open('$tmp/idle.json'))
+assert r['runs']==[] and not os.path.exists('$tmp/ran_idle'), r['runs']"
+else
+  kill -KILL $pid 2>/dev/null
+  wait $pid
+  echo "skip: /proc/PID/wchan does not show the sleep here"
+fi
+
 finish test_run_status

@@ -2,7 +2,8 @@
 # test_zst.sh - every verb that reads a report FILE reads zstd-compressed ones (.json.zst, or any
 # file with zstd's magic) through the one loader: `plot` draws the same SVG from a .json.zst as
 # from its .json, `diff` and `run --baseline` take one, `merge` gathers .json.zst rank reports;
-# truncated zstd and truncated JSON are refused with a clear message.
+# truncated zstd and truncated JSON are refused with a clear message; --append writes a .csv.zst
+# that is not there yet, and refuses to add to one.
 # usage: test_zst.sh CODEGREEN_BIN FIXTURES
 cg=$1
 fixtures=$2
@@ -21,7 +22,8 @@ check "the same SVG" cmp -s a.svg b.svg
 # diff and run --baseline take a compressed report
 check "diff .json.zst .json" sh -c "'$cg' diff r.json.zst r.json >diff.out 2>diff.err"
 check "diff names the tasks" grep -q outer diff.out
-check "run --baseline .json.zst" sh -c "'$cg' run -q --baseline r.json.zst -- true >run.out 2>run.err"
+"$cg" run -q -o rb.json -- true 2>/dev/null && zstd -q rb.json -o rb.json.zst
+check "run --baseline .json.zst" sh -c "'$cg' run -q --baseline rb.json.zst -- true >run.out 2>run.err"
 
 # merge gathers compressed rank reports beside plain ones
 mkdir job
@@ -61,4 +63,9 @@ check "md.zst holds the .md" sh -c "zstd -dcq t.md.zst | cmp - t.md"
 check "unknown kind names the .zst rule" grep -q "each also with .zst" kind.err
 "$cg" run -q --append -o t.csv.zst -- true 2>app.err && fail "--append to a .csv.zst was accepted"
 check "--append to .zst says why" grep -q "zstd-compressed, and rows are added to plain CSV" app.err
+check "--append to a .csv.zst not yet there writes it" "$cg" run -q --append -o new.csv.zst -- true
+check "--append's new .csv.zst holds the header and the row" py "
+import csv, subprocess
+rows=list(csv.DictReader(subprocess.run(['zstd','-dcq','new.csv.zst'],capture_output=True,text=True).stdout.splitlines()))
+assert len(rows)==1 and rows[0]['command']=='true', rows"
 finish test_zst
