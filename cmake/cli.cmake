@@ -6,7 +6,7 @@
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 
 file(GLOB NEMB_CLI_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cli/*.c)
-# The one atomic file writer, the environment gate, the Pushgateway URL rule and the one report loader (json_load.c over
+# The one atomic file writer, the environment gate, the Pushgateway URL rule, the UTF-8 rule and the one report loader (json_load.c over
 # zsource.c: .json and .json.zst, libzstd loaded at the first compressed file) are compiled in too: the executable links the shared library,
 # whose internal nemb__ symbols are hidden.
 add_executable(codegreen ${NEMB_CLI_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/atomic_file.c
@@ -15,7 +15,8 @@ add_executable(codegreen ${NEMB_CLI_SOURCES} ${CMAKE_CURRENT_SOURCE_DIR}/src/nem
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zsource.c
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/zstd_lib.c
                          ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/dl.c
-                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/push_url.c)
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/push_url.c
+                         ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/utf8.c)
 target_include_directories(codegreen PRIVATE src/cli ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb)
 # The CLI's statistics and views use libm and a thread (run -I); the exporter libmicrohttpd.
 target_link_libraries(codegreen PRIVATE nemb PkgConfig::JANSSON ${CMAKE_DL_LIBS} codegreen_instrument
@@ -38,7 +39,7 @@ if(NEMB_BUILD_TESTS)
   endif()
 
   # The CLI's output helpers in C: the words of the "± X J" line for each cause.
-  add_executable(test_cli_outputs tests/cli/test_cli_outputs.c src/cli/outputs.c)
+  add_executable(test_cli_outputs tests/cli/test_cli_outputs.c src/cli/outputs.c src/nemb/utf8.c)
   target_include_directories(test_cli_outputs PRIVATE tests src/cli src/nemb)
   target_link_libraries(test_cli_outputs PRIVATE nemb_static PkgConfig::CMOCKA PkgConfig::JANSSON)
   add_test(NAME test_cli_outputs COMMAND test_cli_outputs)

@@ -36,6 +36,7 @@ set(NEMB_SOURCES
     src/nemb/proc_tree.c
     src/nemb/job.c
     src/nemb/json_text.c
+    src/nemb/utf8.c
     src/nemb/json_load.c
     src/nemb/zsource.c
     src/nemb/zstd_lib.c

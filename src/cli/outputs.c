@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "nemb.h"
 #include "outputs.h"
+#include "utf8.h"
 
 /* Whether the first @p len bytes of @p s end with @p suffix (any case). */
 static bool ends_with(const char *s, size_t len, const char *suffix) {
@@ -419,60 +420,8 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
   return 0;
 }
 
-/* The length of the valid UTF-8 sequence at @p s (1 to 4), or 0 when the byte there does not
- * start one (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s) {
-  unsigned c = s[0];
-  size_t n;
-  unsigned lo = 0x80, hi = 0xBF; /* the second byte's range, narrower for some leads */
-  if (c < 0x80) {
-    return 1;
-  } else if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    lo = c == 0xE0 ? 0xA0 : 0x80;
-    hi = c == 0xED ? 0x9F : 0xBF;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    lo = c == 0xF0 ? 0x90 : 0x80;
-    hi = c == 0xF4 ? 0x8F : 0xBF;
-  } else {
-    return 0;
-  }
-  if (s[1] < lo || s[1] > hi) {
-    return 0;
-  }
-  for (size_t i = 2; i < n; i++) {
-    if (s[i] < 0x80 || s[i] > 0xBF) {
-      return 0;
-    }
-  }
-  return n;
-}
-
 char *cg_utf8_text(const char *bytes) {
-  const unsigned char *s = (const unsigned char *)bytes;
-  size_t len = strlen(bytes);
-  char *out = malloc(3 * len + 1); /* each byte at most U+FFFD's three */
-  if (out == NULL) {
-    return NULL;
-  }
-  size_t o = 0;
-  for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(s + i);
-    if (n == 0) {
-      memcpy(out + o, "\xEF\xBF\xBD", 3);
-      o += 3;
-      i++;
-      continue;
-    }
-    memcpy(out + o, s + i, n);
-    o += n;
-    i += n;
-  }
-  out[o] = '\0';
-  return out;
+  return nemb__utf8_text(bytes);
 }
 
 json_t *cg_json_text(const char *bytes) {
@@ -483,7 +432,7 @@ json_t *cg_json_text(const char *bytes) {
   if (v != NULL) {
     return v; /* already UTF-8: no copy */
   }
-  char *fixed = cg_utf8_text(bytes);
+  char *fixed = nemb__utf8_text(bytes);
   v = fixed != NULL ? json_string(fixed) : NULL;
   free(fixed);
   return v;

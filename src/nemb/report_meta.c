@@ -17,6 +17,7 @@
 
 #include "job.h"
 #include "report.h"
+#include "utf8.h"
 
 extern char **environ;
 
@@ -28,19 +29,11 @@ json_t *nemb__report_string(const char *v) {
   if (out != NULL) {
     return out;
   }
-  /* Not UTF-8 (a name from C code, an odd environment): JSON cannot carry it, so keep the
-   * ASCII and mark each other byte with '?', rather than lose the whole report. */
-  char *copy = strdup(v);
-  if (copy == NULL) {
-    return NULL;
-  }
-  for (char *p = copy; *p; p++) {
-    if ((unsigned char)*p >= 0x80) {
-      *p = '?';
-    }
-  }
-  out = json_string(copy);
-  free(copy);
+  /* Not UTF-8 (a name from C code, an odd environment): JSON cannot carry it, so each bad byte
+   * becomes U+FFFD (utf8.h's rule, the CLI's too), rather than lose the whole report. */
+  char *fixed = nemb__utf8_text(v);
+  out = fixed != NULL ? json_string(fixed) : NULL;
+  free(fixed);
   return out;
 }
 
