@@ -848,11 +848,13 @@ NEMB_EXTERN int nemb_report_read_text(const char *path, char **out, size_t *len)
  * The registry is one file per user, $XDG_RUNTIME_DIR/codegreen-<uid>.pids when XDG_RUNTIME_DIR
  * names an absolute directory, else /tmp/codegreen-<uid>.pids. It holds one line per
  * registration, "<pid> <start time>" (the start time from /proc/<pid>/stat, so a recycled pid is
- * not taken for the old process). The file is created with mode 0600 and never made group- or
- * world-writable; a file there that another user owns, or a symbolic link, is refused. Every
- * access holds an exclusive flock() on it and drops the lines of dead processes (no /proc/<pid>,
- * a zombie, or another start time) and any line that is not a registration, so a crash leaves
- * no lasting trace and a damaged file repairs itself.
+ * not taken for the old process), followed by " <job id>" for a rank of a parallel job (MPI,
+ * Slurm: the ranks of one job on a node share one sampler on purpose, so nemb_procs_list_others()
+ * leaves the caller's own job's ranks out). The file is created with mode 0600 and never made
+ * group- or world-writable; a file there that another user owns, or a symbolic link, is refused.
+ * Every access holds an exclusive flock() on it and drops the lines of dead processes (no
+ * /proc/<pid>, a zombie, or another start time) and any line that is not a registration, so a crash
+ * leaves no lasting trace and a damaged file repairs itself.
  * ------------------------------------------------------------------------------------------- */
 
 /** Writes the registry's path into @p buf with snprintf semantics.

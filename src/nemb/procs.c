@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "job.h"
 #include "proc_stat.h"
 
 /* The most of a registry file that is read; beyond it the file can only be garbage (a line is at
@@ -31,6 +32,7 @@
 typedef struct entry {
   int pid;
   unsigned long long start; /* 0: unknown (a line with a pid only) */
+  char job[64];             /* the parallel job it is a rank of (job.h's id); "": none */
 } entry;
 
 typedef struct registry {
@@ -110,7 +112,8 @@ static int push(registry *r, entry e) {
   return 0;
 }
 
-/* Parses one line, "<pid>" or "<pid> <start>", strictly: anything else is not a registration. */
+/* Parses one line, "<pid>", "<pid> <start>" or "<pid> <start> <job>", strictly: anything else
+ * is not a registration. */
 static bool parse_line(const char *line, entry *out) {
   char *end;
   if (*line < '1' || *line > '9') {
@@ -123,6 +126,7 @@ static bool parse_line(const char *line, entry *out) {
   }
   out->pid = (int)pid;
   out->start = 0;
+  out->job[0] = '\0';
   if (*end == '\0') {
     return true;
   }
@@ -132,7 +136,24 @@ static bool parse_line(const char *line, entry *out) {
   const char *p = end + 1;
   errno = 0;
   out->start = strtoull(p, &end, 10);
-  return errno == 0 && *end == '\0';
+  if (errno != 0) {
+    return false;
+  }
+  if (*end == '\0') {
+    return true;
+  }
+  /* The job id: job.h's characters only, as it names files. */
+  size_t k = 0;
+  for (p = end + 1; *end == ' ' && *p != '\0' && k + 1 < sizeof out->job; p++) {
+    char c = *p;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_')) {
+      return false;
+    }
+    out->job[k++] = c;
+  }
+  out->job[k] = '\0';
+  return *end == ' ' && k > 0 && *p == '\0';
 }
 
 /* Reads every line, keeping the registrations of live processes; anything dropped marks the file
@@ -196,7 +217,8 @@ static int save(registry *r) {
   }
   nemb__buf b = NEMB__BUF_INIT;
   for (size_t i = 0; i < r->n; i++) {
-    nemb__buf_printf(&b, "%d %llu\n", r->entries[i].pid, r->entries[i].start);
+    const entry *e = &r->entries[i];
+    nemb__buf_printf(&b, e->job[0] ? "%d %llu %s\n" : "%d %llu\n", e->pid, e->start, e->job);
   }
   if (b.oom) {
     nemb__buf_release(&b);
@@ -290,6 +312,14 @@ static int open_registry(registry *r, bool create) {
   return rc;
 }
 
+/* The parallel job this process is a rank of, or "" (job.h): the ranks of one job on a node
+ * share its leader's sampling on purpose, so they are not one another's overlap. */
+static void self_job(char *out, size_t len) {
+  nemb__job job;
+  nemb__job_detect(&job);
+  snprintf(out, len, "%s", job.present ? job.id : "");
+}
+
 /* Adds (@p delta > 0) or removes (< 0) one registration of this process, cleaning the file. */
 static int update(int delta) {
   nemb__clear_error();
@@ -299,6 +329,7 @@ static int update(int delta) {
     return rc;
   }
   entry self = {.pid = (int)getpid(), .start = 0};
+  self_job(self.job, sizeof self.job);
   bool zombie;
   if (proc_stat(self.pid, &self.start, &zombie) != 0) {
     self.start = 0; /* no /proc: the entry is checked by pid alone */
@@ -340,10 +371,12 @@ int nemb_procs_list_others(int *pids, size_t cap, size_t *n) {
     return rc;
   }
   int self = (int)getpid();
+  char job[64];
+  self_job(job, sizeof job);
   size_t count = 0;
   for (size_t i = 0; i < r.n; i++) {
     int pid = r.entries[i].pid;
-    bool seen = pid == self;
+    bool seen = pid == self || (job[0] != '\0' && strcmp(r.entries[i].job, job) == 0);
     for (size_t j = 0; j < i && !seen; j++) {
       seen = r.entries[j].pid == pid;
     }

@@ -218,7 +218,8 @@ static void test_garbage_and_stale_lines_are_dropped(void **state) {
            "garbage\n"              /* not a number */
            "-5\n0\n007\n"           /* negative, zero, leading zero */
            "99999999999999999999\n" /* out of range */
-           "12 34 56\n"             /* too many fields */
+           "12 34 job 6\n"          /* too many fields */
+           "12 34 j/b\n"            /* a job id with a character job.h never writes */
            "%d abc\n"               /* bad start time */
            "\n  \n"                 /* empty and blank */
            "%d\n",                  /* the live child, old format without start time: kept */
@@ -247,6 +248,31 @@ static void test_garbage_and_stale_lines_are_dropped(void **state) {
   assert_int_equal(others(pids, 4), 0);
   read_file(f->path, after, sizeof after);
   assert_string_equal(after, "");
+}
+
+/* The ranks of one parallel job share a node's sampler on purpose: a rank does not list its own
+ * job's other ranks as overlapping measurements (each non-leader rank warned of its leader), but
+ * does list another job's, and a process outside any job lists them all. */
+static void test_ranks_of_ones_own_job_are_not_others(void **state) {
+  fixture *f = *state;
+  setenv("CODEGREEN_JOB_ID", "jobA", 1);
+  setenv("PMI_RANK", "1", 1);
+  pid_t rank = spawn_registered(); /* registers as a rank of jobA */
+  setenv("PMI_RANK", "0", 1);
+  char text[4096], want[64];
+  read_file(f->path, text, sizeof text);
+  snprintf(want, sizeof want, "%d ", (int)rank);
+  assert_non_null(strstr(text, want));
+  assert_non_null(strstr(text, " jobA\n"));
+  int pids[4] = {0};
+  assert_int_equal(others(pids, 4), 0); /* rank 0 of jobA */
+  setenv("CODEGREEN_JOB_ID", "jobB", 1);
+  assert_int_equal(others(pids, 4), 1); /* a rank of another job */
+  assert_int_equal(pids[0], rank);
+  unsetenv("CODEGREEN_JOB_ID");
+  unsetenv("PMI_RANK");
+  assert_int_equal(others(pids, 4), 1); /* outside any job */
+  kill_and_reap(rank);
 }
 
 static void test_a_loose_mode_is_tightened(void **state) {
@@ -350,6 +376,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_zombies_count_as_dead, setup, teardown),
       cmocka_unit_test_setup_teardown(test_garbage_and_stale_lines_are_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ranks_of_ones_own_job_are_not_others, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_loose_mode_is_tightened, setup, teardown),
       cmocka_unit_test_setup_teardown(test_links_and_directories_are_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_a_file_of_another_user_is_refused, setup, teardown),
