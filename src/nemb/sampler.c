@@ -358,7 +358,9 @@ static bool change_instant(const nemb_meter *m, size_t d, uint64_t lo, uint64_t 
  * while the phase is learned). So a change known no better than the model's own usable
  * prediction (an eighth of a period, update_instant) makes no point: the rows meanwhile wait for
  * the next one that is known, and are interpolated between the two. Only a domain without a
- * point for STALE_PERIODS (a machine so busy that no narrow bracket comes) takes it anyway. */
+ * point for STALE_PERIODS (a machine so busy that no narrow bracket comes) takes it anyway. A
+ * counter much slower than the reads (a GPU's) is not held to it: reads a sampling interval apart
+ * bracket its changes narrowly for its period, and a polled one's brackets are its poller's. */
 static bool change_placeable(const nemb_meter *m, size_t d, double half, uint64_t ts) {
   double per = nemb__edges_period(&m->edges[d]);
   uint64_t since = m->have_pt[d] ? m->pt_t[d] : m->have_chg1[d] ? m->chg1_t[d] : m->first_t[d];
@@ -413,7 +415,8 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns) {
         placed[d] = known > 0; /* < 0: too close to an update to tell; the next read places it */
       } else {
         double half;
-        placed[d] = change_instant(m, d, lo, hi, &at[d], &half) && change_placeable(m, d, half, ts);
+        placed[d] = change_instant(m, d, lo, hi, &at[d], &half) &&
+                    (slow || change_placeable(m, d, half, ts));
       }
     }
   }
