@@ -14,9 +14,11 @@
  * prediction's uncertainty has grown, a probe read just before the update brackets it again
  * (meta.sampler.probes). Every domain's reads make points (update instant, cumulative energy):
  * at its model's predicted instant once learned, else at the middle of the reads that bracket the
- * change. Rows are queued at the reference's update instants and stored once every domain has a
- * point at or after them, each value interpolated between the domain's points around the row, so
- * a 100 ms GPU counter and a 1 ms CPU counter share rows without either being stale.
+ * change when that is narrow (change_placeable: a change known only to within a wide bracket makes
+ * no point, so no row sits a fraction of a period off its update). Rows are queued at the
+ * reference's update instants and stored once every domain has a point at or after them, each value
+ * interpolated between the domain's points around the row, so a 100 ms GPU counter and a 1 ms CPU
+ * counter share rows without either being stale.
  */
 #include <errno.h>
 #include <math.h>
@@ -36,6 +38,7 @@
                                                                               probes that keep     \
                                                                               narrowing nothing */
 #define LATE_CAP_NS 200000.0       /* lateness beyond this is a preemption, not a wake-up's habit */
+#define STALE_PERIODS 32.0         /* a domain's curve takes a poorly known change after this */
 #define ACQUIRE_PERIODS 40         /* learning at the start watches this many updates ... */
 #define ACQUIRE_MAX_NS 60000000ull /* ... for at most 60 ms */
 
@@ -313,16 +316,19 @@ static void enqueue(nemb_meter *m, uint64_t row_t) {
 }
 
 /* The instant of the update a reading shows, when the value changed between the read at @p lo
- * and the one at @p t, into *out; false when it cannot be told yet (the next read will). The
- * update shown is the last one before t: the model's prediction of it (or of the one after, which
- * may already have happened) intersected with the bracket (lo, t], else the middle of the
- * bracket. A counter much faster than the reads updated within a period of t. */
-static bool change_instant(const nemb_meter *m, size_t d, uint64_t lo, uint64_t t, uint64_t *out) {
+ * and the one at @p t, into *out, with the half-width of the interval it is known within in
+ * *half; false when it cannot be told yet (the next read will). The update shown is the last one
+ * before t: the model's prediction of it (or of the one after, which may already have happened)
+ * intersected with the bracket (lo, t], else the middle of the bracket. A counter much faster
+ * than the reads updated within a period of t (*half 0: its curve is as good as continuous). */
+static bool change_instant(const nemb_meter *m, size_t d, uint64_t lo, uint64_t t, uint64_t *out,
+                           double *half) {
   const nemb__edges *ed = &m->edges[d];
   double per = nemb__edges_period(ed);
   double flo = (double)lo, ft = (double)t;
   if (ft - flo > 4 * per) {
     *out = t - (uint64_t)(per / 2);
+    *half = 0;
     return true;
   }
   double e, unc;
@@ -336,11 +342,29 @@ static bool change_instant(const nemb_meter *m, size_t d, uint64_t lo, uint64_t 
       double c = a ? e : e + per;
       double ilo = fmax(flo, c - unc), ihi = fmin(ft, c + unc);
       *out = (uint64_t)llround((ilo + ihi) / 2);
+      *half = (ihi - ilo) / 2;
       return true;
     }
   }
   *out = lo + (t - lo) / 2;
+  *half = (ft - flo) / 2;
   return true;
+}
+
+/* Whether a change of domain @p d known to within +- @p half (change_instant) may make a point
+ * of its curve, and so a row when it is the reference's. The rows are cumulative energies at
+ * update instants: one placed a quarter period early or late makes the interval before it hold
+ * an update too many for its length and the one after one too few (power 20-50 % off, twice,
+ * while the phase is learned). So a change known no better than the model's own usable
+ * prediction (an eighth of a period, update_instant) makes no point: the rows meanwhile wait for
+ * the next one that is known, and are interpolated between the two. Only a domain without a
+ * point for STALE_PERIODS (a machine so busy that no narrow bracket comes) takes it anyway. A
+ * counter much slower than the reads (a GPU's) is not held to it: reads a sampling interval apart
+ * bracket its changes narrowly for its period, and a polled one's brackets are its poller's. */
+static bool change_placeable(const nemb_meter *m, size_t d, double half, uint64_t ts) {
+  double per = nemb__edges_period(&m->edges[d]);
+  uint64_t since = m->have_pt[d] ? m->pt_t[d] : m->have_chg1[d] ? m->chg1_t[d] : m->first_t[d];
+  return half <= per / 8 || (double)(ts - since) > STALE_PERIODS * per;
 }
 
 /* A first change still waiting for a second one to tell the period: placed with @p per. */
@@ -390,7 +414,9 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns) {
       if (known != 0) {
         placed[d] = known > 0; /* < 0: too close to an update to tell; the next read places it */
       } else {
-        placed[d] = change_instant(m, d, lo, hi, &at[d]);
+        double half;
+        placed[d] = change_instant(m, d, lo, hi, &at[d], &half) &&
+                    (slow || change_placeable(m, d, half, ts));
       }
     }
   }
@@ -439,8 +465,9 @@ void nemb__meter_store(nemb_meter *m, uint64_t t_ns) {
     } else if (m->have_pt[d] || m->first_t[d] != ts) {
       if (!m->have_pt[d] && m->have_chg1[d]) {
         since_t = m->chg1_t[d];
+        since_v = m->chg1_v[d];
       }
-      if (ts > since_t && (double)(ts - since_t) > 2 * per) {
+      if (m->total[d] == since_v && ts > since_t && (double)(ts - since_t) > 2 * per) {
         /* No change for two periods: the counter's last update, at most a period ago, left it
          * where it was. */
         place_first_change(m, d, per);
@@ -462,7 +489,8 @@ void nemb__meter_flush(nemb_meter *m, uint64_t t_ns) {
       uint64_t lo = m->chg_lo[d] > m->pt_t[d] ? m->chg_lo[d] : m->pt_t[d];
       uint64_t hi = m->chg_hi[d] > lo ? m->chg_hi[d] : t_ns;
       uint64_t at;
-      if (change_instant(m, d, lo, hi, &at)) {
+      double half; /* the last change: placed however well it is known */
+      if (change_instant(m, d, lo, hi, &at, &half)) {
         add_point(m, d, at, m->total[d]);
       }
     }
