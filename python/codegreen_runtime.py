@@ -43,7 +43,9 @@ nothing and nothing is written at exit. Without the native library, likewise, af
 Under ``codegreen measure``, the runtime undoes what measure added to the environment
 (``CODEGREEN_MEASURE_SET`` names the variables, ``CODEGREEN_MEASURE_ORIG_<NAME>`` their values
 before, ``CODEGREEN_MEASURE_PYTHONPATH`` the user's own PYTHONPATH) and removes the directories measure put on ``sys.path``, once the session has
-begun: the program and its children see the environment of a plain run.
+begun: the program and its children see the environment of a plain run. measure's
+``--carbon-intensity`` (``CODEGREEN_MEASURE_CARBON_INTENSITY``) is in ``CODEGREEN_CARBON_INTENSITY``
+only while a session of this process begins.
 """
 
 import _thread
@@ -84,6 +86,11 @@ _children_dir = os.environ.get("CODEGREEN_MEASURE_CHILDREN") if "CODEGREEN_MEASU
 # run is the .pyc); multiprocessing's spawn runs it again in its workers through runpy.run_path
 _main_entry = os.environ.get("CODEGREEN_MEASURE_MAIN", "").partition("\t")[::2]
 _here = os.path.dirname(os.path.abspath(__file__))
+# `codegreen measure --carbon-intensity G` passes G under its own name: the library reads
+# CODEGREEN_CARBON_INTENSITY when a session begins, so the runtime puts G there only while this
+# process's session begins (_begin_with_carbon), and the program and its children, measured or
+# not, see the variable as the user left it (their own value, or none).
+_measure_carbon = os.environ.get("CODEGREEN_MEASURE_CARBON_INTENSITY")
 
 
 def _lib_candidates():
@@ -187,6 +194,24 @@ def _env_set(name, value):
         os.environ[name] = value
     else:
         data[encode(name)] = encode_value(value)
+
+
+def _begin_with_carbon(begin, *args):
+    """begin(*args) with measure's carbon intensity in CODEGREEN_CARBON_INTENSITY, then the
+    variable as it was (os.putenv/unsetenv: the process's environment, which the library reads;
+    os.environ, the program's view, never held measure's value)."""
+    if _measure_carbon is None:
+        return begin(*args)
+    name = "CODEGREEN_CARBON_INTENSITY"
+    before = os.environ.get(name)
+    os.putenv(name, _measure_carbon)
+    try:
+        return begin(*args)
+    finally:
+        if before is None:
+            os.unsetenv(name)
+        else:
+            os.putenv(name, before)
 
 
 def _undo_measure_environment():
@@ -345,12 +370,12 @@ def _start():
             _watch_imports()
         if _fast is not None:
             try:
-                _fast.begin(name, pyver, argv)
+                _begin_with_carbon(_fast.begin, name, pyver, argv)
                 _state = "active"
             except RuntimeError as e:
                 _error = str(e)
         else:
-            _error = _ctypes_begin(name, pyver, argv)
+            _error = _begin_with_carbon(_ctypes_begin, name, pyver, argv)
             if _error is None:
                 _state = "active"
         _undo_measure_environment()
@@ -917,14 +942,14 @@ def _fork_own_session():
     argv = list(getattr(sys, "argv", []))
     if _fast is not None:
         try:
-            _fast.fork_child(name, pyver, argv)
+            _begin_with_carbon(_fast.fork_child, name, pyver, argv)
             return True
         except RuntimeError:
             return False
     parent = _handle
     _handle = _sp = None
     _registered = False
-    if _ctypes_begin(name, pyver, argv) is not None:
+    if _begin_with_carbon(_ctypes_begin, name, pyver, argv) is not None:
         return False
     if _native.load().lib.nemb_checkpoint_inherit(_handle, parent) != 0:
         _sp = None

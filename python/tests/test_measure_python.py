@@ -89,6 +89,82 @@ def test_the_program_is_one_run_in_every_figure(tmp_path):
         assert f["share_of_total"] == pytest.approx(f["energy_j"] / tot["session_energy_j"])
 
 
+@pytest.mark.parametrize("own", [None, "50"])
+def test_carbon_intensity_reaches_the_sessions_not_the_program_or_its_children(tmp_path, own):
+    # `measure --carbon-intensity G` put G in CODEGREEN_CARBON_INTENSITY of the program, so the
+    # program, a shell it started and its pool workers all saw it (and a codegreen session
+    # inside them took it for the user's). The program's sessions (its own, a subprocess's, the
+    # forked workers') still use G; the program and every child see the variable as the user
+    # left it: the plain run's output. The CSV and Markdown carry each function's CO2e.
+    write(tmp_path / "carbon.py", """\
+        import multiprocessing as mp
+        import os
+        import subprocess
+        import sys
+
+
+        def seen(_=None):
+            return os.environ.get("CODEGREEN_CARBON_INTENSITY", "unset")
+
+
+        if __name__ == "__main__":
+            print("program", seen())
+            print("shell", subprocess.run(["sh", "-c", "echo ${CODEGREEN_CARBON_INTENSITY-unset}"],
+                                          stdout=subprocess.PIPE).stdout.decode().strip())
+            print("python", subprocess.run(
+                [sys.executable, "-c", "import os; print(os.environ.get("
+                 "'CODEGREEN_CARBON_INTENSITY', 'unset'))"], stdout=subprocess.PIPE
+            ).stdout.decode().strip())
+            with mp.get_context("fork").Pool(2) as pool:
+                print("workers", sorted(set(pool.map(seen, range(4)))))
+        """)
+    env = {} if own is None else {"CODEGREEN_CARBON_INTENSITY": own}
+    a, b, r = plain_and_measured("carbon.py", tmp_path, env=env,
+                                 measure=["--carbon-intensity", "300", "-o", "f.csv",
+                                          "-o", "f.md"])
+    same(a, b)
+    word = own or "unset"
+    assert a.stdout.decode().splitlines() == [
+        "program " + word, "shell " + word, "python " + word, "workers ['%s']" % word]
+    assert r["meta"]["carbon"] == {"intensity_g_per_kwh": 300, "source": "user-given",
+                                   "from": "--carbon-intensity", "co2e_unit": "g"}
+    tot = r["totals"]
+    assert tot["co2e_g"] == pytest.approx(tot["energy_j"] * 300 / 3.6e6, rel=1e-6)
+    rows = [f for f in r["functions"] if f["calls"]]
+    # the workers' rows are from their own sessions: G reached them too
+    assert any(f["pid"] != r["meta"]["pid"] for f in rows)
+    for f in r["functions"]:
+        assert f["co2e_g"] == pytest.approx(f["energy_j"] * 300 / 3.6e6, rel=1e-6)
+    with open(str(tmp_path / "f.csv")) as f:
+        lines = f.read().splitlines()
+    header = lines[0].split(",")
+    assert header[-1] == "co2e_g" and len(lines) == 1 + len(r["functions"])
+    got = sorted(float(line.split(",")[-1]) for line in lines[1:])
+    assert got == pytest.approx(sorted(f["co2e_g"] for f in r["functions"]), rel=1e-9)
+    with open(str(tmp_path / "f.md")) as f:
+        md = f.read().splitlines()
+    cols = [c.strip() for c in md[2].strip("|").split("|")]
+    assert cols[-2:] == ["CO2e [g]", "Share"], md
+    shown = sorted(float(line.strip("|").split("|")[-2]) for line in md[4:] if line)
+    assert shown == pytest.approx(sorted(f["co2e_g"] for f in r["functions"]), abs=1e-6)
+
+
+def test_without_a_carbon_intensity_the_files_have_no_co2e(tmp_path):
+    write(tmp_path / "plain.py", """\
+        def f():
+            return 1
+        f()
+        """)
+    a, b, r = plain_and_measured("plain.py", tmp_path, measure=["-o", "f.csv", "-o", "f.md"])
+    same(a, b)
+    assert "carbon" not in r["meta"] and "co2e_g" not in r["totals"]
+    with open(str(tmp_path / "f.csv")) as f:
+        lines = f.read().splitlines()
+    assert lines[0].split(",")[-1] == "co2e_g" and lines[1].endswith(",")  # empty, as run's
+    with open(str(tmp_path / "f.md")) as f:
+        assert "CO2e" not in f.read()
+
+
 def test_a_pythonpath_entry_measure_also_adds_stays_the_programs(tmp_path):
     # A new user with the README's source-tree setup (PYTHONPATH=<tree>/python) measured a
     # program that uses codegreen.Session: measure adds the same directory, site keeps one entry
