@@ -861,6 +861,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   if (quality != NULL && strcmp(quality, "ok") != 0 && strcmp(quality, "checkpoints_only") != 0) {
     fprintf(stderr, "  warning      measurement_quality is \"%s\"\n", quality);
   }
+  cg_print_sampler_warnings(stderr, "  warning      ", report);
   if (source != NULL && strcmp(source, "none") == 0) {
     const char *why = json_string_value(json_object_get(meta, "backend_error"));
     fprintf(stderr, "  why          %s\n", why ? why : "no energy provider could be opened");
