@@ -14,7 +14,8 @@ batch, which the median leaves out, instead of a share of every long one.
                enter+exit pair
   session      one `with s.task("x"): pass`, one start_task("x")/stop_task("x") pair, and one call
                of an empty @codegreen.task function, through whatever the Session uses (the
-               extension when present) and through ctypes
+               extension when present) and through ctypes; and the same again in a process that
+               has imported asyncio (no event loop running: every boundary asks whether one runs)
 
 Every Session task is a record kept until stop(), and on a virtual machine the first touch of
 fresh memory can cost more than the boundary itself (tens of microseconds per 4 KiB page): each
@@ -164,6 +165,8 @@ def child(kind, n):
                     "checkpoint pair (keywords)": f_cp_kw})
         res = interleave(fns, n, ROUNDS)
     else:
+        if kind == "session+asyncio":
+            import asyncio  # noqa: F401 - what a program that uses asyncio somewhere has done
         import codegreen
 
         @codegreen.task("x")
@@ -224,6 +227,7 @@ def main():
     ctp = run("ctypes", n, {"CODEGREEN_RUNTIME_CTYPES": "1"})
     ses = run("session", n)
     sct = run("session", n, {"CODEGREEN_SESSION_CTYPES": "1"})
+    sas = run("session+asyncio", n)
     print("bench_python: Python %s, %d iterations a batch, %d interleaved rounds; per pair of "
           "calls, loop overhead removed; median ratio to the yardstick of the same round"
           % (sys.version.split()[0], n, ROUNDS))
@@ -240,6 +244,9 @@ def main():
              goal=4 if how == "extension" else None)  # the goal is the extension's
         line("Session (%s): start_task + stop_task" % how, res, "start_task+stop_task")
         line("Session (%s): @codegreen.task call" % how, res, "@codegreen.task call")
+    how = sas.get("session hot path", "ctypes") + ", asyncio imported"
+    line("Session (%s): with s.task('x'): pass" % how, sas, "with s.task()", goal=4)
+    line("Session (%s): start_task + stop_task" % how, sas, "start_task+stop_task")
 
 
 if __name__ == "__main__":

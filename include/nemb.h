@@ -597,6 +597,13 @@ NEMB_EXTERN const char *nemb_session_report_json(const nemb_session *s);
  *  Since 0.1. */
 NEMB_EXTERN const char *nemb_session_report_summary_json(const nemb_session *s);
 
+/** The report's meta.sampler.warnings alone, after nemb_session_end(): a JSON array of
+ *  sentences about what makes the figures less than exact (a domain lost or never changing,
+ *  counter resets, rejected readings, coarsening), "[]" when there are none or no meter; NULL
+ *  before the end or out of memory. What a front prints or raises at the end without building
+ *  the report's text. Built on the first call, owned by @p s; any thread. Since 0.1. */
+NEMB_EXTERN const char *nemb_session_warnings_json(const nemb_session *s);
+
 /** Writes the report (after nemb_session_end()) to @p path in @p format (AUTO: by extension).
  *  @return 0 or a negative code with the path in the message. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_session_write(const nemb_session *s, const char *path,

@@ -43,7 +43,9 @@ nothing and nothing is written at exit. Without the native library, likewise, af
 Under ``codegreen measure``, the runtime undoes what measure added to the environment
 (``CODEGREEN_MEASURE_SET`` names the variables, ``CODEGREEN_MEASURE_ORIG_<NAME>`` their values
 before, ``CODEGREEN_MEASURE_PYTHONPATH`` the user's own PYTHONPATH) and removes the directories measure put on ``sys.path``, once the session has
-begun: the program and its children see the environment of a plain run.
+begun: the program and its children see the environment of a plain run. measure's
+``--carbon-intensity`` (``CODEGREEN_MEASURE_CARBON_INTENSITY``) is in ``CODEGREEN_CARBON_INTENSITY``
+only while a session of this process begins.
 """
 
 import _thread
@@ -84,6 +86,11 @@ _children_dir = os.environ.get("CODEGREEN_MEASURE_CHILDREN") if "CODEGREEN_MEASU
 # run is the .pyc); multiprocessing's spawn runs it again in its workers through runpy.run_path
 _main_entry = os.environ.get("CODEGREEN_MEASURE_MAIN", "").partition("\t")[::2]
 _here = os.path.dirname(os.path.abspath(__file__))
+# `codegreen measure --carbon-intensity G` passes G under its own name: the library reads
+# CODEGREEN_CARBON_INTENSITY when a session begins, so the runtime puts G there only while this
+# process's session begins (_begin_with_carbon), and the program and its children, measured or
+# not, see the variable as the user left it (their own value, or none).
+_measure_carbon = os.environ.get("CODEGREEN_MEASURE_CARBON_INTENSITY")
 
 
 def _lib_candidates():
@@ -187,6 +194,24 @@ def _env_set(name, value):
         os.environ[name] = value
     else:
         data[encode(name)] = encode_value(value)
+
+
+def _begin_with_carbon(begin, *args):
+    """begin(*args) with measure's carbon intensity in CODEGREEN_CARBON_INTENSITY, then the
+    variable as it was (os.putenv/unsetenv: the process's environment, which the library reads;
+    os.environ, the program's view, never held measure's value)."""
+    if _measure_carbon is None:
+        return begin(*args)
+    name = "CODEGREEN_CARBON_INTENSITY"
+    before = os.environ.get(name)
+    os.putenv(name, _measure_carbon)
+    try:
+        return begin(*args)
+    finally:
+        if before is None:
+            os.unsetenv(name)
+        else:
+            os.putenv(name, before)
 
 
 def _undo_measure_environment():
@@ -345,12 +370,12 @@ def _start():
             _watch_imports()
         if _fast is not None:
             try:
-                _fast.begin(name, pyver, argv)
+                _begin_with_carbon(_fast.begin, name, pyver, argv)
                 _state = "active"
             except RuntimeError as e:
                 _error = str(e)
         else:
-            _error = _ctypes_begin(name, pyver, argv)
+            _error = _begin_with_carbon(_ctypes_begin, name, pyver, argv)
             if _error is None:
                 _state = "active"
         _undo_measure_environment()
@@ -895,18 +920,35 @@ def _after_fork_in_child():
     keeps the parent's function ids, its report written as CODEGREEN_MEASURE_CHILDREN/<pid>.json
     at exit, including os._exit(), which multiprocessing's workers end with. Otherwise every call
     does nothing: the parent reports."""
-    global _state, _sp, _forked, _lock, _child, _result_file
+    global _state, _sp, _forked, _lock, _child, _result_file, _in_fork, _fork_child
+    global _finishing, _pending_signal
+    # Until this hook is done the session here is the parent's copy: a SIGTERM (the handler is
+    # inherited) must not end it (its locks and calls in flight belong to threads that do not
+    # exist here: the end could wait for them forever). It waits, as during _finish().
+    _in_fork = True
     _lock = _thread.RLock()  # another thread of the parent may have held it at the fork
-    if _state == "active" and _children_dir is not None and _fork_own_session():
-        _child = True
-        _result_file = os.path.join(_children_dir, "%d.json" % os.getpid())
-        os._exit = _exit_after_finish
-        return
-    _forked = True
-    _state = "disabled"
-    _sp = None
-    if _fast is not None:
-        _fast.disable()
+    _finishing = False  # the parent's finish (another thread's, at exit) is not this process's
+    try:
+        _fork_child = True
+        if _state == "active" and _children_dir is not None and _fork_own_session():
+            _child = True
+            _result_file = os.path.join(_children_dir, "%d.json" % os.getpid())
+            os._exit = _exit_after_finish
+            return
+        _forked = True
+        _state = "disabled"
+        _sp = None
+        if _fast is not None:
+            _fast.disable()
+    finally:
+        _in_fork = False
+        # A SIGTERM can reach a child before it first runs (Pool.terminate() right after the
+        # fork, on a busy machine): CPython's after-fork step drops it unhandled, and the child
+        # would wait forever on the pool's queue. The extension's guard saw it.
+        if _pending_signal is None and _fast is not None:
+            _pending_signal = _fast.termination_received() or None
+        if _pending_signal is not None:
+            _on_termination(_pending_signal, None)
 
 
 def _fork_own_session():
@@ -917,14 +959,14 @@ def _fork_own_session():
     argv = list(getattr(sys, "argv", []))
     if _fast is not None:
         try:
-            _fast.fork_child(name, pyver, argv)
+            _begin_with_carbon(_fast.fork_child, name, pyver, argv)
             return True
         except RuntimeError:
             return False
     parent = _handle
     _handle = _sp = None
     _registered = False
-    if _ctypes_begin(name, pyver, argv) is not None:
+    if _begin_with_carbon(_ctypes_begin, name, pyver, argv) is not None:
         return False
     if _native.load().lib.nemb_checkpoint_inherit(_handle, parent) != 0:
         _sp = None
@@ -993,6 +1035,12 @@ def _with_hot_path(text):
 
 _finishing = False      # _finish() is running (in some thread of this process)
 _pending_signal = None  # a termination signal that came meanwhile: raised when it is done
+_in_fork = False        # _after_fork_in_child() is running: a signal waits for it too
+_fork_child = False     # a forked child of the process that imported the runtime
+# The longest a forked child's report may take once it is told to stop (SIGTERM/SIGHUP): a pool
+# worker that Pool.terminate() stops must end whatever its report waits for (a lock the fork
+# left held, measure's samples), or the program's terminate() and join() wait with it.
+_FORK_FINISH_LIMIT_S = 10
 
 
 def _finish():
@@ -1081,9 +1129,20 @@ def _on_termination(signum, frame):
     measurements are written as at a normal exit, then the signal is raised again with its
     default action, so the process dies of it as it would have without codegreen."""
     global _pending_signal
-    if _finishing:
-        _pending_signal = signum  # raised by _finish() once the result is written
+    if _fast is not None:
+        _fast.termination_seen()  # the kicks that brought this handler here stop
+    if _finishing or _in_fork:
+        _pending_signal = signum  # raised once the result is written, or the fork set up
         return
+    if _fork_child:
+        # A forked child (a pool worker): dies of the signal at once if it comes again, and
+        # within _FORK_FINISH_LIMIT_S whatever its report waits for (SIGALRM's default action
+        # ends it then, even inside a call that never returns).
+        import _signal
+        _signal.signal(signum, _signal.SIG_DFL)
+        if hasattr(_signal, "alarm"):
+            _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
+            _signal.alarm(_FORK_FINISH_LIMIT_S)
     try:
         _finish()
     finally:
@@ -1107,6 +1166,9 @@ def _install_signal_handlers():
         try:
             if sig is not None and _signal.getsignal(sig) == _signal.SIG_DFL:
                 _signal.signal(sig, _on_termination)
+                if _fast is not None:
+                    # acted on even when it lands just before a blocking call (term_guard.c)
+                    _fast.guard_termination(sig)
         except ValueError:
             return  # not the main thread: the exit handler still writes at a normal exit
 

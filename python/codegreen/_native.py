@@ -89,6 +89,7 @@ _SIGNATURES = {
 # Bound when the library has them (a front newer than the library goes on without them).
 _OPTIONAL = {
     "nemb_session_report_summary_json": (_S, [_P]),
+    "nemb_session_warnings_json": (_S, [_P]),
     "nemb_task_open": (_I, [_P, _S, _S, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint64),
                             ctypes.POINTER(ctypes.c_uint32)]),
     "nemb_task_close": (_I, [_P, ctypes.c_uint64]),

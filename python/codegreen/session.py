@@ -132,6 +132,13 @@ def _emit_noise_warnings(report, stacklevel):
         warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
 
 
+def _emit_sampler_warnings(sentences, stacklevel):
+    """The meter's own warnings (the report's meta.sampler.warnings, worded by the library as
+    `codegreen run` and `measure` print them), one RuntimeWarning each."""
+    for text in sentences:
+        warnings.warn("codegreen: " + text, RuntimeWarning, stacklevel=stacklevel)
+
+
 class _Ended(object):
     """The C session after stop(), freed when neither its Session nor a report not yet parsed
     (_LazyReport, which builds its text from it) holds it. Never freed in a forked child."""
@@ -291,6 +298,7 @@ class Session(object):
         self._fallback = None
         self._report = None    # Report, or _LazyReport until first used
         self._summary = None   # the report without its series (a dict): what stop() reads
+        self._sampler_warnings = []  # meta.sampler.warnings, raised by stop() as RuntimeWarnings
         self._ended = None     # _Ended: the C session after stop()
         self._output_path = None
         self._registered = False
@@ -450,6 +458,7 @@ class Session(object):
                 error = self._write_fallback()
             if _active is self:
                 _active = None
+        _emit_sampler_warnings(self._sampler_warnings, stacklevel=4)
         if self._summary is not None:
             _emit_noise_warnings(self._summary, stacklevel=4)
         if error is not None:
@@ -480,6 +489,7 @@ class Session(object):
             text = lib.nemb_session_report_json(self._handle)
             if text is not None:
                 self._report = self._summary = Report(json.loads(text))
+        self._sampler_warnings = self._read_sampler_warnings()
         path = lib.nemb_session_output_path(self._handle)
         if path and error is None:
             self._output_path = path.decode("utf-8", "surrogateescape")
@@ -489,6 +499,16 @@ class Session(object):
         if self._push_url:
             self._push()
         return error
+
+    def _read_sampler_warnings(self):
+        """meta.sampler.warnings, without building the report's text (the library's own call);
+        from the summary when the library is older and the summary was read."""
+        if "nemb_session_warnings_json" in self._native.optional:
+            text = self._native.lib.nemb_session_warnings_json(self._handle)
+            return json.loads(text) if text else []
+        if self._summary is not None:
+            return ((self._summary.get("meta") or {}).get("sampler") or {}).get("warnings") or []
+        return []
 
     def _push(self):
         """Pushes the totals to the Pushgateway; a failure warns and never breaks the program."""

@@ -30,6 +30,7 @@
 #include "linetable.h"
 #include "nemb.h"
 #include "session_tasks.h"
+#include "term_guard.h"
 
 /* The library's error code this module tells apart (nemb.h: NEMB_EINVAL is -EINVAL). */
 #define CG_EINVAL (-22)
@@ -1024,7 +1025,8 @@ PyMODINIT_FUNC PyInit__codegreen_fast(void) {
     }
   }
   PyObject *m = PyModule_Create(&module);
-  if (m != NULL && (cg_session_tasks_add(m) != 0 || cg_linetable_add(m) != 0)) {
+  if (m != NULL &&
+      (cg_session_tasks_add(m) != 0 || cg_linetable_add(m) != 0 || cg_term_guard_add(m) != 0)) {
     Py_DECREF(m);
     return NULL;
   }

@@ -72,6 +72,35 @@ def test_gathered_coroutines_keep_their_own_tasks(run_py, front):
     out = json.loads(r.stdout.strip().splitlines()[-1])
     if front != "no library":
         assert out["hot"] == ("ctypes" if front == "ctypes" else "extension")
+    check_gathered(out, front)
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.12", "3.13"])
+def test_the_extensions_loop_check_holds_in_every_interpreter(tmp_path, version):
+    # The extension asks whether an event loop runs in the thread through the thread state's
+    # "__asyncio_running_event_loop__" key where CPython's _asyncio keeps it (3.7 to 3.12: no key,
+    # no call), and by calling _get_running_loop() where it does not (3.13): the same tasks.
+    import glob
+    import os
+    import subprocess
+    from conftest import PYDIR
+    found = sorted(glob.glob("/root/.pyenv/versions/%s.*/bin/python%s" % (version, version)))
+    found += [p for p in ("/usr/bin/python" + version,) if os.path.exists(p)]
+    libdir = os.path.dirname(os.environ["CODEGREEN_LIB_PATH"])
+    if not found or not any(f.startswith("_codegreen_fast") for f in os.listdir(libdir)):
+        pytest.skip("no Python %s on this machine, or no extension built" % version)
+    script = tmp_path / "aio.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, PYTHONPATH=PYDIR)
+    r = subprocess.run([found[0], str(script)], env=env, cwd=str(tmp_path), timeout=60,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["hot"] == "extension"
+    check_gathered(out, "extension")
+
+
+def check_gathered(out, front):
     tasks = by_name(out["tasks"])
     parents = {n: [(t["parent"], t["depth"]) for t in ts] for n, ts in tasks.items()}
     assert parents["outer"] == [(None, 0)]

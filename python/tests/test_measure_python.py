@@ -89,6 +89,82 @@ def test_the_program_is_one_run_in_every_figure(tmp_path):
         assert f["share_of_total"] == pytest.approx(f["energy_j"] / tot["session_energy_j"])
 
 
+@pytest.mark.parametrize("own", [None, "50"])
+def test_carbon_intensity_reaches_the_sessions_not_the_program_or_its_children(tmp_path, own):
+    # `measure --carbon-intensity G` put G in CODEGREEN_CARBON_INTENSITY of the program, so the
+    # program, a shell it started and its pool workers all saw it (and a codegreen session
+    # inside them took it for the user's). The program's sessions (its own, a subprocess's, the
+    # forked workers') still use G; the program and every child see the variable as the user
+    # left it: the plain run's output. The CSV and Markdown carry each function's CO2e.
+    write(tmp_path / "carbon.py", """\
+        import multiprocessing as mp
+        import os
+        import subprocess
+        import sys
+
+
+        def seen(_=None):
+            return os.environ.get("CODEGREEN_CARBON_INTENSITY", "unset")
+
+
+        if __name__ == "__main__":
+            print("program", seen())
+            print("shell", subprocess.run(["sh", "-c", "echo ${CODEGREEN_CARBON_INTENSITY-unset}"],
+                                          stdout=subprocess.PIPE).stdout.decode().strip())
+            print("python", subprocess.run(
+                [sys.executable, "-c", "import os; print(os.environ.get("
+                 "'CODEGREEN_CARBON_INTENSITY', 'unset'))"], stdout=subprocess.PIPE
+            ).stdout.decode().strip())
+            with mp.get_context("fork").Pool(2) as pool:
+                print("workers", sorted(set(pool.map(seen, range(4)))))
+        """)
+    env = {} if own is None else {"CODEGREEN_CARBON_INTENSITY": own}
+    a, b, r = plain_and_measured("carbon.py", tmp_path, env=env,
+                                 measure=["--carbon-intensity", "300", "-o", "f.csv",
+                                          "-o", "f.md"])
+    same(a, b)
+    word = own or "unset"
+    assert a.stdout.decode().splitlines() == [
+        "program " + word, "shell " + word, "python " + word, "workers ['%s']" % word]
+    assert r["meta"]["carbon"] == {"intensity_g_per_kwh": 300, "source": "user-given",
+                                   "from": "--carbon-intensity", "co2e_unit": "g"}
+    tot = r["totals"]
+    assert tot["co2e_g"] == pytest.approx(tot["energy_j"] * 300 / 3.6e6, rel=1e-6)
+    rows = [f for f in r["functions"] if f["calls"]]
+    # the workers' rows are from their own sessions: G reached them too
+    assert any(f["pid"] != r["meta"]["pid"] for f in rows)
+    for f in r["functions"]:
+        assert f["co2e_g"] == pytest.approx(f["energy_j"] * 300 / 3.6e6, rel=1e-6)
+    with open(str(tmp_path / "f.csv")) as f:
+        lines = f.read().splitlines()
+    header = lines[0].split(",")
+    assert header[-1] == "co2e_g" and len(lines) == 1 + len(r["functions"])
+    got = sorted(float(line.split(",")[-1]) for line in lines[1:])
+    assert got == pytest.approx(sorted(f["co2e_g"] for f in r["functions"]), rel=1e-9)
+    with open(str(tmp_path / "f.md")) as f:
+        md = f.read().splitlines()
+    cols = [c.strip() for c in md[2].strip("|").split("|")]
+    assert cols[-2:] == ["CO2e [g]", "Share"], md
+    shown = sorted(float(line.strip("|").split("|")[-2]) for line in md[4:] if line)
+    assert shown == pytest.approx(sorted(f["co2e_g"] for f in r["functions"]), abs=1e-6)
+
+
+def test_without_a_carbon_intensity_the_files_have_no_co2e(tmp_path):
+    write(tmp_path / "plain.py", """\
+        def f():
+            return 1
+        f()
+        """)
+    a, b, r = plain_and_measured("plain.py", tmp_path, measure=["-o", "f.csv", "-o", "f.md"])
+    same(a, b)
+    assert "carbon" not in r["meta"] and "co2e_g" not in r["totals"]
+    with open(str(tmp_path / "f.csv")) as f:
+        lines = f.read().splitlines()
+    assert lines[0].split(",")[-1] == "co2e_g" and lines[1].endswith(",")  # empty, as run's
+    with open(str(tmp_path / "f.md")) as f:
+        assert "CO2e" not in f.read()
+
+
 def test_a_pythonpath_entry_measure_also_adds_stays_the_programs(tmp_path):
     # A new user with the README's source-tree setup (PYTHONPATH=<tree>/python) measured a
     # program that uses codegreen.Session: measure adds the same directory, site keeps one entry
@@ -823,6 +899,52 @@ def test_forked_children_and_pool_workers_are_measured_with_their_own_rows(tmp_p
         assert f["duration_s"] > 0 and f["energy_j"] >= 0
         # a share of the program's whole run, as the parent's rows are (not of the child's own)
         assert f["share_of_total"] == pytest.approx(f["energy_j"] / whole if whole else 0)
+
+
+def test_pool_terminate_of_idle_forked_workers_ends_and_reports(tmp_path):
+    # Seen once, then about one run in twenty: a fork pool's terminate() hung, a worker blocked
+    # in SemLock.acquire on the task queue's lock (which terminate() holds). Its one SIGTERM had
+    # come just before the wait began: CPython marks the signal for the runtime's Python handler,
+    # which runs only when the wait returns, and the wait never did (without codegreen the
+    # default action ends the process wherever it is). The extension's guard (term_guard.c) now
+    # interrupts the wait until the handler runs. Several pools a run, several runs, each with a
+    # limit: every run ends, with every worker's calls in the report.
+    write(tmp_path / "term.py", """\
+        import multiprocessing as mp
+
+
+        def work(x):
+            return sum(i * x for i in range(2000))
+
+
+        def main():
+            ctx = mp.get_context("fork")
+            for _ in range(4):
+                pool = ctx.Pool(3)
+                print(sum(pool.map(work, range(6))))
+                pool.terminate()  # the workers are idle, blocked on the task queue's lock
+                pool.join()
+            print("done")
+
+
+        if __name__ == "__main__":
+            main()
+        """)
+    want = "%d\n" % sum(i * x for x in range(6) for i in range(2000))
+    e = dict(os.environ)
+    e.pop("PYTHONPATH", None)
+    for run in range(6 if EXT_BUILT else 1):
+        out = str(tmp_path / ("r%d.json" % run))
+        b = subprocess.run([CG, "measure", "-q", "-o", out, "term.py"], cwd=str(tmp_path), env=e,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        assert (b.returncode, b.stdout.decode()) == (0, want * 4 + "done\n"), b.stderr.decode()
+        with open(out) as f:
+            report = json.load(f)
+        main_pid = report["meta"]["pid"]
+        kids = [f for f in report["functions"] if f["pid"] != main_pid and f["calls"]]
+        # every call of work() ran in a worker, and every worker's report was merged
+        assert sum(f["calls"] for f in kids if f["name"] == "work") == 24
+        assert {f["pid"] for f in kids} <= {p["pid"] for p in report["processes"]}
 
 
 def test_pool_workers_rows_are_kept_when_the_parent_calls_no_function(tmp_path):

@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 import re
+import sys
 import threading
 import time
 import warnings
@@ -389,14 +390,19 @@ def test_buffer_samples_caps_the_sample_store(sim_env):
     # 1000 samples (the floor) at 1 ms hold 1 s; the session runs ~1.2 s: the store halves its
     # resolution instead of dropping samples, so the task's energy is still whole and the report
     # says the series was coarsened.
-    with quiet_session("cap", buffer_samples=1000, save_to_file=False) as s:
-        with s.task("t"):
-            time.sleep(1.2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_session("cap", buffer_samples=1000, save_to_file=False) as s:
+            with s.task("t"):
+                time.sleep(1.2)
     sampler = s.report["meta"]["sampler"]
     assert sampler["dropped_at_cap"] == 0
     if sampler["samples"] > 1000:  # how many a busy machine stored is not the point
         assert sampler["coarsened"] >= 1
         assert any("coarsened" in w for w in sampler["warnings"])
+    # each of the meter's warnings is the program's RuntimeWarning too
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == \
+        ["codegreen: " + w for w in sampler["warnings"]]
     t = s.report["tasks"][0]
     assert t["energy_j"] == pytest.approx(TOTAL_W * t["duration_s"], rel=0.05)
     assert s.report["meta"]["measurement_quality"] == "ok"
@@ -412,6 +418,52 @@ def test_noise_warnings_become_runtime_warnings(sim_env, monkeypatch):
     warns = s.report["totals"]["noise_warnings"]
     assert [w["task"] for w in warns] == ["jittery"]
     assert "within_task_power_cv_above_10pct" in warns[0]["reasons"]
+
+
+# A domain at 0 W never changes: after a session of over a second (and 100 of its updates) the
+# library warns that its 0 J is no measurement of zero (meta.sampler.warnings).
+SIM_STILL_GPU = json.dumps({"domains": [
+    {"name": "package-0", "kind": "cpu_package", "waveform": "constant", "power_w": PACKAGE_W},
+    {"name": "gpu0", "kind": "gpu", "waveform": "constant", "power_w": 0},
+]})
+
+
+@pytest.mark.parametrize("series", [False, True])
+def test_sampler_warnings_become_runtime_warnings_at_the_users_line(sim_env, monkeypatch, series):
+    monkeypatch.setenv("CODEGREEN_SIM_CONFIG", SIM_STILL_GPU)
+    s = quiet_session("still", record_time_series=series, save_to_file=False)
+    s.start()
+    with s.task("wait"):
+        time.sleep(1.05)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s.stop(); line = sys._getframe().f_lineno  # noqa: E702 - the line the warning names
+    sampler = s.report["meta"]["sampler"]["warnings"]
+    assert len(sampler) == 1 and sampler[0].startswith("domain gpu0 (sim, updates every")
+    assert "never changed in" in sampler[0]
+    got = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert [str(w.message) for w in got] == ["codegreen: " + sampler[0]]
+    assert (got[0].filename, got[0].lineno) == (__file__, line)
+
+
+def test_with_statement_names_its_line_and_a_quiet_meter_warns_nothing(sim_env, monkeypatch):
+    monkeypatch.setenv("CODEGREEN_SIM_CONFIG", SIM_STILL_GPU)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_session("still", save_to_file=False) as s:  # the line __exit__ warns at
+            line = sys._getframe().f_lineno - 1
+            time.sleep(1.05)
+    got = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(got) == 1 and "gpu0" in str(got[0].message)
+    assert (got[0].filename, got[0].lineno) == (__file__, line)
+    # a session too short for the rule (under a second, by its own clock): no warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_session("short", save_to_file=False) as s:
+            time.sleep(0.05)
+    if s.report["totals"]["wall_duration_s"] < 1:
+        assert [w for w in caught if issubclass(w.category, RuntimeWarning)] == []
+        assert s.report["meta"]["sampler"]["warnings"] == []
 
 
 def test_meta_fields(sim_env):

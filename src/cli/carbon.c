@@ -5,7 +5,11 @@
  * (codegreen's own, and the runtime's in the measured program), so the rule that turns energy
  * into co2e_g lives in one place, libcodegreen-nemb's carbon.c. `run` puts the variable back as
  * it was once its session has begun (cg_carbon_env_restore), so the command does not inherit
- * the flag, and names the flag as the intensity's origin (cg_carbon_label).
+ * the flag, and names the flag as the intensity's origin (cg_carbon_label). `measure` does the
+ * same for its own session, and hands the value to the measured program under its own name
+ * (cg_carbon_flag_value(), CODEGREEN_MEASURE_CARBON_INTENSITY), which codegreen_runtime puts
+ * in CODEGREEN_CARBON_INTENSITY only while its session begins: neither the program nor its
+ * children inherit the flag.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -20,6 +24,7 @@
 
 static bool flag_given;  /* --carbon-intensity was given */
 static char *env_before; /* the variable's value before it, or NULL when it was unset */
+static char *flag_value; /* the last --carbon-intensity given, or NULL */
 
 int cg_carbon_option(const char *verb, const char *arg) {
   char *end;
@@ -37,11 +42,19 @@ int cg_carbon_option(const char *verb, const char *arg) {
     env_before = before != NULL ? strdup(before) : NULL;
     flag_given = true;
   }
-  if (setenv(CARBON_ENV, arg, 1) != 0) {
+  char *copy = strdup(arg);
+  if (copy == NULL || setenv(CARBON_ENV, arg, 1) != 0) {
+    free(copy);
     fprintf(stderr, "codegreen %s: cannot set CODEGREEN_CARBON_INTENSITY\n", verb);
     return CG_EXIT_FAIL;
   }
+  free(flag_value);
+  flag_value = copy;
   return 0;
+}
+
+const char *cg_carbon_flag_value(void) {
+  return flag_value;
 }
 
 void cg_carbon_env_restore(void) {

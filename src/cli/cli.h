@@ -43,6 +43,9 @@ int cg_carbon_option(const char *verb, const char *arg);
  * user's own value), once the session that reads it has begun: the flag is codegreen's, not
  * the measured command's environment. Nothing without the flag. */
 void cg_carbon_env_restore(void);
+/* The value of the last --carbon-intensity given (owned by carbon.c, valid to the process's
+ * end), or NULL without the flag. */
+const char *cg_carbon_flag_value(void);
 /* With --carbon-intensity, the report's meta.carbon.from says "--carbon-intensity" (the library
  * can only name the variable the flag went through). Nothing without the flag. */
 struct json_t;

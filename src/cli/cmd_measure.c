@@ -861,6 +861,7 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   if (quality != NULL && strcmp(quality, "ok") != 0 && strcmp(quality, "checkpoints_only") != 0) {
     fprintf(stderr, "  warning      measurement_quality is \"%s\"\n", quality);
   }
+  cg_print_sampler_warnings(stderr, "  warning      ", report);
   if (source != NULL && strcmp(source, "none") == 0) {
     const char *why = json_string_value(json_object_get(meta, "backend_error"));
     fprintf(stderr, "  why          %s\n", why ? why : "no energy provider could be opened");
@@ -885,14 +886,17 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
 
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
  * status to exit with: @p status, or a failure when the report cannot be written. */
-/* One row per function, with the provenance and identity of the run (CodeCarbon's habit). */
+/* One row per function, with the provenance and identity of the run (CodeCarbon's habit);
+ * co2e_g is empty without a carbon intensity (as run's column), and last, so that the columns
+ * of files written before it keep their places. */
 static const char *const csv_columns[] = {CG_META_COLUMNS,   "command",
                                           "exit_status",     "name",
                                           "context",         "line",
                                           "calls",           "energy_j",
                                           "self_energy_j",   "duration_s",
                                           "self_duration_s", "avg_power_w",
-                                          "share_of_total",  "energy_uncertainty_j"};
+                                          "share_of_total",  "energy_uncertainty_j",
+                                          "co2e_g"};
 
 static json_t *function_rows(json_t *report, const measure_opts *o, int status) {
   char *command = cg_command_string(o->cmd);
@@ -914,16 +918,24 @@ static json_t *function_rows(json_t *report, const measure_opts *o, int status) 
     /* 0 where the counters fix the energy (the JSON leaves the field out then). */
     json_array_append_new(row,
                           json_real(json_number_value(json_object_get(f, "energy_uncertainty_j"))));
+    json_t *co2e = json_object_get(f, "co2e_g"); /* with a carbon intensity only */
+    json_array_append_new(row, json_is_number(co2e) ? json_incref(co2e) : json_null());
     json_array_append_new(rows, row);
   }
   free(command);
   return rows;
 }
 
-/* The table as Markdown; "Share" is relative to the program's energy (totals.energy_j). */
+/* The table as Markdown; "Share" is relative to the program's energy (totals.energy_j). With a
+ * carbon intensity, a "CO2e [g]" column (each function's co2e_g) before it, as run's table. */
 static int write_markdown(json_t *report, const char *path) {
-  static const char *const cols[] = {"Function", "Where",    "Calls",     "Energy [J]", "± [J]",
-                                     "Self [J]", "Time [s]", "Power [W]", "Share"};
+  static const char *const all_cols[] = {"Function", "Where",    "Calls",    "Energy [J]",
+                                         "± [J]",    "Self [J]", "Time [s]", "Power [W]",
+                                         "CO2e [g]", "Share"};
+  static const char *const plain_cols[] = {"Function",   "Where",     "Calls",
+                                           "Energy [J]", "± [J]",     "Self [J]",
+                                           "Time [s]",   "Power [W]", "Share"};
+  bool carbon = json_is_object(json_object_get(json_object_get(report, "meta"), "carbon"));
   json_t *rows = json_array();
   size_t i;
   json_t *f;
@@ -936,14 +948,21 @@ static int write_markdown(json_t *report, const char *path) {
              (long long)json_integer_value(json_object_get(f, "line")));
     snprintf(share, sizeof share, "%.1f %%",
              100 * json_number_value(json_object_get(f, "share_of_total")));
-    json_array_append_new(rows,
-                          json_pack("[O, s, O, f, f, f, f, f, s]", json_object_get(f, "name"),
-                                    where, json_object_get(f, "calls"),
-                                    json_number_value(json_object_get(f, "energy_j")),
-                                    json_number_value(json_object_get(f, "energy_uncertainty_j")),
-                                    json_number_value(json_object_get(f, "self_energy_j")),
-                                    json_number_value(json_object_get(f, "duration_s")),
-                                    json_number_value(json_object_get(f, "avg_power_w")), share));
+    json_t *row =
+        json_pack("[O, s, O, f, f, f, f, f]", json_object_get(f, "name"), where,
+                  json_object_get(f, "calls"), json_number_value(json_object_get(f, "energy_j")),
+                  json_number_value(json_object_get(f, "energy_uncertainty_j")),
+                  json_number_value(json_object_get(f, "self_energy_j")),
+                  json_number_value(json_object_get(f, "duration_s")),
+                  json_number_value(json_object_get(f, "avg_power_w")));
+    if (carbon) {
+      json_t *co2e = json_object_get(f, "co2e_g");
+      json_array_append_new(row, json_is_number(co2e)
+                                     ? json_sprintf("%.6f", json_number_value(co2e))
+                                     : json_string("n/a"));
+    }
+    json_array_append_new(row, json_string(share));
+    json_array_append_new(rows, row);
   }
   char *title = NULL;
   json_t *meta = json_object_get(report, "meta");
@@ -953,7 +972,10 @@ static int write_markdown(json_t *report, const char *path) {
       0) {
     title = NULL;
   }
-  cg_table t = {cols, sizeof cols / sizeof cols[0], rows};
+  cg_table t = {carbon ? all_cols : plain_cols,
+                carbon ? sizeof all_cols / sizeof all_cols[0]
+                       : sizeof plain_cols / sizeof plain_cols[0],
+                rows};
   int rc = cg_write_markdown("measure", &t, title, path);
   free(title);
   json_decref(rows);
@@ -1107,6 +1129,7 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
     return status ? status : CG_EXIT_USAGE;
   }
   program_as_task(report, o);
+  cg_carbon_label(report);
   if (o->sort != NULL) {
     cg_sort_functions(report, o->sort);
   }
@@ -1536,8 +1559,13 @@ static int measure_with(measure_opts o) {
     }
     free(sp);
   }
+  /* --carbon-intensity reaches the program's sessions under measure's own name: the runtime
+   * sets CODEGREEN_CARBON_INTENSITY only while a session begins (carbon.c), so neither the
+   * program nor its children inherit the flag. */
+  const char *carbon = cg_carbon_flag_value();
   if (measure_env_set("CODEGREEN_RESULT_FILE", p.result) != 0 ||
-      (o.config != NULL && measure_env_set("CODEGREEN_CONFIG", o.config) != 0)) {
+      (o.config != NULL && measure_env_set("CODEGREEN_CONFIG", o.config) != 0) ||
+      (carbon != NULL && measure_env_set("CODEGREEN_MEASURE_CARBON_INTENSITY", carbon) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
@@ -1613,6 +1641,7 @@ static int measure_with(measure_opts o) {
     }
     free(samples);
   }
+  cg_carbon_env_restore(); /* measure's session has read it; the program gets the user's */
   if (plot_session != NULL &&
       cg_named_providers_check("measure", NULL, nemb_session_meter(plot_session) != NULL) != 0) {
     free(run);

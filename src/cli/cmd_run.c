@@ -1356,11 +1356,7 @@ static void print_summary(json_t *report, const run_opts *o) {
   if (quality != NULL && strcmp(quality, "ok") != 0) {
     fprintf(stderr, "  warning     measurement_quality is \"%s\"\n", quality);
   }
-  /* The meter's own (a domain lost or never changing, counter resets, coarsening): the report
-   * holds them in meta.sampler.warnings; a reader of the summary needs them as much. */
-  json_array_foreach(json_object_get(json_object_get(meta, "sampler"), "warnings"), i, r) {
-    fprintf(stderr, "  warning     %s\n", json_string_value(r));
-  }
+  cg_print_sampler_warnings(stderr, "  warning     ", report);
   json_array_foreach(json_object_get(json_object_get(report, "totals"), "noise_warnings"), i, r) {
     fprintf(stderr, "  warning     %s is noisy (power CV %.1f %%)\n",
             json_string_value(json_object_get(r, "task")),

@@ -564,3 +564,15 @@ void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned
   fprintf(fp, "%s fix the energy only to within this either way (energy_uncertainty_j)\n",
           why & (CG_UNC_GAP | CG_UNC_STEP) ? ": the counters" : ", which");
 }
+
+void cg_print_sampler_warnings(FILE *fp, const char *label, const json_t *report) {
+  json_t *meta = json_object_get(report, "meta");
+  json_t *w = json_object_get(json_object_get(meta, "sampler"), "warnings");
+  size_t i;
+  json_t *r;
+  json_array_foreach(w, i, r) {
+    if (json_is_string(r)) {
+      fprintf(fp, "%s%s\n", label, json_string_value(r));
+    }
+  }
+}

@@ -132,6 +132,11 @@ void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned wh
 void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned why,
                              const char *what, bool plural, const json_t *report);
 
+/* The meter's own warnings (meta.sampler.warnings: a domain lost or never changing, counter
+ * resets, coarsening), one line each after @p label, for the summaries of `run` and `measure`:
+ * the library words them, a reader of the summary needs them as much as the report's. */
+void cg_print_sampler_warnings(FILE *fp, const char *label, const json_t *report);
+
 /* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
  * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their
  * values (null where the report lacks one) to @p row, in this order. */

@@ -714,7 +714,9 @@ int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
       continue;
     }
     double wrap_ns = (double)m->domains[d].range_uj / (double)power * 1e9;
-    uint64_t guard = (uint64_t)(wrap_ns / 4);
+    /* A domain of next to no power (a 0 W simulated one: 1 uW) wraps in centuries: past
+     * uint64_t, where the conversion is undefined (it gave 0, and a warning of a 0 ns wrap). */
+    uint64_t guard = wrap_ns / 4 >= 0x1p64 ? UINT64_MAX : (uint64_t)(wrap_ns / 4);
     if (guard < m->guard_ns) {
       m->guard_ns = guard;
     }

@@ -135,6 +135,7 @@ struct nemb_session {
   pthread_mutex_t report_lock;   /* guards the first build of report_json and report_summary */
   char *report_json;             /* the whole text, built on the first nemb_session_report_json() */
   char *report_summary;          /* the same without series: nemb_session_report_summary_json() */
+  char *report_warnings;         /* meta.sampler.warnings alone: nemb_session_warnings_json() */
   char *write_error;             /* why the file could not be written, or NULL */
   struct nemb__results *results; /* results.c's table, built on first query after the end */
 

@@ -182,6 +182,10 @@ int nemb__report_csv(const nemb_session *s, char **out);
  * monotonic instant, and a JSON string that tolerates NULL and invalid UTF-8. */
 struct json_t;
 struct json_t *nemb__report_meta(const nemb_session *s, const char *quality);
+/* The report's meta.sampler.warnings alone, as JSON text ("[]" without a meter), built from the
+ * same figures as the meta (nemb_session_warnings_json()). Returns 0 or NEMB_ENOMEM; *out is
+ * the caller's (free()). */
+int nemb__report_warnings_json(const nemb_session *s, char **out);
 double nemb__report_wall(const nemb_session *s, uint64_t t_ns);
 struct json_t *nemb__report_string(const char *v);
 

@@ -423,6 +423,25 @@ static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats 
   return w;
 }
 
+/* The time series' resolution after @p st's coarsenings, in ms. */
+static double effective_resolution_ms(const nemb_sampler_stats *st) {
+  return (double)st->interval_ns / 1e6 * (double)(1ull << (st->coarsened & 63));
+}
+
+int nemb__report_warnings_json(const nemb_session *s, char **out) {
+  json_t *w = NULL;
+  if (s->meter == NULL) {
+    w = json_array();
+  } else {
+    nemb_sampler_stats st;
+    nemb_meter_stats(s->meter, &st);
+    w = sampler_warnings(s, &st, effective_resolution_ms(&st));
+  }
+  *out = w != NULL ? json_dumps(w, JSON_COMPACT) : NULL;
+  json_decref(w);
+  return *out != NULL ? 0 : nemb__fail(NEMB_ENOMEM, "out of memory for the sampler's warnings");
+}
+
 static json_t *sampler_block(const nemb_session *s) {
   const nemb_meter *m = s->meter;
   if (m == NULL) {
@@ -430,7 +449,7 @@ static json_t *sampler_block(const nemb_session *s) {
   }
   nemb_sampler_stats st;
   nemb_meter_stats(m, &st);
-  double resolution_ms = (double)st.interval_ns / 1e6 * (double)(1ull << (st.coarsened & 63));
+  double resolution_ms = effective_resolution_ms(&st);
   json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "samples", (json_int_t)st.samples,
                         "reads", (json_int_t)st.reads, "late_wakeups", (json_int_t)st.late_wakeups,
                         "missed_deadlines", (json_int_t)st.missed_deadlines, "worst_lateness_ns",

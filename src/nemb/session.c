@@ -290,6 +290,7 @@ static void free_session(nemb_session *s) {
   free(s->output_path);
   free(s->report_json);
   free(s->report_summary);
+  free(s->report_warnings);
   free(s->write_error);
   pthread_mutex_destroy(&s->report_lock);
   pthread_mutex_destroy(&s->threads_lock);
@@ -594,6 +595,10 @@ const char *nemb_session_report_json(const nemb_session *s) {
 
 const char *nemb_session_report_summary_json(const nemb_session *s) {
   return s ? cached_text(s, &s->report_summary, nemb__report_json_summary) : NULL;
+}
+
+const char *nemb_session_warnings_json(const nemb_session *s) {
+  return s ? cached_text(s, &s->report_warnings, nemb__report_warnings_json) : NULL;
 }
 
 const char *nemb_session_output_path(const nemb_session *s) {

@@ -183,4 +183,31 @@ check "a second --export-plot is a usage error" test $? -eq 2
 check "it names both and says nothing ran" grep -q "export-plot is given twice ('twice.png', 'twice.html').*nothing was run" twice.err
 check "no plot and no program output" sh -c '! test -e twice.png && ! test -e twice.html && ! test -s twice.out'
 
+# The meter's own warnings (meta.sampler.warnings) in measure's summary, worded as run prints
+# them (one rule, outputs.c): a simulated GPU at 0 W never changes over a run of over a second.
+cat >still.py <<'PY'
+import time
+
+def wait():
+    time.sleep(1.1)
+
+wait()
+PY
+still='{"domains":[{"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20},{"name":"gpu0","kind":"gpu","waveform":"constant","power_w":0}]}'
+CODEGREEN_SIM_CONFIG="$still" "$cg" measure -o still.json still.py >still.out 2>still.err
+check "measure with a still domain exits 0" test $? -eq 0
+check "the report has the warning" py "
+import json
+w=json.load(open('still.json'))['meta']['sampler']['warnings']
+assert len(w)==1 and w[0].startswith('domain gpu0 (sim, updates every') and 'never changed' in w[0], w
+open('still.want','w').write('  warning      '+w[0]+'\n')"
+check "measure's summary prints it" sh -c "grep -F '  warning      domain gpu0' still.err | cmp - still.want"
+check "no wrap warning for a 0 W domain" sh -c "! grep -q 'can wrap within' still.err"
+CODEGREEN_SIM_CONFIG="$still" "$cg" run -o run-still.json -- sleep 1.1 >run-still.out 2>run-still.err
+check "run prints the report's warning in the same words" py "
+import json
+w=json.load(open('run-still.json'))['meta']['sampler']['warnings']
+lines=[l for l in open('run-still.err').read().splitlines() if 'gpu0' in l and 'never changed' in l]
+assert lines==['  warning     '+w[0]], (lines, w)"
+
 finish measure_views
