@@ -23,7 +23,7 @@ _TASK_COLUMNS = ["name", "depth", "parent", "energy_j", "avg_power_w", "duration
                  "closed_at_end", "thread", "co2e_g"]
 _FUNCTION_COLUMNS = ["name", "context", "line", "calls", "energy_j", "self_energy_j",
                      "duration_s", "self_duration_s", "avg_power_w", "share_of_total",
-                     "max_depth", "co2e_g"]
+                     "max_depth", "co2e_g", "pid"]
 
 
 def _pandas(what):
@@ -203,12 +203,14 @@ class Report(dict):
     def functions_frame(self):
         """One row per instrumented function (``codegreen measure`` and codegreen_runtime
         reports), sorted by energy as in the report: name, context (file), line, calls,
-        inclusive and self energy and time, avg_power_w, share_of_total, max_depth, co2e_g.
-        Empty (with these columns) for a report without instrumented functions."""
+        inclusive and self energy and time, avg_power_w, share_of_total, max_depth, co2e_g
+        (with a carbon intensity), pid (when the report merged child processes: the process the
+        function's calls ran in). Empty (with these columns) for a report without instrumented
+        functions."""
         pd = _pandas("functions_frame")
         funcs = self.get("functions") or []
-        has_co2e = any("co2e_g" in f for f in funcs)
-        columns = [c for c in _FUNCTION_COLUMNS if c != "co2e_g" or has_co2e]
+        has = {c: any(c in f for f in funcs) for c in ("co2e_g", "pid")}
+        columns = [c for c in _FUNCTION_COLUMNS if has.get(c, True)]
         return pd.DataFrame([[f.get(c) for c in columns] for f in funcs], columns=columns)
 
     def table(self):

@@ -49,3 +49,52 @@ def test_children_calls_reach_the_call_graph_and_the_folded_stacks(tmp_path):
     assert set(folded) == {"sq", "sq;work"}
     sq_j = sum(f["energy_j"] for f in r["functions"] if f["name"] == "sq")
     assert abs((int(folded["sq"]) + int(folded["sq;work"])) / 1e6 - sq_j) < 1e-5 + 1e-3 * sq_j
+
+
+def test_each_row_says_its_process_in_csv_markdown_and_frame(tmp_path):
+    (tmp_path / "main.py").write_text(POOL)
+    out = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "-o", "r.json",
+                          "-o", "r.csv", "-o", "r.md", "main.py"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    kids = {p["pid"] for p in r["processes"] if not p["parent"]}
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert rows and {int(row["pid"]) for row in rows} <= kids  # the Pool's workers ran sq, work
+    assert sorted((row["name"], int(row["pid"])) for row in rows) == \
+        sorted((f["name"], f["pid"]) for f in r["functions"])
+    md = (tmp_path / "r.md").read_text()
+    for f in r["functions"]:
+        assert "main.py:%d [pid %d]" % (f["line"], f["pid"]) in md
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import codegreen
+    frame = codegreen.load(str(tmp_path / "r.json")).functions_frame()
+    assert sorted(zip(frame["name"], frame["pid"])) == \
+        sorted((f["name"], f["pid"]) for f in r["functions"])
+
+
+def test_a_signal_before_the_program_starts_says_nothing_ran(tmp_path):
+    # An "interpreter" that marks when measure started it (its compile step) and then waits:
+    # SIGTERM to measure then comes before the program ran.
+    fake = tmp_path / "slowpython"
+    fake.write_text("#!/bin/sh\ntouch '%s'\nexec sleep 30\n" % (tmp_path / "started"))
+    fake.chmod(0o755)
+    (tmp_path / "p.py").write_text("print('never')\n")
+    proc = subprocess.Popen([CG, "measure", "--python", str(fake), "-o", "r.json", "p.py"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    import time
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (tmp_path / "started").exists()
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert "SIGTERM came before the program started: nothing was run or measured; exit 143" in err
+    assert "never" not in out

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -208,4 +209,13 @@ int cg_child_wait_signal(pid_t pid, bool pass_on, struct rusage *ru, int *signo)
   }
   *signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void cg_signal_name(int sig, char *buf, size_t len) {
+  const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+  if (abbrev != NULL) {
+    snprintf(buf, len, "SIG%s", abbrev);
+  } else {
+    snprintf(buf, len, "signal %d", sig);
+  }
 }

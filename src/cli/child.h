@@ -29,6 +29,9 @@ int cg_exit_cannot_start(int err);
 void cg_signals_catch(void);
 void cg_signals_restore(void);
 
+/* "SIGTERM" for SIGTERM, "signal N" for a number without a name, into @p buf. */
+void cg_signal_name(int sig, char *buf, size_t len);
+
 /* The last of those signals caught since cg_signals_catch(), or 0. */
 int cg_signals_caught(void);
 

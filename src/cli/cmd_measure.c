@@ -720,11 +720,11 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   fprintf(stderr, "  (exit status %d)\n", status);
   fprintf(stderr, "  energy       %.4f J over %.3f s (%.2f W average)   [%s]\n", session_j, wall,
           wall > 0 ? session_j / wall : 0.0, cg_source_words(source));
-  cg_print_uncertainty(
+  cg_print_uncertainty_of(
       stderr, "               ",
       json_number_value(json_object_get(totals, "session_energy_uncertainty_j")),
       cg_uncertainty_cause(json_object_get(totals, "session_energy_uncertainty_cause")),
-      "the program's run", false);
+      "the program's run", false, report);
   cg_carbon_print(stderr, report, "session_co2e_g", "over the run");
   /* provenance: which domains, from which provider */
   json_t *topo = json_object_get(meta, "domain_topology");
@@ -887,8 +887,9 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
  * status to exit with: @p status, or a failure when the report cannot be written. */
 /* One row per function, with the provenance and identity of the run (CodeCarbon's habit);
- * co2e_g is empty without a carbon intensity (as run's column), and last, so that the columns
- * of files written before it keep their places. */
+ * co2e_g is empty without a carbon intensity (as run's column); co2e_g and pid (the process the
+ * function's calls ran in: a child's rows are merged by pid) come last, so that the columns of
+ * files written before them keep their places. */
 static const char *const csv_columns[] = {CG_META_COLUMNS,   "command",
                                           "exit_status",     "name",
                                           "context",         "line",
@@ -896,7 +897,7 @@ static const char *const csv_columns[] = {CG_META_COLUMNS,   "command",
                                           "self_energy_j",   "duration_s",
                                           "self_duration_s", "avg_power_w",
                                           "share_of_total",  "energy_uncertainty_j",
-                                          "co2e_g"};
+                                          "co2e_g",          "pid"};
 
 static json_t *function_rows(json_t *report, const measure_opts *o, int status) {
   char *command = cg_command_string(o->cmd);
@@ -906,7 +907,7 @@ static json_t *function_rows(json_t *report, const measure_opts *o, int status) 
   json_array_foreach(json_object_get(report, "functions"), i, f) {
     json_t *row = json_array();
     cg_row_add_meta(row, report);
-    json_array_append_new(row, json_string(command ? command : ""));
+    json_array_append_new(row, cg_json_text(command ? command : "")); /* bytes, maybe not UTF-8 */
     json_array_append_new(row, json_integer(status));
     const char *fk[] = {"name",        "context",       "line",       "calls",
                         "energy_j",    "self_energy_j", "duration_s", "self_duration_s",
@@ -920,6 +921,8 @@ static json_t *function_rows(json_t *report, const measure_opts *o, int status) 
                           json_real(json_number_value(json_object_get(f, "energy_uncertainty_j"))));
     json_t *co2e = json_object_get(f, "co2e_g"); /* with a carbon intensity only */
     json_array_append_new(row, json_is_number(co2e) ? json_incref(co2e) : json_null());
+    json_t *pid = json_object_get(f, "pid"); /* the process its calls ran in (children merged) */
+    json_array_append_new(row, json_is_integer(pid) ? json_incref(pid) : json_null());
     json_array_append_new(rows, row);
   }
   free(command);
@@ -936,16 +939,23 @@ static int write_markdown(json_t *report, const char *path) {
                                            "Energy [J]", "± [J]",     "Self [J]",
                                            "Time [s]",   "Power [W]", "Share"};
   bool carbon = json_is_object(json_object_get(json_object_get(report, "meta"), "carbon"));
+  /* Child processes merged: each row says its process, as the text table does. */
+  bool processes = json_array_size(json_object_get(report, "processes")) > 1;
   json_t *rows = json_array();
   size_t i;
   json_t *f;
   json_array_foreach(json_object_get(report, "functions"), i, f) {
-    char where[300], share[32];
+    char where[340], share[32];
+    json_t *pid = json_object_get(f, "pid");
     snprintf(where, sizeof where, "%s:%lld",
              json_string_value(json_object_get(f, "context"))
                  ? json_string_value(json_object_get(f, "context"))
                  : "?",
              (long long)json_integer_value(json_object_get(f, "line")));
+    if (processes && json_is_integer(pid)) {
+      size_t at = strlen(where);
+      snprintf(where + at, sizeof where - at, " [pid %lld]", (long long)json_integer_value(pid));
+    }
     snprintf(share, sizeof share, "%.1f %%",
              100 * json_number_value(json_object_get(f, "share_of_total")));
     json_t *row =
@@ -1331,6 +1341,9 @@ static int boot_environment(const paths *p, cg_run_kind kind, const char *script
 /* The verb once its arguments are parsed. */
 static int measure_with(measure_opts o) {
   int rc;
+  /* SIGINT/SIGTERM from here on are caught (and passed to whichever child runs): one that comes
+   * before the program started ends measure with a line saying nothing ran, never silently. */
+  cg_signals_catch();
   const char *runner_text = cgi_language_runner(o.lang);
   if (runner_text == NULL) {
     fprintf(stderr,
@@ -1410,9 +1423,10 @@ static int measure_with(measure_opts o) {
   json_t *report = NULL;
   nemb_session *plot_session = NULL;
   bool ran = false; /* the program ran: its status is the answer */
-  /* From here on SIGINT/SIGTERM are passed to whichever child runs, and the temporary directory
-   * is always removed. */
-  cg_signals_catch();
+  /* From here on the temporary directory is always removed. */
+  if (cg_signals_caught()) {
+    goto out; /* came while the interpreter was looked for */
+  }
   if (make_paths(&p, script) != 0) {
     fprintf(stderr, "codegreen measure: cannot make a temporary directory in %s: %s\n",
             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
@@ -1731,6 +1745,12 @@ static int measure_with(measure_opts o) {
 out:
   if (cg_signals_caught() && !ran) {
     status = 128 + (int)cg_signals_caught(); /* stopped before the program ran */
+    char name[32];
+    cg_signal_name(cg_signals_caught(), name, sizeof name);
+    fprintf(stderr,
+            "codegreen measure: %s came before the program started: nothing was run or "
+            "measured; exit %d\n",
+            name, status);
   }
   nemb_session_destroy(plot_session);
   json_decref(report);

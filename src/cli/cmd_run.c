@@ -621,18 +621,9 @@ static void progress_draw(progress *p, const run_result *r, size_t done, size_t 
 /* ----- how a run ended ----- */
 
 /* "SIGKILL" for 9 (sigabbrev_np), "signal 77" for a number without a name. */
-static void signal_name(int sig, char *buf, size_t len) {
-  const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
-  if (abbrev != NULL) {
-    snprintf(buf, len, "SIG%s", abbrev);
-  } else {
-    snprintf(buf, len, "signal %d", sig);
-  }
-}
-
 static json_t *signal_json(int sig) {
   char name[32];
-  signal_name(sig, name, sizeof name);
+  cg_signal_name(sig, name, sizeof name);
   return sig > 0 ? json_string(name) : json_null();
 }
 
@@ -653,7 +644,7 @@ static void end_words(json_t *r, char *buf, size_t len) {
                                          : "");
   } else if (st > 128 && st < 128 + 65 && sigabbrev_np(st - 128) != NULL) {
     char name[32];
-    signal_name(st - 128, name, sizeof name);
+    cg_signal_name(st - 128, name, sizeof name);
     snprintf(core, sizeof core, "exit status %d, a shell's status for a command killed by %s", st,
              name);
   } else {
@@ -1617,7 +1608,7 @@ static int early(int code) {
     return code;
   }
   char name[32];
-  signal_name(sig, name, sizeof name);
+  cg_signal_name(sig, name, sizeof name);
   fprintf(stderr, "codegreen run: %s came before the command started: nothing was run; exit %d\n",
           name, 128 + sig);
   return 128 + sig;
@@ -1790,7 +1781,7 @@ int cg_cmd_run(int argc, char **argv) {
   printer_stop(&pr);
   if (done == 0 && cg_signals_caught()) {
     char name[32];
-    signal_name(cg_signals_caught(), name, sizeof name);
+    cg_signal_name(cg_signals_caught(), name, sizeof name);
     fprintf(stderr,
             "codegreen run: %s came before the command started: nothing was run (the report, "
             "where -o says, holds no run); exit %d\n",
