@@ -599,7 +599,9 @@ NEMB_EXTERN const char *nemb_session_report_summary_json(const nemb_session *s);
 
 /** The report's meta.sampler.warnings alone, after nemb_session_end(): a JSON array of
  *  sentences about what makes the figures less than exact (a domain lost or never changing,
- *  counter resets, rejected readings, coarsening), "[]" when there are none or no meter; NULL
+ *  counter resets, rejected readings, coarsening), and for a session that found no energy
+ *  backend one sentence with the reason (the report's meta.backend_error); "[]" when there are
+ *  none (a follower rank, whose energy is its node leader's, has none of its own); NULL
  *  before the end or out of memory. What a front prints or raises at the end without building
  *  the report's text. Built on the first call, owned by @p s; any thread. Since 0.1. */
 NEMB_EXTERN const char *nemb_session_warnings_json(const nemb_session *s);

@@ -466,6 +466,27 @@ def test_with_statement_names_its_line_and_a_quiet_meter_warns_nothing(sim_env, 
         assert s.report["meta"]["sampler"]["warnings"] == []
 
 
+@pytest.mark.parametrize("env", [{"CODEGREEN_PROVIDERS": "bogus"},
+                                 {"CODEGREEN_PROVIDERS": "sim", "CODEGREEN_SIM_CONFIG": "{bad"},
+                                 {"CODEGREEN_PROVIDERS": "sim", "CODEGREEN_SIM_CONFIG": "[]"}])
+def test_a_backend_that_cannot_open_warns_with_its_reason(sim_env, monkeypatch, env):
+    # The program goes on without energy, as the README promises, with a warning saying why
+    # (was silent: only a missing library warned).
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_session("nobackend", save_to_file=False) as s:
+            line = sys._getframe().f_lineno - 1
+    meta = s.report["meta"]
+    assert meta["energy_source"] == "none" and meta["backend_error"]
+    got = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert [str(w.message) for w in got] == [
+        "codegreen: no energy backend, so every energy is 0 (measurement_quality "
+        "\"no_backend\"): " + meta["backend_error"]]
+    assert (got[0].filename, got[0].lineno) == (__file__, line)
+
+
 def test_meta_fields(sim_env):
     import platform
     import sys

@@ -432,6 +432,17 @@ int nemb__report_warnings_json(const nemb_session *s, char **out) {
   json_t *w = NULL;
   if (s->meter == NULL) {
     w = json_array();
+    if (w != NULL && s->backend_error[0] != '\0') {
+      /* No backend (not a follower rank, whose meter is its leader's): the program ran on, every
+       * energy is 0; the report's meta.backend_error says the same. */
+      char *text = nemb__utf8_text(s->backend_error); /* a path in it may not be UTF-8 */
+      json_t *why = text ? json_sprintf("no energy backend, so every energy is 0 "
+                                        "(measurement_quality \"no_backend\"): %s",
+                                        text)
+                         : NULL;
+      free(text);
+      json_array_append_new(w, why != NULL ? why : json_string("no energy backend"));
+    }
   } else {
     nemb_sampler_stats st;
     nemb_meter_stats(s->meter, &st);
