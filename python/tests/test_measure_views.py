@@ -98,3 +98,17 @@ def test_a_signal_before_the_program_starts_says_nothing_ran(tmp_path):
     assert proc.returncode == 143, (proc.returncode, err)
     assert "SIGTERM came before the program started: nothing was run or measured; exit 143" in err
     assert "never" not in out
+
+
+def test_the_summary_line_is_the_programs_energy_in_the_json(tmp_path):
+    # The summary said the session's energy over the session's span (22.141 J over 1.107 s) while
+    # the JSON's totals.energy_j, the program's run, said 22.035 J over 1.102 s.
+    (tmp_path / "p.py").write_text("import time\ntime.sleep(0.3)\n")
+    out = subprocess.run([CG, "measure", "--python", sys.executable, "-o", "r.json", "p.py"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    line = [ln for ln in out.stderr.splitlines() if ln.strip().startswith("energy ")][0]
+    words = line.split()
+    assert words[1] == "%.4f" % r["totals"]["energy_j"], (line, r["totals"])
+    assert words[4] == "%.3f" % r["tasks"][0]["duration_s"], (line, r["tasks"][0])

@@ -688,8 +688,15 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   json_t *cps = json_object_get(report, "checkpoints");
   const char *source = json_string_value(json_object_get(meta, "energy_source"));
   const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
-  double session_j = json_number_value(json_object_get(totals, "session_energy_j"));
-  double wall = json_number_value(json_object_get(totals, "wall_duration_s"));
+  /* The program's run: the report's one depth-0 task (program_as_task), so the line says what
+   * totals.energy_j and every share say; the session's own span is a little wider (its begin
+   * and end around the program). Without that task (an older report), the session's. */
+  double session_j = json_number_value(json_object_get(totals, "energy_j"));
+  double wall = json_number_value(json_object_get(totals, "task_duration_s"));
+  if (wall <= 0) {
+    session_j = json_number_value(json_object_get(totals, "session_energy_j"));
+    wall = json_number_value(json_object_get(totals, "wall_duration_s"));
+  }
   if (wall <= 0) {
     wall = json_number_value(json_object_get(meta, "duration_total_s"));
   }
