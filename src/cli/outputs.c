@@ -106,6 +106,17 @@ static void csv_text(FILE *fp, const char *s) {
   }
 }
 
+/* @p v in the fewest significant digits (15 to 17) that read back as exactly @p v: a CSV cell
+ * says 0.045718962, not 0.045718962000000002, and loses nothing (strtod gives the same double). */
+static void shortest_real(double v, char *buf, size_t len) {
+  for (int digits = 15; digits <= 17; digits++) {
+    snprintf(buf, len, "%.*g", digits, v);
+    if (strtod(buf, NULL) == v) {
+      return;
+    }
+  }
+}
+
 static void cell(FILE *fp, json_t *v, bool csv) {
   if (json_is_string(v)) {
     if (csv) {
@@ -121,7 +132,13 @@ static void cell(FILE *fp, json_t *v, bool csv) {
   } else if (json_is_integer(v)) {
     fprintf(fp, "%lld", (long long)json_integer_value(v));
   } else if (json_is_real(v)) {
-    fprintf(fp, csv ? "%.17g" : "%.4g", json_real_value(v));
+    char text[40];
+    if (csv) {
+      shortest_real(json_real_value(v), text, sizeof text);
+    } else {
+      snprintf(text, sizeof text, "%.4g", json_real_value(v));
+    }
+    fputs(text, fp);
   } else if (json_is_boolean(v)) {
     fputs(json_is_true(v) ? "true" : "false", fp);
   }
