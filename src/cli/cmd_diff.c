@@ -169,8 +169,10 @@ static void print_table(json_t *rows, long top) {
                json_number_value(json_object_get(r, "p_value")));
     }
     const char *name = json_string_value(json_object_get(r, "name"));
-    printf("%-40.40s %13s %13s %12s %8s %9s %9s %8s %9s %9s  %s\n", name, ae, be, dj, dp, at, bt,
-           tp, aw, bw, sig);
+    char name_cols[256];
+    printf("%s %13s %13s %12s %8s %9s %9s %8s %9s %9s  %s\n",
+           cg_columns(name_cols, sizeof name_cols, name, 40, true), ae, be, dj, dp, at, bt, tp, aw,
+           bw, sig);
   }
 }
 

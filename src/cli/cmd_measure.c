@@ -819,9 +819,12 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
         unc_large |= large;
         unc_why |= cg_uncertainty_cause(json_object_get(f, "energy_uncertainty_cause"));
       }
-      fprintf(stderr, "  %-32s %-18s %9lld %11.4f %-*s %11.4f %10.4f %10.4f %9.2f %6.1f%%\n",
-              name ? name : "?", where, (long long)json_integer_value(json_object_get(f, "calls")),
-              e, 10 + (unc > 0 ? 1 : 0), pm, /* ± is two bytes, one column */
+      char name_cols[256], where_cols[128];
+      fprintf(stderr, "  %s %s %9lld %11.4f %-*s %11.4f %10.4f %10.4f %9.2f %6.1f%%\n",
+              cg_columns(name_cols, sizeof name_cols, name ? name : "?", 32, false),
+              cg_columns(where_cols, sizeof where_cols, where, 18, false),
+              (long long)json_integer_value(json_object_get(f, "calls")), e, 10 + (unc > 0 ? 1 : 0),
+              pm, /* ± is two bytes, one column */
               json_number_value(json_object_get(f, "self_energy_j")),
               json_number_value(json_object_get(f, "duration_s")),
               json_number_value(json_object_get(f, "self_duration_s")),

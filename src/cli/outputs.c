@@ -437,6 +437,29 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
   return 0;
 }
 
+const char *cg_columns(char *out, size_t len, const char *text, int width, bool cut) {
+  size_t o = 0;
+  int cols = 0;
+  for (const char *p = text ? text : ""; *p != '\0' && o + 1 < len;) {
+    size_t n = 1; /* the character's bytes: its lead and the continuation bytes after it */
+    while (((unsigned char)p[n] & 0xC0) == 0x80) {
+      n++;
+    }
+    if ((cut && cols >= width) || o + n >= len) {
+      break;
+    }
+    memcpy(out + o, p, n);
+    o += n;
+    p += n;
+    cols++;
+  }
+  for (; cols < width && o + 1 < len; cols++) {
+    out[o++] = ' ';
+  }
+  out[o] = '\0';
+  return out;
+}
+
 char *cg_utf8_text(const char *bytes) {
   return nemb__utf8_text(bytes);
 }

@@ -100,6 +100,12 @@ char *cg_command_string(char *const *argv);
  * cg_json_text() returns a new JSON string (json null for a NULL @p bytes; NULL only when out of
  * memory). Every CSV or Markdown cell made from the JSON is then whole. */
 char *cg_utf8_text(const char *bytes);
+
+/* @p text laid out in @p width terminal columns for a text table, into @p out (@p len bytes):
+ * padded with spaces, or with @p cut cut at a character boundary, counting one column per UTF-8
+ * character (printf's "%-32s" counts bytes, so "ƒ_ü" shifted every later column). Wide East
+ * Asian characters, two columns each, are not told apart. Returns @p out. */
+const char *cg_columns(char *out, size_t len, const char *text, int width, bool cut);
 json_t *cg_json_text(const char *bytes);
 
 /* "ESTIMATED from CPU time, not measured" etc.: how a report's meta.energy_source reads (the

@@ -122,11 +122,26 @@ static void test_utf8_text(void **unused) {
   assert_true(json_is_null(n));
 }
 
+/* A text table's cell is as many columns wide whatever its characters' bytes. */
+static void test_columns_count_characters(void **unused) {
+  (void)unused;
+  char out[64];
+  assert_string_equal(cg_columns(out, sizeof out, "f", 4, false), "f   ");
+  assert_string_equal(cg_columns(out, sizeof out, "\xC6\x92_\xC3\xBC", 5, false),
+                      "\xC6\x92_\xC3\xBC  "); /* "ƒ_ü": 3 columns, 5 bytes */
+  assert_string_equal(cg_columns(out, sizeof out, "toolong", 4, false), "toolong");
+  assert_string_equal(cg_columns(out, sizeof out, "toolong", 4, true), "tool");
+  /* cut at a character, never inside one */
+  assert_string_equal(cg_columns(out, sizeof out, "ab\xE2\x82\xAC\xE2\x82\xAC", 3, true),
+                      "ab\xE2\x82\xAC");
+  assert_string_equal(cg_columns(out, 4, "\xE2\x82\xAC\xE2\x82\xAC", 9, false), "\xE2\x82\xAC");
+  assert_string_equal(cg_columns(out, sizeof out, NULL, 2, false), "  ");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_each_cause),
-      cmocka_unit_test(test_causes_from_a_report),
-      cmocka_unit_test(test_utf8_text),
+      cmocka_unit_test(test_columns_count_characters),     cmocka_unit_test(test_each_cause),
+      cmocka_unit_test(test_causes_from_a_report),         cmocka_unit_test(test_utf8_text),
       cmocka_unit_test(test_step_names_the_slow_counters),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
