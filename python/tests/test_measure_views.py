@@ -112,3 +112,17 @@ def test_the_summary_line_is_the_programs_energy_in_the_json(tmp_path):
     words = line.split()
     assert words[1] == "%.4f" % r["totals"]["energy_j"], (line, r["totals"])
     assert words[4] == "%.3f" % r["tasks"][0]["duration_s"], (line, r["tasks"][0])
+
+
+def test_the_points_counted_include_the_programs_modules(tmp_path):
+    # "instrumented 1 point ..., 2 called": the script's point alone, while a function of the
+    # program's own module was instrumented and called too.
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "util.py").write_text("def work(x):\n    return x * 2\n")
+    (tmp_path / "main.py").write_text("from pkg.util import work\n\ndef sq(x):\n"
+                                      "    return work(x)\n\nsq(3)\n")
+    out = subprocess.run([CG, "measure", "--python", sys.executable, "main.py"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "instrumented 2 points (python, coarse granularity), 2 called" in out.stderr, out.stderr

@@ -1517,7 +1517,8 @@ static int measure_with(measure_opts o) {
     goto out;
   }
   free(zip_list);
-  size_t n_points = ir != NULL ? cgi_result_point_count(ir) : mod_points;
+  /* the script's and the program's modules' (prepared beside it, instrumented as they import) */
+  size_t n_points = (ir != NULL ? cgi_result_point_count(ir) : 0) + mod_points;
   char *compile_rest[] = {p.runner, "compile",           p.instrumented, p.map,    (char *)script,
                           p.tmp,    "codegreen_runtime", p.pyc,          mod_list, mod_done,
                           NULL};
