@@ -3,7 +3,8 @@
  * process left for Prometheus to scrape when they end).
  *
  * The report's totals become gauges in the Prometheus text format (version 0.0.4), sent with one
- * HTTP PUT through libcurl to <url>/metrics/job/<job>/instance/<hostname>[/rank/<rank>]: PUT
+ * HTTP PUT through libcurl to <url>/metrics/job/<job>/instance/<hostname>[/rank/<rank>] (a value
+ * a path cannot carry as it is in the Pushgateway's <key>@base64/<value> form): PUT
  * replaces the whole group, so a rerun of the same job and host overwrites its previous numbers
  * instead of mixing with them. The HTTP itself is libcurl's; only the text is written here.
  *
@@ -165,10 +166,38 @@ static void load_curl(void) {
 }
 
 /* Appends "/<key>/<escaped value>" to the group path. */
+/* Appends @p v in base64's URL and file-name alphabet (RFC 4648, section 5), padded with '='. */
+static void base64url(nemb__buf *b, const char *v) {
+  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const unsigned char *s = (const unsigned char *)v;
+  size_t n = strlen(v);
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned w = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
+                 (i + 2 < n ? s[i + 2] : 0);
+    char q[4] = {abc[w >> 18 & 63], abc[w >> 12 & 63], i + 1 < n ? abc[w >> 6 & 63] : '=',
+                 i + 2 < n ? abc[w & 63] : '='};
+    nemb__buf_append(b, q, 4);
+  }
+}
+
+/* "/<key>/<value>" of the grouping key, the value %-escaped; a value a URL path cannot carry as
+ * it is ("", "." and "..", which HTTP clients remove as dot segments, anything with '/') goes in
+ * the Pushgateway's "/<key>@base64/<value in base64url>" form ("=" for the empty value), so a
+ * Session named ".." is pushed as job "..", not to another group. */
 static void group_part(nemb__buf *b, CURL *curl, const char *key, const char *value) {
-  char *esc = cu.easy_escape(curl, value, 0);
   nemb__buf_append(b, "/", 1);
   nemb__buf_append(b, key, strlen(key));
+  if (value[0] == '\0' || strcmp(value, ".") == 0 || strcmp(value, "..") == 0 ||
+      strchr(value, '/') != NULL) {
+    nemb__buf_append(b, "@base64/", 8);
+    if (value[0] == '\0') {
+      nemb__buf_append(b, "=", 1);
+    } else {
+      base64url(b, value);
+    }
+    return;
+  }
+  char *esc = cu.easy_escape(curl, value, 0);
   nemb__buf_append(b, "/", 1);
   if (esc != NULL) {
     nemb__buf_append(b, esc, strlen(esc));

@@ -32,7 +32,16 @@ warnings.simplefilter("error")  # a failed push warns: make it fail the test
 with codegreen.Session("pybatch", output_file="py.json", push_url=sys.argv[1]) as s:
     with s.task("work"):
         time.sleep(0.4)
+# Names a URL path cannot carry as they are: "." and ".." were dot segments curl removed (pushed
+# to /metrics/instance/...), one with '/' another group; they go in the base64 form.
+for name in ("..", "a/b"):
+    with codegreen.Session(name, save_to_file=False, push_url=sys.argv[1]) as s:
+        pass
 PY
+http_get "http://127.0.0.1:$PG_PORT/metrics" > named.txt
+grep -q 'job="\.\."' named.txt || fail "a Session named .. was not pushed as job ..: $(grep job= named.txt | head -5)"
+grep -q 'job="a/b"' named.txt || fail "a Session named a/b was not pushed as job a/b"
+
 fi
 # A push to nowhere fails with a message, and the run's own status is kept apart from it.
 DEAD=$(free_port)
