@@ -126,3 +126,16 @@ def test_the_points_counted_include_the_programs_modules(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "instrumented 2 points (python, coarse granularity), 2 called" in out.stderr, out.stderr
+
+
+def test_a_childs_script_that_is_not_instrumented_is_named(tmp_path):
+    # A child running one of the program's files as its script shows no rows (a known limit):
+    # the summary says so instead of a bare "functions: 0".
+    (tmp_path / "child.py").write_text("def g():\n    return 1\n\ng()\n")
+    (tmp_path / "main.py").write_text("import subprocess, sys\n\ndef main():\n"
+                                      "    subprocess.run([sys.executable, 'child.py'])\n\nmain()\n")
+    out = subprocess.run([CG, "measure", "--python", sys.executable, "main.py"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ran child.py as its script: a child's script is not instrumented" in out.stderr, \
+        out.stderr

@@ -766,6 +766,22 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
             "  children     %zu Python process%s measured (rows marked [pid N]; their "
             "energy is the machine's during their run, inside the program's)\n",
             json_array_size(procs) - 1, json_array_size(procs) == 2 ? "" : "es");
+    /* A child that ran a .py file as its script: the runtime cannot hand Python the compiled
+     * copy of a script (src/instrument/README.md, "Not instrumented"), so it shows no rows. */
+    json_t *proc;
+    json_array_foreach(procs, i, proc) {
+      const char *arg0 = json_string_value(json_array_get(json_object_get(proc, "argv"), 0));
+      size_t n = arg0 != NULL ? strlen(arg0) : 0;
+      if (json_is_false(json_object_get(proc, "parent")) &&
+          json_integer_value(json_object_get(proc, "functions")) == 0 && n > 3 &&
+          strcmp(arg0 + n - 3, ".py") == 0) {
+        fprintf(stderr,
+                "               pid %lld ran %s as its script: a child's script is not "
+                "instrumented (only the modules it imports are); call its functions from a module "
+                "or measure it on its own\n",
+                (long long)json_integer_value(json_object_get(proc, "pid")), arg0);
+      }
+    }
   }
   if (json_object_get(meta, "program_report") != NULL) {
     fprintf(stderr, "  missing      the main process wrote no measurements (os._exit, exec or a "
