@@ -139,3 +139,12 @@ def test_a_childs_script_that_is_not_instrumented_is_named(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "ran child.py as its script: a child's script is not instrumented" in out.stderr, \
         out.stderr
+
+
+def test_an_unknown_option_is_a_short_usage_error(tmp_path):
+    out = subprocess.run([CG, "measure", "--python", sys.executable, "-m", "json.tool"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.splitlines()
+    assert lines[0] == "codegreen measure: invalid option -- 'm'", lines
+    assert "codegreen measure python -m MODULE" in lines[1] and len(lines) == 3, lines

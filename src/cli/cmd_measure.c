@@ -309,7 +309,12 @@ static int take_option(int c, measure_opts *o) {
     print_usage(stdout);
     return -1;
   default:
-    print_usage(stderr);
+    /* getopt has named the option; the 50 lines of usage would bury that line. */
+    if (optopt == 'm') {
+      fprintf(stderr, "codegreen measure: to run a module as `python -m` does, name the language "
+                      "first: codegreen measure python -m MODULE [ARGS]\n");
+    }
+    fprintf(stderr, "codegreen measure: 'codegreen measure --help' lists the options\n");
     return CG_EXIT_USAGE;
   }
 }
@@ -317,6 +322,7 @@ static int take_option(int c, measure_opts *o) {
 static int parse_args(int argc, char **argv, measure_opts *o) {
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
   int c, rc;
+  argv[0] = "codegreen measure"; /* getopt's messages start with it */
   /* '+': options before the script stop at the script's name */
   while ((c = getopt_long(argc, argv, "+g:o:c:qh", measure_options, NULL)) != -1) {
     if ((rc = take_option(c, o)) != 0) {
