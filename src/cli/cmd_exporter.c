@@ -216,14 +216,16 @@ static char *metrics(exporter *e) {
     }
   }
   add(&t, "# HELP codegreen_domain_info What each domain is; measured=\"false\" marks an "
-          "estimate.\n# TYPE codegreen_domain_info gauge\n");
+          "estimate or the simulated device.\n# TYPE codegreen_domain_info gauge\n");
   for (size_t d = 0; d < e->nd; d++) {
     const nemb_domain_info *i = &e->info[d];
+    /* A simulated counter behaves like hardware but measures nothing: never "measured". */
+    bool measured = i->measured && strcmp(e->energy_source, "simulated") != 0;
     add(&t,
         "codegreen_domain_info{domain=\"%s\",kind=\"%s\",source=\"%s\",top_level=\"%s\","
         "in_total=\"%s\",measured=\"%s\"} 1\n",
         label(i->name), label(i->kind), label(i->source), i->top_level ? "true" : "false",
-        i->in_total ? "true" : "false", i->measured ? "true" : "false");
+        i->in_total ? "true" : "false", measured ? "true" : "false");
   }
   add(&t,
       "# HELP codegreen_measurement_info Where the energy comes from: measured, simulated or "

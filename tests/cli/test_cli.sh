@@ -120,6 +120,11 @@ check "exporter: a port in use exits 1" test $? -eq 1
 check "exporter: a port in use is named with its reason" contains "$tmp/out" \
   "cannot listen on 127.0.0.1:$port: Address already in use"
 check "exporter: never 'port 0'" sh -c "! grep -q 'port 0' '$tmp/out'"
+# A simulated domain is never labelled measured.
+/usr/bin/python3 -c "
+import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=10).read().decode())" >"$tmp/metrics" 2>&1
+check "exporter: a simulated domain is measured=false" contains "$tmp/metrics" \
+  'codegreen_domain_info{domain="package-0",kind="cpu_package",source="sim",top_level="true",in_total="true",measured="false"} 1'
 kill -TERM $ex
 wait $ex
 
