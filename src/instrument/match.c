@@ -293,7 +293,9 @@ static int read_node(rd *r) {
   }
   m->steps[s].first_kid = (uint32_t)m->n_kids;
   m->steps[s].n_kids = n;
-  memcpy(m->kids + m->n_kids, kids, n * sizeof *kids);
+  if (n > 0) { /* a leaf: m->kids may still be NULL, and memcpy wants pointers even for 0 */
+    memcpy(m->kids + m->n_kids, kids, n * sizeof *kids);
+  }
   m->n_kids += n;
   return s;
 }

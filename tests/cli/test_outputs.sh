@@ -112,19 +112,26 @@ assert r['statistics']['n_runs']==5"
 # --- an outlier set aside is out of the statistics in the JSON and the CSV, as in the summary ---
 "$cg" run -r 6 -o ol.json -o ol.csv --shell -- \
   'if [ -e olfirst ]; then sleep 0.05; else touch olfirst; sleep 0.6; fi' 2>err
-check "outlier run: the summary sets one aside" grep -q "(5 runs in the statistics of 6; 1 outlier set aside)" err
+# How many of the short runs the IQR rule also sets aside depends on how evenly a busy machine
+# ran them (a sanitizer build saw two): the checks hold for whatever set it chose.
+check "outlier run: the summary sets the long run aside" py "
+import json, re; r=json.load(open('ol.json')); s=r['statistics']
+out=[x for x in r['runs'] if x['outlier']]
+assert r['runs'][0]['outlier'] and len(out)>=1, r['runs']
+text=open('err').read()
+assert '(%d runs in the statistics of 6; %d outlier%s set aside)' % (6-len(out), len(out), '' if len(out)==1 else 's') in text, text"
 check "outlier run: in_statistics false, n_in_statistics and the CSV agree with the figures" py "
 import csv, json, statistics as st
 r=json.load(open('ol.json')); runs=r['runs']; s=r['statistics']
-assert runs[0]['outlier'] and not runs[0]['in_statistics'], runs[0]
-assert all(x['in_statistics'] and not x['outlier'] for x in runs[1:]), runs
-assert s['n_in_statistics']==5==s['energy_j']['n_used'] and s['n_runs']==6, s
+assert all(x['in_statistics']==(not x['outlier']) for x in runs), runs
+kept=[x for x in runs if x['in_statistics']]
+assert s['n_in_statistics']==len(kept)==s['energy_j']['n_used'] and s['n_runs']==6, s
 rows=[x for x in csv.DictReader(open('ol.csv')) if x['in_statistics']=='true']
-assert len(rows)==5 and abs(st.mean(float(x['energy_j']) for x in rows)-s['energy_j']['mean'])<1e-9"
+assert len(rows)==len(kept) and abs(st.mean(float(x['energy_j']) for x in rows)-s['energy_j']['mean'])<1e-9"
 "$cg" diff --json ol.json ol.json >old.json 2>/dev/null
-check "outlier run: diff reads the same 5 runs (the filter applied to the same set)" py "
+check "outlier run: diff reads the same runs (the filter applied to the same set)" py "
 import json; d=json.load(open('old.json'))['rows'][0]; s=json.load(open('ol.json'))['statistics']
-assert d['a_n']==5 and abs(d['a_energy_j']-s['energy_j']['mean'])<1e-12, d"
+assert d['a_n']==s['n_in_statistics'] and abs(d['a_energy_j']-s['energy_j']['mean'])<1e-12, d"
 
 # --- SIGTERM during run 2 of 5: the truncated run is never in the statistics ---
 cat >slow.sh <<'JOB'
