@@ -138,8 +138,9 @@ def test_carbon_intensity_reaches_the_sessions_not_the_program_or_its_children(t
     with open(str(tmp_path / "f.csv")) as f:
         lines = f.read().splitlines()
     header = lines[0].split(",")
-    assert header[-1] == "co2e_g" and len(lines) == 1 + len(r["functions"])
-    got = sorted(float(line.split(",")[-1]) for line in lines[1:])
+    # co2e_g, then pid: the columns added last, so older files' columns keep their places
+    assert header[-2:] == ["co2e_g", "pid"] and len(lines) == 1 + len(r["functions"])
+    got = sorted(float(line.split(",")[-2]) for line in lines[1:])
     assert got == pytest.approx(sorted(f["co2e_g"] for f in r["functions"]), rel=1e-9)
     with open(str(tmp_path / "f.md")) as f:
         md = f.read().splitlines()
@@ -160,7 +161,9 @@ def test_without_a_carbon_intensity_the_files_have_no_co2e(tmp_path):
     assert "carbon" not in r["meta"] and "co2e_g" not in r["totals"]
     with open(str(tmp_path / "f.csv")) as f:
         lines = f.read().splitlines()
-    assert lines[0].split(",")[-1] == "co2e_g" and lines[1].endswith(",")  # empty, as run's
+    # co2e_g empty, as run's; pid (the last column) the program's
+    assert lines[0].split(",")[-2:] == ["co2e_g", "pid"]
+    assert lines[1].split(",")[-2:] == ["", str(r["meta"]["pid"])]
     with open(str(tmp_path / "f.md")) as f:
         assert "CO2e" not in f.read()
 

@@ -953,7 +953,11 @@ static json_t *function_rows(json_t *report, const measure_opts *o, int status) 
                           json_real(json_number_value(json_object_get(f, "energy_uncertainty_j"))));
     json_t *co2e = json_object_get(f, "co2e_g"); /* with a carbon intensity only */
     json_array_append_new(row, json_is_number(co2e) ? json_incref(co2e) : json_null());
-    json_t *pid = json_object_get(f, "pid"); /* the process its calls ran in (children merged) */
+    /* the process its calls ran in: a merged child's, else the program's own */
+    json_t *pid = json_object_get(f, "pid");
+    if (!json_is_integer(pid)) {
+      pid = json_object_get(json_object_get(report, "meta"), "pid");
+    }
     json_array_append_new(row, json_is_integer(pid) ? json_incref(pid) : json_null());
     json_array_append_new(rows, row);
   }
