@@ -58,6 +58,8 @@ add_library(codegreen_instrument STATIC
   ${CGI_DIR}/engine.c ${CGI_DIR}/source.c ${CGI_DIR}/collect.c ${CGI_DIR}/match.c ${CGI_DIR}/plan.c
   ${CGI_DIR}/plan_indent.c ${CGI_DIR}/plan_brace.c ${CGI_DIR}/emit.c ${CGI_DIR}/lang.c ${CGI_DIR}/buf.c ${CGI_DIR}/util.c
   ${CGI_DIR}/arena.c
+  # the huge-page mappings of the parse arena: the library's one rule for them (not its API)
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/nemb/huge.c
   ${CGI_GENERATED} ${CGI_GRAMMAR_SOURCES})
 target_include_directories(codegreen_instrument PUBLIC ${CGI_DIR})
 target_link_libraries(codegreen_instrument PUBLIC PkgConfig::TREE_SITTER)

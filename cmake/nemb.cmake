@@ -23,6 +23,7 @@ set(NEMB_SOURCES
     src/nemb/carbon.c
     src/nemb/checkpoint.c
     src/nemb/chunks.c
+    src/nemb/huge.c
     src/nemb/clock.c
     src/nemb/compare.c
     src/nemb/config.c

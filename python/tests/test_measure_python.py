@@ -455,6 +455,42 @@ def test_jit_decorated_functions_are_left_as_they_are_and_listed(tmp_path):
     assert "function plus (line 17): left as it is, decorated by @numba.jit" in r.stdout.decode()
 
 
+def test_only_the_compile_step_runs_with_huge_page_tunables(tmp_path):
+    # The compile step asks glibc's malloc for huge pages (cmd_measure.c, COMPILE_TUNABLES); the
+    # program must see the user's environment as it is, and the user's own tunables must win.
+    log = tmp_path / "env.log"
+    write(tmp_path / "py.sh", """\
+        #!/bin/sh
+        printf '%%s|%%s\\n' "$2" "${GLIBC_TUNABLES-unset}" >> '%s'
+        exec '%s' "$@"
+        """ % (log, sys.executable))
+    os.chmod(str(tmp_path / "py.sh"), 0o755)
+    write(tmp_path / "prog.py", """\
+        import os
+        def main():
+            print(os.environ.get("GLIBC_TUNABLES", "unset"))
+        main()
+        """)
+    tunables = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"
+    for user in (None, "glibc.malloc.tcache_count=0"):
+        e = dict(os.environ, CODEGREEN_PROVIDERS="sim")
+        e.pop("PYTHONPATH", None)
+        e.pop("GLIBC_TUNABLES", None)
+        if user:
+            e["GLIBC_TUNABLES"] = user
+        if log.exists():
+            log.unlink()
+        b = subprocess.run([CG, "measure", "-q", "--python", str(tmp_path / "py.sh"), "prog.py"],
+                           cwd=str(tmp_path), env=e, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        assert b.returncode == 0, b.stderr.decode()
+        assert b.stdout.decode() == (user or "unset") + "\n"
+        runs = [line.split("|", 1) for line in log.read_text().splitlines()]
+        compiles = [t for what, t in runs if what == "compile"]
+        assert compiles == [tunables + (":" + user if user else "")]
+        assert all(t == (user or "unset") for what, t in runs if what != "compile"), runs
+
+
 def test_interpreter_options_reach_the_compile_step_and_the_run(tmp_path):
     write(tmp_path / "prog.py", """\
         import sys

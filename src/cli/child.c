@@ -96,6 +96,11 @@ static void give_tty(int fd, pid_t pgid) {
 static int tty_fd = -1;
 
 pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int *err) {
+  return cg_child_start_env(argv, NULL, search_path, null_stdin, err);
+}
+
+pid_t cg_child_start_env(char *const argv[], char *const envp[], bool search_path, bool null_stdin,
+                         int *err) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) {
     *err = errno;
@@ -126,10 +131,11 @@ pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int 
         close(fd);
       }
     }
+    char *const *env = envp != NULL ? envp : environ;
     if (search_path) {
-      execvp(argv[0], argv);
+      execvpe(argv[0], argv, env);
     } else {
-      execv(argv[0], argv);
+      execve(argv[0], argv, env);
     }
     int e = errno; /* exec failed: tell the parent why through the close-on-exec pipe */
     struct stat st;

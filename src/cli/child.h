@@ -39,6 +39,11 @@ int cg_signals_caught(void);
  * @p null_stdin). Returns the pid, or -1 with *err set to the errno of the failed fork or exec. */
 pid_t cg_child_start(char *const argv[], bool search_path, bool null_stdin, int *err);
 
+/* cg_child_start() with the environment @p envp (NULL-terminated "NAME=VALUE" strings, read in
+ * the child only; NULL: this process's). */
+pid_t cg_child_start_env(char *const argv[], char *const envp[], bool search_path, bool null_stdin,
+                         int *err);
+
 /* Waits for @p pid, passing on signals from other processes when @p forward. Returns its exit
  * code, or 128 + the signal that killed it. @p ru (may be NULL) receives the resources used by
  * the child and the descendants it waited for. */

@@ -12,6 +12,11 @@
  * Outside a call (compiling a query, another thread not in a call) and past CGI_ARENA_MAX bytes in
  * one call, allocations go to libc as before.
  *
+ * Chunks of 2 MiB and more are huge-page mappings (../nemb/huge.h): a parse writes its tree a few
+ * dozen bytes at a time into fresh memory, and page faults were three quarters of the time
+ * `codegreen measure` spent instrumenting an 80 000-line file on a KVM guest (perf; 28 600 faults,
+ * 118 MB). Smaller chunks are ordinary mappings: most files need only those.
+ *
  * Chunks are mapped with mmap(): they are not allocations of the engine (whose every malloc may
  * fail and be answered), but tree-sitter's, which it cannot survive failing (its own allocator
  * aborts, and so does this one when even libc fails it).
@@ -28,6 +33,7 @@
 #include <sys/mman.h>
 #include <tree_sitter/api.h>
 
+#include "../nemb/huge.h"
 #include "stages.h"
 
 #define CGI_ARENA_CHUNK ((size_t)256 << 10) /* the first chunk; later ones double */
@@ -70,6 +76,16 @@ static chunk *owner(const void *p) {
   return NULL;
 }
 
+/* A chunk of *cap bytes (whole pages), or NULL; *cap becomes its mapped length. */
+static void *map_chunk(size_t *cap) {
+  if (*cap >= NEMB__HUGE_BYTES) {
+    *cap = nemb__huge_len(*cap);
+    return nemb__huge_map(*cap);
+  }
+  void *m = mmap(NULL, *cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return m == MAP_FAILED ? NULL : m;
+}
+
 static void *arena_malloc(size_t n) {
   if (A.depth == 0) {
     return need(malloc(n), n);
@@ -84,15 +100,16 @@ static void *arena_malloc(size_t n) {
     A.total += k->cap + sizeof *k;
   }
   if (k == NULL || k->cap - k->used < size) {
-    size_t cap = k == NULL ? CGI_ARENA_CHUNK : k->cap < CGI_ARENA_BIG ? k->cap * 2 : k->cap;
-    if (cap < size) {
-      cap = size;
+    /* mapped lengths (the header included) 256 KiB, 512 KiB ... 16 MiB: those from 2 MiB on
+     * are whole huge pages */
+    size_t last = k == NULL ? 0 : k->cap + sizeof *k;
+    size_t cap = k == NULL ? CGI_ARENA_CHUNK : last < CGI_ARENA_BIG ? last * 2 : last;
+    if (cap < size + sizeof *k) {
+      cap = size + sizeof *k;
     }
-    cap = (cap + sizeof *k + 4095) & ~(size_t)4095; /* whole pages, the header included */
-    void *m = A.total + cap > CGI_ARENA_MAX
-                  ? MAP_FAILED
-                  : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) {
+    cap = (cap + 4095) & ~(size_t)4095; /* whole pages */
+    void *m = A.total + cap > CGI_ARENA_MAX ? NULL : map_chunk(&cap);
+    if (m == NULL) {
       A.spilled = true;
       return need(malloc(n), n);
     }

@@ -5,14 +5,9 @@
  * rule; used for a thread's task records (records.c) and its checkpoint details and event queue
  * (checkpoint.c). Not installed.
  *
- * Why huge pages. The first write to each 4 KiB page is a page fault, and under virtualisation a
- * fault can cost tens of microseconds: 13-47 us per page on the 2-vCPU development guest (a
- * Firecracker VM), where a fault that maps a whole 2 MiB huge page cost 60-200 us when the guest
- * had freed one recently and 0.5-0.7 ms in a fresh process (measured by touching 2 MiB a page at
- * a time, with and without MADV_HUGEPAGE; 2026-11-30). A record of 56-72 B fills a page every
- * 57-73 records, so where records are written at a few nanoseconds each the faults were most of
- * the cost. madvise(MADV_HUGEPAGE) is a hint: where transparent huge pages are off, or the kernel
- * finds no free 2 MiB, the mapping fills 4 KiB pages as malloc()'s memory would.
+ * Why huge pages: see huge.h (a first write to a 4 KiB page under virtualisation costs tens of
+ * microseconds; a record of 56-72 B fills a page every 57-73 records, so where records are written
+ * at a few nanoseconds each the faults were most of the cost).
  *
  * Why small chunks first: most lists stay short, and a mapping backed by a huge page holds 2 MiB
  * of memory as soon as its first record is written, so lists start in malloc()'s memory and only
@@ -28,14 +23,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define NEMB__HUGE_BYTES ((size_t)2 << 20)   /* one transparent huge page on x86-64 and arm64 */
-#define NEMB__ARENA_BLOCK ((size_t)32 << 10) /* bytes an arena hands a list at a time */
+#include "huge.h"
 
-/* @return @p len bytes (rounded up to NEMB__HUGE_BYTES) of zeroed, private, anonymous memory
- * aligned to NEMB__HUGE_BYTES and advised MADV_HUGEPAGE, or NULL when the mapping fails. Free it
- * with nemb__huge_unmap() and the same @p len. */
-void *nemb__huge_map(size_t len);
-void nemb__huge_unmap(void *p, size_t len);
+#define NEMB__ARENA_BLOCK ((size_t)32 << 10) /* bytes an arena hands a list at a time */
 
 /* 2 MiB huge-page mappings shared by the lists of many threads: each list takes blocks of
  * NEMB__ARENA_BLOCK bytes from the newest mapping, under the arena's lock, so the memory of all
