@@ -921,6 +921,13 @@ NEMB_EXTERN int nemb_report_push(const char *report_json, const char *url, const
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_job_default_output(const char *ext, char *buf, size_t len);
 
+/** Checks a Pushgateway URL as nemb_report_push() does before sending (http:// or https:// and a
+ *  host), so a front can refuse a bad one before the work it would measure.
+ *  @param why receives the reason when the URL is refused (snprintf semantics; may be NULL when
+ *         @p len is 0).
+ *  @return 0, or NEMB_EINVAL. Any thread. Since 0.1. */
+NEMB_EXTERN int nemb_push_url_check(const char *url, char *why, size_t len);
+
 /** nemb_report_push() of an ended session's report.
  *  @return as nemb_report_push(); NEMB_ESTATE before nemb_session_end(). Any thread.
  *  Since 0.1. */

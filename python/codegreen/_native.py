@@ -93,6 +93,7 @@ _OPTIONAL = {
     "nemb_task_open": (_I, [_P, _S, _S, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint64),
                             ctypes.POINTER(ctypes.c_uint32)]),
     "nemb_task_close": (_I, [_P, ctypes.c_uint64]),
+    "nemb_push_url_check": (_I, [_S, ctypes.c_char_p, ctypes.c_size_t]),
 }
 # Optional functions also bound on the PyDLL handle (hot).
 _HOT_OPTIONAL = ("nemb_task_open", "nemb_task_close")

@@ -10,6 +10,7 @@ decorator forms, warnings, the at-exit and fork guarantees.
 
 import atexit
 import contextvars
+import ctypes
 import functools
 import inspect
 import json
@@ -311,6 +312,7 @@ class Session(object):
                     "another codegreen.Session (%r) is already active in this process; stop it "
                     "first (one at a time: RAPL counters are machine-wide)" % _active.name)
         self._native = _native.load()
+        self._check_push_url()
         if self._native is None:
             _warn_no_backend()
         elif self._warn_on_concurrent:
@@ -509,6 +511,17 @@ class Session(object):
         if self._summary is not None:
             return ((self._summary.get("meta") or {}).get("sampler") or {}).get("warnings") or []
         return []
+
+    def _check_push_url(self):
+        """ValueError for a push_url the library would refuse at stop() (nemb_push_url_check: the
+        one rule), now, before the work it would measure."""
+        lib = self._native.lib if self._native is not None else None
+        if not self._push_url or lib is None or "nemb_push_url_check" not in self._native.optional:
+            return
+        why = ctypes.create_string_buffer(512)
+        if lib.nemb_push_url_check(self._push_url.encode("utf-8", "surrogateescape"), why,
+                                   len(why)) != 0:
+            raise ValueError("push_url: " + why.value.decode("utf-8", "replace"))
 
     def _push(self):
         """Pushes the totals to the Pushgateway; a failure warns and never breaks the program."""

@@ -974,6 +974,19 @@ def test_push_url_failure_warns_and_keeps_the_report(tmp_path):
     assert json.loads(out.read_text())["meta"]["session_name"] == "batch"
 
 
+@pytest.mark.parametrize("url, why", [
+    ("ftp://x", "must start with http:// or https://"),
+    ("http://", "names no host"),
+    ("https:///metrics", "names no host"),
+])
+def test_a_push_url_the_library_refuses_is_refused_before_the_work(tmp_path, url, why):
+    # The library's rule (nemb_push_url_check), at construction: not a warning after the work.
+    out = tmp_path / "never.json"
+    with pytest.raises(ValueError, match="push_url: Pushgateway URL '%s' %s" % (url, why)):
+        codegreen.Session("batch", output_file=str(out), push_url=url)
+    assert not out.exists() and codegreen.active_session() is None
+
+
 # ----- task boundaries through the C extension -----
 
 class _Name(str):

@@ -24,3 +24,9 @@ int nemb__push_url_check(const char *url, char *why, size_t len) {
   }
   return 0;
 }
+
+int nemb_push_url_check(const char *url, char *why, size_t len) {
+  char ignored[1];
+  return why != NULL ? nemb__push_url_check(url, why, len)
+                     : nemb__push_url_check(url, ignored, sizeof ignored);
+}
