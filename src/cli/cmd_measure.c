@@ -207,7 +207,7 @@ enum {
   OPT_CARBON
 };
 
-static const struct option measure_options[] = {
+const struct option cg_measure_options[] = {
     {"granularity", required_argument, NULL, 'g'},
     {"python", required_argument, NULL, OPT_PYTHON},
     {"json", no_argument, NULL, OPT_JSON},
@@ -227,8 +227,20 @@ static const struct option measure_options[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
-/* One option (from getopt_long). @return 0, -1 after --help, or CG_EXIT_USAGE. */
-static int take_option(int c, measure_opts *o) {
+const char *cg_measure_python_only(int c) {
+  switch (c) {
+  case OPT_LEAVE:
+    return "--leave-decorated";
+  case OPT_INCLUDE:
+    return "--include";
+  case OPT_SCRIPT_ONLY:
+    return "--script-only";
+  default:
+    return NULL;
+  }
+}
+
+int cg_measure_take_option(int c, measure_opts *o) {
   switch (c) {
   case 'g':
     if (cgi_parse_granularity(optarg, &o->gran) != 0) {
@@ -324,8 +336,8 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   int c, rc;
   argv[0] = "codegreen measure"; /* getopt's messages start with it */
   /* '+': options before the script stop at the script's name */
-  while ((c = getopt_long(argc, argv, "+g:o:c:qh", measure_options, NULL)) != -1) {
-    if ((rc = take_option(c, o)) != 0) {
+  while ((c = getopt_long(argc, argv, "+g:o:c:qh", cg_measure_options, NULL)) != -1) {
+    if ((rc = cg_measure_take_option(c, o)) != 0) {
       return rc;
     }
   }
@@ -383,7 +395,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   o->cmd[n++] = (char *)script;
   optind = 0; /* glibc: start over on a new vector */
   opterr = 0;
-  while ((c = getopt_long(subc, sub, "-g:o:c:qh", measure_options, NULL)) != -1) {
+  while ((c = getopt_long(subc, sub, "-g:o:c:qh", cg_measure_options, NULL)) != -1) {
     if (c == 1) {
       o->cmd[n++] = optarg; /* a plain word ("-" in the option string): the script's */
       continue;
@@ -400,7 +412,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     if (taken == NULL) { /* the option's own word, not its value */
       taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
     }
-    if ((rc = take_option(c, o)) != 0) {
+    if ((rc = cg_measure_take_option(c, o)) != 0) {
       free(sub);
       return rc;
     }
@@ -702,6 +714,10 @@ static int measure_env_set(const char *name, const char *value) {
  * written and read for nothing. The program then gets a copy of the configuration in force (the
  * user's file, or none) with that limit at 0. @return 0, or -1 when the configuration cannot be
  * read (it is then left alone, and the runtime reports the problem itself). */
+bool cg_measure_wants_detail(const measure_opts *o) {
+  return o->json || o->out.n > 0 || o->output != NULL || o->call_graph || o->plot != NULL;
+}
+
 int cg_measure_config_without_detail(const char *explicit_path, const char *out_path) {
   nemb_config *cfg = NULL;
   if (nemb_config_load(explicit_path, &cfg) != 0) {
@@ -1677,8 +1693,7 @@ static int measure_with(measure_opts o) {
     goto out;
   }
   /* The per-invocation records feed the JSON report and the call-graph views and spans. */
-  bool want_detail = o.json || o.out.n > 0 || o.call_graph || o.plot != NULL;
-  if (!want_detail && cg_measure_config_without_detail(o.config, p.config) == 0) {
+  if (!cg_measure_wants_detail(&o) && cg_measure_config_without_detail(o.config, p.config) == 0) {
     measure_env_set("CODEGREEN_CONFIG", p.config);
   }
   size_t n_args = 0;

@@ -7,6 +7,7 @@
 #define CG_MEASURE_H
 
 #include "outputs.h"
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,20 @@ typedef struct measure_opts {
 } measure_opts;
 
 /* ----- cmd_measure.c ----- */
+
+/* Whether the run's outputs need each checkpoint's detail (--json, -o, --call-graph,
+ * --export-plot); without them the runtime is given cg_measure_config_without_detail(). */
+bool cg_measure_wants_detail(const measure_opts *o);
+
+/* The options of every measurement (getopt_long entries, {NULL} last; short ones "g:o:c:qh"):
+ * outputs, sorting, the call graph, --carbon-intensity, ... The C, C++ and Java front adds its
+ * own (measure_native.c) and refuses those cg_measure_python_only() names. */
+extern const struct option cg_measure_options[];
+/* Takes one of cg_measure_options (getopt_long's @p c and optarg) into @p o. @return 0, -1 after
+ * --help (Python's usage printed), or CG_EXIT_USAGE (the reason printed). */
+int cg_measure_take_option(int c, measure_opts *o);
+/* "--include" and the other options that only a Python program has a use for, or NULL. */
+const char *cg_measure_python_only(int c);
 
 /* @p name looked up on PATH like execvp does; a name with a slash is taken as it is. A new
  * string, or NULL. */

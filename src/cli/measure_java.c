@@ -347,7 +347,7 @@ static int measure(native_opts *o, const char *tmp) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
-  if (!o->m.json && o->m.output == NULL &&
+  if (!cg_measure_wants_detail(&o->m) &&
       cg_measure_config_without_detail(o->m.config, config) == 0) {
     setenv("CODEGREEN_CONFIG", config, 1);
   }

@@ -48,24 +48,29 @@
 #define CG_SOURCE_INCLUDE_DIR ""
 #endif
 
-static const struct option native_options[] = {{"granularity", required_argument, NULL, 'g'},
-                                               {"python", required_argument, NULL, 'P'},
-                                               {"json", no_argument, NULL, 'j'},
-                                               {"output", required_argument, NULL, 'o'},
-                                               {"export-plot", required_argument, NULL, 'p'},
-                                               {"top", required_argument, NULL, 't'},
-                                               {"config", required_argument, NULL, 'c'},
-                                               {"keep-temp", no_argument, NULL, 'k'},
-                                               {"quiet", no_argument, NULL, 'q'},
-                                               {"help", no_argument, NULL, 'h'},
-                                               {"cc", required_argument, NULL, 'C'},
-                                               {"cflags", required_argument, NULL, 'F'},
-                                               {"build", required_argument, NULL, 'B'},
-                                               {"instrument", required_argument, NULL, 'I'},
-                                               {"main", required_argument, NULL, 'M'},
-                                               {"java", required_argument, NULL, 'J'},
-                                               {"javac", required_argument, NULL, 'K'},
-                                               {NULL, 0, NULL, 0}};
+/* The C, C++ and Java front's own options; it takes every measurement's too (cg_measure_options:
+ * outputs, --sort, --call-graph, --carbon-intensity, ...), so that the language is told and the
+ * command line read the same way whichever options come first. */
+static const struct option own_options[] = {
+    {"cc", required_argument, NULL, 'C'},    {"cflags", required_argument, NULL, 'F'},
+    {"build", required_argument, NULL, 'B'}, {"instrument", required_argument, NULL, 'I'},
+    {"main", required_argument, NULL, 'M'},  {"java", required_argument, NULL, 'J'},
+    {"javac", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0}};
+
+/* own_options then cg_measure_options, made on first use (the CLI parses on one thread). */
+static const struct option *native_options(void) {
+  static struct option all[64];
+  if (all[0].name == NULL) {
+    size_t n = 0;
+    for (const struct option *t = own_options; t->name != NULL; t++) {
+      all[n++] = *t;
+    }
+    for (const struct option *t = cg_measure_options; t->name != NULL && n + 1 < 64; t++) {
+      all[n++] = *t;
+    }
+  }
+  return all;
+}
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
@@ -77,7 +82,10 @@ static void print_usage(FILE *fp) {
           "are its own).\n\n");
   cg_measure_native_help(fp);
   fprintf(fp, "  -g, --granularity G  coarse (functions; the only one for these languages)\n"
-              "  --json, -o FILE, --top N, -c FILE, --keep-temp, -q   as for Python\n");
+              "  -o FILE (repeatable), --append, --sort KEY, --call-graph, --top N, --json,\n"
+              "  --carbon-intensity G, -c FILE, --keep-temp, -q   as for Python (`codegreen\n"
+              "                       measure --help`); --include, --script-only,\n"
+              "                       --leave-decorated and --export-plot are Python's only\n");
 }
 
 void cg_measure_native_help(FILE *fp) {
@@ -104,7 +112,7 @@ const char *cg_measure_native_language(int argc, char **argv) {
   bool build = false, main_class = false;
   opterr = 0;
   optind = 0;
-  while ((c = getopt_long(argc, argv, "+g:o:c:qh", native_options, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "+g:o:c:qh", native_options(), NULL)) != -1) {
     build |= c == 'B';
     main_class |= c == 'M';
   }
@@ -164,44 +172,9 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
   *o = (native_opts){.m = {.gran = CGI_COARSE, .top = 25}};
   int c;
   optind = 0;
-  while ((c = getopt_long(argc, argv, "+g:o:c:qh", native_options, NULL)) != -1) {
+  argv[0] = "codegreen measure"; /* getopt's messages start with it */
+  while ((c = getopt_long(argc, argv, "+g:o:c:qh", native_options(), NULL)) != -1) {
     switch (c) {
-    case 'g':
-      if (cgi_parse_granularity(optarg, &o->m.gran) != 0) {
-        fprintf(stderr, "codegreen measure: --granularity is coarse or fine, not '%s'\n", optarg);
-        return CG_EXIT_USAGE;
-      }
-      break;
-    case 'P':
-      o->m.python = optarg;
-      break;
-    case 'j':
-      o->m.json = true;
-      break;
-    case 'o':
-      o->m.output = optarg;
-      break;
-    case 'p':
-      o->m.plot = optarg;
-      break;
-    case 't': {
-      char *end;
-      o->m.top = strtol(optarg, &end, 10);
-      if (end == optarg || *end != '\0' || o->m.top < 0) {
-        fprintf(stderr, "codegreen measure: --top wants a whole number (0: all rows)\n");
-        return CG_EXIT_USAGE;
-      }
-      break;
-    }
-    case 'c':
-      o->m.config = optarg;
-      break;
-    case 'k':
-      o->m.keep = true;
-      break;
-    case 'q':
-      o->m.quiet = true;
-      break;
     case 'C':
       o->cc = optarg;
       break;
@@ -228,9 +201,17 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
     case 'h':
       print_usage(stdout);
       return -1;
-    default:
-      print_usage(stderr);
-      return CG_EXIT_USAGE;
+    default: {
+      const char *python = cg_measure_python_only(c);
+      if (python != NULL) {
+        fprintf(stderr, "codegreen measure: %s is for Python programs only\n", python);
+        return CG_EXIT_USAGE;
+      }
+      int rc = cg_measure_take_option(c, &o->m); /* (prints why when it refuses) */
+      if (rc != 0) {
+        return rc;
+      }
+    }
     }
   }
   int i = optind;
@@ -497,7 +478,7 @@ static int run_and_report(native_opts *o, char **run, const char *tmp, json_t *i
     json_decref(instrumentation);
     return CG_EXIT_FAIL;
   }
-  if (!o->m.json && o->m.output == NULL &&
+  if (!cg_measure_wants_detail(&o->m) &&
       cg_measure_config_without_detail(o->m.config, config) == 0) {
     setenv("CODEGREEN_CONFIG", config, 1);
   }

@@ -223,6 +223,41 @@ def exit_inside(cg, work, env):
           "exit inside: 2 functions called (%s)" % err)
 
 
+def shared_options(cg, work, env):
+    """The options of every measurement work for C too, wherever they stand before the language:
+    --carbon-intensity's value is not taken for the language, every -o is written (two were
+    one: the last), --sort and --call-graph apply; Python's own options are refused by name."""
+    d = os.path.join(work, "shared_options")
+    os.makedirs(d)
+    with open(os.path.join(d, "prog.c"), "w") as f:
+        f.write("#include <stdio.h>\nstatic int twice(int x) { return 2 * x; }\n"
+                "int main(void) { printf(\"%d\\n\", twice(21)); return 0; }\n")
+    rc, out, err = run([cg, "measure", "-q", "--carbon-intensity", "400", "-o", "r.csv", "-o",
+                        "r.md", "-o", "r.json", "--sort", "calls", "c", "prog.c"], d, env)
+    check(rc == 0 and out == "42\n" and err == "",
+          "shared options: measure --carbon-intensity 400 -o ... c prog.c runs (%d, %s)" % (rc, err))
+    written = sorted(x for x in os.listdir(d) if x.startswith("r."))
+    check(written == ["r.csv", "r.json", "r.md"], "shared options: every -o written (%s)" % written)
+    if "r.csv" in written:
+        rows = open(os.path.join(d, "r.csv")).read().splitlines()
+        head = rows[0].split(",")
+        co2e = [r.split(",")[head.index("co2e_g")] for r in rows[1:]]
+        check(len(rows) == 3 and all(c not in ("", "0") for c in co2e),
+              "shared options: the CSV has a co2e_g for each function (%s)" % co2e)
+    if "r.json" in written:
+        rep = json.load(open(os.path.join(d, "r.json")))
+        check([f["name"] for f in rep["functions"]] == ["main", "twice"] and
+              rep.get("call_graph") is not None,
+              "shared options: functions in the report, with its call graph")
+    rc, out, err = run([cg, "measure", "--include", "lib", "c", "prog.c"], d, env)
+    check(rc == 2 and "--include is for Python programs only" in err and out == "",
+          "shared options: a Python-only option is refused by name (%d, %s)" % (rc, err))
+    rc, out, err = run([cg, "measure", "--bogus", "c", "prog.c"], d, env)
+    check(rc == 2 and "codegreen measure: unrecognized option '--bogus'" in err and
+          "c programs cannot be run" not in err,
+          "shared options: an unknown option is named (%d, %s)" % (rc, err))
+
+
 def main():
     cg = os.path.abspath(sys.argv[1])
     env = dict(os.environ)
@@ -237,6 +272,7 @@ def main():
     try:
         wordfreq(cg, work, env)
         exit_inside(cg, work, env)
+        shared_options(cg, work, env)
         analyze(cg, work, env)
         if shutil.which("javac") is None or shutil.which("java") is None:
             print("SKIP java: no JDK (javac, java); install openjdk-17-jdk-headless "
