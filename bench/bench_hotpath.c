@@ -14,7 +14,9 @@
  * per-round ratios with their IQR (bench_common.h).
  *
  * Then the cold start: in a fresh session per round, the first 100 000 checkpoint events
- * (50 000 enter+exit pairs) against 100 000 events of the same session after 300 000 more.
+ * (50 000 enter+exit pairs) against 100 000 events of the same session after 300 000 more, by the
+ * wall clock and by the recording thread's CPU time (which leaves out what other processes of a
+ * busy machine took from it).
  * Then the memory per stored sample and per task record. Figures, not assertions.
  *
  * usage: bench_hotpath [--cold] [rounds] [checkpoint-pairs-per-round] [task-pairs-per-round]
