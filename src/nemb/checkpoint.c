@@ -18,9 +18,10 @@
  * thread's own, taken again at most once per new sample and always after the events it converts):
  * it replays them on a shadow call stack, computes each invocation's inclusive and self time and
  * energy, adds them to the thread's per-function aggregates, and keeps a per-invocation detail
- * record while the session-wide count of kept records is below detail_limit (beyond it they are
- * counted as dropped). Memory is therefore bounded by the queue, the deepest stack, the number of
- * functions and the detail limit, however many invocations happen.
+ * record (cp_kept, 48 B) while the session-wide count of kept records is below detail_limit
+ * (beyond it they are counted as dropped; may_keep() says how the count is kept without an atomic
+ * operation per event). Memory is therefore bounded by the queue, the deepest stack, the number
+ * of functions and the detail limit, however many invocations happen.
  *
  * If the queue is full and its oldest event is still newer than the newest sample (the sampler is
  * stalled, its store is full, or the interval is long), the queue first grows, up to QUEUE_MAX
@@ -34,10 +35,10 @@
  * unbalanced; an exit that matches no open frame is counted as unbalanced and otherwise ignored.
  * Frames still open at the end are closed at the session's end and counted likewise.
  *
- * Invocation numbers (the reference's "#inv_N") come from one atomic counter per function, taken
- * when an enter is resolved rather than when it is recorded, so the hot path touches no shared
- * cache line. They are unique per function across threads, 1..N, and in each thread increase with
- * time; the exit's detail carries its enter's number.
+ * Invocation numbers (the reference's "#inv_N") are given at the end, to the kept details only:
+ * a function's enters are numbered 1..N in time order across threads, and an exit's detail
+ * carries its enter's number (the thread's record of the enter is the exit's link to it). Neither
+ * the hot path nor resolution touches a shared cache line for them.
  *
  * Recursion. A function's inclusive time and energy are added to its aggregate only by its
  * outermost active frame in the thread, so recursion is not counted twice; self time, self energy
@@ -64,6 +65,8 @@
 #define CACHE_SIZE 512u      /* per-thread call-site cache of nemb_checkpoint() */
 #define CACHE_BITS 9u        /* log2(CACHE_SIZE) */
 #define DETAIL_FIRST 512u    /* detail records in a thread's first chunk (chunks.h) */
+#define KEEP_BATCH 256u      /* details a thread keeps between two looks at the session's count */
+#define KEPT_NONE UINT32_MAX /* a frame whose enter kept no detail */
 #define KIND_SHIFT 30        /* an event's ref: kind << 30 | function or name id */
 #define REF_MASK ((1u << KIND_SHIFT) - 1u)
 #define REF_NONE REF_MASK    /* an exit whose name no function has */
@@ -79,7 +82,6 @@ typedef struct cp_func {
   int line;
   uint32_t group; /* the first function registered with this name: exits by name match it */
   bool owns_name;
-  _Atomic uint64_t next_inv; /* invocations numbered so far */
 } cp_func;
 
 struct nemb__cp_registry {
@@ -93,7 +95,9 @@ struct nemb__cp_registry {
   uint32_t *by_name; /* name -> group + 1 */
   size_t name_cap;
   size_t n_names;
-  _Atomic uint64_t kept; /* detail records claimed, session-wide (may overshoot the limit) */
+  /* Detail records kept, session-wide, as the threads have told it: each adds what it kept
+   * every KEEP_BATCH records (may_keep), so it is never more than the truth. */
+  _Atomic uint64_t kept;
   /* Where threads keep their details: DETAIL_FIRST from malloc(), then blocks of one arena of
    * 2 MiB huge-page mappings for the whole session (chunks.h), so that neither a session that
    * keeps few details nor a pool of threads that each keep some holds 2 MiB per thread. */
@@ -118,9 +122,28 @@ typedef struct cp_event {
   int32_t line;     /* the call's line, or LINE_OF_FUNC */
 } cp_event;
 
+/* A kept detail as resolution writes it: what only that moment knows (the instant, the energy and
+ * power there, the call's line and checkpoint id, an exit's link to its enter) and the function's
+ * id, from which the end fills in the rest of a nemb__cp_detail (name, context, the function's
+ * line, the thread, the invocation number).
+ * 48 B where a nemb__cp_detail is 72: the first detail_limit events of a session write one each,
+ * and every byte is a byte of fresh memory the kernel must zero and the cache must take in. */
+typedef struct cp_kept {
+  uint64_t t_ns;
+  double energy_uj, power_w;
+  const char *cpid; /* as in the event */
+  uint32_t func;    /* function id << 1 | enter */
+  int32_t line;     /* the event's: LINE_OF_FUNC for the function's own */
+  /* An exit: its enter's record, as an index into the thread's records (KEPT_NONE: the enter
+   * kept none). nemb__cp_finish() uses this field and the next for its own ends. */
+  uint32_t inv;
+  uint32_t thread;
+} cp_kept;
+_Static_assert(sizeof(cp_kept) == 48, "cp_kept grew");
+
 typedef struct cp_frame {
   uint32_t func;
-  uint64_t inv;
+  uint32_t kept; /* the enter's detail record in the thread's (cp_kept.inv), or KEPT_NONE */
   uint64_t t_ns;
   double e_uj;       /* cumulative in-total energy at t_ns */
   double gap_uj;     /* how far e_uj may be off: t_ns fell in a sampler gap of this energy */
@@ -184,7 +207,7 @@ typedef struct nemb__cp_thread {
   cp_agg *agg; /* indexed by function id */
   size_t agg_cap;
 
-  nemb__chunks det; /* nemb__cp_detail records, in the registry's det_rule's chunks */
+  nemb__chunks det; /* cp_kept records, in the registry's det_rule's chunks */
   size_t det_n;
 
   cp_sites *sites; /* allocated on the first nemb_checkpoint() */
@@ -206,7 +229,9 @@ typedef struct nemb__cp_thread {
   double last_rate;
   double last_gap_uj;
 
-  bool full; /* the session's detail limit was reached: no more details, no more numbers */
+  bool full;          /* the session's detail limit was reached: no more details */
+  uint32_t allowance; /* details this thread may keep before it looks at the session's count */
+  uint32_t granted;   /* the allowance it was last given: kept, and not yet added to the count */
 
   uint64_t events, invocations, dropped, unbalanced, extrapolated;
 } nemb__cp_thread;
@@ -388,7 +413,6 @@ static int find_or_add(struct nemb__cp_registry *r, const char *name, const char
   }
   f->line = line;
   f->group = group == REF_NONE ? n : group;
-  atomic_init(&f->next_inv, 0);
   if (group == REF_NONE) {
     r->by_name[name_slot] = n + 1;
     r->n_names++;
@@ -548,30 +572,58 @@ static bool grow_agg(nemb__cp_thread *c, uint32_t id) {
   return true;
 }
 
-static void keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, const cp_func *f,
-                        const cp_event *ev, uint64_t t_ns, bool enter, uint64_t inv, double e_uj) {
-  struct nemb__cp_registry *r = s->cp;
-  if (c->full || atomic_fetch_add_explicit(&r->kept, 1, memory_order_relaxed) >= s->detail_limit) {
-    c->full = true; /* the count only grows: this thread keeps no more, and asks no more */
-    c->dropped++;
-    return;
+/* May the thread keep one more detail? The session-wide count is touched once per KEEP_BATCH
+ * records rather than once per event (an atomic add per event, with its wait for the stores before
+ * it, and another per enter for its number cost the first detail_limit events a fifth of their
+ * time: bench_hotpath --cold, 2026-12-01): the thread
+ * adds what it kept since its last look and takes a new allowance of at most KEEP_BATCH, no more
+ * than the count leaves below the limit. The count only holds records already kept, so a thread
+ * stops only once at least detail_limit records exist; threads that look at the same time may
+ * together keep up to KEEP_BATCH each beyond it, and nemb__cp_finish() keeps the earliest
+ * detail_limit of them all. */
+static bool may_keep(nemb_session *s, nemb__cp_thread *c) {
+  if (c->allowance > 0) {
+    return true;
   }
-  nemb__cp_detail *d = nemb__chunks_push(&c->det, &r->det_rule);
+  if (c->full) {
+    return false;
+  }
+  struct nemb__cp_registry *r = s->cp;
+  uint64_t total =
+      atomic_fetch_add_explicit(&r->kept, c->granted, memory_order_relaxed) + c->granted;
+  c->granted = 0;
+  if (total >= s->detail_limit) {
+    c->full = true; /* the count only grows: this thread keeps no more, and asks no more */
+    return false;
+  }
+  uint64_t left = s->detail_limit - total;
+  c->granted = c->allowance = left < KEEP_BATCH ? (uint32_t)left : KEEP_BATCH;
+  return true;
+}
+
+/* Keeps a detail of the event if the limit allows; @return its index among the thread's records,
+ * or KEPT_NONE. @p enter_rec: an exit's enter's record (KEPT_NONE for an enter). */
+static uint32_t keep_detail(nemb_session *s, nemb__cp_thread *c, cp_view *v, uint32_t fid,
+                            const cp_event *ev, uint64_t t_ns, bool enter, uint32_t enter_rec,
+                            double e_uj) {
+  if (!may_keep(s, c)) {
+    c->dropped++;
+    return KEPT_NONE;
+  }
+  cp_kept *d = nemb__chunks_push(&c->det, &s->cp->det_rule);
   if (d == NULL) {
     c->dropped++;
-    return;
+    return KEPT_NONE;
   }
-  c->det_n++;
-  d->name = f->name;
-  d->context = f->context;
-  d->checkpoint_id = ev->cpid;
-  d->enter = enter;
-  d->line = ev->line == LINE_OF_FUNC ? f->line : ev->line;
-  d->invocation = inv;
-  d->thread = c->index;
+  c->allowance--;
   d->t_ns = t_ns;
   d->energy_uj = e_uj;
   d->power_w = power_now(c, v);
+  d->cpid = ev->cpid;
+  d->func = fid << 1 | (uint32_t)enter;
+  d->line = ev->line;
+  d->inv = enter_rec;
+  return (uint32_t)c->det_n++;
 }
 
 /* What the run of calls still open in @p a allows either side (cp_agg says why). */
@@ -656,18 +708,14 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
       c->unbalanced++;
       return;
     }
-    cp_func *f = func_at(r, ref);
-    /* A number only while details are kept: they are the only place it shows (a thread past
-     * the limit keeps no detail again, since the session's count only grows). */
-    uint64_t inv =
-        c->full ? 0 : atomic_fetch_add_explicit(&f->next_inv, 1, memory_order_relaxed) + 1;
     double e = energy_at(c, v, t_ns);
-    c->stack[c->depth++] = (cp_frame){ref, inv, t_ns, e, c->last_gap_uj, 0, 0};
+    cp_frame *f = &c->stack[c->depth++];
+    *f = (cp_frame){ref, KEPT_NONE, t_ns, e, c->last_gap_uj, 0, 0};
     cp_agg *a = &c->agg[ref];
     if (++a->active > a->max_depth) {
       a->max_depth = a->active;
     }
-    keep_detail(s, c, v, f, ev, t_ns, true, inv, e);
+    f->kept = keep_detail(s, c, v, ref, ev, t_ns, true, KEPT_NONE, e);
     return;
   }
 
@@ -699,11 +747,10 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
     c->unbalanced++;
   }
   const cp_frame *top = &c->stack[c->depth - 1];
-  uint64_t inv = top->inv;
-  const cp_func *f = func_at(r, top->func);
+  uint32_t enter_rec = top->kept, fid = top->func;
   close_top(c, v, t_ns, e);
   c->invocations++;
-  keep_detail(s, c, v, f, ev, t_ns, false, inv, e);
+  keep_detail(s, c, v, fid, ev, t_ns, false, enter_rec, e);
 }
 
 /* The CLOCK_MONOTONIC ns of a stamp no later than c->cal's. */
@@ -868,6 +915,32 @@ static nemb__cp_thread *thread_cp(nemb__thread *t) {
   return c;
 }
 
+/* Allocates what the calling thread's first events will write, and touches it, when a function
+ * is registered rather than at those events (the first write to each 4 KiB page is a fault of
+ * 13-47 us on a virtual machine: chunks.h): the thread's event queue, its first chunk of details
+ * and, once per session, the details' first 2 MiB mapping. All of it is needed as soon as the
+ * thread records, and none of it is more than the first events would allocate. */
+static void prepare_thread(nemb_session *s, nemb__thread *t) {
+  struct nemb__cp_registry *r = s->cp;
+  bool fresh = t->cp == NULL;
+  nemb__cp_thread *c = thread_cp(t);
+  if (c == NULL || atomic_load_explicit(&r->kept, memory_order_relaxed) >= s->detail_limit) {
+    return;
+  }
+  if (fresh) {
+    memset(c->q, 0, c->q_cap * sizeof *c->q);
+  }
+  if (c->det.first == NULL) {
+    nemb__chunk *ch = nemb__chunks_grow(&c->det, &r->det_rule);
+    if (ch != NULL) {
+      memset(ch->recs, 0, ch->cap * r->det_rule.size);
+    }
+  }
+  if (s->detail_limit > r->det_rule.first) {
+    nemb__arena_prepare(&r->det_arena);
+  }
+}
+
 /* ----- the public API ----- */
 
 int nemb_checkpoint_register(nemb_session *s, const char *name, const char *context, int line,
@@ -881,6 +954,9 @@ int nemb_checkpoint_register(nemb_session *s, const char *name, const char *cont
     return rc;
   }
   rc = register_func(s, name, context, line, id);
+  if (rc == 0) {
+    prepare_thread(s, t);
+  }
   nemb__thread_leave(t);
   return rc;
 }
@@ -1107,8 +1183,7 @@ int nemb__cp_init(nemb_session *s) {
     return NEMB_ENOMEM;
   }
   size_t first = s->detail_limit < DETAIL_FIRST ? (size_t)s->detail_limit : DETAIL_FIRST;
-  r->det_rule =
-      (nemb__chunk_rule){sizeof(nemb__cp_detail), first > 0 ? first : 1, 1, &r->det_arena};
+  r->det_rule = (nemb__chunk_rule){sizeof(cp_kept), first > 0 ? first : 1, 1, &r->det_arena};
   atomic_init(&r->n_funcs, 0);
   atomic_init(&r->kept, 0);
   s->cp = r;
@@ -1116,14 +1191,14 @@ int nemb__cp_init(nemb_session *s) {
 }
 
 /* Stable merge sort of details by (t_ns, thread): each thread's records are already in order. */
-static int detail_before(const nemb__cp_detail *a, const nemb__cp_detail *b) {
+static int detail_before(const cp_kept *a, const cp_kept *b) {
   if (a->t_ns != b->t_ns) {
     return a->t_ns < b->t_ns;
   }
   return a->thread < b->thread;
 }
 
-static void sort_details(nemb__cp_detail *d, nemb__cp_detail *tmp, size_t n) {
+static void sort_details(cp_kept *d, cp_kept *tmp, size_t n) {
   for (size_t w = 1; w < n; w *= 2) {
     for (size_t lo = 0; lo < n; lo += 2 * w) {
       size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
@@ -1213,25 +1288,72 @@ void nemb__cp_finish(nemb_session *s) {
   }
 
   /* 3. Details of all threads, in time order. */
-  nemb__cp_detail *all = n_det ? malloc(n_det * sizeof *all) : NULL;
-  nemb__cp_detail *tmp = n_det ? malloc(n_det * sizeof *tmp) : NULL;
-  if (all != NULL && tmp != NULL) {
+  cp_kept *all = n_det ? malloc(n_det * sizeof *all) : NULL;
+  cp_kept *tmp = n_det ? malloc(n_det * sizeof *tmp) : NULL;
+  size_t n_out = n_det < s->detail_limit ? n_det : (size_t)s->detail_limit;
+  nemb__cp_detail *out = n_out ? malloc(n_out * sizeof *out) : NULL;
+  uint64_t *per_func = n_out ? calloc(n_funcs ? n_funcs : 1, sizeof *per_func) : NULL;
+  if (all != NULL && tmp != NULL && (n_out == 0 || (out != NULL && per_func != NULL))) {
+    /* Every record, with its thread; in cp_kept.inv an enter's own place in `all` before the
+     * sort, and an exit's enter's place (KEPT_NONE where its enter kept none). */
     size_t k = 0;
     for (nemb__thread *t = s->threads; t != NULL; t = t->next) {
       const nemb__cp_thread *c = t->cp;
+      size_t base = k;
       for (const nemb__chunk *ch = c != NULL ? c->det.first : NULL; ch != NULL; ch = ch->next) {
         memcpy(all + k, ch->recs, ch->n * sizeof *all);
+        for (size_t i = k; i < k + ch->n; i++) {
+          all[i].thread = c->index;
+          if (all[i].func & 1u) {
+            all[i].inv = (uint32_t)i;
+          } else if (all[i].inv != KEPT_NONE) {
+            all[i].inv = (uint32_t)(base + all[i].inv);
+          }
+        }
         k += ch->n;
       }
     }
     sort_details(all, tmp, n_det);
-    r->details = all;
-    r->n_details = n_det;
+    /* The earliest detail_limit records (threads may together have kept a few more: may_keep()),
+     * their enters numbered per function in time order, in tmp[] (free now) under each enter's
+     * old place, where its exit finds the number. */
+    uint64_t *number = (uint64_t *)(void *)tmp; /* n_det numbers fit in n_det records */
+    memset(number, 0, n_det * sizeof *number);
+    for (size_t i = 0; i < n_out; i++) {
+      if (all[i].func & 1u) {
+        number[all[i].inv] = ++per_func[all[i].func >> 1];
+      }
+    }
+    for (size_t i = 0; i < n_out; i++) {
+      const cp_kept *d = &all[i];
+      const cp_func *f = func_at(r, d->func >> 1);
+      bool enter = (d->func & 1u) != 0;
+      /* 0: an exit whose enter kept no detail (out of memory) */
+      uint64_t inv = d->inv != KEPT_NONE ? number[d->inv] : 0;
+      out[i] = (nemb__cp_detail){
+          .name = f->name,
+          .context = f->context,
+          .checkpoint_id = d->cpid,
+          .enter = enter,
+          .line = d->line == LINE_OF_FUNC ? f->line : d->line,
+          .invocation = inv,
+          .thread = d->thread,
+          .t_ns = d->t_ns,
+          .energy_uj = d->energy_uj,
+          .power_w = d->power_w,
+      };
+    }
+    r->details = out;
+    r->n_details = n_out;
+    sum.details_dropped += n_det - n_out;
+    n_det = n_out;
   } else {
-    free(all);
+    free(out);
     sum.details_dropped += n_det; /* out of memory: counted, like everything beyond the limit */
     n_det = 0;
   }
+  free(per_func);
+  free(all);
   free(tmp);
   sum.details_kept = n_det;
   r->summary = sum;

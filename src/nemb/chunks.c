@@ -30,7 +30,8 @@ void *nemb__arena_take(nemb__arena *a) {
       }
     }
     if (a->n_maps < a->cap_maps) {
-      m = nemb__huge_map(NEMB__HUGE_BYTES);
+      m = a->spare != NULL ? a->spare : nemb__huge_map(NEMB__HUGE_BYTES);
+      a->spare = NULL;
     }
     if (m == NULL) {
       pthread_mutex_unlock(&a->lock);
@@ -46,7 +47,31 @@ void *nemb__arena_take(nemb__arena *a) {
   return b;
 }
 
+void nemb__arena_prepare(nemb__arena *a) {
+  pthread_mutex_lock(&a->lock);
+  bool ready = a->spare != NULL;
+  pthread_mutex_unlock(&a->lock);
+  if (ready) {
+    return;
+  }
+  void *m = nemb__huge_map(NEMB__HUGE_BYTES);
+  if (m == NULL) {
+    return;
+  }
+#ifdef MADV_POPULATE_WRITE
+  madvise(m, NEMB__HUGE_BYTES, MADV_POPULATE_WRITE); /* refused (EINVAL) before Linux 5.14 */
+#endif
+  pthread_mutex_lock(&a->lock);
+  if (a->spare == NULL) {
+    a->spare = m;
+    m = NULL;
+  }
+  pthread_mutex_unlock(&a->lock);
+  nemb__huge_unmap(m, NEMB__HUGE_BYTES); /* another thread made one meanwhile */
+}
+
 void nemb__arena_release(nemb__arena *a) {
+  nemb__huge_unmap(a->spare, NEMB__HUGE_BYTES);
   for (size_t i = 0; i < a->n_maps; i++) {
     nemb__huge_unmap(a->maps[i], NEMB__HUGE_BYTES);
   }

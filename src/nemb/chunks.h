@@ -36,6 +36,7 @@ typedef struct nemb__arena {
   char *next, *end; /* the untaken rest of the newest mapping */
   void **maps;      /* every mapping, for the release */
   size_t n_maps, cap_maps;
+  void *spare; /* a mapping made ahead of need by nemb__arena_prepare(), or NULL */
 } nemb__arena;
 
 /* @return 0, or NEMB_ENOMEM. */
@@ -43,7 +44,14 @@ int nemb__arena_init(nemb__arena *a);
 /* @return NEMB__ARENA_BLOCK bytes aligned like malloc()'s, or NULL when out of memory. Safe to
  * call from any thread. */
 void *nemb__arena_take(nemb__arena *a);
-/* Unmaps every block taken; no thread may use the arena or a list that took from it any more. */
+/* Makes the arena's next mapping now, with its pages faulted in (MADV_POPULATE_WRITE, Linux 5.14
+ * and later; where the kernel refuses, they fault on first write as before), so that the thread
+ * that later takes its first block does not pay for it: a fault that maps and zeroes a 2 MiB page
+ * is a few hundred microseconds on a virtual machine. Does nothing if a spare is ready or the
+ * mapping fails. Safe to call from any thread; the mapping is made outside the arena's lock. */
+void nemb__arena_prepare(nemb__arena *a);
+/* Unmaps every block taken and the spare; no thread may use the arena or a list that took from it
+ * any more. */
 void nemb__arena_release(nemb__arena *a);
 
 /* How a list's chunks grow. */

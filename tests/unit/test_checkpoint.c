@@ -295,6 +295,63 @@ static void test_threads_and_invocation_numbers(void **state) {
   nemb_session_destroy(s);
 }
 
+/* Threads that race for fewer details than they record: the session keeps exactly the limit (the
+ * earliest, in time order), counts the rest as dropped, numbers each function's enters 1..N in
+ * time order across threads, and gives each exit the number of its own enter (an earlier enter of
+ * the same function in the same thread, whose number no other exit has). */
+static void test_threads_share_the_limit(void **state) {
+  (void)state;
+  nemb_session *s = begin_with("{\"measurement\":{\"checkpoints\":{\"detail_limit\":3001}}}");
+  uint32_t id;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "shared", "t.c", 10, &id));
+  pthread_t th[N_THREADS];
+  worker_arg args[N_THREADS];
+  for (int i = 0; i < N_THREADS; i++) {
+    args[i] = (worker_arg){s, id, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, worker, &args[i]), 0);
+  }
+  for (int i = 0; i < N_THREADS; i++) {
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(args[i].failures, 0);
+  }
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, N_THREADS * PER_THREAD * 3);
+  assert_int_equal(sum.details_kept, 3001);
+  assert_int_equal(sum.details_dropped, sum.events - 3001);
+  const nemb__cp_detail *d;
+  size_t n = nemb__cp_details(s, &d);
+  assert_int_equal(n, 3001);
+  uint64_t enters[2] = {0, 0}; /* shared, leaf */
+  bool *exited = calloc(n + 1, 2 * sizeof *exited);
+  assert_non_null(exited);
+  for (size_t i = 0; i < n; i++) {
+    int f = strcmp(d[i].name, "shared") == 0 ? 0 : 1;
+    assert_true(f == 0 || strcmp(d[i].name, "leaf") == 0);
+    if (i > 0) {
+      assert_true(d[i].t_ns >= d[i - 1].t_ns);
+    }
+    if (d[i].enter) {
+      assert_int_equal(d[i].invocation, ++enters[f]); /* in time order, across threads */
+      continue;
+    }
+    /* An exit: its enter is earlier, in the same thread, with the same number. */
+    size_t j = i;
+    while (j > 0 &&
+           !(d[j - 1].enter && d[j - 1].thread == d[i].thread &&
+             strcmp(d[j - 1].name, d[i].name) == 0 && d[j - 1].invocation == d[i].invocation)) {
+      j--;
+    }
+    assert_true(j > 0);
+    assert_true(d[i].invocation >= 1 && d[i].invocation <= n);
+    assert_false(exited[2 * d[i].invocation + (size_t)f]);
+    exited[2 * d[i].invocation + (size_t)f] = true;
+  }
+  free(exited);
+  nemb_session_destroy(s);
+}
+
 static void test_detail_limit(void **state) {
   (void)state;
   nemb_session *s = begin_with("{\"measurement\":{\"checkpoints\":{\"detail_limit\":10}}}");
@@ -660,6 +717,7 @@ int main(void) {
       cmocka_unit_test_setup(test_recursion_counts_inclusive_once, setup),
       cmocka_unit_test_setup(test_threads_and_invocation_numbers, setup),
       cmocka_unit_test_setup(test_detail_limit, setup),
+      cmocka_unit_test_setup(test_threads_share_the_limit, setup),
       cmocka_unit_test_setup(test_details_across_chunks, setup),
       cmocka_unit_test_setup(test_memory_is_bounded, setup),
       cmocka_unit_test_setup(test_unbalanced_and_open_frames, setup),
