@@ -885,6 +885,12 @@ def test_python_children_are_measured_and_merged_by_pid(tmp_path):
     assert sorted(by_pid.values(), key=sorted) == sorted([
         {"work": 2, "square": 30, "cube": 2}, {"work": 1, "square": 5}, {"cube": 1}], key=sorted)
     assert all(p["pid"] in by_pid or p["functions"] == 0 for p in procs[1:])
+    # every process registers every function: merged, a function called somewhere has no rows
+    # of 0 calls, and one never called has one row
+    idle = [(f["name"], f["pid"]) for f in report["functions"] if not f["calls"]]
+    called = {f["name"] for f in report["functions"] if f["calls"]}
+    assert not [n for n, _ in idle if n in called], idle
+    assert len(idle) == len({n for n, _ in idle}), idle
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver"])

@@ -80,6 +80,48 @@ static int by_pid(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* "name\x1fcontext\x1fline": one function of the program, whichever process's row it is. */
+static void function_key(json_t *f, char *key, size_t len) {
+  const char *name = json_string_value(json_object_get(f, "name"));
+  const char *context = json_string_value(json_object_get(f, "context"));
+  snprintf(key, len, "%s\x1f%s\x1f%lld", name ? name : "", context ? context : "",
+           (long long)json_integer_value(json_object_get(f, "line")));
+}
+
+/* Every process registers every function it imports, so each one's report has a row of 0 calls
+ * for each function it did not call (a worker's function in the parent, the parent's in each
+ * worker). Merged, a function keeps its rows with calls, and one row of 0 calls only when no
+ * process called it (it was instrumented and never ran: the program's first, the parent's). */
+static void drop_idle_repeats(json_t *funcs) {
+  json_t *called_keys = json_object(), *idle_keys = json_object(), *kept = json_array();
+  char key[2048];
+  size_t i;
+  json_t *f;
+  json_array_foreach(funcs, i, f) {
+    if (json_integer_value(json_object_get(f, "calls")) > 0) {
+      function_key(f, key, sizeof key);
+      json_object_set_new(called_keys, key, json_true());
+    }
+  }
+  json_array_foreach(funcs, i, f) {
+    function_key(f, key, sizeof key);
+    bool idle = json_integer_value(json_object_get(f, "calls")) <= 0;
+    if (idle &&
+        (json_object_get(called_keys, key) != NULL || json_object_get(idle_keys, key) != NULL)) {
+      continue;
+    }
+    if (idle) {
+      json_object_set_new(idle_keys, key, json_true());
+    }
+    json_array_append(kept, f);
+  }
+  json_array_clear(funcs);
+  json_array_extend(funcs, kept);
+  json_decref(kept);
+  json_decref(called_keys);
+  json_decref(idle_keys);
+}
+
 size_t cg_measure_merge_children(json_t *report, const char *dir) {
   if (dir == NULL) {
     return 0;
@@ -168,6 +210,7 @@ size_t cg_measure_merge_children(json_t *report, const char *dir) {
     json_decref(kids[k]);
   }
   free(kids);
+  drop_idle_repeats(funcs);
   json_object_set_new(report, "processes", procs);
   return n;
 }
