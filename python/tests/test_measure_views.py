@@ -148,3 +148,36 @@ def test_an_unknown_option_is_a_short_usage_error(tmp_path):
     lines = out.stderr.splitlines()
     assert lines[0] == "codegreen measure: invalid option -- 'm'", lines
     assert "codegreen measure python -m MODULE" in lines[1] and len(lines) == 3, lines
+
+
+def test_same_named_functions_of_two_files_stay_apart_in_the_folded_and_speedscope_views(tmp_path):
+    # Two functions named `helper`, in the script and in a module of the program: the folded
+    # stacks name each with its file (a flame graph would merge them), and speedscope's samples
+    # point at each one's own frame (it looked frames up by name: both went to the first).
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "util.py").write_text(
+        "def helper(n):\n    return sum(i for i in range(n))\n")
+    (tmp_path / "main.py").write_text(
+        "from pkg import util\n\n\ndef helper(n):\n    return sum(range(n))\n\n\n"
+        "def only():\n    return helper(10) + util.helper(10)\n\n\n"
+        "print(only() + helper(50000) + util.helper(50000))\n")
+    env = dict(os.environ, CODEGREEN_PROVIDERS="sim")
+    out = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "-o", "r.json",
+                          "-o", "r.folded", "-o", "r.speedscope.json", "main.py"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    ctx = {f["context"] for f in r["functions"] if f["name"] == "helper"}
+    assert len(ctx) == 2 and "main.py" in ctx
+    util = (ctx - {"main.py"}).pop()
+    assert util.endswith("pkg/util.py")
+    folded = {line.rsplit(" ", 1)[0] for line in (tmp_path / "r.folded").read_text().splitlines()}
+    assert folded >= {"helper (main.py)", "helper (%s)" % util, "only",
+                      "only;helper (main.py)", "only;helper (%s)" % util}, folded
+    doc = json.loads((tmp_path / "r.speedscope.json").read_text())
+    frames = doc["shared"]["frames"]
+    stacks = {tuple((frames[i]["name"], frames[i].get("file")) for i in s)
+              for p in doc["profiles"] for s in p["samples"]}
+    assert (("only", "main.py"), ("helper", util)) in stacks, stacks
+    assert (("only", "main.py"), ("helper", "main.py")) in stacks, stacks

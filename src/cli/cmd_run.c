@@ -746,8 +746,15 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
             json_number_value(dv);
       }
     }
-    double share = rr->machine_cpu_s > 0 ? rr->cpu_s / rr->machine_cpu_s : NAN;
-    share = share > 1 ? 1 : share; /* jiffy rounding can put the tree above the machine */
+    /* /proc/stat counts in jiffies (10 ms): a short command on a quiet machine can see none
+     * while rusage gave the tree some microseconds. That rounding, as any that puts the tree
+     * above the machine, gives the whole share; a tree of no CPU time has none. NAN (null): the
+     * machine's time could not be read. */
+    double share = isnan(rr->machine_cpu_s) ? NAN
+                   : rr->machine_cpu_s > 0  ? rr->cpu_s / rr->machine_cpu_s
+                   : rr->cpu_s > 0          ? 1
+                                            : 0;
+    share = share > 1 ? 1 : share;
     double gpu_j = 0, gpu_covered = 0;
     json_t *gpu_att =
         cg_gpu_attribution(&rr->gpu, json_object_get(t, "domains"), &gpu_j, &gpu_covered);

@@ -208,8 +208,9 @@ static void add_edge(cg_views *v, size_t caller, size_t callee, double e, double
   ed->duration_s += secs;
 }
 
-/* The stack's path "a;b;c" down to frame @p top (inclusive). */
-static char *path_of(const cg_views *v, const stack *s, size_t top) {
+/* The stack's path down to frame @p top (inclusive) as function ids, "3;0;7": names are given at
+ * writing (folded_name()), once every function is known. */
+static char *path_of(const stack *s, size_t top) {
   char *buf = NULL;
   size_t len = 0;
   FILE *fp = open_memstream(&buf, &len);
@@ -217,13 +218,7 @@ static char *path_of(const cg_views *v, const stack *s, size_t top) {
     return NULL;
   }
   for (size_t i = 0; i <= top; i++) {
-    /* ';' separates frames and the last ' ' the weight: keep both out of names */
-    for (const char *c = v->names[s->f[i].func]; *c; c++) {
-      fputc(*c == ';' ? ':' : *c, fp);
-    }
-    if (i < top) {
-      fputc(';', fp);
-    }
+    fprintf(fp, "%s%zu", i ? ";" : "", s->f[i].func);
   }
   fclose(fp);
   return buf;
@@ -240,7 +235,7 @@ static void close_top(cg_views *v, stack *s, uint64_t t, double e) {
   if (top > 0) {
     s->f[top - 1].child_e += incl;
   }
-  char *path = path_of(v, s, top);
+  char *path = path_of(s, top);
   json_t *tmap = json_object_get(v->folded, s->label);
   if (tmap == NULL) {
     tmap = json_object();
@@ -423,6 +418,23 @@ void cg_views_print_edges(const cg_views *v, const char *name, FILE *fp) {
   free(list);
 }
 
+/* Function @p f's frame in the folded stacks: its name, and its file after it, "<module>
+ * (pkg/util.py)", when another function has the same name (module bodies, same-named methods),
+ * so a flame graph does not merge them. ';' separates frames and the last ' ' the weight: a ';'
+ * in a name becomes ':'. @p counts: name -> how many functions have it. */
+static void put_frame(const cg_views *v, size_t f, json_t *counts, FILE *fp) {
+  for (const char *c = v->names[f]; *c; c++) {
+    fputc(*c == ';' ? ':' : *c, fp);
+  }
+  if (json_integer_value(json_object_get(counts, v->names[f])) > 1 && v->contexts[f] != NULL) {
+    fputs(" (", fp);
+    for (const char *c = v->contexts[f]; *c; c++) {
+      fputc(*c == ';' ? ':' : *c, fp);
+    }
+    fputc(')', fp);
+  }
+}
+
 int cg_views_write_folded(const cg_views *v, const char *path) {
   char *buf = NULL;
   size_t len = 0;
@@ -441,12 +453,25 @@ int cg_views_write_folded(const cg_views *v, const char *path) {
       json_object_set_new(all, p, json_real(sum));
     }
   }
+  json_t *counts = json_object();
+  for (size_t f = 0; f < v->n_funcs; f++) {
+    json_int_t n = json_integer_value(json_object_get(counts, v->names[f]));
+    json_object_set_new(counts, v->names[f], json_integer(n + 1));
+  }
   json_object_foreach(all, p, uj) {
     long long w = llround(json_number_value(uj));
-    if (w > 0) {
-      fprintf(fp, "%s %lld\n", p, w);
+    if (w <= 0) {
+      continue;
     }
+    for (const char *id = p; *id != '\0';) {
+      char *end;
+      put_frame(v, (size_t)strtoull(id, &end, 10), counts, fp);
+      id = *end == ';' ? end + 1 : end;
+      fputc(*id != '\0' ? ';' : ' ', fp);
+    }
+    fprintf(fp, "%lld\n", w);
   }
+  json_decref(counts);
   json_decref(all);
   if (fclose(fp) != 0) {
     free(buf);
@@ -479,18 +504,12 @@ int cg_views_write_speedscope(const cg_views *v, const char *title, const char *
         continue;
       }
       json_t *stackv = json_array();
-      /* the path's frames back to indices: split on ';' and look each name up */
-      char *copy = strdup(p);
-      for (char *save = NULL, *tok = copy ? strtok_r(copy, ";", &save) : NULL; tok != NULL;
-           tok = strtok_r(NULL, ";", &save)) {
-        for (size_t f = 0; f < v->n_funcs; f++) {
-          if (strcmp(v->names[f], tok) == 0) {
-            json_array_append_new(stackv, json_integer((json_int_t)f));
-            break;
-          }
-        }
+      /* the path's frames are the frames' indices already */
+      for (const char *id = p; *id != '\0';) {
+        char *end;
+        json_array_append_new(stackv, json_integer((json_int_t)strtoull(id, &end, 10)));
+        id = *end == ';' ? end + 1 : end;
       }
-      free(copy);
       json_array_append_new(samples, stackv);
       json_array_append_new(weights, json_real(w));
       total += w;
