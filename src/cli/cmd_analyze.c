@@ -80,6 +80,10 @@ static int parse_args(int argc, char **argv, analyze_opts *o, int *first) {
       break;
     case 'o':
       o->out_dir = optarg;
+      /* "out/" and "out" name one directory: joined paths get one '/' ("out/main.py") */
+      for (size_t n = strlen(optarg); n > 1 && optarg[n - 1] == '/'; n--) {
+        optarg[n - 1] = '\0';
+      }
       break;
     case 'q':
       o->quiet = true;

@@ -45,6 +45,13 @@ static void *burn(void *arg) {
   return NULL;
 }
 
+static void stop_threads(pthread_t *threads, size_t n) {
+  atomic_store(&stop_load, true);
+  for (size_t i = 0; i < n; i++) {
+    pthread_join(threads[i], NULL);
+  }
+}
+
 static bool parse_number(const char *text, double lo, double hi, double *out) {
   char *end;
   double v = strtod(text, &end);
@@ -217,6 +224,16 @@ int cg_cmd_sample(int argc, char **argv) {
   so.sample_interval_ms = (unsigned)interval; /* 0: the config's */
   so.argv = (const char *const *)argv;
   so.argc = (size_t)argc;
+  /* The load runs before the session begins and until it has ended, so that starting and
+   * joining the threads (slow with many busy threads on few cores) stays out of the window. */
+  pthread_t threads[256];
+  size_t started = 0;
+  atomic_store(&stop_load, false);
+  for (size_t i = 0; i < (size_t)load; i++) {
+    if (pthread_create(&threads[i], NULL, burn, NULL) == 0) {
+      started++;
+    }
+  }
   nemb_session *s = NULL;
   rc = nemb_session_begin(&so, &s);
   nemb_meter *m = rc == 0 ? nemb_session_meter(s) : NULL;
@@ -229,24 +246,14 @@ int cg_cmd_sample(int argc, char **argv) {
       rc = rc != 0 ? rc : NEMB_ESTATE; /* opened now: a rank following its node's leader */
     }
     nemb_config_destroy(cfg);
+    stop_threads(threads, started);
     return cg_fail(rc, "cannot measure");
   }
   nemb_config_destroy(cfg);
 
-  pthread_t threads[256];
-  size_t started = 0;
-  atomic_store(&stop_load, false);
-  for (size_t i = 0; i < (size_t)load; i++) {
-    if (pthread_create(&threads[i], NULL, burn, NULL) == 0) {
-      started++;
-    }
-  }
   sleep_seconds(duration);
-  atomic_store(&stop_load, true);
-  for (size_t i = 0; i < started; i++) {
-    pthread_join(threads[i], NULL);
-  }
   nemb_session_end(s); /* stops the meter; its samples stay until the session is destroyed */
+  stop_threads(threads, started);
   const char *text = nemb_session_report_summary_json(s);
   json_t *report = text != NULL ? json_loads(text, 0, NULL) : NULL;
   json_t *warnings =

@@ -518,7 +518,8 @@ int nemb__plot_rb_finish(nemb__plot_rb *b, bool have_tasks) {
                       "%s holds no time series (its tasks' \"timeseries\" are null): record "
                       "with Session(record_time_series=True), record_time_series = 1 in C, or "
                       "codegreen run --time-series; or plot the session itself before it is "
-                      "destroyed (nemb_session_export_plot, codegreen run --export-plot)",
+                      "destroyed (nemb_session_export_plot, codegreen run --export-plot, "
+                      "codegreen measure --export-plot: a measure report keeps no series)",
                       label);
   }
   int rc = take_meta(b);

@@ -217,6 +217,10 @@ def main():
     check("--save-instrumented writes compilable copies", rc == 0 and
           subprocess.run([py, "-m", "py_compile", os.path.join(outdir, "hot.py"),
                           os.path.join(outdir, "wait.py")]).returncode == 0, err)
+    rc, out, err = run(["analyze", "--save-instrumented", "--output-dir", outdir + "//",
+                        "python", "proj/hot.py"])
+    check("a trailing / of --output-dir gives one / in the paths said", rc == 0 and
+          "-> %s/hot.py\n" % outdir in out, out)
     rc, out, err = run(["analyze", "--save-instrumented", "--output-dir", proj, "proj/hot.py"])
     check("never overwrites the source", rc == 1 and "refusing to overwrite" in err and
           open(hot).read() == HOT, err)
