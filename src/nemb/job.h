@@ -70,6 +70,11 @@ bool nemb__node_refresh(struct nemb_session *s, bool now_please);
 /* Whether the session follows a leader (its meter holds the leader's samples, never started). */
 bool nemb__node_follows(const struct nemb_session *s);
 
+/* The times (CLOCK_MONOTONIC ns) of the samples in a leader's file @p path ("<base>.samples"), in
+ * file order, into @p t (at most @p cap of them). @return the count the file's header gives, or
+ * -1 when it cannot be read as one. For tests (test_job.c); any thread. */
+long nemb__node_file_times(const char *path, uint64_t *t, size_t cap);
+
 /* The report's meta.job object (rank, role, node energy, CPU time), or NULL outside a job. */
 struct json_t *nemb__node_meta(const struct nemb_session *s);
 

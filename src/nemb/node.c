@@ -82,7 +82,10 @@ typedef struct nemb__node {
   pthread_t publisher;
   bool publisher_live;
   atomic_bool stop;
-  size_t published;
+  size_t published;     /* samples in the file */
+  size_t store_next;    /* the store's first sample not yet in the file */
+  uint64_t published_t; /* the time of the file's last sample */
+  unsigned store_seen;  /* the store's compactions when store_next was set */
   size_t n_domains;
   uint64_t node_end_ns; /* a leader: when its last follower was done (its window's end) */
   bool followers_done;  /* a leader: every follower read its samples (its files can go) */
@@ -201,20 +204,48 @@ static int write_header(nemb__node *n, const nemb_meter *m) {
 }
 
 /* Appends the samples stored since the last call, then the new count. Publisher thread, or the
- * controlling thread once the publisher is joined. */
+ * controlling thread once the publisher is joined.
+ *
+ * The file only grows, but the store halves itself at its cap (store.h): a compaction moves the
+ * samples to lower indices, so after one the samples to append are found by time, after the
+ * file's last. (Indices alone left the file stuck until the store grew back past the old count,
+ * and the samples meanwhile never reached the followers.) The store's read lock keeps a
+ * compaction from moving a sample while it is copied. */
 static void publish(nemb__node *n, const nemb_meter *m) {
-  size_t count = nemb__store_count(&m->store);
+  nemb__store *st = (nemb__store *)&m->store; /* (the lock is the store's own state) */
   size_t stride = (1 + n->n_domains) * sizeof(uint64_t);
-  for (size_t i = n->published; i < count; i++) {
-    off_t at = (off_t)(data_offset(n->n_domains) + i * stride);
-    if (pwrite(n->samples_fd, nemb__store_at(&m->store, i), stride, at) != (ssize_t)stride) {
-      return; /* a full disk: followers then see fewer samples and say so */
+  pthread_rwlock_rdlock(&st->lock);
+  size_t count = nemb__store_count(st);
+  unsigned seen = nemb__store_coarsened(st);
+  if (seen != n->store_seen) {
+    size_t lo = 0, hi = count; /* the first sample later than the file's last */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (n->published > 0 && nemb__store_at(st, mid)[0] <= n->published_t) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
     }
+    n->store_next = lo;
+    n->store_seen = seen;
   }
-  if (count > n->published) {
-    uint64_t c = count;
+  size_t added = 0;
+  for (size_t i = n->store_next; i < count; i++) {
+    off_t at = (off_t)(data_offset(n->n_domains) + (n->published + added) * stride);
+    if (pwrite(n->samples_fd, nemb__store_at(st, i), stride, at) != (ssize_t)stride) {
+      break; /* a full disk: followers then see fewer samples and say so */
+    }
+    added++;
+  }
+  uint64_t last_t = added > 0 ? nemb__store_at(st, n->store_next + added - 1)[0] : 0;
+  pthread_rwlock_unlock(&st->lock);
+  if (added > 0) {
+    uint64_t c = n->published + added;
     if (pwrite(n->samples_fd, &c, sizeof c, offsetof(file_header, count)) == (ssize_t)sizeof c) {
-      n->published = count;
+      n->published += added;
+      n->store_next += added;
+      n->published_t = last_t;
     }
   }
 }
@@ -850,4 +881,26 @@ void nemb__node_free(nemb_session *s) {
   }
   free(n);
   s->node = NULL;
+}
+
+long nemb__node_file_times(const char *path, uint64_t *t, size_t cap) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  file_header h;
+  if (fd < 0) {
+    return -1;
+  }
+  if (!read_at(fd, &h, sizeof h, 0) || memcmp(h.magic, FILE_MAGIC, 8) != 0 ||
+      h.n_domains > NEMB__MAX_DOMAINS) {
+    close(fd);
+    return -1;
+  }
+  size_t stride = (1 + h.n_domains) * sizeof(uint64_t);
+  for (size_t i = 0; i < h.count && i < cap; i++) {
+    if (!read_at(fd, &t[i], sizeof t[i], (off_t)(data_offset(h.n_domains) + i * stride))) {
+      close(fd);
+      return -1;
+    }
+  }
+  close(fd);
+  return (long)h.count;
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "job.h"
+#include "meter.h"
 #include "nemb_test.h"
 #include <sys/stat.h>
 
@@ -254,6 +255,82 @@ static void test_leader_and_follower(void **state) {
   unsetenv("CODEGREEN_SIM_CONFIG");
 }
 
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* A leader whose store compacts (the cap reached: it keeps every other sample) goes on
+ * publishing: the samples stored after the compaction reach the file in time order. (The file was
+ * written by store index, so it stood still until the store grew back past the old count, and
+ * the samples meanwhile never reached it.) Checked by content: every sample the store holds, up
+ * to the file's last, is in the file. */
+static void test_leader_publishes_across_a_compaction(void **state) {
+  (void)state;
+  char dir[256], job[64], path[512];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  snprintf(job, sizeof job, "compact%d", (int)getpid());
+  setenv("CODEGREEN_NODE_DIR", dir, 1);
+  setenv("CODEGREEN_JOB_ID", job, 1);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
+  setenv("OMPI_COMM_WORLD_RANK", "0", 1);
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.save_to_file = 0;
+  o.exclusive = 1;
+  o.buffer_samples = 1000; /* the least cap: a compaction after about a second at 1 ms */
+  nemb_session *s = NULL;
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  nemb_meter *m = nemb_session_meter(s);
+  assert_non_null(m);
+  snprintf(path, sizeof path, "%s/codegreen-%u-%s.samples", dir, (unsigned)getuid(), job);
+  /* Past the first compaction, and then until the file holds a sample stored after it. */
+  uint64_t newest = 0;
+  for (int i = 0; i < 6000 && newest == 0; i++) {
+    if (nemb__store_coarsened(&m->store) > 0) {
+      size_t n = nemb__store_count(&m->store);
+      newest = nemb__store_at(&m->store, n - 1)[0];
+    } else {
+      sleep_ms(10);
+    }
+  }
+  assert_true(newest > 0);
+  static uint64_t file_t[20000];
+  long in_file = 0;
+  for (int i = 0; i < 6000; i++) {
+    in_file = nemb__node_file_times(path, file_t, 20000);
+    if (in_file > 0 && in_file <= 20000 && file_t[in_file - 1] >= newest) {
+      break;
+    }
+    sleep_ms(10);
+  }
+  assert_true(in_file > 0 && in_file <= 20000);
+  assert_true(file_t[in_file - 1] >= newest);
+  for (long i = 1; i < in_file; i++) {
+    assert_true(file_t[i] > file_t[i - 1]); /* in time order, none twice */
+  }
+  pthread_rwlock_rdlock(&m->store.lock);
+  size_t n = nemb__store_count(&m->store), missing = 0, checked = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t t = nemb__store_at(&m->store, i)[0];
+    if (t <= file_t[in_file - 1]) {
+      checked++;
+      missing += bsearch(&t, file_t, (size_t)in_file, sizeof t, cmp_u64) == NULL;
+    }
+  }
+  pthread_rwlock_unlock(&m->store.lock);
+  assert_true(checked > 100);
+  assert_int_equal(missing, 0);
+  json_t *r = end(s);
+  assert_string_equal(job_string(r, "role"), "leader");
+  json_decref(r);
+  nemb_session_destroy(s);
+  unsetenv("CODEGREEN_NODE_DIR");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("CODEGREEN_SIM_CONFIG");
+}
+
 static void test_self_sampling(void **state) {
   (void)state;
   char dir[256];
@@ -303,6 +380,7 @@ int main(void) {
       cmocka_unit_test_setup(test_slurm_and_mpich, clear_env),
       cmocka_unit_test_setup(test_leader_and_follower, clear_env),
       cmocka_unit_test_setup(test_self_sampling, clear_env),
+      cmocka_unit_test_setup(test_leader_publishes_across_a_compaction, clear_env),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
