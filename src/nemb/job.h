@@ -52,6 +52,11 @@ struct json_t;
  * nemb_meter_create() returns (0 for a follower, whose *meter stays NULL). */
 int nemb__node_meter_create(struct nemb_session *s, const nemb_config *cfg, nemb_meter **meter);
 
+/* A leader's publishing thread, started once its meter runs (the session has fixed the meter's
+ * sample store by then: a publisher started with the meter read a store that the session's
+ * buffer_samples then replaced). Nothing for any other role. */
+void nemb__node_start_publishing(struct nemb_session *s);
+
 /* At the end, before the session stops its meter: a leader waits (bounded) until its followers
  * have their samples, publishing meanwhile. Nothing for a lone process. */
 void nemb__node_before_stop(struct nemb_session *s);

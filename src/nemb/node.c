@@ -81,6 +81,7 @@ typedef struct nemb__node {
   /* The leader's publisher. */
   pthread_t publisher;
   bool publisher_live;
+  bool publish_pending; /* a leader whose publisher starts with its meter */
   atomic_bool stop;
   size_t published;     /* samples in the file */
   size_t store_next;    /* the store's first sample not yet in the file */
@@ -368,9 +369,7 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
       become_self(n, "the node's sample file cannot be written");
       return 0;
     }
-    if (pthread_create(&n->publisher, NULL, publisher_main, s) == 0) {
-      n->publisher_live = true;
-    }
+    n->publish_pending = true; /* from nemb__node_start_publishing(), once the meter runs */
     return 0;
   }
   struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
@@ -660,9 +659,7 @@ static int measure_meter_create(nemb_session *s, nemb__node *n, const nemb_confi
       n->role = ROLE_ALONE;
       return rc;
     }
-    if (pthread_create(&n->publisher, NULL, publisher_main, s) == 0) {
-      n->publisher_live = true;
-    }
+    n->publish_pending = true; /* from nemb__node_start_publishing(), once the meter runs */
     return 0;
   }
   n->leader_pid = leader;
@@ -881,6 +878,17 @@ void nemb__node_free(nemb_session *s) {
   }
   free(n);
   s->node = NULL;
+}
+
+void nemb__node_start_publishing(nemb_session *s) {
+  nemb__node *n = s->node;
+  if (n == NULL || !n->publish_pending || n->publisher_live) {
+    return;
+  }
+  n->publish_pending = false;
+  if (pthread_create(&n->publisher, NULL, publisher_main, s) == 0) {
+    n->publisher_live = true;
+  }
 }
 
 long nemb__node_file_times(const char *path, uint64_t *t, size_t cap) {

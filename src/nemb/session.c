@@ -338,6 +338,9 @@ int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
   if (rc == 0 && s->meter != NULL && !nemb__node_follows(s)) {
     rc = nemb_meter_start(s->meter); /* a follower's meter holds the leader's samples */
   }
+  if (rc == 0) {
+    nemb__node_start_publishing(s);
+  }
   if (rc != 0) {
     nemb_session *self = s;
     atomic_compare_exchange_strong(&active, &self, NULL);
