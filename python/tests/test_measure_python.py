@@ -491,6 +491,25 @@ def test_only_the_compile_step_runs_with_huge_page_tunables(tmp_path):
         assert all(t == (user or "unset") for what, t in runs if what != "compile"), runs
 
 
+def test_a_script_whose_name_is_near_name_max_runs_as_python_runs_it(tmp_path):
+    # 245 bytes and ".py": python runs it; measure's temporary copies (the name plus up to 14
+    # bytes) went past NAME_MAX and nothing ran. The traceback names the user's file.
+    name = "b" * 245 + ".py"
+    write(tmp_path / name, """\
+        import sys
+        def f():
+            return 1 / 0 if len(sys.argv) > 1 else 2
+        print(f(), len(sys.argv[0]))
+        """)
+    a, b, report = plain_and_measured(name, tmp_path)
+    same(a, b)
+    assert a.stdout.decode() == "2 248\n"
+    assert calls(report) == {"f": 1}
+    a, b, report = plain_and_measured(name, tmp_path, args=["x"])
+    same(a, b)
+    assert a.returncode == 1 and name in a.stderr.decode() and "ZeroDivisionError" in a.stderr.decode()
+
+
 def test_interpreter_options_reach_the_compile_step_and_the_run(tmp_path):
     write(tmp_path / "prog.py", """\
         import sys

@@ -1328,6 +1328,12 @@ static int make_paths(paths *p, const char *script) {
   }
   const char *base = strrchr(script, '/');
   base = base ? base + 1 : script;
+  /* The temporary names add up to 14 bytes to the script's ("-codegreen.pyc"): a name near
+   * NAME_MAX, which python runs, would not fit. Those copies go by a short name instead (the
+   * program still sees its own name: the compile step gives the code the user's path). */
+  if (strlen(base) + 16 > NAME_MAX) {
+    base = "program.py";
+  }
   char stem[NAME_MAX + 1];
   snprintf(stem, sizeof stem, "%s", base);
   char *dot = strrchr(stem, '.');
