@@ -394,6 +394,26 @@ static const char *bind_error(const struct sockaddr *addr) {
                  : "the HTTP server did not start (in use, or not an address of this machine)";
 }
 
+/* libmicrohttpd's messages. While the daemon starts they are dropped: a failure to start is
+ * said once, by the exporter, with the reason (bind_error(); MHD's own "Failed to bind to port"
+ * came first and said it again). Afterwards they are the server's errors, said as the
+ * exporter's. */
+static atomic_bool httpd_started;
+
+static void httpd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  if (!atomic_load(&httpd_started)) {
+    return;
+  }
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n > 0 && msg[n - 1] == '\n') {
+    msg[--n] = '\0';
+  }
+  fprintf(stderr, "codegreen exporter: libmicrohttpd: %s\n", msg);
+}
+
 int cg_cmd_exporter(int argc, char **argv) {
   static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                        {"window", required_argument, NULL, 'w'},
@@ -503,6 +523,7 @@ int cg_cmd_exporter(int argc, char **argv) {
     goto out_meter;
   }
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  atomic_store(&httpd_started, false);
   if (addr.ss_family == AF_INET6) {
     flags |= MHD_USE_IPv6;
   }
@@ -511,7 +532,9 @@ int cg_cmd_exporter(int argc, char **argv) {
                                                    : ((struct sockaddr_in *)&addr)->sin_port);
   struct MHD_Daemon *httpd = MHD_start_daemon(
       flags, port, NULL, NULL, answer, &e, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-      MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+      MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL, MHD_OPTION_END);
+  atomic_store(&httpd_started, true);
   if (httpd == NULL) {
     fprintf(stderr, "codegreen exporter: cannot listen on %s: %s\n", listen,
             bind_error((struct sockaddr *)&addr));

@@ -120,6 +120,8 @@ check "exporter: a port in use exits 1" test $? -eq 1
 check "exporter: a port in use is named with its reason" contains "$tmp/out" \
   "cannot listen on 127.0.0.1:$port: Address already in use"
 check "exporter: never 'port 0'" sh -c "! grep -q 'port 0' '$tmp/out'"
+check "exporter: a port in use is said once (not libmicrohttpd's 'Failed to bind' first)" \
+  sh -c "! grep -q 'Failed to bind' '$tmp/out'"
 # A simulated domain is never labelled measured.
 /usr/bin/python3 -c "
 import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=10).read().decode())" >"$tmp/metrics" 2>&1
