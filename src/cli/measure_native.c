@@ -74,12 +74,12 @@ static const struct option *native_options(void) {
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
-          "usage: codegreen measure [options] c|cpp FILE... [-- ARGS]\n"
+          "usage: codegreen measure [options] c|cpp FILE... [options] [-- ARGS]\n"
           "       codegreen measure [options] --build CMD --instrument DIR... -- PROG [ARGS]\n"
-          "       codegreen measure [options] java Main.java|DIR [--main CLASS] [-- ARGS]\n\n"
+          "       codegreen measure [options] java Main.java|DIR [options] [-- ARGS]\n\n"
           "Instruments every function of the sources, builds and runs the program, and reports\n"
           "each function's energy (the table on stderr; the program's output and exit status\n"
-          "are its own).\n\n");
+          "are its own). codegreen's options may follow the files, up to '--'.\n\n");
   cg_measure_native_help(fp);
   fprintf(fp, "  -g, --granularity G  coarse (functions; the only one for these languages)\n"
               "  -o FILE (repeatable), --append, --sort KEY, --call-graph, --top N, --json,\n"

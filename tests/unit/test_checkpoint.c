@@ -466,11 +466,12 @@ static void test_memory_is_bounded(void **state) {
   nemb__cp_get_summary(s, &sum);
   assert_int_equal(sum.events, 4000000);
   assert_int_equal(sum.details_kept + sum.details_dropped, 4000000);
-  /* Two million pairs would take 4 M x 24 B = 96 MB as raw events: the queue is at most 1.5 MB,
-   * the details 1000 records. Sanitizers keep their own shadow memory, so only without them. */
+  /* Two million pairs would take 4 M x 24 B = 96 MB as raw events: the queue is at most 24 MiB
+   * (2^20 events, reached only where the sampler falls behind: a busy machine), the details 1000
+   * records. Sanitizers keep their own shadow memory, so only without them. */
   print_message("RSS grew by %ld KiB over 2 M enter/exit pairs\n", grown);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  assert_true(grown < 16 * 1024);
+  assert_true(grown < 40 * 1024);
 #endif
   nemb_session_destroy(s);
 }
@@ -664,7 +665,7 @@ static void test_small_store_still_resolves(void **state) {
   NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
   spin_ns(30 * 1000000ull);
   NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
-  /* Far more events than a thread's queue holds (65536): the oldest are resolved early. */
+  /* Many events while the store coarsens: resolved against its coarser samples. */
   uint32_t quick;
   NEMB_ASSERT_OK(nemb_checkpoint_register(s, "quick", NULL, 2, &quick));
   for (int i = 0; i < 100000; i++) {
