@@ -859,9 +859,10 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
     }
   }
   if (json_object_get(meta, "program_report") != NULL) {
-    fprintf(stderr, "  missing      the main process wrote no measurements (os._exit, exec or a "
-                    "crash): the energy above\n               is measure's own sampling of the "
-                    "run; its functions are not measured\n");
+    fprintf(stderr, "  missing      the main process wrote no measurements (an exit that skips "
+                    "its exit handlers,\n               exec, a crash or a signal): the energy "
+                    "above is measure's own sampling of\n               the run; its functions "
+                    "are not measured\n");
   }
   const char *unmeasured = json_string_value(json_object_get(meta, "functions_not_measured"));
   if (n_called == 0 && unmeasured != NULL) {
@@ -928,19 +929,33 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
     fprintf(stderr, "  (ENERGY and TIME include callees, SELF excludes them%s)\n",
             python ? "; a generator's or coroutine's CALLS count its resumptions" : "");
     if (unc_why != 0) {
+      bool gap = (unc_why & CG_UNC_GAP) != 0, extra = (unc_why & CG_UNC_EXTRA) != 0;
       fprintf(stderr,
               "  (± J: the counters fix ENERGY only to within this either way, summed over the "
-              "calls: %s%s%s; energy_uncertainty_j)\n",
+              "calls: %s%s%s%s%s; energy_uncertainty_j)\n",
               unc_why & CG_UNC_SHORT ? "calls shorter than a few updates of an energy counter" : "",
-              unc_why == (CG_UNC_SHORT | CG_UNC_GAP) ? ", or " : "",
-              unc_why & CG_UNC_GAP ? "a call's start or end fell between stored samples many "
-                                     "counter updates apart"
-                                   : "");
+              (unc_why & CG_UNC_SHORT) && (gap || extra) ? ", or " : "",
+              gap ? "a call's start or end fell between stored samples many "
+                    "counter updates apart"
+                  : "",
+              gap && extra ? ", or " : "",
+              extra ? "a call's start or end came after the last stored sample and its "
+                      "energy was extrapolated"
+                    : "");
     }
     if (unc_large) {
       fprintf(stderr, "  (~: the counters fix this figure only to worse than %.0f %% of it)\n",
               100 * CG_UNC_LARGE);
     }
+  }
+  long long extrapolated = json_integer_value(json_object_get(cps, "extrapolated"));
+  if (extrapolated > 0) {
+    fprintf(stderr,
+            "  note         %lld checkpoint%s came after the last stored sample and no sample "
+            "followed in time\n               (a stalled sampler or a long interval): their "
+            "energy is extrapolated from the\n               last power, and the calls they "
+            "end carry the energy since that sample as ± J\n",
+            extrapolated, extrapolated == 1 ? "" : "s");
   }
   long long unbalanced = json_integer_value(json_object_get(cps, "unbalanced"));
   if (unbalanced > 0 && python) {
@@ -1099,8 +1114,11 @@ static int write_markdown(json_t *report, const char *path) {
 
 /* The reference's envelope for a CLI run: session_name null, and the program as the one depth-0
  * task, so that totals.energy_j holds its energy as in every other report (a consumer of "the
- * same envelope" reads it there). The runtime's session records checkpoints, not tasks; its
- * session_energy_j over wall_duration_s is the program's run. */
+ * same envelope" reads it there). Normally program_from_own_session() has already made the task
+ * from measure's own session of the whole run; this is the fallback when measure had none (no
+ * meter of its own: then neither had the program, and every figure is 0). The runtime's session
+ * records checkpoints, not tasks; its session_energy_j over wall_duration_s is then the program's
+ * run, which is also the union of the top-level tasks (union + gap = session). */
 static void program_as_task(json_t *report, const measure_opts *o) {
   json_t *meta = json_object_get(report, "meta");
   json_t *totals = json_object_get(report, "totals");
@@ -1131,7 +1149,9 @@ static void program_as_task(json_t *report, const measure_opts *o) {
   json_object_set_new(totals, "task_duration_s", json_real(d));
   json_object_set_new(totals, "gap_duration_s", json_real(0));
   json_object_set_new(totals, "gap_energy_j", json_real(0));
+  json_object_set_new(totals, "top_level_union_energy_j", json_real(e));
   json_object_set_new(totals, "n_tasks", json_integer(1));
+  json_object_set_new(totals, "n_tasks_detailed", json_integer(1));
   json_object_set_new(totals, "n_top_level_tasks", json_integer(1));
 }
 
@@ -1139,23 +1159,27 @@ static void program_as_task(json_t *report, const measure_opts *o) {
  * exec, a crash), what is still known: measure's own session sampled the counters over the whole
  * run (its one task is the program), and the children's reports are merged as usual. The main
  * process's functions are missing, and the report says so (meta.program_report, and the verdict
- * no_tasks unless a child's rows make it checkpoints_only). NULL when measure had no meter. */
-static json_t *program_only_report(nemb_session *ps, pid_t pid) {
+ * no_tasks unless a child's rows make it checkpoints_only). @p stopped: how such a program of
+ * its language ends. NULL when measure had no meter. */
+static json_t *program_only_report(nemb_session *ps, pid_t pid, int status, const char *stopped) {
   const char *text =
       ps != NULL && nemb_session_meter(ps) != NULL ? nemb_session_report_json(ps) : NULL;
   json_t *r = text != NULL ? json_loads(text, 0, NULL) : NULL;
   json_t *meta = json_object_get(r, "meta");
-  if (!json_is_object(meta)) {
+  char *why = NULL;
+  if (!json_is_object(meta) ||
+      asprintf(&why,
+               "missing: the program ended without writing its measurements (it was %s); its "
+               "energy is measure's own sampling of the whole run, and the main process's "
+               "functions are not measured",
+               status > 128 ? "killed by a signal" : stopped) < 0) {
     json_decref(r);
     return NULL;
   }
   json_object_set_new(meta, "pid", json_integer(pid));
   json_object_set_new(meta, "measurement_quality", json_string("no_tasks"));
-  json_object_set_new(meta, "program_report",
-                      json_string("missing: the program ended without writing its "
-                                  "measurements (os._exit, exec or a crash); its energy is "
-                                  "measure's own sampling of the whole run, and the main "
-                                  "process's functions are not measured"));
+  json_object_set_new(meta, "program_report", json_string(why));
+  free(why);
   json_object_set_new(r, "functions", json_array());
   return r;
 }
@@ -1208,6 +1232,97 @@ static void program_from_own_session(json_t *report, json_t *own) {
     double fj = json_number_value(json_object_get(f, "energy_j"));
     json_object_set_new(f, "share_of_total", json_real(whole_j > 0 ? fj / whole_j : 0));
   }
+}
+
+int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char *tmp,
+                           const char *task, bool python, nemb_session **own, pid_t *pid,
+                           int *status, int *err) {
+  /* measure samples the counters itself, for the whole run, and publishes every sample to
+   * CODEGREEN_MEASURE_SAMPLES; the program (and its Python children) follow (node.c): they
+   * record only their functions' boundaries and take their energy from these samples, so no
+   * sampler thread runs in them. The same session's time series is the plot's. */
+  *own = NULL;
+  *pid = -1;
+  char *samples = NULL;
+  nemb_session_options so;
+  nemb_session_options_init(&so);
+  so.save_to_file = 0;
+  so.exclusive = 0;
+  so.record_time_series = o->plot != NULL;
+  so.argv = (const char *const *)o->cmd;
+  for (char **a = o->cmd; *a; a++) {
+    so.argc++;
+  }
+  if (asprintf(&samples, "%s/cg-meter", tmp) < 0 ||
+      measure_env_set("CODEGREEN_MEASURE_SAMPLES", samples) != 0 ||
+      nemb_session_begin(&so, own) != 0) {
+    if (o->plot != NULL) {
+      cg_fail(NEMB_EIO, "cannot begin the session for the plot");
+    }
+    *own = NULL;
+    unsetenv("CODEGREEN_MEASURE_SAMPLES"); /* the program then samples for itself */
+  }
+  free(samples);
+  if (python) {
+    /* measure's session has read it; the program gets the user's (and --carbon-intensity as
+     * CODEGREEN_MEASURE_CARBON_INTENSITY, which its runtime applies to its own sessions only) */
+    cg_carbon_env_restore();
+  }
+  if (*own != NULL &&
+      cg_named_providers_check("measure", NULL, nemb_session_meter(*own) != NULL) != 0) {
+    return CG_EXIT_FAIL;
+  }
+  if (*own != NULL) {
+    nemb_task_start(*own, task);
+  }
+  /* The program's orphans (pool workers, forkserver children exiting after the main process)
+   * become measure's children, so their exit, after which their report is complete, is seen. */
+  if (python) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  }
+  *pid = cg_child_start(run, false, false, err);
+  if (*pid > 0) {
+    *status = cg_child_wait(*pid, true, NULL);
+  }
+  if (*own != NULL) {
+    nemb_task_stop(*own, task);
+    nemb_session_end(*own);
+  }
+  if (*pid > 0 && python) {
+    wait_for_stragglers(); /* after the program's span: it ends when the main process does */
+  }
+  unsetenv("CODEGREEN_MEASURE_SAMPLES");
+  return *pid > 0 ? 0 : -1;
+}
+
+json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
+                                  const char *stopped, bool quiet) {
+  char jmsg[600];
+  json_t *report = NULL;
+  nemb__report_load(result, &report, jmsg, sizeof jmsg);
+  if (report == NULL) {
+    bool no_file = access(result, F_OK) != 0;
+    if (!quiet) { /* -q: the program's own output and status only (the files are still written) */
+      fprintf(stderr,
+              "codegreen measure: the program ended without writing its measurements (%s); it "
+              "was %s\n",
+              no_file ? "no result file" : jmsg, status > 128 ? "killed by a signal" : stopped);
+    }
+    return no_file ? program_only_report(own, pid, status, stopped) : NULL;
+  }
+  if (own != NULL && nemb_session_meter(own) != NULL) {
+    /* The sampler that measured is measure's own (the program followed it): its figures. */
+    const char *own_text = nemb_session_report_json(own);
+    json_t *doc = own_text != NULL ? json_loads(own_text, 0, NULL) : NULL;
+    json_t *sampler = json_object_get(json_object_get(doc, "meta"), "sampler");
+    json_t *meta = json_object_get(report, "meta");
+    if (json_is_object(sampler) && json_object_get(meta, "sampler") != NULL) {
+      json_object_set(meta, "sampler", sampler);
+    }
+    program_from_own_session(report, doc);
+    json_decref(doc);
+  }
+  return report;
 }
 
 /* The run's power from codegreen's own session, with the functions' spans (the longest 300, at
@@ -1743,59 +1858,19 @@ static int measure_with(measure_opts o) {
   if (run == NULL) {
     goto out;
   }
-  /* measure samples the counters itself, for the whole run, and publishes every sample to
-   * CODEGREEN_MEASURE_SAMPLES; the program and its Python children follow (node.c): they record
-   * only their functions' boundaries and take their energy from these samples, so no sampler
-   * thread runs in them. The same session's time series is the plot's. */
-  {
-    char *samples = NULL;
-    nemb_session_options so;
-    nemb_session_options_init(&so);
-    so.save_to_file = 0;
-    so.exclusive = 0;
-    so.record_time_series = o.plot != NULL;
-    so.argv = (const char *const *)o.cmd;
-    for (char **a = o.cmd; *a; a++) {
-      so.argc++;
-    }
-    if (asprintf(&samples, "%s/cg-meter", p.tmp) < 0 ||
-        measure_env_set("CODEGREEN_MEASURE_SAMPLES", samples) != 0 ||
-        nemb_session_begin(&so, &plot_session) != 0) {
-      if (o.plot != NULL) {
-        cg_fail(NEMB_EIO, "cannot begin the session for the plot");
-      }
-      plot_session = NULL;
-      unsetenv("CODEGREEN_MEASURE_SAMPLES"); /* the program then samples for itself */
-    }
-    free(samples);
-  }
-  cg_carbon_env_restore(); /* measure's session has read it; the program gets the user's */
-  if (plot_session != NULL &&
-      cg_named_providers_check("measure", NULL, nemb_session_meter(plot_session) != NULL) != 0) {
-    free(run);
-    status = CG_EXIT_FAIL;
-    goto out;
-  }
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
-  if (plot_session != NULL) {
-    nemb_task_start(plot_session, task);
-  }
-  /* The program's orphans (pool workers, forkserver children exiting after the main process)
-   * become measure's children, so their exit, after which their report is complete, is seen. */
-  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-  pid_t program_pid = cg_child_start(run, false, false, &e);
-  rc = program_pid < 0 ? -1 : 0;
-  if (program_pid > 0) {
-    status = cg_child_wait(program_pid, true, NULL);
+  pid_t program_pid = -1;
+  {
+    int prc = cg_measure_run_sampled(run, &o, p.tmp, task, true, &plot_session, &program_pid,
+                                     &status, &e);
+    if (prc == CG_EXIT_FAIL) {
+      free(run);
+      status = CG_EXIT_FAIL;
+      goto out;
+    }
+    rc = prc;
   }
   ran = rc == 0;
-  if (plot_session != NULL) {
-    nemb_task_stop(plot_session, task);
-    nemb_session_end(plot_session);
-  }
-  if (program_pid > 0) {
-    wait_for_stragglers(); /* after the program's span: it ends when the main process does */
-  }
   free(run);
   if (rc != 0) {
     fprintf(stderr, "codegreen measure: cannot run %s: %s\n", python, strerror(e));
@@ -1804,23 +1879,12 @@ static int measure_with(measure_opts o) {
   }
 
   /* 5. the report */
-  char jmsg[600];
-  nemb__report_load(p.result, &report, jmsg, sizeof jmsg);
+  report = cg_measure_program_report(p.result, plot_session, program_pid, status,
+                                     "stopped before its exit handlers ran (os._exit, exec, or "
+                                     "a crash)",
+                                     o.quiet);
   if (report == NULL) {
-    bool no_file = access(p.result, F_OK) != 0;
-    if (!o.quiet) { /* -q: the program's own output and status only (the files are still written) */
-      fprintf(stderr,
-              "codegreen measure: the program ended without writing its measurements (%s); it "
-              "was %s\n",
-              no_file ? "no result file" : jmsg,
-              status > 128 ? "killed by a signal"
-                           : "stopped before its exit handlers ran "
-                             "(os._exit, exec, or a crash)");
-    }
-    report = no_file ? program_only_report(plot_session, program_pid) : NULL;
-    if (report == NULL) {
-      goto out;
-    }
+    goto out;
   }
   json_t *instr = instrumentation_json(&o, ir, python);
   json_t *hot = json_object_get(report, "python_hot_path"); /* written by codegreen_runtime */
@@ -1829,18 +1893,6 @@ static int measure_with(measure_opts o) {
   }
   json_object_del(report, "python_hot_path");
   json_object_set_new(report, "instrumentation", instr);
-  if (plot_session != NULL && nemb_session_meter(plot_session) != NULL) {
-    /* The sampler that measured is measure's own (the program followed it): its figures. */
-    const char *own_text = nemb_session_report_json(plot_session);
-    json_t *own = own_text != NULL ? json_loads(own_text, 0, NULL) : NULL;
-    json_t *sampler = json_object_get(json_object_get(own, "meta"), "sampler");
-    json_t *meta = json_object_get(report, "meta");
-    if (json_is_object(sampler) && json_object_get(meta, "sampler") != NULL) {
-      json_object_set(meta, "sampler", sampler);
-    }
-    program_from_own_session(report, own);
-    json_decref(own);
-  }
   if (cg_measure_merge_children(report, p.children) > 0 && o.sort == NULL) {
     cg_sort_functions(report, "energy");
   }

@@ -11,8 +11,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "instrument.h"
+#include "nemb.h"
 
 typedef struct measure_opts {
   cgi_granularity gran;
@@ -73,6 +75,34 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
  * status to exit with: @p status, or a failure when the report cannot be written. */
 int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status);
 
+/* Runs @p run (a path, not looked up; the user's stdin; SIGINT/SIGTERM passed on) as the measured
+ * program, inside measure's own session of the whole run, from before the program starts (an
+ * interpreter's or a JVM's start-up included) to its exit, as `codegreen run` measures a
+ * command: its one task @p task is the program. The session publishes its samples in @p tmp
+ * (CODEGREEN_MEASURE_SAMPLES, unset again on return), so the program's runtime follows it
+ * (node.c) rather than sampling for itself. @p python: measure becomes the subreaper of the
+ * program's orphans and waits for them (bounded) after the program's end (Python's pool
+ * workers write their reports as they exit), and the program gets the user's
+ * CODEGREEN_CARBON_INTENSITY back (its runtime takes --carbon-intensity under measure's name);
+ * a native or Java program inherits --carbon-intensity's value as set. *@p own: the ended session
+ * (destroy it), or NULL when none could begin (the program then samples for itself); *@p pid the
+ * program's;
+ * *@p status its exit status or 128 + signal. @return 0; -1 when the program could not start
+ * (errno in *@p err); CG_EXIT_FAIL, nothing run, when a provider named in CODEGREEN_PROVIDERS
+ * is missing (said on stderr). Not thread-safe (the environment). */
+int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char *tmp,
+                           const char *task, bool python, nemb_session **own, pid_t *pid,
+                           int *status, int *err);
+/* The report of a run of cg_measure_run_sampled(): the program's runtime's report at @p result,
+ * with the whole run's task, totals, verdict and sampler from @p own (may be NULL). When the
+ * program wrote none (a crash, a signal, _exit), measure's own session of the run is the
+ * report, its functions empty and meta.program_report saying why, in the words of @p stopped
+ * (how a program of that language ends without writing it: "stopped before ..."). Says on
+ * stderr that the program wrote no measurements unless @p quiet. @return a new report, or NULL
+ * (nothing to report: no result and no session of measure's own). */
+json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
+                                  const char *stopped, bool quiet);
+
 /* ----- measure_native.c ----- */
 
 /* The options of the languages that build before they run. */
@@ -86,6 +116,7 @@ typedef struct native_opts {
   char **files; /* the sources (or a Java source directory) */
   size_t n_files;
   char **args;            /* the program's arguments (--build: the program and its arguments) */
+  char **own_args;        /* args when made of the words after the files (owned) */
   char **shown;           /* the first file and the arguments, for the table's first line (owned) */
   const char *main_class; /* --main CLASS (Java) */
   const char *java, *javac; /* --java, --javac (Java) */
@@ -117,10 +148,12 @@ int cg_measure_native_main(int argc, char **argv, int (*measure)(native_opts *o,
  * @p buf (of @p len bytes, PATH_MAX). @return NULL, or the folder it could not be made in (errno
  * set). */
 const char *cg_measure_tmp_dir(char *buf, size_t len);
-/* The report a measured native or Java program wrote to @p result, or NULL after saying on
- * stderr why there is none: "killed by a signal" when @p status (the program's exit status) is
- * above 128, else @p stopped (how a program of that language ends without writing it). */
-json_t *cg_measure_read_result(const char *result, int status, const char *stopped);
+/* Runs a built native or Java program @p run (its runtime writes its report to @p result, the
+ * environment already set) under cg_measure_run_sampled() and reports (cg_measure_report()),
+ * @p instrumentation (taken) added. @p stopped: cg_measure_program_report()'s. @return the exit
+ * status: the program's, or measure's when it could not run or report. */
+int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, const char *result,
+                           const char *stopped, json_t *instrumentation, size_t n_points);
 /* The directory of the running executable (/proc/self/exe) in @p buf. @return 0 or -1. */
 int cg_measure_bin_dir(char *buf, size_t len);
 

@@ -351,21 +351,11 @@ static int measure(native_opts *o, const char *tmp) {
       cg_measure_config_without_detail(o->m.config, config) == 0) {
     setenv("CODEGREEN_CONFIG", config, 1);
   }
-  if (cg_measure_run_wait(cmd, false, true, &status, &e) != 0) {
-    fprintf(stderr, "codegreen measure: cannot run %s: %s\n", java, strerror(e));
-    status = CG_EXIT_CANNOT_RUN;
-    goto out;
-  }
-  json_t *report = cg_measure_read_result(
-      result, status, "stopped before its shutdown hooks ran (Runtime.halt, or a crash)");
-  if (report == NULL) {
-    status = status ? status : CG_EXIT_FAIL;
-    goto out;
-  }
-  json_object_set_new(report, "instrumentation", ins);
+  status = cg_measure_run_program(&o->m, cmd, tmp, result,
+                                  "stopped before its shutdown hooks ran (Runtime.halt, or a "
+                                  "crash)",
+                                  ins, n_points);
   ins = NULL;
-  status = cg_measure_report(report, &o->m, n_points, status);
-  json_decref(report);
 out:
   if (have_we) {
     wordfree(&we);

@@ -74,12 +74,12 @@ static const struct option *native_options(void) {
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
-          "usage: codegreen measure [options] c|cpp FILE... [-- ARGS]\n"
+          "usage: codegreen measure [options] c|cpp FILE... [options] [-- ARGS]\n"
           "       codegreen measure [options] --build CMD --instrument DIR... -- PROG [ARGS]\n"
-          "       codegreen measure [options] java Main.java|DIR [--main CLASS] [-- ARGS]\n\n"
+          "       codegreen measure [options] java Main.java|DIR [options] [-- ARGS]\n\n"
           "Instruments every function of the sources, builds and runs the program, and reports\n"
           "each function's energy (the table on stderr; the program's output and exit status\n"
-          "are its own).\n\n");
+          "are its own). codegreen's options may follow the files, up to '--'.\n\n");
   cg_measure_native_help(fp);
   fprintf(fp, "  -g, --granularity G  coarse (functions; the only one for these languages)\n"
               "  -o FILE (repeatable), --append, --sort KEY, --call-graph, --top N, --json,\n"
@@ -168,50 +168,126 @@ static bool is_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Takes one option of native_options() (getopt_long's @p c and optarg) into @p o. @return 0, -1
+ * after --help, or CG_EXIT_USAGE / CG_EXIT_FAIL (the reason printed). */
+static int take_option(int c, native_opts *o) {
+  switch (c) {
+  case 'C':
+    o->cc = optarg;
+    return 0;
+  case 'F':
+    o->cflags = optarg;
+    return 0;
+  case 'B':
+    o->build = optarg;
+    return 0;
+  case 'I':
+    return push(&o->instrument, &o->n_instrument, optarg) != 0 ? CG_EXIT_FAIL : 0;
+  case 'M':
+    o->main_class = optarg;
+    return 0;
+  case 'J':
+    o->java = optarg;
+    return 0;
+  case 'K':
+    o->javac = optarg;
+    return 0;
+  case 'h':
+    print_usage(stdout);
+    return -1;
+  default: {
+    const char *python = cg_measure_python_only(c);
+    if (python != NULL) {
+      fprintf(stderr, "codegreen measure: %s is for Python programs only\n", python);
+      return CG_EXIT_USAGE;
+    }
+    return cg_measure_take_option(c, &o->m); /* (prints why when it refuses) */
+  }
+  }
+}
+
+/* After the files: codegreen's options up to "--", as after a Python script (cmd_measure.c's
+ * parse_args); plain words there and everything after "--" are the program's arguments, in
+ * their order, into o->own_args. @p i: the first word after the files. @return 0, -1 after
+ * --help, or an exit status (usage). */
+static int options_after_files(int argc, char **argv, int i, native_opts *o) {
+  int dd = i;
+  while (dd < argc && strcmp(argv[dd], "--") != 0) {
+    dd++;
+  }
+  bool has_dd = dd < argc;
+  char **sub = calloc((size_t)(dd - i) + 2, sizeof *sub);
+  o->own_args = calloc((size_t)(argc - i) + 1, sizeof *o->own_args);
+  if (sub == NULL || o->own_args == NULL) {
+    free(sub);
+    fprintf(stderr, "codegreen measure: out of memory\n");
+    return CG_EXIT_FAIL;
+  }
+  sub[0] = argv[0];
+  for (int k = i; k < dd; k++) {
+    sub[k - i + 1] = argv[k];
+  }
+  int subc = dd - i + 1, c, rc = 0;
+  const char *taken = NULL;
+  size_t n = 0;
+  optind = 0; /* glibc: start over on a new vector */
+  opterr = 0;
+  while ((c = getopt_long(subc, sub, "-g:o:c:qh", native_options(), NULL)) != -1) {
+    if (c == 1) {
+      o->own_args[n++] = optarg; /* a plain word ("-" in the option string): the program's */
+      continue;
+    }
+    if (c == '?' || c == ':') {
+      const char *bad = sub[optind - 1];
+      fprintf(stderr,
+              "codegreen measure: '%s' after the files is not a codegreen option%s.\n"
+              "  The program's own arguments follow '--': codegreen measure [options] %s %s "
+              "-- %s\n",
+              bad, c == ':' ? " or lacks its value" : "", cgi_language_name(o->m.lang), o->files[0],
+              bad);
+      rc = CG_EXIT_USAGE;
+      break;
+    }
+    if (taken == NULL) { /* the option's own word, not its value */
+      taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
+    }
+    if ((rc = take_option(c, o)) != 0) {
+      break;
+    }
+  }
+  opterr = 1;
+  free(sub);
+  if (rc != 0) {
+    return rc;
+  }
+  for (int k = dd + 1; has_dd && k < argc; k++) {
+    o->own_args[n++] = argv[k];
+  }
+  o->own_args[n] = NULL;
+  o->args = o->own_args;
+  if (o->build != NULL) {
+    fprintf(stderr, "codegreen measure: --build measures `--build CMD --instrument DIR -- PROG "
+                    "ARGS`, not source files\n");
+    return CG_EXIT_USAGE;
+  }
+  if (taken != NULL && !has_dd && !o->m.quiet && !o->m.json) {
+    fprintf(stderr,
+            "codegreen measure: note: '%s' after the files is taken as codegreen's option; "
+            "arguments for the program go after '--'\n",
+            taken);
+  }
+  return 0;
+}
+
 int cg_measure_native_args(int argc, char **argv, native_opts *o) {
   *o = (native_opts){.m = {.gran = CGI_COARSE, .top = 25}};
   int c;
   optind = 0;
   argv[0] = "codegreen measure"; /* getopt's messages start with it */
   while ((c = getopt_long(argc, argv, "+g:o:c:qh", native_options(), NULL)) != -1) {
-    switch (c) {
-    case 'C':
-      o->cc = optarg;
-      break;
-    case 'F':
-      o->cflags = optarg;
-      break;
-    case 'B':
-      o->build = optarg;
-      break;
-    case 'I':
-      if (push(&o->instrument, &o->n_instrument, optarg) != 0) {
-        return CG_EXIT_FAIL;
-      }
-      break;
-    case 'M':
-      o->main_class = optarg;
-      break;
-    case 'J':
-      o->java = optarg;
-      break;
-    case 'K':
-      o->javac = optarg;
-      break;
-    case 'h':
-      print_usage(stdout);
-      return -1;
-    default: {
-      const char *python = cg_measure_python_only(c);
-      if (python != NULL) {
-        fprintf(stderr, "codegreen measure: %s is for Python programs only\n", python);
-        return CG_EXIT_USAGE;
-      }
-      int rc = cg_measure_take_option(c, &o->m); /* (prints why when it refuses) */
-      if (rc != 0) {
-        return rc;
-      }
-    }
+    int rc = take_option(c, o);
+    if (rc != 0) {
+      return rc;
     }
   }
   int i = optind;
@@ -271,9 +347,6 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
     }
     i++;
   }
-  if (i < argc && strcmp(argv[i], "--") == 0) {
-    i++;
-  }
   if (o->n_files == 0) {
     fprintf(stderr, "codegreen measure: no %s source file given%s%s\n\n",
             o->m.lang ? cgi_language_name(o->m.lang) : "C, C++ or Java", i < argc ? " before " : "",
@@ -281,7 +354,10 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
     print_usage(stderr);
     return CG_EXIT_USAGE;
   }
-  o->args = argv + i;
+  int rc = options_after_files(argc, argv, i, o);
+  if (rc != 0) {
+    return rc;
+  }
   /* for the table's first line: the first file and the program's arguments */
   char **shown = NULL;
   size_t n = 0;
@@ -300,6 +376,7 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
 }
 
 void cg_measure_native_args_free(native_opts *o) {
+  free(o->own_args);
   free(o->instrument);
   free(o->files);
   free(o->shown);
@@ -482,22 +559,9 @@ static int run_and_report(native_opts *o, char **run, const char *tmp, json_t *i
       cg_measure_config_without_detail(o->m.config, config) == 0) {
     setenv("CODEGREEN_CONFIG", config, 1);
   }
-  int status = CG_EXIT_FAIL, e = 0;
-  if (cg_measure_run_wait(run, false, true, &status, &e) != 0) {
-    fprintf(stderr, "codegreen measure: cannot run %s: %s\n", run[0], strerror(e));
-    json_decref(instrumentation);
-    return CG_EXIT_CANNOT_RUN;
-  }
-  json_t *report = cg_measure_read_result(
-      result, status, "stopped before its exit handlers ran (_exit, exec, or a crash)");
-  if (report == NULL) {
-    json_decref(instrumentation);
-    return status ? status : CG_EXIT_FAIL;
-  }
-  json_object_set_new(report, "instrumentation", instrumentation);
-  status = cg_measure_report(report, &o->m, n_points, status);
-  json_decref(report);
-  return status;
+  return cg_measure_run_program(&o->m, run, tmp, result,
+                                "stopped before its exit handlers ran (_exit, exec, or a crash)",
+                                instrumentation, n_points);
 }
 
 static json_t *instrumentation_json(const native_opts *o, const char *tool) {
@@ -778,18 +842,31 @@ out:
   return status;
 }
 
-json_t *cg_measure_read_result(const char *result, int status, const char *stopped) {
-  char jmsg[600];
-  json_t *report = NULL;
-  nemb__report_load(result, &report, jmsg, sizeof jmsg);
-  if (report == NULL) {
-    fprintf(stderr,
-            "codegreen measure: the program ended without writing its measurements (%s); it "
-            "was %s\n",
-            access(result, F_OK) == 0 ? jmsg : "no result file",
-            status > 128 ? "killed by a signal" : stopped);
+int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, const char *result,
+                           const char *stopped, json_t *instrumentation, size_t n_points) {
+  const char *task = strrchr(m->cmd[0], '/') ? strrchr(m->cmd[0], '/') + 1 : m->cmd[0];
+  nemb_session *own = NULL;
+  pid_t pid = -1;
+  int status = CG_EXIT_FAIL, e = 0;
+  int rc = cg_measure_run_sampled(run, m, tmp, task, false, &own, &pid, &status, &e);
+  if (rc != 0) {
+    if (rc < 0) {
+      fprintf(stderr, "codegreen measure: cannot run %s: %s\n", run[0], strerror(e));
+    }
+    nemb_session_destroy(own);
+    json_decref(instrumentation);
+    return rc < 0 ? CG_EXIT_CANNOT_RUN : rc;
   }
-  return report;
+  json_t *report = cg_measure_program_report(result, own, pid, status, stopped, m->quiet);
+  nemb_session_destroy(own);
+  if (report == NULL) {
+    json_decref(instrumentation);
+    return status ? status : CG_EXIT_FAIL;
+  }
+  json_object_set_new(report, "instrumentation", instrumentation);
+  status = cg_measure_report(report, m, n_points, status);
+  json_decref(report);
+  return status;
 }
 
 int cg_measure_bin_dir(char *buf, size_t len) {

@@ -529,6 +529,7 @@ unsigned cg_uncertainty_cause(const json_t *cause) {
     why |= s && strcmp(s, "short_span") == 0 ? CG_UNC_SHORT : 0u;
     why |= s && strcmp(s, "sampler_gap") == 0 ? CG_UNC_GAP : 0u;
     why |= s && strcmp(s, "power_step") == 0 ? CG_UNC_STEP : 0u;
+    why |= s && strcmp(s, "extrapolated") == 0 ? CG_UNC_EXTRA : 0u;
   }
   return why;
 }

@@ -23,10 +23,17 @@
  * operation per event). Memory is therefore bounded by the queue, the deepest stack, the number
  * of functions and the detail limit, however many invocations happen.
  *
- * If the queue is full and its oldest event is still newer than the newest sample (the sampler is
- * stalled, its store is full, or the interval is long), the queue first grows, up to QUEUE_MAX
- * events; at that size the oldest eighth is resolved against the latest reading, extrapolated with
- * the power of the last two stored samples. Such events are counted in `extrapolated`.
+ * If the queue is full and its oldest event is still newer than the newest sample (a thread that
+ * records faster than the samples come: under `codegreen measure` they are published every
+ * 20 ms), the queue first grows, up to QUEUE_MAX events (about 50 ms of the fastest thread's
+ * events); at that size the thread waits for the next sample (WAIT_MAX_NS at most, and only while
+ * samples keep coming), which covers the queue's events, so they are interpolated as every other
+ * instant is. Only when no sample comes (a stalled sampler, an interval longer than the wait, a
+ * leader that ended) is the oldest eighth resolved against the latest reading and, past it,
+ * extrapolated with the power of the last two stored samples. Such events are counted in
+ * `extrapolated`, and a call with an end among them carries the energy since the last stored
+ * sample as its uncertainty (cause "extrapolated"): the counters say only that the energy at
+ * such an instant is at least the last sample's.
  *
  * Pairing. An exit is paired with the innermost open enter of the same function in the same
  * thread: the same id for nemb_checkpoint_exit(), the same name for nemb_checkpoint() (whose enter
@@ -48,6 +55,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "checkpoint.h"
 #include "energy.h"
@@ -55,16 +63,18 @@
 
 /* ----- sizes ----- */
 
-#define FUNC_CHUNK 1024u     /* function records per chunk */
-#define FUNC_MAX (1u << 20)  /* most functions per session (NEMB_ERANGE beyond) */
-#define QUEUE_MIN 1024u      /* events: the first allocation of a thread's queue */
-#define QUEUE_MAX (1u << 16) /* events: the queue never grows beyond this */
-#define RESOLVE_EVERY 64u    /* events between two attempts to resolve */
-#define STACK_MIN 64u        /* frames */
-#define STACK_MAX (1u << 16) /* frames: enters beyond are counted unbalanced */
-#define CACHE_SIZE 512u      /* per-thread call-site cache of nemb_checkpoint() */
-#define CACHE_BITS 9u        /* log2(CACHE_SIZE) */
-#define DETAIL_FIRST 512u    /* detail records in a thread's first chunk (chunks.h) */
+#define FUNC_CHUNK 1024u         /* function records per chunk */
+#define FUNC_MAX (1u << 20)      /* most functions per session (NEMB_ERANGE beyond) */
+#define QUEUE_MIN 1024u          /* events: the first allocation of a thread's queue */
+#define QUEUE_MAX (1u << 20)     /* events (24 MiB): the queue never grows beyond this */
+#define WAIT_MAX_NS 100000000ull /* the longest a full queue waits for a sample (100 ms) */
+#define WAIT_STEP_NS 200000L     /* between two looks at the samples while waiting */
+#define RESOLVE_EVERY 64u        /* events between two attempts to resolve */
+#define STACK_MIN 64u            /* frames */
+#define STACK_MAX (1u << 16)     /* frames: enters beyond are counted unbalanced */
+#define CACHE_SIZE 512u          /* per-thread call-site cache of nemb_checkpoint() */
+#define CACHE_BITS 9u            /* log2(CACHE_SIZE) */
+#define DETAIL_FIRST 512u        /* detail records in a thread's first chunk (chunks.h) */
 #define KEEP_BATCH 256u      /* details a thread keeps between two looks at the session's count */
 #define KEPT_NONE UINT32_MAX /* a frame whose enter kept no detail */
 #define KIND_SHIFT 30        /* an event's ref: kind << 30 | function or name id */
@@ -73,6 +83,9 @@
 #define LINE_OF_FUNC INT_MIN /* the event's line is its function's line */
 
 enum { KIND_ENTER = 0, KIND_EXIT = 1, KIND_EXIT_NAME = 2 };
+
+size_t nemb__cp_queue_max = QUEUE_MAX;
+uint64_t nemb__cp_wait_max_ns = WAIT_MAX_NS;
 
 /* ----- the registry: shared by all threads ----- */
 
@@ -149,6 +162,7 @@ typedef struct cp_frame {
   double gap_uj;     /* how far e_uj may be off: t_ns fell in a sampler gap of this energy */
   uint64_t child_ns; /* inclusive time of the frames called directly from this one */
   double child_uj;
+  unsigned gap_why; /* NEMB__UNC_GAP or NEMB__UNC_EXTRA: why gap_uj */
 } cp_frame;
 
 typedef struct cp_agg {
@@ -228,6 +242,11 @@ typedef struct nemb__cp_thread {
    * fell in a sampler gap (uJ; 0 when not). */
   double last_rate;
   double last_gap_uj;
+  unsigned last_gap_why; /* NEMB__UNC_GAP, or NEMB__UNC_EXTRA for an extrapolated energy */
+  /* A wait for samples ended without one, when the newest sample was at stalled_at: the
+   * thread waits again only once a newer sample has come. */
+  bool stalled;
+  uint64_t stalled_at;
 
   bool full;          /* the session's detail limit was reached: no more details */
   uint32_t allowance; /* details this thread may keep before it looks at the session's count */
@@ -502,6 +521,7 @@ static void view_load_extra(cp_view *v) {
 /* The cumulative in-total energy at @p t. */
 static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
   c->last_gap_uj = 0;
+  c->last_gap_why = NEMB__UNC_GAP;
   if (v->m == NULL) {
     c->last_mode = 0;
     c->last_rate = 0;
@@ -531,11 +551,18 @@ static double energy_at(nemb__cp_thread *c, cp_view *v, uint64_t t) {
   c->extrapolated++;
   c->last_mode = 2;
   c->last_rate = v->p_uj_ns;
+  double e;
   if (v->count > 0 && t <= v->base_t && v->base_t > v->last_t) {
     double f = (double)(t - v->last_t) / (double)(v->base_t - v->last_t);
-    return v->last_uj + f * (v->base_uj - v->last_uj);
+    e = v->last_uj + f * (v->base_uj - v->last_uj);
+  } else {
+    e = v->base_uj + (t > v->base_t ? v->p_uj_ns * (double)(t - v->base_t) : 0);
   }
-  return v->base_uj + (t > v->base_t ? v->p_uj_ns * (double)(t - v->base_t) : 0);
+  /* The counters fix only that the energy here is at least the last stored sample's: the
+   * whole energy since then is what this instant's may be off by, either way. */
+  c->last_gap_uj = v->count > 0 && e > v->last_uj ? e - v->last_uj : e - v->base_uj;
+  c->last_gap_why = NEMB__UNC_EXTRA;
+  return e;
 }
 
 /* The in-total power in watts around the instant of the last energy_at(). */
@@ -676,7 +703,7 @@ static void close_top(nemb__cp_thread *c, const cp_view *v, uint64_t t, double e
     }
     if (g > 0) {
       a->unc_uj += g;
-      a->unc_why |= NEMB__UNC_GAP;
+      a->unc_why |= (f->gap_uj > 0 ? f->gap_why : 0u) | (c->last_gap_uj > 0 ? c->last_gap_why : 0u);
     }
   }
   if (c->depth > 0) {
@@ -710,7 +737,7 @@ static void resolve_event(nemb_session *s, nemb__cp_thread *c, cp_view *v, const
     }
     double e = energy_at(c, v, t_ns);
     cp_frame *f = &c->stack[c->depth++];
-    *f = (cp_frame){ref, KEPT_NONE, t_ns, e, c->last_gap_uj, 0, 0};
+    *f = (cp_frame){ref, KEPT_NONE, t_ns, e, c->last_gap_uj, 0, 0, c->last_gap_why};
     cp_agg *a = &c->agg[ref];
     if (++a->active > a->max_depth) {
       a->max_depth = a->active;
@@ -820,7 +847,7 @@ static void free_queue(nemb__cp_thread *c) {
 }
 
 static bool grow_queue(nemb__cp_thread *c) {
-  if (c->q_cap >= QUEUE_MAX) {
+  if (c->q_cap >= QUEUE_MAX || c->q_cap >= nemb__cp_queue_max) {
     return false;
   }
   size_t ncap = c->q_cap * 2, mask = c->q_cap - 1;
@@ -850,6 +877,35 @@ static bool grow_queue(nemb__cp_thread *c) {
   return true;
 }
 
+/* The queue is full of events newer than the newest sample: waits, WAIT_MAX_NS at most, for a
+ * sample that covers some of them (the sampler stores on while the program runs; a follower
+ * looks at measure's file each time), resolving what it covers. A wait that ends without a
+ * sample is not repeated until a newer sample has come, so a stalled sampler costs one wait. */
+static void wait_for_sample(nemb_session *s, nemb__cp_thread *c) {
+  uint64_t last_t = 0;
+  if (s->meter == NULL) {
+    return;
+  }
+  nemb__energy_extent(s->meter, &last_t);
+  if (c->stalled && last_t == c->stalled_at) {
+    return;
+  }
+  c->stalled = false;
+  uint64_t until = nemb_now_ns() + nemb__cp_wait_max_ns;
+  while (c->q_n == c->q_cap) {
+    if (nemb_now_ns() >= until) {
+      c->stalled = true;
+      c->stalled_at = 0;
+      nemb__energy_extent(s->meter, &c->stalled_at);
+      return;
+    }
+    struct timespec pause = {0, WAIT_STEP_NS};
+    nanosleep(&pause, NULL);
+    nemb__node_refresh(s, true);
+    resolve_ready(s, c);
+  }
+}
+
 /* Makes room for one event and, every RESOLVE_EVERY events, resolves what the samples cover. An
  * enter calls it before reading the clock and an exit after, so this work (a few microseconds
  * now and then) is never counted inside the function being measured. */
@@ -859,6 +915,9 @@ static void prepare(nemb_session *s, nemb__cp_thread *c) {
     if (c->q_n == c->q_cap && !grow_queue(c)) {
       if (nemb__node_refresh(s, true)) { /* following measure: its newest samples first */
         resolve_ready(s, c);
+      }
+      if (c->q_n == c->q_cap) {
+        wait_for_sample(s, c);
       }
       if (c->q_n == c->q_cap) {
         resolve_forced(s, c, c->q_cap / 8);

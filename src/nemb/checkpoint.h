@@ -47,6 +47,13 @@ typedef struct nemb__cp_summary {
   uint64_t extrapolated;    /* events whose energy had to be extrapolated (see checkpoint.c) */
 } nemb__cp_summary;
 
+/* Test seams (checkpoint.c): the most events a thread's queue grows to (QUEUE_MAX, 2^20; a power
+ * of two from 1024 up, never above QUEUE_MAX) and the longest a full queue waits for a sample
+ * (WAIT_MAX_NS, 100 ms). Tests lower the first so a queue fills within a few samples, and set the
+ * second to 0 (extrapolate at once, as a stalled sampler makes it) or high. */
+extern size_t nemb__cp_queue_max;
+extern uint64_t nemb__cp_wait_max_ns;
+
 int nemb__cp_init(nemb_session *s);    /* at begin: 0 or NEMB_ENOMEM */
 void nemb__cp_finish(nemb_session *s); /* after the sampler stopped: resolve and merge */
 void nemb__cp_free(nemb_session *s);   /* at destroy, frees every thread's cp state too */

@@ -459,7 +459,8 @@ static void co2e(rep *r, json_t *o, const char *k, double energy_j) {
 /* <prefix>_j and <prefix>_cause when the counters do not fix a span's energy: it is energy_j
  * +/- <prefix>_j, because the span is shorter than a few counter updates ("short_span") and/or
  * an end fell where the sampler missed updates ("sampler_gap") and/or the power changed at an
- * end within a slow counter's update ("power_step"). Nothing when it is fixed. */
+ * end within a slow counter's update ("power_step") and/or an end lay past the stored samples
+ * and its energy was extrapolated ("extrapolated", checkpoint.c). Nothing when it is fixed. */
 static void uncertainty(rep *r, json_t *o, const char *prefix, const nemb__uncertainty *u) {
   if (!(u->uj > 0)) {
     return;
@@ -476,6 +477,9 @@ static void uncertainty(rep *r, json_t *o, const char *prefix, const nemb__uncer
   }
   if (u->why & NEMB__UNC_STEP) {
     push(r, why, nemb__report_string("power_step"));
+  }
+  if (u->why & NEMB__UNC_EXTRA) {
+    push(r, why, nemb__report_string("extrapolated"));
   }
   snprintf(k, sizeof k, "%s_cause", prefix);
   set(r, o, k, why);

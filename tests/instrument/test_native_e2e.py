@@ -138,6 +138,15 @@ def inventory(cg, work, env):
     check(not wrong, "inventory: call counts (wrong: %s; all: %s)" % (wrong, got))
     check(rep["instrumentation"]["language"] == "java" and
           len(rep["instrumentation"]["files"]) == 4, "inventory: the four sources instrumented")
+    T = rep["totals"]
+    check(T["n_tasks_detailed"] == 1 and rep["tasks"][0].get("domains") and
+          abs(T["top_level_union_energy_j"] + T["gap_energy_j"] - T["session_energy_j"]) <= 1e-6,
+          "inventory: the envelope's rules hold (the JVM's run is the one task)")
+    report2 = os.path.join(work, "inv2.json")
+    r = run([cg, "measure", "-q", "java", "app", "--main", "app.Main", "-o", report2, "--", "3"],
+            src, env)
+    check(r == orig and os.path.exists(report2), "inventory: --main and -o after the sources are "
+          "codegreen's (%r)" % (r[2][-300:],))
 
 
 def session_demo(work, env, jar, libdir):
@@ -258,6 +267,79 @@ def shared_options(cg, work, env):
           "shared options: an unknown option is named (%d, %s)" % (rc, err))
 
 
+def whole_run(cg, work, env):
+    """newuser2 #2, #3, #4, #20, #8: the program of `measure c` is measure's own sampling of the
+    whole run (from before the process starts to its exit), the report's envelope holds its own
+    rules, no function gets more than the program, a crashing program still gets a report, and
+    codegreen's options may follow the files as they may follow a Python script."""
+    d = os.path.join(work, "whole_run")
+    os.makedirs(d)
+    with open(os.path.join(d, "prog.c"), "w") as f:
+        f.write("#include <stdio.h>\n#include <string.h>\n"
+                "static long leaf(long x) { return x * 3 + 1; }\n"
+                "static long busy(int n) { long s = 0; for (int i = 0; i < n; i++) s += leaf(i);"
+                " return s; }\n"
+                "int main(int argc, char **argv) {\n"
+                "  if (argc > 1 && strcmp(argv[1], \"-o\") == 0) { puts(argv[2]); return 5; }\n"
+                "  printf(\"%ld\\n\", busy(200000));\n  return 0;\n}\n")
+    with open(os.path.join(d, "seg.c"), "w") as f:
+        f.write("#include <signal.h>\n#include <stdio.h>\n"
+                "static int crash(void) { fflush(stdout); raise(SIGSEGV); return 1; }\n"
+                "int main(void) { puts(\"before\"); return crash(); }\n")
+    # options after the files are codegreen's (with a note), as after a Python script
+    rc, out, err = run([cg, "measure", "c", "prog.c", "-o", "r.json"], d, env)
+    check(rc == 0 and out.strip().isdigit() and os.path.exists(os.path.join(d, "r.json")) and
+          "'-o' after the files is taken as codegreen's option" in err,
+          "options after the files: -o r.json is codegreen's, with a note (%d, %s)" % (rc, err[-300:]))
+    rc, out, err = run([cg, "measure", "-q", "c", "prog.c", "--", "-o", "x"], d, env)
+    check(rc == 5 and out == "x\n", "options after the files: after '--' they are the program's")
+    rc, out, err = run([cg, "measure", "c", "prog.c", "--bogus"], d, env)
+    check(rc == 2 and "'--bogus' after the files is not a codegreen option" in err and
+          "codegreen measure [options] c prog.c -- --bogus" in err and out == "",
+          "options after the files: an unknown one is refused with the '--' form (%s)" % err)
+    if not os.path.exists(os.path.join(d, "r.json")):
+        return
+    rep = json.load(open(os.path.join(d, "r.json")))
+    T, tasks = rep["totals"], rep["tasks"]
+    topo = rep["meta"]["domain_topology"]
+    in_total = sum(v for k, v in T["domains"].items() if topo.get(k, {}).get("in_total", True))
+    check(len(tasks) == 1 and T["n_tasks"] == 1 and T["n_tasks_detailed"] == 1,
+          "envelope: one task, listed (n_tasks_detailed %s)" % T["n_tasks_detailed"])
+    check(abs(in_total - T["energy_j"]) <= 1e-6 * max(1.0, T["energy_j"]) and T["energy_j"] > 0,
+          "envelope: totals.domains add up to energy_j (%s vs %s)" % (in_total, T["energy_j"]))
+    check(abs(T["top_level_union_energy_j"] + T["gap_energy_j"] - T["session_energy_j"]) <= 1e-6,
+          "envelope: union + gap = session (%s + %s vs %s)" % (
+              T["top_level_union_energy_j"], T["gap_energy_j"], T["session_energy_j"]))
+    task = tasks[0] if tasks else {}
+    check(all(k in task for k in ("domains", "domains_power_w", "started_at_mono_ns",
+                                  "ended_at_mono_ns")),
+          "envelope: the program's task has its domains and stamps (%s)" % sorted(task))
+    stamps = [m["timestamp"] for m in rep["checkpoints"]["measurements"]]
+    check(stamps and task.get("started_at_mono_ns", 1 << 62) < min(stamps) and
+          task.get("ended_at_mono_ns", 0) > max(stamps),
+          "whole run: the program's span begins before its first function and ends after its "
+          "last (measure's own sampling from the process's start)")
+    main = [f for f in rep["functions"] if f["name"] == "main"]
+    check(main and main[0]["energy_j"] - main[0].get("energy_uncertainty_j", 0) <= T["energy_j"],
+          "no function gets more than the program (main %s J, program %s J)" % (
+              main and main[0]["energy_j"], T["energy_j"]))
+    # a crash still gets a report of the whole run
+    rc, out, err = run([cg, "measure", "-o", "seg.json", "c", "seg.c"], d, env)
+    check(rc == 128 + 11 and out == "before\n", "crash: the program's status (%d)" % rc)
+    seg = os.path.join(d, "seg.json")
+    check(os.path.exists(seg), "crash: a report is written (%s)" % err[-300:])
+    if os.path.exists(seg):
+        srep = json.load(open(seg))
+        check(srep["meta"].get("program_report", "").startswith("missing") and
+              "killed by a signal" in srep["meta"]["program_report"] and
+              srep["totals"]["energy_j"] > 0 and len(srep["tasks"]) == 1 and
+              srep["functions"] == [],
+              "crash: the whole run's energy, no functions, and why (%s)" %
+              srep["meta"].get("program_report"))
+        check("the main process wrote no measurements" in err,
+              "crash: the table says the functions are missing")
+
+
 def main():
     cg = os.path.abspath(sys.argv[1])
     env = dict(os.environ)
@@ -272,6 +354,7 @@ def main():
     try:
         wordfreq(cg, work, env)
         exit_inside(cg, work, env)
+        whole_run(cg, work, env)
         shared_options(cg, work, env)
         analyze(cg, work, env)
         if shutil.which("javac") is None or shutil.which("java") is None:

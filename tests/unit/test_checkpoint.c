@@ -2,9 +2,11 @@
  * inclusive and self time and energy), recursion, threads, invocation numbering, the detail
  * limit, bounded memory, unbalanced and open frames, and sessions without a backend. Runs under
  * ThreadSanitizer in CI, with four threads recording at once. */
+#include <math.h>
 #include <pthread.h>
 #include <time.h>
 
+#include "energy.h"
 #include "nemb_test.h"
 #include "session.h"
 
@@ -464,11 +466,12 @@ static void test_memory_is_bounded(void **state) {
   nemb__cp_get_summary(s, &sum);
   assert_int_equal(sum.events, 4000000);
   assert_int_equal(sum.details_kept + sum.details_dropped, 4000000);
-  /* Two million pairs would take 4 M x 24 B = 96 MB as raw events: the queue is at most 1.5 MB,
-   * the details 1000 records. Sanitizers keep their own shadow memory, so only without them. */
+  /* Two million pairs would take 4 M x 24 B = 96 MB as raw events: the queue is at most 24 MiB
+   * (2^20 events, reached only where the sampler falls behind: a busy machine), the details 1000
+   * records. Sanitizers keep their own shadow memory, so only without them. */
   print_message("RSS grew by %ld KiB over 2 M enter/exit pairs\n", grown);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  assert_true(grown < 16 * 1024);
+  assert_true(grown < 40 * 1024);
 #endif
   nemb_session_destroy(s);
 }
@@ -662,7 +665,7 @@ static void test_small_store_still_resolves(void **state) {
   NEMB_ASSERT_OK(nemb_checkpoint_enter(s, id));
   spin_ns(30 * 1000000ull);
   NEMB_ASSERT_OK(nemb_checkpoint_exit(s, id));
-  /* Far more events than a thread's queue holds (65536): the oldest are resolved early. */
+  /* Many events while the store coarsens: resolved against its coarser samples. */
   uint32_t quick;
   NEMB_ASSERT_OK(nemb_checkpoint_register(s, "quick", NULL, 2, &quick));
   for (int i = 0; i < 100000; i++) {
@@ -682,6 +685,82 @@ static void test_small_store_still_resolves(void **state) {
   const nemb__func_stats *f = find_func(s, "late");
   assert_close(f->incl_uj, 0.02 * (double)f->incl_ns, 0.02);
   assert_int_equal(find_func(s, "quick")->calls, 100000);
+  nemb_session_destroy(s);
+}
+
+/* A thread that records faster than the samples come (newuser2 #2: a C++ program's 573 000
+ * events in 30 ms filled its queue before measure published a sample): with a queue of 2048
+ * events and samples every 5 ms the queue fills about fifty times, and each time the thread
+ * waits for the next sample, so every instant is interpolated and no span gets more energy than
+ * the session, or more power than the device's 20 W. The wait is set long (only a sampler that
+ * stops for 30 s would end it), so this holds on a busy machine. */
+static void test_outrunning_thread_waits_for_samples(void **state) {
+  (void)state;
+  nemb__cp_queue_max = 2048;
+  nemb__cp_wait_max_ns = 30000000000ull;
+  nemb_session *s = begin_with("{\"coordinator\":{\"measurement_interval_ms\":5}}");
+  uint32_t outer, quick;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "outer", NULL, 1, &outer));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "quick", NULL, 2, &quick));
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, outer));
+  for (int i = 0; i < 50000; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint_enter(s, quick));
+    NEMB_ASSERT_OK(nemb_checkpoint_exit(s, quick));
+  }
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, outer));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  nemb__cp_queue_max = 1u << 20;
+  nemb__cp_wait_max_ns = 100000000ull;
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_int_equal(sum.events, 100002);
+  assert_int_equal(sum.extrapolated, 0);
+  assert_int_equal(sum.unbalanced, 0);
+  nemb_totals_info t;
+  NEMB_ASSERT_OK(nemb_session_totals(s, &t));
+  const nemb__func_stats *o = find_func(s, "outer"), *q = find_func(s, "quick");
+  assert_int_equal(q->calls, 50000);
+  assert_true(o->incl_uj <= (double)t.session_energy_uj);
+  assert_true(q->incl_uj <= o->incl_uj);
+  assert_close(o->incl_uj, 0.02 * (double)o->incl_ns, 0.02); /* 20 W: uJ per ns / 1000 */
+  assert_false(o->unc_why & NEMB__UNC_EXTRA);
+  assert_false(q->unc_why & NEMB__UNC_EXTRA);
+  nemb_session_destroy(s);
+}
+
+/* A sampler that sends nothing in time (here: the wait set to 0, as a stalled sampler or an
+ * interval longer than the wait leaves it): the events past the last sample are extrapolated,
+ * counted, and the calls they end carry the energy since that sample as their uncertainty
+ * (cause "extrapolated"), within which the truth (a constant 20 W) lies. */
+static void test_stalled_sampler_flags_extrapolation(void **state) {
+  (void)state;
+  nemb__cp_queue_max = 2048;
+  nemb__cp_wait_max_ns = 0;
+  nemb_session *s = begin_with("{\"coordinator\":{\"measurement_interval_ms\":20}}");
+  spin_ns(60 * 1000000ull); /* two samples or more: the power is known */
+  uint32_t outer, quick;
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "outer", NULL, 1, &outer));
+  NEMB_ASSERT_OK(nemb_checkpoint_register(s, "quick", NULL, 2, &quick));
+  NEMB_ASSERT_OK(nemb_checkpoint_enter(s, outer));
+  for (int i = 0; i < 50000; i++) {
+    NEMB_ASSERT_OK(nemb_checkpoint_enter(s, quick));
+    NEMB_ASSERT_OK(nemb_checkpoint_exit(s, quick));
+  }
+  NEMB_ASSERT_OK(nemb_checkpoint_exit(s, outer));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  nemb__cp_queue_max = 1u << 20;
+  nemb__cp_wait_max_ns = 100000000ull;
+  nemb__cp_summary sum;
+  nemb__cp_get_summary(s, &sum);
+  assert_true(sum.extrapolated > 0);
+  nemb_totals_info t;
+  NEMB_ASSERT_OK(nemb_session_totals(s, &t));
+  const nemb__func_stats *o = find_func(s, "outer"), *q = find_func(s, "quick");
+  assert_true(q->unc_why & NEMB__UNC_EXTRA);
+  assert_true(q->unc_uj > 0);
+  double truth = 0.02 * (double)o->incl_ns;
+  assert_true(fabs(o->incl_uj - truth) <= o->unc_uj + 0.02 * truth);
+  assert_true(o->incl_uj - o->unc_uj <= (double)t.session_energy_uj);
   nemb_session_destroy(s);
 }
 
@@ -726,6 +805,8 @@ int main(void) {
       cmocka_unit_test_setup(test_inherit_keeps_every_id, setup),
       cmocka_unit_test_setup(test_no_backend_still_counts, setup),
       cmocka_unit_test_setup(test_small_store_still_resolves, setup),
+      cmocka_unit_test_setup(test_outrunning_thread_waits_for_samples, setup),
+      cmocka_unit_test_setup(test_stalled_sampler_flags_extrapolation, setup),
       cmocka_unit_test_setup(test_very_deep_recursion, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
