@@ -1457,6 +1457,9 @@ static int measure_with(measure_opts o) {
             cgi_language_name(o.lang), cgi_language_name(o.lang));
     return CG_EXIT_FAIL;
   }
+  if (cg_outputs_check_append(&o.out, "measure") != 0) {
+    return CG_EXIT_USAGE;
+  }
   /* Every destination is tried before anything runs. */
   const char *dests[CG_MAX_OUTPUTS + 2];
   size_t n_dests = 0;

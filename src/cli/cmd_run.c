@@ -1634,6 +1634,10 @@ int cg_cmd_run(int argc, char **argv) {
       return early(CG_EXIT_USAGE);
     }
   }
+  if (cg_outputs_check_append(&o.out, "run") != 0) {
+    free(o.words);
+    return early(CG_EXIT_USAGE);
+  }
   /* Every destination is tried before anything runs: a typo in -o must not cost 100 runs. */
   const char *dests[CG_MAX_OUTPUTS + 1];
   size_t n_dests = 0;

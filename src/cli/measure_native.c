@@ -214,6 +214,9 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
     }
     }
   }
+  if (cg_outputs_check_append(&o->m.out, "measure") != 0) {
+    return CG_EXIT_USAGE;
+  }
   int i = optind;
   if (i < argc && strcmp(argv[i], "--") == 0) {
     i++;

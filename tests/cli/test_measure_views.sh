@@ -96,6 +96,11 @@ check "--append adds the second run's rows" py "
 import csv
 rows=list(csv.DictReader(open('r.csv')))
 assert len(rows)==6 and len({x['run_id'] for x in rows})==2, len(rows)"
+cp r.md r0.md
+"$cg" measure -q -o r.md --append script.py >/dev/null 2>err
+check "measure --append with a .md is refused (exit 2), the file untouched" \
+  test $? -eq 2 -a "$(cat r.md)" = "$(cat r0.md)"
+check "measure --append with a .md says why" grep -q "append adds rows to .csv outputs only" err
 check "Markdown table with a share column" py "
 t=open('r.md').read().splitlines()
 assert t[0].startswith('Energy per function (SIMULATED'), t[0]

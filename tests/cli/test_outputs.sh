@@ -85,6 +85,45 @@ check "--append to another header fails" test $? -eq 1
 check "--append refusal says why" grep -q "has another header; nothing was added" err
 check "--append refusal leaves the file" test "$(cat other.csv)" = "$(printf 'a,b\n1,2')"
 
+# --- --append is for .csv outputs: a .json or .md beside it would be replaced, so it is refused ---
+cp r.json r0.json
+"$cg" run -q -o r.json --append -- touch ran_append 2>err
+check "--append with -o r.json is a usage error" test $? -eq 2
+check "--append with -o r.json: nothing was run" test ! -e ran_append
+check "--append with -o r.json: the file is untouched" cmp -s r.json r0.json
+check "--append with -o r.json says why" grep -q \
+  "run: --append adds rows to .csv outputs only; -o r.json would be replaced, so it is refused" err
+"$cg" run -q -o r.csv -o r.md --append -- touch ran_append 2>err
+check "--append with -o r.csv -o r.md is refused too" test $? -eq 2 -a ! -e ran_append
+"$cg" run -q --append -- touch ran_append 2>err
+check "--append without a .csv is a usage error" test $? -eq 2 -a ! -e ran_append
+check "--append without a .csv says so" grep -q "append needs a .csv output (-o FILE.csv)" err
+
+# --- concurrent --append (parallel CI jobs on one file): every row kept, one header. Whatever
+# the interleaving, each writer locks the file from its header check to its last row. ---
+rm -f par.csv
+for i in 1 2 3 4 5 6 7 8; do "$cg" run -q -o par.csv --append -- true 2>>par.err & done
+wait
+check "8 concurrent --append to a new file: 8 rows under one header" py "
+import csv
+t=open('par.csv').read(); rows=list(csv.DictReader(open('par.csv')))
+assert t.count('run_id,')==1 and len(rows)==8, (len(rows), t.count('run_id,'))
+assert len({r['run_id'] for r in rows})==8 and all(r['task']=='run-1' for r in rows)"
+for i in 1 2 3 4 5 6 7 8; do "$cg" run -q -o par.csv --append -- true 2>>par.err & done
+wait
+check "8 more concurrent --append to the existing file: 16 rows" py "
+import csv
+rows=list(csv.DictReader(open('par.csv')))
+assert open('par.csv').read().count('run_id,')==1 and len(rows)==16, len(rows)
+assert len({r['run_id'] for r in rows})==16"
+check "concurrent --append: nothing on stderr" test ! -s par.err
+head -c -1 par.csv >cut.csv
+"$cg" run -q -o cut.csv --append -- true
+check "--append after a last row without its newline starts a new line" py "
+import csv
+rows=list(csv.DictReader(open('cut.csv')))
+assert len(rows)==17 and rows[15]['task']=='run-1' and rows[16]['task']=='run-1', len(rows)"
+
 # --- a failure stops the repeats (hyperfine's rule); -i goes on ---
 cat >job.sh <<'JOB'
 #!/bin/sh
