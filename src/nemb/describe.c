@@ -192,6 +192,9 @@ static json_t *permission_fix_json(json_t *providers) {
 
 int nemb_describe_json(const nemb_config *cfg, char **out) {
   nemb__clear_error();
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_describe_json: out is NULL");
+  }
   *out = NULL;
   const nemb_config *use;
   nemb_config *owned = NULL;
