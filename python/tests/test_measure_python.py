@@ -637,6 +637,29 @@ def runs(args, cwd, measure=(), python=sys.executable):
     return a, b, report
 
 
+def test_a_script_named_with_a_dash_after_double_dash_runs_as_python_runs_it(tmp_path):
+    # newuser2 item 10: `python3 -- -dash.py` runs the file; measure said "no script given".
+    write(tmp_path / "-dash.py", """\
+        import sys
+
+        def f():
+            return 2
+
+        print("hi", f(), sys.argv)
+    """)
+    a, b, report = runs(["-O", "--", "-dash.py", "x"], tmp_path)
+    same(a, b)
+    assert a.returncode == 0 and a.stdout == b"hi 2 ['-dash.py', 'x']\n"
+    assert calls(report) == {"f": 1}
+    out = tmp_path / "d.json"
+    r = subprocess.run([CG, "measure", "-q", "-o", str(out), "--", "-dash.py", "y"],
+                       cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hi 2 ['-dash.py', 'y']\n"
+    with open(out) as fp:
+        assert calls(json.load(fp)) == {"f": 1}
+
+
 def test_dash_m_runs_a_module_as_python_does(tmp_path):
     make_package(tmp_path / "proj")
     a, b, report = runs(["-m", "pkg.tool", "x", "y"], tmp_path / "proj")

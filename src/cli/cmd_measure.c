@@ -71,7 +71,8 @@ static void print_usage(FILE *fp) {
       "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
       "stderr, working directory and exit status are its own; the table goes to stderr.\n"
       "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
-      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n"
+      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py;\n"
+      "as for python, '--' ends them (measure python -O -- -dash.py, measure -- -dash.py).\n"
       "-m MODULE, a directory or a zip file with __main__.py run as python runs them; the\n"
       "working directory's, the directory's or the archive's modules are instrumented.\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
@@ -130,6 +131,13 @@ static int interpreter_options(int argc, char **argv, int *i, measure_opts *o) {
   while (*i < argc && argv[*i][0] == '-' && argv[*i][1] != '\0') {
     const char *a = argv[*i];
     if (strcmp(a, "--") == 0) {
+      /* python's rule: "--" ends the options, and the next word is the script whatever it starts
+       * with (`python3 -O -- -dash.py`); it is not passed on, as python does not need it */
+      end = *i;
+      *i += 1;
+      if (*i < argc) {
+        o->script_after_dd = true;
+      }
       break;
     }
     if (a[1] == 'm') {
@@ -355,7 +363,9 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     print_usage(stderr);
     return CG_EXIT_USAGE;
   }
-  if (interpreter_options(argc, argv, &i, o) != 0) {
+  /* Interpreter options go between the language and the script: without a language name the
+   * word is the script, whatever it starts with (`codegreen measure -- -dash.py`). */
+  if (o->lang != NULL && interpreter_options(argc, argv, &i, o) != 0) {
     return CG_EXIT_USAGE;
   }
   if (i >= argc) {
@@ -363,7 +373,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     return CG_EXIT_USAGE;
   }
   const char *script = argv[i++];
-  if (script[0] == '-') {
+  if (script[0] == '-' && o->lang != NULL && !o->script_after_dd) {
     fprintf(stderr,
             "codegreen measure: '%s': measure runs a script, a directory or zip file with "
             "__main__.py, or -m MODULE\n",

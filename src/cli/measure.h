@@ -27,11 +27,12 @@ typedef struct measure_opts {
   size_t n_interp;
   char *include[16]; /* --include PATH: more directories of the program's own modules */
   size_t n_include;
-  bool script_only; /* --script-only: not the modules beside it */
-  bool module;      /* `python -m MODULE`: cmd[0] is the module's name, not a file */
-  bool call_graph;  /* --call-graph */
-  const char *sort; /* --sort KEY, or NULL */
-  cg_outputs out;   /* -o, repeatable (outputs.h); `output` above is the one -o of other fronts */
+  bool script_only;     /* --script-only: not the modules beside it */
+  bool module;          /* `python -m MODULE`: cmd[0] is the module's name, not a file */
+  bool script_after_dd; /* the script followed the interpreter options' "--" (python's rule) */
+  bool call_graph;      /* --call-graph */
+  const char *sort;     /* --sort KEY, or NULL */
+  cg_outputs out; /* -o, repeatable (outputs.h); `output` above is the one -o of other fronts */
 } measure_opts;
 
 /* ----- cmd_measure.c ----- */
