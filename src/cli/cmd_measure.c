@@ -1254,6 +1254,9 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
     return status ? status : CG_EXIT_USAGE;
   }
   program_as_task(report, o);
+  if (json_object_get(report, "warnings") == NULL) { /* measure's own (see measure_with) */
+    json_object_set_new(report, "warnings", json_array());
+  }
   cg_carbon_label(report);
   if (o->sort != NULL) {
     cg_sort_functions(report, o->sort);
@@ -1813,21 +1816,26 @@ static int measure_with(measure_opts o) {
   /* 5. the report */
   char jmsg[600];
   nemb__report_load(p.result, &report, jmsg, sizeof jmsg);
+  /* measure's own warnings: the report's top-level "warnings"; on stderr too, but not with
+   * --json, whose stderr is the JSON alone (nor with -q: the program's output and status only) */
+  char said[800] = "";
   if (report == NULL) {
     bool no_file = access(p.result, F_OK) != 0;
-    if (!o.quiet) { /* -q: the program's own output and status only (the files are still written) */
-      fprintf(stderr,
-              "codegreen measure: the program ended without writing its measurements (%s); it "
-              "was %s\n",
-              no_file ? "no result file" : jmsg,
-              status > 128 ? "killed by a signal"
-                           : "stopped before its exit handlers ran "
-                             "(os._exit, exec, or a crash)");
+    snprintf(said, sizeof said,
+             "warning: the program ended without writing its measurements (%s); it was %s",
+             no_file ? "no result file" : jmsg,
+             status > 128 ? "killed by a signal"
+                          : "stopped before its exit handlers ran (os._exit, exec, or a crash)");
+    if (!o.quiet && (!o.json || !no_file)) {
+      fprintf(stderr, "codegreen measure: %s\n", said + strlen("warning: "));
     }
     report = no_file ? program_only_report(plot_session, program_pid) : NULL;
     if (report == NULL) {
       goto out;
     }
+  }
+  if (said[0] != '\0') {
+    json_object_set_new(report, "warnings", json_pack("[o]", cg_json_text(said)));
   }
   json_t *instr = instrumentation_json(&o, ir, python);
   json_t *hot = json_object_get(report, "python_hot_path"); /* written by codegreen_runtime */

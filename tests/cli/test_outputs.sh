@@ -279,6 +279,24 @@ touch s3
 wait $pid2
 check "a second run warns about the first" grep -q "other codegreen process is measuring on this host already" second.err
 check "the first warns about the second at its end" grep -q "other codegreen process is measuring on this host now" first.err
+# --json beside another measuring process (newuser2 item 6): stderr is the JSON alone, the
+# warning inside it, so README's `codegreen run --json -- cmd 2>&1 >/dev/null | jq .` parses.
+"$cg" run -q -- sh -c 'touch j1; while [ ! -e j2 ]; do sleep 0.05; done' 2>/dev/null &
+pid=$!
+waitfor j1
+out=$("$cg" run --json -- echo hi 2>&1 >/dev/null | jq -r '.warnings[0]')
+"$cg" run --json -r 2 -- sh -c 'exit 3' 2>json3.err >/dev/null
+touch j2
+wait $pid
+check "run --json beside another process: jq reads the warning from the JSON" test "$out" = \
+  "warning: 1 other codegreen process is measuring on this host already (pid $pid); the energy counters are machine-wide, so both measurements include each other's energy"
+check "run --json: a stopped repeat's note is in the JSON, stderr is the JSON alone" py "
+import json; r=json.load(open('json3.err'))
+assert r['warnings'][0].startswith('warning: 1 other codegreen process'), r['warnings']
+assert r['warnings'][1]=='note: run-1 exited with status 3; stopping the repeats (-i/--ignore-failure goes on)', r['warnings']"
+"$cg" run -q -o alone.json -- true
+check "a run with nothing to say has warnings: []" py "
+import json; assert json.load(open('alone.json'))['warnings']==[]"
 pylib="${CODEGREEN_LIB_PATH:-$(dirname "$cg")/../lib/libcodegreen-nemb.so}"
 if [ -e "$pylib" ]; then
 "$cg" run -q -- sh -c 'touch p1; while [ ! -e p2 ]; do sleep 0.05; done' 2>/dev/null &
