@@ -679,6 +679,8 @@ int cg_measure_prepend_env(const char *name, const char *dir) {
   return rc;
 }
 
+static int measure_env_set(const char *name, const char *value);
+
 /* What measure adds to the program's environment, for codegreen_runtime to undo once its session
  * has begun (so the program and its children see a plain run's environment): the names it sets,
  * in CODEGREEN_MEASURE_SET (comma-separated), the value each had before in
@@ -693,6 +695,13 @@ static int measure_env_record(void) {
   int rc = setenv("CODEGREEN_MEASURE_PYTHONPATH", v, 1);
   free(v);
   return rc != 0 ? rc : setenv("CODEGREEN_MEASURE_SET", "", 1);
+}
+
+int cg_measure_env_set(const char *name, const char *value) {
+  if (getenv("CODEGREEN_MEASURE_SET") == NULL && setenv("CODEGREEN_MEASURE_SET", "", 1) != 0) {
+    return -1; /* (C, C++, Java: no PYTHONPATH to record, only the list) */
+  }
+  return measure_env_set(name, value);
 }
 
 static int measure_env_set(const char *name, const char *value) {
@@ -1254,6 +1263,7 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
     return status ? status : CG_EXIT_USAGE;
   }
   program_as_task(report, o);
+  cg_measure_user_meta(report, o->cmd, o->module);
   if (json_object_get(report, "warnings") == NULL) { /* measure's own (see measure_with) */
     json_object_set_new(report, "warnings", json_array());
   }

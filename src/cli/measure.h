@@ -122,6 +122,17 @@ const char *cg_measure_tmp_dir(char *buf, size_t len);
  * stderr why there is none: "killed by a signal" when @p status (the program's exit status) is
  * above 128, else @p stopped (how a program of that language ends without writing it). */
 json_t *cg_measure_read_result(const char *result, int status, const char *stopped);
+/* setenv(@p name, @p value) for the program, recorded as measure's own (CODEGREEN_MEASURE_SET,
+ * the user's value in CODEGREEN_MEASURE_ORIG_<NAME>): the Python runtime undoes it once its
+ * session has begun, and cg_measure_user_meta() leaves it out of the report. @return 0 or -1. */
+int cg_measure_env_set(const char *name, const char *value);
+/* Makes @p report's meta say what the user ran, not how measure ran it: meta.argv (and the
+ * program's processes[] entry) become @p cmd as typed (the script, directory, module or first
+ * source file, then the program's arguments; "-m" first when @p module), not the temporary .pyc
+ * or the `java -cp /tmp/...` line; meta.codegreen_env loses measure's own variables
+ * (CODEGREEN_MEASURE_*, CODEGREEN_RESULT_FILE) and gets back the user's value of one measure
+ * replaced (CODEGREEN_LIB_PATH). */
+void cg_measure_user_meta(json_t *report, char *const *cmd, bool module);
 /* The directory of the running executable (/proc/self/exe) in @p buf. @return 0 or -1. */
 int cg_measure_bin_dir(char *buf, size_t len);
 

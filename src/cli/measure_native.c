@@ -473,17 +473,17 @@ static int run_and_report(native_opts *o, char **run, const char *tmp, json_t *i
     return CG_EXIT_FAIL;
   }
   const char *lib = cg_measure_own_library();
-  if (setenv("CODEGREEN_RESULT_FILE", result, 1) != 0 ||
-      (o->m.config != NULL && setenv("CODEGREEN_CONFIG", o->m.config, 1) != 0) ||
+  if (cg_measure_env_set("CODEGREEN_RESULT_FILE", result) != 0 ||
+      (o->m.config != NULL && cg_measure_env_set("CODEGREEN_CONFIG", o->m.config) != 0) ||
       (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL &&
-       setenv("CODEGREEN_LIB_PATH", lib, 1) != 0)) {
+       cg_measure_env_set("CODEGREEN_LIB_PATH", lib) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     json_decref(instrumentation);
     return CG_EXIT_FAIL;
   }
   if (!cg_measure_wants_detail(&o->m) &&
       cg_measure_config_without_detail(o->m.config, config) == 0) {
-    setenv("CODEGREEN_CONFIG", config, 1);
+    cg_measure_env_set("CODEGREEN_CONFIG", config);
   }
   int status = CG_EXIT_FAIL, e = 0;
   if (cg_measure_run_wait(run, false, true, &status, &e) != 0) {
