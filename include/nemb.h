@@ -436,7 +436,9 @@ NEMB_EXTERN uint64_t nemb_now_ns(void);
 typedef struct nemb_session nemb_session;
 
 typedef enum nemb_output_format {
-  NEMB_FORMAT_AUTO = 0, /* from output_file's extension: ".csv" is CSV, anything else JSON */
+  NEMB_FORMAT_AUTO = 0, /* from the name: ".csv" is CSV, ".json" JSON (each also ".zst", any
+                           case), an existing device or FIFO JSON; any other name is NEMB_EINVAL
+                           (at nemb_session_begin for output_file, before any work) */
   NEMB_FORMAT_JSON = 1,
   NEMB_FORMAT_CSV = 2,
   NEMB_FORMAT_NONE = 3 /* write no file */
@@ -606,8 +608,10 @@ NEMB_EXTERN const char *nemb_session_report_summary_json(const nemb_session *s);
  *  the report's text. Built on the first call, owned by @p s; any thread. Since 0.1. */
 NEMB_EXTERN const char *nemb_session_warnings_json(const nemb_session *s);
 
-/** Writes the report (after nemb_session_end()) to @p path in @p format (AUTO: by extension).
- *  @return 0 or a negative code with the path in the message. Any thread. Since 0.1. */
+/** Writes the report (after nemb_session_end()) to @p path in @p format (AUTO: by extension, as
+ *  NEMB_FORMAT_AUTO says). @return 0; NEMB_EINVAL for a NULL path or, with AUTO, a name of no
+ *  known kind (nothing written); or a negative code with the path in the message. Any thread.
+ *  Since 0.1. */
 NEMB_EXTERN int nemb_session_write(const nemb_session *s, const char *path,
                                    nemb_output_format format);
 

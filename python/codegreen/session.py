@@ -536,6 +536,8 @@ class Session(object):
         path = self._output_file
         if path is None or not self._save_to_file or self._output_format == "none":
             return
+        if self._output_format == "auto":
+            _check_report_extension(path)
         if path.lower().endswith(".zst"):
             raise _no_zst(path, "nothing was measured")
 
@@ -759,9 +761,9 @@ class Session(object):
             raise ValueError("output_format must be one of 'auto', 'json', 'csv', 'none'")
         if self._state != "stopped":
             raise RuntimeError("the report exists only after stop()")
-        if fmt == "auto":
-            _check_report_extension(path)
         if self._native is None:
+            if fmt == "auto":
+                _check_report_extension(path)
             if path.lower().endswith(".zst"):
                 raise _no_zst(path)
             if fmt == "auto":
@@ -770,6 +772,8 @@ class Session(object):
                 _fallback.write(self._report, path, fmt)
             return
         rc = self._native.lib.nemb_session_write(self._handle, path.encode(), _FORMATS[fmt])
+        if rc == _native.NEMB_EINVAL:  # the library's rule for "auto" (an unknown extension)
+            raise ValueError(self._native.error_text(rc))
         if rc != 0:
             raise _os_or_runtime_error(rc, self._native.error_text(rc))
 
@@ -792,8 +796,10 @@ class Session(object):
 
 
 def _check_report_extension(path):
-    """A report file's kind comes from its extension (output_format "auto"): one that names
-    neither JSON nor CSV is refused, as the CLI's -o refuses it, rather than written as JSON. A
+    """Without the library only: the library's rule for output_format "auto" (session.c,
+    format_of), which the library applies itself otherwise. A report file's kind comes from its
+    extension: one that names neither JSON nor CSV is refused, as the CLI's -o refuses it, rather
+    than written as JSON. A
     destination that is not a regular file (a device, a FIFO) is written as JSON; a directory is
     left to the write, which refuses it with its errno."""
     try:

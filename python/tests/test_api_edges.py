@@ -49,6 +49,20 @@ def test_write_refuses_an_unknown_extension(tmp_path):
     s.write(os.devnull)  # a device has no extension to go by: JSON
 
 
+def test_session_output_file_with_an_unknown_extension_is_refused_at_start(tmp_path):
+    # The library's one rule for "auto" (as s.write and nemb_session_write): x.exe was written
+    # as JSON silently; now refused before any work, and taken when the format is said outright.
+    s = codegreen.Session("x", output_file=str(tmp_path / "x.exe"), warn_on_concurrent=False)
+    with pytest.raises(ValueError, match=r"x\.exe: unknown kind of file; the extensions known "
+                                         r"are \.json, \.csv"):
+        s.start()
+    assert not (tmp_path / "x.exe").exists()
+    with codegreen.Session("x", output_file=str(tmp_path / "x.exe"), output_format="json",
+                           warn_on_concurrent=False):
+        pass
+    assert (tmp_path / "x.exe").read_text().startswith("{")
+
+
 def test_executable_found_beside_the_library_of_the_source_tree(tmp_path):
     lib = os.environ["CODEGREEN_LIB_PATH"]
     exe = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(lib))), "bin", "codegreen")

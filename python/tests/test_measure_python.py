@@ -656,6 +656,66 @@ def runs(args, cwd, measure=(), python=sys.executable):
     return a, b, report
 
 
+def test_the_report_says_what_the_user_ran_not_measures_temporary_files(tmp_path):
+    # newuser2 item 5: meta.argv was ['/tmp/codegreen-measure-XXXX/a-codegreen.pyc', 'x', 'y'],
+    # processes[0].argv the same, and codegreen_env listed measure's ~8 temporary paths.
+    write(tmp_path / "a.py", """\
+        import multiprocessing as mp
+
+        def work(x):
+            return x * 2
+
+        if __name__ == "__main__":
+            with mp.get_context("fork").Pool(1) as p:
+                print(p.map(work, [1]))
+    """)
+    out = tmp_path / "a.json"
+    # only the user's CODEGREEN_PROVIDERS: CODEGREEN_LIB_PATH measure sets itself (not listed)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEGREEN_")}
+    env["CODEGREEN_PROVIDERS"] = "sim"
+    r = subprocess.run([CG, "measure", "-q", "-o", str(out), "a.py", "--", "x", "y"],
+                       cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    with open(out) as fp:
+        report = json.load(fp)
+    assert report["meta"]["argv"] == ["a.py", "x", "y"]
+    assert [p["argv"] for p in report["processes"] if p["parent"]] == [["a.py", "x", "y"]]
+    assert report["meta"]["codegreen_env"] == {"CODEGREEN_PROVIDERS": "sim"}
+    # a variable measure replaces keeps the user's value in the report
+    env["CODEGREEN_LIB_PATH"] = os.environ.get("CODEGREEN_LIB_PATH", "")
+    r = subprocess.run([CG, "measure", "-q", "-o", str(out), "python", "-m", "a", "z"],
+                       cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    with open(out) as fp:
+        meta = json.load(fp)["meta"]
+    assert meta["argv"] == ["-m", "a", "z"]
+    assert meta["codegreen_env"] == {"CODEGREEN_PROVIDERS": "sim",
+                                     "CODEGREEN_LIB_PATH": env["CODEGREEN_LIB_PATH"]}
+
+
+def test_a_script_named_with_a_dash_after_double_dash_runs_as_python_runs_it(tmp_path):
+    # newuser2 item 10: `python3 -- -dash.py` runs the file; measure said "no script given".
+    write(tmp_path / "-dash.py", """\
+        import sys
+
+        def f():
+            return 2
+
+        print("hi", f(), sys.argv)
+    """)
+    a, b, report = runs(["-O", "--", "-dash.py", "x"], tmp_path)
+    same(a, b)
+    assert a.returncode == 0 and a.stdout == b"hi 2 ['-dash.py', 'x']\n"
+    assert calls(report) == {"f": 1}
+    out = tmp_path / "d.json"
+    r = subprocess.run([CG, "measure", "-q", "-o", str(out), "--", "-dash.py", "y"],
+                       cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hi 2 ['-dash.py', 'y']\n"
+    with open(out) as fp:
+        assert calls(json.load(fp)) == {"f": 1}
+
+
 def test_dash_m_runs_a_module_as_python_does(tmp_path):
     make_package(tmp_path / "proj")
     a, b, report = runs(["-m", "pkg.tool", "x", "y"], tmp_path / "proj")

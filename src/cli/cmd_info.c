@@ -195,8 +195,11 @@ static void print_text(const json_t *doc) {
   json_t *p;
   json_array_foreach(json_object_get(doc, "providers"), i, p) {
     const char *status = json_string_value(json_object_get(p, "status"));
+    bool in_use = json_is_true(json_object_get(p, "in_use"));
     out("  %-9s %s (%s)\n", json_string_value(json_object_get(p, "name")),
-        strcmp(status, "available") == 0 ? "available" : "NOT AVAILABLE",
+        in_use                             ? "IN USE"
+        : strcmp(status, "available") == 0 ? "available"
+                                           : "NOT AVAILABLE",
         json_string_value(json_object_get(p, "role")));
     if (json_is_string(json_object_get(p, "reason"))) {
       out("            %s: %s\n", status, json_string_value(json_object_get(p, "reason")));

@@ -71,7 +71,8 @@ static void print_usage(FILE *fp) {
       "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
       "stderr, working directory and exit status are its own; the table goes to stderr.\n"
       "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
-      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py\n"
+      "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py;\n"
+      "as for python, '--' ends them (measure python -O -- -dash.py, measure -- -dash.py).\n"
       "-m MODULE, a directory or a zip file with __main__.py run as python runs them; the\n"
       "working directory's, the directory's or the archive's modules are instrumented.\n\n"
       "  -g, --granularity G  coarse (default) or fine\n"
@@ -130,6 +131,13 @@ static int interpreter_options(int argc, char **argv, int *i, measure_opts *o) {
   while (*i < argc && argv[*i][0] == '-' && argv[*i][1] != '\0') {
     const char *a = argv[*i];
     if (strcmp(a, "--") == 0) {
+      /* python's rule: "--" ends the options, and the next word is the script whatever it starts
+       * with (`python3 -O -- -dash.py`); it is not passed on, as python does not need it */
+      end = *i;
+      *i += 1;
+      if (*i < argc) {
+        o->script_after_dd = true;
+      }
       break;
     }
     if (a[1] == 'm') {
@@ -355,7 +363,9 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     print_usage(stderr);
     return CG_EXIT_USAGE;
   }
-  if (interpreter_options(argc, argv, &i, o) != 0) {
+  /* Interpreter options go between the language and the script: without a language name the
+   * word is the script, whatever it starts with (`codegreen measure -- -dash.py`). */
+  if (o->lang != NULL && interpreter_options(argc, argv, &i, o) != 0) {
     return CG_EXIT_USAGE;
   }
   if (i >= argc) {
@@ -363,7 +373,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     return CG_EXIT_USAGE;
   }
   const char *script = argv[i++];
-  if (script[0] == '-') {
+  if (script[0] == '-' && o->lang != NULL && !o->script_after_dd) {
     fprintf(stderr,
             "codegreen measure: '%s': measure runs a script, a directory or zip file with "
             "__main__.py, or -m MODULE\n",
@@ -669,6 +679,8 @@ int cg_measure_prepend_env(const char *name, const char *dir) {
   return rc;
 }
 
+static int measure_env_set(const char *name, const char *value);
+
 /* What measure adds to the program's environment, for codegreen_runtime to undo once its session
  * has begun (so the program and its children see a plain run's environment): the names it sets,
  * in CODEGREEN_MEASURE_SET (comma-separated), the value each had before in
@@ -683,6 +695,13 @@ static int measure_env_record(void) {
   int rc = setenv("CODEGREEN_MEASURE_PYTHONPATH", v, 1);
   free(v);
   return rc != 0 ? rc : setenv("CODEGREEN_MEASURE_SET", "", 1);
+}
+
+int cg_measure_env_set(const char *name, const char *value) {
+  if (getenv("CODEGREEN_MEASURE_SET") == NULL && setenv("CODEGREEN_MEASURE_SET", "", 1) != 0) {
+    return -1; /* (C, C++, Java: no PYTHONPATH to record, only the list) */
+  }
+  return measure_env_set(name, value);
 }
 
 static int measure_env_set(const char *name, const char *value) {
@@ -1296,19 +1315,27 @@ int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char 
 }
 
 json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
-                                  const char *stopped, bool quiet) {
+                                  const char *stopped, const measure_opts *o) {
   char jmsg[600];
   json_t *report = NULL;
   nemb__report_load(result, &report, jmsg, sizeof jmsg);
   if (report == NULL) {
+    /* measure's own warning: the report's top-level "warnings"; on stderr too, but not with
+     * --json when a report carries it (its stderr is the JSON alone), nor with -q (the program's
+     * output and status only; the files are still written) */
     bool no_file = access(result, F_OK) != 0;
-    if (!quiet) { /* -q: the program's own output and status only (the files are still written) */
-      fprintf(stderr,
-              "codegreen measure: the program ended without writing its measurements (%s); it "
-              "was %s\n",
-              no_file ? "no result file" : jmsg, status > 128 ? "killed by a signal" : stopped);
+    char said[800];
+    snprintf(said, sizeof said,
+             "warning: the program ended without writing its measurements (%s); it was %s",
+             no_file ? "no result file" : jmsg, status > 128 ? "killed by a signal" : stopped);
+    if (!o->quiet && (!o->json || !no_file)) {
+      fprintf(stderr, "codegreen measure: %s\n", said + strlen("warning: "));
     }
-    return no_file ? program_only_report(own, pid, status, stopped) : NULL;
+    report = no_file ? program_only_report(own, pid, status, stopped) : NULL;
+    if (report != NULL) {
+      json_object_set_new(report, "warnings", json_pack("[o]", cg_json_text(said)));
+    }
+    return report;
   }
   if (own != NULL && nemb_session_meter(own) != NULL) {
     /* The sampler that measured is measure's own (the program followed it): its figures. */
@@ -1359,6 +1386,10 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
     return status ? status : CG_EXIT_USAGE;
   }
   program_as_task(report, o);
+  cg_measure_user_meta(report, o->cmd, o->module);
+  if (json_object_get(report, "warnings") == NULL) { /* measure's own (see measure_with) */
+    json_object_set_new(report, "warnings", json_array());
+  }
   cg_carbon_label(report);
   if (o->sort != NULL) {
     cg_sort_functions(report, o->sort);
@@ -1577,6 +1608,9 @@ static int measure_with(measure_opts o) {
             "`codegreen analyze %s FILE` shows where the checkpoints would go\n",
             cgi_language_name(o.lang), cgi_language_name(o.lang));
     return CG_EXIT_FAIL;
+  }
+  if (cg_outputs_check_append(&o.out, "measure") != 0) {
+    return CG_EXIT_USAGE;
   }
   /* Every destination is tried before anything runs. */
   const char *dests[CG_MAX_OUTPUTS + 2];
@@ -1882,7 +1916,7 @@ static int measure_with(measure_opts o) {
   report = cg_measure_program_report(p.result, plot_session, program_pid, status,
                                      "stopped before its exit handlers ran (os._exit, exec, or "
                                      "a crash)",
-                                     o.quiet);
+                                     &o);
   if (report == NULL) {
     goto out;
   }

@@ -36,6 +36,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1593,18 +1594,44 @@ static int write_outputs(json_t *report, const run_opts *o) {
   return code;
 }
 
+/* codegreen's own warnings and notes about this run, each "warning: ..." or "note: ...": the
+ * report's top-level "warnings" array. Without --json each is also printed on stderr (unless
+ * -q); with --json stderr carries the JSON alone (`2>&1 >/dev/null | jq .` must parse whatever
+ * else is measuring on the host), so they are only in the report. */
+static json_t *said;
+
+static void say(const run_opts *o, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(const run_opts *o, const char *kind, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (said == NULL) {
+    said = json_array();
+  }
+  char *line = NULL;
+  if (asprintf(&line, "%s: %s", kind, msg) >= 0) {
+    json_array_append_new(said, cg_json_text(line));
+    free(line);
+  }
+  if (!o->json && !o->quiet) {
+    fprintf(stderr, "codegreen run: %s: %s\n", kind, msg);
+  }
+}
+
 /* RAPL is machine-wide: say so when another codegreen process measures at the same time. */
 static void warn_concurrent(const run_opts *o, const char *when) {
   int pids[8];
   size_t n = 0;
-  if (o->quiet || nemb_procs_list_others(pids, 8, &n) != 0 || n == 0) {
+  if (nemb_procs_list_others(pids, 8, &n) != 0 || n == 0) {
     return;
   }
-  fprintf(stderr,
-          "codegreen run: warning: %zu other codegreen process%s measuring on this host %s "
-          "(pid %d%s); the energy counters are machine-wide, so both measurements include "
-          "each other's energy\n",
-          n, n == 1 ? " is" : "es are", when, pids[0], n > 1 ? ", ..." : "");
+  say(o, "warning",
+      "%zu other codegreen process%s measuring on this host %s (pid %d%s); the energy "
+      "counters are machine-wide, so both measurements include each other's energy",
+      n, n == 1 ? " is" : "es are", when, pids[0], n > 1 ? ", ..." : "");
 }
 
 /* An early return, before any run: when a SIGINT/SIGTERM came meanwhile (it may have cut a read
@@ -1640,6 +1667,10 @@ int cg_cmd_run(int argc, char **argv) {
       free(o.words);
       return early(CG_EXIT_USAGE);
     }
+  }
+  if (cg_outputs_check_append(&o.out, "run") != 0) {
+    free(o.words);
+    return early(CG_EXIT_USAGE);
   }
   /* Every destination is tried before anything runs: a typo in -o must not cost 100 runs. */
   const char *dests[CG_MAX_OUTPUTS + 1];
@@ -1715,8 +1746,8 @@ int cg_cmd_run(int argc, char **argv) {
     return early(cg_fail(rc, "cannot begin measuring"));
   }
   nemb_meter *meter = nemb_session_meter(s);
-  if (meter == NULL && !o.quiet) {
-    fprintf(stderr, "codegreen run: warning: no energy backend, timings only\n");
+  if (meter == NULL) {
+    say(&o, "warning", "no energy backend, timings only");
   }
   bool registered = nemb_procs_register() == 0;
   warn_concurrent(&o, "already");
@@ -1760,6 +1791,8 @@ int cg_cmd_run(int argc, char **argv) {
         if (registered) {
           nemb_procs_unregister();
         }
+        json_decref(said);
+        said = NULL;
         return cannot;
       }
       background |= left;
@@ -1771,12 +1804,12 @@ int cg_cmd_run(int argc, char **argv) {
         /* The exit status is the first failure's, with -i too (-i only goes on past it). */
         status = status ? status : r->status;
         stop = !o.ignore_failure;
-        if (stop && done < total && !o.quiet) {
+        if (stop && done < total) {
           progress_erase(&pg);
-          fprintf(stderr,
-                  "codegreen run: %s exited with status %d; stopping the repeats "
-                  "(-i/--ignore-failure goes on)\n",
-                  r->task, r->status);
+          say(&o, "note",
+              "%s exited with status %d; stopping the repeats "
+              "(-i/--ignore-failure goes on)",
+              r->task, r->status);
         }
       }
     }
@@ -1794,9 +1827,10 @@ int cg_cmd_run(int argc, char **argv) {
             "where -o says, holds no run); exit %d\n",
             name, 128 + cg_signals_caught());
   }
-  if (background && !o.quiet) {
-    fprintf(stderr, "codegreen run: note: the command left processes running in the "
-                    "background; their CPU time is counted only for those that ended\n");
+  if (background) {
+    say(&o, "note",
+        "the command left processes running in the background; their CPU time is "
+        "counted only for those that ended");
   }
 
   rc = nemb_session_end(s);
@@ -1813,10 +1847,14 @@ int cg_cmd_run(int argc, char **argv) {
     json_decref(base);
     free(o.words);
     cg_signals_restore();
+    json_decref(said);
+    said = NULL;
     return cg_fail(rc ? rc : NEMB_ENOMEM, "cannot build the report");
   }
   cg_carbon_label(report);
   extend_report(report, &o, runs, done, idle);
+  json_object_set_new(report, "warnings", said != NULL ? said : json_array());
+  said = NULL;
   if (!o.quiet && !o.json) {
     print_summary(report, &o);
   }
@@ -1831,7 +1869,7 @@ int cg_cmd_run(int argc, char **argv) {
     char *text = json_dumps(report, 0);
     if (text == NULL || nemb_report_push(text, o.push, NULL) != 0) {
       push_rc = cg_fail(NEMB_EIO, "cannot push the totals");
-    } else if (!o.quiet) {
+    } else if (!o.quiet && !o.json) {
       fprintf(stderr, "codegreen run: totals pushed to %s\n", o.push);
     }
     free(text);

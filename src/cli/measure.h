@@ -29,11 +29,12 @@ typedef struct measure_opts {
   size_t n_interp;
   char *include[16]; /* --include PATH: more directories of the program's own modules */
   size_t n_include;
-  bool script_only; /* --script-only: not the modules beside it */
-  bool module;      /* `python -m MODULE`: cmd[0] is the module's name, not a file */
-  bool call_graph;  /* --call-graph */
-  const char *sort; /* --sort KEY, or NULL */
-  cg_outputs out;   /* -o, repeatable (outputs.h); `output` above is the one -o of other fronts */
+  bool script_only;     /* --script-only: not the modules beside it */
+  bool module;          /* `python -m MODULE`: cmd[0] is the module's name, not a file */
+  bool script_after_dd; /* the script followed the interpreter options' "--" (python's rule) */
+  bool call_graph;      /* --call-graph */
+  const char *sort;     /* --sort KEY, or NULL */
+  cg_outputs out; /* -o, repeatable (outputs.h); `output` above is the one -o of other fronts */
 } measure_opts;
 
 /* ----- cmd_measure.c ----- */
@@ -97,11 +98,12 @@ int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char 
  * with the whole run's task, totals, verdict and sampler from @p own (may be NULL). When the
  * program wrote none (a crash, a signal, _exit), measure's own session of the run is the
  * report, its functions empty and meta.program_report saying why, in the words of @p stopped
- * (how a program of that language ends without writing it: "stopped before ..."). Says on
- * stderr that the program wrote no measurements unless @p quiet. @return a new report, or NULL
- * (nothing to report: no result and no session of measure's own). */
+ * (how a program of that language ends without writing it: "stopped before ..."), and that
+ * warning in the report's top-level "warnings". Says it on stderr too, unless @p o is quiet, or
+ * --json with a report to carry it. @return a new report, or NULL (nothing to report: no result
+ * and no session of measure's own). */
 json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
-                                  const char *stopped, bool quiet);
+                                  const char *stopped, const measure_opts *o);
 
 /* ----- measure_native.c ----- */
 
@@ -154,6 +156,17 @@ const char *cg_measure_tmp_dir(char *buf, size_t len);
  * status: the program's, or measure's when it could not run or report. */
 int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, const char *result,
                            const char *stopped, json_t *instrumentation, size_t n_points);
+/* setenv(@p name, @p value) for the program, recorded as measure's own (CODEGREEN_MEASURE_SET,
+ * the user's value in CODEGREEN_MEASURE_ORIG_<NAME>): the Python runtime undoes it once its
+ * session has begun, and cg_measure_user_meta() leaves it out of the report. @return 0 or -1. */
+int cg_measure_env_set(const char *name, const char *value);
+/* Makes @p report's meta say what the user ran, not how measure ran it: meta.argv (and the
+ * program's processes[] entry) become @p cmd as typed (the script, directory, module or first
+ * source file, then the program's arguments; "-m" first when @p module), not the temporary .pyc
+ * or the `java -cp /tmp/...` line; meta.codegreen_env loses measure's own variables
+ * (CODEGREEN_MEASURE_*, CODEGREEN_RESULT_FILE) and gets back the user's value of one measure
+ * replaced (CODEGREEN_LIB_PATH). */
+void cg_measure_user_meta(json_t *report, char *const *cmd, bool module);
 /* The directory of the running executable (/proc/self/exe) in @p buf. @return 0 or -1. */
 int cg_measure_bin_dir(char *buf, size_t len);
 

@@ -342,14 +342,14 @@ static int measure(native_opts *o, const char *tmp) {
   char result[PATH_MAX + 32], config[PATH_MAX + 32];
   snprintf(result, sizeof result, "%s/result.json", tmp);
   snprintf(config, sizeof config, "%s/config.json", tmp);
-  if (setenv("CODEGREEN_RESULT_FILE", result, 1) != 0 ||
-      (o->m.config != NULL && setenv("CODEGREEN_CONFIG", o->m.config, 1) != 0)) {
+  if (cg_measure_env_set("CODEGREEN_RESULT_FILE", result) != 0 ||
+      (o->m.config != NULL && cg_measure_env_set("CODEGREEN_CONFIG", o->m.config) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     goto out;
   }
   if (!cg_measure_wants_detail(&o->m) &&
       cg_measure_config_without_detail(o->m.config, config) == 0) {
-    setenv("CODEGREEN_CONFIG", config, 1);
+    cg_measure_env_set("CODEGREEN_CONFIG", config);
   }
   status = cg_measure_run_program(&o->m, cmd, tmp, result,
                                   "stopped before its shutdown hooks ran (Runtime.halt, or a "

@@ -290,6 +290,9 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
       return rc;
     }
   }
+  if (cg_outputs_check_append(&o->m.out, "measure") != 0) {
+    return CG_EXIT_USAGE;
+  }
   int i = optind;
   if (i < argc && strcmp(argv[i], "--") == 0) {
     i++;
@@ -547,17 +550,17 @@ static int run_and_report(native_opts *o, char **run, const char *tmp, json_t *i
     return CG_EXIT_FAIL;
   }
   const char *lib = cg_measure_own_library();
-  if (setenv("CODEGREEN_RESULT_FILE", result, 1) != 0 ||
-      (o->m.config != NULL && setenv("CODEGREEN_CONFIG", o->m.config, 1) != 0) ||
+  if (cg_measure_env_set("CODEGREEN_RESULT_FILE", result) != 0 ||
+      (o->m.config != NULL && cg_measure_env_set("CODEGREEN_CONFIG", o->m.config) != 0) ||
       (lib != NULL && getenv("CODEGREEN_LIB_PATH") == NULL &&
-       setenv("CODEGREEN_LIB_PATH", lib, 1) != 0)) {
+       cg_measure_env_set("CODEGREEN_LIB_PATH", lib) != 0)) {
     fprintf(stderr, "codegreen measure: cannot set up the environment: %s\n", strerror(errno));
     json_decref(instrumentation);
     return CG_EXIT_FAIL;
   }
   if (!cg_measure_wants_detail(&o->m) &&
       cg_measure_config_without_detail(o->m.config, config) == 0) {
-    setenv("CODEGREEN_CONFIG", config, 1);
+    cg_measure_env_set("CODEGREEN_CONFIG", config);
   }
   return cg_measure_run_program(&o->m, run, tmp, result,
                                 "stopped before its exit handlers ran (_exit, exec, or a crash)",
@@ -857,7 +860,7 @@ int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, c
     json_decref(instrumentation);
     return rc < 0 ? CG_EXIT_CANNOT_RUN : rc;
   }
-  json_t *report = cg_measure_program_report(result, own, pid, status, stopped, m->quiet);
+  json_t *report = cg_measure_program_report(result, own, pid, status, stopped, m);
   nemb_session_destroy(own);
   if (report == NULL) {
     json_decref(instrumentation);

@@ -2,10 +2,13 @@
  * outputs.c - see outputs.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
 #include "cli.h"
@@ -84,6 +87,34 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
   o->item[o->n].path = path;
   o->item[o->n].kind = kind;
   o->n++;
+  return 0;
+}
+
+int cg_outputs_check_append(const cg_outputs *o, const char *verb) {
+  if (!o->append) {
+    return 0;
+  }
+  bool csv = false;
+  for (size_t i = 0; i < o->n; i++) {
+    const char *path = o->item[i].path;
+    struct stat st;
+    bool in_place = strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISREG(st.st_mode));
+    if (o->item[i].kind == CG_OUT_CSV) {
+      csv = true;
+    } else if (!in_place) {
+      /* A JSON report or a table has no rows to add to: writing it would replace the file. */
+      fprintf(stderr,
+              "codegreen %s: --append adds rows to .csv outputs only; -o %s would be "
+              "replaced, so it is refused (drop --append, or that -o); %s\n",
+              verb, path, nothing_done(verb));
+      return CG_EXIT_USAGE;
+    }
+  }
+  if (!csv) {
+    fprintf(stderr, "codegreen %s: --append needs a .csv output (-o FILE.csv); %s\n", verb,
+            nothing_done(verb));
+    return CG_EXIT_USAGE;
+  }
   return 0;
 }
 
@@ -202,84 +233,85 @@ int cg_write_file(const char *verb, const char *path, const char *text, size_t l
   return 0;
 }
 
-/* Reads the whole of an existing regular file at @p path into a malloc'd buffer. @return 0 with
- * *out NULL when there is no file, 0 with the text, or an errno. */
-static int read_whole(const char *path, char **out, size_t *len) {
-  *out = NULL;
-  *len = 0;
-  FILE *fp = fopen(path, "re");
-  if (fp == NULL) {
-    return errno == ENOENT ? 0 : errno;
-  }
-  char *buf = NULL;
-  size_t n = 0;
-  FILE *mem = open_memstream(&buf, &n);
-  if (mem == NULL) {
-    fclose(fp);
-    return ENOMEM;
-  }
-  char chunk[8192];
-  size_t got;
-  int e = 0;
-  while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0) {
-    if (fwrite(chunk, 1, got, mem) != got) {
-      e = ENOMEM;
-      break;
-    }
-  }
-  if (ferror(fp)) {
-    e = EIO;
-  }
-  fclose(fp);
-  if (fclose(mem) != 0 && e == 0) {
-    e = ENOMEM;
-  }
-  if (e != 0) {
-    free(buf);
-    return e;
-  }
-  *out = buf;
-  *len = n;
-  return 0;
-}
-
-/* Whether rows with @p header can be added to @p path: no file, an empty one, or one whose first
- * line is the same header. On success the old content is returned in *old (NULL when none).
- * @return 0, or -1 with the reason printed. */
-static int appendable(const char *verb, const char *header, const char *path, char **old,
-                      size_t *old_len) {
-  *old = NULL;
-  struct stat st;
-  bool nothing_yet =
-      stat(path, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
-  if (ends_with(path, strlen(path), ".zst") && !nothing_yet) {
-    /* No file yet (or an empty one): the rows are the whole file, compressed as any .zst. */
-    fprintf(stderr,
-            "codegreen %s: --append: %s is zstd-compressed, and rows are added to plain CSV "
-            "only; append to the .csv, then compress it (zstd)\n",
-            verb, path);
-    return -1;
-  }
-  int e = read_whole(path, old, old_len);
-  if (e != 0) {
-    fprintf(stderr, "codegreen %s: --append: cannot read %s: %s\n", verb, path, strerror(e));
-    return -1;
-  }
-  if (*old == NULL || *old_len == 0) {
-    return 0;
-  }
-  size_t n = strcspn(*old, "\r\n");
-  if (strlen(header) == n && strncmp(*old, header, n) == 0) {
-    return 0;
-  }
+/* Prints why rows with @p header cannot go under a file whose first line is @p first (@p n
+ * bytes). */
+static void other_header(const char *verb, const char *path, const char *first, size_t n,
+                         const char *header) {
   fprintf(stderr,
           "codegreen %s: --append: %s has another header; nothing was added.\n"
           "  its header:   %.*s\n  this report's: %s\n"
           "  (write to a new file, or move the old one aside)\n",
-          verb, path, (int)n, *old, header);
-  free(*old);
-  *old = NULL;
-  return -1;
+          verb, path, (int)n, first, header);
+}
+
+/* Whether the file open on @p fd (@p size bytes, > 0) starts with the line @p header; prints
+ * the difference when not. @return 0, -1 (another header, printed) or an errno. */
+static int same_header(const char *verb, const char *path, int fd, off_t size, const char *header) {
+  size_t want = strlen(header) + 256; /* enough of another first line to show it */
+  size_t cap = (off_t)want < size ? want : (size_t)size;
+  char *first = malloc(cap + 1);
+  if (first == NULL) {
+    return ENOMEM;
+  }
+  size_t got = 0;
+  while (got < cap) {
+    ssize_t r = pread(fd, first + got, cap - got, (off_t)got);
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r <= 0) {
+      int e = r < 0 ? errno : EIO;
+      free(first);
+      return e;
+    }
+    got += (size_t)r;
+  }
+  first[got] = '\0';
+  size_t n = strcspn(first, "\r\n");
+  int rc = 0;
+  if (strlen(header) != n || strncmp(first, header, n) != 0) {
+    other_header(verb, path, first, n, header);
+    rc = -1;
+  }
+  free(first);
+  return rc;
+}
+
+/* Whether rows with @p header can be added to @p path: no file, an empty one, or one whose
+ * first line is the same header (an existing .zst cannot take rows). @return 0, or -1 with the
+ * reason printed. */
+static int appendable(const char *verb, const char *header, const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return 0;
+    }
+    fprintf(stderr, "codegreen %s: --append: cannot read %s: %s\n", verb, path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  int rc = 0;
+  if (fstat(fd, &st) != 0) {
+    fprintf(stderr, "codegreen %s: --append: cannot read %s: %s\n", verb, path, strerror(errno));
+    rc = -1;
+  } else if (S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (ends_with(path, strlen(path), ".zst")) {
+      /* No file yet (or an empty one): the rows are the whole file, compressed as any .zst. */
+      fprintf(stderr,
+              "codegreen %s: --append: %s is zstd-compressed, and rows are added to plain CSV "
+              "only; append to the .csv, then compress it (zstd)\n",
+              verb, path);
+      rc = -1;
+    } else {
+      int e = same_header(verb, path, fd, st.st_size, header);
+      if (e > 0) {
+        fprintf(stderr, "codegreen %s: --append: cannot read %s: %s\n", verb, path, strerror(e));
+      }
+      rc = e == 0 ? 0 : -1;
+    }
+  }
+  close(fd);
+  return rc;
 }
 
 int cg_check_append(const char *verb, const cg_table *t, const char *path) {
@@ -288,12 +320,81 @@ int cg_check_append(const char *verb, const cg_table *t, const char *path) {
     fprintf(stderr, "codegreen %s: out of memory\n", verb);
     return -1;
   }
-  char *old = NULL;
-  size_t old_len = 0;
-  int rc = appendable(verb, header, path, &old, &old_len);
-  free(old);
+  int rc = appendable(verb, header, path);
   free(header);
   return rc;
+}
+
+/* Writes all @p len bytes of @p buf to @p fd. @return 0 or an errno. */
+static int write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, buf, len);
+    if (w < 0 && errno == EINTR) {
+      continue;
+    }
+    if (w <= 0) {
+      return w < 0 ? errno : EIO;
+    }
+    buf += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Adds @p rows (CSV lines) to the plain file @p path, with @p header first when the file is new
+ * or empty. Several codegreen processes may append to one file at once (parallel CI jobs): each
+ * holds an exclusive flock(2) on the file from the header check to the end of its rows, so every
+ * row lands whole, none is lost, and only the first writer of a new file writes the header. The
+ * file is opened O_APPEND and never replaced, so writers that do not lock still never lose rows.
+ * A failed write (a full disk) is cut back to the old length: the file keeps its old rows and no
+ * half row. @return 0, or -1 with the reason printed. */
+static int append_locked(const char *verb, const char *header, const char *rows, size_t rows_len,
+                         const char *path) {
+  int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    fprintf(stderr, "codegreen %s: cannot write %s: %s\n", verb, path, strerror(errno));
+    return -1;
+  }
+  /* A file system without flock (some network mounts) still gets O_APPEND's whole writes. */
+  while (flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  struct stat st;
+  int e = fstat(fd, &st) != 0 ? errno : 0;
+  if (e == 0 && !S_ISREG(st.st_mode)) {
+    e = EINVAL;
+  }
+  int rc = 0;
+  const char *lead = "";
+  if (e == 0 && st.st_size > 0) {
+    rc = same_header(verb, path, fd, st.st_size, header);
+    e = rc > 0 ? rc : 0;
+    char last = '\n';
+    if (rc == 0 && pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+      lead = "\n"; /* a last row without its newline gets one */
+    }
+  }
+  if (e == 0 && rc == 0) {
+    bool fresh = st.st_size == 0;
+    e = write_all(fd, fresh ? header : lead, strlen(fresh ? header : lead));
+    if (e == 0 && fresh) {
+      e = write_all(fd, "\n", 1);
+    }
+    if (e == 0) {
+      e = write_all(fd, rows, rows_len);
+    }
+    if (e == 0 && fsync(fd) != 0 && errno != EINVAL) {
+      e = errno;
+    }
+    if (e != 0 && ftruncate(fd, st.st_size) != 0) {
+      /* the old length could not be restored either: the message below still says it failed */
+    }
+  }
+  if (e != 0) {
+    fprintf(stderr, "codegreen %s: cannot write %s: %s; its rows were not added\n", verb, path,
+            strerror(e));
+  }
+  close(fd); /* releases the lock */
+  return e != 0 || rc != 0 ? -1 : 0;
 }
 
 int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool append) {
@@ -302,11 +403,9 @@ int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool app
     fprintf(stderr, "codegreen %s: out of memory\n", verb);
     return -1;
   }
-  /* With --append the new file is the old one plus the rows, written whole: a failed write
-   * keeps the old rows. */
-  char *old = NULL;
-  size_t old_len = 0;
-  if (append && appendable(verb, header, path, &old, &old_len) != 0) {
+  /* An existing .csv.zst was refused before the run; a new one is written whole as any .zst. */
+  bool in_place = append && strcmp(path, "-") != 0 && !ends_with(path, strlen(path), ".zst");
+  if (append && !in_place && appendable(verb, header, path) != 0) {
     free(header);
     return -1;
   }
@@ -315,20 +414,12 @@ int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool app
   FILE *fp = open_memstream(&buf, &len);
   if (fp == NULL) {
     fprintf(stderr, "codegreen %s: out of memory\n", verb);
-    free(old);
     free(header);
     return -1;
   }
-  if (old != NULL && old_len > 0) {
-    fwrite(old, 1, old_len, fp);
-    if (old[old_len - 1] != '\n') {
-      fputc('\n', fp);
-    }
-  } else {
+  if (!in_place) {
     fprintf(fp, "%s\n", header);
   }
-  free(old);
-  free(header);
   size_t i;
   json_t *row;
   json_array_foreach(t->rows, i, row) {
@@ -342,11 +433,14 @@ int cg_write_csv(const char *verb, const cg_table *t, const char *path, bool app
   }
   if (fclose(fp) != 0) {
     free(buf);
+    free(header);
     fprintf(stderr, "codegreen %s: out of memory\n", verb);
     return -1;
   }
-  int rc = cg_write_file(verb, path, buf, len);
+  int rc =
+      in_place ? append_locked(verb, header, buf, len, path) : cg_write_file(verb, path, buf, len);
   free(buf);
+  free(header);
   return rc;
 }
 

@@ -9,7 +9,8 @@
  * the kind follows the extension:
  *   .json             the JSON envelope
  *   .csv              one row per run (run) or per function (measure), with provenance columns;
- *                     with --append, rows are added to an existing file with the same header
+ *                     with --append, rows are added to an existing file with the same header,
+ *                     under an exclusive flock(2), so concurrent appenders lose no row
  *   .md               a Markdown table with a relative column (hyperfine's form)
  *   .folded           (measure) collapsed stacks weighted by microjoules, for flamegraph tools
  *   .speedscope.json  (measure) an energy profile for https://www.speedscope.app
@@ -17,7 +18,9 @@
  * is refused before anything runs, naming these.
  *
  * Every file goes through the one atomic writer (src/nemb/atomic_file.h): whole or not at all,
- * devices and FIFOs written in place, the old file kept when a write fails.
+ * devices and FIFOs written in place, the old file kept when a write fails. The one exception is
+ * --append to a plain .csv: the rows are appended in place (O_APPEND, under the lock), and a
+ * failed write is cut back to the old length.
  */
 #ifndef CG_OUTPUTS_H
 #define CG_OUTPUTS_H
@@ -50,6 +53,12 @@ typedef struct cg_outputs {
 /* Adds one -o PATH, refusing a kind outside @p allowed (a mask of cg_out_kind) with a message
  * naming the extensions @p verb knows. @return 0 or CG_EXIT_USAGE. */
 int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned allowed);
+
+/* The one rule for --append: it adds rows to the .csv outputs, so it needs one, and any other
+ * -o that names a file (a .json, .md, ...) would be replaced, so it is refused ("-" and an
+ * existing device or FIFO are written in place and allowed). Called once the options are all
+ * read, before anything runs. @return 0, or CG_EXIT_USAGE with the reason printed. */
+int cg_outputs_check_append(const cg_outputs *o, const char *verb);
 
 /* A table: column names, and rows as JSON arrays of strings, numbers, booleans or null. */
 typedef struct cg_table {

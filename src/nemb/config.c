@@ -632,6 +632,9 @@ static int mismatch(const nemb_config *cfg, const char *key, const json_t *v, co
 }
 
 int nemb_config_get_double(const nemb_config *cfg, const char *key, double *out) {
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_config_get_double: out is NULL");
+  }
   json_t *v;
   const known_key *k;
   int rc = find(&cfg, key, &v, &k);
@@ -662,6 +665,9 @@ double nemb__config_number(const nemb_config *cfg, const char *key) {
 }
 
 int nemb_config_get_bool(const nemb_config *cfg, const char *key, int *out) {
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_config_get_bool: out is NULL");
+  }
   json_t *v;
   const known_key *k;
   int rc = find(&cfg, key, &v, &k);

@@ -192,6 +192,9 @@ static json_t *permission_fix_json(json_t *providers) {
 
 int nemb_describe_json(const nemb_config *cfg, char **out) {
   nemb__clear_error();
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_describe_json: out is NULL");
+  }
   *out = NULL;
   const nemb_config *use;
   nemb_config *owned = NULL;
@@ -207,13 +210,26 @@ int nemb_describe_json(const nemb_config *cfg, char **out) {
   for (size_t i = 0; nemb__providers[i] != NULL; i++) {
     json_array_append_new(providers, probe_provider(nemb__providers[i], use, vm ? vm_name : NULL));
   }
+  /* Each provider says whether the selection below uses it: the role is what the provider does
+   * in general ("used only when named in CODEGREEN_PROVIDERS"), in_use what it does now. */
+  json_t *selection = selection_json(use);
+  json_t *chosen = json_object_get(selection, "providers");
+  size_t pi, ci;
+  json_t *p, *c;
+  json_array_foreach(providers, pi, p) {
+    bool in_use = false;
+    json_array_foreach(chosen, ci, c) {
+      in_use |= json_equal(c, json_object_get(p, "name"));
+    }
+    json_object_set_new(p, "in_use", json_boolean(in_use));
+  }
   const char *root = nemb__sysfs_root();
   json_t *doc =
       json_pack("{s:s, s:i, s:{s:s, s:f}, s:s, s:{s:b, s:s?}, s:o, s:o}", "codegreen_version",
                 nemb_version_string(), "nemb_abi_version", nemb_abi_version(), "config", "origin",
                 nemb_config_origin(use), "measurement_interval_ms", interval_ms, "sysfs_root",
                 root[0] ? root : "/", "virtual_machine", "detected", vm, "hypervisor",
-                vm ? vm_name : NULL, "providers", providers, "selection", selection_json(use));
+                vm ? vm_name : NULL, "providers", providers, "selection", selection);
   if (doc != NULL) {
     json_object_set_new(doc, "preference", preference_json());
     json_object_set_new(doc, "permission_fix", permission_fix_json(providers));

@@ -673,6 +673,9 @@ static int select_auto(nemb_meter *m, const nemb_config *cfg) {
 
 int nemb_meter_create(const nemb_config *cfg, nemb_meter **out) {
   nemb__clear_error();
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_meter_create: out is NULL");
+  }
   *out = NULL;
   const nemb_config *use;
   nemb_config *owned = NULL;
@@ -813,6 +816,9 @@ size_t nemb_meter_domain_count(const nemb_meter *m) {
 }
 
 int nemb_meter_domain(const nemb_meter *m, size_t index, nemb_domain_info *out) {
+  if (m == NULL || out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_meter_domain: the meter and out must not be NULL");
+  }
   if (index >= m->n_domains) {
     return nemb__fail(NEMB_EINVAL, "domain index %zu out of range (the meter has %zu)", index,
                       m->n_domains);
@@ -883,6 +889,10 @@ size_t nemb_meter_sample_count(const nemb_meter *m) {
 
 int nemb_meter_sample(const nemb_meter *m, size_t index, uint64_t *t_ns, uint64_t *energy_uj,
                       size_t n) {
+  if (m == NULL || t_ns == NULL || energy_uj == NULL) {
+    return nemb__fail(NEMB_EINVAL,
+                      "nemb_meter_sample: the meter, t_ns and energy_uj must not be NULL");
+  }
   if (n < m->n_domains) {
     return nemb__fail(NEMB_EINVAL, "room for %zu values, the meter has %zu domains", n,
                       m->n_domains);
@@ -903,6 +913,10 @@ int nemb_meter_sample(const nemb_meter *m, size_t index, uint64_t *t_ns, uint64_
 }
 
 int nemb_meter_latest(const nemb_meter *m, uint64_t *t_ns, uint64_t *energy_uj, size_t n) {
+  if (m == NULL || t_ns == NULL || energy_uj == NULL) {
+    return nemb__fail(NEMB_EINVAL,
+                      "nemb_meter_latest: the meter, t_ns and energy_uj must not be NULL");
+  }
   if (n < m->n_domains) {
     return nemb__fail(NEMB_EINVAL, "room for %zu values, the meter has %zu domains", n,
                       m->n_domains);
@@ -963,6 +977,9 @@ static uint64_t real_us_of(uint64_t mono_ns, uint64_t now_mono_ns, uint64_t now_
 
 static int gpu_usage_span(const nemb_meter *m, size_t index, uint64_t from_us, uint64_t to_us,
                           bool flush, nemb_gpu_usage *out) {
+  if (m == NULL || out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_meter_gpu_usage: the meter and out must not be NULL");
+  }
   if (index >= m->n_domains) {
     return nemb__fail(NEMB_EINVAL, "domain index %zu out of range (the meter has %zu)", index,
                       m->n_domains);
@@ -1007,7 +1024,8 @@ void nemb_descendant_ended(pid_t pid) {
 
 int nemb_meter_domain_stats(const nemb_meter *m, size_t index, nemb_domain_stats *out) {
   if (m == NULL || out == NULL || index >= m->n_domains) {
-    return NEMB_EINVAL;
+    return nemb__fail(NEMB_EINVAL, "nemb_meter_domain_stats: a meter, out and a domain index "
+                                   "below the meter's count are needed");
   }
   memset(out, 0, sizeof *out);
   if (!atomic_load(&((nemb_meter *)m)->running) && !m->thread_live) {
@@ -1020,6 +1038,9 @@ int nemb_meter_domain_stats(const nemb_meter *m, size_t index, nemb_domain_stats
 }
 
 int nemb_meter_stats(const nemb_meter *m, nemb_sampler_stats *out) {
+  if (m == NULL || out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_meter_stats: the meter and out must not be NULL");
+  }
   nemb_meter *mm = (nemb_meter *)m;
   memset(out, 0, sizeof *out);
   out->samples = atomic_load(&mm->st_samples);

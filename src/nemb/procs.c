@@ -61,6 +61,9 @@ static int registry_path(char *buf, size_t len) {
 
 int nemb_procs_path(char *buf, size_t len) {
   nemb__clear_error();
+  if (buf == NULL && len > 0) {
+    return nemb__fail(NEMB_EINVAL, "nemb_procs_path: buf is NULL");
+  }
   return registry_path(buf, len);
 }
 
@@ -364,6 +367,9 @@ int nemb_procs_unregister(void) {
 
 int nemb_procs_list_others(int *pids, size_t cap, size_t *n) {
   nemb__clear_error();
+  if (n == NULL || (pids == NULL && cap > 0)) {
+    return nemb__fail(NEMB_EINVAL, "nemb_procs_list_others: n is NULL, or pids is with cap > 0");
+  }
   *n = 0;
   registry r;
   int rc = open_registry(&r, false);

@@ -142,6 +142,9 @@ size_t nemb_session_task_count(const nemb_session *s) {
 
 int nemb_session_task_info(const nemb_session *s, size_t index, nemb_task_info *out) {
   nemb__clear_error();
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_task_info: out is NULL");
+  }
   int rc;
   const nemb__results *r = results(s, &rc);
   if (r == NULL) {
@@ -184,6 +187,9 @@ int nemb_session_domain(const nemb_session *s, size_t domain, nemb_domain_info *
 int nemb_session_task_domain_energy(const nemb_session *s, size_t index, size_t domain,
                                     uint64_t *energy_uj) {
   nemb__clear_error();
+  if (energy_uj == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_task_domain_energy: energy_uj is NULL");
+  }
   int rc;
   const nemb__results *r = results(s, &rc);
   if (r == NULL) {
@@ -200,6 +206,9 @@ int nemb_session_task_domain_energy(const nemb_session *s, size_t index, size_t 
 
 int nemb_session_totals(const nemb_session *s, nemb_totals_info *out) {
   nemb__clear_error();
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_totals: out is NULL");
+  }
   int rc;
   const nemb__results *r = results(s, &rc);
   if (r == NULL) {
@@ -214,6 +223,9 @@ int nemb_session_totals(const nemb_session *s, nemb_totals_info *out) {
 
 int nemb_session_total_domain_energy(const nemb_session *s, size_t domain, uint64_t *energy_uj) {
   nemb__clear_error();
+  if (energy_uj == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_total_domain_energy: energy_uj is NULL");
+  }
   int rc;
   const nemb__results *r = results(s, &rc);
   if (r == NULL) {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,9 +115,30 @@ static bool ends_with(const char *s, const char *suffix) {
   return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
-/* A CSV name, compressed or not: "x.csv", "x.csv.zst" (atomic_file.h compresses ".zst"). */
-static bool is_csv(const char *path) {
-  return ends_with(path, ".csv") || ends_with(path, ".csv.zst");
+/* The one rule for NEMB_FORMAT_AUTO, whichever front asks (C, Python, Java, the runtime): ".csv"
+ * is CSV and ".json" JSON, each also with ".zst" (atomic_file.h compresses it), in any case; an
+ * existing destination that is not a regular file (/dev/null, a FIFO) is JSON, as the CLI's -o
+ * takes it (a directory too: the write then refuses it with EISDIR); any other name is refused
+ * (NEMB_EINVAL), never written as JSON under a name that says otherwise. An explicit format is
+ * taken whatever the name. @return 0 with *format set. */
+static int format_of(const char *path, nemb_output_format *format) {
+  if (*format != NEMB_FORMAT_AUTO) {
+    return 0;
+  }
+  struct stat st;
+  if (ends_with(path, ".csv") || ends_with(path, ".csv.zst")) {
+    *format = NEMB_FORMAT_CSV;
+  } else if (ends_with(path, ".json") || ends_with(path, ".json.zst") ||
+             (stat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+    *format = NEMB_FORMAT_JSON;
+  } else {
+    return nemb__fail(NEMB_EINVAL,
+                      "cannot write the report to %s: unknown kind of file; the extensions known "
+                      "are .json, .csv, each also with .zst (zstd-compressed); or give the "
+                      "output format",
+                      path);
+  }
+  return 0;
 }
 
 /* Decides the output path and format now, so a chdir() in the program does not move the file. */
@@ -142,8 +164,9 @@ static int resolve_output(nemb_session *s, const nemb_session_options *o) {
     }
     file = name;
   }
-  if (s->format == NEMB_FORMAT_AUTO) {
-    s->format = is_csv(file) ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
+  int rc = format_of(file, &s->format); /* refused now, before the work, not at the end */
+  if (rc != 0) {
+    return rc;
   }
   if (file[0] == '/') {
     s->output_path = strdup(file);
@@ -299,6 +322,9 @@ static void free_session(nemb_session *s) {
 
 int nemb_session_begin(const nemb_session_options *opts, nemb_session **out) {
   nemb__clear_error();
+  if (out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_begin: out is NULL");
+  }
   *out = NULL;
   nemb_session_options defaults;
   if (opts == NULL) {
@@ -621,11 +647,15 @@ int nemb_session_write(const nemb_session *s, const char *path, nemb_output_form
  * built from the same figures as the streamed file, when it is not built yet. */
 static int write_report(const nemb_session *s, const char *path, nemb_output_format format,
                         bool with_summary) {
-  if (s == NULL || path == NULL || !atomic_load(&s->report_ready)) {
+  if (path == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_session_write: path is NULL");
+  }
+  if (s == NULL || !atomic_load(&s->report_ready)) {
     return nemb__fail(NEMB_ESTATE, "the report exists only after the session ended");
   }
-  if (format == NEMB_FORMAT_AUTO) {
-    format = is_csv(path) ? NEMB_FORMAT_CSV : NEMB_FORMAT_JSON;
+  int frc = format_of(path, &format);
+  if (frc != 0) {
+    return frc;
   }
   if (format == NEMB_FORMAT_NONE) {
     return 0;

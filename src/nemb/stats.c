@@ -45,6 +45,9 @@ static double quantile(const double *sorted, size_t n, double p) {
 int nemb_stats_compute(const double *values, size_t n, int filter_outliers, nemb_stats *out,
                        unsigned char *is_outlier) {
   nemb__clear_error();
+  if (values == NULL || out == NULL) {
+    return nemb__fail(NEMB_EINVAL, "nemb_stats_compute: values and out must not be NULL");
+  }
   if (n == 0) {
     return nemb__fail(NEMB_EINVAL, "statistics need at least one value");
   }

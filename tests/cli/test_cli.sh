@@ -21,6 +21,19 @@ CODEGREEN_SYSFS_ROOT="$fx/intel-client" "$cg" info >"$tmp/out" 2>&1
 check "info on intel-client exits 0" test $? -eq 0
 check "info says measured" contains "$tmp/out" "MEASURED by hardware"
 check "info shows package includes" contains "$tmp/out" "core, uncore"
+check "info on intel-client: powercap is in use" grep -Eq "^  powercap +IN USE" "$tmp/out"
+check "info on intel-client: sim only available" \
+  grep -Eq "^  sim +available \(used only when named in CODEGREEN_PROVIDERS\)" "$tmp/out"
+
+# newuser2 item 16: sim named in CODEGREEN_PROVIDERS is said to be in use, not only available.
+CODEGREEN_PROVIDERS=sim "$cg" info >"$tmp/out" 2>&1
+check "info with CODEGREEN_PROVIDERS=sim: sim is in use" \
+  grep -Eq "^  sim +IN USE \(used only when named in CODEGREEN_PROVIDERS\)" "$tmp/out"
+CODEGREEN_PROVIDERS=sim "$cg" info --json >"$tmp/json" 2>&1
+check "info --json: in_use on each provider" /usr/bin/python3 -c "
+import json
+d=json.load(open('$tmp/json'))
+assert [p['name'] for p in d['providers'] if p['in_use']]==['sim'], d['providers']"
 
 # Issue 10, item 3: a zone without max_energy_range_uj does not refuse powercap: measured, and
 # the zone is listed with its reason and fix.

@@ -96,6 +96,22 @@ check "--append adds the second run's rows" py "
 import csv
 rows=list(csv.DictReader(open('r.csv')))
 assert len(rows)==6 and len({x['run_id'] for x in rows})==2, len(rows)"
+# --json: stderr is the JSON alone; measure's own warning (a program that ended by os._exit)
+# is in its "warnings" (newuser2 item 6), and printed on stderr only without --json
+printf 'import os\ndef f():\n    return 1\nf()\nos._exit(0)\n' >ex.py
+"$cg" measure --json ex.py 2>ex.err >/dev/null
+check "measure --json after os._exit: stderr is the JSON, the warning inside" py "
+import json; r=json.load(open('ex.err'))
+assert r['warnings']==['warning: the program ended without writing its measurements (no result file); it was stopped before its exit handlers ran (os._exit, exec, or a crash)'], r['warnings']"
+"$cg" measure -o ex.json ex.py 2>ex.err >/dev/null
+check "measure without --json says it on stderr too" grep -q "^codegreen measure: the program ended without writing its measurements" ex.err
+check "a measure report with nothing to say has warnings: []" py "
+import json; assert json.load(open('r.json'))['warnings']==[]"
+cp r.md r0.md
+"$cg" measure -q -o r.md --append script.py >/dev/null 2>err
+check "measure --append with a .md is refused (exit 2), the file untouched" \
+  test $? -eq 2 -a "$(cat r.md)" = "$(cat r0.md)"
+check "measure --append with a .md says why" grep -q "append adds rows to .csv outputs only" err
 check "Markdown table with a share column" py "
 t=open('r.md').read().splitlines()
 assert t[0].startswith('Energy per function (SIMULATED'), t[0]

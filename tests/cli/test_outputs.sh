@@ -85,6 +85,45 @@ check "--append to another header fails" test $? -eq 1
 check "--append refusal says why" grep -q "has another header; nothing was added" err
 check "--append refusal leaves the file" test "$(cat other.csv)" = "$(printf 'a,b\n1,2')"
 
+# --- --append is for .csv outputs: a .json or .md beside it would be replaced, so it is refused ---
+cp r.json r0.json
+"$cg" run -q -o r.json --append -- touch ran_append 2>err
+check "--append with -o r.json is a usage error" test $? -eq 2
+check "--append with -o r.json: nothing was run" test ! -e ran_append
+check "--append with -o r.json: the file is untouched" cmp -s r.json r0.json
+check "--append with -o r.json says why" grep -q \
+  "run: --append adds rows to .csv outputs only; -o r.json would be replaced, so it is refused" err
+"$cg" run -q -o r.csv -o r.md --append -- touch ran_append 2>err
+check "--append with -o r.csv -o r.md is refused too" test $? -eq 2 -a ! -e ran_append
+"$cg" run -q --append -- touch ran_append 2>err
+check "--append without a .csv is a usage error" test $? -eq 2 -a ! -e ran_append
+check "--append without a .csv says so" grep -q "append needs a .csv output (-o FILE.csv)" err
+
+# --- concurrent --append (parallel CI jobs on one file): every row kept, one header. Whatever
+# the interleaving, each writer locks the file from its header check to its last row. ---
+rm -f par.csv
+for i in 1 2 3 4 5 6 7 8; do "$cg" run -q -o par.csv --append -- true 2>>par.err & done
+wait
+check "8 concurrent --append to a new file: 8 rows under one header" py "
+import csv
+t=open('par.csv').read(); rows=list(csv.DictReader(open('par.csv')))
+assert t.count('run_id,')==1 and len(rows)==8, (len(rows), t.count('run_id,'))
+assert len({r['run_id'] for r in rows})==8 and all(r['task']=='run-1' for r in rows)"
+for i in 1 2 3 4 5 6 7 8; do "$cg" run -q -o par.csv --append -- true 2>>par.err & done
+wait
+check "8 more concurrent --append to the existing file: 16 rows" py "
+import csv
+rows=list(csv.DictReader(open('par.csv')))
+assert open('par.csv').read().count('run_id,')==1 and len(rows)==16, len(rows)
+assert len({r['run_id'] for r in rows})==16"
+check "concurrent --append: nothing on stderr" test ! -s par.err
+head -c -1 par.csv >cut.csv
+"$cg" run -q -o cut.csv --append -- true
+check "--append after a last row without its newline starts a new line" py "
+import csv
+rows=list(csv.DictReader(open('cut.csv')))
+assert len(rows)==17 and rows[15]['task']=='run-1' and rows[16]['task']=='run-1', len(rows)"
+
 # --- a failure stops the repeats (hyperfine's rule); -i goes on ---
 cat >job.sh <<'JOB'
 #!/bin/sh
@@ -240,6 +279,24 @@ touch s3
 wait $pid2
 check "a second run warns about the first" grep -q "other codegreen process is measuring on this host already" second.err
 check "the first warns about the second at its end" grep -q "other codegreen process is measuring on this host now" first.err
+# --json beside another measuring process (newuser2 item 6): stderr is the JSON alone, the
+# warning inside it, so README's `codegreen run --json -- cmd 2>&1 >/dev/null | jq .` parses.
+"$cg" run -q -- sh -c 'touch j1; while [ ! -e j2 ]; do sleep 0.05; done' 2>/dev/null &
+pid=$!
+waitfor j1
+out=$("$cg" run --json -- echo hi 2>&1 >/dev/null | jq -r '.warnings[0]')
+"$cg" run --json -r 2 -- sh -c 'exit 3' 2>json3.err >/dev/null
+touch j2
+wait $pid
+check "run --json beside another process: jq reads the warning from the JSON" test "$out" = \
+  "warning: 1 other codegreen process is measuring on this host already (pid $pid); the energy counters are machine-wide, so both measurements include each other's energy"
+check "run --json: a stopped repeat's note is in the JSON, stderr is the JSON alone" py "
+import json; r=json.load(open('json3.err'))
+assert r['warnings'][0].startswith('warning: 1 other codegreen process'), r['warnings']
+assert r['warnings'][1]=='note: run-1 exited with status 3; stopping the repeats (-i/--ignore-failure goes on)', r['warnings']"
+"$cg" run -q -o alone.json -- true
+check "a run with nothing to say has warnings: []" py "
+import json; assert json.load(open('alone.json'))['warnings']==[]"
 pylib="${CODEGREEN_LIB_PATH:-$(dirname "$cg")/../lib/libcodegreen-nemb.so}"
 if [ -e "$pylib" ]; then
 "$cg" run -q -- sh -c 'touch p1; while [ ! -e p2 ]; do sleep 0.05; done' 2>/dev/null &

@@ -76,6 +76,11 @@ def wordfreq(cg, work, env):
     check(got.get("hash", 0) >= words and got.get("is_word_char", 0) > words,
           "wordfreq: static helpers measured too (hash %s, is_word_char %s)" % (
               got.get("hash"), got.get("is_word_char")))
+    internal = [k for k in rep["meta"]["codegreen_env"]
+                if k.startswith("CODEGREEN_MEASURE_") or k == "CODEGREEN_RESULT_FILE"]
+    check(rep["meta"]["argv"] == ["src/main.c", "4"] and not internal,
+          "wordfreq: meta.argv is what the user ran (%s), codegreen_env without measure's own "
+          "variables (%s)" % (rep["meta"]["argv"], internal))
     contexts = {fn["name"]: fn["context"] for fn in rep["functions"]}
     check(contexts.get("table_add") == "src/table.c" and contexts.get("main") == "src/main.c",
           "wordfreq: each function's file as the user named it")
@@ -147,6 +152,9 @@ def inventory(cg, work, env):
             src, env)
     check(r == orig and os.path.exists(report2), "inventory: --main and -o after the sources are "
           "codegreen's (%r)" % (r[2][-300:],))
+    check(rep["meta"]["argv"] == ["app", "3"] and "CODEGREEN_RESULT_FILE" not in
+          rep["meta"]["codegreen_env"], "inventory: meta.argv is what the user ran (%s), not the "
+          "java -cp /tmp/... line" % rep["meta"]["argv"])
 
 
 def session_demo(work, env, jar, libdir):

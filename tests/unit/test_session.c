@@ -252,6 +252,40 @@ static void test_default_output_file_and_csv(void **state) {
   nemb_test_rmtree(dir);
 }
 
+/* NEMB_FORMAT_AUTO has one rule (session.c format_of): .json and .csv (each also .zst), a
+ * device as JSON, any other name refused with NEMB_EINVAL, at begin for output_file (before any
+ * work) and at nemb_session_write, writing nothing. */
+static void test_auto_format_refuses_an_unknown_extension(void **state) {
+  (void)state;
+  char dir[4096], path[4200];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/x.exe", dir);
+  nemb_session_options o;
+  nemb_session_options_init(&o);
+  o.output_file = path;
+  nemb_session *s = NULL;
+  assert_int_equal(nemb_session_begin(&o, &s), NEMB_EINVAL);
+  assert_null(s);
+  assert_non_null(strstr(nemb_last_error(), "x.exe: unknown kind of file; the extensions known "
+                                            "are .json, .csv, each also with .zst"));
+  o.output_format = NEMB_FORMAT_JSON; /* said outright: taken */
+  NEMB_ASSERT_OK(nemb_session_begin(&o, &s));
+  NEMB_ASSERT_OK(nemb_session_end(s));
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  snprintf(path, sizeof path, "%s/x.weird", dir);
+  assert_int_equal(nemb_session_write(s, path, NEMB_FORMAT_AUTO), NEMB_EINVAL);
+  assert_non_null(strstr(nemb_last_error(), "x.weird: unknown kind of file"));
+  assert_int_equal(stat(path, &st), -1);
+  NEMB_ASSERT_OK(nemb_session_write(s, path, NEMB_FORMAT_JSON));
+  snprintf(path, sizeof path, "%s/X.JSON", dir);
+  NEMB_ASSERT_OK(nemb_session_write(s, path, NEMB_FORMAT_AUTO));
+  NEMB_ASSERT_OK(nemb_session_write(s, "/dev/null", NEMB_FORMAT_AUTO));
+  assert_int_equal(nemb_session_write(s, NULL, NEMB_FORMAT_AUTO), NEMB_EINVAL);
+  nemb_session_destroy(s);
+  nemb_test_rmtree(dir);
+}
+
 static void test_unwritable_output_keeps_the_report(void **state) {
   (void)state;
   nemb_session_options o;
@@ -393,6 +427,7 @@ int main(void) {
       cmocka_unit_test_setup(test_threads_keep_their_own_stacks, setup),
       cmocka_unit_test_setup(test_default_output_file_and_csv, setup),
       cmocka_unit_test_setup(test_unwritable_output_keeps_the_report, setup),
+      cmocka_unit_test_setup(test_auto_format_refuses_an_unknown_extension, setup),
       cmocka_unit_test_setup(test_no_backend_still_records, setup),
       cmocka_unit_test_setup(test_empty_names_are_refused, setup),
       cmocka_unit_test_setup(test_options_reach_the_meter, setup),
