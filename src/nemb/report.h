@@ -111,6 +111,7 @@ typedef struct nemb__series_iter {
   size_t hint;
   size_t fill_for;         /* the stored interval (its ending index) being filled */
   uint64_t fill_k, fill_n; /* its next filled point, of fill_n pieces */
+  size_t fill_at;          /* md->filled_at[fill_at]: the next filled interval to come */
 } nemb__series_iter;
 
 void nemb__series_start(nemb__series_iter *it, const struct nemb__report_model *md, uint64_t a,

@@ -157,6 +157,17 @@ void nemb__series_start(nemb__series_iter *it, const nemb__report_model *md, uin
     it->next++; /* that sample is the start point itself */
   }
   it->fill_for = SIZE_MAX;
+  /* The first filled interval that can end at the next stored sample or after it. */
+  size_t lo = 0, hi = md->n_filled;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (md->filled_at[mid] < it->next) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  it->fill_at = lo;
   nemb__energy_rates(md->m, md->count, a, it->w0);
 }
 
@@ -178,6 +189,15 @@ static bool next_fill(nemb__series_iter *it, uint64_t *at) {
   }
   if (it->fill_for != j) {
     it->fill_for = j;
+    /* Most intervals are not filled: the table says so without fill_pieces()' divisions (the
+     * columns walk every stored sample once per column). */
+    while (it->fill_at < md->n_filled && md->filled_at[it->fill_at] < j) {
+      it->fill_at++;
+    }
+    if (it->fill_at == md->n_filled || md->filled_at[it->fill_at] != j) {
+      it->fill_k = it->fill_n = 1;
+      return false;
+    }
     it->fill_n = fill_pieces(md, j);
     it->fill_k = 1 + fill_before(md, j, it->prev_t + 1); /* those up to the last point: given */
   }
