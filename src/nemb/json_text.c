@@ -65,32 +65,30 @@ static const char pairs[201] =
     "34353637383940414243444546474849505152535455565758596061626364656667"
     "6869707172737475767778798081828384858687888990919293949596979899";
 
-/* The 8 decimal digits of @p x < 10^8 into @p dig: two halves of four, each two pairs, so the
- * divisions (multiplications) of the four pairs do not wait on each other. */
-static inline void digits8(uint32_t x, char *dig) {
-  uint32_t hi = x / 10000u, lo = x % 10000u;
-  memcpy(dig, pairs + 2 * (hi / 100u), 2);
-  memcpy(dig + 2, pairs + 2 * (hi % 100u), 2);
-  memcpy(dig + 4, pairs + 2 * (lo / 100u), 2);
-  memcpy(dig + 6, pairs + 2 * (lo % 100u), 2);
+/* The 8 decimal digits of @p x < 10^8 as the 8 bytes of a little-endian word, first digit
+ * lowest: the halves, their pairs and the pairs' digits split in parallel lanes of one register
+ * (x * 10486 >> 20 is x / 100 for x < 10^4, x * 103 >> 10 is x / 10 for x < 100). Digits built
+ * in bytes and read back as words stalled on store forwarding: most of a number's cost. */
+static inline uint64_t digits8(uint32_t x) {
+  uint64_t v = (uint64_t)(x / 10000u) | (uint64_t)(x % 10000u) << 32;
+  uint64_t h = (v * 10486u) >> 20 & 0x0000007F0000007Full;
+  v = h | (v - h * 100u) << 16;
+  h = (v * 103u) >> 10 & 0x000F000F000F000Full;
+  v = h | (v - h * 10u) << 8;
+  return v + 0x3030303030303030ull;
 }
 
-/* The 17 decimal digits of 10^16 <= @p d < 10^17: one, then two groups of eight. */
-static void digits17(uint64_t d, char *dig) {
-  uint64_t top = d / 100000000u;
-  dig[0] = (char)('0' + top / 100000000u);
-  digits8((uint32_t)(top % 100000000u), dig + 1);
-  digits8((uint32_t)(d % 100000000u), dig + 9);
-}
-
-#define REAL_MAX 32 /* bytes real_fast() may write: a sign, 17 digits, "0.000" or "e-5" */
+#define REAL_MAX 32 /* bytes real_fast() may write: a sign, "0.0000", 17 digits, whole words */
 #define P17 100000000000000000ull /* 10^17 */
 #define P16 10000000000000000ull  /* 10^16 */
 
-/* The fast path: the text of @p v into @p text (REAL_MAX bytes: at most 24 are written), its
- * length, or 0 when @p v is outside it. */
+/* The fast path: the text of @p v into @p text (REAL_MAX bytes may be written, the text is at
+ * most 24), its length, or 0 when @p v is outside it. */
 static size_t real_fast(char *text, double v) {
   double x = fabs(v);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+  x = 0; /* digits8()'s words are laid out little-endian: snprintf writes every number */
+#endif
   if (!(x >= 1e-5 && x < 1e16)) {
     return 0;
   }
@@ -117,52 +115,66 @@ static size_t real_fast(char *text, double v) {
     d = scaled(m, e, ++p);
   }
   int x10 = 16 - p; /* the decimal exponent of the first digit */
-  char dig[17];
-  digits17(d, dig);
+  /* The 17 digits: the first, then words of eight (w1: the 2nd to 9th, w2: the 10th to 17th). */
+  uint64_t rest = d % P16;
+  char first = (char)('0' + d / P16);
+  uint64_t w1 = digits8((uint32_t)(rest / 100000000u)), w2 = digits8((uint32_t)(rest % 100000000u));
+  /* len: the digits without the trailing zeros (a '0' byte of w less 0x30.. is a zero byte). */
   int len = 17;
-  while (len > 1 && dig[len - 1] == '0') {
-    len--;
-  }
-  size_t n = 0;
-  if (v < 0) {
-    text[n++] = '-';
-  }
-  if (x10 >= 0 && x10 < 17) {
-    /* The digits before the point (dig[] holds '0' past len, as %g's integer part does), the
-     * point, the rest or jansson's ".0" for a real that reads as an integer. */
-    int whole = x10 + 1;
-    memcpy(text + n, dig, (size_t)whole);
-    n += (size_t)whole;
-    text[n++] = '.';
-    if (len > whole) {
-      memcpy(text + n, dig + whole, (size_t)(len - whole));
-      n += (size_t)(len - whole);
-    } else {
-      text[n++] = '0';
-    }
-  } else if (x10 >= -4 && x10 < 0) {
-    memcpy(text + n, "0.0000", (size_t)(1 - x10)); /* "0." and -x10 - 1 zeros */
-    n += (size_t)(1 - x10);
-    memcpy(text + n, dig, (size_t)len);
-    n += (size_t)len;
+  uint64_t z2 = w2 - 0x3030303030303030ull, z1 = w1 - 0x3030303030303030ull;
+  if (z2 != 0) {
+    len -= __builtin_clzll(z2) / 8;
   } else {
-    text[n++] = dig[0];
-    if (len > 1) {
-      text[n++] = '.';
-      memcpy(text + n, dig + 1, (size_t)(len - 1));
-      n += (size_t)(len - 1);
+    len = z1 != 0 ? 9 - __builtin_clzll(z1) / 8 : 1;
+  }
+  /* Every layout is written with whole words at fixed places, later ones over earlier ones, so
+   * nothing is read back; bytes past the length are left as they are (REAL_MAX). */
+  size_t n = v < 0;
+  text[0] = '-';
+  char *t = text + n;
+  if (x10 >= 0 && x10 < 17) {
+    /* The digits before the point (the digits past len are '0', as %g's integer part has them),
+     * the point, the rest, or jansson's ".0" for a real that reads as an integer. */
+    int whole = x10 + 1;
+    t[0] = first;
+    memcpy(t + 1, &w1, 8);
+    memcpy(t + 9, &w2, 8);
+    if (whole <= 8) {
+      uint64_t tail = w1 >> (8 * (whole - 1));
+      memcpy(t + whole + 1, &tail, 8);
+      memcpy(t + 10, &w2, 8);
+    } else if (whole < 17) {
+      uint64_t tail = w2 >> (8 * (whole - 9));
+      memcpy(t + whole + 1, &tail, 8);
+    } else {
+      t[18] = '0';
     }
-    /* jansson: no '+', no leading zeros; here x10 is -5 or 16 (x < 1e16 may round up to it) */
+    t[whole] = '.';
+    n += (size_t)(len > whole ? len : whole + 1) + 1;
+  } else if (x10 >= -4 && x10 < 0) {
+    memcpy(t, "0.000000", 8); /* "0." and -x10 - 1 zeros */
+    int at = 1 - x10;
+    t[at] = first;
+    memcpy(t + at + 1, &w1, 8);
+    memcpy(t + at + 9, &w2, 8);
+    n += (size_t)(at + len);
+  } else {
+    t[0] = first;
+    t[1] = '.';
+    memcpy(t + 2, &w1, 8);
+    memcpy(t + 10, &w2, 8);
+    n += len > 1 ? (size_t)len + 1 : 1;
+    /* jansson: no '+', no leading zeros; here x10 is -5 (1e-5 <= x < 1e-4) */
     text[n++] = 'e';
     if (x10 < 0) {
       text[n++] = '-';
     }
-    int a = x10 < 0 ? -x10 : x10;
-    if (a >= 10) {
-      memcpy(text + n, pairs + 2 * a, 2);
+    int e10 = x10 < 0 ? -x10 : x10;
+    if (e10 >= 10) {
+      memcpy(text + n, pairs + 2 * e10, 2);
       n += 2;
     } else {
-      text[n++] = (char)('0' + a);
+      text[n++] = (char)('0' + e10);
     }
   }
   return n;

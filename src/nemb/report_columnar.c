@@ -72,7 +72,11 @@ static void column(const nemb__report_model *md, nemb__buf *b, enum column c, si
   if (md->m != NULL) {
     nemb__series_iter it;
     nemb__series_point p;
+    static const nemb__series_want want[] = {NEMB__SERIES_TIME, NEMB__SERIES_ENERGY,
+                                             NEMB__SERIES_POWER, NEMB__SERIES_DOMAIN_J,
+                                             NEMB__SERIES_DOMAIN_W};
     nemb__series_start(&it, md, md->span_a, md->span_b);
+    nemb__series_only(&it, want[c], d);
     for (bool first = true; nemb__series_next(&it, &p); first = false) {
       if (!first) {
         nemb__buf_append(b, ",", 1);

@@ -168,7 +168,26 @@ void nemb__series_start(nemb__series_iter *it, const nemb__report_model *md, uin
     }
   }
   it->fill_at = lo;
+  nemb__series_only(it, NEMB__SERIES_ALL, 0);
   nemb__energy_rates(md->m, md->count, a, it->w0);
+}
+
+void nemb__series_only(nemb__series_iter *it, nemb__series_want what, size_t d) {
+  const nemb__report_model *md = it->md;
+  uint64_t all = md->nd >= 64 ? UINT64_MAX : ((uint64_t)1 << md->nd) - 1, total = 0;
+  for (size_t i = 0; i < md->nd; i++) {
+    total |= md->m->domains[i].in_total ? (uint64_t)1 << i : 0;
+  }
+  uint64_t one = d < md->nd ? (uint64_t)1 << d : 0;
+  it->want = what;
+  it->need_e = what == NEMB__SERIES_ALL        ? all
+               : what == NEMB__SERIES_ENERGY   ? total
+               : what == NEMB__SERIES_DOMAIN_J ? one
+                                               : 0;
+  it->need_w = what == NEMB__SERIES_ALL        ? all
+               : what == NEMB__SERIES_POWER    ? total
+               : what == NEMB__SERIES_DOMAIN_W ? one
+                                               : 0;
 }
 
 void nemb__series_skip_to(nemb__series_iter *it, size_t stored) {
@@ -250,20 +269,35 @@ bool nemb__series_next(nemb__series_iter *it, nemb__series_point *p) {
   }
   double dt_ns = it->n > 0 ? (double)(at - it->prev_t) : 0;
   double cum = 0, power = 0;
+  bool dj = it->want == NEMB__SERIES_ALL || it->want == NEMB__SERIES_DOMAIN_J;
   for (size_t d = 0; d < md->nd; d++) {
-    double e = p->cur_uj[d] - md->base_uj[d];
-    double pw = it->n == 0 ? it->w0[d] : dt_ns > 0 ? (p->cur_uj[d] - it->prev[d]) / dt_ns * 1e3 : 0;
-    p->dj[d] = e / 1e6;
-    p->dw[d] = pw;
-    if (md->m->domains[d].in_total) {
-      cum += e;
-      power += pw;
+    uint64_t bit = (uint64_t)1 << d;
+    bool total = md->m->domains[d].in_total;
+    if (it->need_e & bit) {
+      double e = p->cur_uj[d] - md->base_uj[d];
+      if (dj) {
+        p->dj[d] = e / 1e6;
+      }
+      if (total) {
+        cum += e;
+      }
+    }
+    if (it->need_w & bit) {
+      double pw = it->n == 0  ? it->w0[d]
+                  : dt_ns > 0 ? (p->cur_uj[d] - it->prev[d]) / dt_ns * 1e3
+                              : 0;
+      p->dw[d] = pw;
+      if (total) {
+        power += pw;
+      }
     }
     it->prev[d] = p->cur_uj[d];
   }
   p->t_ns = at;
   p->cum_uj = cum;
-  p->energy_j = cum / 1e6;
+  if (it->want == NEMB__SERIES_ALL || it->want == NEMB__SERIES_ENERGY) {
+    p->energy_j = cum / 1e6;
+  }
   p->power_w = power;
   it->n++;
   it->prev_t = at;

@@ -95,6 +95,46 @@ static void test_fast_path_matches(void **unused) {
   }
 }
 
+/* jansson's text of @p v (JSON_REAL_PRECISION(17)), malloc'd. */
+static char *jansson_text(double v) {
+  json_t *j = json_real(v);
+  char *t = json_dumps(j, JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+  json_decref(j);
+  return t;
+}
+
+/* Every layout the fast path writes in place (json_text.c: whole words at fixed places): each
+ * decimal exponent from -5 to 16 with each count of significant digits from 1 to 17 (so the
+ * point falls before, inside and after the digits, and trailing zeros end the digits at every
+ * place), both signs; and all of them written one after another into one buffer that starts
+ * empty (it grows in between), whose text must be jansson's texts joined, NUL-terminated. */
+static void test_every_layout_in_one_buffer(void **unused) {
+  (void)unused;
+  static const char digits[] = "73914825639174285";
+  nemb__buf all = NEMB__BUF_INIT;
+  nemb__buf want = NEMB__BUF_INIT;
+  for (int x10 = -5; x10 <= 16; x10++) {
+    for (int n = 1; n <= 17; n++) {
+      char text[64];
+      snprintf(text, sizeof text, "%.*se%d", n, digits, x10 - n + 1);
+      double v = strtod(text, NULL);
+      for (int sign = 1; sign >= -1; sign -= 2) {
+        same_as_jansson(sign * v);
+        nemb__json_real(&all, sign * v);
+        nemb__buf_append(&all, ",", 1);
+        char *t = jansson_text(sign * v);
+        nemb__buf_append(&want, t, strlen(t));
+        nemb__buf_append(&want, ",", 1);
+        free(t);
+      }
+    }
+  }
+  assert_int_equal(all.len, strlen(all.data));
+  assert_string_equal(all.data, want.data);
+  nemb__buf_release(&all);
+  nemb__buf_release(&want);
+}
+
 static void test_not_finite_is_null(void **unused) {
   (void)unused;
   static const double v[] = {NAN, INFINITY, -INFINITY};
@@ -109,9 +149,8 @@ static void test_not_finite_is_null(void **unused) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_chosen_values),
-      cmocka_unit_test(test_random_bit_patterns),
-      cmocka_unit_test(test_fast_path_matches),
+      cmocka_unit_test(test_chosen_values),      cmocka_unit_test(test_random_bit_patterns),
+      cmocka_unit_test(test_fast_path_matches),  cmocka_unit_test(test_every_layout_in_one_buffer),
       cmocka_unit_test(test_not_finite_is_null),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
