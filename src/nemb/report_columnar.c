@@ -53,16 +53,6 @@ static void text(nemb__buf *b, const char *s) {
   nemb__buf_append(b, s, strlen(s));
 }
 
-static void u64_text(nemb__buf *b, uint64_t v) {
-  char t[24];
-  int i = 24;
-  do {
-    t[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  nemb__buf_append(b, t + i, (size_t)(24 - i));
-}
-
 /* What a column holds: the point's time, in-total energy or power, or a domain's. */
 enum column { C_T, C_ENERGY, C_POWER, C_DOM_J, C_DOM_W };
 
@@ -83,7 +73,7 @@ static void column(const nemb__report_model *md, nemb__buf *b, enum column c, si
       }
       switch (c) {
       case C_T:
-        u64_text(b, p.t_ns);
+        nemb__json_u64(b, p.t_ns);
         break;
       case C_ENERGY:
         nemb__json_real(b, p.energy_j);
@@ -198,9 +188,9 @@ void nemb__columnar_window(const nemb__report_model *md, const nemb__task_rec *t
   member(b, lv, "start", true);
   nemb__series_point_text(b, lv + 1, &start, md->nd, dom_key);
   member(b, lv, "first", false);
-  u64_text(b, first);
+  nemb__json_u64(b, first);
   member(b, lv, "count", false);
-  u64_text(b, count);
+  nemb__json_u64(b, count);
   member(b, lv, "first_power", false);
   if (have_first) {
     text(b, "{");

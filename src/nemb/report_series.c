@@ -342,7 +342,9 @@ void nemb__series_point_text(nemb__buf *b, int lv, const nemb__series_point *p, 
                              char *const *dom_key) {
   text(b, "{\n");
   nemb__series_indent(b, lv + 1);
-  nemb__buf_printf(b, "\"t_ns\": %llu,\n", (unsigned long long)p->t_ns);
+  text(b, "\"t_ns\": ");
+  nemb__json_u64(b, p->t_ns);
+  text(b, ",\n");
   nemb__series_indent(b, lv + 1);
   text(b, "\"energy_j\": ");
   nemb__json_real(b, p->energy_j);
