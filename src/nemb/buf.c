@@ -8,7 +8,7 @@
 
 #include "internal.h"
 
-static bool buf_reserve(nemb__buf *b, size_t extra) {
+bool nemb__buf_reserve(nemb__buf *b, size_t extra) {
   if (b->oom) {
     return false;
   }
@@ -31,7 +31,7 @@ static bool buf_reserve(nemb__buf *b, size_t extra) {
 }
 
 void nemb__buf_append(nemb__buf *b, const char *s, size_t n) {
-  if (!buf_reserve(b, n)) {
+  if (!nemb__buf_reserve(b, n)) {
     return;
   }
   memcpy(b->data + b->len, s, n);
@@ -71,7 +71,7 @@ size_t nemb_csv_field(const char *field, char *buf, size_t n) {
 
 void nemb__buf_csv_field(nemb__buf *b, const char *field) {
   size_t n = nemb_csv_field(field, NULL, 0);
-  if (!buf_reserve(b, n)) {
+  if (!nemb__buf_reserve(b, n)) {
     return;
   }
   nemb_csv_field(field, b->data + b->len, n + 1);
@@ -83,7 +83,7 @@ void nemb__buf_printf(nemb__buf *b, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  if (n < 0 || !buf_reserve(b, (size_t)n)) {
+  if (n < 0 || !nemb__buf_reserve(b, (size_t)n)) {
     b->oom = true;
     return;
   }

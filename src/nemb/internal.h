@@ -79,6 +79,19 @@ typedef struct nemb__buf {
   { NULL, 0, 0, false }
 
 void nemb__buf_append(nemb__buf *b, const char *s, size_t n);
+/* Makes room for @p n more bytes (and the NUL) at the end. Returns false after an allocation
+ * failure (sticky). */
+bool nemb__buf_reserve(nemb__buf *b, size_t n);
+/* Where up to @p n bytes may be written in place at the end of @p b (then nemb__buf_grew() with
+ * how many were), or NULL after an allocation failure: for writers of many small numbers. */
+static inline char *nemb__buf_space(nemb__buf *b, size_t n) {
+  return b->len + n < b->cap || nemb__buf_reserve(b, n) ? b->data + b->len : NULL;
+}
+/* Takes @p n bytes written at nemb__buf_space() into the content, NUL-terminated. */
+static inline void nemb__buf_grew(nemb__buf *b, size_t n) {
+  b->len += n;
+  b->data[b->len] = '\0';
+}
 void nemb__buf_printf(nemb__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends @p field quoted as nemb_csv_field() quotes it (the one CSV rule). */
 void nemb__buf_csv_field(nemb__buf *b, const char *field);

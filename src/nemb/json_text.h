@@ -14,4 +14,7 @@
  * The C locale's '.' is assumed: the library never calls setlocale(). */
 void nemb__json_real(nemb__buf *b, double v);
 
+/* Appends @p v in decimal, as json_dumps() writes an integer (times in nanoseconds, counts). */
+void nemb__json_u64(nemb__buf *b, uint64_t v);
+
 #endif

@@ -308,7 +308,8 @@ static const char *quality_bucket(const nemb__noise_cfg *c, double cv) {
  * deviations from *mean. Two walks give the variance exactly as two passes over the stored
  * powers would, without storing millions of them (an hour at 1 ms). */
 static double window_walk(const model *md, const nemb__task_rec *t, double window_ns,
-                          const double *mean, size_t *k, size_t *n, size_t *filled) {
+                          const double *mean, size_t *k, size_t *n, size_t *filled, double *keep,
+                          size_t keep_cap) {
   double acc = 0;
   bool have_win = false;
   uint64_t win_t = 0;
@@ -325,6 +326,9 @@ static double window_walk(const model *md, const nemb__task_rec *t, double windo
     } else if ((double)(p.t_ns - win_t) >= window_ns) {
       double wp = (p.cum_uj - win_e) / (double)(p.t_ns - win_t) * 1e3;
       acc += mean != NULL ? (wp - *mean) * (wp - *mean) : wp;
+      if (*k < keep_cap) {
+        keep[*k] = wp;
+      }
       (*k)++;
       win_t = p.t_ns;
       win_e = p.cum_uj;
@@ -371,7 +375,14 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
   }
   window_ns *= 0.999; /* samples a period apart are a window, whatever their rounding */
   size_t n = 0, k = 0, filled = 0;
-  double sum = window_walk(md, t, window_ns, NULL, &k, &n, &filled);
+  /* The windows' powers are kept for the second pass when the scratch holds them (it holds the
+   * task's gaps below, as many): the second walk was a tenth of an hour's report. The bound:
+   * fewer windows than the task's points, the session's inside it and its start and end. */
+  size_t inner = t->t_end > t->t_start ? nemb__series_points_before(md, t->t_end) -
+                                             nemb__series_points_before(md, t->t_start + 1)
+                                       : 0;
+  size_t keep_cap = grow_scratch(md, inner + 2) ? inner + 2 : 0;
+  double sum = window_walk(md, t, window_ns, NULL, &k, &n, &filled, md->scratch, keep_cap);
 
   /* Noise: power spread over the window, and how many samples the window should have held. */
   nz->present = true;
@@ -380,7 +391,14 @@ static bool series_walk(model *md, const nemb__task_rec *t, noise *nz, rep *w, i
   nz->window_ns = window_ns;
   nz->has_mean = k >= 1;
   nz->mean_w = k ? sum / (double)k : 0;
-  double var = k ? window_walk(md, t, window_ns, &nz->mean_w, &k, &n, &filled) : 0;
+  double var = 0;
+  if (k > 0 && k <= keep_cap) {
+    for (size_t i = 0; i < k; i++) { /* the sum the second walk would make, in its order */
+      var += (md->scratch[i] - nz->mean_w) * (md->scratch[i] - nz->mean_w);
+    }
+  } else if (k > 0) {
+    var = window_walk(md, t, window_ns, &nz->mean_w, &k, &n, &filled, NULL, 0);
+  }
   nz->std_w = k ? sqrt(var / (double)k) : 0;
   nz->has_cv = k >= 2;
   nz->cv_percent = nz->mean_w > 0 ? nz->std_w / nz->mean_w * 100 : 0;

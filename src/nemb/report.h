@@ -111,12 +111,31 @@ typedef struct nemb__series_iter {
   size_t hint;
   size_t fill_for;         /* the stored interval (its ending index) being filled */
   uint64_t fill_k, fill_n; /* its next filled point, of fill_n pieces */
+  size_t fill_at;          /* md->filled_at[fill_at]: the next filled interval to come */
+  int want;                /* nemb__series_want: what a point's values are computed for */
+  uint64_t need_e, need_w; /* the domains whose energy, whose power is computed (bit d) */
 } nemb__series_iter;
+
+/* What nemb__series_next() computes of a point besides t_ns, stored, filled and cur_uj:
+ * everything (the default), or the one column a columnar writer walks for, the rest of the point
+ * left unset. The walk, and every value computed, are the same: a column of an hour's series is
+ * millions of points, and each one's divisions for the values it does not write were most of
+ * the walk. */
+typedef enum nemb__series_want {
+  NEMB__SERIES_ALL,
+  NEMB__SERIES_TIME,     /* t_ns alone */
+  NEMB__SERIES_ENERGY,   /* cum_uj and energy_j */
+  NEMB__SERIES_POWER,    /* power_w */
+  NEMB__SERIES_DOMAIN_J, /* dj[d] of one domain d */
+  NEMB__SERIES_DOMAIN_W  /* dw[d] of one domain d */
+} nemb__series_want;
 
 void nemb__series_start(nemb__series_iter *it, const struct nemb__report_model *md, uint64_t a,
                         uint64_t b);
 /* The next point into @p p; false when the series is over. */
 bool nemb__series_next(nemb__series_iter *it, nemb__series_point *p);
+/* Computes only @p what (of domain @p d for the domain columns) from the next point on. */
+void nemb__series_only(nemb__series_iter *it, nemb__series_want what, size_t d);
 /* Skips to stored sample @p stored (the next point given is that sample, or the end; the points
  * filled before it are skipped with the rest): the points after it are as if every point had been
  * walked, except the power of the one given next, which is measured since the last point given. */

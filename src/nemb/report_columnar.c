@@ -53,16 +53,6 @@ static void text(nemb__buf *b, const char *s) {
   nemb__buf_append(b, s, strlen(s));
 }
 
-static void u64_text(nemb__buf *b, uint64_t v) {
-  char t[24];
-  int i = 24;
-  do {
-    t[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  nemb__buf_append(b, t + i, (size_t)(24 - i));
-}
-
 /* What a column holds: the point's time, in-total energy or power, or a domain's. */
 enum column { C_T, C_ENERGY, C_POWER, C_DOM_J, C_DOM_W };
 
@@ -72,14 +62,18 @@ static void column(const nemb__report_model *md, nemb__buf *b, enum column c, si
   if (md->m != NULL) {
     nemb__series_iter it;
     nemb__series_point p;
+    static const nemb__series_want want[] = {NEMB__SERIES_TIME, NEMB__SERIES_ENERGY,
+                                             NEMB__SERIES_POWER, NEMB__SERIES_DOMAIN_J,
+                                             NEMB__SERIES_DOMAIN_W};
     nemb__series_start(&it, md, md->span_a, md->span_b);
+    nemb__series_only(&it, want[c], d);
     for (bool first = true; nemb__series_next(&it, &p); first = false) {
       if (!first) {
         nemb__buf_append(b, ",", 1);
       }
       switch (c) {
       case C_T:
-        u64_text(b, p.t_ns);
+        nemb__json_u64(b, p.t_ns);
         break;
       case C_ENERGY:
         nemb__json_real(b, p.energy_j);
@@ -194,9 +188,9 @@ void nemb__columnar_window(const nemb__report_model *md, const nemb__task_rec *t
   member(b, lv, "start", true);
   nemb__series_point_text(b, lv + 1, &start, md->nd, dom_key);
   member(b, lv, "first", false);
-  u64_text(b, first);
+  nemb__json_u64(b, first);
   member(b, lv, "count", false);
-  u64_text(b, count);
+  nemb__json_u64(b, count);
   member(b, lv, "first_power", false);
   if (have_first) {
     text(b, "{");

@@ -157,7 +157,37 @@ void nemb__series_start(nemb__series_iter *it, const nemb__report_model *md, uin
     it->next++; /* that sample is the start point itself */
   }
   it->fill_for = SIZE_MAX;
+  /* The first filled interval that can end at the next stored sample or after it. */
+  size_t lo = 0, hi = md->n_filled;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (md->filled_at[mid] < it->next) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  it->fill_at = lo;
+  nemb__series_only(it, NEMB__SERIES_ALL, 0);
   nemb__energy_rates(md->m, md->count, a, it->w0);
+}
+
+void nemb__series_only(nemb__series_iter *it, nemb__series_want what, size_t d) {
+  const nemb__report_model *md = it->md;
+  uint64_t all = md->nd >= 64 ? UINT64_MAX : ((uint64_t)1 << md->nd) - 1, total = 0;
+  for (size_t i = 0; i < md->nd; i++) {
+    total |= md->m->domains[i].in_total ? (uint64_t)1 << i : 0;
+  }
+  uint64_t one = d < md->nd ? (uint64_t)1 << d : 0;
+  it->want = what;
+  it->need_e = what == NEMB__SERIES_ALL        ? all
+               : what == NEMB__SERIES_ENERGY   ? total
+               : what == NEMB__SERIES_DOMAIN_J ? one
+                                               : 0;
+  it->need_w = what == NEMB__SERIES_ALL        ? all
+               : what == NEMB__SERIES_POWER    ? total
+               : what == NEMB__SERIES_DOMAIN_W ? one
+                                               : 0;
 }
 
 void nemb__series_skip_to(nemb__series_iter *it, size_t stored) {
@@ -178,6 +208,15 @@ static bool next_fill(nemb__series_iter *it, uint64_t *at) {
   }
   if (it->fill_for != j) {
     it->fill_for = j;
+    /* Most intervals are not filled: the table says so without fill_pieces()' divisions (the
+     * columns walk every stored sample once per column). */
+    while (it->fill_at < md->n_filled && md->filled_at[it->fill_at] < j) {
+      it->fill_at++;
+    }
+    if (it->fill_at == md->n_filled || md->filled_at[it->fill_at] != j) {
+      it->fill_k = it->fill_n = 1;
+      return false;
+    }
     it->fill_n = fill_pieces(md, j);
     it->fill_k = 1 + fill_before(md, j, it->prev_t + 1); /* those up to the last point: given */
   }
@@ -230,20 +269,35 @@ bool nemb__series_next(nemb__series_iter *it, nemb__series_point *p) {
   }
   double dt_ns = it->n > 0 ? (double)(at - it->prev_t) : 0;
   double cum = 0, power = 0;
+  bool dj = it->want == NEMB__SERIES_ALL || it->want == NEMB__SERIES_DOMAIN_J;
   for (size_t d = 0; d < md->nd; d++) {
-    double e = p->cur_uj[d] - md->base_uj[d];
-    double pw = it->n == 0 ? it->w0[d] : dt_ns > 0 ? (p->cur_uj[d] - it->prev[d]) / dt_ns * 1e3 : 0;
-    p->dj[d] = e / 1e6;
-    p->dw[d] = pw;
-    if (md->m->domains[d].in_total) {
-      cum += e;
-      power += pw;
+    uint64_t bit = (uint64_t)1 << d;
+    bool total = md->m->domains[d].in_total;
+    if (it->need_e & bit) {
+      double e = p->cur_uj[d] - md->base_uj[d];
+      if (dj) {
+        p->dj[d] = e / 1e6;
+      }
+      if (total) {
+        cum += e;
+      }
+    }
+    if (it->need_w & bit) {
+      double pw = it->n == 0  ? it->w0[d]
+                  : dt_ns > 0 ? (p->cur_uj[d] - it->prev[d]) / dt_ns * 1e3
+                              : 0;
+      p->dw[d] = pw;
+      if (total) {
+        power += pw;
+      }
     }
     it->prev[d] = p->cur_uj[d];
   }
   p->t_ns = at;
   p->cum_uj = cum;
-  p->energy_j = cum / 1e6;
+  if (it->want == NEMB__SERIES_ALL || it->want == NEMB__SERIES_ENERGY) {
+    p->energy_j = cum / 1e6;
+  }
   p->power_w = power;
   it->n++;
   it->prev_t = at;
@@ -288,7 +342,9 @@ void nemb__series_point_text(nemb__buf *b, int lv, const nemb__series_point *p, 
                              char *const *dom_key) {
   text(b, "{\n");
   nemb__series_indent(b, lv + 1);
-  nemb__buf_printf(b, "\"t_ns\": %llu,\n", (unsigned long long)p->t_ns);
+  text(b, "\"t_ns\": ");
+  nemb__json_u64(b, p->t_ns);
+  text(b, ",\n");
   nemb__series_indent(b, lv + 1);
   text(b, "\"energy_j\": ");
   nemb__json_real(b, p->energy_j);

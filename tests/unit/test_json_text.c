@@ -1,7 +1,7 @@
 /* test_json_text.c - nemb__json_real() writes every double exactly as jansson does (the report's
  * time series is written without jansson objects and must read the same): integers, fractions,
  * tiny and huge magnitudes with their exponents, negative zero, random bit patterns; NaN and
- * infinities as null. */
+ * infinities as null. nemb__json_u64() writes integers as printf does. */
 #include "nemb_test.h"
 #include <jansson.h>
 #include <math.h>
@@ -95,6 +95,76 @@ static void test_fast_path_matches(void **unused) {
   }
 }
 
+/* jansson's text of @p v (JSON_REAL_PRECISION(17)), malloc'd. */
+static char *jansson_text(double v) {
+  json_t *j = json_real(v);
+  char *t = json_dumps(j, JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+  json_decref(j);
+  return t;
+}
+
+/* Every layout the fast path writes in place (json_text.c: whole words at fixed places): each
+ * decimal exponent from -5 to 16 with each count of significant digits from 1 to 17 (so the
+ * point falls before, inside and after the digits, and trailing zeros end the digits at every
+ * place), both signs; and all of them written one after another into one buffer that starts
+ * empty (it grows in between), whose text must be jansson's texts joined, NUL-terminated. */
+static void test_every_layout_in_one_buffer(void **unused) {
+  (void)unused;
+  static const char digits[] = "73914825639174285";
+  nemb__buf all = NEMB__BUF_INIT;
+  nemb__buf want = NEMB__BUF_INIT;
+  for (int x10 = -5; x10 <= 16; x10++) {
+    for (int n = 1; n <= 17; n++) {
+      char text[64];
+      snprintf(text, sizeof text, "%.*se%d", n, digits, x10 - n + 1);
+      double v = strtod(text, NULL);
+      for (int sign = 1; sign >= -1; sign -= 2) {
+        same_as_jansson(sign * v);
+        nemb__json_real(&all, sign * v);
+        nemb__buf_append(&all, ",", 1);
+        char *t = jansson_text(sign * v);
+        nemb__buf_append(&want, t, strlen(t));
+        nemb__buf_append(&want, ",", 1);
+        free(t);
+      }
+    }
+  }
+  assert_int_equal(all.len, strlen(all.data));
+  assert_string_equal(all.data, want.data);
+  nemb__buf_release(&all);
+  nemb__buf_release(&want);
+}
+
+/* nemb__json_u64() writes what printf's %llu does (json_dumps' integers): around every power of
+ * ten, at the limits, and random values of every length, one after another in one buffer. */
+static void test_integers_as_printf(void **unused) {
+  (void)unused;
+  nemb__buf got = NEMB__BUF_INIT, want = NEMB__BUF_INIT;
+  uint64_t p = 1, x = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < 20; i++, p *= 10) {
+    const uint64_t v[] = {p - 1, p, p + 1, p * 3 + 7};
+    for (size_t k = 0; k < 4; k++) {
+      nemb__json_u64(&got, v[k]);
+      nemb__buf_printf(&want, "%llu", (unsigned long long)v[k]);
+    }
+  }
+  for (int i = 0; i < 100000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    uint64_t v = x >> (x % 64);
+    nemb__json_u64(&got, v);
+    nemb__buf_append(&got, ",", 1);
+    nemb__buf_printf(&want, "%llu,", (unsigned long long)v);
+  }
+  nemb__json_u64(&got, UINT64_MAX);
+  nemb__buf_printf(&want, "%llu", (unsigned long long)UINT64_MAX);
+  assert_int_equal(got.len, strlen(got.data));
+  assert_string_equal(got.data, want.data);
+  nemb__buf_release(&got);
+  nemb__buf_release(&want);
+}
+
 static void test_not_finite_is_null(void **unused) {
   (void)unused;
   static const double v[] = {NAN, INFINITY, -INFINITY};
@@ -109,10 +179,9 @@ static void test_not_finite_is_null(void **unused) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_chosen_values),
-      cmocka_unit_test(test_random_bit_patterns),
-      cmocka_unit_test(test_fast_path_matches),
-      cmocka_unit_test(test_not_finite_is_null),
+      cmocka_unit_test(test_chosen_values),      cmocka_unit_test(test_random_bit_patterns),
+      cmocka_unit_test(test_fast_path_matches),  cmocka_unit_test(test_every_layout_in_one_buffer),
+      cmocka_unit_test(test_integers_as_printf), cmocka_unit_test(test_not_finite_is_null),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
