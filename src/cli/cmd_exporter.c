@@ -400,6 +400,7 @@ static const char *bind_error(const struct sockaddr *addr) {
  * exporter's. */
 static atomic_bool httpd_started;
 
+static void httpd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void httpd_log(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   if (!atomic_load(&httpd_started)) {
