@@ -439,11 +439,13 @@ def test_sampler_warnings_become_runtime_warnings_at_the_users_line(sim_env, mon
         warnings.simplefilter("always")
         s.stop(); line = sys._getframe().f_lineno  # noqa: E702 - the line the warning names
     sampler = s.report["meta"]["sampler"]["warnings"]
-    assert len(sampler) == 1 and sampler[0].startswith("domain gpu0 (sim, updates every")
-    assert "never changed in" in sampler[0]
+    # a loaded machine may add its own (a late sampler, noise): the still GPU's must be there
+    still = [w for w in sampler if w.startswith("domain gpu0 (sim, updates every")]
+    assert len(still) == 1 and "never changed in" in still[0]
     got = [w for w in caught if issubclass(w.category, RuntimeWarning)]
-    assert [str(w.message) for w in got] == ["codegreen: " + sampler[0]]
-    assert (got[0].filename, got[0].lineno) == (__file__, line)
+    # every sampler warning, and nothing else, is a RuntimeWarning at the user's line
+    assert sorted(str(w.message) for w in got) == sorted("codegreen: " + w for w in sampler)
+    assert all((w.filename, w.lineno) == (__file__, line) for w in got)
 
 
 def test_with_statement_names_its_line_and_a_quiet_meter_warns_nothing(sim_env, monkeypatch):
