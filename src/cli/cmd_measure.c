@@ -339,6 +339,75 @@ int cg_measure_take_option(int c, measure_opts *o) {
   }
 }
 
+int cg_measure_args_after(int argc, char **argv, int i, const cg_measure_after *a, char **args) {
+  int dd = i;
+  while (dd < argc && strcmp(argv[dd], "--") != 0) {
+    dd++;
+  }
+  bool has_dd = dd < argc;
+  /* getopt_long reads its own vector: the words up to "--", after the program's name */
+  char **sub = calloc((size_t)(dd - i) + 2, sizeof *sub);
+  if (sub == NULL) {
+    fprintf(stderr, "codegreen measure: out of memory\n");
+    return CG_EXIT_FAIL;
+  }
+  sub[0] = argv[0];
+  for (int k = i; k < dd; k++) {
+    sub[k - i + 1] = argv[k];
+  }
+  int subc = dd - i + 1, c, rc = 0;
+  const char *taken = NULL;
+  size_t n = 0;
+  optind = 0; /* glibc: start over on a new vector */
+  opterr = 0;
+  /* '-': getopt_long permutes nothing and hands each plain word over as c == 1, so plain words
+   * stay the program's arguments in their order */
+  while ((c = getopt_long(subc, sub, "-g:o:c:qh", a->options, NULL)) != -1) {
+    if (c == 1) {
+      args[n++] = optarg;
+      continue;
+    }
+    if (c == '?' || c == ':') {
+      const char *bad = sub[optind - 1];
+      fprintf(stderr,
+              "codegreen measure: '%s' after the %s is not a codegreen option%s.\n"
+              "  The %s's own arguments follow '--': codegreen measure [options] %s -- %s\n",
+              bad, a->after, c == ':' ? " or lacks its value" : "", a->whose, a->before, bad);
+      rc = CG_EXIT_USAGE;
+      break;
+    }
+    if (taken == NULL) { /* the option's own word, not its value */
+      taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
+    }
+    if ((rc = a->take(c, a->ctx)) != 0) {
+      break;
+    }
+  }
+  opterr = 1;
+  free(sub);
+  if (rc != 0) {
+    return rc;
+  }
+  for (int k = dd + 1; has_dd && k < argc; k++) {
+    args[n++] = argv[k];
+  }
+  args[n] = NULL;
+  if (a->check != NULL && (rc = a->check(a->ctx)) != 0) {
+    return rc;
+  }
+  if (taken != NULL && !has_dd && !a->m->quiet && !a->m->json) {
+    fprintf(stderr,
+            "codegreen measure: note: '%s' after the %s is taken as codegreen's option; "
+            "arguments for the %s go after '--'\n",
+            taken, a->after, a->whose);
+  }
+  return 0;
+}
+
+static int take_measure_option(int c, void *o) {
+  return cg_measure_take_option(c, o);
+}
+
 static int parse_args(int argc, char **argv, measure_opts *o) {
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
   int c, rc;
@@ -380,64 +449,21 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
             script);
     return CG_EXIT_USAGE;
   }
-  /* After the script: codegreen's options (the reference's `script.py -g fine --export-plot
-   * energy.html`) up to "--"; what follows "--" is the script's, untouched. getopt_long permutes
-   * this part, so plain words stay script arguments in their order. */
-  int dd = i;
-  while (dd < argc && strcmp(argv[dd], "--") != 0) {
-    dd++;
-  }
-  bool has_dd = dd < argc;
-  char **sub = calloc((size_t)(dd - i) + 2, sizeof *sub);
   o->cmd = calloc((size_t)(argc - i) + 2, sizeof *o->cmd);
-  if (sub == NULL || o->cmd == NULL) {
-    free(sub);
+  if (o->cmd == NULL) {
     fprintf(stderr, "codegreen measure: out of memory\n");
     return CG_EXIT_FAIL;
   }
-  sub[0] = argv[0];
-  for (int k = i; k < dd; k++) {
-    sub[k - i + 1] = argv[k];
-  }
-  int subc = dd - i + 1;
-  const char *taken = NULL;
-  size_t n = 0;
-  o->cmd[n++] = (char *)script;
-  optind = 0; /* glibc: start over on a new vector */
-  opterr = 0;
-  while ((c = getopt_long(subc, sub, "-g:o:c:qh", cg_measure_options, NULL)) != -1) {
-    if (c == 1) {
-      o->cmd[n++] = optarg; /* a plain word ("-" in the option string): the script's */
-      continue;
-    }
-    if (c == '?' || c == ':') {
-      const char *bad = sub[optind - 1];
-      fprintf(stderr,
-              "codegreen measure: '%s' after the script is not a codegreen option%s.\n"
-              "  The script's own arguments follow '--': codegreen measure [options] %s -- %s\n",
-              bad, c == ':' ? " or lacks its value" : "", script, bad);
-      free(sub);
-      return CG_EXIT_USAGE;
-    }
-    if (taken == NULL) { /* the option's own word, not its value */
-      taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
-    }
-    if ((rc = cg_measure_take_option(c, o)) != 0) {
-      free(sub);
-      return rc;
-    }
-  }
-  opterr = 1;
-  for (int k = dd + 1; has_dd && k < argc; k++) {
-    o->cmd[n++] = argv[k];
-  }
-  o->cmd[n] = NULL;
-  free(sub);
-  if (taken != NULL && !has_dd && !o->quiet && !o->json) {
-    fprintf(stderr,
-            "codegreen measure: note: '%s' after the script is taken as codegreen's option; "
-            "arguments for the script go after '--'\n",
-            taken);
+  o->cmd[0] = (char *)script;
+  const cg_measure_after after = {.after = "script",
+                                  .whose = "script",
+                                  .before = script,
+                                  .options = cg_measure_options,
+                                  .take = take_measure_option,
+                                  .ctx = o,
+                                  .m = o};
+  if ((rc = cg_measure_args_after(argc, argv, i, &after, o->cmd + 1)) != 0) {
+    return rc;
   }
   if (o->lang == NULL && is_python_archive_or_dir(o->cmd[0])) {
     o->lang = cgi_language_find("python");

@@ -53,6 +53,29 @@ int cg_measure_take_option(int c, measure_opts *o);
 /* "--include" and the other options that only a Python program has a use for, or NULL. */
 const char *cg_measure_python_only(int c);
 
+/* How cg_measure_args_after() reads the words that follow a script or a program's files. */
+typedef struct cg_measure_after {
+  const char *after;            /* what they follow, in the messages: "script", "files" */
+  const char *whose;            /* whose arguments go after "--": "script", "program" */
+  const char *before;           /* the command line before "--" in the hint: "script.py" */
+  const struct option *options; /* getopt_long's table (the short options are "g:o:c:qh") */
+  /* Takes one option (getopt_long's @p c and optarg). @return 0, -1 after --help, or an exit
+   * status (the reason printed). */
+  int (*take)(int c, void *ctx);
+  /* NULL, or run once every option was taken and before the note: non-zero refuses. */
+  int (*check)(void *ctx);
+  void *ctx;
+  const measure_opts *m; /* whose -q and --json, once taken, silence the note */
+} cg_measure_after;
+
+/* After the script (or the files): codegreen's options (the reference's `script.py -g fine
+ * --export-plot energy.html`) up to "--"; plain words there and every word after "--" are the
+ * program's arguments, in their order, into @p args (room for argc - @p i + 1 pointers, NULL
+ * last). When an option was taken there and no "--" was given, a note says how to pass it to the
+ * program instead. @p i: the first word after the script or files. @return 0, -1 after --help, or
+ * an exit status (the reason printed). */
+int cg_measure_args_after(int argc, char **argv, int i, const cg_measure_after *a, char **args);
+
 /* @p name looked up on PATH like execvp does; a name with a slash is taken as it is. A new
  * string, or NULL. */
 char *cg_measure_find_program(const char *name);

@@ -297,7 +297,8 @@ def whole_run(cg, work, env):
     # options after the files are codegreen's (with a note), as after a Python script
     rc, out, err = run([cg, "measure", "c", "prog.c", "-o", "r.json"], d, env)
     check(rc == 0 and out.strip().isdigit() and os.path.exists(os.path.join(d, "r.json")) and
-          "'-o' after the files is taken as codegreen's option" in err,
+          "'-o' after the files is taken as codegreen's option; arguments for the program go "
+          "after '--'" in err,
           "options after the files: -o r.json is codegreen's, with a note (%d, %s)" % (rc, err[-300:]))
     rc, out, err = run([cg, "measure", "-q", "c", "prog.c", "--", "-o", "x"], d, env)
     check(rc == 5 and out == "x\n", "options after the files: after '--' they are the program's")
@@ -305,6 +306,10 @@ def whole_run(cg, work, env):
     check(rc == 2 and "'--bogus' after the files is not a codegreen option" in err and
           "codegreen measure [options] c prog.c -- --bogus" in err and out == "",
           "options after the files: an unknown one is refused with the '--' form (%s)" % err)
+    rc, out, err = run([cg, "measure", "c", "prog.c", "--build", "make"], d, env)
+    check(rc == 2 and "--build measures `--build CMD --instrument DIR -- PROG ARGS`" in err and
+          "is taken as codegreen's option" not in err and out == "",
+          "options after the files: --build is refused, without the note (%s)" % err)
     if not os.path.exists(os.path.join(d, "r.json")):
         return
     rep = json.load(open(os.path.join(d, "r.json")))
