@@ -1231,3 +1231,30 @@ def test_called_counts_functions_and_a_runtime_without_the_library_says_so(tmp_p
     assert "[SIMULATED device, not hardware]" in r.stderr and "NOT MEASURED" not in r.stderr
     assert "functions    not measured: the program's runtime had no energy backend" in r.stderr
     assert "no instrumented function was called" not in r.stderr
+
+
+def test_a_runtime_warning_names_the_program_not_measures_boot_shim(tmp_path):
+    # The runtime's RuntimeWarning (here: no library) pointed at measure's boot shim
+    # ("cg-boot/sitecustomize.py:5" and its __import__ line): it names the program now, at line
+    # 0 (it began before the program's first line); begun later by a call of the program, the
+    # warning names that line; begun at exit, the program again, never the runtime's own file.
+    write(tmp_path / "s.py", "print('ran')\n")
+    write(tmp_path / "lazy.py", "import codegreen_runtime as r\n\nr.register('f')\n")
+    write(tmp_path / "quiet.py", "import codegreen_runtime\n")
+    e = dict(os.environ, CODEGREEN_LIB_PATH=str(tmp_path / "nonexist.so"))
+    e.pop("PYTHONPATH", None)
+    r = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "s.py"],
+                       cwd=str(tmp_path), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    assert r.returncode == 0 and r.stdout == "ran\n", r.stderr
+    where = os.path.realpath(str(tmp_path / "s.py"))
+    assert r.stderr.startswith(where + ":0: RuntimeWarning: codegreen_runtime: "), r.stderr
+    assert "nonexist.so" in r.stderr
+    assert "sitecustomize" not in r.stderr and "__import__" not in r.stderr, r.stderr
+    e["PYTHONPATH"] = os.path.join(ROOT, "python")
+    for script, expected in (("lazy.py", "lazy.py:3: RuntimeWarning: codegreen_runtime: "),
+                             ("quiet.py", "quiet.py:0: RuntimeWarning: codegreen_runtime: ")):
+        r = subprocess.run([sys.executable, script], cwd=str(tmp_path), env=e,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+        assert expected in r.stderr and "codegreen_runtime.py:" not in r.stderr, r.stderr
