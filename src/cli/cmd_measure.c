@@ -1279,15 +1279,24 @@ static void program_from_own_session(json_t *report, json_t *own) {
   }
 }
 
+/* measure's one warning of another measurement at the same time (cg_concurrent_warning()), on
+ * stderr as `run` says it; the report carries it too (cg_measure_program_report()). */
+static void say_concurrent(const measure_opts *o, const char *text) {
+  if (!o->quiet && !o->json) {
+    fprintf(stderr, "codegreen measure: warning: %s\n", text);
+  }
+}
+
 int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char *tmp,
                            const char *task, bool python, nemb_session **own, pid_t *pid,
-                           int *status, int *err) {
+                           int *status, int *err, char *concurrent) {
   /* measure samples the counters itself, for the whole run, and publishes every sample to
    * CODEGREEN_MEASURE_SAMPLES; the program (and its Python children) follow (node.c): they
    * record only their functions' boundaries and take their energy from these samples, so no
    * sampler thread runs in them. The same session's time series is the plot's. */
   *own = NULL;
   *pid = -1;
+  concurrent[0] = '\0';
   char *samples = NULL;
   nemb_session_options so;
   nemb_session_options_init(&so);
@@ -1317,6 +1326,16 @@ int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char 
       cg_named_providers_check("measure", NULL, nemb_session_meter(*own) != NULL) != 0) {
     return CG_EXIT_FAIL;
   }
+  /* RAPL is machine-wide: one warning, as `run` gives, when another codegreen process measures
+   * during the run (at the start when it measures already, else at the end). A Python program's
+   * runtime registers its process, so measure does not (a codegreen.Session in the program would
+   * take measure for an overlap); a native or Java program's runtime does not, so measure
+   * registers for it, and the others are told. */
+  bool registered = !python && nemb_procs_register() == 0;
+  bool already = cg_concurrent_warning("already", concurrent, CG_CONCURRENT_LEN);
+  if (already) {
+    say_concurrent(o, concurrent);
+  }
   if (*own != NULL) {
     nemb_task_start(*own, task);
   }
@@ -1336,12 +1355,33 @@ int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char 
   if (*pid > 0 && python) {
     wait_for_stragglers(); /* after the program's span: it ends when the main process does */
   }
+  /* the program's own processes have ended: whoever is registered now is another measurement */
+  if (*pid > 0 && !already && cg_concurrent_warning("now", concurrent, CG_CONCURRENT_LEN)) {
+    say_concurrent(o, concurrent);
+  }
+  if (registered) {
+    nemb_procs_unregister();
+  }
   unsetenv("CODEGREEN_MEASURE_SAMPLES");
   return *pid > 0 ? 0 : -1;
 }
 
-json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
-                                  const char *stopped, const measure_opts *o) {
+/* Appends "warning: @p text" to the report's top-level "warnings" (measure's own). */
+static void add_warning(json_t *report, const char *text) {
+  json_t *said = json_object_get(report, "warnings");
+  if (!json_is_array(said)) {
+    said = json_array();
+    json_object_set_new(report, "warnings", said);
+  }
+  char *line = NULL;
+  if (asprintf(&line, "warning: %s", text) >= 0) {
+    json_array_append_new(said, cg_json_text(line));
+    free(line);
+  }
+}
+
+static json_t *program_report(const char *result, nemb_session *own, pid_t pid, int status,
+                              const char *stopped, const measure_opts *o) {
   char jmsg[600];
   json_t *report = NULL;
   nemb__report_load(result, &report, jmsg, sizeof jmsg);
@@ -1374,6 +1414,16 @@ json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t p
     }
     program_from_own_session(report, doc);
     json_decref(doc);
+  }
+  return report;
+}
+
+json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
+                                  const char *stopped, const char *concurrent,
+                                  const measure_opts *o) {
+  json_t *report = program_report(result, own, pid, status, stopped, o);
+  if (report != NULL && concurrent[0] != '\0') {
+    add_warning(report, concurrent);
   }
   return report;
 }
@@ -1920,9 +1970,10 @@ static int measure_with(measure_opts o) {
   }
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
   pid_t program_pid = -1;
+  char concurrent[CG_CONCURRENT_LEN];
   {
     int prc = cg_measure_run_sampled(run, &o, p.tmp, task, true, &plot_session, &program_pid,
-                                     &status, &e);
+                                     &status, &e, concurrent);
     if (prc == CG_EXIT_FAIL) {
       free(run);
       status = CG_EXIT_FAIL;
@@ -1942,7 +1993,7 @@ static int measure_with(measure_opts o) {
   report = cg_measure_program_report(p.result, plot_session, program_pid, status,
                                      "stopped before its exit handlers ran (os._exit, exec, or "
                                      "a crash)",
-                                     &o);
+                                     concurrent, &o);
   if (report == NULL) {
     goto out;
   }

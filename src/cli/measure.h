@@ -111,22 +111,27 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
  * a native or Java program inherits --carbon-intensity's value as set. *@p own: the ended session
  * (destroy it), or NULL when none could begin (the program then samples for itself); *@p pid the
  * program's;
- * *@p status its exit status or 128 + signal. @return 0; -1 when the program could not start
- * (errno in *@p err); CG_EXIT_FAIL, nothing run, when a provider named in CODEGREEN_PROVIDERS
- * is missing (said on stderr). Not thread-safe (the environment). */
+ * *@p status its exit status or 128 + signal. When another codegreen process measures on this
+ * host at the program's start or end, @p concurrent (CG_CONCURRENT_LEN bytes) receives the
+ * warning, said on stderr (not with -q or --json), for cg_measure_program_report(); else "".
+ * @return 0; -1 when the program could not start (errno in *@p err); CG_EXIT_FAIL, nothing run,
+ * when a provider named in CODEGREEN_PROVIDERS is missing (said on stderr). Not thread-safe (the
+ * environment). */
 int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char *tmp,
                            const char *task, bool python, nemb_session **own, pid_t *pid,
-                           int *status, int *err);
+                           int *status, int *err, char *concurrent);
 /* The report of a run of cg_measure_run_sampled(): the program's runtime's report at @p result,
  * with the whole run's task, totals, verdict and sampler from @p own (may be NULL). When the
  * program wrote none (a crash, a signal, _exit), measure's own session of the run is the
  * report, its functions empty and meta.program_report saying why, in the words of @p stopped
  * (how a program of that language ends without writing it: "stopped before ..."), and that
  * warning in the report's top-level "warnings". Says it on stderr too, unless @p o is quiet, or
- * --json with a report to carry it. @return a new report, or NULL (nothing to report: no result
- * and no session of measure's own). */
+ * --json with a report to carry it. @p concurrent: cg_measure_run_sampled()'s warning, added
+ * to the report's "warnings" unless "". @return a new report, or NULL (nothing to report: no
+ * result and no session of measure's own). */
 json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
-                                  const char *stopped, const measure_opts *o);
+                                  const char *stopped, const char *concurrent,
+                                  const measure_opts *o);
 
 /* ----- measure_native.c ----- */
 

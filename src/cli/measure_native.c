@@ -818,7 +818,8 @@ int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, c
   nemb_session *own = NULL;
   pid_t pid = -1;
   int status = CG_EXIT_FAIL, e = 0;
-  int rc = cg_measure_run_sampled(run, m, tmp, task, false, &own, &pid, &status, &e);
+  char concurrent[CG_CONCURRENT_LEN];
+  int rc = cg_measure_run_sampled(run, m, tmp, task, false, &own, &pid, &status, &e, concurrent);
   if (rc != 0) {
     if (rc < 0) {
       fprintf(stderr, "codegreen measure: cannot run %s: %s\n", run[0], strerror(e));
@@ -827,7 +828,7 @@ int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, c
     json_decref(instrumentation);
     return rc < 0 ? CG_EXIT_CANNOT_RUN : rc;
   }
-  json_t *report = cg_measure_program_report(result, own, pid, status, stopped, m);
+  json_t *report = cg_measure_program_report(result, own, pid, status, stopped, concurrent, m);
   nemb_session_destroy(own);
   if (report == NULL) {
     json_decref(instrumentation);
