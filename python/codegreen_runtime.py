@@ -158,10 +158,31 @@ IMPLEMENTATION = "extension" if _fast is not None else "ctypes"
 
 
 def _warn(message):
+    """A RuntimeWarning at the program's place: its line that called the runtime, else (the
+    runtime began at start-up, under measure's sitecustomize) the program itself."""
     if _child:
         return  # a child of a measured program: the program's report says what was measured
     import warnings
-    warnings.warn("codegreen_runtime: " + message, RuntimeWarning, stacklevel=4)
+    frame = sys._getframe(1)
+    # the first frame that is neither the runtime's, nor importlib's, nor measure's boot shim
+    while frame is not None and (frame.f_code.co_filename == _warn.__code__.co_filename or
+                                 frame.f_code.co_filename.startswith("<frozen ") or
+                                 frame.f_globals.get("__name__") == "sitecustomize"):
+        frame = frame.f_back
+    if frame is not None:
+        g = frame.f_globals
+        warnings.warn_explicit("codegreen_runtime: " + message, RuntimeWarning,
+                               frame.f_code.co_filename, frame.f_lineno,
+                               module=g.get("__name__"),
+                               registry=g.setdefault("__warningregistry__", {}),
+                               module_globals=g)
+        return
+    # Before the program's first line: the program, at line 0 (no line of it is to blame, and
+    # no source line is shown under the warning).
+    argv = getattr(sys, "argv", None) or [""]
+    program = _main_entry[0] or _boot_name or argv[0] or "sys"
+    warnings.warn_explicit("codegreen_runtime: " + message, RuntimeWarning, program, 0,
+                           module="__main__")
 
 
 def _session_name():

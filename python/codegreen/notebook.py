@@ -17,12 +17,15 @@ How: ``%load_ext codegreen`` adds an input transformer that turns the ``%%codegr
 into a call that begins the Session and the task (on the cell's line 1, so line numbers stay the
 cell's), and an AST transformer that ends them in the cell's last expression (before its value
 is shown) or after its last statement; a cell that raises is ended by a ``post_run_cell``
-handler. IPython then runs the cell itself, as any other. A line the transformer does not take
+handler. The call on line 1 blanks that line in the cell's cached source, so that tracebacks show
+only the user's code. IPython then runs the cell itself, as any other. A line the transformer does not take
 (``--help``, wrong arguments) goes to the registered magic, which answers it.
 """
 
 import ast
+import linecache
 import re
+import sys
 
 from .session import Session, active_session
 
@@ -67,11 +70,26 @@ _unshown = None  # a cell's Session ended by an error, its table shown after the
 def _cell_begin(name):
     """Line 1 of a measured cell: begins its Session and its task."""
     global _cell
+    _hide_line_one(sys._getframe(1).f_code.co_filename)
     _refuse_if_active()
     session = Session(name, save_to_file=False)
     session.start()
     session.start_task(name)
     _cell = session
+
+
+def _hide_line_one(filename):
+    """Tracebacks (and pdb) draw a cell's lines from linecache, where IPython keeps the cell as
+    transformed: its line 1, our call, becomes blank there, so that a traceback shows only the
+    user's code, at the cell's line numbers. (Blank, not the ``%%codegreen`` line: the text must
+    still parse for IPython's verbose tracebacks to show variables.)"""
+    for cache in (linecache.cache, getattr(linecache, "_ipython_cache", None)):
+        entry = cache.get(filename) if isinstance(cache, dict) else None
+        if not (isinstance(entry, tuple) and len(entry) == 4 and entry[2] and
+                entry[2][0].startswith(_CALL + "(")):
+            continue
+        lines = ["\n"] + list(entry[2][1:])
+        cache[filename] = (sum(len(text) for text in lines), entry[1], lines, entry[3])
 
 
 def _end(show):

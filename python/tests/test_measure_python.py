@@ -1231,3 +1231,112 @@ def test_called_counts_functions_and_a_runtime_without_the_library_says_so(tmp_p
     assert "[SIMULATED device, not hardware]" in r.stderr and "NOT MEASURED" not in r.stderr
     assert "functions    not measured: the program's runtime had no energy backend" in r.stderr
     assert "no instrumented function was called" not in r.stderr
+
+
+def test_a_runtime_warning_names_the_program_not_measures_boot_shim(tmp_path):
+    # The runtime's RuntimeWarning (here: no library) pointed at measure's boot shim
+    # ("cg-boot/sitecustomize.py:5" and its __import__ line): it names the program now, at line
+    # 0 (it began before the program's first line); begun later by a call of the program, the
+    # warning names that line; begun at exit, the program again, never the runtime's own file.
+    write(tmp_path / "s.py", "print('ran')\n")
+    write(tmp_path / "lazy.py", "import codegreen_runtime as r\n\nr.register('f')\n")
+    write(tmp_path / "quiet.py", "import codegreen_runtime\n")
+    e = dict(os.environ, CODEGREEN_LIB_PATH=str(tmp_path / "nonexist.so"))
+    e.pop("PYTHONPATH", None)
+    r = subprocess.run([CG, "measure", "-q", "--python", sys.executable, "s.py"],
+                       cwd=str(tmp_path), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    assert r.returncode == 0 and r.stdout == "ran\n", r.stderr
+    where = os.path.realpath(str(tmp_path / "s.py"))
+    assert r.stderr.startswith(where + ":0: RuntimeWarning: codegreen_runtime: "), r.stderr
+    assert "nonexist.so" in r.stderr
+    assert "sitecustomize" not in r.stderr and "__import__" not in r.stderr, r.stderr
+    e["PYTHONPATH"] = os.path.join(ROOT, "python")
+    for script, expected in (("lazy.py", "lazy.py:3: RuntimeWarning: codegreen_runtime: "),
+                             ("quiet.py", "quiet.py:0: RuntimeWarning: codegreen_runtime: ")):
+        r = subprocess.run([sys.executable, script], cwd=str(tmp_path), env=e,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+        assert expected in r.stderr and "codegreen_runtime.py:" not in r.stderr, r.stderr
+
+
+def _wait_for(path):
+    for _ in range(1200):
+        if os.path.exists(str(path)):
+            return
+        import time
+        time.sleep(0.05)
+    raise AssertionError("%s never appeared" % path)
+
+
+def test_measure_warns_once_of_another_measurement_as_run_does(tmp_path):
+    # measure never said that another codegreen process measured the machine at the same time
+    # (`run` does: RAPL is machine-wide): one warning on stderr and in the report's warnings, at
+    # the start when the other measures already, else at the end; -q keeps stderr the program's
+    # and --json keeps it the JSON's, the report still carries it.
+    write(tmp_path / "s.py", "print('ran')\n")
+    write(tmp_path / "wait.py", """\
+        import os, time
+        open('s1', 'w').close()
+        while not os.path.exists('s2'):
+            time.sleep(0.02)
+        """)
+    e = dict(os.environ)
+    e.pop("PYTHONPATH", None)
+    sentence = ("1 other codegreen process is measuring on this host %s (pid %d); the energy "
+                "counters are machine-wide, so both measurements include each other's energy")
+
+    def other(name):
+        p = subprocess.Popen([CG, "run", "-q", "--", "sh", "-c",
+                              "touch %s.up; while [ ! -e %s.down ]; do sleep 0.05; done"
+                              % (name, name)], cwd=str(tmp_path), env=e)
+        _wait_for(tmp_path / (name + ".up"))
+        return p
+
+    def measure(*args, **kw):
+        return subprocess.Popen([CG, "measure", "--python", sys.executable] + list(args),
+                                cwd=str(tmp_path), env=e, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True, **kw)
+
+    def warnings_of(name):
+        with open(str(tmp_path / name)) as f:
+            return json.load(f)["warnings"]
+
+    r = measure("-o", "alone.json", "s.py")
+    out, err = r.communicate()
+    assert r.returncode == 0 and "other codegreen process" not in err, err
+    assert warnings_of("alone.json") == []
+
+    first = other("first")
+    try:
+        r = measure("-o", "a.json", "s.py")
+        out, err = r.communicate()
+        said = sentence % ("already", first.pid)
+        assert r.returncode == 0 and out == "ran\n", err
+        assert "codegreen measure: warning: " + said + "\n" in err, err
+        assert err.count("other codegreen process") == 1, err
+        assert warnings_of("a.json") == ["warning: " + said]
+        r = measure("-q", "-o", "q.json", "s.py")
+        out, err = r.communicate()
+        assert (r.returncode, out, err) == (0, "ran\n", ""), err
+        assert warnings_of("q.json") == ["warning: " + said]
+        r = measure("--json", "s.py")
+        out, err = r.communicate()
+        assert json.loads(err)["warnings"] == ["warning: " + said], err
+    finally:
+        open(str(tmp_path / "first.down"), "w").close()
+        first.wait()
+
+    r = measure("-o", "n.json", "wait.py")
+    _wait_for(tmp_path / "s1")
+    second = other("second")
+    try:
+        open(str(tmp_path / "s2"), "w").close()
+        out, err = r.communicate()
+        said = sentence % ("now", second.pid)
+        assert r.returncode == 0 and "codegreen measure: warning: " + said + "\n" in err, err
+        assert err.count("other codegreen process") == 1, err
+        assert warnings_of("n.json") == ["warning: " + said]
+    finally:
+        open(str(tmp_path / "second.down"), "w").close()
+        second.wait()

@@ -33,6 +33,10 @@ res = ip.run_cell("%%codegreen\ny = 3;\n")
 print("SEMI", res.result, report())
 res = ip.run_cell("2 + 3")
 print("PLAIN", res.result)
+print("TRACEBACKS FROM HERE")
+res = ip.run_cell("%%codegreen lines\nx = 1\n1 / 0\n")
+ip.run_line_magic("xmode", "Verbose")
+res = ip.run_cell("%%codegreen verbose\ndef f(a):\n    b = a + 1\n    raise KeyError(b)\nf(3)\n")
 '''
 
 
@@ -59,3 +63,10 @@ def test_cell_magic_runs_the_cell_as_ipython_does(run_py):
     assert "unknown option '-x'" in out
     assert lines["SEMI"].startswith("SEMI None [('cell', ")
     assert "PLAIN 5" in r.stdout
+    # Only the user's code, at the cell's line numbers: never the call line 1 became.
+    tracebacks = out.split("TRACEBACKS FROM HERE")[1]
+    assert "_codegreen_cell" not in out
+    assert "Cell In [1], line 3\n      2 x = 1\n----> 3 1 / 0\n" in tracebacks
+    # Verbose mode still parses the cell: its variables are shown.
+    assert "----> 5 f(3)" in tracebacks and "----> 4     raise KeyError(b)" in tracebacks
+    assert "b = 4" in tracebacks

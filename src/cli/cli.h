@@ -34,6 +34,9 @@ int cg_fail(int rc, const char *what);
  * on stderr, and returns NULL (the caller exits with CG_EXIT_USAGE). */
 const char *cg_one_operand(int argc, char **argv, const char *verb, const char *what,
                            void (*usage)(FILE *));
+/* After getopt_long, for a verb that takes no operand: with one, prints "codegreen VERB:
+ * unexpected argument 'X'" and @p usage on stderr. @return whether there was none. */
+bool cg_no_operand(int argc, char **argv, const char *verb, void (*usage)(FILE *));
 
 /* --carbon-intensity G (carbon.c): checks G and hands it to the library through
  * CODEGREEN_CARBON_INTENSITY, keeping the value the variable had before (if any).

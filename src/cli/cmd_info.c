@@ -289,9 +289,7 @@ int cg_cmd_info(int argc, char **argv) {
       return CG_EXIT_USAGE;
     }
   }
-  if (optind < argc) {
-    fprintf(stderr, "codegreen info: unexpected argument '%s'\n", argv[optind]);
-    print_usage(stderr);
+  if (!cg_no_operand(argc, argv, "info", print_usage)) {
     return CG_EXIT_USAGE;
   }
 

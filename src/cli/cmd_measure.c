@@ -339,6 +339,75 @@ int cg_measure_take_option(int c, measure_opts *o) {
   }
 }
 
+int cg_measure_args_after(int argc, char **argv, int i, const cg_measure_after *a, char **args) {
+  int dd = i;
+  while (dd < argc && strcmp(argv[dd], "--") != 0) {
+    dd++;
+  }
+  bool has_dd = dd < argc;
+  /* getopt_long reads its own vector: the words up to "--", after the program's name */
+  char **sub = calloc((size_t)(dd - i) + 2, sizeof *sub);
+  if (sub == NULL) {
+    fprintf(stderr, "codegreen measure: out of memory\n");
+    return CG_EXIT_FAIL;
+  }
+  sub[0] = argv[0];
+  for (int k = i; k < dd; k++) {
+    sub[k - i + 1] = argv[k];
+  }
+  int subc = dd - i + 1, c, rc = 0;
+  const char *taken = NULL;
+  size_t n = 0;
+  optind = 0; /* glibc: start over on a new vector */
+  opterr = 0;
+  /* '-': getopt_long permutes nothing and hands each plain word over as c == 1, so plain words
+   * stay the program's arguments in their order */
+  while ((c = getopt_long(subc, sub, "-g:o:c:qh", a->options, NULL)) != -1) {
+    if (c == 1) {
+      args[n++] = optarg;
+      continue;
+    }
+    if (c == '?' || c == ':') {
+      const char *bad = sub[optind - 1];
+      fprintf(stderr,
+              "codegreen measure: '%s' after the %s is not a codegreen option%s.\n"
+              "  The %s's own arguments follow '--': codegreen measure [options] %s -- %s\n",
+              bad, a->after, c == ':' ? " or lacks its value" : "", a->whose, a->before, bad);
+      rc = CG_EXIT_USAGE;
+      break;
+    }
+    if (taken == NULL) { /* the option's own word, not its value */
+      taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
+    }
+    if ((rc = a->take(c, a->ctx)) != 0) {
+      break;
+    }
+  }
+  opterr = 1;
+  free(sub);
+  if (rc != 0) {
+    return rc;
+  }
+  for (int k = dd + 1; has_dd && k < argc; k++) {
+    args[n++] = argv[k];
+  }
+  args[n] = NULL;
+  if (a->check != NULL && (rc = a->check(a->ctx)) != 0) {
+    return rc;
+  }
+  if (taken != NULL && !has_dd && !a->m->quiet && !a->m->json) {
+    fprintf(stderr,
+            "codegreen measure: note: '%s' after the %s is taken as codegreen's option; "
+            "arguments for the %s go after '--'\n",
+            taken, a->after, a->whose);
+  }
+  return 0;
+}
+
+static int take_measure_option(int c, void *o) {
+  return cg_measure_take_option(c, o);
+}
+
 static int parse_args(int argc, char **argv, measure_opts *o) {
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
   int c, rc;
@@ -380,64 +449,21 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
             script);
     return CG_EXIT_USAGE;
   }
-  /* After the script: codegreen's options (the reference's `script.py -g fine --export-plot
-   * energy.html`) up to "--"; what follows "--" is the script's, untouched. getopt_long permutes
-   * this part, so plain words stay script arguments in their order. */
-  int dd = i;
-  while (dd < argc && strcmp(argv[dd], "--") != 0) {
-    dd++;
-  }
-  bool has_dd = dd < argc;
-  char **sub = calloc((size_t)(dd - i) + 2, sizeof *sub);
   o->cmd = calloc((size_t)(argc - i) + 2, sizeof *o->cmd);
-  if (sub == NULL || o->cmd == NULL) {
-    free(sub);
+  if (o->cmd == NULL) {
     fprintf(stderr, "codegreen measure: out of memory\n");
     return CG_EXIT_FAIL;
   }
-  sub[0] = argv[0];
-  for (int k = i; k < dd; k++) {
-    sub[k - i + 1] = argv[k];
-  }
-  int subc = dd - i + 1;
-  const char *taken = NULL;
-  size_t n = 0;
-  o->cmd[n++] = (char *)script;
-  optind = 0; /* glibc: start over on a new vector */
-  opterr = 0;
-  while ((c = getopt_long(subc, sub, "-g:o:c:qh", cg_measure_options, NULL)) != -1) {
-    if (c == 1) {
-      o->cmd[n++] = optarg; /* a plain word ("-" in the option string): the script's */
-      continue;
-    }
-    if (c == '?' || c == ':') {
-      const char *bad = sub[optind - 1];
-      fprintf(stderr,
-              "codegreen measure: '%s' after the script is not a codegreen option%s.\n"
-              "  The script's own arguments follow '--': codegreen measure [options] %s -- %s\n",
-              bad, c == ':' ? " or lacks its value" : "", script, bad);
-      free(sub);
-      return CG_EXIT_USAGE;
-    }
-    if (taken == NULL) { /* the option's own word, not its value */
-      taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
-    }
-    if ((rc = cg_measure_take_option(c, o)) != 0) {
-      free(sub);
-      return rc;
-    }
-  }
-  opterr = 1;
-  for (int k = dd + 1; has_dd && k < argc; k++) {
-    o->cmd[n++] = argv[k];
-  }
-  o->cmd[n] = NULL;
-  free(sub);
-  if (taken != NULL && !has_dd && !o->quiet && !o->json) {
-    fprintf(stderr,
-            "codegreen measure: note: '%s' after the script is taken as codegreen's option; "
-            "arguments for the script go after '--'\n",
-            taken);
+  o->cmd[0] = (char *)script;
+  const cg_measure_after after = {.after = "script",
+                                  .whose = "script",
+                                  .before = script,
+                                  .options = cg_measure_options,
+                                  .take = take_measure_option,
+                                  .ctx = o,
+                                  .m = o};
+  if ((rc = cg_measure_args_after(argc, argv, i, &after, o->cmd + 1)) != 0) {
+    return rc;
   }
   if (o->lang == NULL && is_python_archive_or_dir(o->cmd[0])) {
     o->lang = cgi_language_find("python");
@@ -1253,15 +1279,24 @@ static void program_from_own_session(json_t *report, json_t *own) {
   }
 }
 
+/* measure's one warning of another measurement at the same time (cg_concurrent_warning()), on
+ * stderr as `run` says it; the report carries it too (cg_measure_program_report()). */
+static void say_concurrent(const measure_opts *o, const char *text) {
+  if (!o->quiet && !o->json) {
+    fprintf(stderr, "codegreen measure: warning: %s\n", text);
+  }
+}
+
 int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char *tmp,
                            const char *task, bool python, nemb_session **own, pid_t *pid,
-                           int *status, int *err) {
+                           int *status, int *err, char *concurrent) {
   /* measure samples the counters itself, for the whole run, and publishes every sample to
    * CODEGREEN_MEASURE_SAMPLES; the program (and its Python children) follow (node.c): they
    * record only their functions' boundaries and take their energy from these samples, so no
    * sampler thread runs in them. The same session's time series is the plot's. */
   *own = NULL;
   *pid = -1;
+  concurrent[0] = '\0';
   char *samples = NULL;
   nemb_session_options so;
   nemb_session_options_init(&so);
@@ -1291,6 +1326,16 @@ int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char 
       cg_named_providers_check("measure", NULL, nemb_session_meter(*own) != NULL) != 0) {
     return CG_EXIT_FAIL;
   }
+  /* RAPL is machine-wide: one warning, as `run` gives, when another codegreen process measures
+   * during the run (at the start when it measures already, else at the end). A Python program's
+   * runtime registers its process, so measure does not (a codegreen.Session in the program would
+   * take measure for an overlap); a native or Java program's runtime does not, so measure
+   * registers for it, and the others are told. */
+  bool registered = !python && nemb_procs_register() == 0;
+  bool already = cg_concurrent_warning("already", concurrent, CG_CONCURRENT_LEN);
+  if (already) {
+    say_concurrent(o, concurrent);
+  }
   if (*own != NULL) {
     nemb_task_start(*own, task);
   }
@@ -1310,12 +1355,33 @@ int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char 
   if (*pid > 0 && python) {
     wait_for_stragglers(); /* after the program's span: it ends when the main process does */
   }
+  /* the program's own processes have ended: whoever is registered now is another measurement */
+  if (*pid > 0 && !already && cg_concurrent_warning("now", concurrent, CG_CONCURRENT_LEN)) {
+    say_concurrent(o, concurrent);
+  }
+  if (registered) {
+    nemb_procs_unregister();
+  }
   unsetenv("CODEGREEN_MEASURE_SAMPLES");
   return *pid > 0 ? 0 : -1;
 }
 
-json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
-                                  const char *stopped, const measure_opts *o) {
+/* Appends "warning: @p text" to the report's top-level "warnings" (measure's own). */
+static void add_warning(json_t *report, const char *text) {
+  json_t *said = json_object_get(report, "warnings");
+  if (!json_is_array(said)) {
+    said = json_array();
+    json_object_set_new(report, "warnings", said);
+  }
+  char *line = NULL;
+  if (asprintf(&line, "warning: %s", text) >= 0) {
+    json_array_append_new(said, cg_json_text(line));
+    free(line);
+  }
+}
+
+static json_t *program_report(const char *result, nemb_session *own, pid_t pid, int status,
+                              const char *stopped, const measure_opts *o) {
   char jmsg[600];
   json_t *report = NULL;
   nemb__report_load(result, &report, jmsg, sizeof jmsg);
@@ -1348,6 +1414,16 @@ json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t p
     }
     program_from_own_session(report, doc);
     json_decref(doc);
+  }
+  return report;
+}
+
+json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
+                                  const char *stopped, const char *concurrent,
+                                  const measure_opts *o) {
+  json_t *report = program_report(result, own, pid, status, stopped, o);
+  if (report != NULL && concurrent[0] != '\0') {
+    add_warning(report, concurrent);
   }
   return report;
 }
@@ -1894,9 +1970,10 @@ static int measure_with(measure_opts o) {
   }
   const char *task = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
   pid_t program_pid = -1;
+  char concurrent[CG_CONCURRENT_LEN];
   {
     int prc = cg_measure_run_sampled(run, &o, p.tmp, task, true, &plot_session, &program_pid,
-                                     &status, &e);
+                                     &status, &e, concurrent);
     if (prc == CG_EXIT_FAIL) {
       free(run);
       status = CG_EXIT_FAIL;
@@ -1916,7 +1993,7 @@ static int measure_with(measure_opts o) {
   report = cg_measure_program_report(p.result, plot_session, program_pid, status,
                                      "stopped before its exit handlers ran (os._exit, exec, or "
                                      "a crash)",
-                                     &o);
+                                     concurrent, &o);
   if (report == NULL) {
     goto out;
   }

@@ -1623,15 +1623,10 @@ static void say(const run_opts *o, const char *kind, const char *fmt, ...) {
 
 /* RAPL is machine-wide: say so when another codegreen process measures at the same time. */
 static void warn_concurrent(const run_opts *o, const char *when) {
-  int pids[8];
-  size_t n = 0;
-  if (nemb_procs_list_others(pids, 8, &n) != 0 || n == 0) {
-    return;
+  char text[CG_CONCURRENT_LEN];
+  if (cg_concurrent_warning(when, text, sizeof text)) {
+    say(o, "warning", "%s", text);
   }
-  say(o, "warning",
-      "%zu other codegreen process%s measuring on this host %s (pid %d%s); the energy "
-      "counters are machine-wide, so both measurements include each other's energy",
-      n, n == 1 ? " is" : "es are", when, pids[0], n > 1 ? ", ..." : "");
 }
 
 /* An early return, before any run: when a SIGINT/SIGTERM came meanwhile (it may have cut a read

@@ -205,9 +205,7 @@ int cg_cmd_sample(int argc, char **argv) {
       return CG_EXIT_USAGE;
     }
   }
-  if (optind < argc) {
-    fprintf(stderr, "codegreen sample: unexpected argument '%s'\n", argv[optind]);
-    print_usage(stderr);
+  if (!cg_no_operand(argc, argv, "sample", print_usage)) {
     return CG_EXIT_USAGE;
   }
 

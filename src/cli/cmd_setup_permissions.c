@@ -323,9 +323,7 @@ static int parse(int argc, char **argv, options *o) {
       return CG_EXIT_USAGE;
     }
   }
-  if (optind < argc) {
-    fprintf(stderr, "codegreen setup-permissions: unexpected argument '%s'\n", argv[optind]);
-    print_usage(stderr);
+  if (!cg_no_operand(argc, argv, "setup-permissions", print_usage)) {
     return CG_EXIT_USAGE;
   }
   if (!valid_name(o->group)) {

@@ -61,6 +61,15 @@ const char *cg_one_operand(int argc, char **argv, const char *verb, const char *
   return NULL;
 }
 
+bool cg_no_operand(int argc, char **argv, const char *verb, void (*usage)(FILE *)) {
+  if (optind >= argc) {
+    return true;
+  }
+  fprintf(stderr, "codegreen %s: unexpected argument '%s'\n", verb, argv[optind]);
+  usage(stderr);
+  return false;
+}
+
 bool cg_parse_interval_ms(const char *text, long *out) {
   char *end;
   double v = strtod(text, &end);

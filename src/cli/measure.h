@@ -53,6 +53,29 @@ int cg_measure_take_option(int c, measure_opts *o);
 /* "--include" and the other options that only a Python program has a use for, or NULL. */
 const char *cg_measure_python_only(int c);
 
+/* How cg_measure_args_after() reads the words that follow a script or a program's files. */
+typedef struct cg_measure_after {
+  const char *after;            /* what they follow, in the messages: "script", "files" */
+  const char *whose;            /* whose arguments go after "--": "script", "program" */
+  const char *before;           /* the command line before "--" in the hint: "script.py" */
+  const struct option *options; /* getopt_long's table (the short options are "g:o:c:qh") */
+  /* Takes one option (getopt_long's @p c and optarg). @return 0, -1 after --help, or an exit
+   * status (the reason printed). */
+  int (*take)(int c, void *ctx);
+  /* NULL, or run once every option was taken and before the note: non-zero refuses. */
+  int (*check)(void *ctx);
+  void *ctx;
+  const measure_opts *m; /* whose -q and --json, once taken, silence the note */
+} cg_measure_after;
+
+/* After the script (or the files): codegreen's options (the reference's `script.py -g fine
+ * --export-plot energy.html`) up to "--"; plain words there and every word after "--" are the
+ * program's arguments, in their order, into @p args (room for argc - @p i + 1 pointers, NULL
+ * last). When an option was taken there and no "--" was given, a note says how to pass it to the
+ * program instead. @p i: the first word after the script or files. @return 0, -1 after --help, or
+ * an exit status (the reason printed). */
+int cg_measure_args_after(int argc, char **argv, int i, const cg_measure_after *a, char **args);
+
 /* @p name looked up on PATH like execvp does; a name with a slash is taken as it is. A new
  * string, or NULL. */
 char *cg_measure_find_program(const char *name);
@@ -88,22 +111,27 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
  * a native or Java program inherits --carbon-intensity's value as set. *@p own: the ended session
  * (destroy it), or NULL when none could begin (the program then samples for itself); *@p pid the
  * program's;
- * *@p status its exit status or 128 + signal. @return 0; -1 when the program could not start
- * (errno in *@p err); CG_EXIT_FAIL, nothing run, when a provider named in CODEGREEN_PROVIDERS
- * is missing (said on stderr). Not thread-safe (the environment). */
+ * *@p status its exit status or 128 + signal. When another codegreen process measures on this
+ * host at the program's start or end, @p concurrent (CG_CONCURRENT_LEN bytes) receives the
+ * warning, said on stderr (not with -q or --json), for cg_measure_program_report(); else "".
+ * @return 0; -1 when the program could not start (errno in *@p err); CG_EXIT_FAIL, nothing run,
+ * when a provider named in CODEGREEN_PROVIDERS is missing (said on stderr). Not thread-safe (the
+ * environment). */
 int cg_measure_run_sampled(char *const run[], const measure_opts *o, const char *tmp,
                            const char *task, bool python, nemb_session **own, pid_t *pid,
-                           int *status, int *err);
+                           int *status, int *err, char *concurrent);
 /* The report of a run of cg_measure_run_sampled(): the program's runtime's report at @p result,
  * with the whole run's task, totals, verdict and sampler from @p own (may be NULL). When the
  * program wrote none (a crash, a signal, _exit), measure's own session of the run is the
  * report, its functions empty and meta.program_report saying why, in the words of @p stopped
  * (how a program of that language ends without writing it: "stopped before ..."), and that
  * warning in the report's top-level "warnings". Says it on stderr too, unless @p o is quiet, or
- * --json with a report to carry it. @return a new report, or NULL (nothing to report: no result
- * and no session of measure's own). */
+ * --json with a report to carry it. @p concurrent: cg_measure_run_sampled()'s warning, added
+ * to the report's "warnings" unless "". @return a new report, or NULL (nothing to report: no
+ * result and no session of measure's own). */
 json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t pid, int status,
-                                  const char *stopped, const measure_opts *o);
+                                  const char *stopped, const char *concurrent,
+                                  const measure_opts *o);
 
 /* ----- measure_native.c ----- */
 

@@ -206,77 +206,44 @@ static int take_option(int c, native_opts *o) {
   }
 }
 
-/* After the files: codegreen's options up to "--", as after a Python script (cmd_measure.c's
- * parse_args); plain words there and everything after "--" are the program's arguments, in
- * their order, into o->own_args. @p i: the first word after the files. @return 0, -1 after
- * --help, or an exit status (usage). */
-static int options_after_files(int argc, char **argv, int i, native_opts *o) {
-  int dd = i;
-  while (dd < argc && strcmp(argv[dd], "--") != 0) {
-    dd++;
-  }
-  bool has_dd = dd < argc;
-  char **sub = calloc((size_t)(dd - i) + 2, sizeof *sub);
-  o->own_args = calloc((size_t)(argc - i) + 1, sizeof *o->own_args);
-  if (sub == NULL || o->own_args == NULL) {
-    free(sub);
-    fprintf(stderr, "codegreen measure: out of memory\n");
-    return CG_EXIT_FAIL;
-  }
-  sub[0] = argv[0];
-  for (int k = i; k < dd; k++) {
-    sub[k - i + 1] = argv[k];
-  }
-  int subc = dd - i + 1, c, rc = 0;
-  const char *taken = NULL;
-  size_t n = 0;
-  optind = 0; /* glibc: start over on a new vector */
-  opterr = 0;
-  while ((c = getopt_long(subc, sub, "-g:o:c:qh", native_options(), NULL)) != -1) {
-    if (c == 1) {
-      o->own_args[n++] = optarg; /* a plain word ("-" in the option string): the program's */
-      continue;
-    }
-    if (c == '?' || c == ':') {
-      const char *bad = sub[optind - 1];
-      fprintf(stderr,
-              "codegreen measure: '%s' after the files is not a codegreen option%s.\n"
-              "  The program's own arguments follow '--': codegreen measure [options] %s %s "
-              "-- %s\n",
-              bad, c == ':' ? " or lacks its value" : "", cgi_language_name(o->m.lang), o->files[0],
-              bad);
-      rc = CG_EXIT_USAGE;
-      break;
-    }
-    if (taken == NULL) { /* the option's own word, not its value */
-      taken = optarg != NULL && optarg == sub[optind - 1] ? sub[optind - 2] : sub[optind - 1];
-    }
-    if ((rc = take_option(c, o)) != 0) {
-      break;
-    }
-  }
-  opterr = 1;
-  free(sub);
-  if (rc != 0) {
-    return rc;
-  }
-  for (int k = dd + 1; has_dd && k < argc; k++) {
-    o->own_args[n++] = argv[k];
-  }
-  o->own_args[n] = NULL;
-  o->args = o->own_args;
+static int take_native_option(int c, void *o) {
+  return take_option(c, o);
+}
+
+static int refuse_build_after_files(void *ctx) {
+  const native_opts *o = ctx;
   if (o->build != NULL) {
     fprintf(stderr, "codegreen measure: --build measures `--build CMD --instrument DIR -- PROG "
                     "ARGS`, not source files\n");
     return CG_EXIT_USAGE;
   }
-  if (taken != NULL && !has_dd && !o->m.quiet && !o->m.json) {
-    fprintf(stderr,
-            "codegreen measure: note: '%s' after the files is taken as codegreen's option; "
-            "arguments for the program go after '--'\n",
-            taken);
-  }
   return 0;
+}
+
+/* After the files: codegreen's options up to "--", as after a Python script; the program's
+ * arguments into o->own_args. @p i: the first word after the files. @return 0, -1 after --help,
+ * or an exit status (usage). */
+static int options_after_files(int argc, char **argv, int i, native_opts *o) {
+  o->own_args = calloc((size_t)(argc - i) + 1, sizeof *o->own_args);
+  if (o->own_args == NULL) {
+    fprintf(stderr, "codegreen measure: out of memory\n");
+    return CG_EXIT_FAIL;
+  }
+  char before[PATH_MAX + 16]; /* the hint's command line: "c main.c" */
+  snprintf(before, sizeof before, "%s %s", cgi_language_name(o->m.lang), o->files[0]);
+  const cg_measure_after after = {.after = "files",
+                                  .whose = "program",
+                                  .before = before,
+                                  .options = native_options(),
+                                  .take = take_native_option,
+                                  .check = refuse_build_after_files,
+                                  .ctx = o,
+                                  .m = &o->m};
+  int rc = cg_measure_args_after(argc, argv, i, &after, o->own_args);
+  if (rc == 0) {
+    o->args = o->own_args;
+  }
+  return rc;
 }
 
 int cg_measure_native_args(int argc, char **argv, native_opts *o) {
@@ -851,7 +818,8 @@ int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, c
   nemb_session *own = NULL;
   pid_t pid = -1;
   int status = CG_EXIT_FAIL, e = 0;
-  int rc = cg_measure_run_sampled(run, m, tmp, task, false, &own, &pid, &status, &e);
+  char concurrent[CG_CONCURRENT_LEN];
+  int rc = cg_measure_run_sampled(run, m, tmp, task, false, &own, &pid, &status, &e, concurrent);
   if (rc != 0) {
     if (rc < 0) {
       fprintf(stderr, "codegreen measure: cannot run %s: %s\n", run[0], strerror(e));
@@ -860,7 +828,7 @@ int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, c
     json_decref(instrumentation);
     return rc < 0 ? CG_EXIT_CANNOT_RUN : rc;
   }
-  json_t *report = cg_measure_program_report(result, own, pid, status, stopped, m);
+  json_t *report = cg_measure_program_report(result, own, pid, status, stopped, concurrent, m);
   nemb_session_destroy(own);
   if (report == NULL) {
     json_decref(instrumentation);

@@ -610,6 +610,20 @@ void cg_row_add_meta(json_t *row, json_t *report) {
   }
 }
 
+bool cg_concurrent_warning(const char *when, char *buf, size_t len) {
+  int pids[8];
+  size_t n = 0;
+  buf[0] = '\0';
+  if (nemb_procs_list_others(pids, 8, &n) != 0 || n == 0) {
+    return false;
+  }
+  snprintf(buf, len,
+           "%zu other codegreen process%s measuring on this host %s (pid %d%s); the energy "
+           "counters are machine-wide, so both measurements include each other's energy",
+           n, n == 1 ? " is" : "es are", when, pids[0], n > 1 ? ", ..." : "");
+  return true;
+}
+
 const char *cg_source_words(const char *source) {
   return nemb_energy_source_words(source);
 }

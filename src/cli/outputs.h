@@ -153,6 +153,16 @@ void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned
  * the library words them, a reader of the summary needs them as much as the report's. */
 void cg_print_sampler_warnings(FILE *fp, const char *label, const json_t *report);
 
+/* The size of a buffer for cg_concurrent_warning(). */
+#define CG_CONCURRENT_LEN 256
+/* RAPL is machine-wide: when other codegreen processes of this user are measuring on this host
+ * (the process registry, nemb_procs_list_others()), the one sentence `run` and `measure` warn
+ * with, "N other codegreen process is measuring on this host WHEN (pid P); the energy counters
+ * are machine-wide, ...", into @p buf (CG_CONCURRENT_LEN bytes). @p when: "already" (at the
+ * start) or "now" (at the end). @return whether there are (false too when the registry cannot be
+ * read; @p buf is then ""). */
+bool cg_concurrent_warning(const char *when, char *buf, size_t len);
+
 /* The columns every CSV row of `run` and `measure` starts with: who measured, where, and how
  * far the figures are to be trusted, from the report's meta. cg_row_add_meta() appends their
  * values (null where the report lacks one) to @p row, in this order. */

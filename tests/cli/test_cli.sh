@@ -104,6 +104,12 @@ check "unknown command exits 2" test $? -eq 2
 check "unknown command names it" contains "$tmp/out" "unknown command 'frobnicate'"
 "$cg" sample --bogus >"$tmp/out" 2>&1
 check "unknown option exits 2" test $? -eq 2
+for verb in info sample setup-permissions; do
+  "$cg" $verb extra >"$tmp/out" 2>&1
+  check "$verb with an operand exits 2" test $? -eq 2
+  check "$verb names the operand, then its usage" grep -Pzq \
+    "^codegreen $verb: unexpected argument 'extra'\nusage: codegreen $verb" "$tmp/out"
+done
 "$cg" sample -d -1 >"$tmp/out" 2>&1
 check "bad duration exits 2" test $? -eq 2
 CODEGREEN_PROVIDERS=nope "$cg" sample -d 0.1 >"$tmp/out" 2>&1

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECTS = os.path.join(HERE, "projects")
@@ -297,7 +298,8 @@ def whole_run(cg, work, env):
     # options after the files are codegreen's (with a note), as after a Python script
     rc, out, err = run([cg, "measure", "c", "prog.c", "-o", "r.json"], d, env)
     check(rc == 0 and out.strip().isdigit() and os.path.exists(os.path.join(d, "r.json")) and
-          "'-o' after the files is taken as codegreen's option" in err,
+          "'-o' after the files is taken as codegreen's option; arguments for the program go "
+          "after '--'" in err,
           "options after the files: -o r.json is codegreen's, with a note (%d, %s)" % (rc, err[-300:]))
     rc, out, err = run([cg, "measure", "-q", "c", "prog.c", "--", "-o", "x"], d, env)
     check(rc == 5 and out == "x\n", "options after the files: after '--' they are the program's")
@@ -305,6 +307,10 @@ def whole_run(cg, work, env):
     check(rc == 2 and "'--bogus' after the files is not a codegreen option" in err and
           "codegreen measure [options] c prog.c -- --bogus" in err and out == "",
           "options after the files: an unknown one is refused with the '--' form (%s)" % err)
+    rc, out, err = run([cg, "measure", "c", "prog.c", "--build", "make"], d, env)
+    check(rc == 2 and "--build measures `--build CMD --instrument DIR -- PROG ARGS`" in err and
+          "is taken as codegreen's option" not in err and out == "",
+          "options after the files: --build is refused, without the note (%s)" % err)
     if not os.path.exists(os.path.join(d, "r.json")):
         return
     rep = json.load(open(os.path.join(d, "r.json")))
@@ -348,6 +354,57 @@ def whole_run(cg, work, env):
               "crash: the table says the functions are missing")
 
 
+def concurrent(cg, work, env):
+    """RAPL is machine-wide: a C measurement is registered while its program runs (another
+    codegreen process warns of it), and warns once, as `run` does, of another one measuring."""
+    d = os.path.join(work, "concurrent")
+    os.makedirs(os.path.join(d, "run"), mode=0o700)
+    env = dict(env, XDG_RUNTIME_DIR=os.path.join(d, "run"))  # a registry of this case's own
+    with open(os.path.join(d, "wait.c"), "w") as f:
+        f.write("#include <stdio.h>\n#include <unistd.h>\n"
+                "int main(void) { fclose(fopen(\"up\", \"w\"));"
+                " while (access(\"down\", F_OK) != 0) usleep(20000); return 0; }\n")
+
+    def wait_for(path):
+        for _ in range(1200):
+            if os.path.exists(path):
+                return True
+            time.sleep(0.05)
+        return False
+
+    m = subprocess.Popen([cg, "measure", "-q", "c", "wait.c"], cwd=d, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(os.path.join(d, "up"))
+        rc, out, err = run([cg, "run", "--", "true"], d, env)
+        check("1 other codegreen process is measuring on this host already (pid %d)" % m.pid in err,
+              "concurrent: measure c is registered while its program runs (%s)" % err[-300:])
+    finally:
+        open(os.path.join(d, "down"), "w").close()
+        m.communicate(timeout=300)
+    os.unlink(os.path.join(d, "up"))
+    os.unlink(os.path.join(d, "down"))
+    other = subprocess.Popen([cg, "run", "-q", "--", "sh", "-c",
+                              "touch o.up; while [ ! -e o.down ]; do sleep 0.05; done"],
+                             cwd=d, env=env)
+    try:
+        wait_for(os.path.join(d, "o.up"))
+        open(os.path.join(d, "down"), "w").close()  # the program ends at once
+        rc, out, err = run([cg, "measure", "-o", "r.json", "c", "wait.c"], d, env)
+        said = ("1 other codegreen process is measuring on this host already (pid %d); the "
+                "energy counters are machine-wide, so both measurements include each other's "
+                "energy" % other.pid)
+        check(rc == 0 and "codegreen measure: warning: " + said + "\n" in err and
+              err.count("other codegreen process") == 1,
+              "concurrent: measure c warns once of another measurement (%s)" % err[-300:])
+        with open(os.path.join(d, "r.json")) as f:
+            check(json.load(f)["warnings"] == ["warning: " + said],
+                  "concurrent: the report's warnings carry it")
+    finally:
+        open(os.path.join(d, "o.down"), "w").close()
+        other.wait()
+
+
 def main():
     cg = os.path.abspath(sys.argv[1])
     env = dict(os.environ)
@@ -364,6 +421,7 @@ def main():
         exit_inside(cg, work, env)
         whole_run(cg, work, env)
         shared_options(cg, work, env)
+        concurrent(cg, work, env)
         analyze(cg, work, env)
         if shutil.which("javac") is None or shutil.which("java") is None:
             print("SKIP java: no JDK (javac, java); install openjdk-17-jdk-headless "
