@@ -180,7 +180,7 @@ class _TaskSpan(object):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.session.stop_task(self.name)
+        self.session._exit_span(self.name)
         return False
 
     def __call__(self, func):
@@ -212,6 +212,9 @@ class _SlowPath(object):
 
     def stop_task(self, *args, **kwargs):
         return Session.stop_task(self._session(), *args, **kwargs)
+
+    def exit_span(self, name):
+        return Session._exit_span(self._session(), name)
 
 
 _extension = []  # [module or None], once looked for (by the first Session that starts)
@@ -656,6 +659,14 @@ class Session(object):
             msg = self._native.error_text(rc)
             if not self._close_orphan(name):
                 raise RuntimeError(msg)
+
+    def _exit_span(self, name):
+        """The end of a ``with s.task(name):`` block. A Session stopped while the block ran
+        (in this thread or another) already closed the task at its end (``closed_at_end`` in
+        the report), so the block ends quietly, as a ``@codegreen.task`` call does."""
+        if self._state == "stopped":
+            return
+        self.stop_task(name)
 
     def _in_context(self):
         """True when this call's tasks are the running asyncio task's own (see _context_tasks):

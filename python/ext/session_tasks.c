@@ -461,12 +461,13 @@ static void span_dealloc(PyObject *o) {
 }
 
 /* Starts (@p start 1) or stops (0) the span's task: the fast recorder call, else the Session's
- * own start_task/stop_task. Returns 0, or -1 with a Python exception set. Inlined into each
- * caller with @p start constant, so the fast path stays one test and one call. */
+ * own start_task/_exit_span (quiet once the Session stopped). Returns 0, or -1 with a Python
+ * exception set. Inlined into each caller with @p start constant, so the fast path stays one test
+ * and one call. */
 static inline int span_bound(SpanObject *sp, int start) {
   int rc = recorder_fast_now(sp->rec) ? recorder_call(sp->rec, start, sp->name) : -2;
   if (rc == -2) {
-    PyObject *r = call_slow(sp->rec, start ? "start_task" : "stop_task", sp->name);
+    PyObject *r = call_slow(sp->rec, start ? "start_task" : "exit_span", sp->name);
     rc = r == NULL ? -1 : 0;
     Py_XDECREF(r);
   }

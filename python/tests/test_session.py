@@ -1264,3 +1264,38 @@ def test_a_destination_that_cannot_be_written_is_refused_at_start(sim_env, tmp_p
         with s.task("w"):
             pass
     assert json.loads(later.read_text())["tasks"][0]["name"] == "w"
+
+
+@pytest.mark.parametrize("how", ["extension", "ctypes"])
+def test_a_with_block_open_when_its_session_stops_ends_quietly(sim_env, monkeypatch, how):
+    from codegreen import _native
+    if how == "extension" and session_mod._session_extension(_native.load()) is None:
+        pytest.skip("the _codegreen_fast extension is not built here")
+    # stopped inside the block, in the block's own thread
+    s = _session_on(how, monkeypatch)
+    with s.task("outer"):
+        r = s.stop()
+    assert [(t["name"], t.get("closed_at_end")) for t in r["tasks"]] == [("outer", True)]
+    # stopped by another thread while a worker's block is open
+    s = _session_on(how, monkeypatch)
+    started, release, errors = threading.Event(), threading.Event(), []
+
+    def holder():
+        try:
+            with s.task("holder"):
+                started.set()
+                release.wait(5)
+        except Exception as e:  # the failure this test is about
+            errors.append(e)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    started.wait(5)
+    r = s.stop()
+    release.set()
+    t.join()
+    assert errors == []
+    assert [(t["name"], t.get("closed_at_end")) for t in r["tasks"]] == [("holder", True)]
+    # an explicit stop_task() after stop() is still an error: only the block's end is quiet
+    with pytest.raises(RuntimeError, match="is not active"):
+        s.stop_task("holder")
