@@ -24,10 +24,24 @@ static void print_usage(FILE *fp) {
           "  -o, --output FILE   .html: one self-contained interactive page (zoom, hover), opens\n"
           "                      offline; .png: a 1200x700 image; .svg: the same image as\n"
           "                      vectors. May be given up to %d times. Without -o: REPORT.html\n"
-          "                      (the report's name with .html for .json)\n"
+          "                      (the report's name with .html for .json or .json.zst)\n"
           "  -q, --quiet         do not name the files written\n"
           "  -h, --help          this help\n",
           MAX_OUTPUTS);
+}
+
+/* The length of @p report without its .json or .json.zst ending (the whole name otherwise):
+ * the default output is that stem with .html. */
+static size_t report_stem(const char *report) {
+  static const char *const endings[] = {".json.zst", ".json"};
+  size_t len = strlen(report);
+  for (size_t i = 0; i < sizeof endings / sizeof endings[0]; i++) {
+    size_t n = strlen(endings[i]);
+    if (len > n && strcmp(report + len - n, endings[i]) == 0) {
+      return len - n;
+    }
+  }
+  return len;
 }
 
 int cg_cmd_plot(int argc, char **argv) {
@@ -44,6 +58,12 @@ int cg_cmd_plot(int argc, char **argv) {
       if (n_out == MAX_OUTPUTS) {
         fprintf(stderr, "codegreen plot: at most %d outputs\n", MAX_OUTPUTS);
         return CG_EXIT_USAGE;
+      }
+      for (size_t i = 0; i < n_out; i++) {
+        if (strcmp(outputs[i], optarg) == 0) {
+          fprintf(stderr, "codegreen plot: -o %s given twice\n", optarg);
+          return CG_EXIT_USAGE;
+        }
       }
       outputs[n_out++] = optarg;
       break;
@@ -64,10 +84,7 @@ int cg_cmd_plot(int argc, char **argv) {
   }
   char *fallback = NULL;
   if (n_out == 0) {
-    /* REPORT.json -> REPORT.html beside it; another name gets .html added. */
-    size_t len = strlen(report);
-    bool json = len > 5 && strcmp(report + len - 5, ".json") == 0;
-    if (asprintf(&fallback, "%.*s.html", (int)(json ? len - 5 : len), report) < 0) {
+    if (asprintf(&fallback, "%.*s.html", (int)report_stem(report), report) < 0) {
       return cg_fail(NEMB_ENOMEM, "out of memory");
     }
     outputs[n_out++] = fallback;
@@ -81,7 +98,13 @@ int cg_cmd_plot(int argc, char **argv) {
       return CG_EXIT_USAGE;
     }
     if (rc != 0) {
+      /* A message that does not name this output is about the report (unreadable, not a
+       * report, no series): every other output would fail the same way. */
+      bool report_failed = strstr(nemb_last_error(), outputs[i]) == NULL;
       code = cg_fail(rc, "cannot plot the report");
+      if (report_failed) {
+        break;
+      }
     } else if (!quiet) {
       fprintf(stderr, "codegreen plot: wrote %s\n", outputs[i]);
     }

@@ -217,4 +217,21 @@ r['tasks']=r['tasks'][:1]; json.dump(r, open('$tmp/cut.json', 'w'))"
 check "plot subtitle counts the report's top-level tasks, not the detailed ones" \
   grep -q "</b> in 3 top-level tasks (energy_j)" "$tmp/cut.html"
 
+# The default output of a .json.zst is REPORT.html; the same -o twice is refused before anything
+# is read; a report that cannot be drawn is said once and stops, an output that cannot be
+# written does not stop the others.
+"$cg" run -q --time-series -o "$tmp/z.json.zst" -- true 2>/dev/null
+(cd "$tmp" && "$cg" plot -q z.json.zst)
+check "plot of REPORT.json.zst writes REPORT.html" test -s "$tmp/z.html"
+"$cg" plot -o "$tmp/d.html" -o "$tmp/d.html" "$tmp/z.json.zst" 2>"$tmp/dup.err"
+check "plot: the same -o twice is a usage error" test $? -eq 2
+check "plot: the same -o twice is named" grep -q "given twice" "$tmp/dup.err"
+check "plot: a refused command wrote nothing" test ! -e "$tmp/d.html"
+"$cg" plot -o "$tmp/e.html" -o "$tmp/e.png" "$tmp/none.json" 2>"$tmp/none.err"
+check "plot: an unreadable report fails" test $? -eq 1
+check "plot: an unreadable report is said once" test "$(grep -c 'cannot read the report' "$tmp/none.err")" -eq 1
+"$cg" plot -q -o "$tmp/nodir/f.html" -o "$tmp/f.png" "$tmp/z.json.zst" 2>"$tmp/nodir.err"
+check "plot: an unwritable output fails the command" test $? -eq 1
+check "plot: the other output is still written" test -s "$tmp/f.png"
+
 finish cli_plot
