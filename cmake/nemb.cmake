@@ -58,6 +58,7 @@ set(NEMB_SOURCES
     src/nemb/sampler.c
     src/nemb/secure_env.c
     src/nemb/session.c
+    src/nemb/term_guard.c
     src/nemb/stats.c
     src/nemb/store.c
     src/nemb/task_groups.c

@@ -13,7 +13,7 @@ if(NEMB_BUILD_PYTHON_EXT AND NOT NEMB_SANITIZE)
     # the other stable-ABI modules so each of them finds it. It calls libcodegreen-nemb through
     # dlopen(), so it uses the one copy of the library that codegreen._native would load.
     add_library(codegreen_fast MODULE python/ext/codegreen_fast.c python/ext/session_tasks.c
-                python/ext/linetable.c python/ext/term_guard.c)
+                python/ext/linetable.c)
     target_include_directories(codegreen_fast PRIVATE ${Python3_INCLUDE_DIRS}
                                ${CMAKE_CURRENT_SOURCE_DIR}/include)
     target_compile_definitions(codegreen_fast PRIVATE Py_LIMITED_API=0x03080000)

@@ -895,6 +895,37 @@ NEMB_EXTERN int nemb_procs_unregister(void);
 NEMB_EXTERN int nemb_procs_list_others(int *pids, size_t cap, size_t *n);
 
 /* ---------------------------------------------------------------------------------------------
+ * A termination signal an interpreter handles (for language runtimes)
+ *
+ * A runtime that handles SIGTERM to write its report first (codegreen_runtime) relies on its
+ * interpreter's handler, which runs only when the interpreter's main thread next checks: a signal
+ * that lands just before a blocking call, or that another thread takes, waits for the call to
+ * return, maybe forever, where without the runtime the default action would have ended the
+ * process. The guard puts a C handler in front of the interpreter's: it calls it, then interrupts
+ * the main thread every 10 ms (SIGALRM, without SA_RESTART) until the interpreter's handler says
+ * nemb_term_guard_seen(). A handler the program sets for the signal afterwards replaces both.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Guards @p sig's handler, which the calling thread (the interpreter's main thread, which its
+ *  handlers run in) has just set, with the kicks above.
+ *  @param sig the signal (SIGTERM, SIGHUP); never SIGALRM, which the kicks use.
+ *  @return 0 (also when it is guarded already); NEMB_EINVAL for a signal it cannot guard;
+ *          NEMB_ENOTSUP when @p sig has no plain handler (SIG_DFL, SIG_IGN, an SA_SIGINFO one):
+ *          left as it is. Call from the main thread, before other threads may take the signal.
+ *          Since 0.1. */
+NEMB_EXTERN int nemb_term_guard(int sig);
+
+/** Says that the interpreter's handler of a guarded signal runs: the kicks stop and SIGALRM's
+ *  disposition is as it was before them. Call from that handler. Since 0.1. */
+NEMB_EXTERN void nemb_term_guard_seen(void);
+
+/** @return the guarded signal received and not yet seen (nemb_term_guard_seen()), or 0. A forked
+ *  child asks when its fork hooks are done: CPython's after-fork step drops every signal not yet
+ *  handled, so one that came meanwhile would never reach the handler. Async-signal-safe.
+ *  Since 0.1. */
+NEMB_EXTERN int nemb_term_guard_received(void);
+
+/* ---------------------------------------------------------------------------------------------
  * Pushing a run's totals to a Prometheus Pushgateway (batch jobs end before any scrape)
  *
  * The totals become gauges in the Prometheus text format: codegreen_run_energy_joules (the

@@ -965,9 +965,9 @@ def _after_fork_in_child():
         _in_fork = False
         # A SIGTERM can reach a child before it first runs (Pool.terminate() right after the
         # fork, on a busy machine): CPython's after-fork step drops it unhandled, and the child
-        # would wait forever on the pool's queue. The extension's guard saw it.
-        if _pending_signal is None and _fast is not None:
-            _pending_signal = _fast.termination_received() or None
+        # would wait forever on the pool's queue. The library's guard saw it.
+        if _pending_signal is None:
+            _pending_signal = _termination_received() or None
         if _pending_signal is not None:
             _on_termination(_pending_signal, None)
 
@@ -1150,8 +1150,7 @@ def _on_termination(signum, frame):
     measurements are written as at a normal exit, then the signal is raised again with its
     default action, so the process dies of it as it would have without codegreen."""
     global _pending_signal
-    if _fast is not None:
-        _fast.termination_seen()  # the kicks that brought this handler here stop
+    _termination_seen()  # the kicks that brought this handler here stop
     if _finishing or _in_fork:
         _pending_signal = signum  # raised once the result is written, or the fork set up
         return
@@ -1176,6 +1175,38 @@ def _die_of(signum):
     os.kill(os.getpid(), signum)
 
 
+# The library's guard of the Python handler of SIGTERM/SIGHUP (nemb.h, nemb_term_guard()): the
+# signal is acted on even when it lands just before a blocking call, or another thread takes it.
+# Through the extension, else ctypes; nothing without the library.
+
+def _guard_lib():
+    """The ctypes path's library, when it has the guard; else None."""
+    if _fast is not None or _native is None or _error is not None:
+        return None
+    lib = _native.load().lib
+    return lib if getattr(lib, "nemb_term_guard", None) is not None else None
+
+
+def _guard_termination(sig):
+    if _fast is not None:
+        _fast.guard_termination(sig)
+    elif _guard_lib() is not None:
+        _guard_lib().nemb_term_guard(sig)
+
+
+def _termination_seen():
+    if _fast is not None:
+        _fast.termination_seen()
+    elif _guard_lib() is not None:
+        _guard_lib().nemb_term_guard_seen()
+
+
+def _termination_received():
+    if _fast is not None:
+        return _fast.termination_received()
+    return _guard_lib().nemb_term_guard_received() if _guard_lib() is not None else 0
+
+
 def _install_signal_handlers():
     # _signal, the built-in module under signal.py (which imports enum): nothing a user's file
     # could shadow is imported before the program runs.
@@ -1187,9 +1218,7 @@ def _install_signal_handlers():
         try:
             if sig is not None and _signal.getsignal(sig) == _signal.SIG_DFL:
                 _signal.signal(sig, _on_termination)
-                if _fast is not None:
-                    # acted on even when it lands just before a blocking call (term_guard.c)
-                    _fast.guard_termination(sig)
+                _guard_termination(sig)
         except ValueError:
             return  # not the main thread: the exit handler still writes at a normal exit
 

@@ -94,6 +94,9 @@ _OPTIONAL = {
                             ctypes.POINTER(ctypes.c_uint32)]),
     "nemb_task_close": (_I, [_P, ctypes.c_uint64]),
     "nemb_push_url_check": (_I, [_S, ctypes.c_char_p, ctypes.c_size_t]),
+    "nemb_term_guard": (_I, [_I]),
+    "nemb_term_guard_seen": (None, []),
+    "nemb_term_guard_received": (_I, []),
 }
 # Optional functions also bound on the PyDLL handle (hot).
 _HOT_OPTIONAL = ("nemb_task_open", "nemb_task_close")

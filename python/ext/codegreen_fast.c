@@ -3,7 +3,8 @@
  * needs from libcodegreen-nemb (load the library, begin the session, register functions, the
  * enter/exit hot path, the reference's checkpoint functions, end and report), so that the runtime
  * imports no Python module (no ctypes) before the program runs; and, in session_tasks.c, the task
- * boundaries of codegreen.Session; in linetable.c, the compile step's position mover (runner.py).
+ * boundaries of codegreen.Session; in linetable.c, the compile step's position mover (runner.py);
+ * and the library's guard of the runtime's SIGTERM handler (nemb_term_guard()).
  *
  * Built against the limited C API of CPython 3.8 (Py_LIMITED_API 0x03080000, file name
  * `_codegreen_fast.abi3.so`): one binary serves every CPython from 3.8 on.
@@ -30,7 +31,6 @@
 #include "linetable.h"
 #include "nemb.h"
 #include "session_tasks.h"
-#include "term_guard.h"
 
 /* The library's error code this module tells apart (nemb.h: NEMB_EINVAL is -EINVAL). */
 #define CG_EINVAL (-22)
@@ -51,6 +51,9 @@ static struct {
   int (*checkpoint)(nemb_session *, const char *, const char *, const char *, int, const char *);
   int (*procs_register)(void);
   int (*procs_unregister)(void);
+  int (*term_guard)(int);
+  void (*term_guard_seen)(void);
+  int (*term_guard_received)(void);
 } lib;
 
 enum { STATE_UNSTARTED = 0, STATE_ACTIVE = 1, STATE_DISABLED = 2, STATE_ENDED = 3 };
@@ -399,6 +402,9 @@ static PyObject *fast_load(PyObject *self, PyObject *paths) {
         CG_SYM(checkpoint, "nemb_checkpoint");
         CG_SYM(procs_register, "nemb_procs_register");
         CG_SYM(procs_unregister, "nemb_procs_unregister");
+        CG_SYM(term_guard, "nemb_term_guard");
+        CG_SYM(term_guard_seen, "nemb_term_guard_seen");
+        CG_SYM(term_guard_received, "nemb_term_guard_received");
 #undef CG_SYM
       }
       if (why == NULL) {
@@ -964,6 +970,45 @@ static PyObject *fast_set_probe(PyObject *self, PyObject *fn) {
   Py_RETURN_NONE;
 }
 
+/* ----- a termination signal the runtime handles in Python: the library's guard (nemb.h,
+ * nemb_term_guard()), which the ctypes path calls too ----- */
+
+/* guard_termination(signum) -> whether Python's handler of signum (just set by signal.signal)
+ * is now guarded; False without the library or when it is not Python's plain handler. */
+static PyObject *fast_guard_termination(PyObject *self, PyObject *arg) {
+  (void)self;
+  long sig = PyLong_AsLong(arg);
+  if (sig == -1 && PyErr_Occurred()) {
+    return NULL;
+  }
+  if (lib.term_guard == NULL) {
+    Py_RETURN_FALSE;
+  }
+  int rc = sig > 0 && sig < 65 ? lib.term_guard((int)sig) : CG_EINVAL;
+  if (rc == CG_EINVAL) {
+    PyErr_SetString(PyExc_ValueError, "guard_termination(): not a signal it can guard");
+    return NULL;
+  }
+  return PyBool_FromLong(rc == 0);
+}
+
+/* termination_seen(): the Python handler runs; the kicks stop. */
+static PyObject *fast_termination_seen(PyObject *self, PyObject *unused) {
+  (void)self;
+  (void)unused;
+  if (lib.term_guard_seen != NULL) {
+    lib.term_guard_seen();
+  }
+  Py_RETURN_NONE;
+}
+
+/* termination_received() -> the guarded signal received and not yet seen, or 0. */
+static PyObject *fast_termination_received(PyObject *self, PyObject *unused) {
+  (void)self;
+  (void)unused;
+  return PyLong_FromLong(lib.term_guard_received != NULL ? lib.term_guard_received() : 0);
+}
+
 static PyMethodDef methods[] = {
     {"checkpoint", (PyCFunction)(void (*)(void))fast_checkpoint, METH_VARARGS | METH_KEYWORDS,
      "checkpoint($module, /, checkpoint_id, name, checkpoint_type)\n--\n\n"
@@ -1001,6 +1046,14 @@ static PyMethodDef methods[] = {
      "set_probe($module, fn, /)\n--\n\nfn(kind, obj): the plain statement's exception."},
     {"state", fast_state, METH_NOARGS,
      "state($module, /)\n--\n\n'unstarted', 'active', 'disabled' or 'ended'."},
+    {"guard_termination", fast_guard_termination, METH_O,
+     "guard_termination($module, signum, /)\n--\n\nPython's handler of signum, acted on even "
+     "when the signal lands before a blocking call."},
+    {"termination_received", fast_termination_received, METH_NOARGS,
+     "termination_received($module, /)\n--\n\nThe guarded signal received and not yet seen, "
+     "or 0."},
+    {"termination_seen", fast_termination_seen, METH_NOARGS,
+     "termination_seen($module, /)\n--\n\nStops the kicks (the Python handler runs)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
@@ -1025,8 +1078,7 @@ PyMODINIT_FUNC PyInit__codegreen_fast(void) {
     }
   }
   PyObject *m = PyModule_Create(&module);
-  if (m != NULL &&
-      (cg_session_tasks_add(m) != 0 || cg_linetable_add(m) != 0 || cg_term_guard_add(m) != 0)) {
+  if (m != NULL && (cg_session_tasks_add(m) != 0 || cg_linetable_add(m) != 0)) {
     Py_DECREF(m);
     return NULL;
   }

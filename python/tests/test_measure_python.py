@@ -1030,7 +1030,7 @@ def test_pool_terminate_of_idle_forked_workers_ends_and_reports(tmp_path):
     # in SemLock.acquire on the task queue's lock (which terminate() holds). Its one SIGTERM had
     # come just before the wait began: CPython marks the signal for the runtime's Python handler,
     # which runs only when the wait returns, and the wait never did (without codegreen the
-    # default action ends the process wherever it is). The extension's guard (term_guard.c) now
+    # default action ends the process wherever it is). The library's guard (term_guard.c) now
     # interrupts the wait until the handler runs. Several pools a run, several runs, each with a
     # limit: every run ends, with every worker's calls in the report.
     write(tmp_path / "term.py", """\

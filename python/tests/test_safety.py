@@ -58,3 +58,52 @@ def test_runtime_reports_on_sigterm_then_dies_of_it(tmp_path):
     report = json.loads(out.read_text())
     ids = [m["checkpoint_id"] for m in report["checkpoints"]["measurements"]]
     assert ids and ids[0].startswith("enter:"), ids
+
+
+def _extension_built():
+    lib = os.environ["CODEGREEN_LIB_PATH"]
+    d = os.path.dirname(lib) if not os.path.isdir(lib) else lib
+    return any(f.startswith("_codegreen_fast") for f in os.listdir(d))
+
+
+@pytest.mark.parametrize("impl", [pytest.param("extension", marks=pytest.mark.skipif(
+    not _extension_built(), reason="_codegreen_fast was not built")), "ctypes"])
+def test_runtime_reports_on_a_sigterm_another_thread_takes(tmp_path, impl):
+    # The main thread waits on a lock nobody releases; a thread of the program's takes the
+    # SIGTERM (the main thread blocks it), so CPython only marks it for the Python handler and
+    # nothing interrupts the wait: without codegreen the default action would end the process.
+    # The library's guard (nemb_term_guard()) kicks the main thread until the handler runs, and
+    # the report is written: on the extension path, and on the ctypes path too (it hung there).
+    out = tmp_path / "result.json"
+    code = ("import signal, sys, threading, time, codegreen_runtime as cg\n"
+            "f = cg.register('waits', 'x.py', 1)\n"
+            "cg.enter(f)\n"
+            "threading.Thread(target=time.sleep, args=(120,), daemon=True).start()\n"
+            "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})\n"
+            "lock = threading.Lock()\n"
+            "lock.acquire()\n"
+            "print(cg.IMPLEMENTATION, flush=True)\n"
+            "lock.acquire()\n")
+    env = dict(os.environ, PYTHONPATH=PYDIR, CODEGREEN_RESULT_FILE=str(out))
+    if impl == "ctypes":
+        env["CODEGREEN_RUNTIME_CTYPES"] = "1"
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                         universal_newlines=True)
+    try:
+        assert p.stdout.readline().strip() == impl  # then it waits on the lock:
+        stat = "/proc/%d/task/%d/stat" % (p.pid, p.pid)  # its main thread's
+        for _ in range(1200):
+            with open(stat) as f:
+                if f.read().rpartition(")")[2].split()[0] == "S":  # asleep, in the wait
+                    break
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == -signal.SIGTERM  # re-raised: it died of the signal
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    report = json.loads(out.read_text())
+    assert report["python_hot_path"] == impl
+    ids = [m["checkpoint_id"] for m in report["checkpoints"]["measurements"]]
+    assert ids and ids[0].startswith("enter:"), ids
