@@ -14,7 +14,9 @@
  *   .lock       the leader holds a POSIX write lock on it for its session; fcntl(F_GETLK) tells a
  *               follower the leader's pid;
  *   .followers  each follower holds a read lock from its begin until it has read its samples; the
- *               leader's end waits (bounded) for the write lock, i.e. for every follower;
+ *               leader's end waits (bounded) for the write lock, i.e. for every follower. Before
+ *               it lets go, a follower appends its window (two CLOCK_MONOTONIC ns words), so
+ *               the leader's node window is the ranks' span, not the moment it got the lock;
  *   .samples    a header, the domains, then the samples (CLOCK_MONOTONIC time and cumulative
  *               microjoules per domain), appended by a publishing thread in the leader. The
  *               header's sample count is written after the samples it counts, so a reader never
@@ -88,9 +90,9 @@ typedef struct nemb__node {
   uint64_t published_t; /* the time of the file's last sample */
   unsigned store_seen;  /* the store's compactions when store_next was set */
   size_t n_domains;
-  uint64_t node_end_ns; /* a leader: when its last follower was done (its window's end) */
-  bool followers_done;  /* a leader: every follower read its samples (its files can go) */
-  long owner_pid;       /* the process that began the session: a forked child owns no thread */
+  uint64_t node_begin_ns, node_end_ns; /* a leader: the node window (nemb__node_meta) */
+  bool followers_done; /* a leader: every follower read its samples (its files can go) */
+  long owner_pid;      /* the process that began the session: a forked child owns no thread */
   /* `codegreen measure` (CODEGREEN_MEASURE_SAMPLES): the measuring process leads, the measured
    * program and its children follow live, appending the leader's samples to their meter as they
    * resolve checkpoints, so they run no sampler thread and open no provider. */
@@ -376,7 +378,7 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
   if (fcntl(n->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
     n->leader_pid = fl.l_pid;
   }
-  n->followers_fd = open_own(n, "followers", 0);
+  n->followers_fd = open_own(n, "followers", O_APPEND); /* its window goes there at its end */
   if (n->followers_fd < 0 || set_lock(n->followers_fd, F_RDLCK) != 0) {
     /* The leader is already ending: it would not wait for us. */
     become_self(n, "the node's leader was ending when this rank began");
@@ -388,6 +390,30 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
 }
 
 /* ----- end ----- */
+
+/* A leader's node window, once every follower is done: from the first rank's begin to the last
+ * rank's end, read from the windows the followers appended (so the node's energy and the ranks'
+ * span cover the same time, and `codegreen merge` computes a power the node drew). A record from
+ * before this leader's first sample is a previous leader's follower's, and left out. When the
+ * wait for followers ran out, one may still be running: the window then ends now. */
+static void node_window(nemb_session *s, nemb__node *n) {
+  n->node_begin_ns = s->t_begin;
+  n->node_end_ns = s->t_end;
+  if (!n->followers_done) {
+    n->node_end_ns = nemb__now_ns();
+  }
+  uint64_t first = 0;
+  if (s->meter != NULL && nemb__store_count(&s->meter->store) > 0) {
+    first = nemb__store_at(&s->meter->store, 0)[0];
+  }
+  uint64_t w[2];
+  for (off_t at = 0; read_at(n->followers_fd, w, sizeof w, at); at += (off_t)sizeof w) {
+    if (w[0] >= first && w[1] >= w[0]) {
+      n->node_begin_ns = w[0] < n->node_begin_ns ? w[0] : n->node_begin_ns;
+      n->node_end_ns = w[1] > n->node_end_ns ? w[1] : n->node_end_ns;
+    }
+  }
+}
 
 void nemb__node_before_stop(nemb_session *s) {
   nemb__node *n = s->node;
@@ -412,7 +438,7 @@ void nemb__node_before_stop(nemb_session *s) {
     sleep_ns(POLL_NS);
   }
   n->followers_done = nemb__now_ns() <= deadline;
-  n->node_end_ns = nemb__now_ns();
+  node_window(s, n);
 }
 
 static const char *static_kind(const char *kind) {
@@ -741,7 +767,12 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
   } else if (why != NULL) {
     snprintf(n->note, sizeof n->note, "%s", why);
   }
-  /* Done with the leader: let it stop. */
+  /* Done with the leader: tell it this rank's window (its node window ends with the last
+   * rank's), then let it stop. */
+  uint64_t w[2] = {s->t_begin, s->t_end};
+  if (write(n->followers_fd, w, sizeof w) != (ssize_t)sizeof w) {
+    nemb__log(NEMB_LOG_WARN, "cannot tell the node's leader this rank's window");
+  }
   close(n->followers_fd);
   n->followers_fd = -1;
 }
@@ -827,18 +858,17 @@ json_t *nemb__node_meta(const nemb_session *s) {
   json_object_set_new(o, "cpu_time_s", json_real(cpu));
   json_object_set_new(o, "window_mono_ns",
                       json_pack("[I,I]", (json_int_t)s->t_begin, (json_int_t)s->t_end));
-  /* The node's energy over the node's window: for the leader, from its first sample (before
-   * any follower began) to the moment its last follower was done, so it holds every follower's
-   * window; this is what `codegreen merge` counts once per node. A rank that sampled for itself
-   * gives its own window. */
+  /* The node's energy over the node's window: for the leader, from the first rank's begin to
+   * the last rank's end (node_window()), so it holds every rank's window and no more; this is
+   * what `codegreen merge` counts once per node, and its power is energy over that window. A rank
+   * that sampled for itself gives its own window. */
   if (s->meter != NULL && n->role != ROLE_FOLLOWER) {
     double a[NEMB__MAX_DOMAINS], b[NEMB__MAX_DOMAINS];
     size_t count = nemb__store_count(&s->meter->store);
     uint64_t t0 = s->t_begin, t1 = s->t_end;
-    if (n->role == ROLE_LEADER && count > 0) {
-      uint64_t first = nemb__store_at(&s->meter->store, 0)[0];
-      t0 = first < t0 ? first : t0;
-      t1 = n->node_end_ns > t1 ? n->node_end_ns : t1;
+    if (n->role == ROLE_LEADER && n->node_end_ns > 0) {
+      t0 = n->node_begin_ns;
+      t1 = n->node_end_ns;
     }
     nemb__energy_at(s->meter, count, t0, a, NULL);
     nemb__energy_at(s->meter, count, t1, b, NULL);

@@ -180,6 +180,14 @@ static int follower(int ready_fd, int begun_fd) {
   } else if ((long)job_number(r, "sampled_by_pid") != (long)getppid()) {
     code = 16;
   }
+  /* Its window, for the leader's node window to be checked against. */
+  const json_t *win =
+      json_object_get(json_object_get(json_object_get(r, "meta"), "job"), "window_mono_ns");
+  uint64_t w[2] = {(uint64_t)json_integer_value(json_array_get(win, 0)),
+                   (uint64_t)json_integer_value(json_array_get(win, 1))};
+  if (write(begun_fd, w, sizeof w) != (ssize_t)sizeof w) {
+    code = code ? code : 18;
+  }
   json_decref(r);
   nemb_session_destroy(s);
   return code;
@@ -214,16 +222,24 @@ static void test_leader_and_follower(void **state) {
   close(ready[1]);
   char c;
   assert_int_equal(read(begun[0], &c, 1), 1);
-  close(begun[0]);
   /* The leader ends first; its end waits for the follower to have its samples. */
   json_t *r = end(s);
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
+  uint64_t fw[2];
+  assert_int_equal(read(begun[0], fw, sizeof fw), sizeof fw);
+  close(begun[0]);
   assert_string_equal(job_string(r, "role"), "leader");
-  const json_t *win =
-      json_object_get(json_object_get(json_object_get(r, "meta"), "job"), "node_window_mono_ns");
+  const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
+  const json_t *win = json_object_get(jm, "node_window_mono_ns");
+  const json_t *own = json_object_get(jm, "window_mono_ns");
+  /* The node window is the ranks' span: from the leader's begin (the follower began later) to
+   * the follower's end (the leader ended first), not to the moment the follower let go. */
+  assert_int_equal(json_integer_value(json_array_get(win, 0)),
+                   json_integer_value(json_array_get(own, 0)));
+  assert_int_equal(json_integer_value(json_array_get(win, 1)), (json_int_t)fw[1]);
   double window_s =
       (json_number_value(json_array_get(win, 1)) - json_number_value(json_array_get(win, 0))) / 1e9;
   assert_true(window_s > 0.15); /* it held on until the follower's 150 ms task was done */
