@@ -330,7 +330,11 @@ static bool leader_gone(const nemb__node *n, int samples_fd) {
 }
 
 /* The follower's watcher thread: looks at its leader every POLL_NS; once the leader is gone,
- * starts a meter of its own (so the rank's energy from then on is measured, not lost) and ends. */
+ * starts a meter of its own (so the rank's energy from then on is measured, not lost) and ends.
+ * (Creating the meter reads the environment, CODEGREEN_PROVIDERS and the providers' own
+ * variables, from this thread: a program calling setenv() at that very moment races with it, as
+ * with any library that reads its environment lazily. Opening the providers at the follower's
+ * begin instead would cost every follower what only the leader should pay, NVML's start-up.) */
 static void *watch_main(void *arg) {
   nemb__node *n = arg;
   char path[PATH_MAX];

@@ -307,13 +307,15 @@ static void run_follower_of_doomed_leader(bool can_sample, json_t **out) {
   assert_int_equal(read(led[0], &c, 1), 1);
   close(led[0]);
   setenv("OMPI_COMM_WORLD_RANK", "1", 1);
+  if (!can_sample) {
+    /* Read only when the rank takes over (a follower opens no provider at its begin); set
+     * here, before the watcher thread exists, never while it may read the environment. */
+    setenv("CODEGREEN_PROVIDERS", "nosuchprovider", 1);
+  }
   nemb_session *s = begin(1);
   assert_null(nemb_session_meter(s)); /* a follower */
   nemb_task_start(s, "work");
   sleep_ms(100);
-  if (!can_sample) {
-    setenv("CODEGREEN_PROVIDERS", "nosuchprovider", 1); /* read when the rank takes over */
-  }
   assert_int_equal(kill(pid, SIGKILL), 0);
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
