@@ -63,7 +63,12 @@ typedef struct node {
   const char *note;
   double cpu_s;        /* CPU time of the job's ranks on it */
   double wall0, wall1; /* its reports' span, POSIX seconds (+-INFINITY until one is seen) */
-  json_t *steps;       /* array for the output */
+  /* The time its measured energy covers, seconds (the steps' windows less their overlaps, the
+   * leaders' node windows, or the window of the self-sampled rank counted): its task's
+   * duration_s and avg_power_w are over this, never over the reports' span, which is a
+   * different window (a leader samples on until its last follower is done). */
+  double energy_window_s;
+  json_t *steps; /* array for the output */
 } node;
 
 static void print_usage(FILE *fp) {
@@ -110,6 +115,12 @@ static double series_at(const json_t *series, double t) {
 static double num(const json_t *o, const char *key, double dflt) {
   const json_t *v = json_object_get(o, key);
   return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+/* Element @p i of a JSON array of numbers, or NAN. */
+static double num_at(const json_t *a, size_t i) {
+  const json_t *v = json_array_get(a, i);
+  return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
 /* The CPU time a rank report stands for: a `codegreen run` rank's is its measured command's
@@ -337,6 +348,7 @@ int cg_cmd_merge(int argc, char **argv) {
       double from = fmax(s->t0, covered);
       s->counted_j =
           from < s->t1 ? (series_at(s->series, s->t1) - series_at(s->series, from)) / 1e6 : 0;
+      nd->energy_window_s += from < s->t1 ? (s->t1 - from) / 1e9 : 0;
       covered = fmax(covered, s->t1);
       nd->measured_j += s->counted_j;
       /* On a shared node only the job's share is the job's: attributed by CPU time. */
@@ -395,19 +407,24 @@ int cg_cmd_merge(int argc, char **argv) {
       nd->from_ranks = true;
       const char *role = json_string_value(json_object_get(jm, "role"));
       double e = num(jm, "node_energy_j", NAN);
+      const json_t *win = json_object_get(jm, "node_window_mono_ns");
+      double win_s = (num_at(win, 1) - num_at(win, 0)) / 1e9; /* NAN without a window */
       if (role != NULL && strcmp(role, "leader") == 0 && !isnan(e)) {
         /* Leaders of one node follow each other (the lock is exclusive, and each one's window
          * holds its followers'): their windows never overlap, so they add up. */
         if (nd->note == NULL || strstr(nd->note, "leader") == NULL) {
           nd->measured_j = 0;
+          nd->energy_window_s = 0;
         }
         nd->measured_j += e;
+        nd->energy_window_s += win_s;
         nd->note = "node energy from its leader ranks' samples, each counted once";
       } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) && e > nd->measured_j &&
                  (nd->note == NULL || strstr(nd->note, "leader") == NULL)) {
         /* Ranks that sampled for themselves all saw the whole node: take the largest window
          * once, never the sum. */
         nd->measured_j = e;
+        nd->energy_window_s = win_s;
         nd->note = "ranks sampled for themselves; the node counted once, from the longest";
       }
       const char *from;
@@ -450,21 +467,28 @@ int cg_cmd_merge(int argc, char **argv) {
     total_measured += nd->measured_j;
     total_job += nd->attributed_j;
     any_shared = any_shared || nd->shared;
-    json_array_append_new(
-        nodes_out,
-        json_pack("{s:s,s:f,s:f,s:s,s:b,s:f,s:o,s:s?}", "node", nd->name, "measured_energy_j",
-                  nd->measured_j, "job_energy_j", nd->attributed_j, "job_energy_is",
-                  nd->shared ? "attributed (shared node: CPU-time share of the node's energy)"
-                             : "measured (the job had the node to itself)",
-                  "node_shared", nd->shared, "cpu_time_s", nd->cpu_s, "steps", nd->steps, "note",
-                  nd->note));
-    /* The node's task: its job energy over its reports' span (the reference's task fields). */
+    bool have_span = isfinite(nd->wall0) && isfinite(nd->wall1) && nd->wall1 > nd->wall0;
+    bool have_window = isfinite(nd->energy_window_s) && nd->energy_window_s > 0;
+    json_t *node_out = json_pack(
+        "{s:s,s:f,s:f,s:s,s:b,s:f,s:o,s:s?}", "node", nd->name, "measured_energy_j", nd->measured_j,
+        "job_energy_j", nd->attributed_j, "job_energy_is",
+        nd->shared ? "attributed (shared node: CPU-time share of the node's energy)"
+                   : "measured (the job had the node to itself)",
+        "node_shared", nd->shared, "cpu_time_s", nd->cpu_s, "steps", nd->steps, "note", nd->note);
+    json_object_set_new(node_out, "energy_window_s",
+                        have_window ? json_real(nd->energy_window_s) : json_null());
+    json_object_set_new(node_out, "reports_span_s",
+                        have_span ? json_real(nd->wall1 - nd->wall0) : json_null());
+    json_array_append_new(nodes_out, node_out);
+    /* The node's task: its job energy over the window that energy covers (the reference's task
+     * fields), so avg_power_w is a power the node drew; the reports' span only when no window
+     * is known (reports of older versions). */
     json_t *task = json_pack("{s:s,s:i,s:n,s:f}", "name", nd->name, "depth", 0, "parent",
                              "energy_j", nd->attributed_j);
-    if (isfinite(nd->wall0) && isfinite(nd->wall1) && nd->wall1 > nd->wall0) {
-      double span = nd->wall1 - nd->wall0;
-      json_object_set_new(task, "duration_s", json_real(span));
-      json_object_set_new(task, "avg_power_w", json_real(nd->attributed_j / span));
+    if (have_window || have_span) {
+      double window = have_window ? nd->energy_window_s : nd->wall1 - nd->wall0;
+      json_object_set_new(task, "duration_s", json_real(window));
+      json_object_set_new(task, "avg_power_w", json_real(nd->attributed_j / window));
     }
     json_array_append_new(tasks_out, task);
   }

@@ -1740,10 +1740,6 @@ int cg_cmd_run(int argc, char **argv) {
     free(o.words);
     return early(cg_fail(rc, "cannot begin measuring"));
   }
-  nemb_meter *meter = nemb_session_meter(s);
-  if (meter == NULL) {
-    say(&o, "warning", "no energy backend, timings only");
-  }
   bool registered = nemb_procs_register() == 0;
   warn_concurrent(&o, "already");
   /* Descendants the command leaves behind are reparented to us, not to init, so their CPU time
@@ -1829,6 +1825,11 @@ int cg_cmd_run(int argc, char **argv) {
   }
 
   rc = nemb_session_end(s);
+  /* Said at the end: a follower rank of an MPI job has no meter until then (its energy is its
+   * node leader's samples), and only its end knows whether it got them. */
+  if (nemb_session_meter(s) == NULL) {
+    say(&o, "warning", "no energy backend, timings only");
+  }
   warn_concurrent(&o, "now");
   if (registered) {
     nemb_procs_unregister();

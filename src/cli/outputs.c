@@ -638,6 +638,7 @@ unsigned cg_uncertainty_cause(const json_t *cause) {
     why |= s && strcmp(s, "sampler_gap") == 0 ? CG_UNC_GAP : 0u;
     why |= s && strcmp(s, "power_step") == 0 ? CG_UNC_STEP : 0u;
     why |= s && strcmp(s, "extrapolated") == 0 ? CG_UNC_EXTRA : 0u;
+    why |= s && strcmp(s, "samplers_joined") == 0 ? CG_UNC_JOIN : 0u;
   }
   return why;
 }
@@ -682,6 +683,15 @@ void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned
   }
   const char *is = plural ? "are" : "is";
   fprintf(fp, "%s± %.4f J: ", label, unc_j);
+  if (why & CG_UNC_JOIN) {
+    /* An MPI follower whose node leader was gone: the rest of the causes matter less. */
+    fprintf(fp,
+            "%s %s partly over a span no sample covers, between the node leader's last sample "
+            "and this rank's own first (meta.sampler.warnings): its energy there is estimated, "
+            "within this either way (energy_uncertainty_j)\n",
+            what, is);
+    return;
+  }
   if (why == CG_UNC_STEP) {
     char slow[200];
     slow_counters(report, slow, sizeof slow);

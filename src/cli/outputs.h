@@ -126,6 +126,7 @@ const char *cg_source_words(const char *energy_source);
 #define CG_UNC_GAP 2u   /* "sampler_gap": an end where the sampler missed counter updates */
 #define CG_UNC_STEP 4u  /* "power_step": an end where a slow counter's power changed */
 #define CG_UNC_EXTRA 8u /* "extrapolated": an end past the stored samples (checkpoints) */
+#define CG_UNC_JOIN 16u /* "samplers_joined": over a span between two samplers' samples */
 /* A table marks a figure whose uncertainty is more than this fraction of it. */
 #define CG_UNC_LARGE 0.1
 

@@ -589,6 +589,24 @@ const char *nemb_config_origin(const nemb_config *cfg) {
   return (cfg ? cfg : &defaults_config)->origin;
 }
 
+int nemb__config_copy(const nemb_config *cfg, nemb_config **out) {
+  *out = NULL;
+  if (cfg == NULL || cfg->root == NULL) {
+    return 0; /* the defaults: NULL stands for them */
+  }
+  nemb_config *c = calloc(1, sizeof *c);
+  json_t *root = json_deep_copy(cfg->root);
+  if (c == NULL || root == NULL) {
+    free(c);
+    json_decref(root);
+    return nemb__fail(NEMB_ENOMEM, "out of memory copying the configuration");
+  }
+  c->root = root;
+  snprintf(c->origin, sizeof c->origin, "%s", cfg->origin);
+  *out = c;
+  return 0;
+}
+
 const nemb_config *nemb__config_defaults(void) {
   return &defaults_config;
 }

@@ -254,6 +254,14 @@ double nemb__energy_span(const nemb_meter *m, size_t count, uint64_t a, uint64_t
       u.uj += step;
       u.why |= NEMB__UNC_STEP;
     }
+    /* Across a bridged span (meter.h) the energy is a straight line between two samplers'
+     * samples: anything from none to the rate above could have been drawn there. */
+    double over =
+        fmin((double)b, (double)m->bridge_to_ns) - fmax((double)a, (double)m->bridge_from_ns);
+    if (m->bridge_to_ns > m->bridge_from_ns && over > 0) {
+      u.uj += over * rate;
+      u.why |= NEMB__UNC_JOIN;
+    }
     if (!short_span && !gap) {
       continue;
     }

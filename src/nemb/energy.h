@@ -46,6 +46,7 @@ double nemb__energy_total(const nemb_meter *m, const double *uj);
 #define NEMB__UNC_GAP 2u   /* an end between stored samples far apart (NEMB__GAP_UPDATES) */
 #define NEMB__UNC_STEP 4u  /* an end where a slow counter's power changed (NEMB__STEP_PERIOD_NS) */
 #define NEMB__UNC_EXTRA 8u /* an end past the stored samples (checkpoint.c): extrapolated */
+#define NEMB__UNC_JOIN 16u /* over a span between two samplers' samples (meter.h's bridge) */
 
 /* What the counters allow either side of a span's energy. */
 typedef struct nemb__uncertainty {

@@ -120,6 +120,10 @@ size_t nemb__edit_distance(const char *a, const char *b);
 /* The candidate nearest to @p word when it is plausibly a typo of it, else NULL. */
 const char *nemb__nearest(const char *word, const char *const *candidates, size_t n);
 
+/* A copy of @p cfg (already checked) into *out, owned by the caller; NULL for the defaults.
+ * For a meter created later than the config lives (a follower rank's take-over: node.c). */
+int nemb__config_copy(const nemb_config *cfg, nemb_config **out);
+
 /* Built-in defaults, for meters created with a NULL config and for the CLI's help text. */
 const nemb_config *nemb__config_defaults(void);
 

@@ -135,6 +135,15 @@ struct nemb_meter {
                                                  LOST_NS: when it began; 0 = never */
   int dom_last_rc[NEMB__MAX_DOMAINS];
 
+  /* A span no sample measured, [bridge_from_ns, bridge_to_ns]: the store's samples on either
+   * side of it come from two samplers (a follower rank whose node leader died: the leader's last
+   * sample, then the rank's own first, node.c), and the energy across it is the straight line
+   * between them, an estimate. A span overlapping it carries it in its energy_uncertainty_j
+   * (energy.c), the verdict is "degraded" and meta.sampler.warnings says why (bridge_why).
+   * Both 0: none. Set before the report is built, never changed after. */
+  uint64_t bridge_from_ns, bridge_to_ns;
+  char bridge_why[192];
+
   /* The latest reading, under a sequence lock: odd while being written. */
   _Atomic uint64_t latest_seq;
   _Atomic uint64_t latest_t;

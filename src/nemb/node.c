@@ -14,7 +14,9 @@
  *   .lock       the leader holds a POSIX write lock on it for its session; fcntl(F_GETLK) tells a
  *               follower the leader's pid;
  *   .followers  each follower holds a read lock from its begin until it has read its samples; the
- *               leader's end waits (bounded) for the write lock, i.e. for every follower;
+ *               leader's end waits (bounded) for the write lock, i.e. for every follower. Before
+ *               it lets go, a follower appends its window (two CLOCK_MONOTONIC ns words), so
+ *               the leader's node window is the ranks' span, not the moment it got the lock;
  *   .samples    a header, the domains, then the samples (CLOCK_MONOTONIC time and cumulative
  *               microjoules per domain), appended by a publishing thread in the leader. The
  *               header's sample count is written after the samples it counts, so a reader never
@@ -27,6 +29,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +91,9 @@ typedef struct nemb__node {
   uint64_t published_t; /* the time of the file's last sample */
   unsigned store_seen;  /* the store's compactions when store_next was set */
   size_t n_domains;
-  uint64_t node_end_ns; /* a leader: when its last follower was done (its window's end) */
-  bool followers_done;  /* a leader: every follower read its samples (its files can go) */
-  long owner_pid;       /* the process that began the session: a forked child owns no thread */
+  uint64_t node_begin_ns, node_end_ns; /* a leader: the node window (nemb__node_meta) */
+  bool followers_done; /* a leader: every follower read its samples (its files can go) */
+  long owner_pid;      /* the process that began the session: a forked child owns no thread */
   /* `codegreen measure` (CODEGREEN_MEASURE_SAMPLES): the measuring process leads, the measured
    * program and its children follow live, appending the leader's samples to their meter as they
    * resolve checkpoints, so they run no sampler thread and open no provider. */
@@ -100,6 +103,14 @@ typedef struct nemb__node {
   bool refresh_lock_ready;
   _Atomic uint64_t next_refresh_ns; /* a live follower: no look at the file before this */
   size_t fetched;                   /* a live follower: samples of the file taken so far */
+  /* A follower's watch on its leader (watch_main()): a leader that is gone before the rank's
+   * end (it died: the kernel released its lock; or it stopped sampling) leaves the rank to
+   * sample for itself from then on, with a meter of its own made from a copy of its config. */
+  pthread_t watcher;
+  bool watcher_live;
+  nemb_config *cfg;    /* the follower's copy (NULL: the defaults) */
+  nemb_meter *own;     /* the meter the watcher started when the leader was gone */
+  char own_error[192]; /* why the rank could not sample for itself */
   /* A follower's copy of the leader's source names (the replayed meter points into them). */
   char sources[NEMB__MAX_DOMAINS][24];
 } nemb__node;
@@ -274,6 +285,8 @@ static bool read_at(int fd, void *buf, size_t len, off_t at) {
   return pread(fd, buf, len, at) == (ssize_t)len;
 }
 
+static bool leader_gone(const nemb__node *n, int samples_fd);
+
 /* A follower's begin waits (at most a few seconds) until the leader has its first sample, so the
  * leader's samples cover the follower's whole window, from its first instant. */
 static void wait_first_sample(nemb__node *n) {
@@ -290,11 +303,88 @@ static void wait_first_sample(nemb__node *n) {
         h.leader_pid == n->leader_pid && (h.count > 0 || h.finished)) {
       break;
     }
+    if (!n->measure && leader_gone(n, -1)) {
+      break; /* (measure's leader holds no lock) */
+    }
     sleep_ns(1000000u);
   }
   if (fd >= 0) {
     close(fd);
   }
+}
+
+/* ----- a follower's watch on its leader ----- */
+
+/* Whether the leader is gone: it holds the job's lock no longer (a dead process's locks are
+ * released by the kernel, so a `kill -9` shows at once), or its file says it stopped sampling.
+ * A lock whose holder's pid reads 0 (another pid namespace) is taken for the leader's. */
+static bool leader_gone(const nemb__node *n, int samples_fd) {
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  if (n->lock_fd >= 0 && fcntl(n->lock_fd, F_GETLK, &fl) == 0 &&
+      (fl.l_type == F_UNLCK || (n->leader_pid > 0 && fl.l_pid > 0 && fl.l_pid != n->leader_pid))) {
+    return true;
+  }
+  file_header h;
+  return samples_fd >= 0 && read_at(samples_fd, &h, sizeof h, 0) &&
+         memcmp(h.magic, FILE_MAGIC, 8) == 0 && h.leader_pid == n->leader_pid && h.finished;
+}
+
+/* The follower's watcher thread: looks at its leader every POLL_NS; once the leader is gone,
+ * starts a meter of its own (so the rank's energy from then on is measured, not lost) and ends.
+ * (Creating the meter reads the environment, CODEGREEN_PROVIDERS and the providers' own
+ * variables, from this thread: a program calling setenv() at that very moment races with it, as
+ * with any library that reads its environment lazily. Opening the providers at the follower's
+ * begin instead would cost every follower what only the leader should pay, NVML's start-up.) */
+static void *watch_main(void *arg) {
+  nemb__node *n = arg;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s.samples", n->base);
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  while (!atomic_load(&n->stop)) {
+    if (leader_gone(n, fd)) {
+      nemb_meter *m = NULL;
+      int rc = nemb_meter_create(n->cfg, &m);
+      if (rc == 0) {
+        rc = nemb_meter_start(m);
+      }
+      if (rc != 0) {
+        snprintf(n->own_error, sizeof n->own_error, "%s", nemb_last_error());
+        nemb_meter_destroy(m);
+      } else {
+        n->own = m;
+      }
+      nemb__log(NEMB_LOG_WARN, "the node's leader (pid %ld) is gone: %s", n->leader_pid,
+                rc == 0 ? "this rank samples for itself from now on"
+                        : "this rank cannot sample for itself");
+      break;
+    }
+    sleep_ns(POLL_NS);
+  }
+  if (fd >= 0) {
+    close(fd);
+  }
+  return NULL;
+}
+
+static void start_watch(nemb__node *n, const nemb_config *cfg) {
+  if (nemb__config_copy(cfg, &n->cfg) != 0) {
+    snprintf(n->own_error, sizeof n->own_error, "%s", nemb_last_error());
+    return;
+  }
+  if (pthread_create(&n->watcher, NULL, watch_main, n) == 0) {
+    n->watcher_live = true;
+  } else {
+    snprintf(n->own_error, sizeof n->own_error, "no thread could watch the leader");
+  }
+}
+
+/* Joins the watcher (the rank's end, or its free). A forked child owns no thread. */
+static void stop_watch(nemb__node *n) {
+  if (n->watcher_live && getpid() == n->owner_pid) {
+    atomic_store(&n->stop, true);
+    pthread_join(n->watcher, NULL);
+  }
+  n->watcher_live = false;
 }
 
 static int measure_meter_create(nemb_session *s, nemb__node *n, const nemb_config *cfg,
@@ -376,7 +466,7 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
   if (fcntl(n->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
     n->leader_pid = fl.l_pid;
   }
-  n->followers_fd = open_own(n, "followers", 0);
+  n->followers_fd = open_own(n, "followers", O_APPEND); /* its window goes there at its end */
   if (n->followers_fd < 0 || set_lock(n->followers_fd, F_RDLCK) != 0) {
     /* The leader is already ending: it would not wait for us. */
     become_self(n, "the node's leader was ending when this rank began");
@@ -384,10 +474,41 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
   }
   n->role = ROLE_FOLLOWER;
   wait_first_sample(n);
+  if (leader_gone(n, -1)) {
+    close(n->followers_fd);
+    n->followers_fd = -1;
+    become_self(n, "the node's leader was gone when this rank began");
+    return nemb_meter_create(cfg, meter);
+  }
+  start_watch(n, cfg);
   return 0;
 }
 
 /* ----- end ----- */
+
+/* A leader's node window, once every follower is done: from the first rank's begin to the last
+ * rank's end, read from the windows the followers appended (so the node's energy and the ranks'
+ * span cover the same time, and `codegreen merge` computes a power the node drew). A record from
+ * before this leader's first sample is a previous leader's follower's, and left out. When the
+ * wait for followers ran out, one may still be running: the window then ends now. */
+static void node_window(nemb_session *s, nemb__node *n) {
+  n->node_begin_ns = s->t_begin;
+  n->node_end_ns = s->t_end;
+  if (!n->followers_done) {
+    n->node_end_ns = nemb__now_ns();
+  }
+  uint64_t first = 0;
+  if (s->meter != NULL && nemb__store_count(&s->meter->store) > 0) {
+    first = nemb__store_at(&s->meter->store, 0)[0];
+  }
+  uint64_t w[2];
+  for (off_t at = 0; read_at(n->followers_fd, w, sizeof w, at); at += (off_t)sizeof w) {
+    if (w[0] >= first && w[1] >= w[0]) {
+      n->node_begin_ns = w[0] < n->node_begin_ns ? w[0] : n->node_begin_ns;
+      n->node_end_ns = w[1] > n->node_end_ns ? w[1] : n->node_end_ns;
+    }
+  }
+}
 
 void nemb__node_before_stop(nemb_session *s) {
   nemb__node *n = s->node;
@@ -412,7 +533,7 @@ void nemb__node_before_stop(nemb_session *s) {
     sleep_ns(POLL_NS);
   }
   n->followers_done = nemb__now_ns() <= deadline;
-  n->node_end_ns = nemb__now_ns();
+  node_window(s, n);
 }
 
 static const char *static_kind(const char *kind) {
@@ -550,6 +671,89 @@ static nemb_meter *replay_meter(nemb__node *n, int fd, const file_header *h, uin
   nemb_meter *m = meter_shell(n, fd, h, keep);
   if (m != NULL) {
     shell_append(m, all + first * stride, keep);
+  }
+  free(all);
+  return m;
+}
+
+/* Whether @p own has the file's domains, in the file's order (same providers on one node). */
+static bool same_domains(int fd, const file_header *h, const nemb_meter *own) {
+  if (own->n_domains != h->n_domains) {
+    return false;
+  }
+  for (size_t d = 0; d < h->n_domains; d++) {
+    file_domain fdm;
+    if (!read_at(fd, &fdm, sizeof fdm, (off_t)(sizeof *h + d * sizeof fdm))) {
+      return false;
+    }
+    fdm.name[sizeof fdm.name - 1] = '\0';
+    if (strcmp(fdm.name, own->domains[d].name) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* A follower whose leader was gone before its end: the leader's samples from the one before
+ * @p t0 to its last, then those of the rank's own meter @p own (stopped), each domain carried on
+ * across the span between the two samplers at the power the rank's own samples show (with
+ * fewer than two, the leader's over the window), that span marked as bridged (meter.h). NULL when
+ * the domains differ, the rank's meter has no sample after the leader's last, or out of memory. */
+static nemb_meter *splice_meter(nemb__node *n, int fd, const file_header *h, const nemb_meter *own,
+                                uint64_t t0, const char *why) {
+  size_t nd = h->n_domains, stride = 1 + nd;
+  if (h->count == 0 || !same_domains(fd, h, own)) {
+    return NULL;
+  }
+  nemb__store *st = (nemb__store *)&own->store;
+  pthread_rwlock_rdlock(&st->lock);
+  size_t k = nemb__store_count(st);
+  uint64_t *all = malloc((h->count + k) * stride * sizeof *all);
+  if (all != NULL) {
+    for (size_t j = 0; j < k; j++) {
+      memcpy(all + (h->count + j) * stride, nemb__store_at(st, j), stride * sizeof *all);
+    }
+  }
+  pthread_rwlock_unlock(&st->lock);
+  if (all == NULL || !read_at(fd, all, h->count * stride * sizeof *all, (off_t)data_offset(nd))) {
+    free(all);
+    return NULL;
+  }
+  size_t first = 0, last = h->count - 1, j0 = h->count;
+  while (first + 1 < h->count && all[(first + 1) * stride] <= t0) {
+    first++;
+  }
+  const uint64_t *l = all + last * stride, *f = all + first * stride;
+  while (j0 < h->count + k && all[j0 * stride] <= l[0]) {
+    j0++; /* (a leader that stopped late: its samples win) */
+  }
+  if (j0 == h->count + k) {
+    free(all);
+    return NULL;
+  }
+  const uint64_t *o = all + j0 * stride, *z = all + (h->count + k - 1) * stride;
+  double gap_ns = (double)(o[0] - l[0]);
+  double shift[NEMB__MAX_DOMAINS];
+  for (size_t d = 0; d < nd; d++) {
+    double rate = z[0] > o[0]   ? ((double)z[1 + d] - (double)o[1 + d]) / (double)(z[0] - o[0])
+                  : l[0] > f[0] ? ((double)l[1 + d] - (double)f[1 + d]) / (double)(l[0] - f[0])
+                                : 0;
+    shift[d] = (double)l[1 + d] + rate * gap_ns - (double)o[1 + d];
+  }
+  for (uint64_t *row = all + j0 * stride; row <= z; row += stride) {
+    for (size_t d = 0; d < nd; d++) {
+      row[1 + d] = (uint64_t)llround(fmax(0, (double)row[1 + d] + shift[d]));
+    }
+  }
+  size_t keep = last - first + 1, mine = h->count + k - j0;
+  nemb_meter *m = meter_shell(n, fd, h, keep + mine);
+  if (m != NULL) {
+    shell_append(m, f, keep);
+    shell_append(m, o, mine);
+    m->bridge_from_ns = l[0];
+    m->bridge_to_ns = o[0];
+    snprintf(m->bridge_why, sizeof m->bridge_why, "%s; this rank sampled for itself from then on",
+             why);
   }
   free(all);
   return m;
@@ -695,21 +899,30 @@ bool nemb__node_follows(const nemb_session *s) {
   return s->node != NULL && s->node->role == ROLE_FOLLOWER;
 }
 
+/* A follower's end: waits (bounded) for the leader's samples that cover its window, and makes
+ * them its meter. A leader gone before that (died, or stopped sampling) leaves a window its
+ * samples do not cover: the rank's own samples from when it saw that carry it to its end
+ * (splice_meter()); without them the rank reports no energy rather than a part of it. */
 static void follower_fetch(nemb_session *s, nemb__node *n) {
+  stop_watch(n);
+  if (n->own != NULL) {
+    nemb_meter_stop(n->own); /* its closing sample comes after t_end */
+  }
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s.samples", n->base);
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   file_header h;
   memset(&h, 0, sizeof h);
   uint64_t deadline = nemb__now_ns() + (uint64_t)(n->wait_s * 1e9);
-  const char *why = NULL;
+  uint64_t t_last = 0;
+  char why[160] = "";
   for (;;) {
     if (fd < 0) {
       fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     }
-    if (fd >= 0 && read_at(fd, &h, sizeof h, 0) && memcmp(h.magic, FILE_MAGIC, 8) == 0 &&
-        h.leader_pid == n->leader_pid && h.n_domains <= NEMB__MAX_DOMAINS) {
-      uint64_t t_last = 0;
+    bool ours = fd >= 0 && read_at(fd, &h, sizeof h, 0) && memcmp(h.magic, FILE_MAGIC, 8) == 0 &&
+                h.leader_pid == n->leader_pid && h.n_domains <= NEMB__MAX_DOMAINS;
+    if (ours) {
       size_t stride = (1 + h.n_domains) * sizeof(uint64_t);
       if (h.count > 0 && h.n_domains > 0 &&
           read_at(fd, &t_last, sizeof t_last,
@@ -717,31 +930,71 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
           t_last >= s->t_end) {
         break;
       }
-      if (h.finished) {
-        why = "the node's leader stopped sampling before this rank ended";
-        break;
-      }
+    }
+    if (ours && h.finished) {
+      snprintf(why, sizeof why,
+               "the node's leader (pid %ld) stopped sampling before this rank "
+               "ended",
+               n->leader_pid);
+      break;
+    }
+    if (leader_gone(n, -1)) {
+      snprintf(why, sizeof why,
+               "the node's leader (pid %ld) ended without finishing its samples "
+               "(it died?)",
+               n->leader_pid);
+      break;
     }
     if (nemb__now_ns() > deadline) {
-      why = "the node's leader published no samples covering this rank's end in time";
+      snprintf(why, sizeof why,
+               "the node's leader (pid %ld) published no samples covering this "
+               "rank's end within %.0f s",
+               n->leader_pid, n->wait_s);
       break;
     }
     sleep_ns(POLL_NS);
   }
-  if (fd >= 0 && h.count > 0 && h.n_domains > 0 && h.leader_pid == n->leader_pid) {
+  bool have = fd >= 0 && h.count > 0 && h.n_domains > 0 && h.leader_pid == n->leader_pid;
+  if (have && why[0] == '\0') {
     s->meter = replay_meter(n, fd, &h, s->t_begin, s->t_end);
+  } else if (have && n->own != NULL) {
+    s->meter = splice_meter(n, fd, &h, n->own, s->t_begin, why);
+    if (s->meter != NULL) {
+      double at = s->meter->bridge_from_ns > s->t_begin
+                      ? (double)(s->meter->bridge_from_ns - s->t_begin) / 1e9
+                      : 0.0;
+      n->role = ROLE_SELF;
+      snprintf(n->note, sizeof n->note,
+               "this rank sampled for itself from %.3f s into its run: %s; before that it used "
+               "the leader's samples",
+               at, why);
+    }
   }
   if (fd >= 0) {
     close(fd);
   }
   if (s->meter == NULL) {
+    /* No figure rather than a part of one: the samples stop before this rank's end. */
+    double covered = t_last > s->t_begin ? (double)(t_last - s->t_begin) / 1e9 : 0.0;
+    double window = (double)(s->t_end - s->t_begin) / 1e9;
     snprintf(s->backend_error, sizeof s->backend_error,
-             "this rank follows the node's leader (pid %ld) but got none of its samples: %s",
-             n->leader_pid, why ? why : "the sample file could not be read");
-  } else if (why != NULL) {
-    snprintf(n->note, sizeof n->note, "%s", why);
+             "this rank followed the node's leader (pid %ld), whose samples cover %.3f s of its "
+             "%.3f s: %s; it could not sample for itself: %s",
+             n->leader_pid, covered < window ? covered : window, window,
+             why[0] ? why : "the sample file could not be read",
+             n->own_error[0]  ? n->own_error
+             : n->own != NULL ? "its samples and the leader's do not join (other domains)"
+                              : "the leader was gone only after this rank's end");
+    nemb__log(NEMB_LOG_WARN, "%s", s->backend_error);
   }
-  /* Done with the leader: let it stop. */
+  nemb_meter_destroy(n->own);
+  n->own = NULL;
+  /* Done with the leader: tell it this rank's window (its node window ends with the last
+   * rank's), then let it stop. */
+  uint64_t w[2] = {s->t_begin, s->t_end};
+  if (write(n->followers_fd, w, sizeof w) != (ssize_t)sizeof w) {
+    nemb__log(NEMB_LOG_WARN, "cannot tell the node's leader this rank's window");
+  }
   close(n->followers_fd);
   n->followers_fd = -1;
 }
@@ -827,18 +1080,17 @@ json_t *nemb__node_meta(const nemb_session *s) {
   json_object_set_new(o, "cpu_time_s", json_real(cpu));
   json_object_set_new(o, "window_mono_ns",
                       json_pack("[I,I]", (json_int_t)s->t_begin, (json_int_t)s->t_end));
-  /* The node's energy over the node's window: for the leader, from its first sample (before
-   * any follower began) to the moment its last follower was done, so it holds every follower's
-   * window; this is what `codegreen merge` counts once per node. A rank that sampled for itself
-   * gives its own window. */
+  /* The node's energy over the node's window: for the leader, from the first rank's begin to
+   * the last rank's end (node_window()), so it holds every rank's window and no more; this is
+   * what `codegreen merge` counts once per node, and its power is energy over that window. A rank
+   * that sampled for itself gives its own window. */
   if (s->meter != NULL && n->role != ROLE_FOLLOWER) {
     double a[NEMB__MAX_DOMAINS], b[NEMB__MAX_DOMAINS];
     size_t count = nemb__store_count(&s->meter->store);
     uint64_t t0 = s->t_begin, t1 = s->t_end;
-    if (n->role == ROLE_LEADER && count > 0) {
-      uint64_t first = nemb__store_at(&s->meter->store, 0)[0];
-      t0 = first < t0 ? first : t0;
-      t1 = n->node_end_ns > t1 ? n->node_end_ns : t1;
+    if (n->role == ROLE_LEADER && n->node_end_ns > 0) {
+      t0 = n->node_begin_ns;
+      t1 = n->node_end_ns;
     }
     nemb__energy_at(s->meter, count, t0, a, NULL);
     nemb__energy_at(s->meter, count, t1, b, NULL);
@@ -864,6 +1116,11 @@ void nemb__node_free(nemb_session *s) {
     atomic_store(&n->stop, true);
     pthread_join(n->publisher, NULL);
   }
+  stop_watch(n);
+  if (getpid() == n->owner_pid) {
+    nemb_meter_destroy(n->own); /* a session destroyed before its end */
+  }
+  nemb_config_destroy(n->cfg);
   if (n->samples_fd >= 0) {
     close(n->samples_fd);
   }

@@ -499,6 +499,9 @@ static void uncertainty(rep *r, json_t *o, const char *prefix, const nemb__uncer
   if (u->why & NEMB__UNC_EXTRA) {
     push(r, why, nemb__report_string("extrapolated"));
   }
+  if (u->why & NEMB__UNC_JOIN) {
+    push(r, why, nemb__report_string("samplers_joined"));
+  }
   snprintf(k, sizeof k, "%s_cause", prefix);
   set(r, o, k, why);
 }
@@ -989,7 +992,8 @@ static const char *quality(const model *md, const nemb__cp_summary *cp) {
   for (size_t d = 0; d < md->m->n_domains; d++) {
     lost = lost || md->m->dom_lost_at[d] != 0;
   }
-  if (lost || st.counter_resets > 0 || st.ambiguous_gaps > 0) {
+  bool bridged = md->m->bridge_to_ns > md->m->bridge_from_ns; /* two samplers' samples */
+  if (lost || bridged || st.counter_resets > 0 || st.ambiguous_gaps > 0) {
     return "degraded"; /* a domain lost, or energy estimated across a reset or a long gap */
   }
   if (md->n == 0 && cp->invocations == 0 && cp->events == 0) {

@@ -402,6 +402,14 @@ static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats 
          "domain's maximum power) and measured from the last good reading instead",
          (unsigned long long)st->rejected_readings);
   }
+  if (m->bridge_to_ns > m->bridge_from_ns) {
+    double from =
+        m->bridge_from_ns > s->t_begin ? (double)(m->bridge_from_ns - s->t_begin) / 1e9 : 0.0;
+    warn(w,
+         "no sample covers %.3f s to %.3f s (%s): the energy across it is the straight line "
+         "between the samples on either side, an estimate counted in energy_uncertainty_j",
+         from, from + (double)(m->bridge_to_ns - m->bridge_from_ns) / 1e9, m->bridge_why);
+  }
   if (st->counter_resets > 0) {
     warn(w,
          "%llu counter reset(s): the energy between the last reading before and the first "

@@ -90,6 +90,18 @@ for rank, role, own, e in ((0, "leader", 0.9, 20.0), (1, "follower", 0.1, None))
                "totals": {"energy_j": 10.0},
                "runs": [{"task": "run-1", "cpu_time_s": 0.25}, {"task": "run-2", "cpu_time_s": 0.25}]},
               open(os.path.join(sys.argv[1], "codegreen_88_%d.json" % rank), "w"))
+# node f: the leader's node energy covers its node window (2 s: the first rank's begin to the
+# last rank's end), while the ranks' tasks span 3 s of wall clock: the node's power is over the
+# window its energy covers (new-user pass: 26.2 W on a 23 W sim when divided by the span).
+for rank, role, e, win in ((2, "leader", 46.0, [5 * 10**9, 7 * 10**9]), (3, "follower", None, None)):
+    json.dump({"meta": {"energy_source": "simulated", "pid": 710 + rank,
+                        "job": {"id": "88", "rank": rank, "node": "f", "role": role,
+                                "cpu_time_s": 0.1, "node_energy_j": e,
+                                "node_window_mono_ns": win}},
+               "tasks": [{"name": "run-1", "depth": 0, "parent": None, "energy_j": 20.0,
+                          "started_at": 3000.0 + rank - 2, "ended_at": 3002.0 + rank - 2}],
+               "totals": {"energy_j": 20.0}},
+              open(os.path.join(sys.argv[1], "codegreen_88_%d.json" % rank), "w"))
 PY
 "$CODEGREEN_BIN" merge runs -o runs.json 2> runs.log || fail "merge of run ranks failed: $(cat runs.log)"
 /usr/bin/python3 - <<'PY' || fail "run ranks are not split by the command's CPU time"
@@ -99,9 +111,13 @@ ranks = {r["rank"]: r for r in job["job"]["ranks"]}
 assert abs(ranks[0]["attributed_energy_j"] - 10) < 1e-9, ranks
 assert abs(ranks[1]["attributed_energy_j"] - 10) < 1e-9, ranks
 assert ranks[0]["cpu_time_s"] == 0.5 and ranks[0]["cpu_time_from"].startswith("runs[]"), ranks[0]
-t = job["tasks"][0]
-assert t["name"] == "e" and abs(t["duration_s"] - 5) < 1e-9, t
+t = {x["name"]: x for x in job["tasks"]}["e"]
+assert abs(t["duration_s"] - 5) < 1e-9, t  # no node window (an older leader): the span
 assert abs(t["avg_power_w"] - 20 / 5) < 1e-9, t
+f = {x["name"]: x for x in job["tasks"]}["f"]
+assert abs(f["duration_s"] - 2) < 1e-9 and abs(f["avg_power_w"] - 23) < 1e-9, f
+nf = {n["node"]: n for n in job["job"]["nodes"]}["f"]
+assert abs(nf["energy_window_s"] - 2) < 1e-9 and abs(nf["reports_span_s"] - 3) < 1e-9, nf
 print("merge: run ranks split by the command's CPU time; node task with duration and power")
 PY
 /usr/bin/python3 - <<'PY' || fail "a step node's task has no span"

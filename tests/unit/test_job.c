@@ -180,6 +180,14 @@ static int follower(int ready_fd, int begun_fd) {
   } else if ((long)job_number(r, "sampled_by_pid") != (long)getppid()) {
     code = 16;
   }
+  /* Its window, for the leader's node window to be checked against. */
+  const json_t *win =
+      json_object_get(json_object_get(json_object_get(r, "meta"), "job"), "window_mono_ns");
+  uint64_t w[2] = {(uint64_t)json_integer_value(json_array_get(win, 0)),
+                   (uint64_t)json_integer_value(json_array_get(win, 1))};
+  if (write(begun_fd, w, sizeof w) != (ssize_t)sizeof w) {
+    code = code ? code : 18;
+  }
   json_decref(r);
   nemb_session_destroy(s);
   return code;
@@ -214,16 +222,24 @@ static void test_leader_and_follower(void **state) {
   close(ready[1]);
   char c;
   assert_int_equal(read(begun[0], &c, 1), 1);
-  close(begun[0]);
   /* The leader ends first; its end waits for the follower to have its samples. */
   json_t *r = end(s);
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
+  uint64_t fw[2];
+  assert_int_equal(read(begun[0], fw, sizeof fw), sizeof fw);
+  close(begun[0]);
   assert_string_equal(job_string(r, "role"), "leader");
-  const json_t *win =
-      json_object_get(json_object_get(json_object_get(r, "meta"), "job"), "node_window_mono_ns");
+  const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
+  const json_t *win = json_object_get(jm, "node_window_mono_ns");
+  const json_t *own = json_object_get(jm, "window_mono_ns");
+  /* The node window is the ranks' span: from the leader's begin (the follower began later) to
+   * the follower's end (the leader ended first), not to the moment the follower let go. */
+  assert_int_equal(json_integer_value(json_array_get(win, 0)),
+                   json_integer_value(json_array_get(own, 0)));
+  assert_int_equal(json_integer_value(json_array_get(win, 1)), (json_int_t)fw[1]);
   double window_s =
       (json_number_value(json_array_get(win, 1)) - json_number_value(json_array_get(win, 0))) / 1e9;
   assert_true(window_s > 0.15); /* it held on until the follower's 150 ms task was done */
@@ -250,6 +266,115 @@ static void test_leader_and_follower(void **state) {
   assert_string_equal(job_string(r, "role"), "leader");
   json_decref(r);
   nemb_session_destroy(s);
+  unsetenv("CODEGREEN_NODE_DIR");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("CODEGREEN_SIM_CONFIG");
+}
+
+/* The child: a leader that begins, says so, and waits to be killed. */
+static void doomed_leader(int led_fd) {
+  setenv("OMPI_COMM_WORLD_RANK", "0", 1);
+  nemb_session *s = begin(1);
+  if (nemb_session_meter(s) == NULL || write(led_fd, "x", 1) != 1) {
+    _exit(20);
+  }
+  for (;;) {
+    pause();
+  }
+}
+
+static const json_t *meta_of(const json_t *r, const char *key) {
+  return json_object_get(json_object_get(r, "meta"), key);
+}
+
+/* A follower whose leader is killed mid-run: it was stuck 60 s for a dead leader, then reported
+ * the leader's 0.3 s of samples for its 1.5 s as "ok" (about 20 % of the energy). Now it sees
+ * the leader gone (its lock released), samples for itself from then on, and reports the whole
+ * window: the sim's 20 W times its duration, within the uncertainty it states for the span
+ * between the two samplers, with the verdict "degraded" and why. When it cannot sample for
+ * itself (its providers fail), it reports no energy rather than the part the leader covered. */
+static void run_follower_of_doomed_leader(bool can_sample, json_t **out) {
+  int led[2];
+  assert_int_equal(pipe(led), 0);
+  pid_t pid = fork(); /* before any thread of this process */
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(led[0]);
+    doomed_leader(led[1]);
+  }
+  close(led[1]);
+  char c;
+  assert_int_equal(read(led[0], &c, 1), 1);
+  close(led[0]);
+  setenv("OMPI_COMM_WORLD_RANK", "1", 1);
+  if (!can_sample) {
+    /* Read only when the rank takes over (a follower opens no provider at its begin); set
+     * here, before the watcher thread exists, never while it may read the environment. */
+    setenv("CODEGREEN_PROVIDERS", "nosuchprovider", 1);
+  }
+  nemb_session *s = begin(1);
+  assert_null(nemb_session_meter(s)); /* a follower */
+  nemb_task_start(s, "work");
+  sleep_ms(100);
+  assert_int_equal(kill(pid, SIGKILL), 0);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  sleep_ms(300);
+  nemb_task_stop(s, "work");
+  *out = end(s);
+  nemb_session_destroy(s);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  char path[512];
+  snprintf(path, sizeof path, "pid %ld", (long)pid);
+  const char *text =
+      can_sample ? job_string(*out, "note") : json_string_value(meta_of(*out, "backend_error"));
+  assert_non_null(text);
+  assert_non_null(strstr(text, path)); /* names the leader */
+}
+
+static void test_follower_of_a_dead_leader(void **state) {
+  (void)state;
+  char dir[256], job[64];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  snprintf(job, sizeof job, "dead%d", (int)getpid());
+  setenv("CODEGREEN_NODE_DIR", dir, 1);
+  setenv("CODEGREEN_JOB_ID", job, 1);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
+  json_t *r = NULL;
+  run_follower_of_doomed_leader(true, &r);
+  json_t *task = json_array_get(json_object_get(r, "tasks"), 0);
+  double e = json_number_value(json_object_get(task, "energy_j"));
+  double d = json_number_value(json_object_get(task, "duration_s"));
+  double unc = json_number_value(json_object_get(task, "energy_uncertainty_j"));
+  assert_true(d > 0.35);
+  assert_true(unc > 0 && unc < 0.2 * 20 * d); /* the span between the samplers, not the run */
+  assert_true(fabs(e - 20 * d) <=
+              unc + 0.01 * 20 * d); /* the whole window, not the leader's part */
+  json_t *cause = json_object_get(task, "energy_uncertainty_cause");
+  bool joined = false;
+  for (size_t i = 0; i < json_array_size(cause); i++) {
+    joined = joined || strcmp(json_string_value(json_array_get(cause, i)), "samplers_joined") == 0;
+  }
+  assert_true(joined);
+  assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "degraded");
+  assert_string_equal(job_string(r, "role"), "self"); /* its node energy is its own window's */
+  assert_true(fabs(job_number(r, "node_energy_j") - e) < 0.05 * e);
+  const json_t *warnings = json_object_get(meta_of(r, "sampler"), "warnings");
+  assert_non_null(strstr(json_string_value(json_array_get(warnings, 0)), "no sample covers"));
+  json_decref(r);
+
+  /* The leader's lock is free again: the next rank leads; then one that cannot sample. */
+  snprintf(job, sizeof job, "dead2%d", (int)getpid());
+  setenv("CODEGREEN_JOB_ID", job, 1);
+  run_follower_of_doomed_leader(false, &r);
+  assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "no_backend");
+  /* Timings only (energy 0 under "no_backend"), rather than the leader's 0.1 s of the 0.4 s. */
+  assert_true(json_number_value(json_object_get(json_array_get(json_object_get(r, "tasks"), 0),
+                                                "energy_j")) == 0);
+  const char *why = json_string_value(meta_of(r, "backend_error"));
+  assert_non_null(strstr(why, "could not sample for itself"));
+  json_decref(r);
   unsetenv("CODEGREEN_NODE_DIR");
   unsetenv("CODEGREEN_PROVIDERS");
   unsetenv("CODEGREEN_SIM_CONFIG");
@@ -381,6 +506,7 @@ int main(void) {
       cmocka_unit_test_setup(test_leader_and_follower, clear_env),
       cmocka_unit_test_setup(test_self_sampling, clear_env),
       cmocka_unit_test_setup(test_leader_publishes_across_a_compaction, clear_env),
+      cmocka_unit_test_setup(test_follower_of_a_dead_leader, clear_env),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
