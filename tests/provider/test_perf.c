@@ -32,6 +32,8 @@ typedef struct fake_event {
   uint64_t count; /* returned by read, unless watts is set */
   double watts;   /* > 0: the count follows CLOCK_MONOTONIC at this power */
   uint64_t t0_ns;
+  uint64_t read_format;
+  int leader; /* the index of its group's leader (its own when it leads) */
   bool closed;
 } fake_event;
 
@@ -41,10 +43,11 @@ static int open_errno;        /* != 0: every open fails with it */
 static uint64_t fail_config;  /* != 0: opens of this config fail with EINVAL */
 static atomic_int read_errno; /* != 0: reads fail with it */
 static double clock_watts;    /* power given to each newly opened event */
+static bool refuse_groups;    /* opens into a group fail with EINVAL (a kernel that refuses) */
+static atomic_int n_reads;    /* read() calls */
 
 static int fake_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd,
                      unsigned long flags) {
-  (void)group_fd;
   if (open_errno != 0) {
     errno = open_errno;
     return -1;
@@ -57,6 +60,16 @@ static int fake_open(struct perf_event_attr *attr, int pid, int cpu, int group_f
     errno = EMFILE;
     return -1;
   }
+  int leader = n_fakes;
+  if (group_fd != -1) {
+    /* As the kernel: a group is of one CPU's events, led by an open event that leads. */
+    leader = group_fd - FAKE_FD0;
+    if (refuse_groups || leader < 0 || leader >= n_fakes || fakes[leader].leader != leader ||
+        fakes[leader].cpu != cpu) {
+      errno = EINVAL;
+      return -1;
+    }
+  }
   fake_event *f = &fakes[n_fakes];
   memset(f, 0, sizeof *f);
   f->type = attr->type;
@@ -64,29 +77,54 @@ static int fake_open(struct perf_event_attr *attr, int pid, int cpu, int group_f
   f->pid = pid;
   f->cpu = cpu;
   f->flags = flags;
+  f->read_format = attr->read_format;
+  f->leader = leader;
   f->watts = clock_watts;
   f->t0_ns = nemb__now_ns();
   return FAKE_FD0 + n_fakes++;
 }
 
+static uint64_t fake_count(const fake_event *f) {
+  if (f->watts > 0) {
+    /* watts x seconds = joules; one count is 2^-32 J */
+    return (uint64_t)(f->watts * (double)(nemb__now_ns() - f->t0_ns) / 1e9 * TWO32);
+  }
+  return f->count;
+}
+
+/* PERF_FORMAT_GROUP: the number of events, then their counts, the leader's first and the others
+ * in the order they joined; without it, the one count. */
 static long fake_read(int fd, void *buf, size_t len) {
+  atomic_fetch_add(&n_reads, 1);
   int e = atomic_load(&read_errno);
   if (e != 0) {
     errno = e;
     return -1;
   }
-  if (fd < FAKE_FD0 || fd >= FAKE_FD0 + n_fakes || len != 8) {
+  if (fd < FAKE_FD0 || fd >= FAKE_FD0 + n_fakes) {
     errno = EBADF; /* no cmocka assertion here: this runs in the sampler thread too */
     return -1;
   }
-  const fake_event *f = &fakes[fd - FAKE_FD0];
-  uint64_t count = f->count;
-  if (f->watts > 0) {
-    /* watts x seconds = joules; one count is 2^-32 J */
-    count = (uint64_t)(f->watts * (double)(nemb__now_ns() - f->t0_ns) / 1e9 * TWO32);
+  int i = fd - FAKE_FD0;
+  uint64_t v[1 + MAX_FAKE];
+  size_t n = 0;
+  if (fakes[i].read_format & PERF_FORMAT_GROUP) {
+    v[n++] = 0;
+    for (int j = fakes[i].leader; j < n_fakes; j++) {
+      if (fakes[j].leader == fakes[i].leader) {
+        v[n++] = fake_count(&fakes[j]);
+        v[0]++;
+      }
+    }
+  } else {
+    v[n++] = fake_count(&fakes[i]);
   }
-  memcpy(buf, &count, sizeof count);
-  return 8;
+  if (len < n * sizeof v[0]) {
+    errno = ENOSPC;
+    return -1;
+  }
+  memcpy(buf, v, n * sizeof v[0]);
+  return (long)(n * sizeof v[0]);
 }
 
 static int fake_close(int fd) {
@@ -108,7 +146,9 @@ static int setup(void **state) {
   open_errno = 0;
   fail_config = 0;
   clock_watts = 0;
+  refuse_groups = false;
   atomic_store(&read_errno, 0);
+  atomic_store(&n_reads, 0);
   unsetenv("CODEGREEN_PROVIDERS");
   return 0;
 }
@@ -229,6 +269,83 @@ static void test_intel_2s(void **unused) {
   fakes[0].count = (uint64_t)1 << 62;
   NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
   assert_int_equal(raw[0], ((uint64_t)1 << 30) * 1000000ULL);
+  nemb__provider_perf.close(st);
+}
+
+/* One read() per package a tick, not one per event: each CPU's events are one group, read with
+ * PERF_FORMAT_GROUP, every value still its own domain's. */
+static void test_group_read_per_package(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-2s");
+  void *st = open_ok();
+  static const int leader[] = {0, 0, 2, 2}; /* package-0 and dram-0 on CPU 0, then CPU 2's */
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(fakes[i].leader, leader[i]);
+    assert_true(fakes[i].read_format & PERF_FORMAT_GROUP);
+  }
+  for (int i = 0; i < 4; i++) {
+    fakes[i].count = (uint64_t)(i + 1) << 32; /* i + 1 J */
+  }
+  atomic_store(&n_reads, 0);
+  uint64_t raw[4];
+  NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
+  assert_int_equal(atomic_load(&n_reads), 2);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(raw[i], (uint64_t)(i + 1) * 1000000);
+  }
+  /* A failed read fails its whole group, and only when every group failed the read. */
+  atomic_store(&read_errno, EIO);
+  assert_int_equal(nemb__provider_perf.read(st, 0, raw), NEMB_EIO);
+  for (int i = 0; i < 4; i++) {
+    assert_true(raw[i] == NEMB__RAW_INVALID);
+  }
+  nemb__provider_perf.close(st);
+}
+
+/* psys, one counter for the platform opened on the first package's CPU, is read in that package's
+ * group: a laptop's four domains are one read() a tick. */
+static void test_group_psys_joins_first_package(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-client");
+  void *st = open_ok();
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_perf.domains(st, &d), 4);
+  assert_string_equal(d[3].name, "psys");
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(fakes[i].leader, 0);
+    fakes[i].count = (uint64_t)(10 * (i + 1)) << 32;
+  }
+  atomic_store(&n_reads, 0);
+  uint64_t raw[4];
+  NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
+  assert_int_equal(atomic_load(&n_reads), 1);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(raw[i], (uint64_t)(10 * (i + 1)) * 1000000);
+  }
+  nemb__provider_perf.close(st);
+}
+
+/* A kernel that refuses the events into groups: each is opened and read on its own, with the
+ * same domains and values. */
+static void test_groups_refused(void **unused) {
+  (void)unused;
+  nemb_test_use_fixture("perf-intel-2s");
+  refuse_groups = true;
+  void *st = open_ok();
+  const nemb__domain *d;
+  assert_int_equal(nemb__provider_perf.domains(st, &d), 4);
+  assert_int_equal(n_fakes, 4);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(fakes[i].leader, i);
+    fakes[i].count = (uint64_t)(i + 1) << 32;
+  }
+  atomic_store(&n_reads, 0);
+  uint64_t raw[4];
+  NEMB_ASSERT_OK(nemb__provider_perf.read(st, 0, raw));
+  assert_int_equal(atomic_load(&n_reads), 4);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(raw[i], (uint64_t)(i + 1) * 1000000);
+  }
   nemb__provider_perf.close(st);
 }
 
@@ -539,6 +656,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_intel_2s, setup, teardown),
       cmocka_unit_test_setup_teardown(test_intel_client, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_read_per_package, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_psys_joins_first_package, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_groups_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_amd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_amd_dies_one_event_per_socket, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unsupported_event_is_skipped, setup, teardown),

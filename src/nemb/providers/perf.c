@@ -15,6 +15,12 @@
  * and die. The count is 64 bits: the kernel reads the 32-bit MSR often enough to see every wrap
  * and accumulates, so range_uj is 0 and nothing here unwraps.
  *
+ * Groups. The events of one CPU are opened as one group (the first is the leader, read with
+ * PERF_FORMAT_GROUP), so a tick reads all the domains of a package with one read() instead of one
+ * per event: the kernel reads a CPU-wide event on its CPU (an inter-processor interrupt when the
+ * sampler runs elsewhere), once for the whole group (perf_read_group()). A kernel that refuses an
+ * event into a group gets it opened on its own, read on its own.
+ *
  * Domain names are the ones powercap gives the same counters (package-N, core, uncore, dram, psys,
  * with the package appended on multi-socket machines), so that the meter sees that two providers
  * measure one domain and counts it once.
@@ -84,11 +90,18 @@ typedef struct event {
   long double scale_uj; /* microjoules per count */
 } event;
 
+#define NO_EVENT SIZE_MAX
+
 typedef struct perf_state {
   size_t n;
   nemb__domain domains[NEMB__MAX_DOMAINS];
   int fds[NEMB__MAX_DOMAINS];
   long double uj_per_count[NEMB__MAX_DOMAINS];
+  /* Groups: a leader's group_size is its count of events (itself included; 0 for the others),
+   * and group_next links a group's events in the order they joined, the order read() returns
+   * their values in (NO_EVENT: the last). */
+  size_t group_size[NEMB__MAX_DOMAINS];
+  size_t group_next[NEMB__MAX_DOMAINS];
 } perf_state;
 
 /* Reads one file of the PMU directory into @p buf. Returns 0 or -errno. */
@@ -225,10 +238,27 @@ static void perf_close(void *state) {
   free(st);
 }
 
-/* Opens one event on one CPU and appends its domain. Returns 0 (also when the event is skipped),
- * NEMB_EACCES or another negative code, with @p why filled on failure. */
+/* Event @p i becomes the last of @p leader's group, or (NO_EVENT) the leader of its own. */
+static void join_group(perf_state *st, size_t leader, size_t i) {
+  st->group_next[i] = NO_EVENT;
+  st->group_size[i] = 0;
+  if (leader == NO_EVENT) {
+    st->group_size[i] = 1;
+    return;
+  }
+  size_t last = leader;
+  while (st->group_next[last] != NO_EVENT) {
+    last = st->group_next[last];
+  }
+  st->group_next[last] = i;
+  st->group_size[leader]++;
+}
+
+/* Opens one event on one CPU, into the group *@p leader leads (the CPU's first event, NO_EVENT
+ * before it: this one then leads, *leader set), and appends its domain. Returns 0 (also when the
+ * event is skipped), NEMB_EACCES or another negative code, with @p why filled on failure. */
 static int add_counter(perf_state *st, unsigned type, size_t k, const event *ev, const char *name,
-                       unsigned cpu, char *why, size_t len) {
+                       unsigned cpu, size_t *leader, char *why, size_t len) {
   if (st->n >= NEMB__MAX_DOMAINS) {
     nemb__log(NEMB_LOG_WARN, "perf: more than %d counters, %s is left out", NEMB__MAX_DOMAINS,
               name);
@@ -239,7 +269,19 @@ static int add_counter(perf_state *st, unsigned type, size_t k, const event *ev,
   attr.type = type;
   attr.size = sizeof attr;
   attr.config = ev->config;
-  int fd = nemb__perf_sys.open(&attr, -1, (int)cpu, -1, PERF_FLAG_FD_CLOEXEC);
+  attr.read_format = PERF_FORMAT_GROUP;
+  int fd = -1;
+  if (*leader != NO_EVENT) {
+    fd = nemb__perf_sys.open(&attr, -1, (int)cpu, st->fds[*leader], PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0 && errno == EINVAL) {
+      nemb__log(NEMB_LOG_INFO, "perf: power/%s/ on CPU %u cannot join a group: read on its own",
+                known[k].event, cpu);
+    }
+  }
+  bool joined = fd >= 0;
+  if (!joined) {
+    fd = nemb__perf_sys.open(&attr, -1, (int)cpu, -1, PERF_FLAG_FD_CLOEXEC);
+  }
   if (fd < 0) {
     int e = errno;
     if (is_denied(e)) {
@@ -282,6 +324,10 @@ static int add_counter(perf_state *st, unsigned type, size_t k, const event *ev,
   snprintf(d->detail, sizeof d->detail, "perf power/%s/ on CPU %u", known[k].event, cpu);
   st->fds[st->n] = fd;
   st->uj_per_count[st->n] = ev->scale_uj;
+  join_group(st, joined ? *leader : NO_EVENT, st->n);
+  if (!joined && *leader == NO_EVENT) {
+    *leader = st->n; /* the CPU's next events join this one */
+  }
   st->n++;
   return 0;
 }
@@ -463,20 +509,25 @@ static int perf_open(const nemb__provider_env *env, void **state, char *why, siz
     return NEMB_ENOMEM;
   }
   rc = 0;
+  size_t first_leader = NO_EVENT; /* the first package's group */
   for (size_t u = 0; u < n_list && rc == 0; u++) {
+    size_t leader = NO_EVENT;
     for (size_t k = 0; k < N_KNOWN && rc == 0; k++) {
       if (!events[k].present || known[k].role == ROLE_PSYS) {
         continue;
       }
       char name[NEMB__NAME_MAX];
       nemb__cpu_domain_name(name, sizeof name, known[k].base, &list[u], n_list, multi_die);
-      rc = add_counter(st, (unsigned)type, k, &events[k], name, list[u].cpu, why, why_len);
+      rc = add_counter(st, (unsigned)type, k, &events[k], name, list[u].cpu, &leader, why, why_len);
     }
+    first_leader = u == 0 ? leader : first_leader;
   }
-  /* psys is one counter for the whole platform: open it once, on the first package. */
+  /* psys is one counter for the whole platform: open it once, on the first package (in its
+   * group: the same CPU). */
   for (size_t k = 0; k < N_KNOWN && rc == 0; k++) {
     if (events[k].present && known[k].role == ROLE_PSYS) {
-      rc = add_counter(st, (unsigned)type, k, &events[k], known[k].base, list[0].cpu, why, why_len);
+      rc = add_counter(st, (unsigned)type, k, &events[k], known[k].base, list[0].cpu, &first_leader,
+                       why, why_len);
     }
   }
   free(units);
@@ -515,24 +566,38 @@ static size_t perf_domains(void *state, const nemb__domain **out) {
   return st->n;
 }
 
+/* Reads the group @p leader leads, one read() for all its events, into raw_uj[]; 0, or the error
+ * that left all of them NEMB__RAW_INVALID. */
+static int read_group(const perf_state *st, size_t leader, uint64_t *raw_uj) {
+  /* PERF_FORMAT_GROUP: { u64 nr; u64 values[nr]; }, the leader's value first. */
+  uint64_t buf[1 + NEMB__MAX_DOMAINS];
+  size_t size = st->group_size[leader];
+  long want = (long)((1 + size) * sizeof buf[0]);
+  long n = nemb__perf_sys.read(st->fds[leader], buf, (size_t)want);
+  int rc = n < 0 ? nemb__from_errno(errno) : n != want || buf[0] != size ? NEMB_EIO : 0;
+  size_t v = 1;
+  for (size_t i = leader; i != NO_EVENT; i = st->group_next[i]) {
+    /* long double holds every 64-bit count exactly on x86, so the product stays monotonic. */
+    raw_uj[i] =
+        rc != 0 ? NEMB__RAW_INVALID : (uint64_t)((long double)buf[v++] * st->uj_per_count[i]);
+  }
+  return rc;
+}
+
 static int perf_read(void *state, uint64_t t_ns, uint64_t *raw_uj) {
   (void)t_ns;
   const perf_state *st = state;
   int first_rc = 0;
-  size_t ok = 0;
+  bool any_ok = false;
   for (size_t i = 0; i < st->n; i++) {
-    uint64_t count;
-    long n = nemb__perf_sys.read(st->fds[i], &count, sizeof count);
-    if (n != (long)sizeof count) {
-      raw_uj[i] = NEMB__RAW_INVALID; /* this event only */
-      first_rc = first_rc ? first_rc : n < 0 ? nemb__from_errno(errno) : NEMB_EIO;
-      continue;
+    if (st->group_size[i] == 0) {
+      continue; /* read with its group's leader */
     }
-    /* long double holds every 64-bit count exactly on x86, so the product stays monotonic. */
-    raw_uj[i] = (uint64_t)((long double)count * st->uj_per_count[i]);
-    ok++;
+    int rc = read_group(st, i, raw_uj); /* a failure: this group's events only */
+    first_rc = first_rc ? first_rc : rc;
+    any_ok = any_ok || rc == 0;
   }
-  return ok > 0 || st->n == 0 ? 0 : first_rc;
+  return any_ok || st->n == 0 ? 0 : first_rc;
 }
 
 static uint64_t perf_update_interval_ns(void *state) {

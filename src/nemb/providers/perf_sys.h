@@ -16,8 +16,9 @@ struct perf_event_attr;
 typedef struct nemb__perf_syscalls {
   /* perf_event_open(2): a new descriptor, or -1 with errno set. */
   int (*open)(struct perf_event_attr *attr, int pid, int cpu, int group_fd, unsigned long flags);
-  /* read(2) of a counter's descriptor: 8 bytes, the count. perf descriptors cannot be read with
-   * pread (they have no file position: ESPIPE), hence a plain read. */
+  /* read(2) of a group leader's descriptor (PERF_FORMAT_GROUP): the number of events in the
+   * group, then each one's count, 8 bytes each. perf descriptors cannot be read with pread (they
+   * have no file position: ESPIPE), hence a plain read. */
   long (*read)(int fd, void *buf, size_t len);
   /* close(2). */
   int (*close)(int fd);
