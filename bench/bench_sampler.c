@@ -7,7 +7,10 @@
  * For each provider set (sim, estimate, and whatever a default meter picks here), paired and
  * interleaved rounds (bench_common.h), the order turning from round to round:
  *   1. CPU: this process's CPU time while the main thread sleeps, with the sampler running and
- *      with the bare wake-up thread running instead; the figure is sampler / bare thread.
+ *      with the bare wake-up thread running instead; the figure is sampler / bare thread. For
+ *      powercap also a third thread, the bare one that makes the provider's reads after each
+ *      wake-up (a pread of each zone's energy_uj): what the kernel's reads cost on their own, and
+ *      the sampler against that floor, the part its own work adds.
  *   2. Slowdown pinned: the main thread runs a short CPU-bound loop (about 10 ms) pinned to one
  *      core X, while the bare thread and the meter's threads run all along, each either on X
  *      (beside the loop) or on another core Y (away from it). A round is three loops: both away
@@ -33,6 +36,7 @@
  *   defaults: 1 s, 41 rounds, providers sim, estimate and default (the meter's own choice)
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -44,6 +48,7 @@
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_common.h"
 #include "nemb.h"
@@ -61,12 +66,20 @@ static void sleep_ns(uint64_t ns) {
 
 /* ----- the bare 1 ms wake-up thread ----- */
 
+#define MAX_READS 16
+
+/* The counter files the provider reads each tick, for the floor that makes the same reads (the
+ * powercap zones' energy_uj: a provider that reads every domain every tick cannot do less). */
+static int floor_fds[MAX_READS];
+static int n_floor_fds;
+
 typedef struct bare {
   pthread_t th;
   pthread_mutex_t lock;
   pthread_cond_t wake;
   atomic_bool running;
   uint64_t wakeups;
+  int n_reads; /* pread()s of floor_fds after each wake-up: 0 for the bare thread */
 } bare;
 
 static void *bare_main(void *arg) {
@@ -80,6 +93,12 @@ static void *bare_main(void *arg) {
     while (atomic_load(&b->running) && pthread_cond_timedwait(&b->wake, &b->lock, &ts) == 0) {
     }
     b->wakeups++;
+    for (int i = 0; i < b->n_reads; i++) {
+      char text[32];
+      if (pread(floor_fds[i], text, sizeof text - 1, 0) < 0) {
+        b->n_reads = i; /* a file gone: the floor reads what it can */
+      }
+    }
     uint64_t now = bench_now_ns();
     if (now > deadline + 1000000) {
       deadline = now; /* missed: start again from now, as the sampler does */
@@ -89,8 +108,9 @@ static void *bare_main(void *arg) {
   return NULL;
 }
 
-static void bare_start(bare *b) {
+static void bare_start_reading(bare *b, int n_reads) {
   memset(b, 0, sizeof *b);
+  b->n_reads = n_reads;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -102,6 +122,10 @@ static void bare_start(bare *b) {
     fprintf(stderr, "bench_sampler: cannot start a thread\n");
     exit(1);
   }
+}
+
+static void bare_start(bare *b) {
+  bare_start_reading(b, 0);
 }
 
 static void bare_stop(bare *b) {
@@ -150,7 +174,7 @@ static uint64_t thread_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-enum { ALONE, BARE, SAMPLER };
+enum { ALONE, BARE, SAMPLER, BARE_READS };
 
 /* ----- pinned: threads moved beside the loop and away from it ----- */
 
@@ -358,8 +382,8 @@ static void slowdown_unpinned(int rounds) {
 static double cpu_share(int who, uint64_t ns, nemb_sampler_stats *st) {
   bare b;
   nemb_meter *m = NULL;
-  if (who == BARE) {
-    bare_start(&b);
+  if (who == BARE || who == BARE_READS) {
+    bare_start_reading(&b, who == BARE_READS ? n_floor_fds : 0);
   } else {
     m = meter_start();
   }
@@ -367,13 +391,50 @@ static double cpu_share(int who, uint64_t ns, nemb_sampler_stats *st) {
   uint64_t c0 = bench_cpu_ns(), w0 = bench_now_ns();
   sleep_ns(ns);
   uint64_t c1 = bench_cpu_ns(), w1 = bench_now_ns();
-  if (who == BARE) {
+  if (who == BARE || who == BARE_READS) {
     bare_stop(&b);
   } else {
     nemb_meter_stats(m, st);
     nemb_meter_destroy(m);
   }
   return (double)(c1 - c0) / (double)(w1 - w0);
+}
+
+/* Opens the energy_uj files of the powercap zones a powercap meter reads (@p n_domains of
+ * them: the RAPL zones intel-rapl:* or amd-rapl:*, not the MMIO copy of a package, as the provider
+ * picks them; under $CODEGREEN_SYSFS_ROOT when set). Nothing for another provider. */
+static void open_floor_reads(const char *source, size_t n_domains) {
+  n_floor_fds = 0;
+  if (strcmp(source, "powercap") != 0) {
+    return;
+  }
+  const char *root = getenv("CODEGREEN_SYSFS_ROOT");
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/sys/class/powercap", root ? root : "");
+  struct dirent **names = NULL;
+  int n = scandir(dir, &names, NULL, alphasort);
+  for (int i = 0; i < n; i++) {
+    const char *z = names[i]->d_name;
+    bool rapl = strncmp(z, "intel-rapl:", 11) == 0 || strncmp(z, "amd-rapl:", 9) == 0;
+    if (rapl && (size_t)n_floor_fds < n_domains && n_floor_fds < MAX_READS) {
+      char path[8192];
+      snprintf(path, sizeof path, "%s/%s/energy_uj", dir, z);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        floor_fds[n_floor_fds++] = fd;
+      }
+    }
+    free(names[i]);
+  }
+  free(names);
+  printf("  the floor with reads: %d energy_uj files, each read once a wake-up\n", n_floor_fds);
+}
+
+static void close_floor_reads(void) {
+  for (int i = 0; i < n_floor_fds; i++) {
+    close(floor_fds[i]);
+  }
+  n_floor_fds = 0;
 }
 
 static void bench(const char *providers, double seconds, int rounds) {
@@ -386,25 +447,40 @@ static void bench(const char *providers, double seconds, int rounds) {
   nemb_domain_info d;
   const char *source = nemb_meter_domain(m, 0, &d) == 0 ? d.source : "?";
   printf("%s (provider %s)\n", providers ? providers : "default", source);
+  open_floor_reads(source, nemb_meter_domain_count(m));
   nemb_meter_destroy(m);
 
   int cr = rounds / 4 > 3 ? rounds / 4 : 3;
   double *cs = calloc((size_t)cr, sizeof *cs), *cb = calloc((size_t)cr, sizeof *cb);
+  double *cf = calloc((size_t)cr, sizeof *cf);
   nemb_sampler_stats st = {0};
   uint64_t ns = (uint64_t)(seconds * 1e9);
+  /* The order turns from round to round; the floor with reads only where there are reads. */
+  static const int orders[6][3] = {{BARE, SAMPLER, BARE_READS}, {SAMPLER, BARE_READS, BARE},
+                                   {BARE_READS, BARE, SAMPLER}, {BARE, BARE_READS, SAMPLER},
+                                   {SAMPLER, BARE, BARE_READS}, {BARE_READS, SAMPLER, BARE}};
   for (int r = 0; r < cr; r++) {
-    if (r % 2 == 0) {
-      cb[r] = cpu_share(BARE, ns, NULL);
-      cs[r] = cpu_share(SAMPLER, ns, &st);
-    } else {
-      cs[r] = cpu_share(SAMPLER, ns, &st);
-      cb[r] = cpu_share(BARE, ns, NULL);
+    for (int j = 0; j < 3; j++) {
+      int k = orders[r % 6][j];
+      if (k == BARE) {
+        cb[r] = cpu_share(BARE, ns, NULL) * 100; /* percent of one core */
+      } else if (k == SAMPLER) {
+        cs[r] = cpu_share(SAMPLER, ns, &st) * 100;
+      } else if (n_floor_fds > 0) {
+        cf[r] = cpu_share(BARE_READS, ns, NULL) * 100;
+      }
     }
-    cs[r] *= 100; /* percent of one core */
-    cb[r] *= 100;
   }
   bench_ratio_line("sampler CPU, % of a core, vs bare thread", cs, cb, cr, 1.0, "bare thread",
                    "% of a core", 1.1);
+  if (n_floor_fds > 0) {
+    /* What the reads alone cost, and the sampler against a floor that makes them too: the
+     * part of the first line that the sampler's own work (not the kernel's reads) adds. */
+    bench_ratio_line("bare thread + the same reads, vs bare thread", cf, cb, cr, 1.0, "bare thread",
+                     "% of a core", NAN);
+    bench_ratio_line("sampler CPU, vs bare thread + the same reads", cs, cf, cr, 1.0, "bare+reads",
+                     "% of a core", 1.1);
+  }
   printf("    last run: %llu reads, %llu samples, %llu probes, worst lateness %.3f ms, %llu missed "
          "deadlines\n",
          (unsigned long long)st.reads, (unsigned long long)st.samples,
@@ -412,6 +488,8 @@ static void bench(const char *providers, double seconds, int rounds) {
          (unsigned long long)st.missed_deadlines);
   free(cs);
   free(cb);
+  free(cf);
+  close_floor_reads();
   slowdown_pinned(40 * rounds);
   slowdown_unpinned(rounds);
 }
