@@ -221,6 +221,29 @@ def analyze(cg, work, env):
               "the saved copy starts with #line and includes the runtime header")
 
 
+def diagnostic_columns(cg, work, env):
+    """A compile error's file:line:column under measure is the plain compiler's, in C and C++,
+    with code after a body's '{' on its line (the guard used to push it right), tabs and
+    non-ASCII text before it, and an empty body."""
+    d = os.path.join(work, "diag")
+    os.makedirs(d)
+    cases = [("cerr.c", "c", "cc", "int main(void){ return x; }\n"),
+             ("tab.c", "c", "cc", "static int f(void) {}\nint main(void)\t{\treturn f() + y; }\n"),
+             ("u.c", "c", "cc", "/* \u00e9t\u00e9 */ int main(void) { return z; }\n"),
+             ("e.cpp", "cpp", "c++", "struct S { int a; S(int v) : a(v) {} "
+              "int g() { return a +  q; } };\nint main() { S s(1); return s.g(); }\n")]
+    for name, lang, compiler, text in cases:
+        with open(os.path.join(d, name), "w", encoding="utf-8") as f:
+            f.write(text)
+        plain = run([compiler, "-c", name, "-o", os.devnull], d, env)[2]
+        want = sorted(set(re.findall(r"^%s:\d+:\d+: error" % re.escape(name), plain, re.M)))
+        rc, out, err = run([cg, "measure", "-q", lang, name], d, env)
+        got = sorted(set(re.findall(r"^%s:\d+:\d+: error" % re.escape(name), err, re.M)))
+        check(rc != 0 and want and got == want,
+              "diagnostics: %s's errors at the plain compiler's line and column (%s, %s)"
+              % (name, want, got))
+
+
 def exit_inside(cg, work, env):
     """Issue F18: a C program that calls exit() inside a function leaves checkpoints without a
     partner; the note says so in C's terms, with no word of generators or coroutines."""
@@ -419,6 +442,7 @@ def main():
     try:
         wordfreq(cg, work, env)
         exit_inside(cg, work, env)
+        diagnostic_columns(cg, work, env)
         whole_run(cg, work, env)
         shared_options(cg, work, env)
         concurrent(cg, work, env)
