@@ -228,7 +228,7 @@ int cgi__make_regions(ctx *c) {
   if (c->regions == NULL) {
     return -1;
   }
-  if (c->gran == CGI_FINE && cgi__conf(c, "module_name")[0] != '\0') {
+  if (c->gran == CGI_FINE && cgi__conf(c, "module_name")[0] != '\0' && !c->module_unguarded) {
     add_region(c, -1, (char *)cgi__conf(c, "module_name"), "module", c->root);
     c->regions[0].line = 1;
     c->regions[0].column = 1;
@@ -255,6 +255,11 @@ int cgi__make_regions(ctx *c) {
       }
       /* the def line: the function node itself, not its decorators */
       add_region(c, (int)i, it->qualname, it->kind, it->node);
+    } else if (it->type == IT_LOOP && c->gran == CGI_FINE && it->skip != NULL) {
+      if (!PUSH(c, c->skipped, c->n_skipped, c->cap_skipped)) {
+        return -1;
+      }
+      c->skipped[c->n_skipped++] = (int)i; /* too deep to guard (plan_indent.c) */
     } else if (it->type == IT_LOOP && c->gran == CGI_FINE) {
       add_region(c, (int)i, it->qualname, "loop", it->node);
     }
