@@ -206,6 +206,26 @@ def analyze(cg, work, env):
           "counter_gen (line 124): left as it is, coroutine" in r[1] and
           "Counter::operator bool" in r[1],
           "analyze cpp: constexpr and coroutines listed as not instrumented")
+    # What README says of C and C++ is what analyze does: K&R, variadic and GNU nested
+    # functions, templates and constructors with initialiser lists are instrumented (README said
+    # they "stay as they were"); constexpr functions and coroutines are left and listed.
+    points = {}
+    for lang, name in (("c", "c_constructs.c"), ("c", "c_nested.c"), ("cpp", "cpp_constructs.cpp")):
+        r = run([cg, "analyze", "--json", lang, name], native, env)
+        f = json.loads(r[1])["files"][0]
+        points.update({p["name"]: "instrumented" for p in f["points"]})
+        points.update({p["name"]: "left" for p in f.get("left", [])})
+    want = {"knr_add": "instrumented", "sum_ints": "instrumented", "outer.inner": "instrumented",
+            "maximum": "instrumented", "Matrix::get": "instrumented",
+            "geo::Shape::Shape": "instrumented", "Counter::Counter": "instrumented",
+            "square_ce": "left", "counter_gen": "left"}
+    check({k: points.get(k) for k in want} == want,
+          "analyze c|cpp: what README says is instrumented and left (%s)"
+          % {k: points.get(k) for k in want})
+    with open(os.path.join(HERE, "..", "..", "README.md"), encoding="utf-8") as f:
+        readme = " ".join(f.read().split())
+    check("K&R definitions, variadic functions, GNU nested functions" in readme and
+          "stay as they were" not in readme, "README: C and C++ constructs as analyze has them")
     r = run([cg, "analyze", "--json", "java", "JavaConstructs.java"], native, env)
     names = [p["name"] for p in json.loads(r[1])["files"][0]["points"]]
     check("JavaConstructs$Shape$1.area" in names and "JavaConstructs$1Local.twice" in names,
