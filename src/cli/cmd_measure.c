@@ -1040,10 +1040,11 @@ static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
                        p->line, "async", (p->flags & CGI_ASYNC) != 0, "generator",
                        (p->flags & CGI_GENERATOR) != 0, "suspension_points", p->suspensions));
   }
-  json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "language", cgi_language_name(o->lang),
-                        "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file", o->cmd[0],
-                        "interpreter", python, "points", pts, "left",
-                        ir != NULL && as_is == NULL ? cgi_left_json(ir) : json_array());
+  /* the file and interpreter: bytes, maybe not UTF-8 (U+FFFD per byte, as everywhere) */
+  json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "language", cgi_language_name(o->lang),
+                        "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file",
+                        cg_json_text(o->cmd[0]), "interpreter", cg_json_text(python), "points", pts,
+                        "left", ir != NULL && as_is == NULL ? cgi_left_json(ir) : json_array());
   if (j != NULL && as_is != NULL) {
     json_object_set_new(j, "not_instrumented", json_string(as_is));
   }

@@ -379,13 +379,13 @@ void cg_measure_add_points(json_t *instrumentation, const cgi_result *ir, const 
   json_t *pts = json_object_get(instrumentation, "points");
   for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
     const cgi_point *p = cgi_result_point(ir, i);
-    json_array_append_new(pts, json_pack("{s:s, s:s, s:s, s:i}", "name", p->name, "kind", p->kind,
-                                         "file", file, "line", p->line));
+    json_array_append_new(pts, json_pack("{s:s, s:s, s:o, s:i}", "name", p->name, "kind", p->kind,
+                                         "file", cg_json_text(file), "line", p->line));
   }
   json_t *left = cgi_left_json(ir), *e;
   size_t i;
   json_array_foreach(left, i, e) {
-    json_object_set_new(e, "file", json_string(file));
+    json_object_set_new(e, "file", cg_json_text(file));
   }
   json_array_extend(json_object_get(instrumentation, "left"), left); /* copies the references */
   json_decref(left);
@@ -541,7 +541,7 @@ static json_t *instrumentation_json(const native_opts *o, const char *tool) {
 }
 
 static void add_file(json_t *ins, const char *file, const cgi_result *ir, size_t *n_points) {
-  json_array_append_new(json_object_get(ins, "files"), json_string(file));
+  json_array_append_new(json_object_get(ins, "files"), cg_json_text(file));
   cg_measure_add_points(ins, ir, file);
   *n_points += cgi_result_point_count(ir);
 }

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -167,6 +168,30 @@ def main():
     check("unknown language", rc == 2 and "say it: codegreen measure python" in err, err)
     rc, out, err = run(["measure", "proj/hot.py"], extra_env={"CODEGREEN_PYTHON_DIR": tmp})
     check("runtime not found", rc == 1 and "holds no codegreen_runtime.py" in err, err)
+
+    # one rule for a file name that is not UTF-8: U+FFFD per byte in every field of the report
+    lat = os.path.join(tmp, "lat").encode()
+    os.mkdir(lat)
+    with open(os.path.join(lat, b"lat\xe9.py"), "wb") as f:
+        f.write(b"def f():\n    return 1\nf()\n")
+    rep = os.path.join(tmp, "lat.json")
+    rc, out, err = run(["measure", "-q", "-o", rep, "python", "lat\udce9.py"], cwd=lat)
+    doc = json.load(open(rep)) if os.path.exists(rep) else {}
+    names = (doc.get("meta", {}).get("argv", [None])[0],
+             [f["context"] for f in doc.get("functions", [])],
+             doc.get("instrumentation", {}).get("file"))
+    check("a Latin-1 script's name is one name in the report", rc == 0 and
+          names == ("lat\ufffd.py", ["lat\ufffd.py"], "lat\ufffd.py"), "%r %s" % (names, err))
+    if shutil.which("cc"):
+        with open(os.path.join(lat, b"l\xe9a.c"), "wb") as f:
+            f.write(b'#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n')
+        p = subprocess.run([cg, "measure", "-q", "-o", rep, "c", b"l\xe9a.c"], cwd=lat, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        doc = json.load(open(rep))
+        check("a Latin-1 C file: __FILE__ its bytes, the report U+FFFD", p.returncode == 0 and
+              p.stdout == b"l\xe9a.c\n" and doc["meta"]["argv"][0] == "l\ufffda.c" and
+              [f["context"] for f in doc["functions"]] == ["l\ufffda.c"] and
+              doc["instrumentation"]["files"] == ["l\ufffda.c"], "%r %r" % (p.stdout, p.stderr))
 
     # --- stdin, cwd, exit status, a declared encoding ---
     write(os.path.join(proj, "io.py"), "# -*- coding: latin-1 -*-\nimport os, sys\n"
