@@ -408,6 +408,66 @@ static int take_measure_option(int c, void *o) {
   return cg_measure_take_option(c, o);
 }
 
+int cg_measure_check_plot(const measure_opts *o) {
+  if (o->plot != NULL) {
+    const char *dot = strrchr(o->plot, '.');
+    if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
+                        strcasecmp(dot, ".png") != 0 && strcasecmp(dot, ".svg") != 0)) {
+      fprintf(stderr, "codegreen measure: --export-plot wants a file ending in .html "
+                      "(interactive page), .png or .svg (image); nothing was run\n");
+      return CG_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+int cg_measure_check_paths(const char *option, char *const *paths, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (access(paths[i], F_OK) != 0) {
+      fprintf(stderr, "codegreen measure: %s %s: %s; nothing was run\n", option, paths[i],
+              strerror(errno));
+      return CG_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+/* Why the program @p target has no language: a language's name with no file after it, an
+ * extension no language has (each language's are listed), or no extension to tell by. */
+static void unknown_language(const char *target) {
+  const char *base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+  const char *dot = strrchr(base, '.');
+  if (cgi_language_find(target) != NULL && access(target, F_OK) != 0) {
+    fprintf(stderr,
+            "codegreen measure: no file after the language '%s': codegreen measure %s FILE... "
+            "[-- ARGS]\n",
+            target, target);
+    return;
+  }
+  char known[512] = "";
+  char names[256];
+  snprintf(names, sizeof names, "%s", cgi_language_list());
+  char *save = NULL;
+  for (char *n = strtok_r(names, ", ", &save); n != NULL; n = strtok_r(NULL, ", ", &save)) {
+    const char *ext = cgi_language_get(cgi_language_find(n), "extensions");
+    size_t used = strlen(known);
+    snprintf(known + used, sizeof known - used, "%s%s (%s)", used ? ", " : "", n,
+             ext != NULL ? ext : "");
+  }
+  if (dot != NULL && dot != base) {
+    fprintf(stderr,
+            "codegreen measure: cannot measure '%s' by function: codegreen instruments %s; "
+            "a program in one of them under another name: codegreen measure LANGUAGE %s; any "
+            "program as a whole: codegreen run -- PROG\n",
+            target, known, target);
+    return;
+  }
+  fprintf(stderr,
+          "codegreen measure: cannot tell the language of '%s' from its name; say it: "
+          "codegreen measure python %s (languages: %s)\n",
+          target, target, cgi_language_list());
+}
+
 static int parse_args(int argc, char **argv, measure_opts *o) {
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
   int c, rc;
@@ -471,12 +531,12 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   if (o->lang == NULL) {
     o->lang = cgi_language_for_path(o->cmd[0]);
     if (o->lang == NULL) {
-      fprintf(stderr,
-              "codegreen measure: cannot tell the language of '%s' from its name; say it: "
-              "codegreen measure python %s (languages: %s)\n",
-              o->cmd[0], o->cmd[0], cgi_language_list());
+      unknown_language(o->cmd[0]);
       return CG_EXIT_USAGE;
     }
+  }
+  if (cg_measure_check_paths("--include", o->include, o->n_include) != 0) {
+    return CG_EXIT_USAGE;
   }
   /* A configuration the measurement cannot use is refused before anything runs, as `run` does:
    * the program's runtime would find it only when the program had run, warn, and report
@@ -487,16 +547,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     return CG_EXIT_FAIL;
   }
   nemb_config_destroy(cfg);
-  if (o->plot != NULL) {
-    const char *dot = strrchr(o->plot, '.');
-    if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
-                        strcasecmp(dot, ".png") != 0 && strcasecmp(dot, ".svg") != 0)) {
-      fprintf(stderr, "codegreen measure: --export-plot wants a file ending in .html "
-                      "(interactive page), .png or .svg (image); nothing was run\n");
-      return CG_EXIT_USAGE;
-    }
-  }
-  return 0;
+  return cg_measure_check_plot(o);
 }
 
 /* ----- paths ----- */
@@ -1461,6 +1512,21 @@ static int export_plot_with_spans(nemb_session *ps, const cg_views *views, const
   return rc;
 }
 
+void cg_measure_export_plot(nemb_session *own, json_t *report, const char *task, const char *tmpdir,
+                            const measure_opts *o) {
+  if (own == NULL || o->plot == NULL) {
+    return;
+  }
+  cg_views *spans = cg_views_build(report);
+  int prc = export_plot_with_spans(own, spans, task, tmpdir, o->plot);
+  cg_views_free(spans);
+  if (prc != 0) {
+    cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
+  } else if (!o->quiet && !o->json) {
+    fprintf(stderr, "  plot         %s\n", o->plot);
+  }
+}
+
 int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status) {
   cg_outputs outs = o->out;
   if (outs.n == 0 && o->output != NULL &&
@@ -2030,16 +2096,7 @@ static int measure_with(measure_opts o) {
     cg_sort_functions(report, "energy");
   }
   status = cg_measure_report(report, &o, n_points, status);
-  if (plot_session != NULL && o.plot != NULL) {
-    cg_views *spans = cg_views_build(report);
-    int prc = export_plot_with_spans(plot_session, spans, task, p.tmp, o.plot);
-    cg_views_free(spans);
-    if (prc != 0) {
-      cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
-    } else if (!o.quiet && !o.json) {
-      fprintf(stderr, "  plot         %s\n", o.plot);
-    }
-  }
+  cg_measure_export_plot(plot_session, report, task, p.tmp, &o);
 
 out:
   if (cg_signals_caught() && !ran) {
