@@ -455,6 +455,64 @@ def test_jit_decorated_functions_are_left_as_they_are_and_listed(tmp_path):
     assert "function plus (line 17): left as it is, decorated by @numba.jit" in r.stdout.decode()
 
 
+def nested_defs(n, step=4):
+    """N functions nested in each other, each calling the next; prints the innermost's value."""
+    lines = ["%sdef f%d():" % (" " * step * i, i) for i in range(n)]
+    lines.append(" " * step * n + "return 7")
+    lines += ["%sreturn f%d()" % (" " * step * i, i) for i in range(n - 1, 0, -1)]
+    return "\n".join(lines) + "\nprint(f0())\n"
+
+
+def test_functions_nested_past_cpythons_indentation_levels_run_and_are_listed(tmp_path):
+    # A new user's trial: 50 nested defs ran in python but not under measure ("internal error:
+    # ... IndentationError: too many levels of indentation"): each guard indents one level
+    # more and CPython compiles 99. The guards that would go past them are left out, innermost
+    # first, and those functions listed with the reason.
+    (tmp_path / "d50.py").write_text(nested_defs(50))
+    # (fine: the module body's guard takes one level more)
+    for gran, want in (("coarse", ["f49"]), ("fine", ["f48", "f49"])):
+        a, b, report = plain_and_measured("d50.py", tmp_path, measure=["-g", gran])
+        same(a, b)
+        left = report["instrumentation"]["left"]
+        assert [f["name"].rsplit(".", 1)[-1] for f in left] == want, gran
+        assert "99 levels" in left[-1]["why"] and left[-1]["line"] == 50
+        assert calls(report)["f0"] == 1
+
+
+def test_a_file_the_grammar_cannot_parse_but_python_compiles_runs_as_it_is(tmp_path):
+    # 95 nested defs four blanks apart: python runs it, tree-sitter-python reads indentation up
+    # to 255 columns only. measure said the file cannot be instrumented and ran nothing; it runs
+    # it as it is now, says why on stderr and in the report.
+    (tmp_path / "d95.py").write_text(nested_defs(95))
+    a, b, report = plain_and_measured("d95.py", tmp_path)
+    assert (b.returncode, b.stdout) == (a.returncode, a.stdout) == (0, b"7\n")
+    err = b.stderr.decode()
+    assert "line 65 is indented 256 columns" in err and "runs as it is" in err
+    assert "indented 256 columns" in report["instrumentation"]["not_instrumented"]
+    assert report["instrumentation"]["points"] == []
+    # a real syntax error still ends with Python's own message and status, nothing run
+    (tmp_path / "bad.py").write_text("x = (1,\n")
+    a, b, report = plain_and_measured("bad.py", tmp_path)
+    assert (b.returncode, b.stdout) == (a.returncode, a.stdout) == (1, b"")
+    assert b.stderr.decode().endswith(a.stderr.decode()) and report is None
+
+
+def test_a_file_too_deep_for_pythons_compiler_fails_as_python_fails_it(tmp_path):
+    # A 100 000-term expression: python stops with "RecursionError: maximum recursion depth
+    # exceeded during compilation"; measure compiled it with a raised limit and ran it.
+    (tmp_path / "longline.py").write_text(
+        "def f(): return " + "+".join(["1"] * 100000) + "\nprint(f())\n")
+    a, b, report = plain_and_measured("longline.py", tmp_path)
+    assert a.returncode == 1 and "RecursionError" in a.stderr.decode()
+    assert (b.returncode, b.stdout) == (a.returncode, a.stdout)
+    assert b.stderr.decode().endswith(a.stderr.decode())
+    # one that python compiles is instrumented as usual
+    (tmp_path / "ok.py").write_text("def f(): return " + "+".join(["1"] * 2000) + "\nprint(f())\n")
+    a, b, report = plain_and_measured("ok.py", tmp_path)
+    same(a, b)
+    assert calls(report) == {"f": 1}
+
+
 def test_only_the_compile_step_runs_with_huge_page_tunables(tmp_path):
     # The compile step asks glibc's malloc for huge pages (cmd_measure.c, COMPILE_TUNABLES); the
     # program must see the user's environment as it is, and the user's own tunables must win.

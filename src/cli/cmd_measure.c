@@ -408,6 +408,66 @@ static int take_measure_option(int c, void *o) {
   return cg_measure_take_option(c, o);
 }
 
+int cg_measure_check_plot(const measure_opts *o) {
+  if (o->plot != NULL) {
+    const char *dot = strrchr(o->plot, '.');
+    if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
+                        strcasecmp(dot, ".png") != 0 && strcasecmp(dot, ".svg") != 0)) {
+      fprintf(stderr, "codegreen measure: --export-plot wants a file ending in .html "
+                      "(interactive page), .png or .svg (image); nothing was run\n");
+      return CG_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+int cg_measure_check_paths(const char *option, char *const *paths, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (access(paths[i], F_OK) != 0) {
+      fprintf(stderr, "codegreen measure: %s %s: %s; nothing was run\n", option, paths[i],
+              strerror(errno));
+      return CG_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+/* Why the program @p target has no language: a language's name with no file after it, an
+ * extension no language has (each language's are listed), or no extension to tell by. */
+static void unknown_language(const char *target) {
+  const char *base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+  const char *dot = strrchr(base, '.');
+  if (cgi_language_find(target) != NULL && access(target, F_OK) != 0) {
+    fprintf(stderr,
+            "codegreen measure: no file after the language '%s': codegreen measure %s FILE... "
+            "[-- ARGS]\n",
+            target, target);
+    return;
+  }
+  char known[512] = "";
+  char names[256];
+  snprintf(names, sizeof names, "%s", cgi_language_list());
+  char *save = NULL;
+  for (char *n = strtok_r(names, ", ", &save); n != NULL; n = strtok_r(NULL, ", ", &save)) {
+    const char *ext = cgi_language_get(cgi_language_find(n), "extensions");
+    size_t used = strlen(known);
+    snprintf(known + used, sizeof known - used, "%s%s (%s)", used ? ", " : "", n,
+             ext != NULL ? ext : "");
+  }
+  if (dot != NULL && dot != base) {
+    fprintf(stderr,
+            "codegreen measure: cannot measure '%s' by function: codegreen instruments %s; "
+            "a program in one of them under another name: codegreen measure LANGUAGE %s; any "
+            "program as a whole: codegreen run -- PROG\n",
+            target, known, target);
+    return;
+  }
+  fprintf(stderr,
+          "codegreen measure: cannot tell the language of '%s' from its name; say it: "
+          "codegreen measure python %s (languages: %s)\n",
+          target, target, cgi_language_list());
+}
+
 static int parse_args(int argc, char **argv, measure_opts *o) {
   *o = (measure_opts){.gran = CGI_COARSE, .top = 25};
   int c, rc;
@@ -471,12 +531,12 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
   if (o->lang == NULL) {
     o->lang = cgi_language_for_path(o->cmd[0]);
     if (o->lang == NULL) {
-      fprintf(stderr,
-              "codegreen measure: cannot tell the language of '%s' from its name; say it: "
-              "codegreen measure python %s (languages: %s)\n",
-              o->cmd[0], o->cmd[0], cgi_language_list());
+      unknown_language(o->cmd[0]);
       return CG_EXIT_USAGE;
     }
+  }
+  if (cg_measure_check_paths("--include", o->include, o->n_include) != 0) {
+    return CG_EXIT_USAGE;
   }
   /* A configuration the measurement cannot use is refused before anything runs, as `run` does:
    * the program's runtime would find it only when the program had run, warn, and report
@@ -487,16 +547,7 @@ static int parse_args(int argc, char **argv, measure_opts *o) {
     return CG_EXIT_FAIL;
   }
   nemb_config_destroy(cfg);
-  if (o->plot != NULL) {
-    const char *dot = strrchr(o->plot, '.');
-    if (dot == NULL || (strcasecmp(dot, ".html") != 0 && strcasecmp(dot, ".htm") != 0 &&
-                        strcasecmp(dot, ".png") != 0 && strcasecmp(dot, ".svg") != 0)) {
-      fprintf(stderr, "codegreen measure: --export-plot wants a file ending in .html "
-                      "(interactive page), .png or .svg (image); nothing was run\n");
-      return CG_EXIT_USAGE;
-    }
-  }
-  return 0;
+  return cg_measure_check_plot(o);
 }
 
 /* ----- paths ----- */
@@ -1029,20 +1080,26 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   }
 }
 
-static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir,
-                                    const char *python) {
+/* @p as_is: NULL, or why the script ran as it is (none of its functions measured). */
+static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir, const char *python,
+                                    const char *as_is) {
   json_t *pts = json_array();
-  for (size_t i = 0; ir != NULL && i < cgi_result_point_count(ir); i++) {
+  for (size_t i = 0; ir != NULL && as_is == NULL && i < cgi_result_point_count(ir); i++) {
     const cgi_point *p = cgi_result_point(ir, i);
     json_array_append_new(
         pts, json_pack("{s:s, s:s, s:i, s:b, s:b, s:i}", "name", p->name, "kind", p->kind, "line",
                        p->line, "async", (p->flags & CGI_ASYNC) != 0, "generator",
                        (p->flags & CGI_GENERATOR) != 0, "suspension_points", p->suspensions));
   }
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "language", cgi_language_name(o->lang),
-                   "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file", o->cmd[0],
-                   "interpreter", python, "points", pts, "left",
-                   ir != NULL ? cgi_left_json(ir) : json_array());
+  /* the file and interpreter: bytes, maybe not UTF-8 (U+FFFD per byte, as everywhere) */
+  json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "language", cgi_language_name(o->lang),
+                        "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file",
+                        cg_json_text(o->cmd[0]), "interpreter", cg_json_text(python), "points", pts,
+                        "left", ir != NULL && as_is == NULL ? cgi_left_json(ir) : json_array());
+  if (j != NULL && as_is != NULL) {
+    json_object_set_new(j, "not_instrumented", json_string(as_is));
+  }
+  return j;
 }
 
 /* The table (unless --quiet), the report to -o FILE and with --json to stdout. @return the
@@ -1455,6 +1512,21 @@ static int export_plot_with_spans(nemb_session *ps, const cg_views *views, const
   return rc;
 }
 
+void cg_measure_export_plot(nemb_session *own, json_t *report, const char *task, const char *tmpdir,
+                            const measure_opts *o) {
+  if (own == NULL || o->plot == NULL) {
+    return;
+  }
+  cg_views *spans = cg_views_build(report);
+  int prc = export_plot_with_spans(own, spans, task, tmpdir, o->plot);
+  cg_views_free(spans);
+  if (prc != 0) {
+    cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
+  } else if (!o->quiet && !o->json) {
+    fprintf(stderr, "  plot         %s\n", o->plot);
+  }
+}
+
 int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status) {
   cg_outputs outs = o->out;
   if (outs.n == 0 && o->output != NULL &&
@@ -1646,7 +1718,7 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_
  * measure's sitecustomize first on PYTHONPATH, the program's name, measure's pid (the program
  * is its child; any other process is the program's), where children write their reports, and
  * for a script its compiled copy (multiprocessing's spawn runs the script again). */
-static int boot_environment(const paths *p, cg_run_kind kind, const char *script) {
+static int boot_environment(const paths *p, cg_run_kind kind, bool as_is, const char *script) {
   char *boot = NULL, *main_entry = NULL, pid[32];
   char real[PATH_MAX];
   const char *base =
@@ -1659,7 +1731,8 @@ static int boot_environment(const paths *p, cg_run_kind kind, const char *script
       measure_env_set("CODEGREEN_MEASURE_PPID", pid) == 0 &&
       measure_env_set("CODEGREEN_MEASURE_CHILDREN", p->children) == 0) {
     rc = 0;
-    if (kind == CG_RUN_SCRIPT && realpath(script, real) != NULL && strchr(real, '\t') == NULL) {
+    if (kind == CG_RUN_SCRIPT && !as_is && realpath(script, real) != NULL &&
+        strchr(real, '\t') == NULL) {
       rc = asprintf(&main_entry, "%s\t%s", real, p->pyc) < 0 ||
                    measure_env_set("CODEGREEN_MEASURE_MAIN", main_entry) != 0
                ? -1
@@ -1774,30 +1847,34 @@ static int measure_with(measure_opts o) {
   }
   cgi_options io = {o.gran, script, 1, o.leave, NULL};
   int irc = kind == CG_RUN_SCRIPT ? cgi_instrument(o.lang, src, len, &io, &ir) : 0;
+  bool as_is = false;           /* python compiles and runs the script as it is */
+  const char *as_is_why = NULL; /* and why, for the report */
   if (irc != 0) {
     const char *err = cgi_result_error(ir);
     fprintf(stderr, "codegreen measure: %s\n", err ? err : "out of memory");
     if (err != NULL && strstr(err, "syntax error") != NULL) {
-      /* Let Python say it the way `python SCRIPT` would. */
+      /* Let Python say it the way `python SCRIPT` would; what it compiles runs as it is. */
       char *check_rest[] = {p.runner, "check", (char *)script, NULL};
       char **check = interpreter_argv(python, &o, check_rest);
       int st = 0, e = 0;
-      int crc = check != NULL ? cg_measure_run_wait(check, true, false, &st, &e) : -1;
+      int crc = check != NULL ? cg_measure_run_wait(check, true, true, &st, &e) : -1;
       free(check);
-      if (crc == 0 && st == 0) {
-        fprintf(stderr,
-                "codegreen measure: Python compiles this file but the %s grammar "
-                "(tree-sitter) does not parse it; it cannot be instrumented\n",
-                cgi_language_name(o.lang));
-      }
+      as_is = crc == 0 && st == 0;
     }
-    goto out;
+    if (!as_is) {
+      goto out;
+    }
+    fprintf(stderr,
+            "codegreen measure: warning: Python compiles %s but the %s grammar (tree-sitter) "
+            "does not parse it: it runs as it is, none of its functions measured\n",
+            script, cgi_language_name(o.lang));
+    as_is_why = err;
   }
   size_t text_len = 0;
-  const char *text = ir != NULL ? cgi_result_text(ir, &text_len) : NULL;
-  const char *map = ir != NULL ? cgi_result_line_map(ir) : NULL;
-  if (ir != NULL && (cgi_write_file(p.instrumented, text, text_len) != 0 ||
-                     cgi_write_file(p.map, map, strlen(map)) != 0)) {
+  const char *text = ir != NULL && !as_is ? cgi_result_text(ir, &text_len) : NULL;
+  const char *map = ir != NULL && !as_is ? cgi_result_line_map(ir) : NULL;
+  if (text != NULL && (cgi_write_file(p.instrumented, text, text_len) != 0 ||
+                       cgi_write_file(p.map, map, strlen(map)) != 0)) {
     fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
     goto out;
   }
@@ -1850,13 +1927,13 @@ static int measure_with(measure_opts o) {
                           NULL};
   char *list_rest[] = {p.runner, "compile-list", mod_list, mod_done, NULL};
   char **compile = NULL;
-  if (kind == CG_RUN_SCRIPT) {
+  if (kind == CG_RUN_SCRIPT && !as_is) {
     compile = interpreter_argv(python, &o, compile_rest);
   } else if (mod_list != NULL) {
     compile = interpreter_argv(python, &o, list_rest);
   }
   st = 0;
-  if (kind == CG_RUN_SCRIPT || mod_list != NULL) {
+  if ((kind == CG_RUN_SCRIPT && !as_is) || mod_list != NULL) {
     char **env = compile_environment();
     crc = compile != NULL && env != NULL ? run_wait_env(compile, env, true, true, &st, &e) : -1;
     e = env == NULL ? ENOMEM : e;
@@ -1878,6 +1955,17 @@ static int measure_with(measure_opts o) {
   }
   if (cg_signals_caught()) {
     goto out; /* nothing was run */
+  }
+  if (st == 5) { /* the runner's AS_IS: only the recursion limit stops the script's compile */
+    fprintf(stderr,
+            "codegreen measure: warning: %s nests too deeply for this interpreter to compile an "
+            "instrumented copy; python compiles and runs it as it is, none of its functions "
+            "measured\n",
+            script);
+    as_is = true;
+    as_is_why = "it nests too deeply for the interpreter to compile an instrumented copy "
+                "(RecursionError at its recursion limit)";
+    st = 0;
   }
   if (st != 0) {
     /* 1: the program has a syntax error (Python's message is out); 3: an internal error; 4: no
@@ -1938,11 +2026,11 @@ static int measure_with(measure_opts o) {
   for (size_t k = 1; k < n_args; k++) {
     rest[k] = o.cmd[k];
   }
-  rest[0] = p.pyc;
+  rest[0] = as_is ? (char *)script : p.pyc; /* as it is: python compiles it, as a plain run */
   char **run = NULL;
   /* measure's sitecustomize begins the measurement in the program (the form python runs
    * itself: -m NAME ARGS, DIR ARGS, ZIP ARGS) and in its Python children */
-  if (boot_environment(&p, kind, script) != 0) {
+  if (boot_environment(&p, kind, as_is, script) != 0) {
     fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
     free(rest);
     goto out;
@@ -1997,7 +2085,7 @@ static int measure_with(measure_opts o) {
   if (report == NULL) {
     goto out;
   }
-  json_t *instr = instrumentation_json(&o, ir, python);
+  json_t *instr = instrumentation_json(&o, ir, python, as_is_why);
   json_t *hot = json_object_get(report, "python_hot_path"); /* written by codegreen_runtime */
   if (json_is_string(hot)) {
     json_object_set(instr, "hot_path", hot);
@@ -2008,16 +2096,7 @@ static int measure_with(measure_opts o) {
     cg_sort_functions(report, "energy");
   }
   status = cg_measure_report(report, &o, n_points, status);
-  if (plot_session != NULL && o.plot != NULL) {
-    cg_views *spans = cg_views_build(report);
-    int prc = export_plot_with_spans(plot_session, spans, task, p.tmp, o.plot);
-    cg_views_free(spans);
-    if (prc != 0) {
-      cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
-    } else if (!o.quiet && !o.json) {
-      fprintf(stderr, "  plot         %s\n", o.plot);
-    }
-  }
+  cg_measure_export_plot(plot_session, report, task, p.tmp, &o);
 
 out:
   if (cg_signals_caught() && !ran) {

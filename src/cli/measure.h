@@ -133,6 +133,17 @@ json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t p
                                   const char *stopped, const char *concurrent,
                                   const measure_opts *o);
 
+/* --export-plot's file name: .html, .htm, .png or .svg. @return 0, or CG_EXIT_USAGE (said). */
+int cg_measure_check_plot(const measure_opts *o);
+/* The paths @p option named (@p n of them) must exist; the first that does not is refused
+ * ("--include X: No such file or directory; nothing was run"). @return 0 or CG_EXIT_USAGE. */
+int cg_measure_check_paths(const char *option, char *const *paths, size_t n);
+/* --export-plot (o->plot; nothing without it or without @p own, measure's session of the run):
+ * the run's power with the functions' spans of @p report under the program's task @p task,
+ * drawn through a file in @p tmpdir; a failure is said, the exit status stays the program's. */
+void cg_measure_export_plot(nemb_session *own, json_t *report, const char *task, const char *tmpdir,
+                            const measure_opts *o);
+
 /* ----- measure_native.c ----- */
 
 /* The options of the languages that build before they run. */

@@ -296,7 +296,7 @@ static int measure(native_opts *o, const char *tmp) {
       cgi_result_destroy(ir);
       goto out;
     }
-    json_array_append_new(json_object_get(ins, "files"), json_string(file));
+    json_array_append_new(json_object_get(ins, "files"), cg_json_text(file));
     cg_measure_add_points(ins, ir, file);
     n_points += cgi_result_point_count(ir);
     cgi_result_destroy(ir);

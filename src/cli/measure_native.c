@@ -83,9 +83,9 @@ static void print_usage(FILE *fp) {
   cg_measure_native_help(fp);
   fprintf(fp, "  -g, --granularity G  coarse (functions; the only one for these languages)\n"
               "  -o FILE (repeatable), --append, --sort KEY, --call-graph, --top N, --json,\n"
-              "  --carbon-intensity G, -c FILE, --keep-temp, -q   as for Python (`codegreen\n"
-              "                       measure --help`); --include, --script-only,\n"
-              "                       --leave-decorated and --export-plot are Python's only\n");
+              "  --carbon-intensity G, -c FILE, --keep-temp, -q, --export-plot FILE\n"
+              "                       as for Python (`codegreen measure --help`); --include,\n"
+              "                       --script-only and --leave-decorated are Python's only\n");
 }
 
 void cg_measure_native_help(FILE *fp) {
@@ -277,10 +277,13 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
                     "yet; functions are measured with -g coarse\n");
     return CG_EXIT_USAGE;
   }
-  if (o->m.plot != NULL) {
-    fprintf(stderr, "codegreen measure: --export-plot is available for Python programs only; "
-                    "`codegreen run --export-plot FILE -- PROG` draws any program's power\n");
+  if (cg_measure_check_plot(&o->m) != 0 ||
+      cg_measure_check_paths("--instrument", o->instrument, o->n_instrument) != 0) {
     return CG_EXIT_USAGE;
+  }
+  const char *plot = o->m.plot;
+  if (plot != NULL && cg_check_outputs("measure", &plot, 1) != 0) {
+    return CG_EXIT_FAIL;
   }
   if (o->build != NULL) {
     if (o->n_instrument == 0) {
@@ -379,13 +382,13 @@ void cg_measure_add_points(json_t *instrumentation, const cgi_result *ir, const 
   json_t *pts = json_object_get(instrumentation, "points");
   for (size_t i = 0; i < cgi_result_point_count(ir); i++) {
     const cgi_point *p = cgi_result_point(ir, i);
-    json_array_append_new(pts, json_pack("{s:s, s:s, s:s, s:i}", "name", p->name, "kind", p->kind,
-                                         "file", file, "line", p->line));
+    json_array_append_new(pts, json_pack("{s:s, s:s, s:o, s:i}", "name", p->name, "kind", p->kind,
+                                         "file", cg_json_text(file), "line", p->line));
   }
   json_t *left = cgi_left_json(ir), *e;
   size_t i;
   json_array_foreach(left, i, e) {
-    json_object_set_new(e, "file", json_string(file));
+    json_object_set_new(e, "file", cg_json_text(file));
   }
   json_array_extend(json_object_get(instrumentation, "left"), left); /* copies the references */
   json_decref(left);
@@ -541,7 +544,7 @@ static json_t *instrumentation_json(const native_opts *o, const char *tool) {
 }
 
 static void add_file(json_t *ins, const char *file, const cgi_result *ir, size_t *n_points) {
-  json_array_append_new(json_object_get(ins, "files"), json_string(file));
+  json_array_append_new(json_object_get(ins, "files"), cg_json_text(file));
   cg_measure_add_points(ins, ir, file);
   *n_points += cgi_result_point_count(ir);
 }
@@ -829,13 +832,15 @@ int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, c
     return rc < 0 ? CG_EXIT_CANNOT_RUN : rc;
   }
   json_t *report = cg_measure_program_report(result, own, pid, status, stopped, concurrent, m);
-  nemb_session_destroy(own);
   if (report == NULL) {
+    nemb_session_destroy(own);
     json_decref(instrumentation);
     return status ? status : CG_EXIT_FAIL;
   }
   json_object_set_new(report, "instrumentation", instrumentation);
   status = cg_measure_report(report, m, n_points, status);
+  cg_measure_export_plot(own, report, task, tmp, m);
+  nemb_session_destroy(own);
   json_decref(report);
   return status;
 }

@@ -75,8 +75,8 @@ void cgi_result_destroy(cgi_result *r) {
 /* ----- planners, by block_style ----- */
 
 static const cgi__planner planners[] = {
-    {"indent", cgi__plan_indent},
-    {"brace", cgi__plan_brace},
+    {"indent", cgi__plan_indent, cgi__indent_limits},
+    {"brace", cgi__plan_brace, NULL},
 };
 
 const cgi__planner *cgi__planner_find(const char *block_style) {
@@ -165,7 +165,7 @@ static int add_skipped_points(ctx *c) {
     snprintf(key, sizeof key, "skip.%s", it->skip);
     const char *note = cgi_language_get(c->lang, key);
     p->skipped = note != NULL ? note : it->skip;
-    p->kind = it->kind;
+    p->kind = it->kind != NULL ? it->kind : (it->type == IT_LOOP ? "loop" : "function");
     TSPoint sp = ts_node_start_point(it->node), ep = ts_node_end_point(it->node);
     p->line = (int)sp.row + 1;
     p->column = (int)sp.column + 1;
@@ -222,6 +222,10 @@ int cgi_instrument(const cgi_language *lang, const char *src, size_t len, const 
     goto done;
   }
   if (cgi__choose_names(&c) != 0) {
+    goto done;
+  }
+  if (planner->prepare != NULL && planner->prepare(&c) != 0) {
+    c.oom = true;
     goto done;
   }
   if (cgi__make_regions(&c) != 0) {

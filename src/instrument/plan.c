@@ -70,6 +70,22 @@ const char *cgi__conf(const ctx *c, const char *key) {
   return v ? v : "";
 }
 
+/* A control character or a byte that is not UTF-8 (a Latin-1 file name in {context}), as the
+ * language's byte_escape says: "octal" (C, C++: the byte itself, which __FILE__ and #line need;
+ * \ooo, as \x would also take the hex digits that follow) or "unicode" (Python, Java: strings
+ * of characters; such a byte is U+FFFD, as the CLI writes it in every output, so a report names
+ * a file one way). */
+static void put_byte(ctx *c, cgi__buf *b, unsigned char ch, bool invalid) {
+  const char *how = cgi__conf(c, "byte_escape");
+  if (strcmp(how, "octal") == 0) {
+    cgi__buf_printf(b, "\\%03o", ch);
+  } else if (strcmp(how, "unicode") == 0) {
+    cgi__buf_printf(b, "\\u%04x", invalid ? 0xFFFDu : ch);
+  } else {
+    cgi__buf_printf(b, "\\x%02x", ch);
+  }
+}
+
 /* A string literal of the target language (double quotes, backslash escapes, ASCII only). */
 char *cgi__quote(ctx *c, const char *s) {
   cgi__buf b = {0};
@@ -81,17 +97,17 @@ char *cgi__quote(ctx *c, const char *s) {
     if (ch == '\\' || (q[0] && ch == (unsigned char)q[0])) {
       cgi__buf_printf(&b, "\\%c", ch);
       p++;
-    } else if (ch == '\n') {
-      cgi__buf_puts(&b, "\\n");
+    } else if (ch == '\n' || ch == '\r') { /* never \u000a: Java reads it as a line end */
+      cgi__buf_puts(&b, ch == '\n' ? "\\n" : "\\r");
       p++;
     } else if (ch < 0x20 || ch == 0x7F) {
-      cgi__buf_printf(&b, "\\x%02x", ch);
+      put_byte(c, &b, ch, false);
       p++;
     } else if (ch < 0x80) {
       cgi__buf_add(&b, (const char *)p, 1);
       p++;
     } else {
-      /* decode one UTF-8 sequence; invalid bytes become \xNN */
+      /* decode one UTF-8 sequence; an invalid byte goes to put_byte() */
       uint32_t cp = 0, need = 0;
       if (ch >= 0xC2 && ch <= 0xDF) {
         need = 1, cp = ch & 0x1F;
@@ -109,7 +125,7 @@ char *cgi__quote(ctx *c, const char *s) {
         }
       }
       if (!ok) {
-        cgi__buf_printf(&b, "\\x%02x", ch);
+        put_byte(c, &b, ch, true);
         p++;
       } else if (cp <= 0xFFFF) {
         cgi__buf_printf(&b, "\\u%04x", (unsigned)cp);
@@ -228,7 +244,7 @@ int cgi__make_regions(ctx *c) {
   if (c->regions == NULL) {
     return -1;
   }
-  if (c->gran == CGI_FINE && cgi__conf(c, "module_name")[0] != '\0') {
+  if (c->gran == CGI_FINE && cgi__conf(c, "module_name")[0] != '\0' && !c->module_unguarded) {
     add_region(c, -1, (char *)cgi__conf(c, "module_name"), "module", c->root);
     c->regions[0].line = 1;
     c->regions[0].column = 1;
@@ -255,6 +271,11 @@ int cgi__make_regions(ctx *c) {
       }
       /* the def line: the function node itself, not its decorators */
       add_region(c, (int)i, it->qualname, it->kind, it->node);
+    } else if (it->type == IT_LOOP && c->gran == CGI_FINE && it->skip != NULL) {
+      if (!PUSH(c, c->skipped, c->n_skipped, c->cap_skipped)) {
+        return -1;
+      }
+      c->skipped[c->n_skipped++] = (int)i; /* too deep to guard (plan_indent.c) */
     } else if (it->type == IT_LOOP && c->gran == CGI_FINE) {
       add_region(c, (int)i, it->qualname, "loop", it->node);
     }

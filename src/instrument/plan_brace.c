@@ -1,8 +1,9 @@
 /*
  * plan_brace.c - the planner of blocks made by braces (block_style = brace; C, C++, Java).
  *
- * Nothing is re-indented and no line is added inside the program's code, so every line keeps its
- * number: the guard texts go on the lines of the body's own braces.
+ * Nothing is re-indented and every line keeps its number: the guard texts go on the lines of the
+ * body's own braces, or (enter_line = own, C and C++) on a line of their own followed by a line
+ * directive, so that the user's columns do not move either.
  *   enter        written just after a body's '{' (or after the statements of
  *                body_prologue_types that must stay first, such as Java's this(...)/super(...)).
  *                C: a variable with __attribute__((cleanup)), whose cleanup is the exit on every
@@ -67,6 +68,38 @@ static char *line_directive(ctx *c, uint32_t line) {
   char *t = cgi__expand(c, tpl, v, 2);
   free(q);
   return t;
+}
+
+/* Is there code (anything but blanks) after @p pos on its line? */
+static bool code_follows(const ctx *c, uint32_t pos) {
+  for (uint32_t i = pos; i < c->len && c->src[i] != '\n' && c->src[i] != '\r'; i++) {
+    if (!cgi__is_blank(c->src[i])) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* enter_line = own: the enter text @p enter (taken) on a line of its own after the '{' at
+ * @p pos - 1, then the line directive of the '{' line and blanks as wide as the user's text
+ * before @p pos, so the rest of that line keeps its line and column in compilers' diagnostics.
+ * One blank per byte, a tab kept a tab: clang counts bytes, and GCC turns the byte column into
+ * a display column by reading the line of the file the directive names, the user's. Text
+ * inserted within the line would push the user's columns to the right. */
+static char *enter_on_own_line(ctx *c, char *enter, uint32_t pos) {
+  char *ld = line_directive(c, cgi__row_of(c, pos) + 1);
+  cgi__buf b = {0};
+  if (enter != NULL && ld != NULL) {
+    cgi__buf_printf(&b, "%s%s%s%s%s", c->nl, enter, c->nl, ld, c->nl);
+    for (uint32_t i = cgi__line_start(c, pos); i < pos; i++) {
+      cgi__buf_puts(&b, c->src[i] == '\t' ? "\t" : " ");
+    }
+  }
+  free(enter);
+  free(ld);
+  char *s = cgi__buf_take(&b);
+  c->oom |= s == NULL;
+  return s;
 }
 
 /* The table: prelude, table_begin, one table_item per region, table_end. */
@@ -206,6 +239,7 @@ int cgi__plan_brace(ctx *c) {
     c->n_regions = 0; /* nothing to measure: the text stays as it is */
     return 0;
   }
+  bool own_line = strcmp(cgi__conf(c, "enter_line"), "own") == 0;
   for (size_t r = 0; r < c->n_regions; r++) {
     region *rg = &c->regions[r];
     item *it = &c->items[rg->item];
@@ -222,7 +256,11 @@ int cgi__plan_brace(ctx *c) {
     close--; /* the '}' */
     int depth = cgi__node_depth(it->node);
     uint32_t pos = enter_position(c, it->body);
-    if (cgi__add_edit(c, pos, 3, depth, guard_text(c, "enter", rg), pos, false) != 0) {
+    char *enter = guard_text(c, "enter", rg);
+    if (own_line && code_follows(c, pos)) {
+      enter = enter_on_own_line(c, enter, pos);
+    }
+    if (cgi__add_edit(c, pos, 3, depth, enter, pos, false) != 0) {
       return -1;
     }
     char *exit_text = guard_text(c, "exit", rg);

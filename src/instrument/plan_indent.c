@@ -402,7 +402,7 @@ static int plan_prelude(ctx *c) {
   } else {
     rc = cgi__add_edit(c, cgi__line_start(c, P), 1, -1, cgi__buf_take(&b), P, true);
   }
-  if (rc != 0 || c->gran != CGI_FINE) {
+  if (rc != 0 || c->gran != CGI_FINE || c->module_unguarded) {
     return rc;
   }
   /* the module body, from P to the last statement */
@@ -503,6 +503,152 @@ static void choose_unit(ctx *c) {
     }
     return;
   }
+}
+
+/* ----- the interpreter's limit on indentation levels ----- */
+
+/* Would this item get a guard of its own (a function's body, a loop at fine granularity)? */
+static bool guarded(const ctx *c, const item *it) {
+  return (it->type == IT_FUNCTION && it->has_body && it->skip == NULL) ||
+         (it->type == IT_LOOP && c->gran == CGI_FINE && it->skip == NULL);
+}
+
+/* The rows an item's guard re-indents, and the levels the guard adds to them: a function's body
+ * (2 for a body on its header's line, which becomes a block of its own), a loop statement. */
+static void guard_rows(const ctx *c, const item *it, uint32_t *r0, uint32_t *r1, int *adds) {
+  uint32_t a = it->type == IT_FUNCTION ? ts_node_start_byte(it->body) : it->start;
+  uint32_t b = it->type == IT_FUNCTION ? ts_node_end_byte(it->body) : it->end;
+  *r0 = cgi__row_of(c, a);
+  *r1 = cgi__row_of(c, b > a ? b - 1 : a);
+  *adds = it->type == IT_FUNCTION && !cgi__at_logical_line_start(c, a) ? 2 : 1;
+}
+
+/* The indentation level of every row as the interpreter's tokenizer counts it: the blocks
+ * (block_types) around it whose statements start lines of their own (one on its header's line
+ * opens no level). @return the array (n_lines entries), or NULL when memory runs out. */
+static int *row_levels(ctx *c) {
+  int *lv = calloc(c->n_lines + 1, sizeof *lv);
+  if (lv == NULL) {
+    return NULL;
+  }
+  TSTreeCursor cur = ts_tree_cursor_new(c->root);
+  for (;;) {
+    TSNode n = ts_tree_cursor_current_node(&cur);
+    if (cgi__is_type(c, n, "block_types") && ts_node_named_child_count(n) > 0 &&
+        cgi__at_logical_line_start(c, ts_node_start_byte(n))) {
+      uint32_t e = ts_node_end_byte(n);
+      lv[cgi__row_of(c, ts_node_start_byte(n))]++;
+      lv[cgi__row_of(c, e > 0 ? e - 1 : 0) + 1]--;
+    }
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+      continue;
+    }
+    while (!ts_tree_cursor_goto_next_sibling(&cur)) {
+      if (!ts_tree_cursor_goto_parent(&cur)) {
+        ts_tree_cursor_delete(&cur);
+        for (uint32_t r = 1; r < c->n_lines; r++) {
+          lv[r] += lv[r - 1];
+        }
+        return lv;
+      }
+    }
+  }
+}
+
+/* Can no row reach the limit whatever is guarded? A level needs a blank more than the one it is
+ * in (the tokenizer compares both the column and the count of blanks), and each guard adds at
+ * most one level (two for an inline body, one more for a suspension's, one for the module's). */
+static bool surely_within(ctx *c, int limit) {
+  uint32_t widest = 0;
+  for (uint32_t r = 0; r < c->n_lines; r++) {
+    uint32_t i = c->line_starts[r];
+    while (i < c->len && cgi__is_blank(c->src[i])) {
+      i++;
+    }
+    widest = i - c->line_starts[r] > widest ? i - c->line_starts[r] : widest;
+  }
+  int nest = 0;
+  int *d = malloc((c->n_items ? c->n_items : 1) * sizeof *d);
+  if (d == NULL) {
+    c->oom = true;
+    return false;
+  }
+  for (size_t i = 0; i < c->n_items; i++) {
+    const item *it = &c->items[i];
+    d[i] = (it->parent >= 0 ? d[it->parent] : 0) + (guarded(c, it) ? 1 : 0);
+    nest = d[i] > nest ? d[i] : nest;
+  }
+  free(d);
+  return (int64_t)widest + nest + 3 <= limit;
+}
+
+/* Guards that would take a row past the interpreter's indentation levels (max_indent_levels:
+ * CPython's tokenizer refuses a 100th) are left out, innermost first: the outermost guards are
+ * kept while every row they re-indent fits, with the guards kept around them. The functions
+ * (and loops) left are listed with skip.depth; a module body guard that does not fit is left
+ * too. @return 0, or -1 when memory runs out. */
+int cgi__indent_limits(ctx *c) {
+  int limit = atoi(cgi__conf(c, "max_indent_levels"));
+  if (limit <= 0 || surely_within(c, limit) || c->oom) {
+    return c->oom ? -1 : 0;
+  }
+  int *lv = row_levels(c);
+  int *k = calloc(c->n_items ? c->n_items : 1, sizeof *k);     /* guards kept around an item */
+  int *sus = calloc(c->n_items ? c->n_items : 1, sizeof *sus); /* statement-form suspensions */
+  if (lv == NULL || k == NULL || sus == NULL) {
+    free(lv);
+    free(k);
+    free(sus);
+    return -1;
+  }
+  int deepest = 0;
+  for (uint32_t r = 0; r < c->n_lines; r++) {
+    deepest = lv[r] > deepest ? lv[r] : deepest;
+  }
+  int base = 0;
+  if (c->gran == CGI_FINE) {
+    c->module_unguarded = deepest + 1 > limit;
+    base = c->module_unguarded ? 0 : 1;
+  }
+  /* a suspension may become a guard of its own (statement form): one level more on its row
+   * for its owner and the loops between (counted whatever form it takes) */
+  for (size_t i = 0; i < c->n_items; i++) {
+    if (c->items[i].type != IT_SUSPEND) {
+      continue;
+    }
+    int at = lv[cgi__row_of(c, c->items[i].start)] + 1;
+    for (int p = c->items[i].parent; p >= 0; p = c->items[p].parent) {
+      sus[p] = at > sus[p] ? at : sus[p];
+      if (c->items[p].type != IT_LOOP) {
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < c->n_items; i++) {
+    item *it = &c->items[i];
+    int p = it->parent;
+    k[i] = p < 0 ? base : k[p] + (guarded(c, &c->items[p]) ? 1 : 0);
+    if (p >= 0 && (c->items[p].type == IT_OPAQUE || k[p] < 0)) {
+      k[i] = -1; /* inside a lambda or a function left as it is: no guard (make_regions) */
+    }
+    if (k[i] < 0 || !guarded(c, it)) {
+      continue;
+    }
+    uint32_t r0, r1;
+    int adds;
+    guard_rows(c, it, &r0, &r1, &adds);
+    int need = sus[i];
+    for (uint32_t r = r0; r <= r1 && r < c->n_lines; r++) {
+      need = lv[r] > need ? lv[r] : need;
+    }
+    if (need + k[i] + adds > limit) {
+      it->skip = "depth"; /* then not guarded: the items inside count one guard less */
+    }
+  }
+  free(lv);
+  free(k);
+  free(sus);
+  return 0;
 }
 
 int cgi__plan_indent(ctx *c) {

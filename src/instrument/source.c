@@ -244,6 +244,27 @@ static bool first_error(TSNode n, TSNode *out) {
   return false;
 }
 
+/* The grammar's own limit on indentation (max_indent_columns: tree-sitter-python keeps each
+ * level's width in one byte, so a line indented 256 columns or more, which Python compiles,
+ * does not parse): "; line N is indented W columns, ..." into @p out for the first such line. */
+static void wide_indentation(const ctx *c, char *out, size_t cap) {
+  long max = atol(cgi__conf(c, "max_indent_columns"));
+  for (uint32_t r = 0; max > 0 && r < c->n_lines; r++) {
+    long w = 0;
+    uint32_t i = c->line_starts[r];
+    for (; i < c->len && cgi__is_blank(c->src[i]); i++) {
+      w = c->src[i] == '\t' ? (w / 8 + 1) * 8 : (c->src[i] == '\f' ? 0 : w + 1);
+    }
+    if (w > max && i < c->len && c->src[i] != '\n' && c->src[i] != '\r' && c->src[i] != '#') {
+      snprintf(out, cap,
+               "; line %u is indented %ld columns and the %s grammar (tree-sitter) reads "
+               "indentation up to %ld",
+               r + 1, w, cgi_language_name(c->lang), max);
+      return;
+    }
+  }
+}
+
 static int report_parse_error(ctx *c) {
   TSNode e;
   if (!first_error(c->root, &e)) {
@@ -258,8 +279,10 @@ static int report_parse_error(ctx *c) {
   while (n < end && n < c->len && c->src[n] != '\n' && n - at < 24) {
     n++;
   }
-  return cgi__fail_at(c, at, "syntax error near '%.*s' (the file does not parse as %s)",
-                      (int)(n - at), c->src + at, cgi_language_name(c->lang));
+  char wide[160] = "";
+  wide_indentation(c, wide, sizeof wide);
+  return cgi__fail_at(c, at, "syntax error near '%.*s' (the file does not parse as %s%s)",
+                      (int)(n - at), c->src + at, cgi_language_name(c->lang), wide);
 }
 
 /* The encoding declared on the first two lines (encoding_declaration in language.conf), as a new

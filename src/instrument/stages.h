@@ -143,6 +143,7 @@ typedef struct ctx {
   edit *edits;
   size_t n_edits, cap_edits;
 
+  bool module_unguarded; /* fine granularity: the module body's guard would be too deep */
   char rt[64], table[96], tag[16], support[96];
   bool uses_support;
   bool oom;
@@ -257,6 +258,9 @@ int cgi__plan_suspensions(ctx *c);
 typedef struct cgi__planner {
   const char *block_style; /* the value of block_style in language.conf */
   int (*plan)(ctx *c);
+  /* NULL, or what it decides before the regions are made (functions it cannot guard): 0 or -1
+   * (memory) */
+  int (*prepare)(ctx *c);
 } cgi__planner;
 
 /* The planner of @p block_style, or NULL (engine.c). */
@@ -264,6 +268,8 @@ const cgi__planner *cgi__planner_find(const char *block_style);
 
 /* plan_indent.c: blocks made by indentation (Python). */
 int cgi__plan_indent(ctx *c);
+/* plan_indent.c: the guards that would indent past max_indent_levels, left out (skip.depth). */
+int cgi__indent_limits(ctx *c);
 /* plan_brace.c: blocks in braces (C, C++, Java). */
 int cgi__plan_brace(ctx *c);
 

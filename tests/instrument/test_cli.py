@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,9 +165,55 @@ def main():
     check("missing script", rc == 1 and "cannot read proj/missing.py" in err, err)
     write(os.path.join(proj, "notes.txt"), "x\n")
     rc, out, err = run(["measure", "proj/notes.txt"])
-    check("unknown language", rc == 2 and "say it: codegreen measure python" in err, err)
+    check("unknown language", rc == 2 and "codegreen measure LANGUAGE proj/notes.txt" in err, err)
     rc, out, err = run(["measure", "proj/hot.py"], extra_env={"CODEGREEN_PYTHON_DIR": tmp})
     check("runtime not found", rc == 1 and "holds no codegreen_runtime.py" in err, err)
+
+    # --- what a new user got wrong, said in words that fit; paths checked alike ---
+    rc, out, err = run(["measure", "-q", "c"])
+    check("a language with no file after it says so", rc == 2 and
+          "no file after the language 'c'" in err and "measure python c" not in err, err)
+    write(os.path.join(tmp, "x.rb"), "puts 1\n")
+    rc, out, err = run(["measure", "x.rb"])
+    check("an extension no language has: the languages and their extensions", rc == 2 and
+          "cannot measure 'x.rb'" in err and "python (.py .pyw)" in err and
+          "measure python x.rb" not in err, err)
+    rc, out, err = run(["measure", "-q", "--include", "/nonexistent", "proj/hot.py"])
+    check("--include of a missing path is refused (exit 2)", rc == 2 and
+          "--include /nonexistent: No such file or directory; nothing was run" in err, err)
+    rc, out, err = run(["measure", "-q", "--build", "true", "--instrument", "nodir", "--",
+                        "./x"])
+    check("--instrument of a missing path is refused alike (exit 2)", rc == 2 and
+          "--instrument nodir: No such file or directory; nothing was run" in err, err)
+    if shutil.which("cc"):
+        write(os.path.join(tmp, "m.c"), "int f(void) { return 0; }\nint main(void) { return f(); }\n")
+        plot = os.path.join(tmp, "m.html")
+        rc, out, err = run(["measure", "-q", "--export-plot", plot, "c", "m.c"])
+        check("--export-plot draws a C program's run too (README lists it for measure)",
+              rc == 0 and os.path.exists(plot) and os.path.getsize(plot) > 1000, err)
+    # one rule for a file name that is not UTF-8: U+FFFD per byte in every field of the report
+    lat = os.path.join(tmp, "lat").encode()
+    os.mkdir(lat)
+    with open(os.path.join(lat, b"lat\xe9.py"), "wb") as f:
+        f.write(b"def f():\n    return 1\nf()\n")
+    rep = os.path.join(tmp, "lat.json")
+    rc, out, err = run(["measure", "-q", "-o", rep, "python", "lat\udce9.py"], cwd=lat)
+    doc = json.load(open(rep)) if os.path.exists(rep) else {}
+    names = (doc.get("meta", {}).get("argv", [None])[0],
+             [f["context"] for f in doc.get("functions", [])],
+             doc.get("instrumentation", {}).get("file"))
+    check("a Latin-1 script's name is one name in the report", rc == 0 and
+          names == ("lat\ufffd.py", ["lat\ufffd.py"], "lat\ufffd.py"), "%r %s" % (names, err))
+    if shutil.which("cc"):
+        with open(os.path.join(lat, b"l\xe9a.c"), "wb") as f:
+            f.write(b'#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n')
+        p = subprocess.run([cg, "measure", "-q", "-o", rep, "c", b"l\xe9a.c"], cwd=lat, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        doc = json.load(open(rep))
+        check("a Latin-1 C file: __FILE__ its bytes, the report U+FFFD", p.returncode == 0 and
+              p.stdout == b"l\xe9a.c\n" and doc["meta"]["argv"][0] == "l\ufffda.c" and
+              [f["context"] for f in doc["functions"]] == ["l\ufffda.c"] and
+              doc["instrumentation"]["files"] == ["l\ufffda.c"], "%r %r" % (p.stdout, p.stderr))
 
     # --- stdin, cwd, exit status, a declared encoding ---
     write(os.path.join(proj, "io.py"), "# -*- coding: latin-1 -*-\nimport os, sys\n"

@@ -206,6 +206,26 @@ def analyze(cg, work, env):
           "counter_gen (line 124): left as it is, coroutine" in r[1] and
           "Counter::operator bool" in r[1],
           "analyze cpp: constexpr and coroutines listed as not instrumented")
+    # What README says of C and C++ is what analyze does: K&R, variadic and GNU nested
+    # functions, templates and constructors with initialiser lists are instrumented (README said
+    # they "stay as they were"); constexpr functions and coroutines are left and listed.
+    points = {}
+    for lang, name in (("c", "c_constructs.c"), ("c", "c_nested.c"), ("cpp", "cpp_constructs.cpp")):
+        r = run([cg, "analyze", "--json", lang, name], native, env)
+        f = json.loads(r[1])["files"][0]
+        points.update({p["name"]: "instrumented" for p in f["points"]})
+        points.update({p["name"]: "left" for p in f.get("left", [])})
+    want = {"knr_add": "instrumented", "sum_ints": "instrumented", "outer.inner": "instrumented",
+            "maximum": "instrumented", "Matrix::get": "instrumented",
+            "geo::Shape::Shape": "instrumented", "Counter::Counter": "instrumented",
+            "square_ce": "left", "counter_gen": "left"}
+    check({k: points.get(k) for k in want} == want,
+          "analyze c|cpp: what README says is instrumented and left (%s)"
+          % {k: points.get(k) for k in want})
+    with open(os.path.join(HERE, "..", "..", "README.md"), encoding="utf-8") as f:
+        readme = " ".join(f.read().split())
+    check("K&R definitions, variadic functions, GNU nested functions" in readme and
+          "stay as they were" not in readme, "README: C and C++ constructs as analyze has them")
     r = run([cg, "analyze", "--json", "java", "JavaConstructs.java"], native, env)
     names = [p["name"] for p in json.loads(r[1])["files"][0]["points"]]
     check("JavaConstructs$Shape$1.area" in names and "JavaConstructs$1Local.twice" in names,
@@ -219,6 +239,29 @@ def analyze(cg, work, env):
         text = open(saved[0]).read()
         check(text.startswith('#line 1 "') and "#include <codegreen_runtime.h>" in text,
               "the saved copy starts with #line and includes the runtime header")
+
+
+def diagnostic_columns(cg, work, env):
+    """A compile error's file:line:column under measure is the plain compiler's, in C and C++,
+    with code after a body's '{' on its line (the guard used to push it right), tabs and
+    non-ASCII text before it, and an empty body."""
+    d = os.path.join(work, "diag")
+    os.makedirs(d)
+    cases = [("cerr.c", "c", "cc", "int main(void){ return x; }\n"),
+             ("tab.c", "c", "cc", "static int f(void) {}\nint main(void)\t{\treturn f() + y; }\n"),
+             ("u.c", "c", "cc", "/* \u00e9t\u00e9 */ int main(void) { return z; }\n"),
+             ("e.cpp", "cpp", "c++", "struct S { int a; S(int v) : a(v) {} "
+              "int g() { return a +  q; } };\nint main() { S s(1); return s.g(); }\n")]
+    for name, lang, compiler, text in cases:
+        with open(os.path.join(d, name), "w", encoding="utf-8") as f:
+            f.write(text)
+        plain = run([compiler, "-c", name, "-o", os.devnull], d, env)[2]
+        want = sorted(set(re.findall(r"^%s:\d+:\d+: error" % re.escape(name), plain, re.M)))
+        rc, out, err = run([cg, "measure", "-q", lang, name], d, env)
+        got = sorted(set(re.findall(r"^%s:\d+:\d+: error" % re.escape(name), err, re.M)))
+        check(rc != 0 and want and got == want,
+              "diagnostics: %s's errors at the plain compiler's line and column (%s, %s)"
+              % (name, want, got))
 
 
 def exit_inside(cg, work, env):
@@ -419,6 +462,7 @@ def main():
     try:
         wordfreq(cg, work, env)
         exit_inside(cg, work, env)
+        diagnostic_columns(cg, work, env)
         whole_run(cg, work, env)
         shared_options(cg, work, env)
         concurrent(cg, work, env)

@@ -52,6 +52,60 @@ static const cgi_point *point(const cgi_result *r, const char *name) {
   return NULL;
 }
 
+/* @p n functions nested in each other (one blank per level, so the grammar reads them all), the
+ * innermost with @p inner as its body line; every level calls the next. */
+static char *nested_defs(int n, const char *inner) {
+  size_t cap = (size_t)n * (size_t)n * 2 + 4096;
+  char *s = malloc(cap), *p = s;
+  for (int i = 0; i < n; i++) {
+    p += sprintf(p, "%*sdef f%d():\n", i, "", i);
+  }
+  p += sprintf(p, "%*s%s\n", n, "", inner);
+  for (int i = n - 1; i > 0; i--) {
+    p += sprintf(p, "%*sreturn f%d()\n", i, "", i);
+  }
+  sprintf(p, "print(f0())\n");
+  return s;
+}
+
+/* CPython compiles 99 levels of indentation and each guard adds one: the guards that would go
+ * past them are left out innermost first, and those functions listed with the reason. */
+static void test_indentation_limit(void **state) {
+  (void)state;
+  char *src = nested_defs(50, "return 1"); /* f49's body at level 50: + 50 guards is 100 */
+  cgi_result *r = run(src, CGI_COARSE, CGI_OK);
+  assert_int_equal(cgi_result_point_count(r), 49);
+  assert_int_equal(cgi_result_left_count(r), 1);
+  const cgi_point *p = cgi_result_left(r, 0);
+  assert_true(p->flags & CGI_SKIPPED);
+  assert_int_equal(p->line, 50);
+  assert_non_null(strstr(p->skipped, "99 levels"));
+  assert_non_null(strstr(p->name, ".<locals>.f49"));
+  cgi_result_destroy(r);
+  free(src);
+  /* 49 levels: all fit (49 + 49 guards); an inline innermost body becomes a block of its own */
+  src = nested_defs(49, "return 1");
+  r = run(src, CGI_COARSE, CGI_OK);
+  assert_int_equal(cgi_result_point_count(r), 49);
+  assert_int_equal(cgi_result_left_count(r), 0);
+  cgi_result_destroy(r);
+  free(src);
+  src = nested_defs(49, "def g(): return 1");
+  r = run(src, CGI_COARSE, CGI_OK);
+  assert_int_equal(cgi_result_point_count(r), 49); /* g's would be 49 + 49 + 2 */
+  assert_int_equal(cgi_result_left_count(r), 1);
+  cgi_result_destroy(r);
+  free(src);
+  /* 99 levels of the user's own: every function holds the row of level 99, so none fits, nor
+   * does the module body's guard at fine granularity; the file is still instrumented */
+  src = nested_defs(99, "return 1");
+  r = run(src, CGI_FINE, CGI_OK);
+  assert_int_equal(cgi_result_point_count(r), 0);
+  assert_int_equal(cgi_result_left_count(r), 99);
+  cgi_result_destroy(r);
+  free(src);
+}
+
 static void test_languages(void **state) {
   (void)state;
   assert_ptr_equal(cgi_language_find("py"), python());
@@ -290,6 +344,7 @@ int main(void) {
       cmocka_unit_test(test_layout),
       cmocka_unit_test(test_declared_encoding),
       cmocka_unit_test(test_line_map),
+      cmocka_unit_test(test_indentation_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

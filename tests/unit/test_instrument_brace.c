@@ -90,13 +90,19 @@ static void test_c_layout(void **state) {
   assert_non_null(resync);
   assert_non_null(strstr(t, "{\"sq\", 4},"));
   assert_non_null(strstr(t, "{\"main\", 5},"));
-  /* guards on the brace's own line; the rest of the text is the original's */
-  assert_non_null(strstr(resync, "static int sq(int x) {__attribute__((cleanup(codegreen_rt_leave)"
-                                 ", unused)) const codegreen_rt_id codegreen_g0 = "
-                                 "codegreen_rt_enter("));
+  /* code after a '{' on its line: the guard on a line of its own, then #line and blanks as wide
+   * as the text before, so the user's line and columns stay (a compiler's diagnostics); a '{'
+   * that ends its line: the guard after it, no line added */
+  assert_non_null(strstr(resync,
+                         "static int sq(int x) {\n__attribute__((cleanup(codegreen_rt_leave)"
+                         ", unused)) const codegreen_rt_id codegreen_g0 = "
+                         "codegreen_rt_enter("));
+  assert_non_null(strstr(resync,
+                         "]);\n#line 4 \"dir/t.src\"\n                       return x * x; }\n"
+                         "int main(void) {__attribute__"));
   assert_non_null(strstr(resync, "codegreen_g1 = codegreen_rt_enter(codegreen_ids_"));
-  const char *after = strstr(resync, "\n") + 1;
-  assert_int_equal(count(after, "\n"), 4); /* lines 4 to 7, none added */
+  const char *after = strstr(resync, "int main(void) {");
+  assert_int_equal(count(after, "\n"), 3); /* lines 5 to 7, none added */
   assert_non_null(strstr(after, "]);\n  return sq(3) - 9;\n}\n"));
   assert_int_equal(cgi_result_point_count(r), 2);
   assert_int_equal(point(r, "main")->line, 5);
@@ -150,7 +156,7 @@ static void test_cpp_names_and_skips(void **state) {
   assert_true(c->flags & CGI_SKIPPED);
   assert_non_null(strstr(c->skipped, "constexpr"));
   /* the constructor's guard goes in its body, after the member initialiser list */
-  assert_non_null(strstr(t, "S() : v(1) {const codegreen_rt_guard codegreen_g0("));
+  assert_non_null(strstr(t, "S() : v(1) {\nconst codegreen_rt_guard codegreen_g0("));
   /* the lambda is left as it is */
   assert_non_null(strstr(t, "auto g = [](int x) { return x; };"));
   assert_int_equal(count(t, "codegreen_rt_guard codegreen_g"), 4);

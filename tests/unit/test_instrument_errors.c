@@ -248,6 +248,18 @@ static void test_oom_python(void **state) {
   assert_true(n > 20); /* the seam saw the engine's allocations */
 }
 
+/* Past the indentation limit's quick test (plan_indent.c): 50 functions nested one blank apart,
+ * with a loop and a yield inside, at fine granularity. */
+static void test_oom_python_deep(void **state) {
+  (void)state;
+  char src[8192], *p = src;
+  for (int i = 0; i < 50; i++) {
+    p += sprintf(p, "%*sdef f%d():\n", i, "", i);
+  }
+  sprintf(p, "%*sfor i in range(2):\n%*s yield i\nprint(f0)\n", 50, "", 50, "");
+  assert_true(fail_each_allocation("python", src, CGI_FINE, "yield i") > 20);
+}
+
 static void test_oom_c(void **state) {
   (void)state;
   const char *src = "#include <stdio.h>\n"
@@ -348,6 +360,7 @@ int main(void) {
       cmocka_unit_test(test_lookup_codes),
       cmocka_unit_test(test_message_per_result),
       cmocka_unit_test(test_oom_python),
+      cmocka_unit_test(test_oom_python_deep),
       cmocka_unit_test(test_oom_c),
       cmocka_unit_test(test_oom_java),
       cmocka_unit_test(test_oom_cpp),

@@ -15,7 +15,9 @@ shows the user's file, lines and columns in tracebacks, warnings and inspect, wi
 codegreen's in between. Warnings the parser raises come out once, here, with the user's lines.
 Exit status: 0; 1 when the user's file itself does not compile (Python's own message is
 printed, as `python ARGV0` would print it); 3 when only the instrumented file fails to compile
-(an instrumenter bug: the message says so); 4 when the module RUNTIME cannot be imported.
+(an instrumenter bug: the message says so); 4 when the module RUNTIME cannot be imported; 5
+when only the recursion limit stops the user's file (measure then has python compile and run it
+as it is, which fails exactly when a plain run does).
 
 check: compiles the user's file and prints Python's error if it does not compile (exit 1).
 
@@ -32,8 +34,10 @@ and writes LIST, one "key TAB file" line each, the key being the member's path a
 import hook sees it (the archive's real path joined with the member's name). Exit status 0; 1
 when ARCHIVE cannot be read as a zip file (then it runs as it is).
 
-Limits are CPython's own, not lower: the syntax tree's round trip through Python objects runs
-with a raised recursion limit (a 1000-term expression or elif chain compiles), and where the
+Limits are CPython's own, not lower and not higher: the user's file compiles only where a plain
+run compiles it (a 100 000-term expression fails as python fails it), the syntax tree's round
+trip through Python objects runs with a raised recursion limit (a 1000-term expression or elif
+chain compiles), and where the
 guards added around loops and functions exceed CPython's 20 statically nested blocks, the
 innermost guards are left out (those loops or functions are then not measured) rather than
 failing. A warning of the user's file that their filters turn into an error (PYTHONWARNINGS=error)
@@ -58,16 +62,71 @@ def print_syntax_error(e):
     sys.stderr.flush()
 
 
+PLAIN_LIMIT = []  # the interpreter's recursion limit before the runner raised it
+
+
+def at_plain_limit(fn, *args, **kw):
+    """fn(...) under the recursion limit python compiles a script with: the interpreter's own,
+    counted from here (python compiles the script with no frame on the stack; the call of the
+    builtin FN counts one more), so a file too deep for a plain run (a 100 000-term expression:
+    "maximum recursion depth exceeded during compilation") fails here too, to the term on
+    3.10-3.11. 3.12+ count the compiler's depth against a fixed C limit from the C calls on
+    the stack, which this cannot set: there the boundary may differ by a few levels. The
+    runner's own work (the syntax tree's round trip) runs with a raised limit."""
+    if not PLAIN_LIMIT:
+        return fn(*args, **kw)
+    depth, f = 0, sys._getframe()
+    while f is not None:
+        depth, f = depth + 1, f.f_back
+    raised = sys.getrecursionlimit()
+    sys.setrecursionlimit(PLAIN_LIMIT[0] + depth + 1)
+    try:
+        return fn(*args, **kw)
+    finally:
+        sys.setrecursionlimit(raised)
+
+
 def check(argv0):
     filename = user_filename(argv0)
     with open(argv0, "rb") as f:
         source = f.read()
     try:
-        compile(source, filename, "exec", dont_inherit=True)
+        at_plain_limit(compile, source, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError) as e:
+        print_syntax_error(e)
+        return 1
+    return 0
+
+
+AS_IS = 5  # exit status: python must compile and run the script itself (see plain_status())
+
+
+def plain_status(argv0):
+    """After the instrumented copy of ARGV0 hit the recursion limit: 0 when the user's file
+    compiles under a plain run's limit (the copy is only deeper: it is compiled with a raised
+    limit), 1 when it has a syntax error (Python's message printed), AS_IS when the limit stops
+    it here too. A plain run's limit cannot be reproduced exactly from inside Python on 3.12+
+    (a fixed C limit counted from the C calls on the stack), so python itself then compiles and
+    runs the file as it is: its own RecursionError, or the program, uninstrumented."""
+    with open(argv0, "rb") as f:
+        source = f.read()
+    try:
+        at_plain_limit(compile, source, user_filename(argv0), "exec", dont_inherit=True)
+    except RecursionError:
+        return AS_IS
     except (SyntaxError, ValueError) as e:
         print_syntax_error(e)
         return 1
     return 0
+
+
+def compiles_plainly(source, filename):
+    """Does python compile SOURCE (bytes) in a plain run?"""
+    try:
+        at_plain_limit(compile, source, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def make_mapper(lines):
@@ -237,12 +296,15 @@ def unguard_deepest(tree, rt):
     return True
 
 
-def compile_within_limits(tree, filename):
-    """compile(), leaving out the innermost guards while CPython's block limit is exceeded."""
+def compile_within_limits(tree, filename, plain=False):
+    """compile(), leaving out the innermost guards while CPython's block limit is exceeded;
+    PLAIN: under the recursion limit of a plain run (at_plain_limit())."""
     import copy
     rt = None
     for attempt in range(10000):
         try:
+            if plain:
+                return at_plain_limit(compile, tree, filename, "exec", dont_inherit=True)
             return compile(tree, filename, "exec", dont_inherit=True)
         except SyntaxError as e:
             if BLOCKS_ERROR not in str(e):
@@ -579,7 +641,7 @@ def compile_fast(source, lines, filename, fixup_text):
     line_only = line_only_mapper(lines, text_lines)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code = compile(source, filename, "exec", dont_inherit=True)
+        code = at_plain_limit(compile, source, filename, "exec", dont_inherit=True)
     for w in caught:
         # the round trip gives the parser's warnings mapper(line, 0) and the compiler's the
         # node's line: both must be the same line
@@ -621,6 +683,8 @@ def compile_instrumented(instrumented, linemap, argv0, tmpdir, runtime, output):
     # The round trip of the syntax tree through Python objects recurses once per nesting level
     # (a long chain of `+` or `elif`); CPython's own compile of the file does not count them
     # against the recursion limit, so neither may this.
+    if not PLAIN_LIMIT:
+        PLAIN_LIMIT.append(sys.getrecursionlimit())
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 100000))
     threading.stack_size(512 * 1024 * 1024)
     box = []
@@ -644,10 +708,24 @@ def compile_instrumented_in_thread(instrumented, linemap, argv0, tmpdir, runtime
     try:
         code, caught, mapper = compile_fast(source, lines, filename,
                                             fixups(argv0, filename, tmpdir, runtime, output))
+    except RecursionError:  # too deep for a plain run, or only the instrumented copy is
+        rc = plain_status(argv0)
+        if rc != 0:
+            return rc
+        code = None
     except Exception:  # NotExact, or an error the round trip reports as it always has
         code = None
     if code is None:
-        code = compile_round_trip(source, lines, argv0, filename, tmpdir, runtime, output)
+        try:
+            code = compile_round_trip(source, lines, argv0, filename, tmpdir, runtime, output)
+        except RecursionError as e:
+            rc = plain_status(argv0)
+            if rc != 0:
+                return rc
+            sys.stderr.write("codegreen: internal error: the instrumented copy of %s does not "
+                             "compile although the original does; please report it with the "
+                             "file.\n  %s: %s\n" % (argv0, type(e).__name__, e))
+            return 3
         if isinstance(code, int):
             return code
     elif reissue_warnings(caught, filename, mapper, argv0) != 0:
@@ -691,7 +769,13 @@ def compile_round_trip(source, lines, argv0, filename, tmpdir, runtime, output):
     at_statement(tree, remap(tree, mapper))
     insert_at_prologue(tree, ast.parse(fixups(argv0, filename, tmpdir, runtime, output)).body)
     try:
-        code = compile_within_limits(tree, filename)
+        try:
+            code = compile_within_limits(tree, filename, plain=True)
+        except RecursionError:  # too deep for a plain run, or only the instrumented copy is
+            rc = plain_status(argv0)
+            if rc != 0:
+                return rc
+            code = compile_within_limits(tree, filename)
     except (SyntaxError, ValueError) as e:
         if check(argv0) != 0:
             return 1
@@ -716,6 +800,11 @@ def compile_module(instrumented, linemap, path, output):
         lines = json.load(f)["lines"]
     try:
         code, caught, _ = compile_fast(source, lines, path, None)
+    except RecursionError:  # imported as it is when a plain import's compile fails too
+        with open(path, "rb") as f:
+            if not compiles_plainly(f.read(), path):
+                return False
+        code = None
     except Exception:  # NotExact, or an error: the round trip decides
         code = None
     if code is None:
@@ -725,7 +814,13 @@ def compile_module(instrumented, linemap, path, output):
             try:
                 tree = ast.parse(source, path)
                 at_statement(tree, remap(tree, mapper))
-                code = compile_within_limits(tree, path)
+                try:
+                    code = compile_within_limits(tree, path, plain=True)
+                except RecursionError:  # as it is when a plain import's compile fails too
+                    with open(path, "rb") as f:
+                        if not compiles_plainly(f.read(), path):
+                            return False
+                    code = compile_within_limits(tree, path)
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 return False
     if caught:
@@ -743,6 +838,8 @@ def compile_list(listing, out):
     import gc
     import threading
     gc.disable()
+    if not PLAIN_LIMIT:
+        PLAIN_LIMIT.append(sys.getrecursionlimit())
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 100000))
     threading.stack_size(512 * 1024 * 1024)
     done = []
@@ -799,7 +896,7 @@ def main(argv):
         return compile_instrumented(*argv[2:])
     if len(argv) == 10 and argv[1] == "compile":  # and the program's modules, in one run
         rc = compile_instrumented(*argv[2:8])
-        return rc if rc != 0 else compile_list(argv[8], argv[9])
+        return rc if rc not in (0, AS_IS) else compile_list(argv[8], argv[9]) or rc
     sys.stderr.write(__doc__)
     return 2
 
