@@ -76,7 +76,8 @@ check "sample exits 0" test $? -eq 0
 check "sample --json is right" /usr/bin/python3 -c "
 import json
 d=json.load(open('$tmp/json'))
-assert d['quality']=='simulated' and d['energy_source']=='simulated', d  # never 'measured'
+assert d['energy_source']=='simulated', d  # never 'measured'
+assert d['quality']=='ok', d  # run's verdict (meta.measurement_quality), not the source
 p=d['domains']['package-0']['energy_j']; dr=d['domains']['dram']['energy_j']
 assert abs(d['energy_j']-(p+dr))<1e-5, d
 assert abs(d['avg_power_w']-23.0)<1.5, d   # 20 W package + 3 W DRAM
@@ -97,6 +98,32 @@ CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 --json >"$tmp/jso
 check "sample --json carries the warning" /usr/bin/python3 -c "
 import json; d=json.load(open('$tmp/json'))
 assert len(d['warnings'])==1 and 'never changed' in d['warnings'][0] and d['energy_j']==0, d"
+
+# A counter reset while sampling (the fixture's package counter set back, then counting on from
+# there): sample's quality is run's verdict for it, "degraded", in --json and in the text.
+reset_sample() { # ARGS...: sample's output in $tmp/out
+  rm -rf "$tmp/reset" && cp -a "$fx/intel-client" "$tmp/reset"
+  CODEGREEN_SYSFS_ROOT="$tmp/reset" "$cg" sample -d 1.5 "$@" >"$tmp/out" 2>"$tmp/err" &
+  sp=$!
+  # In place and at one width (leading zeros), so that no read sees a half-written file.
+  py "
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+time.sleep(0.4)
+for v in [74218600000, 74218700000, 1000, 2000, 3000, 4000, 5000, 6000, 7000]:
+    os.pwrite(fd, b'%012d\n' % v, 0)
+    time.sleep(0.08)
+" "$tmp/reset/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/energy_uj"
+  wait $sp
+}
+reset_sample --json
+check "sample --json across a counter reset: quality degraded, as run says" py "
+import json; d=json.load(open('$tmp/out'))
+assert d['domains']['package-0']['counter_resets']==1, d
+assert d['quality']=='degraded' and d['energy_source']=='measured', d"
+reset_sample
+check "sample across a counter reset: the text says degraded" contains "$tmp/out" \
+  '^warning: measurement_quality is "degraded"'
 
 # Errors and usage.
 "$cg" frobnicate >"$tmp/out" 2>&1
