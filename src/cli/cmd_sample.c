@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "nemb.h"
+#include "outputs.h"
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
@@ -91,18 +92,29 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
   const char *source = nemb_meter_energy_source(m);
   const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
   quality = quality != NULL ? quality : "?";
+  /* Counters that never changed (the library's rule, its warning's) counted nothing: their
+   * figures are null in JSON and "never changed" in the text, not a measured 0 J. */
+  bool still_total = cg_total_never_changed(meta);
   if (json) {
-    printf("{\"duration_s\": %.9f, \"energy_j\": %.6f, \"avg_power_w\": %.6f, \"quality\": "
-           "\"%s\", \"energy_source\": \"%s\", \"domains\": {",
-           secs, total_j, total_j / secs, quality, source);
+    if (still_total) {
+      printf("{\"duration_s\": %.9f, \"energy_j\": null, \"avg_power_w\": null, ", secs);
+    } else {
+      printf("{\"duration_s\": %.9f, \"energy_j\": %.6f, \"avg_power_w\": %.6f, ", secs, total_j,
+             total_j / secs);
+    }
+    printf("\"quality\": \"%s\", \"energy_source\": \"%s\", \"domains\": {", quality, source);
     for (size_t d = 0; d < n; d++) {
       nemb_domain_info info;
       nemb_meter_domain(m, d, &info);
       nemb_domain_stats ds;
       nemb_meter_domain_stats(m, d, &ds);
-      printf("%s\"%s\": {\"energy_j\": %.6f, \"source\": \"%s\", \"in_total\": %s, "
-             "\"rejected_readings\": %llu, \"counter_resets\": %llu, \"ambiguous_gaps\": %llu}",
-             d ? ", " : "", info.name, (double)(e1[d] - e0[d]) / 1e6, info.source,
+      bool still = cg_never_changed(meta, info.name);
+      char joules[32];
+      snprintf(joules, sizeof joules, still ? "null" : "%.6f", (double)(e1[d] - e0[d]) / 1e6);
+      printf("%s\"%s\": {\"energy_j\": %s, \"never_changed\": %s, \"source\": \"%s\", "
+             "\"in_total\": %s, \"rejected_readings\": %llu, \"counter_resets\": %llu, "
+             "\"ambiguous_gaps\": %llu}",
+             d ? ", " : "", info.name, joules, still ? "true" : "false", info.source,
              info.in_total ? "true" : "false", (unsigned long long)ds.rejected_readings,
              (unsigned long long)ds.counter_resets, (unsigned long long)ds.ambiguous_gaps);
     }
@@ -130,10 +142,19 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
     nemb_domain_info info;
     nemb_meter_domain(m, d, &info);
     double j = (double)(e1[d] - e0[d]) / 1e6;
-    printf("  %-14s %-9s %12.6f %14.3f  %s\n", info.name, info.source, j, j / secs,
-           info.in_total ? "yes" : "no (nested or platform-wide)");
+    if (cg_never_changed(meta, info.name)) {
+      printf("  %-14s %-9s %12s %14s  %s\n", info.name, info.source, "never changed", "-",
+             info.in_total ? "yes" : "no (nested or platform-wide)");
+    } else {
+      printf("  %-14s %-9s %12.6f %14.3f  %s\n", info.name, info.source, j, j / secs,
+             info.in_total ? "yes" : "no (nested or platform-wide)");
+    }
   }
-  printf("  %-14s %-9s %12.6f %14.3f\n", "energy_j", "", total_j, total_j / secs);
+  if (still_total) {
+    printf("  %-14s %-9s %12s %14s\n", "energy_j", "", "never changed", "-");
+  } else {
+    printf("  %-14s %-9s %12.6f %14.3f\n", "energy_j", "", total_j, total_j / secs);
+  }
   printf("\nSampler: %llu late wake-ups (over half an interval), %llu missed deadlines, worst "
          "lateness %.3f ms, mean %.3f ms, %llu read errors, %llu samples dropped at the cap.\n",
          (unsigned long long)st.late_wakeups, (unsigned long long)st.missed_deadlines,

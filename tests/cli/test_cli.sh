@@ -93,11 +93,43 @@ check "sample honours -i" contains "$tmp/out" "at 10 ms intervals"
 CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 >"$tmp/out" 2>&1
 check "sample on frozen counters exits 0" test $? -eq 0
 check "sample warns that frozen counters are no measurement of zero" contains "$tmp/out" \
-  "^warning: domains package-0 (powercap, updates every [0-9.]* ms), dram-0 .* never changed in 1\.[0-9]* s: their 0 J is no measurement of zero"
+  "^warning: domains package-0 (powercap, update period unknown), dram-0 .* never changed in 1\.[0-9]* s: their 0 J is no measurement of zero"
+# ... and its figures agree: no update period for a counter never seen to update, and no 0 J
+# shown as measured (newuser: "energy 0.0000 J [measured]", "updates every 1 ms").
+check "sample on frozen counters: no update period claimed" sh -c "! grep -q 'updates every' '$tmp/out'"
+check "sample on frozen counters: a domain's figure is 'never changed'" grep -Eq \
+  "^  package-0 +powercap +never changed +- +yes" "$tmp/out"
+check "sample on frozen counters: the total is 'never changed'" grep -Eq \
+  "^  energy_j +never changed +-$" "$tmp/out"
 CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 --json >"$tmp/json" 2>/dev/null
-check "sample --json carries the warning" /usr/bin/python3 -c "
+check "sample --json carries the warning, and null for the energy never counted" /usr/bin/python3 -c "
 import json; d=json.load(open('$tmp/json'))
-assert len(d['warnings'])==1 and 'never changed' in d['warnings'][0] and d['energy_j']==0, d"
+assert len(d['warnings'])==1 and 'never changed' in d['warnings'][0], d
+assert 'updates every' not in d['warnings'][0], d
+assert d['energy_j'] is None and d['avg_power_w'] is None, d
+p=d['domains']['package-0']; assert p['energy_j'] is None and p['never_changed'] is True, d
+assert d['quality']=='energy_zero', d  # run's verdict, never 'measured'"
+# run on the same frozen counters: the same, in its summary and its report.
+CODEGREEN_SYSFS_ROOT="$fx/intel-client" "$cg" run -o "$tmp/frozen.json" -- sleep 1.2 \
+  >/dev/null 2>"$tmp/out"
+check "run on frozen counters: the energy is unknown, not 0 J measured" grep -Eq \
+  "^  energy +unknown: the counters never changed" "$tmp/out"
+check "run on frozen counters: no '[measured]' and no 0.0000 J energy" \
+  sh -c "! grep -Eq '\[measured\]|^  energy +0\.0000 J' '$tmp/out'"
+check "run on frozen counters: a domain is 'never changed'" grep -Eq \
+  "^    package-0 +never changed  in total \(powercap\)" "$tmp/out"
+check "run on frozen counters: no update period claimed" sh -c "! grep -q 'updates every' '$tmp/out'"
+check "run on frozen counters: the report has no period and lists them" py "
+import json; s=json.load(open('$tmp/frozen.json'))['meta']['sampler']
+assert s['update_period_us']['package-0'] is None, s['update_period_us']
+assert s['nominal_update_period_us']['package-0']==1000, s
+assert sorted(s['never_changed'])==['core','package-0','psys','uncore'], s['never_changed']"
+# Counters that move: a period each, nothing listed.
+CODEGREEN_PROVIDERS=sim "$cg" run -o "$tmp/moving.json" -- sleep 0.3 >/dev/null 2>&1
+check "run on moving counters: a period each, none never changed" py "
+import json; s=json.load(open('$tmp/moving.json'))['meta']['sampler']
+assert all(v > 0 for v in s['update_period_us'].values()), s['update_period_us']
+assert s['never_changed']==[], s"
 
 # A counter reset while sampling (the fixture's package counter set back, then counting on from
 # there): sample's quality is run's verdict for it, "degraded", in --json and in the text.
