@@ -48,6 +48,10 @@ if(NEMB_BUILD_TESTS)
                                  ${CMAKE_BINARY_DIR}/bin/codegreen
                                  ${CMAKE_CURRENT_SOURCE_DIR}/tests/fixtures)
   set_tests_properties(cli_info PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+  # The exporter's --listen forms, the URL it prints, and scrapes past idle connections.
+  add_test(NAME cli_exporter COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_exporter.sh
+                                     ${CMAKE_BINARY_DIR}/bin/codegreen)
+  set_tests_properties(cli_exporter PROPERTIES TIMEOUT 120)
   add_test(NAME cli_run COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli/test_run.sh
                                 ${CMAKE_BINARY_DIR}/bin/codegreen)
   set_tests_properties(cli_run PROPERTIES TIMEOUT 180)

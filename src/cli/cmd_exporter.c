@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,15 +67,17 @@ typedef struct exporter {
 static void print_usage(FILE *fp) {
   fprintf(
       fp,
-      "usage: codegreen exporter [--listen ADDR:PORT] [--window S] [--interval-ms N]\n"
+      "usage: codegreen exporter [--listen HOST:PORT] [--window S] [--interval-ms N]\n"
       "                          [--config FILE]\n\n"
-      "Samples the energy counters and serves them to Prometheus at http://ADDR:PORT/metrics\n"
+      "Samples the energy counters and serves them to Prometheus at http://HOST:PORT/metrics\n"
       "until SIGINT or SIGTERM: codegreen_energy_joules_total{domain,kind,source} (counters),\n"
       "codegreen_power_watts{domain} (over the last window, between counter update edges),\n"
       "codegreen_measurement_info{energy_source}, and the sampler's health\n"
       "(codegreen_sampler_*). Run it as a user of the group `codegreen setup-permissions`\n"
       "created; see contrib/codegreen-exporter.service.\n\n"
-      "  -l, --listen ADDR:PORT  where to listen (default 127.0.0.1:9464; [::1]:9464 for IPv6)\n"
+      "  -l, --listen HOST:PORT  where to listen (default 127.0.0.1:9464): an address, a host\n"
+      "                          name, [::1]:9464 for IPv6; 0.0.0.0:9464 or [::]:9464 for every\n"
+      "                          interface (an empty host is refused); port 0: any free one\n"
       "  -w, --window S          the power window in seconds (default 5)\n"
       "  -i, --interval-ms N     the sampler's interval (default 10)\n"
       "  -c, --config FILE       config.json (default $CODEGREEN_CONFIG, else built-in)\n");
@@ -139,6 +143,38 @@ static double window_power(const exporter *e, size_t d) {
 }
 
 /* ----- the exposition ----- */
+
+/* Connections: a slot is held from accept to close, so idle sockets (opened, nothing sent, or a
+ * request never finished) could fill the table and every scrape after them would be refused
+ * until they time out (64 slots did so for 30 s). The table is large (epoll, no FD_SETSIZE
+ * cap), a connection that has not sent a complete request is dropped after
+ * UNASKED_TIMEOUT_S of silence, and only one that has (a scraper keeping its connection for
+ * the next scrape) is kept KEEP_ALIVE_TIMEOUT_S. No per-address limit: Prometheus on this
+ * machine shares 127.0.0.1 with any local client, so such a limit would help the one who
+ * fills it. */
+#define CONNECTION_LIMIT 1024u
+#define UNASKED_TIMEOUT_S 5u
+#define KEEP_ALIVE_TIMEOUT_S 30u
+
+/* CONNECTION_LIMIT, raising the soft limit on open files to fit it where the hard one allows
+ * (a systemd service's soft limit is 1024), else what the open-file limit leaves. */
+static unsigned connection_limit(void) {
+  const rlim_t spare = 64; /* the meter's counters, the listening socket, epoll, stdio */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return 256;
+  }
+  rlim_t want = CONNECTION_LIMIT + spare;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) {
+    return CONNECTION_LIMIT;
+  }
+  return rl.rlim_cur > 2 * spare ? (unsigned)(rl.rlim_cur - spare) : 32u;
+}
 
 typedef struct textbuf {
   char *p;
@@ -283,6 +319,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
   exporter *e = cls;
   struct MHD_Response *r;
   unsigned status = MHD_HTTP_OK;
+  /* A complete request: this client may keep the connection for the next scrape. */
+  MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, KEEP_ALIVE_TIMEOUT_S);
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
     static const char msg[] = "only GET\n";
     r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
@@ -307,42 +345,95 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
   return ok;
 }
 
-/* "127.0.0.1:9464", "[::1]:9464" or ":9464" (every IPv4 address). */
-static bool parse_listen(const char *s, struct sockaddr_storage *out, socklen_t *len) {
+/* --listen HOST:PORT: an IPv4 address, a bracketed IPv6 one ("[::1]:9464") or a host name,
+ * resolved to its first address (getaddrinfo's order). An empty host is refused, not taken as
+ * every interface: exposing the machine's counters to the network must be asked for by address
+ * (0.0.0.0 or [::]). On failure returns why, for "--listen 'X' <why>"; else NULL, with @p host
+ * the host as written (brackets removed). */
+static const char *parse_listen(const char *s, struct sockaddr_storage *out, socklen_t *len,
+                                char *host, size_t host_len) {
+  static char why[320];
   memset(out, 0, sizeof *out);
   const char *colon = strrchr(s, ':');
   if (colon == NULL) {
-    return false;
+    return "is not HOST:PORT (e.g. 127.0.0.1:9464)";
   }
   char *end;
   long port = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || port < 0 || port > 65535 || end == colon + 1) {
-    return false;
+  if (*end != '\0' || port < 0 || port > 65535 || end == colon + 1 || colon[1] == '-') {
+    return "has no port from 0 to 65535 (e.g. 127.0.0.1:9464; 0: any free port)";
   }
-  char host[128];
   size_t hl = (size_t)(colon - s);
-  if (hl >= sizeof host) {
-    return false;
+  bool bracketed = hl >= 2 && s[0] == '[' && s[hl - 1] == ']';
+  if (bracketed) {
+    s++;
+    hl -= 2;
+  }
+  if (hl >= host_len) {
+    return "has a host name too long";
   }
   memcpy(host, s, hl);
   host[hl] = '\0';
-  if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
-    host[hl - 1] = '\0';
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
-    *len = sizeof *a;
-    return inet_pton(AF_INET6, host + 1, &a->sin6_addr) == 1;
+  if (hl == 0) {
+    snprintf(why, sizeof why,
+             "has no host: say which address to listen on (127.0.0.1:%ld for this machine "
+             "only; 0.0.0.0:%ld for every IPv4 interface, [::]:%ld for every IPv6 one)",
+             port, port, port);
+    return why;
   }
-  struct sockaddr_in *a = (struct sockaddr_in *)out;
-  a->sin_family = AF_INET;
-  a->sin_port = htons((uint16_t)port);
-  *len = sizeof *a;
-  if (host[0] == '\0') {
-    a->sin_addr.s_addr = htonl(INADDR_ANY);
-    return true;
+  if (!bracketed && strchr(host, ':') != NULL) {
+    snprintf(why, sizeof why, "is ambiguous: an IPv6 address goes in brackets ([%s]:%ld)", host,
+             port);
+    return why;
   }
-  return inet_pton(AF_INET, host, &a->sin_addr) == 1;
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (bracketed ? AI_NUMERICHOST : 0);
+  char service[8];
+  snprintf(service, sizeof service, "%ld", port);
+  int rc = getaddrinfo(host, service, &hints, &res);
+  if (rc != 0 || res == NULL || res->ai_addrlen > sizeof *out) {
+    snprintf(why, sizeof why, "cannot be resolved (%s: %s)", host,
+             rc != 0 ? gai_strerror(rc) : "no usable address");
+    if (res != NULL) {
+      freeaddrinfo(res);
+    }
+    return why;
+  }
+  memcpy(out, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return NULL;
+}
+
+/* Where it serves, with the port actually bound (the one the system chose for port 0): a URL
+ * that works as printed. A wildcard address is said to be every interface, with the loopback
+ * as the URL (the wildcard is no address to connect to); a host name keeps its name, with the
+ * address it resolved to. */
+static void print_serving(const exporter *e, const struct sockaddr_storage *addr, const char *host,
+                          unsigned port) {
+  bool v6 = addr->ss_family == AF_INET6;
+  char num[INET6_ADDRSTRLEN] = "?";
+  const void *in = v6 ? (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr
+                      : (const void *)&((const struct sockaddr_in *)addr)->sin_addr;
+  inet_ntop(addr->ss_family, in, num, sizeof num);
+  const char *lb = v6 ? "[" : "", *rb = v6 ? "]" : "";
+  const char *hlb = strchr(host, ':') ? "[" : "", *hrb = strchr(host, ':') ? "]" : "";
+  bool any = v6 ? IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)in)
+                : ((const struct in_addr *)in)->s_addr == htonl(INADDR_ANY);
+  fprintf(stderr, "codegreen exporter: %s energy, %zu domain%s, serving ", e->energy_source, e->nd,
+          e->nd == 1 ? "" : "s");
+  if (any) {
+    fprintf(stderr, "http://%s:%u/metrics on every %s interface (%s%s%s)\n",
+            v6 ? "[::1]" : "127.0.0.1", port, v6 ? "IPv6" : "IPv4", lb, num, rb);
+  } else if (strcmp(num, host) == 0) {
+    fprintf(stderr, "http://%s%s%s:%u/metrics\n", lb, num, rb, port);
+  } else {
+    fprintf(stderr, "http://%s%s%s:%u/metrics (bound to %s%s%s port %u)\n", hlb, host, hrb, port,
+            lb, num, rb, port);
+  }
 }
 
 /* The config: --config or $CODEGREEN_CONFIG (or built-in defaults), with the sampler's interval
@@ -462,9 +553,10 @@ int cg_cmd_exporter(int argc, char **argv) {
   }
   struct sockaddr_storage addr;
   socklen_t addr_len = 0;
-  if (!parse_listen(listen, &addr, &addr_len)) {
-    fprintf(stderr, "codegreen exporter: --listen '%s' is not ADDR:PORT (e.g. 127.0.0.1:9464)\n",
-            listen);
+  char host[256];
+  const char *bad = parse_listen(listen, &addr, &addr_len, host, sizeof host);
+  if (bad != NULL) {
+    fprintf(stderr, "codegreen exporter: --listen '%s' %s\n", listen, bad);
     return CG_EXIT_USAGE;
   }
 
@@ -523,7 +615,8 @@ int cg_cmd_exporter(int argc, char **argv) {
     code = CG_EXIT_FAIL;
     goto out_meter;
   }
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  /* epoll (MHD_USE_AUTO on Linux): no FD_SETSIZE cap on the connection table. */
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   atomic_store(&httpd_started, false);
   if (addr.ss_family == AF_INET6) {
     flags |= MHD_USE_IPv6;
@@ -531,9 +624,10 @@ int cg_cmd_exporter(int argc, char **argv) {
   /* The port is also given apart: MHD's own log names it ("Failed to bind to port 0" else). */
   uint16_t port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
                                                    : ((struct sockaddr_in *)&addr)->sin_port);
+  unsigned limit = connection_limit();
   struct MHD_Daemon *httpd = MHD_start_daemon(
       flags, port, NULL, NULL, answer, &e, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-      MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+      MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, UNASKED_TIMEOUT_S,
       MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL, MHD_OPTION_END);
   atomic_store(&httpd_started, true);
   if (httpd == NULL) {
@@ -542,8 +636,8 @@ int cg_cmd_exporter(int argc, char **argv) {
     code = CG_EXIT_FAIL;
     goto out_poller;
   }
-  fprintf(stderr, "codegreen exporter: %s energy, %zu domain%s, serving http://%s/metrics\n",
-          e.energy_source, e.nd, e.nd == 1 ? "" : "s", listen);
+  const union MHD_DaemonInfo *bound = MHD_get_daemon_info(httpd, MHD_DAEMON_INFO_BIND_PORT);
+  print_serving(&e, &addr, host, bound != NULL && bound->port != 0 ? bound->port : port);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   fprintf(stderr, "codegreen exporter: %s, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -1157,7 +1157,8 @@ static double mean_uncertainty(json_t *report, size_t k, const char *only, unsig
   return cnt ? sum / (double)cnt : 0;
 }
 
-/* The slowest counter's update period in seconds (meta.sampler.update_period_us, per domain),
+/* The slowest counter's update period in seconds (meta.sampler.update_period_us, per domain;
+ * for a counter never seen to update, whose period is null there, the provider's nominal one),
  * 1 ms when a report does not say; 0 when nothing was measured (no sampler). */
 static double counter_period_s(json_t *meta) {
   json_t *sampler = json_object_get(meta, "sampler");
@@ -1169,6 +1170,9 @@ static double counter_period_s(json_t *meta) {
   const char *d;
   json_t *v;
   json_object_foreach(json_object_get(sampler, "update_period_us"), d, v) {
+    if (json_is_null(v)) {
+      v = json_object_get(json_object_get(sampler, "nominal_update_period_us"), d);
+    }
     worst = json_number_value(v) > worst ? json_number_value(v) : worst;
   }
   return worst > 0 ? worst / 1e6 : 1e-3;
@@ -1230,20 +1234,34 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
     dmean = getnum(stats, "duration_s", "mean");
     pmean = getnum(stats, "avg_power_w", "mean");
   }
-  fprintf(stderr, "  energy      %.4f J", mean);
-  if (n > 1) {
+  /* Counters that never changed counted nothing: no figure to show as measured (the warning
+   * below says why). */
+  bool still = cg_total_never_changed(meta);
+  if (still) {
+    fprintf(stderr, "  energy      unknown: the counters never changed (their 0 J is no "
+                    "measurement of zero)\n");
+  } else {
+    fprintf(stderr, "  energy      %.4f J", mean);
+  }
+  if (n > 1 && !still) {
     fprintf(stderr, " ± %.4f (σ)  [min %.4f, max %.4f]  95%% CI %.4f .. %.4f, CV %.2f %%",
             getnum(stats, "energy_j", "std"), getnum(stats, "energy_j", "min"),
             getnum(stats, "energy_j", "max"), getnum(stats, "energy_j", "ci95_low"),
             getnum(stats, "energy_j", "ci95_high"), getnum(stats, "energy_j", "cv_percent"));
   }
-  fprintf(stderr, "   [%s]\n", cg_source_words(source));
+  if (!still) {
+    fprintf(stderr, "   [%s]\n", cg_source_words(source));
+  }
   unsigned why;
   double unc = mean_uncertainty(report, k, only, &why);
   cg_print_uncertainty_of(stderr, "              ", unc, why, n > 1 ? "the runs" : "the run", n > 1,
                           report);
-  fprintf(stderr, "  avg power   %.3f W", pmean);
-  if (n > 1) {
+  if (still) {
+    fprintf(stderr, "  avg power   unknown");
+  } else {
+    fprintf(stderr, "  avg power   %.3f W", pmean);
+  }
+  if (n > 1 && !still) {
     fprintf(stderr, " ± %.3f (σ)", getnum(stats, "avg_power_w", "std"));
   }
   fprintf(stderr, "\n  duration    %.4f s", dmean);
@@ -1274,7 +1292,13 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
       sum += json_number_value(json_object_get(json_object_get(t, "domains"), dname));
       cnt++;
     }
-    fprintf(stderr, "    %-14s %12.4f J  %s (%s)\n", dname, cnt ? sum / (double)cnt : 0,
+    char figure[32];
+    if (cg_never_changed(meta, dname)) {
+      snprintf(figure, sizeof figure, "never changed");
+    } else {
+      snprintf(figure, sizeof figure, "%.4f J", cnt ? sum / (double)cnt : 0);
+    }
+    fprintf(stderr, "    %-14s %14s  %s (%s)\n", dname, figure,
             json_is_true(json_object_get(dinfo, "in_total")) ? "in total"
             : json_is_true(json_object_get(dinfo, "top_level"))
                 ? "not added: contains the domains in total"

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "nemb.h"
+#include "outputs.h"
 
 static void print_usage(FILE *fp) {
   fprintf(fp,
@@ -69,7 +70,10 @@ static void sleep_seconds(double s) {
 }
 
 static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t *e0,
-                         const uint64_t *e1, json_t *warnings, bool json) {
+                         const uint64_t *e1, json_t *meta, bool json) {
+  json_t *warnings = json_object_get(json_object_get(meta, "sampler"), "warnings");
+  json_t *none = json_array();
+  warnings = json_is_array(warnings) ? warnings : none;
   size_t n = nemb_meter_domain_count(m);
   double secs = (double)(t1 - t0) / 1e9;
   nemb_sampler_stats st;
@@ -82,20 +86,35 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
       total_j += (double)(e1[d] - e0[d]) / 1e6;
     }
   }
-  /* The library's one provenance classification: "simulated" is never called "measured". */
-  const char *quality = nemb_meter_energy_source(m);
+  /* The library's one provenance classification: "simulated" is never called "measured"; and
+   * its one verdict on the measurement, `run`'s (meta.measurement_quality: "degraded" across a
+   * counter reset, "energy_zero" for counters that never moved), over the sampling task. */
+  const char *source = nemb_meter_energy_source(m);
+  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
+  quality = quality != NULL ? quality : "?";
+  /* Counters that never changed (the library's rule, its warning's) counted nothing: their
+   * figures are null in JSON and "never changed" in the text, not a measured 0 J. */
+  bool still_total = cg_total_never_changed(meta);
   if (json) {
-    printf("{\"duration_s\": %.9f, \"energy_j\": %.6f, \"avg_power_w\": %.6f, \"quality\": "
-           "\"%s\", \"energy_source\": \"%s\", \"domains\": {",
-           secs, total_j, total_j / secs, quality, quality);
+    if (still_total) {
+      printf("{\"duration_s\": %.9f, \"energy_j\": null, \"avg_power_w\": null, ", secs);
+    } else {
+      printf("{\"duration_s\": %.9f, \"energy_j\": %.6f, \"avg_power_w\": %.6f, ", secs, total_j,
+             total_j / secs);
+    }
+    printf("\"quality\": \"%s\", \"energy_source\": \"%s\", \"domains\": {", quality, source);
     for (size_t d = 0; d < n; d++) {
       nemb_domain_info info;
       nemb_meter_domain(m, d, &info);
       nemb_domain_stats ds;
       nemb_meter_domain_stats(m, d, &ds);
-      printf("%s\"%s\": {\"energy_j\": %.6f, \"source\": \"%s\", \"in_total\": %s, "
-             "\"rejected_readings\": %llu, \"counter_resets\": %llu, \"ambiguous_gaps\": %llu}",
-             d ? ", " : "", info.name, (double)(e1[d] - e0[d]) / 1e6, info.source,
+      bool still = cg_never_changed(meta, info.name);
+      char joules[32];
+      snprintf(joules, sizeof joules, still ? "null" : "%.6f", (double)(e1[d] - e0[d]) / 1e6);
+      printf("%s\"%s\": {\"energy_j\": %s, \"never_changed\": %s, \"source\": \"%s\", "
+             "\"in_total\": %s, \"rejected_readings\": %llu, \"counter_resets\": %llu, "
+             "\"ambiguous_gaps\": %llu}",
+             d ? ", " : "", info.name, joules, still ? "true" : "false", info.source,
              info.in_total ? "true" : "false", (unsigned long long)ds.rejected_readings,
              (unsigned long long)ds.counter_resets, (unsigned long long)ds.ambiguous_gaps);
     }
@@ -112,6 +131,7 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
     char *w = json_dumps(warnings, JSON_COMPACT);
     printf("%s}\n", w != NULL ? w : "[]");
     free(w);
+    json_decref(none);
     return;
   }
   printf("Sampled %.3f s at %u ms intervals: %llu samples.\n\n", secs,
@@ -122,10 +142,19 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
     nemb_domain_info info;
     nemb_meter_domain(m, d, &info);
     double j = (double)(e1[d] - e0[d]) / 1e6;
-    printf("  %-14s %-9s %12.6f %14.3f  %s\n", info.name, info.source, j, j / secs,
-           info.in_total ? "yes" : "no (nested or platform-wide)");
+    if (cg_never_changed(meta, info.name)) {
+      printf("  %-14s %-9s %12s %14s  %s\n", info.name, info.source, "never changed", "-",
+             info.in_total ? "yes" : "no (nested or platform-wide)");
+    } else {
+      printf("  %-14s %-9s %12.6f %14.3f  %s\n", info.name, info.source, j, j / secs,
+             info.in_total ? "yes" : "no (nested or platform-wide)");
+    }
   }
-  printf("  %-14s %-9s %12.6f %14.3f\n", "energy_j", "", total_j, total_j / secs);
+  if (still_total) {
+    printf("  %-14s %-9s %12s %14s\n", "energy_j", "", "never changed", "-");
+  } else {
+    printf("  %-14s %-9s %12.6f %14.3f\n", "energy_j", "", total_j, total_j / secs);
+  }
   printf("\nSampler: %llu late wake-ups (over half an interval), %llu missed deadlines, worst "
          "lateness %.3f ms, mean %.3f ms, %llu read errors, %llu samples dropped at the cap.\n",
          (unsigned long long)st.late_wakeups, (unsigned long long)st.missed_deadlines,
@@ -145,10 +174,15 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
   }
   size_t i;
   json_t *w;
-  json_array_foreach(warnings, i, w) {
-    printf("%swarning: %s\n", i == 0 ? "\n" : "", json_string_value(w));
+  if (strcmp(quality, "ok") != 0 && strcmp(quality, "estimated") != 0) {
+    printf("\nwarning: measurement_quality is \"%s\"\n", quality); /* as `run` says it */
   }
-  if (strcmp(quality, "simulated") == 0) {
+  json_array_foreach(warnings, i, w) {
+    printf("%swarning: %s\n", i == 0 && strcmp(quality, "ok") == 0 ? "\n" : "",
+           json_string_value(w));
+  }
+  json_decref(none);
+  if (strcmp(source, "simulated") == 0) {
     printf("\nSIMULATED device, not hardware: CODEGREEN_PROVIDERS or providers.list chose the sim\n"
            "provider; these figures measure nothing real.\n");
   }
@@ -249,14 +283,17 @@ int cg_cmd_sample(int argc, char **argv) {
   }
   nemb_config_destroy(cfg);
 
+  /* One task over the sampling: the session's verdict (measurement_quality) is then `run`'s,
+   * from the same rule, rather than "no_tasks". */
+  int task_rc = nemb_task_start(s, "sample");
   sleep_seconds(duration);
+  if (task_rc == 0) {
+    nemb_task_stop(s, "sample");
+  }
   nemb_session_end(s); /* stops the meter; its samples stay until the session is destroyed */
   stop_threads(threads, started);
   const char *text = nemb_session_report_summary_json(s);
   json_t *report = text != NULL ? json_loads(text, 0, NULL) : NULL;
-  json_t *warnings =
-      json_object_get(json_object_get(json_object_get(report, "meta"), "sampler"), "warnings");
-  json_t *none = json_array();
   size_t n = nemb_meter_domain_count(m);
   uint64_t *e0 = calloc(n, sizeof *e0), *e1 = calloc(n, sizeof *e1);
   uint64_t t0 = 0, t1 = 0;
@@ -267,11 +304,10 @@ int cg_cmd_sample(int argc, char **argv) {
     fprintf(stderr, "codegreen sample: fewer than two samples were taken\n");
     code = CG_EXIT_FAIL;
   } else {
-    print_result(m, t0, t1, e0, e1, json_is_array(warnings) ? warnings : none, json);
+    print_result(m, t0, t1, e0, e1, json_object_get(report, "meta"), json);
   }
   free(e0);
   free(e1);
-  json_decref(none);
   json_decref(report);
   nemb_session_destroy(s);
   return code;

@@ -735,3 +735,29 @@ void cg_print_sampler_warnings(FILE *fp, const char *label, const json_t *report
     }
   }
 }
+
+bool cg_never_changed(const json_t *meta, const char *name) {
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(json_object_get(meta, "sampler"), "never_changed"), i, d) {
+    if (json_is_string(d) && strcmp(json_string_value(d), name) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool cg_total_never_changed(const json_t *meta) {
+  const char *name;
+  json_t *info;
+  size_t n = 0;
+  json_object_foreach(json_object_get((json_t *)meta, "domain_topology"), name, info) {
+    if (json_is_true(json_object_get(info, "in_total"))) {
+      if (!cg_never_changed(meta, name)) {
+        return false;
+      }
+      n++;
+    }
+  }
+  return n > 0;
+}

@@ -170,4 +170,13 @@ bool cg_concurrent_warning(const char *when, char *buf, size_t len);
 #define CG_META_COLUMNS NEMB_CSV_META_COLUMNS /* nemb.h: the one list */
 void cg_row_add_meta(json_t *row, json_t *report);
 
+/* Whether domain @p name's counter never changed in the session of the report whose meta is
+ * @p meta (meta.sampler.never_changed: the library's rule behind its "never changed" warning):
+ * its 0 J is no measurement of zero, and is shown as "never changed", not as joules. */
+bool cg_never_changed(const json_t *meta, const char *name);
+
+/* Whether every in-total domain of @p meta's domain_topology never changed (and there is one):
+ * then the total's 0 J is no measurement either. */
+bool cg_total_never_changed(const json_t *meta);
+
 #endif /* CG_OUTPUTS_H */

@@ -338,6 +338,26 @@ static void warn(json_t *w, const char *fmt, ...) {
   json_array_append_new(w, json_string(text));
 }
 
+/* Whether domain @p d's counter was seen to change in the session. Without a change no update
+ * period was observed: the one the meter works with is then only the provider's nominal one,
+ * so meta.sampler.update_period_us says null ("unknown"), not that. */
+static bool seen_update(const nemb_meter *m, size_t d) {
+  return m->have_first[d] && m->total[d] != m->first_v[d];
+}
+
+/* A counter that never moved over many of its updates read nothing, which is not the same as
+ * measuring zero: a virtual machine can expose an energy event with no counter behind it (a
+ * Firecracker guest's perf energy-psys read 0 throughout, README "Measured on real hardware").
+ * Below a second or 100 nominal updates a quiet domain (an idle integrated GPU) is not
+ * remarkable. The one rule for the warning and for meta.sampler.never_changed, by which the
+ * CLI shows no 0 J as a measurement. */
+static bool never_changed(const nemb_session *s, size_t d) {
+  const nemb_meter *m = s->meter;
+  double span_ns = s->t_end > s->t_begin ? (double)(s->t_end - s->t_begin) : 0.0;
+  return m->measured[d] && m->have_first[d] && !seen_update(m, d) && m->dom_lost_at[d] == 0 &&
+         m->dom_errors[d] == 0 && span_ns >= 1e9 && span_ns >= 100.0 * nemb__meter_period_ns(m, d);
+}
+
 /* Plain sentences about anything that makes the figures less than exact. */
 static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats *st,
                                 double resolution_ms) {
@@ -362,24 +382,17 @@ static json_t *sampler_warnings(const nemb_session *s, const nemb_sampler_stats 
       }
     }
   }
-  /* A counter that never moved over many of its updates read nothing, which is not the same as
-   * measuring zero: a virtual machine can expose an energy event with no counter behind it (a
-   * Firecracker guest's perf energy-psys read 0 throughout, README "Measured on real hardware").
-   * Below a second or 100 updates a quiet domain (an idle integrated GPU) is not remarkable. */
-  double span_ns = s->t_end > s->t_begin ? (double)(s->t_end - s->t_begin) : 0.0;
   char still[240] = "";
   size_t n_still = 0;
   for (size_t d = 0; d < m->n_domains; d++) {
-    double period_ns = nemb__meter_period_ns(m, d);
-    if (m->measured[d] && m->have_first[d] && m->total[d] == m->first_v[d] &&
-        m->dom_lost_at[d] == 0 && m->dom_errors[d] == 0 && span_ns >= 1e9 &&
-        span_ns >= 100.0 * period_ns) {
+    if (never_changed(s, d)) {
       size_t used = strlen(still);
-      snprintf(still + used, sizeof still - used, "%s%s (%s, updates every %.3g ms)",
-               n_still ? ", " : "", m->domains[d].name, m->source[d], period_ns / 1e6);
+      snprintf(still + used, sizeof still - used, "%s%s (%s, update period unknown)",
+               n_still ? ", " : "", m->domains[d].name, m->source[d]);
       n_still++;
     }
   }
+  double span_ns = s->t_end > s->t_begin ? (double)(s->t_end - s->t_begin) : 0.0;
   if (n_still > 0) {
     warn(w,
          "%s %s never changed in %.2f s: %s 0 J is no measurement of zero; %s used under one "
@@ -485,10 +498,19 @@ static json_t *sampler_block(const nemb_session *s) {
   json_object_set_new(o, "coarsened", json_integer((json_int_t)st.coarsened));
   json_object_set_new(o, "effective_resolution_ms", json_real(resolution_ms));
   json_t *periods = json_object();
+  json_t *nominal = json_object(), *still = json_array();
   for (size_t d = 0; d < m->n_domains; d++) {
-    json_object_set_new(periods, m->domains[d].name, json_real(nemb__meter_period_ns(m, d) / 1e3));
+    json_object_set_new(periods, m->domains[d].name,
+                        seen_update(m, d) ? json_real(nemb__meter_period_ns(m, d) / 1e3)
+                                          : json_null());
+    json_object_set_new(nominal, m->domains[d].name, json_real(m->edges[d].nominal_ns / 1e3));
+    if (never_changed(s, d)) {
+      json_array_append_new(still, json_string(m->domains[d].name));
+    }
   }
   json_object_set_new(o, "update_period_us", periods);
+  json_object_set_new(o, "nominal_update_period_us", nominal);
+  json_object_set_new(o, "never_changed", still);
   /* The CPU time of the reads made on a provider's own thread (NVML): a driver call can spin. */
   json_t *poll_cpu = json_object();
   for (size_t p = 0; p < m->n_providers; p++) {

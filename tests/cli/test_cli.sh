@@ -76,7 +76,8 @@ check "sample exits 0" test $? -eq 0
 check "sample --json is right" /usr/bin/python3 -c "
 import json
 d=json.load(open('$tmp/json'))
-assert d['quality']=='simulated' and d['energy_source']=='simulated', d  # never 'measured'
+assert d['energy_source']=='simulated', d  # never 'measured'
+assert d['quality']=='ok', d  # run's verdict (meta.measurement_quality), not the source
 p=d['domains']['package-0']['energy_j']; dr=d['domains']['dram']['energy_j']
 assert abs(d['energy_j']-(p+dr))<1e-5, d
 assert abs(d['avg_power_w']-23.0)<1.5, d   # 20 W package + 3 W DRAM
@@ -92,11 +93,69 @@ check "sample honours -i" contains "$tmp/out" "at 10 ms intervals"
 CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 >"$tmp/out" 2>&1
 check "sample on frozen counters exits 0" test $? -eq 0
 check "sample warns that frozen counters are no measurement of zero" contains "$tmp/out" \
-  "^warning: domains package-0 (powercap, updates every [0-9.]* ms), dram-0 .* never changed in 1\.[0-9]* s: their 0 J is no measurement of zero"
+  "^warning: domains package-0 (powercap, update period unknown), dram-0 .* never changed in 1\.[0-9]* s: their 0 J is no measurement of zero"
+# ... and its figures agree: no update period for a counter never seen to update, and no 0 J
+# shown as measured (newuser: "energy 0.0000 J [measured]", "updates every 1 ms").
+check "sample on frozen counters: no update period claimed" sh -c "! grep -q 'updates every' '$tmp/out'"
+check "sample on frozen counters: a domain's figure is 'never changed'" grep -Eq \
+  "^  package-0 +powercap +never changed +- +yes" "$tmp/out"
+check "sample on frozen counters: the total is 'never changed'" grep -Eq \
+  "^  energy_j +never changed +-$" "$tmp/out"
 CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 --json >"$tmp/json" 2>/dev/null
-check "sample --json carries the warning" /usr/bin/python3 -c "
+check "sample --json carries the warning, and null for the energy never counted" /usr/bin/python3 -c "
 import json; d=json.load(open('$tmp/json'))
-assert len(d['warnings'])==1 and 'never changed' in d['warnings'][0] and d['energy_j']==0, d"
+assert len(d['warnings'])==1 and 'never changed' in d['warnings'][0], d
+assert 'updates every' not in d['warnings'][0], d
+assert d['energy_j'] is None and d['avg_power_w'] is None, d
+p=d['domains']['package-0']; assert p['energy_j'] is None and p['never_changed'] is True, d
+assert d['quality']=='energy_zero', d  # run's verdict, never 'measured'"
+# run on the same frozen counters: the same, in its summary and its report.
+CODEGREEN_SYSFS_ROOT="$fx/intel-client" "$cg" run -o "$tmp/frozen.json" -- sleep 1.2 \
+  >/dev/null 2>"$tmp/out"
+check "run on frozen counters: the energy is unknown, not 0 J measured" grep -Eq \
+  "^  energy +unknown: the counters never changed" "$tmp/out"
+check "run on frozen counters: no '[measured]' and no 0.0000 J energy" \
+  sh -c "! grep -Eq '\[measured\]|^  energy +0\.0000 J' '$tmp/out'"
+check "run on frozen counters: a domain is 'never changed'" grep -Eq \
+  "^    package-0 +never changed  in total \(powercap\)" "$tmp/out"
+check "run on frozen counters: no update period claimed" sh -c "! grep -q 'updates every' '$tmp/out'"
+check "run on frozen counters: the report has no period and lists them" py "
+import json; s=json.load(open('$tmp/frozen.json'))['meta']['sampler']
+assert s['update_period_us']['package-0'] is None, s['update_period_us']
+assert s['nominal_update_period_us']['package-0']==1000, s
+assert sorted(s['never_changed'])==['core','package-0','psys','uncore'], s['never_changed']"
+# Counters that move: a period each, nothing listed.
+CODEGREEN_PROVIDERS=sim "$cg" run -o "$tmp/moving.json" -- sleep 0.3 >/dev/null 2>&1
+check "run on moving counters: a period each, none never changed" py "
+import json; s=json.load(open('$tmp/moving.json'))['meta']['sampler']
+assert all(v > 0 for v in s['update_period_us'].values()), s['update_period_us']
+assert s['never_changed']==[], s"
+
+# A counter reset while sampling (the fixture's package counter set back, then counting on from
+# there): sample's quality is run's verdict for it, "degraded", in --json and in the text.
+reset_sample() { # ARGS...: sample's output in $tmp/out
+  rm -rf "$tmp/reset" && cp -a "$fx/intel-client" "$tmp/reset"
+  CODEGREEN_SYSFS_ROOT="$tmp/reset" "$cg" sample -d 1.5 "$@" >"$tmp/out" 2>"$tmp/err" &
+  sp=$!
+  # In place and at one width (leading zeros), so that no read sees a half-written file.
+  py "
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+time.sleep(0.4)
+for v in [74218600000, 74218700000, 1000, 2000, 3000, 4000, 5000, 6000, 7000]:
+    os.pwrite(fd, b'%012d\n' % v, 0)
+    time.sleep(0.08)
+" "$tmp/reset/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/energy_uj"
+  wait $sp
+}
+reset_sample --json
+check "sample --json across a counter reset: quality degraded, as run says" py "
+import json; d=json.load(open('$tmp/out'))
+assert d['domains']['package-0']['counter_resets']==1, d
+assert d['quality']=='degraded' and d['energy_source']=='measured', d"
+reset_sample
+check "sample across a counter reset: the text says degraded" contains "$tmp/out" \
+  '^warning: measurement_quality is "degraded"'
 
 # Errors and usage.
 "$cg" frobnicate >"$tmp/out" 2>&1
