@@ -15,9 +15,10 @@
  *      core X, while the bare thread and the meter's threads run all along, each either on X
  *      (beside the loop) or on another core Y (away from it). A round is three loops: both away
  *      (the loop alone), the bare thread on X, the sampler on X, in an order that runs through
- *      all six from round to round; moving a thread takes a sched_setaffinity() instead of a
- *      start, a 200 ms settle and a stop, so there are many short rounds (40 x rounds of them).
- *      The cost of a loop is CPU time: the loop thread's plus that of the thread on X beside it
+ *      all six from round to round (for powercap a fourth loop, beside the bare thread making the
+ *      provider's reads, each order a rotation); moving a thread takes a sched_setaffinity()
+ * instead of a start, a 200 ms settle and a stop, so there are many short rounds (40 x rounds of
+ * them). The cost of a loop is CPU time: the loop thread's plus that of the thread on X beside it
  *      (on the one core they take turns, so that is the loop's wall time without the other
  *      processes of a shared machine, whose preemptions made wall-time figures swing by tens of
  *      percent). The figures are the median over rounds of each round's slowdown against its
@@ -262,32 +263,42 @@ static void slowdown_pinned(int rounds) {
 
   pid_t tids[MAX_TIDS];
   int nt = list_tids(tids, MAX_TIDS);
-  bare b;
+  bare b, br;
   bare_start(&b);
-  group gb, gs;
+  group gb, gs, gr = {.n = 0};
   group_new(&gb, tids, nt);
   nt = list_tids(tids, MAX_TIDS);
   nemb_meter *m = meter_start();
   group_new(&gs, tids, nt);
+  int nk = 3; /* ALONE, BARE, SAMPLER; and BARE_READS where the provider reads files */
+  if (n_floor_fds > 0) {
+    nt = list_tids(tids, MAX_TIDS);
+    bare_start_reading(&br, n_floor_fds);
+    group_new(&gr, tids, nt);
+    nk = 4;
+  }
   group_place(&gb, y);
   group_place(&gs, y);
+  group_place(&gr, y);
   sleep_ns(SETTLE_NS);
 
   static const int orders[6][3] = {{ALONE, BARE, SAMPLER}, {SAMPLER, ALONE, BARE},
                                    {BARE, SAMPLER, ALONE}, {ALONE, SAMPLER, BARE},
                                    {BARE, ALONE, SAMPLER}, {SAMPLER, BARE, ALONE}};
-  double *v[3], *w[3];
-  for (int k = 0; k < 3; k++) {
+  double *v[4], *w[4];
+  for (int k = 0; k < 4; k++) {
     v[k] = calloc((size_t)rounds, sizeof *v[k]);
     w[k] = calloc((size_t)rounds, sizeof *w[k]);
   }
   work_n(WORK_SHORT); /* warm-up */
   for (int r = 0; r < rounds; r++) {
-    for (int j = 0; j < 3; j++) {
-      int k = orders[r % 6][j];
+    for (int j = 0; j < nk; j++) {
+      /* three: all six orders in turn; four: each place in turn, forwards then backwards */
+      int k = nk == 3 ? orders[r % 6][j] : (r / 2 + (r % 2 ? nk - j : j)) % nk;
       group_place(&gb, k == BARE ? x : y);
       group_place(&gs, k == SAMPLER ? x : y);
-      const group *beside = k == BARE ? &gb : k == SAMPLER ? &gs : NULL;
+      group_place(&gr, k == BARE_READS ? x : y);
+      const group *beside = k == BARE ? &gb : k == SAMPLER ? &gs : k == BARE_READS ? &gr : NULL;
       uint64_t c0 = thread_cpu_ns() + (beside ? group_cpu_ns(beside) : 0), t0 = bench_now_ns();
       work_n(WORK_SHORT);
       uint64_t t1 = bench_now_ns(), c1 = thread_cpu_ns() + (beside ? group_cpu_ns(beside) : 0);
@@ -297,10 +308,14 @@ static void slowdown_pinned(int rounds) {
   }
   group_place(&gb, y);
   group_place(&gs, y);
+  group_place(&gr, y);
   nemb_sampler_stats st = {0};
   nemb_meter_stats(m, &st);
   nemb_meter_destroy(m);
   bare_stop(&b);
+  if (nk == 4) {
+    bare_stop(&br);
+  }
   uint64_t bare_wakeups = b.wakeups; /* after the join */
   sched_setaffinity(0, sizeof saved, &saved);
   printf("  slowdown of a CPU-bound loop pinned to the sampler's core (CPU %d; away: CPU %d), "
@@ -312,13 +327,19 @@ static void slowdown_pinned(int rounds) {
   bench_diff_line("sampler - floor", v[SAMPLER], v[BARE], v[ALONE], rounds, 0.5);
   bench_diff_line("wall time, sampler - floor (others' noise)", w[SAMPLER], w[BARE], w[ALONE],
                   rounds, NAN);
+  if (nk == 4) {
+    bench_diff_line("bare thread + the same reads - floor", v[BARE_READS], v[BARE], v[ALONE],
+                    rounds, NAN);
+    bench_diff_line("sampler - (bare thread + the same reads)", v[SAMPLER], v[BARE_READS], v[ALONE],
+                    rounds, 0.5);
+  }
   /* Extra wake-ups (probes, learning reads) cost a whole wake-up each: say how many there were. */
   printf(
       "    over these rounds: the sampler %llu reads (%llu of them probes), the bare thread %llu "
       "wake-ups\n",
       (unsigned long long)st.reads, (unsigned long long)st.probes,
       (unsigned long long)bare_wakeups);
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     free(v[k]);
     free(w[k]);
   }
@@ -489,8 +510,8 @@ static void bench(const char *providers, double seconds, int rounds) {
   free(cs);
   free(cb);
   free(cf);
-  close_floor_reads();
   slowdown_pinned(40 * rounds);
+  close_floor_reads();
   slowdown_unpinned(rounds);
 }
 
