@@ -15,10 +15,11 @@
  *      core X, while the bare thread and the meter's threads run all along, each either on X
  *      (beside the loop) or on another core Y (away from it). A round is three loops: both away
  *      (the loop alone), the bare thread on X, the sampler on X, in an order that runs through
- *      all six from round to round (for powercap a fourth loop, beside the bare thread making the
- *      provider's reads, each order a rotation); moving a thread takes a sched_setaffinity()
- * instead of a start, a 200 ms settle and a stop, so there are many short rounds (40 x rounds of
- * them). The cost of a loop is CPU time: the loop thread's plus that of the thread on X beside it
+ *      all six from round to round (for powercap a fourth loop, beside the bare thread making
+ *      the provider's reads, each order a rotation); moving a thread takes a
+ *      sched_setaffinity() instead of a start, a 200 ms settle and a stop, so there are many
+ *      short rounds (40 x rounds of them). The cost of a loop is CPU time: the loop thread's
+ *      plus that of the thread on X beside it
  *      (on the one core they take turns, so that is the loop's wall time without the other
  *      processes of a shared machine, whose preemptions made wall-time figures swing by tens of
  *      percent). The figures are the median over rounds of each round's slowdown against its
