@@ -91,6 +91,46 @@ r=json.load(open('$tmp/t.json'))['runs'][0]
 assert r['interrupted'] and r['interrupted_by']=='SIGTERM' and r['signal']=='SIGTERM', r
 "
 
+# SIGTERM to codegreen while the command is stopped (SIGSTOP): passed on with a SIGCONT, so the
+# command ends by it and codegreen does not wait forever (new-user report 10: it hung ~610 s).
+stopped() { # PID: until a child of PID is stopped (10 s at most)
+  k=0
+  while [ $k -lt 200 ]; do
+    ps -o stat= --ppid "$1" 2>/dev/null | grep -q '^T' && return 0
+    sleep 0.05
+    k=$((k + 1))
+  done
+  return 1
+}
+ended() { # PID: until PID has ended (20 s at most), else kill it and say no
+  k=0
+  while [ $k -lt 400 ]; do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.05
+    k=$((k + 1))
+  done
+  pkill -KILL -P "$1"
+  kill -KILL "$1"
+  return 1
+}
+for vs in "" "--vs-- true"; do
+  # shellcheck disable=SC2086
+  "$cg" run -q -o "$tmp/stop.json" -- sh -c 'kill -STOP $$; echo resumed' $vs >"$tmp/stop.out" \
+    2>"$tmp/stop.err" &
+  pid=$!
+  check "a stopped command is seen stopped ($vs)" stopped $pid
+  kill -TERM $pid
+  check "SIGTERM to codegreen ends a stopped command ($vs)" ended $pid
+  wait $pid
+  check "a stopped command killed by SIGTERM: 143 ($vs)" test $? -eq 143
+  check "a stopped command: SIGTERM acted before it resumed ($vs)" test ! -s "$tmp/stop.out"
+  check "a stopped command: its run is in the report ($vs)" py "
+import json
+r=json.load(open('$tmp/stop.json'))['runs'][0]
+assert r['interrupted_by']=='SIGTERM' and r['signal']=='SIGTERM', r
+"
+done
+
 # --push is checked before the command runs.
 "$cg" run -q --push notaurl -- touch "$tmp/pushed" 2>"$tmp/err"
 check "--push notaurl is a usage error" test $? -eq 2
