@@ -137,6 +137,15 @@ check "--push notaurl is a usage error" test $? -eq 2
 check "--push notaurl: nothing was run" test ! -e "$tmp/pushed"
 check "--push notaurl is explained" grep -q "^codegreen run: --push: Pushgateway URL 'notaurl' must start with http:// or https://; nothing was run$" "$tmp/err"
 
+# ... by libcurl's URL parser: each of these passed a hand-written check and failed after the run.
+for url in 'http://a b' 'http://host:notaport' 'http://host:99999' 'http://[::1' 'http://host:0'; do
+  rm -f "$tmp/pushed"
+  "$cg" run -q --push "$url" -- touch "$tmp/pushed" 2>"$tmp/err"
+  check "--push '$url' is a usage error" test $? -eq 2
+  check "--push '$url': nothing was run" test ! -e "$tmp/pushed"
+  check "--push '$url' is explained" grep -qF "codegreen run: --push: Pushgateway URL '$url' " "$tmp/err"
+done
+
 # --carbon-intensity: co2e_g per run in the JSON and CSV, a CO2e column in the Markdown, the
 # flag named in meta.carbon.from, and not in the command's environment.
 "$cg" run -q --carbon-intensity 300 -o "$tmp/c.json" -o "$tmp/c.csv" -o "$tmp/c.md" -- env \
