@@ -70,6 +70,9 @@ static void print_usage(FILE *fp) {
       "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
       "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
       "stderr, working directory and exit status are its own; the table goes to stderr.\n"
+      "measure exits with the program's status, else 2 for a usage error (also an -o that\n"
+      "cannot be written: nothing is run), 3 when the program exited 0 but an output could\n"
+      "not be written after all.\n"
       "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
       "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py;\n"
       "as for python, '--' ends them (measure python -O -- -dash.py, measure -- -dash.py).\n"
@@ -1467,6 +1470,7 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
     json_object_set_new(report, "warnings", json_array());
   }
   cg_carbon_label(report);
+  int lost = 0; /* the exit status a lost output leads to (cg_output_lost) */
   if (o->sort != NULL) {
     cg_sort_functions(report, o->sort);
   }
@@ -1504,11 +1508,7 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
       wrc = cg_write_json("measure", report, path, NULL);
     }
     if (wrc != 0) {
-      /* The program ran: its status is the answer a script waits for; the loss is said. */
-      fprintf(stderr,
-              "codegreen measure: %s was not written; the exit status is the program's "
-              "(%d)\n",
-              path, status);
+      lost = cg_output_lost("measure", path, "program", status);
     }
   }
   if (views != NULL && !cg_views_complete(views) && !o->quiet && !o->json &&
@@ -1517,10 +1517,10 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
                     "(measurement.checkpoints.detail_limit) or closed\n");
   }
   if (o->json && cg_write_json("measure", report, NULL, stderr) != 0) {
-    status = status ? status : CG_EXIT_FAIL;
+    lost = cg_output_lost("measure", "the report (--json)", "program", status);
   }
   cg_views_free(views);
-  return status;
+  return status != 0 ? status : lost;
 }
 
 /* ----- the verb ----- */
@@ -1697,13 +1697,13 @@ static int measure_with(measure_opts o) {
   dests[n_dests++] = o.output;
   dests[n_dests++] = o.plot;
   if (cg_check_outputs("measure", dests, n_dests) != 0) {
-    return CG_EXIT_FAIL;
+    return CG_EXIT_USAGE; /* as an unknown extension is: the command line names it */
   }
   for (size_t i = 0; o.out.append && i < o.out.n; i++) {
     cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
     if (o.out.item[i].kind == CG_OUT_CSV &&
         cg_check_append("measure", &header, o.out.item[i].path) != 0) {
-      return CG_EXIT_FAIL;
+      return CG_EXIT_USAGE;
     }
   }
   const char *script = o.cmd[0];
@@ -2013,7 +2013,8 @@ static int measure_with(measure_opts o) {
     int prc = export_plot_with_spans(plot_session, spans, task, p.tmp, o.plot);
     cg_views_free(spans);
     if (prc != 0) {
-      cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
+      cg_fail(NEMB_EIO, "cannot draw the plot");
+      status = cg_output_lost("measure", o.plot, "program", status);
     } else if (!o.quiet && !o.json) {
       fprintf(stderr, "  plot         %s\n", o.plot);
     }

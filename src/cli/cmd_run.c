@@ -150,9 +150,10 @@ static void print_usage(FILE *fp) {
       "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
       "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
       "The exit status is the command's (128 + signal if it was killed; over several runs or\n"
-      "commands, the first failure's), else 1 when --fail-if-regressed fires or a --push fails;\n"
-      "126 or 127 when it cannot be started (found but not executable, not found); a report\n"
-      "that cannot be written is said on stderr and keeps the command's status. The command\n"
+      "commands, the first failure's), else 1 when --fail-if-regressed fires or a --push fails,\n"
+      "else 3 when an output (-o, the report on stdout, the plot) could not be written (said on\n"
+      "stderr); 2 for a usage error, also an -o that cannot be written (nothing is run); 126 or\n"
+      "127 when it cannot be started (found but not executable, not found). The command\n"
       "runs in its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to\n"
       "codegreen are passed on to that group, the interrupted run is recorded but not in the\n"
       "statistics, and the report is still written.\n"
@@ -1586,10 +1587,10 @@ static int write_outputs(json_t *report, const run_opts *o) {
     } else {
       rc = cg_write_json("run", report, path, NULL);
     }
-    code = rc != 0 ? CG_EXIT_FAIL : code;
+    code = rc != 0 ? CG_EXIT_OUTPUT : code;
   }
   if (o->json && cg_write_json("run", report, NULL, stderr) != 0) {
-    code = CG_EXIT_FAIL;
+    code = CG_EXIT_OUTPUT;
   }
   return code;
 }
@@ -1676,14 +1677,14 @@ int cg_cmd_run(int argc, char **argv) {
   dests[n_dests++] = o.plot;
   if (cg_check_outputs("run", dests, n_dests) != 0) {
     free(o.words);
-    return early(CG_EXIT_FAIL);
+    return early(CG_EXIT_USAGE); /* as an unknown extension is: the command line names it */
   }
   for (size_t i = 0; o.out.append && i < o.out.n; i++) {
     cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
     if (o.out.item[i].kind == CG_OUT_CSV &&
         cg_check_append("run", &header, o.out.item[i].path) != 0) {
       free(o.words);
-      return early(CG_EXIT_FAIL);
+      return early(CG_EXIT_USAGE);
     }
   }
   char why[512];
@@ -1870,8 +1871,8 @@ int cg_cmd_run(int argc, char **argv) {
     free(text);
   }
   if (o.plot != NULL && nemb_session_export_plot(s, o.plot) != 0) {
-    int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
-    wrc = wrc ? wrc : prc;
+    cg_fail(NEMB_EIO, "cannot draw the plot");
+    wrc = CG_EXIT_OUTPUT;
   }
   json_decref(report);
   json_decref(base);
@@ -1883,18 +1884,13 @@ int cg_cmd_run(int argc, char **argv) {
   if (cg_signals_caught()) {
     return 128 + (int)cg_signals_caught();
   }
-  if (wrc != 0) {
-    /* The command ran: its status is the answer a script waits for; the report's loss is said. */
-    fprintf(stderr,
-            "codegreen run: the report was not written; the exit status is the "
-            "command's (%d)\n",
-            status);
-  }
+  /* The order of cli.h: the command's failure, the gate, a failed push, a lost output. */
+  int lost = wrc != 0 ? cg_output_lost("run", "the report", "command", status) : 0;
   if (status != 0) {
     return status;
   }
   if (regressed == 2) {
     return CG_EXIT_USAGE; /* the gate could not decide (said) */
   }
-  return regressed > 0 ? CG_EXIT_FAIL : push_rc;
+  return regressed > 0 ? CG_EXIT_FAIL : push_rc ? push_rc : lost;
 }

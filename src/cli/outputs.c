@@ -531,6 +531,17 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
   return 0;
 }
 
+int cg_output_lost(const char *verb, const char *what, const char *whose, int status) {
+  if (status != 0) {
+    fprintf(stderr, "codegreen %s: %s was not written; the exit status is the %s's (%d)\n", verb,
+            what, whose, status);
+    return status;
+  }
+  fprintf(stderr, "codegreen %s: %s was not written; exit %d (the %s exited 0)\n", verb, what,
+          CG_EXIT_OUTPUT, whose);
+  return CG_EXIT_OUTPUT;
+}
+
 const char *cg_columns(char *out, size_t len, const char *text, int width, bool cut) {
   size_t o = 0;
   int cols = 0;
