@@ -139,6 +139,28 @@ def test_sigterm_ends_a_program_that_stopped_itself(tmp_path):
     assert (tmp_path / "r.json").exists(), err
 
 
+def test_every_warning_of_the_table_is_in_the_reports_warnings(tmp_path):
+    # A powercap fixture whose package counter the program resets: measurement_quality
+    # "degraded" and the sampler's "counter reset" were printed under the table but missing from
+    # the report's top-level warnings.
+    import shutil
+    fx = tmp_path / "fx"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "intel-client"), fx, symlinks=True)
+    counter = fx / "sys" / "class" / "powercap" / "intel-rapl:0" / "energy_uj"
+    (tmp_path / "p.py").write_text("import time\ntime.sleep(0.3)\nopen(%r, 'w').write('5')\n"
+                                   "time.sleep(0.5)\n" % str(counter))
+    env = dict(os.environ, CODEGREEN_SYSFS_ROOT=str(fx), CODEGREEN_PROVIDERS="powercap")
+    out = subprocess.run([CG, "measure", "--python", sys.executable, "-o", "r.json", "p.py"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    said = [ln.split(None, 1)[1] for ln in out.stderr.splitlines()
+            if ln.startswith("  warning ")]
+    warnings = json.loads((tmp_path / "r.json").read_text())["warnings"]
+    assert 'measurement_quality is "degraded"' in said and \
+        any("counter reset" in x for x in said), out.stderr
+    assert all("warning: " + x in warnings for x in said), (said, warnings)
+
+
 def test_the_summary_line_is_the_programs_energy_in_the_json(tmp_path):
     # The summary said the session's energy over the session's span (22.141 J over 1.107 s) while
     # the JSON's totals.energy_j, the program's run, said 22.035 J over 1.102 s.

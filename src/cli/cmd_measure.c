@@ -804,13 +804,18 @@ int cg_measure_config_without_detail(const char *explicit_path, const char *out_
 
 /* ----- the report ----- */
 
+/* The warnings of measure's table, and of its report's "warnings" (cg_measurement_warnings):
+ * "checkpoints_only" is how a program measured by its checkpoints alone is, not a warning. */
+static json_t *measurement_warnings(const json_t *report) {
+  return cg_measurement_warnings(report, "checkpoints_only");
+}
+
 void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_points, int status) {
   json_t *meta = json_object_get(report, "meta");
   json_t *totals = json_object_get(report, "totals");
   json_t *funcs = json_object_get(report, "functions");
   json_t *cps = json_object_get(report, "checkpoints");
   const char *source = json_string_value(json_object_get(meta, "energy_source"));
-  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
   /* The program's run: the report's one depth-0 task (program_as_task), so the line says what
    * totals.energy_j and every share say; the session's own span is a little wider (its begin
    * and end around the program). Without that task (an older report), the session's. */
@@ -1022,10 +1027,12 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
             java ? "System.exit() or an uncaught exception"
                  : "exit() or abort() inside them, longjmp() out of them");
   }
-  if (quality != NULL && strcmp(quality, "ok") != 0 && strcmp(quality, "checkpoints_only") != 0) {
-    fprintf(stderr, "  warning      measurement_quality is \"%s\"\n", quality);
+  json_t *warnings = measurement_warnings(report);
+  json_t *w;
+  json_array_foreach(warnings, i, w) {
+    fprintf(stderr, "  warning      %s\n", json_string_value(w));
   }
-  cg_print_sampler_warnings(stderr, "  warning      ", report);
+  json_decref(warnings);
   if (source != NULL && strcmp(source, "none") == 0) {
     const char *why = json_string_value(json_object_get(meta, "backend_error"));
     fprintf(stderr, "  why          %s\n", why ? why : "no energy provider could be opened");
@@ -1469,6 +1476,9 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
   if (json_object_get(report, "warnings") == NULL) { /* measure's own (see measure_with) */
     json_object_set_new(report, "warnings", json_array());
   }
+  json_t *summary_warnings = measurement_warnings(report); /* the table's, in the report too */
+  cg_report_warnings_add(report, summary_warnings);
+  json_decref(summary_warnings);
   cg_carbon_label(report);
   int lost = 0; /* the exit status a lost output leads to (cg_output_lost) */
   if (o->sort != NULL) {

@@ -1189,6 +1189,104 @@ static json_t *single_run(json_t *report, size_t k) {
   return n == 1 ? one : NULL;
 }
 
+/* ----- the warnings: one place for the summary and the report's "warnings" ----- */
+
+static void add_text(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_text(json_t *list, const char *fmt, ...) {
+  char *text = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vasprintf(&text, fmt, ap);
+  va_end(ap);
+  if (n >= 0) {
+    json_array_append_new(list, cg_json_text(text));
+    free(text);
+  }
+}
+
+/* That something in the method of command @p k is weak, with what to do about it: the energy's
+ * CV over its runs, runs shorter than MIN_COUNTER_UPDATES counter updates. Over the runs in its
+ * statistics, or its single run outside them (as the summary shows it); none without either.
+ * @return a new array of sentences (without "warning: "). */
+static json_t *command_warnings(json_t *report, size_t k) {
+  json_t *list = json_array();
+  json_t *stats =
+      json_object_get(json_array_get(json_object_get(report, "commands"), k), "statistics");
+  json_t *e = json_object_get(stats, "energy_j");
+  json_t *alone = json_is_object(e) ? NULL : single_run(report, k);
+  if (!json_is_object(e) && alone == NULL) {
+    return list; /* no completed run to report */
+  }
+  long n = json_is_object(e) ? (long)json_integer_value(json_object_get(e, "n_used")) : 0;
+  double dmean = alone != NULL ? json_number_value(json_object_get(alone, "duration_s"))
+                               : getnum(stats, "duration_s", "mean");
+  double cv = getnum(stats, "energy_j", "cv_percent");
+  if (n > 1 && cv >= HIGH_CV_PERCENT) {
+    add_text(list,
+             "energy varies a lot between runs (CV %.1f %%): warm up (-w 3), run more times "
+             "(-r 30), quiet the machine, or measure a longer workload",
+             cv);
+  }
+  /* Counter updates, not samples: the energy between two reads is exact to one update of the
+   * slowest counter whatever the sampling interval. No counter at all: said by "why". */
+  double period_s = counter_period_s(json_object_get(report, "meta"));
+  if (period_s > 0 && dmean < MIN_COUNTER_UPDATES * period_s) {
+    add_text(list,
+             "the command runs %.2f ms, under %d counter updates (about %.3g ms each): the figure "
+             "is mostly counter granularity; measure a longer workload (loop it, e.g. --shell -- "
+             "'for i in $(seq 100); do CMD; done')",
+             dmean * 1e3, MIN_COUNTER_UPDATES, period_s * 1e3);
+  }
+  return list;
+}
+
+/* The warnings of the whole measurement: its measurement_quality when not "ok", the sampler's
+ * own, the tasks whose power is noisy. @return a new array of sentences. */
+static json_t *measurement_warnings(json_t *report) {
+  json_t *list = cg_measurement_warnings(report, NULL);
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(json_object_get(report, "totals"), "noise_warnings"), i, r) {
+    add_text(list, "%s is noisy (power CV %.1f %%)", json_string_value(json_object_get(r, "task")),
+             json_number_value(json_object_get(r, "within_task_power_cv_percent")));
+  }
+  return list;
+}
+
+/* Prints the sentences of @p list as the summary's warning lines, and frees it. */
+static void print_warnings(json_t *list) {
+  size_t i;
+  json_t *w;
+  json_array_foreach(list, i, w) {
+    fprintf(stderr, "  warning     %s\n", json_string_value(w));
+  }
+  json_decref(list);
+}
+
+/* Appends every warning the summary prints to the report's "warnings" (as "warning: ..."; a
+ * command's named when there are several), after codegreen's own said while running. */
+static void report_summary_warnings(json_t *report, const run_opts *o) {
+  json_t *all = json_object_get(report, "warnings");
+  size_t i;
+  json_t *w;
+  for (size_t k = 0; k < o->n_cmds; k++) {
+    json_t *list = command_warnings(report, k);
+    const char *cmdline = json_string_value(
+        json_object_get(json_array_get(json_object_get(report, "commands"), k), "command"));
+    json_array_foreach(list, i, w) {
+      if (o->n_cmds > 1) {
+        add_text(all, "warning: '%s': %s", cmdline ? cmdline : "?", json_string_value(w));
+      } else {
+        add_text(all, "warning: %s", json_string_value(w));
+      }
+    }
+    json_decref(list);
+  }
+  json_t *list = measurement_warnings(report);
+  cg_report_warnings_add(report, list);
+  json_decref(list);
+}
+
 static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   json_t *meta = json_object_get(report, "meta");
   json_t *cmd = json_array_get(json_object_get(report, "commands"), k);
@@ -1298,24 +1396,7 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   if (only == NULL) { /* a run shown alone has said how it ended in the first line */
     print_failed_runs(report, o, k);
   }
-  /* Warnings that something in the method is weak, with what to do about it. */
-  double cv = getnum(stats, "energy_j", "cv_percent");
-  if (n > 1 && cv >= HIGH_CV_PERCENT) {
-    fprintf(stderr,
-            "  warning     energy varies a lot between runs (CV %.1f %%): warm up (-w 3), run "
-            "more times (-r 30), quiet the machine, or measure a longer workload\n",
-            cv);
-  }
-  /* Counter updates, not samples: the energy between two reads is exact to one update of the
-   * slowest counter whatever the sampling interval. No counter at all: said by "why" below. */
-  double period_s = counter_period_s(meta);
-  if (period_s > 0 && dmean < MIN_COUNTER_UPDATES * period_s) {
-    fprintf(stderr,
-            "  warning     the command runs %.2f ms, under %d counter updates (about %.3g ms "
-            "each): the figure is mostly counter granularity; measure a longer workload (loop it, "
-            "e.g. --shell -- 'for i in $(seq 100); do CMD; done')\n",
-            dmean * 1e3, MIN_COUNTER_UPDATES, period_s * 1e3);
-  }
+  print_warnings(command_warnings(report, k));
 }
 
 static void print_summary(json_t *report, const run_opts *o) {
@@ -1350,18 +1431,8 @@ static void print_summary(json_t *report, const run_opts *o) {
               json_number_value(json_object_get(c, "p_value")));
     }
   }
-  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
   const char *source = json_string_value(json_object_get(meta, "energy_source"));
-  json_t *r;
-  if (quality != NULL && strcmp(quality, "ok") != 0) {
-    fprintf(stderr, "  warning     measurement_quality is \"%s\"\n", quality);
-  }
-  cg_print_sampler_warnings(stderr, "  warning     ", report);
-  json_array_foreach(json_object_get(json_object_get(report, "totals"), "noise_warnings"), i, r) {
-    fprintf(stderr, "  warning     %s is noisy (power CV %.1f %%)\n",
-            json_string_value(json_object_get(r, "task")),
-            json_number_value(json_object_get(r, "within_task_power_cv_percent")));
-  }
+  print_warnings(measurement_warnings(report));
   if (source != NULL && strcmp(source, "none") == 0) {
     fprintf(stderr, "  why         %s\n",
             json_string_value(json_object_get(meta, "backend_error")));
@@ -1851,6 +1922,7 @@ int cg_cmd_run(int argc, char **argv) {
   extend_report(report, &o, runs, done, idle);
   json_object_set_new(report, "warnings", said != NULL ? said : json_array());
   said = NULL;
+  report_summary_warnings(report, &o);
   if (!o.quiet && !o.json) {
     print_summary(report, &o);
   }

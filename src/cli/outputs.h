@@ -154,10 +154,15 @@ void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned wh
 void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned why,
                              const char *what, bool plural, const json_t *report);
 
-/* The meter's own warnings (meta.sampler.warnings: a domain lost or never changing, counter
- * resets, coarsening), one line each after @p label, for the summaries of `run` and `measure`:
- * the library words them, a reader of the summary needs them as much as the report's. */
-void cg_print_sampler_warnings(FILE *fp, const char *label, const json_t *report);
+/* The warnings of a measurement, for the summaries of `run` and `measure` and their reports'
+ * top-level "warnings" alike (one place: what the summary prints, the report carries):
+ * measurement_quality when it is neither "ok" nor @p also_fine (may be NULL), then the meter's own
+ * (meta.sampler.warnings: a domain lost or never changing, counter resets, coarsening, worded by
+ * the library). @return a new array of sentences (without "warning: "). */
+json_t *cg_measurement_warnings(const json_t *report, const char *also_fine);
+
+/* Appends each sentence of @p list to the report's top-level "warnings" as "warning: ...". */
+void cg_report_warnings_add(json_t *report, const json_t *list);
 
 /* The size of a buffer for cg_concurrent_warning(). */
 #define CG_CONCURRENT_LEN 256

@@ -222,6 +222,46 @@ r=json.load(open('$tmp/cmp.json'))
 assert all(x['unattributed_energy_j']==0 for x in r['runs']), [x['unattributed_energy_j'] for x in r['runs']]
 "
 
+# Every warning of the summary is in the report's top-level warnings too (they were only on
+# stderr: `run --json -r 3 -- true` gave "warnings": []). same_warnings ERR REPORT [WANT]: each
+# "  warning     X" line of ERR is "warning: X" in REPORT, and WANT is among them.
+same_warnings() {
+  py "
+import json,sys
+said=[l[len('  warning     '):] for l in open('$1').read().splitlines() if l.startswith('  warning     ')]
+w=json.load(open('$2'))['warnings']
+assert said, open('$1').read()
+for x in said:
+    assert any(y.startswith('warning: ') and y.endswith(x) for y in w), (x, w)
+assert any('$3' in y for y in w), ('$3', w)
+"
+}
+# under 50 counter updates: a simulated counter that updates every 100 ms
+CODEGREEN_SIM_CONFIG='{"update_interval_us":100000,"domains":[{"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20}]}' \
+  "$cg" run -r 3 -o "$tmp/w1.json" -- true 2>"$tmp/w1.err"
+check "under 50 counter updates: in the report's warnings" same_warnings "$tmp/w1.err" "$tmp/w1.json" "under 50 counter updates"
+CODEGREEN_SIM_CONFIG='{"update_interval_us":100000,"domains":[{"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20}]}' \
+  "$cg" run --json -r 3 -- true 2>"$tmp/w1j.json"
+check "under 50 counter updates: in --json's warnings" py "
+import json
+w=json.load(open('$tmp/w1j.json'))['warnings']
+assert any('under 50 counter updates' in x for x in w), w"
+# CV >= 10 %: runs of 0.1 s and 0.4 s in turn at constant power
+cat >"$tmp/alt.sh" <<'ALT'
+#!/bin/sh
+n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
+if [ $((n % 2)) -eq 0 ]; then sleep 0.4; else sleep 0.1; fi
+ALT
+chmod +x "$tmp/alt.sh"
+"$cg" run -r 4 -o "$tmp/w2.json" -- "$tmp/alt.sh" "$tmp/altn" 2>"$tmp/w2.err"
+check "CV >= 10 %: in the report's warnings" same_warnings "$tmp/w2.err" "$tmp/w2.json" "energy varies a lot between runs"
+# measurement_quality "degraded": a powercap fixture whose package counter is reset mid-run
+cp -a "$(dirname "$0")/../fixtures/intel-client" "$tmp/fx"
+CODEGREEN_SYSFS_ROOT="$tmp/fx" CODEGREEN_PROVIDERS=powercap "$cg" run -o "$tmp/w3.json" -- sh -c \
+  "sleep 0.3; echo 5 >'$tmp/fx/sys/class/powercap/intel-rapl:0/energy_uj'; sleep 0.7" 2>"$tmp/w3.err"
+check "degraded (a counter reset): in the report's warnings" same_warnings "$tmp/w3.err" "$tmp/w3.json" 'measurement_quality is \"degraded\"'
+check "a counter reset: its sampler warning too" same_warnings "$tmp/w3.err" "$tmp/w3.json" "counter reset"
+
 # Usage errors: a short message with the verb's name, not the whole help.
 "$cg" run --bogus -- true 2>"$tmp/err"
 check "unknown option: usage error" test $? -eq 2
@@ -274,6 +314,8 @@ if wait_in $pid 'nanosleep'; then
   check "SIGTERM before the first run: the report is written, with no run" py "
 import json, os; r=json.load(open('$tmp/idle.json'))
 assert r['runs']==[] and not os.path.exists('$tmp/ran_idle'), r['runs']"
+  check "no_tasks: in the report's warnings as in the summary" same_warnings "$tmp/idle.err" \
+    "$tmp/idle.json" 'measurement_quality is \"no_tasks\"'
 else
   kill -KILL $pid 2>/dev/null
   wait $pid
