@@ -79,7 +79,8 @@ bool cg_parse_interval_ms(const char *text, long *out);
  * requirement for the CLI's verbs, as a bad config.json value is: when @p have_meter is false
  * (the library went on without energy, as a Session does so as not to break its program) and
  * a list was named, prints "codegreen VERB: cannot measure with the providers named by ORIGIN:
- * WHY; nothing was run" (WHY: the library's message, got by opening the list again) and
+ * WHY; nothing was run" (WHY: the library's message, got by opening the list again; for info,
+ * which has shown what it could, without "nothing was run") and
  * returns CG_EXIT_FAIL; else 0 (automatic choice: a run without energy is said otherwise; a
  * list that opens now: the session follows its node's leader in a job).
  * @p cfg NULL: the configuration by the search order. named_providers.c. */
