@@ -1062,18 +1062,21 @@ static bool selected(json_t *r, size_t k, const char *only) {
   return json_is_true(json_object_get(r, "in_statistics"));
 }
 
+/* Whether run @p r failed or was interrupted. */
+static bool did_not_complete(const json_t *r) {
+  return json_is_true(json_object_get(r, "interrupted")) ||
+         json_integer_value(json_object_get(r, "exit_status")) != 0;
+}
+
 /* The runs of command @p k that failed or were interrupted: each one's energy and how it ended,
  * and what became of it. */
 static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
   size_t i;
   json_t *r;
   json_array_foreach(json_object_get(report, "runs"), i, r) {
+    /* a warm-up that did not complete too: it stopped the repeats */
     if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
-        json_is_true(json_object_get(r, "warmup"))) {
-      continue;
-    }
-    bool interrupted = json_is_true(json_object_get(r, "interrupted"));
-    if (!interrupted && json_integer_value(json_object_get(r, "exit_status")) == 0) {
+        !did_not_complete(r)) {
       continue;
     }
     char words[320];
@@ -1175,16 +1178,25 @@ static double counter_period_s(json_t *meta) {
   return worst > 0 ? worst / 1e6 : 1e-3;
 }
 
-/* Command @p k's one non-warm-up run when it has exactly one, else NULL. */
+/* Command @p k's one non-warm-up run when it has exactly one; with none (a warm-up failed or
+ * was interrupted and stopped the repeats), that last warm-up run when it did not complete, so
+ * that it still gets its figures; else NULL. */
 static json_t *single_run(json_t *report, size_t k) {
-  json_t *one = NULL, *r;
+  json_t *one = NULL, *warmup = NULL, *r;
   size_t i, n = 0;
   json_array_foreach(json_object_get(report, "runs"), i, r) {
-    if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
-        !json_is_true(json_object_get(r, "warmup"))) {
+    if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k) {
+      continue;
+    }
+    if (json_is_true(json_object_get(r, "warmup"))) {
+      warmup = r;
+    } else {
       one = r;
       n++;
     }
+  }
+  if (n == 0 && warmup != NULL && did_not_complete(warmup)) {
+    return warmup;
   }
   return n == 1 ? one : NULL;
 }

@@ -42,6 +42,23 @@ cells=[c.strip() for c in md[2].strip('|').split('|')]
 assert cells[1]=='%.4f'%r['energy_j'] and cells[-1]=='n/a: failed (exit status 1)', cells
 "
 
+# A warm-up that fails stops the repeats: it is shown with its figures, as a single failed run
+# (it said "no completed run to report" and nothing else).
+"$cg" run -w 2 -r 2 -o "$tmp/w.json" -o "$tmp/w.md" -- sh -c 'sleep 0.05; exit 1' 2>"$tmp/err"
+check "a failed warm-up exits with its status" test $? -eq 1
+check "a failed warm-up is labelled" grep -q "(warmup-1 failed (exit status 1): not in the statistics)" "$tmp/err"
+check "a failed warm-up shows its energy" py "
+import json,re
+r=json.load(open('$tmp/w.json'))['runs']
+assert len(r)==1 and r[0]['warmup'] and r[0]['energy_j']>0, r
+m=re.search(r'^  energy +([0-9.]+) J', open('$tmp/err').read(), re.M)
+assert m and abs(float(m.group(1))-r[0]['energy_j'])<1e-4, open('$tmp/err').read()
+md=open('$tmp/w.md').read().splitlines()
+cells=[c.strip() for c in md[2].strip('|').split('|')]
+assert cells[1]=='%.4f'%r[0]['energy_j'] and cells[-1]=='n/a: failed (exit status 1)', cells
+"
+check "a failed warm-up: no 'no completed run'" sh -c "! grep -q 'no completed run' '$tmp/err'"
+
 # -i: goes on and counts the run, and the exit status is still the command's (--help says so).
 "$cg" run -q -i -- false 2>/dev/null
 check "-i keeps the command's exit status" test $? -eq 1
