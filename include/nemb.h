@@ -956,11 +956,13 @@ NEMB_EXTERN int nemb_report_push(const char *report_json, const char *url, const
  *  Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_job_default_output(const char *ext, char *buf, size_t len);
 
-/** Checks a Pushgateway URL as nemb_report_push() does before sending (http:// or https:// and a
- *  host), so a front can refuse a bad one before the work it would measure.
+/** Checks a Pushgateway URL as nemb_report_push() does before sending: http:// or https://, a
+ *  URL libcurl's parser (curl_url()) accepts, a host, a port (if any) from 1 to 65535, no query
+ *  or fragment. So a front can refuse a bad one before the work it would measure. Loads libcurl
+ *  (as the push would) on the first call.
  *  @param why receives the reason when the URL is refused (snprintf semantics; may be NULL when
  *         @p len is 0).
- *  @return 0, or NEMB_EINVAL. Any thread. Since 0.1. */
+ *  @return 0, NEMB_EINVAL, or NEMB_ENOTSUP when libcurl cannot be loaded. Any thread. Since 0.1. */
 NEMB_EXTERN int nemb_push_url_check(const char *url, char *why, size_t len);
 
 /** nemb_report_push() of an ended session's report.

@@ -100,6 +100,67 @@ def test_a_signal_before_the_program_starts_says_nothing_ran(tmp_path):
     assert "never" not in out
 
 
+def _stopped_child(pid, timeout=30):
+    """True once a child of @pid is stopped (state T in /proc)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+            states = [open("/proc/%s/stat" % k).read().rsplit(")", 1)[1].split()[0] for k in kids]
+        except OSError:
+            states = []
+        if "T" in states:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_sigterm_ends_a_program_that_stopped_itself(tmp_path):
+    # The program stops itself (SIGSTOP); SIGTERM to measure was passed on but never acted on,
+    # and measure waited forever. It is followed by SIGCONT now, as a shell or timeout(1) does.
+    (tmp_path / "p.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\n"
+                                   "print('resumed')\n")
+    proc = subprocess.Popen([CG, "measure", "--python", sys.executable, "-o", "r.json", "p.py"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert _stopped_child(proc.pid)
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            for k in open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)).read().split():
+                os.kill(int(k), 9)
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, (proc.returncode, err)
+    assert "resumed" not in out
+    assert (tmp_path / "r.json").exists(), err
+
+
+def test_every_warning_of_the_table_is_in_the_reports_warnings(tmp_path):
+    # A powercap fixture whose package counter the program resets: measurement_quality
+    # "degraded" and the sampler's "counter reset" were printed under the table but missing from
+    # the report's top-level warnings.
+    import shutil
+    fx = tmp_path / "fx"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "intel-client"), fx, symlinks=True)
+    counter = fx / "sys" / "class" / "powercap" / "intel-rapl:0" / "energy_uj"
+    (tmp_path / "p.py").write_text("import time\ntime.sleep(0.3)\nopen(%r, 'w').write('5')\n"
+                                   "time.sleep(0.5)\n" % str(counter))
+    env = dict(os.environ, CODEGREEN_SYSFS_ROOT=str(fx), CODEGREEN_PROVIDERS="powercap")
+    out = subprocess.run([CG, "measure", "--python", sys.executable, "-o", "r.json", "p.py"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    said = [ln.split(None, 1)[1] for ln in out.stderr.splitlines()
+            if ln.startswith("  warning ")]
+    warnings = json.loads((tmp_path / "r.json").read_text())["warnings"]
+    assert 'measurement_quality is "degraded"' in said and \
+        any("counter reset" in x for x in said), out.stderr
+    assert all("warning: " + x in warnings for x in said), (said, warnings)
+
+
 def test_the_summary_line_is_the_programs_energy_in_the_json(tmp_path):
     # The summary said the session's energy over the session's span (22.141 J over 1.107 s) while
     # the JSON's totals.energy_j, the program's run, said 22.035 J over 1.102 s.

@@ -980,13 +980,29 @@ def test_push_url_failure_warns_and_keeps_the_report(tmp_path):
     ("ftp://x", "must start with http:// or https://"),
     ("http://", "names no host"),
     ("https:///metrics", "names no host"),
+    # libcurl's parser (curl_url) decides what a URL is: these passed the old hand-written check
+    # and failed only at the push, after the work.
+    ("http://a b", r"is not a valid URL \(libcurl: "),
+    ("http://host:notaport", r"is not a valid URL \(libcurl: "),
+    ("http://host:99999", r"is not a valid URL \(libcurl: "),
+    ("http://[::1", r"is not a valid URL \(libcurl: "),
+    ("http://host:0", "has a port outside 1 to 65535"),
+    ("http://host:9091/?x=1", "has a query or fragment"),
 ])
 def test_a_push_url_the_library_refuses_is_refused_before_the_work(tmp_path, url, why):
     # The library's rule (nemb_push_url_check), at construction: not a warning after the work.
     out = tmp_path / "never.json"
-    with pytest.raises(ValueError, match="push_url: Pushgateway URL '%s' %s" % (url, why)):
+    with pytest.raises(ValueError,
+                       match="push_url: Pushgateway URL '%s' %s" % (re.escape(url), why)):
         codegreen.Session("batch", output_file=str(out), push_url=url)
     assert not out.exists() and codegreen.active_session() is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9091", "https://host/path",
+                                 "http://[::1]:9091", "http://host:65535/"])
+def test_a_good_push_url_passes_the_librarys_check(tmp_path, url):
+    s = codegreen.Session("batch", output_file=str(tmp_path / "r.json"), push_url=url)
+    assert s._native is not None  # the library's check ran (and passed)
 
 
 # ----- task boundaries through the C extension -----

@@ -60,11 +60,14 @@ int cg_signals_caught(void) {
   return (int)caught;
 }
 
-/* The whole process group: a shell's own children (sh -c 'sleep 30; true') get it too. */
+/* The whole process group: a shell's own children (sh -c 'sleep 30; true') get it too. Every
+ * signal passed on ends a process by default, and a stopped one (SIGSTOP, a debugger) would hold
+ * it pending forever, so SIGCONT follows, as shells and timeout(1) do. */
 static void forward(pid_t pid) {
   if (forward_pending && pid > 0) {
     forward_pending = 0;
     kill(-pid, (int)caught);
+    kill(-pid, SIGCONT);
   }
 }
 

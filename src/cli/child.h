@@ -6,7 +6,8 @@
  * The command runs in a process group of its own (the foreground one when codegreen owns the
  * terminal, so it reads the terminal and gets Ctrl-C/Ctrl-Z as without codegreen). SIGINT,
  * SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to codegreen are passed on to that whole group (a
- * shell's children too) by the waiting thread, after which codegreen still writes its report.
+ * shell's children too) by the waiting thread, followed by SIGCONT so that a stopped command
+ * acts on it, after which codegreen still writes its report.
  * A signal codegreen was started with ignored stays ignored, for codegreen and for the command.
  * The handlers are installed without SA_RESTART so the wait returns EINTR and can pass the
  * signal on outside the handler.

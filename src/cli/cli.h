@@ -8,10 +8,18 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Exit codes of codegreen's own verbs (a measured command's status passes through instead). */
+/* Exit codes of codegreen's own verbs. For run and measure a command that failed or was killed
+ * gives its own status (128 + signal), before any of codegreen's: its status is the answer a
+ * script waits for, and every other outcome is said on stderr. Then, in this order: 2 (a gate
+ * that cannot decide), 1 (--fail-if-regressed fired, a failed push), 3 (an output lost). */
 #define CG_EXIT_OK 0
-#define CG_EXIT_FAIL 1  /* the verb ran and failed: no provider, unreadable config, ... */
-#define CG_EXIT_USAGE 2 /* the command line is wrong */
+#define CG_EXIT_FAIL 1 /* the verb failed (no provider, unreadable config), the gate fired */
+#define CG_EXIT_USAGE                                                                              \
+  2 /* the command line is wrong, also an -o that cannot be written (known                         \
+     * before anything runs) */
+#define CG_EXIT_OUTPUT                                                                             \
+  3 /* the work was done but an output (a report, an -o file, standard                             \
+     * output) could not be written: never the gate's 1 */
 
 /* Each verb: argv[0] is the verb's name; returns an exit code. */
 int cg_cmd_info(int argc, char **argv);
@@ -71,7 +79,8 @@ bool cg_parse_interval_ms(const char *text, long *out);
  * requirement for the CLI's verbs, as a bad config.json value is: when @p have_meter is false
  * (the library went on without energy, as a Session does so as not to break its program) and
  * a list was named, prints "codegreen VERB: cannot measure with the providers named by ORIGIN:
- * WHY; nothing was run" (WHY: the library's message, got by opening the list again) and
+ * WHY; nothing was run" (WHY: the library's message, got by opening the list again; for info,
+ * which has shown what it could, without "nothing was run") and
  * returns CG_EXIT_FAIL; else 0 (automatic choice: a run without energy is said otherwise; a
  * list that opens now: the session follows its node's leader in a job).
  * @p cfg NULL: the configuration by the search order. named_providers.c. */

@@ -46,8 +46,9 @@ static void print_usage(FILE *fp) {
           "  --top N                  rows in the table (default 30; 0: all)\n"
           "  -q, --quiet              no table (with --fail-if-regressed: only the exit status)\n"
           "  -h, --help               this help\n\n"
-          "Exit status: 0, 1 when --fail-if-regressed fires, 2 for a usage error, a file that\n"
-          "is not a codegreen report, or a gate that cannot decide.\n");
+          "Exit status: 0, 1 when --fail-if-regressed fires, 2 for a usage error (also an -o\n"
+          "that cannot be written: nothing is read), a file that is not a codegreen report, or\n"
+          "a gate that cannot decide, 3 when an output could not be written after all.\n");
 }
 
 static json_t *num_or_null(double v) {
@@ -290,6 +291,15 @@ int cg_cmd_diff(int argc, char **argv) {
     print_usage(stderr);
     return CG_EXIT_USAGE;
   }
+  /* Every destination is tried before the reports are read: a lost -o must not pass for the
+   * gate's verdict (exit 1) after it. */
+  const char *dests[CG_MAX_OUTPUTS];
+  for (size_t i = 0; i < out.n; i++) {
+    dests[i] = out.item[i].path;
+  }
+  if (cg_check_outputs("diff", dests, out.n) != 0) {
+    return CG_EXIT_USAGE;
+  }
   cg_groups ga, gb;
   json_t *da = load(argv[optind], &ga);
   if (da == NULL) {
@@ -422,7 +432,7 @@ int cg_cmd_diff(int argc, char **argv) {
   json_object_set_new(doc, "b_total_time", json_string(gb.total_time));
   if (json) {
     if (cg_write_json("diff", doc, "-", NULL) != 0) {
-      code = code ? code : CG_EXIT_FAIL;
+      code = code ? code : CG_EXIT_OUTPUT;
     }
   } else if (!quiet) {
     print_table(rows, top);
@@ -441,7 +451,7 @@ int cg_cmd_diff(int argc, char **argv) {
                                           : cg_write_markdown("diff", &t, title, out.item[i].path);
       json_decref(tr);
     }
-    code = rc != 0 && code == 0 ? CG_EXIT_FAIL : code;
+    code = rc != 0 && code == 0 ? CG_EXIT_OUTPUT : code;
   }
   json_decref(doc);
   cg_groups_free(&ga);

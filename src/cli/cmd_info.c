@@ -310,6 +310,10 @@ int cg_cmd_info(int argc, char **argv) {
     fprintf(stderr, "codegreen info: internal error: the library's JSON does not parse\n");
     return CG_EXIT_FAIL;
   }
+  /* A provider list the user named that cannot measure is a configuration error, as for run
+   * and measure (exit 1), said after everything info can show. */
+  const char *mode = json_string_value(json_object_get(json_object_get(doc, "selection"), "mode"));
+  bool have_meter = mode == NULL || strcmp(mode, "none") != 0;
   json_t *priv = privilege_json();
   if (json) {
     json_object_set(doc, "environment", priv);
@@ -337,5 +341,12 @@ int cg_cmd_info(int argc, char **argv) {
   json_decref(priv);
   json_decref(doc);
   nemb_free(text);
-  return CG_EXIT_OK;
+  fflush(stdout); /* the description first, then why it cannot measure */
+  nemb_config *named = NULL;
+  int code = CG_EXIT_OK;
+  if (!have_meter && nemb_config_load(config_path, &named) == 0) {
+    code = cg_named_providers_check("info", named, false);
+  }
+  nemb_config_destroy(named);
+  return code;
 }

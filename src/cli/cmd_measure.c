@@ -70,6 +70,9 @@ static void print_usage(FILE *fp) {
       "Instruments SCRIPT (every function; with -g fine also loops and the module body),\n"
       "runs it with ARGS, and reports each function's energy. The program's stdin, stdout,\n"
       "stderr, working directory and exit status are its own; the table goes to stderr.\n"
+      "measure exits with the program's status, else 2 for a usage error (also an -o that\n"
+      "cannot be written: nothing is run), 3 when the program exited 0 but an output could\n"
+      "not be written after all.\n"
       "Languages: %s (LANGUAGE may be left out when the file's extension says it).\n"
       "Interpreter options go between LANGUAGE and SCRIPT: measure python -X dev -O s.py;\n"
       "as for python, '--' ends them (measure python -O -- -dash.py, measure -- -dash.py).\n"
@@ -852,13 +855,18 @@ int cg_measure_config_without_detail(const char *explicit_path, const char *out_
 
 /* ----- the report ----- */
 
+/* The warnings of measure's table, and of its report's "warnings" (cg_measurement_warnings):
+ * "checkpoints_only" is how a program measured by its checkpoints alone is, not a warning. */
+static json_t *measurement_warnings(const json_t *report) {
+  return cg_measurement_warnings(report, "checkpoints_only");
+}
+
 void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_points, int status) {
   json_t *meta = json_object_get(report, "meta");
   json_t *totals = json_object_get(report, "totals");
   json_t *funcs = json_object_get(report, "functions");
   json_t *cps = json_object_get(report, "checkpoints");
   const char *source = json_string_value(json_object_get(meta, "energy_source"));
-  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
   /* The program's run: the report's one depth-0 task (program_as_task), so the line says what
    * totals.energy_j and every share say; the session's own span is a little wider (its begin
    * and end around the program). Without that task (an older report), the session's. */
@@ -1070,10 +1078,12 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
             java ? "System.exit() or an uncaught exception"
                  : "exit() or abort() inside them, longjmp() out of them");
   }
-  if (quality != NULL && strcmp(quality, "ok") != 0 && strcmp(quality, "checkpoints_only") != 0) {
-    fprintf(stderr, "  warning      measurement_quality is \"%s\"\n", quality);
+  json_t *warnings = measurement_warnings(report);
+  json_t *w;
+  json_array_foreach(warnings, i, w) {
+    fprintf(stderr, "  warning      %s\n", json_string_value(w));
   }
-  cg_print_sampler_warnings(stderr, "  warning      ", report);
+  json_decref(warnings);
   if (source != NULL && strcmp(source, "none") == 0) {
     const char *why = json_string_value(json_object_get(meta, "backend_error"));
     fprintf(stderr, "  why          %s\n", why ? why : "no energy provider could be opened");
@@ -1512,19 +1522,22 @@ static int export_plot_with_spans(nemb_session *ps, const cg_views *views, const
   return rc;
 }
 
-void cg_measure_export_plot(nemb_session *own, json_t *report, const char *task, const char *tmpdir,
-                            const measure_opts *o) {
+int cg_measure_export_plot(nemb_session *own, json_t *report, const char *task, const char *tmpdir,
+                           const measure_opts *o, int status) {
   if (own == NULL || o->plot == NULL) {
-    return;
+    return status;
   }
   cg_views *spans = cg_views_build(report);
   int prc = export_plot_with_spans(own, spans, task, tmpdir, o->plot);
   cg_views_free(spans);
   if (prc != 0) {
-    cg_fail(NEMB_EIO, "cannot draw the plot (the exit status is the program's)");
-  } else if (!o->quiet && !o->json) {
+    cg_fail(NEMB_EIO, "cannot draw the plot");
+    return cg_output_lost("measure", o->plot, "program", status);
+  }
+  if (!o->quiet && !o->json) {
     fprintf(stderr, "  plot         %s\n", o->plot);
   }
+  return status;
 }
 
 int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, int status) {
@@ -1538,7 +1551,11 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
   if (json_object_get(report, "warnings") == NULL) { /* measure's own (see measure_with) */
     json_object_set_new(report, "warnings", json_array());
   }
+  json_t *summary_warnings = measurement_warnings(report); /* the table's, in the report too */
+  cg_report_warnings_add(report, summary_warnings);
+  json_decref(summary_warnings);
   cg_carbon_label(report);
+  int lost = 0; /* the exit status a lost output leads to (cg_output_lost) */
   if (o->sort != NULL) {
     cg_sort_functions(report, o->sort);
   }
@@ -1576,11 +1593,7 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
       wrc = cg_write_json("measure", report, path, NULL);
     }
     if (wrc != 0) {
-      /* The program ran: its status is the answer a script waits for; the loss is said. */
-      fprintf(stderr,
-              "codegreen measure: %s was not written; the exit status is the program's "
-              "(%d)\n",
-              path, status);
+      lost = cg_output_lost("measure", path, "program", status);
     }
   }
   if (views != NULL && !cg_views_complete(views) && !o->quiet && !o->json &&
@@ -1589,10 +1602,10 @@ int cg_measure_report(json_t *report, const measure_opts *o, size_t n_points, in
                     "(measurement.checkpoints.detail_limit) or closed\n");
   }
   if (o->json && cg_write_json("measure", report, NULL, stderr) != 0) {
-    status = status ? status : CG_EXIT_FAIL;
+    lost = cg_output_lost("measure", "the report (--json)", "program", status);
   }
   cg_views_free(views);
-  return status;
+  return status != 0 ? status : lost;
 }
 
 /* ----- the verb ----- */
@@ -1770,13 +1783,13 @@ static int measure_with(measure_opts o) {
   dests[n_dests++] = o.output;
   dests[n_dests++] = o.plot;
   if (cg_check_outputs("measure", dests, n_dests) != 0) {
-    return CG_EXIT_FAIL;
+    return CG_EXIT_USAGE; /* as an unknown extension is: the command line names it */
   }
   for (size_t i = 0; o.out.append && i < o.out.n; i++) {
     cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
     if (o.out.item[i].kind == CG_OUT_CSV &&
         cg_check_append("measure", &header, o.out.item[i].path) != 0) {
-      return CG_EXIT_FAIL;
+      return CG_EXIT_USAGE;
     }
   }
   const char *script = o.cmd[0];
@@ -2096,7 +2109,7 @@ static int measure_with(measure_opts o) {
     cg_sort_functions(report, "energy");
   }
   status = cg_measure_report(report, &o, n_points, status);
-  cg_measure_export_plot(plot_session, report, task, p.tmp, &o);
+  status = cg_measure_export_plot(plot_session, report, task, p.tmp, &o, status);
 
 out:
   if (cg_signals_caught() && !ran) {

@@ -150,9 +150,10 @@ static void print_usage(FILE *fp) {
       "Output convention (as perf stat): stdout belongs to the command. The summary goes to\n"
       "stderr; --json replaces it with the JSON report on stderr; -o - puts the JSON on stdout.\n"
       "The exit status is the command's (128 + signal if it was killed; over several runs or\n"
-      "commands, the first failure's), else 1 when --fail-if-regressed fires or a --push fails;\n"
-      "126 or 127 when it cannot be started (found but not executable, not found); a report\n"
-      "that cannot be written is said on stderr and keeps the command's status. The command\n"
+      "commands, the first failure's), else 1 when --fail-if-regressed fires or a --push fails,\n"
+      "else 3 when an output (-o, the report on stdout, the plot) could not be written (said on\n"
+      "stderr); 2 for a usage error, also an -o that cannot be written (nothing is run); 126 or\n"
+      "127 when it cannot be started (found but not executable, not found). The command\n"
       "runs in its own process group; SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGPIPE sent to\n"
       "codegreen are passed on to that group, the interrupted run is recorded but not in the\n"
       "statistics, and the report is still written.\n"
@@ -1061,18 +1062,21 @@ static bool selected(json_t *r, size_t k, const char *only) {
   return json_is_true(json_object_get(r, "in_statistics"));
 }
 
+/* Whether run @p r failed or was interrupted. */
+static bool did_not_complete(const json_t *r) {
+  return json_is_true(json_object_get(r, "interrupted")) ||
+         json_integer_value(json_object_get(r, "exit_status")) != 0;
+}
+
 /* The runs of command @p k that failed or were interrupted: each one's energy and how it ended,
  * and what became of it. */
 static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
   size_t i;
   json_t *r;
   json_array_foreach(json_object_get(report, "runs"), i, r) {
+    /* a warm-up that did not complete too: it stopped the repeats */
     if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k ||
-        json_is_true(json_object_get(r, "warmup"))) {
-      continue;
-    }
-    bool interrupted = json_is_true(json_object_get(r, "interrupted"));
-    if (!interrupted && json_integer_value(json_object_get(r, "exit_status")) == 0) {
+        !did_not_complete(r)) {
       continue;
     }
     char words[320];
@@ -1178,18 +1182,125 @@ static double counter_period_s(json_t *meta) {
   return worst > 0 ? worst / 1e6 : 1e-3;
 }
 
-/* Command @p k's one non-warm-up run when it has exactly one, else NULL. */
+/* Command @p k's one non-warm-up run when it has exactly one; with none (a warm-up failed or
+ * was interrupted and stopped the repeats), that last warm-up run when it did not complete, so
+ * that it still gets its figures; else NULL. */
 static json_t *single_run(json_t *report, size_t k) {
-  json_t *one = NULL, *r;
+  json_t *one = NULL, *warmup = NULL, *r;
   size_t i, n = 0;
   json_array_foreach(json_object_get(report, "runs"), i, r) {
-    if ((size_t)json_integer_value(json_object_get(r, "command_index")) == k &&
-        !json_is_true(json_object_get(r, "warmup"))) {
+    if ((size_t)json_integer_value(json_object_get(r, "command_index")) != k) {
+      continue;
+    }
+    if (json_is_true(json_object_get(r, "warmup"))) {
+      warmup = r;
+    } else {
       one = r;
       n++;
     }
   }
+  if (n == 0 && warmup != NULL && did_not_complete(warmup)) {
+    return warmup;
+  }
   return n == 1 ? one : NULL;
+}
+
+/* ----- the warnings: one place for the summary and the report's "warnings" ----- */
+
+static void add_text(json_t *list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_text(json_t *list, const char *fmt, ...) {
+  char *text = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vasprintf(&text, fmt, ap);
+  va_end(ap);
+  if (n >= 0) {
+    json_array_append_new(list, cg_json_text(text));
+    free(text);
+  }
+}
+
+/* That something in the method of command @p k is weak, with what to do about it: the energy's
+ * CV over its runs, runs shorter than MIN_COUNTER_UPDATES counter updates. Over the runs in its
+ * statistics, or its single run outside them (as the summary shows it); none without either.
+ * @return a new array of sentences (without "warning: "). */
+static json_t *command_warnings(json_t *report, size_t k) {
+  json_t *list = json_array();
+  json_t *stats =
+      json_object_get(json_array_get(json_object_get(report, "commands"), k), "statistics");
+  json_t *e = json_object_get(stats, "energy_j");
+  json_t *alone = json_is_object(e) ? NULL : single_run(report, k);
+  if (!json_is_object(e) && alone == NULL) {
+    return list; /* no completed run to report */
+  }
+  long n = json_is_object(e) ? (long)json_integer_value(json_object_get(e, "n_used")) : 0;
+  double dmean = alone != NULL ? json_number_value(json_object_get(alone, "duration_s"))
+                               : getnum(stats, "duration_s", "mean");
+  double cv = getnum(stats, "energy_j", "cv_percent");
+  if (n > 1 && cv >= HIGH_CV_PERCENT) {
+    add_text(list,
+             "energy varies a lot between runs (CV %.1f %%): warm up (-w 3), run more times "
+             "(-r 30), quiet the machine, or measure a longer workload",
+             cv);
+  }
+  /* Counter updates, not samples: the energy between two reads is exact to one update of the
+   * slowest counter whatever the sampling interval. No counter at all: said by "why". */
+  double period_s = counter_period_s(json_object_get(report, "meta"));
+  if (period_s > 0 && dmean < MIN_COUNTER_UPDATES * period_s) {
+    add_text(list,
+             "the command runs %.2f ms, under %d counter updates (about %.3g ms each): the figure "
+             "is mostly counter granularity; measure a longer workload (loop it, e.g. --shell -- "
+             "'for i in $(seq 100); do CMD; done')",
+             dmean * 1e3, MIN_COUNTER_UPDATES, period_s * 1e3);
+  }
+  return list;
+}
+
+/* The warnings of the whole measurement: its measurement_quality when not "ok", the sampler's
+ * own, the tasks whose power is noisy. @return a new array of sentences. */
+static json_t *measurement_warnings(json_t *report) {
+  json_t *list = cg_measurement_warnings(report, NULL);
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(json_object_get(report, "totals"), "noise_warnings"), i, r) {
+    add_text(list, "%s is noisy (power CV %.1f %%)", json_string_value(json_object_get(r, "task")),
+             json_number_value(json_object_get(r, "within_task_power_cv_percent")));
+  }
+  return list;
+}
+
+/* Prints the sentences of @p list as the summary's warning lines, and frees it. */
+static void print_warnings(json_t *list) {
+  size_t i;
+  json_t *w;
+  json_array_foreach(list, i, w) {
+    fprintf(stderr, "  warning     %s\n", json_string_value(w));
+  }
+  json_decref(list);
+}
+
+/* Appends every warning the summary prints to the report's "warnings" (as "warning: ..."; a
+ * command's named when there are several), after codegreen's own said while running. */
+static void report_summary_warnings(json_t *report, const run_opts *o) {
+  json_t *all = json_object_get(report, "warnings");
+  size_t i;
+  json_t *w;
+  for (size_t k = 0; k < o->n_cmds; k++) {
+    json_t *list = command_warnings(report, k);
+    const char *cmdline = json_string_value(
+        json_object_get(json_array_get(json_object_get(report, "commands"), k), "command"));
+    json_array_foreach(list, i, w) {
+      if (o->n_cmds > 1) {
+        add_text(all, "warning: '%s': %s", cmdline ? cmdline : "?", json_string_value(w));
+      } else {
+        add_text(all, "warning: %s", json_string_value(w));
+      }
+    }
+    json_decref(list);
+  }
+  json_t *list = measurement_warnings(report);
+  cg_report_warnings_add(report, list);
+  json_decref(list);
 }
 
 static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
@@ -1321,24 +1432,7 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   if (only == NULL) { /* a run shown alone has said how it ended in the first line */
     print_failed_runs(report, o, k);
   }
-  /* Warnings that something in the method is weak, with what to do about it. */
-  double cv = getnum(stats, "energy_j", "cv_percent");
-  if (n > 1 && cv >= HIGH_CV_PERCENT) {
-    fprintf(stderr,
-            "  warning     energy varies a lot between runs (CV %.1f %%): warm up (-w 3), run "
-            "more times (-r 30), quiet the machine, or measure a longer workload\n",
-            cv);
-  }
-  /* Counter updates, not samples: the energy between two reads is exact to one update of the
-   * slowest counter whatever the sampling interval. No counter at all: said by "why" below. */
-  double period_s = counter_period_s(meta);
-  if (period_s > 0 && dmean < MIN_COUNTER_UPDATES * period_s) {
-    fprintf(stderr,
-            "  warning     the command runs %.2f ms, under %d counter updates (about %.3g ms "
-            "each): the figure is mostly counter granularity; measure a longer workload (loop it, "
-            "e.g. --shell -- 'for i in $(seq 100); do CMD; done')\n",
-            dmean * 1e3, MIN_COUNTER_UPDATES, period_s * 1e3);
-  }
+  print_warnings(command_warnings(report, k));
 }
 
 static void print_summary(json_t *report, const run_opts *o) {
@@ -1373,18 +1467,8 @@ static void print_summary(json_t *report, const run_opts *o) {
               json_number_value(json_object_get(c, "p_value")));
     }
   }
-  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
   const char *source = json_string_value(json_object_get(meta, "energy_source"));
-  json_t *r;
-  if (quality != NULL && strcmp(quality, "ok") != 0) {
-    fprintf(stderr, "  warning     measurement_quality is \"%s\"\n", quality);
-  }
-  cg_print_sampler_warnings(stderr, "  warning     ", report);
-  json_array_foreach(json_object_get(json_object_get(report, "totals"), "noise_warnings"), i, r) {
-    fprintf(stderr, "  warning     %s is noisy (power CV %.1f %%)\n",
-            json_string_value(json_object_get(r, "task")),
-            json_number_value(json_object_get(r, "within_task_power_cv_percent")));
-  }
+  print_warnings(measurement_warnings(report));
   if (source != NULL && strcmp(source, "none") == 0) {
     fprintf(stderr, "  why         %s\n",
             json_string_value(json_object_get(meta, "backend_error")));
@@ -1610,10 +1694,10 @@ static int write_outputs(json_t *report, const run_opts *o) {
     } else {
       rc = cg_write_json("run", report, path, NULL);
     }
-    code = rc != 0 ? CG_EXIT_FAIL : code;
+    code = rc != 0 ? CG_EXIT_OUTPUT : code;
   }
   if (o->json && cg_write_json("run", report, NULL, stderr) != 0) {
-    code = CG_EXIT_FAIL;
+    code = CG_EXIT_OUTPUT;
   }
   return code;
 }
@@ -1700,14 +1784,14 @@ int cg_cmd_run(int argc, char **argv) {
   dests[n_dests++] = o.plot;
   if (cg_check_outputs("run", dests, n_dests) != 0) {
     free(o.words);
-    return early(CG_EXIT_FAIL);
+    return early(CG_EXIT_USAGE); /* as an unknown extension is: the command line names it */
   }
   for (size_t i = 0; o.out.append && i < o.out.n; i++) {
     cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};
     if (o.out.item[i].kind == CG_OUT_CSV &&
         cg_check_append("run", &header, o.out.item[i].path) != 0) {
       free(o.words);
-      return early(CG_EXIT_FAIL);
+      return early(CG_EXIT_USAGE);
     }
   }
   char why[512];
@@ -1875,6 +1959,7 @@ int cg_cmd_run(int argc, char **argv) {
   extend_report(report, &o, runs, done, idle);
   json_object_set_new(report, "warnings", said != NULL ? said : json_array());
   said = NULL;
+  report_summary_warnings(report, &o);
   if (!o.quiet && !o.json) {
     print_summary(report, &o);
   }
@@ -1895,8 +1980,8 @@ int cg_cmd_run(int argc, char **argv) {
     free(text);
   }
   if (o.plot != NULL && nemb_session_export_plot(s, o.plot) != 0) {
-    int prc = cg_fail(NEMB_EIO, "cannot draw the plot");
-    wrc = wrc ? wrc : prc;
+    cg_fail(NEMB_EIO, "cannot draw the plot");
+    wrc = CG_EXIT_OUTPUT;
   }
   json_decref(report);
   json_decref(base);
@@ -1908,18 +1993,13 @@ int cg_cmd_run(int argc, char **argv) {
   if (cg_signals_caught()) {
     return 128 + (int)cg_signals_caught();
   }
-  if (wrc != 0) {
-    /* The command ran: its status is the answer a script waits for; the report's loss is said. */
-    fprintf(stderr,
-            "codegreen run: the report was not written; the exit status is the "
-            "command's (%d)\n",
-            status);
-  }
+  /* The order of cli.h: the command's failure, the gate, a failed push, a lost output. */
+  int lost = wrc != 0 ? cg_output_lost("run", "the report", "command", status) : 0;
   if (status != 0) {
     return status;
   }
   if (regressed == 2) {
     return CG_EXIT_USAGE; /* the gate could not decide (said) */
   }
-  return regressed > 0 ? CG_EXIT_FAIL : push_rc;
+  return regressed > 0 ? CG_EXIT_FAIL : push_rc ? push_rc : lost;
 }

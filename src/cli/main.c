@@ -84,7 +84,7 @@ bool cg_parse_interval_ms(const char *text, long *out) {
 int cg_finish_stdout(int code) {
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "codegreen: cannot write to standard output: %s\n", strerror(errno));
-    return code ? code : CG_EXIT_FAIL;
+    return code ? code : CG_EXIT_OUTPUT;
   }
   return code;
 }

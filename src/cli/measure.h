@@ -140,9 +140,10 @@ int cg_measure_check_plot(const measure_opts *o);
 int cg_measure_check_paths(const char *option, char *const *paths, size_t n);
 /* --export-plot (o->plot; nothing without it or without @p own, measure's session of the run):
  * the run's power with the functions' spans of @p report under the program's task @p task,
- * drawn through a file in @p tmpdir; a failure is said, the exit status stays the program's. */
-void cg_measure_export_plot(nemb_session *own, json_t *report, const char *task, const char *tmpdir,
-                            const measure_opts *o);
+ * drawn through a file in @p tmpdir. @return @p status, the exit status so far; a plot that could
+ * not be drawn is said and is a lost output (cg_output_lost: 3 unless the program failed). */
+int cg_measure_export_plot(nemb_session *own, json_t *report, const char *task, const char *tmpdir,
+                           const measure_opts *o, int status);
 
 /* ----- measure_native.c ----- */
 

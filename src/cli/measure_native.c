@@ -839,7 +839,7 @@ int cg_measure_run_program(const measure_opts *m, char **run, const char *tmp, c
   }
   json_object_set_new(report, "instrumentation", instrumentation);
   status = cg_measure_report(report, m, n_points, status);
-  cg_measure_export_plot(own, report, task, tmp, m);
+  status = cg_measure_export_plot(own, report, task, tmp, m, status);
   nemb_session_destroy(own);
   json_decref(report);
   return status;

@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "nemb.h"
@@ -38,9 +39,9 @@ int cg_named_providers_check(const char *verb, const nemb_config *cfg, bool have
     nemb_config_destroy(own);
     return 0;
   }
-  fprintf(stderr,
-          "codegreen %s: cannot measure with the providers named by %s: %s; nothing was run\n",
-          verb, origin, nemb_last_error());
+  /* info has run nothing: it has shown what it could and fails as run would */
+  fprintf(stderr, "codegreen %s: cannot measure with the providers named by %s: %s%s\n", verb,
+          origin, nemb_last_error(), strcmp(verb, "info") == 0 ? "" : "; nothing was run");
   nemb_config_destroy(own);
   return CG_EXIT_FAIL;
 }

@@ -531,6 +531,17 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n) {
   return 0;
 }
 
+int cg_output_lost(const char *verb, const char *what, const char *whose, int status) {
+  if (status != 0) {
+    fprintf(stderr, "codegreen %s: %s was not written; the exit status is the %s's (%d)\n", verb,
+            what, whose, status);
+    return status;
+  }
+  fprintf(stderr, "codegreen %s: %s was not written; exit %d (the %s exited 0)\n", verb, what,
+          CG_EXIT_OUTPUT, whose);
+  return CG_EXIT_OUTPUT;
+}
+
 const char *cg_columns(char *out, size_t len, const char *text, int width, bool cut) {
   size_t o = 0;
   int cols = 0;
@@ -724,14 +735,39 @@ void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned
           why & (CG_UNC_GAP | CG_UNC_STEP) ? ": the counters" : ", which");
 }
 
-void cg_print_sampler_warnings(FILE *fp, const char *label, const json_t *report) {
+json_t *cg_measurement_warnings(const json_t *report, const char *also_fine) {
+  json_t *list = json_array();
   json_t *meta = json_object_get(report, "meta");
-  json_t *w = json_object_get(json_object_get(meta, "sampler"), "warnings");
+  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
+  if (quality != NULL && strcmp(quality, "ok") != 0 &&
+      (also_fine == NULL || strcmp(quality, also_fine) != 0)) {
+    char text[96];
+    snprintf(text, sizeof text, "measurement_quality is \"%.60s\"", quality);
+    json_array_append_new(list, cg_json_text(text));
+  }
   size_t i;
   json_t *r;
-  json_array_foreach(w, i, r) {
+  json_array_foreach(json_object_get(json_object_get(meta, "sampler"), "warnings"), i, r) {
     if (json_is_string(r)) {
-      fprintf(fp, "%s%s\n", label, json_string_value(r));
+      json_array_append(list, r);
+    }
+  }
+  return list;
+}
+
+void cg_report_warnings_add(json_t *report, const json_t *list) {
+  json_t *all = json_object_get(report, "warnings");
+  if (!json_is_array(all)) {
+    all = json_array();
+    json_object_set_new(report, "warnings", all);
+  }
+  size_t i;
+  json_t *w;
+  json_array_foreach(list, i, w) {
+    char *line = NULL;
+    if (asprintf(&line, "warning: %s", json_string_value(w)) >= 0) {
+      json_array_append_new(all, cg_json_text(line));
+      free(line);
     }
   }
 }

@@ -96,6 +96,12 @@ int cg_write_text(const char *path, const char *text, size_t len);
  * and returns its errno, else 0. */
 int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
 
+/* After the work, when an output could not be written (its own error already said): prints
+ * "codegreen VERB: WHAT was not written; ..." with the exit status it leads to, and returns it:
+ * @p status (the command's, @p whose: "command" or "program") when that is not 0, else
+ * CG_EXIT_OUTPUT. The one rule for a lost output of run and measure (cli.h). */
+int cg_output_lost(const char *verb, const char *what, const char *whose, int status);
+
 /* The command line as one string, each word quoted for the shell when it needs to be. The caller
  * frees it. */
 char *cg_command_string(char *const *argv);
@@ -149,10 +155,15 @@ void cg_print_uncertainty(FILE *fp, const char *label, double unc_j, unsigned wh
 void cg_print_uncertainty_of(FILE *fp, const char *label, double unc_j, unsigned why,
                              const char *what, bool plural, const json_t *report);
 
-/* The meter's own warnings (meta.sampler.warnings: a domain lost or never changing, counter
- * resets, coarsening), one line each after @p label, for the summaries of `run` and `measure`:
- * the library words them, a reader of the summary needs them as much as the report's. */
-void cg_print_sampler_warnings(FILE *fp, const char *label, const json_t *report);
+/* The warnings of a measurement, for the summaries of `run` and `measure` and their reports'
+ * top-level "warnings" alike (one place: what the summary prints, the report carries):
+ * measurement_quality when it is neither "ok" nor @p also_fine (may be NULL), then the meter's own
+ * (meta.sampler.warnings: a domain lost or never changing, counter resets, coarsening, worded by
+ * the library). @return a new array of sentences (without "warning: "). */
+json_t *cg_measurement_warnings(const json_t *report, const char *also_fine);
+
+/* Appends each sentence of @p list to the report's top-level "warnings" as "warning: ...". */
+void cg_report_warnings_add(json_t *report, const json_t *list);
 
 /* The size of a buffer for cg_concurrent_warning(). */
 #define CG_CONCURRENT_LEN 256

@@ -15,8 +15,10 @@
 int nemb__push_text(const char *report_json, char **out);
 
 /* The one rule for a Pushgateway URL (push_url.c, also compiled into the CLI so that `run --push`
- * refuses a bad one before the command runs): http:// or https:// and something after it.
- * @return 0, or NEMB_EINVAL with the reason in @p why (snprintf semantics). Any thread. */
+ * refuses a bad one before the command runs): http:// or https://, then libcurl's URL parser
+ * (loaded at the first call), a host, a port from 1 to 65535, no query or fragment.
+ * @return 0, or NEMB_EINVAL (NEMB_ENOTSUP: no libcurl) with the reason in @p why (snprintf
+ * semantics). Any thread. */
 int nemb__push_url_check(const char *url, char *why, size_t len);
 
 #endif /* NEMB_PUSH_H */

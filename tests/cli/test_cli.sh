@@ -174,6 +174,19 @@ check "bad duration exits 2" test $? -eq 2
 CODEGREEN_PROVIDERS=nope "$cg" sample -d 0.1 >"$tmp/out" 2>&1
 check "unknown provider exits 1" test $? -eq 1
 check "unknown provider is explained" contains "$tmp/out" "unknown provider 'nope'"
+# info fails as run does for a provider list that cannot measure (it exited 0), after showing
+# everything it can.
+CODEGREEN_PROVIDERS=bogus "$cg" info >"$tmp/out" 2>"$tmp/err"
+check "info with CODEGREEN_PROVIDERS=bogus exits 1, as run" test $? -eq 1
+check "info with a bogus provider still lists the providers" grep -Eq "^  sim +available" "$tmp/out"
+check "info with a bogus provider says why on stderr" grep -q \
+  "^codegreen info: cannot measure with the providers named by CODEGREEN_PROVIDERS: unknown provider 'bogus'" \
+  "$tmp/err"
+CODEGREEN_PROVIDERS=bogus "$cg" info --json >"$tmp/json" 2>/dev/null
+check "info --json with a bogus provider: exit 1 and the JSON" sh -c \
+  "test $? -eq 1 && /usr/bin/python3 -c 'import json; json.load(open(\"$tmp/json\"))'"
+CODEGREEN_PROVIDERS=bogus "$cg" run -q -- true 2>/dev/null
+check "run with CODEGREEN_PROVIDERS=bogus exits 1 too" test $? -eq 1
 printf '{\n  "coordinator": {\n    "measurement_interval_ms": 0\n  }\n}\n' >"$tmp/bad.json"
 "$cg" info -c "$tmp/bad.json" >"$tmp/out" 2>&1
 check "out-of-range config exits 1" test $? -eq 1

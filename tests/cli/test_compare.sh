@@ -91,6 +91,16 @@ check "diff gate: +87 %, significant, fires" test $? -eq 1
 check "diff gate names the regression" grep -q "REGRESSION: energy grew 86.96 %" err
 "$cg" diff --fail-if-regressed 100 ra.json rc.json 2>/dev/null >/dev/null
 check "diff gate: under the threshold does not fire" test $? -eq 0
+# An -o that cannot be written is never the gate's 1: refused before reading (2), and one lost
+# after the verdict is 3 (the gate said "no regression" and exited 1).
+"$cg" diff --fail-if-regressed 50 -o nodir/x.md ra.json ra.json 2>err >/dev/null
+check "diff gate with an unwritable -o: 2, not the gate's 1" test $? -eq 2
+check "diff gate with an unwritable -o: nothing was written" grep -q "cannot write nodir/x.md: No such file or directory; nothing was written" err
+check "diff gate with an unwritable -o: no verdict" sh -c "! grep -q 'regression' err"
+if [ -w /dev/full ]; then
+  "$cg" diff --fail-if-regressed 50 --json ra.json ra.json >/dev/full 2>/dev/null
+  check "diff gate, its JSON lost: 3, not the gate's 1" test $? -eq 3
+fi
 
 # --- diff of Session reports: per task, single values (not tested), tasks on one side ---
 "$cg" diff sa.json sb.json >d2.txt 2>&1
@@ -120,6 +130,8 @@ D=0.05 "$cg" run -q -r 5 -o base.json --shell -- 'sleep $D' 2>/dev/null
 D=0.6 "$cg" run -q -r 5 --baseline base.json --fail-if-regressed 5 -o new.json --shell -- 'sleep $D' 2>err
 check "run --baseline --fail-if-regressed fires on a regression" test $? -eq 1
 check "run gate says by how much" grep -q "energy grew .* over the baseline (threshold 5.00 %): exit 1" err
+D=0.6 "$cg" run -q -r 2 --baseline base.json --fail-if-regressed 5 -o nodir/x.json --shell -- 'touch ran_gate' 2>err
+check "run gate with an unwritable -o: 2, nothing run" test $? -eq 2 -a ! -e ran_gate
 check "run gate is in the report" py "
 import json; b=json.load(open('new.json'))['baseline']
 assert b['regressed'] is True and b['significant'] is True and b['energy_diff_percent']>50, b"

@@ -102,7 +102,8 @@ printf 'import os\ndef f():\n    return 1\nf()\nos._exit(0)\n' >ex.py
 "$cg" measure --json ex.py 2>ex.err >/dev/null
 check "measure --json after os._exit: stderr is the JSON, the warning inside" py "
 import json; r=json.load(open('ex.err'))
-assert r['warnings']==['warning: the program ended without writing its measurements (no result file); it was stopped before its exit handlers ran (os._exit, exec, or a crash)'], r['warnings']"
+assert r['warnings']==['warning: the program ended without writing its measurements (no result file); it was stopped before its exit handlers ran (os._exit, exec, or a crash)',
+                      'warning: measurement_quality is \"no_tasks\"'], r['warnings']"
 "$cg" measure -o ex.json ex.py 2>ex.err >/dev/null
 check "measure without --json says it on stderr too" grep -q "^codegreen measure: the program ended without writing its measurements" ex.err
 check "a measure report with nothing to say has warnings: []" py "

@@ -81,7 +81,7 @@ assert rows[3]['warmup']=='true' and rows[3]['task']=='warmup-1' and rows[4]['ta
 assert rows[3]['run_id']!=rows[0]['run_id']"
 printf 'a,b\n1,2\n' >other.csv
 "$cg" run -q -o other.csv --append -- true 2>err
-check "--append to another header fails" test $? -eq 1
+check "--append to another header is refused before running (2)" test $? -eq 2
 check "--append refusal says why" grep -q "has another header; nothing was added" err
 check "--append refusal leaves the file" test "$(cat other.csv)" = "$(printf 'a,b\n1,2')"
 

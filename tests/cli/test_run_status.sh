@@ -42,6 +42,23 @@ cells=[c.strip() for c in md[2].strip('|').split('|')]
 assert cells[1]=='%.4f'%r['energy_j'] and cells[-1]=='n/a: failed (exit status 1)', cells
 "
 
+# A warm-up that fails stops the repeats: it is shown with its figures, as a single failed run
+# (it said "no completed run to report" and nothing else).
+"$cg" run -w 2 -r 2 -o "$tmp/w.json" -o "$tmp/w.md" -- sh -c 'sleep 0.05; exit 1' 2>"$tmp/err"
+check "a failed warm-up exits with its status" test $? -eq 1
+check "a failed warm-up is labelled" grep -q "(warmup-1 failed (exit status 1): not in the statistics)" "$tmp/err"
+check "a failed warm-up shows its energy" py "
+import json,re
+r=json.load(open('$tmp/w.json'))['runs']
+assert len(r)==1 and r[0]['warmup'] and r[0]['energy_j']>0, r
+m=re.search(r'^  energy +([0-9.]+) J', open('$tmp/err').read(), re.M)
+assert m and abs(float(m.group(1))-r[0]['energy_j'])<1e-4, open('$tmp/err').read()
+md=open('$tmp/w.md').read().splitlines()
+cells=[c.strip() for c in md[2].strip('|').split('|')]
+assert cells[1]=='%.4f'%r[0]['energy_j'] and cells[-1]=='n/a: failed (exit status 1)', cells
+"
+check "a failed warm-up: no 'no completed run'" sh -c "! grep -q 'no completed run' '$tmp/err'"
+
 # -i: goes on and counts the run, and the exit status is still the command's (--help says so).
 "$cg" run -q -i -- false 2>/dev/null
 check "-i keeps the command's exit status" test $? -eq 1
@@ -91,11 +108,60 @@ r=json.load(open('$tmp/t.json'))['runs'][0]
 assert r['interrupted'] and r['interrupted_by']=='SIGTERM' and r['signal']=='SIGTERM', r
 "
 
+# SIGTERM to codegreen while the command is stopped (SIGSTOP): passed on with a SIGCONT, so the
+# command ends by it and codegreen does not wait forever (new-user report 10: it hung ~610 s).
+stopped() { # PID: until a child of PID is stopped (10 s at most)
+  k=0
+  while [ $k -lt 200 ]; do
+    ps -o stat= --ppid "$1" 2>/dev/null | grep -q '^T' && return 0
+    sleep 0.05
+    k=$((k + 1))
+  done
+  return 1
+}
+ended() { # PID: until PID has ended (20 s at most), else kill it and say no
+  k=0
+  while [ $k -lt 400 ]; do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.05
+    k=$((k + 1))
+  done
+  pkill -KILL -P "$1"
+  kill -KILL "$1"
+  return 1
+}
+for vs in "" "--vs-- true"; do
+  # shellcheck disable=SC2086
+  "$cg" run -q -o "$tmp/stop.json" -- sh -c 'kill -STOP $$; echo resumed' $vs >"$tmp/stop.out" \
+    2>"$tmp/stop.err" &
+  pid=$!
+  check "a stopped command is seen stopped ($vs)" stopped $pid
+  kill -TERM $pid
+  check "SIGTERM to codegreen ends a stopped command ($vs)" ended $pid
+  wait $pid
+  check "a stopped command killed by SIGTERM: 143 ($vs)" test $? -eq 143
+  check "a stopped command: SIGTERM acted before it resumed ($vs)" test ! -s "$tmp/stop.out"
+  check "a stopped command: its run is in the report ($vs)" py "
+import json
+r=json.load(open('$tmp/stop.json'))['runs'][0]
+assert r['interrupted_by']=='SIGTERM' and r['signal']=='SIGTERM', r
+"
+done
+
 # --push is checked before the command runs.
 "$cg" run -q --push notaurl -- touch "$tmp/pushed" 2>"$tmp/err"
 check "--push notaurl is a usage error" test $? -eq 2
 check "--push notaurl: nothing was run" test ! -e "$tmp/pushed"
 check "--push notaurl is explained" grep -q "^codegreen run: --push: Pushgateway URL 'notaurl' must start with http:// or https://; nothing was run$" "$tmp/err"
+
+# ... by libcurl's URL parser: each of these passed a hand-written check and failed after the run.
+for url in 'http://a b' 'http://host:notaport' 'http://host:99999' 'http://[::1' 'http://host:0'; do
+  rm -f "$tmp/pushed"
+  "$cg" run -q --push "$url" -- touch "$tmp/pushed" 2>"$tmp/err"
+  check "--push '$url' is a usage error" test $? -eq 2
+  check "--push '$url': nothing was run" test ! -e "$tmp/pushed"
+  check "--push '$url' is explained" grep -qF "codegreen run: --push: Pushgateway URL '$url' " "$tmp/err"
+done
 
 # --carbon-intensity: co2e_g per run in the JSON and CSV, a CO2e column in the Markdown, the
 # flag named in meta.carbon.from, and not in the command's environment.
@@ -173,6 +239,46 @@ r=json.load(open('$tmp/cmp.json'))
 assert all(x['unattributed_energy_j']==0 for x in r['runs']), [x['unattributed_energy_j'] for x in r['runs']]
 "
 
+# Every warning of the summary is in the report's top-level warnings too (they were only on
+# stderr: `run --json -r 3 -- true` gave "warnings": []). same_warnings ERR REPORT [WANT]: each
+# "  warning     X" line of ERR is "warning: X" in REPORT, and WANT is among them.
+same_warnings() {
+  py "
+import json,sys
+said=[l[len('  warning     '):] for l in open('$1').read().splitlines() if l.startswith('  warning     ')]
+w=json.load(open('$2'))['warnings']
+assert said, open('$1').read()
+for x in said:
+    assert any(y.startswith('warning: ') and y.endswith(x) for y in w), (x, w)
+assert any('$3' in y for y in w), ('$3', w)
+"
+}
+# under 50 counter updates: a simulated counter that updates every 100 ms
+CODEGREEN_SIM_CONFIG='{"update_interval_us":100000,"domains":[{"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20}]}' \
+  "$cg" run -r 3 -o "$tmp/w1.json" -- true 2>"$tmp/w1.err"
+check "under 50 counter updates: in the report's warnings" same_warnings "$tmp/w1.err" "$tmp/w1.json" "under 50 counter updates"
+CODEGREEN_SIM_CONFIG='{"update_interval_us":100000,"domains":[{"name":"package-0","kind":"cpu_package","waveform":"constant","power_w":20}]}' \
+  "$cg" run --json -r 3 -- true 2>"$tmp/w1j.json"
+check "under 50 counter updates: in --json's warnings" py "
+import json
+w=json.load(open('$tmp/w1j.json'))['warnings']
+assert any('under 50 counter updates' in x for x in w), w"
+# CV >= 10 %: runs of 0.1 s and 0.4 s in turn at constant power
+cat >"$tmp/alt.sh" <<'ALT'
+#!/bin/sh
+n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"$1"
+if [ $((n % 2)) -eq 0 ]; then sleep 0.4; else sleep 0.1; fi
+ALT
+chmod +x "$tmp/alt.sh"
+"$cg" run -r 4 -o "$tmp/w2.json" -- "$tmp/alt.sh" "$tmp/altn" 2>"$tmp/w2.err"
+check "CV >= 10 %: in the report's warnings" same_warnings "$tmp/w2.err" "$tmp/w2.json" "energy varies a lot between runs"
+# measurement_quality "degraded": a powercap fixture whose package counter is reset mid-run
+cp -a "$(dirname "$0")/../fixtures/intel-client" "$tmp/fx"
+CODEGREEN_SYSFS_ROOT="$tmp/fx" CODEGREEN_PROVIDERS=powercap "$cg" run -o "$tmp/w3.json" -- sh -c \
+  "sleep 0.3; echo 5 >'$tmp/fx/sys/class/powercap/intel-rapl:0/energy_uj'; sleep 0.7" 2>"$tmp/w3.err"
+check "degraded (a counter reset): in the report's warnings" same_warnings "$tmp/w3.err" "$tmp/w3.json" 'measurement_quality is \"degraded\"'
+check "a counter reset: its sampler warning too" same_warnings "$tmp/w3.err" "$tmp/w3.json" "counter reset"
+
 # Usage errors: a short message with the verb's name, not the whole help.
 "$cg" run --bogus -- true 2>"$tmp/err"
 check "unknown option: usage error" test $? -eq 2
@@ -225,6 +331,8 @@ if wait_in $pid 'nanosleep'; then
   check "SIGTERM before the first run: the report is written, with no run" py "
 import json, os; r=json.load(open('$tmp/idle.json'))
 assert r['runs']==[] and not os.path.exists('$tmp/ran_idle'), r['runs']"
+  check "no_tasks: in the report's warnings as in the summary" same_warnings "$tmp/idle.err" \
+    "$tmp/idle.json" 'measurement_quality is \"no_tasks\"'
 else
   kill -KILL $pid 2>/dev/null
   wait $pid

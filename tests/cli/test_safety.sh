@@ -14,24 +14,42 @@ mkdir -m 700 "$TMPDIR"
 export CODEGREEN_PROVIDERS=sim CODEGREEN_PYTHON_DIR="$pydir"
 cd "$tmp" || exit 1
 
-# --- outputs are checked before the command runs ---
+# --- outputs are checked before the command runs: a usage error (2), as an unknown extension ---
 "$cg" run -q -o "$tmp/no/such/dir/r.json" -- touch "$tmp/ran" 2>"$tmp/err"
-check "run: unwritable -o fails" test $? -eq 1
+check "run: unwritable -o is a usage error" test $? -eq 2
 check "run: nothing was run" test ! -e "$tmp/ran"
 check "run: the message names the path and the reason" \
   grep -q "cannot write $tmp/no/such/dir/r.json: No such file or directory; nothing was run" \
   "$tmp/err"
 "$cg" run -q --export-plot "$tmp/no/p.html" -- touch "$tmp/ran" 2>/dev/null
-check "run: unwritable plot fails before running" test $? -eq 1 -a ! -e "$tmp/ran"
+check "run: unwritable plot fails before running" test $? -eq 2 -a ! -e "$tmp/ran"
 echo 'print("x")' >"$tmp/s.py"
 "$cg" measure -q -o "$tmp/no/r.json" "$tmp/s.py" >"$tmp/out" 2>/dev/null
-check "measure: unwritable -o fails before running" test $? -eq 1 -a ! -s "$tmp/out"
+check "measure: unwritable -o fails before running" test $? -eq 2 -a ! -s "$tmp/out"
 
 # --- a report that cannot be written keeps the command's status, and says so ---
 mkdir "$tmp/gone"
 "$cg" run -q -o "$tmp/gone/r.json" -- sh -c "rm -rf '$tmp/gone'; exit 3" 2>"$tmp/err"
 check "run: the command's status when only the report failed" test $? -eq 3
 check "run: stderr says the report was lost" grep -q "the report was not written" "$tmp/err"
+
+# --- ... but a lost output after a command that exited 0 is exit 3, never the command's 0 (the
+# message said "the exit status is the command's (0)" and the exit was 1, the gate's code) ---
+"$cg" run -q -o - -- true >&- 2>"$tmp/err"
+check "run -o - with stdout closed: exit 3" test $? -eq 3
+check "run -o - with stdout closed: says exit 3, not the command's status" \
+  grep -q "^codegreen run: the report was not written; exit 3 (the command exited 0)$" "$tmp/err"
+check "run -o - with stdout closed: no claim of the command's status" \
+  sh -c "! grep -q \"the exit status is the command's\" '$tmp/err'"
+if [ -w /dev/full ]; then
+  "$cg" run -q -o /dev/full -- true 2>/dev/null
+  check "run -o /dev/full: exit 3" test $? -eq 3
+  "$cg" run -q --json -- true 2>/dev/full
+  check "run --json to a full stderr: exit 3" test $? -eq 3
+  "$cg" measure -q -o /dev/full "$tmp/s.py" >/dev/null 2>"$tmp/err"
+  check "measure -o /dev/full: exit 3" test $? -eq 3
+  check "measure: says so" grep -q "^codegreen measure: /dev/full was not written; exit 3 (the program exited 0)$" "$tmp/err"
+fi
 
 # --- a device named as the output stays a device (root only: mknod) ---
 if mknod -m 666 "$tmp/mynull" c 1 3 2>/dev/null; then
