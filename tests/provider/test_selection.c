@@ -35,47 +35,7 @@
 
 /* ----- a fake perf kernel (the selection must not open real perf events on fixture trees) ----- */
 
-#define FAKE_FD0 7000
-#define MAX_FAKE 64
-
-static struct {
-  double watts;
-  uint64_t t0_ns;
-} fakes[MAX_FAKE];
-static int n_fakes;
-static double fake_watts; /* power of each event opened from now on */
-static int fake_errno;    /* != 0: opens fail with it */
-
-static int fake_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd,
-                     unsigned long flags) {
-  (void)attr, (void)pid, (void)cpu, (void)group_fd, (void)flags;
-  if (fake_errno != 0 || n_fakes >= MAX_FAKE) {
-    errno = fake_errno ? fake_errno : EMFILE;
-    return -1;
-  }
-  fakes[n_fakes].watts = fake_watts;
-  fakes[n_fakes].t0_ns = nemb__now_ns();
-  return FAKE_FD0 + n_fakes++;
-}
-
-static long fake_read(int fd, void *buf, size_t len) {
-  if (fd < FAKE_FD0 || fd >= FAKE_FD0 + n_fakes || len != 8) {
-    errno = EBADF;
-    return -1;
-  }
-  double j =
-      fakes[fd - FAKE_FD0].watts * (double)(nemb__now_ns() - fakes[fd - FAKE_FD0].t0_ns) / 1e9;
-  uint64_t count = (uint64_t)(j * 4294967296.0);
-  memcpy(buf, &count, sizeof count);
-  return 8;
-}
-
-static int fake_close(int fd) {
-  (void)fd;
-  return 0;
-}
-
-static const nemb__perf_syscalls fake_sys = {fake_open, fake_read, fake_close, 0};
+#include "fake_perf.h"
 
 /* ----- building machines ----- */
 
@@ -158,9 +118,7 @@ static int setup(void **state) {
   unsetenv("CODEGREEN_PROVIDERS");
   unsetenv("CODEGREEN_NVML_LIB");
   nemb__perf_sys = fake_sys;
-  n_fakes = 0;
-  fake_watts = 0;
-  fake_errno = 0;
+  fake_perf_reset();
   return 0;
 }
 
@@ -242,7 +200,7 @@ static void test_cross_check(void **unused) {
   }
   nemb_meter_destroy(m);
 
-  fake_watts = 40;
+  clock_watts = 40;
   NEMB_ASSERT_OK(nemb_meter_create(cfg, &m));
   char names[512];
   domain_names(m, names, sizeof names);
@@ -451,7 +409,7 @@ static void test_describe_points_to_setup_permissions(void **unused) {
   nemb_test_copy_fixture("estimate", dir, sizeof dir);
   sh("cp -a '%s/perf-intel-2s/.' '%s/'", nemb_test_fixtures(), dir);
   setenv("CODEGREEN_SYSFS_ROOT", dir, 1);
-  fake_errno = EACCES;
+  open_errno = EACCES;
   json_t *doc = describe(nemb__config_defaults());
   json_t *perf = provider(doc, "perf");
   assert_string_equal(json_string_value(json_object_get(perf, "status")), "permission");
