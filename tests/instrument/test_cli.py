@@ -186,6 +186,24 @@ def main():
     check("--instrument of a missing path is refused alike (exit 2)", rc == 2 and
           "--instrument nodir: No such file or directory; nothing was run" in err, err)
     if shutil.which("cc"):
+        # --instrument DIR by what it names (realpath): "../bp/src" from bp is bp/src; a DIR
+        # outside the working directory is a usage error, said as such
+        bp = os.path.join(tmp, "bp")
+        os.makedirs(os.path.join(bp, "src"))
+        os.makedirs(os.path.join(tmp, "bpout"))
+        write(os.path.join(bp, "src", "m.c"), "int f(void) { return 0; }\n"
+              "int main(void) { return f(); }\n")
+        for d in ("../bp/src", "src/../src", os.path.join(bp, "src", "..", "src")):
+            rc, out, err = run(["measure", "-q", "--build", "cc -o m src/m.c", "--instrument", d,
+                                "--", "./m"], cwd=bp)
+            check("--instrument %s is bp/src" % d, rc == 0 and err == "", err)
+        for d in ("src/../../bpout", tmp):
+            rc, out, err = run(["measure", "-q", "--build", "cc -o m src/m.c", "--instrument", d,
+                                "--", "./m"], cwd=bp)
+            check("--instrument %s: outside the working directory (exit 2)" % d, rc == 2 and
+                  "is outside the working directory %s" % os.path.realpath(bp) in err and
+                  "no such file" not in err.lower(), "%d %s" % (rc, err))
+    if shutil.which("cc"):
         write(os.path.join(tmp, "m.c"), "int f(void) { return 0; }\nint main(void) { return f(); }\n")
         plot = os.path.join(tmp, "m.html")
         rc, out, err = run(["measure", "-q", "--export-plot", plot, "c", "m.c"])
