@@ -36,6 +36,13 @@
 #ifndef CODEGREEN_RUNTIME_H
 #define CODEGREEN_RUNTIME_H
 
+/* Injected into the user's sources: a warning in it would be counted against their code under
+ * -Werror, so it is a system header, and it keeps to C89 besides (declarations first, __inline__).
+ */
+#if defined(__GNUC__)
+#pragma GCC system_header
+#endif
+
 #include "nemb.h" /* beside this header, wherever it is included from */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -93,6 +100,9 @@ __attribute__((weak)) void codegreen_rt__forked(void) {
 __attribute__((weak)) int codegreen_rt__start(void) {
   codegreen_rt_state *st = &codegreen_rt__state;
   int expected = 0;
+  __typeof__(nemb_session_options_init) *init = nemb_session_options_init;
+  __typeof__(nemb_session_begin) *begin = nemb_session_begin;
+  int ok = 0;
   if (!__atomic_compare_exchange_n(&st->phase, &expected, 1, 0, __ATOMIC_ACQ_REL,
                                    __ATOMIC_ACQUIRE)) {
     while (expected == 1) { /* another thread is starting it */
@@ -100,8 +110,6 @@ __attribute__((weak)) int codegreen_rt__start(void) {
     }
     return expected == 2;
   }
-  __typeof__(nemb_session_options_init) *init = nemb_session_options_init;
-  __typeof__(nemb_session_begin) *begin = nemb_session_begin;
   st->end = nemb_session_end;
   st->reg = nemb_checkpoint_register;
   st->enter = nemb_checkpoint_enter;
@@ -119,12 +127,11 @@ __attribute__((weak)) int codegreen_rt__start(void) {
       *(void **)&st->exit = dlsym(lib, "nemb_checkpoint_exit");
     }
   }
-  int ok = 0;
   if (init != NULL && begin != NULL && st->end != NULL && st->reg != NULL && st->enter != NULL &&
       st->exit != NULL) {
     nemb_session_options o;
-    init(&o);
     const char *result = getenv("CODEGREEN_RESULT_FILE");
+    init(&o);
     o.output_file = result != NULL && result[0] != '\0' ? result : NULL;
     o.output_format = NEMB_FORMAT_JSON;
     o.exclusive = 0; /* beside a session of the program's own */
@@ -145,7 +152,8 @@ __attribute__((weak)) void codegreen_rt_register_all(const char *context,
                                                      codegreen_rt_id *ids) {
   int on =
       __atomic_load_n(&codegreen_rt__state.phase, __ATOMIC_ACQUIRE) == 2 || codegreen_rt__start();
-  for (size_t i = 0; i < n; i++) {
+  size_t i;
+  for (i = 0; i < n; i++) {
     uint32_t id = 0;
     if (on && codegreen_rt__state.reg(codegreen_rt__state.session, fns[i].name, context,
                                       fns[i].line, &id) != 0) {
@@ -156,7 +164,7 @@ __attribute__((weak)) void codegreen_rt_register_all(const char *context,
 }
 
 /* Entry into a registered function; returns @p id for the guard to keep. */
-static inline codegreen_rt_id codegreen_rt_enter(codegreen_rt_id id) {
+static __inline__ codegreen_rt_id codegreen_rt_enter(codegreen_rt_id id) {
   if (__atomic_load_n(&codegreen_rt__state.phase, __ATOMIC_RELAXED) == 2 && id != 0) {
     codegreen_rt__state.enter(codegreen_rt__state.session, id - 1);
   }
@@ -164,7 +172,7 @@ static inline codegreen_rt_id codegreen_rt_enter(codegreen_rt_id id) {
 }
 
 /* Exit from it: the C guard's cleanup, with a pointer to the guard variable. */
-static inline void codegreen_rt_leave(const codegreen_rt_id *id) {
+static __inline__ void codegreen_rt_leave(const codegreen_rt_id *id) {
   if (__atomic_load_n(&codegreen_rt__state.phase, __ATOMIC_RELAXED) == 2 && *id != 0) {
     codegreen_rt__state.exit(codegreen_rt__state.session, *id - 1);
   }

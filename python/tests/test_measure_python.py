@@ -1398,3 +1398,33 @@ def test_measure_warns_once_of_another_measurement_as_run_does(tmp_path):
     finally:
         open(str(tmp_path / "second.down"), "w").close()
         second.wait()
+
+
+def test_the_summarys_point_count_is_the_reports_list(tmp_path):
+    # A tester's trial: in a directory with other .py files the summary said "instrumented 88
+    # points" for a one-function script while instrumentation.points listed 1 (and 86 beside []
+    # for a script whose functions were all left): measure instruments the directory's modules
+    # too (loaded when imported), the summary counted them, the report did not list them.
+    write(tmp_path / "one.py", """\
+        def f():
+            return 1
+        print(f())
+        """)
+    write(tmp_path / "other.py", """\
+        def g():
+            return 2
+        def h():
+            return 3
+        """)
+    e = dict(os.environ)
+    e.pop("PYTHONPATH", None)
+    out = str(tmp_path / "r.json")
+    b = subprocess.run([CG, "measure", "--python", sys.executable, "-o", out, "python", "one.py"],
+                       cwd=str(tmp_path), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert b.returncode == 0, b.stderr
+    with open(out) as f:
+        points = json.load(f)["instrumentation"]["points"]
+    assert "instrumented 3 points (python" in b.stderr.decode()
+    other = os.path.realpath(str(tmp_path / "other.py"))
+    assert [(p["name"], p["file"], p["line"]) for p in points] == [
+        ("f", "one.py", 1), ("g", other, 1), ("h", other, 3)]

@@ -198,7 +198,7 @@ static char **interpreter_argv(const char *python, const measure_opts *o, char *
 struct paths;
 static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_kind kind,
                            const char *target, const char *zip_list, const struct paths *p,
-                           char **list, char **done, size_t *points);
+                           char **list, char **done, size_t *points, json_t *point_list);
 static bool is_python_archive_or_dir(const char *target) {
   return cg_run_kind_of(target) != CG_RUN_SCRIPT;
 }
@@ -1090,17 +1090,17 @@ void cg_measure_print_table(json_t *report, const measure_opts *o, size_t n_poin
   }
 }
 
-/* @p as_is: NULL, or why the script ran as it is (none of its functions measured). */
+/* @p as_is: NULL, or why the script ran as it is (none of its functions measured); @p modules:
+ * the points of the program's modules measure instrumented too (taken), listed after the
+ * script's, so the list is what the summary's "instrumented N points" counts. */
 static json_t *instrumentation_json(const measure_opts *o, const cgi_result *ir, const char *python,
-                                    const char *as_is) {
+                                    const char *as_is, json_t *modules) {
   json_t *pts = json_array();
   for (size_t i = 0; ir != NULL && as_is == NULL && i < cgi_result_point_count(ir); i++) {
-    const cgi_point *p = cgi_result_point(ir, i);
-    json_array_append_new(
-        pts, json_pack("{s:s, s:s, s:i, s:b, s:b, s:i}", "name", p->name, "kind", p->kind, "line",
-                       p->line, "async", (p->flags & CGI_ASYNC) != 0, "generator",
-                       (p->flags & CGI_GENERATOR) != 0, "suspension_points", p->suspensions));
+    json_array_append_new(pts, cg_project_point(cgi_result_point(ir, i), o->cmd[0]));
   }
+  json_array_extend(pts, modules);
+  json_decref(modules);
   /* the file and interpreter: bytes, maybe not UTF-8 (U+FFFD per byte, as everywhere) */
   json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "language", cgi_language_name(o->lang),
                         "granularity", o->gran == CGI_FINE ? "fine" : "coarse", "file",
@@ -1691,7 +1691,7 @@ static bool everybodys_dir(const char *real) {
  * (CODEGREEN_MEASURE_MODULES) loads them in place of the files. */
 static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_kind kind,
                            const char *target, const char *zip_list, const struct paths *p,
-                           char **list, char **done, size_t *points) {
+                           char **list, char **done, size_t *points, json_t *point_list) {
   *list = *done = NULL;
   *points = 0;
   char real[PATH_MAX] = "";
@@ -1716,7 +1716,7 @@ static int prepare_modules(const measure_opts *o, const cgi_options *io, cg_run_
   }
   size_t found = 0;
   if (cg_project_prepare(o->lang, io, kind == CG_RUN_SCRIPT ? target : NULL, dirs, n, zip_list,
-                         p->tmp, list, &found, points) != 0) {
+                         p->tmp, list, &found, points, point_list) != 0) {
     return -1;
   }
   if (*list != NULL && asprintf(done, "%s/modules.ok", p->tmp) < 0) {
@@ -1843,6 +1843,7 @@ static int measure_with(measure_opts o) {
   cgi_result *ir = NULL;
   int status = CG_EXIT_FAIL;
   json_t *report = NULL;
+  json_t *mod_json = json_array(); /* the modules' points, for the report */
   nemb_session *plot_session = NULL;
   bool ran = false; /* the program ran: its status is the answer */
   /* From here on the temporary directory is always removed. */
@@ -1927,7 +1928,7 @@ static int measure_with(measure_opts o) {
     }
   }
   if (!o.script_only && prepare_modules(&o, &io, kind, script, zip_list, &p, &mod_list, &mod_done,
-                                        &mod_points) != 0) {
+                                        &mod_points, mod_json) != 0) {
     fprintf(stderr, "codegreen measure: cannot write into %s: %s\n", p.tmp, strerror(errno));
     free(zip_list);
     goto out;
@@ -2098,7 +2099,8 @@ static int measure_with(measure_opts o) {
   if (report == NULL) {
     goto out;
   }
-  json_t *instr = instrumentation_json(&o, ir, python, as_is_why);
+  json_t *instr = instrumentation_json(&o, ir, python, as_is_why, mod_json);
+  mod_json = NULL;
   json_t *hot = json_object_get(report, "python_hot_path"); /* written by codegreen_runtime */
   if (json_is_string(hot)) {
     json_object_set(instr, "hot_path", hot);
@@ -2121,6 +2123,7 @@ out:
             "measured; exit %d\n",
             name, status);
   }
+  json_decref(mod_json);
   nemb_session_destroy(plot_session);
   json_decref(report);
   cgi_result_destroy(ir);

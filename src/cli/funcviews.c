@@ -484,11 +484,12 @@ int cg_views_write_folded(const cg_views *v, const char *path) {
 }
 
 int cg_views_write_speedscope(const cg_views *v, const char *title, const char *path) {
+  /* names, files and the title are bytes, maybe not UTF-8: U+FFFD per byte, as in every report */
   json_t *frames = json_array();
   for (size_t f = 0; f < v->n_funcs; f++) {
-    json_t *fr = json_pack("{s:s}", "name", v->names[f]);
-    if (v->contexts[f] != NULL) {
-      json_object_set_new(fr, "file", json_string(v->contexts[f]));
+    json_t *fr = json_pack("{s:o}", "name", cg_json_text(v->names[f]));
+    if (fr != NULL && v->contexts[f] != NULL) {
+      json_object_set_new(fr, "file", cg_json_text(v->contexts[f]));
     }
     json_array_append_new(frames, fr);
   }
@@ -522,9 +523,9 @@ int cg_views_write_speedscope(const cg_views *v, const char *title, const char *
                                     total, "samples", samples, "weights", weights));
   }
   json_t *doc =
-      json_pack("{s:s, s:{s:o}, s:o, s:s, s:s}", "$schema",
+      json_pack("{s:s, s:{s:o}, s:o, s:o, s:s}", "$schema",
                 "https://www.speedscope.app/file-format-schema.json", "shared", "frames", frames,
-                "profiles", profiles, "name", title, "exporter", "codegreen measure");
+                "profiles", profiles, "name", cg_json_text(title), "exporter", "codegreen measure");
   int rc = cg_write_json("measure", doc, path, NULL);
   json_decref(doc);
   return rc;

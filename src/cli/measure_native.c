@@ -689,6 +689,35 @@ static int instrument_entry(const char *path, const struct stat *st, int flag, s
   return 0;
 }
 
+/* --instrument @p arg as a path relative to the working directory @p cwd (physical, as getcwd()
+ * gives it) into @p rel ("" for the directory itself): resolved with realpath() first, so
+ * "../proj/src" from proj and "src/../src" are what they name. @return 0, or CG_EXIT_USAGE when it
+ * does not exist or is outside (the build runs in a copy of the directory). */
+static int instrument_rel(const char *arg, const char *cwd, char *rel) {
+  char real[PATH_MAX];
+  if (realpath(arg, real) == NULL) {
+    fprintf(stderr, "codegreen measure: --instrument %s: %s; nothing was run\n", arg,
+            strerror(errno));
+    return CG_EXIT_USAGE;
+  }
+  size_t n = strlen(cwd);
+  bool root = n == 1; /* cwd "/": every path is under it */
+  if (!root && (strncmp(real, cwd, n) != 0 || (real[n] != '\0' && real[n] != '/'))) {
+    fprintf(
+        stderr,
+        "codegreen measure: --instrument %s (%s) is outside the working directory %s: the "
+        "build runs in a copy of the working directory, so DIR must be in it; nothing was run\n",
+        arg, real, cwd);
+    return CG_EXIT_USAGE;
+  }
+  const char *r = real + (root ? 0 : n);
+  while (*r == '/') {
+    r++;
+  }
+  snprintf(rel, PATH_MAX, "%s", r);
+  return 0;
+}
+
 static int measure_build(native_opts *o, const char *tmp) {
   char tree[PATH_MAX], cwd[PATH_MAX];
   if (pathf(tree, "%s/cg-tree", tmp) != 0) {
@@ -711,6 +740,17 @@ static int measure_build(native_opts *o, const char *tmp) {
   free(inc);
   int status = CG_EXIT_FAIL;
   json_t *ins = instrumentation_json(o, o->build);
+  /* 0. each DIR, a path under the working directory (refused before anything is copied) */
+  char(*rel)[PATH_MAX] = calloc(o->n_instrument ? o->n_instrument : 1, sizeof *rel);
+  if (rel == NULL) {
+    goto out;
+  }
+  for (size_t k = 0; k < o->n_instrument; k++) {
+    if ((status = instrument_rel(o->instrument[k], cwd, rel[k])) != 0) {
+      goto out;
+    }
+  }
+  status = CG_EXIT_FAIL;
   /* 1. the copy */
   char *copy[] = {"/bin/cp", "-a", "--", ".", tree, NULL};
   int st = 0, e = 0;
@@ -727,22 +767,7 @@ static int measure_build(native_opts *o, const char *tmp) {
   walk.failed = 0;
   for (size_t k = 0; k < o->n_instrument; k++) {
     char dir[PATH_MAX];
-    if (o->instrument[k][0] == '/' && strncmp(o->instrument[k], cwd, strlen(cwd)) != 0) {
-      fprintf(stderr, "codegreen measure: --instrument %s is not under the working directory\n",
-              o->instrument[k]);
-      goto out;
-    }
-    const char *rel =
-        o->instrument[k][0] == '/' ? o->instrument[k] + strlen(cwd) : o->instrument[k];
-    while (*rel == '/') {
-      rel++;
-    }
-    if (pathf(dir, "%s/%s", tree, rel) != 0) {
-      goto out;
-    }
-    if (!is_dir(dir) && access(dir, F_OK) != 0) {
-      fprintf(stderr, "codegreen measure: --instrument %s: no such file or directory\n",
-              o->instrument[k]);
+    if (pathf(dir, "%s/%s", tree, rel[k]) != 0) {
       goto out;
     }
     if (nftw(dir, instrument_entry, 16, FTW_PHYS) != 0 || walk.failed) {
@@ -810,6 +835,7 @@ static int measure_build(native_opts *o, const char *tmp) {
   ins = NULL;
   free(run);
 out:
+  free(rel);
   json_decref(ins);
   free(header);
   return status;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "measure_project.h"
+#include "outputs.h"
 
 /* A directory no program's own code lives in, or one too big to walk for it. */
 static bool skipped_dir(const char *base, const char *path) {
@@ -35,6 +36,7 @@ static struct {
   char script[PATH_MAX];
   const char *dir;
   FILE *list;
+  json_t *point_list; /* NULL, or the modules' points for the report */
   size_t n, cap, points;
   int err;
 } walk;
@@ -67,6 +69,9 @@ static void add_module(const char *key, const char *file) {
       } else {
         walk.n++;
         walk.points += cgi_result_point_count(r);
+        for (size_t i = 0; walk.point_list != NULL && i < cgi_result_point_count(r); i++) {
+          json_array_append_new(walk.point_list, cg_project_point(cgi_result_point(r, i), real));
+        }
       }
     }
   }
@@ -113,10 +118,11 @@ static void add_listed(const char *extra) {
 
 int cg_project_prepare(const cgi_language *lang, const cgi_options *base, const char *script,
                        char *const *dirs, size_t n_dirs, const char *extra, const char *tmp,
-                       char **list_path, size_t *found, size_t *points) {
+                       char **list_path, size_t *found, size_t *points, json_t *point_list) {
   *list_path = NULL;
   *found = *points = 0;
   memset(&walk, 0, sizeof walk);
+  walk.point_list = point_list;
   walk.lang = lang;
   walk.base = base;
   walk.cap = CG_PROJECT_MAX_MODULES;
@@ -148,4 +154,11 @@ int cg_project_prepare(const cgi_language *lang, const cgi_options *base, const 
     rc = *list_path ? 0 : -1;
   }
   return rc;
+}
+
+json_t *cg_project_point(const cgi_point *p, const char *file) {
+  return json_pack("{s:s, s:s, s:o, s:i, s:b, s:b, s:i}", "name", p->name, "kind", p->kind, "file",
+                   cg_json_text(file), "line", p->line, "async", (p->flags & CGI_ASYNC) != 0,
+                   "generator", (p->flags & CGI_GENERATOR) != 0, "suspension_points",
+                   p->suspensions);
 }

@@ -186,6 +186,24 @@ def main():
     check("--instrument of a missing path is refused alike (exit 2)", rc == 2 and
           "--instrument nodir: No such file or directory; nothing was run" in err, err)
     if shutil.which("cc"):
+        # --instrument DIR by what it names (realpath): "../bp/src" from bp is bp/src; a DIR
+        # outside the working directory is a usage error, said as such
+        bp = os.path.join(tmp, "bp")
+        os.makedirs(os.path.join(bp, "src"))
+        os.makedirs(os.path.join(tmp, "bpout"))
+        write(os.path.join(bp, "src", "m.c"), "int f(void) { return 0; }\n"
+              "int main(void) { return f(); }\n")
+        for d in ("../bp/src", "src/../src", os.path.join(bp, "src", "..", "src")):
+            rc, out, err = run(["measure", "-q", "--build", "cc -o m src/m.c", "--instrument", d,
+                                "--", "./m"], cwd=bp)
+            check("--instrument %s is bp/src" % d, rc == 0 and err == "", err)
+        for d in ("src/../../bpout", tmp):
+            rc, out, err = run(["measure", "-q", "--build", "cc -o m src/m.c", "--instrument", d,
+                                "--", "./m"], cwd=bp)
+            check("--instrument %s: outside the working directory (exit 2)" % d, rc == 2 and
+                  "is outside the working directory %s" % os.path.realpath(bp) in err and
+                  "no such file" not in err.lower(), "%d %s" % (rc, err))
+    if shutil.which("cc"):
         write(os.path.join(tmp, "m.c"), "int f(void) { return 0; }\nint main(void) { return f(); }\n")
         plot = os.path.join(tmp, "m.html")
         rc, out, err = run(["measure", "-q", "--export-plot", plot, "c", "m.c"])
@@ -204,6 +222,12 @@ def main():
              doc.get("instrumentation", {}).get("file"))
     check("a Latin-1 script's name is one name in the report", rc == 0 and
           names == ("lat\ufffd.py", ["lat\ufffd.py"], "lat\ufffd.py"), "%r %s" % (names, err))
+    ss = os.path.join(tmp, "lat.speedscope.json")
+    rc, out, err = run(["measure", "-q", "-o", ss, "python", "lat\udce9.py"], cwd=lat)
+    doc = json.load(open(ss)) if os.path.exists(ss) else {}
+    check("a Latin-1 script's speedscope profile, U+FFFD", rc == 0 and
+          doc.get("name") == "lat\ufffd.py" and
+          doc["shared"]["frames"] == [{"name": "f", "file": "lat\ufffd.py"}], err)
     if shutil.which("cc"):
         with open(os.path.join(lat, b"l\xe9a.c"), "wb") as f:
             f.write(b'#include <stdio.h>\nint main(void) { puts(__FILE__); return 0; }\n')
@@ -214,6 +238,14 @@ def main():
               p.stdout == b"l\xe9a.c\n" and doc["meta"]["argv"][0] == "l\ufffda.c" and
               [f["context"] for f in doc["functions"]] == ["l\ufffda.c"] and
               doc["instrumentation"]["files"] == ["l\ufffda.c"], "%r %r" % (p.stdout, p.stderr))
+        # the speedscope profile too (it said "out of memory" and lost the file)
+        ss = os.path.join(tmp, "lat.speedscope.json")
+        p = subprocess.run([cg, "measure", "-q", "-o", ss, "c", b"l\xe9a.c"], cwd=lat, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        doc = json.load(open(ss)) if os.path.exists(ss) else {}
+        check("a Latin-1 C file: its speedscope profile, U+FFFD", p.returncode == 0 and
+              doc.get("name") == "l\ufffda.c" and
+              [f.get("file") for f in doc["shared"]["frames"]] == ["l\ufffda.c"], "%r" % p.stderr)
 
     # --- stdin, cwd, exit status, a declared encoding ---
     write(os.path.join(proj, "io.py"), "# -*- coding: latin-1 -*-\nimport os, sys\n"

@@ -319,6 +319,25 @@ def shared_options(cg, work, env):
           "shared options: an unknown option is named (%d, %s)" % (rc, err))
 
 
+def strict_flags(cg, work, env):
+    """A clean program that builds under strict flags builds instrumented under them too: the
+    injected codegreen_runtime.h adds no warning of its own (C89, redundant declarations...)."""
+    d = os.path.join(work, "strict_flags")
+    os.makedirs(d)
+    src = ("#include <stdio.h>\nstatic int sq(int x) { return x * x; }\n"
+           "int main(void) { int i; int s = 0; for (i = 0; i < 4; i++) s += sq(i);"
+           " printf(\"%d\\n\", s); return 0; }\n")
+    for name, lang, flags in (
+            ("prog.c", "c", "-std=c89 -pedantic -Wall -Wextra -Werror -Wdeclaration-after-statement"
+             " -Wredundant-decls -Wmissing-prototypes -Wstrict-prototypes"),
+            ("prog.cpp", "cpp", "-Wall -Wextra -Werror -pedantic -std=c++11")):
+        with open(os.path.join(d, name), "w") as f:
+            f.write(src)
+        rc, out, err = run([cg, "measure", "-q", "--cflags", flags, lang, name], d, env)
+        check(rc == 0 and out == "14\n" and "error" not in err,
+              "strict flags: measure %s %s builds and runs (%d, %s)" % (lang, flags, rc, err[-400:]))
+
+
 def whole_run(cg, work, env):
     """newuser2 #2, #3, #4, #20, #8: the program of `measure c` is measure's own sampling of the
     whole run (from before the process starts to its exit), the report's envelope holds its own
@@ -462,6 +481,7 @@ def main():
     try:
         wordfreq(cg, work, env)
         exit_inside(cg, work, env)
+        strict_flags(cg, work, env)
         diagnostic_columns(cg, work, env)
         whole_run(cg, work, env)
         shared_options(cg, work, env)
