@@ -358,6 +358,11 @@ static void test_follower_of_a_dead_leader(void **state) {
   }
   assert_true(joined);
   assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "degraded");
+  /* The verdict says why: the unmeasured span between the two samplers. */
+  const char *reason = json_string_value(meta_of(r, "measurement_quality_reason"));
+  assert_non_null(reason);
+  assert_non_null(strstr(reason, "between two samplers' samples is not measured"));
+  assert_non_null(strstr(reason, "this rank sampled for itself"));
   assert_string_equal(job_string(r, "role"), "self"); /* its node energy is its own window's */
   assert_true(fabs(job_number(r, "node_energy_j") - e) < 0.05 * e);
   const json_t *warnings = json_object_get(meta_of(r, "sampler"), "warnings");
