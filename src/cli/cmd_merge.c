@@ -68,7 +68,8 @@ typedef struct node {
    * duration_s and avg_power_w are over this, never over the reports' span, which is a
    * different window (a leader samples on until its last follower is done). */
   double energy_window_s;
-  json_t *steps; /* array for the output */
+  double uncertainty_j; /* the energy_uncertainty_j of the reports whose energy it counts */
+  json_t *steps;        /* array for the output */
 } node;
 
 static void print_usage(FILE *fp) {
@@ -180,6 +181,29 @@ static node *find_node(node *nodes, size_t *n, const char *name) {
   return nd;
 }
 
+/* The strings of @p a joined by @p sep, as a new JSON string. */
+static json_t *join(const json_t *a, const char *sep) {
+  size_t len = 1;
+  const json_t *v;
+  size_t i;
+  json_array_foreach(a, i, v) {
+    len += strlen(json_string_value(v)) + strlen(sep);
+  }
+  char *buf = calloc(1, len);
+  if (buf == NULL) {
+    return NULL;
+  }
+  json_array_foreach(a, i, v) {
+    if (i > 0) {
+      strcat(buf, sep);
+    }
+    strcat(buf, json_string_value(v));
+  }
+  json_t *out = json_string(buf);
+  free(buf);
+  return out;
+}
+
 static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -193,6 +217,91 @@ static json_t *rfc3339(double wall) {
   snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us < 0 ? 0 : us);
   return json_string(buf);
+}
+
+/* How bad an input's measurement_quality is, for the merged verdict (the worst of its inputs):
+ * verdicts about tasks rather than energy (no_tasks, checkpoints_only) and unknown ones count as
+ * ok, since the merged report's energy is the nodes'. */
+static int quality_badness(const char *q) {
+  static const char *const order[] = {"estimated", "energy_zero", "degraded", "failed",
+                                      "no_backend"};
+  for (size_t i = 0; q != NULL && i < sizeof order / sizeof order[0]; i++) {
+    if (strcmp(q, order[i]) == 0) {
+      return (int)i + 1;
+    }
+  }
+  return 0;
+}
+
+/* The sum of the energy_uncertainty_j of report @p r's top-level tasks. */
+static double report_uncertainty_j(const json_t *r) {
+  double sum = 0;
+  const json_t *tk;
+  size_t k;
+  json_array_foreach(json_object_get(r, "tasks"), k, tk) {
+    if (num(tk, "depth", 0) == 0) {
+      sum += num(tk, "energy_uncertainty_j", 0);
+    }
+  }
+  return sum;
+}
+
+/* Appends @p text to @p warnings and, unless @p quiet, says it on stderr. */
+static void merge_warn(json_t *warnings, int quiet, const char *text) {
+  json_array_append_new(warnings, json_string(text));
+  if (!quiet) {
+    fprintf(stderr, "codegreen merge: warning: %s\n", text);
+  }
+}
+
+/* The ranks of the job (meta.job.size of its rank reports) that wrote no report, in words into
+ * @p buf; false when none is missing or no size is known. */
+static bool missing_ranks(const json_t *rank_reports, char *buf, size_t len) {
+  long size = 0;
+  const json_t *r;
+  size_t k;
+  json_array_foreach(rank_reports, k, r) {
+    long n = (long)num(json_object_get(json_object_get(r, "meta"), "job"), "size", 0);
+    size = n > size ? n : size;
+  }
+  if (size <= 0 || size > 1000000) {
+    return false;
+  }
+  bool *seen = calloc((size_t)size, sizeof *seen);
+  if (seen == NULL) {
+    return false;
+  }
+  json_array_foreach(rank_reports, k, r) {
+    long rank = (long)num(json_object_get(json_object_get(r, "meta"), "job"), "rank", -1);
+    if (rank >= 0 && rank < size) {
+      seen[rank] = true;
+    }
+  }
+  size_t used = 0;
+  long n_missing = 0;
+  for (long i = 0; i < size; i++) {
+    if (!seen[i]) {
+      n_missing++;
+      if (used < len) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%ld", n_missing > 1 ? ", " : "", i);
+      }
+    }
+  }
+  free(seen);
+  if (n_missing == 0) {
+    return false;
+  }
+  char head[96];
+  snprintf(head, sizeof head, "%ld of the job's %ld ranks wrote no report (rank%s ", n_missing,
+           size, n_missing > 1 ? "s" : "");
+  size_t hl = strlen(head), bl = strnlen(buf, len);
+  if (hl + bl + 64 < len) {
+    memmove(buf + hl, buf, bl + 1);
+    memcpy(buf, head, hl);
+    snprintf(buf + hl + bl, len - hl - bl,
+             "): their energy is in their node's only if a leader measured it");
+  }
+  return true;
 }
 
 int cg_cmd_merge(int argc, char **argv) {
@@ -253,6 +362,8 @@ int cg_cmd_merge(int argc, char **argv) {
   double wall0 = INFINITY, wall1 = -INFINITY;
   json_t *topology = json_object(), *sources = json_object();
   const char *job_id = NULL;
+  const char *worst = "ok"; /* the worst measurement_quality of the inputs */
+  json_t *quality_why = json_array(), *warnings = json_array();
 
   for (size_t i = 0; i < n_names; i++) {
     char path[4096];
@@ -281,6 +392,19 @@ int cg_cmd_merge(int argc, char **argv) {
     }
     json_array_append_new(inputs, r);
     json_array_append_new(merged_from, json_string(names[i]));
+    const char *q = json_string_value(json_object_get(meta, "measurement_quality"));
+    if (quality_badness(q) > quality_badness(worst)) {
+      worst = q;
+    }
+    if (quality_badness(q) > 0) {
+      const char *why_q = json_string_value(json_object_get(meta, "measurement_quality_reason"));
+      char text[1024];
+      snprintf(text, sizeof text, "%s: %s%s%s", names[i], q, why_q ? " (" : "", why_q ? why_q : "");
+      if (why_q != NULL && strlen(text) + 1 < sizeof text) {
+        strcat(text, ")");
+      }
+      json_array_append_new(quality_why, json_string(text));
+    }
     const json_t *totals = json_object_get(r, "totals");
     const char *src = json_string_value(json_object_get(meta, "energy_source"));
     if (src != NULL) {
@@ -351,6 +475,7 @@ int cg_cmd_merge(int argc, char **argv) {
       nd->energy_window_s += from < s->t1 ? (s->t1 - from) / 1e9 : 0;
       covered = fmax(covered, s->t1);
       nd->measured_j += s->counted_j;
+      nd->uncertainty_j += report_uncertainty_j(s->report);
       /* On a shared node only the job's share is the job's: attributed by CPU time. */
       double share = 1;
       if (s->shared) {
@@ -430,6 +555,9 @@ int cg_cmd_merge(int argc, char **argv) {
       const char *from;
       nd->cpu_s += rank_cpu_s(r, &from);
       node_span_tasks(nd, r);
+      if (role == NULL || strcmp(role, "follower") != 0) {
+        nd->uncertainty_j += report_uncertainty_j(r); /* a follower's is its leader's copy */
+      }
     }
     json_array_foreach(rank_reports, k, r) {
       const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
@@ -459,7 +587,11 @@ int cg_cmd_merge(int argc, char **argv) {
   }
 
   /* ----- the envelope ----- */
-  double total_measured = 0, total_job = 0;
+  double total_measured = 0, total_job = 0, total_uncertainty = 0;
+  char missing[1024];
+  if (missing_ranks(rank_reports, missing, sizeof missing)) {
+    merge_warn(warnings, quiet, missing);
+  }
   json_t *nodes_out = json_array(), *tasks_out = json_array();
   bool any_shared = false;
   for (size_t i = 0; i < n_nodes; i++) {
@@ -490,6 +622,10 @@ int cg_cmd_merge(int argc, char **argv) {
       json_object_set_new(task, "duration_s", json_real(window));
       json_object_set_new(task, "avg_power_w", json_real(nd->attributed_j / window));
     }
+    if (nd->uncertainty_j > 0) {
+      json_object_set_new(task, "energy_uncertainty_j", json_real(nd->uncertainty_j));
+      total_uncertainty += nd->uncertainty_j;
+    }
     json_array_append_new(tasks_out, task);
   }
   char run_id[13];
@@ -506,10 +642,14 @@ int cg_cmd_merge(int argc, char **argv) {
                 "session_name", "started_at", have_window ? rfc3339(wall0) : json_null(),
                 "ended_at", have_window ? rfc3339(wall1) : json_null(), "duration_total_s",
                 have_window ? wall1 - wall0 : 0.0, "hostname", "platform", "linux",
-                "measurement_quality", n_nodes ? "ok" : "no_tasks", "energy_source", source,
+                "measurement_quality", n_nodes ? worst : "no_tasks", "energy_source", source,
                 "outlier_method", "iqr_1.5", "iso_timestamp_format", "rfc3339_utc",
                 "nemb_abi_version", nemb_abi_version(), "domain_topology", topology, "merged_from",
                 merged_from, "left_out", left_out, "report_kind", "job");
+  /* Which inputs made the verdict what it is (each input's own reason), or null. */
+  json_object_set_new(meta, "measurement_quality_reason",
+                      json_array_size(quality_why) > 0 ? join(quality_why, "; ") : json_null());
+  json_decref(quality_why);
   json_t *attribution = json_pack(
       "{s:s,s:b,s:s}", "method", "cpu_time_share", "is_model", 1, "note",
       "Energy counters measure a whole node (every socket, every process). Per-rank energy and a "
@@ -520,8 +660,11 @@ int cg_cmd_merge(int argc, char **argv) {
   json_t *totals = json_pack("{s:f,s:f,s:f,s:i,s:i}", "energy_j", total_job, "measured_energy_j",
                              total_measured, "wall_duration_s", have_window ? wall1 - wall0 : 0.0,
                              "n_tasks", (int)n_nodes, "n_top_level_tasks", (int)n_nodes);
-  json_t *out = json_pack("{s:o,s:o,s:o,s:o}", "meta", meta, "job", job, "tasks", tasks_out,
-                          "totals", totals);
+  if (total_uncertainty > 0) {
+    json_object_set_new(totals, "energy_uncertainty_j", json_real(total_uncertainty));
+  }
+  json_t *out = json_pack("{s:o,s:o,s:o,s:o,s:o}", "meta", meta, "job", job, "tasks", tasks_out,
+                          "totals", totals, "warnings", warnings);
 
   int code = CG_EXIT_OK;
   if (n_nodes == 0) {
