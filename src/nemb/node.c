@@ -108,6 +108,10 @@ typedef struct nemb__node {
    * sample for itself from then on, with a meter of its own made from a copy of its config. */
   pthread_t watcher;
   bool watcher_live;
+  /* The watcher's descriptor of the leader's sample file, kept for the rank's end: a new leader
+   * (a rank that began after the old one died) replaces the file by name, so only this one still
+   * reads the old leader's samples. Set by the watcher, read after it is joined. -1: none. */
+  int watch_fd;
   nemb_config *cfg;    /* the follower's copy (NULL: the defaults) */
   nemb_meter *own;     /* the meter the watcher started when the leader was gone */
   char own_error[192]; /* why the rank could not sample for itself */
@@ -340,6 +344,7 @@ static void *watch_main(void *arg) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s.samples", n->base);
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  n->watch_fd = fd; /* closed by follower_fetch() or nemb__node_free() */
   while (!atomic_load(&n->stop)) {
     if (leader_gone(n, fd)) {
       nemb_meter *m = NULL;
@@ -359,9 +364,6 @@ static void *watch_main(void *arg) {
       break;
     }
     sleep_ns(POLL_NS);
-  }
-  if (fd >= 0) {
-    close(fd);
   }
   return NULL;
 }
@@ -397,7 +399,7 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
     return nemb__fail(NEMB_ENOMEM, "out of memory for the node state");
   }
   s->node = n;
-  n->lock_fd = n->followers_fd = n->samples_fd = -1;
+  n->lock_fd = n->followers_fd = n->samples_fd = n->watch_fd = -1;
   n->leader_pid = -1;
   n->owner_pid = getpid();
   atomic_init(&n->stop, false);
@@ -446,6 +448,11 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
     n->role = ROLE_LEADER;
     n->leader_pid = getpid();
     n->followers_fd = open_own(n, "followers", 0);
+    /* A new file, not the old one truncated: a follower of a leader that died may still read
+     * that one's samples through its descriptor (watch_fd). */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s.samples", n->base);
+    unlink(path);
     n->samples_fd = open_own(n, "samples", O_TRUNC);
     int rc = nemb_meter_create(cfg, meter);
     if (rc != 0) {
@@ -910,7 +917,8 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
   }
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s.samples", n->base);
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = n->watch_fd >= 0 ? n->watch_fd : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  n->watch_fd = -1;
   file_header h;
   memset(&h, 0, sizeof h);
   uint64_t deadline = nemb__now_ns() + (uint64_t)(n->wait_s * 1e9);
@@ -1121,6 +1129,9 @@ void nemb__node_free(nemb_session *s) {
     nemb_meter_destroy(n->own); /* a session destroyed before its end */
   }
   nemb_config_destroy(n->cfg);
+  if (n->watch_fd >= 0) {
+    close(n->watch_fd);
+  }
   if (n->samples_fd >= 0) {
     close(n->samples_fd);
   }
