@@ -902,6 +902,14 @@ static int measure_meter_create(nemb_session *s, nemb__node *n, const nemb_confi
   return 0;
 }
 
+/* The signal that cut a follower's wait short (nemb_session_interrupt_wait()); 0: none. Lock-free,
+ * so a signal handler may set it. */
+static atomic_int interrupted;
+
+void nemb_session_interrupt_wait(int sig) {
+  atomic_store(&interrupted, sig);
+}
+
 bool nemb__node_follows(const nemb_session *s) {
   return s->node != NULL && s->node->role == ROLE_FOLLOWER;
 }
@@ -924,6 +932,10 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
   uint64_t deadline = nemb__now_ns() + (uint64_t)(n->wait_s * 1e9);
   uint64_t t_last = 0;
   char why[160] = "";
+  bool gone_seen = false; /* the leader was seen gone (died, or stopped sampling) */
+  /* Only a signal during this wait cuts it: one before it (codegreen run passed it on to the
+   * command, whose end brought this one) still lets a live leader's last samples come. */
+  atomic_store(&interrupted, 0);
   for (;;) {
     if (fd < 0) {
       fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -940,6 +952,7 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
       }
     }
     if (ours && h.finished) {
+      gone_seen = true;
       snprintf(why, sizeof why,
                "the node's leader (pid %ld) stopped sampling before this rank "
                "ended",
@@ -951,6 +964,7 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
                "the node's leader (pid %ld) ended without finishing its samples "
                "(it died?)",
                n->leader_pid);
+      gone_seen = true;
       break;
     }
     if (nemb__now_ns() > deadline) {
@@ -958,6 +972,14 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
                "the node's leader (pid %ld) published no samples covering this "
                "rank's end within %.0f s",
                n->leader_pid, n->wait_s);
+      break;
+    }
+    int sig = atomic_load(&interrupted);
+    if (sig != 0) {
+      snprintf(why, sizeof why,
+               "signal %d (%s) cut short this rank's wait for the node's leader's (pid %ld) "
+               "samples covering its end",
+               sig, strsignal(sig), n->leader_pid);
       break;
     }
     sleep_ns(POLL_NS);
@@ -992,7 +1014,9 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
              why[0] ? why : "the sample file could not be read",
              n->own_error[0]  ? n->own_error
              : n->own != NULL ? "its samples and the leader's do not join (other domains)"
-                              : "the leader was gone only after this rank's end");
+             : gone_seen      ? "the leader was seen gone only after this rank's end"
+                              : "the leader was never seen gone: it still held the node's lock "
+                                "(stopped, or too slow?)");
     nemb__log(NEMB_LOG_WARN, "%s", s->backend_error);
   }
   nemb_meter_destroy(n->own);

@@ -464,6 +464,69 @@ static void test_follower_of_a_dead_leader_with_a_successor(void **state) {
   unsetenv("CODEGREEN_SIM_CONFIG");
 }
 
+static void on_alarm(int sig) {
+  nemb_session_interrupt_wait(sig);
+}
+
+/* A follower whose leader is stopped (SIGSTOP: it holds its lock, publishes nothing) waits at its
+ * end for samples that do not come; a signal cuts that wait short (it went on to the end of
+ * mpi.node_leader_wait_s, 60 s), and the report says what was observed: the leader never seen
+ * gone (it said "gone only after this rank's end"). */
+static void test_follower_of_a_stopped_leader_is_interrupted(void **state) {
+  (void)state;
+  char dir[256], job[64];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  snprintf(job, sizeof job, "stop%d", (int)getpid());
+  setenv("CODEGREEN_NODE_DIR", dir, 1);
+  setenv("CODEGREEN_JOB_ID", job, 1);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
+  int led[2];
+  assert_int_equal(pipe(led), 0);
+  pid_t pid = fork(); /* before any thread of this process */
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(led[0]);
+    doomed_leader(led[1]);
+  }
+  close(led[1]);
+  char c;
+  assert_int_equal(read(led[0], &c, 1), 1);
+  close(led[0]);
+  setenv("OMPI_COMM_WORLD_RANK", "1", 1);
+  nemb_session *s = begin(1);
+  assert_null(nemb_session_meter(s)); /* a follower */
+  nemb_task_start(s, "work");
+  sleep_ms(100);
+  assert_int_equal(kill(pid, SIGSTOP), 0);
+  sleep_ms(100);
+  nemb_task_stop(s, "work");
+  struct sigaction sa = {.sa_handler = on_alarm}, old;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+  alarm(1); /* during the end's wait for the leader */
+  json_t *r = end(s);
+  alarm(0);
+  sigaction(SIGALRM, &old, NULL);
+  nemb_session_destroy(s);
+  kill(pid, SIGKILL);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "no_backend");
+  const char *why = json_string_value(meta_of(r, "backend_error"));
+  assert_non_null(why);
+  char sig[32];
+  snprintf(sig, sizeof sig, "signal %d", SIGALRM);
+  assert_non_null(strstr(why, sig));
+  assert_non_null(strstr(why, "cut short this rank's wait"));
+  assert_non_null(strstr(why, "the leader was never seen gone"));
+  assert_null(strstr(why, "gone only after this rank's end"));
+  json_decref(r);
+  unsetenv("CODEGREEN_NODE_DIR");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("CODEGREEN_SIM_CONFIG");
+}
+
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return (x > y) - (x < y);
@@ -592,6 +655,7 @@ int main(void) {
       cmocka_unit_test_setup(test_leader_publishes_across_a_compaction, clear_env),
       cmocka_unit_test_setup(test_follower_of_a_dead_leader, clear_env),
       cmocka_unit_test_setup(test_follower_of_a_dead_leader_with_a_successor, clear_env),
+      cmocka_unit_test_setup(test_follower_of_a_stopped_leader_is_interrupted, clear_env),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
