@@ -204,6 +204,70 @@ static json_t *join(const json_t *a, const char *sep) {
   return out;
 }
 
+/* A window of node energy from a rank report (CLOCK_MONOTONIC ns of its node). */
+typedef struct energy_window {
+  node *nd;
+  double t0, t1, energy_j;
+  bool leader; /* a leader's node window: counted whole; else a self-sampled rank's */
+} energy_window;
+
+static int by_start(const void *x, const void *y) {
+  const energy_window *a = x, *b = y;
+  return (a->t0 > b->t0) - (a->t0 < b->t0);
+}
+
+/* The part of [t0, t1] that none of the @p n windows of @p w marked counted covers, ns. */
+static double uncovered_ns(const energy_window *w, const bool *counted, size_t n, double t0,
+                           double t1) {
+  double left = t1 - t0, reach = t0; /* w is sorted by start: sweep once */
+  for (size_t i = 0; i < n; i++) {
+    if (!counted[i]) {
+      continue;
+    }
+    double a = fmax(w[i].t0, reach), b = fmin(w[i].t1, t1);
+    if (b > a) {
+      left -= b - a;
+      reach = b;
+    }
+  }
+  return fmax(0, left);
+}
+
+/* Self-sampled ranks' windows (role "self": a follower whose leader was gone, or every rank with
+ * CODEGREEN_NODE_LEADER=0) add to their node what no leader's window and no earlier counted self
+ * window covers, at the window's mean power: each instant of the node counted once. (The
+ * leader's window alone was counted: 34.8 J of 1.5 s for ranks that measured 3 s.) */
+static void count_self_windows(energy_window *w, size_t n) {
+  qsort(w, n, sizeof *w, by_start);
+  bool *counted = calloc(n ? n : 1, sizeof *counted), *same = calloc(n ? n : 1, sizeof *same);
+  for (size_t i = 0; counted != NULL && same != NULL && i < n; i++) {
+    counted[i] = w[i].leader;
+  }
+  for (size_t i = 0; counted != NULL && same != NULL && i < n; i++) {
+    if (w[i].leader || !(w[i].t1 > w[i].t0)) {
+      continue;
+    }
+    for (size_t j = 0; j < n; j++) {
+      same[j] = counted[j] && w[j].nd == w[i].nd; /* only its node's windows cover it */
+    }
+    double left = uncovered_ns(w, same, n, w[i].t0, w[i].t1);
+    node *nd = w[i].nd;
+    bool had = nd->energy_window_s > 0 || nd->measured_j > 0;
+    nd->measured_j += w[i].energy_j * left / (w[i].t1 - w[i].t0);
+    nd->energy_window_s += left / 1e9;
+    counted[i] = true;
+    if (left > 0 && had && nd->note != NULL && strstr(nd->note, "leader") != NULL) {
+      nd->note = "node energy from its leader ranks' samples, each counted once, and the parts of "
+                 "self-sampled ranks' windows no leader covered (at each window's mean power)";
+    } else if (!had) {
+      nd->note = "ranks sampled for themselves: each instant of the node counted once, from the "
+                 "windows that cover it (at each window's mean power)";
+    }
+  }
+  free(counted);
+  free(same);
+}
+
 static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -510,10 +574,13 @@ int cg_cmd_merge(int argc, char **argv) {
     i = j;
   }
 
-  /* Rank reports of nodes that have no step report: the leader's node energy, once. */
+  /* Rank reports of nodes that have no step report: the leader's node energy, once, and what
+   * self-sampled ranks measured beyond it. */
   {
     const json_t *r;
     size_t k;
+    energy_window *wins = calloc(json_array_size(rank_reports) + 1, sizeof *wins);
+    size_t n_wins = 0;
     json_array_foreach(rank_reports, k, r) {
       const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
       const char *name = json_string_value(json_object_get(jm, "node"));
@@ -544,6 +611,12 @@ int cg_cmd_merge(int argc, char **argv) {
         nd->measured_j += e;
         nd->energy_window_s += win_s;
         nd->note = "node energy from its leader ranks' samples, each counted once";
+        if (wins != NULL && win_s > 0) {
+          wins[n_wins++] = (energy_window){nd, num_at(win, 0), num_at(win, 1), e, true};
+        }
+      } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) && win_s > 0 &&
+                 wins != NULL) {
+        wins[n_wins++] = (energy_window){nd, num_at(win, 0), num_at(win, 1), e, false};
       } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) && e > nd->measured_j &&
                  (nd->note == NULL || strstr(nd->note, "leader") == NULL)) {
         /* Ranks that sampled for themselves all saw the whole node: take the largest window
@@ -558,6 +631,10 @@ int cg_cmd_merge(int argc, char **argv) {
       if (role == NULL || strcmp(role, "follower") != 0) {
         nd->uncertainty_j += report_uncertainty_j(r); /* a follower's is its leader's copy */
       }
+    }
+    if (wins != NULL) {
+      count_self_windows(wins, n_wins);
+      free(wins);
     }
     json_array_foreach(rank_reports, k, r) {
       const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
@@ -612,6 +689,15 @@ int cg_cmd_merge(int argc, char **argv) {
     json_object_set_new(node_out, "reports_span_s",
                         have_span ? json_real(nd->wall1 - nd->wall0) : json_null());
     json_array_append_new(nodes_out, node_out);
+    if (nd->from_ranks && have_window && have_span &&
+        nd->energy_window_s < 0.95 * (nd->wall1 - nd->wall0)) {
+      char text[512];
+      snprintf(text, sizeof text,
+               "node %s: its energy covers %.3f s of its ranks' %.3f s span; the rest (a rank "
+               "before or after every window that sampled, or a report missing) is not measured",
+               nd->name, nd->energy_window_s, nd->wall1 - nd->wall0);
+      merge_warn(warnings, quiet, text);
+    }
     /* The node's task: its job energy over the window that energy covers (the reference's task
      * fields), so avg_power_w is a power the node drew; the reports' span only when no window
      * is known (reports of older versions). */
