@@ -571,6 +571,12 @@ NEMB_EXTERN int nemb_checkpoint_exit(nemb_session *s, uint32_t id);
  *  Any thread, once. Since 0.1. */
 NEMB_EXTERN int nemb_session_end(nemb_session *s);
 
+/** Cuts short the wait of an MPI follower rank's nemb_session_end() for its node leader's
+ *  samples (a stopped leader would hold it for mpi.node_leader_wait_s): the report then has
+ *  what the rank has, meta.backend_error naming @p sig. Only a call during that wait counts.
+ *  Async-signal-safe: for a SIGTERM handler. Since 0.1. */
+NEMB_EXTERN void nemb_session_interrupt_wait(int sig);
+
 /** Chooses how the report holds the time series (when record_time_series is on), over the
  *  config key measurement.report.timeseries_layout: "samples" (the default and the reference's:
  *  each task lists its points as {t_ns, energy_j, power_w, domain_j, domain_w} objects) or

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "nemb.h"
 
 /* The signals that end codegreen's wait the way SIGTERM does: passed on to the command's
  * process group, after which the report is still written. */
@@ -26,6 +27,7 @@ static int installed[N_HANDLED];
 static void on_signal(int sig) {
   caught = sig;
   forward_pending = 1;
+  nemb_session_interrupt_wait(sig); /* a follower rank waiting for a stopped leader stops waiting */
 }
 
 void cg_signals_catch(void) {

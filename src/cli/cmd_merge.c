@@ -68,7 +68,8 @@ typedef struct node {
    * duration_s and avg_power_w are over this, never over the reports' span, which is a
    * different window (a leader samples on until its last follower is done). */
   double energy_window_s;
-  json_t *steps; /* array for the output */
+  double uncertainty_j; /* the energy_uncertainty_j of the reports whose energy it counts */
+  json_t *steps;        /* array for the output */
 } node;
 
 static void print_usage(FILE *fp) {
@@ -180,6 +181,93 @@ static node *find_node(node *nodes, size_t *n, const char *name) {
   return nd;
 }
 
+/* The strings of @p a joined by @p sep, as a new JSON string. */
+static json_t *join(const json_t *a, const char *sep) {
+  size_t len = 1;
+  const json_t *v;
+  size_t i;
+  json_array_foreach(a, i, v) {
+    len += strlen(json_string_value(v)) + strlen(sep);
+  }
+  char *buf = calloc(1, len);
+  if (buf == NULL) {
+    return NULL;
+  }
+  json_array_foreach(a, i, v) {
+    if (i > 0) {
+      strcat(buf, sep);
+    }
+    strcat(buf, json_string_value(v));
+  }
+  json_t *out = json_string(buf);
+  free(buf);
+  return out;
+}
+
+/* A window of node energy from a rank report (CLOCK_MONOTONIC ns of its node). */
+typedef struct energy_window {
+  node *nd;
+  double t0, t1, energy_j;
+  bool leader; /* a leader's node window: counted whole; else a self-sampled rank's */
+} energy_window;
+
+static int by_start(const void *x, const void *y) {
+  const energy_window *a = x, *b = y;
+  return (a->t0 > b->t0) - (a->t0 < b->t0);
+}
+
+/* The part of [t0, t1] that none of the @p n windows of @p w marked counted covers, ns. */
+static double uncovered_ns(const energy_window *w, const bool *counted, size_t n, double t0,
+                           double t1) {
+  double left = t1 - t0, reach = t0; /* w is sorted by start: sweep once */
+  for (size_t i = 0; i < n; i++) {
+    if (!counted[i]) {
+      continue;
+    }
+    double a = fmax(w[i].t0, reach), b = fmin(w[i].t1, t1);
+    if (b > a) {
+      left -= b - a;
+      reach = b;
+    }
+  }
+  return fmax(0, left);
+}
+
+/* Self-sampled ranks' windows (role "self": a follower whose leader was gone, or every rank with
+ * CODEGREEN_NODE_LEADER=0) add to their node what no leader's window and no earlier counted self
+ * window covers, at the window's mean power: each instant of the node counted once. (The
+ * leader's window alone was counted: 34.8 J of 1.5 s for ranks that measured 3 s.) */
+static void count_self_windows(energy_window *w, size_t n) {
+  qsort(w, n, sizeof *w, by_start);
+  bool *counted = calloc(n ? n : 1, sizeof *counted), *same = calloc(n ? n : 1, sizeof *same);
+  for (size_t i = 0; counted != NULL && same != NULL && i < n; i++) {
+    counted[i] = w[i].leader;
+  }
+  for (size_t i = 0; counted != NULL && same != NULL && i < n; i++) {
+    if (w[i].leader || !(w[i].t1 > w[i].t0)) {
+      continue;
+    }
+    for (size_t j = 0; j < n; j++) {
+      same[j] = counted[j] && w[j].nd == w[i].nd; /* only its node's windows cover it */
+    }
+    double left = uncovered_ns(w, same, n, w[i].t0, w[i].t1);
+    node *nd = w[i].nd;
+    bool had = nd->energy_window_s > 0 || nd->measured_j > 0;
+    nd->measured_j += w[i].energy_j * left / (w[i].t1 - w[i].t0);
+    nd->energy_window_s += left / 1e9;
+    counted[i] = true;
+    if (left > 0 && had && nd->note != NULL && strstr(nd->note, "leader") != NULL) {
+      nd->note = "node energy from its leader ranks' samples, each counted once, and the parts of "
+                 "self-sampled ranks' windows no leader covered (at each window's mean power)";
+    } else if (!had) {
+      nd->note = "ranks sampled for themselves: each instant of the node counted once, from the "
+                 "windows that cover it (at each window's mean power)";
+    }
+  }
+  free(counted);
+  free(same);
+}
+
 static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -193,6 +281,91 @@ static json_t *rfc3339(double wall) {
   snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us < 0 ? 0 : us);
   return json_string(buf);
+}
+
+/* How bad an input's measurement_quality is, for the merged verdict (the worst of its inputs):
+ * verdicts about tasks rather than energy (no_tasks, checkpoints_only) and unknown ones count as
+ * ok, since the merged report's energy is the nodes'. */
+static int quality_badness(const char *q) {
+  static const char *const order[] = {"estimated", "energy_zero", "degraded", "failed",
+                                      "no_backend"};
+  for (size_t i = 0; q != NULL && i < sizeof order / sizeof order[0]; i++) {
+    if (strcmp(q, order[i]) == 0) {
+      return (int)i + 1;
+    }
+  }
+  return 0;
+}
+
+/* The sum of the energy_uncertainty_j of report @p r's top-level tasks. */
+static double report_uncertainty_j(const json_t *r) {
+  double sum = 0;
+  const json_t *tk;
+  size_t k;
+  json_array_foreach(json_object_get(r, "tasks"), k, tk) {
+    if (num(tk, "depth", 0) == 0) {
+      sum += num(tk, "energy_uncertainty_j", 0);
+    }
+  }
+  return sum;
+}
+
+/* Appends @p text to @p warnings and, unless @p quiet, says it on stderr. */
+static void merge_warn(json_t *warnings, int quiet, const char *text) {
+  json_array_append_new(warnings, json_string(text));
+  if (!quiet) {
+    fprintf(stderr, "codegreen merge: warning: %s\n", text);
+  }
+}
+
+/* The ranks of the job (meta.job.size of its rank reports) that wrote no report, in words into
+ * @p buf; false when none is missing or no size is known. */
+static bool missing_ranks(const json_t *rank_reports, char *buf, size_t len) {
+  long size = 0;
+  const json_t *r;
+  size_t k;
+  json_array_foreach(rank_reports, k, r) {
+    long n = (long)num(json_object_get(json_object_get(r, "meta"), "job"), "size", 0);
+    size = n > size ? n : size;
+  }
+  if (size <= 0 || size > 1000000) {
+    return false;
+  }
+  bool *seen = calloc((size_t)size, sizeof *seen);
+  if (seen == NULL) {
+    return false;
+  }
+  json_array_foreach(rank_reports, k, r) {
+    long rank = (long)num(json_object_get(json_object_get(r, "meta"), "job"), "rank", -1);
+    if (rank >= 0 && rank < size) {
+      seen[rank] = true;
+    }
+  }
+  size_t used = 0;
+  long n_missing = 0;
+  for (long i = 0; i < size; i++) {
+    if (!seen[i]) {
+      n_missing++;
+      if (used < len) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%ld", n_missing > 1 ? ", " : "", i);
+      }
+    }
+  }
+  free(seen);
+  if (n_missing == 0) {
+    return false;
+  }
+  char head[96];
+  snprintf(head, sizeof head, "%ld of the job's %ld ranks wrote no report (rank%s ", n_missing,
+           size, n_missing > 1 ? "s" : "");
+  size_t hl = strlen(head), bl = strnlen(buf, len);
+  if (hl + bl + 64 < len) {
+    memmove(buf + hl, buf, bl + 1);
+    memcpy(buf, head, hl);
+    snprintf(buf + hl + bl, len - hl - bl,
+             "): their energy is in their node's only if a leader measured it");
+  }
+  return true;
 }
 
 int cg_cmd_merge(int argc, char **argv) {
@@ -253,6 +426,8 @@ int cg_cmd_merge(int argc, char **argv) {
   double wall0 = INFINITY, wall1 = -INFINITY;
   json_t *topology = json_object(), *sources = json_object();
   const char *job_id = NULL;
+  const char *worst = "ok"; /* the worst measurement_quality of the inputs */
+  json_t *quality_why = json_array(), *warnings = json_array();
 
   for (size_t i = 0; i < n_names; i++) {
     char path[4096];
@@ -281,6 +456,19 @@ int cg_cmd_merge(int argc, char **argv) {
     }
     json_array_append_new(inputs, r);
     json_array_append_new(merged_from, json_string(names[i]));
+    const char *q = json_string_value(json_object_get(meta, "measurement_quality"));
+    if (quality_badness(q) > quality_badness(worst)) {
+      worst = q;
+    }
+    if (quality_badness(q) > 0) {
+      const char *why_q = json_string_value(json_object_get(meta, "measurement_quality_reason"));
+      char text[1024];
+      snprintf(text, sizeof text, "%s: %s%s%s", names[i], q, why_q ? " (" : "", why_q ? why_q : "");
+      if (why_q != NULL && strlen(text) + 1 < sizeof text) {
+        strcat(text, ")");
+      }
+      json_array_append_new(quality_why, json_string(text));
+    }
     const json_t *totals = json_object_get(r, "totals");
     const char *src = json_string_value(json_object_get(meta, "energy_source"));
     if (src != NULL) {
@@ -351,6 +539,7 @@ int cg_cmd_merge(int argc, char **argv) {
       nd->energy_window_s += from < s->t1 ? (s->t1 - from) / 1e9 : 0;
       covered = fmax(covered, s->t1);
       nd->measured_j += s->counted_j;
+      nd->uncertainty_j += report_uncertainty_j(s->report);
       /* On a shared node only the job's share is the job's: attributed by CPU time. */
       double share = 1;
       if (s->shared) {
@@ -385,10 +574,13 @@ int cg_cmd_merge(int argc, char **argv) {
     i = j;
   }
 
-  /* Rank reports of nodes that have no step report: the leader's node energy, once. */
+  /* Rank reports of nodes that have no step report: the leader's node energy, once, and what
+   * self-sampled ranks measured beyond it. */
   {
     const json_t *r;
     size_t k;
+    energy_window *wins = calloc(json_array_size(rank_reports) + 1, sizeof *wins);
+    size_t n_wins = 0;
     json_array_foreach(rank_reports, k, r) {
       const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
       const char *name = json_string_value(json_object_get(jm, "node"));
@@ -419,6 +611,12 @@ int cg_cmd_merge(int argc, char **argv) {
         nd->measured_j += e;
         nd->energy_window_s += win_s;
         nd->note = "node energy from its leader ranks' samples, each counted once";
+        if (wins != NULL && win_s > 0) {
+          wins[n_wins++] = (energy_window){nd, num_at(win, 0), num_at(win, 1), e, true};
+        }
+      } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) && win_s > 0 &&
+                 wins != NULL) {
+        wins[n_wins++] = (energy_window){nd, num_at(win, 0), num_at(win, 1), e, false};
       } else if (role != NULL && strcmp(role, "follower") != 0 && !isnan(e) && e > nd->measured_j &&
                  (nd->note == NULL || strstr(nd->note, "leader") == NULL)) {
         /* Ranks that sampled for themselves all saw the whole node: take the largest window
@@ -430,6 +628,13 @@ int cg_cmd_merge(int argc, char **argv) {
       const char *from;
       nd->cpu_s += rank_cpu_s(r, &from);
       node_span_tasks(nd, r);
+      if (role == NULL || strcmp(role, "follower") != 0) {
+        nd->uncertainty_j += report_uncertainty_j(r); /* a follower's is its leader's copy */
+      }
+    }
+    if (wins != NULL) {
+      count_self_windows(wins, n_wins);
+      free(wins);
     }
     json_array_foreach(rank_reports, k, r) {
       const json_t *jm = json_object_get(json_object_get(r, "meta"), "job");
@@ -459,7 +664,11 @@ int cg_cmd_merge(int argc, char **argv) {
   }
 
   /* ----- the envelope ----- */
-  double total_measured = 0, total_job = 0;
+  double total_measured = 0, total_job = 0, total_uncertainty = 0;
+  char missing[1024];
+  if (missing_ranks(rank_reports, missing, sizeof missing)) {
+    merge_warn(warnings, quiet, missing);
+  }
   json_t *nodes_out = json_array(), *tasks_out = json_array();
   bool any_shared = false;
   for (size_t i = 0; i < n_nodes; i++) {
@@ -480,6 +689,15 @@ int cg_cmd_merge(int argc, char **argv) {
     json_object_set_new(node_out, "reports_span_s",
                         have_span ? json_real(nd->wall1 - nd->wall0) : json_null());
     json_array_append_new(nodes_out, node_out);
+    if (nd->from_ranks && have_window && have_span &&
+        nd->energy_window_s < 0.95 * (nd->wall1 - nd->wall0)) {
+      char text[512];
+      snprintf(text, sizeof text,
+               "node %s: its energy covers %.3f s of its ranks' %.3f s span; the rest (a rank "
+               "before or after every window that sampled, or a report missing) is not measured",
+               nd->name, nd->energy_window_s, nd->wall1 - nd->wall0);
+      merge_warn(warnings, quiet, text);
+    }
     /* The node's task: its job energy over the window that energy covers (the reference's task
      * fields), so avg_power_w is a power the node drew; the reports' span only when no window
      * is known (reports of older versions). */
@@ -489,6 +707,10 @@ int cg_cmd_merge(int argc, char **argv) {
       double window = have_window ? nd->energy_window_s : nd->wall1 - nd->wall0;
       json_object_set_new(task, "duration_s", json_real(window));
       json_object_set_new(task, "avg_power_w", json_real(nd->attributed_j / window));
+    }
+    if (nd->uncertainty_j > 0) {
+      json_object_set_new(task, "energy_uncertainty_j", json_real(nd->uncertainty_j));
+      total_uncertainty += nd->uncertainty_j;
     }
     json_array_append_new(tasks_out, task);
   }
@@ -506,10 +728,14 @@ int cg_cmd_merge(int argc, char **argv) {
                 "session_name", "started_at", have_window ? rfc3339(wall0) : json_null(),
                 "ended_at", have_window ? rfc3339(wall1) : json_null(), "duration_total_s",
                 have_window ? wall1 - wall0 : 0.0, "hostname", "platform", "linux",
-                "measurement_quality", n_nodes ? "ok" : "no_tasks", "energy_source", source,
+                "measurement_quality", n_nodes ? worst : "no_tasks", "energy_source", source,
                 "outlier_method", "iqr_1.5", "iso_timestamp_format", "rfc3339_utc",
                 "nemb_abi_version", nemb_abi_version(), "domain_topology", topology, "merged_from",
                 merged_from, "left_out", left_out, "report_kind", "job");
+  /* Which inputs made the verdict what it is (each input's own reason), or null. */
+  json_object_set_new(meta, "measurement_quality_reason",
+                      json_array_size(quality_why) > 0 ? join(quality_why, "; ") : json_null());
+  json_decref(quality_why);
   json_t *attribution = json_pack(
       "{s:s,s:b,s:s}", "method", "cpu_time_share", "is_model", 1, "note",
       "Energy counters measure a whole node (every socket, every process). Per-rank energy and a "
@@ -520,8 +746,11 @@ int cg_cmd_merge(int argc, char **argv) {
   json_t *totals = json_pack("{s:f,s:f,s:f,s:i,s:i}", "energy_j", total_job, "measured_energy_j",
                              total_measured, "wall_duration_s", have_window ? wall1 - wall0 : 0.0,
                              "n_tasks", (int)n_nodes, "n_top_level_tasks", (int)n_nodes);
-  json_t *out = json_pack("{s:o,s:o,s:o,s:o}", "meta", meta, "job", job, "tasks", tasks_out,
-                          "totals", totals);
+  if (total_uncertainty > 0) {
+    json_object_set_new(totals, "energy_uncertainty_j", json_real(total_uncertainty));
+  }
+  json_t *out = json_pack("{s:o,s:o,s:o,s:o,s:o}", "meta", meta, "job", job, "tasks", tasks_out,
+                          "totals", totals, "warnings", warnings);
 
   int code = CG_EXIT_OK;
   if (n_nodes == 0) {

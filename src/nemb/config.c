@@ -107,6 +107,9 @@ static const known_key known_keys[] = {
      "how a report holds time series: samples (the reference's: every task lists its points as "
      "objects) or columnar (the session's points once, as columns; each task a window into "
      "them)"},
+    {"mpi.node_leader_wait_s", T_NUMBER, 60, NULL, 0, 86400,
+     "in a job, the longest a node's leader waits for its followers' ends, and a follower for "
+     "the leader's samples, seconds"},
     {"measurement.boundary_clock", T_STRING, 0, "auto", 0, 0,
      "task and checkpoint timestamps: auto (the invariant TSC when the CPU has one, else "
      "CLOCK_MONOTONIC) or clock_monotonic; CODEGREEN_BOUNDARY_CLOCK overrides it"},

@@ -108,6 +108,10 @@ typedef struct nemb__node {
    * sample for itself from then on, with a meter of its own made from a copy of its config. */
   pthread_t watcher;
   bool watcher_live;
+  /* The watcher's descriptor of the leader's sample file, kept for the rank's end: a new leader
+   * (a rank that began after the old one died) replaces the file by name, so only this one still
+   * reads the old leader's samples. Set by the watcher, read after it is joined. -1: none. */
+  int watch_fd;
   nemb_config *cfg;    /* the follower's copy (NULL: the defaults) */
   nemb_meter *own;     /* the meter the watcher started when the leader was gone */
   char own_error[192]; /* why the rank could not sample for itself */
@@ -340,6 +344,7 @@ static void *watch_main(void *arg) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s.samples", n->base);
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  n->watch_fd = fd; /* closed by follower_fetch() or nemb__node_free() */
   while (!atomic_load(&n->stop)) {
     if (leader_gone(n, fd)) {
       nemb_meter *m = NULL;
@@ -359,9 +364,6 @@ static void *watch_main(void *arg) {
       break;
     }
     sleep_ns(POLL_NS);
-  }
-  if (fd >= 0) {
-    close(fd);
   }
   return NULL;
 }
@@ -397,7 +399,7 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
     return nemb__fail(NEMB_ENOMEM, "out of memory for the node state");
   }
   s->node = n;
-  n->lock_fd = n->followers_fd = n->samples_fd = -1;
+  n->lock_fd = n->followers_fd = n->samples_fd = n->watch_fd = -1;
   n->leader_pid = -1;
   n->owner_pid = getpid();
   atomic_init(&n->stop, false);
@@ -446,6 +448,11 @@ int nemb__node_meter_create(nemb_session *s, const nemb_config *cfg, nemb_meter 
     n->role = ROLE_LEADER;
     n->leader_pid = getpid();
     n->followers_fd = open_own(n, "followers", 0);
+    /* A new file, not the old one truncated: a follower of a leader that died may still read
+     * that one's samples through its descriptor (watch_fd). */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s.samples", n->base);
+    unlink(path);
     n->samples_fd = open_own(n, "samples", O_TRUNC);
     int rc = nemb_meter_create(cfg, meter);
     if (rc != 0) {
@@ -895,6 +902,14 @@ static int measure_meter_create(nemb_session *s, nemb__node *n, const nemb_confi
   return 0;
 }
 
+/* The signal that cut a follower's wait short (nemb_session_interrupt_wait()); 0: none. Lock-free,
+ * so a signal handler may set it. */
+static atomic_int interrupted;
+
+void nemb_session_interrupt_wait(int sig) {
+  atomic_store(&interrupted, sig);
+}
+
 bool nemb__node_follows(const nemb_session *s) {
   return s->node != NULL && s->node->role == ROLE_FOLLOWER;
 }
@@ -910,12 +925,17 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
   }
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s.samples", n->base);
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = n->watch_fd >= 0 ? n->watch_fd : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  n->watch_fd = -1;
   file_header h;
   memset(&h, 0, sizeof h);
   uint64_t deadline = nemb__now_ns() + (uint64_t)(n->wait_s * 1e9);
   uint64_t t_last = 0;
   char why[160] = "";
+  bool gone_seen = false; /* the leader was seen gone (died, or stopped sampling) */
+  /* Only a signal during this wait cuts it: one before it (codegreen run passed it on to the
+   * command, whose end brought this one) still lets a live leader's last samples come. */
+  atomic_store(&interrupted, 0);
   for (;;) {
     if (fd < 0) {
       fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -932,6 +952,7 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
       }
     }
     if (ours && h.finished) {
+      gone_seen = true;
       snprintf(why, sizeof why,
                "the node's leader (pid %ld) stopped sampling before this rank "
                "ended",
@@ -943,6 +964,7 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
                "the node's leader (pid %ld) ended without finishing its samples "
                "(it died?)",
                n->leader_pid);
+      gone_seen = true;
       break;
     }
     if (nemb__now_ns() > deadline) {
@@ -950,6 +972,14 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
                "the node's leader (pid %ld) published no samples covering this "
                "rank's end within %.0f s",
                n->leader_pid, n->wait_s);
+      break;
+    }
+    int sig = atomic_load(&interrupted);
+    if (sig != 0) {
+      snprintf(why, sizeof why,
+               "signal %d (%s) cut short this rank's wait for the node's leader's (pid %ld) "
+               "samples covering its end",
+               sig, strsignal(sig), n->leader_pid);
       break;
     }
     sleep_ns(POLL_NS);
@@ -984,7 +1014,9 @@ static void follower_fetch(nemb_session *s, nemb__node *n) {
              why[0] ? why : "the sample file could not be read",
              n->own_error[0]  ? n->own_error
              : n->own != NULL ? "its samples and the leader's do not join (other domains)"
-                              : "the leader was gone only after this rank's end");
+             : gone_seen      ? "the leader was seen gone only after this rank's end"
+                              : "the leader was never seen gone: it still held the node's lock "
+                                "(stopped, or too slow?)");
     nemb__log(NEMB_LOG_WARN, "%s", s->backend_error);
   }
   nemb_meter_destroy(n->own);
@@ -1121,6 +1153,9 @@ void nemb__node_free(nemb_session *s) {
     nemb_meter_destroy(n->own); /* a session destroyed before its end */
   }
   nemb_config_destroy(n->cfg);
+  if (n->watch_fd >= 0) {
+    close(n->watch_fd);
+  }
   if (n->samples_fd >= 0) {
     close(n->samples_fd);
   }

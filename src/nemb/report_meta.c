@@ -532,9 +532,48 @@ static void put(json_t *obj, const char *key, json_t *v, bool *failed) {
   }
 }
 
+/* Why the verdict is "degraded" (report.c's quality(): a domain lost, two samplers' samples
+ * joined, a counter reset, a gap that may hide wraps), in words. */
+static json_t *degraded_reason(nemb_meter *m) {
+  nemb_sampler_stats st;
+  nemb_meter_stats(m, &st);
+  char text[1024];
+  size_t used = 0;
+  text[0] = '\0';
+  for (size_t d = 0; d < m->n_domains && used < sizeof text; d++) {
+    if (m->dom_lost_at[d] != 0) {
+      used += (size_t)snprintf(text + used, sizeof text - used, "domain %s was lost; ",
+                               m->domains[d].name);
+    }
+  }
+  if (m->bridge_to_ns > m->bridge_from_ns && used < sizeof text) {
+    used += (size_t)snprintf(text + used, sizeof text - used,
+                             "%.3f s between two samplers' samples is not measured (%s); ",
+                             (double)(m->bridge_to_ns - m->bridge_from_ns) / 1e9, m->bridge_why);
+  }
+  if (st.counter_resets > 0 && used < sizeof text) {
+    used += (size_t)snprintf(text + used, sizeof text - used,
+                             "%llu counter reset(s) estimated across; ",
+                             (unsigned long long)st.counter_resets);
+  }
+  if (st.ambiguous_gaps > 0 && used < sizeof text) {
+    used += (size_t)snprintf(text + used, sizeof text - used,
+                             "%llu gap(s) between reads long enough to hide counter wraps; ",
+                             (unsigned long long)st.ambiguous_gaps);
+  }
+  if (used >= 2 && used < sizeof text) {
+    text[used - 2] = '\0'; /* the last "; " */
+  }
+  return json_string(text);
+}
+
 /* Why the verdict is "failed" (the rule is report.c's quality(): samples dropped at the cap, half
- * the reads failing, fewer than two samples), in words; null for every other verdict. */
+ * the reads failing, fewer than two samples) or "degraded", in words; null for every other
+ * verdict. */
 static json_t *quality_reason(nemb_meter *m, const char *quality) {
+  if (m != NULL && quality != NULL && strcmp(quality, "degraded") == 0) {
+    return degraded_reason(m);
+  }
   if (m == NULL || quality == NULL || strcmp(quality, "failed") != 0) {
     return json_null();
   }

@@ -72,6 +72,7 @@ assert abs(sum(ranks.values()) - job["totals"]["energy_j"]) < 1e-6
 assert job["meta"]["left_out"] == ["notes.json"], job["meta"]["left_out"]
 assert job["job"]["attribution"]["is_model"] is True
 assert job["meta"]["energy_source"] == "simulated"
+assert job["meta"]["measurement_quality"] == "ok" and job["warnings"] == [], job  # no sizes given
 print("merge: overlapping steps once, shared node attributed, self-sampled ranks once, "
       "successive leaders added")
 PY
@@ -93,14 +94,33 @@ for rank, role, own, e in ((0, "leader", 0.9, 20.0), (1, "follower", 0.1, None))
 # node f: the leader's node energy covers its node window (2 s: the first rank's begin to the
 # last rank's end), while the ranks' tasks span 3 s of wall clock: the node's power is over the
 # window its energy covers (new-user pass: 26.2 W on a 23 W sim when divided by the span).
+# The leader's report is degraded with an uncertainty (the merged verdict and the node's task
+# carry them: the follower's copy of it is not added), and the job's size is 8 with rank 7's
+# report missing (a warning names it).
 for rank, role, e, win in ((2, "leader", 46.0, [5 * 10**9, 7 * 10**9]), (3, "follower", None, None)):
+    q = ("degraded", "a domain was lost") if role == "leader" else ("ok", None)
     json.dump({"meta": {"energy_source": "simulated", "pid": 710 + rank,
-                        "job": {"id": "88", "rank": rank, "node": "f", "role": role,
+                        "measurement_quality": q[0], "measurement_quality_reason": q[1],
+                        "job": {"id": "88", "rank": rank, "size": 8, "node": "f", "role": role,
                                 "cpu_time_s": 0.1, "node_energy_j": e,
                                 "node_window_mono_ns": win}},
                "tasks": [{"name": "run-1", "depth": 0, "parent": None, "energy_j": 20.0,
+                          "energy_uncertainty_j": 1.5,
                           "started_at": 3000.0 + rank - 2, "ended_at": 3002.0 + rank - 2}],
                "totals": {"energy_j": 20.0}},
+              open(os.path.join(sys.argv[1], "codegreen_88_%d.json" % rank), "w"))
+# node g: a leader whose node window is [0, 1.5] s (34.5 J) and two followers that sampled for
+# themselves once it stopped, each over [0.2, 3.2] s (69 J at 23 W): the node's energy is the
+# leader's plus the part of the self windows it did not cover, once (34.5 + 69 * 1.7 / 3), over
+# 3.2 s; the leader's 34.5 J over 1.5 s alone was the job's.
+for rank, role, e, win in ((4, "leader", 34.5, [0, 1.5 * 10**9]),
+                           (5, "self", 69.0, [2 * 10**8, 3.2 * 10**9]),
+                           (6, "self", 69.0, [2 * 10**8, 3.2 * 10**9])):
+    json.dump({"meta": {"energy_source": "simulated", "pid": 720 + rank,
+                        "job": {"id": "88", "rank": rank, "node": "g", "role": role,
+                                "cpu_time_s": 0.1, "node_energy_j": e,
+                                "node_window_mono_ns": win}},
+               "tasks": [], "totals": {"energy_j": e}},
               open(os.path.join(sys.argv[1], "codegreen_88_%d.json" % rank), "w"))
 PY
 "$CODEGREEN_BIN" merge runs -o runs.json 2> runs.log || fail "merge of run ranks failed: $(cat runs.log)"
@@ -118,6 +138,18 @@ f = {x["name"]: x for x in job["tasks"]}["f"]
 assert abs(f["duration_s"] - 2) < 1e-9 and abs(f["avg_power_w"] - 23) < 1e-9, f
 nf = {n["node"]: n for n in job["job"]["nodes"]}["f"]
 assert abs(nf["energy_window_s"] - 2) < 1e-9 and abs(nf["reports_span_s"] - 3) < 1e-9, nf
+assert f["energy_uncertainty_j"] == 1.5, f  # the leader's, once
+assert job["totals"]["energy_uncertainty_j"] == 1.5, job["totals"]
+assert job["meta"]["measurement_quality"] == "degraded", job["meta"]
+assert job["meta"]["measurement_quality_reason"] == \
+    "codegreen_88_2.json: degraded (a domain was lost)", job["meta"]
+assert any("1 of the job's 8 ranks wrote no report (rank 7)" in w for w in job["warnings"]), job["warnings"]
+g = {n["node"]: n for n in job["job"]["nodes"]}["g"]
+assert abs(g["measured_energy_j"] - (34.5 + 69 * 1.7 / 3)) < 1e-6, g
+assert abs(g["energy_window_s"] - 3.2) < 1e-9, g
+# node f's energy covers 2 s of its ranks' 3 s: said plainly
+assert any(w.startswith("node f: its energy covers 2.000 s of its ranks' 3.000 s span")
+           for w in job["warnings"]), job["warnings"]
 print("merge: run ranks split by the command's CPU time; node task with duration and power")
 PY
 /usr/bin/python3 - <<'PY' || fail "a step node's task has no span"

@@ -272,6 +272,14 @@ static void test_out_of_range_names_key_and_range(void **state) {
                       "t: providers.sim.max_energy_range_uj = 9007199254740993 is out of range: "
                       "allowed 1000 to 9007199254740992 (integer)");
   assert_null(cfg);
+  /* mpi.node_leader_wait_s is a known key (node.c reads it): a default and a range. */
+  double w = 0;
+  NEMB_ASSERT_OK(nemb_config_get_double(NULL, "mpi.node_leader_wait_s", &w));
+  assert_double_eq(w, 60);
+  assert_int_equal(nemb_config_from_string("{\"mpi\": {\"node_leader_wait_s\": -1}}", "t", &cfg),
+                   NEMB_ECONFIG);
+  assert_string_equal(nemb_last_error(), "t: mpi.node_leader_wait_s = -1 is out of range: "
+                                         "allowed 0 to 86400 (number)");
 }
 
 static void test_wrong_type(void **state) {

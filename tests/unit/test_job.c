@@ -293,7 +293,45 @@ static const json_t *meta_of(const json_t *r, const char *key) {
  * window: the sim's 20 W times its duration, within the uncertainty it states for the span
  * between the two samplers, with the verdict "degraded" and why. When it cannot sample for
  * itself (its providers fail), it reports no energy rather than the part the leader covered. */
-static void run_follower_of_doomed_leader(bool can_sample, json_t **out) {
+/* The child: a rank that begins once told (@p go_fd), after the first leader died, so it leads
+ * in its stead; says so (@p led_fd) and ends. */
+static int successor(int go_fd, int led_fd) {
+  char c;
+  if (read(go_fd, &c, 1) != 1) {
+    return 30;
+  }
+  setenv("OMPI_COMM_WORLD_RANK", "2", 1);
+  nemb_session *s = begin(1);
+  int code = nemb_session_meter(s) == NULL ? 31 : 0; /* it leads */
+  if (write(led_fd, "x", 1) != 1) {
+    code = 32;
+  }
+  sleep_ms(50);
+  if (nemb_session_end(s) != 0) {
+    code = code ? code : 33;
+  }
+  nemb_session_destroy(s);
+  return code;
+}
+
+/* With @p successor_too, a rank begins after the leader died and leads in its stead, before the
+ * follower's end (it writes a new sample file: the follower still has the old leader's). */
+static void run_follower_of_doomed_leader(bool can_sample, bool successor_too, json_t **out) {
+  int go[2] = {-1, -1}, took[2] = {-1, -1};
+  pid_t next = -1;
+  if (successor_too) {
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(took), 0);
+    next = fork(); /* before any thread of this process */
+    assert_true(next >= 0);
+    if (next == 0) {
+      close(go[1]);
+      close(took[0]);
+      _exit(successor(go[0], took[1]));
+    }
+    close(go[0]);
+    close(took[1]);
+  }
   int led[2];
   assert_int_equal(pipe(led), 0);
   pid_t pid = fork(); /* before any thread of this process */
@@ -319,9 +357,21 @@ static void run_follower_of_doomed_leader(bool can_sample, json_t **out) {
   assert_int_equal(kill(pid, SIGKILL), 0);
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
-  sleep_ms(300);
+  sleep_ms(100);
+  if (successor_too) {
+    assert_int_equal(write(go[1], "x", 1), 1);
+    assert_int_equal(read(took[0], &c, 1), 1); /* the new leader began */
+    close(go[1]);
+    close(took[0]);
+  }
+  sleep_ms(200);
   nemb_task_stop(s, "work");
   *out = end(s);
+  if (successor_too) {
+    assert_int_equal(waitpid(next, &status, 0), next);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
   nemb_session_destroy(s);
   setenv("CODEGREEN_PROVIDERS", "sim", 1);
   char path[512];
@@ -342,7 +392,7 @@ static void test_follower_of_a_dead_leader(void **state) {
   setenv("CODEGREEN_PROVIDERS", "sim", 1);
   setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
   json_t *r = NULL;
-  run_follower_of_doomed_leader(true, &r);
+  run_follower_of_doomed_leader(true, false, &r);
   json_t *task = json_array_get(json_object_get(r, "tasks"), 0);
   double e = json_number_value(json_object_get(task, "energy_j"));
   double d = json_number_value(json_object_get(task, "duration_s"));
@@ -358,6 +408,11 @@ static void test_follower_of_a_dead_leader(void **state) {
   }
   assert_true(joined);
   assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "degraded");
+  /* The verdict says why: the unmeasured span between the two samplers. */
+  const char *reason = json_string_value(meta_of(r, "measurement_quality_reason"));
+  assert_non_null(reason);
+  assert_non_null(strstr(reason, "between two samplers' samples is not measured"));
+  assert_non_null(strstr(reason, "this rank sampled for itself"));
   assert_string_equal(job_string(r, "role"), "self"); /* its node energy is its own window's */
   assert_true(fabs(job_number(r, "node_energy_j") - e) < 0.05 * e);
   const json_t *warnings = json_object_get(meta_of(r, "sampler"), "warnings");
@@ -367,13 +422,105 @@ static void test_follower_of_a_dead_leader(void **state) {
   /* The leader's lock is free again: the next rank leads; then one that cannot sample. */
   snprintf(job, sizeof job, "dead2%d", (int)getpid());
   setenv("CODEGREEN_JOB_ID", job, 1);
-  run_follower_of_doomed_leader(false, &r);
+  run_follower_of_doomed_leader(false, false, &r);
   assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "no_backend");
   /* Timings only (energy 0 under "no_backend"), rather than the leader's 0.1 s of the 0.4 s. */
   assert_true(json_number_value(json_object_get(json_array_get(json_object_get(r, "tasks"), 0),
                                                 "energy_j")) == 0);
   const char *why = json_string_value(meta_of(r, "backend_error"));
   assert_non_null(strstr(why, "could not sample for itself"));
+  json_decref(r);
+  unsetenv("CODEGREEN_NODE_DIR");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("CODEGREEN_SIM_CONFIG");
+}
+
+/* A follower whose leader died, with a rank that began afterwards and leads in the dead one's
+ * stead before the follower's end: the follower still joins the dead leader's samples with its
+ * own. (The new leader truncated the shared sample file, so the follower found none of the old
+ * leader's samples and reported no energy: "no_backend".) */
+static void test_follower_of_a_dead_leader_with_a_successor(void **state) {
+  (void)state;
+  char dir[256], job[64];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  snprintf(job, sizeof job, "succ%d", (int)getpid());
+  setenv("CODEGREEN_NODE_DIR", dir, 1);
+  setenv("CODEGREEN_JOB_ID", job, 1);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
+  json_t *r = NULL;
+  run_follower_of_doomed_leader(true, true, &r);
+  assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "degraded");
+  assert_string_equal(job_string(r, "role"), "self");
+  json_t *task = json_array_get(json_object_get(r, "tasks"), 0);
+  double e = json_number_value(json_object_get(task, "energy_j"));
+  double d = json_number_value(json_object_get(task, "duration_s"));
+  double unc = json_number_value(json_object_get(task, "energy_uncertainty_j"));
+  assert_true(d > 0.35);
+  assert_true(fabs(e - 20 * d) <= unc + 0.01 * 20 * d); /* the whole window */
+  json_decref(r);
+  unsetenv("CODEGREEN_NODE_DIR");
+  unsetenv("CODEGREEN_PROVIDERS");
+  unsetenv("CODEGREEN_SIM_CONFIG");
+}
+
+static void on_alarm(int sig) {
+  nemb_session_interrupt_wait(sig);
+}
+
+/* A follower whose leader is stopped (SIGSTOP: it holds its lock, publishes nothing) waits at its
+ * end for samples that do not come; a signal cuts that wait short (it went on to the end of
+ * mpi.node_leader_wait_s, 60 s), and the report says what was observed: the leader never seen
+ * gone (it said "gone only after this rank's end"). */
+static void test_follower_of_a_stopped_leader_is_interrupted(void **state) {
+  (void)state;
+  char dir[256], job[64];
+  nemb_test_mkdtemp(dir, sizeof dir);
+  snprintf(job, sizeof job, "stop%d", (int)getpid());
+  setenv("CODEGREEN_NODE_DIR", dir, 1);
+  setenv("CODEGREEN_JOB_ID", job, 1);
+  setenv("CODEGREEN_PROVIDERS", "sim", 1);
+  setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
+  int led[2];
+  assert_int_equal(pipe(led), 0);
+  pid_t pid = fork(); /* before any thread of this process */
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(led[0]);
+    doomed_leader(led[1]);
+  }
+  close(led[1]);
+  char c;
+  assert_int_equal(read(led[0], &c, 1), 1);
+  close(led[0]);
+  setenv("OMPI_COMM_WORLD_RANK", "1", 1);
+  nemb_session *s = begin(1);
+  assert_null(nemb_session_meter(s)); /* a follower */
+  nemb_task_start(s, "work");
+  sleep_ms(100);
+  assert_int_equal(kill(pid, SIGSTOP), 0);
+  sleep_ms(100);
+  nemb_task_stop(s, "work");
+  struct sigaction sa = {.sa_handler = on_alarm}, old;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+  alarm(1); /* during the end's wait for the leader */
+  json_t *r = end(s);
+  alarm(0);
+  sigaction(SIGALRM, &old, NULL);
+  nemb_session_destroy(s);
+  kill(pid, SIGKILL);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_string_equal(json_string_value(meta_of(r, "measurement_quality")), "no_backend");
+  const char *why = json_string_value(meta_of(r, "backend_error"));
+  assert_non_null(why);
+  char sig[32];
+  snprintf(sig, sizeof sig, "signal %d", SIGALRM);
+  assert_non_null(strstr(why, sig));
+  assert_non_null(strstr(why, "cut short this rank's wait"));
+  assert_non_null(strstr(why, "the leader was never seen gone"));
+  assert_null(strstr(why, "gone only after this rank's end"));
   json_decref(r);
   unsetenv("CODEGREEN_NODE_DIR");
   unsetenv("CODEGREEN_PROVIDERS");
@@ -507,6 +654,8 @@ int main(void) {
       cmocka_unit_test_setup(test_self_sampling, clear_env),
       cmocka_unit_test_setup(test_leader_publishes_across_a_compaction, clear_env),
       cmocka_unit_test_setup(test_follower_of_a_dead_leader, clear_env),
+      cmocka_unit_test_setup(test_follower_of_a_dead_leader_with_a_successor, clear_env),
+      cmocka_unit_test_setup(test_follower_of_a_stopped_leader_is_interrupted, clear_env),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
