@@ -113,6 +113,20 @@ def _check_name(value, what="task"):
     return value
 
 
+def _redact_url(url):
+    """url as messages show it: a password in the authority becomes *** (http://user:***@host),
+    the rule of the library's nemb__push_url_redact (push.h)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    at = rest.rfind("@", 0, end)
+    colon = rest.find(":", 0, at) if at >= 0 else -1
+    if colon < 0:
+        return url
+    return scheme + sep + rest[:colon + 1] + "***" + rest[at:]
+
+
 def _check_count(value, param, lo, hi):
     if value is None:
         return None
@@ -531,7 +545,8 @@ class Session(object):
         rc = self._native.lib.nemb_session_push(self._handle, self._push_url.encode("utf-8"), self.name.encode("utf-8"))
         if rc != 0:
             warnings.warn("codegreen: cannot push to %s: %s" % (
-                self._push_url, self._native.error_text(rc)), RuntimeWarning, stacklevel=5)
+                _redact_url(self._push_url), self._native.error_text(rc)), RuntimeWarning,
+                stacklevel=5)
 
     def _check_fallback_output(self):
         """Without the library a .zst path is refused at start, as the library refuses one it

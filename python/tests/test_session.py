@@ -976,6 +976,16 @@ def test_push_url_failure_warns_and_keeps_the_report(tmp_path):
     assert json.loads(out.read_text())["meta"]["session_name"] == "batch"
 
 
+def test_a_failed_push_does_not_print_the_password(tmp_path):
+    out = tmp_path / "pushed.json"
+    with pytest.warns(RuntimeWarning) as got:
+        with codegreen.Session("batch", output_file=str(out),
+                               push_url="http://user:secret@127.0.0.1:1"):
+            pass
+    text = " ".join(str(w.message) for w in got)
+    assert "cannot push to http://user:***@127.0.0.1:1" in text and "secret" not in text, text
+
+
 @pytest.mark.parametrize("url, why", [
     ("ftp://x", "must start with http:// or https://"),
     ("http://", "names no host"),
