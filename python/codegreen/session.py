@@ -532,12 +532,18 @@ class Session(object):
     def _check_push_url(self):
         """ValueError for a push_url the library would refuse at stop() (nemb_push_url_check: the
         one rule), now, before the work it would measure."""
+        if not self._push_url:
+            return
+        try:  # strict, as _push() sends it: a lone surrogate is refused now, not at stop()
+            url = self._push_url.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("push_url: Pushgateway URL %r is not valid UTF-8 text"
+                             % _redact_url(self._push_url)) from None
         lib = self._native.lib if self._native is not None else None
-        if not self._push_url or lib is None or "nemb_push_url_check" not in self._native.optional:
+        if lib is None or "nemb_push_url_check" not in self._native.optional:
             return
         why = ctypes.create_string_buffer(512)
-        if lib.nemb_push_url_check(self._push_url.encode("utf-8", "surrogateescape"), why,
-                                   len(why)) != 0:
+        if lib.nemb_push_url_check(url, why, len(why)) != 0:
             raise ValueError("push_url: " + why.value.decode("utf-8", "replace"))
 
     def _push(self):

@@ -1008,6 +1008,15 @@ def test_a_push_url_the_library_refuses_is_refused_before_the_work(tmp_path, url
     assert not out.exists() and codegreen.active_session() is None
 
 
+def test_a_push_url_with_a_lone_surrogate_is_refused_at_construction(tmp_path):
+    # The check and the push encode it the same way (strict UTF-8): refused now, not a
+    # UnicodeEncodeError at stop() and a failed stop at exit.
+    out = tmp_path / "never.json"
+    with pytest.raises(ValueError, match="push_url: .* is not valid UTF-8"):
+        codegreen.Session("batch", output_file=str(out), push_url="http://h:1/\udce9")
+    assert not out.exists() and codegreen.active_session() is None
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9091", "https://host/path",
                                  "http://[::1]:9091", "http://host:65535/"])
 def test_a_good_push_url_passes_the_librarys_check(tmp_path, url):
