@@ -98,8 +98,9 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
 
 /* After the work, when an output could not be written (its own error already said): prints
  * "codegreen VERB: WHAT was not written; ..." with the exit status it leads to, and returns it:
- * @p status (the command's, @p whose: "command" or "program") when that is not 0, else
- * CG_EXIT_OUTPUT. The one rule for a lost output of run and measure (cli.h). */
+ * @p status when that is not 0 (the status the work ends with, decided before: @p whose names
+ * what set it, "command", "program", "regression gate", "failed push"), else CG_EXIT_OUTPUT. The
+ * one rule for a lost output of run and measure (cli.h). */
 int cg_output_lost(const char *verb, const char *what, const char *whose, int status);
 
 /* The command line as one string, each word quoted for the shell when it needs to be. The caller

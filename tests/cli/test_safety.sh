@@ -51,6 +51,25 @@ if [ -w /dev/full ]; then
   check "measure: says so" grep -q "^codegreen measure: /dev/full was not written; exit 3 (the program exited 0)$" "$tmp/err"
 fi
 
+# --- a lost output's message states the status the run ends with (a failed push, the gate), and
+# names what was lost (the plot is not "the report") ---
+if [ -w /dev/full ]; then
+  "$cg" run -q --push http://127.0.0.1:1 -o /dev/full -- true 2>"$tmp/err"
+  check "run --push (failed) -o /dev/full: exit 1" test $? -eq 1
+  check "run: the message states exit 1, the failed push's" \
+    grep -q "^codegreen run: the report was not written; the exit status is the failed push's (1)$" "$tmp/err"
+  T=0.01 "$cg" run -q -r 3 -o "$tmp/base2.json" -- sh -c 'sleep $T' 2>/dev/null
+  T=0.3 "$cg" run -q -r 3 --baseline "$tmp/base2.json" --fail-if-regressed 5 -o /dev/full -- sh -c 'sleep $T' 2>"$tmp/err"
+  check "run gate fired -o /dev/full: exit 1" test $? -eq 1
+  check "run: the message states exit 1, the gate's" \
+    grep -q "^codegreen run: the report was not written; the exit status is the regression gate's (1)$" "$tmp/err"
+  ln -s /dev/full "$tmp/full.html"
+  "$cg" run -q --export-plot "$tmp/full.html" -- true 2>"$tmp/err"
+  check "run --export-plot to a full device: exit 3" test $? -eq 3
+  check "run: the plot is named as lost, not the report" \
+    grep -q "^codegreen run: the plot was not written; exit 3 (the command exited 0)$" "$tmp/err"
+fi
+
 # --- a device named as the output stays a device (root only: mknod) ---
 if mknod -m 666 "$tmp/mynull" c 1 3 2>/dev/null; then
   "$cg" run -q -o "$tmp/mynull" -- true
