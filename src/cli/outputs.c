@@ -216,11 +216,38 @@ static char *header_line(const cg_table *t) {
   return buf;
 }
 
+static unsigned std_reserved; /* bit k: fd k was closed at start and now holds /dev/null */
+
+void cg_std_reserve(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      /* The lowest free number: fd itself, the ones below it being open by now. Opened the
+       * other way round (stdout read-only), so that using it still fails with EBADF, as the
+       * closed stream did: a report to "-" is a lost output, never a silent /dev/null. */
+      int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+      if (got == fd) {
+        std_reserved |= 1u << fd;
+      } else if (got >= 0) {
+        close(got);
+      }
+    }
+  }
+}
+
+void cg_std_unreserve(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (std_reserved & (1u << fd)) {
+      close(fd);
+    }
+  }
+}
+
 int cg_write_file(const char *verb, const char *path, const char *text, size_t len) {
   if (strcmp(path, "-") == 0) {
     fflush(stdout);
     if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
       fprintf(stderr, "codegreen %s: cannot write to standard output: %s\n", verb, strerror(errno));
+      clearerr(stdout); /* said here: cg_finish_stdout() must not say it again */
       return -1;
     }
     return 0;

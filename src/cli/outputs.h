@@ -83,6 +83,16 @@ int cg_write_markdown(const char *verb, const cg_table *t, const char *title, co
  * @p path ("-": standard output) or to @p fp when path is NULL. @return 0 or -1 (printed). */
 int cg_write_json(const char *verb, const json_t *report, const char *path, FILE *fp);
 
+/* At start, before anything is opened: each of fds 0, 1, 2 that is closed gets /dev/null, so
+ * that no file codegreen opens later (a report, the meter's temp file) lands on a standard
+ * stream's number and receives what was meant for it. Opened the other way round (0 write-only,
+ * 1 and 2 read-only): using one still fails with EBADF, as the closed stream did. */
+void cg_std_reserve(void);
+
+/* In a forked child before exec: closes the fds cg_std_reserve() filled, so that the command
+ * gets the standard streams codegreen was given. */
+void cg_std_unreserve(void);
+
 /* Writes @p len bytes of @p text to @p path ("-": standard output) through the atomic writer.
  * @return 0, or -1 with "codegreen VERB: cannot write PATH: REASON" printed. */
 int cg_write_file(const char *verb, const char *path, const char *text, size_t len);

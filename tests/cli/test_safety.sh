@@ -41,6 +41,14 @@ check "run -o - with stdout closed: says exit 3, not the command's status" \
   grep -q "^codegreen run: the report was not written; exit 3 (the command exited 0)$" "$tmp/err"
 check "run -o - with stdout closed: no claim of the command's status" \
   sh -c "! grep -q \"the exit status is the command's\" '$tmp/err'"
+# measure python's meter opened its temp file on the closed fd 1, and the report went into it:
+# a closed standard stream's number is never given to a file codegreen opens.
+"$cg" measure -q python "$tmp/s.py" -o - >&- 2>"$tmp/err"
+check "measure python -o - with stdout closed: exit 3" test $? -eq 3
+check "measure python -o - with stdout closed: says so" \
+  grep -q "^codegreen measure: - was not written; exit 3 (the program exited 0)$" "$tmp/err"
+"$cg" run -q -- /usr/bin/python3 -c 'import os, sys; sys.stderr.write("fd1=%s\n" % os.path.exists("/proc/self/fd/1"))' >&- 2>"$tmp/err"
+check "run with stdout closed: the command's stdout is closed too" grep -q "^fd1=False$" "$tmp/err"
 if [ -w /dev/full ]; then
   "$cg" run -q -o /dev/full -- true 2>/dev/null
   check "run -o /dev/full: exit 3" test $? -eq 3
