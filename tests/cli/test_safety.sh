@@ -26,6 +26,26 @@ check "run: unwritable plot fails before running" test $? -eq 2 -a ! -e "$tmp/ra
 echo 'print("x")' >"$tmp/s.py"
 "$cg" measure -q -o "$tmp/no/r.json" "$tmp/s.py" >"$tmp/out" 2>/dev/null
 check "measure: unwritable -o fails before running" test $? -eq 2 -a ! -s "$tmp/out"
+# ... for the native languages too, with -o or --export-plot before or after the files (the
+# program ran, then exit 3), and with --build (exit 1); a link to a missing directory, for run.
+if command -v cc >/dev/null; then
+  printf '#include <stdio.h>\nint main(void){puts("ran");return 0;}\n' >"$tmp/x.c"
+  for opts in "-o $tmp/no/p.json" "--export-plot $tmp/no/p.html"; do
+    # shellcheck disable=SC2086
+    "$cg" measure -q c "$tmp/x.c" $opts >"$tmp/out" 2>"$tmp/err"
+    check "measure c x.c $opts: 2, nothing run" test $? -eq 2 -a ! -s "$tmp/out"
+    check "measure c x.c $opts: says so" grep -q "; nothing was run$" "$tmp/err"
+  done
+fi
+"$cg" measure -q --build true --instrument "$tmp" --export-plot "$tmp/no/p.html" -- /bin/echo ran \
+  >"$tmp/out" 2>/dev/null
+check "measure --build with an unwritable --export-plot: 2, nothing run" test $? -eq 2 -a ! -s "$tmp/out"
+ln -s "$tmp/no/t.json" "$tmp/dl.json"
+"$cg" run -q -o "$tmp/dl.json" -- touch "$tmp/ran_dl" 2>"$tmp/err"
+check "run -o a link to a missing directory: 2, nothing run" test $? -eq 2 -a ! -e "$tmp/ran_dl"
+ln -s t2.json "$tmp/dl2.json"
+"$cg" run -q -o "$tmp/dl2.json" -- true 2>/dev/null
+check "run -o a dangling link in a directory that is there: written through it" test -s "$tmp/t2.json"
 
 # --- a report that cannot be written keeps the command's status, and says so ---
 mkdir "$tmp/gone"
