@@ -40,6 +40,15 @@ fi
 "$cg" measure -q --build true --instrument "$tmp" --export-plot "$tmp/no/p.html" -- /bin/echo ran \
   >"$tmp/out" 2>/dev/null
 check "measure --build with an unwritable --export-plot: 2, nothing run" test $? -eq 2 -a ! -s "$tmp/out"
+# --append to a FIFO or a device named .csv: refused for what it is (it said "needs a .csv
+# output"), before anything runs, without waiting on the FIFO.
+mkfifo "$tmp/ff.csv"
+ln -s /dev/null "$tmp/null.csv"
+for f in ff.csv null.csv; do
+  timeout 20 "$cg" run -q --append -o "$tmp/$f" -- touch "$tmp/ran_ff" 2>"$tmp/err"
+  check "run --append -o $f: 2, nothing run" test $? -eq 2 -a ! -e "$tmp/ran_ff"
+  check "run --append -o $f: not a regular file" grep -q "is not a regular file; nothing was run$" "$tmp/err"
+done
 ln -s "$tmp/no/t.json" "$tmp/dl.json"
 "$cg" run -q -o "$tmp/dl.json" -- touch "$tmp/ran_dl" 2>"$tmp/err"
 check "run -o a link to a missing directory: 2, nothing run" test $? -eq 2 -a ! -e "$tmp/ran_dl"
