@@ -1319,6 +1319,11 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   json_t *alone = json_is_object(e) ? NULL : single_run(report, k);
   const char *only = json_string_value(json_object_get(alone, "task"));
   double mean, dmean, pmean;
+  if (alone == NULL && !json_is_object(e) && n_runs == 0) {
+    /* it never started (an earlier command failed, or a signal came): not "0 runs" of it */
+    fprintf(stderr, "\ncodegreen run: %s  (did not run: the repeats stopped before it)\n", cmdline);
+    return;
+  }
   if (alone != NULL) {
     char words[320];
     end_words(alone, words, sizeof words);

@@ -49,6 +49,11 @@ for f in ff.csv null.csv; do
   check "run --append -o $f: 2, nothing run" test $? -eq 2 -a ! -e "$tmp/ran_ff"
   check "run --append -o $f: not a regular file" grep -q "is not a regular file; nothing was run$" "$tmp/err"
 done
+# A command the repeats stopped before is said not to have run (it said "0 runs in the
+# statistics, after warm-up").
+"$cg" run -w 1 -r 2 -- false --vs-- true 2>"$tmp/err"
+check "run: the command after a failed one did not run" \
+  grep -q "^codegreen run: true  (did not run: the repeats stopped before it)$" "$tmp/err"
 ln -s "$tmp/no/t.json" "$tmp/dl.json"
 "$cg" run -q -o "$tmp/dl.json" -- touch "$tmp/ran_dl" 2>"$tmp/err"
 check "run -o a link to a missing directory: 2, nothing run" test $? -eq 2 -a ! -e "$tmp/ran_dl"
