@@ -113,6 +113,20 @@ def _check_name(value, what="task"):
     return value
 
 
+def _redact_url(url):
+    """url as messages show it: a password in the authority becomes *** (http://user:***@host),
+    the rule of the library's nemb__push_url_redact (push.h)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    at = rest.rfind("@", 0, end)
+    colon = rest.find(":", 0, at) if at >= 0 else -1
+    if colon < 0:
+        return url
+    return scheme + sep + rest[:colon + 1] + "***" + rest[at:]
+
+
 def _check_count(value, param, lo, hi):
     if value is None:
         return None
@@ -518,12 +532,18 @@ class Session(object):
     def _check_push_url(self):
         """ValueError for a push_url the library would refuse at stop() (nemb_push_url_check: the
         one rule), now, before the work it would measure."""
+        if not self._push_url:
+            return
+        try:  # strict, as _push() sends it: a lone surrogate is refused now, not at stop()
+            url = self._push_url.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("push_url: Pushgateway URL %r is not valid UTF-8 text"
+                             % _redact_url(self._push_url)) from None
         lib = self._native.lib if self._native is not None else None
-        if not self._push_url or lib is None or "nemb_push_url_check" not in self._native.optional:
+        if lib is None or "nemb_push_url_check" not in self._native.optional:
             return
         why = ctypes.create_string_buffer(512)
-        if lib.nemb_push_url_check(self._push_url.encode("utf-8", "surrogateescape"), why,
-                                   len(why)) != 0:
+        if lib.nemb_push_url_check(url, why, len(why)) != 0:
             raise ValueError("push_url: " + why.value.decode("utf-8", "replace"))
 
     def _push(self):
@@ -531,7 +551,8 @@ class Session(object):
         rc = self._native.lib.nemb_session_push(self._handle, self._push_url.encode("utf-8"), self.name.encode("utf-8"))
         if rc != 0:
             warnings.warn("codegreen: cannot push to %s: %s" % (
-                self._push_url, self._native.error_text(rc)), RuntimeWarning, stacklevel=5)
+                _redact_url(self._push_url), self._native.error_text(rc)), RuntimeWarning,
+                stacklevel=5)
 
     def _check_fallback_output(self):
         """Without the library a .zst path is refused at start, as the library refuses one it

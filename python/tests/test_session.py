@@ -976,6 +976,16 @@ def test_push_url_failure_warns_and_keeps_the_report(tmp_path):
     assert json.loads(out.read_text())["meta"]["session_name"] == "batch"
 
 
+def test_a_failed_push_does_not_print_the_password(tmp_path):
+    out = tmp_path / "pushed.json"
+    with pytest.warns(RuntimeWarning) as got:
+        with codegreen.Session("batch", output_file=str(out),
+                               push_url="http://user:secret@127.0.0.1:1"):
+            pass
+    text = " ".join(str(w.message) for w in got)
+    assert "cannot push to http://user:***@127.0.0.1:1" in text and "secret" not in text, text
+
+
 @pytest.mark.parametrize("url, why", [
     ("ftp://x", "must start with http:// or https://"),
     ("http://", "names no host"),
@@ -995,6 +1005,15 @@ def test_a_push_url_the_library_refuses_is_refused_before_the_work(tmp_path, url
     with pytest.raises(ValueError,
                        match="push_url: Pushgateway URL '%s' %s" % (re.escape(url), why)):
         codegreen.Session("batch", output_file=str(out), push_url=url)
+    assert not out.exists() and codegreen.active_session() is None
+
+
+def test_a_push_url_with_a_lone_surrogate_is_refused_at_construction(tmp_path):
+    # The check and the push encode it the same way (strict UTF-8): refused now, not a
+    # UnicodeEncodeError at stop() and a failed stop at exit.
+    out = tmp_path / "never.json"
+    with pytest.raises(ValueError, match="push_url: .* is not valid UTF-8"):
+        codegreen.Session("batch", output_file=str(out), push_url="http://h:1/\udce9")
     assert not out.exists() and codegreen.active_session() is None
 
 

@@ -13,6 +13,7 @@
 
 #include "child.h"
 #include "nemb.h"
+#include "outputs.h"
 
 /* The signals that end codegreen's wait the way SIGTERM does: passed on to the command's
  * process group, after which the report is still written. */
@@ -129,6 +130,7 @@ pid_t cg_child_start_env(char *const argv[], char *const envp[], bool search_pat
     if (tty_fd >= 0) {
       give_tty(tty_fd, getpid());
     }
+    cg_std_unreserve();
     if (null_stdin) {
       int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (fd >= 0) {

@@ -424,6 +424,18 @@ int cg_measure_check_plot(const measure_opts *o) {
   return 0;
 }
 
+int cg_measure_check_outputs(const measure_opts *o) {
+  const char *dests[CG_MAX_OUTPUTS + 2];
+  size_t n_dests = 0;
+  for (size_t i = 0; i < o->out.n; i++) {
+    dests[n_dests++] = o->out.item[i].path;
+  }
+  dests[n_dests++] = o->output;
+  dests[n_dests++] = o->plot;
+  /* usage, as an unknown extension is: the command line names it */
+  return cg_check_outputs("measure", dests, n_dests) != 0 ? CG_EXIT_USAGE : 0;
+}
+
 int cg_measure_check_paths(const char *option, char *const *paths, size_t n) {
   for (size_t i = 0; i < n; i++) {
     if (access(paths[i], F_OK) != 0) {
@@ -1774,16 +1786,8 @@ static int measure_with(measure_opts o) {
   if (cg_outputs_check_append(&o.out, "measure") != 0) {
     return CG_EXIT_USAGE;
   }
-  /* Every destination is tried before anything runs. */
-  const char *dests[CG_MAX_OUTPUTS + 2];
-  size_t n_dests = 0;
-  for (size_t i = 0; i < o.out.n; i++) {
-    dests[n_dests++] = o.out.item[i].path;
-  }
-  dests[n_dests++] = o.output;
-  dests[n_dests++] = o.plot;
-  if (cg_check_outputs("measure", dests, n_dests) != 0) {
-    return CG_EXIT_USAGE; /* as an unknown extension is: the command line names it */
+  if (cg_measure_check_outputs(&o) != 0) {
+    return CG_EXIT_USAGE;
   }
   for (size_t i = 0; o.out.append && i < o.out.n; i++) {
     cg_table header = {csv_columns, sizeof csv_columns / sizeof csv_columns[0], NULL};

@@ -1319,6 +1319,11 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
   json_t *alone = json_is_object(e) ? NULL : single_run(report, k);
   const char *only = json_string_value(json_object_get(alone, "task"));
   double mean, dmean, pmean;
+  if (alone == NULL && !json_is_object(e) && n_runs == 0) {
+    /* it never started (an earlier command failed, or a signal came): not "0 runs" of it */
+    fprintf(stderr, "\ncodegreen run: %s  (did not run: the repeats stopped before it)\n", cmdline);
+    return;
+  }
   if (alone != NULL) {
     char words[320];
     end_words(alone, words, sizeof words);
@@ -1975,13 +1980,15 @@ int cg_cmd_run(int argc, char **argv) {
     if (text == NULL || nemb_report_push(text, o.push, NULL) != 0) {
       push_rc = cg_fail(NEMB_EIO, "cannot push the totals");
     } else if (!o.quiet && !o.json) {
-      fprintf(stderr, "codegreen run: totals pushed to %s\n", o.push);
+      char shown[1024];
+      fprintf(stderr, "codegreen run: totals pushed to %s\n",
+              nemb__push_url_redact(o.push, shown, sizeof shown));
     }
     free(text);
   }
-  if (o.plot != NULL && nemb_session_export_plot(s, o.plot) != 0) {
+  bool plot_lost = o.plot != NULL && nemb_session_export_plot(s, o.plot) != 0;
+  if (plot_lost) {
     cg_fail(NEMB_EIO, "cannot draw the plot");
-    wrc = CG_EXIT_OUTPUT;
   }
   json_decref(report);
   json_decref(base);
@@ -1993,13 +2000,23 @@ int cg_cmd_run(int argc, char **argv) {
   if (cg_signals_caught()) {
     return 128 + (int)cg_signals_caught();
   }
-  /* The order of cli.h: the command's failure, the gate, a failed push, a lost output. */
-  int lost = wrc != 0 ? cg_output_lost("run", "the report", "command", status) : 0;
-  if (status != 0) {
-    return status;
+  /* The order of cli.h: the command's failure, the gate, a failed push, a lost output; the
+   * status is decided first, so that a lost output's message states the one the run ends with. */
+  int final = status;
+  const char *whose = "command";
+  if (final == 0 && regressed == 2) {
+    final = CG_EXIT_USAGE; /* the gate could not decide (said) */
+    whose = "regression gate";
+  } else if (final == 0 && regressed > 0) {
+    final = CG_EXIT_FAIL;
+    whose = "regression gate";
+  } else if (final == 0 && push_rc != 0) {
+    final = push_rc;
+    whose = "failed push";
   }
-  if (regressed == 2) {
-    return CG_EXIT_USAGE; /* the gate could not decide (said) */
+  if (wrc != 0 || plot_lost) {
+    const char *what = wrc == 0 ? "the plot" : plot_lost ? "the report and the plot" : "the report";
+    final = cg_output_lost("run", what, whose, final);
   }
-  return regressed > 0 ? CG_EXIT_FAIL : push_rc ? push_rc : lost;
+  return final;
 }

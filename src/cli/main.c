@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "nemb.h"
+#include "outputs.h"
 
 static const struct {
   const char *name;
@@ -111,6 +112,7 @@ static void log_to_stderr(nemb_log_level level, const char *message, void *user)
 }
 
 int main(int argc, char **argv) {
+  cg_std_reserve(); /* first: nothing opened may take a closed standard stream's number */
   nemb_set_log_callback(log_to_stderr, NULL, NEMB_LOG_WARN);
   if (argc < 2) {
     print_usage(stderr);

@@ -135,6 +135,10 @@ json_t *cg_measure_program_report(const char *result, nemb_session *own, pid_t p
 
 /* --export-plot's file name: .html, .htm, .png or .svg. @return 0, or CG_EXIT_USAGE (said). */
 int cg_measure_check_plot(const measure_opts *o);
+/* Every destination (-o, --export-plot) is tried before anything is built or run: the first that
+ * cannot be written is refused ("cannot write P: REASON; nothing was run"), for every language.
+ * @return 0 or CG_EXIT_USAGE (said). */
+int cg_measure_check_outputs(const measure_opts *o);
 /* The paths @p option named (@p n of them) must exist; the first that does not is refused
  * ("--include X: No such file or directory; nothing was run"). @return 0 or CG_EXIT_USAGE. */
 int cg_measure_check_paths(const char *option, char *const *paths, size_t n);

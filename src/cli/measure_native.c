@@ -281,10 +281,6 @@ int cg_measure_native_args(int argc, char **argv, native_opts *o) {
       cg_measure_check_paths("--instrument", o->instrument, o->n_instrument) != 0) {
     return CG_EXIT_USAGE;
   }
-  const char *plot = o->m.plot;
-  if (plot != NULL && cg_check_outputs("measure", &plot, 1) != 0) {
-    return CG_EXIT_FAIL;
-  }
   if (o->build != NULL) {
     if (o->n_instrument == 0) {
       fprintf(stderr, "codegreen measure: --build needs --instrument DIR (the sources to "
@@ -895,6 +891,9 @@ const char *cg_measure_tmp_dir(char *buf, size_t len) {
 int cg_measure_native_main(int argc, char **argv, int (*measure)(native_opts *o, const char *tmp)) {
   native_opts o;
   int rc = cg_measure_native_args(argc, argv, &o);
+  if (rc == 0) {
+    rc = cg_measure_check_outputs(&o.m); /* after the options that follow the files, too */
+  }
   if (rc != 0) {
     cg_measure_native_args_free(&o);
     return rc < 0 ? CG_EXIT_OK : rc;

@@ -50,8 +50,6 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
   struct stat st;
   if (strcmp(path, "-") == 0) {
     kind = CG_OUT_JSON;
-  } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-    kind = CG_OUT_JSON; /* a device or FIFO (/dev/null, /dev/stderr) has no extension to go by */
   } else {
     /* Any kind may end in .zst: the one file writer (atomic_file.h) compresses such a path. */
     size_t len = strlen(path);
@@ -62,6 +60,11 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
       if (ends_with(path, len, kinds[i].ext)) {
         kind = kinds[i].kind;
       }
+    }
+    if (kind == 0 && stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+      /* a device or FIFO (/dev/null, /dev/stderr) without a known extension gets JSON; one
+       * named like ff.csv is what its name says */
+      kind = CG_OUT_JSON;
     }
   }
   if (kind == 0 || (kind & allowed) == 0) {
@@ -216,11 +219,38 @@ static char *header_line(const cg_table *t) {
   return buf;
 }
 
+static unsigned std_reserved; /* bit k: fd k was closed at start and now holds /dev/null */
+
+void cg_std_reserve(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      /* The lowest free number: fd itself, the ones below it being open by now. Opened the
+       * other way round (stdout read-only), so that using it still fails with EBADF, as the
+       * closed stream did: a report to "-" is a lost output, never a silent /dev/null. */
+      int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+      if (got == fd) {
+        std_reserved |= 1u << fd;
+      } else if (got >= 0) {
+        close(got);
+      }
+    }
+  }
+}
+
+void cg_std_unreserve(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (std_reserved & (1u << fd)) {
+      close(fd);
+    }
+  }
+}
+
 int cg_write_file(const char *verb, const char *path, const char *text, size_t len) {
   if (strcmp(path, "-") == 0) {
     fflush(stdout);
     if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
       fprintf(stderr, "codegreen %s: cannot write to standard output: %s\n", verb, strerror(errno));
+      clearerr(stdout); /* said here: cg_finish_stdout() must not say it again */
       return -1;
     }
     return 0;
@@ -281,6 +311,14 @@ static int same_header(const char *verb, const char *path, int fd, off_t size, c
  * first line is the same header (an existing .zst cannot take rows). @return 0, or -1 with the
  * reason printed. */
 static int appendable(const char *verb, const char *header, const char *path) {
+  struct stat at;
+  if (stat(path, &at) == 0 && !S_ISREG(at.st_mode)) {
+    /* rows are added to a file (locked, cut back on a failure): not to a FIFO or a device, and
+     * opening a FIFO here would wait for a writer */
+    fprintf(stderr, "codegreen %s: --append: %s is not a regular file; %s\n", verb, path,
+            nothing_done(verb));
+    return -1;
+  }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {

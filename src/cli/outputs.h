@@ -83,6 +83,16 @@ int cg_write_markdown(const char *verb, const cg_table *t, const char *title, co
  * @p path ("-": standard output) or to @p fp when path is NULL. @return 0 or -1 (printed). */
 int cg_write_json(const char *verb, const json_t *report, const char *path, FILE *fp);
 
+/* At start, before anything is opened: each of fds 0, 1, 2 that is closed gets /dev/null, so
+ * that no file codegreen opens later (a report, the meter's temp file) lands on a standard
+ * stream's number and receives what was meant for it. Opened the other way round (0 write-only,
+ * 1 and 2 read-only): using one still fails with EBADF, as the closed stream did. */
+void cg_std_reserve(void);
+
+/* In a forked child before exec: closes the fds cg_std_reserve() filled, so that the command
+ * gets the standard streams codegreen was given. */
+void cg_std_unreserve(void);
+
 /* Writes @p len bytes of @p text to @p path ("-": standard output) through the atomic writer.
  * @return 0, or -1 with "codegreen VERB: cannot write PATH: REASON" printed. */
 int cg_write_file(const char *verb, const char *path, const char *text, size_t len);
@@ -98,8 +108,9 @@ int cg_check_outputs(const char *verb, const char *const *paths, size_t n);
 
 /* After the work, when an output could not be written (its own error already said): prints
  * "codegreen VERB: WHAT was not written; ..." with the exit status it leads to, and returns it:
- * @p status (the command's, @p whose: "command" or "program") when that is not 0, else
- * CG_EXIT_OUTPUT. The one rule for a lost output of run and measure (cli.h). */
+ * @p status when that is not 0 (the status the work ends with, decided before: @p whose names
+ * what set it, "command", "program", "regression gate", "failed push"), else CG_EXIT_OUTPUT. The
+ * one rule for a lost output of run and measure (cli.h). */
 int cg_output_lost(const char *verb, const char *what, const char *whose, int status);
 
 /* The command line as one string, each word quoted for the shell when it needs to be. The caller

@@ -296,6 +296,29 @@ int nemb__atomic_check_kind(const char *path) {
   return nemb__zstd_is_zst_name(path) && nemb__zstd_load() != NULL ? NEMB__ATOMIC_ENOZSTD : 0;
 }
 
+/* A dangling link @p path is written in place through it, creating its target: the target's
+ * directory must be there and writable (a missing one failed only after the work). */
+static int dangling_check(const char *path) {
+  char link[4096];
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n < 0) {
+    return errno;
+  }
+  link[n] = '\0';
+  const char *base;
+  char *at = dir_of(path, &base); /* a relative target is relative to the link's directory */
+  char *full = at == NULL ? NULL : malloc(strlen(at) + (size_t)n + 2);
+  if (full != NULL) {
+    snprintf(full, strlen(at) + (size_t)n + 2, "%s/%s", link[0] == '/' ? "" : at, link);
+  }
+  char *dir = full != NULL ? dir_of(link[0] == '/' ? link : full, &base) : NULL;
+  int e = dir == NULL ? ENOMEM : access(dir, W_OK | X_OK) == 0 ? 0 : errno;
+  free(dir);
+  free(full);
+  free(at);
+  return e;
+}
+
 int nemb__atomic_check(const char *path) {
   if (path == NULL || path[0] == '\0') {
     return EINVAL;
@@ -323,7 +346,7 @@ int nemb__atomic_check(const char *path) {
   }
   if (dangling) {
     free(resolved);
-    return 0; /* written in place through the link; its directory is the link target's */
+    return dangling_check(path);
   }
   const char *base;
   char *dir = dir_of(target, &base);

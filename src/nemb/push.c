@@ -301,11 +301,13 @@ int nemb_report_push(const char *report_json, const char *url, const char *job) 
   CURLcode cc = cu.easy_perform(curl);
   long status = 0;
   cu.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  char shown[1024]; /* the target without its password */
+  nemb__push_url_redact(target.data, shown, sizeof shown);
   if (cc != CURLE_OK) {
-    rc = nemb__fail(NEMB_EIO, "cannot push to %s: %s", target.data,
+    rc = nemb__fail(NEMB_EIO, "cannot push to %s: %s", shown,
                     curl_err[0] ? curl_err : cu.easy_strerror(cc));
   } else if (status < 200 || status >= 300) {
-    rc = nemb__fail(NEMB_EIO, "the Pushgateway at %s answered HTTP %ld", target.data, status);
+    rc = nemb__fail(NEMB_EIO, "the Pushgateway at %s answered HTTP %ld", shown, status);
   }
   cu.slist_free_all(headers);
   cu.easy_cleanup(curl);

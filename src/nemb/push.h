@@ -21,4 +21,10 @@ int nemb__push_text(const char *report_json, char **out);
  * semantics). Any thread. */
 int nemb__push_url_check(const char *url, char *why, size_t len);
 
+/* @p url as every message shows it: a password in the authority ("http://user:secret@host")
+ * becomes "***" ("http://user:***@host"), so that a push's error never prints a credential.
+ * The one rule (Python's session.py mirrors it). Writes into @p out (@p len bytes, snprintf
+ * semantics) and returns @p out. */
+const char *nemb__push_url_redact(const char *url, char *out, size_t len);
+
 #endif /* NEMB_PUSH_H */

@@ -62,8 +62,33 @@ static int has_part(CURLU *h, CURLUPart what) {
   return has;
 }
 
+const char *nemb__push_url_redact(const char *url, char *out, size_t len) {
+  const char *auth = url != NULL ? strstr(url, "://") : NULL;
+  if (auth == NULL) {
+    snprintf(out, len, "%s", url != NULL ? url : "");
+    return out;
+  }
+  auth += 3;
+  size_t end = strcspn(auth, "/?#"); /* the authority: up to the path, query or fragment */
+  const char *at = NULL;
+  for (size_t k = 0; k < end; k++) {
+    if (auth[k] == '@') {
+      at = auth + k; /* the last '@' of the authority ends the user information */
+    }
+  }
+  const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+  if (colon == NULL) {
+    snprintf(out, len, "%s", url);
+  } else {
+    snprintf(out, len, "%.*s***%s", (int)(colon + 1 - url), url, at);
+  }
+  return out;
+}
+
 /* libcurl's verdict on @p url, then what a push needs of it beyond a valid URL. */
-static int parse_check(const char *url, char *why, size_t len) {
+static int parse_check(const char *raw, char *why, size_t len) {
+  char url[1024]; /* what the messages show */
+  nemb__push_url_redact(raw, url, sizeof url);
   CURLU *h = cu.url();
   if (h == NULL) {
     snprintf(why, len, "out of memory checking Pushgateway URL '%s'", url);
@@ -72,7 +97,7 @@ static int parse_check(const char *url, char *why, size_t len) {
   int rc = NEMB_EINVAL;
   /* No CURLU_ALLOW_SPACE, CURLU_GUESS_SCHEME or CURLU_NON_SUPPORT_SCHEME: a space, a missing
    * scheme or an unknown one is refused. */
-  CURLUcode uc = cu.url_set(h, CURLUPART_URL, url, 0);
+  CURLUcode uc = cu.url_set(h, CURLUPART_URL, raw, 0);
   if (uc != CURLUE_OK) {
     snprintf(why, len, "Pushgateway URL '%s' is not a valid URL (libcurl: %s)", url,
              cu.url_strerror(uc));
@@ -92,17 +117,19 @@ static int parse_check(const char *url, char *why, size_t len) {
   return rc;
 }
 
-int nemb__push_url_check(const char *url, char *why, size_t len) {
-  if (url == NULL || url[0] == '\0') {
+int nemb__push_url_check(const char *raw, char *why, size_t len) {
+  char url[1024]; /* what the messages show */
+  if (raw == NULL || raw[0] == '\0') {
     snprintf(why, len, "pushing needs a Pushgateway URL");
     return NEMB_EINVAL;
   }
-  size_t scheme = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+  nemb__push_url_redact(raw, url, sizeof url);
+  size_t scheme = strncmp(raw, "http://", 7) == 0 ? 7 : strncmp(raw, "https://", 8) == 0 ? 8 : 0;
   if (scheme == 0) {
     snprintf(why, len, "Pushgateway URL '%s' must start with http:// or https://", url);
     return NEMB_EINVAL;
   }
-  if (url[scheme] == '\0' || url[scheme] == '/') {
+  if (raw[scheme] == '\0' || raw[scheme] == '/') {
     snprintf(why, len, "Pushgateway URL '%s' names no host (http://HOST:9091)", url);
     return NEMB_EINVAL;
   }
@@ -111,7 +138,7 @@ int nemb__push_url_check(const char *url, char *why, size_t len) {
     snprintf(why, len, "%s", not_loaded); /* the push itself would need it too */
     return NEMB_ENOTSUP;
   }
-  return parse_check(url, why, len);
+  return parse_check(raw, why, len);
 }
 
 int nemb_push_url_check(const char *url, char *why, size_t len) {

@@ -163,6 +163,14 @@ for url in 'http://a b' 'http://host:notaport' 'http://host:99999' 'http://[::1'
   check "--push '$url' is explained" grep -qF "codegreen run: --push: Pushgateway URL '$url' " "$tmp/err"
 done
 
+# A password in the --push URL is never printed: neither when the push fails nor when the URL
+# is refused.
+"$cg" run -q --push 'http://user:secret@127.0.0.1:1' -- true 2>"$tmp/err"
+check "a failed push names the URL without its password" grep -qF "cannot push to http://user:***@127.0.0.1:1/" "$tmp/err"
+check "a failed push does not print the password" sh -c "! grep -q secret '$tmp/err'"
+"$cg" run -q --push 'http://user:secret@host:0' -- true 2>"$tmp/err"
+check "a refused URL is shown without its password" grep -qF "Pushgateway URL 'http://user:***@host:0' has a port" "$tmp/err"
+
 # --carbon-intensity: co2e_g per run in the JSON and CSV, a CO2e column in the Markdown, the
 # flag named in meta.carbon.from, and not in the command's environment.
 "$cg" run -q --carbon-intensity 300 -o "$tmp/c.json" -o "$tmp/c.csv" -o "$tmp/c.md" -- env \

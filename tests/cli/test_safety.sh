@@ -26,6 +26,40 @@ check "run: unwritable plot fails before running" test $? -eq 2 -a ! -e "$tmp/ra
 echo 'print("x")' >"$tmp/s.py"
 "$cg" measure -q -o "$tmp/no/r.json" "$tmp/s.py" >"$tmp/out" 2>/dev/null
 check "measure: unwritable -o fails before running" test $? -eq 2 -a ! -s "$tmp/out"
+# ... for the native languages too, with -o or --export-plot before or after the files (the
+# program ran, then exit 3), and with --build (exit 1); a link to a missing directory, for run.
+if command -v cc >/dev/null; then
+  printf '#include <stdio.h>\nint main(void){puts("ran");return 0;}\n' >"$tmp/x.c"
+  for opts in "-o $tmp/no/p.json" "--export-plot $tmp/no/p.html"; do
+    # shellcheck disable=SC2086
+    "$cg" measure -q c "$tmp/x.c" $opts >"$tmp/out" 2>"$tmp/err"
+    check "measure c x.c $opts: 2, nothing run" test $? -eq 2 -a ! -s "$tmp/out"
+    check "measure c x.c $opts: says so" grep -q "; nothing was run$" "$tmp/err"
+  done
+fi
+"$cg" measure -q --build true --instrument "$tmp" --export-plot "$tmp/no/p.html" -- /bin/echo ran \
+  >"$tmp/out" 2>/dev/null
+check "measure --build with an unwritable --export-plot: 2, nothing run" test $? -eq 2 -a ! -s "$tmp/out"
+# --append to a FIFO or a device named .csv: refused for what it is (it said "needs a .csv
+# output"), before anything runs, without waiting on the FIFO.
+mkfifo "$tmp/ff.csv"
+ln -s /dev/null "$tmp/null.csv"
+for f in ff.csv null.csv; do
+  timeout 20 "$cg" run -q --append -o "$tmp/$f" -- touch "$tmp/ran_ff" 2>"$tmp/err"
+  check "run --append -o $f: 2, nothing run" test $? -eq 2 -a ! -e "$tmp/ran_ff"
+  check "run --append -o $f: not a regular file" grep -q "is not a regular file; nothing was run$" "$tmp/err"
+done
+# A command the repeats stopped before is said not to have run (it said "0 runs in the
+# statistics, after warm-up").
+"$cg" run -w 1 -r 2 -- false --vs-- true 2>"$tmp/err"
+check "run: the command after a failed one did not run" \
+  grep -q "^codegreen run: true  (did not run: the repeats stopped before it)$" "$tmp/err"
+ln -s "$tmp/no/t.json" "$tmp/dl.json"
+"$cg" run -q -o "$tmp/dl.json" -- touch "$tmp/ran_dl" 2>"$tmp/err"
+check "run -o a link to a missing directory: 2, nothing run" test $? -eq 2 -a ! -e "$tmp/ran_dl"
+ln -s t2.json "$tmp/dl2.json"
+"$cg" run -q -o "$tmp/dl2.json" -- true 2>/dev/null
+check "run -o a dangling link in a directory that is there: written through it" test -s "$tmp/t2.json"
 
 # --- a report that cannot be written keeps the command's status, and says so ---
 mkdir "$tmp/gone"
@@ -41,6 +75,14 @@ check "run -o - with stdout closed: says exit 3, not the command's status" \
   grep -q "^codegreen run: the report was not written; exit 3 (the command exited 0)$" "$tmp/err"
 check "run -o - with stdout closed: no claim of the command's status" \
   sh -c "! grep -q \"the exit status is the command's\" '$tmp/err'"
+# measure python's meter opened its temp file on the closed fd 1, and the report went into it:
+# a closed standard stream's number is never given to a file codegreen opens.
+"$cg" measure -q python "$tmp/s.py" -o - >&- 2>"$tmp/err"
+check "measure python -o - with stdout closed: exit 3" test $? -eq 3
+check "measure python -o - with stdout closed: says so" \
+  grep -q "^codegreen measure: - was not written; exit 3 (the program exited 0)$" "$tmp/err"
+"$cg" run -q -- /usr/bin/python3 -c 'import os, sys; sys.stderr.write("fd1=%s\n" % os.path.exists("/proc/self/fd/1"))' >&- 2>"$tmp/err"
+check "run with stdout closed: the command's stdout is closed too" grep -q "^fd1=False$" "$tmp/err"
 if [ -w /dev/full ]; then
   "$cg" run -q -o /dev/full -- true 2>/dev/null
   check "run -o /dev/full: exit 3" test $? -eq 3
@@ -49,6 +91,25 @@ if [ -w /dev/full ]; then
   "$cg" measure -q -o /dev/full "$tmp/s.py" >/dev/null 2>"$tmp/err"
   check "measure -o /dev/full: exit 3" test $? -eq 3
   check "measure: says so" grep -q "^codegreen measure: /dev/full was not written; exit 3 (the program exited 0)$" "$tmp/err"
+fi
+
+# --- a lost output's message states the status the run ends with (a failed push, the gate), and
+# names what was lost (the plot is not "the report") ---
+if [ -w /dev/full ]; then
+  "$cg" run -q --push http://127.0.0.1:1 -o /dev/full -- true 2>"$tmp/err"
+  check "run --push (failed) -o /dev/full: exit 1" test $? -eq 1
+  check "run: the message states exit 1, the failed push's" \
+    grep -q "^codegreen run: the report was not written; the exit status is the failed push's (1)$" "$tmp/err"
+  T=0.01 "$cg" run -q -r 3 -o "$tmp/base2.json" -- sh -c 'sleep $T' 2>/dev/null
+  T=0.3 "$cg" run -q -r 3 --baseline "$tmp/base2.json" --fail-if-regressed 5 -o /dev/full -- sh -c 'sleep $T' 2>"$tmp/err"
+  check "run gate fired -o /dev/full: exit 1" test $? -eq 1
+  check "run: the message states exit 1, the gate's" \
+    grep -q "^codegreen run: the report was not written; the exit status is the regression gate's (1)$" "$tmp/err"
+  ln -s /dev/full "$tmp/full.html"
+  "$cg" run -q --export-plot "$tmp/full.html" -- true 2>"$tmp/err"
+  check "run --export-plot to a full device: exit 3" test $? -eq 3
+  check "run: the plot is named as lost, not the report" \
+    grep -q "^codegreen run: the plot was not written; exit 3 (the command exited 0)$" "$tmp/err"
 fi
 
 # --- a device named as the output stays a device (root only: mknod) ---
