@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "nemb.h"
+#include "outputs.h"
 
 #define MAX_OUTPUTS 8
 
@@ -60,7 +61,7 @@ int cg_cmd_plot(int argc, char **argv) {
         return CG_EXIT_USAGE;
       }
       for (size_t i = 0; i < n_out; i++) {
-        if (strcmp(outputs[i], optarg) == 0) {
+        if (cg_same_path(outputs[i], optarg)) {
           fprintf(stderr, "codegreen plot: -o %s given twice\n", optarg);
           return CG_EXIT_USAGE;
         }

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,6 +40,40 @@ static const struct {
 static const char *nothing_done(const char *verb) {
   return strcmp(verb, "run") == 0 || strcmp(verb, "measure") == 0 ? "nothing was run"
                                                                   : "nothing was written";
+}
+
+/* @p path with its directory resolved (realpath) and its last name kept as given, or NULL when
+ * the directory does not resolve. The caller frees it. */
+static char *resolved_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir =
+      slash == NULL ? strdup(".") : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+  char *real = dir != NULL ? realpath(dir, NULL) : NULL;
+  char *out = NULL;
+  if (real != NULL && asprintf(&out, "%s/%s", real, slash ? slash + 1 : path) < 0) {
+    out = NULL;
+  }
+  free(dir);
+  free(real);
+  return out;
+}
+
+bool cg_same_path(const char *a, const char *b) {
+  if (strcmp(a, b) == 0) {
+    return true;
+  }
+  if (strcmp(a, "-") == 0 || strcmp(b, "-") == 0) {
+    return false;
+  }
+  struct stat sa, sb;
+  if (stat(a, &sa) == 0 && stat(b, &sb) == 0) {
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  }
+  char *ra = resolved_name(a), *rb = resolved_name(b);
+  bool same = ra != NULL && rb != NULL && strcmp(ra, rb) == 0;
+  free(ra);
+  free(rb);
+  return same;
 }
 
 int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned allowed) {
@@ -82,7 +117,7 @@ int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned a
     return CG_EXIT_USAGE;
   }
   for (size_t i = 0; i < o->n; i++) {
-    if (strcmp(o->item[i].path, path) == 0) {
+    if (cg_same_path(o->item[i].path, path)) {
       fprintf(stderr, "codegreen %s: -o %s given twice\n", verb, path);
       return CG_EXIT_USAGE;
     }

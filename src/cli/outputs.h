@@ -50,6 +50,11 @@ typedef struct cg_outputs {
   bool append; /* --append: CSV rows go after an existing file's rows */
 } cg_outputs;
 
+/* True when paths @p a and @p b name one file: the same text, the same existing file (device and
+ * inode: "a.json" and "./a.json", or a link to it), or the same name in the same directory once
+ * the directories are resolved (realpath) for a file not written yet. "-" is only itself. */
+bool cg_same_path(const char *a, const char *b);
+
 /* Adds one -o PATH, refusing a kind outside @p allowed (a mask of cg_out_kind) with a message
  * naming the extensions @p verb knows. @return 0 or CG_EXIT_USAGE. */
 int cg_outputs_add(cg_outputs *o, const char *verb, const char *path, unsigned allowed);

@@ -227,6 +227,12 @@ check "plot of REPORT.json.zst writes REPORT.html" test -s "$tmp/z.html"
 check "plot: the same -o twice is a usage error" test $? -eq 2
 check "plot: the same -o twice is named" grep -q "given twice" "$tmp/dup.err"
 check "plot: a refused command wrote nothing" test ! -e "$tmp/d.html"
+# The same file by another name (./, a resolved directory) is the same output: for plot and run.
+(cd "$tmp" && "$cg" plot -o d.html -o ./d.html z.json.zst 2>dup2.err)
+check "plot: -o d.html and -o ./d.html are one output" test $? -eq 2
+(cd "$tmp" && "$cg" run -q -o r2.json -o "$tmp/../$(basename "$tmp")/r2.json" -- true 2>dup3.err)
+check "run: -o r2.json and the same file by its full path are one output" test $? -eq 2
+check "run: that refusal names it" grep -q "given twice" "$tmp/dup3.err"
 "$cg" plot -o "$tmp/e.html" -o "$tmp/e.png" "$tmp/none.json" 2>"$tmp/none.err"
 check "plot: an unreadable report fails" test $? -eq 1
 check "plot: an unreadable report is said once" test "$(grep -c 'cannot read the report' "$tmp/none.err")" -eq 1
