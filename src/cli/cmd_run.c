@@ -685,6 +685,27 @@ static json_t *stats_json(const nemb_stats *st) {
                    (json_int_t)st->n_used, "n_outliers", (json_int_t)st->n_outliers);
 }
 
+/* Sets each of @p keys that @p o has to null: a figure that is unknown, not zero (CSV writes an
+ * empty cell, Markdown and the summary "unknown"). */
+static void null_fields(json_t *o, const char *const *keys, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (json_object_get(o, keys[i]) != NULL) {
+      json_object_set_new(o, keys[i], json_null());
+    }
+  }
+}
+
+/* A run's energy figures, and a statistics block's: null when the run's energy is unknown. */
+static const char *const run_energy_keys[] = {"energy_j",
+                                              "attributed_energy_j",
+                                              "attributed_cpu_energy_j",
+                                              "attributed_gpu_energy_j",
+                                              "unattributed_energy_j",
+                                              "energy_above_idle_j",
+                                              "co2e_g"};
+static const char *const stats_figure_keys[] = {"mean", "median", "std",      "cv_percent",
+                                                "min",  "max",    "ci95_low", "ci95_high"};
+
 /* The CPU domains, whose energy the CPU-time share attributes; the others (GPUs, the platform)
  * are not attributed by this model; GPUs have their own, gpu_attr.h). */
 static bool cpu_kind(const char *kind) {
@@ -727,6 +748,9 @@ static json_t *attribution_block(json_t *topo, const cg_gpu_uses *gpu) {
 static void extend_report(json_t *report, const run_opts *o, run_result *runs, size_t n_runs,
                           json_t *idle) {
   json_t *topo = json_object_get(json_object_get(report, "meta"), "domain_topology");
+  /* The one rule (cg_total_never_changed): counters that never changed counted nothing, so
+   * every energy figure (and power, ratio) is unknown: null, never a measured 0 J. */
+  bool unknown = cg_total_never_changed(json_object_get(report, "meta"));
   double idle_w = json_number_value(json_object_get(idle, "power_w"));
   json_t *arr = json_array();
   double *energy = calloc(n_runs ? n_runs : 1, sizeof *energy);
@@ -794,6 +818,9 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
       json_object_set(r, "energy_uncertainty_cause",
                       json_object_get(t, "energy_uncertainty_cause"));
     }
+    if (unknown) {
+      null_fields(r, run_energy_keys, sizeof run_energy_keys / sizeof run_energy_keys[0]);
+    }
     json_array_append_new(arr, r);
   }
   json_object_set_new(report, "runs", arr);
@@ -846,9 +873,14 @@ static void extend_report(json_t *report, const run_opts *o, run_result *runs, s
       json_object_set_new(stats, "energy_j", stats_json(&se));
       json_object_set_new(stats, "duration_s", stats_json(&sd));
       json_object_set_new(stats, "avg_power_w", stats_json(&sp));
+      if (unknown) { /* the blocks stay (n_used counts the runs), their figures are null */
+        size_t nk = sizeof stats_figure_keys / sizeof stats_figure_keys[0];
+        null_fields(json_object_get(stats, "energy_j"), stats_figure_keys, nk);
+        null_fields(json_object_get(stats, "avg_power_w"), stats_figure_keys, nk);
+      }
       if (k == 0) {
         first_e = se;
-      } else if (first_e.n_used > 0) {
+      } else if (first_e.n_used > 0 && !unknown) { /* no ratio of unknowns */
         nemb_comparison c;
         if (nemb_stats_compare(&first_e, &se, 0.05, &c) == 0) {
           json_t *cmp = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:s, s:f}", "command_index",
@@ -1092,7 +1124,11 @@ static void print_failed_runs(json_t *report, const run_opts *o, size_t k) {
 }
 
 /* The attributed energy, mean per run over the selected runs (selected()): CPU, then each GPU. */
-static void print_attribution(json_t *runs, size_t k, const char *only) {
+static void print_attribution(json_t *runs, size_t k, const char *only, bool unknown) {
+  if (unknown) {
+    fprintf(stderr, "  attributed  unknown: the counters never changed\n");
+    return;
+  }
   double attributed = 0, cpu = 0, unattributed = 0;
   size_t cnt = 0, i;
   json_t *r, *last = NULL;
@@ -1421,13 +1457,18 @@ static void print_command_summary(json_t *report, const run_opts *o, size_t k) {
                 : "not added: nested",
             json_string_value(json_object_get(dinfo, "source")));
   }
-  print_attribution(runs, k, only);
+  print_attribution(runs, k, only, still);
   json_t *idle = json_object_get(report, "idle");
   if (json_is_object(idle)) {
-    fprintf(stderr, "  idle power  %.3f W over %.2f s; mean energy above idle %.4f J\n",
+    fprintf(stderr, "  idle power  %.3f W over %.2f s; ",
             json_number_value(json_object_get(idle, "power_w")),
-            json_number_value(json_object_get(idle, "duration_s")),
-            mean - json_number_value(json_object_get(idle, "power_w")) * dmean);
+            json_number_value(json_object_get(idle, "duration_s")));
+    if (still) {
+      fprintf(stderr, "mean energy above idle unknown\n");
+    } else {
+      fprintf(stderr, "mean energy above idle %.4f J\n",
+              mean - json_number_value(json_object_get(idle, "power_w")) * dmean);
+    }
   }
   json_array_foreach(json_object_get(stats, "outliers"), i, r) {
     fprintf(stderr, "  outlier     %s: %.4f J set aside by iqr_1.5\n",
@@ -1547,7 +1588,10 @@ static json_t *csv_rows(json_t *report) {
       json_t *v = json_object_get(r, rk[m]);
       json_array_append_new(row, v ? json_incref(v) : json_null());
     }
-    json_array_append_new(row, d > 0 ? json_real(e / d) : json_null());
+    /* energy_j null (unknown): so is the power */
+    json_array_append_new(row, d > 0 && json_is_number(json_object_get(r, "energy_j"))
+                                   ? json_real(e / d)
+                                   : json_null());
     const char *tk[] = {"cpu_time_s", "attributed_energy_j",   "attributed_gpu_energy_j",
                         NULL,         "unattributed_energy_j", "energy_above_idle_j"};
     for (size_t m = 0; m < sizeof tk / sizeof tk[0]; m++) {
@@ -1597,6 +1641,8 @@ static int write_markdown(json_t *report, const char *path) {
   static const char *const plain_cols[] = {"Command",  "Energy [J]", "Min [J]", "Max [J]",
                                            "Time [s]", "Power [W]",  "Relative"};
   bool carbon = json_is_object(json_object_get(json_object_get(report, "meta"), "carbon"));
+  /* The summary's rule: counters that never changed give "unknown", and no Relative ratio. */
+  bool unknown = cg_total_never_changed(json_object_get(report, "meta"));
   json_t *cmds = json_object_get(report, "commands");
   size_t i;
   json_t *c;
@@ -1615,13 +1661,15 @@ static int write_markdown(json_t *report, const char *path) {
       char words[320], rel[340];
       end_words(alone, words, sizeof words);
       snprintf(rel, sizeof rel, "n/a: %s", words);
-      json_array_append_new(row, json_sprintf("%.4f", e));
-      json_array_append_new(row, json_sprintf("%.4f", e));
-      json_array_append_new(row, json_sprintf("%.4f", e));
+      for (int c3 = 0; c3 < 3; c3++) { /* energy, min, max: the one run's */
+        json_array_append_new(row, unknown ? json_string("unknown") : json_sprintf("%.4f", e));
+      }
       json_array_append_new(row, json_sprintf("%.4f", d));
-      json_array_append_new(row, json_sprintf("%.3f", d > 0 ? e / d : 0));
+      json_array_append_new(row, unknown ? json_string("unknown")
+                                         : json_sprintf("%.3f", d > 0 ? e / d : 0));
       if (carbon) {
-        json_array_append_new(row, json_is_number(co2e)
+        json_array_append_new(row, unknown ? json_string("unknown")
+                                   : json_is_number(co2e)
                                        ? json_sprintf("%.6f", json_number_value(co2e))
                                        : json_string("n/a"));
       }
@@ -1660,15 +1708,20 @@ static int write_markdown(json_t *report, const char *path) {
     snprintf(mn, sizeof mn, "%.4f", getnum(st, "energy_j", "min"));
     snprintf(mx, sizeof mx, "%.4f", getnum(st, "energy_j", "max"));
     snprintf(co, sizeof co, "%.6f", mean_co2e(report, i));
-    json_array_append_new(row, json_string(a ? a : ""));
+    if (unknown) {
+      snprintf(mn, sizeof mn, "unknown");
+      snprintf(mx, sizeof mx, "unknown");
+      snprintf(co, sizeof co, "unknown");
+    }
+    json_array_append_new(row, json_string(unknown ? "unknown" : a ? a : ""));
     json_array_append_new(row, json_string(mn));
     json_array_append_new(row, json_string(mx));
     json_array_append_new(row, json_string(t ? t : ""));
-    json_array_append_new(row, json_string(p ? p : ""));
+    json_array_append_new(row, json_string(unknown ? "unknown" : p ? p : ""));
     if (carbon) {
       json_array_append_new(row, json_string(co));
     }
-    json_array_append_new(row, json_string(rs ? rs : "n/a"));
+    json_array_append_new(row, json_string(rs && !unknown ? rs : "n/a"));
     free(a);
     free(t);
     free(p);

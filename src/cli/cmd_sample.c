@@ -71,9 +71,15 @@ static void sleep_seconds(double s) {
 
 static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t *e0,
                          const uint64_t *e1, json_t *meta, bool json) {
-  json_t *warnings = json_object_get(json_object_get(meta, "sampler"), "warnings");
-  json_t *none = json_array();
-  warnings = json_is_array(warnings) ? warnings : none;
+  /* The warnings, one list for the text and --json: the verdict when it is not "ok" (as `run`
+   * says it), then the sampler's. */
+  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
+  quality = quality != NULL ? quality : "?";
+  json_t *warnings = json_array();
+  if (strcmp(quality, "ok") != 0 && strcmp(quality, "estimated") != 0) {
+    json_array_append_new(warnings, json_sprintf("measurement_quality is \"%s\"", quality));
+  }
+  json_array_extend(warnings, json_object_get(json_object_get(meta, "sampler"), "warnings"));
   size_t n = nemb_meter_domain_count(m);
   double secs = (double)(t1 - t0) / 1e9;
   nemb_sampler_stats st;
@@ -90,8 +96,6 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
    * its one verdict on the measurement, `run`'s (meta.measurement_quality: "degraded" across a
    * counter reset, "energy_zero" for counters that never moved), over the sampling task. */
   const char *source = nemb_meter_energy_source(m);
-  const char *quality = json_string_value(json_object_get(meta, "measurement_quality"));
-  quality = quality != NULL ? quality : "?";
   /* Counters that never changed (the library's rule, its warning's) counted nothing: their
    * figures are null in JSON and "never changed" in the text, not a measured 0 J. */
   bool still_total = cg_total_never_changed(meta);
@@ -131,7 +135,7 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
     char *w = json_dumps(warnings, JSON_COMPACT);
     printf("%s}\n", w != NULL ? w : "[]");
     free(w);
-    json_decref(none);
+    json_decref(warnings);
     return;
   }
   printf("Sampled %.3f s at %u ms intervals: %llu samples.\n\n", secs,
@@ -174,14 +178,10 @@ static void print_result(nemb_meter *m, uint64_t t0, uint64_t t1, const uint64_t
   }
   size_t i;
   json_t *w;
-  if (strcmp(quality, "ok") != 0 && strcmp(quality, "estimated") != 0) {
-    printf("\nwarning: measurement_quality is \"%s\"\n", quality); /* as `run` says it */
-  }
   json_array_foreach(warnings, i, w) {
-    printf("%swarning: %s\n", i == 0 && strcmp(quality, "ok") == 0 ? "\n" : "",
-           json_string_value(w));
+    printf("%swarning: %s\n", i == 0 ? "\n" : "", json_string_value(w));
   }
-  json_decref(none);
+  json_decref(warnings);
   if (strcmp(source, "simulated") == 0) {
     printf("\nSIMULATED device, not hardware: CODEGREEN_PROVIDERS or providers.list chose the sim\n"
            "provider; these figures measure nothing real.\n");

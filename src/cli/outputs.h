@@ -203,7 +203,8 @@ void cg_row_add_meta(json_t *row, json_t *report);
 bool cg_never_changed(const json_t *meta, const char *name);
 
 /* Whether every in-total domain of @p meta's domain_topology never changed (and there is one):
- * then the total's 0 J is no measurement either. */
+ * then the total's 0 J is no measurement either. The one rule for "this run's energy is
+ * unknown": run's summary, Markdown, CSV and JSON figures and sample's all follow it. */
 bool cg_total_never_changed(const json_t *meta);
 
 #endif /* CG_OUTPUTS_H */

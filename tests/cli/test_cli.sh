@@ -104,14 +104,21 @@ check "sample on frozen counters: the total is 'never changed'" grep -Eq \
 CODEGREEN_SYSFS_ROOT="$fx/intel-server-2s" "$cg" sample -d 1.2 --json >"$tmp/json" 2>/dev/null
 check "sample --json carries the warning, and null for the energy never counted" /usr/bin/python3 -c "
 import json; d=json.load(open('$tmp/json'))
-assert len(d['warnings'])==1 and 'never changed' in d['warnings'][0], d
-assert 'updates every' not in d['warnings'][0], d
+assert len(d['warnings'])==2 and 'never changed' in d['warnings'][1], d
+assert 'updates every' not in d['warnings'][1], d
 assert d['energy_j'] is None and d['avg_power_w'] is None, d
 p=d['domains']['package-0']; assert p['energy_j'] is None and p['never_changed'] is True, d
 assert d['quality']=='energy_zero', d  # run's verdict, never 'measured'"
+# --json's warnings are the text's, the verdict's first ("measurement_quality is ...").
+grep '^warning: ' "$tmp/out" | sed 's/^warning: //' >"$tmp/text_warnings"
+check "sample --json's warnings equal the text's" py "
+import json; d=json.load(open('$tmp/json'))
+text=open('$tmp/text_warnings').read().splitlines()
+assert d['warnings'][0]=='measurement_quality is \\\"energy_zero\\\"', d['warnings']
+assert [w.replace(' 1.2','') for w in d['warnings']]==[w.replace(' 1.2','') for w in text], (d['warnings'], text)"
 # run on the same frozen counters: the same, in its summary and its report.
-CODEGREEN_SYSFS_ROOT="$fx/intel-client" "$cg" run -o "$tmp/frozen.json" -- sleep 1.2 \
-  >/dev/null 2>"$tmp/out"
+CODEGREEN_SYSFS_ROOT="$fx/intel-client" "$cg" run -o "$tmp/frozen.json" -o "$tmp/frozen.md" \
+  -o "$tmp/frozen.csv" -- sleep 1.2 >/dev/null 2>"$tmp/out"
 check "run on frozen counters: the energy is unknown, not 0 J measured" grep -Eq \
   "^  energy +unknown: the counters never changed" "$tmp/out"
 check "run on frozen counters: no '[measured]' and no 0.0000 J energy" \
@@ -124,6 +131,27 @@ import json; s=json.load(open('$tmp/frozen.json'))['meta']['sampler']
 assert s['update_period_us']['package-0'] is None, s['update_period_us']
 assert s['nominal_update_period_us']['package-0']==1000, s
 assert sorted(s['never_changed'])==['core','package-0','psys','uncore'], s['never_changed']"
+# ... and no output shows their 0 J as a figure: unknown, an empty cell, null.
+check "run on frozen counters: the attributed energy is unknown" grep -Eq \
+  "^  attributed +unknown: the counters never changed" "$tmp/out"
+check "run on frozen counters: no 0.0000 J attributed" sh -c "! grep -q 'J to the command' '$tmp/out'"
+check "run on frozen counters: the Markdown says unknown, with no ratio" grep -Eq \
+  "^\| \`sleep 1\.2\` \| unknown \| unknown \| unknown \| 1\.[0-9]+ \| unknown \| n/a \|$" \
+  "$tmp/frozen.md"
+check "run on frozen counters: the CSV's energy and power cells are empty" py "
+import csv; r=list(csv.DictReader(open('$tmp/frozen.csv')))[0]
+for k in ('energy_j','avg_power_w','attributed_energy_j','attributed_gpu_energy_j',
+          'unattributed_energy_j','energy_above_idle_j'):
+    assert r[k]=='', (k, r)
+assert float(r['duration_s']) > 1, r"
+check "run on frozen counters: the JSON's energy figures are null" py "
+import json; d=json.load(open('$tmp/frozen.json'))
+for b in ('energy_j','avg_power_w'):
+    s=d['statistics'][b]; assert s['n_used']==1, s
+    assert all(s[k] is None for k in ('mean','median','std','min','max','ci95_low','ci95_high')), s
+assert d['statistics']['duration_s']['mean'] > 1, d['statistics']
+r=d['runs'][0]
+assert r['energy_j'] is None and r['attributed_energy_j'] is None, r"
 # Counters that move: a period each, nothing listed.
 CODEGREEN_PROVIDERS=sim "$cg" run -o "$tmp/moving.json" -- sleep 0.3 >/dev/null 2>&1
 check "run on moving counters: a period each, none never changed" py "
