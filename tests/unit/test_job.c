@@ -283,6 +283,23 @@ static void doomed_leader(int led_fd) {
   }
 }
 
+/* Forks a doomed_leader() (before any thread of this process) and returns its pid once it leads. */
+static pid_t fork_doomed_leader(void) {
+  int led[2];
+  assert_int_equal(pipe(led), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(led[0]);
+    doomed_leader(led[1]);
+  }
+  close(led[1]);
+  char c;
+  assert_int_equal(read(led[0], &c, 1), 1);
+  close(led[0]);
+  return pid;
+}
+
 static const json_t *meta_of(const json_t *r, const char *key) {
   return json_object_get(json_object_get(r, "meta"), key);
 }
@@ -332,18 +349,7 @@ static void run_follower_of_doomed_leader(bool can_sample, bool successor_too, j
     close(go[0]);
     close(took[1]);
   }
-  int led[2];
-  assert_int_equal(pipe(led), 0);
-  pid_t pid = fork(); /* before any thread of this process */
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    close(led[0]);
-    doomed_leader(led[1]);
-  }
-  close(led[1]);
-  char c;
-  assert_int_equal(read(led[0], &c, 1), 1);
-  close(led[0]);
+  pid_t pid = fork_doomed_leader();
   setenv("OMPI_COMM_WORLD_RANK", "1", 1);
   if (!can_sample) {
     /* Read only when the rank takes over (a follower opens no provider at its begin); set
@@ -359,6 +365,7 @@ static void run_follower_of_doomed_leader(bool can_sample, bool successor_too, j
   assert_int_equal(waitpid(pid, &status, 0), pid);
   sleep_ms(100);
   if (successor_too) {
+    char c;
     assert_int_equal(write(go[1], "x", 1), 1);
     assert_int_equal(read(took[0], &c, 1), 1); /* the new leader began */
     close(go[1]);
@@ -481,18 +488,7 @@ static void test_follower_of_a_stopped_leader_is_interrupted(void **state) {
   setenv("CODEGREEN_JOB_ID", job, 1);
   setenv("CODEGREEN_PROVIDERS", "sim", 1);
   setenv("CODEGREEN_SIM_CONFIG", sim_constant, 1);
-  int led[2];
-  assert_int_equal(pipe(led), 0);
-  pid_t pid = fork(); /* before any thread of this process */
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    close(led[0]);
-    doomed_leader(led[1]);
-  }
-  close(led[1]);
-  char c;
-  assert_int_equal(read(led[0], &c, 1), 1);
-  close(led[0]);
+  pid_t pid = fork_doomed_leader();
   setenv("OMPI_COMM_WORLD_RANK", "1", 1);
   nemb_session *s = begin(1);
   assert_null(nemb_session_meter(s)); /* a follower */
